@@ -1,0 +1,25 @@
+/** @jest-config-loader esbuild-register */
+import type { Config } from 'jest';
+
+/**
+ * Jest runs in native ESM mode (`node --experimental-vm-modules`, see the `test` script) so that
+ * ESM-only packages such as Angular 22 and NestJS 12 can be imported by specs without a
+ * CommonJS shim. ts-jest transpiles each file on its own (`isolatedModules` in tsconfig.json);
+ * the type check is `npm run typecheck`, which CI runs before the tests.
+ */
+const config: Config = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  roots: ['<rootDir>/spec'],
+  testMatch: ['**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/spec/e2e/'],
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
+  },
+  testTimeout: 30_000,
+};
+
+export default config;
