@@ -1,0 +1,175 @@
+import type { BucketReading, BucketSpec } from '../providers/types.js';
+import type { BucketSnapshot, BucketSource } from './state.js';
+
+/** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
+export const PROBE_MS = 1000;
+
+/**
+ * One window's budget, as this process knows it. All times are on the limiter's clock.
+ *
+ * Accounting: a request takes one unit when admitted (`take`). A response's `remaining` is the
+ * server's count when it answered; requests we admitted after that one are not in it yet, so
+ * they are subtracted again (`apply`). A response older than one already applied is ignored,
+ * unless it reports a later window.
+ */
+export class Bucket {
+  readonly name: string;
+  readonly quota: boolean;
+  readonly pacing: 'burst' | 'smooth';
+  limit: number | undefined;
+  remaining: number | undefined;
+  resetAt: number | undefined;
+  /** `server`: the reset came from a response; `inferred`: we started the window at a send. */
+  resetKind: 'server' | 'inferred' | undefined;
+  windowMs: number | undefined;
+  source: BucketSource = 'hint';
+  /** Has any response to a request counting against this bucket come back? */
+  observed = false;
+  inFlight = 0;
+  /** Monotonic count of admissions: the index a permit holds to judge its response's age. */
+  admitted = 0;
+  private appliedIndex = -1;
+  /**
+   * After a local refill, until a response from the new window confirms the numbers, at most
+   * half the old limit is sent: a limit cut by up to half between windows costs no 429.
+   */
+  private unconfirmedLeft: number | undefined;
+  private refillIndex = 0;
+  private nextSmoothAt = 0;
+
+  constructor(spec: BucketSpec) {
+    this.name = spec.name;
+    this.quota = spec.quota ?? false;
+    this.pacing = spec.pacing ?? 'burst';
+    this.limit = spec.limit;
+    this.remaining = spec.limit;
+    this.windowMs = spec.windowMs;
+  }
+
+  /** Starts a new window locally once the known reset has passed. */
+  refill(now: number, guardMs: number): void {
+    if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
+    // Requests still in flight may land in the new window on the server: count them there too.
+    this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
+    if (this.limit !== undefined && this.observed) {
+      this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
+      this.refillIndex = this.admitted;
+    }
+    if (this.resetKind === 'server' && this.windowMs !== undefined && this.windowMs > 0) {
+      const periods = Math.floor((now - this.resetAt) / this.windowMs) + 1;
+      this.resetAt += periods * this.windowMs;
+    } else {
+      this.resetAt = undefined;
+      this.resetKind = undefined;
+    }
+  }
+
+  /**
+   * Earliest time this bucket could admit one more request: `now` if it has room, a time if
+   * it will have room then, `undefined` if only a response can tell (cold start, or empty with
+   * requests in flight whose responses will report the reset).
+   */
+  availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
+    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.unconfirmedLeft === 0 && this.inFlight > 0) return undefined;
+    if (this.remaining === undefined || this.remaining > 0) {
+      return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+    }
+    if (this.resetAt !== undefined) return this.resetAt + guardMs;
+    return this.inFlight > 0 ? undefined : now;
+  }
+
+  take(now: number): number {
+    const index = this.admitted++;
+    this.inFlight++;
+    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
+    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft--;
+    if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
+      // No reset from the server: the window is taken to start at our first send in it.
+      this.resetAt = now + this.windowMs;
+      this.resetKind = 'inferred';
+    }
+    if (this.pacing === 'smooth') this.nextSmoothAt = now + this.spacing(now);
+    return index;
+  }
+
+  release(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+  }
+
+  /**
+   * Applies one response's reading. `index` is the admission index of the request it answers
+   * (undefined for a response we did not admit). Returns the previous limit when it changed.
+   */
+  apply(reading: BucketReading, index: number | undefined, resetAt: number | undefined, now: number): number | null | undefined {
+    this.confirm(index);
+    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    if (!this.isCurrent(index, resetAt)) return undefined;
+    const before = this.limit;
+    if (reading.limit !== undefined) this.limit = reading.limit;
+    if (reading.remaining !== undefined) {
+      const laterAdmitted = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
+      this.remaining = Math.max(0, reading.remaining - laterAdmitted);
+      // A server that reports remaining but not limit still bounds the limit from below.
+      if (this.limit === undefined) this.limit = reading.remaining;
+    }
+    if (resetAt !== undefined) {
+      const sameWindow = this.resetKind === 'server' && this.resetAt !== undefined && Math.abs(resetAt - this.resetAt) <= this.tolerance();
+      this.resetAt = sameWindow ? Math.max(this.resetAt!, resetAt) : resetAt;
+      this.resetKind = 'server';
+    } else if (this.remaining === 0 && this.resetAt === undefined) {
+      this.resetAt = now + (this.windowMs ?? PROBE_MS);
+      this.resetKind = 'inferred';
+    }
+    if (index !== undefined) this.appliedIndex = Math.max(this.appliedIndex, index);
+    if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined) this.source = 'headers';
+    return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /** A response to a request counting against this bucket came back (with or without headers). */
+  confirm(index: number | undefined): void {
+    this.observed = true;
+    if (index === undefined || index >= this.refillIndex) this.unconfirmedLeft = undefined;
+  }
+
+  /** Holds the bucket empty until `until` (a 429 that named this bucket). */
+  exhaust(until: number): void {
+    this.remaining = 0;
+    this.resetAt = Math.max(this.resetAt ?? 0, until);
+    this.resetKind = 'server';
+  }
+
+  snapshot(): BucketSnapshot {
+    return {
+      name: this.name,
+      limit: this.limit ?? null,
+      remaining: this.remaining ?? null,
+      resetAt: this.resetAt ?? null,
+      windowMs: this.windowMs ?? null,
+      source: this.source,
+      quota: this.quota,
+      inFlight: this.inFlight,
+    };
+  }
+
+  private isCurrent(index: number | undefined, resetAt: number | undefined): boolean {
+    if (resetAt !== undefined && this.resetKind === 'server' && this.resetAt !== undefined) {
+      const tol = this.tolerance();
+      if (resetAt > this.resetAt + tol) return true; // a later window: newer whatever its order
+      if (resetAt < this.resetAt - tol) return false; // an earlier window: stale
+    }
+    return index === undefined || index > this.appliedIndex;
+  }
+
+  /** Resets in whole seconds and a one-second `Date` make equal windows differ by up to 1 s. */
+  private tolerance(): number {
+    return Math.min(1000, (this.windowMs ?? 2000) / 2);
+  }
+
+  private spacing(now: number): number {
+    const left = this.remaining ?? 0;
+    if (this.resetAt !== undefined && this.resetAt > now) return (this.resetAt - now) / Math.max(1, left);
+    if (this.windowMs !== undefined && this.limit !== undefined && this.limit > 0) return this.windowMs / this.limit;
+    return 0;
+  }
+}

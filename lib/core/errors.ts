@@ -1,0 +1,150 @@
+/**
+ * The errors rx-ratelimit raises. Each is a class with a literal `name`, read-only structured
+ * fields and a guard function, so callers can branch without `instanceof` across realms or
+ * duplicated package copies.
+ */
+
+/** Where a wait or a failure came from; carries no credential. */
+export interface ErrorContext {
+  /** The provider's name, e.g. `"procore"`. */
+  readonly provider: string;
+  /** The limiter's key label: a hash of the credential, never the credential. */
+  readonly key: string;
+}
+
+/**
+ * Base class of every error rx-ratelimit creates.
+ *
+ * ```ts
+ * import { isRateLimitError } from 'rx-ratelimit';
+ * request$.subscribe({ error: (e) => isRateLimitError(e) && console.warn(e.name, e.message) });
+ * ```
+ */
+const BRAND = Symbol.for('rx-ratelimit.error');
+
+export class RateLimitError extends Error {
+  override readonly name: string = 'RateLimitError';
+  /** Brand checked by the guards, so they work across duplicated copies of the package. */
+  declare readonly [BRAND]: true;
+  readonly provider: string;
+  readonly key: string;
+
+  constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.provider = context.provider;
+    this.key = context.key;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** Plain data for logs; never includes the cause's own fields, which we did not create. */
+  toJSON(): Record<string, unknown> {
+    const data: Record<string, unknown> = { name: this.name, message: this.message };
+    for (const [k, v] of Object.entries(this)) if (k !== 'cause') data[k] = v;
+    return data;
+  }
+}
+
+/**
+ * A request would have to wait past `maxWaitMs` (an exhausted hourly or daily budget, a long
+ * pause after a 429), so it fails now instead of sleeping for hours. Nothing was sent.
+ *
+ * ```ts
+ * import { isQuotaExhaustedError } from 'rx-ratelimit';
+ * if (isQuotaExhaustedError(e)) scheduleLater(e.resumeAt);
+ * ```
+ */
+export class QuotaExhaustedError extends RateLimitError {
+  override readonly name = 'QuotaExhaustedError' as const;
+  /** The bucket that is out of budget, or `"pause"` when the limiter is paused after a 429. */
+  readonly bucket: string;
+  /** Epoch ms (limiter clock) when a request could be sent again. */
+  readonly resumeAt: number;
+
+  constructor(context: ErrorContext & { bucket: string; resumeAt: number; waitMs: number; maxWaitMs: number }, options?: { cause?: unknown }) {
+    super(
+      `${context.provider}: bucket "${context.bucket}" has no budget until ${isoOrNever(context.resumeAt)} ` +
+        `(a wait of ${fmtMs(context.waitMs)}, more than maxWaitMs ${fmtMs(context.maxWaitMs)}); the request was not sent`,
+      context,
+      options,
+    );
+    this.bucket = context.bucket;
+    this.resumeAt = context.resumeAt;
+  }
+}
+
+/**
+ * The provider has cut the credential off (Pipedrive's Cloudflare 403 page). Every request of
+ * the limiter fails with this until `until`, or until `limiter.unblock()`; nothing is sent.
+ */
+export class BlockedError extends RateLimitError {
+  override readonly name = 'BlockedError' as const;
+  /** HTTP status of the response that blocked the credential. */
+  readonly status: number;
+  /** Epoch ms (limiter clock) when the limiter will try again, or `null` for never by itself. */
+  readonly until: number | null;
+
+  constructor(context: ErrorContext & { status: number; until: number | null }, options?: { cause?: unknown }) {
+    super(
+      `${context.provider}: the provider blocked this credential (HTTP ${context.status}); ` +
+        `no request is sent until ${context.until === null ? 'limiter.unblock() is called' : isoOrNever(context.until)}`,
+      context,
+      options,
+    );
+    this.status = context.status;
+    this.until = context.until;
+  }
+}
+
+/** A request got 429 more times than `maxRetries` allows. `cause` is the last 429 as received. */
+export class RetryLimitError extends RateLimitError {
+  override readonly name = 'RetryLimitError' as const;
+  /** How many times the request was sent. */
+  readonly attempts: number;
+  /** Status of the last response (429). */
+  readonly status: number;
+
+  constructor(context: ErrorContext & { attempts: number; status: number }, options?: { cause?: unknown }) {
+    super(
+      `${context.provider}: still rate limited (HTTP ${context.status}) after ${context.attempts} attempts`,
+      context,
+      options,
+    );
+    this.attempts = context.attempts;
+    this.status = context.status;
+  }
+}
+
+/** The limiter's queue holds `maxQueue` requests already; this one was refused, not sent. */
+export class QueueFullError extends RateLimitError {
+  override readonly name = 'QueueFullError' as const;
+  /** The `maxQueue` option in force. */
+  readonly maxQueue: number;
+
+  constructor(context: ErrorContext & { maxQueue: number }) {
+    super(`${context.provider}: the queue is full (maxQueue ${context.maxQueue}); the request was not sent`, context);
+    this.maxQueue = context.maxQueue;
+  }
+}
+
+/** Is `e` any error created by rx-ratelimit? */
+export const isRateLimitError = (e: unknown): e is RateLimitError =>
+  typeof e === 'object' && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;
+/** Is `e` a {@link QuotaExhaustedError}? */
+export const isQuotaExhaustedError = (e: unknown): e is QuotaExhaustedError =>
+  isRateLimitError(e) && e.name === 'QuotaExhaustedError';
+/** Is `e` a {@link BlockedError}? */
+export const isBlockedError = (e: unknown): e is BlockedError => isRateLimitError(e) && e.name === 'BlockedError';
+/** Is `e` a {@link RetryLimitError}? */
+export const isRetryLimitError = (e: unknown): e is RetryLimitError =>
+  isRateLimitError(e) && e.name === 'RetryLimitError';
+/** Is `e` a {@link QueueFullError}? */
+export const isQueueFullError = (e: unknown): e is QueueFullError => isRateLimitError(e) && e.name === 'QueueFullError';
+
+function isoOrNever(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'never';
+}
+
+function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return 'forever';
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms)} ms`;
+}

@@ -1,0 +1,143 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { RetrySource } from '../providers/types.js';
+
+/** A request as events describe it: no headers, no query string (it may hold a token). */
+export interface RequestSummary {
+  /** Sequence number within the limiter. */
+  readonly id: number;
+  readonly method: string;
+  /** Path only: query string, fragment and user-info removed. */
+  readonly path: string | null;
+  readonly priority: number;
+}
+
+interface Base {
+  /** Epoch ms on the limiter's clock. */
+  readonly at: number;
+  readonly provider: string;
+  /** Key label (a hash), never the key. */
+  readonly key: string;
+}
+
+/** What happened in a limiter, and why. Plain data; carries no credential. */
+export type LimiterEvent =
+  | (Base & { readonly type: 'queued'; readonly request: RequestSummary; readonly queued: number })
+  | (Base & { readonly type: 'admitted'; readonly request: RequestSummary; readonly waitedMs: number; readonly buckets: readonly string[] })
+  | (Base & { readonly type: 'cancelled'; readonly request: RequestSummary })
+  | (Base & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
+  | (Base & {
+      readonly type: 'rate-limited';
+      readonly request: RequestSummary | null;
+      readonly status: number;
+      readonly retryAt: number;
+      readonly source: RetrySource;
+      readonly bucket: string | null;
+    })
+  | (Base & { readonly type: 'paused'; readonly until: number; readonly reason: RetrySource | 'manual' | 'bucket-empty'; readonly bucket: string | null })
+  | (Base & { readonly type: 'resumed' })
+  | (Base & { readonly type: 'retry-scheduled'; readonly request: RequestSummary | null; readonly attempt: number; readonly delayMs: number })
+  | (Base & { readonly type: 'quota-exhausted'; readonly request: RequestSummary; readonly bucket: string; readonly resumeAt: number })
+  | (Base & { readonly type: 'queue-full'; readonly request: RequestSummary; readonly maxQueue: number })
+  | (Base & { readonly type: 'blocked'; readonly status: number; readonly until: number | null })
+  | (Base & { readonly type: 'unblocked' })
+  | (Base & { readonly type: 'limit-changed'; readonly bucket: string; readonly from: number | null; readonly to: number });
+
+/** The `type` of a {@link LimiterEvent}. */
+export type LimiterEventType = LimiterEvent['type'];
+
+/** Anything with console-like methods: console, winston, a pino child wrapped in a function. */
+export interface EventLogger {
+  debug?(message: string, event: LimiterEvent): void;
+  info?(message: string, event: LimiterEvent): void;
+  warn?(message: string, event: LimiterEvent): void;
+  error?(message: string, event: LimiterEvent): void;
+}
+
+/** Settings of {@link logEvents}. */
+export interface LogEventsConfig {
+  /** Event types to log. @default every type except `queued`, `admitted` and `response` (per-request noise) */
+  readonly types?: readonly LimiterEventType[];
+}
+
+const LEVEL: Record<LimiterEventType, 'debug' | 'info' | 'warn' | 'error'> = {
+  queued: 'debug',
+  admitted: 'debug',
+  cancelled: 'debug',
+  response: 'debug',
+  'retry-scheduled': 'info',
+  resumed: 'info',
+  'limit-changed': 'info',
+  unblocked: 'info',
+  'rate-limited': 'warn',
+  paused: 'warn',
+  'queue-full': 'warn',
+  'quota-exhausted': 'warn',
+  blocked: 'error',
+};
+
+const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'response', 'cancelled']);
+
+/**
+ * Sends a limiter's events to any logger, one line each, at a level that fits the event.
+ * Returns the subscription; unsubscribe to stop.
+ *
+ * ```ts
+ * import { createLimiter, logEvents, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.generic(), key: token });
+ * logEvents(limiter.events$, console);
+ * ```
+ */
+export function logEvents(events$: Observable<LimiterEvent>, logger: EventLogger, config: LogEventsConfig = {}): Subscription {
+  const wanted = config.types ? new Set(config.types) : undefined;
+  return events$.subscribe((event) => {
+    if (wanted ? !wanted.has(event.type) : QUIET.has(event.type)) return;
+    const level = LEVEL[event.type];
+    const log = logger[level] ?? logger.info;
+    log?.call(logger, describeEvent(event), event);
+  });
+}
+
+/** One human line for an event, e.g. `procore key_ab12…: 429 received; paused until …`. */
+export function describeEvent(e: LimiterEvent): string {
+  const who = `[rx-ratelimit ${e.provider} ${e.key}]`;
+  const req = 'request' in e && e.request ? ` ${e.request.method} ${e.request.path ?? ''}`.trimEnd() : '';
+  switch (e.type) {
+    case 'queued':
+      return `${who}${req} queued (${e.queued} waiting)`;
+    case 'admitted':
+      return `${who}${req} sent after ${e.waitedMs} ms`;
+    case 'cancelled':
+      return `${who}${req} cancelled before it was sent`;
+    case 'response':
+      return `${who}${req} answered ${e.status}`;
+    case 'rate-limited':
+      return `${who}${req} got ${e.status}; retry at ${iso(e.retryAt)} (from ${e.source}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
+    case 'paused':
+      return `${who} paused until ${iso(e.until)} (${e.reason}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
+    case 'resumed':
+      return `${who} resumed`;
+    case 'retry-scheduled':
+      return `${who}${req} retry #${e.attempt} in ${e.delayMs} ms`;
+    case 'quota-exhausted':
+      return `${who}${req} refused: bucket ${e.bucket} empty until ${iso(e.resumeAt)}`;
+    case 'queue-full':
+      return `${who}${req} refused: queue full (${e.maxQueue})`;
+    case 'blocked':
+      return `${who} BLOCKED by the provider (HTTP ${e.status}); nothing is sent until ${e.until === null ? 'unblock()' : iso(e.until)}`;
+    case 'unblocked':
+      return `${who} unblocked`;
+    case 'limit-changed':
+      return `${who} bucket ${e.bucket} limit ${e.from ?? 'unknown'} -> ${e.to}`;
+  }
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'never';
+}
+
+/** Strips query, fragment and user-info from a URL so events never carry a token. */
+export function safePath(url: string | undefined): string | null {
+  if (!url) return null;
+  const noQuery = url.split(/[?#]/, 1)[0] ?? '';
+  return noQuery.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}

@@ -1,0 +1,590 @@
+import { asyncScheduler, BehaviorSubject, defer, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import type { Provider, ResponseReading, RetrySource } from '../providers/types.js';
+import { Bucket } from './bucket.js';
+import { SkewEstimator } from './clock.js';
+import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
+import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
+import { keyLabel } from './keyLabel.js';
+import { parseLimiterOptions, type LimiterOptions } from './options.js';
+import { PriorityQueue, type QueueNode } from './queue.js';
+import { methodOf, type RequestInfo } from './request.js';
+import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
+import type { LimiterSnapshot } from './state.js';
+
+/** Distributes a limited payload across the event type union. */
+type EventPayload<E> = E extends LimiterEvent ? Omit<E, 'at' | 'provider' | 'key'> : never;
+
+/** Permission to send one request, returned to the limiter when the request settles. */
+export interface Permit {
+  readonly request: RequestSummary;
+  /**
+   * Reads the response to this request (once; later calls are ignored) and returns what the
+   * provider made of it.
+   */
+  observe(response: ResponseLike, raw?: unknown): ResponseReading;
+  /** Returns the permit: the request is over (response read, failed, or unsubscribed). */
+  release(): void;
+}
+
+/** Callbacks of {@link Limiter.acquire}. Exactly one of them is called, at most once. */
+export interface AcquireHandlers {
+  granted(permit: Permit): void;
+  rejected(error: RateLimitError): void;
+}
+
+/** The handle of a waiting request; `cancel()` removes it from the queue. */
+export interface Ticket {
+  cancel(): void;
+}
+
+interface Waiter {
+  readonly info: RequestInfo;
+  readonly summary: RequestSummary;
+  readonly buckets: Bucket[];
+  readonly enqueuedAt: number;
+  readonly handlers: AcquireHandlers;
+  node: QueueNode<Waiter> | undefined;
+}
+
+/** The outcome of checking whether a request could go now. */
+type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket | undefined };
+
+/**
+ * The limit state of one credential at one provider, shared by every request that goes
+ * through it. Create with {@link createLimiter}; use through the operators.
+ */
+export class Limiter {
+  /** The provider profile in use. */
+  readonly provider: Provider;
+  /** The key label: a hash of the credential, safe to show. */
+  readonly key: string;
+  /** Reads responses out of whatever requests emit or throw. */
+  readonly extractResponse: ResponseExtractor;
+  /** Longest a request may wait before failing with `QuotaExhaustedError`. */
+  readonly maxWaitMs: number;
+  /** Time source for every wait; a `TestScheduler` makes them virtual. */
+  readonly scheduler: SchedulerLike;
+  /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
+
+  private readonly opts: ReturnType<typeof parseLimiterOptions>;
+  private readonly buckets = new Map<string, Bucket>();
+  /** Buckets a response revealed that the provider did not declare: they count for every request. */
+  private readonly discovered: Bucket[] = [];
+  private readonly queue = new PriorityQueue<Waiter>();
+  private readonly skew = new SkewEstimator();
+  private readonly seen = new WeakSet<object>();
+  private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
+  private readonly events = new Subject<LimiterEvent>();
+  private inFlight = 0;
+  private seq = 0;
+  private pausedUntil = 0;
+  private pauseReason: RetrySource | 'manual' | null = null;
+  private consecutive429 = 0;
+  private blocked: { status: number; since: number; until: number | null } | null = null;
+  private totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0 };
+  private timer: Subscription | undefined;
+  private timerAt = Infinity;
+  private draining = false;
+  private redrain = false;
+  private dirty = true;
+  private updatedAt: number;
+  private readonly emptyNotified = new WeakSet<Bucket>();
+  private wasPaused = false;
+
+  /** The current limit state; replays the latest snapshot to each new subscriber. */
+  readonly state$: Observable<LimiterSnapshot>;
+  /** What the limiter does, and why. Hot: subscribe before the requests you want to see. */
+  readonly events$: Observable<LimiterEvent>;
+
+  constructor(options: LimiterOptions) {
+    this.opts = parseLimiterOptions(options);
+    this.provider = this.opts.provider;
+    this.key = this.opts.label ?? keyLabel(this.opts.key);
+    this.scheduler = this.opts.scheduler ?? asyncScheduler;
+    this.extractResponse = this.opts.extractResponse ?? extractResponse;
+    this.maxWaitMs = this.opts.maxWaitMs;
+    this.backoff = { baseMs: this.opts.backoffBaseMs, maxMs: this.opts.backoffMaxMs, random: this.opts.random ?? Math.random };
+    this.updatedAt = this.now();
+    this.state$ = defer(() => {
+      this.flushState(true);
+      return this.state;
+    });
+    this.events$ = this.events.asObservable();
+  }
+
+  /** The current limit state, computed now. */
+  get snapshot(): LimiterSnapshot {
+    this.flushState(true);
+    return this.state.value;
+  }
+
+  /** Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). */
+  now(): number {
+    return this.scheduler.now();
+  }
+
+  /**
+   * Asks to send one request. `handlers.granted` is called (maybe synchronously) when every
+   * bucket the request counts against has room; `handlers.rejected` when it never will in
+   * time. Low level: the operators are the usual way in.
+   */
+  acquire(info: RequestInfo, handlers: AcquireHandlers): Ticket {
+    const now = this.now();
+    const summary: RequestSummary = {
+      id: ++this.seq,
+      method: methodOf(info),
+      path: safePath(info.url),
+      priority: info.priority ?? 0,
+    };
+    this.checkUnblock(now);
+    if (this.blocked) {
+      this.reject(handlers, this.blockedError());
+      return NOOP_TICKET;
+    }
+    if (this.queue.size >= this.opts.maxQueue) {
+      this.emit({ type: 'queue-full', request: summary, maxQueue: this.opts.maxQueue });
+      this.reject(handlers, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
+      return NOOP_TICKET;
+    }
+    const waiter: Waiter = { info, summary, buckets: this.bucketsFor(info), enqueuedAt: now, handlers, node: undefined };
+    waiter.node = this.queue.push(waiter, summary.priority);
+    this.touch();
+    this.drain();
+    if (waiter.node) this.emit({ type: 'queued', request: summary, queued: this.queue.size });
+    this.flushState();
+    return {
+      cancel: () => {
+        if (waiter.node && this.queue.remove(waiter.node)) {
+          waiter.node = undefined;
+          this.emit({ type: 'cancelled', request: summary });
+          this.touch();
+          // The timer may have been set for this request alone.
+          if (this.queue.size === 0) this.cancelTimer();
+          this.flushState();
+        }
+      },
+    };
+  }
+
+  /**
+   * Reads a response that did not come through `acquire` (a request sent around the limiter,
+   * or by `retryOn429` used alone). A response object already read is ignored.
+   */
+  observe(response: ResponseLike, info: RequestInfo = {}, raw?: object): ResponseReading | undefined {
+    if (raw) {
+      if (this.seen.has(raw)) return undefined;
+      this.seen.add(raw);
+    }
+    const reading = this.read(response, info, undefined, null);
+    this.drain();
+    this.flushState();
+    return reading;
+  }
+
+  /** Has this raw value or error already been read by the limiter? */
+  hasSeen(raw: unknown): boolean {
+    return typeof raw === 'object' && raw !== null && this.seen.has(raw);
+  }
+
+  /**
+   * When the request could next be sent: the end of a pause, or the reset of the first of its
+   * buckets that is empty. `now` when it could go at once.
+   */
+  resumeAt(info: RequestInfo = {}): number {
+    const now = this.now();
+    let at = Math.max(now, this.pausedUntil);
+    for (const b of this.bucketsFor(info)) {
+      b.refill(now, this.opts.resetGuardMs);
+      const when = b.availableAt(now, this.opts.resetGuardMs, Infinity);
+      if (when !== undefined) at = Math.max(at, when);
+    }
+    return at;
+  }
+
+  /** Stops sending for `ms` (for instance after an error the provider does not mark as 429). */
+  pause(ms: number, reason: RetrySource | 'manual' = 'manual'): void {
+    this.setPause(this.now() + Math.max(0, ms), reason, null);
+    this.drain();
+    this.flushState();
+  }
+
+  /** Lifts a block (Pipedrive's 403) before its cool-down ends: the next request is sent. */
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = null;
+    this.emit({ type: 'unblocked' });
+    this.touch();
+    this.drain();
+    this.flushState();
+  }
+
+  /** @internal Emits an event on behalf of an operator. */
+  emit(event: EventPayload<LimiterEvent>): void {
+    if (!this.events.observed) return;
+    this.events.next({ ...event, at: this.now(), provider: this.provider.name, key: this.key } as LimiterEvent);
+  }
+
+  /**
+   * Fails now if the request counts against a quota bucket (a daily budget) with no more than
+   * `reserve` left: returns the error to raise, or `undefined` when the request may go on.
+   */
+  checkQuota(info: RequestInfo, reserve = 0): QuotaExhaustedError | undefined {
+    const now = this.now();
+    for (const b of this.bucketsFor(info)) {
+      if (!b.quota) continue;
+      b.refill(now, this.opts.resetGuardMs);
+      if (b.remaining === undefined || b.remaining > reserve) continue;
+      const resumeAt = b.resetAt ?? Infinity;
+      const summary: RequestSummary = { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
+      this.emit({ type: 'quota-exhausted', request: summary, bucket: b.name, resumeAt });
+      this.totals.rejected++;
+      this.touch();
+      this.flushState();
+      return new QuotaExhaustedError({ ...this.ctx(), bucket: b.name, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs });
+    }
+    return undefined;
+  }
+
+  /** @internal The error for a request refused because the credential is blocked. */
+  blockedError(cause?: unknown): BlockedError {
+    const b = this.blocked ?? { status: 403, until: null };
+    return new BlockedError({ ...this.ctx(), status: b.status, until: b.until }, cause === undefined ? undefined : { cause });
+  }
+
+  /** Is the credential blocked now? */
+  get isBlocked(): boolean {
+    this.checkUnblock(this.now());
+    return this.blocked !== null;
+  }
+
+  /** @internal Error context: provider and key label. */
+  ctx(): { provider: string; key: string } {
+    return { provider: this.provider.name, key: this.key };
+  }
+
+  private bucketsFor(info: RequestInfo): Bucket[] {
+    const out: Bucket[] = [...this.discovered];
+    for (const spec of this.provider.buckets(info)) {
+      let b = this.buckets.get(spec.name);
+      if (!b) {
+        b = new Bucket(spec);
+        this.buckets.set(spec.name, b);
+      }
+      if (!out.includes(b)) out.push(b);
+    }
+    return out;
+  }
+
+  private discover(name: string): Bucket {
+    const b = new Bucket({ name });
+    this.buckets.set(name, b);
+    this.discovered.push(b);
+    return b;
+  }
+
+  private verdict(w: Waiter, now: number): Verdict {
+    let at: number | undefined = now;
+    let blocking: Bucket | undefined;
+    for (const b of w.buckets) {
+      b.refill(now, this.opts.resetGuardMs);
+      const when = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency);
+      if (when === now) continue;
+      if (when === undefined || (at !== undefined && when > at)) {
+        blocking = b;
+        if (when === undefined) return { go: false, at: undefined, bucket: b };
+        at = when;
+      }
+    }
+    return blocking ? { go: false, at, bucket: blocking } : { go: true };
+  }
+
+  /**
+   * Admits every waiting request that can go now, in priority order, and sets the one timer
+   * for the earliest moment another could. A request that cannot go holds back later requests
+   * that need the same empty bucket, so priorities and order are kept per bucket, while
+   * requests on other buckets (other endpoints) are not held up.
+   */
+  private drain(): void {
+    if (this.draining) {
+      this.redrain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.redrain = false;
+        this.drainOnce();
+      } while (this.redrain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private drainOnce(): void {
+    const now = this.now();
+    this.checkUnblock(now);
+    if (this.blocked) {
+      const error = this.blockedError();
+      for (const w of this.queue.drain()) this.reject(w.handlers, error, w);
+      this.cancelTimer();
+      return;
+    }
+    if (this.queue.size === 0) {
+      this.cancelTimer();
+      return;
+    }
+    if (this.pausedUntil > now) {
+      if (this.pausedUntil - now > this.maxWaitMs) {
+        for (const w of this.queue.drain()) this.rejectQuota(w, 'pause', this.pausedUntil, now);
+        this.cancelTimer();
+      } else {
+        this.schedule(this.pausedUntil);
+      }
+      return;
+    }
+    if (this.wasPaused) {
+      this.wasPaused = false;
+      this.emit({ type: 'resumed' });
+    }
+    const held = new Set<Bucket>();
+    const grant: Array<[Waiter, Permit]> = [];
+    let next = Infinity;
+    for (const node of this.queue) {
+      if (this.inFlight >= this.opts.maxConcurrent) break;
+      const w = node.value;
+      if (w.buckets.some((b) => held.has(b))) continue;
+      const v = this.verdict(w, now);
+      if (v.go) {
+        this.queue.remove(node);
+        w.node = undefined;
+        grant.push([w, this.admit(w, now)]);
+        continue;
+      }
+      const bucket = v.bucket!;
+      if (v.at !== undefined && (bucket.quota || v.at - now > this.maxWaitMs)) {
+        this.queue.remove(node);
+        w.node = undefined;
+        this.rejectQuota(w, bucket.name, v.at, now);
+        continue;
+      }
+      held.add(bucket);
+      if (v.at !== undefined) {
+        next = Math.min(next, v.at);
+        if (!this.emptyNotified.has(bucket) && bucket.remaining === 0) {
+          this.emptyNotified.add(bucket);
+          this.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
+        }
+      }
+      if (held.size >= this.buckets.size) break;
+    }
+    if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
+    else this.schedule(next);
+    this.touch();
+    for (const [w, permit] of grant) w.handlers.granted(permit);
+  }
+
+  private admit(w: Waiter, now: number): Permit {
+    const taken = w.buckets.map((b) => [b, b.take(now)] as const);
+    for (const b of w.buckets) this.emptyNotified.delete(b);
+    this.inFlight++;
+    this.totals.sent++;
+    this.emit({ type: 'admitted', request: w.summary, waitedMs: now - w.enqueuedAt, buckets: w.buckets.map((b) => b.name) });
+    let observed = false;
+    let released = false;
+    return {
+      request: w.summary,
+      observe: (response, raw) => {
+        if (observed) return { outcome: 'ok', buckets: [] };
+        observed = true;
+        if (typeof raw === 'object' && raw !== null) this.seen.add(raw);
+        const reading = this.read(response, w.info, taken, w.summary);
+        this.drain();
+        this.flushState();
+        return reading;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const [b] of taken) b.release();
+        this.inFlight--;
+        this.touch();
+        this.drain();
+        this.flushState();
+      },
+    };
+  }
+
+  private read(
+    response: ResponseLike,
+    info: RequestInfo,
+    taken: ReadonlyArray<readonly [Bucket, number]> | undefined,
+    summary: RequestSummary | null,
+  ): ResponseReading {
+    const now = this.now();
+    let reading: ResponseReading;
+    try {
+      reading = this.provider.read(response, info);
+    } catch {
+      // A provider must not throw; if a user-defined one does, the response teaches nothing.
+      reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
+    }
+    this.skew.observe(response.header('date'), now);
+    this.totals.responses++;
+    this.emit({ type: 'response', request: summary, status: response.status });
+    const mine = taken ?? this.bucketsFor(info).map((b) => [b, undefined] as const);
+    for (const r of reading.buckets) {
+      const b = this.buckets.get(r.name) ?? this.discover(r.name);
+      const index = mine.find(([x]) => x === b)?.[1];
+      const resetAt = r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
+      const from = b.apply(r, index, resetAt, now);
+      if (from !== undefined) this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit! });
+    }
+    // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
+    for (const [b, index] of mine) b.confirm(index);
+    if (reading.outcome === 'limited') this.onLimited(reading, response, mine.map(([b]) => b), summary, now);
+    else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
+    else this.consecutive429 = 0;
+    this.touch();
+    return reading;
+  }
+
+  private onLimited(reading: ResponseReading, response: ResponseLike, mine: Bucket[], summary: RequestSummary | null, now: number): void {
+    this.totals.rateLimited++;
+    this.consecutive429++;
+    let at: number | undefined;
+    let source: RetrySource = 'backoff';
+    if (reading.retryAfter) {
+      at = 'at' in reading.retryAfter ? this.skew.toLocal(reading.retryAfter.at) : now + reading.retryAfter.delayMs;
+      source = reading.retrySource ?? 'retry-after';
+    } else {
+      const named = reading.limitedBy ? this.buckets.get(reading.limitedBy) : undefined;
+      const candidates = named ? [named] : mine.filter((b) => b.remaining === 0);
+      const resets = candidates.map((b) => b.resetAt).filter((x): x is number => x !== undefined && x > now);
+      if (resets.length) {
+        at = Math.max(...resets);
+        source = 'reset';
+      }
+    }
+    // Past the first 429 in a row, back off further, but never wait less than the server said.
+    if (at === undefined || this.consecutive429 > 1) {
+      const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (this.consecutive429 - 1));
+      const backoffAt = now + exp * (0.5 + 0.5 * this.backoff.random());
+      if (at === undefined || backoffAt > at) {
+        at = backoffAt;
+        source = 'backoff';
+      }
+    }
+    const bucket = reading.limitedBy ? (this.buckets.get(reading.limitedBy) ?? null) : null;
+    this.emit({ type: 'rate-limited', request: summary, status: response.status, retryAt: at, source, bucket: bucket?.name ?? null });
+    if (bucket) {
+      // The server said which window it throttled by: only requests on that bucket wait.
+      bucket.exhaust(at);
+      this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
+    } else {
+      this.setPause(at, source, null);
+    }
+  }
+
+  private setPause(until: number, reason: RetrySource | 'manual', bucket: string | null): void {
+    if (until <= this.pausedUntil) return;
+    this.pausedUntil = until;
+    this.pauseReason = reason;
+    this.wasPaused = true;
+    this.emit({ type: 'paused', until, reason, bucket });
+    this.touch();
+  }
+
+  private onBlocked(status: number, now: number): void {
+    this.totals.rateLimited++;
+    const until = this.opts.blockCooldownMs === Infinity ? null : now + this.opts.blockCooldownMs;
+    this.blocked = { status, since: now, until };
+    this.emit({ type: 'blocked', status, until });
+    this.touch();
+  }
+
+  private checkUnblock(now: number): void {
+    if (this.blocked?.until != null && now >= this.blocked.until) this.unblock();
+  }
+
+  private reject(handlers: AcquireHandlers, error: RateLimitError, w?: Waiter): void {
+    if (w) w.node = undefined;
+    this.totals.rejected++;
+    this.touch();
+    handlers.rejected(error);
+  }
+
+  private rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
+    this.emit({ type: 'quota-exhausted', request: w.summary, bucket, resumeAt });
+    this.reject(
+      w.handlers,
+      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
+      w,
+    );
+  }
+
+  private schedule(at: number): void {
+    if (this.timer && !this.timer.closed && this.timerAt <= at) return;
+    this.cancelTimer();
+    this.timerAt = at;
+    this.timer = this.scheduler.schedule(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.drain();
+      this.flushState();
+    }, Math.max(0, at - this.now()));
+  }
+
+  private cancelTimer(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** @internal Is a timer pending? (For tests that prove nothing is left behind.) */
+  get hasTimer(): boolean {
+    return this.timer !== undefined && !this.timer.closed;
+  }
+
+  private touch(): void {
+    this.dirty = true;
+  }
+
+  /** Pushes a fresh snapshot if anything changed and someone listens (or `force`). */
+  private flushState(force = false): void {
+    if (!force && (!this.dirty || !this.state.observed)) return;
+    this.dirty = false;
+    const now = this.now();
+    this.updatedAt = now;
+    this.state.next({
+      provider: this.provider.name,
+      key: this.key,
+      buckets: [...this.buckets.values()].map((b) => {
+        b.refill(now, this.opts.resetGuardMs);
+        return b.snapshot();
+      }),
+      queued: this.queue.size,
+      inFlight: this.inFlight,
+      pausedUntil: this.pausedUntil > now ? this.pausedUntil : null,
+      pauseReason: this.pausedUntil > now ? this.pauseReason : null,
+      blocked: this.blocked ? { ...this.blocked } : null,
+      totals: { ...this.totals },
+      updatedAt: this.updatedAt,
+    });
+  }
+}
+
+const NOOP_TICKET: Ticket = { cancel: () => undefined };
+
+/**
+ * Creates the limiter of one credential at one provider. Options are checked now; a bad one
+ * throws a `TypeError` naming it.
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.generic(), key: process.env.API_TOKEN ?? 'anonymous' });
+ * limiter.state$.subscribe((s) => console.log(s.buckets));
+ * ```
+ */
+export function createLimiter(options: LimiterOptions): Limiter {
+  return new Limiter(options);
+}

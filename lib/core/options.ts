@@ -1,0 +1,128 @@
+import type { SchedulerLike } from 'rxjs';
+import { z } from 'zod';
+import type { Provider } from '../providers/types.js';
+import type { ResponseExtractor } from './response.js';
+
+/** Options of `createLimiter`. Only `provider` and `key` are required. */
+export interface LimiterOptions {
+  /** The provider profile: `providers.procore()`, `providers.generic()`, `defineProvider(…)`. */
+  readonly provider: Provider;
+  /**
+   * Whose budget this is: the token, or any string naming it. Only a hash of it is ever shown
+   * (state, events, errors); the key itself is not kept.
+   */
+  readonly key: string;
+  /** A name to show instead of the key's hash (must not be the token). */
+  readonly label?: string;
+  /** Time source for every wait. @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+  /**
+   * A request that would wait longer than this fails at once with `QuotaExhaustedError`
+   * (carrying `resumeAt`) instead of sleeping. @default 600_000 (10 minutes)
+   */
+  readonly maxWaitMs?: number;
+  /** Most requests allowed to wait; one more fails with `QueueFullError`. @default Infinity */
+  readonly maxQueue?: number;
+  /** Most requests in flight at once, whatever the budget. @default Infinity */
+  readonly maxConcurrent?: number;
+  /**
+   * Requests sent on a bucket before its first response has told the limits: the cold start
+   * does not burst on a guess. @default 1
+   */
+  readonly coldStartConcurrency?: number;
+  /** Margin after a reset time before the bucket is refilled (clock granularity). @default 100 */
+  readonly resetGuardMs?: number;
+  /** First backoff after a 429 that gave no time to wait; doubles per 429 in a row. @default 1000 */
+  readonly backoffBaseMs?: number;
+  /** Cap of that backoff. @default 60_000 */
+  readonly backoffMaxMs?: number;
+  /** How long a block (Pipedrive's 403 page) lasts before one request may try again. @default 900_000 */
+  readonly blockCooldownMs?: number;
+  /** Random source for backoff jitter, in [0, 1). @default Math.random */
+  readonly random?: () => number;
+  /** Finds the response in what a request emits or throws. @default extractResponse */
+  readonly extractResponse?: ResponseExtractor;
+}
+
+const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
+const ms = z.union([z.number().min(0), z.literal(Infinity)]);
+
+const schema = z.object({
+  provider: z.custom<Provider>(
+    (p) => typeof p === 'object' && p !== null && typeof (p as Provider).name === 'string' && typeof (p as Provider).buckets === 'function' && typeof (p as Provider).read === 'function',
+    'a provider (providers.generic(), defineProvider(…))',
+  ),
+  key: z.string().min(1),
+  label: z.string().min(1).optional(),
+  scheduler: z.custom<SchedulerLike>((s) => typeof s === 'object' && s !== null && typeof (s as SchedulerLike).schedule === 'function' && typeof (s as SchedulerLike).now === 'function', 'an RxJS SchedulerLike').optional(),
+  maxWaitMs: ms.default(600_000),
+  maxQueue: count(0).default(Infinity),
+  maxConcurrent: count(1).default(Infinity),
+  coldStartConcurrency: count(1).default(1),
+  resetGuardMs: z.number().min(0).max(60_000).default(100),
+  backoffBaseMs: ms.default(1000),
+  backoffMaxMs: ms.default(60_000),
+  blockCooldownMs: ms.default(900_000),
+  random: z.custom<() => number>((f) => typeof f === 'function', 'a function').optional(),
+  extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
+}).strict();
+
+/** @internal Validated options with defaults applied. */
+export type ParsedLimiterOptions = z.output<typeof schema>;
+
+/** @internal Checks options; throws a TypeError naming the option, what was expected and what came. */
+export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptions {
+  return parseOptions('createLimiter', schema, options);
+}
+
+/**
+ * Parses `input` with `schema`; on failure throws one `TypeError` that lists, per bad option,
+ * its name, what was expected and what was given (secrets-safe: `key` values are not echoed).
+ */
+export function parseOptions<S extends z.ZodType>(where: string, schema: S, input: unknown): z.output<S> {
+  if (typeof input !== 'object' || input === null) {
+    throw new TypeError(`${where}: expected an options object, got ${describe(input)}`);
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(options)';
+    if (issue.code === 'unrecognized_keys') return `unknown option ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
+    const given = path === 'key' ? '(hidden)' : describe(valueAt(input, issue.path));
+    return `option \`${path}\` must be ${expected(issue)}, got ${given}`;
+  });
+  throw new TypeError(`${where}: ${lines.join('; ')}`);
+}
+
+function expected(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.expected === 'number' ? 'a finite number' : `of type ${issue.expected}`;
+    case 'too_small':
+      return `${issue.origin === 'string' ? 'a non-empty string' : `a number >= ${String(issue.minimum)}`}`;
+    case 'too_big':
+      return `a number <= ${String(issue.maximum)}`;
+    case 'invalid_union':
+      return 'a number >= 0 (whole where it counts requests), or Infinity';
+    case 'custom':
+      return issue.message;
+    default:
+      return issue.message;
+  }
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'function') return 'a function';
+  if (Array.isArray(v)) return 'an array';
+  return `an object${v.constructor && v.constructor !== Object ? ` (${v.constructor.name})` : ''}`;
+}

@@ -1,0 +1,51 @@
+import type { RetrySource } from '../providers/types.js';
+
+/** Where a bucket's current numbers came from. */
+export type BucketSource = 'hint' | 'headers' | 'inferred';
+
+/** One bucket as shown to applications. Plain data, safe to render or serialize. */
+export interface BucketSnapshot {
+  readonly name: string;
+  /** Requests per window; `null` when unknown (no limit known yet). */
+  readonly limit: number | null;
+  /** Requests left in the current window, after those this process has in flight. */
+  readonly remaining: number | null;
+  /** Epoch ms (limiter clock) when the window resets; `null` when unknown. */
+  readonly resetAt: number | null;
+  readonly windowMs: number | null;
+  /** `hint`: documented numbers, no response yet; `headers`: the server's; `inferred`: ours. */
+  readonly source: BucketSource;
+  /** A long budget that requests never wait for (daily quota). */
+  readonly quota: boolean;
+  readonly inFlight: number;
+}
+
+/** Counters since the limiter was created. */
+export interface LimiterTotals {
+  /** Requests sent (each retry counts again). */
+  readonly sent: number;
+  /** Responses read. */
+  readonly responses: number;
+  /** 429s (or the provider's equivalent) received. */
+  readonly rateLimited: number;
+  /** Requests failed by the limiter itself (quota, queue full, blocked). */
+  readonly rejected: number;
+}
+
+/** The limit state of one credential at one provider, as `limiter.state$` emits it. */
+export interface LimiterSnapshot {
+  readonly provider: string;
+  /** A hash of the key, never the key. */
+  readonly key: string;
+  readonly buckets: readonly BucketSnapshot[];
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Epoch ms until which nothing is sent after a 429, or `null`. */
+  readonly pausedUntil: number | null;
+  readonly pauseReason: RetrySource | 'manual' | null;
+  /** Set while the provider has cut the credential off. */
+  readonly blocked: { readonly status: number; readonly since: number; readonly until: number | null } | null;
+  readonly totals: LimiterTotals;
+  /** Epoch ms (limiter clock) of the change this snapshot reflects. */
+  readonly updatedAt: number;
+}

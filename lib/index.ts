@@ -1,0 +1,25 @@
+export { createLimiter, Limiter, type AcquireHandlers, type Permit, type Ticket } from './core/limiter.js';
+export type { LimiterOptions } from './core/options.js';
+export type { RequestInfo } from './core/request.js';
+export { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from './core/response.js';
+export type { BucketSnapshot, BucketSource, LimiterSnapshot, LimiterTotals } from './core/state.js';
+export { describeEvent, logEvents, type EventLogger, type LimiterEvent, type LimiterEventType, type LogEventsConfig, type RequestSummary } from './core/events.js';
+export {
+  BlockedError,
+  QueueFullError,
+  QuotaExhaustedError,
+  RateLimitError,
+  RetryLimitError,
+  isBlockedError,
+  isQueueFullError,
+  isQuotaExhaustedError,
+  isRateLimitError,
+  isRetryLimitError,
+  type ErrorContext,
+} from './core/errors.js';
+export { throttleByHeaders, type ThrottleByHeadersConfig } from './operators/throttleByHeaders.js';
+export { retryOn429, type RetryOn429Config } from './operators/retryOn429.js';
+export { dailyQuotaGuard, type DailyQuotaGuardConfig } from './operators/dailyQuotaGuard.js';
+export { rateLimit, type RateLimitConfig } from './operators/rateLimit.js';
+export * from './providers/index.js';
+export * from './headers/index.js';

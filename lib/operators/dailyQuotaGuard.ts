@@ -1,0 +1,38 @@
+import { defer, throwError, type MonoTypeOperatorFunction } from 'rxjs';
+import type { Limiter } from '../core/limiter.js';
+import type { RequestInfo } from '../core/request.js';
+
+/** Settings of {@link dailyQuotaGuard}. */
+export interface DailyQuotaGuardConfig {
+  /**
+   * Units of each quota bucket kept back for requests whose priority is at least
+   * `reservePriority`: ordinary requests fail once only the reserve is left. @default 0
+   */
+  readonly reserve?: number;
+  /** Priority at or above which a request may use the reserve. @default 1 */
+  readonly reservePriority?: number;
+}
+
+/**
+ * Fails a request at once with `QuotaExhaustedError` (carrying the bucket and `resumeAt`) when
+ * it counts against a long budget that is spent, such as Pipedrive's daily POST/PUT budget,
+ * instead of queueing it until tomorrow. Nothing is sent past the budget.
+ *
+ * ```ts
+ * import { createLimiter, dailyQuotaGuard, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
+ * // post$.pipe(dailyQuotaGuard(limiter, { method: 'POST' }, { reserve: 100 }))
+ * ```
+ */
+export function dailyQuotaGuard<T>(limiter: Limiter, info: RequestInfo = {}, config: DailyQuotaGuardConfig = {}): MonoTypeOperatorFunction<T> {
+  const reserve = config.reserve ?? 0;
+  if (!Number.isInteger(reserve) || reserve < 0) {
+    throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${String(reserve)}`);
+  }
+  const keep = (info.priority ?? 0) >= (config.reservePriority ?? 1) ? 0 : reserve;
+  return (source) =>
+    defer(() => {
+      const error = limiter.checkQuota(info, keep);
+      return error ? throwError(() => error) : source;
+    });
+}

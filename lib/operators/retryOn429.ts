@@ -1,0 +1,104 @@
+import { catchError, defer, map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
+import { QuotaExhaustedError, RetryLimitError } from '../core/errors.js';
+import type { Limiter } from '../core/limiter.js';
+import { isRetrySafe, type RequestInfo } from '../core/request.js';
+import type { ResponseExtractor, ResponseLike } from '../core/response.js';
+
+/** Settings of {@link retryOn429}. */
+export interface RetryOn429Config {
+  /** Retries after the first attempt; past them the request fails with `RetryLimitError`. @default 5 */
+  readonly maxRetries?: number;
+  /**
+   * Retry POST and PATCH too, even without an idempotency key. Only if the API does not apply a
+   * request it answered with 429 (most do not, but not all say so). @default false
+   */
+  readonly retryNonIdempotent?: boolean;
+  /** Statuses to retry. @default [429] */
+  readonly statuses?: readonly number[];
+  /** Finds the response in what the request emits or throws. @default the limiter's */
+  readonly extractResponse?: ResponseExtractor;
+}
+
+/** A 429 that arrived as a value (fetch resolves with it) turned into an error so it retries. */
+class LimitedValue {
+  constructor(
+    readonly value: unknown,
+    readonly response: ResponseLike,
+  ) {}
+}
+
+/**
+ * On a 429, waits until the limiter may send again, then sends the request again: the time
+ * comes from `Retry-After`, else the reset headers, else the body, else a capped backoff with
+ * jitter. The 429 pauses every stream of the limiter, not only this one.
+ *
+ * Only requests safe to repeat are retried: idempotent methods, a request with an
+ * `idempotencyKey`, or `retryNonIdempotent: true`. Others end with their 429 as received.
+ * A wait longer than the limiter's `maxWaitMs` fails at once with `QuotaExhaustedError`;
+ * more than `maxRetries` 429s in a row fail with `RetryLimitError` (`cause`: the last 429).
+ *
+ * ```ts
+ * import { createLimiter, providers, retryOn429, throttleByHeaders } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
+ * // request$.pipe(throttleByHeaders(limiter, info), retryOn429(limiter, info, { maxRetries: 3 }))
+ * ```
+ */
+export function retryOn429<T>(limiter: Limiter, info: RequestInfo = {}, config: RetryOn429Config = {}): MonoTypeOperatorFunction<T> {
+  const extract = config.extractResponse ?? limiter.extractResponse;
+  const maxRetries = config.maxRetries ?? 5;
+  if (!Number.isInteger(maxRetries) || maxRetries < 0) {
+    throw new TypeError(`retryOn429: option \`maxRetries\` must be a whole number >= 0, got ${String(maxRetries)}`);
+  }
+  const statuses = new Set(config.statuses ?? [429]);
+  const limitedResponse = (x: unknown): ResponseLike | undefined => {
+    if (x instanceof LimitedValue) return x.response;
+    const res = extract(x);
+    return res && statuses.has(res.status) ? res : undefined;
+  };
+  // Reads a 429 the limiter has not seen (retryOn429 used without throttleByHeaders).
+  const note = (raw: unknown) => {
+    const res = limitedResponse(raw);
+    if (res && typeof raw === 'object' && raw !== null) limiter.observe(res, info, raw);
+  };
+
+  if (!isRetrySafe(info, config.retryNonIdempotent)) {
+    return (source) => source.pipe(tap<T>({ next: note, error: note }));
+  }
+  return (source) =>
+    defer(() => {
+      let attempts = 1;
+      let last: unknown;
+      return source.pipe(
+        map((value) => {
+          const res = limitedResponse(value);
+          if (res) throw new LimitedValue(value, res);
+          return value;
+        }),
+        retry({
+          count: maxRetries,
+          delay: (error: unknown) => {
+            const res = limitedResponse(error);
+            if (!res) return throwError(() => error);
+            const raw = error instanceof LimitedValue ? error.value : error;
+            note(raw);
+            const now = limiter.now();
+            const resumeAt = limiter.resumeAt(info);
+            const waitMs = resumeAt - now;
+            if (waitMs > limiter.maxWaitMs) {
+              return throwError(() => new QuotaExhaustedError({ ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs }, { cause: raw }));
+            }
+            attempts++;
+            limiter.emit({ type: 'retry-scheduled', request: null, attempt: attempts, delayMs: waitMs });
+            return timer(waitMs, limiter.scheduler);
+          },
+        }),
+        catchError((error: unknown) => {
+          const res = limitedResponse(error);
+          if (!res) return throwError(() => error);
+          last = error instanceof LimitedValue ? error.value : error;
+          note(last);
+          return throwError(() => new RetryLimitError({ ...limiter.ctx(), attempts, status: res.status }, { cause: last }));
+        }),
+      );
+    });
+}

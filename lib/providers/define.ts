@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { parseOptions } from '../core/options.js';
+import type { RequestInfo } from '../core/request.js';
+import type { ResponseLike } from '../core/response.js';
+import type { BucketSpec, Provider, ResponseReading } from './types.js';
+
+/** What `defineProvider` takes: a name, the buckets (a list, or per request), and a reader. */
+export interface ProviderDefinition {
+  readonly name: string;
+  /** The buckets every request counts against, or a function choosing them per request. */
+  readonly buckets: readonly BucketSpec[] | ((request: RequestInfo) => readonly BucketSpec[]);
+  /** Reads one response. A throw is caught and treated as a response that says nothing. */
+  readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
+}
+
+const bucketSpec = z
+  .object({
+    name: z.string().min(1),
+    limit: z.number().int().min(0).optional(),
+    windowMs: z.number().positive().optional(),
+    pacing: z.enum(['burst', 'smooth']).optional(),
+    quota: z.boolean().optional(),
+  })
+  .strict();
+
+const definition = z.object({
+  name: z.string().min(1),
+  buckets: z.union([z.array(bucketSpec), z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function')]),
+  read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
+});
+
+/**
+ * Defines a provider profile for any API: its documented buckets (hints until headers tell)
+ * and how its responses report limits. Checked now; a bad field throws a `TypeError`.
+ *
+ * ```ts
+ * import { defineProvider, readCounters, readRetryAfter } from 'rx-ratelimit';
+ * const acme = defineProvider({
+ *   name: 'acme',
+ *   buckets: [{ name: 'default', limit: 50, windowMs: 10_000 }],
+ *   read: (res) => {
+ *     const b = readCounters(res, 'default', { limit: 'x-acme-limit', remaining: 'x-acme-left', reset: 'x-acme-reset' }, 'unix-seconds');
+ *     return { outcome: res.status === 429 ? 'limited' : 'ok', buckets: b ? [b] : [], ...readRetryAfter(res) };
+ *   },
+ * });
+ * ```
+ */
+export function defineProvider(def: ProviderDefinition): Provider {
+  const parsed = parseOptions('defineProvider', definition, def) as ProviderDefinition;
+  const list = parsed.buckets;
+  const buckets = typeof list === 'function' ? list : () => list;
+  const read = parsed.read;
+  return {
+    name: parsed.name,
+    buckets,
+    read(response, request) {
+      try {
+        return read(response, request);
+      } catch {
+        return { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
+      }
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { parseOptions } from '../core/options.js';
+import type { ResetUnit } from '../headers/reset.js';
+import { defineProvider } from './define.js';
+import { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+import type { BucketSpec, Provider } from './types.js';
+
+/** Options of `providers.generic()` and `providers.ietf()`. All optional. */
+export interface GenericProviderOptions {
+  /** Name shown in state and events. @default 'generic' (or 'ietf') */
+  readonly name?: string;
+  /** Documented requests per window, used until headers tell. */
+  readonly limit?: number;
+  /** Documented window, ms. */
+  readonly windowMs?: number;
+  /** Spread requests evenly over the window instead of sending while there is room. @default 'burst' */
+  readonly pacing?: 'burst' | 'smooth';
+  /** How the reset header is written. `auto` tells unix seconds, unix ms and seconds-left apart by size. @default 'auto' */
+  readonly resetUnit?: ResetUnit;
+  /** Header names, when the API uses others than `X-RateLimit-Limit/-Remaining/-Reset`. */
+  readonly headers?: CounterHeaders;
+  /** Statuses that mean "rate limited". @default [429] */
+  readonly limitedStatuses?: readonly number[];
+}
+
+const options = z
+  .object({
+    name: z.string().min(1).optional(),
+    limit: z.number().int().min(0).optional(),
+    windowMs: z.number().positive().optional(),
+    pacing: z.enum(['burst', 'smooth']).optional(),
+    resetUnit: z.enum(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto']).optional(),
+    headers: z.object({ limit: z.string().optional(), remaining: z.string().optional(), reset: z.string().optional(), period: z.string().optional() }).strict().optional(),
+    limitedStatuses: z.array(z.number().int().min(100).max(599)).optional(),
+  })
+  .strict();
+
+const X_RATELIMIT: CounterHeaders = { limit: 'x-ratelimit-limit', remaining: 'x-ratelimit-remaining', reset: 'x-ratelimit-reset' };
+const X_RATE_LIMIT: CounterHeaders = { limit: 'x-rate-limit-limit', remaining: 'x-rate-limit-remaining', reset: 'x-rate-limit-reset' };
+
+function hintBucket(o: GenericProviderOptions): BucketSpec {
+  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: 'default' };
+  if (o.limit !== undefined) spec.limit = o.limit;
+  if (o.windowMs !== undefined) spec.windowMs = o.windowMs;
+  if (o.pacing !== undefined) spec.pacing = o.pacing;
+  return spec;
+}
+
+/**
+ * A provider for any API that sends the common headers: the IETF `RateLimit`/`RateLimit-Policy`
+ * fields (or the older `RateLimit-Limit/-Remaining/-Reset`), else `X-RateLimit-*` or
+ * `X-Rate-Limit-*`, and `Retry-After`. One bucket, `default`, plus one per IETF policy.
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.generic({ limit: 10, windowMs: 1000 }), key: 'my-token' });
+ * ```
+ */
+export function generic(opts: GenericProviderOptions = {}): Provider {
+  const o = parseOptions('providers.generic', options, opts) as GenericProviderOptions;
+  const limited = new Set(o.limitedStatuses ?? [429]);
+  const unit = o.resetUnit ?? 'auto';
+  return defineProvider({
+    name: o.name ?? 'generic',
+    buckets: [hintBucket(o)],
+    read(res) {
+      const ietf = o.headers ? [] : readIetf(res);
+      const counters = ietf.length
+        ? undefined
+        : o.headers
+          ? readCounters(res, 'default', o.headers, unit)
+          : (readCounters(res, 'default', X_RATELIMIT, unit) ?? readCounters(res, 'default', X_RATE_LIMIT, unit));
+      return {
+        outcome: limited.has(res.status) ? 'limited' : 'ok',
+        buckets: counters ? [counters] : ietf,
+        ...readRetryAfter(res),
+      };
+    },
+  });
+}
+
+/**
+ * A provider for APIs that follow the IETF draft (draft-ietf-httpapi-ratelimit-headers): the
+ * `RateLimit` and `RateLimit-Policy` fields, one bucket per policy, the older
+ * `RateLimit-Limit/-Remaining/-Reset` trio, and `Retry-After`.
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.ietf(), key: 'my-token' });
+ * ```
+ */
+export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit'> = {}): Provider {
+  const o = parseOptions('providers.ietf', options, opts) as GenericProviderOptions;
+  const limited = new Set(o.limitedStatuses ?? [429]);
+  return defineProvider({
+    name: o.name ?? 'ietf',
+    buckets: [hintBucket(o)],
+    read: (res) => ({ outcome: limited.has(res.status) ? 'limited' : 'ok', buckets: readIetf(res), ...readRetryAfter(res) }),
+  });
+}

@@ -1,0 +1,87 @@
+import { parseCount } from '../headers/count.js';
+import { parseLegacyRateLimit, parseRateLimit, parseRateLimitPolicy } from '../headers/ietf.js';
+import { parsePeriod } from '../headers/period.js';
+import { parseReset, type ResetUnit } from '../headers/reset.js';
+import { parseRetryAfter } from '../headers/retryAfter.js';
+import type { ResponseLike } from '../core/response.js';
+import type { BucketReading, ResponseReading } from './types.js';
+
+/** Header names of one limit/remaining/reset triple. */
+export interface CounterHeaders {
+  readonly limit?: string;
+  readonly remaining?: string;
+  readonly reset?: string;
+  /** A header whose value is the window as a period (`"1m"`, `"20 seconds"`). */
+  readonly period?: string;
+}
+
+/**
+ * Reads one bucket from a limit/remaining/reset header triple (any may be absent). Returns
+ * `undefined` when the response carries none of them. Building block for `defineProvider`.
+ *
+ * ```ts
+ * import { readCounters } from 'rx-ratelimit';
+ * const reading = readCounters(res, 'default', { limit: 'x-ratelimit-limit', remaining: 'x-ratelimit-remaining', reset: 'x-ratelimit-reset' }, 'unix-seconds');
+ * ```
+ */
+export function readCounters(res: ResponseLike, name: string, headers: CounterHeaders, resetUnit: ResetUnit = 'auto'): BucketReading | undefined {
+  const limit = headers.limit ? parseCount(res.header(headers.limit)) : undefined;
+  const remaining = headers.remaining ? parseCount(res.header(headers.remaining)) : undefined;
+  const reset = headers.reset ? parseReset(res.header(headers.reset), resetUnit) : undefined;
+  const windowMs = headers.period ? parsePeriod(res.header(headers.period)) : undefined;
+  if (limit === undefined && remaining === undefined && reset === undefined && windowMs === undefined) return undefined;
+  return compact({ name, limit, remaining, reset, windowMs });
+}
+
+/**
+ * Reads the IETF fields: `RateLimit` with `RateLimit-Policy` (draft 8 and later: one bucket per
+ * policy, named after it), the draft-7 `RateLimit: limit=…, remaining=…, reset=…` dictionary, or
+ * the older `RateLimit-Limit/-Remaining/-Reset` trio (one bucket named `fallback`).
+ */
+export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading[] {
+  const current = parseRateLimit(res.header('ratelimit'));
+  const policies = parseRateLimitPolicy(res.header('ratelimit-policy')) ?? [];
+  if (current) {
+    return current.map((l) => {
+      const policy = policies.find((p) => p.name === l.name) ?? (current.length === 1 && policies.length === 1 ? policies[0] : undefined);
+      const name = l.name === 'default' || l.name === '0' ? fallback : l.name;
+      return compact({
+        name,
+        limit: policy?.quota,
+        remaining: l.remaining,
+        reset: l.resetSeconds === undefined ? undefined : { inMs: l.resetSeconds * 1000 },
+        windowMs: policy?.windowSeconds === undefined ? undefined : policy.windowSeconds * 1000,
+      });
+    });
+  }
+  const legacy = parseLegacyRateLimit({
+    limit: res.header('ratelimit-limit'),
+    remaining: res.header('ratelimit-remaining'),
+    reset: res.header('ratelimit-reset'),
+  });
+  if (legacy) {
+    return [
+      compact({
+        name: fallback,
+        limit: legacy.limit,
+        remaining: legacy.remaining,
+        reset: legacy.resetSeconds === undefined ? undefined : { inMs: legacy.resetSeconds * 1000 },
+        windowMs: legacy.windowSeconds === undefined ? undefined : legacy.windowSeconds * 1000,
+      }),
+    ];
+  }
+  return [];
+}
+
+/** `Retry-After` as a reading's retry fields (empty when absent). */
+export function readRetryAfter(res: ResponseLike): Pick<ResponseReading, 'retryAfter' | 'retrySource'> {
+  const retryAfter = parseRetryAfter(res.header('retry-after'));
+  return retryAfter ? { retryAfter, retrySource: 'retry-after' } : {};
+}
+
+/** Drops `undefined` fields (exactOptionalPropertyTypes) from a reading. */
+export function compact<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as { [K in keyof T]: Exclude<T[K], undefined> };
+}
