@@ -1,0 +1,19 @@
+/**
+ * Parsers for rate-limit related HTTP header values. Each is pure, never throws, and returns
+ * `undefined` for anything it cannot read with confidence.
+ */
+export { parseHttpDate } from './httpDate.js';
+export { parseTimestamp } from './timestamp.js';
+export { parseReset } from './reset.js';
+export type { ResetUnit, ResetValue } from './reset.js';
+export { parsePeriod } from './period.js';
+export { parseRetryAfter } from './retryAfter.js';
+export type { RetryAfter } from './retryAfter.js';
+export { parseCount } from './count.js';
+export {
+  parseLegacyRateLimit,
+  parseRateLimit,
+  parseRateLimitDictionary,
+  parseRateLimitPolicy,
+} from './ietf.js';
+export type { IetfLimit, IetfPolicy, LegacyRateLimit } from './ietf.js';

@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+
+import { parseCount } from '../../lib/headers/count.js';
+import { GARBAGE_ROWS, RUNS, anyHeaderValue } from './fixtures.js';
+
+describe('parseCount', () => {
+  it.each([
+    // Procore.
+    ['X-Rate-Limit-Limit', '3600', 3600],
+    ['X-Rate-Limit-Remaining', '3599', 3599],
+    // Planning Center 429.
+    ['x-pco-api-request-rate-count', '118', 118],
+    ['x-pco-api-request-rate-limit', '100', 100],
+    // Pipedrive.
+    ['x-ratelimit-limit', '40', 40],
+    ['x-ratelimit-remaining', '39', 39],
+    ['x-daily-requests-left', '9999', 9999],
+  ])('%s: %j', (_label, value, expected) => {
+    expect(parseCount(value)).toBe(expected);
+  });
+
+  it.each([
+    ['0', 0],
+    ['007', 7],
+    [' 42 ', 42],
+    ['\t42\r\n', 42],
+    ['+5', 5],
+    ['9.7', 9],
+    ['0.5', 0],
+    ['-1', 0],
+    ['-0', 0],
+    ['-250.5', 0],
+    ['9007199254740991', Number.MAX_SAFE_INTEGER],
+    ['9007199254740993', Number.MAX_SAFE_INTEGER],
+    ['99999999999999999999999999', Number.MAX_SAFE_INTEGER],
+    ['9'.repeat(400), Number.MAX_SAFE_INTEGER],
+    // Duplicated headers, joined by the HTTP stack: the smallest member wins.
+    ['10, 10', 10],
+    ['100, 50', 50],
+    ['50,100', 50],
+    ['100, -1', 0],
+    [' 3 , 2 , 1 ', 1],
+  ])('%j → %d', (value, expected) => {
+    expect(parseCount(value)).toBe(expected);
+  });
+
+  it.each([
+    ['partial number', '12abc'],
+    ['exponent', '1e5'],
+    ['hex', '0x10'],
+    ['leading dot', '.5'],
+    ['trailing dot', '5.'],
+    ['trailing comma', '10,'],
+    ['leading comma', ', 10'],
+    ['bad member', '100, lots'],
+    ['only a comma', ','],
+    ['words', 'ten'],
+    ['structured-field parameters', '100;w=60'],
+  ])('rejects %s: %j', (_label, value) => {
+    expect(parseCount(value)).toBeUndefined();
+  });
+
+  it.each(GARBAGE_ROWS)('returns undefined for garbage %s', (_label, value) => {
+    expect(parseCount(value as string)).toBeUndefined();
+  });
+
+  it('never throws and returns undefined or a safe non-negative integer', () => {
+    fc.assert(
+      fc.property(anyHeaderValue, (value) => {
+        const result = parseCount(value as string);
+        return (
+          result === undefined ||
+          (Number.isSafeInteger(result) && result >= 0 && !Object.is(result, -0))
+        );
+      }),
+      RUNS,
+    );
+  });
+
+  it('reads every safe non-negative integer as itself', () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), (n) => {
+        expect(parseCount(String(n))).toBe(n);
+      }),
+      RUNS,
+    );
+  });
+});
