@@ -234,7 +234,7 @@ export class Limiter {
       if (!b.quota) continue;
       b.refill(now, this.opts.resetGuardMs);
       if (b.remaining === undefined || b.remaining > reserve) continue;
-      const resumeAt = b.resetAt ?? Infinity;
+      const resumeAt = b.resetAt === undefined ? Infinity : b.resetAt + this.opts.resetGuardMs;
       const summary: RequestSummary = { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
       this.emit({ type: 'quota-exhausted', request: summary, bucket: b.name, resumeAt });
       this.totals.rejected++;

@@ -1,0 +1,56 @@
+import { describe, expect, it } from '@jest/globals';
+import { createLimiter, defineProvider, providers } from '../../lib/index.js';
+
+const provider = providers.generic();
+
+describe('createLimiter options', () => {
+  it.each([
+    [{ provider, key: 'k', maxWaitMs: -1 }, /option `maxWaitMs` must be a number >= 0, got -1/],
+    [{ provider, key: 'k', maxWaitMs: 'soon' }, /option `maxWaitMs` must be .*got "soon"/],
+    [{ provider, key: 'k', maxQueue: 1.5 }, /option `maxQueue` must be .*got 1\.5/],
+    [{ provider, key: 'k', maxConcurrent: 0 }, /option `maxConcurrent` must be .*got 0/],
+    [{ provider, key: '' }, /option `key` must be a non-empty string, got \(hidden\)/],
+    [{ provider: { name: 'x' }, key: 'k' }, /option `provider` must be a provider/],
+    [{ provider, key: 'k', scheduler: {} }, /option `scheduler` must be an RxJS SchedulerLike/],
+    [{ provider, key: 'k', maxWait: 10 }, /unknown option `maxWait`/],
+    [{ provider, key: 'k', resetGuardMs: 120_000 }, /option `resetGuardMs` must be a number <= 60000, got 120000/],
+  ])('rejects %o with a TypeError that names the option', (options, message) => {
+    expect(() => createLimiter(options as never)).toThrow(TypeError);
+    expect(() => createLimiter(options as never)).toThrow(message);
+  });
+
+  it('never echoes the key in the error, even when it is the wrong type', () => {
+    expect(() => createLimiter({ provider, key: 12345 } as never)).toThrow(/option `key` .*got \(hidden\)/);
+  });
+
+  it('rejects a non-object', () => {
+    expect(() => createLimiter(undefined as never)).toThrow(/createLimiter: expected an options object, got undefined/);
+  });
+
+  it('accepts Infinity where a bound can be lifted', () => {
+    expect(() => createLimiter({ provider, key: 'k', maxWaitMs: Infinity, maxQueue: Infinity, blockCooldownMs: Infinity })).not.toThrow();
+  });
+});
+
+describe('defineProvider and provider options', () => {
+  it('names the bad field', () => {
+    expect(() => defineProvider({ name: '', buckets: [], read: () => ({ outcome: 'ok', buckets: [] }) })).toThrow(/defineProvider: option `name` must be a non-empty string, got ""/);
+    expect(() => defineProvider({ name: 'x', buckets: [{ name: 'a', limit: -1 }], read: () => ({ outcome: 'ok', buckets: [] }) })).toThrow(
+      /option `buckets.0.limit` must be a number >= 0, got -1/,
+    );
+    expect(() => providers.generic({ resetUnit: 'weeks' } as never)).toThrow(/providers.generic: option `resetUnit`/);
+  });
+
+  it('a provider whose read throws is treated as one whose response says nothing', () => {
+    const p = defineProvider({
+      name: 'thrower',
+      buckets: [{ name: 'default' }],
+      read: () => {
+        throw new Error('bug in user code');
+      },
+    });
+    const header = () => undefined;
+    expect(p.read({ status: 429, header }, {})).toEqual({ outcome: 'limited', buckets: [] });
+    expect(p.read({ status: 200, header }, {})).toEqual({ outcome: 'ok', buckets: [] });
+  });
+});

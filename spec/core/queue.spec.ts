@@ -1,0 +1,49 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { PriorityQueue } from '../../lib/core/queue.js';
+
+describe('PriorityQueue', () => {
+  it('orders by priority, then by arrival, and removes any node in O(1)', () => {
+    const q = new PriorityQueue<string>();
+    q.push('a', 0);
+    const b = q.push('b', 0);
+    q.push('c', 2);
+    q.push('d', -1);
+    q.push('e', 2);
+    expect(q.remove(b)).toBe(true);
+    expect(q.remove(b)).toBe(false);
+    expect([...q].map((n) => n.value)).toEqual(['c', 'e', 'a', 'd']);
+    expect(q.size).toBe(4);
+  });
+
+  it('matches a reference model under any sequence of pushes and removals', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: -3, max: 3 }), fc.nat()), { maxLength: 200 }), (ops) => {
+        const q = new PriorityQueue<number>();
+        const model: Array<{ v: number; p: number; node: ReturnType<typeof q.push> }> = [];
+        let id = 0;
+        for (const [push, p, pick] of ops) {
+          if (push || model.length === 0) {
+            const v = id++;
+            model.push({ v, p, node: q.push(v, p) });
+          } else {
+            const [gone] = model.splice(pick % model.length, 1);
+            q.remove(gone!.node);
+          }
+        }
+        const expected = [...model].sort((x, y) => y.p - x.p || x.v - y.v).map((x) => x.v);
+        expect([...q].map((n) => n.value)).toEqual(expected);
+        expect(q.size).toBe(model.length);
+        expect(q.peek()?.value).toBe(expected[0]);
+      }),
+    );
+  });
+
+  it('drain empties it', () => {
+    const q = new PriorityQueue<number>();
+    for (let i = 0; i < 10; i++) q.push(i, i % 3);
+    expect(q.drain()).toHaveLength(10);
+    expect(q.size).toBe(0);
+    expect(q.peek()).toBeUndefined();
+  });
+});

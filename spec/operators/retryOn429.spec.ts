@@ -1,0 +1,187 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, defer, of, throwError } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import {
+  createLimiter,
+  isQuotaExhaustedError,
+  isRetryLimitError,
+  providers,
+  rateLimit,
+  responseLike,
+  retryOn429,
+  type LimiterEvent,
+} from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+import { virtualApi } from '../helpers/virtualApi.js';
+
+const http429 = (headers: Record<string, string> = {}) => Object.assign(new Error('HTTP 429'), { status: 429, headers });
+
+function marbles() {
+  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+}
+
+describe('retryOn429', () => {
+  it('resubscribes after the Retry-After time, through the limiter gate, and gives up with RetryLimitError', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0 });
+      const source = cold('-#', undefined, http429({ 'Retry-After': '3' }));
+      const result = source.pipe(rateLimit(limiter, {}, { maxRetries: 2 }));
+      expectObservable(result).toBe('6003ms #', undefined, expect.objectContaining({ name: 'RetryLimitError', attempts: 3, status: 429 }));
+      expectSubscriptions(source.subscriptions).toBe(['^!', '3001ms ^!', '6002ms ^!']);
+    });
+  });
+
+  it('passes the response through once a retry succeeds', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      let n = 0;
+      const source = defer(() => (++n === 1 ? cold('-#', undefined, http429({ 'Retry-After': '2' })) : cold('-(r|)', { r: responseLike(200, {}) })));
+      expectObservable(source.pipe(rateLimit(limiter))).toBe('2002ms (r|)', { r: expect.objectContaining({ status: 200 }) });
+    });
+  });
+
+  it('waits for the reset header when there is no Retry-After, and backs off when there is neither', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      const reset = createLimiter({ provider: providers.generic({ resetUnit: 'seconds-left' }), key: 'k' });
+      const withReset = cold('-#', undefined, http429({ 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '5' }));
+      // The reset (5 s after the 429 at 1 ms) plus the 100 ms guard, then the one retry.
+      expectObservable(withReset.pipe(rateLimit(reset, {}, { maxRetries: 1 }))).toBe('5102ms #', undefined, expect.objectContaining({ name: 'RetryLimitError' }));
+
+      const bare = createLimiter({ provider: providers.generic(), key: 'k2', random: () => 1, backoffBaseMs: 1000 });
+      const noInfo = cold('-#', undefined, http429());
+      // Backoff 1 s then 2 s (jitter factor 1 with random() = 1).
+      expectObservable(noInfo.pipe(rateLimit(bare, {}, { maxRetries: 2 }))).toBe('3003ms #', undefined, expect.objectContaining({ name: 'RetryLimitError', attempts: 3 }));
+    });
+  });
+
+  it('never waits less than the server asked, even when the backoff would be shorter', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0, backoffBaseMs: 10 });
+      const source = cold('-#', undefined, http429({ 'Retry-After': '7' }));
+      expectObservable(source.pipe(rateLimit(limiter, {}, { maxRetries: 1 }))).toBe('7002ms #', undefined, expect.anything());
+      expectSubscriptions(source.subscriptions).toBe(['^!', '7001ms ^!']);
+    });
+  });
+
+  it('does not retry a POST: it ends with its original error, and the pause still holds other streams', () => {
+    const out = inVirtualTime(() => {
+      const api = virtualApi(asyncScheduler, {
+        limit: 100,
+        windowMs: 60_000,
+        errorsAsThrows: true,
+        override: (n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '2' } } : undefined),
+      });
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const errors: unknown[] = [];
+      api.request('POST').pipe(rateLimit(limiter, { method: 'POST' })).subscribe({ error: (e) => errors.push(e) });
+      asyncScheduler.schedule(() => api.request('GET').pipe(rateLimit(limiter)).subscribe(), 100);
+      return { errors, api };
+    });
+    expect(out.errors).toHaveLength(1);
+    expect(out.errors[0]).toMatchObject({ message: 'HTTP 429', status: 429 });
+    expect(out.api.hits.map((h) => [h.method, h.status, h.at])).toEqual([
+      ['POST', 429, 0],
+      ['GET', 200, 2010],
+    ]);
+  });
+
+  it('retries a POST that carries an idempotency key, or when retryNonIdempotent is set', () => {
+    for (const [info, config] of [
+      [{ method: 'POST', idempotencyKey: 'order-42' }, {}],
+      [{ method: 'POST' }, { retryNonIdempotent: true }],
+    ] as const) {
+      const api = inVirtualTime(() => {
+        const api = virtualApi(asyncScheduler, {
+          limit: 100,
+          windowMs: 60_000,
+          override: (n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
+        });
+        const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+        api.request('POST').pipe(rateLimit(limiter, info, config)).subscribe();
+        return api;
+      });
+      expect(api.hits.map((h) => h.status)).toEqual([429, 200]);
+    }
+  });
+
+  it('a 429 that arrives as a value (fetch) is retried too; a POST one is delivered as received', () => {
+    const limiter = () => createLimiter({ provider: providers.generic(), key: 'k' });
+    marbles().run(({ cold, expectObservable }) => {
+      const limited = responseLike(429, { 'retry-after': '1' });
+      const ok = responseLike(200, {});
+      let n = 0;
+      const get$ = defer(() => (++n === 1 ? cold('-(a|)', { a: limited }) : cold('-(b|)', { b: ok })));
+      expectObservable(get$.pipe(rateLimit(limiter()))).toBe('1002ms (b|)', { b: ok });
+      const post$ = cold('-(a|)', { a: limited });
+      expectObservable(post$.pipe(rateLimit(limiter(), { method: 'POST' }))).toBe('-(a|)', { a: limited });
+    });
+  });
+
+  it('fails at once with QuotaExhaustedError when the server asks for a wait longer than maxWaitMs', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: 60_000 });
+      const errors: Array<[number, unknown]> = [];
+      throwError(() => http429({ 'Retry-After': '3600' }))
+        .pipe(rateLimit(limiter))
+        .subscribe({ error: (e) => errors.push([now(), e]) });
+      return errors;
+    });
+    expect(out).toHaveLength(1);
+    const [at, e] = out[0]!;
+    expect(at).toBe(0);
+    expect(isQuotaExhaustedError(e)).toBe(true);
+    if (isQuotaExhaustedError(e)) {
+      expect(e.resumeAt).toBe(3_600_000);
+      expect(e.bucket).toBe('pause');
+      expect((e.cause as { status: number }).status).toBe(429);
+    }
+  });
+
+  it('used alone (without throttleByHeaders) still tells the limiter, which pauses other streams', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      let n = 0;
+      const errors: unknown[] = [];
+      defer(() => (++n === 1 ? throwError(() => http429({ 'Retry-After': '4' })) : of(responseLike(200, {}))))
+        .pipe(retryOn429(limiter))
+        .subscribe({ error: (e) => errors.push(e) });
+      return { events, errors, snapshot: limiter.snapshot };
+    });
+    expect(out.errors).toEqual([]);
+    expect(out.events.map((e) => e.type)).toEqual(expect.arrayContaining(['rate-limited', 'paused', 'retry-scheduled']));
+    const paused = out.events.find((e) => e.type === 'paused');
+    expect(paused).toMatchObject({ until: 4000, reason: 'retry-after' });
+  });
+
+  it('RetryLimitError keeps the last 429 as its cause and serializes without it', () => {
+    const errors = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'secret-token' });
+      const errors: unknown[] = [];
+      throwError(() => http429({ 'Retry-After': '1' }))
+        .pipe(rateLimit(limiter, {}, { maxRetries: 0 }))
+        .subscribe({ error: (e) => errors.push(e) });
+      return errors;
+    });
+    const e = errors[0];
+    expect(isRetryLimitError(e)).toBe(true);
+    if (isRetryLimitError(e)) {
+      expect((e.cause as Error).message).toBe('HTTP 429');
+      expect(JSON.parse(JSON.stringify(e))).toEqual({
+        name: 'RetryLimitError',
+        message: expect.stringContaining('after 1 attempts'),
+        provider: 'generic',
+        key: expect.stringMatching(/^key_/),
+        attempts: 1,
+        status: 429,
+      });
+      expect(JSON.stringify(e)).not.toContain('secret-token');
+    }
+  });
+
+  it('rejects a bad maxRetries with a TypeError that names it', () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+    expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(/`maxRetries` must be a whole number >= 0, got -1/);
+  });
+});
