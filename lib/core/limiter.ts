@@ -397,7 +397,7 @@ export class Limiter {
         if (observed) return { outcome: 'ok', buckets: [] };
         observed = true;
         if (typeof raw === 'object' && raw !== null) this.seen.add(raw);
-        const reading = this.read(response, w.info, taken, w.summary);
+        const reading = this.read(response, w.info, taken, w.summary, now);
         this.drain();
         this.flushState();
         return reading;
@@ -419,6 +419,7 @@ export class Limiter {
     info: RequestInfo,
     taken: ReadonlyArray<readonly [Bucket, number]> | undefined,
     summary: RequestSummary | null,
+    sentAt?: number,
   ): ResponseReading {
     const now = this.now();
     let reading: ResponseReading;
@@ -428,7 +429,7 @@ export class Limiter {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
     }
-    this.skew.observe(response.header('date'), now);
+    this.skew.observe(response.header('date'), now, sentAt);
     this.totals.responses++;
     this.emit({ type: 'response', request: summary, status: response.status });
     const mine = taken ?? this.bucketsFor(info).map((b) => [b, undefined] as const);
