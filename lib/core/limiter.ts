@@ -66,7 +66,8 @@ export class Limiter {
   readonly scheduler: SchedulerLike;
   /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
 
-  private readonly opts: ReturnType<typeof parseLimiterOptions>;
+  /** Validated options, without the key: only its label is kept. */
+  private readonly opts: Omit<ReturnType<typeof parseLimiterOptions>, 'key'>;
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
@@ -97,9 +98,10 @@ export class Limiter {
   readonly events$: Observable<LimiterEvent>;
 
   constructor(options: LimiterOptions) {
-    this.opts = parseLimiterOptions(options);
-    this.provider = this.opts.provider;
-    this.key = this.opts.label ?? keyLabel(this.opts.key);
+    const { key, ...opts } = parseLimiterOptions(options);
+    this.opts = opts;
+    this.provider = opts.provider;
+    this.key = opts.label ?? keyLabel(key);
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
     this.extractResponse = this.opts.extractResponse ?? extractResponse;
     this.maxWaitMs = this.opts.maxWaitMs;

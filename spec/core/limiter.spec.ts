@@ -15,6 +15,7 @@ import {
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
+import { reachableStrings } from '../helpers/scan.js';
 
 const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
 
@@ -231,5 +232,15 @@ describe('limiter pacing by headers (virtual time)', () => {
     expect(out.errors).toEqual([boom, boom, boom, boom]);
     expect(out.limiter.snapshot.inFlight).toBe(0);
     expect(out.limiter.snapshot.queued).toBe(0);
+  });
+});
+
+describe('secrets', () => {
+  it('the limiter keeps no copy of the key anywhere reachable from it', () => {
+    const token = 'sk_live_SECRET_TOKEN_456';
+    const limiter = createLimiter({ provider: providers.generic(), key: token });
+    const strings = reachableStrings(limiter);
+    expect(strings.length).toBeGreaterThan(10);
+    expect(strings.filter((s) => s.includes('SECRET'))).toEqual([]);
   });
 });
