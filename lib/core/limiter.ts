@@ -6,7 +6,7 @@ import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError 
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
-import { PriorityQueue, type QueueNode } from './queue.js';
+import { GroupedQueue, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
 import type { LimiterSnapshot } from './state.js';
@@ -43,7 +43,7 @@ interface Waiter {
   readonly buckets: Bucket[];
   readonly enqueuedAt: number;
   readonly handlers: AcquireHandlers;
-  node: QueueNode<Waiter> | undefined;
+  entry: { node: QueueNode<Waiter>; group: string } | undefined;
 }
 
 /** The outcome of checking whether a request could go now. */
@@ -71,7 +71,7 @@ export class Limiter {
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
-  private readonly queue = new PriorityQueue<Waiter>();
+  private readonly queue = new GroupedQueue<Waiter>((w) => w.summary.id);
   private readonly skew = new SkewEstimator();
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
@@ -148,16 +148,17 @@ export class Limiter {
       this.reject(handlers, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
       return NOOP_TICKET;
     }
-    const waiter: Waiter = { info, summary, buckets: this.bucketsFor(info), enqueuedAt: now, handlers, node: undefined };
-    waiter.node = this.queue.push(waiter, summary.priority);
+    const buckets = this.bucketsFor(info);
+    const waiter: Waiter = { info, summary, buckets, enqueuedAt: now, handlers, entry: undefined };
+    waiter.entry = this.queue.push(buckets.map((b) => b.name).join('\n'), waiter, summary.priority);
     this.touch();
     this.drain();
-    if (waiter.node) this.emit({ type: 'queued', request: summary, queued: this.queue.size });
+    if (waiter.entry) this.emit({ type: 'queued', request: summary, queued: this.queue.size });
     this.flushState();
     return {
       cancel: () => {
-        if (waiter.node && this.queue.remove(waiter.node)) {
-          waiter.node = undefined;
+        if (waiter.entry && this.queue.remove(waiter.entry)) {
+          waiter.entry = undefined;
           this.emit({ type: 'cancelled', request: summary });
           this.touch();
           // The timer may have been set for this request alone.
@@ -351,23 +352,21 @@ export class Limiter {
     const held = new Set<Bucket>();
     const grant: Array<[Waiter, Permit]> = [];
     let next = Infinity;
-    for (const node of this.queue) {
-      if (this.inFlight >= this.opts.maxConcurrent) break;
-      const w = node.value;
-      if (w.buckets.some((b) => held.has(b))) continue;
+    this.queue.visit((w, entry) => {
+      if (this.inFlight >= this.opts.maxConcurrent) return 'stop';
+      if (w.buckets.some((b) => held.has(b))) return 'skip-group';
       const v = this.verdict(w, now);
       if (v.go) {
-        this.queue.remove(node);
-        w.node = undefined;
+        this.queue.remove(entry);
+        w.entry = undefined;
         grant.push([w, this.admit(w, now)]);
-        continue;
+        return 'removed';
       }
       const bucket = v.bucket!;
       if (v.at !== undefined && (bucket.quota || v.at - now > this.maxWaitMs)) {
-        this.queue.remove(node);
-        w.node = undefined;
+        this.queue.remove(entry);
         this.rejectQuota(w, bucket.name, v.at, now);
-        continue;
+        return 'removed';
       }
       held.add(bucket);
       if (v.at !== undefined) {
@@ -377,8 +376,8 @@ export class Limiter {
           this.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
-      if (held.size >= this.buckets.size) break;
-    }
+      return held.size >= this.buckets.size ? 'stop' : 'skip-group';
+    });
     if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
     else this.schedule(next);
     this.touch();
@@ -510,7 +509,7 @@ export class Limiter {
   }
 
   private reject(handlers: AcquireHandlers, error: RateLimitError, w?: Waiter): void {
-    if (w) w.node = undefined;
+    if (w) w.entry = undefined;
     this.totals.rejected++;
     this.touch();
     handlers.rejected(error);

@@ -91,3 +91,78 @@ export class PriorityQueue<T> {
     return level;
   }
 }
+
+/** What a visitor of {@link GroupedQueue.visit} decides about the head it was shown. */
+export type VisitResult = 'removed' | 'skip-group' | 'stop';
+
+/**
+ * Waiting requests grouped by the set of buckets they need. Within a group, order is by
+ * priority then arrival; across groups, heads are visited in the same global order. A group
+ * whose head cannot go is skipped as a whole, so one scan costs O(groups + admitted), not
+ * O(queue length), however many requests wait behind an empty bucket.
+ */
+export class GroupedQueue<T> {
+  private readonly groups = new Map<string, PriorityQueue<T>>();
+  private count = 0;
+
+  constructor(private readonly order: (value: T) => number) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(group: string, value: T, priority: number): { node: QueueNode<T>; group: string } {
+    let q = this.groups.get(group);
+    if (!q) {
+      q = new PriorityQueue<T>();
+      this.groups.set(group, q);
+    }
+    this.count++;
+    return { node: q.push(value, priority), group };
+  }
+
+  remove(entry: { node: QueueNode<T>; group: string }): boolean {
+    const q = this.groups.get(entry.group);
+    if (!q || !q.remove(entry.node)) return false;
+    this.count--;
+    if (q.size === 0) this.groups.delete(entry.group);
+    return true;
+  }
+
+  /** Removes and returns every entry. */
+  drain(): T[] {
+    const out: T[] = [];
+    for (const q of this.groups.values()) out.push(...q.drain());
+    this.groups.clear();
+    this.count = 0;
+    return out;
+  }
+
+  /**
+   * Shows group heads in global order (priority, then `order`) to `visit`, which removes the
+   * head (`removed`: the group's next head is shown in turn), keeps it and skips its group for
+   * the rest of this scan (`skip-group`), or ends the scan (`stop`).
+   */
+  visit(visit: (value: T, entry: { node: QueueNode<T>; group: string }) => VisitResult): void {
+    const active = new Map<string, PriorityQueue<T>>(this.groups);
+    while (active.size) {
+      let best: [string, QueueNode<T>] | undefined;
+      for (const [g, q] of active) {
+        const head = q.peek();
+        if (!head) {
+          active.delete(g);
+          continue;
+        }
+        if (!best || head.priority > best[1].priority || (head.priority === best[1].priority && this.order(head.value) < this.order(best[1].value))) {
+          best = [g, head];
+        }
+      }
+      if (!best) return;
+      const [group, node] = best;
+      const result = visit(node.value, { node, group });
+      if (result === 'stop') return;
+      // A visitor that says "removed" without removing would loop forever: treat it as a skip.
+      if (result === 'skip-group' || node.level !== undefined) active.delete(group);
+    }
+  }
+}

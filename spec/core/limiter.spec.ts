@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, merge, Subscription, throwError } from 'rxjs';
+import { asyncScheduler, merge, Observable, Subscription, throwError } from 'rxjs';
 import {
   createLimiter,
   isBlockedError,
@@ -11,6 +11,7 @@ import {
   throttleByHeaders,
   type LimiterEvent,
   type LimiterSnapshot,
+  responseLike,
   type ResponseLike,
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -242,5 +243,43 @@ describe('secrets', () => {
     const strings = reachableStrings(limiter);
     expect(strings.length).toBeGreaterThan(10);
     expect(strings.filter((s) => s.includes('SECRET'))).toEqual([]);
+  });
+});
+
+describe('several buckets', () => {
+  const endpoints = defineProvider({
+    name: 'endpoints',
+    buckets: (req) => [{ name: 'all', limit: 100, windowMs: 1000 }, { name: `ep:${req.url ?? ''}`, limit: 1, windowMs: 60_000 }],
+    read: () => ({ outcome: 'ok', buckets: [] }),
+  });
+
+  it('a request waiting on one endpoint does not hold up requests on another; each takes from all its buckets', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: endpoints, key: 'k', coldStartConcurrency: 100 });
+      const sent: Array<[string, number]> = [];
+      const call = (url: string) =>
+        new Observable<ResponseLike>((s) => {
+          sent.push([url, now()]);
+          s.next(responseLike(200, {}));
+          s.complete();
+        }).pipe(rateLimit(limiter, { url }));
+      for (let i = 0; i < 5; i++) call('/a').subscribe();
+      call('/b').subscribe();
+      call('/c').subscribe();
+      const early = limiter.snapshot;
+      return { sent, early };
+    });
+    expect(out.sent).toEqual([
+      ['/a', 0],
+      ['/b', 0],
+      ['/c', 0],
+      // No reset from the server: each window is inferred from our send, plus the 100 ms guard.
+      ['/a', 60_100],
+      ['/a', 120_200],
+      ['/a', 180_300],
+      ['/a', 240_400],
+    ]);
+    expect(out.early.queued).toBe(4);
+    expect(out.early.buckets.find((b) => b.name === 'all')!.remaining).toBe(97);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { PriorityQueue } from '../../lib/core/queue.js';
+import { GroupedQueue, PriorityQueue } from '../../lib/core/queue.js';
 
 describe('PriorityQueue', () => {
   it('orders by priority, then by arrival, and removes any node in O(1)', () => {
@@ -45,5 +45,40 @@ describe('PriorityQueue', () => {
     expect(q.drain()).toHaveLength(10);
     expect(q.size).toBe(0);
     expect(q.peek()).toBeUndefined();
+  });
+});
+
+describe('GroupedQueue', () => {
+  it('visits heads across groups in global priority-then-arrival order when each is removed', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 2 })), { maxLength: 100 }), (items) => {
+        const q = new GroupedQueue<{ id: number; p: number }>((v) => v.id);
+        items.forEach(([g, p], id) => q.push(g, { id, p }, p));
+        const seen: number[] = [];
+        q.visit((v, entry) => {
+          q.remove(entry);
+          seen.push(v.id);
+          return 'removed';
+        });
+        const expected = items.map(([, p], id) => ({ id, p })).sort((x, y) => y.p - x.p || x.id - y.id).map((x) => x.id);
+        expect(seen).toEqual(expected);
+        expect(q.size).toBe(0);
+      }),
+    );
+  });
+
+  it('skip-group skips the rest of that group only', () => {
+    const q = new GroupedQueue<string>((v) => Number(v.slice(1)));
+    ['a0', 'a1', 'a2'].forEach((v) => q.push('a', v, 0));
+    ['b3', 'b4'].forEach((v) => q.push('b', v, 0));
+    const seen: string[] = [];
+    q.visit((v, entry) => {
+      seen.push(v);
+      if (v.startsWith('a')) return 'skip-group';
+      q.remove(entry);
+      return 'removed';
+    });
+    expect(seen).toEqual(['a0', 'b3', 'b4']);
+    expect(q.size).toBe(3);
   });
 });
