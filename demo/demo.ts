@@ -27,14 +27,19 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY;
   logEvents(limiter.events$, { warn: (m) => console.log(`\n${m}`), error: (m) => console.log(`\n${m}`) });
 
-  console.log(`Local API: ${LIMIT} requests per ${WINDOW_MS} ms per token. Sending ${REQUESTS} requests from ${STREAMS} streams.\n`);
+  console.log(
+    `Local API: ${LIMIT} requests per ${WINDOW_MS} ms per token. Sending ${REQUESTS} requests from ${STREAMS} streams.\n`,
+  );
   let done = 0;
   const started = Date.now();
-  const ticker = setInterval(() => {
-    const text = line(limiter.snapshot, done);
-    if (tty) process.stdout.write(`\r${text}`);
-    else console.log(text);
-  }, tty ? 100 : 500);
+  const ticker = setInterval(
+    () => {
+      const text = line(limiter.snapshot, done);
+      if (tty) process.stdout.write(`\r${text}`);
+      else console.log(text);
+    },
+    tty ? 100 : 500,
+  );
 
   const statuses = await lastValueFrom(
     from(Array.from({ length: REQUESTS }, (_, i) => i)).pipe(
@@ -66,7 +71,9 @@ async function main(): Promise<void> {
   console.log('\nSummary');
   console.log(`  requests done      ${statuses.filter((s) => s === 200).length}/${REQUESTS}`);
   console.log(`  429s at the server ${stats.limited}`);
-  console.log(`  elapsed            ${elapsed.toFixed(2)} s (the limit allows no less than ${minimum.toFixed(2)} s: ${REQUESTS} at ${LIMIT} per window; ratio ${(elapsed / minimum).toFixed(3)})`);
+  console.log(
+    `  elapsed            ${elapsed.toFixed(2)} s (the limit allows no less than ${minimum.toFixed(2)} s: ${REQUESTS} at ${LIMIT} per window; ratio ${(elapsed / minimum).toFixed(3)})`,
+  );
   console.log(`  limiter totals     ${JSON.stringify(limiter.snapshot.totals)}`);
   await server.close();
   if (statuses.some((s) => s !== 200) || stats.limited > 0) process.exitCode = 1;

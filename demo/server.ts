@@ -12,7 +12,10 @@ export interface DemoStats {
  * token, answering `X-RateLimit-Limit/-Remaining/-Reset` (unix seconds) and `Date`, and 429
  * with `Retry-After` past the limit. Enough to watch the limiter pace real sockets.
  */
-export async function startDemoServer(limit: number, windowMs: number): Promise<{ url: string; stats: Map<string, DemoStats>; close(): Promise<void> }> {
+export async function startDemoServer(
+  limit: number,
+  windowMs: number,
+): Promise<{ url: string; stats: Map<string, DemoStats>; close(): Promise<void> }> {
   const windows = new Map<string, { window: number; count: number }>();
   const stats = new Map<string, DemoStats>();
   const server: Server = createServer((req, res) => {

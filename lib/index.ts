@@ -3,7 +3,15 @@ export type { LimiterOptions } from './core/options.js';
 export type { RequestInfo } from './core/request.js';
 export { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from './core/response.js';
 export type { BucketSnapshot, BucketSource, LimiterSnapshot, LimiterTotals } from './core/state.js';
-export { describeEvent, logEvents, type EventLogger, type LimiterEvent, type LimiterEventType, type LogEventsConfig, type RequestSummary } from './core/events.js';
+export {
+  describeEvent,
+  logEvents,
+  type EventLogger,
+  type LimiterEvent,
+  type LimiterEventType,
+  type LogEventsConfig,
+  type RequestSummary,
+} from './core/events.js';
 export {
   BlockedError,
   QueueFullError,

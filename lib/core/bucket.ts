@@ -101,7 +101,12 @@ export class Bucket {
    * Applies one response's reading. `index` is the admission index of the request it answers
    * (undefined for a response we did not admit). Returns the previous limit when it changed.
    */
-  apply(reading: BucketReading, index: number | undefined, resetAt: number | undefined, now: number): number | null | undefined {
+  apply(
+    reading: BucketReading,
+    index: number | undefined,
+    resetAt: number | undefined,
+    now: number,
+  ): number | null | undefined {
     this.confirm(index);
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
     if (!this.isCurrent(index, resetAt)) return undefined;
@@ -114,15 +119,17 @@ export class Bucket {
       if (this.limit === undefined) this.limit = reading.remaining;
     }
     if (resetAt !== undefined) {
-      const sameWindow = this.resetKind === 'server' && this.resetAt !== undefined && Math.abs(resetAt - this.resetAt) <= this.tolerance();
-      this.resetAt = sameWindow ? Math.max(this.resetAt!, resetAt) : resetAt;
+      const current = this.resetKind === 'server' ? this.resetAt : undefined;
+      const sameWindow = current !== undefined && Math.abs(resetAt - current) <= this.tolerance();
+      this.resetAt = sameWindow ? Math.max(current, resetAt) : resetAt;
       this.resetKind = 'server';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';
     }
     if (index !== undefined) this.appliedIndex = Math.max(this.appliedIndex, index);
-    if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined) this.source = 'headers';
+    if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
+      this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
   }
 

@@ -60,7 +60,10 @@ export class QuotaExhaustedError extends RateLimitError {
   /** Epoch ms (limiter clock) when a request could be sent again. */
   readonly resumeAt: number;
 
-  constructor(context: ErrorContext & { bucket: string; resumeAt: number; waitMs: number; maxWaitMs: number }, options?: { cause?: unknown }) {
+  constructor(
+    context: ErrorContext & { bucket: string; resumeAt: number; waitMs: number; maxWaitMs: number },
+    options?: { cause?: unknown },
+  ) {
     super(
       `${context.provider}: bucket "${context.bucket}" has no budget until ${isoOrNever(context.resumeAt)} ` +
         `(a wait of ${fmtMs(context.waitMs)}, more than maxWaitMs ${fmtMs(context.maxWaitMs)}); the request was not sent`,

@@ -22,7 +22,12 @@ interface Base {
 /** What happened in a limiter, and why. Plain data; carries no credential. */
 export type LimiterEvent =
   | (Base & { readonly type: 'queued'; readonly request: RequestSummary; readonly queued: number })
-  | (Base & { readonly type: 'admitted'; readonly request: RequestSummary; readonly waitedMs: number; readonly buckets: readonly string[] })
+  | (Base & {
+      readonly type: 'admitted';
+      readonly request: RequestSummary;
+      readonly waitedMs: number;
+      readonly buckets: readonly string[];
+    })
   | (Base & { readonly type: 'cancelled'; readonly request: RequestSummary })
   | (Base & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
   | (Base & {
@@ -33,14 +38,34 @@ export type LimiterEvent =
       readonly source: RetrySource;
       readonly bucket: string | null;
     })
-  | (Base & { readonly type: 'paused'; readonly until: number; readonly reason: RetrySource | 'manual' | 'bucket-empty'; readonly bucket: string | null })
+  | (Base & {
+      readonly type: 'paused';
+      readonly until: number;
+      readonly reason: RetrySource | 'manual' | 'bucket-empty';
+      readonly bucket: string | null;
+    })
   | (Base & { readonly type: 'resumed' })
-  | (Base & { readonly type: 'retry-scheduled'; readonly request: RequestSummary | null; readonly attempt: number; readonly delayMs: number })
-  | (Base & { readonly type: 'quota-exhausted'; readonly request: RequestSummary; readonly bucket: string; readonly resumeAt: number })
+  | (Base & {
+      readonly type: 'retry-scheduled';
+      readonly request: RequestSummary | null;
+      readonly attempt: number;
+      readonly delayMs: number;
+    })
+  | (Base & {
+      readonly type: 'quota-exhausted';
+      readonly request: RequestSummary;
+      readonly bucket: string;
+      readonly resumeAt: number;
+    })
   | (Base & { readonly type: 'queue-full'; readonly request: RequestSummary; readonly maxQueue: number })
   | (Base & { readonly type: 'blocked'; readonly status: number; readonly until: number | null })
   | (Base & { readonly type: 'unblocked' })
-  | (Base & { readonly type: 'limit-changed'; readonly bucket: string; readonly from: number | null; readonly to: number });
+  | (Base & {
+      readonly type: 'limit-changed';
+      readonly bucket: string;
+      readonly from: number | null;
+      readonly to: number;
+    });
 
 /** The `type` of a {@link LimiterEvent}. */
 export type LimiterEventType = LimiterEvent['type'];
@@ -87,7 +112,11 @@ const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'res
  * logEvents(limiter.events$, console);
  * ```
  */
-export function logEvents(events$: Observable<LimiterEvent>, logger: EventLogger, config: LogEventsConfig = {}): Subscription {
+export function logEvents(
+  events$: Observable<LimiterEvent>,
+  logger: EventLogger,
+  config: LogEventsConfig = {},
+): Subscription {
   const wanted = config.types ? new Set(config.types) : undefined;
   return events$.subscribe((event) => {
     if (wanted ? !wanted.has(event.type) : QUIET.has(event.type)) return;

@@ -1,4 +1,12 @@
-import { asyncScheduler, BehaviorSubject, defer, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  defer,
+  type Observable,
+  Subject,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { Bucket } from './bucket.js';
 import { SkewEstimator } from './clock.js';
@@ -47,7 +55,7 @@ interface Waiter {
 }
 
 /** The outcome of checking whether a request could go now. */
-type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket | undefined };
+type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket };
 
 /**
  * The limit state of one credential at one provider, shared by every request that goes
@@ -105,7 +113,11 @@ export class Limiter {
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
     this.extractResponse = this.opts.extractResponse ?? extractResponse;
     this.maxWaitMs = this.opts.maxWaitMs;
-    this.backoff = { baseMs: this.opts.backoffBaseMs, maxMs: this.opts.backoffMaxMs, random: this.opts.random ?? Math.random };
+    this.backoff = {
+      baseMs: this.opts.backoffBaseMs,
+      maxMs: this.opts.backoffMaxMs,
+      random: this.opts.random ?? Math.random,
+    };
     this.updatedAt = this.now();
     this.state$ = defer(() => {
       this.flushState(true);
@@ -238,12 +250,23 @@ export class Limiter {
       b.refill(now, this.opts.resetGuardMs);
       if (b.remaining === undefined || b.remaining > reserve) continue;
       const resumeAt = b.resetAt === undefined ? Infinity : b.resetAt + this.opts.resetGuardMs;
-      const summary: RequestSummary = { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
+      const summary: RequestSummary = {
+        id: ++this.seq,
+        method: methodOf(info),
+        path: safePath(info.url),
+        priority: info.priority ?? 0,
+      };
       this.emit({ type: 'quota-exhausted', request: summary, bucket: b.name, resumeAt });
       this.totals.rejected++;
       this.touch();
       this.flushState();
-      return new QuotaExhaustedError({ ...this.ctx(), bucket: b.name, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs });
+      return new QuotaExhaustedError({
+        ...this.ctx(),
+        bucket: b.name,
+        resumeAt,
+        waitMs: resumeAt - now,
+        maxWaitMs: this.maxWaitMs,
+      });
     }
     return undefined;
   }
@@ -251,7 +274,10 @@ export class Limiter {
   /** @internal The error for a request refused because the credential is blocked. */
   blockedError(cause?: unknown): BlockedError {
     const b = this.blocked ?? { status: 403, until: null };
-    return new BlockedError({ ...this.ctx(), status: b.status, until: b.until }, cause === undefined ? undefined : { cause });
+    return new BlockedError(
+      { ...this.ctx(), status: b.status, until: b.until },
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   /** Is the credential blocked now? */
@@ -362,7 +388,7 @@ export class Limiter {
         grant.push([w, this.admit(w, now)]);
         return 'removed';
       }
-      const bucket = v.bucket!;
+      const bucket = v.bucket;
       if (v.at !== undefined && (bucket.quota || v.at - now > this.maxWaitMs)) {
         this.queue.remove(entry);
         this.rejectQuota(w, bucket.name, v.at, now);
@@ -389,7 +415,12 @@ export class Limiter {
     for (const b of w.buckets) this.emptyNotified.delete(b);
     this.inFlight++;
     this.totals.sent++;
-    this.emit({ type: 'admitted', request: w.summary, waitedMs: now - w.enqueuedAt, buckets: w.buckets.map((b) => b.name) });
+    this.emit({
+      type: 'admitted',
+      request: w.summary,
+      waitedMs: now - w.enqueuedAt,
+      buckets: w.buckets.map((b) => b.name),
+    });
     let observed = false;
     let released = false;
     return {
@@ -437,20 +468,35 @@ export class Limiter {
     for (const r of reading.buckets) {
       const b = this.buckets.get(r.name) ?? this.discover(r.name);
       const index = mine.find(([x]) => x === b)?.[1];
-      const resetAt = r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
+      const resetAt =
+        r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const from = b.apply(r, index, resetAt, now);
-      if (from !== undefined) this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit! });
+      if (from !== undefined && b.limit !== undefined)
+        this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
     for (const [b, index] of mine) b.confirm(index);
-    if (reading.outcome === 'limited') this.onLimited(reading, response, mine.map(([b]) => b), summary, now);
+    if (reading.outcome === 'limited')
+      this.onLimited(
+        reading,
+        response,
+        mine.map(([b]) => b),
+        summary,
+        now,
+      );
     else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
     else this.consecutive429 = 0;
     this.touch();
     return reading;
   }
 
-  private onLimited(reading: ResponseReading, response: ResponseLike, mine: Bucket[], summary: RequestSummary | null, now: number): void {
+  private onLimited(
+    reading: ResponseReading,
+    response: ResponseLike,
+    mine: Bucket[],
+    summary: RequestSummary | null,
+    now: number,
+  ): void {
     this.totals.rateLimited++;
     this.consecutive429++;
     let at: number | undefined;
@@ -477,7 +523,14 @@ export class Limiter {
       }
     }
     const bucket = reading.limitedBy ? (this.buckets.get(reading.limitedBy) ?? null) : null;
-    this.emit({ type: 'rate-limited', request: summary, status: response.status, retryAt: at, source, bucket: bucket?.name ?? null });
+    this.emit({
+      type: 'rate-limited',
+      request: summary,
+      status: response.status,
+      retryAt: at,
+      source,
+      bucket: bucket?.name ?? null,
+    });
     if (bucket) {
       // The server said which window it throttled by: only requests on that bucket wait.
       bucket.exhaust(at);
@@ -528,12 +581,15 @@ export class Limiter {
     if (this.timer && !this.timer.closed && this.timerAt <= at) return;
     this.cancelTimer();
     this.timerAt = at;
-    this.timer = this.scheduler.schedule(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.drain();
-      this.flushState();
-    }, Math.max(0, at - this.now()));
+    this.timer = this.scheduler.schedule(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.drain();
+        this.flushState();
+      },
+      Math.max(0, at - this.now()),
+    );
   }
 
   private cancelTimer(): void {

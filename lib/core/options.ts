@@ -47,25 +47,41 @@ export interface LimiterOptions {
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
 const ms = z.union([z.number().min(0), z.literal(Infinity)]);
 
-const schema = z.object({
-  provider: z.custom<Provider>(
-    (p) => typeof p === 'object' && p !== null && typeof (p as Provider).name === 'string' && typeof (p as Provider).buckets === 'function' && typeof (p as Provider).read === 'function',
-    'a provider (providers.generic(), defineProvider(…))',
-  ),
-  key: z.string().min(1),
-  label: z.string().min(1).optional(),
-  scheduler: z.custom<SchedulerLike>((s) => typeof s === 'object' && s !== null && typeof (s as SchedulerLike).schedule === 'function' && typeof (s as SchedulerLike).now === 'function', 'an RxJS SchedulerLike').optional(),
-  maxWaitMs: ms.default(600_000),
-  maxQueue: count(0).default(Infinity),
-  maxConcurrent: count(1).default(Infinity),
-  coldStartConcurrency: count(1).default(1),
-  resetGuardMs: z.number().min(0).max(60_000).default(100),
-  backoffBaseMs: ms.default(1000),
-  backoffMaxMs: ms.default(60_000),
-  blockCooldownMs: ms.default(900_000),
-  random: z.custom<() => number>((f) => typeof f === 'function', 'a function').optional(),
-  extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
-}).strict();
+const schema = z
+  .object({
+    provider: z.custom<Provider>(
+      (p) =>
+        typeof p === 'object' &&
+        p !== null &&
+        typeof (p as Provider).name === 'string' &&
+        typeof (p as Provider).buckets === 'function' &&
+        typeof (p as Provider).read === 'function',
+      'a provider (providers.generic(), defineProvider(…))',
+    ),
+    key: z.string().min(1),
+    label: z.string().min(1).optional(),
+    scheduler: z
+      .custom<SchedulerLike>(
+        (s) =>
+          typeof s === 'object' &&
+          s !== null &&
+          typeof (s as SchedulerLike).schedule === 'function' &&
+          typeof (s as SchedulerLike).now === 'function',
+        'an RxJS SchedulerLike',
+      )
+      .optional(),
+    maxWaitMs: ms.default(600_000),
+    maxQueue: count(0).default(Infinity),
+    maxConcurrent: count(1).default(Infinity),
+    coldStartConcurrency: count(1).default(1),
+    resetGuardMs: z.number().min(0).max(60_000).default(100),
+    backoffBaseMs: ms.default(1000),
+    backoffMaxMs: ms.default(60_000),
+    blockCooldownMs: ms.default(900_000),
+    random: z.custom<() => number>((f) => typeof f === 'function', 'a function').optional(),
+    extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
+  })
+  .strict();
 
 /** @internal Validated options with defaults applied. */
 export type ParsedLimiterOptions = z.output<typeof schema>;

@@ -81,9 +81,10 @@ export class PriorityQueue<T> {
     let hi = this.levels.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const p = this.levels[mid]!.priority;
-      if (p === priority) return this.levels[mid]!;
-      if (p > priority) lo = mid + 1;
+      const level = this.levels[mid];
+      if (level === undefined) break;
+      if (level.priority === priority) return level;
+      if (level.priority > priority) lo = mid + 1;
       else hi = mid;
     }
     const level: Level<T> = { priority, head: undefined, tail: undefined };
@@ -153,7 +154,11 @@ export class GroupedQueue<T> {
           active.delete(g);
           continue;
         }
-        if (!best || head.priority > best[1].priority || (head.priority === best[1].priority && this.order(head.value) < this.order(best[1].value))) {
+        if (
+          !best ||
+          head.priority > best[1].priority ||
+          (head.priority === best[1].priority && this.order(head.value) < this.order(best[1].value))
+        ) {
           best = [g, head];
         }
       }

@@ -14,9 +14,7 @@ export interface ResponseLike {
 }
 
 type HeaderSource =
-  | { get(name: string): string | null | undefined }
-  | Iterable<[string, string]>
-  | Readonly<Record<string, unknown>>;
+  { get(name: string): string | null | undefined } | Iterable<[string, string]> | Readonly<Record<string, unknown>>;
 
 /**
  * Builds a {@link ResponseLike} from a status, any common header container (a WHATWG `Headers`,
@@ -91,7 +89,7 @@ export const extractResponse: ResponseExtractor = (x) => {
   const status = o['status'];
   if (typeof status !== 'number' || status <= 0) return undefined;
   if ('headers' in o && typeof o['headers'] === 'object' && o['headers'] !== null) {
-    const body = 'data' in o ? o['data'] : 'config' in o ? undefined : o['error'] ?? bodyOf(o);
+    const body = 'data' in o ? o['data'] : 'config' in o ? undefined : (o['error'] ?? bodyOf(o));
     return responseLike(status, o['headers'] as HeaderSource, body);
   }
   // RxJS ajax: AjaxResponse.responseHeaders, AjaxError.xhr.

@@ -5,10 +5,8 @@ const LONG_DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'frid
 
 // Whitespace is matched with \s+ rather than a single SP: proxies and hand-written servers
 // are known to collapse or double spaces, and the fields are unambiguous either way.
-const IMF_FIXDATE =
-  /^(?:([a-z]+)\s*,\s*)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(?:gmt|utc)$/i;
-const RFC850_DATE =
-  /^(?:([a-z]+)\s*,\s*)?(\d{1,2})-([a-z]{3})-(\d{2}|\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(?:gmt|utc)$/i;
+const IMF_FIXDATE = /^(?:([a-z]+)\s*,\s*)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(?:gmt|utc)$/i;
+const RFC850_DATE = /^(?:([a-z]+)\s*,\s*)?(\d{1,2})-([a-z]{3})-(\d{2}|\d{4})\s+(\d{2}):(\d{2}):(\d{2})\s+(?:gmt|utc)$/i;
 const ASCTIME_DATE = /^([a-z]+)\s+([a-z]{3})\s+(\d{1,2})\s+(\d{2}):(\d{2}):(\d{2})\s+(\d{4})$/i;
 
 function isDayName(name: string | undefined): boolean {
@@ -83,10 +81,7 @@ function build(
  * parseHttpDate('yesterday');                     // undefined
  * ```
  */
-export function parseHttpDate(
-  value: string | null | undefined,
-  now: number = Date.now(),
-): number | undefined {
+export function parseHttpDate(value: string | null | undefined, now: number = Date.now()): number | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
 
@@ -105,8 +100,7 @@ export function parseHttpDate(
 
   match = ASCTIME_DATE.exec(text);
   if (match) {
-    const [, dayName = '', month = '', day = '', hour = '', minute = '', second = '', year = ''] =
-      match;
+    const [, dayName = '', month = '', day = '', hour = '', minute = '', second = '', year = ''] = match;
     return build(dayName, day, month, Number(year), hour, minute, second);
   }
 

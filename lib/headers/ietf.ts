@@ -239,9 +239,7 @@ function remainingOf(bare: BareItem | undefined): number | undefined {
  * // { limit: 100, remaining: 50, resetSeconds: 5 }
  * ```
  */
-export function parseRateLimitDictionary(
-  value: string | null | undefined,
-): LegacyRateLimit | undefined {
+export function parseRateLimitDictionary(value: string | null | undefined): LegacyRateLimit | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
   const dict = parseSfDictionary(text);

@@ -10,10 +10,5 @@ export { parsePeriod } from './period.js';
 export { parseRetryAfter } from './retryAfter.js';
 export type { RetryAfter } from './retryAfter.js';
 export { parseCount } from './count.js';
-export {
-  parseLegacyRateLimit,
-  parseRateLimit,
-  parseRateLimitDictionary,
-  parseRateLimitPolicy,
-} from './ietf.js';
+export { parseLegacyRateLimit, parseRateLimit, parseRateLimitDictionary, parseRateLimitPolicy } from './ietf.js';
 export type { IetfLimit, IetfPolicy, LegacyRateLimit } from './ietf.js';

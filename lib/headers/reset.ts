@@ -20,8 +20,7 @@ import { parseTimestamp } from './timestamp.js';
  * const procoreReset: ResetUnit = 'unix-seconds';
  * ```
  */
-export type ResetUnit =
-  'unix-seconds' | 'unix-ms' | 'seconds-left' | 'ms-left' | 'timestamp' | 'auto';
+export type ResetUnit = 'unix-seconds' | 'unix-ms' | 'seconds-left' | 'ms-left' | 'timestamp' | 'auto';
 
 /**
  * When a rate-limit window resets.

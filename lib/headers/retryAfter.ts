@@ -42,10 +42,7 @@ export type RetryAfter = { readonly delayMs: number } | { readonly at: number };
  * parseRetryAfter('-1');                            // undefined
  * ```
  */
-export function parseRetryAfter(
-  value: string | null | undefined,
-  now: number = Date.now(),
-): RetryAfter | undefined {
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): RetryAfter | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
 

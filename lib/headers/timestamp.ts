@@ -28,15 +28,7 @@ function parseIsoLike(text: string): number | undefined {
   // Sub-millisecond digits are truncated, not rounded, so the instant never moves into the
   // next millisecond (or second) relative to what the server wrote.
   const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
-  const local = utcMs(
-    Number(year),
-    Number(month),
-    Number(day),
-    Number(hour),
-    Number(minute),
-    Number(second),
-    ms,
-  );
+  const local = utcMs(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second), ms);
   if (local === undefined) return undefined;
   if (sign === undefined) return local;
   const oh = Number(offsetHours);
@@ -80,10 +72,7 @@ function parseIsoLike(text: string): number | undefined {
  * parseTimestamp('1466182244');                   // undefined (not a date-time)
  * ```
  */
-export function parseTimestamp(
-  value: string | null | undefined,
-  now: number = Date.now(),
-): number | undefined {
+export function parseTimestamp(value: string | null | undefined, now: number = Date.now()): number | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
   return parseIsoLike(text) ?? parseHttpDate(text, now);

@@ -24,7 +24,11 @@ export interface DailyQuotaGuardConfig {
  * // post$.pipe(dailyQuotaGuard(limiter, { method: 'POST' }, { reserve: 100 }))
  * ```
  */
-export function dailyQuotaGuard<T>(limiter: Limiter, info: RequestInfo = {}, config: DailyQuotaGuardConfig = {}): MonoTypeOperatorFunction<T> {
+export function dailyQuotaGuard<T>(
+  limiter: Limiter,
+  info: RequestInfo = {},
+  config: DailyQuotaGuardConfig = {},
+): MonoTypeOperatorFunction<T> {
   const reserve = config.reserve ?? 0;
   if (!Number.isInteger(reserve) || reserve < 0) {
     throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${String(reserve)}`);

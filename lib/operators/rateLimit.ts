@@ -21,7 +21,11 @@ export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & Daily
  * const deal$ = ajax.getJSON('https://api.example.com/v1/deals/1').pipe(rateLimit(limiter, { method: 'GET', url: '/v1/deals/1' }));
  * ```
  */
-export function rateLimit<T>(limiter: Limiter, info: RequestInfo = {}, config: RateLimitConfig = {}): MonoTypeOperatorFunction<T> {
+export function rateLimit<T>(
+  limiter: Limiter,
+  info: RequestInfo = {},
+  config: RateLimitConfig = {},
+): MonoTypeOperatorFunction<T> {
   const throttle = throttleByHeaders<T>(limiter, info, config);
   const retry = retryOn429<T>(limiter, info, config);
   const guard = dailyQuotaGuard<T>(limiter, info, config);

@@ -43,7 +43,11 @@ class LimitedValue {
  * // request$.pipe(throttleByHeaders(limiter, info), retryOn429(limiter, info, { maxRetries: 3 }))
  * ```
  */
-export function retryOn429<T>(limiter: Limiter, info: RequestInfo = {}, config: RetryOn429Config = {}): MonoTypeOperatorFunction<T> {
+export function retryOn429<T>(
+  limiter: Limiter,
+  info: RequestInfo = {},
+  config: RetryOn429Config = {},
+): MonoTypeOperatorFunction<T> {
   const extract = config.extractResponse ?? limiter.extractResponse;
   const maxRetries = config.maxRetries ?? 5;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) {
@@ -85,7 +89,13 @@ export function retryOn429<T>(limiter: Limiter, info: RequestInfo = {}, config: 
             const resumeAt = limiter.resumeAt(info);
             const waitMs = resumeAt - now;
             if (waitMs > limiter.maxWaitMs) {
-              return throwError(() => new QuotaExhaustedError({ ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs }, { cause: raw }));
+              return throwError(
+                () =>
+                  new QuotaExhaustedError(
+                    { ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs },
+                    { cause: raw },
+                  ),
+              );
             }
             attempts++;
             limiter.emit({ type: 'retry-scheduled', request: null, attempt: attempts, delayMs: waitMs });
@@ -97,7 +107,9 @@ export function retryOn429<T>(limiter: Limiter, info: RequestInfo = {}, config: 
           if (!res) return throwError(() => error);
           last = error instanceof LimitedValue ? error.value : error;
           note(last);
-          return throwError(() => new RetryLimitError({ ...limiter.ctx(), attempts, status: res.status }, { cause: last }));
+          return throwError(
+            () => new RetryLimitError({ ...limiter.ctx(), attempts, status: res.status }, { cause: last }),
+          );
         }),
       );
     });

@@ -26,7 +26,11 @@ export interface ThrottleByHeadersConfig {
  * const user$ = from(Promise.resolve()).pipe(throttleByHeaders(limiter, { method: 'GET', url: '/users/1' }));
  * ```
  */
-export function throttleByHeaders<T>(limiter: Limiter, info: RequestInfo = {}, config: ThrottleByHeadersConfig = {}): MonoTypeOperatorFunction<T> {
+export function throttleByHeaders<T>(
+  limiter: Limiter,
+  info: RequestInfo = {},
+  config: ThrottleByHeadersConfig = {},
+): MonoTypeOperatorFunction<T> {
   const extract = config.extractResponse ?? limiter.extractResponse;
   return (source) =>
     new Observable<T>((subscriber) => {

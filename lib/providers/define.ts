@@ -25,7 +25,10 @@ const bucketSpec = z
 
 const definition = z.object({
   name: z.string().min(1),
-  buckets: z.union([z.array(bucketSpec), z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function')]),
+  buckets: z.union([
+    z.array(bucketSpec),
+    z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function'),
+  ]),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
 });
 

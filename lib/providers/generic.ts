@@ -30,13 +30,29 @@ const options = z
     windowMs: z.number().positive().optional(),
     pacing: z.enum(['burst', 'smooth']).optional(),
     resetUnit: z.enum(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto']).optional(),
-    headers: z.object({ limit: z.string().optional(), remaining: z.string().optional(), reset: z.string().optional(), period: z.string().optional() }).strict().optional(),
+    headers: z
+      .object({
+        limit: z.string().optional(),
+        remaining: z.string().optional(),
+        reset: z.string().optional(),
+        period: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     limitedStatuses: z.array(z.number().int().min(100).max(599)).optional(),
   })
   .strict();
 
-const X_RATELIMIT: CounterHeaders = { limit: 'x-ratelimit-limit', remaining: 'x-ratelimit-remaining', reset: 'x-ratelimit-reset' };
-const X_RATE_LIMIT: CounterHeaders = { limit: 'x-rate-limit-limit', remaining: 'x-rate-limit-remaining', reset: 'x-rate-limit-reset' };
+const X_RATELIMIT: CounterHeaders = {
+  limit: 'x-ratelimit-limit',
+  remaining: 'x-ratelimit-remaining',
+  reset: 'x-ratelimit-reset',
+};
+const X_RATE_LIMIT: CounterHeaders = {
+  limit: 'x-rate-limit-limit',
+  remaining: 'x-rate-limit-remaining',
+  reset: 'x-rate-limit-reset',
+};
 
 function hintBucket(o: GenericProviderOptions): BucketSpec {
   const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: 'default' };
@@ -95,6 +111,10 @@ export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit'>
   return defineProvider({
     name: o.name ?? 'ietf',
     buckets: [hintBucket(o)],
-    read: (res) => ({ outcome: limited.has(res.status) ? 'limited' : 'ok', buckets: readIetf(res), ...readRetryAfter(res) }),
+    read: (res) => ({
+      outcome: limited.has(res.status) ? 'limited' : 'ok',
+      buckets: readIetf(res),
+      ...readRetryAfter(res),
+    }),
   });
 }

@@ -24,7 +24,12 @@ export interface CounterHeaders {
  * const reading = readCounters(res, 'default', { limit: 'x-ratelimit-limit', remaining: 'x-ratelimit-remaining', reset: 'x-ratelimit-reset' }, 'unix-seconds');
  * ```
  */
-export function readCounters(res: ResponseLike, name: string, headers: CounterHeaders, resetUnit: ResetUnit = 'auto'): BucketReading | undefined {
+export function readCounters(
+  res: ResponseLike,
+  name: string,
+  headers: CounterHeaders,
+  resetUnit: ResetUnit = 'auto',
+): BucketReading | undefined {
   const limit = headers.limit ? parseCount(res.header(headers.limit)) : undefined;
   const remaining = headers.remaining ? parseCount(res.header(headers.remaining)) : undefined;
   const reset = headers.reset ? parseReset(res.header(headers.reset), resetUnit) : undefined;
@@ -43,7 +48,9 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
   const policies = parseRateLimitPolicy(res.header('ratelimit-policy')) ?? [];
   if (current) {
     return current.map((l) => {
-      const policy = policies.find((p) => p.name === l.name) ?? (current.length === 1 && policies.length === 1 ? policies[0] : undefined);
+      const policy =
+        policies.find((p) => p.name === l.name) ??
+        (current.length === 1 && policies.length === 1 ? policies[0] : undefined);
       const name = l.name === 'default' || l.name === '0' ? fallback : l.name;
       return compact({
         name,

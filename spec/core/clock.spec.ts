@@ -13,15 +13,18 @@ describe('SkewEstimator', () => {
     expect(skew.toLocal(T + 60_000)).toBe(T + 60_000);
   });
 
-  it.each([30_000, -30_000, 3_600_000, -3_600_000])('bounds an offset of %i ms from below, to within the latency', (offset) => {
-    const skew = new SkewEstimator();
-    for (let i = 0; i < 20; i++) {
-      const sent = T + i * 137; // requests at different phases within the second
-      skew.observe(date(sent + 5 + offset), sent + 10, sent);
-    }
-    expect(skew.offsetMs).toBeLessThanOrEqual(offset);
-    expect(offset - skew.offsetMs).toBeLessThanOrEqual(10);
-  });
+  it.each([30_000, -30_000, 3_600_000, -3_600_000])(
+    'bounds an offset of %i ms from below, to within the latency',
+    (offset) => {
+      const skew = new SkewEstimator();
+      for (let i = 0; i < 20; i++) {
+        const sent = T + i * 137; // requests at different phases within the second
+        skew.observe(date(sent + 5 + offset), sent + 10, sent);
+      }
+      expect(skew.offsetMs).toBeLessThanOrEqual(offset);
+      expect(offset - skew.offsetMs).toBeLessThanOrEqual(10);
+    },
+  );
 
   it('starts again when the server clock is stepped', () => {
     const skew = new SkewEstimator();

@@ -14,15 +14,23 @@ describe('events', () => {
       error: (m: string, e: LimiterEvent) => lines.push(['error', m, e]),
     };
     inVirtualTime(() => {
-      const api = virtualApi(asyncScheduler, { limit: 2, windowMs: 1000, override: (n) => (n === 3 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined) });
+      const api = virtualApi(asyncScheduler, {
+        limit: 2,
+        windowMs: 1000,
+        override: (n) => (n === 3 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
+      });
       const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'unix-seconds' }), key: 'k' });
       logEvents(limiter.events$, logger);
       for (let i = 0; i < 5; i++) api.request().pipe(rateLimit(limiter)).subscribe();
     });
-    expect(lines.map(([level, , e]) => `${level}:${e.type}`)).toEqual(expect.arrayContaining(['warn:paused', 'warn:rate-limited', 'info:retry-scheduled']));
+    expect(lines.map(([level, , e]) => `${level}:${e.type}`)).toEqual(
+      expect.arrayContaining(['warn:paused', 'warn:rate-limited', 'info:retry-scheduled']),
+    );
     expect(lines.some(([, , e]) => e.type === 'admitted' || e.type === 'queued')).toBe(false);
     const limited = lines.find(([, , e]) => e.type === 'rate-limited')!;
-    expect(limited[1]).toMatch(/^\[rx-ratelimit generic key_[0-9a-f]{16}\] GET got 429; retry at 1970-01-01T00:00:0\d\.\d{3}Z \(from retry-after\)$/);
+    expect(limited[1]).toMatch(
+      /^\[rx-ratelimit generic key_[0-9a-f]{16}\] GET got 429; retry at 1970-01-01T00:00:0\d\.\d{3}Z \(from retry-after\)$/,
+    );
   });
 
   it('logEvents with types logs exactly those', () => {

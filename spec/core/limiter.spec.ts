@@ -26,7 +26,11 @@ describe('limiter pacing by headers (virtual time)', () => {
       const api = virtualApi(asyncScheduler, { limit: 10, windowMs: 1000 });
       const limiter = createLimiter({ provider: generic(), key: 'token-abc' });
       const done: number[] = [];
-      for (let i = 0; i < 50; i++) api.request().pipe(rateLimit(limiter)).subscribe(() => done.push(now()));
+      for (let i = 0; i < 50; i++)
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe(() => done.push(now()));
       return { api, done };
     });
     expect(done).toHaveLength(50);
@@ -63,7 +67,12 @@ describe('limiter pacing by headers (virtual time)', () => {
       for (let i = 0; i < 20; i++) {
         asyncScheduler.schedule(() => api.request().pipe(rateLimit(limiter)).subscribe(), i * 100);
       }
-      return { api, get limitedAt() { return limitedAt; } };
+      return {
+        api,
+        get limitedAt() {
+          return limitedAt;
+        },
+      };
     });
     expect(limitedAt).toBeGreaterThanOrEqual(0);
     const response = limitedAt + 10;
@@ -102,7 +111,9 @@ describe('limiter pacing by headers (virtual time)', () => {
       return { api };
     });
     expect(api.count429()).toBe(0);
-    const starts = [...new Set(api.hits.map((h) => h.window))].map((w) => Math.min(...api.hits.filter((h) => h.window === w).map((h) => h.at)));
+    const starts = [...new Set(api.hits.map((h) => h.window))].map((w) =>
+      Math.min(...api.hits.filter((h) => h.window === w).map((h) => h.at)),
+    );
     // Each new window's first request goes out within the Date header's one-second resolution
     // plus the guard after the real reset, not 30 s late (ahead) and not early (behind: 429s).
     expect(starts).toHaveLength(3);
@@ -137,7 +148,11 @@ describe('limiter pacing by headers (virtual time)', () => {
       const api = virtualApi(asyncScheduler, { limit: 1, windowMs: 1000, latencyMs: 1 });
       const limiter = createLimiter({ provider: generic(), key: 'k' });
       const order: string[] = [];
-      const go = (name: string, priority: number) => api.request().pipe(rateLimit(limiter, { priority })).subscribe(() => order.push(name));
+      const go = (name: string, priority: number) =>
+        api
+          .request()
+          .pipe(rateLimit(limiter, { priority }))
+          .subscribe(() => order.push(name));
       go('first', 0);
       go('low-1', 0);
       go('low-2', 0);
@@ -152,7 +167,11 @@ describe('limiter pacing by headers (virtual time)', () => {
       const api = virtualApi(asyncScheduler, { limit: 2, windowMs: 3_600_000 });
       const limiter = createLimiter({ provider: generic(), key: 'k', maxWaitMs: 60_000 });
       const errors: Array<{ at: number; e: unknown }> = [];
-      for (let i = 0; i < 4; i++) api.request().pipe(rateLimit(limiter)).subscribe({ error: (e) => errors.push({ at: now(), e }) });
+      for (let i = 0; i < 4; i++)
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ error: (e) => errors.push({ at: now(), e }) });
       return { errors, api };
     });
     expect(result.api.hits).toHaveLength(2);
@@ -172,7 +191,11 @@ describe('limiter pacing by headers (virtual time)', () => {
       const api = virtualApi(asyncScheduler, { limit: 1, windowMs: 1000 });
       const limiter = createLimiter({ provider: generic(), key: 'k', maxQueue: 2 });
       const errors: unknown[] = [];
-      for (let i = 0; i < 5; i++) api.request().pipe(rateLimit(limiter)).subscribe({ error: (e) => errors.push(e) });
+      for (let i = 0; i < 5; i++)
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ error: (e) => errors.push(e) });
       return errors;
     });
     expect(errors).toHaveLength(2);
@@ -186,15 +209,29 @@ describe('limiter pacing by headers (virtual time)', () => {
       read: (res: ResponseLike) => ({ outcome: res.status === 403 ? 'blocked' : 'ok', buckets: [] }),
     });
     const out = inVirtualTime(() => {
-      const api = virtualApi(asyncScheduler, { limit: 100, windowMs: 1000, override: (n) => (n === 1 ? { status: 403, headers: {} } : undefined) });
+      const api = virtualApi(asyncScheduler, {
+        limit: 100,
+        windowMs: 1000,
+        override: (n) => (n === 1 ? { status: 403, headers: {} } : undefined),
+      });
       const limiter = createLimiter({ provider: blocking, key: 'k', blockCooldownMs: Infinity });
       const errors: unknown[] = [];
       const values: unknown[] = [];
-      for (let i = 0; i < 3; i++) api.request().pipe(rateLimit(limiter)).subscribe({ next: (v) => values.push(v), error: (e) => errors.push(e) });
+      for (let i = 0; i < 3; i++)
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ next: (v) => values.push(v), error: (e) => errors.push(e) });
       asyncScheduler.schedule(() => {
-        api.request().pipe(rateLimit(limiter)).subscribe({ error: (e) => errors.push(e) });
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ error: (e) => errors.push(e) });
         limiter.unblock();
-        api.request().pipe(rateLimit(limiter)).subscribe({ next: (v) => values.push(v) });
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ next: (v) => values.push(v) });
       }, 5000);
       return { errors, values, api };
     });
@@ -211,8 +248,17 @@ describe('limiter pacing by headers (virtual time)', () => {
       const limiter = createLimiter({ provider: generic(), key: token });
       const events: LimiterEvent[] = [];
       limiter.events$.subscribe((e) => events.push(e));
-      merge(...Array.from({ length: 8 }, () => api.request().pipe(rateLimit(limiter, { url: `https://api.example.com/v1/x?api_token=${token}` })))).subscribe();
-      return { events, get snapshot() { return limiter.snapshot; } };
+      merge(
+        ...Array.from({ length: 8 }, () =>
+          api.request().pipe(rateLimit(limiter, { url: `https://api.example.com/v1/x?api_token=${token}` })),
+        ),
+      ).subscribe();
+      return {
+        events,
+        get snapshot() {
+          return limiter.snapshot;
+        },
+      };
     });
     const types = new Set(events.map((e) => e.type));
     for (const t of ['queued', 'admitted', 'response', 'paused'] as const) expect(types.has(t)).toBe(true);
@@ -227,7 +273,10 @@ describe('limiter pacing by headers (virtual time)', () => {
     const out = inVirtualTime(() => {
       const limiter = createLimiter({ provider: providers.generic({ limit: 2, windowMs: 1000 }), key: 'k' });
       const errors: unknown[] = [];
-      for (let i = 0; i < 4; i++) throwError(() => boom).pipe(throttleByHeaders(limiter)).subscribe({ error: (e: unknown) => errors.push(e) });
+      for (let i = 0; i < 4; i++)
+        throwError(() => boom)
+          .pipe(throttleByHeaders(limiter))
+          .subscribe({ error: (e: unknown) => errors.push(e) });
       return { errors, limiter };
     });
     expect(out.errors).toEqual([boom, boom, boom, boom]);
@@ -249,7 +298,10 @@ describe('secrets', () => {
 describe('several buckets', () => {
   const endpoints = defineProvider({
     name: 'endpoints',
-    buckets: (req) => [{ name: 'all', limit: 100, windowMs: 1000 }, { name: `ep:${req.url ?? ''}`, limit: 1, windowMs: 60_000 }],
+    buckets: (req) => [
+      { name: 'all', limit: 100, windowMs: 1000 },
+      { name: `ep:${req.url ?? ''}`, limit: 1, windowMs: 60_000 },
+    ],
     read: () => ({ outcome: 'ok', buckets: [] }),
   });
 

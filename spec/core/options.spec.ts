@@ -28,16 +28,20 @@ describe('createLimiter options', () => {
   });
 
   it('accepts Infinity where a bound can be lifted', () => {
-    expect(() => createLimiter({ provider, key: 'k', maxWaitMs: Infinity, maxQueue: Infinity, blockCooldownMs: Infinity })).not.toThrow();
+    expect(() =>
+      createLimiter({ provider, key: 'k', maxWaitMs: Infinity, maxQueue: Infinity, blockCooldownMs: Infinity }),
+    ).not.toThrow();
   });
 });
 
 describe('defineProvider and provider options', () => {
   it('names the bad field', () => {
-    expect(() => defineProvider({ name: '', buckets: [], read: () => ({ outcome: 'ok', buckets: [] }) })).toThrow(/defineProvider: option `name` must be a non-empty string, got ""/);
-    expect(() => defineProvider({ name: 'x', buckets: [{ name: 'a', limit: -1 }], read: () => ({ outcome: 'ok', buckets: [] }) })).toThrow(
-      /option `buckets.0.limit` must be a number >= 0, got -1/,
+    expect(() => defineProvider({ name: '', buckets: [], read: () => ({ outcome: 'ok', buckets: [] }) })).toThrow(
+      /defineProvider: option `name` must be a non-empty string, got ""/,
     );
+    expect(() =>
+      defineProvider({ name: 'x', buckets: [{ name: 'a', limit: -1 }], read: () => ({ outcome: 'ok', buckets: [] }) }),
+    ).toThrow(/option `buckets.0.limit` must be a number >= 0, got -1/);
     expect(() => providers.generic({ resetUnit: 'weeks' } as never)).toThrow(/providers.generic: option `resetUnit`/);
   });
 

@@ -18,24 +18,27 @@ describe('PriorityQueue', () => {
 
   it('matches a reference model under any sequence of pushes and removals', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: -3, max: 3 }), fc.nat()), { maxLength: 200 }), (ops) => {
-        const q = new PriorityQueue<number>();
-        const model: Array<{ v: number; p: number; node: ReturnType<typeof q.push> }> = [];
-        let id = 0;
-        for (const [push, p, pick] of ops) {
-          if (push || model.length === 0) {
-            const v = id++;
-            model.push({ v, p, node: q.push(v, p) });
-          } else {
-            const [gone] = model.splice(pick % model.length, 1);
-            q.remove(gone!.node);
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: -3, max: 3 }), fc.nat()), { maxLength: 200 }),
+        (ops) => {
+          const q = new PriorityQueue<number>();
+          const model: Array<{ v: number; p: number; node: ReturnType<typeof q.push> }> = [];
+          let id = 0;
+          for (const [push, p, pick] of ops) {
+            if (push || model.length === 0) {
+              const v = id++;
+              model.push({ v, p, node: q.push(v, p) });
+            } else {
+              const [gone] = model.splice(pick % model.length, 1);
+              q.remove(gone!.node);
+            }
           }
-        }
-        const expected = [...model].sort((x, y) => y.p - x.p || x.v - y.v).map((x) => x.v);
-        expect([...q].map((n) => n.value)).toEqual(expected);
-        expect(q.size).toBe(model.length);
-        expect(q.peek()?.value).toBe(expected[0]);
-      }),
+          const expected = [...model].sort((x, y) => y.p - x.p || x.v - y.v).map((x) => x.v);
+          expect([...q].map((n) => n.value)).toEqual(expected);
+          expect(q.size).toBe(model.length);
+          expect(q.peek()?.value).toBe(expected[0]);
+        },
+      ),
     );
   });
 
@@ -51,19 +54,25 @@ describe('PriorityQueue', () => {
 describe('GroupedQueue', () => {
   it('visits heads across groups in global priority-then-arrival order when each is removed', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 2 })), { maxLength: 100 }), (items) => {
-        const q = new GroupedQueue<{ id: number; p: number }>((v) => v.id);
-        items.forEach(([g, p], id) => q.push(g, { id, p }, p));
-        const seen: number[] = [];
-        q.visit((v, entry) => {
-          q.remove(entry);
-          seen.push(v.id);
-          return 'removed';
-        });
-        const expected = items.map(([, p], id) => ({ id, p })).sort((x, y) => y.p - x.p || x.id - y.id).map((x) => x.id);
-        expect(seen).toEqual(expected);
-        expect(q.size).toBe(0);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 2 })), { maxLength: 100 }),
+        (items) => {
+          const q = new GroupedQueue<{ id: number; p: number }>((v) => v.id);
+          items.forEach(([g, p], id) => q.push(g, { id, p }, p));
+          const seen: number[] = [];
+          q.visit((v, entry) => {
+            q.remove(entry);
+            seen.push(v.id);
+            return 'removed';
+          });
+          const expected = items
+            .map(([, p], id) => ({ id, p }))
+            .sort((x, y) => y.p - x.p || x.id - y.id)
+            .map((x) => x.id);
+          expect(seen).toEqual(expected);
+          expect(q.size).toBe(0);
+        },
+      ),
     );
   });
 

@@ -13,10 +13,18 @@ describe('responseLike and extractResponse', () => {
   });
 
   it('finds the response in axios-, Angular-, fetch- and ajax-shaped values and errors', () => {
-    const axiosError = { isAxiosError: true, message: 'Request failed', response: { status: 429, headers: { 'retry-after': '2' }, data: { error: 'x' }, config: {} } };
+    const axiosError = {
+      isAxiosError: true,
+      message: 'Request failed',
+      response: { status: 429, headers: { 'retry-after': '2' }, data: { error: 'x' }, config: {} },
+    };
     expect(extractResponse(axiosError)).toMatchObject({ status: 429, body: { error: 'x' } });
     expect(extractResponse(axiosError)!.header('Retry-After')).toBe('2');
-    const angular = { status: 429, headers: { get: (n: string) => (n.toLowerCase() === 'retry-after' ? '1' : null) }, error: { errors: [] } };
+    const angular = {
+      status: 429,
+      headers: { get: (n: string) => (n.toLowerCase() === 'retry-after' ? '1' : null) },
+      error: { errors: [] },
+    };
     expect(extractResponse(angular)).toMatchObject({ status: 429, body: { errors: [] } });
     const fetchResponse = new Response('x', { status: 200, headers: { 'X-RateLimit-Remaining': '9' } });
     expect(extractResponse(fetchResponse)!.header('x-ratelimit-remaining')).toBe('9');
@@ -26,7 +34,15 @@ describe('responseLike and extractResponse', () => {
   });
 
   it('finds nothing in plain values and network errors', () => {
-    for (const x of [undefined, null, 42, 'text', new Error('ECONNREFUSED'), { isAxiosError: true, message: 'Network Error' }, { status: 0 }]) {
+    for (const x of [
+      undefined,
+      null,
+      42,
+      'text',
+      new Error('ECONNREFUSED'),
+      { isAxiosError: true, message: 'Network Error' },
+      { status: 0 },
+    ]) {
       expect(extractResponse(x)).toBeUndefined();
     }
   });

@@ -69,10 +69,7 @@ describe('parseCount', () => {
     fc.assert(
       fc.property(anyHeaderValue, (value) => {
         const result = parseCount(value as string);
-        return (
-          result === undefined ||
-          (Number.isSafeInteger(result) && result >= 0 && !Object.is(result, -0))
-        );
+        return result === undefined || (Number.isSafeInteger(result) && result >= 0 && !Object.is(result, -0));
       }),
       RUNS,
     );

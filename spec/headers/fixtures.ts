@@ -36,10 +36,7 @@ export const GARBAGE_ROWS: readonly (readonly [string, unknown])[] = GARBAGE.map
     const shown = value.length > 20 ? `${value.slice(0, 8)}…(${value.length} chars)` : value;
     return [JSON.stringify(shown), value] as const;
   }
-  return [
-    typeof value === 'symbol' ? 'a symbol' : `${typeof value} ${String(value)}`,
-    value,
-  ] as const;
+  return [typeof value === 'symbol' ? 'a symbol' : `${typeof value} ${String(value)}`, value] as const;
 });
 
 /** Characters that make up real rate-limit values, to reach deep into the parsers. */

@@ -15,11 +15,7 @@ import { GARBAGE_ROWS, RUNS, anyHeaderValue } from './fixtures.js';
 describe('parseRateLimitPolicy', () => {
   it.each<[string, string, IetfPolicy[]]>([
     // Draft examples.
-    [
-      'default policy',
-      '"default";q=100;w=10',
-      [{ name: 'default', quota: 100, windowSeconds: 10 }],
-    ],
+    ['default policy', '"default";q=100;w=10', [{ name: 'default', quota: 100, windowSeconds: 10 }]],
     ['permit policy', '"permit";q=100;w=60', [{ name: 'permit', quota: 100, windowSeconds: 60 }]],
     [
       'multiple policies',
@@ -51,11 +47,7 @@ describe('parseRateLimitPolicy', () => {
     ],
     // Draft-08 token form, with `l` as the older name of `q`.
     ['token name', 'default;q=100;w=60', [{ name: 'default', quota: 100, windowSeconds: 60 }]],
-    [
-      'token name with l=',
-      'default;l=100;w=60',
-      [{ name: 'default', quota: 100, windowSeconds: 60 }],
-    ],
+    ['token name with l=', 'default;l=100;w=60', [{ name: 'default', quota: 100, windowSeconds: 60 }]],
     [
       'draft-08 extension parameters',
       'tier1;l=100;w=60;comment="fixed window", protect;l=12;w=1;burst=1000',
@@ -90,11 +82,7 @@ describe('parseRateLimitPolicy', () => {
         { name: 'b', quota: 2, windowSeconds: 2 },
       ],
     ],
-    [
-      'surrounding whitespace',
-      '  "default";q=100;w=10  ',
-      [{ name: 'default', quota: 100, windowSeconds: 10 }],
-    ],
+    ['surrounding whitespace', '  "default";q=100;w=10  ', [{ name: 'default', quota: 100, windowSeconds: 10 }]],
   ])('%s: %j', (_label, value, expected) => {
     expect(parseRateLimitPolicy(value)).toEqual(expected);
   });
@@ -131,8 +119,7 @@ describe('parseRateLimitPolicy', () => {
               typeof p.name === 'string' &&
               Number.isSafeInteger(p.quota) &&
               p.quota >= 0 &&
-              (p.windowSeconds === undefined ||
-                (Number.isFinite(p.windowSeconds) && p.windowSeconds > 0)) &&
+              (p.windowSeconds === undefined || (Number.isFinite(p.windowSeconds) && p.windowSeconds > 0)) &&
               (p.quotaUnit === undefined || typeof p.quotaUnit === 'string') &&
               (p.partitionKey === undefined || typeof p.partitionKey === 'string'),
           )
@@ -147,21 +134,9 @@ describe('parseRateLimit', () => {
   it.each<[string, string, IetfLimit[]]>([
     // Draft examples.
     ['default', '"default";r=50;t=30', [{ name: 'default', remaining: 50, resetSeconds: 30 }]],
-    [
-      'paired with "default";q=100;w=10',
-      '"default";r=50;t=5',
-      [{ name: 'default', remaining: 50, resetSeconds: 5 }],
-    ],
-    [
-      'problem policy',
-      '"problemPolicy";r=0;t=10',
-      [{ name: 'problemPolicy', remaining: 0, resetSeconds: 10 }],
-    ],
-    [
-      'draft-08 token form',
-      'protection;r=50;t=30',
-      [{ name: 'protection', remaining: 50, resetSeconds: 30 }],
-    ],
+    ['paired with "default";q=100;w=10', '"default";r=50;t=5', [{ name: 'default', remaining: 50, resetSeconds: 5 }]],
+    ['problem policy', '"problemPolicy";r=0;t=10', [{ name: 'problemPolicy', remaining: 0, resetSeconds: 10 }]],
+    ['draft-08 token form', 'protection;r=50;t=30', [{ name: 'protection', remaining: 50, resetSeconds: 30 }]],
     ['token default', 'default;r=50;t=5', [{ name: 'default', remaining: 50, resetSeconds: 5 }]],
     [
       'multiple policies',
@@ -177,30 +152,18 @@ describe('parseRateLimit', () => {
       '"peruser";r=5;t=1;pk=:AQID:',
       [{ name: 'peruser', remaining: 5, resetSeconds: 1, partitionKey: 'AQID' }],
     ],
-    [
-      'negative remaining read as 0',
-      '"a";r=-1;t=2',
-      [{ name: 'a', remaining: 0, resetSeconds: 2 }],
-    ],
+    ['negative remaining read as 0', '"a";r=-1;t=2', [{ name: 'a', remaining: 0, resetSeconds: 2 }]],
     ['negative t ignored', '"a";r=5;t=-1', [{ name: 'a', remaining: 5 }]],
     ['decimal t kept', '"a";r=5;t=1.5', [{ name: 'a', remaining: 5, resetSeconds: 1.5 }]],
     ['invalid member skipped', '"a";t=5, "b";r=1', [{ name: 'b', remaining: 1 }]],
     // Draft-07 dictionary form.
-    [
-      'draft-07 dictionary',
-      'limit=100, remaining=50, reset=5',
-      [{ name: 'default', remaining: 50, resetSeconds: 5 }],
-    ],
+    ['draft-07 dictionary', 'limit=100, remaining=50, reset=5', [{ name: 'default', remaining: 50, resetSeconds: 5 }]],
     [
       'draft-07 dictionary (10/1/7)',
       'limit=10, remaining=1, reset=7',
       [{ name: 'default', remaining: 1, resetSeconds: 7 }],
     ],
-    [
-      'draft-07 dictionary without reset',
-      'limit=10, remaining=1',
-      [{ name: 'default', remaining: 1 }],
-    ],
+    ['draft-07 dictionary without reset', 'limit=10, remaining=1', [{ name: 'default', remaining: 1 }]],
   ])('%s: %j', (_label, value, expected) => {
     expect(parseRateLimit(value)).toEqual(expected);
   });
@@ -234,8 +197,7 @@ describe('parseRateLimit', () => {
               typeof l.name === 'string' &&
               Number.isSafeInteger(l.remaining) &&
               l.remaining >= 0 &&
-              (l.resetSeconds === undefined ||
-                (Number.isFinite(l.resetSeconds) && l.resetSeconds >= 0)) &&
+              (l.resetSeconds === undefined || (Number.isFinite(l.resetSeconds) && l.resetSeconds >= 0)) &&
               (l.partitionKey === undefined || typeof l.partitionKey === 'string'),
           )
         );
@@ -249,10 +211,7 @@ describe('parseRateLimitDictionary', () => {
   it.each<[string, LegacyRateLimit]>([
     ['limit=100, remaining=50, reset=5', { limit: 100, remaining: 50, resetSeconds: 5 }],
     ['limit=10, remaining=1, reset=7', { limit: 10, remaining: 1, resetSeconds: 7 }],
-    [
-      'limit=100;w=60, remaining=50, reset=5',
-      { limit: 100, windowSeconds: 60, remaining: 50, resetSeconds: 5 },
-    ],
+    ['limit=100;w=60, remaining=50, reset=5', { limit: 100, windowSeconds: 60, remaining: 50, resetSeconds: 5 }],
     ['remaining=50, limit=100', { limit: 100, remaining: 50 }],
     ['limit=100', { limit: 100 }],
     ['reset=5, other=1', { resetSeconds: 5 }],
@@ -286,11 +245,7 @@ describe('parseRateLimitDictionary', () => {
 describe('parseLegacyRateLimit', () => {
   it.each<[string, Parameters<typeof parseLegacyRateLimit>[0], LegacyRateLimit]>([
     // Draft 00–06 examples.
-    [
-      'three fields',
-      { limit: '10', remaining: '1', reset: '7' },
-      { limit: 10, remaining: 1, resetSeconds: 7 },
-    ],
+    ['three fields', { limit: '10', remaining: '1', reset: '7' }, { limit: 10, remaining: 1, resetSeconds: 7 }],
     ['limit with policies', { limit: '10, 10;w=1, 50;w=60' }, { limit: 10, windowSeconds: 1 }],
     [
       'limit with one policy',
@@ -304,11 +259,7 @@ describe('parseLegacyRateLimit', () => {
     ['negative remaining', { remaining: '-1' }, { remaining: 0 }],
     ['reset only', { reset: '50' }, { resetSeconds: 50 }],
     ['fractional reset', { reset: '1.5' }, { resetSeconds: 1.5 }],
-    [
-      'whitespace',
-      { limit: ' 10 ', remaining: ' 1 ', reset: ' 7 ' },
-      { limit: 10, remaining: 1, resetSeconds: 7 },
-    ],
+    ['whitespace', { limit: ' 10 ', remaining: ' 1 ', reset: ' 7 ' }, { limit: 10, remaining: 1, resetSeconds: 7 }],
     ['bad fields dropped', { limit: 'abc', remaining: '5', reset: 'soon' }, { remaining: 5 }],
     ['null fields', { limit: null, remaining: '5', reset: null }, { remaining: 5 }],
   ])('%s', (_label, fields, expected) => {
@@ -331,9 +282,7 @@ describe('parseLegacyRateLimit', () => {
     const field = fc.oneof(anyHeaderValue, sfLike());
     fc.assert(
       fc.property(field, field, field, (limit, remaining, reset) => {
-        const result = parseLegacyRateLimit({ limit, remaining, reset } as Parameters<
-          typeof parseLegacyRateLimit
-        >[0]);
+        const result = parseLegacyRateLimit({ limit, remaining, reset } as Parameters<typeof parseLegacyRateLimit>[0]);
         return result === undefined || isLegacyShape(result);
       }),
       RUNS,
@@ -359,26 +308,13 @@ function sfLike(): fc.Arbitrary<string> {
   );
   const value = fc.oneof(
     fc.integer({ min: -1000, max: 1_000_000 }).map(String),
-    fc.constantFrom(
-      '1.5',
-      '-0.5',
-      '"requests"',
-      ':AQID:',
-      ':dXNlcjEyMw==:',
-      '?0',
-      'tok',
-      '999999999999999',
-    ),
+    fc.constantFrom('1.5', '-0.5', '"requests"', ':AQID:', ':dXNlcjEyMw==:', '?0', 'tok', '999999999999999'),
   );
   const param = fc
     .tuple(fc.constantFrom('q', 'l', 'w', 'qu', 'pk', 'r', 't', 'x'), value)
     .map(([k, v]) => `;${k}=${v}`);
-  const member = fc
-    .tuple(name, fc.array(param, { maxLength: 4 }))
-    .map(([n, ps]) => n + ps.join(''));
-  const dictMember = fc
-    .tuple(fc.constantFrom('limit', 'remaining', 'reset', 'w'), value)
-    .map(([k, v]) => `${k}=${v}`);
+  const member = fc.tuple(name, fc.array(param, { maxLength: 4 })).map(([n, ps]) => n + ps.join(''));
+  const dictMember = fc.tuple(fc.constantFrom('limit', 'remaining', 'reset', 'w'), value).map(([k, v]) => `${k}=${v}`);
   return fc.oneof(
     fc.array(member, { minLength: 1, maxLength: 4 }).map((ms) => ms.join(', ')),
     fc.array(dictMember, { minLength: 1, maxLength: 4 }).map((ms) => ms.join(', ')),

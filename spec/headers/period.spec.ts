@@ -87,10 +87,7 @@ describe('parsePeriod', () => {
     fc.assert(
       fc.property(anyHeaderValue, (value) => {
         const result = parsePeriod(value as string);
-        return (
-          result === undefined ||
-          (Number.isInteger(result) && result > 0 && result <= Number.MAX_SAFE_INTEGER)
-        );
+        return result === undefined || (Number.isInteger(result) && result > 0 && result <= Number.MAX_SAFE_INTEGER);
       }),
       RUNS,
     );

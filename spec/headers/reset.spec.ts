@@ -5,14 +5,7 @@ import { parseReset, type ResetUnit, type ResetValue } from '../../lib/headers/r
 import { GARBAGE_ROWS, RUNS, anyHeaderValue } from './fixtures.js';
 
 const JAN_1_2026 = Date.UTC(2026, 0, 1);
-const UNITS: readonly ResetUnit[] = [
-  'unix-seconds',
-  'unix-ms',
-  'seconds-left',
-  'ms-left',
-  'timestamp',
-  'auto',
-];
+const UNITS: readonly ResetUnit[] = ['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto'];
 
 describe('parseReset', () => {
   describe('provider values', () => {
@@ -33,18 +26,8 @@ describe('parseReset', () => {
       ['Fieldwire retry-after date (auto)', '2026-01-01 00:00:00Z', 'auto', { at: JAN_1_2026 }],
       // TEOS: `X-Rate-Limit-Reset`, UTC date-time in ISO 8601 (.NET "o" format).
       ['TEOS X-Rate-Limit-Reset', '2026-01-01T00:00:00.0000000Z', 'timestamp', { at: JAN_1_2026 }],
-      [
-        'TEOS X-Rate-Limit-Reset (auto)',
-        '2026-01-01T00:00:00.0000000Z',
-        'auto',
-        { at: JAN_1_2026 },
-      ],
-      [
-        'TEOS X-Rate-Limit-Reset with offset',
-        '2026-01-01T02:00:00.0000000+02:00',
-        'timestamp',
-        { at: JAN_1_2026 },
-      ],
+      ['TEOS X-Rate-Limit-Reset (auto)', '2026-01-01T00:00:00.0000000Z', 'auto', { at: JAN_1_2026 }],
+      ['TEOS X-Rate-Limit-Reset with offset', '2026-01-01T02:00:00.0000000+02:00', 'timestamp', { at: JAN_1_2026 }],
     ])('%s: %j as %s', (_label, value, unit, expected) => {
       expect(parseReset(value, unit)).toEqual(expected);
     });
@@ -124,8 +107,7 @@ describe('parseReset', () => {
         if (result === undefined) return true;
         const keys = Object.keys(result);
         if (keys.length !== 1) return false;
-        if ('at' in result)
-          return Number.isInteger(result.at) && result.at > 0 && result.at <= 8.64e15;
+        if ('at' in result) return Number.isInteger(result.at) && result.at > 0 && result.at <= 8.64e15;
         return (
           Number.isInteger(result.inMs) &&
           !Object.is(result.inMs, -0) &&

@@ -41,11 +41,7 @@ describe('parseTimestamp', () => {
     ['space-separated GMT', '2026-01-01 12:34:56 GMT', Date.UTC(2026, 0, 1, 12, 34, 56)],
     ['space-separated lower-case utc', '2026-01-01 12:34:56 utc', Date.UTC(2026, 0, 1, 12, 34, 56)],
     ['space-separated offset', '2026-01-01 12:34:56 +01:00', Date.UTC(2026, 0, 1, 11, 34, 56)],
-    [
-      'space-separated offset, no space',
-      '2026-01-01 12:34:56+01:00',
-      Date.UTC(2026, 0, 1, 11, 34, 56),
-    ],
+    ['space-separated offset, no space', '2026-01-01 12:34:56+01:00', Date.UTC(2026, 0, 1, 11, 34, 56)],
     ['without seconds', '2026-01-01T12:34Z', Date.UTC(2026, 0, 1, 12, 34, 0)],
     ['date only → midnight UTC', '2026-01-01', JAN_1_2026],
     ['surrounding whitespace', '  2026-01-01T00:00:00Z\t', JAN_1_2026],

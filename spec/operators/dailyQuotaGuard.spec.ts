@@ -19,10 +19,15 @@ const DAY = 86_400_000;
 const dailyWrites = defineProvider({
   name: 'daily',
   buckets: (req: RequestInfo) =>
-    req.method === 'POST' ? [{ name: 'default' }, { name: 'daily', limit: 10_000, windowMs: DAY, quota: true }] : [{ name: 'default' }],
+    req.method === 'POST'
+      ? [{ name: 'default' }, { name: 'daily', limit: 10_000, windowMs: DAY, quota: true }]
+      : [{ name: 'default' }],
   read: (res: ResponseLike) => {
     const left = parseCount(res.header('x-daily-requests-left'));
-    return { outcome: res.status === 429 ? 'limited' : 'ok', buckets: left === undefined ? [] : [{ name: 'daily', remaining: left, reset: { at: DAY } }] };
+    return {
+      outcome: res.status === 429 ? 'limited' : 'ok',
+      buckets: left === undefined ? [] : [{ name: 'daily', remaining: left, reset: { at: DAY } }],
+    };
   },
 });
 
@@ -34,7 +39,8 @@ function writesApi(budget: number) {
     new Observable<ResponseLike>((s) => {
       sent.push(method);
       if (method === 'POST') left--;
-      const headers: Record<string, string> = method === 'POST' ? { 'x-daily-requests-left': String(Math.max(0, left)) } : {};
+      const headers: Record<string, string> =
+        method === 'POST' ? { 'x-daily-requests-left': String(Math.max(0, left)) } : {};
       const t = asyncScheduler.schedule(() => {
         s.next(responseLike(left < 0 ? 429 : 200, headers));
         s.complete();
@@ -55,7 +61,11 @@ describe('dailyQuotaGuard', () => {
         const method = i % 4 === 3 ? 'GET' : 'POST';
         // Each request starts after the previous one answered, as a sequential sync job would.
         asyncScheduler.schedule(
-          () => api.request(method).pipe(rateLimit(limiter, { method })).subscribe({ next: () => ok.push(method), error: (e) => errors.push(e) }),
+          () =>
+            api
+              .request(method)
+              .pipe(rateLimit(limiter, { method }))
+              .subscribe({ next: () => ok.push(method), error: (e) => errors.push(e) }),
           i * 10,
         );
       }
@@ -86,7 +96,10 @@ describe('dailyQuotaGuard', () => {
             api
               .request('POST')
               .pipe(rateLimit(limiter, { method: 'POST', priority }, { reserve: 2 }))
-              .subscribe({ next: () => results.push(`${name}:ok`), error: (e: Error) => results.push(`${name}:${e.name}`) }),
+              .subscribe({
+                next: () => results.push(`${name}:ok`),
+                error: (e: Error) => results.push(`${name}:${e.name}`),
+              }),
           at,
         );
       post('a', 0, 0); // leaves 2: only the reserve
@@ -105,8 +118,18 @@ describe('dailyQuotaGuard', () => {
     inVirtualTime(() => {
       // The server's budget is already spent: this POST gets the 429 (delivered as received,
       // a POST is not retried) whose header tells the limiter the day is over.
-      api.request('POST').pipe(rateLimit(limiter, { method: 'POST' })).subscribe({ next: (v) => values.push(v), error: (e) => errors.push(e) });
-      asyncScheduler.schedule(() => api.request('POST').pipe(dailyQuotaGuard(limiter, { method: 'POST' })).subscribe({ error: (e) => errors.push(e) }), 50);
+      api
+        .request('POST')
+        .pipe(rateLimit(limiter, { method: 'POST' }))
+        .subscribe({ next: (v) => values.push(v), error: (e) => errors.push(e) });
+      asyncScheduler.schedule(
+        () =>
+          api
+            .request('POST')
+            .pipe(dailyQuotaGuard(limiter, { method: 'POST' }))
+            .subscribe({ error: (e) => errors.push(e) }),
+        50,
+      );
     });
     expect(api.sent).toEqual(['POST']);
     expect(values.map((v) => v.status)).toEqual([429]);
@@ -115,6 +138,8 @@ describe('dailyQuotaGuard', () => {
 
   it('rejects a bad reserve with a TypeError naming it', () => {
     const limiter = createLimiter({ provider: dailyWrites, key: 'k' });
-    expect(() => dailyQuotaGuard(limiter, {}, { reserve: 1.5 })).toThrow(/`reserve` must be a whole number >= 0, got 1.5/);
+    expect(() => dailyQuotaGuard(limiter, {}, { reserve: 1.5 })).toThrow(
+      /`reserve` must be a whole number >= 0, got 1.5/,
+    );
   });
 });

@@ -14,7 +14,8 @@ import {
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 
-const http429 = (headers: Record<string, string> = {}) => Object.assign(new Error('HTTP 429'), { status: 429, headers });
+const http429 = (headers: Record<string, string> = {}) =>
+  Object.assign(new Error('HTTP 429'), { status: 429, headers });
 
 function marbles() {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
@@ -26,7 +27,11 @@ describe('retryOn429', () => {
       const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0 });
       const source = cold('-#', undefined, http429({ 'Retry-After': '3' }));
       const result = source.pipe(rateLimit(limiter, {}, { maxRetries: 2 }));
-      expectObservable(result).toBe('6003ms #', undefined, expect.objectContaining({ name: 'RetryLimitError', attempts: 3, status: 429 }));
+      expectObservable(result).toBe(
+        '6003ms #',
+        undefined,
+        expect.objectContaining({ name: 'RetryLimitError', attempts: 3, status: 429 }),
+      );
       expectSubscriptions(source.subscriptions).toBe(['^!', '3001ms ^!', '6002ms ^!']);
     });
   });
@@ -35,8 +40,14 @@ describe('retryOn429', () => {
     marbles().run(({ cold, expectObservable }) => {
       const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
       let n = 0;
-      const source = defer(() => (++n === 1 ? cold('-#', undefined, http429({ 'Retry-After': '2' })) : cold('-(r|)', { r: responseLike(200, {}) })));
-      expectObservable(source.pipe(rateLimit(limiter))).toBe('2002ms (r|)', { r: expect.objectContaining({ status: 200 }) });
+      const source = defer(() =>
+        ++n === 1
+          ? cold('-#', undefined, http429({ 'Retry-After': '2' }))
+          : cold('-(r|)', { r: responseLike(200, {}) }),
+      );
+      expectObservable(source.pipe(rateLimit(limiter))).toBe('2002ms (r|)', {
+        r: expect.objectContaining({ status: 200 }),
+      });
     });
   });
 
@@ -45,12 +56,20 @@ describe('retryOn429', () => {
       const reset = createLimiter({ provider: providers.generic({ resetUnit: 'seconds-left' }), key: 'k' });
       const withReset = cold('-#', undefined, http429({ 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '5' }));
       // The reset (5 s after the 429 at 1 ms) plus the 100 ms guard, then the one retry.
-      expectObservable(withReset.pipe(rateLimit(reset, {}, { maxRetries: 1 }))).toBe('5102ms #', undefined, expect.objectContaining({ name: 'RetryLimitError' }));
+      expectObservable(withReset.pipe(rateLimit(reset, {}, { maxRetries: 1 }))).toBe(
+        '5102ms #',
+        undefined,
+        expect.objectContaining({ name: 'RetryLimitError' }),
+      );
 
       const bare = createLimiter({ provider: providers.generic(), key: 'k2', random: () => 1, backoffBaseMs: 1000 });
       const noInfo = cold('-#', undefined, http429());
       // Backoff 1 s then 2 s (jitter factor 1 with random() = 1).
-      expectObservable(noInfo.pipe(rateLimit(bare, {}, { maxRetries: 2 }))).toBe('3003ms #', undefined, expect.objectContaining({ name: 'RetryLimitError', attempts: 3 }));
+      expectObservable(noInfo.pipe(rateLimit(bare, {}, { maxRetries: 2 }))).toBe(
+        '3003ms #',
+        undefined,
+        expect.objectContaining({ name: 'RetryLimitError', attempts: 3 }),
+      );
     });
   });
 
@@ -58,7 +77,11 @@ describe('retryOn429', () => {
     marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
       const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0, backoffBaseMs: 10 });
       const source = cold('-#', undefined, http429({ 'Retry-After': '7' }));
-      expectObservable(source.pipe(rateLimit(limiter, {}, { maxRetries: 1 }))).toBe('7002ms #', undefined, expect.anything());
+      expectObservable(source.pipe(rateLimit(limiter, {}, { maxRetries: 1 }))).toBe(
+        '7002ms #',
+        undefined,
+        expect.anything(),
+      );
       expectSubscriptions(source.subscriptions).toBe(['^!', '7001ms ^!']);
     });
   });
@@ -73,7 +96,10 @@ describe('retryOn429', () => {
       });
       const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
       const errors: unknown[] = [];
-      api.request('POST').pipe(rateLimit(limiter, { method: 'POST' })).subscribe({ error: (e) => errors.push(e) });
+      api
+        .request('POST')
+        .pipe(rateLimit(limiter, { method: 'POST' }))
+        .subscribe({ error: (e) => errors.push(e) });
       asyncScheduler.schedule(() => api.request('GET').pipe(rateLimit(limiter)).subscribe(), 100);
       return { errors, api };
     });
@@ -97,7 +123,10 @@ describe('retryOn429', () => {
           override: (n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
         });
         const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
-        api.request('POST').pipe(rateLimit(limiter, info, config)).subscribe();
+        api
+          .request('POST')
+          .pipe(rateLimit(limiter, info, config))
+          .subscribe();
         return api;
       });
       expect(api.hits.map((h) => h.status)).toEqual([429, 200]);
@@ -150,7 +179,9 @@ describe('retryOn429', () => {
       return { events, errors, snapshot: limiter.snapshot };
     });
     expect(out.errors).toEqual([]);
-    expect(out.events.map((e) => e.type)).toEqual(expect.arrayContaining(['rate-limited', 'paused', 'retry-scheduled']));
+    expect(out.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['rate-limited', 'paused', 'retry-scheduled']),
+    );
     const paused = out.events.find((e) => e.type === 'paused');
     expect(paused).toMatchObject({ until: 4000, reason: 'retry-after' });
   });
@@ -182,6 +213,8 @@ describe('retryOn429', () => {
 
   it('rejects a bad maxRetries with a TypeError that names it', () => {
     const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
-    expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(/`maxRetries` must be a whole number >= 0, got -1/);
+    expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(
+      /`maxRetries` must be a whole number >= 0, got -1/,
+    );
   });
 });

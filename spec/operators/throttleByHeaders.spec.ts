@@ -4,7 +4,11 @@ import { createLimiter, providers, responseLike, throttleByHeaders } from '../..
 
 const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
 const res = (remaining: number, resetSeconds: number) =>
-  responseLike(200, { 'X-RateLimit-Limit': '2', 'X-RateLimit-Remaining': String(remaining), 'X-RateLimit-Reset': String(resetSeconds) });
+  responseLike(200, {
+    'X-RateLimit-Limit': '2',
+    'X-RateLimit-Remaining': String(remaining),
+    'X-RateLimit-Reset': String(resetSeconds),
+  });
 
 describe('throttleByHeaders', () => {
   it('delays the subscription until the bucket has room, and passes values through unchanged', () => {

@@ -1,23 +1,51 @@
 import { describe, expect, it } from '@jest/globals';
 import { providers, responseLike } from '../../lib/index.js';
 
-const read = (p: ReturnType<typeof providers.generic>, status: number, headers: Record<string, string>, body?: unknown) => p.read(responseLike(status, headers, body), {});
+const read = (
+  p: ReturnType<typeof providers.generic>,
+  status: number,
+  headers: Record<string, string>,
+  body?: unknown,
+) => p.read(responseLike(status, headers, body), {});
 
 describe('providers.generic', () => {
   const p = providers.generic();
 
   it.each([
-    ['X-RateLimit-* with unix seconds', { 'X-RateLimit-Limit': '3600', 'X-RateLimit-Remaining': '3599', 'X-RateLimit-Reset': '1466182244' }, { limit: 3600, remaining: 3599, reset: { at: 1466182244000 } }],
-    ['X-Rate-Limit-* (Procore spelling)', { 'X-Rate-Limit-Limit': '3600', 'X-Rate-Limit-Remaining': '3599', 'X-Rate-Limit-Reset': '1466182244' }, { limit: 3600, remaining: 3599, reset: { at: 1466182244000 } }],
-    ['seconds left (Pipedrive)', { 'x-ratelimit-limit': '40', 'x-ratelimit-remaining': '39', 'x-ratelimit-reset': '2' }, { limit: 40, remaining: 39, reset: { inMs: 2000 } }],
-    ['unix ms', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1466182244123' }, { remaining: 5, reset: { at: 1466182244123 } }],
-    ['ISO 8601 reset', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2026-01-01T00:00:00Z' }, { remaining: 0, reset: { at: Date.UTC(2026, 0, 1) } }],
+    [
+      'X-RateLimit-* with unix seconds',
+      { 'X-RateLimit-Limit': '3600', 'X-RateLimit-Remaining': '3599', 'X-RateLimit-Reset': '1466182244' },
+      { limit: 3600, remaining: 3599, reset: { at: 1466182244000 } },
+    ],
+    [
+      'X-Rate-Limit-* (Procore spelling)',
+      { 'X-Rate-Limit-Limit': '3600', 'X-Rate-Limit-Remaining': '3599', 'X-Rate-Limit-Reset': '1466182244' },
+      { limit: 3600, remaining: 3599, reset: { at: 1466182244000 } },
+    ],
+    [
+      'seconds left (Pipedrive)',
+      { 'x-ratelimit-limit': '40', 'x-ratelimit-remaining': '39', 'x-ratelimit-reset': '2' },
+      { limit: 40, remaining: 39, reset: { inMs: 2000 } },
+    ],
+    [
+      'unix ms',
+      { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1466182244123' },
+      { remaining: 5, reset: { at: 1466182244123 } },
+    ],
+    [
+      'ISO 8601 reset',
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2026-01-01T00:00:00Z' },
+      { remaining: 0, reset: { at: Date.UTC(2026, 0, 1) } },
+    ],
   ])('reads %s', (_, headers, expected) => {
     expect(read(p, 200, headers)).toEqual({ outcome: 'ok', buckets: [{ name: 'default', ...expected }] });
   });
 
   it('reads the IETF fields (draft 8+) with one bucket per policy', () => {
-    const r = read(p, 200, { 'RateLimit-Policy': '"default";q=100;w=10, "daily";q=1000;w=86400', RateLimit: '"default";r=50;t=5, "daily";r=900;t=3600' });
+    const r = read(p, 200, {
+      'RateLimit-Policy': '"default";q=100;w=10, "daily";q=1000;w=86400',
+      RateLimit: '"default";r=50;t=5, "daily";r=900;t=3600',
+    });
     expect(r.buckets).toEqual([
       { name: 'default', limit: 100, remaining: 50, reset: { inMs: 5000 }, windowMs: 10_000 },
       { name: 'daily', limit: 1000, remaining: 900, reset: { inMs: 3_600_000 }, windowMs: 86_400_000 },
@@ -25,27 +53,49 @@ describe('providers.generic', () => {
   });
 
   it('reads the older RateLimit-Limit/-Remaining/-Reset trio', () => {
-    expect(read(p, 200, { 'RateLimit-Limit': '10', 'RateLimit-Remaining': '1', 'RateLimit-Reset': '7' }).buckets).toEqual([
-      { name: 'default', limit: 10, remaining: 1, reset: { inMs: 7000 } },
-    ]);
+    expect(
+      read(p, 200, { 'RateLimit-Limit': '10', 'RateLimit-Remaining': '1', 'RateLimit-Reset': '7' }).buckets,
+    ).toEqual([{ name: 'default', limit: 10, remaining: 1, reset: { inMs: 7000 } }]);
   });
 
   it('marks 429 as limited and reads Retry-After in both forms', () => {
-    expect(read(p, 429, { 'Retry-After': '19' })).toEqual({ outcome: 'limited', buckets: [], retryAfter: { delayMs: 19_000 }, retrySource: 'retry-after' });
-    expect(read(p, 429, { 'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT' }).retryAfter).toEqual({ at: Date.UTC(2015, 9, 21, 7, 28) });
+    expect(read(p, 429, { 'Retry-After': '19' })).toEqual({
+      outcome: 'limited',
+      buckets: [],
+      retryAfter: { delayMs: 19_000 },
+      retrySource: 'retry-after',
+    });
+    expect(read(p, 429, { 'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT' }).retryAfter).toEqual({
+      at: Date.UTC(2015, 9, 21, 7, 28),
+    });
   });
 
   it('says nothing for garbage headers instead of throwing', () => {
-    expect(read(p, 200, { 'X-RateLimit-Limit': 'lots', 'X-RateLimit-Remaining': 'NaN', 'X-RateLimit-Reset': 'soon', 'Retry-After': '-5' })).toEqual({ outcome: 'ok', buckets: [] });
+    expect(
+      read(p, 200, {
+        'X-RateLimit-Limit': 'lots',
+        'X-RateLimit-Remaining': 'NaN',
+        'X-RateLimit-Reset': 'soon',
+        'Retry-After': '-5',
+      }),
+    ).toEqual({ outcome: 'ok', buckets: [] });
   });
 
   it('takes other header names and statuses when told', () => {
-    const custom = providers.generic({ headers: { limit: 'x-acme-limit', remaining: 'x-acme-left' }, limitedStatuses: [429, 503] });
-    expect(read(custom, 503, { 'x-acme-limit': '9', 'x-acme-left': '0' })).toEqual({ outcome: 'limited', buckets: [{ name: 'default', limit: 9, remaining: 0 }] });
+    const custom = providers.generic({
+      headers: { limit: 'x-acme-limit', remaining: 'x-acme-left' },
+      limitedStatuses: [429, 503],
+    });
+    expect(read(custom, 503, { 'x-acme-limit': '9', 'x-acme-left': '0' })).toEqual({
+      outcome: 'limited',
+      buckets: [{ name: 'default', limit: 9, remaining: 0 }],
+    });
   });
 
   it('hints come from the options', () => {
-    expect(providers.generic({ limit: 10, windowMs: 1000, pacing: 'smooth' }).buckets({})).toEqual([{ name: 'default', limit: 10, windowMs: 1000, pacing: 'smooth' }]);
+    expect(providers.generic({ limit: 10, windowMs: 1000, pacing: 'smooth' }).buckets({})).toEqual([
+      { name: 'default', limit: 10, windowMs: 1000, pacing: 'smooth' },
+    ]);
   });
 });
 
@@ -53,8 +103,9 @@ describe('providers.ietf', () => {
   it('ignores X-RateLimit-* and reads only the IETF fields', () => {
     const p = providers.ietf();
     expect(p.read(responseLike(200, { 'X-RateLimit-Remaining': '5' }), {})).toEqual({ outcome: 'ok', buckets: [] });
-    expect(p.read(responseLike(200, { 'RateLimit-Policy': '"permit";q=100;w=60', RateLimit: '"permit";r=0;t=10' }), {}).buckets).toEqual([
-      { name: 'permit', limit: 100, remaining: 0, reset: { inMs: 10_000 }, windowMs: 60_000 },
-    ]);
+    expect(
+      p.read(responseLike(200, { 'RateLimit-Policy': '"permit";q=100;w=60', RateLimit: '"permit";r=0;t=10' }), {})
+        .buckets,
+    ).toEqual([{ name: 'permit', limit: 100, remaining: 0, reset: { inMs: 10_000 }, windowMs: 60_000 }]);
   });
 });
