@@ -29,6 +29,7 @@ export type LimiterEvent =
       readonly buckets: readonly string[];
     })
   | (Base & { readonly type: 'cancelled'; readonly request: RequestSummary })
+  | (Base & { readonly type: 'shared'; readonly request: RequestSummary; readonly from: 'in-flight' | 'cache' })
   | (Base & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
   | (Base & {
       readonly type: 'rate-limited';
@@ -88,6 +89,7 @@ const LEVEL: Record<LimiterEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   queued: 'debug',
   admitted: 'debug',
   cancelled: 'debug',
+  shared: 'debug',
   response: 'debug',
   'retry-scheduled': 'info',
   resumed: 'info',
@@ -100,7 +102,7 @@ const LEVEL: Record<LimiterEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   blocked: 'error',
 };
 
-const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'response', 'cancelled']);
+const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'response', 'cancelled', 'shared']);
 
 /**
  * Sends a limiter's events to any logger, one line each, at a level that fits the event.
@@ -137,6 +139,8 @@ export function describeEvent(e: LimiterEvent): string {
       return `${who}${req} sent after ${e.waitedMs} ms`;
     case 'cancelled':
       return `${who}${req} cancelled before it was sent`;
+    case 'shared':
+      return `${who}${req} not sent: served from ${e.from === 'cache' ? 'the cache' : 'an identical request in flight'}`;
     case 'response':
       return `${who}${req} answered ${e.status}`;
     case 'rate-limited':

@@ -10,6 +10,7 @@ import {
 import type { Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { Bucket } from './bucket.js';
 import { SkewEstimator } from './clock.js';
+import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
@@ -90,7 +91,9 @@ export class Limiter {
   private pauseReason: RetrySource | 'manual' | null = null;
   private consecutive429 = 0;
   private blocked: { status: number; since: number; until: number | null } | null = null;
-  private totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0 };
+  private totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0, saved: 0 };
+  /** In-flight sharing and the GET cache, used by `rateLimit`. */
+  readonly sharing: RequestSharing;
   private timer: Subscription | undefined;
   private timerAt = Infinity;
   private draining = false;
@@ -113,6 +116,7 @@ export class Limiter {
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
     this.extractResponse = this.opts.extractResponse ?? extractResponse;
     this.maxWaitMs = this.opts.maxWaitMs;
+    this.sharing = new RequestSharing(opts.dedupe, opts.cache);
     this.backoff = {
       baseMs: this.opts.backoffBaseMs,
       maxMs: this.opts.backoffMaxMs,
@@ -144,12 +148,7 @@ export class Limiter {
    */
   acquire(info: RequestInfo, handlers: AcquireHandlers): Ticket {
     const now = this.now();
-    const summary: RequestSummary = {
-      id: ++this.seq,
-      method: methodOf(info),
-      path: safePath(info.url),
-      priority: info.priority ?? 0,
-    };
+    const summary = this.summarize(info);
     this.checkUnblock(now);
     if (this.blocked) {
       this.reject(handlers, this.blockedError());
@@ -250,13 +249,7 @@ export class Limiter {
       b.refill(now, this.opts.resetGuardMs);
       if (b.remaining === undefined || b.remaining > reserve) continue;
       const resumeAt = b.resetAt === undefined ? Infinity : b.resetAt + this.opts.resetGuardMs;
-      const summary: RequestSummary = {
-        id: ++this.seq,
-        method: methodOf(info),
-        path: safePath(info.url),
-        priority: info.priority ?? 0,
-      };
-      this.emit({ type: 'quota-exhausted', request: summary, bucket: b.name, resumeAt });
+      this.emit({ type: 'quota-exhausted', request: this.summarize(info), bucket: b.name, resumeAt });
       this.totals.rejected++;
       this.touch();
       this.flushState();
@@ -269,6 +262,14 @@ export class Limiter {
       });
     }
     return undefined;
+  }
+
+  /** @internal Counts a request served without sending it (shared or cached). */
+  noteSaved(info: RequestInfo, from: 'in-flight' | 'cache'): void {
+    this.totals.saved++;
+    this.emit({ type: 'shared', request: this.summarize(info), from });
+    this.touch();
+    this.flushState();
   }
 
   /** @internal The error for a request refused because the credential is blocked. */
@@ -302,6 +303,10 @@ export class Limiter {
       if (!out.includes(b)) out.push(b);
     }
     return out;
+  }
+
+  private summarize(info: RequestInfo): RequestSummary {
+    return { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
   }
 
   private discover(name: string): Bucket {

@@ -2,6 +2,7 @@ import type { SchedulerLike } from 'rxjs';
 import { z } from 'zod';
 import type { Provider } from '../providers/types.js';
 import type { ResponseExtractor } from './response.js';
+import type { CacheOptions } from './sharing.js';
 
 /** Options of `createLimiter`. Only `provider` and `key` are required. */
 export interface LimiterOptions {
@@ -42,6 +43,13 @@ export interface LimiterOptions {
   readonly random?: () => number;
   /** Finds the response in what a request emits or throws. @default extractResponse */
   readonly extractResponse?: ResponseExtractor;
+  /**
+   * Identical GET/HEAD requests (same URL) in flight at once on this limiter share one
+   * request; each subscriber gets its own copy (fetch `Response`s are cloned). @default true
+   */
+  readonly dedupe?: boolean;
+  /** Serve repeated GET/HEAD responses (2xx) from memory for `ttlMs`. @default undefined (off) */
+  readonly cache?: CacheOptions;
 }
 
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
@@ -80,6 +88,11 @@ const schema = z
     blockCooldownMs: ms.default(900_000),
     random: z.custom<() => number>((f) => typeof f === 'function', 'a function').optional(),
     extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
+    dedupe: z.boolean().default(true),
+    cache: z
+      .object({ ttlMs: z.number().positive(), maxEntries: z.number().int().min(1).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -13,6 +13,11 @@ export interface RequestInfo {
   readonly idempotencyKey?: string;
   /** Force (`true`) or forbid (`false`) retrying this request after a 429, whatever its method. */
   readonly retry?: boolean;
+  /**
+   * Key that makes two GET/HEAD requests "identical" for sharing and caching; `false` opts this
+   * request out of both. @default method and full URL
+   */
+  readonly shareKey?: string | false;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -30,4 +35,13 @@ export function isRetrySafe(info: RequestInfo | undefined, retryNonIdempotent = 
   if (info?.retry !== undefined) return info.retry;
   if (IDEMPOTENT.has(methodOf(info))) return true;
   return retryNonIdempotent || (info?.idempotencyKey !== undefined && info.idempotencyKey !== '');
+}
+
+/** The sharing/caching key of a request, or `undefined` when it must not be shared. */
+export function shareKeyOf(info: RequestInfo): string | undefined {
+  if (info.shareKey === false) return undefined;
+  const method = methodOf(info);
+  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  if (info.shareKey !== undefined) return info.shareKey;
+  return info.url === undefined ? undefined : `${method} ${info.url}`;
 }

@@ -30,6 +30,8 @@ export interface LimiterTotals {
   readonly rateLimited: number;
   /** Requests failed by the limiter itself (quota, queue full, blocked). */
   readonly rejected: number;
+  /** Requests not sent because an identical one was in flight or a cached response served. */
+  readonly saved: number;
 }
 
 /** The limit state of one credential at one provider, as `limiter.state$` emits it. */

@@ -245,7 +245,7 @@ describe('limiter pacing by headers (virtual time)', () => {
     const token = 'sk_live_SECRET_TOKEN_123';
     const { events, snapshot } = inVirtualTime(() => {
       const api = virtualApi(asyncScheduler, { limit: 3, windowMs: 1000 });
-      const limiter = createLimiter({ provider: generic(), key: token });
+      const limiter = createLimiter({ provider: generic(), key: token, dedupe: false });
       const events: LimiterEvent[] = [];
       limiter.events$.subscribe((e) => events.push(e));
       merge(
@@ -307,7 +307,7 @@ describe('several buckets', () => {
 
   it('a request waiting on one endpoint does not hold up requests on another; each takes from all its buckets', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: endpoints, key: 'k', coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: endpoints, key: 'k', coldStartConcurrency: 100, dedupe: false });
       const sent: Array<[string, number]> = [];
       const call = (url: string) =>
         new Observable<ResponseLike>((s) => {
