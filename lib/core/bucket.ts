@@ -51,6 +51,8 @@ export class Bucket {
     if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
+    // Emptied once with its limit never told: probe with one request, as on a cold start.
+    if (this.limit === undefined) this.observed = false;
     if (this.limit !== undefined && this.observed) {
       this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
       this.refillIndex = this.admitted;
@@ -116,7 +118,7 @@ export class Bucket {
       const laterAdmitted = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
       this.remaining = Math.max(0, reading.remaining - laterAdmitted);
       // A server that reports remaining but not limit still bounds the limit from below.
-      if (this.limit === undefined) this.limit = reading.remaining;
+      if (this.limit === undefined && reading.remaining > 0) this.limit = reading.remaining;
     }
     if (resetAt !== undefined) {
       const current = this.resetKind === 'server' ? this.resetAt : undefined;
@@ -142,7 +144,8 @@ export class Bucket {
   /** Holds the bucket empty until `until` (a 429 that named this bucket). */
   exhaust(until: number): void {
     this.remaining = 0;
-    this.resetAt = Math.max(this.resetAt ?? 0, until);
+    // Our own guess of the reset yields to the server's word; a server reset is only extended.
+    this.resetAt = this.resetKind === 'inferred' ? until : Math.max(this.resetAt ?? 0, until);
     this.resetKind = 'server';
   }
 

@@ -13,7 +13,7 @@ export interface ProviderDefinition {
   readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
 }
 
-const bucketSpec = z
+export const bucketSpecSchema = z
   .object({
     name: z.string().min(1),
     limit: z.number().int().min(0).optional(),
@@ -26,7 +26,7 @@ const bucketSpec = z
 const definition = z.object({
   name: z.string().min(1),
   buckets: z.union([
-    z.array(bucketSpec),
+    z.array(bucketSpecSchema),
     z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function'),
   ]),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),

@@ -1,16 +1,27 @@
+import { fieldwire } from './fieldwire.js';
 import { generic, ietf } from './generic.js';
+import { pipedrive } from './pipedrive.js';
+import { planningCenter } from './planningCenter.js';
+import { procore } from './procore.js';
+import { teos } from './teos.js';
 
 /**
  * Ready-made provider profiles. Pick one per limiter:
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
- * const limiter = createLimiter({ provider: providers.ietf(), key: 'my-token' });
+ * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'my-token' });
  * ```
  */
-export const providers = { generic, ietf } as const;
+export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos } as const;
 
-export { defineProvider, type ProviderDefinition } from './define.js';
+export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';
 export { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
+export { endpointKey, endpointPath, normalizeEndpointKey, type CommonProviderOptions, type HintOverride } from './endpoint.js';
+export type { ProcoreOptions } from './procore.js';
+export { isHighOffset, type PlanningCenterOptions } from './planningCenter.js';
+export { fieldwireEndpoint, type FieldwireEndpointLimits, type FieldwireOptions } from './fieldwire.js';
+export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './pipedrive.js';
+export type { TeosOptions } from './teos.js';

@@ -1,0 +1,43 @@
+/**
+ * `rx-ratelimit/testing`: a simulator of Procore, Planning Center, Fieldwire, Pipedrive and TEOS
+ * rate limiting, written from their docs. A pure engine with an injectable clock, an HTTP server
+ * for tests over real sockets, and an adapter for RxJS virtual time.
+ *
+ * @example
+ * ```ts
+ * import { startSimulator } from 'rx-ratelimit/testing';
+ *
+ * const sim = await startSimulator({ timeScale: 100 });
+ * // point your client at sim.urlFor('pipedrive'), run it, then:
+ * console.log(sim.stats().pipedrive);
+ * await sim.close();
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { createSimulatorEngine, credentialLabel, PROVIDER_PREFIXES, type SimulatorEngine } from './engine.js';
+export { startSimulator, type Simulator, type SimulatorServerOptions } from './server.js';
+export { virtualProvider, type VirtualProvider, type VirtualRequest } from './virtual.js';
+export { headerOf } from './headers.js';
+export {
+  SIMULATED_PROVIDERS,
+  type AbuseOptions,
+  type FieldwireEndpointLimit,
+  type FieldwireLimits,
+  type JsonLayout,
+  type LimitChange,
+  type LimitsOf,
+  type PipedriveAuth,
+  type PipedriveLimits,
+  type PipedrivePlan,
+  type PlanningCenterLimits,
+  type ProcoreLimits,
+  type SimulatedProvider,
+  type SimulatorCounts,
+  type SimulatorLimits,
+  type SimulatorOptions,
+  type SimulatorRequest,
+  type SimulatorResponse,
+  type SimulatorStats,
+  type TeosLimits,
+} from './types.js';

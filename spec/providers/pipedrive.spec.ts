@@ -1,0 +1,258 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, defer, map, timer } from 'rxjs';
+import {
+  createLimiter,
+  isBlockedError,
+  responseLike,
+  throttleByHeaders,
+  type RequestInfo,
+  type ResponseLike,
+} from '../../lib/index.js';
+import { isPipedriveBlock, pipedrive, type PipedriveOptions } from '../../lib/providers/pipedrive.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+// Verbatim from seeds/pipedrive-rate-limits.txt (the header example without its `//` comment).
+const SAMPLE = {
+  'x-ratelimit-limit': '40',
+  'x-ratelimit-remaining': '39',
+  'x-ratelimit-reset': '2',
+  'x-daily-requests-left': '9999',
+};
+const BODY_429 = '{"success":false,"error":"request over limit","errorCode":429}';
+const CLOUDFLARE = 'This error is produced by Cloudflare. See troubleshooting guide here.';
+const HTML_403 = `<!DOCTYPE html><html><head><title>Access denied</title></head><body><p>${CLOUDFLARE}</p></body></html>`;
+
+const POST = { method: 'POST', url: '/v1/deals' };
+const GET = { method: 'GET', url: '/v1/deals?start=0' };
+const advanced = () => pipedrive({ plan: 'advanced' });
+const read = (status: number, headers: Record<string, string>, body?: unknown, info: RequestInfo = POST) =>
+  advanced().read(responseLike(status, headers, body), info);
+
+describe('providers.pipedrive: reading responses', () => {
+  it('reads the documented Advanced example on a POST: the window, and the daily budget until midnight UTC', () => {
+    const date = 'Thu, 01 Jan 2026 13:45:10 GMT';
+    expect(read(200, { ...SAMPLE, Date: date })).toEqual({
+      outcome: 'ok',
+      buckets: [
+        { name: 'window', limit: 40, remaining: 39, reset: { inMs: 2000 } },
+        { name: 'daily', remaining: 9999, reset: { at: Date.UTC(2026, 0, 2) }, windowMs: 86_400_000 },
+      ],
+    });
+    // Just before midnight the reset is seconds away; at midnight it is a whole day away.
+    expect(read(200, { ...SAMPLE, Date: 'Wed, 31 Dec 2025 23:59:59 GMT' }).buckets[1]).toMatchObject({
+      reset: { at: Date.UTC(2026, 0, 1) },
+    });
+    expect(read(200, { ...SAMPLE, Date: 'Thu, 01 Jan 2026 00:00:00 GMT' }).buckets[1]).toMatchObject({
+      reset: { at: Date.UTC(2026, 0, 2) },
+    });
+  });
+
+  it('without a Date header reports the daily window only', () => {
+    expect(read(200, SAMPLE).buckets).toEqual([
+      { name: 'window', limit: 40, remaining: 39, reset: { inMs: 2000 } },
+      { name: 'daily', remaining: 9999, windowMs: 86_400_000 },
+    ]);
+  });
+
+  it('reads x-daily-requests-left only on POST and PUT (the only requests counting against daily)', () => {
+    expect(read(200, SAMPLE, undefined, { method: 'put', url: '/v1/deals/1' }).buckets.map((b) => b.name)).toEqual([
+      'window',
+      'daily',
+    ]);
+    for (const info of [
+      GET,
+      { method: 'PATCH', url: '/api/v2/deals/1' },
+      { method: 'DELETE', url: '/v1/deals/1' },
+      {},
+    ]) {
+      expect(read(200, SAMPLE, undefined, info).buckets.map((b) => b.name)).toEqual(['window']);
+    }
+  });
+
+  it('reads the documented 429 body (string or parsed) as limited until the window reset, for every stream', () => {
+    const headers = { 'x-ratelimit-limit': '40', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2' };
+    for (const body of [BODY_429, JSON.parse(BODY_429) as unknown]) {
+      const r = read(429, headers, body, GET);
+      expect(r).toEqual({
+        outcome: 'limited',
+        buckets: [{ name: 'window', limit: 40, remaining: 0, reset: { inMs: 2000 } }],
+        retryAfter: { delayMs: 2000 },
+        retrySource: 'reset',
+      });
+      expect(r).not.toHaveProperty('limitedBy');
+    }
+    expect(read(429, { ...headers, 'Retry-After': '5' }, BODY_429)).toMatchObject({
+      retryAfter: { delayMs: 5000 },
+      retrySource: 'retry-after',
+    });
+    expect(read(429, {}, BODY_429)).toEqual({ outcome: 'limited', buckets: [] });
+  });
+
+  it.each([
+    ['the documented HTML page', { 'content-type': 'text/html; charset=UTF-8' }, HTML_403, 'blocked'],
+    ['the page without content-type', {}, HTML_403, 'blocked'],
+    ['an HTML 403 whose body was not read', { 'Content-Type': 'text/html' }, undefined, 'blocked'],
+    ['a parsed body that mentions Cloudflare', {}, { message: CLOUDFLARE }, 'blocked'],
+    [
+      'a JSON auth error',
+      { 'content-type': 'application/json' },
+      '{"success":false,"error":"Scope and URL mismatch","errorCode":403}',
+      'ok',
+    ],
+    ['a parsed auth error', {}, { success: false, error: 'Forbidden', errorCode: 403 }, 'ok'],
+    ['a 403 with no body', {}, undefined, 'ok'],
+  ])('a 403 with %s is %s', (_, headers, body, outcome) => {
+    expect(read(403, headers, body, GET).outcome).toBe(outcome);
+    expect(isPipedriveBlock(responseLike(403, headers, body))).toBe(outcome === 'blocked');
+  });
+
+  it('only a 403 blocks', () => {
+    expect(read(200, { 'content-type': 'text/html' }, HTML_403, GET).outcome).toBe('ok');
+    expect(read(429, { 'content-type': 'text/html' }, HTML_403, GET).outcome).toBe('limited');
+  });
+
+  it('says nothing for garbage and never throws on any body', () => {
+    const hostile = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('boom');
+        },
+      },
+    );
+    const circular: Record<string, unknown> = {};
+    circular['self'] = circular;
+    expect(
+      read(200, {
+        'x-ratelimit-limit': 'forty',
+        'x-ratelimit-remaining': '',
+        'x-ratelimit-reset': '-2',
+        'x-daily-requests-left': 'many',
+        Date: 'yesterday',
+      }),
+    ).toEqual({ outcome: 'ok', buckets: [] });
+    for (const body of [hostile, circular, '{oops', 'x'.repeat(1_000_000), 403, null]) {
+      expect(read(403, {}, body).outcome).toBe('ok');
+      expect(read(429, {}, body)).toEqual({ outcome: 'limited', buckets: [] });
+    }
+  });
+});
+
+describe('providers.pipedrive: buckets and options', () => {
+  it.each([
+    ['essential', 'api_token', 20],
+    ['advanced', 'api_token', 40],
+    ['professional', 'api_token', 80],
+    ['enterprise', 'api_token', 120],
+    ['essential', 'oauth', 80],
+    ['advanced', 'oauth', 160],
+    ['professional', 'oauth', 320],
+    ['enterprise', 'oauth', 480],
+  ] as const)('%s with %s starts from %i per 2 s', (plan, auth, limit) => {
+    expect(pipedrive({ plan, auth }).buckets(GET)).toEqual([{ name: 'window', limit, windowMs: 2000 }]);
+  });
+
+  it('defaults to api_token, and POST/PUT also count against the daily quota', () => {
+    const p = advanced();
+    expect(p.name).toBe('pipedrive');
+    const daily = { name: 'daily', limit: 10_000, windowMs: 86_400_000, quota: true };
+    expect(p.buckets(POST)).toEqual([{ name: 'window', limit: 40, windowMs: 2000 }, daily]);
+    expect(p.buckets({ method: 'put' })).toHaveLength(2);
+    for (const info of [{}, GET, { method: 'PATCH' }, { method: 'DELETE' }, { method: 'HEAD' }])
+      expect(p.buckets(info)).toHaveLength(1);
+  });
+
+  it('takes hints by bucket name and extra buckets', () => {
+    const p = pipedrive({
+      plan: 'essential',
+      hints: { daily: { limit: 5000 }, window: { limit: 10 } },
+      extraBuckets: [{ name: 'mine', limit: 1 }],
+    });
+    expect(p.buckets(POST)).toEqual([
+      { name: 'window', limit: 10, windowMs: 2000 },
+      { name: 'daily', limit: 5000, windowMs: 86_400_000, quota: true },
+      { name: 'mine', limit: 1 },
+    ]);
+  });
+
+  it.each([
+    [undefined, /providers\.pipedrive: expected an options object/],
+    [{}, /option `plan` must be one of "essential", "advanced", "professional", "enterprise", got undefined/],
+    [{ plan: 'gold' }, /option `plan` must be one of .*, got "gold"/],
+    [{ plan: 'advanced', auth: 'basic' }, /option `auth` must be one of "api_token", "oauth", got "basic"/],
+    [{ plan: 'advanced', token: 'x' }, /unknown option `token`/],
+    [
+      { plan: 'advanced', hints: { hourly: {} } },
+      /option `hints\.hourly` must be keyed by a bucket name \("window", "daily"\)/,
+    ],
+    [{ plan: 'advanced', extraBuckets: [{ name: 'daily', quota: true }] }, /option `extraBuckets\.0\.name`/],
+  ])('rejects bad options with a TypeError naming them (%j)', (options, message) => {
+    expect(() => pipedrive(options as unknown as PipedriveOptions)).toThrow(TypeError);
+    expect(() => pipedrive(options as unknown as PipedriveOptions)).toThrow(message);
+  });
+});
+
+describe('providers.pipedrive with a limiter (virtual time)', () => {
+  const call = (limiter: ReturnType<typeof createLimiter>, res: ResponseLike, sent: number[]) =>
+    defer(() => {
+      sent.push(asyncScheduler.now());
+      return timer(10).pipe(map(() => res));
+    }).pipe(throttleByHeaders(limiter, GET));
+
+  it('a 403 HTML page from Cloudflare blocks the credential: the request fails and nothing more is sent', () => {
+    const { blocked, errors, sent } = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-token' });
+      const sent: number[] = [];
+      const errors: unknown[] = [];
+      let blocked = false;
+      call(limiter, responseLike(403, { 'content-type': 'text/html' }, HTML_403), sent).subscribe({
+        error: (e) => errors.push(e),
+      });
+      asyncScheduler.schedule(() => {
+        blocked = limiter.isBlocked;
+        call(limiter, responseLike(200, SAMPLE), sent).subscribe({ error: (e) => errors.push(e) });
+      }, 20);
+      return {
+        get blocked() {
+          return blocked;
+        },
+        errors,
+        sent,
+      };
+    });
+    expect(blocked).toBe(true);
+    expect(sent).toEqual([0]);
+    expect(errors).toHaveLength(2);
+    expect(errors.every(isBlockedError)).toBe(true);
+  });
+
+  it('a 429 pauses every stream until the window resets', () => {
+    const { pausedUntil, sent } = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-token' });
+      const sent: number[] = [];
+      let pausedUntil: number | null = null;
+      call(
+        limiter,
+        responseLike(
+          429,
+          { 'x-ratelimit-limit': '40', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2' },
+          BODY_429,
+        ),
+        sent,
+      ).subscribe();
+      asyncScheduler.schedule(() => {
+        pausedUntil = limiter.snapshot.pausedUntil;
+        call(limiter, responseLike(200, SAMPLE), sent).subscribe();
+      }, 20);
+      return {
+        get pausedUntil() {
+          return pausedUntil;
+        },
+        sent,
+      };
+    });
+    expect(pausedUntil).toBe(10 + 2000);
+    expect(sent[0]).toBe(0);
+    expect(sent[1]).toBeGreaterThanOrEqual(10 + 2000);
+  });
+});
