@@ -19,7 +19,13 @@ export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './def
 export type { GenericProviderOptions } from './generic.js';
 export { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
-export { endpointKey, endpointPath, normalizeEndpointKey, type CommonProviderOptions, type HintOverride } from './endpoint.js';
+export {
+  endpointKey,
+  endpointPath,
+  normalizeEndpointKey,
+  type CommonProviderOptions,
+  type HintOverride,
+} from './endpoint.js';
 export type { ProcoreOptions } from './procore.js';
 export { isHighOffset, type PlanningCenterOptions } from './planningCenter.js';
 export { fieldwireEndpoint, type FieldwireEndpointLimits, type FieldwireOptions } from './fieldwire.js';
