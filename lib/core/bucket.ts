@@ -16,6 +16,7 @@ export class Bucket {
   readonly name: string;
   readonly quota: boolean;
   readonly pacing: 'burst' | 'smooth';
+  readonly rolling: boolean = false;
   limit: number | undefined;
   remaining: number | undefined;
   resetAt: number | undefined;
@@ -35,7 +36,7 @@ export class Bucket {
    */
   private unconfirmedLeft: number | undefined;
   private refillIndex = 0;
-  private nextSmoothAt = 0;
+  protected nextSmoothAt = 0;
 
   constructor(spec: BucketSpec) {
     this.name = spec.name;
@@ -58,8 +59,10 @@ export class Bucket {
       this.refillIndex = this.admitted;
     }
     if (this.resetKind === 'server' && this.windowMs !== undefined && this.windowMs > 0) {
+      // Projected, not told: the next response's reset replaces it whatever its value.
       const periods = Math.floor((now - this.resetAt) / this.windowMs) + 1;
       this.resetAt += periods * this.windowMs;
+      this.resetKind = 'inferred';
     } else {
       this.resetAt = undefined;
       this.resetKind = undefined;
@@ -176,10 +179,128 @@ export class Bucket {
     return Math.min(1000, (this.windowMs ?? 2000) / 2);
   }
 
-  private spacing(now: number): number {
-    const left = this.remaining ?? 0;
-    if (this.resetAt !== undefined && this.resetAt > now) return (this.resetAt - now) / Math.max(1, left);
-    if (this.windowMs !== undefined && this.limit !== undefined && this.limit > 0) return this.windowMs / this.limit;
-    return 0;
+  /**
+   * Smooth pacing: one request every `window / limit`, the even rate; slower when the budget
+   * left would not last until the reset at that rate (requests were sent faster before).
+   */
+  protected spacing(now: number): number {
+    const even =
+      this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
+    const catchUp =
+      this.resetAt !== undefined && this.resetAt > now ? (this.resetAt - now) / Math.max(1, this.remaining ?? 0) : 0;
+    return Math.max(even, catchUp);
   }
+}
+
+/**
+ * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after it was
+ * sent, so the budget comes back one request at a time, not all at a reset. Admission keeps a
+ * log of our own sends; the server's figures only add to it (a `remaining` of 0 holds the
+ * bucket until the reset it reports, which covers calls from other clients of the token).
+ */
+export class RollingBucket extends Bucket {
+  override readonly rolling = true;
+  private readonly log: number[] = [];
+  private head = 0;
+  private heldUntil = 0;
+  /** Requests the server counts that our log does not (other clients of the token), and until when. */
+  private others = 0;
+  private othersUntil = 0;
+
+  constructor(
+    spec: BucketSpec,
+    private readonly span: number,
+  ) {
+    super(spec);
+    this.windowMs = span;
+  }
+
+  override refill(now: number): void {
+    const horizon = now - (this.windowMs ?? this.span);
+    while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.log.length) {
+      this.log.splice(0, this.head);
+      this.head = 0;
+    }
+    const used = this.used(now);
+    const held = this.heldUntil > now;
+    this.remaining = this.limit === undefined ? undefined : held ? 0 : Math.max(0, this.limit - used);
+    this.resetAt = held
+      ? this.heldUntil
+      : used > 0
+        ? (this.log[this.head] ?? now) + (this.windowMs ?? this.span)
+        : undefined;
+    this.resetKind = this.resetAt === undefined ? undefined : 'server';
+  }
+
+  override availableAt(now: number, _guardMs: number, coldStart: number): number | undefined {
+    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.heldUntil > now) return this.heldUntil;
+    const used = this.used(now);
+    if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1);
+    return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+  }
+
+  override take(now: number): number {
+    const index = this.admitted++;
+    this.inFlight++;
+    this.log.push(now);
+    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
+    if (this.pacing === 'smooth') this.nextSmoothAt = now + this.spacing();
+    return index;
+  }
+
+  override apply(
+    reading: BucketReading,
+    index: number | undefined,
+    resetAt: number | undefined,
+  ): number | null | undefined {
+    this.confirm(index);
+    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    const before = this.limit;
+    if (reading.limit !== undefined) this.limit = reading.limit;
+    if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
+    if (reading.remaining !== undefined && this.limit !== undefined) {
+      // What the server counted beyond our own sends up to this request is someone else's.
+      const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
+      const ours = this.log.length - this.head - later;
+      this.others = Math.max(0, this.limit - reading.remaining - ours);
+      this.othersUntil = resetAt ?? Infinity;
+    }
+    if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
+      this.source = 'headers';
+    return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /** When `need` requests will have left the window: ours one by one, others' at their reset. */
+  private nextFreeAt(now: number, need: number): number {
+    const window = this.windowMs ?? this.span;
+    const own = this.log.length - this.head;
+    const ownLeaves = (k: number) =>
+      k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
+    let at = ownLeaves(need);
+    const others = this.othersUntil > now ? this.others : 0;
+    if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
+    return Number.isFinite(at) ? at : now + window;
+  }
+
+  private used(now: number): number {
+    return this.log.length - this.head + (this.othersUntil > now ? this.others : 0);
+  }
+
+  override exhaust(until: number): void {
+    this.heldUntil = Math.max(this.heldUntil, until);
+    this.remaining = 0;
+    this.resetAt = this.heldUntil;
+  }
+
+  /** Smooth pacing on a sliding window is the even rate: never more than `limit` in any window. */
+  protected override spacing(): number {
+    return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
+  }
+}
+
+/** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */
+export function createBucket(spec: BucketSpec): Bucket {
+  return spec.rolling && spec.windowMs !== undefined ? new RollingBucket(spec, spec.windowMs) : new Bucket(spec);
 }

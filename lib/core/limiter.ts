@@ -8,7 +8,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { Provider, ResponseReading, RetrySource } from '../providers/types.js';
-import { Bucket } from './bucket.js';
+import { createBucket, type Bucket } from './bucket.js';
 import { SkewEstimator } from './clock.js';
 import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
@@ -297,7 +297,7 @@ export class Limiter {
     for (const spec of this.provider.buckets(info)) {
       let b = this.buckets.get(spec.name);
       if (!b) {
-        b = new Bucket(spec);
+        b = createBucket(spec);
         this.buckets.set(spec.name, b);
       }
       if (!out.includes(b)) out.push(b);
@@ -310,7 +310,7 @@ export class Limiter {
   }
 
   private discover(name: string): Bucket {
-    const b = new Bucket({ name });
+    const b = createBucket({ name });
     this.buckets.set(name, b);
     this.discovered.push(b);
     return b;

@@ -31,7 +31,7 @@ export interface LimiterOptions {
    * does not burst on a guess. @default 1
    */
   readonly coldStartConcurrency?: number;
-  /** Margin after a reset time before the bucket is refilled (clock granularity). @default 100 */
+  /** Margin after a reset time before the bucket is refilled (clock granularity). @default 50 */
   readonly resetGuardMs?: number;
   /** First backoff after a 429 that gave no time to wait; doubles per 429 in a row. @default 1000 */
   readonly backoffBaseMs?: number;
@@ -82,7 +82,7 @@ const schema = z
     maxQueue: count(0).default(Infinity),
     maxConcurrent: count(1).default(Infinity),
     coldStartConcurrency: count(1).default(1),
-    resetGuardMs: z.number().min(0).max(60_000).default(100),
+    resetGuardMs: z.number().min(0).max(60_000).default(50),
     backoffBaseMs: ms.default(1000),
     backoffMaxMs: ms.default(60_000),
     blockCooldownMs: ms.default(900_000),

@@ -20,6 +20,7 @@ export const bucketSpecSchema = z
     windowMs: z.number().positive().optional(),
     pacing: z.enum(['burst', 'smooth']).optional(),
     quota: z.boolean().optional(),
+    rolling: z.boolean().optional(),
   })
   .strict();
 

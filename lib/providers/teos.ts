@@ -84,8 +84,8 @@ function readings(res: ResponseLike, names: (ms: number) => string): BucketReadi
  */
 export function teos(options: TeosOptions = {}): Provider {
   const o = parseOptions('providers.teos', schema, options) as TeosOptions;
-  const minute = hinted({ name: MINUTE, limit: 100, windowMs: MINUTE_MS, pacing: 'smooth' }, o.hints);
-  const day = hinted({ name: DAY, limit: 10_000, windowMs: DAY_MS, quota: true }, o.hints);
+  const minute = hinted({ name: MINUTE, limit: 100, windowMs: MINUTE_MS, pacing: 'smooth', rolling: true }, o.hints);
+  const day = hinted({ name: DAY, limit: 10_000, windowMs: DAY_MS, quota: true, rolling: true }, o.hints);
   // A hinted window (TEOS changed "1m" to "2m") still names the same bucket.
   const minuteMs = new Set([MINUTE_MS, minute.windowMs]);
   const dayMs = new Set([DAY_MS, day.windowMs]);

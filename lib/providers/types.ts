@@ -24,6 +24,11 @@ export interface BucketSpec {
    * fail at once with `QuotaExhaustedError`. @default false
    */
   readonly quota?: boolean;
+  /**
+   * A sliding window: each request counts for `windowMs` after it is sent (TEOS's rolling 24
+   * hours), instead of a fixed window that resets all at once. Needs `windowMs`. @default false
+   */
+  readonly rolling?: boolean;
 }
 
 /** What one response says about one bucket. Every number is optional. */

@@ -181,8 +181,8 @@ describe('limiter pacing by headers (virtual time)', () => {
       expect(at).toBe(10); // when the response told us, not an hour later
       // The reset (3,600 s on the server) plus the guard, plus at most the Date header's
       // resolution and the latency by which the skew estimate errs on the late side.
-      if (isQuotaExhaustedError(e)) expect(e.resumeAt - 3_600_100).toBeGreaterThanOrEqual(0);
-      if (isQuotaExhaustedError(e)) expect(e.resumeAt - 3_600_100).toBeLessThanOrEqual(1010);
+      if (isQuotaExhaustedError(e)) expect(e.resumeAt - 3_600_050).toBeGreaterThanOrEqual(0);
+      if (isQuotaExhaustedError(e)) expect(e.resumeAt - 3_600_050).toBeLessThanOrEqual(1010);
     }
   });
 
@@ -325,11 +325,11 @@ describe('several buckets', () => {
       ['/a', 0],
       ['/b', 0],
       ['/c', 0],
-      // No reset from the server: each window is inferred from our send, plus the 100 ms guard.
-      ['/a', 60_100],
-      ['/a', 120_200],
-      ['/a', 180_300],
-      ['/a', 240_400],
+      // No reset from the server: each window is inferred from our send, plus the 50 ms guard.
+      ['/a', 60_050],
+      ['/a', 120_100],
+      ['/a', 180_150],
+      ['/a', 240_200],
     ]);
     expect(out.early.queued).toBe(4);
     expect(out.early.buckets.find((b) => b.name === 'all')!.remaining).toBe(97);

@@ -80,7 +80,7 @@ describe('dailyQuotaGuard', () => {
       expect(isQuotaExhaustedError(e)).toBe(true);
       if (isQuotaExhaustedError(e)) {
         expect(e.bucket).toBe('daily');
-        expect(e.resumeAt).toBe(DAY + 100);
+        expect(e.resumeAt).toBe(DAY + 50);
       }
     }
   });

@@ -53,7 +53,11 @@ describe('retryOn429', () => {
 
   it('waits for the reset header when there is no Retry-After, and backs off when there is neither', () => {
     marbles().run(({ cold, expectObservable }) => {
-      const reset = createLimiter({ provider: providers.generic({ resetUnit: 'seconds-left' }), key: 'k' });
+      const reset = createLimiter({
+        provider: providers.generic({ resetUnit: 'seconds-left' }),
+        key: 'k',
+        resetGuardMs: 100,
+      });
       const withReset = cold('-#', undefined, http429({ 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '5' }));
       // The reset (5 s after the 429 at 1 ms) plus the 100 ms guard, then the one retry.
       expectObservable(withReset.pipe(rateLimit(reset, {}, { maxRetries: 1 }))).toBe(

@@ -13,7 +13,11 @@ const res = (remaining: number, resetSeconds: number) =>
 describe('throttleByHeaders', () => {
   it('delays the subscription until the bucket has room, and passes values through unchanged', () => {
     scheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'seconds-left' }), key: 'k' });
+      const limiter = createLimiter({
+        provider: providers.generic({ resetUnit: 'seconds-left' }),
+        key: 'k',
+        resetGuardMs: 100,
+      });
       const [ra, rb, rc] = [res(1, 1), res(0, 1), res(1, 1)];
       const a = cold('--(a|)', { a: ra });
       const b = cold('--(b|)', { b: rb });

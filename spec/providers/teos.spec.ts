@@ -134,8 +134,8 @@ describe('providers.teos: buckets and options', () => {
     expect(p.name).toBe('teos');
     for (const info of [{}, { method: 'POST', url: '/api/v1/items?x=1' }]) {
       expect(p.buckets(info)).toEqual([
-        { name: 'minute', limit: 100, windowMs: 60_000, pacing: 'smooth' },
-        { name: 'day', limit: 10_000, windowMs: 86_400_000, quota: true },
+        { name: 'minute', limit: 100, windowMs: 60_000, pacing: 'smooth', rolling: true },
+        { name: 'day', limit: 10_000, windowMs: 86_400_000, quota: true, rolling: true },
       ]);
     }
   });
@@ -146,8 +146,8 @@ describe('providers.teos: buckets and options', () => {
       extraBuckets: [{ name: 'mine', limit: 1, windowMs: 1000 }],
     });
     expect(p.buckets({})).toEqual([
-      { name: 'minute', limit: 50, windowMs: 120_000, pacing: 'smooth' },
-      { name: 'day', limit: 10_000, windowMs: 86_400_000, quota: true },
+      { name: 'minute', limit: 50, windowMs: 120_000, pacing: 'smooth', rolling: true },
+      { name: 'day', limit: 10_000, windowMs: 86_400_000, quota: true, rolling: true },
       { name: 'mine', limit: 1, windowMs: 1000 },
     ]);
     expect(p.read(responseLike(200, limits('2m', '40', MINUTE_RESET)), {}).buckets).toEqual([

@@ -1,0 +1,217 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, from, mergeMap, type Observable } from 'rxjs';
+import {
+  createLimiter,
+  isBlockedError,
+  isQuotaExhaustedError,
+  providers,
+  rateLimit,
+  type Provider,
+} from '../../lib/index.js';
+import {
+  createSimulatorEngine,
+  virtualProvider,
+  type SimulatedProvider,
+  type SimulatorOptions,
+  type SimulatorResponse,
+} from '../../lib/testing/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+// With a time-compressed simulator, the profiles are given the compressed windows as hints, as
+// a user would; headers then report everything else.
+
+/** Virtual runs start at a round UTC time, so the simulator's clock-aligned windows start with them. */
+const START = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+interface Scenario {
+  readonly provider: Provider;
+  readonly simulated: SimulatedProvider;
+  readonly engine: SimulatorOptions;
+  readonly requests: number;
+  readonly streams: number;
+  readonly method?: string;
+  readonly path: (i: number) => string;
+  /** The shortest time, ms, in which the limits allow `requests` (from the first send to the last answer). */
+  readonly minimumMs: number;
+}
+
+function run(s: Scenario) {
+  return inVirtualTime(({ now }) => {
+    const engine = createSimulatorEngine({ latencyMs: 20, ...s.engine, now: () => START + asyncScheduler.now() });
+    const api = virtualProvider(engine, asyncScheduler);
+    const limiter = createLimiter({ provider: s.provider, key: 'token-A' });
+    const statuses: number[] = [];
+    const errors: unknown[] = [];
+    let last = 0;
+    from(Array.from({ length: s.requests }, (_, i) => i))
+      .pipe(
+        mergeMap((i) => {
+          const path = s.path(i);
+          const request$: Observable<SimulatorResponse> = api.request(s.simulated, {
+            method: s.method ?? 'GET',
+            path,
+            token: 'token-A',
+          });
+          return request$.pipe(rateLimit(limiter, { method: s.method ?? 'GET', url: path }));
+        }, s.streams),
+      )
+      .subscribe({
+        next: (r) => {
+          statuses.push(r.status);
+          last = now();
+        },
+        error: (e) => errors.push(e),
+      });
+    return { statuses, errors, engine, elapsed: () => last, limiter };
+  });
+}
+
+const scenarios: Array<[string, Scenario]> = [
+  [
+    'procore (60 per hour, an hour compressed into 1 s)',
+    {
+      provider: providers.procore({ hints: { hourly: { limit: 60, windowMs: 1000 } } }),
+      simulated: 'procore',
+      engine: { timeScale: 3600, procore: { limit: 60 } },
+      requests: 300,
+      streams: 30,
+      path: (i) => `/rest/v1.0/projects/${i}`,
+      minimumMs: 4000 + 20,
+    },
+  ],
+  [
+    'planning center (100 per 20 s, compressed into 1 s)',
+    {
+      provider: providers.planningCenter({ hints: { default: { windowMs: 1000 } } }),
+      simulated: 'planningCenter',
+      engine: { timeScale: 20 },
+      requests: 500,
+      streams: 40,
+      path: (i) => `/people/v2/people/${i}`,
+      minimumMs: 4000 + 20,
+    },
+  ],
+  [
+    'fieldwire (an endpoint at 50 per minute, a minute compressed into 1 s)',
+    {
+      provider: providers.fieldwire(),
+      simulated: 'fieldwire',
+      engine: { timeScale: 60, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
+      requests: 250,
+      streams: 25,
+      path: (i) => `/projects/${1000 + i}/tasks`,
+      minimumMs: 4000 + 20,
+    },
+  ],
+  [
+    'pipedrive advanced (40 per 2 s)',
+    {
+      provider: providers.pipedrive({ plan: 'advanced' }),
+      simulated: 'pipedrive',
+      engine: { pipedrive: { plan: 'advanced' } },
+      requests: 200,
+      streams: 30,
+      path: (i) => `/v1/deals/${i}`,
+      minimumMs: 8000 + 20,
+    },
+  ],
+  [
+    'teos (100 per minute, spread evenly, a minute compressed into 1 s)',
+    // The doc asks for even spacing: 300 calls at 100 per (compressed) minute take 299 gaps of 10 ms.
+    {
+      provider: providers.teos({ hints: { minute: { windowMs: 1000 }, day: { windowMs: 1_440_000 } } }),
+      simulated: 'teos',
+      engine: { timeScale: 60, teos: { headersAfter: 1 } },
+      requests: 300,
+      streams: 30,
+      path: (i) => `/api/v1/items/${i}`,
+      minimumMs: 2990 + 20,
+    },
+  ],
+];
+
+describe('providers against the simulator (virtual time)', () => {
+  it.each(scenarios)(
+    '%s: every request succeeds, zero 429s, within 10%% of the shortest time the limits allow',
+    (_, s) => {
+      const out = run(s);
+      expect(out.errors).toEqual([]);
+      expect(out.statuses).toHaveLength(s.requests);
+      expect(out.statuses.filter((x) => x !== 200)).toEqual([]);
+      const stats = out.engine.stats()[s.simulated];
+      const counts = Object.values(stats)[0]!;
+      expect(counts.limited).toBe(0);
+      expect(counts.total).toBe(s.requests);
+      expect(out.elapsed()).toBeGreaterThanOrEqual(s.minimumMs);
+      expect(out.elapsed() / s.minimumMs).toBeLessThanOrEqual(1.1);
+    },
+  );
+});
+
+describe('pipedrive rules end to end (virtual time)', () => {
+  it('the daily budget running out ends the remaining POSTs with QuotaExhaustedError: none sent past it, none lost', () => {
+    const out = inVirtualTime(() => {
+      const engine = createSimulatorEngine({
+        latencyMs: 20,
+        pipedrive: { plan: 'advanced', dailyLimit: 50 },
+        now: () => START + asyncScheduler.now(),
+      });
+      const api = virtualProvider(engine, asyncScheduler);
+      const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'token-P' });
+      const ok: number[] = [];
+      const errors: unknown[] = [];
+      // 80 POSTs, 10 at a time, each on its own subscription: every one must end somehow.
+      let next = 0;
+      const start = () => {
+        if (next >= 80) return;
+        const i = next++;
+        api
+          .request('pipedrive', { method: 'POST', path: `/v1/deals?n=${i}`, token: 'token-P' })
+          .pipe(rateLimit(limiter, { method: 'POST', url: '/v1/deals' }))
+          .subscribe({ next: (r) => ok.push(r.status), error: (e) => (errors.push(e), start()), complete: start });
+      };
+      for (let k = 0; k < 10; k++) start();
+      return { ok, errors, engine };
+    });
+    const counts = Object.values(out.engine.stats().pipedrive)[0]!;
+    expect(counts.limited).toBe(0);
+    expect(counts.total).toBe(50);
+    expect(out.ok.filter((s) => s === 201 || s === 200)).toHaveLength(50);
+    expect(out.ok.length + out.errors.length).toBe(80);
+    expect(out.errors.every(isQuotaExhaustedError)).toBe(true);
+  });
+
+  it('the 403 page stops all traffic on the token', () => {
+    const out = inVirtualTime(() => {
+      const engine = createSimulatorEngine({
+        latencyMs: 20,
+        pipedrive: { plan: 'essential' },
+        abuse: { '429sBeforeBlock': 2 },
+        now: () => START + asyncScheduler.now(),
+      });
+      const api = virtualProvider(engine, asyncScheduler);
+      // Another client hammers the same token past its 429s and gets it blocked.
+      for (let i = 0; i < 40; i++) api.request('pipedrive', { path: `/v1/x/${i}`, token: 'token-B' }).subscribe();
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'essential' }),
+        key: 'token-B',
+        blockCooldownMs: Infinity,
+      });
+      const results: string[] = [];
+      asyncScheduler.schedule(() => {
+        for (let i = 0; i < 10; i++) {
+          api
+            .request('pipedrive', { path: `/v1/deals/${i}`, token: 'token-B' })
+            .pipe(rateLimit(limiter, { url: `/v1/deals/${i}` }))
+            .subscribe({ next: (r) => results.push(String(r.status)), error: (e: Error) => results.push(e.name) });
+        }
+      }, 100);
+      return { results, engine, limiter };
+    });
+    expect(out.limiter.isBlocked).toBe(true);
+    expect(out.results).toEqual(Array(10).fill('BlockedError'));
+    const counts = Object.values(out.engine.stats().pipedrive)[0]!;
+    expect(counts.total).toBe(41); // 40 from the other client, then one from us: the 403 stopped the rest
+    expect(isBlockedError).toBeDefined();
+  });
+});
