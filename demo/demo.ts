@@ -1,82 +1,233 @@
 /**
- * `npm run demo`: starts a local rate-limited API, sends 120 requests from 30 concurrent
- * streams through one limiter, shows the limiter's state live, then a summary. No network.
+ * `npm run demo`: starts the bundled simulator of the five providers (on loopback, windows
+ * compressed so each run takes seconds), drives hundreds of requests from tens of concurrent
+ * streams through one limiter per provider, shows every limiter's state live, then a summary.
  */
-import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
+import { from, mergeMap, type Observable } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
-import { createLimiter, logEvents, providers, rateLimit, type LimiterSnapshot } from '../lib/index.js';
-import { startDemoServer } from './server.js';
+import {
+  createLimiter,
+  isRateLimitError,
+  logEvents,
+  providers,
+  rateLimit,
+  type Limiter,
+  type LimiterSnapshot,
+  type RequestInfo,
+} from '../lib/index.js';
+import { startSimulator, type SimulatedProvider, type Simulator, type SimulatorOptions } from '../lib/testing/index.js';
 
-const LIMIT = 20;
-const WINDOW_MS = 1000;
-const REQUESTS = 120;
-const STREAMS = 30;
+interface Workload {
+  readonly label: string;
+  readonly simulated: SimulatedProvider;
+  /** The simulator's settings: its time scale and limits. */
+  readonly sim: SimulatorOptions;
+  readonly limiter: Limiter;
+  readonly requests: number;
+  readonly streams: number;
+  /** Path and request info of request `i`. */
+  readonly request: (i: number) => { path: string; info: RequestInfo };
+  /** The shortest time the limits allow for this workload, from its start (ms). */
+  readonly minimumMs: (startedAt: number) => number;
+}
+
 const TOKEN = 'demo-token-not-a-secret';
+const fixed = (n: number, limit: number, windowMs: number) => (Math.ceil(n / limit) - 1) * windowMs;
+const aligned = (n: number, limit: number, windowMs: number) => (start: number) => {
+  const boundary = Math.ceil(start / windowMs) * windowMs;
+  return Math.ceil(n / limit) <= 1 ? 0 : boundary + (Math.ceil(n / limit) - 2) * windowMs - start;
+};
 
-function line(s: LimiterSnapshot, done: number): string {
-  const b = s.buckets[0];
-  const budget = b ? `${b.remaining ?? '?'}/${b.limit ?? '?'}` : '?';
-  const reset = b?.resetAt ? `${Math.max(0, (b.resetAt - Date.now()) / 1000).toFixed(1)} s` : '-';
-  const bar = '#'.repeat(Math.round((done / REQUESTS) * 30)).padEnd(30, '.');
-  return `[${bar}] ${String(done).padStart(3)}/${REQUESTS}  budget ${budget.padEnd(6)} resets in ${reset.padEnd(6)} queued ${String(s.queued).padStart(3)}  in flight ${String(s.inFlight).padStart(2)}${s.pausedUntil ? '  PAUSED' : ''}`;
+const allWorkloads: Workload[] = [
+  {
+    label: 'Procore (100/hour, an hour = 5 s)',
+    simulated: 'procore',
+    sim: { timeScale: 720, procore: { limit: 100 } },
+    limiter: createLimiter({
+      provider: providers.procore({ hints: { hourly: { limit: 100, windowMs: 5000 } } }),
+      key: TOKEN,
+    }),
+    requests: 300,
+    streams: 20,
+    request: (i) => ({ path: `/rest/v1.0/projects/${i}`, info: { method: 'GET', url: `/rest/v1.0/projects/${i}` } }),
+    minimumMs: aligned(300, 100, 5000),
+  },
+  {
+    label: 'Planning Center (100/20 s, 20 s = 4 s)',
+    simulated: 'planningCenter',
+    sim: { timeScale: 5 },
+    limiter: createLimiter({
+      provider: providers.planningCenter({ hints: { default: { windowMs: 4000 } } }),
+      key: TOKEN,
+    }),
+    requests: 300,
+    streams: 30,
+    request: (i) => ({ path: `/people/v2/people/${i}`, info: { method: 'GET', url: `/people/v2/people/${i}` } }),
+    minimumMs: () => fixed(300, 100, 4000),
+  },
+  {
+    label: 'Fieldwire (tasks: 50/minute, a minute = 3 s)',
+    simulated: 'fieldwire',
+    sim: { timeScale: 20, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
+    limiter: createLimiter({
+      provider: providers.fieldwire({ endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } }),
+      key: TOKEN,
+    }),
+    requests: 200,
+    streams: 25,
+    request: (i) => ({
+      path: `/projects/${100 + (i % 7)}/tasks?page=${i}`,
+      info: { method: 'GET', url: `/projects/${100 + (i % 7)}/tasks?page=${i}` },
+    }),
+    minimumMs: aligned(200, 50, 3000),
+  },
+  {
+    label: 'Pipedrive advanced (40/2 s; 40 writes a day)',
+    simulated: 'pipedrive',
+    sim: { pipedrive: { plan: 'advanced', dailyLimit: 40 } },
+    limiter: createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN }),
+    requests: 260,
+    streams: 30,
+    // One request in five is a POST: the daily budget of 40 writes runs out and the rest fail
+    // at once with QuotaExhaustedError instead of being sent.
+    request: (i) =>
+      i % 5 === 4
+        ? { path: `/v1/deals?api_token=${TOKEN}`, info: { method: 'POST', url: '/v1/deals' } }
+        : { path: `/v1/deals/${i}?api_token=${TOKEN}`, info: { method: 'GET', url: `/v1/deals/${i}` } },
+    minimumMs: () => fixed(260 - 12, 40, 2000),
+  },
+  {
+    label: 'TEOS (100/minute spread evenly, a minute = 5 s)',
+    simulated: 'teos',
+    sim: { timeScale: 12, teos: { headersAfter: 1 } },
+    limiter: createLimiter({
+      provider: providers.teos({ hints: { minute: { windowMs: 5000 }, day: { windowMs: 7_200_000 } } }),
+      key: TOKEN,
+    }),
+    requests: 200,
+    streams: 20,
+    request: (i) => ({ path: `/api/v1/items/${i}`, info: { method: 'GET', url: `/api/v1/items/${i}` } }),
+    minimumMs: () => ((200 - 1) * 5000) / 100,
+  },
+];
+
+// `npm run demo -- pipedrive teos` runs only those.
+const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const workloads = only.length ? allWorkloads.filter((w) => only.includes(w.simulated)) : allWorkloads;
+if (process.argv.includes('--events'))
+  for (const w of workloads)
+    logEvents(w.limiter.events$, {
+      info: (m) => console.log(m),
+      warn: (m) => console.log(m),
+      error: (m) => console.log(m),
+    });
+
+interface Progress {
+  done: number;
+  failed: number;
+  saved: number;
+  started: number;
+  finished?: number;
+}
+
+function line(w: Workload, p: Progress, s: LimiterSnapshot): string {
+  const buckets = s.buckets
+    .filter((b) => b.limit !== null && !b.quota)
+    .slice(0, 2)
+    .map((b) => {
+      const reset = b.resetAt === null ? '' : ` ${Math.max(0, (b.resetAt - Date.now()) / 1000).toFixed(1)}s`;
+      return `${b.name.slice(-12)} ${b.remaining ?? '?'}/${b.limit}${reset}`;
+    })
+    .join('  ');
+  const bar = '#'.repeat(Math.round(((p.done + p.failed) / w.requests) * 20)).padEnd(20, '.');
+  const flags = `${s.pausedUntil ? ' PAUSED' : ''}${s.blocked ? ' BLOCKED' : ''}`;
+  return `${w.label.padEnd(46)} [${bar}] ${String(p.done + p.failed).padStart(3)}/${w.requests} q${String(s.queued).padStart(3)} ${buckets}${flags}`;
+}
+
+function drive(w: Workload, base: string, progress: Progress): Observable<unknown> {
+  return from(Array.from({ length: w.requests }, (_, i) => i)).pipe(
+    mergeMap(
+      (i) =>
+        new Promise<void>((resolve) => {
+          const { path, info } = w.request(i);
+          fromFetch(`${base}${path}`, { method: info.method ?? 'GET', headers: { authorization: `Bearer ${TOKEN}` } })
+            .pipe(rateLimit(w.limiter, info))
+            .subscribe({
+              next: (res) => {
+                if (res.ok) progress.done++;
+                else progress.failed++;
+                void res.arrayBuffer().catch(() => undefined);
+              },
+              error: (e: unknown) => {
+                progress.failed++;
+                if (!isRateLimitError(e)) console.error(`\n${w.label}: ${String(e)}`);
+                resolve();
+              },
+              complete: resolve,
+            });
+        }),
+      w.streams,
+    ),
+  );
 }
 
 async function main(): Promise<void> {
-  const server = await startDemoServer(LIMIT, WINDOW_MS);
-  const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'unix-seconds' }), key: TOKEN });
+  const sims: Simulator[] = [];
+  for (const w of workloads) sims.push(await startSimulator({ ...w.sim, latencyMs: 5 }));
   const tty = process.stdout.isTTY;
-  logEvents(limiter.events$, { warn: (m) => console.log(`\n${m}`), error: (m) => console.log(`\n${m}`) });
-
-  console.log(
-    `Local API: ${LIMIT} requests per ${WINDOW_MS} ms per token. Sending ${REQUESTS} requests from ${STREAMS} streams.\n`,
-  );
-  let done = 0;
-  const started = Date.now();
-  const ticker = setInterval(
-    () => {
-      const text = line(limiter.snapshot, done);
-      if (tty) process.stdout.write(`\r${text}`);
-      else console.log(text);
-    },
-    tty ? 100 : 500,
-  );
-
-  const statuses = await lastValueFrom(
-    from(Array.from({ length: REQUESTS }, (_, i) => i)).pipe(
-      mergeMap(
-        (i) =>
-          fromFetch(`${server.url}/items/${i}`, { headers: { authorization: `Bearer ${TOKEN}` } }).pipe(
-            rateLimit(limiter, { method: 'GET', url: `/items/${i}` }),
-            mergeMap(async (res) => {
-              done++;
-              await res.arrayBuffer();
-              return res.status;
-            }),
-          ),
-        STREAMS,
-      ),
-      toArray(),
+  const progress = workloads.map((): Progress => ({ done: 0, failed: 0, saved: 0, started: Date.now() }));
+  console.log('Five simulated providers on loopback, one limiter each, all at once.\n');
+  let drawn = false;
+  const draw = () => {
+    const lines = workloads.map((w, i) => line(w, progress[i]!, w.limiter.snapshot));
+    if (tty) {
+      if (drawn) process.stdout.write(`\x1b[${lines.length}A`);
+      process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n');
+      drawn = true;
+    } else {
+      console.log(lines.join('\n') + '\n');
+    }
+  };
+  const ticker = setInterval(draw, tty ? 150 : 2000);
+  await Promise.all(
+    workloads.map(
+      (w, i) =>
+        new Promise<void>((resolve) => {
+          const p = progress[i]!;
+          p.started = Date.now();
+          drive(w, sims[i]!.urlFor(w.simulated), p).subscribe({
+            complete: () => {
+              p.finished = Date.now();
+              resolve();
+            },
+          });
+        }),
     ),
   );
   clearInterval(ticker);
-  const elapsed = (Date.now() - started) / 1000;
-  if (tty) process.stdout.write(`\r${line(limiter.snapshot, done)}\n`);
+  draw();
 
-  const stats = [...server.stats.values()][0] ?? { ok: 0, limited: 0 };
-  // The server's windows are aligned to the clock: the last of ceil(N/L) windows starts
-  // (windows - 1) boundaries after the one we started in. Nothing can finish before that.
-  const windows = Math.ceil(REQUESTS / LIMIT);
-  const firstBoundary = Math.ceil(started / WINDOW_MS) * WINDOW_MS;
-  const minimum = (firstBoundary + (windows - 2) * WINDOW_MS - started) / 1000;
   console.log('\nSummary');
-  console.log(`  requests done      ${statuses.filter((s) => s === 200).length}/${REQUESTS}`);
-  console.log(`  429s at the server ${stats.limited}`);
   console.log(
-    `  elapsed            ${elapsed.toFixed(2)} s (the limit allows no less than ${minimum.toFixed(2)} s: ${REQUESTS} at ${LIMIT} per window; ratio ${(elapsed / minimum).toFixed(3)})`,
+    `${'provider'.padEnd(46)} ${'ok'.padStart(4)} ${'refused'.padStart(7)} ${'429s'.padStart(5)} ${'403s'.padStart(5)} ${'saved'.padStart(5)} ${'elapsed'.padStart(8)} ${'shortest'.padStart(8)} ${'ratio'.padStart(6)}`,
   );
-  console.log(`  limiter totals     ${JSON.stringify(limiter.snapshot.totals)}`);
-  await server.close();
-  if (statuses.some((s) => s !== 200) || stats.limited > 0) process.exitCode = 1;
+  let bad = false;
+  workloads.forEach((w, i) => {
+    const p = progress[i]!;
+    const counts = Object.values(sims[i]!.stats()[w.simulated])[0] ?? { ok: 0, limited: 0, blocked: 0 };
+    const elapsed = ((p.finished ?? Date.now()) - p.started) / 1000;
+    const minimum = w.minimumMs(p.started) / 1000;
+    const totals = w.limiter.snapshot.totals;
+    if (counts.limited > 0 || counts.blocked > 0 || p.done + p.failed !== w.requests) bad = true;
+    console.log(
+      `${w.label.padEnd(46)} ${String(p.done).padStart(4)} ${String(p.failed).padStart(7)} ${String(counts.limited).padStart(5)} ${String(counts.blocked).padStart(5)} ${String(totals.saved).padStart(5)} ${`${elapsed.toFixed(2)}s`.padStart(8)} ${`${minimum.toFixed(2)}s`.padStart(8)} ${(minimum > 0 ? elapsed / minimum : 1).toFixed(3).padStart(6)}`,
+    );
+  });
+  console.log(
+    '\nrefused: ended by the limiter with a typed error (here Pipedrive POSTs past the daily budget), never sent.',
+  );
+  await Promise.all(sims.map((s) => s.close()));
+  if (bad) process.exitCode = 1;
 }
 
 main().catch((e: unknown) => {

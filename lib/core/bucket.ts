@@ -7,10 +7,9 @@ export const PROBE_MS = 1000;
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
  *
- * Accounting: a request takes one unit when admitted (`take`). A response's `remaining` is the
- * server's count when it answered; requests we admitted after that one are not in it yet, so
- * they are subtracted again (`apply`). A response older than one already applied is ignored,
- * unless it reports a later window.
+ * Accounting: a request takes one unit when admitted (`take`). A response's `remaining` is an
+ * upper bound: our other requests in flight are subtracted from it, and within a window it can
+ * only lower what is left (`apply`).
  */
 export class Bucket {
   readonly name: string;
@@ -29,7 +28,6 @@ export class Bucket {
   inFlight = 0;
   /** Monotonic count of admissions: the index a permit holds to judge its response's age. */
   admitted = 0;
-  private appliedIndex = -1;
   /**
    * After a local refill, until a response from the new window confirms the numbers, at most
    * half the old limit is sent: a limit cut by up to half between windows costs no 429.
@@ -105,6 +103,12 @@ export class Bucket {
   /**
    * Applies one response's reading. `index` is the admission index of the request it answers
    * (undefined for a response we did not admit). Returns the previous limit when it changed.
+   *
+   * Responses arrive in any order, and the server counted them in an order we do not know. So
+   * the server's `remaining` is trusted only as an upper bound: every other request of ours in
+   * flight may not be counted in it yet, and within one window a reading may lower what is
+   * left but never raise it (a late response carries an older, higher figure). A reading whose
+   * reset is clearly later starts a new window and is taken as it is.
    */
   apply(
     reading: BucketReading,
@@ -114,25 +118,29 @@ export class Bucket {
   ): number | null | undefined {
     this.confirm(index);
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
-    if (!this.isCurrent(index, resetAt)) return undefined;
+    const current = this.resetKind === 'server' ? this.resetAt : undefined;
+    const tol = this.tolerance();
+    if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
+    const newWindow = resetAt !== undefined && (current === undefined || resetAt > current + tol);
     const before = this.limit;
     if (reading.limit !== undefined) this.limit = reading.limit;
     if (reading.remaining !== undefined) {
-      const laterAdmitted = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
-      this.remaining = Math.max(0, reading.remaining - laterAdmitted);
+      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
+      const fresh = Math.max(0, reading.remaining - others);
+      this.remaining = newWindow || this.remaining === undefined ? fresh : Math.min(this.remaining, fresh);
       // A server that reports remaining but not limit still bounds the limit from below.
       if (this.limit === undefined && reading.remaining > 0) this.limit = reading.remaining;
     }
     if (resetAt !== undefined) {
-      const current = this.resetKind === 'server' ? this.resetAt : undefined;
-      const sameWindow = current !== undefined && Math.abs(resetAt - current) <= this.tolerance();
-      this.resetAt = sameWindow ? Math.max(current, resetAt) : resetAt;
+      // Within a window keep the first reading: resets given as whole seconds left are rounded
+      // up (Pipedrive shows "2" right after the first request of its 2-second window), so the
+      // first is the tightest, and later ones only add rounding.
+      this.resetAt = newWindow || current === undefined ? resetAt : current;
       this.resetKind = 'server';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';
     }
-    if (index !== undefined) this.appliedIndex = Math.max(this.appliedIndex, index);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
@@ -163,15 +171,6 @@ export class Bucket {
       quota: this.quota,
       inFlight: this.inFlight,
     };
-  }
-
-  private isCurrent(index: number | undefined, resetAt: number | undefined): boolean {
-    if (resetAt !== undefined && this.resetKind === 'server' && this.resetAt !== undefined) {
-      const tol = this.tolerance();
-      if (resetAt > this.resetAt + tol) return true; // a later window: newer whatever its order
-      if (resetAt < this.resetAt - tol) return false; // an earlier window: stale
-    }
-    return index === undefined || index > this.appliedIndex;
   }
 
   /** Resets in whole seconds and a one-second `Date` make equal windows differ by up to 1 s. */
