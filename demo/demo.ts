@@ -172,14 +172,18 @@ function drive(w: Workload, base: string, progress: Progress): Observable<unknow
 }
 
 async function main(): Promise<void> {
-  const sims: Simulator[] = [];
-  for (const w of workloads) sims.push(await startSimulator({ ...w.sim, latencyMs: 5 }));
+  const runs: Array<{ w: Workload; sim: Simulator; p: Progress }> = [];
+  for (const w of workloads)
+    runs.push({
+      w,
+      sim: await startSimulator({ ...w.sim, latencyMs: 5 }),
+      p: { done: 0, failed: 0, saved: 0, started: Date.now() },
+    });
   const tty = process.stdout.isTTY;
-  const progress = workloads.map((): Progress => ({ done: 0, failed: 0, saved: 0, started: Date.now() }));
   console.log('Five simulated providers on loopback, one limiter each, all at once.\n');
   let drawn = false;
   const draw = () => {
-    const lines = workloads.map((w, i) => line(w, progress[i]!, w.limiter.snapshot));
+    const lines = runs.map(({ w, p }) => line(w, p, w.limiter.snapshot));
     if (tty) {
       if (drawn) process.stdout.write(`\x1b[${lines.length}A`);
       process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n');
@@ -190,12 +194,11 @@ async function main(): Promise<void> {
   };
   const ticker = setInterval(draw, tty ? 150 : 2000);
   await Promise.all(
-    workloads.map(
-      (w, i) =>
+    runs.map(
+      ({ w, sim, p }) =>
         new Promise<void>((resolve) => {
-          const p = progress[i]!;
           p.started = Date.now();
-          drive(w, sims[i]!.urlFor(w.simulated), p).subscribe({
+          drive(w, sim.urlFor(w.simulated), p).subscribe({
             complete: () => {
               p.finished = Date.now();
               resolve();
@@ -212,9 +215,8 @@ async function main(): Promise<void> {
     `${'provider'.padEnd(46)} ${'ok'.padStart(4)} ${'refused'.padStart(7)} ${'429s'.padStart(5)} ${'403s'.padStart(5)} ${'saved'.padStart(5)} ${'elapsed'.padStart(8)} ${'shortest'.padStart(8)} ${'ratio'.padStart(6)}`,
   );
   let bad = false;
-  workloads.forEach((w, i) => {
-    const p = progress[i]!;
-    const counts = Object.values(sims[i]!.stats()[w.simulated])[0] ?? { ok: 0, limited: 0, blocked: 0 };
+  runs.forEach(({ w, sim, p }) => {
+    const counts = Object.values(sim.stats()[w.simulated])[0] ?? { ok: 0, limited: 0, blocked: 0 };
     const elapsed = ((p.finished ?? Date.now()) - p.started) / 1000;
     const minimum = w.minimumMs(p.started) / 1000;
     const totals = w.limiter.snapshot.totals;
@@ -226,7 +228,7 @@ async function main(): Promise<void> {
   console.log(
     '\nrefused: ended by the limiter with a typed error (here Pipedrive POSTs past the daily budget), never sent.',
   );
-  await Promise.all(sims.map((s) => s.close()));
+  await Promise.all(runs.map(({ sim }) => sim.close()));
   if (bad) process.exitCode = 1;
 }
 
