@@ -92,7 +92,7 @@ export class Bucket {
       this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
     }
-    if (this.pacing === 'smooth') this.nextSmoothAt = now + this.spacing(now);
+    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing(now));
     return index;
   }
 
@@ -173,9 +173,22 @@ export class Bucket {
     };
   }
 
-  /** Resets in whole seconds and a one-second `Date` make equal windows differ by up to 1 s. */
+  /**
+   * Resets given as whole seconds left make two readings of one window differ by up to a
+   * second, so only a reset clearly later starts a new window. Consecutive one-second windows
+   * with whole-second resets differ by exactly 1000 ms: that is a new window.
+   */
   private tolerance(): number {
-    return Math.min(1000, (this.windowMs ?? 2000) / 2);
+    return this.windowMs === undefined ? 999 : Math.min(999, this.windowMs / 2);
+  }
+
+  /**
+   * The slot after this send. Slots follow the ideal grid while we keep up with it, so timer
+   * lateness does not add up over a run; after an idle spell the grid restarts from now.
+   */
+  protected nextSlot(now: number, spacing: number): number {
+    const base = this.nextSmoothAt > now - spacing ? Math.min(this.nextSmoothAt, now) : now;
+    return base + spacing;
   }
 
   /**
@@ -245,7 +258,7 @@ export class RollingBucket extends Bucket {
     this.inFlight++;
     this.log.push(now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
-    if (this.pacing === 'smooth') this.nextSmoothAt = now + this.spacing();
+    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing());
     return index;
   }
 

@@ -1,0 +1,204 @@
+/**
+ * `rx-ratelimit/fetch`: a drop-in `fetch` paced by the limiter, for code that uses the WHATWG
+ * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
+ */
+import { QuotaExhaustedError, RetryLimitError } from '../core/errors.js';
+import type { Limiter } from '../core/limiter.js';
+import { isRetrySafe } from '../core/request.js';
+import { responseLike, type ResponseLike } from '../core/response.js';
+import {
+  abortReason,
+  acquirePermit,
+  BODY_STATUSES,
+  checkMaxRetries,
+  checkPriority,
+  checkStatuses,
+  idempotencyKeyOf,
+  MAX_BODY_BYTES,
+  parseText,
+  requestInfo,
+  sleep,
+} from './shared.js';
+
+/**
+ * Settings of {@link rateLimitedFetch}. All optional.
+ *
+ * ```ts
+ * import { rateLimitedFetch, type RateLimitedFetchOptions } from 'rx-ratelimit/fetch';
+ * const opts: RateLimitedFetchOptions = { maxRetries: 3, priority: 1, fetch: globalThis.fetch };
+ * const apiFetch = rateLimitedFetch(limiter, opts);
+ * ```
+ */
+export interface RateLimitedFetchOptions {
+  /** The fetch to wrap. @default globalThis.fetch, looked up at each call */
+  readonly fetch?: typeof fetch;
+  /** Retries after the first attempt; past them the call rejects with `RetryLimitError`. @default 5 */
+  readonly maxRetries?: number;
+  /**
+   * Retry POST and PATCH after a 429 even without an `Idempotency-Key` header. Only if the API
+   * does not apply a request it answered with 429. @default false
+   */
+  readonly retryNonIdempotent?: boolean;
+  /** Priority of this fetch's requests among those waiting on the limiter; higher goes first. @default 0 */
+  readonly priority?: number;
+  /** Statuses to retry. @default [429] */
+  readonly statuses?: readonly number[];
+}
+
+/**
+ * Reads a fetch `Response` as the limiter's `ResponseLike`: status, headers by
+ * case-insensitive name (repeated headers joined with `", "`, as `Headers.get` does) and the
+ * body you pass, if you have read it. The response itself is not consumed.
+ *
+ * ```ts
+ * import { toResponseLike } from 'rx-ratelimit/fetch';
+ * const res = await fetch('https://api.example.com/v1/deals');
+ * const like = toResponseLike(res, res.status === 429 ? await res.clone().json() : undefined);
+ * console.log(like.header('x-ratelimit-remaining'));
+ * ```
+ */
+export function toResponseLike(response: Response, body?: unknown): ResponseLike {
+  return responseLike(response.status, response.headers, body);
+}
+
+/**
+ * A `fetch` that waits for the limiter before each request and feeds every response's
+ * rate-limit headers back to it, so all calls through the same limiter share one budget.
+ *
+ * Behaviour, call by call:
+ * - An `init.signal` (or the `Request`'s signal) aborted while waiting removes the request
+ *   from the queue and rejects with the signal's reason, like `fetch` does; nothing is sent.
+ * - On a 429 (or 403) the body is read from `response.clone()` (JSON when the content type
+ *   says so, else text) so providers can read body fields; the response you get is unread.
+ * - A 429 on a request safe to repeat (GET, HEAD, PUT, DELETE…, or one with an
+ *   `Idempotency-Key` header, or any with `retryNonIdempotent`) is sent again once the limiter
+ *   may send; a wait longer than the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`,
+ *   and more than `maxRetries` 429s reject with `RetryLimitError` (`cause`: the last 429
+ *   `Response`). A `Request` input is cloned before each attempt, so its body is sent each
+ *   time; an `init.body` that is a `ReadableStream` cannot be sent twice, so that request is
+ *   not retried.
+ * - A 429 that is **not** retried (a POST without an idempotency key, say) **resolves** with the
+ *   429 `Response`, as plain `fetch` does; check `response.status`. The limiter has still read
+ *   it, so every other request waits.
+ * - A response that shows the credential blocked (Pipedrive's 403 page) rejects with
+ *   `BlockedError` (`cause`: the `Response`); later calls reject with it without sending.
+ * - A network error rejects with the original error.
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { rateLimitedFetch } from 'rx-ratelimit/fetch';
+ *
+ * const limiter = createLimiter({ provider: providers.generic(), key: token });
+ * const apiFetch = rateLimitedFetch(limiter, { maxRetries: 3 });
+ * const res = await apiFetch('https://api.example.com/v1/deals', { headers: { Authorization: `Bearer ${token}` } });
+ * const deals = await res.json();
+ * ```
+ */
+export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions = {}): typeof fetch {
+  const maxRetries = checkMaxRetries('rateLimitedFetch', opts.maxRetries);
+  const statuses = checkStatuses('rateLimitedFetch', opts.statuses);
+  const priority = checkPriority('rateLimitedFetch', opts.priority);
+  if (opts.fetch !== undefined && typeof opts.fetch !== 'function') {
+    throw new TypeError('rateLimitedFetch: option `fetch` must be a function (a fetch implementation)');
+  }
+  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
+
+  const limitedFetch = async (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    // Called as a plain function, not as a method of `opts`: browsers' fetch needs that.
+    const send = opts.fetch ?? globalThis.fetch;
+    if (typeof send !== 'function') throw new TypeError('rateLimitedFetch: no global fetch here; pass option `fetch`');
+    const request = isRequest(input) ? input : undefined;
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    const info = requestInfo({
+      method: init?.method ?? request?.method ?? 'GET',
+      url: request ? request.url : String(input instanceof URL ? input.href : input),
+      priority,
+      // `init.headers` replaces the Request's headers entirely, as in fetch.
+      idempotencyKey: idempotencyKeyOf(init?.headers !== undefined ? init.headers : request?.headers),
+      retry: undefined,
+    });
+    const retrySafe = !isStream(init?.body) && isRetrySafe(info, retryNonIdempotent);
+
+    for (let attempt = 1; ; attempt++) {
+      // A Request's body can be read once: each attempt sends its own copy (and a body already
+      // used fails here, before a permit is taken).
+      const copy = request?.clone();
+      const got = await acquirePermit(limiter, info, signal);
+      if (got.aborted) throw abortReason(signal);
+      const { permit } = got;
+      let response: Response;
+      let outcome: string;
+      try {
+        response = await send(copy ?? input, init);
+        const body =
+          BODY_STATUSES.has(response.status) || statuses.has(response.status) ? await readBody(response) : undefined;
+        outcome = permit.observe(toResponseLike(response, body), response).outcome;
+      } finally {
+        permit.release();
+      }
+      if (outcome === 'blocked') throw limiter.blockedError(response);
+      if (!statuses.has(response.status) || !retrySafe) return response;
+      if (attempt > maxRetries) {
+        throw new RetryLimitError(
+          { ...limiter.ctx(), attempts: attempt, status: response.status },
+          { cause: response },
+        );
+      }
+      const now = limiter.now();
+      const resumeAt = limiter.resumeAt(info);
+      const waitMs = Math.max(0, resumeAt - now);
+      if (waitMs > limiter.maxWaitMs) {
+        throw new QuotaExhaustedError(
+          { ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs },
+          { cause: response },
+        );
+      }
+      limiter.emit({ type: 'retry-scheduled', request: permit.request, attempt: attempt + 1, delayMs: waitMs });
+      // This 429 is dropped for a new attempt: free its connection instead of leaving it to GC.
+      await discard(response);
+      if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
+    }
+  };
+  return limitedFetch as typeof fetch;
+}
+
+function isRequest(input: unknown): input is Request {
+  if (typeof Request !== 'undefined' && input instanceof Request) return true;
+  // A Request of another realm or fetch polyfill.
+  const r = input as Partial<Request> | null;
+  return (
+    typeof input === 'object' &&
+    r !== null &&
+    !(input instanceof URL) &&
+    typeof r.url === 'string' &&
+    typeof r.method === 'string' &&
+    typeof r.clone === 'function'
+  );
+}
+
+function isStream(body: unknown): boolean {
+  return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
+}
+
+/** The body of a 429/403 read from a clone; `undefined` when too big or when it fails to arrive. */
+async function readBody(response: Response): Promise<unknown> {
+  if (response.body === null || response.bodyUsed) return undefined;
+  const length = Number(response.headers.get('content-length') ?? 0);
+  if (length > MAX_BODY_BYTES) return undefined;
+  try {
+    const text = await response.clone().text();
+    return parseText(text, response.headers.get('content-type') ?? undefined);
+  } catch {
+    // The limiter then reads headers only; the caller meets the same failure if it reads the
+    // original body, so nothing is hidden from it.
+    return undefined;
+  }
+}
+
+async function discard(response: Response): Promise<void> {
+  try {
+    await response.body?.cancel();
+  } catch {
+    // Cancelling a body that already errored: nothing left to free.
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Pieces the HTTP-client adapters share: waiting for a permit with abort support, sleeping on
+ * the limiter's scheduler, reading headers from any container, and decoding small bodies.
+ * Internal: not a public entry point.
+ */
+import type { Limiter, Permit } from '../core/limiter.js';
+import type { RequestInfo } from '../core/request.js';
+import { responseLike } from '../core/response.js';
+
+/**
+ * The part of an abort signal the adapters use. A WHATWG `AbortSignal` and axios's
+ * `GenericAbortSignal` both fit.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener?: (type: 'abort', listener: () => void, options?: { once?: boolean }) => void;
+  removeEventListener?: (type: 'abort', listener: () => void) => void;
+}
+
+/** Calls `onAbort` once when `signal` aborts; returns a function that stops listening. */
+export function listenAbort(signal: AbortSignalLike | undefined, onAbort: () => void): () => void {
+  if (!signal || typeof signal.addEventListener !== 'function') return () => undefined;
+  const listener = () => onAbort();
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener?.('abort', listener);
+}
+
+/** What a fetch-style abort rejects with: the signal's reason, or an `AbortError`. */
+export function abortReason(signal: AbortSignalLike | undefined): unknown {
+  if (signal?.reason !== undefined) return signal.reason;
+  const error = new Error('This operation was aborted');
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
+ * Waits for a permit from `limiter` as a promise. When `signal` aborts first, the queued
+ * request is removed from the limiter's queue and the promise settles with `onAbort()`:
+ * `{ aborted: true }` (the caller decides what to raise), never holding a permit.
+ */
+export function acquirePermit(
+  limiter: Limiter,
+  info: RequestInfo,
+  signal: AbortSignalLike | undefined,
+): Promise<{ aborted: false; permit: Permit } | { aborted: true }> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      resolve({ aborted: true });
+      return;
+    }
+    let settled = false;
+    let stopListening: () => void = () => undefined;
+    const ticket = limiter.acquire(info, {
+      granted: (permit) => {
+        settled = true;
+        stopListening();
+        resolve({ aborted: false, permit });
+      },
+      rejected: (error) => {
+        settled = true;
+        stopListening();
+        reject(error);
+      },
+    });
+    // `granted` may have run synchronously inside `acquire`.
+    if (settled) return;
+    stopListening = listenAbort(signal, () => {
+      if (settled) return;
+      settled = true;
+      ticket.cancel();
+      resolve({ aborted: true });
+    });
+  });
+}
+
+/**
+ * Waits `ms` on the limiter's scheduler (virtual under `TestScheduler`). Resolves `true` when
+ * the time is up, `false` as soon as `signal` aborts.
+ */
+export function sleep(limiter: Limiter, ms: number, signal?: AbortSignalLike): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve(false);
+      return;
+    }
+    let stopListening: () => void = () => undefined;
+    const timer = limiter.scheduler.schedule(
+      () => {
+        stopListening();
+        resolve(true);
+      },
+      Math.max(0, ms),
+    );
+    stopListening = listenAbort(signal, () => {
+      timer.unsubscribe();
+      resolve(false);
+    });
+  });
+}
+
+type HeaderSource = Parameters<typeof responseLike>[1];
+
+/** One header from any container `responseLike` accepts, by case-insensitive name. */
+export function headerOf(headers: unknown, name: string): string | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  return responseLike(0, headers as HeaderSource).header(name);
+}
+
+/** `Idempotency-Key` of a request's headers, when present and not empty. */
+export function idempotencyKeyOf(...sources: unknown[]): string | undefined {
+  for (const headers of sources) {
+    const key = headerOf(headers, 'idempotency-key');
+    if (key !== undefined && key !== '') return key;
+  }
+  return undefined;
+}
+
+/** Statuses whose body the adapters read even when the client has not: limit and block pages. */
+export const BODY_STATUSES: ReadonlySet<number> = new Set([403, 429]);
+
+/** Largest body (bytes) the adapters decode for a provider; bigger ones are not read. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Is this content type JSON (`application/json`, `application/problem+json`, …)? */
+export function isJsonType(contentType: string | undefined): boolean {
+  return contentType !== undefined && /[/+]json\b/i.test(contentType);
+}
+
+/** A text body as a provider reads it: parsed JSON when the content type says so, else the text. */
+export function parseText(text: string, contentType: string | undefined): unknown {
+  if (!isJsonType(contentType) || text.trim() === '') return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // A JSON content type with a body that is not JSON: the text is still worth reading.
+    return text;
+  }
+}
+
+/** Decodes bytes as UTF-8, or `undefined` past {@link MAX_BODY_BYTES}. */
+export function decodeBytes(bytes: ArrayBuffer | ArrayBufferView): string | undefined {
+  if (bytes.byteLength > MAX_BODY_BYTES) return undefined;
+  return new TextDecoder().decode(bytes);
+}
+
+/** Joins an axios-style `baseURL` and `url` (an absolute `url` wins). */
+export function resolveUrl(baseURL: string | undefined, url: string | undefined): string | undefined {
+  if (!url) return baseURL || undefined;
+  if (!baseURL || /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)) return url;
+  return `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`;
+}
+
+/** Checks a `maxRetries` option like `retryOn429` does; returns it or the default 5. */
+export function checkMaxRetries(where: string, value: unknown): number {
+  if (value === undefined) return 5;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`${where}: option \`maxRetries\` must be a whole number >= 0, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Checks a `statuses` option; returns the set, default `{429}`. */
+export function checkStatuses(where: string, value: unknown): ReadonlySet<number> {
+  if (value === undefined) return new Set([429]);
+  if (!Array.isArray(value) || !value.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
+    throw new TypeError(
+      `${where}: option \`statuses\` must be an array of HTTP statuses (100-599), got ${describe(value)}`,
+    );
+  }
+  return new Set(value as number[]);
+}
+
+/** Checks an optional `priority` option. */
+export function checkPriority(where: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`${where}: option \`priority\` must be a finite number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array with other values';
+  if (typeof v === 'function') return 'a function';
+  return typeof v === 'object' && v !== null ? 'an object' : String(v);
+}
+
+/** Builds a `RequestInfo` without `undefined` fields (exactOptionalPropertyTypes); method upper-cased. */
+export function requestInfo(fields: { readonly [K in keyof RequestInfo]?: RequestInfo[K] | undefined }): RequestInfo {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined || (k === 'idempotencyKey' && v === '')) continue;
+    out[k] = k === 'method' && typeof v === 'string' ? v.toUpperCase() : v;
+  }
+  return out as RequestInfo;
+}

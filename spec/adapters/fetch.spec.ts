@@ -1,0 +1,321 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  createLimiter,
+  defineProvider,
+  isBlockedError,
+  isQuotaExhaustedError,
+  isRetryLimitError,
+  providers,
+  type LimiterEvent,
+  type Provider,
+  type RequestInfo,
+  type ResponseLike,
+} from '../../lib/index.js';
+import { rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
+
+const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
+
+describe('toResponseLike (fetch)', () => {
+  it('reads headers by any case and joins repeated ones', () => {
+    const headers = new Headers({ 'X-RateLimit-Remaining': '4' });
+    headers.append('X-Multi', 'a');
+    headers.append('x-multi', 'b');
+    const res = toResponseLike(new Response(null, { status: 429, headers }));
+    expect(res.status).toBe(429);
+    expect(res.header('x-ratelimit-remaining')).toBe('4');
+    expect(res.header('X-RATELIMIT-REMAINING')).toBe('4');
+    expect(res.header('X-Multi')).toBe('a, b');
+    expect(res.header('retry-after')).toBeUndefined();
+    expect('body' in res).toBe(false);
+  });
+
+  it('carries the body it is given and leaves the response unread', () => {
+    const response = new Response('{"a":1}', { status: 429, headers: { 'content-type': 'application/json' } });
+    expect(toResponseLike(response, { a: 1 }).body).toEqual({ a: 1 });
+    expect(response.bodyUsed).toBe(false);
+  });
+});
+
+type Reply = { status: number; headers?: Record<string, string>; body?: string } | Error;
+
+/** A fetch that answers from a script; records what it was called with. */
+function fakeFetch(reply: (req: Request, n: number) => Reply | Promise<Reply>) {
+  const calls: Array<{ input: unknown; request: Request; body: string }> = [];
+  const responses: Response[] = [];
+  const fetchImpl = async (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    calls.push({ input, request, body: request.body ? await request.text() : '' });
+    const r = await reply(request, calls.length);
+    if (r instanceof Error) throw r;
+    const response = new Response(r.body ?? null, { status: r.status, headers: r.headers ?? {} });
+    responses.push(response);
+    return response;
+  };
+  return { fetch: fetchImpl as typeof fetch, calls, responses };
+}
+
+const limited = (retryAfter = '0', body = '{"error":"slow down"}'): Reply => ({
+  status: 429,
+  headers: { 'Retry-After': retryAfter, 'Content-Type': 'application/json' },
+  body,
+});
+const ok: Reply = { status: 200, headers: { 'Content-Type': 'application/json' }, body: '{"ok":true}' };
+
+/** Records what the provider is given: request infos and responses. */
+function recording(base: Provider = generic()) {
+  const infos: RequestInfo[] = [];
+  const seen: ResponseLike[] = [];
+  const provider = defineProvider({
+    name: 'recording',
+    buckets: (req) => {
+      if (!infos.includes(req)) infos.push(req);
+      return base.buckets(req);
+    },
+    read: (res, req) => {
+      seen.push(res);
+      return res.status === 403 && res.body === '<html>Cloudflare</html>'
+        ? { outcome: 'blocked', buckets: [] }
+        : base.read(res, req);
+    },
+  });
+  return { provider, infos, seen };
+}
+
+const fastLimiter = (provider: Provider = generic(), extra: { maxWaitMs?: number } = {}) =>
+  createLimiter({ provider, key: 'token', backoffBaseMs: 1, random: () => 0, ...extra });
+
+async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await p };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+const errorOf = (o: { ok: boolean; error?: unknown }) => (o as { error: unknown }).error;
+
+describe('rateLimitedFetch', () => {
+  it('is a drop-in fetch', () => {
+    const f: typeof fetch = rateLimitedFetch(fastLimiter());
+    expect(typeof f).toBe('function');
+  });
+
+  it('retries a 429 on a GET and resolves with the next response', async () => {
+    const fake = fakeFetch((_r, n) => (n === 1 ? limited() : ok));
+    const limiter = fastLimiter();
+    const events: LimiterEvent[] = [];
+    limiter.events$.subscribe((e) => events.push(e));
+
+    const res = await rateLimitedFetch(limiter, { fetch: fake.fetch })('https://api.example.com/x');
+
+    expect(await res.json()).toEqual({ ok: true });
+    expect(fake.calls).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'retry-scheduled')).toEqual([expect.objectContaining({ attempt: 2 })]);
+    expect(limiter.snapshot).toMatchObject({
+      inFlight: 0,
+      queued: 0,
+      totals: { sent: 2, responses: 2, rateLimited: 1 },
+    });
+  });
+
+  it('reads a 429 body from a clone (JSON or text) and leaves the response unread', async () => {
+    const { provider, seen } = recording();
+    const fake = fakeFetch((_r, n) =>
+      n === 1
+        ? limited('0', '{"throttled_by":"hour"}')
+        : { status: 429, headers: { 'Content-Type': 'text/plain' }, body: 'Too many' },
+    );
+    const apiFetch = rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch });
+
+    const first = await apiFetch('https://api.example.com/deals', { method: 'POST' });
+    const second = await apiFetch('https://api.example.com/deals', { method: 'POST' });
+
+    expect(seen.map((r) => r.body)).toEqual([{ throttled_by: 'hour' }, 'Too many']);
+    expect(first.status).toBe(429);
+    expect(await first.json()).toEqual({ throttled_by: 'hour' });
+    expect(await second.text()).toBe('Too many');
+  });
+
+  it('does not read the body of an ordinary response', async () => {
+    const { provider, seen } = recording();
+    const fake = fakeFetch(() => ok);
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.body).toBeUndefined();
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it('rejects with RetryLimitError after maxRetries, its cause the last 429 Response', async () => {
+    const fake = fakeFetch(() => limited());
+    const out = await settle(
+      rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, maxRetries: 2 })('https://api.example.com/x'),
+    );
+
+    const error = errorOf(out);
+    expect(isRetryLimitError(error)).toBe(true);
+    expect(isRetryLimitError(error) && error.attempts).toBe(3);
+    expect(fake.calls).toHaveLength(3);
+    expect((error as Error).cause).toBe(fake.responses[2]);
+  });
+
+  it('resolves a POST 429 as is; retries one with an Idempotency-Key or retryNonIdempotent', async () => {
+    const run = async (init: RequestInit, opts: { retryNonIdempotent?: boolean } = {}) => {
+      const fake = fakeFetch((_r, n) => (n === 1 ? limited() : ok));
+      const res = await rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, ...opts })(
+        'https://api.example.com/deals',
+        {
+          method: 'POST',
+          body: '{}',
+          ...init,
+        },
+      );
+      return { status: res.status, calls: fake.calls.length };
+    };
+    expect(await run({})).toEqual({ status: 429, calls: 1 });
+    expect(await run({ headers: { 'Idempotency-Key': 'k1' } })).toEqual({ status: 200, calls: 2 });
+    expect(await run({ headers: [['idempotency-key', 'k1']] })).toEqual({ status: 200, calls: 2 });
+    expect(await run({}, { retryNonIdempotent: true })).toEqual({ status: 200, calls: 2 });
+    const stream = new ReadableStream({ start: (c) => c.close() });
+    expect(await run({ body: stream, duplex: 'half' } as RequestInit, { retryNonIdempotent: true })).toEqual({
+      status: 429,
+      calls: 1,
+    });
+  });
+
+  it('sends a Request input with its method, URL, headers and a fresh body on each attempt', async () => {
+    const { provider, infos } = recording();
+    const fake = fakeFetch((_r, n) => (n === 1 ? limited() : ok));
+    const request = new Request('https://api.example.com/v1/deals?x=1', {
+      method: 'PUT',
+      headers: { 'Idempotency-Key': 'k9', 'Content-Type': 'application/json' },
+      body: '{"title":"x"}',
+    });
+
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch, priority: 4 })(request);
+
+    expect(res.status).toBe(200);
+    expect(
+      fake.calls.map((c) => [c.request.method, c.request.url, c.body, c.request.headers.get('idempotency-key')]),
+    ).toEqual([
+      ['PUT', 'https://api.example.com/v1/deals?x=1', '{"title":"x"}', 'k9'],
+      ['PUT', 'https://api.example.com/v1/deals?x=1', '{"title":"x"}', 'k9'],
+    ]);
+    expect(fake.calls[0]?.input).not.toBe(request);
+    expect(request.bodyUsed).toBe(false);
+    expect(infos).toEqual([
+      { method: 'PUT', url: 'https://api.example.com/v1/deals?x=1', priority: 4, idempotencyKey: 'k9' },
+    ]);
+  });
+
+  it('takes the idempotency key from init.headers over the Request’s, as fetch takes headers', async () => {
+    const { provider, infos } = recording();
+    const fake = fakeFetch(() => ok);
+    const request = new Request('https://api.example.com/deals', {
+      method: 'POST',
+      headers: { 'Idempotency-Key': 'old' },
+    });
+    await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })(request, {
+      headers: { 'Idempotency-Key': 'new' },
+    });
+    await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })(new URL('https://api.example.com/u'), {
+      method: 'delete',
+    });
+    expect(infos).toEqual([
+      { method: 'POST', url: 'https://api.example.com/deals', idempotencyKey: 'new' },
+      { method: 'DELETE', url: 'https://api.example.com/u' },
+    ]);
+  });
+
+  it('rejects a network error as is and returns the permit', async () => {
+    const failure = new TypeError('fetch failed');
+    const fake = fakeFetch(() => failure);
+    const limiter = fastLimiter();
+    expect(errorOf(await settle(rateLimitedFetch(limiter, { fetch: fake.fetch })('https://api.example.com/x')))).toBe(
+      failure,
+    );
+    expect(fake.calls).toHaveLength(1);
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it('rejects with BlockedError on a block, and later calls without sending them', async () => {
+    const { provider } = recording();
+    const fake = fakeFetch(() => ({
+      status: 403,
+      headers: { 'Content-Type': 'text/html' },
+      body: '<html>Cloudflare</html>',
+    }));
+    const apiFetch = rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch });
+
+    const first = errorOf(await settle(apiFetch('https://api.example.com/x')));
+    const second = errorOf(await settle(apiFetch('https://api.example.com/y')));
+
+    expect(isBlockedError(first)).toBe(true);
+    expect((first as Error).cause).toBe(fake.responses[0]);
+    expect(isBlockedError(second)).toBe(true);
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('rejects with QuotaExhaustedError when the wait passes maxWaitMs', async () => {
+    const fake = fakeFetch(() => limited('60'));
+    const out = await settle(
+      rateLimitedFetch(fastLimiter(generic(), { maxWaitMs: 1000 }), { fetch: fake.fetch })('https://api.example.com/x'),
+    );
+    expect(isQuotaExhaustedError(errorOf(out))).toBe(true);
+    expect((errorOf(out) as Error).cause).toBe(fake.responses[0]);
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('an aborted signal rejects with its reason: before the call, while queued, during a retry wait', async () => {
+    const reason = new Error('stop');
+    let release: (r: Reply) => void = () => undefined;
+    const fake = fakeFetch((req, n) => {
+      if (req.url.endsWith('/slow') && n === 1) return new Promise<Reply>((r) => (release = r));
+      if (req.url.endsWith('/wait')) return limited('5');
+      return ok;
+    });
+    const limiter = fastLimiter();
+    const apiFetch = rateLimitedFetch(limiter, { fetch: fake.fetch });
+
+    expect(errorOf(await settle(apiFetch('https://api.example.com/a', { signal: AbortSignal.abort(reason) })))).toBe(
+      reason,
+    );
+    expect(fake.calls).toHaveLength(0);
+
+    const slow = apiFetch('https://api.example.com/slow'); // cold start: the next call waits for it
+    const controller = new AbortController();
+    const queued = settle(apiFetch('https://api.example.com/b', { signal: controller.signal }));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(limiter.snapshot.queued).toBe(1);
+    controller.abort(reason);
+    expect(errorOf(await queued)).toBe(reason);
+    release(ok);
+    await slow;
+    expect(fake.calls.map((c) => new URL(c.request.url).pathname)).toEqual(['/slow']);
+
+    const c2 = new AbortController();
+    const waiting = settle(apiFetch('https://api.example.com/wait', { signal: c2.signal }));
+    await new Promise((r) => setTimeout(r, 20));
+    c2.abort();
+    const error = errorOf(await waiting) as Error;
+    expect(error.name).toBe('AbortError');
+    expect(fake.calls).toHaveLength(2);
+  });
+
+  it('uses globalThis.fetch, looked up at each call', async () => {
+    const original = globalThis.fetch;
+    const fake = fakeFetch(() => ok);
+    const apiFetch = rateLimitedFetch(fastLimiter());
+    globalThis.fetch = fake.fetch;
+    try {
+      expect((await apiFetch('https://api.example.com/x')).status).toBe(200);
+    } finally {
+      globalThis.fetch = original;
+    }
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('checks its options when created', () => {
+    expect(() => rateLimitedFetch(fastLimiter(), { maxRetries: 1.5 })).toThrow(/`maxRetries`.*1\.5/);
+    expect(() => rateLimitedFetch(fastLimiter(), { fetch: 'no' as unknown as typeof fetch })).toThrow(/`fetch`/);
+    expect(() => rateLimitedFetch(fastLimiter(), { statuses: ['429'] as unknown as number[] })).toThrow(/`statuses`/);
+  });
+});
