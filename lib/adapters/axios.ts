@@ -13,7 +13,6 @@ import type {
   InternalAxiosRequestConfig,
 } from 'axios';
 import { Observable } from 'rxjs';
-import { QuotaExhaustedError, RetryLimitError } from '../core/errors.js';
 import type { Limiter, Permit } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
@@ -425,24 +424,7 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
     raw: unknown,
   ): Promise<AxiosResponse | undefined> => {
     if (!instance || !statuses.has(status) || !isRetrySafe(state.info, retryNonIdempotent)) return undefined;
-    if (state.attempt > maxRetries) {
-      throw new RetryLimitError({ ...limiter.ctx(), attempts: state.attempt, status }, { cause: raw });
-    }
-    const now = limiter.now();
-    const resumeAt = limiter.resumeAt(state.info);
-    const waitMs = Math.max(0, resumeAt - now);
-    if (waitMs > limiter.maxWaitMs) {
-      throw new QuotaExhaustedError(
-        { ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs },
-        { cause: raw },
-      );
-    }
-    limiter.emit({
-      type: 'retry-scheduled',
-      request: state.permit.request,
-      attempt: state.attempt + 1,
-      delayMs: waitMs,
-    });
+    const waitMs = limiter.retryDelay(state.info, state.attempt, maxRetries, status, raw, state.permit.request);
     // An abort during the wait sends the retry at once: the request interceptor sees the
     // aborted signal and axios rejects with its CanceledError without sending.
     await sleep(limiter, waitMs, config.signal);

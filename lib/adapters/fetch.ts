@@ -2,7 +2,6 @@
  * `rx-ratelimit/fetch`: a drop-in `fetch` paced by the limiter, for code that uses the WHATWG
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
-import { QuotaExhaustedError, RetryLimitError } from '../core/errors.js';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe } from '../core/request.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
@@ -138,22 +137,7 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       }
       if (outcome === 'blocked') throw limiter.blockedError(response);
       if (!statuses.has(response.status) || !retrySafe) return response;
-      if (attempt > maxRetries) {
-        throw new RetryLimitError(
-          { ...limiter.ctx(), attempts: attempt, status: response.status },
-          { cause: response },
-        );
-      }
-      const now = limiter.now();
-      const resumeAt = limiter.resumeAt(info);
-      const waitMs = Math.max(0, resumeAt - now);
-      if (waitMs > limiter.maxWaitMs) {
-        throw new QuotaExhaustedError(
-          { ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs },
-          { cause: response },
-        );
-      }
-      limiter.emit({ type: 'retry-scheduled', request: permit.request, attempt: attempt + 1, delayMs: waitMs });
+      const waitMs = limiter.retryDelay(info, attempt, maxRetries, response.status, response, permit.request);
       // This 429 is dropped for a new attempt: free its connection instead of leaving it to GC.
       await discard(response);
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);

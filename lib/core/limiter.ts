@@ -11,7 +11,7 @@ import type { Provider, ResponseReading, RetrySource } from '../providers/types.
 import { createBucket, type Bucket } from './bucket.js';
 import { SkewEstimator } from './clock.js';
 import { RequestSharing } from './sharing.js';
-import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
+import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
@@ -213,6 +213,46 @@ export class Limiter {
       if (when !== undefined) at = Math.max(at, when);
     }
     return at;
+  }
+
+  /**
+   * How long a request that was answered with a retryable status waits before it is sent
+   * again: until the limiter may send (`resumeAt`), or, when the provider did not treat the
+   * status as a rate limit and set no wait (a 503 listed in `statuses`, say), a capped backoff
+   * with jitter. Throws `RetryLimitError` past `maxRetries` and `QuotaExhaustedError` when the
+   * wait exceeds `maxWaitMs`, each with `cause` set to what the request ended with. Emits
+   * `retry-scheduled`. Used by `retryOn429` and the axios and fetch adapters.
+   *
+   * ```ts
+   * import { createLimiter, providers } from 'rx-ratelimit';
+   * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
+   * const waitMs = limiter.retryDelay({ method: 'GET', url: '/items' }, 1, 5, 429, new Error('429'));
+   * ```
+   */
+  retryDelay(
+    info: RequestInfo,
+    attempts: number,
+    maxRetries: number,
+    status: number,
+    cause: unknown,
+    request: RequestSummary | null = null,
+  ): number {
+    if (attempts > maxRetries) throw new RetryLimitError({ ...this.ctx(), attempts, status }, { cause });
+    const now = this.now();
+    const resumeAt = this.resumeAt(info);
+    let waitMs = Math.max(0, resumeAt - now);
+    if (waitMs === 0) {
+      const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (attempts - 1));
+      waitMs = exp * (0.5 + 0.5 * this.backoff.random());
+    }
+    if (waitMs > this.maxWaitMs) {
+      throw new QuotaExhaustedError(
+        { ...this.ctx(), bucket: 'pause', resumeAt: now + waitMs, waitMs, maxWaitMs: this.maxWaitMs },
+        { cause },
+      );
+    }
+    this.emit({ type: 'retry-scheduled', request, attempt: attempts + 1, delayMs: waitMs });
+    return waitMs;
   }
 
   /** Stops sending for `ms` (for instance after an error the provider does not mark as 429). */

@@ -1,5 +1,4 @@
-import { catchError, defer, map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
-import { QuotaExhaustedError, RetryLimitError } from '../core/errors.js';
+import { map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
@@ -69,48 +68,24 @@ export function retryOn429<T>(
     return (source) => source.pipe(tap<T>({ next: note, error: note }));
   }
   return (source) =>
-    defer(() => {
-      let attempts = 1;
-      let last: unknown;
-      return source.pipe(
-        map((value) => {
-          const res = limitedResponse(value);
-          if (res) throw new LimitedValue(value, res);
-          return value;
-        }),
-        retry({
-          count: maxRetries,
-          delay: (error: unknown) => {
-            const res = limitedResponse(error);
-            if (!res) return throwError(() => error);
-            const raw = error instanceof LimitedValue ? error.value : error;
-            note(raw);
-            const now = limiter.now();
-            const resumeAt = limiter.resumeAt(info);
-            const waitMs = resumeAt - now;
-            if (waitMs > limiter.maxWaitMs) {
-              return throwError(
-                () =>
-                  new QuotaExhaustedError(
-                    { ...limiter.ctx(), bucket: 'pause', resumeAt, waitMs, maxWaitMs: limiter.maxWaitMs },
-                    { cause: raw },
-                  ),
-              );
-            }
-            attempts++;
-            limiter.emit({ type: 'retry-scheduled', request: null, attempt: attempts, delayMs: waitMs });
-            return timer(waitMs, limiter.scheduler);
-          },
-        }),
-        catchError((error: unknown) => {
+    source.pipe(
+      map((value) => {
+        const res = limitedResponse(value);
+        if (res) throw new LimitedValue(value, res);
+        return value;
+      }),
+      retry({
+        delay: (error: unknown, attempts: number) => {
           const res = limitedResponse(error);
           if (!res) return throwError(() => error);
-          last = error instanceof LimitedValue ? error.value : error;
-          note(last);
-          return throwError(
-            () => new RetryLimitError({ ...limiter.ctx(), attempts, status: res.status }, { cause: last }),
-          );
-        }),
-      );
-    });
+          const raw = error instanceof LimitedValue ? error.value : error;
+          note(raw);
+          try {
+            return timer(limiter.retryDelay(info, attempts, maxRetries, res.status, raw), limiter.scheduler);
+          } catch (e) {
+            return throwError(() => e);
+          }
+        },
+      }),
+    );
 }

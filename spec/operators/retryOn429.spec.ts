@@ -215,6 +215,19 @@ describe('retryOn429', () => {
     }
   });
 
+  it('an extra status the provider does not treat as a rate limit (503) backs off instead of retrying at once', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 1, backoffBaseMs: 1000 });
+      const source = cold('-#', undefined, Object.assign(new Error('HTTP 503'), { status: 503, headers: {} }));
+      expectObservable(source.pipe(rateLimit(limiter, {}, { statuses: [429, 503], maxRetries: 2 }))).toBe(
+        '3003ms #',
+        undefined,
+        expect.objectContaining({ name: 'RetryLimitError', status: 503 }),
+      );
+      expectSubscriptions(source.subscriptions).toBe(['^!', '1001ms ^!', '3002ms ^!']);
+    });
+  });
+
   it('rejects a bad maxRetries with a TypeError that names it', () => {
     const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
     expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(
