@@ -1,0 +1,51 @@
+/**
+ * Type-level checks: `npm run typecheck` compiles this file, so a `@ts-expect-error` line that
+ * stops being an error, or an `Equal` that stops holding, fails CI before any test runs.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { of, type Observable } from 'rxjs';
+import {
+  createLimiter,
+  isQuotaExhaustedError,
+  providers,
+  rateLimit,
+  type LimiterEvent,
+  type LimiterSnapshot,
+  type QuotaExhaustedError,
+} from '../lib/index.js';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const assertType = <T extends true>(): T => true as T;
+
+const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+const typed$ = of({ id: 1 }).pipe(rateLimit(limiter, { method: 'GET', url: '/x' }));
+
+assertType<Equal<typeof typed$, Observable<{ id: number }>>>();
+assertType<Equal<typeof limiter.state$, Observable<LimiterSnapshot>>>();
+assertType<Equal<Extract<LimiterEvent, { type: 'quota-exhausted' }>['bucket'], string>>();
+
+// Compiled, never run: each line must stay a type error.
+export function mistakes(): void {
+  // @ts-expect-error key is required
+  createLimiter({ provider: providers.generic() });
+  // @ts-expect-error a plan Pipedrive does not have
+  providers.pipedrive({ plan: 'gold' });
+  // @ts-expect-error pacing is a literal union
+  providers.generic({ pacing: 'fast' });
+  // @ts-expect-error snapshots are read-only
+  limiter.snapshot.queued = 3;
+}
+
+function narrow(e: unknown): number | undefined {
+  if (isQuotaExhaustedError(e)) {
+    assertType<Equal<typeof e, QuotaExhaustedError>>();
+    return e.resumeAt;
+  }
+  return undefined;
+}
+
+describe('types', () => {
+  it('guards narrow at run time as they do at compile time', () => {
+    expect(narrow(new Error('x'))).toBeUndefined();
+  });
+});
