@@ -18,9 +18,9 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 const assertType = <T extends true>(): T => true as T;
 
 const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
-const typed$ = of({ id: 1 }).pipe(rateLimit(limiter, { method: 'GET', url: '/x' }));
+const _typed$ = of({ id: 1 }).pipe(rateLimit(limiter, { method: 'GET', url: '/x' }));
 
-assertType<Equal<typeof typed$, Observable<{ id: number }>>>();
+assertType<Equal<typeof _typed$, Observable<{ id: number }>>>();
 assertType<Equal<typeof limiter.state$, Observable<LimiterSnapshot>>>();
 assertType<Equal<Extract<LimiterEvent, { type: 'quota-exhausted' }>['bucket'], string>>();
 
