@@ -91,6 +91,7 @@ export class Bucket {
       // No reset from the server: the window is taken to start at our first send in it.
       this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
+      if (this.source === 'hint' && this.observed) this.source = 'inferred';
     }
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing(now));
     return index;

@@ -1,5 +1,10 @@
 import { parseCount } from '../headers/count.js';
-import { parseLegacyRateLimit, parseRateLimit, parseRateLimitPolicy } from '../headers/ietf.js';
+import {
+  parseLegacyRateLimit,
+  parseRateLimit,
+  parseRateLimitDictionary,
+  parseRateLimitPolicy,
+} from '../headers/ietf.js';
 import { parsePeriod } from '../headers/period.js';
 import { parseReset, type ResetUnit } from '../headers/reset.js';
 import { parseRetryAfter } from '../headers/retryAfter.js';
@@ -46,6 +51,8 @@ export function readCounters(
 export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading[] {
   const current = parseRateLimit(res.header('ratelimit'));
   const policies = parseRateLimitPolicy(res.header('ratelimit-policy')) ?? [];
+  // The draft-7 dictionary carries its own limit (and window), which the list form does not.
+  const dictionary = current?.length === 1 ? parseRateLimitDictionary(res.header('ratelimit')) : undefined;
   if (current) {
     return current.map((l) => {
       const policy =
@@ -54,10 +61,15 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
       const name = l.name === 'default' || l.name === '0' ? fallback : l.name;
       return compact({
         name,
-        limit: policy?.quota,
+        limit: policy?.quota ?? dictionary?.limit,
         remaining: l.remaining,
         reset: l.resetSeconds === undefined ? undefined : { inMs: l.resetSeconds * 1000 },
-        windowMs: policy?.windowSeconds === undefined ? undefined : policy.windowSeconds * 1000,
+        windowMs:
+          policy?.windowSeconds !== undefined
+            ? policy.windowSeconds * 1000
+            : dictionary?.windowSeconds !== undefined
+              ? dictionary.windowSeconds * 1000
+              : undefined,
       });
     });
   }

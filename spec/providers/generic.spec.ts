@@ -52,6 +52,12 @@ describe('providers.generic', () => {
     ]);
   });
 
+  it('reads the draft-7 RateLimit dictionary with its own limit and window', () => {
+    expect(read(p, 200, { RateLimit: 'limit=100;w=60, remaining=50, reset=5' }).buckets).toEqual([
+      { name: 'default', limit: 100, remaining: 50, reset: { inMs: 5000 }, windowMs: 60_000 },
+    ]);
+  });
+
   it('reads the older RateLimit-Limit/-Remaining/-Reset trio', () => {
     expect(
       read(p, 200, { 'RateLimit-Limit': '10', 'RateLimit-Remaining': '1', 'RateLimit-Reset': '7' }).buckets,
