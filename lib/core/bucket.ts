@@ -33,6 +33,8 @@ export class Bucket {
    * half the old limit is sent: a limit cut by up to half between windows costs no 429.
    */
   private unconfirmedLeft: number | undefined;
+  /** The last reset a response reported (never a projection of ours). */
+  private serverResetAt: number | undefined;
   private refillIndex = 0;
   protected nextSmoothAt = 0;
 
@@ -74,7 +76,7 @@ export class Bucket {
    */
   availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
-    if (this.unconfirmedLeft === 0 && this.inFlight > 0) return undefined;
+    if (this.unconfirmedLeft !== undefined && this.unconfirmedLeft <= 0 && this.inFlight > 0) return undefined;
     if (this.remaining === undefined || this.remaining > 0) {
       return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
     }
@@ -86,7 +88,7 @@ export class Bucket {
     const index = this.admitted++;
     this.inFlight++;
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
-    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft--;
+    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - 1);
     if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
       // No reset from the server: the window is taken to start at our first send in it.
       this.resetAt = now + this.windowMs;
@@ -116,13 +118,20 @@ export class Bucket {
     index: number | undefined,
     resetAt: number | undefined,
     now: number,
+    sentAt?: number,
   ): number | null | undefined {
     this.confirm(index);
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
     const current = this.resetKind === 'server' ? this.resetAt : undefined;
     const tol = this.tolerance();
+    if (resetAt !== undefined && resetAt <= now) return undefined; // a window already over
     if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
-    const newWindow = resetAt !== undefined && (current === undefined || resetAt > current + tol);
+    // A request sent before the last reset the server told us belongs to that window (or an
+    // older one), however late its response and however its relative reset reads: it may
+    // lower what is left, never open a new window.
+    const sentBefore = sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
+    if (sentBefore && current === undefined) return undefined; // we have refilled past it already
+    const newWindow = !sentBefore && resetAt !== undefined && (current === undefined || resetAt > current + tol);
     const before = this.limit;
     if (reading.limit !== undefined) this.limit = reading.limit;
     if (reading.remaining !== undefined) {
@@ -138,6 +147,7 @@ export class Bucket {
       // first is the tightest, and later ones only add rounding.
       this.resetAt = newWindow || current === undefined ? resetAt : current;
       this.resetKind = 'server';
+      this.serverResetAt = this.resetAt;
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';

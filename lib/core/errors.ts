@@ -57,7 +57,10 @@ export class QuotaExhaustedError extends RateLimitError {
   override readonly name = 'QuotaExhaustedError' as const;
   /** The bucket that is out of budget, or `"pause"` when the limiter is paused after a 429. */
   readonly bucket: string;
-  /** Epoch ms (limiter clock) when a request could be sent again. */
+  /**
+   * Epoch ms (limiter clock) when a request could be sent again; `Infinity` when nobody can
+   * tell (the wait depended on a response that did not come, or on `maxConcurrent`).
+   */
   readonly resumeAt: number;
 
   constructor(

@@ -172,5 +172,5 @@ function iso(ms: number): string {
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
   const noQuery = url.split(/[?#]/, 1)[0] ?? '';
-  return noQuery.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+  return noQuery.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)[^/]*@/i, '$1');
 }

@@ -399,7 +399,7 @@ export class Limiter {
     this.checkUnblock(now);
     if (this.blocked) {
       const error = this.blockedError();
-      for (const w of this.queue.drain()) this.reject(w.handlers, error, w);
+      for (const w of this.takeAll()) this.reject(w.handlers, error, w);
       this.cancelTimer();
       return;
     }
@@ -409,7 +409,7 @@ export class Limiter {
     }
     if (this.pausedUntil > now) {
       if (this.pausedUntil - now > this.maxWaitMs) {
-        for (const w of this.queue.drain()) this.rejectQuota(w, 'pause', this.pausedUntil, now);
+        for (const w of this.takeAll()) this.rejectQuota(w, 'pause', this.pausedUntil, now);
         this.cancelTimer();
       } else {
         this.schedule(this.pausedUntil);
@@ -423,8 +423,20 @@ export class Limiter {
     const held = new Set<Bucket>();
     const grant: Array<[Waiter, Permit]> = [];
     let next = Infinity;
+    // A wait with no known end (a response that never comes, maxConcurrent) still ends:
+    // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
+    const expired = (w: Waiter, entry: { node: QueueNode<Waiter>; group: string }, bucket: string): boolean => {
+      const deadline = w.enqueuedAt + this.maxWaitMs;
+      if (now < deadline) {
+        next = Math.min(next, deadline);
+        return false;
+      }
+      this.queue.remove(entry);
+      this.rejectQuota(w, bucket, Infinity, now);
+      return true;
+    };
     this.queue.visit((w, entry) => {
-      if (this.inFlight >= this.opts.maxConcurrent) return 'stop';
+      if (this.inFlight >= this.opts.maxConcurrent) return expired(w, entry, 'concurrency') ? 'removed' : 'stop';
       if (w.buckets.some((b) => held.has(b))) return 'skip-group';
       const v = this.verdict(w, now);
       if (v.go) {
@@ -439,6 +451,7 @@ export class Limiter {
         this.rejectQuota(w, bucket.name, v.at, now);
         return 'removed';
       }
+      if (v.at === undefined && expired(w, entry, bucket.name)) return 'removed';
       held.add(bucket);
       if (v.at !== undefined) {
         next = Math.min(next, v.at);
@@ -453,6 +466,13 @@ export class Limiter {
     else this.schedule(next);
     this.touch();
     for (const [w, permit] of grant) w.handlers.granted(permit);
+  }
+
+  /** Empties the queue, detaching every waiter before any handler runs (handlers may queue more). */
+  private takeAll(): Waiter[] {
+    const all = this.queue.drain();
+    for (const w of all) w.entry = undefined;
+    return all;
   }
 
   private admit(w: Waiter, now: number): Permit {
@@ -515,7 +535,7 @@ export class Limiter {
       const index = mine.find(([x]) => x === b)?.[1];
       const resetAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
-      const from = b.apply(r, index, resetAt, now);
+      const from = b.apply(r, index, resetAt, now, taken ? sentAt : undefined);
       if (from !== undefined && b.limit !== undefined)
         this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }

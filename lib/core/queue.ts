@@ -46,7 +46,10 @@ export class PriorityQueue<T> {
     else level.tail = node.prev;
     node.prev = node.next = node.level = undefined;
     this.count--;
-    if (!level.head) this.levels.splice(this.levels.indexOf(level), 1);
+    if (!level.head) {
+      const i = this.levels.indexOf(level);
+      if (i >= 0) this.levels.splice(i, 1);
+    }
     return true;
   }
 
@@ -69,7 +72,11 @@ export class PriorityQueue<T> {
   /** Removes and returns every entry (used when the limiter fails them all at once). */
   drain(): T[] {
     const out: T[] = [];
-    for (const node of this) out.push(node.value);
+    for (const node of this) {
+      out.push(node.value);
+      // Detached, so a late remove() of a drained node is a no-op, not a corruption.
+      node.prev = node.next = node.level = undefined;
+    }
     this.levels = [];
     this.count = 0;
     return out;

@@ -38,11 +38,25 @@ export function throttleByHeaders<T>(
       let inner: Subscription | undefined;
       const ticket = limiter.acquire(info, {
         granted: (p) => {
+          // Unsubscribed while the grant was on its way (same drain): send nothing.
+          if (subscriber.closed) {
+            p.release();
+            return;
+          }
           permit = p;
+          // Reads the response, if any. A user extractor that throws must not lose the
+          // request's own outcome, nor the permit.
+          const blocked = (raw: unknown): boolean => {
+            try {
+              const res = extract(raw);
+              return res !== undefined && p.observe(res, raw).outcome === 'blocked';
+            } catch {
+              return false;
+            }
+          };
           inner = source.subscribe({
             next: (value) => {
-              const res = extract(value);
-              if (res && p.observe(res, value).outcome === 'blocked') {
+              if (blocked(value)) {
                 p.release();
                 subscriber.error(limiter.blockedError(value));
                 return;
@@ -50,10 +64,9 @@ export function throttleByHeaders<T>(
               subscriber.next(value);
             },
             error: (error: unknown) => {
-              const res = extract(error);
-              const blocked = res !== undefined && p.observe(res, error).outcome === 'blocked';
+              const isBlocked = blocked(error);
               p.release();
-              subscriber.error(blocked ? limiter.blockedError(error) : error);
+              subscriber.error(isBlocked ? limiter.blockedError(error) : error);
             },
             complete: () => {
               p.release();

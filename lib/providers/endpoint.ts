@@ -18,6 +18,8 @@ const LONG_HEX = /^(?=[a-f]*\d)[0-9a-f]{16,}$/i;
 /** A placeholder as API references write it: `:id`, `{project_id}`. */
 const PLACEHOLDER = /^(?::[a-z_][\w-]*|\{[^{}]*\})$/i;
 const SCHEME_HOST = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
+/** A scheme-relative URL with user-info (`//user:pass@host/…`): its authority goes, secrets and all. */
+const RELATIVE_WITH_USERINFO = /^\/\/[^/]*@[^/]*/;
 const ENDPOINT_KEY = /^([a-z]+)\s+(\S+)$/i;
 
 function isId(segment: string): boolean {
@@ -39,6 +41,7 @@ export function endpointPath(url: string | undefined): string {
   const noQuery = (url ?? '').split(/[?#]/, 1)[0] ?? '';
   const segments = noQuery
     .replace(SCHEME_HOST, '')
+    .replace(RELATIVE_WITH_USERINFO, '')
     .split('/')
     .filter((s) => s !== '')
     .map((s) => (isId(s) ? ':id' : s));

@@ -52,3 +52,12 @@ describe('events', () => {
     expect(safePath(url)).toBe(path);
   });
 });
+
+describe('credentials in URLs', () => {
+  it.each([
+    ['//alice:s3cr3t@api.example.com/v1/deals', '//api.example.com/v1/deals'],
+    ['https://alice:p@ss@api.example.com/v1', 'https://api.example.com/v1'],
+  ])('safePath(%s) drops user-info, even with @ in the password or no scheme', (url, path) => {
+    expect(safePath(url)).toBe(path);
+  });
+});

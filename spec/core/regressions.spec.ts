@@ -1,0 +1,134 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, forkJoin, merge, NEVER, Observable, of, take, throwError, timer, mergeMap } from 'rxjs';
+import {
+  createLimiter,
+  providers,
+  rateLimit,
+  responseLike,
+  throttleByHeaders,
+  type ResponseLike,
+} from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+/** A server with fixed 2 s windows of `limit`, reset as whole seconds left (rounded up), and per-request latency. */
+function secondsLeftApi(limit: number, latency: (n: number) => number) {
+  const counts = new Map<number, number>();
+  const log: Array<{ at: number; status: number }> = [];
+  let n = 0;
+  const request = () =>
+    new Observable<ResponseLike>((s) => {
+      const i = n++;
+      const now = asyncScheduler.now();
+      const w = Math.floor(now / 2000);
+      const count = (counts.get(w) ?? 0) + 1;
+      counts.set(w, count);
+      const status = count > limit ? 429 : 200;
+      log.push({ at: now, status });
+      const headers = {
+        'x-ratelimit-limit': String(limit),
+        'x-ratelimit-remaining': String(Math.max(0, limit - count)),
+        'x-ratelimit-reset': String(Math.ceil(((w + 1) * 2000 - now) / 1000)),
+      };
+      const t = asyncScheduler.schedule(() => {
+        s.next(responseLike(status, headers));
+        s.complete();
+      }, latency(i));
+      return () => t.unsubscribe();
+    });
+  return { request, log };
+}
+
+describe('regressions found in review', () => {
+  it('a slow response with a seconds-left reset does not reopen the window (no 429 burst)', () => {
+    const api = inVirtualTime(() => {
+      const api = secondsLeftApi(20, (i) => (i === 1 ? 1100 : 10));
+      const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'essential' }), key: 'k' });
+      for (let i = 0; i < 45; i++) api.request().pipe(throttleByHeaders(limiter)).subscribe();
+      return api;
+    });
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+    expect(api.log).toHaveLength(45);
+  });
+
+  it('an extractResponse that throws neither hangs the request nor leaks its permit', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const results: string[] = [];
+      const extractResponse = (x: unknown) => {
+        const r = (x as { response: { status: number } }).response;
+        return responseLike(r.status, {});
+      };
+      timer(10)
+        .pipe(
+          mergeMap(() => throwError(() => new Error('ECONNRESET'))),
+          throttleByHeaders(limiter, {}, { extractResponse }),
+        )
+        .subscribe({ error: (e: Error) => results.push(`first:${e.message}`) });
+      of(responseLike(200, {}))
+        .pipe(throttleByHeaders(limiter))
+        .subscribe({ complete: () => results.push('second:complete') });
+      return { results, limiter };
+    });
+    expect([...out.results].sort()).toEqual(['first:ECONNRESET', 'second:complete']);
+    expect(out.limiter.snapshot.inFlight).toBe(0);
+  });
+
+  it('a request queued by an error handler while the queue is failed wholesale still ends', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const probe = () =>
+        new Observable<ResponseLike>((s) => {
+          const t = asyncScheduler.schedule(
+            () => s.error(Object.assign(new Error('429'), { status: 429, headers: { 'retry-after': '3600' } })),
+            100,
+          );
+          return () => t.unsubscribe();
+        });
+      const results: string[] = [];
+      forkJoin([probe().pipe(rateLimit(limiter)), probe().pipe(rateLimit(limiter))]).subscribe({
+        error: () =>
+          probe()
+            .pipe(rateLimit(limiter))
+            .subscribe({ error: (e: Error) => results.push(e.name) }),
+      });
+      return { results, limiter };
+    });
+    expect(out.results).toEqual(['QuotaExhaustedError']);
+    expect(out.limiter.snapshot.queued).toBe(0);
+    expect(out.limiter.hasTimer).toBe(false);
+  });
+
+  it('a request cancelled while its grant is pending in the same drain is not sent', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      let sentB = 0;
+      const probe = new Observable<ResponseLike>((s) => {
+        const t = asyncScheduler.schedule(() => (s.next(responseLike(200, {})), s.complete()), 100);
+        return () => t.unsubscribe();
+      });
+      probe.pipe(throttleByHeaders(limiter)).subscribe();
+      const a$ = of(responseLike(200, {})).pipe(throttleByHeaders(limiter));
+      const b$ = new Observable<ResponseLike>(() => {
+        sentB++;
+      }).pipe(throttleByHeaders(limiter));
+      merge(a$, b$).pipe(take(1)).subscribe();
+      return { sentB: () => sentB, limiter };
+    });
+    expect(out.sentB()).toBe(0);
+    expect(out.limiter.snapshot.inFlight).toBe(0);
+  });
+
+  it('a wait that depends on a response that never comes ends after maxWaitMs', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: 1000 });
+      NEVER.pipe(throttleByHeaders(limiter)).subscribe();
+      const ended: Array<[string, number]> = [];
+      of(responseLike(200, {}))
+        .pipe(throttleByHeaders(limiter))
+        .subscribe({ error: (e: Error) => ended.push([e.name, now()]) });
+      return { ended, limiter };
+    });
+    expect(out.ended).toEqual([['QuotaExhaustedError', 1000]]);
+    expect(out.limiter.hasTimer).toBe(false);
+  });
+});
