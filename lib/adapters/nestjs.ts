@@ -1,0 +1,446 @@
+/**
+ * `rx-ratelimit/nestjs`: a dynamic module that registers limiters by name, makes them
+ * injectable, and paces `@nestjs/axios` `HttpService` calls through them.
+ *
+ * ```ts
+ * import { Module } from '@nestjs/common';
+ * import { HttpModule } from '@nestjs/axios';
+ * import { providers } from 'rx-ratelimit';
+ * import { RateLimitModule } from 'rx-ratelimit/nestjs';
+ *
+ * @Module({
+ *   imports: [
+ *     HttpModule,
+ *     RateLimitModule.forRoot({
+ *       isGlobal: true,
+ *       limiters: { pipedrive: { provider: providers.pipedrive({ plan: 'advanced' }), key: token } },
+ *     }),
+ *   ],
+ * })
+ * export class AppModule {}
+ * ```
+ *
+ * Nothing here needs `emitDecoratorMetadata`: every provider is a factory with an explicit
+ * `inject` list. Only this module imports Nest (`@nestjs/common`); `@nestjs/axios` is used
+ * through its `HttpService` type only.
+ *
+ * @packageDocumentation
+ */
+import {
+  ConfigurableModuleBuilder,
+  Inject,
+  type ConfigurableModuleAsyncOptions,
+  type DynamicModule,
+  type Provider as NestProvider,
+} from '@nestjs/common';
+import type { HttpService } from '@nestjs/axios';
+import type { AxiosRequestConfig, AxiosResponse } from 'axios';
+import { combineLatest, map, Observable, of } from 'rxjs';
+import { createLimiter, type Limiter } from '../core/limiter.js';
+import type { LimiterOptions } from '../core/options.js';
+import type { RequestInfo } from '../core/request.js';
+import type { LimiterSnapshot } from '../core/state.js';
+import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
+import { toResponseLike } from './axios.js';
+import { checkPriority, idempotencyKeyOf, listenAbort, requestInfo, resolveUrl } from './shared.js';
+
+// ---------------------------------------------------------------------------------------------
+// Options and tokens
+
+/** A limiter to register: options for `createLimiter`, or a limiter you created yourself. */
+export type LimiterDefinition = LimiterOptions | Limiter;
+
+/**
+ * Options of {@link RateLimitModule.forRoot}, and what the `forRootAsync` factory returns.
+ *
+ * ```ts
+ * import { providers } from 'rx-ratelimit';
+ * import type { RateLimitModuleOptions } from 'rx-ratelimit/nestjs';
+ *
+ * const options: RateLimitModuleOptions = {
+ *   limiters: { procore: { provider: providers.procore(), key: 'company-42' } },
+ * };
+ * ```
+ */
+export interface RateLimitModuleOptions {
+  /** One limiter per name (one per credential and provider): options, or a `Limiter`. */
+  readonly limiters: Readonly<Record<string, LimiterDefinition>>;
+}
+
+/**
+ * Settings of the module itself, accepted by both `forRoot` and `forRootAsync` next to the
+ * options.
+ */
+export interface RateLimitModuleExtras {
+  /** Register the module globally: every module can inject its limiters. @default false */
+  readonly isGlobal?: boolean;
+  /**
+   * Names to make injectable with {@link getLimiterToken} / {@link InjectLimiter}. `forRoot`
+   * adds the keys of `limiters` itself; `forRootAsync` cannot know them before its factory
+   * runs, so list them here (every limiter stays reachable through {@link LimiterRegistry.get}).
+   */
+  readonly limiterNames?: readonly string[];
+}
+
+/**
+ * The injection token of the limiter registered under `name`.
+ *
+ * ```ts
+ * import { getLimiterToken } from 'rx-ratelimit/nestjs';
+ * const token: string = getLimiterToken('pipedrive'); // 'rx-ratelimit:limiter:pipedrive'
+ * ```
+ */
+export function getLimiterToken(name: string): string {
+  return `rx-ratelimit:limiter:${name}`;
+}
+
+/**
+ * Injects the limiter registered under `name`: `@InjectLimiter('pipedrive') limiter: Limiter`.
+ * Shorthand for `@Inject(getLimiterToken(name))`. Parameter decorators need
+ * `experimentalDecorators` in the app's tsconfig (as every Nest app has); without them, use
+ * factory providers with `inject: [getLimiterToken(name)]`.
+ */
+export function InjectLimiter(name: string): PropertyDecorator & ParameterDecorator {
+  return Inject(getLimiterToken(name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry
+
+/**
+ * Every limiter the module registered, by name. Inject it by its class
+ * (`inject: [LimiterRegistry]`, or as a constructor parameter with decorator metadata).
+ *
+ * ```ts
+ * import type { LimiterRegistry } from 'rx-ratelimit/nestjs';
+ * declare const registry: LimiterRegistry;
+ * registry.snapshot$().subscribe((all) => console.log(all['pipedrive']?.buckets));
+ * ```
+ */
+export class LimiterRegistry {
+  private readonly limiters = new Map<string, Limiter>();
+
+  constructor(options: RateLimitModuleOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('RateLimitModule: options must be an object with `limiters`');
+    }
+    const defs: unknown = options.limiters;
+    if (typeof defs !== 'object' || defs === null || Array.isArray(defs)) {
+      throw new TypeError('RateLimitModule: `limiters` must be an object of limiters or limiter options by name');
+    }
+    for (const [name, def] of Object.entries(defs as Record<string, LimiterDefinition>)) {
+      this.limiters.set(name, toLimiter(name, def));
+    }
+  }
+
+  /** The limiter registered under `name`; throws an `Error` naming the known ones if none is. */
+  get(name: string): Limiter {
+    const limiter = this.limiters.get(name);
+    if (!limiter) {
+      const known = [...this.limiters.keys()].map((n) => `"${n}"`).join(', ') || 'none';
+      throw new Error(`RateLimitModule: no limiter named "${name}" (registered: ${known})`);
+    }
+    return limiter;
+  }
+
+  /** Is a limiter registered under `name`? */
+  has(name: string): boolean {
+    return this.limiters.has(name);
+  }
+
+  /** Names of the registered limiters, in registration order. */
+  names(): string[] {
+    return [...this.limiters.keys()];
+  }
+
+  /** The current state of every limiter, by name, computed now. */
+  snapshot(): Record<string, LimiterSnapshot> {
+    const out: Record<string, LimiterSnapshot> = {};
+    for (const [name, limiter] of this.limiters) out[name] = limiter.snapshot;
+    return out;
+  }
+
+  /**
+   * The state of every limiter, by name: emits at once, then whenever any of them changes.
+   * Ready to serve as server-sent events (`@Sse()`) or to log.
+   */
+  snapshot$(): Observable<Record<string, LimiterSnapshot>> {
+    const names = this.names();
+    if (names.length === 0) return of({});
+    return combineLatest(names.map((name) => this.get(name).state$)).pipe(
+      map((states) => Object.fromEntries(names.map((name, i) => [name, states[i] as LimiterSnapshot]))),
+    );
+  }
+
+  /**
+   * `httpService`'s calls paced by the limiter registered under `name`: see
+   * {@link rateLimitedHttp}.
+   */
+  http(httpService: HttpService, name: string, options: RateLimitedHttpOptions = {}): RateLimitedHttp {
+    return rateLimitedHttp(httpService, this.get(name), options);
+  }
+}
+
+function isLimiter(def: unknown): def is Limiter {
+  // Duck-typed: a limiter from another copy of the package (CJS next to ESM) is still one.
+  const d = def as Partial<Limiter> | null;
+  return typeof d === 'object' && d !== null && typeof d.acquire === 'function' && typeof d.observe === 'function';
+}
+
+function toLimiter(name: string, def: LimiterDefinition): Limiter {
+  if (isLimiter(def)) return def;
+  try {
+    return createLimiter(def);
+  } catch (error) {
+    if (error instanceof TypeError) {
+      throw new TypeError(`RateLimitModule: limiter "${name}": ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The module
+
+/** The injection token of the module's options. */
+export const RATE_LIMIT_MODULE_OPTIONS = 'RATE_LIMIT_MODULE_OPTIONS';
+
+const builder = new ConfigurableModuleBuilder<RateLimitModuleOptions>({
+  optionsInjectionToken: RATE_LIMIT_MODULE_OPTIONS,
+})
+  .setClassMethodName('forRoot')
+  .setExtras<RateLimitModuleExtras>({ isGlobal: false, limiterNames: [] }, (definition, extras) => {
+    const names = [...new Set(extras.limiterNames ?? [])];
+    const byName: NestProvider[] = names.map((name) => ({
+      provide: getLimiterToken(name),
+      useFactory: (registry: LimiterRegistry) => registry.get(name),
+      inject: [LimiterRegistry],
+    }));
+    return {
+      ...definition,
+      global: extras.isGlobal ?? false,
+      providers: [
+        ...(definition.providers ?? []),
+        {
+          provide: LimiterRegistry,
+          useFactory: (o: RateLimitModuleOptions) => new LimiterRegistry(o),
+          inject: [RATE_LIMIT_MODULE_OPTIONS],
+        },
+        ...byName,
+      ],
+      exports: [...(definition.exports ?? []), LimiterRegistry, ...names.map(getLimiterToken)],
+    };
+  });
+
+const { ConfigurableModuleClass } = builder.build();
+
+/** What {@link RateLimitModule.forRoot} accepts: the options and the module's extras. */
+export type RateLimitModuleForRootOptions = RateLimitModuleOptions & RateLimitModuleExtras;
+/**
+ * What {@link RateLimitModule.forRootAsync} accepts: `useFactory` + `inject` + `imports`
+ * (or `useClass` / `useExisting` with a `create()` method), and the module's extras.
+ */
+export type RateLimitModuleAsyncOptions = ConfigurableModuleAsyncOptions<RateLimitModuleOptions> &
+  RateLimitModuleExtras;
+
+/**
+ * Registers limiters by name. Provides and exports {@link LimiterRegistry} and, for each name,
+ * the limiter under {@link getLimiterToken}`(name)`.
+ *
+ * ```ts
+ * import { ConfigModule, ConfigService } from './config.js'; // your own config module
+ * import { providers } from 'rx-ratelimit';
+ * import { RateLimitModule } from 'rx-ratelimit/nestjs';
+ *
+ * RateLimitModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({
+ *     limiters: { procore: { provider: providers.procore(), key: config.get('PROCORE_TOKEN') } },
+ *   }),
+ *   limiterNames: ['procore'],
+ *   isGlobal: true,
+ * });
+ * ```
+ */
+export class RateLimitModule extends ConfigurableModuleClass {
+  /** Registers the given limiters; each name is injectable with {@link getLimiterToken}. */
+  static override forRoot(options: RateLimitModuleForRootOptions): DynamicModule {
+    const names = [
+      ...(options.limiterNames ?? []),
+      ...Object.keys((options as Partial<RateLimitModuleOptions>).limiters ?? {}),
+    ];
+    return super.forRoot({ ...options, limiterNames: names });
+  }
+
+  /**
+   * Registers the limiters a factory returns (`useFactory`, `inject`, `imports`). Names listed
+   * in `limiterNames` are injectable by token; every limiter is reachable through the registry.
+   */
+  static override forRootAsync(options: RateLimitModuleAsyncOptions): DynamicModule {
+    return super.forRootAsync(options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpService
+
+/**
+ * Settings of {@link rateLimitedHttp}: those of the `rateLimit` operator (`maxRetries`,
+ * `retryNonIdempotent`, `reserve`…) and a default priority. Per-request settings go in the
+ * axios config's `rateLimit` field (`priority`, `idempotencyKey`, `retry`, `skip`), as with
+ * `rx-ratelimit/axios`.
+ */
+export interface RateLimitedHttpOptions extends RateLimitConfig {
+  /** Priority of requests that do not set `config.rateLimit.priority`. @default 0 */
+  readonly priority?: number;
+}
+
+/**
+ * The methods of `HttpService`, each returning `HttpService`'s own observable passed through
+ * `rateLimit`. Cold like `HttpService`'s: each subscription waits for a permit, then sends.
+ */
+export interface RateLimitedHttp {
+  /** The limiter every call goes through. */
+  readonly limiter: Limiter;
+  /** The wrapped service. */
+  readonly httpService: HttpService;
+  request<T = unknown>(config: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  get<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  delete<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  head<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  post<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  put<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  patch<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+}
+
+/**
+ * Wraps `@nestjs/axios`'s `HttpService` so that every call goes through `rateLimit(limiter,
+ * { method, url })`: the daily quota guard, the throttle (wait for a permit, then subscribe to
+ * `HttpService`'s observable) and the retry of 429s on requests safe to repeat. All calls
+ * through the same limiter, from every service, share one budget.
+ *
+ * The limiter sees the full URL (`httpService.axiosRef.getUri(config)`: base URL and params),
+ * the method, the priority and an `Idempotency-Key` header. Identical GETs in flight share one
+ * response (`rateLimit`'s dedupe). The config passed on to `HttpService` carries
+ * `rateLimit: { skip: true }`, so interceptors installed by `attachRateLimiter` on the same
+ * axios instance do not gate it twice. An `AbortSignal` in the config aborts a request that is
+ * still queued too: it then ends with axios's `CanceledError`, nothing sent. A
+ * `config.rateLimit.skip` request goes straight to `HttpService`.
+ *
+ * ```ts
+ * import type { HttpService } from '@nestjs/axios';
+ * import { firstValueFrom } from 'rxjs';
+ * import type { Limiter } from 'rx-ratelimit';
+ * import { rateLimitedHttp } from 'rx-ratelimit/nestjs';
+ *
+ * declare const httpService: HttpService;
+ * declare const limiter: Limiter;
+ * const api = rateLimitedHttp(httpService, limiter, { maxRetries: 3 });
+ * const res = await firstValueFrom(api.get<{ id: number }>('https://api.example.com/v1/deals/1'));
+ * ```
+ */
+export function rateLimitedHttp(
+  httpService: HttpService,
+  limiter: Limiter,
+  options: RateLimitedHttpOptions = {},
+): RateLimitedHttp {
+  const { priority: defaultPriority, ...config } = options;
+  checkPriority('rateLimitedHttp', defaultPriority);
+  const operatorConfig: RateLimitConfig = { extractResponse: toResponseLike, ...config };
+
+  const gate = <T>(
+    method: string,
+    cfg: AxiosRequestConfig,
+    send: (c: AxiosRequestConfig) => Observable<AxiosResponse<T>>,
+  ): Observable<AxiosResponse<T>> => {
+    if (cfg.rateLimit?.skip) return send(cfg);
+    const info = infoOf(httpService, method, cfg, defaultPriority);
+    const passOn: AxiosRequestConfig = { ...cfg, rateLimit: { ...cfg.rateLimit, skip: true } };
+    const gated$ = new Observable<AxiosResponse<T>>((subscriber) => send(passOn).subscribe(subscriber)).pipe(
+      rateLimit<AxiosResponse<T>>(limiter, info, operatorConfig),
+    );
+    const signal = cfg.signal;
+    if (!signal) return gated$;
+    return new Observable<AxiosResponse<T>>((subscriber) => {
+      const forward = {
+        next: (value: AxiosResponse<T>) => subscriber.next(value),
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      };
+      // Already aborted, or aborted while queued or waiting to retry: let axios end it with
+      // its CanceledError (it sends nothing with an aborted signal).
+      if (signal.aborted) return send(passOn).subscribe(forward);
+      let inner = gated$.subscribe(forward);
+      const stop = listenAbort(signal, () => {
+        inner.unsubscribe();
+        inner = send(passOn).subscribe(forward);
+      });
+      return () => {
+        stop();
+        inner.unsubscribe();
+      };
+    });
+  };
+
+  return {
+    limiter,
+    httpService,
+    request: <T>(cfg: AxiosRequestConfig) =>
+      gate<T>(cfg.method ?? httpService.axiosRef?.defaults?.method ?? 'get', cfg, (c) => httpService.request<T>(c)),
+    get: <T>(url: string, cfg: AxiosRequestConfig = {}) =>
+      gate<T>('get', { ...cfg, url }, (c) => httpService.get<T>(url, strip(c))),
+    delete: <T>(url: string, cfg: AxiosRequestConfig = {}) =>
+      gate<T>('delete', { ...cfg, url }, (c) => httpService.delete<T>(url, strip(c))),
+    head: <T>(url: string, cfg: AxiosRequestConfig = {}) =>
+      gate<T>('head', { ...cfg, url }, (c) => httpService.head<T>(url, strip(c))),
+    post: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
+      gate<T>('post', { ...cfg, url }, (c) => httpService.post<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+    put: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
+      gate<T>('put', { ...cfg, url }, (c) => httpService.put<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+    patch: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
+      gate<T>('patch', { ...cfg, url }, (c) => httpService.patch<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+  };
+}
+
+/** The config of a shorthand call, without the `url` added to compute the limiter's info. */
+function strip(config: AxiosRequestConfig): AxiosRequestConfig {
+  const { url: _url, ...rest } = config;
+  return rest;
+}
+
+function infoOf(
+  httpService: HttpService,
+  method: string,
+  config: AxiosRequestConfig,
+  defaultPriority: number | undefined,
+): RequestInfo {
+  const m = method.toLowerCase();
+  const instance = httpService.axiosRef as HttpService['axiosRef'] | undefined;
+  const defaults = instance?.defaults;
+  const defaultHeaders = defaults?.headers as unknown as Record<string, unknown> | undefined;
+  return requestInfo({
+    method: m,
+    url: urlOf(httpService, { ...config, method: m }),
+    priority: config.rateLimit?.priority ?? defaultPriority,
+    idempotencyKey:
+      config.rateLimit?.idempotencyKey ??
+      idempotencyKeyOf(config.headers, defaultHeaders?.[m], defaultHeaders?.['common'], defaultHeaders),
+    retry: config.rateLimit?.retry,
+    // A stream can be read once: never hand the same one to two subscribers.
+    shareKey: config.responseType === 'stream' ? false : undefined,
+  });
+}
+
+/** The full URL, params included; the bare URL when there is no axios instance (a mock). */
+function urlOf(httpService: HttpService, config: AxiosRequestConfig): string | undefined {
+  const instance = httpService.axiosRef as HttpService['axiosRef'] | undefined;
+  if (instance && typeof instance.getUri === 'function') {
+    try {
+      return instance.getUri(config) || undefined;
+    } catch {
+      // A params serializer that throws: axios fails the same way when it sends.
+    }
+  }
+  return resolveUrl(config.baseURL ?? instance?.defaults?.baseURL, config.url);
+}
