@@ -42,7 +42,7 @@ import type { RequestInfo } from '../core/request.js';
 import type { LimiterSnapshot } from '../core/state.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { toResponseLike } from './axios.js';
-import { checkPriority, idempotencyKeyOf, listenAbort, requestInfo, resolveUrl } from './shared.js';
+import { checkPriority, idempotencyKeyOf, isLimiter, listenAbort, requestInfo, resolveUrl } from './shared.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and tokens
@@ -179,12 +179,6 @@ export class LimiterRegistry {
   http(httpService: HttpService, name: string, options: RateLimitedHttpOptions = {}): RateLimitedHttp {
     return rateLimitedHttp(httpService, this.get(name), options);
   }
-}
-
-function isLimiter(def: unknown): def is Limiter {
-  // Duck-typed: a limiter from another copy of the package (CJS next to ESM) is still one.
-  const d = def as Partial<Limiter> | null;
-  return typeof d === 'object' && d !== null && typeof d.acquire === 'function' && typeof d.observe === 'function';
 }
 
 function toLimiter(name: string, def: LimiterDefinition): Limiter {

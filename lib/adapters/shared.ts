@@ -187,6 +187,15 @@ function describe(v: unknown): string {
   return typeof v === 'object' && v !== null ? 'an object' : String(v);
 }
 
+/**
+ * Is `x` a limiter? Duck-typed: a limiter from another copy of the package (CJS next to ESM)
+ * is still one.
+ */
+export function isLimiter(x: unknown): x is Limiter {
+  const d = x as Partial<Limiter> | null;
+  return typeof d === 'object' && d !== null && typeof d.acquire === 'function' && typeof d.observe === 'function';
+}
+
 /** Builds a `RequestInfo` without `undefined` fields (exactOptionalPropertyTypes); method upper-cased. */
 export function requestInfo(fields: { readonly [K in keyof RequestInfo]?: RequestInfo[K] | undefined }): RequestInfo {
   const out: Record<string, unknown> = {};

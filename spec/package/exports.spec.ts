@@ -34,14 +34,23 @@ function runNode(condition: Condition, script: string): unknown {
   return JSON.parse(stdout) as unknown;
 }
 
+/**
+ * Modules to load before a subpath. Angular's packages are partially compiled: an Angular app's build links them
+ * (the Angular linker); anywhere else, as in every Angular test setup, the JIT compiler must be loaded first.
+ */
+const PRELOAD: Readonly<Record<string, string>> = { angular: '@angular/compiler' };
+
 /** A script that loads `specifier` with `condition` and prints where it resolved and the type of each export. */
 function loadScript(condition: Condition, specifier: string): string {
   const spec = JSON.stringify(specifier);
+  const before = PRELOAD[specifier.split('/').pop() ?? ''];
+  const preload =
+    before === undefined ? '' : condition === 'require' ? `require('${before}'); ` : `await import('${before}'); `;
   const report = `const exportTypes = Object.fromEntries(Object.keys(m).sort().map((k) => [k, typeof m[k]]));`;
   return condition === 'require'
-    ? `const m = require(${spec}); ${report}
+    ? `${preload}const m = require(${spec}); ${report}
        console.log(JSON.stringify({ resolved: require.resolve(${spec}), exportTypes }));`
-    : `const m = await import(${spec}); ${report}
+    : `${preload}const m = await import(${spec}); ${report}
        const { fileURLToPath } = await import('node:url');
        console.log(JSON.stringify({ resolved: fileURLToPath(import.meta.resolve(${spec})), exportTypes }));`;
 }

@@ -1,0 +1,404 @@
+/**
+ * `rx-ratelimit/angular`: a functional `HttpInterceptorFn` that paces Angular `HttpClient`
+ * calls through limiters and feeds every response's rate-limit headers back to them.
+ *
+ * ```ts
+ * import { provideHttpClient, withInterceptors } from '@angular/common/http';
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { rateLimitInterceptor } from 'rx-ratelimit/angular';
+ *
+ * const pipedrive = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'user-42' });
+ * export const appProviders = [
+ *   provideHttpClient(withInterceptors([rateLimitInterceptor({ limiters: { 'api.pipedrive.com': pipedrive } })])),
+ * ];
+ * ```
+ *
+ * Only this module imports Angular (`@angular/common/http`), an optional peer dependency.
+ *
+ * @packageDocumentation
+ */
+import {
+  HttpContextToken,
+  HttpErrorResponse,
+  HttpEventType,
+  HttpResponse,
+  type HttpEvent,
+  type HttpHandlerFn,
+  type HttpHeaders,
+  type HttpInterceptorFn,
+  type HttpRequest,
+} from '@angular/common/http';
+import { defer, tap, type Observable } from 'rxjs';
+import type { Limiter } from '../core/limiter.js';
+import type { RequestInfo } from '../core/request.js';
+import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
+import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
+import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './shared.js';
+
+// ---------------------------------------------------------------------------------------------
+// Per-request options
+
+/**
+ * Priority of one request among those waiting on its limiter; higher goes first, equal
+ * priorities keep their order. Unset: the interceptor's `priority` option (default 0).
+ *
+ * ```ts
+ * import { HttpContext } from '@angular/common/http';
+ * import { RATE_LIMIT_PRIORITY } from 'rx-ratelimit/angular';
+ * const context = new HttpContext().set(RATE_LIMIT_PRIORITY, 10);
+ * // http.get(url, { context })
+ * ```
+ */
+export const RATE_LIMIT_PRIORITY = new HttpContextToken<number | undefined>(() => undefined);
+
+/**
+ * Force (`true`) or forbid (`false`) retrying this request after a 429, whatever its method.
+ * Unset, idempotent methods (GET, HEAD, PUT, DELETE…) and requests with an `Idempotency-Key`
+ * header are retried, POST and PATCH are not (unless the option `retryNonIdempotent`).
+ *
+ * ```ts
+ * import { HttpContext } from '@angular/common/http';
+ * import { RATE_LIMIT_RETRY } from 'rx-ratelimit/angular';
+ * // This POST is safe to repeat: the API ignores duplicates.
+ * const context = new HttpContext().set(RATE_LIMIT_RETRY, true);
+ * ```
+ */
+export const RATE_LIMIT_RETRY = new HttpContextToken<boolean | undefined>(() => undefined);
+
+/**
+ * `true` sends the request around the limiter, untouched: not queued, not counted, its
+ * response not read. @default false
+ *
+ * ```ts
+ * import { HttpContext } from '@angular/common/http';
+ * import { RATE_LIMIT_SKIP } from 'rx-ratelimit/angular';
+ * const context = new HttpContext().set(RATE_LIMIT_SKIP, true);
+ * ```
+ */
+export const RATE_LIMIT_SKIP = new HttpContextToken<boolean>(() => false);
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/** Picks the limiter of a request; `undefined` lets the request through untouched. */
+export type LimiterSelector = (req: HttpRequest<unknown>) => Limiter | undefined;
+
+/**
+ * What {@link RateLimitInterceptorOptions.onMissingHeaders} receives, once per limiter, when
+ * the API's responses carry none of the rate-limit headers its provider reads. Carries the key
+ * label, never the credential.
+ */
+export interface MissingHeadersReport {
+  /** Host (with port if any) of the last such response's request; `''` when unknown. */
+  readonly host: string;
+  /** The limiter's provider, e.g. `'pipedrive'`. */
+  readonly provider: string;
+  /** The limiter's key label (a hash), never the key. */
+  readonly key: string;
+  /** Successful responses in a row, before any with limit headers, that had none. */
+  readonly responses: number;
+  /** The header names the provider looked for (lower case), and `retry-after`. */
+  readonly expected: readonly string[];
+  /** The header names the response did show (lower case). */
+  readonly visible: readonly string[];
+  /**
+   * `true` when the response showed only CORS-safelisted headers (`content-type`,
+   * `content-length`, `cache-control`…): what a browser shows of a cross-origin response whose
+   * API sends no `Access-Control-Expose-Headers`.
+   */
+  readonly likelyCors: boolean;
+  /** One line for a log: the host, the provider, the headers and what to do. */
+  readonly message: string;
+}
+
+/** Options of {@link rateLimitInterceptor}; `limiters` is required. */
+export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extractResponse'> {
+  /**
+   * The limiter of each request: a record by host (`'api.pipedrive.com'`, or with the port,
+   * `'localhost:8080'`, tried first), or a function of the request. Requests with no limiter
+   * pass through untouched.
+   */
+  readonly limiters: Readonly<Record<string, Limiter>> | LimiterSelector;
+  /** Priority of requests that do not set {@link RATE_LIMIT_PRIORITY}. @default 0 */
+  readonly priority?: number;
+  /**
+   * Called once per limiter when `missingHeadersAfter` successful responses in a row carried
+   * none of the limit headers its provider reads (typically a browser hiding them across
+   * origins). `false` turns the check off.
+   * @default `console.warn(report.message)`
+   */
+  readonly onMissingHeaders?: ((report: MissingHeadersReport) => void) | false;
+  /** Successful responses without limit headers before `onMissingHeaders` is called. @default 3 */
+  readonly missingHeadersAfter?: number;
+  /**
+   * Base URL against which relative request URLs are resolved to find their host.
+   * @default `location.href` in a browser; elsewhere relative URLs have no host
+   */
+  readonly baseUrl?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/**
+ * Reads Angular's `HttpResponse` and `HttpErrorResponse` as the limiter's `ResponseLike`
+ * (headers by case-insensitive name, repeated ones joined with `", "`; the body of a response,
+ * the `error` body of an error). An `HttpErrorResponse` with status 0 (no answer: network
+ * error, CORS refusal) and the other `HttpEvent`s (`Sent`, progress, `ResponseHeader`) carry
+ * no complete response: `undefined`. Anything else goes to the default `extractResponse`.
+ *
+ * ```ts
+ * import { HttpErrorResponse, HttpHeaders } from '@angular/common/http';
+ * import { extractAngularResponse } from 'rx-ratelimit/angular';
+ *
+ * const error = new HttpErrorResponse({ status: 429, headers: new HttpHeaders({ 'Retry-After': '2' }) });
+ * extractAngularResponse(error)?.header('retry-after'); // '2'
+ * ```
+ */
+export const extractAngularResponse: ResponseExtractor = (x) => {
+  if (x instanceof HttpResponse) return toResponseLike(x.status, x.headers, x.body);
+  if (x instanceof HttpErrorResponse) return x.status > 0 ? toResponseLike(x.status, x.headers, x.error) : undefined;
+  if (isPartialEvent(x)) return undefined;
+  return extractResponse(x);
+};
+
+function toResponseLike(status: number, headers: HttpHeaders, body: unknown): ResponseLike {
+  // `HttpHeaders.get` returns the first value only; an XHR response may carry several.
+  const get = (name: string): string | null => headers.getAll(name)?.join(', ') ?? null;
+  return responseLike(status, { get }, body === null ? undefined : body);
+}
+
+/** An Angular `HttpEvent` that is not a full response: `{ type: HttpEventType.Sent }` and the like. */
+function isPartialEvent(x: unknown): boolean {
+  if (typeof x !== 'object' || x === null) return false;
+  const type = (x as { type?: unknown }).type;
+  return typeof type === 'number' && type !== (HttpEventType.Response as number);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Missing headers
+
+/** Response headers a browser shows across origins without `Access-Control-Expose-Headers`. */
+const CORS_SAFELISTED: ReadonlySet<string> = new Set([
+  'cache-control',
+  'content-language',
+  'content-length',
+  'content-type',
+  'expires',
+  'last-modified',
+  'pragma',
+]);
+
+/** Per limiter (whichever interceptor it is used by): responses without numbers so far, or settled. */
+const headerChecks = new WeakMap<Limiter, { blind: number; done: boolean }>();
+
+/**
+ * Reads a successful response with the limiter's provider, noting which headers it looks
+ * for. Reports once per limiter when `after` of them in a row, before any response with
+ * numbers, had none.
+ */
+function checkHeaders(
+  limiter: Limiter,
+  response: HttpResponse<unknown>,
+  info: RequestInfo,
+  host: string,
+  after: number,
+  report: (r: MissingHeadersReport) => void,
+): void {
+  let check = headerChecks.get(limiter);
+  if (!check) headerChecks.set(limiter, (check = { blind: 0, done: false }));
+  if (check.done || response.status < 200 || response.status >= 300) return;
+  const res = toResponseLike(response.status, response.headers, response.body);
+  const asked = new Set<string>();
+  const recording: ResponseLike = {
+    status: res.status,
+    body: res.body,
+    header: (name) => {
+      asked.add(name.toLowerCase());
+      return res.header(name);
+    },
+  };
+  let found: boolean;
+  try {
+    found = limiter.provider.read(recording, info).buckets.length > 0;
+  } catch {
+    // A user-defined provider that throws is read as "says nothing", as the limiter does.
+    found = false;
+  }
+  if (found) {
+    check.done = true;
+    return;
+  }
+  if (++check.blind < after) return;
+  check.done = true;
+  asked.add('retry-after');
+  const expected = [...asked];
+  const visible = response.headers.keys().map((k) => k.toLowerCase());
+  const likelyCors = visible.every((name) => CORS_SAFELISTED.has(name));
+  const where = host ? `from ${host}` : 'from this API';
+  const why = likelyCors
+    ? `Only CORS-safelisted headers were visible (${visible.join(', ') || 'none'}): a browser calling another ` +
+      'origin hides the rest unless the API sends'
+    : 'Either the API does not send them, or a proxy drops them; across origins, a browser also hides them unless the API sends';
+  report({
+    host,
+    provider: limiter.provider.name,
+    key: limiter.key,
+    responses: check.blind,
+    expected,
+    visible,
+    likelyCors,
+    message:
+      `rx-ratelimit: ${check.blind} responses ${where} carried none of the rate-limit headers the ` +
+      `"${limiter.provider.name}" limiter (key ${limiter.key}) reads, so it paces by the documented hints ` +
+      `and learns of the limit only from 429s. ${why} "Access-Control-Expose-Headers: ${expected.join(', ')}".`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The interceptor
+
+/**
+ * A functional `HttpInterceptorFn` that sends each request through its limiter with
+ * `rateLimit`: it waits for a permit (by priority), reads the `HttpResponse` or
+ * `HttpErrorResponse` headers back into the limiter, and on a 429 waits as long as the
+ * limiter says and sends the request again when that is safe (see {@link RATE_LIMIT_RETRY}).
+ * All requests through one limiter, from every component and service, share one budget.
+ *
+ * - Errors it raises are the library's: `QuotaExhaustedError` (a wait past `maxWaitMs`, a
+ *   spent daily budget), `BlockedError`, `RetryLimitError` (`cause`: the last
+ *   `HttpErrorResponse`), `QueueFullError`. A 429 that is not retried, and every other error
+ *   (a network error included), reaches the caller as the `HttpErrorResponse` it was.
+ * - Unsubscribing from a waiting request removes it from the queue: nothing is sent.
+ * - Identical GET/HEAD requests in flight at once (same URL, headers and response type) are
+ *   sent once and shared, unless the limiter has `dedupe: false`.
+ * - The interceptors after this one, and the backend, run once the permit is granted, and
+ *   again for each retry. Put this one last so that slow interceptors (token refresh) run
+ *   before a permit is taken, not while holding it.
+ *
+ * ```ts
+ * import { provideHttpClient, withFetch, withInterceptors } from '@angular/common/http';
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { rateLimitInterceptor } from 'rx-ratelimit/angular';
+ *
+ * const procore = createLimiter({ provider: providers.procore(), key: 'company-7' });
+ * export const httpProviders = [
+ *   provideHttpClient(
+ *     withFetch(),
+ *     withInterceptors([
+ *       rateLimitInterceptor({
+ *         limiters: (req) => (req.url.startsWith('https://api.procore.com/') ? procore : undefined),
+ *         maxRetries: 3,
+ *       }),
+ *     ]),
+ *   ),
+ * ];
+ * ```
+ */
+export function rateLimitInterceptor(options: RateLimitInterceptorOptions): HttpInterceptorFn {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('rateLimitInterceptor: options must be an object with `limiters`');
+  }
+  const {
+    limiters,
+    priority,
+    onMissingHeaders,
+    missingHeadersAfter = 3,
+    baseUrl,
+    ...config
+  }: RateLimitInterceptorOptions = options;
+  const select = selector(limiters);
+  checkPriority('rateLimitInterceptor', priority);
+  checkMaxRetries('rateLimitInterceptor', config.maxRetries);
+  checkStatuses('rateLimitInterceptor', config.statuses);
+  if (!Number.isInteger(missingHeadersAfter) || missingHeadersAfter < 1) {
+    throw new TypeError(
+      `rateLimitInterceptor: option \`missingHeadersAfter\` must be a whole number >= 1, got ${String(missingHeadersAfter)}`,
+    );
+  }
+  if (onMissingHeaders !== undefined && onMissingHeaders !== false && typeof onMissingHeaders !== 'function') {
+    throw new TypeError('rateLimitInterceptor: option `onMissingHeaders` must be a function or false');
+  }
+  const report = onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message));
+  const rlConfig: RateLimitConfig = { ...config, extractResponse: extractAngularResponse };
+
+  return (req: HttpRequest<unknown>, next: HttpHandlerFn): Observable<HttpEvent<unknown>> => {
+    if (req.context.get(RATE_LIMIT_SKIP)) return next(req);
+    const url = parseUrl(req.urlWithParams, baseUrl);
+    const limiter = select(req, url);
+    if (!limiter) return next(req);
+    const info = requestInfo({
+      method: req.method,
+      url: url?.href ?? req.urlWithParams,
+      priority: checkPriority('RATE_LIMIT_PRIORITY', req.context.get(RATE_LIMIT_PRIORITY)) ?? priority,
+      retry: req.context.get(RATE_LIMIT_RETRY),
+      idempotencyKey: idempotencyKeyOf(req.headers),
+      shareKey: shareKeyOf(req),
+    });
+    const host = url?.host ?? '';
+    // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
+    // and again for each retry.
+    const send$ = defer(() => next(req));
+    const sent$ =
+      report === false
+        ? send$
+        : send$.pipe(
+            tap((event) => {
+              if (event instanceof HttpResponse) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
+            }),
+          );
+    return sent$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig));
+  };
+}
+
+/**
+ * Two GETs are shared only when they would yield the same events: same URL, headers, response
+ * type and credentials mode, no progress events.
+ */
+function shareKeyOf(req: HttpRequest<unknown>): string | false {
+  if (req.reportProgress) return false;
+  const headers = req.headers
+    .keys()
+    .map((name) => [name.toLowerCase(), req.headers.getAll(name) ?? []] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([req.method, req.urlWithParams, req.responseType, req.withCredentials, headers]);
+}
+
+function selector(
+  limiters: RateLimitInterceptorOptions['limiters'],
+): (req: HttpRequest<unknown>, url: URL | undefined) => Limiter | undefined {
+  if (typeof limiters === 'function') {
+    return (req) => {
+      const limiter = limiters(req);
+      if (limiter !== undefined && !isLimiter(limiter)) {
+        throw new TypeError('rateLimitInterceptor: the `limiters` function must return a Limiter or undefined');
+      }
+      return limiter;
+    };
+  }
+  if (typeof limiters !== 'object' || limiters === null) {
+    throw new TypeError('rateLimitInterceptor: option `limiters` must be a record of limiters by host, or a function');
+  }
+  const byHost = new Map<string, Limiter>();
+  for (const [host, limiter] of Object.entries(limiters)) {
+    if (!isLimiter(limiter)) {
+      throw new TypeError(`rateLimitInterceptor: option \`limiters\` must map hosts to limiters; "${host}" does not`);
+    }
+    if (host.includes('/')) {
+      throw new TypeError(
+        `rateLimitInterceptor: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
+      );
+    }
+    byHost.set(host.toLowerCase(), limiter);
+  }
+  return (_req, url) => (url ? (byHost.get(url.host) ?? byHost.get(url.hostname)) : undefined);
+}
+
+function parseUrl(url: string, baseUrl: string | undefined): URL | undefined {
+  const base = baseUrl ?? (globalThis as { location?: { href?: unknown } }).location?.href;
+  try {
+    return new URL(url, typeof base === 'string' ? base : undefined);
+  } catch {
+    return undefined;
+  }
+}
