@@ -98,6 +98,8 @@ const NOTABLE: ReadonlySet<LimiterEventType> = new Set<LimiterEventType>([
   'blocked',
   'unblocked',
   'limit-changed',
+  'store-unavailable',
+  'store-recovered',
 ]);
 const MAX_EVENTS_PER_PUSH = 8;
 const MAX_PAUSE_MS = 60_000;
@@ -309,6 +311,9 @@ export function eventLine(e: LimiterEvent): string {
       return `BLOCKED (HTTP ${e.status}) ${e.until === null ? 'until unblock()' : `for ${until(e.until)}`}`;
     case 'limit-changed':
       return `${e.bucket}: limit ${e.from ?? '?'} -> ${e.to}`;
+    // The store's error text is left out: it may name a host or more.
+    case 'store-unavailable':
+      return `${e.store} store unavailable: spending the local share`;
     default:
       return describeEvent(e).replace(/^\[[^\]]*\]\s*/, '');
   }

@@ -1,5 +1,17 @@
 export { createLimiter, Limiter, type AcquireHandlers, type Permit, type Ticket } from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
+export {
+  memoryStore,
+  type LimiterStore,
+  type StoreAcquireOptions,
+  type StoreBucketSpec,
+  type StoreBucketState,
+  type StoreContext,
+  type StoreEvent,
+  type StoreGrant,
+  type StoreReading,
+  type StoreSession,
+} from './core/store.js';
 export type { RequestInfo } from './core/request.js';
 export { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from './core/response.js';
 export type { BucketSnapshot, BucketSource, LimiterSnapshot, LimiterTotals } from './core/state.js';

@@ -163,6 +163,28 @@ export class Bucket {
     if (index === undefined || index >= this.refillIndex) this.unconfirmedLeft = undefined;
   }
 
+  /**
+   * Takes the figures a shared store reported (the store admits; this copy serves `state$`,
+   * `resumeAt` and quota checks).
+   */
+  adopt(
+    state: {
+      readonly limit: number | undefined;
+      readonly remaining: number | undefined;
+      readonly resetInMs: number | undefined;
+      readonly windowMs: number | undefined;
+    },
+    now: number,
+  ): void {
+    if (state.limit !== undefined) this.limit = state.limit;
+    if (state.windowMs !== undefined) this.windowMs = state.windowMs;
+    this.remaining = state.remaining;
+    if (state.resetInMs !== undefined) {
+      this.resetAt = now + state.resetInMs;
+      this.resetKind = 'server';
+    }
+  }
+
   /** Holds the bucket empty until `until` (a 429 that named this bucket). */
   exhaust(until: number): void {
     this.remaining = 0;
@@ -238,8 +260,10 @@ export class RollingBucket extends Bucket {
     this.windowMs = span;
   }
 
-  override refill(now: number): void {
-    const horizon = now - (this.windowMs ?? this.span);
+  override refill(now: number, guardMs = 0): void {
+    // A send leaves the window `guardMs` after `windowMs`: the server logged it when it arrived,
+    // a little after we sent it, and a later request may take less time to get there.
+    const horizon = now - (this.windowMs ?? this.span) - guardMs;
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
@@ -256,11 +280,11 @@ export class RollingBucket extends Bucket {
     this.resetKind = this.resetAt === undefined ? undefined : 'server';
   }
 
-  override availableAt(now: number, _guardMs: number, coldStart: number): number | undefined {
+  override availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     const used = this.used(now);
-    if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1);
+    if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1, guardMs);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
   }
 
@@ -296,8 +320,8 @@ export class RollingBucket extends Bucket {
   }
 
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
-  private nextFreeAt(now: number, need: number): number {
-    const window = this.windowMs ?? this.span;
+  private nextFreeAt(now: number, need: number, guardMs: number): number {
+    const window = (this.windowMs ?? this.span) + guardMs;
     const own = this.log.length - this.head;
     const ownLeaves = (k: number) =>
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;

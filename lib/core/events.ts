@@ -62,6 +62,18 @@ export type LimiterEvent =
   | (Base & { readonly type: 'blocked'; readonly status: number; readonly until: number | null })
   | (Base & { readonly type: 'unblocked' })
   | (Base & {
+      /** A shared store (Redis) failed or timed out: the limiter now spends only its last known share, locally. */
+      readonly type: 'store-unavailable';
+      readonly store: string;
+      readonly error: string;
+    })
+  | (Base & {
+      /** The shared store answers again: admission is shared again. */
+      readonly type: 'store-recovered';
+      readonly store: string;
+      readonly downMs: number;
+    })
+  | (Base & {
       readonly type: 'limit-changed';
       readonly bucket: string;
       readonly from: number | null;
@@ -100,6 +112,8 @@ const LEVEL: Record<LimiterEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   'queue-full': 'warn',
   'quota-exhausted': 'warn',
   blocked: 'error',
+  'store-unavailable': 'error',
+  'store-recovered': 'info',
 };
 
 const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'response', 'cancelled', 'shared']);
@@ -161,6 +175,10 @@ export function describeEvent(e: LimiterEvent): string {
       return `${who} unblocked`;
     case 'limit-changed':
       return `${who} bucket ${e.bucket} limit ${e.from ?? 'unknown'} -> ${e.to}`;
+    case 'store-unavailable':
+      return `${who} ${e.store} store unavailable (${e.error}); spending only this process's last known share`;
+    case 'store-recovered':
+      return `${who} ${e.store} store back after ${e.downMs} ms; shared admission resumed`;
   }
 }
 

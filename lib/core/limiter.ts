@@ -19,6 +19,12 @@ import { GroupedQueue, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
 import type { LimiterSnapshot } from './state.js';
+import type { StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
+
+/** Most admissions asked of a shared store in one call. */
+const SHARED_BATCH = 64;
+/** With a shared store, how soon to ask again when only a response can tell (a change notice usually comes first). */
+const SHARED_POLL_MS = 250;
 
 /** Distributes a limited payload across the event type union. */
 type EventPayload<E> = E extends LimiterEvent ? Omit<E, 'at' | 'provider' | 'key'> : never;
@@ -90,6 +96,8 @@ export class Limiter {
   private pausedUntil = 0;
   private pauseReason: RetrySource | 'manual' | null = null;
   private consecutive429 = 0;
+  /** When the last 429 was read: 429s to requests sent before it are the same burst. */
+  private lastLimitedAt = -Infinity;
   private blocked: { status: number; since: number; until: number | null } | null = null;
   private totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0, saved: 0 };
   /** In-flight sharing and the GET cache, used by `rateLimit`. */
@@ -102,6 +110,20 @@ export class Limiter {
   private updatedAt: number;
   private readonly emptyNotified = new WeakSet<Bucket>();
   private wasPaused = false;
+  /** A shared store's session (`undefined` with the memory store: buckets are local). */
+  private readonly session: StoreSession | undefined;
+  /** A shared-store call is in flight (at most one per limiter). */
+  private storeBusy = false;
+  /**
+   * Per group of waiting requests (same set of buckets): do not ask the shared store again
+   * before this time, unless something changed (`storeDirty`: a response, a release, a notice
+   * from another process, a new group). A group that must wait does not hold up the others.
+   */
+  private readonly groupWait = new Map<string, number>();
+  private storeDirty = true;
+  private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
+  /** The provider's documented figures per bucket, for a shared store's first use of it. */
+  private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
 
   /** The current limit state; replays the latest snapshot to each new subscriber. */
   readonly state$: Observable<LimiterSnapshot>;
@@ -128,6 +150,21 @@ export class Limiter {
       return this.state;
     });
     this.events$ = this.events.asObservable();
+    this.session = opts.store?.open({
+      key,
+      provider: this.provider.name,
+      emit: (event) => this.emit(event),
+    });
+    this.session?.onChange(() => {
+      this.storeDirty = true;
+      this.drain();
+      this.flushState();
+    });
+  }
+
+  /** Closes what a shared store opened for this limiter (a no-op with the memory store). */
+  async close(): Promise<void> {
+    await this.session?.close();
   }
 
   /** The current limit state, computed now. */
@@ -161,7 +198,9 @@ export class Limiter {
     }
     const buckets = this.bucketsFor(info);
     const waiter: Waiter = { info, summary, buckets, enqueuedAt: now, handlers, entry: undefined };
-    waiter.entry = this.queue.push(buckets.map((b) => b.name).join('\n'), waiter, summary.priority);
+    const group = buckets.map((b) => b.name).join('\n');
+    if (this.session && this.queue.head(group, 1).length === 0) this.groupWait.delete(group);
+    waiter.entry = this.queue.push(group, waiter, summary.priority);
     this.touch();
     this.drain();
     if (waiter.entry) this.emit({ type: 'queued', request: summary, queued: this.queue.size });
@@ -189,7 +228,12 @@ export class Limiter {
       if (this.seen.has(raw)) return undefined;
       this.seen.add(raw);
     }
-    const reading = this.read(response, info, undefined, null);
+    const out: StoreReading[] = [];
+    const reading = this.read(response, info, undefined, null, undefined, out);
+    if (this.session) {
+      this.session.observe(undefined, out, this.specsOf(out.map((r) => r.name)));
+      this.storeDirty = true;
+    }
     this.drain();
     this.flushState();
     return reading;
@@ -257,7 +301,7 @@ export class Limiter {
 
   /** Stops sending for `ms` (for instance after an error the provider does not mark as 429). */
   pause(ms: number, reason: RetrySource | 'manual' = 'manual'): void {
-    this.setPause(this.now() + Math.max(0, ms), reason, null);
+    this.setPause(this.now() + Math.max(0, ms), reason, null, true);
     this.drain();
     this.flushState();
   }
@@ -339,6 +383,7 @@ export class Limiter {
       if (!b) {
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
+        this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
       }
       if (!out.includes(b)) out.push(b);
     }
@@ -420,6 +465,10 @@ export class Limiter {
       this.wasPaused = false;
       this.emit({ type: 'resumed' });
     }
+    if (this.session) {
+      this.drainShared(now, this.session);
+      return;
+    }
     const held = new Set<Bucket>();
     const grant: Array<[Waiter, Permit]> = [];
     let next = Infinity;
@@ -468,6 +517,150 @@ export class Limiter {
     for (const [w, permit] of grant) w.handlers.granted(permit);
   }
 
+  /**
+   * Drain with a shared store: the store decides admission atomically across processes. The
+   * head request's group (requests needing the same buckets) asks for a batch of admissions;
+   * at most one store call is in flight; its answer admits what was granted, in queue order,
+   * or sets the timer for the wait the store reported.
+   */
+  private drainShared(now: number, session: StoreSession): void {
+    if (this.storeBusy) return; // the answer drains again
+    if (this.storeDirty) {
+      this.storeDirty = false;
+      this.groupWait.clear();
+    }
+    let head: Waiter | undefined;
+    let group = '';
+    let next = Infinity;
+    this.queue.visit((w, entry) => {
+      const deadline = w.enqueuedAt + this.maxWaitMs;
+      if (now >= deadline) {
+        this.queue.remove(entry);
+        this.rejectQuota(w, w.buckets[0]?.name ?? 'shared', Infinity, now);
+        return 'removed';
+      }
+      next = Math.min(next, deadline);
+      const until = this.groupWait.get(entry.group) ?? 0;
+      if (until > now) {
+        next = Math.min(next, until);
+        return 'skip-group';
+      }
+      head = w;
+      group = entry.group;
+      return 'stop';
+    });
+    const room = this.opts.maxConcurrent - this.inFlight;
+    if (!head || room <= 0) {
+      if (this.queue.size === 0) this.groupWait.clear();
+      if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
+      else this.schedule(next);
+      return;
+    }
+    const buckets = head.buckets;
+    const count = Math.min(SHARED_BATCH, room, this.queue.head(group, SHARED_BATCH).length);
+    this.storeBusy = true;
+    session
+      .acquire(
+        buckets.map((b) => this.specOf(b)),
+        count,
+        { coldStartConcurrency: this.opts.coldStartConcurrency, resetGuardMs: this.opts.resetGuardMs },
+      )
+      .then(
+        (grant) => this.onGrant(session, buckets, group, grant),
+        () => this.onGrant(session, buckets, group, undefined),
+      );
+  }
+
+  private onGrant(session: StoreSession, buckets: Bucket[], group: string, grant: StoreGrant | undefined): void {
+    this.storeBusy = false;
+    const now = this.now();
+    if (!grant) {
+      // A store must not fail its promise; if one does, ask again shortly.
+      this.groupWait.set(group, now + SHARED_POLL_MS);
+      this.drain();
+      this.flushState();
+      return;
+    }
+    const index = new Map<string, number>();
+    for (const state of grant.buckets) {
+      this.buckets.get(state.name)?.adopt(state, now);
+      index.set(state.name, state.admitted);
+    }
+    if (grant.pause && grant.pause.ms > 0) {
+      const reason = (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === grant.pause?.reason);
+      this.setPause(now + grant.pause.ms, reason ?? 'manual', null, false);
+    }
+    const granted: Array<[Waiter, Permit]> = [];
+    const leases = [...grant.leases];
+    if (leases.length > 0) {
+      this.groupWait.delete(group);
+      for (const { value: w, entry } of this.queue.head(group, leases.length)) {
+        const lease = leases.shift();
+        if (lease === undefined) break;
+        this.queue.remove(entry);
+        w.entry = undefined;
+        const mine = new Map<string, number>();
+        for (const [name, i] of index) mine.set(name, i + granted.length);
+        granted.push([w, this.admit(w, now, { lease, index: mine })]);
+      }
+      // Granted to requests cancelled meanwhile: no longer in flight (the units stay spent).
+      for (const lease of leases)
+        session.release(
+          lease,
+          buckets.map((b) => this.specOf(b)),
+        );
+    } else if (!grant.pause) {
+      const bucket = grant.blockedBy === undefined ? undefined : this.buckets.get(grant.blockedBy);
+      if (grant.waitMs === undefined) {
+        this.groupWait.set(group, now + SHARED_POLL_MS);
+      } else {
+        const at = now + grant.waitMs;
+        if (bucket?.quota || grant.waitMs > this.maxWaitMs) {
+          for (const { value: w, entry } of this.queue.head(group, Infinity)) {
+            this.queue.remove(entry);
+            this.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
+          }
+        } else {
+          this.groupWait.set(group, at);
+          if (bucket && !this.emptyNotified.has(bucket)) {
+            this.emptyNotified.add(bucket);
+            this.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });
+          }
+        }
+      }
+    }
+    for (const [w] of granted) for (const b of w.buckets) this.emptyNotified.delete(b);
+    this.touch();
+    for (const [w, permit] of granted) w.handlers.granted(permit);
+    this.drain();
+    this.flushState();
+  }
+
+  private specOf(b: Bucket): StoreBucketSpec {
+    let spec = this.specs.get(b);
+    if (!spec) {
+      const hinted = this.hints.get(b.name);
+      spec = {
+        name: b.name,
+        limit: hinted?.limit,
+        windowMs: hinted?.windowMs,
+        quota: b.quota,
+        pacing: b.pacing,
+      };
+      this.specs.set(b, spec);
+    }
+    return spec;
+  }
+
+  private specsOf(names: readonly string[]): StoreBucketSpec[] {
+    const out: StoreBucketSpec[] = [];
+    for (const name of names) {
+      const b = this.buckets.get(name);
+      if (b) out.push(this.specOf(b));
+    }
+    return out;
+  }
+
   /** Empties the queue, detaching every waiter before any handler runs (handlers may queue more). */
   private takeAll(): Waiter[] {
     const all = this.queue.drain();
@@ -475,7 +668,7 @@ export class Limiter {
     return all;
   }
 
-  private admit(w: Waiter, now: number): Permit {
+  private admit(w: Waiter, now: number, shared?: { lease: string; index: ReadonlyMap<string, number> }): Permit {
     const taken = w.buckets.map((b) => [b, b.take(now)] as const);
     for (const b of w.buckets) this.emptyNotified.delete(b);
     this.inFlight++;
@@ -494,7 +687,23 @@ export class Limiter {
         if (observed) return { outcome: 'ok', buckets: [] };
         observed = true;
         if (typeof raw === 'object' && raw !== null) this.seen.add(raw);
-        const reading = this.read(response, w.info, taken, w.summary, now);
+        const out: StoreReading[] = [];
+        const reading = this.read(response, w.info, taken, w.summary, now, out);
+        if (this.session && shared) {
+          const names = new Set([...w.buckets.map((b) => b.name), ...out.map((r) => r.name)]);
+          const readings = [...names].map((name): StoreReading => ({
+            ...(out.find((r) => r.name === name) ?? {
+              name,
+              limit: undefined,
+              remaining: undefined,
+              resetInMs: undefined,
+              windowMs: undefined,
+            }),
+            index: shared.index.get(name),
+          }));
+          this.session.observe(shared.lease, readings, this.specsOf([...names]));
+          this.storeDirty = true;
+        }
         this.drain();
         this.flushState();
         return reading;
@@ -503,6 +712,10 @@ export class Limiter {
         if (released) return;
         released = true;
         for (const [b] of taken) b.release();
+        if (this.session && shared) {
+          if (!observed) this.session.release(shared.lease, this.specsOf(w.buckets.map((b) => b.name)));
+          this.storeDirty = true;
+        }
         this.inFlight--;
         this.touch();
         this.drain();
@@ -517,6 +730,7 @@ export class Limiter {
     taken: ReadonlyArray<readonly [Bucket, number]> | undefined,
     summary: RequestSummary | null,
     sentAt?: number,
+    out?: StoreReading[],
   ): ResponseReading {
     const now = this.now();
     let reading: ResponseReading;
@@ -535,6 +749,14 @@ export class Limiter {
       const index = mine.find(([x]) => x === b)?.[1];
       const resetAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
+      out?.push({
+        name: b.name,
+        limit: r.limit,
+        remaining: r.remaining,
+        resetInMs: resetAt === undefined ? undefined : resetAt - now,
+        windowMs: r.windowMs,
+        index: undefined,
+      });
       const from = b.apply(r, index, resetAt, now, taken ? sentAt : undefined);
       if (from !== undefined && b.limit !== undefined)
         this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
@@ -548,6 +770,7 @@ export class Limiter {
         mine.map(([b]) => b),
         summary,
         now,
+        sentAt,
       );
     else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
     else this.consecutive429 = 0;
@@ -561,9 +784,15 @@ export class Limiter {
     mine: Bucket[],
     summary: RequestSummary | null,
     now: number,
+    sentAt?: number,
   ): void {
     this.totals.rateLimited++;
-    this.consecutive429++;
+    // A 429 in a row is one to a request sent after the last 429 was read. Requests already on
+    // their way then (a burst of concurrent streams) are answered 429 together; counting each
+    // would double the backoff per stream and stall every stream for minutes.
+    if (sentAt === undefined || sentAt >= this.lastLimitedAt) this.consecutive429++;
+    else this.consecutive429 = Math.max(1, this.consecutive429);
+    this.lastLimitedAt = now;
     let at: number | undefined;
     let source: RetrySource = 'backoff';
     if (reading.retryAfter) {
@@ -599,14 +828,16 @@ export class Limiter {
     if (bucket) {
       // The server said which window it throttled by: only requests on that bucket wait.
       bucket.exhaust(at);
+      this.session?.exhaust(this.specOf(bucket), at - now);
       this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
     } else {
-      this.setPause(at, source, null);
+      this.setPause(at, source, null, true);
     }
   }
 
-  private setPause(until: number, reason: RetrySource | 'manual', bucket: string | null): void {
+  private setPause(until: number, reason: RetrySource | 'manual', bucket: string | null, share: boolean): void {
     if (until <= this.pausedUntil) return;
+    if (share) this.session?.pause(until - this.now(), reason);
     this.pausedUntil = until;
     this.pauseReason = reason;
     this.wasPaused = true;

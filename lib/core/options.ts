@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Provider } from '../providers/types.js';
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';
+import type { LimiterStore } from './store.js';
 
 /** Options of `createLimiter`. Only `provider` and `key` are required. */
 export interface LimiterOptions {
@@ -50,6 +51,12 @@ export interface LimiterOptions {
   readonly dedupe?: boolean;
   /** Serve repeated GET/HEAD responses (2xx) from memory for `ttlMs`. @default undefined (off) */
   readonly cache?: CacheOptions;
+  /**
+   * Where the buckets live. The memory store keeps them in this limiter; `redisStore(…)` from
+   * `rx-ratelimit/redis` shares them between every process that uses the same key.
+   * @default memoryStore()
+   */
+  readonly store?: LimiterStore;
 }
 
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
@@ -92,6 +99,16 @@ const schema = z
     cache: z
       .object({ ttlMs: z.number().positive(), maxEntries: z.number().int().min(1).optional() })
       .strict()
+      .optional(),
+    store: z
+      .custom<LimiterStore>(
+        (s) =>
+          typeof s === 'object' &&
+          s !== null &&
+          typeof (s as LimiterStore).open === 'function' &&
+          typeof (s as LimiterStore).kind === 'string',
+        'a store (memoryStore(), redisStore(…))',
+      )
       .optional(),
   })
   .strict();

@@ -137,6 +137,18 @@ export class GroupedQueue<T> {
     return true;
   }
 
+  /** The first `max` entries of one group, in admission order (left in the queue). */
+  head(group: string, max: number): Array<{ value: T; entry: { node: QueueNode<T>; group: string } }> {
+    const out: Array<{ value: T; entry: { node: QueueNode<T>; group: string } }> = [];
+    const q = this.groups.get(group);
+    if (!q) return out;
+    for (const node of q) {
+      if (out.length >= max) break;
+      out.push({ value: node.value, entry: { node, group } });
+    }
+    return out;
+  }
+
   /** Removes and returns every entry. */
   drain(): T[] {
     const out: T[] = [];

@@ -1,0 +1,119 @@
+/**
+ * Where a limiter keeps its buckets. The memory store (the default) keeps them in the limiter
+ * itself and admits synchronously; a shared store (`rx-ratelimit/redis`) keeps them outside the
+ * process so that every process using one credential admits against one budget.
+ *
+ * The limiter keeps its queue, priorities and single timer in every case. With a shared store,
+ * its drain asks the store for a batch of admissions for the head request's set of buckets (at
+ * most one such call in flight per limiter), admits what is granted, and otherwise sets its
+ * timer for the wait the store reports. Responses, pauses and held buckets are written back.
+ * All times exchanged with a shared store are durations (ms from now), so processes whose
+ * clocks differ still agree: the store keeps absolute times on its own clock.
+ */
+
+/** A bucket as a shared store needs it: the provider's hints, used until a response tells. */
+export interface StoreBucketSpec {
+  readonly name: string;
+  readonly limit: number | undefined;
+  readonly windowMs: number | undefined;
+  readonly quota: boolean;
+  readonly pacing: 'burst' | 'smooth';
+}
+
+/** One bucket as the shared store sees it after a call (for `state$` and `resumeAt`). */
+export interface StoreBucketState {
+  readonly name: string;
+  readonly limit: number | undefined;
+  readonly remaining: number | undefined;
+  /** Ms from the store's now to the bucket's reset. */
+  readonly resetInMs: number | undefined;
+  readonly windowMs: number | undefined;
+  /** Admission index of the first request of this grant (for the response's age). */
+  readonly admitted: number;
+}
+
+/** The answer to {@link StoreSession.acquire}. */
+export interface StoreGrant {
+  /** Leases granted, one per admitted request, in order (may be fewer than asked, or none). */
+  readonly leases: readonly string[];
+  /**
+   * When none could be granted: ms until one could (`number`), or `undefined` when only a
+   * response (from any process) can tell: the store notifies `onChange` then.
+   */
+  readonly waitMs: number | undefined;
+  /** The bucket that held the request back, if one did. */
+  readonly blockedBy: string | undefined;
+  /** A pause every process observes (after a 429): ms left, and why. */
+  readonly pause: { readonly ms: number; readonly reason: string } | undefined;
+  readonly buckets: readonly StoreBucketState[];
+}
+
+/** One bucket's figures from a response, as durations. */
+export interface StoreReading {
+  readonly name: string;
+  readonly limit: number | undefined;
+  readonly remaining: number | undefined;
+  readonly resetInMs: number | undefined;
+  readonly windowMs: number | undefined;
+  /** Admission index this request had on the bucket, if it counted against it. */
+  readonly index: number | undefined;
+}
+
+/** A limiter's connection to a shared store. All methods must not throw; failures are the store's to handle. */
+export interface StoreSession {
+  /** Grants up to `count` admissions for a request that counts against every bucket of `buckets`. */
+  acquire(buckets: readonly StoreBucketSpec[], count: number, options: StoreAcquireOptions): Promise<StoreGrant>;
+  /** Merges one response's readings (and ends its lease: it is no longer in flight). */
+  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
+  /** Ends a lease whose response was not observed (error, unsubscribe). */
+  release(lease: string, buckets: readonly StoreBucketSpec[]): void;
+  /** Pauses every process for `ms`. */
+  pause(ms: number, reason: string): void;
+  /** Holds one bucket empty for `ms` on every process (a 429 that named it). */
+  exhaust(bucket: StoreBucketSpec, ms: number): void;
+  /** Calls `listener` when another process changed the shared state (a response, a pause). */
+  onChange(listener: () => void): () => void;
+  /** Closes connections the session opened (not the client the user passed). */
+  close(): Promise<void>;
+}
+
+export interface StoreAcquireOptions {
+  readonly coldStartConcurrency: number;
+  readonly resetGuardMs: number;
+}
+
+/** What a store learns about the limiter it serves. */
+export interface StoreContext {
+  /** The credential, to derive key names from (hashed; never stored). */
+  readonly key: string;
+  readonly provider: string;
+  /** Emits a limiter event (store-unavailable, store-recovered). */
+  readonly emit: (event: StoreEvent) => void;
+}
+
+/** Events a store reports through the limiter's `events$`. */
+export type StoreEvent =
+  | { readonly type: 'store-unavailable'; readonly store: string; readonly error: string }
+  | { readonly type: 'store-recovered'; readonly store: string; readonly downMs: number };
+
+/**
+ * Where a limiter keeps its buckets: give one to `createLimiter({ store })`. `open` returns
+ * `undefined` for the embedded memory store, a session for a shared one.
+ */
+export interface LimiterStore {
+  readonly kind: string;
+  open(context: StoreContext): StoreSession | undefined;
+}
+
+/**
+ * The default store: buckets live in the limiter, admission is synchronous, nothing is shared
+ * between processes.
+ *
+ * ```ts
+ * import { createLimiter, memoryStore, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.procore(), key: 'token', store: memoryStore() });
+ * ```
+ */
+export function memoryStore(): LimiterStore {
+  return { kind: 'memory', open: () => undefined };
+}

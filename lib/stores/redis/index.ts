@@ -1,0 +1,546 @@
+/**
+ * `rx-ratelimit/redis`: a store that keeps a limiter's buckets in Redis, so that any number of
+ * processes using one credential admit requests against one budget.
+ *
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { redisStore } from 'rx-ratelimit/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+ * const limiter = createLimiter({ provider: providers.procore(), key: token, store: redisStore({ client: redis }) });
+ * ```
+ *
+ * What is atomic: admission across all of a request's buckets (one Lua script), the merge of
+ * each response's figures, pauses. Time is Redis `TIME`. See docs/distributed.md.
+ *
+ * @packageDocumentation
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis, Cluster } from 'ioredis';
+import { z } from 'zod';
+
+import { parseOptions } from '../../core/options.js';
+import type {
+  LimiterStore,
+  StoreAcquireOptions,
+  StoreBucketSpec,
+  StoreBucketState,
+  StoreContext,
+  StoreGrant,
+  StoreReading,
+  StoreSession,
+} from '../../core/store.js';
+import { ACQUIRE, EXHAUST, OBSERVE, PAUSE, RELEASE } from './scripts.js';
+
+/** Options of {@link redisStore}. */
+export interface RedisStoreOptions {
+  /** An ioredis client (`new Redis(…)` or `new Cluster(…)`); the store never closes it. */
+  readonly client: Redis | Cluster;
+  /** Prefix of every key. @default 'rxrl:' */
+  readonly prefix?: string;
+  /** Keys expire this long after their last write (an unused limiter leaves nothing behind). @default 86_400_000 (a day) */
+  readonly keyTtlMs?: number;
+  /**
+   * A request admitted by a process that then died stops counting as in flight after this
+   * long. Longer than your slowest request. @default 60_000
+   */
+  readonly leaseMs?: number;
+  /** A Redis call slower than this counts as Redis being unavailable. @default 1000 */
+  readonly timeoutMs?: number;
+  /** While Redis is unavailable, try it again this often. @default 1000 */
+  readonly retryMs?: number;
+  /**
+   * Listen for other processes' changes (pub/sub on a duplicate connection), so a waiting
+   * request goes as soon as another process's response frees budget. Without it the limiter
+   * asks again every 250 ms while it waits on responses. @default true
+   */
+  readonly subscribe?: boolean;
+}
+
+const schema = z
+  .object({
+    client: z.custom<Redis | Cluster>(
+      (c) =>
+        typeof c === 'object' &&
+        c !== null &&
+        typeof (c as Redis).defineCommand === 'function' &&
+        typeof (c as Redis).duplicate === 'function',
+      'an ioredis client (new Redis(…) or new Cluster(…))',
+    ),
+    prefix: z.string().default('rxrl:'),
+    keyTtlMs: z.number().int().min(1000).default(86_400_000),
+    leaseMs: z.number().int().min(100).default(60_000),
+    timeoutMs: z.number().int().min(1).default(1000),
+    retryMs: z.number().int().min(1).default(1000),
+    subscribe: z.boolean().default(true),
+  })
+  .strict();
+
+type Parsed = z.output<typeof schema>;
+
+/** Script commands as `defineCommand` adds them (numKeys first). */
+interface ScriptClient {
+  rxrlAcquire(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
+  rxrlObserve(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlPause(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlExhaust(numKeys: number, ...args: Array<string | number>): Promise<number>;
+}
+
+/**
+ * The key names of one limiter. The credential is hashed (SHA-256, with the provider's name)
+ * and only the first 16 hex digits are used; the braces make a Redis Cluster hash tag, so all
+ * of one limiter's keys live on one slot and its scripts may touch them together.
+ *
+ * ```ts
+ * import { redisKeys } from 'rx-ratelimit/redis';
+ * redisKeys('rxrl:', 'procore', 'token').bucket('hourly'); // 'rxrl:{3f2a…}:bucket:hourly'
+ * ```
+ */
+export function redisKeys(prefix: string, provider: string, key: string) {
+  const hash = createHash('sha256').update(`${provider}\n${key}`).digest('hex').slice(0, 16);
+  const base = `${prefix}{${hash}}:`;
+  return {
+    hash,
+    pause: `${base}pause`,
+    peers: `${base}peers`,
+    channel: `${base}changed`,
+    bucket: (name: string) => `${base}bucket:${name}`,
+    inflight: (name: string) => `${base}inflight:${name}`,
+  };
+}
+
+/**
+ * A store that keeps every bucket of a limiter in Redis, shared by all processes that use the
+ * same provider and key. Pass it to `createLimiter({ store })`. If Redis is down or slow, the
+ * limiter reports `store-unavailable`, spends at most its last known share of the budget
+ * locally, and goes back to shared state when Redis answers (`store-recovered`).
+ *
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { redisStore } from 'rx-ratelimit/redis';
+ *
+ * const store = redisStore({ client: new Redis(), prefix: 'myapp:rl:' });
+ * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'api-token', store });
+ * ```
+ */
+export function redisStore(options: RedisStoreOptions): LimiterStore {
+  const opts = parseOptions('redisStore', schema, options);
+  defineScripts(opts.client);
+  return { kind: 'redis', open: (ctx) => new RedisSession(opts, ctx) };
+}
+
+function defineScripts(client: Redis | Cluster): void {
+  const c = client as unknown as Partial<ScriptClient>;
+  if (typeof c.rxrlAcquire === 'function') return;
+  client.defineCommand('rxrlAcquire', { lua: ACQUIRE });
+  client.defineCommand('rxrlObserve', { lua: OBSERVE });
+  client.defineCommand('rxrlRelease', { lua: RELEASE });
+  client.defineCommand('rxrlPause', { lua: PAUSE });
+  client.defineCommand('rxrlExhaust', { lua: EXHAUST });
+}
+
+/** What this process may spend on one bucket while Redis is away. */
+interface Share {
+  /** Units per window: the limit divided among the processes last seen. */
+  perWindow: number;
+  /** Units left in the current window. */
+  left: number;
+  /** Local epoch ms. */
+  resetAt: number | undefined;
+  windowMs: number | undefined;
+  /** Units spent locally in the current window (debited from Redis when it answers again). */
+  spent: number;
+  /** Was the share derived from figures Redis gave (or is this process without any)? */
+  readonly known: boolean;
+}
+
+/** Last figures Redis gave for a bucket, on the local clock. */
+interface Known {
+  readonly limit: number | undefined;
+  readonly remaining: number | undefined;
+  readonly resetAt: number | undefined;
+  readonly windowMs: number | undefined;
+}
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+const PEER_TTL_MS = 10_000;
+
+/** A number for a script argument; '' for none (garbage from a provider is "says nothing"). */
+function finite(n: number | undefined): number | '' {
+  return n !== undefined && Number.isFinite(n) ? n : '';
+}
+
+class RedisSession implements StoreSession {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly redis: ScriptClient;
+  private readonly peer = randomBytes(8).toString('hex');
+  private seq = 0;
+  private peers = 1;
+  private readonly known = new Map<string, Known>();
+  private down: { since: number; retryAt: number } | undefined;
+  private readonly shares = new Map<string, Share>();
+  /** Spent locally in a window still running when Redis came back: debited on the next call. */
+  private readonly debits = new Map<string, { units: number; resetAt: number }>();
+  private readonly abandoned: Array<{ prefix: string; count: number; buckets: readonly StoreBucketSpec[] }> = [];
+  private readonly listeners = new Set<() => void>();
+  private subscriber: Redis | Cluster | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly opts: Parsed,
+    private readonly ctx: StoreContext,
+  ) {
+    this.keys = redisKeys(opts.prefix, ctx.provider, ctx.key);
+    this.redis = opts.client as unknown as ScriptClient;
+    if (opts.subscribe) this.listen();
+  }
+
+  async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
+    const now = Date.now();
+    if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
+    const keys = [this.keys.pause, this.keys.peers];
+    const args: Array<string | number> = [
+      count,
+      `${this.peer}:${++this.seq}`,
+      this.opts.leaseMs,
+      this.opts.keyTtlMs,
+      o.resetGuardMs,
+      o.coldStartConcurrency,
+      this.peer,
+      PEER_TTL_MS,
+      this.down ? this.peers : '',
+      this.reserveMs(),
+    ];
+    for (const b of buckets) {
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name));
+      args.push(
+        b.limit ?? '',
+        b.windowMs ?? '',
+        b.pacing === 'smooth' ? 1 : 0,
+        ...this.debitArgs(b.name, now),
+        this.down ? (this.shares.get(b.name)?.perWindow ?? 1) : '',
+      );
+    }
+    let reply: Array<string | number>;
+    try {
+      reply = await this.call(this.redis.rxrlAcquire(keys.length, ...keys, ...args));
+    } catch (error) {
+      // The call may still run when Redis comes back: its leases are ended then.
+      this.abandoned.push({ prefix: `${this.peer}:${this.seq}`, count, buckets });
+      return this.failed(error, buckets, count, o);
+    }
+    const at = Date.now();
+    this.recovered(at);
+    for (const a of this.abandoned.splice(0)) {
+      for (let k = 1; k <= a.count; k++) this.release(`${a.prefix}:${k}`, a.buckets);
+    }
+    for (const b of buckets) this.debits.delete(b.name);
+    const field = (i: number): number | undefined => {
+      const v = reply[i];
+      return v === '' || v === undefined ? undefined : Number(v);
+    };
+    const granted = Number(reply[0] ?? 0);
+    const wait = Number(reply[1] ?? 0);
+    const blocking = String(reply[2] ?? '');
+    const pauseMs = Number(reply[3] ?? 0);
+    this.peers = Math.max(1, Number(reply[5] ?? 1));
+    const states: StoreBucketState[] = buckets.map((b, i) => {
+      const j = 6 + i * 5;
+      const state = {
+        name: b.name,
+        limit: field(j),
+        remaining: field(j + 1),
+        resetInMs: field(j + 2),
+        windowMs: field(j + 3),
+        admitted: field(j + 4) ?? 0,
+      };
+      this.known.set(b.name, {
+        limit: state.limit,
+        remaining: state.remaining,
+        resetAt: state.resetInMs === undefined ? undefined : at + state.resetInMs,
+        windowMs: state.windowMs,
+      });
+      return state;
+    });
+    const prefix = `${this.peer}:${this.seq}`;
+    return {
+      leases: Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`),
+      waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : wait,
+      blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
+      pause: pauseMs > 0 ? { ms: pauseMs, reason: String(reply[4] ?? '') } : undefined,
+      buckets: states,
+    };
+  }
+
+  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
+    if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
+      this.observeLocally(readings);
+      if (this.down) return;
+    }
+    const keys: string[] = [];
+    const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
+    args.push(this.opts.keyTtlMs, this.keys.channel, '');
+    for (const b of buckets) {
+      const r = readings.find((x) => x.name === b.name);
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name));
+      const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
+      args.push(
+        has ? 1 : 0,
+        finite(r?.limit),
+        finite(r?.remaining),
+        finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),
+        finite(r?.windowMs),
+        r?.index ?? '',
+        b.limit ?? '',
+        b.windowMs ?? '',
+      );
+    }
+    this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args));
+  }
+
+  release(lease: string, buckets: readonly StoreBucketSpec[]): void {
+    if (this.down || lease.startsWith('local:')) return;
+    const keys = buckets.map((b) => this.keys.inflight(b.name));
+    this.fire(this.redis.rxrlRelease(keys.length, ...keys, lease, this.keys.channel));
+  }
+
+  pause(ms: number, reason: string): void {
+    this.fire(this.redis.rxrlPause(1, this.keys.pause, Math.ceil(ms), reason, this.opts.keyTtlMs, this.keys.channel));
+  }
+
+  exhaust(bucket: StoreBucketSpec, ms: number): void {
+    const share = this.shares.get(bucket.name);
+    if (share) share.left = 0;
+    this.fire(
+      this.redis.rxrlExhaust(
+        1,
+        this.keys.bucket(bucket.name),
+        Math.ceil(ms),
+        this.opts.keyTtlMs,
+        this.keys.channel,
+        bucket.limit ?? '',
+        bucket.windowMs ?? '',
+      ),
+    );
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    if (sub) sub.disconnect();
+  }
+
+  /**
+   * How long the shares of processes that may still be on local budgets stay reserved after
+   * this one comes back: long enough for them to try Redis again a few times.
+   */
+  /** Units this process spent locally in a window still running, and when it ends (ms from now). */
+  private debitArgs(name: string, now: number): [number, number | ''] {
+    const share = this.down ? this.shares.get(name) : undefined;
+    const debit = this.down ? undefined : this.debits.get(name);
+    const units = share?.spent ?? debit?.units ?? 0;
+    const resetAt = share ? share.resetAt : debit?.resetAt;
+    if (units <= 0 || resetAt === undefined || resetAt <= now) return [0, ''];
+    return [units, Math.ceil(resetAt - now)];
+  }
+
+  private reserveMs(): number {
+    return Math.max(10_000, 5 * (this.opts.retryMs + this.opts.timeoutMs));
+  }
+
+  private listen(): void {
+    const sub = (this.opts.client as unknown as { duplicate(): Redis }).duplicate();
+    this.subscriber = sub;
+    // Errors surface through the store's own calls (store-unavailable); this connection only
+    // speeds up waking, and ioredis reconnects and resubscribes by itself.
+    sub.on('error', () => undefined);
+    sub.on('message', () => {
+      if (this.closed) return;
+      for (const l of this.listeners) l();
+    });
+    sub.subscribe(this.keys.channel).catch(() => undefined);
+  }
+
+  /** Resolves with the call's answer, or rejects after `timeoutMs`. */
+  private async call<T>(promise: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(this.opts.timeoutMs)), this.opts.timeoutMs);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A write whose answer nobody waits for: a failure marks Redis unavailable. */
+  private fire(promise: Promise<unknown>): void {
+    this.call(promise).catch((error: unknown) => this.markDown(error, Date.now()));
+  }
+
+  private markDown(error: unknown, now: number): void {
+    if (this.closed) return;
+    if (this.down) {
+      this.down.retryAt = now + this.opts.retryMs;
+      return;
+    }
+    this.down = { since: now, retryAt: now + this.opts.retryMs };
+    this.shares.clear();
+    this.ctx.emit({
+      type: 'store-unavailable',
+      store: 'redis',
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  private recovered(now: number): void {
+    if (!this.down) return;
+    const downMs = now - this.down.since;
+    this.down = undefined;
+    // What was spent locally in windows still running is debited on the next call per bucket.
+    for (const [name, share] of this.shares)
+      if (share.spent > 0 && share.resetAt !== undefined && share.resetAt > now)
+        this.debits.set(name, { units: share.spent, resetAt: share.resetAt });
+    this.shares.clear();
+    this.ctx.emit({ type: 'store-recovered', store: 'redis', downMs });
+  }
+
+  private failed(
+    error: unknown,
+    buckets: readonly StoreBucketSpec[],
+    count: number,
+    o: StoreAcquireOptions,
+  ): StoreGrant {
+    const now = Date.now();
+    this.markDown(error, now);
+    return this.localGrant(buckets, count, o, now);
+  }
+
+  /**
+   * Admission while Redis is away: never more than this process's share of what was left
+   * when Redis last answered (the remaining divided by the processes then seen), and in each
+   * later window its share of the limit. The shares of all processes add up to at most the
+   * budget, so together they stay within it.
+   */
+  private localGrant(
+    buckets: readonly StoreBucketSpec[],
+    count: number,
+    o: StoreAcquireOptions,
+    now: number,
+  ): StoreGrant {
+    let grant = count;
+    let wait = 0;
+    const shares = buckets.map((b) => {
+      const share = this.shareOf(b, now);
+      if (share.resetAt !== undefined && now >= share.resetAt + o.resetGuardMs) {
+        share.left = share.perWindow;
+        share.spent = 0;
+        share.resetAt =
+          share.windowMs !== undefined && share.windowMs > 0
+            ? share.resetAt + (Math.floor((now - share.resetAt) / share.windowMs) + 1) * share.windowMs
+            : undefined;
+      }
+      if (share.left < grant) grant = Math.max(0, share.left);
+      if (share.left <= 0) {
+        const w = share.resetAt === undefined ? this.opts.retryMs : share.resetAt + o.resetGuardMs - now;
+        wait = Math.max(wait, w);
+      }
+      return share;
+    });
+    for (const share of shares) {
+      share.left -= grant;
+      share.spent += grant;
+      if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
+        share.resetAt = now + share.windowMs;
+    }
+    const id = ++this.seq;
+    return {
+      leases: Array.from({ length: grant }, (_, k) => `local:${id}:${k}`),
+      // While Redis is away, wake up at least when it is worth trying it again.
+      waitMs: grant > 0 ? undefined : Math.max(1, Math.min(wait, this.opts.retryMs)),
+      // Never a quota refusal on a local share: the shared figure may well allow it.
+      blockedBy: undefined,
+      pause: undefined,
+      buckets: buckets.map((b, i) => {
+        const share = shares[i];
+        return {
+          name: b.name,
+          limit: share?.perWindow,
+          remaining: share?.left,
+          resetInMs: share?.resetAt === undefined ? undefined : share.resetAt - now,
+          windowMs: share?.windowMs,
+          admitted: 0,
+        };
+      }),
+    };
+  }
+
+  private shareOf(b: StoreBucketSpec, now: number): Share {
+    let share = this.shares.get(b.name);
+    if (!share) {
+      const known = this.known.get(b.name);
+      if (known) {
+        // The window Redis went away in may have been spent by the others since this process
+        // last asked: nothing more in it. From the next window on, this process's share.
+        const windowMs = known.windowMs ?? b.windowMs;
+        let resetAt = known.resetAt;
+        if (resetAt !== undefined && resetAt <= now && windowMs !== undefined && windowMs > 0)
+          resetAt += (Math.floor((now - resetAt) / windowMs) + 1) * windowMs;
+        share = {
+          perWindow: Math.floor((known.limit ?? b.limit ?? 1) / this.peers),
+          left: 0,
+          resetAt,
+          windowMs,
+          spent: 0,
+          known: true,
+        };
+      } else {
+        // Never heard from Redis: nothing says how many others share the token. One request
+        // per window, like a cold start, until Redis answers.
+        share = { perWindow: 1, left: 1, resetAt: undefined, windowMs: b.windowMs, spent: 0, known: false };
+      }
+      this.shares.set(b.name, share);
+    }
+    return share;
+  }
+
+  /** While Redis is away, responses still tell when windows reset. */
+  private observeLocally(readings: readonly StoreReading[]): void {
+    const now = Date.now();
+    for (const r of readings) {
+      const share = this.shares.get(r.name);
+      if (!share) continue;
+      if (r.windowMs !== undefined) share.windowMs = r.windowMs;
+      if (r.limit !== undefined && share.known) share.perWindow = Math.floor(r.limit / this.peers);
+      if (r.resetInMs === undefined) continue;
+      const resetAt = now + r.resetInMs;
+      const tol = share.windowMs === undefined ? 999 : Math.min(999, share.windowMs / 2);
+      if (share.resetAt === undefined || resetAt > share.resetAt + tol) {
+        // A window we had not counted: start it with this process's share.
+        if (share.resetAt !== undefined) {
+          share.left = share.perWindow;
+          share.spent = 0;
+        }
+        share.resetAt = resetAt;
+      }
+    }
+  }
+}
+
+export { deferWhenLimited, type DeferOptions, type RateLimitable } from './deferral.js';

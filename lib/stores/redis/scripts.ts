@@ -1,0 +1,348 @@
+/**
+ * The Lua scripts of the Redis store. Each runs atomically on the server and takes its time
+ * from Redis `TIME` (allowed in scripts under effects replication, the default since Redis 5),
+ * so every process judges windows on one clock. Times are sent and returned as durations.
+ *
+ * A bucket is a hash `…:bucket:<name>`:
+ *   lim, rem      limit and remaining ('' when unknown)
+ *   rst, kind     reset (Redis ms) and whether the server said it ('s') or we projected it ('i')
+ *   srst          the last reset a response reported
+ *   win           window length, ms
+ *   obs           '1' once any response on the bucket came back (cold start over)
+ *   unc, ridx     after a local refill, requests left before a response confirms the new
+ *                 window (half the limit), and the admission index of the refill
+ *   adm           admissions so far (each request's index, to judge its response's age)
+ *   nxt           next smooth-pacing slot
+ * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
+ * the lease lapses (a process killed mid-request stops counting after `leaseMs`).
+ */
+
+/** Shared helpers, prepended to each script. */
+const COMMON = `
+local function num(v)
+  if v == false or v == nil or v == '' then return nil end
+  return tonumber(v)
+end
+local function str(v)
+  if v == nil then return '' end
+  return tostring(v)
+end
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu'}
+local function load(key, hintLim, hintWin)
+  if redis.call('EXISTS', key) == 0 then
+    return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, nxt = 0, fresh = true }
+  end
+  local f = redis.call('HMGET', key, unpack(FIELDS))
+  return { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
+    obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
+    nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]) }
+end
+local function save(key, s, ttl)
+  redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
+    'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
+    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu))
+  redis.call('PEXPIRE', key, ttl)
+end
+local function inflight(key, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  return redis.call('ZCARD', key)
+end
+`;
+
+/**
+ * Grants up to `count` admissions for one request shape, across all its buckets at once.
+ *
+ * KEYS: pause, peers, then per bucket: bucket hash, in-flight set.
+ * ARGV: count, lease prefix, leaseMs, keyTtlMs, guardMs, coldStart, peer id, peerTtlMs,
+ *       recovering peers ('' unless this process is coming back from an outage), reserveMs,
+ *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
+ *       locally in a window still running), when that window ends (ms), this process's local
+ *       share per window (when recovering).
+ *
+ * Reserve: when a process comes back from an outage, the other processes it last saw may still
+ * be spending their local shares. Their shares are reserved (taken off every window) until
+ * they come back too (each takes its own share off the reserve) or `reserveMs` passes.
+ * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
+ *          pause ms left, pause reason, peers, then per bucket: lim, rem, reset in ms, win, index of the first grant.
+ */
+export const ACQUIRE = `${COMMON}
+local now = clock()
+local count = tonumber(ARGV[1])
+local leasePrefix = ARGV[2]
+local leaseMs = tonumber(ARGV[3])
+local keyTtl = tonumber(ARGV[4])
+local guard = tonumber(ARGV[5])
+local cold = tonumber(ARGV[6])
+local recoverPeers = num(ARGV[9])
+local reserveMs = tonumber(ARGV[10])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('PEXPIRE', KEYS[2], keyTtl)
+local peers = redis.call('ZCARD', KEYS[2])
+local pu = num(redis.call('HGET', KEYS[1], 'until'))
+local pauseMs = 0
+local pauseReason = ''
+if pu ~= nil and pu > now then
+  pauseMs = pu - now
+  pauseReason = redis.call('HGET', KEYS[1], 'reason') or ''
+end
+local nb = (#KEYS - 2) / 2
+local states = {}
+local grant = count
+local wait = 0
+local blocking = ''
+if pauseMs > 0 then grant = 0 end
+for i = 1, nb do
+  local bk = KEYS[1 + 2 * i]
+  local fk = KEYS[2 + 2 * i]
+  local a = 10 + (i - 1) * 6
+  local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]))
+  local smooth = ARGV[a + 3] == '1'
+  local debit = tonumber(ARGV[a + 4]) or 0
+  local debitResetIn = num(ARGV[a + 5])
+  local share = num(ARGV[a + 6])
+  local infl = inflight(fk, now)
+  if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
+  if recoverPeers ~= nil and share ~= nil then
+    if s.rv == nil then
+      s.rv = math.max(0, recoverPeers - 1) * share
+      if s.rem ~= nil then s.rem = math.max(0, s.rem - s.rv) end
+    else
+      s.rv = math.max(0, s.rv - share)
+    end
+    s.rvu = now + reserveMs
+  end
+  local reserved = s.rv or 0
+  -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
+  if s.rst ~= nil and now >= s.rst + guard then
+    if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
+    if s.lim ~= nil and s.obs == 1 then
+      s.unc = math.max(1, math.ceil(s.lim / 2))
+      s.ridx = s.adm
+    end
+    if s.kind == 's' and s.win ~= nil and s.win > 0 then
+      local periods = math.floor((now - s.rst) / s.win) + 1
+      s.rst = s.rst + periods * s.win
+      s.kind = 'i'
+    else
+      s.rst = nil
+      s.kind = ''
+    end
+  end
+  -- Spent by this process in this window while Redis did not answer (after any refill).
+  if debit > 0 then
+    if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
+    if s.rst == nil and debitResetIn ~= nil then
+      s.rst = now + debitResetIn
+      s.kind = 'i'
+    end
+  end
+  local can = count
+  local w = 0
+  if s.obs ~= 1 and infl >= cold then
+    can = 0; w = -1
+  elseif s.unc ~= nil and s.unc <= 0 and infl > 0 then
+    can = 0; w = -1
+  elseif s.rem == nil or s.rem > 0 then
+    if s.rem ~= nil then can = math.min(can, s.rem) end
+    if s.obs ~= 1 then can = math.min(can, cold - infl) end
+    if s.unc ~= nil then can = math.min(can, math.max(s.unc, 1)) end
+    if smooth then
+      if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+    end
+  elseif s.rst ~= nil then
+    can = 0; w = s.rst + guard - now
+  elseif infl > 0 then
+    can = 0; w = -1
+  else
+    can = math.min(can, 1)
+  end
+  if can < grant then grant = can end
+  if can == 0 then
+    if w == -1 then
+      if wait ~= -1 then blocking = bk end
+      wait = -1
+    elseif wait ~= -1 and w > wait then
+      wait = w; blocking = bk
+    end
+  end
+  s.infl = infl
+  s.smooth = smooth
+  states[i] = s
+end
+local out = { grant, wait, blocking, pauseMs, pauseReason, peers }
+for i = 1, nb do
+  local s = states[i]
+  local first = s.adm
+  if grant > 0 then
+    s.adm = s.adm + grant
+    if s.rem ~= nil then s.rem = math.max(0, s.rem - grant) end
+    if s.unc ~= nil then s.unc = math.max(0, s.unc - grant) end
+    if s.rst == nil and s.win ~= nil and s.lim ~= nil then
+      -- No reset from the server: the window is taken to start at the first send in it.
+      s.rst = now + s.win
+      s.kind = 'i'
+    end
+    if s.smooth then
+      local even = 0
+      if s.win ~= nil and s.lim ~= nil and s.lim > 0 then even = s.win / s.lim end
+      local catch = 0
+      if s.rst ~= nil and s.rst > now then catch = (s.rst - now) / math.max(1, s.rem or 0) end
+      local spacing = math.max(even, catch)
+      local base = now
+      if s.nxt > now - spacing then base = math.min(s.nxt, now) end
+      s.nxt = math.floor(base + spacing)
+    end
+    local fk = KEYS[2 + 2 * i]
+    for k = 1, grant do
+      redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
+    end
+    redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
+  end
+  save(KEYS[1 + 2 * i], s, keyTtl)
+  local rstIn = ''
+  if s.rst ~= nil then rstIn = tostring(s.rst - now) end
+  table.insert(out, str(s.lim))
+  table.insert(out, str(s.rem))
+  table.insert(out, rstIn)
+  table.insert(out, str(s.win))
+  table.insert(out, first)
+end
+return out
+`;
+
+/**
+ * Merges one response's readings (the server's figures win within the rules below) and ends
+ * its lease.
+ *
+ * KEYS: per bucket: bucket hash, in-flight set.
+ * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
+ *       then per bucket: has reading (0/1), limit, remaining, reset in ms, window, admission index, hint limit, hint window.
+ *
+ * Rules (as `Bucket.apply` in memory): a reading of a window already over, or clearly older than
+ * the current one, changes nothing; within a window `remaining` only goes down (a late
+ * response carries an older, higher figure), less every other request in flight; a reset
+ * clearly later starts a new window, taken as it is.
+ */
+export const OBSERVE = `${COMMON}
+local now = clock()
+local lease = ARGV[1]
+local keyTtl = tonumber(ARGV[2])
+local sentAgo = num(ARGV[4])
+local sentAt = nil
+if sentAgo ~= nil then sentAt = now - sentAgo end
+local nb = #KEYS / 2
+for i = 1, nb do
+  local bk = KEYS[2 * i - 1]
+  local fk = KEYS[2 * i]
+  local a = 4 + (i - 1) * 8
+  local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]))
+  local infl = inflight(fk, now)
+  local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
+  local index = num(ARGV[a + 6])
+  s.obs = 1
+  if index == nil or index >= s.ridx then s.unc = nil end
+  if ARGV[a + 1] == '1' then
+    local lim = num(ARGV[a + 2])
+    local rem = num(ARGV[a + 3])
+    local resetIn = num(ARGV[a + 4])
+    local win = num(ARGV[a + 5])
+    if win ~= nil then s.win = win end
+    local reset = nil
+    if resetIn ~= nil then reset = now + resetIn end
+    -- The current window's reset: told by the server ('s'), or projected by a refill ('i').
+    local cur = s.rst
+    local told = s.kind == 's'
+    local tol = 999
+    if s.win ~= nil then tol = math.min(999, s.win / 2) end
+    local skip = false
+    if reset ~= nil and reset <= now then skip = true end
+    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
+    if not skip and sentBefore and not told then skip = true end
+    if not skip then
+      local newWindow = (not sentBefore) and reset ~= nil
+        and (cur == nil or reset > cur + tol or ((not told) and reset < cur - tol))
+      if lim ~= nil then s.lim = lim end
+      if rem ~= nil then
+        -- The server's figure is an upper bound: our other requests in flight may not have
+        -- reached it yet, so they are taken off it. Within a window the store's own count is
+        -- exact for traffic that goes through it; the server's figure replaces it only when
+        -- it proves less is left (another client spent, or the limit was cut), never raises it.
+        local others = infl
+        if mine then others = others - 1 end
+        -- Shares reserved for processes that may still be spending locally (after an outage).
+        local reserved = 0
+        if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
+        local fresh = math.max(0, rem - math.max(0, others) - reserved)
+        if newWindow or s.rem == nil then
+          s.rem = fresh
+        elseif rem - reserved < s.rem then
+          s.rem = math.min(s.rem, fresh)
+        end
+        if s.lim == nil and rem > 0 then s.lim = rem end
+      end
+      if reset ~= nil then
+        if told and not newWindow then reset = cur end
+        s.rst = reset
+        s.kind = 's'
+        s.srst = reset
+      elseif s.rem == 0 and s.rst == nil then
+        s.rst = now + (s.win or 1000)
+        s.kind = 'i'
+      end
+    end
+  end
+  if lease ~= '' then redis.call('ZREM', fk, lease) end
+  save(bk, s, keyTtl)
+end
+redis.call('PUBLISH', ARGV[3], 'observe')
+return 1
+`;
+
+/**
+ * Ends leases without a reading (the request failed or was unsubscribed).
+ * KEYS: in-flight sets. ARGV: lease, channel.
+ */
+export const RELEASE = `
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('PUBLISH', ARGV[2], 'release')
+return 1
+`;
+
+/**
+ * Pauses every process (a 429 that named no bucket). Only ever extends a pause.
+ * KEYS: pause. ARGV: ms, reason, keyTtlMs, channel.
+ */
+export const PAUSE = `${COMMON}
+local now = clock()
+local untilAt = now + tonumber(ARGV[1])
+local cur = num(redis.call('HGET', KEYS[1], 'until'))
+if cur == nil or cur < untilAt then
+  redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]))
+  redis.call('PUBLISH', ARGV[4], 'pause')
+end
+return 1
+`;
+
+/**
+ * Holds one bucket empty until a time (a 429 that named it): our projected reset yields to the
+ * server's word; a reset the server told is only extended.
+ * KEYS: bucket. ARGV: ms, keyTtlMs, channel, hint limit, hint window.
+ */
+export const EXHAUST = `${COMMON}
+local now = clock()
+local untilAt = now + tonumber(ARGV[1])
+local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]))
+s.rem = 0
+if s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
+s.kind = 's'
+save(KEYS[1], s, tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], 'exhaust')
+return 1
+`;

@@ -1,0 +1,163 @@
+/**
+ * Durable deferral: webhook events enqueued in BullMQ while the provider budget is spent wait in
+ * Redis (the worker stops taking jobs until the reset), and all run after it, once each, even
+ * when the worker process is restarted in between. Real Redis on 127.0.0.1:6379, real
+ * processes, the simulator over real sockets.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
+import { fromFetch } from 'rxjs/fetch';
+
+import { createLimiter, providers, rateLimit } from '../../../lib/index.js';
+import { redisStore } from '../../../lib/stores/redis/index.js';
+import { credentialLabel, startSimulator } from '../../../lib/testing/index.js';
+import { startWebhookReceiver } from '../../../examples/bullmq-webhooks/receiver.js';
+import { alignTo, until } from './fork.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const LIMIT = 500;
+const TIME_SCALE = 400; // Procore's hour lasts 9 s
+const WINDOW_MS = 3_600_000 / TIME_SCALE;
+const JOBS = 500;
+// A token of its own per run: no bucket state left in Redis by an earlier run applies.
+const TOKEN = `token-webhooks-${process.pid}-${Date.now()}`;
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly processed: Array<{ id: string; at: number }>;
+  readonly ready: Promise<void>;
+  readonly closed: Promise<{ deferred: number }>;
+}
+
+function startWorkerProcess(job: object): Proc {
+  const child = fork(join(here, 'bullmqWorker.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, NODE_OPTIONS: '', RXRL_JOB: JSON.stringify(job) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const processed: Array<{ id: string; at: number }> = [];
+  let onReady: () => void = () => undefined;
+  let onClosed: (v: { deferred: number }) => void = () => undefined;
+  const ready = new Promise<void>((r) => (onReady = r));
+  const closed = new Promise<{ deferred: number }>((r) => (onClosed = r));
+  child.on('message', (m: { type: string; id?: string; at?: number; deferred?: number }) => {
+    if (m.type === 'ready') onReady();
+    else if (m.type === 'processed' && m.id !== undefined) processed.push({ id: m.id, at: m.at ?? 0 });
+    else if (m.type === 'closed') onClosed({ deferred: m.deferred ?? 0 });
+  });
+  return { child, processed, ready, closed };
+}
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+describe('BullMQ: durable deferral of webhook jobs', () => {
+  it(`${JOBS} jobs enqueued while the budget is spent all run after the reset, none twice, none lost, across a worker restart`, async () => {
+    const queueName = `rxrl-webhooks-${process.pid}-${Date.now()}`;
+    const sim = await startSimulator({ timeScale: TIME_SCALE, latencyMs: 2, procore: { limit: LIMIT } });
+    const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
+    const queue = new Queue(queueName, { connection });
+    const redis = new Redis(connection);
+    const receiver = await startWebhookReceiver(queue);
+    try {
+      const job = {
+        redisPort: 6379,
+        queueName,
+        apiUrl: sim.urlFor('procore'),
+        token: TOKEN,
+        limit: LIMIT,
+        windowMs: WINDOW_MS,
+      };
+      const first = startWorkerProcess(job);
+      children.push(first.child);
+      await first.ready;
+
+      // Another process of ours spends the whole window's budget, through the same Redis store.
+      await alignTo(WINDOW_MS, 50);
+      const spender = createLimiter({
+        provider: providers.procore({ hints: { hourly: { limit: LIMIT, windowMs: WINDOW_MS } } }),
+        key: TOKEN,
+        store: redisStore({ client: redis, prefix: 'rxrl:' }),
+      });
+      await lastValueFrom(
+        from(Array.from({ length: LIMIT }, (_, i) => i)).pipe(
+          mergeMap(
+            (i) =>
+              fromFetch(`${sim.urlFor('procore')}/rest/v1.0/companies/${i}`, {
+                headers: { authorization: `Bearer ${TOKEN}` },
+              }).pipe(
+                rateLimit(spender, { method: 'GET', url: `/rest/v1.0/companies/${i}` }),
+                mergeMap((res) => res.arrayBuffer()),
+              ),
+            50,
+          ),
+          toArray(),
+        ),
+      );
+      await spender.close();
+      const resetAt = Math.ceil(Date.now() / WINDOW_MS) * WINDOW_MS;
+
+      // Webhooks arrive while the budget is spent: each is enqueued at once.
+      const statuses = await lastValueFrom(
+        from(Array.from({ length: JOBS }, (_, i) => i)).pipe(
+          mergeMap(
+            (i) =>
+              fetch(receiver.url, {
+                method: 'POST',
+                body: JSON.stringify({ id: `evt_${i}`, projectId: i }),
+              }).then((r) => r.status),
+            50,
+          ),
+          toArray(),
+        ),
+      );
+      expect(statuses.every((s) => s === 202)).toBe(true);
+
+      // The jobs wait in Redis, not in the worker's memory.
+      await until(() => first.processed.length > 0 || Date.now() > resetAt - 2500, 15_000);
+      const counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'completed');
+      expect(counts['completed']).toBe(0);
+      expect((counts['waiting'] ?? 0) + (counts['prioritized'] ?? 0)).toBeGreaterThanOrEqual(JOBS - 50);
+      expect(Date.now()).toBeLessThan(resetAt);
+
+      // Restart the worker process before the reset.
+      first.child.kill('SIGTERM');
+      const { deferred } = await first.closed;
+      const second = startWorkerProcess(job);
+      children.push(second.child);
+      await second.ready;
+      expect(Date.now()).toBeLessThan(resetAt);
+
+      await until(() => first.processed.length + second.processed.length >= JOBS, 30_000);
+      const completed = await queue.getCompletedCount();
+      const all = [...first.processed, ...second.processed];
+      const ids = new Set(all.map((p) => p.id));
+      expect(completed).toBe(JOBS);
+      expect(all).toHaveLength(JOBS);
+      expect(ids.size).toBe(JOBS);
+      expect(Math.min(...all.map((p) => p.at))).toBeGreaterThanOrEqual(resetAt);
+      const stats = sim.stats().procore[credentialLabel(`Bearer ${TOKEN}`)];
+      expect(stats).toMatchObject({ ok: LIMIT + JOBS, limited: 0, blocked: 0, sentWhileLimited: 0 });
+      console.log(
+        `bullmq: ${JOBS} jobs; ${deferred} deferrals before the restart; all done ` +
+          `${Math.max(...all.map((p) => p.at)) - resetAt} ms after the reset`,
+      );
+      second.child.kill('SIGTERM');
+      await second.closed;
+    } finally {
+      await receiver.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      redis.disconnect();
+      await sim.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,52 @@
+/**
+ * A webhook worker process for bullmq.spec.ts: runs examples/bullmq-webhooks/worker.ts against
+ * the simulator, reports each processed job over IPC, and closes gracefully on SIGTERM.
+ */
+import { Redis } from 'ioredis';
+
+import { providers } from '../../../lib/index.js';
+import { startWebhookWorker, workerLimiter } from '../../../examples/bullmq-webhooks/worker.js';
+
+interface Job {
+  readonly redisPort: number;
+  readonly queueName: string;
+  readonly apiUrl: string;
+  readonly token: string;
+  readonly limit: number;
+  readonly windowMs: number;
+}
+const job = JSON.parse(process.env['RXRL_JOB'] ?? '{}') as Job;
+const connection = { host: '127.0.0.1', port: job.redisPort, maxRetriesPerRequest: null };
+const redis = new Redis(connection);
+const limiter = workerLimiter(
+  redis,
+  job.token,
+  providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
+);
+const worker = startWebhookWorker({
+  connection,
+  queueName: job.queueName,
+  apiUrl: job.apiUrl,
+  token: job.token,
+  limiter,
+  onProcessed: (event) => process.send?.({ type: 'processed', id: event.id, at: Date.now() }),
+});
+let deferred = 0;
+limiter.events$.subscribe((e) => {
+  if (e.type === 'quota-exhausted') deferred++;
+});
+worker
+  .waitUntilReady()
+  .then(() => process.send?.({ type: 'ready' }))
+  .catch((error: unknown) => process.send?.({ type: 'error', error: String(error) }));
+
+process.once('SIGTERM', () => {
+  worker
+    .close()
+    .then(async () => {
+      await limiter.close();
+      redis.disconnect();
+      process.send?.({ type: 'closed', deferred }, () => process.disconnect());
+    })
+    .catch(() => process.exit(1));
+});

@@ -1,0 +1,135 @@
+/** Helpers of the Redis integration tests: worker processes and a throwaway redis-server. */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface WorkerJob {
+  readonly url: string;
+  readonly token: string;
+  readonly requests: number;
+  readonly streams: number;
+  readonly redisPort: number;
+  readonly prefix: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly timeoutMs?: number;
+  readonly leaseMs?: number;
+  readonly provider?: 'procore' | 'pipedrive';
+}
+
+export interface WorkerResult {
+  readonly type: 'done';
+  readonly statuses: number[];
+  readonly elapsed: number;
+  readonly finishedAt: number;
+  readonly events: Array<{ type: string; at: number }>;
+}
+
+type Message = WorkerResult | { type: 'ready' } | { type: 'progress'; done: number } | { type: 'error'; error: string };
+
+export interface Worker {
+  readonly child: ChildProcess;
+  /** Requests answered so far (reported every 10). */
+  done: number;
+  readonly ready: Promise<void>;
+  /** Resolves with the worker's report, or with `undefined` if it died first. */
+  readonly result: Promise<WorkerResult | undefined>;
+  go(): void;
+}
+
+/** Forks one worker process (`node --import tsx worker.ts`) that waits for `go`. */
+export function startWorker(job: WorkerJob): Worker {
+  const child = fork(join(here, 'worker.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, NODE_OPTIONS: '', RXRL_JOB: JSON.stringify(job) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let readyResolve: () => void = () => undefined;
+  let readyReject: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
+  const worker: Worker = {
+    child,
+    done: 0,
+    ready,
+    result: new Promise((resolve) => {
+      child.on('message', (m: Message) => {
+        if (m.type === 'ready') readyResolve();
+        else if (m.type === 'progress') worker.done = m.done;
+        else if (m.type === 'error') readyReject(new Error(m.error));
+        else if (m.type === 'done') resolve(m);
+      });
+      child.on('exit', () => {
+        readyReject(new Error('worker exited'));
+        resolve(undefined);
+      });
+    }),
+    go: () => child.send('go'),
+  };
+  return worker;
+}
+
+/** Resolves when `check` holds (polled every 20 ms), or rejects after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Waits until just after a multiple of `windowMs` (plus `afterMs`), so runs start at a window's start. */
+export async function alignTo(windowMs: number, afterMs = 30): Promise<void> {
+  const now = Date.now();
+  const next = Math.ceil(now / windowMs) * windowMs + afterMs;
+  const wait = next - now > windowMs ? next - now - windowMs : next - now;
+  await new Promise((r) => setTimeout(r, wait));
+}
+
+/** A throwaway redis-server (no persistence) on `port`, never the shared one on 6379. */
+export interface TempRedis {
+  readonly port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export function tempRedis(port: number): TempRedis {
+  let proc: ChildProcess | undefined;
+  const stop = async (): Promise<void> => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await exited;
+  };
+  const start = async (): Promise<void> => {
+    proc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+      stdio: 'ignore',
+    });
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
+    probe.on('error', () => undefined);
+    try {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          await probe.connect();
+          await probe.ping();
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 50));
+          probe.disconnect();
+        }
+      }
+    } finally {
+      probe.disconnect();
+    }
+  };
+  return { port, stop, start };
+}

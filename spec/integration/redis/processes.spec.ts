@@ -1,0 +1,161 @@
+/**
+ * Several processes, one token, one budget in Redis: real processes (forked with tsx), real
+ * Redis, the simulator over real sockets. The shared Redis on 127.0.0.1:6379 is used with a
+ * fresh key prefix per test; the restart test runs its own redis-server on port 6390.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+
+import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
+import { alignTo, startWorker, tempRedis, until, type Worker, type WorkerJob } from './fork.js';
+
+const LIMIT = 40;
+const WINDOW_MS = 2000;
+const SIM = { timeScale: 1800, latencyMs: 2, procore: { limit: LIMIT } };
+
+let sim: Simulator | undefined;
+let workers: Worker[] = [];
+
+afterEach(async () => {
+  for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  workers = [];
+  await sim?.close();
+  sim = undefined;
+});
+
+function job(s: Simulator, over: Partial<WorkerJob>): WorkerJob {
+  return {
+    url: s.urlFor('procore'),
+    token: 'token-shared',
+    requests: 60,
+    streams: 10,
+    redisPort: 6379,
+    prefix: `rxrl-test-${process.pid}-${Date.now()}:`,
+    limit: LIMIT,
+    windowMs: WINDOW_MS,
+    ...over,
+  };
+}
+
+async function startAll(count: number, j: WorkerJob): Promise<Worker[]> {
+  workers = Array.from({ length: count }, () => startWorker(j));
+  await Promise.all(workers.map((w) => w.ready));
+  return workers;
+}
+
+const counts = (s: Simulator) => s.stats().procore[credentialLabel('Bearer token-shared')];
+
+describe('redis store: processes sharing one token', () => {
+  it('four processes complete every request with zero 429s, within 1.15 x the shortest time the limits allow', async () => {
+    sim = await startSimulator(SIM);
+    const all = await startAll(4, job(sim, {}));
+    await alignTo(WINDOW_MS);
+    const started = Date.now();
+    for (const w of all) w.go();
+    const results = await Promise.all(all.map((w) => w.result));
+    const elapsed = Math.max(...results.map((r) => r?.finishedAt ?? Infinity)) - started;
+    const total = 4 * 60;
+    // Windows are aligned to multiples of 2 s: the rest of the first, then one per 40 requests.
+    const minimum = Math.ceil(started / WINDOW_MS) * WINDOW_MS + (Math.ceil(total / LIMIT) - 2) * WINDOW_MS - started;
+    if (process.env['RXRL_TRACE']) {
+      const at = results.flatMap((r) => (r?.events ?? []).filter((e) => e.type === 'admitted').map((e) => e.at));
+      const byWindow = new Map<number, number[]>();
+      for (const t of at.sort((a, b) => a - b)) {
+        const k = Math.floor(t / WINDOW_MS);
+        byWindow.set(k, [...(byWindow.get(k) ?? []), t % WINDOW_MS]);
+      }
+      console.log(started % WINDOW_MS, [...byWindow].map(([k, ts]) => `${k}: ${ts.length} ${ts.join(',')}`).join('\n'));
+    }
+    for (const r of results) expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(counts(sim)).toMatchObject({ ok: total, limited: 0, blocked: 0, sentWhileLimited: 0 });
+    expect(elapsed).toBeGreaterThanOrEqual(minimum);
+    expect(elapsed / minimum).toBeLessThanOrEqual(1.15);
+    console.log(
+      `redis, 4 processes: ${total} requests in ${elapsed} ms; minimum ${minimum} ms; ratio ${(elapsed / minimum).toFixed(3)}`,
+    );
+  }, 40_000);
+
+  it('pipedrive (windows that start at the first request, resets in seconds left): four processes, zero 429s, within 1.15 x', async () => {
+    sim = await startSimulator({ latencyMs: 2, pipedrive: { plan: 'advanced' } });
+    const all = await startAll(4, { ...job(sim, { provider: 'pipedrive' }), url: sim.urlFor('pipedrive') });
+    const started = Date.now();
+    for (const w of all) w.go();
+    const results = await Promise.all(all.map((w) => w.result));
+    const elapsed = Math.max(...results.map((r) => r?.finishedAt ?? Infinity)) - started;
+    // The first window starts at the first request: one window per 40 requests after it.
+    const minimum = (Math.ceil(240 / 40) - 1) * 2000;
+    for (const r of results) expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
+    const stats = Object.values(sim.stats().pipedrive).find((c) => c.total >= 240);
+    expect(stats).toMatchObject({ ok: 240, limited: 0, blocked: 0, sentWhileLimited: 0 });
+    expect(elapsed / minimum).toBeLessThanOrEqual(1.15);
+    console.log(
+      `redis, 4 processes, pipedrive: 240 requests in ${elapsed} ms; minimum ${minimum} ms; ratio ${(elapsed / minimum).toFixed(3)}`,
+    );
+  }, 40_000);
+
+  it('a process killed mid-run costs the others nothing: they complete every request, zero 429s', async () => {
+    sim = await startSimulator(SIM);
+    const all = await startAll(4, job(sim, { leaseMs: 1000 }));
+    for (const w of all) w.go();
+    const [victim, ...rest] = all;
+    if (!victim) throw new Error('no worker');
+    await until(() => victim.done >= 20);
+    victim.child.kill('SIGKILL');
+    const results = await Promise.all(rest.map((w) => w.result));
+    for (const r of results) {
+      expect(r?.statuses).toHaveLength(60);
+      expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
+    }
+    expect(counts(sim)).toMatchObject({ limited: 0, blocked: 0, sentWhileLimited: 0 });
+    expect(counts(sim)?.ok).toBeGreaterThanOrEqual(3 * 60 + 20);
+  }, 40_000);
+
+  it('Redis stopped and restarted mid-run: the run finishes, nothing past the budget, a clear event in between', async () => {
+    const redis = tempRedis(6390);
+    await redis.start();
+    try {
+      sim = await startSimulator(SIM);
+      const all = await startAll(4, job(sim, { redisPort: 6390, requests: 60 }));
+      for (const w of all) w.go();
+      await until(() => all.reduce((n, w) => n + w.done, 0) >= 60);
+      await redis.stop();
+      const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 2500));
+      const restartedAt = Date.now();
+      await redis.start();
+      const trace = process.env['RXRL_TRACE']
+        ? setInterval(() => console.log('progress', all.map((w) => w.done).join(',')), 3000)
+        : undefined;
+      const results = await Promise.all(all.map((w) => w.result));
+      clearInterval(trace);
+      for (const r of results) {
+        expect(r?.statuses).toHaveLength(60);
+        expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
+      }
+      if (process.env['RXRL_TRACE'])
+        console.log(
+          JSON.stringify(counts(sim)),
+          stoppedAt % 2000,
+          restartedAt % 2000,
+          JSON.stringify(
+            results.map((r) =>
+              r?.events.filter((e) => e.type !== 'admitted').map((e) => `${e.type}@${e.at - stoppedAt}`),
+            ),
+          ),
+        );
+      expect(counts(sim)).toMatchObject({ ok: 240, limited: 0, blocked: 0, sentWhileLimited: 0 });
+      const events = results.flatMap((r) => r?.events ?? []);
+      const down = events.filter((e) => e.type === 'store-unavailable');
+      const up = events.filter((e) => e.type === 'store-recovered');
+      expect(down.length).toBeGreaterThanOrEqual(1);
+      expect(up.length).toBeGreaterThanOrEqual(1);
+      for (const e of down) expect(e.at).toBeGreaterThanOrEqual(stoppedAt);
+      for (const e of up) expect(e.at).toBeGreaterThanOrEqual(restartedAt);
+      console.log(
+        `redis restart: ${down.length} store-unavailable, ${up.length} store-recovered events; ` +
+          `run finished ${Math.max(...results.map((r) => r?.finishedAt ?? 0)) - restartedAt} ms after the restart`,
+      );
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,255 @@
+/**
+ * The Redis store against the real Redis on 127.0.0.1:6379 (no mocks): key layout, atomic
+ * admission across limiters, the merge of responses, shared pauses, and what happens when
+ * Redis does not answer. Each limiter here has its own ioredis client, as separate processes
+ * would.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+
+import {
+  createLimiter,
+  defineProvider,
+  memoryStore,
+  providers,
+  responseLike,
+  type Limiter,
+  type LimiterEvent,
+  type Permit,
+  type RequestInfo,
+  type Ticket,
+} from '../../../lib/index.js';
+import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+
+const clients: Redis[] = [];
+const limiters: Limiter[] = [];
+const tickets: Ticket[] = [];
+const client = (port = 6379, extra: object = {}) => {
+  const c = new Redis({ port, host: '127.0.0.1', ...extra });
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+};
+afterAll(async () => {
+  for (const t of tickets) t.cancel();
+  for (const l of limiters) await l.close();
+  for (const c of clients) c.disconnect();
+});
+
+const prefix = `rxrl-store-${process.pid}-${Date.now()}:`;
+
+/** A provider with one bucket of `limit` per `windowMs`, read from X-RateLimit-* (reset in seconds left). */
+const fixed = (limit: number, windowMs = 10_000) =>
+  defineProvider({
+    name: 'fixed',
+    buckets: [{ name: 'main', limit, windowMs }],
+    read(res) {
+      const remaining = res.header('x-ratelimit-remaining');
+      const reset = res.header('x-ratelimit-reset');
+      const buckets =
+        remaining === undefined
+          ? []
+          : [
+              {
+                name: 'main',
+                limit,
+                remaining: Number(remaining),
+                ...(reset === undefined ? {} : { reset: { inMs: Number(reset) * 1000 } }),
+              },
+            ];
+      return { outcome: res.status === 429 ? 'limited' : 'ok', buckets };
+    },
+  });
+
+function limiter(key: string, limit: number, extra: object = {}, c: Redis = client()): Limiter {
+  const l = createLimiter({
+    provider: fixed(limit),
+    key,
+    store: redisStore({ client: c, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+    ...extra,
+  });
+  limiters.push(l);
+  return l;
+}
+
+/** Acquires a permit; resolves with it and when it came. */
+function acquire(l: Limiter, info: RequestInfo = { method: 'GET', url: '/x' }): Promise<Permit> {
+  return new Promise((resolve, reject) => {
+    tickets.push(l.acquire(info, { granted: resolve, rejected: reject }));
+  });
+}
+
+const ok = (remaining: number, resetS: number) =>
+  responseLike(200, { 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(resetS) });
+
+describe('redis store', () => {
+  it('derives key names from a hash of the credential, in one hash slot, and lets them expire', async () => {
+    const key = 'secret-token-123';
+    const l = limiter(key, 5);
+    const p = await acquire(l);
+    p.observe(ok(4, 10));
+    p.release();
+    await new Promise((r) => setTimeout(r, 50));
+    const c = client();
+    const keys = await c.keys(`${prefix}*`);
+    const k = redisKeys(prefix, 'fixed', key);
+    expect(keys).toContain(k.bucket('main'));
+    for (const name of keys) {
+      expect(name).not.toContain(key);
+      expect(name.startsWith(`${prefix}{`)).toBe(true);
+    }
+    expect(k.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(await c.pttl(k.bucket('main'))).toBeGreaterThan(0);
+    expect(await c.hget(k.bucket('main'), 'rem')).toBe('4');
+    // Redis Cluster puts keys with the same {hash tag} on the same slot.
+    const slots = new Set(await Promise.all(keys.map((name) => c.call('CLUSTER', 'KEYSLOT', name).catch(() => 0))));
+    expect(slots.size).toBeLessThanOrEqual(1);
+  });
+
+  it('admits atomically across limiters: two "processes" racing for 10 units get 10 in all', async () => {
+    const key = 'race-token';
+    const a = limiter(key, 10);
+    const b = limiter(key, 10);
+    // One response ends the cold start (the hint says 10; the server says 9 left after it).
+    const probe = await acquire(a);
+    probe.observe(ok(9, 30));
+    probe.release();
+    const granted: Permit[] = [];
+    const pending = [a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b].map((l) =>
+      acquire(l).then((p) => granted.push(p)),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(granted).toHaveLength(9);
+    expect(a.snapshot.buckets[0]?.remaining ?? 0).toBeGreaterThanOrEqual(0);
+    void pending;
+  });
+
+  it('merges responses: the server figure lowers what is left; a stale response does not raise it', async () => {
+    const key = 'merge-token';
+    const a = limiter(key, 100);
+    const b = limiter(key, 100);
+    const k = redisKeys(prefix, 'fixed', key);
+    const p1 = await acquire(a);
+    p1.observe(ok(50, 20)); // another client of the token spent 49
+    p1.release();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await client().hget(k.bucket('main'), 'rem')).toBe('50');
+    const p2 = await acquire(b);
+    const p3 = await acquire(a);
+    p3.observe(ok(30, 20)); // newer: 30 left
+    p2.observe(ok(49, 20)); // stale: answered later, counted earlier
+    p2.release();
+    p3.release();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(Number(await client().hget(k.bucket('main'), 'rem'))).toBeLessThanOrEqual(30);
+  });
+
+  it('a pause after a 429 in one process holds every process', async () => {
+    const key = 'pause-token';
+    const a = limiter(key, 100);
+    const b = limiter(key, 100);
+    const warm = await acquire(b);
+    warm.observe(ok(99, 60));
+    warm.release();
+    const p = await acquire(a);
+    p.observe(responseLike(429, {}));
+    p.release();
+    const until = a.snapshot.pausedUntil ?? 0;
+    expect(until).toBeGreaterThan(Date.now() + 400); // a backoff of 0.5 to 1 s
+    await new Promise((r) => setTimeout(r, 30));
+    await acquire(b);
+    expect(Date.now()).toBeGreaterThanOrEqual(until - 5);
+    expect(b.snapshot.totals.sent).toBe(2);
+  });
+
+  it('requests waiting on an empty bucket do not hold up requests on other buckets', async () => {
+    const provider = defineProvider({
+      name: 'endpoints',
+      buckets: (info) => [{ name: info.url === '/a' ? 'a' : 'b', limit: 5, windowMs: 60_000 }],
+      read(res) {
+        const name = res.header('x-bucket') ?? 'b';
+        return {
+          outcome: 'ok',
+          buckets: [
+            { name, limit: 5, remaining: Number(res.header('x-ratelimit-remaining')), reset: { inMs: 30_000 } },
+          ],
+        };
+      },
+    });
+    const l = createLimiter({
+      provider,
+      key: 'endpoints-token',
+      store: redisStore({ client: client(), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+    });
+    limiters.push(l);
+    const first = await acquire(l, { url: '/a' });
+    first.observe(responseLike(200, { 'x-bucket': 'a', 'x-ratelimit-remaining': '0' }));
+    first.release();
+    let aGranted = false;
+    void acquire(l, { url: '/a' }).then(() => (aGranted = true));
+    const started = Date.now();
+    await acquire(l, { url: '/b' });
+    expect(Date.now() - started).toBeLessThan(200);
+    expect(aGranted).toBe(false);
+    expect(l.snapshot.queued).toBe(1);
+  });
+
+  it('smooth pacing is shared: two processes together keep the even spacing', async () => {
+    const provider = defineProvider({
+      name: 'smooth',
+      buckets: [{ name: 'main', limit: 10, windowMs: 2000, pacing: 'smooth' }],
+      read: (res) => ({
+        outcome: 'ok',
+        buckets: [
+          { name: 'main', limit: 10, remaining: Number(res.header('x-ratelimit-remaining')), reset: { inMs: 2000 } },
+        ],
+      }),
+    });
+    const make = () => {
+      const l = createLimiter({
+        provider,
+        key: 'smooth-token',
+        store: redisStore({ client: client(), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+      });
+      limiters.push(l);
+      return l;
+    };
+    const a = make();
+    const b = make();
+    const probe = await acquire(a);
+    probe.observe(responseLike(200, { 'x-ratelimit-remaining': '9' }));
+    probe.release();
+    const times = await Promise.all([a, b, a, b, a, b].map((l) => acquire(l).then(() => Date.now())));
+    times.sort((x, y) => x - y);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? t));
+    // Even spacing: 2000 ms / 10, or slower to make what is left last until the reset.
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(180);
+  });
+
+  it('Redis not answering: a clear event, then only a conservative local share', async () => {
+    // Nothing listens on this port; the offline queue is off so calls fail at once.
+    const dead = client(6399, {
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      connectTimeout: 200,
+    });
+    const l = limiter('down-token', 10, {}, dead);
+    const events: LimiterEvent[] = [];
+    l.events$.subscribe((e) => events.push(e));
+    const granted: Permit[] = [];
+    for (let i = 0; i < 5; i++) void acquire(l).then((p) => granted.push(p));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.find((e) => e.type === 'store-unavailable')).toMatchObject({ store: 'redis' });
+    // Nothing was ever learned from Redis: one request at a time, as on a cold start.
+    expect(granted.length).toBe(1);
+  });
+
+  it('the memory store stays the default and behaves as before', () => {
+    const l = createLimiter({ provider: providers.generic(), key: 'k', store: memoryStore() });
+    expect(l.snapshot.queued).toBe(0);
+    expect(() => createLimiter({ provider: providers.generic(), key: 'k', store: {} as never })).toThrow(
+      /option `store`/,
+    );
+  });
+});
