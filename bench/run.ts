@@ -1,0 +1,872 @@
+/**
+ * `npm run bench`: rx-ratelimit side by side with bottleneck, p-queue, axios-rate-limit +
+ * axios-retry and the Planning Center doc's retry loop, on the same scenarios against the bundled
+ * provider simulator over loopback, in one run on one machine; then the cost figures. Prints the
+ * tables and the targets of issue 4 (PASS/MISS), writes docs/benchmarks.md and
+ * docs/benchmarks/halved.svg.
+ *
+ * Options (for development; the published figures come from a plain `npm run bench`):
+ *   --only=procore,halved   scenarios to run        --competitors=rx-ratelimit,p-queue
+ *   --skip-cost             no cost figures         --no-write   print only, leave docs/ alone
+ */
+import { fork, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as prettier from 'prettier';
+import type * as Simulators from '../lib/testing/index.js';
+import type { LimitChange, SimulatedProvider, SimulatorCounts, SimulatorEngine } from '../lib/testing/index.js';
+import { chartSvg, windowsOf, type Arrival, type ChartPanel } from './chart.js';
+import type { Attempt, GoMessage, RequestRecord, ResultMessage, SetupMessage } from './client.js';
+import { COMPETITORS, SETUPS, type CompetitorId } from './competitors.js';
+import type { CostLib, CostResult, CostTest } from './cost.js';
+import { deadlineMs, LATENCY_MS, SCENARIOS, type Scenario } from './scenarios.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+/**
+ * The library, the simulator and the client and cost programs are compiled with tsc (as
+ * `npm run build` compiles the package) and run by plain `node`: what users run, and no tsx
+ * loader in the measured processes (its transform wraps every function in a naming helper).
+ */
+const BUILD = `${ROOT}node_modules/.cache/rx-ratelimit-bench/`;
+const CLIENT = `${BUILD}bench/client.js`;
+const COST = `${BUILD}bench/cost.js`;
+const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+const CHART_DIR = fileURLToPath(new URL('../docs/benchmarks/', import.meta.url));
+const CHART_SCENARIO = 'halved';
+const CHART_TITLE = 'Requests per server window: Planning Center, limit halved without notice (100 → 50)';
+
+const args = process.argv.slice(2);
+const opt = (name: string) =>
+  args
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.split('=')[1]
+    ?.split(',');
+const onlyScenarios = opt('only');
+const onlyCompetitors = opt('competitors') as CompetitorId[] | undefined;
+const skipCost = args.includes('--skip-cost');
+const write = !args.includes('--no-write');
+const dumpDir = opt('dump')?.[0];
+
+// ---- compile -----------------------------------------------------------------------------
+
+type Testing = typeof Simulators;
+
+function compile(): void {
+  rmSync(BUILD, { recursive: true, force: true });
+  mkdirSync(BUILD, { recursive: true });
+  writeFileSync(`${BUILD}package.json`, '{ "type": "module" }\n');
+  const tsconfig = {
+    extends: `${ROOT}tsconfig.json`,
+    compilerOptions: { noEmit: false, outDir: BUILD, rootDir: ROOT, declaration: false, sourceMap: false },
+    files: [`${ROOT}bench/client.ts`, `${ROOT}bench/cost.ts`, `${ROOT}lib/testing/index.ts`],
+    include: [],
+  };
+  writeFileSync(`${BUILD}tsconfig.json`, JSON.stringify(tsconfig, null, 2));
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', `${BUILD}tsconfig.json`], { stdio: 'inherit' });
+  // Type errors still emit JavaScript; only missing output is fatal.
+  if (r.status !== 0) console.warn(`bench: tsc reported errors (exit ${r.status}); running what it emitted`);
+  for (const f of [CLIENT, COST, `${BUILD}lib/testing/index.js`])
+    if (!existsSync(f)) throw new Error(`bench: tsc did not emit ${f}`);
+}
+
+// ---- one run: one competitor on one scenario ---------------------------------------------
+
+interface ChangeFigures {
+  /** When the limit changed, ms after the start. */
+  readonly atMs: number;
+  /** The client's attempts sent before the change and not yet answered. */
+  readonly inFlight: number;
+  /** 429s the server gave from the change on. */
+  readonly limited: number;
+  /** When the client received the first answer the server produced after the change, ms after the start. */
+  readonly learnedMs: number;
+  /** 429s to attempts sent after that: the client could have known. */
+  readonly limitedLate: number;
+}
+
+interface RunFigures {
+  readonly competitor: CompetitorId;
+  readonly physicalMs: number;
+  readonly deadlineMs: number;
+  /** Start to last request settled; null when some never settled (lost at the deadline). */
+  readonly makespanMs: number | null;
+  readonly ok: number;
+  readonly failed: number;
+  readonly lost: number;
+  readonly failures: string;
+  readonly counts: SimulatorCounts;
+  readonly arrivals: Arrival[];
+  readonly serverStart: number;
+  /** Limit-change scenario: what happened around the change (null: it did not happen). */
+  readonly change: ChangeFigures | null;
+  readonly crashed: string | null;
+  readonly cpuMs: number;
+}
+
+function sumCounts(byLabel: Readonly<Record<string, SimulatorCounts>>): SimulatorCounts {
+  const out = { ok: 0, limited: 0, blocked: 0, sentWhileLimited: 0, total: 0 };
+  for (const c of Object.values(byLabel)) {
+    out.ok += c.ok;
+    out.limited += c.limited;
+    out.blocked += c.blocked;
+    out.sentWhileLimited += c.sentWhileLimited;
+    out.total += c.total;
+  }
+  return out;
+}
+
+function describeFailures(records: readonly RequestRecord[]): string {
+  const kinds = new Map<string, number>();
+  for (const r of records) {
+    if (r.status !== null && r.status >= 200 && r.status < 300) continue;
+    const kind = r.settledAt === null ? 'lost' : r.status !== null ? `HTTP ${r.status}` : (r.error ?? 'error');
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return [...kinds]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+}
+
+async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId): Promise<RunFigures> {
+  const { createSimulatorEngine, startSimulator } = testing;
+  const offset = sc.sim.clockOffsetMs ?? 0;
+  const log: Array<[number, number]> = [];
+  let inner = createSimulatorEngine({ ...sc.sim, latencyMs: LATENCY_MS });
+  let arrived = 0;
+  let changedAt: number | null = null;
+  // The simulator's own engine, wrapped to log when each request arrives and how it was answered,
+  // and to change the limit when the scenario's request reaches it.
+  const engine: SimulatorEngine = {
+    handle(request) {
+      if (request.provider === sc.provider && ++arrived === sc.limitChange?.atRequest) {
+        // One scenario's provider and its own limits: the union type cannot tell them apart.
+        (inner.changeLimits as (p: SimulatedProvider, set: LimitChange['set']) => void)(
+          sc.provider,
+          sc.limitChange.set,
+        );
+        changedAt = Date.now();
+      }
+      const res = inner.handle(request);
+      if (res.status !== 404) log.push([Date.now(), res.status]);
+      // Tells the client the order of arrival, so that it can tell answers given after the change.
+      return request.provider === sc.provider
+        ? { ...res, headers: { ...res.headers, 'X-Bench-Seq': String(arrived) } }
+        : res;
+    },
+    stats: () => inner.stats(),
+    statsFor: (provider, credential) => inner.statsFor(provider, credential),
+    reset: () => inner.reset(),
+    changeLimits(provider, set) {
+      inner.changeLimits(provider, set);
+    },
+    now: () => inner.now(),
+    serverNow: () => inner.serverNow(),
+    latencyMs: LATENCY_MS,
+    timeScale: sc.timeScale,
+  };
+  const sim = await startSimulator({ engine });
+  const child = fork(CLIENT, [], {
+    execArgv: process.env['BENCH_CLIENT_ARGS']?.split(' ') ?? [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const ready = new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { type?: string }) => {
+        if (m.type === 'ready') resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`client exited (${code}) before it was ready`)));
+    });
+    const setup: SetupMessage = {
+      type: 'setup',
+      scenario: sc.id,
+      competitor,
+      root: sim.url,
+      base: sim.urlFor(sc.provider),
+    };
+    child.send(setup);
+    await ready;
+
+    // Start soon; for clock-aligned windows, `phaseMs` into a window of the server clock.
+    let t0 = Date.now() + 50;
+    if (sc.phaseMs !== undefined) {
+      const W = sc.windowMs;
+      t0 = Math.ceil((t0 + offset - sc.phaseMs) / W) * W + sc.phaseMs - offset;
+    }
+    const serverStart = t0 + offset;
+    const physicalMs = sc.physicalMs(serverStart);
+    const deadline = deadlineMs(sc, physicalMs);
+    inner = createSimulatorEngine({ ...sc.sim, latencyMs: LATENCY_MS });
+    log.length = 0;
+    arrived = 0;
+
+    const result = new Promise<ResultMessage>((resolve, reject) => {
+      child.on('message', (m: { type?: string }) => {
+        if (m.type === 'result') resolve(m as ResultMessage);
+      });
+      child.once('exit', (code) => reject(new Error(`client exited (${code}) without a result`)));
+    });
+    const go: GoMessage = { type: 'go', t0, deadline: t0 + deadline };
+    child.send(go);
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const res = await Promise.race([
+      result,
+      new Promise<never>((_, reject) => {
+        guard = setTimeout(() => reject(new Error('client did not report in time')), deadline + 20_000);
+      }),
+    ]);
+    clearTimeout(guard);
+
+    if (dumpDir) {
+      mkdirSync(dumpDir, { recursive: true });
+      writeFileSync(
+        `${dumpDir}/${sc.id}.${competitor}.json`,
+        JSON.stringify({ t0, serverStart, physicalMs, records: res.records, attempts: res.attempts, arrivals: log }),
+      );
+    }
+    const settled = res.records.filter((r) => r.settledAt !== null);
+    const ok = settled.filter((r) => r.status !== null && r.status >= 200 && r.status < 300).length;
+    const lost = res.records.length - settled.length;
+    const last = Math.max(...settled.map((r) => r.settledAt ?? 0));
+    let change: ChangeFigures | null = null;
+    const at: number | null = changedAt;
+    if (at !== null) {
+      // When the client received the first answer the server gave at or after the change.
+      const atRequest = sc.limitChange?.atRequest ?? 0;
+      const learnedAt = Math.min(...res.attempts.filter((a) => a[3] >= atRequest).map((a) => a[1]));
+      change = {
+        atMs: at - t0,
+        inFlight: res.attempts.filter((a: Attempt) => a[0] <= at && (a[1] === 0 || a[1] > at)).length,
+        limited: log.filter(([t, s]) => t >= at && s === 429).length,
+        learnedMs: learnedAt - t0,
+        limitedLate: res.attempts.filter((a) => a[0] > learnedAt && a[2] === 429).length,
+      };
+    }
+    return {
+      competitor,
+      physicalMs,
+      deadlineMs: deadline,
+      makespanMs: lost > 0 || settled.length === 0 ? null : last - t0,
+      ok,
+      failed: settled.length - ok,
+      lost,
+      failures: describeFailures(res.records),
+      counts: sumCounts(sim.stats()[sc.provider]),
+      arrivals: log.map(([t, s]) => [t - t0, s] as const),
+      serverStart,
+      change,
+      crashed: res.crashed,
+      cpuMs: res.cpuMs,
+    };
+  } finally {
+    // The client exits by itself once it has reported; a stuck one is ended.
+    let wait: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise((resolve) => (wait = setTimeout(resolve, 5000)))]);
+    clearTimeout(wait);
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await exited;
+    await sim.close();
+  }
+}
+
+// ---- cost figures ------------------------------------------------------------------------
+
+/** Longest a competitor's cancellation of 100,000 queued requests is waited for; reported as "> this". */
+const CANCEL_CAP_MS = 10_000;
+
+async function runCost(test: CostTest, lib: CostLib): Promise<CostResult> {
+  const child = fork(COST, [test, lib], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise<CostResult>((resolve, reject) => {
+    let got: CostResult | undefined;
+    let capped = false;
+    let cap: ReturnType<typeof setTimeout> | undefined;
+    const guard = setTimeout(() => child.kill(), 90_000);
+    child.on('message', (m: CostResult) => {
+      got = m;
+      // A cancellation that takes longer than CANCEL_CAP_MS is reported as "> cap".
+      if (m.partial)
+        cap = setTimeout(() => {
+          capped = true;
+          child.kill();
+        }, CANCEL_CAP_MS);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(guard);
+      clearTimeout(cap);
+      if (got && (!got.partial || capped))
+        resolve(capped ? { ...got, figures: { ...got.figures, cancelCappedMs: CANCEL_CAP_MS } } : got);
+      else reject(new Error(`cost ${test} ${lib} exited (${code}) without a result`));
+    });
+  });
+}
+
+// ---- tables ------------------------------------------------------------------------------
+
+type Align = 'l' | 'r';
+
+function textTable(head: string[], rows: string[][], align: Align[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function mdTable(head: string[], rows: string[][], align: Align[]): string {
+  const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(head), `|${align.map((a) => (a === 'r' ? ' ---: ' : ' --- ')).join('|')}|`, ...rows.map(line)].join(
+    '\n',
+  );
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const SCENARIO_HEAD = [
+  'competitor',
+  'makespan',
+  '× physical',
+  'ok',
+  'failed',
+  'lost',
+  '429s',
+  '403s',
+  'sent while limited',
+  'sent',
+  'client CPU',
+  'how requests failed',
+];
+const SCENARIO_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+function scenarioRows(runs: readonly RunFigures[]): string[][] {
+  return runs.map((r) => [
+    r.competitor,
+    r.makespanMs === null ? `> ${secs(r.deadlineMs)}` : secs(r.makespanMs),
+    r.makespanMs === null ? '—' : (r.makespanMs / r.physicalMs).toFixed(3),
+    String(r.ok),
+    String(r.failed),
+    String(r.lost),
+    String(r.counts.limited),
+    String(r.counts.blocked),
+    String(r.counts.sentWhileLimited),
+    String(r.counts.total),
+    `${r.cpuMs.toFixed(0)} ms`,
+    (r.failures || '—') + (r.crashed ? ` (crashed: ${r.crashed})` : ''),
+  ]);
+}
+
+const CHANGE_HEAD = [
+  'competitor',
+  'change at',
+  'in flight then',
+  '429s from then',
+  'first answer from after it',
+  '429s sent after that',
+];
+const CHANGE_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r'];
+
+function changeRows(runs: readonly RunFigures[]): string[][] {
+  return runs.map((r) => {
+    const c = r.change;
+    return c === null
+      ? [r.competitor, 'did not happen', '', '', '', '']
+      : [r.competitor, secs(c.atMs), String(c.inFlight), String(c.limited), secs(c.learnedMs), String(c.limitedLate)];
+  });
+}
+
+const mb = (x: number) => `${x.toFixed(1)} MB`;
+const us = (ns: number) => (ns < 100_000 ? `${(ns / 1000).toFixed(2)} µs` : `${num(ns / 1000)} µs`);
+const num = (x: number) => (Number.isNaN(x) ? 'n/a' : Math.round(x).toLocaleString('en-US'));
+const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+
+// ---- targets -----------------------------------------------------------------------------
+
+interface Verdict {
+  readonly pass: boolean;
+  readonly text: string;
+  /** For a miss: why, and what would close it. */
+  readonly why?: string;
+}
+
+function line(v: Verdict): string {
+  return `${v.pass ? 'PASS' : 'MISS'}  ${v.text}`;
+}
+
+// ---- main --------------------------------------------------------------------------------
+
+interface ScenarioResult {
+  readonly sc: Scenario;
+  readonly runs: RunFigures[];
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const scenarios = SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s.id));
+  const competitors = COMPETITORS.filter((c) => !onlyCompetitors || onlyCompetitors.includes(c));
+  const cpus = os.cpus();
+  const machine = `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  const date = new Date().toISOString();
+  const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+  console.log(`rx-ratelimit benchmarks · ${date}\n${machine}\ncommand: ${command}`);
+  console.log(
+    `Simulator on 127.0.0.1 in this process, ${LATENCY_MS} ms latency; each run in a fresh client process; windows compressed to 2 s.\n`,
+  );
+
+  const compileStarted = Date.now();
+  compile();
+  console.log(`compiled the library and the bench programs with tsc in ${secs(Date.now() - compileStarted)}\n`);
+  const testing = (await import(`${BUILD}lib/testing/index.js`)) as Testing;
+
+  const results: ScenarioResult[] = [];
+  for (const sc of scenarios) {
+    console.log(`== ${sc.id}: ${sc.title}`);
+    const runs: RunFigures[] = [];
+    for (const c of competitors) {
+      const r = await runOne(testing, sc, c);
+      runs.push(r);
+      process.stdout.write(`   ${c} done in ${r.makespanMs === null ? 'timeout' : secs(r.makespanMs)}\n`);
+    }
+    const physical = runs[0]?.physicalMs ?? 0;
+    console.log(`   physical limit ${secs(physical)} (${sc.formula})`);
+    console.log(indent(textTable(SCENARIO_HEAD, scenarioRows(runs), SCENARIO_ALIGN), 3));
+    if (sc.limitChange) console.log(indent(textTable(CHANGE_HEAD, changeRows(runs), CHANGE_ALIGN), 3));
+    console.log('');
+    results.push({ sc, runs });
+  }
+
+  const cost = new Map<string, CostResult>();
+  if (!skipCost) {
+    console.log('== cost');
+    for (const test of ['overhead', 'queue', 'keys'] as const)
+      for (const lib of ['rx-ratelimit', 'bottleneck', 'p-queue'] as const) {
+        const r = await runCost(test, lib);
+        cost.set(`${test}:${lib}`, r);
+        process.stdout.write(`   ${test} ${lib} done\n`);
+      }
+  }
+  const costTables = renderCost(cost);
+  if (costTables) console.log(costTables.text + '\n');
+
+  const sumRows = summaryRows(results);
+  if (sumRows.length) console.log(`== summary\n${textTable(SUMMARY_HEAD, sumRows, SUMMARY_ALIGN)}\n`);
+  const verdicts = targets(results, cost);
+  console.log('== targets (issue 4)');
+  for (const v of verdicts) console.log(line(v));
+  const elapsed = (Date.now() - started) / 1000;
+  console.log(`\nbench finished in ${elapsed.toFixed(0)} s`);
+
+  if (write) {
+    const chartResult = results.find((r) => r.sc.id === CHART_SCENARIO);
+    let chartFile: string | undefined;
+    if (chartResult) {
+      const panels: ChartPanel[] = chartResult.runs.map((r) => ({
+        name: r.competitor,
+        note: `makespan ${r.makespanMs === null ? 'timed out' : `${secs(r.makespanMs)} (${(r.makespanMs / r.physicalMs).toFixed(2)}× physical)`} · ${r.counts.limited} × 429 · ${r.counts.blocked} × 403 · ${r.failed + r.lost} failed/lost`,
+        bins: windowsOf(chartResult.sc, r.arrivals, r.serverStart),
+        changeAt: r.change?.atMs,
+      }));
+      mkdirSync(CHART_DIR, { recursive: true });
+      chartFile = `${CHART_SCENARIO}.svg`;
+      writeFileSync(`${CHART_DIR}${chartFile}`, chartSvg(chartResult.sc, panels, CHART_TITLE));
+    }
+    const md = markdown({ date, machine, command, results, costTables, verdicts, chartFile, elapsed });
+    const config = (await prettier.resolveConfig(DOC)) ?? {};
+    // (the doc is formatted like every other file, so that `prettier --check .` passes)
+    writeFileSync(DOC, await prettier.format(md, { ...config, parser: 'markdown' }));
+    console.log(`wrote docs/benchmarks.md${chartFile ? ` and docs/benchmarks/${chartFile}` : ''}`);
+  }
+}
+
+const indent = (s: string, n: number) =>
+  s
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
+
+function fig(cost: Map<string, CostResult>, test: CostTest, lib: CostLib, key: string): number {
+  return cost.get(`${test}:${lib}`)?.figures[key] ?? NaN;
+}
+
+interface CostTables {
+  readonly text: string;
+  readonly md: string;
+}
+
+function renderCost(cost: Map<string, CostResult>): CostTables | undefined {
+  if (cost.size === 0) return undefined;
+  const libs = ['rx-ratelimit', 'bottleneck', 'p-queue'] as const;
+  const g = (test: CostTest, lib: CostLib, key: string) => fig(cost, test, lib, key);
+
+  const oHead = [
+    'library',
+    'wall per request',
+    'no-op baseline',
+    'wall overhead',
+    'CPU per request',
+    'CPU overhead',
+    'requests/s through it',
+  ];
+  const oRows = libs.map((lib) => [
+    lib,
+    us(g('overhead', lib, 'nsPerRequest')),
+    us(g('overhead', lib, 'baselineNs')),
+    us(g('overhead', lib, 'overheadNs')),
+    us(g('overhead', lib, 'cpuNs')),
+    us(g('overhead', lib, 'cpuOverheadNs')),
+    num(g('overhead', lib, 'perSecond')),
+  ]);
+  const oAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r'];
+
+  const qHead = [
+    'library',
+    'heap before',
+    'with 100,000 queued',
+    'growth',
+    'per request',
+    'after cancelling',
+    'timers while waiting',
+    'enqueue',
+    'cancel',
+  ];
+  const qRows = libs.map((lib) => {
+    const growth = g('queue', lib, 'queued') - g('queue', lib, 'before');
+    const capped = g('queue', lib, 'cancelCappedMs');
+    return [
+      lib,
+      mb(g('queue', lib, 'before')),
+      mb(g('queue', lib, 'queued')),
+      mb(growth),
+      `${num((growth * 2 ** 20) / 100_000)} B`,
+      Number.isNaN(capped)
+        ? `${mb(g('queue', lib, 'after'))} (${signed(g('queue', lib, 'after') - g('queue', lib, 'before'))})`
+        : 'n/a',
+      String(g('queue', lib, 'timersQueued') - g('queue', lib, 'timersBefore')),
+      `${num(g('queue', lib, 'enqueueMs'))} ms`,
+      Number.isNaN(capped) ? `${num(g('queue', lib, 'cancelMs'))} ms` : `> ${num(capped / 1000)} s (stopped)`,
+    ];
+  });
+  const qAlign: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+
+  const layerNames: Array<[string, string]> = [
+    ['acquire', '`limiter.acquire()` alone (the queue entry)'],
+    ['throttle', '`of(x).pipe(throttleByHeaders(…)).subscribe()`'],
+    ['noShare', '`rateLimit` with `shareKey: false` (throttle + retry + daily guard)'],
+    ['rateLimit', '`rateLimit` as called (adds in-flight sharing: defer, share, tap, finalize, map)'],
+  ];
+  const lHead = ['rx-ratelimit layer', 'heap per queued request'];
+  const lRows = layerNames.map(([k, label]) => [label, `${num(g('queue', 'rx-ratelimit', `layer:${k}`))} B`]);
+  const lAlign: Align[] = ['l', 'r'];
+
+  const kHead = [
+    'library',
+    'set-up (10,000 keys, 1 request each)',
+    'heap per key',
+    'timers while idle',
+    'timers, one request waiting per key',
+  ];
+  const kRows = libs.map((lib) => [
+    lib,
+    `${g('keys', lib, 'createMs').toFixed(0)} ms`,
+    `${(((g('keys', lib, 'idle') - g('keys', lib, 'before')) * 2 ** 20) / 10_000 / 1024).toFixed(2)} KB`,
+    String(g('keys', lib, 'timersIdle') - g('keys', lib, 'timersBefore')),
+    lib === 'rx-ratelimit' ? String(g('keys', lib, 'timersWaiting') - g('keys', lib, 'timersBefore')) : 'n/a',
+  ]);
+  const kAlign: Align[] = ['l', 'r', 'r', 'r', 'r'];
+
+  const text = [
+    'Scheduling overhead: a no-op request (of(value) / Promise.resolve(value)), unlimited budget, 1,000 at a time',
+    textTable(oHead, oRows, oAlign),
+    '',
+    '100,000 requests queued on one limiter whose budget is spent for 5 minutes, then all cancelled (heap after gc)',
+    textTable(qHead, qRows, qAlign),
+    '',
+    "Where rx-ratelimit's heap per queued request goes (20,000 queued per layer)",
+    textTable(lHead, lRows, lAlign),
+    '',
+    '10,000 distinct keys (one limiter each)',
+    textTable(kHead, kRows, kAlign),
+  ].join('\n');
+  const md = [
+    '### Scheduling overhead',
+    '',
+    mdTable(oHead, oRows, oAlign),
+    '',
+    '### 100,000 queued requests',
+    '',
+    mdTable(qHead, qRows, qAlign),
+    '',
+    "Where rx-ratelimit's heap per queued request goes (20,000 requests queued per layer, each with the caller's `Subscription`):",
+    '',
+    mdTable(lHead, lRows, lAlign),
+    '',
+    '### 10,000 distinct keys',
+    '',
+    mdTable(kHead, kRows, kAlign),
+  ].join('\n');
+  return { text, md };
+}
+
+function targets(results: readonly ScenarioResult[], cost: Map<string, CostResult>): Verdict[] {
+  const out: Verdict[] = [];
+  for (const { sc, runs } of results) {
+    const rx = runs.find((r) => r.competitor === 'rx-ratelimit');
+    if (!rx) continue;
+    const ratio = rx.makespanMs === null ? Infinity : rx.makespanMs / rx.physicalMs;
+    const makespan =
+      rx.makespanMs === null
+        ? 'timed out'
+        : `${secs(rx.makespanMs)} = ${ratio.toFixed(3)} × physical ${secs(rx.physicalMs)}`;
+    if (sc.providerTarget) {
+      out.push({
+        pass: ratio <= 1.05 && rx.counts.limited === 0 && rx.failed + rx.lost === 0,
+        text: `${sc.id}: makespan ≤ 1.05 × physical and zero 429s — ${makespan}, ${rx.counts.limited} × 429, ${rx.failed + rx.lost} failed/lost`,
+        why: providerWhy(sc, rx, ratio),
+      });
+    } else if (sc.limitChange) {
+      const c = rx.change;
+      out.push({
+        pass: c !== null && rx.counts.limited <= c.inFlight && c.limitedLate === 0 && rx.failed + rx.lost === 0,
+        text:
+          c === null
+            ? `${sc.id}: the limit change did not happen (fewer than ${sc.limitChange.atRequest} requests arrived)`
+            : `${sc.id}: limit halved mid-run: 429s ≤ requests in flight at the change, then none — ${rx.counts.limited} × 429 with ${c.inFlight} in flight at the change; ${c.limitedLate} to requests sent after the first answer from after the change; ${makespan}`,
+        why: HALVED_WHY,
+      });
+    } else {
+      out.push({
+        pass: rx.counts.limited === 0 && rx.counts.blocked === 0 && rx.lost === 0 && rx.failed === sc.impossible,
+        text: `${sc.id} (no numeric target in the issue; checked: zero 429s/403s, only the impossible requests fail) — ${rx.counts.limited} × 429, ${rx.counts.blocked} × 403, ${rx.failed} failed of which ${sc.impossible} impossible, ${rx.lost} lost; ${makespan}`,
+        why: UNEXPECTED,
+      });
+    }
+  }
+  if (cost.size > 0) {
+    const g = (test: CostTest, lib: CostLib, key: string) => fig(cost, test, lib, key);
+    const rxO = g('overhead', 'rx-ratelimit', 'overheadNs');
+    const bO = g('overhead', 'bottleneck', 'overheadNs');
+    const rxC = g('overhead', 'rx-ratelimit', 'cpuOverheadNs');
+    const bC = g('overhead', 'bottleneck', 'cpuOverheadNs');
+    out.push({
+      pass: rxO <= bO / 5 && rxC <= bC / 5,
+      text: `overhead per request ≤ 1/5 of bottleneck's (wall and CPU) — wall: rx-ratelimit ${us(rxO)}, bottleneck ${us(bO)} (1/${(bO / rxO).toFixed(0)}); CPU: ${us(rxC)} vs ${us(bC)} (1/${(bC / rxC).toFixed(0)})`,
+    });
+    const growth = g('queue', 'rx-ratelimit', 'queued') - g('queue', 'rx-ratelimit', 'before');
+    const layer = (k: string) => num(g('queue', 'rx-ratelimit', `layer:${k}`));
+    out.push({
+      pass: growth < 64,
+      text: `100,000 queued requests under 64 MB of heap — ${mb(growth)} (${num((growth * 2 ** 20) / 100_000)} bytes each, Subscription included)`,
+      why: `64 MB is 671 bytes per queued request, the caller's \`Subscription\` included. Measured per layer (the table under "100,000 queued requests"): the limiter's own queue entry is ${layer('acquire')} B (waiter, request summary, bucket array, group key, queue node, ticket); \`throttleByHeaders\` around it ${layer('throttle')} B (an \`Observable\`, its \`Subscriber\`s and closures); the three operators of \`rateLimit\` ${layer('noShare')} B (\`retryOn429\` and \`dailyQuotaGuard\` each add an \`Observable\` and subscribers per request); and in-flight sharing, which wraps every GET with a URL in \`defer\`, \`tap\`, \`finalize\`, \`share\` and \`map\` and a map entry even when nothing will share it, brings it to ${layer('rateLimit')} B. Nothing leaks (the heap returns to its baseline after cancelling); it is the weight of composed RxJS operators per request. What would close it, in the order of what it saves: (1) create the sharing machinery lazily — register a waiting GET by key and build the \`share()\` only when a second identical request arrives; (2) implement \`rateLimit\` as one \`Observable\` whose single subscriber runs the guard, the permit and the retry loop, instead of three composed operators; (3) slim the queue entry (intern the group key and bucket array per group, build the request summary only when an event is observed). Reaching ≤ 671 B needs all three; it is a redesign of the operator layer, not a small fix.`,
+    });
+    const residue = g('queue', 'rx-ratelimit', 'after') - g('queue', 'rx-ratelimit', 'before');
+    out.push({
+      pass: residue <= 1 && g('queue', 'rx-ratelimit', 'left') === 0,
+      text: `heap back to baseline after cancelling them (within 1 MB) — ${residue.toFixed(2)} MB above the baseline, ${g('queue', 'rx-ratelimit', 'left')} left in the queue`,
+    });
+    const tQ = g('queue', 'rx-ratelimit', 'timersQueued') - g('queue', 'rx-ratelimit', 'timersBefore');
+    const tK = g('keys', 'rx-ratelimit', 'timersWaiting') - g('keys', 'rx-ratelimit', 'timersBefore');
+    const tIdle = g('keys', 'rx-ratelimit', 'timersIdle') - g('keys', 'rx-ratelimit', 'timersBefore');
+    const tAfter = g('queue', 'rx-ratelimit', 'timersAfter') - g('queue', 'rx-ratelimit', 'timersBefore');
+    out.push({
+      pass: tQ === 1 && tK === 10_000 && tIdle === 0 && tAfter === 0,
+      text: `one timer per limiter — ${tQ} timer(s) while 100,000 wait on one limiter, ${tAfter} after cancelling; 10,000 limiters: ${tIdle} idle, ${tK} with one request waiting on each`,
+    });
+  }
+  return out;
+}
+
+// ---- docs/benchmarks.md ------------------------------------------------------------------
+
+interface DocInput {
+  readonly date: string;
+  readonly machine: string;
+  readonly command: string;
+  readonly results: readonly ScenarioResult[];
+  readonly costTables: CostTables | undefined;
+  readonly verdicts: readonly Verdict[];
+  readonly chartFile: string | undefined;
+  readonly elapsed: number;
+}
+
+function markdown(d: DocInput): string {
+  const out: string[] = [];
+  out.push(
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `npm run bench` (bench/run.ts); edit the generator, not this file. -->',
+    '',
+    `rx-ratelimit side by side with the libraries users pick today, on the same work, in one run on one machine.`,
+    '',
+    `- **Date:** ${d.date}`,
+    `- **Machine:** ${d.machine}`,
+    `- **Command:** \`${d.command}\` (${d.elapsed.toFixed(0)} s)`,
+    `- **Libraries:** ${libVersions()}`,
+    '',
+    '## Targets (issue 4)',
+    '',
+    '```text',
+    ...d.verdicts.map(line),
+    '```',
+    '',
+    ...misses(d.verdicts),
+    ...summary(d.results),
+    '## How it is measured',
+    '',
+    HOW,
+    '',
+    '### Competitors',
+    '',
+    ...COMPETITORS.map((c) => `- **${c}**: ${SETUPS[c]}`),
+    '',
+    '## Scenarios',
+    '',
+    'Columns: **makespan**, from the first request to the last one settled (`> deadline` when some never settled: they count as **lost**); **× physical**, makespan over the shortest time the limits allow; **ok** / **failed**, final outcomes as the caller saw them; **429s**, **403s**, **sent while limited** (requests that reached the server while that credential was already limited or blocked) and **sent** (every attempt) are counted by the simulator.',
+    '',
+  );
+  if (d.chartFile) {
+    out.push(
+      `![Requests per window over time against the limit, limit halved mid-run](benchmarks/${d.chartFile})`,
+      '',
+      `The chart ([benchmarks/${d.chartFile}](benchmarks/${d.chartFile})): the limit-halving scenario, one panel per competitor; each bar is one of the server's windows, split into accepted requests, 429s and 403s, against the limit in force (dashed).`,
+      '',
+    );
+  }
+  for (const { sc, runs } of d.results) {
+    const physical = runs[0]?.physicalMs ?? 0;
+    out.push(`### ${sc.id}`, '', `${sc.title}.`, '', `Physical limit: **${secs(physical)}**, ${sc.formula}.`, '');
+    out.push(mdTable(SCENARIO_HEAD, scenarioRows(runs), SCENARIO_ALIGN), '');
+    if (sc.limitChange)
+      out.push(
+        'Around the change: when it happened; attempts in flight then; 429s from then on; when the first answer the server gave after the change reached the client (from then on it could know); 429s to attempts sent after that.',
+        '',
+        mdTable(CHANGE_HEAD, changeRows(runs), CHANGE_ALIGN),
+        '',
+      );
+  }
+  if (d.costTables) {
+    out.push('## Cost', '', COST_HOW, '', d.costTables.md, '');
+  }
+  return out.join('\n');
+}
+
+function libVersions(): string {
+  const v = (name: string) => {
+    try {
+      // Read from node_modules: some packages (p-queue) do not export their package.json.
+      const pkg = JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string };
+      return `${name} ${pkg.version}`;
+    } catch {
+      return name;
+    }
+  };
+  return ['bottleneck', 'p-queue', 'axios-rate-limit', 'axios-retry', 'axios', 'rxjs'].map(v).join(', ');
+}
+
+const HOW = `- **Server.** The bundled simulator (\`rx-ratelimit/testing\`), written from each provider's own doc, on 127.0.0.1 in the bench's main process, answering after ${LATENCY_MS} ms. Every window is compressed to 2 s with the simulator's \`timeScale\` (Procore's hour, Planning Center's 20 s, Fieldwire's and TEOS's minute); Pipedrive's window is 2 s already. Each run gets a fresh simulator. Its answers carry one extra header, \`X-Bench-Seq\` (the order of arrival), which no client reads; the bench uses it to tell which answers were given after a limit change.
+- **Clients.** Each competitor runs each scenario in a fresh Node process, compiled with \`tsc\` and run by plain \`node\` (same cold start for all: both HTTP clients open one connection per stream to an uncounted route, the competitor's library runs once on a throwaway limiter, then the start time is given). Every client process is ended after its run, so nothing one leaves behind (timers, sleeping retries) touches the next.
+- **Start.** Clock-aligned windows (Procore, Fieldwire) start half a window into a window of the server's clock: a service starts at a random moment of the provider's window, and half is the mean. (At a start right after a boundary, the interval-based competitors lose nothing to the misalignment; in the middle they lose half a window per window.) Windows that start at their first request (Planning Center, Pipedrive) and rolling windows (TEOS) have no phase.
+- **Work.** N requests from S concurrent streams (each stream sends its next request when the previous one settled, like \`mergeMap(…, S)\`), unique URLs, one credential unless said otherwise.
+- **What competitors know.** The documented limits, compressed as the server is, typed in as a user would. bottleneck, p-queue and axios-rate-limit do not read rate-limit headers to pace; the Planning Center doc's loop reads the count and sleeps near the limit. After a 429, each waits what the provider's doc says — \`Retry-After\`, else the doc's reset header (Procore's unix time, Pipedrive's seconds left, TEOS's ISO time, Fieldwire's unix time), else axios-retry's exponential backoff — and retries up to 5 times. That 429 handling is the same function for bottleneck, p-queue and axios-retry, so only the pacing differs. POSTs are retried after a 429 only in the daily-budget scenario (Pipedrive does not apply a request it answered with 429); rx-ratelimit gets \`retryNonIdempotent: true\` there too. rx-ratelimit runs with its defaults and the provider profile's documented limits (compressed) as hints.
+- **Limit change.** The limit is halved when the 130th request reaches the server, whatever the time: for a client that keeps to the limit that is mid-burst, 30 requests into the second window. "In flight then" counts the client's attempts sent before the change and answered after it.
+- **Physical limit.** The shortest time the server's limits allow for the work: with N requests and L per window W, the last request cannot go before window ⌈N/L⌉ opens; plus the round trips of the last window's requests. Windows that start at their first request (Planning Center, Pipedrive) and rolling windows (TEOS, whose window lets L go at once) give (⌈N/L⌉ − 1)·W; clock-aligned windows (Procore, Fieldwire) give (first boundary − start) + (⌈N/L⌉ − 2)·W, the first window being partial; a limit change is followed window by window; requests that cannot succeed at all (a spent daily budget) are left out.
+- **Deadline.** A run is stopped at 2 × physical + 4 s; requests not settled by then are **lost**.`;
+
+const COST_HOW = `Each figure comes from its own Node process started with \`--expose-gc\`; heap is \`process.memoryUsage().heapUsed\` after four \`gc()\` calls; timers are those created with \`setTimeout\`/\`setInterval\` and neither fired nor cleared, counted by wrapping the globals before any library code runs (so unref'd timers count too; RxJS's \`asyncScheduler\` uses \`setInterval\`).
+
+- **Overhead:** a no-op request with an unlimited budget — rx-ratelimit: \`of(response).pipe(rateLimit(limiter, { method: 'GET', url }))\` with \`providers.generic()\` and a response that carries no rate-limit headers (so: no limit), a unique URL each (the in-flight sharing path runs); bottleneck: \`new Bottleneck().schedule(() => Promise.resolve(response))\`; p-queue: \`new PQueue().add(…)\`. 1,000 requests at a time, median of 5 rounds; the overhead is the time per request minus the same no-op work without the limiter (subscribing to \`of(response)\`, or calling the task), in wall time and in CPU time (bottleneck's wall time is mostly waiting: its datastore yields to a timer for every job).
+- **100,000 queued:** one limiter whose budget is spent for the next 5 minutes (rx-ratelimit: \`limiter.pause(300_000)\`; bottleneck: \`reservoir: 0\` with a 5-minute refresh; p-queue: \`intervalCap: 1\`, \`interval: 300_000\`, its one run used), 100,000 requests queued, then all cancelled the way each README says (rx-ratelimit: \`unsubscribe()\` of each; bottleneck: \`stop({ dropWaitingJobs: true })\`, given ${CANCEL_CAP_MS / 1000} s: it first lets every pending \`schedule()\` through its submit lock; p-queue: \`clear()\`, since one \`AbortSignal\` per task costs a linear search per removal). rx-ratelimit's heap includes the 100,000 \`Subscription\`s the caller keeps to cancel them.
+- **10,000 keys:** one limiter per credential, each having sent one request (rx-ratelimit: \`createLimiter\` with one shared \`providers.pipedrive()\` and a response carrying Pipedrive's headers; bottleneck: \`Bottleneck.Group\` with a reservoir per 2 s; p-queue: one \`PQueue\` per key). For rx-ratelimit, also with one request waiting on each limiter.`;
+
+/** Why a provider scenario missed its target, and what would close it. */
+function providerWhy(sc: Scenario, rx: RunFigures, ratio: number): string {
+  if (rx.counts.limited > 0 || rx.failed + rx.lost > 0) return UNEXPECTED;
+  if (sc.provider === 'teos') {
+    const smooth = ((sc.requests - 1) * sc.windowMs) / sc.limit + LATENCY_MS;
+    return `TEOS's doc asks clients to "spread out queries evenly", so the TEOS profile paces its minute bucket smoothly: one request every W/L (${sc.windowMs / sc.limit} ms here), never a burst. The physical limit lets each rolling window's ${sc.limit} go at once, which the simulator allows, so a smooth client needs at least (N − 1)·W/L + latency = ${secs(smooth)} = ${(smooth / rx.physicalMs).toFixed(2)} × physical: the miss is by construction, with zero 429s. What would close it: a \`pacing: 'burst'\` override for the TEOS minute (today \`hints\` take only \`limit\` and \`windowMs\`), or burst-then-smooth pacing (burst while the rolling window is empty, smooth once the budget left would not last). Both trade the doc's advice for speed; we keep smooth as the default.`;
+  }
+  return `${(ratio * 100 - 100).toFixed(1)} % over the physical limit, with zero 429s. Each window costs rx-ratelimit \`resetGuardMs\` (50 ms) after the reset it was told or inferred, one round trip where the start of the server's window is known only from a response (Planning Center's period, Pipedrive's whole seconds left), and up to one more in the first burst after a local refill (at most half the limit until a response confirms it). With windows compressed to 2 s that is 3–5 % per window; with the providers' real windows (20 s to 1 hour) it is under 0.5 %. It also grows with the round trip when the machine is busy, so a run on a loaded machine can cross 1.05. What would close it, in the library: a reset guard derived from the round trips it observes instead of a fixed 50 ms (50 ms covers a slow network; on loopback a few ms would do). In the bench: longer compressed windows (4 s halves the share of these fixed costs, and doubles the run time).`;
+}
+
+const UNEXPECTED =
+  'Unexpected: rx-ratelimit is meant to get no 429 or 403 here and to fail only requests that cannot succeed. Re-run the scenario alone with `npm run bench -- --only=<id> --competitors=rx-ratelimit --dump=<dir>` and read the arrivals and attempts it writes; a 429 here is a bug to report.';
+
+const HALVED_WHY =
+  "rx-ratelimit can learn of the change only from an answer the server gave after it. Until that answer arrives, every stream whose earlier answer comes back (still saying 100) sends its next request, so up to one request per stream may meet the new limit: the target allows as many 429s as requests in flight at the change. A 429 to a request sent after that first answer had arrived means the limiter did not act on it at once; the run's dump (`npm run bench -- --only=halved --competitors=rx-ratelimit --dump=<dir>`) shows which answers it had read, in order. A count of 429s above the requests in flight means more than one request per stream went out before the first answer from after the change came back.";
+
+function misses(verdicts: readonly Verdict[]): string[] {
+  const missed = verdicts.filter((v) => !v.pass);
+  if (missed.length === 0) return ['Every target was met in this run.', ''];
+  return [
+    '### Misses: why, and what would close them',
+    '',
+    ...missed.flatMap((v) => [`- **${v.text.split(' — ')[0]}.** ${v.why ?? ''}`, '']),
+  ];
+}
+
+const SUMMARY_HEAD = [
+  'scenario',
+  'rx-ratelimit',
+  'best competitor',
+  'its time ÷ ours',
+  "competitors' 429s",
+  "competitors' 403s",
+];
+const SUMMARY_ALIGN: Align[] = ['l', 'l', 'l', 'r', 'r', 'r'];
+
+/** One line per scenario: rx-ratelimit against the best competitor, the source of the README's ratios. */
+function summaryRows(results: readonly ScenarioResult[]): string[][] {
+  const rows: string[][] = [];
+  const ratio = (r: RunFigures) => (r.makespanMs === null ? Infinity : r.makespanMs / r.physicalMs);
+  const fmt = (r: RunFigures) =>
+    [
+      r.makespanMs === null ? 'timed out' : `${ratio(r).toFixed(2)}×`,
+      `${r.ok} ok`,
+      `${r.counts.limited} × 429`,
+      ...(r.counts.blocked ? [`${r.counts.blocked} × 403`] : []),
+    ].join(', ');
+  for (const { sc, runs } of results) {
+    const rx = runs.find((r) => r.competitor === 'rx-ratelimit');
+    const others = runs.filter((r) => r.competitor !== 'rx-ratelimit');
+    if (!rx || others.length === 0) continue;
+    const complete = others.filter((r) => r.failed + r.lost <= sc.impossible && r.makespanMs !== null);
+    const clean = complete.filter((r) => r.counts.limited + r.counts.blocked === 0);
+    const pool = clean.length ? clean : complete.length ? complete : others;
+    const best = [...pool].sort((a, b) => b.ok - a.ok || ratio(a) - ratio(b))[0];
+    if (!best) continue;
+    rows.push([
+      sc.id,
+      fmt(rx),
+      `${best.competitor}: ${fmt(best)}`,
+      best.makespanMs !== null && rx.makespanMs !== null && best.ok === rx.ok
+        ? (best.makespanMs / rx.makespanMs).toFixed(2)
+        : '—',
+      String(others.reduce((n, r) => n + r.counts.limited, 0)),
+      String(others.reduce((n, r) => n + r.counts.blocked, 0)),
+    ]);
+  }
+  return rows;
+}
+
+function summary(results: readonly ScenarioResult[]): string[] {
+  const rows = summaryRows(results);
+  if (rows.length === 0) return [];
+  return [
+    '### Summary',
+    '',
+    'Makespan as a multiple of the physical limit. **Best competitor**: the fastest of the four among those that completed every request they could without a 429; failing that, the fastest that completed every request it could; failing that, the one that completed most. **Its time ÷ ours**: how many times longer it took than rx-ratelimit (— when they did not complete the same work). The last two columns add up the four competitors.',
+    '',
+    mdTable(SUMMARY_HEAD, rows, SUMMARY_ALIGN),
+    '',
+  ];
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,404 @@
+/**
+ * The benchmark's scenarios, shared by the orchestrator (`bench/run.ts`, which hosts the
+ * simulator and computes the figures) and the client processes (`bench/client.ts`, which run one
+ * competitor on one scenario).
+ *
+ * Every window is compressed to 2 s (the simulator's `timeScale`), so that a run takes a few
+ * seconds; the numbers each competitor is configured with are the providers' documented limits in
+ * that compressed time, as a user would type them in from the docs.
+ */
+import { providers, type Provider } from '../lib/index.js';
+import type { LimitChange, SimulatedProvider, SimulatorOptions } from '../lib/testing/index.js';
+
+/** Simulated network latency (server side, per request), ms. */
+export const LATENCY_MS = 20;
+
+/** Retries after the first attempt, for every competitor (rx-ratelimit's default, and the PCO doc's `MAX_RETRIES`). */
+export const MAX_RETRIES = 5;
+
+export type Method = 'GET' | 'POST';
+
+/** One request of a workload. */
+export interface BenchRequest {
+  readonly method: Method;
+  /** Path under the provider's prefix, with its query (Pipedrive's `api_token`). */
+  readonly path: string;
+  /** The path without secrets, as the limiter is told it. */
+  readonly infoUrl: string;
+  /** Which credential sends it. */
+  readonly token: string;
+}
+
+/** How the server's windows are laid out in time. */
+export type WindowKind = 'aligned' | 'first-request' | 'rolling';
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly provider: SimulatedProvider;
+  /** The simulator's options (limits, time scale, clock offset), latency excluded. */
+  readonly sim: SimulatorOptions;
+  readonly timeScale: number;
+  readonly tokens: readonly string[];
+  readonly requests: number;
+  readonly streams: number;
+  request(i: number): BenchRequest;
+  /** The documented limit of the window that binds this workload (compressed), and its length. */
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Further documented windows, for clients that take several (axios-rate-limit `limits`). */
+  readonly extraWindows?: ReadonlyArray<{ readonly limit: number; readonly windowMs: number }>;
+  readonly windowKind: WindowKind;
+  /**
+   * Aligned windows: start this far into a window of the server clock (ms). Half a window: a
+   * client starts at a random moment of the provider's window, and half is the mean.
+   */
+  readonly phaseMs?: number;
+  /**
+   * A limit change without notice, when the `atRequest`-th request (1-based, retries included)
+   * reaches the server: mid-burst for every competitor, whatever its timing.
+   */
+  readonly limitChange?: {
+    readonly atRequest: number;
+    readonly set: LimitChange['set'];
+    /** The binding limit from then on. */
+    readonly newLimit: number;
+  };
+  /** Whether a 429 on a POST is retried (Pipedrive applies no request it answered 429). */
+  readonly retryPosts: boolean;
+  /** rx-ratelimit's provider profile, with the compressed windows as hints. */
+  rxProvider(): Provider;
+  /** Requests no client can complete (a daily budget smaller than the work). */
+  readonly impossible: number;
+  /** The shortest time the limits allow (ms from the start), given the start on the server clock. */
+  physicalMs(serverStart: number): number;
+  /** How `physicalMs` is computed, for the report. */
+  readonly formula: string;
+  /** Issue 4's provider target applies: ≤ 1.05 × physical limit and zero 429s. */
+  readonly providerTarget: boolean;
+}
+
+const W = 2000;
+const TOKEN = 'bench-token-A';
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Headers carrying the credential (Pipedrive's goes in the query instead). */
+export function authHeaders(provider: SimulatedProvider, token: string): Record<string, string> {
+  return provider === 'pipedrive' ? {} : bearer(token);
+}
+
+/** Windows needed for `n` requests at `limit` per window. */
+const windows = (n: number, limit: number) => Math.ceil(n / limit);
+
+/** Windows that start at the first request (Planning Center, Pipedrive) or rolling windows (TEOS). */
+export const fromFirst = (n: number, limit: number, windowMs: number) => (windows(n, limit) - 1) * windowMs;
+
+/** Windows aligned to multiples of `windowMs` on the server clock (Procore, Fieldwire). */
+export function aligned(n: number, limit: number, windowMs: number, serverStart: number): number {
+  if (windows(n, limit) <= 1) return 0;
+  const firstBoundary = (Math.floor(serverStart / windowMs) + 1) * windowMs;
+  return firstBoundary - serverStart + (windows(n, limit) - 2) * windowMs;
+}
+
+/**
+ * Round trips the last window needs: its `r` requests go `streams` at a time, each stream
+ * sending its next request when the previous one is answered.
+ */
+const rounds = (r: number, streams: number) => Math.ceil(r / streams) * LATENCY_MS;
+/** Requests left for the last window. */
+const lastWindow = (n: number, limit: number) => n - (windows(n, limit) - 1) * limit;
+const ROUNDS = '⌈r/S⌉·latency (the r requests of the last window, S streams at a time)';
+
+const get = (path: string, token = TOKEN): BenchRequest => ({ method: 'GET', path, infoUrl: path, token });
+
+function pipedriveRequest(i: number, token: string, method: Method): BenchRequest {
+  const path = method === 'POST' ? '/v1/deals' : `/v1/deals/${i}`;
+  return { method, path: `${path}?api_token=${token}`, infoUrl: path, token };
+}
+
+const procore: Scenario = {
+  id: 'procore',
+  title: 'Procore: 3,600/hour (here 100 per 2 s window, clock-aligned), 300 requests, 30 streams',
+  provider: 'procore',
+  sim: { timeScale: 1800, procore: { limit: 100 } },
+  timeScale: 1800,
+  tokens: [TOKEN],
+  requests: 300,
+  streams: 30,
+  request: (i) => get(`/rest/v1.0/projects/${i}`),
+  limit: 100,
+  windowMs: W,
+  windowKind: 'aligned',
+  phaseMs: W / 2,
+  retryPosts: false,
+  rxProvider: () => providers.procore({ hints: { hourly: { limit: 100, windowMs: W } } }),
+  impossible: 0,
+  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), 30),
+  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
+const planningCenter: Scenario = {
+  id: 'planning-center',
+  title: 'Planning Center: 100 per 20 s (here 2 s), period starts at its first request, 300 requests, 30 streams',
+  provider: 'planningCenter',
+  sim: { timeScale: 10 },
+  timeScale: 10,
+  tokens: [TOKEN],
+  requests: 300,
+  streams: 30,
+  request: (i) => get(`/people/v2/people/${i}`),
+  limit: 100,
+  windowMs: W,
+  windowKind: 'first-request',
+  retryPosts: false,
+  rxProvider: () => providers.planningCenter({ hints: { default: { windowMs: W } } }),
+  impossible: 0,
+  physicalMs: () => fromFirst(300, 100, W) + rounds(lastWindow(300, 100), 30),
+  formula: `windows from their first request: (⌈N/L⌉ − 1)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
+const FIELDWIRE_TASKS = 'GET /projects/:id/tasks';
+const fieldwire: Scenario = {
+  id: 'fieldwire',
+  title:
+    'Fieldwire: tasks endpoint 50/minute + 3,000/hour + catch-all (here a minute = 2 s, aligned), 150 requests, 25 streams',
+  provider: 'fieldwire',
+  sim: { timeScale: 30, fieldwire: { endpoints: { [FIELDWIRE_TASKS]: { minute: 50, hour: 3000 } } } },
+  timeScale: 30,
+  tokens: [TOKEN],
+  requests: 150,
+  streams: 25,
+  request: (i) => get(`/projects/${i}/tasks`),
+  limit: 50,
+  windowMs: W,
+  extraWindows: [
+    { limit: 3000, windowMs: 120_000 },
+    { limit: 3000, windowMs: 10_000 },
+  ],
+  windowKind: 'aligned',
+  phaseMs: W / 2,
+  retryPosts: false,
+  rxProvider: () =>
+    providers.fieldwire({
+      endpoints: { [FIELDWIRE_TASKS]: { minute: 50, hour: 3000 } },
+      hints: {
+        [`${FIELDWIRE_TASKS}:minute`]: { windowMs: W },
+        [`${FIELDWIRE_TASKS}:hour`]: { windowMs: 120_000 },
+        'catch-all': { windowMs: 10_000 },
+      },
+    }),
+  impossible: 0,
+  physicalMs: (s) => aligned(150, 50, W, s) + rounds(lastWindow(150, 50), 25),
+  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
+const pipedrive: Scenario = {
+  id: 'pipedrive',
+  title: 'Pipedrive professional: 80 per 2 s, window starts at its first request, 240 requests, 30 streams',
+  provider: 'pipedrive',
+  sim: { pipedrive: { plan: 'professional' } },
+  timeScale: 1,
+  tokens: [TOKEN],
+  requests: 240,
+  streams: 30,
+  request: (i) => pipedriveRequest(i, TOKEN, 'GET'),
+  limit: 80,
+  windowMs: W,
+  windowKind: 'first-request',
+  retryPosts: false,
+  rxProvider: () => providers.pipedrive({ plan: 'professional' }),
+  impossible: 0,
+  physicalMs: () => fromFirst(240, 80, W) + rounds(lastWindow(240, 80), 30),
+  formula: `windows from their first request: (⌈N/L⌉ − 1)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
+const teos: Scenario = {
+  id: 'teos',
+  title: 'TEOS: 100 per rolling minute (here 2 s) + 10,000 per rolling day, 300 requests, 20 streams',
+  provider: 'teos',
+  sim: { timeScale: 30 },
+  timeScale: 30,
+  tokens: [TOKEN],
+  requests: 300,
+  streams: 20,
+  request: (i) => get(`/api/v1/items/${i}`),
+  limit: 100,
+  windowMs: W,
+  extraWindows: [{ limit: 10_000, windowMs: 2_880_000 }],
+  windowKind: 'rolling',
+  retryPosts: false,
+  rxProvider: () => providers.teos({ hints: { minute: { windowMs: W }, day: { windowMs: 2_880_000 } } }),
+  impossible: 0,
+  physicalMs: () => fromFirst(300, 100, W) + rounds(lastWindow(300, 100), 20),
+  formula: `rolling window, bursts allowed: (⌈N/L⌉ − 1)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
+/** The request at which the limit is halved: the 30th of the second window. */
+const HALVE_AT_REQUEST = 130;
+const halved: Scenario = {
+  id: 'halved',
+  title: `Planning Center, limit halved (100 → 50) without notice when the ${HALVE_AT_REQUEST}th request reaches the server (for a client within the limit: mid-burst, 30 into the second window), 200 requests, 30 streams`,
+  provider: 'planningCenter',
+  sim: { timeScale: 10 },
+  timeScale: 10,
+  tokens: [TOKEN],
+  requests: 200,
+  streams: 30,
+  request: (i) => get(`/people/v2/people/${i}`),
+  limit: 100,
+  windowMs: W,
+  windowKind: 'first-request',
+  limitChange: { atRequest: HALVE_AT_REQUEST, set: { limit: 50 }, newLimit: 50 },
+  retryPosts: false,
+  rxProvider: () => providers.planningCenter({ hints: { default: { windowMs: W } } }),
+  impossible: 0,
+  // 100 in the first window; 29 before the change and 21 after it in the second (its count
+  // includes them); 50 in the third.
+  physicalMs: () => 2 * W + rounds(50, 30),
+  formula: `windows from their first request: 100, then 50 (29 before the change, 21 after), then the last 50: 2·W + ${ROUNDS}`,
+  providerTarget: false,
+};
+
+const SKEW_MS = -30_000;
+const skew: Scenario = {
+  ...procore,
+  id: 'skew',
+  title:
+    'Procore with the server clock 30 s behind ours (resets are unix times on its clock), 300 requests, 30 streams',
+  sim: { ...procore.sim, clockOffsetMs: SKEW_MS },
+  providerTarget: false,
+};
+
+const daily: Scenario = {
+  id: 'daily',
+  title:
+    'Pipedrive advanced (40 per 2 s) with 40 POSTs left today: 80 GETs + 80 POSTs interleaved, 30 streams (40 POSTs cannot succeed)',
+  provider: 'pipedrive',
+  sim: { pipedrive: { plan: 'advanced', dailyLimit: 40 } },
+  timeScale: 1,
+  tokens: [TOKEN],
+  requests: 160,
+  streams: 30,
+  request: (i) => pipedriveRequest(i, TOKEN, i % 2 === 1 ? 'POST' : 'GET'),
+  limit: 40,
+  windowMs: W,
+  windowKind: 'first-request',
+  retryPosts: true,
+  rxProvider: () => providers.pipedrive({ plan: 'advanced' }),
+  impossible: 40,
+  physicalMs: () => fromFirst(120, 40, W) + rounds(lastWindow(120, 40), 30),
+  formula: `the 120 requests that can succeed (the 40 others refused at once), windows from their first request: (⌈120/L⌉ − 1)·W + ${ROUNDS}`,
+  providerTarget: false,
+};
+
+const MULTI_TOKENS = ['bench-token-A', 'bench-token-B', 'bench-token-C', 'bench-token-D'];
+const multi: Scenario = {
+  id: 'tokens',
+  title: 'Pipedrive advanced (40 per 2 s per token), 4 tokens at once: 480 requests interleaved, 40 streams',
+  provider: 'pipedrive',
+  sim: { pipedrive: { plan: 'advanced' } },
+  timeScale: 1,
+  tokens: MULTI_TOKENS,
+  requests: 480,
+  streams: 40,
+  request: (i) => pipedriveRequest(i, MULTI_TOKENS[i % MULTI_TOKENS.length] ?? TOKEN, 'GET'),
+  limit: 40,
+  windowMs: W,
+  windowKind: 'first-request',
+  retryPosts: false,
+  rxProvider: () => providers.pipedrive({ plan: 'advanced' }),
+  impossible: 0,
+  physicalMs: () => fromFirst(120, 40, W) + rounds(lastWindow(120, 40) * MULTI_TOKENS.length, 40),
+  formula: `per token (120 each), windows from their first request: (⌈120/L⌉ − 1)·W + ${ROUNDS}, the 4 tokens' last windows sharing the streams`,
+  providerTarget: false,
+};
+
+export const SCENARIOS: readonly Scenario[] = [
+  procore,
+  planningCenter,
+  fieldwire,
+  pipedrive,
+  teos,
+  halved,
+  skew,
+  daily,
+  multi,
+];
+
+export function scenarioById(id: string): Scenario {
+  const s = SCENARIOS.find((x) => x.id === id);
+  if (!s) throw new Error(`unknown scenario ${id}`);
+  return s;
+}
+
+/** Longest a run may take before its unfinished requests count as lost. */
+export function deadlineMs(s: Scenario, physical: number): number {
+  return Math.round(physical * 2 + 4000);
+}
+
+// ---- what a user who read the provider's doc would do after a 429 --------------------------
+
+type HeaderGet = (name: string) => string | null | undefined;
+
+function retryAfterMs(h: HeaderGet, now: number): number | undefined {
+  const v = h('retry-after');
+  if (v === null || v === undefined || v.trim() === '') return undefined;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const date = Date.parse(v);
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
+const unixSeconds = (v: string | null | undefined, now: number) => {
+  const n = Number(v);
+  return v && Number.isFinite(n) && n > 0 ? Math.max(0, n * 1000 - now) : undefined;
+};
+
+/**
+ * How long the provider's doc says to wait after a 429, read the way the doc describes it:
+ * `Retry-After` when present; else Procore's `X-Rate-Limit-Reset` (unix seconds), Pipedrive's
+ * `x-ratelimit-reset` (seconds left), TEOS's `X-Rate-Limit-Reset` (ISO 8601), Fieldwire's
+ * `ratelimit-reset` / `X-RateLimit-Reset` (unix seconds). No clock-skew correction: the docs do
+ * not mention one. `undefined` when the response says nothing.
+ */
+export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: number): number | undefined {
+  const ra = retryAfterMs(h, now);
+  if (ra !== undefined) return ra;
+  switch (provider) {
+    case 'procore':
+      return unixSeconds(h('x-rate-limit-reset'), now);
+    case 'pipedrive': {
+      const left = Number(h('x-ratelimit-reset'));
+      return Number.isFinite(left) ? Math.max(0, left * 1000) : undefined;
+    }
+    case 'teos': {
+      const at = Date.parse(h('x-rate-limit-reset') ?? '');
+      return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+    }
+    case 'fieldwire':
+      return unixSeconds(h('ratelimit-reset'), now) ?? unixSeconds(h('x-ratelimit-reset'), now);
+    case 'planningCenter':
+      return undefined;
+  }
+}
+
+/** axios-retry's `exponentialDelay` (2^n · 100 ms, + up to 20 %), the fallback when a 429 says nothing. */
+export function exponentialMs(retryNumber: number): number {
+  const delay = 2 ** retryNumber * 100;
+  return delay + delay * 0.2 * Math.random();
+}
+
+/** The wait every competitor's retry uses after a 429: the doc's time, else exponential backoff. */
+export function competitorRetryMs(
+  provider: SimulatedProvider,
+  h: HeaderGet,
+  retryNumber: number,
+  now = Date.now(),
+): number {
+  return docRetryMs(provider, h, now) ?? exponentialMs(retryNumber);
+}
