@@ -35,6 +35,12 @@ export class Bucket {
   private unconfirmedLeft: number | undefined;
   /** The last reset a response reported (never a projection of ours). */
   private serverResetAt: number | undefined;
+  /**
+   * The lowest `remaining` the server reported in this window, and the admission index of the
+   * request it answered: with no reset from the server, a later request that sees clearly more
+   * left shows the server's window has rolled over (`apply`).
+   */
+  private lowest: { readonly value: number; readonly index: number; readonly after: number } | undefined;
   private refillIndex = 0;
   protected nextSmoothAt = 0;
 
@@ -50,6 +56,7 @@ export class Bucket {
   /** Starts a new window locally once the known reset has passed. */
   refill(now: number, guardMs: number): void {
     if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
+    this.lowest = undefined;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
@@ -131,7 +138,12 @@ export class Bucket {
     // lower what is left, never open a new window.
     const sentBefore = sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
-    const newWindow = !sentBefore && resetAt !== undefined && (current === undefined || resetAt > current + tol);
+    const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
+    const newWindow =
+      rolled || (!sentBefore && resetAt !== undefined && (current === undefined || resetAt > current + tol));
+    if (newWindow) this.lowest = undefined;
+    if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
+      this.lowest = { value: reading.remaining, index, after: this.admitted };
     const before = this.limit;
     if (reading.limit !== undefined) this.limit = reading.limit;
     if (reading.remaining !== undefined) {
@@ -148,6 +160,11 @@ export class Bucket {
       this.resetAt = newWindow || current === undefined ? resetAt : current;
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
+    } else if (rolled && this.windowMs !== undefined) {
+      // The server's window began by the time it answered this request, so it ends no later
+      // than a window after we sent it (after the response, with no send time).
+      this.resetAt = (sentAt ?? now) + this.windowMs;
+      this.resetKind = 'inferred';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';
@@ -155,6 +172,19 @@ export class Bucket {
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /**
+   * Has the server started a new window that it did not announce with a reset? Within one
+   * window what is left only goes down. A request sent after the lowest figure came back was
+   * counted after it, so any rise in its answer means a new window. A request sent earlier may
+   * have reached the server before the one that saw the lowest (concurrent requests arrive in
+   * any order): only a rise larger than our requests in flight counts then.
+   */
+  private rolledOver(reading: BucketReading, index: number | undefined): boolean {
+    const low = this.lowest;
+    if (reading.remaining === undefined || index === undefined || low === undefined || index <= low.index) return false;
+    return reading.remaining > low.value + (index >= low.after ? 0 : this.inFlight);
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */

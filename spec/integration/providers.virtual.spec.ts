@@ -33,11 +33,14 @@ interface Scenario {
   readonly path: (i: number) => string;
   /** The shortest time, ms, in which the limits allow `requests` (from the first send to the last answer). */
   readonly minimumMs: number;
+  /** Where in the simulator's clock-aligned windows the run starts, ms after a round time. @default 0 */
+  readonly phaseMs?: number;
 }
 
 function run(s: Scenario) {
   return inVirtualTime(({ now }) => {
-    const engine = createSimulatorEngine({ latencyMs: 20, ...s.engine, now: () => START + asyncScheduler.now() });
+    const start = START + (s.phaseMs ?? 0);
+    const engine = createSimulatorEngine({ latencyMs: 20, ...s.engine, now: () => start + asyncScheduler.now() });
     const api = virtualProvider(engine, asyncScheduler);
     const limiter = createLimiter({ provider: s.provider, key: 'token-A' });
     const statuses: number[] = [];
@@ -101,6 +104,25 @@ const scenarios: Array<[string, Scenario]> = [
       streams: 25,
       path: (i) => `/projects/${1000 + i}/tasks`,
       minimumMs: 4000 + 20,
+    },
+  ],
+  [
+    // The endpoint tier sends `ratelimit-reset: 0` until a window is exceeded, so the limiter
+    // starts its own minute at its first send; the server's minute rolls over 30 ms later, in
+    // the middle of the burst. Its next answers show more left: the limiter must follow them,
+    // not wait out its own (here uncompressed, 60 s) guess of the window (it took 63 s).
+    'fieldwire starting mid-window (no reset until a window is exceeded; the window rolls mid-burst)',
+    {
+      provider: providers.fieldwire(),
+      simulated: 'fieldwire',
+      engine: { timeScale: 60, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
+      requests: 250,
+      streams: 25,
+      path: (i) => `/projects/${1000 + i}/tasks`,
+      phaseMs: 970,
+      // 25 streams fit 25 requests into the first 30 ms (one, then 24 once its answer is in),
+      // then 50 per window: the last 25 go in the window that starts 4.03 s in.
+      minimumMs: 4030 + 20,
     },
   ],
   [
