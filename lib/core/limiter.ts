@@ -381,6 +381,11 @@ export class Limiter {
     for (const spec of this.provider.buckets(info)) {
       let b = this.buckets.get(spec.name);
       if (!b) {
+        if (spec.rolling && this.session)
+          throw new TypeError(
+            `rx-ratelimit: bucket "${spec.name}" of provider "${this.provider.name}" is a rolling (sliding) window, ` +
+              `which a shared store cannot hold yet; use the memory store (the default) for this provider`,
+          );
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });

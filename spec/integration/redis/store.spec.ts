@@ -6,12 +6,14 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import { defer, firstValueFrom, of } from 'rxjs';
 
 import {
   createLimiter,
   defineProvider,
   memoryStore,
   providers,
+  rateLimit,
   responseLike,
   type Limiter,
   type LimiterEvent,
@@ -251,5 +253,29 @@ describe('redis store', () => {
     expect(() => createLimiter({ provider: providers.generic(), key: 'k', store: {} as never })).toThrow(
       /option `store`/,
     );
+  });
+});
+
+describe('what the Redis store cannot hold', () => {
+  it('a rolling (sliding-window) bucket, as TEOS has, fails its request with a TypeError that names it', async () => {
+    const l = createLimiter({
+      provider: providers.teos(),
+      key: 'teos-token',
+      store: redisStore({ client: client(), prefix, timeoutMs: 300 }),
+    });
+    limiters.push(l);
+    let sent = 0;
+    const request$ = defer(() => {
+      sent++;
+      return of(responseLike(200, {}));
+    });
+    const error = await firstValueFrom(request$.pipe(rateLimit(l, { method: 'GET', url: '/api/v1/items' }))).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(sent).toBe(0);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(String(error)).toMatch(/bucket "minute" of provider "teos" is a rolling/);
+    expect(l.snapshot.queued).toBe(0);
   });
 });
