@@ -9,7 +9,7 @@
  */
 import axios, { type AxiosAdapter } from 'axios';
 import { COMPETITORS, RUNNERS, WARM_UPS, type ClientContext, type CompetitorId } from './competitors.js';
-import { scenarioById } from './scenarios.js';
+import { scenarioById, shareOf } from './scenarios.js';
 
 export interface SetupMessage {
   readonly type: 'setup';
@@ -17,6 +17,10 @@ export interface SetupMessage {
   readonly competitor: CompetitorId;
   readonly root: string;
   readonly base: string;
+  /** Which of the scenario's processes this is (0-based; 0 when there is one). */
+  readonly part: number;
+  /** Unique per run: names the run's Redis keys in the multi-process scenario. */
+  readonly runId: string;
 }
 
 export interface GoMessage {
@@ -45,6 +49,7 @@ const seqOf = (v: unknown) => (typeof v === 'string' ? Number(v) || 0 : 0);
 export interface ResultMessage {
   readonly type: 'result';
   readonly t0: number;
+  /** How this process's requests (`shareOf(sc, part)`, in that order) ended. */
   readonly records: RequestRecord[];
   readonly attempts: Attempt[];
   readonly timedOut: boolean;
@@ -106,9 +111,13 @@ async function main(): Promise<void> {
   const sc = scenarioById(setup.scenario);
   const runner = RUNNERS[setup.competitor];
 
+  const indices = shareOf(sc, setup.part);
   const records: Array<RequestRecord | undefined> = Array.from({ length: sc.requests }, () => undefined);
   const ctx: ClientContext = {
     sc,
+    indices,
+    part: setup.part,
+    runId: setup.runId,
     base: setup.base,
     axiosAdapter: timedAdapter,
     settle(i, status, error) {
@@ -156,7 +165,7 @@ async function main(): Promise<void> {
   await send({
     type: 'result',
     t0,
-    records: records.map((r) => r ?? { settledAt: null, status: null, error: 'lost' }),
+    records: indices.map((i) => records[i] ?? { settledAt: null, status: null, error: 'lost' }),
     attempts,
     timedOut,
     crashed,

@@ -12,7 +12,7 @@ import PQueue from 'p-queue';
 import { catchError, EMPTY, from, mergeMap, tap } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
 import { createLimiter, rateLimit, type Limiter } from '../lib/index.js';
-import { competitorRetryMs, MAX_RETRIES, type BenchRequest, type Scenario } from './scenarios.js';
+import { competitorRetryMs, MAX_RETRIES, REDIS, type BenchRequest, type Scenario } from './scenarios.js';
 
 export const COMPETITORS = ['rx-ratelimit', 'bottleneck', 'p-queue', 'axios-rate-limit', 'pcoFetch'] as const;
 export type CompetitorId = (typeof COMPETITORS)[number];
@@ -20,6 +20,12 @@ export type CompetitorId = (typeof COMPETITORS)[number];
 /** What a competitor's run is given. */
 export interface ClientContext {
   readonly sc: Scenario;
+  /** The requests this process sends (all of them unless the scenario has several processes). */
+  readonly indices: readonly number[];
+  /** Which process this is (0-based). */
+  readonly part: number;
+  /** Unique per run: names the run's Redis keys. */
+  readonly runId: string;
   /** Base URL of the provider on the simulator. */
   readonly base: string;
   /** Records how request `i` ended: its final HTTP status, or `null` and an error name. */
@@ -39,13 +45,48 @@ export type WarmUp = (ctx: ClientContext, url: string) => Promise<void>;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/** Runs `fn(i)` for every request from `streams` concurrent loops, like `mergeMap(fn, streams)`. */
-async function streams(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+/** Runs `fn(i)` for every request of `indices` from `streams` concurrent loops, like `mergeMap(fn, streams)`. */
+async function streams(
+  indices: readonly number[],
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const loop = async () => {
-    while (next < n) await fn(next++);
+    while (next < indices.length) await fn(indices[next++] ?? 0);
   };
-  await Promise.all(range(Math.min(concurrency, n)).map(loop));
+  await Promise.all(range(Math.min(concurrency, indices.length)).map(loop));
+}
+
+// ---- several processes, one token (the `processes` scenario) -------------------------------
+
+/** Redis key prefix of rx-ratelimit's store for one run (deleted by the bench after the run). */
+export const rxRedisPrefix = (runId: string) => `rxrl-bench-${runId}:`;
+/** bottleneck's Group `id` for one run (its keys start with `b_<id>`). */
+export const bottleneckId = (runId: string) => `rxrl-bench-${runId}`;
+/**
+ * bottleneck's heartbeat in Clustering mode (its default is 5 s, the local datastore's 250 ms):
+ * the reservoir is refreshed only when a Redis script runs, so with a 5 s heartbeat a 2 s
+ * window would be refreshed up to 5 s late. Its README asks for refresh intervals that are
+ * multiples of 5,000 ms when clustering; the provider's real windows are, our compressed ones
+ * are not, so bottleneck gets the local datastore's heartbeat (an option it reads, not in its
+ * README or types).
+ */
+export const BOTTLENECK_HEARTBEAT_MS = 250;
+/** bottleneck README: "set an `expiration` on every job" when clustering. */
+const BOTTLENECK_EXPIRATION_MS = 30_000;
+
+/** What each process uses of the token's limit when processes share nothing: its 1/P. */
+const shareOfLimit = (sc: Scenario, limit: number) => Math.floor(limit / (sc.processes ?? 1));
+
+/** Set up by the warm-up in the `processes` scenario: a service's limiter and connections. */
+let prepared: { rx?: Map<string, Limiter>; group?: Bottleneck.Group } = {};
+
+async function redisClient() {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(REDIS);
+  await client.ping();
+  return { Redis, client };
 }
 
 function fetchInit(ctx: ClientContext, r: BenchRequest): RequestInit {
@@ -78,11 +119,11 @@ async function send(ctx: ClientContext, r: BenchRequest): Promise<Response> {
 
 export const rxRatelimit: Competitor = async (ctx) => {
   const { sc } = ctx;
-  const limiters = new Map<string, Limiter>(
-    sc.tokens.map((t) => [t, createLimiter({ provider: sc.rxProvider(), key: t })]),
-  );
+  const limiters =
+    prepared.rx ??
+    new Map<string, Limiter>(sc.tokens.map((t) => [t, createLimiter({ provider: sc.rxProvider(), key: t })]));
   await new Promise<void>((resolve) => {
-    from(range(sc.requests))
+    from(ctx.indices)
       .pipe(
         mergeMap((i) => {
           const r = sc.request(i);
@@ -105,22 +146,46 @@ export const rxRatelimit: Competitor = async (ctx) => {
 
 // ---- bottleneck: reservoir refreshed every window, retries from the `failed` event -----------
 
+/**
+ * README: "minTime and maxConcurrent are enough for the majority of use cases [...] If your use
+ * case requires executing requests in bursts or every time a quota resets, look into Reservoir
+ * Intervals". Fixed windows reset: reservoir + refresh amount/interval, plus maxConcurrent "for
+ * safety" (the number of streams, all processes', so it never binds: in Clustering it is
+ * cluster-wide). A rolling window (TEOS, whose doc asks to spread calls evenly) never resets:
+ * minTime = W / L.
+ */
+function bottleneckOptions(sc: Scenario): Bottleneck.ConstructorOptions {
+  const maxConcurrent = sc.streams * (sc.processes ?? 1);
+  return sc.windowKind === 'rolling'
+    ? { minTime: Math.ceil(sc.windowMs / sc.limit), maxConcurrent }
+    : {
+        reservoir: sc.limit,
+        reservoirRefreshAmount: sc.limit,
+        reservoirRefreshInterval: sc.windowMs,
+        maxConcurrent,
+      };
+}
+
+/**
+ * bottleneck's README, "Clustering": the same options plus `datastore: 'ioredis'`, the
+ * `clientOptions` and one `id` shared by every process ("limiters with the same id [...] will be
+ * sharing the same datastore").
+ */
+async function bottleneckClustering(ctx: ClientContext): Promise<Bottleneck.ConstructorOptions> {
+  const { Redis } = await import('ioredis');
+  const clustering = {
+    id: bottleneckId(ctx.runId),
+    datastore: 'ioredis',
+    clientOptions: REDIS,
+    Redis,
+    heartbeatInterval: BOTTLENECK_HEARTBEAT_MS,
+  };
+  return { ...bottleneckOptions(ctx.sc), ...clustering };
+}
+
 export const bottleneck: Competitor = async (ctx) => {
   const { sc } = ctx;
-  // README: "minTime and maxConcurrent are enough for the majority of use cases [...] If your
-  // use case requires executing requests in bursts or every time a quota resets, look into
-  // Reservoir Intervals". Fixed windows reset: reservoir + refresh amount/interval, plus
-  // maxConcurrent "for safety" (the number of streams, so it never binds). A rolling window
-  // (TEOS, whose doc asks to spread calls evenly) never resets: minTime = W / L.
-  const options: Bottleneck.ConstructorOptions =
-    sc.windowKind === 'rolling'
-      ? { minTime: Math.ceil(sc.windowMs / sc.limit), maxConcurrent: sc.streams }
-      : {
-          reservoir: sc.limit,
-          reservoirRefreshAmount: sc.limit,
-          reservoirRefreshInterval: sc.windowMs,
-          maxConcurrent: sc.streams,
-        };
+  const options = bottleneckOptions(sc);
   // README, "Retries": return the wait in ms from the `failed` listener.
   const onFailed = (error: unknown, info: Bottleneck.EventInfoRetryable): number | undefined => {
     if (!(error instanceof HttpStatusError) || error.status !== 429 || info.retryCount >= MAX_RETRIES) return undefined;
@@ -128,8 +193,9 @@ export const bottleneck: Competitor = async (ctx) => {
     if (method === 'POST' && !sc.retryPosts) return undefined;
     return competitorRetryMs(sc.provider, (n) => error.headers.get(n), info.retryCount + 1);
   };
-  // README, "Group": one limiter per key (token), created on first use.
-  const group = new Bottleneck.Group(options);
+  // README, "Group": one limiter per key (token), created on first use. Several processes: the
+  // Group made by the warm-up (Clustering: `datastore: 'ioredis'`, the shared `id`).
+  const group = prepared.group ?? new Bottleneck.Group(options);
   group.on('created', (limiter) => {
     limiter.on('failed', onFailed);
   });
@@ -138,10 +204,11 @@ export const bottleneck: Competitor = async (ctx) => {
     if (res.status >= 400) throw new HttpStatusError(res.status, res.headers);
     return res.status;
   };
-  await streams(sc.requests, sc.streams, async (i) => {
+  const job = sc.processes ? { expiration: BOTTLENECK_EXPIRATION_MS } : {};
+  await streams(ctx.indices, sc.streams, async (i) => {
     const r = sc.request(i);
     try {
-      ctx.settle(i, await group.key(r.token).schedule(task, r));
+      ctx.settle(i, await group.key(r.token).schedule(job, task, r));
     } catch (e) {
       ctx.settle(i, e instanceof HttpStatusError ? e.status : null, nameOf(e));
     }
@@ -155,9 +222,12 @@ export const pQueue: Competitor = async (ctx) => {
   // README: intervalCap/interval for the limit; `strict: true` "when interacting with APIs that
   // enforce strict rate limits and will throttle or block you".
   const queues = new Map(
-    sc.tokens.map((t) => [t, new PQueue({ intervalCap: sc.limit, interval: sc.windowMs, strict: true })]),
+    sc.tokens.map((t) => [
+      t,
+      new PQueue({ intervalCap: shareOfLimit(sc, sc.limit), interval: sc.windowMs, strict: true }),
+    ]),
   );
-  await streams(sc.requests, sc.streams, async (i) => {
+  await streams(ctx.indices, sc.streams, async (i) => {
     const r = sc.request(i);
     const queue = queues.get(r.token);
     if (!queue) throw new Error(`no queue for ${r.token}`);
@@ -192,8 +262,8 @@ export const axiosRateLimitRetry: Competitor = async (ctx) => {
       // axios-rate-limit README: `limits`, one entry per documented window.
       const http = axiosRateLimit(axios.create({ adapter: ctx.axiosAdapter }), {
         limits: [
-          { maxRequests: sc.limit, duration: sc.windowMs },
-          ...(sc.extraWindows ?? []).map((w) => ({ maxRequests: w.limit, duration: w.windowMs })),
+          { maxRequests: shareOfLimit(sc, sc.limit), duration: sc.windowMs },
+          ...(sc.extraWindows ?? []).map((w) => ({ maxRequests: shareOfLimit(sc, w.limit), duration: w.windowMs })),
         ],
       });
       // axios-rate-limit's "retrying failed requests" use case: axios-retry on the same instance,
@@ -207,7 +277,7 @@ export const axiosRateLimitRetry: Competitor = async (ctx) => {
       return [t, http];
     }),
   );
-  await streams(sc.requests, sc.streams, async (i) => {
+  await streams(ctx.indices, sc.streams, async (i) => {
     const r = sc.request(i);
     const http = clients.get(r.token);
     if (!http) throw new Error(`no client for ${r.token}`);
@@ -303,7 +373,7 @@ export const pcoFetchLoop: Competitor = async (ctx) => {
   }
   // ---- end of the doc's code ----
 
-  await streams(sc.requests, sc.streams, async (i) => {
+  await streams(ctx.indices, sc.streams, async (i) => {
     const r = sc.request(i);
     try {
       const res = await pcoFetch(urlOf(ctx, r), fetchInit(ctx, r));
@@ -314,8 +384,43 @@ export const pcoFetchLoop: Competitor = async (ctx) => {
   });
 };
 
+/**
+ * The `processes` scenario's warm-up for rx-ratelimit and bottleneck: what a service does at
+ * start-up. rx-ratelimit: a Redis client and the limiter on the Redis store. bottleneck: process
+ * 0 clears the datastore (a limiter with the shared id and `clearDatastore: true`, disconnected
+ * at once) before the others start; each process makes its Group (its Redis connections). The
+ * Group's limiter for the token is created at the first request, as in the single-process runs,
+ * so that its refresh interval starts with the run.
+ */
+async function warmUpShared(ctx: ClientContext, competitor: 'rx-ratelimit' | 'bottleneck'): Promise<void> {
+  const { sc } = ctx;
+  if (competitor === 'rx-ratelimit') {
+    const { redisStore } = await import('../lib/stores/redis/index.js');
+    const { client } = await redisClient();
+    const store = redisStore({ client, prefix: rxRedisPrefix(ctx.runId) });
+    prepared = {
+      rx: new Map(sc.tokens.map((t) => [t, createLimiter({ provider: sc.rxProvider(), key: t, store })])),
+    };
+    return;
+  }
+  const options = await bottleneckClustering(ctx);
+  if (ctx.part === 0) {
+    const token = sc.tokens[0] ?? '';
+    // README: "The `clearDatastore` option instructs a new limiter to wipe any previous
+    // Bottleneck data (for that `id`)"; a Group's limiter for a key has the id `${id}-${key}`.
+    const clearing = new Bottleneck({ ...options, id: `${options.id ?? ''}-${token}`, clearDatastore: true });
+    await clearing.ready();
+    await clearing.disconnect();
+  }
+  const group = new Bottleneck.Group(options);
+  const warm = group.key('warm-up');
+  await warm.ready();
+  prepared = { group };
+}
+
 export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
   'rx-ratelimit': async (ctx, url) => {
+    if (ctx.sc.processes) await warmUpShared(ctx, 'rx-ratelimit');
     const limiter = createLimiter({ provider: ctx.sc.rxProvider(), key: 'warm-up' });
     await new Promise<void>((resolve) => {
       fromFetch(url)
@@ -327,6 +432,7 @@ export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
     });
   },
   bottleneck: async (ctx, url) => {
+    if (ctx.sc.processes) await warmUpShared(ctx, 'bottleneck');
     const limiter = new Bottleneck({ reservoir: ctx.sc.limit, maxConcurrent: ctx.sc.streams });
     await limiter.schedule(async () => (await fetch(url)).arrayBuffer());
     await limiter.disconnect();

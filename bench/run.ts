@@ -2,14 +2,14 @@
  * `npm run bench`: rx-ratelimit side by side with bottleneck, p-queue, axios-rate-limit +
  * axios-retry and the Planning Center doc's retry loop, on the same scenarios against the bundled
  * provider simulator over loopback, in one run on one machine; then the cost figures. Prints the
- * tables and the targets of issue 4 (PASS/MISS), writes docs/benchmarks.md and
+ * tables and the targets of issues 4 and 6 (PASS/MISS), writes docs/benchmarks.md and
  * docs/benchmarks/halved.svg.
  *
  * Options (for development; the published figures come from a plain `npm run bench`):
  *   --only=procore,halved   scenarios to run        --competitors=rx-ratelimit,p-queue
  *   --skip-cost             no cost figures         --no-write   print only, leave docs/ alone
  */
-import { fork, spawnSync } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -19,9 +19,16 @@ import type * as Simulators from '../lib/testing/index.js';
 import type { LimitChange, SimulatedProvider, SimulatorCounts, SimulatorEngine } from '../lib/testing/index.js';
 import { chartSvg, windowsOf, type Arrival, type ChartPanel } from './chart.js';
 import type { Attempt, GoMessage, RequestRecord, ResultMessage, SetupMessage } from './client.js';
-import { COMPETITORS, SETUPS, type CompetitorId } from './competitors.js';
+import {
+  BOTTLENECK_HEARTBEAT_MS,
+  bottleneckId,
+  COMPETITORS,
+  rxRedisPrefix,
+  SETUPS,
+  type CompetitorId,
+} from './competitors.js';
 import type { CostLib, CostResult, CostTest } from './cost.js';
-import { deadlineMs, LATENCY_MS, SCENARIOS, type Scenario } from './scenarios.js';
+import { deadlineMs, LATENCY_MS, REDIS, SCENARIOS, shareOf, type Scenario } from './scenarios.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /**
@@ -169,30 +176,22 @@ async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId):
     timeScale: sc.timeScale,
   };
   const sim = await startSimulator({ engine });
-  const child = fork(CLIENT, [], {
-    execArgv: process.env['BENCH_CLIENT_ARGS']?.split(' ') ?? [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const runId = `${process.pid}-${Date.now()}-${competitor}`;
+  const clients: Client[] = [];
   try {
-    const ready = new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { type?: string }) => {
-        if (m.type === 'ready') resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`client exited (${code}) before it was ready`)));
-    });
-    const setup: SetupMessage = {
-      type: 'setup',
-      scenario: sc.id,
-      competitor,
-      root: sim.url,
-      base: sim.urlFor(sc.provider),
-    };
-    child.send(setup);
-    await ready;
+    // Several processes: the first is ready (bottleneck's clears the datastore) before the others start.
+    const [first, ...others] = Array.from({ length: sc.processes ?? 1 }, (_, part) => part);
+    clients.push(startClient(sc, competitor, sim, first ?? 0, runId));
+    await clients[0]?.ready;
+    const firstReady = Date.now();
+    clients.push(...others.map((part) => startClient(sc, competitor, sim, part, runId)));
+    await Promise.all(clients.map((c) => c.ready));
 
-    // Start soon; for clock-aligned windows, `phaseMs` into a window of the server clock.
-    let t0 = Date.now() + 50;
+    // Start soon; for clock-aligned windows, `phaseMs` into a window of the server clock. Several
+    // processes: at least one window after the first was up, as for services running for a while
+    // (bottleneck's clustered reservoir, written when process 0 cleared the datastore, is then
+    // refreshed at the first request, so that its windows start with the run as in the others).
+    let t0 = Math.max(Date.now() + 50, sc.processes ? firstReady + sc.windowMs + 50 : 0);
     if (sc.phaseMs !== undefined) {
       const W = sc.windowMs;
       t0 = Math.ceil((t0 + offset - sc.phaseMs) / W) * W + sc.phaseMs - offset;
@@ -204,22 +203,17 @@ async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId):
     log.length = 0;
     arrived = 0;
 
-    const result = new Promise<ResultMessage>((resolve, reject) => {
-      child.on('message', (m: { type?: string }) => {
-        if (m.type === 'result') resolve(m as ResultMessage);
-      });
-      child.once('exit', (code) => reject(new Error(`client exited (${code}) without a result`)));
-    });
     const go: GoMessage = { type: 'go', t0, deadline: t0 + deadline };
-    child.send(go);
+    for (const c of clients) c.child.send(go);
     let guard: ReturnType<typeof setTimeout> | undefined;
-    const res = await Promise.race([
-      result,
+    const results = await Promise.race([
+      Promise.all(clients.map((c) => c.result)),
       new Promise<never>((_, reject) => {
         guard = setTimeout(() => reject(new Error('client did not report in time')), deadline + 20_000);
       }),
     ]);
     clearTimeout(guard);
+    const res = mergeResults(sc, results);
 
     if (dumpDir) {
       mkdirSync(dumpDir, { recursive: true });
@@ -263,13 +257,132 @@ async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId):
       cpuMs: res.cpuMs,
     };
   } finally {
-    // The client exits by itself once it has reported; a stuck one is ended.
-    let wait: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([exited, new Promise((resolve) => (wait = setTimeout(resolve, 5000)))]);
-    clearTimeout(wait);
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    await exited;
+    // A client exits by itself once it has reported; a stuck one is ended.
+    await Promise.all(
+      clients.map(async ({ child, exited }) => {
+        let wait: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([exited, new Promise((resolve) => (wait = setTimeout(resolve, 5000)))]);
+        clearTimeout(wait);
+        if (child.exitCode === null && child.signalCode === null) child.kill();
+        await exited;
+      }),
+    );
     await sim.close();
+    if (sc.processes) await deleteRedisKeys(competitor, runId);
+  }
+}
+
+interface Client {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  readonly ready: Promise<void>;
+  readonly result: Promise<ResultMessage>;
+}
+
+/** Forks one client process and sends it the scenario; `ready` once it has warmed up. */
+function startClient(
+  sc: Scenario,
+  competitor: CompetitorId,
+  sim: { url: string; urlFor(p: SimulatedProvider): string },
+  part: number,
+  runId: string,
+): Client {
+  const child = fork(CLIENT, [], {
+    execArgv: process.env['BENCH_CLIENT_ARGS']?.split(' ') ?? [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.on('message', (m: { type?: string }) => {
+      if (m.type === 'ready') resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`client exited (${code}) before it was ready`)));
+  });
+  const result = new Promise<ResultMessage>((resolve, reject) => {
+    child.on('message', (m: { type?: string }) => {
+      if (m.type === 'result') resolve(m as ResultMessage);
+    });
+    child.once('exit', (code) => reject(new Error(`client exited (${code}) without a result`)));
+  });
+  // (handled where awaited; these keep an early exit from being an unhandled rejection)
+  ready.catch(() => undefined);
+  result.catch(() => undefined);
+  const setup: SetupMessage = {
+    type: 'setup',
+    scenario: sc.id,
+    competitor,
+    root: sim.url,
+    base: sim.urlFor(sc.provider),
+    part,
+    runId,
+  };
+  child.send(setup);
+  return { child, exited, ready, result };
+}
+
+/** The processes' reports as one: each request's record in its place, attempts together, CPU added up. */
+function mergeResults(sc: Scenario, results: readonly ResultMessage[]): ResultMessage {
+  const records: RequestRecord[] = Array.from({ length: sc.requests }, () => ({
+    settledAt: null,
+    status: null,
+    error: 'lost',
+  }));
+  results.forEach((r, part) => {
+    shareOf(sc, part).forEach((i, k) => {
+      const rec = r.records[k];
+      if (rec) records[i] = rec;
+    });
+  });
+  const crashes = results.map((r) => r.crashed).filter((c): c is string => c !== null);
+  return {
+    type: 'result',
+    t0: results[0]?.t0 ?? 0,
+    records,
+    attempts: results.flatMap((r) => r.attempts),
+    timedOut: results.some((r) => r.timedOut),
+    crashed: crashes.length ? [...new Set(crashes)].join('; ') : null,
+    cpuMs: results.reduce((n, r) => n + r.cpuMs, 0),
+  };
+}
+
+/** Whether the Redis the multi-process scenario needs answers. */
+async function redisAvailable(): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis({ ...REDIS, lazyConnect: true, connectTimeout: 1000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes the run's keys from the shared Redis (never flushed: only this run's prefix). */
+async function deleteRedisKeys(competitor: CompetitorId, runId: string): Promise<void> {
+  const pattern =
+    competitor === 'rx-ratelimit'
+      ? `${rxRedisPrefix(runId)}*`
+      : competitor === 'bottleneck'
+        ? `b_${bottleneckId(runId)}*`
+        : undefined;
+  if (!pattern) return;
+  const { Redis } = await import('ioredis');
+  const redis = new Redis({ ...REDIS, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } catch (e) {
+    console.warn(`bench: could not delete the run's Redis keys (${pattern}): ${String(e)}`);
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -427,6 +540,10 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   for (const sc of scenarios) {
     console.log(`== ${sc.id}: ${sc.title}`);
+    if (sc.processes && !(await redisAvailable())) {
+      console.log(`   skipped: no Redis on ${REDIS.host}:${REDIS.port} (the scenario shares state through it)\n`);
+      continue;
+    }
     const runs: RunFigures[] = [];
     for (const c of competitors) {
       const r = await runOne(testing, sc, c);
@@ -457,7 +574,7 @@ async function main(): Promise<void> {
   const sumRows = summaryRows(results);
   if (sumRows.length) console.log(`== summary\n${textTable(SUMMARY_HEAD, sumRows, SUMMARY_ALIGN)}\n`);
   const verdicts = targets(results, cost);
-  console.log('== targets (issue 4)');
+  console.log('== targets (issues 4 and 6)');
   for (const v of verdicts) console.log(line(v));
   const elapsed = (Date.now() - started) / 1000;
   console.log(`\nbench finished in ${elapsed.toFixed(0)} s`);
@@ -623,7 +740,14 @@ function targets(results: readonly ScenarioResult[], cost: Map<string, CostResul
       rx.makespanMs === null
         ? 'timed out'
         : `${secs(rx.makespanMs)} = ${ratio.toFixed(3)} × physical ${secs(rx.physicalMs)}`;
-    if (sc.providerTarget) {
+    if (sc.processes) {
+      const pass = ratio <= PROCESSES_TARGET && rx.counts.limited === 0 && rx.failed + rx.lost === 0;
+      out.push({
+        pass,
+        text: `${sc.id} (issue 6): ${sc.processes} processes on one token through Redis, makespan ≤ ${PROCESSES_TARGET} × physical and zero 429s — ${makespan}, ${rx.counts.limited} × 429, ${rx.counts.blocked} × 403, ${rx.failed + rx.lost} failed/lost`,
+        why: rx.counts.limited > 0 || rx.failed + rx.lost > 0 ? PROCESSES_UNEXPECTED : PROCESSES_WHY,
+      });
+    } else if (sc.providerTarget) {
       out.push({
         pass: ratio <= 1.05 && rx.counts.limited === 0 && rx.failed + rx.lost === 0,
         text: `${sc.id}: makespan ≤ 1.05 × physical and zero 429s — ${makespan}, ${rx.counts.limited} × 429, ${rx.failed + rx.lost} failed/lost`,
@@ -708,7 +832,7 @@ function markdown(d: DocInput): string {
     `- **Command:** \`${d.command}\` (${d.elapsed.toFixed(0)} s)`,
     `- **Libraries:** ${libVersions()}`,
     '',
-    '## Targets (issue 4)',
+    '## Targets (issues 4 and 6)',
     '',
     '```text',
     ...d.verdicts.map(line),
@@ -741,6 +865,7 @@ function markdown(d: DocInput): string {
     const physical = runs[0]?.physicalMs ?? 0;
     out.push(`### ${sc.id}`, '', `${sc.title}.`, '', `Physical limit: **${secs(physical)}**, ${sc.formula}.`, '');
     out.push(mdTable(SCENARIO_HEAD, scenarioRows(runs), SCENARIO_ALIGN), '');
+    if (sc.processes) out.push(processesNote(sc), '');
     if (sc.limitChange)
       out.push(
         'Around the change: when it happened; attempts in flight then; 429s from then on; when the first answer the server gave after the change reached the client (from then on it could know); 429s to attempts sent after that.',
@@ -769,7 +894,7 @@ function libVersions(): string {
 }
 
 const HOW = `- **Server.** The bundled simulator (\`rx-ratelimit/testing\`), written from each provider's own doc, on 127.0.0.1 in the bench's main process, answering after ${LATENCY_MS} ms. Every window is compressed to 2 s with the simulator's \`timeScale\` (Procore's hour, Planning Center's 20 s, Fieldwire's and TEOS's minute); Pipedrive's window is 2 s already. Each run gets a fresh simulator. Its answers carry one extra header, \`X-Bench-Seq\` (the order of arrival), which no client reads; the bench uses it to tell which answers were given after a limit change.
-- **Clients.** Each competitor runs each scenario in a fresh Node process, compiled with \`tsc\` and run by plain \`node\` (same cold start for all: both HTTP clients open one connection per stream to an uncounted route, the competitor's library runs once on a throwaway limiter, then the start time is given). Every client process is ended after its run, so nothing one leaves behind (timers, sleeping retries) touches the next.
+- **Clients.** Each competitor runs each scenario in a fresh Node process (four at once in the multi-process scenario), compiled with \`tsc\` and run by plain \`node\` (same cold start for all: both HTTP clients open one connection per stream to an uncounted route, the competitor's library runs once on a throwaway limiter, then the start time is given). Every client process is ended after its run, so nothing one leaves behind (timers, sleeping retries) touches the next.
 - **Start.** Clock-aligned windows (Procore, Fieldwire) start half a window into a window of the server's clock: a service starts at a random moment of the provider's window, and half is the mean. (At a start right after a boundary, the interval-based competitors lose nothing to the misalignment; in the middle they lose half a window per window.) Windows that start at their first request (Planning Center, Pipedrive) and rolling windows (TEOS) have no phase.
 - **Work.** N requests from S concurrent streams (each stream sends its next request when the previous one settled, like \`mergeMap(…, S)\`), unique URLs, one credential unless said otherwise.
 - **What competitors know.** The documented limits, compressed as the server is, typed in as a user would. bottleneck, p-queue and axios-rate-limit do not read rate-limit headers to pace; the Planning Center doc's loop reads the count and sleeps near the limit. After a 429, each waits what the provider's doc says — \`Retry-After\`, else the doc's reset header (Procore's unix time, Pipedrive's seconds left, TEOS's ISO time, Fieldwire's unix time), else axios-retry's exponential backoff — and retries up to 5 times. That 429 handling is the same function for bottleneck, p-queue and axios-retry, so only the pacing differs. POSTs are retried after a 429 only in the daily-budget scenario (Pipedrive does not apply a request it answered with 429); rx-ratelimit gets \`retryNonIdempotent: true\` there too. rx-ratelimit runs with its defaults and the provider profile's documented limits (compressed) as hints.
@@ -792,6 +917,25 @@ function providerWhy(sc: Scenario, rx: RunFigures, ratio: number): string {
   }
   return `${(ratio * 100 - 100).toFixed(1)} % over the physical limit, with zero 429s. Each window costs rx-ratelimit \`resetGuardMs\` (50 ms) after the reset it was told or inferred, one round trip where the start of the server's window is known only from a response (Planning Center's period, Pipedrive's whole seconds left), and up to one more in the first burst after a local refill (at most half the limit until a response confirms it). With windows compressed to 2 s that is 3–5 % per window; with the providers' real windows (20 s to 1 hour) it is under 0.5 %. It also grows with the round trip when the machine is busy, so a run on a loaded machine can cross 1.05. What would close it, in the library: a reset guard derived from the round trips it observes instead of a fixed 50 ms (50 ms covers a slow network; on loopback a few ms would do). In the bench: longer compressed windows (4 s halves the share of these fixed costs, and doubles the run time).`;
 }
+
+/** Issue 6: several processes sharing one token through the Redis store. */
+const PROCESSES_TARGET = 1.15;
+
+function processesNote(sc: Scenario): string {
+  const p = sc.processes ?? 1;
+  const share = Math.floor(sc.limit / p);
+  return `${p} client processes, each sending every ${p === 4 ? 'fourth' : `${p}th`} request of the work from ${sc.streams} streams of its own, all given the same start time; one token, so one budget of ${sc.limit} per window for all, and the physical limit is that of the whole work on it. Each process warms up and connects to Redis before the start (the first before the others, so that bottleneck's clears the datastore before anyone uses it), and the start is at least one window after the first was ready (services that have been running); the figures add up the four processes (makespan: from the start to the last request settled in any of them; client CPU: the four together). Redis is the one on 127.0.0.1:6379; each run uses keys of its own, deleted after it.
+
+- **rx-ratelimit**: the same limiter as in the other scenarios, with \`store: redisStore({ client: new Redis({ host: '127.0.0.1', port: 6379 }), prefix })\` (a prefix of its own per run, deleted afterwards), created before the start (the store opens its pub/sub connection then); store defaults otherwise.
+- **bottleneck**: Clustering as its README describes it: the Group of the other scenarios (reservoir ${sc.limit}, refreshed to ${sc.limit} every ${sc.windowMs / 1000} s; \`maxConcurrent\` the streams of all ${p} processes, since it is cluster-wide) plus \`datastore: 'ioredis'\`, the same \`id\` in every process, and an \`expiration\` on every job (README: "strongly recommended" when clustering). The first process clears the datastore at start-up (a limiter with that id and \`clearDatastore: true\`, before the others start); each process's limiter for the token is created at its first request, as in the single-process runs. Retries as there (\`failed\` event, the doc's wait). One change from its defaults: bottleneck refreshes a clustered reservoir only when one of its Redis scripts runs, and its heartbeat runs them every 5 s; its README asks for refresh intervals that are multiples of 5,000 ms when clustering, which the providers' real windows (an hour for Procore) are and our compressed 2 s window is not. With the default, each 2 s window would be refreshed only at the next heartbeat, up to 5 s later (in a trial run 47 of the 300 requests had not gone by the deadline); so that the compression does not cost it that, it gets \`heartbeatInterval: ${BOTTLENECK_HEARTBEAT_MS}\` (its local datastore's, an option it reads but does not document).
+- **p-queue** and **axios-rate-limit** have no shared state: the way to split one budget between processes without it is to give each process its share, here 1/${p} of the limit (${share} per ${sc.windowMs / 1000} s), configured as in the other scenarios otherwise. No 429 is possible that way; the cost is that a process cannot use budget another leaves unused. Here the work is split evenly, so that costs nothing more than in the single-process runs: what they lose is, as there, windows of their own that start mid-window of the server's.
+- **pcoFetch**: the doc's loop in each process, sharing nothing; it reads the token's count from the server's headers, which do include the other processes' requests.`;
+}
+
+const PROCESSES_WHY = `Every request completed without a 429, but slower than the target. What the processes share costs more than one process alone: each admission is a Redis round trip (a batch of up to 64 per call, one call in flight per process), each response's figures are merged by a script, and a process learns that another's response freed budget through pub/sub. A window opens for all four at once, so after each reset the first response (from the new window, confirming it) is awaited by four processes. On this 2-core machine shared by the simulator, Redis and four clients, those round trips are slower than on a dedicated host. What would close it: re-run alone (\`npx tsx bench/run.ts --only=processes --skip-cost --no-write\`) to tell load from a regression; the integration test (spec/integration/redis/processes.spec.ts) checks the same bound at 2 ms latency.`;
+
+const PROCESSES_UNEXPECTED =
+  'Unexpected: with the budget in Redis, the four processes together are meant to stay within it (zero 429s) and complete every request. Re-run with `npx tsx bench/run.ts --only=processes --competitors=rx-ratelimit --skip-cost --no-write --dump=<dir>` and read the arrivals and attempts it writes (the four processes merged); a 429 here is a bug of the Redis store to report.';
 
 const UNEXPECTED =
   'Unexpected: rx-ratelimit is meant to get no 429 or 403 here and to fail only requests that cannot succeed. Re-run the scenario alone with `npm run bench -- --only=<id> --competitors=rx-ratelimit --dump=<dir>` and read the arrivals and attempts it writes; a 429 here is a bug to report.';

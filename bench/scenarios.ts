@@ -41,7 +41,13 @@ export interface Scenario {
   readonly timeScale: number;
   readonly tokens: readonly string[];
   readonly requests: number;
+  /** Concurrent streams (per client process when there are several). */
   readonly streams: number;
+  /**
+   * Client processes started together, sharing the work (request i goes to process i mod P)
+   * and the token. @default 1
+   */
+  readonly processes?: number;
   request(i: number): BenchRequest;
   /** The documented limit of the window that binds this workload (compressed), and its length. */
   readonly limit: number;
@@ -318,6 +324,20 @@ const multi: Scenario = {
   providerTarget: false,
 };
 
+/** Four processes, one token, the budget shared through Redis (issue 6). */
+const PROCESSES = 4;
+const PROCESS_STREAMS = 20;
+const processes: Scenario = {
+  ...procore,
+  id: 'processes',
+  title: `Procore, ${PROCESSES} client processes sharing one token: 3,600/hour (here 100 per 2 s window, clock-aligned), 300 requests in all (75 per process), ${PROCESS_STREAMS} streams per process`,
+  streams: PROCESS_STREAMS,
+  processes: PROCESSES,
+  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), PROCESS_STREAMS * PROCESSES),
+  formula: `one budget for all processes, clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}, S = ${PROCESSES} × ${PROCESS_STREAMS} streams`,
+  providerTarget: false,
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   procore,
   planningCenter,
@@ -328,7 +348,17 @@ export const SCENARIOS: readonly Scenario[] = [
   skew,
   daily,
   multi,
+  processes,
 ];
+
+/** The requests process `part` (0-based) of a scenario sends: every P-th, from `part`. */
+export function shareOf(sc: Scenario, part: number): number[] {
+  const p = sc.processes ?? 1;
+  return Array.from({ length: sc.requests }, (_, i) => i).filter((i) => i % p === part);
+}
+
+/** The Redis the multi-process scenario shares state through (never flushed: keys are per run). */
+export const REDIS = { host: '127.0.0.1', port: 6379 } as const;
 
 export function scenarioById(id: string): Scenario {
   const s = SCENARIOS.find((x) => x.id === id);
