@@ -4,6 +4,7 @@ export {
   memoryStore,
   type LimiterStore,
   type StoreAcquireOptions,
+  type StoreBlock,
   type StoreBucketSpec,
   type StoreBucketState,
   type StoreContext,

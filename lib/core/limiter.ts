@@ -15,11 +15,11 @@ import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, typ
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
-import { GroupedQueue, type QueueNode } from './queue.js';
+import { GroupedQueue, type Level, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
 import type { LimiterSnapshot } from './state.js';
-import type { StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
+import type { StoreBlock, StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
 
 /** Most admissions asked of a shared store in one call. */
 const SHARED_BATCH = 64;
@@ -52,13 +52,76 @@ export interface Ticket {
   cancel(): void;
 }
 
-interface Waiter {
-  readonly info: RequestInfo;
-  readonly summary: RequestSummary;
-  readonly buckets: Bucket[];
-  readonly enqueuedAt: number;
-  readonly handlers: AcquireHandlers;
-  entry: { node: QueueNode<Waiter>; group: string } | undefined;
+/** The buckets a request counts against, and their key: one per set of buckets, shared by its waiters. */
+interface BucketGroup {
+  readonly key: string;
+  readonly buckets: readonly Bucket[];
+}
+
+/**
+ * @internal A request waiting for a permit. One object per waiting request: it is its own
+ * queue node and its own {@link Ticket}, and it receives the outcome (`granted` or
+ * `rejected`, exactly one, at most once per {@link Limiter.enqueue}). The request summary is
+ * made only when something reads it (an observed event, a permit). An operator's subscriber
+ * can be its waiter, and enqueue itself again for a retry.
+ */
+export abstract class Waiter implements QueueNode<Waiter>, Ticket {
+  /** @internal */ prev: QueueNode<Waiter> | undefined = undefined;
+  /** @internal */ next: QueueNode<Waiter> | undefined = undefined;
+  /** @internal */ level: Level<Waiter> | undefined = undefined;
+  /** @internal */ priority = 0;
+  /** @internal Sequence number (the summary's `id`). */ id = 0;
+  /**
+   * @internal When it was queued, in ms after the limiter's `epoch`: a small integer, which V8
+   * keeps in the object (an epoch time would be a boxed double, 16 bytes more per waiter).
+   */
+  queuedAt = 0;
+  /** @internal */ group: BucketGroup | undefined = undefined;
+  /** @internal */ summary: RequestSummary | undefined = undefined;
+
+  /** @internal This node's value (the queue's view of it). */
+  get value(): Waiter {
+    return this;
+  }
+
+  /** @internal The buckets it counts against. */
+  get buckets(): readonly Bucket[] {
+    return this.group?.buckets ?? NO_BUCKETS;
+  }
+
+  /** The request. */
+  abstract readonly info: RequestInfo;
+  /** Admitted: send the request now, and release the permit when it settles. */
+  abstract granted(permit: Permit): void;
+  /** It will never be admitted in time (blocked, queue full, wait too long, …). */
+  abstract rejected(error: RateLimitError): void;
+  /** Removes it from the queue, if it is still there. */
+  abstract cancel(): void;
+}
+
+const NO_BUCKETS: readonly Bucket[] = [];
+
+/** The waiter of {@link Limiter.acquire}: calls the handlers it was given. */
+class HandlerWaiter extends Waiter {
+  constructor(
+    private readonly limiter: Limiter,
+    readonly info: RequestInfo,
+    private readonly handlers: AcquireHandlers,
+  ) {
+    super();
+  }
+
+  granted(permit: Permit): void {
+    this.handlers.granted(permit);
+  }
+
+  rejected(error: RateLimitError): void {
+    this.handlers.rejected(error);
+  }
+
+  cancel(): void {
+    this.limiter.cancel(this);
+  }
 }
 
 /** The outcome of checking whether a request could go now. */
@@ -86,7 +149,7 @@ export class Limiter {
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
-  private readonly queue = new GroupedQueue<Waiter>((w) => w.summary.id);
+  private readonly queue = new GroupedQueue<Waiter>((w) => w.id);
   private readonly skew = new SkewEstimator();
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
@@ -108,6 +171,8 @@ export class Limiter {
   private redrain = false;
   private dirty = true;
   private updatedAt: number;
+  /** When the limiter was made: waiters keep their queue time relative to it. */
+  private readonly epoch: number;
   private readonly emptyNotified = new WeakSet<Bucket>();
   private wasPaused = false;
   /** A shared store's session (`undefined` with the memory store: buckets are local). */
@@ -145,6 +210,7 @@ export class Limiter {
       random: this.opts.random ?? Math.random,
     };
     this.updatedAt = this.now();
+    this.epoch = this.updatedAt;
     this.state$ = defer(() => {
       this.flushState(true);
       return this.state;
@@ -160,6 +226,7 @@ export class Limiter {
       this.drain();
       this.flushState();
     });
+    this.session?.onBlock?.((block) => this.adoptBlock(block));
   }
 
   /** Closes what a shared store opened for this limiter (a no-op with the memory store). */
@@ -184,39 +251,57 @@ export class Limiter {
    * time. Low level: the operators are the usual way in.
    */
   acquire(info: RequestInfo, handlers: AcquireHandlers): Ticket {
+    const waiter = new HandlerWaiter(this, info, handlers);
+    this.enqueue(waiter);
+    return waiter;
+  }
+
+  /**
+   * @internal Queues `w` (not queued now) for its request: `w.granted` or `w.rejected` is
+   * called, maybe synchronously. `acquire` without a handlers object: the operators' own
+   * subscriber is the waiter.
+   */
+  enqueue(w: Waiter): void {
     const now = this.now();
-    const summary = this.summarize(info);
+    const info = w.info;
+    w.id = ++this.seq;
+    w.priority = info.priority ?? 0;
+    w.summary = undefined;
+    w.group = undefined;
     this.checkUnblock(now);
     if (this.blocked) {
-      this.reject(handlers, this.blockedError());
-      return NOOP_TICKET;
+      this.reject(w, this.blockedError());
+      return;
     }
     if (this.queue.size >= this.opts.maxQueue) {
-      this.emit({ type: 'queue-full', request: summary, maxQueue: this.opts.maxQueue });
-      this.reject(handlers, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
-      return NOOP_TICKET;
+      if (this.events.observed)
+        this.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.opts.maxQueue });
+      this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
+      return;
     }
-    const buckets = this.bucketsFor(info);
-    const waiter: Waiter = { info, summary, buckets, enqueuedAt: now, handlers, entry: undefined };
-    const group = buckets.map((b) => b.name).join('\n');
-    if (this.session && this.queue.head(group, 1).length === 0) this.groupWait.delete(group);
-    waiter.entry = this.queue.push(group, waiter, summary.priority);
+    const group = this.groupFor(info);
+    w.group = group;
+    const sinceEpoch = now - this.epoch;
+    // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
+    w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
+    if (this.session && !this.queue.has(group.key)) this.groupWait.delete(group.key);
+    this.queue.link(group.key, w);
     this.touch();
     this.drain();
-    if (waiter.entry) this.emit({ type: 'queued', request: summary, queued: this.queue.size });
+    if (w.level !== undefined && this.events.observed)
+      this.emit({ type: 'queued', request: this.summaryOf(w), queued: this.queue.size });
     this.flushState();
-    return {
-      cancel: () => {
-        if (waiter.entry && this.queue.remove(waiter.entry)) {
-          waiter.entry = undefined;
-          this.emit({ type: 'cancelled', request: summary });
-          this.touch();
-          // The timer may have been set for this request alone.
-          if (this.queue.size === 0) this.cancelTimer();
-          this.flushState();
-        }
-      },
-    };
+  }
+
+  /** @internal Removes a waiter from the queue, if it is still there (its ticket's `cancel`). */
+  cancel(w: Waiter): void {
+    const group = w.group;
+    if (w.level === undefined || !group || !this.queue.remove({ node: w, group: group.key })) return;
+    if (this.events.observed) this.emit({ type: 'cancelled', request: this.summaryOf(w) });
+    this.touch();
+    // The timer may have been set for this request alone.
+    if (this.queue.size === 0) this.cancelTimer();
+    this.flushState();
   }
 
   /**
@@ -306,8 +391,17 @@ export class Limiter {
     this.flushState();
   }
 
-  /** Lifts a block (Pipedrive's 403) before its cool-down ends: the next request is sent. */
+  /**
+   * Lifts a block (Pipedrive's 403) before its cool-down ends: the next request is sent. With a
+   * shared store, on every process.
+   */
   unblock(): void {
+    this.lift(true);
+  }
+
+  /** Lifts the block: `share`, on every process of a shared store too (not when a cool-down ends). */
+  private lift(share: boolean): void {
+    if (share) this.session?.unblock?.();
     if (!this.blocked) return;
     this.blocked = null;
     this.emit({ type: 'unblocked' });
@@ -399,6 +493,22 @@ export class Limiter {
     return { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
   }
 
+  /** The summary of a queued (or admitted) request, made on first use. */
+  private summaryOf(w: Waiter): RequestSummary {
+    w.summary ??= { id: w.id, method: methodOf(w.info), path: safePath(w.info.url), priority: w.priority };
+    return w.summary;
+  }
+
+  /**
+   * The buckets of a request, as a group: the waiters queued with the same buckets share one
+   * (one key string and one array for all of them).
+   */
+  private groupFor(info: RequestInfo): BucketGroup {
+    const buckets = this.bucketsFor(info);
+    const key = buckets.map((b) => b.name).join('\n');
+    return this.queue.first(key)?.group ?? { key, buckets };
+  }
+
   private discover(name: string): Bucket {
     const b = createBucket({ name });
     this.buckets.set(name, b);
@@ -449,7 +559,7 @@ export class Limiter {
     this.checkUnblock(now);
     if (this.blocked) {
       const error = this.blockedError();
-      for (const w of this.takeAll()) this.reject(w.handlers, error, w);
+      for (const w of this.takeAll()) this.reject(w, error);
       this.cancelTimer();
       return;
     }
@@ -480,7 +590,7 @@ export class Limiter {
     // A wait with no known end (a response that never comes, maxConcurrent) still ends:
     // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
     const expired = (w: Waiter, entry: { node: QueueNode<Waiter>; group: string }, bucket: string): boolean => {
-      const deadline = w.enqueuedAt + this.maxWaitMs;
+      const deadline = this.epoch + w.queuedAt + this.maxWaitMs;
       if (now < deadline) {
         next = Math.min(next, deadline);
         return false;
@@ -495,7 +605,6 @@ export class Limiter {
       const v = this.verdict(w, now);
       if (v.go) {
         this.queue.remove(entry);
-        w.entry = undefined;
         grant.push([w, this.admit(w, now)]);
         return 'removed';
       }
@@ -519,7 +628,7 @@ export class Limiter {
     if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
     else this.schedule(next);
     this.touch();
-    for (const [w, permit] of grant) w.handlers.granted(permit);
+    for (const [w, permit] of grant) w.granted(permit);
   }
 
   /**
@@ -538,7 +647,7 @@ export class Limiter {
     let group = '';
     let next = Infinity;
     this.queue.visit((w, entry) => {
-      const deadline = w.enqueuedAt + this.maxWaitMs;
+      const deadline = this.epoch + w.queuedAt + this.maxWaitMs;
       if (now >= deadline) {
         this.queue.remove(entry);
         this.rejectQuota(w, w.buckets[0]?.name ?? 'shared', Infinity, now);
@@ -576,7 +685,12 @@ export class Limiter {
       );
   }
 
-  private onGrant(session: StoreSession, buckets: Bucket[], group: string, grant: StoreGrant | undefined): void {
+  private onGrant(
+    session: StoreSession,
+    buckets: readonly Bucket[],
+    group: string,
+    grant: StoreGrant | undefined,
+  ): void {
     this.storeBusy = false;
     const now = this.now();
     if (!grant) {
@@ -584,6 +698,16 @@ export class Limiter {
       this.groupWait.set(group, now + SHARED_POLL_MS);
       this.drain();
       this.flushState();
+      return;
+    }
+    if (grant.blocked) {
+      // Another process met the provider's block: nothing goes; what waits fails with BlockedError.
+      for (const lease of grant.leases)
+        session.release(
+          lease,
+          buckets.map((b) => this.specOf(b)),
+        );
+      this.adoptBlock(grant.blocked);
       return;
     }
     const index = new Map<string, number>();
@@ -603,7 +727,6 @@ export class Limiter {
         const lease = leases.shift();
         if (lease === undefined) break;
         this.queue.remove(entry);
-        w.entry = undefined;
         const mine = new Map<string, number>();
         for (const [name, i] of index) mine.set(name, i + granted.length);
         granted.push([w, this.admit(w, now, { lease, index: mine })]);
@@ -636,7 +759,7 @@ export class Limiter {
     }
     for (const [w] of granted) for (const b of w.buckets) this.emptyNotified.delete(b);
     this.touch();
-    for (const [w, permit] of granted) w.handlers.granted(permit);
+    for (const [w, permit] of granted) w.granted(permit);
     this.drain();
     this.flushState();
   }
@@ -668,34 +791,35 @@ export class Limiter {
 
   /** Empties the queue, detaching every waiter before any handler runs (handlers may queue more). */
   private takeAll(): Waiter[] {
-    const all = this.queue.drain();
-    for (const w of all) w.entry = undefined;
-    return all;
+    return this.queue.drain();
   }
 
   private admit(w: Waiter, now: number, shared?: { lease: string; index: ReadonlyMap<string, number> }): Permit {
-    const taken = w.buckets.map((b) => [b, b.take(now)] as const);
-    for (const b of w.buckets) this.emptyNotified.delete(b);
+    // Read now: a waiter may be queued again (a retry) while this permit is still held.
+    const { info, buckets } = w;
+    const summary = this.summaryOf(w);
+    const taken = buckets.map((b) => [b, b.take(now)] as const);
+    for (const b of buckets) this.emptyNotified.delete(b);
     this.inFlight++;
     this.totals.sent++;
     this.emit({
       type: 'admitted',
-      request: w.summary,
-      waitedMs: now - w.enqueuedAt,
-      buckets: w.buckets.map((b) => b.name),
+      request: summary,
+      waitedMs: now - (this.epoch + w.queuedAt),
+      buckets: buckets.map((b) => b.name),
     });
     let observed = false;
     let released = false;
     return {
-      request: w.summary,
+      request: summary,
       observe: (response, raw) => {
         if (observed) return { outcome: 'ok', buckets: [] };
         observed = true;
         if (typeof raw === 'object' && raw !== null) this.seen.add(raw);
         const out: StoreReading[] = [];
-        const reading = this.read(response, w.info, taken, w.summary, now, out);
+        const reading = this.read(response, info, taken, summary, now, out);
         if (this.session && shared) {
-          const names = new Set([...w.buckets.map((b) => b.name), ...out.map((r) => r.name)]);
+          const names = new Set([...buckets.map((b) => b.name), ...out.map((r) => r.name)]);
           const readings = [...names].map((name): StoreReading => ({
             ...(out.find((r) => r.name === name) ?? {
               name,
@@ -718,7 +842,7 @@ export class Limiter {
         released = true;
         for (const [b] of taken) b.release();
         if (this.session && shared) {
-          if (!observed) this.session.release(shared.lease, this.specsOf(w.buckets.map((b) => b.name)));
+          if (!observed) this.session.release(shared.lease, this.specsOf(buckets.map((b) => b.name)));
           this.storeDirty = true;
         }
         this.inFlight--;
@@ -854,27 +978,43 @@ export class Limiter {
     this.totals.rateLimited++;
     const until = this.opts.blockCooldownMs === Infinity ? null : now + this.opts.blockCooldownMs;
     this.blocked = { status, since: now, until };
+    this.session?.block?.(until === null ? null : until - now, status);
     this.emit({ type: 'blocked', status, until });
     this.touch();
   }
 
-  private checkUnblock(now: number): void {
-    if (this.blocked?.until != null && now >= this.blocked.until) this.unblock();
+  /** A block another process met (told by the shared store), or its lifting (`null`). */
+  private adoptBlock(block: StoreBlock | null): void {
+    if (block === null) {
+      this.lift(false);
+      return;
+    }
+    if (!this.blocked) {
+      const now = this.now();
+      const until = block.ms === null ? null : now + block.ms;
+      this.blocked = { status: block.status, since: now, until };
+      this.emit({ type: 'blocked', status: block.status, until });
+      this.touch();
+    }
+    this.drain();
+    this.flushState();
   }
 
-  private reject(handlers: AcquireHandlers, error: RateLimitError, w?: Waiter): void {
-    if (w) w.entry = undefined;
+  private checkUnblock(now: number): void {
+    if (this.blocked?.until != null && now >= this.blocked.until) this.lift(false);
+  }
+
+  private reject(w: Waiter, error: RateLimitError): void {
     this.totals.rejected++;
     this.touch();
-    handlers.rejected(error);
+    w.rejected(error);
   }
 
   private rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
-    this.emit({ type: 'quota-exhausted', request: w.summary, bucket, resumeAt });
+    if (this.events.observed) this.emit({ type: 'quota-exhausted', request: this.summaryOf(w), bucket, resumeAt });
     this.reject(
-      w.handlers,
-      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
       w,
+      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
     );
   }
 
@@ -931,8 +1071,6 @@ export class Limiter {
     });
   }
 }
-
-const NOOP_TICKET: Ticket = { cancel: () => undefined };
 
 /**
  * Creates the limiter of one credential at one provider. Options are checked now; a bad one

@@ -12,7 +12,8 @@ export interface QueueNode<T> {
   /** @internal */ level: Level<T> | undefined;
 }
 
-interface Level<T> {
+/** @internal A priority level of a {@link PriorityQueue}. */
+export interface Level<T> {
   readonly priority: number;
   head: QueueNode<T> | undefined;
   tail: QueueNode<T> | undefined;
@@ -27,8 +28,18 @@ export class PriorityQueue<T> {
   }
 
   push(value: T, priority = 0): QueueNode<T> {
-    const level = this.levelFor(priority);
-    const node: QueueNode<T> = { value, priority, prev: level.tail, next: undefined, level };
+    return this.link({ value, priority, prev: undefined, next: undefined, level: undefined });
+  }
+
+  /**
+   * Appends a node the caller made (a waiter can be its own node: one object per waiting
+   * request). The node must not be in a queue.
+   */
+  link(node: QueueNode<T>): QueueNode<T> {
+    const level = this.levelFor(node.priority);
+    node.prev = level.tail;
+    node.next = undefined;
+    node.level = level;
     if (level.tail) level.tail.next = node;
     else level.head = node;
     level.tail = node;
@@ -120,13 +131,28 @@ export class GroupedQueue<T> {
   }
 
   push(group: string, value: T, priority: number): { node: QueueNode<T>; group: string } {
+    return { node: this.link(group, { value, priority, prev: undefined, next: undefined, level: undefined }), group };
+  }
+
+  /** Appends a node the caller made (see {@link PriorityQueue.link}); remove it with `remove({ node, group })`. */
+  link(group: string, node: QueueNode<T>): QueueNode<T> {
     let q = this.groups.get(group);
     if (!q) {
       q = new PriorityQueue<T>();
       this.groups.set(group, q);
     }
     this.count++;
-    return { node: q.push(value, priority), group };
+    return q.link(node);
+  }
+
+  /** Is any entry of `group` waiting? */
+  has(group: string): boolean {
+    return this.groups.has(group);
+  }
+
+  /** The first entry of `group`, if any (left in the queue). */
+  first(group: string): T | undefined {
+    return this.groups.get(group)?.peek()?.value;
   }
 
   remove(entry: { node: QueueNode<T>; group: string }): boolean {

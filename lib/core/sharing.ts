@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { methodOf, type RequestInfo } from './request.js';
 
 /** Settings of the GET response cache (`createLimiter({ cache })`). */
 export interface CacheOptions {
@@ -14,7 +14,16 @@ export interface CacheOptions {
  * limiter, so per credential: one user's response never reaches another's requests.
  */
 export class RequestSharing {
-  private readonly inFlight = new Map<string, Observable<unknown>>();
+  /**
+   * Requests in flight (queued included), opaque here (what `rateLimit` registers). By share
+   * key, split so that the usual key, `${method} ${url}`, is never built: GETs and HEADs by
+   * their URL (a string the caller already holds), other keys as they are.
+   */
+  private readonly inFlight = {
+    GET: new Map<string, object>(),
+    HEAD: new Map<string, object>(),
+    other: new Map<string, object>(),
+  };
   private readonly cache = new Map<string, { value: unknown; expiresAt: number }>();
 
   constructor(
@@ -53,16 +62,34 @@ export class RequestSharing {
     this.cache.clear();
   }
 
-  pending(key: string): Observable<unknown> | undefined {
-    return this.inFlight.get(key);
+  /** The request in flight with the same share key as `info` (which has one). */
+  pending(info: RequestInfo): object | undefined {
+    const [map, key] = this.slot(info);
+    return map.get(key);
   }
 
-  track(key: string, shared: Observable<unknown>): void {
-    this.inFlight.set(key, shared);
+  track(info: RequestInfo, shared: object): void {
+    const [map, key] = this.slot(info);
+    map.set(key, shared);
   }
 
-  untrack(key: string, shared: Observable<unknown>): void {
-    if (this.inFlight.get(key) === shared) this.inFlight.delete(key);
+  untrack(info: RequestInfo, shared: object): void {
+    const [map, key] = this.slot(info);
+    if (map.get(key) === shared) map.delete(key);
+  }
+
+  /**
+   * Where `shareKeyOf(info)` is kept: keys equal as strings land on the same map and key (a
+   * custom key "GET /a" meets the URL "/a" of a GET).
+   */
+  private slot(info: RequestInfo): [Map<string, object>, string] {
+    const custom = info.shareKey;
+    if (typeof custom === 'string') {
+      if (custom.startsWith('GET ')) return [this.inFlight.GET, custom.slice(4)];
+      if (custom.startsWith('HEAD ')) return [this.inFlight.HEAD, custom.slice(5)];
+      return [this.inFlight.other, custom];
+    }
+    return [methodOf(info) === 'HEAD' ? this.inFlight.HEAD : this.inFlight.GET, info.url ?? ''];
   }
 
   get size(): number {

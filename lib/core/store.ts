@@ -46,6 +46,16 @@ export interface StoreGrant {
   /** A pause every process observes (after a 429): ms left, and why. */
   readonly pause: { readonly ms: number; readonly reason: string } | undefined;
   readonly buckets: readonly StoreBucketState[];
+  /** The credential is blocked (another process met the provider's block): nothing was granted. */
+  readonly blocked?: StoreBlock | undefined;
+}
+
+/** A block of the credential (Pipedrive's 403 page) as a shared store holds it. */
+export interface StoreBlock {
+  /** Ms left, or `null` until someone calls `unblock()`. */
+  readonly ms: number | null;
+  /** The HTTP status the provider blocked with. */
+  readonly status: number;
 }
 
 /** One bucket's figures from a response, as durations. */
@@ -73,6 +83,12 @@ export interface StoreSession {
   exhaust(bucket: StoreBucketSpec, ms: number): void;
   /** Calls `listener` when another process changed the shared state (a response, a pause). */
   onChange(listener: () => void): () => void;
+  /** Blocks the credential on every process: for `ms`, or until {@link unblock} (`null`). */
+  block?(ms: number | null, status: number): void;
+  /** Lifts a block on every process. */
+  unblock?(): void;
+  /** Calls `listener` when a process blocks the credential (a {@link StoreBlock}) or lifts the block (`null`). */
+  onBlock?(listener: (block: StoreBlock | null) => void): () => void;
   /** Closes connections the session opened (not the client the user passed). */
   close(): Promise<void>;
 }

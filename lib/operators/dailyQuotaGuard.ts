@@ -1,6 +1,7 @@
 import { defer, throwError, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
+import { checkReserve, reserveFor } from './decide.js';
 
 /** Settings of {@link dailyQuotaGuard}. */
 export interface DailyQuotaGuardConfig {
@@ -29,11 +30,8 @@ export function dailyQuotaGuard<T>(
   info: RequestInfo = {},
   config: DailyQuotaGuardConfig = {},
 ): MonoTypeOperatorFunction<T> {
-  const reserve = config.reserve ?? 0;
-  if (!Number.isInteger(reserve) || reserve < 0) {
-    throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${String(reserve)}`);
-  }
-  const keep = (info.priority ?? 0) >= (config.reservePriority ?? 1) ? 0 : reserve;
+  checkReserve(config);
+  const keep = reserveFor(info, config);
   return (source) =>
     defer(() => {
       const error = limiter.checkQuota(info, keep);

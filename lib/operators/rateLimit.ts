@@ -1,10 +1,11 @@
-import { defer, finalize, map, of, share, tap, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
+import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import { shareKeyOf, type RequestInfo } from '../core/request.js';
-import { copyOf } from '../core/sharing.js';
-import { dailyQuotaGuard, type DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
-import { retryOn429, type RetryOn429Config } from './retryOn429.js';
-import { throttleByHeaders, type ThrottleByHeadersConfig } from './throttleByHeaders.js';
+import { isRetrySafe, shareKeyOf, type RequestInfo } from '../core/request.js';
+import { GUARD, Limited, NOTE, RETRY, SHARE } from './attempt.js';
+import type { DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
+import { checkReserve, maxRetriesOf } from './decide.js';
+import type { RetryOn429Config } from './retryOn429.js';
+import type { ThrottleByHeadersConfig } from './throttleByHeaders.js';
 
 /** Settings of {@link rateLimit}: those of the three operators it composes. */
 export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & DailyQuotaGuardConfig;
@@ -33,36 +34,14 @@ export function rateLimit<T>(
   info: RequestInfo = {},
   config: RateLimitConfig = {},
 ): MonoTypeOperatorFunction<T> {
-  const throttle = throttleByHeaders<T>(limiter, info, config);
-  const retry = retryOn429<T>(limiter, info, config);
-  const guard = dailyQuotaGuard<T>(limiter, info, config);
-  const key = shareKeyOf(info);
+  // What the three operators check when they are made (same order, same TypeErrors).
+  maxRetriesOf(config);
+  checkReserve(config);
   const sharing = limiter.sharing;
-  if (key === undefined || (!sharing.dedupe && !sharing.caching)) return (source) => guard(retry(throttle(source)));
-  const extract = config.extractResponse ?? limiter.extractResponse;
-
-  return (source) =>
-    defer(() => {
-      const hit = sharing.cached(key, limiter.now());
-      if (hit) {
-        limiter.noteSaved(info, 'cache');
-        return of(copyOf(hit.value as T));
-      }
-      const pending = sharing.dedupe ? (sharing.pending(key) as Observable<T> | undefined) : undefined;
-      if (pending) {
-        limiter.noteSaved(info, 'in-flight');
-        return pending.pipe(map(copyOf));
-      }
-      const request$: Observable<T> = guard(retry(throttle(source))).pipe(
-        tap((value) => {
-          const status = extract(value)?.status;
-          if (sharing.caching && status !== undefined && status >= 200 && status < 300)
-            sharing.store(key, copyOf(value), limiter.now());
-        }),
-        finalize(() => sharing.untrack(key, request$)),
-        share(),
-      );
-      if (sharing.dedupe) sharing.track(key, request$);
-      return request$.pipe(map(copyOf));
-    });
+  const mode =
+    GUARD |
+    (isRetrySafe(info, config.retryNonIdempotent) ? RETRY : NOTE) |
+    (shareKeyOf(info) !== undefined && (sharing.dedupe || sharing.caching) ? SHARE : 0);
+  // One Observable, whose subscriber runs guard, retry and throttle (attempt.ts).
+  return (source) => new Limited(limiter, info, config, source, mode);
 }

@@ -1,7 +1,8 @@
 import { map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
-import type { ResponseExtractor, ResponseLike } from '../core/response.js';
+import type { ResponseExtractor } from '../core/response.js';
+import { LimitedValue, limitedResponse, maxRetriesOf, noteLimited, retryDecision } from './decide.js';
 
 /** Settings of {@link retryOn429}. */
 export interface RetryOn429Config {
@@ -16,14 +17,6 @@ export interface RetryOn429Config {
   readonly statuses?: readonly number[];
   /** Finds the response in what the request emits or throws. @default the limiter's */
   readonly extractResponse?: ResponseExtractor;
-}
-
-/** A 429 that arrived as a value (fetch resolves with it) turned into an error so it retries. */
-class LimitedValue {
-  constructor(
-    readonly value: unknown,
-    readonly response: ResponseLike,
-  ) {}
 }
 
 /**
@@ -47,44 +40,22 @@ export function retryOn429<T>(
   info: RequestInfo = {},
   config: RetryOn429Config = {},
 ): MonoTypeOperatorFunction<T> {
-  const extract = config.extractResponse ?? limiter.extractResponse;
-  const maxRetries = config.maxRetries ?? 5;
-  if (!Number.isInteger(maxRetries) || maxRetries < 0) {
-    throw new TypeError(`retryOn429: option \`maxRetries\` must be a whole number >= 0, got ${String(maxRetries)}`);
-  }
-  const statuses = new Set(config.statuses ?? [429]);
-  const limitedResponse = (x: unknown): ResponseLike | undefined => {
-    if (x instanceof LimitedValue) return x.response;
-    const res = extract(x);
-    return res && statuses.has(res.status) ? res : undefined;
-  };
-  // Reads a 429 the limiter has not seen (retryOn429 used without throttleByHeaders).
-  const note = (raw: unknown) => {
-    const res = limitedResponse(raw);
-    if (res && typeof raw === 'object' && raw !== null) limiter.observe(res, info, raw);
-  };
-
+  const maxRetries = maxRetriesOf(config);
+  const note = (raw: unknown) => noteLimited(limiter, info, config, raw);
   if (!isRetrySafe(info, config.retryNonIdempotent)) {
     return (source) => source.pipe(tap<T>({ next: note, error: note }));
   }
   return (source) =>
     source.pipe(
       map((value) => {
-        const res = limitedResponse(value);
+        const res = limitedResponse(limiter, config, value);
         if (res) throw new LimitedValue(value, res);
         return value;
       }),
       retry({
         delay: (error: unknown, attempts: number) => {
-          const res = limitedResponse(error);
-          if (!res) return throwError(() => error);
-          const raw = error instanceof LimitedValue ? error.value : error;
-          note(raw);
-          try {
-            return timer(limiter.retryDelay(info, attempts, maxRetries, res.status, raw), limiter.scheduler);
-          } catch (e) {
-            return throwError(() => e);
-          }
+          const next = retryDecision(limiter, info, config, maxRetries, error, attempts);
+          return 'ms' in next ? timer(next.ms, limiter.scheduler) : throwError(() => next.fail);
         },
       }),
     );

@@ -1,7 +1,8 @@
-import { Observable, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
-import type { Limiter, Permit } from '../core/limiter.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseExtractor } from '../core/response.js';
+import { Limited } from './attempt.js';
 
 /** Settings of {@link throttleByHeaders}. */
 export interface ThrottleByHeadersConfig {
@@ -31,55 +32,5 @@ export function throttleByHeaders<T>(
   info: RequestInfo = {},
   config: ThrottleByHeadersConfig = {},
 ): MonoTypeOperatorFunction<T> {
-  const extract = config.extractResponse ?? limiter.extractResponse;
-  return (source) =>
-    new Observable<T>((subscriber) => {
-      let permit: Permit | undefined;
-      let inner: Subscription | undefined;
-      const ticket = limiter.acquire(info, {
-        granted: (p) => {
-          // Unsubscribed while the grant was on its way (same drain): send nothing.
-          if (subscriber.closed) {
-            p.release();
-            return;
-          }
-          permit = p;
-          // Reads the response, if any. A user extractor that throws must not lose the
-          // request's own outcome, nor the permit.
-          const blocked = (raw: unknown): boolean => {
-            try {
-              const res = extract(raw);
-              return res !== undefined && p.observe(res, raw).outcome === 'blocked';
-            } catch {
-              return false;
-            }
-          };
-          inner = source.subscribe({
-            next: (value) => {
-              if (blocked(value)) {
-                p.release();
-                subscriber.error(limiter.blockedError(value));
-                return;
-              }
-              subscriber.next(value);
-            },
-            error: (error: unknown) => {
-              const isBlocked = blocked(error);
-              p.release();
-              subscriber.error(isBlocked ? limiter.blockedError(error) : error);
-            },
-            complete: () => {
-              p.release();
-              subscriber.complete();
-            },
-          });
-        },
-        rejected: (error) => subscriber.error(error),
-      });
-      return () => {
-        ticket.cancel();
-        inner?.unsubscribe();
-        permit?.release();
-      };
-    });
+  return (source) => new Limited(limiter, info, config, source, 0);
 }

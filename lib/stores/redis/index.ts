@@ -24,6 +24,7 @@ import { parseOptions } from '../../core/options.js';
 import type {
   LimiterStore,
   StoreAcquireOptions,
+  StoreBlock,
   StoreBucketSpec,
   StoreBucketState,
   StoreContext,
@@ -31,7 +32,7 @@ import type {
   StoreReading,
   StoreSession,
 } from '../../core/store.js';
-import { ACQUIRE, EXHAUST, OBSERVE, PAUSE, RELEASE } from './scripts.js';
+import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, UNBLOCK } from './scripts.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -52,8 +53,10 @@ export interface RedisStoreOptions {
   readonly retryMs?: number;
   /**
    * Listen for other processes' changes (pub/sub on a duplicate connection), so a waiting
-   * request goes as soon as another process's response frees budget. Without it the limiter
-   * asks again every 250 ms while it waits on responses. @default true
+   * request goes as soon as another process's response frees budget, and a block (Pipedrive's
+   * 403) met by another process stops this one at once. Without it the limiter asks again
+   * every 250 ms while it waits on responses. On a `Cluster`, sharded pub/sub (SSUBSCRIBE,
+   * Redis 7). @default true
    */
   readonly subscribe?: boolean;
 }
@@ -86,6 +89,8 @@ interface ScriptClient {
   rxrlRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlPause(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlExhaust(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlBlock(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlUnblock(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
 
 /**
@@ -132,14 +137,32 @@ export function redisStore(options: RedisStoreOptions): LimiterStore {
   return { kind: 'redis', open: (ctx) => new RedisSession(opts, ctx) };
 }
 
+/** Is `client` an ioredis `Cluster` (its change notices then use sharded pub/sub)? */
+function isCluster(client: Redis | Cluster): boolean {
+  return (client as { isCluster?: unknown }).isCluster === true;
+}
+
+/**
+ * A script for Redis Cluster: its change notice goes out with `SPUBLISH` (sharded pub/sub,
+ * Redis 7), which stays on the shard of the limiter's slot, instead of `PUBLISH`, which the
+ * cluster broadcasts to every node. `pcall`: on an older cluster the notice is lost (the
+ * others learn the change at their next call) but the script still does its work.
+ */
+function sharded(lua: string): string {
+  return lua.replaceAll("redis.call('PUBLISH', ", "redis.pcall('SPUBLISH', ");
+}
+
 function defineScripts(client: Redis | Cluster): void {
   const c = client as unknown as Partial<ScriptClient>;
-  if (typeof c.rxrlAcquire === 'function') return;
-  client.defineCommand('rxrlAcquire', { lua: ACQUIRE });
-  client.defineCommand('rxrlObserve', { lua: OBSERVE });
-  client.defineCommand('rxrlRelease', { lua: RELEASE });
-  client.defineCommand('rxrlPause', { lua: PAUSE });
-  client.defineCommand('rxrlExhaust', { lua: EXHAUST });
+  if (typeof c.rxrlAcquire === 'function' && typeof c.rxrlUnblock === 'function') return;
+  const lua = isCluster(client) ? sharded : (script: string) => script;
+  client.defineCommand('rxrlAcquire', { lua: lua(ACQUIRE) });
+  client.defineCommand('rxrlObserve', { lua: lua(OBSERVE) });
+  client.defineCommand('rxrlRelease', { lua: lua(RELEASE) });
+  client.defineCommand('rxrlPause', { lua: lua(PAUSE) });
+  client.defineCommand('rxrlExhaust', { lua: lua(EXHAUST) });
+  client.defineCommand('rxrlBlock', { lua: lua(BLOCK) });
+  client.defineCommand('rxrlUnblock', { lua: lua(UNBLOCK) });
 }
 
 /** What this process may spend on one bucket while Redis is away. */
@@ -173,6 +196,14 @@ class TimeoutError extends Error {
 
 const PEER_TTL_MS = 10_000;
 
+/** A change notice about a block ('block:<ms left or inf>:<status>', 'unblock'); `undefined` for others. */
+function parseBlockNotice(message: string): StoreBlock | null | undefined {
+  if (message === 'unblock') return null;
+  const m = /^block:(inf|\d+):(\d+)$/.exec(message);
+  if (!m) return undefined;
+  return { ms: m[1] === 'inf' ? null : Number(m[1]), status: Number(m[2]) };
+}
+
 /** A number for a script argument; '' for none (garbage from a provider is "says nothing"). */
 function finite(n: number | undefined): number | '' {
   return n !== undefined && Number.isFinite(n) ? n : '';
@@ -190,7 +221,16 @@ class RedisSession implements StoreSession {
   /** Spent locally in a window still running when Redis came back: debited on the next call. */
   private readonly debits = new Map<string, { units: number; resetAt: number }>();
   private readonly abandoned: Array<{ prefix: string; count: number; buckets: readonly StoreBucketSpec[] }> = [];
+  /**
+   * Leases granted by Redis whose end could not be written (their response came while Redis
+   * was unavailable, or the write timed out): ended once Redis answers again, so that they do
+   * not count as in flight, and shrink every refill, until `leaseMs` lapses.
+   */
+  private readonly unended = new Map<string, readonly StoreBucketSpec[]>();
   private readonly listeners = new Set<() => void>();
+  private readonly blockListeners = new Set<(block: StoreBlock | null) => void>();
+  /** The last call issued before a block was lifted: a block in its answer is out of date. */
+  private unblockedSeq = 0;
   private subscriber: Redis | Cluster | undefined;
   private closed = false;
 
@@ -207,9 +247,10 @@ class RedisSession implements StoreSession {
     const now = Date.now();
     if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
     const keys = [this.keys.pause, this.keys.peers];
+    const seq = ++this.seq;
     const args: Array<string | number> = [
       count,
-      `${this.peer}:${++this.seq}`,
+      `${this.peer}:${seq}`,
       this.opts.leaseMs,
       this.opts.keyTtlMs,
       o.resetGuardMs,
@@ -234,7 +275,7 @@ class RedisSession implements StoreSession {
       reply = await this.call(this.redis.rxrlAcquire(keys.length, ...keys, ...args));
     } catch (error) {
       // The call may still run when Redis comes back: its leases are ended then.
-      this.abandoned.push({ prefix: `${this.peer}:${this.seq}`, count, buckets });
+      this.abandoned.push({ prefix: `${this.peer}:${seq}`, count, buckets });
       return this.failed(error, buckets, count, o);
     }
     const at = Date.now();
@@ -242,6 +283,9 @@ class RedisSession implements StoreSession {
     for (const a of this.abandoned.splice(0)) {
       for (let k = 1; k <= a.count; k++) this.release(`${a.prefix}:${k}`, a.buckets);
     }
+    const unended = [...this.unended];
+    this.unended.clear();
+    for (const [lease, leaseBuckets] of unended) this.release(lease, leaseBuckets);
     for (const b of buckets) this.debits.delete(b.name);
     const field = (i: number): number | undefined => {
       const v = reply[i];
@@ -252,8 +296,13 @@ class RedisSession implements StoreSession {
     const blocking = String(reply[2] ?? '');
     const pauseMs = Number(reply[3] ?? 0);
     this.peers = Math.max(1, Number(reply[5] ?? 1));
+    const blockMs = field(6);
+    const blocked: StoreBlock | undefined =
+      blockMs === undefined || seq <= this.unblockedSeq
+        ? undefined
+        : { ms: blockMs < 0 ? null : blockMs, status: Number(reply[7] ?? 403) };
     const states: StoreBucketState[] = buckets.map((b, i) => {
-      const j = 6 + i * 5;
+      const j = 8 + i * 5;
       const state = {
         name: b.name,
         limit: field(j),
@@ -270,20 +319,24 @@ class RedisSession implements StoreSession {
       });
       return state;
     });
-    const prefix = `${this.peer}:${this.seq}`;
+    const prefix = `${this.peer}:${seq}`;
     return {
       leases: Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`),
       waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : wait,
       blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
       pause: pauseMs > 0 ? { ms: pauseMs, reason: String(reply[4] ?? '') } : undefined,
       buckets: states,
+      blocked,
     };
   }
 
   observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
     if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
       this.observeLocally(readings);
-      if (this.down) return;
+      if (this.down) {
+        if (lease !== undefined && !lease.startsWith('local:')) this.unended.set(lease, buckets);
+        return;
+      }
     }
     const keys: string[] = [];
     const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
@@ -303,13 +356,18 @@ class RedisSession implements StoreSession {
         b.windowMs ?? '',
       );
     }
-    this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args));
+    const shared = lease === undefined || lease.startsWith('local:') ? undefined : lease;
+    this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
   }
 
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {
-    if (this.down || lease.startsWith('local:')) return;
+    if (lease.startsWith('local:')) return;
+    if (this.down) {
+      this.unended.set(lease, buckets);
+      return;
+    }
     const keys = buckets.map((b) => this.keys.inflight(b.name));
-    this.fire(this.redis.rxrlRelease(keys.length, ...keys, lease, this.keys.channel));
+    this.fire(this.redis.rxrlRelease(keys.length, ...keys, lease, this.keys.channel), lease, buckets);
   }
 
   pause(ms: number, reason: string): void {
@@ -332,14 +390,30 @@ class RedisSession implements StoreSession {
     );
   }
 
+  block(ms: number | null, status: number): void {
+    const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, Math.ceil(ms));
+    this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel));
+  }
+
+  unblock(): void {
+    this.unblockedSeq = this.seq;
+    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel));
+  }
+
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  onBlock(listener: (block: StoreBlock | null) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.blockListeners.clear();
     const sub = this.subscriber;
     this.subscriber = undefined;
     if (sub) sub.disconnect();
@@ -364,16 +438,24 @@ class RedisSession implements StoreSession {
   }
 
   private listen(): void {
-    const sub = (this.opts.client as unknown as { duplicate(): Redis }).duplicate();
+    const client = this.opts.client;
+    // On a Cluster, sharded pub/sub (SSUBSCRIBE, Redis 7): notices stay on the limiter's shard.
+    const cluster = isCluster(client);
+    const sub: Redis | Cluster = cluster
+      ? (client as Cluster).duplicate([], { shardedSubscribers: true })
+      : (client as Redis).duplicate();
     this.subscriber = sub;
     // Errors surface through the store's own calls (store-unavailable); this connection only
     // speeds up waking, and ioredis reconnects and resubscribes by itself.
     sub.on('error', () => undefined);
-    sub.on('message', () => {
+    sub.on(cluster ? 'smessage' : 'message', (_channel: string, message: string) => {
       if (this.closed) return;
+      const block = parseBlockNotice(message);
+      if (block === null) this.unblockedSeq = this.seq;
+      if (block !== undefined) for (const l of this.blockListeners) l(block);
       for (const l of this.listeners) l();
     });
-    sub.subscribe(this.keys.channel).catch(() => undefined);
+    (cluster ? sub.ssubscribe(this.keys.channel) : sub.subscribe(this.keys.channel)).catch(() => undefined);
   }
 
   /** Resolves with the call's answer, or rejects after `timeoutMs`. */
@@ -389,9 +471,16 @@ class RedisSession implements StoreSession {
     }
   }
 
-  /** A write whose answer nobody waits for: a failure marks Redis unavailable. */
-  private fire(promise: Promise<unknown>): void {
-    this.call(promise).catch((error: unknown) => this.markDown(error, Date.now()));
+  /**
+   * A write whose answer nobody waits for: a failure marks Redis unavailable. A write that ends
+   * a lease is repeated once Redis answers (it may never have run; ending a lease twice is harmless).
+   */
+  private fire(promise: Promise<unknown>, lease?: string, buckets?: readonly StoreBucketSpec[]): void {
+    this.call(promise).catch((error: unknown) => {
+      if (this.closed) return;
+      if (lease !== undefined && buckets !== undefined) this.unended.set(lease, buckets);
+      this.markDown(error, Date.now());
+    });
   }
 
   private markDown(error: unknown, now: number): void {

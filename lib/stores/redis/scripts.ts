@@ -67,7 +67,8 @@ end
  * be spending their local shares. Their shares are reserved (taken off every window) until
  * they come back too (each takes its own share off the reserve) or `reserveMs` passes.
  * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
- *          pause ms left, pause reason, peers, then per bucket: lim, rem, reset in ms, win, index of the first grant.
+ *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
+ *          then per bucket: lim, rem, reset in ms, win, index of the first grant.
  */
 export const ACQUIRE = `${COMMON}
 local now = clock()
@@ -90,12 +91,21 @@ if pu ~= nil and pu > now then
   pauseMs = pu - now
   pauseReason = redis.call('HGET', KEYS[1], 'reason') or ''
 end
+-- A block of the credential (Pipedrive's 403): -1 until lifted, else when it ends.
+local blk = redis.call('HMGET', KEYS[1], 'block', 'bstatus')
+local bu = num(blk[1])
+local blockMs = ''
+local blockStatus = ''
+if bu ~= nil and (bu < 0 or bu > now) then
+  if bu < 0 then blockMs = -1 else blockMs = bu - now end
+  blockStatus = blk[2] or '403'
+end
 local nb = (#KEYS - 2) / 2
 local states = {}
 local grant = count
 local wait = 0
 local blocking = ''
-if pauseMs > 0 then grant = 0 end
+if pauseMs > 0 or blockMs ~= '' then grant = 0 end
 for i = 1, nb do
   local bk = KEYS[1 + 2 * i]
   local fk = KEYS[2 + 2 * i]
@@ -174,7 +184,7 @@ for i = 1, nb do
   s.smooth = smooth
   states[i] = s
 end
-local out = { grant, wait, blocking, pauseMs, pauseReason, peers }
+local out = { grant, wait, blocking, pauseMs, pauseReason, peers, blockMs, blockStatus }
 for i = 1, nb do
   local s = states[i]
   local first = s.adm
@@ -305,13 +315,15 @@ return 1
 `;
 
 /**
- * Ends leases without a reading (the request failed or was unsubscribed).
+ * Ends leases without a reading (the request failed or was unsubscribed). Announced only when
+ * a lease was still there (ending one twice, or one Redis lost, wakes nobody).
  * KEYS: in-flight sets. ARGV: lease, channel.
  */
 export const RELEASE = `
-for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
-redis.call('PUBLISH', ARGV[2], 'release')
-return 1
+local n = 0
+for i = 1, #KEYS do n = n + redis.call('ZREM', KEYS[i], ARGV[1]) end
+if n > 0 then redis.call('PUBLISH', ARGV[2], 'release') end
+return n
 `;
 
 /**
@@ -324,7 +336,9 @@ local untilAt = now + tonumber(ARGV[1])
 local cur = num(redis.call('HGET', KEYS[1], 'until'))
 if cur == nil or cur < untilAt then
   redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]))
+  local ttl = tonumber(ARGV[1]) + tonumber(ARGV[3])
+  -- The hash may also hold a block that outlasts the pause: never shorten its life.
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
   redis.call('PUBLISH', ARGV[4], 'pause')
 end
 return 1
@@ -344,5 +358,40 @@ if s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rs
 s.kind = 's'
 save(KEYS[1], s, tonumber(ARGV[2]))
 redis.call('PUBLISH', ARGV[3], 'exhaust')
+return 1
+`;
+
+/**
+ * Blocks the credential on every process (the provider's block, Pipedrive's 403 page): for ms,
+ * or until UNBLOCK ('' ms). Only ever extends a block. Kept in the pause hash: ACQUIRE grants
+ * nothing while it holds. Publishes 'block:<ms left or inf>:<status>'.
+ * KEYS: pause. ARGV: ms (''), status, keyTtlMs, channel.
+ */
+export const BLOCK = `${COMMON}
+local now = clock()
+local ms = num(ARGV[1])
+local untilAt = -1
+if ms ~= nil then untilAt = now + ms end
+local cur = num(redis.call('HGET', KEYS[1], 'block'))
+if cur == nil or (cur >= 0 and (cur <= now or untilAt < 0 or untilAt > cur)) then
+  redis.call('HSET', KEYS[1], 'block', untilAt, 'bstatus', ARGV[2])
+  cur = untilAt
+end
+local ttl = tonumber(ARGV[3])
+if ms ~= nil then ttl = ttl + ms end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+local left = 'inf'
+if cur >= 0 then left = tostring(cur - now) end
+redis.call('PUBLISH', ARGV[4], 'block:' .. left .. ':' .. (redis.call('HGET', KEYS[1], 'bstatus') or ARGV[2]))
+return 1
+`;
+
+/**
+ * Lifts a block (`limiter.unblock()`) on every process. Publishes 'unblock'.
+ * KEYS: pause. ARGV: channel.
+ */
+export const UNBLOCK = `
+redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+redis.call('PUBLISH', ARGV[1], 'unblock')
 return 1
 `;

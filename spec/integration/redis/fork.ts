@@ -1,5 +1,7 @@
 /** Helpers of the Redis integration tests: worker processes and a throwaway redis-server. */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -98,7 +100,8 @@ export interface TempRedis {
   start(): Promise<void>;
 }
 
-export function tempRedis(port: number): TempRedis {
+/** `args`: extra redis-server arguments (e.g. `['--enable-debug-command', 'local']`). */
+export function tempRedis(port: number, args: readonly string[] = []): TempRedis {
   let proc: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
     const p = proc;
@@ -109,9 +112,11 @@ export function tempRedis(port: number): TempRedis {
     await exited;
   };
   const start = async (): Promise<void> => {
-    proc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
-      stdio: 'ignore',
-    });
+    proc = spawn(
+      'redis-server',
+      ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...args],
+      { stdio: 'ignore' },
+    );
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
     probe.on('error', () => undefined);
     try {
@@ -132,4 +137,50 @@ export function tempRedis(port: number): TempRedis {
     }
   };
   return { port, stop, start };
+}
+
+/**
+ * A throwaway Redis Cluster of masters on `ports` (no replicas, no persistence; config files in
+ * a temporary directory), made with `redis-cli --cluster create`. Resolves when every slot is
+ * served (`cluster_state:ok` on every node).
+ */
+export async function tempCluster(ports: readonly number[]): Promise<{ stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rxrl-cluster-'));
+  const nodes = ports.map((port) =>
+    tempRedis(port, [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, `nodes-${port}.conf`),
+      '--dir',
+      dir,
+    ]),
+  );
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    await new Promise<void>((resolve, reject) => {
+      const args = ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0'];
+      execFile('redis-cli', [...args, '--cluster-yes'], (error) => (error ? reject(error) : resolve()));
+    });
+    const probes = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true }));
+    try {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const infos = await Promise.all(probes.map((p) => p.call('CLUSTER', 'INFO') as Promise<string>));
+        if (infos.every((i) => i.includes('cluster_state:ok'))) break;
+        if (Date.now() > deadline) throw new Error('cluster not ready');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      for (const p of probes) p.disconnect();
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop };
 }

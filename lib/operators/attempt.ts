@@ -1,0 +1,339 @@
+/**
+ * @internal `throttleByHeaders` and `rateLimit` as one `Observable` each, whose single
+ * subscriber object runs the daily-quota guard, the wait for a permit, the request and the
+ * retry loop, instead of a chain of composed operators (each an `Observable`, a `Subscriber`
+ * and closures per request). The subscriber is also the limiter's queue entry
+ * ({@link Waiter}), so a waiting request costs one object here. The decisions themselves are
+ * in `decide.ts`, shared with the composable operators; the behaviour is that of
+ * `dailyQuotaGuard(retryOn429(throttleByHeaders(source)))`, and, for GETs that may be shared,
+ * of `share()` around it with a copy per subscriber (built only when a second subscriber
+ * joins).
+ */
+import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import type { RateLimitError } from '../core/errors.js';
+import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
+import { shareKeyOf, type RequestInfo } from '../core/request.js';
+import { copyOf } from '../core/sharing.js';
+import {
+  extractorOf,
+  LimitedValue,
+  limitedResponse,
+  maxRetriesOf,
+  noteLimited,
+  readBlocked,
+  reserveFor,
+  retryDecision,
+} from './decide.js';
+import type { RateLimitConfig } from './rateLimit.js';
+
+/** Checks the daily quota first (`dailyQuotaGuard`). */
+export const GUARD = 1;
+/** Reads 429s the limiter has not seen, retries none (`retryOn429` on a request unsafe to repeat). */
+export const NOTE = 2;
+/** Retries 429s (`retryOn429`). */
+export const RETRY = 4;
+/** Shares the request with identical ones in flight, and caches it (`rateLimit` on a GET with a key). */
+export const SHARE = 8;
+
+/** A request gated by the limiter: subscribing runs an {@link Attempt}. */
+export class Limited<T> extends Observable<T> {
+  constructor(
+    readonly limiter: Limiter,
+    readonly info: RequestInfo,
+    readonly config: RateLimitConfig,
+    /** The request (not `source`: RxJS reads that name on an `Observable`). */
+    readonly request: Observable<T>,
+    /** Which layers run: {@link GUARD}, {@link NOTE}, {@link RETRY}, {@link SHARE}. */
+    readonly mode: number,
+  ) {
+    super(subscribeLimited);
+  }
+}
+
+function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
+  const self = this as Limited<unknown>;
+  if (!(self.mode & SHARE)) return new Attempt(self, subscriber).start();
+  const { limiter, info } = self;
+  const sharing = limiter.sharing;
+  // The cache's key is built only when there is a cache (in-flight sharing does without it).
+  const hit = sharing.caching ? sharing.cached(shareKeyOf(info) ?? '', limiter.now()) : undefined;
+  if (hit) {
+    limiter.noteSaved(info, 'cache');
+    const value = copyOf(hit.value);
+    subscriber.next(value);
+    subscriber.complete();
+    return undefined;
+  }
+  const pending = sharing.dedupe ? (sharing.pending(info) as Attempt<unknown> | undefined) : undefined;
+  if (pending) {
+    limiter.noteSaved(info, 'in-flight');
+    return pending.join(subscriber);
+  }
+  const attempt = new Attempt(self, subscriber);
+  if (sharing.dedupe) sharing.track(info, attempt);
+  return attempt.start();
+}
+
+/** Subscribers of a shared request, made when a second one joins. */
+interface Hub<T> {
+  readonly subscribers: Array<Subscriber<T>>;
+  /** A request started for those who joined after this one ended (as `share()` reconnects). */
+  again: Attempt<T> | undefined;
+}
+
+const RUNNING = 0;
+/** Completed or failed: the outcome is being, or has been, delivered. */
+const ENDED = 1;
+/** Nothing left to cancel. */
+const CLOSED = 2;
+
+/**
+ * One subscription to a {@link Limited} request, through every attempt (retries included):
+ * the limiter's waiter while queued, then the holder of the permit and of the request's
+ * subscription, then (after a 429) the holder of the timer until the next attempt.
+ */
+class Attempt<T> extends Waiter {
+  private hub: Hub<T> | undefined = undefined;
+  private permit: Permit | undefined = undefined;
+  private inner: Subscription | undefined = undefined;
+  private timer: Subscription | undefined = undefined;
+  /** Errors so far that went to the retry rules (`retry`'s count). */
+  private attempts = 0;
+  private state = RUNNING;
+
+  constructor(
+    private readonly owner: Limited<T>,
+    /** The first subscriber (the only one unless the request is shared). */
+    private readonly subscriber: Subscriber<T>,
+  ) {
+    super();
+  }
+
+  get info(): RequestInfo {
+    return this.owner.info;
+  }
+
+  /** Starts it; returns the first subscriber's teardown. */
+  start(): TeardownLogic {
+    const { limiter, info, config, mode } = this.owner;
+    if (mode & GUARD) {
+      const error = limiter.checkQuota(info, reserveFor(info, config));
+      if (error) {
+        this.fail(error);
+        return this;
+      }
+    }
+    limiter.enqueue(this);
+    return this;
+  }
+
+  /** A subscriber joins this shared request; returns its teardown. */
+  join(subscriber: Subscriber<T>): TeardownLogic {
+    if (this.state !== RUNNING) {
+      // Ended: identical requests joining now start it again, together.
+      this.hub ??= { subscribers: [], again: undefined };
+      const again = this.hub.again;
+      if (again) return again.join(subscriber);
+      const fresh = new Attempt(this.owner, subscriber);
+      this.hub.again = fresh;
+      return fresh.start();
+    }
+    this.hub ??= { subscribers: [this.subscriber], again: undefined };
+    this.hub.subscribers.push(subscriber);
+    return () => this.leave(subscriber);
+  }
+
+  /** The first subscriber's teardown. */
+  unsubscribe(): void {
+    if (this.owner.mode & SHARE) this.leave(this.subscriber);
+    else this.close();
+  }
+
+  cancel(): void {
+    this.owner.limiter.cancel(this);
+  }
+
+  granted(permit: Permit): void {
+    // Unsubscribed while the grant was on its way (same drain): send nothing.
+    if (this.state !== RUNNING) {
+      permit.release();
+      return;
+    }
+    this.permit = permit;
+    const inner = this.owner.request.subscribe({
+      next: (value) => this.onValue(permit, value),
+      error: (error: unknown) => this.onError(permit, error),
+      complete: () => {
+        permit.release();
+        if (this.permit === permit) this.end(true, undefined);
+      },
+    });
+    // The attempt may be over already (the request answered synchronously).
+    if (this.permit === permit) this.inner = inner;
+    else inner.unsubscribe();
+  }
+
+  rejected(error: RateLimitError): void {
+    if (this.state === RUNNING) this.afterThrottle(error);
+  }
+
+  // ---- throttleByHeaders: the request's values and error ------------------------------------
+
+  private onValue(permit: Permit, value: T): void {
+    const { limiter, config } = this.owner;
+    const blocked = readBlocked(extractorOf(limiter, config), permit, value);
+    // A value after this attempt ended (a retry is on its way, or it is over) goes nowhere.
+    if (this.permit !== permit) return;
+    if (blocked) {
+      permit.release();
+      this.afterThrottle(limiter.blockedError(value));
+      return;
+    }
+    const mode = this.owner.mode;
+    if (mode & RETRY) {
+      let res;
+      try {
+        res = limitedResponse(limiter, config, value);
+      } catch (e) {
+        this.retry(e);
+        return;
+      }
+      if (res) this.retry(new LimitedValue(value, res));
+      else this.emit(value);
+      return;
+    }
+    if (mode & NOTE) {
+      try {
+        noteLimited(limiter, this.owner.info, config, value);
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    this.emit(value);
+  }
+
+  private onError(permit: Permit, error: unknown): void {
+    const { limiter, config } = this.owner;
+    const blocked = readBlocked(extractorOf(limiter, config), permit, error);
+    permit.release();
+    if (this.permit !== permit) return;
+    this.afterThrottle(blocked ? limiter.blockedError(error) : error);
+  }
+
+  // ---- retryOn429 -----------------------------------------------------------------------------
+
+  /** An error out of the throttle (the request's, or the limiter's refusal). */
+  private afterThrottle(error: unknown): void {
+    const mode = this.owner.mode;
+    if (mode & RETRY) {
+      this.retry(error);
+      return;
+    }
+    if (mode & NOTE) {
+      try {
+        noteLimited(this.owner.limiter, this.owner.info, this.owner.config, error);
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    this.fail(error);
+  }
+
+  private retry(error: unknown): void {
+    const { limiter, info, config } = this.owner;
+    // This attempt is over: detached now, unsubscribed and released once the next is planned
+    // (as `retry` does), so that a timer that fires at once starts the next one cleanly.
+    const { inner, permit } = this;
+    this.inner = this.permit = undefined;
+    this.attempts++;
+    try {
+      const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts);
+      if ('ms' in next) {
+        this.timer = limiter.scheduler.schedule(() => {
+          this.timer = undefined;
+          if (this.state === RUNNING) limiter.enqueue(this);
+        }, next.ms);
+      } else {
+        this.fail(next.fail);
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    inner?.unsubscribe();
+    permit?.release();
+  }
+
+  // ---- the outcome, to every subscriber -----------------------------------------------------
+
+  private fail(error: unknown): void {
+    this.end(false, error);
+  }
+
+  private emit(value: T): void {
+    const { limiter, config, mode, info } = this.owner;
+    if (!(mode & SHARE)) {
+      this.subscriber.next(value);
+      return;
+    }
+    const sharing = limiter.sharing;
+    if (sharing.caching) {
+      try {
+        const status = extractorOf(limiter, config)(value)?.status;
+        if (status !== undefined && status >= 200 && status < 300)
+          sharing.store(shareKeyOf(info) ?? '', copyOf(value), limiter.now());
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    if (!this.hub) {
+      this.subscriber.next(copyOf(value));
+      return;
+    }
+    for (const s of [...this.hub.subscribers]) if (!s.closed) s.next(copyOf(value));
+  }
+
+  /** Completes (`ok`) or fails every subscriber, then lets go of everything. */
+  private end(ok: boolean, error: unknown): void {
+    if (this.state !== RUNNING) return;
+    this.state = ENDED;
+    const targets = this.hub ? [...this.hub.subscribers] : [this.subscriber];
+    for (const s of targets) {
+      if (ok) s.complete();
+      else s.error(error);
+    }
+    this.close();
+  }
+
+  private leave(subscriber: Subscriber<T>): void {
+    if (this.state !== RUNNING) return;
+    const hub = this.hub;
+    if (hub) {
+      const i = hub.subscribers.indexOf(subscriber);
+      if (i >= 0) hub.subscribers.splice(i, 1);
+      if (hub.subscribers.length > 0) return;
+    }
+    this.close();
+  }
+
+  /** The current attempt is over (retry's resubscription, or the end): cancel, unsubscribe, release. */
+  private endAttempt(): void {
+    this.owner.limiter.cancel(this);
+    const { inner, permit } = this;
+    this.inner = this.permit = undefined;
+    inner?.unsubscribe();
+    permit?.release();
+  }
+
+  private close(): void {
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.endAttempt();
+    if (this.owner.mode & SHARE && this.owner.limiter.sharing.dedupe)
+      this.owner.limiter.sharing.untrack(this.owner.info, this);
+  }
+}

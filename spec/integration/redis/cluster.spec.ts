@@ -1,0 +1,130 @@
+/**
+ * The Redis store on a real Redis Cluster: three throwaway masters on ports 7391–7393 (never the
+ * shared Redis on 6379), made with `redis-cli --cluster create`. Each limiter has its own
+ * ioredis `Cluster` client, as separate processes would.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Cluster } from 'ioredis';
+
+import {
+  BlockedError,
+  createLimiter,
+  providers,
+  responseLike,
+  type Limiter,
+  type Permit,
+  type RequestInfo,
+  type Ticket,
+} from '../../../lib/index.js';
+import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+import { tempCluster } from './fork.js';
+
+const PORTS = [7391, 7392, 7393];
+let cluster: { stop(): Promise<void> } | undefined;
+const clients: Cluster[] = [];
+const limiters: Limiter[] = [];
+const tickets: Ticket[] = [];
+
+beforeAll(async () => {
+  cluster = await tempCluster(PORTS);
+}, 30_000);
+
+afterAll(async () => {
+  for (const t of tickets) t.cancel();
+  for (const l of limiters) await l.close();
+  for (const c of clients) c.disconnect();
+  await cluster?.stop();
+});
+
+const client = () => {
+  const c = new Cluster([{ host: '127.0.0.1', port: PORTS[0] ?? 7391 }]);
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+};
+
+const prefix = `rxrl-cluster-${process.pid}-${Date.now()}:`;
+const token = 'cluster-token';
+
+function limiter(extra: object = {}): Limiter {
+  const l = createLimiter({
+    provider: providers.pipedrive({ plan: 'advanced' }),
+    key: token,
+    store: redisStore({ client: client(), prefix, timeoutMs: 1000, keyTtlMs: 60_000 }),
+    ...extra,
+  });
+  limiters.push(l);
+  return l;
+}
+
+/** Acquires a permit: resolves with it, or with the error the request was refused with. */
+function acquire(l: Limiter, info: RequestInfo = { method: 'GET', url: '/v1/deals' }): Promise<Permit | unknown> {
+  return new Promise((resolve) => {
+    tickets.push(l.acquire(info, { granted: resolve, rejected: resolve }));
+  });
+}
+
+const ok = (remaining: number) =>
+  responseLike(200, {
+    'x-ratelimit-limit': '40',
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset': '2',
+  });
+
+/** Subscribers of `channel` on every master: sharded (SSUBSCRIBE) and classic (SUBSCRIBE). */
+async function subscribers(c: Cluster, channel: string): Promise<{ sharded: number; classic: number }> {
+  let sharded = 0;
+  let classic = 0;
+  for (const node of c.nodes('master')) {
+    const s = (await node.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
+    const n = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+    sharded += Number(s[1]);
+    classic += Number(n[1]);
+  }
+  return { sharded, classic };
+}
+
+describe('redis store on a Redis Cluster', () => {
+  it('admits on the shard of the hash tag; change notices go over sharded pub/sub (a block reaches the other process at once)', async () => {
+    const a = limiter();
+    const b = limiter({ maxConcurrent: 1 });
+    const keys = redisKeys(prefix, 'pipedrive', token);
+    // Admission and a response's merge run as scripts on the limiter's shard.
+    const first = (await acquire(a)) as Permit;
+    first.observe(ok(39));
+    first.release();
+    const held = (await acquire(b)) as Permit;
+    held.observe(ok(38));
+    const c = client();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await c.hget(keys.bucket('window'), 'rem')).toMatch(/^\d+$/);
+    // Both processes listen with SSUBSCRIBE on the shard; nobody with SUBSCRIBE.
+    expect(await subscribers(c, keys.channel)).toEqual({ sharded: 2, classic: 0 });
+    // B: one permit held (maxConcurrent 1), three requests queued behind it: only a notice can fail them.
+    const queued = [acquire(b), acquire(b), acquire(b)];
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.snapshot.queued).toBe(3);
+    // A meets Pipedrive's 403 page: the block goes to Redis and out with SPUBLISH.
+    const p = (await acquire(a)) as Permit;
+    const blockedAt = Date.now();
+    p.observe(responseLike(403, { 'content-type': 'text/html' }));
+    p.release();
+    const errors = await Promise.race([
+      Promise.all(queued),
+      new Promise<string[]>((r) => setTimeout(() => r(['no notice within 2 s']), 2000)),
+    ]);
+    expect(errors).toHaveLength(3);
+    const tookMs = Date.now() - blockedAt;
+    for (const e of errors) expect(e).toBeInstanceOf(BlockedError);
+    expect(tookMs).toBeLessThan(500);
+    expect(b.isBlocked).toBe(true);
+    held.release();
+    a.unblock();
+    const deadline = Date.now() + 2000;
+    while (b.isBlocked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(b.isBlocked).toBe(false);
+    console.log(
+      `redis cluster (3 masters): sharded subscribers 2, classic 0; B's 3 queued requests failed ${tookMs} ms after A's 403`,
+    );
+  }, 30_000);
+});
