@@ -69,6 +69,16 @@ function run(s: Scenario) {
   });
 }
 
+/** An endpoint at 50 per minute, a minute compressed into 1 s, no hints: 250 requests from 25 streams. */
+const fieldwireTasks = {
+  provider: providers.fieldwire(),
+  simulated: 'fieldwire',
+  engine: { timeScale: 60, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
+  requests: 250,
+  streams: 25,
+  path: (i: number) => `/projects/${1000 + i}/tasks`,
+} as const satisfies Omit<Scenario, 'minimumMs'>;
+
 const scenarios: Array<[string, Scenario]> = [
   [
     'procore (60 per hour, an hour compressed into 1 s)',
@@ -96,15 +106,7 @@ const scenarios: Array<[string, Scenario]> = [
   ],
   [
     'fieldwire (an endpoint at 50 per minute, a minute compressed into 1 s)',
-    {
-      provider: providers.fieldwire(),
-      simulated: 'fieldwire',
-      engine: { timeScale: 60, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
-      requests: 250,
-      streams: 25,
-      path: (i) => `/projects/${1000 + i}/tasks`,
-      minimumMs: 4000 + 20,
-    },
+    { ...fieldwireTasks, minimumMs: 4000 + 20 },
   ],
   [
     // The endpoint tier sends `ratelimit-reset: 0` until a window is exceeded, so the limiter
@@ -113,12 +115,7 @@ const scenarios: Array<[string, Scenario]> = [
     // not wait out its own (here uncompressed, 60 s) guess of the window (it took 63 s).
     'fieldwire starting mid-window (no reset until a window is exceeded; the window rolls mid-burst)',
     {
-      provider: providers.fieldwire(),
-      simulated: 'fieldwire',
-      engine: { timeScale: 60, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
-      requests: 250,
-      streams: 25,
-      path: (i) => `/projects/${1000 + i}/tasks`,
+      ...fieldwireTasks,
       phaseMs: 970,
       // 25 streams fit 25 requests into the first 30 ms (one, then 24 once its answer is in),
       // then 50 per window: the last 25 go in the window that starts 4.03 s in.

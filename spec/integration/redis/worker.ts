@@ -9,21 +9,9 @@ import { fromFetch } from 'rxjs/fetch';
 
 import { createLimiter, providers, rateLimit, type LimiterEvent } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
+import type { WorkerJob } from './fork.js';
 
-interface Job {
-  readonly url: string;
-  readonly token: string;
-  readonly requests: number;
-  readonly streams: number;
-  readonly redisPort: number;
-  readonly prefix: string;
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly timeoutMs?: number;
-  readonly leaseMs?: number;
-  /** @default 'procore' */
-  readonly provider?: 'procore' | 'pipedrive';
-}
+type Job = WorkerJob;
 
 const job = JSON.parse(process.env['RXRL_JOB'] ?? '{}') as Job;
 const send = (msg: unknown): void => {
