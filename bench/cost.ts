@@ -12,7 +12,7 @@
  */
 import Bottleneck from 'bottleneck';
 import PQueue from 'p-queue';
-import { of, type Subscription } from 'rxjs';
+import { of, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import {
   createLimiter,
   providers,
@@ -193,6 +193,13 @@ function partial(figures: Record<string, number>): Promise<void> {
 async function layers(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const handlers = { granted: () => undefined, rejected: () => undefined };
+  /** Subscribes a no-op request through `op`; returns its cancel. */
+  const through = (op: MonoTypeOperatorFunction<typeof NO_HEADERS>) => {
+    const s = of(NO_HEADERS)
+      .pipe(op)
+      .subscribe({ error: () => undefined });
+    return () => s.unsubscribe();
+  };
   const variants: Array<[string, (limiter: Limiter, i: number) => () => void]> = [
     [
       'acquire',
@@ -201,33 +208,9 @@ async function layers(): Promise<Record<string, number>> {
         return () => t.cancel();
       },
     ],
-    [
-      'throttle',
-      (l, i) => {
-        const s = of(NO_HEADERS)
-          .pipe(throttleByHeaders(l, { method: 'GET', url: `/items/${i}` }))
-          .subscribe({ error: () => undefined });
-        return () => s.unsubscribe();
-      },
-    ],
-    [
-      'noShare',
-      (l, i) => {
-        const s = of(NO_HEADERS)
-          .pipe(rateLimit(l, { method: 'GET', url: `/items/${i}`, shareKey: false }))
-          .subscribe({ error: () => undefined });
-        return () => s.unsubscribe();
-      },
-    ],
-    [
-      'rateLimit',
-      (l, i) => {
-        const s = of(NO_HEADERS)
-          .pipe(rateLimit(l, { method: 'GET', url: `/items/${i}` }))
-          .subscribe({ error: () => undefined });
-        return () => s.unsubscribe();
-      },
-    ],
+    ['throttle', (l, i) => through(throttleByHeaders(l, { method: 'GET', url: `/items/${i}` }))],
+    ['noShare', (l, i) => through(rateLimit(l, { method: 'GET', url: `/items/${i}`, shareKey: false }))],
+    ['rateLimit', (l, i) => through(rateLimit(l, { method: 'GET', url: `/items/${i}` }))],
   ];
   for (const [name, make] of variants) {
     const limiter = createLimiter({ provider: providers.generic(), key: `bench-layer-${name}` });

@@ -675,7 +675,7 @@ function renderCost(cost: Map<string, CostResult>): CostTables | undefined {
     ['acquire', '`limiter.acquire()` alone (the queue entry)'],
     ['throttle', '`of(x).pipe(throttleByHeaders(…)).subscribe()`'],
     ['noShare', '`rateLimit` with `shareKey: false` (throttle + retry + daily guard)'],
-    ['rateLimit', '`rateLimit` as called (adds in-flight sharing: defer, share, tap, finalize, map)'],
+    ['rateLimit', '`rateLimit` as called (adds in-flight sharing of identical GETs)'],
   ];
   const lHead = ['rx-ratelimit layer', 'heap per queued request'];
   const lRows = layerNames.map(([k, label]) => [label, `${num(g('queue', 'rx-ratelimit', `layer:${k}`))} B`]);
