@@ -131,7 +131,7 @@ export class Bucket {
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
     const current = this.resetKind === 'server' ? this.resetAt : undefined;
     const tol = this.tolerance();
-    if (resetAt !== undefined && resetAt <= now) return undefined; // a window already over
+    if (resetAt !== undefined && resetAt <= now) return this.pastWindow(reading, index);
     if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
@@ -172,6 +172,27 @@ export class Bucket {
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /**
+   * A reading of a window that was over by the time it was read (a slow answer, a stalled
+   * event loop). Its counts say nothing of the current window, but its limit still holds: a
+   * bucket that knows nothing yet starts from it, at most half of it until a response from
+   * the current window confirms, as after a refill. Ignoring it instead left a bucket observed
+   * but without a limit, which admits everything at once.
+   */
+  private pastWindow(reading: BucketReading, index: number | undefined): number | null | undefined {
+    if (reading.limit === undefined || this.resetKind === 'server') return undefined;
+    const before = this.limit;
+    this.limit = reading.limit;
+    if (this.remaining === undefined) {
+      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
+      this.remaining = Math.max(0, this.limit - others);
+      this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
+      this.refillIndex = this.admitted;
+    }
+    this.source = 'headers';
+    return before !== this.limit ? (before ?? null) : undefined;
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   type ResponseLike,
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { virtualApi } from '../helpers/virtualApi.js';
 
 /** A server with fixed 2 s windows of `limit`, reset as whole seconds left (rounded up), and per-request latency. */
 function secondsLeftApi(limit: number, latency: (n: number) => number) {
@@ -130,5 +131,33 @@ describe('regressions found in review', () => {
     });
     expect(out.ended).toEqual([['QuotaExhaustedError', 1000]]);
     expect(out.limiter.hasTimer).toBe(false);
+  });
+});
+
+describe('a first response that comes back after its window ended', () => {
+  // Found from a flaky loopback test: under load the probe's answer was read after the reset it
+  // announced, was ignored as "a window already over", and the limiter, having now observed the
+  // bucket but knowing no limit, sent the other 19 requests at once.
+  it.each([
+    ['unix-seconds reset', 150],
+    ['the answer later than a whole window', 1_150],
+  ])('still teaches the limit (%s): no window gets more than the limit, no 429', (_label, latencyMs) => {
+    const out = inVirtualTime(() => {
+      const api = virtualApi(asyncScheduler, { limit: 5, windowMs: 1000, latencyMs });
+      const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'unix-seconds' }), key: 'k' });
+      const ended: string[] = [];
+      timer(900).subscribe(() => {
+        for (let i = 0; i < 20; i++)
+          api
+            .request()
+            .pipe(rateLimit(limiter))
+            .subscribe({ next: (r) => ended.push(String(r.status)), error: (e: Error) => ended.push(e.name) });
+      });
+      return { api, ended, limiter };
+    });
+    expect(out.api.count429()).toBe(0);
+    expect([...out.api.perWindow().values()].filter((n) => n > 5)).toEqual([]);
+    expect(out.ended).toEqual(Array(20).fill('200'));
+    expect(out.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
   });
 });

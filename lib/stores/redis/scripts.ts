@@ -234,7 +234,8 @@ return out
  *       then per bucket: has reading (0/1), limit, remaining, reset in ms, window, admission index, hint limit, hint window.
  *
  * Rules (as `Bucket.apply` in memory): a reading of a window already over, or clearly older than
- * the current one, changes nothing; within a window `remaining` only goes down (a late
+ * the current one, changes nothing (except that a window over still teaches its limit to a
+ * bucket that knows nothing yet); within a window `remaining` only goes down (a late
  * response carries an older, higher figure), less every other request in flight; a reset
  * clearly later starts a new window, taken as it is.
  */
@@ -270,7 +271,21 @@ for i = 1, nb do
     local tol = 999
     if s.win ~= nil then tol = math.min(999, s.win / 2) end
     local skip = false
-    if reset ~= nil and reset <= now then skip = true end
+    if reset ~= nil and reset <= now then
+      skip = true
+      -- A window over by the time it was read: its limit still teaches a bucket that knows
+      -- nothing yet (then at most half of it until confirmed, as after a refill).
+      if lim ~= nil and not told then
+        s.lim = lim
+        if s.rem == nil then
+          local others = infl
+          if mine then others = others - 1 end
+          s.rem = math.max(0, lim - math.max(0, others))
+          s.unc = math.max(1, math.ceil(lim / 2))
+          s.ridx = s.adm
+        end
+      end
+    end
     if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
     local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
     if not skip and sentBefore and not told then skip = true end

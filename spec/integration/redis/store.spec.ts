@@ -146,6 +146,30 @@ describe('redis store', () => {
     expect(Number(await client().hget(k.bucket('main'), 'rem'))).toBeLessThanOrEqual(30);
   });
 
+  it('a first answer read after its window ended still teaches the limit (no unbounded burst)', async () => {
+    const l = createLimiter({
+      provider: providers.generic({ resetUnit: 'unix-seconds' }),
+      key: 'late-probe-token',
+      store: redisStore({ client: client(), prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+    });
+    limiters.push(l);
+    const probe = await acquire(l);
+    probe.observe(
+      responseLike(200, {
+        'x-ratelimit-limit': '5',
+        'x-ratelimit-remaining': '4',
+        'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) - 2),
+      }),
+    );
+    probe.release();
+    const granted: Permit[] = [];
+    for (let i = 0; i < 10; i++) void acquire(l).then((p) => granted.push(p));
+    await new Promise((r) => setTimeout(r, 300));
+    // The limit is 5 and nothing from the current window has confirmed it: at most half goes.
+    expect(granted).toHaveLength(3);
+    expect(l.snapshot.buckets[0]?.limit).toBe(5);
+  });
+
   it('a pause after a 429 in one process holds every process', async () => {
     const key = 'pause-token';
     const a = limiter(key, 100);
