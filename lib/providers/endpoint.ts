@@ -90,6 +90,12 @@ export interface HintOverride {
   readonly limit?: number;
   /** Window length in ms. */
   readonly windowMs?: number;
+  /**
+   * How the bucket spends its window: `'smooth'` sends one request every `windowMs / limit`,
+   * `'burst'` sends as fast as the budget allows. Defaults to the profile's choice (TEOS's
+   * `minute` is smooth, as its doc asks; other buckets burst).
+   */
+  readonly pacing?: 'smooth' | 'burst';
 }
 
 /**
@@ -112,7 +118,11 @@ export interface CommonProviderOptions {
 }
 
 const hint = z
-  .object({ limit: z.number().int().min(0).optional(), windowMs: z.number().positive().optional() })
+  .object({
+    limit: z.number().int().min(0).optional(),
+    windowMs: z.number().positive().optional(),
+    pacing: z.enum(['smooth', 'burst']).optional(),
+  })
   .strict();
 
 /** @internal zod shape of {@link CommonProviderOptions}; spread into each profile's schema. */
@@ -155,6 +165,7 @@ export function hinted(spec: BucketSpec, hints: CommonProviderOptions['hints'], 
   const out: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { ...spec };
   if (h.limit !== undefined) out.limit = h.limit;
   if (h.windowMs !== undefined) out.windowMs = h.windowMs;
+  if (h.pacing !== undefined) out.pacing = h.pacing;
   return out;
 }
 

@@ -11,10 +11,12 @@ import type { BucketReading, Provider } from './types.js';
 
 /**
  * Options of `providers.teos()`: only the common ones. Its buckets are `minute` and `day`.
+ * `minute` paces smoothly (the doc asks for evenly spread calls); `hints: { minute: { pacing:
+ * 'burst' } }` spends each rolling minute as fast as it allows instead.
  *
  * ```ts
  * import { providers, type TeosOptions } from 'rx-ratelimit';
- * const options: TeosOptions = { hints: { day: { limit: 5000 } } };
+ * const options: TeosOptions = { hints: { day: { limit: 5000 }, minute: { pacing: 'burst' } } };
  * const teos = providers.teos(options);
  * ```
  */
@@ -70,10 +72,10 @@ function readings(res: ResponseLike, names: (ms: number) => string): BucketReadi
 
 /**
  * TEOS: a tenant makes at most 100 calls per minute, spread evenly (the doc asks for that:
- * `minute` paces smoothly), and 10,000 per rolling 24 hours (`day`, a quota: requests fail at
- * once when it is spent). `X-Rate-Limit-Limit` is a period (`1m`, `1d`; another period becomes
- * a bucket `period:<ms>`), `-Remaining` a count, `-Reset` an ISO 8601 UTC date-time; repeated
- * headers give one reading per period. They appear only once enough calls were made. Calls
+ * `minute` paces smoothly unless `hints.minute.pacing` is `'burst'`), and 10,000 per rolling
+ * 24 hours (`day`, a quota: requests fail at once when it is spent). `X-Rate-Limit-Limit` is
+ * a period (`1m`, `1d`; another period becomes a bucket `period:<ms>`), `-Remaining` a count,
+ * `-Reset` an ISO 8601 UTC date-time; repeated headers give one reading per period. They appear only once enough calls were made. Calls
  * made while throttled count and push the reset away, so a 429 pauses every stream until the
  * reset of the exhausted period.
  *

@@ -1,13 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, defer, map, timer } from 'rxjs';
+import { asyncScheduler, defer, from, map, mergeMap, timer } from 'rxjs';
 import {
   createLimiter,
+  rateLimit,
   responseLike,
   throttleByHeaders,
   type LimiterSnapshot,
   type ResponseLike,
 } from '../../lib/index.js';
 import { teos } from '../../lib/providers/teos.js';
+import { createSimulatorEngine, virtualProvider } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 // The doc gives the periods ("1m", "12h", "1d") and .NET's "o" round-trip format for the reset.
@@ -155,12 +157,29 @@ describe('providers.teos: buckets and options', () => {
     ]);
   });
 
+  it('paces the minute smoothly by default; `hints.minute.pacing` chooses burst (or smooth) per bucket', () => {
+    const minute = (o?: Parameters<typeof teos>[0]) => teos(o).buckets({})[0];
+    expect(minute()?.pacing).toBe('smooth');
+    expect(minute({ hints: { minute: { pacing: 'burst' } } })).toEqual({
+      name: 'minute',
+      limit: 100,
+      windowMs: 60_000,
+      pacing: 'burst',
+      rolling: true,
+    });
+    expect(minute({ hints: { minute: { pacing: 'smooth', limit: 50 } } })?.pacing).toBe('smooth');
+    // `day` is a quota; pacing it smoothly is possible too, though rarely wanted.
+    expect(teos({ hints: { day: { pacing: 'smooth' } } }).buckets({})[1]?.pacing).toBe('smooth');
+  });
+
   it.each([
     [{ hints: { hour: {} } }, /option `hints\.hour` must be keyed by a bucket name \("minute", "day"\)/],
     [{ hints: { day: { limit: 'many' } } }, /option `hints\.day\.limit`/],
     [{ extraBuckets: [{ name: 'minute' }] }, /option `extraBuckets\.0\.name`/],
     [{ extraBuckets: 'x' }, /option `extraBuckets`/],
     [{ pacing: 'burst' }, /unknown option `pacing`/],
+    [{ hints: { minute: { pacing: 'fast' } } }, /option `hints\.minute\.pacing`/],
+    [{ hints: { minute: { pacing: true } } }, /option `hints\.minute\.pacing`/],
   ])('rejects bad options with a TypeError naming them (%j)', (options, message) => {
     expect(() => teos(options as never)).toThrow(TypeError);
     expect(() => teos(options as never)).toThrow(message);
@@ -218,5 +237,75 @@ describe('providers.teos with a limiter (virtual time)', () => {
     expect(limited?.pausedUntil).toBe(90_000);
     expect(limited?.pauseReason).toBe('reset');
     expect(sent[2]).toBeGreaterThanOrEqual(90_000);
+  });
+});
+
+describe('providers.teos pacing against the simulator (virtual time)', () => {
+  /**
+   * 300 calls from 30 streams at 100 per rolling (compressed) minute of 1 s, 20 ms latency,
+   * server and limiter on the same clock. Returns when the last answer came, and the 429s.
+   */
+  function run(pacing: 'smooth' | 'burst' | undefined) {
+    return inVirtualTime(({ now }) => {
+      const engine = createSimulatorEngine({
+        latencyMs: 20,
+        timeScale: 60,
+        teos: { headersAfter: 1 },
+        now: () => asyncScheduler.now(),
+      });
+      const api = virtualProvider(engine, asyncScheduler);
+      const minute = pacing === undefined ? { windowMs: 1000 } : { windowMs: 1000, pacing };
+      const provider = teos({ hints: { minute, day: { windowMs: 1_440_000 } } });
+      const limiter = createLimiter({ provider, key: 'teos-key' });
+      const statuses: number[] = [];
+      let last = 0;
+      from(Array.from({ length: 300 }, (_, i) => i))
+        .pipe(
+          mergeMap((i) => {
+            const path = `/api/v1/items/${i}`;
+            return api
+              .request('teos', { method: 'GET', path, token: 'teos-key' })
+              .pipe(rateLimit(limiter, { method: 'GET', url: path }));
+          }, 30),
+        )
+        .subscribe((r) => {
+          statuses.push(r.status);
+          last = now();
+        });
+      return {
+        statuses,
+        get elapsed() {
+          return last;
+        },
+        stats: () => Object.values(engine.stats().teos)[0],
+      };
+    });
+  }
+
+  // Bursts allowed: each rolling window's 100 go at once, so 300 calls take two windows plus
+  // the last 100 from 30 streams (4 rounds of 20 ms): the physical limit.
+  const BURST_PHYSICAL_MS = 2 * 1000 + 4 * 20;
+  // Evenly spread: 299 gaps of W / L = 10 ms, plus the last answer's latency.
+  const EVEN_MS = 299 * 10 + 20;
+
+  it("pacing: 'burst' finishes near the burst physical limit (its own margins only), with zero 429s", () => {
+    const out = run('burst');
+    expect(out.statuses).toHaveLength(300);
+    expect(out.statuses.every((s) => s === 200)).toBe(true);
+    expect(out.stats()).toMatchObject({ ok: 300, limited: 0, total: 300 });
+    expect(out.elapsed).toBeGreaterThanOrEqual(BURST_PHYSICAL_MS);
+    // What it adds is the limiter's own margin, `resetGuardMs` (50 ms) per window that comes
+    // back, and one round: 5 % of a 1 s compressed window, 0.2 % of TEOS's real minute.
+    expect(out.elapsed).toBeLessThanOrEqual(BURST_PHYSICAL_MS + 2 * 50 + 20);
+    // The smooth default needs 299 gaps of 10 ms for the same work.
+    expect(out.elapsed).toBeLessThan(EVEN_MS * 0.75);
+  });
+
+  it('the default (smooth) spreads the calls evenly instead: about (N − 1)·W/L + latency, zero 429s', () => {
+    const out = run(undefined);
+    expect(out.statuses).toHaveLength(300);
+    expect(out.stats()).toMatchObject({ ok: 300, limited: 0, total: 300 });
+    expect(out.elapsed).toBeGreaterThanOrEqual(EVEN_MS);
+    expect(out.elapsed / EVEN_MS).toBeLessThanOrEqual(1.05);
   });
 });
