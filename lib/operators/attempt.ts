@@ -75,10 +75,15 @@ function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unkn
 }
 
 /** Subscribers of a shared request, made when a second one joins. */
-interface Hub<T> {
-  readonly subscribers: Array<Subscriber<T>>;
+class Hub<T> {
   /** A request started for those who joined after this one ended (as `share()` reconnects). */
-  again: Attempt<T> | undefined;
+  again: Attempt<T> | undefined = undefined;
+
+  constructor(
+    /** The first subscriber (the one the attempt was made for). */
+    readonly first: Subscriber<T>,
+    readonly subscribers: Array<Subscriber<T>>,
+  ) {}
 }
 
 const RUNNING = 0;
@@ -86,6 +91,9 @@ const RUNNING = 0;
 const ENDED = 1;
 /** Nothing left to cancel. */
 const CLOSED = 2;
+/** `flags`: the low two bits are the state, the rest count the attempts that went to the retry rules. */
+const STATE = 3;
+const ONE_ATTEMPT = 4;
 
 /**
  * One subscription to a {@link Limited} request, through every attempt (retries included):
@@ -93,24 +101,60 @@ const CLOSED = 2;
  * subscription, then (after a 429) the holder of the timer until the next attempt.
  */
 class Attempt<T> extends Waiter {
-  private hub: Hub<T> | undefined = undefined;
+  // Fields are few on purpose: this object is what a waiting request costs (see the bench).
   private permit: Permit | undefined = undefined;
+  /**
+   * The request's subscription while an attempt is in flight, or the timer before the next
+   * attempt after a retryable error: never both at once.
+   */
   private inner: Subscription | undefined = undefined;
-  private timer: Subscription | undefined = undefined;
-  /** Errors so far that went to the retry rules (`retry`'s count). */
-  private attempts = 0;
-  private state = RUNNING;
+  /** The state (`RUNNING`, `ENDED`, `CLOSED`) plus `ONE_ATTEMPT` per error that went to the retry rules. */
+  private flags = RUNNING;
+  /** The subscriber, or once a second one joins a shared request, the {@link Hub} of all of them. */
+  private target: Subscriber<T> | Hub<T>;
 
   constructor(
     private readonly owner: Limited<T>,
     /** The first subscriber (the only one unless the request is shared). */
-    private readonly subscriber: Subscriber<T>,
+    subscriber: Subscriber<T>,
   ) {
     super();
+    this.target = subscriber;
   }
 
   get info(): RequestInfo {
     return this.owner.info;
+  }
+
+  private get state(): number {
+    return this.flags & STATE;
+  }
+
+  private set state(state: number) {
+    this.flags = (this.flags & ~STATE) | state;
+  }
+
+  /** Errors so far that went to the retry rules (`retry`'s count). */
+  private get attempts(): number {
+    return this.flags >>> 2;
+  }
+
+  private get hub(): Hub<T> | undefined {
+    return this.target instanceof Hub ? this.target : undefined;
+  }
+
+  /** The first subscriber. */
+  private get subscriber(): Subscriber<T> {
+    return this.target instanceof Hub ? this.target.first : this.target;
+  }
+
+  /** The hub of this request's subscribers, made when a second one joins. */
+  private hubOf(): Hub<T> {
+    const target = this.target;
+    if (target instanceof Hub) return target;
+    const hub = new Hub(target, this.state === RUNNING ? [target] : []);
+    this.target = hub;
+    return hub;
   }
 
   /** Starts it; returns the first subscriber's teardown. */
@@ -131,15 +175,14 @@ class Attempt<T> extends Waiter {
   join(subscriber: Subscriber<T>): TeardownLogic {
     if (this.state !== RUNNING) {
       // Ended: identical requests joining now start it again, together.
-      this.hub ??= { subscribers: [], again: undefined };
-      const again = this.hub.again;
+      const hub = this.hubOf();
+      const again = hub.again;
       if (again) return again.join(subscriber);
       const fresh = new Attempt(this.owner, subscriber);
-      this.hub.again = fresh;
+      hub.again = fresh;
       return fresh.start();
     }
-    this.hub ??= { subscribers: [this.subscriber], again: undefined };
-    this.hub.subscribers.push(subscriber);
+    this.hubOf().subscribers.push(subscriber);
     return () => this.leave(subscriber);
   }
 
@@ -247,14 +290,20 @@ class Attempt<T> extends Waiter {
     // (as `retry` does), so that a timer that fires at once starts the next one cleanly.
     const { inner, permit } = this;
     this.inner = this.permit = undefined;
-    this.attempts++;
+    this.flags += ONE_ATTEMPT;
     try {
       const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts);
       if ('ms' in next) {
-        this.timer = limiter.scheduler.schedule(() => {
-          this.timer = undefined;
+        // The timer is kept in `inner` (no attempt is in flight until it fires). A scheduler
+        // that runs it at once (before `schedule` returns) must not have it stored afterwards.
+        let fired = false;
+        let timer: Subscription | undefined = undefined;
+        timer = limiter.scheduler.schedule(() => {
+          fired = true;
+          if (timer !== undefined && this.inner === timer) this.inner = undefined;
           if (this.state === RUNNING) limiter.enqueue(this);
         }, next.ms);
+        if (!fired) this.inner = timer;
       } else {
         this.fail(next.fail);
       }
@@ -288,18 +337,20 @@ class Attempt<T> extends Waiter {
         return;
       }
     }
-    if (!this.hub) {
+    const hub = this.hub;
+    if (!hub) {
       this.subscriber.next(copyOf(value));
       return;
     }
-    for (const s of [...this.hub.subscribers]) if (!s.closed) s.next(copyOf(value));
+    for (const s of [...hub.subscribers]) if (!s.closed) s.next(copyOf(value));
   }
 
   /** Completes (`ok`) or fails every subscriber, then lets go of everything. */
   private end(ok: boolean, error: unknown): void {
     if (this.state !== RUNNING) return;
     this.state = ENDED;
-    const targets = this.hub ? [...this.hub.subscribers] : [this.subscriber];
+    const hub = this.hub;
+    const targets = hub ? [...hub.subscribers] : [this.subscriber];
     for (const s of targets) {
       if (ok) s.complete();
       else s.error(error);
@@ -330,8 +381,7 @@ class Attempt<T> extends Waiter {
   private close(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
-    this.timer?.unsubscribe();
-    this.timer = undefined;
+    // (`inner` is the request's subscription or the retry timer: endAttempt ends either.)
     this.endAttempt();
     if (this.owner.mode & SHARE && this.owner.limiter.sharing.dedupe)
       this.owner.limiter.sharing.untrack(this.owner.info, this);

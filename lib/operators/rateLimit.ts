@@ -10,6 +10,9 @@ import type { ThrottleByHeadersConfig } from './throttleByHeaders.js';
 /** Settings of {@link rateLimit}: those of the three operators it composes. */
 export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & DailyQuotaGuardConfig;
 
+/** The default settings, one object for every call (each request keeps a reference to it). */
+const DEFAULTS: RateLimitConfig = Object.freeze({});
+
 /**
  * The three operators in the right order: `dailyQuotaGuard` checks the long budget before
  * anything is queued, `retryOn429` resubscribes through `throttleByHeaders`, so every retry
@@ -32,7 +35,7 @@ export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & Daily
 export function rateLimit<T>(
   limiter: Limiter,
   info: RequestInfo = {},
-  config: RateLimitConfig = {},
+  config: RateLimitConfig = DEFAULTS,
 ): MonoTypeOperatorFunction<T> {
   // What the three operators check when they are made (same order, same TypeErrors).
   maxRetriesOf(config);

@@ -10,6 +10,9 @@ export interface ThrottleByHeadersConfig {
   readonly extractResponse?: ResponseExtractor;
 }
 
+/** The default settings, one object for every call (each request keeps a reference to it). */
+const DEFAULTS: ThrottleByHeadersConfig = Object.freeze({});
+
 /**
  * Holds the subscription to a request until the limiter admits it (every bucket it counts
  * against has room, no pause, not blocked), then sends it and feeds its response headers back
@@ -30,7 +33,7 @@ export interface ThrottleByHeadersConfig {
 export function throttleByHeaders<T>(
   limiter: Limiter,
   info: RequestInfo = {},
-  config: ThrottleByHeadersConfig = {},
+  config: ThrottleByHeadersConfig = DEFAULTS,
 ): MonoTypeOperatorFunction<T> {
   return (source) => new Limited(limiter, info, config, source, 0);
 }
