@@ -8,7 +8,7 @@
  * `result`, then exits.
  */
 import axios, { type AxiosAdapter } from 'axios';
-import { COMPETITORS, RUNNERS, WARM_UPS, type ClientContext, type CompetitorId } from './competitors.js';
+import { COMPETITORS, RUNNERS, VARIANTS, WARM_UPS, type ClientContext, type CompetitorId } from './competitors.js';
 import { scenarioById, shareOf } from './scenarios.js';
 
 export interface SetupMessage {
@@ -107,7 +107,8 @@ function once<T>(type: string): Promise<T> {
 
 async function main(): Promise<void> {
   const setup = await once<SetupMessage>('setup');
-  if (!COMPETITORS.includes(setup.competitor)) throw new Error(`unknown competitor ${setup.competitor}`);
+  if (![...COMPETITORS, ...VARIANTS].includes(setup.competitor))
+    throw new Error(`unknown competitor ${setup.competitor}`);
   const sc = scenarioById(setup.scenario);
   const runner = RUNNERS[setup.competitor];
 

@@ -15,7 +15,19 @@ import { createLimiter, rateLimit, type Limiter } from '../lib/index.js';
 import { competitorRetryMs, MAX_RETRIES, REDIS, type BenchRequest, type Scenario } from './scenarios.js';
 
 export const COMPETITORS = ['rx-ratelimit', 'bottleneck', 'p-queue', 'axios-rate-limit', 'pcoFetch'] as const;
-export type CompetitorId = (typeof COMPETITORS)[number];
+/**
+ * rx-ratelimit again with another configuration, only in scenarios that define one
+ * (`Scenario.rxBurstProvider`: TEOS with `pacing: 'burst'`). A second row, not a competitor.
+ */
+export const VARIANTS = ['rx-ratelimit-burst'] as const;
+export type CompetitorId = (typeof COMPETITORS)[number] | (typeof VARIANTS)[number];
+
+/** rx-ratelimit's provider profile for a run: the scenario's, or its burst variant's. */
+function rxProviderOf(sc: Scenario, burst: boolean) {
+  const variant = burst ? sc.rxBurstProvider : undefined;
+  if (burst && !variant) throw new Error(`scenario ${sc.id} has no burst variant`);
+  return variant ? variant() : sc.rxProvider();
+}
 
 /** What a competitor's run is given. */
 export interface ClientContext {
@@ -117,32 +129,34 @@ async function send(ctx: ClientContext, r: BenchRequest): Promise<Response> {
 
 // ---- rx-ratelimit: `rateLimit` on `fromFetch`, one limiter per token -------------------------
 
-export const rxRatelimit: Competitor = async (ctx) => {
-  const { sc } = ctx;
-  const limiters =
-    prepared.rx ??
-    new Map<string, Limiter>(sc.tokens.map((t) => [t, createLimiter({ provider: sc.rxProvider(), key: t })]));
-  await new Promise<void>((resolve) => {
-    from(ctx.indices)
-      .pipe(
-        mergeMap((i) => {
-          const r = sc.request(i);
-          const limiter = limiters.get(r.token);
-          if (!limiter) throw new Error(`no limiter for ${r.token}`);
-          return fromFetch(urlOf(ctx, r), fetchInit(ctx, r)).pipe(
-            rateLimit(limiter, { method: r.method, url: r.infoUrl }, { retryNonIdempotent: sc.retryPosts }),
-            mergeMap(async (res) => {
-              await res.arrayBuffer();
-              return res.status;
-            }),
-            tap({ next: (status) => ctx.settle(i, status), error: (e: unknown) => ctx.settle(i, null, nameOf(e)) }),
-            catchError(() => EMPTY),
-          );
-        }, sc.streams),
-      )
-      .subscribe({ complete: resolve });
-  });
-};
+const rxRunner =
+  (burst: boolean): Competitor =>
+  async (ctx) => {
+    const { sc } = ctx;
+    const limiters =
+      prepared.rx ??
+      new Map<string, Limiter>(sc.tokens.map((t) => [t, createLimiter({ provider: rxProviderOf(sc, burst), key: t })]));
+    await new Promise<void>((resolve) => {
+      from(ctx.indices)
+        .pipe(
+          mergeMap((i) => {
+            const r = sc.request(i);
+            const limiter = limiters.get(r.token);
+            if (!limiter) throw new Error(`no limiter for ${r.token}`);
+            return fromFetch(urlOf(ctx, r), fetchInit(ctx, r)).pipe(
+              rateLimit(limiter, { method: r.method, url: r.infoUrl }, { retryNonIdempotent: sc.retryPosts }),
+              mergeMap(async (res) => {
+                await res.arrayBuffer();
+                return res.status;
+              }),
+              tap({ next: (status) => ctx.settle(i, status), error: (e: unknown) => ctx.settle(i, null, nameOf(e)) }),
+              catchError(() => EMPTY),
+            );
+          }, sc.streams),
+        )
+        .subscribe({ complete: resolve });
+    });
+  };
 
 // ---- bottleneck: reservoir refreshed every window, retries from the `failed` event -----------
 
@@ -418,10 +432,11 @@ async function warmUpShared(ctx: ClientContext, competitor: 'rx-ratelimit' | 'bo
   prepared = { group };
 }
 
-export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
-  'rx-ratelimit': async (ctx, url) => {
+const rxWarmUp =
+  (burst: boolean): WarmUp =>
+  async (ctx, url) => {
     if (ctx.sc.processes) await warmUpShared(ctx, 'rx-ratelimit');
-    const limiter = createLimiter({ provider: ctx.sc.rxProvider(), key: 'warm-up' });
+    const limiter = createLimiter({ provider: rxProviderOf(ctx.sc, burst), key: 'warm-up' });
     await new Promise<void>((resolve) => {
       fromFetch(url)
         .pipe(
@@ -430,7 +445,11 @@ export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
         )
         .subscribe({ complete: resolve, error: () => resolve() });
     });
-  },
+  };
+
+export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
+  'rx-ratelimit': rxWarmUp(false),
+  'rx-ratelimit-burst': rxWarmUp(true),
   bottleneck: async (ctx, url) => {
     if (ctx.sc.processes) await warmUpShared(ctx, 'bottleneck');
     const limiter = new Bottleneck({ reservoir: ctx.sc.limit, maxConcurrent: ctx.sc.streams });
@@ -454,7 +473,8 @@ export const WARM_UPS: Readonly<Record<CompetitorId, WarmUp>> = {
 };
 
 export const RUNNERS: Readonly<Record<CompetitorId, Competitor>> = {
-  'rx-ratelimit': rxRatelimit,
+  'rx-ratelimit': rxRunner(false),
+  'rx-ratelimit-burst': rxRunner(true),
   bottleneck,
   'p-queue': pQueue,
   'axios-rate-limit': axiosRateLimitRetry,
@@ -465,6 +485,8 @@ export const RUNNERS: Readonly<Record<CompetitorId, Competitor>> = {
 export const SETUPS: Readonly<Record<CompetitorId, string>> = {
   'rx-ratelimit':
     '`fromFetch(url).pipe(rateLimit(limiter, { method, url }))` in `mergeMap(…, streams)`; one `createLimiter({ provider: providers.x({ hints }), key: token })` per token; defaults otherwise (retries 429s itself, up to 5).',
+  'rx-ratelimit-burst':
+    "as rx-ratelimit, with the scenario's burst variant of the profile (TEOS: `providers.teos({ hints: { minute: { windowMs, pacing: 'burst' } } })`); run only where a scenario has one, as a second rx-ratelimit row.",
   bottleneck:
     '`new Bottleneck.Group({ reservoir: L, reservoirRefreshAmount: L, reservoirRefreshInterval: W, maxConcurrent: streams })` for windows that reset, `{ minTime: W / L, maxConcurrent: streams }` for TEOS\'s rolling window (README: reservoirs "every time a quota resets", minTime for an even rate); `group.key(token).schedule(…)`; `on("failed")` returns the doc\'s wait for a 429, up to 5 retries (README "Retries"; bottleneck runs a retry without taking from the reservoir again).',
   'p-queue':

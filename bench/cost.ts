@@ -87,6 +87,8 @@ const timers = () => live.size;
 /** A response without rate-limit headers: the generic provider sees no limit. */
 const NO_HEADERS: ResponseLike = responseLike(200, {});
 const task = () => Promise.resolve(NO_HEADERS);
+/** One handler for every request's failure (the caller allocates nothing per request for it). */
+const ignore = () => undefined;
 
 // ---- overhead --------------------------------------------------------------------------
 
@@ -193,11 +195,11 @@ function partial(figures: Record<string, number>): Promise<void> {
 async function layers(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const handlers = { granted: () => undefined, rejected: () => undefined };
-  /** Subscribes a no-op request through `op`; returns its cancel. */
+  const source = of(NO_HEADERS);
+  const observer = { error: ignore };
+  /** Subscribes the one shared no-op request through `op`; returns its cancel. */
   const through = (op: MonoTypeOperatorFunction<typeof NO_HEADERS>) => {
-    const s = of(NO_HEADERS)
-      .pipe(op)
-      .subscribe({ error: () => undefined });
+    const s = source.pipe(op).subscribe(observer);
     return () => s.unsubscribe();
   };
   const variants: Array<[string, (limiter: Limiter, i: number) => () => void]> = [
@@ -229,7 +231,14 @@ async function queue(lib: CostLib): Promise<Record<string, number>> {
   if (lib === 'rx-ratelimit') {
     const limiter = createLimiter({ provider: providers.generic(), key: 'bench-queue' });
     limiter.pause(SPENT_FOR_MS); // the budget is spent until the reset, 5 minutes away
+    // Like for like with the others' one shared `task`: one source observable and one observer
+    // for all requests; per request only what rx-ratelimit needs, the `{ method, url }`.
+    const source = of(NO_HEADERS);
+    const observer = { error: ignore };
     const fill = (n: number): Subscription[] =>
+      range(n).map((i) => source.pipe(rateLimit(limiter, { method: 'GET', url: `/items/${i}` })).subscribe(observer));
+    // As callers often write it: a fresh `of(x)` and observer per request (the caller's own objects).
+    const fillOwn = (n: number): Subscription[] =>
       range(n).map((i) =>
         of(NO_HEADERS)
           .pipe(rateLimit(limiter, { method: 'GET', url: `/items/${i}` }))
@@ -237,6 +246,12 @@ async function queue(lib: CostLib): Promise<Record<string, number>> {
       );
     // Warm-up: the code paths compile before the baseline.
     for (const s of fill(1000)) s.unsubscribe();
+    for (const s of fillOwn(1000)) s.unsubscribe();
+    const ownBefore = await heapMb();
+    let own: Subscription[] | undefined = fillOwn(QUEUED);
+    const ownQueued = await heapMb();
+    for (const s of own) s.unsubscribe();
+    own = undefined;
     const before = await heapMb();
     const timersBefore = timers();
     const t = performance.now();
@@ -261,6 +276,8 @@ async function queue(lib: CostLib): Promise<Record<string, number>> {
       enqueueMs,
       cancelMs,
       left: limiter.snapshot.queued,
+      ownBefore,
+      ownQueued,
     };
     return { ...figures, ...(await layers()) };
   }
@@ -268,14 +285,14 @@ async function queue(lib: CostLib): Promise<Record<string, number>> {
     const spent = () =>
       new Bottleneck({ reservoir: 0, reservoirRefreshAmount: 100, reservoirRefreshInterval: SPENT_FOR_MS });
     const warm = spent();
-    for (let i = 0; i < 1000; i++) warm.schedule(task).catch(() => undefined);
+    for (let i = 0; i < 1000; i++) warm.schedule(task).catch(ignore);
     await warm.stop({ dropWaitingJobs: true });
     await warm.disconnect();
     const limiter = spent();
     const before = await heapMb();
     const timersBefore = timers();
     const t = performance.now();
-    for (let i = 0; i < QUEUED; i++) limiter.schedule(task).catch(() => undefined);
+    for (let i = 0; i < QUEUED; i++) limiter.schedule(task).catch(ignore);
     const enqueueMs = performance.now() - t;
     await tick();
     const queued = await heapMb();

@@ -74,6 +74,12 @@ export interface Scenario {
   readonly retryPosts: boolean;
   /** rx-ratelimit's provider profile, with the compressed windows as hints. */
   rxProvider(): Provider;
+  /**
+   * The same profile with every bucket's `pacing: 'burst'`, for a profile that paces smoothly
+   * by default (TEOS): rx-ratelimit runs a second time with it, as its own row. The provider
+   * target is judged on that row; the default row against the even-spread time.
+   */
+  rxBurstProvider?(): Provider;
   /** Requests no client can complete (a daily budget smaller than the work). */
   readonly impossible: number;
   /** The shortest time the limits allow (ms from the start), given the start on the server clock. */
@@ -238,6 +244,8 @@ const teos: Scenario = {
   windowKind: 'rolling',
   retryPosts: false,
   rxProvider: () => providers.teos({ hints: { minute: { windowMs: W }, day: { windowMs: 2_880_000 } } }),
+  rxBurstProvider: () =>
+    providers.teos({ hints: { minute: { windowMs: W, pacing: 'burst' }, day: { windowMs: 2_880_000 } } }),
   impossible: 0,
   physicalMs: () => fromFirst(300, 100, W) + rounds(lastWindow(300, 100), 20),
   formula: `rolling window, bursts allowed: (⌈N/L⌉ − 1)·W + ${ROUNDS}`,
@@ -364,6 +372,14 @@ export function scenarioById(id: string): Scenario {
   const s = SCENARIOS.find((x) => x.id === id);
   if (!s) throw new Error(`unknown scenario ${id}`);
   return s;
+}
+
+/**
+ * For a scenario whose profile paces smoothly by default: the shortest time an even spread
+ * allows, one request every W/L, (N − 1)·W/L + latency.
+ */
+export function evenSpreadMs(s: Scenario): number {
+  return ((s.requests - 1) * s.windowMs) / s.limit + LATENCY_MS;
 }
 
 /** Longest a run may take before its unfinished requests count as lost. */
