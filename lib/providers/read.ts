@@ -63,12 +63,12 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
         name,
         limit: policy?.quota ?? dictionary?.limit,
         remaining: l.remaining,
-        reset: l.resetSeconds === undefined ? undefined : { inMs: l.resetSeconds * 1000 },
+        reset: inMsOf(l.resetSeconds),
         windowMs:
           policy?.windowSeconds !== undefined
-            ? policy.windowSeconds * 1000
+            ? msOf(policy.windowSeconds)
             : dictionary?.windowSeconds !== undefined
-              ? dictionary.windowSeconds * 1000
+              ? msOf(dictionary.windowSeconds)
               : undefined,
       });
     });
@@ -84,12 +84,26 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
         name: fallback,
         limit: legacy.limit,
         remaining: legacy.remaining,
-        reset: legacy.resetSeconds === undefined ? undefined : { inMs: legacy.resetSeconds * 1000 },
-        windowMs: legacy.windowSeconds === undefined ? undefined : legacy.windowSeconds * 1000,
+        reset: inMsOf(legacy.resetSeconds),
+        windowMs: msOf(legacy.windowSeconds),
       }),
     ];
   }
   return [];
+}
+
+/**
+ * Seconds as whole ms; `undefined` past `Number.MAX_SAFE_INTEGER` ms, as `parseReset` and
+ * `parseRetryAfter` do (a reset 285,000 years away is junk, not a wait).
+ */
+function msOf(seconds: number | undefined): number | undefined {
+  const ms = seconds === undefined ? undefined : Math.round(seconds * 1000);
+  return ms !== undefined && ms <= Number.MAX_SAFE_INTEGER ? ms : undefined;
+}
+
+function inMsOf(seconds: number | undefined): { inMs: number } | undefined {
+  const ms = msOf(seconds);
+  return ms === undefined ? undefined : { inMs: ms };
 }
 
 /** `Retry-After` as a reading's retry fields (empty when absent). */
