@@ -21,6 +21,8 @@ export interface ErrorContext {
  * ```
  */
 const BRAND = Symbol.for('rx-ratelimit.error');
+/** Node's `util.inspect.custom`, without importing `node:util` (this module runs in browsers too). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 export class RateLimitError extends Error {
   override readonly name: string = 'RateLimitError';
@@ -42,6 +44,52 @@ export class RateLimitError extends Error {
     for (const [k, v] of Object.entries(this)) if (k !== 'cause') data[k] = v;
     return data;
   }
+
+  /**
+   * `util.inspect` and `console.log`: this error as Node shows it, but with a summary of `cause`
+   * (name, message without query strings, status, code) instead of the cause itself. `cause`
+   * stays the object the HTTP client made (an `AxiosError`, a `Response`), for code that reads
+   * it; but the client put the request in it (`config.headers.Authorization`, `?api_token=` in
+   * URLs, the raw request head on the socket), and printing our error must not print those.
+   */
+  [INSPECT](_depth: number, options: object, inspect?: (value: unknown, options: object) => string): string {
+    if (typeof inspect !== 'function') return `${this.stack ?? `${this.name}: ${this.message}`}`;
+    // A real Error (so Node prints it as one, whatever the realm) of the same class with the same
+    // fields; its own `INSPECT` stops the recursion.
+    const view = Object.setPrototypeOf(new Error(this.message), Object.getPrototypeOf(this) as object) as Record<
+      PropertyKey,
+      unknown
+    >;
+    Object.defineProperty(view, INSPECT, { value: undefined });
+    Object.defineProperty(view, 'stack', { value: this.stack, writable: true, configurable: true });
+    for (const [k, v] of Object.entries(this)) if (k !== 'cause') view[k] = v;
+    if (this.cause !== undefined) Object.defineProperty(view, 'cause', { value: causeSummary(this.cause) });
+    return inspect(view, options);
+  }
+}
+
+/** What `inspect` shows of a cause: ours as they are; others by name, message, status and code only. */
+function causeSummary(cause: unknown): unknown {
+  if (isRateLimitError(cause) || typeof cause !== 'object' || cause === null) return cause;
+  const c = cause as { name?: unknown; message?: unknown; status?: unknown; code?: unknown; response?: unknown };
+  const status = c.status ?? (c.response as { status?: unknown } | undefined)?.status;
+  const name =
+    typeof c.name === 'string'
+      ? c.name
+      : (Object.getPrototypeOf(cause) as { constructor?: { name?: string } })?.constructor?.name;
+  return Object.fromEntries(
+    Object.entries({
+      name,
+      message: typeof c.message === 'string' ? withoutQueries(c.message) : undefined,
+      status: typeof status === 'number' ? status : undefined,
+      code: typeof c.code === 'string' || typeof c.code === 'number' ? c.code : undefined,
+    }).filter(([, v]) => v !== undefined),
+  );
+}
+
+/** Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL in its messages). */
+function withoutQueries(text: string): string {
+  return text.replace(/\b([a-z][a-z\d+.-]*:\/\/)[^\s/?#@]*@/gi, '$1').replace(/[?#][^\s'"]*/g, '');
 }
 
 /**
@@ -147,7 +195,10 @@ export const isRetryLimitError = (e: unknown): e is RetryLimitError =>
 export const isQueueFullError = (e: unknown): e is QueueFullError => isRateLimitError(e) && e.name === 'QueueFullError';
 
 function isoOrNever(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'never';
+  if (!Number.isFinite(ms)) return 'never';
+  // A reset or Retry-After the server put past what a Date can hold (±8.64e15 ms) must not
+  // make the error itself throw a RangeError.
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${Math.round(ms)} ms (past the Date range)`;
 }
 
 function fmtMs(ms: number): string {

@@ -190,5 +190,6 @@ function iso(ms: number): string {
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
   const noQuery = url.split(/[?#]/, 1)[0] ?? '';
-  return noQuery.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)[^/]*@/i, '$1');
+  // WHATWG URL parsing reads `\` as `/` in http(s) URLs, so `https:\\user:token@host` has user-info too.
+  return noQuery.replace(/^((?:[a-z][a-z0-9+.-]*:)?[/\\]{2})[^/\\]*@/i, '$1');
 }

@@ -3,6 +3,10 @@
  * identifies which budget a snapshot or event belongs to without revealing the token, and it
  * is synchronous and dependency-free so it works in browsers too. (Store keys that must resist
  * collisions across a fleet use SHA-256 in the Redis store.)
+ *
+ * Like any unsalted hash, it lets whoever sees it test guesses: API tokens (100+ random bits)
+ * are safe, but a guessable key (a 6-digit PIN: a million tries, well under a second) can be
+ * found from it. Give such keys a `label` (`createLimiter({ label })`), shown instead.
  */
 export function keyLabel(key: string): string {
   // Two independent 32-bit FNV-1a lanes (different offset bases) make 64 bits without BigInt.

@@ -234,6 +234,24 @@ export class Limiter {
     await this.session?.close();
   }
 
+  /**
+   * `JSON.stringify(limiter)`, `util.inspect(limiter)`, `console.log(limiter)`: its snapshot,
+   * not its internals, which hold the URLs of queued and in-flight requests (a query string may
+   * carry a token, e.g. Pipedrive's `api_token`).
+   */
+  toJSON(): LimiterSnapshot {
+    return this.snapshot;
+  }
+
+  /** @internal See {@link Limiter.toJSON}. */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect?: (v: unknown, o: object) => string,
+  ): string {
+    return `Limiter ${inspect ? inspect(this.snapshot, options) : JSON.stringify(this.snapshot)}`;
+  }
+
   /** The current limit state, computed now. */
   get snapshot(): LimiterSnapshot {
     this.flushState(true);

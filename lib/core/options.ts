@@ -14,7 +14,7 @@ export interface LimiterOptions {
    * (state, events, errors); the key itself is not kept.
    */
   readonly key: string;
-  /** A name to show instead of the key's hash (must not be the token). */
+  /** A name to show instead of the key's hash (must not be the token); use one when the key is guessable (a PIN). */
   readonly label?: string;
   /** Time source for every wait. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
@@ -166,7 +166,8 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 function describe(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  // A long string in the wrong place is likely a token (`providers.pipedrive(token)`): not shown.
+  if (typeof v === 'string') return v.length > 20 ? `a string of ${v.length} characters` : JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'function') return 'a function';
   if (Array.isArray(v)) return 'an array';

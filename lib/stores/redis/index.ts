@@ -234,11 +234,15 @@ class RedisSession implements StoreSession {
   private subscriber: Redis | Cluster | undefined;
   private closed = false;
 
+  /** Only `emit`: the context's `key` is the credential, hashed into `keys` and never kept. */
+  private readonly emit: StoreContext['emit'];
+
   constructor(
     private readonly opts: Parsed,
-    private readonly ctx: StoreContext,
+    ctx: StoreContext,
   ) {
     this.keys = redisKeys(opts.prefix, ctx.provider, ctx.key);
+    this.emit = ctx.emit;
     this.redis = opts.client as unknown as ScriptClient;
     if (opts.subscribe) this.listen();
   }
@@ -491,7 +495,7 @@ class RedisSession implements StoreSession {
     }
     this.down = { since: now, retryAt: now + this.opts.retryMs };
     this.shares.clear();
-    this.ctx.emit({
+    this.emit({
       type: 'store-unavailable',
       store: 'redis',
       error: error instanceof Error ? error.message : String(error),
@@ -507,7 +511,7 @@ class RedisSession implements StoreSession {
       if (share.spent > 0 && share.resetAt !== undefined && share.resetAt > now)
         this.debits.set(name, { units: share.spent, resetAt: share.resetAt });
     this.shares.clear();
-    this.ctx.emit({ type: 'store-recovered', store: 'redis', downMs });
+    this.emit({ type: 'store-recovered', store: 'redis', downMs });
   }
 
   private failed(

@@ -1,0 +1,120 @@
+/**
+ * Issue 7, the Angular interceptor (real HttpClient with `withFetch()`, real sockets to the
+ * simulator): Pipedrive's `api_token` in `params` and Procore's Bearer header never appear in
+ * what we create. Angular's own `HttpErrorResponse` puts the URL (with its query) in its message
+ * and `url`: that one passes through as Angular made it; our errors whose cause it is must not
+ * repeat it when printed.
+ */
+import '@angular/compiler';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { HttpClient, HttpHeaders, provideHttpClient, withFetch, withInterceptors } from '@angular/common/http';
+import { provideZonelessChangeDetection } from '@angular/core';
+import { TestBed, TestComponentRenderer } from '@angular/core/testing';
+import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
+import { lastValueFrom } from 'rxjs';
+
+import { createLimiter, providers, type Limiter } from '../../lib/index.js';
+import { rateLimitInterceptor } from '../../lib/adapters/angular.js';
+import { startSimulator, type Simulator } from '../../lib/testing/index.js';
+import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
+
+const scan = new SecretScan();
+let pipedriveSim: Simulator;
+let procoreSim: Simulator;
+
+beforeAll(async () => {
+  TestBed.initTestEnvironment(BrowserTestingModule, platformBrowserTesting());
+  pipedriveSim = await startSimulator({
+    latencyMs: 2,
+    pipedrive: { plan: 'essential' },
+    abuse: { '429sBeforeBlock': 2, blockMs: 1500 },
+  });
+  procoreSim = await startSimulator({ latencyMs: 2, timeScale: 3600, procore: { limit: 10 } });
+});
+afterEach(() => {
+  TestBed.resetTestingModule();
+});
+afterAll(async () => {
+  await pipedriveSim.close();
+  await procoreSim.close();
+  console.log(
+    `secrets scan (Angular):\n${scan
+      .table()
+      .map((r) => `${r.surface}\t${r.values}\t${r.strings}`)
+      .join('\n')}`,
+  );
+});
+
+function client(limiter: Limiter, maxRetries: number): HttpClient {
+  TestBed.resetTestingModule();
+  TestBed.configureTestingModule({
+    providers: [
+      { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+      provideZonelessChangeDetection(),
+      provideHttpClient(withFetch(), withInterceptors([rateLimitInterceptor({ limiters: () => limiter, maxRetries })])),
+    ],
+  });
+  return TestBed.inject(HttpClient);
+}
+
+describe('Angular rateLimitInterceptor', () => {
+  it.each(['pipedrive', 'procore'] as const)(
+    '%s: successes, 429s, retries exhausted, blocked, queue full',
+    async (target) => {
+      const before = scan.leaks.length;
+      const token = scan.token(makeToken(`ng${target.slice(0, 4)}`));
+      const sim = target === 'pipedrive' ? pipedriveSim : procoreSim;
+      const base = sim.urlFor(target);
+      const path = (i: number) => (target === 'procore' ? `/rest/v1.0/projects/${i}` : `/v1/deals/${i}`);
+      const provider = () =>
+        target === 'procore'
+          ? providers.procore({ hints: { hourly: { limit: 10, windowMs: 1000 } } })
+          : providers.pipedrive({ plan: 'essential' });
+      const errors: unknown[] = [];
+      const limiters: Limiter[] = [];
+      const make = (o = {}) => {
+        const l = createLimiter({ provider: provider(), key: token, maxWaitMs: 3000, ...o });
+        watch(scan, l, ' (Angular)');
+        limiters.push(l);
+        return l;
+      };
+      const all = (http: HttpClient, n: number, offset = 0) =>
+        Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            lastValueFrom(
+              http.get(/^https?:/.test(path(offset + i)) ? path(offset + i) : `${base}${path(offset + i)}`, {
+                ...(target === 'pipedrive'
+                  ? { params: { api_token: token } }
+                  : { headers: new HttpHeaders({ Authorization: `Bearer ${token}` }) }),
+              }),
+            ).catch((e: unknown) => {
+              errors.push(e);
+            }),
+          ),
+        );
+      const hammer = (n: number) =>
+        Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            fetch(
+              target === 'pipedrive' ? `${base}${path(i)}?api_token=${token}` : `${base}${path(i)}`,
+              target === 'procore' ? { headers: { Authorization: `Bearer ${token}` } } : {},
+            ).then((r) => r.arrayBuffer()),
+          ),
+        );
+
+      await all(client(make(), 2), 6);
+      await hammer(30);
+      await all(client(make(), 0), 3, 100);
+      await all(client(make({ maxWaitMs: 5 }), 3), 3, 200);
+      await all(client(make({ maxQueue: 1 }), 0), 5, 300);
+      for (const l of limiters) scanLimiter(scan, l, ' (Angular)');
+      for (const e of errors) scan.error('errors delivered (Angular)', e);
+      const names = new Set(errors.map((e) => (e as Error).name));
+      expect(names.has('QueueFullError')).toBe(true);
+      expect(names.has(target === 'procore' ? 'RetryLimitError' : 'BlockedError')).toBe(true);
+      expect(scan.leaks.slice(before)).toEqual([]);
+    },
+    30_000,
+  );
+});
