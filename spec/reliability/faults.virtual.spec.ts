@@ -1,0 +1,534 @@
+/**
+ * Fault suite, virtual time (issue 7): every subscribed request ends exactly once, with its
+ * response, its original error or one of our typed errors; none hangs, none is sent twice
+ * unless a 429 (or a listed 5xx) was answered, none is dropped silently.
+ */
+import { describe, expect, it } from '@jest/globals';
+import type { SchedulerAction } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import {
+  BlockedError,
+  createLimiter,
+  providers,
+  QueueFullError,
+  rateLimit,
+  RetryLimitError,
+  type LimiterSnapshot,
+} from '../../lib/index.js';
+import { createSimulatorEngine, type SimulatorResponse } from '../../lib/testing/index.js';
+import { assertEndedOnce, faultyProvider, outcomes, START, track, type Ledger } from './harness.js';
+
+const PD = 'pd-token';
+
+/** Runs `body` in virtual time; `lastFrame` is the virtual time of the last action run (no timer left behind after it). */
+function virtual<T extends object>(body: (scheduler: TestScheduler) => T): T & { lastFrame: number } {
+  const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
+  const result = scheduler.run(() => body(scheduler));
+  return Object.assign(result, { lastFrame: scheduler.frame });
+}
+
+describe('fault: 5xx storm', () => {
+  it('503s with no rate headers from 1 s to 15 s: retried with backoff, the rest end with RetryLimitError; no 429', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'advanced' },
+      });
+      const storm = (at: number) => at >= 1_000 && at < 15_000;
+      const lb503: SimulatorResponse = {
+        status: 503,
+        headers: { 'Content-Type': 'text/html', Server: 'nginx' },
+        body: '<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>',
+      };
+      const api = faultyProvider(engine, scheduler, (_req, _seq, at) => {
+        if (!storm(at)) return { kind: 'pass' };
+        return { kind: 'respond', response: lb503 };
+      });
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'advanced' }),
+        key: PD,
+        scheduler,
+        random: () => 0.5,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 200; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api
+              .request('pipedrive', { path, token: PD })
+              .pipe(rateLimit(limiter, { method: 'GET', url: path }, { statuses: [429, 503], maxRetries: 1 })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      return { ledgers, api, engine, limiter, lb503 };
+    });
+    const kinds = assertEndedOnce(r.ledgers);
+    const stats = r.engine.statsFor('pipedrive', PD);
+    expect(kinds).toEqual({ 'status 200': 80, RetryLimitError: 120 });
+    // 200 first sends + 160 retries; 280 of them met the storm; nothing sent twice otherwise.
+    expect({ received: r.api.total, stormAnswers: r.api.total - stats.total }).toEqual({
+      received: 360,
+      stormAnswers: 280,
+    });
+    expect(stats).toMatchObject({ ok: 80, limited: 0, sentWhileLimited: 0, total: 80 });
+    for (const l of r.ledgers.filter((x) => x.errors.length > 0)) {
+      const e = l.errors[0] as RetryLimitError;
+      expect(e).toBeInstanceOf(RetryLimitError);
+      expect({ attempts: e.attempts, status: e.status, cause: e.cause }).toEqual({
+        attempts: 2,
+        status: 503,
+        cause: r.lb503,
+      });
+    }
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(16_410);
+    expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+});
+
+describe('fault: rate-limit headers missing or garbage', () => {
+  it('every other response has its rate headers garbled or removed: no exception, every request ends', () => {
+    const GARBAGE = [
+      '',
+      'abc',
+      '-5',
+      'NaN',
+      '1e309',
+      '99999999999999999999',
+      '0x10',
+      '5, 7',
+      'null',
+      ' 12 ',
+      '∞',
+      '2026-13-45',
+    ];
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'advanced' },
+      });
+      let garbled = 0;
+      const api = faultyProvider(engine, scheduler, (_req, seq) =>
+        seq % 2 === 0
+          ? { kind: 'pass' }
+          : {
+              kind: 'pass',
+              rewrite: (res) => {
+                garbled++;
+                const headers: Record<string, string> = {};
+                for (const [k, v] of Object.entries(res.headers)) {
+                  if (!/ratelimit|daily/i.test(k)) headers[k] = v;
+                  else if (seq % 3 !== 0) headers[k] = GARBAGE[(seq + k.length) % GARBAGE.length] as string;
+                }
+                return { ...res, headers };
+              },
+            },
+      );
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'advanced' }),
+        key: PD,
+        scheduler,
+        random: () => 0.5,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 200; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      return { ledgers, api, engine, limiter, garbled: () => garbled };
+    });
+    const kinds = assertEndedOnce(r.ledgers);
+    expect(kinds).toEqual({ 'status 200': 200 });
+    expect(r.garbled()).toBe(100);
+    expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 200, duplicates: {} });
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 200, limited: 0, total: 200 });
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(8_340);
+  });
+});
+
+describe('fault: server restart that resets counts', () => {
+  it('in the second window every connection drops and the server forgets its windows', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 150,
+        pipedrive: { plan: 'advanced' },
+      });
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'advanced' }),
+        key: PD,
+        scheduler,
+        random: () => 0.5,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 200; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      const before = { stats: undefined as unknown, dropped: 0, at: 0 };
+      // The restart comes in the second window, once 10 requests are in flight.
+      scheduler.schedule(function (this: SchedulerAction<unknown>) {
+        if (api.inFlight < 10) {
+          this.schedule(undefined, 10);
+          return;
+        }
+        before.at = scheduler.now();
+        before.stats = { ...engine.statsFor('pipedrive', PD) };
+        engine.reset();
+        before.dropped = api.dropAll();
+      }, 2_000);
+      return { ledgers, api, engine, limiter, before };
+    });
+    const kinds = assertEndedOnce(r.ledgers);
+    expect(kinds).toEqual({ 'status 200': 180, Error: 20 });
+    expect(r.before).toMatchObject({ at: 2_200, dropped: 20, stats: { ok: 60, limited: 0, total: 60 } });
+    // The dropped ones end with the very error the connection failed with, and are not resent.
+    const failed = r.ledgers.filter((l) => l.errors.length > 0).map((l) => l.errors[0]);
+    expect(failed.every((e) => r.api.raised.includes(e) && (e as { code?: string }).code === 'ECONNRESET')).toBe(true);
+    expect(new Set(failed).size).toBe(20);
+    expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 200, duplicates: {} });
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 140, limited: 0, total: 140 });
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(8_950);
+  });
+});
+
+describe('fault: limits changed mid-run', () => {
+  it('Pipedrive cut from 40 to 20 per 2 s at 3 s, raised to 80 at 9 s', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'advanced' },
+        limitChanges: [
+          { at: START + 3_000, provider: 'pipedrive', set: { limit: 20 } },
+          { at: START + 9_000, provider: 'pipedrive', set: { limit: 80 } },
+        ],
+      });
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'advanced' }),
+        key: PD,
+        scheduler,
+        random: () => 0.5,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 400; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      return { ledgers, api, engine, limiter };
+    });
+    const kinds = assertEndedOnce(r.ledgers);
+    expect(kinds).toEqual({ 'status 200': 400 });
+    expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 400, duplicates: {} });
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 400, limited: 0, sentWhileLimited: 0, total: 400 });
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(16_580);
+  });
+});
+
+describe('fault: clock skew of an hour either way', () => {
+  for (const offset of [3_600_000, -3_600_000]) {
+    it(`Procore (unix-seconds resets), server ${offset > 0 ? 'ahead' : 'behind'} by 1 h`, () => {
+      const r = virtual((scheduler) => {
+        const engine = createSimulatorEngine({
+          now: () => START + scheduler.now(),
+          latencyMs: 20,
+          clockOffsetMs: offset,
+          procore: { limit: 60 },
+        });
+        const api = faultyProvider(engine, scheduler);
+        const limiter = createLimiter({
+          provider: providers.procore(),
+          key: 'pc',
+          scheduler,
+          maxWaitMs: 2 * 3_600_000,
+        });
+        const ledgers: Array<Ledger<SimulatorResponse>> = [];
+        for (let i = 0; i < 150; i++) {
+          const path = `/rest/v1.0/projects/${i}`;
+          ledgers.push(
+            track(
+              i,
+              api.request('procore', { path, token: 'pc' }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+              () => scheduler.now(),
+            ),
+          );
+        }
+        return { ledgers, api, engine, limiter };
+      });
+      const kinds = assertEndedOnce(r.ledgers);
+      expect(kinds).toEqual({ 'status 200': 150 });
+      expect(r.engine.statsFor('procore', 'Bearer pc')).toMatchObject({ ok: 150, limited: 0, total: 150 });
+      // 60 per hour: 3 windows, the last one opening 2 h in.
+      expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(7_200_110);
+    });
+    it(`TEOS (ISO 8601 resets), server ${offset > 0 ? 'ahead' : 'behind'} by 1 h`, () => {
+      const r = virtual((scheduler) => {
+        const engine = createSimulatorEngine({
+          now: () => START + scheduler.now(),
+          latencyMs: 20,
+          clockOffsetMs: offset,
+        });
+        const api = faultyProvider(engine, scheduler);
+        const limiter = createLimiter({ provider: providers.teos(), key: 'te', scheduler });
+        const ledgers: Array<Ledger<SimulatorResponse>> = [];
+        for (let i = 0; i < 250; i++) {
+          const path = `/jobs/${i}`;
+          ledgers.push(
+            track(
+              i,
+              api.request('teos', { path, token: 'te' }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+              () => scheduler.now(),
+            ),
+          );
+        }
+        return { ledgers, api, engine, limiter };
+      });
+      const kinds = assertEndedOnce(r.ledgers);
+      expect(kinds).toEqual({ 'status 200': 250 });
+      expect(r.engine.statsFor('teos', 'Bearer te')).toMatchObject({ ok: 250, limited: 0, total: 250 });
+      expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(149_560);
+    });
+  }
+});
+
+describe("fault: Pipedrive's 403 block", () => {
+  it('another client on the token earns the block: every request fails with BlockedError, one is sent', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'essential' },
+        abuse: { '429sBeforeBlock': 3, blockMs: 60_000 },
+      });
+      // Another client hammers the token (20 allowed per 2 s) and ignores its 429s.
+      for (let i = 0; i < 40; i++)
+        engine.handle({ provider: 'pipedrive', path: '/v1/deals', query: { api_token: PD } });
+      const hammer = { ...engine.statsFor('pipedrive', PD) };
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'essential' }),
+        key: PD,
+        scheduler,
+        blockCooldownMs: 90_000,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      const later: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 100; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      const snap: { during?: LimiterSnapshot; sentDuring?: number } = {};
+      scheduler.schedule(() => {
+        snap.during = limiter.snapshot;
+        snap.sentDuring = api.total;
+        for (let i = 0; i < 10; i++) {
+          const path = `/v1/deals/${i}`;
+          later.push(
+            track(
+              i,
+              api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+              () => scheduler.now(),
+            ),
+          );
+        }
+      }, 60_000);
+      const after: Array<Ledger<SimulatorResponse>> = [];
+      scheduler.schedule(() => {
+        for (let i = 0; i < 10; i++) {
+          const path = `/v1/deals/${i}`;
+          after.push(
+            track(
+              i,
+              api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+              () => scheduler.now(),
+            ),
+          );
+        }
+      }, 90_100);
+      return { ledgers, later, after, api, engine, limiter, hammer, snap };
+    });
+    expect(assertEndedOnce(r.ledgers)).toEqual({ BlockedError: 100 });
+    expect(assertEndedOnce(r.later)).toEqual({ BlockedError: 10 });
+    expect(assertEndedOnce(r.after)).toEqual({ 'status 200': 10 });
+    expect(r.hammer).toMatchObject({ blocked: 16, total: 40 });
+    // One request sent (the one that met the 403), none while blocked, 10 after the cool-down.
+    expect(r.snap.sentDuring).toBe(1);
+    expect(r.snap.during?.blocked).toEqual({ status: 403, since: 20, until: 90_020 });
+    expect(r.api.total).toBe(11);
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ blocked: 17, total: 51 });
+    expect(new Set(r.ledgers.map((l) => l.endedAt))).toEqual(new Set([20]));
+    expect(new Set(r.after.map((l) => l.endedAt))).toEqual(new Set([90_120]));
+    expect((r.ledgers[0]?.errors[0] as BlockedError).cause).toMatchObject({ status: 403 });
+    expect(r.ledgers.every((l) => l.errors[0] instanceof BlockedError)).toBe(true);
+  });
+});
+
+describe('fault: 10,000 concurrent requests', () => {
+  it('10,000 subscribed at once on one token: all answered 200, no 429, as fast as 120 per 2 s allows', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'enterprise' },
+      });
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key: PD, scheduler });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 10_000; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      const queuedAt0 = limiter.snapshot.queued;
+      return { ledgers, api, engine, limiter, queuedAt0 };
+    });
+    expect(assertEndedOnce(r.ledgers)).toEqual({ 'status 200': 10_000 });
+    expect(r.queuedAt0).toBe(9_999);
+    expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 10_000, duplicates: {} });
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 10_000, limited: 0, sentWhileLimited: 0 });
+    // 84 windows of 2 s: at best the last opens at 166 s.
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(171_830);
+    expect(r.limiter.snapshot).toMatchObject({
+      queued: 0,
+      inFlight: 0,
+      totals: { sent: 10_000, rateLimited: 0, rejected: 0 },
+    });
+  });
+});
+
+describe('fault: mass unsubscription', () => {
+  it('10,000 subscribed, all unsubscribed with 60 in flight: queue empty, nothing sent afterwards', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 300,
+        pipedrive: { plan: 'enterprise' },
+      });
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key: PD, scheduler });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 10_000; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      const at: Record<string, unknown> = {};
+      // All unsubscribe in the second window, once 10 requests are in flight.
+      scheduler.schedule(function (this: SchedulerAction<unknown>) {
+        if (api.inFlight < 10) {
+          this.schedule(undefined, 10);
+          return;
+        }
+        at['at'] = scheduler.now();
+        at['sentBefore'] = api.total;
+        at['inFlightBefore'] = api.inFlight;
+        at['endedBefore'] = ledgers.filter((l) => l.endedAt !== undefined).length;
+        for (const l of ledgers) l.subscription?.unsubscribe();
+        at['snapAfter'] = limiter.snapshot;
+        at['inFlightAfter'] = api.inFlight;
+        at['sentAfterLoop'] = api.total;
+      }, 2_000);
+      return { ledgers, api, engine, limiter, at };
+    });
+    // Those that ended before got their answer; the others got nothing at all (no value, no error).
+    expect(outcomes(r.ledgers)).toEqual({ 'status 200': 120, open: 9_880 });
+    expect(r.at).toMatchObject({ at: 2_350, sentBefore: 180, inFlightBefore: 60, endedBefore: 120, inFlightAfter: 0 });
+    expect(r.at['snapAfter']).toMatchObject({ queued: 0, inFlight: 0 });
+    // Unsubscribing in subscription order frees the 60 in-flight permits first: the drain hands
+    // them to the next 60 queued requests (still subscribed at that point), which are sent and
+    // then unsubscribed in the same loop. Nothing is sent after the loop, no timer is left.
+    expect(r.at['sentAfterLoop']).toBe(240);
+    expect(r.api.total).toBe(240);
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ total: 240, limited: 0 });
+    expect(r.lastFrame).toBe(2_350);
+    expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0, totals: { sent: 240, responses: 120 } });
+  });
+});
+
+describe('fault: a queue at its cap', () => {
+  it('maxQueue 100, 1,000 subscribed at once: exactly the excess fails at once with QueueFullError', () => {
+    const r = virtual((scheduler) => {
+      const engine = createSimulatorEngine({
+        now: () => START + scheduler.now(),
+        latencyMs: 20,
+        pipedrive: { plan: 'advanced' },
+      });
+      const api = faultyProvider(engine, scheduler);
+      const limiter = createLimiter({
+        provider: providers.pipedrive({ plan: 'advanced' }),
+        key: PD,
+        scheduler,
+        maxQueue: 100,
+      });
+      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      for (let i = 0; i < 1_000; i++) {
+        const path = `/v1/deals/${i}`;
+        ledgers.push(
+          track(
+            i,
+            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
+            () => scheduler.now(),
+          ),
+        );
+      }
+      const at0 = {
+        queued: limiter.snapshot.queued,
+        inFlight: limiter.snapshot.inFlight,
+        ended: ledgers.filter((l) => l.endedAt === 0).length,
+      };
+      return { ledgers, api, engine, limiter, at0 };
+    });
+    expect(assertEndedOnce(r.ledgers)).toEqual({ 'status 200': 101, QueueFullError: 899 });
+    // 1 sent (cold start), 100 queued, the 899 others refused at once, at subscription.
+    expect(r.at0).toEqual({ queued: 100, inFlight: 1, ended: 899 });
+    const full = r.ledgers.filter((l) => l.errors.length > 0);
+    expect(full.map((l) => l.id)).toEqual(Array.from({ length: 899 }, (_, i) => 101 + i));
+    expect(
+      full.every((l) => l.errors[0] instanceof QueueFullError && (l.errors[0] as QueueFullError).maxQueue === 100),
+    ).toBe(true);
+    expect(r.api.total).toBe(101);
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 101, limited: 0 });
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(4_180);
+    expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0, totals: { sent: 101, rejected: 899 } });
+  });
+});
