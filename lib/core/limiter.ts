@@ -21,6 +21,8 @@ import { extractResponse, type ResponseExtractor, type ResponseLike } from './re
 import type { LimiterSnapshot } from './state.js';
 import type { StoreBlock, StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
 
+/** The longest delay `setTimeout` keeps (about 24.8 days); longer ones fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most admissions asked of a shared store in one call. */
 const SHARED_BATCH = 64;
 /** With a shared store, how soon to ask again when only a response can tell (a change notice usually comes first). */
@@ -291,12 +293,9 @@ export class Limiter {
       this.reject(w, this.blockedError());
       return;
     }
-    if (this.queue.size >= this.opts.maxQueue) {
-      if (this.events.observed)
-        this.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.opts.maxQueue });
-      this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
-      return;
-    }
+    // At the cap, a request is still tried: one that can go at once (another endpoint's bucket
+    // has room, or `maxQueue: 0` for "never wait") is not refused for the others' wait.
+    const full = this.queue.size >= this.opts.maxQueue;
     const group = this.groupFor(info);
     w.group = group;
     const sinceEpoch = now - this.epoch;
@@ -306,6 +305,15 @@ export class Limiter {
     this.queue.link(group.key, w);
     this.touch();
     this.drain();
+    if (full && w.level !== undefined && this.queue.size > this.opts.maxQueue) {
+      this.queue.remove({ node: w, group: group.key });
+      if (this.queue.size === 0) this.cancelTimer();
+      if (this.events.observed)
+        this.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.opts.maxQueue });
+      this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
+      this.flushState();
+      return;
+    }
     if (w.level !== undefined && this.events.observed)
       this.emit({ type: 'queued', request: this.summaryOf(w), queued: this.queue.size });
     this.flushState();
@@ -399,7 +407,8 @@ export class Limiter {
       );
     }
     this.emit({ type: 'retry-scheduled', request, attempt: attempts + 1, delayMs: waitMs });
-    return waitMs;
+    // A longer timer would fire at once; the retry waits in the queue for the rest.
+    return Math.min(waitMs, MAX_TIMER_MS);
   }
 
   /** Stops sending for `ms` (for instance after an error the provider does not mark as 429). */
@@ -865,7 +874,12 @@ export class Limiter {
         }
         this.inFlight--;
         this.touch();
-        this.drain();
+        // A permit given back with no answer (unsubscribed, failed, timed out) frees room for
+        // the next request on the limiter's timer, right after the caller's current job: when
+        // an application unsubscribes everything at once, the in-flight ones going first must
+        // not hand their room to queued requests that are being unsubscribed in the same loop.
+        if (observed) this.drain();
+        else this.schedule(this.now());
         this.flushState();
       },
     };
@@ -1047,7 +1061,9 @@ export class Limiter {
         this.drain();
         this.flushState();
       },
-      Math.max(0, at - this.now()),
+      // Node fires a timeout past 2^31 - 1 ms after 1 ms: a wait that long (a reset in year
+      // 9999) is slept in pieces; the drain sets the timer again.
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.now())),
     );
   }
 

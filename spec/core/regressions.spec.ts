@@ -1,5 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, forkJoin, merge, NEVER, Observable, of, take, throwError, timer, mergeMap } from 'rxjs';
+import {
+  asyncScheduler,
+  forkJoin,
+  merge,
+  NEVER,
+  Observable,
+  of,
+  take,
+  throwError,
+  timer,
+  mergeMap,
+  type SchedulerLike,
+} from 'rxjs';
 import {
   createLimiter,
   providers,
@@ -159,5 +171,60 @@ describe('a first response that comes back after its window ended', () => {
     expect([...out.api.perWindow().values()].filter((n) => n > 5)).toEqual([]);
     expect(out.ended).toEqual(Array(20).fill('200'));
     expect(out.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+});
+
+describe('edges of the options', () => {
+  it('maxQueue: 0 means "never wait": a request that can go at once goes, one that would wait fails with QueueFullError', () => {
+    const out = inVirtualTime(() => {
+      const api = virtualApi(asyncScheduler, { limit: 5, windowMs: 1000 });
+      const limiter = createLimiter({
+        provider: providers.generic({ resetUnit: 'unix-seconds' }),
+        key: 'k',
+        maxQueue: 0,
+        coldStartConcurrency: 3,
+      });
+      const ended: string[] = [];
+      for (let i = 0; i < 5; i++)
+        api
+          .request()
+          .pipe(rateLimit(limiter))
+          .subscribe({ next: (r) => ended.push(String(r.status)), error: (e: Error) => ended.push(e.name) });
+      return { ended, api, limiter };
+    });
+    // Three go at once (the cold start allows three), the two that would have to wait are refused.
+    expect(out.ended.filter((e) => e === 'QueueFullError')).toHaveLength(2);
+    expect(out.api.hits).toHaveLength(3);
+    expect(out.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
+  });
+
+  it('a wait longer than setTimeout can hold (a Retry-After of 285 years) is slept in pieces, never as a timer past 2^31 - 1 ms', () => {
+    const delays: number[] = [];
+    const out = inVirtualTime(() => {
+      const scheduler: SchedulerLike = {
+        now: () => asyncScheduler.now(),
+        schedule: (work: never, delay?: number, state?: unknown) => {
+          delays.push(delay ?? 0);
+          return asyncScheduler.schedule(work, delay, state);
+        },
+      };
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity, scheduler });
+      const ended: string[] = [];
+      of(responseLike(429, { 'retry-after': '9000000000' }))
+        .pipe(rateLimit(limiter, {}, { maxRetries: 0 }))
+        .subscribe({ error: (e: Error) => ended.push(e.name) });
+      const waiting = of(responseLike(200, {}))
+        .pipe(rateLimit(limiter))
+        .subscribe({ next: () => ended.push('sent') });
+      // Two timer periods later nothing has gone (a timer clamped to 1 ms would have let it go).
+      timer(2 ** 32).subscribe(() => {
+        ended.push(`after 2^32 ms: ${limiter.snapshot.queued} queued`);
+        waiting.unsubscribe();
+      });
+      return { ended };
+    });
+    expect(out.ended).toEqual(['RetryLimitError', 'after 2^32 ms: 1 queued']);
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
   });
 });

@@ -322,9 +322,13 @@ describe('fault: timeouts (a server that accepts and never answers)', () => {
     );
     const ms = Date.now() - t0;
     const errors = results.map((r) => (r.ok ? undefined : r.error));
-    // 10 sent (coldStartConcurrency); the 10 queued were granted as the first ones timed out and
-    // handed to fetch with their signal already aborted: fetch rejected at once, nothing reached the server.
-    expect({ received: hole.received(), fetchCalls: rec.calls() }).toEqual({ received: 10, fetchCalls: 20 });
+    // 10 sent (coldStartConcurrency). A permit given back without an answer frees its room on the
+    // limiter's next tick, so the queued 10 usually see their own signal abort first and are never
+    // handed to fetch; one whose timer fires a millisecond later may be, with its signal already
+    // aborted, and fetch rejects it at once. Either way nothing more reaches the server.
+    expect(hole.received()).toBe(10);
+    expect(rec.calls()).toBeGreaterThanOrEqual(10);
+    expect(rec.calls()).toBeLessThanOrEqual(20);
     expect(errors.every((e) => (e as Error).name === 'TimeoutError')).toBe(true);
     expect(ms).toBeGreaterThanOrEqual(290);
     expect(ms).toBeLessThan(2_000);
