@@ -126,6 +126,8 @@ export class Bucket {
     resetAt: number | undefined,
     now: number,
     sentAt?: number,
+    /** The reset is an instant on the server's clock (not a time left): it names the window. */
+    absolute = false,
   ): number | null | undefined {
     this.confirm(index);
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
@@ -135,8 +137,11 @@ export class Bucket {
     if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
-    // lower what is left, never open a new window.
-    const sentBefore = sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
+    // lower what is left, never open a new window. An absolute reset is no such guess: it is
+    // the end of the window that counted the request, which may be the next one when the
+    // request reached the server after the reset (sent just before it, on a slow path).
+    const sentBefore =
+      !absolute && sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =

@@ -918,7 +918,14 @@ export class Limiter {
         windowMs: r.windowMs,
         index: undefined,
       });
-      const from = b.apply(r, index, resetAt, now, taken ? sentAt : undefined);
+      const from = b.apply(
+        r,
+        index,
+        resetAt,
+        now,
+        taken ? sentAt : undefined,
+        r.reset !== undefined && 'at' in r.reset,
+      );
       if (from !== undefined && b.limit !== undefined)
         this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }

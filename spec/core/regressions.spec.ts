@@ -228,3 +228,55 @@ describe('edges of the options', () => {
     expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
   });
 });
+
+describe('a request sent just before the reset that the server counts just after it', () => {
+  // Found from the flaky loopback test "paces 20 concurrent requests to 5 per second": under load
+  // four requests admitted 15 ms before the reset reached the server 17–27 ms after it. Their
+  // answers (reset = the next second) were taken for the old window because they were sent before
+  // its reset, the limiter refilled the new window in full, and the server saw 7 in it (2 × 429).
+  it('an absolute reset in the answer says which window counted it: no over-admission', () => {
+    const out = inVirtualTime(() => {
+      const windowMs = 1000;
+      const limit = 5;
+      const transitMs = 60;
+      const counts = new Map<number, number>();
+      const hits: Array<{ at: number; status: number }> = [];
+      const request = () =>
+        new Observable<ResponseLike>((s) => {
+          const t = asyncScheduler.schedule(() => {
+            const at = asyncScheduler.now();
+            const w = Math.floor(at / windowMs);
+            const count = (counts.get(w) ?? 0) + 1;
+            counts.set(w, count);
+            const status = count > limit ? 429 : 200;
+            hits.push({ at, status });
+            const res = responseLike(status, {
+              'x-ratelimit-limit': String(limit),
+              'x-ratelimit-remaining': String(Math.max(0, limit - count)),
+              'x-ratelimit-reset': String(Math.ceil(((w + 1) * windowMs) / 1000)),
+              date: new Date(at).toUTCString(),
+            });
+            s.add(
+              asyncScheduler.schedule(() => {
+                s.next(res);
+                s.complete();
+              }, 10),
+            );
+          }, transitMs);
+          return () => t.unsubscribe();
+        });
+      const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'unix-seconds' }), key: 'k' });
+      const ended: string[] = [];
+      timer(900).subscribe(() => {
+        for (let i = 0; i < 12; i++)
+          request()
+            .pipe(rateLimit(limiter, {}, { maxRetries: 0 }))
+            .subscribe({ next: (r) => ended.push(String(r.status)), error: (e: Error) => ended.push(e.name) });
+      });
+      return { hits, ended, counts };
+    });
+    expect(out.hits.filter((h) => h.status === 429)).toEqual([]);
+    expect([...out.counts.values()].filter((n) => n > 5)).toEqual([]);
+    expect(out.ended).toEqual(Array(12).fill('200'));
+  });
+});
