@@ -294,8 +294,14 @@ export class Limiter {
       return;
     }
     // At the cap, a request is still tried: one that can go at once (another endpoint's bucket
-    // has room, or `maxQueue: 0` for "never wait") is not refused for the others' wait.
+    // has room, or `maxQueue: 0` for "never wait") is not refused for the others' wait. With a
+    // shared store admission is asynchronous, so asking for it would spend a unit for a request
+    // about to be refused: there, the cap refuses at once.
     const full = this.queue.size >= this.opts.maxQueue;
+    if (full && this.session) {
+      this.refuseFull(w);
+      return;
+    }
     const group = this.groupFor(info);
     w.group = group;
     const sinceEpoch = now - this.epoch;
@@ -308,14 +314,18 @@ export class Limiter {
     if (full && w.level !== undefined && this.queue.size > this.opts.maxQueue) {
       this.queue.remove({ node: w, group: group.key });
       if (this.queue.size === 0) this.cancelTimer();
-      if (this.events.observed)
-        this.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.opts.maxQueue });
-      this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
-      this.flushState();
+      this.refuseFull(w);
       return;
     }
     if (w.level !== undefined && this.events.observed)
       this.emit({ type: 'queued', request: this.summaryOf(w), queued: this.queue.size });
+    this.flushState();
+  }
+
+  private refuseFull(w: Waiter): void {
+    if (this.events.observed)
+      this.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.opts.maxQueue });
+    this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.opts.maxQueue }));
     this.flushState();
   }
 
@@ -407,7 +417,9 @@ export class Limiter {
       );
     }
     this.emit({ type: 'retry-scheduled', request, attempt: attempts + 1, delayMs: waitMs });
-    // A longer timer would fire at once; the retry waits in the queue for the rest.
+    // A longer timer would fire at once. A wait that long comes from a pause (a server's reset
+    // or Retry-After), which holds the retry in the queue for the rest; a backoff or `maxWaitMs`
+    // set past 24.8 days is cut to it.
     return Math.min(waitMs, MAX_TIMER_MS);
   }
 

@@ -170,6 +170,23 @@ describe('redis store', () => {
     expect(l.snapshot.buckets[0]?.limit).toBe(5);
   });
 
+  it('at the queue cap a request is refused at once and spends nothing in Redis', async () => {
+    const key = 'cap-token';
+    const l = limiter(key, 10, { maxQueue: 0 });
+    const outcomes = await Promise.all(
+      [1, 2, 3].map(() =>
+        acquire(l).then(
+          () => 'granted',
+          (e: Error) => e.name,
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(['QueueFullError', 'QueueFullError', 'QueueFullError']);
+    await new Promise((r) => setTimeout(r, 50));
+    const k = redisKeys(prefix, 'fixed', key);
+    expect(await client().hget(k.bucket('main'), 'adm')).toBeNull();
+  });
+
   it('a pause after a 429 in one process holds every process', async () => {
     const key = 'pause-token';
     const a = limiter(key, 100);
