@@ -181,18 +181,21 @@ export class Bucket {
 
   /**
    * A reading of a window that was over by the time it was read (a slow answer, a stalled
-   * event loop). Its counts say nothing of the current window, but its limit still holds: a
-   * bucket that knows nothing yet starts from it, at most half of it until a response from
-   * the current window confirms, as after a refill. Ignoring it instead left a bucket observed
-   * but without a limit, which admits everything at once.
+   * event loop). Its counts say nothing of the current window, but its limit still holds: what
+   * is left is at most that limit, and at most half of it goes until a response from the
+   * current window confirms, as after a refill. Ignoring it instead left a bucket observed but
+   * without a limit, which admits everything at once.
    */
   private pastWindow(reading: BucketReading, index: number | undefined): number | null | undefined {
     if (reading.limit === undefined || this.resetKind === 'server') return undefined;
     const before = this.limit;
     this.limit = reading.limit;
-    if (this.remaining === undefined) {
-      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
-      this.remaining = Math.max(0, this.limit - others);
+    // What is left now is at most the limit less our other requests in flight (a hint may have
+    // promised more); until the current window confirms, at most half of it goes.
+    const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
+    const room = Math.max(0, this.limit - others);
+    this.remaining = this.remaining === undefined ? room : Math.min(this.remaining, room);
+    if (this.unconfirmedLeft === undefined) {
       this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
       this.refillIndex = this.admitted;
     }

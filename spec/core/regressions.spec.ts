@@ -20,6 +20,7 @@ import {
   throttleByHeaders,
   type ResponseLike,
 } from '../../lib/index.js';
+import { createBucket } from '../../lib/core/bucket.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 
@@ -278,5 +279,25 @@ describe('a request sent just before the reset that the server counts just after
     expect(out.hits.filter((h) => h.status === 429)).toEqual([]);
     expect([...out.counts.values()].filter((n) => n > 5)).toEqual([]);
     expect(out.ended).toEqual(Array(12).fill('200'));
+  });
+});
+
+describe('a late answer that lowers the limit a hint promised', () => {
+  it('caps what is left at the limit it reports and probes at half of it', () => {
+    const b = createBucket({ name: 'main', limit: 80, windowMs: 2000 });
+    const now = 10_000;
+    const index = b.take(now);
+    // The answer reports a limit of 40 for a window that ended before it was read.
+    b.apply({ name: 'main', limit: 40, remaining: 39 }, index, now - 1, now);
+    b.release();
+    expect(b.snapshot()).toMatchObject({ limit: 40 });
+    expect(b.snapshot().remaining).toBeLessThanOrEqual(40);
+    // Half of 40 until an answer from the current window confirms.
+    let admitted = 0;
+    while (b.availableAt(now, 50, 1) === now && admitted < 100) {
+      b.take(now);
+      admitted++;
+    }
+    expect(admitted).toBe(20);
   });
 });

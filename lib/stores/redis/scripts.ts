@@ -273,14 +273,15 @@ for i = 1, nb do
     local skip = false
     if reset ~= nil and reset <= now then
       skip = true
-      -- A window over by the time it was read: its limit still teaches a bucket that knows
-      -- nothing yet (then at most half of it until confirmed, as after a refill).
+      -- A window over by the time it was read: its limit still holds (what is left is at most
+      -- the limit less our others in flight, and half of it goes until confirmed).
       if lim ~= nil and not told then
         s.lim = lim
-        if s.rem == nil then
-          local others = infl
-          if mine then others = others - 1 end
-          s.rem = math.max(0, lim - math.max(0, others))
+        local others = infl
+        if mine then others = others - 1 end
+        local room = math.max(0, lim - math.max(0, others))
+        if s.rem == nil or s.rem > room then s.rem = room end
+        if s.unc == nil then
           s.unc = math.max(1, math.ceil(lim / 2))
           s.ridx = s.adm
         end
