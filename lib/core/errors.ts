@@ -68,9 +68,21 @@ export class RateLimitError extends Error {
   }
 }
 
-/** What `inspect` shows of a cause: ours as they are; others by name, message, status and code only. */
+/**
+ * What `inspect` shows of a cause: ours as they are; a string without its URLs' secrets; others
+ * by name, message, status and code only (read defensively: printing must not throw).
+ */
 function causeSummary(cause: unknown): unknown {
-  if (isRateLimitError(cause) || typeof cause !== 'object' || cause === null) return cause;
+  if (typeof cause === 'string') return withoutQueries(cause);
+  if (typeof cause !== 'object' || cause === null) return cause;
+  try {
+    return isRateLimitError(cause) ? cause : summaryOf(cause);
+  } catch {
+    return { name: 'unreadable cause' };
+  }
+}
+
+function summaryOf(cause: object): object {
   const c = cause as { name?: unknown; message?: unknown; status?: unknown; code?: unknown; response?: unknown };
   const status = c.status ?? (c.response as { status?: unknown } | undefined)?.status;
   const name =
@@ -87,9 +99,13 @@ function causeSummary(cause: unknown): unknown {
   );
 }
 
-/** Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL in its messages). */
+/**
+ * Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL
+ * in its messages). User-info runs to the last `@` before the host (a password may hold `@`),
+ * after `//` or `\\` (URL parsers read both), with or without a scheme.
+ */
 function withoutQueries(text: string): string {
-  return text.replace(/\b([a-z][a-z\d+.-]*:\/\/)[^\s/?#@]*@/gi, '$1').replace(/[?#][^\s'"]*/g, '');
+  return text.replace(/((?:\b[a-z][a-z\d+.-]*:)?[/\\]{2})[^\s/\\?#]*@/gi, '$1').replace(/[?#][^\s'"]*/g, '');
 }
 
 /**
