@@ -333,8 +333,13 @@ describe('over HTTP: axios, fetch and NestJS against the simulator', () => {
       await all(get, 6);
       await get(`${sim.url}/nope/v1/deals/1`).catch((e: unknown) => errors.push(e));
       // 429s: retries exhausted (maxRetries 0), waits past maxWaitMs, blocked (Pipedrive).
-      await hammer(30);
-      await all(clientFor(kind, make(), base, target, token, 0), 3, 100);
+      // Procore's compressed hour is 1 s of real time: when it rolls over between the hammer and
+      // our requests there is no 429 to see, so that step is tried again (at most three times).
+      const limited = () => errors.some((e) => ['RetryLimitError', 'BlockedError'].includes((e as Error).name));
+      for (let attempt = 0; attempt < 3 && !limited(); attempt++) {
+        await hammer(30);
+        await all(clientFor(kind, make(), base, target, token, 0), 3, 100 + 10 * attempt);
+      }
       await all(clientFor(kind, make({ maxWaitMs: 5 }), base, target, token, 3), 3, 200);
       await hammer(30);
       const busy = all(get, 8, 300);
