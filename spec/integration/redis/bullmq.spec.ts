@@ -22,7 +22,7 @@ import { alignTo, until } from './fork.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LIMIT = 500;
-const TIME_SCALE = 400; // Procore's hour lasts 9 s
+const TIME_SCALE = 300; // Procore's hour lasts 12 s
 const WINDOW_MS = 3_600_000 / TIME_SCALE;
 const JOBS = 500;
 // A token of its own per run: no bucket state left in Redis by an earlier run applies.
@@ -122,7 +122,8 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       expect(statuses.every((s) => s === 202)).toBe(true);
 
       // The jobs wait in Redis, not in the worker's memory.
-      await until(() => first.processed.length > 0 || Date.now() > resetAt - 2500, 15_000);
+      // (Leaving 6 s to restart the worker: a process start under a loaded CI took over 2.5 s.)
+      await until(() => first.processed.length > 0 || Date.now() > resetAt - 6000, 15_000);
       const counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'completed');
       expect(counts['completed']).toBe(0);
       expect((counts['waiting'] ?? 0) + (counts['prioritized'] ?? 0)).toBeGreaterThanOrEqual(JOBS - 50);
