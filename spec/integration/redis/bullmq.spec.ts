@@ -22,7 +22,7 @@ import { alignTo, until } from './fork.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LIMIT = 500;
-const TIME_SCALE = 300; // Procore's hour lasts 12 s
+const TIME_SCALE = 150; // Procore's hour lasts 24 s
 const WINDOW_MS = 3_600_000 / TIME_SCALE;
 const JOBS = 500;
 // A token of its own per run: no bucket state left in Redis by an earlier run applies.
@@ -104,6 +104,8 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       );
       await spender.close();
       const resetAt = Math.ceil(Date.now() / WINDOW_MS) * WINDOW_MS;
+      // Phase times relative to the reset, shown if the run is too slow for its premise.
+      const phases: Record<string, number> = { spent: Date.now() - resetAt };
 
       // Webhooks arrive while the budget is spent: each is enqueued at once.
       const statuses = await lastValueFrom(
@@ -120,22 +122,27 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
         ),
       );
       expect(statuses.every((s) => s === 202)).toBe(true);
+      phases['enqueued'] = Date.now() - resetAt;
 
       // The jobs wait in Redis, not in the worker's memory.
-      // (Leaving 6 s to restart the worker: a process start under a loaded CI took over 2.5 s.)
-      await until(() => first.processed.length > 0 || Date.now() > resetAt - 6000, 15_000);
+      // (Leaving 15 s to restart the worker: under a loaded CI, with the other suites beside it,
+      // restarting took over 6 s.)
+      await until(() => first.processed.length > 0 || Date.now() > resetAt - 15_000, 30_000);
       const counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'completed');
       expect(counts['completed']).toBe(0);
       expect((counts['waiting'] ?? 0) + (counts['prioritized'] ?? 0)).toBeGreaterThanOrEqual(JOBS - 50);
-      expect(Date.now()).toBeLessThan(resetAt);
+      phases['checked'] = Date.now() - resetAt;
+      expect({ beforeReset: Date.now() < resetAt, phases }).toEqual({ beforeReset: true, phases });
 
       // Restart the worker process before the reset.
       first.child.kill('SIGTERM');
       const { deferred } = await first.closed;
+      phases['closed'] = Date.now() - resetAt;
       const second = startWorkerProcess(job);
       children.push(second.child);
       await second.ready;
-      expect(Date.now()).toBeLessThan(resetAt);
+      phases['restarted'] = Date.now() - resetAt;
+      expect({ beforeReset: Date.now() < resetAt, phases }).toEqual({ beforeReset: true, phases });
 
       await until(() => first.processed.length + second.processed.length >= JOBS, 30_000);
       const completed = await queue.getCompletedCount();
@@ -160,5 +167,5 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       redis.disconnect();
       await sim.close();
     }
-  }, 60_000);
+  }, 100_000);
 });
