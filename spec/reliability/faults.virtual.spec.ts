@@ -13,7 +13,9 @@ import {
   QueueFullError,
   rateLimit,
   RetryLimitError,
+  type Limiter,
   type LimiterSnapshot,
+  type RateLimitConfig,
 } from '../../lib/index.js';
 import { createSimulatorEngine, type SimulatorResponse } from '../../lib/testing/index.js';
 import { assertEndedOnce, faultyProvider, outcomes, START, track, type Ledger } from './harness.js';
@@ -25,6 +27,32 @@ function virtual<T extends object>(body: (scheduler: TestScheduler) => T): T & {
   const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
   const result = scheduler.run(() => body(scheduler));
   return Object.assign(result, { lastFrame: scheduler.frame });
+}
+
+const PATHS = {
+  pipedrive: (i: number) => `/v1/deals/${i}`,
+  procore: (i: number) => `/rest/v1.0/projects/${i}`,
+  teos: (i: number) => `/jobs/${i}`,
+} as const;
+
+/** Subscribes `n` GETs (request `i` to its own path) through `rateLimit`, each with its ledger. */
+function getMany(
+  api: ReturnType<typeof faultyProvider>,
+  limiter: Limiter,
+  scheduler: TestScheduler,
+  provider: keyof typeof PATHS,
+  token: string,
+  n: number,
+  config?: RateLimitConfig,
+): Array<Ledger<SimulatorResponse>> {
+  return Array.from({ length: n }, (_, i) => {
+    const path = PATHS[provider](i);
+    return track(
+      i,
+      api.request(provider, { path, token }).pipe(rateLimit(limiter, { method: 'GET', url: path }, config)),
+      () => scheduler.now(),
+    );
+  });
 }
 
 describe('fault: 5xx storm', () => {
@@ -51,19 +79,7 @@ describe('fault: 5xx storm', () => {
         scheduler,
         random: () => 0.5,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 200; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api
-              .request('pipedrive', { path, token: PD })
-              .pipe(rateLimit(limiter, { method: 'GET', url: path }, { statuses: [429, 503], maxRetries: 1 })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 200, { statuses: [429, 503], maxRetries: 1 });
       return { ledgers, api, engine, limiter, lb503 };
     });
     const kinds = assertEndedOnce(r.ledgers);
@@ -134,17 +150,7 @@ describe('fault: rate-limit headers missing or garbage', () => {
         scheduler,
         random: () => 0.5,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 200; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 200);
       return { ledgers, api, engine, limiter, garbled: () => garbled };
     });
     const kinds = assertEndedOnce(r.ledgers);
@@ -171,17 +177,7 @@ describe('fault: server restart that resets counts', () => {
         scheduler,
         random: () => 0.5,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 200; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 200);
       const before = { stats: undefined as unknown, dropped: 0, at: 0 };
       // The restart comes in the second window, once 10 requests are in flight.
       scheduler.schedule(function (this: SchedulerAction<unknown>) {
@@ -228,17 +224,7 @@ describe('fault: limits changed mid-run', () => {
         scheduler,
         random: () => 0.5,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 400; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 400);
       return { ledgers, api, engine, limiter };
     });
     const kinds = assertEndedOnce(r.ledgers);
@@ -266,17 +252,7 @@ describe('fault: clock skew of an hour either way', () => {
           scheduler,
           maxWaitMs: 2 * 3_600_000,
         });
-        const ledgers: Array<Ledger<SimulatorResponse>> = [];
-        for (let i = 0; i < 150; i++) {
-          const path = `/rest/v1.0/projects/${i}`;
-          ledgers.push(
-            track(
-              i,
-              api.request('procore', { path, token: 'pc' }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-              () => scheduler.now(),
-            ),
-          );
-        }
+        const ledgers = getMany(api, limiter, scheduler, 'procore', 'pc', 150);
         return { ledgers, api, engine, limiter };
       });
       const kinds = assertEndedOnce(r.ledgers);
@@ -294,17 +270,7 @@ describe('fault: clock skew of an hour either way', () => {
         });
         const api = faultyProvider(engine, scheduler);
         const limiter = createLimiter({ provider: providers.teos(), key: 'te', scheduler });
-        const ledgers: Array<Ledger<SimulatorResponse>> = [];
-        for (let i = 0; i < 250; i++) {
-          const path = `/jobs/${i}`;
-          ledgers.push(
-            track(
-              i,
-              api.request('teos', { path, token: 'te' }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-              () => scheduler.now(),
-            ),
-          );
-        }
+        const ledgers = getMany(api, limiter, scheduler, 'teos', 'te', 250);
         return { ledgers, api, engine, limiter };
       });
       const kinds = assertEndedOnce(r.ledgers);
@@ -335,45 +301,17 @@ describe("fault: Pipedrive's 403 block", () => {
         scheduler,
         blockCooldownMs: 90_000,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 100);
       const later: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 100; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
       const snap: { during?: LimiterSnapshot; sentDuring?: number } = {};
       scheduler.schedule(() => {
         snap.during = limiter.snapshot;
         snap.sentDuring = api.total;
-        for (let i = 0; i < 10; i++) {
-          const path = `/v1/deals/${i}`;
-          later.push(
-            track(
-              i,
-              api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-              () => scheduler.now(),
-            ),
-          );
-        }
+        later.push(...getMany(api, limiter, scheduler, 'pipedrive', PD, 10));
       }, 60_000);
       const after: Array<Ledger<SimulatorResponse>> = [];
       scheduler.schedule(() => {
-        for (let i = 0; i < 10; i++) {
-          const path = `/v1/deals/${i}`;
-          after.push(
-            track(
-              i,
-              api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-              () => scheduler.now(),
-            ),
-          );
-        }
+        after.push(...getMany(api, limiter, scheduler, 'pipedrive', PD, 10));
       }, 90_100);
       return { ledgers, later, after, api, engine, limiter, hammer, snap };
     });
@@ -403,17 +341,7 @@ describe('fault: 10,000 concurrent requests', () => {
       });
       const api = faultyProvider(engine, scheduler);
       const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key: PD, scheduler });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 10_000; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 10_000);
       const queuedAt0 = limiter.snapshot.queued;
       return { ledgers, api, engine, limiter, queuedAt0 };
     });
@@ -441,17 +369,7 @@ describe('fault: mass unsubscription', () => {
       });
       const api = faultyProvider(engine, scheduler);
       const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key: PD, scheduler });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 10_000; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 10_000);
       const at: Record<string, unknown> = {};
       // All unsubscribe in the second window, once 10 requests are in flight.
       scheduler.schedule(function (this: SchedulerAction<unknown>) {
@@ -500,17 +418,7 @@ describe('fault: a queue at its cap', () => {
         scheduler,
         maxQueue: 100,
       });
-      const ledgers: Array<Ledger<SimulatorResponse>> = [];
-      for (let i = 0; i < 1_000; i++) {
-        const path = `/v1/deals/${i}`;
-        ledgers.push(
-          track(
-            i,
-            api.request('pipedrive', { path, token: PD }).pipe(rateLimit(limiter, { method: 'GET', url: path })),
-            () => scheduler.now(),
-          ),
-        );
-      }
+      const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 1_000);
       const at0 = {
         queued: limiter.snapshot.queued,
         inFlight: limiter.snapshot.inFlight,
