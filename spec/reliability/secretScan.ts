@@ -214,3 +214,23 @@ export function scanLimiter(scan: SecretScan, limiter: Limiter, surface = ''): v
   scan.value(`snapshot${surface}`, limiter.snapshot);
   scan.strings(`limiter itself${surface}`, [String(limiter), inspect(limiter, { depth: 6 })]);
 }
+
+/** Each request `i` of the HTTP scans: Procore's projects or Pipedrive's deals. */
+export function pathOf(target: 'procore' | 'pipedrive', i: number): string {
+  return target === 'procore' ? `/rest/v1.0/projects/${i}` : `/v1/deals/${i}`;
+}
+
+/**
+ * Someone else spends the budget with the same token, around the limiter (`n` requests at once;
+ * Pipedrive then blocks the token).
+ */
+export function hammer(base: string, target: 'procore' | 'pipedrive', token: string, n: number): Promise<unknown> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      fetch(
+        target === 'pipedrive' ? `${base}${pathOf(target, i)}?api_token=${token}` : `${base}${pathOf(target, i)}`,
+        target === 'procore' ? { headers: { Authorization: `Bearer ${token}` } } : {},
+      ).then((r) => r.arrayBuffer()),
+    ),
+  );
+}

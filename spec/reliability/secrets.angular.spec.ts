@@ -17,7 +17,7 @@ import { lastValueFrom } from 'rxjs';
 import { createLimiter, providers, type Limiter } from '../../lib/index.js';
 import { rateLimitInterceptor } from '../../lib/adapters/angular.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
-import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
+import { hammer, makeToken, pathOf, scanLimiter, SecretScan, watch } from './secretScan.js';
 
 const scan = new SecretScan();
 let pipedriveSim: Simulator;
@@ -66,7 +66,7 @@ describe('Angular rateLimitInterceptor', () => {
       const token = scan.token(makeToken(`ng${target.slice(0, 4)}`));
       const sim = target === 'pipedrive' ? pipedriveSim : procoreSim;
       const base = sim.urlFor(target);
-      const path = (i: number) => (target === 'procore' ? `/rest/v1.0/projects/${i}` : `/v1/deals/${i}`);
+      const path = (i: number) => pathOf(target, i);
       const provider = () =>
         target === 'procore'
           ? providers.procore({ hints: { hourly: { limit: 10, windowMs: 1000 } } })
@@ -93,18 +93,9 @@ describe('Angular rateLimitInterceptor', () => {
             }),
           ),
         );
-      const hammer = (n: number) =>
-        Promise.all(
-          Array.from({ length: n }, (_, i) =>
-            fetch(
-              target === 'pipedrive' ? `${base}${path(i)}?api_token=${token}` : `${base}${path(i)}`,
-              target === 'procore' ? { headers: { Authorization: `Bearer ${token}` } } : {},
-            ).then((r) => r.arrayBuffer()),
-          ),
-        );
 
       await all(client(make(), 2), 6);
-      await hammer(30);
+      await hammer(base, target, token, 30);
       await all(client(make(), 0), 3, 100);
       await all(client(make({ maxWaitMs: 5 }), 3), 3, 200);
       await all(client(make({ maxQueue: 1 }), 0), 5, 300);

@@ -38,7 +38,7 @@ import {
   type SimulatorResponse,
 } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
-import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
+import { hammer, makeToken, pathOf, scanLimiter, SecretScan, watch } from './secretScan.js';
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 
@@ -163,7 +163,7 @@ describe('virtual time: every provider, every outcome', () => {
             ),
           )
           .subscribe((r) => statuses.push(r.status));
-      const hammer = (n: number) => {
+      const spend = (n: number) => {
         for (let i = 0; i < n; i++) send(i).subscribe((r) => statuses.push(r.status));
       };
 
@@ -172,10 +172,10 @@ describe('virtual time: every provider, every outcome', () => {
       through(main, c.limit * 2, 5);
       // 2. Someone else spends the budget (and, for Pipedrive, gets the token blocked): 429s,
       // retries, pauses, retries exhausted, waits past maxWaitMs, blocked.
-      asyncScheduler.schedule(() => hammer(c.limit * 3), 2500);
+      asyncScheduler.schedule(() => spend(c.limit * 3), 2500);
       asyncScheduler.schedule(() => through(main, c.limit, 10, { maxRetries: 1 }, 100), 2520);
       asyncScheduler.schedule(() => through(make({ maxWaitMs: 10 }), 5, 5, { maxRetries: 3 }, 200), 2540);
-      asyncScheduler.schedule(() => hammer(c.limit * 3), 2600);
+      asyncScheduler.schedule(() => spend(c.limit * 3), 2600);
       asyncScheduler.schedule(() => through(make({ coldStartConcurrency: 10 }), 10, 10, { maxRetries: 0 }, 300), 2610);
       // While requests wait and are in flight, the limiter as a user might print it.
       asyncScheduler.schedule(() => limiters.forEach((l) => scanLimiter(scan, l)), 2530);
@@ -295,7 +295,7 @@ describe('over HTTP: axios, fetch and NestJS against the simulator', () => {
       const token = scan.token(makeToken(`${kind.slice(0, 5)}${target.slice(0, 4)}`));
       const sim = target === 'procore' ? procoreSim : pipedriveSim;
       const base = sim.urlFor(target);
-      const path = (i: number) => (target === 'procore' ? `/rest/v1.0/projects/${i}` : `/v1/deals/${i}`);
+      const path = (i: number) => pathOf(target, i);
       const provider = () =>
         target === 'procore'
           ? providers.procore({ hints: { hourly: { limit: 10, windowMs: 1000 } } })
@@ -316,16 +316,6 @@ describe('over HTTP: axios, fetch and NestJS against the simulator', () => {
             }),
           ),
         );
-      // Someone else spends the budget with the same token (Pipedrive then blocks it).
-      const hammer = (n: number) =>
-        Promise.all(
-          Array.from({ length: n }, (_, i) =>
-            fetch(
-              target === 'pipedrive' ? `${base}${path(i)}?api_token=${token}` : `${base}${path(i)}`,
-              target === 'procore' ? { headers: { Authorization: `Bearer ${token}` } } : {},
-            ).then((r) => r.arrayBuffer()),
-          ),
-        );
 
       const main = make();
       const get = clientFor(kind, main, base, target, token, 2);
@@ -337,11 +327,11 @@ describe('over HTTP: axios, fetch and NestJS against the simulator', () => {
       // our requests there is no 429 to see, so that step is tried again (at most three times).
       const limited = () => errors.some((e) => ['RetryLimitError', 'BlockedError'].includes((e as Error).name));
       for (let attempt = 0; attempt < 3 && !limited(); attempt++) {
-        await hammer(30);
+        await hammer(base, target, token, 30);
         await all(clientFor(kind, make(), base, target, token, 0), 3, 100 + 10 * attempt);
       }
       await all(clientFor(kind, make({ maxWaitMs: 5 }), base, target, token, 3), 3, 200);
-      await hammer(30);
+      await hammer(base, target, token, 30);
       const busy = all(get, 8, 300);
       limiters.forEach((l) => scanLimiter(scan, l, ' (HTTP)'));
       await busy;
