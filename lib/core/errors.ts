@@ -3,6 +3,7 @@
  * fields and a guard function, so callers can branch without `instanceof` across realms or
  * duplicated package copies.
  */
+import { withoutUserInfo } from './events.js';
 
 /** Where a wait or a failure came from; carries no credential. */
 export interface ErrorContext {
@@ -99,13 +100,9 @@ function summaryOf(cause: object): object {
   );
 }
 
-/**
- * Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL
- * in its messages). User-info runs to the last `@` before the host (a password may hold `@`),
- * after `//` or `\\` (URL parsers read both), with or without a scheme.
- */
+/** Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL in its messages). */
 function withoutQueries(text: string): string {
-  return text.replace(/((?:\b[a-z][a-z\d+.-]*:)?[/\\]{2})[^\s/\\?#]*@/gi, '$1').replace(/[?#][^\s'"]*/g, '');
+  return withoutUserInfo(text).replace(/[?#][^\s'"]*/g, '');
 }
 
 /**

@@ -189,7 +189,17 @@ function iso(ms: number): string {
 /** Strips query, fragment and user-info from a URL so events never carry a token. */
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
-  const noQuery = url.split(/[?#]/, 1)[0] ?? '';
-  // WHATWG URL parsing reads `\` as `/` in http(s) URLs, so `https:\\user:token@host` has user-info too.
-  return noQuery.replace(/^((?:[a-z][a-z0-9+.-]*:)?[/\\]{2})[^/\\]*@/i, '$1');
+  return withoutUserInfo(url.split(/[?#]/, 1)[0] ?? '');
+}
+
+/**
+ * User-info of the URLs in a text: after `//` or `\\` (WHATWG URL parsing reads `\` as `/` in
+ * http(s) URLs), with or without a scheme, up to the last `@` before the host (a password may
+ * hold `@`).
+ */
+const USER_INFO = /((?:\b[a-z][a-z\d+.-]*:)?[/\\]{2})[^\s/\\?#]*@/gi;
+
+/** @internal A text with the user-info of its URLs removed. */
+export function withoutUserInfo(text: string): string {
+  return text.replace(USER_INFO, '$1');
 }
