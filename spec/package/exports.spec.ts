@@ -3,24 +3,79 @@
  * the package's own name (Node's package self-reference, which applies package.json "exports"), plus every
  * subpath of the "exports" map. Each check runs in a fresh `node` child process, outside Jest's module system.
  *
- * Needs `dist/` (run `npm run build` first); without it the whole suite is skipped.
+ * It checks the repository's `dist/` when that is newer than every source (as after `npm run build` in CI);
+ * otherwise it builds the package into a temporary folder first (the same two tsc projects, ~30 s), so a
+ * fresh clone tests what its sources build to, never a stale or missing `dist/`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Newest modification time of the files the build reads. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  walk(join(repo, 'lib'));
+  for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.cjs.json']) {
+    newest = Math.max(newest, statSync(join(repo, f)).mtimeMs);
+  }
+  return newest;
+}
+
+/** The package root to check: the repository when its dist/ is fresh, else a temporary build of it. */
+function packageRoot(): { root: string; built: boolean } {
+  const marker = join(repo, 'dist', 'cjs', 'package.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= newestSource()) return { root: repo, built: false };
+  const root = mkdtempSync(join(tmpdir(), 'rxrl-pack-'));
+  writeFileSync(join(root, 'package.json'), readFileSync(join(repo, 'package.json')));
+  symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  for (const [project, out] of [
+    ['tsconfig.build.json', 'esm'],
+    ['tsconfig.cjs.json', 'cjs'],
+  ] as const) {
+    execFileSync(process.execPath, [tsc, '-p', project, '--outDir', join(root, 'dist', out)], {
+      cwd: repo,
+      stdio: 'pipe',
+    });
+  }
+  writeFileSync(join(root, 'dist', 'cjs', 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
+  return { root, built: true };
+}
+
+const { root, built } = packageRoot();
 const dist = join(root, 'dist');
-const hasDist = existsSync(dist);
+afterAll(() => {
+  if (built) rmSync(root, { recursive: true, force: true });
+});
 
 interface PackageJson {
   name: string;
   exports: Record<string, unknown>;
 }
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson;
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as PackageJson;
 
 type Condition = 'import' | 'require';
 const CONDITIONS: readonly Condition[] = ['import', 'require'];
@@ -105,12 +160,7 @@ function sourceOf(file: string): string | undefined {
   return match ? `lib/${match[1]}.ts` : undefined;
 }
 
-const describeDist = hasDist ? describe : describe.skip;
-const suiteName = hasDist
-  ? 'package exports (built dist/)'
-  : 'package exports — SKIPPED: dist/ does not exist, run `npm run build` first';
-
-describeDist(suiteName, () => {
+describe(built ? 'package exports (a fresh build of the sources)' : 'package exports (built dist/)', () => {
   it('dist/cjs is marked CommonJS and dist/esm inherits "type": "module"', () => {
     const cjsPkg = JSON.parse(readFileSync(join(dist, 'cjs', 'package.json'), 'utf8')) as { type?: string };
     expect(cjsPkg.type).toBe('commonjs');
@@ -145,7 +195,7 @@ describeDist(suiteName, () => {
     for (const target of targets) {
       const { subpath, condition, file, types } = target;
       const source = sourceOf(file);
-      const pending = source !== undefined && !existsSync(join(root, source));
+      const pending = source !== undefined && !existsSync(join(repo, source));
       const name = `${subpath} [${condition}] → ${file}`;
       if (pending) {
         it.skip(`${name} — PENDING: ${source} is not written yet`, () => undefined);

@@ -3,7 +3,7 @@
  * message the store sends to Redis (every command seen by MONITOR, every key under the prefix
  * with its contents, every message on the prefix's channels), nor in what it adds to the
  * limiter (events, state, the limiter as printed, every string reachable from it), including
- * when Redis is unreachable (`store-unavailable`). Real Redis on 127.0.0.1:6379, a unique prefix.
+ * when Redis is unreachable (`store-unavailable`). A real Redis (spec/helpers/redis.ts), a unique prefix.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
@@ -15,13 +15,14 @@ import { fromFetch } from 'rxjs/fetch';
 import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
 import { redisStore } from '../../lib/stores/redis/index.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
+import { REDIS } from '../helpers/redis.js';
 import { reachableStrings } from '../helpers/scan.js';
 import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
 
 const prefix = `rxrl-secrets-${process.pid}-${randomBytes(4).toString('hex')}:`;
 const scan = new SecretScan();
 const clients: Redis[] = [];
-const client = (port = 6379) => {
+const client = (port = REDIS.port) => {
   const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   c.on('error', () => undefined);
   clients.push(c);

@@ -1,7 +1,7 @@
 /**
  * Durable deferral: webhook events enqueued in BullMQ while the provider budget is spent wait in
  * Redis (the worker stops taking jobs until the reset), and all run after it, once each, even
- * when the worker process is restarted in between. Real Redis on 127.0.0.1:6379, real
+ * when the worker process is restarted in between. A real Redis (spec/helpers/redis.ts), real
  * processes, the simulator over real sockets.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -18,6 +18,7 @@ import { createLimiter, providers, rateLimit } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { credentialLabel, startSimulator } from '../../../lib/testing/index.js';
 import { startWebhookReceiver } from '../../../examples/bullmq-webhooks/receiver.js';
+import { REDIS } from '../../helpers/redis.js';
 import { alignTo, until } from './fork.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,13 +64,13 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
   it(`${JOBS} jobs enqueued while the budget is spent all run after the reset, none twice, none lost, across a worker restart`, async () => {
     const queueName = `rxrl-webhooks-${process.pid}-${Date.now()}`;
     const sim = await startSimulator({ timeScale: TIME_SCALE, latencyMs: 2, procore: { limit: LIMIT } });
-    const connection = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null };
+    const connection = { host: REDIS.host, port: REDIS.port, maxRetriesPerRequest: null };
     const queue = new Queue(queueName, { connection });
     const redis = new Redis(connection);
     const receiver = await startWebhookReceiver(queue);
     try {
       const job = {
-        redisPort: 6379,
+        redisPort: REDIS.port,
         queueName,
         apiUrl: sim.urlFor('procore'),
         token: TOKEN,

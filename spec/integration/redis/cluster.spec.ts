@@ -1,6 +1,6 @@
 /**
- * The Redis store on a real Redis Cluster: three throwaway masters on ports 7391–7393 (never the
- * shared Redis on 6379), made with `redis-cli --cluster create`. Each limiter has its own
+ * The Redis store on a real Redis Cluster: three throwaway masters on free ports (never the
+ * tests' shared Redis), made with `redis-cli --cluster create`. Each limiter has its own
  * ioredis `Cluster` client, as separate processes would.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -17,15 +17,17 @@ import {
   type Ticket,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+import { freePort } from '../../helpers/redis.js';
 import { tempCluster } from './fork.js';
 
-const PORTS = [7391, 7392, 7393];
+let PORTS: number[] = [];
 let cluster: { stop(): Promise<void> } | undefined;
 const clients: Cluster[] = [];
 const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
 
 beforeAll(async () => {
+  PORTS = [await freePort(true), await freePort(true), await freePort(true)];
   cluster = await tempCluster(PORTS);
 }, 30_000);
 
@@ -37,7 +39,7 @@ afterAll(async () => {
 });
 
 const client = () => {
-  const c = new Cluster([{ host: '127.0.0.1', port: PORTS[0] ?? 7391 }]);
+  const c = new Cluster([{ host: '127.0.0.1', port: PORTS[0] ?? 0 }]);
   c.on('error', () => undefined);
   clients.push(c);
   return c;

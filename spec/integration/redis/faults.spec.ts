@@ -1,6 +1,6 @@
 /**
  * Faults of the Redis store that the process tests do not cover: Redis slow (not down) for a
- * while, on a throwaway redis-server (port 6391, never the shared one on 6379), and a provider's
+ * while, on a throwaway redis-server (a free port, never the tests' shared one), and a provider's
  * block (Pipedrive's 403) shared by every process of a token. Each limiter has its own ioredis
  * client, as separate processes would; requests go to the simulator over real sockets.
  */
@@ -19,6 +19,7 @@ import {
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
+import { freePort, REDIS } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
 let sim: Simulator | undefined;
@@ -80,7 +81,7 @@ describe('redis store faults', () => {
     const WINDOW_MS = 2000;
     const PROCS = 3;
     const PER = 60;
-    const redis = tempRedis(6391, ['--enable-debug-command', 'local']);
+    const redis = tempRedis(await freePort(), ['--enable-debug-command', 'local']);
     await redis.start();
     try {
       sim = await startSimulator({ timeScale: 1800, latencyMs: 2, procore: { limit: LIMIT } });
@@ -143,17 +144,23 @@ describe('redis store faults', () => {
       expect(counts).toMatchObject({ ok: PROCS * PER, limited: 0, blocked: 0, sentWhileLimited: 0 });
       expect(all.reduce((n, l) => n + l.snapshot.totals.sent, 0)).toBe(PROCS * PER);
 
-      // The clear events, in order: unavailable during the slow spell, recovered after it.
+      // The clear events, in order: unavailable during the slow spell, recovered after it. Phases, not
+      // margins: which reply a busy event loop reads first is not ours to promise, so the only times
+      // asserted are that a process that went down in the spell recovers once Redis answers again,
+      // i.e. not in its first 2 of 3 seconds (a margin of a whole second for a loaded machine).
       let local = 0;
       let shared = 0;
       let downProcs = 0;
       for (const rec of records) {
         const down = rec.events.filter((e) => e.type === 'store-unavailable');
         const up = rec.events.filter((e) => e.type === 'store-recovered');
-        expect(down.length).toBe(up.length);
-        for (const e of down) expect(e.at).toBeGreaterThanOrEqual(slowFrom);
-        for (const e of up) expect(e.at).toBeGreaterThanOrEqual(slowTo - 5);
-        if (down.length > 0) downProcs++;
+        const phases = rec.events.filter((e) => e.type === 'store-unavailable' || e.type === 'store-recovered');
+        expect(phases.map((e) => e.type)).toEqual(down.flatMap(() => ['store-unavailable', 'store-recovered']));
+        const inSpell = down.filter((e) => e.at >= slowFrom && e.at <= slowTo);
+        if (inSpell.length > 0) {
+          downProcs++;
+          expect(up.at(-1)?.at).toBeGreaterThanOrEqual(slowFrom + 2000);
+        }
         // Admissions between an unavailable and the next recovered came from the local share.
         let isDown = false;
         const perWindow = new Map<number, number>();
@@ -203,7 +210,7 @@ describe('redis store faults', () => {
       const l = createLimiter({
         provider: providers.pipedrive({ plan: 'advanced' }),
         key: token,
-        store: redisStore({ client: client(6379), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+        store: redisStore({ client: client(REDIS.port), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
         ...extra,
       });
       limiters.push(l);
@@ -272,7 +279,7 @@ describe('redis store faults', () => {
     const cSent = sent.get(c) ?? 0;
     expect(cSent).toBe(0);
     // The block is in Redis with its cool-down (15 min by default).
-    const r = client(6379);
+    const r = client(REDIS.port);
     const k = redisKeys(prefix, 'pipedrive', token);
     const pttl = await r.pttl(k.pause);
     expect(pttl).toBeGreaterThan(14 * 60_000);

@@ -93,7 +93,7 @@ export async function alignTo(windowMs: number, afterMs = 30): Promise<void> {
   await new Promise((r) => setTimeout(r, wait));
 }
 
-/** A throwaway redis-server (no persistence) on `port`, never the shared one on 6379. */
+/** A throwaway redis-server (no persistence) on `port` (take one from `freePort`), never the tests' shared one. */
 export interface TempRedis {
   readonly port: number;
   stop(): Promise<void>;

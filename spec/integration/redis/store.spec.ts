@@ -1,5 +1,5 @@
 /**
- * The Redis store against the real Redis on 127.0.0.1:6379 (no mocks): key layout, atomic
+ * The Redis store against a real Redis (spec/helpers/redis.ts) (no mocks): key layout, atomic
  * admission across limiters, the merge of responses, shared pauses, and what happens when
  * Redis does not answer. Each limiter here has its own ioredis client, as separate processes
  * would.
@@ -22,11 +22,12 @@ import {
   type Ticket,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+import { REDIS } from '../../helpers/redis.js';
 
 const clients: Redis[] = [];
 const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
-const client = (port = 6379, extra: object = {}) => {
+const client = (port = REDIS.port, extra: object = {}) => {
   const c = new Redis({ port, host: '127.0.0.1', ...extra });
   c.on('error', () => undefined);
   clients.push(c);

@@ -1,0 +1,34 @@
+/**
+ * Where the tests' Redis is: the server spec/setup/redis.mjs started for this run, or the one
+ * REDIS_URL names. Tests that need a server of their own (to kill, slow or cluster) take free
+ * ports from `freePort`, so that two runs on one machine never meet.
+ */
+import { createServer } from 'node:net';
+
+const url = new URL(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+
+/** Host and port of the tests' Redis, for `new Redis(REDIS)` and for child processes. */
+export const REDIS: { readonly host: string; readonly port: number } = {
+  host: url.hostname,
+  port: Number(url.port || 6379),
+};
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A loopback TCP port that was free a moment ago. `clusterBus`: the port 10,000 above it (where a
+ * Redis Cluster node listens to its peers) was free too.
+ */
+export async function freePort(clusterBus = false): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 35_000);
+    if ((await canListen(port)) && (!clusterBus || (await canListen(port + 10_000)))) return port;
+  }
+  throw new Error('no free loopback port found in 200 tries');
+}
