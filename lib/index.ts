@@ -1,5 +1,6 @@
 export { createLimiter, Limiter, type AcquireHandlers, type Permit, type Ticket } from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
+export { DuplicateLimiterError, isDuplicateLimiterError, shareLimiter, type SharedLimiter } from './core/registry.js';
 export {
   memoryStore,
   type LimiterStore,

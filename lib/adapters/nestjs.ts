@@ -31,12 +31,14 @@ import {
   Inject,
   type ConfigurableModuleAsyncOptions,
   type DynamicModule,
+  type OnApplicationShutdown,
   type Provider as NestProvider,
 } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import { combineLatest, map, Observable, of } from 'rxjs';
-import { createLimiter, type Limiter } from '../core/limiter.js';
+import type { Limiter } from '../core/limiter.js';
+import { shareLimiter, type SharedLimiter } from '../core/registry.js';
 import type { LimiterOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { LimiterSnapshot } from '../core/state.js';
@@ -95,6 +97,19 @@ export function getLimiterToken(name: string): string {
 }
 
 /**
+ * The injection token of the rate-limited `HttpService` that {@link RateLimitModule.forFeature}
+ * provides for `name` (when given `http`).
+ *
+ * ```ts
+ * import { getRateLimitedHttpToken } from 'rx-ratelimit/nestjs';
+ * const token: string = getRateLimitedHttpToken('pipedrive'); // 'rx-ratelimit:http:pipedrive'
+ * ```
+ */
+export function getRateLimitedHttpToken(name: string): string {
+  return `rx-ratelimit:http:${name}`;
+}
+
+/**
  * Injects the limiter registered under `name`: `@InjectLimiter('pipedrive') limiter: Limiter`.
  * Shorthand for `@Inject(getLimiterToken(name))`. Parameter decorators need
  * `experimentalDecorators` in the app's tsconfig (as every Nest app has); without them, use
@@ -117,8 +132,10 @@ export function InjectLimiter(name: string): PropertyDecorator & ParameterDecora
  * registry.snapshot$().subscribe((all) => console.log(all['pipedrive']?.buckets));
  * ```
  */
-export class LimiterRegistry {
+export class LimiterRegistry implements OnApplicationShutdown {
   private readonly limiters = new Map<string, Limiter>();
+  /** Limiters this registry created from options (held in the process-wide share). */
+  private readonly held: SharedLimiter[] = [];
 
   constructor(options: RateLimitModuleOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -128,9 +145,36 @@ export class LimiterRegistry {
     if (typeof defs !== 'object' || defs === null || Array.isArray(defs)) {
       throw new TypeError('RateLimitModule: `limiters` must be an object of limiters or limiter options by name');
     }
-    for (const [name, def] of Object.entries(defs as Record<string, LimiterDefinition>)) {
-      this.limiters.set(name, toLimiter(name, def));
+    try {
+      for (const [name, def] of Object.entries(defs as Record<string, LimiterDefinition>)) {
+        if (isLimiter(def)) {
+          this.limiters.set(name, def);
+          continue;
+        }
+        const hold = toShared(name, def);
+        this.held.push(hold);
+        this.limiters.set(name, hold.limiter);
+      }
+    } catch (error) {
+      void this.close();
+      throw error;
     }
+  }
+
+  /**
+   * Lets go of the limiters this registry created from options: the last registration of a
+   * provider + key in the process closes it (a Redis store's connections included), so
+   * `app.close()` leaves nothing open. Limiters you passed in as objects are yours to close.
+   * Nest calls it on shutdown (`OnApplicationShutdown`).
+   */
+  async close(): Promise<void> {
+    const held = this.held.splice(0);
+    await Promise.all(held.map((h) => h.release()));
+  }
+
+  /** @internal Nest's shutdown hook: {@link LimiterRegistry.close}. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
   }
 
   /** The limiter registered under `name`; throws an `Error` naming the known ones if none is. */
@@ -181,10 +225,9 @@ export class LimiterRegistry {
   }
 }
 
-function toLimiter(name: string, def: LimiterDefinition): Limiter {
-  if (isLimiter(def)) return def;
+function toShared(name: string, def: LimiterOptions): SharedLimiter {
   try {
-    return createLimiter(def);
+    return shareLimiter(def, `RateLimitModule limiter "${name}"`);
   } catch (error) {
     if (error instanceof TypeError) {
       throw new TypeError(`RateLimitModule: limiter "${name}": ${error.message}`, { cause: error });
@@ -268,12 +311,81 @@ export class RateLimitModule extends ConfigurableModuleClass {
   }
 
   /**
+   * Makes limiters that the root module registered injectable in a feature module, by name, and
+   * optionally a rate-limited `HttpService` for each under {@link getRateLimitedHttpToken}. It
+   * registers nothing new, so feature modules never create a second limiter for a token: call
+   * `forRoot` (or `forRootAsync`) once, with `isGlobal: true`, in the root module. A name the
+   * root module did not register fails at bootstrap with an error listing those it did.
+   *
+   * ```ts
+   * import { HttpModule, HttpService } from '@nestjs/axios';
+   * import { Module } from '@nestjs/common';
+   * import { RateLimitModule } from 'rx-ratelimit/nestjs';
+   *
+   * @Module({
+   *   imports: [
+   *     RateLimitModule.forFeature(['pipedrive'], {
+   *       imports: [HttpModule.register({ baseURL: 'https://api.pipedrive.com' })],
+   *       http: HttpService,
+   *     }),
+   *   ],
+   * })
+   * export class DealsModule {}
+   * ```
+   */
+  static forFeature(names: readonly string[], options: RateLimitFeatureOptions = {}): DynamicModule {
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
+      throw new TypeError('RateLimitModule.forFeature: `names` must be an array of limiter names');
+    }
+    const unique = [...new Set(names)];
+    const limiters: NestProvider[] = unique.map((name) => ({
+      provide: getLimiterToken(name),
+      useFactory: (registry: LimiterRegistry) => registry.get(name),
+      inject: [LimiterRegistry],
+    }));
+    const http = options.http;
+    const clients: NestProvider[] =
+      http === undefined
+        ? []
+        : unique.map((name) => ({
+            provide: getRateLimitedHttpToken(name),
+            useFactory: (service: HttpService, registry: LimiterRegistry) =>
+              registry.http(service, name, options.httpOptions ?? {}),
+            inject: [http, LimiterRegistry],
+          }));
+    return {
+      module: RateLimitFeatureModule,
+      imports: [...(options.imports ?? [])],
+      providers: [...limiters, ...clients],
+      exports: [...unique.map(getLimiterToken), ...(http === undefined ? [] : unique.map(getRateLimitedHttpToken))],
+    };
+  }
+
+  /**
    * Registers the limiters a factory returns (`useFactory`, `inject`, `imports`). Names listed
    * in `limiterNames` are injectable by token; every limiter is reachable through the registry.
    */
   static override forRootAsync(options: RateLimitModuleAsyncOptions): DynamicModule {
     return super.forRootAsync(options);
   }
+}
+
+/** The module {@link RateLimitModule.forFeature} returns. */
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module
+export class RateLimitFeatureModule {}
+
+/** Options of {@link RateLimitModule.forFeature}. */
+export interface RateLimitFeatureOptions {
+  /** Modules the feature's providers need: the `HttpModule` whose `HttpService` to pace. */
+  readonly imports?: NonNullable<DynamicModule['imports']>;
+  /**
+   * The `HttpService` class (from `@nestjs/axios`, passed in so that this module does not load
+   * it): provides, per name, `registry.http(httpService, name)` under
+   * {@link getRateLimitedHttpToken}.
+   */
+  readonly http?: abstract new (...args: never[]) => HttpService;
+  /** Settings of those rate-limited services (`maxRetries`, `priority`…). */
+  readonly httpOptions?: RateLimitedHttpOptions;
 }
 
 // ---------------------------------------------------------------------------------------------

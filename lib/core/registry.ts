@@ -1,0 +1,121 @@
+/**
+ * One limit state per provider + credential in a process, for code that creates limiters from
+ * options on the user's behalf (NestJS modules). Two limiters on one token, each believing it
+ * owns the whole budget, send twice what the provider allows: two NestJS feature modules that
+ * each called `forRoot` for one Pipedrive token earned 75 × 429, then Pipedrive's block. So
+ * `shareLimiter` hands every registration of the same provider and key the same limiter,
+ * counts its holders, and closes it when the last one lets go; two registrations that disagree
+ * on its options fail at once with an error naming both.
+ */
+import { createLimiter, type Limiter } from './limiter.js';
+import { keyLabel } from './keyLabel.js';
+import type { LimiterOptions } from './options.js';
+
+/** Thrown when two registrations of one provider and key in a process ask for different limiters. */
+export class DuplicateLimiterError extends Error {
+  override readonly name = 'DuplicateLimiterError' as const;
+  /** The provider's name. */
+  readonly provider: string;
+  /** Where the limiter in use was registered. */
+  readonly first: string;
+  /** Where the conflicting registration was made. */
+  readonly second: string;
+
+  constructor(provider: string, first: string, second: string, difference: string) {
+    super(
+      `${second} and ${first} both register a ${provider} limiter for the same key, but differ (${difference}).` +
+        ` One process keeps one limit state per provider and credential: two limiters would each spend the` +
+        ` whole budget. Register it once (e.g. RateLimitModule.forRoot in the root module, forFeature in the` +
+        ` others) or give both the same options.`,
+    );
+    this.provider = provider;
+    this.first = first;
+    this.second = second;
+  }
+}
+
+/** Is `error` a {@link DuplicateLimiterError}? */
+export function isDuplicateLimiterError(error: unknown): error is DuplicateLimiterError {
+  return error instanceof DuplicateLimiterError;
+}
+
+/** A hold on a process-wide limiter; `release()` once, when its holder shuts down. */
+export interface SharedLimiter {
+  readonly limiter: Limiter;
+  /** Lets go of the limiter; the last holder's release closes it. Idempotent. */
+  release(): Promise<void>;
+}
+
+interface Entry {
+  readonly limiter: Limiter;
+  readonly place: string;
+  readonly fingerprint: string;
+  holders: number;
+}
+
+const shared = new Map<string, Entry>();
+
+/** The options that must agree for two registrations to share one limiter (primitives only). */
+function fingerprint(options: LimiterOptions): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
+    if (name === 'key' || name === 'provider') continue;
+    const kind = typeof value;
+    if (kind === 'number' || kind === 'string' || kind === 'boolean') parts.push(`${name}: ${String(value)}`);
+    else if (value !== undefined) parts.push(`${name}: ${kind === 'function' ? 'a function' : 'an object'}`);
+  }
+  return parts.join(', ');
+}
+
+function identity(options: LimiterOptions): string | undefined {
+  const key: unknown = options.key;
+  const provider: unknown = options.provider;
+  if (typeof key !== 'string' || typeof provider !== 'object' || provider === null) return undefined;
+  const name = (provider as { name?: unknown }).name;
+  // Limiters on another clock (a TestScheduler) live in another time: never the same state.
+  if (typeof name !== 'string' || options.scheduler !== undefined) return undefined;
+  return `${name}\u0000${keyLabel(key)}`;
+}
+
+/**
+ * The process's limiter for `options.provider` + `options.key`: created on first use, the same
+ * object for every later call with the same provider and key while any holder keeps it.
+ * `place` names the registration in errors (e.g. `RateLimitModule limiter "pipedrive"`).
+ * Throws a {@link DuplicateLimiterError} when the options differ from those in use, and
+ * `createLimiter`'s `TypeError` for bad options.
+ */
+export function shareLimiter(options: LimiterOptions, place: string): SharedLimiter {
+  const id = identity(options);
+  if (id === undefined) {
+    const limiter = createLimiter(options);
+    return { limiter, release: () => limiter.close() };
+  }
+  const print = fingerprint(options);
+  let entry = shared.get(id);
+  if (entry && entry.fingerprint !== print) {
+    throw new DuplicateLimiterError(
+      options.provider.name,
+      entry.place,
+      place,
+      `{ ${print || 'defaults'} } against { ${entry.fingerprint || 'defaults'} }`,
+    );
+  }
+  if (!entry) {
+    entry = { limiter: createLimiter(options), place, fingerprint: print, holders: 0 };
+    shared.set(id, entry);
+  }
+  entry.holders++;
+  const held = entry;
+  let released = false;
+  return {
+    limiter: held.limiter,
+    release: async () => {
+      if (released) return;
+      released = true;
+      held.holders--;
+      if (held.holders > 0) return;
+      if (shared.get(id) === held) shared.delete(id);
+      await held.limiter.close();
+    },
+  };
+}
