@@ -3,13 +3,18 @@
  *
  * Each block is written to its own module in a temporary directory under `.readme-check/` (gitignored), next to a
  * generated tsconfig.json that extends the root one (same strictness) and maps `rx-ratelimit` and each subpath of
- * package.json "exports" to the matching file in lib/. All blocks go into ONE TypeScript program; diagnostics are
- * mapped back to the markdown file and line, one test per block.
+ * package.json "exports" to the declarations the build emits for it (as a user's compiler sees the package: a
+ * module augmentation reaches a block only through what the block imports). Blocks are compiled as if alone: a
+ * program holds only blocks that import exactly the same entry points, so one block's imports never make another
+ * compile. Diagnostics are mapped back to the markdown file and line, one test per block.
  *
- * A block fenced as ```ts no-check is skipped. Set README_CHECK_KEEP=1 to keep the generated files for debugging.
+ * A block fenced as ```ts no-check is skipped; one fenced as ```ts decorators is compiled with `experimentalDecorators`
+ * and `emitDecoratorMetadata` (a Nest app's settings). Set README_CHECK_KEEP=1 to keep the generated files for debugging.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -26,6 +31,8 @@ interface Block {
   line: number;
   code: string;
   noCheck: boolean;
+  /** Fenced as ```ts decorators: compiled with `experimentalDecorators` and `emitDecoratorMetadata`, as a `nest new` app. */
+  decorators: boolean;
 }
 
 const OPEN_FENCE = /^( {0,3})(`{3,}|~{3,})[ \t]*(ts|typescript)(?:[ \t]+(.*))?$/;
@@ -49,7 +56,13 @@ function extractBlocks(absPath: string): Block[] {
       if (trimmed.startsWith(fence) && trimmed.slice(fence.length).trim() === '' && text.search(/\S/) <= 3) break;
       body.push(text.slice(Math.min(indent, text.search(/\S|$/))));
     }
-    blocks.push({ file, line: i + 1, code: body.join('\n') + '\n', noCheck: meta.includes('no-check') });
+    blocks.push({
+      file,
+      line: i + 1,
+      code: body.join('\n') + '\n',
+      noCheck: meta.includes('no-check'),
+      decorators: meta.includes('decorators'),
+    });
     i = j; // continue after the closing fence
   }
   return blocks;
@@ -68,8 +81,8 @@ function markdownFiles(): string[] {
   return files;
 }
 
-/** `rx-ratelimit[/sub]` → lib source, derived from package.json "exports" (dist/esm/X.js → lib/X.ts). */
-function sourcePaths(): Record<string, string> {
+/** `rx-ratelimit[/sub]` → emitted declarations under `types`, from package.json "exports" (dist/esm/X.js → X.d.ts). */
+function declarationPaths(types: string): Record<string, string> {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     name: string;
     exports: Record<string, unknown>;
@@ -80,7 +93,7 @@ function sourcePaths(): Record<string, string> {
     const match = /\.\/dist\/esm\/([^"]+?)\.js"/.exec(target);
     if (!match) continue; // e.g. ./package.json
     const specifier = subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`;
-    paths[specifier] = join(root, 'lib', `${match[1]}.ts`);
+    paths[specifier] = join(types, `${match[1]}.d.ts`);
   }
   return paths;
 }
@@ -89,6 +102,15 @@ const blocks = markdownFiles().flatMap(extractBlocks);
 const checked = blocks.filter((block) => !block.noCheck);
 
 const blockName = (block: Block): string => `${block.file}:${block.line}`;
+
+/** The library entry points a block imports, as one string: blocks with the same ones may share a program. */
+function entryPointsOf(block: Block): string {
+  const found = new Set<string>();
+  for (const match of block.code.matchAll(/(?:from|import)\s+['"](rx-ratelimit(?:\/[\w-]+)?)['"]/g)) {
+    if (match[1]) found.add(match[1]);
+  }
+  return `${block.decorators ? 'decorators ' : ''}${[...found].sort().join(' ')}`;
+}
 const moduleName = (block: Block): string => `${block.file.replace(/[^A-Za-z0-9]+/g, '_')}_L${block.line}.ts`;
 
 describe('TypeScript blocks in README.md and docs/**/*.md', () => {
@@ -100,6 +122,15 @@ describe('TypeScript blocks in README.md and docs/**/*.md', () => {
     if (checked.length === 0) return;
     mkdirSync(join(root, '.readme-check'), { recursive: true });
     workDir = mkdtempSync(join(root, '.readme-check', 'run-'));
+    const types = join(workDir, 'types');
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    const emitted = spawnSync(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.build.json', '--emitDeclarationOnly', '--declarationMap', 'false', '--outDir', types],
+      { cwd: root, encoding: 'utf8' },
+    );
+    if (emitted.status !== 0)
+      throw new Error(`emitting the library's declarations failed:\n${emitted.stdout}${emitted.stderr}`);
 
     const files = checked.map((block) => {
       const path = join(workDir, moduleName(block));
@@ -107,7 +138,10 @@ describe('TypeScript blocks in README.md and docs/**/*.md', () => {
       return path;
     });
     const paths = Object.fromEntries(
-      Object.entries(sourcePaths()).map(([specifier, source]) => [specifier, [relative(workDir, source)]]),
+      Object.entries(declarationPaths(types)).map(([specifier, source]) => [
+        specifier,
+        [`./${relative(workDir, source)}`],
+      ]),
     );
     const tsconfig = {
       extends: join(root, 'tsconfig.json'),
@@ -137,14 +171,33 @@ describe('TypeScript blocks in README.md and docs/**/*.md', () => {
       );
     }
 
-    const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
+    const groups = new Map<string, number[]>();
     checked.forEach((block, index) => {
-      const path = files[index] ?? '';
-      const sourceFile = program.getSourceFile(path);
-      const diagnostics = sourceFile ? ts.getPreEmitDiagnostics(program, sourceFile) : [];
-      diagnosticsByFile.set(path, diagnostics.length > 0 ? diagnostics.map((d) => describeDiagnostic(d, block)) : []);
+      const entry = entryPointsOf(block);
+      groups.set(entry, [...(groups.get(entry) ?? []), index]);
     });
-  });
+    let previous: ts.Program | undefined;
+    for (const indices of groups.values()) {
+      const rootNames = indices.map((index) => files[index] ?? '');
+      const decorators = checked[indices[0] ?? 0]?.decorators === true;
+      const options = decorators
+        ? { ...parsed.options, experimentalDecorators: true, emitDecoratorMetadata: true }
+        : parsed.options;
+      const program = ts.createProgram({
+        rootNames,
+        options,
+        ...(previous ? { oldProgram: previous } : {}),
+      });
+      previous = program;
+      for (const index of indices) {
+        const block = checked[index] as Block;
+        const path = files[index] ?? '';
+        const sourceFile = program.getSourceFile(path);
+        const diagnostics = sourceFile ? ts.getPreEmitDiagnostics(program, sourceFile) : [];
+        diagnosticsByFile.set(path, diagnostics.length > 0 ? diagnostics.map((d) => describeDiagnostic(d, block)) : []);
+      }
+    }
+  }, 180_000);
 
   afterAll(() => {
     if (workDir && !process.env['README_CHECK_KEEP']) rmSync(workDir, { recursive: true, force: true });

@@ -44,6 +44,9 @@ import type { RequestInfo } from '../core/request.js';
 import type { LimiterSnapshot } from '../core/state.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { toResponseLike } from './axios.js';
+// Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
+// `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
+export type { AxiosRequestRateLimit } from './axios.js';
 import { checkPriority, idempotencyKeyOf, isLimiter, listenAbort, requestInfo, resolveUrl } from './shared.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  */
 import { createLimiter, type Limiter } from './limiter.js';
 import { keyLabel } from './keyLabel.js';
-import type { LimiterOptions } from './options.js';
+import { parseLimiterOptions, type LimiterOptions } from './options.js';
 
 /** Thrown when two registrations of one provider and key in a process ask for different limiters. */
 export class DuplicateLimiterError extends Error {
@@ -85,6 +85,7 @@ function identity(options: LimiterOptions): string | undefined {
  * `createLimiter`'s `TypeError` for bad options.
  */
 export function shareLimiter(options: LimiterOptions, place: string): SharedLimiter {
+  parseLimiterOptions(options); // a bad option is a TypeError naming it, before anything is shared
   const id = identity(options);
   if (id === undefined) {
     const limiter = createLimiter(options);
