@@ -44,7 +44,15 @@ import type { RequestInfo } from '../core/request.js';
 import type { LimiterSnapshot } from '../core/state.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { toResponseLike } from './axios.js';
-import { checkPriority, idempotencyKeyOf, isLimiter, listenAbort, requestInfo, resolveUrl } from './shared.js';
+import {
+  axiosRequestHeaders,
+  checkPriority,
+  idempotencyKeyOf,
+  isLimiter,
+  listenAbort,
+  requestInfo,
+  resolveUrl,
+} from './shared.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and tokens
@@ -427,8 +435,12 @@ export interface RateLimitedHttp {
  * through the same limiter, from every service, share one budget.
  *
  * The limiter sees the full URL (`httpService.axiosRef.getUri(config)`: base URL and params),
- * the method, the priority and an `Idempotency-Key` header. Identical GETs in flight share one
- * response (`rateLimit`'s dedupe). The config passed on to `HttpService` carries
+ * the method, the priority, an `Idempotency-Key` header and the request's headers. Identical
+ * GETs in flight share one response (`rateLimit`'s dedupe; with the limiter's `cache`, a fresh
+ * one is served from memory): same full URL and the same headers (defaults and config, `auth`,
+ * `withCredentials`, `responseType`), so requests sent as different users never share. On an
+ * `HttpService` whose axios instance has request interceptors of the app's (they may add an
+ * `Authorization`), nothing is shared unless `config.rateLimit.shareKey` says so. The config passed on to `HttpService` carries
  * `rateLimit: { skip: true }`, so interceptors installed by `attachRateLimiter` on the same
  * axios instance do not gate it twice. An `AbortSignal` in the config aborts a request that is
  * still queued too: it then ends with axios's `CanceledError`, nothing sent. A
@@ -533,8 +545,9 @@ function infoOf(
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[m], defaultHeaders?.['common'], defaultHeaders),
     retry: config.rateLimit?.retry,
+    headers: axiosRequestHeaders(instance, m, config),
     // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: config.responseType === 'stream' ? false : undefined,
+    shareKey: config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
   });
 }
 

@@ -10,6 +10,9 @@ import {
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
+/** A request sent without headers, said so: what lets `rateLimit` share it. */
+const NONE = {};
+
 /** A GET endpoint in virtual time that counts what it is sent. */
 function endpoint(latencyMs = 50) {
   const sent: string[] = [];
@@ -36,18 +39,18 @@ describe('spending less of the quota', () => {
       for (let i = 0; i < 5; i++)
         api
           .get('/a')
-          .pipe(rateLimit(limiter, { url: '/a' }))
+          .pipe(rateLimit(limiter, { url: '/a', headers: NONE }))
           .subscribe((r) => got.push(r.body));
       api
         .get('/b')
-        .pipe(rateLimit(limiter, { url: '/b' }))
+        .pipe(rateLimit(limiter, { url: '/b', headers: NONE }))
         .subscribe((r) => got.push(r.body));
       // After the first /a answered, a new /a is sent again (no cache configured).
       asyncScheduler.schedule(
         () =>
           api
             .get('/a')
-            .pipe(rateLimit(limiter, { url: '/a' }))
+            .pipe(rateLimit(limiter, { url: '/a', headers: NONE }))
             .subscribe(),
         100,
       );
@@ -66,11 +69,11 @@ describe('spending less of the quota', () => {
       const got: string[] = [];
       const first = api
         .get('/a')
-        .pipe(rateLimit(limiter, { url: '/a' }))
+        .pipe(rateLimit(limiter, { url: '/a', headers: NONE }))
         .subscribe(() => got.push('first'));
       api
         .get('/a')
-        .pipe(rateLimit(limiter, { url: '/a' }))
+        .pipe(rateLimit(limiter, { url: '/a', headers: NONE }))
         .subscribe(() => got.push('second'));
       asyncScheduler.schedule(() => first.unsubscribe(), 10);
       return { got, api };
@@ -79,7 +82,7 @@ describe('spending less of the quota', () => {
     expect(out.got).toEqual(['second']);
   });
 
-  it('POSTs, requests without a url and shareKey: false are never shared; dedupe: false turns it off', () => {
+  it('POSTs, requests without a url or without headers, and shareKey: false are never shared; dedupe: false turns it off', () => {
     const count = (limiterOptions: { dedupe?: boolean }, info: Parameters<typeof rateLimit>[1]) =>
       inVirtualTime(() => {
         const api = endpoint();
@@ -92,11 +95,11 @@ describe('spending less of the quota', () => {
         for (let i = 0; i < 3; i++) api.get('/a').pipe(rateLimit(limiter, info)).subscribe();
         return api.sent.length;
       });
-    expect(count({}, { method: 'POST', url: '/a' })).toBe(3);
-    expect(count({}, {})).toBe(3);
-    expect(count({}, { url: '/a', shareKey: false })).toBe(3);
-    expect(count({ dedupe: false }, { url: '/a' })).toBe(3);
-    expect(count({}, { url: '/a' })).toBe(1);
+    expect(count({}, { method: 'POST', url: '/a', headers: NONE })).toBe(3);
+    expect(count({}, { headers: NONE })).toBe(3);
+    expect(count({}, { url: '/a', headers: NONE, shareKey: false })).toBe(3);
+    expect(count({ dedupe: false }, { url: '/a', headers: NONE })).toBe(3);
+    expect(count({}, { url: '/a', headers: NONE })).toBe(1);
   });
 
   it('the cache serves fresh 2xx GET responses for ttlMs, bounded to maxEntries', () => {
@@ -105,7 +108,16 @@ describe('spending less of the quota', () => {
       const limiter = createLimiter({ provider: providers.generic(), key: 'k', cache: { ttlMs: 1000, maxEntries: 2 } });
       const sub = new Subscription();
       const get = (url: string, at: number) =>
-        asyncScheduler.schedule(() => sub.add(api.get(url).pipe(rateLimit(limiter, { url })).subscribe()), at);
+        asyncScheduler.schedule(
+          () =>
+            sub.add(
+              api
+                .get(url)
+                .pipe(rateLimit(limiter, { url, headers: NONE }))
+                .subscribe(),
+            ),
+          at,
+        );
       get('/a', 0);
       get('/a', 100); // cached
       get('/b', 200);
@@ -135,7 +147,7 @@ describe('spending less of the quota', () => {
         () =>
           new Promise<unknown>((resolve, reject) => {
             get$
-              .pipe(rateLimit(limiter, { url: '/x' }))
+              .pipe(rateLimit(limiter, { url: '/x', headers: NONE }))
               .subscribe({ next: (r) => void r.json().then(resolve, reject), error: reject });
           }),
       ),
