@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { AxiosHeaders } from 'axios';
 import { asyncScheduler, Observable, Subscription } from 'rxjs';
 import {
   createLimiter,
@@ -9,6 +10,7 @@ import {
   type RequestInfo,
   type ResponseLike,
 } from '../../lib/index.js';
+import type { RequestHeaders } from '../../lib/core/request.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 /** A request sent without headers, said so: what lets `rateLimit` share it. */
@@ -415,5 +417,33 @@ describe('the share key', () => {
     expect(events.some((e) => e.type === 'shared')).toBe(true);
     for (const secret of ['query-secret-123', 'header-secret-456', 'key-secret-789'])
       expect(seen).not.toContain(secret);
+  });
+});
+
+describe('request headers in any container', () => {
+  it('a plain object, Headers, Map, pairs, AxiosHeaders and an Angular HttpHeaders with the same headers give the same key', () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+    const same: RequestHeaders[] = [
+      { Authorization: 'Bearer a', Accept: ['application/json'] },
+      new Headers({ authorization: 'Bearer a', accept: 'application/json' }),
+      new Map([
+        ['Accept', 'application/json'],
+        ['AUTHORIZATION', 'Bearer a'],
+      ]),
+      [
+        ['authorization', 'Bearer a'],
+        ['accept', 'application/json'],
+      ],
+      new AxiosHeaders({ Authorization: 'Bearer a', Accept: 'application/json', 'X-Unset': null }),
+      // Angular's HttpHeaders' shape (the real one is exercised in sharing.sockets.spec.ts).
+      {
+        keys: () => ['Authorization', 'Accept'],
+        getAll: (name: string) => (name === 'Accept' ? ['application/json'] : ['Bearer a']),
+      },
+    ];
+    const keys = same.map((headers) => limiter.sharing.keyOf({ url: '/a', headers }));
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toBeDefined();
+    expect(limiter.sharing.keyOf({ url: '/a', headers: new Headers({ authorization: 'Bearer b' }) })).not.toBe(keys[0]);
   });
 });
