@@ -440,11 +440,11 @@ export interface RateLimitedHttp {
  * one is served from memory): same full URL and the same headers (defaults and config, `auth`,
  * `withCredentials`, `responseType`), so requests sent as different users never share. On an
  * `HttpService` whose axios instance has request interceptors of the app's (they may add an
- * `Authorization`), nothing is shared unless `config.rateLimit.shareKey` says so. The config passed on to `HttpService` carries
- * `rateLimit: { skip: true }`, so interceptors installed by `attachRateLimiter` on the same
- * axios instance do not gate it twice. An `AbortSignal` in the config aborts a request that is
- * still queued too: it then ends with axios's `CanceledError`, nothing sent. A
- * `config.rateLimit.skip` request goes straight to `HttpService`.
+ * `Authorization`), nothing is shared unless `config.rateLimit.shareKey` says so. The config
+ * passed on to `HttpService` carries `rateLimit: { skip: true }`, so interceptors installed by
+ * `attachRateLimiter` on the same axios instance do not gate it twice. An `AbortSignal` in the
+ * config aborts a request that is still queued too: it then ends with axios's `CanceledError`,
+ * nothing sent. A `config.rateLimit.skip` request goes straight to `HttpService`.
  *
  * ```ts
  * import type { HttpService } from '@nestjs/axios';

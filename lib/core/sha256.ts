@@ -75,7 +75,7 @@ export function sha256Hex(text: string): string {
   return out;
 }
 
-/** The UTF-8 bytes of `text`, then 0x80, zeros and the length in bits (64 bits big-endian), to a multiple of 64 bytes. */
+/** The UTF-8 bytes of `text`, then 0x80, zeros and the length in bits (64 bits big-endian): whole 64-byte blocks. */
 function utf8Padded(text: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);
   const n = bytes.length;
