@@ -239,3 +239,27 @@ describe('per-request opt-out', () => {
     expect(server.requests).toHaveLength(2);
   });
 });
+
+describe('request interceptors', () => {
+  it("attachRateLimiter's own interceptor adds no header: rateLimitedRequest on that instance still shares", async () => {
+    const limiter = limiterWith(false);
+    const api = axios.create({ baseURL: server.url });
+    attachRateLimiter(api, limiter);
+    const get = () =>
+      firstValueFrom(rateLimitedRequest(limiter, api, { url: '/me', headers: { Authorization: ALICE } }));
+    await Promise.all([get(), get()]);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('an app interceptor on the instance stops sharing; a shareKey shares again', async () => {
+    const api = axios.create({ baseURL: server.url });
+    api.interceptors.request.use((config) => config);
+    const limiter = limiterWith(false);
+    const get = (shareKey?: string) =>
+      firstValueFrom(rateLimitedRequest(limiter, api, { url: '/me' }, shareKey === undefined ? {} : { shareKey }));
+    await Promise.all([get(), get()]);
+    expect(server.requests).toHaveLength(2);
+    await Promise.all([get('me'), get('me')]);
+    expect(server.requests).toHaveLength(3);
+  });
+});
