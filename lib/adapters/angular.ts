@@ -30,7 +30,7 @@ import {
 } from '@angular/common/http';
 import { defer, tap, type Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import type { RequestInfo } from '../core/request.js';
+import type { RequestHeaders, RequestInfo } from '../core/request.js';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './shared.js';
@@ -76,6 +76,20 @@ export const RATE_LIMIT_RETRY = new HttpContextToken<boolean | undefined>(() => 
  * ```
  */
 export const RATE_LIMIT_SKIP = new HttpContextToken<boolean>(() => false);
+
+/**
+ * What makes this GET/HEAD "identical" to others for in-flight sharing and the limiter's cache,
+ * in place of its URL (its headers still count: requests sent as different users never
+ * share); `false` never shares it. Unset: the URL with params.
+ *
+ * ```ts
+ * import { HttpContext } from '@angular/common/http';
+ * import { RATE_LIMIT_SHARE_KEY } from 'rx-ratelimit/angular';
+ * // Always fetch this one afresh.
+ * const context = new HttpContext().set(RATE_LIMIT_SHARE_KEY, false);
+ * ```
+ */
+export const RATE_LIMIT_SHARE_KEY = new HttpContextToken<string | false | undefined>(() => undefined);
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -270,8 +284,11 @@ function checkHeaders(
  *   `HttpErrorResponse`), `QueueFullError`. A 429 that is not retried, and every other error
  *   (a network error included), reaches the caller as the `HttpErrorResponse` it was.
  * - Unsubscribing from a waiting request removes it from the queue: nothing is sent.
- * - Identical GET/HEAD requests in flight at once (same URL, headers and response type) are
- *   sent once and shared, unless the limiter has `dedupe: false`.
+ * - Identical GET/HEAD requests in flight at once (same URL, every header, response type and
+ *   credentials mode) are sent once and shared, unless the limiter has `dedupe: false` or the
+ *   request sets {@link RATE_LIMIT_SHARE_KEY} to `false`; requests sent as different users
+ *   never are. Headers added by interceptors after this one are not seen: put the one that adds
+ *   credentials before it.
  * - The interceptors after this one, and the backend, run once the permit is granted, and
  *   again for each retry. Put this one last so that slow interceptors (token refresh) run
  *   before a permit is taken, not while holding it.
@@ -333,7 +350,9 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions): Http
       priority: checkPriority('RATE_LIMIT_PRIORITY', req.context.get(RATE_LIMIT_PRIORITY)) ?? priority,
       retry: req.context.get(RATE_LIMIT_RETRY),
       idempotencyKey: idempotencyKeyOf(req.headers),
-      shareKey: shareKeyOf(req),
+      headers: shareHeadersOf(req),
+      // Progress events are the subscriber's own: such a request is never shared.
+      shareKey: req.reportProgress ? false : req.context.get(RATE_LIMIT_SHARE_KEY),
     });
     const host = url?.host ?? '';
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
@@ -352,16 +371,14 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions): Http
 }
 
 /**
- * Two GETs are shared only when they would yield the same events: same URL, headers, response
- * type and credentials mode, no progress events.
+ * The request's headers, and as pseudo-headers what else changes the events it yields (response
+ * type, credentials mode): two GETs are shared only when all of these are equal (`rateLimit`'s
+ * one rule for every adapter).
  */
-function shareKeyOf(req: HttpRequest<unknown>): string | false {
-  if (req.reportProgress) return false;
-  const headers = req.headers
-    .keys()
-    .map((name) => [name.toLowerCase(), req.headers.getAll(name) ?? []] as const)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([req.method, req.urlWithParams, req.responseType, req.withCredentials, headers]);
+function shareHeadersOf(req: HttpRequest<unknown>): RequestHeaders {
+  const pairs: Array<[string, unknown]> = req.headers.keys().map((name) => [name, req.headers.getAll(name) ?? []]);
+  pairs.push([':response-type', req.responseType], [':with-credentials', String(req.withCredentials)]);
+  return pairs;
 }
 
 function selector(

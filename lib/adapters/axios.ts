@@ -23,8 +23,10 @@ import {
   checkPriority,
   checkStatuses,
   decodeBytes,
+  axiosRequestHeaders,
   idempotencyKeyOf,
   listenAbort,
+  markOwnInterceptor,
   parseText,
   requestInfo,
   resolveUrl,
@@ -52,6 +54,12 @@ export interface AxiosRequestRateLimit {
   readonly retry?: boolean;
   /** Send this request around the limiter (not gated, not read). @default false */
   readonly skip?: boolean;
+  /**
+   * What makes this GET "identical" to others for sharing and the cache, in place of its URL
+   * (its headers still count); `false` never shares it. Read by `rateLimitedRequest` and
+   * NestJS's `rateLimitedHttp` (the interceptors never share). @default the full URL
+   */
+  readonly shareKey?: string | false;
 }
 
 declare module 'axios' {
@@ -131,8 +139,9 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
   /** Force (`true`) or forbid (`false`) retrying after a 429, whatever the method. */
   readonly retry?: boolean;
   /**
-   * Key under which identical GET/HEAD requests in flight share one response (see `rateLimit`);
-   * `false` sends this one on its own. @default method and full URL with params; `false` for `responseType: 'stream'`
+   * What makes this GET/HEAD "identical" to others for sharing and the cache, in place of its
+   * URL (its headers still count, see `rateLimit`); `false` sends this one on its own.
+   * @default config.rateLimit.shareKey, else the full URL with params; `false` for `responseType: 'stream'`
    */
   readonly shareKey?: RequestInfo['shareKey'];
 }
@@ -149,8 +158,11 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
  * `AxiosError`); other 429s end with the `AxiosError` as axios raised it. The request skips
  * any interceptor installed by {@link attachRateLimiter} on the same instance, so it is not
  * gated twice. Identical GETs in flight on the limiter share one response (`rateLimit`'s
- * dedupe, keyed by method and full URL with params); set `shareKey: false` for requests whose
- * answers differ by headers.
+ * dedupe; and with the limiter's `cache`, a fresh one is served from memory): identical means
+ * same full URL with params and the same headers (the instance's defaults and the config's,
+ * `auth`, `withCredentials`, `responseType`), so requests sent as different users never
+ * share. On an instance with request interceptors of the app's (they may add an
+ * `Authorization`), nothing is shared unless `shareKey` says so.
  *
  * ```ts
  * import axios from 'axios';
@@ -182,8 +194,9 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
     retry: retry ?? config.rateLimit?.retry,
+    headers: axiosRequestHeaders(axiosInstance, method, config),
     // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: shareKey ?? (config.responseType === 'stream' ? false : undefined),
+    shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
   });
   const signal = config.signal;
   const send$ = new Observable<AxiosResponse<T, D>>((subscriber) => {
@@ -508,6 +521,7 @@ export function attachRateLimiter(
   opts: Omit<RateLimitInterceptorOptions, 'instance'> = {},
 ): () => void {
   const i = rateLimitInterceptor(limiter, { ...opts, instance: axiosInstance });
+  markOwnInterceptor(i.request);
   const requestId = axiosInstance.interceptors.request.use(i.request);
   const responseId = axiosInstance.interceptors.response.use(i.response, i.error);
   let attached = true;

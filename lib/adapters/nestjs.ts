@@ -47,7 +47,15 @@ import { toResponseLike } from './axios.js';
 // Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
 // `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
 export type { AxiosRequestRateLimit } from './axios.js';
-import { checkPriority, idempotencyKeyOf, isLimiter, listenAbort, requestInfo, resolveUrl } from './shared.js';
+import {
+  axiosRequestHeaders,
+  checkPriority,
+  idempotencyKeyOf,
+  isLimiter,
+  listenAbort,
+  requestInfo,
+  resolveUrl,
+} from './shared.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and tokens
@@ -430,12 +438,16 @@ export interface RateLimitedHttp {
  * through the same limiter, from every service, share one budget.
  *
  * The limiter sees the full URL (`httpService.axiosRef.getUri(config)`: base URL and params),
- * the method, the priority and an `Idempotency-Key` header. Identical GETs in flight share one
- * response (`rateLimit`'s dedupe). The config passed on to `HttpService` carries
- * `rateLimit: { skip: true }`, so interceptors installed by `attachRateLimiter` on the same
- * axios instance do not gate it twice. An `AbortSignal` in the config aborts a request that is
- * still queued too: it then ends with axios's `CanceledError`, nothing sent. A
- * `config.rateLimit.skip` request goes straight to `HttpService`.
+ * the method, the priority, an `Idempotency-Key` header and the request's headers. Identical
+ * GETs in flight share one response (`rateLimit`'s dedupe; with the limiter's `cache`, a fresh
+ * one is served from memory): same full URL and the same headers (defaults and config, `auth`,
+ * `withCredentials`, `responseType`), so requests sent as different users never share. On an
+ * `HttpService` whose axios instance has request interceptors of the app's (they may add an
+ * `Authorization`), nothing is shared unless `config.rateLimit.shareKey` says so. The config
+ * passed on to `HttpService` carries `rateLimit: { skip: true }`, so interceptors installed by
+ * `attachRateLimiter` on the same axios instance do not gate it twice. An `AbortSignal` in the
+ * config aborts a request that is still queued too: it then ends with axios's `CanceledError`,
+ * nothing sent. A `config.rateLimit.skip` request goes straight to `HttpService`.
  *
  * ```ts
  * import type { HttpService } from '@nestjs/axios';
@@ -536,8 +548,9 @@ function infoOf(
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[m], defaultHeaders?.['common'], defaultHeaders),
     retry: config.rateLimit?.retry,
+    headers: axiosRequestHeaders(instance, m, config),
     // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: config.responseType === 'stream' ? false : undefined,
+    shareKey: config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
   });
 }
 

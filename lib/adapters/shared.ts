@@ -4,7 +4,7 @@
  * Internal: not a public entry point.
  */
 import type { Limiter, Permit } from '../core/limiter.js';
-import type { RequestInfo } from '../core/request.js';
+import type { RequestHeaders, RequestInfo } from '../core/request.js';
 import { responseLike } from '../core/response.js';
 
 /**
@@ -204,4 +204,81 @@ export function requestInfo(fields: { readonly [K in keyof RequestInfo]?: Reques
     out[k] = k === 'method' && typeof v === 'string' ? v.toUpperCase() : v;
   }
   return out as RequestInfo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What makes two axios GETs identical (axios `rateLimitedRequest`, NestJS `rateLimitedHttp`)
+
+/** Request interceptors of ours (`attachRateLimiter`): they add no header. */
+const ownInterceptors = new WeakSet<object>();
+
+/** Notes a request interceptor as ours, so that it does not stop sharing (see {@link axiosRequestHeaders}). */
+export function markOwnInterceptor(fn: object): void {
+  ownInterceptors.add(fn);
+}
+
+/** The parts of an axios instance (or its config defaults) read here. */
+interface AxiosLike {
+  readonly defaults?: AxiosConfigLike | undefined;
+  readonly interceptors?: { readonly request?: { readonly handlers?: unknown } } | undefined;
+}
+
+interface AxiosConfigLike {
+  readonly headers?: unknown;
+  readonly auth?: unknown;
+  readonly withCredentials?: unknown;
+  readonly responseType?: unknown;
+}
+
+/**
+ * The headers an axios request will be sent with, as far as they can be known before it is
+ * sent: the instance's default headers (common, this method's, the others), the config's, and
+ * as pseudo-headers what else decides who it is sent as or what comes back (`auth`,
+ * `withCredentials`, `responseType`). `undefined` for methods never shared (not GET or HEAD),
+ * and when the instance has a request interceptor that is not ours: it may add a header (an
+ * `Authorization` per user, say), so nothing proves two requests identical and they are not
+ * shared (unless a `shareKey` says so).
+ */
+export function axiosRequestHeaders(
+  instance: AxiosLike | undefined,
+  method: string,
+  config: AxiosConfigLike,
+): RequestHeaders | undefined {
+  const m = method.toLowerCase();
+  if (m !== 'get' && m !== 'head') return undefined;
+  const handlers = instance?.interceptors?.request?.handlers;
+  if (instance?.interceptors !== undefined) {
+    if (!Array.isArray(handlers)) return undefined;
+    for (const h of handlers as unknown[]) {
+      const fulfilled = (h as { fulfilled?: unknown } | null)?.fulfilled;
+      if (h !== null && h !== undefined && !(typeof fulfilled === 'function' && ownInterceptors.has(fulfilled)))
+        return undefined;
+    }
+  }
+  const pairs: Array<[string, unknown]> = [];
+  const addAll = (headers: unknown): void => {
+    if (typeof headers !== 'object' || headers === null) return;
+    const source =
+      typeof (headers as { toJSON?: unknown }).toJSON === 'function'
+        ? ((headers as { toJSON(): unknown }).toJSON() as object)
+        : headers;
+    for (const [name, value] of Object.entries(source)) {
+      // axios's buckets of defaults: `common` and each method's.
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        if (name.toLowerCase() === 'common' || name.toLowerCase() === m) addAll(value);
+        continue;
+      }
+      pairs.push([name, value]);
+    }
+  };
+  const defaults = instance?.defaults;
+  addAll(defaults?.headers);
+  addAll(config.headers);
+  const pseudo = (name: string, value: unknown): void => {
+    if (value !== undefined) pairs.push([name, JSON.stringify(value) ?? String(value)]);
+  };
+  pseudo(':auth', config.auth ?? defaults?.auth);
+  pseudo(':with-credentials', config.withCredentials ?? defaults?.withCredentials);
+  pseudo(':response-type', config.responseType ?? defaults?.responseType);
+  return pairs;
 }

@@ -45,11 +45,15 @@ export interface LimiterOptions {
   /** Finds the response in what a request emits or throws. @default extractResponse */
   readonly extractResponse?: ResponseExtractor;
   /**
-   * Identical GET/HEAD requests (same URL) in flight at once on this limiter share one
-   * request; each subscriber gets its own copy (fetch `Response`s are cloned). @default true
+   * Identical GET/HEAD requests (same URL and same headers, see `RequestInfo.headers`) in flight
+   * at once on this limiter share one request; each subscriber gets its own copy (fetch
+   * `Response`s are cloned). @default true
    */
   readonly dedupe?: boolean;
-  /** Serve repeated GET/HEAD responses (2xx) from memory for `ttlMs`. @default undefined (off) */
+  /**
+   * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`; never one with
+   * `Cache-Control: no-store`, `no-cache` or `private`, or `Vary: *`. @default undefined (off)
+   */
   readonly cache?: CacheOptions;
   /**
    * Where the buckets live. The memory store keeps them in this limiter; `redisStore(…)` from

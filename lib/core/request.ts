@@ -1,3 +1,13 @@
+/**
+ * A request's headers in any common container: a plain object (values strings, numbers or
+ * arrays), axios `AxiosHeaders`, a WHATWG `Headers`, a `Map`, a list of `[name, value]` pairs,
+ * or Angular's `HttpHeaders` (anything with `keys()` and `getAll(name)`).
+ */
+export type RequestHeaders =
+  | Readonly<Record<string, unknown>>
+  | Iterable<readonly [string, unknown]>
+  | { keys(): Iterable<string>; getAll(name: string): readonly string[] | null };
+
 /** What the limiter needs to know about one request. Every field is optional. */
 export interface RequestInfo {
   /** HTTP method; decides idempotency and, for some providers, which buckets count. @default 'GET' */
@@ -14,8 +24,20 @@ export interface RequestInfo {
   /** Force (`true`) or forbid (`false`) retrying this request after a 429, whatever its method. */
   readonly retry?: boolean;
   /**
-   * Key that makes two GET/HEAD requests "identical" for sharing and caching; `false` opts this
-   * request out of both. @default method and full URL
+   * The request's headers, all of them (the adapters fill this in). Only used to tell whether
+   * two GET/HEAD requests are identical for sharing and caching: two requests whose headers
+   * differ in any way (`Authorization`, `Cookie`, an API-key header, `Accept`,
+   * `Accept-Language`…) never share a response. Kept in memory only, never in events, state,
+   * logs or errors. Without `headers` (and without `shareKey`) a request is not shared:
+   * `rateLimit` cannot tell who it is sent as.
+   */
+  readonly headers?: RequestHeaders;
+  /**
+   * What makes two GET/HEAD requests "identical" for sharing and caching, in place of the method
+   * and URL; the `headers` still separate them (a response is never shared across credentials).
+   * With a `shareKey` and no `headers`, the caller vouches that every request with this key is
+   * sent with the same credentials. `false` opts this request out of sharing and the cache.
+   * @default method and full URL, with `headers`
    */
   readonly shareKey?: string | false;
 }
@@ -37,11 +59,52 @@ export function isRetrySafe(info: RequestInfo | undefined, retryNonIdempotent = 
   return retryNonIdempotent || (info?.idempotencyKey !== undefined && info.idempotencyKey !== '');
 }
 
-/** The sharing/caching key of a request, or `undefined` when it must not be shared. */
-export function shareKeyOf(info: RequestInfo): string | undefined {
-  if (info.shareKey === false) return undefined;
+/**
+ * What identifies a request for sharing and caching, or `undefined` when it must not be
+ * shared: GET/HEAD only, not `shareKey: false`, and either its headers known or a `shareKey`
+ * given. Two requests are identical when these strings are equal: same method, same URL (query
+ * tokens such as `api_token` included) or `shareKey`, and the same headers, every one of them
+ * (names compared case-insensitively, values as sent). Holds secrets in clear:
+ * `RequestSharing` keeps only a salted SHA-256 of it.
+ */
+export function shareIdentity(info: RequestInfo): string | undefined {
+  const custom = info.shareKey;
+  if (custom === false) return undefined;
   const method = methodOf(info);
   if (method !== 'GET' && method !== 'HEAD') return undefined;
-  if (info.shareKey !== undefined) return info.shareKey;
-  return info.url === undefined ? undefined : `${method} ${info.url}`;
+  const headers = info.headers === undefined ? null : headerEntries(info.headers);
+  if (custom !== undefined) return JSON.stringify([method, 'key', custom, headers]);
+  if (info.url === undefined || headers === null) return undefined;
+  return JSON.stringify([method, 'url', info.url, headers]);
+}
+
+/**
+ * The headers as `[lower-case name, values]`, sorted by name; repeated names keep their values
+ * in order. `null`, `undefined` and `false` values are left out (axios's "not sent").
+ */
+export function headerEntries(headers: RequestHeaders): Array<[string, string[]]> {
+  const byName = new Map<string, string[]>();
+  const add = (name: unknown, value: unknown): void => {
+    if (typeof name !== 'string' || value === undefined || value === null || value === false) return;
+    if (typeof value === 'function') return;
+    const key = name.toLowerCase();
+    const values = byName.get(key) ?? [];
+    if (Array.isArray(value)) for (const v of value as unknown[]) values.push(String(v));
+    else values.push(String(value));
+    byName.set(key, values);
+  };
+  const h = headers as Partial<{ keys: unknown; getAll: unknown; [Symbol.iterator]: unknown }>;
+  if (typeof h.getAll === 'function' && typeof h.keys === 'function') {
+    // Angular's HttpHeaders (its `keys()` are the names, `getAll` their values).
+    const angular = headers as { keys(): Iterable<string>; getAll(name: string): readonly string[] | null };
+    for (const name of angular.keys()) add(name, angular.getAll(name) ?? []);
+  } else if (headers instanceof Map || typeof h[Symbol.iterator] === 'function') {
+    // Headers, Map, AxiosHeaders (iterable too) and lists of pairs.
+    for (const pair of headers as Iterable<unknown>) {
+      if (Array.isArray(pair)) add(pair[0], pair[1]);
+    }
+  } else {
+    for (const [name, value] of Object.entries(headers)) add(name, value);
+  }
+  return [...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -1,4 +1,6 @@
-import { methodOf, type RequestInfo } from './request.js';
+import type { ResponseLike } from './response.js';
+import { shareIdentity, type RequestInfo } from './request.js';
+import { sha256Hex } from './sha256.js';
 
 /** Settings of the GET response cache (`createLimiter({ cache })`). */
 export interface CacheOptions {
@@ -8,23 +10,27 @@ export interface CacheOptions {
   readonly maxEntries?: number | undefined;
 }
 
+/** Longest `Cache-Control` or `Vary` value read; a longer one (hostile, or broken) is not cached. */
+const MAX_DIRECTIVES_CHARS = 1024;
+
 /**
  * Identical GETs in flight at once share one request, and (opt-in) recent GET responses are
- * served from memory: both spend less of the quota, as Procore's and TEOS's docs ask. Per
- * limiter, so per credential: one user's response never reaches another's requests.
+ * served from memory: both spend less of the quota, as Procore's and TEOS's docs ask.
+ *
+ * "Identical" is one rule for every way in (`rateLimit`, and through it the axios, NestJS and
+ * Angular adapters), {@link shareIdentity}: same method, same URL (or `shareKey`) and the same
+ * headers, all of them. So one user's response never reaches another user's request, even on
+ * one limiter, and a response in one language or format never answers a request for another.
+ * A request whose headers are not known (`rateLimit` without `headers` or `shareKey`) is not
+ * shared. The identity holds credentials in clear: it is kept only as a SHA-256 of it salted
+ * per limiter, in memory, never in events or state.
  */
 export class RequestSharing {
-  /**
-   * Requests in flight (queued included), opaque here (what `rateLimit` registers). By share
-   * key, split so that the usual key, `${method} ${url}`, is never built: GETs and HEADs by
-   * their URL (a string the caller already holds), other keys as they are.
-   */
-  private readonly inFlight = {
-    GET: new Map<string, object>(),
-    HEAD: new Map<string, object>(),
-    other: new Map<string, object>(),
-  };
+  /** Requests in flight (queued included), opaque here (what `rateLimit` registers), by key. */
+  private readonly inFlight = new Map<string, object>();
   private readonly cache = new Map<string, { value: unknown; expiresAt: number }>();
+  /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
+  private readonly salt = randomSalt();
 
   constructor(
     readonly dedupe: boolean,
@@ -33,6 +39,13 @@ export class RequestSharing {
 
   get caching(): boolean {
     return this.cacheOptions !== undefined;
+  }
+
+  /** The key of a request that may be shared (see {@link shareIdentity}), or `undefined`. */
+  keyOf(info: RequestInfo): string | undefined {
+    if (!this.dedupe && !this.caching) return undefined;
+    const identity = shareIdentity(info);
+    return identity === undefined ? undefined : sha256Hex(this.salt + identity);
   }
 
   cached(key: string, now: number): { value: unknown } | undefined {
@@ -45,8 +58,12 @@ export class RequestSharing {
     return { value: entry.value };
   }
 
-  store(key: string, value: unknown, now: number): void {
-    if (!this.cacheOptions) return;
+  /**
+   * Keeps a response for `ttlMs` when the cache is on and the response allows it (see
+   * {@link mayCache}). `headersKnown`: the key was made with the request's headers.
+   */
+  store(key: string, value: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
+    if (!this.cacheOptions || !mayCache(res, headersKnown)) return;
     this.cache.delete(key);
     this.cache.set(key, { value, expiresAt: now + this.cacheOptions.ttlMs });
     const max = this.cacheOptions.maxEntries ?? 500;
@@ -62,39 +79,54 @@ export class RequestSharing {
     this.cache.clear();
   }
 
-  /** The request in flight with the same share key as `info` (which has one). */
-  pending(info: RequestInfo): object | undefined {
-    const [map, key] = this.slot(info);
-    return map.get(key);
+  /** The request in flight under `key`. */
+  pending(key: string): object | undefined {
+    return this.inFlight.get(key);
   }
 
-  track(info: RequestInfo, shared: object): void {
-    const [map, key] = this.slot(info);
-    map.set(key, shared);
+  track(key: string, shared: object): void {
+    this.inFlight.set(key, shared);
   }
 
-  untrack(info: RequestInfo, shared: object): void {
-    const [map, key] = this.slot(info);
-    if (map.get(key) === shared) map.delete(key);
-  }
-
-  /**
-   * Where `shareKeyOf(info)` is kept: keys equal as strings land on the same map and key (a
-   * custom key "GET /a" meets the URL "/a" of a GET).
-   */
-  private slot(info: RequestInfo): [Map<string, object>, string] {
-    const custom = info.shareKey;
-    if (typeof custom === 'string') {
-      if (custom.startsWith('GET ')) return [this.inFlight.GET, custom.slice(4)];
-      if (custom.startsWith('HEAD ')) return [this.inFlight.HEAD, custom.slice(5)];
-      return [this.inFlight.other, custom];
-    }
-    return [methodOf(info) === 'HEAD' ? this.inFlight.HEAD : this.inFlight.GET, info.url ?? ''];
+  untrack(key: string, shared: object): void {
+    if (this.inFlight.get(key) === shared) this.inFlight.delete(key);
   }
 
   get size(): number {
     return this.cache.size;
   }
+}
+
+/**
+ * May this 2xx response be served again from memory? Not with `Cache-Control: no-store`,
+ * `no-cache` (it must be revalidated first, which this cache does not do) or `private` (meant
+ * for one user's cache), not with `Vary: *`, and with any other `Vary` only when the request's
+ * headers were part of its key (every header is: a request that differs in a header the
+ * response varies on has another key). A directive list too long to be honest is not cached.
+ */
+export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
+  const control = res.header('cache-control');
+  if (control !== undefined) {
+    if (control.length > MAX_DIRECTIVES_CHARS) return false;
+    for (const part of control.split(',')) {
+      const name = (part.split('=', 1)[0] ?? '').trim().toLowerCase();
+      if (name === 'no-store' || name === 'no-cache' || name === 'private') return false;
+    }
+  }
+  const vary = res.header('vary');
+  if (vary !== undefined && vary.trim() !== '') {
+    if (vary.length > MAX_DIRECTIVES_CHARS || !headersKnown) return false;
+    if (vary.split(',').some((name) => name.trim() === '*')) return false;
+  }
+  return true;
+}
+
+function randomSalt(): string {
+  const bytes = new Uint8Array(16);
+  const crypto = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (typeof crypto?.getRandomValues === 'function') crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') + '\n';
 }
 
 /** A copy each subscriber can consume on its own: fetch `Response`s are cloned, others shared. */

@@ -12,7 +12,7 @@
 import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import type { RateLimitError } from '../core/errors.js';
 import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
-import { shareKeyOf, type RequestInfo } from '../core/request.js';
+import type { RequestInfo } from '../core/request.js';
 import { copyOf } from '../core/sharing.js';
 import {
   extractorOf,
@@ -45,6 +45,8 @@ export class Limited<T> extends Observable<T> {
     readonly request: Observable<T>,
     /** Which layers run: {@link GUARD}, {@link NOTE}, {@link RETRY}, {@link SHARE}. */
     readonly mode: number,
+    /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
+    readonly key: string | undefined = undefined,
   ) {
     super(subscribeLimited);
   }
@@ -52,11 +54,11 @@ export class Limited<T> extends Observable<T> {
 
 function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
   const self = this as Limited<unknown>;
-  if (!(self.mode & SHARE)) return new Attempt(self, subscriber).start();
+  const key = self.key;
+  if (!(self.mode & SHARE) || key === undefined) return new Attempt(self, subscriber).start();
   const { limiter, info } = self;
   const sharing = limiter.sharing;
-  // The cache's key is built only when there is a cache (in-flight sharing does without it).
-  const hit = sharing.caching ? sharing.cached(shareKeyOf(info) ?? '', limiter.now()) : undefined;
+  const hit = sharing.caching ? sharing.cached(key, limiter.now()) : undefined;
   if (hit) {
     limiter.noteSaved(info, 'cache');
     const value = copyOf(hit.value);
@@ -64,13 +66,13 @@ function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unkn
     subscriber.complete();
     return undefined;
   }
-  const pending = sharing.dedupe ? (sharing.pending(info) as Attempt<unknown> | undefined) : undefined;
+  const pending = sharing.dedupe ? (sharing.pending(key) as Attempt<unknown> | undefined) : undefined;
   if (pending) {
     limiter.noteSaved(info, 'in-flight');
     return pending.join(subscriber);
   }
   const attempt = new Attempt(self, subscriber);
-  if (sharing.dedupe) sharing.track(info, attempt);
+  if (sharing.dedupe) sharing.track(key, attempt);
   return attempt.start();
 }
 
@@ -321,17 +323,17 @@ class Attempt<T> extends Waiter {
   }
 
   private emit(value: T): void {
-    const { limiter, config, mode, info } = this.owner;
-    if (!(mode & SHARE)) {
+    const { limiter, config, mode, info, key } = this.owner;
+    if (!(mode & SHARE) || key === undefined) {
       this.subscriber.next(value);
       return;
     }
     const sharing = limiter.sharing;
     if (sharing.caching) {
       try {
-        const status = extractorOf(limiter, config)(value)?.status;
-        if (status !== undefined && status >= 200 && status < 300)
-          sharing.store(shareKeyOf(info) ?? '', copyOf(value), limiter.now());
+        const res = extractorOf(limiter, config)(value);
+        if (res !== undefined && res.status >= 200 && res.status < 300)
+          sharing.store(key, copyOf(value), limiter.now(), res, info.headers !== undefined);
       } catch (e) {
         this.fail(e);
         return;
@@ -383,7 +385,7 @@ class Attempt<T> extends Waiter {
     this.state = CLOSED;
     // (`inner` is the request's subscription or the retry timer: endAttempt ends either.)
     this.endAttempt();
-    if (this.owner.mode & SHARE && this.owner.limiter.sharing.dedupe)
-      this.owner.limiter.sharing.untrack(this.owner.info, this);
+    const { mode, key, limiter } = this.owner;
+    if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
   }
 }

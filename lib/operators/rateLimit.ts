@@ -1,6 +1,6 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import { isRetrySafe, shareKeyOf, type RequestInfo } from '../core/request.js';
+import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { GUARD, Limited, NOTE, RETRY, SHARE } from './attempt.js';
 import type { DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
 import { checkReserve, maxRetriesOf } from './decide.js';
@@ -18,18 +18,26 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * anything is queued, `retryOn429` resubscribes through `throttleByHeaders`, so every retry
  * waits for the limiter like a new request.
  *
- * For GET and HEAD with a `url`, it also spends less of the quota: an identical request
- * already in flight on the limiter is shared instead of sent again (unless the limiter has
- * `dedupe: false` or the request `shareKey: false`), and with the limiter's `cache` option a
- * fresh 2xx response is served from memory. Each subscriber gets its own copy (a fetch
- * `Response` is cloned; other values are shared as they are).
+ * For GET and HEAD with a `url` and `headers`, it also spends less of the quota: an identical
+ * request already in flight on the limiter is shared instead of sent again (unless the limiter
+ * has `dedupe: false` or the request `shareKey: false`), and with the limiter's `cache` option
+ * a fresh 2xx response is served from memory (unless it says `Cache-Control: no-store`,
+ * `no-cache` or `private`, or `Vary: *`). Identical means same method, URL and headers, all of
+ * them: requests sent as different users, or asking for another language or format, are never
+ * shared. Give the headers the request is sent with (`headers`); without them (or a
+ * `shareKey`) nothing is shared, since `rateLimit` cannot tell who the request is sent as.
+ * Each subscriber gets its own copy (a fetch `Response` is cloned; other values are shared as
+ * they are).
  *
  * ```ts
  * import { createLimiter, providers, rateLimit } from 'rx-ratelimit';
  * import { ajax } from 'rxjs/ajax';
  *
  * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
- * const deal$ = ajax.getJSON('https://api.example.com/v1/deals/1').pipe(rateLimit(limiter, { method: 'GET', url: '/v1/deals/1' }));
+ * const headers = { Authorization: `Bearer ${token}` };
+ * const deal$ = ajax
+ *   .getJSON('https://api.example.com/v1/deals/1', headers)
+ *   .pipe(rateLimit(limiter, { method: 'GET', url: '/v1/deals/1', headers }));
  * ```
  */
 export function rateLimit<T>(
@@ -40,11 +48,9 @@ export function rateLimit<T>(
   // What the three operators check when they are made (same order, same TypeErrors).
   maxRetriesOf(config);
   checkReserve(config);
-  const sharing = limiter.sharing;
-  const mode =
-    GUARD |
-    (isRetrySafe(info, config.retryNonIdempotent) ? RETRY : NOTE) |
-    (shareKeyOf(info) !== undefined && (sharing.dedupe || sharing.caching) ? SHARE : 0);
+  // The share key is made once per call of `rateLimit` (a hash of the URL and headers).
+  const key = limiter.sharing.keyOf(info);
+  const mode = GUARD | (isRetrySafe(info, config.retryNonIdempotent) ? RETRY : NOTE) | (key !== undefined ? SHARE : 0);
   // One Observable, whose subscriber runs guard, retry and throttle (attempt.ts).
-  return (source) => new Limited(limiter, info, config, source, mode);
+  return (source) => new Limited(limiter, info, config, source, mode, key);
 }

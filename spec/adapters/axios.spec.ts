@@ -494,9 +494,16 @@ describe('rateLimitedRequest', () => {
 
     expect(infos).toEqual([
       { method: 'PATCH', url: 'https://api.example.com/v1/deals/1', priority: 3, idempotencyKey: 'k2' },
-      { method: 'GET', url: 'https://api.example.com/v1/a', idempotencyKey: 'k3', retry: true },
-      { method: 'GET', url: 'https://api.example.com/v1/a?page=2', shareKey: 'page-2' },
-      { method: 'GET', url: 'https://api.example.com/v1/file', shareKey: false },
+      // GETs carry their headers: what tells identical requests apart for sharing.
+      {
+        method: 'GET',
+        url: 'https://api.example.com/v1/a',
+        idempotencyKey: 'k3',
+        retry: true,
+        headers: expect.any(Array),
+      },
+      { method: 'GET', url: 'https://api.example.com/v1/a?page=2', shareKey: 'page-2', headers: expect.any(Array) },
+      { method: 'GET', url: 'https://api.example.com/v1/file', shareKey: false, headers: expect.any(Array) },
     ]);
   });
 

@@ -27,7 +27,7 @@ import {
   type Permit,
   type RequestInfo,
 } from '../../lib/index.js';
-import { isRetrySafe, shareKeyOf } from '../../lib/core/request.js';
+import { isRetrySafe, shareIdentity } from '../../lib/core/request.js';
 import { ABSURD_VALUES, headerMap, makeProvider, PROVIDERS, prng, type ProviderName } from './arbitraries.js';
 
 const SEED = Number(process.env['RELIABILITY_SEED'] ?? 20_260_107);
@@ -513,13 +513,15 @@ function runScenario(s: Scenario): void {
         method: plan.method,
         url,
         priority: plan.priority,
+        // The headers it is sent with: what lets `rateLimit` share identical GETs.
+        headers: {},
         ...(plan.idempotencyKey ? { idempotencyKey: `k${i}` } : {}),
       };
       const rec: Record_ = {
         plan,
         info,
         retrySafe: isRetrySafe(info, s.retryNonIdempotent),
-        key: plan.mode === 'rateLimit' && s.dedupe ? shareKeyOf(info) : undefined,
+        key: plan.mode === 'rateLimit' && s.dedupe ? shareIdentity(info) : undefined,
         sends: 0,
         answered: [],
         responses: [],
