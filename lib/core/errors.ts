@@ -125,12 +125,25 @@ export class QuotaExhaustedError extends RateLimitError {
   readonly resumeAt: number;
 
   constructor(
-    context: ErrorContext & { bucket: string; resumeAt: number; waitMs: number; maxWaitMs: number },
+    context: ErrorContext & {
+      bucket: string;
+      resumeAt: number;
+      waitMs: number;
+      maxWaitMs: number;
+      /** Set when the bucket had room, all of it kept for requests of higher priority. */
+      reserve?: number;
+    },
     options?: { cause?: unknown },
   ) {
+    const why =
+      context.reserve !== undefined
+        ? `its last ${context.reserve} kept for requests of higher priority (reserve)`
+        : Number.isFinite(context.waitMs)
+          ? `a wait of ${fmtMs(context.waitMs)}, more than maxWaitMs ${fmtMs(context.maxWaitMs)}`
+          : `no response has said when it resets; maxWaitMs ${fmtMs(context.maxWaitMs)}`;
     super(
       `${context.provider}: bucket "${context.bucket}" has no budget until ${isoOrNever(context.resumeAt)} ` +
-        `(a wait of ${fmtMs(context.waitMs)}, more than maxWaitMs ${fmtMs(context.maxWaitMs)}); the request was not sent`,
+        `(${why}); the request was not sent`,
       context,
       options,
     );
@@ -214,7 +227,15 @@ function isoOrNever(ms: number): string {
   return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${Math.round(ms)} ms (past the Date range)`;
 }
 
-function fmtMs(ms: number): string {
+/** A duration as a person reads it: `850 ms`, `42 s`, `12 min 5 s`, `6 h 37 min`, `2 d 3 h`. */
+export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return 'forever';
-  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${Math.round(ms)} ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 120) return `${min} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h${min % 60 ? ` ${min % 60} min` : ''}`;
+  return `${Math.floor(h / 24)} d${h % 24 ? ` ${h % 24} h` : ''}`;
 }

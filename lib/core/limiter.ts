@@ -465,7 +465,13 @@ export class Limiter {
       if (!b.quota) continue;
       b.refill(now, this.opts.resetGuardMs);
       if (b.remaining === undefined || b.remaining > reserve) continue;
-      const resumeAt = b.resetAt === undefined ? Infinity : b.resetAt + this.opts.resetGuardMs;
+      const reset = b.resetAt === undefined ? Infinity : b.resetAt + this.opts.resetGuardMs;
+      const kept = b.remaining > 0; // room, but kept for requests of higher priority
+      // An empty quota bucket is a bucket like any other: when its next slot frees within
+      // maxWaitMs (the daily reset is minutes away, the oldest call of a rolling day ages out),
+      // the request waits in the queue for it. Only a wait past maxWaitMs fails now.
+      const resumeAt = kept ? reset : (b.availableAt(now, this.opts.resetGuardMs, Infinity) ?? reset);
+      if (!kept && resumeAt - now <= this.maxWaitMs) continue;
       this.emit({ type: 'quota-exhausted', request: this.summarize(info), bucket: b.name, resumeAt });
       this.totals.rejected++;
       this.touch();
@@ -476,6 +482,7 @@ export class Limiter {
         resumeAt,
         waitMs: resumeAt - now,
         maxWaitMs: this.maxWaitMs,
+        ...(kept ? { reserve } : {}),
       });
     }
     return undefined;
@@ -648,7 +655,9 @@ export class Limiter {
         return 'removed';
       }
       const bucket = v.bucket;
-      if (v.at !== undefined && (bucket.quota || v.at - now > this.maxWaitMs)) {
+      // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
+      // out, within maxWaitMs is waited for like any window.
+      if (v.at !== undefined && v.at - now > this.maxWaitMs) {
         this.queue.remove(entry);
         this.rejectQuota(w, bucket.name, v.at, now);
         return 'removed';
@@ -782,7 +791,7 @@ export class Limiter {
         this.groupWait.set(group, now + SHARED_POLL_MS);
       } else {
         const at = now + grant.waitMs;
-        if (bucket?.quota || grant.waitMs > this.maxWaitMs) {
+        if (grant.waitMs > this.maxWaitMs) {
           for (const { value: w, entry } of this.queue.head(group, Infinity)) {
             this.queue.remove(entry);
             this.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);

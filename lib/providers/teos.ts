@@ -73,7 +73,8 @@ function readings(res: ResponseLike, names: (ms: number) => string): BucketReadi
 /**
  * TEOS: a tenant makes at most 100 calls per minute, spread evenly (the doc asks for that:
  * `minute` paces smoothly unless `hints.minute.pacing` is `'burst'`), and 10,000 per rolling
- * 24 hours (`day`, a quota: requests fail at once when it is spent). `X-Rate-Limit-Limit` is
+ * 24 hours (`day`, a quota: when it is spent, a request waits for the oldest call to age out
+ * within `maxWaitMs`, or fails at once with `resumeAt`). `X-Rate-Limit-Limit` is
  * a period (`1m`, `1d`; another period becomes a bucket `period:<ms>`), `-Remaining` a count,
  * `-Reset` an ISO 8601 UTC date-time; repeated headers give one reading per period. They appear only once enough calls were made. Calls
  * made while throttled count and push the reset away, so a 429 pauses every stream until the

@@ -20,8 +20,9 @@ export interface BucketSpec {
    */
   readonly pacing?: 'burst' | 'smooth';
   /**
-   * A long budget (daily): a request never waits for it to refill; when it is empty requests
-   * fail at once with `QuotaExhaustedError`. @default false
+   * A long budget (daily), checked before a request is queued: when it is empty, a request
+   * waits for its next slot if that frees within `maxWaitMs`, and otherwise fails at once with
+   * `QuotaExhaustedError` and `resumeAt`. @default false
    */
   readonly quota?: boolean;
   /**
