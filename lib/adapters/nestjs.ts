@@ -47,6 +47,11 @@ import { toResponseLike } from './axios.js';
 // Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
 // `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
 export type { AxiosRequestRateLimit } from './axios.js';
+export {
+  RateLimitExceptionFilter,
+  type RateLimitExceptionBody,
+  type RateLimitExceptionFilterOptions,
+} from './nestjsFilter.js';
 import {
   axiosRequestHeaders,
   checkPriority,

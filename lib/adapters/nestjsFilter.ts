@@ -1,0 +1,165 @@
+/**
+ * The HTTP boundary of a Nest app that calls rate-limited APIs: what its own clients see when a
+ * call upstream could not be made. Without it, `QuotaExhaustedError`, `BlockedError` and a raw
+ * 429 `AxiosError` all become `500 Internal server error`, and Nest's logger prints the
+ * `AxiosError` with the request's headers (`x-api-token`, `Authorization`).
+ *
+ * @packageDocumentation
+ */
+import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import { isBlockedError, isQuotaExhaustedError, isRateLimitError, type RateLimitError } from '../core/errors.js';
+import { parseRetryAfter } from '../headers/retryAfter.js';
+
+/** Settings of {@link RateLimitExceptionFilter}. */
+export interface RateLimitExceptionFilterOptions {
+  /**
+   * Status for a refused upstream call: 503 (the upstream service is unavailable to this app
+   * for now) or 429 (when your clients should read it as their own rate limit). @default 503
+   */
+  readonly status?: 429 | 503;
+  /** Where one line per refusal goes (never a credential). `false` for none. @default Nest's `Logger` */
+  readonly logger?: Pick<Logger, 'warn'> | false;
+  /** The clock of `resumeAt` (the limiter's; virtual under `TestScheduler`). @default Date.now */
+  readonly now?: () => number;
+}
+
+/** The JSON body of a refusal: what happened upstream, and when to come back. */
+export interface RateLimitExceptionBody {
+  readonly statusCode: 429 | 503;
+  readonly error: string;
+  readonly message: string;
+  /** The upstream provider's name. */
+  readonly provider?: string;
+  /** The error's name (`QuotaExhaustedError`, `BlockedError`, `RetryLimitError`, `QueueFullError`, `UpstreamRateLimited`). */
+  readonly reason: string;
+  /** Seconds until a retry may succeed, as in the `Retry-After` header; absent when unknown. */
+  readonly retryAfter?: number;
+}
+
+interface AxiosLike {
+  readonly isAxiosError: true;
+  readonly response?: { readonly status?: number; readonly headers?: unknown };
+}
+
+function isUpstream429(e: unknown): e is AxiosLike {
+  if (typeof e !== 'object' || e === null) return false;
+  const a = e as Partial<AxiosLike>;
+  return a.isAxiosError === true && a.response?.status === 429;
+}
+
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  const get = (headers as { get?: unknown }).get;
+  const value =
+    typeof get === 'function'
+      ? (get as (n: string) => unknown).call(headers, name)
+      : Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  return typeof value === 'string' ? value.slice(0, 64) : undefined;
+}
+
+const MAX_RETRY_AFTER_S = 86_400;
+
+/**
+ * An exception filter that answers for this library's errors, and for a 429 from the upstream
+ * API that reached your code, with 503 (or 429) and `Retry-After`; every other exception goes
+ * to Nest's default handling unchanged. The body names the provider and the reason, never the
+ * credential, the URL's query or the upstream response. Opt in, globally:
+ *
+ * ```ts
+ * import { Module } from '@nestjs/common';
+ * import { APP_FILTER } from '@nestjs/core';
+ * import { RateLimitExceptionFilter } from 'rx-ratelimit/nestjs';
+ *
+ * @Module({ providers: [{ provide: APP_FILTER, useClass: RateLimitExceptionFilter }] })
+ * export class AppModule {}
+ * ```
+ *
+ * or `app.useGlobalFilters(new RateLimitExceptionFilter(app.get(HttpAdapterHost).httpAdapter,
+ * { status: 429 }))`.
+ */
+export class RateLimitExceptionFilter extends BaseExceptionFilter {
+  private readonly settings: RateLimitExceptionFilterOptions;
+
+  constructor(
+    applicationRef?: ConstructorParameters<typeof BaseExceptionFilter>[0],
+    options: RateLimitExceptionFilterOptions = {},
+  ) {
+    super(applicationRef);
+    if (options.status !== undefined && options.status !== 429 && options.status !== 503) {
+      throw new TypeError(
+        `RateLimitExceptionFilter: option \`status\` must be 429 or 503, got ${String(options.status)}`,
+      );
+    }
+    this.settings = options;
+  }
+
+  override catch(exception: unknown, host: ArgumentsHost): void {
+    const body = host.getType() === 'http' ? this.bodyOf(exception) : undefined;
+    if (!body) {
+      super.catch(exception, host);
+      return;
+    }
+    const adapter = this.httpAdapterHost?.httpAdapter ?? this.applicationRef;
+    const response: unknown = host.switchToHttp().getResponse();
+    if (!adapter)
+      throw new Error(
+        'RateLimitExceptionFilter: no HTTP adapter (register it with APP_FILTER or pass app.get(HttpAdapterHost).httpAdapter)',
+      );
+    if (body.retryAfter !== undefined) adapter.setHeader(response, 'Retry-After', String(body.retryAfter));
+    adapter.reply(response, body, body.statusCode);
+    const logger = this.settings.logger ?? new Logger('RateLimit');
+    if (logger)
+      logger.warn(`${body.statusCode} ${body.reason}${body.provider ? ` (${body.provider})` : ''}: ${body.message}`);
+  }
+
+  /** The answer for `exception`, or `undefined` when it is not a rate-limit refusal. */
+  bodyOf(exception: unknown): RateLimitExceptionBody | undefined {
+    const statusCode = this.settings.status ?? 503;
+    const error = statusCode === 429 ? 'Too Many Requests' : 'Service Unavailable';
+    const now = (this.settings.now ?? Date.now)();
+    const seconds = (at: number | null | undefined) =>
+      at === null || at === undefined || !Number.isFinite(at)
+        ? undefined
+        : Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((at - now) / 1000)));
+    if (isRateLimitError(exception)) {
+      const e: RateLimitError = exception;
+      const retryAfter = isQuotaExhaustedError(e)
+        ? seconds(e.resumeAt)
+        : isBlockedError(e)
+          ? seconds(e.until)
+          : undefined;
+      const message = isQuotaExhaustedError(e)
+        ? `The ${e.provider} API budget is spent for now; the request was not sent.`
+        : isBlockedError(e)
+          ? `The ${e.provider} API has blocked this service's credential; nothing is sent until it lifts.`
+          : `The ${e.provider} API is rate limiting this service; try again later.`;
+      return {
+        statusCode,
+        error,
+        message,
+        provider: e.provider,
+        reason: e.name,
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+      };
+    }
+    if (isUpstream429(exception)) {
+      const headers = exception.response?.headers;
+      const parsed = parseRetryAfter(headerOf(headers, 'retry-after'), now);
+      // No Retry-After (Pipedrive, Procore): the window's reset, in seconds left or unix seconds.
+      const reset = Number(headerOf(headers, 'x-ratelimit-reset') ?? headerOf(headers, 'ratelimit-reset') ?? NaN);
+      const resetAt =
+        !Number.isFinite(reset) || reset < 0 ? undefined : reset > 1e9 ? reset * 1000 : now + reset * 1000;
+      const retryAfter =
+        parsed !== undefined ? seconds('at' in parsed ? parsed.at : now + parsed.delayMs) : seconds(resetAt);
+      return {
+        statusCode,
+        error,
+        message: 'The upstream API answered 429 Too Many Requests; try again later.',
+        reason: 'UpstreamRateLimited',
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+      };
+    }
+    return undefined;
+  }
+}
