@@ -204,7 +204,7 @@ const PEER_TTL_MS = 10_000;
  * oldest are dropped: each then counts as in flight in Redis until its `leaseMs` lapses, no
  * longer. Without a bound, an outage of hours kept one entry per retry and replayed them all.
  */
-export const MAX_PENDING_ENDS = 1024;
+const MAX_PENDING_ENDS = 1024;
 /** Leases ended by one RELEASE call when the pending ends are written. */
 const RELEASE_BATCH = 256;
 /**
