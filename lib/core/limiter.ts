@@ -9,7 +9,7 @@ import {
 } from 'rxjs';
 import type { BucketReading, Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { createBucket, type Bucket } from './bucket.js';
-import { SkewEstimator } from './clock.js';
+import { limiterClock, SkewEstimator } from './clock.js';
 import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
@@ -144,6 +144,8 @@ export class Limiter {
   readonly maxWaitMs: number;
   /** Time source for every wait; a `TestScheduler` makes them virtual. */
   readonly scheduler: SchedulerLike;
+  /** The scheduler's time, monotonic where it is the wall clock (`limiterClock`). */
+  private readonly clock: () => number;
   /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
 
   /** Validated options, without the key: only its label is kept. */
@@ -203,6 +205,7 @@ export class Limiter {
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key);
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
+    this.clock = limiterClock(this.scheduler);
     this.extractResponse = this.opts.extractResponse ?? extractResponse;
     this.maxWaitMs = this.opts.maxWaitMs;
     this.sharing = new RequestSharing(opts.dedupe, opts.cache);
@@ -271,9 +274,14 @@ export class Limiter {
     return this.state.value;
   }
 
-  /** Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). */
+  /**
+   * Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). With the
+   * default scheduler it is monotonic: the wall clock when the limiter was made plus the time
+   * since, so it keeps counting evenly when the wall clock is stepped. Every time the limiter
+   * shows (`pausedUntil`, `resetAt`, `resumeAt`, event `at`) is on this clock.
+   */
   now(): number {
-    return this.scheduler.now();
+    return this.clock();
   }
 
   /**
