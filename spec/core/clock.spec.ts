@@ -64,7 +64,9 @@ describe('the limiter clock, when the wall clock is stepped', () => {
       );
     });
 
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   it('a 300 ms pause still ends after about 300 ms when the wall clock steps back an hour', async () => {
     const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
