@@ -40,7 +40,11 @@ export interface RedisStoreOptions {
   readonly client: Redis | Cluster;
   /** Prefix of every key. @default 'rxrl:' */
   readonly prefix?: string;
-  /** Keys expire this long after their last write (an unused limiter leaves nothing behind). @default 86_400_000 (a day) */
+  /**
+   * Keys expire this long after their last write (an unused limiter leaves nothing behind),
+   * except the pause hash of a block until `unblock()` (`blockCooldownMs: Infinity`), which
+   * lasts until `unblock()` or `resume()`, as the block does in every limiter. @default 86_400_000 (a day)
+   */
   readonly keyTtlMs?: number;
   /**
    * A request admitted by a process that then died stops counting as in flight after this
