@@ -846,10 +846,14 @@ export class Limiter {
       this.buckets.get(state.name)?.adopt(sane, now);
       index.set(state.name, state.admitted);
     }
-    // A pause in the store longer than the cap (written by an older version) is not obeyed.
     if (grant.pause && grant.pause.ms > 0 && grant.pause.ms <= cap) {
       const reason = (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === grant.pause?.reason);
       this.setPause(now + grant.pause.ms, reason ?? 'manual', null, false);
+    } else if (grant.pause && grant.pause.ms > cap) {
+      // A pause in the store past the cap (written by an earlier version) is garbage: lifted for
+      // every process, as the store grants nothing while it holds; asked again shortly.
+      session.resume?.({ buckets: false });
+      this.groupWait.set(group, now + SHARED_POLL_MS);
     }
     const granted: Array<[Waiter, Permit]> = [];
     const leases = [...grant.leases];

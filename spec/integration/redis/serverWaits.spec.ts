@@ -139,6 +139,22 @@ describe('redis store: server-dictated waits', () => {
     expect(b.snapshot.pausedUntil).toBeNull();
   });
 
+  it('a 31-year pause already in Redis (written by an earlier version) is lifted, not obeyed', async () => {
+    const key = 'inherited-pause';
+    const k = redisKeys(prefix, 'generic', key);
+    const c = client();
+    const [seconds] = await c.time();
+    await c.hset(k.pause, 'until', String(Number(seconds) * 1000 + 999_999_999_000), 'reason', 'retry-after');
+    await c.pexpire(k.pause, 60_000);
+    const a = limiter(key);
+    const started = Date.now();
+    const p = await acquire(a);
+    p.release();
+    expect(Date.now() - started).toBeLessThan(2000);
+    await sleep(100);
+    expect(await c.hget(k.pause, 'until')).toBeNull();
+  });
+
   it('a Retry-After date in the past writes no pause (never a pause hash without a TTL)', async () => {
     const key = 'past-retry-after';
     const a = limiter(key);
