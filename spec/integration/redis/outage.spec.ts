@@ -1,5 +1,5 @@
 /**
- * A Redis outage on a throwaway redis-server (port 6394, never the shared one on 6379), killed
+ * A Redis outage on a throwaway redis-server (a free port, never the tests' shared one), killed
  * and started again: what the store keeps to write back is bounded, and its outage timing
  * does not follow a wall clock that steps.
  */
@@ -15,9 +15,10 @@ import {
   type Ticket,
 } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
+import { freePort } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
-const PORT = 6394;
+let PORT = 0;
 let clients: Redis[] = [];
 let limiters: Limiter[] = [];
 let tickets: Ticket[] = [];
@@ -88,6 +89,7 @@ async function scriptStats(): Promise<{ scripts: number; leaseEnds: number }> {
 
 describe('redis store outage', () => {
   it('an outage of 2 s with requests waiting: what is written back on recovery is bounded and batched, not one call per failed try', async () => {
+    PORT = await freePort();
     const redis = tempRedis(PORT);
     await redis.start();
     try {
@@ -117,6 +119,7 @@ describe('redis store outage', () => {
   });
 
   it('the wall clock stepping back an hour during an outage does not keep the store off Redis for that hour', async () => {
+    PORT = await freePort();
     const redis = tempRedis(PORT);
     await redis.start();
     try {

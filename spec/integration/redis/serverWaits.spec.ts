@@ -1,5 +1,5 @@
 /**
- * Server-dictated waits with the Redis store, against the real Redis on 127.0.0.1:6379 (own
+ * Server-dictated waits with the Redis store, against the tests' Redis (spec/helpers/redis.ts; own
  * key prefix): what a 429 or a reset writes to Redis is capped, `resume()` and `pause(0)` clear
  * it for every process, a past Retry-After date writes nothing, an endless block lasts in Redis
  * as long as in memory, and huge figures reach Lua as plain digits. Each limiter has its own
@@ -20,12 +20,13 @@ import {
   type Ticket,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+import { REDIS } from '../../helpers/redis.js';
 
 const clients: Redis[] = [];
 const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
 const client = () => {
-  const c = new Redis({ port: 6379, host: '127.0.0.1' });
+  const c = new Redis({ port: REDIS.port, host: REDIS.host });
   c.on('error', () => undefined);
   clients.push(c);
   return c;
