@@ -244,6 +244,20 @@ export class Bucket {
     }
   }
 
+  /**
+   * Forgets every reset this bucket remembers (told, projected or held): the next response
+   * that reports one is taken as it is, as on a new window. What is left stays as it was; an
+   * empty bucket with no reset sends one request to learn the figures (`availableAt`).
+   */
+  forget(): void {
+    this.resetAt = undefined;
+    this.resetKind = undefined;
+    this.serverResetAt = undefined;
+    this.lowest = undefined;
+    this.unconfirmedLeft = undefined;
+    this.nextSmoothAt = 0;
+  }
+
   /** Holds the bucket empty until `until` (a 429 that named this bucket). */
   exhaust(until: number): void {
     this.remaining = 0;
@@ -392,6 +406,13 @@ export class RollingBucket extends Bucket {
 
   private used(now: number): number {
     return this.log.length - this.head + (this.othersUntil > now ? this.others : 0);
+  }
+
+  override forget(): void {
+    super.forget();
+    this.heldUntil = 0;
+    this.othersUntil = 0;
+    this.others = 0;
   }
 
   override exhaust(until: number): void {

@@ -1,4 +1,31 @@
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { parseHttpDate } from '../headers/httpDate.js';
+
+/**
+ * The limiter's clock, in epoch ms: the scheduler's time, made monotonic where that is the
+ * wall clock. With the default `asyncScheduler` outside virtual time, time is the wall clock
+ * read when the clock was made plus the monotonic time since (`performance.now()`), so a step
+ * of the wall clock (NTP, a VM resumed, someone setting the date) neither ends a pause or a
+ * window early nor stretches it by the step. Under `TestScheduler.run` (where `asyncScheduler`
+ * reads virtual time, far from the wall clock) and with any other scheduler, the scheduler's
+ * own `now()` is used as it is. Absolute server times (resets, HTTP-dates) are converted to
+ * this clock by the skew estimator (from `Date` headers), which absorbs any drift from the wall.
+ */
+export function limiterClock(scheduler: SchedulerLike): () => number {
+  if (scheduler !== asyncScheduler) return () => scheduler.now();
+  let wallAt = Number.NaN;
+  let monoAt = 0;
+  return () => {
+    const t = scheduler.now();
+    // Virtual time is never within a second of the wall clock (it starts at 0): use it as it is.
+    if (Math.abs(t - Date.now()) > 1000) return t;
+    if (Number.isNaN(wallAt)) {
+      wallAt = t;
+      monoAt = performance.now();
+    }
+    return wallAt + (performance.now() - monoAt);
+  };
+}
 
 interface Sample {
   readonly lower: number;

@@ -7,14 +7,14 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import type { Provider, ResponseReading, RetrySource } from '../providers/types.js';
+import type { BucketReading, Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { createBucket, type Bucket } from './bucket.js';
-import { SkewEstimator } from './clock.js';
+import { limiterClock, SkewEstimator } from './clock.js';
 import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
-import { parseLimiterOptions, type LimiterOptions } from './options.js';
+import { jitterOf, parseLimiterOptions, type LimiterOptions } from './options.js';
 import { GroupedQueue, type Level, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
@@ -144,6 +144,8 @@ export class Limiter {
   readonly maxWaitMs: number;
   /** Time source for every wait; a `TestScheduler` makes them virtual. */
   readonly scheduler: SchedulerLike;
+  /** The scheduler's time, monotonic where it is the wall clock (`limiterClock`). */
+  private readonly clock: () => number;
   /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
 
   /** Validated options, without the key: only its label is kept. */
@@ -203,13 +205,16 @@ export class Limiter {
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key);
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
+    this.clock = limiterClock(this.scheduler);
     this.extractResponse = this.opts.extractResponse ?? extractResponse;
     this.maxWaitMs = this.opts.maxWaitMs;
     this.sharing = new RequestSharing(opts.dedupe, opts.cache);
+    const random = this.opts.random ?? Math.random;
     this.backoff = {
       baseMs: this.opts.backoffBaseMs,
       maxMs: this.opts.backoffMaxMs,
-      random: this.opts.random ?? Math.random,
+      // Clamped into [0, 1] at each use: `NaN` from a user's source would make the pause `NaN`, which drops it.
+      random: () => jitterOf(random),
     };
     this.updatedAt = this.now();
     this.epoch = this.updatedAt;
@@ -229,6 +234,15 @@ export class Limiter {
       this.flushState();
     });
     this.session?.onBlock?.((block) => this.adoptBlock(block));
+    this.session?.onResume?.(({ buckets }) => {
+      if (buckets) {
+        this.forget();
+        return;
+      }
+      this.endPause();
+      this.drain();
+      this.flushState();
+    });
   }
 
   /** Closes what a shared store opened for this limiter (a no-op with the memory store). */
@@ -260,9 +274,14 @@ export class Limiter {
     return this.state.value;
   }
 
-  /** Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). */
+  /**
+   * Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). With the
+   * default scheduler it is monotonic: the wall clock when the limiter was made plus the time
+   * since, so it keeps counting evenly when the wall clock is stepped. Every time the limiter
+   * shows (`pausedUntil`, `resetAt`, `resumeAt`, event `at`) is on this clock.
+   */
   now(): number {
-    return this.scheduler.now();
+    return this.clock();
   }
 
   /**
@@ -423,11 +442,73 @@ export class Limiter {
     return Math.min(waitMs, MAX_TIMER_MS);
   }
 
-  /** Stops sending for `ms` (for instance after an error the provider does not mark as 429). */
+  /**
+   * Stops sending for `ms` (for instance after an error the provider does not mark as 429). A
+   * pause only ever lengthens one already running; `pause(0)` (or any `ms <= 0`) ends the pause
+   * instead, here and, with a shared store, on every process. To also lift a block and forget
+   * the resets the buckets remember, use {@link Limiter.resume}.
+   *
+   * ```ts
+   * import { createLimiter, providers } from 'rx-ratelimit';
+   * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
+   * limiter.pause(5_000); // nothing is sent for 5 s
+   * limiter.pause(0); // … unless the pause is ended early
+   * ```
+   */
   pause(ms: number, reason: RetrySource | 'manual' = 'manual'): void {
-    this.setPause(this.now() + Math.max(0, ms), reason, null, true);
+    if (!(ms > 0)) {
+      this.session?.resume?.({ buckets: false });
+      this.endPause();
+    } else {
+      this.setPause(this.now() + ms, reason, null, true);
+    }
     this.drain();
     this.flushState();
+  }
+
+  /**
+   * Starts again now, whatever a server said: lifts any pause and block, and makes every bucket
+   * forget the reset it remembers, so each is refreshed from the next response (an empty bucket
+   * sends one request to learn its figures). With a shared store, the pause, the block and the
+   * remembered resets are cleared in the store too, and every other process of the credential
+   * does the same. For the rare time a server's word was wrong (a `Retry-After` far beyond what
+   * it meant, within `maxServerWaitMs`), or an operator knows the limit is back.
+   *
+   * ```ts
+   * import { createLimiter, providers } from 'rx-ratelimit';
+   * const limiter = createLimiter({ provider: providers.procore(), key: 'my-token' });
+   * // an operator's "try again now" button:
+   * limiter.resume();
+   * ```
+   */
+  resume(): void {
+    this.session?.resume?.({ buckets: true });
+    this.forget();
+  }
+
+  /** Lifts the pause and the block and forgets every bucket's reset, in this process only. */
+  private forget(): void {
+    this.endPause();
+    this.consecutive429 = 0;
+    this.lastLimitedAt = -Infinity;
+    for (const b of this.buckets.values()) b.forget();
+    if (this.blocked) {
+      this.blocked = null;
+      this.emit({ type: 'unblocked' });
+    }
+    this.storeDirty = true;
+    this.touch();
+    this.drain();
+    this.flushState();
+  }
+
+  /** Ends the pause in this process (a drain then emits `resumed`). */
+  private endPause(): void {
+    if (this.pausedUntil === 0) return;
+    this.pausedUntil = 0;
+    this.pauseReason = null;
+    this.storeDirty = true;
+    this.touch();
   }
 
   /**
@@ -759,13 +840,20 @@ export class Limiter {
       return;
     }
     const index = new Map<string, number>();
+    const cap = this.opts.maxServerWaitMs;
     for (const state of grant.buckets) {
-      this.buckets.get(state.name)?.adopt(state, now);
+      const sane = state.resetInMs === undefined || state.resetInMs <= cap ? state : { ...state, resetInMs: undefined };
+      this.buckets.get(state.name)?.adopt(sane, now);
       index.set(state.name, state.admitted);
     }
-    if (grant.pause && grant.pause.ms > 0) {
+    if (grant.pause && grant.pause.ms > 0 && grant.pause.ms <= cap) {
       const reason = (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === grant.pause?.reason);
       this.setPause(now + grant.pause.ms, reason ?? 'manual', null, false);
+    } else if (grant.pause && grant.pause.ms > cap) {
+      // A pause in the store past the cap (written by an earlier version) is garbage: lifted for
+      // every process, as the store grants nothing while it holds; asked again shortly.
+      session.resume?.({ buckets: false });
+      this.groupWait.set(group, now + SHARED_POLL_MS);
     }
     const granted: Array<[Waiter, Permit]> = [];
     const leases = [...grant.leases];
@@ -926,11 +1014,15 @@ export class Limiter {
     this.totals.responses++;
     this.emit({ type: 'response', request: summary, status: response.status });
     const mine = taken ?? this.bucketsFor(info).map((b) => [b, undefined] as const);
-    for (const r of reading.buckets) {
+    const cap = this.opts.maxServerWaitMs;
+    for (const told of reading.buckets) {
+      // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
+      const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
       const b = this.buckets.get(r.name) ?? this.discover(r.name);
       const index = mine.find(([x]) => x === b)?.[1];
-      const resetAt =
+      const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
+      const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
       out?.push({
         name: b.name,
         limit: r.limit,
@@ -945,7 +1037,7 @@ export class Limiter {
         resetAt,
         now,
         taken ? sentAt : undefined,
-        r.reset !== undefined && 'at' in r.reset,
+        resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
       );
       if (from !== undefined && b.limit !== undefined)
         this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
@@ -984,8 +1076,14 @@ export class Limiter {
     this.lastLimitedAt = now;
     let at: number | undefined;
     let source: RetrySource = 'backoff';
-    if (reading.retryAfter) {
-      at = 'at' in reading.retryAfter ? this.skew.toLocal(reading.retryAfter.at) : now + reading.retryAfter.delayMs;
+    const told = !reading.retryAfter
+      ? undefined
+      : 'at' in reading.retryAfter
+        ? this.skew.toLocal(reading.retryAfter.at)
+        : now + reading.retryAfter.delayMs;
+    // A wait past `maxServerWaitMs` is garbage, not obeyed: the backoff below applies instead.
+    if (told !== undefined && told - now <= this.opts.maxServerWaitMs) {
+      at = Math.max(now, told);
       source = reading.retrySource ?? 'retry-after';
     } else {
       const named = reading.limitedBy ? this.buckets.get(reading.limitedBy) : undefined;
@@ -1025,7 +1123,8 @@ export class Limiter {
   }
 
   private setPause(until: number, reason: RetrySource | 'manual', bucket: string | null, share: boolean): void {
-    if (until <= this.pausedUntil) return;
+    // A pause already over (a Retry-After date in the past) is no pause: nothing is written.
+    if (until <= this.pausedUntil || until <= this.now()) return;
     if (share) this.session?.pause(until - this.now(), reason);
     this.pausedUntil = until;
     this.pauseReason = reason;
@@ -1132,6 +1231,12 @@ export class Limiter {
       updatedAt: this.updatedAt,
     });
   }
+}
+
+/** A bucket reading without its window length (one past `maxServerWaitMs` is garbage). */
+function withoutWindow(r: BucketReading): BucketReading {
+  const { windowMs: _dropped, ...rest } = r;
+  return rest;
 }
 
 /**

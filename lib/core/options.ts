@@ -40,8 +40,24 @@ export interface LimiterOptions {
   readonly backoffMaxMs?: number;
   /** How long a block (Pipedrive's 403 page) lasts before one request may try again. @default 900_000 */
   readonly blockCooldownMs?: number;
-  /** Random source for backoff jitter, in [0, 1). @default Math.random */
+  /**
+   * Random source for backoff jitter: a function returning a number in [0, 1). It must be a
+   * function (checked when the limiter is created; it is not called then, so a seeded source
+   * keeps its sequence); each value it returns is clamped into [0, 1], and `NaN`, a non-number
+   * or a throw counts as 1 (the longest jitter), so a bad source never shortens or drops a
+   * 429's backoff.
+   * @default Math.random
+   */
   readonly random?: () => number;
+  /**
+   * Longest wait a server may dictate: a `Retry-After`, a reset time, or a block's or pause's
+   * end read from a response (or from a shared store) further away than this is taken as
+   * garbage, not obeyed: the limiter falls back to its own capped backoff (`backoffMaxMs`) as if
+   * the server had said nothing. The default allows a daily quota that resets at midnight (up to
+   * 24 h away, 25 h on a day with a daylight-saving change) with an hour to spare for clock skew;
+   * no documented provider asks for more than a day. @default 93_600_000 (26 hours)
+   */
+  readonly maxServerWaitMs?: number;
   /** Finds the response in what a request emits or throws. @default extractResponse */
   readonly extractResponse?: ResponseExtractor;
   /**
@@ -61,6 +77,27 @@ export interface LimiterOptions {
    * @default memoryStore()
    */
   readonly store?: LimiterStore;
+}
+
+/** Default of `maxServerWaitMs`: a daily reset (24 h, 25 h across a DST change) plus an hour of skew. */
+export const DEFAULT_MAX_SERVER_WAIT_MS = 26 * 3_600_000;
+/** Largest `maxServerWaitMs` accepted (a year): beyond it a server's word is never plausible. */
+const MAX_SERVER_WAIT_LIMIT_MS = 365 * 86_400_000;
+
+/**
+ * @internal A jitter value from `random`, forced into [0, 1]: out-of-range values are clamped,
+ * and `NaN` (or a non-number) counts as 1, the longest jitter, so a broken source never makes a
+ * backoff shorter, nor `NaN` (which would drop the pause).
+ */
+export function jitterOf(random: () => number): number {
+  let v: unknown;
+  try {
+    v = random();
+  } catch {
+    return 1;
+  }
+  if (typeof v !== 'number' || Number.isNaN(v)) return 1;
+  return Math.min(1, Math.max(0, v));
 }
 
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
@@ -97,7 +134,13 @@ const schema = z
     backoffBaseMs: ms.default(1000),
     backoffMaxMs: ms.default(60_000),
     blockCooldownMs: ms.default(900_000),
-    random: z.custom<() => number>((f) => typeof f === 'function', 'a function').optional(),
+    random: z
+      .custom<() => number>(
+        (f) => typeof f === 'function',
+        'a function returning a number in [0, 1) (like Math.random)',
+      )
+      .optional(),
+    maxServerWaitMs: z.number().int().min(1000).max(MAX_SERVER_WAIT_LIMIT_MS).default(DEFAULT_MAX_SERVER_WAIT_MS),
     extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
     dedupe: z.boolean().default(true),
     cache: z

@@ -89,6 +89,13 @@ export interface StoreSession {
   unblock?(): void;
   /** Calls `listener` when a process blocks the credential (a {@link StoreBlock}) or lifts the block (`null`). */
   onBlock?(listener: (block: StoreBlock | null) => void): () => void;
+  /**
+   * Lifts the pause on every process (`limiter.pause(0)`); with `buckets`, also the block, and
+   * every bucket forgets its reset (`limiter.resume()`). Other processes are told (`onResume`).
+   */
+  resume?(options: { readonly buckets: boolean }): void;
+  /** Calls `listener` when another process called {@link resume} (with the same options). */
+  onResume?(listener: (options: { readonly buckets: boolean }) => void): () => void;
   /** Closes connections the session opened (not the client the user passed). */
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SkewEstimator } from '../../lib/core/clock.js';
+import { createLimiter, providers, type Limiter } from '../../lib/index.js';
 
 const date = (ms: number) => new Date(ms).toUTCString();
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -38,5 +39,50 @@ describe('SkewEstimator', () => {
     skew.observe(undefined, T);
     skew.observe('yesterday', T);
     expect(skew.offsetMs).toBe(0);
+  });
+});
+
+describe('the limiter clock, when the wall clock is stepped', () => {
+  /** Resolves with how long (real ms) until one request through `limiter` is admitted, or `undefined` after `ms`. */
+  const admittedWithin = (limiter: Limiter, ms: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const started = performance.now();
+      const timeout = setTimeout(() => {
+        ticket.cancel();
+        resolve(undefined);
+      }, ms);
+      const ticket = limiter.acquire(
+        {},
+        {
+          granted: (p) => {
+            clearTimeout(timeout);
+            p.release();
+            resolve(performance.now() - started);
+          },
+          rejected: () => resolve(undefined),
+        },
+      );
+    });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('a 300 ms pause still ends after about 300 ms when the wall clock steps back an hour', async () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
+    limiter.pause(300);
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
+    // Before: the pause ran to a wall-clock time an hour away.
+    expect(await admittedWithin(limiter, 3000)).toBeDefined();
+  });
+
+  it('a 2 s pause is not ended early when the wall clock steps forward an hour', async () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
+    limiter.pause(2000);
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    // Before: the request went at once, the pause's end being an hour in the past.
+    expect(await admittedWithin(limiter, 500)).toBeUndefined();
   });
 });

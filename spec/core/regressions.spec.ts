@@ -199,7 +199,7 @@ describe('edges of the options', () => {
     expect(out.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
   });
 
-  it('a wait longer than setTimeout can hold (a Retry-After of 285 years) is slept in pieces, never as a timer past 2^31 - 1 ms', () => {
+  it('a wait longer than setTimeout can hold (a Retry-After of 300 days, under a one-year maxServerWaitMs) is slept in pieces, never as a timer past 2^31 - 1 ms', () => {
     const delays: number[] = [];
     const out = inVirtualTime(() => {
       const scheduler: SchedulerLike = {
@@ -209,9 +209,15 @@ describe('edges of the options', () => {
           return asyncScheduler.schedule(work, delay, state);
         },
       };
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity, scheduler });
+      const limiter = createLimiter({
+        provider: providers.generic(),
+        key: 'k',
+        maxWaitMs: Infinity,
+        maxServerWaitMs: 365 * 86_400_000,
+        scheduler,
+      });
       const ended: string[] = [];
-      of(responseLike(429, { 'retry-after': '9000000000' }))
+      of(responseLike(429, { 'retry-after': String(300 * 86_400) }))
         .pipe(rateLimit(limiter, {}, { maxRetries: 0 }))
         .subscribe({ error: (e: Error) => ended.push(e.name) });
       const waiting = of(responseLike(200, {}))

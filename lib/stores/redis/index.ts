@@ -32,7 +32,7 @@ import type {
   StoreReading,
   StoreSession,
 } from '../../core/store.js';
-import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, UNBLOCK } from './scripts.js';
+import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, RESUME, UNBLOCK } from './scripts.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -40,7 +40,11 @@ export interface RedisStoreOptions {
   readonly client: Redis | Cluster;
   /** Prefix of every key. @default 'rxrl:' */
   readonly prefix?: string;
-  /** Keys expire this long after their last write (an unused limiter leaves nothing behind). @default 86_400_000 (a day) */
+  /**
+   * Keys expire this long after their last write (an unused limiter leaves nothing behind),
+   * except the pause hash of a block until `unblock()` (`blockCooldownMs: Infinity`), which
+   * lasts until `unblock()` or `resume()`, as the block does in every limiter. @default 86_400_000 (a day)
+   */
   readonly keyTtlMs?: number;
   /**
    * A request admitted by a process that then died stops counting as in flight after this
@@ -91,6 +95,7 @@ interface ScriptClient {
   rxrlExhaust(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlBlock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlUnblock(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  rxrlResume(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
 
 /**
@@ -154,7 +159,7 @@ function sharded(lua: string): string {
 
 function defineScripts(client: Redis | Cluster): void {
   const c = client as unknown as Partial<ScriptClient>;
-  if (typeof c.rxrlAcquire === 'function' && typeof c.rxrlUnblock === 'function') return;
+  if (typeof c.rxrlAcquire === 'function' && typeof c.rxrlResume === 'function') return;
   const lua = isCluster(client) ? sharded : (script: string) => script;
   client.defineCommand('rxrlAcquire', { lua: lua(ACQUIRE) });
   client.defineCommand('rxrlObserve', { lua: lua(OBSERVE) });
@@ -163,6 +168,7 @@ function defineScripts(client: Redis | Cluster): void {
   client.defineCommand('rxrlExhaust', { lua: lua(EXHAUST) });
   client.defineCommand('rxrlBlock', { lua: lua(BLOCK) });
   client.defineCommand('rxrlUnblock', { lua: lua(UNBLOCK) });
+  client.defineCommand('rxrlResume', { lua: lua(RESUME) });
 }
 
 /** What this process may spend on one bucket while Redis is away. */
@@ -196,6 +202,28 @@ class TimeoutError extends Error {
 
 const PEER_TTL_MS = 10_000;
 
+/**
+ * Most lease ends kept to write once Redis answers again (leases granted by Redis whose end
+ * could not be written, and those of calls that timed out and may still have run). Past it the
+ * oldest are dropped: each then counts as in flight in Redis until its `leaseMs` lapses, no
+ * longer. Without a bound, an outage of hours kept one entry per retry and replayed them all.
+ */
+const MAX_PENDING_ENDS = 1024;
+/** Leases ended by one RELEASE call when the pending ends are written. */
+const RELEASE_BATCH = 256;
+/**
+ * Largest number sent to a script. Lua prints numbers with 14 significant digits, so larger
+ * ones would be stored as `1e+20` and read back wrong; no count or duration we use comes near.
+ */
+const MAX_SCRIPT_NUMBER = 1e12;
+
+/**
+ * The store's clock, for durations only (outage times, local shares): monotonic, so a step
+ * of the wall clock (NTP, a VM resumed) neither stalls nor hurries them. Never compared with
+ * the limiter's clock or Redis's: every time exchanged is a duration.
+ */
+const monotonic = (): number => performance.now();
+
 /** A change notice about a block ('block:<ms left or inf>:<status>', 'unblock'); `undefined` for others. */
 function parseBlockNotice(message: string): StoreBlock | null | undefined {
   if (message === 'unblock') return null;
@@ -204,9 +232,17 @@ function parseBlockNotice(message: string): StoreBlock | null | undefined {
   return { ms: m[1] === 'inf' ? null : Number(m[1]), status: Number(m[2]) };
 }
 
-/** A number for a script argument; '' for none (garbage from a provider is "says nothing"). */
+/**
+ * A number for a script argument; '' for none (garbage from a provider is "says nothing").
+ * Clamped to ±{@link MAX_SCRIPT_NUMBER}, so Lua stores it digit for digit.
+ */
 function finite(n: number | undefined): number | '' {
-  return n !== undefined && Number.isFinite(n) ? n : '';
+  return n !== undefined && Number.isFinite(n) ? Math.max(-MAX_SCRIPT_NUMBER, Math.min(MAX_SCRIPT_NUMBER, n)) : '';
+}
+
+/** A duration for a script argument: whole ms in [0, {@link MAX_SCRIPT_NUMBER}]. */
+function duration(ms: number): number {
+  return Number.isFinite(ms) ? Math.max(0, Math.min(MAX_SCRIPT_NUMBER, Math.ceil(ms))) : MAX_SCRIPT_NUMBER;
 }
 
 class RedisSession implements StoreSession {
@@ -220,17 +256,24 @@ class RedisSession implements StoreSession {
   private readonly shares = new Map<string, Share>();
   /** Spent locally in a window still running when Redis came back: debited on the next call. */
   private readonly debits = new Map<string, { units: number; resetAt: number }>();
-  private readonly abandoned: Array<{ prefix: string; count: number; buckets: readonly StoreBucketSpec[] }> = [];
   /**
-   * Leases granted by Redis whose end could not be written (their response came while Redis
-   * was unavailable, or the write timed out): ended once Redis answers again, so that they do
-   * not count as in flight, and shrink every refill, until `leaseMs` lapses.
+   * Leases whose end could not be written (their response came while Redis was unavailable,
+   * the write timed out, or they come from an acquire that timed out and may still have run),
+   * and when: ended once Redis answers again, so that they do not count as in flight, and
+   * shrink every refill, until `leaseMs` lapses. Oldest first; at most {@link MAX_PENDING_ENDS};
+   * those older than `leaseMs` are dropped, as Redis has let them lapse.
    */
-  private readonly unended = new Map<string, readonly StoreBucketSpec[]>();
+  private readonly pendingEnds = new Map<
+    string,
+    { readonly buckets: readonly StoreBucketSpec[]; readonly at: number }
+  >();
   private readonly listeners = new Set<() => void>();
   private readonly blockListeners = new Set<(block: StoreBlock | null) => void>();
+  private readonly resumeListeners = new Set<(options: { readonly buckets: boolean }) => void>();
   /** The last call issued before a block was lifted: a block in its answer is out of date. */
   private unblockedSeq = 0;
+  /** The last call issued before a resume: a pause in its answer is out of date. */
+  private resumedSeq = 0;
   private subscriber: Redis | Cluster | undefined;
   private closed = false;
 
@@ -248,7 +291,7 @@ class RedisSession implements StoreSession {
   }
 
   async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
-    const now = Date.now();
+    const now = monotonic();
     if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
     const keys = [this.keys.pause, this.keys.peers];
     const seq = ++this.seq;
@@ -267,8 +310,8 @@ class RedisSession implements StoreSession {
     for (const b of buckets) {
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name));
       args.push(
-        b.limit ?? '',
-        b.windowMs ?? '',
+        finite(b.limit),
+        finite(b.windowMs),
         b.pacing === 'smooth' ? 1 : 0,
         ...this.debitArgs(b.name, now),
         this.down ? (this.shares.get(b.name)?.perWindow ?? 1) : '',
@@ -279,17 +322,13 @@ class RedisSession implements StoreSession {
       reply = await this.call(this.redis.rxrlAcquire(keys.length, ...keys, ...args));
     } catch (error) {
       // The call may still run when Redis comes back: its leases are ended then.
-      this.abandoned.push({ prefix: `${this.peer}:${seq}`, count, buckets });
+      const failedAt = monotonic();
+      for (let k = 1; k <= count; k++) this.pend(`${this.peer}:${seq}:${k}`, buckets, failedAt);
       return this.failed(error, buckets, count, o);
     }
-    const at = Date.now();
+    const at = monotonic();
     this.recovered(at);
-    for (const a of this.abandoned.splice(0)) {
-      for (let k = 1; k <= a.count; k++) this.release(`${a.prefix}:${k}`, a.buckets);
-    }
-    const unended = [...this.unended];
-    this.unended.clear();
-    for (const [lease, leaseBuckets] of unended) this.release(lease, leaseBuckets);
+    this.endPending(at);
     for (const b of buckets) this.debits.delete(b.name);
     const field = (i: number): number | undefined => {
       const v = reply[i];
@@ -298,11 +337,12 @@ class RedisSession implements StoreSession {
     const granted = Number(reply[0] ?? 0);
     const wait = Number(reply[1] ?? 0);
     const blocking = String(reply[2] ?? '');
-    const pauseMs = Number(reply[3] ?? 0);
+    // A pause or block read before this process resumed the credential is out of date.
+    const pauseMs = seq <= this.resumedSeq ? 0 : Number(reply[3] ?? 0);
     this.peers = Math.max(1, Number(reply[5] ?? 1));
     const blockMs = field(6);
     const blocked: StoreBlock | undefined =
-      blockMs === undefined || seq <= this.unblockedSeq
+      blockMs === undefined || seq <= this.unblockedSeq || seq <= this.resumedSeq
         ? undefined
         : { ms: blockMs < 0 ? null : blockMs, status: Number(reply[7] ?? 403) };
     const states: StoreBucketState[] = buckets.map((b, i) => {
@@ -338,7 +378,7 @@ class RedisSession implements StoreSession {
     if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
       this.observeLocally(readings);
       if (this.down) {
-        if (lease !== undefined && !lease.startsWith('local:')) this.unended.set(lease, buckets);
+        if (lease !== undefined && !lease.startsWith('local:')) this.pend(lease, buckets, monotonic());
         return;
       }
     }
@@ -356,26 +396,41 @@ class RedisSession implements StoreSession {
         finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),
         finite(r?.windowMs),
         r?.index ?? '',
-        b.limit ?? '',
-        b.windowMs ?? '',
+        finite(b.limit),
+        finite(b.windowMs),
       );
     }
-    const shared = lease === undefined || lease.startsWith('local:') ? undefined : lease;
+    keys.push(this.keys.pause);
+    const shared = lease === undefined || lease.startsWith('local:') ? undefined : [lease];
     this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
   }
 
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {
     if (lease.startsWith('local:')) return;
     if (this.down) {
-      this.unended.set(lease, buckets);
+      this.pend(lease, buckets, monotonic());
       return;
     }
-    const keys = buckets.map((b) => this.keys.inflight(b.name));
-    this.fire(this.redis.rxrlRelease(keys.length, ...keys, lease, this.keys.channel), lease, buckets);
+    this.releaseAll([lease], buckets);
   }
 
   pause(ms: number, reason: string): void {
-    this.fire(this.redis.rxrlPause(1, this.keys.pause, Math.ceil(ms), reason, this.opts.keyTtlMs, this.keys.channel));
+    // A pause already over (a Retry-After date in the past) is none: nothing to write.
+    if (!(ms > 0)) return;
+    this.fire(this.redis.rxrlPause(1, this.keys.pause, duration(ms), reason, this.opts.keyTtlMs, this.keys.channel));
+  }
+
+  resume(options: { readonly buckets: boolean }): void {
+    this.resumedSeq = this.seq;
+    if (options.buckets) this.unblockedSeq = this.seq;
+    this.fire(
+      this.redis.rxrlResume(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs, options.buckets ? 1 : 0),
+    );
+  }
+
+  onResume(listener: (options: { readonly buckets: boolean }) => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
   }
 
   exhaust(bucket: StoreBucketSpec, ms: number): void {
@@ -383,25 +438,26 @@ class RedisSession implements StoreSession {
     if (share) share.left = 0;
     this.fire(
       this.redis.rxrlExhaust(
-        1,
+        2,
         this.keys.bucket(bucket.name),
-        Math.ceil(ms),
+        this.keys.pause,
+        duration(ms),
         this.opts.keyTtlMs,
         this.keys.channel,
-        bucket.limit ?? '',
-        bucket.windowMs ?? '',
+        finite(bucket.limit),
+        finite(bucket.windowMs),
       ),
     );
   }
 
   block(ms: number | null, status: number): void {
-    const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, Math.ceil(ms));
+    const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, duration(ms));
     this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel));
   }
 
   unblock(): void {
     this.unblockedSeq = this.seq;
-    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel));
+    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs));
   }
 
   onChange(listener: () => void): () => void {
@@ -418,6 +474,7 @@ class RedisSession implements StoreSession {
     this.closed = true;
     this.listeners.clear();
     this.blockListeners.clear();
+    this.resumeListeners.clear();
     const sub = this.subscriber;
     this.subscriber = undefined;
     if (sub) sub.disconnect();
@@ -454,6 +511,12 @@ class RedisSession implements StoreSession {
     sub.on('error', () => undefined);
     sub.on(cluster ? 'smessage' : 'message', (_channel: string, message: string) => {
       if (this.closed) return;
+      if (message === 'resume' || message === 'resume:pause') {
+        const buckets = message === 'resume';
+        this.resumedSeq = this.seq;
+        if (buckets) this.unblockedSeq = this.seq;
+        for (const l of this.resumeListeners) l({ buckets });
+      }
       const block = parseBlockNotice(message);
       if (block === null) this.unblockedSeq = this.seq;
       if (block !== undefined) for (const l of this.blockListeners) l(block);
@@ -477,14 +540,52 @@ class RedisSession implements StoreSession {
 
   /**
    * A write whose answer nobody waits for: a failure marks Redis unavailable. A write that ends
-   * a lease is repeated once Redis answers (it may never have run; ending a lease twice is harmless).
+   * leases is repeated once Redis answers (it may never have run; ending a lease twice is harmless).
    */
-  private fire(promise: Promise<unknown>, lease?: string, buckets?: readonly StoreBucketSpec[]): void {
+  private fire(promise: Promise<unknown>, leases?: readonly string[], buckets?: readonly StoreBucketSpec[]): void {
     this.call(promise).catch((error: unknown) => {
       if (this.closed) return;
-      if (lease !== undefined && buckets !== undefined) this.unended.set(lease, buckets);
-      this.markDown(error, Date.now());
+      const now = monotonic();
+      if (leases !== undefined && buckets !== undefined) for (const lease of leases) this.pend(lease, buckets, now);
+      this.markDown(error, now);
     });
+  }
+
+  /** Ends leases in Redis (one call). */
+  private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
+    const keys = buckets.map((b) => this.keys.inflight(b.name));
+    this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
+  }
+
+  /** Keeps a lease to end once Redis answers: the newest {@link MAX_PENDING_ENDS}, oldest dropped first. */
+  private pend(lease: string, buckets: readonly StoreBucketSpec[], now: number): void {
+    this.pendingEnds.delete(lease);
+    this.pendingEnds.set(lease, { buckets, at: now });
+    for (const oldest of this.pendingEnds.keys()) {
+      if (this.pendingEnds.size <= MAX_PENDING_ENDS) break;
+      this.pendingEnds.delete(oldest);
+    }
+  }
+
+  /**
+   * Ends the pending leases, Redis having answered: those older than `leaseMs` are dropped
+   * (Redis has let them lapse), the others go in one RELEASE call per set of buckets and
+   * {@link RELEASE_BATCH} leases.
+   */
+  private endPending(now: number): void {
+    if (this.pendingEnds.size === 0) return;
+    const groups = new Map<string, { buckets: readonly StoreBucketSpec[]; leases: string[] }>();
+    for (const [lease, p] of this.pendingEnds) {
+      if (now - p.at > this.opts.leaseMs) continue;
+      const key = p.buckets.map((b) => b.name).join('\n');
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { buckets: p.buckets, leases: [] }));
+      g.leases.push(lease);
+    }
+    this.pendingEnds.clear();
+    for (const g of groups.values())
+      for (let i = 0; i < g.leases.length; i += RELEASE_BATCH)
+        this.releaseAll(g.leases.slice(i, i + RELEASE_BATCH), g.buckets);
   }
 
   private markDown(error: unknown, now: number): void {
@@ -520,7 +621,7 @@ class RedisSession implements StoreSession {
     count: number,
     o: StoreAcquireOptions,
   ): StoreGrant {
-    const now = Date.now();
+    const now = monotonic();
     this.markDown(error, now);
     return this.localGrant(buckets, count, o, now);
   }
@@ -615,7 +716,7 @@ class RedisSession implements StoreSession {
 
   /** While Redis is away, responses still tell when windows reset. */
   private observeLocally(readings: readonly StoreReading[]): void {
-    const now = Date.now();
+    const now = monotonic();
     for (const r of readings) {
       const share = this.shares.get(r.name);
       if (!share) continue;

@@ -13,6 +13,8 @@
  *                 window (half the limit), and the admission index of the refill
  *   adm           admissions so far (each request's index, to judge its response's age)
  *   nxt           next smooth-pacing slot
+ *   at            when it was last written (Redis ms): a bucket written at or before the
+ *                 credential's last RESUME (`resumed` in the pause hash) forgets its reset
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`).
  */
@@ -31,20 +33,28 @@ local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu'}
-local function load(key, hintLim, hintWin)
+local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at'}
+-- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
+-- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
+local function load(key, hintLim, hintWin, pauseKey)
   if redis.call('EXISTS', key) == 0 then
     return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, nxt = 0, fresh = true }
   end
   local f = redis.call('HMGET', key, unpack(FIELDS))
-  return { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
+  local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]) }
+  local resumed = nil
+  if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
+  if resumed ~= nil and (num(f[14]) or 0) <= resumed then
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0
+  end
+  return s
 end
-local function save(key, s, ttl)
+local function save(key, s, ttl, now)
   redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
-    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu))
+    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now))
   redis.call('PEXPIRE', key, ttl)
 end
 local function inflight(key, now)
@@ -110,7 +120,7 @@ for i = 1, nb do
   local bk = KEYS[1 + 2 * i]
   local fk = KEYS[2 + 2 * i]
   local a = 10 + (i - 1) * 6
-  local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]))
+  local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
   local smooth = ARGV[a + 3] == '1'
   local debit = tonumber(ARGV[a + 4]) or 0
   local debitResetIn = num(ARGV[a + 5])
@@ -213,7 +223,7 @@ for i = 1, nb do
     end
     redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
   end
-  save(KEYS[1 + 2 * i], s, keyTtl)
+  save(KEYS[1 + 2 * i], s, keyTtl, now)
   local rstIn = ''
   if s.rst ~= nil then rstIn = tostring(s.rst - now) end
   table.insert(out, str(s.lim))
@@ -229,7 +239,7 @@ return out
  * Merges one response's readings (the server's figures win within the rules below) and ends
  * its lease.
  *
- * KEYS: per bucket: bucket hash, in-flight set.
+ * KEYS: per bucket: bucket hash, in-flight set; then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
  *       then per bucket: has reading (0/1), limit, remaining, reset in ms, window, admission index, hint limit, hint window.
  *
@@ -246,12 +256,13 @@ local keyTtl = tonumber(ARGV[2])
 local sentAgo = num(ARGV[4])
 local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
-local nb = #KEYS / 2
+local nb = (#KEYS - 1) / 2
+local pauseKey = KEYS[#KEYS]
 for i = 1, nb do
   local bk = KEYS[2 * i - 1]
   local fk = KEYS[2 * i]
   local a = 4 + (i - 1) * 8
-  local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]))
+  local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local infl = inflight(fk, now)
   local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
   local index = num(ARGV[a + 6])
@@ -324,37 +335,45 @@ for i = 1, nb do
     end
   end
   if lease ~= '' then redis.call('ZREM', fk, lease) end
-  save(bk, s, keyTtl)
+  save(bk, s, keyTtl, now)
 end
 redis.call('PUBLISH', ARGV[3], 'observe')
 return 1
 `;
 
 /**
- * Ends leases without a reading (the request failed or was unsubscribed). Announced only when
- * a lease was still there (ending one twice, or one Redis lost, wakes nobody).
- * KEYS: in-flight sets. ARGV: lease, channel.
+ * Ends leases without a reading (the request failed or was unsubscribed, or a call Redis may
+ * have run while unreachable is undone). Announced only when a lease was still there (ending
+ * one twice, or one Redis lost, wakes nobody).
+ * KEYS: in-flight sets. ARGV: channel, then one or more leases.
  */
 export const RELEASE = `
 local n = 0
-for i = 1, #KEYS do n = n + redis.call('ZREM', KEYS[i], ARGV[1]) end
-if n > 0 then redis.call('PUBLISH', ARGV[2], 'release') end
+for i = 1, #KEYS do
+  for j = 2, #ARGV do n = n + redis.call('ZREM', KEYS[i], ARGV[j]) end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
 return n
 `;
 
 /**
- * Pauses every process (a 429 that named no bucket). Only ever extends a pause.
+ * Pauses every process (a 429 that named no bucket). Only ever extends a pause; a pause of
+ * 0 ms or less is none (nothing is written: a hash with no TTL must never be left).
  * KEYS: pause. ARGV: ms, reason, keyTtlMs, channel.
  */
 export const PAUSE = `${COMMON}
 local now = clock()
-local untilAt = now + tonumber(ARGV[1])
+local ms = tonumber(ARGV[1])
+if ms == nil or ms <= 0 then return 0 end
+local untilAt = now + ms
 local cur = num(redis.call('HGET', KEYS[1], 'until'))
 if cur == nil or cur < untilAt then
   redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
-  local ttl = tonumber(ARGV[1]) + tonumber(ARGV[3])
-  -- The hash may also hold a block that outlasts the pause: never shorten its life.
-  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  local ttl = ms + tonumber(ARGV[3])
+  -- The hash may also hold a block that outlasts the pause: never shorten its life, and an
+  -- endless block (-1) keeps the hash persistent.
+  local endless = num(redis.call('HGET', KEYS[1], 'block')) == -1
+  if not endless and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
   redis.call('PUBLISH', ARGV[4], 'pause')
 end
 return 1
@@ -363,16 +382,16 @@ return 1
 /**
  * Holds one bucket empty until a time (a 429 that named it): our projected reset yields to the
  * server's word; a reset the server told is only extended.
- * KEYS: bucket. ARGV: ms, keyTtlMs, channel, hint limit, hint window.
+ * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window.
  */
 export const EXHAUST = `${COMMON}
 local now = clock()
-local untilAt = now + tonumber(ARGV[1])
-local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]))
+local untilAt = now + math.max(0, tonumber(ARGV[1]))
+local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]), KEYS[2])
 s.rem = 0
 if s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
 s.kind = 's'
-save(KEYS[1], s, tonumber(ARGV[2]))
+save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')
 return 1
 `;
@@ -380,7 +399,10 @@ return 1
 /**
  * Blocks the credential on every process (the provider's block, Pipedrive's 403 page): for ms,
  * or until UNBLOCK ('' ms). Only ever extends a block. Kept in the pause hash: ACQUIRE grants
- * nothing while it holds. Publishes 'block:<ms left or inf>:<status>'.
+ * nothing while it holds. A block until UNBLOCK makes the hash persistent (no TTL), as the
+ * limiter that met it holds it until `unblock()`: Redis must not forget it first (a process
+ * started later would send). UNBLOCK and RESUME give the hash its TTL back.
+ * Publishes 'block:<ms left or inf>:<status>'.
  * KEYS: pause. ARGV: ms (''), status, keyTtlMs, channel.
  */
 export const BLOCK = `${COMMON}
@@ -393,9 +415,12 @@ if cur == nil or (cur >= 0 and (cur <= now or untilAt < 0 or untilAt > cur)) the
   redis.call('HSET', KEYS[1], 'block', untilAt, 'bstatus', ARGV[2])
   cur = untilAt
 end
-local ttl = tonumber(ARGV[3])
-if ms ~= nil then ttl = ttl + ms end
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+if cur < 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  local ttl = tonumber(ARGV[3]) + (cur - now)
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
 local left = 'inf'
 if cur >= 0 then left = tostring(cur - now) end
 redis.call('PUBLISH', ARGV[4], 'block:' .. left .. ':' .. (redis.call('HGET', KEYS[1], 'bstatus') or ARGV[2]))
@@ -403,11 +428,39 @@ return 1
 `;
 
 /**
- * Lifts a block (`limiter.unblock()`) on every process. Publishes 'unblock'.
- * KEYS: pause. ARGV: channel.
+ * Lifts a block (`limiter.unblock()`) on every process; a pause still running keeps the hash
+ * for its time plus keyTtlMs (the hash may have been persistent for an endless block).
+ * Publishes 'unblock'. KEYS: pause. ARGV: channel, keyTtlMs.
  */
-export const UNBLOCK = `
+export const UNBLOCK = `${COMMON}
 redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local now = clock()
+  local pu = num(redis.call('HGET', KEYS[1], 'until')) or now
+  redis.call('PEXPIRE', KEYS[1], math.max(0, pu - now) + tonumber(ARGV[2]))
+end
 redis.call('PUBLISH', ARGV[1], 'unblock')
+return 1
+`;
+
+/**
+ * Starts the credential again (`limiter.resume()`, or `pause(0)` without buckets): lifts the
+ * pause on every process; with buckets, also the block, and marks the time (`resumed`) so that
+ * every bucket written before forgets its reset at its next use (ACQUIRE, OBSERVE, EXHAUST),
+ * whichever process uses it. The hash keeps the mark for keyTtlMs, as long as any bucket
+ * written before it can live. Publishes 'resume' or 'resume:pause'.
+ * KEYS: pause. ARGV: channel, keyTtlMs, buckets (1/0).
+ */
+export const RESUME = `${COMMON}
+local now = clock()
+redis.call('HDEL', KEYS[1], 'until', 'reason')
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+  redis.call('HSET', KEYS[1], 'resumed', now)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  redis.call('PUBLISH', ARGV[1], 'resume')
+else
+  redis.call('PUBLISH', ARGV[1], 'resume:pause')
+end
 return 1
 `;
