@@ -144,7 +144,8 @@ export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptio
 
 /**
  * Parses `input` with `schema`; on failure throws one `TypeError` that lists, per bad option,
- * its name, what was expected and what was given (secrets-safe: `key` values are not echoed).
+ * its name, what was expected and what was given (secrets-safe: `key`, `labelSecret` and `secret`
+ * values are not echoed).
  */
 export function parseOptions<S extends z.ZodType>(where: string, schema: S, input: unknown): z.output<S> {
   if (typeof input !== 'object' || input === null) {
