@@ -411,7 +411,7 @@ async function warmUpShared(ctx: ClientContext, competitor: 'rx-ratelimit' | 'bo
   if (competitor === 'rx-ratelimit') {
     const { redisStore } = await import('../lib/stores/redis/index.js');
     const { client } = await redisClient();
-    const store = redisStore({ client, prefix: rxRedisPrefix(ctx.runId) });
+    const store = redisStore({ client, secret: 'rx-ratelimit-bench-secret', prefix: rxRedisPrefix(ctx.runId) });
     prepared = {
       rx: new Map(sc.tokens.map((t) => [t, createLimiter({ provider: sc.rxProvider(), key: t, store })])),
     };

@@ -37,6 +37,8 @@ export {
   isQuotaExhaustedError,
   isRateLimitError,
   isRetryLimitError,
+  rawCauseOf,
+  type CauseSummary,
   type ErrorContext,
 } from './core/errors.js';
 export { throttleByHeaders, type ThrottleByHeadersConfig } from './operators/throttleByHeaders.js';

@@ -37,10 +37,16 @@ export interface WebhookWorkerOptions {
 
 /**
  * A limiter for workers: its buckets in Redis, and a short `maxWaitMs`, so that a job that
- * would wait longer goes back to the queue instead of waiting in memory.
+ * would wait longer goes back to the queue instead of waiting in memory. `secret` names the
+ * token's Redis keys: every worker must be given the same one.
  */
-export function workerLimiter(redis: Redis, token: string, provider: Provider = providers.procore()): Limiter {
-  return createLimiter({ provider, key: token, store: redisStore({ client: redis }), maxWaitMs: 500 });
+export function workerLimiter(
+  redis: Redis,
+  token: string,
+  secret: string,
+  provider: Provider = providers.procore(),
+): Limiter {
+  return createLimiter({ provider, key: token, store: redisStore({ client: redis, secret }), maxWaitMs: 500 });
 }
 
 export function startWebhookWorker(o: WebhookWorkerOptions): Worker<WebhookEvent, number> {
@@ -78,7 +84,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     connection,
     apiUrl: process.env['API_URL'] ?? 'https://api.procore.com',
     token,
-    limiter: workerLimiter(redis, token),
+    limiter: workerLimiter(redis, token, process.env['RATE_LIMIT_SECRET'] ?? ''),
   });
   const stop = async () => {
     await worker.close(); // lets the jobs in hand finish; the others stay queued

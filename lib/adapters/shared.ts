@@ -148,7 +148,17 @@ export function decodeBytes(bytes: ArrayBuffer | ArrayBufferView): string | unde
 export function resolveUrl(baseURL: string | undefined, url: string | undefined): string | undefined {
   if (!url) return baseURL || undefined;
   if (!baseURL || /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)) return url;
-  return `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`;
+  return `${withoutTrailingSlashes(baseURL)}/${url.replace(/^\/+/, '')}`;
+}
+
+/**
+ * `text` less its trailing slashes. A loop, not `/\/+$/`: that regex restarts at every slash of
+ * a run and scans it to the end, quadratic on a long run followed by anything else.
+ */
+function withoutTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x2f) end--;
+  return text.slice(0, end);
 }
 
 /** Checks a `maxRetries` option like `retryOn429` does; returns it or the default 5. */

@@ -3,7 +3,7 @@
  * fields and a guard function, so callers can branch without `instanceof` across realms or
  * duplicated package copies.
  */
-import { withoutUserInfo } from './events.js';
+import { capText, withoutUserInfo } from './events.js';
 
 /** Where a wait or a failure came from; carries no credential. */
 export interface ErrorContext {
@@ -31,15 +31,31 @@ export class RateLimitError extends Error {
   declare readonly [BRAND]: true;
   readonly provider: string;
   readonly key: string;
+  /**
+   * What ended the request, redacted: ours as they are; a string without its URLs' queries and
+   * user-info; anything else (an `AxiosError`, a fetch `Response`, an Angular
+   * `HttpErrorResponse`) as a {@link CauseSummary}. The object the HTTP client made holds the
+   * request (`config.headers.Authorization`, `?api_token=` in URLs, the raw request head), so it
+   * is not kept here, where loggers and error trackers walk; {@link rawCauseOf} returns it.
+   */
+  declare readonly cause?: unknown;
+  /** The cause as received: reachable only through `rawCauseOf` (a private field is invisible to inspect, JSON and reflection). */
+  readonly #rawCause: unknown;
 
   constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options?.cause === undefined ? undefined : { cause: redactedCause(options.cause) });
+    this.#rawCause = options?.cause;
     this.provider = context.provider;
     this.key = context.key;
     Object.defineProperty(this, BRAND, { value: true });
   }
 
-  /** Plain data for logs; never includes the cause's own fields, which we did not create. */
+  /** @internal The unredacted cause (see {@link rawCauseOf}); `undefined` for an error of another copy of the package. */
+  static rawCauseOf(e: RateLimitError): unknown {
+    return #rawCause in e ? e.#rawCause : undefined;
+  }
+
+  /** Plain data for logs: our own fields; not the cause (its summary is in `cause`). */
   toJSON(): Record<string, unknown> {
     const data: Record<string, unknown> = { name: this.name, message: this.message };
     for (const [k, v] of Object.entries(this)) if (k !== 'cause') data[k] = v;
@@ -47,11 +63,8 @@ export class RateLimitError extends Error {
   }
 
   /**
-   * `util.inspect` and `console.log`: this error as Node shows it, but with a summary of `cause`
-   * (name, message without query strings, status, code) instead of the cause itself. `cause`
-   * stays the object the HTTP client made (an `AxiosError`, a `Response`), for code that reads
-   * it; but the client put the request in it (`config.headers.Authorization`, `?api_token=` in
-   * URLs, the raw request head on the socket), and printing our error must not print those.
+   * `util.inspect` and `console.log`: this error as Node shows it, its (redacted) `cause`
+   * included; a cause that is not ours is shown by name, message, status and code only.
    */
   [INSPECT](_depth: number, options: object, inspect?: (value: unknown, options: object) => string): string {
     if (typeof inspect !== 'function') return `${this.stack ?? `${this.name}: ${this.message}`}`;
@@ -64,16 +77,52 @@ export class RateLimitError extends Error {
     Object.defineProperty(view, INSPECT, { value: undefined });
     Object.defineProperty(view, 'stack', { value: this.stack, writable: true, configurable: true });
     for (const [k, v] of Object.entries(this)) if (k !== 'cause') view[k] = v;
-    if (this.cause !== undefined) Object.defineProperty(view, 'cause', { value: causeSummary(this.cause) });
+    // Redacted already; summarised again for an error built by another copy of the package.
+    if (this.cause !== undefined) Object.defineProperty(view, 'cause', { value: redactedCause(this.cause) });
     return inspect(view, options);
   }
 }
 
 /**
- * What `inspect` shows of a cause: ours as they are; a string without its URLs' secrets; others
- * by name, message, status and code only (read defensively: printing must not throw).
+ * What our errors keep of a cause they did not create: enough to branch on and to log, nothing
+ * of the request that was sent.
  */
-function causeSummary(cause: unknown): unknown {
+export interface CauseSummary {
+  /** The cause's `name` (`"AxiosError"`, `"HttpErrorResponse"`), else its class name (`"Response"`). */
+  readonly name?: string;
+  /** Its message, without query strings, fragments or user-info of the URLs in it. */
+  readonly message?: string;
+  /** The HTTP status (`status`, or `response.status` for an `AxiosError`). */
+  readonly status?: number;
+  /** Its `code` (`"ERR_BAD_REQUEST"`, `"ECONNRESET"`). */
+  readonly code?: string | number;
+}
+
+/**
+ * The cause of one of our errors exactly as the HTTP client made it (an `AxiosError` with its
+ * `config`, a fetch `Response`, an Angular `HttpErrorResponse`), for code that must read it: a
+ * response body, a header. It holds the request, credentials included: do not log it. `cause`
+ * itself is the redacted form.
+ *
+ * ```ts
+ * import { isRetryLimitError, rawCauseOf } from 'rx-ratelimit';
+ * if (isRetryLimitError(e)) console.warn(e.cause); // { name: 'AxiosError', message: …, status: 429 }
+ * const response = isRetryLimitError(e) ? (rawCauseOf(e) as { response?: unknown }).response : undefined;
+ * ```
+ */
+export function rawCauseOf(error: RateLimitError): unknown {
+  return RateLimitError.rawCauseOf(error);
+}
+
+/** Longest message a cause summary keeps (cut at a segment boundary, ending in `…`). */
+const MAX_CAUSE_MESSAGE = 2048;
+
+/**
+ * A cause as our errors keep it: ours as they are (their own causes are redacted); a string
+ * without its URLs' secrets; others as a {@link CauseSummary} (read defensively: a hostile
+ * cause must not make creating or printing an error throw).
+ */
+function redactedCause(cause: unknown): unknown {
   if (typeof cause === 'string') return withoutQueries(cause);
   if (typeof cause !== 'object' || cause === null) return cause;
   try {
@@ -83,26 +132,31 @@ function causeSummary(cause: unknown): unknown {
   }
 }
 
-function summaryOf(cause: object): object {
+function summaryOf(cause: object): CauseSummary {
   const c = cause as { name?: unknown; message?: unknown; status?: unknown; code?: unknown; response?: unknown };
-  const status = c.status ?? (c.response as { status?: unknown } | undefined)?.status;
+  const response = c.response;
+  const status =
+    c.status ??
+    (typeof response === 'object' && response !== null ? (response as { status?: unknown }).status : undefined);
   const name =
     typeof c.name === 'string'
       ? c.name
-      : (Object.getPrototypeOf(cause) as { constructor?: { name?: string } })?.constructor?.name;
-  return Object.fromEntries(
-    Object.entries({
-      name,
-      message: typeof c.message === 'string' ? withoutQueries(c.message) : undefined,
-      status: typeof status === 'number' ? status : undefined,
-      code: typeof c.code === 'string' || typeof c.code === 'number' ? c.code : undefined,
-    }).filter(([, v]) => v !== undefined),
-  );
+      : (Object.getPrototypeOf(cause) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  const summary: { -readonly [K in keyof CauseSummary]: CauseSummary[K] } = {};
+  if (typeof name === 'string') summary.name = capText(name, 200);
+  if (typeof c.message === 'string') summary.message = withoutQueries(c.message);
+  if (typeof status === 'number') summary.status = status;
+  if (typeof c.code === 'string') summary.code = capText(c.code, 200);
+  else if (typeof c.code === 'number') summary.code = c.code;
+  return summary;
 }
 
-/** Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL in its messages). */
+/**
+ * Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL
+ * in its messages), cut first to {@link MAX_CAUSE_MESSAGE} characters. Both patterns are linear.
+ */
 function withoutQueries(text: string): string {
-  return withoutUserInfo(text).replace(/[?#][^\s'"]*/g, '');
+  return withoutUserInfo(capText(text, MAX_CAUSE_MESSAGE)).replace(/[?#][^\s'"]*/g, '');
 }
 
 /**

@@ -142,8 +142,35 @@ export function logEvents(
   });
 }
 
-/** One human line for an event, e.g. `procore key_ab12…: 429 received; paused until …`. */
+/**
+ * One human line for an event, e.g. `procore key_ab12…: 429 received; paused until …`.
+ * Control characters (newlines included) and bidirectional overrides from the request path, a
+ * server-named bucket or a store's error message are escaped (`\n` as `\x0a`), so a hostile URL
+ * or header cannot forge a second log line or disguise this one.
+ */
 export function describeEvent(e: LimiterEvent): string {
+  const line = lineOf(e);
+  // A bucket a server named or a store's error message may be long: the line is cut before the
+  // escaping (a call per control character) so its cost stays bounded.
+  return escapeControls(line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line);
+}
+
+/** Longest log line {@link describeEvent} makes, before escaping. */
+const MAX_LINE = 4096;
+
+/** Line terminators, C0/C1 controls and bidirectional overrides: what lets text forge or hide a log line. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** @internal `text` with {@link CONTROLS} written as `\xNN` / `\uNNNN` escapes. One linear pass. */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+function lineOf(e: LimiterEvent): string {
   const who = `[rx-ratelimit ${e.provider} ${e.key}]`;
   const req = 'request' in e && e.request ? ` ${e.request.method} ${e.request.path ?? ''}`.trimEnd() : '';
   switch (e.type) {
@@ -186,18 +213,53 @@ function iso(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : 'never';
 }
 
-/** Strips query, fragment and user-info from a URL so events never carry a token. */
+/** Longest path a request summary keeps (longer ones are cut at a segment boundary and end in `…`). */
+export const MAX_SUMMARY_PATH = 2048;
+
+/**
+ * Strips query, fragment and user-info from a URL so events never carry a token. The URL is
+ * the caller's and may be huge or hostile: only its first {@link MAX_SUMMARY_PATH} characters
+ * are looked at, and every scan over them is a single linear pass.
+ */
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
-  return withoutUserInfo(url.split(/[?#]/, 1)[0] ?? '');
+  const capped = capText(url, MAX_SUMMARY_PATH);
+  const end = firstIndexOf(capped, '?', '#');
+  return withoutUserInfo(end < 0 ? capped : capped.slice(0, end));
+}
+
+function firstIndexOf(text: string, a: string, b: string): number {
+  const i = text.indexOf(a);
+  const j = text.indexOf(b);
+  return i < 0 ? j : j < 0 ? i : Math.min(i, j);
+}
+
+/** Where a URL's authority (and so its user-info) or its path segment ends. */
+const SEGMENT_END = /[\s/\\?#]/;
+
+/**
+ * @internal `text` cut to `max` characters. A cut inside a URL's user-info would leave
+ * `//user:pass` without the `@` that marks it for removal, so the cut goes back to the last
+ * segment boundary (slash, backslash, `?`, `#` or space) and the unfinished segment is
+ * dropped; `…` marks the cut.
+ */
+export function capText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  while (end > 0 && !SEGMENT_END.test(text.charAt(end - 1))) end--;
+  return `${text.slice(0, end)}…`;
 }
 
 /**
  * User-info of the URLs in a text: after `//` or `\\` (WHATWG URL parsing reads `\` as `/` in
- * http(s) URLs), with or without a scheme, up to the last `@` before the host (a password may
- * hold `@`).
+ * http(s) URLs), with or without a scheme before them (the scheme is kept either way, so it is
+ * not matched), up to the last `@` before the host (a password may hold `@`).
+ *
+ * Linear: a match starts only at two slashes and its run stops at the next slash, so no
+ * character is scanned from more than one start. (Matching an optional `scheme:` in front made
+ * every letter a start whose run went to the end of the text: quadratic on `a.a.a…`.)
  */
-const USER_INFO = /((?:\b[a-z][a-z\d+.-]*:)?[/\\]{2})[^\s/\\?#]*@/gi;
+const USER_INFO = /([/\\]{2})[^\s/\\?#]*@/g;
 
 /** @internal A text with the user-info of its URLs removed. */
 export function withoutUserInfo(text: string): string {

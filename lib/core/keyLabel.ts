@@ -1,21 +1,44 @@
+import { hex, hmacSha256, utf8 } from './hmac.js';
+
+/** Shortest secret accepted by `labelSecret` (and the Redis store's `secret`): 16 characters. */
+export const MIN_SECRET_LENGTH = 16;
+
 /**
- * A label for a credential that is safe to show: 64 bits of FNV-1a over the key, in hex. It
- * identifies which budget a snapshot or event belongs to without revealing the token, and it
- * is synchronous and dependency-free so it works in browsers too. (Store keys that must resist
- * collisions across a fleet use SHA-256 in the Redis store.)
+ * A label for a credential that is safe to show: `key_` and 64 bits of HMAC-SHA-256 of the key,
+ * in hex. It tells which budget a snapshot, event or error belongs to without revealing the
+ * token, and it is synchronous and dependency-free, so it works in browsers too.
  *
- * Like any unsalted hash, it lets whoever sees it test guesses: API tokens (100+ random bits)
- * are safe, but a guessable key (a 6-digit PIN: a million tries, well under a second) can be
- * found from it. Give such keys a `label` (`createLimiter({ label })`), shown instead.
+ * The HMAC is keyed by `secret`, or, without one, by 32 random bytes drawn once per process
+ * (per page in a browser). An unkeyed hash of a guessable key (a PIN, a short id) can be
+ * reversed by hashing every candidate; a keyed one cannot be tested without the secret. The
+ * trade-off: without a shared `labelSecret`, two processes label one key differently, so logs
+ * of a fleet cannot be joined on it; give every process the same `labelSecret` (or a `label`)
+ * when they must agree.
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.procore(), key: token, labelSecret: process.env.RL_LABEL_SECRET });
+ * limiter.key; // 'key_3f2a…' (the same in every process given that secret)
+ * ```
  */
-export function keyLabel(key: string): string {
-  // Two independent 32-bit FNV-1a lanes (different offset bases) make 64 bits without BigInt.
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193) >>> 0;
-    b = Math.imul(b ^ c, 0x01000193 + 0x100) >>> 0;
-  }
-  return `key_${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
+export function keyLabel(key: string, secret?: string): string {
+  const mac = hmacSha256(secret === undefined ? processSecret() : utf8(secret), utf8(`rx-ratelimit label\n${key}`));
+  return `key_${hex(mac.subarray(0, 8))}`;
+}
+
+let drawn: Uint8Array | undefined;
+
+/**
+ * The per-process secret: drawn on first use and never shown. An immutable value, not shared
+ * state: every limiter of the process reads the same bytes.
+ */
+function processSecret(): Uint8Array {
+  if (drawn) return drawn;
+  const bytes = new Uint8Array(32);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes);
+  // Only runtimes without Web Crypto (none that the package supports: Node 20+, browsers) get here.
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  drawn = bytes;
+  return bytes;
 }

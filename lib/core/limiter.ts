@@ -149,7 +149,7 @@ export class Limiter {
   /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
 
   /** Validated options, without the key: only its label is kept. */
-  private readonly opts: Omit<ReturnType<typeof parseLimiterOptions>, 'key'>;
+  private readonly opts: Omit<ReturnType<typeof parseLimiterOptions>, 'key' | 'labelSecret'>;
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
@@ -200,10 +200,10 @@ export class Limiter {
   readonly events$: Observable<LimiterEvent>;
 
   constructor(options: LimiterOptions) {
-    const { key, ...opts } = parseLimiterOptions(options);
+    const { key, labelSecret, ...opts } = parseLimiterOptions(options);
     this.opts = opts;
     this.provider = opts.provider;
-    this.key = opts.label ?? keyLabel(key);
+    this.key = opts.label ?? keyLabel(key, labelSecret);
     this.scheduler = this.opts.scheduler ?? asyncScheduler;
     this.clock = limiterClock(this.scheduler);
     this.extractResponse = this.opts.extractResponse ?? extractResponse;

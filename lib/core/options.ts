@@ -1,6 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import { z } from 'zod';
 import type { Provider } from '../providers/types.js';
+import { MIN_SECRET_LENGTH } from './keyLabel.js';
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';
 import type { LimiterStore } from './store.js';
@@ -16,6 +17,13 @@ export interface LimiterOptions {
   readonly key: string;
   /** A name to show instead of the key's hash (must not be the token); use one when the key is guessable (a PIN). */
   readonly label?: string;
+  /**
+   * The secret (16+ characters) that keys the hash in the key's label. Without it each process
+   * draws its own, so the label cannot be reversed by guessing keys but differs between
+   * processes; give every process the same secret when their logs must agree. Never shown.
+   * @default a random secret per process
+   */
+  readonly labelSecret?: string;
   /** Time source for every wait. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
   /**
@@ -100,6 +108,14 @@ export function jitterOf(random: () => number): number {
   return Math.min(1, Math.max(0, v));
 }
 
+/** @internal A secret option: a string of at least 16 characters (its value is never echoed). */
+export const secretSchema = z
+  .string()
+  .refine((s) => s.length >= MIN_SECRET_LENGTH, `a string of at least ${MIN_SECRET_LENGTH} characters`);
+
+/** Options whose values are secrets: an error about them never shows what was given. */
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(['key', 'labelSecret', 'secret']);
+
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
 const ms = z.union([z.number().min(0), z.literal(Infinity)]);
 
@@ -116,6 +132,7 @@ const schema = z
     ),
     key: z.string().min(1),
     label: z.string().min(1).optional(),
+    labelSecret: secretSchema.optional(),
     scheduler: z
       .custom<SchedulerLike>(
         (s) =>
@@ -170,7 +187,8 @@ export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptio
 
 /**
  * Parses `input` with `schema`; on failure throws one `TypeError` that lists, per bad option,
- * its name, what was expected and what was given (secrets-safe: `key` values are not echoed).
+ * its name, what was expected and what was given (secrets-safe: `key`, `labelSecret` and `secret`
+ * values are not echoed).
  */
 export function parseOptions<S extends z.ZodType>(where: string, schema: S, input: unknown): z.output<S> {
   if (typeof input !== 'object' || input === null) {
@@ -181,7 +199,7 @@ export function parseOptions<S extends z.ZodType>(where: string, schema: S, inpu
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.join('.') || '(options)';
     if (issue.code === 'unrecognized_keys') return `unknown option ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;
-    const given = path === 'key' ? '(hidden)' : describe(valueAt(input, issue.path));
+    const given = SECRET_OPTIONS.has(path) ? '(hidden)' : describe(valueAt(input, issue.path));
     return `option \`${path}\` must be ${expected(issue)}, got ${given}`;
   });
   throw new TypeError(`${where}: ${lines.join('; ')}`);

@@ -21,6 +21,8 @@ import {
   type LimiterEvent,
   type Provider,
   type RequestInfo,
+  rawCauseOf,
+  type RateLimitError,
 } from '../../lib/index.js';
 import {
   attachRateLimiter,
@@ -216,7 +218,7 @@ describe('attachRateLimiter', () => {
     expect(isRetryLimitError(error) && error.attempts).toBe(3);
     expect(isRetryLimitError(error) && error.status).toBe(429);
     expect(calls).toHaveLength(3);
-    expect((error as Error).cause).toBe(thrown[2]);
+    expect(rawCauseOf(error as RateLimitError)).toBe(thrown[2]);
   });
 
   it('does not retry a POST; does with an Idempotency-Key header, rateLimit.retry or retryNonIdempotent', async () => {
@@ -257,7 +259,7 @@ describe('attachRateLimiter', () => {
     const error = errorOf(await settle(client.get('/x')));
 
     expect(isQuotaExhaustedError(error)).toBe(true);
-    expect((error as Error).cause).toBe(thrown[0]);
+    expect(rawCauseOf(error as RateLimitError)).toBe(thrown[0]);
     expect(calls).toHaveLength(1);
   });
 
@@ -276,7 +278,7 @@ describe('attachRateLimiter', () => {
     const second = errorOf(await settle(client.get('/y')));
 
     expect(isBlockedError(first)).toBe(true);
-    expect((first as Error).cause).toBe(thrown[0]);
+    expect(rawCauseOf(first as RateLimitError)).toBe(thrown[0]);
     expect(isBlockedError(second)).toBe(true);
     expect(calls).toHaveLength(1);
     expect(limiter.snapshot.inFlight).toBe(0);

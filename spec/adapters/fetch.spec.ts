@@ -10,6 +10,8 @@ import {
   type Provider,
   type RequestInfo,
   type ResponseLike,
+  rawCauseOf,
+  type RateLimitError,
 } from '../../lib/index.js';
 import { rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
 
@@ -154,7 +156,7 @@ describe('rateLimitedFetch', () => {
     expect(isRetryLimitError(error)).toBe(true);
     expect(isRetryLimitError(error) && error.attempts).toBe(3);
     expect(fake.calls).toHaveLength(3);
-    expect((error as Error).cause).toBe(fake.responses[2]);
+    expect(rawCauseOf(error as RateLimitError)).toBe(fake.responses[2]);
   });
 
   it('resolves a POST 429 as is; retries one with an Idempotency-Key or retryNonIdempotent', async () => {
@@ -249,7 +251,7 @@ describe('rateLimitedFetch', () => {
     const second = errorOf(await settle(apiFetch('https://api.example.com/y')));
 
     expect(isBlockedError(first)).toBe(true);
-    expect((first as Error).cause).toBe(fake.responses[0]);
+    expect(rawCauseOf(first as RateLimitError)).toBe(fake.responses[0]);
     expect(isBlockedError(second)).toBe(true);
     expect(fake.calls).toHaveLength(1);
   });
@@ -260,7 +262,7 @@ describe('rateLimitedFetch', () => {
       rateLimitedFetch(fastLimiter(generic(), { maxWaitMs: 1000 }), { fetch: fake.fetch })('https://api.example.com/x'),
     );
     expect(isQuotaExhaustedError(errorOf(out))).toBe(true);
-    expect((errorOf(out) as Error).cause).toBe(fake.responses[0]);
+    expect(rawCauseOf(errorOf(out) as RateLimitError)).toBe(fake.responses[0]);
     expect(fake.calls).toHaveLength(1);
   });
 

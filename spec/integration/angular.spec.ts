@@ -36,6 +36,8 @@ import {
   providers,
   type Limiter,
   type LimiterEvent,
+  rawCauseOf,
+  type RateLimitError,
 } from '../../lib/index.js';
 import {
   extractAngularResponse,
@@ -341,7 +343,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
     httpTesting.verify();
 
     expect(isRetryLimitError(call.error)).toBe(true);
-    const cause = (call.error as Error).cause;
+    const cause = rawCauseOf(call.error as RateLimitError);
     expect(cause).toBeInstanceOf(HttpErrorResponse);
     expect((cause as HttpErrorResponse).status).toBe(429);
   });

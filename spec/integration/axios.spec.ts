@@ -11,6 +11,7 @@ import {
   providers,
   type Limiter,
   type LimiterEvent,
+  rawCauseOf,
 } from '../../lib/index.js';
 import { attachRateLimiter, rateLimitedRequest } from '../../lib/adapters/axios.js';
 import {
@@ -198,7 +199,7 @@ describe('attachRateLimiter over a real socket', () => {
 
     const errors = [retryLimit, blocked, afterBlock, quota, afterPause].map((o) => (o.ok ? undefined : o.error));
     expect(isRetryLimitError(errors[0])).toBe(true);
-    expect(isRetryLimitError(errors[0]) && isAxiosError(errors[0].cause)).toBe(true);
+    expect(isRetryLimitError(errors[0]) && isAxiosError(rawCauseOf(errors[0]))).toBe(true);
     expect(isBlockedError(errors[1])).toBe(true);
     expect(isBlockedError(errors[2])).toBe(true);
     expect(isQuotaExhaustedError(errors[3])).toBe(true);

@@ -8,6 +8,7 @@ import {
   isRetryLimitError,
   providers,
   type LimiterEvent,
+  rawCauseOf,
 } from '../../lib/index.js';
 import { rateLimitedFetch } from '../../lib/adapters/fetch.js';
 import {
@@ -225,7 +226,7 @@ describe('rateLimitedFetch over a real socket', () => {
 
     const errors = outs.map((o) => (o.ok ? undefined : o.error));
     expect(isRetryLimitError(errors[0])).toBe(true);
-    expect(isRetryLimitError(errors[0]) && errors[0].cause instanceof Response).toBe(true);
+    expect(isRetryLimitError(errors[0]) && rawCauseOf(errors[0]) instanceof Response).toBe(true);
     expect(isBlockedError(errors[1])).toBe(true);
     expect(isBlockedError(errors[2])).toBe(true);
     expect(isQuotaExhaustedError(errors[3])).toBe(true);

@@ -186,7 +186,7 @@ describe('NestJS module layouts: one limiter per provider and token', () => {
               pipedrive: {
                 provider: pipedrive(),
                 key: 'token-shutdown',
-                store: redisStore({ client, prefix: `${name}:` }),
+                store: redisStore({ client, secret: 'rx-ratelimit-test-secret', prefix: `${name}:` }),
               },
             },
           }),

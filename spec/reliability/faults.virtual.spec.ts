@@ -16,6 +16,7 @@ import {
   type Limiter,
   type LimiterSnapshot,
   type RateLimitConfig,
+  rawCauseOf,
 } from '../../lib/index.js';
 import { createSimulatorEngine, type SimulatorResponse } from '../../lib/testing/index.js';
 import { assertEndedOnce, faultyProvider, outcomes, START, track, type Ledger } from './harness.js';
@@ -94,7 +95,7 @@ describe('fault: 5xx storm', () => {
     for (const l of r.ledgers.filter((x) => x.errors.length > 0)) {
       const e = l.errors[0] as RetryLimitError;
       expect(e).toBeInstanceOf(RetryLimitError);
-      expect({ attempts: e.attempts, status: e.status, cause: e.cause }).toEqual({
+      expect({ attempts: e.attempts, status: e.status, cause: rawCauseOf(e) }).toEqual({
         attempts: 2,
         status: 503,
         cause: r.lb503,

@@ -73,17 +73,19 @@ export class SecretScan {
 
   /**
    * An error delivered to a subscriber. Ours (and ours in its `cause` chain) are rendered every
-   * way a user could log them; a foreign error or response in the chain (axios's, fetch's) is
-   * delivered as its client made it, so it is scanned without the places where the client
-   * itself put the request (`config`, `request`, `url`, request `headers`): the promise is that we
-   * copy the credential nowhere else, not that we scrub what axios holds.
+   * way a user could log them, and the `cause` of ours is scanned whole, however deep: it is
+   * ours to redact. A foreign error delivered as its client made it (axios's 404, fetch's
+   * TypeError) is scanned without the places where the client itself put the request (`config`,
+   * `request`, `url`, request `headers`): the promise is that we copy the credential nowhere
+   * else, not that we scrub what axios holds.
    */
   error(surface: string, error: unknown): void {
     const seen = new Set<unknown>();
-    const walk = (e: unknown, path: string): void => {
+    const walk = (e: unknown, path: string, causeOfOurs: boolean): void => {
       if (e === undefined || e === null || seen.has(e)) return;
       seen.add(e);
-      if (isRateLimitError(e)) {
+      const ours = isRateLimitError(e);
+      if (ours) {
         const own = Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'cause'));
         this.strings(`${surface} (ours${path})`, [
           String(e),
@@ -95,17 +97,23 @@ export class SecretScan {
           inspect(e, { depth: Infinity, showHidden: true }),
           ...reachableStrings(own),
         ]);
+      } else if (causeOfOurs) {
+        this.strings(`${surface} (our errors' causes)`, [
+          ...reachableStrings(e),
+          json(e),
+          inspect(e, { depth: Infinity, showHidden: true }),
+        ]);
       } else {
         this.strings(`${surface} (passed through${path})`, clientResidue(e));
       }
       if (typeof e === 'object') {
-        walk((e as { cause?: unknown }).cause, `${path}.cause`);
+        walk((e as { cause?: unknown }).cause, `${path}.cause`, ours || causeOfOurs);
         const errors = (e as { errors?: unknown }).errors;
         if (e instanceof AggregateError && Array.isArray(errors))
-          errors.forEach((x, i) => walk(x, `${path}.errors[${i}]`));
+          errors.forEach((x, i) => walk(x, `${path}.errors[${i}]`, causeOfOurs));
       }
     };
-    walk(error, '');
+    walk(error, '', false);
   }
 
   /** One row per surface: values added and strings checked. */

@@ -1,8 +1,8 @@
 /**
- * Issue 7, the credential itself: the limiter shows it only as a label (a 64-bit hash), and
- * option errors never echo it. The label of a low-entropy key (a PIN) can be reversed by trying
- * every candidate, as with any unsalted hash: such keys should be given a `label`, which then
- * replaces everything derived from the key in what the limiter shows.
+ * The credential itself: the limiter shows it only as a label (64 bits of an HMAC keyed by
+ * `labelSecret` or a per-process random secret), and option errors never echo it. Without the
+ * secret a label cannot be tested against guesses, so even a PIN's label does not give the PIN
+ * away. A `label` replaces everything derived from the key in what the limiter shows.
  */
 import { describe, expect, it } from '@jest/globals';
 import { inspect } from 'node:util';
@@ -11,6 +11,8 @@ import { from, mergeMap, of } from 'rxjs';
 import {
   BlockedError,
   createLimiter,
+  describeEvent,
+  rawCauseOf,
   defineProvider,
   providers,
   QuotaExhaustedError,
@@ -21,33 +23,93 @@ import {
 import { safePath } from '../../lib/core/events.js';
 import { keyLabel } from '../../lib/core/keyLabel.js';
 import { inVirtualTime } from '../helpers/virtual.js';
-import { makeToken, SecretScan } from './secretScan.js';
+import { reachableStrings } from '../helpers/scan.js';
+import { makeToken, scanLimiter, SecretScan } from './secretScan.js';
+
+/** The label as it was: two unkeyed 32-bit FNV-1a lanes (what an attacker can compute). */
+function unkeyedFnvLabel(key: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193 + 0x100) >>> 0;
+  }
+  return `key_${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
+}
+
+/** Every 4-digit PIN whose label, as `label` computes it, equals `target`. */
+function pinsMatching(target: string, label: (pin: string) => string): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const pin = String(i).padStart(4, '0');
+    if (label(pin) === target) found.push(pin);
+  }
+  return found;
+}
 
 describe('the key label', () => {
-  it('is key_ and 16 hex digits (64 bits), the same for the same key, different for a one-character change', () => {
+  const secretA = 'label-secret-A-0123456789';
+  const secretB = 'label-secret-B-0123456789';
+
+  it('is key_ and 16 hex digits (64 bits), the same for the same key and secret, different for a one-character change', () => {
     const token = makeToken('label');
     expect(keyLabel(token)).toMatch(/^key_[0-9a-f]{16}$/);
     expect(keyLabel(token)).toBe(keyLabel(`${token}`));
+    expect(keyLabel(token, secretA)).toBe(keyLabel(`${token}`, secretA));
     expect(keyLabel(token)).not.toBe(keyLabel(`${token.slice(0, -1)}${token.endsWith('0') ? '1' : '0'}`));
     const scan = new SecretScan();
     scan.token(token);
-    scan.strings('label', [keyLabel(token)]);
+    scan.strings('label', [keyLabel(token), keyLabel(token, secretA)]);
     expect(scan.leaks).toEqual([]);
   });
 
-  it('known limit: the label of a 6-digit PIN is found by trying all of them in well under a second; `label` avoids it', () => {
+  it('depends on the secret: one key gets unrelated labels under two secrets, and none equals an unkeyed hash', () => {
+    const token = makeToken('secret');
+    const labels = [keyLabel(token), keyLabel(token, secretA), keyLabel(token, secretB)];
+    expect(new Set(labels).size).toBe(3);
+    expect(labels).not.toContain(unkeyedFnvLabel(token));
+  });
+
+  it('a 4-digit PIN cannot be found from its label without the secret (trying all 10,000 finds it only with the secret)', () => {
+    const pin = String(Math.floor(Math.random() * 10_000)).padStart(4, '0');
+    const target = keyLabel(pin, secretA);
+    // With the secret, the search is sound: it finds the PIN and nothing else.
+    expect(pinsMatching(target, (p) => keyLabel(p, secretA))).toEqual([pin]);
+    // Without it: the unkeyed hash the label used to be, or a wrong secret, matches no PIN.
+    expect(pinsMatching(target, unkeyedFnvLabel)).toEqual([]);
+    expect(pinsMatching(target, (p) => keyLabel(p, secretB))).toEqual([]);
+    // Nor does the label of a limiter given no secret (keyed by a random per-process one) match
+    // the unkeyed hash: the old brute force fails.
+    const limiter = createLimiter({ provider: providers.generic(), key: pin });
+    expect(limiter.key).toMatch(/^key_[0-9a-f]{16}$/);
+    expect(pinsMatching(limiter.key, unkeyedFnvLabel)).toEqual([]);
+  });
+
+  it('limiters given one labelSecret agree on the label (as processes of a fleet would); the secret is never shown', () => {
+    const pin = '042917';
+    const labelSecret = makeToken('labelsecret');
+    const a = createLimiter({ provider: providers.generic(), key: pin, labelSecret });
+    const b = createLimiter({ provider: providers.generic(), key: pin, labelSecret });
+    expect(a.key).toBe(b.key);
+    expect(a.key).toBe(keyLabel(pin, labelSecret));
+    expect(a.key).not.toBe(createLimiter({ provider: providers.generic(), key: pin }).key);
+    const scan = new SecretScan();
+    scan.token(labelSecret);
+    scanLimiter(scan, a);
+    scan.strings('every string reachable from the limiter', reachableStrings(a));
+    expect(scan.leaks).toEqual([]);
+  });
+
+  it('a labelSecret shorter than 16 characters is refused with a TypeError naming it, without echoing it', () => {
+    expect(() => createLimiter({ provider: providers.generic(), key: 'k', labelSecret: 'short-secret' })).toThrow(
+      new TypeError('createLimiter: option `labelSecret` must be a string of at least 16 characters, got (hidden)'),
+    );
+  });
+
+  it('with `label`, nothing derived from the key is shown: not the key, not its hash', () => {
     const pin = '042917';
     const target = keyLabel(pin);
-    const started = performance.now();
-    let found: string | undefined;
-    for (let i = 0; i < 1_000_000 && found === undefined; i++) {
-      const candidate = String(i).padStart(6, '0');
-      if (keyLabel(candidate) === target) found = candidate;
-    }
-    expect(found).toBe(pin);
-    expect(performance.now() - started).toBeLessThan(5000);
-
-    // With `label`, nothing derived from the key is shown: not the key, not its hash.
     const events: LimiterEvent[] = [];
     const errors: unknown[] = [];
     const limiter = inVirtualTime(() => {
@@ -79,6 +141,7 @@ describe('the key label', () => {
     ].join('\n');
     expect(shown).toContain('tenant-42');
     expect(shown).not.toContain(target);
+    expect(shown).not.toContain(unkeyedFnvLabel(pin));
     expect(shown).not.toContain(pin);
   });
 });
@@ -134,9 +197,47 @@ describe('request summaries (events, log lines) keep the path only', () => {
   ])('%s', (url, path) => {
     expect(safePath(url)).toBe(path);
   });
+
+  it('a URL too long to keep is cut at a segment boundary: a user-info cut before its @ is dropped whole', () => {
+    const long = `https://user:${t}${'x'.repeat(5000)}@api.example.com/p`;
+    expect(safePath(long)).toBe('https://…');
+    const deep = `https://api.example.com/${'segment/'.repeat(1000)}end?api_token=${t}`;
+    const path = safePath(deep) ?? '';
+    expect(path.length).toBeLessThanOrEqual(2049);
+    expect(path.endsWith('/…')).toBe(true);
+    expect(path).not.toContain(t);
+  });
 });
 
-describe('what inspect shows of the cause of our errors', () => {
+describe('log lines cannot be forged or disguised by what a request or a server names', () => {
+  const forged = '\n[rx-ratelimit procore key_0000000000000000] unblocked';
+  const base = { at: 0, provider: 'procore', key: 'key_1' } as const;
+  const request = { id: 1, method: 'GET', path: `/v1/deals${forged}\r\u2028\u202e`, priority: 0 };
+  const events: LimiterEvent[] = [
+    { ...base, type: 'admitted', request, waitedMs: 0, buckets: [] },
+    { ...base, type: 'rate-limited', request, status: 429, retryAt: 0, source: 'retry-after', bucket: `b${forged}` },
+    { ...base, type: 'paused', until: 0, reason: 'retry-after', bucket: `b${forged}` },
+    { ...base, type: 'limit-changed', bucket: `b${forged}`, from: null, to: 1 },
+    { ...base, type: 'store-unavailable', store: 'redis', error: `ECONNRESET${forged}` },
+  ];
+  it.each(events.map((e) => [e.type, e] as const))('%s: one line, control characters escaped', (_type, e) => {
+    const line = describeEvent(e);
+    // eslint-disable-next-line no-control-regex -- the control characters are what must not be there
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    expect(line).toContain('\\x0a[rx-ratelimit procore key_0000000000000000] unblocked');
+  });
+
+  it('the escaping covers carriage returns, line separators and bidirectional overrides', () => {
+    expect(describeEvent(events[0]!)).toContain('\\x0d\\u2028\\u202e');
+  });
+
+  it('a line is at most 4 KB before escaping, whatever a server names a bucket', () => {
+    const line = describeEvent({ ...base, type: 'limit-changed', bucket: 'b'.repeat(100_000), from: null, to: 1 });
+    expect(line.length).toBeLessThanOrEqual(4097);
+  });
+});
+
+describe('the cause of our errors is redacted: what it, inspect and JSON show', () => {
   const t = makeToken('cause');
   const url = `https://api.example.com/v1/deals?api_token=${t}`;
   const ctx = { provider: 'p', key: keyLabel(t), status: 403, until: null };
@@ -180,14 +281,39 @@ describe('what inspect shows of the cause of our errors', () => {
       new QuotaExhaustedError({ ...ctx, bucket: 'b', resumeAt: 1, waitMs: 1, maxWaitMs: 0 }, { cause }),
     ];
     for (const e of errors) {
-      expect(e.cause).toBe(cause); // kept as received, for code that reads it
+      // As received only on request; `cause` itself is scanned whole, however deep.
+      expect(rawCauseOf(e)).toBe(cause);
       scan.strings('inspect(error)', [inspect(e), inspect(e, { depth: Infinity }), JSON.stringify(e), String(e)]);
+      scan.value('error.cause', e.cause);
+      scan.error('the error, its cause chain whole', e);
     }
     // A string cause is shown as the caller gave it, less its URLs' queries and user-info: a bare
     // `Bearer <token>` the caller chose to put there is not ours to hide.
     if (cause === `Bearer ${t}`) expect(scan.leaks.length).toBeGreaterThan(0);
     else expect(scan.leaks).toEqual([]);
     expect(inspect(errors[0])).toContain('[cause]');
+  });
+
+  it('keeps what code branches on: name, message without queries, status (of the response too), code', () => {
+    expect(new BlockedError(ctx, { cause: axiosLike }).cause).toEqual({
+      name: 'AxiosError',
+      message: 'Request failed with status code 403',
+      status: 403,
+      code: 'ERR_BAD_REQUEST',
+    });
+    expect(new BlockedError(ctx, { cause: angularLike }).cause).toEqual({
+      name: 'HttpErrorResponse',
+      message: 'Http failure response for https://api.example.com/v1/deals 403 Forbidden', // the query, to the next space, goes
+      status: 403,
+    });
+    expect(new BlockedError(ctx, { cause: new Response(null, { status: 429 }) }).cause).toEqual({
+      name: 'Response',
+      status: 429,
+    });
+    // One of ours stays itself (its own cause redacted in turn).
+    const inner = new RetryLimitError({ ...ctx, attempts: 1, status: 429 }, { cause: axiosLike });
+    expect(new BlockedError(ctx, { cause: inner }).cause).toBe(inner);
+    expect(rawCauseOf(inner)).toBe(axiosLike);
   });
 
   it('a cause whose getters throw does not make printing our error throw', () => {

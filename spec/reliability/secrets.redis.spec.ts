@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { inspect } from 'node:util';
 import { catchError, EMPTY, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
 
 import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
-import { redisStore } from '../../lib/stores/redis/index.js';
+import { redisKeys, redisStore } from '../../lib/stores/redis/index.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
 import { REDIS } from '../helpers/redis.js';
 import { reachableStrings } from '../helpers/scan.js';
@@ -21,6 +21,8 @@ import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
 
 const prefix = `rxrl-secrets-${process.pid}-${randomBytes(4).toString('hex')}:`;
 const scan = new SecretScan();
+/** The store's secret: like the token, it must appear in no key, value, message or output. */
+const STORE_SECRET = scan.token(makeToken('storesecret'));
 const clients: Redis[] = [];
 const client = (port = REDIS.port) => {
   const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
@@ -105,7 +107,7 @@ describe('redis store', () => {
           provider: provider(),
           key: token,
           maxWaitMs: 3000,
-          store: redisStore({ client: client(), prefix, timeoutMs: 500, retryMs: 200 }),
+          store: redisStore({ client: client(), secret: STORE_SECRET, prefix, timeoutMs: 500, retryMs: 200 }),
           ...o,
         });
         watch(scan, l, ' (Redis)');
@@ -198,7 +200,14 @@ describe('redis store', () => {
       provider: providers.procore({ hints: { hourly: { limit: 10, windowMs: 1000 } } }),
       key: token,
       maxWaitMs: 3000,
-      store: redisStore({ client: client(1), prefix, timeoutMs: 100, retryMs: 100, subscribe: false }),
+      store: redisStore({
+        client: client(1),
+        secret: STORE_SECRET,
+        prefix,
+        timeoutMs: 100,
+        retryMs: 100,
+        subscribe: false,
+      }),
     });
     const { events } = watch(scan, l, ' (Redis down)');
     await run(l, procoreSim.urlFor('procore'), false, token, 5, errors);
@@ -210,6 +219,49 @@ describe('redis store', () => {
     await l.close();
     expect(scan.leaks.slice(before)).toEqual([]);
   }, 30_000);
+
+  it('key names are keyed by the secret: trying every 4-digit PIN with an unkeyed SHA-256 finds nothing', async () => {
+    const pin = String(randomInt(10_000)).padStart(4, '0');
+    const pinPrefix = `${prefix}pin:`;
+    const l = createLimiter({
+      provider: providers.procore({ hints: { hourly: { limit: 10, windowMs: 1000 } } }),
+      key: pin,
+      store: redisStore({ client: client(), secret: STORE_SECRET, prefix: pinPrefix, subscribe: false }),
+    });
+    await run(l, procoreSim.urlFor('procore'), false, pin, 3, []);
+    await l.close();
+    const c = client();
+    const names: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await c.scan(cursor, 'MATCH', `${pinPrefix}*`, 'COUNT', 1000);
+      cursor = next;
+      names.push(...keys);
+    } while (cursor !== '0');
+    const tags = new Set(names.map((n) => /\{([0-9a-f]{16})\}/.exec(n)?.[1]));
+    expect(tags.size).toBe(1);
+    // The names are the HMAC under the store's secret, and another secret gives others.
+    expect(tags.has(redisKeys(pinPrefix, 'procore', pin, STORE_SECRET).hash)).toBe(true);
+    expect(tags.has(redisKeys(pinPrefix, 'procore', pin, 'another-secret-0123456789').hash)).toBe(false);
+    // The brute force that reversed the unkeyed names (SHA-256 of provider and key, or of the key).
+    const found: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const guess = String(i).padStart(4, '0');
+      for (const text of [`procore\n${guess}`, guess]) {
+        if (tags.has(createHash('sha256').update(text).digest('hex').slice(0, 16))) found.push(guess);
+      }
+    }
+    expect(found).toEqual([]);
+  }, 60_000);
+
+  it('a store without a secret, or with a short one, is refused with a TypeError naming `secret` (never echoed)', () => {
+    expect(() => redisStore({ client: client() } as never)).toThrow(
+      new TypeError('redisStore: option `secret` must be of type string, got (hidden)'),
+    );
+    expect(() => redisStore({ client: client(), secret: 'short' })).toThrow(
+      new TypeError('redisStore: option `secret` must be a string of at least 16 characters, got (hidden)'),
+    );
+  });
 
   afterAll(() => {
     console.log(

@@ -363,14 +363,14 @@ describe('coverage of the scan', () => {
     ['snapshot', 40],
     ['limiter itself', 40],
     ['errors delivered (virtual time) (ours)', 150],
-    ['errors delivered (virtual time) (passed through.cause)', 50],
+    ["errors delivered (virtual time) (our errors' causes)", 50],
     ['state$ (HTTP)', 300],
     ['events$ (HTTP)', 300],
     ['logEvents (every type) (HTTP)', 300],
     ['snapshot (HTTP)', 50],
     ['errors delivered (HTTP) (ours)', 40],
     ['errors delivered (HTTP) (passed through)', 6],
-    ['errors delivered (HTTP) (passed through.cause)', 20],
+    ["errors delivered (HTTP) (our errors' causes)", 20],
   ] as const)('%s: at least %d values scanned', (surface, floor) => {
     expect(scan.tallies.get(surface)?.values ?? 0).toBeGreaterThanOrEqual(floor);
   });

@@ -8,7 +8,8 @@
  * import { redisStore } from 'rx-ratelimit/redis';
  *
  * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
- * const limiter = createLimiter({ provider: providers.procore(), key: token, store: redisStore({ client: redis }) });
+ * const store = redisStore({ client: redis, secret: process.env.RATE_LIMIT_SECRET! });
+ * const limiter = createLimiter({ provider: providers.procore(), key: token, store });
  * ```
  *
  * What is atomic: admission across all of a request's buckets (one Lua script), the merge of
@@ -16,11 +17,11 @@
  *
  * @packageDocumentation
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis, Cluster } from 'ioredis';
 import { z } from 'zod';
 
-import { parseOptions } from '../../core/options.js';
+import { parseOptions, secretSchema } from '../../core/options.js';
 import type {
   LimiterStore,
   StoreAcquireOptions,
@@ -38,6 +39,14 @@ import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, RESUME, UNBLOCK } fro
 export interface RedisStoreOptions {
   /** An ioredis client (`new Redis(…)` or `new Cluster(…)`); the store never closes it. */
   readonly client: Redis | Cluster;
+  /**
+   * The secret (16+ characters) that keys the hash naming a credential's Redis keys. Required,
+   * and the same in every process that shares a budget (they find each other's keys by it):
+   * e.g. `process.env.RATE_LIMIT_SECRET`. Whoever can list the Redis keys but lacks it cannot
+   * test guesses of a key against their names (an unkeyed hash of a 6-digit PIN is reversed in
+   * under a second). Changing it starts every budget afresh under new names. Never shown.
+   */
+  readonly secret: string;
   /** Prefix of every key. @default 'rxrl:' */
   readonly prefix?: string;
   /**
@@ -75,6 +84,7 @@ const schema = z
         typeof (c as Redis).duplicate === 'function',
       'an ioredis client (new Redis(…) or new Cluster(…))',
     ),
+    secret: secretSchema,
     prefix: z.string().default('rxrl:'),
     keyTtlMs: z.number().int().min(1000).default(86_400_000),
     leaseMs: z.number().int().min(100).default(60_000),
@@ -84,7 +94,8 @@ const schema = z
   })
   .strict();
 
-type Parsed = z.output<typeof schema>;
+/** Options as a session keeps them: without the secret, which only the store's closure holds. */
+type Parsed = Omit<z.output<typeof schema>, 'secret'>;
 
 /** Script commands as `defineCommand` adds them (numKeys first). */
 interface ScriptClient {
@@ -99,17 +110,21 @@ interface ScriptClient {
 }
 
 /**
- * The key names of one limiter. The credential is hashed (SHA-256, with the provider's name)
- * and only the first 16 hex digits are used; the braces make a Redis Cluster hash tag, so all
- * of one limiter's keys live on one slot and its scripts may touch them together.
+ * The key names of one limiter. The credential is hashed with HMAC-SHA-256 keyed by the store's
+ * `secret` (with the provider's name) and only the first 16 hex digits are used; the braces
+ * make a Redis Cluster hash tag, so all of one limiter's keys live on one slot and its scripts
+ * may touch them together.
  *
  * ```ts
  * import { redisKeys } from 'rx-ratelimit/redis';
- * redisKeys('rxrl:', 'procore', 'token').bucket('hourly'); // 'rxrl:{3f2a…}:bucket:hourly'
+ * redisKeys('rxrl:', 'procore', 'token', process.env.RATE_LIMIT_SECRET!).bucket('hourly'); // 'rxrl:{3f2a…}:bucket:hourly'
  * ```
  */
-export function redisKeys(prefix: string, provider: string, key: string) {
-  const hash = createHash('sha256').update(`${provider}\n${key}`).digest('hex').slice(0, 16);
+export function redisKeys(prefix: string, provider: string, key: string, secret: string) {
+  const hash = createHmac('sha256', secret)
+    .update(`rx-ratelimit redis\n${provider}\n${key}`)
+    .digest('hex')
+    .slice(0, 16);
   const base = `${prefix}{${hash}}:`;
   return {
     hash,
@@ -132,14 +147,17 @@ export function redisKeys(prefix: string, provider: string, key: string) {
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { redisStore } from 'rx-ratelimit/redis';
  *
- * const store = redisStore({ client: new Redis(), prefix: 'myapp:rl:' });
+ * const store = redisStore({ client: new Redis(), secret: process.env.RATE_LIMIT_SECRET!, prefix: 'myapp:rl:' });
  * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'api-token', store });
  * ```
  */
 export function redisStore(options: RedisStoreOptions): LimiterStore {
-  const opts = parseOptions('redisStore', schema, options);
+  const { secret, ...opts } = parseOptions('redisStore', schema, options);
   defineScripts(opts.client);
-  return { kind: 'redis', open: (ctx) => new RedisSession(opts, ctx) };
+  return {
+    kind: 'redis',
+    open: (ctx) => new RedisSession(opts, ctx, redisKeys(opts.prefix, ctx.provider, ctx.key, secret)),
+  };
 }
 
 /** Is `client` an ioredis `Cluster` (its change notices then use sharded pub/sub)? */
@@ -283,8 +301,9 @@ class RedisSession implements StoreSession {
   constructor(
     private readonly opts: Parsed,
     ctx: StoreContext,
+    keys: ReturnType<typeof redisKeys>,
   ) {
-    this.keys = redisKeys(opts.prefix, ctx.provider, ctx.key);
+    this.keys = keys;
     this.emit = ctx.emit;
     this.redis = opts.client as unknown as ScriptClient;
     if (opts.subscribe) this.listen();

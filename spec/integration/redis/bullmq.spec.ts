@@ -86,7 +86,7 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       const spender = createLimiter({
         provider: providers.procore({ hints: { hourly: { limit: LIMIT, windowMs: WINDOW_MS } } }),
         key: TOKEN,
-        store: redisStore({ client: redis, prefix: 'rxrl:' }),
+        store: redisStore({ client: redis, secret: 'rx-ratelimit-test-secret', prefix: 'rxrl:' }),
       });
       await lastValueFrom(
         from(Array.from({ length: LIMIT }, (_, i) => i)).pipe(

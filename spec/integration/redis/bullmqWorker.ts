@@ -21,6 +21,7 @@ const redis = new Redis(connection);
 const limiter = workerLimiter(
   redis,
   job.token,
+  'rx-ratelimit-test-secret',
   providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
 );
 const worker = startWebhookWorker({

@@ -20,6 +20,9 @@ import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempCluster } from './fork.js';
 
+/** The store's secret: names the keys, the same for every limiter (and process) of a test. */
+const secret = 'rx-ratelimit-test-secret';
+
 let PORTS: number[] = [];
 let cluster: { stop(): Promise<void> } | undefined;
 const clients: Cluster[] = [];
@@ -52,7 +55,7 @@ function limiter(extra: object = {}): Limiter {
   const l = createLimiter({
     provider: providers.pipedrive({ plan: 'advanced' }),
     key: token,
-    store: redisStore({ client: client(), prefix, timeoutMs: 1000, keyTtlMs: 60_000 }),
+    store: redisStore({ client: client(), secret, prefix, timeoutMs: 1000, keyTtlMs: 60_000 }),
     ...extra,
   });
   limiters.push(l);
@@ -90,7 +93,7 @@ describe('redis store on a Redis Cluster', () => {
   it('admits on the shard of the hash tag; change notices go over sharded pub/sub (a block reaches the other process at once)', async () => {
     const a = limiter();
     const b = limiter({ maxConcurrent: 1 });
-    const keys = redisKeys(prefix, 'pipedrive', token);
+    const keys = redisKeys(prefix, 'pipedrive', token, secret);
     // Admission and a response's merge run as scripts on the limiter's shard.
     const first = (await acquire(a)) as Permit;
     first.observe(ok(39));

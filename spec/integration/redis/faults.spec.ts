@@ -35,6 +35,9 @@ afterEach(async () => {
   sim = undefined;
 });
 
+/** The store's secret: names the keys, the same for every limiter (and process) of a test. */
+const secret = 'rx-ratelimit-test-secret';
+
 const client = (port: number) => {
   // As in the process tests: one retry per call and a short reconnect delay.
   const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
@@ -96,6 +99,7 @@ describe('redis store faults', () => {
           // Leases far longer than the test: a lease not ended would still be in Redis at the end.
           store: redisStore({
             client: client(redis.port),
+            secret,
             prefix,
             timeoutMs: 300,
             retryMs: 200,
@@ -182,7 +186,7 @@ describe('redis store faults', () => {
 
       // Nothing leaked: every lease (those of calls that timed out and ran late included) ended.
       const r = client(redis.port);
-      const k = redisKeys(prefix, 'procore', token);
+      const k = redisKeys(prefix, 'procore', token, secret);
       const inflight = await r.keys(`${prefix}{${k.hash}}:inflight:*`);
       const leases = await Promise.all(inflight.map((key) => r.zcard(key)));
       expect(leases.reduce((a, b) => a + b, 0)).toBe(0);
@@ -210,7 +214,7 @@ describe('redis store faults', () => {
       const l = createLimiter({
         provider: providers.pipedrive({ plan: 'advanced' }),
         key: token,
-        store: redisStore({ client: client(REDIS.port), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+        store: redisStore({ client: client(REDIS.port), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
         ...extra,
       });
       limiters.push(l);
@@ -280,7 +284,7 @@ describe('redis store faults', () => {
     expect(cSent).toBe(0);
     // The block is in Redis with its cool-down (15 min by default).
     const r = client(REDIS.port);
-    const k = redisKeys(prefix, 'pipedrive', token);
+    const k = redisKeys(prefix, 'pipedrive', token, secret);
     const pttl = await r.pttl(k.pause);
     expect(pttl).toBeGreaterThan(14 * 60_000);
     // unblock() on one process lifts it in Redis and on every process.

@@ -18,6 +18,8 @@ import { redisStore } from '../../../lib/stores/redis/index.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
+const secret = 'rx-ratelimit-test-secret';
+
 let PORT = 0;
 let clients: Redis[] = [];
 let limiters: Limiter[] = [];
@@ -60,7 +62,7 @@ function start(prefix: string): { limiter: Limiter; events: string[] } {
   const limiter = createLimiter({
     provider,
     key: 'outage-token',
-    store: redisStore({ client: client(), prefix, timeoutMs: 100, retryMs: 5, leaseMs: 60_000 }),
+    store: redisStore({ client: client(), secret, prefix, timeoutMs: 100, retryMs: 5, leaseMs: 60_000 }),
   });
   limiters.push(limiter);
   const events: string[] = [];

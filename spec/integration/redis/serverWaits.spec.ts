@@ -22,6 +22,8 @@ import {
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
 
+const secret = 'rx-ratelimit-test-secret';
+
 const clients: Redis[] = [];
 const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
@@ -46,7 +48,7 @@ function limiter(key: string, extra: Partial<LimiterOptions> = {}, keyTtlMs = 60
     provider: providers.generic(),
     key,
     maxWaitMs: Infinity,
-    store: redisStore({ client: client(), prefix, timeoutMs: 500, retryMs: 200, keyTtlMs }),
+    store: redisStore({ client: client(), secret, prefix, timeoutMs: 500, retryMs: 200, keyTtlMs }),
     ...extra,
   });
   limiters.push(l);
@@ -75,7 +77,7 @@ describe('redis store: server-dictated waits', () => {
     await send(a, 200, ok);
     await send(a, 429, { 'retry-after': '999999999' });
     await sleep(100);
-    const k = redisKeys(prefix, 'generic', key);
+    const k = redisKeys(prefix, 'generic', key, secret);
     const pttl = await client().pttl(k.pause);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(60_000 + 1000);
@@ -102,7 +104,7 @@ describe('redis store: server-dictated waits', () => {
     });
     await sleep(300);
     expect(granted).toBe(false);
-    const k = redisKeys(prefix, 'generic', key);
+    const k = redisKeys(prefix, 'generic', key, secret);
     expect(await client().hget(k.pause, 'until')).not.toBeNull();
     const resumedAt = Date.now();
     a.resume();
@@ -142,7 +144,7 @@ describe('redis store: server-dictated waits', () => {
 
   it('a 31-year pause already in Redis (written by an earlier version) is lifted, not obeyed', async () => {
     const key = 'inherited-pause';
-    const k = redisKeys(prefix, 'generic', key);
+    const k = redisKeys(prefix, 'generic', key, secret);
     const c = client();
     const [seconds] = await c.time();
     await c.hset(k.pause, 'until', String(Number(seconds) * 1000 + 999_999_999_000), 'reason', 'retry-after');
@@ -162,7 +164,7 @@ describe('redis store: server-dictated waits', () => {
     await send(a, 200, ok);
     await send(a, 429, { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' });
     await sleep(100);
-    const k = redisKeys(prefix, 'generic', key);
+    const k = redisKeys(prefix, 'generic', key, secret);
     const pttl = await client().pttl(k.pause);
     // Gone (-2), or with a TTL: the backoff that replaced the past date; never -1 (no TTL).
     expect(pttl === -2 || pttl > 0).toBe(true);
@@ -180,7 +182,7 @@ describe('redis store: server-dictated waits', () => {
     await expect(acquire(later)).rejects.toMatchObject({ name: 'BlockedError' });
     later.unblock();
     await sleep(100);
-    const k = redisKeys(prefix, 'pipedrive', key);
+    const k = redisKeys(prefix, 'pipedrive', key, secret);
     const pttl = await client().pttl(k.pause);
     expect(pttl === -2 || pttl > 0).toBe(true);
   });
@@ -195,7 +197,7 @@ describe('redis store: server-dictated waits', () => {
     const a = limiter(key, { provider });
     await send(a, 200, {});
     await sleep(100);
-    const k = redisKeys(prefix, 'huge', key);
+    const k = redisKeys(prefix, 'huge', key, secret);
     const [lim, rem] = await client().hmget(k.bucket('main'), 'lim', 'rem');
     expect(lim).toMatch(/^\d+$/);
     expect(rem).toMatch(/^\d+$/);
@@ -211,7 +213,7 @@ describe('redis store: server-dictated waits', () => {
       'x-ratelimit-reset': String(86_000),
     });
     await sleep(100);
-    const k = redisKeys(prefix, 'generic', key);
+    const k = redisKeys(prefix, 'generic', key, secret);
     const [rst, at] = await client().hmget(k.bucket('default'), 'rst', 'at');
     expect(Number(rst) - Number(at)).toBeGreaterThan(DAY - 1_000_000);
   });

@@ -24,6 +24,9 @@ import {
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
 
+/** The store's secret: names the keys, the same for every limiter (and process) of a test. */
+const secret = 'rx-ratelimit-test-secret';
+
 const clients: Redis[] = [];
 const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
@@ -68,7 +71,7 @@ function limiter(key: string, limit: number, extra: object = {}, c: Redis = clie
   const l = createLimiter({
     provider: fixed(limit),
     key,
-    store: redisStore({ client: c, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+    store: redisStore({ client: c, secret, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
     ...extra,
   });
   limiters.push(l);
@@ -95,7 +98,7 @@ describe('redis store', () => {
     await new Promise((r) => setTimeout(r, 50));
     const c = client();
     const keys = await c.keys(`${prefix}*`);
-    const k = redisKeys(prefix, 'fixed', key);
+    const k = redisKeys(prefix, 'fixed', key, secret);
     expect(keys).toContain(k.bucket('main'));
     for (const name of keys) {
       expect(name).not.toContain(key);
@@ -131,7 +134,7 @@ describe('redis store', () => {
     const key = 'merge-token';
     const a = limiter(key, 100);
     const b = limiter(key, 100);
-    const k = redisKeys(prefix, 'fixed', key);
+    const k = redisKeys(prefix, 'fixed', key, secret);
     const p1 = await acquire(a);
     p1.observe(ok(50, 20)); // another client of the token spent 49
     p1.release();
@@ -151,7 +154,7 @@ describe('redis store', () => {
     const l = createLimiter({
       provider: providers.generic({ resetUnit: 'unix-seconds' }),
       key: 'late-probe-token',
-      store: redisStore({ client: client(), prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
     });
     limiters.push(l);
     const probe = await acquire(l);
@@ -184,7 +187,7 @@ describe('redis store', () => {
     );
     expect(outcomes).toEqual(['QueueFullError', 'QueueFullError', 'QueueFullError']);
     await new Promise((r) => setTimeout(r, 50));
-    const k = redisKeys(prefix, 'fixed', key);
+    const k = redisKeys(prefix, 'fixed', key, secret);
     expect(await client().hget(k.bucket('main'), 'adm')).toBeNull();
   });
 
@@ -223,7 +226,7 @@ describe('redis store', () => {
     const l = createLimiter({
       provider,
       key: 'endpoints-token',
-      store: redisStore({ client: client(), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
     });
     limiters.push(l);
     const first = await acquire(l, { url: '/a' });
@@ -253,7 +256,7 @@ describe('redis store', () => {
       const l = createLimiter({
         provider,
         key: 'smooth-token',
-        store: redisStore({ client: client(), prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+        store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
       });
       limiters.push(l);
       return l;
@@ -303,7 +306,7 @@ describe('what the Redis store cannot hold', () => {
     const l = createLimiter({
       provider: providers.teos(),
       key: 'teos-token',
-      store: redisStore({ client: client(), prefix, timeoutMs: 300 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300 }),
     });
     limiters.push(l);
     let sent = 0;

@@ -29,6 +29,7 @@ const limiter = createLimiter({
   key: job.token,
   store: redisStore({
     client: redis,
+    secret: 'rx-ratelimit-test-secret',
     prefix: job.prefix,
     timeoutMs: job.timeoutMs ?? 300,
     retryMs: 300,

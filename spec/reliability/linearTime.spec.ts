@@ -1,0 +1,236 @@
+/**
+ * Text from outside (a caller's URL, a server's headers and bodies, an HTTP client's error
+ * message) is read in linear time: every header parser, every provider's `read()` and bucket
+ * choice, and what events and errors make of URLs and messages take well under 10 ms on 100 KB of
+ * adversarial text (runs of separators, `a.a.a…`, `@@@`, backslashes, digits, nested brackets).
+ *
+ * Each case counts its fastest of 5 runs: a GC pause or other work on a busy machine only ever
+ * adds time, and a quadratic pattern is slow on every run. The linear code takes at most about
+ * 1.5 ms per case here (most take under 0.5 ms); the quadratic patterns it replaced took 100 ms
+ * (Planning Center's body detail) to 28 s (a baseURL of slashes) on the same inputs, so the
+ * 10 ms line leaves a margin of about 7× under it and 10× or more over it.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+
+import { resolveUrl } from '../../lib/adapters/shared.js';
+import { safePath, withoutUserInfo } from '../../lib/core/events.js';
+import {
+  BlockedError,
+  describeEvent,
+  endpointKey,
+  fieldwireEndpoint,
+  isHighOffset,
+  isPipedriveBlock,
+  normalizeEndpointKey,
+  parseCount,
+  parseHttpDate,
+  parseLegacyRateLimit,
+  parsePeriod,
+  parseRateLimit,
+  parseRateLimitDictionary,
+  parseRateLimitPolicy,
+  parseReset,
+  parseRetryAfter,
+  parseTimestamp,
+  responseLike,
+  RetryLimitError,
+  type LimiterEvent,
+} from '../../lib/index.js';
+import { makeProvider, PROVIDERS } from './arbitraries.js';
+
+const SIZE = 100 * 1024;
+const LIMIT_MS = 10;
+const RUNS = 5;
+
+/** Pieces that make backtracking regexes (and naive scans) work hard when repeated. */
+const UNITS = [
+  'a.',
+  'a',
+  '.',
+  '@',
+  '\\',
+  '/',
+  '//',
+  '/\\',
+  'a@',
+  '//a',
+  '//a@',
+  ':',
+  'a:',
+  'http:',
+  '1',
+  '9',
+  '1.',
+  '1 ',
+  ' ',
+  '\t',
+  ',',
+  ', ',
+  ';',
+  '=',
+  ';a=',
+  '"',
+  '\\"',
+  '(',
+  ')',
+  '((',
+  '{',
+  '}',
+  '[',
+  '?',
+  '#',
+  '-',
+  '+',
+  '1-',
+  'T',
+  'Z',
+  'GMT ',
+  'of ',
+  '1 of ',
+  'requests per ',
+  'retry after ',
+  'cloudflare',
+  '%',
+  '\n',
+  '\u2028',
+  'é',
+] as const;
+
+/** 100 KB of one to three units repeated, perhaps ending in a character that makes a match fail late. */
+const adversarial: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.array(fc.constantFrom(...UNITS), { minLength: 1, maxLength: 3 }),
+    fc.constantFrom('', 'x', '!', '@', '\n', '/', ' '),
+  )
+  .map(([units, end]) => {
+    const unit = units.join('');
+    return unit.repeat(Math.ceil(SIZE / unit.length)).slice(0, SIZE - end.length) + end;
+  });
+
+/** Fixed cases that each hit one of the quadratic patterns that were replaced. */
+const KNOWN: readonly string[] = [
+  'a.'.repeat(SIZE / 2),
+  '/'.repeat(SIZE - 1) + 'x',
+  '1'.repeat(SIZE),
+  '@'.repeat(SIZE),
+  '\\'.repeat(SIZE),
+  '//a'.repeat(SIZE / 3),
+];
+
+function fastestMs(f: () => unknown): number {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    f();
+    times.push(performance.now() - started);
+  }
+  // The fastest run: load on a shared machine only ever adds time, and a quadratic pattern is
+  // slow on every run.
+  return Math.min(...times);
+}
+
+/** A 429 body with a hundred errors carrying the text where providers look for details. */
+function bodyOf(text: string): unknown {
+  const piece = text.slice(0, 1000);
+  return {
+    errors: Array.from({ length: 100 }, () => ({
+      code: 'rate_limit_exceeded',
+      detail: piece,
+      message: piece,
+      details: { request_retry_after: piece },
+    })),
+    request_retry_after: piece,
+  };
+}
+
+const event = (path: string, bucket: string): LimiterEvent => ({
+  type: 'rate-limited',
+  at: 0,
+  provider: 'p',
+  key: 'key_0',
+  request: { id: 1, method: 'GET', path, priority: 0 },
+  status: 429,
+  retryAt: 0,
+  source: 'retry-after',
+  bucket,
+});
+
+type Subject = readonly [name: string, run: (text: string) => unknown];
+
+const subjects: Subject[] = [
+  ['parseCount', (t) => parseCount(t)],
+  ['parsePeriod', (t) => parsePeriod(t)],
+  ['parseRetryAfter', (t) => parseRetryAfter(t, 0)],
+  ['parseHttpDate', (t) => parseHttpDate(t, 0)],
+  ['parseTimestamp', (t) => parseTimestamp(t, 0)],
+  ...(['auto', 'unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp'] as const).map((unit): Subject => [
+    `parseReset(${unit})`,
+    (t) => parseReset(t, unit),
+  ]),
+  ['parseRateLimit', (t) => parseRateLimit(t)],
+  ['parseRateLimitPolicy', (t) => parseRateLimitPolicy(t)],
+  ['parseRateLimitDictionary', (t) => parseRateLimitDictionary(t)],
+  ['parseLegacyRateLimit', (t) => parseLegacyRateLimit({ limit: t, remaining: t, reset: t })],
+  ...PROVIDERS.flatMap((name): Subject[] => {
+    const provider = makeProvider(name);
+    return [
+      [
+        `${name} read() (every header, a JSON body)`,
+        (t) => provider.read(responseLike(429, { get: () => t }, bodyOf(t)), { method: 'GET', url: t }),
+      ],
+      [`${name} read() (a text body)`, (t) => provider.read(responseLike(403, { get: () => t }, t), { url: t })],
+      [`${name} buckets()`, (t) => provider.buckets({ method: 'GET', url: t })],
+    ];
+  }),
+  ['endpointKey', (t) => endpointKey({ method: 'GET', url: t })],
+  ['normalizeEndpointKey', (t) => normalizeEndpointKey(`GET ${t}`)],
+  ['fieldwireEndpoint', (t) => fieldwireEndpoint({ method: 'GET', url: t })],
+  ['isHighOffset', (t) => isHighOffset(`/people?${t}`)],
+  ['isPipedriveBlock', (t) => isPipedriveBlock(responseLike(403, { 'content-type': t }, t))],
+  ['resolveUrl (a hostile baseURL)', (t) => resolveUrl(t, 'x')],
+  ['resolveUrl (a hostile url)', (t) => resolveUrl('https://api.example.com', t)],
+  ['safePath', (t) => safePath(t)],
+  ['withoutUserInfo', (t) => withoutUserInfo(t)],
+  ['describeEvent', (t) => describeEvent(event(t, t))],
+  [
+    // (Timed without Node's own `inspect`, whose cost is not ours.)
+    'an error whose cause has a hostile message',
+    (t) =>
+      JSON.stringify(
+        new BlockedError({ provider: 'p', key: 'k', status: 403, until: null }, { cause: new Error(t) }).cause,
+      ),
+  ],
+  [
+    'an error whose cause is a hostile string',
+    (t) => String(new RetryLimitError({ provider: 'p', key: 'k', attempts: 1, status: 429 }, { cause: t }).cause),
+  ],
+];
+
+const worstOf = new Map<string, number>();
+
+afterAll(() => {
+  // The figure for docs/reliability.md: the slowest case.
+  const [name, ms] = [...worstOf].reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0]);
+  console.log(`linear time: ${worstOf.size} cases, slowest ${name} at ${ms.toFixed(2)} ms (fastest of ${RUNS})`);
+});
+
+describe('outside text is read in linear time (100 KB of adversarial input, fastest of 5 runs)', () => {
+  it.each(subjects)(`%s: under ${LIMIT_MS} ms`, (_name, run) => {
+    let worst = { ms: 0, sample: '' };
+    const check = (text: string): void => {
+      const ms = fastestMs(() => run(text));
+      if (ms > worst.ms) worst = { ms, sample: JSON.stringify(text.slice(0, 24)) };
+    };
+    KNOWN.forEach(check);
+    fc.assert(
+      fc.property(adversarial, (text) => {
+        check(text);
+      }),
+      { numRuns: 25, seed: 20261202 },
+    );
+    worstOf.set(_name, worst.ms);
+    // On failure the message names the time and the input.
+    expect(worst.ms < LIMIT_MS ? 'under' : `${worst.ms.toFixed(1)} ms on ${worst.sample}…`).toBe('under');
+  });
+});
