@@ -1,6 +1,7 @@
 import {
   asyncScheduler,
   BehaviorSubject,
+  config as rxConfig,
   defer,
   type Observable,
   Subject,
@@ -676,7 +677,7 @@ export class Limiter {
     if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
     else this.schedule(next);
     this.touch();
-    for (const [w, permit] of grant) w.granted(permit);
+    for (const [w, permit] of grant) this.grant(w, permit);
   }
 
   /**
@@ -807,7 +808,7 @@ export class Limiter {
     }
     for (const [w] of granted) for (const b of w.buckets) this.emptyNotified.delete(b);
     this.touch();
-    for (const [w, permit] of granted) w.granted(permit);
+    for (const [w, permit] of granted) this.grant(w, permit);
     this.drain();
     this.flushState();
   }
@@ -1067,7 +1068,25 @@ export class Limiter {
   private reject(w: Waiter, error: RateLimitError): void {
     this.totals.rejected++;
     this.touch();
-    w.rejected(error);
+    try {
+      w.rejected(error);
+    } catch (thrown) {
+      reportUnhandledError(thrown);
+    }
+  }
+
+  /**
+   * Hands `permit` to `w`. A handler that throws (a user's `acquire` handler) must not stop the
+   * others admitted in the same batch, nor surface in whichever caller triggered the drain: its
+   * permit comes back, and the error is reported as RxJS reports an unhandled one.
+   */
+  private grant(w: Waiter, permit: Permit): void {
+    try {
+      w.granted(permit);
+    } catch (thrown) {
+      permit.release();
+      reportUnhandledError(thrown);
+    }
   }
 
   private rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
@@ -1132,6 +1151,21 @@ export class Limiter {
       updatedAt: this.updatedAt,
     });
   }
+}
+
+/**
+ * Reports an error no caller can receive (a handler threw) as RxJS does: to
+ * `config.onUnhandledError` when set, else thrown on a later task, where the host's
+ * uncaught-exception handling sees it.
+ */
+function reportUnhandledError(error: unknown): void {
+  // A real timer, not the limiter's scheduler: a throw inside a scheduled action would cancel
+  // the other actions of its flush.
+  setTimeout(() => {
+    const report = rxConfig.onUnhandledError;
+    if (report) report(error);
+    else throw error;
+  });
 }
 
 /**
