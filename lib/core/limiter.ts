@@ -859,7 +859,21 @@ export class Limiter {
     });
     let observed = false;
     let released = false;
-    return {
+    // The lease: a permit never given back (a request that never settles) would hold its slot
+    // (a cold start's only one, a `maxConcurrent` one) forever.
+    const leaseMs = this.opts.permitTimeoutMs;
+    const lease =
+      leaseMs > 0 && leaseMs < Infinity
+        ? this.scheduler.schedule(
+            () => {
+              if (released) return;
+              this.emit({ type: 'permit-expired', request: summary, heldMs: this.now() - now });
+              permit.release();
+            },
+            Math.min(MAX_TIMER_MS, leaseMs),
+          )
+        : undefined;
+    const permit: Permit = {
       request: summary,
       observe: (response, raw) => {
         if (observed) return { outcome: 'ok', buckets: [] };
@@ -889,6 +903,7 @@ export class Limiter {
       release: () => {
         if (released) return;
         released = true;
+        lease?.unsubscribe();
         for (const [b] of taken) b.release();
         if (this.session && shared) {
           if (!observed) this.session.release(shared.lease, this.specsOf(buckets.map((b) => b.name)));
@@ -905,6 +920,7 @@ export class Limiter {
         this.flushState();
       },
     };
+    return permit;
   }
 
   private read(
