@@ -16,7 +16,7 @@ import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, typ
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
-import { GroupedQueue, type Level, type QueueNode } from './queue.js';
+import { GroupedQueue, type Level, type Lot, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
 import type { LimiterSnapshot } from './state.js';
@@ -28,6 +28,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const SHARED_BATCH = 64;
 /** With a shared store, how soon to ask again when only a response can tell (a change notice usually comes first). */
 const SHARED_POLL_MS = 250;
+/**
+ * How long a bucket nothing uses is kept before it may be evicted (when it also holds no
+ * window in force): per-endpoint buckets are named by URLs, and a server may name any number.
+ */
+const IDLE_MS = 60_000;
+/**
+ * Most buckets a server may name that the provider did not declare (IETF policy names, TEOS
+ * periods). Each counts for every request; a reading naming one more is ignored until one of
+ * them is evicted.
+ */
+const MAX_DISCOVERED = 32;
 
 /** Distributes a limited payload across the event type union. */
 type EventPayload<E> = E extends LimiterEvent ? Omit<E, 'at' | 'provider' | 'key'> : never;
@@ -152,7 +163,19 @@ export class Limiter {
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
-  private readonly queue = new GroupedQueue<Waiter>((w) => w.id);
+  private readonly queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
+    opened: (g) => this.pin(g.buckets, 1),
+    closed: (g) => this.pin(g.buckets, -1),
+  });
+  /** Per bucket, the requests parked on it (see `drainLocal`). */
+  private readonly lots = new Map<Bucket, Lot<Waiter, BucketGroup>>();
+  /** Per bucket, how many groups of waiting requests count against it (it is kept while any do). */
+  private readonly pins = new Map<Bucket, number>();
+  /**
+   * Buckets that may have fallen idle, by when they did, oldest first: each is looked at once
+   * `IDLE_MS` has passed, and evicted if nothing needs it (see `sweep`).
+   */
+  private readonly idle = new Map<Bucket, number>();
   private readonly skew = new SkewEstimator();
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
@@ -290,6 +313,7 @@ export class Limiter {
     w.summary = undefined;
     w.group = undefined;
     this.checkUnblock(now);
+    this.sweep(now);
     if (this.blocked) {
       this.reject(w, this.blockedError());
       return;
@@ -309,7 +333,7 @@ export class Limiter {
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
     w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
     if (this.session && !this.queue.has(group.key)) this.groupWait.delete(group.key);
-    this.queue.link(group.key, w);
+    this.queue.link(group.key, w, group);
     this.touch();
     this.drain();
     if (full && w.level !== undefined && this.queue.size > this.opts.maxQueue) {
@@ -530,6 +554,7 @@ export class Limiter {
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
+        this.markIdle(b, this.now());
       }
       if (!out.includes(b)) out.push(b);
     }
@@ -553,14 +578,65 @@ export class Limiter {
   private groupFor(info: RequestInfo): BucketGroup {
     const buckets = this.bucketsFor(info);
     const key = buckets.map((b) => b.name).join('\n');
-    return this.queue.first(key)?.group ?? { key, buckets };
+    return this.queue.group(key)?.meta ?? { key, buckets };
   }
 
-  private discover(name: string): Bucket {
+  /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
+  private discover(name: string, now: number): Bucket | undefined {
+    if (this.discovered.length >= MAX_DISCOVERED) return undefined;
     const b = createBucket({ name });
     this.buckets.set(name, b);
     this.discovered.push(b);
+    this.markIdle(b, now);
     return b;
+  }
+
+  /** Counts groups of waiting requests on `buckets` (`delta` 1: a group opened; -1: closed). */
+  private pin(buckets: readonly Bucket[], delta: 1 | -1): void {
+    const now = this.now();
+    for (const b of buckets) {
+      const n = (this.pins.get(b) ?? 0) + delta;
+      if (n > 0) this.pins.set(b, n);
+      else {
+        this.pins.delete(b);
+        this.markIdle(b, now);
+      }
+    }
+  }
+
+  /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
+  private markIdle(b: Bucket, now: number): void {
+    if (b.inFlight > 0 || this.pins.has(b)) return;
+    this.idle.delete(b);
+    this.idle.set(b, now);
+  }
+
+  /**
+   * Evicts the buckets idle for `IDLE_MS` that nothing needs: none in flight, no request waiting
+   * on them, and no state in force (a window with a reset to come, a pacing slot, units spent).
+   * One that still holds state is looked at again `IDLE_MS` later. A new request on an evicted
+   * bucket starts it again from the provider's hints, with a cold start. Amortized O(1) per
+   * bucket use.
+   */
+  private sweep(now: number): void {
+    const guard = this.opts.resetGuardMs;
+    for (const [b, since] of this.idle) {
+      if (since + IDLE_MS > now) return;
+      this.idle.delete(b);
+      if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
+      b.refill(now, guard);
+      if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.idle.set(b, now);
+      else this.evict(b);
+    }
+  }
+
+  private evict(b: Bucket): void {
+    this.buckets.delete(b.name);
+    this.hints.delete(b.name);
+    this.lots.delete(b);
+    const i = this.discovered.indexOf(b);
+    if (i >= 0) this.discovered.splice(i, 1);
+    this.touch();
   }
 
   private verdict(w: Waiter, now: number): Verdict {
@@ -631,53 +707,95 @@ export class Limiter {
       this.drainShared(now, this.session);
       return;
     }
-    const held = new Set<Bucket>();
+    this.drainLocal(now);
+  }
+
+  /**
+   * Drain with the memory store. Ready groups are looked at in global order; a group whose head
+   * must wait is parked on the bucket that holds it (its lot), and looked at again only when
+   * that bucket may have room (its time came, or a response or release changed it) or its
+   * head's wait with no known end runs out. Each admission costs O(log groups).
+   */
+  private drainLocal(now: number): void {
+    const queue = this.queue;
+    for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
+    while (queue.wakeDue(now));
     const grant: Array<[Waiter, Permit]> = [];
     let next = Infinity;
-    // A wait with no known end (a response that never comes, maxConcurrent) still ends:
-    // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
-    const expired = (w: Waiter, entry: { node: QueueNode<Waiter>; group: string }, bucket: string): boolean => {
+    for (let g = queue.nextReady(); g; g = queue.nextReady()) {
+      const node = g.head;
+      if (!node) break;
+      const w = node.value;
+      const entry = { node, group: g.key };
+      // A wait with no known end (a response that never comes, maxConcurrent) still ends:
+      // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
       const deadline = this.epoch + w.queuedAt + this.maxWaitMs;
-      if (now < deadline) {
-        next = Math.min(next, deadline);
-        return false;
+      if (this.inFlight >= this.opts.maxConcurrent) {
+        if (now < deadline) {
+          next = Math.min(next, deadline);
+          break;
+        }
+        queue.remove(entry);
+        this.rejectQuota(w, 'concurrency', Infinity, now);
+        continue;
       }
-      this.queue.remove(entry);
-      this.rejectQuota(w, bucket, Infinity, now);
-      return true;
-    };
-    this.queue.visit((w, entry) => {
-      if (this.inFlight >= this.opts.maxConcurrent) return expired(w, entry, 'concurrency') ? 'removed' : 'stop';
-      if (w.buckets.some((b) => held.has(b))) return 'skip-group';
       const v = this.verdict(w, now);
       if (v.go) {
-        this.queue.remove(entry);
+        queue.remove(entry);
         grant.push([w, this.admit(w, now)]);
-        return 'removed';
+        queue.settled(g);
+        continue;
       }
       const bucket = v.bucket;
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
       // out, within maxWaitMs is waited for like any window.
-      if (v.at !== undefined && v.at - now > this.maxWaitMs) {
-        this.queue.remove(entry);
-        this.rejectQuota(w, bucket.name, v.at, now);
-        return 'removed';
+      if ((v.at !== undefined && v.at - now > this.maxWaitMs) || (v.at === undefined && now >= deadline)) {
+        queue.remove(entry);
+        this.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
+        queue.settled(g);
+        continue;
       }
-      if (v.at === undefined && expired(w, entry, bucket.name)) return 'removed';
-      held.add(bucket);
+      const lot = this.lotOf(bucket);
+      // Past its deadline, a head waiting on a known time still goes then (as before parking).
+      queue.park(g, lot, now < deadline ? deadline : Infinity);
       if (v.at !== undefined) {
-        next = Math.min(next, v.at);
+        queue.wakeLotAt(lot, v.at);
         if (!this.emptyNotified.has(bucket) && bucket.remaining === 0) {
           this.emptyNotified.add(bucket);
           this.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
-      return held.size >= this.buckets.size ? 'stop' : 'skip-group';
-    });
-    if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
+    }
+    next = Math.min(next, queue.nextWake());
+    if (queue.size === 0 || next === Infinity) this.cancelTimer();
     else this.schedule(next);
     this.touch();
     for (const [w, permit] of grant) this.grant(w, permit);
+  }
+
+  /** The lot of requests parked on `b` (made on first use). */
+  private lotOf(b: Bucket): Lot<Waiter, BucketGroup> {
+    let lot = this.lots.get(b);
+    if (!lot) {
+      lot = this.queue.lot();
+      this.lots.set(b, lot);
+    }
+    return lot;
+  }
+
+  /**
+   * `b` changed (a response, a release, a 429 that named it): the groups parked on it are
+   * woken if it has room now, or when it will.
+   */
+  private recheck(b: Bucket, now: number): void {
+    const lot = this.lots.get(b);
+    if (!lot || lot.size === 0) return;
+    b.refill(now, this.opts.resetGuardMs);
+    const at = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency);
+    // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
+    if (at === undefined) return;
+    if (at <= now) this.queue.wake(lot);
+    else this.queue.wakeLotAt(lot, at);
   }
 
   /**
@@ -904,7 +1022,13 @@ export class Limiter {
         if (released) return;
         released = true;
         lease?.unsubscribe();
-        for (const [b] of taken) b.release();
+        const at = this.now();
+        for (const [b] of taken) {
+          b.release();
+          this.markIdle(b, at);
+          this.recheck(b, at);
+        }
+        this.sweep(at);
         if (this.session && shared) {
           if (!observed) this.session.release(shared.lease, this.specsOf(buckets.map((b) => b.name)));
           this.storeDirty = true;
@@ -944,7 +1068,8 @@ export class Limiter {
     this.emit({ type: 'response', request: summary, status: response.status });
     const mine = taken ?? this.bucketsFor(info).map((b) => [b, undefined] as const);
     for (const r of reading.buckets) {
-      const b = this.buckets.get(r.name) ?? this.discover(r.name);
+      const b = this.buckets.get(r.name) ?? this.discover(r.name, now);
+      if (!b) continue;
       const index = mine.find(([x]) => x === b)?.[1];
       const resetAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
@@ -980,6 +1105,12 @@ export class Limiter {
       );
     else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
     else this.consecutive429 = 0;
+    // What the response changed may let parked requests go (or sets when they will).
+    for (const [b] of mine) this.recheck(b, now);
+    for (const r of reading.buckets) {
+      const b = this.buckets.get(r.name);
+      if (b) this.recheck(b, now);
+    }
     this.touch();
     return reading;
   }
