@@ -175,7 +175,11 @@ export class Limiter {
    * Buckets that may have fallen idle, by when they did, oldest first: each is looked at once
    * `IDLE_MS` has passed, and evicted if nothing needs it (see `sweep`).
    */
-  private readonly idle = new Map<Bucket, number>();
+  private readonly idle: Array<{ readonly bucket: Bucket; readonly since: number }> = [];
+  /** Where `idle` starts (entries before it were looked at). */
+  private idleHead = 0;
+  /** Per bucket, its latest entry in `idle` (older ones are stale and skipped). */
+  private readonly idleSince = new Map<Bucket, number>();
   private readonly skew = new SkewEstimator();
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
@@ -607,8 +611,9 @@ export class Limiter {
   /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
   private markIdle(b: Bucket, now: number): void {
     if (b.inFlight > 0 || this.pins.has(b)) return;
-    this.idle.delete(b);
-    this.idle.set(b, now);
+    if (this.idleSince.get(b) === now) return;
+    this.idleSince.set(b, now);
+    this.idle.push({ bucket: b, since: now });
   }
 
   /**
@@ -620,13 +625,23 @@ export class Limiter {
    */
   private sweep(now: number): void {
     const guard = this.opts.resetGuardMs;
-    for (const [b, since] of this.idle) {
-      if (since + IDLE_MS > now) return;
-      this.idle.delete(b);
+    // A queue in an array, not a Map re-set on each use: a Map iterated from its start walks
+    // every deleted entry before the first live one.
+    const idle = this.idle;
+    while (this.idleHead < idle.length) {
+      const { bucket: b, since } = idle[this.idleHead] as (typeof idle)[number];
+      if (since + IDLE_MS > now) break;
+      this.idleHead++;
+      if (this.idleSince.get(b) !== since) continue; // used again since
+      this.idleSince.delete(b);
       if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
       b.refill(now, guard);
-      if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.idle.set(b, now);
+      if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.markIdle(b, now);
       else this.evict(b);
+    }
+    if (this.idleHead > 1024 && this.idleHead * 2 > idle.length) {
+      idle.splice(0, this.idleHead);
+      this.idleHead = 0;
     }
   }
 
@@ -634,6 +649,7 @@ export class Limiter {
     this.buckets.delete(b.name);
     this.hints.delete(b.name);
     this.lots.delete(b);
+    this.idleSince.delete(b);
     const i = this.discovered.indexOf(b);
     if (i >= 0) this.discovered.splice(i, 1);
     this.touch();
