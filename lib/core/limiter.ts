@@ -31,8 +31,9 @@ const SHARED_POLL_MS = 250;
 /**
  * How long a bucket nothing uses is kept before it may be evicted (when it also holds no
  * window in force): per-endpoint buckets are named by URLs, and a server may name any number.
+ * An evicted bucket starts again cold, so a credential idle for less keeps what it learned.
  */
-const IDLE_MS = 60_000;
+const IDLE_MS = 600_000;
 /**
  * Most buckets a server may name that the provider did not declare (IETF policy names, TEOS
  * periods). Each counts for every request; a reading naming one more is ignored until one of

@@ -268,7 +268,7 @@ describe('bucket memory', () => {
           { granted: (p) => settle(p, { 'x-policy': 'fresh' }), rejected: () => undefined },
         );
         after = limiter.snapshot.buckets.length;
-      }, 10 * 60_000);
+      }, 20 * 60_000);
       return {
         peak,
         get after() {
