@@ -612,9 +612,11 @@ export class Limiter {
   /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
   private markIdle(b: Bucket, now: number): void {
     if (b.inFlight > 0 || this.pins.has(b)) return;
-    if (this.idleSince.get(b) === now) return;
+    // One entry per bucket: a later use only moves its time (the sweep reads it), so the queue
+    // holds at most one entry per bucket, whatever the request rate.
+    const queued = this.idleSince.has(b);
     this.idleSince.set(b, now);
-    this.idle.push({ bucket: b, since: now });
+    if (!queued) this.idle.push({ bucket: b, since: now });
   }
 
   /**
@@ -633,7 +635,13 @@ export class Limiter {
       const { bucket: b, since } = idle[this.idleHead] as (typeof idle)[number];
       if (since + IDLE_MS > now) break;
       this.idleHead++;
-      if (this.idleSince.get(b) !== since) continue; // used again since
+      const last = this.idleSince.get(b);
+      if (last === undefined) continue;
+      if (last + IDLE_MS > now) {
+        // Used again since: looked at again `IDLE_MS` after that use (maybe a little later).
+        idle.push({ bucket: b, since: last });
+        continue;
+      }
       this.idleSince.delete(b);
       if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
       b.refill(now, guard);
