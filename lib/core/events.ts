@@ -29,6 +29,12 @@ export type LimiterEvent =
       readonly buckets: readonly string[];
     })
   | (Base & { readonly type: 'cancelled'; readonly request: RequestSummary })
+  | (Base & {
+      /** A permit outlived `permitTimeoutMs` without being released: its slot was taken back. */
+      readonly type: 'permit-expired';
+      readonly request: RequestSummary;
+      readonly heldMs: number;
+    })
   | (Base & { readonly type: 'shared'; readonly request: RequestSummary; readonly from: 'in-flight' | 'cache' })
   | (Base & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
   | (Base & {
@@ -101,6 +107,7 @@ const LEVEL: Record<LimiterEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   queued: 'debug',
   admitted: 'debug',
   cancelled: 'debug',
+  'permit-expired': 'warn',
   shared: 'debug',
   response: 'debug',
   'retry-scheduled': 'info',
@@ -180,6 +187,8 @@ function lineOf(e: LimiterEvent): string {
       return `${who}${req} sent after ${e.waitedMs} ms`;
     case 'cancelled':
       return `${who}${req} cancelled before it was sent`;
+    case 'permit-expired':
+      return `${who}${req} still unsettled after ${e.heldMs} ms; its slot was taken back`;
     case 'shared':
       return `${who}${req} not sent: served from ${e.from === 'cache' ? 'the cache' : 'an identical request in flight'}`;
     case 'response':

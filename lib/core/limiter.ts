@@ -1,6 +1,7 @@
 import {
   asyncScheduler,
   BehaviorSubject,
+  config as rxConfig,
   defer,
   type Observable,
   Subject,
@@ -15,7 +16,7 @@ import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, typ
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
 import { keyLabel } from './keyLabel.js';
 import { jitterOf, parseLimiterOptions, type LimiterOptions } from './options.js';
-import { GroupedQueue, type Level, type QueueNode } from './queue.js';
+import { GroupedQueue, type Level, type Lot, type QueueNode } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
 import type { LimiterSnapshot } from './state.js';
@@ -27,6 +28,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const SHARED_BATCH = 64;
 /** With a shared store, how soon to ask again when only a response can tell (a change notice usually comes first). */
 const SHARED_POLL_MS = 250;
+/**
+ * How long a bucket nothing uses is kept before it may be evicted (when it also holds no
+ * window in force): per-endpoint buckets are named by URLs, and a server may name any number.
+ * An evicted bucket starts again cold, so a credential idle for less keeps what it learned.
+ */
+const IDLE_MS = 600_000;
+/**
+ * Most buckets a server may name that the provider did not declare (IETF policy names, TEOS
+ * periods). Each counts for every request; a reading naming one more is ignored until one of
+ * them is evicted.
+ */
+const MAX_DISCOVERED = 32;
 
 /** Distributes a limited payload across the event type union. */
 type EventPayload<E> = E extends LimiterEvent ? Omit<E, 'at' | 'provider' | 'key'> : never;
@@ -153,7 +166,23 @@ export class Limiter {
   private readonly buckets = new Map<string, Bucket>();
   /** Buckets a response revealed that the provider did not declare: they count for every request. */
   private readonly discovered: Bucket[] = [];
-  private readonly queue = new GroupedQueue<Waiter>((w) => w.id);
+  private readonly queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
+    opened: (g) => this.pin(g.buckets, 1),
+    closed: (g) => this.pin(g.buckets, -1),
+  });
+  /** Per bucket, the requests parked on it (see `drainLocal`). */
+  private readonly lots = new Map<Bucket, Lot<Waiter, BucketGroup>>();
+  /** Per bucket, how many groups of waiting requests count against it (it is kept while any do). */
+  private readonly pins = new Map<Bucket, number>();
+  /**
+   * Buckets that may have fallen idle, by when they did, oldest first: each is looked at once
+   * `IDLE_MS` has passed, and evicted if nothing needs it (see `sweep`).
+   */
+  private readonly idle: Array<{ readonly bucket: Bucket; readonly since: number }> = [];
+  /** Where `idle` starts (entries before it were looked at). */
+  private idleHead = 0;
+  /** Per bucket, its latest entry in `idle` (older ones are stale and skipped). */
+  private readonly idleSince = new Map<Bucket, number>();
   private readonly skew = new SkewEstimator();
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
@@ -308,6 +337,7 @@ export class Limiter {
     w.summary = undefined;
     w.group = undefined;
     this.checkUnblock(now);
+    this.sweep(now);
     if (this.blocked) {
       this.reject(w, this.blockedError());
       return;
@@ -327,7 +357,7 @@ export class Limiter {
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
     w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
     if (this.session && !this.queue.has(group.key)) this.groupWait.delete(group.key);
-    this.queue.link(group.key, w);
+    this.queue.link(group.key, w, group);
     this.touch();
     this.drain();
     if (full && w.level !== undefined && this.queue.size > this.opts.maxQueue) {
@@ -610,6 +640,7 @@ export class Limiter {
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
+        this.markIdle(b, this.now());
       }
       if (!out.includes(b)) out.push(b);
     }
@@ -633,14 +664,85 @@ export class Limiter {
   private groupFor(info: RequestInfo): BucketGroup {
     const buckets = this.bucketsFor(info);
     const key = buckets.map((b) => b.name).join('\n');
-    return this.queue.first(key)?.group ?? { key, buckets };
+    return this.queue.group(key)?.meta ?? { key, buckets };
   }
 
-  private discover(name: string): Bucket {
+  /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
+  private discover(name: string, now: number): Bucket | undefined {
+    if (this.discovered.length >= MAX_DISCOVERED) return undefined;
     const b = createBucket({ name });
     this.buckets.set(name, b);
     this.discovered.push(b);
+    this.markIdle(b, now);
     return b;
+  }
+
+  /** Counts groups of waiting requests on `buckets` (`delta` 1: a group opened; -1: closed). */
+  private pin(buckets: readonly Bucket[], delta: 1 | -1): void {
+    const now = this.now();
+    for (const b of buckets) {
+      const n = (this.pins.get(b) ?? 0) + delta;
+      if (n > 0) this.pins.set(b, n);
+      else {
+        this.pins.delete(b);
+        this.markIdle(b, now);
+      }
+    }
+  }
+
+  /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
+  private markIdle(b: Bucket, now: number): void {
+    if (b.inFlight > 0 || this.pins.has(b)) return;
+    // One entry per bucket: a later use only moves its time (the sweep reads it), so the queue
+    // holds at most one entry per bucket, whatever the request rate.
+    const queued = this.idleSince.has(b);
+    this.idleSince.set(b, now);
+    if (!queued) this.idle.push({ bucket: b, since: now });
+  }
+
+  /**
+   * Evicts the buckets idle for `IDLE_MS` that nothing needs: none in flight, no request waiting
+   * on them, and no state in force (a window with a reset to come, a pacing slot, units spent).
+   * One that still holds state is looked at again `IDLE_MS` later. A new request on an evicted
+   * bucket starts it again from the provider's hints, with a cold start. Amortized O(1) per
+   * bucket use.
+   */
+  private sweep(now: number): void {
+    const guard = this.opts.resetGuardMs;
+    // A queue in an array, not a Map re-set on each use: a Map iterated from its start walks
+    // every deleted entry before the first live one.
+    const idle = this.idle;
+    while (this.idleHead < idle.length) {
+      const { bucket: b, since } = idle[this.idleHead] as (typeof idle)[number];
+      if (since + IDLE_MS > now) break;
+      this.idleHead++;
+      const last = this.idleSince.get(b);
+      if (last === undefined) continue;
+      if (last + IDLE_MS > now) {
+        // Used again since: looked at again `IDLE_MS` after that use (maybe a little later).
+        idle.push({ bucket: b, since: last });
+        continue;
+      }
+      this.idleSince.delete(b);
+      if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
+      b.refill(now, guard);
+      if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.markIdle(b, now);
+      else this.evict(b);
+    }
+    if (this.idleHead > 1024 && this.idleHead * 2 > idle.length) {
+      idle.splice(0, this.idleHead);
+      this.idleHead = 0;
+    }
+  }
+
+  private evict(b: Bucket): void {
+    this.buckets.delete(b.name);
+    this.hints.delete(b.name);
+    this.lots.delete(b);
+    this.idleSince.delete(b);
+    const i = this.discovered.indexOf(b);
+    if (i >= 0) this.discovered.splice(i, 1);
+    this.touch();
   }
 
   private verdict(w: Waiter, now: number): Verdict {
@@ -711,53 +813,95 @@ export class Limiter {
       this.drainShared(now, this.session);
       return;
     }
-    const held = new Set<Bucket>();
+    this.drainLocal(now);
+  }
+
+  /**
+   * Drain with the memory store. Ready groups are looked at in global order; a group whose head
+   * must wait is parked on the bucket that holds it (its lot), and looked at again only when
+   * that bucket may have room (its time came, or a response or release changed it) or its
+   * head's wait with no known end runs out. Each admission costs O(log groups).
+   */
+  private drainLocal(now: number): void {
+    const queue = this.queue;
+    for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
+    while (queue.wakeDue(now));
     const grant: Array<[Waiter, Permit]> = [];
     let next = Infinity;
-    // A wait with no known end (a response that never comes, maxConcurrent) still ends:
-    // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
-    const expired = (w: Waiter, entry: { node: QueueNode<Waiter>; group: string }, bucket: string): boolean => {
+    for (let g = queue.nextReady(); g; g = queue.nextReady()) {
+      const node = g.head;
+      if (!node) break;
+      const w = node.value;
+      const entry = { node, group: g.key };
+      // A wait with no known end (a response that never comes, maxConcurrent) still ends:
+      // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
       const deadline = this.epoch + w.queuedAt + this.maxWaitMs;
-      if (now < deadline) {
-        next = Math.min(next, deadline);
-        return false;
+      if (this.inFlight >= this.opts.maxConcurrent) {
+        if (now < deadline) {
+          next = Math.min(next, deadline);
+          break;
+        }
+        queue.remove(entry);
+        this.rejectQuota(w, 'concurrency', Infinity, now);
+        continue;
       }
-      this.queue.remove(entry);
-      this.rejectQuota(w, bucket, Infinity, now);
-      return true;
-    };
-    this.queue.visit((w, entry) => {
-      if (this.inFlight >= this.opts.maxConcurrent) return expired(w, entry, 'concurrency') ? 'removed' : 'stop';
-      if (w.buckets.some((b) => held.has(b))) return 'skip-group';
       const v = this.verdict(w, now);
       if (v.go) {
-        this.queue.remove(entry);
+        queue.remove(entry);
         grant.push([w, this.admit(w, now)]);
-        return 'removed';
+        queue.settled(g);
+        continue;
       }
       const bucket = v.bucket;
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
       // out, within maxWaitMs is waited for like any window.
-      if (v.at !== undefined && v.at - now > this.maxWaitMs) {
-        this.queue.remove(entry);
-        this.rejectQuota(w, bucket.name, v.at, now);
-        return 'removed';
+      if ((v.at !== undefined && v.at - now > this.maxWaitMs) || (v.at === undefined && now >= deadline)) {
+        queue.remove(entry);
+        this.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
+        queue.settled(g);
+        continue;
       }
-      if (v.at === undefined && expired(w, entry, bucket.name)) return 'removed';
-      held.add(bucket);
+      const lot = this.lotOf(bucket);
+      // Past its deadline, a head waiting on a known time still goes then (as before parking).
+      queue.park(g, lot, now < deadline ? deadline : Infinity);
       if (v.at !== undefined) {
-        next = Math.min(next, v.at);
+        queue.wakeLotAt(lot, v.at);
         if (!this.emptyNotified.has(bucket) && bucket.remaining === 0) {
           this.emptyNotified.add(bucket);
           this.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
-      return held.size >= this.buckets.size ? 'stop' : 'skip-group';
-    });
-    if (this.queue.size === 0 || next === Infinity) this.cancelTimer();
+    }
+    next = Math.min(next, queue.nextWake());
+    if (queue.size === 0 || next === Infinity) this.cancelTimer();
     else this.schedule(next);
     this.touch();
-    for (const [w, permit] of grant) w.granted(permit);
+    for (const [w, permit] of grant) this.grant(w, permit);
+  }
+
+  /** The lot of requests parked on `b` (made on first use). */
+  private lotOf(b: Bucket): Lot<Waiter, BucketGroup> {
+    let lot = this.lots.get(b);
+    if (!lot) {
+      lot = this.queue.lot();
+      this.lots.set(b, lot);
+    }
+    return lot;
+  }
+
+  /**
+   * `b` changed (a response, a release, a 429 that named it): the groups parked on it are
+   * woken if it has room now, or when it will.
+   */
+  private recheck(b: Bucket, now: number): void {
+    const lot = this.lots.get(b);
+    if (!lot || lot.size === 0) return;
+    b.refill(now, this.opts.resetGuardMs);
+    const at = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency);
+    // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
+    if (at === undefined) return;
+    if (at <= now) this.queue.wake(lot);
+    else this.queue.wakeLotAt(lot, at);
   }
 
   /**
@@ -895,7 +1039,7 @@ export class Limiter {
     }
     for (const [w] of granted) for (const b of w.buckets) this.emptyNotified.delete(b);
     this.touch();
-    for (const [w, permit] of granted) w.granted(permit);
+    for (const [w, permit] of granted) this.grant(w, permit);
     this.drain();
     this.flushState();
   }
@@ -946,7 +1090,21 @@ export class Limiter {
     });
     let observed = false;
     let released = false;
-    return {
+    // The lease: a permit never given back (a request that never settles) would hold its slot
+    // (a cold start's only one, a `maxConcurrent` one) forever.
+    const leaseMs = this.opts.permitTimeoutMs;
+    const lease =
+      leaseMs > 0 && leaseMs < Infinity
+        ? this.scheduler.schedule(
+            () => {
+              if (released) return;
+              this.emit({ type: 'permit-expired', request: summary, heldMs: this.now() - now });
+              permit.release();
+            },
+            Math.min(MAX_TIMER_MS, leaseMs),
+          )
+        : undefined;
+    const permit: Permit = {
       request: summary,
       observe: (response, raw) => {
         if (observed) return { outcome: 'ok', buckets: [] };
@@ -976,7 +1134,14 @@ export class Limiter {
       release: () => {
         if (released) return;
         released = true;
-        for (const [b] of taken) b.release();
+        lease?.unsubscribe();
+        const at = this.now();
+        for (const [b] of taken) {
+          b.release();
+          this.markIdle(b, at);
+          this.recheck(b, at);
+        }
+        this.sweep(at);
         if (this.session && shared) {
           if (!observed) this.session.release(shared.lease, this.specsOf(buckets.map((b) => b.name)));
           this.storeDirty = true;
@@ -992,6 +1157,7 @@ export class Limiter {
         this.flushState();
       },
     };
+    return permit;
   }
 
   private read(
@@ -1018,7 +1184,8 @@ export class Limiter {
     for (const told of reading.buckets) {
       // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
       const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
-      const b = this.buckets.get(r.name) ?? this.discover(r.name);
+      const b = this.buckets.get(r.name) ?? this.discover(r.name, now);
+      if (!b) continue;
       const index = mine.find(([x]) => x === b)?.[1];
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? this.skew.toLocal(r.reset.at) : now + r.reset.inMs;
@@ -1055,6 +1222,12 @@ export class Limiter {
       );
     else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
     else this.consecutive429 = 0;
+    // What the response changed may let parked requests go (or sets when they will).
+    for (const [b] of mine) this.recheck(b, now);
+    for (const r of reading.buckets) {
+      const b = this.buckets.get(r.name);
+      if (b) this.recheck(b, now);
+    }
     this.touch();
     return reading;
   }
@@ -1166,7 +1339,25 @@ export class Limiter {
   private reject(w: Waiter, error: RateLimitError): void {
     this.totals.rejected++;
     this.touch();
-    w.rejected(error);
+    try {
+      w.rejected(error);
+    } catch (thrown) {
+      reportUnhandledError(thrown);
+    }
+  }
+
+  /**
+   * Hands `permit` to `w`. A handler that throws (a user's `acquire` handler) must not stop the
+   * others admitted in the same batch, nor surface in whichever caller triggered the drain: its
+   * permit comes back, and the error is reported as RxJS reports an unhandled one.
+   */
+  private grant(w: Waiter, permit: Permit): void {
+    try {
+      w.granted(permit);
+    } catch (thrown) {
+      permit.release();
+      reportUnhandledError(thrown);
+    }
   }
 
   private rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
@@ -1237,6 +1428,21 @@ export class Limiter {
 function withoutWindow(r: BucketReading): BucketReading {
   const { windowMs: _dropped, ...rest } = r;
   return rest;
+}
+
+/**
+ * Reports an error no caller can receive (a handler threw) as RxJS does: to
+ * `config.onUnhandledError` when set, else thrown on a later task, where the host's
+ * uncaught-exception handling sees it.
+ */
+function reportUnhandledError(error: unknown): void {
+  // A real timer, not the limiter's scheduler: a throw inside a scheduled action would cancel
+  // the other actions of its flush.
+  setTimeout(() => {
+    const report = rxConfig.onUnhandledError;
+    if (report) report(error);
+    else throw error;
+  });
 }
 
 /**

@@ -49,6 +49,15 @@ export interface LimiterOptions {
   /** How long a block (Pipedrive's 403 page) lasts before one request may try again. @default 900_000 */
   readonly blockCooldownMs?: number;
   /**
+   * The lease of a permit: a request neither answered nor ended this long after it was sent
+   * (a promise that never settles, a stream nobody unsubscribes) gives its slot back as if it
+   * had ended without an answer, with a `permit-expired` event, so it cannot hold a cold or
+   * `maxConcurrent` slot forever. Its response, if it still comes, is read as usual. Raise it
+   * for requests that legitimately take longer (large uploads); `0` or `Infinity`: no lease.
+   * @default 300_000 (5 minutes)
+   */
+  readonly permitTimeoutMs?: number;
+  /**
    * Random source for backoff jitter: a function returning a number in [0, 1). It must be a
    * function (checked when the limiter is created; it is not called then, so a seeded source
    * keeps its sequence); each value it returns is clamped into [0, 1], and `NaN`, a non-number
@@ -151,6 +160,7 @@ const schema = z
     backoffBaseMs: ms.default(1000),
     backoffMaxMs: ms.default(60_000),
     blockCooldownMs: ms.default(900_000),
+    permitTimeoutMs: ms.default(300_000),
     random: z
       .custom<() => number>(
         (f) => typeof f === 'function',

@@ -111,38 +111,245 @@ export class PriorityQueue<T> {
   }
 }
 
+/**
+ * A binary min-heap whose members know their own position, so any member can be removed or
+ * re-keyed in O(log n). `before(a, b)`: `a` comes out first.
+ */
+export class Heap<T> {
+  private readonly items: T[] = [];
+
+  constructor(
+    private readonly before: (a: T, b: T) => boolean,
+    private readonly index: { get(x: T): number; set(x: T, i: number): void },
+  ) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  has(x: T): boolean {
+    const i = this.index.get(x);
+    return i >= 0 && this.items[i] === x;
+  }
+
+  push(x: T): void {
+    this.items.push(x);
+    this.index.set(x, this.items.length - 1);
+    this.up(this.items.length - 1);
+  }
+
+  pop(): T | undefined {
+    const top = this.items[0];
+    if (top !== undefined) this.remove(top);
+    return top;
+  }
+
+  remove(x: T): boolean {
+    if (!this.has(x)) return false;
+    const i = this.index.get(x);
+    const last = this.items.pop() as T;
+    this.index.set(x, -1);
+    if (last !== x) {
+      this.items[i] = last;
+      this.index.set(last, i);
+      this.down(this.up(i));
+    }
+    return true;
+  }
+
+  /** Restores order after `x`'s key changed. */
+  update(x: T): void {
+    if (this.has(x)) this.down(this.up(this.index.get(x)));
+  }
+
+  /** Removes and returns every member, in no order. */
+  clear(): T[] {
+    const out = this.items.splice(0);
+    for (const x of out) this.index.set(x, -1);
+    return out;
+  }
+
+  private up(i: number): number {
+    const x = this.items[i] as T;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = this.items[parent] as T;
+      if (!this.before(x, p)) break;
+      this.items[i] = p;
+      this.index.set(p, i);
+      i = parent;
+    }
+    this.items[i] = x;
+    this.index.set(x, i);
+    return i;
+  }
+
+  private down(i: number): void {
+    const n = this.items.length;
+    const x = this.items[i] as T;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && this.before(this.items[r] as T, this.items[l] as T) ? r : l;
+      const child = this.items[c] as T;
+      if (!this.before(child, x)) break;
+      this.items[i] = child;
+      this.index.set(child, i);
+      i = c;
+    }
+    this.items[i] = x;
+    this.index.set(x, i);
+  }
+}
+
 /** What a visitor of {@link GroupedQueue.visit} decides about the head it was shown. */
 export type VisitResult = 'removed' | 'skip-group' | 'stop';
 
 /**
- * Waiting requests grouped by the set of buckets they need. Within a group, order is by
- * priority then arrival; across groups, heads are visited in the same global order. A group
- * whose head cannot go is skipped as a whole, so one scan costs O(groups + admitted), not
- * O(queue length), however many requests wait behind an empty bucket.
+ * The entries of a {@link GroupedQueue} that need one set of buckets, with where the group is:
+ * ready to be looked at, or parked on a {@link Lot} until something there changes.
  */
-export class GroupedQueue<T> {
-  private readonly groups = new Map<string, PriorityQueue<T>>();
-  private count = 0;
+export class Group<T, M> {
+  /** @internal */ readonly entries = new PriorityQueue<T>();
+  /** @internal Position in the heap it is in (the ready heap or its lot's). */ at = -1;
+  /** @internal Position in the deadline heap. */ deadlineAt = -1;
+  /** @internal The lot it is parked on, if any. */ lot: Lot<T, M> | undefined = undefined;
+  /** @internal The lot it was taken from when that lot woke (see {@link GroupedQueue.wake}). */ from:
+    Lot<T, M> | undefined = undefined;
+  /** @internal When its head's wait with no known end runs out (Infinity: none). */ deadline = Infinity;
 
-  constructor(private readonly order: (value: T) => number) {}
+  constructor(
+    readonly key: string,
+    /** What the owner keeps with the group (the limiter: its buckets). */
+    readonly meta: M,
+  ) {}
+
+  /** The first entry. */
+  get head(): QueueNode<T> | undefined {
+    return this.entries.peek();
+  }
+}
+
+/**
+ * Groups parked on one thing that must change before any of them can go (the limiter: one
+ * empty bucket). Woken by time (`wakeAt`) or by the owner, one group at a time in global
+ * order while the thing lets them through.
+ */
+export class Lot<T, M> {
+  /** @internal */ groups: Heap<Group<T, M>>;
+  /** @internal */ wakeAt = Infinity;
+  /** @internal */ timeAt = -1;
+
+  constructor(before: (a: Group<T, M>, b: Group<T, M>) => boolean) {
+    this.groups = new Heap(
+      before,
+      GROUP_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },
+    );
+  }
+
+  get size(): number {
+    return this.groups.size;
+  }
+}
+
+const GROUP_INDEX = {
+  get: (g: Group<unknown, unknown>) => g.at,
+  set: (g: Group<unknown, unknown>, i: number) => {
+    g.at = i;
+  },
+};
+
+/** What the owner of a {@link GroupedQueue} hears when a group starts or stops existing. */
+export interface GroupHooks<M> {
+  opened?(meta: M): void;
+  closed?(meta: M): void;
+}
+
+type Entry<T> = { node: QueueNode<T>; group: string };
+
+/**
+ * Waiting requests grouped by the set of buckets they need. Within a group, order is by
+ * priority then arrival; across groups, heads come in the same global order.
+ *
+ * Each group is in one place: the ready heap (ordered by its head), or parked on a lot (an
+ * empty bucket) with, when its wait has no known end, a deadline. A parked group is not looked
+ * at again until its lot wakes (the bucket has room, or its time came) or its deadline passes,
+ * so each admission costs O(log groups), however many groups wait.
+ */
+export class GroupedQueue<T, M = undefined> {
+  private readonly groups = new Map<string, Group<T, M>>();
+  private count = 0;
+  private readonly before: (a: Group<T, M>, b: Group<T, M>) => boolean;
+  private readonly ready: Heap<Group<T, M>>;
+  private readonly lotTimes = new Heap<Lot<T, M>>((a, b) => a.wakeAt < b.wakeAt, {
+    get: (l) => l.timeAt,
+    set: (l, i) => {
+      l.timeAt = i;
+    },
+  });
+  private readonly deadlines = new Heap<Group<T, M>>((a, b) => a.deadline < b.deadline, {
+    get: (g) => g.deadlineAt,
+    set: (g, i) => {
+      g.deadlineAt = i;
+    },
+  });
+
+  constructor(
+    private readonly order: (value: T) => number,
+    private readonly hooks: GroupHooks<M> = {},
+  ) {
+    this.before = (a, b) => {
+      const x = a.head;
+      const y = b.head;
+      if (!x || !y) return x !== undefined;
+      return x.priority > y.priority || (x.priority === y.priority && this.order(x.value) < this.order(y.value));
+    };
+    this.ready = new Heap(
+      this.before,
+      GROUP_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },
+    );
+  }
 
   get size(): number {
     return this.count;
   }
 
-  push(group: string, value: T, priority: number): { node: QueueNode<T>; group: string } {
-    return { node: this.link(group, { value, priority, prev: undefined, next: undefined, level: undefined }), group };
+  /** A new lot, ordered like this queue. */
+  lot(): Lot<T, M> {
+    return new Lot<T, M>(this.before);
   }
 
-  /** Appends a node the caller made (see {@link PriorityQueue.link}); remove it with `remove({ node, group })`. */
-  link(group: string, node: QueueNode<T>): QueueNode<T> {
-    let q = this.groups.get(group);
-    if (!q) {
-      q = new PriorityQueue<T>();
-      this.groups.set(group, q);
+  push(group: string, value: T, priority: number, meta?: M): Entry<T> {
+    return {
+      node: this.link(group, { value, priority, prev: undefined, next: undefined, level: undefined }, meta),
+      group,
+    };
+  }
+
+  /**
+   * Appends a node the caller made (see {@link PriorityQueue.link}); remove it with
+   * `remove({ node, group })`. `meta` is kept with a group this creates.
+   */
+  link(group: string, node: QueueNode<T>, meta?: M): QueueNode<T> {
+    let g = this.groups.get(group);
+    const opened = !g;
+    if (!g) {
+      g = new Group<T, M>(group, meta as M);
+      this.groups.set(group, g);
     }
+    const head = g.head;
     this.count++;
-    return q.link(node);
+    g.entries.link(node);
+    if (opened) {
+      this.ready.push(g);
+      this.hooks.opened?.(g.meta);
+    } else if (g.head !== head) this.headChanged(g);
+    return node;
   }
 
   /** Is any entry of `group` waiting? */
@@ -150,25 +357,33 @@ export class GroupedQueue<T> {
     return this.groups.has(group);
   }
 
-  /** The first entry of `group`, if any (left in the queue). */
-  first(group: string): T | undefined {
-    return this.groups.get(group)?.peek()?.value;
+  /** The group named `group`, if any entry waits in it. */
+  group(group: string): Group<T, M> | undefined {
+    return this.groups.get(group);
   }
 
-  remove(entry: { node: QueueNode<T>; group: string }): boolean {
-    const q = this.groups.get(entry.group);
-    if (!q || !q.remove(entry.node)) return false;
+  /** The first entry of `group`, if any (left in the queue). */
+  first(group: string): T | undefined {
+    return this.groups.get(group)?.head?.value;
+  }
+
+  remove(entry: Entry<T>): boolean {
+    const g = this.groups.get(entry.group);
+    if (!g) return false;
+    const head = g.head;
+    if (!g.entries.remove(entry.node)) return false;
     this.count--;
-    if (q.size === 0) this.groups.delete(entry.group);
+    if (g.entries.size === 0) this.close(g);
+    else if (g.head !== head) this.headChanged(g);
     return true;
   }
 
   /** The first `max` entries of one group, in admission order (left in the queue). */
-  head(group: string, max: number): Array<{ value: T; entry: { node: QueueNode<T>; group: string } }> {
-    const out: Array<{ value: T; entry: { node: QueueNode<T>; group: string } }> = [];
-    const q = this.groups.get(group);
-    if (!q) return out;
-    for (const node of q) {
+  head(group: string, max: number): Array<{ value: T; entry: Entry<T> }> {
+    const out: Array<{ value: T; entry: Entry<T> }> = [];
+    const g = this.groups.get(group);
+    if (!g) return out;
+    for (const node of g.entries) {
       if (out.length >= max) break;
       out.push({ value: node.value, entry: { node, group } });
     }
@@ -178,41 +393,155 @@ export class GroupedQueue<T> {
   /** Removes and returns every entry. */
   drain(): T[] {
     const out: T[] = [];
-    for (const q of this.groups.values()) out.push(...q.drain());
+    const groups = [...this.groups.values()];
     this.groups.clear();
+    this.ready.clear();
+    this.lotTimes.clear();
+    this.deadlines.clear();
+    for (const g of groups) {
+      g.lot?.groups.clear();
+      g.lot = g.from = undefined;
+      out.push(...g.entries.drain());
+    }
     this.count = 0;
+    for (const g of groups) this.hooks.closed?.(g.meta);
     return out;
+  }
+
+  /** The ready group whose head comes first, if any (left where it is). */
+  nextReady(): Group<T, M> | undefined {
+    return this.ready.peek();
+  }
+
+  /**
+   * Parks a ready group on `lot` until the lot wakes, or until `deadline` (its head's wait with
+   * no known end runs out; Infinity: none). A group taken from another lot that is still
+   * letting groups through hands over to that lot's next group.
+   */
+  park(g: Group<T, M>, lot: Lot<T, M>, deadline = Infinity): void {
+    this.handOver(g, lot);
+    this.ready.remove(g);
+    g.lot = lot;
+    lot.groups.push(g);
+    g.deadline = deadline;
+    if (deadline < Infinity) this.deadlines.push(g);
+  }
+
+  /** After a ready group was dealt with and stays ready: its lot of origin lets the next one through. */
+  settled(g: Group<T, M>): void {
+    this.handOver(g, undefined);
+  }
+
+  /** Sets when `lot` wakes by itself (Infinity: only when its owner wakes it). */
+  wakeLotAt(lot: Lot<T, M>, at: number): void {
+    if (at === lot.wakeAt && (at === Infinity || this.lotTimes.has(lot))) return;
+    this.lotTimes.remove(lot);
+    lot.wakeAt = at;
+    if (at < Infinity && lot.size > 0) this.lotTimes.push(lot);
+  }
+
+  /**
+   * Lets the first group of `lot` through (it becomes ready); each one, once dealt with, lets
+   * the next through, until one is parked here again. So a bucket that has room for a few
+   * costs a few looks, not one per group parked on it.
+   */
+  wake(lot: Lot<T, M>): void {
+    this.lotTimes.remove(lot);
+    lot.wakeAt = Infinity;
+    const g = lot.groups.peek();
+    if (!g) return;
+    this.unpark(g);
+    g.from = lot;
+  }
+
+  /** A lot whose wake time is at or before `now`, taken off the time heap; undefined when none. */
+  dueLot(now: number): Lot<T, M> | undefined {
+    const lot = this.lotTimes.peek();
+    if (!lot || lot.wakeAt > now) return undefined;
+    this.lotTimes.pop();
+    lot.wakeAt = Infinity;
+    return lot;
+  }
+
+  /** Makes ready a parked group whose deadline is at or before `now`; false when none. */
+  wakeDue(now: number): boolean {
+    const g = this.deadlines.peek();
+    if (!g || g.deadline > now) return false;
+    this.unpark(g);
+    return true;
+  }
+
+  /** The earliest wake time or deadline (Infinity: none). */
+  nextWake(): number {
+    return Math.min(this.lotTimes.peek()?.wakeAt ?? Infinity, this.deadlines.peek()?.deadline ?? Infinity);
   }
 
   /**
    * Shows group heads in global order (priority, then `order`) to `visit`, which removes the
    * head (`removed`: the group's next head is shown in turn), keeps it and skips its group for
-   * the rest of this scan (`skip-group`), or ends the scan (`stop`).
+   * the rest of this scan (`skip-group`), or ends the scan (`stop`). Looks at every group,
+   * parked or not (O(log groups) per head shown).
    */
-  visit(visit: (value: T, entry: { node: QueueNode<T>; group: string }) => VisitResult): void {
-    const active = new Map<string, PriorityQueue<T>>(this.groups);
-    while (active.size) {
-      let best: [string, QueueNode<T>] | undefined;
-      for (const [g, q] of active) {
-        const head = q.peek();
-        if (!head) {
-          active.delete(g);
-          continue;
-        }
-        if (
-          !best ||
-          head.priority > best[1].priority ||
-          (head.priority === best[1].priority && this.order(head.value) < this.order(best[1].value))
-        ) {
-          best = [g, head];
-        }
+  visit(visit: (value: T, entry: Entry<T>) => VisitResult): void {
+    const index = new Map<Group<T, M>, number>();
+    const active = new Heap<Group<T, M>>(this.before, {
+      get: (g) => index.get(g) ?? -1,
+      set: (g, i) => {
+        index.set(g, i);
+      },
+    });
+    for (const g of this.groups.values()) active.push(g);
+    for (let g = active.peek(); g; g = active.peek()) {
+      const node = g.head;
+      if (!node || this.groups.get(g.key) !== g) {
+        active.pop();
+        continue;
       }
-      if (!best) return;
-      const [group, node] = best;
-      const result = visit(node.value, { node, group });
+      const result = visit(node.value, { node, group: g.key });
       if (result === 'stop') return;
       // A visitor that says "removed" without removing would loop forever: treat it as a skip.
-      if (result === 'skip-group' || node.level !== undefined) active.delete(group);
+      if (result === 'skip-group' || node.level !== undefined) active.pop();
+      else active.update(g);
     }
+  }
+
+  private unpark(g: Group<T, M>): void {
+    const lot = g.lot;
+    if (!lot) return;
+    lot.groups.remove(g);
+    this.deadlines.remove(g);
+    g.deadline = Infinity;
+    g.lot = undefined;
+    if (lot.size === 0) this.lotTimes.remove(lot);
+    this.ready.push(g);
+  }
+
+  /** `g` leaves the lot it was let through from (now parked on `to`, or settled): the next one goes. */
+  private handOver(g: Group<T, M>, to: Lot<T, M> | undefined): void {
+    const from = g.from;
+    if (!from) return;
+    g.from = undefined;
+    // Parked where it came from: that lot has no more room.
+    if (from !== to) this.wake(from);
+  }
+
+  private headChanged(g: Group<T, M>): void {
+    if (g.lot) {
+      // Its new head may have a different deadline, or none: it is looked at again.
+      this.unpark(g);
+    } else this.ready.update(g);
+  }
+
+  private close(g: Group<T, M>): void {
+    this.groups.delete(g.key);
+    this.ready.remove(g);
+    this.deadlines.remove(g);
+    if (g.lot) {
+      g.lot.groups.remove(g);
+      if (g.lot.size === 0) this.lotTimes.remove(g.lot);
+    }
+    g.lot = undefined;
+    this.handOver(g, undefined);
+    this.hooks.closed?.(g.meta);
   }
 }

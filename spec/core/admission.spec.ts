@@ -1,0 +1,344 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { asyncScheduler, config } from 'rxjs';
+import {
+  createLimiter,
+  defineProvider,
+  providers,
+  responseLike,
+  type LimiterEvent,
+  type Permit,
+} from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+const ok = responseLike(200, {});
+const threePerSecond = defineProvider({
+  name: 'three-per-second',
+  buckets: [{ name: 'default', limit: 3, windowMs: 1000 }],
+  read: () => ({ outcome: 'ok', buckets: [] }),
+});
+
+describe('acquire handlers that throw', () => {
+  afterEach(() => {
+    config.onUnhandledError = null;
+  });
+
+  it('a throwing granted handler neither stops the rest of its batch nor leaks its permit; the error is reported later', async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (e) => reported.push(e);
+    const boom = new Error('handler bug');
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: threePerSecond, key: 'k', coldStartConcurrency: 3 });
+      const first: Permit[] = [];
+      for (const url of ['/a', '/b', '/c'])
+        limiter.acquire({ url }, { granted: (p) => first.push(p), rejected: () => undefined });
+      // Three more wait for the window to end (limit 3 per second)…
+      const granted: string[] = [];
+      const rejected: string[] = [];
+      for (const url of ['/d', '/e', '/f'])
+        limiter.acquire(
+          { url },
+          {
+            granted: () => {
+              granted.push(url);
+              if (url === '/d') throw boom;
+            },
+            rejected: () => rejected.push(url),
+          },
+        );
+      const queued = limiter.snapshot.queued;
+      // …and are admitted in one drain when it does.
+      for (const p of first) p.release();
+      let inFlight = -1;
+      asyncScheduler.schedule(() => (inFlight = limiter.snapshot.inFlight), 2000);
+      return {
+        granted,
+        rejected,
+        queued,
+        get inFlight() {
+          return inFlight;
+        },
+      };
+    });
+    expect(out.queued).toBe(3);
+    expect(out.granted).toEqual(['/d', '/e', '/f']);
+    expect(out.rejected).toEqual([]);
+    // /d's permit came back at once; /e and /f hold theirs.
+    expect(out.inFlight).toBe(2);
+    expect(reported).toEqual([]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(reported).toEqual([boom]);
+  });
+
+  it('a throwing rejected handler does not keep the other waiters from being told', async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (e) => reported.push(e);
+    const boom = new Error('rejected handler bug');
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: threePerSecond, key: 'k', coldStartConcurrency: 3, maxWaitMs: 500 });
+      const first: Permit[] = [];
+      for (const url of ['/a', '/b', '/c'])
+        limiter.acquire({ url }, { granted: (p) => first.push(p), rejected: () => undefined });
+      const told: string[] = [];
+      for (const url of ['/d', '/e', '/f'])
+        limiter.acquire(
+          { url },
+          {
+            granted: () => told.push(`${url} granted`),
+            rejected: () => {
+              told.push(`${url} rejected`);
+              if (url === '/d') throw boom;
+            },
+          },
+        );
+      // No response: only maxWaitMs ends the wait, for all three in one drain.
+      asyncScheduler.schedule(() => undefined, 1000);
+      return { limiter, told };
+    });
+    expect(out.told).toEqual(['/d rejected', '/e rejected', '/f rejected']);
+    expect(out.limiter.snapshot.queued).toBe(0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(reported).toEqual([boom]);
+  });
+});
+
+describe('permit lease', () => {
+  const coldBucket = defineProvider({
+    name: 'cold',
+    buckets: [{ name: 'default', limit: 100, windowMs: 1000 }],
+    read: () => ({ outcome: 'ok', buckets: [] }),
+  });
+
+  it('a request that never settles gives its cold-start slot back after permitTimeoutMs, with an event', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: coldBucket, key: 'k', permitTimeoutMs: 60_000 });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      // The first request never settles: its permit is never released.
+      limiter.acquire({ url: '/hangs' }, { granted: () => undefined, rejected: () => undefined });
+      let secondAt: number | undefined;
+      limiter.acquire({ url: '/next' }, { granted: () => (secondAt = now()), rejected: () => undefined });
+      return {
+        limiter,
+        events,
+        get secondAt() {
+          return secondAt;
+        },
+      };
+    });
+    // The bucket is cold (one request until a response tells its limits): only the lease frees it.
+    expect(out.secondAt).toBe(60_000);
+    const expired = out.events.filter((e) => e.type === 'permit-expired');
+    expect(expired[0]).toMatchObject({ at: 60_000, request: { path: '/hangs' }, heldMs: 60_000 });
+  });
+
+  it('a permit released in time is not expired later, and no lease timer is left behind', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: coldBucket, key: 'k', permitTimeoutMs: 60_000 });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      limiter.acquire(
+        { url: '/quick' },
+        {
+          granted: (p) => asyncScheduler.schedule(() => (p.observe(ok), p.release()), 100),
+          rejected: () => undefined,
+        },
+      );
+      asyncScheduler.schedule(() => undefined, 120_000);
+      return { limiter, events };
+    });
+    expect(out.events.map((e) => e.type)).not.toContain('permit-expired');
+    expect(out.limiter.snapshot.inFlight).toBe(0);
+    expect(out.limiter.hasTimer).toBe(false);
+  });
+
+  it('permitTimeoutMs must be a number >= 0 or Infinity', () => {
+    expect(() => createLimiter({ provider: providers.generic(), key: 'k', permitTimeoutMs: -1 })).toThrow(
+      /permitTimeoutMs/,
+    );
+    expect(() => createLimiter({ provider: providers.generic(), key: 'k', permitTimeoutMs: Infinity })).not.toThrow();
+  });
+});
+
+const settle = (p: Permit, headers: Record<string, string> = {}) => {
+  p.observe(responseLike(200, headers));
+  p.release();
+};
+
+describe('bucket memory', () => {
+  it('per-endpoint buckets nothing needs are evicted; one with a reset to come or a request waiting on it is kept', () => {
+    const out = inVirtualTime(({ now }) => {
+      // maxConcurrent 1 makes a request wait on a bucket that holds nothing (no send, no reset).
+      const limiter = createLimiter({
+        provider: providers.fieldwire(),
+        key: 'k',
+        maxConcurrent: 1,
+        maxWaitMs: Infinity,
+        permitTimeoutMs: 0,
+      });
+      const names = () => limiter.snapshot.buckets.map((b) => b.name);
+      // 2,000 file URLs (names, not ids): 2 buckets each, all answered.
+      for (let i = 0; i < 2000; i++)
+        limiter.acquire(
+          { url: `/api/v3/projects/1/attachments/plan-${i}.pdf` },
+          { granted: (p) => settle(p), rejected: () => undefined },
+        );
+      const peak = names().length;
+      // One endpoint spends its minute: its reset is an hour away.
+      limiter.acquire(
+        { url: '/api/v3/projects/1/spent' },
+        {
+          granted: (p) =>
+            settle(p, {
+              'ratelimit-limit-minute': '5',
+              'ratelimit-remaining-minute': '0',
+              'ratelimit-reset': String(Math.floor(now() / 1000) + 3600),
+            }),
+          rejected: () => undefined,
+        },
+      );
+      let held: Permit | undefined;
+      let waiterGranted = false;
+      asyncScheduler.schedule(() => {
+        // A request that never ends holds the only slot; another waits behind it on its own endpoint.
+        limiter.acquire({ url: '/api/v3/projects/1/hangs' }, { granted: (p) => (held = p), rejected: () => undefined });
+        limiter.acquire(
+          { url: '/api/v3/projects/1/waits' },
+          { granted: () => (waiterGranted = true), rejected: () => undefined },
+        );
+      }, 1000);
+      // Past every window (catch-all 5 min, endpoint hour 1 h) and the idle time, one more request sweeps.
+      let after: string[] = [];
+      asyncScheduler.schedule(() => {
+        limiter.acquire({ url: '/api/v3/projects/1/late' }, { granted: () => undefined, rejected: () => undefined });
+        after = names();
+      }, 50 * 60_000);
+      return {
+        peak,
+        get after() {
+          return after;
+        },
+        get held() {
+          return held;
+        },
+        get waiterGranted() {
+          return waiterGranted;
+        },
+      };
+    });
+    expect(out.peak).toBe(4001);
+    expect(out.held).toBeDefined();
+    expect(out.waiterGranted).toBe(false);
+    // Kept: the catch-all (in flight), the hanging request's and the waiter's endpoints, the spent
+    // minute (reset in an hour), and the late request's; the 4,000 idle ones are gone.
+    expect(out.after.sort()).toEqual(
+      [
+        'catch-all',
+        'GET /projects/:id/hangs:hour',
+        'GET /projects/:id/hangs:minute',
+        'GET /projects/:id/late:hour',
+        'GET /projects/:id/late:minute',
+        'GET /projects/:id/spent:minute',
+        'GET /projects/:id/waits:hour',
+        'GET /projects/:id/waits:minute',
+      ].sort(),
+    );
+  });
+
+  it('buckets a server names are capped: 5,000 names leave at most 32 of them, and idle ones expire', () => {
+    const named = defineProvider({
+      name: 'named',
+      buckets: [{ name: 'default', limit: 1000, windowMs: 1000 }],
+      read: (res) => {
+        const name = res.header('x-policy');
+        return { outcome: 'ok', buckets: name ? [{ name, limit: 100, remaining: 99 }] : [] };
+      },
+    });
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: named, key: 'k', coldStartConcurrency: 10 });
+      for (let i = 0; i < 5000; i++)
+        limiter.acquire(
+          { url: '/x' },
+          { granted: (p) => settle(p, { 'x-policy': `policy-${i}` }), rejected: () => undefined },
+        );
+      const peak = limiter.snapshot.buckets.length;
+      let after = -1;
+      asyncScheduler.schedule(() => {
+        limiter.acquire(
+          { url: '/x' },
+          { granted: (p) => settle(p, { 'x-policy': 'fresh' }), rejected: () => undefined },
+        );
+        after = limiter.snapshot.buckets.length;
+      }, 20 * 60_000);
+      return {
+        peak,
+        get after() {
+          return after;
+        },
+      };
+    });
+    expect(out.peak).toBe(33);
+    // The 32 idle ones went; the new name found room.
+    expect(out.after).toBe(2);
+  });
+});
+
+describe('drain with thousands of endpoint groups', () => {
+  it('admits in priority-then-arrival order per bucket, loses nothing, and waits only where a bucket is empty', () => {
+    // 3,000 endpoints, each 1 request per second; a shared bucket of 500 per second.
+    const perEndpoint = defineProvider({
+      name: 'per-endpoint',
+      buckets: (req) => [
+        { name: 'shared', limit: 500, windowMs: 1000 },
+        { name: `ep:${req.url ?? ''}`, limit: 1, windowMs: 1000 },
+      ],
+      read: () => ({ outcome: 'ok', buckets: [] }),
+    });
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({
+        provider: perEndpoint,
+        key: 'k',
+        coldStartConcurrency: 1000,
+        maxWaitMs: Infinity,
+      });
+      const admitted: Array<{ id: number; at: number; ep: number; priority: number }> = [];
+      let id = 0;
+      // Each endpoint gets two requests; every third request is high priority.
+      for (let round = 0; round < 2; round++)
+        for (let ep = 0; ep < 3000; ep++) {
+          const me = id++;
+          const priority = me % 3 === 0 ? 1 : 0;
+          limiter.acquire(
+            { url: `/ep/${ep}`, priority },
+            {
+              granted: (p) => {
+                admitted.push({ id: me, at: now(), ep, priority });
+                asyncScheduler.schedule(() => settle(p), 10);
+              },
+              rejected: () => undefined,
+            },
+          );
+        }
+      return { admitted, limiter };
+    });
+    const { admitted } = out;
+    expect(admitted).toHaveLength(6000);
+    expect(new Set(admitted.map((a) => a.id)).size).toBe(6000);
+    expect(out.limiter.snapshot.queued).toBe(0);
+    // The shared bucket never admits more than 500 per window; each endpoint one per window.
+    const perWindow = new Map<number, number>();
+    for (const a of admitted) perWindow.set(Math.floor(a.at / 1000), (perWindow.get(Math.floor(a.at / 1000)) ?? 0) + 1);
+    for (const n of perWindow.values()) expect(n).toBeLessThanOrEqual(500);
+    // And nothing waits needlessly: 6,000 requests take the 12 windows they need.
+    expect(Math.max(...perWindow.keys())).toBe(11);
+    const byEndpoint = new Map<number, number[]>();
+    for (const a of admitted) byEndpoint.set(a.ep, [...(byEndpoint.get(a.ep) ?? []), a.id]);
+    // Within an endpoint (one group), the first request goes first.
+    for (const ids of byEndpoint.values()) expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    // Across endpoints, on the shared bucket, priority rules: of the first-round requests that had
+    // to wait (the first 500 went as they came), every high-priority one goes before any other.
+    const first = admitted.filter((a) => a.id < 3000 && a.at > 0);
+    const lastHigh = Math.max(...first.filter((a) => a.priority === 1).map((a) => admitted.indexOf(a)));
+    const firstLow = Math.min(...first.filter((a) => a.priority === 0).map((a) => admitted.indexOf(a)));
+    expect(lastHigh).toBeLessThan(firstLow);
+  });
+});
