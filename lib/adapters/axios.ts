@@ -585,6 +585,25 @@ function setHeader(config: InternalAxiosRequestConfig, name: string, value: stri
 }
 
 /**
+ * What {@link attachRateLimiter} needs of an axios instance. Any axios 1.x instance fits, also
+ * one whose types come from another copy or module format of axios than yours (an SDK's own
+ * instance, typed from its `require`d axios).
+ *
+ * ```ts
+ * import axios from 'axios';
+ * import type { AxiosInstanceLike } from 'rx-ratelimit/axios';
+ * const api: AxiosInstanceLike = axios.create();
+ * ```
+ */
+export interface AxiosInstanceLike {
+  readonly defaults: { adapter?: unknown };
+  readonly interceptors: {
+    readonly request: { use(onFulfilled: never, ...rest: never[]): number; eject(id: number): void };
+  };
+  getUri(config?: never): string;
+}
+
+/**
  * Paces every request of an axios instance by the limiter: wraps the instance's adapter (the
  * transport, where no interceptor can hide a response or strand a permit) and installs the
  * request interceptor of {@link rateLimitInterceptor} for requests that name their own adapter,
@@ -610,10 +629,11 @@ function setHeader(config: InternalAxiosRequestConfig, name: string, value: stri
  * ```
  */
 export function attachRateLimiter(
-  axiosInstance: AxiosInstance,
+  instance: AxiosInstance | AxiosInstanceLike,
   limiter: Limiter,
   opts: Omit<RateLimitInterceptorOptions, 'instance'> = {},
 ): () => void {
+  const axiosInstance = instance as AxiosInstance;
   const i = rateLimitInterceptor(limiter, { ...opts, instance: axiosInstance });
   markOwnInterceptor(i.request);
   const original: unknown = axiosInstance.defaults.adapter;
