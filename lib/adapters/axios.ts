@@ -1,8 +1,11 @@
 /**
  * `rx-ratelimit/axios`: paces axios calls by the limiter, either as cold observables for RxJS
- * code ({@link rateLimitedRequest}) or as interceptors for code that only uses promises
- * ({@link attachRateLimiter}). Only types are imported from axios: this module adds nothing to
- * a bundle that does not already contain axios, and works with whichever copy the app uses.
+ * code ({@link rateLimitedRequest}) or at the instance's transport for code that only uses
+ * promises ({@link attachRateLimiter}). Only types are imported from axios statically: the one
+ * runtime use, axios's `getAdapter` to turn an instance's adapter setting (`['xhr', 'http',
+ * 'fetch']`) into a function, loads `axios` on the first request that needs it (the default
+ * `axios` instance brings its own). The module adds nothing to a bundle that does not already
+ * contain axios, and works with whichever copy the app or an SDK uses.
  */
 import type {
   AxiosAdapter,
