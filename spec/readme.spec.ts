@@ -113,6 +113,16 @@ function entryPointsOf(block: Block): string {
 }
 const moduleName = (block: Block): string => `${block.file.replace(/[^A-Za-z0-9]+/g, '_')}_L${block.line}.ts`;
 
+describe('the docs that must stay compiled', () => {
+  // The SDK recipes are what users copy: a block moved to `no-check` or a file renamed would
+  // silently stop checking them.
+  it('docs/sdks.md has a checked block for each SDK', () => {
+    const sdkBlocks = checked.filter((b) => b.file === 'docs/sdks.md').map((b) => b.code);
+    expect(sdkBlocks.some((code) => code.includes("from 'pipedrive'"))).toBe(true);
+    expect(sdkBlocks.some((code) => code.includes("from '@procore/js-sdk'"))).toBe(true);
+  });
+});
+
 describe('TypeScript blocks in README.md and docs/**/*.md', () => {
   let workDir = '';
   /** Formatted diagnostics per generated module path. */

@@ -1,8 +1,11 @@
 /**
  * `rx-ratelimit/axios`: paces axios calls by the limiter, either as cold observables for RxJS
- * code ({@link rateLimitedRequest}) or as interceptors for code that only uses promises
- * ({@link attachRateLimiter}). Only types are imported from axios: this module adds nothing to
- * a bundle that does not already contain axios, and works with whichever copy the app uses.
+ * code ({@link rateLimitedRequest}) or at the instance's transport for code that only uses
+ * promises ({@link attachRateLimiter}). Only types are imported from axios statically: the one
+ * runtime use, axios's `getAdapter` to turn an instance's adapter setting (`['xhr', 'http',
+ * 'fetch']`) into a function, loads `axios` on the first request that needs it (the default
+ * `axios` instance brings its own). The module adds nothing to a bundle that does not already
+ * contain axios, and works with whichever copy the app or an SDK uses.
  */
 import type {
   AxiosAdapter,
@@ -12,13 +15,15 @@ import type {
   AxiosResponse,
   InternalAxiosRequestConfig,
 } from 'axios';
-import { Observable } from 'rxjs';
+import { defer, Observable } from 'rxjs';
 import type { Limiter, Permit } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
-import { responseLike, type ResponseLike } from '../core/response.js';
+import { responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import {
+  abortReason,
   acquirePermit,
+  BODY_STATUSES,
   checkMaxRetries,
   checkPriority,
   checkStatuses,
@@ -27,6 +32,7 @@ import {
   idempotencyKeyOf,
   listenAbort,
   markOwnInterceptor,
+  MAX_BODY_BYTES,
   parseText,
   requestInfo,
   resolveUrl,
@@ -75,10 +81,12 @@ declare module 'axios' {
  * cancel) and for anything that is not an axios value.
  *
  * Headers are read case-insensitively from `AxiosHeaders` or a plain object; repeated values
- * (arrays) are joined with `", "`. The body is `response.data` when axios parsed it; a JSON
- * string (a `responseType: 'text'` call, a failed parse) is parsed when the content type says
- * JSON; small `ArrayBuffer`/`Buffer` bodies are decoded the same way; streams and blobs are left
- * out (the adapter never consumes a body the caller will read).
+ * (arrays) are joined with `", "`. The body is `response.data` when axios parsed it. Text and
+ * bytes are decoded only where a provider reads them, on a 429 or 403 and up to 256 KiB: a JSON
+ * string (a `responseType: 'text'` call, a failed parse, or the raw answer of the transport) is
+ * then parsed when the content type says JSON, and small `ArrayBuffer`/`Buffer` bodies are
+ * decoded the same way; other statuses keep a string as it is and leave bytes out. Streams and
+ * blobs are always left out (the adapter never consumes a body the caller will read).
  *
  * ```ts
  * import { toResponseLike } from 'rx-ratelimit/axios';
@@ -101,15 +109,21 @@ function fromResponse(r: Partial<AxiosResponse>): ResponseLike | undefined {
   if (typeof r.status !== 'number' || r.status <= 0) return undefined;
   if (typeof r.headers !== 'object' || r.headers === null) return undefined;
   const res = responseLike(r.status, r.headers as Parameters<typeof responseLike>[1]);
-  const body = bodyOf(r.data, res.header('content-type'));
+  const body = bodyOf(r.data, res.header('content-type'), BODY_STATUSES.has(r.status));
   return body === undefined ? res : responseLike(r.status, r.headers as Parameters<typeof responseLike>[1], body);
 }
 
-function bodyOf(data: unknown, contentType: string | undefined): unknown {
+/** The body as a provider reads it; text and bytes are decoded only when `decode` (a 429/403). */
+function bodyOf(data: unknown, contentType: string | undefined, decode: boolean): unknown {
   if (data === undefined || data === null) return undefined;
-  if (typeof data === 'string') return parseText(data, contentType);
+  if (typeof data === 'string') {
+    if (!decode) return data;
+    // A string is at least as many UTF-8 bytes as it has characters.
+    return data.length > MAX_BODY_BYTES ? undefined : parseText(data, contentType);
+  }
   if (typeof data !== 'object') return data;
   if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+    if (!decode) return undefined;
     const text = decodeBytes(data);
     return text === undefined ? undefined : parseText(text, contentType);
   }
@@ -119,6 +133,107 @@ function bodyOf(data: unknown, contentType: string | undefined): unknown {
     return undefined;
   }
   return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transport: where the limiter reads the raw answer
+
+/** axios's `getAdapter`: turns an adapter setting (`'http'`, `['xhr', 'http', 'fetch']`…) into a function. */
+type GetAdapter = (adapters: unknown, config?: unknown) => AxiosAdapter;
+
+/** What axios uses when neither the request nor the instance names an adapter. */
+const DEFAULT_ADAPTERS: readonly string[] = ['xhr', 'http', 'fetch'];
+
+let importedGetAdapter: Promise<GetAdapter | undefined> | undefined;
+
+/**
+ * axios's own `getAdapter`, loaded on first need: an instance from `axios.create()` carries
+ * its adapter setting by name only. The default `axios` export has it itself.
+ */
+function axiosGetAdapter(instance: unknown): GetAdapter | Promise<GetAdapter | undefined> {
+  const own = (instance as { getAdapter?: unknown } | undefined)?.getAdapter;
+  if (typeof own === 'function') return own as GetAdapter;
+  importedGetAdapter ??= import('axios').then(
+    (m: unknown) => {
+      const mod = m as { getAdapter?: unknown; default?: { getAdapter?: unknown } };
+      const found = mod.getAdapter ?? mod.default?.getAdapter;
+      return typeof found === 'function' ? (found as GetAdapter) : undefined;
+    },
+    () => undefined,
+  );
+  return importedGetAdapter;
+}
+
+/** The adapter function an adapter setting stands for, resolved as axios resolves it. */
+async function resolveAdapter(
+  setting: unknown,
+  config: InternalAxiosRequestConfig,
+  instance: unknown,
+): Promise<AxiosAdapter> {
+  if (typeof setting === 'function') return setting as AxiosAdapter;
+  const getAdapter = await axiosGetAdapter(instance);
+  if (!getAdapter) {
+    throw new Error(
+      'rx-ratelimit/axios: cannot load axios to resolve the adapter; give the instance an adapter function',
+    );
+  }
+  return getAdapter(setting ?? DEFAULT_ADAPTERS, config);
+}
+
+/** Adapters made by {@link captureAdapter} and by `rateLimitInterceptor`, which never wrap each other twice. */
+const OUR_ADAPTERS = new WeakSet<AxiosAdapter>();
+
+/**
+ * @internal A per-subscription recorder of the raw answer of the transport, for the RxJS
+ * adapters (`rateLimitedRequest`, NestJS `rateLimitedHttp`): the config to send, with an
+ * adapter that notes the response or error before any response interceptor can replace it
+ * (an SDK that resolves with the body and rejects with the error's body), and the extractor
+ * that reads what it noted, else the value itself. Call `begin()` as each attempt is sent.
+ */
+export function captureRaw(
+  instance: AxiosInstance | undefined,
+  config: AxiosRequestConfig,
+): { readonly config: AxiosRequestConfig; readonly extract: ResponseExtractor; readonly begin: () => void } {
+  // No instance (a mocked HttpService): nothing to wrap; the value is all there is.
+  if (!instance || typeof instance.request !== 'function') {
+    return { config, extract: toResponseLike, begin: () => undefined };
+  }
+  const noted: { raw?: unknown } = {};
+  const setting: unknown = config.adapter ?? instance.defaults?.adapter;
+  const adapter: AxiosAdapter = async (c) => {
+    const send = await resolveAdapter(setting, c, instance);
+    try {
+      const response = await send(c);
+      noted.raw = response;
+      return response;
+    } catch (error) {
+      noted.raw = error;
+      throw error;
+    }
+  };
+  OUR_ADAPTERS.add(adapter);
+  const extract: ResponseExtractor = (x) =>
+    ('raw' in noted ? toResponseLike(noted.raw) : undefined) ?? toResponseLike(x);
+  const begin = (): void => {
+    delete noted.raw;
+  };
+  return { config: { ...config, adapter }, extract, begin };
+}
+
+/**
+ * @internal Headers with `Idempotency-Key: key` added, unless they (or the instance's defaults
+ * for the method) already carry one: the caller's header wins. A new object; the caller's
+ * headers are not changed.
+ */
+export function withIdempotencyKey(
+  headers: AxiosRequestConfig['headers'],
+  key: string | undefined,
+  ...defaults: unknown[]
+): AxiosRequestConfig['headers'] {
+  if (key === undefined || key === '' || idempotencyKeyOf(headers, ...defaults) !== undefined) return headers;
+  const h = headers as { toJSON?: () => Record<string, unknown> } | undefined;
+  const plain = typeof h?.toJSON === 'function' ? h.toJSON() : (headers as Record<string, unknown> | undefined);
+  return { ...plain, 'Idempotency-Key': key } as AxiosRequestConfig['headers'];
 }
 
 /**
@@ -199,28 +314,45 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
     shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
   });
   const signal = config.signal;
-  const send$ = new Observable<AxiosResponse<T, D>>((subscriber) => {
-    const controller = new AbortController();
-    // Already aborted: axios rejects with its CanceledError before sending anything.
-    if (signal?.aborted) controller.abort();
-    axiosInstance
-      .request<T, AxiosResponse<T, D>, D>({
-        ...config,
-        signal: controller.signal,
-        rateLimit: { ...config.rateLimit, skip: true },
-      })
-      .then(
-        (response) => {
-          subscriber.next(response);
-          subscriber.complete();
-        },
-        (error: unknown) => subscriber.error(error),
-      );
-    return () => controller.abort();
-  });
-  const gated$ = send$.pipe(
-    rateLimit<AxiosResponse<T, D>>(limiter, info, { extractResponse: toResponseLike, ...rest }),
+  // The key given in the options goes out as the header too, unless the caller set one.
+  const headers = withIdempotencyKey(
+    config.headers,
+    idempotencyKey ?? config.rateLimit?.idempotencyKey,
+    defaultHeaders?.[method],
+    defaultHeaders?.['common'],
+    defaultHeaders,
   );
+  const sendOf = (capture?: ReturnType<typeof captureRaw>) =>
+    new Observable<AxiosResponse<T, D>>((subscriber) => {
+      capture?.begin();
+      const controller = new AbortController();
+      // Already aborted: axios rejects with its CanceledError before sending anything.
+      if (signal?.aborted) controller.abort();
+      axiosInstance
+        .request<T, AxiosResponse<T, D>, D>({
+          ...(capture?.config ?? config),
+          ...(headers === undefined ? {} : { headers }),
+          signal: controller.signal,
+          rateLimit: { ...config.rateLimit, skip: true },
+        })
+        .then(
+          (response) => {
+            subscriber.next(response);
+            subscriber.complete();
+          },
+          (error: unknown) => subscriber.error(error),
+        );
+      return () => controller.abort();
+    });
+  const send$ = sendOf();
+  // The limiter reads the raw answer of the transport: response interceptors on the instance
+  // (an SDK's that resolve with the body) cannot hide its status and headers.
+  const gated$ = defer(() => {
+    const capture = captureRaw(axiosInstance, config);
+    return sendOf(capture).pipe(
+      rateLimit<AxiosResponse<T, D>>(limiter, info, { extractResponse: capture.extract, ...rest }),
+    );
+  });
   if (!signal) return gated$;
   return new Observable<AxiosResponse<T, D>>((subscriber) => {
     // A plain observer: subscribing `subscriber` itself would make `inner` that very
@@ -283,15 +415,16 @@ export interface RateLimitInterceptorOptions {
   /** Priority of requests that do not set `config.rateLimit.priority`. @default 0 */
   readonly priority?: number;
   /**
-   * The instance the interceptors are installed on; a retry is re-issued through it, so it
-   * waits for a new permit. Without it 429s are read (every request slows down) but not retried.
+   * The instance the interceptors are installed on: the limiter sees its `baseURL` and params,
+   * its adapter setting is the one wrapped, and a 429 on a request safe to repeat is sent again.
+   * Without it 429s are read (every request slows down) but not retried.
    * {@link attachRateLimiter} sets it.
    */
   readonly instance?: AxiosInstance;
 }
 
 /**
- * The three interceptor functions of {@link rateLimitInterceptor}, and a clean-up.
+ * The interceptor functions of {@link rateLimitInterceptor}, and a clean-up.
  *
  * ```ts
  * import { rateLimitInterceptor, type RateLimitInterceptor } from 'rx-ratelimit/axios';
@@ -300,50 +433,47 @@ export interface RateLimitInterceptorOptions {
  * ```
  */
 export interface RateLimitInterceptor {
-  /** Request interceptor: waits for a permit (`interceptors.request.use(i.request)`). */
+  /**
+   * Request interceptor: wraps the request's adapter, where the permit is taken and the raw
+   * answer read (`interceptors.request.use(i.request)`).
+   */
   readonly request: (config: InternalAxiosRequestConfig) => Promise<InternalAxiosRequestConfig>;
-  /** Response interceptor, fulfilled side (`interceptors.response.use(i.response, i.error)`). */
+  /** Response interceptor, fulfilled side: returns the response as is (the adapter has read it). */
   readonly response: (response: AxiosResponse) => Promise<AxiosResponse>;
-  /** Response interceptor, rejected side. */
+  /** Response interceptor, rejected side: rejects with the error as is. */
   readonly error: (error: unknown) => Promise<AxiosResponse>;
   /**
    * Returns the permits of requests still in flight; requests still queued go when admitted
    * but are no longer read. Call it after ejecting the interceptors (`detach()` does both).
    */
   readonly dispose: () => void;
+  /** @internal The adapter setting `setting` wrapped to go through the limiter. */
+  readonly wrap: (setting: unknown) => AxiosAdapter;
 }
-
-/** One request between the request and the response interceptor. */
-interface InFlight {
-  readonly permit: Permit;
-  readonly info: RequestInfo;
-  readonly attempt: number;
-}
-
-/** Attempt number of a retried request; a string key, since axios's config merge drops symbols. */
-const ATTEMPT = '__rxRateLimitAttempt';
-type WithAttempt = { [ATTEMPT]?: number };
 
 /**
- * Interceptor functions that pace every request of an axios instance by the limiter, for code
- * that does not use RxJS. Most apps call {@link attachRateLimiter} instead.
+ * Paces every request of an axios instance by the limiter, for code that does not use RxJS.
+ * Most apps call {@link attachRateLimiter} instead.
  *
- * The request interceptor waits for a permit (a `signal` aborted while waiting removes the
- * request from the queue; axios then rejects with its own `CanceledError`, so `axios.isCancel`
- * works, and nothing is sent). The response interceptors feed the response, or the error's
- * response, to the limiter and return the permit. A response that shows the credential
- * blocked rejects with `BlockedError` (`cause`: the response or `AxiosError`). A 429 on a
- * request safe to repeat is sent again through `instance` once the limiter may send, up to
- * `maxRetries` (then `RetryLimitError`, `cause`: the last `AxiosError`); a wait longer than
- * the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`. Other 429s reject with the
- * `AxiosError` as axios raised it. Per-request settings go in `config.rateLimit`.
+ * The work happens at the transport: the request interceptor replaces the request's adapter
+ * (a function, or axios's by name: `'http'`, `'xhr'`, `'fetch'`) with one that waits for a
+ * permit, calls the original adapter, feeds the raw response or error to the limiter and
+ * returns the permit, whatever happens next. No other interceptor can hide a response from
+ * the limiter (one that resolves with the body only, as SDKs do), nor keep a permit: a request
+ * interceptor that throws before the request is sent has taken none. A `signal` aborted while
+ * waiting removes the request from the queue (axios rejects with its own `CanceledError`, so
+ * `axios.isCancel` works, and nothing is sent). A response that shows the credential blocked
+ * rejects with `BlockedError` (`cause`: the response or `AxiosError`). A 429 on a request safe
+ * to repeat is sent again by the adapter once the limiter may send, up to `maxRetries` (then
+ * `RetryLimitError`, `cause`: the last `AxiosError`), so the other interceptors run once and see
+ * the final answer; a wait longer than the limiter's `maxWaitMs` rejects with
+ * `QuotaExhaustedError`. Other 429s reject with the `AxiosError` as axios raised it.
+ * Per-request settings go in `config.rateLimit`; a `config.rateLimit.idempotencyKey` is sent
+ * as the `Idempotency-Key` header unless the request has one.
  *
- * Install it so that it runs right before the request is sent (with axios's default ordering,
- * request interceptors added later run earlier: add this one first). A request interceptor
- * that runs after it and throws, or a response interceptor before it that replaces the
- * `AxiosError` with an error that has no `config`, would keep the request's permit until
- * `dispose()`. A custom adapter (a function) is wrapped so that its errors and responses are
- * always traced back to their request.
+ * A request interceptor that runs after this one and sets another `config.adapter` takes the
+ * request around the limiter: install this one last among those that choose adapters.
+ * `response` and `error` pass answers through unchanged; installing them is optional.
  *
  * ```ts
  * import axios from 'axios';
@@ -354,7 +484,6 @@ type WithAttempt = { [ATTEMPT]?: number };
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * const i = rateLimitInterceptor(limiter, { instance: api, maxRetries: 3 });
  * api.interceptors.request.use(i.request);
- * api.interceptors.response.use(i.response, i.error);
  * ```
  */
 export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitInterceptorOptions = {}): RateLimitInterceptor {
@@ -363,12 +492,8 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
   const defaultPriority = checkPriority('rateLimitInterceptor', opts.priority);
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;
   const instance = opts.instance;
-  // Per request: keyed by the config object axios hands from the request interceptor to the
-  // adapter and on to `response.config` / `error.config`.
-  const inFlight = new WeakMap<object, InFlight>();
-  const live = new Set<InFlight>();
-  /** Custom adapters we wrapped, to their originals (a retried config must not wrap twice). */
-  const originals = new WeakMap<AxiosAdapter, AxiosAdapter>();
+  /** Permits of requests in flight, for `dispose()`. */
+  const live = new Set<Permit>();
   let disposed = false;
 
   const infoOf = (config: InternalAxiosRequestConfig): RequestInfo =>
@@ -380,127 +505,118 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
       retry: config.rateLimit?.retry,
     });
 
-  /** Reads the response, returns the permit; the request's state, if the limiter gated it. */
-  const settle = (
-    config: unknown,
-    raw: unknown,
-    known?: InFlight,
-  ): { state: InFlight; res: ResponseLike | undefined; blocked: boolean } | undefined => {
-    if (typeof config !== 'object' || config === null) return undefined;
-    const state = known ?? inFlight.get(config);
-    if (!state) return undefined;
-    inFlight.delete(config);
-    live.delete(state);
-    const res = toResponseLike(raw);
-    const blocked = res !== undefined && state.permit.observe(res, raw).outcome === 'blocked';
-    state.permit.release();
-    return { state, res, blocked };
-  };
-
-  /**
-   * A custom adapter may answer or fail with another `config` object than the one it was
-   * given, or none (a plain `Error`): the response interceptors could not find the request,
-   * and its permit would never return. Follow the answer's config, or settle here.
-   */
-  const trace = (config: object, raw: unknown): void => {
-    const state = inFlight.get(config);
-    const other = typeof raw === 'object' && raw !== null ? (raw as { config?: unknown }).config : undefined;
-    if (!state || other === config) return;
-    inFlight.delete(config);
-    if (typeof other === 'object' && other !== null) inFlight.set(other, state);
-    else settle(config, raw, state);
-  };
-
-  const wrapAdapter = (config: InternalAxiosRequestConfig): void => {
-    const adapter = config.adapter;
-    if (typeof adapter !== 'function') return;
-    const original = originals.get(adapter) ?? adapter;
-    const wrapped: AxiosAdapter = async (c) => {
+  /** Sends `config` through `send` under permits, retrying 429s; the raw answer is read here. */
+  const gated = async (send: AxiosAdapter, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
+    const info = infoOf(config);
+    const key = config.rateLimit?.idempotencyKey;
+    if (key && idempotencyKeyOf(config.headers) === undefined) setHeader(config, 'Idempotency-Key', key);
+    const retrying = instance !== undefined && isRetrySafe(info, retryNonIdempotent);
+    for (let attempt = 1; ; attempt++) {
+      const got = await acquirePermit(limiter, info, config.signal);
+      // Aborted while queued: axios turns any failure of an aborted request into its own
+      // CanceledError (nothing is sent).
+      if (got.aborted) throw abortReason(config.signal);
+      const { permit } = got;
+      live.add(permit);
+      let raw: unknown;
+      let failed = false;
       try {
-        const response = await original(c);
-        trace(c, response);
-        return response;
+        raw = await send(config);
       } catch (error) {
-        trace(c, error);
-        throw error;
+        raw = error;
+        failed = true;
       }
-    };
-    originals.set(wrapped, original);
-    config.adapter = wrapped;
+      let res: ResponseLike | undefined;
+      let blocked = false;
+      try {
+        if (!disposed) {
+          res = toResponseLike(raw);
+          blocked = res !== undefined && permit.observe(res, raw).outcome === 'blocked';
+        }
+      } finally {
+        live.delete(permit);
+        permit.release();
+      }
+      if (blocked) throw limiter.blockedError(raw);
+      if (retrying && !disposed && res !== undefined && statuses.has(res.status)) {
+        const waitMs = limiter.retryDelay(info, attempt, maxRetries, res.status, raw, permit.request);
+        if (!(await sleep(limiter, waitMs, config.signal))) throw abortReason(config.signal);
+        continue;
+      }
+      if (failed) throw raw;
+      return raw as AxiosResponse;
+    }
   };
 
-  /** Sends a 429'd request again after the limiter's wait, or says why not. */
-  const retryOrFail = async (
-    config: InternalAxiosRequestConfig,
-    state: InFlight,
-    status: number,
-    raw: unknown,
-  ): Promise<AxiosResponse | undefined> => {
-    if (!instance || !statuses.has(status) || !isRetrySafe(state.info, retryNonIdempotent)) return undefined;
-    const waitMs = limiter.retryDelay(state.info, state.attempt, maxRetries, status, raw, state.permit.request);
-    // An abort during the wait sends the retry at once: the request interceptor sees the
-    // aborted signal and axios rejects with its CanceledError without sending.
-    await sleep(limiter, waitMs, config.signal);
-    const next: InternalAxiosRequestConfig & WithAttempt = { ...config, [ATTEMPT]: state.attempt + 1 };
-    return instance.request(next);
+  const wrap = (setting: unknown): AxiosAdapter => {
+    const adapter: AxiosAdapter = async (config) => {
+      const send = await resolveAdapter(setting, config, instance);
+      if (disposed || config.rateLimit?.skip) return send(config);
+      return gated(send, config);
+    };
+    OUR_ADAPTERS.add(adapter);
+    return adapter;
   };
 
   return {
     request: async (config) => {
-      if (disposed || config.rateLimit?.skip) return config;
-      const info = infoOf(config);
-      const got = await acquirePermit(limiter, info, config.signal);
-      // Aborted while queued: let axios reject with its own CanceledError (nothing is sent).
-      if (got.aborted) return config;
-      if (disposed) {
-        got.permit.release();
-        return config;
+      if (disposed) return config;
+      const current: unknown = config.adapter;
+      if (!(typeof current === 'function' && OUR_ADAPTERS.has(current as AxiosAdapter))) {
+        config.adapter = wrap(current ?? instance?.defaults.adapter);
       }
-      const state: InFlight = { permit: got.permit, info, attempt: (config as WithAttempt)[ATTEMPT] ?? 1 };
-      inFlight.set(config, state);
-      live.add(state);
-      wrapAdapter(config);
       return config;
     },
-
-    response: async (response) => {
-      const done = settle(response.config, response);
-      if (!done) return response;
-      if (done.blocked) throw limiter.blockedError(response);
-      // A 429 that `validateStatus` let through.
-      const retried = await retryOrFail(response.config, done.state, response.status, response);
-      return retried ?? response;
-    },
-
+    response: async (response) => response,
     error: async (error) => {
-      const config = (error as Partial<AxiosError> | null)?.config;
-      const done = settle(config, error);
-      if (!done || !config) throw error;
-      if (done.blocked) throw limiter.blockedError(error);
-      if (done.res) {
-        const retried = await retryOrFail(config, done.state, done.res.status, error);
-        if (retried) return retried;
-      }
       throw error;
     },
-
     dispose: () => {
       disposed = true;
-      for (const state of live) state.permit.release();
+      for (const permit of live) permit.release();
       live.clear();
     },
+    wrap,
   };
 }
 
+/** Sets a request header on axios's `AxiosHeaders`, or on a plain object. */
+function setHeader(config: InternalAxiosRequestConfig, name: string, value: string): void {
+  const headers = config.headers as unknown as { set?: (n: string, v: string) => unknown } | undefined;
+  if (typeof headers?.set === 'function') headers.set(name, value);
+  else config.headers = { ...(headers as object | undefined), [name]: value } as InternalAxiosRequestConfig['headers'];
+}
+
 /**
- * Paces every request of an axios instance by the limiter: installs the interceptors of
- * {@link rateLimitInterceptor} (with `instance` set, so 429s on requests safe to repeat are
- * retried) and returns `detach()`, which ejects them and returns the permits of requests
- * still in flight.
+ * What {@link attachRateLimiter} needs of an axios instance. Any axios 1.x instance fits, also
+ * one whose types come from another copy or module format of axios than yours (an SDK's own
+ * instance, typed from its `require`d axios).
  *
- * Attach it before adding other request interceptors that may be slow or throw (token
- * refresh, signing): with axios's default ordering, request interceptors added later run
- * earlier, so the limiter then runs last, right before the request is sent.
+ * ```ts
+ * import axios from 'axios';
+ * import type { AxiosInstanceLike } from 'rx-ratelimit/axios';
+ * const api: AxiosInstanceLike = axios.create();
+ * ```
+ */
+export interface AxiosInstanceLike {
+  readonly defaults: { adapter?: unknown };
+  readonly interceptors: {
+    readonly request: { use(onFulfilled: never, ...rest: never[]): number; eject(id: number): void };
+  };
+  getUri(config?: never): string;
+}
+
+/**
+ * Paces every request of an axios instance by the limiter: wraps the instance's adapter (the
+ * transport, where no interceptor can hide a response or strand a permit) and installs the
+ * request interceptor of {@link rateLimitInterceptor} for requests that name their own adapter,
+ * with `instance` set, so 429s on requests safe to repeat are retried. Returns `detach()`,
+ * which restores the adapter, ejects the interceptor and returns the permits of requests still
+ * in flight.
+ *
+ * It works whatever interceptors the instance already has or gets later, in any order: an
+ * SDK's (Pipedrive's `pipedrive` replaces each response with its body and each error with its
+ * response body) or your own token refresh and signing.
  * Per-request settings go in `config.rateLimit` (`priority`, `idempotencyKey`, `retry`, `skip`).
  *
  * ```ts
@@ -516,20 +632,26 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
  * ```
  */
 export function attachRateLimiter(
-  axiosInstance: AxiosInstance,
+  instance: AxiosInstance | AxiosInstanceLike,
   limiter: Limiter,
   opts: Omit<RateLimitInterceptorOptions, 'instance'> = {},
 ): () => void {
+  const axiosInstance = instance as AxiosInstance;
   const i = rateLimitInterceptor(limiter, { ...opts, instance: axiosInstance });
   markOwnInterceptor(i.request);
+  const original: unknown = axiosInstance.defaults.adapter;
+  const wrapped = i.wrap(original);
+  axiosInstance.defaults.adapter = wrapped;
   const requestId = axiosInstance.interceptors.request.use(i.request);
-  const responseId = axiosInstance.interceptors.response.use(i.response, i.error);
   let attached = true;
   return () => {
     if (!attached) return;
     attached = false;
+    if (axiosInstance.defaults.adapter === wrapped) {
+      if (original === undefined) delete axiosInstance.defaults.adapter;
+      else axiosInstance.defaults.adapter = original as NonNullable<AxiosRequestConfig['adapter']>;
+    }
     axiosInstance.interceptors.request.eject(requestId);
-    axiosInstance.interceptors.response.eject(responseId);
     i.dispose();
   };
 }

@@ -13,6 +13,7 @@ import {
   checkPriority,
   checkStatuses,
   idempotencyKeyOf,
+  isLimiter,
   MAX_BODY_BYTES,
   parseText,
   requestInfo,
@@ -42,7 +43,15 @@ export interface RateLimitedFetchOptions {
   readonly priority?: number;
   /** Statuses to retry. @default [429] */
   readonly statuses?: readonly number[];
+  /**
+   * Longest time (ms) spent reading a 429/403 body for the provider; past it the limiter reads
+   * the headers only, and the permit is returned. @default 5000
+   */
+  readonly bodyTimeoutMs?: number;
 }
+
+/** Default of `bodyTimeoutMs`. */
+const BODY_TIMEOUT_MS = 5000;
 
 /**
  * Reads a fetch `Response` as the limiter's `ResponseLike`: status, headers by
@@ -69,6 +78,8 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  *   from the queue and rejects with the signal's reason, like `fetch` does; nothing is sent.
  * - On a 429 (or 403) the body is read from `response.clone()` (JSON when the content type
  *   says so, else text) so providers can read body fields; the response you get is unread.
+ *   At most 256 KiB are read, for at most `bodyTimeoutMs`: a bigger body, or one that does not
+ *   end in time, is left to you and the limiter reads the headers only.
  * - A 429 on a request safe to repeat (GET, HEAD, PUT, DELETE…, or one with an
  *   `Idempotency-Key` header, or any with `retryNonIdempotent`) is sent again once the limiter
  *   may send; a wait longer than the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`,
@@ -101,6 +112,12 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     throw new TypeError('rateLimitedFetch: option `fetch` must be a function (a fetch implementation)');
   }
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
+    throw new TypeError(
+      `rateLimitedFetch: option \`bodyTimeoutMs\` must be a finite number of ms >= 0, got ${String(bodyTimeoutMs)}`,
+    );
+  }
 
   const limitedFetch = async (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     // Called as a plain function, not as a method of `opts`: browsers' fetch needs that.
@@ -130,7 +147,9 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       try {
         response = await send(copy ?? input, init);
         const body =
-          BODY_STATUSES.has(response.status) || statuses.has(response.status) ? await readBody(response) : undefined;
+          BODY_STATUSES.has(response.status) || statuses.has(response.status)
+            ? await readBody(response, bodyTimeoutMs)
+            : undefined;
         outcome = permit.observe(toResponseLike(response, body), response).outcome;
       } finally {
         permit.release();
@@ -144,6 +163,89 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     }
   };
   return limitedFetch as typeof fetch;
+}
+
+/**
+ * Paces the global `fetch` for some origins only, for an SDK that calls the global `fetch` and
+ * takes no `fetch` option (Procore's `@procore/js-sdk`): requests to an origin of `limiters`
+ * go through {@link rateLimitedFetch} with that origin's limiter; every other fetch of the
+ * process goes to the original `fetch` untouched. Returns `uninstall()`, which puts the
+ * original back (if something has wrapped `fetch` since, ours stays in its chain but passes
+ * everything through).
+ *
+ * Keys are origins (`'https://api.procore.com'`: scheme, host and port, no path); a relative
+ * URL is resolved against `location.href` in a browser. Options are those of
+ * `rateLimitedFetch` (`fetch` is the global one as found at install time).
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { installRateLimitedFetch } from 'rx-ratelimit/fetch';
+ *
+ * const procore = createLimiter({ provider: providers.procore(), key: 'company-42' });
+ * const uninstall = installRateLimitedFetch({ 'https://api.procore.com': procore }, { maxRetries: 3 });
+ * // … the SDK's calls to api.procore.com are paced; other fetches are not.
+ * uninstall();
+ * ```
+ */
+export function installRateLimitedFetch(
+  limiters: Readonly<Record<string, Limiter>>,
+  opts: Omit<RateLimitedFetchOptions, 'fetch'> = {},
+): () => void {
+  if (typeof limiters !== 'object' || limiters === null || Array.isArray(limiters)) {
+    throw new TypeError('installRateLimitedFetch: `limiters` must be an object of limiters by origin');
+  }
+  const original = globalThis.fetch;
+  if (typeof original !== 'function') throw new TypeError('installRateLimitedFetch: no global fetch here');
+  const byOrigin = new Map<string, typeof fetch>();
+  for (const [key, limiter] of Object.entries(limiters)) {
+    const origin = originOfKey(key);
+    if (origin === undefined) {
+      throw new TypeError(
+        `installRateLimitedFetch: key ${JSON.stringify(key.slice(0, 100))} of \`limiters\` must be an origin like 'https://api.example.com'`,
+      );
+    }
+    if (!isLimiter(limiter)) {
+      throw new TypeError(
+        `installRateLimitedFetch: \`limiters[${JSON.stringify(key.slice(0, 100))}]\` must be a limiter`,
+      );
+    }
+    byOrigin.set(origin, rateLimitedFetch(limiter, { ...opts, fetch: original }));
+  }
+  let active = true;
+  const installed = (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const paced = active ? byOrigin.get(originOfInput(input) ?? '') : undefined;
+    return paced ? paced(input, init) : original(input, init);
+  };
+  globalThis.fetch = installed as typeof fetch;
+  return () => {
+    if (!active) return;
+    active = false;
+    if (globalThis.fetch === installed) globalThis.fetch = original;
+  };
+}
+
+/** `'https://api.example.com'` as `new URL(…).origin` writes it; `undefined` if not an origin. */
+function originOfKey(key: string): string | undefined {
+  try {
+    const url = new URL(key);
+    if (url.origin === 'null' || url.username || url.password || url.search || url.hash) return undefined;
+    if (url.pathname !== '/' && url.pathname !== '') return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The origin a fetch goes to, or `undefined` (a relative URL outside a browser, a bad URL). */
+function originOfInput(input: unknown): string | undefined {
+  try {
+    if (input instanceof URL) return input.origin;
+    const href = isRequest(input) ? input.url : String(input);
+    const base = (globalThis as { location?: { href?: unknown } }).location?.href;
+    return new URL(href, typeof base === 'string' ? base : undefined).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function isRequest(input: unknown): input is Request {
@@ -164,18 +266,48 @@ function isStream(body: unknown): boolean {
   return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
 }
 
-/** The body of a 429/403 read from a clone; `undefined` when too big or when it fails to arrive. */
-async function readBody(response: Response): Promise<unknown> {
+/**
+ * The body of a 429/403 read from a clone, streamed: `undefined` past {@link MAX_BODY_BYTES}
+ * (whatever `Content-Length` says), past `timeoutMs`, or when it fails to arrive. The clone is
+ * cancelled when done; the caller's copy stays whole and unread.
+ */
+async function readBody(response: Response, timeoutMs: number): Promise<unknown> {
   if (response.body === null || response.bodyUsed) return undefined;
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_BODY_BYTES) return undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const text = await response.clone().text();
-    return parseText(text, response.headers.get('content-type') ?? undefined);
+    reader = response.clone().body?.getReader();
+    if (!reader) return undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const next = await Promise.race([reader.read(), timedOut]);
+      if (next === 'timeout') return undefined;
+      if (next.done) break;
+      size += next.value.byteLength;
+      if (size > MAX_BODY_BYTES) return undefined;
+      chunks.push(next.value);
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return parseText(new TextDecoder().decode(bytes), response.headers.get('content-type') ?? undefined);
   } catch {
     // The limiter then reads headers only; the caller meets the same failure if it reads the
     // original body, so nothing is hidden from it.
     return undefined;
+  } finally {
+    clearTimeout(timer);
+    // Stop pulling for the clone: what the caller has not read stays for the caller's copy.
+    reader?.cancel().catch(() => undefined);
   }
 }
 

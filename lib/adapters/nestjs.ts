@@ -36,14 +36,14 @@ import {
 } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
-import { combineLatest, map, Observable, of } from 'rxjs';
+import { combineLatest, defer, map, Observable, of } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { shareLimiter, type SharedLimiter } from '../core/registry.js';
 import type { LimiterOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { LimiterSnapshot } from '../core/state.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
-import { toResponseLike } from './axios.js';
+import { captureRaw, withIdempotencyKey } from './axios.js';
 // Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
 // `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
 export type { AxiosRequestRateLimit } from './axios.js';
@@ -473,7 +473,6 @@ export function rateLimitedHttp(
 ): RateLimitedHttp {
   const { priority: defaultPriority, ...config } = options;
   checkPriority('rateLimitedHttp', defaultPriority);
-  const operatorConfig: RateLimitConfig = { extractResponse: toResponseLike, ...config };
 
   const gate = <T>(
     method: string,
@@ -482,10 +481,21 @@ export function rateLimitedHttp(
   ): Observable<AxiosResponse<T>> => {
     if (cfg.rateLimit?.skip) return send(cfg);
     const info = infoOf(httpService, method, cfg, defaultPriority);
-    const passOn: AxiosRequestConfig = { ...cfg, rateLimit: { ...cfg.rateLimit, skip: true } };
-    const gated$ = new Observable<AxiosResponse<T>>((subscriber) => send(passOn).subscribe(subscriber)).pipe(
-      rateLimit<AxiosResponse<T>>(limiter, info, operatorConfig),
-    );
+    const headers = idempotencyHeaders(httpService, method, cfg);
+    const passOn: AxiosRequestConfig = {
+      ...cfg,
+      ...(headers === undefined ? {} : { headers }),
+      rateLimit: { ...cfg.rateLimit, skip: true },
+    };
+    // The limiter reads the raw answer of the transport: interceptors on `axiosRef` that
+    // resolve with the body or reject with it cannot hide its status and headers.
+    const gated$ = defer(() => {
+      const capture = captureRaw(httpService.axiosRef as HttpService['axiosRef'] | undefined, passOn);
+      return new Observable<AxiosResponse<T>>((subscriber) => {
+        capture.begin();
+        return send(capture.config).subscribe(subscriber);
+      }).pipe(rateLimit<AxiosResponse<T>>(limiter, info, { extractResponse: capture.extract, ...config }));
+    });
     const signal = cfg.signal;
     if (!signal) return gated$;
     return new Observable<AxiosResponse<T>>((subscriber) => {
@@ -527,6 +537,24 @@ export function rateLimitedHttp(
     patch: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
       gate<T>('patch', { ...cfg, url }, (c) => httpService.patch<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
   };
+}
+
+/** The request's headers with `Idempotency-Key` from `rateLimit.idempotencyKey`, unless it has one. */
+function idempotencyHeaders(
+  httpService: HttpService,
+  method: string,
+  config: AxiosRequestConfig,
+): AxiosRequestConfig['headers'] {
+  const m = method.toLowerCase();
+  const defaultHeaders = (httpService.axiosRef as HttpService['axiosRef'] | undefined)?.defaults?.headers as unknown as
+    Record<string, unknown> | undefined;
+  return withIdempotencyKey(
+    config.headers,
+    config.rateLimit?.idempotencyKey,
+    defaultHeaders?.[m],
+    defaultHeaders?.['common'],
+    defaultHeaders,
+  );
 }
 
 /** The config of a shorthand call, without the `url` added to compute the limiter's info. */

@@ -77,14 +77,48 @@ export function isPipedriveBlock(res: ResponseLike): boolean {
   return mentionsCloudflare(res.body);
 }
 
+/** Characters of a body searched for "cloudflare", and values of a parsed body visited. */
+const BODY_TEXT_BUDGET = 256 * 1024;
+const BODY_NODE_BUDGET = 10_000;
+/** Entries read of any one object or array of a parsed body. */
+const BODY_FANOUT = 1000;
+
+/**
+ * Does the body mention Cloudflare? Reads at most {@link BODY_TEXT_BUDGET} characters of text
+ * and, in a parsed body, at most {@link BODY_NODE_BUDGET} keys and values, breadth first and
+ * {@link BODY_FANOUT} per object (never stringifying the whole of it).
+ */
 function mentionsCloudflare(body: unknown): boolean {
-  if (typeof body === 'string') return /cloudflare/i.test(body.slice(0, 256 * 1024));
+  if (typeof body === 'string') return /cloudflare/i.test(body.slice(0, BODY_TEXT_BUDGET));
   if (typeof body !== 'object' || body === null) return false;
+  let chars = BODY_TEXT_BUDGET;
+  const found = (text: string): boolean => {
+    const part = text.slice(0, chars);
+    chars -= part.length;
+    return /cloudflare/i.test(part);
+  };
+  // Breadth first, a few entries of each list: a message near the top is found before the
+  // budget goes on a long list.
+  const queue: unknown[] = [body];
   try {
-    return /cloudflare/i.test(JSON.stringify(body).slice(0, 256 * 1024));
+    for (let next = 0; next < queue.length && chars > 0; next++) {
+      const value = queue[next];
+      if (typeof value === 'string') {
+        if (found(value)) return true;
+      } else if (typeof value === 'object' && value !== null) {
+        // `for…in` with a stop: `Object.keys` of a million-entry body would list them all first.
+        let room = BODY_FANOUT;
+        for (const key in value) {
+          if (queue.length >= BODY_NODE_BUDGET || room-- <= 0) break;
+          if (!Array.isArray(value) && found(key)) return true;
+          queue.push((value as Record<string, unknown>)[key]);
+        }
+      }
+    }
   } catch {
-    return false; // circular, or a throwing getter
+    // A throwing getter or proxy: what was read so far did not mention it.
   }
+  return false;
 }
 
 function daily(res: ResponseLike): BucketReading | undefined {

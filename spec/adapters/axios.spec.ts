@@ -86,6 +86,17 @@ describe('toResponseLike (axios)', () => {
     expect(res?.body).toEqual({ error: 'slow down' });
   });
 
+  it('parses JSON text only where a provider reads it (429, 403) and only up to 256 KiB', () => {
+    const json = new AxiosHeaders({ 'content-type': 'application/json' });
+    const small = '{"error":"slow down"}';
+    const big = JSON.stringify({ pad: 'x'.repeat(300 * 1024) });
+    expect(toResponseLike(axiosResponse(200, json, small))?.body).toBe(small);
+    expect(toResponseLike(axiosResponse(429, json, small))?.body).toEqual({ error: 'slow down' });
+    expect(toResponseLike(axiosResponse(403, json, small))?.body).toEqual({ error: 'slow down' });
+    expect(toResponseLike(axiosResponse(429, json, big))?.body).toBeUndefined();
+    expect(toResponseLike(axiosResponse(200, json, new TextEncoder().encode(small)))?.body).toBeUndefined();
+  });
+
   it('returns undefined when there is no response', () => {
     expect(toResponseLike(new AxiosError('socket hang up', 'ECONNRESET'))).toBeUndefined();
     expect(toResponseLike(new CanceledError())).toBeUndefined();

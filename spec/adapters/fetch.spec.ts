@@ -137,6 +137,38 @@ describe('rateLimitedFetch', () => {
     expect(await second.text()).toBe('Too many');
   });
 
+  it('reads at most 256 KiB of a 429 body without Content-Length, and gives up the rest to the caller', async () => {
+    const { provider, seen } = recording();
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(120);
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          if (pulled >= 8 * 1024 * 1024) return controller.close();
+          pulled += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const fetch429 = (async () =>
+      new Response(body, { status: 429, headers: { 'content-type': 'text/plain' } })) as typeof fetch;
+
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fetch429 })('https://api.example.com/deals', {
+      method: 'POST',
+    });
+
+    expect(res.status).toBe(429);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.body).toBeUndefined();
+    expect(pulled).toBeLessThanOrEqual(512 * 1024);
+  });
+
+  it('checks bodyTimeoutMs', () => {
+    expect(() => rateLimitedFetch(fastLimiter(), { bodyTimeoutMs: -1 })).toThrow(/`bodyTimeoutMs`/);
+    expect(() => rateLimitedFetch(fastLimiter(), { bodyTimeoutMs: Number.NaN })).toThrow(TypeError);
+  });
+
   it('does not read the body of an ordinary response', async () => {
     const { provider, seen } = recording();
     const fake = fakeFetch(() => ok);

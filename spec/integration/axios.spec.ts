@@ -217,6 +217,95 @@ describe('attachRateLimiter over a real socket', () => {
   });
 });
 
+/** Like an SDK: resolve with the body only, reject with the error's body only. */
+function replaceWithBodies(client: AxiosInstance): void {
+  client.interceptors.response.use(
+    (response) => response.data as AxiosResponse,
+    (error: unknown) => Promise.reject((isAxiosError(error) && error.response?.data) || error),
+  );
+}
+
+describe('attachRateLimiter with other interceptors on the instance', () => {
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])(
+    'a body-replacing response interceptor registered %s ours: 20 requests paced, none hangs, no 429',
+    async (_, first) => {
+      const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
+      const limiter = createLimiter({ provider: generic(), key: TOKEN });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      if (first) replaceWithBodies(client);
+      attachRateLimiter(client, limiter);
+      if (!first) replaceWithBodies(client);
+
+      const bodies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.get(`/items/${i}`)));
+
+      expect(bodies).toEqual(Array(20).fill(expect.objectContaining({ ok: true })));
+      expectPacedWithoutA429(s, limiter, 20, events);
+    },
+  );
+
+  it('a 429 is retried and its body-replaced rejection is not what the caller gets', async () => {
+    const { server: s, client } = await start({
+      limit: 100,
+      windowMs: 1000,
+      override: (r) =>
+        r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'slow' } } : undefined,
+    });
+    replaceWithBodies(client);
+    attachRateLimiter(client, createLimiter({ provider: generic(), key: TOKEN }));
+
+    const body = await client.get('/items/1');
+
+    expect(body).toMatchObject({ ok: true });
+    expect(s.requests.map((r) => r.status)).toEqual([429, 200]);
+  });
+
+  it('a request interceptor that throws after ours keeps no permit: the next request goes', async () => {
+    const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
+    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    // Registered before ours, so axios runs it after ours.
+    client.interceptors.request.use((config) => {
+      if (config.url === '/fails') throw new Error('signing failed');
+      return config;
+    });
+    attachRateLimiter(client, limiter);
+
+    const failed = await settle(client.get('/fails'));
+    const next = await Promise.race([client.get('/items/1').then((r) => r.status), wait(3000).then(() => 'hung')]);
+
+    expect((failed as { error: Error }).error.message).toBe('signing failed');
+    expect(next).toBe(200);
+    expect(s.requests.map((r) => r.url)).toEqual(['/items/1']);
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it('rateLimit.idempotencyKey is sent as the Idempotency-Key header on every attempt; a caller’s header wins', async () => {
+    const { server: s, client } = await start({
+      limit: 100,
+      windowMs: 1000,
+      override: (r) => (r.n === 1 || r.n === 3 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
+    });
+    attachRateLimiter(client, createLimiter({ provider: generic(), key: TOKEN }));
+
+    await client.post('/deals', { title: 'x' }, { rateLimit: { idempotencyKey: 'deal-42' } });
+    await client.post(
+      '/deals',
+      { title: 'y' },
+      { headers: { 'Idempotency-Key': 'mine' }, rateLimit: { idempotencyKey: 'deal-43' } },
+    );
+
+    expect(s.requests.map((r) => [r.status, r.idempotencyKey])).toEqual([
+      [429, 'deal-42'],
+      [200, 'deal-42'],
+      [429, 'mine'],
+      [200, 'mine'],
+    ]);
+  });
+});
+
 describe('rateLimitedRequest over a real socket', () => {
   const many = <T>(n: number, make: (i: number) => Observable<T>) =>
     lastValueFrom(merge(...Array.from({ length: n }, (_, i) => make(i))).pipe(toArray()));
@@ -299,5 +388,42 @@ describe('rateLimitedRequest over a real socket', () => {
     await wait(50);
     expect(s.requests.map((r) => [r.url, r.aborted])).toEqual([['/a', true]]);
     expect(limiter.snapshot.inFlight).toBe(0);
+  });
+});
+
+describe('rateLimitedRequest with other interceptors on the instance', () => {
+  it('a body-replacing response interceptor: 20 requests paced, none hangs, no 429', async () => {
+    const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
+    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const events: LimiterEvent[] = [];
+    limiter.events$.subscribe((e) => events.push(e));
+    replaceWithBodies(client);
+
+    const bodies = await lastValueFrom(
+      merge(...Array.from({ length: 20 }, (_, i) => rateLimitedRequest(limiter, client, { url: `/items/${i}` }))).pipe(
+        toArray(),
+      ),
+    );
+
+    expect(bodies).toEqual(Array(20).fill(expect.objectContaining({ ok: true })));
+    expectPacedWithoutA429(s, limiter, 20, events);
+  });
+
+  it('the idempotencyKey option is sent as the Idempotency-Key header on every attempt', async () => {
+    const { server: s, client } = await start({
+      limit: 100,
+      windowMs: 1000,
+      override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
+    });
+    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+
+    await firstValueFrom(
+      rateLimitedRequest(limiter, client, { method: 'POST', url: '/deals', data: { a: 1 } }, { idempotencyKey: 'k-7' }),
+    );
+
+    expect(s.requests.map((r) => [r.status, r.idempotencyKey])).toEqual([
+      [429, 'k-7'],
+      [200, 'k-7'],
+    ]);
   });
 });

@@ -250,3 +250,52 @@ describe('rateLimitedFetch over a real socket', () => {
     for (const t of texts) expect(t).not.toContain(TOKEN);
   });
 });
+
+describe('rateLimitedFetch reading a 429 body over a real socket', () => {
+  it('a body that never ends: the call resolves after bodyTimeoutMs, the permit comes back, the headers are read', async () => {
+    server = await startTestServer((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
+      res.write('{"error":');
+      // …and nothing more, ever (the socket is closed by the test's clean-up).
+    });
+    const limiter = createLimiter({ provider: providers.generic(), key: 'never-ends' });
+    const limitedFetch = rateLimitedFetch(limiter, { bodyTimeoutMs: 300 });
+
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const out = await Promise.race([
+      limitedFetch(`${server.url}/deals`, { method: 'POST' }).then((r) => r.status),
+      new Promise((resolve) => (timer = setTimeout(() => resolve('hung'), 5000))),
+    ]);
+    clearTimeout(timer);
+
+    expect(out).toBe(429);
+    expect(limiter.snapshot.inFlight).toBe(0);
+    expect(limiter.snapshot.pausedUntil).not.toBeNull();
+  });
+
+  it('an 8 MiB body without Content-Length: the call resolves, the caller reads it whole', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    server = await startTestServer((_req, res) => {
+      res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' });
+      let left = 128;
+      const more = (): void => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+        res.end();
+      };
+      more();
+    });
+    const limiter = createLimiter({ provider: providers.generic(), key: 'huge' });
+
+    const res = await rateLimitedFetch(limiter)(`${server.url}/deals`, { method: 'POST' });
+
+    expect(res.status).toBe(429);
+    expect(limiter.snapshot.inFlight).toBe(0);
+    expect((await res.arrayBuffer()).byteLength).toBe(8 * 1024 * 1024);
+  });
+});

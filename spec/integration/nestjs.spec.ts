@@ -2,6 +2,7 @@ import 'reflect-metadata';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpModule, HttpService } from '@nestjs/axios';
+import { isAxiosError, type AxiosResponse } from 'axios';
 import { Module } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
@@ -27,7 +28,15 @@ import {
   type RateLimitedHttp,
   type RateLimitModuleOptions,
 } from '../../lib/adapters/nestjs.js';
+import { attachRateLimiter } from '../../lib/adapters/axios.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
+import {
+  fixedWindowApi,
+  pacingReport,
+  startTestServer,
+  type FixedWindowApi,
+  type TestServer,
+} from '../helpers/server.js';
 
 // Real Nest DI (`@nestjs/testing`), real `@nestjs/axios` HttpService, real sockets to the
 // provider simulator on loopback. No decorator metadata: providers are factories.
@@ -287,5 +296,104 @@ describe('rx-ratelimit/nestjs with @nestjs/axios against the simulator', () => {
   it('InjectLimiter is Inject(getLimiterToken(name))', () => {
     expect(typeof InjectLimiter('x')).toBe('function');
     expect(getLimiterToken('x')).toBe('rx-ratelimit:limiter:x');
+  });
+});
+
+describe('HttpService whose axios instance has other interceptors', () => {
+  let server: TestServer | undefined;
+  let api: FixedWindowApi | undefined;
+  let moduleRef: TestingModule | undefined;
+  afterEach(async () => {
+    api?.dispose();
+    await server?.close();
+    await moduleRef?.close();
+    server = undefined;
+    api = undefined;
+    moduleRef = undefined;
+  });
+
+  const start = async (opts: Parameters<typeof fixedWindowApi>[0]) => {
+    api = fixedWindowApi(opts);
+    server = await startTestServer(api);
+    // `register` gives the service its own axios instance (plain `HttpModule` shares axios's default one).
+    moduleRef = await Test.createTestingModule({ imports: [HttpModule.register({})] }).compile();
+    return { server, http: moduleRef.get(HttpService) };
+  };
+  /** Like an SDK: resolve with the body only, reject with the error's body only. */
+  const replaceWithBodies = (http: HttpService) =>
+    http.axiosRef.interceptors.response.use(
+      (response) => response.data as AxiosResponse,
+      (error: unknown) => Promise.reject((isAxiosError(error) && error.response?.data) || error),
+    );
+  const twenty = <T>(call: (i: number) => Observable<T>) =>
+    lastValueFrom(
+      from(Array.from({ length: 20 }, (_, i) => i)).pipe(
+        mergeMap((i) => call(i)),
+        toArray(),
+      ),
+    );
+  const expectPaced = (s: TestServer, limiter: Limiter) => {
+    expect({
+      count: s.requests.length,
+      non200: s.requests.filter((r) => r.status !== 200).length,
+      over: pacingReport(s.requests, 5, 1000).over,
+    }).toEqual({ count: 20, non200: 0, over: [] });
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 });
+  };
+  const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
+
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])(
+    'attachRateLimiter on axiosRef with a body-replacing interceptor registered %s it: 20 calls paced, none hangs',
+    async (_, first) => {
+      const { server: s, http } = await start({ limit: 5, windowMs: 1000 });
+      const limiter = createLimiter({ provider: generic(), key: 'nest-a' });
+      if (first) replaceWithBodies(http);
+      attachRateLimiter(http.axiosRef, limiter);
+      if (!first) replaceWithBodies(http);
+
+      const bodies = await twenty((i) => http.get(`${s.url}/items/${i}`));
+
+      expect(bodies).toEqual(Array(20).fill(expect.objectContaining({ ok: true })));
+      expectPaced(s, limiter);
+    },
+  );
+
+  it('rateLimitedHttp with a body-replacing interceptor: 20 calls paced, none hangs, a 429 retried', async () => {
+    const { server: s, http } = await start({
+      limit: 5,
+      windowMs: 1000,
+      override: (r) =>
+        r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'slow' } } : undefined,
+    });
+    const limiter = createLimiter({ provider: generic(), key: 'nest-b' });
+    replaceWithBodies(http);
+    const paced = rateLimitedHttp(http, limiter);
+
+    const bodies = await twenty((i) => paced.get(`${s.url}/items/${i}`));
+
+    expect(bodies).toEqual(Array(20).fill(expect.objectContaining({ ok: true })));
+    expect(s.requests[0]?.status).toBe(429);
+    expect(s.requests.filter((r) => r.status === 429)).toHaveLength(1);
+    expect(pacingReport(s.requests.slice(1), 5, 1000).over).toEqual([]);
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it('rateLimit.idempotencyKey is sent as the Idempotency-Key header on every attempt', async () => {
+    const { server: s, http } = await start({
+      limit: 100,
+      windowMs: 1000,
+      override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
+    });
+    const paced = rateLimitedHttp(http, createLimiter({ provider: generic(), key: 'nest-c' }));
+
+    await firstValueFrom(paced.post(`${s.url}/deals`, { a: 1 }, { rateLimit: { idempotencyKey: 'deal-9' } }));
+
+    expect(s.requests.map((r) => [r.status, r.idempotencyKey])).toEqual([
+      [429, 'deal-9'],
+      [200, 'deal-9'],
+    ]);
   });
 });

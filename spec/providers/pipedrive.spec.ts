@@ -106,6 +106,23 @@ describe('providers.pipedrive: reading responses', () => {
     expect(isPipedriveBlock(responseLike(403, headers, body))).toBe(outcome === 'blocked');
   });
 
+  it('judges a huge parsed 403 body by a bounded part of it, never reading it whole', () => {
+    let reads = 0;
+    const items = Array.from({ length: 100_000 }, () =>
+      Object.defineProperty({}, 'note', {
+        enumerable: true,
+        get: () => {
+          reads++;
+          return 'nothing to see';
+        },
+      }),
+    );
+    expect(isPipedriveBlock(responseLike(403, {}, { items }))).toBe(false);
+    expect(reads).toBeLessThanOrEqual(10_000);
+    // A mention near the top of a nested body is still found.
+    expect(isPipedriveBlock(responseLike(403, {}, { error: { detail: [CLOUDFLARE] }, items }))).toBe(true);
+  });
+
   it('only a 403 blocks', () => {
     expect(read(200, { 'content-type': 'text/html' }, HTML_403, GET).outcome).toBe('ok');
     expect(read(429, { 'content-type': 'text/html' }, HTML_403, GET).outcome).toBe('limited');
