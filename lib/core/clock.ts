@@ -27,6 +27,20 @@ export function limiterClock(scheduler: SchedulerLike): () => number {
   };
 }
 
+/**
+ * A timer that does not keep a Node process alive (a permit's lease: a safety net, never the
+ * reason a script or a test run keeps running). On the default scheduler in real time it is an
+ * unref'd `setTimeout`; under `TestScheduler` and with any other scheduler, the scheduler's own.
+ */
+export function backgroundTimer(scheduler: SchedulerLike, work: () => void, ms: number): { unsubscribe(): void } {
+  if (scheduler !== asyncScheduler || Math.abs(scheduler.now() - Date.now()) > 1000) {
+    return scheduler.schedule(work, ms);
+  }
+  const handle = setTimeout(work, ms);
+  (handle as { unref?: () => void }).unref?.();
+  return { unsubscribe: () => clearTimeout(handle) };
+}
+
 interface Sample {
   readonly lower: number;
   readonly upper: number;

@@ -10,7 +10,7 @@ import {
 } from 'rxjs';
 import type { BucketReading, Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { createBucket, type Bucket } from './bucket.js';
-import { limiterClock, SkewEstimator } from './clock.js';
+import { backgroundTimer, limiterClock, SkewEstimator } from './clock.js';
 import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
@@ -1095,7 +1095,8 @@ export class Limiter {
     const leaseMs = this.opts.permitTimeoutMs;
     const lease =
       leaseMs > 0 && leaseMs < Infinity
-        ? this.scheduler.schedule(
+        ? backgroundTimer(
+            this.scheduler,
             () => {
               if (released) return;
               this.emit({ type: 'permit-expired', request: summary, heldMs: this.now() - now });
