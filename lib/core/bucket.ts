@@ -140,8 +140,17 @@ export class Bucket {
     // lower what is left, never open a new window. An absolute reset is no such guess: it is
     // the end of the window that counted the request, which may be the next one when the
     // request reached the server after the reset (sent just before it, on a slow path).
+    // That reset is itself an upper bound (rounded up to the second), so a request sent before
+    // it may have been counted in the next window, which ended our estimate early; its answer
+    // shows that when its reset is longer than the old window could have had left at the send
+    // (plus the rounding), or when it reports more left than that window did.
     const sentBefore =
-      !absolute && sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
+      !absolute &&
+      sentAt !== undefined &&
+      this.serverResetAt !== undefined &&
+      sentAt < this.serverResetAt &&
+      !(resetAt !== undefined && resetAt - now > ceilSecond(this.serverResetAt - sentAt)) &&
+      !this.rolledOver(reading, index);
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =
@@ -425,6 +434,11 @@ export class RollingBucket extends Bucket {
   protected override spacing(): number {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
+}
+
+/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
+function ceilSecond(ms: number): number {
+  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
 }
 
 /** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */
