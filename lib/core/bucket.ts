@@ -44,6 +44,7 @@ export class Bucket {
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpen`. */
   private told: number | undefined;
+  private toldSlack = 0;
   /** A 429 emptied this window: no answer from it raises what is left. */
   private held = false;
   protected nextSmoothAt = 0;
@@ -143,7 +144,11 @@ export class Bucket {
       this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
     const tol = this.tolerance();
     if (resetAt !== undefined && resetAt <= now) return this.pastWindow(reading, index);
-    if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
+    // Two readings of one window differ by up to the rounding plus the first one's trip back
+    // (seconds left) or the change in the clock offset (an instant): only a reset earlier than
+    // that names an older window.
+    const older = current !== undefined && resetAt !== undefined && resetAt < current - tol - this.toldSlack;
+    if (older) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
     // lower what is left, never open a new window. An absolute reset is no such guess: it is
@@ -193,6 +198,9 @@ export class Bucket {
       // first is the tightest, and later ones only add rounding.
       if (newWindow || current === undefined) {
         this.told = resetAt;
+        // How much a later reading of this window may read earlier: for seconds left, this
+        // reading's trip back; for an instant, what the clock offset was unsure of by then.
+        this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
         this.resetAt = this.sharpen(resetAt, now, slackMs);
       }
       this.resetKind = 'server';
