@@ -41,7 +41,7 @@ interface Sample {
  * `Date` has one-second resolution and was stamped somewhere between our send and our
  * receive, so each response bounds the offset to an interval:
  * `[date - receivedAt, date + 1000 - sentAt]`. The intersection of the intervals of the last
- * minute narrows it: the responses stamped just after the server's second ticked over pin it
+ * 32 seconds that had answers (merged per second) narrows it: the responses stamped just after the server's second ticked over pin it
  * to about a round trip, however the traffic clusters (a burst per window used to fill a
  * short list of recent samples with one second's stamps, leaving the offset unknown to a
  * second). If it contains 0 the clocks agree as far as `Date` can tell, and 0 is used:
@@ -54,8 +54,8 @@ export class SkewEstimator {
   private estimate = 0;
   private width = Infinity;
 
-  /** @param spanMs How long a response's bounds are kept (clocks drift; one is stepped now and then). */
-  constructor(private readonly spanMs = 60_000) {}
+  /** @param window How many seconds of answers are kept (the last ones that had answers). */
+  constructor(private readonly window = 32) {}
 
   /** Server clock minus local clock, ms. 0 until a `Date` header says otherwise. */
   get offsetMs(): number {
@@ -78,9 +78,9 @@ export class SkewEstimator {
     const date = parseHttpDate(dateHeader);
     if (date === undefined) return;
     const at = Math.floor(receivedAt / 1000);
+    // A clock stepped back: merge no sample into a later second.
+    if ((this.samples[this.samples.length - 1]?.at ?? -Infinity) > at) this.samples = [];
     const sample = { at, lower: date - receivedAt, upper: sentAt === undefined ? Infinity : date + 1000 - sentAt };
-    const oldest = at - Math.ceil(this.spanMs / 1000);
-    this.samples = this.samples.filter((s) => s.at >= oldest && s.at <= at);
     const last = this.samples[this.samples.length - 1];
     if (last?.at === at)
       this.samples[this.samples.length - 1] = {
@@ -89,6 +89,7 @@ export class SkewEstimator {
         upper: Math.min(last.upper, sample.upper),
       };
     else this.samples.push(sample);
+    if (this.samples.length > this.window) this.samples.shift();
     let lower = -Infinity;
     let upper = Infinity;
     for (const s of this.samples) {
