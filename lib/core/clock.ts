@@ -41,10 +41,10 @@ interface Sample {
  * `Date` has one-second resolution and was stamped somewhere between our send and our
  * receive, so each response bounds the offset to an interval:
  * `[date - receivedAt, date + 1000 - sentAt]`. The intersection of the intervals of the last
- * 32 seconds that had answers (merged per second) narrows it: the responses stamped just after the server's second ticked over pin it
- * to about a round trip, however the traffic clusters (a burst per window used to fill a
- * short list of recent samples with one second's stamps, leaving the offset unknown to a
- * second). If it contains 0 the clocks agree as far as `Date` can tell, and 0 is used:
+ * 32 seconds that had answers (merged per second) narrows it: the responses stamped just after
+ * the server's second ticked over pin it to about a round trip, however the traffic clusters
+ * (a burst per window used to fill a short list of recent samples with one second's stamps,
+ * leaving the offset unknown to a second). If it contains 0 the clocks agree as far as `Date` can tell, and 0 is used:
  * otherwise the sub-second truncation alone would make every reset look up to a second late.
  * If it does not, the lower bound is used: an offset taken too small makes resets look later,
  * never earlier, so the error costs a little waiting, not a 429.
