@@ -42,6 +42,11 @@ export class Bucket {
    */
   private lowest: { readonly value: number; readonly index: number; readonly after: number } | undefined;
   private refillIndex = 0;
+  /** The reset the server told for the current window, before `sharpen`. */
+  private told: number | undefined;
+  private toldSlack = 0;
+  /** A 429 emptied this window: no answer from it raises what is left. */
+  private held = false;
   protected nextSmoothAt = 0;
 
   constructor(spec: BucketSpec) {
@@ -57,6 +62,8 @@ export class Bucket {
   refill(now: number, guardMs: number): void {
     if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
     this.lowest = undefined;
+    this.held = false;
+    this.told = undefined;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
@@ -128,25 +135,44 @@ export class Bucket {
     sentAt?: number,
     /** The reset is an instant on the server's clock (not a time left): it names the window. */
     absolute = false,
+    /** How much later than the window's end the reset may read (rounding, clock offset). */
+    slackMs = 1000,
   ): number | null | undefined {
     this.confirm(index);
     if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
-    const current = this.resetKind === 'server' ? this.resetAt : undefined;
+    const current =
+      this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
     const tol = this.tolerance();
     if (resetAt !== undefined && resetAt <= now) return this.pastWindow(reading, index);
-    if (resetAt !== undefined && current !== undefined && resetAt < current - tol) return undefined; // an older window
+    // Two readings of one window differ by up to the rounding plus the first one's trip back
+    // (seconds left) or the change in the clock offset (an instant): only a reset earlier than
+    // that names an older window.
+    const older = current !== undefined && resetAt !== undefined && resetAt < current - tol - this.toldSlack;
+    if (older) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
     // lower what is left, never open a new window. An absolute reset is no such guess: it is
     // the end of the window that counted the request, which may be the next one when the
     // request reached the server after the reset (sent just before it, on a slow path).
+    // That reset is itself an upper bound (rounded up to the second), so a request sent before
+    // it may have been counted in the next window, which ended our estimate early; its answer
+    // shows that when its reset is longer than the old window could have had left at the send
+    // (plus the rounding), or when it reports more left than that window did.
     const sentBefore =
-      !absolute && sentAt !== undefined && this.serverResetAt !== undefined && sentAt < this.serverResetAt;
+      !absolute &&
+      sentAt !== undefined &&
+      this.serverResetAt !== undefined &&
+      sentAt < this.serverResetAt &&
+      !(resetAt !== undefined && resetAt - now > ceilSecond(this.serverResetAt - sentAt)) &&
+      !this.rolledOver(reading, index);
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =
       rolled || (!sentBefore && resetAt !== undefined && (current === undefined || resetAt > current + tol));
-    if (newWindow) this.lowest = undefined;
+    if (newWindow) {
+      this.lowest = undefined;
+      this.held = false;
+    }
     if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
       this.lowest = { value: reading.remaining, index, after: this.admitted };
     const before = this.limit;
@@ -154,7 +180,15 @@ export class Bucket {
     if (reading.remaining !== undefined) {
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
       const fresh = Math.max(0, reading.remaining - others);
-      this.remaining = newWindow || this.remaining === undefined ? fresh : Math.min(this.remaining, fresh);
+      const low = this.lowest?.value;
+      if (newWindow || this.remaining === undefined) this.remaining = fresh;
+      else if (index !== undefined && low !== undefined && !this.held)
+        // The lowest figure of the window is the server's latest count; every request of ours it
+        // may not include is still in flight. Recomputed at each answer, not only lowered: a
+        // request counted before it, answered after it, was subtracted twice until now (with
+        // jittered latency that lost a few requests per window, and so sometimes a window).
+        this.remaining = Math.max(0, low - others);
+      else this.remaining = Math.min(this.remaining, fresh);
       // A server that reports remaining but not limit still bounds the limit from below.
       if (this.limit === undefined && reading.remaining > 0) this.limit = reading.remaining;
     }
@@ -162,7 +196,13 @@ export class Bucket {
       // Within a window keep the first reading: resets given as whole seconds left are rounded
       // up (Pipedrive shows "2" right after the first request of its 2-second window), so the
       // first is the tightest, and later ones only add rounding.
-      this.resetAt = newWindow || current === undefined ? resetAt : current;
+      if (newWindow || current === undefined) {
+        this.told = resetAt;
+        // How much a later reading of this window may read earlier: for seconds left, this
+        // reading's trip back; for an instant, what the clock offset was unsure of by then.
+        this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
+        this.resetAt = this.sharpen(resetAt, now, slackMs);
+      }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
     } else if (rolled && this.windowMs !== undefined) {
@@ -177,6 +217,19 @@ export class Bucket {
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /**
+   * The end of the window a reading describes, as sharp as we can know it. A fixed window began
+   * by the time the server counted the request, so it ends at most a window after the answer
+   * came back. A reset rounded up to the second (or read through a clock offset known only
+   * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
+   * earlier one is used; where they do not (a window other than we were told), the reset is.
+   */
+  private sharpen(resetAt: number, now: number, slackMs: number): number {
+    if (this.windowMs === undefined || !(this.windowMs > 0)) return resetAt;
+    const end = now + this.windowMs;
+    return end < resetAt && end > resetAt - slackMs ? end : resetAt;
   }
 
   /**
@@ -238,6 +291,7 @@ export class Bucket {
     if (state.limit !== undefined) this.limit = state.limit;
     if (state.windowMs !== undefined) this.windowMs = state.windowMs;
     this.remaining = state.remaining;
+    this.told = undefined;
     if (state.resetInMs !== undefined) {
       this.resetAt = now + state.resetInMs;
       this.resetKind = 'server';
@@ -261,6 +315,7 @@ export class Bucket {
   /** Holds the bucket empty until `until` (a 429 that named this bucket). */
   exhaust(until: number): void {
     this.remaining = 0;
+    this.held = true;
     // Our own guess of the reset yields to the server's word; a server reset is only extended.
     this.resetAt = this.resetKind === 'inferred' ? until : Math.max(this.resetAt ?? 0, until);
     this.resetKind = 'server';
@@ -425,6 +480,11 @@ export class RollingBucket extends Bucket {
   protected override spacing(): number {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
+}
+
+/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
+function ceilSecond(ms: number): number {
+  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
 }
 
 /** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */

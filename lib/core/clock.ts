@@ -42,6 +42,8 @@ export function backgroundTimer(scheduler: SchedulerLike, work: () => void, ms: 
 }
 
 interface Sample {
+  /** The second of our clock the response came back in (samples of one second are merged). */
+  readonly at: number;
   readonly lower: number;
   readonly upper: number;
 }
@@ -52,21 +54,34 @@ interface Sample {
  *
  * `Date` has one-second resolution and was stamped somewhere between our send and our
  * receive, so each response bounds the offset to an interval:
- * `[date - receivedAt, date + 1000 - sentAt]`. The intersection of recent intervals narrows it.
- * If it contains 0 the clocks agree as far as `Date` can tell, and 0 is used: otherwise the
- * sub-second truncation alone would make every reset look up to a second late. If it does not,
- * the lower bound is used: an offset taken too small makes resets look later, never earlier,
- * so the error costs a little waiting, not a 429.
+ * `[date - receivedAt, date + 1000 - sentAt]`. The intersection of the intervals of the last
+ * 32 seconds that had answers (merged per second) narrows it: the responses stamped just after
+ * the server's second ticked over pin it to about a round trip, however the traffic clusters
+ * (a burst per window used to fill a short list of recent samples with one second's stamps,
+ * leaving the offset unknown to a second). If it contains 0 the clocks agree as far as `Date` can tell, and 0 is used:
+ * otherwise the sub-second truncation alone would make every reset look up to a second late.
+ * If it does not, the lower bound is used: an offset taken too small makes resets look later,
+ * never earlier, so the error costs a little waiting, not a 429.
  */
 export class SkewEstimator {
   private samples: Sample[] = [];
   private estimate = 0;
+  private width = Infinity;
 
+  /** @param window How many seconds of answers are kept (the last ones that had answers). */
   constructor(private readonly window = 32) {}
 
   /** Server clock minus local clock, ms. 0 until a `Date` header says otherwise. */
   get offsetMs(): number {
     return this.estimate;
+  }
+
+  /**
+   * How much later than the truth a server instant may read once converted (`toLocal`): the
+   * width of the offset's interval, `Infinity` until a response with a known send time.
+   */
+  get uncertaintyMs(): number {
+    return this.estimate === 0 && this.width === Infinity ? Infinity : this.width;
   }
 
   /**
@@ -76,8 +91,18 @@ export class SkewEstimator {
   observe(dateHeader: string | undefined, receivedAt: number, sentAt?: number): void {
     const date = parseHttpDate(dateHeader);
     if (date === undefined) return;
-    const sample = { lower: date - receivedAt, upper: sentAt === undefined ? Infinity : date + 1000 - sentAt };
-    this.samples.push(sample);
+    const at = Math.floor(receivedAt / 1000);
+    // A clock stepped back: merge no sample into a later second.
+    if ((this.samples[this.samples.length - 1]?.at ?? -Infinity) > at) this.samples = [];
+    const sample = { at, lower: date - receivedAt, upper: sentAt === undefined ? Infinity : date + 1000 - sentAt };
+    const last = this.samples[this.samples.length - 1];
+    if (last?.at === at)
+      this.samples[this.samples.length - 1] = {
+        at,
+        lower: Math.max(last.lower, sample.lower),
+        upper: Math.min(last.upper, sample.upper),
+      };
+    else this.samples.push(sample);
     if (this.samples.length > this.window) this.samples.shift();
     let lower = -Infinity;
     let upper = Infinity;
@@ -90,6 +115,7 @@ export class SkewEstimator {
       this.samples = [sample];
       ({ lower, upper } = sample);
     }
+    this.width = upper - lower;
     this.estimate = lower <= 0 && upper >= 0 ? 0 : lower;
   }
 

@@ -1206,6 +1206,8 @@ export class Limiter {
         now,
         taken ? sentAt : undefined,
         resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
+        // A reset in whole seconds, read through a clock offset known only to its interval.
+        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, this.skew.uncertaintyMs) : 1000,
       );
       if (from !== undefined && b.limit !== undefined)
         this.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });

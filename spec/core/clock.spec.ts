@@ -86,3 +86,25 @@ describe('the limiter clock, when the wall clock is stepped', () => {
     expect(await admittedWithin(limiter, 500)).toBeUndefined();
   });
 });
+
+describe('SkewEstimator under bursty traffic', () => {
+  it('keeps the offset a tick pinned while later bursts all fall within one second', () => {
+    const offset = 30_730;
+    const skew = new SkewEstimator();
+    // Requests across a tick of the server's second pin the offset to the round trip...
+    for (let i = 0; i < 10; i++) {
+      const sent = T + 200 + i * 10;
+      skew.observe(date(sent + 5 + offset), sent + 10, sent);
+    }
+    // ...then bursts of 40 answers, each within one second of the server's clock.
+    for (let burst = 1; burst <= 5; burst++) {
+      for (let i = 0; i < 40; i++) {
+        const sent = T + burst * 6000 + 50 + i;
+        skew.observe(date(sent + 5 + offset), sent + 10, sent);
+      }
+    }
+    expect(skew.offsetMs).toBeLessThanOrEqual(offset);
+    expect(offset - skew.offsetMs).toBeLessThanOrEqual(20);
+    expect(skew.uncertaintyMs).toBeLessThanOrEqual(20);
+  });
+});
