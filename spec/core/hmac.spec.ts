@@ -8,8 +8,17 @@ import fc from 'fast-check';
 import { createHash, createHmac } from 'node:crypto';
 
 import { hex, hmacSha256, sha256, utf8 } from '../../lib/core/hmac.js';
+import { sha256Hex } from '../../lib/core/sha256.js';
 
 describe('HMAC-SHA-256 without node:crypto', () => {
+  it('sha256Hex (the share keys) is SHA-256 of the UTF-8 text, as node:crypto computes it', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 150 }), (text) => {
+        expect(sha256Hex(text)).toBe(createHash('sha256').update(text, 'utf8').digest('hex'));
+      }),
+    );
+  });
+
   it('matches RFC 4231 test cases 1, 2 and 6 (a key longer than a block)', () => {
     expect(hex(hmacSha256(new Uint8Array(20).fill(0x0b), utf8('Hi There')))).toBe(
       'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
