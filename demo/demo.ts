@@ -184,8 +184,11 @@ function drive(w: Workload, base: string, progress: Progress): Observable<unknow
       (i) =>
         new Promise<void>((resolve) => {
           const { path, info } = w.request(i);
-          fromFetch(`${base}${path}`, { method: info.method ?? 'GET', headers: { authorization: `Bearer ${TOKEN}` } })
-            .pipe(rateLimit(w.limiter, info))
+          const headers = { authorization: `Bearer ${TOKEN}` };
+          // The headers go to the limiter too: identical GETs share a response (and the cache)
+          // only when their credentials and headers are the same.
+          fromFetch(`${base}${path}`, { method: info.method ?? 'GET', headers })
+            .pipe(rateLimit(w.limiter, { ...info, headers }))
             .subscribe({
               next: (res) => {
                 if (res.ok) progress.done++;
