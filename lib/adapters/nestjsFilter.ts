@@ -9,7 +9,9 @@
 import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import { isBlockedError, isQuotaExhaustedError, isRateLimitError, type RateLimitError } from '../core/errors.js';
+import { parseReset } from '../headers/reset.js';
 import { parseRetryAfter } from '../headers/retryAfter.js';
+import { toResponseLike } from './axios.js';
 
 /** Settings of {@link RateLimitExceptionFilter}. */
 export interface RateLimitExceptionFilterOptions {
@@ -35,27 +37,6 @@ export interface RateLimitExceptionBody {
   readonly reason: string;
   /** Seconds until a retry may succeed, as in the `Retry-After` header; absent when unknown. */
   readonly retryAfter?: number;
-}
-
-interface AxiosLike {
-  readonly isAxiosError: true;
-  readonly response?: { readonly status?: number; readonly headers?: unknown };
-}
-
-function isUpstream429(e: unknown): e is AxiosLike {
-  if (typeof e !== 'object' || e === null) return false;
-  const a = e as Partial<AxiosLike>;
-  return a.isAxiosError === true && a.response?.status === 429;
-}
-
-function headerOf(headers: unknown, name: string): string | undefined {
-  if (typeof headers !== 'object' || headers === null) return undefined;
-  const get = (headers as { get?: unknown }).get;
-  const value =
-    typeof get === 'function'
-      ? (get as (n: string) => unknown).call(headers, name)
-      : Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
-  return typeof value === 'string' ? value.slice(0, 64) : undefined;
 }
 
 const MAX_RETRY_AFTER_S = 86_400;
@@ -143,15 +124,15 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
         ...(retryAfter === undefined ? {} : { retryAfter }),
       };
     }
-    if (isUpstream429(exception)) {
-      const headers = exception.response?.headers;
-      const parsed = parseRetryAfter(headerOf(headers, 'retry-after'), now);
-      // No Retry-After (Pipedrive, Procore): the window's reset, in seconds left or unix seconds.
-      const reset = Number(headerOf(headers, 'x-ratelimit-reset') ?? headerOf(headers, 'ratelimit-reset') ?? NaN);
-      const resetAt =
-        !Number.isFinite(reset) || reset < 0 ? undefined : reset > 1e9 ? reset * 1000 : now + reset * 1000;
-      const retryAfter =
-        parsed !== undefined ? seconds('at' in parsed ? parsed.at : now + parsed.delayMs) : seconds(resetAt);
+    // An axios error (HttpService's) with the upstream's own 429, read as the limiter reads it.
+    const upstream = toResponseLike(exception);
+    if (upstream?.status === 429) {
+      const parsed = parseRetryAfter(upstream.header('retry-after'), now);
+      // No Retry-After (Pipedrive, Procore): the window's reset, in any unit the headers use.
+      const reset = parseReset(upstream.header('x-ratelimit-reset') ?? upstream.header('ratelimit-reset'), 'auto', now);
+      const at = (r: { at: number } | { inMs: number } | { delayMs: number } | undefined) =>
+        r === undefined ? undefined : 'at' in r ? r.at : now + ('inMs' in r ? r.inMs : r.delayMs);
+      const retryAfter = seconds(at(parsed) ?? at(reset));
       return {
         statusCode,
         error,
