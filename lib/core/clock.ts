@@ -2,6 +2,15 @@ import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { parseHttpDate } from '../headers/httpDate.js';
 
 /**
+ * Is `scheduler` the default one running in real time? Under `TestScheduler.run`,
+ * `asyncScheduler` reads virtual time, which is never within a second of the wall clock (it
+ * starts at 0).
+ */
+function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boolean {
+  return scheduler === asyncScheduler && Math.abs(now - Date.now()) <= 1000;
+}
+
+/**
  * The limiter's clock, in epoch ms: the scheduler's time, made monotonic where that is the
  * wall clock. With the default `asyncScheduler` outside virtual time, time is the wall clock
  * read when the clock was made plus the monotonic time since (`performance.now()`), so a step
@@ -17,8 +26,7 @@ export function limiterClock(scheduler: SchedulerLike): () => number {
   let monoAt = 0;
   return () => {
     const t = scheduler.now();
-    // Virtual time is never within a second of the wall clock (it starts at 0): use it as it is.
-    if (Math.abs(t - Date.now()) > 1000) return t;
+    if (!inRealTime(scheduler, t)) return t;
     if (Number.isNaN(wallAt)) {
       wallAt = t;
       monoAt = performance.now();
@@ -33,9 +41,7 @@ export function limiterClock(scheduler: SchedulerLike): () => number {
  * unref'd `setTimeout`; under `TestScheduler` and with any other scheduler, the scheduler's own.
  */
 export function backgroundTimer(scheduler: SchedulerLike, work: () => void, ms: number): { unsubscribe(): void } {
-  if (scheduler !== asyncScheduler || Math.abs(scheduler.now() - Date.now()) > 1000) {
-    return scheduler.schedule(work, ms);
-  }
+  if (!inRealTime(scheduler)) return scheduler.schedule(work, ms);
   const handle = setTimeout(work, ms);
   (handle as { unref?: () => void }).unref?.();
   return { unsubscribe: () => clearTimeout(handle) };
