@@ -123,7 +123,7 @@ export const secretSchema = z
   .refine((s) => s.length >= MIN_SECRET_LENGTH, `a string of at least ${MIN_SECRET_LENGTH} characters`);
 
 /** Options whose values are secrets: an error about them never shows what was given. */
-const SECRET_OPTIONS: ReadonlySet<string> = new Set(['key', 'labelSecret', 'secret']);
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['key', 'labelSecret', 'secret']);
 
 const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
 const ms = z.union([z.number().min(0), z.literal(Infinity)]);

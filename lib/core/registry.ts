@@ -9,7 +9,7 @@
  */
 import { createLimiter, type Limiter } from './limiter.js';
 import { keyLabel } from './keyLabel.js';
-import { parseLimiterOptions, type LimiterOptions } from './options.js';
+import { parseLimiterOptions, SECRET_OPTIONS, type LimiterOptions } from './options.js';
 
 /** Thrown when two registrations of one provider and key in a process ask for different limiters. */
 export class DuplicateLimiterError extends Error {
@@ -61,20 +61,19 @@ function fingerprint(options: LimiterOptions): string {
   for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
     if (name === 'key' || name === 'provider') continue;
     const kind = typeof value;
-    if (kind === 'number' || kind === 'string' || kind === 'boolean') parts.push(`${name}: ${String(value)}`);
+    // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.
+    if (SECRET_OPTIONS.has(name)) parts.push(`${name}: ${keyLabel(String(value))}`);
+    else if (kind === 'number' || kind === 'string' || kind === 'boolean') parts.push(`${name}: ${String(value)}`);
     else if (value !== undefined) parts.push(`${name}: ${kind === 'function' ? 'a function' : 'an object'}`);
   }
   return parts.join(', ');
 }
 
+/** Which limit state `options` (already validated) name, or `undefined` for one of its own. */
 function identity(options: LimiterOptions): string | undefined {
-  const key: unknown = options.key;
-  const provider: unknown = options.provider;
-  if (typeof key !== 'string' || typeof provider !== 'object' || provider === null) return undefined;
-  const name = (provider as { name?: unknown }).name;
   // Limiters on another clock (a TestScheduler) live in another time: never the same state.
-  if (typeof name !== 'string' || options.scheduler !== undefined) return undefined;
-  return `${name}\u0000${keyLabel(key)}`;
+  if (options.scheduler !== undefined) return undefined;
+  return `${options.provider.name}\u0000${keyLabel(options.key)}`;
 }
 
 /**

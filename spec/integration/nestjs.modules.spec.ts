@@ -123,6 +123,29 @@ describe('NestJS module layouts: one limiter per provider and token', () => {
     expect(String(error)).not.toContain(token);
   });
 
+  it('a labelSecret that differs between two registrations is named, never shown', async () => {
+    const token = 'token-label-secrets';
+    const first = 'first-label-secret-0123456789';
+    const second = 'second-label-secret-0123456789';
+    const register = (labelSecret: string) =>
+      RateLimitModule.forRoot({ limiters: { pd: { provider: pipedrive(), key: token, labelSecret } } });
+    @Module({ imports: [register(first)] })
+    // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module
+    class FeatureA {}
+    @Module({ imports: [register(second)] })
+    // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module
+    class FeatureB {}
+    const error = await Test.createTestingModule({ imports: [FeatureA, FeatureB] })
+      .compile()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isDuplicateLimiterError(error)).toBe(true);
+    expect(String(error)).toMatch(/labelSecret: key_/);
+    for (const secret of [first, second, token]) expect(String(error)).not.toContain(secret);
+  });
+
   it('forFeature: a feature module injects the root limiter and a rate-limited HttpService by name; an unknown name fails at bootstrap', async () => {
     const token = 'token-feature';
     @Module({
