@@ -420,7 +420,7 @@ class RedisSession implements StoreSession {
     }
     const keys: string[] = [];
     const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
-    args.push(this.opts.keyTtlMs, this.keys.channel, '', this.guardMs);
+    args.push(this.opts.keyTtlMs, this.keys.channel, '', this.guardMs, this.opts.leaseMs);
     for (const b of buckets) {
       const r = readings.find((x) => x.name === b.name);
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));

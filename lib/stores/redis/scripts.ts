@@ -219,7 +219,7 @@ for i = 1, nb do
       local tail = num(redis.call('LINDEX', lk, -1))
       if tail ~= nil and tail > t then t = tail end
       if t > now then t = now end
-      for _ = 1, debit do redis.call('RPUSH', lk, t) end
+      for _ = 1, debit do redis.call('RPUSH', lk, string.format('%.0f', t)) end
       redis.call('PEXPIRE', lk, math.max(keyTtl, s.win + guard))
       logLen = logLen + debit
     end
@@ -319,8 +319,11 @@ for i = 1, nb do
     if s.roll then
       -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
       local times = {}
-      for k = 1, grant do times[k] = now end
-      redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times))
+      for k = 1, math.min(grant, 1000) do times[k] = string.format('%.0f', now) end
+      -- In pages: unpack takes a few thousand values at most.
+      for k = 1, grant, 1000 do
+        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, grant - k + 1)))
+      end
       if s.logLen + grant > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
       redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
       if s.rst == nil then s.rst = now + s.win end
@@ -364,8 +367,8 @@ return out
  *
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
- *       guardMs, then per bucket: has reading (0/1), limit, remaining, reset in ms, window,
- *       admission index, hint limit, hint window, rolling (0/1).
+ *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
+ *       window, admission index, hint limit, hint window, rolling (0/1).
  *
  * Rules (as `Bucket.apply` in memory): a reading of a window already over, or clearly older than
  * the current one, changes nothing (except that a window over still teaches its limit to a
@@ -383,20 +386,32 @@ local sentAgo = num(ARGV[4])
 local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
 local guard = tonumber(ARGV[5]) or 0
+local leaseMs = tonumber(ARGV[6]) or 0
 local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
 for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 9
+  local a = 6 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local infl = inflight(fk, now)
-  local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
+  local leaseEnd = false
+  if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
+  local mine = leaseEnd ~= false
   local index = num(ARGV[a + 6])
   s.obs = 1
   if index == nil or index >= s.ridx then s.unc = nil end
   if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
+    if mine then
+      -- The server logged the call when it arrived, at the latest now that its answer is
+      -- here: it counts from now on, whatever the latency was (the entry of its admission,
+      -- found by its time, moves to the end of the log, which stays in order).
+      local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
+      if redis.call('LREM', lk, -1, admittedAt) > 0 then
+        redis.call('RPUSH', lk, string.format('%.0f', now))
+      end
+    end
     if ARGV[a + 1] == '1' then
       local lim = num(ARGV[a + 2])
       local rem = num(ARGV[a + 3])
