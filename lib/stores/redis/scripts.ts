@@ -23,7 +23,8 @@
  *
  * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
  * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
- * it was admitted (the server logs it when it arrives, a little later); entries older are
+ * it was admitted, and once its answer is back (OBSERVE), after that (the server logged it
+ * when it arrived, at the latest when it answered); entries older are
  * trimmed at each use, and the list expires `max(keyTtlMs, win + guard)` after its last
  * admission, so it holds at most the limit's worth of entries. It is exact: a call is admitted
  * only when fewer than the limit are in the log (plus others, plus the reserve), in one script
@@ -32,7 +33,10 @@
  */
 import { LUA_WINDOW_RULES } from '../../core/window.js';
 
-/** Most entries a rolling bucket's log keeps (a limit above it is counted as this many). */
+/**
+ * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
+ * above it is not held exactly: past it the oldest entries are dropped.
+ */
 export const MAX_ROLLING_LOG = 100_000;
 
 /** Shared helpers, prepended to each script. */
@@ -410,6 +414,7 @@ for i = 1, nb do
       local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
       if redis.call('LREM', lk, -1, admittedAt) > 0 then
         redis.call('RPUSH', lk, string.format('%.0f', now))
+        redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
       end
     end
     if ARGV[a + 1] == '1' then
