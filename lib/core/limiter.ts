@@ -632,11 +632,6 @@ export class Limiter {
     for (const spec of this.provider.buckets(info)) {
       let b = this.buckets.get(spec.name);
       if (!b) {
-        if (spec.rolling && this.session)
-          throw new TypeError(
-            `rx-ratelimit: bucket "${spec.name}" of provider "${this.provider.name}" is a rolling (sliding) window, ` +
-              `which a shared store cannot hold yet; use the memory store (the default) for this provider`,
-          );
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
@@ -1054,6 +1049,7 @@ export class Limiter {
         windowMs: hinted?.windowMs,
         quota: b.quota,
         pacing: b.pacing,
+        ...(b.rolling ? { rolling: true } : {}),
       };
       this.specs.set(b, spec);
     }
