@@ -8,6 +8,8 @@ const SLOP_MS = 50;
 const PROBE_AFTER = 16;
 /** Most full windows between two probes, after the server refused several. */
 const MAX_PROBE_AFTER = 1024;
+/** Most send times kept per window; past it, every success counts. */
+const MAX_SENDS = 10_000;
 
 /** What we learned of one window no header describes. */
 interface Learning {
@@ -19,8 +21,18 @@ interface Learning {
   firstSent: number;
   /** Successes of requests sent in this window. */
   count: number;
+  /** When the successes were sent (at most `MAX_SENDS`), to judge them against a 429's send. */
+  sends: number[];
   /** A 429 named this window: its successes, however late they come back, are its capacity. */
   limited: boolean;
+  /**
+   * When the earliest request a 429 refused in this window was sent. A fixed window refuses
+   * everything once full: a request sent after it that succeeded reached the server after the
+   * reset (a slow path, a stalled event loop), and counts in the next window.
+   */
+  limitedSent: number;
+  /** This window admits one request more than the capacity, to see whether the server takes it. */
+  probing: boolean;
   /** The reset of the last 429 learned from. */
   reset: number | undefined;
   /**
@@ -72,7 +84,10 @@ export class CapacityInference {
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
     this.roll(s, sentAt);
     s.firstSent = Math.min(s.firstSent, sentAt);
-    s.count++;
+    if (s.sends.length < MAX_SENDS) {
+      s.sends.push(sentAt);
+      s.count = this.counted(s);
+    } else s.count++;
     if (s.limited && s.windowMs === undefined && s.reset !== undefined) this.guessWindow(b, s, s.reset);
     if (s.end !== undefined && !s.limited && b.resetAt !== s.end) {
       // The server's windows follow one another from the reset it told: keep the bucket on that
@@ -86,10 +101,12 @@ export class CapacityInference {
     } else if (s.capacity === undefined || s.windowMs === undefined) {
       return;
     } else if (s.count > s.capacity) {
-      // More than we thought went through a window: a probe passed, or the limit rose.
-      this.set(b, s, s.count);
+      // More went through a window than we thought: a probe passed (the limit rose). Without a
+      // probe, our sends of one window reached the server in two (a stalled event loop).
+      if (s.probing) this.set(b, s, s.count);
     } else if (s.count === s.capacity && ++s.clean >= s.probeAfter) {
       // One more request in this window: a 429 tells nothing new, a success raises the capacity.
+      s.probing = true;
       b.limit = s.capacity + 1;
       b.remaining = (b.remaining ?? 0) + 1;
     }
@@ -104,6 +121,12 @@ export class CapacityInference {
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // a request of an earlier window
     this.roll(s, sentAt);
+    if (s.limited && sentAt < s.limitedSent) {
+      // An earlier request of this window refused: fewer of its successes count in it.
+      s.limitedSent = sentAt;
+      s.count = this.counted(s);
+      if (s.count > 0 && s.count !== s.capacity) this.set(b, s, s.count);
+    }
     if (s.limited || (s.reset !== undefined && resetAt < s.reset + SECOND / 2)) return; // learned already
     if (s.reset !== undefined && s.windowMs !== undefined) {
       // Resets a whole number of windows apart confirm the length; otherwise it was a guess.
@@ -116,6 +139,8 @@ export class CapacityInference {
     if (s.clean >= s.probeAfter) s.probeAfter = Math.min(MAX_PROBE_AFTER, s.probeAfter * 2);
     s.clean = 0;
     s.limited = true;
+    s.limitedSent = sentAt;
+    s.count = this.counted(s);
     s.reset = resetAt;
     s.anchor = serverAt === undefined ? undefined : { server: serverAt, local: resetAt };
     s.end = resetAt;
@@ -146,6 +171,14 @@ export class CapacityInference {
     if (from !== capacity) this.changed(b, from, capacity);
   }
 
+  /** This window's successes: in a window a 429 closed, those sent no later than the refused one. */
+  private counted(s: Learning): number {
+    if (!s.limited) return Math.max(s.count, s.sends.length);
+    let n = 0;
+    for (const t of s.sends) if (t <= s.limitedSent) n++;
+    return n;
+  }
+
   /** Moves to the window `sentAt` falls in, once the current one is over. */
   private roll(s: Learning, sentAt: number): void {
     if (s.anchor) {
@@ -162,9 +195,14 @@ export class CapacityInference {
     const w = s.windowMs;
     s.start = w === undefined ? s.end : s.end + Math.floor((sentAt - s.end + SLOP_MS) / w) * w;
     s.end = w === undefined ? undefined : s.start + w;
-    s.count = 0;
-    s.firstSent = Infinity;
+    // Successes sent after a refused request of a closed window were counted in the next one.
+    const late = s.limited ? s.sends.filter((t) => t > s.limitedSent) : [];
+    s.sends = late;
+    s.count = late.length;
+    s.firstSent = late.length ? Math.min(...late) : Infinity;
     s.limited = false;
+    s.limitedSent = Infinity;
+    s.probing = false;
   }
 
   private of(b: Bucket): Learning {
@@ -175,7 +213,10 @@ export class CapacityInference {
         end: undefined,
         firstSent: Infinity,
         count: 0,
+        sends: [],
         limited: false,
+        limitedSent: Infinity,
+        probing: false,
         reset: undefined,
         anchor: undefined,
         capacity: undefined,
