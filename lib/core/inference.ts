@@ -9,7 +9,7 @@ const PROBE_AFTER = 16;
 /** Most full windows between two probes, after the server refused several. */
 const MAX_PROBE_AFTER = 1024;
 /** Most send times kept per window; past it, every success counts. */
-const MAX_SENDS = 10_000;
+const MAX_SENDS = 1024;
 
 /** What we learned of one window no header describes. */
 interface Learning {
