@@ -8,8 +8,8 @@ const SLOP_MS = 50;
 const PROBE_AFTER = 16;
 /** Most full windows between two probes, after the server refused several. */
 const MAX_PROBE_AFTER = 1024;
-/** Most send times kept per window; past it, every success counts. */
-const MAX_SENDS = 1024;
+/** Most send times kept per window (2 KB a bucket); past it, every success counts. */
+const MAX_SENDS = 256;
 
 /** What we learned of one window no header describes. */
 interface Learning {
@@ -65,8 +65,8 @@ export type InferredChange = (bucket: Bucket, from: number | null, to: number) =
  *
  * The first window's start is unknown: when a window boundary falls among its first requests,
  * successes of the window before are counted too, and the next window's 429s correct it.
- * A bucket whose numbers a response's headers gave is left alone. Memory is one small record
- * per bucket (a WeakMap: evicted buckets take theirs along).
+ * A bucket whose numbers a response's headers gave is left alone. Memory is a record of at
+ * most 2 KB per bucket (a WeakMap: evicted buckets take theirs along).
  */
 export class CapacityInference {
   private readonly learned = new WeakMap<Bucket, Learning>();
