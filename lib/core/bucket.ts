@@ -23,6 +23,9 @@ export class Bucket {
   resetKind: 'server' | 'inferred' | undefined;
   windowMs: number | undefined;
   source: BucketSource = 'hint';
+  /** Where `limit` and `windowMs` came from (see `BucketSnapshot.sources`). */
+  limitSource: BucketSource | undefined;
+  windowSource: BucketSource | undefined;
   /** Has any response to a request counting against this bucket come back? */
   observed = false;
   inFlight = 0;
@@ -56,6 +59,8 @@ export class Bucket {
     this.limit = spec.limit;
     this.remaining = spec.limit;
     this.windowMs = spec.windowMs;
+    if (spec.limit !== undefined) this.limitSource = 'hint';
+    if (spec.windowMs !== undefined) this.windowSource = 'hint';
   }
 
   /** Starts a new window locally once the known reset has passed. */
@@ -138,7 +143,7 @@ export class Bucket {
     slackMs = 1000,
   ): number | null | undefined {
     this.confirm(index);
-    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    this.readWindow(reading);
     const current =
       this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
     const tol = this.tolerance();
@@ -175,7 +180,7 @@ export class Bucket {
     if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
       this.lowest = { value: reading.remaining, index, after: this.admitted };
     const before = this.limit;
-    if (reading.limit !== undefined) this.limit = reading.limit;
+    this.readLimit(reading);
     if (reading.remaining !== undefined) {
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
       const fresh = Math.max(0, reading.remaining - others);
@@ -189,7 +194,10 @@ export class Bucket {
         this.remaining = Math.max(0, low - others);
       else this.remaining = Math.min(this.remaining, fresh);
       // A server that reports remaining but not limit still bounds the limit from below.
-      if (this.limit === undefined && reading.remaining > 0) this.limit = reading.remaining;
+      if (this.limit === undefined && reading.remaining > 0) {
+        this.limit = reading.remaining;
+        this.limitSource = 'inferred';
+      }
     }
     if (resetAt !== undefined) {
       // Within a window keep the first reading: resets given as whole seconds left are rounded
@@ -218,6 +226,20 @@ export class Bucket {
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
   }
 
+  /** Takes a limit the server reported. */
+  protected readLimit(reading: BucketReading): void {
+    if (reading.limit === undefined) return;
+    this.limit = reading.limit;
+    this.limitSource = 'headers';
+  }
+
+  /** Takes a window length the server reported. */
+  protected readWindow(reading: BucketReading): void {
+    if (reading.windowMs === undefined) return;
+    this.windowMs = reading.windowMs;
+    this.windowSource = 'headers';
+  }
+
   /**
    * The end of the window a reading describes, as sharp as we can know it. A fixed window began
    * by the time the server counted the request, so it ends at most a window after the answer
@@ -241,14 +263,15 @@ export class Bucket {
   private pastWindow(reading: BucketReading, index: number | undefined): number | null | undefined {
     if (reading.limit === undefined || this.resetKind === 'server') return undefined;
     const before = this.limit;
-    this.limit = reading.limit;
+    const limit = reading.limit;
+    this.readLimit(reading);
     // What is left now is at most the limit less our other requests in flight (a hint may have
     // promised more); until the current window confirms, at most half of it goes.
     const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
-    const room = Math.max(0, this.limit - others);
+    const room = Math.max(0, limit - others);
     this.remaining = this.remaining === undefined ? room : Math.min(this.remaining, room);
     if (this.unconfirmedLeft === undefined) {
-      this.unconfirmedLeft = unconfirmedBudget(this.limit);
+      this.unconfirmedLeft = unconfirmedBudget(limit);
       this.refillIndex = this.admitted;
     }
     this.source = 'headers';
@@ -287,7 +310,11 @@ export class Bucket {
     },
     now: number,
   ): void {
-    if (state.limit !== undefined) this.limit = state.limit;
+    if (state.limit !== undefined && state.limit !== this.limit) {
+      // Another process of the store read it, or learned it.
+      this.limit = state.limit;
+      this.limitSource = 'headers';
+    }
     if (state.windowMs !== undefined) this.windowMs = state.windowMs;
     this.remaining = state.remaining;
     this.told = undefined;
@@ -328,6 +355,11 @@ export class Bucket {
       resetAt: this.resetAt ?? null,
       windowMs: this.windowMs ?? null,
       source: this.source,
+      sources: {
+        limit: this.limit === undefined ? null : (this.limitSource ?? this.source),
+        windowMs: this.windowMs === undefined ? null : (this.windowSource ?? this.source),
+        resetAt: this.resetAt === undefined ? null : this.resetKind === 'server' ? 'headers' : 'inferred',
+      },
       quota: this.quota,
       inFlight: this.inFlight,
     };
@@ -428,11 +460,11 @@ export class RollingBucket extends Bucket {
     now?: number,
   ): number | null | undefined {
     this.confirm(index);
-    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    this.readWindow(reading);
     // Sends that have left the window are no longer ours to count against the reading.
     if (now !== undefined) this.trim(now, this.guardMs);
     const before = this.limit;
-    if (reading.limit !== undefined) this.limit = reading.limit;
+    this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.remaining !== undefined && this.limit !== undefined) {
       // What the server counted beyond our own sends up to this request is someone else's.
