@@ -17,7 +17,7 @@ export const providers = { generic, ietf, procore, planningCenter, fieldwire, pi
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';
-export { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
 export {
   endpointKey,
