@@ -430,6 +430,8 @@ export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: numbe
       return unixSeconds(h('ratelimit-reset'), now) ?? unixSeconds(h('x-ratelimit-reset'), now);
     case 'planningCenter':
       return undefined;
+    case 'github':
+      return unixSeconds(h('x-ratelimit-reset'), now);
   }
 }
 

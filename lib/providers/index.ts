@@ -1,5 +1,6 @@
 import { fieldwire } from './fieldwire.js';
 import { generic, ietf } from './generic.js';
+import { github } from './github.js';
 import { pipedrive } from './pipedrive.js';
 import { planningCenter } from './planningCenter.js';
 import { procore } from './procore.js';
@@ -13,7 +14,7 @@ import { teos } from './teos.js';
  * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'my-token' });
  * ```
  */
-export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos } as const;
+export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos, github } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';
@@ -31,3 +32,4 @@ export { isHighOffset, type PlanningCenterOptions } from './planningCenter.js';
 export { fieldwireEndpoint, type FieldwireEndpointLimits, type FieldwireOptions } from './fieldwire.js';
 export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './pipedrive.js';
 export type { TeosOptions } from './teos.js';
+export { githubResource, type GithubOptions } from './github.js';
