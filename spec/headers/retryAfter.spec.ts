@@ -103,7 +103,7 @@ describe('parseXRateLimitRetryAfter', () => {
   it('never throws and returns a delay >= 0 or a Date-range instant on any value', () => {
     fc.assert(
       fc.property(anyHeaderValue, (value) => {
-        const r = parseXRateLimitRetryAfter(value);
+        const r = parseXRateLimitRetryAfter(value as string);
         if (r === undefined) return;
         if ('at' in r) expect(Number.isFinite(r.at) && r.at > 0 && r.at <= 8.64e15).toBe(true);
         else expect(Number.isFinite(r.delayMs) && r.delayMs >= 0).toBe(true);
