@@ -344,6 +344,8 @@ function pcoView(sc: Scenario, response: Response): { limit: number; count: numb
       return fromRemaining(int(h('ratelimit-limit-minute')), h('ratelimit-remaining-minute'));
     case 'teos':
       return fromRemaining(sc.limit, h('X-Rate-Limit-Remaining'));
+    case 'github':
+      return fromRemaining(int(h('x-ratelimit-limit')), h('x-ratelimit-remaining'));
   }
 }
 

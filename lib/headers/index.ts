@@ -7,7 +7,7 @@ export { parseTimestamp } from './timestamp.js';
 export { parseReset } from './reset.js';
 export type { ResetUnit, ResetValue } from './reset.js';
 export { parsePeriod } from './period.js';
-export { parseRetryAfter } from './retryAfter.js';
+export { parseRetryAfter, parseXRateLimitRetryAfter } from './retryAfter.js';
 export type { RetryAfter } from './retryAfter.js';
 export { parseCount } from './count.js';
 export { parseLegacyRateLimit, parseRateLimit, parseRateLimitDictionary, parseRateLimitPolicy } from './ietf.js';

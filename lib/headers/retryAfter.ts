@@ -1,4 +1,5 @@
 import { normalize, parseUnsignedDecimal, positiveZero } from './internal.js';
+import { parseReset } from './reset.js';
 import { parseTimestamp } from './timestamp.js';
 
 /**
@@ -54,4 +55,25 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
 
   const at = parseTimestamp(text, now);
   return at === undefined ? undefined : { at };
+}
+
+/**
+ * Parses an `X-RateLimit-Retry-After` header, the non-standard twin of `Retry-After` that some
+ * frameworks send (Symfony's RateLimiter writes a Unix time in seconds). Read by size, as
+ * {@link parseReset} does with `'auto'`: a number of 1e12 or more is Unix milliseconds, of 1e9
+ * or more Unix seconds, anything smaller delay-seconds; a date string is a date. Garbage, blank,
+ * negative or a time at or before 1970 gives `undefined`. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { parseXRateLimitRetryAfter } from 'rx-ratelimit';
+ *
+ * parseXRateLimitRetryAfter('30');         // { delayMs: 30000 }
+ * parseXRateLimitRetryAfter('1760000000'); // { at: 1760000000000 }  (Symfony: a Unix time)
+ * ```
+ */
+export function parseXRateLimitRetryAfter(value: string | null | undefined): RetryAfter | undefined {
+  const reset = parseReset(value, 'auto');
+  if (reset === undefined) return undefined;
+  return 'at' in reset ? { at: reset.at } : { delayMs: reset.inMs };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
-import { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+import { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 import type { BucketSpec, Provider } from './types.js';
 
 /** Options of `providers.generic()` and `providers.ietf()`. All optional. */
@@ -65,7 +65,8 @@ function hintBucket(o: GenericProviderOptions): BucketSpec {
 /**
  * A provider for any API that sends the common headers: the IETF `RateLimit`/`RateLimit-Policy`
  * fields (or the older `RateLimit-Limit/-Remaining/-Reset`), else `X-RateLimit-*` or
- * `X-Rate-Limit-*`, and `Retry-After`. One bucket, `default`, plus one per IETF policy.
+ * `X-Rate-Limit-*`, and `Retry-After` (or `X-RateLimit-Retry-After`). One bucket, `default`, plus
+ * one per IETF policy. A response served from a cache (`Age` above 0) reports no counters.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -80,12 +81,15 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
     name: o.name ?? 'generic',
     buckets: [hintBucket(o)],
     read(res) {
-      const ietf = o.headers ? [] : readIetf(res);
-      const counters = ietf.length
-        ? undefined
-        : o.headers
-          ? readCounters(res, 'default', o.headers, unit)
-          : (readCounters(res, 'default', X_RATELIMIT, unit) ?? readCounters(res, 'default', X_RATE_LIMIT, unit));
+      // A cached copy's counters describe the budget as it was: read none of them.
+      const cached = isServedFromCache(res);
+      const ietf = o.headers || cached ? [] : readIetf(res);
+      const counters =
+        cached || ietf.length
+          ? undefined
+          : o.headers
+            ? readCounters(res, 'default', o.headers, unit)
+            : (readCounters(res, 'default', X_RATELIMIT, unit) ?? readCounters(res, 'default', X_RATE_LIMIT, unit));
       return {
         outcome: limited.has(res.status) ? 'limited' : 'ok',
         buckets: counters ? [counters] : ietf,

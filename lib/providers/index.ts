@@ -1,5 +1,6 @@
 import { fieldwire } from './fieldwire.js';
 import { generic, ietf } from './generic.js';
+import { github } from './github.js';
 import { pipedrive } from './pipedrive.js';
 import { planningCenter } from './planningCenter.js';
 import { procore } from './procore.js';
@@ -13,11 +14,11 @@ import { teos } from './teos.js';
  * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'my-token' });
  * ```
  */
-export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos } as const;
+export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos, github } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';
-export { readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
 export {
   endpointKey,
@@ -36,3 +37,4 @@ export {
 } from './fieldwire.js';
 export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './pipedrive.js';
 export type { TeosOptions } from './teos.js';
+export { githubResource, type GithubOptions } from './github.js';

@@ -7,7 +7,7 @@ import {
 } from '../headers/ietf.js';
 import { parsePeriod } from '../headers/period.js';
 import { parseReset, type ResetUnit } from '../headers/reset.js';
-import { parseRetryAfter } from '../headers/retryAfter.js';
+import { parseRetryAfter, parseXRateLimitRetryAfter } from '../headers/retryAfter.js';
 import type { ResponseLike } from '../core/response.js';
 import type { BucketReading, ResponseReading } from './types.js';
 
@@ -44,11 +44,30 @@ export function readCounters(
 }
 
 /**
+ * Was this response served from a cache rather than by the origin just now? An `Age` header
+ * above 0 says a cache held it that long (RFC 9111 §5.1): its rate-limit figures describe the
+ * budget as it was then, and no request of ours reached the server. A `304 Not Modified` is the
+ * origin's own answer to a revalidation, so it is not "from a cache" here.
+ *
+ * ```ts
+ * import { isServedFromCache, responseLike } from 'rx-ratelimit';
+ * isServedFromCache(responseLike(200, { Age: '42' })); // true
+ * ```
+ */
+export function isServedFromCache(res: ResponseLike): boolean {
+  const age = parseCount(res.header('age'));
+  return age !== undefined && age > 0;
+}
+
+/**
  * Reads the IETF fields: `RateLimit` with `RateLimit-Policy` (draft 8 and later: one bucket per
  * policy, named after it), the draft-7 `RateLimit: limit=…, remaining=…, reset=…` dictionary, or
- * the older `RateLimit-Limit/-Remaining/-Reset` trio (one bucket named `fallback`).
+ * the older `RateLimit-Limit/-Remaining/-Reset` trio (one bucket named `fallback`). Nothing from
+ * a response served from a cache ({@link isServedFromCache}): the draft's caching section says
+ * the fields of a stored response are not about the current window.
  */
 export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading[] {
+  if (isServedFromCache(res)) return [];
   const current = parseRateLimit(res.header('ratelimit'));
   const policies = parseRateLimitPolicy(res.header('ratelimit-policy')) ?? [];
   // The draft-7 dictionary carries its own limit (and window), which the list form does not.
@@ -106,9 +125,13 @@ function inMsOf(seconds: number | undefined): { inMs: number } | undefined {
   return ms === undefined ? undefined : { inMs: ms };
 }
 
-/** `Retry-After` as a reading's retry fields (empty when absent). */
+/**
+ * `Retry-After` as a reading's retry fields, else `X-RateLimit-Retry-After` (delay-seconds or a
+ * Unix time, see `parseXRateLimitRetryAfter`); empty when neither is there or readable.
+ */
 export function readRetryAfter(res: ResponseLike): Pick<ResponseReading, 'retryAfter' | 'retrySource'> {
-  const retryAfter = parseRetryAfter(res.header('retry-after'));
+  const retryAfter =
+    parseRetryAfter(res.header('retry-after')) ?? parseXRateLimitRetryAfter(res.header('x-ratelimit-retry-after'));
   return retryAfter ? { retryAfter, retrySource: 'retry-after' } : {};
 }
 

@@ -29,6 +29,7 @@ import {
   type PlanningCenterState,
 } from './sim/planningCenter.js';
 import { PROCORE_DEFAULTS, procoreHandle, procoreState, type ProcoreConfig, type ProcoreState } from './sim/procore.js';
+import { GITHUB_DEFAULTS, githubHandle, githubState, type GithubConfig, type GithubState } from './sim/github.js';
 import { endpointKey, TEXT_TYPE, type SimContext, type SimOutcome } from './sim/shared.js';
 import { TEOS_DEFAULTS, teosHandle, teosState, type TeosConfig, type TeosState } from './sim/teos.js';
 import {
@@ -165,6 +166,7 @@ export const PROVIDER_PREFIXES: Readonly<Record<SimulatedProvider, string>> = {
   fieldwire: '/fieldwire',
   pipedrive: '/pipedrive',
   teos: '/teos',
+  github: '/github',
 };
 
 interface Resolved {
@@ -173,6 +175,7 @@ interface Resolved {
   readonly fieldwire: FieldwireConfig;
   readonly pipedrive: PipedriveConfig;
   readonly teos: TeosConfig;
+  readonly github: GithubConfig;
 }
 
 interface States {
@@ -181,6 +184,7 @@ interface States {
   readonly fieldwire: Map<string, FieldwireState>;
   readonly pipedrive: Map<string, PipedriveState>;
   readonly teos: Map<string, TeosState>;
+  readonly github: Map<string, GithubState>;
 }
 
 interface MutableCounts {
@@ -304,6 +308,9 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
       case 'teos':
         outcome = teosHandle(stateOf(states.teos, key, teosState), ctx, limits.teos);
         break;
+      case 'github':
+        outcome = githubHandle(stateOf(states.github, key, githubState), ctx, limits.github);
+        break;
     }
     count(provider, credentialLabel(credential.value), outcome);
     return { status: outcome.status, headers: { Date: date, ...outcome.headers }, body: outcome.body };
@@ -318,8 +325,8 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
     }
     c.total += 1;
     if (outcome.status >= 200 && outcome.status < 300) c.ok += 1;
-    else if (outcome.status === 429) c.limited += 1;
-    else if (outcome.status === 403) c.blocked += 1;
+    else if (outcome.limited ?? outcome.status === 429) c.limited += 1;
+    else if (outcome.status === 403 && outcome.limited === undefined) c.blocked += 1;
     if (outcome.sentWhileLimited) c.sentWhileLimited += 1;
   }
 
@@ -361,14 +368,29 @@ const BASE_DEFAULTS: Resolved = {
   fieldwire: FIELDWIRE_DEFAULTS,
   pipedrive: PIPEDRIVE_DEFAULTS,
   teos: TEOS_DEFAULTS,
+  github: GITHUB_DEFAULTS,
 };
 
 function newStates(): States {
-  return { procore: new Map(), planningCenter: new Map(), fieldwire: new Map(), pipedrive: new Map(), teos: new Map() };
+  return {
+    procore: new Map(),
+    planningCenter: new Map(),
+    fieldwire: new Map(),
+    pipedrive: new Map(),
+    teos: new Map(),
+    github: new Map(),
+  };
 }
 
 function newCounts(): Record<SimulatedProvider, Map<string, MutableCounts>> {
-  return { procore: new Map(), planningCenter: new Map(), fieldwire: new Map(), pipedrive: new Map(), teos: new Map() };
+  return {
+    procore: new Map(),
+    planningCenter: new Map(),
+    fieldwire: new Map(),
+    pipedrive: new Map(),
+    teos: new Map(),
+    github: new Map(),
+  };
 }
 
 function isProvider(p: string): p is SimulatedProvider {
@@ -402,6 +424,7 @@ function resolve(current: Resolved, over: SimulatorLimits): Resolved {
     fieldwire,
     pipedrive: merge(current.pipedrive, over.pipedrive),
     teos: merge(current.teos, over.teos),
+    github: merge(current.github, over.github),
   };
 }
 
@@ -482,7 +505,7 @@ const PLANS = ['essential', 'advanced', 'professional', 'enterprise'];
 
 function validateLimits(limits: SimulatorLimits, at: string): void {
   const p = at === '' ? '' : `${at}.`;
-  const { procore, planningCenter, fieldwire, pipedrive, teos } = limits;
+  const { procore, planningCenter, fieldwire, pipedrive, teos, github } = limits;
   checkNumber(procore?.limit, `${p}procore.limit`, COUNT);
   checkNumber(planningCenter?.limit, `${p}planningCenter.limit`, COUNT);
   checkNumber(planningCenter?.highOffsetLimit, `${p}planningCenter.highOffsetLimit`, COUNT);
@@ -509,6 +532,10 @@ function validateLimits(limits: SimulatorLimits, at: string): void {
   checkNumber(teos?.perMinute, `${p}teos.perMinute`, COUNT);
   checkNumber(teos?.perDay, `${p}teos.perDay`, COUNT);
   checkNumber(teos?.headersAfter, `${p}teos.headersAfter`, COUNT);
+  for (const k of ['core', 'search', 'codeSearch', 'graphql', 'contentPerMinute', 'contentPerHour'] as const)
+    checkNumber(github?.[k], `${p}github.${k}`, COUNT);
+  if (github?.limitedStatus !== undefined && github.limitedStatus !== 403 && github.limitedStatus !== 429)
+    fail(`${p}github.limitedStatus`, '403 or 429');
 }
 
 function validateOptions(options: SimulatorOptions): void {

@@ -17,7 +17,7 @@
  * sim.urlFor(provider); // 'http://127.0.0.1:<port>/pco'
  * ```
  */
-export type SimulatedProvider = 'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos';
+export type SimulatedProvider = 'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github';
 
 /**
  * Every simulated provider, in a stable order.
@@ -36,6 +36,7 @@ export const SIMULATED_PROVIDERS: readonly SimulatedProvider[] = [
   'fieldwire',
   'pipedrive',
   'teos',
+  'github',
 ];
 
 /**
@@ -192,6 +193,35 @@ export interface TeosLimits {
 }
 
 /**
+ * GitHub: a primary window per resource that starts at its first request, and the secondary
+ * content-creation limit on writes (sliding windows).
+ *
+ * @example
+ * ```ts
+ * import { createSimulatorEngine, type GithubLimits } from 'rx-ratelimit/testing';
+ *
+ * const limits: GithubLimits = { core: 60, contentPerMinute: 10, limitedStatus: 429 };
+ * createSimulatorEngine({ github: limits });
+ * ```
+ */
+export interface GithubLimits {
+  /** `core` requests per hour. @default 5000 */
+  readonly core?: number | undefined;
+  /** `search` requests per minute. @default 30 */
+  readonly search?: number | undefined;
+  /** `code_search` requests per minute. @default 10 */
+  readonly codeSearch?: number | undefined;
+  /** `graphql` requests per hour (one point a query here). @default 5000 */
+  readonly graphql?: number | undefined;
+  /** Content-creating requests (POST, PATCH, PUT, DELETE outside GraphQL) per sliding minute. @default 80 */
+  readonly contentPerMinute?: number | undefined;
+  /** Content-creating requests per sliding hour. @default 500 */
+  readonly contentPerHour?: number | undefined;
+  /** The status of a rate-limit answer: GitHub sends 403 or 429. @default 403 */
+  readonly limitedStatus?: 403 | 429 | undefined;
+}
+
+/**
  * Per-provider limit overrides; anything left out keeps the documented default.
  *
  * @example
@@ -208,6 +238,7 @@ export interface SimulatorLimits {
   readonly fieldwire?: FieldwireLimits | undefined;
   readonly pipedrive?: PipedriveLimits | undefined;
   readonly teos?: TeosLimits | undefined;
+  readonly github?: GithubLimits | undefined;
 }
 
 /**

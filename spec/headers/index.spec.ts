@@ -15,6 +15,7 @@ describe('lib/headers index', () => {
       'parseReset',
       'parseRetryAfter',
       'parseTimestamp',
+      'parseXRateLimitRetryAfter',
     ]);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 
-import { parseRetryAfter, type RetryAfter } from '../../lib/headers/retryAfter.js';
+import { parseRetryAfter, parseXRateLimitRetryAfter, type RetryAfter } from '../../lib/headers/retryAfter.js';
 import { GARBAGE_ROWS, RUNS, anyHeaderValue } from './fixtures.js';
 
 const JAN_1_2026 = Date.UTC(2026, 0, 1);
@@ -78,6 +78,35 @@ describe('parseRetryAfter', () => {
     fc.assert(
       fc.property(fc.nat({ max: 2_000_000_000 }), (n) => {
         expect(parseRetryAfter(String(n))).toEqual({ delayMs: n * 1000 });
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('parseXRateLimitRetryAfter', () => {
+  it.each([
+    ['30', { delayMs: 30_000 }],
+    ['0', { delayMs: 0 }],
+    ['1.5', { delayMs: 1500 }],
+    ['1760000000', { at: 1_760_000_000_000 }],
+    ['1760000000123', { at: 1_760_000_000_123 }],
+    ['Wed, 21 Oct 2015 07:28:00 GMT', { at: Date.UTC(2015, 9, 21, 7, 28) }],
+  ])('%s -> %j', (value, expected) => {
+    expect(parseXRateLimitRetryAfter(value)).toEqual(expected);
+  });
+
+  it.each(['', '-1', 'soon', '1e9', 'Infinity', '9'.repeat(400)])('%j gives no retry time', (value) => {
+    expect(parseXRateLimitRetryAfter(value)).toBeUndefined();
+  });
+
+  it('never throws and returns a delay >= 0 or a Date-range instant on any value', () => {
+    fc.assert(
+      fc.property(anyHeaderValue, (value) => {
+        const r = parseXRateLimitRetryAfter(value as string);
+        if (r === undefined) return;
+        if ('at' in r) expect(Number.isFinite(r.at) && r.at > 0 && r.at <= 8.64e15).toBe(true);
+        else expect(Number.isFinite(r.delayMs) && r.delayMs >= 0).toBe(true);
       }),
       RUNS,
     );

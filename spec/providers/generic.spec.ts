@@ -115,3 +115,67 @@ describe('providers.ietf', () => {
     ).toEqual([{ name: 'permit', limit: 100, remaining: 0, reset: { inMs: 10_000 }, windowMs: 60_000 }]);
   });
 });
+
+describe('X-RateLimit-Retry-After, read like Retry-After', () => {
+  const p = providers.generic();
+
+  it('a delay in seconds is a wait, and a Unix time (Symfony writes one) is an instant', () => {
+    expect(read(p, 429, { 'X-RateLimit-Retry-After': '30' })).toMatchObject({
+      outcome: 'limited',
+      retryAfter: { delayMs: 30_000 },
+      retrySource: 'retry-after',
+    });
+    expect(read(p, 429, { 'X-RateLimit-Retry-After': '1760000000' }).retryAfter).toEqual({ at: 1_760_000_000_000 });
+    expect(read(p, 429, { 'X-RateLimit-Retry-After': '2026-01-01T00:00:00Z' }).retryAfter).toEqual({
+      at: Date.UTC(2026, 0, 1),
+    });
+  });
+
+  it('Retry-After wins when both are sent', () => {
+    expect(read(p, 429, { 'Retry-After': '5', 'X-RateLimit-Retry-After': '60' }).retryAfter).toEqual({
+      delayMs: 5000,
+    });
+  });
+
+  it('garbage or a negative value is no retry time', () => {
+    for (const v of ['-1', 'soon', '1e9', '0x10', ''])
+      expect(read(p, 429, { 'X-RateLimit-Retry-After': v }).retryAfter).toBeUndefined();
+  });
+
+  it('every profile that reads Retry-After reads it too', () => {
+    const r = providers.procore().read(responseLike(429, { 'X-RateLimit-Retry-After': '7' }), {});
+    expect(r.retryAfter).toEqual({ delayMs: 7000 });
+  });
+});
+
+describe('rate-limit fields of a response served from a cache', () => {
+  const ietfFields = { 'RateLimit-Policy': '"default";q=100;w=60', RateLimit: '"default";r=3;t=10' };
+
+  it('are ignored when Age says a cache held the response (IETF and X-RateLimit-* alike)', () => {
+    expect(read(providers.ietf(), 200, { ...ietfFields, Age: '120' }).buckets).toEqual([]);
+    expect(read(providers.generic(), 200, { ...ietfFields, Age: '1' }).buckets).toEqual([]);
+    expect(
+      read(providers.generic(), 200, { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '30', Age: '5' }).buckets,
+    ).toEqual([]);
+  });
+
+  it('are read with Age: 0 (just fetched) and on a 304 revalidated by the origin', () => {
+    expect(read(providers.ietf(), 200, { ...ietfFields, Age: '0' }).buckets).toHaveLength(1);
+    expect(read(providers.ietf(), 304, ietfFields).buckets).toEqual([
+      { name: 'default', limit: 100, remaining: 3, reset: { inMs: 10_000 }, windowMs: 60_000 },
+    ]);
+  });
+
+  it('an unreadable Age is not taken as cached', () => {
+    expect(read(providers.ietf(), 200, { ...ietfFields, Age: 'old' }).buckets).toHaveLength(1);
+  });
+
+  it('a 429 from a cache still limits, without counters', () => {
+    expect(read(providers.generic(), 429, { 'X-RateLimit-Remaining': '0', Age: '3', 'Retry-After': '2' })).toEqual({
+      outcome: 'limited',
+      buckets: [],
+      retryAfter: { delayMs: 2000 },
+      retrySource: 'retry-after',
+    });
+  });
+});

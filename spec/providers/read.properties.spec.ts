@@ -68,6 +68,8 @@ const info = fc.record({
     '/api/v3/projects/1/tasks',
     '/people/v2/people?offset=40000',
     '/v1/deals?x=%zz',
+    '/search/code?q=x',
+    '/api/graphql',
     '',
   ),
 });

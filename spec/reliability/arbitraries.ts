@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { providers, type Provider } from '../../lib/index.js';
 
-export const PROVIDERS = ['procore', 'planningCenter', 'fieldwire', 'pipedrive', 'teos', 'generic'] as const;
+export const PROVIDERS = ['procore', 'planningCenter', 'fieldwire', 'pipedrive', 'teos', 'generic', 'github'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export function makeProvider(name: ProviderName, hint?: { limit: number; windowMs: number }): Provider {
@@ -24,6 +24,8 @@ export function makeProvider(name: ProviderName, hint?: { limit: number; windowM
       return providers.teos();
     case 'generic':
       return providers.generic(hint ?? {});
+    case 'github':
+      return providers.github();
   }
 }
 
@@ -48,6 +50,10 @@ export const HEADER_NAMES = [
   'ratelimit',
   'ratelimit-policy',
   'x-daily-requests-left',
+  'x-ratelimit-used',
+  'x-ratelimit-resource',
+  'x-ratelimit-retry-after',
+  'age',
   'retry-after',
   'date',
   'content-type',

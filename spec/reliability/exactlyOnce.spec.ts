@@ -341,6 +341,15 @@ function render(provider: ProviderName, c: Counters | undefined, t: number, stat
         'x-ratelimit-remaining': `${c.remaining}`,
         'x-ratelimit-reset': `${c.resetIn}`,
       };
+    case 'github':
+      return {
+        ...h,
+        'x-ratelimit-limit': `${c.limit}`,
+        'x-ratelimit-remaining': `${c.remaining}`,
+        'x-ratelimit-reset': unix,
+        'x-ratelimit-used': `${c.limit - c.remaining}`,
+        'x-ratelimit-resource': 'core',
+      };
   }
 }
 

@@ -47,11 +47,18 @@ describe('simulator engine', () => {
 
   it('answers 404 to an unknown provider and 401 without a credential', () => {
     const { engine } = engineAt();
-    const res = engine.handle({ provider: 'github', path: '/repos' });
+    const res = engine.handle({ provider: 'gitlab', path: '/repos' });
     expect(res.status).toBe(404);
     expect(res.headers['Date']).toMatch(IMF_FIXDATE);
     for (const provider of SIMULATED_PROVIDERS) expect(engine.handle({ provider, path: '/x' }).status).toBe(401);
-    expect(engine.stats()).toEqual({ procore: {}, planningCenter: {}, fieldwire: {}, pipedrive: {}, teos: {} });
+    expect(engine.stats()).toEqual({
+      procore: {},
+      planningCenter: {},
+      fieldwire: {},
+      pipedrive: {},
+      teos: {},
+      github: {},
+    });
   });
 
   it('never echoes or exposes a credential: stats are keyed by a label', () => {

@@ -30,7 +30,7 @@ describe('simulator: HTTP server (real sockets)', () => {
       'You have surpassed the max number of requests for an hour. Please wait until your limit resets.',
     );
 
-    const missing = await fetch(`${sim.url}/github/repos`, { headers });
+    const missing = await fetch(`${sim.url}/gitlab/repos`, { headers });
     expect(missing.status).toBe(404);
     await missing.text();
 

@@ -25,6 +25,11 @@ export interface SimOutcome {
   readonly body: string;
   /** The request arrived while the credential was already limited or blocked. */
   readonly sentWhileLimited: boolean;
+  /**
+   * Is this a rate-limit answer? By default a 429 is and a 403 is a block; GitHub answers both
+   * with 403 and also sends 403s that are neither (`limited: false`: not counted as a block).
+   */
+  readonly limited?: boolean;
 }
 
 /** A fixed window aligned to multiples of `windowMs` since the epoch (of the server clock). */

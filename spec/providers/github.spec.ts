@@ -1,0 +1,126 @@
+import { describe, expect, it } from '@jest/globals';
+import { githubResource, providers, responseLike, type RequestInfo } from '../../lib/index.js';
+
+const gh = providers.github();
+const read = (status: number, headers: Record<string, string>, request: RequestInfo = {}, body?: unknown) =>
+  gh.read(responseLike(status, headers, body), request);
+const names = (request: RequestInfo, p = gh) => p.buckets(request).map((b) => b.name);
+const RESET = '1767225600';
+const primary = (resource: string, remaining: string, limit = '5000') => ({
+  'x-ratelimit-limit': limit,
+  'x-ratelimit-remaining': remaining,
+  'x-ratelimit-reset': RESET,
+  'x-ratelimit-used': String(Number(limit) - Number(remaining)),
+  'x-ratelimit-resource': resource,
+});
+
+describe('providers.github: which budget a request counts against', () => {
+  it.each([
+    ['https://api.github.com/repos/octo/hello/issues?page=2', 'core'],
+    ['/search/issues?q=bug', 'search'],
+    ['/search/code?q=x', 'code_search'],
+    ['/graphql', 'graphql'],
+    ['https://ghe.example.com/api/v3/search/repositories?q=x', 'search'],
+    ['https://ghe.example.com/api/graphql', 'graphql'],
+    ['/repos/octo/hello/dependency-graph/snapshots', 'dependency_snapshots'],
+    ['/repos/octo/hello/code-scanning/sarifs', 'code_scanning_upload'],
+    ['/scim/v2/organizations/octo/Users', 'scim'],
+  ])('%s counts against %s', (url, resource) => {
+    expect(githubResource({ url })).toBe(resource);
+  });
+
+  it('a read counts against its resource only; a write also against the content-creation limits', () => {
+    expect(names({ method: 'GET', url: '/repos/o/r/issues' })).toEqual(['core']);
+    expect(names({ method: 'POST', url: '/repos/o/r/issues' })).toEqual(['core', 'content:minute', 'content:hour']);
+    expect(names({ method: 'GET', url: '/search/code' })).toEqual(['code_search']);
+    // GraphQL is always a POST: it is not counted as content creation.
+    expect(names({ method: 'POST', url: '/graphql' })).toEqual(['graphql']);
+  });
+
+  it('documented hints: 5,000 an hour for core, 30 a minute for search, 80 a minute and 500 an hour of writes', () => {
+    const [core, minute, hour] = gh.buckets({ method: 'POST', url: '/user/repos' });
+    expect(core).toEqual({ name: 'core', limit: 5000, windowMs: 3_600_000 });
+    expect(minute).toEqual({ name: 'content:minute', limit: 80, windowMs: 60_000, rolling: true });
+    expect(hour).toEqual({ name: 'content:hour', limit: 500, windowMs: 3_600_000, rolling: true });
+    expect(gh.buckets({ url: '/search/issues' })).toEqual([{ name: 'search', limit: 30, windowMs: 60_000 }]);
+  });
+
+  it('content creation can be fixed windows (for a shared store) or left out', () => {
+    const fixed = providers.github({ contentCreation: 'fixed' }).buckets({ method: 'PATCH', url: '/repos/o/r' });
+    expect(fixed.every((b) => b.rolling === undefined)).toBe(true);
+    expect(names({ method: 'PATCH', url: '/repos/o/r' }, providers.github({ contentCreation: false }))).toEqual([
+      'core',
+    ]);
+  });
+
+  it('hints override by bucket name (a GitHub App with 15,000 an hour)', () => {
+    expect(providers.github({ hints: { core: { limit: 15_000 } } }).buckets({ url: '/user' })[0]).toMatchObject({
+      limit: 15_000,
+    });
+  });
+
+  it('a bad option names the field', () => {
+    expect(() => providers.github({ hints: { cores: { limit: 1 } } })).toThrow(/hints\.cores/);
+    expect(() => providers.github({ contentCreation: 'sliding' as never })).toThrow(/contentCreation/);
+    expect(() => providers.github({ extraBuckets: [{ name: 'core' }] })).toThrow(/extraBuckets/);
+  });
+});
+
+describe('providers.github: reading responses', () => {
+  it('reads the primary counters into the bucket GitHub names in x-ratelimit-resource', () => {
+    expect(read(200, primary('search', '29', '30'), { url: '/search/issues' })).toEqual({
+      outcome: 'ok',
+      buckets: [{ name: 'search', limit: 30, remaining: 29, reset: { at: 1_767_225_600_000 } }],
+    });
+  });
+
+  it('x-ratelimit-used and -remaining give the limit when the limit header is missing', () => {
+    const r = read(200, { 'x-ratelimit-remaining': '4990', 'x-ratelimit-used': '10', 'x-ratelimit-resource': 'core' });
+    expect(r.buckets).toEqual([{ name: 'core', limit: 5000, remaining: 4990 }]);
+  });
+
+  it('an unknown or hostile resource name falls back to the URL’s resource', () => {
+    for (const resource of ['made_up', 'core\r\nx', 'x'.repeat(10_000), ''])
+      expect(read(200, primary(resource, '1'), { url: '/search/issues' }).buckets[0]?.name).toBe('search');
+  });
+
+  it('a 403 with x-ratelimit-remaining: 0 is the primary limit: wait for the reset', () => {
+    expect(
+      read(403, primary('core', '0'), { url: '/user' }, { message: 'API rate limit exceeded for user ID 1.' }),
+    ).toMatchObject({
+      outcome: 'limited',
+      retryAfter: { at: 1_767_225_600_000 },
+      retrySource: 'reset',
+      limitedBy: 'core',
+    });
+  });
+
+  it('a 403 or 429 with retry-after is a secondary limit: wait that long', () => {
+    for (const status of [403, 429])
+      expect(read(status, { ...primary('core', '4000'), 'retry-after': '60' }, { method: 'POST' })).toMatchObject({
+        outcome: 'limited',
+        retryAfter: { delayMs: 60_000 },
+        retrySource: 'retry-after',
+      });
+  });
+
+  it('a secondary limit with neither retry-after nor remaining 0: wait one minute, as the doc says', () => {
+    const body = {
+      message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+    };
+    expect(read(403, primary('core', '4000'), {}, body)).toMatchObject({
+      outcome: 'limited',
+      retryAfter: { delayMs: 60_000 },
+    });
+    expect(read(429, {})).toMatchObject({ outcome: 'limited', retryAfter: { delayMs: 60_000 } });
+  });
+
+  it('a 403 that is not rate limiting (a permission error) does not pause anything', () => {
+    const body = { message: 'Resource not accessible by integration' };
+    expect(read(403, primary('core', '4999'), { url: '/repos/o/r/hooks' }, body)).toEqual({
+      outcome: 'ok',
+      buckets: [{ name: 'core', limit: 5000, remaining: 4999, reset: { at: 1_767_225_600_000 } }],
+    });
+    expect(read(403, {}, {}, 'Forbidden')).toEqual({ outcome: 'ok', buckets: [] });
+  });
+});
