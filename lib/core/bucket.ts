@@ -117,7 +117,12 @@ export class Bucket {
     return index;
   }
 
-  release(): void {
+  /**
+   * Gives back the slot of admission `index`, whose request ended at `at` (answered, failed or
+   * cancelled). A fixed window only counts what is in flight; a sliding one starts the call's
+   * time in the window from here.
+   */
+  release(_index?: number, _at?: number): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
   }
 
@@ -393,15 +398,21 @@ export class Bucket {
 }
 
 /**
- * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after it was
- * sent, so the budget comes back one request at a time, not all at a reset. Admission keeps a
- * log of our own sends; the server's figures only add to it (a `remaining` of 0 holds the
- * bucket until the reset it reports, which covers calls from other clients of the token).
+ * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
+ * server logged it, so the budget comes back one request at a time, not all at a reset. The
+ * server logs a call when it arrives, which may be long after we sent it (a busy event loop, a
+ * slow connection): so a call of ours counts while it is in flight and for `windowMs` after it
+ * ended, never from its send. Admission keeps that log of our own calls; the server's figures
+ * only add to it (a `remaining` of 0 holds the bucket until the reset it reports, which covers
+ * calls from other clients of the token).
  */
 export class RollingBucket extends Bucket {
   override readonly rolling = true;
+  /** When each of our ended calls ended, oldest first; `head` is the first still in the window. */
   private readonly log: number[] = [];
   private head = 0;
+  /** Our calls in flight, by admission index: they count until they end, then from their end. */
+  private readonly pending = new Map<number, number>();
   private heldUntil = 0;
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
@@ -429,7 +440,7 @@ export class RollingBucket extends Bucket {
     this.resetAt = held
       ? this.heldUntil
       : used > 0
-        ? (this.log[this.head] ?? now) + (this.windowMs ?? this.span)
+        ? (this.head < this.log.length ? (this.log[this.head] ?? now) : now) + (this.windowMs ?? this.span)
         : undefined;
     this.resetKind = this.resetAt === undefined ? undefined : 'server';
   }
@@ -447,7 +458,7 @@ export class RollingBucket extends Bucket {
   override take(now: number): number {
     const index = this.admitted++;
     this.inFlight++;
-    this.log.push(now);
+    this.pending.set(index, now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing());
     return index;
@@ -469,7 +480,7 @@ export class RollingBucket extends Bucket {
     if (reading.remaining !== undefined && this.limit !== undefined) {
       // What the server counted beyond our own sends up to this request is someone else's.
       const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
-      const ours = this.log.length - this.head - later;
+      const ours = this.own() - later;
       this.others = Math.max(0, this.limit - reading.remaining - ours);
       this.othersUntil = resetAt ?? Infinity;
     }
@@ -496,6 +507,7 @@ export class RollingBucket extends Bucket {
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
   private nextFreeAt(now: number, need: number, guardMs: number): number {
     const window = (this.windowMs ?? this.span) + guardMs;
+    // Calls in flight leave no sooner than a window after they end: not before a release.
     const own = this.log.length - this.head;
     const ownLeaves = (k: number) =>
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
@@ -506,7 +518,31 @@ export class RollingBucket extends Bucket {
   }
 
   private used(now: number): number {
-    return this.log.length - this.head + (this.othersUntil > now ? this.others : 0);
+    return this.own() + (this.othersUntil > now ? this.others : 0);
+  }
+
+  /** Our calls the server may still count: in flight, or ended less than a window ago. */
+  private own(): number {
+    return this.log.length - this.head + this.pending.size;
+  }
+
+  override release(index?: number, at?: number): void {
+    super.release();
+    // Without an index (a caller that does not say which call ended), the oldest in flight.
+    const key = index ?? this.pending.keys().next().value;
+    if (key === undefined) return;
+    const sent = this.pending.get(key);
+    if (sent === undefined) return;
+    this.pending.delete(key);
+    this.insert(at ?? sent);
+  }
+
+  /** Logs a call's end, keeping the log in order (ends come in clock order, so almost always last). */
+  private insert(t: number): void {
+    let i = this.log.length;
+    while (i > this.head && (this.log[i - 1] ?? -Infinity) > t) i--;
+    if (i === this.log.length) this.log.push(t);
+    else this.log.splice(i, 0, t);
   }
 
   /**

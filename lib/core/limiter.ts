@@ -1139,8 +1139,8 @@ export class Limiter {
         released = true;
         lease?.unsubscribe();
         const at = this.now();
-        for (const [b] of taken) {
-          b.release();
+        for (const [b, index] of taken) {
+          b.release(index, at);
           this.markIdle(b, at);
           this.recheck(b, at);
         }

@@ -49,4 +49,23 @@ describe('rolling buckets', () => {
     // …at the cost of the guard (50 ms by default), once per window.
     expect(api.log[10]?.at).toBeGreaterThanOrEqual(2051);
   });
+
+  it.each([100, 400, 1500])(
+    'a call that reaches the server %i ms late still counts from its arrival: no 429, however late',
+    (lagMs) => {
+      // One call of the first window is slow to arrive (far more than resetGuardMs), the rest fast:
+      // a log of send times would free the slow call's slot a window after its send, while the
+      // server counts it from its arrival. Counting each call until it ends, then a window from
+      // its end, follows the server whatever the lag.
+      const api = inVirtualTime(() => {
+        const api = rollingApi(10, 2000, (i) => (i === 1 ? lagMs : 1));
+        const provider = providers.teos({ hints: { minute: { limit: 10, windowMs: 2000, pacing: 'burst' } } });
+        const limiter = createLimiter({ provider, key: 'k' });
+        for (let i = 0; i < 40; i++) api.request().pipe(throttleByHeaders(limiter)).subscribe();
+        return api;
+      });
+      expect(api.log).toHaveLength(40);
+      expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+    },
+  );
 });
