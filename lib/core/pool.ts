@@ -104,6 +104,8 @@ export class LimiterPool {
   private readonly max: number;
   private readonly stateIntervalMs: number;
   private readonly scheduler: SchedulerLike;
+  /** Does the store keep the limit state outside the limiter (Redis)? */
+  private readonly sharedStore: boolean;
   private readonly clock: () => number;
   /** By key, least recently used first (a `get` moves its entry to the end). */
   private readonly entries = new Map<string, Entry>();
@@ -139,6 +141,7 @@ export class LimiterPool {
     this.max = max;
     this.stateIntervalMs = stateIntervalMs;
     this.scheduler = limiterOptions.scheduler ?? asyncScheduler;
+    this.sharedStore = limiterOptions.store !== undefined && limiterOptions.store.kind !== 'memory';
     this.clock = limiterClock(this.scheduler);
     this.state$ = defer(() => {
       this.watch();
@@ -227,13 +230,15 @@ export class LimiterPool {
   }
 
   /**
-   * Nothing queued or in flight, and nothing in force that the memory store would forget: a
-   * pause, a block, a bucket spent until a reset still ahead. (A shared store keeps those
-   * itself; the limiter is kept all the same, which costs little and keeps its events.)
+   * Nothing queued or in flight, and, with the memory store, nothing in force it would forget:
+   * a pause, a block, a bucket spent until a reset still ahead.
    */
   private evictable(e: Entry, now: number): boolean {
     const s = e.hold.limiter.snapshot;
-    if (s.queued > 0 || s.inFlight > 0 || s.blocked !== null) return false;
+    if (s.queued > 0 || s.inFlight > 0) return false;
+    // A shared store keeps pauses, blocks and spent buckets: the next limiter reads them back.
+    if (this.sharedStore) return true;
+    if (s.blocked !== null) return false;
     if (s.pausedUntil !== null && s.pausedUntil > now) return false;
     for (const b of s.buckets) {
       if (b.inFlight > 0) return false;
