@@ -812,4 +812,10 @@ class RedisSession implements StoreSession {
   }
 }
 
-export { deferWhenLimited, type DeferOptions, type RateLimitable } from './deferral.js';
+export {
+  deferJobWhenLimited,
+  deferWhenLimited,
+  type Delayable,
+  type DeferOptions,
+  type RateLimitable,
+} from './deferral.js';
