@@ -162,7 +162,8 @@ async function redisFigures(): Promise<void> {
     },
   );
   try {
-    const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+    const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on('error', () => undefined); // refused until the server is up: retried below
     for (let i = 0; i < 50; i++) {
       try {
         await admin.connect();
