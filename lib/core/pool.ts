@@ -150,6 +150,24 @@ export class LimiterPool {
     });
   }
 
+  /**
+   * `JSON.stringify(pool)`, `util.inspect(pool)`, `console.log(pool)`: its snapshot (labels
+   * only), not its internals, which hold every live tenant's key and the options' secrets.
+   */
+  toJSON(): LimiterPoolSnapshot {
+    return this.snapshot();
+  }
+
+  /** @internal See {@link LimiterPool.toJSON}. */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect?: (v: unknown, o: object) => string,
+  ): string {
+    const s = this.snapshot();
+    return `LimiterPool ${inspect ? inspect(s, options) : JSON.stringify(s)}`;
+  }
+
   /** Limiters alive now. */
   get size(): number {
     return this.entries.size;

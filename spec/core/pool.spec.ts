@@ -4,6 +4,7 @@
  * whole-pool `state$` that never shows a key. Virtual time.
  */
 import { describe, expect, it } from '@jest/globals';
+import { inspect } from 'node:util';
 import { asyncScheduler, delay, of, type Observable } from 'rxjs';
 import {
   createLimiterPool,
@@ -215,6 +216,17 @@ describe('a limiter pool', () => {
         void pool.close();
       }, 30_000);
     });
+  });
+
+  it('shows labels, never a key or a secret, when logged or serialized', () => {
+    const pool = createLimiterPool({ provider: fixed(), labelSecret: 'label-secret-0123456789' });
+    pool.get(token(1));
+    for (const text of [inspect(pool, { depth: 10 }), JSON.stringify(pool), String(pool.get(token(1)).key)]) {
+      expect(text).not.toContain('tenant-token');
+      expect(text).not.toContain('label-secret');
+    }
+    expect(JSON.stringify(pool)).toMatch(/"key":"key_[0-9a-f]{16}"/);
+    void pool.close();
   });
 
   it('checks its options when created, naming the bad one', () => {
