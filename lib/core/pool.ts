@@ -2,7 +2,15 @@
  * A pool of limiters keyed by tenant: one limiter per credential, made on first use and
  * evicted once idle, for a backend that serves hundreds or thousands of customer tokens.
  */
-import { asyncScheduler, BehaviorSubject, defer, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  defer,
+  finalize,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
 import type { Limiter } from './limiter.js';
 import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
@@ -118,6 +126,8 @@ export class LimiterPool {
   /** Latest snapshot per live limiter, while `state$` is observed. */
   private readonly latest = new Map<Limiter, LimiterSnapshot>();
   private watching = false;
+  /** Subscribers of `state$`. */
+  private watchers = 0;
   private publishTimer: Subscription | undefined;
 
   /**
@@ -144,9 +154,12 @@ export class LimiterPool {
     this.sharedStore = limiterOptions.store !== undefined && limiterOptions.store.kind !== 'memory';
     this.clock = limiterClock(this.scheduler);
     this.state$ = defer(() => {
+      this.watchers++;
       this.watch();
       this.publish();
-      return this.state;
+      // The last subscriber gone, the pool stops listening to each limiter (a limiter with a
+      // listener builds a snapshot on every change).
+      return this.state.pipe(finalize(() => --this.watchers === 0 && this.unwatch()));
     });
   }
 
@@ -318,6 +331,17 @@ export class LimiterPool {
     if (this.watching || this.closed) return;
     this.watching = true;
     for (const e of this.entries.values()) this.watchEntry(e);
+  }
+
+  private unwatch(): void {
+    this.watching = false;
+    for (const e of this.entries.values()) {
+      e.watch?.unsubscribe();
+      e.watch = undefined;
+    }
+    this.latest.clear();
+    this.publishTimer?.unsubscribe();
+    this.publishTimer = undefined;
   }
 
   private watchEntry(e: Entry): void {

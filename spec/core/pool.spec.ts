@@ -229,6 +229,23 @@ describe('a limiter pool', () => {
     void pool.close();
   });
 
+  it('stops listening to its limiters once nobody subscribes to state$', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler });
+      const limiter = pool.get(token(1));
+      const observed = () => (limiter as unknown as { state: { observed: boolean } }).state.observed;
+      const sub = pool.state$.subscribe();
+      const sub2 = pool.state$.subscribe();
+      // The limiter's own `state$` has a listener (the pool) while anyone watches the pool.
+      expect(observed()).toBe(true);
+      sub.unsubscribe();
+      expect(observed()).toBe(true);
+      sub2.unsubscribe();
+      expect(observed()).toBe(false);
+      void pool.close();
+    });
+  });
+
   it('checks its options when created, naming the bad one', () => {
     expect(() => createLimiterPool({ provider: fixed(), idleMs: -1 })).toThrow(/idleMs/);
     expect(() => createLimiterPool({ provider: fixed(), max: 0 })).toThrow(/max/);
