@@ -139,7 +139,12 @@ function describeFailures(records: readonly RequestRecord[]): string {
     .join(', ');
 }
 
-async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId): Promise<RunFigures> {
+async function runOne(
+  testing: Testing,
+  sc: Scenario,
+  competitor: CompetitorId,
+  phaseMs = sc.phaseMs,
+): Promise<RunFigures> {
   const { createSimulatorEngine, startSimulator } = testing;
   const offset = sc.sim.clockOffsetMs ?? 0;
   const log: Array<[number, number]> = [];
@@ -193,9 +198,9 @@ async function runOne(testing: Testing, sc: Scenario, competitor: CompetitorId):
     // (bottleneck's clustered reservoir, written when process 0 cleared the datastore, is then
     // refreshed at the first request, so that its windows start with the run as in the others).
     let t0 = Math.max(Date.now() + 50, sc.processes ? firstReady + sc.windowMs + 50 : 0);
-    if (sc.phaseMs !== undefined) {
+    if (phaseMs !== undefined) {
       const W = sc.windowMs;
-      t0 = Math.ceil((t0 + offset - sc.phaseMs) / W) * W + sc.phaseMs - offset;
+      t0 = Math.ceil((t0 + offset - phaseMs) / W) * W + phaseMs - offset;
     }
     const serverStart = t0 + offset;
     const physicalMs = sc.physicalMs(serverStart);
@@ -546,6 +551,53 @@ function line(v: Verdict): string {
 interface ScenarioResult {
   readonly sc: Scenario;
   readonly runs: RunFigures[];
+  /** A steadiness row: rx-ratelimit's repetitions (the first is also in `runs`). */
+  readonly reps?: RunFigures[];
+}
+
+// ---- steadiness rows: min / median / max over repetitions -----------------------------------
+
+const STEADY_RATIO = 1.03;
+const STEADY_SPREAD = 0.03;
+
+const ratioOf = (r: RunFigures) => (r.makespanMs === null ? Infinity : r.makespanMs / r.physicalMs);
+const isClean = (r: RunFigures) => r.counts.limited === 0 && r.counts.blocked === 0 && r.lost === 0 && r.failed === 0;
+
+function minMedMax(xs: readonly number[]): [number, number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  return [s[0] ?? NaN, s[Math.floor((s.length - 1) / 2)] ?? NaN, s[s.length - 1] ?? NaN];
+}
+
+const STEADY_HEAD = [
+  'scenario',
+  'reps',
+  '× physical min / median / max',
+  'spread',
+  '429s min / median / max',
+  'clean',
+  'target',
+];
+const STEADY_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+function steadyRows(results: readonly ScenarioResult[]): string[][] {
+  return results
+    .filter((r) => r.reps?.length)
+    .map(({ sc, reps = [] }) => {
+      const ratios = minMedMax(reps.map(ratioOf));
+      const limited = minMedMax(reps.map((r) => r.counts.limited));
+      const spread = ratios[2] - ratios[0];
+      const clean = reps.filter(isClean).length;
+      const met = clean === reps.length && ratios[2] <= STEADY_RATIO && spread <= STEADY_SPREAD;
+      return [
+        sc.id,
+        String(reps.length),
+        ratios.map((x) => (Number.isFinite(x) ? x.toFixed(3) : 'lost')).join(' / '),
+        Number.isFinite(spread) ? spread.toFixed(3) : '—',
+        limited.join(' / '),
+        `${clean}/${reps.length}`,
+        met ? 'PASS' : 'MISS',
+      ];
+    });
 }
 
 async function main(): Promise<void> {
@@ -579,10 +631,21 @@ async function main(): Promise<void> {
     const order: CompetitorId[] = burst
       ? [...competitors.filter(isRx), ...VARIANTS, ...competitors.filter((c) => !isRx(c))]
       : competitors;
+    const reps: RunFigures[] = [];
     for (const c of order) {
-      const r = await runOne(testing, sc, c);
-      runs.push(r);
-      process.stdout.write(`   ${c} done in ${r.makespanMs === null ? 'timeout' : secs(r.makespanMs)}\n`);
+      // A steadiness row repeats rx-ratelimit (each at a random phase where asked); the others run once.
+      const times = sc.repetitions && isRx(c) ? sc.repetitions : 1;
+      for (let k = 0; k < times; k++) {
+        const phase = sc.randomPhase ? Math.floor(Math.random() * sc.windowMs) : sc.phaseMs;
+        const r = await runOne(testing, sc, c, phase);
+        if (k === 0) runs.push(r);
+        if (times > 1) reps.push(r);
+        const rep =
+          times > 1
+            ? ` (repetition ${k + 1}, phase ${phase ?? '—'} ms, ${ratioOf(r).toFixed(3)} × physical, ${r.counts.limited} × 429)`
+            : '';
+        process.stdout.write(`   ${c} done in ${r.makespanMs === null ? 'timeout' : secs(r.makespanMs)}${rep}\n`);
+      }
     }
     const physical = runs[0]?.physicalMs ?? 0;
     console.log(`   physical limit ${secs(physical)} (${sc.formula})`);
@@ -590,8 +653,13 @@ async function main(): Promise<void> {
     if (sc.rxBurstProvider) console.log(indent(variantNote(sc, runs).replaceAll('**', ''), 3));
     if (sc.limitChange) console.log(indent(textTable(CHANGE_HEAD, changeRows(runs), CHANGE_ALIGN), 3));
     console.log('');
-    results.push({ sc, runs });
+    results.push(reps.length ? { sc, runs, reps } : { sc, runs });
   }
+  const steady = steadyRows(results);
+  if (steady.length)
+    console.log(
+      `== steadiness (rx-ratelimit repeated; target: every repetition clean, each ≤ ${STEADY_RATIO} × physical, spread ≤ ${STEADY_SPREAD})\n${textTable(STEADY_HEAD, steady, STEADY_ALIGN)}\n`,
+    );
 
   const cost = new Map<string, CostResult>();
   if (!skipCost) {
@@ -882,6 +950,19 @@ interface DocInput {
   readonly elapsed: number;
 }
 
+function steadySection(results: readonly ScenarioResult[]): string[] {
+  const rows = steadyRows(results);
+  if (!rows.length) return [];
+  return [
+    '## Steadiness',
+    '',
+    `rx-ratelimit run ${results.find((r) => r.reps)?.reps?.length ?? 0} times on the same work (the competitors once, in the scenario tables), each repetition at a random phase of the server's window where the windows are clock-aligned. Target: every repetition clean (no 429, nothing lost), each ≤ ${STEADY_RATIO} × physical, the spread (max − min) ≤ ${STEADY_SPREAD}.`,
+    '',
+    mdTable(STEADY_HEAD, rows, STEADY_ALIGN),
+    '',
+  ];
+}
+
 function markdown(d: DocInput): string {
   const out: string[] = [];
   out.push(
@@ -903,6 +984,7 @@ function markdown(d: DocInput): string {
     '```',
     '',
     ...misses(d.verdicts),
+    ...steadySection(d.results),
     ...summary(d.results),
     '## How it is measured',
     '',

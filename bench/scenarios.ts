@@ -88,6 +88,14 @@ export interface Scenario {
   readonly formula: string;
   /** Issue 4's provider target applies: ≤ 1.05 × physical limit and zero 429s. */
   readonly providerTarget: boolean;
+  /**
+   * A steadiness row: rx-ratelimit runs this many times (the competitors once), and the table
+   * shows min / median / max of its ratio to the physical limit and of its 429s. Target: every
+   * repetition clean (no 429, nothing lost), each ≤ 1.03 × physical, the spread ≤ 0.03.
+   */
+  readonly repetitions?: number;
+  /** Clock-aligned windows: each repetition starts at a random phase of the server's window. */
+  readonly randomPhase?: boolean;
 }
 
 const W = 2000;
@@ -346,6 +354,88 @@ const processes: Scenario = {
   providerTarget: false,
 };
 
+// ---- steadiness: the same work repeated, min / median / max ----------------------------------
+
+const REPS = 3;
+
+const steadyProcore: Scenario = {
+  ...procore,
+  id: 'steady-procore',
+  title:
+    'Procore, resets in whole unix seconds, each repetition at a random phase of the window: 300 requests, 30 streams',
+  repetitions: REPS,
+  randomPhase: true,
+  providerTarget: false,
+};
+
+const steadyDrop: Scenario = { ...halved, id: 'steady-drop', repetitions: REPS };
+
+const steadySkew: Scenario = {
+  ...procore,
+  id: 'steady-skew',
+  title: 'Procore with the server clock 30 s ahead of ours (Date and resets), random phase: 300 requests, 30 streams',
+  sim: { ...procore.sim, clockOffsetMs: 30_000 },
+  repetitions: REPS,
+  randomPhase: true,
+  providerTarget: false,
+};
+
+/** TEOS's rolling day compressed to 8 s (the minute to 5.6 ms, never binding): 300 per day. */
+const TEOS_DAY_SCALE = 86_400_000 / 8000;
+const steadyTeosDay: Scenario = {
+  id: 'steady-teos-day',
+  title:
+    'TEOS, the rolling daily quota binding: 300 per rolling day (here 8 s; the minute allows 100 per 5.6 ms), 500 requests, 20 streams',
+  provider: 'teos',
+  sim: { timeScale: TEOS_DAY_SCALE, teos: { perMinute: 100, perDay: 300, headersAfter: 1 } },
+  timeScale: TEOS_DAY_SCALE,
+  tokens: [TOKEN],
+  requests: 500,
+  streams: 20,
+  request: (i) => get(`/api/v1/items/${i}`),
+  limit: 300,
+  windowMs: 8000,
+  extraWindows: [{ limit: 100, windowMs: 60_000 / TEOS_DAY_SCALE }],
+  windowKind: 'rolling',
+  retryPosts: false,
+  rxProvider: () =>
+    providers.teos({
+      hints: { minute: { windowMs: 60_000 / TEOS_DAY_SCALE, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
+    }),
+  impossible: 0,
+  // The 200 beyond the day's 300 go as the first 200 age out, a day after they arrived.
+  physicalMs: () => 8000 + rounds(200, 20),
+  formula: `rolling day: the (N − L) requests past the quota go a day after the first (N − L): W + ⌈(N − L)/S⌉·latency`,
+  providerTarget: false,
+  repetitions: REPS,
+};
+
+const LEGACY = 'GET /projects/:id/legacy_reports';
+const steadyLegacy: Scenario = {
+  id: 'steady-legacy',
+  title:
+    'Fieldwire legacy endpoint: 10 per second (aligned, undocumented: no header until a 429), random phase, 100 requests, 10 streams',
+  provider: 'fieldwire',
+  sim: { timeScale: 1, fieldwire: { legacy: [LEGACY], legacyLimit: 10, legacyWindowMs: 1000 } },
+  timeScale: 1,
+  tokens: [TOKEN],
+  requests: 100,
+  streams: 10,
+  request: (i) => get(`/projects/${1000 + i}/legacy_reports`),
+  // The competitors are told the true numbers (a user who measured them); rx-ratelimit infers them.
+  limit: 10,
+  windowMs: 1000,
+  windowKind: 'aligned',
+  retryPosts: false,
+  rxProvider: () => providers.fieldwire(),
+  impossible: 0,
+  physicalMs: (s) => aligned(100, 10, 1000, s) + rounds(10, 10),
+  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  providerTarget: false,
+  repetitions: REPS,
+  randomPhase: true,
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   procore,
   planningCenter,
@@ -357,6 +447,11 @@ export const SCENARIOS: readonly Scenario[] = [
   daily,
   multi,
   processes,
+  steadyProcore,
+  steadyDrop,
+  steadyTeosDay,
+  steadySkew,
+  steadyLegacy,
 ];
 
 /** The requests process `part` (0-based) of a scenario sends: every P-th, from `part`. */

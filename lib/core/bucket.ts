@@ -1,8 +1,8 @@
 import type { BucketReading, BucketSpec } from '../providers/types.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
+import { PROBE_MS, projectReset, resetTolerance, unconfirmedBudget } from './window.js';
 
-/** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
-export const PROBE_MS = 1000;
+export { PROBE_MS } from './window.js';
 
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
@@ -23,6 +23,9 @@ export class Bucket {
   resetKind: 'server' | 'inferred' | undefined;
   windowMs: number | undefined;
   source: BucketSource = 'hint';
+  /** Where `limit` and `windowMs` came from (see `BucketSnapshot.sources`). */
+  limitSource: BucketSource | undefined;
+  windowSource: BucketSource | undefined;
   /** Has any response to a request counting against this bucket come back? */
   observed = false;
   inFlight = 0;
@@ -56,6 +59,8 @@ export class Bucket {
     this.limit = spec.limit;
     this.remaining = spec.limit;
     this.windowMs = spec.windowMs;
+    if (spec.limit !== undefined) this.limitSource = 'hint';
+    if (spec.windowMs !== undefined) this.windowSource = 'hint';
   }
 
   /** Starts a new window locally once the known reset has passed. */
@@ -69,13 +74,12 @@ export class Bucket {
     // Emptied once with its limit never told: probe with one request, as on a cold start.
     if (this.limit === undefined) this.observed = false;
     if (this.limit !== undefined && this.observed) {
-      this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
+      this.unconfirmedLeft = unconfirmedBudget(this.limit);
       this.refillIndex = this.admitted;
     }
     if (this.resetKind === 'server' && this.windowMs !== undefined && this.windowMs > 0) {
       // Projected, not told: the next response's reset replaces it whatever its value.
-      const periods = Math.floor((now - this.resetAt) / this.windowMs) + 1;
-      this.resetAt += periods * this.windowMs;
+      this.resetAt = projectReset(this.resetAt, now, this.windowMs);
       this.resetKind = 'inferred';
     } else {
       this.resetAt = undefined;
@@ -139,7 +143,7 @@ export class Bucket {
     slackMs = 1000,
   ): number | null | undefined {
     this.confirm(index);
-    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    this.readWindow(reading);
     const current =
       this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
     const tol = this.tolerance();
@@ -176,7 +180,7 @@ export class Bucket {
     if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
       this.lowest = { value: reading.remaining, index, after: this.admitted };
     const before = this.limit;
-    if (reading.limit !== undefined) this.limit = reading.limit;
+    this.readLimit(reading);
     if (reading.remaining !== undefined) {
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
       const fresh = Math.max(0, reading.remaining - others);
@@ -190,7 +194,10 @@ export class Bucket {
         this.remaining = Math.max(0, low - others);
       else this.remaining = Math.min(this.remaining, fresh);
       // A server that reports remaining but not limit still bounds the limit from below.
-      if (this.limit === undefined && reading.remaining > 0) this.limit = reading.remaining;
+      if (this.limit === undefined && reading.remaining > 0) {
+        this.limit = reading.remaining;
+        this.limitSource = 'inferred';
+      }
     }
     if (resetAt !== undefined) {
       // Within a window keep the first reading: resets given as whole seconds left are rounded
@@ -219,6 +226,20 @@ export class Bucket {
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
   }
 
+  /** Takes a limit the server reported. */
+  protected readLimit(reading: BucketReading): void {
+    if (reading.limit === undefined) return;
+    this.limit = reading.limit;
+    this.limitSource = 'headers';
+  }
+
+  /** Takes a window length the server reported. */
+  protected readWindow(reading: BucketReading): void {
+    if (reading.windowMs === undefined) return;
+    this.windowMs = reading.windowMs;
+    this.windowSource = 'headers';
+  }
+
   /**
    * The end of the window a reading describes, as sharp as we can know it. A fixed window began
    * by the time the server counted the request, so it ends at most a window after the answer
@@ -242,14 +263,15 @@ export class Bucket {
   private pastWindow(reading: BucketReading, index: number | undefined): number | null | undefined {
     if (reading.limit === undefined || this.resetKind === 'server') return undefined;
     const before = this.limit;
-    this.limit = reading.limit;
+    const limit = reading.limit;
+    this.readLimit(reading);
     // What is left now is at most the limit less our other requests in flight (a hint may have
     // promised more); until the current window confirms, at most half of it goes.
     const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
-    const room = Math.max(0, this.limit - others);
+    const room = Math.max(0, limit - others);
     this.remaining = this.remaining === undefined ? room : Math.min(this.remaining, room);
     if (this.unconfirmedLeft === undefined) {
-      this.unconfirmedLeft = Math.max(1, Math.ceil(this.limit / 2));
+      this.unconfirmedLeft = unconfirmedBudget(limit);
       this.refillIndex = this.admitted;
     }
     this.source = 'headers';
@@ -288,7 +310,11 @@ export class Bucket {
     },
     now: number,
   ): void {
-    if (state.limit !== undefined) this.limit = state.limit;
+    if (state.limit !== undefined && state.limit !== this.limit) {
+      // Another process of the store read it, or learned it.
+      this.limit = state.limit;
+      this.limitSource = 'headers';
+    }
     if (state.windowMs !== undefined) this.windowMs = state.windowMs;
     this.remaining = state.remaining;
     this.told = undefined;
@@ -329,18 +355,19 @@ export class Bucket {
       resetAt: this.resetAt ?? null,
       windowMs: this.windowMs ?? null,
       source: this.source,
+      sources: {
+        limit: this.limit === undefined ? null : (this.limitSource ?? this.source),
+        windowMs: this.windowMs === undefined ? null : (this.windowSource ?? this.source),
+        resetAt: this.resetAt === undefined ? null : this.resetKind === 'server' ? 'headers' : 'inferred',
+      },
       quota: this.quota,
       inFlight: this.inFlight,
     };
   }
 
-  /**
-   * Resets given as whole seconds left make two readings of one window differ by up to a
-   * second, so only a reset clearly later starts a new window. Consecutive one-second windows
-   * with whole-second resets differ by exactly 1000 ms: that is a new window.
-   */
+  /** How far apart two readings of this window's reset may be (`resetTolerance`). */
   private tolerance(): number {
-    return this.windowMs === undefined ? 999 : Math.min(999, this.windowMs / 2);
+    return resetTolerance(this.windowMs);
   }
 
   /**
@@ -379,6 +406,10 @@ export class RollingBucket extends Bucket {
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
   private othersUntil = 0;
+  /** Figures come from a shared store (`adopt`), which admits across processes. */
+  private shared = false;
+  /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
+  private guardMs = 0;
 
   constructor(
     spec: BucketSpec,
@@ -389,14 +420,9 @@ export class RollingBucket extends Bucket {
   }
 
   override refill(now: number, guardMs = 0): void {
-    // A send leaves the window `guardMs` after `windowMs`: the server logged it when it arrived,
-    // a little after we sent it, and a later request may take less time to get there.
-    const horizon = now - (this.windowMs ?? this.span) - guardMs;
-    while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.log.length) {
-      this.log.splice(0, this.head);
-      this.head = 0;
-    }
+    this.trim(now, guardMs);
+    // A shared store's figures count every process's sends: they hold until its next answer.
+    if (this.shared) return;
     const used = this.used(now);
     const held = this.heldUntil > now;
     this.remaining = this.limit === undefined ? undefined : held ? 0 : Math.max(0, this.limit - used);
@@ -411,6 +437,8 @@ export class RollingBucket extends Bucket {
   override availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
+    // With a shared store: its count is full until its oldest call ages out (the store admits).
+    if (this.shared && this.remaining === 0 && this.resetAt !== undefined) return Math.max(now, this.resetAt + guardMs);
     const used = this.used(now);
     if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1, guardMs);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
@@ -429,11 +457,14 @@ export class RollingBucket extends Bucket {
     reading: BucketReading,
     index: number | undefined,
     resetAt: number | undefined,
+    now?: number,
   ): number | null | undefined {
     this.confirm(index);
-    if (reading.windowMs !== undefined) this.windowMs = reading.windowMs;
+    this.readWindow(reading);
+    // Sends that have left the window are no longer ours to count against the reading.
+    if (now !== undefined) this.trim(now, this.guardMs);
     const before = this.limit;
-    if (reading.limit !== undefined) this.limit = reading.limit;
+    this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.remaining !== undefined && this.limit !== undefined) {
       // What the server counted beyond our own sends up to this request is someone else's.
@@ -445,6 +476,21 @@ export class RollingBucket extends Bucket {
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /**
+   * Drops the sends that have left the window. A send leaves it `guardMs` after `windowMs`: the
+   * server logged it when it arrived, a little after we sent it, and a later request may take
+   * less time to get there.
+   */
+  private trim(now: number, guardMs: number): void {
+    this.guardMs = guardMs;
+    const horizon = now - (this.windowMs ?? this.span) - guardMs;
+    while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.log.length) {
+      this.log.splice(0, this.head);
+      this.head = 0;
+    }
   }
 
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
@@ -461,6 +507,19 @@ export class RollingBucket extends Bucket {
 
   private used(now: number): number {
     return this.log.length - this.head + (this.othersUntil > now ? this.others : 0);
+  }
+
+  /**
+   * Takes a shared store's figures: its count covers every process's sends, not only the ones
+   * in this process's log, so `refill` keeps them until the store answers again.
+   */
+  override adopt(state: Parameters<Bucket['adopt']>[0], now: number): void {
+    super.adopt(state, now);
+    this.shared = true;
+    if (state.resetInMs === undefined) {
+      this.resetAt = undefined;
+      this.resetKind = undefined;
+    }
   }
 
   override forget(): void {

@@ -11,6 +11,7 @@ import {
 import type { BucketReading, Provider, ResponseReading, RetrySource } from '../providers/types.js';
 import { createBucket, type Bucket } from './bucket.js';
 import { backgroundTimer, limiterClock, SkewEstimator } from './clock.js';
+import { CapacityInference } from './inference.js';
 import { RequestSharing } from './sharing.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, RetryLimitError, type RateLimitError } from './errors.js';
 import { safePath, type LimiterEvent, type RequestSummary } from './events.js';
@@ -184,6 +185,11 @@ export class Limiter {
   /** Per bucket, its latest entry in `idle` (older ones are stale and skipped). */
   private readonly idleSince = new Map<Bucket, number>();
   private readonly skew = new SkewEstimator();
+  /** Capacity of windows no header describes, learned from their 429s (see inference.ts). */
+  private readonly inference = new CapacityInference(
+    (b, from, to) => this.emit({ type: 'limit-changed', bucket: b.name, from, to }),
+    (ms) => this.skew.toLocal(ms),
+  );
   private readonly seen = new WeakSet<object>();
   private readonly state = new BehaviorSubject<LimiterSnapshot>(undefined as unknown as LimiterSnapshot);
   private readonly events = new Subject<LimiterEvent>();
@@ -638,11 +644,6 @@ export class Limiter {
     for (const spec of this.provider.buckets(info)) {
       let b = this.buckets.get(spec.name);
       if (!b) {
-        if (spec.rolling && this.session)
-          throw new TypeError(
-            `rx-ratelimit: bucket "${spec.name}" of provider "${this.provider.name}" is a rolling (sliding) window, ` +
-              `which a shared store cannot hold yet; use the memory store (the default) for this provider`,
-          );
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
@@ -1060,6 +1061,7 @@ export class Limiter {
         windowMs: hinted?.windowMs,
         quota: b.quota,
         pacing: b.pacing,
+        ...(b.rolling ? { rolling: true } : {}),
       };
       this.specs.set(b, spec);
     }
@@ -1230,7 +1232,10 @@ export class Limiter {
         sentAt,
       );
     else if (reading.outcome === 'blocked') this.onBlocked(response.status, now);
-    else this.consecutive429 = 0;
+    else {
+      this.consecutive429 = 0;
+      if (taken && sentAt !== undefined) for (const [b] of taken) this.inference.succeeded(b, sentAt);
+    }
     // What the response changed may let parked requests go (or sets when they will).
     for (const [b] of mine) this.recheck(b, now);
     for (const r of reading.buckets) {
@@ -1253,7 +1258,7 @@ export class Limiter {
     // A 429 in a row is one to a request sent after the last 429 was read. Requests already on
     // their way then (a burst of concurrent streams) are answered 429 together; counting each
     // would double the backoff per stream and stall every stream for minutes.
-    if (sentAt === undefined || sentAt >= this.lastLimitedAt) this.consecutive429++;
+    if (sentAt === undefined || sentAt > this.lastLimitedAt) this.consecutive429++;
     else this.consecutive429 = Math.max(1, this.consecutive429);
     this.lastLimitedAt = now;
     let at: number | undefined;
@@ -1297,6 +1302,13 @@ export class Limiter {
     if (bucket) {
       // The server said which window it throttled by: only requests on that bucket wait.
       bucket.exhaust(at);
+      if (told !== undefined && told <= at && sentAt !== undefined)
+        this.inference.limited(
+          bucket,
+          sentAt,
+          told,
+          reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
+        );
       this.session?.exhaust(this.specOf(bucket), at - now);
       this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
     } else {

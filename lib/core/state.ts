@@ -15,6 +15,17 @@ export interface BucketSnapshot {
   readonly windowMs: number | null;
   /** `hint`: documented numbers, no response yet; `headers`: the server's; `inferred`: ours. */
   readonly source: BucketSource;
+  /**
+   * Where each number came from, field by field: a bucket whose `remaining` the server reports
+   * may still show a documented `limit` (Pipedrive's daily budget reports only what is left),
+   * which is then `hint` here. `null` where the field is `null`.
+   */
+  readonly sources: {
+    readonly limit: BucketSource | null;
+    readonly windowMs: BucketSource | null;
+    /** `headers`: a reset the server told; `inferred`: our projection or our first send. */
+    readonly resetAt: Exclude<BucketSource, 'hint'> | null;
+  };
   /** A long budget that requests never wait for (daily quota). */
   readonly quota: boolean;
   readonly inFlight: number;

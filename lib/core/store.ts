@@ -18,6 +18,8 @@ export interface StoreBucketSpec {
   readonly windowMs: number | undefined;
   readonly quota: boolean;
   readonly pacing: 'burst' | 'smooth';
+  /** A sliding window (TEOS): each request counts for `windowMs` after it was admitted. */
+  readonly rolling?: boolean;
 }
 
 /** One bucket as the shared store sees it after a call (for `state$` and `resumeAt`). */

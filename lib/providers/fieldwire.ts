@@ -40,6 +40,24 @@ export interface FieldwireEndpointLimits {
 }
 
 /**
+ * The numbers of a legacy endpoint, when you know them (Fieldwire does not document them):
+ * requests per fixed window, and the window's length. The endpoint is then paced by them from
+ * its first request; without them its capacity is inferred from its first 429.
+ *
+ * ```ts
+ * import { providers, type FieldwireLegacyLimits } from 'rx-ratelimit';
+ * const reports: FieldwireLegacyLimits = { limit: 10, windowMs: 1000 };
+ * const fieldwire = providers.fieldwire({ legacyLimits: { 'GET /projects/:id/legacy_reports': reports } });
+ * ```
+ */
+export interface FieldwireLegacyLimits {
+  /** Requests per window, at least 1. */
+  readonly limit: number;
+  /** The window's length in ms, at least 1 and at most a day. */
+  readonly windowMs: number;
+}
+
+/**
  * Options of `providers.fieldwire()`. Endpoint keys are `METHOD /path`; ids and placeholders
  * (`42`, a UUID, `{project_id}`, `:id`) and a leading `/api/v3` are normalised away, so
  * `"GET /api/v3/projects/{project_id}/tasks"` and `"GET /projects/:id/tasks"` are the same.
@@ -58,6 +76,12 @@ export interface FieldwireOptions extends CommonProviderOptions {
   readonly endpoints?: Readonly<Record<string, FieldwireEndpointLimits>>;
   /** Endpoints known to use the legacy fixed-window system (a 429 without body then names them). */
   readonly legacy?: readonly string[];
+  /**
+   * Known numbers of legacy endpoints, by endpoint key (each is then a legacy endpoint too).
+   * Endpoints on the legacy system without them have their capacity inferred: the successes of
+   * a window before its first 429 (`source: 'inferred'` in `state$`).
+   */
+  readonly legacyLimits?: Readonly<Record<string, FieldwireLegacyLimits>>;
 }
 
 const CATCH_ALL = 'catch-all';
@@ -76,6 +100,12 @@ const schema = z
     ...commonShape,
     endpoints: z.record(z.string(), limits).optional(),
     legacy: z.array(z.string()).optional(),
+    legacyLimits: z
+      .record(
+        z.string(),
+        z.object({ limit: z.number().int().min(1), windowMs: z.number().int().min(1).max(86_400_000) }).strict(),
+      )
+      .optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -85,6 +115,7 @@ const schema = z
     (o.legacy ?? []).forEach((key, i) => {
       if (!fieldwireKey(key)) bad(['legacy', i]);
     });
+    for (const key of Object.keys(o.legacyLimits ?? {})) if (!fieldwireKey(key)) bad(['legacyLimits', key]);
   })
   .superRefine(checkBucketNames((n) => bucketKey(n) !== undefined, `"${CATCH_ALL}" or "METHOD /path:minute|hour"`));
 
@@ -252,12 +283,20 @@ export function fieldwire(options: FieldwireOptions = {}): Provider {
   // Keys were checked by the schema; normalised here so every spelling finds its endpoint.
   const endpoints = new Map(Object.entries(o.endpoints ?? {}).map(([k, v]) => [fieldwireKey(k) ?? k, v]));
   const hints = new Map(Object.entries(o.hints ?? {}).map(([k, v]) => [bucketKey(k) ?? k, v]));
-  const legacy = new Set((o.legacy ?? []).map((k) => fieldwireKey(k) ?? k));
+  const declared = new Map(Object.entries(o.legacyLimits ?? {}).map(([k, v]) => [fieldwireKey(k) ?? k, v]));
+  const legacy = new Set([...(o.legacy ?? []).map((k) => fieldwireKey(k) ?? k), ...declared.keys()]);
   const catchAll = hinted({ name: CATCH_ALL, limit: 3000, windowMs: 300_000 }, undefined, hints.get(CATCH_ALL));
   const extra = o.extraBuckets ?? [];
   const perEndpoint = (key: string, w: Window): BucketSpec => {
     const name = `${key}:${w}`;
-    return hinted(compact({ name, limit: endpoints.get(key)?.[w], windowMs: WINDOWS[w] }), undefined, hints.get(name));
+    // A legacy endpoint's window is held in its `:minute` bucket: the declared numbers, or none
+    // (its length is not a minute, only unknown) until its first 429 teaches them.
+    const spec = legacy.has(key)
+      ? w === 'minute'
+        ? compact({ name, limit: declared.get(key)?.limit, windowMs: declared.get(key)?.windowMs })
+        : { name }
+      : compact({ name, limit: endpoints.get(key)?.[w], windowMs: WINDOWS[w] });
+    return hinted(spec, undefined, hints.get(name));
   };
   return defineProvider({
     name: 'fieldwire',

@@ -28,6 +28,11 @@ export {
 } from './endpoint.js';
 export type { ProcoreOptions } from './procore.js';
 export { isHighOffset, type PlanningCenterOptions } from './planningCenter.js';
-export { fieldwireEndpoint, type FieldwireEndpointLimits, type FieldwireOptions } from './fieldwire.js';
+export {
+  fieldwireEndpoint,
+  type FieldwireEndpointLimits,
+  type FieldwireLegacyLimits,
+  type FieldwireOptions,
+} from './fieldwire.js';
 export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './pipedrive.js';
 export type { TeosOptions } from './teos.js';

@@ -275,6 +275,10 @@ describe('providers.fieldwire: buckets and options', () => {
     [{ endpoints: { 'GET /projects': { day: 5 } } }, /unknown option `day`/],
     [{ legacy: ['GET'] }, /option `legacy\.0` must be an endpoint key/],
     [{ legacy: 'GET /projects' }, /option `legacy`/],
+    [{ legacyLimits: { 'GET /x': { limit: 10, windowMs: 0 } } }, /option `legacyLimits\.GET \/x\.windowMs`/],
+    [{ legacyLimits: { 'GET /x': { limit: 2.5, windowMs: 1000 } } }, /option `legacyLimits\.GET \/x\.limit`/],
+    [{ legacyLimits: { 'GET /x': { limit: 10 } } }, /option `legacyLimits\.GET \/x\.windowMs`/],
+    [{ legacyLimits: { '/x': { limit: 10, windowMs: 1000 } } }, /option `legacyLimits\.\/x` must be an endpoint key/],
     [{ hints: { default: {} } }, /option `hints\.default` must be keyed by a bucket name/],
     [{ extraBuckets: [{ name: 'catch-all' }] }, /option `extraBuckets\.0\.name`/],
   ])('rejects bad options with a TypeError naming them (%j)', (options, message) => {

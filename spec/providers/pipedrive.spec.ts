@@ -6,6 +6,7 @@ import {
   responseLike,
   throttleByHeaders,
   type RequestInfo,
+  type LimiterSnapshot,
   type ResponseLike,
 } from '../../lib/index.js';
 import { isPipedriveBlock, pipedrive, type PipedriveOptions } from '../../lib/providers/pipedrive.js';
@@ -271,5 +272,42 @@ describe('providers.pipedrive with a limiter (virtual time)', () => {
     expect(pausedUntil).toBe(10 + 2000);
     expect(sent[0]).toBe(0);
     expect(sent[1]).toBeGreaterThanOrEqual(10 + 2000);
+  });
+});
+
+describe('providers.pipedrive: where the numbers in the state come from', () => {
+  /** The snapshot's buckets once `requests` have been answered (read while time is still virtual). */
+  const bucketsAfter = (requests: Array<{ info: RequestInfo; res: ResponseLike }>) =>
+    inVirtualTime(() => {
+      const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-token' });
+      const out: { buckets?: LimiterSnapshot['buckets'] } = {};
+      requests.forEach(({ info, res }, i) =>
+        asyncScheduler.schedule(
+          () =>
+            defer(() => timer(10).pipe(map(() => res)))
+              .pipe(throttleByHeaders(limiter, info))
+              .subscribe(),
+          50 * i,
+        ),
+      );
+      asyncScheduler.schedule(() => (out.buckets = limiter.snapshot.buckets), 50 * requests.length + 20);
+      return out;
+    }).buckets ?? [];
+
+  it('after POSTs the daily budget shows what the server said is left, and its limit as the documented hint', () => {
+    const posts = [19, 18].map((left) => ({
+      info: POST,
+      res: responseLike(200, { ...SAMPLE, 'x-daily-requests-left': String(left) }),
+    }));
+    const daily = bucketsAfter(posts).find((b) => b.name === 'daily');
+    // The server tells what is left of the day, never the day's limit: 10000 is the docs' figure.
+    expect(daily).toMatchObject({ limit: 10000, remaining: 18, source: 'headers' });
+    expect(daily?.sources.limit).toBe('hint');
+  });
+
+  it('the 2-second window read from headers shows its limit as read', () => {
+    const window = bucketsAfter([{ info: GET, res: responseLike(200, SAMPLE) }]).find((b) => b.name !== 'daily');
+    expect(window).toMatchObject({ limit: 40, remaining: 39 });
+    expect(window?.sources).toMatchObject({ limit: 'headers', resetAt: 'headers' });
   });
 });

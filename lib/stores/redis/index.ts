@@ -21,6 +21,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis, Cluster } from 'ioredis';
 import { z } from 'zod';
 
+import { RollingBucket } from '../../core/bucket.js';
 import { parseOptions, secretSchema } from '../../core/options.js';
 import type {
   LimiterStore,
@@ -33,6 +34,7 @@ import type {
   StoreReading,
   StoreSession,
 } from '../../core/store.js';
+import { projectReset, resetTolerance } from '../../core/window.js';
 import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, RESUME, UNBLOCK } from './scripts.js';
 
 /** Options of {@link redisStore}. */
@@ -134,6 +136,8 @@ export function redisKeys(prefix: string, provider: string, key: string, secret:
     channel: `${base}changed`,
     bucket: (name: string) => `${base}bucket:${name}`,
     inflight: (name: string) => `${base}inflight:${name}`,
+    /** A rolling bucket's log of admission times. */
+    log: (name: string) => `${base}log:${name}`,
   };
 }
 
@@ -269,6 +273,12 @@ interface Share {
   spent: number;
   /** Was the share derived from figures Redis gave (or is this process without any)? */
   readonly known: boolean;
+  /**
+   * A sliding window: this process's share as a memory {@link RollingBucket} (its limit is
+   * `perWindow`, on the store's monotonic clock), and the times of the calls it sent locally
+   * (logged in Redis when it answers again).
+   */
+  readonly rolling?: { readonly bucket: RollingBucket; readonly sends: number[] };
 }
 
 /** Last figures Redis gave for a bucket, on the local clock. */
@@ -277,6 +287,8 @@ interface Known {
   readonly remaining: number | undefined;
   readonly resetAt: number | undefined;
   readonly windowMs: number | undefined;
+  /** When Redis gave them (local monotonic ms). */
+  readonly at: number;
 }
 
 class TimeoutError extends Error {
@@ -362,6 +374,8 @@ class RedisSession implements StoreSession {
   /** Ends this session's subscription to its channel on the store's shared connection. */
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
+  private guardMs = 0;
 
   /** Only `emit`: the context's `key` is the credential, hashed into `keys` and never kept. */
   private readonly emit: StoreContext['emit'];
@@ -380,6 +394,7 @@ class RedisSession implements StoreSession {
 
   async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
     const now = monotonic();
+    this.guardMs = o.resetGuardMs;
     if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
     const keys = [this.keys.pause, this.keys.peers];
     const seq = ++this.seq;
@@ -396,13 +411,14 @@ class RedisSession implements StoreSession {
       this.reserveMs(),
     ];
     for (const b of buckets) {
-      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name));
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
       args.push(
         finite(b.limit),
         finite(b.windowMs),
         b.pacing === 'smooth' ? 1 : 0,
         ...this.debitArgs(b.name, now),
         this.down ? (this.shares.get(b.name)?.perWindow ?? 1) : '',
+        b.rolling ? 1 : 0,
       );
     }
     let reply: Array<string | number>;
@@ -448,6 +464,7 @@ class RedisSession implements StoreSession {
         remaining: state.remaining,
         resetAt: state.resetInMs === undefined ? undefined : at + state.resetInMs,
         windowMs: state.windowMs,
+        at,
       });
       return state;
     });
@@ -472,10 +489,10 @@ class RedisSession implements StoreSession {
     }
     const keys: string[] = [];
     const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
-    args.push(this.opts.keyTtlMs, this.keys.channel, '');
+    args.push(this.opts.keyTtlMs, this.keys.channel, '', this.guardMs, this.opts.leaseMs);
     for (const b of buckets) {
       const r = readings.find((x) => x.name === b.name);
-      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name));
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
       const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
       args.push(
         has ? 1 : 0,
@@ -486,6 +503,7 @@ class RedisSession implements StoreSession {
         r?.index ?? '',
         finite(b.limit),
         finite(b.windowMs),
+        b.rolling ? 1 : 0,
       );
     }
     keys.push(this.keys.pause);
@@ -524,6 +542,7 @@ class RedisSession implements StoreSession {
   exhaust(bucket: StoreBucketSpec, ms: number): void {
     const share = this.shares.get(bucket.name);
     if (share) share.left = 0;
+    share?.rolling?.bucket.exhaust(monotonic() + ms);
     this.fire(
       this.redis.rxrlExhaust(
         2,
@@ -534,6 +553,7 @@ class RedisSession implements StoreSession {
         this.keys.channel,
         finite(bucket.limit),
         finite(bucket.windowMs),
+        bucket.rolling ? 1 : 0,
       ),
     );
   }
@@ -574,9 +594,10 @@ class RedisSession implements StoreSession {
   /** Units this process spent locally in a window still running, and when it ends (ms from now). */
   private debitArgs(name: string, now: number): [number, number | ''] {
     const share = this.down ? this.shares.get(name) : undefined;
-    const debit = this.down ? undefined : this.debits.get(name);
-    const units = share?.spent ?? debit?.units ?? 0;
-    const resetAt = share ? share.resetAt : debit?.resetAt;
+    const debit = this.down ? undefined : (this.debits.get(name) ?? undefined);
+    const spent = share ? this.spentOf(share, now) : undefined;
+    const units = spent?.units ?? debit?.units ?? 0;
+    const resetAt = spent ? spent.resetAt : debit?.resetAt;
     if (units <= 0 || resetAt === undefined || resetAt <= now) return [0, ''];
     return [units, Math.ceil(resetAt - now)];
   }
@@ -683,9 +704,11 @@ class RedisSession implements StoreSession {
     const downMs = now - this.down.since;
     this.down = undefined;
     // What was spent locally in windows still running is debited on the next call per bucket.
-    for (const [name, share] of this.shares)
-      if (share.spent > 0 && share.resetAt !== undefined && share.resetAt > now)
-        this.debits.set(name, { units: share.spent, resetAt: share.resetAt });
+    for (const [name, share] of this.shares) {
+      const spent = this.spentOf(share, now);
+      if (spent.units > 0 && spent.resetAt !== undefined && spent.resetAt > now)
+        this.debits.set(name, { units: spent.units, resetAt: spent.resetAt });
+    }
     this.shares.clear();
     this.emit({ type: 'store-recovered', store: 'redis', downMs });
   }
@@ -717,12 +740,23 @@ class RedisSession implements StoreSession {
     let wait = 0;
     const shares = buckets.map((b) => {
       const share = this.shareOf(b, now);
+      const rolling = share.rolling?.bucket;
+      if (rolling) {
+        // A sliding window: the memory bucket's rules, with this process's share as its limit.
+        rolling.refill(now, o.resetGuardMs);
+        const at = rolling.availableAt(now, o.resetGuardMs, Infinity) ?? now + this.opts.retryMs;
+        share.left = at <= now ? (rolling.remaining ?? share.perWindow) : 0;
+        share.resetAt = rolling.resetAt;
+        if (share.left <= 0) wait = Math.max(wait, at - now);
+        grant = Math.min(grant, Math.max(0, share.left));
+        return share;
+      }
       if (share.resetAt !== undefined && now >= share.resetAt + o.resetGuardMs) {
         share.left = share.perWindow;
         share.spent = 0;
         share.resetAt =
           share.windowMs !== undefined && share.windowMs > 0
-            ? share.resetAt + (Math.floor((now - share.resetAt) / share.windowMs) + 1) * share.windowMs
+            ? projectReset(share.resetAt, now, share.windowMs)
             : undefined;
       }
       if (share.left < grant) grant = Math.max(0, share.left);
@@ -735,7 +769,15 @@ class RedisSession implements StoreSession {
     for (const share of shares) {
       share.left -= grant;
       share.spent += grant;
-      if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
+      const rolling = share.rolling;
+      if (rolling) {
+        for (let k = 0; k < grant; k++) {
+          rolling.bucket.take(now);
+          rolling.bucket.release();
+          rolling.sends.push(now);
+        }
+        if (grant > 0) share.resetAt = rolling.bucket.resetAt ?? now + (share.windowMs ?? 0);
+      } else if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
         share.resetAt = now + share.windowMs;
     }
     const id = ++this.seq;
@@ -760,8 +802,50 @@ class RedisSession implements StoreSession {
     };
   }
 
+  /**
+   * What this process spent locally in the window still running: units, and when that window
+   * ends (rolling: when the newest of them leaves it, so that Redis counts them all until then).
+   */
+  private spentOf(share: Share, now: number): { units: number; resetAt: number | undefined } {
+    const rolling = share.rolling;
+    if (!rolling) return { units: share.spent, resetAt: share.resetAt };
+    const window = (share.windowMs ?? 0) + this.guardMs;
+    const { sends } = rolling;
+    while (sends.length > 0 && (sends[0] ?? Infinity) <= now - window) sends.shift();
+    const newest = sends[sends.length - 1];
+    return { units: sends.length, resetAt: newest === undefined ? undefined : newest + (share.windowMs ?? 0) };
+  }
+
+  /**
+   * This process's share of a sliding window while Redis is away: a memory `RollingBucket` whose
+   * limit is the share. Calls Redis counted before it went away may fill the window until a
+   * window has passed since it last answered: nothing is sent locally until then (as a fixed
+   * window's share starts at its next window).
+   */
+  private rollingShare(b: StoreBucketSpec, now: number, windowMs: number): Share {
+    const known = this.known.get(b.name);
+    const perWindow = known ? Math.floor((known.limit ?? b.limit ?? 1) / this.peers) : 1;
+    const bucket = new RollingBucket({ name: b.name, limit: perWindow, windowMs, rolling: true }, windowMs);
+    if (known) bucket.exhaust(known.at + (known.windowMs ?? windowMs) + this.guardMs);
+    bucket.refill(now, this.guardMs);
+    return {
+      perWindow,
+      left: 0,
+      resetAt: bucket.resetAt,
+      windowMs,
+      spent: 0,
+      known: known !== undefined,
+      rolling: { bucket, sends: [] },
+    };
+  }
+
   private shareOf(b: StoreBucketSpec, now: number): Share {
     let share = this.shares.get(b.name);
+    const windowMs = this.known.get(b.name)?.windowMs ?? b.windowMs;
+    if (!share && b.rolling && windowMs !== undefined && windowMs > 0) {
+      share = this.rollingShare(b, now, windowMs);
+      this.shares.set(b.name, share);
+    }
     if (!share) {
       const known = this.known.get(b.name);
       if (known) {
@@ -770,7 +854,7 @@ class RedisSession implements StoreSession {
         const windowMs = known.windowMs ?? b.windowMs;
         let resetAt = known.resetAt;
         if (resetAt !== undefined && resetAt <= now && windowMs !== undefined && windowMs > 0)
-          resetAt += (Math.floor((now - resetAt) / windowMs) + 1) * windowMs;
+          resetAt = projectReset(resetAt, now, windowMs);
         share = {
           perWindow: Math.floor((known.limit ?? b.limit ?? 1) / this.peers),
           left: 0,
@@ -797,9 +881,17 @@ class RedisSession implements StoreSession {
       if (!share) continue;
       if (r.windowMs !== undefined) share.windowMs = r.windowMs;
       if (r.limit !== undefined && share.known) share.perWindow = Math.floor(r.limit / this.peers);
+      const rolling = share.rolling?.bucket;
+      if (rolling) {
+        // The shared window's figures: its limit divides into shares; none left holds this one too.
+        if (r.windowMs !== undefined) rolling.windowMs = r.windowMs;
+        rolling.limit = share.perWindow;
+        if (r.remaining === 0 && r.resetInMs !== undefined) rolling.exhaust(now + r.resetInMs);
+        continue;
+      }
       if (r.resetInMs === undefined) continue;
       const resetAt = now + r.resetInMs;
-      const tol = share.windowMs === undefined ? 999 : Math.min(999, share.windowMs / 2);
+      const tol = resetTolerance(share.windowMs);
       if (share.resetAt === undefined || resetAt > share.resetAt + tol) {
         // A window we had not counted: start it with this process's share.
         if (share.resetAt !== undefined) {

@@ -15,12 +15,32 @@
  *   nxt           next smooth-pacing slot
  *   at            when it was last written (Redis ms): a bucket written at or before the
  *                 credential's last RESUME (`resumed` in the pause hash) forgets its reset
+ *   hold          rolling: held empty until then (a reading of 0 left, a 429 that named it)
+ *   oth, othu     rolling: calls the server counted that the log does not (other clients of
+ *                 the token), and until when (-1: until a reading says otherwise)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`).
+ *
+ * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
+ * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
+ * it was admitted, and once its answer is back (OBSERVE), after that (the server logged it
+ * when it arrived, at the latest when it answered); entries older are
+ * trimmed at each use, and the list expires `max(keyTtlMs, win + guard)` after its last
+ * admission, so it holds at most the limit's worth of entries. It is exact: a call is admitted
+ * only when fewer than the limit are in the log (plus others, plus the reserve), in one script
+ * with the rest of the request's buckets. Rules shared with the memory buckets come from
+ * lib/core/window.ts ({@link LUA_WINDOW_RULES}).
  */
+import { LUA_WINDOW_RULES } from '../../core/window.js';
+
+/**
+ * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
+ * above it is not held exactly: past it the oldest entries are dropped.
+ */
+export const MAX_ROLLING_LOG = 100_000;
 
 /** Shared helpers, prepended to each script. */
-const COMMON = `
+const COMMON = `${LUA_WINDOW_RULES}
 local function num(v)
   if v == false or v == nil or v == '' then return nil end
   return tonumber(v)
@@ -33,7 +53,8 @@ local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at'}
+local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
+  'hold', 'oth', 'othu'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -43,35 +64,83 @@ local function load(key, hintLim, hintWin, pauseKey)
   local f = redis.call('HMGET', key, unpack(FIELDS))
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
-    nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]) }
+    nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
+    hold = num(f[15]), oth = num(f[16]), othu = num(f[17]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0
+    s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
 end
 local function save(key, s, ttl, now)
   redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
-    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now))
+    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
+    'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu))
   redis.call('PEXPIRE', key, ttl)
 end
 local function inflight(key, now)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   return redis.call('ZCARD', key)
 end
+-- A rolling bucket's log: drops the calls admitted at or before now - win - guard (they have
+-- left the server's window), a page at a time; returns how many are left.
+local function trimLog(key, now, win, guard)
+  if win == nil then return redis.call('LLEN', key) end
+  local horizon = now - win - guard
+  while true do
+    local page = redis.call('LRANGE', key, 0, 127)
+    local n = 0
+    for _, t in ipairs(page) do
+      if tonumber(t) > horizon then break end
+      n = n + 1
+    end
+    if n > 0 then redis.call('LTRIM', key, n, -1) end
+    if n < 128 then break end
+  end
+  return redis.call('LLEN', key)
+end
+-- Calls the server counts that the log does not (another client of the token), while they count.
+local function rollOthers(s, now)
+  if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then return s.oth end
+  return 0
+end
+-- When 'need' more calls will have left a rolling window: the log's one by one, the others'
+-- (and a reserve, 'extra' until 'extraUntil') at once when they lapse. As
+-- RollingBucket.nextFreeAt in memory.
+local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
+  local window = s.win + guard
+  local function leaves(k)
+    if k <= 0 then return now end
+    if k <= n then return tonumber(redis.call('LINDEX', key, k - 1)) + window end
+    return math.huge
+  end
+  local at = leaves(need)
+  local others = rollOthers(s, now)
+  local untilAt = 0
+  if others > 0 then
+    untilAt = s.othu
+    if untilAt < 0 then untilAt = math.huge end
+  end
+  if extra > 0 then untilAt = math.max(untilAt, extraUntil) end
+  if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end
+  if at == math.huge then at = now + window end
+  return at
+end
 `;
 
 /**
  * Grants up to `count` admissions for one request shape, across all its buckets at once.
  *
- * KEYS: pause, peers, then per bucket: bucket hash, in-flight set.
+ * KEYS: pause, peers, then per bucket: bucket hash, in-flight set, log (rolling buckets).
  * ARGV: count, lease prefix, leaseMs, keyTtlMs, guardMs, coldStart, peer id, peerTtlMs,
  *       recovering peers ('' unless this process is coming back from an outage), reserveMs,
  *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
- *       locally in a window still running), when that window ends (ms), this process's local
- *       share per window (when recovering).
+ *       locally in a window still running), when that window ends (ms; rolling: when the
+ *       newest of them leaves it), this process's local share per window (when recovering),
+ *       rolling (0/1).
  *
  * Reserve: when a process comes back from an outage, the other processes it last saw may still
  * be spending their local shares. Their shares are reserved (taken off every window) until
@@ -90,6 +159,7 @@ local guard = tonumber(ARGV[5])
 local cold = tonumber(ARGV[6])
 local recoverPeers = num(ARGV[9])
 local reserveMs = tonumber(ARGV[10])
+local maxLog = ${MAX_ROLLING_LOG}
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('PEXPIRE', KEYS[2], keyTtl)
@@ -110,21 +180,23 @@ if bu ~= nil and (bu < 0 or bu > now) then
   if bu < 0 then blockMs = -1 else blockMs = bu - now end
   blockStatus = blk[2] or '403'
 end
-local nb = (#KEYS - 2) / 2
+local nb = (#KEYS - 2) / 3
 local states = {}
 local grant = count
 local wait = 0
 local blocking = ''
 if pauseMs > 0 or blockMs ~= '' then grant = 0 end
 for i = 1, nb do
-  local bk = KEYS[1 + 2 * i]
-  local fk = KEYS[2 + 2 * i]
-  local a = 10 + (i - 1) * 6
+  local bk = KEYS[3 * i]
+  local fk = KEYS[1 + 3 * i]
+  local lk = KEYS[2 + 3 * i]
+  local a = 10 + (i - 1) * 7
   local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
   local smooth = ARGV[a + 3] == '1'
   local debit = tonumber(ARGV[a + 4]) or 0
   local debitResetIn = num(ARGV[a + 5])
   local share = num(ARGV[a + 6])
+  local roll = ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
   local infl = inflight(fk, now)
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
@@ -137,49 +209,93 @@ for i = 1, nb do
     s.rvu = now + reserveMs
   end
   local reserved = s.rv or 0
-  -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
-  if s.rst ~= nil and now >= s.rst + guard then
-    if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
-    if s.lim ~= nil and s.obs == 1 then
-      s.unc = math.max(1, math.ceil(s.lim / 2))
-      s.ridx = s.adm
-    end
-    if s.kind == 's' and s.win ~= nil and s.win > 0 then
-      local periods = math.floor((now - s.rst) / s.win) + 1
-      s.rst = s.rst + periods * s.win
-      s.kind = 'i'
-    else
-      s.rst = nil
-      s.kind = ''
-    end
-  end
-  -- Spent by this process in this window while Redis did not answer (after any refill).
-  if debit > 0 then
-    if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
-    if s.rst == nil and debitResetIn ~= nil then
-      s.rst = now + debitResetIn
-      s.kind = 'i'
-    end
-  end
   local can = count
   local w = 0
-  if s.obs ~= 1 and infl >= cold then
-    can = 0; w = -1
-  elseif s.unc ~= nil and s.unc <= 0 and infl > 0 then
-    can = 0; w = -1
-  elseif s.rem == nil or s.rem > 0 then
-    if s.rem ~= nil then can = math.min(can, s.rem) end
-    if s.obs ~= 1 then can = math.min(can, cold - infl) end
-    if s.unc ~= nil then can = math.min(can, math.max(s.unc, 1)) end
-    if smooth then
-      if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+  local logLen = 0
+  if roll then
+    -- A sliding window (as RollingBucket in memory): the log, less what has left the window.
+    logLen = trimLog(lk, now, s.win, guard)
+    if debit > 0 then
+      -- Spent by this process while Redis did not answer: logged as sent with the newest of
+      -- them (never earlier than the log's last entry, never later than now).
+      local t = now
+      if debitResetIn ~= nil then t = now + debitResetIn - s.win end
+      local tail = num(redis.call('LINDEX', lk, -1))
+      if tail ~= nil and tail > t then t = tail end
+      if t > now then t = now end
+      for _ = 1, debit do redis.call('RPUSH', lk, string.format('%.0f', t)) end
+      redis.call('PEXPIRE', lk, math.max(keyTtl, s.win + guard))
+      logLen = logLen + debit
     end
-  elseif s.rst ~= nil then
-    can = 0; w = s.rst + guard - now
-  elseif infl > 0 then
-    can = 0; w = -1
+    local extra = 0
+    local extraUntil = 0
+    if s.rvu ~= nil and s.rvu > now then extra = s.rv or 0; extraUntil = s.rvu end
+    local used = logLen + rollOthers(s, now) + extra
+    local held = s.hold ~= nil and s.hold > now
+    if s.lim == nil then s.rem = nil elseif held then s.rem = 0 else s.rem = math.max(0, s.lim - used) end
+    if held then
+      s.rst = s.hold
+    elseif used > 0 then
+      s.rst = (num(redis.call('LINDEX', lk, 0)) or now) + s.win
+    else
+      s.rst = nil
+    end
+    s.kind = 's'
+    if s.obs ~= 1 and infl >= cold then
+      can = 0; w = -1
+    elseif held then
+      can = 0; w = s.hold - now
+    elseif s.lim ~= nil and used >= s.lim then
+      can = 0; w = rollFreeAt(lk, logLen, s, now, used - s.lim + 1, guard, extra, extraUntil) - now
+    else
+      if s.lim ~= nil then can = math.min(can, s.lim - used) end
+      if s.obs ~= 1 then can = math.min(can, cold - infl) end
+      if smooth then
+        if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+      end
+    end
   else
-    can = math.min(can, 1)
+    -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
+    if s.rst ~= nil and now >= s.rst + guard then
+      if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
+      if s.lim ~= nil and s.obs == 1 then
+        s.unc = unconfirmedBudget(s.lim)
+        s.ridx = s.adm
+      end
+      if s.kind == 's' and s.win ~= nil and s.win > 0 then
+        s.rst = projectReset(s.rst, now, s.win)
+        s.kind = 'i'
+      else
+        s.rst = nil
+        s.kind = ''
+      end
+    end
+    -- Spent by this process in this window while Redis did not answer (after any refill).
+    if debit > 0 then
+      if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
+      if s.rst == nil and debitResetIn ~= nil then
+        s.rst = now + debitResetIn
+        s.kind = 'i'
+      end
+    end
+    if s.obs ~= 1 and infl >= cold then
+      can = 0; w = -1
+    elseif s.unc ~= nil and s.unc <= 0 and infl > 0 then
+      can = 0; w = -1
+    elseif s.rem == nil or s.rem > 0 then
+      if s.rem ~= nil then can = math.min(can, s.rem) end
+      if s.obs ~= 1 then can = math.min(can, cold - infl) end
+      if s.unc ~= nil then can = math.min(can, math.max(s.unc, 1)) end
+      if smooth then
+        if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+      end
+    elseif s.rst ~= nil then
+      can = 0; w = s.rst + guard - now
+    elseif infl > 0 then
+      can = 0; w = -1
+    else
+      can = math.min(can, 1)
+    end
   end
   if can < grant then grant = can end
   if can == 0 then
@@ -192,6 +308,8 @@ for i = 1, nb do
   end
   s.infl = infl
   s.smooth = smooth
+  s.roll = roll
+  s.logLen = logLen
   states[i] = s
 end
 local out = { grant, wait, blocking, pauseMs, pauseReason, peers, blockMs, blockStatus }
@@ -202,7 +320,18 @@ for i = 1, nb do
     s.adm = s.adm + grant
     if s.rem ~= nil then s.rem = math.max(0, s.rem - grant) end
     if s.unc ~= nil then s.unc = math.max(0, s.unc - grant) end
-    if s.rst == nil and s.win ~= nil and s.lim ~= nil then
+    if s.roll then
+      -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
+      local times = {}
+      for k = 1, math.min(grant, 1000) do times[k] = string.format('%.0f', now) end
+      -- In pages: unpack takes a few thousand values at most.
+      for k = 1, grant, 1000 do
+        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, grant - k + 1)))
+      end
+      if s.logLen + grant > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
+      redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
+      if s.rst == nil then s.rst = now + s.win end
+    elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
       -- No reset from the server: the window is taken to start at the first send in it.
       s.rst = now + s.win
       s.kind = 'i'
@@ -211,19 +340,20 @@ for i = 1, nb do
       local even = 0
       if s.win ~= nil and s.lim ~= nil and s.lim > 0 then even = s.win / s.lim end
       local catch = 0
-      if s.rst ~= nil and s.rst > now then catch = (s.rst - now) / math.max(1, s.rem or 0) end
+      -- A sliding window's even rate never puts more than the limit in any window.
+      if not s.roll and s.rst ~= nil and s.rst > now then catch = (s.rst - now) / math.max(1, s.rem or 0) end
       local spacing = math.max(even, catch)
       local base = now
       if s.nxt > now - spacing then base = math.min(s.nxt, now) end
       s.nxt = math.floor(base + spacing)
     end
-    local fk = KEYS[2 + 2 * i]
+    local fk = KEYS[1 + 3 * i]
     for k = 1, grant do
       redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
     end
     redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
   end
-  save(KEYS[1 + 2 * i], s, keyTtl, now)
+  save(KEYS[3 * i], s, keyTtl, now)
   local rstIn = ''
   if s.rst ~= nil then rstIn = tostring(s.rst - now) end
   table.insert(out, str(s.lim))
@@ -239,15 +369,18 @@ return out
  * Merges one response's readings (the server's figures win within the rules below) and ends
  * its lease.
  *
- * KEYS: per bucket: bucket hash, in-flight set; then the pause hash.
+ * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
- *       then per bucket: has reading (0/1), limit, remaining, reset in ms, window, admission index, hint limit, hint window.
+ *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
+ *       window, admission index, hint limit, hint window, rolling (0/1).
  *
  * Rules (as `Bucket.apply` in memory): a reading of a window already over, or clearly older than
  * the current one, changes nothing (except that a window over still teaches its limit to a
  * bucket that knows nothing yet); within a window `remaining` only goes down (a late
  * response carries an older, higher figure), less every other request in flight; a reset
- * clearly later starts a new window, taken as it is.
+ * clearly later starts a new window, taken as it is. A rolling bucket (as `RollingBucket.apply`):
+ * a reading of 0 left holds it until the reset; what the server counted beyond the log's
+ * calls up to this request is someone else's, counted until the reset.
  */
 export const OBSERVE = `${COMMON}
 local now = clock()
@@ -256,19 +389,54 @@ local keyTtl = tonumber(ARGV[2])
 local sentAgo = num(ARGV[4])
 local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
-local nb = (#KEYS - 1) / 2
+local guard = tonumber(ARGV[5]) or 0
+local leaseMs = tonumber(ARGV[6]) or 0
+local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
 for i = 1, nb do
-  local bk = KEYS[2 * i - 1]
-  local fk = KEYS[2 * i]
-  local a = 4 + (i - 1) * 8
+  local bk = KEYS[3 * i - 2]
+  local fk = KEYS[3 * i - 1]
+  local lk = KEYS[3 * i]
+  local a = 6 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local infl = inflight(fk, now)
-  local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
+  local leaseEnd = false
+  if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
+  local mine = leaseEnd ~= false
   local index = num(ARGV[a + 6])
   s.obs = 1
   if index == nil or index >= s.ridx then s.unc = nil end
-  if ARGV[a + 1] == '1' then
+  if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
+    if mine then
+      -- The server logged the call when it arrived, at the latest now that its answer is
+      -- here: it counts from now on, whatever the latency was (the entry of its admission,
+      -- found by its time, moves to the end of the log, which stays in order).
+      local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
+      if redis.call('LREM', lk, -1, admittedAt) > 0 then
+        redis.call('RPUSH', lk, string.format('%.0f', now))
+        redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
+      end
+    end
+    if ARGV[a + 1] == '1' then
+      local lim = num(ARGV[a + 2])
+      local rem = num(ARGV[a + 3])
+      local resetIn = num(ARGV[a + 4])
+      local win = num(ARGV[a + 5])
+      if win ~= nil then s.win = win end
+      if lim ~= nil then s.lim = lim end
+      local reset = nil
+      if resetIn ~= nil then reset = now + resetIn end
+      if rem == 0 and reset ~= nil then s.hold = math.max(s.hold or 0, reset) end
+      if rem ~= nil and s.lim ~= nil then
+        -- Admissions after this request's may not have reached the server before it answered.
+        local later = infl
+        if index ~= nil then later = math.max(0, s.adm - index - 1) end
+        local ours = trimLog(lk, now, s.win, guard) - later
+        s.oth = math.max(0, s.lim - rem - ours)
+        s.othu = reset or -1
+      end
+    end
+  elseif ARGV[a + 1] == '1' then
     local lim = num(ARGV[a + 2])
     local rem = num(ARGV[a + 3])
     local resetIn = num(ARGV[a + 4])
@@ -279,8 +447,7 @@ for i = 1, nb do
     -- The current window's reset: told by the server ('s'), or projected by a refill ('i').
     local cur = s.rst
     local told = s.kind == 's'
-    local tol = 999
-    if s.win ~= nil then tol = math.min(999, s.win / 2) end
+    local tol = resetTolerance(s.win)
     local skip = false
     if reset ~= nil and reset <= now then
       skip = true
@@ -293,7 +460,7 @@ for i = 1, nb do
         local room = math.max(0, lim - math.max(0, others))
         if s.rem == nil or s.rem > room then s.rem = room end
         if s.unc == nil then
-          s.unc = math.max(1, math.ceil(lim / 2))
+          s.unc = unconfirmedBudget(lim)
           s.ridx = s.adm
         end
       end
@@ -329,7 +496,7 @@ for i = 1, nb do
         s.kind = 's'
         s.srst = reset
       elseif s.rem == 0 and s.rst == nil then
-        s.rst = now + (s.win or 1000)
+        s.rst = now + (s.win or PROBE_MS)
         s.kind = 'i'
       end
     end
@@ -382,14 +549,18 @@ return 1
 /**
  * Holds one bucket empty until a time (a 429 that named it): our projected reset yields to the
  * server's word; a reset the server told is only extended.
- * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window.
+ * A rolling bucket is held empty until then (`hold`), as in memory.
+ * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1).
  */
 export const EXHAUST = `${COMMON}
 local now = clock()
 local untilAt = now + math.max(0, tonumber(ARGV[1]))
 local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]), KEYS[2])
 s.rem = 0
-if s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
+if ARGV[6] == '1' then
+  s.hold = math.max(s.hold or 0, untilAt)
+  s.rst = s.hold
+elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
 s.kind = 's'
 save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')

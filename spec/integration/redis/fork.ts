@@ -19,7 +19,16 @@ export interface WorkerJob {
   readonly windowMs: number;
   readonly timeoutMs?: number;
   readonly leaseMs?: number;
-  readonly provider?: 'procore' | 'pipedrive';
+  readonly provider?: 'procore' | 'pipedrive' | 'teos';
+  /** TEOS's windows as the simulator runs them (compressed): limits and lengths in ms. */
+  readonly teos?: {
+    readonly perMinute: number;
+    readonly perDay: number;
+    readonly minuteMs: number;
+    readonly dayMs: number;
+  };
+  /** The limiter's `resetGuardMs`. */
+  readonly resetGuardMs?: number;
 }
 
 export interface WorkerResult {

@@ -25,8 +25,16 @@ const limiter = createLimiter({
   provider:
     job.provider === 'pipedrive'
       ? providers.pipedrive({ plan: 'advanced' })
-      : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
+      : job.provider === 'teos' && job.teos
+        ? providers.teos({
+            hints: {
+              minute: { limit: job.teos.perMinute, windowMs: job.teos.minuteMs },
+              day: { limit: job.teos.perDay, windowMs: job.teos.dayMs },
+            },
+          })
+        : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
   key: job.token,
+  ...(job.resetGuardMs === undefined ? {} : { resetGuardMs: job.resetGuardMs }),
   store: redisStore({
     client: redis,
     secret: 'rx-ratelimit-test-secret',
@@ -51,7 +59,10 @@ limiter.events$.subscribe((e) => {
 const path = (i: number): string =>
   job.provider === 'pipedrive'
     ? `/v1/deals/${process.pid}-${i}?api_token=${job.token}`
-    : `/rest/v1.0/projects/${process.pid}-${i}`;
+    : job.provider === 'teos'
+      ? // One endpoint: TEOS sends its headers once enough calls were made to it.
+        `/api/v1/items?n=${process.pid}-${i}`
+      : `/rest/v1.0/projects/${process.pid}-${i}`;
 
 async function run(): Promise<void> {
   const started = Date.now();

@@ -1,0 +1,231 @@
+import type { Bucket } from './bucket.js';
+
+/** Resets are read to the second: two within half of one name the same window. */
+const SECOND = 1000;
+/** How much earlier than the window's start the first counted send may read (timer and clock slop). */
+const SLOP_MS = 50;
+/** Full windows in a row without a 429 before the first probe for more room. */
+const PROBE_AFTER = 16;
+/** Most full windows between two probes, after the server refused several. */
+const MAX_PROBE_AFTER = 1024;
+/** Most send times kept per window (2 KB a bucket); past it, every success counts. */
+const MAX_SENDS = 256;
+
+/** What we learned of one window no header describes. */
+interface Learning {
+  /** Where the current window began on our clock; unknown before the first 429. */
+  start: number | undefined;
+  /** Where it ends: the reset a 429 told, or a window after its start. */
+  end: number | undefined;
+  /** The earliest send among this window's successes. */
+  firstSent: number;
+  /** Successes of requests sent in this window. */
+  count: number;
+  /** When the successes were sent (at most `MAX_SENDS`), to judge them against a 429's send. */
+  sends: number[];
+  /** A 429 named this window: its successes, however late they come back, are its capacity. */
+  limited: boolean;
+  /**
+   * When the earliest request a 429 refused in this window was sent. A fixed window refuses
+   * everything once full: a request sent after it that succeeded reached the server after the
+   * reset (a slow path, a stalled event loop), and counts in the next window.
+   */
+  limitedSent: number;
+  /** This window admits one request more than the capacity, to see whether the server takes it. */
+  probing: boolean;
+  /** The reset of the last 429 learned from. */
+  reset: number | undefined;
+  /**
+   * That reset on the server's clock, and where our clock put it: the grid moves with the
+   * offset's estimate, which the `Date` headers sharpen after the first 429.
+   */
+  anchor: { readonly server: number; local: number } | undefined;
+  capacity: number | undefined;
+  windowMs: number | undefined;
+  /** Full windows in a row without a 429, and how many before the next probe for more room. */
+  clean: number;
+  probeAfter: number;
+}
+
+/** Called when what we infer changes a bucket's limit. */
+export type InferredChange = (bucket: Bucket, from: number | null, to: number) => void;
+
+/**
+ * Capacity of windows no header describes (Fieldwire's legacy endpoints answer nothing until a
+ * 429, and then only when the window resets). The successes of a window a 429 closed are that
+ * window's capacity; two resets give its length (until then, the time from the window's first
+ * send to its reset, rounded up to a second). The bucket is then paced by them, on the grid of
+ * the resets the server told, with `source: 'inferred'`:
+ *
+ * - a 429 after fewer successes lowers the capacity to them (the limit dropped, or another
+ *   client of the token spends it too);
+ * - windows filled to the capacity without a 429 probe for one more request now and then
+ *   (after 16 such windows, then twice as many after each probe the server refuses), so a
+ *   raised limit is found at the cost of at most one 429 per probe.
+ *
+ * The first window's start is unknown: when a window boundary falls among its first requests,
+ * successes of the window before are counted too, and the next window's 429s correct it.
+ * A bucket whose numbers a response's headers gave is left alone. Memory is a record of at
+ * most 2 KB per bucket (a WeakMap: evicted buckets take theirs along).
+ */
+export class CapacityInference {
+  private readonly learned = new WeakMap<Bucket, Learning>();
+
+  constructor(
+    private readonly changed: InferredChange,
+    /** A server instant on our clock, as the limiter's offset estimate reads it now. */
+    private readonly toLocal: (serverMs: number) => number = (ms) => ms,
+  ) {}
+
+  /** A response other than a 429 answered a request sent at `sentAt` that counted against `b`. */
+  succeeded(b: Bucket, sentAt: number): void {
+    if (b.source === 'headers') return;
+    const s = this.of(b);
+    if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
+    this.roll(s, sentAt);
+    s.firstSent = Math.min(s.firstSent, sentAt);
+    if (s.sends.length < MAX_SENDS) {
+      s.sends.push(sentAt);
+      s.count = this.counted(s);
+    } else s.count++;
+    if (s.limited && s.windowMs === undefined && s.reset !== undefined) this.guessWindow(b, s, s.reset);
+    if (s.end !== undefined && !s.limited && b.resetAt !== s.end) {
+      // The server's windows follow one another from the reset it told: keep the bucket on that
+      // grid, where it would otherwise start each window at its first send, a guard late.
+      b.resetAt = s.end;
+      b.resetKind = 'server';
+    }
+    if (s.limited) {
+      // A window a 429 closed holds what went through it, answers coming back in any order.
+      if (s.count !== s.capacity) this.set(b, s, s.count);
+    } else if (s.capacity === undefined || s.windowMs === undefined) {
+      return;
+    } else if (s.count > s.capacity) {
+      // More went through a window than we thought: a probe passed (the limit rose). Without a
+      // probe, our sends of one window reached the server in two (a stalled event loop).
+      if (s.probing) this.set(b, s, s.count);
+    } else if (s.count === s.capacity && ++s.clean >= s.probeAfter) {
+      // One more request in this window: a 429 tells nothing new, a success raises the capacity.
+      s.probing = true;
+      b.limit = s.capacity + 1;
+      b.remaining = (b.remaining ?? 0) + 1;
+    }
+  }
+
+  /**
+   * A 429 named `b` for a request sent at `sentAt`, with the server's word that the window ends
+   * at `resetAt` (our clock), and `serverAt` (its clock) when it gave an instant.
+   */
+  limited(b: Bucket, sentAt: number, resetAt: number, serverAt?: number): void {
+    if (b.source === 'headers') return;
+    const s = this.of(b);
+    if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // a request of an earlier window
+    this.roll(s, sentAt);
+    if (s.limited && sentAt < s.limitedSent) {
+      // An earlier request of this window refused: fewer of its successes count in it.
+      s.limitedSent = sentAt;
+      s.count = this.counted(s);
+      if (s.count > 0 && s.count !== s.capacity) this.set(b, s, s.count);
+    }
+    if (s.limited || (s.reset !== undefined && resetAt < s.reset + SECOND / 2)) return; // learned already
+    if (s.reset !== undefined && s.windowMs !== undefined) {
+      // Resets a whole number of windows apart confirm the length; otherwise it was a guess.
+      const gap = resetAt - s.reset;
+      const k = Math.round(gap / s.windowMs);
+      if (!(k >= 1 && Math.abs(gap - k * s.windowMs) <= SECOND / 2)) this.setWindow(b, s, gap);
+    } else if (s.count > 0) {
+      this.guessWindow(b, s, resetAt);
+    }
+    if (s.clean >= s.probeAfter) s.probeAfter = Math.min(MAX_PROBE_AFTER, s.probeAfter * 2);
+    s.clean = 0;
+    s.limited = true;
+    s.limitedSent = sentAt;
+    s.count = this.counted(s);
+    s.reset = resetAt;
+    s.anchor = serverAt === undefined ? undefined : { server: serverAt, local: resetAt };
+    s.end = resetAt;
+    if (s.windowMs !== undefined) s.start = resetAt - s.windowMs;
+    b.resetKind = 'server';
+    // No success in the window yet: someone else spent it, or our answers are still on their way.
+    if (s.count > 0) this.set(b, s, s.count);
+  }
+
+  /** The time from the window's first send to its reset, rounded up to a second: at most its length. */
+  private guessWindow(b: Bucket, s: Learning, resetAt: number): void {
+    this.setWindow(b, s, Math.max(SECOND, Math.ceil((resetAt - s.firstSent - SLOP_MS) / SECOND) * SECOND));
+  }
+
+  private setWindow(b: Bucket, s: Learning, windowMs: number): void {
+    s.windowMs = windowMs;
+    if (b.windowSource === 'headers') return;
+    b.windowMs = windowMs;
+    b.windowSource = 'inferred';
+  }
+
+  private set(b: Bucket, s: Learning, capacity: number): void {
+    const from = s.capacity ?? b.limit ?? null;
+    s.capacity = capacity;
+    b.limit = capacity;
+    b.limitSource = 'inferred';
+    b.source = 'inferred';
+    if (from !== capacity) this.changed(b, from, capacity);
+  }
+
+  /** This window's successes: in a window a 429 closed, those sent no later than the refused one. */
+  private counted(s: Learning): number {
+    if (!s.limited) return Math.max(s.count, s.sends.length);
+    let n = 0;
+    for (const t of s.sends) if (t <= s.limitedSent) n++;
+    return n;
+  }
+
+  /** Moves to the window `sentAt` falls in, once the current one is over. */
+  private roll(s: Learning, sentAt: number): void {
+    if (s.anchor) {
+      const shift = this.toLocal(s.anchor.server) - s.anchor.local;
+      if (shift !== 0) {
+        s.anchor.local += shift;
+        if (s.start !== undefined) s.start += shift;
+        if (s.end !== undefined) s.end += shift;
+        if (s.reset !== undefined) s.reset += shift;
+      }
+    }
+    if (s.end === undefined && s.start !== undefined && s.windowMs !== undefined) s.end = s.start + s.windowMs;
+    if (s.end === undefined || sentAt < s.end - SLOP_MS) return;
+    const w = s.windowMs;
+    s.start = w === undefined ? s.end : s.end + Math.floor((sentAt - s.end + SLOP_MS) / w) * w;
+    s.end = w === undefined ? undefined : s.start + w;
+    // Successes sent after a refused request of a closed window were counted in the next one.
+    const late = s.limited ? s.sends.filter((t) => t > s.limitedSent) : [];
+    s.sends = late;
+    s.count = late.length;
+    s.firstSent = late.length ? Math.min(...late) : Infinity;
+    s.limited = false;
+    s.limitedSent = Infinity;
+    s.probing = false;
+  }
+
+  private of(b: Bucket): Learning {
+    let s = this.learned.get(b);
+    if (!s) {
+      s = {
+        start: undefined,
+        end: undefined,
+        firstSent: Infinity,
+        count: 0,
+        sends: [],
+        limited: false,
+        limitedSent: Infinity,
+        probing: false,
+        reset: undefined,
+        anchor: undefined,
+        capacity: undefined,
+        windowMs: undefined,
+        clean: 0,
+        probeAfter: PROBE_AFTER,
+      };
+      this.learned.set(b, s);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Windows no header describes (Fieldwire's legacy endpoints): nothing until a 429, then only
+ * when the window resets. The successes of a window before its first 429 are its capacity.
+ */
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { asyncScheduler, from, mergeMap } from 'rxjs';
+import { createLimiter, providers, rateLimit, type LimiterSnapshot, type Provider } from '../../lib/index.js';
+import { createSimulatorEngine, virtualProvider, type SimulatorOptions } from '../../lib/testing/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+const START = Date.UTC(2026, 10, 23, 12, 0, 0);
+const PATH = '/projects/:id/legacy_reports';
+const KEY = 'GET /projects/:id/legacy_reports';
+
+interface Run {
+  readonly phaseMs: number;
+  readonly requests: number;
+  readonly streams: number;
+  readonly latencyMs?: number;
+  readonly provider?: Provider;
+  readonly engine?: SimulatorOptions;
+}
+
+function run(o: Run) {
+  return inVirtualTime(({ now }) => {
+    const start = START + o.phaseMs;
+    const engine = createSimulatorEngine({
+      latencyMs: o.latencyMs ?? 10,
+      fieldwire: { legacy: [KEY], legacyLimit: 10, legacyWindowMs: 1000 },
+      ...o.engine,
+      now: () => start + asyncScheduler.now(),
+    });
+    const api = virtualProvider(engine, asyncScheduler);
+    const limiter = createLimiter({ provider: o.provider ?? providers.fieldwire(), key: 'token-L' });
+    const statuses: number[] = [];
+    const errors: unknown[] = [];
+    const states: LimiterSnapshot[] = [];
+    limiter.state$.subscribe((s) => states.push(s));
+    let last = 0;
+    from(Array.from({ length: o.requests }, (_, i) => i))
+      .pipe(
+        mergeMap((i) => {
+          const path = PATH.replace(':id', String(100 + i));
+          return api.request('fieldwire', { path, token: 'token-L' }).pipe(rateLimit(limiter, { url: path }));
+        }, o.streams),
+      )
+      .subscribe({
+        next: (r) => {
+          statuses.push(r.status);
+          last = now();
+        },
+        error: (e: unknown) => errors.push(e),
+      });
+    return {
+      statuses,
+      errors,
+      engine,
+      limiter,
+      states,
+      get makespan() {
+        return last;
+      },
+    };
+  });
+}
+
+const stats = (out: ReturnType<typeof run>) => out.engine.statsFor('fieldwire', 'Bearer token-L');
+const legacyBucket = (s: LimiterSnapshot) => s.buckets.find((b) => b.name === `${KEY}:minute`);
+
+describe('a window no header describes, inferred from its first 429 (virtual time)', () => {
+  // 10 per aligned 1-s window: 100 GETs fit in 10 windows, the last opening at 9 s.
+  const PHYSICAL = 9000;
+
+  it('10 per second, 100 GETs over 10 streams: at most 10 × 429 (those in flight), then none; ≤ 1.1 × 9 s', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 1, max: 30 }), (phaseMs, latencyMs) => {
+        const out = run({ phaseMs, latencyMs, requests: 100, streams: 10 });
+        expect(out.errors).toEqual([]);
+        expect(out.statuses).toEqual(Array(100).fill(200));
+        // The cold start sends one request, then the other 9 streams one round trip later. When a
+        // window boundary falls between the two, the first window's count includes a success of
+        // the window before: the next window shows it with one 429 more, and the count is right.
+        const straddled = Math.floor(phaseMs / 1000) !== Math.floor((phaseMs + 2 * latencyMs) / 1000);
+        expect(stats(out).limited).toBeLessThanOrEqual(straddled ? 11 : 10);
+        if (!straddled) expect(out.makespan).toBeLessThanOrEqual(1.1 * PHYSICAL);
+        const bucket = legacyBucket(out.limiter.snapshot);
+        expect(bucket).toMatchObject({
+          limit: 10,
+          windowMs: 1000,
+          source: 'inferred',
+          sources: { limit: 'inferred', windowMs: 'inferred' },
+        });
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a limit that drops mid-run (10 to 5) is learned again from the 429 that shows it, then no more', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 980 }), (phaseMs) => {
+        const dropAt = START + phaseMs + 4500;
+        const out = run({
+          phaseMs,
+          requests: 100,
+          streams: 10,
+          engine: { limitChanges: [{ at: dropAt, provider: 'fieldwire', set: { legacyLimit: 5 } }] },
+        });
+        expect(out.errors).toEqual([]);
+        expect(out.statuses).toEqual(Array(100).fill(200));
+        // 10 in flight at the first 429; at the drop, at most the 5 sent beyond the new limit.
+        expect(stats(out).limited).toBeLessThanOrEqual(10 + 5);
+        expect(legacyBucket(out.limiter.snapshot)).toMatchObject({ limit: 5, source: 'inferred' });
+        const learned = out.states.map(legacyBucket).filter((b) => b?.source === 'inferred');
+        expect(learned[0]?.limit).toBe(10);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('a window filled without 429 probes for one more now and then: a raised limit is found', () => {
+    const out = run({
+      phaseMs: 0,
+      requests: 600,
+      streams: 10,
+      engine: { limitChanges: [{ at: START + 3000, provider: 'fieldwire', set: { legacyLimit: 12 } }] },
+    });
+    expect(out.errors).toEqual([]);
+    expect(out.statuses).toEqual(Array(600).fill(200));
+    expect(legacyBucket(out.limiter.snapshot)?.limit).toBe(12);
+    // Each probe the server refuses costs one 429, and they grow rarer.
+    expect(stats(out).limited).toBeLessThanOrEqual(10 + 5);
+  });
+
+  it('declared numbers pace the endpoint from its first request: no 429 at any phase', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), (phaseMs) => {
+        const provider = providers.fieldwire({ legacyLimits: { [KEY]: { limit: 10, windowMs: 1000 } } });
+        const out = run({ phaseMs, requests: 100, streams: 10, provider });
+        expect(out.statuses).toEqual(Array(100).fill(200));
+        expect(stats(out).limited).toBe(0);
+        // Declared numbers stay what they are, whatever the bucket learned of its window's timing.
+        expect(legacyBucket(out.limiter.snapshot)).toMatchObject({
+          limit: 10,
+          windowMs: 1000,
+          sources: { limit: 'hint', windowMs: 'hint' },
+        });
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('before its first 429 a legacy endpoint shows no numbers: unknown, not a minute', () => {
+    const out = run({ phaseMs: 0, requests: 5, streams: 5, provider: providers.fieldwire({ legacy: [KEY] }) });
+    expect(stats(out).limited).toBe(0);
+    expect(legacyBucket(out.limiter.snapshot)).toMatchObject({ limit: null, windowMs: null, source: 'hint' });
+  });
+});
