@@ -1,5 +1,13 @@
 export { createLimiter, Limiter, type AcquireHandlers, type Permit, type Ticket } from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
+export {
+  createLimiterPool,
+  isLimiterPoolFullError,
+  LimiterPool,
+  LimiterPoolFullError,
+  type LimiterPoolOptions,
+  type LimiterPoolSnapshot,
+} from './core/pool.js';
 export { DuplicateLimiterError, isDuplicateLimiterError, shareLimiter, type SharedLimiter } from './core/registry.js';
 export {
   memoryStore,

@@ -6,7 +6,10 @@ import { describe, expect, it } from '@jest/globals';
 import { of, type Observable } from 'rxjs';
 import {
   createLimiter,
+  createLimiterPool,
   isQuotaExhaustedError,
+  type Limiter,
+  type LimiterPoolSnapshot,
   providers,
   rateLimit,
   type LimiterEvent,
@@ -24,6 +27,10 @@ assertType<Equal<typeof _typed$, Observable<{ id: number }>>>();
 assertType<Equal<typeof limiter.state$, Observable<LimiterSnapshot>>>();
 assertType<Equal<Extract<LimiterEvent, { type: 'quota-exhausted' }>['bucket'], string>>();
 
+const pool = createLimiterPool({ provider: providers.generic(), idleMs: 60_000 });
+assertType<Equal<ReturnType<typeof pool.get>, Limiter>>();
+assertType<Equal<typeof pool.state$, Observable<LimiterPoolSnapshot>>>();
+
 // Compiled, never run: each line must stay a type error.
 export function mistakes(): void {
   // @ts-expect-error key is required
@@ -34,6 +41,10 @@ export function mistakes(): void {
   providers.generic({ pacing: 'fast' });
   // @ts-expect-error snapshots are read-only
   limiter.snapshot.queued = 3;
+  // @ts-expect-error a pool's limiters take their key from pool.get, not the options
+  createLimiterPool({ provider: providers.generic(), key: 'k' });
+  // @ts-expect-error the pool's size is read-only
+  pool.size = 3;
 }
 
 function narrow(e: unknown): number | undefined {
@@ -45,7 +56,8 @@ function narrow(e: unknown): number | undefined {
 }
 
 describe('types', () => {
-  it('guards narrow at run time as they do at compile time', () => {
+  it('guards narrow at run time as they do at compile time', async () => {
     expect(narrow(new Error('x'))).toBeUndefined();
+    await pool.close();
   });
 });

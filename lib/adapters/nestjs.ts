@@ -38,6 +38,7 @@ import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import { combineLatest, defer, map, Observable, of } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
+import { createLimiterPool, LimiterPool, type LimiterPoolOptions } from '../core/pool.js';
 import { shareLimiter, type SharedLimiter } from '../core/registry.js';
 import type { LimiterOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
@@ -82,7 +83,14 @@ export type LimiterDefinition = LimiterOptions | Limiter;
  */
 export interface RateLimitModuleOptions {
   /** One limiter per name (one per credential and provider): options, or a `Limiter`. */
-  readonly limiters: Readonly<Record<string, LimiterDefinition>>;
+  readonly limiters?: Readonly<Record<string, LimiterDefinition>>;
+  /**
+   * One pool of limiters per name, for many tenants of one provider (a limiter per customer
+   * token, made on first use, evicted when idle): options for `createLimiterPool`, or a pool.
+   * Inject it with `@InjectLimiterPool(name)`; `registry.tenantHttp(httpService, name)` paces
+   * each call by the limiter of the credential it carries.
+   */
+  readonly pools?: Readonly<Record<string, LimiterPoolOptions | LimiterPool>>;
 }
 
 /**
@@ -135,6 +143,15 @@ export function InjectLimiter(name: string): PropertyDecorator & ParameterDecora
   return Inject(getLimiterToken(name));
 }
 
+/**
+ * Injects the limiter pool registered under `name` (`pools` of `forRoot`):
+ * `@InjectLimiterPool('pipedrive') pool: LimiterPool`. Pools share the limiters' tokens
+ * ({@link getLimiterToken}), so a name is either a limiter or a pool.
+ */
+export function InjectLimiterPool(name: string): PropertyDecorator & ParameterDecorator {
+  return Inject(getLimiterToken(name));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The registry
 
@@ -150,18 +167,37 @@ export function InjectLimiter(name: string): PropertyDecorator & ParameterDecora
  */
 export class LimiterRegistry implements OnApplicationShutdown {
   private readonly limiters = new Map<string, Limiter>();
+  private readonly pools = new Map<string, LimiterPool>();
   /** Limiters this registry created from options (held in the process-wide share). */
   private readonly held: SharedLimiter[] = [];
+  /** Pools this registry created from options (closed with it). */
+  private readonly ownPools: LimiterPool[] = [];
 
   constructor(options: RateLimitModuleOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RateLimitModule: options must be an object with `limiters`');
     }
-    const defs: unknown = options.limiters;
+    const defs: unknown = options.limiters ?? {};
     if (typeof defs !== 'object' || defs === null || Array.isArray(defs)) {
       throw new TypeError('RateLimitModule: `limiters` must be an object of limiters or limiter options by name');
     }
+    const poolDefs: unknown = options.pools ?? {};
+    if (typeof poolDefs !== 'object' || poolDefs === null || Array.isArray(poolDefs)) {
+      throw new TypeError('RateLimitModule: `pools` must be an object of limiter pools or pool options by name');
+    }
     try {
+      for (const [name, def] of Object.entries(poolDefs as Record<string, LimiterPoolOptions | LimiterPool>)) {
+        if (Object.hasOwn(defs, name)) {
+          throw new TypeError(`RateLimitModule: "${name}" names both a limiter and a pool; give each its own name`);
+        }
+        if (def instanceof LimiterPool) {
+          this.pools.set(name, def);
+          continue;
+        }
+        const pool = toPool(name, def);
+        this.ownPools.push(pool);
+        this.pools.set(name, pool);
+      }
       for (const [name, def] of Object.entries(defs as Record<string, LimiterDefinition>)) {
         if (isLimiter(def)) {
           this.limiters.set(name, def);
@@ -185,7 +221,8 @@ export class LimiterRegistry implements OnApplicationShutdown {
    */
   async close(): Promise<void> {
     const held = this.held.splice(0);
-    await Promise.all(held.map((h) => h.release()));
+    const pools = this.ownPools.splice(0);
+    await Promise.all([...held.map((h) => h.release()), ...pools.map((p) => p.close())]);
   }
 
   /** @internal Nest's shutdown hook: {@link LimiterRegistry.close}. */
@@ -208,15 +245,40 @@ export class LimiterRegistry implements OnApplicationShutdown {
     return this.limiters.has(name);
   }
 
+  /** The limiter pool registered under `name`; throws an `Error` naming the known ones if none is. */
+  pool(name: string): LimiterPool {
+    const pool = this.pools.get(name);
+    if (!pool) {
+      const known = [...this.pools.keys()].map((n) => `"${n}"`).join(', ') || 'none';
+      throw new Error(`RateLimitModule: no limiter pool named "${name}" (registered: ${known})`);
+    }
+    return pool;
+  }
+
+  /** Is a limiter pool registered under `name`? */
+  hasPool(name: string): boolean {
+    return this.pools.has(name);
+  }
+
+  /** The limiter or the pool registered under `name` (what its injection token gives). */
+  resolve(name: string): Limiter | LimiterPool {
+    return this.pools.get(name) ?? this.get(name);
+  }
+
   /** Names of the registered limiters, in registration order. */
   names(): string[] {
     return [...this.limiters.keys()];
   }
 
-  /** The current state of every limiter, by name, computed now. */
+  /**
+   * The current state of every limiter, by name, computed now. A pool's live limiters are
+   * listed as `<pool name>/<key label>` (e.g. `pipedrive/key_3f2a…`): tenants added at runtime
+   * appear as they come, evicted ones go; never a key.
+   */
   snapshot(): Record<string, LimiterSnapshot> {
     const out: Record<string, LimiterSnapshot> = {};
     for (const [name, limiter] of this.limiters) out[name] = limiter.snapshot;
+    for (const [name, pool] of this.pools) for (const s of pool.snapshot().limiters) out[`${name}/${s.key}`] = s;
     return out;
   }
 
@@ -226,9 +288,20 @@ export class LimiterRegistry implements OnApplicationShutdown {
    */
   snapshot$(): Observable<Record<string, LimiterSnapshot>> {
     const names = this.names();
-    if (names.length === 0) return of({});
-    return combineLatest(names.map((name) => this.get(name).state$)).pipe(
-      map((states) => Object.fromEntries(names.map((name, i) => [name, states[i] as LimiterSnapshot]))),
+    const pools = [...this.pools.entries()];
+    if (names.length === 0 && pools.length === 0) return of({});
+    return combineLatest([
+      combineLatest(names.map((name) => this.get(name).state$)).pipe(startWithEmpty(names.length)),
+      combineLatest(pools.map(([, pool]) => pool.state$)).pipe(startWithEmpty(pools.length)),
+    ]).pipe(
+      map(([states, poolStates]) => {
+        const out: Record<string, LimiterSnapshot> = {};
+        names.forEach((name, i) => (out[name] = states[i] as LimiterSnapshot));
+        pools.forEach(([name], i) => {
+          for (const s of poolStates[i]?.limiters ?? []) out[`${name}/${s.key}`] = s;
+        });
+        return out;
+      }),
     );
   }
 
@@ -238,6 +311,30 @@ export class LimiterRegistry implements OnApplicationShutdown {
    */
   http(httpService: HttpService, name: string, options: RateLimitedHttpOptions = {}): RateLimitedHttp {
     return rateLimitedHttp(httpService, this.get(name), options);
+  }
+
+  /**
+   * `httpService` paced per tenant by the pool registered under `name`: each call goes through
+   * the pool's limiter for the credential it carries (see {@link tenantHttp}).
+   */
+  tenantHttp(httpService: HttpService, name: string, options: TenantHttpOptions = {}): TenantHttp {
+    return tenantHttp(httpService, this.pool(name), options);
+  }
+}
+
+/** `combineLatest([])` never emits: an empty list of sources stands for one empty emission. */
+function startWithEmpty<T>(count: number): (source: Observable<T[]>) => Observable<T[]> {
+  return (source) => (count === 0 ? of([]) : source);
+}
+
+function toPool(name: string, def: LimiterPoolOptions): LimiterPool {
+  try {
+    return createLimiterPool(def);
+  } catch (error) {
+    if (error instanceof TypeError) {
+      throw new TypeError(`RateLimitModule: pool "${name}": ${error.message}`, { cause: error });
+    }
+    throw error;
   }
 }
 
@@ -266,7 +363,7 @@ const builder = new ConfigurableModuleBuilder<RateLimitModuleOptions>({
     const names = [...new Set(extras.limiterNames ?? [])];
     const byName: NestProvider[] = names.map((name) => ({
       provide: getLimiterToken(name),
-      useFactory: (registry: LimiterRegistry) => registry.get(name),
+      useFactory: (registry: LimiterRegistry) => registry.resolve(name),
       inject: [LimiterRegistry],
     }));
     return {
@@ -322,6 +419,7 @@ export class RateLimitModule extends ConfigurableModuleClass {
     const names = [
       ...(options.limiterNames ?? []),
       ...Object.keys((options as Partial<RateLimitModuleOptions>).limiters ?? {}),
+      ...Object.keys((options as Partial<RateLimitModuleOptions>).pools ?? {}),
     ];
     return super.forRoot({ ...options, limiterNames: names });
   }
@@ -356,7 +454,7 @@ export class RateLimitModule extends ConfigurableModuleClass {
     const unique = [...new Set(names)];
     const limiters: NestProvider[] = unique.map((name) => ({
       provide: getLimiterToken(name),
-      useFactory: (registry: LimiterRegistry) => registry.get(name),
+      useFactory: (registry: LimiterRegistry) => registry.resolve(name),
       inject: [LimiterRegistry],
     }));
     const http = options.http;
@@ -366,7 +464,9 @@ export class RateLimitModule extends ConfigurableModuleClass {
         : unique.map((name) => ({
             provide: getRateLimitedHttpToken(name),
             useFactory: (service: HttpService, registry: LimiterRegistry) =>
-              registry.http(service, name, options.httpOptions ?? {}),
+              registry.hasPool(name)
+                ? registry.tenantHttp(service, name, options.httpOptions ?? {})
+                : registry.http(service, name, options.httpOptions ?? {}),
             inject: [http, LimiterRegistry],
           }));
     return {
@@ -400,8 +500,8 @@ export interface RateLimitFeatureOptions {
    * {@link getRateLimitedHttpToken}.
    */
   readonly http?: abstract new (...args: never[]) => HttpService;
-  /** Settings of those rate-limited services (`maxRetries`, `priority`…). */
-  readonly httpOptions?: RateLimitedHttpOptions;
+  /** Settings of those rate-limited services (`maxRetries`, `priority`…; `key` for a pool's). */
+  readonly httpOptions?: TenantHttpOptions;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,8 +571,113 @@ export function rateLimitedHttp(
   limiter: Limiter,
   options: RateLimitedHttpOptions = {},
 ): RateLimitedHttp {
+  return { limiter, ...pacedHttp('rateLimitedHttp', httpService, () => limiter, options) };
+}
+
+/** Options of {@link tenantHttp}. */
+export interface TenantHttpOptions extends RateLimitedHttpOptions {
+  /**
+   * The pool key of a call: the credential it is sent with, so the budget paced is the one the
+   * provider counts, whichever tenant the code meant. Runs for each call, with the config as
+   * passed (the instance's default headers are not in it). A call for which it returns
+   * `undefined` or `''` fails with a `TypeError` before anything is sent.
+   * @default the `Authorization` header, else `x-api-token`, else the `api_token` query parameter
+   */
+  readonly key?: (config: AxiosRequestConfig) => string | undefined;
+}
+
+/** `HttpService` paced per tenant: each call by the pool's limiter for its credential. */
+export interface TenantHttp extends Omit<RateLimitedHttp, 'limiter'> {
+  /** The pool whose limiters pace the calls. */
+  readonly pool: LimiterPool;
+}
+
+/**
+ * Wraps `HttpService` for many tenants: each call goes through `pool.get(key)`, where `key`
+ * is the credential the call carries (`options.key` to read it elsewhere), as
+ * {@link rateLimitedHttp} does for one limiter. The tenant of an incoming request (a header,
+ * the JWT's subject, a CLS value) picks which credential your code sends; the limiter follows
+ * the credential actually sent, so two tenants sharing one token share one budget, and a
+ * tenant first seen at runtime gets its limiter on its first call.
+ *
+ * ```ts
+ * import type { HttpService } from '@nestjs/axios';
+ * import { firstValueFrom } from 'rxjs';
+ * import { createLimiterPool, providers } from 'rx-ratelimit';
+ * import { tenantHttp } from 'rx-ratelimit/nestjs';
+ *
+ * declare const httpService: HttpService;
+ * declare const tenantToken: string;
+ * const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'advanced' }) });
+ * const api = tenantHttp(httpService, pool);
+ * const res = await firstValueFrom(
+ *   api.get('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': tenantToken } }),
+ * );
+ * ```
+ */
+export function tenantHttp(httpService: HttpService, pool: LimiterPool, options: TenantHttpOptions = {}): TenantHttp {
+  if (!(pool instanceof LimiterPool))
+    throw new TypeError('tenantHttp: `pool` must be a LimiterPool (createLimiterPool)');
+  const { key, ...rest } = options;
+  if (key !== undefined && typeof key !== 'function')
+    throw new TypeError('tenantHttp: option `key` must be a function');
+  const keyOf = key ?? credentialOf;
+  const pick = (cfg: AxiosRequestConfig): Limiter => {
+    const k = keyOf(cfg);
+    if (typeof k !== 'string' || k === '') {
+      throw new TypeError(
+        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${cfg.url ?? ''}`.trimEnd() +
+          (key ? ': options.key returned none' : ': it carries no Authorization, x-api-token or api_token'),
+      );
+    }
+    return pool.get(k);
+  };
+  return { pool, ...pacedHttp('tenantHttp', httpService, pick, rest) };
+}
+
+/** The credential a call carries: `Authorization`, else `x-api-token`, else `api_token` in its params or URL. */
+function credentialOf(config: AxiosRequestConfig): string | undefined {
+  const headers = config.headers as unknown;
+  const header = (name: string): string | undefined => {
+    if (typeof headers !== 'object' || headers === null) return undefined;
+    const get = (headers as { get?: unknown }).get;
+    if (typeof get === 'function') {
+      const v: unknown = (get as (n: string) => unknown).call(headers, name);
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    }
+    for (const [k, v] of Object.entries(headers))
+      if (k.toLowerCase() === name && typeof v === 'string' && v !== '') return v;
+    return undefined;
+  };
+  const fromHeaders = header('authorization') ?? header('x-api-token');
+  if (fromHeaders !== undefined) return fromHeaders;
+  const params = config.params as unknown;
+  if (typeof params === 'object' && params !== null) {
+    const v =
+      params instanceof URLSearchParams ? params.get('api_token') : (params as Record<string, unknown>)['api_token'];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  const url = config.url;
+  if (typeof url === 'string' && url.includes('api_token=')) {
+    try {
+      const v = new URL(url, 'http://localhost').searchParams.get('api_token');
+      if (v) return v;
+    } catch {
+      // Not a URL: no credential in it.
+    }
+  }
+  return undefined;
+}
+
+/** The methods of a paced `HttpService`, each call's limiter chosen by `pick`. */
+function pacedHttp(
+  where: string,
+  httpService: HttpService,
+  pick: (config: AxiosRequestConfig) => Limiter,
+  options: RateLimitedHttpOptions,
+): Omit<RateLimitedHttp, 'limiter'> {
   const { priority: defaultPriority, ...config } = options;
-  checkPriority('rateLimitedHttp', defaultPriority);
+  checkPriority(where, defaultPriority);
 
   const gate = <T>(
     method: string,
@@ -480,6 +685,17 @@ export function rateLimitedHttp(
     send: (c: AxiosRequestConfig) => Observable<AxiosResponse<T>>,
   ): Observable<AxiosResponse<T>> => {
     if (cfg.rateLimit?.skip) return send(cfg);
+    // The limiter is chosen at subscription (a pool's may have been evicted since the call), and
+    // a call with no tenant key errors the observable, as any failed request does.
+    return defer(() => gateWith(pick(cfg), method, cfg, send));
+  };
+
+  const gateWith = <T>(
+    limiter: Limiter,
+    method: string,
+    cfg: AxiosRequestConfig,
+    send: (c: AxiosRequestConfig) => Observable<AxiosResponse<T>>,
+  ): Observable<AxiosResponse<T>> => {
     const info = infoOf(httpService, method, cfg, defaultPriority);
     const headers = idempotencyHeaders(httpService, method, cfg);
     const passOn: AxiosRequestConfig = {
@@ -520,7 +736,6 @@ export function rateLimitedHttp(
   };
 
   return {
-    limiter,
     httpService,
     request: <T>(cfg: AxiosRequestConfig) =>
       gate<T>(cfg.method ?? httpService.axiosRef?.defaults?.method ?? 'get', cfg, (c) => httpService.request<T>(c)),

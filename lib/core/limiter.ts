@@ -280,8 +280,14 @@ export class Limiter {
     });
   }
 
-  /** Closes what a shared store opened for this limiter (a no-op with the memory store). */
+  /**
+   * Closes what a shared store opened for this limiter, and completes `state$` and `events$`
+   * (a pool's eviction, a NestJS shutdown: subscribers such as a UI's see the end). The limiter
+   * still answers calls afterwards, without publishing.
+   */
   async close(): Promise<void> {
+    this.state.complete();
+    this.events.complete();
     await this.session?.close();
   }
 

@@ -64,3 +64,59 @@ export async function deferWhenLimited<T>(
     throw rateLimitError();
   }
 }
+
+/** The part of a BullMQ `Job` that per-job deferral uses. */
+export interface Delayable {
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
+}
+
+/**
+ * Runs one job's work; if the limiter refuses it with a `QuotaExhaustedError` (its tenant's
+ * budget will not return within `maxWaitMs`), moves **this job** back to BullMQ's delayed set
+ * until the limiter's `resumeAt` and throws BullMQ's `DelayedError`: the job runs again after
+ * the reset, without counting as an attempt, while the worker goes on with other tenants' jobs.
+ * Use it when one queue carries many tenants (a limiter pool); {@link deferWhenLimited} stops
+ * the whole worker instead, which suits a queue of one token. Any other error is thrown as it is.
+ *
+ * ```ts
+ * import { DelayedError, Worker } from 'bullmq';
+ * import { lastValueFrom } from 'rxjs';
+ * import { fromFetch } from 'rxjs/fetch';
+ * import { createLimiterPool, providers, rateLimit } from 'rx-ratelimit';
+ * import { deferJobWhenLimited } from 'rx-ratelimit/redis';
+ *
+ * const pool = createLimiterPool({ provider: providers.procore(), maxWaitMs: 2_000 });
+ * new Worker<{ token: string; id: string }>(
+ *   'sync',
+ *   (job, token) =>
+ *     deferJobWhenLimited(job, token, () => new DelayedError(), () =>
+ *       lastValueFrom(
+ *         fromFetch(`https://api.procore.com/rest/v1.0/items/${job.data.id}`, {
+ *           headers: { authorization: `Bearer ${job.data.token}` },
+ *         }).pipe(rateLimit(pool.get(job.data.token))),
+ *       ),
+ *     ),
+ *   { connection: { host: '127.0.0.1', port: 6379 } },
+ * );
+ * ```
+ */
+export async function deferJobWhenLimited<T>(
+  job: Delayable,
+  token: string | undefined,
+  delayedError: () => Error,
+  work: () => Promise<T>,
+  options: DeferOptions = {},
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isQuotaExhaustedError(error)) throw error;
+    const now = (options.now ?? Date.now)();
+    const waitMs = Number.isFinite(error.resumeAt)
+      ? Math.max(1, Math.ceil(error.resumeAt - now))
+      : (options.unknownWaitMs ?? 1000);
+    // BullMQ's delayed set is keyed by wall-clock epoch ms.
+    await job.moveToDelayed(Date.now() + waitMs, token);
+    throw delayedError();
+  }
+}

@@ -67,11 +67,12 @@ export interface RedisStoreOptions {
   /** While Redis is unavailable, try it again this often. @default 1000 */
   readonly retryMs?: number;
   /**
-   * Listen for other processes' changes (pub/sub on a duplicate connection), so a waiting
-   * request goes as soon as another process's response frees budget, and a block (Pipedrive's
-   * 403) met by another process stops this one at once. Without it the limiter asks again
-   * every 250 ms while it waits on responses. On a `Cluster`, sharded pub/sub (SSUBSCRIBE,
-   * Redis 7). @default true
+   * Listen for other processes' changes, so a waiting request goes as soon as another
+   * process's response frees budget, and a block (Pipedrive's 403) met by another process stops
+   * this one at once. One pub/sub connection per store (a duplicate of `client`), shared by all
+   * its limiters, a channel per credential; it is open while any limiter of the store is.
+   * Without it the limiter asks again every 250 ms while it waits on responses. On a `Cluster`,
+   * sharded pub/sub (SSUBSCRIBE, Redis 7). @default true
    */
   readonly subscribe?: boolean;
 }
@@ -158,10 +159,76 @@ export function redisKeys(prefix: string, provider: string, key: string, secret:
 export function redisStore(options: RedisStoreOptions): LimiterStore {
   const { secret, ...opts } = parseOptions('redisStore', schema, options);
   defineScripts(opts.client);
+  // One subscriber connection for every limiter of the store (a pool of thousands of tenants
+  // included), opened with the first and closed with the last.
+  const subscriber = opts.subscribe ? new SharedSubscriber(opts.client) : undefined;
   return {
     kind: 'redis',
-    open: (ctx) => new RedisSession(opts, ctx, redisKeys(opts.prefix, ctx.provider, ctx.key, secret)),
+    open: (ctx) => new RedisSession(opts, ctx, redisKeys(opts.prefix, ctx.provider, ctx.key, secret), subscriber),
   };
+}
+
+/**
+ * The store's one pub/sub connection, shared by all its sessions: a channel per credential,
+ * subscribed while any session of that credential is open. The connection is opened with the
+ * first channel and closed with the last, so a store with no open limiter holds no socket (an
+ * application's shutdown does not hang on it). Each limiter used to open its own: 20 limiters
+ * were 20 more Redis clients.
+ */
+class SharedSubscriber {
+  private connection: Redis | Cluster | undefined;
+  private readonly channels = new Map<string, Set<(message: string) => void>>();
+  private readonly cluster: boolean;
+
+  constructor(private readonly client: Redis | Cluster) {
+    this.cluster = isCluster(client);
+  }
+
+  /** Calls `listener` with each message on `channel` until the returned function is called. */
+  add(channel: string, listener: (message: string) => void): () => void {
+    let set = this.channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+      const sub = this.open();
+      // Errors surface through the store's own calls (store-unavailable); this connection only
+      // speeds up waking, and ioredis resubscribes by itself after a reconnect.
+      (this.cluster ? sub.ssubscribe(channel) : sub.subscribe(channel)).catch(() => undefined);
+    }
+    const listeners = set;
+    listeners.add(listener);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      listeners.delete(listener);
+      if (listeners.size > 0 || this.channels.get(channel) !== listeners) return;
+      this.channels.delete(channel);
+      const sub = this.connection;
+      if (!sub) return;
+      if (this.channels.size === 0) {
+        this.connection = undefined;
+        sub.disconnect();
+      } else {
+        (this.cluster ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)).catch(() => undefined);
+      }
+    };
+  }
+
+  private open(): Redis | Cluster {
+    if (this.connection) return this.connection;
+    // On a Cluster, sharded pub/sub (SSUBSCRIBE, Redis 7): notices stay on the limiter's shard.
+    const sub: Redis | Cluster = this.cluster
+      ? (this.client as Cluster).duplicate([], { shardedSubscribers: true })
+      : (this.client as Redis).duplicate();
+    sub.on('error', () => undefined);
+    sub.on(this.cluster ? 'smessage' : 'message', (channel: string, message: string) => {
+      const listeners = this.channels.get(channel);
+      if (listeners) for (const l of [...listeners]) l(message);
+    });
+    this.connection = sub;
+    return sub;
+  }
 }
 
 /** Is `client` an ioredis `Cluster` (its change notices then use sharded pub/sub)? */
@@ -304,7 +371,8 @@ class RedisSession implements StoreSession {
   private unblockedSeq = 0;
   /** The last call issued before a resume: a pause in its answer is out of date. */
   private resumedSeq = 0;
-  private subscriber: Redis | Cluster | undefined;
+  /** Ends this session's subscription to its channel on the store's shared connection. */
+  private unsubscribe: (() => void) | undefined;
   private closed = false;
   /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
   private guardMs = 0;
@@ -316,11 +384,12 @@ class RedisSession implements StoreSession {
     private readonly opts: Parsed,
     ctx: StoreContext,
     keys: ReturnType<typeof redisKeys>,
+    subscriber: SharedSubscriber | undefined,
   ) {
     this.keys = keys;
     this.emit = ctx.emit;
     this.redis = opts.client as unknown as ScriptClient;
-    if (opts.subscribe) this.listen();
+    if (subscriber) this.unsubscribe = subscriber.add(keys.channel, (message) => this.onMessage(message));
   }
 
   async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
@@ -514,9 +583,8 @@ class RedisSession implements StoreSession {
     this.listeners.clear();
     this.blockListeners.clear();
     this.resumeListeners.clear();
-    const sub = this.subscriber;
-    this.subscriber = undefined;
-    if (sub) sub.disconnect();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 
   /**
@@ -538,31 +606,19 @@ class RedisSession implements StoreSession {
     return Math.max(10_000, 5 * (this.opts.retryMs + this.opts.timeoutMs));
   }
 
-  private listen(): void {
-    const client = this.opts.client;
-    // On a Cluster, sharded pub/sub (SSUBSCRIBE, Redis 7): notices stay on the limiter's shard.
-    const cluster = isCluster(client);
-    const sub: Redis | Cluster = cluster
-      ? (client as Cluster).duplicate([], { shardedSubscribers: true })
-      : (client as Redis).duplicate();
-    this.subscriber = sub;
-    // Errors surface through the store's own calls (store-unavailable); this connection only
-    // speeds up waking, and ioredis reconnects and resubscribes by itself.
-    sub.on('error', () => undefined);
-    sub.on(cluster ? 'smessage' : 'message', (_channel: string, message: string) => {
-      if (this.closed) return;
-      if (message === 'resume' || message === 'resume:pause') {
-        const buckets = message === 'resume';
-        this.resumedSeq = this.seq;
-        if (buckets) this.unblockedSeq = this.seq;
-        for (const l of this.resumeListeners) l({ buckets });
-      }
-      const block = parseBlockNotice(message);
-      if (block === null) this.unblockedSeq = this.seq;
-      if (block !== undefined) for (const l of this.blockListeners) l(block);
-      for (const l of this.listeners) l();
-    });
-    (cluster ? sub.ssubscribe(this.keys.channel) : sub.subscribe(this.keys.channel)).catch(() => undefined);
+  /** A change notice on this credential's channel (another process, or this one). */
+  private onMessage(message: string): void {
+    if (this.closed) return;
+    if (message === 'resume' || message === 'resume:pause') {
+      const buckets = message === 'resume';
+      this.resumedSeq = this.seq;
+      if (buckets) this.unblockedSeq = this.seq;
+      for (const l of this.resumeListeners) l({ buckets });
+    }
+    const block = parseBlockNotice(message);
+    if (block === null) this.unblockedSeq = this.seq;
+    if (block !== undefined) for (const l of this.blockListeners) l(block);
+    for (const l of this.listeners) l();
   }
 
   /** Resolves with the call's answer, or rejects after `timeoutMs`. */
@@ -848,4 +904,10 @@ class RedisSession implements StoreSession {
   }
 }
 
-export { deferWhenLimited, type DeferOptions, type RateLimitable } from './deferral.js';
+export {
+  deferJobWhenLimited,
+  deferWhenLimited,
+  type Delayable,
+  type DeferOptions,
+  type RateLimitable,
+} from './deferral.js';

@@ -1,0 +1,409 @@
+/**
+ * A pool of limiters keyed by tenant: one limiter per credential, made on first use and
+ * evicted once idle, for a backend that serves hundreds or thousands of customer tokens.
+ */
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  defer,
+  finalize,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
+import { backgroundTimer, limiterClock } from './clock.js';
+import type { Limiter } from './limiter.js';
+import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
+import { shareLimiter, type SharedLimiter } from './registry.js';
+import type { LimiterSnapshot } from './state.js';
+import { z } from 'zod';
+
+/** Options of {@link createLimiterPool}: a limiter's options without `key`, plus the pool's own. */
+export interface LimiterPoolOptions extends Omit<LimiterOptions, 'key' | 'label'> {
+  /**
+   * A limiter nothing has asked for (`get`) this long, with nothing queued or in flight and no
+   * pause, block or spent bucket in force, is evicted: its `state$` completes and its memory
+   * is freed. The next `get` for its key makes a new one, which learns the budget again from
+   * its first response (or from the shared store, which kept it). @default 300_000 (5 minutes)
+   */
+  readonly idleMs?: number;
+  /**
+   * Most limiters alive at once. At the cap, `get` for a new key first evicts the least recently
+   * used limiter that holds nothing (nothing queued, in flight or in force), and throws a
+   * {@link LimiterPoolFullError} when none does. @default Infinity
+   */
+  readonly max?: number;
+  /**
+   * Most often `state$` emits, ms: the pool's snapshot lists every limiter, so a change on one
+   * tenant is batched with those within this interval. @default 100
+   */
+  readonly stateIntervalMs?: number;
+}
+
+/** The state of a whole pool, as {@link LimiterPool.state$} emits it. Plain data. */
+export interface LimiterPoolSnapshot {
+  /** Limiters alive now. */
+  readonly size: number;
+  /** The `max` option (`null` without one). */
+  readonly max: number | null;
+  /** Each live limiter's snapshot (its `key` is the credential's label, never the credential). */
+  readonly limiters: readonly LimiterSnapshot[];
+  /** Limiters made since the pool was created. */
+  readonly created: number;
+  /** Limiters evicted since the pool was created. */
+  readonly evicted: number;
+  /** Epoch ms (pool clock) of this snapshot. */
+  readonly updatedAt: number;
+}
+
+/** Thrown by {@link LimiterPool.get} for a new key when the pool holds `max` limiters, each of them busy. */
+export class LimiterPoolFullError extends Error {
+  override readonly name = 'LimiterPoolFullError' as const;
+  /** The provider's name. */
+  readonly provider: string;
+  /** The pool's `max`. */
+  readonly max: number;
+
+  constructor(provider: string, max: number) {
+    super(
+      `rx-ratelimit: the ${provider} limiter pool holds its maximum of ${max} limiters, each with requests queued,` +
+        ` in flight or a pause in force, so none could be evicted for a new key; raise \`max\` or retry later`,
+    );
+    this.provider = provider;
+    this.max = max;
+  }
+}
+
+/** Is `error` a {@link LimiterPoolFullError}? */
+export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFullError {
+  return error instanceof LimiterPoolFullError;
+}
+
+/** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
+const MAX_SCAN = 64;
+
+const poolSchema = z
+  .object({
+    idleMs: z.number().int().min(1).default(300_000),
+    max: z.union([z.number().int().min(1), z.literal(Infinity)]).default(Infinity),
+    stateIntervalMs: z.number().min(0).default(100),
+  })
+  .passthrough();
+
+interface Entry {
+  readonly hold: SharedLimiter;
+  /** Last `get`, on the pool's clock. */
+  usedAt: number;
+  /** The pool's subscription to its `state$`, while the pool's `state$` is observed. */
+  watch: Subscription | undefined;
+}
+
+/**
+ * One limiter per tenant key; see {@link createLimiterPool}. Limiters are found by the key
+ * itself (the credential): the pool keeps each live limiter's key in memory to find it, as the
+ * caller does to send requests, and drops it on eviction; the key is never in state, events or
+ * errors (each limiter shows its label).
+ */
+export class LimiterPool {
+  /** The provider's name. */
+  readonly provider: string;
+  private readonly options: Omit<LimiterOptions, 'key'>;
+  private readonly idleMs: number;
+  private readonly max: number;
+  private readonly stateIntervalMs: number;
+  private readonly scheduler: SchedulerLike;
+  /** Does the store keep the limit state outside the limiter (Redis)? */
+  private readonly sharedStore: boolean;
+  private readonly clock: () => number;
+  /** By key, least recently used first (a `get` moves its entry to the end). */
+  private readonly entries = new Map<string, Entry>();
+  private sweepTimer: { unsubscribe(): void } | undefined;
+  private sweepAt = Infinity;
+  private created = 0;
+  private evicted = 0;
+  private closed = false;
+  private readonly state = new BehaviorSubject<LimiterPoolSnapshot>(undefined as unknown as LimiterPoolSnapshot);
+  /** Latest snapshot per live limiter, while `state$` is observed. */
+  private readonly latest = new Map<Limiter, LimiterSnapshot>();
+  private watching = false;
+  /** Subscribers of `state$`. */
+  private watchers = 0;
+  private publishTimer: Subscription | undefined;
+
+  /**
+   * The state of every live limiter, batched (at most one emission per `stateIntervalMs`);
+   * replays the latest to each new subscriber, and completes when the pool is closed. For a
+   * UI: which tenants are paused, blocked or near their limit.
+   */
+  readonly state$: Observable<LimiterPoolSnapshot>;
+
+  constructor(options: LimiterPoolOptions) {
+    const { idleMs, max, stateIntervalMs, ...limiterOptions } = parseOptions(
+      'createLimiterPool',
+      poolSchema,
+      options,
+    ) as z.output<typeof poolSchema> & Omit<LimiterOptions, 'key'>;
+    // The limiter options are checked now, with a placeholder key, so a bad one fails here.
+    parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions);
+    this.options = limiterOptions;
+    this.provider = limiterOptions.provider.name;
+    this.idleMs = idleMs;
+    this.max = max;
+    this.stateIntervalMs = stateIntervalMs;
+    this.scheduler = limiterOptions.scheduler ?? asyncScheduler;
+    this.sharedStore = limiterOptions.store !== undefined && limiterOptions.store.kind !== 'memory';
+    this.clock = limiterClock(this.scheduler);
+    this.state$ = defer(() => {
+      this.watchers++;
+      this.watch();
+      this.publish();
+      // The last subscriber gone, the pool stops listening to each limiter (a limiter with a
+      // listener builds a snapshot on every change).
+      return this.state.pipe(finalize(() => --this.watchers === 0 && this.unwatch()));
+    });
+  }
+
+  /**
+   * `JSON.stringify(pool)`, `util.inspect(pool)`, `console.log(pool)`: its snapshot (labels
+   * only), not its internals, which hold every live tenant's key and the options' secrets.
+   */
+  toJSON(): LimiterPoolSnapshot {
+    return this.snapshot();
+  }
+
+  /** @internal See {@link LimiterPool.toJSON}. */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect?: (v: unknown, o: object) => string,
+  ): string {
+    const s = this.snapshot();
+    return `LimiterPool ${inspect ? inspect(s, options) : JSON.stringify(s)}`;
+  }
+
+  /** Limiters alive now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The limiter of `key` (the tenant's credential, or any string naming its budget): the same
+   * object while it lives, a new one after it was evicted. Call it per request rather than
+   * keeping the limiter: a limiter kept past its eviction is no longer the pool's, and a second
+   * one could be made for the same key. Throws {@link LimiterPoolFullError} at `max`, and a
+   * `TypeError` for a key that is not a non-empty string, or after `close()`.
+   */
+  get(key: string): Limiter {
+    const now = this.clock();
+    const found = this.entries.get(key);
+    if (found) {
+      found.usedAt = now;
+      // Map order is insertion order: re-inserting makes it the most recently used.
+      this.entries.delete(key);
+      this.entries.set(key, found);
+      return found.hold.limiter;
+    }
+    if (this.closed) throw new TypeError('rx-ratelimit: the limiter pool is closed');
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new TypeError('createLimiterPool: pool.get(key): `key` must be a non-empty string');
+    }
+    if (this.entries.size >= this.max) this.makeRoom(now);
+    const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
+    const entry: Entry = { hold, usedAt: now, watch: undefined };
+    this.entries.set(key, entry);
+    this.created++;
+    if (this.watching) this.watchEntry(entry);
+    this.scheduleSweep(now + this.idleMs);
+    return hold.limiter;
+  }
+
+  /** Is a limiter alive for `key`? (Does not count as a use.) */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  /** Each live limiter's current state, computed now. */
+  snapshot(): LimiterPoolSnapshot {
+    const limiters: LimiterSnapshot[] = [];
+    for (const e of this.entries.values()) limiters.push(e.hold.limiter.snapshot);
+    return this.snapshotOf(limiters);
+  }
+
+  /**
+   * Closes every limiter (their `state$` complete, a shared store's connections close) and the
+   * pool's `state$`. Later `get` calls throw. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sweepTimer?.unsubscribe();
+    this.sweepTimer = undefined;
+    this.publishTimer?.unsubscribe();
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    for (const e of all) e.watch?.unsubscribe();
+    this.latest.clear();
+    this.state.complete();
+    await Promise.all(all.map((e) => e.hold.release()));
+  }
+
+  /** Evicts the least recently used limiter that holds nothing, or throws. */
+  private makeRoom(now: number): void {
+    let scanned = 0;
+    for (const [key, e] of this.entries) {
+      if (scanned++ >= MAX_SCAN) break;
+      if (this.evictable(e, now)) {
+        this.evict(key, e);
+        return;
+      }
+    }
+    throw new LimiterPoolFullError(this.provider, this.max);
+  }
+
+  /**
+   * Nothing queued or in flight, and, with the memory store, nothing in force it would forget:
+   * a pause, a block, a bucket spent until a reset still ahead.
+   */
+  private evictable(e: Entry, now: number): boolean {
+    const s = e.hold.limiter.snapshot;
+    if (s.queued > 0 || s.inFlight > 0) return false;
+    // A shared store keeps pauses, blocks and spent buckets: the next limiter reads them back.
+    if (this.sharedStore) return true;
+    if (s.blocked !== null) return false;
+    if (s.pausedUntil !== null && s.pausedUntil > now) return false;
+    for (const b of s.buckets) {
+      if (b.inFlight > 0) return false;
+      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > now) return false;
+    }
+    return true;
+  }
+
+  private evict(key: string, e: Entry): void {
+    this.entries.delete(key);
+    this.evicted++;
+    e.watch?.unsubscribe();
+    this.latest.delete(e.hold.limiter);
+    // `release` closes the limiter (its state$ completes) unless another holder (a NestJS
+    // registration of the same provider and key) still uses it.
+    void e.hold.release();
+    if (this.watching) this.schedulePublish();
+  }
+
+  /** One timer for the whole pool, at the oldest entry's idle deadline. */
+  private scheduleSweep(at: number): void {
+    if (this.closed || (this.sweepTimer && this.sweepAt <= at)) return;
+    this.sweepTimer?.unsubscribe();
+    this.sweepAt = at;
+    this.sweepTimer = backgroundTimer(
+      this.scheduler,
+      () => {
+        this.sweepTimer = undefined;
+        this.sweepAt = Infinity;
+        this.sweep();
+      },
+      Math.max(0, at - this.clock()),
+    );
+  }
+
+  /**
+   * Evicts the limiters idle for `idleMs` that hold nothing. One still busy (or with a pause in
+   * force) is looked at again `idleMs` later. Walks from the least recently used and stops at
+   * the first that is not yet idle: the cost is the number of limiters due.
+   */
+  private sweep(): void {
+    const now = this.clock();
+    const again: Array<[string, Entry]> = [];
+    for (const [key, e] of this.entries) {
+      if (e.usedAt + this.idleMs > now) break;
+      if (this.evictable(e, now)) this.evict(key, e);
+      else again.push([key, e]);
+    }
+    for (const [key, e] of again) {
+      e.usedAt = now;
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    }
+    const oldest = this.entries.values().next();
+    if (!oldest.done) this.scheduleSweep(oldest.value.usedAt + this.idleMs);
+  }
+
+  private watch(): void {
+    if (this.watching || this.closed) return;
+    this.watching = true;
+    for (const e of this.entries.values()) this.watchEntry(e);
+  }
+
+  private unwatch(): void {
+    this.watching = false;
+    for (const e of this.entries.values()) {
+      e.watch?.unsubscribe();
+      e.watch = undefined;
+    }
+    this.latest.clear();
+    this.publishTimer?.unsubscribe();
+    this.publishTimer = undefined;
+  }
+
+  private watchEntry(e: Entry): void {
+    const limiter = e.hold.limiter;
+    e.watch = limiter.state$.subscribe((s) => {
+      this.latest.set(limiter, s);
+      this.schedulePublish();
+    });
+  }
+
+  /** Batches changes: one snapshot of the pool per `stateIntervalMs`. */
+  private schedulePublish(): void {
+    if (this.publishTimer && !this.publishTimer.closed) return;
+    this.publishTimer = this.scheduler.schedule(() => {
+      this.publishTimer = undefined;
+      this.publish();
+    }, this.stateIntervalMs);
+  }
+
+  private publish(): void {
+    if (this.closed) return;
+    const limiters: LimiterSnapshot[] = [];
+    for (const e of this.entries.values()) {
+      const s = this.latest.get(e.hold.limiter);
+      if (s) limiters.push(s);
+    }
+    this.state.next(this.snapshotOf(limiters));
+  }
+
+  private snapshotOf(limiters: LimiterSnapshot[]): LimiterPoolSnapshot {
+    return {
+      size: this.entries.size,
+      max: this.max === Infinity ? null : this.max,
+      limiters,
+      created: this.created,
+      evicted: this.evicted,
+      updatedAt: this.clock(),
+    };
+  }
+}
+
+/**
+ * A pool of limiters, one per tenant key (each customer's token), for a backend that serves
+ * many: `pool.get(key)` returns the key's limiter, made on first use with the pool's options,
+ * and evicted once idle for `idleMs` with nothing queued, in flight or in force (its `state$`
+ * completes). One timer serves the whole pool. With `redisStore`, every limiter shares the
+ * store's one subscriber connection, and what outlives an eviction (a pause, a spent budget)
+ * is read back from Redis; with the memory store, a limiter with a pause, a block or a spent
+ * bucket in force is not evicted until it is over.
+ *
+ * ```ts
+ * import { createLimiterPool, providers, rateLimit } from 'rx-ratelimit';
+ * import { defer } from 'rxjs';
+ *
+ * const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'advanced' }), idleMs: 300_000 });
+ * const deals$ = (token: string) =>
+ *   defer(() => fetch('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': token } })).pipe(
+ *     rateLimit(pool.get(token), { method: 'GET', url: '/v1/deals' }),
+ *   );
+ * pool.state$.subscribe((s) => console.log(s.limiters.filter((l) => l.pausedUntil !== null).length, 'paused'));
+ * ```
+ */
+export function createLimiterPool(options: LimiterPoolOptions): LimiterPool {
+  return new LimiterPool(options);
+}

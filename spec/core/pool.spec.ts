@@ -1,0 +1,258 @@
+/**
+ * A pool of limiters keyed by tenant: made on first use, one per key, evicted when idle with
+ * nothing queued, in flight or in force (its `state$` completing), bounded by `max`, and a
+ * whole-pool `state$` that never shows a key. Virtual time.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { inspect } from 'node:util';
+import { asyncScheduler, delay, of, type Observable } from 'rxjs';
+import {
+  createLimiterPool,
+  defineProvider,
+  isLimiterPoolFullError,
+  rateLimit,
+  responseLike,
+  type LimiterPoolSnapshot,
+  type LimiterSnapshot,
+} from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+/** One bucket of `limit` per 10 s, read from X-RateLimit-Remaining/-Reset (seconds left). */
+const fixed = (limit = 5) =>
+  defineProvider({
+    name: 'fixed',
+    buckets: [{ name: 'main', limit, windowMs: 10_000 }],
+    read(res) {
+      const remaining = res.header('x-ratelimit-remaining');
+      const reset = res.header('x-ratelimit-reset');
+      return {
+        outcome: res.status === 429 ? 'limited' : 'ok',
+        buckets:
+          remaining === undefined
+            ? []
+            : [{ name: 'main', limit, remaining: Number(remaining), reset: { inMs: Number(reset ?? 10) * 1000 } }],
+        ...(res.status === 429 && res.header('retry-after') !== undefined
+          ? { retryAfter: { delayMs: Number(res.header('retry-after')) * 1000 } }
+          : {}),
+      };
+    },
+  });
+
+/** A request answered after `ms` with `status` and the given headers. */
+const call = (status: number, headers: Record<string, string>, ms = 10): Observable<unknown> =>
+  of(responseLike(status, headers)).pipe(delay(ms));
+
+const token = (i: number) => `tenant-token-${i}-0123456789abcdef`;
+
+describe('a limiter pool', () => {
+  it('hands each key one limiter, made on first use, and another key another', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler });
+      expect(pool.size).toBe(0);
+      const a = pool.get(token(1));
+      expect(pool.get(token(1))).toBe(a);
+      const b = pool.get(token(2));
+      expect(b).not.toBe(a);
+      expect(pool.size).toBe(2);
+      expect(pool.has(token(1))).toBe(true);
+      void pool.close();
+    });
+  });
+
+  it('paces each tenant by its own budget: one tenant spent does not hold up another', () => {
+    inVirtualTime(({ now }) => {
+      const pool = createLimiterPool({ provider: fixed(2), scheduler: asyncScheduler });
+      const sentAt: Record<string, number[]> = { a: [], b: [] };
+      for (const [name, key] of [
+        ['a', token(1)],
+        ['b', token(2)],
+      ] as const) {
+        for (let i = 0; i < 3; i++) {
+          call(200, { 'x-ratelimit-remaining': String(1 - i), 'x-ratelimit-reset': '10' })
+            .pipe(rateLimit(pool.get(key), { method: 'GET', url: '/x' }))
+            .subscribe(() => sentAt[name]?.push(now() - 10));
+        }
+      }
+      asyncScheduler.schedule(() => {
+        // Two per 10 s for each tenant: the third of each waits for its own window, not for the other's.
+        expect(sentAt['a']).toEqual([0, 10, 10_060]);
+        expect(sentAt['b']).toEqual([0, 10, 10_060]);
+        void pool.close();
+      }, 30_000);
+    });
+  });
+
+  it('evicts a limiter idle for idleMs with nothing queued or in flight; its state$ completes', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 60_000 });
+      const first = pool.get(token(1));
+      let completedAt: number | undefined;
+      first.state$.subscribe({ complete: () => (completedAt = asyncScheduler.now()) });
+      call(200, { 'x-ratelimit-remaining': '4' })
+        .pipe(rateLimit(first, { method: 'GET', url: '/x' }))
+        .subscribe();
+      asyncScheduler.schedule(() => expect(pool.size).toBe(1), 59_999);
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        expect(completedAt).toBe(60_000);
+        // The next use makes a new limiter.
+        expect(pool.get(token(1))).not.toBe(first);
+        void pool.close();
+      }, 60_001);
+    });
+  });
+
+  it('keeps a limiter with a request still queued or in flight past idleMs, and evicts it once done', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 1_000 });
+      // A request in flight for 2.5 s.
+      call(200, { 'x-ratelimit-remaining': '4' }, 2_500)
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/slow' }))
+        .subscribe();
+      asyncScheduler.schedule(() => expect(pool.size).toBe(1), 2_400);
+      // Done at 2.5 s; looked at again a second after the check that found it busy.
+      asyncScheduler.schedule(() => expect(pool.size).toBe(0), 3_100);
+      asyncScheduler.schedule(() => void pool.close(), 3_200);
+    });
+  });
+
+  it('with the memory store, never forgets a pause still in force: the limiter stays until it ends', () => {
+    inVirtualTime(({ now }) => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 1_000 });
+      // A 429 with Retry-After: 30 s.
+      call(429, { 'retry-after': '30' })
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }, { maxRetries: 0 }))
+        .subscribe({ error: () => undefined });
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(1);
+        const sentAt: number[] = [];
+        call(200, { 'x-ratelimit-remaining': '4' })
+          .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }))
+          .subscribe(() => sentAt.push(now() - 10));
+        asyncScheduler.schedule(() => expect(sentAt).toEqual([30_010]), 30_000);
+      }, 5_000);
+      // Paused till 30.01 s: evicted at the first sweep after it ends and its request is answered.
+      asyncScheduler.schedule(() => expect(pool.size).toBe(1), 30_000);
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        void pool.close();
+      }, 40_000);
+    });
+  });
+
+  it('with the memory store, never forgets a bucket spent until its reset', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 1_000 });
+      // The server says the window is spent for 60 s.
+      call(200, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '60' })
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }))
+        .subscribe();
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(1);
+        expect(pool.get(token(1)).snapshot.buckets[0]?.remaining).toBe(0);
+      }, 30_000);
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        void pool.close();
+      }, 63_000);
+    });
+  });
+
+  it('at max, evicts the least recently used limiter that holds nothing, else throws LimiterPoolFullError', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2 });
+      const a = pool.get(token(1));
+      pool.get(token(2));
+      pool.get(token(1)); // token 2 is now the least recently used
+      pool.get(token(3));
+      expect(pool.size).toBe(2);
+      expect(pool.has(token(2))).toBe(false);
+      expect(pool.get(token(1))).toBe(a);
+      // Both busy: a request in flight on each.
+      for (const k of [1, 3])
+        call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+          .pipe(rateLimit(pool.get(token(k)), { method: 'GET', url: '/x' }))
+          .subscribe();
+      let error: unknown;
+      try {
+        pool.get(token(4));
+      } catch (e) {
+        error = e;
+      }
+      expect(isLimiterPoolFullError(error)).toBe(true);
+      expect(error).toMatchObject({ name: 'LimiterPoolFullError', provider: 'fixed', max: 2 });
+      expect(String((error as Error).message)).not.toContain('tenant-token');
+      asyncScheduler.schedule(() => void pool.close(), 6_000);
+    });
+  });
+
+  it('state$ lists every live limiter by label, batched, and never a key', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({
+        provider: fixed(),
+        scheduler: asyncScheduler,
+        idleMs: 10_000,
+        stateIntervalMs: 100,
+      });
+      const seen: Array<{ at: number; s: LimiterPoolSnapshot }> = [];
+      pool.state$.subscribe((s) => seen.push({ at: asyncScheduler.now(), s }));
+      for (let i = 0; i < 3; i++)
+        call(429, { 'retry-after': '5' })
+          .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }, { maxRetries: 0 }))
+          .subscribe({ error: () => undefined });
+      asyncScheduler.schedule(() => {
+        const last = seen.at(-1)?.s;
+        expect(last?.size).toBe(3);
+        const paused = last?.limiters.filter((l: LimiterSnapshot) => l.pausedUntil !== null) ?? [];
+        expect(paused).toHaveLength(3);
+        for (const l of last?.limiters ?? []) expect(l.key).toMatch(/^key_[0-9a-f]{16}$/);
+        expect(JSON.stringify(seen)).not.toContain('tenant-token');
+        // Creation and three responses within 100 ms: a handful of emissions, not one per change.
+        expect(seen.length).toBeLessThanOrEqual(3);
+      }, 1_000);
+      asyncScheduler.schedule(() => {
+        // Evicted at 15 s (pauses over at 5 s, idle since 0 s, looked at again at 10 s).
+        expect(seen.at(-1)?.s).toMatchObject({ size: 0, created: 3, evicted: 3 });
+        void pool.close();
+      }, 30_000);
+    });
+  });
+
+  it('shows labels, never a key or a secret, when logged or serialized', () => {
+    const pool = createLimiterPool({ provider: fixed(), labelSecret: 'label-secret-0123456789' });
+    pool.get(token(1));
+    for (const text of [inspect(pool, { depth: 10 }), JSON.stringify(pool), String(pool.get(token(1)).key)]) {
+      expect(text).not.toContain('tenant-token');
+      expect(text).not.toContain('label-secret');
+    }
+    expect(JSON.stringify(pool)).toMatch(/"key":"key_[0-9a-f]{16}"/);
+    void pool.close();
+  });
+
+  it('stops listening to its limiters once nobody subscribes to state$', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler });
+      const limiter = pool.get(token(1));
+      const observed = () => (limiter as unknown as { state: { observed: boolean } }).state.observed;
+      const sub = pool.state$.subscribe();
+      const sub2 = pool.state$.subscribe();
+      // The limiter's own `state$` has a listener (the pool) while anyone watches the pool.
+      expect(observed()).toBe(true);
+      sub.unsubscribe();
+      expect(observed()).toBe(true);
+      sub2.unsubscribe();
+      expect(observed()).toBe(false);
+      void pool.close();
+    });
+  });
+
+  it('checks its options when created, naming the bad one', () => {
+    expect(() => createLimiterPool({ provider: fixed(), idleMs: -1 })).toThrow(/idleMs/);
+    expect(() => createLimiterPool({ provider: fixed(), max: 0 })).toThrow(/max/);
+    expect(() => createLimiterPool({ provider: fixed(), maxWaitMs: -5 })).toThrow(/maxWaitMs/);
+    const pool = createLimiterPool({ provider: fixed() });
+    expect(() => pool.get('')).toThrow(TypeError);
+    void pool.close();
+    expect(() => pool.get('x')).toThrow(/closed/);
+  });
+});
