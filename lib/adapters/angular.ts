@@ -1,19 +1,26 @@
 /**
- * `rx-ratelimit/angular`: a functional `HttpInterceptorFn` that paces Angular `HttpClient`
- * calls through limiters and feeds every response's rate-limit headers back to them.
+ * `rx-ratelimit/angular`: limiters through Angular's DI (`provideRateLimiting`), a functional
+ * `HttpInterceptorFn` that paces `HttpClient` calls through them and feeds every response's
+ * rate-limit headers back, the server render's readings carried to the browser, a ticking
+ * status signal (`limiterStatus`) and a status component (`RateLimitStatus`).
  *
  * ```ts
  * import { provideHttpClient, withInterceptors } from '@angular/common/http';
  * import { createLimiter, providers } from 'rx-ratelimit';
- * import { rateLimitInterceptor } from 'rx-ratelimit/angular';
+ * import { provideRateLimiting, rateLimitingInterceptor } from 'rx-ratelimit/angular';
  *
- * const pipedrive = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'user-42' });
  * export const appProviders = [
- *   provideHttpClient(withInterceptors([rateLimitInterceptor({ limiters: { 'api.pipedrive.com': pipedrive } })])),
+ *   provideRateLimiting({
+ *     limiters: {
+ *       'api.pipedrive.com': () => createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'user-42' }),
+ *     },
+ *   }),
+ *   provideHttpClient(withInterceptors([rateLimitingInterceptor()])),
  * ];
  * ```
  *
- * Only this module imports Angular (`@angular/common/http`), an optional peer dependency.
+ * Only this module (and the files it re-exports) imports Angular (`@angular/common/http`,
+ * `@angular/core`), optional peer dependencies.
  *
  * @packageDocumentation
  */
@@ -29,7 +36,7 @@ import {
   type HttpRequest,
 } from '@angular/common/http';
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
-import { defer, tap, type Observable } from 'rxjs';
+import { Observable, tap } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestHeaders, RequestInfo } from '../core/request.js';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
@@ -389,7 +396,10 @@ export function buildInterceptor(
   }
   const report = onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message));
   const corsReport = onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message));
-  const rlConfig: RateLimitConfig = { ...config, extractResponse: extractAngularResponse };
+  const rlConfig: RateLimitConfig = {
+    ...config,
+    extractResponse: (x) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
+  };
   let warnedRelative = false;
 
   return (req: HttpRequest<unknown>, next: HttpHandlerFn): Observable<HttpEvent<unknown>> => {
@@ -421,10 +431,24 @@ export function buildInterceptor(
     const where = url ? { method: req.method, url: url.origin + url.pathname } : undefined;
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
     // and again for each retry.
-    const sent$ = defer(() => next(req)).pipe(
+    const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
+      // A response given during the subscription did not come from the network (no HttpClient
+      // backend answers synchronously): Angular's HTTP transfer cache replaying, in the browser, a
+      // response of the server render, which the server's limiter has read already.
+      let subscribing = true;
+      const subscription = next(req)
+        .pipe(
+          tap((event) => {
+            if (subscribing && event instanceof HttpResponse) notFromNetwork.add(event);
+          }),
+        )
+        .subscribe(subscriber);
+      subscribing = false;
+      return subscription;
+    }).pipe(
       tap({
         next: (event) => {
-          if (!(event instanceof HttpResponse)) return;
+          if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
           if (where) remember(limiter, event.status, event.headers, where);
           if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
         },
@@ -468,6 +492,9 @@ function incomingRequestUrl(): string | undefined {
 function pathOnly(url: string): string {
   return url.replace(/[?#].*$/s, '').slice(0, 200);
 }
+
+/** Responses an interceptor after this one gave synchronously: not from the network, not read. */
+const notFromNetwork = new WeakSet<object>();
 
 /** Origins already reported as blocked (bounded: a page talks to few origins). */
 const corsReported = new Set<string>();

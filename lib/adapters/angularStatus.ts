@@ -196,7 +196,7 @@ export class RateLimitStatus {
     if (s.blocked) {
       return `Blocked by the API (HTTP ${s.blocked.status})${s.blockedForMs === null ? '' : ` for ${seconds(s.blockedForMs)}`}`;
     }
-    if (s.pausedForMs > 0) return `Paused after a ${s.pauseReason ?? 'limit'} for ${seconds(s.pausedForMs)}`;
+    if (s.pausedForMs > 0) return `Paused (${s.pauseReason ?? 'limit'}) for ${seconds(s.pausedForMs)}`;
     return '';
   });
 
@@ -206,16 +206,31 @@ export class RateLimitStatus {
   }
 
   // Partial declarations, as `ngc` emits for a library: an Angular CLI build links them (AOT);
-  // elsewhere the JIT compiler (`@angular/compiler`) compiles them.
-  static ɵfac = i0.ɵɵngDeclareFactory({
+  // elsewhere the JIT compiler (`@angular/compiler`) compiles them. The linker reads the
+  // metadata as literals: the template and styles must stay single string literals.
+  static ɵfac: i0.ɵɵFactoryDeclaration<RateLimitStatus, never> = i0.ɵɵngDeclareFactory({
     minVersion: '12.0.0',
     version: '22.0.0',
     ngImport: i0,
     type: RateLimitStatus,
     deps: [],
     target: i0.ɵɵFactoryTarget.Component,
-  } as Parameters<typeof i0.ɵɵngDeclareFactory>[0]);
-  static ɵcmp = i0.ɵɵngDeclareComponent({
+  } as Parameters<typeof i0.ɵɵngDeclareFactory>[0]) as i0.ɵɵFactoryDeclaration<RateLimitStatus, never>;
+  static ɵcmp: i0.ɵɵComponentDeclaration<
+    RateLimitStatus,
+    'rx-rate-limit-status',
+    never,
+    {
+      limiter: { alias: 'limiter'; required: true; isSignal: true };
+      labelText: { alias: 'label'; required: false; isSignal: true };
+      tickMs: { alias: 'tickMs'; required: false; isSignal: true };
+    },
+    Record<never, string>,
+    never,
+    never,
+    true,
+    never
+  > = i0.ɵɵngDeclareComponent({
     minVersion: '17.1.0',
     version: '22.0.0',
     type: RateLimitStatus,
@@ -245,37 +260,11 @@ export class RateLimitStatus {
       },
     },
     ngImport: i0,
-    template: `
-<section class="rl" [attr.aria-label]="label()">
-  <table>
-    <caption>{{ label() }}</caption>
-    <thead>
-      <tr><th scope="col">Bucket</th><th scope="col">Left</th><th scope="col">Limit</th><th scope="col">Resets in</th><th scope="col">Source</th></tr>
-    </thead>
-    <tbody>
-      @for (b of status().buckets; track b.name) {
-        <tr [attr.data-bucket]="b.name">
-          <th scope="row">{{ b.name }}</th>
-          <td data-field="remaining">{{ b.remaining ?? '?' }}</td>
-          <td data-field="limit">{{ b.limit ?? '?' }}</td>
-          <td data-field="reset">{{ countdown(b.resetInMs) }}</td>
-          <td data-field="source">{{ b.source }}</td>
-        </tr>
-      }
-    </tbody>
-  </table>
-  <p data-field="queue">{{ status().queued }} waiting · {{ status().inFlight }} in flight</p>
-  <p role="status" data-field="alert">{{ alert() }}</p>
-</section>`,
+    template:
+      '<section class="rl" [attr.aria-label]="label()"><table><caption>{{ label() }}</caption><thead><tr><th scope="col">Bucket</th><th scope="col">Left</th><th scope="col">Limit</th><th scope="col">Resets in</th><th scope="col">Source</th></tr></thead><tbody>@for (b of status().buckets; track b.name) {<tr [attr.data-bucket]="b.name"><th scope="row">{{ b.name }}</th><td data-field="remaining">{{ b.remaining ?? \'?\' }}</td><td data-field="limit">{{ b.limit ?? \'?\' }}</td><td data-field="reset">{{ countdown(b.resetInMs) }}</td><td data-field="source">{{ b.source }}</td></tr>}</tbody></table><p data-field="queue">{{ status().queued }} waiting \u00b7 {{ status().inFlight }} in flight</p><p role="status" data-field="alert">{{ alert() }}</p></section>',
     isInline: true,
     styles: [
-      `:host{display:block;font:inherit}
-.rl table{border-collapse:collapse}
-.rl caption{text-align:start;font-weight:600}
-.rl th,.rl td{padding:.15em .6em;text-align:start}
-.rl td[data-field=remaining],.rl td[data-field=limit],.rl td[data-field=reset]{text-align:end;font-variant-numeric:tabular-nums}
-.rl p{margin:.25em 0}
-.rl p[data-field=alert]:empty{display:none}`,
+      ':host{display:block;font:inherit}.rl table{border-collapse:collapse}.rl caption{text-align:start;font-weight:600}.rl th,.rl td{padding:.15em .6em;text-align:start}.rl td[data-field=remaining],.rl td[data-field=limit],.rl td[data-field=reset]{text-align:end;font-variant-numeric:tabular-nums}.rl p{margin:.25em 0}.rl p[data-field=alert]:empty{display:none}',
     ],
     changeDetection: i0.ChangeDetectionStrategy.OnPush,
     encapsulation: i0.ViewEncapsulation.Emulated,

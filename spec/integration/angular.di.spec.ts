@@ -2,7 +2,13 @@
 import '@angular/compiler';
 
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { HttpClient, provideHttpClient, withInterceptors } from '@angular/common/http';
+import {
+  HttpClient,
+  HttpResponse,
+  provideHttpClient,
+  withInterceptors,
+  type HttpInterceptorFn,
+} from '@angular/common/http';
 import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
 import {
   createEnvironmentInjector,
@@ -20,7 +26,7 @@ import {
 } from '@angular/core';
 import { TestBed, TestComponentRenderer } from '@angular/core/testing';
 import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
-import { VirtualTimeScheduler } from 'rxjs';
+import { of, VirtualTimeScheduler } from 'rxjs';
 import { createLimiter, providers, shareLimiter, type Limiter } from '../../lib/index.js';
 import {
   injectLimiter,
@@ -237,6 +243,34 @@ describe('server rendering', () => {
     expect(other.limiters.get('api.example.com')?.snapshot.buckets.some((b) => b.source === 'headers')).toBe(false);
     browser.injector.destroy();
     other.injector.destroy();
+  });
+});
+
+describe("Angular's HTTP transfer cache", () => {
+  it('a response replayed without the network (given synchronously) is not read by the limiter', () => {
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const reports: MissingHeadersReport[] = [];
+    // What withHttpTransferCache does in the browser for a GET of the server render.
+    const cache: HttpInterceptorFn = () => of(new HttpResponse({ status: 200, body: { cached: true } }));
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+        provideZonelessChangeDetection(),
+        provideHttpClient(
+          withInterceptors([
+            rateLimitInterceptor({ limiters: () => limiter, onMissingHeaders: (r) => reports.push(r) }),
+            cache,
+          ]),
+        ),
+      ],
+    });
+    const http = TestBed.inject(HttpClient);
+    const bodies: unknown[] = [];
+    for (let i = 0; i < 4; i++) http.get(`${API}/v1/deals/${i}`).subscribe((b) => bodies.push(b));
+
+    expect(bodies).toHaveLength(4);
+    expect(reports).toEqual([]);
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0, totals: { responses: 0 } });
   });
 });
 
