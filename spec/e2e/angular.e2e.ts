@@ -196,17 +196,20 @@ describeIfBrowser('an Angular 22 app with SSR and hydration (headless Chromium)'
     await page.locator('#pause').click();
     await page.waitForFunction(() => document.querySelector('#countdown')?.getAttribute('data-waiting') === 'true');
     await page.locator('rx-rate-limit-status').screenshot({ path: screenshotPath });
+    expect(await page.locator('rx-rate-limit-status [data-field="alert"]').innerText()).toMatch(
+      /^Paused \(manual\) for \d s$/,
+    );
+    // A few looks while the pause lasts (5 s; the signal ticks every 200 ms), however slow the machine.
     const during: string[] = [];
     for (let i = 0; i < 5; i++) {
-      during.push(await page.locator('#countdown').innerText());
+      const text = await page.locator('#countdown').innerText();
+      if (!text.startsWith('paused')) break;
+      during.push(text);
       await page.waitForTimeout(300);
     }
     expect(during.every((t) => /^paused, \d\.\d s left$/.test(t))).toBe(true);
     // Nothing but time changed: the countdown moved on its own.
-    expect(new Set(during).size).toBeGreaterThan(2);
-    expect(await page.locator('rx-rate-limit-status [data-field="alert"]').innerText()).toMatch(
-      /^Paused \(manual\) for \d s$/,
-    );
+    expect(new Set(during).size).toBeGreaterThan(1);
     await page.waitForFunction(
       () => document.querySelector('#countdown')?.getAttribute('data-waiting') === 'false',
       undefined,

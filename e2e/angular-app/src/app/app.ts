@@ -19,7 +19,7 @@ const BURST = 60;
       burst: {{ done() }} done, {{ failed() }} failed
     </p>
     <p id="countdown" [attr.data-waiting]="status().waiting">{{ countdown() }}</p>
-    <button id="pause" type="button" (click)="pipedrive.pause(3000)">Pause 3 s</button>
+    <button id="pause" type="button" (click)="pipedrive.pause(5000)">Pause 5 s</button>
     <rx-rate-limit-status [limiter]="pipedrive" label="Pipedrive API" />
   `,
 })
