@@ -2,8 +2,8 @@
 import type { Config } from 'jest';
 
 /**
- * Browser tests (`npm run test:e2e`): headless Chromium through playwright-core, against the demo's live view.
- * Kept apart from `npm test` (jest.config.ts ignores spec/e2e/) so that the unit suite runs on a machine without a
+ * Browser tests (`npm run test:e2e`): headless Chromium through playwright-core, against the demo's live view and
+ * against a real Angular 22 app with SSR (e2e/angular-app, installed and built by its test). Kept apart from `npm test` (jest.config.ts ignores spec/e2e/) so that the unit suite runs on a machine without a
  * browser. The browser is Debian's Chromium at /usr/bin/chromium, or the one `CHROMIUM_PATH` names.
  * Same ESM setup as jest.config.ts.
  */

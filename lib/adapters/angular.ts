@@ -1,19 +1,26 @@
 /**
- * `rx-ratelimit/angular`: a functional `HttpInterceptorFn` that paces Angular `HttpClient`
- * calls through limiters and feeds every response's rate-limit headers back to them.
+ * `rx-ratelimit/angular`: limiters through Angular's DI (`provideRateLimiting`), a functional
+ * `HttpInterceptorFn` that paces `HttpClient` calls through them and feeds every response's
+ * rate-limit headers back, the server render's readings carried to the browser, a ticking
+ * status signal (`limiterStatus`) and a status component (`RateLimitStatus`).
  *
  * ```ts
  * import { provideHttpClient, withInterceptors } from '@angular/common/http';
  * import { createLimiter, providers } from 'rx-ratelimit';
- * import { rateLimitInterceptor } from 'rx-ratelimit/angular';
+ * import { provideRateLimiting, rateLimitingInterceptor } from 'rx-ratelimit/angular';
  *
- * const pipedrive = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'user-42' });
  * export const appProviders = [
- *   provideHttpClient(withInterceptors([rateLimitInterceptor({ limiters: { 'api.pipedrive.com': pipedrive } })])),
+ *   provideRateLimiting({
+ *     limiters: {
+ *       'api.pipedrive.com': () => createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'user-42' }),
+ *     },
+ *   }),
+ *   provideHttpClient(withInterceptors([rateLimitingInterceptor()])),
  * ];
  * ```
  *
- * Only this module imports Angular (`@angular/common/http`), an optional peer dependency.
+ * Only this module (and the files it re-exports) imports Angular (`@angular/common/http`,
+ * `@angular/core`), optional peer dependencies.
  *
  * @packageDocumentation
  */
@@ -28,7 +35,8 @@ import {
   type HttpInterceptorFn,
   type HttpRequest,
 } from '@angular/common/http';
-import { defer, tap, type Observable } from 'rxjs';
+import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
+import { Observable, tap } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestHeaders, RequestInfo } from '../core/request.js';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
@@ -145,10 +153,37 @@ export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extr
   /** Successful responses without limit headers before `onMissingHeaders` is called. @default 3 */
   readonly missingHeadersAfter?: number;
   /**
+   * Called once per origin when a request to it fails with status 0 in a browser: most often
+   * the browser refused the response because the API sent no `Access-Control-Allow-Origin` for
+   * this page's origin. The API has received (and counted) the request all the same. `false`
+   * turns the check off.
+   * @default `console.warn(report.message)`
+   */
+  readonly onCorsBlocked?: ((report: CorsBlockedReport) => void) | false;
+  /**
    * Base URL against which relative request URLs are resolved to find their host.
-   * @default `location.href` in a browser; elsewhere relative URLs have no host
+   * @default `location.href` in a browser; under SSR the incoming request's URL (Angular's
+   * `REQUEST` token); a relative URL that still has no host is sent around the limiter, with a
+   * warning once
    */
   readonly baseUrl?: string;
+}
+
+/**
+ * What {@link RateLimitInterceptorOptions.onCorsBlocked} receives, once per origin, when a
+ * request through a limiter failed with status 0 in a browser.
+ */
+export interface CorsBlockedReport {
+  /** Origin of the API the request went to, e.g. `'https://api.pipedrive.com'`. */
+  readonly origin: string;
+  /** Origin of the page: `location.origin`, or the `baseUrl` option's. */
+  readonly pageOrigin: string;
+  /** The limiter's provider, e.g. `'pipedrive'`. */
+  readonly provider: string;
+  /** The limiter's key label (a hash), never the key. */
+  readonly key: string;
+  /** One line for a log: what happened and what to do. */
+  readonly message: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +280,13 @@ function checkHeaders(
   }
   if (++check.blind < after) return;
   check.done = true;
+  // Headers the provider reads for writes only (Pipedrive's `x-daily-requests-left` for POST and
+  // PUT) must be exposed too, though this response, to a read, did not need them.
+  try {
+    limiter.provider.read(recording, { ...info, method: 'POST' });
+  } catch {
+    // As above: nothing more to learn.
+  }
   asked.add('retry-after');
   const expected = [...asked];
   const visible = response.headers.keys().map((k) => k.toLowerCase());
@@ -316,32 +358,63 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions): Http
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('rateLimitInterceptor: options must be an object with `limiters`');
   }
+  const { limiters, ...rest } = options;
+  return buildInterceptor('rateLimitInterceptor', rest, selector(limiters), typeof limiters !== 'function');
+}
+
+/** @internal The interceptor of {@link rateLimitInterceptor}, its limiter chosen by `select`. */
+export function buildInterceptor(
+  name: string,
+  options: Omit<RateLimitInterceptorOptions, 'limiters'>,
+  select: (req: HttpRequest<unknown>, url: URL | undefined) => Limiter | undefined,
+  byHost: boolean,
+): HttpInterceptorFn {
   const {
-    limiters,
     priority,
     onMissingHeaders,
+    onCorsBlocked,
     missingHeadersAfter = 3,
     baseUrl,
     ...config
-  }: RateLimitInterceptorOptions = options;
-  const select = selector(limiters);
-  checkPriority('rateLimitInterceptor', priority);
-  checkMaxRetries('rateLimitInterceptor', config.maxRetries);
-  checkStatuses('rateLimitInterceptor', config.statuses);
+  }: Omit<RateLimitInterceptorOptions, 'limiters'> = options;
+  checkPriority(name, priority);
+  checkMaxRetries(name, config.maxRetries);
+  checkStatuses(name, config.statuses);
   if (!Number.isInteger(missingHeadersAfter) || missingHeadersAfter < 1) {
     throw new TypeError(
-      `rateLimitInterceptor: option \`missingHeadersAfter\` must be a whole number >= 1, got ${String(missingHeadersAfter)}`,
+      `${name}: option \`missingHeadersAfter\` must be a whole number >= 1, got ${String(missingHeadersAfter)}`,
     );
   }
   if (onMissingHeaders !== undefined && onMissingHeaders !== false && typeof onMissingHeaders !== 'function') {
-    throw new TypeError('rateLimitInterceptor: option `onMissingHeaders` must be a function or false');
+    throw new TypeError(`${name}: option \`onMissingHeaders\` must be a function or false`);
+  }
+  if (onCorsBlocked !== undefined && onCorsBlocked !== false && typeof onCorsBlocked !== 'function') {
+    throw new TypeError(`${name}: option \`onCorsBlocked\` must be a function or false`);
+  }
+  if (baseUrl !== undefined && (typeof baseUrl !== 'string' || !URL.canParse(baseUrl))) {
+    throw new TypeError(`${name}: option \`baseUrl\` must be an absolute URL`);
   }
   const report = onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message));
-  const rlConfig: RateLimitConfig = { ...config, extractResponse: extractAngularResponse };
+  const corsReport = onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message));
+  const rlConfig: RateLimitConfig = {
+    ...config,
+    extractResponse: (x) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
+  };
+  let warnedRelative = false;
 
   return (req: HttpRequest<unknown>, next: HttpHandlerFn): Observable<HttpEvent<unknown>> => {
     if (req.context.get(RATE_LIMIT_SKIP)) return next(req);
-    const url = parseUrl(req.urlWithParams, baseUrl);
+    const server = onServer();
+    const url = parseUrl(req.urlWithParams, baseUrl ?? (server ? incomingRequestUrl() : undefined));
+    if (!url && byHost && !warnedRelative && !/^[a-z][a-z0-9+.-]*:/i.test(req.url)) {
+      // Under SSR with no REQUEST (prerendering, a custom engine): the host is unknown.
+      warnedRelative = true;
+      console.warn(
+        `rx-ratelimit: ${name} cannot tell the host of the relative URL "${pathOnly(req.url)}" ` +
+          '(no `baseUrl` option, no incoming REQUEST, no `location`), so it and every such request ' +
+          'go around the limiter, unpaced. Give the interceptor `baseUrl`, or use absolute URLs.',
+      );
+    }
     const limiter = select(req, url);
     if (!limiter) return next(req);
     const info = requestInfo({
@@ -355,19 +428,159 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions): Http
       shareKey: req.reportProgress ? false : req.context.get(RATE_LIMIT_SHARE_KEY),
     });
     const host = url?.host ?? '';
+    const where = url ? { method: req.method, url: url.origin + url.pathname } : undefined;
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
     // and again for each retry.
-    const send$ = defer(() => next(req));
-    const sent$ =
-      report === false
-        ? send$
-        : send$.pipe(
-            tap((event) => {
-              if (event instanceof HttpResponse) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
-            }),
-          );
+    const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
+      // A response given during the subscription did not come from the network (no HttpClient
+      // backend answers synchronously): Angular's HTTP transfer cache replaying, in the browser, a
+      // response of the server render, which the server's limiter has read already.
+      let subscribing = true;
+      const subscription = next(req)
+        .pipe(
+          tap((event) => {
+            if (subscribing && event instanceof HttpResponse) notFromNetwork.add(event);
+          }),
+        )
+        .subscribe(subscriber);
+      subscribing = false;
+      return subscription;
+    }).pipe(
+      tap({
+        next: (event) => {
+          if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
+          if (where) remember(limiter, event.status, event.headers, where);
+          if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
+        },
+        error: (error: unknown) => {
+          if (!(error instanceof HttpErrorResponse)) return;
+          if (error.status > 0) {
+            if (where) remember(limiter, error.status, error.headers, where);
+          } else if (corsReport !== false && url && !server) {
+            checkCors(limiter, url, baseUrl, corsReport);
+          }
+        },
+      }),
+    );
     return sent$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig));
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server rendering and the browser
+
+/** `true` when running under Angular's server platform (SSR); outside an injection context, `false`. */
+function onServer(): boolean {
+  try {
+    return inject(PLATFORM_ID, { optional: true }) === 'server';
+  } catch {
+    return false;
+  }
+}
+
+/** The URL of the request being rendered (SSR), or `undefined`. */
+function incomingRequestUrl(): string | undefined {
+  try {
+    const url = inject(REQUEST, { optional: true })?.url;
+    return typeof url === 'string' && URL.canParse(url) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A URL without its query and fragment (which may carry a token), for messages. */
+function pathOnly(url: string): string {
+  return url.replace(/[?#].*$/s, '').slice(0, 200);
+}
+
+/** Responses an interceptor after this one gave synchronously: not from the network, not read. */
+const notFromNetwork = new WeakSet<object>();
+
+/** Origins already reported as blocked (bounded: a page talks to few origins). */
+const corsReported = new Set<string>();
+
+function checkCors(limiter: Limiter, url: URL, baseUrl: string | undefined, report: (r: CorsBlockedReport) => void) {
+  const page = (globalThis as { location?: { origin?: unknown } }).location?.origin;
+  const pageOrigin = typeof page === 'string' ? page : baseUrl ? new URL(baseUrl).origin : '';
+  // No page (Node) or same origin: no CORS; status 0 is the network's doing.
+  if (pageOrigin === '' || url.origin === pageOrigin || corsReported.has(url.origin) || corsReported.size >= 64) return;
+  corsReported.add(url.origin);
+  report({
+    origin: url.origin,
+    pageOrigin,
+    provider: limiter.provider.name,
+    key: limiter.key,
+    message:
+      `rx-ratelimit: a request to ${url.origin} through the "${limiter.provider.name}" limiter (key ${limiter.key}) ` +
+      `failed with status 0. In a browser this is most often CORS: the API sent no ` +
+      `"Access-Control-Allow-Origin" for ${pageOrigin}, so the browser hid the response, ` +
+      'yet the API received the request and counted it against your limit. Allow this origin at the API, ' +
+      'or call it through a same-origin proxy that forwards the rate-limit headers.',
+  });
+}
+
+/** One response a limiter read, reduced to what its provider reads: for the browser's limiter (TransferState). */
+export interface RecordedResponse {
+  readonly status: number;
+  /** Method and URL without query (which may carry a token), for the provider's choice of buckets. */
+  readonly method: string;
+  readonly url: string;
+  /** The headers the provider read (lower-case names), and nothing else. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Per limiter, its last responses (status and headers, unread until needed). */
+const lastResponses = new WeakMap<
+  Limiter,
+  Array<{ status: number; headers: HttpHeaders; method: string; url: string }>
+>();
+/** Responses kept per limiter: enough for reads and writes that count against other buckets. */
+const KEPT = 4;
+
+function remember(limiter: Limiter, status: number, headers: HttpHeaders, where: { method: string; url: string }) {
+  let list = lastResponses.get(limiter);
+  if (!list) lastResponses.set(limiter, (list = []));
+  list.push({ status, headers, ...where });
+  if (list.length > KEPT) list.shift();
+}
+
+/**
+ * @internal The last responses `limiter` read through an interceptor, oldest first, each
+ * reduced to the headers its provider reads (never cookies, never the request's query).
+ */
+export function recordedResponses(limiter: Limiter): RecordedResponse[] {
+  return (lastResponses.get(limiter) ?? []).map(({ status, headers, method, url }) => {
+    const seen = new Map<string, string>();
+    const res = toResponseLike(status, headers, null);
+    const recording: ResponseLike = {
+      status,
+      header: (name) => {
+        const value = res.header(name);
+        if (value !== undefined) seen.set(name.toLowerCase(), value.slice(0, 1024));
+        return value;
+      },
+    };
+    for (const m of [method, 'POST']) {
+      try {
+        limiter.provider.read(recording, { method: m, url });
+      } catch {
+        // A provider that throws reads nothing.
+      }
+    }
+    recording.header('retry-after');
+    return { status, method, url, headers: [...seen] };
+  });
+}
+
+/** @internal Lets `limiter` read `recorded` as if it had received them, in order. */
+export function replayResponses(limiter: Limiter, recorded: readonly RecordedResponse[]): void {
+  for (const r of recorded) {
+    const headers = new Map(r.headers.map(([name, value]) => [name, value]));
+    limiter.observe(responseLike(r.status, { get: (name: string) => headers.get(name.toLowerCase()) ?? null }), {
+      method: r.method,
+      url: r.url,
+    });
+  }
 }
 
 /**
@@ -419,3 +632,20 @@ function parseUrl(url: string, baseUrl: string | undefined): URL | undefined {
     return undefined;
   }
 }
+
+export {
+  injectLimiter,
+  provideRateLimiting,
+  RATE_LIMITERS,
+  rateLimitingInterceptor,
+  type LimiterFactory,
+  type RateLimitingOptions,
+} from './angularDi.js';
+export {
+  limiterStatus,
+  RateLimitStatus,
+  statusAt,
+  type BucketStatus,
+  type LimiterStatus,
+  type LimiterStatusOptions,
+} from './angularStatus.js';

@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 export { createSimulatorEngine, credentialLabel, PROVIDER_PREFIXES, type SimulatorEngine } from './engine.js';
-export { startSimulator, type Simulator, type SimulatorServerOptions } from './server.js';
+export { startSimulator, type Simulator, type SimulatorCorsOptions, type SimulatorServerOptions } from './server.js';
 export { virtualProvider, type VirtualProvider, type VirtualRequest } from './virtual.js';
 export { headerOf } from './headers.js';
 export {

@@ -24,6 +24,69 @@ export interface SimulatorServerOptions extends SimulatorOptions {
   readonly engine?: SimulatorEngine | undefined;
   /** Port to listen on. @default 0 (a free port) */
   readonly port?: number | undefined;
+  /**
+   * Answer browsers from other origins as a CORS-enabled API does. Unset: no CORS headers at all,
+   * as an API that does not support browsers (a browser then refuses every response: status 0).
+   */
+  readonly cors?: SimulatorCorsOptions | undefined;
+}
+
+/**
+ * CORS behaviour of the simulator's server, to try a browser app against it.
+ *
+ * @example
+ * ```ts
+ * import { startSimulator } from 'rx-ratelimit/testing';
+ *
+ * // An API that allows the dev server's origin and exposes its rate-limit headers.
+ * const sim = await startSimulator({ cors: { allowOrigin: ['http://localhost:4200'] } });
+ * await sim.close();
+ * ```
+ */
+export interface SimulatorCorsOptions {
+  /** Origins allowed (`Access-Control-Allow-Origin` echoes a listed one), or `'*'` for any. */
+  readonly allowOrigin: '*' | readonly string[];
+  /**
+   * Response headers listed in `Access-Control-Expose-Headers`: `'all'` (every header of the
+   * answer), or names; `[]` exposes none, so the browser shows only the CORS-safelisted ones.
+   * @default 'all'
+   */
+  readonly exposeHeaders?: 'all' | readonly string[] | undefined;
+  /**
+   * Answer a preflight (`OPTIONS` with `Access-Control-Request-Method`) with 204 and the allowed
+   * methods and headers, without counting it; `false` passes it to the provider like any request.
+   * @default true
+   */
+  readonly preflight?: boolean | undefined;
+}
+
+/** The CORS headers for a request from `origin` (none when it is not allowed). */
+function corsHeaders(cors: SimulatorCorsOptions | undefined, origin: string | undefined): Record<string, string> {
+  if (!cors || origin === undefined) return {};
+  const any = cors.allowOrigin === '*';
+  if (!any && !cors.allowOrigin.includes(origin)) return {};
+  return { 'Access-Control-Allow-Origin': any ? '*' : origin, Vary: 'Origin' };
+}
+
+function checkCors(cors: unknown): SimulatorCorsOptions | undefined {
+  if (cors === undefined) return undefined;
+  const c = cors as Partial<SimulatorCorsOptions> | null;
+  const origins = c?.allowOrigin;
+  if (origins !== '*' && !(Array.isArray(origins) && origins.every((o) => typeof o === 'string'))) {
+    throw new TypeError("startSimulator: option `cors.allowOrigin` must be '*' or an array of origins");
+  }
+  const expose = c?.exposeHeaders;
+  if (
+    expose !== undefined &&
+    expose !== 'all' &&
+    !(Array.isArray(expose) && expose.every((h) => typeof h === 'string'))
+  ) {
+    throw new TypeError("startSimulator: option `cors.exposeHeaders` must be 'all' or an array of header names");
+  }
+  if (c?.preflight !== undefined && typeof c.preflight !== 'boolean') {
+    throw new TypeError('startSimulator: option `cors.preflight` must be a boolean');
+  }
+  return c as SimulatorCorsOptions;
 }
 
 /**
@@ -68,6 +131,7 @@ export interface Simulator {
  * ```
  */
 export async function startSimulator(options: SimulatorServerOptions = {}): Promise<Simulator> {
+  const cors = checkCors(options.cors);
   const engine = options.engine ?? createSimulatorEngine(options);
   const pending = new Set<ReturnType<typeof setTimeout>>();
   const byPrefix = new Map<string, SimulatedProvider>(
@@ -79,8 +143,28 @@ export async function startSimulator(options: SimulatorServerOptions = {}): Prom
     const segments = url.pathname.split('/');
     const prefix = segments[1] ?? '';
     const rest = `/${segments.slice(2).join('/')}`;
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    const allow = corsHeaders(cors, origin);
     req.on('error', () => res.destroy());
     req.resume();
+    if (cors && cors.preflight !== false && req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      req.on('end', () => {
+        const asked = req.headers['access-control-request-headers'];
+        res.writeHead(204, {
+          ...allow,
+          ...(allow['Access-Control-Allow-Origin']
+            ? {
+                'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+                ...(typeof asked === 'string' ? { 'Access-Control-Allow-Headers': asked.slice(0, 1000) } : {}),
+                'Access-Control-Max-Age': '600',
+              }
+            : {}),
+          'Content-Length': '0',
+        });
+        res.end();
+      });
+      return;
+    }
     req.on('end', () => {
       const answer = engine.handle({
         provider: byPrefix.get(prefix) ?? `unknown:${prefix}`,
@@ -91,7 +175,18 @@ export async function startSimulator(options: SimulatorServerOptions = {}): Prom
       });
       const send = (): void => {
         if (res.destroyed) return;
-        res.writeHead(answer.status, { ...answer.headers, 'Content-Length': String(Buffer.byteLength(answer.body)) });
+        const expose =
+          !allow['Access-Control-Allow-Origin'] || !cors
+            ? []
+            : cors.exposeHeaders === undefined || cors.exposeHeaders === 'all'
+              ? Object.keys(answer.headers)
+              : cors.exposeHeaders;
+        res.writeHead(answer.status, {
+          ...answer.headers,
+          ...allow,
+          ...(expose.length > 0 ? { 'Access-Control-Expose-Headers': expose.join(', ') } : {}),
+          'Content-Length': String(Buffer.byteLength(answer.body)),
+        });
         res.end(answer.body);
       };
       if (engine.latencyMs <= 0) {

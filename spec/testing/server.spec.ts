@@ -96,3 +96,50 @@ describe('simulator: HTTP server (real sockets)', () => {
     expect(engine.statsFor('teos', 'Bearer slow').total).toBe(1);
   });
 });
+
+describe('startSimulator with CORS options', () => {
+  it('answers a preflight uncounted, and lets an allowed origin read the rate-limit headers', async () => {
+    const sim = await startSimulator({ cors: { allowOrigin: ['http://localhost:4200'] } });
+    try {
+      const url = `${sim.urlFor('pipedrive')}/v1/deals?api_token=cors-token`;
+      const preflight = await fetch(url, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: 'http://localhost:4200',
+          'Access-Control-Request-Method': 'GET',
+          'Access-Control-Request-Headers': 'x-requested-with',
+        },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:4200');
+      expect(preflight.headers.get('access-control-allow-headers')).toBe('x-requested-with');
+      expect(Object.keys(sim.stats().pipedrive)).toHaveLength(0);
+
+      const allowed = await fetch(url, { headers: { Origin: 'http://localhost:4200' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:4200');
+      expect(allowed.headers.get('access-control-expose-headers')?.toLowerCase()).toContain('x-ratelimit-remaining');
+
+      const refused = await fetch(url, { headers: { Origin: 'http://evil.example' } });
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      expect(refused.headers.get('access-control-expose-headers')).toBeNull();
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('exposes only the headers listed, and rejects a bad option naming it', async () => {
+    const sim = await startSimulator({ cors: { allowOrigin: '*', exposeHeaders: [] } });
+    try {
+      const res = await fetch(`${sim.urlFor('procore')}/rest/v1.0/projects`, {
+        headers: { Origin: 'http://a.example', Authorization: 'Bearer t' },
+      });
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(res.headers.get('access-control-expose-headers')).toBeNull();
+    } finally {
+      await sim.close();
+    }
+    await expect(startSimulator({ cors: { allowOrigin: 'http://a.example' as never } })).rejects.toThrow(
+      /cors\.allowOrigin/,
+    );
+  });
+});

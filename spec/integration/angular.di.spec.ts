@@ -1,0 +1,384 @@
+// Angular's packages are partially compiled: outside an Angular CLI build they need the JIT compiler.
+import '@angular/compiler';
+
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import {
+  HttpClient,
+  HttpResponse,
+  provideHttpClient,
+  withInterceptors,
+  type HttpInterceptorFn,
+} from '@angular/common/http';
+import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
+import {
+  createEnvironmentInjector,
+  EnvironmentInjector,
+  inject,
+  InjectionToken,
+  makeStateKey,
+  PLATFORM_ID,
+  provideZonelessChangeDetection,
+  reflectComponentType,
+  REQUEST,
+  TransferState,
+  type EnvironmentProviders,
+  type Provider,
+} from '@angular/core';
+import { TestBed, TestComponentRenderer } from '@angular/core/testing';
+import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
+import { of, VirtualTimeScheduler } from 'rxjs';
+import { createLimiter, providers, shareLimiter, type Limiter } from '../../lib/index.js';
+import {
+  injectLimiter,
+  limiterStatus,
+  provideRateLimiting,
+  RATE_LIMITERS,
+  RateLimitStatus,
+  rateLimitingInterceptor,
+  rateLimitInterceptor,
+  type CorsBlockedReport,
+  type MissingHeadersReport,
+} from '../../lib/adapters/angular.js';
+
+const TOKEN = 'sk_live_TOPSECRET_angular_di_0123456789';
+const API = 'https://api.example.com';
+
+beforeAll(() => {
+  TestBed.initTestEnvironment(BrowserTestingModule, platformBrowserTesting());
+});
+afterEach(() => {
+  TestBed.resetTestingModule();
+  jest.restoreAllMocks();
+});
+
+let configured: EnvironmentInjector | undefined;
+afterEach(() => {
+  configured = undefined;
+});
+
+/** The test's root injector (configured once per test). */
+function root(): EnvironmentInjector {
+  if (configured) return configured;
+  TestBed.configureTestingModule({
+    providers: [{ provide: TestComponentRenderer, useClass: TestComponentRenderer }, provideZonelessChangeDetection()],
+  });
+  return (configured = TestBed.inject(EnvironmentInjector));
+}
+
+/** An application's injector (one per app in a browser, one per request under SSR). */
+function app(providersList: Array<Provider | EnvironmentProviders>, parent = root()) {
+  const injector = createEnvironmentInjector(
+    // TestBed in Node has no DOCUMENT for the root TransferState; an application's has one.
+    [
+      { provide: TransferState, useFactory: () => new TransferState() },
+      ...providersList,
+      provideHttpClient(withInterceptors([rateLimitingInterceptor()])),
+      provideHttpClientTesting(),
+    ],
+    parent,
+  );
+  return {
+    injector,
+    http: injector.get(HttpClient),
+    httpTesting: injector.get(HttpTestingController),
+    limiters: injector.get(RATE_LIMITERS),
+  };
+}
+
+const limitHeaders = (remaining: number, limit = 40, resetInS = 2) => ({
+  'X-RateLimit-Limit': String(limit),
+  'X-RateLimit-Remaining': String(remaining),
+  'X-RateLimit-Reset': String(resetInS),
+});
+
+describe('provideRateLimiting', () => {
+  it('makes the limiters in each application injector, where the factory can inject the user', () => {
+    const USER_TOKEN = new InjectionToken<string>('user token');
+    const made: Limiter[] = [];
+    const rateLimiting = provideRateLimiting({
+      limiters: {
+        'api.example.com': () => {
+          const limiter = createLimiter({
+            provider: providers.pipedrive({ plan: 'advanced' }),
+            key: inject(USER_TOKEN),
+          });
+          made.push(limiter);
+          return limiter;
+        },
+      },
+    });
+    const parent = root();
+    const alice = app([rateLimiting, { provide: USER_TOKEN, useValue: 'alice-token' }], parent);
+    const bob = app([rateLimiting, { provide: USER_TOKEN, useValue: 'bob-token' }], parent);
+
+    alice.http.get(`${API}/v1/deals`).subscribe();
+    alice.httpTesting.expectOne(`${API}/v1/deals`).flush({}, { headers: limitHeaders(39) });
+
+    expect(made).toHaveLength(2);
+    const [a, b] = made;
+    expect(a?.key).not.toBe(b?.key);
+    expect(alice.limiters.get('api.example.com')).toBe(a);
+    expect(bob.limiters.get('api.example.com')).toBe(b);
+    // Alice's request spent Alice's budget only.
+    expect(a?.snapshot.totals.sent).toBe(1);
+    expect(b?.snapshot.totals.sent).toBe(0);
+    expect(a?.snapshot.buckets.find((x) => x.source === 'headers')?.remaining).toBe(39);
+    expect(alice.injector.runInContext(() => injectLimiter('API.example.com'))).toBe(a);
+    expect(() => alice.injector.runInContext(() => injectLimiter('api.other.com'))).toThrow(
+      /"api.other.com".*api\.example\.com/,
+    );
+    alice.injector.destroy();
+    bob.injector.destroy();
+  });
+
+  it('releases a limiter from shareLimiter when its injector is destroyed (the end of a server request)', async () => {
+    const options = { provider: providers.procore(), key: TOKEN };
+    const first = app([provideRateLimiting({ limiters: { 'api.example.com': () => shareLimiter(options, 'ssr') } })]);
+    const second = app([provideRateLimiting({ limiters: { 'api.example.com': () => shareLimiter(options, 'ssr') } })]);
+    // Two renders of the same user at once share one budget.
+    expect(first.limiters.get('api.example.com')).toBe(second.limiters.get('api.example.com'));
+    first.injector.destroy();
+    second.injector.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const third = app([provideRateLimiting({ limiters: { 'api.example.com': () => shareLimiter(options, 'ssr') } })]);
+    expect(third.limiters.get('api.example.com')).not.toBe(first.limiters.get('api.example.com'));
+    third.injector.destroy();
+  });
+
+  it('rejects bad options naming them', () => {
+    expect(() =>
+      provideRateLimiting({
+        limiters: { 'https://api.example.com/': () => createLimiter({ provider: providers.generic(), key: 'k' }) },
+      }),
+    ).toThrow(/keyed by host/);
+    expect(() => provideRateLimiting({ limiters: { 'api.example.com': 'x' as never } })).toThrow(/"api.example.com"/);
+    expect(() => provideRateLimiting({} as never)).toThrow(/limiters/);
+    expect(() => app([provideRateLimiting({ limiters: { 'api.example.com': () => ({}) as Limiter } })])).toThrow(
+      /factory of "api.example.com"/,
+    );
+  });
+});
+
+describe('server rendering', () => {
+  it('resolves relative URLs against the incoming REQUEST, so they are paced on the server too', () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const s = app([
+      { provide: PLATFORM_ID, useValue: 'server' },
+      { provide: REQUEST, useValue: new Request('http://shop.example:4000/deals?page=2') },
+      provideRateLimiting({ limiters: { 'shop.example:4000': () => limiter }, transferState: false }),
+    ]);
+    s.http.get('/api/deals').subscribe();
+    s.httpTesting.expectOne('/api/deals').flush({}, { headers: limitHeaders(10) });
+    expect(limiter.snapshot.totals.sent).toBe(1);
+    s.injector.destroy();
+  });
+
+  it('says so once when a relative URL has no host to resolve against', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const s = app([
+      { provide: PLATFORM_ID, useValue: 'server' },
+      provideRateLimiting({ limiters: { 'shop.example': () => limiter }, transferState: false }),
+    ]);
+    for (const path of ['/api/a?api_token=' + TOKEN, '/api/b']) {
+      s.http.get(path).subscribe();
+      s.httpTesting.expectOne(() => true).flush({});
+    }
+    expect(warn).toHaveBeenCalledTimes(1);
+    const message = String(warn.mock.calls[0]?.[0]);
+    expect(message).toContain('"/api/a"');
+    expect(message).toContain('baseUrl');
+    expect(message).not.toContain(TOKEN);
+    s.injector.destroy();
+  });
+
+  it("carries the server's last readings to the browser's limiter, for the same user only", () => {
+    const key = makeStateKey<unknown>('rx-ratelimit');
+    const server = app([
+      { provide: PLATFORM_ID, useValue: 'server' },
+      provideRateLimiting({
+        limiters: {
+          'api.example.com': () => createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN }),
+        },
+      }),
+    ]);
+    server.http.get(`${API}/v1/deals?api_token=${TOKEN}`).subscribe();
+    server.httpTesting
+      .expectOne(() => true)
+      .flush({}, { headers: { ...limitHeaders(7, 40, 2), 'Set-Cookie': 'session=secret', 'X-Other': 'x' } });
+    // What the server writes into the page.
+    const page = server.injector.get(TransferState).toJson();
+    expect(page).not.toContain(TOKEN);
+    expect(page).not.toContain('session=secret');
+    expect(page).not.toContain('x-other');
+    server.injector.destroy();
+
+    const browserState = (): TransferState => {
+      const state = new TransferState();
+      state.set(key, (JSON.parse(page) as Record<string, unknown>)['rx-ratelimit']);
+      return state;
+    };
+    const browser = app([
+      { provide: TransferState, useFactory: browserState },
+      provideRateLimiting({
+        limiters: {
+          'api.example.com': () => createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN }),
+        },
+      }),
+    ]);
+    const seeded = browser.limiters.get('api.example.com');
+    const bucket = seeded?.snapshot.buckets.find((b) => b.source === 'headers');
+    expect(bucket).toMatchObject({ limit: 40, remaining: 7 });
+    expect(seeded?.snapshot.totals.sent).toBe(0);
+
+    const other = app([
+      { provide: TransferState, useFactory: browserState },
+      provideRateLimiting({
+        limiters: {
+          'api.example.com': () =>
+            createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'another-user' }),
+        },
+      }),
+    ]);
+    expect(other.limiters.get('api.example.com')?.snapshot.buckets.some((b) => b.source === 'headers')).toBe(false);
+    browser.injector.destroy();
+    other.injector.destroy();
+  });
+});
+
+describe("Angular's HTTP transfer cache", () => {
+  it('a response replayed without the network (given synchronously) is not read by the limiter', () => {
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const reports: MissingHeadersReport[] = [];
+    // What withHttpTransferCache does in the browser for a GET of the server render.
+    const cache: HttpInterceptorFn = () => of(new HttpResponse({ status: 200, body: { cached: true } }));
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+        provideZonelessChangeDetection(),
+        provideHttpClient(
+          withInterceptors([
+            rateLimitInterceptor({ limiters: () => limiter, onMissingHeaders: (r) => reports.push(r) }),
+            cache,
+          ]),
+        ),
+      ],
+    });
+    const http = TestBed.inject(HttpClient);
+    const bodies: unknown[] = [];
+    for (let i = 0; i < 4; i++) http.get(`${API}/v1/deals/${i}`).subscribe((b) => bodies.push(b));
+
+    expect(bodies).toHaveLength(4);
+    expect(reports).toEqual([]);
+    expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0, totals: { responses: 0 } });
+  });
+});
+
+describe('limiterStatus', () => {
+  it('ticks while something waits, and runs no timer once nothing does', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const injector = root();
+    const status = injector.runInContext(() => limiterStatus(limiter, { tickMs: 500 }));
+    expect(status()).toMatchObject({ waiting: false, pausedForMs: 0 });
+    expect(scheduler.actions).toHaveLength(0);
+
+    limiter.pause(3000);
+    expect(status()).toMatchObject({ waiting: true, pausedForMs: 3000 });
+    scheduler.maxFrames = 1000;
+    scheduler.flush();
+    expect(status().pausedForMs).toBe(2000);
+    scheduler.maxFrames = 2500;
+    scheduler.flush();
+    expect(status().pausedForMs).toBe(500);
+    scheduler.maxFrames = Infinity;
+    scheduler.flush();
+    expect(status()).toMatchObject({ waiting: false, pausedForMs: 0 });
+    // Nothing waits: no timer is left.
+    expect(scheduler.actions).toHaveLength(0);
+  });
+
+  it('counts a bucket down to its reset while it is empty; never ticks on the server', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    limiter.observe({
+      status: 200,
+      header: (n) => ({ 'ratelimit-limit': '5', 'ratelimit-remaining': '0', 'ratelimit-reset': '4' })[n.toLowerCase()],
+    });
+    const injector = root();
+    const status = injector.runInContext(() => limiterStatus(limiter));
+    const countdown = () => status().buckets.find((b) => b.source === 'headers')?.resetInMs;
+    expect(countdown()).toBe(4000);
+    scheduler.maxFrames = 1000;
+    scheduler.flush();
+    expect(countdown()).toBe(3000);
+
+    const onServer = createEnvironmentInjector([{ provide: PLATFORM_ID, useValue: 'server' }], injector);
+    const scheduler2 = new VirtualTimeScheduler();
+    const limiter2 = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler: scheduler2 });
+    limiter2.pause(3000);
+    const serverStatus = limiterStatus(limiter2, { injector: onServer });
+    expect(serverStatus()).toMatchObject({ waiting: true, pausedForMs: 3000 });
+    expect(scheduler2.actions.filter((a) => a.delay === 1000)).toHaveLength(0);
+    onServer.destroy();
+  });
+
+  it('RateLimitStatus is a standalone component with a limiter input', () => {
+    const mirror = reflectComponentType(RateLimitStatus);
+    expect(mirror?.selector).toBe('rx-rate-limit-status');
+    expect(mirror?.isStandalone).toBe(true);
+    expect(mirror?.inputs.map((i) => i.templateName).sort()).toEqual(['label', 'limiter', 'tickMs']);
+  });
+});
+
+describe('CORS that tells', () => {
+  function browserApp(
+    limiter: Limiter,
+    options: { onCorsBlocked?: (r: CorsBlockedReport) => void; onMissingHeaders?: (r: MissingHeadersReport) => void },
+  ) {
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+        provideZonelessChangeDetection(),
+        provideHttpClient(
+          withInterceptors([
+            rateLimitInterceptor({ limiters: () => limiter, baseUrl: 'http://localhost:4200/', ...options }),
+          ]),
+        ),
+        provideHttpClientTesting(),
+      ],
+    });
+    return { http: TestBed.inject(HttpClient), httpTesting: TestBed.inject(HttpTestingController) };
+  }
+
+  it('a response the browser refused (status 0) is reported once per origin', () => {
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const reports: CorsBlockedReport[] = [];
+    const { http, httpTesting } = browserApp(limiter, { onCorsBlocked: (r) => reports.push(r) });
+    for (const url of [
+      `${API}/v1/a?api_token=${TOKEN}`,
+      `${API}/v1/b`,
+      'https://other.example/x',
+      'http://localhost:4200/api/y',
+    ]) {
+      http.get(url).subscribe({ error: () => undefined });
+      httpTesting.expectOne(() => true).error(new DOMException('blocked', 'NetworkError') as unknown as ProgressEvent);
+    }
+    expect(reports.map((r) => r.origin)).toEqual([API, 'https://other.example']);
+    expect(reports[0]).toMatchObject({ pageOrigin: 'http://localhost:4200', provider: 'pipedrive', key: limiter.key });
+    expect(reports[0]?.message).toContain('Access-Control-Allow-Origin');
+    expect(JSON.stringify(reports)).not.toContain(TOKEN);
+  });
+
+  it("asks to expose Pipedrive's X-Daily-Requests-Left too", () => {
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const reports: MissingHeadersReport[] = [];
+    const { http, httpTesting } = browserApp(limiter, { onMissingHeaders: (r) => reports.push(r) });
+    for (let i = 0; i < 3; i++) {
+      http.get(`${API}/v1/deals/${i}`).subscribe();
+      httpTesting.expectOne(() => true).flush({}, { headers: { 'Content-Type': 'application/json' } });
+    }
+    expect(reports[0]?.expected).toEqual(expect.arrayContaining(['x-ratelimit-remaining', 'x-daily-requests-left']));
+    expect(reports[0]?.message).toContain('x-daily-requests-left');
+  });
+});
