@@ -19,7 +19,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis, Cluster } from 'ioredis';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 import { parseOptions, secretSchema } from '../../core/options.js';
 import type {
@@ -74,25 +74,23 @@ export interface RedisStoreOptions {
   readonly subscribe?: boolean;
 }
 
-const schema = z
-  .object({
-    client: z.custom<Redis | Cluster>(
-      (c) =>
-        typeof c === 'object' &&
-        c !== null &&
-        typeof (c as Redis).defineCommand === 'function' &&
-        typeof (c as Redis).duplicate === 'function',
-      'an ioredis client (new Redis(…) or new Cluster(…))',
-    ),
-    secret: secretSchema,
-    prefix: z.string().default('rxrl:'),
-    keyTtlMs: z.number().int().min(1000).default(86_400_000),
-    leaseMs: z.number().int().min(100).default(60_000),
-    timeoutMs: z.number().int().min(1).default(1000),
-    retryMs: z.number().int().min(1).default(1000),
-    subscribe: z.boolean().default(true),
-  })
-  .strict();
+const schema = z.strictObject({
+  client: z.custom<Redis | Cluster>(
+    (c) =>
+      typeof c === 'object' &&
+      c !== null &&
+      typeof (c as Redis).defineCommand === 'function' &&
+      typeof (c as Redis).duplicate === 'function',
+    'an ioredis client (new Redis(…) or new Cluster(…))',
+  ),
+  secret: secretSchema,
+  prefix: z._default(z.string(), 'rxrl:'),
+  keyTtlMs: z._default(z.int().check(z.minimum(1000)), 86_400_000),
+  leaseMs: z._default(z.int().check(z.minimum(100)), 60_000),
+  timeoutMs: z._default(z.int().check(z.minimum(1)), 1000),
+  retryMs: z._default(z.int().check(z.minimum(1)), 1000),
+  subscribe: z._default(z.boolean(), true),
+});
 
 /** Options as a session keeps them: without the secret, which only the store's closure holds. */
 type Parsed = Omit<z.output<typeof schema>, 'secret'>;
