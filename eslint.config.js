@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['dist/', 'coverage/', 'node_modules/', '.readme-check/', '**/*.tsbuildinfo']),
+  globalIgnores(['dist/', 'coverage/', 'node_modules/', '.readme-check/', '**/*.tsbuildinfo', 'docs/api/']),
 
   js.configs.recommended,
   tseslint.configs.strict,

@@ -601,8 +601,14 @@ function setHeader(config: InternalAxiosRequestConfig, name: string, value: stri
 export interface AxiosInstanceLike {
   readonly defaults: { adapter?: unknown };
   readonly interceptors: {
-    readonly request: { use(onFulfilled: never, ...rest: never[]): number; eject(id: number): void };
+    readonly request: {
+      /** Installs a request interceptor; returns its id. */
+      use(onFulfilled: never, ...rest: never[]): number;
+      /** Removes the interceptor with that id. */
+      eject(id: number): void;
+    };
   };
+  /** The full URL of a request config (`baseURL`, `url`, `params`). */
   getUri(config?: never): string;
 }
 

@@ -153,6 +153,7 @@ export class LimiterRegistry implements OnApplicationShutdown {
   /** Limiters this registry created from options (held in the process-wide share). */
   private readonly held: SharedLimiter[] = [];
 
+  /** Made by {@link RateLimitModule} from its options; inject it rather than constructing it. */
   constructor(options: RateLimitModuleOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RateLimitModule: options must be an object with `limiters`');
@@ -399,13 +400,16 @@ export interface RateLimitFeatureOptions {
    * it): provides, per name, `registry.http(httpService, name)` under
    * {@link getRateLimitedHttpToken}.
    */
-  readonly http?: abstract new (...args: never[]) => HttpService;
+  readonly http?: HttpServiceClass;
   /** Settings of those rate-limited services (`maxRetries`, `priority`…). */
   readonly httpOptions?: RateLimitedHttpOptions;
 }
 
 // ---------------------------------------------------------------------------------------------
 // HttpService
+
+/** The `HttpService` class of `@nestjs/axios` (or a subclass), as {@link RateLimitFeatureOptions.http} takes it. */
+export type HttpServiceClass = abstract new (...args: never[]) => HttpService;
 
 /**
  * Settings of {@link rateLimitedHttp}: those of the `rateLimit` operator (`maxRetries`,
@@ -427,12 +431,19 @@ export interface RateLimitedHttp {
   readonly limiter: Limiter;
   /** The wrapped service. */
   readonly httpService: HttpService;
+  /** `HttpService.request`, paced (the method comes from `config.method`). */
   request<T = unknown>(config: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.get`, paced; identical GETs in flight at once may share one request (`dedupe`). */
   get<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.delete`, paced. */
   delete<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.head`, paced. */
   head<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.post`, paced; retried after a 429 only with an idempotency key or `retryNonIdempotent`. */
   post<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  /** `HttpService.put`, paced. */
   put<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  /** `HttpService.patch`, paced; retried after a 429 only with an idempotency key or `retryNonIdempotent`. */
   patch<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
 }
 

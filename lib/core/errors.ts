@@ -13,6 +13,10 @@ export interface ErrorContext {
   readonly key: string;
 }
 
+const BRAND = Symbol.for('rx-ratelimit.error');
+/** Node's `util.inspect.custom`, without importing `node:util` (this module runs in browsers too). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
 /**
  * Base class of every error rx-ratelimit creates.
  *
@@ -21,10 +25,6 @@ export interface ErrorContext {
  * request$.subscribe({ error: (e) => isRateLimitError(e) && console.warn(e.name, e.message) });
  * ```
  */
-const BRAND = Symbol.for('rx-ratelimit.error');
-/** Node's `util.inspect.custom`, without importing `node:util` (this module runs in browsers too). */
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
-
 export class RateLimitError extends Error {
   override readonly name: string = 'RateLimitError';
   /** Brand checked by the guards, so they work across duplicated copies of the package. */
@@ -42,6 +42,7 @@ export class RateLimitError extends Error {
   /** The cause as received: reachable only through `rawCauseOf` (a private field is invisible to inspect, JSON and reflection). */
   readonly #rawCause: unknown;
 
+  /** Errors are made by the limiter; applications read them (and test code may make them). */
   constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: redactedCause(options.cause) });
     this.#rawCause = options?.cause;
@@ -178,6 +179,7 @@ export class QuotaExhaustedError extends RateLimitError {
    */
   readonly resumeAt: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(
     context: ErrorContext & {
       bucket: string;
@@ -217,6 +219,7 @@ export class BlockedError extends RateLimitError {
   /** Epoch ms (limiter clock) when the limiter will try again, or `null` for never by itself. */
   readonly until: number | null;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { status: number; until: number | null }, options?: { cause?: unknown }) {
     super(
       `${context.provider}: the provider blocked this credential (HTTP ${context.status}); ` +
@@ -237,6 +240,7 @@ export class RetryLimitError extends RateLimitError {
   /** Status of the last response (429). */
   readonly status: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { attempts: number; status: number }, options?: { cause?: unknown }) {
     super(
       `${context.provider}: still rate limited (HTTP ${context.status}) after ${context.attempts} attempts`,
@@ -254,6 +258,7 @@ export class QueueFullError extends RateLimitError {
   /** The `maxQueue` option in force. */
   readonly maxQueue: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { maxQueue: number }) {
     super(`${context.provider}: the queue is full (maxQueue ${context.maxQueue}); the request was not sent`, context);
     this.maxQueue = context.maxQueue;

@@ -7,8 +7,13 @@ import { checkReserve, maxRetriesOf } from './decide.js';
 import type { RetryOn429Config } from './retryOn429.js';
 import type { ThrottleByHeadersConfig } from './throttleByHeaders.js';
 
-/** Settings of {@link rateLimit}: those of the three operators it composes. */
-export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & DailyQuotaGuardConfig;
+/**
+ * Settings of {@link rateLimit}: those of the three operators it composes (`extractResponse`,
+ * which two of them share, is declared once, by {@link RetryOn429Config}).
+ */
+export type RateLimitConfig = Omit<ThrottleByHeadersConfig, 'extractResponse'> &
+  RetryOn429Config &
+  DailyQuotaGuardConfig;
 
 /** The default settings, one object for every call (each request keeps a reference to it). */
 const DEFAULTS: RateLimitConfig = Object.freeze({});

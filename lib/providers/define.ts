@@ -13,6 +13,10 @@ export interface ProviderDefinition {
   readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
 }
 
+/**
+ * The zod (`zod/mini`) schema of a {@link BucketSpec}, as `defineProvider` checks each one: compose
+ * it into a schema of your own options. Unknown fields are refused.
+ */
 export const bucketSpecSchema = z.strictObject({
   name: z.string().check(z.minLength(1)),
   limit: z.optional(z.int().check(z.minimum(0))),

@@ -7,6 +7,7 @@ import { isQuotaExhaustedError } from '../../core/errors.js';
 
 /** The part of a BullMQ `Worker` that deferral uses (`worker.rateLimit(ms)`, or `queue.rateLimit(ms)`). */
 export interface RateLimitable {
+  /** Keeps jobs from starting for `expireTimeMs`. */
   rateLimit(expireTimeMs: number): Promise<void>;
 }
 

@@ -129,7 +129,9 @@ export function redisKeys(prefix: string, provider: string, key: string, secret:
     pause: `${base}pause`,
     peers: `${base}peers`,
     channel: `${base}changed`,
+    /** The hash of a bucket's state. */
     bucket: (name: string) => `${base}bucket:${name}`,
+    /** The sorted set of a bucket's leases in flight. */
     inflight: (name: string) => `${base}inflight:${name}`,
   };
 }
