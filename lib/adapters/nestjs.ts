@@ -8,6 +8,8 @@
  * import { providers } from 'rx-ratelimit';
  * import { RateLimitModule } from 'rx-ratelimit/nestjs';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
+ *
  * @Module({
  *   imports: [
  *     HttpModule,
@@ -302,9 +304,13 @@ export type RateLimitModuleAsyncOptions = ConfigurableModuleAsyncOptions<RateLim
  * the limiter under {@link getLimiterToken}`(name)`.
  *
  * ```ts
- * import { ConfigModule, ConfigService } from './config.js'; // your own config module
  * import { providers } from 'rx-ratelimit';
  * import { RateLimitModule } from 'rx-ratelimit/nestjs';
+ * // Your own config module (or @nestjs/config's):
+ * declare class ConfigModule {}
+ * declare class ConfigService {
+ *   get(name: string): string;
+ * }
  *
  * RateLimitModule.forRootAsync({
  *   imports: [ConfigModule],

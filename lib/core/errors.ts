@@ -21,7 +21,9 @@ const INSPECT = Symbol.for('nodejs.util.inspect.custom');
  * Base class of every error rx-ratelimit creates.
  *
  * ```ts
+ * import type { Observable } from 'rxjs';
  * import { isRateLimitError } from 'rx-ratelimit';
+ * declare const request$: Observable<unknown>; // any request through a limiter
  * request$.subscribe({ error: (e) => isRateLimitError(e) && console.warn(e.name, e.message) });
  * ```
  */
@@ -107,6 +109,7 @@ export interface CauseSummary {
  *
  * ```ts
  * import { isRetryLimitError, rawCauseOf } from 'rx-ratelimit';
+ * declare const e: unknown; // what a request through a limiter failed with
  * if (isRetryLimitError(e)) console.warn(e.cause); // { name: 'AxiosError', message: …, status: 429 }
  * const response = isRetryLimitError(e) ? (rawCauseOf(e) as { response?: unknown }).response : undefined;
  * ```
@@ -166,6 +169,8 @@ function withoutQueries(text: string): string {
  *
  * ```ts
  * import { isQuotaExhaustedError } from 'rx-ratelimit';
+ * declare const e: unknown; // what a request through a limiter failed with
+ * declare function scheduleLater(at: number): void; // your job queue
  * if (isQuotaExhaustedError(e)) scheduleLater(e.resumeAt);
  * ```
  */

@@ -140,6 +140,7 @@ const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'res
  *
  * ```ts
  * import { createLimiter, logEvents, providers } from 'rx-ratelimit';
+ * const token = process.env['API_TOKEN'] ?? '';
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * logEvents(limiter.events$, console);
  * ```

@@ -81,6 +81,7 @@ export type ResponseExtractor = (valueOrError: unknown) => ResponseLike | undefi
  *
  * ```ts
  * import { extractResponse } from 'rx-ratelimit';
+ * declare const axiosError: unknown; // what an axios call threw
  * const res = extractResponse(axiosError); // ResponseLike | undefined
  * ```
  */

@@ -7,6 +7,7 @@
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { redisStore } from 'rx-ratelimit/redis';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
  * const store = redisStore({ client: redis, secret: process.env.RATE_LIMIT_SECRET! });
  * const limiter = createLimiter({ provider: providers.procore(), key: token, store });
