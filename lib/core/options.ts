@@ -220,7 +220,8 @@ export function parseOptions<S extends z.ZodMiniType>(where: string, schema: S, 
 function expected(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.expected === 'number' ? 'a finite number' : `of type ${issue.expected}`;
+      if (issue.expected === 'number') return 'a finite number';
+      return issue.expected === 'int' ? 'a whole number' : `of type ${issue.expected}`;
     case 'too_small':
       return `${issue.origin === 'string' ? 'a non-empty string' : `a number >= ${String(issue.minimum)}`}`;
     case 'too_big':

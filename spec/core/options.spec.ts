@@ -64,6 +64,7 @@ describe('defineProvider and provider options', () => {
       expect(message).toMatch(/option `/);
       expect(message).not.toMatch(/Invalid input|Invalid option/);
     }
+    expect(() => providers.generic({ limit: 1.5 })).toThrow(/option `limit` must be a whole number, got 1\.5/);
     expect(() => providers.pipedrive({ plan: 'gold' } as never)).toThrow(
       /option `plan` must be one of "essential", .*"enterprise", got "gold"/,
     );
