@@ -167,7 +167,7 @@ function drive(b: Bucket, ops: readonly Op[], coldStart: number, rolling: boolea
   }
 }
 
-describe('bucket math under arbitrary observations (issue 7)', () => {
+describe('bucket math under arbitrary observations', () => {
   it('fixed window: waits finite and >= now, never admits past what is left', () => {
     fc.assert(
       fc.property(spec, fc.array(op, { maxLength: 120 }), fc.integer({ min: 1, max: 3 }), (sp, ops, cold) => {

@@ -232,6 +232,28 @@ describe('pause(0) and resume() start again', () => {
   });
 });
 
+describe('429s to a burst of concurrent requests', () => {
+  it('count as one 429, not one in a row per stream: the pause is the server’s, not an escalated backoff', () => {
+    const sent = inVirtualTime(() => {
+      // The first request warms the limiter up; the next five go at once and are all refused.
+      const api = scriptedApi((n) =>
+        n >= 1 && n <= 5 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200, headers: {} },
+      );
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 1 });
+      api.request().pipe(rateLimit(limiter)).subscribe();
+      asyncScheduler.schedule(() => {
+        for (let i = 0; i < 5; i++) api.request().pipe(rateLimit(limiter)).subscribe();
+      }, 100);
+      return api.sent;
+    });
+    // Five retries, all answered 200 (the script refuses only requests 1–5).
+    const retries = sent.slice(6);
+    expect(retries).toHaveLength(5);
+    // Retry-After: 2 from the 429s read at 110 ms: every retry goes at 2.11 s, not after 2, 4, 8, 16 s of backoff.
+    expect(Math.max(...retries)).toBeLessThan(2200);
+  });
+});
+
 describe('random option', () => {
   it('a random source returning NaN still pauses after a 429 (the backoff counts it as the longest jitter)', () => {
     const sent = inVirtualTime(() => {

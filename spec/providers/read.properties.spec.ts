@@ -72,7 +72,7 @@ const info = fc.record({
   ),
 });
 
-describe("providers' read() on arbitrary header maps (issue 7)", () => {
+describe("providers' read() on arbitrary header maps", () => {
   it.each(PROVIDERS)('%s: never throws, only finite non-negative numbers', (name) => {
     const provider = makeProvider(name);
     fc.assert(

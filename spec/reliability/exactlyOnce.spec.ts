@@ -777,7 +777,7 @@ function runScenario(s: Scenario): void {
   totals.virtualMs += testScheduler.now();
 }
 
-describe('every subscribed request ends exactly once (issue 7)', () => {
+describe('every subscribed request ends exactly once', () => {
   afterAll(() => {
     console.log(
       `exactlyOnce: seed ${SEED}, ${JSON.stringify(totals, (_k, v: unknown) => (v === Infinity ? 'Infinity' : v), 1)}`,

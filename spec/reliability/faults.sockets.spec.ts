@@ -1,5 +1,5 @@
 /**
- * Fault suite over real sockets (issue 7): connection refused, connection reset and timeouts,
+ * Fault suite over real sockets: connection refused, connection reset and timeouts,
  * through the real adapters. Every request ends exactly once, with its response or the very
  * error object the HTTP client raised; none hangs, none is sent twice.
  */

@@ -1,5 +1,5 @@
 /**
- * Fault suite, virtual time (issue 7): every subscribed request ends exactly once, with its
+ * Fault suite, virtual time: every subscribed request ends exactly once, with its
  * response, its original error or one of our typed errors; none hangs, none is sent twice
  * unless a 429 (or a listed 5xx) was answered, none is dropped silently.
  */

@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the fault suite (issue 7): a per-subscriber ledger that proves every request
+ * Shared pieces of the fault suite: a per-subscriber ledger that proves every request
  * ended exactly once, and a virtual-time front for the simulator engine that injects faults
  * (5xx storms, garbage headers, dropped connections) between the client and the engine.
  */

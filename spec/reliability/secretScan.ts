@@ -1,5 +1,5 @@
 /**
- * A scanner for credentials in everything rx-ratelimit produces (issue 7). Each value is added
+ * A scanner for credentials in everything rx-ratelimit produces. Each value is added
  * to a named surface; the scanner renders it the ways a user would see it (every reachable
  * string, JSON, `util.inspect`, `String`, `stack`) and looks for every form of every token.
  */
