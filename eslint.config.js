@@ -6,7 +6,15 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   // e2e/angular-app is a fixture app, type-checked by its own Angular build (spec/e2e/angular.e2e.ts).
-  globalIgnores(['dist/', 'coverage/', 'node_modules/', '.readme-check/', '**/*.tsbuildinfo', 'e2e/angular-app/']),
+  globalIgnores([
+    'dist/',
+    'coverage/',
+    'node_modules/',
+    '.readme-check/',
+    '**/*.tsbuildinfo',
+    'e2e/angular-app/',
+    'docs/api/',
+  ]),
 
   js.configs.recommended,
   tseslint.configs.strict,

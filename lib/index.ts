@@ -22,14 +22,22 @@ export {
   type StoreReading,
   type StoreSession,
 } from './core/store.js';
-export type { RequestInfo } from './core/request.js';
-export { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from './core/response.js';
+export type { RequestHeaders, RequestInfo } from './core/request.js';
+export {
+  extractResponse,
+  responseLike,
+  type HeaderSource,
+  type ResponseExtractor,
+  type ResponseLike,
+} from './core/response.js';
+export type { CacheOptions } from './core/sharing.js';
 export type { BucketSnapshot, BucketSource, LimiterSnapshot, LimiterTotals } from './core/state.js';
 export {
   describeEvent,
   logEvents,
   type EventLogger,
   type LimiterEvent,
+  type LimiterEventBase,
   type LimiterEventType,
   type LogEventsConfig,
   type RequestSummary,

@@ -1,5 +1,6 @@
 /**
- * Type-checks every ```ts fenced block in README.md and docs/**\/*.md against the library sources.
+ * Type-checks every ```ts fenced block in README.md, docs/**\/*.md and the doc comments (JSDoc) of lib/**\/*.ts
+ * against the library's emitted declarations.
  *
  * Each block is written to its own module in a temporary directory under `.readme-check/` (gitignored), next to a
  * generated tsconfig.json that extends the root one (same strictness) and maps `rx-ratelimit` and each subpath of
@@ -39,8 +40,29 @@ const OPEN_FENCE = /^( {0,3})(`{3,}|~{3,})[ \t]*(ts|typescript)(?:[ \t]+(.*))?$/
 
 /** Every ```ts / ```typescript block of a markdown file. */
 function extractBlocks(absPath: string): Block[] {
-  const file = relative(root, absPath).split(sep).join('/');
+  return blocksOfLines(relative(root, absPath).split(sep).join('/'), readFileSync(absPath, 'utf8').split(/\r?\n/));
+}
+
+/**
+ * Every ```ts block in the doc comments of a library source: a line inside a comment opened by
+ * a slash and two stars keeps its text after the leading ` * `; other lines become blank, so a
+ * block's line numbers are the source file's.
+ */
+function extractDocCommentBlocks(absPath: string): Block[] {
   const lines = readFileSync(absPath, 'utf8').split(/\r?\n/);
+  let inDoc = false;
+  const text = lines.map((line) => {
+    if (!inDoc && /^\s*\/\*\*/.test(line)) inDoc = !line.includes('*/', line.indexOf('/**') + 3);
+    else if (inDoc) {
+      if (line.includes('*/')) inDoc = false;
+      else return line.replace(/^\s*\* ?/, '');
+    }
+    return '';
+  });
+  return blocksOfLines(relative(root, absPath).split(sep).join('/'), text);
+}
+
+function blocksOfLines(file: string, lines: readonly string[]): Block[] {
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
     const open = OPEN_FENCE.exec(lines[i] ?? '');
@@ -98,7 +120,15 @@ function declarationPaths(types: string): Record<string, string> {
   return paths;
 }
 
-const blocks = markdownFiles().flatMap(extractBlocks);
+/** The library's TypeScript sources (lib/**\/*.ts), sorted. */
+function librarySources(): string[] {
+  return readdirSync(join(root, 'lib'), { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
+    .sort()
+    .map((name) => join(root, 'lib', name));
+}
+
+const blocks = [...markdownFiles().flatMap(extractBlocks), ...librarySources().flatMap(extractDocCommentBlocks)];
 const checked = blocks.filter((block) => !block.noCheck);
 
 const blockName = (block: Block): string => `${block.file}:${block.line}`;
@@ -123,7 +153,7 @@ describe('the docs that must stay compiled', () => {
   });
 });
 
-describe('TypeScript blocks in README.md and docs/**/*.md', () => {
+describe('TypeScript blocks in README.md, docs/**/*.md and the doc comments of lib/**/*.ts', () => {
   let workDir = '';
   /** Formatted diagnostics per generated module path. */
   const diagnosticsByFile = new Map<string, string[]>();

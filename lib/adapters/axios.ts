@@ -45,7 +45,10 @@ import {
  * the field to axios's `AxiosRequestConfig` type.
  *
  * ```ts
+ * import type { AxiosInstance } from 'axios';
  * import type { AxiosRequestRateLimit } from 'rx-ratelimit/axios';
+ * declare const api: AxiosInstance; // with attachRateLimiter(api, limiter)
+ * declare const deal: { id: string; title: string };
  * const urgent: AxiosRequestRateLimit = { priority: 10 };
  * await api.post('/v1/deals', deal, { rateLimit: { ...urgent, idempotencyKey: deal.id } });
  * await api.get('/health', { rateLimit: { skip: true } });
@@ -89,7 +92,9 @@ declare module 'axios' {
  * blobs are always left out (the adapter never consumes a body the caller will read).
  *
  * ```ts
+ * import type { AxiosInstance } from 'axios';
  * import { toResponseLike } from 'rx-ratelimit/axios';
+ * declare const api: AxiosInstance;
  * try {
  *   await api.get('/deals');
  * } catch (e) {
@@ -241,7 +246,12 @@ export function withIdempotencyKey(
  * the settings of the `rateLimit` operator (`maxRetries`, `retryNonIdempotent`, `reserve`…).
  *
  * ```ts
+ * import type { AxiosInstance } from 'axios';
+ * import type { Limiter } from 'rx-ratelimit';
  * import { rateLimitedRequest, type RateLimitedRequestOptions } from 'rx-ratelimit/axios';
+ * declare const api: AxiosInstance;
+ * declare const limiter: Limiter;
+ * declare const deal: { id: string; title: string };
  * const opts: RateLimitedRequestOptions = { priority: 1, maxRetries: 3 };
  * rateLimitedRequest(limiter, api, { method: 'PUT', url: '/v1/deals/1', data: deal }, opts).subscribe();
  * ```
@@ -284,6 +294,7 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { rateLimitedRequest } from 'rx-ratelimit/axios';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const api = axios.create({ baseURL: 'https://api.example.com', headers: { Authorization: `Bearer ${token}` } });
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * rateLimitedRequest<{ id: number }>(limiter, api, { url: '/v1/deals/1' }).subscribe((res) => console.log(res.data.id));
@@ -397,7 +408,11 @@ function fullUrl(instance: AxiosInstance | undefined, config: AxiosRequestConfig
  * Settings of {@link rateLimitInterceptor} and {@link attachRateLimiter}. All optional.
  *
  * ```ts
+ * import type { AxiosInstance } from 'axios';
+ * import type { Limiter } from 'rx-ratelimit';
  * import { attachRateLimiter, type RateLimitInterceptorOptions } from 'rx-ratelimit/axios';
+ * declare const api: AxiosInstance;
+ * declare const limiter: Limiter;
  * const opts: RateLimitInterceptorOptions = { maxRetries: 2, priority: 1 };
  * attachRateLimiter(api, limiter, opts);
  * ```
@@ -427,7 +442,11 @@ export interface RateLimitInterceptorOptions {
  * The interceptor functions of {@link rateLimitInterceptor}, and a clean-up.
  *
  * ```ts
+ * import type { AxiosInstance } from 'axios';
+ * import type { Limiter } from 'rx-ratelimit';
  * import { rateLimitInterceptor, type RateLimitInterceptor } from 'rx-ratelimit/axios';
+ * declare const api: AxiosInstance;
+ * declare const limiter: Limiter;
  * const i: RateLimitInterceptor = rateLimitInterceptor(limiter, { instance: api });
  * const id = api.interceptors.request.use(i.request);
  * ```
@@ -480,6 +499,7 @@ export interface RateLimitInterceptor {
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { rateLimitInterceptor } from 'rx-ratelimit/axios';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const api = axios.create({ baseURL: 'https://api.example.com' });
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * const i = rateLimitInterceptor(limiter, { instance: api, maxRetries: 3 });
@@ -601,8 +621,14 @@ function setHeader(config: InternalAxiosRequestConfig, name: string, value: stri
 export interface AxiosInstanceLike {
   readonly defaults: { adapter?: unknown };
   readonly interceptors: {
-    readonly request: { use(onFulfilled: never, ...rest: never[]): number; eject(id: number): void };
+    readonly request: {
+      /** Installs a request interceptor; returns its id. */
+      use(onFulfilled: never, ...rest: never[]): number;
+      /** Removes the interceptor with that id. */
+      eject(id: number): void;
+    };
   };
+  /** The full URL of a request config (`baseURL`, `url`, `params`). */
   getUri(config?: never): string;
 }
 
@@ -624,6 +650,7 @@ export interface AxiosInstanceLike {
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { attachRateLimiter } from 'rx-ratelimit/axios';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const api = axios.create({ baseURL: 'https://api.example.com', headers: { Authorization: `Bearer ${token}` } });
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * const detach = attachRateLimiter(api, limiter, { maxRetries: 3 });

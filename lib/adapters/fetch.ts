@@ -24,7 +24,9 @@ import {
  * Settings of {@link rateLimitedFetch}. All optional.
  *
  * ```ts
+ * import type { Limiter } from 'rx-ratelimit';
  * import { rateLimitedFetch, type RateLimitedFetchOptions } from 'rx-ratelimit/fetch';
+ * declare const limiter: Limiter;
  * const opts: RateLimitedFetchOptions = { maxRetries: 3, priority: 1, fetch: globalThis.fetch };
  * const apiFetch = rateLimitedFetch(limiter, opts);
  * ```
@@ -98,6 +100,7 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { rateLimitedFetch } from 'rx-ratelimit/fetch';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * const apiFetch = rateLimitedFetch(limiter, { maxRetries: 3 });
  * const res = await apiFetch('https://api.example.com/v1/deals', { headers: { Authorization: `Bearer ${token}` } });

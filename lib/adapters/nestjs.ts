@@ -8,6 +8,8 @@
  * import { providers } from 'rx-ratelimit';
  * import { RateLimitModule } from 'rx-ratelimit/nestjs';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
+ *
  * @Module({
  *   imports: [
  *     HttpModule,
@@ -173,6 +175,7 @@ export class LimiterRegistry implements OnApplicationShutdown {
   /** Pools this registry created from options (closed with it). */
   private readonly ownPools: LimiterPool[] = [];
 
+  /** Made by {@link RateLimitModule} from its options; inject it rather than constructing it. */
   constructor(options: RateLimitModuleOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RateLimitModule: options must be an object with `limiters`');
@@ -398,9 +401,13 @@ export type RateLimitModuleAsyncOptions = ConfigurableModuleAsyncOptions<RateLim
  * the limiter under {@link getLimiterToken}`(name)`.
  *
  * ```ts
- * import { ConfigModule, ConfigService } from './config.js'; // your own config module
  * import { providers } from 'rx-ratelimit';
  * import { RateLimitModule } from 'rx-ratelimit/nestjs';
+ * // Your own config module (or @nestjs/config's):
+ * declare class ConfigModule {}
+ * declare class ConfigService {
+ *   get(name: string): string;
+ * }
  *
  * RateLimitModule.forRootAsync({
  *   imports: [ConfigModule],
@@ -499,13 +506,16 @@ export interface RateLimitFeatureOptions {
    * it): provides, per name, `registry.http(httpService, name)` under
    * {@link getRateLimitedHttpToken}.
    */
-  readonly http?: abstract new (...args: never[]) => HttpService;
+  readonly http?: HttpServiceClass;
   /** Settings of those rate-limited services (`maxRetries`, `priority`…; `key` for a pool's). */
   readonly httpOptions?: TenantHttpOptions;
 }
 
 // ---------------------------------------------------------------------------------------------
 // HttpService
+
+/** The `HttpService` class of `@nestjs/axios` (or a subclass), as {@link RateLimitFeatureOptions.http} takes it. */
+export type HttpServiceClass = abstract new (...args: never[]) => HttpService;
 
 /**
  * Settings of {@link rateLimitedHttp}: those of the `rateLimit` operator (`maxRetries`,
@@ -527,12 +537,19 @@ export interface RateLimitedHttp {
   readonly limiter: Limiter;
   /** The wrapped service. */
   readonly httpService: HttpService;
+  /** `HttpService.request`, paced (the method comes from `config.method`). */
   request<T = unknown>(config: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.get`, paced; identical GETs in flight at once may share one request (`dedupe`). */
   get<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.delete`, paced. */
   delete<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.head`, paced. */
   head<T = unknown>(url: string, config?: AxiosRequestConfig): Observable<AxiosResponse<T>>;
+  /** `HttpService.post`, paced; retried after a 429 only with an idempotency key or `retryNonIdempotent`. */
   post<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  /** `HttpService.put`, paced. */
   put<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
+  /** `HttpService.patch`, paced; retried after a 429 only with an idempotency key or `retryNonIdempotent`. */
   patch<T = unknown, D = unknown>(url: string, data?: D, config?: AxiosRequestConfig<D>): Observable<AxiosResponse<T>>;
 }
 

@@ -62,6 +62,10 @@ const MAX_RETRY_AFTER_S = 86_400;
 export class RateLimitExceptionFilter extends BaseExceptionFilter {
   private readonly settings: RateLimitExceptionFilterOptions;
 
+  /**
+   * `applicationRef`: the HTTP adapter, for a filter made with `new` (`app.useGlobalFilters(new
+   * RateLimitExceptionFilter(app.get(HttpAdapterHost).httpAdapter))`); Nest gives it otherwise.
+   */
   constructor(
     applicationRef?: ConstructorParameters<typeof BaseExceptionFilter>[0],
     options: RateLimitExceptionFilterOptions = {},
@@ -75,6 +79,7 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
     this.settings = options;
   }
 
+  /** Answers our errors and a raw 429 as described above; hands anything else to Nest's own filter. */
   override catch(exception: unknown, host: ArgumentsHost): void {
     const body = host.getType() === 'http' ? this.bodyOf(exception) : undefined;
     if (!body) {

@@ -13,18 +13,20 @@ export interface ErrorContext {
   readonly key: string;
 }
 
-/**
- * Base class of every error rx-ratelimit creates.
- *
- * ```ts
- * import { isRateLimitError } from 'rx-ratelimit';
- * request$.subscribe({ error: (e) => isRateLimitError(e) && console.warn(e.name, e.message) });
- * ```
- */
 const BRAND = Symbol.for('rx-ratelimit.error');
 /** Node's `util.inspect.custom`, without importing `node:util` (this module runs in browsers too). */
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
+/**
+ * Base class of every error rx-ratelimit creates.
+ *
+ * ```ts
+ * import type { Observable } from 'rxjs';
+ * import { isRateLimitError } from 'rx-ratelimit';
+ * declare const request$: Observable<unknown>; // any request through a limiter
+ * request$.subscribe({ error: (e) => isRateLimitError(e) && console.warn(e.name, e.message) });
+ * ```
+ */
 export class RateLimitError extends Error {
   override readonly name: string = 'RateLimitError';
   /** Brand checked by the guards, so they work across duplicated copies of the package. */
@@ -42,6 +44,7 @@ export class RateLimitError extends Error {
   /** The cause as received: reachable only through `rawCauseOf` (a private field is invisible to inspect, JSON and reflection). */
   readonly #rawCause: unknown;
 
+  /** Errors are made by the limiter; applications read them (and test code may make them). */
   constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: redactedCause(options.cause) });
     this.#rawCause = options?.cause;
@@ -106,6 +109,7 @@ export interface CauseSummary {
  *
  * ```ts
  * import { isRetryLimitError, rawCauseOf } from 'rx-ratelimit';
+ * declare const e: unknown; // what a request through a limiter failed with
  * if (isRetryLimitError(e)) console.warn(e.cause); // { name: 'AxiosError', message: …, status: 429 }
  * const response = isRetryLimitError(e) ? (rawCauseOf(e) as { response?: unknown }).response : undefined;
  * ```
@@ -165,6 +169,8 @@ function withoutQueries(text: string): string {
  *
  * ```ts
  * import { isQuotaExhaustedError } from 'rx-ratelimit';
+ * declare const e: unknown; // what a request through a limiter failed with
+ * declare function scheduleLater(at: number): void; // your job queue
  * if (isQuotaExhaustedError(e)) scheduleLater(e.resumeAt);
  * ```
  */
@@ -178,6 +184,7 @@ export class QuotaExhaustedError extends RateLimitError {
    */
   readonly resumeAt: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(
     context: ErrorContext & {
       bucket: string;
@@ -217,6 +224,7 @@ export class BlockedError extends RateLimitError {
   /** Epoch ms (limiter clock) when the limiter will try again, or `null` for never by itself. */
   readonly until: number | null;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { status: number; until: number | null }, options?: { cause?: unknown }) {
     super(
       `${context.provider}: the provider blocked this credential (HTTP ${context.status}); ` +
@@ -237,6 +245,7 @@ export class RetryLimitError extends RateLimitError {
   /** Status of the last response (429). */
   readonly status: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { attempts: number; status: number }, options?: { cause?: unknown }) {
     super(
       `${context.provider}: still rate limited (HTTP ${context.status}) after ${context.attempts} attempts`,
@@ -254,6 +263,7 @@ export class QueueFullError extends RateLimitError {
   /** The `maxQueue` option in force. */
   readonly maxQueue: number;
 
+  /** Made by the limiter; the fields above are its arguments. */
   constructor(context: ErrorContext & { maxQueue: number }) {
     super(`${context.provider}: the queue is full (maxQueue ${context.maxQueue}); the request was not sent`, context);
     this.maxQueue = context.maxQueue;

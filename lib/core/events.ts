@@ -11,7 +11,8 @@ export interface RequestSummary {
   readonly priority: number;
 }
 
-interface Base {
+/** What every {@link LimiterEvent} carries. */
+export interface LimiterEventBase {
   /** Epoch ms on the limiter's clock. */
   readonly at: number;
   readonly provider: string;
@@ -21,23 +22,27 @@ interface Base {
 
 /** What happened in a limiter, and why. Plain data; carries no credential. */
 export type LimiterEvent =
-  | (Base & { readonly type: 'queued'; readonly request: RequestSummary; readonly queued: number })
-  | (Base & {
+  | (LimiterEventBase & { readonly type: 'queued'; readonly request: RequestSummary; readonly queued: number })
+  | (LimiterEventBase & {
       readonly type: 'admitted';
       readonly request: RequestSummary;
       readonly waitedMs: number;
       readonly buckets: readonly string[];
     })
-  | (Base & { readonly type: 'cancelled'; readonly request: RequestSummary })
-  | (Base & {
+  | (LimiterEventBase & { readonly type: 'cancelled'; readonly request: RequestSummary })
+  | (LimiterEventBase & {
       /** A permit outlived `permitTimeoutMs` without being released: its slot was taken back. */
       readonly type: 'permit-expired';
       readonly request: RequestSummary;
       readonly heldMs: number;
     })
-  | (Base & { readonly type: 'shared'; readonly request: RequestSummary; readonly from: 'in-flight' | 'cache' })
-  | (Base & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
-  | (Base & {
+  | (LimiterEventBase & {
+      readonly type: 'shared';
+      readonly request: RequestSummary;
+      readonly from: 'in-flight' | 'cache';
+    })
+  | (LimiterEventBase & { readonly type: 'response'; readonly request: RequestSummary | null; readonly status: number })
+  | (LimiterEventBase & {
       readonly type: 'rate-limited';
       readonly request: RequestSummary | null;
       readonly status: number;
@@ -45,41 +50,41 @@ export type LimiterEvent =
       readonly source: RetrySource;
       readonly bucket: string | null;
     })
-  | (Base & {
+  | (LimiterEventBase & {
       readonly type: 'paused';
       readonly until: number;
       readonly reason: RetrySource | 'manual' | 'bucket-empty';
       readonly bucket: string | null;
     })
-  | (Base & { readonly type: 'resumed' })
-  | (Base & {
+  | (LimiterEventBase & { readonly type: 'resumed' })
+  | (LimiterEventBase & {
       readonly type: 'retry-scheduled';
       readonly request: RequestSummary | null;
       readonly attempt: number;
       readonly delayMs: number;
     })
-  | (Base & {
+  | (LimiterEventBase & {
       readonly type: 'quota-exhausted';
       readonly request: RequestSummary;
       readonly bucket: string;
       readonly resumeAt: number;
     })
-  | (Base & { readonly type: 'queue-full'; readonly request: RequestSummary; readonly maxQueue: number })
-  | (Base & { readonly type: 'blocked'; readonly status: number; readonly until: number | null })
-  | (Base & { readonly type: 'unblocked' })
-  | (Base & {
+  | (LimiterEventBase & { readonly type: 'queue-full'; readonly request: RequestSummary; readonly maxQueue: number })
+  | (LimiterEventBase & { readonly type: 'blocked'; readonly status: number; readonly until: number | null })
+  | (LimiterEventBase & { readonly type: 'unblocked' })
+  | (LimiterEventBase & {
       /** A shared store (Redis) failed or timed out: the limiter now spends only its last known share, locally. */
       readonly type: 'store-unavailable';
       readonly store: string;
       readonly error: string;
     })
-  | (Base & {
+  | (LimiterEventBase & {
       /** The shared store answers again: admission is shared again. */
       readonly type: 'store-recovered';
       readonly store: string;
       readonly downMs: number;
     })
-  | (Base & {
+  | (LimiterEventBase & {
       readonly type: 'limit-changed';
       readonly bucket: string;
       readonly from: number | null;
@@ -91,9 +96,13 @@ export type LimiterEventType = LimiterEvent['type'];
 
 /** Anything with console-like methods: console, winston, a pino child wrapped in a function. */
 export interface EventLogger {
+  /** Per-request events (`queued`, `admitted`, `response`, …). */
   debug?(message: string, event: LimiterEvent): void;
+  /** Recoveries and changes (`resumed`, `limit-changed`, …); the fallback of a missing level. */
   info?(message: string, event: LimiterEvent): void;
+  /** 429s, pauses and refusals. */
   warn?(message: string, event: LimiterEvent): void;
+  /** Blocks and a shared store going down. */
   error?(message: string, event: LimiterEvent): void;
 }
 
@@ -131,6 +140,7 @@ const QUIET: ReadonlySet<LimiterEventType> = new Set(['queued', 'admitted', 'res
  *
  * ```ts
  * import { createLimiter, logEvents, providers } from 'rx-ratelimit';
+ * const token = process.env['API_TOKEN'] ?? '';
  * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * logEvents(limiter.events$, console);
  * ```

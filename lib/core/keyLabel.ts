@@ -17,7 +17,8 @@ export const MIN_SECRET_LENGTH = 16;
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
- * const limiter = createLimiter({ provider: providers.procore(), key: token, labelSecret: process.env.RL_LABEL_SECRET });
+ * const token = process.env['API_TOKEN'] ?? '';
+ * const limiter = createLimiter({ provider: providers.procore(), key: token, labelSecret: process.env['RL_LABEL_SECRET']! });
  * limiter.key; // 'key_3f2a…' (the same in every process given that secret)
  * ```
  */

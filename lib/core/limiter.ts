@@ -59,12 +59,15 @@ export interface Permit {
 
 /** Callbacks of {@link Limiter.acquire}. Exactly one of them is called, at most once. */
 export interface AcquireHandlers {
+  /** The request may go: send it, then `permit.observe(response)` and `permit.release()`. */
   granted(permit: Permit): void;
+  /** The request will not go (quota, full queue, block): fail it with `error`. */
   rejected(error: RateLimitError): void;
 }
 
 /** The handle of a waiting request; `cancel()` removes it from the queue. */
 export interface Ticket {
+  /** Removes the request from the queue (no handler is called); does nothing once it was granted or rejected. */
   cancel(): void;
 }
 
@@ -202,7 +205,7 @@ export class Limiter {
   private lastLimitedAt = -Infinity;
   private blocked: { status: number; since: number; until: number | null } | null = null;
   private totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0, saved: 0 };
-  /** In-flight sharing and the GET cache, used by `rateLimit`. */
+  /** @internal In-flight sharing and the GET cache, used by `rateLimit`. */
   readonly sharing: RequestSharing;
   private timer: Subscription | undefined;
   private timerAt = Infinity;
@@ -234,6 +237,7 @@ export class Limiter {
   /** What the limiter does, and why. Hot: subscribe before the requests you want to see. */
   readonly events$: Observable<LimiterEvent>;
 
+  /** Prefer {@link createLimiter}; the options are checked here (a `TypeError` names each bad one). */
   constructor(options: LimiterOptions) {
     const { key, labelSecret, ...opts } = parseLimiterOptions(options);
     this.opts = opts;

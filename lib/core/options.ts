@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Provider } from '../providers/types.js';
 import { MIN_SECRET_LENGTH } from './keyLabel.js';
 import type { ResponseExtractor } from './response.js';
@@ -120,72 +120,74 @@ export function jitterOf(random: () => number): number {
 /** @internal A secret option: a string of at least 16 characters (its value is never echoed). */
 export const secretSchema = z
   .string()
-  .refine((s) => s.length >= MIN_SECRET_LENGTH, `a string of at least ${MIN_SECRET_LENGTH} characters`);
+  .check(z.refine((s) => s.length >= MIN_SECRET_LENGTH, `a string of at least ${MIN_SECRET_LENGTH} characters`));
 
 /** Options whose values are secrets: an error about them never shows what was given. */
 export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['key', 'labelSecret', 'secret']);
 
-const count = (min: number) => z.union([z.number().int().min(min), z.literal(Infinity)]);
-const ms = z.union([z.number().min(0), z.literal(Infinity)]);
+// zod/mini, not the classic `zod` API: its functions tree-shake (a browser bundle keeps only the
+// checks used here) and it loads no locale, so every message below is written here.
+const count = (min: number) => z.union([z.int().check(z.minimum(min)), z.literal(Infinity)]);
+const ms = z.union([z.number().check(z.minimum(0)), z.literal(Infinity)]);
+/** A function option; the message says what it must be. */
+const fn = <F>(what: string) => z.custom<F>((f) => typeof f === 'function', what);
 
-const schema = z
-  .object({
-    provider: z.custom<Provider>(
-      (p) =>
-        typeof p === 'object' &&
-        p !== null &&
-        typeof (p as Provider).name === 'string' &&
-        typeof (p as Provider).buckets === 'function' &&
-        typeof (p as Provider).read === 'function',
-      'a provider (providers.generic(), defineProvider(…))',
+const schema = z.strictObject({
+  provider: z.custom<Provider>(
+    (p) =>
+      typeof p === 'object' &&
+      p !== null &&
+      typeof (p as Provider).name === 'string' &&
+      typeof (p as Provider).buckets === 'function' &&
+      typeof (p as Provider).read === 'function',
+    'a provider (providers.generic(), defineProvider(…))',
+  ),
+  key: z.string().check(z.minLength(1)),
+  label: z.optional(z.string().check(z.minLength(1))),
+  labelSecret: z.optional(secretSchema),
+  scheduler: z.optional(
+    z.custom<SchedulerLike>(
+      (s) =>
+        typeof s === 'object' &&
+        s !== null &&
+        typeof (s as SchedulerLike).schedule === 'function' &&
+        typeof (s as SchedulerLike).now === 'function',
+      'an RxJS SchedulerLike',
     ),
-    key: z.string().min(1),
-    label: z.string().min(1).optional(),
-    labelSecret: secretSchema.optional(),
-    scheduler: z
-      .custom<SchedulerLike>(
-        (s) =>
-          typeof s === 'object' &&
-          s !== null &&
-          typeof (s as SchedulerLike).schedule === 'function' &&
-          typeof (s as SchedulerLike).now === 'function',
-        'an RxJS SchedulerLike',
-      )
-      .optional(),
-    maxWaitMs: ms.default(600_000),
-    maxQueue: count(0).default(Infinity),
-    maxConcurrent: count(1).default(Infinity),
-    coldStartConcurrency: count(1).default(1),
-    resetGuardMs: z.number().min(0).max(60_000).default(50),
-    backoffBaseMs: ms.default(1000),
-    backoffMaxMs: ms.default(60_000),
-    blockCooldownMs: ms.default(900_000),
-    permitTimeoutMs: ms.default(300_000),
-    random: z
-      .custom<() => number>(
-        (f) => typeof f === 'function',
-        'a function returning a number in [0, 1) (like Math.random)',
-      )
-      .optional(),
-    maxServerWaitMs: z.number().int().min(1000).max(MAX_SERVER_WAIT_LIMIT_MS).default(DEFAULT_MAX_SERVER_WAIT_MS),
-    extractResponse: z.custom<ResponseExtractor>((f) => typeof f === 'function', 'a function').optional(),
-    dedupe: z.boolean().default(true),
-    cache: z
-      .object({ ttlMs: z.number().positive(), maxEntries: z.number().int().min(1).optional() })
-      .strict()
-      .optional(),
-    store: z
-      .custom<LimiterStore>(
-        (s) =>
-          typeof s === 'object' &&
-          s !== null &&
-          typeof (s as LimiterStore).open === 'function' &&
-          typeof (s as LimiterStore).kind === 'string',
-        'a store (memoryStore(), redisStore(…))',
-      )
-      .optional(),
-  })
-  .strict();
+  ),
+  maxWaitMs: z._default(ms, 600_000),
+  maxQueue: z._default(count(0), Infinity),
+  maxConcurrent: z._default(count(1), Infinity),
+  coldStartConcurrency: z._default(count(1), 1),
+  resetGuardMs: z._default(z.number().check(z.minimum(0), z.maximum(60_000)), 50),
+  backoffBaseMs: z._default(ms, 1000),
+  backoffMaxMs: z._default(ms, 60_000),
+  blockCooldownMs: z._default(ms, 900_000),
+  permitTimeoutMs: z._default(ms, 300_000),
+  random: z.optional(fn<() => number>('a function returning a number in [0, 1) (like Math.random)')),
+  maxServerWaitMs: z._default(
+    z.int().check(z.minimum(1000), z.maximum(MAX_SERVER_WAIT_LIMIT_MS)),
+    DEFAULT_MAX_SERVER_WAIT_MS,
+  ),
+  extractResponse: z.optional(fn<ResponseExtractor>('a function')),
+  dedupe: z._default(z.boolean(), true),
+  cache: z.optional(
+    z.strictObject({
+      ttlMs: z.number().check(z.positive()),
+      maxEntries: z.optional(z.int().check(z.minimum(1))),
+    }),
+  ),
+  store: z.optional(
+    z.custom<LimiterStore>(
+      (s) =>
+        typeof s === 'object' &&
+        s !== null &&
+        typeof (s as LimiterStore).open === 'function' &&
+        typeof (s as LimiterStore).kind === 'string',
+      'a store (memoryStore(), redisStore(…))',
+    ),
+  ),
+});
 
 /** @internal Validated options with defaults applied. */
 export type ParsedLimiterOptions = z.output<typeof schema>;
@@ -200,7 +202,7 @@ export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptio
  * its name, what was expected and what was given (secrets-safe: `key`, `labelSecret` and `secret`
  * values are not echoed).
  */
-export function parseOptions<S extends z.ZodType>(where: string, schema: S, input: unknown): z.output<S> {
+export function parseOptions<S extends z.ZodMiniType>(where: string, schema: S, input: unknown): z.output<S> {
   if (typeof input !== 'object' || input === null) {
     throw new TypeError(`${where}: expected an options object, got ${describe(input)}`);
   }
@@ -218,16 +220,20 @@ export function parseOptions<S extends z.ZodType>(where: string, schema: S, inpu
 function expected(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.expected === 'number' ? 'a finite number' : `of type ${issue.expected}`;
+      if (issue.expected === 'number') return 'a finite number';
+      return issue.expected === 'int' ? 'a whole number' : `of type ${issue.expected}`;
     case 'too_small':
       return `${issue.origin === 'string' ? 'a non-empty string' : `a number >= ${String(issue.minimum)}`}`;
     case 'too_big':
       return `a number <= ${String(issue.maximum)}`;
     case 'invalid_union':
       return 'a number >= 0 (whole where it counts requests), or Infinity';
+    case 'invalid_value':
+      return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'custom':
       return issue.message;
     default:
+      // Every check above carries its own message; zod/mini loads no locale ("Invalid input").
       return issue.message;
   }
 }

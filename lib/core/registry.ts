@@ -21,6 +21,7 @@ export class DuplicateLimiterError extends Error {
   /** Where the conflicting registration was made. */
   readonly second: string;
 
+  /** Thrown by {@link shareLimiter}; not meant to be constructed by applications. */
   constructor(provider: string, first: string, second: string, difference: string) {
     super(
       `${second} and ${first} both register a ${provider} limiter for the same key, but differ (${difference}).` +

@@ -6,7 +6,12 @@
 export type RequestHeaders =
   | Readonly<Record<string, unknown>>
   | Iterable<readonly [string, unknown]>
-  | { keys(): Iterable<string>; getAll(name: string): readonly string[] | null };
+  | {
+      /** Every header name. */
+      keys(): Iterable<string>;
+      /** Every value of a header, or `null` when absent. */
+      getAll(name: string): readonly string[] | null;
+    };
 
 /** What the limiter needs to know about one request. Every field is optional. */
 export interface RequestInfo {

@@ -13,8 +13,14 @@ export interface ResponseLike {
   readonly body?: unknown;
 }
 
-type HeaderSource =
-  { get(name: string): string | null | undefined } | Iterable<[string, string]> | Readonly<Record<string, unknown>>;
+/** Header containers {@link responseLike} reads: `Headers`, `AxiosHeaders`, `HttpHeaders`, a `Map` or a plain object. */
+export type HeaderSource =
+  | {
+      /** A header's value by name (case-insensitive), or `null`/`undefined` when absent. */
+      get(name: string): string | null | undefined;
+    }
+  | Iterable<[string, string]>
+  | Readonly<Record<string, unknown>>;
 
 /**
  * Builds a {@link ResponseLike} from a status, any common header container (a WHATWG `Headers`,
@@ -75,6 +81,7 @@ export type ResponseExtractor = (valueOrError: unknown) => ResponseLike | undefi
  *
  * ```ts
  * import { extractResponse } from 'rx-ratelimit';
+ * declare const axiosError: unknown; // what an axios call threw
  * const res = extractResponse(axiosError); // ResponseLike | undefined
  * ```
  */

@@ -102,8 +102,11 @@ export interface StoreSession {
   close(): Promise<void>;
 }
 
+/** The limiter's options a store applies when it admits a request. */
 export interface StoreAcquireOptions {
+  /** The limiter's `coldStartConcurrency`. */
   readonly coldStartConcurrency: number;
+  /** The limiter's `resetGuardMs`. */
   readonly resetGuardMs: number;
 }
 
@@ -126,7 +129,9 @@ export type StoreEvent =
  * `undefined` for the embedded memory store, a session for a shared one.
  */
 export interface LimiterStore {
+  /** `memory`, `redis`, …: shown in events. */
   readonly kind: string;
+  /** Called once by each limiter that uses the store: its session, or `undefined` to keep buckets in the limiter. */
   open(context: StoreContext): StoreSession | undefined;
 }
 

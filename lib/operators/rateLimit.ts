@@ -7,8 +7,13 @@ import { checkReserve, maxRetriesOf } from './decide.js';
 import type { RetryOn429Config } from './retryOn429.js';
 import type { ThrottleByHeadersConfig } from './throttleByHeaders.js';
 
-/** Settings of {@link rateLimit}: those of the three operators it composes. */
-export type RateLimitConfig = ThrottleByHeadersConfig & RetryOn429Config & DailyQuotaGuardConfig;
+/**
+ * Settings of {@link rateLimit}: those of the three operators it composes (`extractResponse`,
+ * which two of them share, is declared once, by {@link RetryOn429Config}).
+ */
+export type RateLimitConfig = Omit<ThrottleByHeadersConfig, 'extractResponse'> &
+  RetryOn429Config &
+  DailyQuotaGuardConfig;
 
 /** The default settings, one object for every call (each request keeps a reference to it). */
 const DEFAULTS: RateLimitConfig = Object.freeze({});
@@ -30,14 +35,19 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * they are).
  *
  * ```ts
- * import { createLimiter, providers, rateLimit } from 'rx-ratelimit';
+ * import { map } from 'rxjs';
  * import { ajax } from 'rxjs/ajax';
+ * import { createLimiter, providers, rateLimit } from 'rx-ratelimit';
  *
- * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
+ * const token = process.env['API_TOKEN'] ?? '';
+ * const limiter = createLimiter({ provider: providers.generic(), key: token });
  * const headers = { Authorization: `Bearer ${token}` };
- * const deal$ = ajax
- *   .getJSON('https://api.example.com/v1/deals/1', headers)
- *   .pipe(rateLimit(limiter, { method: 'GET', url: '/v1/deals/1', headers }));
+ * // ajax() emits the whole AjaxResponse: the limiter reads every response's headers
+ * // (ajax.getJSON would hand it the body only, and pace by nothing).
+ * const deal$ = ajax<{ id: number; title: string }>({ url: 'https://api.example.com/v1/deals/1', headers }).pipe(
+ *   rateLimit(limiter, { method: 'GET', url: '/v1/deals/1', headers }),
+ *   map((res) => res.response),
+ * );
  * ```
  */
 export function rateLimit<T>(

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -13,19 +13,21 @@ export interface ProviderDefinition {
   readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
 }
 
-export const bucketSpecSchema = z
-  .object({
-    name: z.string().min(1),
-    limit: z.number().int().min(0).optional(),
-    windowMs: z.number().positive().optional(),
-    pacing: z.enum(['burst', 'smooth']).optional(),
-    quota: z.boolean().optional(),
-    rolling: z.boolean().optional(),
-  })
-  .strict();
+/**
+ * The zod (`zod/mini`) schema of a {@link BucketSpec}, as `defineProvider` checks each one: compose
+ * it into a schema of your own options. Unknown fields are refused.
+ */
+export const bucketSpecSchema = z.strictObject({
+  name: z.string().check(z.minLength(1)),
+  limit: z.optional(z.int().check(z.minimum(0))),
+  windowMs: z.optional(z.number().check(z.positive())),
+  pacing: z.optional(z.enum(['burst', 'smooth'])),
+  quota: z.optional(z.boolean()),
+  rolling: z.optional(z.boolean()),
+});
 
 const definition = z.object({
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   buckets: z.union([
     z.array(bucketSpecSchema),
     z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function'),

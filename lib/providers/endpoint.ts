@@ -3,7 +3,7 @@
  * every profile takes (`hints`, `extraBuckets`), safe body access, and retry-time selection.
  * Pure: no clock, no I/O, no RxJS; nothing here throws on a response.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import type { ResetValue } from '../headers/reset.js';
@@ -121,18 +121,16 @@ export interface CommonProviderOptions {
   readonly extraBuckets?: readonly BucketSpec[];
 }
 
-const hint = z
-  .object({
-    limit: z.number().int().min(0).optional(),
-    windowMs: z.number().positive().optional(),
-    pacing: z.enum(['smooth', 'burst']).optional(),
-  })
-  .strict();
+const hint = z.strictObject({
+  limit: z.optional(z.int().check(z.minimum(0))),
+  windowMs: z.optional(z.number().check(z.positive())),
+  pacing: z.optional(z.enum(['smooth', 'burst'])),
+});
 
 /** @internal zod shape of {@link CommonProviderOptions}; spread into each profile's schema. */
 export const commonShape = {
-  hints: z.record(z.string(), hint).optional(),
-  extraBuckets: z.array(bucketSpecSchema).optional(),
+  hints: z.optional(z.record(z.string(), hint)),
+  extraBuckets: z.optional(z.array(bucketSpecSchema)),
 };
 
 /** @internal The part of parsed options {@link checkBucketNames} looks at. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -92,32 +92,41 @@ type Tier = typeof CATCH_ALL | Window | 'legacy' | undefined;
 const API_PREFIX = /^(\S+ )\/api\/v\d+(?=\/|$)/;
 const BUCKET_KEY = /^(.+):(minute|hour)$/;
 
-const limits = z
-  .object({ minute: z.number().int().min(0).optional(), hour: z.number().int().min(0).optional() })
-  .strict();
+const limits = z.strictObject({
+  minute: z.optional(z.int().check(z.minimum(0))),
+  hour: z.optional(z.int().check(z.minimum(0))),
+});
 const schema = z
-  .object({
+  .strictObject({
     ...commonShape,
-    endpoints: z.record(z.string(), limits).optional(),
-    legacy: z.array(z.string()).optional(),
-    legacyLimits: z
-      .record(
+    endpoints: z.optional(z.record(z.string(), limits)),
+    legacy: z.optional(z.array(z.string())),
+    legacyLimits: z.optional(
+      z.record(
         z.string(),
-        z.object({ limit: z.number().int().min(1), windowMs: z.number().int().min(1).max(86_400_000) }).strict(),
-      )
-      .optional(),
+        z.strictObject({
+          limit: z.int().check(z.minimum(1)),
+          windowMs: z.int().check(z.minimum(1), z.maximum(86_400_000)),
+        }),
+      ),
+    ),
   })
-  .strict()
-  .superRefine((o, ctx) => {
-    const bad = (path: (string | number)[]) =>
-      ctx.addIssue({ code: 'custom', message: 'an endpoint key "METHOD /path", e.g. "GET /projects/:id/tasks"', path });
-    for (const key of Object.keys(o.endpoints ?? {})) if (!fieldwireKey(key)) bad(['endpoints', key]);
-    (o.legacy ?? []).forEach((key, i) => {
-      if (!fieldwireKey(key)) bad(['legacy', i]);
-    });
-    for (const key of Object.keys(o.legacyLimits ?? {})) if (!fieldwireKey(key)) bad(['legacyLimits', key]);
-  })
-  .superRefine(checkBucketNames((n) => bucketKey(n) !== undefined, `"${CATCH_ALL}" or "METHOD /path:minute|hour"`));
+  .check(
+    z.superRefine((o, ctx) => {
+      const bad = (path: (string | number)[]) =>
+        ctx.addIssue({
+          code: 'custom',
+          message: 'an endpoint key "METHOD /path", e.g. "GET /projects/:id/tasks"',
+          path,
+        });
+      for (const key of Object.keys(o.endpoints ?? {})) if (!fieldwireKey(key)) bad(['endpoints', key]);
+      (o.legacy ?? []).forEach((key, i) => {
+        if (!fieldwireKey(key)) bad(['legacy', i]);
+      });
+      for (const key of Object.keys(o.legacyLimits ?? {})) if (!fieldwireKey(key)) bad(['legacyLimits', key]);
+    }),
+    z.superRefine(checkBucketNames((n) => bucketKey(n) !== undefined, `"${CATCH_ALL}" or "METHOD /path:minute|hour"`)),
+  );
 
 /** A hand-written key in the form {@link fieldwireEndpoint} gives, or undefined. */
 function fieldwireKey(key: string): string | undefined {

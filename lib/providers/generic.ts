@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
@@ -23,25 +23,22 @@ export interface GenericProviderOptions {
   readonly limitedStatuses?: readonly number[];
 }
 
-const options = z
-  .object({
-    name: z.string().min(1).optional(),
-    limit: z.number().int().min(0).optional(),
-    windowMs: z.number().positive().optional(),
-    pacing: z.enum(['burst', 'smooth']).optional(),
-    resetUnit: z.enum(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto']).optional(),
-    headers: z
-      .object({
-        limit: z.string().optional(),
-        remaining: z.string().optional(),
-        reset: z.string().optional(),
-        period: z.string().optional(),
-      })
-      .strict()
-      .optional(),
-    limitedStatuses: z.array(z.number().int().min(100).max(599)).optional(),
-  })
-  .strict();
+const options = z.strictObject({
+  name: z.optional(z.string().check(z.minLength(1))),
+  limit: z.optional(z.int().check(z.minimum(0))),
+  windowMs: z.optional(z.number().check(z.positive())),
+  pacing: z.optional(z.enum(['burst', 'smooth'])),
+  resetUnit: z.optional(z.enum(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto'])),
+  headers: z.optional(
+    z.strictObject({
+      limit: z.optional(z.string()),
+      remaining: z.optional(z.string()),
+      reset: z.optional(z.string()),
+      period: z.optional(z.string()),
+    }),
+  ),
+  limitedStatuses: z.optional(z.array(z.int().check(z.minimum(100), z.maximum(599)))),
+});
 
 const X_RATELIMIT: CounterHeaders = {
   limit: 'x-ratelimit-limit',

@@ -14,7 +14,24 @@ import { teos } from './teos.js';
  * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'my-token' });
  * ```
  */
-export const providers = { generic, ietf, procore, planningCenter, fieldwire, pipedrive, teos, github } as const;
+export const providers = {
+  /** Any API with `X-RateLimit-*`-style counters (names, reset unit and statuses configurable). */
+  generic,
+  /** An API with the IETF `RateLimit` / `RateLimit-Policy` fields (or their draft forms). */
+  ietf,
+  /** Procore: 3,600 requests per hour per token, `X-Rate-Limit-*` headers. */
+  procore,
+  /** Planning Center: 100 requests per 20 s, stricter past offset 30,000. */
+  planningCenter,
+  /** Fieldwire: per-endpoint limits per minute and hour. */
+  fieldwire,
+  /** Pipedrive: a 2-second window by plan, a daily budget, and Cloudflare blocks on 403. */
+  pipedrive,
+  /** TEOS: a per-minute and a rolling per-day budget. */
+  teos,
+  /** GitHub: a primary limit per resource (`core`, `search`, …) and the content-creation limits. */
+  github,
+} as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';

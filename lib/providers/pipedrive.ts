@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -51,13 +51,12 @@ const HEADERS: CounterHeaders = {
   reset: 'x-ratelimit-reset',
 };
 const schema = z
-  .object({
+  .strictObject({
     ...commonShape,
-    plan: z.enum(PLANS, { error: `one of ${PLANS.map((p) => `"${p}"`).join(', ')}` }),
-    auth: z.enum(['api_token', 'oauth'], { error: 'one of "api_token", "oauth"' }).optional(),
+    plan: z.enum(PLANS),
+    auth: z.optional(z.enum(['api_token', 'oauth'])),
   })
-  .strict()
-  .superRefine(checkBucketNames((n) => n === WINDOW || n === DAILY, `"${WINDOW}", "${DAILY}"`));
+  .check(z.superRefine(checkBucketNames((n) => n === WINDOW || n === DAILY, `"${WINDOW}", "${DAILY}"`)));
 
 /** POST and PUT count against the daily fair-usage budget. */
 const isWrite = (request: RequestInfo) => ['POST', 'PUT'].includes((request.method ?? 'GET').toUpperCase());

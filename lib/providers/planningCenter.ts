@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -40,9 +40,8 @@ const H = 'x-pco-api-request-rate-';
 const DETAIL =
   /(?<!\d)(\d{1,15})\s{1,8}of\s{1,8}(\d{1,15})\s{1,8}requests?\s{1,8}per\s{1,8}([\w .]{1,40}?)\s{0,8}\.?$/i;
 const schema = z
-  .object(commonShape)
-  .strict()
-  .superRefine(checkBucketNames((n) => n === DEFAULT || n === HIGH_OFFSET, `"${DEFAULT}", "${HIGH_OFFSET}"`));
+  .strictObject(commonShape)
+  .check(z.superRefine(checkBucketNames((n) => n === DEFAULT || n === HIGH_OFFSET, `"${DEFAULT}", "${HIGH_OFFSET}"`)));
 
 /**
  * Does the request's query carry an `offset` above 30,000 (Planning Center's stricter limit)?

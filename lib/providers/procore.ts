@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import { defineProvider } from './define.js';
 import { checkBucketNames, commonShape, retryFields, withCommon, type CommonProviderOptions } from './endpoint.js';
@@ -22,10 +22,7 @@ const HEADERS: CounterHeaders = {
   remaining: 'x-rate-limit-remaining',
   reset: 'x-rate-limit-reset',
 };
-const schema = z
-  .object(commonShape)
-  .strict()
-  .superRefine(checkBucketNames((n) => n === HOURLY, `"${HOURLY}"`));
+const schema = z.strictObject(commonShape).check(z.superRefine(checkBucketNames((n) => n === HOURLY, `"${HOURLY}"`)));
 
 /**
  * Procore: 3,600 requests per 60-minute window per token (a hint until the headers tell),

@@ -25,7 +25,8 @@ export interface CounterHeaders {
  * `undefined` when the response carries none of them. Building block for `defineProvider`.
  *
  * ```ts
- * import { readCounters } from 'rx-ratelimit';
+ * import { readCounters, type ResponseLike } from 'rx-ratelimit';
+ * declare const res: ResponseLike;
  * const reading = readCounters(res, 'default', { limit: 'x-ratelimit-limit', remaining: 'x-ratelimit-remaining', reset: 'x-ratelimit-reset' }, 'unix-seconds');
  * ```
  */

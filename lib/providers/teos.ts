@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
@@ -27,9 +27,8 @@ const DAY = 'day';
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
 const schema = z
-  .object(commonShape)
-  .strict()
-  .superRefine(checkBucketNames((n) => n === MINUTE || n === DAY, `"${MINUTE}", "${DAY}"`));
+  .strictObject(commonShape)
+  .check(z.superRefine(checkBucketNames((n) => n === MINUTE || n === DAY, `"${MINUTE}", "${DAY}"`)));
 
 /** A repeated header joined with ", "; ISO 8601 date-times contain no comma. */
 function members(value: string | undefined): string[] {

@@ -315,6 +315,7 @@ export type JsonLayout = 'compact' | 'doc';
  *
  * @example
  * ```ts
+ * import { expect } from '@jest/globals';
  * import { TestScheduler } from 'rxjs/testing';
  * import { createSimulatorEngine, type SimulatorOptions } from 'rx-ratelimit/testing';
  *
@@ -404,6 +405,7 @@ export interface SimulatorResponse {
  *
  * @example
  * ```ts
+ * import { expect } from '@jest/globals';
  * import { createSimulatorEngine, type SimulatorCounts } from 'rx-ratelimit/testing';
  *
  * const engine = createSimulatorEngine();

@@ -69,6 +69,7 @@ export interface VirtualProvider {
  *
  * @example
  * ```ts
+ * import { expect } from '@jest/globals';
  * import { map } from 'rxjs';
  * import { TestScheduler } from 'rxjs/testing';
  * import { createSimulatorEngine, virtualProvider } from 'rx-ratelimit/testing';

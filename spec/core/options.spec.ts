@@ -42,7 +42,32 @@ describe('defineProvider and provider options', () => {
     expect(() =>
       defineProvider({ name: 'x', buckets: [{ name: 'a', limit: -1 }], read: () => ({ outcome: 'ok', buckets: [] }) }),
     ).toThrow(/option `buckets.0.limit` must be a number >= 0, got -1/);
-    expect(() => providers.generic({ resetUnit: 'weeks' } as never)).toThrow(/providers.generic: option `resetUnit`/);
+    expect(() => providers.generic({ resetUnit: 'weeks' } as never)).toThrow(
+      /providers.generic: option `resetUnit` must be one of "unix-seconds", "unix-ms", .*"auto", got "weeks"/,
+    );
+  });
+
+  it('words every kind of bad value itself (no bare "Invalid input")', () => {
+    const bad: Array<() => unknown> = [
+      () => providers.generic({ pacing: 'fast', limit: 1.5, headers: { limit: 1 }, limitedStatuses: [99] } as never),
+      () => providers.pipedrive({ plan: 'gold', auth: 'basic' } as never),
+      () => providers.procore({ hints: { hourly: { limit: -1, windowMs: 0 } } } as never),
+      () => createLimiter({ provider, key: 'k', dedupe: 'yes', cache: { ttlMs: 0, extra: 1 } } as never),
+    ];
+    for (const call of bad) {
+      let message = '';
+      try {
+        call();
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/option `/);
+      expect(message).not.toMatch(/Invalid input|Invalid option/);
+    }
+    expect(() => providers.generic({ limit: 1.5 })).toThrow(/option `limit` must be a whole number, got 1\.5/);
+    expect(() => providers.pipedrive({ plan: 'gold' } as never)).toThrow(
+      /option `plan` must be one of "essential", .*"enterprise", got "gold"/,
+    );
   });
 
   it('a provider whose read throws is treated as one whose response says nothing', () => {

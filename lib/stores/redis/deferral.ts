@@ -7,6 +7,7 @@ import { isQuotaExhaustedError } from '../../core/errors.js';
 
 /** The part of a BullMQ `Worker` that deferral uses (`worker.rateLimit(ms)`, or `queue.rateLimit(ms)`). */
 export interface RateLimitable {
+  /** Keeps jobs from starting for `expireTimeMs`. */
   rateLimit(expireTimeMs: number): Promise<void>;
 }
 
@@ -33,9 +34,11 @@ export interface DeferOptions {
  * import { Worker } from 'bullmq';
  * import { lastValueFrom } from 'rxjs';
  * import { fromFetch } from 'rxjs/fetch';
- * import { rateLimit } from 'rx-ratelimit';
+ * import { rateLimit, type Limiter } from 'rx-ratelimit';
  * import { deferWhenLimited } from 'rx-ratelimit/redis';
  *
+ * declare const limiter: Limiter; // with a short maxWaitMs
+ * const connection = { host: '127.0.0.1', port: 6379 };
  * const worker: Worker = new Worker(
  *   'webhooks',
  *   (job) =>

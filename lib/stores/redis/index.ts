@@ -7,6 +7,7 @@
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { redisStore } from 'rx-ratelimit/redis';
  *
+ * const token = process.env['API_TOKEN'] ?? '';
  * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
  * const store = redisStore({ client: redis, secret: process.env.RATE_LIMIT_SECRET! });
  * const limiter = createLimiter({ provider: providers.procore(), key: token, store });
@@ -19,7 +20,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis, Cluster } from 'ioredis';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 import { RollingBucket } from '../../core/bucket.js';
 import { parseOptions, secretSchema } from '../../core/options.js';
@@ -77,25 +78,23 @@ export interface RedisStoreOptions {
   readonly subscribe?: boolean;
 }
 
-const schema = z
-  .object({
-    client: z.custom<Redis | Cluster>(
-      (c) =>
-        typeof c === 'object' &&
-        c !== null &&
-        typeof (c as Redis).defineCommand === 'function' &&
-        typeof (c as Redis).duplicate === 'function',
-      'an ioredis client (new Redis(…) or new Cluster(…))',
-    ),
-    secret: secretSchema,
-    prefix: z.string().default('rxrl:'),
-    keyTtlMs: z.number().int().min(1000).default(86_400_000),
-    leaseMs: z.number().int().min(100).default(60_000),
-    timeoutMs: z.number().int().min(1).default(1000),
-    retryMs: z.number().int().min(1).default(1000),
-    subscribe: z.boolean().default(true),
-  })
-  .strict();
+const schema = z.strictObject({
+  client: z.custom<Redis | Cluster>(
+    (c) =>
+      typeof c === 'object' &&
+      c !== null &&
+      typeof (c as Redis).defineCommand === 'function' &&
+      typeof (c as Redis).duplicate === 'function',
+    'an ioredis client (new Redis(…) or new Cluster(…))',
+  ),
+  secret: secretSchema,
+  prefix: z._default(z.string(), 'rxrl:'),
+  keyTtlMs: z._default(z.int().check(z.minimum(1000)), 86_400_000),
+  leaseMs: z._default(z.int().check(z.minimum(100)), 60_000),
+  timeoutMs: z._default(z.int().check(z.minimum(1)), 1000),
+  retryMs: z._default(z.int().check(z.minimum(1)), 1000),
+  subscribe: z._default(z.boolean(), true),
+});
 
 /** Options as a session keeps them: without the secret, which only the store's closure holds. */
 type Parsed = Omit<z.output<typeof schema>, 'secret'>;
@@ -134,7 +133,9 @@ export function redisKeys(prefix: string, provider: string, key: string, secret:
     pause: `${base}pause`,
     peers: `${base}peers`,
     channel: `${base}changed`,
+    /** The hash of a bucket's state. */
     bucket: (name: string) => `${base}bucket:${name}`,
+    /** The sorted set of a bucket's leases in flight. */
     inflight: (name: string) => `${base}inflight:${name}`,
     /** A rolling bucket's log of admission times. */
     log: (name: string) => `${base}log:${name}`,
