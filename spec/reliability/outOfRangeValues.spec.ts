@@ -15,7 +15,7 @@ import {
   responseLike,
 } from '../../lib/index.js';
 
-describe("server values past the range of a Date or a safe integer", () => {
+describe('server values past the range of a Date or a safe integer', () => {
   it('a Retry-After past the Date range fails waiting requests with QuotaExhaustedError, not RangeError', () => {
     // exactlyOnce counterexample: procore, maxWaitMs 0, a 429 with `Retry-After: 9007199254740`
     // (seconds: 9.007e15 ms, past the 8.64e15 a Date holds). Building the QuotaExhaustedError's
