@@ -64,6 +64,18 @@ export default defineConfig(
   },
 
   {
+    // Browser bundles: classic zod is ~450 KB minified with its locales; zod/mini tree-shakes.
+    name: 'rx-ratelimit/library-zod-mini',
+    files: ['lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'zod', message: "Import * as z from 'zod/mini': the classic API bloats browser bundles." }] },
+      ],
+    },
+  },
+
+  {
     name: 'rx-ratelimit/node-scripts',
     files: ['scripts/**', 'bench/**', 'demo/**', '.ci/**', '*.config.{js,mjs,cjs,ts}'],
     languageOptions: {

@@ -19,10 +19,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  * caught; `target` is where the entry should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 37 * 1024, target: 20 * 1024 },
-  { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 27 * 1024, target: 15 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 40 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 31 * 1024, target: 15 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3 * 1024 },
-  { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 28 * 1024, target: 15 * 1024 },
+  { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 29 * 1024, target: 15 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 2 * 1024 },
 ];
 

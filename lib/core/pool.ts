@@ -16,7 +16,7 @@ import type { Limiter } from './limiter.js';
 import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
 import type { LimiterSnapshot } from './state.js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** Options of {@link createLimiterPool}: a limiter's options without `key`, plus the pool's own. */
 export interface LimiterPoolOptions extends Omit<LimiterOptions, 'key' | 'label'> {
@@ -82,13 +82,11 @@ export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFull
 /** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
 const MAX_SCAN = 64;
 
-const poolSchema = z
-  .object({
-    idleMs: z.number().int().min(1).default(300_000),
-    max: z.union([z.number().int().min(1), z.literal(Infinity)]).default(Infinity),
-    stateIntervalMs: z.number().min(0).default(100),
-  })
-  .passthrough();
+const poolSchema = z.looseObject({
+  idleMs: z._default(z.int().check(z.minimum(1)), 300_000),
+  max: z._default(z.union([z.int().check(z.minimum(1)), z.literal(Infinity)]), Infinity),
+  stateIntervalMs: z._default(z.number().check(z.minimum(0)), 100),
+});
 
 interface Entry {
   readonly hold: SharedLimiter;

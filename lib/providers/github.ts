@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -59,15 +59,19 @@ const MESSAGE_CHARS = 500;
 
 const known = (name: string) => name in RESOURCES || name === CONTENT_MINUTE || name === CONTENT_HOUR;
 const schema = z
-  .object({
+  .strictObject({
     ...commonShape,
-    contentCreation: z
-      .union([z.enum(['rolling', 'fixed']), z.literal(false)], { error: 'one of "rolling", "fixed", false' })
-      .optional(),
+    contentCreation: z.optional(
+      z.union([z.enum(['rolling', 'fixed']), z.literal(false)], { error: 'one of "rolling", "fixed", false' }),
+    ),
   })
-  .strict()
-  .superRefine(
-    checkBucketNames(known, [...Object.keys(RESOURCES), CONTENT_MINUTE, CONTENT_HOUR].map((n) => `"${n}"`).join(', ')),
+  .check(
+    z.superRefine(
+      checkBucketNames(
+        known,
+        [...Object.keys(RESOURCES), CONTENT_MINUTE, CONTENT_HOUR].map((n) => `"${n}"`).join(', '),
+      ),
+    ),
   );
 
 /**
