@@ -178,6 +178,7 @@ export class RateLimitStatus {
   private readonly server = inject(PLATFORM_ID) === 'server';
   private readonly current = signal<LimiterStatus | null>(null);
 
+  /** Made by Angular; it injects what it needs. */
   constructor() {
     effect((onCleanup) => {
       const limiter = this.limiter();

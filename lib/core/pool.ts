@@ -64,6 +64,7 @@ export class LimiterPoolFullError extends Error {
   /** The pool's `max`. */
   readonly max: number;
 
+  /** Made by {@link LimiterPool.get} when the pool is full of limiters that hold work. */
   constructor(provider: string, max: number) {
     super(
       `rx-ratelimit: the ${provider} limiter pool holds its maximum of ${max} limiters, each with requests queued,` +
@@ -135,6 +136,7 @@ export class LimiterPool {
    */
   readonly state$: Observable<LimiterPoolSnapshot>;
 
+  /** Use {@link createLimiterPool}, which checks the options and names every bad one. */
   constructor(options: LimiterPoolOptions) {
     const { idleMs, max, stateIntervalMs, ...limiterOptions } = parseOptions(
       'createLimiterPool',

@@ -70,6 +70,7 @@ export async function deferWhenLimited<T>(
 
 /** The part of a BullMQ `Job` that per-job deferral uses. */
 export interface Delayable {
+  /** Moves the job to the delayed set until `timestamp` (epoch ms), as BullMQ's `Job` does. */
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
 
