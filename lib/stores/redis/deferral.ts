@@ -3,7 +3,7 @@
  * taking jobs until the budget returns, so waiting jobs stay in Redis, not in memory.
  * Nothing here imports BullMQ: pass your worker and its `Worker.RateLimitError`.
  */
-import { isQuotaExhaustedError } from '../../core/errors.js';
+import { isQuotaExhaustedError, type QuotaExhaustedError } from '../../core/errors.js';
 
 /** The part of a BullMQ `Worker` that deferral uses (`worker.rateLimit(ms)`, or `queue.rateLimit(ms)`). */
 export interface RateLimitable {
@@ -59,10 +59,7 @@ export async function deferWhenLimited<T>(
     return await work();
   } catch (error) {
     if (!isQuotaExhaustedError(error)) throw error;
-    const now = (options.now ?? Date.now)();
-    const waitMs = Number.isFinite(error.resumeAt)
-      ? Math.max(1, Math.ceil(error.resumeAt - now))
-      : (options.unknownWaitMs ?? 1000);
+    const waitMs = waitOf(error, options);
     await worker.rateLimit(waitMs);
     throw rateLimitError();
   }
@@ -115,12 +112,17 @@ export async function deferJobWhenLimited<T>(
     return await work();
   } catch (error) {
     if (!isQuotaExhaustedError(error)) throw error;
-    const now = (options.now ?? Date.now)();
-    const waitMs = Number.isFinite(error.resumeAt)
-      ? Math.max(1, Math.ceil(error.resumeAt - now))
-      : (options.unknownWaitMs ?? 1000);
+    const waitMs = waitOf(error, options);
     // BullMQ's delayed set is keyed by wall-clock epoch ms.
     await job.moveToDelayed(Date.now() + waitMs, token);
     throw delayedError();
   }
+}
+
+/** How long a refused job should wait: until the quota's `resumeAt`, or `unknownWaitMs` (1 s). */
+function waitOf(error: QuotaExhaustedError, options: DeferOptions): number {
+  const now = (options.now ?? Date.now)();
+  return Number.isFinite(error.resumeAt)
+    ? Math.max(1, Math.ceil(error.resumeAt - now))
+    : (options.unknownWaitMs ?? 1000);
 }
