@@ -346,6 +346,8 @@ function pcoView(sc: Scenario, response: Response): { limit: number; count: numb
       return fromRemaining(sc.limit, h('X-Rate-Limit-Remaining'));
     case 'github':
       return fromRemaining(int(h('x-ratelimit-limit')), h('x-ratelimit-remaining'));
+    case 'hubspot':
+      return fromRemaining(int(h('X-HubSpot-RateLimit-Max')), h('X-HubSpot-RateLimit-Remaining'));
   }
 }
 

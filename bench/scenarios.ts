@@ -287,6 +287,34 @@ const teos: Scenario = {
   providerTarget: true,
 };
 
+/**
+ * HubSpot's burst limit is a rolling 10 s (here 2 s, timeScale 5) with no reset header: the
+ * limiter frees a slot when the call that took it leaves the window. The daily limit (250,000,
+ * a day of 4.8 h here) does not bind.
+ */
+const hubspot: Scenario = {
+  id: 'hubspot',
+  title: 'HubSpot: 100 per rolling 10 s (here 2 s) + 250,000 a day, 300 requests, 30 streams',
+  provider: 'hubspot',
+  sim: { timeScale: 5, hubspot: { perInterval: 100 } },
+  timeScale: 5,
+  tokens: [TOKEN],
+  requests: 300,
+  streams: 30,
+  request: (i) => get(`/crm/v3/objects/contacts/${i}`),
+  limit: 100,
+  windowMs: W,
+  extraWindows: [{ limit: 250_000, windowMs: 17_280_000 }],
+  windowKind: 'rolling',
+  retryPosts: false,
+  rxProvider: () =>
+    providers.hubspot({ hints: { interval: { limit: 100, windowMs: W }, daily: { windowMs: 17_280_000 } } }),
+  impossible: 0,
+  physicalMs: () => fromFirst(300, 100, W) + rounds(lastWindow(300, 100), 30),
+  formula: `rolling window, bursts allowed: (⌈N/L⌉ − 1)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
 /** The request at which the limit is halved: the 30th of the second window. */
 const HALVE_AT_REQUEST = 130;
 const halved: Scenario = {
@@ -470,6 +498,7 @@ export const SCENARIOS: readonly Scenario[] = [
   pipedrive,
   teos,
   github,
+  hubspot,
   halved,
   skew,
   daily,
@@ -555,6 +584,9 @@ export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: numbe
       return undefined;
     case 'github':
       return unixSeconds(h('x-ratelimit-reset'), now);
+    case 'hubspot':
+      // The burst limit is a rolling 10 s with no reset header; the doc gives no wait.
+      return undefined;
   }
 }
 

@@ -1,6 +1,7 @@
 import { fieldwire } from './fieldwire.js';
 import { generic, ietf } from './generic.js';
 import { github } from './github.js';
+import { hubspot } from './hubspot.js';
 import { pipedrive } from './pipedrive.js';
 import { planningCenter } from './planningCenter.js';
 import { procore } from './procore.js';
@@ -31,6 +32,8 @@ export const providers = {
   teos,
   /** GitHub: a primary limit per resource (`core`, `search`, …) and the content-creation limits. */
   github,
+  /** HubSpot: a burst limit per 10 s and, for private apps, a daily limit reset at the account's midnight. */
+  hubspot,
 } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
@@ -55,3 +58,4 @@ export {
 export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './pipedrive.js';
 export type { TeosOptions } from './teos.js';
 export { githubResource, type GithubOptions } from './github.js';
+export { isHubspotSearch, nextMidnight, type HubspotOptions, type HubspotTier } from './hubspot.js';

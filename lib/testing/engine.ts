@@ -30,6 +30,7 @@ import {
 } from './sim/planningCenter.js';
 import { PROCORE_DEFAULTS, procoreHandle, procoreState, type ProcoreConfig, type ProcoreState } from './sim/procore.js';
 import { GITHUB_DEFAULTS, githubHandle, githubState, type GithubConfig, type GithubState } from './sim/github.js';
+import { HUBSPOT_DEFAULTS, hubspotHandle, hubspotState, type HubspotConfig, type HubspotState } from './sim/hubspot.js';
 import { endpointKey, TEXT_TYPE, type SimContext, type SimOutcome } from './sim/shared.js';
 import { TEOS_DEFAULTS, teosHandle, teosState, type TeosConfig, type TeosState } from './sim/teos.js';
 import {
@@ -167,6 +168,7 @@ export const PROVIDER_PREFIXES: Readonly<Record<SimulatedProvider, string>> = {
   pipedrive: '/pipedrive',
   teos: '/teos',
   github: '/github',
+  hubspot: '/hubspot',
 };
 
 interface Resolved {
@@ -176,6 +178,7 @@ interface Resolved {
   readonly pipedrive: PipedriveConfig;
   readonly teos: TeosConfig;
   readonly github: GithubConfig;
+  readonly hubspot: HubspotConfig;
 }
 
 interface States {
@@ -185,6 +188,7 @@ interface States {
   readonly pipedrive: Map<string, PipedriveState>;
   readonly teos: Map<string, TeosState>;
   readonly github: Map<string, GithubState>;
+  readonly hubspot: Map<string, HubspotState>;
 }
 
 interface MutableCounts {
@@ -311,6 +315,9 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
       case 'github':
         outcome = githubHandle(stateOf(states.github, key, githubState), ctx, limits.github);
         break;
+      case 'hubspot':
+        outcome = hubspotHandle(stateOf(states.hubspot, key, hubspotState), ctx, limits.hubspot);
+        break;
     }
     count(provider, credentialLabel(credential.value), outcome);
     return { status: outcome.status, headers: { Date: date, ...outcome.headers }, body: outcome.body };
@@ -369,6 +376,7 @@ const BASE_DEFAULTS: Resolved = {
   pipedrive: PIPEDRIVE_DEFAULTS,
   teos: TEOS_DEFAULTS,
   github: GITHUB_DEFAULTS,
+  hubspot: HUBSPOT_DEFAULTS,
 };
 
 function newStates(): States {
@@ -379,6 +387,7 @@ function newStates(): States {
     pipedrive: new Map(),
     teos: new Map(),
     github: new Map(),
+    hubspot: new Map(),
   };
 }
 
@@ -390,6 +399,7 @@ function newCounts(): Record<SimulatedProvider, Map<string, MutableCounts>> {
     pipedrive: new Map(),
     teos: new Map(),
     github: new Map(),
+    hubspot: new Map(),
   };
 }
 
@@ -425,6 +435,7 @@ function resolve(current: Resolved, over: SimulatorLimits): Resolved {
     pipedrive: merge(current.pipedrive, over.pipedrive),
     teos: merge(current.teos, over.teos),
     github: merge(current.github, over.github),
+    hubspot: merge(current.hubspot, over.hubspot),
   };
 }
 
@@ -505,7 +516,7 @@ const PLANS = ['essential', 'advanced', 'professional', 'enterprise'];
 
 function validateLimits(limits: SimulatorLimits, at: string): void {
   const p = at === '' ? '' : `${at}.`;
-  const { procore, planningCenter, fieldwire, pipedrive, teos, github } = limits;
+  const { procore, planningCenter, fieldwire, pipedrive, teos, github, hubspot } = limits;
   checkNumber(procore?.limit, `${p}procore.limit`, COUNT);
   checkNumber(planningCenter?.limit, `${p}planningCenter.limit`, COUNT);
   checkNumber(planningCenter?.highOffsetLimit, `${p}planningCenter.highOffsetLimit`, COUNT);
@@ -536,6 +547,21 @@ function validateLimits(limits: SimulatorLimits, at: string): void {
     checkNumber(github?.[k], `${p}github.${k}`, COUNT);
   if (github?.limitedStatus !== undefined && github.limitedStatus !== 403 && github.limitedStatus !== 429)
     fail(`${p}github.limitedStatus`, '403 or 429');
+  checkNumber(hubspot?.perInterval, `${p}hubspot.perInterval`, COUNT);
+  if (hubspot?.perDay !== false) checkNumber(hubspot?.perDay, `${p}hubspot.perDay`, COUNT);
+  checkNumber(hubspot?.searchPerSecond, `${p}hubspot.searchPerSecond`, COUNT);
+  if (hubspot?.timeZone !== undefined && !knownTimeZone(hubspot.timeZone))
+    fail(`${p}hubspot.timeZone`, 'an IANA time zone that Intl knows, such as "America/New_York"');
+}
+
+function knownTimeZone(timeZone: unknown): boolean {
+  if (typeof timeZone !== 'string' || timeZone.length === 0 || timeZone.length > 64) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function validateOptions(options: SimulatorOptions): void {

@@ -1,6 +1,6 @@
 /**
  * `rx-ratelimit/testing`: a simulator of Procore, Planning Center, Fieldwire, Pipedrive and TEOS
- * rate limiting (and GitHub's), written from their docs. A pure engine with an injectable clock, an HTTP server
+ * rate limiting (and GitHub's and HubSpot's), written from their docs. A pure engine with an injectable clock, an HTTP server
  * for tests over real sockets, and an adapter for RxJS virtual time.
  *
  * @example
@@ -25,6 +25,7 @@ export {
   type FieldwireEndpointLimit,
   type FieldwireLimits,
   type GithubLimits,
+  type HubspotLimits,
   type JsonLayout,
   type LimitChange,
   type LimitsOf,

@@ -17,7 +17,8 @@
  * sim.urlFor(provider); // 'http://127.0.0.1:<port>/pco'
  * ```
  */
-export type SimulatedProvider = 'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github';
+export type SimulatedProvider =
+  'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github' | 'hubspot';
 
 /**
  * Every simulated provider, in a stable order.
@@ -37,6 +38,7 @@ export const SIMULATED_PROVIDERS: readonly SimulatedProvider[] = [
   'pipedrive',
   'teos',
   'github',
+  'hubspot',
 ];
 
 /**
@@ -222,6 +224,32 @@ export interface GithubLimits {
 }
 
 /**
+ * HubSpot: per account, a burst limit per rolling 10 seconds, a daily limit that resets at
+ * midnight in the account's time zone (private apps), and 5 CRM searches a second.
+ *
+ * @example
+ * ```ts
+ * import { createSimulatorEngine, type HubspotLimits } from 'rx-ratelimit/testing';
+ *
+ * const limits: HubspotLimits = { perInterval: 190, perDay: 650_000, timeZone: 'America/New_York' };
+ * createSimulatorEngine({ hubspot: limits });
+ * ```
+ */
+export interface HubspotLimits {
+  /** Requests per rolling 10 seconds (search excluded). @default 100 */
+  readonly perInterval?: number | undefined;
+  /** Requests per day, or `false` for a public OAuth app (no daily limit, no daily headers). @default 250000 */
+  readonly perDay?: number | false | undefined;
+  /** CRM search requests (`POST /crm/…/search`) per rolling second. @default 5 */
+  readonly searchPerSecond?: number | undefined;
+  /**
+   * The account's time zone: the day ends at midnight there. With a `timeScale` other than 1
+   * the day is a scaled window on the server clock instead. @default 'UTC'
+   */
+  readonly timeZone?: string | undefined;
+}
+
+/**
  * Per-provider limit overrides; anything left out keeps the documented default.
  *
  * @example
@@ -239,6 +267,7 @@ export interface SimulatorLimits {
   readonly pipedrive?: PipedriveLimits | undefined;
   readonly teos?: TeosLimits | undefined;
   readonly github?: GithubLimits | undefined;
+  readonly hubspot?: HubspotLimits | undefined;
 }
 
 /**

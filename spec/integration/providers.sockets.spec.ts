@@ -147,6 +147,19 @@ const cases: Array<[string, Case]> = [
       limiter: { resetGuardMs: 1000 },
     },
   ],
+  [
+    'hubspot (burst limit, a rolling 10 s)',
+    {
+      simulated: 'hubspot',
+      // 10 s last 2 s; the daily limit is far away.
+      sim: { timeScale: 5, hubspot: { perInterval: 40 } },
+      provider: providers.hubspot({ hints: { interval: { limit: 40, windowMs: 2000 } } }),
+      requests: 120,
+      streams: 30,
+      path: (i) => `/crm/v3/objects/contacts/${i}`,
+      minimumMs: fromFirst(120, 40, 2000),
+    },
+  ],
 ];
 
 describe('providers against the simulator over real sockets', () => {

@@ -7,7 +7,16 @@
 import fc from 'fast-check';
 import { providers, type Provider } from '../../lib/index.js';
 
-export const PROVIDERS = ['procore', 'planningCenter', 'fieldwire', 'pipedrive', 'teos', 'generic', 'github'] as const;
+export const PROVIDERS = [
+  'procore',
+  'planningCenter',
+  'fieldwire',
+  'pipedrive',
+  'teos',
+  'generic',
+  'github',
+  'hubspot',
+] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export function makeProvider(name: ProviderName, hint?: { limit: number; windowMs: number }): Provider {
@@ -26,6 +35,8 @@ export function makeProvider(name: ProviderName, hint?: { limit: number; windowM
       return providers.generic(hint ?? {});
     case 'github':
       return providers.github();
+    case 'hubspot':
+      return providers.hubspot({ timeZone: 'America/New_York' });
   }
 }
 
@@ -53,6 +64,11 @@ export const HEADER_NAMES = [
   'x-ratelimit-used',
   'x-ratelimit-resource',
   'x-ratelimit-retry-after',
+  'x-hubspot-ratelimit-max',
+  'x-hubspot-ratelimit-remaining',
+  'x-hubspot-ratelimit-interval-milliseconds',
+  'x-hubspot-ratelimit-daily',
+  'x-hubspot-ratelimit-daily-remaining',
   'age',
   'retry-after',
   'date',

@@ -350,6 +350,15 @@ function render(provider: ProviderName, c: Counters | undefined, t: number, stat
         'x-ratelimit-used': `${c.limit - c.remaining}`,
         'x-ratelimit-resource': 'core',
       };
+    case 'hubspot':
+      return {
+        ...h,
+        'X-HubSpot-RateLimit-Max': `${c.limit}`,
+        'X-HubSpot-RateLimit-Remaining': `${c.remaining}`,
+        'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
+        'X-HubSpot-RateLimit-Daily': '250000',
+        'X-HubSpot-RateLimit-Daily-Remaining': `${c.daily}`,
+      };
   }
 }
 
@@ -360,6 +369,7 @@ function body429(provider: ProviderName, c: Counters | undefined): unknown {
   }
   if (provider === 'fieldwire')
     return { errors: [{ code: 'rate_limit_exceeded', details: { throttled_by: 'minute' } }] };
+  if (provider === 'hubspot') return { status: 'error', errorType: 'RATE_LIMIT', policyName: 'TEN_SECONDLY_ROLLING' };
   return undefined;
 }
 

@@ -58,6 +58,7 @@ describe('simulator engine', () => {
       pipedrive: {},
       teos: {},
       github: {},
+      hubspot: {},
     });
   });
 
