@@ -348,6 +348,8 @@ function pcoView(sc: Scenario, response: Response): { limit: number; count: numb
       return fromRemaining(int(h('x-ratelimit-limit')), h('x-ratelimit-remaining'));
     case 'hubspot':
       return fromRemaining(int(h('X-HubSpot-RateLimit-Max')), h('X-HubSpot-RateLimit-Remaining'));
+    case 'atlassian':
+      return fromRemaining(int(h('X-RateLimit-Limit')), h('X-RateLimit-Remaining'));
   }
 }
 

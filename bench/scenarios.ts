@@ -315,6 +315,35 @@ const hubspot: Scenario = {
   providerTarget: true,
 };
 
+/**
+ * Jira Cloud's points quota resets at the top of each UTC hour (here every 2 s, timeScale 1800).
+ * Every request costs one point here (the simulator's `readPoints: 1`): a real GET of an issue
+ * costs 2, and the limiter counts requests, not points (request cost is core work to come). The
+ * burst limit, scaled with the hour, does not bind.
+ */
+const atlassian: Scenario = {
+  id: 'atlassian',
+  title:
+    'Jira Cloud: 65,000 points/hour (here 100 per 2 s, clock-aligned, 1 point a request), 300 requests, 30 streams',
+  provider: 'atlassian',
+  sim: { timeScale: 1800, atlassian: { quota: 100, readPoints: 1 } },
+  timeScale: 1800,
+  tokens: [TOKEN],
+  requests: 300,
+  streams: 30,
+  request: (i) => get(`/rest/api/3/issue/ABC-${i + 1}`),
+  limit: 100,
+  windowMs: W,
+  windowKind: 'aligned',
+  phaseMs: W / 2,
+  retryPosts: false,
+  rxProvider: () => providers.atlassian({ hints: { quota: { limit: 100, windowMs: W }, burst: { windowMs: 1 } } }),
+  impossible: 0,
+  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), 30),
+  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  providerTarget: true,
+};
+
 /** The request at which the limit is halved: the 30th of the second window. */
 const HALVE_AT_REQUEST = 130;
 const halved: Scenario = {
@@ -499,6 +528,7 @@ export const SCENARIOS: readonly Scenario[] = [
   teos,
   github,
   hubspot,
+  atlassian,
   halved,
   skew,
   daily,
@@ -587,6 +617,10 @@ export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: numbe
     case 'hubspot':
       // The burst limit is a rolling 10 s with no reset header; the doc gives no wait.
       return undefined;
+    case 'atlassian': {
+      const at = Date.parse(h('x-ratelimit-reset') ?? '');
+      return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { atlassian } from './atlassian.js';
 import { fieldwire } from './fieldwire.js';
 import { generic, ietf } from './generic.js';
 import { github } from './github.js';
@@ -34,6 +35,8 @@ export const providers = {
   github,
   /** HubSpot: a burst limit per 10 s and, for private apps, a daily limit reset at the account's midnight. */
   hubspot,
+  /** Jira and Confluence Cloud: the hourly points quota of an app and a burst limit per endpoint. */
+  atlassian,
 } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
@@ -59,3 +62,4 @@ export { isPipedriveBlock, type PipedriveOptions, type PipedrivePlan } from './p
 export type { TeosOptions } from './teos.js';
 export { githubResource, type GithubOptions } from './github.js';
 export { isHubspotSearch, nextMidnight, type HubspotOptions, type HubspotTier } from './hubspot.js';
+export { atlassianEndpoint, type AtlassianOptions } from './atlassian.js';

@@ -30,6 +30,13 @@ import {
 } from './sim/planningCenter.js';
 import { PROCORE_DEFAULTS, procoreHandle, procoreState, type ProcoreConfig, type ProcoreState } from './sim/procore.js';
 import { GITHUB_DEFAULTS, githubHandle, githubState, type GithubConfig, type GithubState } from './sim/github.js';
+import {
+  ATLASSIAN_DEFAULTS,
+  atlassianHandle,
+  atlassianState,
+  type AtlassianConfig,
+  type AtlassianState,
+} from './sim/atlassian.js';
 import { HUBSPOT_DEFAULTS, hubspotHandle, hubspotState, type HubspotConfig, type HubspotState } from './sim/hubspot.js';
 import { endpointKey, TEXT_TYPE, type SimContext, type SimOutcome } from './sim/shared.js';
 import { TEOS_DEFAULTS, teosHandle, teosState, type TeosConfig, type TeosState } from './sim/teos.js';
@@ -169,6 +176,7 @@ export const PROVIDER_PREFIXES: Readonly<Record<SimulatedProvider, string>> = {
   teos: '/teos',
   github: '/github',
   hubspot: '/hubspot',
+  atlassian: '/atlassian',
 };
 
 interface Resolved {
@@ -179,6 +187,7 @@ interface Resolved {
   readonly teos: TeosConfig;
   readonly github: GithubConfig;
   readonly hubspot: HubspotConfig;
+  readonly atlassian: AtlassianConfig;
 }
 
 interface States {
@@ -189,6 +198,7 @@ interface States {
   readonly teos: Map<string, TeosState>;
   readonly github: Map<string, GithubState>;
   readonly hubspot: Map<string, HubspotState>;
+  readonly atlassian: Map<string, AtlassianState>;
 }
 
 interface MutableCounts {
@@ -318,6 +328,9 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
       case 'hubspot':
         outcome = hubspotHandle(stateOf(states.hubspot, key, hubspotState), ctx, limits.hubspot);
         break;
+      case 'atlassian':
+        outcome = atlassianHandle(stateOf(states.atlassian, key, atlassianState), ctx, limits.atlassian);
+        break;
     }
     count(provider, credentialLabel(credential.value), outcome);
     return { status: outcome.status, headers: { Date: date, ...outcome.headers }, body: outcome.body };
@@ -377,6 +390,7 @@ const BASE_DEFAULTS: Resolved = {
   teos: TEOS_DEFAULTS,
   github: GITHUB_DEFAULTS,
   hubspot: HUBSPOT_DEFAULTS,
+  atlassian: ATLASSIAN_DEFAULTS,
 };
 
 function newStates(): States {
@@ -388,6 +402,7 @@ function newStates(): States {
     teos: new Map(),
     github: new Map(),
     hubspot: new Map(),
+    atlassian: new Map(),
   };
 }
 
@@ -400,6 +415,7 @@ function newCounts(): Record<SimulatedProvider, Map<string, MutableCounts>> {
     teos: new Map(),
     github: new Map(),
     hubspot: new Map(),
+    atlassian: new Map(),
   };
 }
 
@@ -436,6 +452,10 @@ function resolve(current: Resolved, over: SimulatorLimits): Resolved {
     teos: merge(current.teos, over.teos),
     github: merge(current.github, over.github),
     hubspot: merge(current.hubspot, over.hubspot),
+    atlassian: {
+      ...merge(current.atlassian, { ...over.atlassian, burstPerSecond: undefined }),
+      burstPerSecond: merge(current.atlassian.burstPerSecond, over.atlassian?.burstPerSecond),
+    },
   };
 }
 
@@ -516,7 +536,7 @@ const PLANS = ['essential', 'advanced', 'professional', 'enterprise'];
 
 function validateLimits(limits: SimulatorLimits, at: string): void {
   const p = at === '' ? '' : `${at}.`;
-  const { procore, planningCenter, fieldwire, pipedrive, teos, github, hubspot } = limits;
+  const { procore, planningCenter, fieldwire, pipedrive, teos, github, hubspot, atlassian } = limits;
   checkNumber(procore?.limit, `${p}procore.limit`, COUNT);
   checkNumber(planningCenter?.limit, `${p}planningCenter.limit`, COUNT);
   checkNumber(planningCenter?.highOffsetLimit, `${p}planningCenter.highOffsetLimit`, COUNT);
@@ -552,6 +572,14 @@ function validateLimits(limits: SimulatorLimits, at: string): void {
   checkNumber(hubspot?.searchPerSecond, `${p}hubspot.searchPerSecond`, COUNT);
   if (hubspot?.timeZone !== undefined && !knownTimeZone(hubspot.timeZone))
     fail(`${p}hubspot.timeZone`, 'an IANA time zone that Intl knows, such as "America/New_York"');
+  if (atlassian?.quota !== false) checkNumber(atlassian?.quota, `${p}atlassian.quota`, COUNT);
+  for (const k of ['readPoints', 'writePoints', 'issueWritesPer2s', 'issueWritesPer30s'] as const)
+    checkNumber(atlassian?.[k], `${p}atlassian.${k}`, COUNT);
+  for (const [m, v] of Object.entries(atlassian?.burstPerSecond ?? {})) {
+    if (!['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(m))
+      fail(`${p}atlassian.burstPerSecond.${m}`, 'one of GET, POST, PUT, PATCH, DELETE');
+    checkNumber(v, `${p}atlassian.burstPerSecond.${m}`, { integer: true, positive: true });
+  }
 }
 
 function knownTimeZone(timeZone: unknown): boolean {

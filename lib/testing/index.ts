@@ -1,6 +1,6 @@
 /**
  * `rx-ratelimit/testing`: a simulator of Procore, Planning Center, Fieldwire, Pipedrive and TEOS
- * rate limiting (and GitHub's and HubSpot's), written from their docs. A pure engine with an injectable clock, an HTTP server
+ * rate limiting (and GitHub's, HubSpot's and Jira Cloud's), written from their docs. A pure engine with an injectable clock, an HTTP server
  * for tests over real sockets, and an adapter for RxJS virtual time.
  *
  * @example
@@ -22,6 +22,7 @@ export { headerOf } from './headers.js';
 export {
   SIMULATED_PROVIDERS,
   type AbuseOptions,
+  type AtlassianLimits,
   type FieldwireEndpointLimit,
   type FieldwireLimits,
   type GithubLimits,

@@ -18,7 +18,7 @@
  * ```
  */
 export type SimulatedProvider =
-  'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github' | 'hubspot';
+  'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github' | 'hubspot' | 'atlassian';
 
 /**
  * Every simulated provider, in a stable order.
@@ -39,6 +39,7 @@ export const SIMULATED_PROVIDERS: readonly SimulatedProvider[] = [
   'teos',
   'github',
   'hubspot',
+  'atlassian',
 ];
 
 /**
@@ -250,6 +251,33 @@ export interface HubspotLimits {
 }
 
 /**
+ * Jira Cloud: per credential, an hourly points quota (top of the UTC hour), a token bucket per
+ * endpoint and method, and the per-issue write limits.
+ *
+ * @example
+ * ```ts
+ * import { createSimulatorEngine, type AtlassianLimits } from 'rx-ratelimit/testing';
+ *
+ * const limits: AtlassianLimits = { quota: 1000, readPoints: 1, burstPerSecond: { GET: 20 } };
+ * createSimulatorEngine({ atlassian: limits });
+ * ```
+ */
+export interface AtlassianLimits {
+  /** Points per hour, or `false` for API-token traffic (no points quota). @default 65000 */
+  readonly quota?: number | false | undefined;
+  /** Points a GET costs (1 base + 1 object). @default 2 */
+  readonly readPoints?: number | undefined;
+  /** Points a POST, PUT, PATCH or DELETE costs. @default 1 */
+  readonly writePoints?: number | undefined;
+  /** Steady requests per second of an endpoint, by method (token-bucket capacity the same). @default { GET: 100, POST: 100, PUT: 50, PATCH: 50, DELETE: 50 } */
+  readonly burstPerSecond?: Readonly<Partial<Record<'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', number>>> | undefined;
+  /** Writes to one issue per rolling 2 s. @default 20 */
+  readonly issueWritesPer2s?: number | undefined;
+  /** Writes to one issue per rolling 30 s. @default 100 */
+  readonly issueWritesPer30s?: number | undefined;
+}
+
+/**
  * Per-provider limit overrides; anything left out keeps the documented default.
  *
  * @example
@@ -268,6 +296,7 @@ export interface SimulatorLimits {
   readonly teos?: TeosLimits | undefined;
   readonly github?: GithubLimits | undefined;
   readonly hubspot?: HubspotLimits | undefined;
+  readonly atlassian?: AtlassianLimits | undefined;
 }
 
 /**

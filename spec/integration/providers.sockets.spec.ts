@@ -160,6 +160,33 @@ const cases: Array<[string, Case]> = [
       minimumMs: fromFirst(120, 40, 2000),
     },
   ],
+  [
+    'atlassian (burst limit of one endpoint, a token bucket of 40 a second)',
+    {
+      simulated: 'atlassian',
+      sim: { atlassian: { burstPerSecond: { GET: 40 } } },
+      provider: providers.atlassian({ burstPerSecond: { GET: 40 } }),
+      requests: 120,
+      streams: 30,
+      path: (i) => `/rest/api/3/issue/ABC-${i + 1}`,
+      // A full bucket of 40 at once, then 40 a second; the limiter spreads the steady rate
+      // evenly, as the doc asks, so it takes (N - 1) / 40 s.
+      minimumMs: () => ((120 - 40) / 40) * 1000,
+    },
+  ],
+  [
+    'atlassian (points quota, an hour compressed to 2 s)',
+    {
+      simulated: 'atlassian',
+      sim: { timeScale: 1800, atlassian: { quota: 40, readPoints: 1 } },
+      provider: providers.atlassian({ hints: { quota: { limit: 40, windowMs: 2000 }, burst: { windowMs: 1 } } }),
+      requests: 120,
+      streams: 30,
+      path: (i) => `/rest/api/3/issue/ABC-${i + 1}`,
+      minimumMs: aligned(120, 40, 2000),
+      alignMs: 2000,
+    },
+  ],
 ];
 
 describe('providers against the simulator over real sockets', () => {

@@ -16,6 +16,7 @@ export const PROVIDERS = [
   'generic',
   'github',
   'hubspot',
+  'atlassian',
 ] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
@@ -37,6 +38,8 @@ export function makeProvider(name: ProviderName, hint?: { limit: number; windowM
       return providers.github();
     case 'hubspot':
       return providers.hubspot({ timeZone: 'America/New_York' });
+    case 'atlassian':
+      return providers.atlassian();
   }
 }
 
@@ -69,6 +72,10 @@ export const HEADER_NAMES = [
   'x-hubspot-ratelimit-interval-milliseconds',
   'x-hubspot-ratelimit-daily',
   'x-hubspot-ratelimit-daily-remaining',
+  'beta-ratelimit',
+  'beta-ratelimit-policy',
+  'ratelimit-reason',
+  'x-ratelimit-nearlimit',
   'age',
   'retry-after',
   'date',

@@ -359,6 +359,15 @@ function render(provider: ProviderName, c: Counters | undefined, t: number, stat
         'X-HubSpot-RateLimit-Daily': '250000',
         'X-HubSpot-RateLimit-Daily-Remaining': `${c.daily}`,
       };
+    case 'atlassian':
+      return {
+        ...h,
+        'X-RateLimit-Limit': `${c.limit}`,
+        'X-RateLimit-Remaining': `${c.remaining}`,
+        'Beta-RateLimit-Policy': `"jira-burst-based";q=${c.limit};w=1`,
+        'RateLimit-Policy': '"global-app-quota";q=65000;w=3600',
+        ...(status === 429 ? { 'RateLimit-Reason': 'jira-burst-based' } : {}),
+      };
   }
 }
 

@@ -59,6 +59,7 @@ describe('simulator engine', () => {
       teos: {},
       github: {},
       hubspot: {},
+      atlassian: {},
     });
   });
 
