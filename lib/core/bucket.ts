@@ -4,6 +4,12 @@ import { PROBE_MS, projectReset, resetTolerance, unconfirmedBudget } from './win
 
 export { PROBE_MS } from './window.js';
 
+/** Slots of a window kept back to find its end when only an interval is known (`planBoundaryProbes`). */
+const PROBE_SLOTS = 8;
+const PROBE_MIN_LIMIT = 10;
+const PROBE_MIN_WIDTH_MS = 100;
+const PROBE_MIN_SHARE = 0.02;
+
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
  *
@@ -50,6 +56,11 @@ export class Bucket {
   private toldSlack = 0;
   /** A 429 emptied this window: no answer from it raises what is left. */
   private held = false;
+  /**
+   * When the last slots of this window may go, if its end is known only to an interval (a
+   * reset read through a clock offset known to the second): see `planBoundaryProbes`.
+   */
+  private probes: number[] | undefined;
   protected nextSmoothAt = 0;
 
   constructor(spec: BucketSpec) {
@@ -66,6 +77,7 @@ export class Bucket {
   /** Starts a new window locally once the known reset has passed. */
   refill(now: number, guardMs: number): void {
     if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
+    this.probes = undefined;
     this.lowest = undefined;
     this.held = false;
     this.told = undefined;
@@ -90,13 +102,17 @@ export class Bucket {
   /**
    * Earliest time this bucket could admit one more request: `now` if it has room, a time if
    * it will have room then, `undefined` if only a response can tell (cold start, or empty with
-   * requests in flight whose responses will report the reset).
+   * requests in flight whose responses will report the reset). `waiting`: how many requests
+   * want a slot now; only when more want one than the window has left are its last slots kept
+   * back to find where it ends (`planBoundaryProbes`), never when everything fits.
    */
-  availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
+  availableAt(now: number, guardMs: number, coldStart: number, waiting = 0): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.unconfirmedLeft !== undefined && this.unconfirmedLeft <= 0 && this.inFlight > 0) return undefined;
     if (this.remaining === undefined || this.remaining > 0) {
-      return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+      const probe = waiting > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
+      const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+      return probe === undefined ? at : Math.max(at, probe);
     }
     if (this.resetAt !== undefined) return this.resetAt + guardMs;
     return this.inFlight > 0 ? undefined : now;
@@ -181,6 +197,7 @@ export class Bucket {
     if (newWindow) {
       this.lowest = undefined;
       this.held = false;
+      this.probes = undefined;
     }
     if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
       this.lowest = { value: reading.remaining, index, after: this.admitted };
@@ -214,6 +231,7 @@ export class Bucket {
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
         this.resetAt = this.sharpen(resetAt, now, slackMs);
+        if (absolute && this.resetAt === resetAt) this.planBoundaryProbes(now, slackMs);
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -256,6 +274,38 @@ export class Bucket {
     if (this.windowMs === undefined || !(this.windowMs > 0)) return resetAt;
     const end = now + this.windowMs;
     return end < resetAt && end > resetAt - slackMs ? end : resetAt;
+  }
+
+  /**
+   * A reset read through a clock offset that `Date` pins only to the second says when a window
+   * ends to within `slackMs`: waiting for the latest instant it allows loses up to that much per
+   * window (on a 2-s window, half of it), and nothing we send at that instant shows where the
+   * boundary really was. So the last few slots of such a window are kept back and sent at even
+   * steps across the interval. Each is within this window's budget (no 429 if the boundary has
+   * not come); one that lands after the boundary shows the new window at once (its reset is
+   * later), and the `Date` seconds of the answers on either side of the boundary pin the clock
+   * offset to about one step, which every later window then gains. Only where it matters: the
+   * interval is over 100 ms and over 2 % of the window, and the limit is at least 10.
+   */
+  private planBoundaryProbes(now: number, slackMs: number): void {
+    this.probes = undefined;
+    const end = this.resetAt;
+    const limit = this.limit;
+    if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return;
+    const from = Math.max(now, end - slackMs);
+    const width = end - from;
+    const span = this.windowMs ?? end - now;
+    if (!(width > PROBE_MIN_WIDTH_MS) || !(width > span * PROBE_MIN_SHARE)) return;
+    const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
+    // Latest first: the slot `remaining - 1` from the end goes at `probes[remaining - 1]`.
+    this.probes = Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
+  }
+
+  /** When the next slot of this window may go, if it is one kept back to find the boundary. */
+  private probeAt(): number | undefined {
+    const left = this.remaining;
+    if (this.probes === undefined || left === undefined || left > this.probes.length || left <= 0) return undefined;
+    return this.probes[left - 1];
   }
 
   /**
@@ -445,7 +495,7 @@ export class RollingBucket extends Bucket {
     this.resetKind = this.resetAt === undefined ? undefined : 'server';
   }
 
-  override availableAt(now: number, guardMs: number, coldStart: number): number | undefined {
+  override availableAt(now: number, guardMs: number, coldStart: number, _waiting = 0): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).

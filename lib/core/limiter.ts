@@ -761,7 +761,7 @@ export class Limiter {
     let blocking: Bucket | undefined;
     for (const b of w.buckets) {
       b.refill(now, this.opts.resetGuardMs);
-      const when = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency);
+      const when = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency, this.queue.size);
       if (when === now) continue;
       if (when === undefined || (at !== undefined && when > at)) {
         blocking = b;
@@ -908,7 +908,7 @@ export class Limiter {
     const lot = this.lots.get(b);
     if (!lot || lot.size === 0) return;
     b.refill(now, this.opts.resetGuardMs);
-    const at = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency);
+    const at = b.availableAt(now, this.opts.resetGuardMs, this.opts.coldStartConcurrency, this.queue.size);
     // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
     if (at === undefined) return;
     if (at <= now) this.queue.wake(lot);

@@ -87,7 +87,12 @@ describe('simulator: HTTP server (real sockets)', () => {
     sim = await startSimulator({ engine });
     expect(sim.engine).toBe(engine);
     const pending = fetch(`${sim.urlFor('teos')}/slow`, { headers: { Authorization: 'Bearer slow' } });
-    await new Promise((r) => setTimeout(r, 50));
+    pending.catch(() => undefined); // asserted below; not unhandled while the server gets it
+    // Close once the server holds the request (a busy machine may take more than a few ms to send it).
+    for (const until = Date.now() + 5_000; engine.statsFor('teos', 'Bearer slow').total === 0;) {
+      if (Date.now() > until) throw new Error('the simulator never received the request');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const started = Date.now();
     await sim.close();
     sim = undefined;
