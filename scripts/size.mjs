@@ -27,9 +27,9 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 39.6 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 42.0 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 30.8 * 1024, target: 15 * 1024 },
-  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 19.2 * 1024 },
+  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 21.3 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 2.7 * 1024 },
   { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 28.3 * 1024, target: 15 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 1.6 * 1024 },
@@ -51,7 +51,7 @@ const APPS = [
   },
   {
     name: 'the same Angular app with `providers` from rx-ratelimit',
-    budget: 39.6 * 1024,
+    budget: 41.9 * 1024,
     code: `
       import { createLimiter, providers as profiles } from 'rx-ratelimit';
       import { provideRateLimiting, rateLimitingInterceptor } from 'rx-ratelimit/angular';

@@ -1,7 +1,7 @@
 /**
  * `rx-ratelimit/providers`: the ready-made provider profiles, one function each, the same as the
  * `providers` object of `rx-ratelimit`. Import them as a namespace, and a bundler keeps only the
- * profiles the app calls (about 3 KB gzipped for Pipedrive's, 10 KB for all of them):
+ * profiles the app calls (about 3 KB gzipped for Pipedrive's, 12 KB for all of them):
  *
  * ```ts
  * import { createLimiter } from 'rx-ratelimit';
