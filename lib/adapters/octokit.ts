@@ -1,0 +1,160 @@
+/**
+ * `rx-ratelimit/octokit`: puts an Octokit instance (`@octokit/core` and everything built on it)
+ * behind a limiter, with one call. No RxJS in your code, and no import of `@octokit/core` here:
+ * the instance is taken by its shape.
+ */
+import type { Limiter } from '../core/limiter.js';
+import { isRetrySafe } from '../core/request.js';
+import { responseLike, type HeaderSource } from '../core/response.js';
+import {
+  abortReason,
+  acquirePermit,
+  checkMaxRetries,
+  checkPriority,
+  idempotencyKeyOf,
+  isLimiter,
+  requestInfo,
+  sleep,
+  type AbortSignalLike,
+} from './shared.js';
+
+/**
+ * What {@link rateLimitOctokit} needs of an Octokit instance: its `hook` collection and its
+ * `request.endpoint.parse` (every `@octokit/core` instance has both).
+ *
+ * ```ts
+ * import { Octokit } from '@octokit/core';
+ * import type { OctokitLike } from 'rx-ratelimit/octokit';
+ * const octokit: OctokitLike = new Octokit();
+ * ```
+ */
+export interface OctokitLike {
+  readonly hook: {
+    /**
+     * Wraps every request of the instance (before-after-hook's `wrap`). Typed loosely (`never`)
+     * so that every version's own hook types fit.
+     */
+    wrap(name: 'request', wrapper: never): void;
+  };
+  readonly request: {
+    readonly endpoint: {
+      /** Turns request options into the method and URL that will be sent. */
+      parse(options: never): { readonly method: string; readonly url: string; readonly headers?: unknown };
+    };
+  };
+}
+
+/**
+ * Settings of {@link rateLimitOctokit}. All optional.
+ *
+ * ```ts
+ * import type { RateLimitOctokitOptions } from 'rx-ratelimit/octokit';
+ * const opts: RateLimitOctokitOptions = { maxRetries: 3, priority: 1 };
+ * ```
+ */
+export interface RateLimitOctokitOptions {
+  /** Retries after the first attempt; past them the call rejects with `RetryLimitError`. @default 5 */
+  readonly maxRetries?: number;
+  /**
+   * Send POST and PATCH again after a rate-limit answer even without an `Idempotency-Key`
+   * header. Only if the API does not apply a request it refused. @default false
+   */
+  readonly retryNonIdempotent?: boolean;
+  /** Priority of this instance's requests among those waiting on the limiter; higher goes first. @default 0 */
+  readonly priority?: number;
+}
+
+/** The part of Octokit's `RequestError` read here: the answer it carries. */
+interface ErrorResponse {
+  readonly status: number;
+  readonly headers: HeaderSource;
+  readonly data?: unknown;
+}
+
+/** The response of a failed request (`RequestError.response`), or `undefined` for a network error. */
+function responseOf(error: unknown): ErrorResponse | undefined {
+  const response = (error as { response?: Partial<ErrorResponse> } | null)?.response;
+  if (typeof response !== 'object' || response === null) return undefined;
+  const { status, headers } = response;
+  return typeof status === 'number' && typeof headers === 'object' && headers !== null
+    ? { status, headers, data: response.data }
+    : undefined;
+}
+
+/**
+ * Puts every request of an Octokit instance behind `limiter`: each waits for a permit, its
+ * answer's rate-limit headers (and a 403's body) are read by the limiter's provider, and a
+ * rate-limit answer (429, or the provider's limited 403) to a request safe to repeat (GET,
+ * HEAD, PUT, DELETE…, or one with an `Idempotency-Key` header, or any with
+ * `retryNonIdempotent`) is sent again when the limiter allows, up to `maxRetries` times.
+ * Anything else Octokit throws is thrown as it was. Returns the same instance.
+ *
+ * - `request: { signal }` aborted while waiting removes the request from the queue and
+ *   rejects with the signal's reason; nothing is sent.
+ * - A response that shows the credential blocked rejects with `BlockedError`.
+ * - Wrap once per instance: a second call would pace each request twice.
+ *
+ * ```ts
+ * import { Octokit } from '@octokit/core';
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * import { rateLimitOctokit } from 'rx-ratelimit/octokit';
+ *
+ * const limiter = createLimiter({ provider: providers.github(), key: 'github-user-octocat', maxConcurrent: 100 });
+ * const octokit = rateLimitOctokit(new Octokit({ auth: process.env['GITHUB_TOKEN'] }), limiter);
+ * const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues', { owner: 'octo', repo: 'hello' });
+ * ```
+ */
+export function rateLimitOctokit<O extends OctokitLike>(
+  octokit: O,
+  limiter: Limiter,
+  opts: RateLimitOctokitOptions = {},
+): O {
+  const where = 'rateLimitOctokit';
+  if (typeof octokit?.hook?.wrap !== 'function' || typeof octokit.request?.endpoint?.parse !== 'function')
+    throw new TypeError(`${where}: \`octokit\` must be an Octokit instance (with hook.wrap and request.endpoint)`);
+  if (!isLimiter(limiter)) throw new TypeError(`${where}: \`limiter\` must be a limiter from createLimiter()`);
+  const maxRetries = checkMaxRetries(where, opts.maxRetries);
+  const priority = checkPriority(where, opts.priority);
+  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
+  const parse = octokit.request.endpoint.parse as (options: unknown) => {
+    method: string;
+    url: string;
+    headers?: unknown;
+  };
+
+  const wrapper = async (request: (options: unknown) => Promise<unknown>, options: unknown): Promise<unknown> => {
+    const { method, url, headers } = parse(options);
+    const signal = (options as { request?: { signal?: AbortSignalLike } }).request?.signal;
+    const info = requestInfo({ method, url, priority, idempotencyKey: idempotencyKeyOf(headers), retry: undefined });
+    const retrySafe = isRetrySafe(info, retryNonIdempotent);
+    for (let attempt = 1; ; attempt++) {
+      const got = await acquirePermit(limiter, info, signal);
+      if (got.aborted) throw abortReason(signal);
+      const { permit } = got;
+      let result: unknown;
+      let failure: { readonly error: unknown; readonly status: number } | undefined;
+      let outcome: string;
+      try {
+        try {
+          result = await request(options);
+          const res = result as { status: number; headers: HeaderSource };
+          outcome = permit.observe(responseLike(res.status, res.headers), result).outcome;
+        } catch (error) {
+          const res = responseOf(error);
+          if (res === undefined) throw error;
+          failure = { error, status: res.status };
+          outcome = permit.observe(responseLike(res.status, res.headers, res.data), error).outcome;
+        }
+      } finally {
+        permit.release();
+      }
+      if (outcome === 'blocked') throw limiter.blockedError(failure?.error ?? result);
+      if (failure === undefined) return result;
+      if (outcome !== 'limited' || !retrySafe) throw failure.error;
+      const waitMs = limiter.retryDelay(info, attempt, maxRetries, failure.status, failure.error, permit.request);
+      if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
+    }
+  };
+  octokit.hook.wrap('request', wrapper as never);
+  return octokit;
+}
