@@ -8,7 +8,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import type { BucketReading, Provider, ResponseReading, RetrySource } from '../providers/types.js';
+import type { BucketReading, Provider, ResponseReading, RetrySource } from './provider.js';
 import { createBucket, type Bucket } from './bucket.js';
 import { backgroundTimer, limiterClock, SkewEstimator } from './clock.js';
 import { CapacityInference } from './inference.js';
@@ -63,6 +63,20 @@ export interface AcquireHandlers {
   granted(permit: Permit): void;
   /** The request will not go (quota, full queue, block): fail it with `error`. */
   rejected(error: RateLimitError): void;
+}
+
+/** What {@link Limiter.retryDelay} needs to know of the request that is to be retried. */
+export interface RetryContext {
+  /** Attempts made so far (1 after the first answer). */
+  readonly attempts: number;
+  /** Retries allowed: past them, `RetryLimitError`. */
+  readonly maxRetries: number;
+  /** The status the request was answered with. */
+  readonly status: number;
+  /** What the request ended with: the `cause` of the error thrown, if one is. */
+  readonly cause: unknown;
+  /** The request's summary, for the `retry-scheduled` event (`null` when there is none). */
+  readonly request?: RequestSummary | null;
 }
 
 /** The handle of a waiting request; `cancel()` removes it from the queue. */
@@ -456,17 +470,14 @@ export class Limiter {
    * ```ts
    * import { createLimiter, providers } from 'rx-ratelimit';
    * const limiter = createLimiter({ provider: providers.generic(), key: 'my-token' });
-   * const waitMs = limiter.retryDelay({ method: 'GET', url: '/items' }, 1, 5, 429, new Error('429'));
+   * const waitMs = limiter.retryDelay(
+   *   { method: 'GET', url: '/items' },
+   *   { attempts: 1, maxRetries: 5, status: 429, cause: new Error('429') },
+   * );
    * ```
    */
-  retryDelay(
-    info: RequestInfo,
-    attempts: number,
-    maxRetries: number,
-    status: number,
-    cause: unknown,
-    request: RequestSummary | null = null,
-  ): number {
+  retryDelay(info: RequestInfo, retry: RetryContext): number {
+    const { attempts, maxRetries, status, cause, request = null } = retry;
     if (attempts > maxRetries) throw new RetryLimitError({ ...this.ctx(), attempts, status }, { cause });
     const now = this.now();
     const resumeAt = this.resumeAt(info);

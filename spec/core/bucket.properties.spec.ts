@@ -234,7 +234,12 @@ describe('bucket math under arbitrary observations', () => {
                 // The longest a server can ask for, as the parsers read it, plus the backoff cap.
                 expect(resumeAt - now).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER + 60_000 + 900_000);
                 try {
-                  const wait = limiter.retryDelay(info, 1, 5, 429, new Error('429'));
+                  const wait = limiter.retryDelay(info, {
+                    attempts: 1,
+                    maxRetries: 5,
+                    status: 429,
+                    cause: new Error('429'),
+                  });
                   expect(Number.isFinite(wait) && wait >= 0 && wait <= maxWaitMs).toBe(true);
                 } catch (e) {
                   expect((e as Error).name).toBe('QuotaExhaustedError');
