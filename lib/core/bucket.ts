@@ -1,4 +1,4 @@
-import type { BucketReading, BucketSpec } from '../providers/types.js';
+import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import { PROBE_MS, projectReset, resetTolerance, unconfirmedBudget } from './window.js';
 
