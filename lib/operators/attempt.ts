@@ -24,7 +24,7 @@ import {
   reserveFor,
   retryDecision,
 } from './decide.js';
-import type { RateLimitConfig } from './rateLimit.js';
+import type { RateLimitConfig } from './config.js';
 
 /** Checks the daily quota first (`dailyQuotaGuard`). */
 export const GUARD = 1;

@@ -7,8 +7,7 @@
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
-import type { DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
-import type { RetryOn429Config } from './retryOn429.js';
+import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
 
 /** The extractor an operator uses: its own, else the limiter's. */
 export function extractorOf(limiter: Limiter, config: { readonly extractResponse?: ResponseExtractor }) {
