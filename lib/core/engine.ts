@@ -26,9 +26,10 @@ import type { StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
 import type { BucketGroup, Permit, Waiter } from './waiter.js';
 
-/** Validated options, without the key: only its label is kept. */
+/** @internal Validated options, without the key: only its label is kept. */
 export type EngineOptions = Omit<ParsedLimiterOptions, 'key' | 'labelSecret'>;
 
+/** @internal The limiter's parts, wired; see the file's comment. */
 export class Engine {
   readonly provider: Provider;
   readonly scheduler: SchedulerLike;

@@ -43,7 +43,8 @@ export interface BucketGroup {
 }
 
 /**
- * @internal A request waiting for a permit. One object per waiting request: it is its own
+ * A request waiting for a permit (internal to the library: the operators' subscribers and
+ * {@link Limiter.acquire}'s handlers are waiters). One object per waiting request: it is its own
  * queue node and its own {@link Ticket}, and it receives the outcome (`granted` or
  * `rejected`, exactly one, at most once per {@link Limiter.enqueue}). The request summary is
  * made only when something reads it (an observed event, a permit). An operator's subscriber
@@ -53,7 +54,7 @@ export abstract class Waiter implements QueueNode<Waiter>, Ticket {
   /** @internal */ prev: QueueNode<Waiter> | undefined = undefined;
   /** @internal */ next: QueueNode<Waiter> | undefined = undefined;
   /** @internal */ level: Level<Waiter> | undefined = undefined;
-  /** @internal */ priority = 0;
+  /** Its priority (from the request). */ priority = 0;
   /** @internal Sequence number (the summary's `id`). */ id = 0;
   /**
    * @internal When it was queued, in ms after the limiter's `epoch`: a small integer, which V8
@@ -63,7 +64,7 @@ export abstract class Waiter implements QueueNode<Waiter>, Ticket {
   /** @internal */ group: BucketGroup | undefined = undefined;
   /** @internal */ summary: RequestSummary | undefined = undefined;
 
-  /** @internal This node's value (the queue's view of it). */
+  /** This node's value (the queue's view of it). */
   get value(): Waiter {
     return this;
   }
