@@ -63,18 +63,20 @@ export default defineConfig(
     },
   },
 
-  {
-    // Browser bundles: classic zod is ~450 KB minified with its locales; zod/mini tree-shakes.
-    name: 'rx-ratelimit/library-zod-mini',
-    files: ['lib/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { paths: [{ name: 'zod', message: "Import * as z from 'zod/mini': the classic API bloats browser bundles." }] },
-      ],
-    },
-  },
-
+  // The library's layers, lowest first: headers (pure parsers) ← core (the limiter, the store
+  // interface, the provider contract) ← providers, operators, stores ← adapters, otel, cli; the
+  // entry points (lib/index.ts) and testing are above them all. Each folder may import only
+  // from the layers below it; scripts/layers.mjs (run by `npm run lint`) refuses import cycles.
+  ...layerRules({
+    headers: [],
+    core: ['headers'],
+    providers: ['core', 'headers'],
+    operators: ['core'],
+    stores: ['core'],
+    adapters: ['core', 'headers', 'operators'],
+    otel: ['core'],
+    cli: ['core', 'headers', 'providers'],
+  }),
   {
     name: 'rx-ratelimit/node-scripts',
     files: ['scripts/**', 'bench/**', 'demo/**', '.ci/**', '*.config.{js,mjs,cjs,ts}'],
@@ -92,3 +94,46 @@ export default defineConfig(
     },
   },
 );
+
+/** Browser bundles: classic zod is ~450 KB minified with its locales; zod/mini tree-shakes. */
+function zodMini() {
+  return { name: 'zod', message: "Import * as z from 'zod/mini': the classic API bloats browser bundles." };
+}
+
+/**
+ * One `no-restricted-imports` block per folder of lib/: a folder may import the folders it
+ * lists, and no other folder of lib/ (relative imports that climb out of it into one it does
+ * not list). The zod rule applies everywhere in lib/ (a later block replaces a rule's options).
+ * @param {Record<string, string[]>} allowed
+ */
+function layerRules(allowed) {
+  const folders = ['headers', 'core', 'providers', 'operators', 'stores', 'adapters', 'otel', 'cli', 'testing'];
+  return [
+    {
+      name: 'rx-ratelimit/library-zod-mini',
+      files: ['lib/**/*.ts'],
+      rules: { 'no-restricted-imports': ['error', { paths: [zodMini()] }] },
+    },
+    ...Object.entries(allowed).map(([folder, below]) => {
+      const refused = folders.filter((f) => f !== folder && !below.includes(f));
+      return {
+        name: `rx-ratelimit/layers/${folder}`,
+        files: [`lib/${folder}/**/*.ts`],
+        rules: {
+          'no-restricted-imports': [
+            'error',
+            {
+              paths: [zodMini()],
+              patterns: [
+                {
+                  regex: `^(\\.\\./)+(${refused.join('|')}|index\\.js$)`,
+                  message: `lib/${folder} may import only ${below.length ? below.map((b) => `lib/${b}`).join(', ') : 'nothing else in lib/'} (layers: eslint.config.js).`,
+                },
+              ],
+            },
+          ],
+        },
+      };
+    }),
+  ];
+}

@@ -1,4 +1,11 @@
-export { createLimiter, Limiter, type AcquireHandlers, type Permit, type Ticket } from './core/limiter.js';
+export {
+  createLimiter,
+  Limiter,
+  type AcquireHandlers,
+  type Permit,
+  type RetryContext,
+  type Ticket,
+} from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
 export {
   createLimiterPool,

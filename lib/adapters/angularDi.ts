@@ -26,7 +26,7 @@ import {
   replayResponses,
   type RateLimitInterceptorOptions,
   type RecordedResponse,
-} from './angular.js';
+} from './angularInterceptor.js';
 import { isLimiter } from './shared.js';
 
 /**

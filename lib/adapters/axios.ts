@@ -559,7 +559,13 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
       }
       if (blocked) throw limiter.blockedError(raw);
       if (retrying && !disposed && res !== undefined && statuses.has(res.status)) {
-        const waitMs = limiter.retryDelay(info, attempt, maxRetries, res.status, raw, permit.request);
+        const waitMs = limiter.retryDelay(info, {
+          attempts: attempt,
+          maxRetries,
+          status: res.status,
+          cause: raw,
+          request: permit.request,
+        });
         if (!(await sleep(limiter, waitMs, config.signal))) throw abortReason(config.signal);
         continue;
       }

@@ -159,7 +159,13 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       }
       if (outcome === 'blocked') throw limiter.blockedError(response);
       if (!statuses.has(response.status) || !retrySafe) return response;
-      const waitMs = limiter.retryDelay(info, attempt, maxRetries, response.status, response, permit.request);
+      const waitMs = limiter.retryDelay(info, {
+        attempts: attempt,
+        maxRetries,
+        status: response.status,
+        cause: response,
+        request: permit.request,
+      });
       // This 429 is dropped for a new attempt: free its connection instead of leaving it to GC.
       await discard(response);
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);

@@ -228,7 +228,7 @@ export class LimiterRegistry implements OnApplicationShutdown {
     await Promise.all([...held.map((h) => h.release()), ...pools.map((p) => p.close())]);
   }
 
-  /** @internal Nest's shutdown hook: {@link LimiterRegistry.close}. */
+  /** Nest's shutdown hook: {@link LimiterRegistry.close}. */
   async onApplicationShutdown(): Promise<void> {
     await this.close();
   }

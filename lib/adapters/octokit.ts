@@ -151,7 +151,13 @@ export function rateLimitOctokit<O extends OctokitLike>(
       if (outcome === 'blocked') throw limiter.blockedError(failure?.error ?? result);
       if (failure === undefined) return result;
       if (outcome !== 'limited' || !retrySafe) throw failure.error;
-      const waitMs = limiter.retryDelay(info, attempt, maxRetries, failure.status, failure.error, permit.request);
+      const waitMs = limiter.retryDelay(info, {
+        attempts: attempt,
+        maxRetries,
+        status: failure.status,
+        cause: failure.error,
+        request: permit.request,
+      });
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
     }
   };

@@ -1,4 +1,4 @@
-import type { BucketReading, BucketSpec } from '../providers/types.js';
+import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import { PROBE_MS, projectReset, resetTolerance, unconfirmedBudget } from './window.js';
 
@@ -464,6 +464,8 @@ export class RollingBucket extends Bucket {
   /** Our calls in flight, by admission index: they count until they end, then from their end. */
   private readonly pending = new Map<number, number>();
   private heldUntil = 0;
+  /** When our last call was sent or ended (a limit of 0 probes a while after it). */
+  private lastCallAt = -Infinity;
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
   private othersUntil = 0;
@@ -500,6 +502,9 @@ export class RollingBucket extends Bucket {
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).
     if (this.shared && this.remaining === 0 && this.resetAt !== undefined) return Math.max(now, this.resetAt + guardMs);
+    // A limit of 0 frees no slot however long we wait: as an empty window whose reset nobody
+    // told, one request goes a while after the last one ended, and its answer tells the rest.
+    if (this.limit === 0) return this.inFlight > 0 ? undefined : Math.max(now, this.lastCallAt + PROBE_MS);
     const used = this.used(now);
     if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1, guardMs);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
@@ -509,6 +514,7 @@ export class RollingBucket extends Bucket {
     const index = this.admitted++;
     this.inFlight++;
     this.pending.set(index, now);
+    this.lastCallAt = Math.max(this.lastCallAt, now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing());
     return index;
@@ -585,6 +591,7 @@ export class RollingBucket extends Bucket {
     if (sent === undefined) return;
     this.pending.delete(key);
     this.insert(at ?? sent);
+    this.lastCallAt = Math.max(this.lastCallAt, at ?? sent);
   }
 
   /** Logs a call's end, keeping the log in order (ends come in clock order, so almost always last). */

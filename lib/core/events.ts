@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { RetrySource } from '../providers/types.js';
+import type { RetrySource } from './provider.js';
 
 /** A request as events describe it: no headers, no query string (it may hold a token). */
 export interface RequestSummary {

@@ -1,6 +1,6 @@
 import type { SchedulerLike } from 'rxjs';
 import * as z from 'zod/mini';
-import type { Provider } from '../providers/types.js';
+import type { Provider } from './provider.js';
 import { MIN_SECRET_LENGTH } from './keyLabel.js';
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';

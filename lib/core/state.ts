@@ -1,4 +1,4 @@
-import type { RetrySource } from '../providers/types.js';
+import type { RetrySource } from './provider.js';
 
 /** Where a bucket's current numbers came from. */
 export type BucketSource = 'hint' | 'headers' | 'inferred';

@@ -4,7 +4,7 @@
  * Redis store's local share while Redis is away. A number or rule that memory and Redis must
  * agree on lives here only; spec/integration/redis/differential.spec.ts checks that they agree.
  *
- * @internal
+ * Internal to the library (not exported from the package).
  */
 
 /** How long to wait before probing a bucket that is empty and whose reset nobody told us. */

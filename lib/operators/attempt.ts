@@ -1,5 +1,5 @@
 /**
- * @internal `throttleByHeaders` and `rateLimit` as one `Observable` each, whose single
+ * Internal to the library. `throttleByHeaders` and `rateLimit` as one `Observable` each, whose single
  * subscriber object runs the daily-quota guard, the wait for a permit, the request and the
  * retry loop, instead of a chain of composed operators (each an `Observable`, a `Subscriber`
  * and closures per request). The subscriber is also the limiter's queue entry
@@ -24,7 +24,7 @@ import {
   reserveFor,
   retryDecision,
 } from './decide.js';
-import type { RateLimitConfig } from './rateLimit.js';
+import type { RateLimitConfig } from './config.js';
 
 /** Checks the daily quota first (`dailyQuotaGuard`). */
 export const GUARD = 1;

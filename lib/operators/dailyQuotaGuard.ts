@@ -1,18 +1,10 @@
 import { defer, throwError, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
+import type { DailyQuotaGuardConfig } from './config.js';
 import { checkReserve, reserveFor } from './decide.js';
 
-/** Settings of {@link dailyQuotaGuard}. */
-export interface DailyQuotaGuardConfig {
-  /**
-   * Units of each quota bucket kept back for requests whose priority is at least
-   * `reservePriority`: ordinary requests fail once only the reserve is left. @default 0
-   */
-  readonly reserve?: number;
-  /** Priority at or above which a request may use the reserve. @default 1 */
-  readonly reservePriority?: number;
-}
+export type { DailyQuotaGuardConfig } from './config.js';
 
 /**
  * Fails a request at once with `QuotaExhaustedError` (carrying the bucket and `resumeAt`) when

@@ -1,5 +1,5 @@
 /**
- * @internal The decisions of the three operators, in one place: `throttleByHeaders`,
+ * Internal to the library. The decisions of the three operators, in one place: `throttleByHeaders`,
  * `retryOn429` and `dailyQuotaGuard` use them as RxJS operators, and `rateLimit` runs them in
  * its single subscriber (see `attempt.ts`). Plain functions of (limiter, info, config), so that
  * nothing is allocated per request to hold them.
@@ -7,8 +7,7 @@
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
-import type { DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
-import type { RetryOn429Config } from './retryOn429.js';
+import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
 
 /** The extractor an operator uses: its own, else the limiter's. */
 export function extractorOf(limiter: Limiter, config: { readonly extractResponse?: ResponseExtractor }) {
@@ -83,7 +82,7 @@ export function retryDecision(
   const raw = error instanceof LimitedValue ? error.value : error;
   noteLimited(limiter, info, config, raw);
   try {
-    return { ms: limiter.retryDelay(info, attempts, maxRetries, res.status, raw) };
+    return { ms: limiter.retryDelay(info, { attempts, maxRetries, status: res.status, cause: raw }) };
   } catch (e) {
     return { fail: e };
   }

@@ -2,18 +2,10 @@ import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { GUARD, Limited, NOTE, RETRY, SHARE } from './attempt.js';
-import type { DailyQuotaGuardConfig } from './dailyQuotaGuard.js';
+import type { RateLimitConfig } from './config.js';
 import { checkReserve, maxRetriesOf } from './decide.js';
-import type { RetryOn429Config } from './retryOn429.js';
-import type { ThrottleByHeadersConfig } from './throttleByHeaders.js';
 
-/**
- * Settings of {@link rateLimit}: those of the three operators it composes (`extractResponse`,
- * which two of them share, is declared once, by {@link RetryOn429Config}).
- */
-export type RateLimitConfig = Omit<ThrottleByHeadersConfig, 'extractResponse'> &
-  RetryOn429Config &
-  DailyQuotaGuardConfig;
+export type { RateLimitConfig } from './config.js';
 
 /** The default settings, one object for every call (each request keeps a reference to it). */
 const DEFAULTS: RateLimitConfig = Object.freeze({});

@@ -1,23 +1,10 @@
 import { map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
-import type { ResponseExtractor } from '../core/response.js';
+import type { RetryOn429Config } from './config.js';
 import { LimitedValue, limitedResponse, maxRetriesOf, noteLimited, retryDecision } from './decide.js';
 
-/** Settings of {@link retryOn429}. */
-export interface RetryOn429Config {
-  /** Retries after the first attempt; past them the request fails with `RetryLimitError`. @default 5 */
-  readonly maxRetries?: number;
-  /**
-   * Retry POST and PATCH too, even without an idempotency key. Only if the API does not apply a
-   * request it answered with 429 (most do not, but not all say so). @default false
-   */
-  readonly retryNonIdempotent?: boolean;
-  /** Statuses to retry. @default [429] */
-  readonly statuses?: readonly number[];
-  /** Finds the response in what the request emits or throws. @default the limiter's */
-  readonly extractResponse?: ResponseExtractor;
-}
+export type { RetryOn429Config } from './config.js';
 
 /**
  * On a 429, waits until the limiter may send again, then sends the request again: the time

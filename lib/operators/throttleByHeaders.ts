@@ -1,14 +1,10 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
-import type { ResponseExtractor } from '../core/response.js';
 import { Limited } from './attempt.js';
+import type { ThrottleByHeadersConfig } from './config.js';
 
-/** Settings of {@link throttleByHeaders}. */
-export interface ThrottleByHeadersConfig {
-  /** Finds the response in what the request emits or throws. @default the limiter's */
-  readonly extractResponse?: ResponseExtractor;
-}
+export type { ThrottleByHeadersConfig } from './config.js';
 
 /** The default settings, one object for every call (each request keeps a reference to it). */
 const DEFAULTS: ThrottleByHeadersConfig = Object.freeze({});

@@ -1,0 +1,39 @@
+/**
+ * Admission: which waiting request goes when. One interface, two implementations: the memory
+ * store's (`localAdmission.ts`: the buckets are in the process, a request is admitted
+ * synchronously) and a shared store's (`sharedAdmission.ts`: a store such as Redis admits
+ * atomically for every process of the credential). The limiter and its parts talk to this
+ * interface only; they never ask which store is in use.
+ */
+import type { Bucket } from './bucket.js';
+import type { PolicyShare } from './pauses.js';
+import type { StoreReading } from './store.js';
+
+/** A shared store's hold on an admitted request: its lease, and its admission index per bucket. */
+export interface Lease {
+  readonly lease: string;
+  readonly index: ReadonlyMap<string, number>;
+}
+
+export interface Admission extends PolicyShare {
+  /**
+   * Refuse a request at once when the queue is at `maxQueue`: where admission is
+   * asynchronous, asking for it would spend a unit for a request about to be refused.
+   */
+  readonly refusesAtCap: boolean;
+  /** A request was queued in `group`; `opened`: the group had no waiting request before. */
+  queued(group: string, opened: boolean): void;
+  /** Admits what can go now (the queue is not empty, nothing pauses or blocks it). */
+  drain(now: number): void;
+  /** `b` changed (a response, a release, a 429 that named it): requests waiting on it may go. */
+  recheck(b: Bucket, now: number): void;
+  /**
+   * A response was read: `readings` are its figures (durations from now); `lease`, the
+   * request's if it was admitted here, and `buckets`, the ones it counted against.
+   */
+  observed(lease: Lease | undefined, readings: readonly StoreReading[], buckets: readonly Bucket[]): void;
+  /** A permit came back (`observed`: its response was read). */
+  released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;
+  /** Closes what the admission opened. */
+  close(): Promise<void>;
+}

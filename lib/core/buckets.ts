@@ -1,0 +1,190 @@
+/**
+ * The buckets of one credential: made from the provider's specs on first use, discovered from
+ * responses that name buckets the provider did not declare, and evicted once idle (per-endpoint
+ * buckets are named by URLs, and a server may name any number).
+ */
+import { createBucket, type Bucket } from './bucket.js';
+import type { Provider } from './provider.js';
+import type { RequestInfo } from './request.js';
+import type { StoreBucketSpec } from './store.js';
+import type { BucketGroup } from './waiter.js';
+
+/**
+ * How long a bucket nothing uses is kept before it may be evicted (when it also holds no
+ * window in force). An evicted bucket starts again cold, so a credential idle for less keeps
+ * what it learned.
+ */
+const IDLE_MS = 600_000;
+/**
+ * Most buckets a server may name that the provider did not declare (IETF policy names, TEOS
+ * periods). Each counts for every request; a reading naming one more is ignored until one of
+ * them is evicted.
+ */
+const MAX_DISCOVERED = 32;
+
+export class BucketRegistry {
+  private readonly buckets = new Map<string, Bucket>();
+  /** Buckets a response revealed that the provider did not declare: they count for every request. */
+  private readonly discovered: Bucket[] = [];
+  /** Per bucket, how many groups of waiting requests count against it (it is kept while any do). */
+  private readonly pins = new Map<Bucket, number>();
+  /**
+   * Buckets that may have fallen idle, by when they did, oldest first: each is looked at once
+   * `IDLE_MS` has passed, and evicted if nothing needs it (see `sweep`).
+   */
+  private readonly idle: Array<{ readonly bucket: Bucket; readonly since: number }> = [];
+  /** Where `idle` starts (entries before it were looked at). */
+  private idleHead = 0;
+  /** Per bucket, its latest entry in `idle` (older ones are stale and skipped). */
+  private readonly idleSince = new Map<Bucket, number>();
+  private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
+  /** The provider's documented figures per bucket, for a shared store's first use of it. */
+  private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly now: () => number,
+    private readonly resetGuardMs: number,
+    /** A bucket was evicted (the snapshot changed). */
+    private readonly evicted: (b: Bucket) => void,
+  ) {}
+
+  get(name: string): Bucket | undefined {
+    return this.buckets.get(name);
+  }
+
+  all(): IterableIterator<Bucket> {
+    return this.buckets.values();
+  }
+
+  /** The buckets `info` counts against: the discovered ones, then the provider's (made on first use). */
+  bucketsFor(info: RequestInfo): Bucket[] {
+    const out: Bucket[] = [...this.discovered];
+    for (const spec of this.provider.buckets(info)) {
+      let b = this.buckets.get(spec.name);
+      if (!b) {
+        b = createBucket(spec);
+        this.buckets.set(spec.name, b);
+        this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
+        this.markIdle(b, this.now());
+      }
+      if (!out.includes(b)) out.push(b);
+    }
+    return out;
+  }
+
+  /**
+   * The buckets of a request, as a group: the waiters queued with the same buckets share one
+   * (one key string and one array for all of them); `queued` finds the group already waiting.
+   */
+  groupFor(info: RequestInfo, queued: (key: string) => BucketGroup | undefined): BucketGroup {
+    const buckets = this.bucketsFor(info);
+    const key = buckets.map((b) => b.name).join('\n');
+    return queued(key) ?? { key, buckets };
+  }
+
+  /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
+  discover(name: string, now: number): Bucket | undefined {
+    if (this.discovered.length >= MAX_DISCOVERED) return undefined;
+    const b = createBucket({ name });
+    this.buckets.set(name, b);
+    this.discovered.push(b);
+    this.markIdle(b, now);
+    return b;
+  }
+
+  /** Counts groups of waiting requests on `buckets` (`delta` 1: a group opened; -1: closed). */
+  pin(buckets: readonly Bucket[], delta: 1 | -1): void {
+    const now = this.now();
+    for (const b of buckets) {
+      const n = (this.pins.get(b) ?? 0) + delta;
+      if (n > 0) this.pins.set(b, n);
+      else {
+        this.pins.delete(b);
+        this.markIdle(b, now);
+      }
+    }
+  }
+
+  /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
+  markIdle(b: Bucket, now: number): void {
+    if (b.inFlight > 0 || this.pins.has(b)) return;
+    // One entry per bucket: a later use only moves its time (the sweep reads it), so the queue
+    // holds at most one entry per bucket, whatever the request rate.
+    const queued = this.idleSince.has(b);
+    this.idleSince.set(b, now);
+    if (!queued) this.idle.push({ bucket: b, since: now });
+  }
+
+  /**
+   * Evicts the buckets idle for `IDLE_MS` that nothing needs: none in flight, no request waiting
+   * on them, and no state in force (a window with a reset to come, a pacing slot, units spent).
+   * One that still holds state is looked at again `IDLE_MS` later. A new request on an evicted
+   * bucket starts it again from the provider's hints, with a cold start. Amortized O(1) per
+   * bucket use.
+   */
+  sweep(now: number): void {
+    const guard = this.resetGuardMs;
+    // A queue in an array, not a Map re-set on each use: a Map iterated from its start walks
+    // every deleted entry before the first live one.
+    const idle = this.idle;
+    while (this.idleHead < idle.length) {
+      const { bucket: b, since } = idle[this.idleHead] as (typeof idle)[number];
+      if (since + IDLE_MS > now) break;
+      this.idleHead++;
+      const last = this.idleSince.get(b);
+      if (last === undefined) continue;
+      if (last + IDLE_MS > now) {
+        // Used again since: looked at again `IDLE_MS` after that use (maybe a little later).
+        idle.push({ bucket: b, since: last });
+        continue;
+      }
+      this.idleSince.delete(b);
+      if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
+      b.refill(now, guard);
+      if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.markIdle(b, now);
+      else this.evict(b);
+    }
+    if (this.idleHead > 1024 && this.idleHead * 2 > idle.length) {
+      idle.splice(0, this.idleHead);
+      this.idleHead = 0;
+    }
+  }
+
+  private evict(b: Bucket): void {
+    this.buckets.delete(b.name);
+    this.hints.delete(b.name);
+    this.idleSince.delete(b);
+    const i = this.discovered.indexOf(b);
+    if (i >= 0) this.discovered.splice(i, 1);
+    this.evicted(b);
+  }
+
+  /** `b` as a shared store needs it: the provider's hints, used until a response tells. */
+  specOf(b: Bucket): StoreBucketSpec {
+    let spec = this.specs.get(b);
+    if (!spec) {
+      const hinted = this.hints.get(b.name);
+      spec = {
+        name: b.name,
+        limit: hinted?.limit,
+        windowMs: hinted?.windowMs,
+        quota: b.quota,
+        pacing: b.pacing,
+        ...(b.rolling ? { rolling: true } : {}),
+      };
+      this.specs.set(b, spec);
+    }
+    return spec;
+  }
+
+  /** The specs of the buckets named (unknown names are skipped). */
+  specsOf(names: Iterable<string>): StoreBucketSpec[] {
+    const out: StoreBucketSpec[] = [];
+    for (const name of names) {
+      const b = this.buckets.get(name);
+      if (b) out.push(this.specOf(b));
+    }
+    return out;
+  }
+}

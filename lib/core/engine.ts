@@ -1,0 +1,326 @@
+/**
+ * The limiter's engine: its parts wired together (see docs/architecture.md), the queue, and the
+ * drain that runs admission. The {@link Limiter} facade forwards to it. Each part owns one
+ * concept: the bucket registry (`buckets.ts`), admission behind one interface for the memory
+ * and shared stores (`admission.ts`), permits and responses (`permits.ts`), pauses and blocks
+ * (`pauses.ts`), the one timer (`timer.ts`), and what is published (`publisher.ts`).
+ */
+import { asyncScheduler, config as rxConfig, type SchedulerLike } from 'rxjs';
+import type { Admission } from './admission.js';
+import { BucketRegistry } from './buckets.js';
+import { limiterClock, SkewEstimator } from './clock.js';
+import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
+import { safePath, type RequestSummary } from './events.js';
+import { CapacityInference } from './inference.js';
+import { LocalAdmission } from './localAdmission.js';
+import { jitterOf, type ParsedLimiterOptions } from './options.js';
+import { PausePolicy } from './pauses.js';
+import { Permits } from './permits.js';
+import type { Provider } from './provider.js';
+import { Publisher } from './publisher.js';
+import { GroupedQueue } from './queue.js';
+import { methodOf, type RequestInfo } from './request.js';
+import { SharedAdmission } from './sharedAdmission.js';
+import type { LimiterSnapshot } from './state.js';
+import type { StoreSession } from './store.js';
+import { DrainTimer } from './timer.js';
+import type { BucketGroup, Permit, Waiter } from './waiter.js';
+
+/** @internal Validated options, without the key: only its label is kept. */
+export type EngineOptions = Omit<ParsedLimiterOptions, 'key' | 'labelSecret'>;
+
+/** @internal The limiter's parts, wired; see the file's comment. */
+export class Engine {
+  readonly provider: Provider;
+  readonly scheduler: SchedulerLike;
+  readonly now: () => number;
+  /** When the limiter was made: waiters keep their queue time relative to it. */
+  readonly epoch: number;
+  readonly maxWaitMs: number;
+  readonly maxConcurrent: number;
+  readonly maxServerWaitMs: number;
+  readonly resetGuardMs: number;
+  readonly coldStartConcurrency: number;
+  readonly permitTimeoutMs: number;
+  readonly blockCooldownMs: number;
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
+  readonly skew = new SkewEstimator();
+  readonly seen = new WeakSet<object>();
+  readonly out: Publisher;
+  readonly timer: DrainTimer;
+  readonly registry: BucketRegistry;
+  readonly queue: GroupedQueue<Waiter, BucketGroup>;
+  /** Capacity of windows no header describes, learned from their 429s (see inference.ts). */
+  readonly inference: CapacityInference;
+  readonly permits: Permits;
+  readonly pauses: PausePolicy;
+  readonly admission: Admission;
+  inFlight = 0;
+  private seq = 0;
+  private readonly maxQueue: number;
+  private draining = false;
+  private redrain = false;
+
+  constructor(
+    opts: EngineOptions,
+    readonly key: string,
+    session: StoreSession | undefined,
+  ) {
+    this.provider = opts.provider;
+    this.scheduler = opts.scheduler ?? asyncScheduler;
+    this.now = limiterClock(this.scheduler);
+    this.epoch = this.now();
+    this.maxWaitMs = opts.maxWaitMs;
+    this.maxConcurrent = opts.maxConcurrent;
+    this.maxQueue = opts.maxQueue;
+    this.maxServerWaitMs = opts.maxServerWaitMs;
+    this.resetGuardMs = opts.resetGuardMs;
+    this.coldStartConcurrency = opts.coldStartConcurrency;
+    this.permitTimeoutMs = opts.permitTimeoutMs;
+    this.blockCooldownMs = opts.blockCooldownMs;
+    const random = opts.random ?? Math.random;
+    this.backoff = {
+      baseMs: opts.backoffBaseMs,
+      maxMs: opts.backoffMaxMs,
+      // Clamped into [0, 1] at each use: `NaN` from a user's source would make the pause `NaN`, which drops it.
+      random: () => jitterOf(random),
+    };
+    this.out = new Publisher(this.now, this.provider.name, key, (now) => this.snapshotAt(now));
+    this.timer = new DrainTimer(this.scheduler, this.now, () => this.settle());
+    this.registry = new BucketRegistry(this.provider, this.now, this.resetGuardMs, () => this.out.touch());
+    this.queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
+      opened: (g) => this.registry.pin(g.buckets, 1),
+      closed: (g) => this.registry.pin(g.buckets, -1),
+    });
+    this.inference = new CapacityInference(
+      (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
+      (ms) => this.skew.toLocal(ms),
+    );
+    this.permits = new Permits(this);
+    this.admission = session ? new SharedAdmission(this, session) : new LocalAdmission(this);
+    this.pauses = new PausePolicy(this, this.admission);
+  }
+
+  bucket(name: string) {
+    return this.registry.get(name);
+  }
+
+  buckets() {
+    return this.registry.all();
+  }
+
+  /** Admits what can go now, then publishes the state: the end of every entry point. */
+  settle(): void {
+    this.drain();
+    this.out.flush();
+  }
+
+  flush(): void {
+    this.out.flush();
+  }
+
+  schedule(at: number): void {
+    this.timer.schedule(at);
+  }
+
+  /** Queues `w` (not queued now): `w.granted` or `w.rejected` is called, maybe synchronously. */
+  enqueue(w: Waiter): void {
+    const now = this.now();
+    const info = w.info;
+    w.id = ++this.seq;
+    w.priority = info.priority ?? 0;
+    w.summary = undefined;
+    w.group = undefined;
+    this.pauses.checkUnblock(now);
+    this.registry.sweep(now);
+    if (this.pauses.blocked) {
+      this.reject(w, this.blockedError());
+      return;
+    }
+    // At the cap, a request is still tried: one that can go at once (another endpoint's bucket
+    // has room, or `maxQueue: 0` for "never wait") is not refused for the others' wait. Where
+    // admission is asynchronous, asking for it would spend a unit for a request about to be
+    // refused: there, the cap refuses at once.
+    const full = this.queue.size >= this.maxQueue;
+    if (full && this.admission.refusesAtCap) {
+      this.refuseFull(w);
+      return;
+    }
+    const group = this.registry.groupFor(info, (key) => this.queue.group(key)?.meta);
+    w.group = group;
+    const sinceEpoch = now - this.epoch;
+    // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
+    w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
+    this.admission.queued(group.key, !this.queue.has(group.key));
+    this.queue.link(group.key, w, group);
+    this.out.touch();
+    this.drain();
+    if (full && w.level !== undefined && this.queue.size > this.maxQueue) {
+      this.queue.remove({ node: w, group: group.key });
+      if (this.queue.size === 0) this.timer.cancel();
+      this.refuseFull(w);
+      return;
+    }
+    if (w.level !== undefined && this.out.listened)
+      this.out.emit({ type: 'queued', request: this.summaryOf(w), queued: this.queue.size });
+    this.out.flush();
+  }
+
+  private refuseFull(w: Waiter): void {
+    if (this.out.listened) this.out.emit({ type: 'queue-full', request: this.summaryOf(w), maxQueue: this.maxQueue });
+    this.reject(w, new QueueFullError({ ...this.ctx(), maxQueue: this.maxQueue }));
+    this.out.flush();
+  }
+
+  /** Removes a waiter from the queue, if it is still there (its ticket's `cancel`). */
+  cancel(w: Waiter): void {
+    const group = w.group;
+    if (w.level === undefined || !group || !this.queue.remove({ node: w, group: group.key })) return;
+    if (this.out.listened) this.out.emit({ type: 'cancelled', request: this.summaryOf(w) });
+    this.out.touch();
+    // The timer may have been set for this request alone.
+    if (this.queue.size === 0) this.timer.cancel();
+    this.out.flush();
+  }
+
+  /**
+   * Admits every waiting request that can go now, in priority order, and sets the one timer
+   * for the earliest moment another could. A request that cannot go holds back later requests
+   * that need the same empty bucket, so priorities and order are kept per bucket, while
+   * requests on other buckets (other endpoints) are not held up.
+   */
+  drain(): void {
+    if (this.draining) {
+      this.redrain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.redrain = false;
+        this.drainOnce();
+      } while (this.redrain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private drainOnce(): void {
+    const now = this.now();
+    const pauses = this.pauses;
+    pauses.checkUnblock(now);
+    if (pauses.blocked) {
+      const error = this.blockedError();
+      // The queue is emptied before any handler runs (handlers may queue more).
+      for (const w of this.queue.drain()) this.reject(w, error);
+      this.timer.cancel();
+      return;
+    }
+    if (this.queue.size === 0) {
+      this.timer.cancel();
+      return;
+    }
+    if (pauses.pausedUntil > now) {
+      if (pauses.pausedUntil - now > this.maxWaitMs) {
+        for (const w of this.queue.drain()) this.rejectQuota(w, 'pause', pauses.pausedUntil, now);
+        this.timer.cancel();
+      } else {
+        this.timer.schedule(pauses.pausedUntil);
+      }
+      return;
+    }
+    if (pauses.takeResumed()) this.out.emit({ type: 'resumed' });
+    this.admission.drain(now);
+  }
+
+  reject(w: Waiter, error: RateLimitError): void {
+    this.out.totals.rejected++;
+    this.out.touch();
+    try {
+      w.rejected(error);
+    } catch (thrown) {
+      reportUnhandledError(thrown);
+    }
+  }
+
+  /**
+   * Hands `permit` to `w`. A handler that throws (a user's `acquire` handler) must not stop the
+   * others admitted in the same batch, nor surface in whichever caller triggered the drain: its
+   * permit comes back, and the error is reported as RxJS reports an unhandled one.
+   */
+  grant(w: Waiter, permit: Permit): void {
+    try {
+      w.granted(permit);
+    } catch (thrown) {
+      permit.release();
+      reportUnhandledError(thrown);
+    }
+  }
+
+  rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
+    if (this.out.listened) this.out.emit({ type: 'quota-exhausted', request: this.summaryOf(w), bucket, resumeAt });
+    this.reject(
+      w,
+      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
+    );
+  }
+
+  /** The error for a request refused because the credential is blocked. */
+  blockedError(cause?: unknown): BlockedError {
+    const b = this.pauses.blocked ?? { status: 403, until: null };
+    return new BlockedError(
+      { ...this.ctx(), status: b.status, until: b.until },
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Error context: provider and key label. */
+  ctx(): { provider: string; key: string } {
+    return { provider: this.provider.name, key: this.key };
+  }
+
+  /** A summary for a request that is not queued (a new `id`). */
+  summarize(info: RequestInfo): RequestSummary {
+    return { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
+  }
+
+  /** The summary of a queued (or admitted) request, made on first use. */
+  summaryOf(w: Waiter): RequestSummary {
+    w.summary ??= { id: w.id, method: methodOf(w.info), path: safePath(w.info.url), priority: w.priority };
+    return w.summary;
+  }
+
+  private snapshotAt(now: number): LimiterSnapshot {
+    const { pausedUntil, pauseReason, blocked } = this.pauses;
+    return {
+      provider: this.provider.name,
+      key: this.key,
+      buckets: [...this.registry.all()].map((b) => {
+        b.refill(now, this.resetGuardMs);
+        return b.snapshot();
+      }),
+      queued: this.queue.size,
+      inFlight: this.inFlight,
+      pausedUntil: pausedUntil > now ? pausedUntil : null,
+      pauseReason: pausedUntil > now ? pauseReason : null,
+      blocked: blocked ? { ...blocked } : null,
+      totals: { ...this.out.totals },
+      updatedAt: now,
+    };
+  }
+}
+
+/**
+ * Reports an error no caller can receive (a handler threw) as RxJS does: to
+ * `config.onUnhandledError` when set, else thrown on a later task, where the host's
+ * uncaught-exception handling sees it.
+ */
+function reportUnhandledError(error: unknown): void {
+  // A real timer, not the limiter's scheduler: a throw inside a scheduled action would cancel
+  // the other actions of its flush.
+  setTimeout(() => {
+    const report = rxConfig.onUnhandledError;
+    if (report) report(error);
+    else throw error;
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * Admission with the memory store: the buckets are in the process, and a request is admitted
+ * synchronously when every bucket it counts against has room. Ready groups are looked at in
+ * global order; a group whose head must wait is parked on the bucket that holds it (its lot),
+ * and looked at again only when that bucket may have room (its time came, or a response or
+ * release changed it) or its head's wait with no known end runs out. Each admission costs
+ * O(log groups).
+ */
+import type { Admission } from './admission.js';
+import type { Bucket } from './bucket.js';
+import type { Publisher } from './publisher.js';
+import type { Permits } from './permits.js';
+import type { GroupedQueue, Lot } from './queue.js';
+import type { DrainTimer } from './timer.js';
+import type { BucketGroup, Permit, Waiter } from './waiter.js';
+
+/** What admission needs of its limiter. */
+export interface AdmissionHost {
+  now(): number;
+  readonly epoch: number;
+  readonly maxWaitMs: number;
+  readonly maxConcurrent: number;
+  readonly resetGuardMs: number;
+  readonly coldStartConcurrency: number;
+  readonly queue: GroupedQueue<Waiter, BucketGroup>;
+  readonly timer: DrainTimer;
+  readonly out: Publisher;
+  readonly permits: Permits;
+  /** Requests admitted and not given back. */
+  readonly inFlight: number;
+  /** Fails `w` with `QuotaExhaustedError`: it would wait past `maxWaitMs` (or for ever). */
+  rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void;
+  /** Hands `permit` to `w` (a handler that throws does not stop the others). */
+  grant(w: Waiter, permit: Permit): void;
+}
+
+/** The outcome of checking whether a request could go now. */
+type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket };
+
+export class LocalAdmission implements Admission {
+  readonly refusesAtCap = false;
+  /** Per bucket, the requests parked on it. */
+  private readonly lots = new WeakMap<Bucket, Lot<Waiter, BucketGroup>>();
+
+  constructor(private readonly host: AdmissionHost) {}
+
+  queued(): void {}
+  observed(): void {}
+  released(): void {}
+  // Nothing to share: the buckets, pauses and blocks are this process's own.
+  pause(): void {}
+  exhaust(): void {}
+  block(): void {}
+  unblock(): void {}
+  resume(): void {}
+  changed(): void {}
+  async close(): Promise<void> {}
+
+  drain(now: number): void {
+    const host = this.host;
+    const queue = host.queue;
+    for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
+    while (queue.wakeDue(now));
+    const grant: Array<[Waiter, Permit]> = [];
+    let next = Infinity;
+    for (let g = queue.nextReady(); g; g = queue.nextReady()) {
+      const node = g.head;
+      if (!node) break;
+      const w = node.value;
+      const entry = { node, group: g.key };
+      // A wait with no known end (a response that never comes, maxConcurrent) still ends:
+      // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
+      const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
+      if (host.inFlight >= host.maxConcurrent) {
+        if (now < deadline) {
+          next = Math.min(next, deadline);
+          break;
+        }
+        queue.remove(entry);
+        host.rejectQuota(w, 'concurrency', Infinity, now);
+        continue;
+      }
+      const v = this.verdict(w, now);
+      if (v.go) {
+        queue.remove(entry);
+        grant.push([w, host.permits.admit(w, now)]);
+        queue.settled(g);
+        continue;
+      }
+      const bucket = v.bucket;
+      // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
+      // out, within maxWaitMs is waited for like any window.
+      if ((v.at !== undefined && v.at - now > host.maxWaitMs) || (v.at === undefined && now >= deadline)) {
+        queue.remove(entry);
+        host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
+        queue.settled(g);
+        continue;
+      }
+      const lot = this.lotOf(bucket);
+      // Past its deadline, a head waiting on a known time still goes then (as before parking).
+      queue.park(g, lot, now < deadline ? deadline : Infinity);
+      if (v.at !== undefined) {
+        queue.wakeLotAt(lot, v.at);
+        const notified = host.permits.emptyNotified;
+        if (!notified.has(bucket) && bucket.remaining === 0) {
+          notified.add(bucket);
+          host.out.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
+        }
+      }
+    }
+    next = Math.min(next, queue.nextWake());
+    if (queue.size === 0 || next === Infinity) host.timer.cancel();
+    else host.timer.schedule(next);
+    host.out.touch();
+    for (const [w, permit] of grant) host.grant(w, permit);
+  }
+
+  recheck(b: Bucket, now: number): void {
+    const lot = this.lots.get(b);
+    if (!lot || lot.size === 0) return;
+    const { resetGuardMs, coldStartConcurrency } = this.host;
+    b.refill(now, resetGuardMs);
+    const at = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size);
+    // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
+    if (at === undefined) return;
+    if (at <= now) this.host.queue.wake(lot);
+    else this.host.queue.wakeLotAt(lot, at);
+  }
+
+  private verdict(w: Waiter, now: number): Verdict {
+    const { resetGuardMs, coldStartConcurrency } = this.host;
+    let at: number | undefined = now;
+    let blocking: Bucket | undefined;
+    for (const b of w.buckets) {
+      b.refill(now, resetGuardMs);
+      const when = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size);
+      if (when === now) continue;
+      if (when === undefined || (at !== undefined && when > at)) {
+        blocking = b;
+        if (when === undefined) return { go: false, at: undefined, bucket: b };
+        at = when;
+      }
+    }
+    return blocking ? { go: false, at, bucket: blocking } : { go: true };
+  }
+
+  /** The lot of requests parked on `b` (made on first use). */
+  private lotOf(b: Bucket): Lot<Waiter, BucketGroup> {
+    let lot = this.lots.get(b);
+    if (!lot) {
+      lot = this.host.queue.lot();
+      this.lots.set(b, lot);
+    }
+    return lot;
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * What a limiter does when a provider pushes back: a 429 pauses every request (or only those on
+ * the bucket the server named), with the server's wait or a backoff that grows with each 429 in
+ * a row; a block (Pipedrive's 403 page) refuses every request until its cool-down ends or
+ * `unblock()`. Pauses and blocks are also written to the admission, which shares them with
+ * every process when the store is shared.
+ */
+import type { SkewEstimator } from './clock.js';
+import type { Bucket } from './bucket.js';
+import type { RequestSummary } from './events.js';
+import type { CapacityInference } from './inference.js';
+import type { ResponseReading, RetrySource } from './provider.js';
+import type { EventPayload, Publisher } from './publisher.js';
+import type { LimiterEvent } from './events.js';
+import type { StoreBlock } from './store.js';
+
+/** How pauses and blocks reach the other limiters of the credential (the admission's side). */
+export interface PolicyShare {
+  /** Pauses every other limiter of the credential for `ms`. */
+  pause(ms: number, reason: string): void;
+  /** Holds `bucket` empty for `ms` on every other limiter. */
+  exhaust(bucket: Bucket, ms: number): void;
+  block(ms: number | null, status: number): void;
+  unblock(): void;
+  resume(options: { readonly buckets: boolean }): void;
+  /** What the admission knows of the shared state is stale: ask again. */
+  changed(): void;
+}
+
+/** What the policy needs of its limiter. */
+export interface PolicyHost {
+  now(): number;
+  readonly maxServerWaitMs: number;
+  readonly blockCooldownMs: number;
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
+  readonly skew: SkewEstimator;
+  readonly inference: CapacityInference;
+  readonly out: Publisher;
+  bucket(name: string): Bucket | undefined;
+  buckets(): Iterable<Bucket>;
+  /** Admits what can go now and publishes the state. */
+  settle(): void;
+}
+
+export interface Block {
+  readonly status: number;
+  readonly since: number;
+  readonly until: number | null;
+}
+
+export class PausePolicy {
+  pausedUntil = 0;
+  pauseReason: RetrySource | 'manual' | null = null;
+  blocked: Block | null = null;
+  private consecutive429 = 0;
+  /** When the last 429 was read: 429s to requests sent before it are the same burst. */
+  private lastLimitedAt = -Infinity;
+  private wasPaused = false;
+
+  constructor(
+    private readonly host: PolicyHost,
+    private readonly share: PolicyShare,
+  ) {}
+
+  private emit(event: EventPayload<LimiterEvent>): void {
+    this.host.out.emit(event);
+  }
+
+  /** A pause ended since the last call: the drain emits `resumed` once. */
+  takeResumed(): boolean {
+    const was = this.wasPaused;
+    this.wasPaused = false;
+    return was;
+  }
+
+  /** A response that was not a 429: the next 429 is the first in a row. */
+  succeeded(): void {
+    this.consecutive429 = 0;
+  }
+
+  /** A 429 to a request on `mine` (sent at `sentAt`): pause, or hold the bucket the server named. */
+  limited(
+    reading: ResponseReading,
+    status: number,
+    mine: Bucket[],
+    summary: RequestSummary | null,
+    now: number,
+    sentAt?: number,
+  ): void {
+    const { host } = this;
+    host.out.totals.rateLimited++;
+    // A 429 in a row is one to a request sent after the last 429 was read. Requests already on
+    // their way then (a burst of concurrent streams) are answered 429 together; counting each
+    // would double the backoff per stream and stall every stream for minutes.
+    if (sentAt === undefined || sentAt > this.lastLimitedAt) this.consecutive429++;
+    else this.consecutive429 = Math.max(1, this.consecutive429);
+    this.lastLimitedAt = now;
+    let at: number | undefined;
+    let source: RetrySource = 'backoff';
+    const told = !reading.retryAfter
+      ? undefined
+      : 'at' in reading.retryAfter
+        ? host.skew.toLocal(reading.retryAfter.at)
+        : now + reading.retryAfter.delayMs;
+    // A wait past `maxServerWaitMs` is garbage, not obeyed: the backoff below applies instead.
+    if (told !== undefined && told - now <= host.maxServerWaitMs) {
+      at = Math.max(now, told);
+      source = reading.retrySource ?? 'retry-after';
+    } else {
+      const named = reading.limitedBy ? host.bucket(reading.limitedBy) : undefined;
+      const candidates = named ? [named] : mine.filter((b) => b.remaining === 0);
+      const resets = candidates.map((b) => b.resetAt).filter((x): x is number => x !== undefined && x > now);
+      if (resets.length) {
+        at = Math.max(...resets);
+        source = 'reset';
+      }
+    }
+    // Past the first 429 in a row, back off further, but never wait less than the server said.
+    if (at === undefined || this.consecutive429 > 1) {
+      const { backoff } = host;
+      const exp = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (this.consecutive429 - 1));
+      const backoffAt = now + exp * (0.5 + 0.5 * backoff.random());
+      if (at === undefined || backoffAt > at) {
+        at = backoffAt;
+        source = 'backoff';
+      }
+    }
+    const bucket = reading.limitedBy ? (host.bucket(reading.limitedBy) ?? null) : null;
+    this.emit({ type: 'rate-limited', request: summary, status, retryAt: at, source, bucket: bucket?.name ?? null });
+    if (bucket) {
+      // The server said which window it throttled by: only requests on that bucket wait.
+      bucket.exhaust(at);
+      if (told !== undefined && told <= at && sentAt !== undefined)
+        host.inference.limited(
+          bucket,
+          sentAt,
+          told,
+          reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
+        );
+      this.share.exhaust(bucket, at - now);
+      this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
+    } else {
+      this.setPause(at, source, null, true);
+    }
+  }
+
+  /** Pauses until `until` (only ever lengthens a pause); `share`: on the other limiters too. */
+  setPause(until: number, reason: RetrySource | 'manual', bucket: string | null, share: boolean): void {
+    // A pause already over (a Retry-After date in the past) is no pause: nothing is written.
+    const now = this.host.now();
+    if (until <= this.pausedUntil || until <= now) return;
+    if (share) this.share.pause(until - now, reason);
+    this.pausedUntil = until;
+    this.pauseReason = reason;
+    this.wasPaused = true;
+    this.emit({ type: 'paused', until, reason, bucket });
+    this.host.out.touch();
+  }
+
+  /** `limiter.pause(ms)`: `ms <= 0` ends the pause, here and on every limiter of the credential. */
+  pause(ms: number, reason: RetrySource | 'manual'): void {
+    if (!(ms > 0)) {
+      this.share.resume({ buckets: false });
+      this.endPause();
+    } else {
+      this.setPause(this.host.now() + ms, reason, null, true);
+    }
+    this.host.settle();
+  }
+
+  /** `limiter.resume()`: on every limiter of the credential, then here. */
+  resume(): void {
+    this.share.resume({ buckets: true });
+    this.forget();
+  }
+
+  /** Another limiter resumed: the same here. */
+  resumed(buckets: boolean): void {
+    if (buckets) {
+      this.forget();
+      return;
+    }
+    this.endPause();
+    this.host.settle();
+  }
+
+  /** Lifts the pause and the block and forgets every bucket's reset, in this limiter only. */
+  private forget(): void {
+    this.endPause();
+    this.consecutive429 = 0;
+    this.lastLimitedAt = -Infinity;
+    for (const b of this.host.buckets()) b.forget();
+    if (this.blocked) {
+      this.blocked = null;
+      this.emit({ type: 'unblocked' });
+    }
+    this.share.changed();
+    this.host.out.touch();
+    this.host.settle();
+  }
+
+  /** Ends the pause in this limiter (a drain then emits `resumed`). */
+  private endPause(): void {
+    if (this.pausedUntil === 0) return;
+    this.pausedUntil = 0;
+    this.pauseReason = null;
+    this.share.changed();
+    this.host.out.touch();
+  }
+
+  /** The provider blocked the credential (answered with `status`). */
+  blockedBy(status: number, now: number): void {
+    this.host.out.totals.rateLimited++;
+    const until = this.host.blockCooldownMs === Infinity ? null : now + this.host.blockCooldownMs;
+    this.blocked = { status, since: now, until };
+    this.share.block(until === null ? null : until - now, status);
+    this.emit({ type: 'blocked', status, until });
+    this.host.out.touch();
+  }
+
+  /** A block another limiter met, or its lifting (`null`). */
+  adoptBlock(block: StoreBlock | null): void {
+    if (block === null) {
+      this.lift(false);
+      return;
+    }
+    if (!this.blocked) {
+      const now = this.host.now();
+      const until = block.ms === null ? null : now + block.ms;
+      this.blocked = { status: block.status, since: now, until };
+      this.emit({ type: 'blocked', status: block.status, until });
+      this.host.out.touch();
+    }
+    this.host.settle();
+  }
+
+  /** Ends a block whose cool-down is over. */
+  checkUnblock(now: number): void {
+    if (this.blocked?.until != null && now >= this.blocked.until) this.lift(false);
+  }
+
+  /** Lifts the block: `share`, on every limiter of the credential too (not when a cool-down ends). */
+  lift(share: boolean): void {
+    if (share) this.share.unblock();
+    if (!this.blocked) return;
+    this.blocked = null;
+    this.emit({ type: 'unblocked' });
+    this.host.out.touch();
+    this.host.settle();
+  }
+}

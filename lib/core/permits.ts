@@ -1,0 +1,216 @@
+/**
+ * Issuing permits and reading responses: an admitted request takes a unit of each of its
+ * buckets and holds a permit; its response (or any response the limiter is shown) is read by
+ * the provider, and what it tells is applied to the buckets, the pause policy and the admission.
+ */
+import type { SchedulerLike } from 'rxjs';
+import type { Admission, Lease } from './admission.js';
+import type { Bucket } from './bucket.js';
+import type { BucketRegistry } from './buckets.js';
+import { backgroundTimer, type SkewEstimator } from './clock.js';
+import type { RequestSummary } from './events.js';
+import type { CapacityInference } from './inference.js';
+import type { PausePolicy } from './pauses.js';
+import type { BucketReading, Provider, ResponseReading } from './provider.js';
+import type { Publisher } from './publisher.js';
+import type { RequestInfo } from './request.js';
+import type { ResponseLike } from './response.js';
+import type { StoreReading } from './store.js';
+import { MAX_TIMER_MS } from './timer.js';
+import type { Permit, Waiter } from './waiter.js';
+
+/** What the permits need of their limiter. */
+export interface PermitHost {
+  now(): number;
+  readonly scheduler: SchedulerLike;
+  readonly provider: Provider;
+  readonly epoch: number;
+  readonly permitTimeoutMs: number;
+  readonly maxServerWaitMs: number;
+  readonly skew: SkewEstimator;
+  readonly inference: CapacityInference;
+  readonly out: Publisher;
+  readonly registry: BucketRegistry;
+  readonly pauses: PausePolicy;
+  readonly admission: Admission;
+  /** Response objects (and errors) already read. */
+  readonly seen: WeakSet<object>;
+  /** Requests admitted and not given back. */
+  inFlight: number;
+  summaryOf(w: Waiter): RequestSummary;
+  drain(): void;
+  /** Drains on the limiter's timer, at `at`. */
+  schedule(at: number): void;
+  flush(): void;
+}
+
+/** What one response is read for. */
+export interface ResponseContext {
+  readonly info: RequestInfo;
+  /** The buckets the request took a unit of, with its admission index on each (`undefined`: not admitted here). */
+  readonly taken?: ReadonlyArray<readonly [Bucket, number]>;
+  readonly summary: RequestSummary | null;
+  /** When the request was sent (admitted here). */
+  readonly sentAt?: number;
+}
+
+export class Permits {
+  /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
+  readonly emptyNotified = new WeakSet<Bucket>();
+
+  constructor(private readonly host: PermitHost) {}
+
+  /** Admits `w` now: takes a unit of each of its buckets and returns its permit. */
+  admit(w: Waiter, now: number, lease?: Lease): Permit {
+    const host = this.host;
+    // Read now: a waiter may be queued again (a retry) while this permit is still held.
+    const { info, buckets } = w;
+    const summary = host.summaryOf(w);
+    const taken = buckets.map((b) => [b, b.take(now)] as const);
+    for (const b of buckets) this.emptyNotified.delete(b);
+    host.inFlight++;
+    host.out.totals.sent++;
+    host.out.emit({
+      type: 'admitted',
+      request: summary,
+      waitedMs: now - (host.epoch + w.queuedAt),
+      buckets: buckets.map((b) => b.name),
+    });
+    let observed = false;
+    let released = false;
+    // The lease: a permit never given back (a request that never settles) would hold its slot
+    // (a cold start's only one, a `maxConcurrent` one) forever.
+    const leaseMs = host.permitTimeoutMs;
+    const timeout =
+      leaseMs > 0 && leaseMs < Infinity
+        ? backgroundTimer(
+            host.scheduler,
+            () => {
+              if (released) return;
+              host.out.emit({ type: 'permit-expired', request: summary, heldMs: host.now() - now });
+              permit.release();
+            },
+            Math.min(MAX_TIMER_MS, leaseMs),
+          )
+        : undefined;
+    const permit: Permit = {
+      request: summary,
+      observe: (response, raw) => {
+        if (observed) return { outcome: 'ok', buckets: [] };
+        observed = true;
+        if (typeof raw === 'object' && raw !== null) host.seen.add(raw);
+        const readings: StoreReading[] = [];
+        const reading = this.read(response, { info, taken, summary, sentAt: now }, readings);
+        host.admission.observed(lease, readings, buckets);
+        host.drain();
+        host.flush();
+        return reading;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        timeout?.unsubscribe();
+        const at = host.now();
+        for (const [b, index] of taken) {
+          b.release(index, at);
+          host.registry.markIdle(b, at);
+          host.admission.recheck(b, at);
+        }
+        host.registry.sweep(at);
+        host.admission.released(lease, observed, buckets);
+        host.inFlight--;
+        host.out.touch();
+        // A permit given back with no answer (unsubscribed, failed, timed out) frees room for
+        // the next request on the limiter's timer, right after the caller's current job: when
+        // an application unsubscribes everything at once, the in-flight ones going first must
+        // not hand their room to queued requests that are being unsubscribed in the same loop.
+        if (observed) host.drain();
+        else host.schedule(host.now());
+        host.flush();
+      },
+    };
+    return permit;
+  }
+
+  /**
+   * Reads `response` and applies what it tells: to the buckets, the pause policy, and the
+   * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`.
+   */
+  read(response: ResponseLike, request: ResponseContext, readings: StoreReading[]): ResponseReading {
+    const host = this.host;
+    const { info, taken, summary, sentAt } = request;
+    const now = host.now();
+    let reading: ResponseReading;
+    try {
+      reading = host.provider.read(response, info);
+    } catch {
+      // A provider must not throw; if a user-defined one does, the response teaches nothing.
+      reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
+    }
+    host.skew.observe(response.header('date'), now, sentAt);
+    host.out.totals.responses++;
+    host.out.emit({ type: 'response', request: summary, status: response.status });
+    const mine = taken ?? host.registry.bucketsFor(info).map((b) => [b, undefined] as const);
+    const cap = host.maxServerWaitMs;
+    for (const told of reading.buckets) {
+      // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
+      const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
+      const b = host.registry.get(r.name) ?? host.registry.discover(r.name, now);
+      if (!b) continue;
+      const index = mine.find(([x]) => x === b)?.[1];
+      const toldAt =
+        r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
+      const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
+      readings.push({
+        name: b.name,
+        limit: r.limit,
+        remaining: r.remaining,
+        resetInMs: resetAt === undefined ? undefined : resetAt - now,
+        windowMs: r.windowMs,
+        index: undefined,
+      });
+      const from = b.apply(
+        r,
+        index,
+        resetAt,
+        now,
+        taken ? sentAt : undefined,
+        resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
+        // A reset in whole seconds, read through a clock offset known only to its interval.
+        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : 1000,
+      );
+      if (from !== undefined && b.limit !== undefined)
+        host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
+    }
+    // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
+    for (const [b, index] of mine) b.confirm(index);
+    if (reading.outcome === 'limited')
+      host.pauses.limited(
+        reading,
+        response.status,
+        mine.map(([b]) => b),
+        summary,
+        now,
+        sentAt,
+      );
+    else if (reading.outcome === 'blocked') host.pauses.blockedBy(response.status, now);
+    else {
+      host.pauses.succeeded();
+      if (taken && sentAt !== undefined) for (const [b] of taken) host.inference.succeeded(b, sentAt);
+    }
+    // What the response changed may let parked requests go (or sets when they will).
+    for (const [b] of mine) host.admission.recheck(b, now);
+    for (const r of reading.buckets) {
+      const b = host.registry.get(r.name);
+      if (b) host.admission.recheck(b, now);
+    }
+    host.out.touch();
+    return reading;
+  }
+}
+
+/** A bucket reading without its window length (one past `maxServerWaitMs` is garbage). */
+function withoutWindow(r: BucketReading): BucketReading {
+  const { windowMs: _dropped, ...rest } = r;
+  return rest;
+}

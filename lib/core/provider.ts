@@ -1,0 +1,72 @@
+import type { ResponseLike } from './response.js';
+import type { RequestInfo } from './request.js';
+import type { ResetValue } from '../headers/reset.js';
+import type { RetryAfter } from '../headers/retryAfter.js';
+
+/**
+ * One window a provider enforces, as documented. The numbers are hints used only until a
+ * response's headers report the real ones.
+ */
+export interface BucketSpec {
+  /** Stable name, unique within the limiter: `"default"`, `"daily"`, `"GET /projects:minute"`. */
+  readonly name: string;
+  /** Documented requests per window; omit when unknown (no limit until headers tell). */
+  readonly limit?: number;
+  /** Documented window length in ms. */
+  readonly windowMs?: number;
+  /**
+   * `burst` sends as long as the bucket has room; `smooth` spreads the remaining budget evenly
+   * over the time left in the window (TEOS asks for that). @default 'burst'
+   */
+  readonly pacing?: 'burst' | 'smooth';
+  /**
+   * A long budget (daily), checked before a request is queued: when it is empty, a request
+   * waits for its next slot if that frees within `maxWaitMs`, and otherwise fails at once with
+   * `QuotaExhaustedError` and `resumeAt`. @default false
+   */
+  readonly quota?: boolean;
+  /**
+   * A sliding window: each request counts for `windowMs` after it is sent (TEOS's rolling 24
+   * hours), instead of a fixed window that resets all at once. Needs `windowMs`. @default false
+   */
+  readonly rolling?: boolean;
+}
+
+/** What one response says about one bucket. Every number is optional. */
+export interface BucketReading {
+  readonly name: string;
+  readonly limit?: number;
+  readonly remaining?: number;
+  /** When the window resets: absolute (server clock) or relative to the response. */
+  readonly reset?: ResetValue;
+  /** The window length, when the response reports it (Planning Center's period, TEOS's "1m"). */
+  readonly windowMs?: number;
+}
+
+/** Where a retry time came from, in the order the limiter prefers them. */
+export type RetrySource = 'retry-after' | 'reset' | 'body' | 'backoff';
+
+/** A provider's reading of one response. */
+export interface ResponseReading {
+  /** `limited`: a 429 (or the provider's equivalent); `blocked`: the credential is cut off. */
+  readonly outcome: 'ok' | 'limited' | 'blocked';
+  readonly buckets: readonly BucketReading[];
+  /** When the server says to try again (Retry-After, or a body field). */
+  readonly retryAfter?: RetryAfter;
+  readonly retrySource?: RetrySource;
+  /** The bucket the server says it throttled by, when it says (Fieldwire's `throttled_by`). */
+  readonly limitedBy?: string;
+}
+
+/**
+ * A provider profile: which buckets a request counts against, and how to read a response.
+ * Pure: no I/O, no clock, no RxJS. Build one with `defineProvider()`.
+ */
+export interface Provider {
+  /** Short name shown in state, events and errors, e.g. `"procore"`. */
+  readonly name: string;
+  /** The buckets `request` counts against; it is admitted only when all have room. */
+  buckets(request: RequestInfo): readonly BucketSpec[];
+  /** What `response` (to `request`) says about limits. Must not throw. */
+  read(response: ResponseLike, request: RequestInfo): ResponseReading;
+}

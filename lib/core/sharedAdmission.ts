@@ -1,0 +1,243 @@
+/**
+ * Admission with a shared store: the store decides admission atomically across processes. The
+ * head request's group (requests needing the same buckets) asks for a batch of admissions; at
+ * most one store call is in flight; its answer admits what was granted, in queue order, or sets
+ * the timer for the wait the store reported. Responses, pauses, blocks and held buckets are
+ * written back, and what other processes change is adopted when the store tells.
+ */
+import type { Admission, Lease } from './admission.js';
+import type { Bucket } from './bucket.js';
+import type { BucketRegistry } from './buckets.js';
+import type { AdmissionHost } from './localAdmission.js';
+import type { PausePolicy } from './pauses.js';
+import type { StoreGrant, StoreReading, StoreSession } from './store.js';
+import type { Permit, Waiter } from './waiter.js';
+
+/** Most admissions asked of a shared store in one call. */
+const SHARED_BATCH = 64;
+/** How soon to ask again when only a response can tell (a change notice usually comes first). */
+const SHARED_POLL_MS = 250;
+
+/** What shared admission needs of its limiter, beyond local admission's. */
+export interface SharedAdmissionHost extends AdmissionHost {
+  readonly maxServerWaitMs: number;
+  readonly registry: BucketRegistry;
+  readonly pauses: PausePolicy;
+  drain(): void;
+  /** Admits what can go now and publishes the state. */
+  settle(): void;
+}
+
+export class SharedAdmission implements Admission {
+  readonly refusesAtCap = true;
+  /** A store call is in flight (at most one per limiter). */
+  private busy = false;
+  /**
+   * Per group of waiting requests (same set of buckets): do not ask the store again before this
+   * time, unless something changed (`dirty`: a response, a release, a notice from another
+   * process, a new group). A group that must wait does not hold up the others.
+   */
+  private readonly groupWait = new Map<string, number>();
+  private dirty = true;
+
+  constructor(
+    private readonly host: SharedAdmissionHost,
+    private readonly session: StoreSession,
+  ) {
+    session.onChange(() => {
+      this.dirty = true;
+      host.settle();
+    });
+    session.onBlock?.((block) => host.pauses.adoptBlock(block));
+    session.onResume?.(({ buckets }) => host.pauses.resumed(buckets));
+  }
+
+  queued(group: string, opened: boolean): void {
+    if (opened) this.groupWait.delete(group);
+  }
+
+  recheck(): void {}
+
+  changed(): void {
+    this.dirty = true;
+  }
+
+  pause(ms: number, reason: string): void {
+    this.session.pause(ms, reason);
+  }
+
+  exhaust(bucket: Bucket, ms: number): void {
+    this.session.exhaust(this.host.registry.specOf(bucket), ms);
+  }
+
+  block(ms: number | null, status: number): void {
+    this.session.block?.(ms, status);
+  }
+
+  unblock(): void {
+    this.session.unblock?.();
+  }
+
+  resume(options: { readonly buckets: boolean }): void {
+    this.session.resume?.(options);
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+
+  observed(lease: Lease | undefined, readings: readonly StoreReading[], buckets: readonly Bucket[]): void {
+    const registry = this.host.registry;
+    if (!lease) {
+      // A response read outside a permit: its figures only.
+      this.session.observe(undefined, readings, registry.specsOf(readings.map((r) => r.name)));
+    } else {
+      const names = new Set([...buckets.map((b) => b.name), ...readings.map((r) => r.name)]);
+      const all = [...names].map((name): StoreReading => ({
+        ...(readings.find((r) => r.name === name) ?? {
+          name,
+          limit: undefined,
+          remaining: undefined,
+          resetInMs: undefined,
+          windowMs: undefined,
+        }),
+        index: lease.index.get(name),
+      }));
+      this.session.observe(lease.lease, all, registry.specsOf(names));
+    }
+    this.dirty = true;
+  }
+
+  released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void {
+    if (!lease) return;
+    if (!observed) this.session.release(lease.lease, this.specsOf(buckets));
+    this.dirty = true;
+  }
+
+  drain(now: number): void {
+    const host = this.host;
+    const queue = host.queue;
+    if (this.busy) return; // the answer drains again
+    if (this.dirty) {
+      this.dirty = false;
+      this.groupWait.clear();
+    }
+    let head: Waiter | undefined;
+    let group = '';
+    let next = Infinity;
+    queue.visit((w, entry) => {
+      const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
+      if (now >= deadline) {
+        queue.remove(entry);
+        host.rejectQuota(w, w.buckets[0]?.name ?? 'shared', Infinity, now);
+        return 'removed';
+      }
+      next = Math.min(next, deadline);
+      const until = this.groupWait.get(entry.group) ?? 0;
+      if (until > now) {
+        next = Math.min(next, until);
+        return 'skip-group';
+      }
+      head = w;
+      group = entry.group;
+      return 'stop';
+    });
+    const room = host.maxConcurrent - host.inFlight;
+    if (!head || room <= 0) {
+      if (queue.size === 0) this.groupWait.clear();
+      if (queue.size === 0 || next === Infinity) host.timer.cancel();
+      else host.timer.schedule(next);
+      return;
+    }
+    const buckets = (head as Waiter).buckets;
+    const count = Math.min(SHARED_BATCH, room, queue.head(group, SHARED_BATCH).length);
+    this.busy = true;
+    this.session
+      .acquire(this.specsOf(buckets), count, {
+        coldStartConcurrency: host.coldStartConcurrency,
+        resetGuardMs: host.resetGuardMs,
+      })
+      .then(
+        (grant) => this.onGrant(buckets, group, grant),
+        () => this.onGrant(buckets, group, undefined),
+      );
+  }
+
+  private specsOf(buckets: readonly Bucket[]) {
+    return buckets.map((b) => this.host.registry.specOf(b));
+  }
+
+  private onGrant(buckets: readonly Bucket[], group: string, grant: StoreGrant | undefined): void {
+    const host = this.host;
+    const queue = host.queue;
+    this.busy = false;
+    const now = host.now();
+    if (!grant) {
+      // A store must not fail its promise; if one does, ask again shortly.
+      this.groupWait.set(group, now + SHARED_POLL_MS);
+      host.settle();
+      return;
+    }
+    if (grant.blocked) {
+      // Another process met the provider's block: nothing goes; what waits fails with BlockedError.
+      for (const lease of grant.leases) this.session.release(lease, this.specsOf(buckets));
+      host.pauses.adoptBlock(grant.blocked);
+      return;
+    }
+    const index = new Map<string, number>();
+    const cap = host.maxServerWaitMs;
+    for (const state of grant.buckets) {
+      const sane = state.resetInMs === undefined || state.resetInMs <= cap ? state : { ...state, resetInMs: undefined };
+      host.registry.get(state.name)?.adopt(sane, now);
+      index.set(state.name, state.admitted);
+    }
+    if (grant.pause && grant.pause.ms > 0 && grant.pause.ms <= cap) {
+      const reason = (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === grant.pause?.reason);
+      host.pauses.setPause(now + grant.pause.ms, reason ?? 'manual', null, false);
+    } else if (grant.pause && grant.pause.ms > cap) {
+      // A pause in the store past the cap (written by an earlier version) is garbage: lifted for
+      // every process, as the store grants nothing while it holds; asked again shortly.
+      this.session.resume?.({ buckets: false });
+      this.groupWait.set(group, now + SHARED_POLL_MS);
+    }
+    const granted: Array<[Waiter, Permit]> = [];
+    const leases = [...grant.leases];
+    const notified = host.permits.emptyNotified;
+    if (leases.length > 0) {
+      this.groupWait.delete(group);
+      for (const { value: w, entry } of queue.head(group, leases.length)) {
+        const lease = leases.shift();
+        if (lease === undefined) break;
+        queue.remove(entry);
+        const mine = new Map<string, number>();
+        for (const [name, i] of index) mine.set(name, i + granted.length);
+        granted.push([w, host.permits.admit(w, now, { lease, index: mine })]);
+      }
+      // Granted to requests cancelled meanwhile: no longer in flight (the units stay spent).
+      for (const lease of leases) this.session.release(lease, this.specsOf(buckets));
+    } else if (!grant.pause) {
+      const bucket = grant.blockedBy === undefined ? undefined : host.registry.get(grant.blockedBy);
+      if (grant.waitMs === undefined) {
+        this.groupWait.set(group, now + SHARED_POLL_MS);
+      } else {
+        const at = now + grant.waitMs;
+        if (grant.waitMs > host.maxWaitMs) {
+          for (const { value: w, entry } of queue.head(group, Infinity)) {
+            queue.remove(entry);
+            host.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
+          }
+        } else {
+          this.groupWait.set(group, at);
+          if (bucket && !notified.has(bucket)) {
+            notified.add(bucket);
+            host.out.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });
+          }
+        }
+      }
+    }
+    for (const [w] of granted) for (const b of w.buckets) notified.delete(b);
+    host.out.touch();
+    for (const [w, permit] of granted) host.grant(w, permit);
+    host.settle();
+  }
+}

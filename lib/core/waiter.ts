@@ -1,0 +1,87 @@
+/**
+ * A request waiting for a permit, and the permit it gets: the objects the limiter's parts pass
+ * between them (the queue holds waiters, admission turns them into permits).
+ */
+import type { ResponseReading } from './provider.js';
+import type { Bucket } from './bucket.js';
+import type { RateLimitError } from './errors.js';
+import type { RequestSummary } from './events.js';
+import type { Level, QueueNode } from './queue.js';
+import type { RequestInfo } from './request.js';
+import type { ResponseLike } from './response.js';
+
+/** Permission to send one request, returned to the limiter when the request settles. */
+export interface Permit {
+  readonly request: RequestSummary;
+  /**
+   * Reads the response to this request (once; later calls are ignored) and returns what the
+   * provider made of it.
+   */
+  observe(response: ResponseLike, raw?: unknown): ResponseReading;
+  /** Returns the permit: the request is over (response read, failed, or unsubscribed). */
+  release(): void;
+}
+
+/** Callbacks of {@link Limiter.acquire}. Exactly one of them is called, at most once. */
+export interface AcquireHandlers {
+  /** The request may go: send it, then `permit.observe(response)` and `permit.release()`. */
+  granted(permit: Permit): void;
+  /** The request will not go (quota, full queue, block): fail it with `error`. */
+  rejected(error: RateLimitError): void;
+}
+
+/** The handle of a waiting request; `cancel()` removes it from the queue. */
+export interface Ticket {
+  /** Removes the request from the queue (no handler is called); does nothing once it was granted or rejected. */
+  cancel(): void;
+}
+
+/** The buckets a request counts against, and their key: one per set of buckets, shared by its waiters. */
+export interface BucketGroup {
+  readonly key: string;
+  readonly buckets: readonly Bucket[];
+}
+
+/**
+ * A request waiting for a permit (internal to the library: the operators' subscribers and
+ * {@link Limiter.acquire}'s handlers are waiters). One object per waiting request: it is its own
+ * queue node and its own {@link Ticket}, and it receives the outcome (`granted` or
+ * `rejected`, exactly one, at most once per {@link Limiter.enqueue}). The request summary is
+ * made only when something reads it (an observed event, a permit). An operator's subscriber
+ * can be its waiter, and enqueue itself again for a retry.
+ */
+export abstract class Waiter implements QueueNode<Waiter>, Ticket {
+  /** @internal */ prev: QueueNode<Waiter> | undefined = undefined;
+  /** @internal */ next: QueueNode<Waiter> | undefined = undefined;
+  /** @internal */ level: Level<Waiter> | undefined = undefined;
+  /** Its priority (from the request). */ priority = 0;
+  /** @internal Sequence number (the summary's `id`). */ id = 0;
+  /**
+   * @internal When it was queued, in ms after the limiter's `epoch`: a small integer, which V8
+   * keeps in the object (an epoch time would be a boxed double, 16 bytes more per waiter).
+   */
+  queuedAt = 0;
+  /** @internal */ group: BucketGroup | undefined = undefined;
+  /** @internal */ summary: RequestSummary | undefined = undefined;
+
+  /** This node's value (the queue's view of it). */
+  get value(): Waiter {
+    return this;
+  }
+
+  /** @internal The buckets it counts against. */
+  get buckets(): readonly Bucket[] {
+    return this.group?.buckets ?? NO_BUCKETS;
+  }
+
+  /** The request. */
+  abstract readonly info: RequestInfo;
+  /** Admitted: send the request now, and release the permit when it settles. */
+  abstract granted(permit: Permit): void;
+  /** It will never be admitted in time (blocked, queue full, wait too long, …). */
+  abstract rejected(error: RateLimitError): void;
+  /** Removes it from the queue, if it is still there. */
+  abstract cancel(): void;
+}
+
+const NO_BUCKETS: readonly Bucket[] = [];
