@@ -1,6 +1,7 @@
 import type { BucketReading, BucketSpec } from '../providers/types.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import {
+  ceilSecond,
   PROBE_MS,
   projectReset,
   recount,
@@ -578,11 +579,6 @@ export class RollingBucket extends Bucket {
   protected override spacing(): number {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
-}
-
-/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
-function ceilSecond(ms: number): number {
-  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
 }
 
 /** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */

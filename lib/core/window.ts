@@ -42,6 +42,11 @@ export function projectReset(resetAt: number, now: number, windowMs: number): nu
   return resetAt + (Math.floor((now - resetAt) / windowMs) + 1) * windowMs;
 }
 
+/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
+export function ceilSecond(ms: number): number {
+  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
+}
+
 /** The lowest `remaining` the server reported in a window, and when (see {@link recount}). */
 export interface Lowest {
   readonly value: number;
@@ -107,6 +112,9 @@ local function unconfirmedBudget(lim)
 end
 local function projectReset(rst, now, win)
   return rst + (math.floor((now - rst) / win) + 1) * win
+end
+local function ceilSecond(ms)
+  return math.max(1000, math.ceil(ms / 1000) * 1000)
 end
 -- As rolledOver(): s.low, s.lowi, s.lowa are the lowest figure, its index and admissions then.
 local function rolledOver(s, rem, index, inFlight)

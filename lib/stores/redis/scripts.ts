@@ -377,7 +377,8 @@ return out
  * its lease.
  *
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
- * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
+ * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
+ *       ('' unknown: when the store granted the lease, so no later than the send),
  *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
  *       window, admission index, hint limit, hint window, rolling (0/1).
  *
@@ -404,6 +405,8 @@ local guard = tonumber(ARGV[5]) or 0
 local leaseMs = tonumber(ARGV[6]) or 0
 local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
+-- Whether another process waiting on these buckets may go sooner than it was told.
+local wake = false
 for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
@@ -415,6 +418,7 @@ for i = 1, nb do
   if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
   local mine = leaseEnd ~= false
   local index = num(ARGV[a + 6])
+  local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
   s.obs = 1
   if index == nil or index >= s.ridx then s.unc = nil end
   if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
@@ -477,8 +481,14 @@ for i = 1, nb do
       end
     end
     if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    -- As Bucket.apply: a request sent before the last reset the server told belongs to that
+    -- window (or an older one), however late its answer (a busy process reads it long after),
+    -- unless the answer shows otherwise: a reset longer than the old window could have had
+    -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain.
     local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
-    if not skip and sentBefore and not told then skip = true end
+      and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
+      and not rolledOver(s, rem, index, infl)
+    if not skip and sentBefore and (not told or cur == nil) then skip = true end
     if not skip then
       -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
       -- our own projection) starts a new window; with no reset, a rise the requests in flight
@@ -526,9 +536,21 @@ for i = 1, nb do
   end
   if lease ~= '' then redis.call('ZREM', fk, lease) end
   save(bk, s, keyTtl, now)
+  -- A process waits on a bucket for a time (an empty window until its reset) or for a response
+  -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
+  -- Only a change that can end such a wait sooner is announced: with many processes, each
+  -- answer woke every one of them to ask again for nothing.
+  if ARGV[a + 9] == '1' then wake = true
+  elseif before.obs ~= 1 or (before.unc ~= nil and s.unc == nil) then wake = true
+  elseif s.rem ~= nil and (before.rem == nil or s.rem > before.rem) then wake = true
+  elseif s.rem == nil and before.rem ~= nil then wake = true
+  elseif before.rst ~= nil and (s.rst == nil or s.rst < before.rst) then wake = true
+  elseif s.rem == 0 and before.rst == nil and s.rst ~= nil then wake = true
+  elseif mine and ((before.unc ~= nil and before.unc <= 0) or (s.rem == 0 and s.rst == nil)) then wake = true
+  end
 end
-redis.call('PUBLISH', ARGV[3], 'observe')
-return 1
+if wake then redis.call('PUBLISH', ARGV[3], 'observe') end
+return wake and 1 or 0
 `;
 
 /**

@@ -113,8 +113,8 @@ describe('memory and Redis keep one accounting', () => {
         };
         const store = session(client, prefix);
         const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling });
-        /** Requests in flight: the Redis lease and the admission index they hold in both. */
-        const inFlight: Array<{ lease: string; index: number }> = [];
+        /** Requests in flight: the Redis lease, the admission index they hold in both, and when they were asked for. */
+        const inFlight: Array<{ lease: string; index: number; sentAt: number }> = [];
         for (const st of steps) {
           if (st.op === 'acquire') {
             const now = Date.now();
@@ -125,7 +125,7 @@ describe('memory and Redis keep one accounting', () => {
             while (granted < st.count && memory.availableAt(now, GUARD, options.coldStartConcurrency) === now) {
               const index = memory.take(now);
               const lease = grant.leases[granted];
-              if (lease !== undefined) inFlight.push({ lease, index });
+              if (lease !== undefined) inFlight.push({ lease, index, sentAt: now });
               granted++;
             }
             expect(grant.leases.length).toBe(granted);
@@ -159,6 +159,7 @@ describe('memory and Redis keep one accounting', () => {
                 req.index,
                 st.resetInMs === undefined ? undefined : now + st.resetInMs,
                 now,
+                req.sentAt,
               );
             } else {
               store.release(req.lease, [spec]);
