@@ -26,6 +26,8 @@ export interface ProcessJob {
     readonly dayMs: number;
   };
   readonly resetGuardMs?: number;
+  /** The memory store instead of Redis: the reference of one process alone. */
+  readonly memory?: boolean;
 }
 
 export interface ProcessReport {
@@ -52,7 +54,13 @@ const limiter = createLimiter({
       : providers.pipedrive({ plan: 'essential' }),
   key: job.token,
   ...(job.resetGuardMs === undefined ? {} : { resetGuardMs: job.resetGuardMs }),
-  store: debug(redisStore({ client: redis, secret: 'rx-ratelimit-bench-secret', prefix: job.prefix, timeoutMs: 2000 })),
+  ...(job.memory
+    ? {}
+    : {
+        store: debug(
+          redisStore({ client: redis, secret: 'rx-ratelimit-bench-secret', prefix: job.prefix, timeoutMs: 2000 }),
+        ),
+      }),
 });
 const admitted: number[] = [];
 

@@ -116,7 +116,13 @@ interface Run {
   readonly overrun: number[];
 }
 
-async function run(provider: 'pipedrive' | 'teos', processes: number, redisPort: number, runId: string): Promise<Run> {
+async function run(
+  provider: 'pipedrive' | 'teos',
+  processes: number,
+  redisPort: number,
+  runId: string,
+  memory = false,
+): Promise<Run> {
   const sim = await startSimulator({
     latencyMs: LATENCY_MS,
     ...(provider === 'teos'
@@ -139,6 +145,7 @@ async function run(provider: 'pipedrive' | 'teos', processes: number, redisPort:
           prefix: `rxrl-bench-${runId}:`,
           provider,
           ...(provider === 'teos' ? { teos: TEOS, resetGuardMs: 100 } : {}),
+          ...(memory ? { memory } : {}),
         }),
       );
     }
@@ -196,7 +203,9 @@ function stats(xs: number[], digits = 3): string {
 async function main(): Promise<void> {
   const redis = await startRedis();
   const only = process.env['BENCH_PROCESSES']?.split(',').map(Number);
+  // Processes 0: one process with the memory store, the reference (what one limiter alone reaches).
   const rows: Array<[string, number]> = [
+    ['pipedrive', 0],
     ['pipedrive', 2],
     ['pipedrive', 4],
     ['pipedrive', 8],
@@ -212,7 +221,8 @@ async function main(): Promise<void> {
       if (onlyProvider && provider !== onlyProvider) continue;
       const runs: Run[] = [];
       for (let i = 0; i < RUNS; i++) {
-        const r = await run(provider as 'pipedrive' | 'teos', n, redis.port, `${process.pid}-${provider}-${n}-${i}`);
+        const id = `${process.pid}-${provider}-${n}-${i}`;
+        const r = await run(provider as 'pipedrive' | 'teos', Math.max(1, n), redis.port, id, n === 0);
         runs.push(r);
         if (TRACE)
           process.stdout.write(
@@ -222,7 +232,9 @@ async function main(): Promise<void> {
       const label =
         provider === 'teos'
           ? `TEOS (rolling minute ${TEOS.perMinute}, day ${TEOS.perDay}), ${n} processes, ${TEOS_REQUESTS} requests`
-          : `Pipedrive essential (${PIPEDRIVE_LIMIT} per 2 s), ${n} processes, ${PIPEDRIVE_REQUESTS} requests`;
+          : n === 0
+            ? `Pipedrive essential (${PIPEDRIVE_LIMIT} per 2 s), 1 process, memory store (reference), ${PIPEDRIVE_REQUESTS} requests`
+            : `Pipedrive essential (${PIPEDRIVE_LIMIT} per 2 s), ${n} processes, ${PIPEDRIVE_REQUESTS} requests`;
       process.stdout.write(
         `${label}: ratio to the physical limit ${stats(runs.map((r) => r.ratio))}; ` +
           `429s ${stats(
