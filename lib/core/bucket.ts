@@ -1,6 +1,15 @@
 import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
-import { PROBE_MS, projectReset, resetTolerance, unconfirmedBudget } from './window.js';
+import {
+  ceilSecond,
+  PROBE_MS,
+  projectReset,
+  recount,
+  resetTolerance,
+  rolledOver,
+  unconfirmedBudget,
+  type Lowest,
+} from './window.js';
 
 export { PROBE_MS } from './window.js';
 
@@ -49,7 +58,7 @@ export class Bucket {
    * request it answered: with no reset from the server, a later request that sees clearly more
    * left shows the server's window has rolled over (`apply`).
    */
-  private lowest: { readonly value: number; readonly index: number; readonly after: number } | undefined;
+  private lowest: Lowest | undefined;
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpen`. */
   private told: number | undefined;
@@ -205,16 +214,19 @@ export class Bucket {
     this.readLimit(reading);
     if (reading.remaining !== undefined) {
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
-      const fresh = Math.max(0, reading.remaining - others);
-      const low = this.lowest?.value;
-      if (newWindow || this.remaining === undefined) this.remaining = fresh;
-      else if (index !== undefined && low !== undefined && !this.held)
-        // The lowest figure of the window is the server's latest count; every request of ours it
-        // may not include is still in flight. Recomputed at each answer, not only lowered: a
-        // request counted before it, answered after it, was subtracted twice until now (with
-        // jittered latency that lost a few requests per window, and so sometimes a window).
-        this.remaining = Math.max(0, low - others);
-      else this.remaining = Math.min(this.remaining, fresh);
+      // The lowest figure of the window is the server's latest count; every request of ours it
+      // may not include is still in flight. Recomputed at each answer, not only lowered: a
+      // request counted before it, answered after it, was subtracted twice until now (with
+      // jittered latency that lost a few requests per window, and so sometimes a window).
+      this.remaining = recount(
+        this.remaining,
+        reading.remaining,
+        others,
+        this.lowest?.value,
+        newWindow,
+        this.held,
+        index !== undefined,
+      );
       // A server that reports remaining but not limit still bounds the limit from below.
       if (this.limit === undefined && reading.remaining > 0) {
         this.limit = reading.remaining;
@@ -333,17 +345,9 @@ export class Bucket {
     return before !== this.limit ? (before ?? null) : undefined;
   }
 
-  /**
-   * Has the server started a new window that it did not announce with a reset? Within one
-   * window what is left only goes down. A request sent after the lowest figure came back was
-   * counted after it, so any rise in its answer means a new window. A request sent earlier may
-   * have reached the server before the one that saw the lowest (concurrent requests arrive in
-   * any order): only a rise larger than our requests in flight counts then.
-   */
+  /** Has the server started a new window that it did not announce with a reset? (`rolledOver`) */
   private rolledOver(reading: BucketReading, index: number | undefined): boolean {
-    const low = this.lowest;
-    if (reading.remaining === undefined || index === undefined || low === undefined || index <= low.index) return false;
-    return reading.remaining > low.value + (index >= low.after ? 0 : this.inFlight);
+    return rolledOver(this.lowest, reading.remaining, index, this.inFlight);
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */
@@ -632,11 +636,6 @@ export class RollingBucket extends Bucket {
   protected override spacing(): number {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
-}
-
-/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
-function ceilSecond(ms: number): number {
-  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
 }
 
 /** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */

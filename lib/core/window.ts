@@ -42,6 +42,61 @@ export function projectReset(resetAt: number, now: number, windowMs: number): nu
   return resetAt + (Math.floor((now - resetAt) / windowMs) + 1) * windowMs;
 }
 
+/** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
+export function ceilSecond(ms: number): number {
+  return Math.max(1000, Math.ceil(ms / 1000) * 1000);
+}
+
+/** The lowest `remaining` the server reported in a window, and when (see {@link recount}). */
+export interface Lowest {
+  readonly value: number;
+  /** Admission index of the request it answered. */
+  readonly index: number;
+  /** Admissions made by the time it came back: a request with an index from here on was sent after it. */
+  readonly after: number;
+}
+
+/**
+ * Has the server started a new window that it did not announce with a reset? Within one window
+ * what is left only goes down. A request sent after the lowest figure came back was counted
+ * after it, so any rise in its answer means a new window. A request sent earlier may have
+ * reached the server before the one that saw the lowest (concurrent requests arrive in any
+ * order): only a rise larger than our requests in flight counts then.
+ */
+export function rolledOver(
+  low: Lowest | undefined,
+  remaining: number | undefined,
+  index: number | undefined,
+  inFlight: number,
+): boolean {
+  if (remaining === undefined || index === undefined || low === undefined || index <= low.index) return false;
+  return remaining > low.value + (index >= low.after ? 0 : inFlight);
+}
+
+/**
+ * What is left in a window after a reading of `remaining` (`others`: our other requests in
+ * flight, which the server may not have counted yet). A new window (or a bucket that knew
+ * nothing) takes the reading less the others. Within a window, the lowest figure of the window
+ * is the server's latest count: what is left is recounted from it at each answer, less the
+ * others, so it may rise (a request counted before the lowest, answered after it, was taken off
+ * twice until then), except after a 429 emptied the window (`held`), or for a reading that
+ * answers no request of ours: then it only lowers.
+ */
+export function recount(
+  current: number | undefined,
+  remaining: number,
+  others: number,
+  low: number | undefined,
+  newWindow: boolean,
+  held: boolean,
+  indexed: boolean,
+): number {
+  const fresh = Math.max(0, remaining - others);
+  if (newWindow || current === undefined) return fresh;
+  if (indexed && low !== undefined && !held) return Math.max(0, low - others);
+  return Math.min(current, fresh);
+}
+
 /**
  * The same rules in Lua, for the Redis store's scripts: generated from the constants above, so
  * the two cannot drift apart. (Lua numbers are doubles, as JavaScript's.)
@@ -57,5 +112,22 @@ local function unconfirmedBudget(lim)
 end
 local function projectReset(rst, now, win)
   return rst + (math.floor((now - rst) / win) + 1) * win
+end
+local function ceilSecond(ms)
+  return math.max(1000, math.ceil(ms / 1000) * 1000)
+end
+-- As rolledOver(): s.low, s.lowi, s.lowa are the lowest figure, its index and admissions then.
+local function rolledOver(s, rem, index, inFlight)
+  if rem == nil or index == nil or s.low == nil or index <= s.lowi then return false end
+  local slack = inFlight
+  if index >= s.lowa then slack = 0 end
+  return rem > s.low + slack
+end
+-- As recount().
+local function recount(cur, rem, others, low, newWindow, held, indexed)
+  local fresh = math.max(0, rem - others)
+  if newWindow or cur == nil then return fresh end
+  if indexed and low ~= nil and not held then return math.max(0, low - others) end
+  return math.min(cur, fresh)
 end
 `;

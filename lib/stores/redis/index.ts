@@ -307,6 +307,11 @@ const PEER_TTL_MS = 10_000;
  * longer. Without a bound, an outage of hours kept one entry per retry and replayed them all.
  */
 const MAX_PENDING_ENDS = 1024;
+/**
+ * Most leases whose send time is kept for OBSERVE (a request's lease lives from its grant to its
+ * answer or release; past it, the oldest are forgotten and their answers go without one).
+ */
+const MAX_SEND_TIMES = 10_000;
 /** Leases ended by one RELEASE call when the pending ends are written. */
 const RELEASE_BATCH = 256;
 /**
@@ -375,6 +380,12 @@ class RedisSession implements StoreSession {
   /** Ends this session's subscription to its channel on the store's shared connection. */
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /**
+   * When each lease of ours in flight was asked for (monotonic ms, no later than the request's
+   * send): OBSERVE tells a late answer to a request sent before the window's reset from one
+   * that opens a new window. Oldest first; at most {@link MAX_SEND_TIMES}.
+   */
+  private readonly sentAt = new Map<string, number>();
   /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
   private guardMs = 0;
 
@@ -423,6 +434,7 @@ class RedisSession implements StoreSession {
       );
     }
     let reply: Array<string | number>;
+    const sentAt = monotonic();
     try {
       reply = await this.call(this.redis.rxrlAcquire(keys.length, ...keys, ...args));
     } catch (error) {
@@ -470,9 +482,18 @@ class RedisSession implements StoreSession {
       return state;
     });
     const prefix = `${this.peer}:${seq}`;
+    const leases = Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`);
+    for (const lease of leases) this.sentAt.set(lease, sentAt);
+    for (const oldest of this.sentAt.keys()) {
+      if (this.sentAt.size <= MAX_SEND_TIMES) break;
+      this.sentAt.delete(oldest);
+    }
     return {
-      leases: Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`),
-      waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : wait,
+      leases,
+      // Redis measured the wait when it ran the script, some time between the send and now:
+      // counted from the send, the next call reaches Redis about when the wait ends (Redis
+      // decides then; asking early only costs another call).
+      waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : Math.max(0, wait - (at - sentAt)),
       blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
       pause: pauseMs > 0 ? { ms: pauseMs, reason: String(reply[4] ?? '') } : undefined,
       buckets: states,
@@ -481,6 +502,8 @@ class RedisSession implements StoreSession {
   }
 
   observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
+    const sent = lease === undefined ? undefined : this.sentAt.get(lease);
+    if (lease !== undefined) this.sentAt.delete(lease);
     if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
       this.observeLocally(readings);
       if (this.down) {
@@ -490,7 +513,8 @@ class RedisSession implements StoreSession {
     }
     const keys: string[] = [];
     const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
-    args.push(this.opts.keyTtlMs, this.keys.channel, '', this.guardMs, this.opts.leaseMs);
+    const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
+    args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs);
     for (const b of buckets) {
       const r = readings.find((x) => x.name === b.name);
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
@@ -513,6 +537,7 @@ class RedisSession implements StoreSession {
   }
 
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {
+    this.sentAt.delete(lease);
     if (lease.startsWith('local:')) return;
     if (this.down) {
       this.pend(lease, buckets, monotonic());

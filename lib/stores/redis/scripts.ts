@@ -18,6 +18,9 @@
  *   hold          rolling: held empty until then (a reading of 0 left, a 429 that named it)
  *   oth, othu     rolling: calls the server counted that the log does not (other clients of
  *                 the token), and until when (-1: until a reading says otherwise)
+ *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
+ *   lowa          index of the request it answered, and the admissions made by then
+ *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`).
  *
@@ -54,7 +57,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -65,11 +68,12 @@ local function load(key, hintLim, hintWin, pauseKey)
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
-    hold = num(f[15]), oth = num(f[16]), othu = num(f[17]) }
+    hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
+    lowa = num(f[20]), held = f[21] == '1' }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
-    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -78,7 +82,8 @@ local function save(key, s, ttl, now)
   redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
-    'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu))
+    'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
+    'lowa', str(s.lowa), 'held', s.held and '1' or '')
   redis.call('PEXPIRE', key, ttl)
 end
 local function inflight(key, now)
@@ -257,6 +262,8 @@ for i = 1, nb do
   else
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
     if s.rst ~= nil and now >= s.rst + guard then
+      s.low = nil
+      s.held = false
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
       if s.lim ~= nil and s.obs == 1 then
         s.unc = unconfirmedBudget(s.lim)
@@ -370,15 +377,20 @@ return out
  * its lease.
  *
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
- * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago,
+ * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
+ *       ('' unknown: when the store granted the lease, so no later than the send),
  *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
  *       window, admission index, hint limit, hint window, rolling (0/1).
  *
- * Rules (as `Bucket.apply` in memory): a reading of a window already over, or clearly older than
- * the current one, changes nothing (except that a window over still teaches its limit to a
- * bucket that knows nothing yet); within a window `remaining` only goes down (a late
- * response carries an older, higher figure), less every other request in flight; a reset
- * clearly later starts a new window, taken as it is. A rolling bucket (as `RollingBucket.apply`):
+ * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
+ * of a window already over, or clearly older than the current one, changes nothing (except that
+ * a window over still teaches its limit to a bucket that knows nothing yet); a reset clearly
+ * later (or the first the server tells after our own projection) starts a new window, taken as
+ * it is, less every other request in flight; within a window what is left is recounted at each
+ * answer from the window's lowest figure less every request in flight (`recount`: a late
+ * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
+ * window); with no reset, a rise the requests in flight cannot explain is a new window
+ * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
  * a reading of 0 left holds it until the reset; what the server counted beyond the log's
  * calls up to this request is someone else's, counted until the reset.
  */
@@ -393,6 +405,8 @@ local guard = tonumber(ARGV[5]) or 0
 local leaseMs = tonumber(ARGV[6]) or 0
 local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
+-- Whether another process waiting on these buckets may go sooner than it was told.
+local wake = false
 for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
@@ -404,6 +418,7 @@ for i = 1, nb do
   if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
   local mine = leaseEnd ~= false
   local index = num(ARGV[a + 6])
+  local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
   s.obs = 1
   if index == nil or index >= s.ridx then s.unc = nil end
   if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
@@ -466,28 +481,42 @@ for i = 1, nb do
       end
     end
     if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    -- As Bucket.apply: a request sent before the last reset the server told belongs to that
+    -- window (or an older one), however late its answer (a busy process reads it long after),
+    -- unless the answer shows otherwise: a reset longer than the old window could have had
+    -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain.
     local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
-    if not skip and sentBefore and not told then skip = true end
+      and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
+      and not rolledOver(s, rem, index, infl)
+    if not skip and sentBefore and (not told or cur == nil) then skip = true end
     if not skip then
-      local newWindow = (not sentBefore) and reset ~= nil
-        and (cur == nil or reset > cur + tol or ((not told) and reset < cur - tol))
+      -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
+      -- our own projection) starts a new window; with no reset, a rise the requests in flight
+      -- cannot explain does (rolledOver).
+      local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
+        and rolledOver(s, rem, index, infl)
+      local newWindow = rolled or ((not sentBefore) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
+      if newWindow then
+        s.low = nil
+        s.held = false
+      end
+      if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
+        s.low = rem; s.lowi = index; s.lowa = s.adm
+      end
       if lim ~= nil then s.lim = lim end
       if rem ~= nil then
-        -- The server's figure is an upper bound: our other requests in flight may not have
-        -- reached it yet, so they are taken off it. Within a window the store's own count is
-        -- exact for traffic that goes through it; the server's figure replaces it only when
-        -- it proves less is left (another client spent, or the limit was cut), never raises it.
+        -- The server's figure is an upper bound: every request in flight (of any process) may
+        -- not have reached it yet, so they are taken off it. Within a window what is left is
+        -- recounted from the window's lowest figure at each answer (recount: it may rise, never
+        -- after a 429 emptied the window). Shares reserved for processes that may still be
+        -- spending locally (after an outage) are taken off too.
         local others = infl
         if mine then others = others - 1 end
-        -- Shares reserved for processes that may still be spending locally (after an outage).
         local reserved = 0
         if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
-        local fresh = math.max(0, rem - math.max(0, others) - reserved)
-        if newWindow or s.rem == nil then
-          s.rem = fresh
-        elseif rem - reserved < s.rem then
-          s.rem = math.min(s.rem, fresh)
-        end
+        local low = nil
+        if s.low ~= nil then low = s.low - reserved end
+        s.rem = recount(s.rem, rem - reserved, math.max(0, others), low, newWindow, s.held, index ~= nil)
         if s.lim == nil and rem > 0 then s.lim = rem end
       end
       if reset ~= nil then
@@ -495,6 +524,10 @@ for i = 1, nb do
         s.rst = reset
         s.kind = 's'
         s.srst = reset
+      elseif rolled and s.win ~= nil and s.win > 0 then
+        -- The server's window began by the time it answered: it ends a window after the send.
+        s.rst = (sentAt or now) + s.win
+        s.kind = 'i'
       elseif s.rem == 0 and s.rst == nil then
         s.rst = now + (s.win or PROBE_MS)
         s.kind = 'i'
@@ -503,9 +536,21 @@ for i = 1, nb do
   end
   if lease ~= '' then redis.call('ZREM', fk, lease) end
   save(bk, s, keyTtl, now)
+  -- A process waits on a bucket for a time (an empty window until its reset) or for a response
+  -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
+  -- Only a change that can end such a wait sooner is announced: with many processes, each
+  -- answer woke every one of them to ask again for nothing.
+  if ARGV[a + 9] == '1' then wake = true
+  elseif before.obs ~= 1 or (before.unc ~= nil and s.unc == nil) then wake = true
+  elseif s.rem ~= nil and (before.rem == nil or s.rem > before.rem) then wake = true
+  elseif s.rem == nil and before.rem ~= nil then wake = true
+  elseif before.rst ~= nil and (s.rst == nil or s.rst < before.rst) then wake = true
+  elseif s.rem == 0 and before.rst == nil and s.rst ~= nil then wake = true
+  elseif mine and ((before.unc ~= nil and before.unc <= 0) or (s.rem == 0 and s.rst == nil)) then wake = true
+  end
 end
-redis.call('PUBLISH', ARGV[3], 'observe')
-return 1
+if wake then redis.call('PUBLISH', ARGV[3], 'observe') end
+return wake and 1 or 0
 `;
 
 /**
@@ -561,6 +606,7 @@ if ARGV[6] == '1' then
   s.hold = math.max(s.hold or 0, untilAt)
   s.rst = s.hold
 elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
+if ARGV[6] ~= '1' then s.held = true end
 s.kind = 's'
 save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')

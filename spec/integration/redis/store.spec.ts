@@ -292,6 +292,76 @@ describe('redis store', () => {
     expect(granted.length).toBe(1);
   });
 
+  it('an answer read long after its request was sent stays in the window that counted it', async () => {
+    const session = redisStore({ client: client(), secret, prefix, subscribe: false }).open({
+      key: 'late-answer-token',
+      provider: 'fixed',
+      emit: () => undefined,
+    });
+    if (!session) throw new Error('no session');
+    const spec = { name: 'main', limit: 20, windowMs: 2000, quota: false, pacing: 'burst' } as const;
+    const options = { coldStartConcurrency: 1, resetGuardMs: 50 };
+    const reading = (remaining: number, index: number) => ({
+      name: 'main',
+      limit: 20,
+      remaining,
+      resetInMs: 2000, // Pipedrive's "2 seconds left", whenever it is read
+      windowMs: undefined,
+      index,
+    });
+    const first = await session.acquire([spec], 1, options);
+    session.observe(first.leases[0], [reading(19, 0)], [spec]);
+    const [late, ...rest] = (await session.acquire([spec], 19, options)).leases;
+    for (const lease of rest) session.release(lease, [spec]);
+    // A busy process reads an answer of this window 1.2 s after sending its request: its
+    // "2 seconds left" would end the window 1.2 s after the server does.
+    await new Promise((r) => setTimeout(r, 1200));
+    session.observe(late, [reading(0, 1)], [spec]);
+    const after = await session.acquire([spec], 1, options);
+    expect(after.leases).toHaveLength(0);
+    expect(after.waitMs).toBeLessThan(1000);
+    await session.close();
+  });
+
+  it('answers that free nothing wake no other process; one that frees budget does', async () => {
+    const c = client();
+    const session = redisStore({ client: c, secret, prefix, subscribe: false }).open({
+      key: 'quiet-token',
+      provider: 'fixed',
+      emit: () => undefined,
+    });
+    if (!session) throw new Error('no session');
+    const listener = client();
+    const notices: string[] = [];
+    listener.on('message', (_channel: string, message: string) => notices.push(message));
+    await listener.subscribe(redisKeys(prefix, 'fixed', 'quiet-token', secret).channel);
+    const spec = { name: 'main', limit: 10, windowMs: 60_000, quota: false, pacing: 'burst' } as const;
+    const options = { coldStartConcurrency: 1, resetGuardMs: 50 };
+    const reading = (remaining: number, index: number) => ({
+      name: 'main',
+      limit: 10,
+      remaining,
+      resetInMs: 30_000,
+      windowMs: undefined,
+      index,
+    });
+    const first = await session.acquire([spec], 1, options);
+    session.observe(first.leases[0], [reading(9, 0)], [spec]); // the cold start is over: a notice
+    const leases = (await session.acquire([spec], 9, options)).leases;
+    // Each answer tells what the store already counted: nothing frees up.
+    for (const [k, lease] of leases.slice(0, 4).entries()) session.observe(lease, [reading(8 - k, k + 1)], [spec]);
+    await c.ping();
+    await listener.ping();
+    expect(notices).toEqual(['observe']);
+    // The server starts a new window: budget is back, and the others are told.
+    const fifth = leases[4];
+    session.observe(fifth, [{ ...reading(9, 5), resetInMs: 60_000 }], [spec]);
+    await c.ping();
+    await listener.ping();
+    expect(notices).toEqual(['observe', 'observe']);
+    await session.close();
+  });
+
   it('the memory store stays the default and behaves as before', () => {
     const l = createLimiter({ provider: providers.generic(), key: 'k', store: memoryStore() });
     expect(l.snapshot.queued).toBe(0);
