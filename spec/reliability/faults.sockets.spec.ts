@@ -154,14 +154,17 @@ function observe<T>(source: { subscribe: (o: object) => unknown }): Promise<T> &
 function recordingFetch() {
   const thrown: unknown[] = [];
   let calls = 0;
+  let live = 0;
   const fetchFn = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
     calls++;
+    if (init?.signal?.aborted !== true) live++;
     return fetch(input, init).catch((e: unknown) => {
       thrown.push(e);
       throw e;
     });
   }) as typeof fetch;
-  return { fetchFn, thrown, calls: () => calls };
+  // `live`: calls handed over with a signal not yet aborted (only those can reach the server).
+  return { fetchFn, thrown, calls: () => calls, live: () => live };
 }
 
 /** An axios instance that records every error it raises. */
@@ -175,9 +178,24 @@ function recordingAxios() {
   return { client, thrown };
 }
 
+const waits = new WeakMap<Limiter, string[]>();
+
 function limiterFor(key: string, extra: Partial<Parameters<typeof createLimiter>[0]> = {}): Limiter {
-  return createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key, ...extra });
+  const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key, ...extra });
+  const seen: string[] = [];
+  waits.set(limiter, seen);
+  limiter.events$.subscribe((e) => {
+    if (e.type === 'paused' || e.type === 'retry-scheduled' || e.type === 'rate-limited') seen.push(e.type);
+  });
+  return limiter;
 }
+
+/**
+ * The waits of the limiter's own (pauses, retries, 429s): a failure must end its request at once.
+ * Asserted in events, not in wall time, which a busy 2-core machine stretches (2.6 s seen where
+ * 2 s was allowed); the time bound beside it (5 s) only catches a wait no event showed.
+ */
+const waitsOf = (limiter: Limiter): string[] => waits.get(limiter) ?? [];
 
 function idle(limiter: Limiter) {
   const s = limiter.snapshot;
@@ -207,7 +225,8 @@ describe('fault: connection refused (real socket, nothing listening)', () => {
     expect(((errors[0] as Error).cause as { code?: string }).code).toBe('ECONNREFUSED');
     expect(idle(limiter)).toEqual({ queued: 0, inFlight: 0 });
     expect(limiter.snapshot.totals).toMatchObject({ sent: 20, responses: 0, rateLimited: 0, rejected: 0 });
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
   });
 
   it('axios: 20 requests each end with the AxiosError axios raised (ECONNREFUSED), sent once each', async () => {
@@ -233,7 +252,8 @@ describe('fault: connection refused (real socket, nothing listening)', () => {
     expect(thrown).toHaveLength(20);
     expect(idle(limiter)).toEqual({ queued: 0, inFlight: 0 });
     expect(limiter.snapshot.totals).toMatchObject({ sent: 20, responses: 0, rateLimited: 0 });
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
   });
 });
 
@@ -265,7 +285,8 @@ describe('fault: connection reset (simulator behind a front that drops every 4th
     expect(sim.engine.statsFor('pipedrive', 'reset-fetch')).toMatchObject({ ok: 30, limited: 0, total: 30 });
     expect(failed.map((e) => ((e as Error).cause as { code?: string }).code)).toEqual(Array(10).fill('UND_ERR_SOCKET'));
     expect(rec.thrown).toHaveLength(10);
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
     expect(ok.every((r) => r.ok && r.value === 200)).toBe(true);
     expect(failed.every((e) => (e as Error).name === 'TypeError' && rec.thrown.includes(e))).toBe(true);
     expect(new Set(failed).size).toBe(failed.length);
@@ -296,7 +317,8 @@ describe('fault: connection reset (simulator behind a front that drops every 4th
     expect(sim.engine.statsFor('pipedrive', 'reset-axios')).toMatchObject({ ok: 30, limited: 0, total: 30 });
     expect(failed.map((e) => (e as AxiosError).code)).toEqual(Array(10).fill('ECONNRESET'));
     expect(thrown).toHaveLength(10);
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
     expect(
       runs.every((r) => {
         const [n, e, c] = r.counts();
@@ -322,16 +344,23 @@ describe('fault: timeouts (a server that accepts and never answers)', () => {
     );
     const ms = Date.now() - t0;
     const errors = results.map((r) => (r.ok ? undefined : r.error));
-    // 10 sent (coldStartConcurrency). A permit given back without an answer frees its room on the
-    // limiter's next tick, so the queued 10 usually see their own signal abort first and are never
-    // handed to fetch; one whose timer fires a millisecond later may be, with its signal already
-    // aborted, and fetch rejects it at once. Either way nothing more reaches the server.
-    expect(hole.received()).toBe(10);
+    // 10 sent at once (coldStartConcurrency). A permit given back without an answer frees its room
+    // on the limiter's next tick. The 20 timers started at the same millisecond abort in one batch,
+    // before that tick, so the queued 10 end without being sent. On a busy machine the process can
+    // be descheduled while the 20 signals are created: the later ones then start a few ms later,
+    // abort in a later batch, and the tick between the batches hands their requests to fetch with
+    // a signal still live (measured under load: 13 reached the server). What the user sees in
+    // both cases: each request ends with its own signal's TimeoutError, one handed over with its
+    // signal already aborted is rejected by fetch at once, and nothing reaches the server that
+    // was not live when handed over.
+    expect(hole.received()).toBeGreaterThanOrEqual(10);
+    expect(hole.received()).toBeLessThanOrEqual(rec.live());
+    expect(rec.live()).toBeLessThanOrEqual(20);
     expect(rec.calls()).toBeGreaterThanOrEqual(10);
-    expect(rec.calls()).toBeLessThanOrEqual(20);
     expect(errors.every((e) => (e as Error).name === 'TimeoutError')).toBe(true);
     expect(ms).toBeGreaterThanOrEqual(290);
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
     expect(errors.every((e, i) => e === signals[i]?.reason)).toBe(true);
     expect(idle(limiter)).toEqual({ queued: 0, inFlight: 0 });
   });
@@ -355,7 +384,8 @@ describe('fault: timeouts (a server that accepts and never answers)', () => {
     const errors = results.map((r) => (r.ok ? undefined : r.error));
     expect({ received: hole.received(), thrown: thrown.length }).toEqual({ received: 10, thrown: 10 });
     expect(errors.map((e) => (e as AxiosError).code)).toEqual(Array(10).fill('ECONNABORTED'));
-    expect(ms).toBeLessThan(2_000);
+    expect(waitsOf(limiter)).toEqual([]);
+    expect(ms).toBeLessThan(5_000);
     expect(runs.map((r) => r.counts())).toEqual(Array(10).fill([0, 1, 0]));
     expect(errors.every((e) => isAxiosError(e) && thrown.includes(e))).toBe(true);
     expect(idle(limiter)).toEqual({ queued: 0, inFlight: 0 });
