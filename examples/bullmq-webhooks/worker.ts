@@ -87,7 +87,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     limiter: workerLimiter(redis, token, process.env['RATE_LIMIT_SECRET'] ?? ''),
   });
   const stop = async () => {
-    await worker.close(); // lets the jobs in hand finish; the others stay queued
+    // Lets the jobs in hand finish; the others stay queued. BullMQ 6 can hold this until the
+    // deferral's end (at most its `maximumRateLimitDelay`, 30 s) when a job in hand is deferred
+    // after close began: give the process that long to stop, or the jobs it held are retried
+    // only once their locks expire.
+    await worker.close();
     redis.disconnect();
   };
   process.once('SIGTERM', () => void stop());

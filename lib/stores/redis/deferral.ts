@@ -30,6 +30,10 @@ export interface DeferOptions {
  * Give the limiter a short `maxWaitMs` (a second or two): shorter waits are held in memory
  * (at most the worker's concurrency), longer ones go back to Redis.
  *
+ * On shutdown, BullMQ 6 holds `worker.close()` until the deferral ends (at most its
+ * `maximumRateLimitDelay`, 30 s) when a job in hand is deferred after `close()` began: its
+ * abort of the rate-limit wait is lost. Allow the process that long to stop.
+ *
  * ```ts
  * import { Worker } from 'bullmq';
  * import { lastValueFrom } from 'rxjs';
