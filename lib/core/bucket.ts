@@ -638,6 +638,31 @@ export class RollingBucket extends Bucket {
   }
 }
 
+/**
+ * A wait a 429 told in whole seconds (`Retry-After: 2`, an HTTP date, a unix-second reset) ends
+ * up to a second after the window it waits for. When one of the request's buckets already knows
+ * its current window's end and that end lies within that second, the two describe one window and
+ * the bucket's figure is the sharper: it is returned (the bucket refills after it as after any
+ * reset). Where they disagree, or the wait is finer than a second, the told wait stands.
+ * Without it a 429 late in a window of a provider that rounds its wait up (Planning Center
+ * after a limit cut) cost up to a second per window.
+ */
+export function sharperWait(told: number, wholeSeconds: boolean, buckets: readonly Bucket[], now: number): number {
+  if (!wholeSeconds) return told;
+  let best: number | undefined;
+  for (const b of buckets) {
+    const end = b.resetAt;
+    // An end already past is no figure for the window the server still counts.
+    if (end !== undefined && end > now && end <= told && end > told - 1000) best = Math.max(best ?? end, end);
+  }
+  return best ?? told;
+}
+
+/** Is a told wait a whole number of seconds (a delay or an instant on a second's boundary)? */
+export function inWholeSeconds(wait: { readonly delayMs: number } | { readonly at: number }): boolean {
+  return ('at' in wait ? wait.at : wait.delayMs) % 1000 === 0;
+}
+
 /** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */
 export function createBucket(spec: BucketSpec): Bucket {
   return spec.rolling && spec.windowMs !== undefined ? new RollingBucket(spec, spec.windowMs) : new Bucket(spec);

@@ -6,7 +6,7 @@
  * every process when the store is shared.
  */
 import type { SkewEstimator } from './clock.js';
-import type { Bucket } from './bucket.js';
+import { inWholeSeconds, sharperWait, type Bucket } from './bucket.js';
 import type { RequestSummary } from './events.js';
 import type { CapacityInference } from './inference.js';
 import type { ResponseReading, RetrySource } from './provider.js';
@@ -99,9 +99,12 @@ export class PausePolicy {
     let source: RetrySource = 'backoff';
     const told = !reading.retryAfter
       ? undefined
-      : 'at' in reading.retryAfter
-        ? host.skew.toLocal(reading.retryAfter.at)
-        : now + reading.retryAfter.delayMs;
+      : sharperWait(
+          'at' in reading.retryAfter ? host.skew.toLocal(reading.retryAfter.at) : now + reading.retryAfter.delayMs,
+          inWholeSeconds(reading.retryAfter),
+          mine,
+          now,
+        );
     // A wait past `maxServerWaitMs` is garbage, not obeyed: the backoff below applies instead.
     if (told !== undefined && told - now <= host.maxServerWaitMs) {
       at = Math.max(now, told);
