@@ -5,7 +5,13 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 
-import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
+import {
+  createSimulatorEngine,
+  credentialLabel,
+  startSimulator,
+  type Simulator,
+  type SimulatorEngine,
+} from '../../../lib/testing/index.js';
 import { freePort, REDIS } from '../../helpers/redis.js';
 import { alignTo, startWorker, tempRedis, until, type Worker, type WorkerJob } from './fork.js';
 
@@ -77,23 +83,62 @@ describe('redis store: processes sharing one token', () => {
   }, 40_000);
 
   it('pipedrive (windows that start at the first request, resets in seconds left): four processes, every request once, zero 429s', async () => {
-    sim = await startSimulator({ latencyMs: 2, pipedrive: { plan: 'advanced' } });
-    const all = await startAll(4, { ...job(sim, { provider: 'pipedrive' }), url: sim.urlFor('pipedrive') });
+    // Every arrival (time, status, process and request), shown around the first 429 if one comes.
+    const inner = createSimulatorEngine({ latencyMs: 2, pipedrive: { plan: 'advanced' } });
+    const arrivals: Array<[number, number, string]> = [];
+    const engine: SimulatorEngine = Object.assign(Object.create(inner) as SimulatorEngine, {
+      handle(req: Parameters<SimulatorEngine['handle']>[0]) {
+        const res = inner.handle(req);
+        if (req.provider === 'pipedrive')
+          arrivals.push([Date.now(), res.status, (req.path ?? '').split('/').pop() ?? '']);
+        return res;
+      },
+    });
+    sim = await startSimulator({ engine });
+    // Redis's own default timeout (1 s): the 300 ms of the other tests here declared Redis away
+    // in most runs on a loaded 2-core machine (load 20), and this test is about sharing.
+    const all = await startAll(4, {
+      ...job(sim, { provider: 'pipedrive', timeoutMs: 1000 }),
+      url: sim.urlFor('pipedrive'),
+    });
     const started = Date.now();
     for (const w of all) w.go();
     const results = await Promise.all(all.map((w) => w.result));
     const elapsed = Math.max(...results.map((r) => r?.finishedAt ?? Infinity)) - started;
     // The first window starts at the first request: one window per 40 requests after it.
+    // (Its time is the bench's to judge; at load 20 it took 15–40 s, hence the test's 80 s.)
     const minimum = (Math.ceil(240 / 40) - 1) * 2000;
     for (const r of results) expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
     const stats = Object.values(sim.stats().pipedrive).find((c) => c.total >= 240);
-    expect(stats).toMatchObject({ ok: 240, limited: 0, blocked: 0, sentWhileLimited: 0 });
+    // Shown beside the counts when they fail: whether a process fell back to its local share.
+    const outages = results.flatMap((r) => (r?.events ?? []).filter((e) => e.type === 'store-unavailable')).length;
+    const first429 = arrivals.findIndex(([, status]) => status === 429);
+    const around429 =
+      first429 < 0
+        ? []
+        : arrivals.slice(Math.max(0, first429 - 45), first429 + 12).map(([t, st, id]) => `${t - started} ${st} ${id}`);
+    // With RXRL_TRACE=1, when each process's limiter admitted its requests (to tell a late send).
+    const admitted =
+      first429 < 0
+        ? []
+        : results.map((r) =>
+            (r?.events ?? [])
+              .filter((e) => e.type === 'admitted')
+              .map((e) => Math.round(e.at - started))
+              .join(','),
+          );
+    expect({ stats, outages, around429, admitted }).toMatchObject({
+      stats: { ok: 240, limited: 0, blocked: 0, sentWhileLimited: 0 },
+      outages,
+      around429: [],
+      admitted: [],
+    });
     // How close to the minimum is the benchmark's figure (npm run bench, min/median/max over runs):
     // a real-time ratio here would only measure how busy the machine is.
     console.log(
       `redis, 4 processes, pipedrive: 240 requests in ${elapsed} ms; minimum ${minimum} ms; ratio ${(elapsed / minimum).toFixed(3)}`,
     );
-  }, 40_000);
+  }, 80_000);
 
   it('a process killed mid-run costs the others nothing: they complete every request, zero 429s', async () => {
     sim = await startSimulator(SIM);
