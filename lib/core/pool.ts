@@ -110,7 +110,8 @@ export class LimiterPool {
   private readonly idleMs: number;
   private readonly max: number;
   private readonly stateIntervalMs: number;
-  private readonly scheduler: SchedulerLike;
+  /** The limiters' scheduler (the `scheduler` option): the pool's timers run on it too. */
+  readonly scheduler: SchedulerLike;
   /** Does the store keep the limit state outside the limiter (Redis)? */
   private readonly sharedStore: boolean;
   private readonly clock: () => number;
@@ -215,6 +216,11 @@ export class LimiterPool {
     if (this.watching) this.watchEntry(entry);
     this.scheduleSweep(now + this.idleMs);
     return hold.limiter;
+  }
+
+  /** The pool's clock, epoch ms: its limiters' (virtual under a `TestScheduler`). */
+  now(): number {
+    return this.clock();
   }
 
   /** Is a limiter alive for `key`? (Does not count as a use.) */
