@@ -55,10 +55,13 @@ const client = (name: string) => {
   return c;
 };
 
-/** One bucket of 5 per 10 s; 429 pauses, 403 blocks (as Pipedrive's HTML page does). */
+/**
+ * One bucket of 5 per 10 minutes (no window may end during the test, however slow the machine:
+ * a new window would refill); 429 pauses, 403 blocks (as Pipedrive's HTML page does).
+ */
 const fixed = defineProvider({
   name: 'fixed',
-  buckets: [{ name: 'main', limit: 5, windowMs: 10_000 }],
+  buckets: [{ name: 'main', limit: 5, windowMs: 600_000 }],
   read(res) {
     const remaining = res.header('x-ratelimit-remaining');
     return {
@@ -66,7 +69,7 @@ const fixed = defineProvider({
       buckets:
         remaining === undefined
           ? []
-          : [{ name: 'main', limit: 5, remaining: Number(remaining), reset: { inMs: 10_000 } }],
+          : [{ name: 'main', limit: 5, remaining: Number(remaining), reset: { inMs: 600_000 } }],
     };
   },
 });
@@ -75,10 +78,11 @@ const fixed = defineProvider({
 function processPool(name: string): LimiterPool {
   const pool = createLimiterPool({
     provider: fixed,
-    // 5 s: a loaded 2-core machine running three masters must not make a call look like an outage.
-    store: redisStore({ client: client(name), secret, prefix, timeoutMs: 5000, keyTtlMs: 120_000 }),
+    // 30 s: a loaded 2-core machine running three masters must not make a slow call look like an
+    // outage (the limiter would then spend a local share, which this test does not measure).
+    store: redisStore({ client: client(name), secret, prefix, timeoutMs: 30_000, keyTtlMs: 900_000 }),
     idleMs: 600_000,
-    // Past a 2.5 s pause; short of a 10 s window's reset (such a request is refused at once).
+    // Past a 2.5 s pause; short of a window's reset (such a request is refused at once).
     maxWaitMs: 3000,
     blockCooldownMs: 60_000,
     // Named, the scheduler keeps this pool's limiters its own: without it, one process's pools
@@ -124,14 +128,15 @@ async function each(n: number, width: number, work: (i: number) => Promise<void>
 /** Units left in tenant i's window after its first response: 0, 1 or 2. */
 const leftOf = (i: number) => i % 3;
 
-/** Clients on all masters whose name is `name`, and how many of them are subscribers. */
+/** Connections on all masters of the client named `name` (its duplicates' included), and how many subscribe. */
 async function connections(admin: Cluster, name: string): Promise<{ all: number; subscribers: number }> {
   let all = 0;
   let subscribers = 0;
   for (const node of admin.nodes('master')) {
     const list = (await node.call('CLIENT', 'LIST')) as string;
     for (const line of list.split('\n')) {
-      if (!line.includes(` name=${name} `)) continue;
+      // ioredis names a sharded subscriber's connections `ioredis-cluster(ssubscriber):<name>`.
+      if (!line.includes(` name=${name} `) && !line.includes(`:${name} `)) continue;
       all++;
       if (/ cmd=(ssubscribe|subscribe)/.test(line) || / flags=\w*P/.test(line)) subscribers++;
     }
@@ -146,7 +151,7 @@ describe('limiter pools on a Redis Cluster of three masters, 1,000 tenants', () 
   it('spreads the tenants over the three masters and admits no tenant past what its window has left', async () => {
     a = processPool(`rxrl-cpool-a-${process.pid}`);
     b = processPool(`rxrl-cpool-b-${process.pid}`);
-    // Each tenant's first request: its response says 0, 1 or 2 are left for 10 s.
+    // Each tenant's first request: its response says 0, 1 or 2 are left for 10 minutes.
     await each(TENANTS, 50, async (i) => {
       const p = await acquire(get(a, tenant(i)));
       if (!isPermit(p)) throw new Error(`tenant ${i}: first request refused: ${String(p)}`);
@@ -170,8 +175,8 @@ describe('limiter pools on a Redis Cluster of three masters, 1,000 tenants', () 
         over.push(`tenant ${i}: ${permits.length} admitted of ${leftOf(i)} left`);
       }
     });
-    expect(over).toEqual([]);
     expect(troubles).toEqual([]);
+    expect(over).toEqual([]);
     expect(granted).toBe(Array.from({ length: TENANTS }, (_, i) => leftOf(i)).reduce((x, y) => x + y, 0));
     // The tenants live on every master, about a third each (a tenant's keys share one hash tag).
     const admin = client(`rxrl-cpool-admin-${process.pid}`);
@@ -183,15 +188,21 @@ describe('limiter pools on a Redis Cluster of three masters, 1,000 tenants', () 
     console.log(
       `redis cluster pool: keys per master ${perMaster.join(' / ')}; ${granted} admitted over both processes, exactly what the windows had left`,
     );
-  }, 120_000);
+  }, 280_000);
 
   it('keeps one subscriber per store however many tenants, and every tenant channel has both processes on its shard', async () => {
     const admin = clients.at(-1) as Cluster;
     for (const name of ['a', 'b']) {
-      const c = await connections(admin, `rxrl-cpool-${name}-${process.pid}`);
-      // The client's own connection to each master, and the sharded subscriber's (at most one a master).
+      // A subscriber connection slowed past ioredis's connect timeout by a busy machine reconnects.
+      let c = await connections(admin, `rxrl-cpool-${name}-${process.pid}`);
+      for (let t = 0; t < 100 && c.subscribers < 3; t++) {
+        await settle(100);
+        c = await connections(admin, `rxrl-cpool-${name}-${process.pid}`);
+      }
+      // One sharded subscriber per master for the store's 1,000 limiters; beside them only the
+      // client's own connections (one per master, and ioredis's for the slot map).
       expect(c.subscribers).toBe(3);
-      expect(c.all).toBeLessThanOrEqual(6);
+      expect(c.all).toBeLessThanOrEqual(8);
     }
     for (const i of [0, 1, 2, 499, 998, 999]) {
       const channel = redisKeys(prefix, 'fixed', tenant(i), secret).channel;
