@@ -111,36 +111,51 @@ function parsePools(
   limiterHosts: ReadonlyMap<string, unknown>,
 ): Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }> {
   const out = new Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }>();
-  if (pools === undefined) return out;
-  if (typeof pools !== 'object' || pools === null || Array.isArray(pools)) {
+  if (typeof pools !== 'object' || pools === null) {
+    if (pools === undefined) return out;
     throw new TypeError('provideRateLimiting: option `pools` must be an object of { pool, tenant } by host');
   }
   for (const [host, binding] of Object.entries(pools as Record<string, Partial<LimiterPoolBinding> | null>)) {
+    checkHost('pools', host);
+    const { pool, tenant } = binding ?? {};
     const where = `provideRateLimiting: option \`pools\`, "${host}"`;
-    if (host.includes('/')) {
-      throw new TypeError(
-        `provideRateLimiting: option \`pools\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
-      );
-    }
     if (limiterHosts.has(host.toLowerCase())) {
       throw new TypeError(`${where}: the host is in \`limiters\` too; give it a limiter or a pool, not both`);
     }
-    const pool = binding?.pool;
     if (!isLimiterPool(pool) && typeof pool !== 'function') {
-      throw new TypeError(`${where}: \`pool\` must be a LimiterPool (createLimiterPool) or a function returning one`);
+      throw new TypeError(`${where}: \`pool\` must be a LimiterPool or a function returning one`);
     }
-    const tenant = binding?.tenant;
-    let tenantOf: BoundLimiterPool['tenantOf'];
-    if (typeof tenant === 'string' && /^[!#$%&'*+.^`|~\w-]{1,256}$/.test(tenant)) {
-      tenantOf = (req) => req.headers.get(tenant) ?? undefined;
-    } else if (typeof tenant === 'function') {
-      tenantOf = tenant;
-    } else {
+    const header = typeof tenant === 'string' && /^[!#$%&'*+.^`|~\w-]{1,256}$/.test(tenant) ? tenant : undefined;
+    if (header === undefined && typeof tenant !== 'function') {
       throw new TypeError(`${where}: \`tenant\` must be a header name or a function of the request`);
     }
-    out.set(host.toLowerCase(), { pool, tenantOf });
+    out.set(host.toLowerCase(), {
+      pool,
+      tenantOf:
+        header === undefined ? (tenant as BoundLimiterPool['tenantOf']) : (req) => req.headers.get(header) ?? undefined,
+    });
   }
   return out;
+}
+
+/** Throws unless `host` is a host (with an optional port), as option `option` is keyed. */
+function checkHost(option: string, host: string): void {
+  if (host.includes('/')) {
+    throw new TypeError(
+      `provideRateLimiting: option \`${option}\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
+    );
+  }
+}
+
+/** The entry of `host` in `map` ({@link injectLimiter}, {@link injectLimiterPool}); throws naming the hosts there are. */
+function byHost<T>(name: string, map: ReadonlyMap<string, T> | null, host: string): T {
+  const found = map?.get(host.toLowerCase());
+  if (!map || !found) {
+    throw new Error(
+      `${name}: provideRateLimiting (in the providers here) has nothing for "${host}" (it has ${[...(map?.keys() ?? [])].join(', ') || 'none'})`,
+    );
+  }
+  return found;
 }
 
 /** What one host's limiter carries from the server to the browser. */
@@ -192,11 +207,7 @@ export function provideRateLimiting(options: RateLimitingOptions): EnvironmentPr
   }
   const factories = new Map<string, LimiterFactory>();
   for (const [host, factory] of Object.entries(limiters)) {
-    if (host.includes('/')) {
-      throw new TypeError(
-        `provideRateLimiting: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
-      );
-    }
+    checkHost('limiters', host);
     if (typeof factory !== 'function') {
       throw new TypeError(`provideRateLimiting: option \`limiters\` must map hosts to factories; "${host}" does not`);
     }
@@ -306,15 +317,7 @@ function isRecorded(x: unknown): x is RecordedResponse {
  * ```
  */
 export function injectLimiter(host: string): Limiter {
-  const limiters = inject(RATE_LIMITERS, { optional: true });
-  if (!limiters) throw new Error('injectLimiter: no limiters here; add provideRateLimiting(...) to the providers');
-  const limiter = limiters.get(host.toLowerCase());
-  if (!limiter) {
-    throw new Error(
-      `injectLimiter: provideRateLimiting has no limiter for "${host}" (it has ${[...limiters.keys()].join(', ') || 'none'})`,
-    );
-  }
-  return limiter;
+  return byHost('injectLimiter', inject(RATE_LIMITERS, { optional: true }), host);
 }
 
 /**
@@ -333,15 +336,7 @@ export function injectLimiter(host: string): Limiter {
  * ```
  */
 export function injectLimiterPool(host: string): LimiterPool {
-  const pools = inject(RATE_LIMITER_POOLS, { optional: true });
-  if (!pools) throw new Error('injectLimiterPool: no pools here; add provideRateLimiting({ pools }) to the providers');
-  const bound = pools.get(host.toLowerCase());
-  if (!bound) {
-    throw new Error(
-      `injectLimiterPool: provideRateLimiting has no pool for "${host}" (it has ${[...pools.keys()].join(', ') || 'none'})`,
-    );
-  }
-  return bound.pool;
+  return byHost('injectLimiterPool', inject(RATE_LIMITER_POOLS, { optional: true }), host).pool;
 }
 
 /**
@@ -372,24 +367,16 @@ export function rateLimitingInterceptor(
       const bound = pools.get(url.host) ?? pools.get(url.hostname);
       if (!bound) return undefined;
       const tenant = bound.tenantOf(req);
-      if (typeof tenant !== 'string' || tenant.length === 0) {
-        if (tenant !== undefined) {
-          throw new TypeError(
-            `rateLimitingInterceptor: the tenant of a request to ${url.host} must be a string or undefined`,
-          );
-        }
+      if (!tenant) {
         if (!warned.has(url.host)) {
           warned.add(url.host);
-          console.warn(
-            `rx-ratelimit: a request to ${url.host} names no tenant for its limiter pool, so it and every such ` +
-              'request go around the pool, unpaced. Set the tenant header, or return a key from `tenant`.',
-          );
+          console.warn(`rx-ratelimit: a request to ${url.host} names no tenant for its limiter pool: it goes unpaced`);
         }
         return undefined;
       }
-      if (tenant.length > MAX_TENANT_LENGTH) {
+      if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_LENGTH) {
         throw new TypeError(
-          `rateLimitingInterceptor: the tenant key of a request to ${url.host} is longer than ${MAX_TENANT_LENGTH} characters`,
+          `rateLimitingInterceptor: the tenant of a request to ${url.host} must be a string of at most ${MAX_TENANT_LENGTH} characters`,
         );
       }
       return bound.pool.get(tenant);

@@ -18,7 +18,7 @@ import {
   type Signal,
 } from '@angular/core';
 import * as i0 from '@angular/core';
-import type { Subscription } from 'rxjs';
+import type { Observable, SchedulerLike, Subscription } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { LimiterPool, LimiterPoolSnapshot } from '../core/pool.js';
 import type { BucketSnapshot, LimiterSnapshot } from '../core/state.js';
@@ -92,7 +92,7 @@ export function limiterStatus(limiter: Limiter, options: LimiterStatusOptions = 
   const tickMs = checkTick('limiterStatus', options.tickMs ?? 1000);
   const injector = options.injector ?? inject(Injector);
   const out = signal<LimiterStatus>(statusAt(limiter.snapshot, limiter.now()));
-  const stop = watchStatus(limiter, tickMs, injector.get(PLATFORM_ID, null) === 'server', (s) => out.set(s));
+  const stop = watchStatus(limiter, statusAt, tickMs, injector.get(PLATFORM_ID, null) === 'server', (s) => out.set(s));
   injector.get(DestroyRef).onDestroy(stop);
   return out.asReadonly();
 }
@@ -104,34 +104,42 @@ function checkTick(name: string, tickMs: unknown): number {
   return tickMs;
 }
 
+/** What {@link watchStatus} follows: a limiter or a limiter pool. */
+interface Watched<S> {
+  readonly state$: Observable<S>;
+  readonly scheduler: SchedulerLike;
+  now(): number;
+}
+
 /**
- * Calls `onStatus` with `limiter`'s status now, on each change, and every `tickMs` while
- * something waits (never when `server`). Returns the function that stops it.
+ * Calls `onStatus` with the status of `source` (made by `statusOf`) now, on each change, and
+ * every `tickMs` while it waits (never when `server`). Returns the function that stops it.
  */
-function watchStatus(
-  limiter: Limiter,
+function watchStatus<S, T extends { readonly waiting: boolean }>(
+  source: Watched<S>,
+  statusOf: (s: S, now: number) => T,
   tickMs: number,
   server: boolean,
-  onStatus: (s: LimiterStatus) => void,
+  onStatus: (s: T) => void,
 ): () => void {
-  let snapshot: LimiterSnapshot | undefined;
+  let snapshot: S | undefined;
   let timer: Subscription | undefined;
   let stopped = false;
   const update = (): void => {
-    if (stopped || !snapshot) return;
-    const status = statusAt(snapshot, limiter.now());
+    if (stopped || snapshot === undefined) return;
+    const status = statusOf(snapshot, source.now());
     if (server || !status.waiting) {
       timer?.unsubscribe();
       timer = undefined;
     } else {
-      timer ??= limiter.scheduler.schedule(() => {
+      timer ??= source.scheduler.schedule(() => {
         timer = undefined;
         update();
       }, tickMs);
     }
     onStatus(status);
   };
-  const subscription = limiter.state$.subscribe((s) => {
+  const subscription = source.state$.subscribe((s) => {
     snapshot = s;
     update();
   });
@@ -238,49 +246,15 @@ export function limiterPoolStatus(
   options: LimiterPoolStatusOptions = {},
 ): Signal<LimiterPoolStatus> {
   const tickMs = checkTick('limiterPoolStatus', options.tickMs ?? 1000);
-  const nearRatio = options.nearRatio ?? 0.1;
-  if (typeof nearRatio !== 'number' || !(nearRatio >= 0 && nearRatio <= 1)) {
-    throw new TypeError(
-      `limiterPoolStatus: option \`nearRatio\` must be a number from 0 to 1, got ${String(nearRatio)}`,
-    );
-  }
-  const maxListed = options.maxListed ?? 100;
-  if (!Number.isInteger(maxListed) || maxListed < 0) {
-    throw new TypeError(
-      `limiterPoolStatus: option \`maxListed\` must be a whole number >= 0, got ${String(maxListed)}`,
-    );
+  const { nearRatio = 0.1, maxListed = 100 } = options;
+  if (!(nearRatio >= 0 && nearRatio <= 1) || !(Number.isInteger(maxListed) && maxListed >= 0)) {
+    throw new TypeError('limiterPoolStatus: `nearRatio` must be from 0 to 1 and `maxListed` a whole number >= 0');
   }
   const injector = options.injector ?? inject(Injector);
+  const statusOf = (p: LimiterPoolSnapshot, now: number) => poolStatusAt(p, now, nearRatio, maxListed);
+  const out = signal(statusOf(pool.snapshot(), pool.now()));
   const server = injector.get(PLATFORM_ID, null) === 'server';
-  const out = signal<LimiterPoolStatus>(poolStatusAt(pool.snapshot(), pool.now(), nearRatio, maxListed));
-  let latest: LimiterPoolSnapshot | undefined;
-  let timer: Subscription | undefined;
-  let stopped = false;
-  const update = (): void => {
-    if (stopped || !latest) return;
-    // Ranking is a pass over the snapshots; only the listed tenants' statuses are built.
-    const status = poolStatusAt(latest, pool.now(), nearRatio, maxListed);
-    if (server || !status.waiting) {
-      timer?.unsubscribe();
-      timer = undefined;
-    } else {
-      timer ??= pool.scheduler.schedule(() => {
-        timer = undefined;
-        update();
-      }, tickMs);
-    }
-    out.set(status);
-  };
-  const subscription = pool.state$.subscribe((p) => {
-    latest = p;
-    update();
-  });
-  injector.get(DestroyRef).onDestroy(() => {
-    stopped = true;
-    subscription.unsubscribe();
-    timer?.unsubscribe();
-    timer = undefined;
-  });
+  injector.get(DestroyRef).onDestroy(watchStatus(pool, statusOf, tickMs, server, (s) => out.set(s)));
   return out.asReadonly();
 }
 
@@ -325,7 +299,7 @@ export class RateLimitStatus {
     effect((onCleanup) => {
       const limiter = this.limiter();
       const tickMs = checkTick('RateLimitStatus', this.tickMs());
-      onCleanup(untracked(() => watchStatus(limiter, tickMs, this.server, (s) => this.current.set(s))));
+      onCleanup(untracked(() => watchStatus(limiter, statusAt, tickMs, this.server, (s) => this.current.set(s))));
     });
   }
 
