@@ -28,17 +28,25 @@
 export * from './angularInterceptor.js';
 export {
   injectLimiter,
+  injectLimiterPool,
   provideRateLimiting,
+  RATE_LIMITER_POOLS,
   RATE_LIMITERS,
   rateLimitingInterceptor,
+  type BoundLimiterPool,
   type LimiterFactory,
+  type LimiterPoolBinding,
   type RateLimitingOptions,
 } from './angularDi.js';
 export {
+  limiterPoolStatus,
   limiterStatus,
+  poolStatusAt,
   RateLimitStatus,
   statusAt,
   type BucketStatus,
+  type LimiterPoolStatus,
+  type LimiterPoolStatusOptions,
   type LimiterStatus,
   type LimiterStatusOptions,
 } from './angularStatus.js';

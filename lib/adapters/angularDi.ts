@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import type { HttpInterceptorFn } from '@angular/common/http';
+import type { HttpInterceptorFn, HttpRequest } from '@angular/common/http';
 import {
   DestroyRef,
   inject,
@@ -19,6 +19,7 @@ import {
   type EnvironmentProviders,
 } from '@angular/core';
 import type { Limiter } from '../core/limiter.js';
+import type { LimiterPool } from '../core/pool.js';
 import type { SharedLimiter } from '../core/registry.js';
 import {
   buildInterceptor,
@@ -37,13 +38,41 @@ import { isLimiter } from './shared.js';
  */
 export type LimiterFactory = () => Limiter | SharedLimiter;
 
+/**
+ * One API's limiters by tenant, for {@link RateLimitingOptions.pools}: a limiter pool, and how a
+ * request names its tenant (the key of its limiter in the pool).
+ */
+export interface LimiterPoolBinding {
+  /**
+   * The pool. A `LimiterPool` is shared by every injector that provides it and never closed
+   * here (close it yourself); a factory runs in the injection context, once per environment
+   * injector (once per request under SSR), and its pool is closed when that injector is destroyed.
+   */
+  readonly pool: LimiterPool | (() => LimiterPool);
+  /**
+   * The request's tenant: the name of a request header whose value is the key (`'x-api-token'`,
+   * `'authorization'`: a request is paced by the budget of the credential it carries), or a
+   * function of the request. A request that names none (header absent, function returns
+   * `undefined`) goes around the pool unpaced, and the first such request per host is logged
+   * with `console.warn`. A key is at most 8,192 characters; it is never logged.
+   */
+  readonly tenant: string | ((req: HttpRequest<unknown>) => string | undefined);
+}
+
 /** Options of {@link provideRateLimiting}. */
 export interface RateLimitingOptions {
   /**
    * Limiter factories by host (`'api.pipedrive.com'`, or with the port, `'localhost:8080'`,
-   * tried first). A host absent from the record is not limited.
+   * tried first). A host absent from `limiters` and `pools` is not limited. @default {}
    */
-  readonly limiters: Readonly<Record<string, LimiterFactory>>;
+  readonly limiters?: Readonly<Record<string, LimiterFactory>>;
+  /**
+   * Limiter pools by host, for an API called with many tenants' credentials (a limiter per
+   * customer token, made on first use, evicted when idle): each request goes through the
+   * limiter of its tenant. A host is in `limiters` or in `pools`, not both. Pools carry no
+   * readings from the server render to the browser. @default {}
+   */
+  readonly pools?: Readonly<Record<string, LimiterPoolBinding>>;
   /**
    * Carry each limiter's last readings from the server render to the browser (TransferState),
    * so that the browser's limiter starts from what the server knew, not from a cold guess.
@@ -54,6 +83,80 @@ export interface RateLimitingOptions {
 
 /** The limiters of the current environment injector, by host (lower case). */
 export const RATE_LIMITERS = new InjectionToken<ReadonlyMap<string, Limiter>>('rx-ratelimit RATE_LIMITERS');
+
+/** One host's pool and the tenant of a request, as {@link RATE_LIMITER_POOLS} holds them. */
+export interface BoundLimiterPool {
+  readonly pool: LimiterPool;
+  /** The request's tenant key, or `undefined` when it names none. */
+  readonly tenantOf: (req: HttpRequest<unknown>) => string | undefined;
+}
+
+/** The limiter pools of the current environment injector, by host (lower case). */
+export const RATE_LIMITER_POOLS = new InjectionToken<ReadonlyMap<string, BoundLimiterPool>>(
+  'rx-ratelimit RATE_LIMITER_POOLS',
+);
+
+/** Longest tenant key a request may carry (a JWT in `Authorization` fits). */
+const MAX_TENANT_LENGTH = 8192;
+
+/** Duck-typed, so that `rx-ratelimit/angular` does not bundle the pool's class. */
+function isLimiterPool(x: unknown): x is LimiterPool {
+  const p = x as Partial<LimiterPool> | null;
+  return typeof p === 'object' && p !== null && typeof p.get === 'function' && typeof p.close === 'function';
+}
+
+/** Checks `pools` and turns each binding's `tenant` into a function of the request. */
+function parsePools(
+  pools: unknown,
+  limiterHosts: ReadonlyMap<string, unknown>,
+): Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }> {
+  const out = new Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }>();
+  if (typeof pools !== 'object' || pools === null) {
+    if (pools === undefined) return out;
+    throw new TypeError('provideRateLimiting: option `pools` must be an object of { pool, tenant } by host');
+  }
+  for (const [host, binding] of Object.entries(pools as Record<string, Partial<LimiterPoolBinding> | null>)) {
+    checkHost('pools', host);
+    const { pool, tenant } = binding ?? {};
+    const where = `provideRateLimiting: option \`pools\`, "${host}"`;
+    if (limiterHosts.has(host.toLowerCase())) {
+      throw new TypeError(`${where}: the host is in \`limiters\` too; give it a limiter or a pool, not both`);
+    }
+    if (!isLimiterPool(pool) && typeof pool !== 'function') {
+      throw new TypeError(`${where}: \`pool\` must be a LimiterPool or a function returning one`);
+    }
+    const header = typeof tenant === 'string' && /^[!#$%&'*+.^`|~\w-]{1,256}$/.test(tenant) ? tenant : undefined;
+    if (header === undefined && typeof tenant !== 'function') {
+      throw new TypeError(`${where}: \`tenant\` must be a header name or a function of the request`);
+    }
+    out.set(host.toLowerCase(), {
+      pool,
+      tenantOf:
+        header === undefined ? (tenant as BoundLimiterPool['tenantOf']) : (req) => req.headers.get(header) ?? undefined,
+    });
+  }
+  return out;
+}
+
+/** Throws unless `host` is a host (with an optional port), as option `option` is keyed. */
+function checkHost(option: string, host: string): void {
+  if (host.includes('/')) {
+    throw new TypeError(
+      `provideRateLimiting: option \`${option}\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
+    );
+  }
+}
+
+/** The entry of `host` in `map` ({@link injectLimiter}, {@link injectLimiterPool}); throws naming the hosts there are. */
+function byHost<T>(name: string, map: ReadonlyMap<string, T> | null, host: string): T {
+  const found = map?.get(host.toLowerCase());
+  if (!map || !found) {
+    throw new Error(
+      `${name}: provideRateLimiting (in the providers here) has nothing for "${host}" (it has ${[...(map?.keys() ?? [])].join(', ') || 'none'})`,
+    );
+  }
+  return found;
+}
 
 /** What one host's limiter carries from the server to the browser. */
 interface Carried {
@@ -89,21 +192,28 @@ const TRANSFER_KEY = makeStateKey<Record<string, Carried>>('rx-ratelimit');
  * ```
  */
 export function provideRateLimiting(options: RateLimitingOptions): EnvironmentProviders {
-  if (typeof options !== 'object' || options === null || typeof options.limiters !== 'object' || !options.limiters) {
-    throw new TypeError('provideRateLimiting: options must be an object with `limiters`, factories by host');
+  const given = options as Partial<RateLimitingOptions> | null;
+  const limiters: unknown = given?.limiters ?? {};
+  if (
+    typeof given !== 'object' ||
+    given === null ||
+    (given.limiters === undefined && given.pools === undefined) ||
+    typeof limiters !== 'object' ||
+    limiters === null
+  ) {
+    throw new TypeError(
+      'provideRateLimiting: options must be an object with `limiters` (factories by host) and/or `pools`',
+    );
   }
   const factories = new Map<string, LimiterFactory>();
-  for (const [host, factory] of Object.entries(options.limiters)) {
-    if (host.includes('/')) {
-      throw new TypeError(
-        `provideRateLimiting: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
-      );
-    }
+  for (const [host, factory] of Object.entries(limiters)) {
+    checkHost('limiters', host);
     if (typeof factory !== 'function') {
       throw new TypeError(`provideRateLimiting: option \`limiters\` must map hosts to factories; "${host}" does not`);
     }
-    factories.set(host.toLowerCase(), factory);
+    factories.set(host.toLowerCase(), factory as LimiterFactory);
   }
+  const pools = parsePools(options.pools, factories);
   const transfer = options.transferState ?? true;
   if (typeof transfer !== 'boolean')
     throw new TypeError('provideRateLimiting: option `transferState` must be a boolean');
@@ -126,6 +236,23 @@ export function provideRateLimiting(options: RateLimitingOptions): EnvironmentPr
           out.set(host, limiter);
         }
         if (transfer) carry(out);
+        return out;
+      },
+    },
+    {
+      provide: RATE_LIMITER_POOLS,
+      useFactory: (): ReadonlyMap<string, BoundLimiterPool> => {
+        const destroyRef = inject(DestroyRef);
+        const out = new Map<string, BoundLimiterPool>();
+        for (const [host, { pool, tenantOf }] of pools) {
+          const made = isLimiterPool(pool) ? pool : pool();
+          if (!isLimiterPool(made)) {
+            throw new TypeError(`provideRateLimiting: the \`pool\` function of "${host}" must return a LimiterPool`);
+          }
+          // A pool made for this injector ends with it (under SSR: with the request).
+          if (made !== pool) destroyRef.onDestroy(() => void made.close());
+          out.set(host, { pool: made, tenantOf });
+        }
         return out;
       },
     },
@@ -190,21 +317,33 @@ function isRecorded(x: unknown): x is RecordedResponse {
  * ```
  */
 export function injectLimiter(host: string): Limiter {
-  const limiters = inject(RATE_LIMITERS, { optional: true });
-  if (!limiters) throw new Error('injectLimiter: no limiters here; add provideRateLimiting(...) to the providers');
-  const limiter = limiters.get(host.toLowerCase());
-  if (!limiter) {
-    throw new Error(
-      `injectLimiter: provideRateLimiting has no limiter for "${host}" (it has ${[...limiters.keys()].join(', ') || 'none'})`,
-    );
-  }
-  return limiter;
+  return byHost('injectLimiter', inject(RATE_LIMITERS, { optional: true }), host);
+}
+
+/**
+ * The limiter pool {@link provideRateLimiting} has for `host` (its `pools` option), in an
+ * injection context: for a status page of the tenants ({@link limiterPoolStatus}), or to reach a
+ * tenant's limiter (`pool.get(key)`). Throws naming the host when there is none.
+ *
+ * ```ts
+ * import { Component } from '@angular/core';
+ * import { injectLimiterPool, limiterPoolStatus } from 'rx-ratelimit/angular';
+ *
+ * @Component({ selector: 'app-tenants', template: '{{ status().paused }} tenants paused' })
+ * export class Tenants {
+ *   readonly status = limiterPoolStatus(injectLimiterPool('api.pipedrive.com'));
+ * }
+ * ```
+ */
+export function injectLimiterPool(host: string): LimiterPool {
+  return byHost('injectLimiterPool', inject(RATE_LIMITER_POOLS, { optional: true }), host).pool;
 }
 
 /**
  * The interceptor for limiters from {@link provideRateLimiting}: each request goes through the
- * limiter of its host in the current injector (see {@link rateLimitInterceptor} for what it does,
- * and for `options`). Requests to other hosts pass through untouched.
+ * limiter of its host in the current injector, or, for a host of `pools`, through its tenant's
+ * limiter in the host's pool (see {@link rateLimitInterceptor} for what it does, and for
+ * `options`). Requests to other hosts pass through untouched.
  */
 export function rateLimitingInterceptor(
   options: Omit<RateLimitInterceptorOptions, 'limiters'> = {},
@@ -212,16 +351,35 @@ export function rateLimitingInterceptor(
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('rateLimitingInterceptor: options must be an object');
   }
+  const warned = new Set<string>();
   return buildInterceptor(
     'rateLimitingInterceptor',
     options,
-    (_req, url) => {
+    (req, url) => {
       if (!url) return undefined;
       const limiters = inject(RATE_LIMITERS, { optional: true });
       if (!limiters) {
         throw new Error('rateLimitingInterceptor: no limiters here; add provideRateLimiting(...) to the providers');
       }
-      return limiters.get(url.host) ?? limiters.get(url.hostname);
+      const limiter = limiters.get(url.host) ?? limiters.get(url.hostname);
+      if (limiter) return limiter;
+      const pools = inject(RATE_LIMITER_POOLS);
+      const bound = pools.get(url.host) ?? pools.get(url.hostname);
+      if (!bound) return undefined;
+      const tenant = bound.tenantOf(req);
+      if (!tenant) {
+        if (!warned.has(url.host)) {
+          warned.add(url.host);
+          console.warn(`rx-ratelimit: a request to ${url.host} names no tenant for its limiter pool: it goes unpaced`);
+        }
+        return undefined;
+      }
+      if (typeof tenant !== 'string' || tenant.length > MAX_TENANT_LENGTH) {
+        throw new TypeError(
+          `rateLimitingInterceptor: the tenant of a request to ${url.host} must be a string of at most ${MAX_TENANT_LENGTH} characters`,
+        );
+      }
+      return bound.pool.get(tenant);
     },
     true,
   );

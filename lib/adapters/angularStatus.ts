@@ -18,8 +18,9 @@ import {
   type Signal,
 } from '@angular/core';
 import * as i0 from '@angular/core';
-import type { Subscription } from 'rxjs';
+import type { Observable, SchedulerLike, Subscription } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
+import type { LimiterPool, LimiterPoolSnapshot } from '../core/pool.js';
 import type { BucketSnapshot, LimiterSnapshot } from '../core/state.js';
 
 /** One bucket with its countdown. */
@@ -91,7 +92,7 @@ export function limiterStatus(limiter: Limiter, options: LimiterStatusOptions = 
   const tickMs = checkTick('limiterStatus', options.tickMs ?? 1000);
   const injector = options.injector ?? inject(Injector);
   const out = signal<LimiterStatus>(statusAt(limiter.snapshot, limiter.now()));
-  const stop = watchStatus(limiter, tickMs, injector.get(PLATFORM_ID, null) === 'server', (s) => out.set(s));
+  const stop = watchStatus(limiter, statusAt, tickMs, injector.get(PLATFORM_ID, null) === 'server', (s) => out.set(s));
   injector.get(DestroyRef).onDestroy(stop);
   return out.asReadonly();
 }
@@ -103,34 +104,42 @@ function checkTick(name: string, tickMs: unknown): number {
   return tickMs;
 }
 
+/** What {@link watchStatus} follows: a limiter or a limiter pool. */
+interface Watched<S> {
+  readonly state$: Observable<S>;
+  readonly scheduler: SchedulerLike;
+  now(): number;
+}
+
 /**
- * Calls `onStatus` with `limiter`'s status now, on each change, and every `tickMs` while
- * something waits (never when `server`). Returns the function that stops it.
+ * Calls `onStatus` with the status of `source` (made by `statusOf`) now, on each change, and
+ * every `tickMs` while it waits (never when `server`). Returns the function that stops it.
  */
-function watchStatus(
-  limiter: Limiter,
+function watchStatus<S, T extends { readonly waiting: boolean }>(
+  source: Watched<S>,
+  statusOf: (s: S, now: number) => T,
   tickMs: number,
   server: boolean,
-  onStatus: (s: LimiterStatus) => void,
+  onStatus: (s: T) => void,
 ): () => void {
-  let snapshot: LimiterSnapshot | undefined;
+  let snapshot: S | undefined;
   let timer: Subscription | undefined;
   let stopped = false;
   const update = (): void => {
-    if (stopped || !snapshot) return;
-    const status = statusAt(snapshot, limiter.now());
+    if (stopped || snapshot === undefined) return;
+    const status = statusOf(snapshot, source.now());
     if (server || !status.waiting) {
       timer?.unsubscribe();
       timer = undefined;
     } else {
-      timer ??= limiter.scheduler.schedule(() => {
+      timer ??= source.scheduler.schedule(() => {
         timer = undefined;
         update();
       }, tickMs);
     }
     onStatus(status);
   };
-  const subscription = limiter.state$.subscribe((s) => {
+  const subscription = source.state$.subscribe((s) => {
     snapshot = s;
     update();
   });
@@ -140,6 +149,113 @@ function watchStatus(
     timer?.unsubscribe();
     timer = undefined;
   };
+}
+
+/** A pool's tenants that need a look, as {@link limiterPoolStatus} gives them. */
+export interface LimiterPoolStatus {
+  /** Limiters alive in the pool. */
+  readonly size: number;
+  /** The pool's clock when this status was computed. */
+  readonly now: number;
+  /** Tenants blocked by the provider (a 403 page, an unpaid plan). */
+  readonly blocked: number;
+  /** Tenants paused (after a 429, or by hand). */
+  readonly paused: number;
+  /** Tenants with requests waiting in their queue. */
+  readonly queued: number;
+  /** Tenants with a bucket at or under `nearRatio` of its limit before its reset. */
+  readonly near: number;
+  /**
+   * Those tenants' statuses (each `key` is the credential's label, never the credential), the
+   * blocked first, then the paused, those with requests waiting, those near a limit; at most
+   * `maxListed`. Their countdowns tick while one of them waits.
+   */
+  readonly tenants: readonly LimiterStatus[];
+  /** Something in `tenants` waits on time: the countdowns tick. */
+  readonly waiting: boolean;
+}
+
+/** Options of {@link limiterPoolStatus}. */
+export interface LimiterPoolStatusOptions extends LimiterStatusOptions {
+  /** A bucket with this fraction of its limit or less left counts as near its limit. @default 0.1 */
+  readonly nearRatio?: number;
+  /** Most tenants listed in `tenants` (the counts count them all). @default 100 */
+  readonly maxListed?: number;
+}
+
+/** How much a tenant needs a look: 4 blocked, 3 paused, 2 requests waiting, 1 near a limit, 0 not at all. */
+function rankOf(s: LimiterSnapshot, now: number, nearRatio: number): number {
+  if (s.blocked !== null) return 4;
+  if (s.pausedUntil !== null && s.pausedUntil > now) return 3;
+  if (s.queued > 0) return 2;
+  for (const b of s.buckets) {
+    if (b.limit === null || b.remaining === null || (b.resetAt !== null && b.resetAt <= now)) continue;
+    if (b.remaining <= b.limit * nearRatio) return 1;
+  }
+  return 0;
+}
+
+/** The status of a pool snapshot at `now`: only its notable tenants are looked at closely. */
+export function poolStatusAt(p: LimiterPoolSnapshot, now: number, nearRatio = 0.1, maxListed = 100): LimiterPoolStatus {
+  const counts = [0, 0, 0, 0, 0];
+  const ranked: Array<{ rank: number; s: LimiterSnapshot }> = [];
+  for (const s of p.limiters) {
+    const rank = rankOf(s, now, nearRatio);
+    counts[rank] = (counts[rank] ?? 0) + 1;
+    if (rank > 0) ranked.push({ rank, s });
+  }
+  ranked.sort((x, y) => y.rank - x.rank);
+  const tenants = ranked.slice(0, maxListed).map(({ s }) => statusAt(s, now));
+  return {
+    size: p.size,
+    now,
+    blocked: counts[4] ?? 0,
+    paused: counts[3] ?? 0,
+    queued: counts[2] ?? 0,
+    near: counts[1] ?? 0,
+    tenants,
+    waiting: tenants.some((t) => t.waiting),
+  };
+}
+
+/**
+ * A signal of a limiter pool's tenants that need a look: how many are blocked, paused, have
+ * requests waiting or a bucket near its limit, and their statuses (most urgent first), for a
+ * status page of many tenants. It follows the pool's `state$` (batched every `stateIntervalMs`
+ * of the pool), and, while a listed tenant waits, ticks every `tickMs` so that countdowns move
+ * (and a tenant whose pause ended leaves the list); while none does no timer runs, and none
+ * ever does on the server. Call it in an injection context (or pass `injector`); it
+ * unsubscribes when that injector is destroyed.
+ *
+ * ```ts
+ * import { Component } from '@angular/core';
+ * import { injectLimiterPool, limiterPoolStatus } from 'rx-ratelimit/angular';
+ *
+ * @Component({
+ *   selector: 'app-tenants',
+ *   template: `{{ status().paused }} paused, {{ status().near }} near their limit
+ *     @for (t of status().tenants; track t.key) { <p>{{ t.key }}: {{ t.pausedForMs }} ms</p> }`,
+ * })
+ * export class Tenants {
+ *   readonly status = limiterPoolStatus(injectLimiterPool('api.pipedrive.com'), { nearRatio: 0.2 });
+ * }
+ * ```
+ */
+export function limiterPoolStatus(
+  pool: LimiterPool,
+  options: LimiterPoolStatusOptions = {},
+): Signal<LimiterPoolStatus> {
+  const tickMs = checkTick('limiterPoolStatus', options.tickMs ?? 1000);
+  const { nearRatio = 0.1, maxListed = 100 } = options;
+  if (!(nearRatio >= 0 && nearRatio <= 1) || !(Number.isInteger(maxListed) && maxListed >= 0)) {
+    throw new TypeError('limiterPoolStatus: `nearRatio` must be from 0 to 1 and `maxListed` a whole number >= 0');
+  }
+  const injector = options.injector ?? inject(Injector);
+  const statusOf = (p: LimiterPoolSnapshot, now: number) => poolStatusAt(p, now, nearRatio, maxListed);
+  const out = signal(statusOf(pool.snapshot(), pool.now()));
+  const server = injector.get(PLATFORM_ID, null) === 'server';
+  injector.get(DestroyRef).onDestroy(watchStatus(pool, statusOf, tickMs, server, (s) => out.set(s)));
+  return out.asReadonly();
 }
 
 /** Seconds, rounded up, for a countdown. */
@@ -183,7 +299,7 @@ export class RateLimitStatus {
     effect((onCleanup) => {
       const limiter = this.limiter();
       const tickMs = checkTick('RateLimitStatus', this.tickMs());
-      onCleanup(untracked(() => watchStatus(limiter, tickMs, this.server, (s) => this.current.set(s))));
+      onCleanup(untracked(() => watchStatus(limiter, statusAt, tickMs, this.server, (s) => this.current.set(s))));
     });
   }
 

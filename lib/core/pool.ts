@@ -93,6 +93,10 @@ interface Entry {
   readonly hold: SharedLimiter;
   /** Last `get`, on the pool's clock. */
   usedAt: number;
+  /** Order of the last `get` among all the pool's (ties of `usedAt` within a ms are told apart). */
+  usedSeq: number;
+  /** `usedSeq` when the entry took its place in the Map (the sweep moves it if it differs). */
+  placedSeq: number;
   /** The pool's subscription to its `state$`, while the pool's `state$` is observed. */
   watch: Subscription | undefined;
 }
@@ -110,15 +114,21 @@ export class LimiterPool {
   private readonly idleMs: number;
   private readonly max: number;
   private readonly stateIntervalMs: number;
-  private readonly scheduler: SchedulerLike;
+  /** The limiters' scheduler (the `scheduler` option): the pool's timers run on it too. */
+  readonly scheduler: SchedulerLike;
   /** Does the store keep the limit state outside the limiter (Redis)? */
   private readonly sharedStore: boolean;
   private readonly clock: () => number;
-  /** By key, least recently used first (a `get` moves its entry to the end). */
+  /**
+   * By key, in the order of creation or of the last move: the sweep moves each entry used since
+   * it was placed to the end, so the order follows `usedAt` roughly, and exactly where it matters.
+   */
   private readonly entries = new Map<string, Entry>();
   private sweepTimer: { unsubscribe(): void } | undefined;
   private sweepAt = Infinity;
   private created = 0;
+  /** `get` calls so far: orders the entries' last uses. */
+  private uses = 0;
   private evicted = 0;
   private closed = false;
   private readonly state = new BehaviorSubject<LimiterPoolSnapshot>(undefined as unknown as LimiterPoolSnapshot);
@@ -197,10 +207,10 @@ export class LimiterPool {
     const now = this.clock();
     const found = this.entries.get(key);
     if (found) {
+      // No reordering here (a Map delete and set cost half a `get` at 10,000 tenants): the
+      // order is mended lazily, by the sweep and by `makeRoom`, which read `usedAt`.
       found.usedAt = now;
-      // Map order is insertion order: re-inserting makes it the most recently used.
-      this.entries.delete(key);
-      this.entries.set(key, found);
+      found.usedSeq = ++this.uses;
       return found.hold.limiter;
     }
     if (this.closed) throw new TypeError('rx-ratelimit: the limiter pool is closed');
@@ -209,12 +219,18 @@ export class LimiterPool {
     }
     if (this.entries.size >= this.max) this.makeRoom(now);
     const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
-    const entry: Entry = { hold, usedAt: now, watch: undefined };
+    const seq = ++this.uses;
+    const entry: Entry = { hold, usedAt: now, usedSeq: seq, placedSeq: seq, watch: undefined };
     this.entries.set(key, entry);
     this.created++;
     if (this.watching) this.watchEntry(entry);
     this.scheduleSweep(now + this.idleMs);
     return hold.limiter;
+  }
+
+  /** The pool's clock, epoch ms: its limiters' (virtual under a `TestScheduler`). */
+  now(): number {
+    return this.clock();
   }
 
   /** Is a limiter alive for `key`? (Does not count as a use.) */
@@ -247,17 +263,19 @@ export class LimiterPool {
     await Promise.all(all.map((e) => e.hold.release()));
   }
 
-  /** Evicts the least recently used limiter that holds nothing, or throws. */
+  /**
+   * Evicts the least recently used limiter that holds nothing, among the {@link MAX_SCAN}
+   * oldest in the Map's order, or throws.
+   */
   private makeRoom(now: number): void {
     let scanned = 0;
+    let victim: [string, Entry] | undefined;
     for (const [key, e] of this.entries) {
       if (scanned++ >= MAX_SCAN) break;
-      if (this.evictable(e, now)) {
-        this.evict(key, e);
-        return;
-      }
+      if ((victim === undefined || e.usedSeq < victim[1].usedSeq) && this.evictable(e, now)) victim = [key, e];
     }
-    throw new LimiterPoolFullError(this.provider, this.max);
+    if (!victim) throw new LimiterPoolFullError(this.provider, this.max);
+    this.evict(victim[0], victim[1]);
   }
 
   /**
@@ -307,19 +325,34 @@ export class LimiterPool {
 
   /**
    * Evicts the limiters idle for `idleMs` that hold nothing. One still busy (or with a pause in
-   * force) is looked at again `idleMs` later. Walks from the least recently used and stops at
-   * the first that is not yet idle: the cost is the number of limiters due.
+   * force) is looked at again `idleMs` later. Walks from the front of the Map: an entry used
+   * since it was placed moves to the end (its place now follows its `usedAt`), and the walk
+   * stops at the first entry that was not used since it was placed and is not yet idle. Each
+   * entry moves at most once per sweep, and only if it was used since the last: the cost is
+   * that of the limiters due plus those used since, never a walk of every tenant per `get`.
+   * (An entry moved behind others placed earlier may be evicted up to an `idleMs` late.)
    */
   private sweep(): void {
     const now = this.clock();
-    const again: Array<[string, Entry]> = [];
+    const moved: Array<[string, Entry]> = [];
     for (const [key, e] of this.entries) {
-      if (e.usedAt + this.idleMs > now) break;
+      const idle = e.usedAt + this.idleMs <= now;
+      if (!idle && e.usedSeq !== e.placedSeq) {
+        moved.push([key, e]);
+        continue;
+      }
+      if (!idle) break;
       if (this.evictable(e, now)) this.evict(key, e);
-      else again.push([key, e]);
+      else {
+        e.usedAt = now;
+        e.usedSeq = ++this.uses;
+        moved.push([key, e]);
+      }
     }
-    for (const [key, e] of again) {
-      e.usedAt = now;
+    // Moved in the order of their last use, so the Map stays ordered by it from here on.
+    moved.sort((x, y) => x[1].usedSeq - y[1].usedSeq);
+    for (const [key, e] of moved) {
+      e.placedSeq = e.usedSeq;
       this.entries.delete(key);
       this.entries.set(key, e);
     }

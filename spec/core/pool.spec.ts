@@ -102,6 +102,24 @@ describe('a limiter pool', () => {
     });
   });
 
+  it('evicts by last use, not by creation: a tenant used again outlives those created with it', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 60_000 });
+      for (let i = 1; i <= 3; i++) pool.get(token(i));
+      // Tenant 2 is used again at 30 s; 1 and 3 are not.
+      asyncScheduler.schedule(() => void pool.get(token(2)), 30_000);
+      asyncScheduler.schedule(() => {
+        expect([1, 2, 3].map((i) => pool.has(token(i)))).toEqual([false, true, false]);
+      }, 60_000);
+      // Idle from 30 s: gone by 90 s (its place in the pool's order is mended by the sweep).
+      asyncScheduler.schedule(() => expect(pool.has(token(2))).toBe(true), 89_999);
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        void pool.close();
+      }, 90_001);
+    });
+  });
+
   it('keeps a limiter with a request still queued or in flight past idleMs, and evicts it once done', () => {
     inVirtualTime(() => {
       const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 1_000 });

@@ -27,9 +27,18 @@ import {
 import { TestBed, TestComponentRenderer } from '@angular/core/testing';
 import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
 import { of, VirtualTimeScheduler } from 'rxjs';
-import { createLimiter, providers, shareLimiter, type Limiter } from '../../lib/index.js';
+import {
+  createLimiter,
+  createLimiterPool,
+  providers,
+  shareLimiter,
+  type Limiter,
+  type LimiterPool,
+} from '../../lib/index.js';
 import {
   injectLimiter,
+  injectLimiterPool,
+  limiterPoolStatus,
   limiterStatus,
   provideRateLimiting,
   RATE_LIMITERS,
@@ -380,5 +389,163 @@ describe('CORS that tells', () => {
     }
     expect(reports[0]?.expected).toEqual(expect.arrayContaining(['x-ratelimit-remaining', 'x-daily-requests-left']));
     expect(reports[0]?.message).toContain('x-daily-requests-left');
+  });
+});
+
+describe('limiter pools through DI: a limiter per tenant, picked per request', () => {
+  const pipedrivePool = () => createLimiterPool({ provider: providers.pipedrive({ plan: 'advanced' }) });
+
+  it("paces each request by its tenant's limiter, the tenant read from a header", () => {
+    const made: LimiterPool[] = [];
+    const { injector, http, httpTesting } = app([
+      provideRateLimiting({
+        pools: { 'api.example.com': { pool: () => (made[made.length] = pipedrivePool()), tenant: 'x-api-token' } },
+      }),
+    ]);
+    const as = (token: string) => ({ headers: { 'x-api-token': token } });
+    http.get(`${API}/v1/deals`, as('tenant-a-token')).subscribe();
+    httpTesting.expectOne(`${API}/v1/deals`).flush({}, { headers: limitHeaders(39) });
+    for (let i = 0; i < 2; i++) {
+      http.get(`${API}/v1/deals`, as('tenant-b-token')).subscribe();
+      httpTesting.expectOne(`${API}/v1/deals`).flush({}, { headers: limitHeaders(30 - i) });
+    }
+    const pool = injector.runInContext(() => injectLimiterPool('api.example.com'));
+    expect(made).toEqual([pool]);
+    expect(pool.size).toBe(2);
+    const [a, b] = [pool.get('tenant-a-token'), pool.get('tenant-b-token')];
+    // Each tenant's requests spent its own budget, and its limiter read its own headers.
+    expect(a.snapshot.totals.sent).toBe(1);
+    expect(b.snapshot.totals.sent).toBe(2);
+    expect(a.snapshot.buckets.find((x) => x.source === 'headers')?.remaining).toBe(39);
+    expect(b.snapshot.buckets.find((x) => x.source === 'headers')?.remaining).toBe(29);
+    // A pause of one tenant holds its requests only.
+    a.pause(60_000);
+    const held = http.get(`${API}/v1/deals?held`, as('tenant-a-token')).subscribe();
+    http.get(`${API}/v1/deals?free`, as('tenant-b-token')).subscribe();
+    httpTesting.expectNone(`${API}/v1/deals?held`);
+    httpTesting.expectOne(`${API}/v1/deals?free`).flush({}, { headers: limitHeaders(28) });
+    expect(a.snapshot.queued).toBe(1);
+    held.unsubscribe();
+    // The pool this injector made ends with it (under SSR: with the request).
+    injector.destroy();
+    expect(() => pool.get('tenant-a-token')).toThrow(/closed/);
+  });
+
+  it('reads the tenant with a function of the request; a request naming none goes unpaced, said once', () => {
+    const shared = pipedrivePool();
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const rateLimiting = provideRateLimiting({
+      pools: {
+        'api.example.com': { pool: shared, tenant: (req) => req.params.get('company') ?? undefined },
+      },
+    });
+    const first = app([rateLimiting]);
+    const second = app([rateLimiting]);
+    first.http.get(`${API}/v1/deals`, { params: { company: 'c-7' } }).subscribe();
+    first.httpTesting.expectOne(`${API}/v1/deals?company=c-7`).flush({}, { headers: limitHeaders(39) });
+    second.http.get(`${API}/v1/deals`, { params: { company: 'c-7' } }).subscribe();
+    second.httpTesting.expectOne(`${API}/v1/deals?company=c-7`).flush({}, { headers: limitHeaders(38) });
+    // A pool given as an instance is shared by every injector that provides it.
+    expect(shared.get('c-7').snapshot.totals.sent).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      first.http.get(`${API}/v1/public`).subscribe();
+      first.httpTesting.expectOne(`${API}/v1/public`).flush({});
+    }
+    expect(shared.size).toBe(1);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]?.[0])).toMatch(/api\.example\.com names no tenant/);
+    // ...and is the caller's to close: destroying an injector leaves it open.
+    first.injector.destroy();
+    second.injector.destroy();
+    expect(shared.get('c-7').snapshot.totals.sent).toBe(2);
+    void shared.close();
+  });
+
+  it('rejects bad pool options naming them; never shows a tenant key', () => {
+    const limiter = () => createLimiter({ provider: providers.generic(), key: 'k' });
+    expect(() =>
+      provideRateLimiting({
+        limiters: { 'api.example.com': limiter },
+        pools: { 'API.example.com': { pool: pipedrivePool, tenant: 'x-api-token' } },
+      }),
+    ).toThrow(/"API.example.com": the host is in `limiters` too/);
+    expect(() => provideRateLimiting({ pools: { 'api.example.com': { pool: {} as never, tenant: 'x' } } })).toThrow(
+      /"api.example.com": `pool` must be a LimiterPool/,
+    );
+    expect(() => provideRateLimiting({ pools: { 'api.example.com': { pool: pipedrivePool, tenant: 'a b' } } })).toThrow(
+      /`tenant` must be a header name or a function/,
+    );
+    expect(() =>
+      provideRateLimiting({ pools: { 'https://api.example.com': { pool: pipedrivePool, tenant: 'x' } } }),
+    ).toThrow(/keyed by host/);
+    const { http, injector } = app([
+      provideRateLimiting({ pools: { 'api.example.com': { pool: pipedrivePool, tenant: 'authorization' } } }),
+    ]);
+    let error: unknown;
+    const secretKey = `Bearer ${TOKEN}${'x'.repeat(9000)}`;
+    http.get(`${API}/v1/deals`, { headers: { authorization: secretKey } }).subscribe({ error: (e) => (error = e) });
+    expect(String(error)).toMatch(/a string of at most 8192 characters/);
+    expect(String(error)).not.toContain(TOKEN);
+    injector.destroy();
+  });
+});
+
+describe('limiterPoolStatus', () => {
+  const generic = (remaining: number) => ({
+    status: 200,
+    header: (n: string) =>
+      ({ 'ratelimit-limit': '20', 'ratelimit-remaining': String(remaining), 'ratelimit-reset': '10' })[n.toLowerCase()],
+  });
+
+  it('lists the tenants paused or near their limit, ticks while one waits, and runs no timer once none does', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const pool = createLimiterPool({ provider: providers.generic(), scheduler, stateIntervalMs: 50 });
+    const [paused, near, fine] = ['paused-token', 'near-token', 'fine-token'].map((k) => pool.get(k)) as [
+      Limiter,
+      Limiter,
+      Limiter,
+    ];
+    near.observe(generic(1));
+    fine.observe(generic(15));
+    const status = root().runInContext(() => limiterPoolStatus(pool, { tickMs: 500, nearRatio: 0.1 }));
+    expect(status()).toMatchObject({ size: 3, paused: 0, near: 1, waiting: false });
+    expect(status().tenants.map((t) => t.key)).toEqual([near.snapshot.key]);
+    // Nothing waits on time (a bucket near its limit is not empty): no ticking timer.
+    expect(scheduler.actions.filter((a) => a.delay === 500)).toHaveLength(0);
+
+    paused.pause(2000);
+    scheduler.maxFrames = 50;
+    scheduler.flush(); // the pool's batched emission
+    expect(status()).toMatchObject({ paused: 1, near: 1, waiting: true });
+    // Most urgent first; keys are labels, never the tokens.
+    expect(status().tenants.map((t) => t.key)).toEqual([paused.snapshot.key, near.snapshot.key]);
+    expect(JSON.stringify(status())).not.toContain('paused-token');
+    // Paused at 0 for 2 s, published at 50 (the pool's batch), then every 500 ms.
+    expect(status().tenants[0]?.pausedForMs).toBe(1950);
+    scheduler.maxFrames = 1050;
+    scheduler.flush();
+    expect(status().tenants[0]?.pausedForMs).toBe(950);
+    scheduler.maxFrames = 3000;
+    scheduler.flush();
+    // The pause over: the tenant leaves the list and the ticking stops.
+    expect(status()).toMatchObject({ paused: 0, near: 1, waiting: false });
+    expect(scheduler.actions.filter((a) => a.delay === 500)).toHaveLength(0);
+    void pool.close();
+  });
+
+  it('counts every tenant but lists at most maxListed; never ticks on the server', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const pool = createLimiterPool({ provider: providers.generic(), scheduler, stateIntervalMs: 50 });
+    for (let i = 0; i < 30; i++) pool.get(`tenant-${i}-token`).pause(5000);
+    const onServer = createEnvironmentInjector([{ provide: PLATFORM_ID, useValue: 'server' }], root());
+    const status = limiterPoolStatus(pool, { injector: onServer, maxListed: 5 });
+    expect(status()).toMatchObject({ size: 30, paused: 30, waiting: true });
+    expect(status().tenants).toHaveLength(5);
+    scheduler.maxFrames = 50;
+    scheduler.flush();
+    expect(scheduler.actions.filter((a) => a.delay === 1000)).toHaveLength(0);
+    expect(() => limiterPoolStatus(pool, { injector: onServer, nearRatio: 2 })).toThrow(/`nearRatio`/);
+    onServer.destroy();
+    void pool.close();
   });
 });
