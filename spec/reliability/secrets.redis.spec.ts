@@ -188,7 +188,9 @@ describe('redis store', () => {
     expect(values('events$ (Redis)')).toBeGreaterThanOrEqual(100);
     expect(values('errors delivered (Redis) (ours)')).toBeGreaterThanOrEqual(20);
     expect(values('Redis commands (MONITOR, with the prefix)')).toBeGreaterThanOrEqual(500);
-    expect(values('Redis pub/sub (channel, message)')).toBeGreaterThanOrEqual(20);
+    // The store publishes a change only when another process's wait may end sooner (a pause, a
+    // block, a resume, a window that frees early), not at every answer: a handful per run.
+    expect(values('Redis pub/sub (channel, message)')).toBeGreaterThanOrEqual(5);
   }, 60_000);
 
   it('Redis unreachable: store-unavailable and local shares carry no token', async () => {
