@@ -13,6 +13,7 @@ import type { Provider, ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload } from './publisher.js';
 import type { RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
+import { sha256Hex } from './sha256.js';
 import { RequestSharing } from './sharing.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreReading } from './store.js';
@@ -98,7 +99,7 @@ export class Limiter {
       // A store may report before the engine exists (while it opens): `?.` drops that.
       emit: (event) => (this.engine as Engine | undefined)?.out.emit(event),
     });
-    const engine = (this.engine = new Engine(opts, this.key, session));
+    const engine = (this.engine = new Engine(opts, this.key, session, sha256Hex(`${this.provider.name}\n${key}`)));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
     this.state$ = defer(() => {
@@ -207,7 +208,7 @@ export class Limiter {
     const now = engine.now();
     const guard = engine.resetGuardMs;
     let at = Math.max(now, engine.pauses.pausedUntil);
-    for (const b of engine.registry.bucketsFor(info)) {
+    for (const b of engine.registry.bucketsFor(info, engine.provider)) {
       b.refill(now, guard);
       const when = b.availableAt(now, guard, Infinity);
       if (when !== undefined) at = Math.max(at, when);
@@ -311,7 +312,7 @@ export class Limiter {
     const engine = this.engine;
     const now = engine.now();
     const guard = engine.resetGuardMs;
-    for (const b of engine.registry.bucketsFor(info)) {
+    for (const b of engine.registry.bucketsFor(info, engine.provider)) {
       if (!b.quota) continue;
       b.refill(now, guard);
       if (b.remaining === undefined || b.remaining > reserve) continue;
