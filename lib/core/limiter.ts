@@ -7,6 +7,7 @@ import { defer, type Observable, type SchedulerLike } from 'rxjs';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimitError } from './errors.js';
 import type { LimiterEvent, RequestSummary } from './events.js';
+import { showAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
 import type { Provider, ResponseReading, RetrySource } from './provider.js';
@@ -88,6 +89,10 @@ export class Limiter {
   /** Prefer {@link createLimiter}; the options are checked here (a `TypeError` names each bad one). */
   constructor(options: LimiterOptions) {
     const { key, labelSecret, ...opts } = parseLimiterOptions(options);
+    showAs(
+      this,
+      showView('Limiter', () => this.snapshot),
+    );
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key, labelSecret);
     this.extractResponse = opts.extractResponse ?? extractResponse;
@@ -122,19 +127,11 @@ export class Limiter {
   /**
    * `JSON.stringify(limiter)`, `util.inspect(limiter)`, `console.log(limiter)`: its snapshot,
    * not its internals, which hold the URLs of queued and in-flight requests (a query string may
-   * carry a token, e.g. Pipedrive's `api_token`).
+   * carry a token, e.g. Pipedrive's `api_token`). (`util.inspect` is set in the constructor:
+   * `inspect.ts`.)
    */
   toJSON(): LimiterSnapshot {
     return this.snapshot;
-  }
-
-  /** @internal See {@link Limiter.toJSON}. */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    inspect?: (v: unknown, o: object) => string,
-  ): string {
-    return `Limiter ${inspect ? inspect(this.snapshot, options) : JSON.stringify(this.snapshot)}`;
   }
 
   /** The current limit state, computed now. */
