@@ -1,5 +1,6 @@
 /**
- * The buckets of one credential: made from the provider's specs on first use, discovered from
+ * The buckets of one credential (shared by its limiters in a process: credential.ts): made
+ * from the provider's specs on first use, discovered from
  * responses that name buckets the provider did not declare, and evicted once idle (per-endpoint
  * buckets are named by URLs, and a server may name any number).
  */
@@ -58,9 +59,9 @@ export class BucketRegistry {
   }
 
   /** The buckets `info` counts against: the discovered ones, then the provider's (made on first use). */
-  bucketsFor(info: RequestInfo): Bucket[] {
+  bucketsFor(info: RequestInfo, provider: Provider = this.provider): Bucket[] {
     const out: Bucket[] = [...this.discovered];
-    for (const spec of this.provider.buckets(info)) {
+    for (const spec of provider.buckets(info)) {
       let b = this.buckets.get(spec.name);
       if (!b) {
         b = createBucket(spec);
@@ -77,8 +78,8 @@ export class BucketRegistry {
    * The buckets of a request, as a group: the waiters queued with the same buckets share one
    * (one key string and one array for all of them); `queued` finds the group already waiting.
    */
-  groupFor(info: RequestInfo, queued: (key: string) => BucketGroup | undefined): BucketGroup {
-    const buckets = this.bucketsFor(info);
+  groupFor(info: RequestInfo, provider: Provider, queued: (key: string) => BucketGroup | undefined): BucketGroup {
+    const buckets = this.bucketsFor(info, provider);
     const key = buckets.map((b) => b.name).join('\n');
     return queued(key) ?? { key, buckets };
   }

@@ -12,6 +12,7 @@ import { limiterClock, SkewEstimator } from './clock.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
 import { safePath, type RequestSummary } from './events.js';
 import { CapacityInference } from './inference.js';
+import { joinCredential } from './credential.js';
 import { LocalAdmission } from './localAdmission.js';
 import { jitterOf, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
@@ -65,10 +66,20 @@ export class Engine {
     opts: EngineOptions,
     readonly key: string,
     session: StoreSession | undefined,
+    /** A digest of the provider's name and the credential: limiters with the same one share their state. */
+    credentialId: string,
   ) {
     this.provider = opts.provider;
     this.scheduler = opts.scheduler ?? asyncScheduler;
-    this.now = limiterClock(this.scheduler);
+    const clock = limiterClock(this.scheduler);
+    const ownRegistry = () => new BucketRegistry(this.provider, clock, opts.resetGuardMs, () => this.out.touch());
+    // With the memory store, one state per credential in the process (credential.ts); a shared
+    // store shares it through the store.
+    let local: LocalAdmission | undefined;
+    const credential = session
+      ? undefined
+      : joinCredential(this.scheduler, credentialId, (local = new LocalAdmission(this)), clock, ownRegistry);
+    this.now = credential?.now ?? clock;
     this.epoch = this.now();
     this.maxWaitMs = opts.maxWaitMs;
     this.maxConcurrent = opts.maxConcurrent;
@@ -87,7 +98,7 @@ export class Engine {
     };
     this.out = new Publisher(this.now, this.provider.name, key, (now) => this.snapshotAt(now));
     this.timer = new DrainTimer(this.scheduler, this.now, () => this.settle());
-    this.registry = new BucketRegistry(this.provider, this.now, this.resetGuardMs, () => this.out.touch());
+    this.registry = credential?.registry ?? ownRegistry();
     this.queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
       opened: (g) => this.registry.pin(g.buckets, 1),
       closed: (g) => this.registry.pin(g.buckets, -1),
@@ -97,7 +108,7 @@ export class Engine {
       (ms) => this.skew.toLocal(ms),
     );
     this.permits = new Permits(this);
-    this.admission = session ? new SharedAdmission(this, session) : new LocalAdmission(this);
+    this.admission = session ? new SharedAdmission(this, session) : (local as LocalAdmission).join(credential);
     this.pauses = new PausePolicy(this, this.admission);
   }
 
@@ -146,7 +157,7 @@ export class Engine {
       this.refuseFull(w);
       return;
     }
-    const group = this.registry.groupFor(info, (key) => this.queue.group(key)?.meta);
+    const group = this.registry.groupFor(info, this.provider, (key) => this.queue.group(key)?.meta);
     w.group = group;
     const sinceEpoch = now - this.epoch;
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.

@@ -4,6 +4,7 @@
  * duplicated package copies.
  */
 import { capText, withoutUserInfo } from './events.js';
+import { showAs, type InspectFn } from './inspect.js';
 
 /** Where a wait or a failure came from; carries no credential. */
 export interface ErrorContext {
@@ -14,8 +15,6 @@ export interface ErrorContext {
 }
 
 const BRAND = Symbol.for('rx-ratelimit.error');
-/** Node's `util.inspect.custom`, without importing `node:util` (this module runs in browsers too). */
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * Base class of every error rx-ratelimit creates.
@@ -51,6 +50,7 @@ export class RateLimitError extends Error {
     this.provider = context.provider;
     this.key = context.key;
     Object.defineProperty(this, BRAND, { value: true });
+    showAs(this, inspectError);
   }
 
   /** @internal The unredacted cause (see {@link rawCauseOf}); `undefined` for an error of another copy of the package. */
@@ -64,27 +64,27 @@ export class RateLimitError extends Error {
     for (const [k, v] of Object.entries(this)) if (k !== 'cause') data[k] = v;
     return data;
   }
-
-  /**
-   * `util.inspect` and `console.log`: this error as Node shows it, its (redacted) `cause`
-   * included; a cause that is not ours is shown by name, message, status and code only.
-   */
-  [INSPECT](_depth: number, options: object, inspect?: (value: unknown, options: object) => string): string {
-    if (typeof inspect !== 'function') return `${this.stack ?? `${this.name}: ${this.message}`}`;
-    // A real Error (so Node prints it as one, whatever the realm) of the same class with the same
-    // fields; its own `INSPECT` stops the recursion.
-    const view = Object.setPrototypeOf(new Error(this.message), Object.getPrototypeOf(this) as object) as Record<
-      PropertyKey,
-      unknown
-    >;
-    Object.defineProperty(view, INSPECT, { value: undefined });
-    Object.defineProperty(view, 'stack', { value: this.stack, writable: true, configurable: true });
-    for (const [k, v] of Object.entries(this)) if (k !== 'cause') view[k] = v;
-    // Redacted already; summarised again for an error built by another copy of the package.
-    if (this.cause !== undefined) Object.defineProperty(view, 'cause', { value: redactedCause(this.cause) });
-    return inspect(view, options);
-  }
 }
+
+/**
+ * `util.inspect` and `console.log` of our errors: the error as Node shows it, its (redacted)
+ * `cause` included; a cause that is not ours is shown by name, message, status and code only.
+ */
+const inspectError: InspectFn = function (this: object, _depth, options, inspect) {
+  const e = this as RateLimitError;
+  if (typeof inspect !== 'function') return `${e.stack ?? `${e.name}: ${e.message}`}`;
+  // A real Error (so Node prints it as one, whatever the realm) of the same class with the same
+  // fields; without this one's own inspect function, so Node shows it as an error.
+  const view = Object.setPrototypeOf(new Error(e.message), Object.getPrototypeOf(e) as object) as Record<
+    PropertyKey,
+    unknown
+  >;
+  Object.defineProperty(view, 'stack', { value: e.stack, writable: true, configurable: true });
+  for (const [k, v] of Object.entries(e)) if (k !== 'cause') view[k] = v;
+  // Redacted already; summarised again for an error built by another copy of the package.
+  if (e.cause !== undefined) Object.defineProperty(view, 'cause', { value: redactedCause(e.cause) });
+  return inspect(view, options);
+};
 
 /**
  * What our errors keep of a cause they did not create: enough to branch on and to log, nothing

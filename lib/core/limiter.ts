@@ -7,12 +7,14 @@ import { defer, type Observable, type SchedulerLike } from 'rxjs';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimitError } from './errors.js';
 import type { LimiterEvent, RequestSummary } from './events.js';
+import { showAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
 import type { Provider, ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload } from './publisher.js';
 import type { RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
+import { sha256Hex } from './sha256.js';
 import { RequestSharing } from './sharing.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreReading } from './store.js';
@@ -87,6 +89,10 @@ export class Limiter {
   /** Prefer {@link createLimiter}; the options are checked here (a `TypeError` names each bad one). */
   constructor(options: LimiterOptions) {
     const { key, labelSecret, ...opts } = parseLimiterOptions(options);
+    showAs(
+      this,
+      showView('Limiter', () => this.snapshot),
+    );
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key, labelSecret);
     this.extractResponse = opts.extractResponse ?? extractResponse;
@@ -98,7 +104,7 @@ export class Limiter {
       // A store may report before the engine exists (while it opens): `?.` drops that.
       emit: (event) => (this.engine as Engine | undefined)?.out.emit(event),
     });
-    const engine = (this.engine = new Engine(opts, this.key, session));
+    const engine = (this.engine = new Engine(opts, this.key, session, sha256Hex(`${this.provider.name}\n${key}`)));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
     this.state$ = defer(() => {
@@ -121,19 +127,11 @@ export class Limiter {
   /**
    * `JSON.stringify(limiter)`, `util.inspect(limiter)`, `console.log(limiter)`: its snapshot,
    * not its internals, which hold the URLs of queued and in-flight requests (a query string may
-   * carry a token, e.g. Pipedrive's `api_token`).
+   * carry a token, e.g. Pipedrive's `api_token`). (`util.inspect` is set in the constructor:
+   * `inspect.ts`.)
    */
   toJSON(): LimiterSnapshot {
     return this.snapshot;
-  }
-
-  /** @internal See {@link Limiter.toJSON}. */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    inspect?: (v: unknown, o: object) => string,
-  ): string {
-    return `Limiter ${inspect ? inspect(this.snapshot, options) : JSON.stringify(this.snapshot)}`;
   }
 
   /** The current limit state, computed now. */
@@ -207,7 +205,7 @@ export class Limiter {
     const now = engine.now();
     const guard = engine.resetGuardMs;
     let at = Math.max(now, engine.pauses.pausedUntil);
-    for (const b of engine.registry.bucketsFor(info)) {
+    for (const b of engine.registry.bucketsFor(info, engine.provider)) {
       b.refill(now, guard);
       const when = b.availableAt(now, guard, Infinity);
       if (when !== undefined) at = Math.max(at, when);
@@ -311,7 +309,7 @@ export class Limiter {
     const engine = this.engine;
     const now = engine.now();
     const guard = engine.resetGuardMs;
-    for (const b of engine.registry.bucketsFor(info)) {
+    for (const b of engine.registry.bucketsFor(info, engine.provider)) {
       if (!b.quota) continue;
       b.refill(now, guard);
       if (b.remaining === undefined || b.remaining > reserve) continue;

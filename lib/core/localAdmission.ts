@@ -8,8 +8,13 @@
  */
 import type { Admission } from './admission.js';
 import type { Bucket } from './bucket.js';
+import type { BucketRegistry } from './buckets.js';
+import type { CredentialMember, CredentialState } from './credential.js';
+import type { PausePolicy } from './pauses.js';
+import type { RetrySource } from './provider.js';
 import type { Publisher } from './publisher.js';
 import type { Permits } from './permits.js';
+import type { StoreBlock, StoreReading } from './store.js';
 import type { GroupedQueue, Lot } from './queue.js';
 import type { DrainTimer } from './timer.js';
 import type { BucketGroup, Permit, Waiter } from './waiter.js';
@@ -32,31 +37,125 @@ export interface AdmissionHost {
   rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void;
   /** Hands `permit` to `w` (a handler that throws does not stop the others). */
   grant(w: Waiter, permit: Permit): void;
+  readonly maxServerWaitMs: number;
+  readonly registry: BucketRegistry;
+  readonly pauses: PausePolicy;
+  drain(): void;
+  /** Drains on the limiter's timer, at `at`. */
+  schedule(at: number): void;
+  /** Admits what can go now and publishes the state. */
+  settle(): void;
+}
+
+/** A pause reason told by another limiter or process, as the limiter names them. */
+export function reasonOf(reason: string): RetrySource | 'manual' {
+  return (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === reason) ?? 'manual';
 }
 
 /** The outcome of checking whether a request could go now. */
 type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket };
 
-export class LocalAdmission implements Admission {
+export class LocalAdmission implements Admission, CredentialMember {
   readonly refusesAtCap = false;
   /** Per bucket, the requests parked on it. */
   private readonly lots = new WeakMap<Bucket, Lot<Waiter, BucketGroup>>();
+  /** The credential's state in the process, shared with its other limiters. */
+  private credential: CredentialState | undefined;
 
   constructor(private readonly host: AdmissionHost) {}
 
+  /** Joins the credential's state (`credential.ts`), made or found by the engine. */
+  join(credential: CredentialState | undefined): this {
+    this.credential = credential;
+    return this;
+  }
+
   queued(): void {}
-  observed(): void {}
-  released(): void {}
-  // Nothing to share: the buckets, pauses and blocks are this process's own.
-  pause(): void {}
-  exhaust(): void {}
-  block(): void {}
-  unblock(): void {}
-  resume(): void {}
   changed(): void {}
-  async close(): Promise<void> {}
+  exhaust(): void {}
+
+  // What this limiter learns is told to the credential's other limiters in the process (none,
+  // usually: then nothing is done).
+
+  observed(_lease: unknown, readings: readonly StoreReading[], buckets: readonly Bucket[]): void {
+    if (!this.others) return;
+    const registry = this.host.registry;
+    const changed = new Set(buckets);
+    for (const r of readings) {
+      const b = registry.get(r.name);
+      if (b) changed.add(b);
+    }
+    this.tell((m, now) => {
+      for (const b of changed) m.recheck(b, now);
+      m.settle();
+    });
+  }
+
+  released(_lease: unknown, _observed: boolean, buckets: readonly Bucket[]): void {
+    if (!this.others) return;
+    // As for this limiter's own queue: the room goes to the next request on the timer.
+    this.tell((m, now) => {
+      for (const b of buckets) m.recheck(b, now);
+      m.later(now);
+    });
+  }
+
+  pause(ms: number, reason: string): void {
+    if (this.others) this.tell((m) => m.paused(ms, reason));
+  }
+
+  block(ms: number | null, status: number): void {
+    if (this.others) this.tell((m) => m.blocked({ ms, status }));
+  }
+
+  unblock(): void {
+    if (this.others) this.tell((m) => m.blocked(null));
+  }
+
+  resume(options: { readonly buckets: boolean }): void {
+    if (this.others) this.tell((m) => m.resumed(options.buckets));
+  }
+
+  async close(): Promise<void> {
+    this.credential?.leave(this);
+    this.credential = undefined;
+  }
+
+  // As a member of the credential: what another limiter of it tells.
+
+  paused(ms: number, reason: string): void {
+    this.host.pauses.setPause(this.host.now() + ms, reasonOf(reason), null, false);
+    this.host.settle();
+  }
+
+  blocked(block: StoreBlock | null): void {
+    this.host.pauses.adoptBlock(block);
+  }
+
+  resumed(buckets: boolean): void {
+    this.host.pauses.resumed(buckets);
+  }
+
+  settle(): void {
+    this.host.settle();
+  }
+
+  later(now: number): void {
+    this.host.schedule(now);
+  }
+
+  private get others(): boolean {
+    return this.credential !== undefined && this.credential.members.size > 1;
+  }
+
+  private tell(what: (m: LocalAdmission, now: number) => void): void {
+    const now = this.host.now();
+    this.credential?.others(this, (m) => what(m as LocalAdmission, now));
+  }
 
   drain(now: number): void {
+    const credential = this.credential;
+    if (credential && now > credential.seen) credential.seen = now;
     const host = this.host;
     const queue = host.queue;
     for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);

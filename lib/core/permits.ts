@@ -150,7 +150,7 @@ export class Permits {
     host.skew.observe(response.header('date'), now, sentAt);
     host.out.totals.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
-    const mine = taken ?? host.registry.bucketsFor(info).map((b) => [b, undefined] as const);
+    const mine = taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined] as const);
     const cap = host.maxServerWaitMs;
     for (const told of reading.buckets) {
       // A window longer than the cap is garbage, as a reset further away than it: not obeyed.

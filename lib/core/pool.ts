@@ -12,6 +12,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
+import { showAs, showView } from './inspect.js';
 import type { Limiter } from './limiter.js';
 import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
@@ -148,6 +149,10 @@ export class LimiterPool {
 
   /** Use {@link createLimiterPool}, which checks the options and names every bad one. */
   constructor(options: LimiterPoolOptions) {
+    showAs(
+      this,
+      showView('LimiterPool', () => this.snapshot()),
+    );
     const { idleMs, max, stateIntervalMs, ...limiterOptions } = parseOptions(
       'createLimiterPool',
       poolSchema,
@@ -176,19 +181,10 @@ export class LimiterPool {
   /**
    * `JSON.stringify(pool)`, `util.inspect(pool)`, `console.log(pool)`: its snapshot (labels
    * only), not its internals, which hold every live tenant's key and the options' secrets.
+   * (`util.inspect` is set in the constructor: `inspect.ts`.)
    */
   toJSON(): LimiterPoolSnapshot {
     return this.snapshot();
-  }
-
-  /** @internal See {@link LimiterPool.toJSON}. */
-  [Symbol.for('nodejs.util.inspect.custom')](
-    _depth: number,
-    options: object,
-    inspect?: (v: unknown, o: object) => string,
-  ): string {
-    const s = this.snapshot();
-    return `LimiterPool ${inspect ? inspect(s, options) : JSON.stringify(s)}`;
   }
 
   /** Limiters alive now. */

@@ -10,6 +10,7 @@
 import { createLimiter, type Limiter } from './limiter.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, SECRET_OPTIONS, type LimiterOptions } from './options.js';
+import { memoryStore, type LimiterStore } from './store.js';
 
 /** Thrown when two registrations of one provider and key in a process ask for different limiters. */
 export class DuplicateLimiterError extends Error {
@@ -60,7 +61,8 @@ const shared = new Map<string, Entry>();
 function fingerprint(options: LimiterOptions): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
-    if (name === 'key' || name === 'provider') continue;
+    // The store is part of the identity (`identity`), not an option to agree on.
+    if (name === 'key' || name === 'provider' || name === 'store') continue;
     const kind = typeof value;
     // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.
     if (SECRET_OPTIONS.has(name)) parts.push(`${name}: ${keyLabel(String(value))}`);
@@ -70,16 +72,32 @@ function fingerprint(options: LimiterOptions): string {
   return parts.join(', ');
 }
 
+/** A number per store object (0: the memory store): two stores are two places for the state. */
+const storeIds = new WeakMap<LimiterStore, number>();
+let storesSeen = 0;
+
+function storeId(store: LimiterStore | undefined): number {
+  if (store === undefined || store === memoryStore()) return 0;
+  let id = storeIds.get(store);
+  if (id === undefined) {
+    id = ++storesSeen;
+    storeIds.set(store, id);
+  }
+  return id;
+}
+
 /** Which limit state `options` (already validated) name, or `undefined` for one of its own. */
 function identity(options: LimiterOptions): string | undefined {
   // Limiters on another clock (a TestScheduler) live in another time: never the same state.
   if (options.scheduler !== undefined) return undefined;
-  return `${options.provider.name}\u0000${keyLabel(options.key)}`;
+  // Two stores (two Redis servers or prefixes) hold two states of one credential.
+  return `${options.provider.name}\u0000${keyLabel(options.key)}\u0000${storeId(options.store)}`;
 }
 
 /**
- * The process's limiter for `options.provider` + `options.key`: created on first use, the same
- * object for every later call with the same provider and key while any holder keeps it.
+ * The process's limiter for `options.provider` + `options.key` in `options.store`: created on
+ * first use, the same object for every later call with the same provider, key and store object
+ * (the memory store when none is given) while any holder keeps it.
  * `place` names the registration in errors (e.g. `RateLimitModule limiter "pipedrive"`).
  * Throws a {@link DuplicateLimiterError} when the options differ from those in use, and
  * `createLimiter`'s `TypeError` for bad options.

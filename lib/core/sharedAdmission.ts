@@ -7,9 +7,7 @@
  */
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
-import type { BucketRegistry } from './buckets.js';
-import type { AdmissionHost } from './localAdmission.js';
-import type { PausePolicy } from './pauses.js';
+import { reasonOf, type AdmissionHost } from './localAdmission.js';
 import type { StoreGrant, StoreReading, StoreSession } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
 
@@ -17,16 +15,6 @@ import type { Permit, Waiter } from './waiter.js';
 const SHARED_BATCH = 64;
 /** How soon to ask again when only a response can tell (a change notice usually comes first). */
 const SHARED_POLL_MS = 250;
-
-/** What shared admission needs of its limiter, beyond local admission's. */
-export interface SharedAdmissionHost extends AdmissionHost {
-  readonly maxServerWaitMs: number;
-  readonly registry: BucketRegistry;
-  readonly pauses: PausePolicy;
-  drain(): void;
-  /** Admits what can go now and publishes the state. */
-  settle(): void;
-}
 
 export class SharedAdmission implements Admission {
   readonly refusesAtCap = true;
@@ -41,7 +29,7 @@ export class SharedAdmission implements Admission {
   private dirty = true;
 
   constructor(
-    private readonly host: SharedAdmissionHost,
+    private readonly host: AdmissionHost,
     private readonly session: StoreSession,
   ) {
     session.onChange(() => {
@@ -192,8 +180,7 @@ export class SharedAdmission implements Admission {
       index.set(state.name, state.admitted);
     }
     if (grant.pause && grant.pause.ms > 0 && grant.pause.ms <= cap) {
-      const reason = (['retry-after', 'reset', 'body', 'backoff'] as const).find((r) => r === grant.pause?.reason);
-      host.pauses.setPause(now + grant.pause.ms, reason ?? 'manual', null, false);
+      host.pauses.setPause(now + grant.pause.ms, reasonOf(grant.pause.reason), null, false);
     } else if (grant.pause && grant.pause.ms > cap) {
       // A pause in the store past the cap (written by an earlier version) is garbage: lifted for
       // every process, as the store grants nothing while it holds; asked again shortly.

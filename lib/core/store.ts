@@ -145,5 +145,8 @@ export interface LimiterStore {
  * ```
  */
 export function memoryStore(): LimiterStore {
-  return { kind: 'memory', open: () => undefined };
+  return MEMORY_STORE;
 }
+
+/** The memory store is stateless: one object, so that every `memoryStore()` is the same store. */
+const MEMORY_STORE: LimiterStore = Object.freeze({ kind: 'memory', open: () => undefined });

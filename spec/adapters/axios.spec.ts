@@ -31,6 +31,12 @@ import {
   toResponseLike,
 } from '../../lib/adapters/axios.js';
 
+/**
+ * A key of its own for each limiter made here: limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials.
+ */
+let keys = 0;
+
 const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
 
 function axiosResponse(status: number, headers: unknown, data?: unknown): AxiosResponse {
@@ -182,7 +188,7 @@ function recording(base: Provider = generic()): { provider: Provider; infos: Req
 }
 
 function fastLimiter(provider: Provider = generic(), extra: { maxWaitMs?: number } = {}) {
-  return createLimiter({ provider, key: 'token', backoffBaseMs: 1, random: () => 0, ...extra });
+  return createLimiter({ provider, key: `token-${++keys}`, backoffBaseMs: 1, random: () => 0, ...extra });
 }
 
 async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {

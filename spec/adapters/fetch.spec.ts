@@ -15,6 +15,12 @@ import {
 } from '../../lib/index.js';
 import { rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
 
+/**
+ * A key of its own for each limiter made here: limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials.
+ */
+let keys = 0;
+
 const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
 
 describe('toResponseLike (fetch)', () => {
@@ -84,7 +90,7 @@ function recording(base: Provider = generic()) {
 }
 
 const fastLimiter = (provider: Provider = generic(), extra: { maxWaitMs?: number } = {}) =>
-  createLimiter({ provider, key: 'token', backoffBaseMs: 1, random: () => 0, ...extra });
+  createLimiter({ provider, key: `token-${++keys}`, backoffBaseMs: 1, random: () => 0, ...extra });
 
 async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   try {

@@ -23,10 +23,17 @@ import {
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 
+/**
+ * A key of its own for each limiter made here: limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials.
+ */
+let keys = 0;
+const freshKey = () => `k${++keys}`;
+
 describe('every request ends: throwing callbacks, cancellations, waits that never come', () => {
   it('an extractResponse that throws neither hangs the request nor leaks its permit', () => {
     const out = inVirtualTime(() => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       const results: string[] = [];
       const extractResponse = (x: unknown) => {
         const r = (x as { response: { status: number } }).response;
@@ -49,7 +56,7 @@ describe('every request ends: throwing callbacks, cancellations, waits that neve
 
   it('a request queued by an error handler while the queue is failed wholesale still ends', () => {
     const out = inVirtualTime(() => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       const probe = () =>
         new Observable<ResponseLike>((s) => {
           const t = asyncScheduler.schedule(
@@ -74,7 +81,7 @@ describe('every request ends: throwing callbacks, cancellations, waits that neve
 
   it('a request cancelled while its grant is pending in the same drain is not sent', () => {
     const out = inVirtualTime(() => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       let sentB = 0;
       const probe = new Observable<ResponseLike>((s) => {
         const t = asyncScheduler.schedule(() => (s.next(responseLike(200, {})), s.complete()), 100);
@@ -94,7 +101,7 @@ describe('every request ends: throwing callbacks, cancellations, waits that neve
 
   it('a wait that depends on a response that never comes ends after maxWaitMs', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: 1000 });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), maxWaitMs: 1000 });
       NEVER.pipe(throttleByHeaders(limiter)).subscribe();
       const ended: Array<[string, number]> = [];
       of(responseLike(200, {}))
@@ -113,7 +120,7 @@ describe('edges of the options', () => {
       const api = virtualApi(asyncScheduler, { limit: 5, windowMs: 1000 });
       const limiter = createLimiter({
         provider: providers.generic({ resetUnit: 'unix-seconds' }),
-        key: 'k',
+        key: freshKey(),
         maxQueue: 0,
         coldStartConcurrency: 3,
       });
@@ -143,7 +150,7 @@ describe('edges of the options', () => {
       };
       const limiter = createLimiter({
         provider: providers.generic(),
-        key: 'k',
+        key: freshKey(),
         maxWaitMs: Infinity,
         maxServerWaitMs: 365 * 86_400_000,
         scheduler,

@@ -15,6 +15,13 @@ import {
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
+/**
+ * A key of its own for each limiter made here: limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials.
+ */
+let keys = 0;
+const freshKey = () => `k${++keys}`;
+
 type Answer = { status: number; headers: Record<string, string> };
 
 /** An API whose n-th answer (from 0) is `answer(n)`, 10 ms after the request is sent. */
@@ -49,7 +56,12 @@ describe('server-dictated waits are capped', () => {
   it('does not obey Retry-After: 999999999 (31 years): it backs off instead and sends again within a minute', () => {
     const { sent, pausedUntil } = inVirtualTime(() => {
       const api = scriptedApi((n) => (n === 0 ? { status: 429, headers: { 'retry-after': '999999999' } } : ok()));
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 1, maxWaitMs: Infinity });
+      const limiter = createLimiter({
+        provider: providers.generic(),
+        key: freshKey(),
+        random: () => 1,
+        maxWaitMs: Infinity,
+      });
       api.request().pipe(rateLimit(limiter)).subscribe();
       let pausedUntil: number | null = null;
       asyncScheduler.schedule(() => (pausedUntil = limiter.snapshot.pausedUntil), 20);
@@ -63,7 +75,7 @@ describe('server-dictated waits are capped', () => {
   it('still obeys a Retry-After within the cap (2 hours)', () => {
     const pausedUntil = inVirtualTime(() => {
       const api = scriptedApi(() => ({ status: 429, headers: { 'retry-after': String(2 * 3600) } }));
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), maxWaitMs: Infinity });
       api
         .request()
         .pipe(rateLimit(limiter, {}, { maxRetries: 0 }))
@@ -80,7 +92,7 @@ describe('server-dictated waits are capped', () => {
       const api = scriptedApi(() => ({ status: 429, headers: { 'retry-after': '20' } }));
       const limiter = createLimiter({
         provider: providers.generic(),
-        key: 'k',
+        key: freshKey(),
         random: () => 0,
         maxServerWaitMs: 10_000,
       });
@@ -109,7 +121,7 @@ describe('server-dictated waits are capped', () => {
             }
           : ok(50, 5),
       );
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       for (let i = 0; i < 3; i++) api.request().pipe(rateLimit(limiter)).subscribe();
       let resetAt: number | null | undefined;
       asyncScheduler.schedule(() => (resetAt = limiter.snapshot.buckets[0]?.resetAt), 5000);
@@ -137,7 +149,7 @@ describe('server-dictated waits are capped', () => {
         status: 200,
         headers: n === 0 ? { left: '0', window: '1000000000000' } : { left: '5', window: '60000' },
       }));
-      const limiter = createLimiter({ provider, key: 'k', maxWaitMs: Infinity });
+      const limiter = createLimiter({ provider, key: freshKey(), maxWaitMs: Infinity });
       for (let i = 0; i < 2; i++) api.request().pipe(rateLimit(limiter)).subscribe();
       return api.sent;
     });
@@ -147,9 +159,9 @@ describe('server-dictated waits are capped', () => {
 
   it('refuses a bad maxServerWaitMs with a TypeError naming it', () => {
     for (const bad of [-1, Number.NaN, 500, '1h'] as unknown[])
-      expect(() => createLimiter({ provider: providers.generic(), key: 'k', maxServerWaitMs: bad as number })).toThrow(
-        /`maxServerWaitMs`/,
-      );
+      expect(() =>
+        createLimiter({ provider: providers.generic(), key: freshKey(), maxServerWaitMs: bad as number }),
+      ).toThrow(/`maxServerWaitMs`/);
   });
 });
 
@@ -157,7 +169,7 @@ describe('pause(0) and resume() start again', () => {
   it('pause(0) ends a pause: the waiting request goes at once', () => {
     const { sent, pausedUntil } = inVirtualTime(() => {
       const api = scriptedApi(() => ok());
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), maxWaitMs: Infinity });
       limiter.pause(60_000);
       api.request().pipe(rateLimit(limiter)).subscribe();
       let pausedUntil: number | null = -1;
@@ -187,7 +199,7 @@ describe('pause(0) and resume() start again', () => {
             }
           : ok(99, 60),
       );
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: Infinity });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), maxWaitMs: Infinity });
       const events: string[] = [];
       limiter.events$.subscribe((e) => events.push(e.type));
       api
@@ -210,7 +222,7 @@ describe('pause(0) and resume() start again', () => {
       const api = scriptedApi((n) => (n === 0 ? { status: 403, headers: { 'content-type': 'text/html' } } : ok()));
       const limiter = createLimiter({
         provider: providers.pipedrive({ plan: 'essential' }),
-        key: 'k',
+        key: freshKey(),
         blockCooldownMs: Infinity,
       });
       const errors: string[] = [];
@@ -239,7 +251,7 @@ describe('429s to a burst of concurrent requests', () => {
       const api = scriptedApi((n) =>
         n >= 1 && n <= 5 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200, headers: {} },
       );
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 1 });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), random: () => 1 });
       api.request().pipe(rateLimit(limiter)).subscribe();
       asyncScheduler.schedule(() => {
         for (let i = 0; i < 5; i++) api.request().pipe(rateLimit(limiter)).subscribe();
@@ -258,7 +270,7 @@ describe('random option', () => {
   it('a random source returning NaN still pauses after a 429 (the backoff counts it as the longest jitter)', () => {
     const sent = inVirtualTime(() => {
       const api = scriptedApi((n) => (n === 0 ? { status: 429, headers: {} } : ok()));
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => Number.NaN });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), random: () => Number.NaN });
       api.request().pipe(rateLimit(limiter)).subscribe();
       return api.sent;
     });
@@ -267,7 +279,7 @@ describe('random option', () => {
 
   it('refuses a random that is not a function with a TypeError naming it', () => {
     expect(() =>
-      createLimiter({ provider: providers.generic(), key: 'k', random: 0.5 as unknown as () => number }),
+      createLimiter({ provider: providers.generic(), key: freshKey(), random: 0.5 as unknown as () => number }),
     ).toThrow(/`random`/);
   });
 });

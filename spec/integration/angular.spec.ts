@@ -51,6 +51,13 @@ import {
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
 
 const TOKEN = 'sk_live_TOPSECRET_angular_0123456789';
+/**
+ * A key of its own for each limiter made here (limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials); each still holds the
+ * token, so a leak of it is still found.
+ */
+let keys = 0;
+const tokenKey = () => `${TOKEN}-${++keys}`;
 const API = 'https://api.example.com';
 
 beforeAll(() => {
@@ -237,7 +244,7 @@ describe('rateLimitInterceptor with a real HttpClient (withFetch) against the si
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     const { http, sent, errors } = setup('fetch', { limiters: () => limiter });
 
     const error = await firstValueFrom(http.get(`http://127.0.0.1:${port}/v1/items`)).catch((e: unknown) => e);
@@ -254,7 +261,7 @@ describe('rateLimitInterceptor with a real HttpClient (withFetch) against the si
 describe('rateLimitInterceptor with HttpTestingController', () => {
   it('retries a GET after the 429’s Retry-After (virtual time), holding the other requests as long', () => {
     const scheduler = new VirtualTimeScheduler();
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey(), scheduler });
     const { http, httpTesting, sent } = testing({ limiters: { 'api.example.com': limiter } }, () => scheduler.now());
 
     const first = watch(http.get(`${API}/v1/items/1`));
@@ -285,7 +292,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
 
   it('a POST without an Idempotency-Key is not retried: the caller gets the 429 HttpErrorResponse', () => {
     const scheduler = new VirtualTimeScheduler();
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey(), scheduler });
     const { http, httpTesting } = testing({ limiters: () => limiter });
 
     const post = watch(http.post(`${API}/v1/deals`, { title: 'x' }));
@@ -303,7 +310,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
 
   it('retries a POST with an Idempotency-Key, or with RATE_LIMIT_RETRY; RATE_LIMIT_RETRY false stops a GET', () => {
     const scheduler = new VirtualTimeScheduler();
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey(), scheduler });
     const { http, httpTesting } = testing({ limiters: () => limiter });
     const limited = { status: 429, statusText: 'Too Many Requests', headers: { 'Retry-After': '1' } };
 
@@ -330,7 +337,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
 
   it('past maxRetries the call fails with RetryLimitError, its cause the last HttpErrorResponse', () => {
     const scheduler = new VirtualTimeScheduler();
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey(), scheduler });
     const { http, httpTesting } = testing({ limiters: () => limiter, maxRetries: 1 });
 
     const call = watch(http.get(`${API}/v1/items`));
@@ -349,7 +356,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
   });
 
   it('RATE_LIMIT_PRIORITY orders waiting requests; the `priority` option is the default', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     const { http, httpTesting } = testing({ limiters: () => limiter, priority: 1 });
     const withPriority = (p: number) => ({ context: new HttpContext().set(RATE_LIMIT_PRIORITY, p) });
 
@@ -367,7 +374,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
   });
 
   it('RATE_LIMIT_SKIP sends the request around the limiter: not held by a pause, response not read', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     const { http, httpTesting } = testing({ limiters: () => limiter });
     limiter.pause(60_000);
 
@@ -393,7 +400,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
   });
 
   it('identical GETs in flight are sent once and shared; other headers make another request', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     const { http, httpTesting } = testing({ limiters: () => limiter });
     const headers = { 'Accept-Language': 'de' };
 
@@ -413,7 +420,7 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
   });
 
   it('unsubscribing from a queued request removes it from the queue: nothing is sent', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     const events = eventsOf(limiter);
     const { http, httpTesting, sent } = testing({ limiters: () => limiter });
 
@@ -449,7 +456,7 @@ describe('missing rate-limit headers', () => {
   const corsVisible = { 'Content-Type': 'application/json', 'Content-Length': '16' };
 
   it('says so once per limiter, naming the host, the headers expected and Access-Control-Expose-Headers', () => {
-    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
     const reports: MissingHeadersReport[] = [];
     const { http, httpTesting } = testing({
       limiters: { 'api.example.com': limiter },
@@ -487,7 +494,7 @@ describe('missing rate-limit headers', () => {
 
   it('warns through console.warn by default', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const limiter = createLimiter({ provider: providers.procore(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.procore(), key: tokenKey() });
     const { http, httpTesting } = testing({ limiters: () => limiter, missingHeadersAfter: 1 });
 
     answer(http, httpTesting, 3, { 'Content-Type': 'application/json', 'X-Request-Id': 'r-1' });
@@ -503,7 +510,7 @@ describe('missing rate-limit headers', () => {
 
   it('stays silent once a response has carried limit headers, and when turned off', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
     const { http, httpTesting } = testing({ limiters: () => limiter });
     answer(http, httpTesting, 1, {
       'X-RateLimit-Limit': '40',
@@ -533,7 +540,7 @@ describe('rateLimitInterceptor options and responses', () => {
   });
 
   it('rejects bad options with a TypeError naming the option', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
     expect(() => rateLimitInterceptor({ limiters: { 'https://api.example.com/': limiter } })).toThrow(
       /`limiters` is keyed by host/,
     );
@@ -548,7 +555,7 @@ describe('rateLimitInterceptor options and responses', () => {
 
   it('never shows the token in events, snapshots or errors', () => {
     const scheduler = new VirtualTimeScheduler();
-    const limiter = createLimiter({ provider: providers.generic(), key: TOKEN, scheduler });
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey(), scheduler });
     const events = eventsOf(limiter);
     const { http, httpTesting } = testing({ limiters: () => limiter, maxRetries: 0 });
 

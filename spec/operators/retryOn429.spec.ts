@@ -14,6 +14,13 @@ import {
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 
+/**
+ * A key of its own for each limiter made here: limiters of one provider and key in a process
+ * share one limit state, and these stand for independent credentials.
+ */
+let keys = 0;
+const freshKey = () => `k${++keys}`;
+
 const http429 = (headers: Record<string, string> = {}) =>
   Object.assign(new Error('HTTP 429'), { status: 429, headers });
 
@@ -24,7 +31,7 @@ function marbles() {
 describe('retryOn429', () => {
   it('resubscribes after the Retry-After time, through the limiter gate, and gives up with RetryLimitError', () => {
     marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0 });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), random: () => 0 });
       const source = cold('-#', undefined, http429({ 'Retry-After': '3' }));
       const result = source.pipe(rateLimit(limiter, {}, { maxRetries: 2 }));
       expectObservable(result).toBe(
@@ -38,7 +45,7 @@ describe('retryOn429', () => {
 
   it('passes the response through once a retry succeeds', () => {
     marbles().run(({ cold, expectObservable }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       let n = 0;
       const source = defer(() =>
         ++n === 1
@@ -55,7 +62,7 @@ describe('retryOn429', () => {
     marbles().run(({ cold, expectObservable }) => {
       const reset = createLimiter({
         provider: providers.generic({ resetUnit: 'seconds-left' }),
-        key: 'k',
+        key: freshKey(),
         resetGuardMs: 100,
       });
       const withReset = cold('-#', undefined, http429({ 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '5' }));
@@ -79,7 +86,12 @@ describe('retryOn429', () => {
 
   it('never waits less than the server asked, even when the backoff would be shorter', () => {
     marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 0, backoffBaseMs: 10 });
+      const limiter = createLimiter({
+        provider: providers.generic(),
+        key: freshKey(),
+        random: () => 0,
+        backoffBaseMs: 10,
+      });
       const source = cold('-#', undefined, http429({ 'Retry-After': '7' }));
       expectObservable(source.pipe(rateLimit(limiter, {}, { maxRetries: 1 }))).toBe(
         '7002ms #',
@@ -98,7 +110,7 @@ describe('retryOn429', () => {
         errorsAsThrows: true,
         override: (n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '2' } } : undefined),
       });
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       const errors: unknown[] = [];
       api
         .request('POST')
@@ -126,7 +138,7 @@ describe('retryOn429', () => {
           windowMs: 60_000,
           override: (n) => (n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
         });
-        const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+        const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
         api
           .request('POST')
           .pipe(rateLimit(limiter, info, config))
@@ -138,7 +150,7 @@ describe('retryOn429', () => {
   });
 
   it('a 429 that arrives as a value (fetch) is retried too; a POST one is delivered as received', () => {
-    const limiter = () => createLimiter({ provider: providers.generic(), key: 'k' });
+    const limiter = () => createLimiter({ provider: providers.generic(), key: freshKey() });
     marbles().run(({ cold, expectObservable }) => {
       const limited = responseLike(429, { 'retry-after': '1' });
       const ok = responseLike(200, {});
@@ -152,7 +164,7 @@ describe('retryOn429', () => {
 
   it('fails at once with QuotaExhaustedError when the server asks for a wait longer than maxWaitMs', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: 60_000 });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey(), maxWaitMs: 60_000 });
       const errors: Array<[number, unknown]> = [];
       throwError(() => http429({ 'Retry-After': '3600' }))
         .pipe(rateLimit(limiter))
@@ -172,7 +184,7 @@ describe('retryOn429', () => {
 
   it('used alone (without throttleByHeaders) still tells the limiter, which pauses other streams', () => {
     const out = inVirtualTime(() => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
       const events: LimiterEvent[] = [];
       limiter.events$.subscribe((e) => events.push(e));
       let n = 0;
@@ -217,7 +229,12 @@ describe('retryOn429', () => {
 
   it('an extra status the provider does not treat as a rate limit (503) backs off instead of retrying at once', () => {
     marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k', random: () => 1, backoffBaseMs: 1000 });
+      const limiter = createLimiter({
+        provider: providers.generic(),
+        key: freshKey(),
+        random: () => 1,
+        backoffBaseMs: 1000,
+      });
       const source = cold('-#', undefined, Object.assign(new Error('HTTP 503'), { status: 503, headers: {} }));
       expectObservable(source.pipe(rateLimit(limiter, {}, { statuses: [429, 503], maxRetries: 2 }))).toBe(
         '3003ms #',
@@ -229,7 +246,7 @@ describe('retryOn429', () => {
   });
 
   it('rejects a bad maxRetries with a TypeError that names it', () => {
-    const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+    const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
     expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(
       /`maxRetries` must be a whole number >= 0, got -1/,
     );

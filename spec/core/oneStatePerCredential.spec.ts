@@ -1,0 +1,101 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, from, merge, mergeMap, type Observable } from 'rxjs';
+import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
+import { createSimulatorEngine, virtualProvider, type SimulatorResponse } from '../../lib/testing/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+/** Virtual runs start at a round UTC time, so the simulator's clock-aligned windows start with them. */
+const START = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+/**
+ * `requests` GETs per limiter, 15 streams each, all limiters at once against one simulated
+ * Pipedrive (advanced plan: 40 requests per 2 s per token), each limiter on its own token.
+ */
+function run(limiters: readonly { limiter: Limiter; token: string }[], requests: number) {
+  return inVirtualTime(({ now }) => {
+    const engine = createSimulatorEngine({
+      latencyMs: 20,
+      pipedrive: { plan: 'advanced' },
+      now: () => START + asyncScheduler.now(),
+    });
+    const api = virtualProvider(engine, asyncScheduler);
+    const statuses: number[] = [];
+    const errors: unknown[] = [];
+    let last = 0;
+    merge(
+      ...limiters.map(({ limiter, token }, n) =>
+        from(Array.from({ length: requests }, (_, i) => i)).pipe(
+          mergeMap((i) => {
+            const path = `/v1/deals/${n}-${i}`;
+            const request$: Observable<SimulatorResponse> = api.request('pipedrive', { method: 'GET', path, token });
+            return request$.pipe(rateLimit(limiter, { method: 'GET', url: path }));
+          }, 15),
+        ),
+      ),
+    ).subscribe({
+      next: (r) => {
+        statuses.push(r.status);
+        last = now();
+      },
+      error: (e) => errors.push(e),
+    });
+    return { engine, statuses, errors, elapsed: () => last };
+  });
+}
+
+describe('one limit state per provider and credential in a process', () => {
+  it('two limiters made for one Pipedrive token share its budget: no 429, nothing lost', () => {
+    const out = inVirtualTime(() => {
+      const a = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'token-shared' });
+      const b = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'token-shared' });
+      return { a, b };
+    });
+    // Each limiter alone would believe it owns 40 per 2 s and send 80 per 2 s together.
+    const result = run(
+      [
+        { limiter: out.a, token: 'token-shared' },
+        { limiter: out.b, token: 'token-shared' },
+      ],
+      100,
+    );
+    const counts = result.engine.statsFor('pipedrive', 'token-shared');
+    expect(result.errors).toEqual([]);
+    expect(result.statuses).toHaveLength(200);
+    expect(counts.limited).toBe(0);
+    expect(counts.blocked).toBe(0);
+    // 200 requests at 40 per 2 s: at least four full windows after the first.
+    expect(result.elapsed()).toBeGreaterThanOrEqual(8000);
+  });
+
+  it('a pause one limiter meets holds the other limiter of the credential too', () => {
+    inVirtualTime(({ now }) => {
+      const a = createLimiter({ provider: providers.generic(), key: 'token-paused' });
+      const b = createLimiter({ provider: providers.generic(), key: 'token-paused' });
+      a.pause(5_000);
+      expect(b.snapshot.pausedUntil).toBe(now() + 5_000);
+      b.pause(0);
+      expect(a.snapshot.pausedUntil).toBeNull();
+    });
+  });
+
+  it('limiters of other keys or other providers keep states of their own', () => {
+    inVirtualTime(({ now }) => {
+      const a = createLimiter({ provider: providers.generic(), key: 'token-1' });
+      const otherKey = createLimiter({ provider: providers.generic(), key: 'token-2' });
+      const otherProvider = createLimiter({ provider: providers.procore(), key: 'token-1' });
+      a.pause(5_000);
+      expect(a.snapshot.pausedUntil).toBe(now() + 5_000);
+      expect(otherKey.snapshot.pausedUntil).toBeNull();
+      expect(otherProvider.snapshot.pausedUntil).toBeNull();
+    });
+  });
+
+  it('a limiter made after the others were closed starts from a fresh state', async () => {
+    const a = createLimiter({ provider: providers.generic(), key: 'token-closed' });
+    a.pause(60_000);
+    await a.close();
+    const b = createLimiter({ provider: providers.generic(), key: 'token-closed' });
+    expect(b.snapshot.pausedUntil).toBeNull();
+    await b.close();
+  });
+});
