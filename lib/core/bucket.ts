@@ -643,14 +643,23 @@ export class RollingBucket extends Bucket {
  * up to a second after the window it waits for. When one of the request's buckets already knows
  * its current window's end and that end lies within that second, the two describe one window and
  * the bucket's figure is the sharper: it is returned (the bucket refills after it as after any
- * reset). Where they disagree, or the wait is finer than a second, the told wait stands.
- * Without it a 429 late in a window of a provider that rounds its wait up (Planning Center
- * after a limit cut) cost up to a second per window.
+ * reset). Only a bucket that explains the 429 counts: one the server named (`limitedBy`) or one
+ * its headers show empty; a 429 for something else (a secondary limit, an overload) says
+ * nothing of when that bucket's window ends. Where they disagree, or the wait is finer than a
+ * second, the told wait stands. Without it a 429 late in a window of a provider that rounds its
+ * wait up (Planning Center after a limit cut) cost up to a second per window.
  */
-export function sharperWait(told: number, wholeSeconds: boolean, buckets: readonly Bucket[], now: number): number {
+export function sharperWait(
+  told: number,
+  wholeSeconds: boolean,
+  buckets: readonly Bucket[],
+  now: number,
+  limitedBy?: string,
+): number {
   if (!wholeSeconds) return told;
   let best: number | undefined;
   for (const b of buckets) {
+    if (b.remaining !== 0 && b.name !== limitedBy) continue;
     const end = b.resetAt;
     // An end already past is no figure for the window the server still counts.
     if (end !== undefined && end > now && end <= told && end > told - 1000) best = Math.max(best ?? end, end);

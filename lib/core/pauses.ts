@@ -104,6 +104,7 @@ export class PausePolicy {
           inWholeSeconds(reading.retryAfter),
           mine,
           now,
+          reading.limitedBy,
         );
     // A wait past `maxServerWaitMs` is garbage, not obeyed: the backoff below applies instead.
     if (told !== undefined && told - now <= host.maxServerWaitMs) {
