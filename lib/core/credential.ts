@@ -5,7 +5,14 @@
  * `resume()` one of them meets is told to the others, as a shared store tells other processes.
  * Without it, two limiters on one token (two NestJS modules, two services) would each spend the
  * whole budget: twice what the provider allows. The state is counted: it is dropped when the
- * last limiter that joined it is closed. Limiters with a shared store share through the store.
+ * last limiter that joined it is closed or garbage-collected (members are held weakly, so a
+ * limiter dropped without `close()` is not kept alive by its credential). Limiters with a shared
+ * store share through the store.
+ *
+ * Limiters of one provider and key whose provider reports other buckets (other hints, another
+ * plan) keep separate states, since one registry cannot hold both sets of rules; that is almost
+ * always a mistake, so it is reported once with `console.warn` (the provider and the limiter's
+ * label, never the key).
  */
 import type { SchedulerLike } from 'rxjs';
 import type { Bucket } from './bucket.js';
@@ -26,10 +33,13 @@ export interface CredentialMember {
   settle(): void;
   /** Drains on the limiter's timer (at `now`: after the caller's current job). */
   later(now: number): void;
+  /** A bucket of the credential was evicted: the limiter's snapshot changed. */
+  touch(): void;
 }
 
 export class CredentialState {
-  readonly members = new Set<CredentialMember>();
+  private readonly refs = new Set<WeakRef<CredentialMember>>();
+  private readonly byMember = new WeakMap<CredentialMember, WeakRef<CredentialMember>>();
   /**
    * The latest time a member read (at a join or a drain). A clock that reads earlier is another
    * time: a new virtual-time run (a `TestScheduler` restarts at 0 on `asyncScheduler`), whose
@@ -40,52 +50,117 @@ export class CredentialState {
   constructor(
     /** The clock every member reads, so that the buckets' times are on one clock. */
     readonly now: () => number,
-    readonly registry: BucketRegistry,
+    registry: (evicted: () => void) => BucketRegistry,
     private readonly drop: () => void,
-  ) {}
+  ) {
+    // The registry tells every member, not the one that made it: it must hold no limiter alive.
+    this.registry = registry(() => {
+      for (const ref of [...this.refs]) ref.deref()?.touch();
+    });
+  }
+
+  readonly registry: BucketRegistry;
+
+  /** How many limiters share the state (a collected one may count until its finalizer runs). */
+  get size(): number {
+    return this.refs.size;
+  }
+
+  join(member: CredentialMember): void {
+    if (this.byMember.has(member)) return;
+    const ref = new WeakRef(member);
+    this.refs.add(ref);
+    this.byMember.set(member, ref);
+    collected.register(member, { state: this, ref }, ref);
+  }
 
   /** Calls `tell` for every limiter of the credential but `from`. */
   others<M extends CredentialMember>(from: M, tell: (m: M) => void): void {
-    if (this.members.size < 2) return;
-    for (const m of [...this.members]) if (m !== from && this.members.has(m)) tell(m as M);
+    if (this.refs.size < 2) return;
+    for (const ref of [...this.refs]) {
+      const m = ref.deref();
+      if (m !== undefined && m !== from && this.refs.has(ref)) tell(m as M);
+    }
   }
 
   leave(member: CredentialMember): void {
-    if (this.members.delete(member) && this.members.size === 0) this.drop();
+    const ref = this.byMember.get(member);
+    if (ref === undefined) return;
+    this.byMember.delete(member);
+    collected.unregister(ref);
+    this.forget(ref);
+  }
+
+  /** @internal A member left or was collected. */
+  forget(ref: WeakRef<CredentialMember>): void {
+    if (this.refs.delete(ref) && this.refs.size === 0) this.drop();
   }
 }
 
-/** Per clock, per provider name and key digest: the state in use. */
-const states = new WeakMap<SchedulerLike, Map<string, CredentialState>>();
+/** A limiter dropped without `close()`: it leaves its credential when collected. */
+const collected = new FinalizationRegistry<{ state: CredentialState; ref: WeakRef<CredentialMember> }>(
+  ({ state, ref }) => state.forget(ref),
+);
+
+/** Per clock, per provider name and key digest, per set of bucket rules: the state in use. */
+const states = new WeakMap<SchedulerLike, Map<string, Map<string, CredentialState>>>();
+/** Credentials already warned about (by digest), so the warning comes once. */
+const warned = new Set<string>();
+
+/** What a limiter that joins brings: the credential, its provider's rules, how to name it. */
+export interface CredentialJoin {
+  /** A digest of the provider's name and the key. */
+  readonly id: string;
+  /** The provider's buckets as JSON: limiters with other rules keep another state. */
+  readonly rules: string;
+  /** For the warning: the provider's name and the limiter's label (never the key). */
+  readonly name: string;
+}
 
 /**
- * The state of the credential `id` (a digest of provider name and key) on `scheduler`, joined
- * by `member`; made with the first limiter's clock and `registry()`.
+ * The state of the credential `join.id` on `scheduler` for the provider rules `join.rules`,
+ * joined by `member`; made with the first limiter's clock and `registry(evicted)`.
  */
 export function joinCredential(
   scheduler: SchedulerLike,
-  id: string,
+  join: CredentialJoin,
   member: CredentialMember,
   now: () => number,
-  registry: () => BucketRegistry,
+  registry: (evicted: () => void) => BucketRegistry,
 ): CredentialState {
   let byId = states.get(scheduler);
   if (!byId) {
     byId = new Map();
     states.set(scheduler, byId);
   }
-  let state = byId.get(id);
+  let byRules = byId.get(join.id);
+  if (!byRules) {
+    byRules = new Map();
+    byId.set(join.id, byRules);
+  }
+  let state = byRules.get(join.rules);
   // The state's clock went back (a new virtual-time run): that state belongs to a time that is over.
   if (state && state.now() < state.seen) state = undefined;
   if (!state) {
-    const map = byId;
-    const made: CredentialState = new CredentialState(now, registry(), () => {
-      if (map.get(id) === made) map.delete(id);
+    const id = byId;
+    const rules = byRules;
+    const made: CredentialState = new CredentialState(now, registry, () => {
+      if (rules.get(join.rules) === made) rules.delete(join.rules);
+      if (rules.size === 0 && id.get(join.id) === rules) id.delete(join.id);
     });
     state = made;
-    byId.set(id, state);
+    byRules.set(join.rules, state);
+    if (byRules.size > 1 && !warned.has(join.id)) {
+      if (warned.size >= 1024) warned.clear();
+      warned.add(join.id);
+      console.warn(
+        `rx-ratelimit: two limiters for ${join.name} with one key have different buckets (other provider ` +
+          `options): they keep separate limit states and together can spend the budget twice. Give every ` +
+          `limiter of a credential the same provider options, or close() the old one first.`,
+      );
+    }
   }
-  state.members.add(member);
+  state.join(member);
   state.seen = Math.max(state.seen, state.now());
   return state;
 }

@@ -12,7 +12,7 @@ import { limiterClock, SkewEstimator } from './clock.js';
 import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
 import { safePath, type RequestSummary } from './events.js';
 import { CapacityInference } from './inference.js';
-import { joinCredential } from './credential.js';
+import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
 import { LocalAdmission } from './localAdmission.js';
 import { jitterOf, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
@@ -66,20 +66,23 @@ export class Engine {
     opts: EngineOptions,
     readonly key: string,
     session: StoreSession | undefined,
-    /** A digest of the provider's name and the credential: limiters with the same one share their state. */
-    credentialId: string,
+    /** The credential and its provider's rules: limiters with the same ones share their state. */
+    credential: CredentialJoin,
   ) {
     this.provider = opts.provider;
     this.scheduler = opts.scheduler ?? asyncScheduler;
     const clock = limiterClock(this.scheduler);
-    const ownRegistry = () => new BucketRegistry(this.provider, clock, opts.resetGuardMs, () => this.out.touch());
+    const provider = this.provider;
+    const resetGuardMs = opts.resetGuardMs;
+    // Made for the credential: it captures no part of this limiter (credential.ts holds members weakly).
+    const registryOf = (evicted: () => void) => new BucketRegistry(provider, clock, resetGuardMs, evicted);
     // With the memory store, one state per credential in the process (credential.ts); a shared
     // store shares it through the store.
     let local: LocalAdmission | undefined;
-    const credential = session
+    const shared = session
       ? undefined
-      : joinCredential(this.scheduler, credentialId, (local = new LocalAdmission(this)), clock, ownRegistry);
-    this.now = credential?.now ?? clock;
+      : joinCredential(this.scheduler, credential, (local = new LocalAdmission(this)), clock, registryOf);
+    this.now = shared?.now ?? clock;
     this.epoch = this.now();
     this.maxWaitMs = opts.maxWaitMs;
     this.maxConcurrent = opts.maxConcurrent;
@@ -98,7 +101,7 @@ export class Engine {
     };
     this.out = new Publisher(this.now, this.provider.name, key, (now) => this.snapshotAt(now));
     this.timer = new DrainTimer(this.scheduler, this.now, () => this.settle());
-    this.registry = credential?.registry ?? ownRegistry();
+    this.registry = shared?.registry ?? registryOf(() => this.out.touch());
     this.queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
       opened: (g) => this.registry.pin(g.buckets, 1),
       closed: (g) => this.registry.pin(g.buckets, -1),
@@ -108,7 +111,9 @@ export class Engine {
       (ms) => this.skew.toLocal(ms),
     );
     this.permits = new Permits(this);
-    this.admission = session ? new SharedAdmission(this, session) : (local as LocalAdmission).join(credential);
+    this.admission = session
+      ? new SharedAdmission(this, session)
+      : (local as LocalAdmission).join(shared as CredentialState);
     this.pauses = new PausePolicy(this, this.admission);
   }
 

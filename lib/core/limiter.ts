@@ -104,7 +104,12 @@ export class Limiter {
       // A store may report before the engine exists (while it opens): `?.` drops that.
       emit: (event) => (this.engine as Engine | undefined)?.out.emit(event),
     });
-    const engine = (this.engine = new Engine(opts, this.key, session, sha256Hex(`${this.provider.name}\n${key}`)));
+    const credential = {
+      id: sha256Hex(`${this.provider.name}\n${key}`),
+      rules: rulesOf(this.provider),
+      name: `${this.provider.name} (label ${this.key})`,
+    };
+    const engine = (this.engine = new Engine(opts, this.key, session, credential));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
     this.state$ = defer(() => {
@@ -378,4 +383,19 @@ export class Limiter {
  */
 export function createLimiter(options: LimiterOptions): Limiter {
   return new Limiter(options);
+}
+
+/**
+ * A provider's rules as JSON: the buckets it names for a plain GET and POST. Two limiters of one
+ * credential share a limit state only when these agree (core/credential.ts).
+ */
+function rulesOf(provider: Provider): string {
+  try {
+    return JSON.stringify([
+      provider.buckets({ method: 'GET', url: '/' }),
+      provider.buckets({ method: 'POST', url: '/' }),
+    ]);
+  } catch {
+    return '';
+  }
 }

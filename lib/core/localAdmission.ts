@@ -144,8 +144,12 @@ export class LocalAdmission implements Admission, CredentialMember {
     this.host.schedule(now);
   }
 
+  touch(): void {
+    this.host.out.touch();
+  }
+
   private get others(): boolean {
-    return this.credential !== undefined && this.credential.members.size > 1;
+    return this.credential !== undefined && this.credential.size > 1;
   }
 
   private tell(what: (m: LocalAdmission, now: number) => void): void {

@@ -338,6 +338,7 @@ describe('attachRateLimiter', () => {
     const { adapter } = fakeAdapter(() => ok);
     const client = axios.create({ adapter, baseURL: 'https://api.example.com/v1/' });
     attachRateLimiter(client, fastLimiter(provider), { priority: 2 });
+    infos.length = 0; // made, the limiter read the provider's rules for a plain GET and POST
 
     await client.post('/deals?x=1', {}, { headers: { 'Idempotency-Key': 'k1' } });
     await client.get('https://other.example.com/abs', { rateLimit: { priority: 7, retry: false } });
@@ -496,6 +497,7 @@ describe('rateLimitedRequest', () => {
     const { adapter } = fakeAdapter(() => ok);
     const client = axios.create({ adapter, baseURL: 'https://api.example.com/v1' });
     const limiter = fastLimiter(provider);
+    infos.length = 0; // made, the limiter read the provider's rules for a plain GET and POST
 
     await firstValueFrom(
       rateLimitedRequest(

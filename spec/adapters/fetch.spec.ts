@@ -230,7 +230,9 @@ describe('rateLimitedFetch', () => {
       body: '{"title":"x"}',
     });
 
-    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch, priority: 4 })(request);
+    const made = fastLimiter(provider);
+    infos.length = 0; // made, the limiter read the provider's rules for a plain GET and POST
+    const res = await rateLimitedFetch(made, { fetch: fake.fetch, priority: 4 })(request);
 
     expect(res.status).toBe(200);
     expect(
@@ -253,10 +255,15 @@ describe('rateLimitedFetch', () => {
       method: 'POST',
       headers: { 'Idempotency-Key': 'old' },
     });
-    await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })(request, {
+    const made = fastLimiter(provider);
+    infos.length = 0; // made, the limiter read the provider's rules for a plain GET and POST
+    await rateLimitedFetch(made, { fetch: fake.fetch })(request, {
       headers: { 'Idempotency-Key': 'new' },
     });
-    await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })(new URL('https://api.example.com/u'), {
+    const before = infos.length;
+    const second = fastLimiter(provider);
+    infos.length = before;
+    await rateLimitedFetch(second, { fetch: fake.fetch })(new URL('https://api.example.com/u'), {
       method: 'delete',
     });
     expect(infos).toEqual([

@@ -1,6 +1,9 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { asyncScheduler, from, merge, mergeMap, type Observable } from 'rxjs';
 import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
+import { responseLike } from '../../lib/core/response.js';
 import { createSimulatorEngine, virtualProvider, type SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
@@ -97,5 +100,60 @@ describe('one limit state per provider and credential in a process', () => {
     const b = createLimiter({ provider: providers.generic(), key: 'token-closed' });
     expect(b.snapshot.pausedUntil).toBeNull();
     await b.close();
+  });
+
+  it('limiters of one key whose provider options differ keep their own states, with one warning', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      inVirtualTime(({ now }) => {
+        const hour = createLimiter({ provider: providers.atlassian(), key: 'token-rules' });
+        const compressed = createLimiter({
+          provider: providers.atlassian({ hints: { quota: { limit: 40, windowMs: 2000 } } }),
+          key: 'token-rules',
+        });
+        const again = createLimiter({
+          provider: providers.atlassian({ hints: { quota: { limit: 40, windowMs: 2000 } } }),
+          key: 'token-rules',
+        });
+        hour.pause(5_000);
+        expect(compressed.snapshot.pausedUntil).toBeNull();
+        compressed.pause(1_000);
+        expect(again.snapshot.pausedUntil).toBe(now() + 1_000);
+      });
+      expect(warn).toHaveBeenCalledTimes(1);
+      const message = String(warn.mock.calls[0]?.[0]);
+      expect(message).toMatch(/atlassian .*different buckets/);
+      expect(message).not.toContain('token-rules');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('a limiter dropped without close() leaves its credential once collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const provider = providers.generic();
+    // What the dropped limiter learnt: 3 of 10 left in a window that ends in an hour.
+    (() => {
+      const limiter = createLimiter({ provider, key: 'token-dropped' });
+      limiter.observe(
+        responseLike(200, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '3600' }),
+      );
+    })();
+    const remaining = async () => {
+      const probe = createLimiter({ provider, key: 'token-dropped' });
+      const left = probe.snapshot.buckets.find((b) => b.limit === 10)?.remaining;
+      await probe.close();
+      return left;
+    };
+    expect(await remaining()).toBe(3);
+    // Nothing holds the dropped limiter: once collected, its credential is dropped with it.
+    let left = await remaining();
+    for (let i = 0; i < 50 && left !== undefined; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      left = await remaining();
+    }
+    expect(left).toBeUndefined();
   });
 });

@@ -29,10 +29,20 @@ const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
 
 let server: TestServer | undefined;
 let api: FixedWindowApi | undefined;
+/** The limiters a test made: closed after it, so the next test's limiter of the token starts fresh. */
+const made: Limiter[] = [];
+
+/** `createLimiter`, closed after the test (limiters of one token share their state until then). */
+function limiterOf(options: Parameters<typeof createLimiter>[0]): Limiter {
+  const limiter = createLimiter(options);
+  made.push(limiter);
+  return limiter;
+}
 
 afterEach(async () => {
   api?.dispose();
   await server?.close();
+  await Promise.all(made.splice(0).map((l) => l.close()));
   server = undefined;
   api = undefined;
 });
@@ -74,7 +84,7 @@ function expectPacedWithoutA429(s: TestServer, limiter: Limiter, count: number, 
 describe('attachRateLimiter over a real socket', () => {
   it('paces 20 concurrent requests to 5 per second: all succeed, the server sees no 429', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
     attachRateLimiter(client, limiter);
@@ -92,7 +102,7 @@ describe('attachRateLimiter over a real socket', () => {
       override: (r) =>
         r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'slow down' } } : undefined,
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     attachRateLimiter(client, limiter);
 
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => client.get(`/items/${i}`)));
@@ -111,7 +121,7 @@ describe('attachRateLimiter over a real socket', () => {
       windowMs: 1000,
       override: (r) => (r.method === 'POST' ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     attachRateLimiter(client, limiter);
 
     const out = await settle(client.post('/deals', { title: 'x' }));
@@ -130,7 +140,7 @@ describe('attachRateLimiter over a real socket', () => {
       windowMs: 1000,
       override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    attachRateLimiter(client, createLimiter({ provider: generic(), key: TOKEN }));
+    attachRateLimiter(client, limiterOf({ provider: generic(), key: TOKEN }));
 
     const res = await client.post('/deals', { title: 'x' }, { headers: { 'Idempotency-Key': 'deal-42' } });
 
@@ -143,7 +153,7 @@ describe('attachRateLimiter over a real socket', () => {
 
   it('an abort while queued removes the request: axios rejects with CanceledError and nothing is sent', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000, latencyMs: 300 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     attachRateLimiter(client, limiter);
     const controller = new AbortController();
 
@@ -180,8 +190,8 @@ describe('attachRateLimiter over a real socket', () => {
       buckets: (req) => base.buckets(req),
       read: (res, req) => (res.status === 403 ? { outcome: 'blocked', buckets: [] } : base.read(res, req)),
     });
-    const limiter = createLimiter({ provider: blocking, key: TOKEN, backoffBaseMs: 10, random: () => 0 });
-    const other = createLimiter({ provider: generic(), key: TOKEN, maxWaitMs: 2000 });
+    const limiter = limiterOf({ provider: blocking, key: TOKEN, backoffBaseMs: 10, random: () => 0 });
+    const other = limiterOf({ provider: generic(), key: TOKEN, maxWaitMs: 2000 });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
     other.events$.subscribe((e) => events.push(e));
@@ -233,7 +243,7 @@ describe('attachRateLimiter with other interceptors on the instance', () => {
     'a body-replacing response interceptor registered %s ours: 20 requests paced, none hangs, no 429',
     async (_, first) => {
       const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
-      const limiter = createLimiter({ provider: generic(), key: TOKEN });
+      const limiter = limiterOf({ provider: generic(), key: TOKEN });
       const events: LimiterEvent[] = [];
       limiter.events$.subscribe((e) => events.push(e));
       if (first) replaceWithBodies(client);
@@ -255,7 +265,7 @@ describe('attachRateLimiter with other interceptors on the instance', () => {
         r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'slow' } } : undefined,
     });
     replaceWithBodies(client);
-    attachRateLimiter(client, createLimiter({ provider: generic(), key: TOKEN }));
+    attachRateLimiter(client, limiterOf({ provider: generic(), key: TOKEN }));
 
     const body = await client.get('/items/1');
 
@@ -265,7 +275,7 @@ describe('attachRateLimiter with other interceptors on the instance', () => {
 
   it('a request interceptor that throws after ours keeps no permit: the next request goes', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     // Registered before ours, so axios runs it after ours.
     client.interceptors.request.use((config) => {
       if (config.url === '/fails') throw new Error('signing failed');
@@ -288,7 +298,7 @@ describe('attachRateLimiter with other interceptors on the instance', () => {
       windowMs: 1000,
       override: (r) => (r.n === 1 || r.n === 3 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    attachRateLimiter(client, createLimiter({ provider: generic(), key: TOKEN }));
+    attachRateLimiter(client, limiterOf({ provider: generic(), key: TOKEN }));
 
     await client.post('/deals', { title: 'x' }, { rateLimit: { idempotencyKey: 'deal-42' } });
     await client.post(
@@ -312,7 +322,7 @@ describe('rateLimitedRequest over a real socket', () => {
 
   it('paces 20 concurrent requests to 5 per second: all succeed, the server sees no 429', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
 
@@ -328,7 +338,7 @@ describe('rateLimitedRequest over a real socket', () => {
       windowMs: 1000,
       override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
 
     const results: AxiosResponse[] = await many(8, (i) => rateLimitedRequest(limiter, client, { url: `/items/${i}` }));
 
@@ -345,7 +355,7 @@ describe('rateLimitedRequest over a real socket', () => {
       windowMs: 1000,
       override: (r) => (r.method === 'POST' ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
 
     const out = await settle(
       firstValueFrom(rateLimitedRequest(limiter, client, { method: 'POST', url: '/deals', data: { a: 1 } })),
@@ -359,7 +369,7 @@ describe('rateLimitedRequest over a real socket', () => {
 
   it('unsubscribing while queued sends nothing; unsubscribing in flight aborts the call', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000, latencyMs: 300 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
 
     const a = rateLimitedRequest(limiter, client, { url: '/a' }).subscribe();
     const b = rateLimitedRequest(limiter, client, { url: '/b' }).subscribe();
@@ -375,7 +385,7 @@ describe('rateLimitedRequest over a real socket', () => {
 
   it('an aborted config.signal cancels the call', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000, latencyMs: 300 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const controller = new AbortController();
 
     const out = settle(firstValueFrom(rateLimitedRequest(limiter, client, { url: '/a', signal: controller.signal })));
@@ -394,7 +404,7 @@ describe('rateLimitedRequest over a real socket', () => {
 describe('rateLimitedRequest with other interceptors on the instance', () => {
   it('a body-replacing response interceptor: 20 requests paced, none hangs, no 429', async () => {
     const { server: s, client } = await start({ limit: 5, windowMs: 1000 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
     replaceWithBodies(client);
@@ -415,7 +425,7 @@ describe('rateLimitedRequest with other interceptors on the instance', () => {
       windowMs: 1000,
       override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
 
     await firstValueFrom(
       rateLimitedRequest(limiter, client, { method: 'POST', url: '/deals', data: { a: 1 } }, { idempotencyKey: 'k-7' }),

@@ -206,8 +206,9 @@ describe('providers against the simulator over real sockets', () => {
     '%s: many concurrent streams, all succeed, zero 429s, within 10%% of the shortest time',
     async (_, c) => {
       const sim = await startSimulator({ ...c.sim, latencyMs: 2 });
+      // Closed after the case: the next case's limiter of the token starts from a fresh state.
+      const limiter = createLimiter({ ...c.limiter, provider: c.provider, key: 'token-S' });
       try {
-        const limiter = createLimiter({ ...c.limiter, provider: c.provider, key: 'token-S' });
         const started = Date.now();
         const statuses = await lastValueFrom(
           from(Array.from({ length: c.requests }, (_, i) => i)).pipe(
@@ -240,6 +241,7 @@ describe('providers against the simulator over real sockets', () => {
         // The speed (within 1.1 x of the minimum) is asserted in virtual time (providers.virtual.spec.ts) and
         // measured by `npm run bench`; over real sockets a ratio would measure how busy the machine is.
       } finally {
+        await limiter.close();
         await sim.close();
       }
     },
