@@ -27,7 +27,7 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 44.2 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 44.6 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 9.2 * 1024 },
   { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 21.3 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 2.7 * 1024 },
