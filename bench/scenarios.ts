@@ -121,6 +121,28 @@ export function aligned(n: number, limit: number, windowMs: number, serverStart:
 }
 
 /**
+ * The shortest time for `n` requests over `streams` streams against clock-aligned windows of
+ * `limit` per `windowMs`, starting at `serverStart` on the server clock. The first, partial
+ * window takes what the streams can send before its end (each stream one request per round
+ * trip, at most `limit`): when the run starts in the last few ms of a window, no client can
+ * fill it, and the run needs a window more. The last window's requests go `streams` at a time.
+ */
+export function alignedPhysical(
+  n: number,
+  limit: number,
+  windowMs: number,
+  serverStart: number,
+  streams: number,
+): number {
+  const firstMs = (Math.floor(serverStart / windowMs) + 1) * windowMs - serverStart;
+  const first = Math.min(limit, streams * Math.ceil(firstMs / LATENCY_MS));
+  if (n <= first) return rounds(n, streams);
+  const after = n - first;
+  const full = Math.ceil(after / limit);
+  return firstMs + (full - 1) * windowMs + rounds(after - (full - 1) * limit, streams);
+}
+
+/**
  * Round trips the last window needs: its `r` requests go `streams` at a time, each stream
  * sending its next request when the previous one is answered.
  */
@@ -153,8 +175,8 @@ const procore: Scenario = {
   retryPosts: false,
   rxProvider: () => providers.procore({ hints: { hourly: { limit: 100, windowMs: W } } }),
   impossible: 0,
-  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), 30),
-  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  physicalMs: (s) => alignedPhysical(300, 100, W, s, 30),
+  formula: `clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}`,
   providerTarget: true,
 };
 
@@ -237,8 +259,8 @@ const fieldwire: Scenario = {
       },
     }),
   impossible: 0,
-  physicalMs: (s) => aligned(150, 50, W, s) + rounds(lastWindow(150, 50), 25),
-  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  physicalMs: (s) => alignedPhysical(150, 50, W, s, 25),
+  formula: `clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}`,
   providerTarget: true,
 };
 
@@ -339,8 +361,8 @@ const atlassian: Scenario = {
   retryPosts: false,
   rxProvider: () => providers.atlassian({ hints: { quota: { limit: 100, windowMs: W }, burst: { windowMs: 1 } } }),
   impossible: 0,
-  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), 30),
-  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  physicalMs: (s) => alignedPhysical(300, 100, W, s, 30),
+  formula: `clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}`,
   providerTarget: true,
 };
 
@@ -433,8 +455,8 @@ const processes: Scenario = {
   title: `Procore, ${PROCESSES} client processes sharing one token: 3,600/hour (here 100 per 2 s window, clock-aligned), 300 requests in all (75 per process), ${PROCESS_STREAMS} streams per process`,
   streams: PROCESS_STREAMS,
   processes: PROCESSES,
-  physicalMs: (s) => aligned(300, 100, W, s) + rounds(lastWindow(300, 100), PROCESS_STREAMS * PROCESSES),
-  formula: `one budget for all processes, clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}, S = ${PROCESSES} × ${PROCESS_STREAMS} streams`,
+  physicalMs: (s) => alignedPhysical(300, 100, W, s, PROCESS_STREAMS * PROCESSES),
+  formula: `one budget for all processes, clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}, S = ${PROCESSES} × ${PROCESS_STREAMS} streams`,
   providerTarget: false,
 };
 
@@ -513,8 +535,8 @@ const steadyLegacy: Scenario = {
   retryPosts: false,
   rxProvider: () => providers.fieldwire(),
   impossible: 0,
-  physicalMs: (s) => aligned(100, 10, 1000, s) + rounds(10, 10),
-  formula: `clock-aligned windows: (first boundary − start) + (⌈N/L⌉ − 2)·W + ${ROUNDS}`,
+  physicalMs: (s) => alignedPhysical(100, 10, 1000, s, 10),
+  formula: `clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}`,
   providerTarget: false,
   repetitions: REPS,
   randomPhase: true,
