@@ -86,7 +86,7 @@ export interface Scenario {
   physicalMs(serverStart: number): number;
   /** How `physicalMs` is computed, for the report. */
   readonly formula: string;
-  /** Issue 4's provider target applies: ≤ 1.05 × physical limit and zero 429s. */
+  /** The per-provider target applies: ≤ 1.05 × physical limit and zero 429s. */
   readonly providerTarget: boolean;
   /**
    * A steadiness row: rx-ratelimit runs this many times (the competitors once), and the table
@@ -446,7 +446,7 @@ const multi: Scenario = {
   providerTarget: false,
 };
 
-/** Four processes, one token, the budget shared through Redis (issue 6). */
+/** Four processes, one token, the budget shared through Redis. */
 const PROCESSES = 4;
 const PROCESS_STREAMS = 20;
 const processes: Scenario = {

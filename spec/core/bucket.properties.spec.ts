@@ -1,5 +1,5 @@
 /**
- * Issue 7: the bucket math under arbitrary observations. Fixed and rolling buckets driven by
+ * The bucket math under arbitrary observations. Fixed and rolling buckets driven by
  * arbitrary sequences of time, admissions, readings (any numbers, resets in the past or in year
  * 9999) and releases; then the limiter fed arbitrary header maps through every provider, with
  * 429s and time passing. Nothing throws, no wait is NaN, negative or infinite, and nothing is

@@ -1,5 +1,5 @@
 /**
- * Issue 7: every provider's `read()` (and the building blocks `readCounters`, `readIetf`,
+ * Every provider's `read()` (and the building blocks `readCounters`, `readIetf`,
  * `readRetryAfter`) fed arbitrary header maps: duplicated and mixed-case names, huge strings,
  * year 9999, negative, fractional and NaN-ish values. It never throws and returns only finite,
  * non-negative numbers (or nothing).

@@ -1,5 +1,5 @@
 /**
- * Issue 7: every subscribed request ends exactly once, with its response, its original error or
+ * Every subscribed request ends exactly once, with its response, its original error or
  * one of our typed errors; none hangs, none is sent again when it must not be, none is dropped.
  *
  * fast-check draws whole scenarios (provider, streams, methods, priorities, per-send server

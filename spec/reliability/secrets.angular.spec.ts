@@ -1,5 +1,5 @@
 /**
- * Issue 7, the Angular interceptor (real HttpClient with `withFetch()`, real sockets to the
+ * The Angular interceptor (real HttpClient with `withFetch()`, real sockets to the
  * simulator): Pipedrive's `api_token` in `params` and Procore's Bearer header never appear in
  * what we create. Angular's own `HttpErrorResponse` puts the URL (with its query) in its message
  * and `url`: that one passes through as Angular made it; our errors whose cause it is must not

@@ -1,5 +1,5 @@
 /**
- * Issue 7, the Redis store: no form of the token in any key, value, command, pub/sub channel or
+ * The Redis store: no form of the token in any key, value, command, pub/sub channel or
  * message the store sends to Redis (every command seen by MONITOR, every key under the prefix
  * with its contents, every message on the prefix's channels), nor in what it adds to the
  * limiter (events, state, the limiter as printed, every string reachable from it), including

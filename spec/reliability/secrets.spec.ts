@@ -1,5 +1,5 @@
 /**
- * Issue 7: tokens and `Authorization` headers never appear in what rx-ratelimit creates:
+ * Tokens and `Authorization` headers never appear in what rx-ratelimit creates:
  * `state$`, `snapshot`, `events$`, log lines, errors (message, stack, JSON, inspect, cause
  * chains of ours), and Redis keys, values and messages. Every path that produces output is
  * driven (five providers and generic in virtual time; axios, fetch and NestJS over HTTP; the
