@@ -28,7 +28,7 @@ import {
   type RateLimitInterceptorOptions,
   type RecordedResponse,
 } from './angularInterceptor.js';
-import { isLimiter } from './shared.js';
+import { isLimiter } from './common.js';
 
 /**
  * Makes the limiter of one API. Runs in an injection context (it may `inject()` the signed-in

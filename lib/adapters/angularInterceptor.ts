@@ -20,7 +20,7 @@ import type { Limiter } from '../core/limiter.js';
 import type { RequestHeaders, RequestInfo } from '../core/request.js';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
-import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './shared.js';
+import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Per-request options

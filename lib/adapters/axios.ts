@@ -37,7 +37,7 @@ import {
   requestInfo,
   resolveUrl,
   sleep,
-} from './shared.js';
+} from './common.js';
 
 /**
  * Per-request settings, given as `rateLimit` in an axios request config and read by the

@@ -18,7 +18,7 @@ import {
   parseText,
   requestInfo,
   sleep,
-} from './shared.js';
+} from './common.js';
 
 /**
  * Settings of {@link rateLimitedFetch}. All optional.

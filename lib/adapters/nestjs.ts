@@ -63,7 +63,7 @@ import {
   listenAbort,
   requestInfo,
   resolveUrl,
-} from './shared.js';
+} from './common.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and tokens

@@ -16,7 +16,7 @@ import {
   requestInfo,
   sleep,
   type AbortSignalLike,
-} from './shared.js';
+} from './common.js';
 
 /**
  * What {@link rateLimitOctokit} needs of an Octokit instance: its `hook` collection and its

@@ -2,7 +2,7 @@ import { defer, throwError, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import type { DailyQuotaGuardConfig } from './config.js';
-import { checkReserve, reserveFor } from './decide.js';
+import { checkReserve, reserveFor } from './policies.js';
 
 export type { DailyQuotaGuardConfig } from './config.js';
 

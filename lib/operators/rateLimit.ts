@@ -1,9 +1,9 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
-import { GUARD, Limited, NOTE, RETRY, SHARE } from './attempt.js';
+import { GUARD, PacedRequest, NOTE, RETRY, SHARE } from './pacedRequest.js';
 import type { RateLimitConfig } from './config.js';
-import { checkReserve, maxRetriesOf } from './decide.js';
+import { checkReserve, maxRetriesOf } from './policies.js';
 
 export type { RateLimitConfig } from './config.js';
 
@@ -53,6 +53,6 @@ export function rateLimit<T>(
   // The share key is made once per call of `rateLimit` (a hash of the URL and headers).
   const key = limiter.sharing.keyOf(info);
   const mode = GUARD | (isRetrySafe(info, config.retryNonIdempotent) ? RETRY : NOTE) | (key !== undefined ? SHARE : 0);
-  // One Observable, whose subscriber runs guard, retry and throttle (attempt.ts).
-  return (source) => new Limited(limiter, info, config, source, mode, key);
+  // One Observable, whose subscriber runs guard, retry and throttle (pacedRequest.ts).
+  return (source) => new PacedRequest(limiter, info, config, source, mode, key);
 }

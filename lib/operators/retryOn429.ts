@@ -2,7 +2,7 @@ import { map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } fro
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import type { RetryOn429Config } from './config.js';
-import { LimitedValue, limitedResponse, maxRetriesOf, noteLimited, retryDecision } from './decide.js';
+import { RetryableAnswer, retryableResponse, maxRetriesOf, observeUnseen, retryDecision } from './policies.js';
 
 export type { RetryOn429Config } from './config.js';
 
@@ -28,15 +28,15 @@ export function retryOn429<T>(
   config: RetryOn429Config = {},
 ): MonoTypeOperatorFunction<T> {
   const maxRetries = maxRetriesOf(config);
-  const note = (raw: unknown) => noteLimited(limiter, info, config, raw);
+  const note = (raw: unknown) => observeUnseen(limiter, info, config, raw);
   if (!isRetrySafe(info, config.retryNonIdempotent)) {
     return (source) => source.pipe(tap<T>({ next: note, error: note }));
   }
   return (source) =>
     source.pipe(
       map((value) => {
-        const res = limitedResponse(limiter, config, value);
-        if (res) throw new LimitedValue(value, res);
+        const res = retryableResponse(limiter, config, value);
+        if (res) throw new RetryableAnswer(value, res);
         return value;
       }),
       retry({

@@ -1,7 +1,7 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
-import { Limited } from './attempt.js';
+import { PacedRequest } from './pacedRequest.js';
 import type { ThrottleByHeadersConfig } from './config.js';
 
 export type { ThrottleByHeadersConfig } from './config.js';
@@ -31,5 +31,5 @@ export function throttleByHeaders<T>(
   info: RequestInfo = {},
   config: ThrottleByHeadersConfig = DEFAULTS,
 ): MonoTypeOperatorFunction<T> {
-  return (source) => new Limited(limiter, info, config, source, 0);
+  return (source) => new PacedRequest(limiter, info, config, source, 0);
 }

@@ -13,7 +13,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 
-import { resolveUrl } from '../../lib/adapters/shared.js';
+import { resolveUrl } from '../../lib/adapters/common.js';
 import { safePath, withoutUserInfo } from '../../lib/core/events.js';
 import {
   BlockedError,

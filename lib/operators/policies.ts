@@ -1,7 +1,7 @@
 /**
  * Internal to the library. The decisions of the three operators, in one place: `throttleByHeaders`,
  * `retryOn429` and `dailyQuotaGuard` use them as RxJS operators, and `rateLimit` runs them in
- * its single subscriber (see `attempt.ts`). Plain functions of (limiter, info, config), so that
+ * its single subscriber (see `pacedRequest.ts`). Plain functions of (limiter, info, config), so that
  * nothing is allocated per request to hold them.
  */
 import type { Limiter, Permit } from '../core/limiter.js';
@@ -33,7 +33,7 @@ export function readBlocked(extract: ResponseExtractor, permit: Permit, raw: unk
 // ---- retryOn429 ---------------------------------------------------------------------------
 
 /** A 429 that arrived as a value (fetch resolves with it) turned into an error so it retries. */
-export class LimitedValue {
+export class RetryableAnswer {
   constructor(
     readonly value: unknown,
     readonly response: ResponseLike,
@@ -50,8 +50,8 @@ export function maxRetriesOf(config: RetryOn429Config): number {
 }
 
 /** The response in `x` if it has a status to retry (429 unless `statuses` says otherwise). */
-export function limitedResponse(limiter: Limiter, config: RetryOn429Config, x: unknown): ResponseLike | undefined {
-  if (x instanceof LimitedValue) return x.response;
+export function retryableResponse(limiter: Limiter, config: RetryOn429Config, x: unknown): ResponseLike | undefined {
+  if (x instanceof RetryableAnswer) return x.response;
   const res = extractorOf(limiter, config)(x);
   return res && (config.statuses ?? DEFAULT_STATUSES).includes(res.status) ? res : undefined;
 }
@@ -59,8 +59,8 @@ export function limitedResponse(limiter: Limiter, config: RetryOn429Config, x: u
 const DEFAULT_STATUSES: readonly number[] = [429];
 
 /** Reads a 429 the limiter has not seen (retryOn429 used without throttleByHeaders). */
-export function noteLimited(limiter: Limiter, info: RequestInfo, config: RetryOn429Config, raw: unknown): void {
-  const res = limitedResponse(limiter, config, raw);
+export function observeUnseen(limiter: Limiter, info: RequestInfo, config: RetryOn429Config, raw: unknown): void {
+  const res = retryableResponse(limiter, config, raw);
   if (res && typeof raw === 'object' && raw !== null) limiter.observe(res, info, raw);
 }
 
@@ -77,10 +77,10 @@ export function retryDecision(
   error: unknown,
   attempts: number,
 ): { readonly ms: number } | { readonly fail: unknown } {
-  const res = limitedResponse(limiter, config, error);
+  const res = retryableResponse(limiter, config, error);
   if (!res) return { fail: error };
-  const raw = error instanceof LimitedValue ? error.value : error;
-  noteLimited(limiter, info, config, raw);
+  const raw = error instanceof RetryableAnswer ? error.value : error;
+  observeUnseen(limiter, info, config, raw);
   try {
     return { ms: limiter.retryDelay(info, { attempts, maxRetries, status: res.status, cause: raw }) };
   } catch (e) {

@@ -4,7 +4,7 @@
  * retry loop, instead of a chain of composed operators (each an `Observable`, a `Subscriber`
  * and closures per request). The subscriber is also the limiter's queue entry
  * ({@link Waiter}), so a waiting request costs one object here. The decisions themselves are
- * in `decide.ts`, shared with the composable operators; the behaviour is that of
+ * in `policies.ts`, shared with the composable operators; the behaviour is that of
  * `dailyQuotaGuard(retryOn429(throttleByHeaders(source)))`, and, for GETs that may be shared,
  * of `share()` around it with a copy per subscriber (built only when a second subscriber
  * joins).
@@ -16,14 +16,14 @@ import type { RequestInfo } from '../core/request.js';
 import { copyOf } from '../core/sharing.js';
 import {
   extractorOf,
-  LimitedValue,
-  limitedResponse,
+  RetryableAnswer,
+  retryableResponse,
   maxRetriesOf,
-  noteLimited,
+  observeUnseen,
   readBlocked,
   reserveFor,
   retryDecision,
-} from './decide.js';
+} from './policies.js';
 import type { RateLimitConfig } from './config.js';
 
 /** Checks the daily quota first (`dailyQuotaGuard`). */
@@ -35,8 +35,8 @@ export const RETRY = 4;
 /** Shares the request with identical ones in flight, and caches it (`rateLimit` on a GET with a key). */
 export const SHARE = 8;
 
-/** A request gated by the limiter: subscribing runs an {@link Attempt}. */
-export class Limited<T> extends Observable<T> {
+/** A request gated by the limiter: subscribing runs an {@link PacedSubscription}. */
+export class PacedRequest<T> extends Observable<T> {
   constructor(
     readonly limiter: Limiter,
     readonly info: RequestInfo,
@@ -48,14 +48,14 @@ export class Limited<T> extends Observable<T> {
     /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
     readonly key: string | undefined = undefined,
   ) {
-    super(subscribeLimited);
+    super(subscribePaced);
   }
 }
 
-function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
-  const self = this as Limited<unknown>;
+function subscribePaced(this: Observable<unknown>, subscriber: Subscriber<unknown>): TeardownLogic {
+  const self = this as PacedRequest<unknown>;
   const key = self.key;
-  if (!(self.mode & SHARE) || key === undefined) return new Attempt(self, subscriber).start();
+  if (!(self.mode & SHARE) || key === undefined) return new PacedSubscription(self, subscriber).start();
   const { limiter, info } = self;
   const sharing = limiter.sharing;
   const hit = sharing.caching ? sharing.cached(key, limiter.now()) : undefined;
@@ -66,12 +66,12 @@ function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unkn
     subscriber.complete();
     return undefined;
   }
-  const pending = sharing.dedupe ? (sharing.pending(key) as Attempt<unknown> | undefined) : undefined;
+  const pending = sharing.dedupe ? (sharing.pending(key) as PacedSubscription<unknown> | undefined) : undefined;
   if (pending) {
     limiter.noteSaved(info, 'in-flight');
     return pending.join(subscriber);
   }
-  const attempt = new Attempt(self, subscriber);
+  const attempt = new PacedSubscription(self, subscriber);
   if (sharing.dedupe) sharing.track(key, attempt);
   return attempt.start();
 }
@@ -79,7 +79,7 @@ function subscribeLimited(this: Observable<unknown>, subscriber: Subscriber<unkn
 /** Subscribers of a shared request, made when a second one joins. */
 class Hub<T> {
   /** A request started for those who joined after this one ended (as `share()` reconnects). */
-  again: Attempt<T> | undefined = undefined;
+  again: PacedSubscription<T> | undefined = undefined;
 
   constructor(
     /** The first subscriber (the one the attempt was made for). */
@@ -98,11 +98,11 @@ const STATE = 3;
 const ONE_ATTEMPT = 4;
 
 /**
- * One subscription to a {@link Limited} request, through every attempt (retries included):
+ * One subscription to a {@link PacedRequest} request, through every attempt (retries included):
  * the limiter's waiter while queued, then the holder of the permit and of the request's
  * subscription, then (after a 429) the holder of the timer until the next attempt.
  */
-class Attempt<T> extends Waiter {
+class PacedSubscription<T> extends Waiter {
   // Fields are few on purpose: this object is what a waiting request costs (see the bench).
   private permit: Permit | undefined = undefined;
   /**
@@ -116,7 +116,7 @@ class Attempt<T> extends Waiter {
   private target: Subscriber<T> | Hub<T>;
 
   constructor(
-    private readonly owner: Limited<T>,
+    private readonly owner: PacedRequest<T>,
     /** The first subscriber (the only one unless the request is shared). */
     subscriber: Subscriber<T>,
   ) {
@@ -180,7 +180,7 @@ class Attempt<T> extends Waiter {
       const hub = this.hubOf();
       const again = hub.again;
       if (again) return again.join(subscriber);
-      const fresh = new Attempt(this.owner, subscriber);
+      const fresh = new PacedSubscription(this.owner, subscriber);
       hub.again = fresh;
       return fresh.start();
     }
@@ -238,18 +238,18 @@ class Attempt<T> extends Waiter {
     if (mode & RETRY) {
       let res;
       try {
-        res = limitedResponse(limiter, config, value);
+        res = retryableResponse(limiter, config, value);
       } catch (e) {
         this.retry(e);
         return;
       }
-      if (res) this.retry(new LimitedValue(value, res));
+      if (res) this.retry(new RetryableAnswer(value, res));
       else this.emit(value);
       return;
     }
     if (mode & NOTE) {
       try {
-        noteLimited(limiter, this.owner.info, config, value);
+        observeUnseen(limiter, this.owner.info, config, value);
       } catch (e) {
         this.fail(e);
         return;
@@ -277,7 +277,7 @@ class Attempt<T> extends Waiter {
     }
     if (mode & NOTE) {
       try {
-        noteLimited(this.owner.limiter, this.owner.info, this.owner.config, error);
+        observeUnseen(this.owner.limiter, this.owner.info, this.owner.config, error);
       } catch (e) {
         this.fail(e);
         return;
