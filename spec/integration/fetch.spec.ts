@@ -7,6 +7,7 @@ import {
   isQuotaExhaustedError,
   isRetryLimitError,
   providers,
+  type Limiter,
   type LimiterEvent,
   rawCauseOf,
 } from '../../lib/index.js';
@@ -27,10 +28,20 @@ const generic = () => providers.generic({ resetUnit: 'unix-seconds' });
 
 let server: TestServer | undefined;
 let api: FixedWindowApi | undefined;
+/** The limiters a test made: closed after it, so the next test's limiter of the token starts fresh. */
+const made: Limiter[] = [];
+
+/** `createLimiter`, closed after the test (limiters of one token share their state until then). */
+function limiterOf(options: Parameters<typeof createLimiter>[0]): Limiter {
+  const limiter = createLimiter(options);
+  made.push(limiter);
+  return limiter;
+}
 
 afterEach(async () => {
   api?.dispose();
   await server?.close();
+  await Promise.all(made.splice(0).map((l) => l.close()));
   server = undefined;
   api = undefined;
 });
@@ -52,7 +63,7 @@ async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: 
 describe('rateLimitedFetch over a real socket', () => {
   it('paces 20 concurrent requests to 5 per second: all succeed, the server sees no 429', async () => {
     const s = await start({ limit: 5, windowMs: 1000 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
     const apiFetch = rateLimitedFetch(limiter);
@@ -89,7 +100,7 @@ describe('rateLimitedFetch over a real socket', () => {
       override: (r) =>
         r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'slow down' } } : undefined,
     });
-    const apiFetch = rateLimitedFetch(createLimiter({ provider: generic(), key: TOKEN }));
+    const apiFetch = rateLimitedFetch(limiterOf({ provider: generic(), key: TOKEN }));
 
     const statuses = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => (await apiFetch(`${s.url}/items/${i}`, { headers: auth })).status),
@@ -112,7 +123,7 @@ describe('rateLimitedFetch over a real socket', () => {
           ? { status: 429, headers: { 'Retry-After': '1' }, body: { error: 'rate limited' } }
           : undefined,
     });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const apiFetch = rateLimitedFetch(limiter);
 
     const res = await apiFetch(`${s.url}/deals`, { method: 'POST', headers: auth, body: '{"title":"x"}' });
@@ -131,7 +142,7 @@ describe('rateLimitedFetch over a real socket', () => {
       windowMs: 1000,
       override: (r) => (r.n === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined),
     });
-    const apiFetch = rateLimitedFetch(createLimiter({ provider: generic(), key: TOKEN }));
+    const apiFetch = rateLimitedFetch(limiterOf({ provider: generic(), key: TOKEN }));
     const request = new Request(`${s.url}/deals`, {
       method: 'POST',
       headers: { ...auth, 'Idempotency-Key': 'deal-42', 'Content-Type': 'application/json' },
@@ -150,7 +161,7 @@ describe('rateLimitedFetch over a real socket', () => {
 
   it('an abort while queued rejects with the signal’s reason and sends nothing', async () => {
     const s = await start({ limit: 5, windowMs: 1000, latencyMs: 300 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const apiFetch = rateLimitedFetch(limiter);
     const controller = new AbortController();
     const reason = new Error('user navigated away');
@@ -170,7 +181,7 @@ describe('rateLimitedFetch over a real socket', () => {
 
   it('an abort in flight rejects like fetch and returns the permit', async () => {
     const s = await start({ limit: 5, windowMs: 1000, latencyMs: 300 });
-    const limiter = createLimiter({ provider: generic(), key: TOKEN });
+    const limiter = limiterOf({ provider: generic(), key: TOKEN });
     const controller = new AbortController();
 
     const out = settle(rateLimitedFetch(limiter)(`${s.url}/a`, { signal: controller.signal }));
@@ -206,8 +217,8 @@ describe('rateLimitedFetch over a real socket', () => {
           ? { outcome: 'blocked', buckets: [] }
           : base.read(res, req),
     });
-    const limiter = createLimiter({ provider: blocking, key: TOKEN, backoffBaseMs: 10, random: () => 0 });
-    const other = createLimiter({ provider: generic(), key: TOKEN, maxWaitMs: 2000 });
+    const limiter = limiterOf({ provider: blocking, key: TOKEN, backoffBaseMs: 10, random: () => 0 });
+    const other = limiterOf({ provider: generic(), key: TOKEN, maxWaitMs: 2000 });
     const events: LimiterEvent[] = [];
     limiter.events$.subscribe((e) => events.push(e));
     other.events$.subscribe((e) => events.push(e));
@@ -258,7 +269,7 @@ describe('rateLimitedFetch reading a 429 body over a real socket', () => {
       res.write('{"error":');
       // …and nothing more, ever (the socket is closed by the test's clean-up).
     });
-    const limiter = createLimiter({ provider: providers.generic(), key: 'never-ends' });
+    const limiter = limiterOf({ provider: providers.generic(), key: 'never-ends' });
     const limitedFetch = rateLimitedFetch(limiter, { bodyTimeoutMs: 300 });
 
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -290,7 +301,7 @@ describe('rateLimitedFetch reading a 429 body over a real socket', () => {
       };
       more();
     });
-    const limiter = createLimiter({ provider: providers.generic(), key: 'huge' });
+    const limiter = limiterOf({ provider: providers.generic(), key: 'huge' });
 
     const res = await rateLimitedFetch(limiter)(`${server.url}/deals`, { method: 'POST' });
 
