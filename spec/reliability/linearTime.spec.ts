@@ -41,6 +41,8 @@ import { makeProvider, PROVIDERS } from './arbitraries.js';
 
 const SIZE = 100 * 1024;
 const LIMIT_MS = 10;
+/** Past `LIMIT_MS`: the most the time may grow from a tenth of the input to all of it (linear: ~10). */
+const SCALING_MAX = 30;
 const RUNS = 5;
 
 /** Pieces that make backtracking regexes (and naive scans) work hard when repeated. */
@@ -216,11 +218,11 @@ afterAll(() => {
 });
 
 describe('outside text is read in linear time (100 KB of adversarial input, fastest of 5 runs)', () => {
-  it.each(subjects)(`%s: under ${LIMIT_MS} ms`, (_name, run) => {
-    let worst = { ms: 0, sample: '' };
+  it.each(subjects)(`%s: under ${LIMIT_MS} ms, or ten times the time of a tenth of the input`, (_name, run) => {
+    let worst = { ms: 0, text: '' };
     const check = (text: string): void => {
       const ms = fastestMs(() => run(text));
-      if (ms > worst.ms) worst = { ms, sample: JSON.stringify(text.slice(0, 24)) };
+      if (ms > worst.ms) worst = { ms, text };
     };
     KNOWN.forEach(check);
     fc.assert(
@@ -230,7 +232,25 @@ describe('outside text is read in linear time (100 KB of adversarial input, fast
       { numRuns: 25, seed: 20261202 },
     );
     worstOf.set(_name, worst.ms);
-    // On failure the message names the time and the input.
-    expect(worst.ms < LIMIT_MS ? 'under' : `${worst.ms.toFixed(1)} ms on ${worst.sample}…`).toBe('under');
+    // A busy machine can push even linear work past the bound: then the input that took longest
+    // is timed again at a tenth of its length (its end kept, where the adversarial part often
+    // is). Linear work takes about a tenth of the time; quadratic work about a hundredth.
+    let verdict = worst.ms < LIMIT_MS ? 'under' : '';
+    if (!verdict) {
+      const t = worst.text;
+      const tenth = t.slice(0, Math.max(0, Math.floor(t.length / 10) - 24)) + t.slice(-24);
+      const ratio =
+        fastestMs(() => run(t)) /
+        Math.max(
+          fastestMs(() => run(tenth)),
+          0.01,
+        );
+      verdict =
+        ratio < SCALING_MAX
+          ? 'under'
+          : `${worst.ms.toFixed(1)} ms on ${JSON.stringify(t.slice(0, 24))}…, ${ratio.toFixed(0)} x a tenth of it`;
+    }
+    // On failure the message names the time, the input and how the time grew with it.
+    expect(verdict).toBe('under');
   });
 });
