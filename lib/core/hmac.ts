@@ -7,18 +7,38 @@
  * @packageDocumentation
  */
 
-const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-  0xc67178f2,
-]);
+/**
+ * The first 32 bits of the fractional part of the square (`root` 2) or cube root of `p`: the
+ * constants of FIPS 180-4 (§4.2.2, §5.3.3). Computed rather than tabled (the table is 700 bytes a
+ * browser bundle cannot compress); the float root is only an estimate, corrected with integers
+ * until exact, so an engine whose `Math.cbrt` is off by an ulp still gets the standard's value.
+ * `r`, the estimate, is a parameter for the test of that correction.
+ */
+export function rootBits(p: number, root: 2 | 3, r = root === 2 ? Math.sqrt(p) : Math.cbrt(p)): number {
+  const whole = Math.floor(r);
+  // x / 2^32 is the root, to 32 bits: the largest x with x^root <= p * 2^(32 * root).
+  let x = (BigInt(whole) << 32n) + BigInt(Math.floor((r - whole) * 2 ** 32));
+  const e = BigInt(root);
+  const bound = BigInt(p) << BigInt(32 * root);
+  while (x ** e > bound) x--;
+  while ((x + 1n) ** e <= bound) x++;
+  return Number(x & 0xffffffffn);
+}
 
-const INITIAL = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+let constants: { readonly k: Uint32Array; readonly initial: readonly number[] } | undefined;
+
+/** Round constants (cube roots of the first 64 primes) and initial hash (square roots of the first 8), made once. */
+function sha256Constants(): { readonly k: Uint32Array; readonly initial: readonly number[] } {
+  if (constants === undefined) {
+    const primes: number[] = [];
+    for (let n = 2; primes.length < 64; n++) if (primes.every((q) => n % q !== 0)) primes.push(n);
+    constants = {
+      k: Uint32Array.from(primes, (q) => rootBits(q, 3)),
+      initial: primes.slice(0, 8).map((q) => rootBits(q, 2)),
+    };
+  }
+  return constants;
+}
 
 const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
 
@@ -33,7 +53,8 @@ export function sha256(data: Uint8Array): Uint8Array {
   view.setUint32(padded.length - 8, Math.floor(bitLength / 0x1_0000_0000));
   view.setUint32(padded.length - 4, bitLength >>> 0);
 
-  const h = INITIAL.slice();
+  const { k: K, initial } = sha256Constants();
+  const h = initial.slice();
   const w = new Uint32Array(64);
   for (let block = 0; block < padded.length; block += 64) {
     for (let t = 0; t < 16; t++) w[t] = view.getUint32(block + t * 4);

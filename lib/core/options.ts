@@ -2,6 +2,7 @@ import type { SchedulerLike } from 'rxjs';
 import * as z from 'zod/mini';
 import type { Provider } from './provider.js';
 import { MIN_SECRET_LENGTH } from './keyLabel.js';
+import { countOrInfinity, int, msOrInfinity, withDefaults, type WithDefaults } from './schema.js';
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';
 import type { LimiterStore } from './store.js';
@@ -126,9 +127,8 @@ export const secretSchema = z
 export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['key', 'labelSecret', 'secret']);
 
 // zod/mini, not the classic `zod` API: its functions tree-shake (a browser bundle keeps only the
-// checks used here) and it loads no locale, so every message below is written here.
-const count = (min: number) => z.union([z.int().check(z.minimum(min)), z.literal(Infinity)]);
-const ms = z.union([z.number().check(z.minimum(0)), z.literal(Infinity)]);
+// schema kinds used; schema.ts builds the rest from checks) and it loads no locale, so every
+// message below is written here.
 /** A function option; the message says what it must be. */
 const fn = <F>(what: string) => z.custom<F>((f) => typeof f === 'function', what);
 
@@ -155,26 +155,23 @@ const schema = z.strictObject({
       'an RxJS SchedulerLike',
     ),
   ),
-  maxWaitMs: z._default(ms, 600_000),
-  maxQueue: z._default(count(0), Infinity),
-  maxConcurrent: z._default(count(1), Infinity),
-  coldStartConcurrency: z._default(count(1), 1),
-  resetGuardMs: z._default(z.number().check(z.minimum(0), z.maximum(60_000)), 50),
-  backoffBaseMs: z._default(ms, 1000),
-  backoffMaxMs: z._default(ms, 60_000),
-  blockCooldownMs: z._default(ms, 900_000),
-  permitTimeoutMs: z._default(ms, 300_000),
+  maxWaitMs: z.optional(msOrInfinity()),
+  maxQueue: z.optional(countOrInfinity(0)),
+  maxConcurrent: z.optional(countOrInfinity(1)),
+  coldStartConcurrency: z.optional(countOrInfinity(1)),
+  resetGuardMs: z.optional(z.number().check(z.minimum(0), z.maximum(60_000))),
+  backoffBaseMs: z.optional(msOrInfinity()),
+  backoffMaxMs: z.optional(msOrInfinity()),
+  blockCooldownMs: z.optional(msOrInfinity()),
+  permitTimeoutMs: z.optional(msOrInfinity()),
   random: z.optional(fn<() => number>('a function returning a number in [0, 1) (like Math.random)')),
-  maxServerWaitMs: z._default(
-    z.int().check(z.minimum(1000), z.maximum(MAX_SERVER_WAIT_LIMIT_MS)),
-    DEFAULT_MAX_SERVER_WAIT_MS,
-  ),
+  maxServerWaitMs: z.optional(int().check(z.minimum(1000), z.maximum(MAX_SERVER_WAIT_LIMIT_MS))),
   extractResponse: z.optional(fn<ResponseExtractor>('a function')),
-  dedupe: z._default(z.boolean(), true),
+  dedupe: z.optional(z.boolean()),
   cache: z.optional(
     z.strictObject({
       ttlMs: z.number().check(z.positive()),
-      maxEntries: z.optional(z.int().check(z.minimum(1))),
+      maxEntries: z.optional(int().check(z.minimum(1))),
     }),
   ),
   store: z.optional(
@@ -189,12 +186,27 @@ const schema = z.strictObject({
   ),
 });
 
+/** Defaults of the options that have one (see {@link LimiterOptions}). */
+const DEFAULTS = {
+  maxWaitMs: 600_000,
+  maxQueue: Infinity,
+  maxConcurrent: Infinity,
+  coldStartConcurrency: 1,
+  resetGuardMs: 50,
+  backoffBaseMs: 1000,
+  backoffMaxMs: 60_000,
+  blockCooldownMs: 900_000,
+  permitTimeoutMs: 300_000,
+  maxServerWaitMs: DEFAULT_MAX_SERVER_WAIT_MS,
+  dedupe: true,
+} as const;
+
 /** @internal Validated options with defaults applied. */
-export type ParsedLimiterOptions = z.output<typeof schema>;
+export type ParsedLimiterOptions = WithDefaults<z.output<typeof schema>, typeof DEFAULTS>;
 
 /** @internal Checks options; throws a TypeError naming the option, what was expected and what came. */
 export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptions {
-  return parseOptions('createLimiter', schema, options);
+  return withDefaults(parseOptions('createLimiter', schema, options), DEFAULTS);
 }
 
 /**

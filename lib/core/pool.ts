@@ -16,6 +16,7 @@ import { showAs, showView } from './inspect.js';
 import type { Limiter } from './limiter.js';
 import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
+import { countOrInfinity, int, withDefaults, type WithDefaults } from './schema.js';
 import type { LimiterSnapshot } from './state.js';
 import * as z from 'zod/mini';
 
@@ -85,10 +86,11 @@ export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFull
 const MAX_SCAN = 64;
 
 const poolSchema = z.looseObject({
-  idleMs: z._default(z.int().check(z.minimum(1)), 300_000),
-  max: z._default(z.union([z.int().check(z.minimum(1)), z.literal(Infinity)]), Infinity),
-  stateIntervalMs: z._default(z.number().check(z.minimum(0)), 100),
+  idleMs: z.optional(int().check(z.minimum(1))),
+  max: z.optional(countOrInfinity(1)),
+  stateIntervalMs: z.optional(z.number().check(z.minimum(0))),
 });
+const POOL_DEFAULTS = { idleMs: 300_000, max: Infinity, stateIntervalMs: 100 };
 
 interface Entry {
   readonly hold: SharedLimiter;
@@ -153,11 +155,10 @@ export class LimiterPool {
       this,
       showView('LimiterPool', () => this.snapshot()),
     );
-    const { idleMs, max, stateIntervalMs, ...limiterOptions } = parseOptions(
-      'createLimiterPool',
-      poolSchema,
-      options,
-    ) as z.output<typeof poolSchema> & Omit<LimiterOptions, 'key'>;
+    const { idleMs, max, stateIntervalMs, ...limiterOptions } = withDefaults(
+      parseOptions('createLimiterPool', poolSchema, options),
+      POOL_DEFAULTS,
+    ) as WithDefaults<z.output<typeof poolSchema>, typeof POOL_DEFAULTS> & Omit<LimiterOptions, 'key'>;
     // The limiter options are checked now, with a placeholder key, so a bad one fails here.
     parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions);
     this.options = limiterOptions;

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { int, mapOf, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -56,11 +57,11 @@ const REASON = /^[a-z][a-z-]{0,79}$/;
 /** Policy names of the points quota in the structured fields. */
 const QUOTA_POLICIES = new Set(['global-app-quota', 'tenant-app-quota']);
 
-const perSecond = z.int().check(z.positive());
+const perSecond = int().check(z.positive());
 const schema = z
   .strictObject({
     ...commonShape,
-    auth: z.optional(z.enum(['app', 'api-token'])),
+    auth: z.optional(oneOf(['app', 'api-token'])),
     burstPerSecond: z.optional(
       z.strictObject({
         GET: z.optional(perSecond),
@@ -70,7 +71,7 @@ const schema = z
         DELETE: z.optional(perSecond),
       }),
     ),
-    endpoints: z.optional(z.record(z.string(), perSecond)),
+    endpoints: z.optional(mapOf(perSecond)),
   })
   .check(
     z.superRefine((o, ctx) => {

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { checkEach, int, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -19,19 +20,21 @@ export interface ProviderDefinition {
  */
 export const bucketSpecSchema = z.strictObject({
   name: z.string().check(z.minLength(1)),
-  limit: z.optional(z.int().check(z.minimum(0))),
+  limit: z.optional(int().check(z.minimum(0))),
   windowMs: z.optional(z.number().check(z.positive())),
-  pacing: z.optional(z.enum(['burst', 'smooth'])),
+  pacing: z.optional(oneOf(['burst', 'smooth'])),
   quota: z.optional(z.boolean()),
   rolling: z.optional(z.boolean()),
 });
 
 const definition = z.object({
   name: z.string().check(z.minLength(1)),
-  buckets: z.union([
-    z.array(bucketSpecSchema),
-    z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function'),
-  ]),
+  buckets: z
+    .custom<readonly BucketSpec[] | ((r: RequestInfo) => readonly BucketSpec[])>(
+      (b) => Array.isArray(b) || typeof b === 'function',
+      { error: 'an array of buckets or a function', abort: true },
+    )
+    .check(z.superRefine((b, ctx) => checkEach(bucketSpecSchema, Array.isArray(b) ? b.entries() : [], ctx))),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
 });
 

@@ -4,6 +4,7 @@
  * Pure: no clock, no I/O, no RxJS; nothing here throws on a response.
  */
 import * as z from 'zod/mini';
+import { int, listOf, mapOf, oneOf } from '../core/schema.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import type { ResetValue } from '../headers/reset.js';
@@ -122,15 +123,15 @@ export interface CommonProviderOptions {
 }
 
 const hint = z.strictObject({
-  limit: z.optional(z.int().check(z.minimum(0))),
+  limit: z.optional(int().check(z.minimum(0))),
   windowMs: z.optional(z.number().check(z.positive())),
-  pacing: z.optional(z.enum(['smooth', 'burst'])),
+  pacing: z.optional(oneOf(['smooth', 'burst'])),
 });
 
 /** @internal zod shape of {@link CommonProviderOptions}; spread into each profile's schema. */
 export const commonShape = {
-  hints: z.optional(z.record(z.string(), hint)),
-  extraBuckets: z.optional(z.array(bucketSpecSchema)),
+  hints: z.optional(mapOf(hint)),
+  extraBuckets: z.optional(listOf(bucketSpecSchema)),
 };
 
 /** @internal The part of parsed options {@link checkBucketNames} looks at. */

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { int, listOf, mapOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -93,20 +94,19 @@ const API_PREFIX = /^(\S+ )\/api\/v\d+(?=\/|$)/;
 const BUCKET_KEY = /^(.+):(minute|hour)$/;
 
 const limits = z.strictObject({
-  minute: z.optional(z.int().check(z.minimum(0))),
-  hour: z.optional(z.int().check(z.minimum(0))),
+  minute: z.optional(int().check(z.minimum(0))),
+  hour: z.optional(int().check(z.minimum(0))),
 });
 const schema = z
   .strictObject({
     ...commonShape,
-    endpoints: z.optional(z.record(z.string(), limits)),
-    legacy: z.optional(z.array(z.string())),
+    endpoints: z.optional(mapOf(limits)),
+    legacy: z.optional(listOf(z.string())),
     legacyLimits: z.optional(
-      z.record(
-        z.string(),
+      mapOf(
         z.strictObject({
-          limit: z.int().check(z.minimum(1)),
-          windowMs: z.int().check(z.minimum(1), z.maximum(86_400_000)),
+          limit: int().check(z.minimum(1)),
+          windowMs: int().check(z.minimum(1), z.maximum(86_400_000)),
         }),
       ),
     ),

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { int, listOf, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
@@ -25,10 +26,10 @@ export interface GenericProviderOptions {
 
 const options = z.strictObject({
   name: z.optional(z.string().check(z.minLength(1))),
-  limit: z.optional(z.int().check(z.minimum(0))),
+  limit: z.optional(int().check(z.minimum(0))),
   windowMs: z.optional(z.number().check(z.positive())),
-  pacing: z.optional(z.enum(['burst', 'smooth'])),
-  resetUnit: z.optional(z.enum(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto'])),
+  pacing: z.optional(oneOf(['burst', 'smooth'])),
+  resetUnit: z.optional(oneOf(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto'])),
   headers: z.optional(
     z.strictObject({
       limit: z.optional(z.string()),
@@ -37,7 +38,7 @@ const options = z.strictObject({
       period: z.optional(z.string()),
     }),
   ),
-  limitedStatuses: z.optional(z.array(z.int().check(z.minimum(100), z.maximum(599)))),
+  limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
 });
 
 const X_RATELIMIT: CounterHeaders = {

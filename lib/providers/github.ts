@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -61,9 +62,7 @@ const known = (name: string) => name in RESOURCES || name === CONTENT_MINUTE || 
 const schema = z
   .strictObject({
     ...commonShape,
-    contentCreation: z.optional(
-      z.union([z.enum(['rolling', 'fixed']), z.literal(false)], { error: 'one of "rolling", "fixed", false' }),
-    ),
+    contentCreation: z.optional(oneOf(['rolling', 'fixed', false])),
   })
   .check(
     z.superRefine(

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -98,8 +99,8 @@ const schema = z
         }),
       ),
     ),
-    app: z.optional(z.enum(['private', 'public'])),
-    tier: z.optional(z.enum(TIERS)),
+    app: z.optional(oneOf(['private', 'public'])),
+    tier: z.optional(oneOf(TIERS)),
   })
   .check(z.superRefine(checkBucketNames((n) => names.includes(n), names.map((n) => `"${n}"`).join(', '))));
 

@@ -16,7 +16,7 @@ import { teos } from './teos.js';
  * const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'my-token' });
  * ```
  *
- * This object brings every profile into a browser bundle (about 10 KB gzipped; one is about 3 KB): bundlers keep all
+ * This object brings every profile into a browser bundle (about 9 KB gzipped more than one): bundlers keep all
  * of an object's properties. In the browser, import the profiles as a namespace from
  * `rx-ratelimit/providers` instead (`import * as providers from 'rx-ratelimit/providers'`), and
  * only those the app calls are bundled.

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
@@ -53,8 +54,8 @@ const HEADERS: CounterHeaders = {
 const schema = z
   .strictObject({
     ...commonShape,
-    plan: z.enum(PLANS),
-    auth: z.optional(z.enum(['api_token', 'oauth'])),
+    plan: oneOf(PLANS),
+    auth: z.optional(oneOf(['api_token', 'oauth'])),
   })
   .check(z.superRefine(checkBucketNames((n) => n === WINDOW || n === DAILY, `"${WINDOW}", "${DAILY}"`)));
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { createHash, createHmac } from 'node:crypto';
 
-import { hex, hmacSha256, sha256, utf8 } from '../../lib/core/hmac.js';
+import { hex, hmacSha256, rootBits, sha256, utf8 } from '../../lib/core/hmac.js';
 import { sha256Hex } from '../../lib/core/sha256.js';
 
 describe('HMAC-SHA-256 without node:crypto', () => {
@@ -47,6 +47,24 @@ describe('HMAC-SHA-256 without node:crypto', () => {
       expect(hex(hmacSha256(utf8('secret'), utf8(text)))).toBe(
         createHmac('sha256', 'secret').update(text).digest('hex'),
       );
+    }
+  });
+});
+
+describe('SHA-256 constants, computed from roots of primes', () => {
+  // FIPS 180-4 §5.3.3 (initial hash) and the first and last round constants of §4.2.2.
+  const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+  const PRIMES_8 = [2, 3, 5, 7, 11, 13, 17, 19];
+
+  it('are the standard values', () => {
+    expect(PRIMES_8.map((p) => rootBits(p, 2))).toEqual(H0);
+    expect([rootBits(2, 3), rootBits(3, 3), rootBits(311, 3)]).toEqual([0x428a2f98, 0x71374491, 0xc67178f2]);
+  });
+
+  it('are exact even when the float root they start from is off', () => {
+    for (const off of [-1e-9, -(2 ** -40), 2 ** -40, 1e-9]) {
+      expect(PRIMES_8.map((p) => rootBits(p, 2, Math.sqrt(p) + off))).toEqual(H0);
+      expect(rootBits(311, 3, Math.cbrt(311) + off)).toBe(0xc67178f2);
     }
   });
 });

@@ -27,6 +27,12 @@ describe('createLimiter options', () => {
     expect(() => createLimiter(undefined as never)).toThrow(/createLimiter: expected an options object, got undefined/);
   });
 
+  it('gives an option left out or undefined its default', () => {
+    const limiter = createLimiter({ provider, key: 'k', maxWaitMs: undefined } as never);
+    expect(limiter.maxWaitMs).toBe(600_000);
+    expect(limiter.backoff).toMatchObject({ baseMs: 1000, maxMs: 60_000 });
+  });
+
   it('accepts Infinity where a bound can be lifted', () => {
     expect(() =>
       createLimiter({ provider, key: 'k', maxWaitMs: Infinity, maxQueue: Infinity, blockCooldownMs: Infinity }),
@@ -67,6 +73,38 @@ describe('defineProvider and provider options', () => {
     expect(() => providers.generic({ limit: 1.5 })).toThrow(/option `limit` must be a whole number, got 1\.5/);
     expect(() => providers.pipedrive({ plan: 'gold' } as never)).toThrow(
       /option `plan` must be one of "essential", .*"enterprise", got "gold"/,
+    );
+  });
+
+  it('says what a choice or a list takes when the value is of no kind it accepts', () => {
+    const read = () => ({ outcome: 'ok' as const, buckets: [] });
+    expect(() => providers.github({ contentCreation: 'sometimes' } as never)).toThrow(
+      /providers.github: option `contentCreation` must be one of "rolling", "fixed", false, got "sometimes"/,
+    );
+    expect(() => defineProvider({ name: 'x', buckets: 'all' as never, read })).toThrow(
+      /defineProvider: option `buckets` must be an array of buckets or a function, got "all"/,
+    );
+    expect(() =>
+      defineProvider({ name: 'x', buckets: [{ name: 'a', limit: 1.5, pacing: 'fast' as never }], read }),
+    ).toThrow(
+      /option `buckets.0.limit` must be a whole number, got 1\.5; option `buckets.0.pacing` must be one of "burst", "smooth", got "fast"/,
+    );
+  });
+
+  it('checks an entry of a map or list field by field, then its key, without reading a bad entry', () => {
+    // A number out of range leaves the entry readable: its key is checked too, both named.
+    expect(() => providers.procore({ hints: { weekly: { limit: -1 } } })).toThrow(
+      /option `hints.weekly.limit` must be a number >= 0, got -1; option `hints.weekly` must be keyed by a bucket name \("hourly"\)/,
+    );
+    // An entry of the wrong type stops there: the check of bucket names never reads it.
+    expect(() => providers.procore({ hints: { weekly: 5 } } as never)).toThrow(
+      /^providers.procore: option `hints.weekly` must be of type object, got 5$/,
+    );
+    expect(() => providers.procore({ extraBuckets: [null] } as never)).toThrow(
+      /^providers.procore: option `extraBuckets.0` must be of type object, got null$/,
+    );
+    expect(() => providers.procore({ extraBuckets: 'x' } as never)).toThrow(
+      /option `extraBuckets` must be of type array, got "x"/,
     );
   });
 
