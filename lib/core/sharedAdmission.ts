@@ -46,6 +46,8 @@ export class SharedAdmission implements Admission {
 
   recheck(): void {}
 
+  left(): void {}
+
   changed(): void {
     this.dirty = true;
   }

@@ -11,6 +11,11 @@ export interface ProviderDefinition {
   readonly buckets: readonly BucketSpec[] | ((request: RequestInfo) => readonly BucketSpec[]);
   /** Reads one response. A throw is caught and treated as a response that says nothing. */
   readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
+  /**
+   * The units a request takes of a bucket, when more than 1 (see `Provider.cost`); `undefined`
+   * for 1. The request's own `cost` wins. A throw counts as `undefined`.
+   */
+  readonly cost?: (request: RequestInfo, bucket: BucketSpec) => number | undefined;
 }
 
 /**
@@ -33,6 +38,7 @@ const definition = z.object({
     z.custom<(r: RequestInfo) => readonly BucketSpec[]>((f) => typeof f === 'function', 'a function'),
   ]),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
+  cost: z.optional(z.custom<NonNullable<ProviderDefinition['cost']>>((f) => typeof f === 'function', 'a function')),
 });
 
 /**
@@ -56,9 +62,11 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const list = parsed.buckets;
   const buckets = typeof list === 'function' ? list : () => list;
   const read = parsed.read;
+  const cost = parsed.cost;
   return {
     name: parsed.name,
     buckets,
+    ...(cost ? { cost } : {}),
     read(response, request) {
       try {
         return read(response, request);
