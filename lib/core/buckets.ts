@@ -208,17 +208,22 @@ function costsOf(
 ): number[] | undefined {
   let costs: number[] | undefined;
   buckets.forEach((b, i) => {
-    const told = provider.cost
-      ? () => {
-          try {
-            return provider.cost?.(info, specs.get(b.name) ?? { name: b.name });
-          } catch {
-            return undefined;
-          }
-        }
-      : undefined;
-    const cost = costOf(info, b.name, told);
+    const cost = costFor(info, provider, b.name, specs.get(b.name));
     if (cost !== 1) (costs ??= buckets.map(() => 1))[i] = cost;
   });
   return costs;
+}
+
+/** The units `info` takes of bucket `name` (its own `cost`, else the provider's, else 1). */
+export function costFor(info: RequestInfo, provider: Provider, name: string, spec: BucketSpec | undefined): number {
+  const told = provider.cost
+    ? () => {
+        try {
+          return provider.cost?.(info, spec ?? { name });
+        } catch {
+          return undefined;
+        }
+      }
+    : undefined;
+  return costOf(info, name, told);
 }

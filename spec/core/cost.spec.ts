@@ -137,6 +137,26 @@ describe('request cost', () => {
     expect(out.rejected.map((x) => [x.tag, x.error.name])).toEqual([['second', 'CostExceedsLimitError']]);
   });
 
+  it('a quota bucket with fewer units left than the cost fails the request before it is queued', () => {
+    const daily = defineProvider({
+      name: 'daily-cost',
+      buckets: [{ name: 'day', limit: 10, windowMs: 86_400_000, quota: true }],
+      read: () => quiet,
+    });
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: daily, key: key(), coldStartConcurrency: 10, maxWaitMs: 60_000 });
+      const r = recorder(limiter, now);
+      r.ask('first', { cost: 7 });
+      return {
+        small: limiter.checkQuota({ cost: 3 }),
+        big: limiter.checkQuota({ cost: 4 }),
+      };
+    });
+    // 3 left: a request of 3 may go on; one of 4 would wait a day, past maxWaitMs.
+    expect(out.small).toBeUndefined();
+    expect(out.big).toMatchObject({ name: 'QuotaExhaustedError', bucket: 'day' });
+  });
+
   it.each([
     ['NaN', Number.NaN, '`cost`'],
     ['0', 0, '`cost`'],
