@@ -306,11 +306,14 @@ export class LocalAdmission implements Admission, CredentialMember {
           when = claim.at === undefined || when === undefined ? undefined : Math.max(when, claim.at, now + 1);
       }
       if (when !== now && cost > 1) (short ??= []).push(b);
-      if (when === now) continue;
-      if (when === undefined || (at !== undefined && when > at)) {
+      // The first bucket that waits for a response holds the request (as it always has); a
+      // costly request still looks at the rest, for the ones it must claim.
+      if (when === now || at === undefined) continue;
+      if (when === undefined || when > at) {
         blocking = b;
         at = when;
       }
+      if (at === undefined && !costs) break;
     }
     if (!blocking) return { go: true };
     if (short) {

@@ -51,7 +51,12 @@ export interface ResponseContext {
    * The buckets the request took units of, with its admission index on each (`undefined`: not
    * admitted here) and the units it holds.
    */
-  readonly taken?: ReadonlyArray<Taken>;
+  readonly taken?: Taken[];
+  /**
+   * The cost a response tells (`ResponseReading.cost`) is applied to `taken`: the permit was
+   * admitted here (not by a shared store) and is not released.
+   */
+  readonly reconcile?: boolean;
   readonly summary: RequestSummary | null;
   /** When the request was sent (admitted here). */
   readonly sentAt?: number;
@@ -109,9 +114,8 @@ export class Permits {
         observed = true;
         if (typeof raw === 'object' && raw !== null) host.seen.add(raw);
         const readings: StoreReading[] = [];
-        const reading = this.read(response, { info, taken, summary, sentAt: now }, readings);
-        // The response told what the request really cost (Shopify's actualQueryCost).
-        if (reading.cost !== undefined && !released && lease === undefined) this.reconcile(taken, reading.cost, true);
+        const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
+        const reading = this.read(response, context, readings);
         host.admission.observed(lease, readings, buckets);
         host.drain();
         host.flush();
@@ -185,6 +189,9 @@ export class Permits {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
     }
+    // What the request really cost (Shopify's actualQueryCost), before the figures are read:
+    // the answer's `remaining` already counts it, and it is no longer among the others in flight.
+    if (reading.cost !== undefined && taken && request.reconcile) this.reconcile(taken, reading.cost, true);
     host.skew.observe(response.header('date'), now, sentAt);
     host.out.totals.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
