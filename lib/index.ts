@@ -30,6 +30,7 @@ export {
   type StoreSession,
 } from './core/store.js';
 export type { RequestHeaders, RequestInfo } from './core/request.js';
+export { MAX_COST } from './core/request.js';
 export {
   extractResponse,
   responseLike,
@@ -51,11 +52,13 @@ export {
 } from './core/events.js';
 export {
   BlockedError,
+  CostExceedsLimitError,
   QueueFullError,
   QuotaExhaustedError,
   RateLimitError,
   RetryLimitError,
   isBlockedError,
+  isCostExceedsLimitError,
   isQueueFullError,
   isQuotaExhaustedError,
   isRateLimitError,

@@ -7,8 +7,12 @@ import { of, type Observable } from 'rxjs';
 import {
   createLimiter,
   createLimiterPool,
+  isCostExceedsLimitError,
   isQuotaExhaustedError,
+  type CostExceedsLimitError,
   type Limiter,
+  type Permit,
+  type RequestInfo,
   type LimiterPoolSnapshot,
   providers,
   rateLimit,
@@ -26,6 +30,9 @@ const _typed$ = of({ id: 1 }).pipe(rateLimit(limiter, { method: 'GET', url: '/x'
 assertType<Equal<typeof _typed$, Observable<{ id: number }>>>();
 assertType<Equal<typeof limiter.state$, Observable<LimiterSnapshot>>>();
 assertType<Equal<Extract<LimiterEvent, { type: 'quota-exhausted' }>['bucket'], string>>();
+
+assertType<Equal<RequestInfo['cost'], number | Readonly<Record<string, number>> | undefined>>();
+assertType<Equal<Parameters<Permit['reconcile']>[0], number | Readonly<Record<string, number>>>>();
 
 const pool = createLimiterPool({ provider: providers.generic(), idleMs: 60_000 });
 assertType<Equal<ReturnType<typeof pool.get>, Limiter>>();
@@ -45,6 +52,18 @@ export function mistakes(): void {
   createLimiterPool({ provider: providers.generic(), key: 'k' });
   // @ts-expect-error the pool's size is read-only
   pool.size = 3;
+  // @ts-expect-error a cost is a number, or numbers per bucket name
+  rateLimit(limiter, { cost: '5' });
+  // @ts-expect-error not a per-bucket number
+  rateLimit(limiter, { cost: { points: '5' } });
+}
+
+function overLimit(e: unknown): string | undefined {
+  if (isCostExceedsLimitError(e)) {
+    assertType<Equal<typeof e, CostExceedsLimitError>>();
+    return `${e.bucket} ${e.cost} ${e.limit}`;
+  }
+  return undefined;
 }
 
 function narrow(e: unknown): number | undefined {
@@ -58,6 +77,7 @@ function narrow(e: unknown): number | undefined {
 describe('types', () => {
   it('guards narrow at run time as they do at compile time', async () => {
     expect(narrow(new Error('x'))).toBeUndefined();
+    expect(overLimit(new Error('x'))).toBeUndefined();
     await pool.close();
   });
 });

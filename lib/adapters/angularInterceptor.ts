@@ -53,6 +53,21 @@ export const RATE_LIMIT_PRIORITY = new HttpContextToken<number | undefined>(() =
 export const RATE_LIMIT_RETRY = new HttpContextToken<boolean | undefined>(() => undefined);
 
 /**
+ * Units of its buckets this request takes: a number, or per bucket name (see
+ * `RequestInfo.cost`). Unset: what the provider says, else 1.
+ *
+ * ```ts
+ * import { HttpContext } from '@angular/common/http';
+ * import { RATE_LIMIT_COST } from 'rx-ratelimit/angular';
+ * // A GraphQL mutation: 5 of GitHub's secondary points.
+ * const context = new HttpContext().set(RATE_LIMIT_COST, { 'points:graphql': 5 });
+ * ```
+ */
+export const RATE_LIMIT_COST = new HttpContextToken<number | Readonly<Record<string, number>> | undefined>(
+  () => undefined,
+);
+
+/**
  * `true` sends the request around the limiter, untouched: not queued, not counted, its
  * response not read. @default false
  *
@@ -401,6 +416,7 @@ export function buildInterceptor(
       url: url?.href ?? req.urlWithParams,
       priority: checkPriority('RATE_LIMIT_PRIORITY', req.context.get(RATE_LIMIT_PRIORITY)) ?? priority,
       retry: req.context.get(RATE_LIMIT_RETRY),
+      cost: req.context.get(RATE_LIMIT_COST),
       idempotencyKey: idempotencyKeyOf(req.headers),
       headers: shareHeadersOf(req),
       // Progress events are the subscriber's own: such a request is never shared.

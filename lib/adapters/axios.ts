@@ -64,6 +64,11 @@ export interface AxiosRequestRateLimit {
   /** Send this request around the limiter (not gated, not read). @default false */
   readonly skip?: boolean;
   /**
+   * Units of its buckets this request takes: a number, or per bucket name (see
+   * `RequestInfo.cost`). @default what the provider says, else 1
+   */
+  readonly cost?: number | Readonly<Record<string, number>>;
+  /**
    * What makes this GET "identical" to others for sharing and the cache, in place of its URL
    * (its headers still count); `false` never shares it. Read by `rateLimitedRequest` and
    * NestJS's `rateLimitedHttp` (the interceptors never share). @default the full URL
@@ -320,6 +325,7 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
     retry: retry ?? config.rateLimit?.retry,
+    cost: config.rateLimit?.cost,
     headers: axiosRequestHeaders(axiosInstance, method, config),
     // A stream can be read once: never hand the same one to two subscribers.
     shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
@@ -523,6 +529,7 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
       priority: config.rateLimit?.priority ?? defaultPriority,
       idempotencyKey: config.rateLimit?.idempotencyKey ?? idempotencyKeyOf(config.headers),
       retry: config.rateLimit?.retry,
+      cost: config.rateLimit?.cost,
     });
 
   /** Sends `config` through `send` under permits, retrying 429s; the raw answer is read here. */

@@ -8,6 +8,7 @@
 import type { Bucket } from './bucket.js';
 import type { PolicyShare } from './pauses.js';
 import type { StoreReading } from './store.js';
+import type { Waiter } from './waiter.js';
 
 /** A shared store's hold on an admitted request: its lease, and its admission index per bucket. */
 export interface Lease {
@@ -34,6 +35,8 @@ export interface Admission extends PolicyShare {
   observed(lease: Lease | undefined, readings: readonly StoreReading[], buckets: readonly Bucket[]): void;
   /** A permit came back (`observed`: its response was read). */
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;
+  /** `w` left the queue without being admitted here (cancelled, failed). */
+  left(w: Waiter): void;
   /** Closes what the admission opened. */
   close(): Promise<void>;
 }

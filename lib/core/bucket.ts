@@ -22,9 +22,10 @@ const PROBE_MIN_SHARE = 0.02;
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
  *
- * Accounting: a request takes one unit when admitted (`take`). A response's `remaining` is an
- * upper bound: our other requests in flight are subtracted from it, and within a window it can
- * only lower what is left (`apply`).
+ * Accounting: a request takes its cost in units when admitted (`take`; one unless the request
+ * or its provider says more), and `inFlight` and `remaining` count units. A response's
+ * `remaining` is an upper bound: our other requests in flight are subtracted from it, and
+ * within a window it can only lower what is left (`apply`).
  */
 export class Bucket {
   readonly name: string;
@@ -109,16 +110,18 @@ export class Bucket {
   }
 
   /**
-   * Earliest time this bucket could admit one more request: `now` if it has room, a time if
-   * it will have room then, `undefined` if only a response can tell (cold start, or empty with
-   * requests in flight whose responses will report the reset). `waiting`: how many requests
-   * want a slot now; only when more want one than the window has left are its last slots kept
-   * back to find where it ends (`planBoundaryProbes`), never when everything fits.
+   * Earliest time this bucket could admit one more request of `cost` units: `now` if it has
+   * room, a time if it will have room then, `undefined` if only a response can tell (cold
+   * start, or not enough left with requests in flight whose responses will report the reset).
+   * `waiting`: how many requests want a slot now; only when more want one than the window has
+   * left are its last slots kept back to find where it ends (`planBoundaryProbes`), never when
+   * everything fits.
    */
-  availableAt(now: number, guardMs: number, coldStart: number, waiting = 0): number | undefined {
+  availableAt(now: number, guardMs: number, coldStart: number, waiting = 0, cost = 1): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
-    if (this.unconfirmedLeft !== undefined && this.unconfirmedLeft <= 0 && this.inFlight > 0) return undefined;
-    if (this.remaining === undefined || this.remaining > 0) {
+    // `> cost - 1`: for one unit, any room at all (as ever); for more, the whole cost.
+    if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) return undefined;
+    if (this.remaining === undefined || this.remaining > cost - 1) {
       const probe = waiting > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
@@ -127,28 +130,48 @@ export class Bucket {
     return this.inFlight > 0 ? undefined : now;
   }
 
-  take(now: number): number {
+  /** Takes `cost` units for one request admitted now; returns its admission index. */
+  take(now: number, cost = 1): number {
     const index = this.admitted++;
-    this.inFlight++;
-    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
-    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - 1);
+    this.inFlight += cost;
+    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
+    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - cost);
     if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
       // No reset from the server: the window is taken to start at our first send in it.
       this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
       if (this.source === 'hint' && this.observed) this.source = 'inferred';
     }
-    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing(now));
+    // A request of `cost` units uses that many evenly spaced slots.
+    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing(now) * cost);
     return index;
   }
 
   /**
-   * Gives back the slot of admission `index`, whose request ended at `at` (answered, failed or
-   * cancelled). A fixed window only counts what is in flight; a sliding one starts the call's
-   * time in the window from here.
+   * Gives back the `cost` units of admission `index`, whose request ended at `at` (answered,
+   * failed or cancelled). A fixed window only counts what is in flight; a sliding one starts
+   * the call's time in the window from here.
    */
-  release(_index?: number, _at?: number): void {
-    this.inFlight = Math.max(0, this.inFlight - 1);
+  release(_index?: number, _at?: number, cost = 1): void {
+    this.inFlight = Math.max(0, this.inFlight - cost);
+  }
+
+  /**
+   * Admission `index`, in flight with `from` units, really costs `to` (a cost estimated before
+   * and told after, as Shopify's `requestedQueryCost` and `actualQueryCost`): the difference is
+   * taken from, or given back to, what is left and what is in flight. Returns the units now
+   * held. A response's `remaining` corrects it anyway.
+   */
+  reconcile(_index: number, from: number, to: number): number {
+    const delta = to - from;
+    this.inFlight = Math.max(0, this.inFlight + delta);
+    if (this.remaining !== undefined) {
+      const room = this.limit === undefined ? Infinity : Math.max(0, this.limit - this.inFlight);
+      this.remaining = Math.min(room, Math.max(0, this.remaining - delta));
+    }
+    if (this.unconfirmedLeft !== undefined && delta > 0)
+      this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - delta);
+    return to;
   }
 
   /**
@@ -171,13 +194,15 @@ export class Bucket {
     absolute = false,
     /** How much later than the window's end the reset may read (rounding, clock offset). */
     slackMs = 1000,
+    /** Units the answered request holds (its cost). */
+    cost = 1,
   ): number | null | undefined {
     this.confirm(index);
     this.readWindow(reading);
     const current =
       this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
     const tol = this.tolerance();
-    if (resetAt !== undefined && resetAt <= now) return this.pastWindow(reading, index);
+    if (resetAt !== undefined && resetAt <= now) return this.pastWindow(reading, index, cost);
     // Two readings of one window differ by up to the rounding plus the first one's trip back
     // (seconds left) or the change in the clock offset (an instant): only a reset earlier than
     // that names an older window.
@@ -213,7 +238,7 @@ export class Bucket {
     const before = this.limit;
     this.readLimit(reading);
     if (reading.remaining !== undefined) {
-      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
+      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
       // The lowest figure of the window is the server's latest count; every request of ours it
       // may not include is still in flight. Recomputed at each answer, not only lowered: a
       // request counted before it, answered after it, was subtracted twice until now (with
@@ -327,14 +352,14 @@ export class Bucket {
    * current window confirms, as after a refill. Ignoring it instead left a bucket observed but
    * without a limit, which admits everything at once.
    */
-  private pastWindow(reading: BucketReading, index: number | undefined): number | null | undefined {
+  private pastWindow(reading: BucketReading, index: number | undefined, cost: number): number | null | undefined {
     if (reading.limit === undefined || this.resetKind === 'server') return undefined;
     const before = this.limit;
     const limit = reading.limit;
     this.readLimit(reading);
     // What is left now is at most the limit less our other requests in flight (a hint may have
     // promised more); until the current window confirms, at most half of it goes.
-    const others = Math.max(0, this.inFlight - (index === undefined ? 0 : 1));
+    const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
     const room = Math.max(0, limit - others);
     this.remaining = this.remaining === undefined ? room : Math.min(this.remaining, room);
     if (this.unconfirmedLeft === undefined) {
@@ -467,6 +492,10 @@ export class RollingBucket extends Bucket {
   private head = 0;
   /** Our calls in flight, by admission index: they count until they end, then from their end. */
   private readonly pending = new Map<number, number>();
+  /** The cost of calls in flight that cost more than one unit, by admission index. */
+  private readonly pendingCost = new Map<number, number>();
+  /** Units of the calls in flight. */
+  private pendingUnits = 0;
   private heldUntil = 0;
   /** When our last call was sent or ended (a limit of 0 probes a while after it). */
   private lastCallAt = -Infinity;
@@ -501,7 +530,7 @@ export class RollingBucket extends Bucket {
     this.resetKind = this.resetAt === undefined ? undefined : 'server';
   }
 
-  override availableAt(now: number, guardMs: number, coldStart: number, _waiting = 0): number | undefined {
+  override availableAt(now: number, guardMs: number, coldStart: number, _waiting = 0, cost = 1): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).
@@ -510,17 +539,20 @@ export class RollingBucket extends Bucket {
     // told, one request goes a while after the last one ended, and its answer tells the rest.
     if (this.limit === 0) return this.inFlight > 0 ? undefined : Math.max(now, this.lastCallAt + PROBE_MS);
     const used = this.used(now);
-    if (this.limit !== undefined && used >= this.limit) return this.nextFreeAt(now, used - this.limit + 1, guardMs);
+    if (this.limit !== undefined && used + cost > this.limit)
+      return this.nextFreeAt(now, used + cost - this.limit, guardMs);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
   }
 
-  override take(now: number): number {
+  override take(now: number, cost = 1): number {
     const index = this.admitted++;
-    this.inFlight++;
+    this.inFlight += cost;
     this.pending.set(index, now);
+    if (cost !== 1) this.pendingCost.set(index, cost);
+    this.pendingUnits += cost;
     this.lastCallAt = Math.max(this.lastCallAt, now);
-    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - 1);
-    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing());
+    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
+    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing() * cost);
     return index;
   }
 
@@ -581,21 +613,36 @@ export class RollingBucket extends Bucket {
     return this.own() + (this.othersUntil > now ? this.others : 0);
   }
 
-  /** Our calls the server may still count: in flight, or ended less than a window ago. */
+  /** Units of our calls the server may still count: in flight, or ended less than a window ago. */
   private own(): number {
-    return this.log.length - this.head + this.pending.size;
+    return this.log.length - this.head + this.pendingUnits;
   }
 
-  override release(index?: number, at?: number): void {
-    super.release();
+  override release(index?: number, at?: number, cost?: number): void {
     // Without an index (a caller that does not say which call ended), the oldest in flight.
     const key = index ?? this.pending.keys().next().value;
+    const units = cost ?? (key === undefined ? 1 : (this.pendingCost.get(key) ?? 1));
+    super.release(undefined, undefined, units);
     if (key === undefined) return;
     const sent = this.pending.get(key);
     if (sent === undefined) return;
+    const held = this.pendingCost.get(key) ?? 1;
     this.pending.delete(key);
-    this.insert(at ?? sent);
+    this.pendingCost.delete(key);
+    this.pendingUnits = Math.max(0, this.pendingUnits - held);
+    // One entry per unit: the window frees them one by one as they age out.
+    for (let i = 0; i < units; i++) this.insert(at ?? sent);
     this.lastCallAt = Math.max(this.lastCallAt, at ?? sent);
+  }
+
+  override reconcile(index: number, from: number, to: number): number {
+    super.reconcile(index, from, to);
+    if (!this.pending.has(index)) return to;
+    const held = this.pendingCost.get(index) ?? 1;
+    this.pendingUnits = Math.max(0, this.pendingUnits + to - held);
+    if (to === 1) this.pendingCost.delete(index);
+    else this.pendingCost.set(index, to);
+    return to;
   }
 
   /** Logs a call's end, keeping the log in order (ends come in clock order, so almost always last). */

@@ -5,8 +5,8 @@
  * buckets are named by URLs, and a server may name any number).
  */
 import { createBucket, type Bucket } from './bucket.js';
-import type { Provider } from './provider.js';
-import type { RequestInfo } from './request.js';
+import type { BucketSpec, Provider } from './provider.js';
+import { costOf, type RequestInfo } from './request.js';
 import type { StoreBucketSpec } from './store.js';
 import type { BucketGroup } from './waiter.js';
 
@@ -59,9 +59,10 @@ export class BucketRegistry {
   }
 
   /** The buckets `info` counts against: the discovered ones, then the provider's (made on first use). */
-  bucketsFor(info: RequestInfo, provider: Provider = this.provider): Bucket[] {
+  bucketsFor(info: RequestInfo, provider: Provider = this.provider, specs?: Map<string, BucketSpec>): Bucket[] {
     const out: Bucket[] = [...this.discovered];
     for (const spec of provider.buckets(info)) {
+      specs?.set(spec.name, spec);
       let b = this.buckets.get(spec.name);
       if (!b) {
         b = createBucket(spec);
@@ -79,9 +80,13 @@ export class BucketRegistry {
    * (one key string and one array for all of them); `queued` finds the group already waiting.
    */
   groupFor(info: RequestInfo, provider: Provider, queued: (key: string) => BucketGroup | undefined): BucketGroup {
-    const buckets = this.bucketsFor(info, provider);
-    const key = buckets.map((b) => b.name).join('\n');
-    return queued(key) ?? { key, buckets };
+    const specs = info.cost === undefined && provider.cost === undefined ? undefined : new Map<string, BucketSpec>();
+    const buckets = this.bucketsFor(info, provider, specs);
+    const costs = specs && costsOf(info, provider, buckets, specs);
+    // Requests of other costs are other groups: a group's waiters are admitted alike (a shared
+    // store grants a batch for one shape), and each group's head is judged by its own cost.
+    const key = buckets.map((b) => b.name).join('\n') + (costs ? `\u0000${costs.join(',')}` : '');
+    return queued(key) ?? (costs ? { key, buckets, costs } : { key, buckets });
   }
 
   /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
@@ -188,4 +193,37 @@ export class BucketRegistry {
     }
     return out;
   }
+}
+
+/**
+ * The units `info` takes of each of `buckets` (its own `cost`, else the provider's), or
+ * `undefined` when every one is 1. Throws a `TypeError` for a bad cost; a provider's hook that
+ * throws says nothing.
+ */
+function costsOf(
+  info: RequestInfo,
+  provider: Provider,
+  buckets: readonly Bucket[],
+  specs: ReadonlyMap<string, BucketSpec>,
+): number[] | undefined {
+  let costs: number[] | undefined;
+  buckets.forEach((b, i) => {
+    const cost = costFor(info, provider, b.name, specs.get(b.name));
+    if (cost !== 1) (costs ??= buckets.map(() => 1))[i] = cost;
+  });
+  return costs;
+}
+
+/** The units `info` takes of bucket `name` (its own `cost`, else the provider's, else 1). */
+export function costFor(info: RequestInfo, provider: Provider, name: string, spec: BucketSpec | undefined): number {
+  const told = provider.cost
+    ? () => {
+        try {
+          return provider.cost?.(info, spec ?? { name });
+        } catch {
+          return undefined;
+        }
+      }
+    : undefined;
+  return costOf(info, name, told);
 }

@@ -9,11 +9,17 @@ import { asyncScheduler, config as rxConfig, type SchedulerLike } from 'rxjs';
 import type { Admission } from './admission.js';
 import { BucketRegistry } from './buckets.js';
 import { limiterClock, SkewEstimator } from './clock.js';
-import { BlockedError, QueueFullError, QuotaExhaustedError, type RateLimitError } from './errors.js';
+import {
+  BlockedError,
+  CostExceedsLimitError,
+  QueueFullError,
+  QuotaExhaustedError,
+  type RateLimitError,
+} from './errors.js';
 import { safePath, type RequestSummary } from './events.js';
 import { CapacityInference } from './inference.js';
 import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
-import { LocalAdmission } from './localAdmission.js';
+import { LocalAdmission, overLimit } from './localAdmission.js';
 import { jitterOf, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
 import { Permits } from './permits.js';
@@ -25,6 +31,7 @@ import { SharedAdmission } from './sharedAdmission.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
+import type { Bucket } from './bucket.js';
 import type { BucketGroup, Permit, Waiter } from './waiter.js';
 
 /** @internal Validated options, without the key: only its label is kept. */
@@ -164,6 +171,13 @@ export class Engine {
     }
     const group = this.registry.groupFor(info, this.provider, (key) => this.queue.group(key)?.meta);
     w.group = group;
+    // A cost no window of a bucket can hold fails now, not after a wait.
+    const over = group.costs && overLimit(group.buckets, group.costs);
+    if (over) {
+      this.rejectCost(w, over.bucket, over.cost);
+      this.out.flush();
+      return;
+    }
     const sinceEpoch = now - this.epoch;
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
     w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
@@ -173,6 +187,7 @@ export class Engine {
     this.drain();
     if (full && w.level !== undefined && this.queue.size > this.maxQueue) {
       this.queue.remove({ node: w, group: group.key });
+      this.admission.left(w);
       if (this.queue.size === 0) this.timer.cancel();
       this.refuseFull(w);
       return;
@@ -192,6 +207,7 @@ export class Engine {
   cancel(w: Waiter): void {
     const group = w.group;
     if (w.level === undefined || !group || !this.queue.remove({ node: w, group: group.key })) return;
+    this.admission.left(w);
     if (this.out.listened) this.out.emit({ type: 'cancelled', request: this.summaryOf(w) });
     this.out.touch();
     // The timer may have been set for this request alone.
@@ -278,6 +294,13 @@ export class Engine {
     this.reject(
       w,
       new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
+    );
+  }
+
+  rejectCost(w: Waiter, bucket: Bucket, cost: number): void {
+    this.reject(
+      w,
+      new CostExceedsLimitError({ ...this.ctx(), bucket: bucket.name, cost, limit: bucket.limit ?? Infinity }),
     );
   }
 

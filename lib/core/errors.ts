@@ -270,6 +270,38 @@ export class QueueFullError extends RateLimitError {
   }
 }
 
+/**
+ * The request costs more units of a bucket than the bucket's whole limit: no window could
+ * ever admit it, so it fails at once instead of waiting. Not sent.
+ *
+ * ```ts
+ * import { isCostExceedsLimitError } from 'rx-ratelimit';
+ * declare const e: unknown;
+ * if (isCostExceedsLimitError(e)) console.warn(`${e.bucket}: cost ${e.cost} > limit ${e.limit}`);
+ * ```
+ */
+export class CostExceedsLimitError extends RateLimitError {
+  override readonly name = 'CostExceedsLimitError' as const;
+  /** The bucket whose limit is below the cost. */
+  readonly bucket: string;
+  /** The units the request asked of it. */
+  readonly cost: number;
+  /** The bucket's limit as the limiter knows it (a hint, or the server's figure). */
+  readonly limit: number;
+
+  /** Made by the limiter; the fields above are its arguments. */
+  constructor(context: ErrorContext & { bucket: string; cost: number; limit: number }) {
+    super(
+      `${context.provider}: the request costs ${context.cost} units of bucket "${context.bucket}", ` +
+        `more than its limit of ${context.limit}; no window can admit it, so it was not sent`,
+      context,
+    );
+    this.bucket = context.bucket;
+    this.cost = context.cost;
+    this.limit = context.limit;
+  }
+}
+
 /** Is `e` any error created by rx-ratelimit? */
 export const isRateLimitError = (e: unknown): e is RateLimitError =>
   typeof e === 'object' && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;
@@ -283,6 +315,9 @@ export const isRetryLimitError = (e: unknown): e is RetryLimitError =>
   isRateLimitError(e) && e.name === 'RetryLimitError';
 /** Is `e` a {@link QueueFullError}? */
 export const isQueueFullError = (e: unknown): e is QueueFullError => isRateLimitError(e) && e.name === 'QueueFullError';
+/** Is `e` a {@link CostExceedsLimitError}? */
+export const isCostExceedsLimitError = (e: unknown): e is CostExceedsLimitError =>
+  isRateLimitError(e) && e.name === 'CostExceedsLimitError';
 
 function isoOrNever(ms: number): string {
   if (!Number.isFinite(ms)) return 'never';

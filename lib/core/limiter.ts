@@ -4,13 +4,14 @@
  * API, and forwards.
  */
 import { defer, type Observable, type SchedulerLike } from 'rxjs';
+import { costFor } from './buckets.js';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimitError } from './errors.js';
 import type { LimiterEvent, RequestSummary } from './events.js';
 import { showAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
-import type { Provider, ResponseReading, RetrySource } from './provider.js';
+import type { BucketSpec, Provider, ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload } from './publisher.js';
 import type { RequestInfo } from './request.js';
 import { extractResponse, type ResponseExtractor, type ResponseLike } from './response.js';
@@ -314,16 +315,19 @@ export class Limiter {
     const engine = this.engine;
     const now = engine.now();
     const guard = engine.resetGuardMs;
-    for (const b of engine.registry.bucketsFor(info, engine.provider)) {
+    const specs = new Map<string, BucketSpec>();
+    for (const b of engine.registry.bucketsFor(info, engine.provider, specs)) {
       if (!b.quota) continue;
       b.refill(now, guard);
-      if (b.remaining === undefined || b.remaining > reserve) continue;
+      // A request of `cost` units needs that many left, beyond the reserve.
+      const cost = costFor(info, engine.provider, b.name, specs.get(b.name));
+      if (b.remaining === undefined || b.remaining - cost >= reserve) continue;
       const reset = b.resetAt === undefined ? Infinity : b.resetAt + guard;
-      const kept = b.remaining > 0; // room, but kept for requests of higher priority
+      const kept = b.remaining > cost - 1; // room, but kept for requests of higher priority
       // An empty quota bucket is a bucket like any other: when its next slot frees within
       // maxWaitMs (the daily reset is minutes away, the oldest call of a rolling day ages out),
       // the request waits in the queue for it. Only a wait past maxWaitMs fails now.
-      const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity) ?? reset);
+      const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity, 0, cost) ?? reset);
       if (!kept && resumeAt - now <= this.maxWaitMs) continue;
       engine.out.emit({ type: 'quota-exhausted', request: engine.summarize(info), bucket: b.name, resumeAt });
       engine.out.totals.rejected++;

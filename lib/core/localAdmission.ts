@@ -35,6 +35,8 @@ export interface AdmissionHost {
   readonly inFlight: number;
   /** Fails `w` with `QuotaExhaustedError`: it would wait past `maxWaitMs` (or for ever). */
   rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void;
+  /** Fails `w` with `CostExceedsLimitError`: it costs more of `bucket` than its limit. */
+  rejectCost(w: Waiter, bucket: Bucket, cost: number): void;
   /** Hands `permit` to `w` (a handler that throws does not stop the others). */
   grant(w: Waiter, permit: Permit): void;
   readonly maxServerWaitMs: number;
@@ -55,10 +57,28 @@ export function reasonOf(reason: string): RetrySource | 'manual' {
 /** The outcome of checking whether a request could go now. */
 type Verdict = { go: true } | { go: false; at: number | undefined; bucket: Bucket };
 
+/**
+ * A costly request that waits on a bucket where a cheaper one would fit (it needs more units
+ * than are left): requests after it in queue order wait on that bucket too, until it goes or
+ * leaves the queue, so cheap ones cannot take each unit as it frees and starve it.
+ */
+interface Claim {
+  readonly w: Waiter;
+  /** The waiter's id when it claimed (a waiter queued again is another request). */
+  readonly id: number;
+  /** When it may go, as last judged (`undefined`: only a response can tell). */
+  at: number | undefined;
+}
+
+/** Does `a` come before `b` in queue order (priority, then arrival)? */
+const before = (a: Waiter, b: Waiter) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
+
 export class LocalAdmission implements Admission, CredentialMember {
   readonly refusesAtCap = false;
   /** Per bucket, the requests parked on it. */
   private readonly lots = new WeakMap<Bucket, Lot<Waiter, BucketGroup>>();
+  /** Per bucket, the costly request it is held for (see {@link Claim}). */
+  private readonly claims = new WeakMap<Bucket, Claim>();
   /** The credential's state in the process, shared with its other limiters. */
   private credential: CredentialState | undefined;
 
@@ -181,12 +201,22 @@ export class LocalAdmission implements Admission, CredentialMember {
         }
         queue.remove(entry);
         host.rejectQuota(w, 'concurrency', Infinity, now);
+        this.left(w);
+        continue;
+      }
+      const over = this.overLimit(w);
+      if (over) {
+        queue.remove(entry);
+        host.rejectCost(w, over.bucket, over.cost);
+        this.left(w);
+        queue.settled(g);
         continue;
       }
       const v = this.verdict(w, now);
       if (v.go) {
         queue.remove(entry);
         grant.push([w, host.permits.admit(w, now)]);
+        this.left(w);
         queue.settled(g);
         continue;
       }
@@ -196,6 +226,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       if ((v.at !== undefined && v.at - now > host.maxWaitMs) || (v.at === undefined && now >= deadline)) {
         queue.remove(entry);
         host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
+        this.left(w);
         queue.settled(g);
         continue;
       }
@@ -203,7 +234,9 @@ export class LocalAdmission implements Admission, CredentialMember {
       // Past its deadline, a head waiting on a known time still goes then (as before parking).
       queue.park(g, lot, now < deadline ? deadline : Infinity);
       if (v.at !== undefined) {
-        queue.wakeLotAt(lot, v.at);
+        // A costly request may wait longer than the cheaper ones parked here: it never puts
+        // off the lot's wake time, which the first of them in queue order needs.
+        queue.wakeLotAt(lot, g.meta.costs ? Math.min(v.at, lot.wakeAt) : v.at);
         const notified = host.permits.emptyNotified;
         if (!notified.has(bucket) && bucket.remaining === 0) {
           notified.add(bucket);
@@ -230,21 +263,69 @@ export class LocalAdmission implements Admission, CredentialMember {
     else this.host.queue.wakeLotAt(lot, at);
   }
 
+  /**
+   * `w` left the queue (admitted, failed, cancelled): the buckets it held for itself (its
+   * claims) let the requests parked behind it be looked at again.
+   */
+  left(w: Waiter): void {
+    const group = w.group;
+    if (!group?.costs) return;
+    for (const b of group.buckets) {
+      const c = this.claims.get(b);
+      if (c?.w !== w) continue;
+      this.claims.delete(b);
+      const lot = this.lots.get(b);
+      if (lot && lot.size > 0) this.host.queue.wake(lot);
+    }
+  }
+
+  /** A bucket whose known limit is below what `w` costs of it: no window can ever admit it. */
+  private overLimit(w: Waiter): { bucket: Bucket; cost: number } | undefined {
+    const costs = w.group?.costs;
+    if (!costs) return undefined;
+    return overLimit(w.buckets, costs);
+  }
+
   private verdict(w: Waiter, now: number): Verdict {
     const { resetGuardMs, coldStartConcurrency } = this.host;
     let at: number | undefined = now;
     let blocking: Bucket | undefined;
-    for (const b of w.buckets) {
+    const costs = w.group?.costs;
+    // Buckets where this costly request does not fit now; it claims them if it must wait.
+    let short: Bucket[] | undefined;
+    for (let i = 0; i < w.buckets.length; i++) {
+      const b = w.buckets[i] as Bucket;
       b.refill(now, resetGuardMs);
-      const when = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size);
-      if (when === now) continue;
-      if (when === undefined || (at !== undefined && when > at)) {
+      const cost = costs?.[i] ?? 1;
+      let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size, cost);
+      // Held for a costly request before this one: this one waits until that one goes.
+      const claim = this.claims.get(b);
+      if (claim && claim.w !== w) {
+        if (claim.w.level === undefined || claim.w.id !== claim.id) this.claims.delete(b);
+        else if (before(claim.w, w))
+          when = claim.at === undefined || when === undefined ? undefined : Math.max(when, claim.at, now + 1);
+      }
+      if (when !== now && cost > 1) (short ??= []).push(b);
+      // The first bucket that waits for a response holds the request (as it always has); a
+      // costly request still looks at the rest, for the ones it must claim.
+      if (when === now || at === undefined) continue;
+      if (when === undefined || when > at) {
         blocking = b;
-        if (when === undefined) return { go: false, at: undefined, bucket: b };
         at = when;
       }
+      if (at === undefined && !costs) break;
     }
-    return blocking ? { go: false, at, bucket: blocking } : { go: true };
+    if (!blocking) return { go: true };
+    if (short) {
+      // Holds these buckets for itself, unless a request before it already does.
+      for (const b of short) {
+        const claim = this.claims.get(b);
+        if (claim && claim.w !== w && claim.w.level !== undefined && claim.w.id === claim.id && before(claim.w, w))
+          continue;
+        this.claims.set(b, { w, id: w.id, at });
+      }
+    }
+    return { go: false, at, bucket: blocking };
   }
 
   /** The lot of requests parked on `b` (made on first use). */
@@ -256,4 +337,17 @@ export class LocalAdmission implements Admission, CredentialMember {
     }
     return lot;
   }
+}
+
+/** The first of `buckets` whose known limit is below what `costs` asks of it. */
+export function overLimit(
+  buckets: readonly Bucket[],
+  costs: readonly number[],
+): { bucket: Bucket; cost: number } | undefined {
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i] as Bucket;
+    const cost = costs[i] ?? 1;
+    if (cost > 1 && b.limit !== undefined && b.limit > 0 && cost > b.limit) return { bucket: b, cost };
+  }
+  return undefined;
 }

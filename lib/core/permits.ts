@@ -13,7 +13,7 @@ import type { CapacityInference } from './inference.js';
 import type { PausePolicy } from './pauses.js';
 import type { BucketReading, Provider, ResponseReading } from './provider.js';
 import type { Publisher } from './publisher.js';
-import type { RequestInfo } from './request.js';
+import { costOf, isCost, type RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
 import { MAX_TIMER_MS } from './timer.js';
@@ -47,12 +47,23 @@ export interface PermitHost {
 /** What one response is read for. */
 export interface ResponseContext {
   readonly info: RequestInfo;
-  /** The buckets the request took a unit of, with its admission index on each (`undefined`: not admitted here). */
-  readonly taken?: ReadonlyArray<readonly [Bucket, number]>;
+  /**
+   * The buckets the request took units of, with its admission index on each (`undefined`: not
+   * admitted here) and the units it holds.
+   */
+  readonly taken?: Taken[];
+  /**
+   * The cost a response tells (`ResponseReading.cost`) is applied to `taken`: the permit was
+   * admitted here (not by a shared store) and is not released.
+   */
+  readonly reconcile?: boolean;
   readonly summary: RequestSummary | null;
   /** When the request was sent (admitted here). */
   readonly sentAt?: number;
 }
+
+/** A bucket a permit holds units of: the bucket, the admission index, the units (its cost). */
+type Taken = [bucket: Bucket, index: number, units: number];
 
 export class Permits {
   /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
@@ -60,13 +71,16 @@ export class Permits {
 
   constructor(private readonly host: PermitHost) {}
 
-  /** Admits `w` now: takes a unit of each of its buckets and returns its permit. */
+  /** Admits `w` now: takes its cost in units of each of its buckets and returns its permit. */
   admit(w: Waiter, now: number, lease?: Lease): Permit {
     const host = this.host;
     // Read now: a waiter may be queued again (a retry) while this permit is still held.
     const { info, buckets } = w;
     const summary = host.summaryOf(w);
-    const taken = buckets.map((b) => [b, b.take(now)] as const);
+    const taken = buckets.map((b, i): Taken => {
+      const units = w.costAt(i);
+      return [b, b.take(now, units), units];
+    });
     for (const b of buckets) this.emptyNotified.delete(b);
     host.inFlight++;
     host.out.totals.sent++;
@@ -100,19 +114,27 @@ export class Permits {
         observed = true;
         if (typeof raw === 'object' && raw !== null) host.seen.add(raw);
         const readings: StoreReading[] = [];
-        const reading = this.read(response, { info, taken, summary, sentAt: now }, readings);
+        const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
+        const reading = this.read(response, context, readings);
         host.admission.observed(lease, readings, buckets);
         host.drain();
         host.flush();
         return reading;
+      },
+      reconcile: (actual) => {
+        if (released) return;
+        // A shared store keeps what it admitted: the headers correct it there.
+        if (lease === undefined) this.reconcile(taken, actual, false);
+        host.drain();
+        host.flush();
       },
       release: () => {
         if (released) return;
         released = true;
         timeout?.unsubscribe();
         const at = host.now();
-        for (const [b, index] of taken) {
-          b.release(index, at);
+        for (const [b, index, units] of taken) {
+          b.release(index, at, units);
           host.registry.markIdle(b, at);
           host.admission.recheck(b, at);
         }
@@ -133,6 +155,26 @@ export class Permits {
   }
 
   /**
+   * Makes the units `taken` holds what the request really cost. `lenient`: a provider's figure
+   * (a value that is not a cost is ignored); otherwise a caller's (a bad value throws).
+   */
+  private reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
+    const now = this.host.now();
+    const next = taken.map(([b, , units]) => {
+      if (!lenient) return costOf({ cost: actual }, b.name, () => units);
+      const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
+      return isCost(v) ? v : units;
+    });
+    taken.forEach((t, i) => {
+      const to = next[i] ?? t[2];
+      if (to === t[2]) return;
+      t[2] = t[0].reconcile(t[1], t[2], to);
+      this.host.admission.recheck(t[0], now);
+    });
+    this.host.out.touch();
+  }
+
+  /**
    * Reads `response` and applies what it tells: to the buckets, the pause policy, and the
    * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`.
    */
@@ -147,17 +189,22 @@ export class Permits {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
     }
+    // What the request really cost (Shopify's actualQueryCost), before the figures are read:
+    // the answer's `remaining` already counts it, and it is no longer among the others in flight.
+    if (reading.cost !== undefined && taken && request.reconcile) this.reconcile(taken, reading.cost, true);
     host.skew.observe(response.header('date'), now, sentAt);
     host.out.totals.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
-    const mine = taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined] as const);
+    const mine: ReadonlyArray<readonly [Bucket, number | undefined, number]> =
+      taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined, 1] as const);
     const cap = host.maxServerWaitMs;
     for (const told of reading.buckets) {
       // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
       const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
       const b = host.registry.get(r.name) ?? host.registry.discover(r.name, now);
       if (!b) continue;
-      const index = mine.find(([x]) => x === b)?.[1];
+      const held = mine.find(([x]) => x === b);
+      const index = held?.[1];
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
@@ -178,6 +225,7 @@ export class Permits {
         resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
         // A reset in whole seconds, read through a clock offset known only to its interval.
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : 1000,
+        held?.[2] ?? 1,
       );
       if (from !== undefined && b.limit !== undefined)
         host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });

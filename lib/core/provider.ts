@@ -56,6 +56,12 @@ export interface ResponseReading {
   readonly retrySource?: RetrySource;
   /** The bucket the server says it throttled by, when it says (Fieldwire's `throttled_by`). */
   readonly limitedBy?: string;
+  /**
+   * What the request really cost, when the response tells (Shopify's `actualQueryCost`): the
+   * units its permit holds become this (a number for each of its buckets, or per bucket name),
+   * as `permit.reconcile` does. A value that is not a cost is ignored.
+   */
+  readonly cost?: number | Readonly<Record<string, number>>;
 }
 
 /**
@@ -69,4 +75,11 @@ export interface Provider {
   buckets(request: RequestInfo): readonly BucketSpec[];
   /** What `response` (to `request`) says about limits. Must not throw. */
   read(response: ResponseLike, request: RequestInfo): ResponseReading;
+  /**
+   * How many units of `bucket` `request` takes, when the provider knows (GitHub's secondary
+   * points: 1 for a read, 5 for a write); `undefined` for 1. The request's own `cost` wins.
+   * A number that is not finite, above 0 and at most `MAX_COST` makes the request fail with a
+   * `TypeError`; a hook that throws counts as `undefined`.
+   */
+  cost?(request: RequestInfo, bucket: BucketSpec): number | undefined;
 }

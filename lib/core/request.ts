@@ -45,6 +45,52 @@ export interface RequestInfo {
    * @default method and full URL, with `headers`
    */
   readonly shareKey?: string | false;
+  /**
+   * How many units of its buckets this request takes: a number for every bucket, or one per
+   * bucket name (a bucket not named takes 1). Known before the request is sent (GitHub's
+   * secondary points: 5 for a write), or an estimate that the response corrects
+   * (`permit.reconcile`, or a provider's `ResponseReading.cost`, as Shopify's
+   * `requestedQueryCost` then `actualQueryCost`). Overrides the provider's `cost`. Each must be
+   * a finite number above 0 and at most {@link MAX_COST}; a request costing more than a
+   * bucket's known limit fails at once with `CostExceedsLimitError`.
+   * @default 1, or what the provider's `cost` says
+   */
+  readonly cost?: number | Readonly<Record<string, number>>;
+}
+
+/** The largest cost a request may take of one bucket (hostile input is capped). */
+export const MAX_COST = 1_000_000;
+
+/** Is `value` a cost a request may take (finite, above 0, at most {@link MAX_COST})? */
+export function isCost(value: unknown): value is number {
+  return typeof value === 'number' && value > 0 && value <= MAX_COST;
+}
+
+/**
+ * The units `info` takes of bucket `name`: its own `cost` first, then `fallback` (the
+ * provider's), else 1. A bad value is a `TypeError` naming the field (`what`); never echoes
+ * more than a short number.
+ */
+export function costOf(info: RequestInfo, name: string, fallback?: () => unknown): number {
+  const own = info.cost;
+  if (own !== undefined) {
+    if (typeof own === 'number') return checkCost(own, 'cost');
+    if (typeof own !== 'object' || own === null || Array.isArray(own))
+      throw new TypeError(
+        `rx-ratelimit: \`cost\` must be a number or an object of numbers per bucket, got ${typeof own}`,
+      );
+    if (Object.prototype.hasOwnProperty.call(own, name)) return checkCost(own[name], `cost["${name.slice(0, 80)}"]`);
+  }
+  const told = fallback?.();
+  return told === undefined ? 1 : checkCost(told, 'provider cost');
+}
+
+function checkCost(value: unknown, field: string): number {
+  if (isCost(value)) return value;
+  const got = typeof value === 'number' ? String(value) : typeof value;
+  throw new TypeError(
+    `rx-ratelimit: \`${field}\` must be a finite number above 0 and at most ${MAX_COST}, got ${got.slice(0, 30)}`,
+  );
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);

@@ -46,6 +46,8 @@ export class SharedAdmission implements Admission {
 
   recheck(): void {}
 
+  left(): void {}
+
   changed(): void {
     this.dirty = true;
   }
@@ -113,6 +115,9 @@ export class SharedAdmission implements Admission {
     let head: Waiter | undefined;
     let group = '';
     let next = Infinity;
+    // Buckets a costly request earlier in queue order waits on: later requests that need one
+    // of them wait too (in this process), so cheaper ones cannot take each unit as it frees.
+    let held: Set<Bucket> | undefined;
     queue.visit((w, entry) => {
       const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
       if (now >= deadline) {
@@ -124,8 +129,10 @@ export class SharedAdmission implements Admission {
       const until = this.groupWait.get(entry.group) ?? 0;
       if (until > now) {
         next = Math.min(next, until);
+        if (w.group?.costs) for (const b of w.buckets) (held ??= new Set()).add(b);
         return 'skip-group';
       }
+      if (held && w.buckets.some((b) => held?.has(b))) return 'skip-group';
       head = w;
       group = entry.group;
       return 'stop';
@@ -138,12 +145,15 @@ export class SharedAdmission implements Admission {
       return;
     }
     const buckets = (head as Waiter).buckets;
+    // A group's requests all cost the same (the cost is part of its key).
+    const costs = (head as Waiter).group?.costs;
     const count = Math.min(SHARED_BATCH, room, queue.head(group, SHARED_BATCH).length);
     this.busy = true;
     this.session
       .acquire(this.specsOf(buckets), count, {
         coldStartConcurrency: host.coldStartConcurrency,
         resetGuardMs: host.resetGuardMs,
+        ...(costs ? { costs } : {}),
       })
       .then(
         (grant) => this.onGrant(buckets, group, grant),

@@ -73,7 +73,10 @@ export interface StoreReading {
 
 /** A limiter's connection to a shared store. All methods must not throw; failures are the store's to handle. */
 export interface StoreSession {
-  /** Grants up to `count` admissions for a request that counts against every bucket of `buckets`. */
+  /**
+   * Grants up to `count` admissions for a request that counts against every bucket of
+   * `buckets`, taking `options.costs` units of each (1 when absent).
+   */
   acquire(buckets: readonly StoreBucketSpec[], count: number, options: StoreAcquireOptions): Promise<StoreGrant>;
   /** Merges one response's readings (and ends its lease: it is no longer in flight). */
   observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
@@ -108,6 +111,11 @@ export interface StoreAcquireOptions {
   readonly coldStartConcurrency: number;
   /** The limiter's `resetGuardMs`. */
   readonly resetGuardMs: number;
+  /**
+   * The units each request takes of each bucket, in the order of `buckets` (absent: 1 each):
+   * a grant takes `count × cost` units of every bucket at once.
+   */
+  readonly costs?: readonly number[];
 }
 
 /** What a store learns about the limiter it serves. */

@@ -18,6 +18,16 @@ export interface Permit {
    * provider made of it.
    */
   observe(response: ResponseLike, raw?: unknown): ResponseReading;
+  /**
+   * The request really cost `actual` units (a number for each of its buckets, or per bucket
+   * name), not what it was admitted with: the difference is taken from (or given back to) its
+   * buckets at once, and what it holds until `release()` becomes `actual`. For a cost estimated
+   * before and told after (Shopify's `requestedQueryCost`, then `actualQueryCost`); a later
+   * response's `remaining` corrects the buckets anyway. With a shared store the store keeps
+   * what was admitted and only the headers correct it. Ignored after `release()`; a value that
+   * is not a cost throws a `TypeError`.
+   */
+  reconcile(actual: number | Readonly<Record<string, number>>): void;
   /** Returns the permit: the request is over (response read, failed, or unsubscribed). */
   release(): void;
 }
@@ -40,6 +50,8 @@ export interface Ticket {
 export interface BucketGroup {
   readonly key: string;
   readonly buckets: readonly Bucket[];
+  /** Units taken of each bucket, in the order of `buckets`; absent when every one is 1. */
+  readonly costs?: readonly number[];
 }
 
 /**
@@ -72,6 +84,11 @@ export abstract class Waiter implements QueueNode<Waiter>, Ticket {
   /** @internal The buckets it counts against. */
   get buckets(): readonly Bucket[] {
     return this.group?.buckets ?? NO_BUCKETS;
+  }
+
+  /** @internal The units it takes of its `i`th bucket. */
+  costAt(i: number): number {
+    return this.group?.costs?.[i] ?? 1;
   }
 
   /** The request. */

@@ -12,6 +12,11 @@ export interface ProviderDefinition {
   readonly buckets: readonly BucketSpec[] | ((request: RequestInfo) => readonly BucketSpec[]);
   /** Reads one response. A throw is caught and treated as a response that says nothing. */
   readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
+  /**
+   * The units a request takes of a bucket, when more than 1 (see `Provider.cost`); `undefined`
+   * for 1. The request's own `cost` wins. A throw counts as `undefined`.
+   */
+  readonly cost?: (request: RequestInfo, bucket: BucketSpec) => number | undefined;
 }
 
 /**
@@ -36,6 +41,7 @@ const definition = z.object({
     )
     .check(z.superRefine((b, ctx) => checkEach(bucketSpecSchema, Array.isArray(b) ? b.entries() : [], ctx))),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
+  cost: z.optional(z.custom<NonNullable<ProviderDefinition['cost']>>((f) => typeof f === 'function', 'a function')),
 });
 
 /**
@@ -59,9 +65,11 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const list = parsed.buckets;
   const buckets = typeof list === 'function' ? list : () => list;
   const read = parsed.read;
+  const cost = parsed.cost;
   return {
     name: parsed.name,
     buckets,
+    ...(cost ? { cost } : {}),
     read(response, request) {
       try {
         return read(response, request);

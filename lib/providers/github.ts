@@ -26,6 +26,16 @@ export interface GithubOptions extends CommonProviderOptions {
    * meet a 403 that then pauses the limiter), or `false` to leave them out. @default 'rolling'
    */
   readonly contentCreation?: 'rolling' | 'fixed' | false;
+  /**
+   * Count GitHub's secondary points per minute: `points:rest` (900 a minute) for REST requests,
+   * `points:graphql` (2,000 a minute) for the GraphQL endpoint. A REST GET, HEAD or OPTIONS
+   * costs 1 point and a POST, PATCH, PUT or DELETE 5; a GraphQL request 1 (its mutations cost 5:
+   * the request does not show which it is, so pass `cost: { 'points:graphql': 5 }` with one).
+   * GitHub sends no header for them. Its docs put the limit on "requests to a single endpoint"
+   * yet say 900 points "for REST API endpoints": one bucket for all of REST is the safe reading.
+   * Windows as `contentCreation` (`'fixed'` there makes these fixed too). @default false
+   */
+  readonly secondaryPoints?: boolean;
 }
 
 /**
@@ -47,6 +57,10 @@ const RESOURCES: Readonly<Record<string, { readonly limit?: number; readonly win
 };
 const CONTENT_MINUTE = 'content:minute';
 const CONTENT_HOUR = 'content:hour';
+const POINTS_REST = 'points:rest';
+const POINTS_GRAPHQL = 'points:graphql';
+/** GitHub's secondary points: most REST writes cost 5, reads 1 (GraphQL: a mutation 5, a query 1). */
+const WRITE_POINTS = 5;
 const SECONDARY_WAIT_MS = 60_000;
 const HEADERS: CounterHeaders = {
   limit: 'x-ratelimit-limit',
@@ -58,19 +72,16 @@ const RESOURCE_NAME = /^[a-z_]{1,40}$/;
 const LIMIT_MESSAGE = /rate limit/i;
 const MESSAGE_CHARS = 500;
 
-const known = (name: string) => name in RESOURCES || name === CONTENT_MINUTE || name === CONTENT_HOUR;
+const SECONDARY = [CONTENT_MINUTE, CONTENT_HOUR, POINTS_REST, POINTS_GRAPHQL];
+const known = (name: string) => name in RESOURCES || SECONDARY.includes(name);
 const schema = z
   .strictObject({
     ...commonShape,
     contentCreation: z.optional(oneOf(['rolling', 'fixed', false])),
+    secondaryPoints: z.optional(z.boolean()),
   })
   .check(
-    z.superRefine(
-      checkBucketNames(
-        known,
-        [...Object.keys(RESOURCES), CONTENT_MINUTE, CONTENT_HOUR].map((n) => `"${n}"`).join(', '),
-      ),
-    ),
+    z.superRefine(checkBucketNames(known, [...Object.keys(RESOURCES), ...SECONDARY].map((n) => `"${n}"`).join(', '))),
   );
 
 /**
@@ -143,12 +154,18 @@ export function github(options: GithubOptions = {}): Provider {
           hinted({ name: CONTENT_MINUTE, limit: 80, windowMs: 60_000, ...rolling }, o.hints),
           hinted({ name: CONTENT_HOUR, limit: 500, windowMs: 3_600_000, ...rolling }, o.hints),
         ];
+  const pointWindows = mode === 'fixed' ? {} : { rolling: true };
+  const points = (name: string, limit: number): BucketSpec[] =>
+    o.secondaryPoints ? [hinted({ name, limit, windowMs: 60_000, ...pointWindows }, o.hints)] : [];
+  const restPoints = points(POINTS_REST, 900);
+  const graphqlPoints = points(POINTS_GRAPHQL, 2000);
   const reads = new Map<string, readonly BucketSpec[]>();
   const writes = new Map<string, readonly BucketSpec[]>();
   for (const [name, spec] of Object.entries(RESOURCES)) {
     const own = hinted({ name, ...spec }, o.hints);
-    reads.set(name, [own, ...extra]);
-    writes.set(name, [own, ...content, ...extra]);
+    const pts = name === 'graphql' ? graphqlPoints : restPoints;
+    reads.set(name, [own, ...pts, ...extra]);
+    writes.set(name, [own, ...content, ...pts, ...extra]);
   }
   return defineProvider({
     name: 'github',
@@ -158,6 +175,9 @@ export function github(options: GithubOptions = {}): Provider {
       const table = isContentWrite(request) && resource !== 'graphql' ? writes : reads;
       return table.get(resource) ?? [];
     },
+    // A REST write costs 5 secondary points; a read, and a GraphQL request (its body is not
+    // seen: a mutation's caller passes its cost), 1.
+    cost: (request, bucket) => (bucket.name === POINTS_REST && isContentWrite(request) ? WRITE_POINTS : undefined),
     read(res, request): ResponseReading {
       const told = res.header('x-ratelimit-resource')?.trim().toLowerCase() ?? '';
       // The server's name wins when it is one we know; an unknown name would make a bucket

@@ -349,6 +349,17 @@ describe('attachRateLimiter', () => {
     ]);
   });
 
+  it('gives the limiter the cost of config.rateLimit.cost', async () => {
+    const { provider, infos } = recording();
+    const { adapter } = fakeAdapter(() => ok);
+    const client = axios.create({ adapter });
+    attachRateLimiter(client, fastLimiter(provider));
+    infos.length = 0;
+    await client.post('/graphql', {}, { rateLimit: { cost: 5 } });
+    await client.get('/x', { rateLimit: { cost: { default: 2 } } });
+    expect(infos.map((i) => i.cost)).toEqual([5, { default: 2 }]);
+  });
+
   it('sends waiting requests by priority', async () => {
     let release: (r: Reply) => void = () => undefined;
     const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? new Promise<Reply>((r) => (release = r)) : ok));

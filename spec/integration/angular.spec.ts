@@ -41,6 +41,7 @@ import {
 } from '../../lib/index.js';
 import {
   extractAngularResponse,
+  RATE_LIMIT_COST,
   RATE_LIMIT_PRIORITY,
   RATE_LIMIT_RETRY,
   RATE_LIMIT_SKIP,
@@ -371,6 +372,16 @@ describe('rateLimitInterceptor with HttpTestingController', () => {
 
     const order = httpTesting.match(() => true).map((r) => r.request.url.slice(`${API}/v1/`.length));
     expect(order).toEqual(['high', 'mid', 'default', 'low']);
+  });
+
+  it('RATE_LIMIT_COST takes that many units of the request’s buckets', () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: tokenKey() });
+    const { http, httpTesting } = testing({ limiters: () => limiter });
+    watch(http.get(`${API}/v1/first`));
+    httpTesting.expectOne(`${API}/v1/first`).flush({}, { headers: limitHeaders(99, 100, 1e10) });
+    watch(http.post(`${API}/v1/heavy`, {}, { context: new HttpContext().set(RATE_LIMIT_COST, 7) }));
+    httpTesting.expectOne(`${API}/v1/heavy`);
+    expect(limiter.snapshot.buckets[0]).toMatchObject({ remaining: 92, inFlight: 7 });
   });
 
   it('RATE_LIMIT_SKIP sends the request around the limiter: not held by a pause, response not read', () => {

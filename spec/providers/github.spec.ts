@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { githubResource, providers, responseLike, type RequestInfo } from '../../lib/index.js';
+import { createLimiter, githubResource, providers, responseLike, type RequestInfo } from '../../lib/index.js';
 
 const gh = providers.github();
 const read = (status: number, headers: Record<string, string>, request: RequestInfo = {}, body?: unknown) =>
@@ -51,6 +51,40 @@ describe('providers.github: which budget a request counts against', () => {
     expect(names({ method: 'PATCH', url: '/repos/o/r' }, providers.github({ contentCreation: false }))).toEqual([
       'core',
     ]);
+  });
+
+  it('secondary points (opt-in): 900 a minute for REST, 2,000 for GraphQL; a REST write costs 5, a read 1', () => {
+    const p = providers.github({ secondaryPoints: true });
+    expect(names({ method: 'GET', url: '/repos/o/r' }, p)).toEqual(['core', 'points:rest']);
+    expect(names({ method: 'POST', url: '/graphql' }, p)).toEqual(['graphql', 'points:graphql']);
+    const [, , , rest] = p.buckets({ method: 'POST', url: '/repos/o/r/issues' });
+    expect(rest).toEqual({ name: 'points:rest', limit: 900, windowMs: 60_000, rolling: true });
+    const points = (method: string, url = '/repos/o/r/issues') =>
+      p.buckets({ method, url }).map((b) => p.cost?.({ method, url }, b) ?? 1);
+    // Per bucket, in order: the resource, (content creation), the points.
+    expect(points('GET')).toEqual([1, 1]);
+    expect(points('HEAD')).toEqual([1, 1]);
+    expect(points('OPTIONS')).toEqual([1, 1]);
+    for (const write of ['POST', 'PATCH', 'PUT', 'DELETE']) expect(points(write)).toEqual([1, 1, 1, 5]);
+    expect(points('POST', '/graphql')).toEqual([1, 1]);
+    // Left out unless asked for.
+    expect(names({ method: 'GET', url: '/repos/o/r' })).toEqual(['core']);
+  });
+
+  it('a limiter on github with secondary points takes 5 of them for a write', () => {
+    const limiter = createLimiter({
+      provider: providers.github({ secondaryPoints: true }),
+      key: 'github-points',
+      coldStartConcurrency: 10,
+    });
+    const handlers = { granted: () => undefined, rejected: () => undefined };
+    limiter.acquire({ method: 'GET', url: '/repos/o/r' }, handlers);
+    limiter.acquire({ method: 'POST', url: '/repos/o/r/issues' }, handlers);
+    expect(limiter.snapshot.buckets.find((b) => b.name === 'points:rest')).toMatchObject({
+      remaining: 894,
+      inFlight: 6,
+    });
+    void limiter.close();
   });
 
   it('hints override by bucket name (a GitHub App with 15,000 an hour)', () => {

@@ -422,7 +422,7 @@ class RedisSession implements StoreSession {
       this.down ? this.peers : '',
       this.reserveMs(),
     ];
-    for (const b of buckets) {
+    buckets.forEach((b, i) => {
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
       args.push(
         finite(b.limit),
@@ -431,8 +431,9 @@ class RedisSession implements StoreSession {
         ...this.debitArgs(b.name, now),
         this.down ? (this.shares.get(b.name)?.perWindow ?? 1) : '',
         b.rolling ? 1 : 0,
+        o.costs?.[i] ?? 1,
       );
-    }
+    });
     let reply: Array<string | number>;
     const sentAt = monotonic();
     try {
@@ -675,7 +676,7 @@ class RedisSession implements StoreSession {
 
   /** Ends leases in Redis (one call). */
   private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
-    const keys = buckets.map((b) => this.keys.inflight(b.name));
+    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name)]);
     this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
   }
 
@@ -764,17 +765,20 @@ class RedisSession implements StoreSession {
   ): StoreGrant {
     let grant = count;
     let wait = 0;
-    const shares = buckets.map((b) => {
+    // Each request takes `cost` units of a bucket's share, as in Redis.
+    const costOf = (i: number) => o.costs?.[i] ?? 1;
+    const shares = buckets.map((b, i) => {
       const share = this.shareOf(b, now);
+      const cost = costOf(i);
       const rolling = share.rolling?.bucket;
       if (rolling) {
         // A sliding window: the memory bucket's rules, with this process's share as its limit.
         rolling.refill(now, o.resetGuardMs);
-        const at = rolling.availableAt(now, o.resetGuardMs, Infinity) ?? now + this.opts.retryMs;
+        const at = rolling.availableAt(now, o.resetGuardMs, Infinity, 0, cost) ?? now + this.opts.retryMs;
         share.left = at <= now ? (rolling.remaining ?? share.perWindow) : 0;
         share.resetAt = rolling.resetAt;
-        if (share.left <= 0) wait = Math.max(wait, at - now);
-        grant = Math.min(grant, Math.max(0, share.left));
+        if (share.left < cost) wait = Math.max(wait, at - now);
+        grant = Math.min(grant, Math.max(0, Math.floor(share.left / cost)));
         return share;
       }
       if (share.resetAt !== undefined && now >= share.resetAt + o.resetGuardMs) {
@@ -785,27 +789,28 @@ class RedisSession implements StoreSession {
             ? projectReset(share.resetAt, now, share.windowMs)
             : undefined;
       }
-      if (share.left < grant) grant = Math.max(0, share.left);
-      if (share.left <= 0) {
+      grant = Math.min(grant, Math.max(0, Math.floor(share.left / cost)));
+      if (share.left < cost) {
         const w = share.resetAt === undefined ? this.opts.retryMs : share.resetAt + o.resetGuardMs - now;
         wait = Math.max(wait, w);
       }
       return share;
     });
-    for (const share of shares) {
-      share.left -= grant;
-      share.spent += grant;
+    shares.forEach((share, i) => {
+      const cost = costOf(i);
+      share.left -= grant * cost;
+      share.spent += grant * cost;
       const rolling = share.rolling;
       if (rolling) {
         for (let k = 0; k < grant; k++) {
-          rolling.bucket.take(now);
-          rolling.bucket.release();
-          rolling.sends.push(now);
+          rolling.bucket.take(now, cost);
+          rolling.bucket.release(undefined, undefined, cost);
+          for (let u = 0; u < cost; u++) rolling.sends.push(now);
         }
         if (grant > 0) share.resetAt = rolling.bucket.resetAt ?? now + (share.windowMs ?? 0);
       } else if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
         share.resetAt = now + share.windowMs;
-    }
+    });
     const id = ++this.seq;
     return {
       leases: Array.from({ length: grant }, (_, k) => `local:${id}:${k}`),
@@ -818,7 +823,9 @@ class RedisSession implements StoreSession {
         const share = shares[i];
         return {
           name: b.name,
-          limit: share?.perWindow,
+          // The bucket's own limit, not this process's share of it: a request whose cost is
+          // above the share but within the limit waits for Redis rather than failing.
+          limit: this.known.get(b.name)?.limit ?? b.limit ?? share?.perWindow,
           remaining: share?.left,
           resetInMs: share?.resetAt === undefined ? undefined : share.resetAt - now,
           windowMs: share?.windowMs,

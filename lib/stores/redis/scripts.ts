@@ -22,7 +22,9 @@
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
- * the lease lapses (a process killed mid-request stops counting after `leaseMs`).
+ * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
+ * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
+ * sums what such leases hold beyond their one unit each: in flight is ZCARD + xu units.
  *
  * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
  * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
@@ -86,9 +88,26 @@ local function save(key, s, ttl, now)
     'lowa', str(s.lowa), 'held', s.held and '1' or '')
   redis.call('PEXPIRE', key, ttl)
 end
-local function inflight(key, now)
+-- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
+local function leaseCost(bk, lease)
+  return num(redis.call('HGET', bk, 'c:' .. lease)) or 1
+end
+-- A lease ends: its units beyond the first leave 'xu'.
+local function dropCost(bk, lease)
+  local c = num(redis.call('HGET', bk, 'c:' .. lease))
+  if c == nil then return end
+  redis.call('HDEL', bk, 'c:' .. lease)
+  redis.call('HSET', bk, 'xu', math.max(0, (num(redis.call('HGET', bk, 'xu')) or 0) - (c - 1)))
+end
+-- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
+local function inflight(key, now, bk)
+  local xu = num(redis.call('HGET', bk, 'xu')) or 0
+  if xu > 0 then
+    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do dropCost(bk, lease) end
+    xu = num(redis.call('HGET', bk, 'xu')) or 0
+  end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  return redis.call('ZCARD', key)
+  return redis.call('ZCARD', key) + xu
 end
 -- A rolling bucket's log: drops the calls admitted at or before now - win - guard (they have
 -- left the server's window), a page at a time; returns how many are left.
@@ -145,7 +164,10 @@ end
  *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
  *       locally in a window still running), when that window ends (ms; rolling: when the
  *       newest of them leaves it), this process's local share per window (when recovering),
- *       rolling (0/1).
+ *       rolling (0/1), cost (units each request takes of it).
+ *
+ * Each request takes `cost` units of every bucket at once: a bucket grants as many requests as
+ * it holds whole costs (one, as ever, to probe a window nothing has told). As in memory.
  *
  * Reserve: when a process comes back from an outage, the other processes it last saw may still
  * be spending their local shares. Their shares are reserved (taken off every window) until
@@ -195,14 +217,15 @@ for i = 1, nb do
   local bk = KEYS[3 * i]
   local fk = KEYS[1 + 3 * i]
   local lk = KEYS[2 + 3 * i]
-  local a = 10 + (i - 1) * 7
+  local a = 10 + (i - 1) * 8
   local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
+  local c = tonumber(ARGV[a + 8]) or 1
   local smooth = ARGV[a + 3] == '1'
   local debit = tonumber(ARGV[a + 4]) or 0
   local debitResetIn = num(ARGV[a + 5])
   local share = num(ARGV[a + 6])
   local roll = ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
-  local infl = inflight(fk, now)
+  local infl = inflight(fk, now, bk)
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
     if s.rv == nil then
@@ -250,11 +273,11 @@ for i = 1, nb do
       can = 0; w = -1
     elseif held then
       can = 0; w = s.hold - now
-    elseif s.lim ~= nil and used >= s.lim then
-      can = 0; w = rollFreeAt(lk, logLen, s, now, used - s.lim + 1, guard, extra, extraUntil) - now
+    elseif s.lim ~= nil and used + c > s.lim then
+      can = 0; w = rollFreeAt(lk, logLen, s, now, used + c - s.lim, guard, extra, extraUntil) - now
     else
-      if s.lim ~= nil then can = math.min(can, s.lim - used) end
-      if s.obs ~= 1 then can = math.min(can, cold - infl) end
+      if s.lim ~= nil then can = math.min(can, math.floor((s.lim - used) / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
       if smooth then
         if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
       end
@@ -287,12 +310,12 @@ for i = 1, nb do
     end
     if s.obs ~= 1 and infl >= cold then
       can = 0; w = -1
-    elseif s.unc ~= nil and s.unc <= 0 and infl > 0 then
+    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 then
       can = 0; w = -1
-    elseif s.rem == nil or s.rem > 0 then
-      if s.rem ~= nil then can = math.min(can, s.rem) end
-      if s.obs ~= 1 then can = math.min(can, cold - infl) end
-      if s.unc ~= nil then can = math.min(can, math.max(s.unc, 1)) end
+    elseif s.rem == nil or s.rem > c - 1 then
+      if s.rem ~= nil then can = math.min(can, math.floor(s.rem / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if s.unc ~= nil then can = math.min(can, math.max(math.floor(s.unc / c), 1)) end
       if smooth then
         if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
       end
@@ -314,6 +337,7 @@ for i = 1, nb do
     end
   end
   s.infl = infl
+  s.c = c
   s.smooth = smooth
   s.roll = roll
   s.logLen = logLen
@@ -323,19 +347,20 @@ local out = { grant, wait, blocking, pauseMs, pauseReason, peers, blockMs, block
 for i = 1, nb do
   local s = states[i]
   local first = s.adm
+  local units = grant * s.c
   if grant > 0 then
     s.adm = s.adm + grant
-    if s.rem ~= nil then s.rem = math.max(0, s.rem - grant) end
-    if s.unc ~= nil then s.unc = math.max(0, s.unc - grant) end
+    if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
+    if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
     if s.roll then
       -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
       local times = {}
-      for k = 1, math.min(grant, 1000) do times[k] = string.format('%.0f', now) end
+      for k = 1, math.min(units, 1000) do times[k] = string.format('%.0f', now) end
       -- In pages: unpack takes a few thousand values at most.
-      for k = 1, grant, 1000 do
-        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, grant - k + 1)))
+      for k = 1, units, 1000 do
+        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, units - k + 1)))
       end
-      if s.logLen + grant > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
+      if s.logLen + units > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
       redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
       if s.rst == nil then s.rst = now + s.win end
     elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
@@ -357,6 +382,10 @@ for i = 1, nb do
     local fk = KEYS[1 + 3 * i]
     for k = 1, grant do
       redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
+      if s.c ~= 1 then redis.call('HSET', KEYS[3 * i], 'c:' .. leasePrefix .. ':' .. k, s.c) end
+    end
+    if s.c ~= 1 then
+      redis.call('HSET', KEYS[3 * i], 'xu', (num(redis.call('HGET', KEYS[3 * i], 'xu')) or 0) + grant * (s.c - 1))
     end
     redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
   end
@@ -413,10 +442,13 @@ for i = 1, nb do
   local lk = KEYS[3 * i]
   local a = 6 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
-  local infl = inflight(fk, now)
+  local infl = inflight(fk, now, bk)
   local leaseEnd = false
   if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
   local mine = leaseEnd ~= false
+  -- The units this request holds of the bucket (its cost).
+  local own = 0
+  if mine then own = leaseCost(bk, lease) end
   local index = num(ARGV[a + 6])
   local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
   s.obs = 1
@@ -427,8 +459,11 @@ for i = 1, nb do
       -- here: it counts from now on, whatever the latency was (the entry of its admission,
       -- found by its time, moves to the end of the log, which stays in order).
       local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
-      if redis.call('LREM', lk, -1, admittedAt) > 0 then
-        redis.call('RPUSH', lk, string.format('%.0f', now))
+      local moved = redis.call('LREM', lk, -own, admittedAt)
+      if moved > 0 then
+        local ends = {}
+        for k = 1, moved do ends[k] = string.format('%.0f', now) end
+        for k = 1, moved, 1000 do redis.call('RPUSH', lk, unpack(ends, k, math.min(moved, k + 999))) end
         redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
       end
     end
@@ -470,8 +505,7 @@ for i = 1, nb do
       -- the limit less our others in flight, and half of it goes until confirmed).
       if lim ~= nil and not told then
         s.lim = lim
-        local others = infl
-        if mine then others = others - 1 end
+        local others = infl - own
         local room = math.max(0, lim - math.max(0, others))
         if s.rem == nil or s.rem > room then s.rem = room end
         if s.unc == nil then
@@ -510,8 +544,7 @@ for i = 1, nb do
         -- recounted from the window's lowest figure at each answer (recount: it may rise, never
         -- after a 429 emptied the window). Shares reserved for processes that may still be
         -- spending locally (after an outage) are taken off too.
-        local others = infl
-        if mine then others = others - 1 end
+        local others = infl - own
         local reserved = 0
         if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
         local low = nil
@@ -534,7 +567,7 @@ for i = 1, nb do
       end
     end
   end
-  if lease ~= '' then redis.call('ZREM', fk, lease) end
+  if lease ~= '' and redis.call('ZREM', fk, lease) > 0 then dropCost(bk, lease) end
   save(bk, s, keyTtl, now)
   -- A process waits on a bucket for a time (an empty window until its reset) or for a response
   -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
@@ -556,13 +589,17 @@ return wake and 1 or 0
 /**
  * Ends leases without a reading (the request failed or was unsubscribed, or a call Redis may
  * have run while unreachable is undone). Announced only when a lease was still there (ending
- * one twice, or one Redis lost, wakes nobody).
- * KEYS: in-flight sets. ARGV: channel, then one or more leases.
+ * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it.
+ * KEYS: per bucket: in-flight set, bucket hash. ARGV: channel, then one or more leases.
  */
-export const RELEASE = `
+export const RELEASE = `${COMMON}
 local n = 0
-for i = 1, #KEYS do
-  for j = 2, #ARGV do n = n + redis.call('ZREM', KEYS[i], ARGV[j]) end
+for i = 1, #KEYS, 2 do
+  for j = 2, #ARGV do
+    local gone = redis.call('ZREM', KEYS[i], ARGV[j])
+    if gone > 0 then dropCost(KEYS[i + 1], ARGV[j]) end
+    n = n + gone
+  end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
 return n

@@ -11,6 +11,7 @@
  *
  * Within a fixed window both recount what is left from the window's lowest `remaining` less the
  * requests in flight at each answer (so it may rise), except after a 429 emptied the window.
+ * Each sequence has a request cost (1, or up to the limit): both take that many units a request.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
@@ -79,7 +80,17 @@ const scenario = fc
     limit: fc.integer({ min: 1, max: 20 }),
     windowMs: fc.integer({ min: 40_000, max: 120_000 }),
   })
-  .chain((s) => fc.record({ s: fc.constant(s), steps: fc.array(step(s.limit), { minLength: 1, maxLength: 14 }) }));
+  .chain((s) =>
+    fc.record({
+      s: fc.record({
+        rolling: fc.constant(s.rolling),
+        limit: fc.constant(s.limit),
+        windowMs: fc.constant(s.windowMs),
+        cost: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: s.limit })),
+      }),
+      steps: fc.array(step(s.limit), { minLength: 1, maxLength: 14 }),
+    }),
+  );
 
 let run = 0;
 
@@ -112,18 +123,23 @@ describe('memory and Redis keep one accounting', () => {
           rolling: s.rolling,
         };
         const store = session(client, prefix);
+        const cost = s.cost;
+        const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
         const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling });
         /** Requests in flight: the Redis lease, the admission index they hold in both, and when they were asked for. */
         const inFlight: Array<{ lease: string; index: number; sentAt: number }> = [];
         for (const st of steps) {
           if (st.op === 'acquire') {
             const now = Date.now();
-            const grant = await store.acquire([spec], st.count, options);
+            const grant = await store.acquire([spec], st.count, asked);
             // Memory: the limiter's drain, one request at a time while the bucket has room.
             memory.refill(now, GUARD);
             let granted = 0;
-            while (granted < st.count && memory.availableAt(now, GUARD, options.coldStartConcurrency) === now) {
-              const index = memory.take(now);
+            while (
+              granted < st.count &&
+              memory.availableAt(now, GUARD, options.coldStartConcurrency, 0, cost) === now
+            ) {
+              const index = memory.take(now, cost);
               const lease = grant.leases[granted];
               if (lease !== undefined) inFlight.push({ lease, index, sentAt: now });
               granted++;
@@ -160,11 +176,14 @@ describe('memory and Redis keep one accounting', () => {
                 st.resetInMs === undefined ? undefined : now + st.resetInMs,
                 now,
                 req.sentAt,
+                false,
+                1000,
+                cost,
               );
             } else {
               store.release(req.lease, [spec]);
             }
-            memory.release();
+            memory.release(undefined, undefined, cost);
             await client.ping(); // the store's write has run
           }
         }
@@ -178,7 +197,7 @@ describe('memory and Redis keep one accounting', () => {
         examples: [
           [
             {
-              s: { rolling: false, limit: 19, windowMs: 46_203 },
+              s: { rolling: false, limit: 19, windowMs: 46_203, cost: 1 },
               steps: [
                 { op: 'acquire', count: 1 },
                 { op: 'answer', which: 0, limit: undefined, remaining: 19, resetInMs: undefined },
@@ -189,7 +208,7 @@ describe('memory and Redis keep one accounting', () => {
           ],
           [
             {
-              s: { rolling: false, limit: 12, windowMs: 105_115 },
+              s: { rolling: false, limit: 12, windowMs: 105_115, cost: 1 },
               steps: [
                 { op: 'acquire', count: 1 },
                 { op: 'exhaust', ms: 2000 },
