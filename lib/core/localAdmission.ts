@@ -183,7 +183,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         host.rejectQuota(w, 'concurrency', Infinity, now);
         continue;
       }
-      const v = this.verdict(w, now);
+      const v = this.verdict(w, now, queue.size);
       if (v.go) {
         queue.remove(entry);
         grant.push([w, host.permits.admit(w, now)]);
@@ -204,9 +204,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       queue.park(g, lot, now < deadline ? deadline : Infinity);
       if (v.at !== undefined) {
         queue.wakeLotAt(lot, v.at);
-        const notified = host.permits.emptyNotified;
-        if (!notified.has(bucket) && bucket.remaining === 0) {
-          notified.add(bucket);
+        if (bucket.remaining === 0 && host.permits.firstEmpty(bucket)) {
           host.out.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
@@ -218,7 +216,27 @@ export class LocalAdmission implements Admission, CredentialMember {
     for (const [w, permit] of grant) host.grant(w, permit);
   }
 
+  /**
+   * `drain` for a queue that holds `w` alone, without the group the queue would open and close
+   * for it: a request admitted at once (the usual case) costs no map entry, heap slot or group.
+   */
+  admitAlone(w: Waiter, now: number): boolean {
+    const host = this.host;
+    if (host.inFlight >= host.maxConcurrent || !this.verdict(w, now, 1).go) return false;
+    const credential = this.credential;
+    if (credential && now > credential.seen) credential.seen = now;
+    // As the group's closing would: its buckets may fall idle from now on.
+    for (const b of w.buckets) host.registry.markIdle(b, now);
+    const permit = host.permits.admit(w, now);
+    host.timer.cancel();
+    host.out.touch();
+    host.grant(w, permit);
+    return true;
+  }
+
   recheck(b: Bucket, now: number): void {
+    // Nothing waits, so nothing is parked: the lots (a weak map) are not looked up.
+    if (this.host.queue.size === 0) return;
     const lot = this.lots.get(b);
     if (!lot || lot.size === 0) return;
     const { resetGuardMs, coldStartConcurrency } = this.host;
@@ -230,13 +248,14 @@ export class LocalAdmission implements Admission, CredentialMember {
     else this.host.queue.wakeLotAt(lot, at);
   }
 
-  private verdict(w: Waiter, now: number): Verdict {
+  /** Could `w` go now? `waiting`: requests in the queue, `w` included. */
+  private verdict(w: Waiter, now: number, waiting: number): Verdict {
     const { resetGuardMs, coldStartConcurrency } = this.host;
     let at: number | undefined = now;
     let blocking: Bucket | undefined;
     for (const b of w.buckets) {
       b.refill(now, resetGuardMs);
-      const when = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size);
+      const when = b.availableAt(now, resetGuardMs, coldStartConcurrency, waiting);
       if (when === now) continue;
       if (when === undefined || (at !== undefined && when > at)) {
         blocking = b;

@@ -56,7 +56,9 @@ export interface ResponseContext {
 
 export class Permits {
   /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
-  readonly emptyNotified = new WeakSet<Bucket>();
+  private readonly emptyNotified = new WeakSet<Bucket>();
+  /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
+  private anyNotified = false;
 
   constructor(private readonly host: PermitHost) {}
 
@@ -67,7 +69,7 @@ export class Permits {
     const { info, buckets } = w;
     const summary = host.summaryOf(w);
     const taken = buckets.map((b) => [b, b.take(now)] as const);
-    for (const b of buckets) this.emptyNotified.delete(b);
+    this.forgetEmpty(buckets);
     host.inFlight++;
     host.out.totals.sent++;
     host.out.emit({
@@ -133,6 +135,22 @@ export class Permits {
   }
 
   /**
+   * Is this the first time `b` is found empty since its last admission? (Then the caller
+   * announces it: `paused`, `bucket-empty`.)
+   */
+  firstEmpty(b: Bucket): boolean {
+    if (this.emptyNotified.has(b)) return false;
+    this.emptyNotified.add(b);
+    this.anyNotified = true;
+    return true;
+  }
+
+  /** `buckets` were admitted from: the next time one is empty is announced again. */
+  forgetEmpty(buckets: readonly Bucket[]): void {
+    if (this.anyNotified) for (const b of buckets) this.emptyNotified.delete(b);
+  }
+
+  /**
    * Reads `response` and applies what it tells: to the buckets, the pause policy, and the
    * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`.
    */
@@ -147,7 +165,8 @@ export class Permits {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
     }
-    host.skew.observe(response.header('date'), now, sentAt);
+    const date = response.header('date');
+    if (date !== undefined) host.skew.observe(date, now, sentAt);
     host.out.totals.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
     const mine = taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined] as const);
@@ -196,7 +215,10 @@ export class Permits {
     else if (reading.outcome === 'blocked') host.pauses.blockedBy(response.status, now);
     else {
       host.pauses.succeeded();
-      if (taken && sentAt !== undefined) for (const [b] of taken) host.inference.succeeded(b, sentAt);
+      // Inference learns only windows no header describes (checked here too, so that a bucket
+      // the headers describe costs no visit to it).
+      if (taken && sentAt !== undefined)
+        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt);
     }
     // What the response changed may let parked requests go (or sets when they will).
     for (const [b] of mine) host.admission.recheck(b, now);
