@@ -13,7 +13,7 @@
  *   and the client connections the store holds.
  *
  * Each row: min / median / max over 3 runs (`BENCH_RUNS`); `BENCH_ONLY=redis` runs the Redis
- * figures alone. Run alone, on an idle machine:
+ * figures alone, `BENCH_ONLY=cpu` the per-request CPU rows alone. Run alone, on an idle machine:
  * `node --expose-gc --import tsx bench/tenants.ts`.
  */
 import { spawn } from 'node:child_process';
@@ -103,11 +103,22 @@ async function idleAndActive(): Promise<{ idle: number; active: number; timers: 
   return { idle, active, timers: inUse, timersIdle };
 }
 
+/**
+ * Before a timed loop: a full collection, so that the loop pays for its own garbage only, not
+ * for the making of 10,000 limiters or for the pool of the row before (whose incremental
+ * marking otherwise lands in whichever row runs next: one run's ratio read anywhere from 1.0 to
+ * 2.3 within an hour).
+ */
+function settle(): void {
+  heapBytes();
+}
+
 /** µs per request (admit, read, release) over `REQUESTS`, spread over `tenants` keys of one pool. */
 function cpuPerRequest(tenants: number): number {
   const pool = createLimiterPool({ provider, idleMs: 3_600_000, permitTimeoutMs: 0 });
   const keys = Array.from({ length: tenants }, (_, i) => key(i));
   for (const k of keys) once(pool.get(k)); // warm: every limiter made, its cold start over
+  settle();
   const start = process.cpuUsage();
   for (let i = 0; i < REQUESTS; i++) once(pool.get(keys[i % tenants] as string));
   const used = process.cpuUsage(start);
@@ -120,6 +131,7 @@ function cpuPerRequestDirect(tenants: number): number {
   const pool = createLimiterPool({ provider, idleMs: 3_600_000, permitTimeoutMs: 0 });
   const limiters = Array.from({ length: tenants }, (_, i) => pool.get(key(i)));
   for (const l of limiters) once(l);
+  settle();
   const start = process.cpuUsage();
   for (let i = 0; i < REQUESTS; i++) once(limiters[i % tenants] as Limiter);
   const used = process.cpuUsage(start);
@@ -246,14 +258,20 @@ async function redisFigures(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'redis') return redisFigures();
+  const cpuOnly = process.env.BENCH_ONLY === 'cpu';
+  // Alone, the CPU rows get the warm-up the heap rows give them otherwise: the code compiled
+  // before the first one is timed.
+  if (cpuOnly) cpuPerRequest(TENANTS);
   const rows: Record<string, number[]> = {};
   const add = (name: string, v: number) => (rows[name] ??= []).push(v);
   for (let run = 0; run < RUNS; run++) {
-    const a = await idleAndActive();
-    add('heap per idle limiter (bytes)', a.idle);
-    add('heap per active limiter, 3 queued (bytes)', a.active);
-    add(`timers, ${TENANTS.toLocaleString('en')} idle limiters`, a.timersIdle);
-    add(`timers, ${TENANTS.toLocaleString('en')} active limiters`, a.timers);
+    if (!cpuOnly) {
+      const a = await idleAndActive();
+      add('heap per idle limiter (bytes)', a.idle);
+      add('heap per active limiter, 3 queued (bytes)', a.active);
+      add(`timers, ${TENANTS.toLocaleString('en')} idle limiters`, a.timersIdle);
+      add(`timers, ${TENANTS.toLocaleString('en')} active limiters`, a.timers);
+    }
     const one = cpuPerRequest(1);
     const direct = cpuPerRequestDirect(TENANTS);
     const many = cpuPerRequest(TENANTS);
@@ -262,6 +280,7 @@ async function main(): Promise<void> {
     add(`CPU per request, ${TENANTS.toLocaleString('en')} limiters in an array (µs)`, direct);
     add(`CPU per request, ${TENANTS.toLocaleString('en')} tenants via pool.get (µs)`, many);
     add('ratio, 10,000 tenants via pool.get / 1 tenant', many / one);
+    if (cpuOnly) continue;
     const e = await eviction();
     add('eviction: heap before (MB)', e.before / 2 ** 20);
     add(`eviction: heap with ${EVICT_TENANTS.toLocaleString('en')} touched (MB)`, e.touched / 2 ** 20);

@@ -26,6 +26,12 @@ export interface Admission extends PolicyShare {
   queued(group: string, opened: boolean): void;
   /** Admits what can go now (the queue is not empty, nothing pauses or blocks it). */
   drain(now: number): void;
+  /**
+   * Admits `w` now if it can go, as `drain` would admit it alone in the queue (nothing else
+   * waits, nothing pauses or blocks it), without queueing it first; false (and nothing done)
+   * when it must wait, or when admission is never immediate (a shared store).
+   */
+  admitAlone(w: Waiter, now: number): boolean;
   /** `b` changed (a response, a release, a 429 that named it): requests waiting on it may go. */
   recheck(b: Bucket, now: number): void;
   /**

@@ -23,12 +23,17 @@ const IDLE_MS = 600_000;
  */
 const MAX_DISCOVERED = 32;
 
+/** No bucket discovered (never written to: `discover` makes a registry its own list). */
+const NONE_DISCOVERED: Bucket[] = [];
+
 export class BucketRegistry {
   private readonly buckets = new Map<string, Bucket>();
-  /** Buckets a response revealed that the provider did not declare: they count for every request. */
-  private readonly discovered: Bucket[] = [];
-  /** Per bucket, how many groups of waiting requests count against it (it is kept while any do). */
-  private readonly pins = new Map<Bucket, number>();
+  /**
+   * Buckets a response revealed that the provider did not declare: they count for every
+   * request. The shared empty array until the first (read at every request: no visit to a
+   * list of this registry's own while there is none).
+   */
+  private discovered: Bucket[] = NONE_DISCOVERED;
   /**
    * Buckets that may have fallen idle, by when they did, oldest first: each is looked at once
    * `IDLE_MS` has passed, and evicted if nothing needs it (see `sweep`).
@@ -36,8 +41,11 @@ export class BucketRegistry {
   private readonly idle: Array<{ readonly bucket: Bucket; readonly since: number }> = [];
   /** Where `idle` starts (entries before it were looked at). */
   private idleHead = 0;
-  /** Per bucket, its latest entry in `idle` (older ones are stale and skipped). */
-  private readonly idleSince = new Map<Bucket, number>();
+  /**
+   * When the first entry of `idle` is due (Infinity: none). `sweep` runs at every request and
+   * returns at once before it, reading this field only, not the queue and its first entry.
+   */
+  private dueAt = Infinity;
   private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
   /** The provider's documented figures per bucket, for a shared store's first use of it. */
   private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
@@ -60,7 +68,7 @@ export class BucketRegistry {
 
   /** The buckets `info` counts against: the discovered ones, then the provider's (made on first use). */
   bucketsFor(info: RequestInfo, provider: Provider = this.provider, specs?: Map<string, BucketSpec>): Bucket[] {
-    const out: Bucket[] = [...this.discovered];
+    const out: Bucket[] = this.discovered === NONE_DISCOVERED ? [] : [...this.discovered];
     for (const spec of provider.buckets(info)) {
       specs?.set(spec.name, spec);
       let b = this.buckets.get(spec.name);
@@ -85,7 +93,8 @@ export class BucketRegistry {
     const costs = specs && costsOf(info, provider, buckets, specs);
     // Requests of other costs are other groups: a group's waiters are admitted alike (a shared
     // store grants a batch for one shape), and each group's head is judged by its own cost.
-    const key = buckets.map((b) => b.name).join('\n') + (costs ? `\u0000${costs.join(',')}` : '');
+    const names = buckets.length === 1 ? (buckets[0] as Bucket).name : buckets.map((b) => b.name).join('\n');
+    const key = costs ? `${names}\u0000${costs.join(',')}` : names;
     return queued(key) ?? (costs ? { key, buckets, costs } : { key, buckets });
   }
 
@@ -94,32 +103,35 @@ export class BucketRegistry {
     if (this.discovered.length >= MAX_DISCOVERED) return undefined;
     const b = createBucket({ name });
     this.buckets.set(name, b);
+    if (this.discovered === NONE_DISCOVERED) this.discovered = [];
     this.discovered.push(b);
     this.markIdle(b, now);
     return b;
   }
 
-  /** Counts groups of waiting requests on `buckets` (`delta` 1: a group opened; -1: closed). */
+  /**
+   * Counts groups of waiting requests on `buckets` (`delta` 1: a group opened; -1: closed), on
+   * the buckets themselves (`Bucket.pins`): a map set and deleted at every request churns its
+   * table, and at 10,000 tenants each churned table is garbage that outlives the young generation.
+   */
   pin(buckets: readonly Bucket[], delta: 1 | -1): void {
-    const now = this.now();
+    let now: number | undefined;
     for (const b of buckets) {
-      const n = (this.pins.get(b) ?? 0) + delta;
-      if (n > 0) this.pins.set(b, n);
-      else {
-        this.pins.delete(b);
-        this.markIdle(b, now);
-      }
+      b.pins = Math.max(0, b.pins + delta);
+      if (b.pins === 0) this.markIdle(b, (now ??= this.now()));
     }
   }
 
   /** `b` may be unused from `now` on: it is looked at again `IDLE_MS` later. */
   markIdle(b: Bucket, now: number): void {
-    if (b.inFlight > 0 || this.pins.has(b)) return;
+    if (b.inFlight > 0 || b.pins > 0) return;
     // One entry per bucket: a later use only moves its time (the sweep reads it), so the queue
     // holds at most one entry per bucket, whatever the request rate.
-    const queued = this.idleSince.has(b);
-    this.idleSince.set(b, now);
-    if (!queued) this.idle.push({ bucket: b, since: now });
+    const queued = !Number.isNaN(b.idleSince);
+    b.idleSince = now;
+    if (queued) return;
+    this.idle.push({ bucket: b, since: now });
+    if (this.idle.length - this.idleHead === 1) this.dueAt = now + IDLE_MS;
   }
 
   /**
@@ -130,6 +142,7 @@ export class BucketRegistry {
    * bucket use.
    */
   sweep(now: number): void {
+    if (now < this.dueAt) return;
     const guard = this.resetGuardMs;
     // A queue in an array, not a Map re-set on each use: a Map iterated from its start walks
     // every deleted entry before the first live one.
@@ -138,15 +151,15 @@ export class BucketRegistry {
       const { bucket: b, since } = idle[this.idleHead] as (typeof idle)[number];
       if (since + IDLE_MS > now) break;
       this.idleHead++;
-      const last = this.idleSince.get(b);
-      if (last === undefined) continue;
+      const last = b.idleSince;
+      if (Number.isNaN(last)) continue;
       if (last + IDLE_MS > now) {
         // Used again since: looked at again `IDLE_MS` after that use (maybe a little later).
         idle.push({ bucket: b, since: last });
         continue;
       }
-      this.idleSince.delete(b);
-      if (b.inFlight > 0 || this.pins.has(b) || this.buckets.get(b.name) !== b) continue;
+      b.idleSince = Number.NaN;
+      if (b.inFlight > 0 || b.pins > 0 || this.buckets.get(b.name) !== b) continue;
       b.refill(now, guard);
       if (b.resetAt !== undefined || b.availableAt(now, guard, Infinity) !== now) this.markIdle(b, now);
       else this.evict(b);
@@ -155,12 +168,14 @@ export class BucketRegistry {
       idle.splice(0, this.idleHead);
       this.idleHead = 0;
     }
+    const first = idle[this.idleHead];
+    this.dueAt = first === undefined ? Infinity : first.since + IDLE_MS;
   }
 
   private evict(b: Bucket): void {
     this.buckets.delete(b.name);
     this.hints.delete(b.name);
-    this.idleSince.delete(b);
+    b.idleSince = Number.NaN;
     const i = this.discovered.indexOf(b);
     if (i >= 0) this.discovered.splice(i, 1);
     this.evicted(b);

@@ -61,15 +61,22 @@ export class CredentialState {
 
   readonly registry: BucketRegistry;
 
+  /**
+   * `refs.size`, kept in a field: read at every response and release, it spares a visit to the
+   * set (out of the CPU's caches with 10,000 tenants).
+   */
+  private members = 0;
+
   /** How many limiters share the state (a collected one may count until its finalizer runs). */
   get size(): number {
-    return this.refs.size;
+    return this.members;
   }
 
   join(member: CredentialMember): void {
     if (this.byMember.has(member)) return;
     const ref = new WeakRef(member);
     this.refs.add(ref);
+    this.members = this.refs.size;
     this.byMember.set(member, ref);
     collected.register(member, { state: this, ref }, ref);
   }
@@ -93,7 +100,9 @@ export class CredentialState {
 
   /** @internal A member left or was collected. */
   forget(ref: WeakRef<CredentialMember>): void {
-    if (this.refs.delete(ref) && this.refs.size === 0) this.drop();
+    if (!this.refs.delete(ref)) return;
+    this.members = this.refs.size;
+    if (this.members === 0) this.drop();
   }
 }
 

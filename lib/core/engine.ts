@@ -181,6 +181,18 @@ export class Engine {
     const sinceEpoch = now - this.epoch;
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
     w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
+    // Nothing waits and nothing holds requests back: a request that can go now is admitted as
+    // the drain would admit it alone, without being queued first.
+    if (
+      this.queue.size === 0 &&
+      !this.draining &&
+      this.pauses.pausedUntil <= now &&
+      !this.pauses.resumePending &&
+      this.drainAlone(w, now)
+    ) {
+      this.out.flush();
+      return;
+    }
     this.admission.queued(group.key, !this.queue.has(group.key));
     this.queue.link(group.key, w, group);
     this.out.touch();
@@ -232,6 +244,25 @@ export class Engine {
         this.redrain = false;
         this.drainOnce();
       } while (this.redrain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * `drain` of a queue that would hold `w` alone: admits it now (true), or does nothing (false:
+   * it must wait, and is queued). Requests its handler queues are drained after it returns, as
+   * in `drain`.
+   */
+  private drainAlone(w: Waiter, now: number): boolean {
+    this.draining = true;
+    try {
+      if (!this.admission.admitAlone(w, now)) return false;
+      while (this.redrain) {
+        this.redrain = false;
+        this.drainOnce();
+      }
+      return true;
     } finally {
       this.draining = false;
     }

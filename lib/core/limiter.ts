@@ -3,7 +3,7 @@
  * the engine and its parts (lib/core/engine.ts); this class checks options, keeps the public
  * API, and forwards.
  */
-import { defer, type Observable, type SchedulerLike } from 'rxjs';
+import type { Observable, SchedulerLike } from 'rxjs';
 import { costFor } from './buckets.js';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimitError } from './errors.js';
@@ -113,11 +113,8 @@ export class Limiter {
     const engine = (this.engine = new Engine(opts, this.key, session, credential));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
-    this.state$ = defer(() => {
-      engine.out.flush(true);
-      return engine.out.state;
-    });
-    this.events$ = engine.out.events.asObservable();
+    this.state$ = engine.out.state$;
+    this.events$ = engine.out.events$;
   }
 
   /**

@@ -212,7 +212,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         queue.settled(g);
         continue;
       }
-      const v = this.verdict(w, now);
+      const v = this.verdict(w, now, queue.size);
       if (v.go) {
         queue.remove(entry);
         grant.push([w, host.permits.admit(w, now)]);
@@ -237,9 +237,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         // A costly request may wait longer than the cheaper ones parked here: it never puts
         // off the lot's wake time, which the first of them in queue order needs.
         queue.wakeLotAt(lot, g.meta.costs ? Math.min(v.at, lot.wakeAt) : v.at);
-        const notified = host.permits.emptyNotified;
-        if (!notified.has(bucket) && bucket.remaining === 0) {
-          notified.add(bucket);
+        if (bucket.remaining === 0 && host.permits.firstEmpty(bucket)) {
           host.out.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
@@ -251,7 +249,27 @@ export class LocalAdmission implements Admission, CredentialMember {
     for (const [w, permit] of grant) host.grant(w, permit);
   }
 
+  /**
+   * `drain` for a queue that holds `w` alone, without the group the queue would open and close
+   * for it: a request admitted at once (the usual case) costs no map entry, heap slot or group.
+   */
+  admitAlone(w: Waiter, now: number): boolean {
+    const host = this.host;
+    if (host.inFlight >= host.maxConcurrent || !this.verdict(w, now, 1).go) return false;
+    const credential = this.credential;
+    if (credential && now > credential.seen) credential.seen = now;
+    // As the group's closing would: its buckets may fall idle from now on.
+    for (const b of w.buckets) host.registry.markIdle(b, now);
+    const permit = host.permits.admit(w, now);
+    host.timer.cancel();
+    host.out.touch();
+    host.grant(w, permit);
+    return true;
+  }
+
   recheck(b: Bucket, now: number): void {
+    // Nothing waits, so nothing is parked: the lots (a weak map) are not looked up.
+    if (this.host.queue.size === 0) return;
     const lot = this.lots.get(b);
     if (!lot || lot.size === 0) return;
     const { resetGuardMs, coldStartConcurrency } = this.host;
@@ -286,7 +304,8 @@ export class LocalAdmission implements Admission, CredentialMember {
     return overLimit(w.buckets, costs);
   }
 
-  private verdict(w: Waiter, now: number): Verdict {
+  /** Could `w` go now? `waiting`: requests in the queue, `w` included. */
+  private verdict(w: Waiter, now: number, waiting: number): Verdict {
     const { resetGuardMs, coldStartConcurrency } = this.host;
     let at: number | undefined = now;
     let blocking: Bucket | undefined;
@@ -297,7 +316,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       const b = w.buckets[i] as Bucket;
       b.refill(now, resetGuardMs);
       const cost = costs?.[i] ?? 1;
-      let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size, cost);
+      let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, waiting, cost);
       // Held for a costly request before this one: this one waits until that one goes.
       const claim = this.claims.get(b);
       if (claim && claim.w !== w) {

@@ -66,6 +66,11 @@ export class PausePolicy {
     this.host.out.emit(event);
   }
 
+  /** Was a pause set whose end the drain has not told (`resumed`) yet? */
+  get resumePending(): boolean {
+    return this.wasPaused;
+  }
+
   /** A pause ended since the last call: the drain emits `resumed` once. */
   takeResumed(): boolean {
     const was = this.wasPaused;

@@ -67,7 +67,9 @@ type Taken = [bucket: Bucket, index: number, units: number];
 
 export class Permits {
   /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
-  readonly emptyNotified = new WeakSet<Bucket>();
+  private readonly emptyNotified = new WeakSet<Bucket>();
+  /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
+  private anyNotified = false;
 
   constructor(private readonly host: PermitHost) {}
 
@@ -81,7 +83,7 @@ export class Permits {
       const units = w.costAt(i);
       return [b, b.take(now, units), units];
     });
-    for (const b of buckets) this.emptyNotified.delete(b);
+    this.forgetEmpty(buckets);
     host.inFlight++;
     host.out.totals.sent++;
     host.out.emit({
@@ -175,6 +177,22 @@ export class Permits {
   }
 
   /**
+   * Is this the first time `b` is found empty since its last admission? (Then the caller
+   * announces it: `paused`, `bucket-empty`.)
+   */
+  firstEmpty(b: Bucket): boolean {
+    if (this.emptyNotified.has(b)) return false;
+    this.emptyNotified.add(b);
+    this.anyNotified = true;
+    return true;
+  }
+
+  /** `buckets` were admitted from: the next time one is empty is announced again. */
+  forgetEmpty(buckets: readonly Bucket[]): void {
+    if (this.anyNotified) for (const b of buckets) this.emptyNotified.delete(b);
+  }
+
+  /**
    * Reads `response` and applies what it tells: to the buckets, the pause policy, and the
    * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`.
    */
@@ -192,7 +210,8 @@ export class Permits {
     // What the request really cost (Shopify's actualQueryCost), before the figures are read:
     // the answer's `remaining` already counts it, and it is no longer among the others in flight.
     if (reading.cost !== undefined && taken && request.reconcile) this.reconcile(taken, reading.cost, true);
-    host.skew.observe(response.header('date'), now, sentAt);
+    const date = response.header('date');
+    if (date !== undefined) host.skew.observe(date, now, sentAt);
     host.out.totals.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
     const mine: ReadonlyArray<readonly [Bucket, number | undefined, number]> =
@@ -244,7 +263,10 @@ export class Permits {
     else if (reading.outcome === 'blocked') host.pauses.blockedBy(response.status, now);
     else {
       host.pauses.succeeded();
-      if (taken && sentAt !== undefined) for (const [b] of taken) host.inference.succeeded(b, sentAt);
+      // Inference learns only windows no header describes (checked here too, so that a bucket
+      // the headers describe costs no visit to it).
+      if (taken && sentAt !== undefined)
+        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt);
     }
     // What the response changed may let parked requests go (or sets when they will).
     for (const [b] of mine) host.admission.recheck(b, now);

@@ -359,7 +359,7 @@ export class GroupedQueue<T, M = undefined> {
 
   /** The group named `group`, if any entry waits in it. */
   group(group: string): Group<T, M> | undefined {
-    return this.groups.get(group);
+    return this.count === 0 ? undefined : this.groups.get(group);
   }
 
   /** The first entry of `group`, if any (left in the queue). */

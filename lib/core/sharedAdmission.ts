@@ -104,6 +104,11 @@ export class SharedAdmission implements Admission {
     this.dirty = true;
   }
 
+  /** The store admits, asynchronously: a request always waits in the queue for its answer. */
+  admitAlone(): boolean {
+    return false;
+  }
+
   drain(now: number): void {
     const host = this.host;
     const queue = host.queue;
@@ -199,7 +204,6 @@ export class SharedAdmission implements Admission {
     }
     const granted: Array<[Waiter, Permit]> = [];
     const leases = [...grant.leases];
-    const notified = host.permits.emptyNotified;
     if (leases.length > 0) {
       this.groupWait.delete(group);
       for (const { value: w, entry } of queue.head(group, leases.length)) {
@@ -225,14 +229,13 @@ export class SharedAdmission implements Admission {
           }
         } else {
           this.groupWait.set(group, at);
-          if (bucket && !notified.has(bucket)) {
-            notified.add(bucket);
+          if (bucket && host.permits.firstEmpty(bucket)) {
             host.out.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });
           }
         }
       }
     }
-    for (const [w] of granted) for (const b of w.buckets) notified.delete(b);
+    for (const [w] of granted) host.permits.forgetEmpty(w.buckets);
     host.out.touch();
     for (const [w, permit] of granted) host.grant(w, permit);
     host.settle();

@@ -251,8 +251,7 @@ describe('a limiter pool', () => {
     inVirtualTime(() => {
       const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler });
       const limiter = pool.get(token(1));
-      const observed = () =>
-        (limiter as unknown as { engine: { out: { state: { observed: boolean } } } }).engine.out.state.observed;
+      const observed = () => (limiter as unknown as { engine: { out: { watched: boolean } } }).engine.out.watched;
       const sub = pool.state$.subscribe();
       const sub2 = pool.state$.subscribe();
       // The limiter's own `state$` has a listener (the pool) while anyone watches the pool.
