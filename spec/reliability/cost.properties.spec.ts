@@ -101,12 +101,15 @@ function runFixed(o: { limit: number; windowMs: number; latency: number[]; reque
   });
 }
 
-/** A sliding window the limiter knows only from its hint; every send is recorded with its cost. */
-function runSliding(o: { limit: number; windowMs: number; holdMs: number; requests: Arrival[] }) {
+/**
+ * A window the limiter knows only from its hint, sliding or (`fixed`) opened by the first send;
+ * every send is recorded with its cost.
+ */
+function runSliding(o: { limit: number; windowMs: number; holdMs: number; requests: Arrival[]; fixed?: boolean }) {
   return inVirtualTime(({ now }) => {
     const provider = defineProvider({
-      name: 'cost-sliding',
-      buckets: [{ name: 'units', limit: o.limit, windowMs: o.windowMs, rolling: true }],
+      name: o.fixed ? 'cost-fixed-hint' : 'cost-sliding',
+      buckets: [{ name: 'units', limit: o.limit, windowMs: o.windowMs, rolling: !o.fixed }],
       read: () => ({ outcome: 'ok', buckets: [] }),
     });
     const limiter = createLimiter({
@@ -215,7 +218,7 @@ describe('request cost under arbitrary traffic (virtual time)', () => {
           const requests = [...cheap, { at: o.costlyAt, cost }];
           const out = o.sliding
             ? runSliding({ limit: o.limit, windowMs: o.windowMs, holdMs: o.holdMs, requests })
-            : runSlidingAsFixed({ limit: o.limit, windowMs: o.windowMs, holdMs: o.holdMs, requests });
+            : runSliding({ limit: o.limit, windowMs: o.windowMs, holdMs: o.holdMs, requests, fixed: true });
           expect(out.errors).toEqual([]);
           const costly = out.sends.find((s) => s.cost === cost && s.cost > 1);
           expect(costly).toBeDefined();
@@ -228,40 +231,3 @@ describe('request cost under arbitrary traffic (virtual time)', () => {
     );
   });
 });
-
-/** As {@link runSliding}, with a fixed window (opened by the first send, from the hint). */
-function runSlidingAsFixed(o: { limit: number; windowMs: number; holdMs: number; requests: Arrival[] }) {
-  return inVirtualTime(({ now }) => {
-    const provider = defineProvider({
-      name: 'cost-fixed-hint',
-      buckets: [{ name: 'units', limit: o.limit, windowMs: o.windowMs }],
-      read: () => ({ outcome: 'ok', buckets: [] }),
-    });
-    const limiter = createLimiter({
-      provider,
-      key: `cost-prop-${++runs}`,
-      maxWaitMs: 1e9,
-      resetGuardMs: GUARD,
-      coldStartConcurrency: o.limit,
-    });
-    const sends: Array<{ at: number; cost: number }> = [];
-    const errors: RateLimitError[] = [];
-    for (const r of o.requests)
-      asyncScheduler.schedule(() => {
-        limiter.acquire(
-          { url: '/x', cost: r.cost },
-          {
-            granted: (permit) => {
-              sends.push({ at: now(), cost: r.cost });
-              asyncScheduler.schedule(() => {
-                permit.observe(responseLike(200, {}));
-                permit.release();
-              }, o.holdMs);
-            },
-            rejected: (e) => errors.push(e),
-          },
-        );
-      }, r.at);
-    return { sends, errors };
-  });
-}
