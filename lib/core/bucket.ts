@@ -2,6 +2,7 @@ import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import {
   ceilSecond,
+  countedAfresh,
   PROBE_MS,
   projectReset,
   recount,
@@ -235,7 +236,13 @@ export class Bucket {
       this.serverResetAt !== undefined &&
       sentAt < this.serverResetAt &&
       !(resetAt !== undefined && resetAt - now > ceilSecond(this.serverResetAt - sentAt)) &&
-      !this.rolledOver(reading, index);
+      !this.rolledOver(reading, index) &&
+      !(
+        resetAt !== undefined &&
+        current !== undefined &&
+        resetAt > current + tol &&
+        countedAfresh(this.lowest, reading.remaining, index)
+      );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =

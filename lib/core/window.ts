@@ -74,6 +74,20 @@ export function rolledOver(
 }
 
 /**
+ * Does a request sent after the window's lowest figure came back (`index >= low.after`) read no
+ * lower than it? In that window the server would have counted it after that figure, so the
+ * reading is another window's. A spent window (lowest 0) proves nothing (a 429 reads 0 again).
+ */
+export function countedAfresh(
+  low: Lowest | undefined,
+  remaining: number | undefined,
+  index: number | undefined,
+): boolean {
+  if (remaining === undefined || index === undefined || low === undefined || low.value <= 0) return false;
+  return index > low.index && index >= low.after && remaining >= low.value;
+}
+
+/**
  * What is left in a window after a reading of `remaining` (`others`: our other requests in
  * flight, which the server may not have counted yet). A new window (or a bucket that knew
  * nothing) takes the reading less the others. Within a window, the lowest figure of the window
@@ -122,6 +136,11 @@ local function rolledOver(s, rem, index, inFlight)
   local slack = inFlight
   if index >= s.lowa then slack = 0 end
   return rem > s.low + slack
+end
+-- As countedAfresh().
+local function countedAfresh(s, rem, index)
+  if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
+  return index > s.lowi and index >= s.lowa and rem >= s.low
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

@@ -518,10 +518,12 @@ for i = 1, nb do
     -- As Bucket.apply: a request sent before the last reset the server told belongs to that
     -- window (or an older one), however late its answer (a busy process reads it long after),
     -- unless the answer shows otherwise: a reset longer than the old window could have had
-    -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain.
+    -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain,
+    -- or a clearly later reset read by a request the old window would have counted lower (countedAfresh).
     local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
       and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
       and not rolledOver(s, rem, index, infl)
+      and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index))
     if not skip and sentBefore and (not told or cur == nil) then skip = true end
     if not skip then
       -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
