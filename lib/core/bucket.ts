@@ -241,7 +241,7 @@ export class Bucket {
         resetAt !== undefined &&
         current !== undefined &&
         resetAt > current + tol &&
-        countedAfresh(this.lowest, reading.remaining, index)
+        countedAfresh(this.lowest, reading.remaining, index, cost)
       );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);

@@ -74,17 +74,20 @@ export function rolledOver(
 }
 
 /**
- * Does a request sent after the window's lowest figure came back (`index >= low.after`) read no
- * lower than it? In that window the server would have counted it after that figure, so the
- * reading is another window's. A spent window (lowest 0) proves nothing (a 429 reads 0 again).
+ * Does a request of `cost` units sent after the window's lowest figure came back (`index >=
+ * low.after`) read more than that figure less its cost? In that window the server would have
+ * counted it after that figure, so the reading is another window's (for one unit: no lower
+ * than the lowest; a request of 4 reading 7 after 10 was counted afresh, not in the old
+ * window). A spent window (lowest 0) proves nothing (a 429 reads 0 again).
  */
 export function countedAfresh(
   low: Lowest | undefined,
   remaining: number | undefined,
   index: number | undefined,
+  cost = 1,
 ): boolean {
   if (remaining === undefined || index === undefined || low === undefined || low.value <= 0) return false;
-  return index > low.index && index >= low.after && remaining >= low.value;
+  return index > low.index && index >= low.after && remaining > low.value - Math.max(1, cost);
 }
 
 /**
@@ -138,9 +141,9 @@ local function rolledOver(s, rem, index, inFlight)
   return rem > s.low + slack
 end
 -- As countedAfresh().
-local function countedAfresh(s, rem, index)
+local function countedAfresh(s, rem, index, cost)
   if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
-  return index > s.lowi and index >= s.lowa and rem >= s.low
+  return index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost)
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

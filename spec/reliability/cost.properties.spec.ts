@@ -171,7 +171,26 @@ describe('request cost under arbitrary traffic (virtual time)', () => {
           expect(out.done).toBe(o.requests.length);
         },
       ),
-      { numRuns: 150 },
+      {
+        numRuns: Number(process.env.PROP_RUNS ?? 150),
+        examples: [
+          // Two requests answered after a 429-free first window, then two costly ones arriving together.
+          [
+            {
+              limit: 11,
+              windowMs: 1000,
+              latency: [3],
+              requests: [
+                { at: 3106, cost: 4 },
+                { at: 3106, cost: 8 },
+                { at: 1, cost: 11 },
+                { at: 0, cost: 1 },
+                { at: 1, cost: 1 },
+              ],
+            },
+          ],
+        ],
+      },
     );
   });
 

@@ -523,7 +523,7 @@ for i = 1, nb do
     local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
       and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
       and not rolledOver(s, rem, index, infl)
-      and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index))
+      and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
     if not skip and sentBefore and (not told or cur == nil) then skip = true end
     if not skip then
       -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
