@@ -22,6 +22,8 @@ const config: Config = {
   // A throwaway redis-server for the run on a free port (REDIS_URL overrides), stopped after.
   globalSetup: '<rootDir>/spec/setup/redis.mjs',
   globalTeardown: '<rootDir>/spec/setup/redisTeardown.mjs',
+  // One fixed fast-check seed unless PROPERTY_SEED says otherwise (spec/setup/properties.ts).
+  setupFiles: ['<rootDir>/spec/setup/properties.ts'],
   testTimeout: 30_000,
 };
 
