@@ -648,11 +648,18 @@ class RedisSession implements StoreSession {
     for (const l of this.listeners) l();
   }
 
-  /** Resolves with the call's answer, or rejects after `timeoutMs`. */
+  /**
+   * Resolves with the call's answer, or rejects after `timeoutMs`. A process whose event loop
+   * was held up (a long GC, a burst of CPU work) runs the expired timer before it reads the
+   * answer already waiting on the socket: the timeout waits until the I/O of that turn has been
+   * read (`setImmediate`), so that only a Redis that really did not answer counts as away. (A
+   * process that declares Redis away while the others keep using it spends its local share on
+   * top of theirs.)
+   */
   private async call<T>(promise: Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(this.opts.timeoutMs)), this.opts.timeoutMs);
+      timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(this.opts.timeoutMs))), this.opts.timeoutMs);
     });
     try {
       return await Promise.race([promise, timeout]);

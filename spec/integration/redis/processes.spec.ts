@@ -142,7 +142,11 @@ describe('redis store: processes sharing one token', () => {
 
   it('a process killed mid-run costs the others nothing: they complete every request, zero 429s', async () => {
     sim = await startSimulator(SIM);
-    const all = await startAll(4, job(sim, { leaseMs: 1000 }));
+    // Redis's own default timeout (1 s), as in the pipedrive test: with 300 ms a process stalled
+    // by a loaded machine declared Redis away while the others kept using it, and its local
+    // share came on top of theirs (a partial outage, a known limit in docs/distributed.md); this
+    // test is about a process that dies.
+    const all = await startAll(4, job(sim, { leaseMs: 1000, timeoutMs: 1000 }));
     for (const w of all) w.go();
     const [victim, ...rest] = all;
     if (!victim) throw new Error('no worker');
@@ -153,7 +157,12 @@ describe('redis store: processes sharing one token', () => {
       expect(r?.statuses).toHaveLength(60);
       expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
     }
-    expect(counts(sim)).toMatchObject({ limited: 0, blocked: 0, sentWhileLimited: 0 });
+    // Shown beside the counts when they fail: whether a process fell back to its local share.
+    const outages = results.flatMap((r) => (r?.events ?? []).filter((e) => e.type === 'store-unavailable')).length;
+    expect({ counts: counts(sim), outages }).toMatchObject({
+      counts: { limited: 0, blocked: 0, sentWhileLimited: 0 },
+      outages,
+    });
     expect(counts(sim)?.ok).toBeGreaterThanOrEqual(3 * 60 + 20);
   }, 40_000);
 
