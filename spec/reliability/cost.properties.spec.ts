@@ -10,6 +10,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { asyncScheduler } from 'rxjs';
 import { createLimiter, defineProvider, responseLike, type RateLimitError } from '../../lib/index.js';
+import { runMsWindows } from '../helpers/msWindows.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 const GUARD = 50;
@@ -30,74 +31,21 @@ const arrivals = (limit: number, span: number) =>
   );
 
 /**
- * A server with fixed windows opened by the first request after the last one ended. It counts
- * a request when it is sent; only the answer takes time (jittered). A request sent just before
- * a told reset that reaches the server after it is counted in the next window while its answer
- * reads as the old one's: that edge is the window accounting's, with one unit as with many, and
- * is left out here so that the property is about cost.
+ * A server with fixed windows opened by the first request after the last one ended
+ * (spec/helpers/msWindows.ts). It counts a request when it is sent; only the answer takes time
+ * (jittered). A request sent just before a told reset that reaches the server after it is
+ * counted in the next window while its answer reads as the old one's: that edge is the window
+ * accounting's, with one unit as with many, and is left out here so that the property is about
+ * cost.
  */
 function runFixed(o: { limit: number; windowMs: number; latency: number[]; requests: Arrival[] }) {
-  return inVirtualTime(({ now }) => {
-    const server = { start: -Infinity, used: 0, over: 0, counted: [] as number[] };
-    const provider = defineProvider({
-      name: 'cost-fixed',
-      buckets: [{ name: 'units', limit: o.limit, windowMs: o.windowMs }],
-      read: (res) => ({
-        outcome: res.status === 429 ? 'limited' : 'ok',
-        buckets: [
-          {
-            name: 'units',
-            limit: Number(res.header('x-limit')),
-            remaining: Number(res.header('x-remaining')),
-            reset: { inMs: Number(res.header('x-reset-ms')) },
-          },
-        ],
-      }),
-    });
-    const limiter = createLimiter({ provider, key: `cost-prop-${++runs}`, maxWaitMs: 1e9, resetGuardMs: GUARD });
-    const errors: RateLimitError[] = [];
-    let done = 0;
-    let jitter = 0;
-    const lag = () => o.latency[jitter++ % o.latency.length] ?? 0;
-    for (const r of o.requests)
-      asyncScheduler.schedule(() => {
-        limiter.acquire(
-          { url: '/x', cost: r.cost },
-          {
-            granted: (permit) =>
-              asyncScheduler.schedule(() => {
-                // The server counts the request's cost when it is sent.
-                const t = now();
-                if (t >= server.start + o.windowMs) {
-                  if (server.used > 0) server.counted.push(server.used);
-                  server.start = t;
-                  server.used = 0;
-                }
-                const fits = server.used + r.cost <= o.limit;
-                if (fits) server.used += r.cost;
-                else server.over++;
-                const headers = {
-                  'x-limit': String(o.limit),
-                  'x-remaining': String(o.limit - server.used),
-                  'x-reset-ms': String(server.start + o.windowMs - t),
-                };
-                asyncScheduler.schedule(() => {
-                  permit.observe(responseLike(fits ? 200 : 429, headers));
-                  permit.release();
-                  done++;
-                }, lag());
-              }, 0),
-            rejected: (e) => errors.push(e),
-          },
-        );
-      }, r.at);
-    return {
-      server,
-      errors,
-      get done() {
-        return done;
-      },
-    };
+  return runMsWindows({
+    limit: o.limit,
+    windowMs: o.windowMs,
+    requests: o.requests,
+    toServer: () => 0,
+    toClient: (n) => o.latency[n % o.latency.length] ?? 0,
+    resetGuardMs: GUARD,
   });
 }
 
