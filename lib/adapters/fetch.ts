@@ -3,7 +3,7 @@
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
 import type { Limiter } from '../core/limiter.js';
-import { isRetrySafe } from '../core/request.js';
+import { checkRequestCost, isRetrySafe } from '../core/request.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
   abortReason,
@@ -43,6 +43,23 @@ export interface RateLimitedFetchOptions {
   readonly retryNonIdempotent?: boolean;
   /** Priority of this fetch's requests among those waiting on the limiter; higher goes first. @default 0 */
   readonly priority?: number;
+  /**
+   * Units of its buckets each request takes (see `RequestInfo.cost`): a number or per bucket
+   * name for every call, or a function of the call's method and URL (and `init`) for each one
+   * (`undefined`: what the provider says). A bad cost rejects that call with a `TypeError`.
+   * @default what the provider says, else 1
+   *
+   * ```ts
+   * import type { Limiter } from 'rx-ratelimit';
+   * import { rateLimitedFetch } from 'rx-ratelimit/fetch';
+   * declare const limiter: Limiter;
+   * // GitHub's secondary points: writes cost 5 (providers.github({ secondaryPoints: true }) says so too).
+   * const apiFetch = rateLimitedFetch(limiter, { cost: ({ method }) => (method === 'GET' ? 1 : { 'points:rest': 5 }) });
+   * ```
+   */
+  readonly cost?:
+    | RequestCost
+    | ((request: { readonly method: string; readonly url: string }, init?: RequestInit) => RequestCost | undefined);
   /** Statuses to retry. @default [429] */
   readonly statuses?: readonly number[];
   /**
@@ -51,6 +68,9 @@ export interface RateLimitedFetchOptions {
    */
   readonly bodyTimeoutMs?: number;
 }
+
+/** What a request costs: units of every bucket, or per bucket name (`RequestInfo.cost`). */
+export type RequestCost = number | Readonly<Record<string, number>>;
 
 /** Default of `bodyTimeoutMs`. */
 const BODY_TIMEOUT_MS = 5000;
@@ -114,6 +134,8 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
   if (opts.fetch !== undefined && typeof opts.fetch !== 'function') {
     throw new TypeError('rateLimitedFetch: option `fetch` must be a function (a fetch implementation)');
   }
+  const cost = opts.cost;
+  if (cost !== undefined && typeof cost !== 'function') checkRequestCost(cost, 'rateLimitedFetch option cost');
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
@@ -128,10 +150,16 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     if (typeof send !== 'function') throw new TypeError('rateLimitedFetch: no global fetch here; pass option `fetch`');
     const request = isRequest(input) ? input : undefined;
     const signal = init?.signal ?? request?.signal ?? undefined;
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const url = request ? request.url : String(input instanceof URL ? input.href : input);
+    const costOfCall = typeof cost === 'function' ? cost({ method, url }, init) : cost;
+    if (typeof cost === 'function' && costOfCall !== undefined)
+      checkRequestCost(costOfCall, `rateLimitedFetch cost(${method})`);
     const info = requestInfo({
-      method: init?.method ?? request?.method ?? 'GET',
-      url: request ? request.url : String(input instanceof URL ? input.href : input),
+      method,
+      url,
       priority,
+      cost: costOfCall,
       // `init.headers` replaces the Request's headers entirely, as in fetch.
       idempotencyKey: idempotencyKeyOf(init?.headers !== undefined ? init.headers : request?.headers),
       retry: undefined,

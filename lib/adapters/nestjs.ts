@@ -813,6 +813,7 @@ function infoOf(
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[m], defaultHeaders?.['common'], defaultHeaders),
     retry: config.rateLimit?.retry,
+    cost: config.rateLimit?.cost,
     headers: axiosRequestHeaders(instance, m, config),
     // A stream can be read once: never hand the same one to two subscribers.
     shareKey: config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),

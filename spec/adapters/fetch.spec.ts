@@ -221,6 +221,42 @@ describe('rateLimitedFetch', () => {
     });
   });
 
+  it('gives the limiter the cost of option cost: the same for every call, or per call from a function', async () => {
+    const { provider, infos } = recording();
+    const fake = fakeFetch(() => ok);
+    const limiter = fastLimiter(provider);
+    infos.length = 0;
+    await rateLimitedFetch(limiter, { fetch: fake.fetch, cost: 3 })('https://api.example.com/a');
+    const perCall = rateLimitedFetch(limiter, {
+      fetch: fake.fetch,
+      cost: ({ method, url }) => (method === 'POST' ? { default: 5 } : url.endsWith('/cheap') ? undefined : 2),
+    });
+    await perCall('https://api.example.com/b', { method: 'post' });
+    await perCall('https://api.example.com/cheap');
+    await perCall(new Request('https://api.example.com/c'));
+    expect(infos.map((i) => [i.method, i.cost])).toEqual([
+      ['GET', 3],
+      ['POST', { default: 5 }],
+      ['GET', undefined],
+      ['GET', 2],
+    ]);
+  });
+
+  it('a bad cost fails with a TypeError naming it: at once for the option, per call from a function', async () => {
+    const fake = fakeFetch(() => ok);
+    expect(() => rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, cost: 0 })).toThrow(
+      /rateLimitedFetch option cost.*above 0/,
+    );
+    expect(() => rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, cost: { default: Number.NaN } })).toThrow(
+      /rateLimitedFetch option cost\["default"\]/,
+    );
+    const perCall = rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, cost: () => -1 });
+    await expect(perCall('https://api.example.com/x', { method: 'DELETE' })).rejects.toThrow(
+      /rateLimitedFetch cost\(DELETE\).*above 0/,
+    );
+    expect(fake.calls).toHaveLength(0);
+  });
+
   it('sends a Request input with its method, URL, headers and a fresh body on each attempt', async () => {
     const { provider, infos } = recording();
     const fake = fakeFetch((_r, n) => (n === 1 ? limited() : ok));

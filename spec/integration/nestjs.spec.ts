@@ -17,7 +17,7 @@ import {
   toArray,
   type Observable,
 } from 'rxjs';
-import { createLimiter, providers, type Limiter, type LimiterSnapshot } from '../../lib/index.js';
+import { createLimiter, defineProvider, providers, type Limiter, type LimiterSnapshot } from '../../lib/index.js';
 import {
   getLimiterToken,
   InjectLimiter,
@@ -265,6 +265,30 @@ describe('rx-ratelimit/nestjs with @nestjs/axios against the simulator', () => {
     const res = await firstValueFrom(rateLimitedHttp(mock, limiter).get('/v1/x', { headers: { a: 'b' } }));
     expect(res.data).toBe(1);
     expect(calls).toEqual([['/v1/x', { headers: { a: 'b' }, rateLimit: { skip: true } }]]);
+  });
+
+  it('gives the limiter the cost of config.rateLimit.cost', async () => {
+    const response = { status: 200, statusText: 'OK', headers: {}, data: 1, config: {} };
+    const mock = { post: () => of(response), get: () => of(response) } as unknown as HttpService;
+    const costs: unknown[] = [];
+    const limiter = createLimiter({
+      provider: defineProvider({
+        name: 'costs',
+        buckets: (req) => {
+          costs.push(req.cost);
+          return [];
+        },
+        read: () => ({ outcome: 'ok', buckets: [] }),
+      }),
+      key: 'nest-costs',
+    });
+    costs.length = 0; // made, the limiter read the provider's rules for a plain GET and POST
+    const api = rateLimitedHttp(mock, limiter);
+    await firstValueFrom(api.post('/graphql', {}, { rateLimit: { cost: 5 } }));
+    await firstValueFrom(api.get('/x', { rateLimit: { cost: { default: 2 } } }));
+    await firstValueFrom(api.get('/y'));
+    expect([...new Set(costs.map((c) => JSON.stringify(c)))]).toEqual(['5', '{"default":2}', undefined]);
+    await limiter.close();
   });
 
   it('an AbortSignal removes a queued request: it goes to HttpService only to end with its cancel error', async () => {
