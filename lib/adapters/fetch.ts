@@ -3,7 +3,7 @@
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
 import type { Limiter } from '../core/limiter.js';
-import { checkRequestCost, isRetrySafe } from '../core/request.js';
+import { isRetrySafe } from '../core/request.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
   abortReason,
@@ -46,7 +46,8 @@ export interface RateLimitedFetchOptions {
   /**
    * Units of its buckets each request takes (see `RequestInfo.cost`): a number or per bucket
    * name for every call, or a function of the call's method and URL (and `init`) for each one
-   * (`undefined`: what the provider says). A bad cost rejects that call with a `TypeError`.
+   * (`undefined`: what the provider says). A bad cost rejects the call with a `TypeError`
+   * naming `cost`, nothing sent.
    * @default what the provider says, else 1
    *
    * ```ts
@@ -135,7 +136,6 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     throw new TypeError('rateLimitedFetch: option `fetch` must be a function (a fetch implementation)');
   }
   const cost = opts.cost;
-  if (cost !== undefined && typeof cost !== 'function') checkRequestCost(cost, 'rateLimitedFetch option cost');
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
@@ -153,8 +153,6 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const url = request ? request.url : String(input instanceof URL ? input.href : input);
     const costOfCall = typeof cost === 'function' ? cost({ method, url }, init) : cost;
-    if (typeof cost === 'function' && costOfCall !== undefined)
-      checkRequestCost(costOfCall, `rateLimitedFetch cost(${method})`);
     const info = requestInfo({
       method,
       url,

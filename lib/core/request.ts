@@ -85,23 +85,6 @@ export function costOf(info: RequestInfo, name: string, fallback?: () => unknown
   return told === undefined ? 1 : checkCost(told, 'provider cost');
 }
 
-/**
- * Checks a request's whole `cost` (a number, or numbers per bucket) where it is given, so that
- * a bad one fails there; `what` names it in the `TypeError`.
- */
-export function checkRequestCost(cost: unknown, what: string): void {
-  if (typeof cost === 'object' && cost !== null && !Array.isArray(cost)) {
-    for (const [name, units] of Object.entries(cost).slice(0, 1000))
-      checkCost(units, `${what}["${name.slice(0, 80)}"]`);
-    return;
-  }
-  if (typeof cost !== 'number')
-    throw new TypeError(
-      `rx-ratelimit: \`${what}\` must be a number or an object of numbers per bucket, got ${typeof cost}`,
-    );
-  checkCost(cost, what);
-}
-
 function checkCost(value: unknown, field: string): number {
   if (isCost(value)) return value;
   const got = typeof value === 'number' ? String(value) : typeof value;
