@@ -1,8 +1,14 @@
-import { parseDictionary, parseList, Token } from 'structured-headers';
-import type { BareItem, Dictionary, InnerList, Item, List } from 'structured-headers';
-
 import { normalize, parseUnsignedDecimal } from './internal.js';
 import { parseCount } from './count.js';
+import {
+  isItem,
+  parseDictionary as parseSfDictionary,
+  parseList as parseSfList,
+  type BareItem,
+  type Item,
+  type List,
+  type Member,
+} from './structuredFields.js';
 
 /**
  * One quota policy from a `RateLimit-Policy` field (draft-ietf-httpapi-ratelimit-headers).
@@ -73,32 +79,13 @@ export interface LegacyRateLimit {
   resetSeconds?: number;
 }
 
-type Member = Item | InnerList;
-
-function isItem(member: Member): member is Item {
-  return !Array.isArray(member[0]);
-}
-
-function parseSfList(text: string): List | undefined {
-  try {
-    return parseList(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function parseSfDictionary(text: string): Dictionary | undefined {
-  try {
-    return parseDictionary(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** sf-string in drafts 09+, sf-token in drafts 07/08; both are just names to us. */
-function nameOf(bare: BareItem): string | undefined {
+/**
+ * An sf-string or sf-token as text: names are sf-strings in drafts 09+ and sf-tokens in drafts
+ * 07/08, and both are just names to us (so is a `qu` written either way).
+ */
+function nameOf(bare: BareItem | undefined): string | undefined {
   if (typeof bare === 'string') return bare;
-  if (bare instanceof Token) return bare.toString();
+  if (typeof bare === 'object' && 'token' in bare) return bare.token;
   return undefined;
 }
 
@@ -114,18 +101,8 @@ function positiveNumber(bare: BareItem | undefined): number | undefined {
   return typeof bare === 'number' && Number.isFinite(bare) && bare > 0 ? bare : undefined;
 }
 
-function textOf(bare: BareItem | undefined): string | undefined {
-  if (typeof bare === 'string') return bare;
-  if (bare instanceof Token) return bare.toString();
-  return undefined;
-}
-
 function base64Of(bare: BareItem | undefined): string | undefined {
-  if (bare instanceof ArrayBuffer) {
-    let binary = '';
-    for (const byte of new Uint8Array(bare)) binary += String.fromCharCode(byte);
-    return btoa(binary);
-  }
+  if (typeof bare === 'object' && 'bytes' in bare) return btoa(bare.bytes);
   // Not what the draft says, but a server writing pk="abc" clearly means that text as the key.
   return typeof bare === 'string' ? bare : undefined;
 }
@@ -147,7 +124,7 @@ function policyFrom(member: Member, index: number): IetfPolicy | undefined {
   }
   if (name === undefined || quota === undefined) return undefined;
   const windowSeconds = positiveNumber(params.get('w'));
-  const quotaUnit = textOf(params.get('qu'));
+  const quotaUnit = nameOf(params.get('qu'));
   const partitionKey = base64Of(params.get('pk'));
   return {
     name,
