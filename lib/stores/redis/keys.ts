@@ -1,0 +1,33 @@
+/** The names of a credential's keys in Redis. */
+import { createHmac } from 'node:crypto';
+
+/**
+ * The key names of one limiter. The credential is hashed with HMAC-SHA-256 keyed by the store's
+ * `secret` (with the provider's name) and only the first 16 hex digits are used; the braces
+ * make a Redis Cluster hash tag, so all of one limiter's keys live on one slot and its scripts
+ * may touch them together.
+ *
+ * ```ts
+ * import { redisKeys } from 'rx-ratelimit/redis';
+ * redisKeys('rxrl:', 'procore', 'token', process.env.RATE_LIMIT_SECRET!).bucket('hourly'); // 'rxrl:{3f2a…}:bucket:hourly'
+ * ```
+ */
+export function redisKeys(prefix: string, provider: string, key: string, secret: string) {
+  const hash = createHmac('sha256', secret)
+    .update(`rx-ratelimit redis\n${provider}\n${key}`)
+    .digest('hex')
+    .slice(0, 16);
+  const base = `${prefix}{${hash}}:`;
+  return {
+    hash,
+    pause: `${base}pause`,
+    peers: `${base}peers`,
+    channel: `${base}changed`,
+    /** The hash of a bucket's state. */
+    bucket: (name: string) => `${base}bucket:${name}`,
+    /** The sorted set of a bucket's leases in flight. */
+    inflight: (name: string) => `${base}inflight:${name}`,
+    /** A rolling bucket's log of admission times. */
+    log: (name: string) => `${base}log:${name}`,
+  };
+}

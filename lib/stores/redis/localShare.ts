@@ -1,0 +1,251 @@
+/**
+ * What a process of a Redis store may spend while Redis is away: its share of each bucket,
+ * from the last figures Redis gave (the limit divided among the processes then seen), kept on
+ * the store's monotonic clock. The shares of all processes add up to at most the budget.
+ */
+import { RollingBucket } from '../../core/bucket.js';
+import type { StoreAcquireOptions, StoreBucketSpec, StoreGrant, StoreReading } from '../../core/store.js';
+import { projectReset, resetTolerance } from '../../core/window.js';
+
+/** What this process may spend on one bucket while Redis is away. */
+export interface Share {
+  /** Units per window: the limit divided among the processes last seen. */
+  perWindow: number;
+  /** Units left in the current window. */
+  left: number;
+  /** Local epoch ms. */
+  resetAt: number | undefined;
+  windowMs: number | undefined;
+  /** Units spent locally in the current window (debited from Redis when it answers again). */
+  spent: number;
+  /** Was the share derived from figures Redis gave (or is this process without any)? */
+  readonly known: boolean;
+  /**
+   * A sliding window: this process's share as a memory {@link RollingBucket} (its limit is
+   * `perWindow`, on the store's monotonic clock), and the times of the calls it sent locally
+   * (logged in Redis when it answers again).
+   */
+  readonly rolling?: { readonly bucket: RollingBucket; readonly sends: number[] };
+}
+
+/** Last figures Redis gave for a bucket, on the local clock. */
+export interface Known {
+  readonly limit: number | undefined;
+  readonly remaining: number | undefined;
+  readonly resetAt: number | undefined;
+  readonly windowMs: number | undefined;
+  /** When Redis gave them (local monotonic ms). */
+  readonly at: number;
+}
+
+/** What the shares read of their session. */
+export interface ShareContext {
+  /** Last figures Redis gave per bucket. */
+  readonly known: ReadonlyMap<string, Known>;
+  /** Processes Redis last reported. */
+  peers(): number;
+  /** The limiter's `resetGuardMs`, as last told. */
+  guardMs(): number;
+  /** How often Redis is tried again while away. */
+  readonly retryMs: number;
+}
+
+/** The local shares of one session's buckets while Redis is away. */
+export class LocalShares {
+  private readonly shares = new Map<string, Share>();
+  /** Numbers the local leases (`local:<n>:<k>`). */
+  private seq = 0;
+
+  constructor(private readonly env: ShareContext) {}
+
+  get(name: string): Share | undefined {
+    return this.shares.get(name);
+  }
+
+  entries(): IterableIterator<[string, Share]> {
+    return this.shares.entries();
+  }
+
+  clear(): void {
+    this.shares.clear();
+  }
+
+  /**
+   * Admission while Redis is away: never more than this process's share of what was left
+   * when Redis last answered (the remaining divided by the processes then seen), and in each
+   * later window its share of the limit. The shares of all processes add up to at most the
+   * budget, so together they stay within it.
+   */
+  grant(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions, now: number): StoreGrant {
+    let grant = count;
+    let wait = 0;
+    // Each request takes `cost` units of a bucket's share, as in Redis.
+    const costOf = (i: number) => o.costs?.[i] ?? 1;
+    const shares = buckets.map((b, i) => {
+      const share = this.shareOf(b, now);
+      const cost = costOf(i);
+      const rolling = share.rolling?.bucket;
+      if (rolling) {
+        // A sliding window: the memory bucket's rules, with this process's share as its limit.
+        rolling.refill(now, o.resetGuardMs);
+        const at = rolling.availableAt(now, o.resetGuardMs, Infinity, 0, cost) ?? now + this.env.retryMs;
+        share.left = at <= now ? (rolling.remaining ?? share.perWindow) : 0;
+        share.resetAt = rolling.resetAt;
+        if (share.left < cost) wait = Math.max(wait, at - now);
+        grant = Math.min(grant, Math.max(0, Math.floor(share.left / cost)));
+        return share;
+      }
+      if (share.resetAt !== undefined && now >= share.resetAt + o.resetGuardMs) {
+        share.left = share.perWindow;
+        share.spent = 0;
+        share.resetAt =
+          share.windowMs !== undefined && share.windowMs > 0
+            ? projectReset(share.resetAt, now, share.windowMs)
+            : undefined;
+      }
+      grant = Math.min(grant, Math.max(0, Math.floor(share.left / cost)));
+      if (share.left < cost) {
+        const w = share.resetAt === undefined ? this.env.retryMs : share.resetAt + o.resetGuardMs - now;
+        wait = Math.max(wait, w);
+      }
+      return share;
+    });
+    shares.forEach((share, i) => {
+      const cost = costOf(i);
+      share.left -= grant * cost;
+      share.spent += grant * cost;
+      const rolling = share.rolling;
+      if (rolling) {
+        for (let k = 0; k < grant; k++) {
+          rolling.bucket.take(now, cost);
+          rolling.bucket.release(undefined, undefined, cost);
+          for (let u = 0; u < cost; u++) rolling.sends.push(now);
+        }
+        if (grant > 0) share.resetAt = rolling.bucket.resetAt ?? now + (share.windowMs ?? 0);
+      } else if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
+        share.resetAt = now + share.windowMs;
+    });
+    const id = ++this.seq;
+    return {
+      leases: Array.from({ length: grant }, (_, k) => `local:${id}:${k}`),
+      // While Redis is away, wake up at least when it is worth trying it again.
+      waitMs: grant > 0 ? undefined : Math.max(1, Math.min(wait, this.env.retryMs)),
+      // Never a quota refusal on a local share: the shared figure may well allow it.
+      blockedBy: undefined,
+      pause: undefined,
+      buckets: buckets.map((b, i) => {
+        const share = shares[i];
+        return {
+          name: b.name,
+          // The bucket's own limit, not this process's share of it: a request whose cost is
+          // above the share but within the limit waits for Redis rather than failing.
+          limit: this.env.known.get(b.name)?.limit ?? b.limit ?? share?.perWindow,
+          remaining: share?.left,
+          resetInMs: share?.resetAt === undefined ? undefined : share.resetAt - now,
+          windowMs: share?.windowMs,
+          admitted: 0,
+        };
+      }),
+    };
+  }
+
+  /**
+   * What this process spent locally in the window still running: units, and when that window
+   * ends (rolling: when the newest of them leaves it, so that Redis counts them all until then).
+   */
+  spentOf(share: Share, now: number): { units: number; resetAt: number | undefined } {
+    const rolling = share.rolling;
+    if (!rolling) return { units: share.spent, resetAt: share.resetAt };
+    const window = (share.windowMs ?? 0) + this.env.guardMs();
+    const { sends } = rolling;
+    while (sends.length > 0 && (sends[0] ?? Infinity) <= now - window) sends.shift();
+    const newest = sends[sends.length - 1];
+    return { units: sends.length, resetAt: newest === undefined ? undefined : newest + (share.windowMs ?? 0) };
+  }
+
+  /**
+   * This process's share of a sliding window while Redis is away: a memory `RollingBucket` whose
+   * limit is the share. Calls Redis counted before it went away may fill the window until a
+   * window has passed since it last answered: nothing is sent locally until then (as a fixed
+   * window's share starts at its next window).
+   */
+  private rollingShare(b: StoreBucketSpec, now: number, windowMs: number): Share {
+    const known = this.env.known.get(b.name);
+    const perWindow = known ? Math.floor((known.limit ?? b.limit ?? 1) / this.env.peers()) : 1;
+    const bucket = new RollingBucket({ name: b.name, limit: perWindow, windowMs, rolling: true }, windowMs);
+    if (known) bucket.exhaust(known.at + (known.windowMs ?? windowMs) + this.env.guardMs());
+    bucket.refill(now, this.env.guardMs());
+    return {
+      perWindow,
+      left: 0,
+      resetAt: bucket.resetAt,
+      windowMs,
+      spent: 0,
+      known: known !== undefined,
+      rolling: { bucket, sends: [] },
+    };
+  }
+
+  private shareOf(b: StoreBucketSpec, now: number): Share {
+    let share = this.shares.get(b.name);
+    const windowMs = this.env.known.get(b.name)?.windowMs ?? b.windowMs;
+    if (!share && b.rolling && windowMs !== undefined && windowMs > 0) {
+      share = this.rollingShare(b, now, windowMs);
+      this.shares.set(b.name, share);
+    }
+    if (!share) {
+      const known = this.env.known.get(b.name);
+      if (known) {
+        // The window Redis went away in may have been spent by the others since this process
+        // last asked: nothing more in it. From the next window on, this process's share.
+        const windowMs = known.windowMs ?? b.windowMs;
+        let resetAt = known.resetAt;
+        if (resetAt !== undefined && resetAt <= now && windowMs !== undefined && windowMs > 0)
+          resetAt = projectReset(resetAt, now, windowMs);
+        share = {
+          perWindow: Math.floor((known.limit ?? b.limit ?? 1) / this.env.peers()),
+          left: 0,
+          resetAt,
+          windowMs,
+          spent: 0,
+          known: true,
+        };
+      } else {
+        // Never heard from Redis: nothing says how many others share the token. One request
+        // per window, like a cold start, until Redis answers.
+        share = { perWindow: 1, left: 1, resetAt: undefined, windowMs: b.windowMs, spent: 0, known: false };
+      }
+      this.shares.set(b.name, share);
+    }
+    return share;
+  }
+
+  /** While Redis is away, responses still tell when windows reset (`now`: the store's clock). */
+  observe(readings: readonly StoreReading[], now: number): void {
+    for (const r of readings) {
+      const share = this.shares.get(r.name);
+      if (!share) continue;
+      if (r.windowMs !== undefined) share.windowMs = r.windowMs;
+      if (r.limit !== undefined && share.known) share.perWindow = Math.floor(r.limit / this.env.peers());
+      const rolling = share.rolling?.bucket;
+      if (rolling) {
+        // The shared window's figures: its limit divides into shares; none left holds this one too.
+        if (r.windowMs !== undefined) rolling.windowMs = r.windowMs;
+        rolling.limit = share.perWindow;
+        if (r.remaining === 0 && r.resetInMs !== undefined) rolling.exhaust(now + r.resetInMs);
+        continue;
+      }
+      if (r.resetInMs === undefined) continue;
+      const resetAt = now + r.resetInMs;
+      const tol = resetTolerance(share.windowMs);
+      if (share.resetAt === undefined || resetAt > share.resetAt + tol) {
+        // A window we had not counted: start it with this process's share.
+        if (share.resetAt !== undefined) {
+          share.left = share.perWindow;
+          share.spent = 0;
+        }
+        share.resetAt = resetAt;
+      }
+    }
+  }
+}

@@ -1,0 +1,494 @@
+/**
+ * One limiter's connection to the Redis store: admission, responses, releases, pauses and
+ * blocks through the scripts, and the local share while Redis is away (localShare.ts).
+ */
+import { randomBytes } from 'node:crypto';
+
+import type {
+  StoreAcquireOptions,
+  StoreBlock,
+  StoreBucketSpec,
+  StoreBucketState,
+  StoreContext,
+  StoreGrant,
+  StoreReading,
+  StoreSession,
+} from '../../core/store.js';
+import type { ScriptClient, SharedSubscriber } from './connection.js';
+import type { redisKeys } from './keys.js';
+import { LocalShares, type Known } from './localShare.js';
+import type { Parsed } from './options.js';
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+const PEER_TTL_MS = 10_000;
+
+/**
+ * Most lease ends kept to write once Redis answers again (leases granted by Redis whose end
+ * could not be written, and those of calls that timed out and may still have run). Past it the
+ * oldest are dropped: each then counts as in flight in Redis until its `leaseMs` lapses, no
+ * longer. Without a bound, an outage of hours kept one entry per retry and replayed them all.
+ */
+const MAX_PENDING_ENDS = 1024;
+/**
+ * Most leases whose send time is kept for OBSERVE (a request's lease lives from its grant to its
+ * answer or release; past it, the oldest are forgotten and their answers go without one).
+ */
+const MAX_SEND_TIMES = 10_000;
+/** Leases ended by one RELEASE call when the pending ends are written. */
+const RELEASE_BATCH = 256;
+/**
+ * Largest number sent to a script. Lua prints numbers with 14 significant digits, so larger
+ * ones would be stored as `1e+20` and read back wrong; no count or duration we use comes near.
+ */
+const MAX_SCRIPT_NUMBER = 1e12;
+
+/**
+ * The store's clock, for durations only (outage times, local shares): monotonic, so a step
+ * of the wall clock (NTP, a VM resumed) neither stalls nor hurries them. Never compared with
+ * the limiter's clock or Redis's: every time exchanged is a duration.
+ */
+const monotonic = (): number => performance.now();
+
+/** A change notice about a block ('block:<ms left or inf>:<status>', 'unblock'); `undefined` for others. */
+function parseBlockNotice(message: string): StoreBlock | null | undefined {
+  if (message === 'unblock') return null;
+  const m = /^block:(inf|\d+):(\d+)$/.exec(message);
+  if (!m) return undefined;
+  return { ms: m[1] === 'inf' ? null : Number(m[1]), status: Number(m[2]) };
+}
+
+/**
+ * A number for a script argument; '' for none (garbage from a provider is "says nothing").
+ * Clamped to ±{@link MAX_SCRIPT_NUMBER}, so Lua stores it digit for digit.
+ */
+function finite(n: number | undefined): number | '' {
+  return n !== undefined && Number.isFinite(n) ? Math.max(-MAX_SCRIPT_NUMBER, Math.min(MAX_SCRIPT_NUMBER, n)) : '';
+}
+
+/** A duration for a script argument: whole ms in [0, {@link MAX_SCRIPT_NUMBER}]. */
+function duration(ms: number): number {
+  return Number.isFinite(ms) ? Math.max(0, Math.min(MAX_SCRIPT_NUMBER, Math.ceil(ms))) : MAX_SCRIPT_NUMBER;
+}
+
+export class RedisSession implements StoreSession {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly redis: ScriptClient;
+  private readonly peer = randomBytes(8).toString('hex');
+  private seq = 0;
+  private peers = 1;
+  private readonly known = new Map<string, Known>();
+  private down: { since: number; retryAt: number } | undefined;
+  /** What this process may spend while Redis is away. */
+  private readonly local: LocalShares;
+  /** Spent locally in a window still running when Redis came back: debited on the next call. */
+  private readonly debits = new Map<string, { units: number; resetAt: number }>();
+  /**
+   * Leases whose end could not be written (their response came while Redis was unavailable,
+   * the write timed out, or they come from an acquire that timed out and may still have run),
+   * and when: ended once Redis answers again, so that they do not count as in flight, and
+   * shrink every refill, until `leaseMs` lapses. Oldest first; at most {@link MAX_PENDING_ENDS};
+   * those older than `leaseMs` are dropped, as Redis has let them lapse.
+   */
+  private readonly pendingEnds = new Map<
+    string,
+    { readonly buckets: readonly StoreBucketSpec[]; readonly at: number }
+  >();
+  private readonly listeners = new Set<() => void>();
+  private readonly blockListeners = new Set<(block: StoreBlock | null) => void>();
+  private readonly resumeListeners = new Set<(options: { readonly buckets: boolean }) => void>();
+  /** The last call issued before a block was lifted: a block in its answer is out of date. */
+  private unblockedSeq = 0;
+  /** The last call issued before a resume: a pause in its answer is out of date. */
+  private resumedSeq = 0;
+  /** Ends this session's subscription to its channel on the store's shared connection. */
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+  /**
+   * When each lease of ours in flight was asked for (monotonic ms, no later than the request's
+   * send): OBSERVE tells a late answer to a request sent before the window's reset from one
+   * that opens a new window. Oldest first; at most {@link MAX_SEND_TIMES}.
+   */
+  private readonly sentAt = new Map<string, number>();
+  /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
+  private guardMs = 0;
+
+  /** Only `emit`: the context's `key` is the credential, hashed into `keys` and never kept. */
+  private readonly emit: StoreContext['emit'];
+
+  constructor(
+    private readonly opts: Parsed,
+    ctx: StoreContext,
+    keys: ReturnType<typeof redisKeys>,
+    subscriber: SharedSubscriber | undefined,
+  ) {
+    this.keys = keys;
+    this.emit = ctx.emit;
+    this.redis = opts.client as unknown as ScriptClient;
+    this.local = new LocalShares({
+      known: this.known,
+      peers: () => this.peers,
+      guardMs: () => this.guardMs,
+      retryMs: opts.retryMs,
+    });
+    if (subscriber) this.unsubscribe = subscriber.add(keys.channel, (message) => this.onMessage(message));
+  }
+
+  async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
+    const now = monotonic();
+    this.guardMs = o.resetGuardMs;
+    if (this.down && now < this.down.retryAt) return this.local.grant(buckets, count, o, now);
+    const keys = [this.keys.pause, this.keys.peers];
+    const seq = ++this.seq;
+    const args: Array<string | number> = [
+      count,
+      `${this.peer}:${seq}`,
+      this.opts.leaseMs,
+      this.opts.keyTtlMs,
+      o.resetGuardMs,
+      o.coldStartConcurrency,
+      this.peer,
+      PEER_TTL_MS,
+      this.down ? this.peers : '',
+      this.reserveMs(),
+    ];
+    buckets.forEach((b, i) => {
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
+      args.push(
+        finite(b.limit),
+        finite(b.windowMs),
+        b.pacing === 'smooth' ? 1 : 0,
+        ...this.debitArgs(b.name, now),
+        this.down ? (this.local.get(b.name)?.perWindow ?? 1) : '',
+        b.rolling ? 1 : 0,
+        o.costs?.[i] ?? 1,
+      );
+    });
+    let reply: Array<string | number>;
+    const sentAt = monotonic();
+    try {
+      reply = await this.call(this.redis.rxrlAcquire(keys.length, ...keys, ...args));
+    } catch (error) {
+      // The call may still run when Redis comes back: its leases are ended then.
+      const failedAt = monotonic();
+      for (let k = 1; k <= count; k++) this.pend(`${this.peer}:${seq}:${k}`, buckets, failedAt);
+      return this.failed(error, buckets, count, o);
+    }
+    const at = monotonic();
+    this.recovered(at);
+    this.endPending(at);
+    for (const b of buckets) this.debits.delete(b.name);
+    const field = (i: number): number | undefined => {
+      const v = reply[i];
+      return v === '' || v === undefined ? undefined : Number(v);
+    };
+    const granted = Number(reply[0] ?? 0);
+    const wait = Number(reply[1] ?? 0);
+    const blocking = String(reply[2] ?? '');
+    // A pause or block read before this process resumed the credential is out of date.
+    const pauseMs = seq <= this.resumedSeq ? 0 : Number(reply[3] ?? 0);
+    this.peers = Math.max(1, Number(reply[5] ?? 1));
+    const blockMs = field(6);
+    const blocked: StoreBlock | undefined =
+      blockMs === undefined || seq <= this.unblockedSeq || seq <= this.resumedSeq
+        ? undefined
+        : { ms: blockMs < 0 ? null : blockMs, status: Number(reply[7] ?? 403) };
+    const states: StoreBucketState[] = buckets.map((b, i) => {
+      const j = 8 + i * 5;
+      const state = {
+        name: b.name,
+        limit: field(j),
+        remaining: field(j + 1),
+        resetInMs: field(j + 2),
+        windowMs: field(j + 3),
+        admitted: field(j + 4) ?? 0,
+      };
+      this.known.set(b.name, {
+        limit: state.limit,
+        remaining: state.remaining,
+        resetAt: state.resetInMs === undefined ? undefined : at + state.resetInMs,
+        windowMs: state.windowMs,
+        at,
+      });
+      return state;
+    });
+    const prefix = `${this.peer}:${seq}`;
+    const leases = Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`);
+    for (const lease of leases) this.sentAt.set(lease, sentAt);
+    for (const oldest of this.sentAt.keys()) {
+      if (this.sentAt.size <= MAX_SEND_TIMES) break;
+      this.sentAt.delete(oldest);
+    }
+    return {
+      leases,
+      // Redis measured the wait when it ran the script, some time between the send and now:
+      // counted from the send, the next call reaches Redis about when the wait ends (Redis
+      // decides then; asking early only costs another call).
+      waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : Math.max(0, wait - (at - sentAt)),
+      blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
+      pause: pauseMs > 0 ? { ms: pauseMs, reason: String(reply[4] ?? '') } : undefined,
+      buckets: states,
+      blocked,
+    };
+  }
+
+  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
+    const sent = lease === undefined ? undefined : this.sentAt.get(lease);
+    if (lease !== undefined) this.sentAt.delete(lease);
+    if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
+      this.local.observe(readings, monotonic());
+      if (this.down) {
+        if (lease !== undefined && !lease.startsWith('local:')) this.pend(lease, buckets, monotonic());
+        return;
+      }
+    }
+    const keys: string[] = [];
+    const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
+    const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
+    args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs);
+    for (const b of buckets) {
+      const r = readings.find((x) => x.name === b.name);
+      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
+      const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
+      args.push(
+        has ? 1 : 0,
+        finite(r?.limit),
+        finite(r?.remaining),
+        finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),
+        finite(r?.windowMs),
+        r?.index ?? '',
+        finite(b.limit),
+        finite(b.windowMs),
+        b.rolling ? 1 : 0,
+      );
+    }
+    keys.push(this.keys.pause);
+    const shared = lease === undefined || lease.startsWith('local:') ? undefined : [lease];
+    this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
+  }
+
+  release(lease: string, buckets: readonly StoreBucketSpec[]): void {
+    this.sentAt.delete(lease);
+    if (lease.startsWith('local:')) return;
+    if (this.down) {
+      this.pend(lease, buckets, monotonic());
+      return;
+    }
+    this.releaseAll([lease], buckets);
+  }
+
+  pause(ms: number, reason: string): void {
+    // A pause already over (a Retry-After date in the past) is none: nothing to write.
+    if (!(ms > 0)) return;
+    this.fire(this.redis.rxrlPause(1, this.keys.pause, duration(ms), reason, this.opts.keyTtlMs, this.keys.channel));
+  }
+
+  resume(options: { readonly buckets: boolean }): void {
+    this.resumedSeq = this.seq;
+    if (options.buckets) this.unblockedSeq = this.seq;
+    this.fire(
+      this.redis.rxrlResume(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs, options.buckets ? 1 : 0),
+    );
+  }
+
+  onResume(listener: (options: { readonly buckets: boolean }) => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
+  }
+
+  exhaust(bucket: StoreBucketSpec, ms: number): void {
+    const share = this.local.get(bucket.name);
+    if (share) share.left = 0;
+    share?.rolling?.bucket.exhaust(monotonic() + ms);
+    this.fire(
+      this.redis.rxrlExhaust(
+        2,
+        this.keys.bucket(bucket.name),
+        this.keys.pause,
+        duration(ms),
+        this.opts.keyTtlMs,
+        this.keys.channel,
+        finite(bucket.limit),
+        finite(bucket.windowMs),
+        bucket.rolling ? 1 : 0,
+      ),
+    );
+  }
+
+  block(ms: number | null, status: number): void {
+    const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, duration(ms));
+    this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel));
+  }
+
+  unblock(): void {
+    this.unblockedSeq = this.seq;
+    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs));
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onBlock(listener: (block: StoreBlock | null) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    this.blockListeners.clear();
+    this.resumeListeners.clear();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /**
+   * How long the shares of processes that may still be on local budgets stay reserved after
+   * this one comes back: long enough for them to try Redis again a few times.
+   */
+  /** Units this process spent locally in a window still running, and when it ends (ms from now). */
+  private debitArgs(name: string, now: number): [number, number | ''] {
+    const share = this.down ? this.local.get(name) : undefined;
+    const debit = this.down ? undefined : (this.debits.get(name) ?? undefined);
+    const spent = share ? this.local.spentOf(share, now) : undefined;
+    const units = spent?.units ?? debit?.units ?? 0;
+    const resetAt = spent ? spent.resetAt : debit?.resetAt;
+    if (units <= 0 || resetAt === undefined || resetAt <= now) return [0, ''];
+    return [units, Math.ceil(resetAt - now)];
+  }
+
+  private reserveMs(): number {
+    return Math.max(10_000, 5 * (this.opts.retryMs + this.opts.timeoutMs));
+  }
+
+  /** A change notice on this credential's channel (another process, or this one). */
+  private onMessage(message: string): void {
+    if (this.closed) return;
+    if (message === 'resume' || message === 'resume:pause') {
+      const buckets = message === 'resume';
+      this.resumedSeq = this.seq;
+      if (buckets) this.unblockedSeq = this.seq;
+      for (const l of this.resumeListeners) l({ buckets });
+    }
+    const block = parseBlockNotice(message);
+    if (block === null) this.unblockedSeq = this.seq;
+    if (block !== undefined) for (const l of this.blockListeners) l(block);
+    for (const l of this.listeners) l();
+  }
+
+  /**
+   * Resolves with the call's answer, or rejects after `timeoutMs`. A process whose event loop
+   * was held up (a long GC, a burst of CPU work) runs the expired timer before it reads the
+   * answer already waiting on the socket: the timeout waits until the I/O of that turn has been
+   * read (`setImmediate`), so that only a Redis that really did not answer counts as away. (A
+   * process that declares Redis away while the others keep using it spends its local share on
+   * top of theirs.)
+   */
+  private async call<T>(promise: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(this.opts.timeoutMs))), this.opts.timeoutMs);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A write whose answer nobody waits for: a failure marks Redis unavailable. A write that ends
+   * leases is repeated once Redis answers (it may never have run; ending a lease twice is harmless).
+   */
+  private fire(promise: Promise<unknown>, leases?: readonly string[], buckets?: readonly StoreBucketSpec[]): void {
+    this.call(promise).catch((error: unknown) => {
+      if (this.closed) return;
+      const now = monotonic();
+      if (leases !== undefined && buckets !== undefined) for (const lease of leases) this.pend(lease, buckets, now);
+      this.markDown(error, now);
+    });
+  }
+
+  /** Ends leases in Redis (one call). */
+  private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
+    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name)]);
+    this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
+  }
+
+  /** Keeps a lease to end once Redis answers: the newest {@link MAX_PENDING_ENDS}, oldest dropped first. */
+  private pend(lease: string, buckets: readonly StoreBucketSpec[], now: number): void {
+    this.pendingEnds.delete(lease);
+    this.pendingEnds.set(lease, { buckets, at: now });
+    for (const oldest of this.pendingEnds.keys()) {
+      if (this.pendingEnds.size <= MAX_PENDING_ENDS) break;
+      this.pendingEnds.delete(oldest);
+    }
+  }
+
+  /**
+   * Ends the pending leases, Redis having answered: those older than `leaseMs` are dropped
+   * (Redis has let them lapse), the others go in one RELEASE call per set of buckets and
+   * {@link RELEASE_BATCH} leases.
+   */
+  private endPending(now: number): void {
+    if (this.pendingEnds.size === 0) return;
+    const groups = new Map<string, { buckets: readonly StoreBucketSpec[]; leases: string[] }>();
+    for (const [lease, p] of this.pendingEnds) {
+      if (now - p.at > this.opts.leaseMs) continue;
+      const key = p.buckets.map((b) => b.name).join('\n');
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { buckets: p.buckets, leases: [] }));
+      g.leases.push(lease);
+    }
+    this.pendingEnds.clear();
+    for (const g of groups.values())
+      for (let i = 0; i < g.leases.length; i += RELEASE_BATCH)
+        this.releaseAll(g.leases.slice(i, i + RELEASE_BATCH), g.buckets);
+  }
+
+  private markDown(error: unknown, now: number): void {
+    if (this.closed) return;
+    if (this.down) {
+      this.down.retryAt = now + this.opts.retryMs;
+      return;
+    }
+    this.down = { since: now, retryAt: now + this.opts.retryMs };
+    this.local.clear();
+    this.emit({
+      type: 'store-unavailable',
+      store: 'redis',
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  private recovered(now: number): void {
+    if (!this.down) return;
+    const downMs = now - this.down.since;
+    this.down = undefined;
+    // What was spent locally in windows still running is debited on the next call per bucket.
+    for (const [name, share] of this.local.entries()) {
+      const spent = this.local.spentOf(share, now);
+      if (spent.units > 0 && spent.resetAt !== undefined && spent.resetAt > now)
+        this.debits.set(name, { units: spent.units, resetAt: spent.resetAt });
+    }
+    this.local.clear();
+    this.emit({ type: 'store-recovered', store: 'redis', downMs });
+  }
+
+  private failed(
+    error: unknown,
+    buckets: readonly StoreBucketSpec[],
+    count: number,
+    o: StoreAcquireOptions,
+  ): StoreGrant {
+    const now = monotonic();
+    this.markDown(error, now);
+    return this.local.grant(buckets, count, o, now);
+  }
+}
