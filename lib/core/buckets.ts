@@ -4,8 +4,9 @@
  * responses that name buckets the provider did not declare, and evicted once idle (per-endpoint
  * buckets are named by URLs, and a server may name any number).
  */
-import { createBucket, type Bucket } from './bucket.js';
+import { Bucket } from './bucket.js';
 import type { BucketSpec, Provider } from './provider.js';
+import { RollingBucket } from './rollingBucket.js';
 import { costOf, type RequestInfo } from './request.js';
 import type { StoreBucketSpec } from './store.js';
 import type { BucketGroup } from './waiter.js';
@@ -22,6 +23,11 @@ const IDLE_MS = 600_000;
  * them is evicted.
  */
 const MAX_DISCOVERED = 32;
+
+/** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */
+export function createBucket(spec: BucketSpec): Bucket {
+  return spec.rolling && spec.windowMs !== undefined ? new RollingBucket(spec, spec.windowMs) : new Bucket(spec);
+}
 
 /** No bucket discovered (never written to: `discover` makes a registry its own list). */
 const NONE_DISCOVERED: Bucket[] = [];

@@ -8,7 +8,9 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { TestScheduler } from 'rxjs/testing';
-import { createBucket, PROBE_MS, RollingBucket, type Bucket } from '../../lib/core/bucket.js';
+import { PROBE_MS, type Bucket } from '../../lib/core/bucket.js';
+import { createBucket } from '../../lib/core/buckets.js';
+import { RollingBucket } from '../../lib/core/rollingBucket.js';
 import { createLimiter, responseLike, type Permit } from '../../lib/index.js';
 import { headerMap, makeProvider, PROVIDERS } from '../reliability/arbitraries.js';
 

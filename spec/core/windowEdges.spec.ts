@@ -8,7 +8,7 @@ import {
   throttleByHeaders,
   type ResponseLike,
 } from '../../lib/index.js';
-import { createBucket } from '../../lib/core/bucket.js';
+import { createBucket } from '../../lib/core/buckets.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 

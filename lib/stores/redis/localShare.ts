@@ -3,7 +3,7 @@
  * from the last figures Redis gave (the limit divided among the processes then seen), kept on
  * the store's monotonic clock. The shares of all processes add up to at most the budget.
  */
-import { RollingBucket } from '../../core/bucket.js';
+import { RollingBucket } from '../../core/rollingBucket.js';
 import type { StoreAcquireOptions, StoreBucketSpec, StoreGrant, StoreReading } from '../../core/store.js';
 import { projectReset, resetTolerance } from '../../core/window.js';
 

@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 
-import { createBucket } from '../../../lib/core/bucket.js';
+import { createBucket } from '../../../lib/core/buckets.js';
 import type { StoreAcquireOptions, StoreBucketSpec, StoreSession } from '../../../lib/core/store.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { freePort, REDIS } from '../../helpers/redis.js';

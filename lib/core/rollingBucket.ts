@@ -1,0 +1,215 @@
+/**
+ * The sliding-window bucket kind (lib/core/bucket.ts has the fixed window it extends).
+ */
+import { Bucket } from './bucket.js';
+import type { BucketReading, BucketSpec } from './provider.js';
+import { PROBE_MS } from './window.js';
+
+/**
+ * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
+ * server logged it, so the budget comes back one request at a time, not all at a reset. The
+ * server logs a call when it arrives, which may be long after we sent it (a busy event loop, a
+ * slow connection): so a call of ours counts while it is in flight and for `windowMs` after it
+ * ended, never from its send. Admission keeps that log of our own calls; the server's figures
+ * only add to it (a `remaining` of 0 holds the bucket until the reset it reports, which covers
+ * calls from other clients of the token).
+ */
+export class RollingBucket extends Bucket {
+  override readonly rolling = true;
+  /** When each of our ended calls ended, oldest first; `head` is the first still in the window. */
+  private readonly log: number[] = [];
+  private head = 0;
+  /** Our calls in flight, by admission index: they count until they end, then from their end. */
+  private readonly pending = new Map<number, number>();
+  /** The cost of calls in flight that cost more than one unit, by admission index. */
+  private readonly pendingCost = new Map<number, number>();
+  /** Units of the calls in flight. */
+  private pendingUnits = 0;
+  private heldUntil = 0;
+  /** When our last call was sent or ended (a limit of 0 probes a while after it). */
+  private lastCallAt = -Infinity;
+  /** Requests the server counts that our log does not (other clients of the token), and until when. */
+  private others = 0;
+  private othersUntil = 0;
+  /** Figures come from a shared store (`adopt`), which admits across processes. */
+  private shared = false;
+  /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
+  private guardMs = 0;
+
+  constructor(
+    spec: BucketSpec,
+    private readonly span: number,
+  ) {
+    super(spec);
+    this.windowMs = span;
+  }
+
+  override refill(now: number, guardMs = 0): void {
+    this.trim(now, guardMs);
+    // A shared store's figures count every process's sends: they hold until its next answer.
+    if (this.shared) return;
+    const used = this.used(now);
+    const held = this.heldUntil > now;
+    this.remaining = this.limit === undefined ? undefined : held ? 0 : Math.max(0, this.limit - used);
+    this.resetAt = held
+      ? this.heldUntil
+      : used > 0
+        ? (this.head < this.log.length ? (this.log[this.head] ?? now) : now) + (this.windowMs ?? this.span)
+        : undefined;
+    this.resetKind = this.resetAt === undefined ? undefined : 'server';
+  }
+
+  override availableAt(now: number, guardMs: number, coldStart: number, _waiting = 0, cost = 1): number | undefined {
+    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.heldUntil > now) return this.heldUntil;
+    // With a shared store: its count is full until its oldest call ages out (the store admits).
+    if (this.shared && this.remaining === 0 && this.resetAt !== undefined) return Math.max(now, this.resetAt + guardMs);
+    // A limit of 0 frees no slot however long we wait: as an empty window whose reset nobody
+    // told, one request goes a while after the last one ended, and its answer tells the rest.
+    if (this.limit === 0) return this.inFlight > 0 ? undefined : Math.max(now, this.lastCallAt + PROBE_MS);
+    const used = this.used(now);
+    if (this.limit !== undefined && used + cost > this.limit)
+      return this.nextFreeAt(now, used + cost - this.limit, guardMs);
+    return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+  }
+
+  override take(now: number, cost = 1): number {
+    const index = this.admitted++;
+    this.inFlight += cost;
+    this.pending.set(index, now);
+    if (cost !== 1) this.pendingCost.set(index, cost);
+    this.pendingUnits += cost;
+    this.lastCallAt = Math.max(this.lastCallAt, now);
+    if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
+    if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing() * cost);
+    return index;
+  }
+
+  override apply(
+    reading: BucketReading,
+    index: number | undefined,
+    resetAt: number | undefined,
+    now?: number,
+  ): number | null | undefined {
+    this.confirm(index);
+    this.readWindow(reading);
+    // Sends that have left the window are no longer ours to count against the reading.
+    if (now !== undefined) this.trim(now, this.guardMs);
+    const before = this.limit;
+    this.readLimit(reading);
+    if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
+    if (reading.remaining !== undefined && this.limit !== undefined) {
+      // What the server counted beyond our own sends up to this request is someone else's.
+      const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
+      const ours = this.own() - later;
+      this.others = Math.max(0, this.limit - reading.remaining - ours);
+      this.othersUntil = resetAt ?? Infinity;
+    }
+    if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
+      this.source = 'headers';
+    return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /**
+   * Drops the sends that have left the window. A send leaves it `guardMs` after `windowMs`: the
+   * server logged it when it arrived, a little after we sent it, and a later request may take
+   * less time to get there.
+   */
+  private trim(now: number, guardMs: number): void {
+    this.guardMs = guardMs;
+    const horizon = now - (this.windowMs ?? this.span) - guardMs;
+    while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.log.length) {
+      this.log.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** When `need` requests will have left the window: ours one by one, others' at their reset. */
+  private nextFreeAt(now: number, need: number, guardMs: number): number {
+    const window = (this.windowMs ?? this.span) + guardMs;
+    // Calls in flight leave no sooner than a window after they end: not before a release.
+    const own = this.log.length - this.head;
+    const ownLeaves = (k: number) =>
+      k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
+    let at = ownLeaves(need);
+    const others = this.othersUntil > now ? this.others : 0;
+    if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
+    return Number.isFinite(at) ? at : now + window;
+  }
+
+  private used(now: number): number {
+    return this.own() + (this.othersUntil > now ? this.others : 0);
+  }
+
+  /** Units of our calls the server may still count: in flight, or ended less than a window ago. */
+  private own(): number {
+    return this.log.length - this.head + this.pendingUnits;
+  }
+
+  override release(index?: number, at?: number, cost?: number): void {
+    // Without an index (a caller that does not say which call ended), the oldest in flight.
+    const key = index ?? this.pending.keys().next().value;
+    const units = cost ?? (key === undefined ? 1 : (this.pendingCost.get(key) ?? 1));
+    super.release(undefined, undefined, units);
+    if (key === undefined) return;
+    const sent = this.pending.get(key);
+    if (sent === undefined) return;
+    const held = this.pendingCost.get(key) ?? 1;
+    this.pending.delete(key);
+    this.pendingCost.delete(key);
+    this.pendingUnits = Math.max(0, this.pendingUnits - held);
+    // One entry per unit: the window frees them one by one as they age out.
+    for (let i = 0; i < units; i++) this.insert(at ?? sent);
+    this.lastCallAt = Math.max(this.lastCallAt, at ?? sent);
+  }
+
+  override reconcile(index: number, from: number, to: number): number {
+    super.reconcile(index, from, to);
+    if (!this.pending.has(index)) return to;
+    const held = this.pendingCost.get(index) ?? 1;
+    this.pendingUnits = Math.max(0, this.pendingUnits + to - held);
+    if (to === 1) this.pendingCost.delete(index);
+    else this.pendingCost.set(index, to);
+    return to;
+  }
+
+  /** Logs a call's end, keeping the log in order (ends come in clock order, so almost always last). */
+  private insert(t: number): void {
+    let i = this.log.length;
+    while (i > this.head && (this.log[i - 1] ?? -Infinity) > t) i--;
+    if (i === this.log.length) this.log.push(t);
+    else this.log.splice(i, 0, t);
+  }
+
+  /**
+   * Takes a shared store's figures: its count covers every process's sends, not only the ones
+   * in this process's log, so `refill` keeps them until the store answers again.
+   */
+  override adopt(state: Parameters<Bucket['adopt']>[0], now: number): void {
+    super.adopt(state, now);
+    this.shared = true;
+    if (state.resetInMs === undefined) {
+      this.resetAt = undefined;
+      this.resetKind = undefined;
+    }
+  }
+
+  override forget(): void {
+    super.forget();
+    this.heldUntil = 0;
+    this.othersUntil = 0;
+    this.others = 0;
+  }
+
+  override exhaust(until: number): void {
+    this.heldUntil = Math.max(this.heldUntil, until);
+    this.remaining = 0;
+    this.resetAt = this.heldUntil;
+  }
+
+  /** Smooth pacing on a sliding window is the even rate: never more than `limit` in any window. */
+  protected override spacing(): number {
+    return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
+  }
+}
