@@ -35,6 +35,8 @@ const TOKEN = `token-webhooks-${process.pid}-${Date.now()}`;
 interface Proc {
   readonly child: ChildProcess;
   readonly processed: Array<{ id: string; at: number }>;
+  /** The store's `store-unavailable`/`store-recovered` events in the worker, with when. */
+  readonly outages: Array<{ type: string; at: number }>;
   readonly ready: Promise<void>;
   readonly closed: Promise<{ deferred: number }>;
 }
@@ -46,6 +48,7 @@ function startWorkerProcess(job: object): Proc {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const processed: Array<{ id: string; at: number }> = [];
+  const outages: Array<{ type: string; at: number }> = [];
   let onReady: () => void = () => undefined;
   let onClosed: (v: { deferred: number }) => void = () => undefined;
   const ready = new Promise<void>((r) => (onReady = r));
@@ -54,8 +57,9 @@ function startWorkerProcess(job: object): Proc {
     if (m.type === 'ready') onReady();
     else if (m.type === 'processed' && m.id !== undefined) processed.push({ id: m.id, at: m.at ?? 0 });
     else if (m.type === 'closed') onClosed({ deferred: m.deferred ?? 0 });
+    else if (m.type.startsWith('store-')) outages.push({ type: m.type, at: m.at ?? 0 });
   });
-  return { child, processed, ready, closed };
+  return { child, processed, outages, ready, closed };
 }
 
 const children: ChildProcess[] = [];
@@ -141,6 +145,7 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       phases['checked'] = Date.now() - resetAt;
+      for (const o of first.outages) phases[o.type] = o.at - resetAt;
       // With the phase times: a job done here means the reset came first (a run too slow for
       // its premise), not a job run on a spent budget.
       expect({ beforeReset: Date.now() < resetAt, completed: counts['completed'], phases }).toEqual({
@@ -161,7 +166,12 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       expect({ beforeReset: Date.now() < resetAt, phases }).toEqual({ beforeReset: true, phases });
 
       await until(() => first.processed.length + second.processed.length >= JOBS, 60_000);
-      const completed = await queue.getCompletedCount();
+      // A job reports itself processed before BullMQ marks it completed: wait for the mark.
+      let completed = await queue.getCompletedCount();
+      for (const deadline = Date.now() + 10_000; completed < JOBS && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 50));
+        completed = await queue.getCompletedCount();
+      }
       const all = [...first.processed, ...second.processed];
       const ids = new Set(all.map((p) => p.id));
       expect(completed).toBe(JOBS);

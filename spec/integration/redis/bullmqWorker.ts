@@ -35,6 +35,8 @@ const worker = startWebhookWorker({
 let deferred = 0;
 limiter.events$.subscribe((e) => {
   if (e.type === 'quota-exhausted') deferred++;
+  // Shown beside the spec's phases when it fails: whether this process went to its local share.
+  if (e.type === 'store-unavailable' || e.type === 'store-recovered') process.send?.({ type: e.type, at: Date.now() });
 });
 worker
   .waitUntilReady()
