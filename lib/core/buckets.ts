@@ -5,6 +5,7 @@
  * buckets are named by URLs, and a server may name any number).
  */
 import { createBucket, type Bucket } from './bucket.js';
+import { LeakyBucket } from './leakyBucket.js';
 import type { BucketSpec, Provider } from './provider.js';
 import { costOf, type RequestInfo } from './request.js';
 import type { StoreBucketSpec } from './store.js';
@@ -73,7 +74,7 @@ export class BucketRegistry {
       specs?.set(spec.name, spec);
       let b = this.buckets.get(spec.name);
       if (!b) {
-        b = createBucket(spec);
+        b = spec.restorePerSecond !== undefined ? new LeakyBucket(spec) : createBucket(spec);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
         this.markIdle(b, this.now());
