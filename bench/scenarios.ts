@@ -643,6 +643,9 @@ export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: numbe
       const at = Date.parse(h('x-ratelimit-reset') ?? '');
       return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
     }
+    case 'shopify':
+      // REST sends Retry-After (read above); GraphQL's wait is in the body, which this does not read.
+      return undefined;
   }
 }
 
