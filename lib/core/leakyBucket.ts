@@ -9,6 +9,8 @@ import type { BucketSnapshot } from './state.js';
 
 /** Units short by less than this count as there: floating-point dust must not cost a timer tick. */
 const EPSILON = 1e-9;
+/** Round trips remembered to bound the next one. */
+const TRIPS = 16;
 
 /**
  * A leaky (token) bucket as this process knows it. `limit` is its capacity; what is available
@@ -46,6 +48,12 @@ export class LeakyBucket extends Bucket {
   private lastNow = 0;
   /** When the last reading with a figure of what is available was applied. */
   private readAt = Number.NaN;
+  /**
+   * The longest of the last round trips (`TRIPS`): a bound on how long a request takes to
+   * reach the server.
+   */
+  private tripMs = 0;
+  private readonly trips: number[] = [];
 
   constructor(spec: BucketSpec) {
     super({ ...spec, pacing: 'burst' });
@@ -54,11 +62,16 @@ export class LeakyBucket extends Bucket {
     this.windowSource = undefined;
   }
 
+  /** Units restored per ms. */
+  private perMs(): number {
+    return this.restorePerSecond / 1000;
+  }
+
   /** Units available at `now` (the capacity when none is known, or the bucket unused). */
   available(now: number): number {
     const cap = this.limit ?? Infinity;
     if (this.levelAt === undefined) return cap;
-    const restored = Math.max(0, now - this.levelAt) * (this.restorePerSecond / 1000);
+    const restored = Math.max(0, now - this.levelAt) * this.perMs();
     // A bucket above its capacity (the capacity was cut) comes down to it, and restores no more.
     return Math.min(Math.max(cap, this.level), this.level + restored);
   }
@@ -92,6 +105,13 @@ export class LeakyBucket extends Bucket {
     this.settle(now);
   }
 
+  /** Notes a round trip; `tripMs` is the longest of the last `TRIPS`. */
+  private trip(ms: number): void {
+    this.trips.push(Math.max(0, ms));
+    if (this.trips.length > TRIPS) this.trips.shift();
+    this.tripMs = Math.max(...this.trips);
+  }
+
   override availableAt(now: number, _guardMs: number, coldStart: number, _waiting = 0, cost = 1): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
@@ -109,7 +129,13 @@ export class LeakyBucket extends Bucket {
     this.settle(now);
     const index = this.admitted++;
     this.inFlight += cost;
-    this.level -= cost;
+    // A bucket (nearly) full on the server stays full until this request gets there, while
+    // ours restores from the send: what it would restore beyond the capacity in one trip is
+    // lost on the server.
+    const cap = this.limit ?? Infinity;
+    const trip = this.tripMs * this.perMs();
+    const lost = Math.min(trip, Math.max(0, this.level + trip - cap));
+    this.level -= cost + lost;
     this.show(now);
     return index;
   }
@@ -133,7 +159,7 @@ export class LeakyBucket extends Bucket {
     index: number | undefined,
     _resetAt: number | undefined,
     now: number,
-    _sentAt?: number,
+    sentAt?: number,
     _absolute = false,
     _slackMs = 1000,
     cost = 1,
@@ -146,16 +172,25 @@ export class LeakyBucket extends Bucket {
     if (rate !== undefined && Number.isFinite(rate) && rate > 0) this.restorePerSecond = rate;
     const cap = this.limit ?? Infinity;
     if (reading.remaining !== undefined) {
-      // Our other requests in flight may not be counted in the figure yet.
+      const told = reading.remaining;
+      // The least there can be: the figure as if counted now, less our other requests in
+      // flight (the server may not have counted them yet).
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
-      const fresh = Math.min(cap, reading.remaining - others);
+      const low = Math.min(cap, told - others);
+      // The most there can be: the figure rounded down to a whole unit, counted as early as
+      // the request was sent, restored since. An estimate above it is wrong (someone else
+      // spent, or the rate is lower): it comes down to the least. One within it is kept: it is
+      // sharper than the figure (rounding, the trip back), and a figure taken as it is at each
+      // answer would lose both, a request's worth of time per trip.
+      const high = sentAt === undefined || index === undefined ? low : told + 1 + (now - sentAt) * this.perMs();
       const newer = index !== undefined && (!this.accepted || index >= this.acceptedAfter);
+      if (newer && !this.accepted) this.level = low;
+      else if (this.level > high + EPSILON) this.level = newer ? low : Math.min(this.level, low);
+      else if (newer && this.level < low) this.level = low;
       if (newer) {
-        this.level = fresh;
         this.accepted = true;
         this.acceptedAfter = this.admitted;
-      } else {
-        this.level = Math.min(this.level, fresh);
+        if (sentAt !== undefined) this.trip(now - sentAt);
       }
       this.readAt = now;
     } else {
