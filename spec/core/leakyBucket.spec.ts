@@ -65,7 +65,7 @@ describe('leaky bucket', () => {
   it('a full bucket admits its capacity at once, then one request each time a unit comes back, exactly', () => {
     const out = inVirtualTime(({ now }) => {
       // 4 units, 2 a second: one unit every 500 ms.
-      const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       for (let i = 0; i < 7; i++) r.ask(`r${i}`);
       asyncScheduler.schedule(() => undefined, 5000);
@@ -74,9 +74,23 @@ describe('leaky bucket', () => {
     expect(out).toEqual([0, 0, 0, 0, 500, 1000, 1500]);
   });
 
+  it('a request sent from a full bucket counts a trip’s restore as lost (the reset guard, at least)', () => {
+    const out = inVirtualTime(({ now }) => {
+      // 4 units, 2 a second; the default reset guard, 50 ms: 0.1 unit.
+      const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100 });
+      const r = recorder(limiter, now);
+      for (let i = 0; i < 6; i++) r.ask(`r${i}`);
+      asyncScheduler.schedule(() => undefined, 5000);
+      return () => r.granted.map((g) => g.at);
+    })();
+    // The server's bucket stays full until the first request gets there, and restores nothing
+    // meanwhile: the fourth unit is 0.9 of one, back in 50 ms.
+    expect(out.map((t) => Math.round(t * 1000) / 1000)).toEqual([0, 0, 0, 50, 550, 1050]);
+  });
+
   it('a request of cost 3 waits until 3 units have come back, not a moment longer', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(10, 2), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(10, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('nine', { cost: 9 });
       r.ask('three', { cost: 3 });
@@ -95,7 +109,7 @@ describe('leaky bucket', () => {
 
   it('ending a request gives nothing back: units come back only with time', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(2, 1), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(2, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('a');
       r.ask('b');
@@ -110,7 +124,7 @@ describe('leaky bucket', () => {
 
   it('the snapshot shows whole units available and when the bucket is full again', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(10, 4), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(10, 4), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('a', { cost: 6 });
       const at0 = bucketOf(limiter);
@@ -147,7 +161,7 @@ describe('leaky bucket', () => {
 
   it('a reading does not count our requests still in flight as available', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       for (const tag of ['a', 'b', 'c', 'd', 'e']) r.ask(tag);
       // The server has counted a only: 1 used. b to e are on their way and will be counted.
@@ -159,7 +173,7 @@ describe('leaky bucket', () => {
 
   it('a late answer with an older, higher figure does not raise what is available', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('a');
       r.ask('b');
@@ -176,7 +190,7 @@ describe('leaky bucket', () => {
 
   it('a newer answer (a request sent after the last reading came back) may raise what is available', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('a');
       asyncScheduler.schedule(() => answer(r.granted[0]?.permit, { 'x-call-limit': '8/10' }), 10);
@@ -192,7 +206,12 @@ describe('leaky bucket', () => {
 
   it('a cost told after the response gives the difference back at once', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(100, 10), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({
+        provider: leaky(100, 10),
+        key: key(),
+        coldStartConcurrency: 100,
+        resetGuardMs: 0,
+      });
       const r = recorder(limiter, now);
       r.ask('estimate', { cost: 50 });
       const before = bucketOf(limiter)?.remaining;
@@ -204,7 +223,7 @@ describe('leaky bucket', () => {
 
   it('a 429 that names the bucket holds it until the told wait, then one unit per restore', () => {
     const out = inVirtualTime(({ now }) => {
-      const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100 });
+      const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
       const r = recorder(limiter, now);
       r.ask('a');
       asyncScheduler.schedule(
@@ -344,7 +363,12 @@ describe('leaky bucket against a model server (property)', () => {
         }
         const got = inVirtualTime(({ now }) => {
           // Answers that report nothing: the bucket runs on its own figures.
-          const limiter = createLimiter({ provider: leaky(capacity, rate), key: key(), maxWaitMs: 1e9 });
+          const limiter = createLimiter({
+            provider: leaky(capacity, rate),
+            key: key(),
+            maxWaitMs: 1e9,
+            resetGuardMs: 0,
+          });
           const grants: number[] = [];
           let sent = 0;
           for (const req of reqs) {
