@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { asyncScheduler, from, mergeMap, type Observable } from 'rxjs';
 import { createLimiter, providers, rateLimit, type Provider } from '../../lib/index.js';
-import { createSimulatorEngine, virtualProvider, type SimulatorResponse } from '../../lib/testing/index.js';
+import {
+  createSimulatorEngine,
+  virtualProvider,
+  type SimulatorEngine,
+  type SimulatorResponse,
+} from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 // Shopify's documented Standard buckets, uncompressed, against the simulator in virtual time
@@ -16,9 +21,15 @@ interface Query {
   readonly headers?: Record<string, string>;
 }
 
-function run(provider: Provider, queries: readonly Query[], streams: number) {
+function run(
+  provider: Provider,
+  queries: readonly Query[],
+  streams: number,
+  before?: (engine: SimulatorEngine) => void,
+) {
   return inVirtualTime(({ now }) => {
     const engine = createSimulatorEngine({ latencyMs: 20, now: () => START + asyncScheduler.now() });
+    before?.(engine);
     const api = virtualProvider(engine, asyncScheduler);
     const limiter = createLimiter({ provider, key: 'shop' });
     const answers: SimulatorResponse[] = [];
@@ -41,7 +52,7 @@ function run(provider: Provider, queries: readonly Query[], streams: number) {
         answers.push(r);
         last = now();
       });
-    return () => ({ answers, elapsed: last, stats: Object.values(engine.stats().shopify)[0] });
+    return () => ({ answers, elapsed: last, stats: Object.values(engine.stats().shopify)[0], limiter });
   })();
 }
 
@@ -74,5 +85,30 @@ describe('shopify against the simulator in virtual time (Standard plan, as docum
     expect(out.stats).toMatchObject({ ok: 120, limited: 0 });
     expect(out.elapsed).toBeGreaterThanOrEqual(least);
     expect(out.elapsed / least).toBeLessThanOrEqual(1.05);
+  });
+
+  it('GraphQL after another app drained the bucket: the first query is THROTTLED, the bucket is held, the rest go', () => {
+    const query = () => ({
+      method: 'POST',
+      path: '/admin/api/2024-10/graphql.json',
+      cost: 50,
+      headers: { 'x-simulated-query-cost': '50' },
+    });
+    const out = run(providers.shopify({ api: 'graphql' }), Array.from({ length: 10 }, query), 10, (engine) => {
+      // Another app of the same store spends 990 of the 1,000 points.
+      engine.handle({
+        provider: 'shopify',
+        method: 'POST',
+        path: '/admin/api/2024-10/graphql.json',
+        headers: { Authorization: 'Bearer shpat', 'x-simulated-query-cost': '990' },
+      });
+    });
+    const throttled = out.answers.filter((a) => a.body.includes('THROTTLED'));
+    // The cold start's one query learns the bucket the hard way; nothing else is refused.
+    expect(throttled).toHaveLength(1);
+    expect(out.stats).toMatchObject({ ok: 1 + 9, limited: 1, sentWhileLimited: 0 });
+    // (50 − 10) / 50 s for the first to fit, then 50 points a second: 1 query a second.
+    expect(out.elapsed).toBeGreaterThanOrEqual(800 + 8 * 1000);
+    expect(out.elapsed).toBeLessThanOrEqual((800 + 8 * 1000) * 1.05 + 100);
   });
 });
