@@ -350,6 +350,11 @@ function pcoView(sc: Scenario, response: Response): { limit: number; count: numb
       return fromRemaining(int(h('X-HubSpot-RateLimit-Max')), h('X-HubSpot-RateLimit-Remaining'));
     case 'atlassian':
       return fromRemaining(int(h('X-RateLimit-Limit')), h('X-RateLimit-Remaining'));
+    case 'shopify': {
+      // `used/limit`: the count is what is used.
+      const [used, limit] = (h('X-Shopify-Shop-Api-Call-Limit') ?? '').split('/');
+      return { limit: int(limit ?? null), count: int(used ?? null), retryAfter };
+    }
   }
 }
 

@@ -366,6 +366,33 @@ const atlassian: Scenario = {
   providerTarget: true,
 };
 
+/**
+ * Shopify's REST Admin API: a leaky bucket of 40 requests restoring 2 a second (here 20, timeScale
+ * 10), no window and no reset. The competitors are told 40 per 2 s, the bucket's restore as a
+ * window a user would type in. The least time: the bucket's 40 at once, the rest at the restore
+ * rate, plus the last answer's trip.
+ */
+const shopify: Scenario = {
+  id: 'shopify',
+  title: 'Shopify REST: a leaky bucket of 40 restoring 2 a second (here 20, timeScale 10), 200 requests, 30 streams',
+  provider: 'shopify',
+  sim: { timeScale: 10 },
+  timeScale: 10,
+  tokens: [TOKEN],
+  requests: 200,
+  streams: 30,
+  request: (i) => get(`/admin/api/2024-10/products/${i}.json`),
+  limit: 40,
+  windowMs: W,
+  windowKind: 'first-request',
+  retryPosts: false,
+  rxProvider: () => providers.shopify({ api: 'rest', hints: { rest: { restorePerSecond: 20 } } }),
+  impossible: 0,
+  physicalMs: () => ((200 - 40) / 20) * 1000 + LATENCY_MS,
+  formula: 'leaky bucket of C restoring R a second: (N − C)/R + latency',
+  providerTarget: true,
+};
+
 /** The request at which the limit is halved: the 30th of the second window. */
 const HALVE_AT_REQUEST = 130;
 const halved: Scenario = {
@@ -551,6 +578,7 @@ export const SCENARIOS: readonly Scenario[] = [
   github,
   hubspot,
   atlassian,
+  shopify,
   halved,
   skew,
   daily,
@@ -643,6 +671,9 @@ export function docRetryMs(provider: SimulatedProvider, h: HeaderGet, now: numbe
       const at = Date.parse(h('x-ratelimit-reset') ?? '');
       return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
     }
+    case 'shopify':
+      // REST sends Retry-After (read above); GraphQL's wait is in the body, which this does not read.
+      return undefined;
   }
 }
 

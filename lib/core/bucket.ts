@@ -33,6 +33,8 @@ export class Bucket {
   readonly quota: boolean;
   readonly pacing: 'burst' | 'smooth';
   readonly rolling: boolean = false;
+  /** A leaky (token) bucket (`LeakyBucket`): units come back continuously, there is no window. */
+  readonly leaky: boolean = false;
   limit: number | undefined;
   remaining: number | undefined;
   resetAt: number | undefined;
@@ -516,7 +518,8 @@ export function sharperWait(
   if (!wholeSeconds) return told;
   let best: number | undefined;
   for (const b of buckets) {
-    if (b.remaining !== 0 && b.name !== limitedBy) continue;
+    // A leaky bucket has no window to end: its `resetAt` is when it is full again.
+    if (b.leaky || (b.remaining !== 0 && b.name !== limitedBy)) continue;
     const end = b.resetAt;
     // An end already past is no figure for the window the server still counts.
     if (end !== undefined && end > now && end <= told && end > told - 1000) best = Math.max(best ?? end, end);

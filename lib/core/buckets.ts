@@ -5,6 +5,7 @@
  * buckets are named by URLs, and a server may name any number).
  */
 import { Bucket } from './bucket.js';
+import { LeakyBucket } from './leakyBucket.js';
 import type { BucketSpec, Provider } from './provider.js';
 import { RollingBucket } from './rollingBucket.js';
 import { costOf, type RequestInfo } from './request.js';
@@ -24,8 +25,12 @@ const IDLE_MS = 600_000;
  */
 const MAX_DISCOVERED = 32;
 
-/** The bucket for a spec: sliding when it says `rolling` and has a window, fixed otherwise. */
+/**
+ * The bucket for a spec: leaky when it has a restore rate, sliding when it says `rolling` and
+ * has a window, fixed otherwise.
+ */
 export function createBucket(spec: BucketSpec): Bucket {
+  if (spec.restorePerSecond !== undefined) return new LeakyBucket(spec);
   return spec.rolling && spec.windowMs !== undefined ? new RollingBucket(spec, spec.windowMs) : new Bucket(spec);
 }
 

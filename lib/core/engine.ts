@@ -19,6 +19,7 @@ import {
 import { safePath, type RequestSummary } from './events.js';
 import { CapacityInference } from './inference.js';
 import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
+import { leakyWithSharedStore } from './leakyBucket.js';
 import { LocalAdmission, overLimit } from './localAdmission.js';
 import { jitterOf, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
@@ -66,6 +67,8 @@ export class Engine {
   inFlight = 0;
   private seq = 0;
   private readonly maxQueue: number;
+  /** The shared store's kind (`undefined`: the memory store). */
+  private readonly storeKind: string | undefined;
   private draining = false;
   private redrain = false;
 
@@ -94,6 +97,7 @@ export class Engine {
     this.maxWaitMs = opts.maxWaitMs;
     this.maxConcurrent = opts.maxConcurrent;
     this.maxQueue = opts.maxQueue;
+    this.storeKind = session ? (opts.store?.kind ?? 'shared') : undefined;
     this.maxServerWaitMs = opts.maxServerWaitMs;
     this.resetGuardMs = opts.resetGuardMs;
     this.coldStartConcurrency = opts.coldStartConcurrency;
@@ -170,6 +174,11 @@ export class Engine {
       return;
     }
     const group = this.registry.groupFor(info, this.provider, (key) => this.queue.group(key)?.meta);
+    // A shared store holds no leaky bucket (createLimiter refuses the providers it sees use one).
+    if (this.storeKind !== undefined) {
+      const leaky = group.buckets.find((b) => b.leaky);
+      if (leaky) throw leakyWithSharedStore(this.provider.name, leaky.name, this.storeKind);
+    }
     w.group = group;
     // A cost no window of a bucket can hold fails now, not after a wait.
     const over = group.costs && overLimit(group.buckets, group.costs);

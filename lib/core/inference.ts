@@ -79,7 +79,7 @@ export class CapacityInference {
 
   /** A response other than a 429 answered a request sent at `sentAt` that counted against `b`. */
   succeeded(b: Bucket, sentAt: number): void {
-    if (b.source === 'headers') return;
+    if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
     this.roll(s, sentAt);
@@ -117,7 +117,8 @@ export class CapacityInference {
    * at `resetAt` (our clock), and `serverAt` (its clock) when it gave an instant.
    */
   limited(b: Bucket, sentAt: number, resetAt: number, serverAt?: number): void {
-    if (b.source === 'headers') return;
+    // A leaky bucket has no window to learn: its capacity and rate are the provider's or the server's.
+    if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // a request of an earlier window
     this.roll(s, sentAt);

@@ -10,6 +10,7 @@ import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimit
 import type { LimiterEvent, RequestSummary } from './events.js';
 import { showAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
+import { leakyWithSharedStore } from './leakyBucket.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
 import type { BucketSpec, Provider, ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload } from './publisher.js';
@@ -99,6 +100,10 @@ export class Limiter {
     this.extractResponse = opts.extractResponse ?? extractResponse;
     this.maxWaitMs = opts.maxWaitMs;
     this.sharing = new RequestSharing(opts.dedupe, opts.cache);
+    if (opts.store && opts.store.kind !== 'memory') {
+      const leaky = probeBuckets(this.provider).find((b) => b.restorePerSecond !== undefined);
+      if (leaky) throw leakyWithSharedStore(this.provider.name, leaky.name, opts.store.kind);
+    }
     const session = opts.store?.open({
       key,
       provider: this.provider.name,
@@ -398,5 +403,14 @@ function rulesOf(provider: Provider): string {
     ]);
   } catch {
     return '';
+  }
+}
+
+/** The buckets a provider names for a plain GET and POST (none when it throws). */
+function probeBuckets(provider: Provider): readonly BucketSpec[] {
+  try {
+    return [...provider.buckets({ method: 'GET', url: '/' }), ...provider.buckets({ method: 'POST', url: '/' })];
+  } catch {
+    return [];
   }
 }

@@ -30,6 +30,13 @@ export interface BucketSpec {
    * hours), instead of a fixed window that resets all at once. Needs `windowMs`. @default false
    */
   readonly rolling?: boolean;
+  /**
+   * A leaky (token) bucket (Shopify): `limit` is its capacity, and this many units come back
+   * per second, continuously; there is no window and no reset. A request waits exactly until
+   * enough units have come back for its cost. Not with `rolling` or `windowMs`. The memory
+   * store only: `createLimiter` refuses it with a shared store.
+   */
+  readonly restorePerSecond?: number;
 }
 
 /** What one response says about one bucket. Every number is optional. */
@@ -41,6 +48,8 @@ export interface BucketReading {
   readonly reset?: ResetValue;
   /** The window length, when the response reports it (Planning Center's period, TEOS's "1m"). */
   readonly windowMs?: number;
+  /** A leaky bucket's restore rate, units per second, when the response tells (Shopify GraphQL's `restoreRate`). */
+  readonly restorePerSecond?: number;
 }
 
 /** Where a retry time came from, in the order the limiter prefers them. */

@@ -29,6 +29,12 @@ export interface BucketSnapshot {
   /** A long budget that requests never wait for (daily quota). */
   readonly quota: boolean;
   readonly inFlight: number;
+  /**
+   * A leaky (token) bucket only: units that come back per second. Its `limit` is the capacity,
+   * `remaining` the whole units available now, `resetAt` when it will be full again (`null`:
+   * full), `windowMs` `null`.
+   */
+  readonly restorePerSecond?: number;
 }
 
 /** Counters since the limiter was created. */

@@ -10,5 +10,7 @@ export { parsePeriod } from './period.js';
 export { parseRetryAfter, parseXRateLimitRetryAfter } from './retryAfter.js';
 export type { RetryAfter } from './retryAfter.js';
 export { parseCount } from './count.js';
+export { parseUsedLimit } from './usedLimit.js';
+export type { UsedLimit } from './usedLimit.js';
 export { parseLegacyRateLimit, parseRateLimit, parseRateLimitDictionary, parseRateLimitPolicy } from './ietf.js';
 export type { IetfLimit, IetfPolicy, LegacyRateLimit } from './ietf.js';

@@ -30,6 +30,7 @@ export const bucketSpecSchema = z.strictObject({
   pacing: z.optional(oneOf(['burst', 'smooth'])),
   quota: z.optional(z.boolean()),
   rolling: z.optional(z.boolean()),
+  restorePerSecond: z.optional(z.number().check(z.positive())),
 });
 
 const definition = z.object({

@@ -101,6 +101,8 @@ export interface HintOverride {
    * `minute` is smooth, as its doc asks; other buckets burst).
    */
   readonly pacing?: 'smooth' | 'burst';
+  /** A leaky (token) bucket's restore rate, units per second (Shopify's `rest` and `graphql`); ignored by window buckets. */
+  readonly restorePerSecond?: number;
 }
 
 /**
@@ -126,6 +128,7 @@ const hint = z.strictObject({
   limit: z.optional(int().check(z.minimum(0))),
   windowMs: z.optional(z.number().check(z.positive())),
   pacing: z.optional(oneOf(['smooth', 'burst'])),
+  restorePerSecond: z.optional(z.number().check(z.positive())),
 });
 
 /** @internal zod shape of {@link CommonProviderOptions}; spread into each profile's schema. */
@@ -169,6 +172,8 @@ export function hinted(spec: BucketSpec, hints: CommonProviderOptions['hints'], 
   if (h.limit !== undefined) out.limit = h.limit;
   if (h.windowMs !== undefined) out.windowMs = h.windowMs;
   if (h.pacing !== undefined) out.pacing = h.pacing;
+  if (h.restorePerSecond !== undefined && spec.restorePerSecond !== undefined)
+    out.restorePerSecond = h.restorePerSecond;
   return out;
 }
 

@@ -6,6 +6,7 @@ import { hubspot } from './hubspot.js';
 import { pipedrive } from './pipedrive.js';
 import { planningCenter } from './planningCenter.js';
 import { procore } from './procore.js';
+import { shopify } from './shopify.js';
 import { teos } from './teos.js';
 
 /**
@@ -42,6 +43,8 @@ export const providers = {
   hubspot,
   /** Jira and Confluence Cloud: the hourly points quota of an app and a burst limit per endpoint. */
   atlassian,
+  /** Shopify's Admin APIs: a leaky bucket of requests (REST) or of query cost points (GraphQL), by plan. */
+  shopify,
 } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
@@ -68,3 +71,4 @@ export type { TeosOptions } from './teos.js';
 export { githubResource, type GithubOptions } from './github.js';
 export { isHubspotSearch, nextMidnight, type HubspotOptions, type HubspotTier } from './hubspot.js';
 export { atlassianEndpoint, type AtlassianOptions } from './atlassian.js';
+export type { ShopifyOptions, ShopifyPlan } from './shopify.js';

@@ -23,3 +23,4 @@ export { teos, type TeosOptions } from './teos.js';
 export { github, type GithubOptions } from './github.js';
 export { hubspot, type HubspotOptions, type HubspotTier } from './hubspot.js';
 export { atlassian, type AtlassianOptions } from './atlassian.js';
+export { shopify, type ShopifyOptions, type ShopifyPlan } from './shopify.js';

@@ -38,6 +38,7 @@ import {
   type AtlassianState,
 } from './sim/atlassian.js';
 import { HUBSPOT_DEFAULTS, hubspotHandle, hubspotState, type HubspotConfig, type HubspotState } from './sim/hubspot.js';
+import { SHOPIFY_DEFAULTS, shopifyHandle, shopifyState, type ShopifyConfig, type ShopifyState } from './sim/shopify.js';
 import { endpointKey, TEXT_TYPE, type SimContext, type SimOutcome } from './sim/shared.js';
 import { TEOS_DEFAULTS, teosHandle, teosState, type TeosConfig, type TeosState } from './sim/teos.js';
 import {
@@ -177,6 +178,7 @@ export const PROVIDER_PREFIXES: Readonly<Record<SimulatedProvider, string>> = {
   github: '/github',
   hubspot: '/hubspot',
   atlassian: '/atlassian',
+  shopify: '/shopify',
 };
 
 interface Resolved {
@@ -188,6 +190,7 @@ interface Resolved {
   readonly github: GithubConfig;
   readonly hubspot: HubspotConfig;
   readonly atlassian: AtlassianConfig;
+  readonly shopify: ShopifyConfig;
 }
 
 interface States {
@@ -199,6 +202,7 @@ interface States {
   readonly github: Map<string, GithubState>;
   readonly hubspot: Map<string, HubspotState>;
   readonly atlassian: Map<string, AtlassianState>;
+  readonly shopify: Map<string, ShopifyState>;
 }
 
 interface MutableCounts {
@@ -283,7 +287,7 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
     const method = (request.method ?? 'GET').toUpperCase();
     const [pathOnly, query] = splitPath(request.path ?? '/', request.query);
     const headers = lowerHeaders(request.headers);
-    const ctx: SimContext = { serverNow, scale, method, path: pathOnly, query, layout };
+    const ctx: SimContext = { serverNow, scale, method, path: pathOnly, query, layout, headers };
 
     const credential = credentialOf(provider, headers, query);
     if (credential === undefined) {
@@ -331,6 +335,9 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
       case 'atlassian':
         outcome = atlassianHandle(stateOf(states.atlassian, key, atlassianState), ctx, limits.atlassian);
         break;
+      case 'shopify':
+        outcome = shopifyHandle(stateOf(states.shopify, key, shopifyState), ctx, limits.shopify);
+        break;
     }
     count(provider, credentialLabel(credential.value), outcome);
     return { status: outcome.status, headers: { Date: date, ...outcome.headers }, body: outcome.body };
@@ -344,7 +351,9 @@ export function createSimulatorEngine(options: SimulatorOptions = {}): Simulator
       byLabel.set(label, c);
     }
     c.total += 1;
-    if (outcome.status >= 200 && outcome.status < 300) c.ok += 1;
+    // A throttled answer in a 200 (Shopify GraphQL) is a rate-limit answer, not a success.
+    if (outcome.limited === true) c.limited += 1;
+    else if (outcome.status >= 200 && outcome.status < 300) c.ok += 1;
     else if (outcome.limited ?? outcome.status === 429) c.limited += 1;
     else if (outcome.status === 403 && outcome.limited === undefined) c.blocked += 1;
     if (outcome.sentWhileLimited) c.sentWhileLimited += 1;
@@ -391,6 +400,7 @@ const BASE_DEFAULTS: Resolved = {
   github: GITHUB_DEFAULTS,
   hubspot: HUBSPOT_DEFAULTS,
   atlassian: ATLASSIAN_DEFAULTS,
+  shopify: SHOPIFY_DEFAULTS,
 };
 
 function newStates(): States {
@@ -403,6 +413,7 @@ function newStates(): States {
     github: new Map(),
     hubspot: new Map(),
     atlassian: new Map(),
+    shopify: new Map(),
   };
 }
 
@@ -416,6 +427,7 @@ function newCounts(): Record<SimulatedProvider, Map<string, MutableCounts>> {
     github: new Map(),
     hubspot: new Map(),
     atlassian: new Map(),
+    shopify: new Map(),
   };
 }
 
@@ -456,6 +468,7 @@ function resolve(current: Resolved, over: SimulatorLimits): Resolved {
       ...merge(current.atlassian, { ...over.atlassian, burstPerSecond: undefined }),
       burstPerSecond: merge(current.atlassian.burstPerSecond, over.atlassian?.burstPerSecond),
     },
+    shopify: merge(current.shopify, over.shopify),
   };
 }
 
@@ -536,7 +549,7 @@ const PLANS = ['essential', 'advanced', 'professional', 'enterprise'];
 
 function validateLimits(limits: SimulatorLimits, at: string): void {
   const p = at === '' ? '' : `${at}.`;
-  const { procore, planningCenter, fieldwire, pipedrive, teos, github, hubspot, atlassian } = limits;
+  const { procore, planningCenter, fieldwire, pipedrive, teos, github, hubspot, atlassian, shopify } = limits;
   checkNumber(procore?.limit, `${p}procore.limit`, COUNT);
   checkNumber(planningCenter?.limit, `${p}planningCenter.limit`, COUNT);
   checkNumber(planningCenter?.highOffsetLimit, `${p}planningCenter.highOffsetLimit`, COUNT);
@@ -580,6 +593,10 @@ function validateLimits(limits: SimulatorLimits, at: string): void {
       fail(`${p}atlassian.burstPerSecond.${m}`, 'one of GET, POST, PUT, PATCH, DELETE');
     checkNumber(v, `${p}atlassian.burstPerSecond.${m}`, { integer: true, positive: true });
   }
+  for (const k of ['restBucket', 'graphqlBucket'] as const)
+    checkNumber(shopify?.[k], `${p}shopify.${k}`, { integer: true, positive: true });
+  for (const k of ['restPerSecond', 'graphqlPerSecond'] as const)
+    checkNumber(shopify?.[k], `${p}shopify.${k}`, { positive: true });
 }
 
 function knownTimeZone(timeZone: unknown): boolean {

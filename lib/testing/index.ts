@@ -1,6 +1,6 @@
 /**
  * `rx-ratelimit/testing`: a simulator of Procore, Planning Center, Fieldwire, Pipedrive and TEOS
- * rate limiting (and GitHub's, HubSpot's and Jira Cloud's), written from their docs. A pure engine with an injectable clock, an HTTP server
+ * rate limiting (and GitHub's, HubSpot's, Jira Cloud's and Shopify's), written from their docs. A pure engine with an injectable clock, an HTTP server
  * for tests over real sockets, and an adapter for RxJS virtual time.
  *
  * @example
@@ -42,5 +42,6 @@ export {
   type SimulatorRequest,
   type SimulatorResponse,
   type SimulatorStats,
+  type ShopifyLimits,
   type TeosLimits,
 } from './types.js';

@@ -18,7 +18,7 @@
  * ```
  */
 export type SimulatedProvider =
-  'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github' | 'hubspot' | 'atlassian';
+  'procore' | 'planningCenter' | 'fieldwire' | 'pipedrive' | 'teos' | 'github' | 'hubspot' | 'atlassian' | 'shopify';
 
 /**
  * Every simulated provider, in a stable order.
@@ -40,6 +40,7 @@ export const SIMULATED_PROVIDERS: readonly SimulatedProvider[] = [
   'github',
   'hubspot',
   'atlassian',
+  'shopify',
 ];
 
 /**
@@ -278,6 +279,31 @@ export interface AtlassianLimits {
 }
 
 /**
+ * Shopify's Admin APIs: per credential, a leaky bucket of requests (REST) and one of query cost
+ * points (GraphQL, on paths ending `/graphql.json`). The simulator cannot cost a query: send its
+ * requested cost in `x-simulated-query-cost` (default 10) and its actual cost in
+ * `x-simulated-actual-cost` (default: the requested).
+ *
+ * @example
+ * ```ts
+ * import { createSimulatorEngine, type ShopifyLimits } from 'rx-ratelimit/testing';
+ *
+ * const limits: ShopifyLimits = { restBucket: 80, restPerSecond: 4 };
+ * createSimulatorEngine({ shopify: limits });
+ * ```
+ */
+export interface ShopifyLimits {
+  /** REST bucket size, requests. @default 40 */
+  readonly restBucket?: number | undefined;
+  /** REST leak rate, requests per second. @default 2 */
+  readonly restPerSecond?: number | undefined;
+  /** GraphQL bucket size, cost points. @default 1000 */
+  readonly graphqlBucket?: number | undefined;
+  /** GraphQL restore rate, points per second. @default 50 */
+  readonly graphqlPerSecond?: number | undefined;
+}
+
+/**
  * Per-provider limit overrides; anything left out keeps the documented default.
  *
  * @example
@@ -297,6 +323,7 @@ export interface SimulatorLimits {
   readonly github?: GithubLimits | undefined;
   readonly hubspot?: HubspotLimits | undefined;
   readonly atlassian?: AtlassianLimits | undefined;
+  readonly shopify?: ShopifyLimits | undefined;
 }
 
 /**

@@ -15,6 +15,7 @@ describe('lib/headers index', () => {
       'parseReset',
       'parseRetryAfter',
       'parseTimestamp',
+      'parseUsedLimit',
       'parseXRateLimitRetryAfter',
     ]);
   });
@@ -35,5 +36,7 @@ describe('lib/headers index', () => {
     expect(headers.parseReset('2026-01-01T00:00:00.0000000Z', 'timestamp')).toEqual({
       at: Date.UTC(2026, 0, 1),
     });
+    // Shopify REST Admin API.
+    expect(headers.parseUsedLimit('32/40')).toEqual({ used: 32, limit: 40 });
   });
 });

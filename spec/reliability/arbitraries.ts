@@ -17,6 +17,8 @@ export const PROVIDERS = [
   'github',
   'hubspot',
   'atlassian',
+  'shopify',
+  'shopifyGraphql',
 ] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
@@ -40,6 +42,10 @@ export function makeProvider(name: ProviderName, hint?: { limit: number; windowM
       return providers.hubspot({ timeZone: 'America/New_York' });
     case 'atlassian':
       return providers.atlassian();
+    case 'shopify':
+      return providers.shopify({ api: 'rest' });
+    case 'shopifyGraphql':
+      return providers.shopify({ api: 'graphql', queryCost: 1 });
   }
 }
 

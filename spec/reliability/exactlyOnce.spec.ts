@@ -368,7 +368,26 @@ function render(provider: ProviderName, c: Counters | undefined, t: number, stat
         'RateLimit-Policy': '"global-app-quota";q=65000;w=3600',
         ...(status === 429 ? { 'RateLimit-Reason': 'jira-burst-based' } : {}),
       };
+    case 'shopify':
+      return { ...h, 'X-Shopify-Shop-Api-Call-Limit': `${c.limit - c.remaining}/${c.limit}` };
+    case 'shopifyGraphql':
+      return h;
   }
+}
+
+/** A 200's body: Shopify GraphQL reports its bucket there. */
+function okBody(provider: ProviderName, c: Counters | undefined): unknown {
+  if (provider !== 'shopifyGraphql' || !c) return undefined;
+  return {
+    data: {},
+    extensions: {
+      cost: {
+        requestedQueryCost: 1,
+        actualQueryCost: 1,
+        throttleStatus: { maximumAvailable: c.limit, currentlyAvailable: c.remaining, restoreRate: c.limit / 10 },
+      },
+    },
+  };
 }
 
 function body429(provider: ProviderName, c: Counters | undefined): unknown {
@@ -616,6 +635,7 @@ function runScenario(s: Scenario): void {
           if (a.kind === 'ok') {
             status = 200;
             headers = render(s.provider, a.counters, t, 200);
+            body = okBody(s.provider, a.counters);
             if (a.garble !== undefined) {
               const names = Object.keys(headers);
               const name = names[a.garble % names.length]!;

@@ -36,6 +36,7 @@ import {
   parseReset,
   parseRetryAfter,
   parseTimestamp,
+  parseUsedLimit,
   responseLike,
   RetryLimitError,
   type LimiterEvent,
@@ -173,6 +174,7 @@ type Subject = readonly [name: string, run: (text: string) => unknown];
 
 const subjects: Subject[] = [
   ['parseCount', (t) => parseCount(t)],
+  ['parseUsedLimit', (t) => parseUsedLimit(t)],
   ['parsePeriod', (t) => parsePeriod(t)],
   ['parseRetryAfter', (t) => parseRetryAfter(t, 0)],
   ['parseHttpDate', (t) => parseHttpDate(t, 0)],

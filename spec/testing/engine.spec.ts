@@ -60,6 +60,7 @@ describe('simulator engine', () => {
       github: {},
       hubspot: {},
       atlassian: {},
+      shopify: {},
     });
   });
 

@@ -16,6 +16,8 @@ export interface SimContext {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly layout: JsonLayout;
+  /** Request headers, lower-case names (Shopify's simulated query costs). */
+  readonly headers?: ReadonlyMap<string, string>;
 }
 
 /** A provider's answer (the engine adds `Date`). */
@@ -27,7 +29,8 @@ export interface SimOutcome {
   readonly sentWhileLimited: boolean;
   /**
    * Is this a rate-limit answer? By default a 429 is and a 403 is a block; GitHub answers both
-   * with 403 and also sends 403s that are neither (`limited: false`: not counted as a block).
+   * with 403 and also sends 403s that are neither (`limited: false`: not counted as a block);
+   * Shopify's GraphQL answers a throttled query with a 200 (`limited: true`).
    */
   readonly limited?: boolean;
 }

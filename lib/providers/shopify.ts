@@ -1,0 +1,186 @@
+import * as z from 'zod/mini';
+import { oneOf } from '../core/schema.js';
+import { parseOptions } from '../core/options.js';
+import type { ResponseLike } from '../core/response.js';
+import { parseUsedLimit } from '../headers/usedLimit.js';
+import { defineProvider } from './define.js';
+import {
+  bodyValue,
+  checkBucketNames,
+  commonShape,
+  field,
+  hinted,
+  items,
+  type CommonProviderOptions,
+} from './endpoint.js';
+import { readRetryAfter } from './read.js';
+import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
+
+/**
+ * A Shopify store's plan, which sets its Admin API buckets.
+ *
+ * ```ts
+ * import { providers, type ShopifyPlan } from 'rx-ratelimit';
+ * const plan: ShopifyPlan = 'plus';
+ * const shopify = providers.shopify({ api: 'graphql', plan });
+ * ```
+ */
+export type ShopifyPlan = 'standard' | 'advanced' | 'plus' | 'enterprise';
+
+/**
+ * Options of `providers.shopify()`.
+ *
+ * ```ts
+ * import { providers, type ShopifyOptions } from 'rx-ratelimit';
+ * const options: ShopifyOptions = { api: 'rest', plan: 'advanced' };
+ * const shopify = providers.shopify(options);
+ * ```
+ */
+export interface ShopifyOptions extends CommonProviderOptions {
+  /**
+   * Which Admin API the limiter paces: `'graphql'` (a bucket of cost points, bucket `graphql`)
+   * or `'rest'` (a bucket of requests, bucket `rest`). One limiter per store and API.
+   * @default 'graphql'
+   */
+  readonly api?: 'rest' | 'graphql';
+  /** The store's plan: the starting capacity and restore rate, until a response tells. @default 'standard' */
+  readonly plan?: ShopifyPlan;
+  /**
+   * GraphQL: the points a query is taken to cost when the request gives no `cost` of its own
+   * (pass a query's `requestedQueryCost` as `cost` when you know it). The response's
+   * `actualQueryCost` replaces it either way. @default 50
+   */
+  readonly queryCost?: number;
+}
+
+const REST = 'rest';
+const GRAPHQL = 'graphql';
+/** The header of the REST Admin API's bucket: `used/limit`. */
+const CALL_LIMIT = 'x-shopify-shop-api-call-limit';
+/**
+ * Capacity and restore rate per plan. REST: the rates of Shopify's REST Admin API page, with
+ * buckets of 20 s of restore (40 at 2 a second, as documented for Standard). GraphQL: Standard
+ * as the GraphQL Admin API's call-limit page gives it (1,000 points, 50 a second); higher plans
+ * at the restore rates of the current rate-limits page, with buckets of 20 s of restore. Hints
+ * only: the header's limit, or the body's `throttleStatus`, replaces them from the first answer.
+ */
+const PLANS: Readonly<Record<ShopifyPlan, { readonly rest: Leak; readonly graphql: Leak }>> = {
+  standard: { rest: { limit: 40, rate: 2 }, graphql: { limit: 1000, rate: 50 } },
+  advanced: { rest: { limit: 80, rate: 4 }, graphql: { limit: 4000, rate: 200 } },
+  plus: { rest: { limit: 400, rate: 20 }, graphql: { limit: 20_000, rate: 1000 } },
+  enterprise: { rest: { limit: 800, rate: 40 }, graphql: { limit: 40_000, rate: 2000 } },
+};
+interface Leak {
+  readonly limit: number;
+  readonly rate: number;
+}
+const DEFAULT_QUERY_COST = 50;
+/** Figures past these are junk, not a bucket: a safe integer of points, a rate of a million a second. */
+const MAX_POINTS = 1e12;
+const MAX_RATE = 1e6;
+/** How much of an error's message is looked at for "Throttled". */
+const MESSAGE_CHARS = 100;
+const THROTTLED = /^throttled\b/i;
+
+const schema = z
+  .strictObject({
+    ...commonShape,
+    api: z.optional(oneOf(['rest', 'graphql'])),
+    plan: z.optional(oneOf(['standard', 'advanced', 'plus', 'enterprise'])),
+    queryCost: z.optional(z.number().check(z.positive(), z.maximum(1000))),
+  })
+  .check(z.superRefine(checkBucketNames((name) => name === REST || name === GRAPHQL, `"${REST}", "${GRAPHQL}"`)));
+
+/**
+ * Shopify's Admin APIs, each a leaky (token) bucket per app and store, with no window and no
+ * reset. REST (`api: 'rest'`): every request costs 1 of a bucket of 40 that restores 2 a second
+ * on Standard (`X-Shopify-Shop-Api-Call-Limit: 32/40` tells what is used); a 429 holds the
+ * bucket for its `Retry-After`. GraphQL (`api: 'graphql'`): a query costs points (its `cost`,
+ * else `queryCost`); every answer's body tells the bucket (`extensions.cost.throttleStatus`:
+ * `maximumAvailable`, `currentlyAvailable`, `restoreRate`) and what the query really cost
+ * (`actualQueryCost`, which replaces the estimate); a `THROTTLED` error in a 200 body holds
+ * the bucket until the requested cost has come back. The limiter needs the response body for
+ * GraphQL: axios, Angular and the operators over `ajax` give it; `rateLimitedFetch` reads
+ * bodies of 429s and 403s only. The memory store only (a shared store is refused).
+ *
+ * ```ts
+ * import { createLimiter, providers } from 'rx-ratelimit';
+ * const limiter = createLimiter({ provider: providers.shopify({ api: 'graphql', plan: 'plus' }), key: 'my-shop.myshopify.com' });
+ * ```
+ */
+export function shopify(options: ShopifyOptions = {}): Provider {
+  const o = parseOptions('providers.shopify', schema, options) as ShopifyOptions;
+  const api = o.api ?? GRAPHQL;
+  const leak = PLANS[o.plan ?? 'standard'][api];
+  const bucket = hinted({ name: api, limit: leak.limit, restorePerSecond: leak.rate }, o.hints);
+  const specs: readonly BucketSpec[] = [bucket, ...(o.extraBuckets ?? [])];
+  const queryCost = o.queryCost ?? DEFAULT_QUERY_COST;
+  return defineProvider({
+    name: 'shopify',
+    buckets: () => specs,
+    ...(api === GRAPHQL ? { cost: (_request, b) => (b.name === GRAPHQL ? queryCost : undefined) } : {}),
+    read: api === REST ? readRest : readGraphql,
+  });
+}
+
+function readRest(res: ResponseLike): ResponseReading {
+  const told = parseUsedLimit(res.header(CALL_LIMIT));
+  const buckets: BucketReading[] = told
+    ? [{ name: REST, limit: told.limit, remaining: Math.max(0, told.limit - told.used) }]
+    : [];
+  if (res.status !== 429) return { outcome: 'ok', buckets };
+  return { outcome: 'limited', buckets, limitedBy: REST, ...readRetryAfter(res) };
+}
+
+function readGraphql(res: ResponseLike): ResponseReading {
+  const body = bodyValue(res.body);
+  const cost = field(field(body, 'extensions'), 'cost');
+  const status = field(cost, 'throttleStatus');
+  const limit = points(field(status, 'maximumAvailable'));
+  const available = points(field(status, 'currentlyAvailable'));
+  const rate = rateOf(field(status, 'restoreRate'));
+  const reading: BucketReading | undefined =
+    limit === undefined && available === undefined && rate === undefined
+      ? undefined
+      : {
+          name: GRAPHQL,
+          ...(limit !== undefined && limit > 0 ? { limit } : {}),
+          ...(available !== undefined ? { remaining: available } : {}),
+          ...(rate !== undefined ? { restorePerSecond: rate } : {}),
+        };
+  const buckets = reading ? [reading] : [];
+  const actual = points(field(cost, 'actualQueryCost'));
+  const throttled = res.status === 429 || isThrottled(body);
+  if (!throttled)
+    return actual !== undefined && actual > 0 ? { outcome: 'ok', buckets, cost: actual } : { outcome: 'ok', buckets };
+  const retry = readRetryAfter(res);
+  if (retry.retryAfter) return { outcome: 'limited', buckets, limitedBy: GRAPHQL, ...retry };
+  // Not sent by Shopify for GraphQL: the wait is until the requested cost has come back.
+  const requested = points(field(cost, 'requestedQueryCost'));
+  const wait =
+    requested !== undefined && available !== undefined && rate !== undefined
+      ? Math.ceil((Math.max(0, requested - available) / rate) * 1000)
+      : undefined;
+  return wait === undefined
+    ? { outcome: 'limited', buckets, limitedBy: GRAPHQL }
+    : { outcome: 'limited', buckets, limitedBy: GRAPHQL, retryAfter: { delayMs: wait }, retrySource: 'body' };
+}
+
+/** Does a GraphQL body's `errors` hold a throttle error (`extensions.code: THROTTLED`, or "Throttled")? */
+function isThrottled(body: unknown): boolean {
+  for (const error of items(field(body, 'errors'))) {
+    if (field(field(error, 'extensions'), 'code') === 'THROTTLED') return true;
+    const message = field(error, 'message');
+    if (typeof message === 'string' && THROTTLED.test(message.slice(0, MESSAGE_CHARS))) return true;
+  }
+  return false;
+}
+
+/** A count of points (Shopify writes them as floats: `1000.0`), whole and ≥ 0, or `undefined`. */
+function points(v: unknown): number | undefined {
+  return typeof v === 'number' && v >= 0 && v <= MAX_POINTS ? Math.floor(v) : undefined;
+}
+
+function rateOf(v: unknown): number | undefined {
+  return typeof v === 'number' && v > 0 && v <= MAX_RATE ? v : undefined;
+}
