@@ -29,7 +29,7 @@ describe('shopify over real sockets', () => {
     await warm.close();
   });
 
-  it('REST: 200 requests on 30 streams, a bucket of 40 restoring 40 a second: no 429, within 1.05 x the least time', async () => {
+  it('REST: 200 requests on 30 streams, a bucket of 40 restoring 40 a second: no 429, never faster than the bucket allows', async () => {
     sim = await startSimulator({ latencyMs: 2, shopify: { restBucket: 40, restPerSecond: 40 } });
     limiter = createLimiter({
       provider: providers.shopify({ api: 'rest', hints: { rest: { restorePerSecond: 40 } } }),
@@ -62,10 +62,12 @@ describe('shopify over real sockets', () => {
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(Object.values(counts)[0]).toMatchObject({ ok: n, limited: 0, sentWhileLimited: 0 });
     expect(elapsed).toBeGreaterThanOrEqual(least);
-    expect(elapsed / least).toBeLessThanOrEqual(1.05);
+    // How close to the least time: the bench's figure (min/median/max) and, exactly, the
+    // virtual-time spec (spec/core/leakyBucket.spec.ts); over real sockets a ratio would measure
+    // how busy the machine is.
   });
 
-  it('GraphQL: 150 queries of mixed cost on 30 streams, reading the body: no THROTTLED, within 1.05 x the least time', async () => {
+  it('GraphQL: 150 queries of mixed cost on 30 streams, reading the body: no THROTTLED, never faster than the bucket allows', async () => {
     sim = await startSimulator({ latencyMs: 2, shopify: { graphqlBucket: 1000, graphqlPerSecond: 1000 } });
     limiter = createLimiter({
       provider: providers.shopify({ api: 'graphql', hints: { graphql: { restorePerSecond: 1000 } } }),
@@ -113,7 +115,9 @@ describe('shopify over real sockets', () => {
     expect(bodies.filter((b) => JSON.stringify(b).includes('THROTTLED'))).toEqual([]);
     expect(counts).toMatchObject({ ok: n, limited: 0, sentWhileLimited: 0 });
     expect(elapsed).toBeGreaterThanOrEqual(least);
-    expect(elapsed / least).toBeLessThanOrEqual(1.05);
+    // How close to the least time: the bench's figure (min/median/max) and, exactly, the
+    // virtual-time spec (spec/core/leakyBucket.spec.ts); over real sockets a ratio would measure
+    // how busy the machine is.
   });
 
   it('a limiter that meets a full bucket (another app spent it) waits out the 429 and goes on', async () => {
