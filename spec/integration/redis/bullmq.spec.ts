@@ -135,16 +135,23 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       // The jobs wait in Redis, not in the worker's memory: none active once the jobs the worker
       // held were deferred. (SIGTERM only then: BullMQ 6 holds `worker.close()` for the whole
       // rate-limit delay, up to its maximumRateLimitDelay of 30 s, when a job in hand is
-      // deferred after close began; see examples/bullmq-webhooks/worker.ts.)
-      // (Leaving 20 s to restart the worker: a process start took 9 s at load 15.)
+      // deferred after close began; see examples/bullmq-webhooks/worker.ts.) One exception is
+      // BullMQ's own: a job its main loop fetched while the worker was being rate limited stays
+      // active, unprocessed, until the rate limit ends (the loop sleeps in `waitForRateLimit`);
+      // such a job runs after the reset, once. Then the worker cannot close before the reset,
+      // and only what the user sees is asserted: nothing early, nothing twice, nothing lost.
+      // (Leaving 12 s to restart the worker: a process start took 9 s at load 15.)
       let counts: Record<string, number> = {};
-      for (const deadline = Date.now() + 40_000; Date.now() < deadline;) {
+      for (const deadline = resetAt - 12_000; Date.now() < deadline;) {
         counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'completed');
         const idle = counts['active'] === 0 && Date.now() > resetAt - 20_000;
         if (idle || first.processed.length > 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
+      counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'completed');
+      const held = counts['active'] ?? 0;
       phases['checked'] = Date.now() - resetAt;
+      phases['held'] = held;
       for (const o of first.outages) phases[o.type] = o.at - resetAt;
       // With the phase times: a job done here means the reset came first (a run too slow for
       // its premise), not a job run on a spent budget.
@@ -153,9 +160,10 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
         completed: 0,
         phases,
       });
-      expect((counts['waiting'] ?? 0) + (counts['prioritized'] ?? 0)).toBe(JOBS);
+      expect((counts['waiting'] ?? 0) + (counts['prioritized'] ?? 0) + held).toBe(JOBS);
+      expect(held).toBeLessThanOrEqual(50); // at most the worker's concurrency
 
-      // Restart the worker process before the reset.
+      // Restart the worker process (before the reset, unless BullMQ holds a job: see above).
       first.child.kill('SIGTERM');
       const { deferred } = await first.closed;
       phases['closed'] = Date.now() - resetAt;
@@ -163,7 +171,7 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       children.push(second.child);
       await second.ready;
       phases['restarted'] = Date.now() - resetAt;
-      expect({ beforeReset: Date.now() < resetAt, phases }).toEqual({ beforeReset: true, phases });
+      if (held === 0) expect({ beforeReset: Date.now() < resetAt, phases }).toEqual({ beforeReset: true, phases });
 
       await until(() => first.processed.length + second.processed.length >= JOBS, 60_000);
       // A job reports itself processed before BullMQ marks it completed: wait for the mark.
@@ -181,7 +189,7 @@ describe('BullMQ: durable deferral of webhook jobs', () => {
       const stats = sim.stats().procore[credentialLabel(`Bearer ${TOKEN}`)];
       expect(stats).toMatchObject({ ok: LIMIT + JOBS, limited: 0, blocked: 0, sentWhileLimited: 0 });
       console.log(
-        `bullmq: ${JOBS} jobs; ${deferred} deferrals before the restart; all done ` +
+        `bullmq: ${JOBS} jobs; ${deferred} deferrals before the restart; ${held} held active by BullMQ; all done ` +
           `${Math.max(...all.map((p) => p.at)) - resetAt} ms after the reset`,
       );
       second.child.kill('SIGTERM');
