@@ -192,7 +192,8 @@ describeIfBrowser('npm run demo -- --web (headless Chromium)', () => {
     const rows = await page.$$eval('#summary tbody tr', (trs) =>
       trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
     );
-    for (const row of rows) expect([row[3], row[4]]).toEqual(['0', '0']);
+    // Named by provider, so that a failure says which limiter met them.
+    expect(rows.map((row) => [row[0], row[3], row[4]])).toEqual(rows.map((row) => [row[0], '0', '0']));
     await page.screenshot({ path: join(tmpdir(), 'rx-ratelimit-live-view-finished.png'), fullPage: true });
     await waitForOutput(/Run finished\. The live view stays up/, 10_000);
     expect(pageErrors).toEqual([]);
