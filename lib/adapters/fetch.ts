@@ -3,7 +3,7 @@
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
 import type { Limiter } from '../core/limiter.js';
-import { isRetrySafe } from '../core/request.js';
+import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
   abortReason,
@@ -59,8 +59,8 @@ export interface RateLimitedFetchOptions {
    * ```
    */
   readonly cost?:
-    | RequestCost
-    | ((request: { readonly method: string; readonly url: string }, init?: RequestInit) => RequestCost | undefined);
+    | RequestInfo['cost']
+    | ((request: { readonly method: string; readonly url: string }, init?: RequestInit) => RequestInfo['cost']);
   /** Statuses to retry. @default [429] */
   readonly statuses?: readonly number[];
   /**
@@ -69,9 +69,6 @@ export interface RateLimitedFetchOptions {
    */
   readonly bodyTimeoutMs?: number;
 }
-
-/** What a request costs: units of every bucket, or per bucket name (`RequestInfo.cost`). */
-export type RequestCost = number | Readonly<Record<string, number>>;
 
 /** Default of `bodyTimeoutMs`. */
 const BODY_TIMEOUT_MS = 5000;

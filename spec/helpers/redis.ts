@@ -4,6 +4,7 @@
  * ports from `freePort`, so that two runs on one machine never meet.
  */
 import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
 
 const url = new URL(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 
@@ -31,4 +32,16 @@ export async function freePort(clusterBus = false): Promise<number> {
     if ((await canListen(port)) && (!clusterBus || (await canListen(port + 10_000)))) return port;
   }
   throw new Error('no free loopback port found in 200 tries');
+}
+
+/**
+ * A client configured as the process tests configure theirs (one retry per call, a reconnect
+ * every 100 ms; errors surface through the store's calls, not as events), added to `into` so
+ * that the test disconnects it afterwards.
+ */
+export function processClient(port: number, into: Redis[]): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  c.on('error', () => undefined);
+  into.push(c);
+  return c;
 }

@@ -6,7 +6,7 @@
  * when Redis is unreachable (`store-unavailable`). A real Redis (spec/helpers/redis.ts), a unique prefix.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { inspect } from 'node:util';
 import { catchError, EMPTY, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
@@ -15,7 +15,7 @@ import { fromFetch } from 'rxjs/fetch';
 import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
 import { redisKeys, redisStore } from '../../lib/stores/redis/index.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
-import { REDIS } from '../helpers/redis.js';
+import { REDIS, processClient } from '../helpers/redis.js';
 import { reachableStrings } from '../helpers/scan.js';
 import { makeToken, scanLimiter, SecretScan, watch } from './secretScan.js';
 
@@ -24,12 +24,7 @@ const scan = new SecretScan();
 /** The store's secret: like the token, it must appear in no key, value, message or output. */
 const STORE_SECRET = scan.token(makeToken('storesecret'));
 const clients: Redis[] = [];
-const client = (port = REDIS.port) => {
-  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-};
+const client = (port = REDIS.port) => processClient(port, clients);
 
 let sim: Simulator;
 let procoreSim: Simulator;

@@ -5,7 +5,7 @@
  * client, as separate processes would; requests go to the simulator over real sockets.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { catchError, defer, delayWhen, from, lastValueFrom, mergeMap, of, timer, toArray } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
 
@@ -19,7 +19,7 @@ import {
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
-import { freePort, REDIS } from '../../helpers/redis.js';
+import { freePort, REDIS, processClient } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
 let sim: Simulator | undefined;
@@ -38,13 +38,7 @@ afterEach(async () => {
 /** The store's secret: names the keys, the same for every limiter (and process) of a test. */
 const secret = 'rx-ratelimit-test-secret';
 
-const client = (port: number) => {
-  // As in the process tests: one retry per call and a short reconnect delay.
-  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-};
+const client = (port: number) => processClient(port, clients);
 
 /**
  * Sends `count` GETs through `limiter` with `streams` at once; resolves with the statuses.

@@ -5,7 +5,7 @@
  * only when Redis really did not answer.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { defer, lastValueFrom, of } from 'rxjs';
 
 import {
@@ -17,7 +17,7 @@ import {
   type LimiterEvent,
 } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
-import { REDIS } from '../../helpers/redis.js';
+import { REDIS, processClient } from '../../helpers/redis.js';
 
 let clients: Redis[] = [];
 let limiters: Limiter[] = [];
@@ -31,12 +31,7 @@ afterEach(async () => {
 
 const secret = 'rx-ratelimit-test-secret';
 
-function client(port: number): Redis {
-  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 100 });
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-}
+const client = (port: number) => processClient(port, clients);
 
 function limiterOn(c: Redis, o: { timeoutMs: number; retryMs: number }) {
   const events: Array<{ type: LimiterEvent['type']; at: number }> = [];
