@@ -55,6 +55,11 @@ export class Bucket {
    * half the old limit is sent: a limit cut by up to half between windows costs no 429.
    */
   private unconfirmedLeft: number | undefined;
+  /**
+   * The admission index of the send that opened the current inferred window (`take`, no reset
+   * told): until an answer from it comes, its end is only a guess from our send time.
+   */
+  private openedBy: number | undefined;
   /** The last reset a response reported (never a projection of ours). */
   private serverResetAt: number | undefined;
   /**
@@ -106,12 +111,13 @@ export class Bucket {
     this.lowest = undefined;
     this.held = false;
     this.told = undefined;
+    this.openedBy = undefined;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
     if (this.limit === undefined) this.observed = false;
     if (this.limit !== undefined && this.observed) {
-      this.unconfirmedLeft = unconfirmedBudget(this.limit);
+      this.unconfirmedLeft = unconfirmedBudget(this.limit, this.resetKind === 'server');
       this.refillIndex = this.admitted;
     }
     if (this.resetKind === 'server' && this.windowMs !== undefined && this.windowMs > 0) {
@@ -152,9 +158,11 @@ export class Bucket {
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
     if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - cost);
     if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
-      // No reset from the server: the window is taken to start at our first send in it.
+      // No reset from the server: the window is taken to start at our first send in it, until
+      // an answer from it bounds when the server counted it (`apply`).
       this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
+      this.openedBy = index;
       if (this.source === 'hint' && this.observed) this.source = 'inferred';
     }
     // A request of `cost` units uses that many evenly spaced slots.
@@ -294,13 +302,26 @@ export class Bucket {
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
     } else if (rolled && this.windowMs !== undefined) {
-      // The server's window began by the time it answered this request, so it ends no later
-      // than a window after we sent it (after the response, with no send time).
-      this.resetAt = (sentAt ?? now) + this.windowMs;
+      // The server's window began somewhere between our send and this answer: by when the
+      // server counted this request, which may have waited seconds on a busy machine or a
+      // queued connection before reaching it. So it ends no later than a window after the
+      // answer; a window after the send could be early by that wait, and a refill then would
+      // spend a window the server still counts (24 × 429 in the stalled-request spec).
+      this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';
+    }
+    if (resetAt !== undefined || rolled) this.openedBy = undefined;
+    else if (this.openedBy !== undefined && index !== undefined && index >= this.openedBy) {
+      // A window that began when the server counted our first send in it began by the time
+      // any answer from it came back, not at the send: the request may have waited to be
+      // counted (a queued connection, a busy machine), and a window after the send would end
+      // early by that wait. The first answer back is the earliest such bound.
+      if (this.windowMs !== undefined && this.resetAt !== undefined && this.resetKind === 'inferred')
+        this.resetAt = Math.max(this.resetAt, now + this.windowMs);
+      this.openedBy = undefined;
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
@@ -426,6 +447,7 @@ export class Bucket {
     if (state.resetInMs !== undefined) {
       this.resetAt = now + state.resetInMs;
       this.resetKind = 'server';
+      this.openedBy = undefined;
     }
   }
 
@@ -440,6 +462,7 @@ export class Bucket {
     this.serverResetAt = undefined;
     this.lowest = undefined;
     this.unconfirmedLeft = undefined;
+    this.openedBy = undefined;
     this.nextSmoothAt = 0;
   }
 
@@ -450,6 +473,7 @@ export class Bucket {
     // Our own guess of the reset yields to the server's word; a server reset is only extended.
     this.resetAt = this.resetKind === 'inferred' ? until : Math.max(this.resetAt ?? 0, until);
     this.resetKind = 'server';
+    this.openedBy = undefined;
   }
 
   snapshot(): BucketSnapshot {

@@ -1,7 +1,7 @@
 /**
  * A server in RxJS virtual time whose fixed windows open at the first request after the last
  * one ended and whose reset is the time left to the millisecond (`x-limit`, `x-remaining`,
- * `x-reset-ms`). It counts each request's cost when the request reaches it and answers after
+ * `x-reset-ms`; or no reset at all, `reset: false`). It counts each request's cost when the request reaches it and answers after
  * a latency: the window accounting seen from the client, with nothing else in the way.
  */
 import { asyncScheduler } from 'rxjs';
@@ -17,6 +17,8 @@ export interface MsWindowRun {
   readonly toServer: (n: number) => number;
   readonly toClient: (n: number) => number;
   readonly resetGuardMs?: number;
+  /** `false`: the server tells no reset, only limit and remaining; the window is a hint. */
+  readonly reset?: boolean;
 }
 
 export interface MsWindowResult {
@@ -43,7 +45,7 @@ export function runMsWindows(o: MsWindowRun): MsWindowResult {
             name: 'window',
             limit: Number(res.header('x-limit')),
             remaining: Number(res.header('x-remaining')),
-            reset: { inMs: Number(res.header('x-reset-ms')) },
+            ...(o.reset === false ? {} : { reset: { inMs: Number(res.header('x-reset-ms')) } }),
           },
         ],
       }),
@@ -78,7 +80,7 @@ export function runMsWindows(o: MsWindowRun): MsWindowResult {
                 const headers = {
                   'x-limit': String(o.limit),
                   'x-remaining': String(o.limit - server.used),
-                  'x-reset-ms': String(server.start + o.windowMs - t),
+                  ...(o.reset === false ? {} : { 'x-reset-ms': String(server.start + o.windowMs - t) }),
                 };
                 asyncScheduler.schedule(() => {
                   permit.observe(responseLike(fits ? 200 : 429, headers));

@@ -59,7 +59,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -71,11 +71,11 @@ local function load(key, hintLim, hintWin, pauseKey)
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
-    lowa = num(f[20]), held = f[21] == '1' }
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
-    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -85,7 +85,7 @@ local function save(key, s, ttl, now)
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
-    'lowa', str(s.lowa), 'held', s.held and '1' or '')
+    'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -287,9 +287,10 @@ for i = 1, nb do
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
       s.held = false
+      s.prov = nil
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
       if s.lim ~= nil and s.obs == 1 then
-        s.unc = unconfirmedBudget(s.lim)
+        s.unc = unconfirmedBudget(s.lim, s.kind == 's')
         s.ridx = s.adm
       end
       if s.kind == 's' and s.win ~= nil and s.win > 0 then
@@ -364,9 +365,11 @@ for i = 1, nb do
       redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
       if s.rst == nil then s.rst = now + s.win end
     elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
-      -- No reset from the server: the window is taken to start at the first send in it.
+      -- No reset from the server: the window is taken to start at the first send in it, until
+      -- an answer from it bounds when the server counted it (as Bucket.take).
       s.rst = now + s.win
       s.kind = 'i'
+      s.prov = first
     end
     if s.smooth then
       local even = 0
@@ -560,12 +563,19 @@ for i = 1, nb do
         s.kind = 's'
         s.srst = reset
       elseif rolled and s.win ~= nil and s.win > 0 then
-        -- The server's window began by the time it answered: it ends a window after the send.
-        s.rst = (sentAt or now) + s.win
+        -- The server's window began by the time it answered: it ends at most a window after
+        -- the answer (a window after the send may be early by the request's wait to be counted).
+        s.rst = now + s.win
         s.kind = 'i'
       elseif s.rem == 0 and s.rst == nil then
         s.rst = now + (s.win or PROBE_MS)
         s.kind = 'i'
+      end
+      -- As Bucket.apply: the first answer from a window opened by our send bounds its start.
+      if reset ~= nil or rolled then s.prov = nil
+      elseif s.prov ~= nil and index ~= nil and index >= s.prov then
+        if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
+        s.prov = nil
       end
     end
   end
@@ -647,6 +657,7 @@ if ARGV[6] == '1' then
 elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
 if ARGV[6] ~= '1' then s.held = true end
 s.kind = 's'
+s.prov = nil
 save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')
 return 1
