@@ -10,7 +10,9 @@ import type { Limiter } from '../core/limiter.js';
 import { LimiterPool } from '../core/pool.js';
 import type { RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
-import { captureRaw, withIdempotencyKey } from './axios.js';
+import { withIdempotencyKey } from './axiosRequest.js';
+import type {} from './axiosSettings.js';
+import { captureRaw } from './axiosTransport.js';
 import {
   axiosRequestHeaders,
   checkPriority,
