@@ -17,7 +17,7 @@ export {
   type RateLimitInterceptor,
   type RateLimitInterceptorOptions,
 } from './axiosInterceptor.js';
-/** @internal Used by `rx-ratelimit/nestjs`'s `rateLimitedHttp`. */
+/** @internal */
 export { captureRaw } from './axiosTransport.js';
-/** @internal Used by `rx-ratelimit/nestjs`'s `rateLimitedHttp`. */
+/** @internal */
 export { withIdempotencyKey } from './axiosRequest.js';
