@@ -25,7 +25,21 @@
  * @packageDocumentation
  */
 
-export * from './angularInterceptor.js';
+export {
+  RATE_LIMIT_COST,
+  RATE_LIMIT_PRIORITY,
+  RATE_LIMIT_RETRY,
+  RATE_LIMIT_SHARE_KEY,
+  RATE_LIMIT_SKIP,
+} from './angularContext.js';
+export type { CorsBlockedReport, MissingHeadersReport } from './angularDiagnostics.js';
+export { rateLimitInterceptor, type LimiterSelector, type RateLimitInterceptorOptions } from './angularInterceptor.js';
+export { extractAngularResponse } from './angularResponse.js';
+export type { RecordedResponse } from './angularTransfer.js';
+/** @internal */
+export { buildInterceptor } from './angularInterceptor.js';
+/** @internal */
+export { recordedResponses, replayResponses } from './angularTransfer.js';
 export {
   injectLimiter,
   injectLimiterPool,

@@ -21,13 +21,8 @@ import {
 import type { Limiter } from '../core/limiter.js';
 import type { LimiterPool } from '../core/pool.js';
 import type { SharedLimiter } from '../core/registry.js';
-import {
-  buildInterceptor,
-  recordedResponses,
-  replayResponses,
-  type RateLimitInterceptorOptions,
-  type RecordedResponse,
-} from './angularInterceptor.js';
+import { buildInterceptor, type RateLimitInterceptorOptions } from './angularInterceptor.js';
+import { recordedResponses, replayResponses, type RecordedResponse } from './angularTransfer.js';
 import { isLimiter } from './common.js';
 
 /**

@@ -1,131 +1,38 @@
 /**
- * The interceptor of `rx-ratelimit/angular` (`rateLimitInterceptor`), the Angular response
- * extractor, and the record and replay of a server render's responses. The entry point is
+ * The interceptor of `rx-ratelimit/angular` (`rateLimitInterceptor`): its options, how it
+ * picks a request's limiter, and how it sends the request through it. The entry point is
  * `angular.ts`, which re-exports this file with the DI providers and the status signal.
  */
 import {
-  HttpContextToken,
   HttpErrorResponse,
-  HttpEventType,
   HttpResponse,
   type HttpEvent,
   type HttpHandlerFn,
-  type HttpHeaders,
   type HttpInterceptorFn,
   type HttpRequest,
 } from '@angular/common/http';
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
 import { Observable, tap } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import type { RequestHeaders, RequestInfo } from '../core/request.js';
-import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
+import type { RequestHeaders } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
+import {
+  RATE_LIMIT_COST,
+  RATE_LIMIT_PRIORITY,
+  RATE_LIMIT_RETRY,
+  RATE_LIMIT_SHARE_KEY,
+  RATE_LIMIT_SKIP,
+} from './angularContext.js';
+import { checkCors, checkHeaders, type CorsBlockedReport, type MissingHeadersReport } from './angularDiagnostics.js';
+import { extractAngularResponse } from './angularResponse.js';
+import { remember } from './angularTransfer.js';
 import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './common.js';
-
-// ---------------------------------------------------------------------------------------------
-// Per-request options
-
-/**
- * Priority of one request among those waiting on its limiter; higher goes first, equal
- * priorities keep their order. Unset: the interceptor's `priority` option (default 0).
- *
- * ```ts
- * import { HttpContext } from '@angular/common/http';
- * import { RATE_LIMIT_PRIORITY } from 'rx-ratelimit/angular';
- * const context = new HttpContext().set(RATE_LIMIT_PRIORITY, 10);
- * // http.get(url, { context })
- * ```
- */
-export const RATE_LIMIT_PRIORITY = new HttpContextToken<number | undefined>(() => undefined);
-
-/**
- * Force (`true`) or forbid (`false`) retrying this request after a 429, whatever its method.
- * Unset, idempotent methods (GET, HEAD, PUT, DELETE…) and requests with an `Idempotency-Key`
- * header are retried, POST and PATCH are not (unless the option `retryNonIdempotent`).
- *
- * ```ts
- * import { HttpContext } from '@angular/common/http';
- * import { RATE_LIMIT_RETRY } from 'rx-ratelimit/angular';
- * // This POST is safe to repeat: the API ignores duplicates.
- * const context = new HttpContext().set(RATE_LIMIT_RETRY, true);
- * ```
- */
-export const RATE_LIMIT_RETRY = new HttpContextToken<boolean | undefined>(() => undefined);
-
-/**
- * Units of its buckets this request takes: a number, or per bucket name (see
- * `RequestInfo.cost`). Unset: what the provider says, else 1.
- *
- * ```ts
- * import { HttpContext } from '@angular/common/http';
- * import { RATE_LIMIT_COST } from 'rx-ratelimit/angular';
- * // A GraphQL mutation: 5 of GitHub's secondary points.
- * const context = new HttpContext().set(RATE_LIMIT_COST, { 'points:graphql': 5 });
- * ```
- */
-export const RATE_LIMIT_COST = new HttpContextToken<number | Readonly<Record<string, number>> | undefined>(
-  () => undefined,
-);
-
-/**
- * `true` sends the request around the limiter, untouched: not queued, not counted, its
- * response not read. @default false
- *
- * ```ts
- * import { HttpContext } from '@angular/common/http';
- * import { RATE_LIMIT_SKIP } from 'rx-ratelimit/angular';
- * const context = new HttpContext().set(RATE_LIMIT_SKIP, true);
- * ```
- */
-export const RATE_LIMIT_SKIP = new HttpContextToken<boolean>(() => false);
-
-/**
- * What makes this GET/HEAD "identical" to others for in-flight sharing and the limiter's cache,
- * in place of its URL (its headers still count: requests sent as different users never
- * share); `false` never shares it. Unset: the URL with params.
- *
- * ```ts
- * import { HttpContext } from '@angular/common/http';
- * import { RATE_LIMIT_SHARE_KEY } from 'rx-ratelimit/angular';
- * // Always fetch this one afresh.
- * const context = new HttpContext().set(RATE_LIMIT_SHARE_KEY, false);
- * ```
- */
-export const RATE_LIMIT_SHARE_KEY = new HttpContextToken<string | false | undefined>(() => undefined);
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 /** Picks the limiter of a request; `undefined` lets the request through untouched. */
 export type LimiterSelector = (req: HttpRequest<unknown>) => Limiter | undefined;
-
-/**
- * What {@link RateLimitInterceptorOptions.onMissingHeaders} receives, once per limiter, when
- * the API's responses carry none of the rate-limit headers its provider reads. Carries the key
- * label, never the credential.
- */
-export interface MissingHeadersReport {
-  /** Host (with port if any) of the last such response's request; `''` when unknown. */
-  readonly host: string;
-  /** The limiter's provider, e.g. `'pipedrive'`. */
-  readonly provider: string;
-  /** The limiter's key label (a hash), never the key. */
-  readonly key: string;
-  /** Successful responses in a row, before any with limit headers, that had none. */
-  readonly responses: number;
-  /** The header names the provider looked for (lower case), and `retry-after`. */
-  readonly expected: readonly string[];
-  /** The header names the response did show (lower case). */
-  readonly visible: readonly string[];
-  /**
-   * `true` when the response showed only CORS-safelisted headers (`content-type`,
-   * `content-length`, `cache-control`…): what a browser shows of a cross-origin response whose
-   * API sends no `Access-Control-Expose-Headers`.
-   */
-  readonly likelyCors: boolean;
-  /** One line for a log: the host, the provider, the headers and what to do. */
-  readonly message: string;
-}
 
 /** Options of {@link rateLimitInterceptor}; `limiters` is required. */
 export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extractResponse'> {
@@ -161,148 +68,6 @@ export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extr
    * warning once
    */
   readonly baseUrl?: string;
-}
-
-/**
- * What {@link RateLimitInterceptorOptions.onCorsBlocked} receives, once per origin, when a
- * request through a limiter failed with status 0 in a browser.
- */
-export interface CorsBlockedReport {
-  /** Origin of the API the request went to, e.g. `'https://api.pipedrive.com'`. */
-  readonly origin: string;
-  /** Origin of the page: `location.origin`, or the `baseUrl` option's. */
-  readonly pageOrigin: string;
-  /** The limiter's provider, e.g. `'pipedrive'`. */
-  readonly provider: string;
-  /** The limiter's key label (a hash), never the key. */
-  readonly key: string;
-  /** One line for a log: what happened and what to do. */
-  readonly message: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Responses
-
-/**
- * Reads Angular's `HttpResponse` and `HttpErrorResponse` as the limiter's `ResponseLike`
- * (headers by case-insensitive name, repeated ones joined with `", "`; the body of a response,
- * the `error` body of an error). An `HttpErrorResponse` with status 0 (no answer: network
- * error, CORS refusal) and the other `HttpEvent`s (`Sent`, progress, `ResponseHeader`) carry
- * no complete response: `undefined`. Anything else goes to the default `extractResponse`.
- *
- * ```ts
- * import { HttpErrorResponse, HttpHeaders } from '@angular/common/http';
- * import { extractAngularResponse } from 'rx-ratelimit/angular';
- *
- * const error = new HttpErrorResponse({ status: 429, headers: new HttpHeaders({ 'Retry-After': '2' }) });
- * extractAngularResponse(error)?.header('retry-after'); // '2'
- * ```
- */
-export const extractAngularResponse: ResponseExtractor = (x) => {
-  if (x instanceof HttpResponse) return toResponseLike(x.status, x.headers, x.body);
-  if (x instanceof HttpErrorResponse) return x.status > 0 ? toResponseLike(x.status, x.headers, x.error) : undefined;
-  if (isPartialEvent(x)) return undefined;
-  return extractResponse(x);
-};
-
-function toResponseLike(status: number, headers: HttpHeaders, body: unknown): ResponseLike {
-  // `HttpHeaders.get` returns the first value only; an XHR response may carry several.
-  const get = (name: string): string | null => headers.getAll(name)?.join(', ') ?? null;
-  return responseLike(status, { get }, body === null ? undefined : body);
-}
-
-/** An Angular `HttpEvent` that is not a full response: `{ type: HttpEventType.Sent }` and the like. */
-function isPartialEvent(x: unknown): boolean {
-  if (typeof x !== 'object' || x === null) return false;
-  const type = (x as { type?: unknown }).type;
-  return typeof type === 'number' && type !== (HttpEventType.Response as number);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Missing headers
-
-/** Response headers a browser shows across origins without `Access-Control-Expose-Headers`. */
-const CORS_SAFELISTED: ReadonlySet<string> = new Set([
-  'cache-control',
-  'content-language',
-  'content-length',
-  'content-type',
-  'expires',
-  'last-modified',
-  'pragma',
-]);
-
-/** Per limiter (whichever interceptor it is used by): responses without numbers so far, or settled. */
-const headerChecks = new WeakMap<Limiter, { blind: number; done: boolean }>();
-
-/**
- * Reads a successful response with the limiter's provider, noting which headers it looks
- * for. Reports once per limiter when `after` of them in a row, before any response with
- * numbers, had none.
- */
-function checkHeaders(
-  limiter: Limiter,
-  response: HttpResponse<unknown>,
-  info: RequestInfo,
-  host: string,
-  after: number,
-  report: (r: MissingHeadersReport) => void,
-): void {
-  let check = headerChecks.get(limiter);
-  if (!check) headerChecks.set(limiter, (check = { blind: 0, done: false }));
-  if (check.done || response.status < 200 || response.status >= 300) return;
-  const res = toResponseLike(response.status, response.headers, response.body);
-  const asked = new Set<string>();
-  const recording: ResponseLike = {
-    status: res.status,
-    body: res.body,
-    header: (name) => {
-      asked.add(name.toLowerCase());
-      return res.header(name);
-    },
-  };
-  let found: boolean;
-  try {
-    found = limiter.provider.read(recording, info).buckets.length > 0;
-  } catch {
-    // A user-defined provider that throws is read as "says nothing", as the limiter does.
-    found = false;
-  }
-  if (found) {
-    check.done = true;
-    return;
-  }
-  if (++check.blind < after) return;
-  check.done = true;
-  // Headers the provider reads for writes only (Pipedrive's `x-daily-requests-left` for POST and
-  // PUT) must be exposed too, though this response, to a read, did not need them.
-  try {
-    limiter.provider.read(recording, { ...info, method: 'POST' });
-  } catch {
-    // As above: nothing more to learn.
-  }
-  asked.add('retry-after');
-  const expected = [...asked];
-  const visible = response.headers.keys().map((k) => k.toLowerCase());
-  const likelyCors = visible.every((name) => CORS_SAFELISTED.has(name));
-  const where = host ? `from ${host}` : 'from this API';
-  const why = likelyCors
-    ? `Only CORS-safelisted headers were visible (${visible.join(', ') || 'none'}): a browser calling another ` +
-      'origin hides the rest unless the API sends'
-    : 'Either the API does not send them, or a proxy drops them; across origins, a browser also hides them unless the API sends';
-  report({
-    host,
-    provider: limiter.provider.name,
-    key: limiter.key,
-    responses: check.blind,
-    expected,
-    visible,
-    likelyCors,
-    message:
-      `rx-ratelimit: ${check.blind} responses ${where} carried none of the rate-limit headers the ` +
-      `"${limiter.provider.name}" limiter (key ${limiter.key}) reads, so it paces by the documented hints ` +
-      `and learns of the limit only from 429s. ${why} "Access-Control-Expose-Headers: ${expected.join(', ')}".`,
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,93 +255,6 @@ function pathOnly(url: string): string {
 
 /** Responses an interceptor after this one gave synchronously: not from the network, not read. */
 const notFromNetwork = new WeakSet<object>();
-
-/** Origins already reported as blocked (bounded: a page talks to few origins). */
-const corsReported = new Set<string>();
-
-function checkCors(limiter: Limiter, url: URL, baseUrl: string | undefined, report: (r: CorsBlockedReport) => void) {
-  const page = (globalThis as { location?: { origin?: unknown } }).location?.origin;
-  const pageOrigin = typeof page === 'string' ? page : baseUrl ? new URL(baseUrl).origin : '';
-  // No page (Node) or same origin: no CORS; status 0 is the network's doing.
-  if (pageOrigin === '' || url.origin === pageOrigin || corsReported.has(url.origin) || corsReported.size >= 64) return;
-  corsReported.add(url.origin);
-  report({
-    origin: url.origin,
-    pageOrigin,
-    provider: limiter.provider.name,
-    key: limiter.key,
-    message:
-      `rx-ratelimit: a request to ${url.origin} through the "${limiter.provider.name}" limiter (key ${limiter.key}) ` +
-      `failed with status 0. In a browser this is most often CORS: the API sent no ` +
-      `"Access-Control-Allow-Origin" for ${pageOrigin}, so the browser hid the response, ` +
-      'yet the API received the request and counted it against your limit. Allow this origin at the API, ' +
-      'or call it through a same-origin proxy that forwards the rate-limit headers.',
-  });
-}
-
-/** One response a limiter read, reduced to what its provider reads: for the browser's limiter (TransferState). */
-export interface RecordedResponse {
-  readonly status: number;
-  /** Method and URL without query (which may carry a token), for the provider's choice of buckets. */
-  readonly method: string;
-  readonly url: string;
-  /** The headers the provider read (lower-case names), and nothing else. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-}
-
-/** Per limiter, its last responses (status and headers, unread until needed). */
-const lastResponses = new WeakMap<
-  Limiter,
-  Array<{ status: number; headers: HttpHeaders; method: string; url: string }>
->();
-/** Responses kept per limiter: enough for reads and writes that count against other buckets. */
-const KEPT = 4;
-
-function remember(limiter: Limiter, status: number, headers: HttpHeaders, where: { method: string; url: string }) {
-  let list = lastResponses.get(limiter);
-  if (!list) lastResponses.set(limiter, (list = []));
-  list.push({ status, headers, ...where });
-  if (list.length > KEPT) list.shift();
-}
-
-/**
- * @internal The last responses `limiter` read through an interceptor, oldest first, each
- * reduced to the headers its provider reads (never cookies, never the request's query).
- */
-export function recordedResponses(limiter: Limiter): RecordedResponse[] {
-  return (lastResponses.get(limiter) ?? []).map(({ status, headers, method, url }) => {
-    const seen = new Map<string, string>();
-    const res = toResponseLike(status, headers, null);
-    const recording: ResponseLike = {
-      status,
-      header: (name) => {
-        const value = res.header(name);
-        if (value !== undefined) seen.set(name.toLowerCase(), value.slice(0, 1024));
-        return value;
-      },
-    };
-    for (const m of [method, 'POST']) {
-      try {
-        limiter.provider.read(recording, { method: m, url });
-      } catch {
-        // A provider that throws reads nothing.
-      }
-    }
-    recording.header('retry-after');
-    return { status, method, url, headers: [...seen] };
-  });
-}
-
-/** @internal Lets `limiter` read `recorded` as if it had received them, in order. */
-export function replayResponses(limiter: Limiter, recorded: readonly RecordedResponse[]): void {
-  for (const r of recorded) {
-    const headers = new Map(r.headers.map(([name, value]) => [name, value]));
-    limiter.observe(responseLike(r.status, { get: (name: string) => headers.get(name.toLowerCase()) ?? null }), {
-      method: r.method,
-      url: r.url,
-    });
-  }
-}
 
 /**
  * The request's headers, and as pseudo-headers what else changes the events it yields (response

@@ -6,7 +6,7 @@ import type { ResponseReading } from './provider.js';
 import type { Bucket } from './bucket.js';
 import type { RateLimitError } from './errors.js';
 import type { RequestSummary } from './events.js';
-import type { Level, QueueNode } from './queue.js';
+import type { Level, QueueNode } from './priorityQueue.js';
 import type { RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 

@@ -15,7 +15,8 @@
  *
  * @packageDocumentation
  */
-export { createSimulatorEngine, credentialLabel, PROVIDER_PREFIXES, type SimulatorEngine } from './engine.js';
+export { createSimulatorEngine, PROVIDER_PREFIXES, type SimulatorEngine } from './engine.js';
+export { credentialLabel } from './request.js';
 export { startSimulator, type Simulator, type SimulatorCorsOptions, type SimulatorServerOptions } from './server.js';
 export { virtualProvider, type VirtualProvider, type VirtualRequest } from './virtual.js';
 export { headerOf } from './headers.js';

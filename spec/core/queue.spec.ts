@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { GroupedQueue, PriorityQueue } from '../../lib/core/queue.js';
+import { PriorityQueue } from '../../lib/core/priorityQueue.js';
+import { GroupedQueue } from '../../lib/core/queue.js';
 
 describe('PriorityQueue', () => {
   it('orders by priority, then by arrival, and removes any node in O(1)', () => {
