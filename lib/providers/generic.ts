@@ -4,6 +4,7 @@ import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
 import { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+import { DEFAULT_BUCKET, ResourceRoutes, resourceName } from './resources.js';
 import type { BucketSpec, Provider } from './types.js';
 
 /** Options of `providers.generic()` and `providers.ietf()`. All optional. */
@@ -22,7 +23,19 @@ export interface GenericProviderOptions {
   readonly headers?: CounterHeaders;
   /** Statuses that mean "rate limited". @default [429] */
   readonly limitedStatuses?: readonly number[];
+  /**
+   * A response header naming the budget (resource) the response's numbers belong to, such as
+   * GitHub's `x-ratelimit-resource`: one bucket per resource, named after it (a short token;
+   * at most 32 resources, numbers naming more go to `default`). A route (method and path, ids
+   * as `:id`) counts against the resource its last response named; a route not learnt yet goes
+   * through `default`, one request at a time, until a response names its resource. `limit`,
+   * `windowMs` and `pacing` are then each resource's hints. Not with `providers.ietf()`.
+   */
+  readonly resourceHeader?: string;
 }
+
+/** An HTTP field name (RFC 9110 token), at most 64 characters. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 const options = z.strictObject({
   name: z.optional(z.string().check(z.minLength(1))),
@@ -39,6 +52,9 @@ const options = z.strictObject({
     }),
   ),
   limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
+  resourceHeader: z.optional(
+    z.string().check(z.regex(HEADER_NAME, 'a header name (a token of at most 64 characters)')),
+  ),
 });
 
 const X_RATELIMIT: CounterHeaders = {
@@ -52,8 +68,8 @@ const X_RATE_LIMIT: CounterHeaders = {
   reset: 'x-rate-limit-reset',
 };
 
-function hintBucket(o: GenericProviderOptions): BucketSpec {
-  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: 'default' };
+function hintBucket(o: GenericProviderOptions, name = DEFAULT_BUCKET): BucketSpec {
+  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name };
   if (o.limit !== undefined) spec.limit = o.limit;
   if (o.windowMs !== undefined) spec.windowMs = o.windowMs;
   if (o.pacing !== undefined) spec.pacing = o.pacing;
@@ -61,33 +77,49 @@ function hintBucket(o: GenericProviderOptions): BucketSpec {
 }
 
 /**
+ * Requests whose resource is not known yet go one at a time: a bucket of one request and no
+ * window, which a request takes and its answer does not give back. The answer names the
+ * resource, and the route's later requests count against that instead.
+ */
+const LANE: BucketSpec = { name: DEFAULT_BUCKET, limit: 1 };
+
+/**
  * A provider for any API that sends the common headers: the IETF `RateLimit`/`RateLimit-Policy`
  * fields (or the older `RateLimit-Limit/-Remaining/-Reset`), else `X-RateLimit-*` or
  * `X-Rate-Limit-*`, and `Retry-After` (or `X-RateLimit-Retry-After`). One bucket, `default`, plus
- * one per IETF policy. A response served from a cache (`Age` above 0) reports no counters.
+ * one per IETF policy; with `resourceHeader`, one per resource the responses name. A response
+ * served from a cache (`Age` above 0) reports no counters.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
  * const limiter = createLimiter({ provider: providers.generic({ limit: 10, windowMs: 1000 }), key: 'my-token' });
+ * // GitHub or X without a profile: one bucket per resource the responses name.
+ * const github = providers.generic({ name: 'github', resourceHeader: 'x-ratelimit-resource' });
  * ```
  */
 export function generic(opts: GenericProviderOptions = {}): Provider {
   const o = parseOptions('providers.generic', options, opts) as GenericProviderOptions;
   const limited = new Set(o.limitedStatuses ?? [429]);
   const unit = o.resetUnit ?? 'auto';
+  const header = o.resourceHeader;
+  const { name: _default, ...hint } = hintBucket(o);
+  // Learnt per provider object: every limiter made with it (a pool's tenants) shares the routes.
+  const routes = header === undefined ? undefined : new ResourceRoutes(LANE, hint);
   return defineProvider({
     name: o.name ?? 'generic',
-    buckets: [hintBucket(o)],
-    read(res) {
+    buckets: routes ? (request) => routes.bucketsFor(request) : [hintBucket(o)],
+    read(res, request) {
       // A cached copy's counters describe the budget as it was: read none of them.
       const cached = isServedFromCache(res);
-      const ietf = o.headers || cached ? [] : readIetf(res);
+      const told = routes && !cached && header !== undefined ? resourceName(res.header(header)) : undefined;
+      const name = told === undefined ? DEFAULT_BUCKET : (routes?.learn(request, told) ?? DEFAULT_BUCKET);
+      const ietf = o.headers || cached ? [] : readIetf(res, name);
       const counters =
         cached || ietf.length
           ? undefined
           : o.headers
-            ? readCounters(res, 'default', o.headers, unit)
-            : (readCounters(res, 'default', X_RATELIMIT, unit) ?? readCounters(res, 'default', X_RATE_LIMIT, unit));
+            ? readCounters(res, name, o.headers, unit)
+            : (readCounters(res, name, X_RATELIMIT, unit) ?? readCounters(res, name, X_RATE_LIMIT, unit));
       return {
         outcome: limited.has(res.status) ? 'limited' : 'ok',
         buckets: counters ? [counters] : ietf,
@@ -107,7 +139,7 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
  * const limiter = createLimiter({ provider: providers.ietf(), key: 'my-token' });
  * ```
  */
-export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit'> = {}): Provider {
+export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit' | 'resourceHeader'> = {}): Provider {
   const o = parseOptions('providers.ietf', options, opts) as GenericProviderOptions;
   const limited = new Set(o.limitedStatuses ?? [429]);
   return defineProvider({
