@@ -3,9 +3,18 @@ import { int, listOf, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
-import { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+import { violatedPolicies } from './problem.js';
+import {
+  isServedFromCache,
+  policyBucket,
+  readCounters,
+  readIetf,
+  readRetryAfter,
+  type CounterHeaders,
+} from './read.js';
 import { DEFAULT_BUCKET, ResourceRoutes, resourceName } from './resources.js';
-import type { BucketSpec, Provider } from './types.js';
+import type { ResponseLike } from '../core/response.js';
+import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
 
 /** Options of `providers.generic()` and `providers.ietf()`. All optional. */
 export interface GenericProviderOptions {
@@ -77,6 +86,20 @@ function hintBucket(o: GenericProviderOptions, name = DEFAULT_BUCKET): BucketSpe
 }
 
 /**
+ * A rate-limited response: its wait, and the IETF policies its problem body names as exceeded
+ * (`violated-policies`, draft-ietf-httpapi-ratelimit-headers §5), as the buckets to hold; a
+ * policy named `default` is the bucket `fallback`.
+ */
+function limitedReading(
+  res: ResponseLike,
+  buckets: readonly BucketReading[],
+  fallback = DEFAULT_BUCKET,
+): ResponseReading {
+  const policies = violatedPolicies(res.body)?.map((p) => policyBucket(p, fallback));
+  return { outcome: 'limited', buckets, ...readRetryAfter(res), ...(policies ? { limitedBy: policies } : {}) };
+}
+
+/**
  * Requests whose resource is not known yet go one at a time: a bucket of one request and no
  * window, which a request takes and its answer does not give back. The answer names the
  * resource, and the route's later requests count against that instead.
@@ -120,11 +143,10 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
           : o.headers
             ? readCounters(res, name, o.headers, unit)
             : (readCounters(res, name, X_RATELIMIT, unit) ?? readCounters(res, name, X_RATE_LIMIT, unit));
-      return {
-        outcome: limited.has(res.status) ? 'limited' : 'ok',
-        buckets: counters ? [counters] : ietf,
-        ...readRetryAfter(res),
-      };
+      const buckets = counters ? [counters] : ietf;
+      return limited.has(res.status)
+        ? limitedReading(res, buckets, name)
+        : { outcome: 'ok', buckets, ...readRetryAfter(res) };
     },
   });
 }
@@ -145,10 +167,11 @@ export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit' 
   return defineProvider({
     name: o.name ?? 'ietf',
     buckets: [hintBucket(o)],
-    read: (res) => ({
-      outcome: limited.has(res.status) ? 'limited' : 'ok',
-      buckets: readIetf(res),
-      ...readRetryAfter(res),
-    }),
+    read: (res) => {
+      const buckets = readIetf(res);
+      return limited.has(res.status)
+        ? limitedReading(res, buckets)
+        : { outcome: 'ok', buckets, ...readRetryAfter(res) };
+    },
   });
 }

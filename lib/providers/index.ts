@@ -51,6 +51,7 @@ export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './def
 export type { GenericProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export { resourceName } from './resources.js';
+export { violatedPolicies } from './problem.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
 export {
   endpointKey,

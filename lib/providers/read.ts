@@ -78,7 +78,7 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
       const policy =
         policies.find((p) => p.name === l.name) ??
         (current.length === 1 && policies.length === 1 ? policies[0] : undefined);
-      const name = l.name === 'default' || l.name === '0' ? fallback : l.name;
+      const name = policyBucket(l.name, fallback);
       return compact({
         name,
         limit: policy?.quota ?? dictionary?.limit,
@@ -110,6 +110,11 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
     ];
   }
   return [];
+}
+
+/** @internal An IETF policy named `default` (or `0`, draft 7's unnamed one) fills the profile's bucket `fallback`. */
+export function policyBucket(name: string, fallback: string): string {
+  return name === 'default' || name === '0' ? fallback : name;
 }
 
 /**
