@@ -111,7 +111,7 @@ const LANE: BucketSpec = { name: DEFAULT_BUCKET, limit: 1 };
  * fields (or the older `RateLimit-Limit/-Remaining/-Reset`), else `X-RateLimit-*` or
  * `X-Rate-Limit-*`, and `Retry-After` (or `X-RateLimit-Retry-After`). One bucket, `default`, plus
  * one per IETF policy; with `resourceHeader`, one per resource the responses name. A response
- * served from a cache (`Age` above 0) reports no counters.
+ * served from a cache (`Age` above 0, or a `Cache-Status` hit) reports no counters.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';

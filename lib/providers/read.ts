@@ -1,3 +1,4 @@
+import { parseCacheStatusHit } from '../headers/cacheStatus.js';
 import { parseCount } from '../headers/count.js';
 import {
   parseLegacyRateLimit,
@@ -46,18 +47,23 @@ export function readCounters(
 
 /**
  * Was this response served from a cache rather than by the origin just now? An `Age` header
- * above 0 says a cache held it that long (RFC 9111 §5.1): its rate-limit figures describe the
- * budget as it was then, and no request of ours reached the server. A `304 Not Modified` is the
- * origin's own answer to a revalidation, so it is not "from a cache" here.
+ * above 0 says a cache held it that long (RFC 9111 §5.1), and a `Cache-Status` whose cache says
+ * `hit` (RFC 9211 §2.1) that a cache answered from its store: its rate-limit figures describe
+ * the budget as it was then, and no request of ours reached the server. A `304 Not Modified` is
+ * the origin's own answer to a revalidation, so it is not "from a cache" here unless one of
+ * these says so.
  *
  * ```ts
  * import { isServedFromCache, responseLike } from 'rx-ratelimit';
  * isServedFromCache(responseLike(200, { Age: '42' })); // true
+ * isServedFromCache(responseLike(200, { 'Cache-Status': 'ExampleCDN; hit' })); // true
  * ```
  */
 export function isServedFromCache(res: ResponseLike): boolean {
   const age = parseCount(res.header('age'));
-  return age !== undefined && age > 0;
+  if (age !== undefined && age > 0) return true;
+  const status = res.header('cache-status');
+  return status !== undefined && parseCacheStatusHit(status) === true;
 }
 
 /**

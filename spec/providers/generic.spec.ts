@@ -166,6 +166,23 @@ describe('rate-limit fields of a response served from a cache', () => {
     ]);
   });
 
+  it('are ignored when Cache-Status says a cache answered from its store (hit)', () => {
+    expect(read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'ExampleCDN; hit; ttl=30' }).buckets).toEqual(
+      [],
+    );
+    expect(
+      read(providers.generic(), 200, { 'X-RateLimit-Remaining': '0', 'Cache-Status': 'Origin; fwd=miss, CDN; hit' })
+        .buckets,
+    ).toEqual([]);
+  });
+
+  it('are read when Cache-Status says every cache went to the origin, or is malformed', () => {
+    expect(
+      read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'ExampleCDN; fwd=uri-miss' }).buckets,
+    ).toHaveLength(1);
+    expect(read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'hit;;' }).buckets).toHaveLength(1);
+  });
+
   it('an unreadable Age is not taken as cached', () => {
     expect(read(providers.ietf(), 200, { ...ietfFields, Age: 'old' }).buckets).toHaveLength(1);
   });
