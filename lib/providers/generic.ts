@@ -78,8 +78,8 @@ const X_RATE_LIMIT: CounterHeaders = {
   reset: 'x-rate-limit-reset',
 };
 
-function hintBucket(o: GenericProviderOptions, name = DEFAULT_BUCKET): BucketSpec {
-  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name };
+function hintBucket(o: GenericProviderOptions): BucketSpec {
+  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: DEFAULT_BUCKET };
   if (o.limit !== undefined) spec.limit = o.limit;
   if (o.windowMs !== undefined) spec.windowMs = o.windowMs;
   if (o.pacing !== undefined) spec.pacing = o.pacing;
