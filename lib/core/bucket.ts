@@ -537,18 +537,23 @@ export function sharperWait(
   wholeSeconds: boolean,
   buckets: readonly Bucket[],
   now: number,
-  limitedBy?: string,
+  limitedBy?: string | readonly string[],
 ): number {
   if (!wholeSeconds) return told;
   let best: number | undefined;
   for (const b of buckets) {
     // A leaky bucket has no window to end: its `resetAt` is when it is full again.
-    if (b.leaky || (b.remaining !== 0 && b.name !== limitedBy)) continue;
+    if (b.leaky || (b.remaining !== 0 && !namedIn(limitedBy, b.name))) continue;
     const end = b.resetAt;
     // An end already past is no figure for the window the server still counts.
     if (end !== undefined && end > now && end <= told && end > told - 1000) best = Math.max(best ?? end, end);
   }
   return best ?? told;
+}
+
+/** Is `name` the bucket `limitedBy` names, or one of them? */
+export function namedIn(limitedBy: string | readonly string[] | undefined, name: string): boolean {
+  return typeof limitedBy === 'string' ? limitedBy === name : (limitedBy?.includes(name) ?? false);
 }
 
 /** Is a told wait a whole number of seconds (a delay or an instant on a second's boundary)? */

@@ -109,6 +109,22 @@ export class BucketRegistry {
     return queued(key) ?? (costs ? { key, buckets, costs } : { key, buckets });
   }
 
+  /**
+   * The bucket `name` when `provider` counts `info` against it now (made on first use), else
+   * `undefined`. A response may teach the provider where a request belongs (a resource its
+   * server named): that bucket is declared, not discovered for every request.
+   */
+  declaredFor(info: RequestInfo, name: string, provider: Provider = this.provider): Bucket | undefined {
+    let specs: readonly BucketSpec[];
+    try {
+      specs = provider.buckets(info);
+    } catch {
+      return undefined;
+    }
+    if (!specs.some((s) => s.name === name)) return undefined;
+    return this.bucketsFor(info, provider).find((b) => b.name === name);
+  }
+
   /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
   discover(name: string, now: number): Bucket | undefined {
     if (this.discovered.length >= MAX_DISCOVERED) return undefined;

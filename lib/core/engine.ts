@@ -71,6 +71,8 @@ export class Engine {
   private readonly storeKind: string | undefined;
   private draining = false;
   private redrain = false;
+  /** A response taught the provider other buckets for queued requests (`regroup`). */
+  private regroupPending = false;
 
   constructor(
     opts: EngineOptions,
@@ -277,7 +279,45 @@ export class Engine {
     }
   }
 
+  /** The provider may now count queued requests against other buckets: looked at before the next admission. */
+  regroup(): void {
+    this.regroupPending = true;
+  }
+
+  /**
+   * Moves each queued request whose buckets the provider now chooses otherwise (a response
+   * named the resource of its route) to the group of its new buckets, in queue order. Moved
+   * requests join their new group behind those already in it: these were queued after the
+   * response that taught the provider, so after them only in the same drain.
+   */
+  private moveRegrouped(): void {
+    this.regroupPending = false;
+    const waiting = this.queue.entries().sort((a, b) => a.value.id - b.value.id);
+    for (const { value: w, entry } of waiting) {
+      const from = w.group;
+      if (!from || w.level === undefined) continue;
+      let to: BucketGroup;
+      try {
+        to = this.registry.groupFor(w.info, this.provider, (key) => this.queue.group(key)?.meta);
+      } catch {
+        // Its cost was checked when it was queued; a provider that throws now leaves it where it is.
+        continue;
+      }
+      if (to.key === from.key || !this.queue.remove(entry)) continue;
+      this.admission.left(w);
+      w.group = to;
+      const over = to.costs && overLimit(to.buckets, to.costs);
+      if (over) {
+        this.rejectCost(w, over.bucket, over.cost);
+        continue;
+      }
+      this.admission.queued(to.key, !this.queue.has(to.key));
+      this.queue.link(to.key, w, to);
+    }
+  }
+
   private drainOnce(): void {
+    if (this.regroupPending) this.moveRegrouped();
     const now = this.now();
     const pauses = this.pauses;
     pauses.checkUnblock(now);

@@ -102,6 +102,14 @@ export class PausePolicy {
     this.lastLimitedAt = now;
     let at: number | undefined;
     let source: RetrySource = 'backoff';
+    // The buckets the server said it throttled by (names it made up, or of buckets we do not
+    // have, are ignored).
+    const by = reading.limitedBy;
+    const named: Bucket[] = [];
+    for (const name of typeof by === 'string' ? [by] : (by ?? [])) {
+      const b = host.bucket(name);
+      if (b && !named.includes(b)) named.push(b);
+    }
     const told = !reading.retryAfter
       ? undefined
       : sharperWait(
@@ -116,8 +124,7 @@ export class PausePolicy {
       at = Math.max(now, told);
       source = reading.retrySource ?? 'retry-after';
     } else {
-      const named = reading.limitedBy ? host.bucket(reading.limitedBy) : undefined;
-      const candidates = named ? [named] : mine.filter((b) => b.remaining === 0);
+      const candidates = named.length ? named : mine.filter((b) => b.remaining === 0);
       const resets = candidates.map((b) => b.resetAt).filter((x): x is number => x !== undefined && x > now);
       if (resets.length) {
         at = Math.max(...resets);
@@ -134,20 +141,28 @@ export class PausePolicy {
         source = 'backoff';
       }
     }
-    const bucket = reading.limitedBy ? (host.bucket(reading.limitedBy) ?? null) : null;
-    this.emit({ type: 'rate-limited', request: summary, status, retryAt: at, source, bucket: bucket?.name ?? null });
-    if (bucket) {
-      // The server said which window it throttled by: only requests on that bucket wait.
-      bucket.exhaust(at);
-      if (told !== undefined && told <= at && sentAt !== undefined)
-        host.inference.limited(
-          bucket,
-          sentAt,
-          told,
-          reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
-        );
-      this.share.exhaust(bucket, at - now);
-      this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
+    this.emit({
+      type: 'rate-limited',
+      request: summary,
+      status,
+      retryAt: at,
+      source,
+      bucket: named[0]?.name ?? null,
+    });
+    if (named.length) {
+      // The server said which windows it throttled by: only requests on those buckets wait.
+      for (const bucket of named) {
+        bucket.exhaust(at);
+        if (told !== undefined && told <= at && sentAt !== undefined)
+          host.inference.limited(
+            bucket,
+            sentAt,
+            told,
+            reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
+          );
+        this.share.exhaust(bucket, at - now);
+        this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
+      }
     } else {
       this.setPause(at, source, null, true);
     }

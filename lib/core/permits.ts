@@ -42,6 +42,11 @@ export interface PermitHost {
   /** Drains on the limiter's timer, at `at`. */
   schedule(at: number): void;
   flush(): void;
+  /**
+   * A response taught the provider other buckets for requests like its own: the queued ones
+   * are looked at again before the next admission.
+   */
+  regroup(): void;
 }
 
 /** What one response is read for. */
@@ -217,12 +222,24 @@ export class Permits {
     const mine: ReadonlyArray<readonly [Bucket, number | undefined, number]> =
       taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined, 1] as const);
     const cap = host.maxServerWaitMs;
+    let moved = false;
     for (const told of reading.buckets) {
       // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
       const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
-      const b = host.registry.get(r.name) ?? host.registry.discover(r.name, now);
+      let b = host.registry.get(r.name);
+      let held = b && mine.find(([x]) => x === b);
+      if (!held) {
+        // A bucket the request did not count against, which the provider now counts it against
+        // (the response named its resource): requests like it that wait move there.
+        const declared = host.registry.declaredFor(info, r.name, host.provider);
+        if (declared) {
+          b = declared;
+          moved = true;
+        }
+      }
+      b ??= host.registry.discover(r.name, now);
       if (!b) continue;
-      const held = mine.find(([x]) => x === b);
+      held ??= mine.find(([x]) => x === b);
       const index = held?.[1];
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
@@ -249,6 +266,7 @@ export class Permits {
       if (from !== undefined && b.limit !== undefined)
         host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }
+    if (moved) host.regroup();
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
     for (const [b, index] of mine) b.confirm(index);
     if (reading.outcome === 'limited')

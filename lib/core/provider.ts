@@ -63,8 +63,12 @@ export interface ResponseReading {
   /** When the server says to try again (Retry-After, or a body field). */
   readonly retryAfter?: RetryAfter;
   readonly retrySource?: RetrySource;
-  /** The bucket the server says it throttled by, when it says (Fieldwire's `throttled_by`). */
-  readonly limitedBy?: string;
+  /**
+   * The bucket the server says it throttled by, when it says (Fieldwire's `throttled_by`), or
+   * several (the IETF problem type's `violated-policies`): only those are held. Names of
+   * buckets the limiter does not have are ignored; with none left, the whole limiter pauses.
+   */
+  readonly limitedBy?: string | readonly string[];
   /**
    * What the request really cost, when the response tells (Shopify's `actualQueryCost`): the
    * units its permit holds become this (a number for each of its buckets, or per bucket name),

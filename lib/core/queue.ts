@@ -188,6 +188,14 @@ export class GroupedQueue<T, M = undefined> {
     return out;
   }
 
+  /** Every waiting entry, group by group (a copy: the caller may move or remove them). */
+  entries(): Array<{ value: T; entry: Entry<T> }> {
+    const out: Array<{ value: T; entry: Entry<T> }> = [];
+    for (const [group, g] of this.groups)
+      for (const node of g.entries) out.push({ value: node.value, entry: { node, group } });
+    return out;
+  }
+
   /** Removes and returns every entry. */
   drain(): T[] {
     const out: T[] = [];

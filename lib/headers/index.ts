@@ -9,6 +9,7 @@ export type { ResetUnit, ResetValue } from './reset.js';
 export { parsePeriod } from './period.js';
 export { parseRetryAfter, parseXRateLimitRetryAfter } from './retryAfter.js';
 export type { RetryAfter } from './retryAfter.js';
+export { parseCacheStatusHit } from './cacheStatus.js';
 export { parseCount } from './count.js';
 export { parseUsedLimit } from './usedLimit.js';
 export type { UsedLimit } from './usedLimit.js';

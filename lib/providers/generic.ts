@@ -3,8 +3,18 @@ import { int, listOf, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
-import { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
-import type { BucketSpec, Provider } from './types.js';
+import { violatedPolicies } from './problem.js';
+import {
+  isServedFromCache,
+  policyBucket,
+  readCounters,
+  readIetf,
+  readRetryAfter,
+  type CounterHeaders,
+} from './read.js';
+import { DEFAULT_BUCKET, ResourceRoutes, resourceName } from './resources.js';
+import type { ResponseLike } from '../core/response.js';
+import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
 
 /** Options of `providers.generic()` and `providers.ietf()`. All optional. */
 export interface GenericProviderOptions {
@@ -22,7 +32,19 @@ export interface GenericProviderOptions {
   readonly headers?: CounterHeaders;
   /** Statuses that mean "rate limited". @default [429] */
   readonly limitedStatuses?: readonly number[];
+  /**
+   * A response header naming the budget (resource) the response's numbers belong to, such as
+   * GitHub's `x-ratelimit-resource`: one bucket per resource, named after it (a short token;
+   * at most 32 resources, numbers naming more go to `default`). A route (method and path, ids
+   * as `:id`) counts against the resource its last response named; a route not learnt yet goes
+   * through `default`, one request at a time, until a response names its resource. `limit`,
+   * `windowMs` and `pacing` are then each resource's hints. Not with `providers.ietf()`.
+   */
+  readonly resourceHeader?: string;
 }
+
+/** An HTTP field name (RFC 9110 token), at most 64 characters. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 const options = z.strictObject({
   name: z.optional(z.string().check(z.minLength(1))),
@@ -39,6 +61,10 @@ const options = z.strictObject({
     }),
   ),
   limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
+  // A refinement, not `z.regex`: that check kind would add its class to a browser bundle.
+  resourceHeader: z.optional(
+    z.string().check(z.refine((v) => HEADER_NAME.test(v), 'a header name (a token of at most 64 characters)')),
+  ),
 });
 
 const X_RATELIMIT: CounterHeaders = {
@@ -53,7 +79,7 @@ const X_RATE_LIMIT: CounterHeaders = {
 };
 
 function hintBucket(o: GenericProviderOptions): BucketSpec {
-  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: 'default' };
+  const spec: { -readonly [K in keyof BucketSpec]: BucketSpec[K] } = { name: DEFAULT_BUCKET };
   if (o.limit !== undefined) spec.limit = o.limit;
   if (o.windowMs !== undefined) spec.windowMs = o.windowMs;
   if (o.pacing !== undefined) spec.pacing = o.pacing;
@@ -61,38 +87,67 @@ function hintBucket(o: GenericProviderOptions): BucketSpec {
 }
 
 /**
+ * A rate-limited response: its wait, and the IETF policies its problem body names as exceeded
+ * (`violated-policies`, draft-ietf-httpapi-ratelimit-headers §5), as the buckets to hold; a
+ * policy named `default` is the bucket `fallback`.
+ */
+function limitedReading(
+  res: ResponseLike,
+  buckets: readonly BucketReading[],
+  fallback = DEFAULT_BUCKET,
+): ResponseReading {
+  const policies = violatedPolicies(res.body)?.map((p) => policyBucket(p, fallback));
+  return { outcome: 'limited', buckets, ...readRetryAfter(res), ...(policies ? { limitedBy: policies } : {}) };
+}
+
+/**
+ * Requests whose resource is not known yet go one at a time: a bucket of one request and no
+ * window, which a request takes and its answer does not give back. The answer names the
+ * resource, and the route's later requests count against that instead.
+ */
+const LANE: BucketSpec = { name: DEFAULT_BUCKET, limit: 1 };
+
+/**
  * A provider for any API that sends the common headers: the IETF `RateLimit`/`RateLimit-Policy`
  * fields (or the older `RateLimit-Limit/-Remaining/-Reset`), else `X-RateLimit-*` or
  * `X-Rate-Limit-*`, and `Retry-After` (or `X-RateLimit-Retry-After`). One bucket, `default`, plus
- * one per IETF policy. A response served from a cache (`Age` above 0) reports no counters.
+ * one per IETF policy; with `resourceHeader`, one per resource the responses name. A response
+ * served from a cache (`Age` above 0, or a `Cache-Status` hit) reports no counters.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
  * const limiter = createLimiter({ provider: providers.generic({ limit: 10, windowMs: 1000 }), key: 'my-token' });
+ * // GitHub or X without a profile: one bucket per resource the responses name.
+ * const github = providers.generic({ name: 'github', resourceHeader: 'x-ratelimit-resource' });
  * ```
  */
 export function generic(opts: GenericProviderOptions = {}): Provider {
   const o = parseOptions('providers.generic', options, opts) as GenericProviderOptions;
   const limited = new Set(o.limitedStatuses ?? [429]);
   const unit = o.resetUnit ?? 'auto';
+  const header = o.resourceHeader;
+  const { name: _default, ...hint } = hintBucket(o);
+  // Learnt per provider object: every limiter made with it (a pool's tenants) shares the routes.
+  const routes = header === undefined ? undefined : new ResourceRoutes(LANE, hint);
   return defineProvider({
     name: o.name ?? 'generic',
-    buckets: [hintBucket(o)],
-    read(res) {
+    buckets: routes ? (request) => routes.bucketsFor(request) : [hintBucket(o)],
+    read(res, request) {
       // A cached copy's counters describe the budget as it was: read none of them.
       const cached = isServedFromCache(res);
-      const ietf = o.headers || cached ? [] : readIetf(res);
+      const told = routes && !cached && header !== undefined ? resourceName(res.header(header)) : undefined;
+      const name = told === undefined ? DEFAULT_BUCKET : (routes?.learn(request, told) ?? DEFAULT_BUCKET);
+      const ietf = o.headers || cached ? [] : readIetf(res, name);
       const counters =
         cached || ietf.length
           ? undefined
           : o.headers
-            ? readCounters(res, 'default', o.headers, unit)
-            : (readCounters(res, 'default', X_RATELIMIT, unit) ?? readCounters(res, 'default', X_RATE_LIMIT, unit));
-      return {
-        outcome: limited.has(res.status) ? 'limited' : 'ok',
-        buckets: counters ? [counters] : ietf,
-        ...readRetryAfter(res),
-      };
+            ? readCounters(res, name, o.headers, unit)
+            : (readCounters(res, name, X_RATELIMIT, unit) ?? readCounters(res, name, X_RATE_LIMIT, unit));
+      const buckets = counters ? [counters] : ietf;
+      return limited.has(res.status)
+        ? limitedReading(res, buckets, name)
+        : { outcome: 'ok', buckets, ...readRetryAfter(res) };
     },
   });
 }
@@ -107,16 +162,17 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
  * const limiter = createLimiter({ provider: providers.ietf(), key: 'my-token' });
  * ```
  */
-export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit'> = {}): Provider {
+export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit' | 'resourceHeader'> = {}): Provider {
   const o = parseOptions('providers.ietf', options, opts) as GenericProviderOptions;
   const limited = new Set(o.limitedStatuses ?? [429]);
   return defineProvider({
     name: o.name ?? 'ietf',
     buckets: [hintBucket(o)],
-    read: (res) => ({
-      outcome: limited.has(res.status) ? 'limited' : 'ok',
-      buckets: readIetf(res),
-      ...readRetryAfter(res),
-    }),
+    read: (res) => {
+      const buckets = readIetf(res);
+      return limited.has(res.status)
+        ? limitedReading(res, buckets)
+        : { outcome: 'ok', buckets, ...readRetryAfter(res) };
+    },
   });
 }

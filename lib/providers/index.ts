@@ -50,6 +50,8 @@ export const providers = {
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export type { GenericProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
+export { resourceName } from './resources.js';
+export { violatedPolicies } from './problem.js';
 export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
 export {
   endpointKey,

@@ -1,3 +1,4 @@
+import { parseCacheStatusHit } from '../headers/cacheStatus.js';
 import { parseCount } from '../headers/count.js';
 import {
   parseLegacyRateLimit,
@@ -46,18 +47,23 @@ export function readCounters(
 
 /**
  * Was this response served from a cache rather than by the origin just now? An `Age` header
- * above 0 says a cache held it that long (RFC 9111 §5.1): its rate-limit figures describe the
- * budget as it was then, and no request of ours reached the server. A `304 Not Modified` is the
- * origin's own answer to a revalidation, so it is not "from a cache" here.
+ * above 0 says a cache held it that long (RFC 9111 §5.1), and a `Cache-Status` whose cache says
+ * `hit` (RFC 9211 §2.1) that a cache answered from its store: its rate-limit figures describe
+ * the budget as it was then, and no request of ours reached the server. A `304 Not Modified` is
+ * the origin's own answer to a revalidation, so it is not "from a cache" here unless one of
+ * these says so.
  *
  * ```ts
  * import { isServedFromCache, responseLike } from 'rx-ratelimit';
  * isServedFromCache(responseLike(200, { Age: '42' })); // true
+ * isServedFromCache(responseLike(200, { 'Cache-Status': 'ExampleCDN; hit' })); // true
  * ```
  */
 export function isServedFromCache(res: ResponseLike): boolean {
   const age = parseCount(res.header('age'));
-  return age !== undefined && age > 0;
+  if (age !== undefined && age > 0) return true;
+  const status = res.header('cache-status');
+  return status !== undefined && parseCacheStatusHit(status) === true;
 }
 
 /**
@@ -78,7 +84,7 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
       const policy =
         policies.find((p) => p.name === l.name) ??
         (current.length === 1 && policies.length === 1 ? policies[0] : undefined);
-      const name = l.name === 'default' || l.name === '0' ? fallback : l.name;
+      const name = policyBucket(l.name, fallback);
       return compact({
         name,
         limit: policy?.quota ?? dictionary?.limit,
@@ -110,6 +116,11 @@ export function readIetf(res: ResponseLike, fallback = 'default'): BucketReading
     ];
   }
   return [];
+}
+
+/** @internal An IETF policy named `default` (or `0`, draft 7's unnamed one) fills the profile's bucket `fallback`. */
+export function policyBucket(name: string, fallback: string): string {
+  return name === 'default' || name === '0' ? fallback : name;
 }
 
 /**

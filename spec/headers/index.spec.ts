@@ -5,6 +5,7 @@ import * as headers from '../../lib/headers/index.js';
 describe('lib/headers index', () => {
   it('re-exports every parser', () => {
     expect(Object.keys(headers).sort()).toEqual([
+      'parseCacheStatusHit',
       'parseCount',
       'parseHttpDate',
       'parseLegacyRateLimit',

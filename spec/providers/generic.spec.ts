@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { providers, responseLike } from '../../lib/index.js';
+import { providers, resourceName, responseLike } from '../../lib/index.js';
 
 const read = (
   p: ReturnType<typeof providers.generic>,
@@ -166,6 +166,23 @@ describe('rate-limit fields of a response served from a cache', () => {
     ]);
   });
 
+  it('are ignored when Cache-Status says a cache answered from its store (hit)', () => {
+    expect(read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'ExampleCDN; hit; ttl=30' }).buckets).toEqual(
+      [],
+    );
+    expect(
+      read(providers.generic(), 200, { 'X-RateLimit-Remaining': '0', 'Cache-Status': 'Origin; fwd=miss, CDN; hit' })
+        .buckets,
+    ).toEqual([]);
+  });
+
+  it('are read when Cache-Status says every cache went to the origin, or is malformed', () => {
+    expect(
+      read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'ExampleCDN; fwd=uri-miss' }).buckets,
+    ).toHaveLength(1);
+    expect(read(providers.ietf(), 200, { ...ietfFields, 'Cache-Status': 'hit;;' }).buckets).toHaveLength(1);
+  });
+
   it('an unreadable Age is not taken as cached', () => {
     expect(read(providers.ietf(), 200, { ...ietfFields, Age: 'old' }).buckets).toHaveLength(1);
   });
@@ -177,5 +194,81 @@ describe('rate-limit fields of a response served from a cache', () => {
       retryAfter: { delayMs: 2000 },
       retrySource: 'retry-after',
     });
+  });
+});
+
+describe('generic({ resourceHeader }): the bucket is the resource the response names', () => {
+  const gh = () => providers.generic({ resourceHeader: 'x-ratelimit-resource' });
+  const counters = { 'x-ratelimit-limit': '30', 'x-ratelimit-remaining': '29', 'x-ratelimit-reset': '1466182244' };
+  const search = { method: 'GET', url: 'https://api.github.com/search/issues?q=bug' };
+
+  it('reads the numbers into a bucket named after the resource', () => {
+    const p = gh();
+    expect(p.read(responseLike(200, { ...counters, 'X-RateLimit-Resource': 'Search' }), search).buckets).toEqual([
+      { name: 'search', limit: 30, remaining: 29, reset: { at: 1466182244000 } },
+    ]);
+  });
+
+  it('a route goes through default, one at a time, until a response names its resource; then counts against it', () => {
+    const p = gh();
+    expect(p.buckets(search)).toEqual([{ name: 'default', limit: 1 }]);
+    p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'search' }), search);
+    // Same method and path (query and ids aside): the same route.
+    expect(p.buckets({ method: 'GET', url: '/search/issues?q=other' })).toEqual([{ name: 'search' }]);
+    expect(p.buckets({ method: 'POST', url: '/search/issues' })).toEqual([{ name: 'default', limit: 1 }]);
+    expect(p.buckets({ method: 'GET', url: '/repos/o/r' })).toEqual([{ name: 'default', limit: 1 }]);
+  });
+
+  it('the hints in the options are each resource’s; a response without the header reads into default', () => {
+    const p = providers.generic({ resourceHeader: 'x-ratelimit-resource', limit: 60, windowMs: 60_000 });
+    p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'core' }), { url: '/user' });
+    expect(p.buckets({ url: '/user' })).toEqual([{ name: 'core', limit: 60, windowMs: 60_000 }]);
+    expect(p.read(responseLike(200, counters), { url: '/other' }).buckets).toEqual([
+      { name: 'default', limit: 30, remaining: 29, reset: { at: 1466182244000 } },
+    ]);
+  });
+
+  it('a hostile resource name is no resource: too long, spaces, control characters, empty', () => {
+    for (const bad of ['x'.repeat(65), 'a b', 'core\u0000', '', '   ', '-core', 'séarch', 'a'.repeat(10_000)]) {
+      const p = gh();
+      expect(p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': bad }), search).buckets[0]?.name).toBe(
+        'default',
+      );
+      expect(p.buckets(search)).toEqual([{ name: 'default', limit: 1 }]);
+    }
+    expect(resourceName(' Code_Search ')).toBe('code_search');
+    expect(resourceName('x'.repeat(64))).toBe('x'.repeat(64));
+  });
+
+  it('at most 32 resources: readings naming more go to default, and their routes are not learnt', () => {
+    const p = gh();
+    for (let i = 0; i < 40; i++) {
+      const r = p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': `r${i}` }), { url: `/r${i}` });
+      expect(r.buckets[0]?.name).toBe(i < 32 ? `r${i}` : 'default');
+    }
+    expect(p.buckets({ url: '/r31' })).toEqual([{ name: 'r31' }]);
+    expect(p.buckets({ url: '/r32' })).toEqual([{ name: 'default', limit: 1 }]);
+  });
+
+  it('remembers at most 1,024 routes, forgetting the one learnt longest ago', () => {
+    const p = gh();
+    for (let i = 0; i <= 1024; i++)
+      p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'core' }), { url: `/a${i}` });
+    expect(p.buckets({ url: '/a0' })).toEqual([{ name: 'default', limit: 1 }]);
+    expect(p.buckets({ url: '/a1' })).toEqual([{ name: 'core' }]);
+    expect(p.buckets({ url: '/a1024' })).toEqual([{ name: 'core' }]);
+  });
+
+  it('a response served from a cache teaches nothing', () => {
+    const p = gh();
+    expect(
+      p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'search', Age: '5' }), search).buckets,
+    ).toEqual([]);
+    expect(p.buckets(search)).toEqual([{ name: 'default', limit: 1 }]);
+  });
+
+  it('a bad header name is refused, naming the option', () => {
+    expect(() => providers.generic({ resourceHeader: 'x resource' })).toThrow(/resourceHeader/);
+    expect(() => providers.generic({ resourceHeader: '' })).toThrow(/resourceHeader/);
   });
 });
