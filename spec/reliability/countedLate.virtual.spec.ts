@@ -5,62 +5,14 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { asyncScheduler, defer, from, mergeMap, switchMap, timer } from 'rxjs';
-import { createLimiter, providers, rateLimit, type Provider } from '../../lib/index.js';
-import {
-  createSimulatorEngine,
-  virtualProvider,
-  type SimulatedProvider,
-  type SimulatorOptions,
-} from '../../lib/testing/index.js';
+import { createLimiter, rateLimit } from '../../lib/index.js';
+import { createSimulatorEngine, virtualProvider } from '../../lib/testing/index.js';
 import { runMsWindows } from '../helpers/msWindows.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { countedAs, WINDOW_CASES, type WindowCase } from '../helpers/windowCases.js';
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 
-interface Case {
-  readonly sim: SimulatedProvider;
-  readonly options: SimulatorOptions;
-  readonly provider: () => Provider;
-  readonly path: (i: number) => string;
-}
-
-const CASES: Record<string, Case> = {
-  fieldwire: {
-    sim: 'fieldwire',
-    options: { timeScale: 20, fieldwire: { endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } } } },
-    provider: () =>
-      providers.fieldwire({
-        endpoints: { 'GET /projects/:id/tasks': { minute: 50, hour: 3000 } },
-        hints: {
-          'catch-all': { windowMs: 15_000 },
-          'GET /projects/:id/tasks:minute': { windowMs: 3000 },
-          'GET /projects/:id/tasks:hour': { windowMs: 180_000 },
-        },
-      }),
-    path: (i) => `/projects/${100 + (i % 7)}/tasks?page=${i}`,
-  },
-  pipedrive: {
-    sim: 'pipedrive',
-    options: { pipedrive: { plan: 'advanced' } },
-    provider: () => providers.pipedrive({ plan: 'advanced' }),
-    path: (i) => `/v1/deals/${i}`,
-  },
-  procore: {
-    sim: 'procore',
-    options: { timeScale: 1800, procore: { limit: 40 } },
-    provider: () => providers.procore({ hints: { hourly: { limit: 40, windowMs: 2000 } } }),
-    path: (i) => `/rest/v1.0/projects/${i}`,
-  },
-  planningCenter: {
-    sim: 'planningCenter',
-    options: { timeScale: 10, planningCenter: { limit: 40 } },
-    provider: () => providers.planningCenter({ hints: { default: { limit: 40, windowMs: 2000 } } }),
-    path: (i) => `/people/v2/people/${i}`,
-  },
-};
-
-/** The credential the simulator counts a request under. */
-const credential = (c: Case) => (c.sim === 'pipedrive' ? TOKEN : `Bearer ${TOKEN}`);
 const TOKEN = 'token-Q';
 
 /**
@@ -68,7 +20,7 @@ const TOKEN = 'token-Q';
  * counted `service[n]` ms after the one before it was, and never before it was sent. A burst
  * of 25 sent at once is then counted over seconds, some of it in the server's next window.
  */
-function run(c: Case, o: { phaseMs: number; service: readonly number[]; streams: number; requests: number }) {
+function run(c: WindowCase, o: { phaseMs: number; service: readonly number[]; streams: number; requests: number }) {
   return inVirtualTime(({ now }) => {
     const start = START + o.phaseMs;
     const engine = createSimulatorEngine({ latencyMs: 20, ...c.options, now: () => start + asyncScheduler.now() });
@@ -90,7 +42,7 @@ function run(c: Case, o: { phaseMs: number; service: readonly number[]; streams:
         }, o.streams),
       )
       .subscribe({ next: (r) => statuses.push(r.status) });
-    return { statuses, limited: () => engine.statsFor(c.sim, credential(c)).limited };
+    return { statuses, limited: () => engine.statsFor(c.sim, countedAs(c, TOKEN)).limited };
   });
 }
 
@@ -113,7 +65,7 @@ describe('requests that wait their turn to be counted (virtual time)', () => {
     expect(out.server.counted).toEqual([40, 40, 40, 40, 40]);
   });
 
-  for (const [name, c] of Object.entries(CASES)) {
+  for (const [name, c] of Object.entries(WINDOW_CASES)) {
     it(`${name}: counted one at a time, 0–150 ms each, some in the next window: 0 × 429`, () => {
       fc.assert(
         fc.property(
