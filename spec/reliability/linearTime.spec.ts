@@ -262,8 +262,14 @@ describe('outside text is read in linear time (100 KB of adversarial input, fast
       let full = Infinity;
       let small = Infinity;
       for (let round = 0; round < 3 && !(full / Math.max(small, 0.01) < SCALING_MAX); round++) {
-        small = Math.min(small, fastestMs(() => run(tenth)));
-        full = Math.min(full, fastestMs(() => run(t)));
+        small = Math.min(
+          small,
+          fastestMs(() => run(tenth)),
+        );
+        full = Math.min(
+          full,
+          fastestMs(() => run(t)),
+        );
       }
       const ratio = full / Math.max(small, 0.01);
       verdict =
