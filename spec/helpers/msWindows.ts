@@ -27,6 +27,8 @@ export interface MsWindowResult {
   readonly errors: readonly RateLimitError[];
   /** Requests answered. */
   readonly done: number;
+  /** When each answer was read (virtual ms), in order. */
+  readonly doneAt: readonly number[];
 }
 
 let runs = 0;
@@ -57,7 +59,7 @@ export function runMsWindows(o: MsWindowRun): MsWindowResult {
       ...(o.resetGuardMs === undefined ? {} : { resetGuardMs: o.resetGuardMs }),
     });
     const errors: RateLimitError[] = [];
-    const count = { sent: 0, done: 0 };
+    const count = { sent: 0, done: 0, at: [] as number[] };
     for (const r of o.requests) {
       const cost = r.cost ?? 1;
       asyncScheduler.schedule(() => {
@@ -86,6 +88,7 @@ export function runMsWindows(o: MsWindowRun): MsWindowResult {
                   permit.observe(responseLike(fits ? 200 : 429, headers));
                   permit.release();
                   count.done++;
+                  count.at.push(now());
                 }, o.toClient(n));
               }, o.toServer(n));
             },
@@ -106,5 +109,6 @@ export function runMsWindows(o: MsWindowRun): MsWindowResult {
     },
     errors: run.errors,
     done: run.count.done,
+    doneAt: run.count.at,
   };
 }
