@@ -1,16 +1,17 @@
 /**
  * Text from outside (a caller's URL, a server's headers and bodies, an HTTP client's error
  * message) is read in linear time: every header parser, every provider's `read()` and bucket
- * choice, and what events and errors make of URLs and messages take well under 10 ms on 100 KB of
+ * choice, and what events and errors make of URLs and messages take well under 40 ms on 100 KB of
  * adversarial text (runs of separators, `a.a.a…`, `@@@`, backslashes, digits, nested brackets).
  *
  * Each case counts its fastest of 5 runs: a GC pause or other work on a busy machine only ever
  * adds time, and a quadratic pattern is slow on every run. The linear code takes at most about
  * 1.5 ms per case here (most take under 0.5 ms); the quadratic patterns it replaced took 100 ms
- * (Planning Center's body detail) to 28 s (a baseURL of slashes) on the same inputs, so the
- * 10 ms line leaves a margin of about 7× under it and 10× or more over it. The one exception is
- * the Structured Fields scanner, timed with its 1,000-character cap lifted: it builds a value for
- * each of up to 50,000 members and takes 10–30 ms, so it passes on how its time grows.
+ * (Planning Center's body detail) to 28 s (a baseURL of slashes) on the same inputs. The line
+ * is at 40 ms: a CI machine busy with other runs pushed linear cases to 12.6 ms (a 10 ms line
+ * failed there), and the slowest pattern replaced is still 2.5× over it. The Structured Fields
+ * scanner, timed with its 1,000-character cap lifted, builds a value for each of up to 50,000
+ * members and takes 10–40 ms; past the line a case passes on how its time grows.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
@@ -44,7 +45,7 @@ import {
 import { makeProvider, PROVIDERS } from './arbitraries.js';
 
 const SIZE = 100 * 1024;
-const LIMIT_MS = 10;
+const LIMIT_MS = 40;
 /** Past `LIMIT_MS`: the most the time may grow from a tenth of the input to all of it (linear: ~10). */
 const SCALING_MAX = 30;
 const RUNS = 5;
