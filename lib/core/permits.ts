@@ -268,7 +268,7 @@ export class Permits {
     }
     if (moved) host.regroup();
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
-    for (const [b, index] of mine) b.confirm(index, now);
+    for (const [b, index] of mine) b.confirm(index);
     if (reading.outcome === 'limited')
       host.pauses.limited(
         reading,
