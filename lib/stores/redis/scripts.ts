@@ -164,7 +164,9 @@ end
  *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
  *       locally in a window still running), when that window ends (ms; rolling: when the
  *       newest of them leaves it), this process's local share per window (when recovering),
- *       rolling (0/1), cost (units each request takes of it).
+ *       rolling (0/1), cost (units each request takes of it), carried (the costs, comma
+ *       separated, of requests this process sent on its local share that are still out: held
+ *       in flight from now on as leases `<lease prefix>:c<k>`).
  *
  * Each request takes `cost` units of every bucket at once: a bucket grants as many requests as
  * it holds whole costs (one, as ever, to probe a window nothing has told). As in memory.
@@ -174,7 +176,8 @@ end
  * they come back too (each takes its own share off the reserve) or `reserveMs` passes.
  * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
  *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
- *          then per bucket: lim, rem, reset in ms, win, index of the first grant.
+ *          then per bucket: lim, rem, reset in ms, win, index of the first grant, index of the
+ *          first carried request.
  */
 export const ACQUIRE = `${COMMON}
 local now = clock()
@@ -217,7 +220,7 @@ for i = 1, nb do
   local bk = KEYS[3 * i]
   local fk = KEYS[1 + 3 * i]
   local lk = KEYS[2 + 3 * i]
-  local a = 10 + (i - 1) * 8
+  local a = 10 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
   local c = tonumber(ARGV[a + 8]) or 1
   local smooth = ARGV[a + 3] == '1'
@@ -225,6 +228,9 @@ for i = 1, nb do
   local debitResetIn = num(ARGV[a + 5])
   local share = num(ARGV[a + 6])
   local roll = ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
+  -- Requests this process sent on its local share while Redis was away, still out: their costs.
+  local carry = {}
+  for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
   local infl = inflight(fk, now, bk)
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
@@ -303,9 +309,22 @@ for i = 1, nb do
     -- Spent by this process in this window while Redis did not answer (after any refill).
     if debit > 0 then
       if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
-      if s.rst == nil and debitResetIn ~= nil then
-        s.rst = now + debitResetIn
-        s.kind = 'i'
+      local dr = nil
+      if debitResetIn ~= nil then dr = now + debitResetIn end
+      if dr ~= nil and (s.rst == nil or math.abs(s.rst - dr) <= resetTolerance(s.win)) then
+        -- The window this process spent in while away (its reset as the answers then told it):
+        -- an answer from it read now counts within it, its figure never above what is left
+        -- after the debit (the requests it counted less of were answered while Redis was away,
+        -- so no lease of theirs is left to take them off).
+        s.rst = dr
+        s.kind = 's'
+        if s.rem ~= nil then
+          -- (The requests carried are both in it and in flight until they answer: taken off
+          -- twice until then, never too few.)
+          s.low = s.rem
+          s.lowi = s.adm + #carry
+          s.lowa = s.lowi
+        end
       end
     end
     if s.obs ~= 1 and infl >= cold then
@@ -341,11 +360,33 @@ for i = 1, nb do
   s.smooth = smooth
   s.roll = roll
   s.logLen = logLen
+  s.carry = carry
   states[i] = s
 end
 local out = { grant, wait, blocking, pauseMs, pauseReason, peers, blockMs, blockStatus }
 for i = 1, nb do
   local s = states[i]
+  -- Carried requests were sent before any granted now: theirs are the lower indices. Their
+  -- units are not taken again (the debit did), but they are in flight from now on.
+  local carriedFirst = s.adm
+  local nc = #s.carry
+  if nc > 0 then
+    local fk = KEYS[1 + 3 * i]
+    local xu = 0
+    s.adm = s.adm + nc
+    for k = 1, nc do
+      local name = leasePrefix .. ':c' .. k
+      redis.call('ZADD', fk, now + leaseMs, name)
+      if s.carry[k] ~= 1 then
+        redis.call('HSET', KEYS[3 * i], 'c:' .. name, s.carry[k])
+        xu = xu + s.carry[k] - 1
+      end
+    end
+    if xu > 0 then
+      redis.call('HSET', KEYS[3 * i], 'xu', (num(redis.call('HGET', KEYS[3 * i], 'xu')) or 0) + xu)
+    end
+    redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
+  end
   local first = s.adm
   local units = grant * s.c
   if grant > 0 then
@@ -397,6 +438,7 @@ for i = 1, nb do
   table.insert(out, rstIn)
   table.insert(out, str(s.win))
   table.insert(out, first)
+  table.insert(out, carriedFirst)
 end
 return out
 `;

@@ -16,6 +16,7 @@ import type {
 } from '../../core/store.js';
 import type { ScriptClient, SharedSubscriber } from './connection.js';
 import type { redisKeys } from './keys.js';
+import { LocalLeases } from './localLeases.js';
 import { LocalShares, type Known } from './localShare.js';
 import type { Parsed } from './options.js';
 
@@ -85,6 +86,8 @@ export class RedisSession implements StoreSession {
   private down: { since: number; retryAt: number } | undefined;
   /** What this process may spend while Redis is away. */
   private readonly local: LocalShares;
+  /** Requests sent on the local share, still out: carried into Redis once it answers. */
+  private readonly localLeases: LocalLeases;
   /** Spent locally in a window still running when Redis came back: debited on the next call. */
   private readonly debits = new Map<string, { units: number; resetAt: number }>();
   /**
@@ -135,13 +138,14 @@ export class RedisSession implements StoreSession {
       guardMs: () => this.guardMs,
       retryMs: opts.retryMs,
     });
+    this.localLeases = new LocalLeases(opts.leaseMs);
     if (subscriber) this.unsubscribe = subscriber.add(keys.channel, (message) => this.onMessage(message));
   }
 
   async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
     const now = monotonic();
     this.guardMs = o.resetGuardMs;
-    if (this.down && now < this.down.retryAt) return this.local.grant(buckets, count, o, now);
+    if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
     const keys = [this.keys.pause, this.keys.peers];
     const seq = ++this.seq;
     const args: Array<string | number> = [
@@ -156,6 +160,7 @@ export class RedisSession implements StoreSession {
       this.down ? this.peers : '',
       this.reserveMs(),
     ];
+    const carry = this.localLeases.uncarried(buckets, now);
     buckets.forEach((b, i) => {
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
       args.push(
@@ -166,6 +171,7 @@ export class RedisSession implements StoreSession {
         this.down ? (this.local.get(b.name)?.perWindow ?? 1) : '',
         b.rolling ? 1 : 0,
         o.costs?.[i] ?? 1,
+        (carry.costs[i] ?? []).map((c) => Math.max(1, Math.ceil(c))).join(','),
       );
     });
     let reply: Array<string | number>;
@@ -176,6 +182,7 @@ export class RedisSession implements StoreSession {
       // The call may still run when Redis comes back: its leases are ended then.
       const failedAt = monotonic();
       for (let k = 1; k <= count; k++) this.pend(`${this.peer}:${seq}:${k}`, buckets, failedAt);
+      for (let k = 1; k <= carry.leases.length; k++) this.pend(`${this.peer}:${seq}:c${k}`, buckets, failedAt);
       return this.failed(error, buckets, count, o);
     }
     const at = monotonic();
@@ -198,7 +205,7 @@ export class RedisSession implements StoreSession {
         ? undefined
         : { ms: blockMs < 0 ? null : blockMs, status: Number(reply[7] ?? 403) };
     const states: StoreBucketState[] = buckets.map((b, i) => {
-      const j = 8 + i * 5;
+      const j = 8 + i * 6;
       const state = {
         name: b.name,
         limit: field(j),
@@ -217,6 +224,12 @@ export class RedisSession implements StoreSession {
       return state;
     });
     const prefix = `${this.peer}:${seq}`;
+    if (carry.leases.length > 0) {
+      const first = new Map(buckets.map((b, i) => [b.name, field(8 + i * 6 + 5) ?? 0]));
+      const { carried, answered } = this.localLeases.carry(carry.leases, prefix, first);
+      for (const c of carried) this.sentAt.set(c.lease, c.at);
+      if (answered.length > 0) this.releaseAll(answered, buckets);
+    }
     const leases = Array.from({ length: granted }, (_, k) => `${prefix}:${k + 1}`);
     for (const lease of leases) this.sentAt.set(lease, sentAt);
     for (const oldest of this.sentAt.keys()) {
@@ -237,21 +250,26 @@ export class RedisSession implements StoreSession {
   }
 
   observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
-    const sent = lease === undefined ? undefined : this.sentAt.get(lease);
-    if (lease !== undefined) this.sentAt.delete(lease);
-    if (this.down || (lease !== undefined && lease.startsWith('local:'))) {
+    const isLocal = lease !== undefined && lease.startsWith('local:');
+    // A local lease that Redis holds in flight answers as that lease, with the index Redis gave it.
+    const carried = isLocal ? this.localLeases.end(lease) : undefined;
+    const held = isLocal ? carried?.lease : lease;
+    const read = carried ? readings.map((r) => ({ ...r, index: carried.index.get(r.name) ?? r.index })) : readings;
+    const sent = held === undefined ? undefined : this.sentAt.get(held);
+    if (held !== undefined) this.sentAt.delete(held);
+    if (this.down || isLocal) {
       this.local.observe(readings, monotonic());
       if (this.down) {
-        if (lease !== undefined && !lease.startsWith('local:')) this.pend(lease, buckets, monotonic());
+        if (held !== undefined) this.pend(held, buckets, monotonic());
         return;
       }
     }
     const keys: string[] = [];
-    const args: Array<string | number> = [lease === undefined || lease.startsWith('local:') ? '' : lease];
+    const args: Array<string | number> = [held ?? ''];
     const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
     args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs);
     for (const b of buckets) {
-      const r = readings.find((x) => x.name === b.name);
+      const r = read.find((x) => x.name === b.name);
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
       const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
       args.push(
@@ -267,18 +285,19 @@ export class RedisSession implements StoreSession {
       );
     }
     keys.push(this.keys.pause);
-    const shared = lease === undefined || lease.startsWith('local:') ? undefined : [lease];
+    const shared = held === undefined ? undefined : [held];
     this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
   }
 
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {
-    this.sentAt.delete(lease);
-    if (lease.startsWith('local:')) return;
+    const held = lease.startsWith('local:') ? this.localLeases.end(lease)?.lease : lease;
+    if (held === undefined) return;
+    this.sentAt.delete(held);
     if (this.down) {
-      this.pend(lease, buckets, monotonic());
+      this.pend(held, buckets, monotonic());
       return;
     }
-    this.releaseAll([lease], buckets);
+    this.releaseAll([held], buckets);
   }
 
   pause(ms: number, reason: string): void {
@@ -489,6 +508,19 @@ export class RedisSession implements StoreSession {
   ): StoreGrant {
     const now = monotonic();
     this.markDown(error, now);
-    return this.local.grant(buckets, count, o, now);
+    return this.localGrant(buckets, count, o, now);
+  }
+
+  /** Admission on the local share while Redis is away; its leases are kept until answered. */
+  private localGrant(
+    buckets: readonly StoreBucketSpec[],
+    count: number,
+    o: StoreAcquireOptions,
+    now: number,
+  ): StoreGrant {
+    const grant = this.local.grant(buckets, count, o, now);
+    const costs = buckets.map((_, i) => o.costs?.[i] ?? 1);
+    this.localLeases.add(grant.leases, buckets, costs, now);
+    return grant;
   }
 }

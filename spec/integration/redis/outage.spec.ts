@@ -14,7 +14,7 @@ import {
   type Permit,
   type Ticket,
 } from '../../../lib/index.js';
-import { redisStore } from '../../../lib/stores/redis/index.js';
+import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
 import { freePort } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
@@ -58,9 +58,9 @@ const provider = defineProvider({
   }),
 });
 
-function start(prefix: string): { limiter: Limiter; events: string[] } {
+function start(prefix: string, use = provider): { limiter: Limiter; events: string[] } {
   const limiter = createLimiter({
-    provider,
+    provider: use,
     key: 'outage-token',
     store: redisStore({ client: client(), secret, prefix, timeoutMs: 100, retryMs: 5, leaseMs: 60_000 }),
   });
@@ -89,7 +89,112 @@ async function scriptStats(): Promise<{ scripts: number; leaseEnds: number }> {
   }
 }
 
+/** 10 per minute; responses tell what is left (`left`) and when the window resets (`reset`, ms). */
+const ten = defineProvider({
+  name: 'outage-ten',
+  buckets: [{ name: 'main', limit: 10, windowMs: 60_000 }],
+  read: (res) => ({
+    outcome: 'ok',
+    buckets: [
+      { name: 'main', limit: 10, remaining: Number(res.header('left')), reset: { inMs: Number(res.header('reset')) } },
+    ],
+  }),
+});
+
 describe('redis store outage', () => {
+  /**
+   * A alone on the token sends 3 on its local share while Redis is down, and a 4th once Redis is
+   * back; the API counts the 4th first (`fourthFirst`: 9 left, then 8, 7, 6 for the 3) or last
+   * (9, 8, 7, then 6). `whileAway`: the answers A reads while Redis is still away. B then asks
+   * for 20 before the rest of A's answers are read (`first`), and after (`granted` in all).
+   */
+  async function sendsAfterAnOutage(whileAway: readonly number[], fourthFirst: boolean) {
+    PORT = await freePort();
+    const redis = tempRedis(PORT);
+    await redis.start();
+    try {
+      const prefix = `rxrl-carry-${process.pid}-${Date.now()}:`;
+      const a = start(prefix, ten);
+      const b = start(prefix, ten);
+      // Connected (a call before it fails, as Redis away would).
+      await Promise.all(
+        clients.map((c) => (c.status === 'ready' ? Promise.resolve() : new Promise((r) => c.once('ready', r)))),
+      );
+      // A alone is seen (B has sent nothing yet); the window A last heard of ends in 3 s.
+      for (const left of ['9', '8']) {
+        const warm = await acquire(a.limiter);
+        warm.observe(responseLike(200, { left, reset: '3000' }));
+        warm.release();
+      }
+      await redis.stop();
+      // From the next window on, A's local share is the limit (no other process seen).
+      const local = await Promise.all([acquire(a.limiter), acquire(a.limiter), acquire(a.limiter)]);
+      expect(a.events).toEqual(['store-unavailable']);
+      const answer = (k: number) => {
+        local[k]?.observe(responseLike(200, { left: String((fourthFirst ? 8 : 9) - k), reset: '60000' }));
+        local[k]?.release();
+      };
+      for (const k of whileAway) answer(k);
+      await redis.start();
+      // Redis answers A again (a fresh server: it knew nothing), and A sends a 4th.
+      const fourth = await acquire(a.limiter);
+      expect(a.events).toEqual(['store-unavailable', 'store-recovered']);
+      const fourthAnswers = () => {
+        fourth.observe(responseLike(200, { left: fourthFirst ? '9' : '6', reset: '60000' }));
+        fourth.release();
+      };
+      const otherAnswers = () => {
+        for (let k = 0; k < 3; k++) if (!whileAway.includes(k)) answer(k);
+      };
+      (fourthFirst ? fourthAnswers : otherAnswers)();
+      // What the API has left is 10 less A's 4, however late their answers are read.
+      let granted = 0;
+      const held: Permit[] = [];
+      for (let i = 0; i < 20; i++)
+        tickets.push(
+          b.limiter.acquire(
+            { url: '/x' },
+            { granted: (p) => void (granted++, held.push(p)), rejected: () => undefined },
+          ),
+        );
+      await new Promise((r) => setTimeout(r, 500));
+      const first = granted;
+      (fourthFirst ? otherAnswers : fourthAnswers)();
+      await new Promise((r) => setTimeout(r, 500));
+      // Every lease ends as its request answers: nothing of A's stays in flight in Redis.
+      for (const p of held) {
+        p.observe(responseLike(200, { left: '0', reset: '60000' }));
+        p.release();
+      }
+      const probe = new Redis({ port: PORT, host: '127.0.0.1' });
+      clients.push(probe);
+      const inflight = redisKeys(prefix, 'outage-ten', 'outage-token', secret).inflight('main');
+      let out = -1;
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+        out = await probe.zcard(inflight);
+        if (out === 0) break;
+      }
+      return { first, granted, inflight: out };
+    } finally {
+      await redis.stop();
+    }
+  }
+
+  it('requests sent on the local share and still out when Redis answers again count in flight: B never gets more than the 6 the API has left', async () => {
+    const r = await sendsAfterAnOutage([], true);
+    expect(r.first).toBeGreaterThan(0);
+    expect(r.granted).toBeLessThanOrEqual(6);
+    expect(r.inflight).toBe(0);
+  });
+
+  it('an answer from the window spent on the local share, read after Redis is back, frees nothing the other answers spent', async () => {
+    // The first request's answer (9 left) is read last; the two after it were answered while away.
+    const r = await sendsAfterAnOutage([1, 2], false);
+    expect(r.first).toBeGreaterThan(0);
+    expect(r.granted).toBeLessThanOrEqual(6);
+    expect(r.inflight).toBe(0);
+  });
+
   it('an outage of 2 s with requests waiting: what is written back on recovery is bounded and batched, not one call per failed try', async () => {
     PORT = await freePort();
     const redis = tempRedis(PORT);
