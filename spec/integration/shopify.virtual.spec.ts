@@ -13,6 +13,7 @@ import { inVirtualTime } from '../helpers/virtual.js';
 // with 20 ms each way: nothing refused, and within 5 % of the least time the bucket allows.
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
+let runs = 0;
 
 interface Query {
   readonly path: string;
@@ -31,7 +32,8 @@ function run(
     const engine = createSimulatorEngine({ latencyMs: 20, now: () => START + asyncScheduler.now() });
     before?.(engine);
     const api = virtualProvider(engine, asyncScheduler);
-    const limiter = createLimiter({ provider, key: 'shop' });
+    // A store of its own per run: one key's limiters share one state, and these are separate runs.
+    const limiter = createLimiter({ provider, key: `shop-${++runs}` });
     const answers: SimulatorResponse[] = [];
     let last = 0;
     from(queries)
