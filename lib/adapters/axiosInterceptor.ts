@@ -5,7 +5,9 @@
  */
 import type { AxiosAdapter, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { Limiter, Permit } from '../core/limiter.js';
+import type { ResponseReading } from '../core/provider.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
+import { isResendable, withRetryCost } from '../core/resend.js';
 import type { ResponseLike } from '../core/response.js';
 import { fullUrl } from './axiosRequest.js';
 import { toResponseLike } from './axiosResponse.js';
@@ -105,7 +107,9 @@ export interface RateLimitInterceptor {
  * to repeat is sent again by the adapter once the limiter may send, up to `maxRetries` (then
  * `RetryLimitError`, `cause`: the last `AxiosError`), so the other interceptors run once and see
  * the final answer; a wait longer than the limiter's `maxWaitMs` rejects with
- * `QuotaExhaustedError`. Other 429s reject with the `AxiosError` as axios raised it.
+ * `QuotaExhaustedError`. Other 429s reject with the `AxiosError` as axios raised it. A 200
+ * the provider reads as a rate limit (Shopify GraphQL's `THROTTLED`) is retried as a 429 is,
+ * a POST too when the provider says the server did not run it.
  * Per-request settings go in `config.rateLimit`; a `config.rateLimit.idempotencyKey` is sent
  * as the `Idempotency-Key` header unless the request has one.
  *
@@ -147,10 +151,10 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
 
   /** Sends `config` through `send` under permits, retrying 429s; the raw answer is read here. */
   const gated = async (send: AxiosAdapter, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
-    const info = infoOf(config);
+    let info = infoOf(config);
     const key = config.rateLimit?.idempotencyKey;
     if (key && idempotencyKeyOf(config.headers) === undefined) setHeader(config, 'Idempotency-Key', key);
-    const retrying = instance !== undefined && isRetrySafe(info, retryNonIdempotent);
+    const safe = isRetrySafe(info, retryNonIdempotent);
     for (let attempt = 1; ; attempt++) {
       const got = await acquirePermit(limiter, info, config.signal);
       // Aborted while queued: axios turns any failure of an aborted request into its own
@@ -167,18 +171,26 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
         failed = true;
       }
       let res: ResponseLike | undefined;
-      let blocked = false;
+      let reading: ResponseReading | undefined;
       try {
         if (!disposed) {
           res = toResponseLike(raw);
-          blocked = res !== undefined && permit.observe(res, raw).outcome === 'blocked';
+          reading = res === undefined ? undefined : permit.observe(res, raw);
         }
       } finally {
         live.delete(permit);
         permit.release();
       }
-      if (blocked) throw limiter.blockedError(raw);
-      if (retrying && !disposed && res !== undefined && statuses.has(res.status)) {
+      if (reading?.outcome === 'blocked') throw limiter.blockedError(raw);
+      // Without the instance a retry could not go through its config: 429s are read, not retried.
+      if (
+        instance !== undefined &&
+        !disposed &&
+        res !== undefined &&
+        isResendable(info, safe, statuses.has(res.status), res.status, reading)
+      ) {
+        const current = info;
+        info = withRetryCost(current, reading, () => limiter.provider.buckets(current));
         const waitMs = limiter.retryDelay(info, {
           attempts: attempt,
           maxRetries,

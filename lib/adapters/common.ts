@@ -119,6 +119,20 @@ export function idempotencyKeyOf(...sources: unknown[]): string | undefined {
 /** Statuses whose body the adapters read even when the client has not: limit and block pages. */
 export const BODY_STATUSES: ReadonlySet<number> = new Set([403, 429]);
 
+/**
+ * Does the limiter's provider read the body of an answer with `status` (`Provider.readsBody`)?
+ * A hook that throws counts as no.
+ */
+export function readsBody(limiter: Limiter, status: number, info: RequestInfo): boolean {
+  const hook = limiter.provider.readsBody;
+  if (hook === undefined) return false;
+  try {
+    return hook.call(limiter.provider, status, info) === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Largest body (bytes) the adapters decode for a provider; bigger ones are not read. */
 export const MAX_BODY_BYTES = 256 * 1024;
 

@@ -3,7 +3,9 @@
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
 import type { Limiter } from '../core/limiter.js';
+import type { ResponseReading } from '../core/provider.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
+import { isResendable, withRetryCost } from '../core/resend.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
   abortReason,
@@ -16,6 +18,7 @@ import {
   isLimiter,
   MAX_BODY_BYTES,
   parseText,
+  readsBody,
   requestInfo,
   sleep,
 } from './common.js';
@@ -64,8 +67,9 @@ export interface RateLimitedFetchOptions {
   /** Statuses to retry. @default [429] */
   readonly statuses?: readonly number[];
   /**
-   * Longest time (ms) spent reading a 429/403 body for the provider; past it the limiter reads
-   * the headers only, and the permit is returned. @default 5000
+   * Longest time (ms) spent reading a 429/403 body (or another the provider reads) for the
+   * provider; past it the limiter reads the headers only, and the permit is returned.
+   * @default 5000
    */
   readonly bodyTimeoutMs?: number;
 }
@@ -96,10 +100,14 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * Behaviour, call by call:
  * - An `init.signal` (or the `Request`'s signal) aborted while waiting removes the request
  *   from the queue and rejects with the signal's reason, like `fetch` does; nothing is sent.
- * - On a 429 (or 403) the body is read from `response.clone()` (JSON when the content type
- *   says so, else text) so providers can read body fields; the response you get is unread.
- *   At most 256 KiB are read, for at most `bodyTimeoutMs`: a bigger body, or one that does not
- *   end in time, is left to you and the limiter reads the headers only.
+ * - On a 429 (or 403), and on the answers whose body the provider reads (`Provider.readsBody`:
+ *   Shopify GraphQL's 200s), the body is read from `response.clone()` (JSON when the content
+ *   type says so, else text) so providers can read body fields; the response you get is
+ *   unread. At most 256 KiB are read, for at most `bodyTimeoutMs`: a bigger body, or one that
+ *   does not end in time, is left to you and the limiter reads the headers only.
+ * - A 200 the provider reads as a rate limit (Shopify's `THROTTLED` error) is retried as a 429
+ *   is: after the wait the body states, up to `maxRetries`. A POST is retried then too when
+ *   the provider says the server did not run it (Shopify's throttled query).
  * - A 429 on a request safe to repeat (GET, HEAD, PUT, DELETE…, or one with an
  *   `Idempotency-Key` header, or any with `retryNonIdempotent`) is sent again once the limiter
  *   may send; a wait longer than the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`,
@@ -150,7 +158,7 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const url = request ? request.url : String(input instanceof URL ? input.href : input);
     const costOfCall = typeof cost === 'function' ? cost({ method, url }, init) : cost;
-    const info = requestInfo({
+    let info = requestInfo({
       method,
       url,
       priority,
@@ -159,7 +167,9 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       idempotencyKey: idempotencyKeyOf(init?.headers !== undefined ? init.headers : request?.headers),
       retry: undefined,
     });
-    const retrySafe = !isStream(init?.body) && isRetrySafe(info, retryNonIdempotent);
+    // A `ReadableStream` body cannot be sent twice; otherwise the method (and key) decide.
+    const resendable = !isStream(init?.body);
+    const safe = isRetrySafe(info, retryNonIdempotent);
 
     for (let attempt = 1; ; attempt++) {
       // A Request's body can be read once: each attempt sends its own copy (and a body already
@@ -169,19 +179,23 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       if (got.aborted) throw abortReason(signal);
       const { permit } = got;
       let response: Response;
-      let outcome: string;
+      let reading: ResponseReading;
       try {
         response = await send(copy ?? input, init);
+        const { status } = response;
         const body =
-          BODY_STATUSES.has(response.status) || statuses.has(response.status)
+          BODY_STATUSES.has(status) || statuses.has(status) || readsBody(limiter, status, info)
             ? await readBody(response, bodyTimeoutMs)
             : undefined;
-        outcome = permit.observe(toResponseLike(response, body), response).outcome;
+        reading = permit.observe(toResponseLike(response, body), response);
       } finally {
         permit.release();
       }
-      if (outcome === 'blocked') throw limiter.blockedError(response);
-      if (!statuses.has(response.status) || !retrySafe) return response;
+      if (reading.outcome === 'blocked') throw limiter.blockedError(response);
+      const listed = statuses.has(response.status);
+      if (!resendable || !isResendable(info, safe, listed, response.status, reading)) return response;
+      const current = info;
+      info = withRetryCost(current, reading, () => limiter.provider.buckets(current));
       const waitMs = limiter.retryDelay(info, {
         attempts: attempt,
         maxRetries,

@@ -24,7 +24,7 @@ import { LocalAdmission, overLimit } from './localAdmission.js';
 import { jitterOf, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
 import { Permits } from './permits.js';
-import type { Provider } from './provider.js';
+import type { Provider, ResponseReading } from './provider.js';
 import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
 import { methodOf, type RequestInfo } from './request.js';
@@ -54,7 +54,7 @@ export class Engine {
   readonly blockCooldownMs: number;
   readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
   readonly skew = new SkewEstimator();
-  readonly seen = new WeakSet<object>();
+  readonly seen = new WeakMap<object, ResponseReading | null>();
   readonly out: Publisher;
   readonly timer: DrainTimer;
   readonly registry: BucketRegistry;

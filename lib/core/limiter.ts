@@ -190,10 +190,11 @@ export class Limiter {
     const engine = this.engine;
     if (raw) {
       if (engine.seen.has(raw)) return undefined;
-      engine.seen.add(raw);
+      engine.seen.set(raw, null);
     }
     const readings: StoreReading[] = [];
     const reading = engine.permits.read(response, { info, summary: null }, readings);
+    if (raw) engine.seen.set(raw, reading);
     engine.admission.observed(undefined, readings, []);
     engine.settle();
     return reading;
@@ -202,6 +203,15 @@ export class Limiter {
   /** Has this raw value or error already been read by the limiter? */
   hasSeen(raw: unknown): boolean {
     return typeof raw === 'object' && raw !== null && this.engine.seen.has(raw);
+  }
+
+  /**
+   * What the provider made of this raw value or error (a response, an `AxiosError`…) when the
+   * limiter read it; `undefined` when it has not. `retryOn429` asks it whether a 200 that
+   * `throttleByHeaders` read was a rate limit (Shopify's `THROTTLED`).
+   */
+  readingOf(raw: unknown): ResponseReading | undefined {
+    return typeof raw === 'object' && raw !== null ? (this.engine.seen.get(raw) ?? undefined) : undefined;
   }
 
   /**

@@ -33,8 +33,11 @@ export interface PermitHost {
   readonly registry: BucketRegistry;
   readonly pauses: PausePolicy;
   readonly admission: Admission;
-  /** Response objects (and errors) already read. */
-  readonly seen: WeakSet<object>;
+  /**
+   * Response objects (and errors) already read, with what the provider made of them (`null`
+   * while being read).
+   */
+  readonly seen: WeakMap<object, ResponseReading | null>;
   /** Requests admitted and not given back. */
   inFlight: number;
   summaryOf(w: Waiter): RequestSummary;
@@ -119,10 +122,12 @@ export class Permits {
       observe: (response, raw) => {
         if (observed) return { outcome: 'ok', buckets: [] };
         observed = true;
-        if (typeof raw === 'object' && raw !== null) host.seen.add(raw);
+        const key = typeof raw === 'object' && raw !== null ? raw : undefined;
+        if (key) host.seen.set(key, null);
         const readings: StoreReading[] = [];
         const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
         const reading = this.read(response, context, readings);
+        if (key) host.seen.set(key, reading);
         host.admission.observed(lease, readings, buckets);
         host.drain();
         host.flush();

@@ -75,6 +75,22 @@ export interface ResponseReading {
    * as `permit.reconcile` does. A value that is not a cost is ignored.
    */
   readonly cost?: number | Readonly<Record<string, number>>;
+  /**
+   * The server refused the request before acting on it, so sending it again cannot apply it
+   * twice (Shopify runs a GraphQL query only once its requested cost fits the bucket): with a
+   * `limited` outcome, the request is sent again even when its method is not idempotent, unless
+   * it says `retry: false`. Leave it out when the API does not say so.
+   */
+  readonly notProcessed?: boolean;
+  /**
+   * With a `limited` outcome: what the request costs, per bucket name, as the server counted it
+   * before refusing it (Shopify's `requestedQueryCost` in a throttled answer). Sent again, the
+   * request takes this many units of those buckets instead of its estimate, so it waits until
+   * they have come back rather than being refused again. Buckets not named keep their cost; a
+   * value that is not a cost is ignored. Applied by `rateLimit` and the adapters (a composed
+   * `throttleByHeaders` keeps the cost it was given).
+   */
+  readonly retryCost?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -95,4 +111,13 @@ export interface Provider {
    * `TypeError`; a hook that throws counts as `undefined`.
    */
   cost?(request: RequestInfo, bucket: BucketSpec): number | undefined;
+  /**
+   * Does `read` need the body of an answer with this status to `request`, beyond the 429s and
+   * 403s whose bodies the adapters always read? Shopify's GraphQL tells its bucket, and a
+   * throttled query, in the body of a 200. An adapter that must read a body itself
+   * (`rateLimitedFetch`: a fetch `Response`'s body can be read once) reads a copy of it only
+   * when this says so, capped as for a 429. Clients that parse bodies (axios, Angular, `ajax`)
+   * pass them anyway. A hook that throws counts as `false`. @default false
+   */
+  readsBody?(status: number, request: RequestInfo): boolean;
 }

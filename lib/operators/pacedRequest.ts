@@ -12,7 +12,9 @@
 import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import type { RateLimitError } from '../core/errors.js';
 import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
+import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
+import { withRetryCost } from '../core/resend.js';
 import { copyOf } from '../core/sharing.js';
 import {
   extractorOf,
@@ -20,7 +22,7 @@ import {
   retryableResponse,
   maxRetriesOf,
   observeUnseen,
-  readBlocked,
+  readAnswer,
   reserveFor,
   retryDecision,
 } from './policies.js';
@@ -114,6 +116,8 @@ class PacedSubscription<T> extends Waiter {
   private flags = RUNNING;
   /** The subscriber, or once a second one joins a shared request, the {@link Hub} of all of them. */
   private target: Subscriber<T> | Hub<T>;
+  /** The request as it is sent again, when a rate limit told its cost (`ResponseReading.retryCost`). */
+  private retryInfo: RequestInfo | undefined = undefined;
 
   constructor(
     private readonly owner: PacedRequest<T>,
@@ -125,7 +129,7 @@ class PacedSubscription<T> extends Waiter {
   }
 
   get info(): RequestInfo {
-    return this.owner.info;
+    return this.retryInfo ?? this.owner.info;
   }
 
   private get state(): number {
@@ -225,33 +229,29 @@ class PacedSubscription<T> extends Waiter {
   // ---- throttleByHeaders: the request's values and error ------------------------------------
 
   private onValue(permit: Permit, value: T): void {
-    const { limiter, config } = this.owner;
-    const blocked = readBlocked(extractorOf(limiter, config), permit, value);
+    const { limiter, config, mode } = this.owner;
+    const info = this.info;
+    const reading = readAnswer(extractorOf(limiter, config), permit, value);
     // A value after this attempt ended (a retry is on its way, or it is over) goes nowhere.
     if (this.permit !== permit) return;
-    if (blocked) {
+    if (reading?.outcome === 'blocked') {
       permit.release();
       this.afterThrottle(limiter.blockedError(value));
       return;
     }
-    const mode = this.owner.mode;
-    if (mode & RETRY) {
+    if (mode & (RETRY | NOTE)) {
       let res;
       try {
-        res = retryableResponse(limiter, config, value);
+        res = retryableResponse(limiter, info, config, value, (mode & RETRY) !== 0, reading);
+        if (!res && mode & NOTE) observeUnseen(limiter, info, config, value);
       } catch (e) {
-        this.retry(e);
+        if (mode & RETRY) this.retry(e);
+        else this.fail(e);
         return;
       }
-      if (res) this.retry(new RetryableAnswer(value, res));
-      else this.emit(value);
-      return;
-    }
-    if (mode & NOTE) {
-      try {
-        observeUnseen(limiter, this.owner.info, config, value);
-      } catch (e) {
-        this.fail(e);
+      if (res) {
+        this.costAgain(reading);
+        this.retry(new RetryableAnswer(value, res));
         return;
       }
     }
@@ -260,24 +260,39 @@ class PacedSubscription<T> extends Waiter {
 
   private onError(permit: Permit, error: unknown): void {
     const { limiter, config } = this.owner;
-    const blocked = readBlocked(extractorOf(limiter, config), permit, error);
+    const reading = readAnswer(extractorOf(limiter, config), permit, error);
     permit.release();
     if (this.permit !== permit) return;
-    this.afterThrottle(blocked ? limiter.blockedError(error) : error);
+    if (reading?.outcome !== 'blocked') this.costAgain(reading);
+    this.afterThrottle(reading?.outcome === 'blocked' ? limiter.blockedError(error) : error);
+  }
+
+  /** A rate limit told what the request costs: it is sent again with that cost. */
+  private costAgain(reading: ResponseReading | undefined): void {
+    if (reading?.retryCost === undefined) return;
+    const { limiter } = this.owner;
+    const info = this.info;
+    this.retryInfo = withRetryCost(info, reading, () => limiter.provider.buckets(info));
   }
 
   // ---- retryOn429 -----------------------------------------------------------------------------
 
   /** An error out of the throttle (the request's, or the limiter's refusal). */
   private afterThrottle(error: unknown): void {
-    const mode = this.owner.mode;
+    const { limiter, config, mode } = this.owner;
+    const info = this.info;
     if (mode & RETRY) {
       this.retry(error);
       return;
     }
     if (mode & NOTE) {
       try {
-        observeUnseen(this.owner.limiter, this.owner.info, this.owner.config, error);
+        observeUnseen(limiter, info, config, error);
+        // Not safe to repeat, but the provider says the server did not act on it.
+        if (retryableResponse(limiter, info, config, error, false)) {
+          this.retry(error);
+          return;
+        }
       } catch (e) {
         this.fail(e);
         return;
@@ -287,14 +302,16 @@ class PacedSubscription<T> extends Waiter {
   }
 
   private retry(error: unknown): void {
-    const { limiter, info, config } = this.owner;
+    const { limiter, config } = this.owner;
+    const info = this.info;
     // This attempt is over: detached now, unsubscribed and released once the next is planned
     // (as `retry` does), so that a timer that fires at once starts the next one cleanly.
     const { inner, permit } = this;
     this.inner = this.permit = undefined;
     this.flags += ONE_ATTEMPT;
     try {
-      const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts);
+      const safe = (this.owner.mode & RETRY) !== 0;
+      const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts, safe);
       if ('ms' in next) {
         // The timer is kept in `inner` (no attempt is in flight until it fires). A scheduler
         // that runs it at once (before `schedule` returns) must not have it stored afterwards.

@@ -5,7 +5,9 @@
  * nothing is allocated per request to hold them.
  */
 import type { Limiter, Permit } from '../core/limiter.js';
+import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
+import { isResendable, isSuccess } from '../core/resend.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
 import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
 
@@ -17,16 +19,17 @@ export function extractorOf(limiter: Limiter, config: { readonly extractResponse
 // ---- throttleByHeaders --------------------------------------------------------------------
 
 /**
- * Reads the response in `raw` (a value or an error of the request), if any, into the permit:
- * is the credential blocked? A user extractor that throws must not lose the request's own
- * outcome, nor the permit: it reads as "not blocked".
+ * Reads the response in `raw` (a value or an error of the request), if any, into the permit,
+ * and returns what the provider made of it (`blocked`: the credential is cut off; `limited` on
+ * a 200: a throttle told in the body). A user extractor that throws must not lose the
+ * request's own outcome, nor the permit: it reads as no response.
  */
-export function readBlocked(extract: ResponseExtractor, permit: Permit, raw: unknown): boolean {
+export function readAnswer(extract: ResponseExtractor, permit: Permit, raw: unknown): ResponseReading | undefined {
   try {
     const res = extract(raw);
-    return res !== undefined && permit.observe(res, raw).outcome === 'blocked';
+    return res === undefined ? undefined : permit.observe(res, raw);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -49,25 +52,57 @@ export function maxRetriesOf(config: RetryOn429Config): number {
   return maxRetries;
 }
 
-/** The response in `x` if it has a status to retry (429 unless `statuses` says otherwise). */
-export function retryableResponse(limiter: Limiter, config: RetryOn429Config, x: unknown): ResponseLike | undefined {
+/**
+ * The response in `x` if the request is to be sent again after it ({@link isResendable}): a
+ * status in `statuses` (429 unless told) on a request safe to repeat (`safe`), or a 2xx the
+ * provider reads as `limited`; on a request not safe to repeat, only what the provider says the
+ * server did not act on. `reading`: the provider's reading of `x`, when the caller has it;
+ * otherwise the limiter's, else the provider is asked (a profile is pure).
+ */
+export function retryableResponse(
+  limiter: Limiter,
+  info: RequestInfo,
+  config: RetryOn429Config,
+  x: unknown,
+  safe: boolean,
+  reading?: ResponseReading,
+): ResponseLike | undefined {
   if (x instanceof RetryableAnswer) return x.response;
   const res = extractorOf(limiter, config)(x);
-  return res && (config.statuses ?? DEFAULT_STATUSES).includes(res.status) ? res : undefined;
+  if (!res) return undefined;
+  const listed = (config.statuses ?? DEFAULT_STATUSES).includes(res.status);
+  if (listed && safe) return res;
+  // Most answers: a success or an error status not listed, which only a reading can make one to retry.
+  if (!listed && !isSuccess(res.status)) return undefined;
+  const read = reading ?? limiter.readingOf(x) ?? peek(limiter, res, info);
+  return isResendable(info, safe, listed, res.status, read) ? res : undefined;
 }
 
 const DEFAULT_STATUSES: readonly number[] = [429];
 
-/** Reads a 429 the limiter has not seen (retryOn429 used without throttleByHeaders). */
+/** What the provider makes of `res`, without applying it to the limiter; a throw reads as nothing. */
+function peek(limiter: Limiter, res: ResponseLike, info: RequestInfo): ResponseReading | undefined {
+  try {
+    return limiter.provider.read(res, info);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a rate-limit answer the limiter has not seen (retryOn429 used without
+ * throttleByHeaders): a status in `statuses`, or a 2xx the provider reads as `limited`.
+ */
 export function observeUnseen(limiter: Limiter, info: RequestInfo, config: RetryOn429Config, raw: unknown): void {
-  const res = retryableResponse(limiter, config, raw);
-  if (res && typeof raw === 'object' && raw !== null) limiter.observe(res, info, raw);
+  if (typeof raw !== 'object' || raw === null || limiter.hasSeen(raw)) return;
+  const res = retryableResponse(limiter, info, config, raw, true);
+  if (res) limiter.observe(res, info, raw);
 }
 
 /**
  * What to do with an error of attempt `attempts` (1 for the first): wait `ms` and send again,
  * or fail with `error` (what the request ended with, or `RetryLimitError`/`QuotaExhaustedError`).
- * Throws what a user extractor throws.
+ * `safe`: the request may be repeated ({@link isRetrySafe}). Throws what a user extractor throws.
  */
 export function retryDecision(
   limiter: Limiter,
@@ -76,11 +111,12 @@ export function retryDecision(
   maxRetries: number,
   error: unknown,
   attempts: number,
+  safe: boolean,
 ): { readonly ms: number } | { readonly fail: unknown } {
-  const res = retryableResponse(limiter, config, error);
-  if (!res) return { fail: error };
   const raw = error instanceof RetryableAnswer ? error.value : error;
   observeUnseen(limiter, info, config, raw);
+  const res = retryableResponse(limiter, info, config, error, safe);
+  if (!res) return { fail: error };
   try {
     return { ms: limiter.retryDelay(info, { attempts, maxRetries, status: res.status, cause: raw }) };
   } catch (e) {

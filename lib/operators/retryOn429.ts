@@ -1,4 +1,4 @@
-import { map, retry, tap, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
+import { map, retry, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import type { RetryOn429Config } from './config.js';
@@ -11,9 +11,14 @@ export type { RetryOn429Config } from './config.js';
  * comes from `Retry-After`, else the reset headers, else the body, else a capped backoff with
  * jitter. The 429 pauses every stream of the limiter, not only this one.
  *
+ * A success whose body the provider reads as a rate limit counts as a 429: Shopify's GraphQL
+ * answers a throttled query with a 200 and a `THROTTLED` error, and that request waits until
+ * the cost it asked for has come back, then goes again.
+ *
  * Only requests safe to repeat are retried: idempotent methods, a request with an
- * `idempotencyKey`, or `retryNonIdempotent: true`. Others end with their 429 as received.
- * A wait longer than the limiter's `maxWaitMs` fails at once with `QuotaExhaustedError`;
+ * `idempotencyKey`, or `retryNonIdempotent: true`, or one the provider says the server refused
+ * before acting on it (Shopify's `THROTTLED`: the query never ran), unless it says
+ * `retry: false`. Others end with their 429 (or 200) as received. A wait longer than the limiter's `maxWaitMs` fails at once with `QuotaExhaustedError`;
  * more than `maxRetries` 429s in a row fail with `RetryLimitError` (`cause`: the last 429).
  *
  * ```ts
@@ -28,20 +33,19 @@ export function retryOn429<T>(
   config: RetryOn429Config = {},
 ): MonoTypeOperatorFunction<T> {
   const maxRetries = maxRetriesOf(config);
-  const note = (raw: unknown) => observeUnseen(limiter, info, config, raw);
-  if (!isRetrySafe(info, config.retryNonIdempotent)) {
-    return (source) => source.pipe(tap<T>({ next: note, error: note }));
-  }
+  const safe = isRetrySafe(info, config.retryNonIdempotent);
   return (source) =>
     source.pipe(
       map((value) => {
-        const res = retryableResponse(limiter, config, value);
+        const res = retryableResponse(limiter, info, config, value, safe);
         if (res) throw new RetryableAnswer(value, res);
+        // A 429 not retried (a POST) still pauses the limiter, if throttleByHeaders did not read it.
+        if (!safe) observeUnseen(limiter, info, config, value);
         return value;
       }),
       retry({
         delay: (error: unknown, attempts: number) => {
-          const next = retryDecision(limiter, info, config, maxRetries, error, attempts);
+          const next = retryDecision(limiter, info, config, maxRetries, error, attempts, safe);
           return 'ms' in next ? timer(next.ms, limiter.scheduler) : throwError(() => next.fail);
         },
       }),

@@ -17,6 +17,11 @@ export interface ProviderDefinition {
    * for 1. The request's own `cost` wins. A throw counts as `undefined`.
    */
   readonly cost?: (request: RequestInfo, bucket: BucketSpec) => number | undefined;
+  /**
+   * Does reading an answer with this status need its body, beyond a 429's or 403's (see
+   * `Provider.readsBody`)? A throw counts as `false`. @default never
+   */
+  readonly readsBody?: (status: number, request: RequestInfo) => boolean;
 }
 
 /**
@@ -43,6 +48,9 @@ const definition = z.object({
     .check(z.superRefine((b, ctx) => checkEach(bucketSpecSchema, Array.isArray(b) ? b.entries() : [], ctx))),
   read: z.custom<ProviderDefinition['read']>((f) => typeof f === 'function', 'a function'),
   cost: z.optional(z.custom<NonNullable<ProviderDefinition['cost']>>((f) => typeof f === 'function', 'a function')),
+  readsBody: z.optional(
+    z.custom<NonNullable<ProviderDefinition['readsBody']>>((f) => typeof f === 'function', 'a function'),
+  ),
 });
 
 /**
@@ -67,10 +75,22 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const buckets = typeof list === 'function' ? list : () => list;
   const read = parsed.read;
   const cost = parsed.cost;
+  const readsBody = parsed.readsBody;
   return {
     name: parsed.name,
     buckets,
     ...(cost ? { cost } : {}),
+    ...(readsBody
+      ? {
+          readsBody(status: number, request: RequestInfo) {
+            try {
+              return readsBody(status, request) === true;
+            } catch {
+              return false;
+            }
+          },
+        }
+      : {}),
     read(response, request) {
       try {
         return read(response, request);

@@ -43,14 +43,32 @@ export interface GenericProviderOptions {
   readonly resourceHeader?: string;
 }
 
+/**
+ * Options of `providers.ietf()`: those of `generic()` but the ones about other headers
+ * (`headers`, `resetUnit`, `resourceHeader`), which it refuses with a `TypeError` naming them.
+ *
+ * ```ts
+ * import { providers, type IetfProviderOptions } from 'rx-ratelimit';
+ * const options: IetfProviderOptions = { limit: 100, windowMs: 60_000, limitedStatuses: [429, 503] };
+ * const provider = providers.ietf(options);
+ * ```
+ */
+export type IetfProviderOptions = Omit<GenericProviderOptions, 'headers' | 'resetUnit' | 'resourceHeader'>;
+
 /** An HTTP field name (RFC 9110 token), at most 64 characters. */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
-const options = z.strictObject({
+/** The options both profiles take. */
+const shared = {
   name: z.optional(z.string().check(z.minLength(1))),
   limit: z.optional(int().check(z.minimum(0))),
   windowMs: z.optional(z.number().check(z.positive())),
   pacing: z.optional(oneOf(['burst', 'smooth'])),
+  limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
+};
+
+const options = z.strictObject({
+  ...shared,
   resetUnit: z.optional(oneOf(['unix-seconds', 'unix-ms', 'seconds-left', 'ms-left', 'timestamp', 'auto'])),
   headers: z.optional(
     z.strictObject({
@@ -60,12 +78,21 @@ const options = z.strictObject({
       period: z.optional(z.string()),
     }),
   ),
-  limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
   // A refinement, not `z.regex`: that check kind would add its class to a browser bundle.
   resourceHeader: z.optional(
     z.string().check(z.refine((v) => HEADER_NAME.test(v), 'a header name (a token of at most 64 characters)')),
   ),
 });
+
+/** `ietf()` reads the IETF fields only: no header names, reset unit or resource header of its own. */
+const ietfOptions = z.strictObject(shared);
+
+/** Options only `generic()` understands, each with what it is for (an error names it to `ietf()` users). */
+const GENERIC_ONLY: Readonly<Record<string, string>> = {
+  headers: 'header names other than the IETF fields',
+  resetUnit: 'the unit of an `X-RateLimit-Reset` header',
+  resourceHeader: 'a bucket per resource a response header names',
+};
 
 const X_RATELIMIT: CounterHeaders = {
   limit: 'x-ratelimit-limit',
@@ -162,8 +189,17 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
  * const limiter = createLimiter({ provider: providers.ietf(), key: 'my-token' });
  * ```
  */
-export function ietf(opts: Omit<GenericProviderOptions, 'headers' | 'resetUnit' | 'resourceHeader'> = {}): Provider {
-  const o = parseOptions('providers.ietf', options, opts) as GenericProviderOptions;
+export function ietf(opts: IetfProviderOptions = {}): Provider {
+  if (typeof opts === 'object' && opts !== null) {
+    const given = Object.keys(GENERIC_ONLY).filter((k) => Object.prototype.hasOwnProperty.call(opts, k));
+    if (given.length > 0)
+      throw new TypeError(
+        `providers.ietf: ${given
+          .map((k) => `option \`${k}\` (${GENERIC_ONLY[k]}) is one of providers.generic()'s`)
+          .join('; ')}; ietf() reads only the IETF RateLimit fields: use providers.generic({ ${given.join(', ')} })`,
+      );
+  }
+  const o = parseOptions('providers.ietf', ietfOptions, opts) as IetfProviderOptions;
   const limited = new Set(o.limitedStatuses ?? [429]);
   return defineProvider({
     name: o.name ?? 'ietf',

@@ -48,7 +48,7 @@ export const providers = {
 } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
-export type { GenericProviderOptions } from './generic.js';
+export type { GenericProviderOptions, IetfProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export { resourceName } from './resources.js';
 export { violatedPolicies } from './problem.js';

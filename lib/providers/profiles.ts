@@ -14,7 +14,7 @@
  *
  * @packageDocumentation
  */
-export { generic, ietf, type GenericProviderOptions } from './generic.js';
+export { generic, ietf, type GenericProviderOptions, type IetfProviderOptions } from './generic.js';
 export { procore, type ProcoreOptions } from './procore.js';
 export { planningCenter, type PlanningCenterOptions } from './planningCenter.js';
 export { fieldwire, type FieldwireOptions } from './fieldwire.js';

@@ -99,9 +99,11 @@ const schema = z
  * else `queryCost`); every answer's body tells the bucket (`extensions.cost.throttleStatus`:
  * `maximumAvailable`, `currentlyAvailable`, `restoreRate`) and what the query really cost
  * (`actualQueryCost`, which replaces the estimate); a `THROTTLED` error in a 200 body holds
- * the bucket until the requested cost has come back. The limiter needs the response body for
- * GraphQL: axios, Angular and the operators over `ajax` give it; `rateLimitedFetch` reads
- * bodies of 429s and 403s only. The memory store only (a shared store is refused).
+ * the bucket until the requested cost has come back, and the query is sent again then (a
+ * POST too: a throttled query never ran), taking its requested cost. The limiter needs the
+ * response body for GraphQL: axios, Angular and the operators over `ajax` give it, and
+ * `rateLimitedFetch` reads a copy of every 2xx body (capped); `fromFetch` through the operators
+ * does not (its body is a stream). The memory store only (a shared store is refused).
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -118,7 +120,13 @@ export function shopify(options: ShopifyOptions = {}): Provider {
   return defineProvider({
     name: 'shopify',
     buckets: () => specs,
-    ...(api === GRAPHQL ? { cost: (_request, b) => (b.name === GRAPHQL ? queryCost : undefined) } : {}),
+    ...(api === GRAPHQL
+      ? {
+          cost: (_request, b) => (b.name === GRAPHQL ? queryCost : undefined),
+          // Every answer's body tells the bucket, and a throttled query is a 200.
+          readsBody: (status) => status >= 200 && status < 300,
+        }
+      : {}),
     read: api === REST ? readRest : readGraphql,
   });
 }
@@ -150,20 +158,29 @@ function readGraphql(res: ResponseLike): ResponseReading {
         };
   const buckets = reading ? [reading] : [];
   const actual = points(field(cost, 'actualQueryCost'));
-  const throttled = res.status === 429 || isThrottled(body);
+  // A cost throttle refuses the query before it runs ("Before execution can begin, the app's
+  // bucket must have enough room for the requested cost"): sending it again applies it once.
+  const costThrottle = isThrottled(body);
+  const throttled = res.status === 429 || costThrottle;
   if (!throttled)
     return actual !== undefined && actual > 0 ? { outcome: 'ok', buckets, cost: actual } : { outcome: 'ok', buckets };
-  const retry = readRetryAfter(res);
-  if (retry.retryAfter) return { outcome: 'limited', buckets, limitedBy: GRAPHQL, ...retry };
-  // Not sent by Shopify for GraphQL: the wait is until the requested cost has come back.
   const requested = points(field(cost, 'requestedQueryCost'));
+  const limited: ResponseReading = {
+    outcome: 'limited',
+    buckets,
+    limitedBy: GRAPHQL,
+    ...(costThrottle ? { notProcessed: true } : {}),
+    // Sent again, the query takes what the server asked of the bucket, not the estimate.
+    ...(requested !== undefined && requested > 0 ? { retryCost: { [GRAPHQL]: requested } } : {}),
+  };
+  const retry = readRetryAfter(res);
+  if (retry.retryAfter) return { ...limited, ...retry };
+  // Not sent by Shopify for GraphQL: the wait is until the requested cost has come back.
   const wait =
     requested !== undefined && available !== undefined && rate !== undefined
       ? Math.ceil((Math.max(0, requested - available) / rate) * 1000)
       : undefined;
-  return wait === undefined
-    ? { outcome: 'limited', buckets, limitedBy: GRAPHQL }
-    : { outcome: 'limited', buckets, limitedBy: GRAPHQL, retryAfter: { delayMs: wait }, retrySource: 'body' };
+  return wait === undefined ? limited : { ...limited, retryAfter: { delayMs: wait }, retrySource: 'body' };
 }
 
 /** Does a GraphQL body's `errors` hold a throttle error (`extensions.code: THROTTLED`, or "Throttled")? */

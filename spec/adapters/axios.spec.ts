@@ -257,6 +257,45 @@ describe('attachRateLimiter', () => {
     expect(forbidden.calls).toBe(1);
   });
 
+  it('retries a 200 the provider reads as a rate limit (a throttle in the body), a POST too when it never ran', async () => {
+    // As Shopify's GraphQL: a 200 whose body says THROTTLED; the transport hands it over as text.
+    const infos: RequestInfo[] = [];
+    const provider = defineProvider({
+      name: 'body-throttle',
+      buckets: (req) => {
+        infos.push(req);
+        return [{ name: 'points' }];
+      },
+      read: (res) =>
+        typeof res.body === 'string' && res.body.includes('THROTTLED')
+          ? {
+              outcome: 'limited',
+              buckets: [],
+              retryAfter: { delayMs: 1 },
+              retrySource: 'body',
+              notProcessed: true,
+              retryCost: { points: 7 },
+            }
+          : { outcome: 'ok', buckets: [] },
+    });
+    const throttled: Reply = { status: 200, data: '{"errors":[{"extensions":{"code":"THROTTLED"}}]}' };
+    const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? throttled : { status: 200, data: '{"data":{}}' }));
+    const client = axios.create({ adapter });
+    attachRateLimiter(client, fastLimiter(provider));
+
+    const res = await client.post('/graphql.json', { query: '{ shop { name } }' });
+
+    expect(res.data).toEqual({ data: {} });
+    expect(calls).toHaveLength(2);
+    expect(infos.at(-1)).toMatchObject({ method: 'POST', cost: { points: 7 } });
+
+    const always = fakeAdapter(() => throttled);
+    const failing = axios.create({ adapter: always.adapter });
+    attachRateLimiter(failing, fastLimiter(provider), { maxRetries: 1 });
+    const out = await settle(failing.get('/graphql.json'));
+    expect(errorOf(out)).toMatchObject({ name: 'RetryLimitError', attempts: 2, status: 200 });
+  });
+
   it('retries a 429 that validateStatus let through, and resolves with a non-retried one', async () => {
     const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 || n === 3 ? limited() : ok));
     const client = axios.create({ adapter, validateStatus: () => true });

@@ -397,3 +397,130 @@ describe('rateLimitedFetch', () => {
     expect(() => rateLimitedFetch(fastLimiter(), { statuses: ['429'] as unknown as number[] })).toThrow(/`statuses`/);
   });
 });
+
+describe('rateLimitedFetch and a 200 the provider reads as a rate limit (Shopify GraphQL’s THROTTLED)', () => {
+  /**
+   * Reads `{ "throttled": true }` in a 2xx body as a rate limit whose wait is in the body,
+   * the server saying the request never ran and cost 7; wants 2xx bodies only when `wants`.
+   */
+  function bodyThrottle(wants = true) {
+    const seen: ResponseLike[] = [];
+    const infos: RequestInfo[] = [];
+    const provider = defineProvider({
+      name: 'body-throttle',
+      buckets: (req) => {
+        infos.push(req);
+        return [{ name: 'points' }];
+      },
+      readsBody: (status) => wants && status >= 200 && status < 300,
+      read: (res) => {
+        seen.push(res);
+        const throttled = (res.body as { throttled?: boolean } | undefined)?.throttled === true;
+        return throttled
+          ? {
+              outcome: 'limited',
+              buckets: [],
+              retryAfter: { delayMs: 1 },
+              retrySource: 'body',
+              notProcessed: true,
+              retryCost: { points: 7 },
+            }
+          : { outcome: 'ok', buckets: [] };
+      },
+    });
+    return { provider, seen, infos };
+  }
+  const throttledReply: Reply = {
+    status: 200,
+    headers: { 'Content-Type': 'application/json' },
+    body: '{"throttled":true}',
+  };
+
+  it('reads the body of a 200 when the provider asks, from a clone: the caller gets it unread', async () => {
+    const { provider, seen } = bodyThrottle();
+    const fake = fakeFetch(() => ok);
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
+    expect(seen.map((r) => r.body)).toEqual([{ ok: true }]);
+    expect(res.bodyUsed).toBe(false);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it('sends a throttled 200 again, a POST too when the server did not run it, with the cost it told', async () => {
+    const { provider, infos } = bodyThrottle();
+    const fake = fakeFetch((_r, n) => (n === 1 ? throttledReply : ok));
+    const limiter = fastLimiter(provider);
+    const res = await rateLimitedFetch(limiter, { fetch: fake.fetch })('https://api.example.com/graphql', {
+      method: 'POST',
+      body: '{"query":"{ shop { name } }"}',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+    expect(fake.calls.map((c) => c.body)).toEqual(['{"query":"{ shop { name } }"}', '{"query":"{ shop { name } }"}']);
+    // The second attempt was queued with the cost the throttle told.
+    expect(infos.at(-1)).toMatchObject({ method: 'POST', cost: { points: 7 } });
+    expect(limiter.snapshot.totals).toMatchObject({ sent: 2, rateLimited: 1 });
+  });
+
+  it('past maxRetries rejects with RetryLimitError: status 200, its cause the last Response', async () => {
+    const { provider } = bodyThrottle();
+    const fake = fakeFetch(() => throttledReply);
+    const out = await settle(
+      rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch, maxRetries: 1 })('https://api.example.com/x'),
+    );
+    const error = errorOf(out);
+    expect(error).toMatchObject({ name: 'RetryLimitError', attempts: 2, status: 200 });
+    expect(rawCauseOf(error as RateLimitError)).toBe(fake.responses[1]);
+  });
+
+  it('resolves the throttled 200 as it came when its body cannot be sent again (a ReadableStream)', async () => {
+    const { provider } = bodyThrottle();
+    const fake = fakeFetch(() => throttledReply);
+    const limiter = fastLimiter(provider);
+    const apiFetch = rateLimitedFetch(limiter, { fetch: fake.fetch, maxRetries: 3 });
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{}'));
+        controller.close();
+      },
+    });
+    const res = await apiFetch('https://api.example.com/x', {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(await res.json()).toEqual({ throttled: true });
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('without the provider asking, a 200 body stays unread and the 200 is what the caller gets', async () => {
+    const { provider, seen } = bodyThrottle(false);
+    const fake = fakeFetch(() => throttledReply);
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
+    expect(seen.map((r) => r.body)).toEqual([undefined]);
+    expect(await res.json()).toEqual({ throttled: true });
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('reads at most 256 KiB of a 200 body: past that the limiter reads headers only, the caller gets it all', async () => {
+    const { provider, seen } = bodyThrottle();
+    const big = JSON.stringify({ data: 'x'.repeat(300 * 1024) });
+    const fake = fakeFetch(() => ({ status: 200, headers: { 'Content-Type': 'application/json' }, body: big }));
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
+    expect(seen.map((r) => r.body)).toEqual([undefined]);
+    expect(await res.text()).toBe(big);
+  });
+
+  it('a readsBody that throws reads as no', async () => {
+    const provider = defineProvider({
+      name: 'throwing-reads-body',
+      buckets: [{ name: 'default' }],
+      readsBody: () => {
+        throw new Error('profile bug');
+      },
+      read: () => ({ outcome: 'ok', buckets: [] }),
+    });
+    const fake = fakeFetch(() => ok);
+    const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
+    expect(await res.json()).toEqual({ ok: true });
+  });
+});

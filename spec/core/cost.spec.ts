@@ -15,7 +15,9 @@ import {
   type Permit,
   type RateLimitError,
   type RequestInfo,
+  type ResponseReading,
 } from '../../lib/index.js';
+import { withRetryCost } from '../../lib/core/resend.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 const quiet = { outcome: 'ok' as const, buckets: [] };
@@ -254,5 +256,47 @@ describe('request cost', () => {
     // The cheap ones behind it wait: within about one window it has its 8 units.
     expect((costly?.at ?? Infinity) - 1550).toBeLessThanOrEqual(1200);
     expect(out.rejected).toEqual([]);
+  });
+});
+
+describe('the cost a rate limit tells for sending the request again (retryCost)', () => {
+  const limited = (retryCost: Record<string, number>): ResponseReading => ({
+    outcome: 'limited',
+    buckets: [],
+    retryCost,
+  });
+  const buckets = () => [{ name: 'graphql' }, { name: 'extra' }];
+
+  it('replaces the cost of the buckets it names; the others keep theirs', () => {
+    expect(withRetryCost({ method: 'POST' }, limited({ graphql: 250 }), buckets).cost).toEqual({ graphql: 250 });
+    expect(withRetryCost({ cost: { graphql: 50, extra: 3 } }, limited({ graphql: 250 }), buckets).cost).toEqual({
+      graphql: 250,
+      extra: 3,
+    });
+    // One number for every bucket: spelled out per bucket, the told one replaced.
+    expect(withRetryCost({ cost: 7 }, limited({ graphql: 250 }), buckets).cost).toEqual({ graphql: 250, extra: 7 });
+  });
+
+  it('keeps everything else of the request, and the request itself when nothing usable is told', () => {
+    const info: RequestInfo = { method: 'POST', url: '/graphql.json', priority: 2, cost: 50 };
+    expect(withRetryCost(info, limited({ graphql: 250 }), buckets)).toMatchObject({
+      method: 'POST',
+      url: '/graphql.json',
+      priority: 2,
+    });
+    expect(withRetryCost(info, undefined, buckets)).toBe(info);
+    expect(withRetryCost(info, { outcome: 'ok', buckets: [], retryCost: { graphql: 250 } }, buckets)).toBe(info);
+    // Not costs: 0, negative, NaN, past MAX_COST, not numbers.
+    const junk = { a: 0, b: -1, c: Number.NaN, d: 2e6, e: '5' } as unknown as Record<string, number>;
+    expect(withRetryCost(info, limited(junk), buckets)).toBe(info);
+  });
+
+  it('takes at most 16 bucket names from a reading, and survives a profile whose buckets() throws', () => {
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`b${i}`, 1]));
+    expect(Object.keys(withRetryCost({}, limited(many), buckets).cost as object)).toHaveLength(16);
+    const throwing = () => {
+      throw new Error('profile bug');
+    };
+    expect(withRetryCost({ cost: 3 }, limited({ graphql: 9 }), throwing).cost).toEqual({ graphql: 9 });
   });
 });

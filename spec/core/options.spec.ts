@@ -84,6 +84,9 @@ describe('defineProvider and provider options', () => {
     expect(() => defineProvider({ name: 'x', buckets: 'all' as never, read })).toThrow(
       /defineProvider: option `buckets` must be an array of buckets or a function, got "all"/,
     );
+    expect(() => defineProvider({ name: 'x', buckets: [], read, readsBody: true as never })).toThrow(
+      /defineProvider: option `readsBody` must be a function, got true/,
+    );
     expect(() =>
       defineProvider({ name: 'x', buckets: [{ name: 'a', limit: 1.5, pacing: 'fast' as never }], read }),
     ).toThrow(

@@ -1,15 +1,23 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, defer, of, throwError } from 'rxjs';
+import { asyncScheduler, defer, delay, of, throwError, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   createLimiter,
+  defineProvider,
   isQuotaExhaustedError,
   isRetryLimitError,
   providers,
   rateLimit,
   responseLike,
   retryOn429,
+  throttleByHeaders,
+  rawCauseOf,
+  type Limiter,
   type LimiterEvent,
+  type RateLimitError,
+  type RateLimitConfig,
+  type RequestInfo,
+  type ResponseLike,
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
@@ -250,5 +258,211 @@ describe('retryOn429', () => {
     expect(() => retryOn429(limiter, {}, { maxRetries: -1 })).toThrow(
       /`maxRetries` must be a whole number >= 0, got -1/,
     );
+  });
+});
+
+describe('a 200 the provider reads as a rate limit (a throttle told in the body, as Shopify GraphQL does)', () => {
+  interface Body {
+    readonly throttled?: boolean;
+    readonly waitMs?: number;
+    /** The server says the request never ran. */
+    readonly notRun?: boolean;
+  }
+  /** A profile that reads `{ throttled: true, waitMs }` in a body as a rate limit, the wait from the body. */
+  const bodyThrottle = defineProvider({
+    name: 'body-throttle',
+    buckets: [{ name: 'default' }],
+    read: (res) => {
+      const body = res.body as Body | undefined;
+      if (!body?.throttled) return { outcome: 'ok', buckets: [] };
+      return {
+        outcome: 'limited',
+        buckets: [],
+        retryAfter: { delayMs: body.waitMs ?? 1000 },
+        retrySource: 'body',
+        ...(body.notRun ? { notProcessed: true } : {}),
+      };
+    },
+  });
+  const limiterOf = () => createLimiter({ provider: bodyThrottle, key: freshKey() });
+  const throttled = (body: Body = {}) => responseLike(200, {}, { throttled: true, waitMs: 2000, ...body });
+  const ok = responseLike(200, {}, { data: 1 });
+
+  /** The three ways in, each as a user composes it. */
+  const ways = {
+    rateLimit: (l: Limiter, info: RequestInfo, config: RateLimitConfig) => rateLimit<ResponseLike>(l, info, config),
+    'throttleByHeaders + retryOn429':
+      (l: Limiter, info: RequestInfo, config: RateLimitConfig) => (s: Observable<ResponseLike>) =>
+        s.pipe(throttleByHeaders(l, info), retryOn429(l, info, config)),
+    'retryOn429 alone': (l: Limiter, info: RequestInfo, config: RateLimitConfig) =>
+      retryOn429<ResponseLike>(l, info, config),
+  } as const;
+
+  it.each(Object.keys(ways) as Array<keyof typeof ways>)(
+    '%s: waits the time the body states, sends it again, and passes the answer with data through',
+    (way) => {
+      marbles().run(({ cold, expectObservable }) => {
+        let n = 0;
+        const source = defer(() => (++n === 1 ? cold('-(t|)', { t: throttled() }) : cold('-(r|)', { r: ok })));
+        // Throttled at 1 ms, held 2 s (the body's wait), sent again at 2001 ms.
+        expectObservable(source.pipe(ways[way](limiterOf(), {}, {}))).toBe('2002ms (r|)', { r: ok });
+      });
+    },
+  );
+
+  it.each(Object.keys(ways) as Array<keyof typeof ways>)(
+    '%s: the throttle holds every stream of the limiter, not only the throttled one',
+    (way) => {
+      const out = inVirtualTime(({ now }) => {
+        const limiter = limiterOf();
+        const sent: number[] = [];
+        let n = 0;
+        const request = (answer: () => ResponseLike) =>
+          defer(() => {
+            sent.push(now());
+            return of(answer()).pipe(delay(1));
+          });
+        request(() => (++n === 1 ? throttled() : ok))
+          .pipe(ways[way](limiter, {}, {}))
+          .subscribe();
+        // Another stream through the same limiter, 100 ms later: it waits out the throttle too
+        // (with retryOn429 alone its throttleByHeaders is what gates it).
+        asyncScheduler.schedule(
+          () =>
+            request(() => ok)
+              .pipe(throttleByHeaders(limiter))
+              .subscribe(),
+          100,
+        );
+        return sent;
+      });
+      expect(out).toEqual([0, 2001, 2001]);
+    },
+  );
+
+  it.each(Object.keys(ways) as Array<keyof typeof ways>)(
+    '%s: past maxRetries it fails with RetryLimitError, its status 200 and its cause the last answer',
+    (way) => {
+      const out = inVirtualTime(({ now }) => {
+        const answers: ResponseLike[] = [];
+        const errors: Array<[number, unknown]> = [];
+        defer(() => {
+          answers.push(throttled());
+          return of(answers[answers.length - 1]!).pipe(delay(1));
+        })
+          .pipe(ways[way](limiterOf(), {}, { maxRetries: 1 }))
+          .subscribe({ error: (e) => errors.push([now(), e]) });
+        return { answers, errors };
+      });
+      expect(out.answers).toHaveLength(2);
+      expect(out.errors).toHaveLength(1);
+      const [at, error] = out.errors[0]!;
+      // Throttled at 1 ms, sent again at 2001 ms, throttled again at 2002 ms: no third attempt.
+      expect(at).toBe(2002);
+      expect(error).toMatchObject({ name: 'RetryLimitError', attempts: 2, status: 200 });
+      expect(rawCauseOf(error as RateLimitError)).toBe(out.answers[1]);
+    },
+  );
+
+  it.each(Object.keys(ways) as Array<keyof typeof ways>)(
+    '%s: a POST goes again only when the provider says the server did not run it, and never with retry: false',
+    (way) => {
+      marbles().run(({ cold, expectObservable }) => {
+        const twice = (first: ResponseLike) => {
+          let n = 0;
+          return defer(() => (++n === 1 ? cold('-(t|)', { t: first }) : cold('-(r|)', { r: ok })));
+        };
+        const ran = throttled();
+        // It may have run: delivered as received, as a 429 on a POST is.
+        expectObservable(twice(ran).pipe(ways[way](limiterOf(), { method: 'POST' }, {}))).toBe('-(t|)', { t: ran });
+        // It did not run: sending it again cannot apply it twice.
+        expectObservable(twice(throttled({ notRun: true })).pipe(ways[way](limiterOf(), { method: 'POST' }, {}))).toBe(
+          '2002ms (r|)',
+          { r: ok },
+        );
+        const forbidden = throttled({ notRun: true });
+        expectObservable(twice(forbidden).pipe(ways[way](limiterOf(), { method: 'POST', retry: false }, {}))).toBe(
+          '-(t|)',
+          { t: forbidden },
+        );
+      });
+    },
+  );
+
+  it('sent again, the request takes the cost the rate limit told (retryCost), not its estimate', () => {
+    // A window of 10 units. The first attempt is taken at 1 unit; its answer says it costs 10.
+    // Sent again after 1 s it needs the whole window, which has 9 left until it ends at 10 s.
+    const told = defineProvider({
+      name: 'told-cost',
+      buckets: [{ name: 'units', limit: 10, windowMs: 10_000 }],
+      read: (res) =>
+        (res.body as Body | undefined)?.throttled
+          ? {
+              outcome: 'limited',
+              buckets: [],
+              retryAfter: { delayMs: 1000 },
+              retrySource: 'body',
+              notProcessed: true,
+              retryCost: { units: 10 },
+            }
+          : { outcome: 'ok', buckets: [] },
+    });
+    const out = inVirtualTime(({ now }) => {
+      const sent: Array<[number, number]> = [];
+      const run = (info: RequestInfo) => {
+        const limiter = createLimiter({ provider: told, key: freshKey() });
+        let n = 0;
+        defer(() => {
+          sent.push([++n, now()]);
+          return of(n === 1 ? throttled() : ok).pipe(delay(1));
+        })
+          .pipe(rateLimit(limiter, info))
+          .subscribe();
+      };
+      run({ method: 'POST' });
+      // A cost given as one number for every bucket: the told bucket takes the told cost.
+      asyncScheduler.schedule(() => run({ method: 'POST', cost: 2 }), 20_000);
+      return sent;
+    });
+    // (Each window's end plus `resetGuardMs`.) Taken at its estimate, it would have gone at 1 s.
+    expect(out).toEqual([
+      [1, 0],
+      [2, 10_050],
+      [1, 20_000],
+      [2, 30_050],
+    ]);
+  });
+
+  it('only a success counts: an error status the provider reads as limited is retried only when listed', () => {
+    // GitHub answers some limits with 403: `statuses` decides, as before, whether they are retried.
+    const limited403 = defineProvider({
+      name: 'limited-403',
+      buckets: [{ name: 'default' }],
+      read: (res) =>
+        res.status === 403
+          ? { outcome: 'limited', buckets: [], retryAfter: { delayMs: 1000 }, retrySource: 'body' }
+          : { outcome: 'ok', buckets: [] },
+    });
+    marbles().run(({ cold, expectObservable }) => {
+      const forbidden = responseLike(403, {});
+      const twice = () => {
+        let n = 0;
+        return defer(() => (++n === 1 ? cold('-(f|)', { f: forbidden }) : cold('-(r|)', { r: ok })));
+      };
+      const limiter = () => createLimiter({ provider: limited403, key: freshKey() });
+      expectObservable(twice().pipe(rateLimit(limiter()))).toBe('-(f|)', { f: forbidden });
+      expectObservable(twice().pipe(rateLimit(limiter(), {}, { statuses: [429, 403] }))).toBe('1002ms (r|)', { r: ok });
+    });
+  });
+
+  it('a 200 that is not a rate limit is read once and passed on, whatever else is configured', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-(r|)', { r: ok });
+      expectObservable(source.pipe(rateLimit(limiterOf(), { method: 'POST' }, { statuses: [429, 503] }))).toBe(
+        '-(r|)',
+        { r: ok },
+      );
+      expectSubscriptions(source.subscriptions).toBe('^!');
+    });
   });
 });

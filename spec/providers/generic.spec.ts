@@ -114,6 +114,40 @@ describe('providers.ietf', () => {
         .buckets,
     ).toEqual([{ name: 'permit', limit: 100, remaining: 0, reset: { inMs: 10_000 }, windowMs: 60_000 }]);
   });
+
+  it("refuses generic()'s own options with a TypeError naming each, instead of ignoring them", () => {
+    // A user who expects a bucket per resource (or other header names) from ietf() would get
+    // neither, silently; the error says which options and where they belong.
+    const withOptions = (o: object) => () => providers.ietf(o as never);
+    expect(withOptions({ resourceHeader: 'x-ratelimit-resource' })).toThrow(TypeError);
+    expect(withOptions({ resourceHeader: 'x-ratelimit-resource' })).toThrow(
+      /providers\.ietf: option `resourceHeader` .*providers\.generic\(\{ resourceHeader \}\)/,
+    );
+    expect(withOptions({ resetUnit: 'unix-seconds' })).toThrow(/option `resetUnit`/);
+    expect(withOptions({ headers: { limit: 'x-acme-limit' } })).toThrow(/option `headers`/);
+    // Several at once: every one is named.
+    expect(withOptions({ headers: {}, resourceHeader: 'x-r', limit: 5 })).toThrow(
+      /`headers`.*`resourceHeader`.*providers\.generic\(\{ headers, resourceHeader \}\)/,
+    );
+    // Even an `undefined` value: the key was written, so the caller meant something by it.
+    expect(withOptions({ resourceHeader: undefined })).toThrow(/option `resourceHeader`/);
+    // Any other unknown option, as everywhere.
+    expect(withOptions({ resourceHeaders: 'x' })).toThrow(/providers\.ietf: unknown option `resourceHeaders`/);
+  });
+
+  it('takes the options it shares with generic()', () => {
+    const p = providers.ietf({
+      name: 'acme',
+      limit: 10,
+      windowMs: 1000,
+      pacing: 'smooth',
+      limitedStatuses: [429, 503],
+    });
+    expect(p.name).toBe('acme');
+    expect(p.buckets({})).toEqual([{ name: 'default', limit: 10, windowMs: 1000, pacing: 'smooth' }]);
+    expect(p.read(responseLike(503, {}), {}).outcome).toBe('limited');
+    expect(() => providers.ietf({ limit: -1 })).toThrow(/providers\.ietf: option `limit`/);
+  });
 });
 
 describe('X-RateLimit-Retry-After, read like Retry-After', () => {

@@ -130,14 +130,38 @@ describe('providers.shopify: GraphQL answers', () => {
       outcome: 'limited',
       buckets: [{ name: 'graphql', limit: 1000, remaining: 20, restorePerSecond: 50 }],
       limitedBy: 'graphql',
+      // The query never ran: sending it again (a mutation too) applies it once.
+      notProcessed: true,
+      // Sent again, it takes the 101 points it asked for, not the limiter's estimate.
+      retryCost: { graphql: 101 },
       // (101 − 20) / 50 s.
       retryAfter: { delayMs: 1620 },
       retrySource: 'body',
     });
   });
 
+  it('a THROTTLED answer without the figures to time it holds the bucket, not saying how long', () => {
+    const body = { errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED' } }] };
+    expect(read(gql, 200, {}, body)).toEqual({
+      outcome: 'limited',
+      buckets: [],
+      limitedBy: 'graphql',
+      notProcessed: true,
+    });
+  });
+
+  it('wants the body of every 2xx for GraphQL (a throttle is a 200), and of none for REST', () => {
+    expect(gql.readsBody?.(200, {})).toBe(true);
+    expect(gql.readsBody?.(204, {})).toBe(true);
+    expect(gql.readsBody?.(500, {})).toBe(false);
+    expect(rest.readsBody).toBeUndefined();
+  });
+
   it('the older form, a "Throttled" message with no code, counts too; other errors do not', () => {
-    expect(read(gql, 200, {}, answer({}, [{ message: 'Throttled' }])).outcome).toBe('limited');
+    expect(read(gql, 200, {}, answer({}, [{ message: 'Throttled' }]))).toMatchObject({
+      outcome: 'limited',
+      notProcessed: true,
+    });
     expect(read(gql, 200, {}, answer({}, [{ message: 'Field "x" doesn\'t exist' }])).outcome).toBe('ok');
     expect(read(gql, 200, {}, answer({}, [{ extensions: { code: 'ACCESS_DENIED' } }])).outcome).toBe('ok');
   });
@@ -148,6 +172,7 @@ describe('providers.shopify: GraphQL answers', () => {
       limitedBy: 'graphql',
       retryAfter: { delayMs: 1000 },
     });
+    // A bare 429 does not say the query never ran (Shopify's resource throttles answer 429 too).
     expect(read(gql, 429, {})).toEqual({ outcome: 'limited', buckets: [], limitedBy: 'graphql' });
   });
 
