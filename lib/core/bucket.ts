@@ -51,10 +51,25 @@ export class Bucket {
   /** Monotonic count of admissions: the index a permit holds to judge its response's age. */
   admitted = 0;
   /**
-   * After a local refill, until a response from the new window confirms the numbers, at most
-   * half the old limit is sent: a limit cut by up to half between windows costs no 429.
+   * After a local refill, until a response from the new window confirms the numbers, what may
+   * still be sent (`unconfirmedBudget`: half the limit after a told reset, so a limit cut by up
+   * to half between windows costs no 429; nothing while requests are in flight after an
+   * inferred one).
    */
   private unconfirmedLeft: number | undefined;
+  /**
+   * The admission index of the send that opened the current inferred window (`take`, no reset
+   * told): until an answer from it comes, its end is only a guess from our send time.
+   */
+  private openedBy: number | undefined;
+  /**
+   * When a refill at an inferred reset began waiting for the answers in flight (budget 0): not
+   * for ever, a hung request or a long-held permit must not hold the bucket; one request goes
+   * {@link PROBE_MS} after the refill.
+   */
+  private awaitingSince: number | undefined;
+  /** The current reset is a projection of one the server told (its phase is the server's). */
+  private projected = false;
   /** The last reset a response reported (never a projection of ours). */
   private serverResetAt: number | undefined;
   /**
@@ -106,21 +121,28 @@ export class Bucket {
     this.lowest = undefined;
     this.held = false;
     this.told = undefined;
+    this.openedBy = undefined;
+    // A reset the server told, or projected from one, keeps the server's phase: the half-limit
+    // probe. One we inferred may be off by however long our requests waited to be counted.
+    const told = this.resetKind === 'server' || this.projected;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
     if (this.limit === undefined) this.observed = false;
     if (this.limit !== undefined && this.observed) {
-      this.unconfirmedLeft = unconfirmedBudget(this.limit);
+      this.unconfirmedLeft = unconfirmedBudget(this.limit, told);
       this.refillIndex = this.admitted;
+      this.awaitingSince = told ? undefined : now;
     }
     if (this.resetKind === 'server' && this.windowMs !== undefined && this.windowMs > 0) {
       // Projected, not told: the next response's reset replaces it whatever its value.
       this.resetAt = projectReset(this.resetAt, now, this.windowMs);
       this.resetKind = 'inferred';
+      this.projected = true;
     } else {
       this.resetAt = undefined;
       this.resetKind = undefined;
+      this.projected = false;
     }
   }
 
@@ -135,7 +157,12 @@ export class Bucket {
   availableAt(now: number, guardMs: number, coldStart: number, waiting = 0, cost = 1): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     // `> cost - 1`: for one unit, any room at all (as ever); for more, the whole cost.
-    if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) return undefined;
+    if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) {
+      // Waiting for an answer from the new window; after an inferred reset, for the answers in
+      // flight, but at most PROBE_MS: then one request goes (the checks below still apply).
+      if (this.awaitingSince === undefined) return undefined;
+      if (now < this.awaitingSince + PROBE_MS) return this.awaitingSince + PROBE_MS;
+    }
     if (this.remaining === undefined || this.remaining > cost - 1) {
       const probe = waiting > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
@@ -149,12 +176,16 @@ export class Bucket {
   take(now: number, cost = 1): number {
     const index = this.admitted++;
     this.inFlight += cost;
+    this.awaitingSince = undefined;
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
     if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - cost);
     if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
-      // No reset from the server: the window is taken to start at our first send in it.
+      // No reset from the server: the window is taken to start at our first send in it, until
+      // an answer from it bounds when the server counted it (`confirm`).
       this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
+      this.projected = false;
+      this.openedBy = index;
       if (this.source === 'hint' && this.observed) this.source = 'inferred';
     }
     // A request of `cost` units uses that many evenly spaced slots.
@@ -212,7 +243,7 @@ export class Bucket {
     /** Units the answered request holds (its cost). */
     cost = 1,
   ): number | null | undefined {
-    this.confirm(index);
+    this.confirm(index, now);
     this.readWindow(reading);
     const current =
       this.resetKind === 'server' && this.resetAt !== undefined ? Math.max(this.resetAt, this.told ?? 0) : undefined;
@@ -294,13 +325,20 @@ export class Bucket {
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
     } else if (rolled && this.windowMs !== undefined) {
-      // The server's window began by the time it answered this request, so it ends no later
-      // than a window after we sent it (after the response, with no send time).
-      this.resetAt = (sentAt ?? now) + this.windowMs;
+      // The server's window began somewhere between our send and this answer: by when the
+      // server counted this request, which may have waited seconds on a busy machine or a
+      // queued connection before reaching it. So it ends no later than a window after the
+      // answer; a window after the send could be early by that wait, and a refill then would
+      // spend a window the server still counts.
+      this.resetAt = now + this.windowMs;
       this.resetKind = 'inferred';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
       this.resetKind = 'inferred';
+    }
+    if (resetAt !== undefined || rolled) {
+      this.openedBy = undefined;
+      this.projected = false;
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
@@ -397,9 +435,22 @@ export class Bucket {
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */
-  confirm(index: number | undefined): void {
+  confirm(index: number | undefined, now?: number): void {
     this.observed = true;
-    if (index === undefined || index >= this.refillIndex) this.unconfirmedLeft = undefined;
+    if (index === undefined || index >= this.refillIndex) {
+      this.unconfirmedLeft = undefined;
+      this.awaitingSince = undefined;
+    }
+    if (now !== undefined && this.openedBy !== undefined && index !== undefined && index >= this.openedBy) {
+      // A window that began when the server counted our first send in it began by the time
+      // any answer from it came back, not at the send: the request may have waited to be
+      // counted (a queued connection, a busy machine), and a window after the send would end
+      // early by that wait. The first answer back is the earliest such bound; it holds for a
+      // bucket the answer reports nothing of too.
+      if (this.windowMs !== undefined && this.resetAt !== undefined && this.resetKind === 'inferred')
+        this.resetAt = Math.max(this.resetAt, now + this.windowMs);
+      this.openedBy = undefined;
+    }
   }
 
   /**
@@ -426,6 +477,8 @@ export class Bucket {
     if (state.resetInMs !== undefined) {
       this.resetAt = now + state.resetInMs;
       this.resetKind = 'server';
+      this.openedBy = undefined;
+      this.projected = false;
     }
   }
 
@@ -440,6 +493,9 @@ export class Bucket {
     this.serverResetAt = undefined;
     this.lowest = undefined;
     this.unconfirmedLeft = undefined;
+    this.openedBy = undefined;
+    this.awaitingSince = undefined;
+    this.projected = false;
     this.nextSmoothAt = 0;
   }
 
@@ -450,6 +506,7 @@ export class Bucket {
     // Our own guess of the reset yields to the server's word; a server reset is only extended.
     this.resetAt = this.resetKind === 'inferred' ? until : Math.max(this.resetAt ?? 0, until);
     this.resetKind = 'server';
+    this.openedBy = undefined;
   }
 
   snapshot(): BucketSnapshot {

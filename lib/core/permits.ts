@@ -273,7 +273,7 @@ export class Permits {
     }
     if (moved) host.regroup();
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
-    for (const [b, index] of mine) b.confirm(index);
+    for (const [b, index] of mine) b.confirm(index, now);
     if (reading.outcome === 'limited')
       host.pauses.limited(
         reading,

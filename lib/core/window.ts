@@ -18,9 +18,14 @@ export const PROBE_MS = 1000;
 export const RESET_TOLERANCE_MS = 999;
 
 /**
- * After a local refill, until a response from the new window confirms the numbers, at most
- * `limit / UNCONFIRMED_DIVISOR` (rounded up, at least one) is sent: a limit cut by up to half
- * between windows costs no 429.
+ * After a local refill at a reset the server told, until a response from the new window
+ * confirms the numbers, at most `limit / UNCONFIRMED_DIVISOR` (rounded up, at least one) is
+ * sent: a limit cut by up to half between windows costs no 429. A refill at a reset nobody told
+ * (a window inferred from our own sends or from a rise in `remaining`) waits for the answers of
+ * the requests still in flight, then sends one request until its answer shows where the
+ * server's window is: the estimate can be off by however long our requests waited to be
+ * counted, and the server's window may still be the old, spent one (whose last answers, or
+ * the reset a spent window's answer tells, then say so before anything more is sent).
  */
 export const UNCONFIRMED_DIVISOR = 2;
 
@@ -29,9 +34,14 @@ export function resetTolerance(windowMs: number | undefined): number {
   return windowMs === undefined ? RESET_TOLERANCE_MS : Math.min(RESET_TOLERANCE_MS, windowMs / 2);
 }
 
-/** What may go after a local refill before a response confirms the new window (the half-limit probe). */
-export function unconfirmedBudget(limit: number): number {
-  return Math.max(1, Math.ceil(limit / UNCONFIRMED_DIVISOR));
+/**
+ * What may go after a local refill before a response confirms the new window: the half-limit
+ * probe when the server told the reset (`told`); when the reset was inferred, nothing while
+ * requests are in flight, then one request (a budget of 0: admission lets one go when nothing
+ * is in flight).
+ */
+export function unconfirmedBudget(limit: number, told = true): number {
+  return told ? Math.max(1, Math.ceil(limit / UNCONFIRMED_DIVISOR)) : 0;
 }
 
 /**
@@ -124,7 +134,8 @@ local function resetTolerance(win)
   if win == nil then return ${RESET_TOLERANCE_MS} end
   return math.min(${RESET_TOLERANCE_MS}, win / 2)
 end
-local function unconfirmedBudget(lim)
+local function unconfirmedBudget(lim, told)
+  if told == false then return 0 end
   return math.max(1, math.ceil(lim / ${UNCONFIRMED_DIVISOR}))
 end
 local function projectReset(rst, now, win)

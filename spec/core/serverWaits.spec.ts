@@ -127,8 +127,9 @@ describe('server-dictated waits are capped', () => {
       asyncScheduler.schedule(() => (resetAt = limiter.snapshot.buckets[0]?.resetAt), 5000);
       return { sent: api.sent, resetAt: () => resetAt };
     });
-    // The empty bucket with no credible reset probes after 1 s (+ the 50 ms reset guard); its answer (reset in 5 s) is the window.
-    expect(sent).toEqual([0, 1060, 1060]);
+    // The empty bucket with no credible reset probes with one request after 1 s (+ the 50 ms
+    // reset guard); its answer (reset in 5 s) is the window, and the other request follows it.
+    expect(sent).toEqual([0, 1060, 1070]);
     expect(resetAt()).toBe(1070 + 5000);
   });
 

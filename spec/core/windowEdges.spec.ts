@@ -152,3 +152,32 @@ describe('a late answer that lowers the limit a hint promised', () => {
     expect(admitted).toBe(20);
   });
 });
+
+describe('a window that began while a request was on its way (no reset told)', () => {
+  it('ends a window after the answer that shows it, not after that request was sent', () => {
+    // 10 per 1 s, windows on the server's clock at 700, 1700, … that no header tells.
+    const b = createBucket({ name: 'main', limit: 10, windowMs: 1000 });
+    const first = Array.from({ length: 10 }, () => b.take(0));
+    // Nine are counted at once and answered at 10 ms (9 … 1 left); the tenth waited to be
+    // counted until 800, in the window that began at 700, and its answer (9 left) comes at 820.
+    for (const [k, index] of first.slice(0, 9).entries()) {
+      b.apply({ name: 'main', limit: 10, remaining: 9 - k }, index, undefined, 10, 0);
+      b.release();
+    }
+    b.apply({ name: 'main', limit: 10, remaining: 9 }, first[9], undefined, 820, 0);
+    b.release();
+    // The nine the new window has left go now, and are answered at once.
+    let sent = 0;
+    while (b.availableAt(820, 50, 1) === 820 && sent < 20) {
+      const index = b.take(820);
+      b.apply({ name: 'main', limit: 10, remaining: 8 - sent }, index, undefined, 830, 820);
+      b.release();
+      sent++;
+    }
+    expect(sent).toBe(9);
+    // That window ends at 1,700. A window taken from the tenth's send (0) would have refilled
+    // at 1,050 and sent into it, spent.
+    b.refill(1100, 50);
+    expect(b.availableAt(1100, 50, 1)).toBeGreaterThanOrEqual(1700);
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * The seed providers' fixed windows, one simulated workload each, for the virtual-time specs
- * that vary how requests travel (spec/reliability/sendLag): where the window
+ * that vary how requests travel (spec/reliability/sendLag and countedLate): where the window
  * starts, how its reset is told, and the profile as a user would configure it for windows
  * compressed to 2–3 s.
  */

@@ -10,7 +10,11 @@
  *   win           window length, ms
  *   obs           '1' once any response on the bucket came back (cold start over)
  *   unc, ridx     after a local refill, requests left before a response confirms the new
- *                 window (half the limit), and the admission index of the refill
+ *                 window (half the limit after a told or projected reset, 0 after an inferred
+ *                 one), and the admission index of the refill
+ *   aw            after an inferred refill, when it began awaiting the answers in flight
+ *   proj          '1' when the reset is projected from one the server told
+ *   prov          the admission index that opened an inferred window (its first answer bounds it)
  *   adm           admissions so far (each request's index, to judge its response's age)
  *   nxt           next smooth-pacing slot
  *   at            when it was last written (Redis ms): a bucket written at or before the
@@ -59,7 +63,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -71,11 +75,12 @@ local function load(key, hintLim, hintWin, pauseKey)
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
-    lowa = num(f[20]), held = f[21] == '1' }
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
-    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
+    s.aw = nil; s.proj = false
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -85,7 +90,8 @@ local function save(key, s, ttl, now)
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
-    'lowa', str(s.lowa), 'held', s.held and '1' or '')
+    'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
+    'proj', s.proj and '1' or '')
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -293,17 +299,23 @@ for i = 1, nb do
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
       s.held = false
+      s.prov = nil
+      -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
+      local told = s.kind == 's' or s.proj
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
       if s.lim ~= nil and s.obs == 1 then
-        s.unc = unconfirmedBudget(s.lim)
+        s.unc = unconfirmedBudget(s.lim, told)
         s.ridx = s.adm
+        if told then s.aw = nil else s.aw = now end
       end
       if s.kind == 's' and s.win ~= nil and s.win > 0 then
         s.rst = projectReset(s.rst, now, s.win)
         s.kind = 'i'
+        s.proj = true
       else
         s.rst = nil
         s.kind = ''
+        s.proj = false
       end
     end
     -- Spent by this process in this window while Redis did not answer (after any refill).
@@ -329,8 +341,11 @@ for i = 1, nb do
     end
     if s.obs ~= 1 and infl >= cold then
       can = 0; w = -1
-    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 then
-      can = 0; w = -1
+    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + PROBE_MS) then
+      -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, at
+      -- most PROBE_MS.
+      can = 0
+      if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
     elseif s.rem == nil or s.rem > c - 1 then
       if s.rem ~= nil then can = math.min(can, math.floor(s.rem / c)) end
       if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
@@ -391,6 +406,7 @@ for i = 1, nb do
   local units = grant * s.c
   if grant > 0 then
     s.adm = s.adm + grant
+    s.aw = nil
     if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
     if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
     if s.roll then
@@ -405,9 +421,12 @@ for i = 1, nb do
       redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
       if s.rst == nil then s.rst = now + s.win end
     elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
-      -- No reset from the server: the window is taken to start at the first send in it.
+      -- No reset from the server: the window is taken to start at the first send in it, until
+      -- an answer from it bounds when the server counted it (as Bucket.take).
       s.rst = now + s.win
       s.kind = 'i'
+      s.proj = false
+      s.prov = first
     end
     if s.smooth then
       local even = 0
@@ -494,7 +513,13 @@ for i = 1, nb do
   local index = num(ARGV[a + 6])
   local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
   s.obs = 1
-  if index == nil or index >= s.ridx then s.unc = nil end
+  if index == nil or index >= s.ridx then s.unc = nil; s.aw = nil end
+  -- As Bucket.confirm: the first answer from a window opened by our send bounds its start,
+  -- whether or not the answer reports this bucket.
+  if s.prov ~= nil and index ~= nil and index >= s.prov then
+    if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
+    s.prov = nil
+  end
   if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
     if mine then
       -- The server logged the call when it arrived, at the latest now that its answer is
@@ -602,12 +627,17 @@ for i = 1, nb do
         s.kind = 's'
         s.srst = reset
       elseif rolled and s.win ~= nil and s.win > 0 then
-        -- The server's window began by the time it answered: it ends a window after the send.
-        s.rst = (sentAt or now) + s.win
+        -- The server's window began by the time it answered: it ends at most a window after
+        -- the answer (a window after the send may be early by the request's wait to be counted).
+        s.rst = now + s.win
         s.kind = 'i'
       elseif s.rem == 0 and s.rst == nil then
         s.rst = now + (s.win or PROBE_MS)
         s.kind = 'i'
+      end
+      if reset ~= nil or rolled then
+        s.prov = nil
+        s.proj = false
       end
     end
   end
@@ -689,6 +719,7 @@ if ARGV[6] == '1' then
 elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
 if ARGV[6] ~= '1' then s.held = true end
 s.kind = 's'
+s.prov = nil
 save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')
 return 1
