@@ -424,12 +424,13 @@ describe('a 200 the provider reads as a rate limit (a throttle told in the body,
       asyncScheduler.schedule(() => run({ method: 'POST', cost: 2 }), 20_000);
       return sent;
     });
-    // (Each window's end plus `resetGuardMs`.) Taken at its estimate, it would have gone at 1 s.
+    // (Each window's end plus `resetGuardMs`; a window no reset dates ends a window after the
+    // first answer from it, 1 ms after the send.) Taken at its estimate, it would have gone at 1 s.
     expect(out).toEqual([
       [1, 0],
-      [2, 10_050],
+      [2, 10_051],
       [1, 20_000],
-      [2, 30_050],
+      [2, 30_051],
     ]);
   });
 
