@@ -14,11 +14,10 @@ import {
 
 export { PROBE_MS } from './window.js';
 
-/** Slots of a window kept back to find its end when only an interval is known (`planBoundaryProbes`). */
+/** Slots of a window kept back to pin the clock offset when a window's end is known only to an interval (`planTickProbes`). */
 const PROBE_SLOTS = 8;
 const PROBE_MIN_LIMIT = 10;
 const PROBE_MIN_WIDTH_MS = 100;
-const PROBE_MIN_SHARE = 0.02;
 
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
@@ -86,9 +85,11 @@ export class Bucket {
   private held = false;
   /**
    * When the last slots of this window may go, if its end is known only to an interval (a
-   * reset read through a clock offset known to the second): see `planBoundaryProbes`.
+   * reset read through a clock offset known to the second): see `planTickProbes`.
    */
   private probes: number[] | undefined;
+  /** How far before its told reset this window may end, while `planTickProbes` is due; else NaN. */
+  private probeSlack = Number.NaN;
   protected nextSmoothAt = 0;
   /**
    * @internal The registry's bookkeeping (buckets.ts), kept on the bucket rather than in maps
@@ -151,7 +152,7 @@ export class Bucket {
    * room, a time if it will have room then, `undefined` if only a response can tell (cold
    * start, or not enough left with requests in flight whose responses will report the reset).
    * `waiting`: how many requests want a slot now; only when more want one than the window has
-   * left are its last slots kept back to find where it ends (`planBoundaryProbes`), never when
+   * left are its last slots kept back to find where it ends (`planTickProbes`), never when
    * everything fits.
    */
   availableAt(now: number, guardMs: number, coldStart: number, waiting = 0, cost = 1): number | undefined {
@@ -164,7 +165,9 @@ export class Bucket {
       if (now < this.awaitingSince + PROBE_MS) return this.awaitingSince + PROBE_MS;
     }
     if (this.remaining === undefined || this.remaining > cost - 1) {
-      const probe = waiting > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
+      // Demand beyond what is left: requests waiting, and the streams of those in flight, which
+      // ask again when answered (a pool of streams shows only a few waiting at a time).
+      const probe = waiting > 0 && waiting + this.inFlight > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
     }
@@ -320,7 +323,7 @@ export class Bucket {
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
         this.resetAt = this.sharpen(resetAt, now, slackMs);
-        if (absolute && this.resetAt === resetAt) this.planBoundaryProbes(now, slackMs);
+        this.probeSlack = absolute && this.resetAt === resetAt ? slackMs : Number.NaN;
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -374,24 +377,32 @@ export class Bucket {
 
   /**
    * A reset read through a clock offset that `Date` pins only to the second says when a window
-   * ends to within `slackMs`: waiting for the latest instant it allows loses up to that much per
-   * window (on a 2-s window, half of it), and nothing we send at that instant shows where the
-   * boundary really was. So the last few slots of such a window are kept back and sent at even
-   * steps across the interval. Each is within this window's budget (no 429 if the boundary has
-   * not come); one that lands after the boundary shows the new window at once (its reset is
-   * later), and the `Date` seconds of the answers on either side of the boundary pin the clock
-   * offset to about one step, which every later window then gains. Only where it matters: the
-   * interval is over 100 ms and over 2 % of the window, and the limit is at least 10.
+   * ends only to an interval: waiting for its latest instant loses up to a second per window. A
+   * slot sent inside that interval to find the end is lost to this window whenever it lands past
+   * the end (and with work that fills whole windows, a lost slot costs a whole window). So the
+   * offset is pinned instead, where nothing is lost: the last few slots of the window go at even
+   * steps across the span of our clock where the server's next second must tick over, well
+   * before the window can end. The `Date` seconds of their answers on either side of the tick
+   * narrow the offset to about one step (plus a round trip), and every later window's end with
+   * it. Only where it matters (the offset unsure by over 100 ms, a limit of at least 10) and
+   * where the span ends before the earliest the window may end; `offset` is the interval of
+   * the server clock minus ours that the `Date` headers allow.
    */
-  private planBoundaryProbes(now: number, slackMs: number): void {
+  planTickProbes(now: number, offset: { readonly lowerMs: number; readonly upperMs: number }): void {
+    const slack = this.probeSlack;
+    if (Number.isNaN(slack)) return;
+    this.probeSlack = Number.NaN;
     this.probes = undefined;
     const end = this.resetAt;
     const limit = this.limit;
     if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return;
-    const from = Math.max(now, end - slackMs);
-    const width = end - from;
-    const span = this.windowMs ?? end - now;
-    if (!(width > PROBE_MIN_WIDTH_MS) || !(width > span * PROBE_MIN_SHARE)) return;
+    const width = Math.min(1000, offset.upperMs - offset.lowerMs);
+    if (!(width > PROBE_MIN_WIDTH_MS)) return;
+    // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
+    const from = Number.isFinite(offset.upperMs)
+      ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs
+      : now;
+    if (!(from + width + PROBE_MIN_WIDTH_MS <= end - slack)) return;
     const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
     // Latest first: the slot `remaining - 1` from the end goes at `probes[remaining - 1]`.
     this.probes = Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));

@@ -73,6 +73,8 @@ export class SkewEstimator {
   private samples: Sample[] = [];
   private estimate = 0;
   private width = Infinity;
+  private lower = -Infinity;
+  private upper = Infinity;
 
   /** @param window How many seconds of answers are kept (the last ones that had answers). */
   constructor(private readonly window = 32) {}
@@ -88,6 +90,16 @@ export class SkewEstimator {
    */
   get uncertaintyMs(): number {
     return this.estimate === 0 && this.width === Infinity ? Infinity : this.width;
+  }
+
+  /** The least server-minus-local offset the `Date` headers allow, ms (-Infinity until told). */
+  get lowerMs(): number {
+    return this.lower;
+  }
+
+  /** The greatest server-minus-local offset the `Date` headers allow, ms (Infinity until told). */
+  get upperMs(): number {
+    return this.upper;
   }
 
   /**
@@ -122,6 +134,8 @@ export class SkewEstimator {
       ({ lower, upper } = sample);
     }
     this.width = upper - lower;
+    this.lower = lower;
+    this.upper = upper;
     this.estimate = lower <= 0 && upper >= 0 ? 0 : lower;
   }
 

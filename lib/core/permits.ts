@@ -268,6 +268,7 @@ export class Permits {
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : 1000,
         held?.[2] ?? 1,
       );
+      b.planTickProbes(now, host.skew);
       if (from !== undefined && b.limit !== undefined)
         host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }
