@@ -396,13 +396,15 @@ export class Bucket {
     const end = this.resetAt;
     const limit = this.limit;
     if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return;
-    const width = Math.min(1000, offset.upperMs - offset.lowerMs);
-    if (!(width > PROBE_MIN_WIDTH_MS)) return;
+    if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return;
     // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
     const from = Number.isFinite(offset.upperMs)
       ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs
       : now;
-    if (!(from + width + PROBE_MIN_WIDTH_MS <= end - slack)) return;
+    // As much of the span as ends before the window may: a part of it still narrows the offset
+    // (a tick not seen in it lies in the rest).
+    const width = Math.min(1000, offset.upperMs - offset.lowerMs, end - slack - PROBE_MIN_WIDTH_MS - from);
+    if (!(width > PROBE_MIN_WIDTH_MS)) return;
     const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
     // Latest first: the slot `remaining - 1` from the end goes at `probes[remaining - 1]`.
     this.probes = Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
