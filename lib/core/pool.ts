@@ -14,49 +14,10 @@ import {
 import { backgroundTimer, limiterClock } from './clock.js';
 import { showAs, showView } from './inspect.js';
 import type { Limiter } from './limiter.js';
-import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
+import type { LimiterOptions } from './options.js';
+import { parsePoolOptions, type LimiterPoolOptions } from './poolOptions.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
-import { countOrInfinity, int, withDefaults, type WithDefaults } from './schema.js';
-import type { LimiterSnapshot } from './state.js';
-import * as z from 'zod/mini';
-
-/** Options of {@link createLimiterPool}: a limiter's options without `key`, plus the pool's own. */
-export interface LimiterPoolOptions extends Omit<LimiterOptions, 'key' | 'label'> {
-  /**
-   * A limiter nothing has asked for (`get`) this long, with nothing queued or in flight and no
-   * pause, block or spent bucket in force, is evicted: its `state$` completes and its memory
-   * is freed. The next `get` for its key makes a new one, which learns the budget again from
-   * its first response (or from the shared store, which kept it). @default 300_000 (5 minutes)
-   */
-  readonly idleMs?: number;
-  /**
-   * Most limiters alive at once. At the cap, `get` for a new key first evicts the least recently
-   * used limiter that holds nothing (nothing queued, in flight or in force), and throws a
-   * {@link LimiterPoolFullError} when none does. @default Infinity
-   */
-  readonly max?: number;
-  /**
-   * Most often `state$` emits, ms: the pool's snapshot lists every limiter, so a change on one
-   * tenant is batched with those within this interval. @default 100
-   */
-  readonly stateIntervalMs?: number;
-}
-
-/** The state of a whole pool, as {@link LimiterPool.state$} emits it. Plain data. */
-export interface LimiterPoolSnapshot {
-  /** Limiters alive now. */
-  readonly size: number;
-  /** The `max` option (`null` without one). */
-  readonly max: number | null;
-  /** Each live limiter's snapshot (its `key` is the credential's label, never the credential). */
-  readonly limiters: readonly LimiterSnapshot[];
-  /** Limiters made since the pool was created. */
-  readonly created: number;
-  /** Limiters evicted since the pool was created. */
-  readonly evicted: number;
-  /** Epoch ms (pool clock) of this snapshot. */
-  readonly updatedAt: number;
-}
+import type { LimiterPoolSnapshot, LimiterSnapshot } from './state.js';
 
 /** Thrown by {@link LimiterPool.get} for a new key when the pool holds `max` limiters, each of them busy. */
 export class LimiterPoolFullError extends Error {
@@ -84,13 +45,6 @@ export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFull
 
 /** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
 const MAX_SCAN = 64;
-
-const poolSchema = z.looseObject({
-  idleMs: z.optional(int().check(z.minimum(1))),
-  max: z.optional(countOrInfinity(1)),
-  stateIntervalMs: z.optional(z.number().check(z.minimum(0))),
-});
-const POOL_DEFAULTS = { idleMs: 300_000, max: Infinity, stateIntervalMs: 100 };
 
 interface Entry {
   readonly hold: SharedLimiter;
@@ -157,12 +111,7 @@ export class LimiterPool {
       this,
       showView('LimiterPool', () => this.snapshot()),
     );
-    const { idleMs, max, stateIntervalMs, ...limiterOptions } = withDefaults(
-      parseOptions('createLimiterPool', poolSchema, options),
-      POOL_DEFAULTS,
-    ) as WithDefaults<z.output<typeof poolSchema>, typeof POOL_DEFAULTS> & Omit<LimiterOptions, 'key'>;
-    // The limiter options are checked now, with a placeholder key, so a bad one fails here.
-    parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions);
+    const { idleMs, max, stateIntervalMs, limiterOptions } = parsePoolOptions(options);
     this.options = limiterOptions;
     this.provider = limiterOptions.provider.name;
     this.idleMs = idleMs;
