@@ -7,7 +7,7 @@ export {
   type Ticket,
 } from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
-export { createLimiterPool, isLimiterPoolFullError, LimiterPool, LimiterPoolFullError } from './core/pool.js';
+export { createLimiterPool, LimiterPool } from './core/pool.js';
 export type { LimiterPoolOptions } from './core/poolOptions.js';
 export { DuplicateLimiterError, isDuplicateLimiterError, shareLimiter, type SharedLimiter } from './core/registry.js';
 export {
@@ -53,12 +53,14 @@ export {
 export {
   BlockedError,
   CostExceedsLimitError,
+  LimiterPoolFullError,
   QueueFullError,
   QuotaExhaustedError,
   RateLimitError,
   RetryLimitError,
   isBlockedError,
   isCostExceedsLimitError,
+  isLimiterPoolFullError,
   isQueueFullError,
   isQuotaExhaustedError,
   isRateLimitError,

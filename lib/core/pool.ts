@@ -12,36 +12,14 @@ import {
   type Subscription,
 } from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
+import { LimiterPoolFullError } from './errors.js';
 import { showAs, showView } from './inspect.js';
+import { keyLabel } from './keyLabel.js';
 import type { Limiter } from './limiter.js';
 import type { LimiterOptions } from './options.js';
 import { parsePoolOptions, type LimiterPoolOptions } from './poolOptions.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
 import type { LimiterPoolSnapshot, LimiterSnapshot } from './state.js';
-
-/** Thrown by {@link LimiterPool.get} for a new key when the pool holds `max` limiters, each of them busy. */
-export class LimiterPoolFullError extends Error {
-  override readonly name = 'LimiterPoolFullError' as const;
-  /** The provider's name. */
-  readonly provider: string;
-  /** The pool's `max`. */
-  readonly max: number;
-
-  /** Made by {@link LimiterPool.get} when the pool is full of limiters that hold work. */
-  constructor(provider: string, max: number) {
-    super(
-      `rx-ratelimit: the ${provider} limiter pool holds its maximum of ${max} limiters, each with requests queued,` +
-        ` in flight or a pause in force, so none could be evicted for a new key; raise \`max\` or retry later`,
-    );
-    this.provider = provider;
-    this.max = max;
-  }
-}
-
-/** Is `error` a {@link LimiterPoolFullError}? */
-export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFullError {
-  return error instanceof LimiterPoolFullError;
-}
 
 /** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
 const MAX_SCAN = 64;
@@ -165,7 +143,7 @@ export class LimiterPool {
     if (typeof key !== 'string' || key.length === 0) {
       throw new TypeError('createLimiterPool: pool.get(key): `key` must be a non-empty string');
     }
-    if (this.entries.size >= this.max) this.makeRoom(now);
+    if (this.entries.size >= this.max) this.makeRoom(now, key);
     const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
     const seq = ++this.uses;
     const entry: Entry = { hold, limiter: hold.limiter, usedAt: now, usedSeq: seq, placedSeq: seq, watch: undefined };
@@ -213,16 +191,19 @@ export class LimiterPool {
 
   /**
    * Evicts the least recently used limiter that holds nothing, among the {@link MAX_SCAN}
-   * oldest in the Map's order, or throws.
+   * oldest in the Map's order, or throws (the error names `wanted`, the new key, by its label).
    */
-  private makeRoom(now: number): void {
+  private makeRoom(now: number, wanted: string): void {
     let scanned = 0;
     let victim: [string, Entry] | undefined;
     for (const [key, e] of this.entries) {
       if (scanned++ >= MAX_SCAN) break;
       if ((victim === undefined || e.usedSeq < victim[1].usedSeq) && this.evictable(e, now)) victim = [key, e];
     }
-    if (!victim) throw new LimiterPoolFullError(this.provider, this.max);
+    if (!victim) {
+      const key = keyLabel(wanted, this.options.labelSecret);
+      throw new LimiterPoolFullError({ provider: this.provider, key, max: this.max });
+    }
     this.evict(victim[0], victim[1]);
   }
 
