@@ -39,8 +39,6 @@ export interface RetryContext {
   readonly request?: RequestSummary | null;
 }
 
-/** The handle of a waiting request; `cancel()` removes it from the queue. */
-
 /** The waiter of {@link Limiter.acquire}: calls the handlers it was given. */
 class HandlerWaiter extends Waiter {
   constructor(
