@@ -102,3 +102,26 @@ export abstract class Waiter implements QueueNode<Waiter>, Ticket {
 }
 
 const NO_BUCKETS: readonly Bucket[] = [];
+
+/** The waiter of {@link Limiter.acquire}: calls the handlers it was given. */
+export class HandlerWaiter extends Waiter {
+  constructor(
+    private readonly engine: { cancel(w: Waiter): void },
+    readonly info: RequestInfo,
+    private readonly handlers: AcquireHandlers,
+  ) {
+    super();
+  }
+
+  granted(permit: Permit): void {
+    this.handlers.granted(permit);
+  }
+
+  rejected(error: RateLimitError): void {
+    this.handlers.rejected(error);
+  }
+
+  cancel(): void {
+    this.engine.cancel(this);
+  }
+}
