@@ -276,10 +276,6 @@ export class RedisSession implements StoreSession {
     this.unsubscribe = undefined;
   }
 
-  /**
-   * How long the shares of processes that may still be on local budgets stay reserved after
-   * this one comes back: long enough for them to try Redis again a few times.
-   */
   /** Units this process spent locally in a window still running, and when it ends (ms from now). */
   private debitArgs(name: string, now: number): [number, number | ''] {
     const share = this.down ? this.local.get(name) : undefined;
@@ -291,6 +287,10 @@ export class RedisSession implements StoreSession {
     return [units, Math.ceil(resetAt - now)];
   }
 
+  /**
+   * How long the shares of processes that may still be on local budgets stay reserved after
+   * this one comes back: long enough for them to try Redis again a few times.
+   */
   private reserveMs(): number {
     return Math.max(10_000, 5 * (this.opts.retryMs + this.opts.timeoutMs));
   }
