@@ -7,14 +7,8 @@ export {
   type Ticket,
 } from './core/limiter.js';
 export type { LimiterOptions } from './core/options.js';
-export {
-  createLimiterPool,
-  isLimiterPoolFullError,
-  LimiterPool,
-  LimiterPoolFullError,
-  type LimiterPoolOptions,
-  type LimiterPoolSnapshot,
-} from './core/pool.js';
+export { createLimiterPool, LimiterPool } from './core/pool.js';
+export type { LimiterPoolOptions } from './core/poolOptions.js';
 export { DuplicateLimiterError, isDuplicateLimiterError, shareLimiter, type SharedLimiter } from './core/registry.js';
 export {
   memoryStore,
@@ -39,7 +33,13 @@ export {
   type ResponseLike,
 } from './core/response.js';
 export type { CacheOptions } from './core/sharing.js';
-export type { BucketSnapshot, BucketSource, LimiterSnapshot, LimiterTotals } from './core/state.js';
+export type {
+  BucketSnapshot,
+  BucketSource,
+  LimiterPoolSnapshot,
+  LimiterSnapshot,
+  LimiterTotals,
+} from './core/state.js';
 export {
   describeEvent,
   logEvents,
@@ -53,12 +53,14 @@ export {
 export {
   BlockedError,
   CostExceedsLimitError,
+  LimiterPoolFullError,
   QueueFullError,
   QuotaExhaustedError,
   RateLimitError,
   RetryLimitError,
   isBlockedError,
   isCostExceedsLimitError,
+  isLimiterPoolFullError,
   isQueueFullError,
   isQuotaExhaustedError,
   isRateLimitError,

@@ -20,8 +20,8 @@ import {
 import * as i0 from '@angular/core';
 import type { Observable, SchedulerLike, Subscription } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import type { LimiterPool, LimiterPoolSnapshot } from '../core/pool.js';
-import type { BucketSnapshot, LimiterSnapshot } from '../core/state.js';
+import type { LimiterPool } from '../core/pool.js';
+import type { BucketSnapshot, LimiterPoolSnapshot, LimiterSnapshot } from '../core/state.js';
 
 /** One bucket with its countdown. */
 export interface BucketStatus extends BucketSnapshot {

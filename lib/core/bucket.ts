@@ -11,13 +11,9 @@ import {
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
+import { planTickProbes, probeAt, sharpenReset, type ClockOffsetBounds } from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
-
-/** Slots of a window kept back to pin the clock offset when a window's end is known only to an interval (`planTickProbes`). */
-const PROBE_SLOTS = 8;
-const PROBE_MIN_LIMIT = 10;
-const PROBE_MIN_WIDTH_MS = 100;
 
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
@@ -78,14 +74,14 @@ export class Bucket {
    */
   private lowest: Lowest | undefined;
   private refillIndex = 0;
-  /** The reset the server told for the current window, before `sharpen`. */
+  /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
   private toldSlack = 0;
   /** A 429 emptied this window: no answer from it raises what is left. */
   private held = false;
   /**
    * When the last slots of this window may go, if its end is known only to an interval (a
-   * reset read through a clock offset known to the second): see `planTickProbes`.
+   * reset read through a clock offset known to the second): see `planTickProbes` (windowEnd.ts).
    */
   private probes: number[] | undefined;
   /** How far before its told reset this window may end, while `planTickProbes` is due; else NaN. */
@@ -167,7 +163,10 @@ export class Bucket {
     if (this.remaining === undefined || this.remaining > cost - 1) {
       // Demand beyond what is left: requests waiting, and the streams of those in flight, which
       // ask again when answered (a pool of streams shows only a few waiting at a time).
-      const probe = waiting > 0 && waiting + this.inFlight > (this.remaining ?? Infinity) ? this.probeAt() : undefined;
+      const probe =
+        waiting > 0 && waiting + this.inFlight > (this.remaining ?? Infinity)
+          ? probeAt(this.probes, this.remaining)
+          : undefined;
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
     }
@@ -322,7 +321,7 @@ export class Bucket {
         // How much a later reading of this window may read earlier: for seconds left, this
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
-        this.resetAt = this.sharpen(resetAt, now, slackMs);
+        this.resetAt = sharpenReset(resetAt, now, slackMs, this.windowMs);
         this.probeSlack = absolute && this.resetAt === resetAt ? slackMs : Number.NaN;
       }
       this.resetKind = 'server';
@@ -363,58 +362,15 @@ export class Bucket {
   }
 
   /**
-   * The end of the window a reading describes, as sharp as we can know it. A fixed window began
-   * by the time the server counted the request, so it ends at most a window after the answer
-   * came back. A reset rounded up to the second (or read through a clock offset known only
-   * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
-   * earlier one is used; where they do not (a window other than we were told), the reset is.
+   * Plans the tick probes of a window whose end `apply` read through the clock offset (see
+   * `planTickProbes` in windowEnd.ts); `offset` is the interval of the server clock minus ours
+   * that the `Date` headers allow.
    */
-  private sharpen(resetAt: number, now: number, slackMs: number): number {
-    if (this.windowMs === undefined || !(this.windowMs > 0)) return resetAt;
-    const end = now + this.windowMs;
-    return end < resetAt && end > resetAt - slackMs ? end : resetAt;
-  }
-
-  /**
-   * A reset read through a clock offset that `Date` pins only to the second says when a window
-   * ends only to an interval: waiting for its latest instant loses up to a second per window. A
-   * slot sent inside that interval to find the end is lost to this window whenever it lands past
-   * the end (and with work that fills whole windows, a lost slot costs a whole window). So the
-   * offset is pinned instead, where nothing is lost: the last few slots of the window go at even
-   * steps across the span of our clock where the server's next second must tick over, well
-   * before the window can end. The `Date` seconds of their answers on either side of the tick
-   * narrow the offset to about one step (plus a round trip), and every later window's end with
-   * it. Only where it matters (the offset unsure by over 100 ms, a limit of at least 10) and
-   * where the span ends before the earliest the window may end; `offset` is the interval of
-   * the server clock minus ours that the `Date` headers allow.
-   */
-  planTickProbes(now: number, offset: { readonly lowerMs: number; readonly upperMs: number }): void {
+  planTickProbes(now: number, offset: ClockOffsetBounds): void {
     const slack = this.probeSlack;
     if (Number.isNaN(slack)) return;
     this.probeSlack = Number.NaN;
-    this.probes = undefined;
-    const end = this.resetAt;
-    const limit = this.limit;
-    if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return;
-    if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return;
-    // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
-    const from = Number.isFinite(offset.upperMs)
-      ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs
-      : now;
-    // As much of the span as ends before the window may: a part of it still narrows the offset
-    // (a tick not seen in it lies in the rest).
-    const width = Math.min(1000, offset.upperMs - offset.lowerMs, end - slack - PROBE_MIN_WIDTH_MS - from);
-    if (!(width > PROBE_MIN_WIDTH_MS)) return;
-    const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
-    // Latest first: the slot `remaining - 1` from the end goes at `probes[remaining - 1]`.
-    this.probes = Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
-  }
-
-  /** When the next slot of this window may go, if it is one kept back to find the boundary. */
-  private probeAt(): number | undefined {
-    const left = this.remaining;
-    if (this.probes === undefined || left === undefined || left > this.probes.length || left <= 0) return undefined;
-    return this.probes[left - 1];
+    this.probes = planTickProbes(now, slack, this.resetAt, this.limit, offset);
   }
 
   /**
@@ -565,44 +521,4 @@ export class Bucket {
       this.resetAt !== undefined && this.resetAt > now ? (this.resetAt - now) / Math.max(1, this.remaining ?? 0) : 0;
     return Math.max(even, catchUp);
   }
-}
-
-/**
- * A wait a 429 told in whole seconds (`Retry-After: 2`, an HTTP date, a unix-second reset) ends
- * up to a second after the window it waits for. When one of the request's buckets already knows
- * its current window's end and that end lies within that second, the two describe one window and
- * the bucket's figure is the sharper: it is returned (the bucket refills after it as after any
- * reset). Only a bucket that explains the 429 counts: one the server named (`limitedBy`) or one
- * its headers show empty; a 429 for something else (a secondary limit, an overload) says
- * nothing of when that bucket's window ends. Where they disagree, or the wait is finer than a
- * second, the told wait stands. Without it a 429 late in a window of a provider that rounds its
- * wait up (Planning Center after a limit cut) cost up to a second per window.
- */
-export function sharperWait(
-  told: number,
-  wholeSeconds: boolean,
-  buckets: readonly Bucket[],
-  now: number,
-  limitedBy?: string | readonly string[],
-): number {
-  if (!wholeSeconds) return told;
-  let best: number | undefined;
-  for (const b of buckets) {
-    // A leaky bucket has no window to end: its `resetAt` is when it is full again.
-    if (b.leaky || (b.remaining !== 0 && !namedIn(limitedBy, b.name))) continue;
-    const end = b.resetAt;
-    // An end already past is no figure for the window the server still counts.
-    if (end !== undefined && end > now && end <= told && end > told - 1000) best = Math.max(best ?? end, end);
-  }
-  return best ?? told;
-}
-
-/** Is `name` the bucket `limitedBy` names, or one of them? */
-export function namedIn(limitedBy: string | readonly string[] | undefined, name: string): boolean {
-  return typeof limitedBy === 'string' ? limitedBy === name : (limitedBy?.includes(name) ?? false);
-}
-
-/** Is a told wait a whole number of seconds (a delay or an instant on a second's boundary)? */
-export function inWholeSeconds(wait: { readonly delayMs: number } | { readonly at: number }): boolean {
-  return ('at' in wait ? wait.at : wait.delayMs) % 1000 === 0;
 }

@@ -17,6 +17,7 @@
 import type { SchedulerLike } from 'rxjs';
 import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
+import type { Provider } from './provider.js';
 import type { StoreBlock } from './store.js';
 
 /** A limiter of the credential, as the others see it. */
@@ -172,4 +173,19 @@ export function joinCredential(
   state.join(member);
   state.seen = Math.max(state.seen, state.now());
   return state;
+}
+
+/**
+ * A provider's rules as JSON: the buckets it names for a plain GET and POST. Two limiters of one
+ * credential share a limit state only when these agree (`joinCredential`).
+ */
+export function rulesOf(provider: Provider): string {
+  try {
+    return JSON.stringify([
+      provider.buckets({ method: 'GET', url: '/' }),
+      provider.buckets({ method: 'POST', url: '/' }),
+    ]);
+  } catch {
+    return '';
+  }
 }

@@ -5,7 +5,7 @@
  * and shared stores (`admission.ts`), permits and responses (`permits.ts`), pauses and blocks
  * (`pauses.ts`), the one timer (`timer.ts`), and what is published (`publisher.ts`).
  */
-import { asyncScheduler, config as rxConfig, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { Admission } from './admission.js';
 import { BucketRegistry } from './buckets.js';
 import { limiterClock, SkewEstimator } from './clock.js';
@@ -27,13 +27,14 @@ import { Permits } from './permits.js';
 import type { Provider, ResponseReading } from './provider.js';
 import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
+import { moveRegrouped } from './regroup.js';
 import { methodOf, type RequestInfo } from './request.js';
 import { SharedAdmission } from './sharedAdmission.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
 import type { Bucket } from './bucket.js';
-import type { BucketGroup, Permit, Waiter } from './waiter.js';
+import { reportUnhandledError, type BucketGroup, type Permit, type Waiter } from './waiter.js';
 
 /** @internal Validated options, without the key: only its label is kept. */
 export type EngineOptions = Omit<ParsedLimiterOptions, 'key' | 'labelSecret'>;
@@ -284,40 +285,11 @@ export class Engine {
     this.regroupPending = true;
   }
 
-  /**
-   * Moves each queued request whose buckets the provider now chooses otherwise (a response
-   * named the resource of its route) to the group of its new buckets, in queue order. Moved
-   * requests join their new group behind those already in it: these were queued after the
-   * response that taught the provider, so after them only in the same drain.
-   */
-  private moveRegrouped(): void {
-    this.regroupPending = false;
-    const waiting = this.queue.entries().sort((a, b) => a.value.id - b.value.id);
-    for (const { value: w, entry } of waiting) {
-      const from = w.group;
-      if (!from || w.level === undefined) continue;
-      let to: BucketGroup;
-      try {
-        to = this.registry.groupFor(w.info, this.provider, (key) => this.queue.group(key)?.meta);
-      } catch {
-        // Its cost was checked when it was queued; a provider that throws now leaves it where it is.
-        continue;
-      }
-      if (to.key === from.key || !this.queue.remove(entry)) continue;
-      this.admission.left(w);
-      w.group = to;
-      const over = to.costs && overLimit(to.buckets, to.costs);
-      if (over) {
-        this.rejectCost(w, over.bucket, over.cost);
-        continue;
-      }
-      this.admission.queued(to.key, !this.queue.has(to.key));
-      this.queue.link(to.key, w, to);
-    }
-  }
-
   private drainOnce(): void {
-    if (this.regroupPending) this.moveRegrouped();
+    if (this.regroupPending) {
+      this.regroupPending = false;
+      moveRegrouped(this);
+    }
     const now = this.now();
     const pauses = this.pauses;
     pauses.checkUnblock(now);
@@ -427,19 +399,4 @@ export class Engine {
       updatedAt: now,
     };
   }
-}
-
-/**
- * Reports an error no caller can receive (a handler threw) as RxJS does: to
- * `config.onUnhandledError` when set, else thrown on a later task, where the host's
- * uncaught-exception handling sees it.
- */
-function reportUnhandledError(error: unknown): void {
-  // A real timer, not the limiter's scheduler: a throw inside a scheduled action would cancel
-  // the other actions of its flush.
-  setTimeout(() => {
-    const report = rxConfig.onUnhandledError;
-    if (report) report(error);
-    else throw error;
-  });
 }

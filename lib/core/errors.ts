@@ -302,6 +302,27 @@ export class CostExceedsLimitError extends RateLimitError {
   }
 }
 
+/**
+ * `pool.get(key)` for a new key found the pool at its `max`, each of its limiters busy (requests
+ * queued or in flight, or a pause, a block or a spent bucket in force), so none could be evicted
+ * to make room. `key` is the label the new key's limiter would show, never the key.
+ */
+export class LimiterPoolFullError extends RateLimitError {
+  override readonly name = 'LimiterPoolFullError' as const;
+  /** The pool's `max`. */
+  readonly max: number;
+
+  /** Made by the limiter pool; the fields above are its arguments. */
+  constructor(context: ErrorContext & { max: number }) {
+    super(
+      `rx-ratelimit: the ${context.provider} limiter pool holds its maximum of ${context.max} limiters, each with requests queued,` +
+        ` in flight or a pause in force, so none could be evicted for a new key; raise \`max\` or retry later`,
+      context,
+    );
+    this.max = context.max;
+  }
+}
+
 /** Is `e` any error created by rx-ratelimit? */
 export const isRateLimitError = (e: unknown): e is RateLimitError =>
   typeof e === 'object' && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;
@@ -318,6 +339,10 @@ export const isQueueFullError = (e: unknown): e is QueueFullError => isRateLimit
 /** Is `e` a {@link CostExceedsLimitError}? */
 export const isCostExceedsLimitError = (e: unknown): e is CostExceedsLimitError =>
   isRateLimitError(e) && e.name === 'CostExceedsLimitError';
+/** Is `e` a {@link LimiterPoolFullError}? */
+export function isLimiterPoolFullError(e: unknown): e is LimiterPoolFullError {
+  return isRateLimitError(e) && e.name === 'LimiterPoolFullError';
+}
 
 function isoOrNever(ms: number): string {
   if (!Number.isFinite(ms)) return 'never';

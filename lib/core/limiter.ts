@@ -5,8 +5,9 @@
  */
 import type { Observable, SchedulerLike } from 'rxjs';
 import { costFor } from './buckets.js';
+import { rulesOf } from './credential.js';
 import { Engine } from './engine.js';
-import { QuotaExhaustedError, RetryLimitError, type BlockedError, type RateLimitError } from './errors.js';
+import { QuotaExhaustedError, RetryLimitError, type BlockedError } from './errors.js';
 import type { LimiterEvent, RequestSummary } from './events.js';
 import { showAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
@@ -21,7 +22,7 @@ import { RequestSharing } from './sharing.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreReading } from './store.js';
 import { MAX_TIMER_MS } from './timer.js';
-import { Waiter, type AcquireHandlers, type Permit, type Ticket } from './waiter.js';
+import { HandlerWaiter, type AcquireHandlers, type Ticket, type Waiter } from './waiter.js';
 
 export { Waiter, type AcquireHandlers, type Permit, type Ticket } from './waiter.js';
 
@@ -37,31 +38,6 @@ export interface RetryContext {
   readonly cause: unknown;
   /** The request's summary, for the `retry-scheduled` event (`null` when there is none). */
   readonly request?: RequestSummary | null;
-}
-
-/** The handle of a waiting request; `cancel()` removes it from the queue. */
-
-/** The waiter of {@link Limiter.acquire}: calls the handlers it was given. */
-class HandlerWaiter extends Waiter {
-  constructor(
-    private readonly engine: Engine,
-    readonly info: RequestInfo,
-    private readonly handlers: AcquireHandlers,
-  ) {
-    super();
-  }
-
-  granted(permit: Permit): void {
-    this.handlers.granted(permit);
-  }
-
-  rejected(error: RateLimitError): void {
-    this.handlers.rejected(error);
-  }
-
-  cancel(): void {
-    this.engine.cancel(this);
-  }
 }
 
 /**
@@ -399,21 +375,6 @@ export class Limiter {
  */
 export function createLimiter(options: LimiterOptions): Limiter {
   return new Limiter(options);
-}
-
-/**
- * A provider's rules as JSON: the buckets it names for a plain GET and POST. Two limiters of one
- * credential share a limit state only when these agree (core/credential.ts).
- */
-function rulesOf(provider: Provider): string {
-  try {
-    return JSON.stringify([
-      provider.buckets({ method: 'GET', url: '/' }),
-      provider.buckets({ method: 'POST', url: '/' }),
-    ]);
-  } catch {
-    return '';
-  }
 }
 
 /** The buckets a provider names for a plain GET and POST (none when it throws). */

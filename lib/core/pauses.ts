@@ -6,7 +6,8 @@
  * every process when the store is shared.
  */
 import type { SkewEstimator } from './clock.js';
-import { inWholeSeconds, sharperWait, type Bucket } from './bucket.js';
+import type { Bucket } from './bucket.js';
+import { inWholeSeconds, sharperWait } from './toldWait.js';
 import type { RequestSummary } from './events.js';
 import type { CapacityInference } from './inference.js';
 import type { ResponseReading, RetrySource } from './provider.js';

@@ -12,85 +12,17 @@ import {
   type Subscription,
 } from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
+import { LimiterPoolFullError } from './errors.js';
 import { showAs, showView } from './inspect.js';
+import { keyLabel } from './keyLabel.js';
 import type { Limiter } from './limiter.js';
-import { parseLimiterOptions, parseOptions, type LimiterOptions } from './options.js';
+import type { LimiterOptions } from './options.js';
+import { parsePoolOptions, type LimiterPoolOptions } from './poolOptions.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
-import { countOrInfinity, int, withDefaults, type WithDefaults } from './schema.js';
-import type { LimiterSnapshot } from './state.js';
-import * as z from 'zod/mini';
-
-/** Options of {@link createLimiterPool}: a limiter's options without `key`, plus the pool's own. */
-export interface LimiterPoolOptions extends Omit<LimiterOptions, 'key' | 'label'> {
-  /**
-   * A limiter nothing has asked for (`get`) this long, with nothing queued or in flight and no
-   * pause, block or spent bucket in force, is evicted: its `state$` completes and its memory
-   * is freed. The next `get` for its key makes a new one, which learns the budget again from
-   * its first response (or from the shared store, which kept it). @default 300_000 (5 minutes)
-   */
-  readonly idleMs?: number;
-  /**
-   * Most limiters alive at once. At the cap, `get` for a new key first evicts the least recently
-   * used limiter that holds nothing (nothing queued, in flight or in force), and throws a
-   * {@link LimiterPoolFullError} when none does. @default Infinity
-   */
-  readonly max?: number;
-  /**
-   * Most often `state$` emits, ms: the pool's snapshot lists every limiter, so a change on one
-   * tenant is batched with those within this interval. @default 100
-   */
-  readonly stateIntervalMs?: number;
-}
-
-/** The state of a whole pool, as {@link LimiterPool.state$} emits it. Plain data. */
-export interface LimiterPoolSnapshot {
-  /** Limiters alive now. */
-  readonly size: number;
-  /** The `max` option (`null` without one). */
-  readonly max: number | null;
-  /** Each live limiter's snapshot (its `key` is the credential's label, never the credential). */
-  readonly limiters: readonly LimiterSnapshot[];
-  /** Limiters made since the pool was created. */
-  readonly created: number;
-  /** Limiters evicted since the pool was created. */
-  readonly evicted: number;
-  /** Epoch ms (pool clock) of this snapshot. */
-  readonly updatedAt: number;
-}
-
-/** Thrown by {@link LimiterPool.get} for a new key when the pool holds `max` limiters, each of them busy. */
-export class LimiterPoolFullError extends Error {
-  override readonly name = 'LimiterPoolFullError' as const;
-  /** The provider's name. */
-  readonly provider: string;
-  /** The pool's `max`. */
-  readonly max: number;
-
-  /** Made by {@link LimiterPool.get} when the pool is full of limiters that hold work. */
-  constructor(provider: string, max: number) {
-    super(
-      `rx-ratelimit: the ${provider} limiter pool holds its maximum of ${max} limiters, each with requests queued,` +
-        ` in flight or a pause in force, so none could be evicted for a new key; raise \`max\` or retry later`,
-    );
-    this.provider = provider;
-    this.max = max;
-  }
-}
-
-/** Is `error` a {@link LimiterPoolFullError}? */
-export function isLimiterPoolFullError(error: unknown): error is LimiterPoolFullError {
-  return error instanceof LimiterPoolFullError;
-}
+import type { LimiterPoolSnapshot, LimiterSnapshot } from './state.js';
 
 /** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
 const MAX_SCAN = 64;
-
-const poolSchema = z.looseObject({
-  idleMs: z.optional(int().check(z.minimum(1))),
-  max: z.optional(countOrInfinity(1)),
-  stateIntervalMs: z.optional(z.number().check(z.minimum(0))),
-});
-const POOL_DEFAULTS = { idleMs: 300_000, max: Infinity, stateIntervalMs: 100 };
 
 interface Entry {
   readonly hold: SharedLimiter;
@@ -157,12 +89,7 @@ export class LimiterPool {
       this,
       showView('LimiterPool', () => this.snapshot()),
     );
-    const { idleMs, max, stateIntervalMs, ...limiterOptions } = withDefaults(
-      parseOptions('createLimiterPool', poolSchema, options),
-      POOL_DEFAULTS,
-    ) as WithDefaults<z.output<typeof poolSchema>, typeof POOL_DEFAULTS> & Omit<LimiterOptions, 'key'>;
-    // The limiter options are checked now, with a placeholder key, so a bad one fails here.
-    parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions);
+    const { idleMs, max, stateIntervalMs, limiterOptions } = parsePoolOptions(options);
     this.options = limiterOptions;
     this.provider = limiterOptions.provider.name;
     this.idleMs = idleMs;
@@ -216,7 +143,7 @@ export class LimiterPool {
     if (typeof key !== 'string' || key.length === 0) {
       throw new TypeError('createLimiterPool: pool.get(key): `key` must be a non-empty string');
     }
-    if (this.entries.size >= this.max) this.makeRoom(now);
+    if (this.entries.size >= this.max) this.makeRoom(now, key);
     const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
     const seq = ++this.uses;
     const entry: Entry = { hold, limiter: hold.limiter, usedAt: now, usedSeq: seq, placedSeq: seq, watch: undefined };
@@ -264,16 +191,19 @@ export class LimiterPool {
 
   /**
    * Evicts the least recently used limiter that holds nothing, among the {@link MAX_SCAN}
-   * oldest in the Map's order, or throws.
+   * oldest in the Map's order, or throws (the error names `wanted`, the new key, by its label).
    */
-  private makeRoom(now: number): void {
+  private makeRoom(now: number, wanted: string): void {
     let scanned = 0;
     let victim: [string, Entry] | undefined;
     for (const [key, e] of this.entries) {
       if (scanned++ >= MAX_SCAN) break;
       if ((victim === undefined || e.usedSeq < victim[1].usedSeq) && this.evictable(e, now)) victim = [key, e];
     }
-    if (!victim) throw new LimiterPoolFullError(this.provider, this.max);
+    if (!victim) {
+      const key = keyLabel(wanted, this.options.labelSecret);
+      throw new LimiterPoolFullError({ provider: this.provider, key, max: this.max });
+    }
     this.evict(victim[0], victim[1]);
   }
 

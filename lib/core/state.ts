@@ -68,3 +68,19 @@ export interface LimiterSnapshot {
   /** Epoch ms (limiter clock) of the change this snapshot reflects. */
   readonly updatedAt: number;
 }
+
+/** The state of a whole pool, as {@link LimiterPool.state$} emits it. Plain data. */
+export interface LimiterPoolSnapshot {
+  /** Limiters alive now. */
+  readonly size: number;
+  /** The `max` option (`null` without one). */
+  readonly max: number | null;
+  /** Each live limiter's snapshot (its `key` is the credential's label, never the credential). */
+  readonly limiters: readonly LimiterSnapshot[];
+  /** Limiters made since the pool was created. */
+  readonly created: number;
+  /** Limiters evicted since the pool was created. */
+  readonly evicted: number;
+  /** Epoch ms (pool clock) of this snapshot. */
+  readonly updatedAt: number;
+}

@@ -2,6 +2,7 @@
  * A request waiting for a permit, and the permit it gets: the objects the limiter's parts pass
  * between them (the queue holds waiters, admission turns them into permits).
  */
+import { config } from 'rxjs';
 import type { ResponseReading } from './provider.js';
 import type { Bucket } from './bucket.js';
 import type { RateLimitError } from './errors.js';
@@ -102,3 +103,41 @@ export abstract class Waiter implements QueueNode<Waiter>, Ticket {
 }
 
 const NO_BUCKETS: readonly Bucket[] = [];
+
+/** The waiter of {@link Limiter.acquire}: calls the handlers it was given. */
+export class HandlerWaiter extends Waiter {
+  constructor(
+    private readonly engine: { cancel(w: Waiter): void },
+    readonly info: RequestInfo,
+    private readonly handlers: AcquireHandlers,
+  ) {
+    super();
+  }
+
+  granted(permit: Permit): void {
+    this.handlers.granted(permit);
+  }
+
+  rejected(error: RateLimitError): void {
+    this.handlers.rejected(error);
+  }
+
+  cancel(): void {
+    this.engine.cancel(this);
+  }
+}
+
+/**
+ * Reports an error no caller can receive (a handler threw) as RxJS does: to
+ * `config.onUnhandledError` when set, else thrown on a later task, where the host's
+ * uncaught-exception handling sees it.
+ */
+export function reportUnhandledError(error: unknown): void {
+  // A real timer, not the limiter's scheduler: a throw inside a scheduled action would cancel
+  // the other actions of its flush.
+  setTimeout(() => {
+    const report = config.onUnhandledError;
+    if (report) report(error);
+    else throw error;
+  });
+}

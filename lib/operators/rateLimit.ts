@@ -1,7 +1,8 @@
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
-import { GUARD, PacedRequest, NOTE, RETRY, SHARE } from './pacedRequest.js';
+import { PacedRequest } from './pacedRequest.js';
+import { GUARD, NOTE, RETRY, SHARE } from './pacedSubscription.js';
 import type { RateLimitConfig } from './config.js';
 import { checkReserve, maxRetriesOf } from './policies.js';
 

@@ -12,7 +12,7 @@ import { PROCORE_DEFAULTS, type ProcoreConfig } from './sim/procore.js';
 import { endpointKey } from './sim/shared.js';
 import { SHOPIFY_DEFAULTS, type ShopifyConfig } from './sim/shopify.js';
 import { TEOS_DEFAULTS, type TeosConfig } from './sim/teos.js';
-import type { SimulatorLimits } from './types.js';
+import type { SimulatorLimits } from './providerLimits.js';
 
 /** Every provider's limits, all fields set. */
 export interface Resolved {

@@ -1,7 +1,8 @@
 /**
  * Checks of the simulator's options and limit changes: a `TypeError` naming the bad option.
  */
-import { SIMULATED_PROVIDERS, type SimulatedProvider, type SimulatorLimits, type SimulatorOptions } from './types.js';
+import type { SimulatorLimits } from './providerLimits.js';
+import { SIMULATED_PROVIDERS, type SimulatedProvider, type SimulatorOptions } from './types.js';
 
 /** Is `p` the name of a simulated provider? */
 export function isProvider(p: string): p is SimulatedProvider {

@@ -7,10 +7,13 @@ import { describe, expect, it } from '@jest/globals';
 import { inspect } from 'node:util';
 import { asyncScheduler, delay, of, type Observable } from 'rxjs';
 import {
+  createLimiter,
   createLimiterPool,
   defineProvider,
   isLimiterPoolFullError,
+  isRateLimitError,
   rateLimit,
+  RateLimitError,
   responseLike,
   type LimiterPoolSnapshot,
   type LimiterSnapshot,
@@ -200,6 +203,14 @@ describe('a limiter pool', () => {
       expect(isLimiterPoolFullError(error)).toBe(true);
       expect(error).toMatchObject({ name: 'LimiterPoolFullError', provider: 'fixed', max: 2 });
       expect(String((error as Error).message)).not.toContain('tenant-token');
+      // One of the library's errors, like the others: caught by `isRateLimitError` and
+      // `instanceof RateLimitError`, and labelled with the refused key as its limiter would show it.
+      expect(error).toBeInstanceOf(RateLimitError);
+      expect(isRateLimitError(error)).toBe(true);
+      const refused = createLimiter({ provider: fixed(), key: token(4), scheduler: asyncScheduler });
+      void refused.close();
+      expect((error as RateLimitError).key).toBe(refused.key);
+      expect(JSON.stringify(error)).not.toContain('tenant-token');
       asyncScheduler.schedule(() => void pool.close(), 6_000);
     });
   });

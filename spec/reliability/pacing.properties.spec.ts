@@ -144,13 +144,15 @@ describe('whole-second resets and a server clock that is off (virtual time)', ()
           expect(out.limited).toBe(0);
           expect(out.statuses).toEqual(Array(N).fill(200));
           // The first, partial window takes at least what the streams surely send before it ends.
-          const firstMs = W - (((phaseMs + skewMs) % W) + W) % W;
+          const firstMs = W - ((((phaseMs + skewMs) % W) + W) % W);
           const first = Math.min(L, streams * Math.floor(firstMs / MAX_LATENCY));
           const full = Math.ceil((N - first) / L);
           expect(out.windowsUsed).toBeLessThanOrEqual(1 + full);
           const last = N - first - (full - 1) * L;
           const shortest = firstMs + (full - 1) * W + Math.ceil(last / streams) * MAX_LATENCY;
-          expect(out.makespan).toBeLessThanOrEqual(shortest + GRANULARITY + out.windowsUsed * (GUARD + 2 * MAX_LATENCY));
+          expect(out.makespan).toBeLessThanOrEqual(
+            shortest + GRANULARITY + out.windowsUsed * (GUARD + 2 * MAX_LATENCY),
+          );
         },
       ),
       { numRuns: 40 },

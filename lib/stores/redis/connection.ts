@@ -1,6 +1,6 @@
 /**
- * The store's connections to Redis: the scripts defined on the user's client, and the one
- * pub/sub connection shared by every session of a store.
+ * The store's connections to Redis: the scripts defined on the user's client, calls with a
+ * timeout, and the one pub/sub connection shared by every session of a store.
  */
 import type { Redis, Cluster } from 'ioredis';
 
@@ -16,6 +16,32 @@ export interface ScriptClient {
   rxrlBlock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlUnblock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlResume(numKeys: number, ...args: Array<string | number>): Promise<number>;
+}
+
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * Resolves with the call's answer, or rejects after `timeoutMs`. A process whose event loop
+ * was held up (a long GC, a burst of CPU work) runs the expired timer before it reads the
+ * answer already waiting on the socket: the timeout waits until the I/O of that turn has been
+ * read (`setImmediate`), so that only a Redis that really did not answer counts as away. (A
+ * process that declares Redis away while the others keep using it spends its local share on
+ * top of theirs.)
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(timeoutMs))), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -8,45 +8,26 @@ import type {
   StoreAcquireOptions,
   StoreBlock,
   StoreBucketSpec,
-  StoreBucketState,
   StoreContext,
   StoreGrant,
   StoreReading,
   StoreSession,
 } from '../../core/store.js';
-import type { ScriptClient, SharedSubscriber } from './connection.js';
+import { acquireBucketArgs, decodeAcquire, duration, finite, observeArgs, parseBlockNotice } from './codec.js';
+import { type ScriptClient, type SharedSubscriber, within } from './connection.js';
 import type { redisKeys } from './keys.js';
 import { LocalLeases } from './localLeases.js';
 import { LocalShares, type Known } from './localShare.js';
 import type { Parsed } from './options.js';
-
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`);
-  }
-}
+import { PendingEnds } from './pendingEnds.js';
 
 const PEER_TTL_MS = 10_000;
 
-/**
- * Most lease ends kept to write once Redis answers again (leases granted by Redis whose end
- * could not be written, and those of calls that timed out and may still have run). Past it the
- * oldest are dropped: each then counts as in flight in Redis until its `leaseMs` lapses, no
- * longer. Without a bound, an outage of hours kept one entry per retry and replayed them all.
- */
-const MAX_PENDING_ENDS = 1024;
 /**
  * Most leases whose send time is kept for OBSERVE (a request's lease lives from its grant to its
  * answer or release; past it, the oldest are forgotten and their answers go without one).
  */
 const MAX_SEND_TIMES = 10_000;
-/** Leases ended by one RELEASE call when the pending ends are written. */
-const RELEASE_BATCH = 256;
-/**
- * Largest number sent to a script. Lua prints numbers with 14 significant digits, so larger
- * ones would be stored as `1e+20` and read back wrong; no count or duration we use comes near.
- */
-const MAX_SCRIPT_NUMBER = 1e12;
 
 /**
  * The store's clock, for durations only (outage times, local shares): monotonic, so a step
@@ -54,27 +35,6 @@ const MAX_SCRIPT_NUMBER = 1e12;
  * the limiter's clock or Redis's: every time exchanged is a duration.
  */
 const monotonic = (): number => performance.now();
-
-/** A change notice about a block ('block:<ms left or inf>:<status>', 'unblock'); `undefined` for others. */
-function parseBlockNotice(message: string): StoreBlock | null | undefined {
-  if (message === 'unblock') return null;
-  const m = /^block:(inf|\d+):(\d+)$/.exec(message);
-  if (!m) return undefined;
-  return { ms: m[1] === 'inf' ? null : Number(m[1]), status: Number(m[2]) };
-}
-
-/**
- * A number for a script argument; '' for none (garbage from a provider is "says nothing").
- * Clamped to ±{@link MAX_SCRIPT_NUMBER}, so Lua stores it digit for digit.
- */
-function finite(n: number | undefined): number | '' {
-  return n !== undefined && Number.isFinite(n) ? Math.max(-MAX_SCRIPT_NUMBER, Math.min(MAX_SCRIPT_NUMBER, n)) : '';
-}
-
-/** A duration for a script argument: whole ms in [0, {@link MAX_SCRIPT_NUMBER}]. */
-function duration(ms: number): number {
-  return Number.isFinite(ms) ? Math.max(0, Math.min(MAX_SCRIPT_NUMBER, Math.ceil(ms))) : MAX_SCRIPT_NUMBER;
-}
 
 export class RedisSession implements StoreSession {
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -90,17 +50,8 @@ export class RedisSession implements StoreSession {
   private readonly localLeases: LocalLeases;
   /** Spent locally in a window still running when Redis came back: debited on the next call. */
   private readonly debits = new Map<string, { units: number; resetAt: number }>();
-  /**
-   * Leases whose end could not be written (their response came while Redis was unavailable,
-   * the write timed out, or they come from an acquire that timed out and may still have run),
-   * and when: ended once Redis answers again, so that they do not count as in flight, and
-   * shrink every refill, until `leaseMs` lapses. Oldest first; at most {@link MAX_PENDING_ENDS};
-   * those older than `leaseMs` are dropped, as Redis has let them lapse.
-   */
-  private readonly pendingEnds = new Map<
-    string,
-    { readonly buckets: readonly StoreBucketSpec[]; readonly at: number }
-  >();
+  /** Leases whose end could not be written: ended once Redis answers again. */
+  private readonly pendingEnds = new PendingEnds();
   private readonly listeners = new Set<() => void>();
   private readonly blockListeners = new Set<(block: StoreBlock | null) => void>();
   private readonly resumeListeners = new Set<(options: { readonly buckets: boolean }) => void>();
@@ -163,16 +114,8 @@ export class RedisSession implements StoreSession {
     const carry = this.localLeases.uncarried(buckets, now);
     buckets.forEach((b, i) => {
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
-      args.push(
-        finite(b.limit),
-        finite(b.windowMs),
-        b.pacing === 'smooth' ? 1 : 0,
-        ...this.debitArgs(b.name, now),
-        this.down ? (this.local.get(b.name)?.perWindow ?? 1) : '',
-        b.rolling ? 1 : 0,
-        o.costs?.[i] ?? 1,
-        (carry.costs[i] ?? []).map((c) => Math.max(1, Math.ceil(c))).join(','),
-      );
+      const share = this.down ? (this.local.get(b.name)?.perWindow ?? 1) : '';
+      args.push(...acquireBucketArgs(b, this.debitArgs(b.name, now), share, o.costs?.[i] ?? 1, carry.costs[i] ?? []));
     });
     let reply: Array<string | number>;
     const sentAt = monotonic();
@@ -189,44 +132,26 @@ export class RedisSession implements StoreSession {
     this.recovered(at);
     this.endPending(at);
     for (const b of buckets) this.debits.delete(b.name);
-    const field = (i: number): number | undefined => {
-      const v = reply[i];
-      return v === '' || v === undefined ? undefined : Number(v);
-    };
-    const granted = Number(reply[0] ?? 0);
-    const wait = Number(reply[1] ?? 0);
-    const blocking = String(reply[2] ?? '');
+    const { granted, wait, blocking, blockMs, states, ...r } = decodeAcquire(reply, buckets);
     // A pause or block read before this process resumed the credential is out of date.
-    const pauseMs = seq <= this.resumedSeq ? 0 : Number(reply[3] ?? 0);
-    this.peers = Math.max(1, Number(reply[5] ?? 1));
-    const blockMs = field(6);
+    const pauseMs = seq <= this.resumedSeq ? 0 : r.pauseMs;
+    this.peers = r.peers;
     const blocked: StoreBlock | undefined =
       blockMs === undefined || seq <= this.unblockedSeq || seq <= this.resumedSeq
         ? undefined
-        : { ms: blockMs < 0 ? null : blockMs, status: Number(reply[7] ?? 403) };
-    const states: StoreBucketState[] = buckets.map((b, i) => {
-      const j = 8 + i * 6;
-      const state = {
-        name: b.name,
-        limit: field(j),
-        remaining: field(j + 1),
-        resetInMs: field(j + 2),
-        windowMs: field(j + 3),
-        admitted: field(j + 4) ?? 0,
-      };
-      this.known.set(b.name, {
+        : { ms: blockMs < 0 ? null : blockMs, status: r.blockStatus };
+    for (const state of states) {
+      this.known.set(state.name, {
         limit: state.limit,
         remaining: state.remaining,
         resetAt: state.resetInMs === undefined ? undefined : at + state.resetInMs,
         windowMs: state.windowMs,
         at,
       });
-      return state;
-    });
+    }
     const prefix = `${this.peer}:${seq}`;
     if (carry.leases.length > 0) {
-      const first = new Map(buckets.map((b, i) => [b.name, field(8 + i * 6 + 5) ?? 0]));
-      const { carried, answered } = this.localLeases.carry(carry.leases, prefix, first);
+      const { carried, answered } = this.localLeases.carry(carry.leases, prefix, r.carriedFirst);
       for (const c of carried) this.sentAt.set(c.lease, c.at);
       if (answered.length > 0) this.releaseAll(answered, buckets);
     }
@@ -243,7 +168,7 @@ export class RedisSession implements StoreSession {
       // decides then; asking early only costs another call).
       waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : Math.max(0, wait - (at - sentAt)),
       blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
-      pause: pauseMs > 0 ? { ms: pauseMs, reason: String(reply[4] ?? '') } : undefined,
+      pause: pauseMs > 0 ? { ms: pauseMs, reason: r.pauseReason } : undefined,
       buckets: states,
       blocked,
     };
@@ -264,27 +189,11 @@ export class RedisSession implements StoreSession {
         return;
       }
     }
-    const keys: string[] = [];
-    const args: Array<string | number> = [held ?? ''];
     const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
-    args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs);
-    for (const b of buckets) {
-      const r = read.find((x) => x.name === b.name);
-      keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
-      const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
-      args.push(
-        has ? 1 : 0,
-        finite(r?.limit),
-        finite(r?.remaining),
-        finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),
-        finite(r?.windowMs),
-        r?.index ?? '',
-        finite(b.limit),
-        finite(b.windowMs),
-        b.rolling ? 1 : 0,
-      );
-    }
+    const keys = buckets.flatMap((b) => [this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name)]);
     keys.push(this.keys.pause);
+    const args = [held ?? '', this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs];
+    args.push(...observeArgs(buckets, read));
     const shared = held === undefined ? undefined : [held];
     this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
   }
@@ -367,10 +276,6 @@ export class RedisSession implements StoreSession {
     this.unsubscribe = undefined;
   }
 
-  /**
-   * How long the shares of processes that may still be on local budgets stay reserved after
-   * this one comes back: long enough for them to try Redis again a few times.
-   */
   /** Units this process spent locally in a window still running, and when it ends (ms from now). */
   private debitArgs(name: string, now: number): [number, number | ''] {
     const share = this.down ? this.local.get(name) : undefined;
@@ -382,6 +287,10 @@ export class RedisSession implements StoreSession {
     return [units, Math.ceil(resetAt - now)];
   }
 
+  /**
+   * How long the shares of processes that may still be on local budgets stay reserved after
+   * this one comes back: long enough for them to try Redis again a few times.
+   */
   private reserveMs(): number {
     return Math.max(10_000, 5 * (this.opts.retryMs + this.opts.timeoutMs));
   }
@@ -401,24 +310,9 @@ export class RedisSession implements StoreSession {
     for (const l of this.listeners) l();
   }
 
-  /**
-   * Resolves with the call's answer, or rejects after `timeoutMs`. A process whose event loop
-   * was held up (a long GC, a burst of CPU work) runs the expired timer before it reads the
-   * answer already waiting on the socket: the timeout waits until the I/O of that turn has been
-   * read (`setImmediate`), so that only a Redis that really did not answer counts as away. (A
-   * process that declares Redis away while the others keep using it spends its local share on
-   * top of theirs.)
-   */
-  private async call<T>(promise: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => setImmediate(() => reject(new TimeoutError(this.opts.timeoutMs))), this.opts.timeoutMs);
-    });
-    try {
-      return await Promise.race([promise, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The call's answer, or a rejection after `timeoutMs` (connection.ts). */
+  private call<T>(promise: Promise<T>): Promise<T> {
+    return within(promise, this.opts.timeoutMs);
   }
 
   /**
@@ -440,35 +334,14 @@ export class RedisSession implements StoreSession {
     this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
   }
 
-  /** Keeps a lease to end once Redis answers: the newest {@link MAX_PENDING_ENDS}, oldest dropped first. */
+  /** Keeps a lease to end once Redis answers (pendingEnds.ts). */
   private pend(lease: string, buckets: readonly StoreBucketSpec[], now: number): void {
-    this.pendingEnds.delete(lease);
-    this.pendingEnds.set(lease, { buckets, at: now });
-    for (const oldest of this.pendingEnds.keys()) {
-      if (this.pendingEnds.size <= MAX_PENDING_ENDS) break;
-      this.pendingEnds.delete(oldest);
-    }
+    this.pendingEnds.add(lease, buckets, now);
   }
 
-  /**
-   * Ends the pending leases, Redis having answered: those older than `leaseMs` are dropped
-   * (Redis has let them lapse), the others go in one RELEASE call per set of buckets and
-   * {@link RELEASE_BATCH} leases.
-   */
+  /** Ends the pending leases, Redis having answered (those past `leaseMs` are dropped). */
   private endPending(now: number): void {
-    if (this.pendingEnds.size === 0) return;
-    const groups = new Map<string, { buckets: readonly StoreBucketSpec[]; leases: string[] }>();
-    for (const [lease, p] of this.pendingEnds) {
-      if (now - p.at > this.opts.leaseMs) continue;
-      const key = p.buckets.map((b) => b.name).join('\n');
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { buckets: p.buckets, leases: [] }));
-      g.leases.push(lease);
-    }
-    this.pendingEnds.clear();
-    for (const g of groups.values())
-      for (let i = 0; i < g.leases.length; i += RELEASE_BATCH)
-        this.releaseAll(g.leases.slice(i, i + RELEASE_BATCH), g.buckets);
+    for (const batch of this.pendingEnds.take(now, this.opts.leaseMs)) this.releaseAll(batch.leases, batch.buckets);
   }
 
   private markDown(error: unknown, now: number): void {

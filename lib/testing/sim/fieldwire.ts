@@ -11,7 +11,7 @@
  * All windows are fixed and aligned to the (scaled) clock.
  */
 import { fieldwireLegacyTime, fieldwireTime, jsonBody, secondsUntil, unixSecondsCeil } from '../format.js';
-import type { FieldwireEndpointLimit } from '../types.js';
+import type { FieldwireEndpointLimit } from '../providerLimits.js';
 import {
   alignedWindow,
   endpointKey,

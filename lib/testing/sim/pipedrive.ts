@@ -6,7 +6,8 @@
  * api_token traffic that keeps hammering after 429s gets Cloudflare's 403 HTML page.
  */
 import { secondsUntil } from '../format.js';
-import type { PipedriveAuth, PipedrivePlan } from '../types.js';
+import type { PipedrivePlan } from '../providerLimits.js';
+import type { PipedriveAuth } from '../types.js';
 import { JSON_TYPE, type SimContext, type SimOutcome } from './shared.js';
 
 export const PIPEDRIVE_WINDOW_MS = 2_000;

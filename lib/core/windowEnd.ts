@@ -1,0 +1,70 @@
+/**
+ * The end of a fixed window, when a reset tells it only to within some slack (rounded up to the
+ * second, or read through a clock offset known only roughly): sharpened by when the answer came
+ * back, and where that cannot pin it, by tick probes that pin the clock offset. Used by `Bucket` (bucket.ts),
+ * which keeps the probes planned for its current window.
+ */
+
+/** Slots of a window kept back to pin the clock offset when its end is known only to an interval. */
+const PROBE_SLOTS = 8;
+const PROBE_MIN_LIMIT = 10;
+const PROBE_MIN_WIDTH_MS = 100;
+
+/**
+ * The end of the window a reading describes, as sharp as we can know it. A fixed window began
+ * by the time the server counted the request, so it ends at most a window after the answer
+ * came back. A reset rounded up to the second (or read through a clock offset known only
+ * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
+ * earlier one is used; where they do not (a window other than we were told), the reset is.
+ */
+export function sharpenReset(resetAt: number, now: number, slackMs: number, windowMs: number | undefined): number {
+  if (windowMs === undefined || !(windowMs > 0)) return resetAt;
+  const end = now + windowMs;
+  return end < resetAt && end > resetAt - slackMs ? end : resetAt;
+}
+
+/** The interval of the server clock minus ours that the `Date` headers allow, ms. */
+export interface ClockOffsetBounds {
+  readonly lowerMs: number;
+  readonly upperMs: number;
+}
+
+/**
+ * Tick probes. A reset read through a clock offset that `Date` pins only to the second says when
+ * a window ends only to an interval: waiting for its latest instant loses up to a second per
+ * window. A slot sent inside that interval to find the end is lost to the window whenever it
+ * lands past the end (and with work that fills whole windows, a lost slot costs a whole window).
+ * So the offset is pinned instead, where nothing is lost: the last few slots of the window go at
+ * even steps across the span of our clock where the server's next second must tick over, well
+ * before the window can end (`slackMs` before `end` at the earliest). The `Date` seconds of their
+ * answers on either side of the tick narrow the offset to about one step (plus a round trip),
+ * and every later window's end with it. Only where it matters: the offset unsure by over 100 ms,
+ * a limit of at least 10.
+ *
+ * Returns when the last slots of the window may go, latest first (the slot `remaining - 1` from
+ * the end goes at `probes[remaining - 1]`), or `undefined` where probing does not pay.
+ */
+export function planTickProbes(
+  now: number,
+  slackMs: number,
+  end: number | undefined,
+  limit: number | undefined,
+  offset: ClockOffsetBounds,
+): number[] | undefined {
+  if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return undefined;
+  if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return undefined;
+  // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
+  const from = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs : now;
+  // As much of the span as ends before the window may: a part of it still narrows the offset
+  // (a tick not seen in it lies in the rest).
+  const width = Math.min(1000, offset.upperMs - offset.lowerMs, end - slackMs - PROBE_MIN_WIDTH_MS - from);
+  if (!(width > PROBE_MIN_WIDTH_MS)) return undefined;
+  const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
+  return Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
+}
+
+/** When the next slot of a window with `left` units left may go, if it is one kept back by `probes`. */
+export function probeAt(probes: readonly number[] | undefined, left: number | undefined): number | undefined {
+  if (probes === undefined || left === undefined || left > probes.length || left <= 0) return undefined;
+  return probes[left - 1];
+}

@@ -1,0 +1,374 @@
+/**
+ * One subscription to a paced request (pacedRequest.ts), through every attempt: the daily-quota
+ * guard, the limiter's waiter while queued, the request, the retry loop, and the outcome to
+ * every subscriber of a shared request. Internal to the library.
+ */
+import type { Observable, Subscriber, Subscription, TeardownLogic } from 'rxjs';
+import type { RateLimitError } from '../core/errors.js';
+import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
+import type { ResponseReading } from '../core/provider.js';
+import type { RequestInfo } from '../core/request.js';
+import { withRetryCost } from '../core/resend.js';
+import { copyOf } from '../core/sharing.js';
+import {
+  extractorOf,
+  RetryableAnswer,
+  retryableResponse,
+  maxRetriesOf,
+  observeUnseen,
+  readAnswer,
+  reserveFor,
+  retryDecision,
+} from './policies.js';
+import type { RateLimitConfig } from './config.js';
+
+/** Checks the daily quota first (`dailyQuotaGuard`). */
+export const GUARD = 1;
+/** Reads 429s the limiter has not seen, retries none (`retryOn429` on a request unsafe to repeat). */
+export const NOTE = 2;
+/** Retries 429s (`retryOn429`). */
+export const RETRY = 4;
+/** Shares the request with identical ones in flight, and caches it (`rateLimit` on a GET with a key). */
+export const SHARE = 8;
+
+/** The request a {@link PacedSubscription} runs (a `PacedRequest`). */
+export interface PacedOwner<T> {
+  readonly limiter: Limiter;
+  readonly info: RequestInfo;
+  readonly config: RateLimitConfig;
+  /** The request. */
+  readonly request: Observable<T>;
+  /** Which layers run: {@link GUARD}, {@link NOTE}, {@link RETRY}, {@link SHARE}. */
+  readonly mode: number;
+  /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
+  readonly key: string | undefined;
+}
+
+/** Subscribers of a shared request, made when a second one joins. */
+class Hub<T> {
+  /** A request started for those who joined after this one ended (as `share()` reconnects). */
+  again: PacedSubscription<T> | undefined = undefined;
+
+  constructor(
+    /** The first subscriber (the one the attempt was made for). */
+    readonly first: Subscriber<T>,
+    readonly subscribers: Array<Subscriber<T>>,
+  ) {}
+}
+
+const RUNNING = 0;
+/** Completed or failed: the outcome is being, or has been, delivered. */
+const ENDED = 1;
+/** Nothing left to cancel. */
+const CLOSED = 2;
+/** `flags`: the low two bits are the state, the rest count the attempts that went to the retry rules. */
+const STATE = 3;
+const ONE_ATTEMPT = 4;
+
+/**
+ * One subscription to a paced request, through every attempt (retries included):
+ * the limiter's waiter while queued, then the holder of the permit and of the request's
+ * subscription, then (after a 429) the holder of the timer until the next attempt.
+ */
+export class PacedSubscription<T> extends Waiter {
+  // Fields are few on purpose: this object is what a waiting request costs (see the bench).
+  private permit: Permit | undefined = undefined;
+  /**
+   * The request's subscription while an attempt is in flight, or the timer before the next
+   * attempt after a retryable error: never both at once.
+   */
+  private inner: Subscription | undefined = undefined;
+  /** The state (`RUNNING`, `ENDED`, `CLOSED`) plus `ONE_ATTEMPT` per error that went to the retry rules. */
+  private flags = RUNNING;
+  /** The subscriber, or once a second one joins a shared request, the {@link Hub} of all of them. */
+  private target: Subscriber<T> | Hub<T>;
+  /** The request as it is sent again, when a rate limit told its cost (`ResponseReading.retryCost`). */
+  private retryInfo: RequestInfo | undefined = undefined;
+
+  constructor(
+    private readonly owner: PacedOwner<T>,
+    /** The first subscriber (the only one unless the request is shared). */
+    subscriber: Subscriber<T>,
+  ) {
+    super();
+    this.target = subscriber;
+  }
+
+  get info(): RequestInfo {
+    return this.retryInfo ?? this.owner.info;
+  }
+
+  private get state(): number {
+    return this.flags & STATE;
+  }
+
+  private set state(state: number) {
+    this.flags = (this.flags & ~STATE) | state;
+  }
+
+  /** Errors so far that went to the retry rules (`retry`'s count). */
+  private get attempts(): number {
+    return this.flags >>> 2;
+  }
+
+  private get hub(): Hub<T> | undefined {
+    return this.target instanceof Hub ? this.target : undefined;
+  }
+
+  /** The first subscriber. */
+  private get subscriber(): Subscriber<T> {
+    return this.target instanceof Hub ? this.target.first : this.target;
+  }
+
+  /** The hub of this request's subscribers, made when a second one joins. */
+  private hubOf(): Hub<T> {
+    const target = this.target;
+    if (target instanceof Hub) return target;
+    const hub = new Hub(target, this.state === RUNNING ? [target] : []);
+    this.target = hub;
+    return hub;
+  }
+
+  /** Starts it; returns the first subscriber's teardown. */
+  start(): TeardownLogic {
+    const { limiter, info, config, mode } = this.owner;
+    if (mode & GUARD) {
+      const error = limiter.checkQuota(info, reserveFor(info, config));
+      if (error) {
+        this.fail(error);
+        return this;
+      }
+    }
+    limiter.enqueue(this);
+    return this;
+  }
+
+  /** A subscriber joins this shared request; returns its teardown. */
+  join(subscriber: Subscriber<T>): TeardownLogic {
+    if (this.state !== RUNNING) {
+      // Ended: identical requests joining now start it again, together.
+      const hub = this.hubOf();
+      const again = hub.again;
+      if (again) return again.join(subscriber);
+      const fresh = new PacedSubscription(this.owner, subscriber);
+      hub.again = fresh;
+      return fresh.start();
+    }
+    this.hubOf().subscribers.push(subscriber);
+    return () => this.leave(subscriber);
+  }
+
+  /** The first subscriber's teardown. */
+  unsubscribe(): void {
+    if (this.owner.mode & SHARE) this.leave(this.subscriber);
+    else this.close();
+  }
+
+  cancel(): void {
+    this.owner.limiter.cancel(this);
+  }
+
+  granted(permit: Permit): void {
+    // Unsubscribed while the grant was on its way (same drain): send nothing.
+    if (this.state !== RUNNING) {
+      permit.release();
+      return;
+    }
+    this.permit = permit;
+    const inner = this.owner.request.subscribe({
+      next: (value) => this.onValue(permit, value),
+      error: (error: unknown) => this.onError(permit, error),
+      complete: () => {
+        permit.release();
+        if (this.permit === permit) this.end(true, undefined);
+      },
+    });
+    // The attempt may be over already (the request answered synchronously).
+    if (this.permit === permit) this.inner = inner;
+    else inner.unsubscribe();
+  }
+
+  rejected(error: RateLimitError): void {
+    if (this.state === RUNNING) this.afterThrottle(error);
+  }
+
+  // ---- throttleByHeaders: the request's values and error ------------------------------------
+
+  private onValue(permit: Permit, value: T): void {
+    const { limiter, config, mode } = this.owner;
+    const info = this.info;
+    const reading = readAnswer(extractorOf(limiter, config), permit, value);
+    // A value after this attempt ended (a retry is on its way, or it is over) goes nowhere.
+    if (this.permit !== permit) return;
+    if (reading?.outcome === 'blocked') {
+      permit.release();
+      this.afterThrottle(limiter.blockedError(value));
+      return;
+    }
+    if (mode & (RETRY | NOTE)) {
+      let res;
+      try {
+        res = retryableResponse(limiter, info, config, value, (mode & RETRY) !== 0, reading);
+        if (!res && mode & NOTE) observeUnseen(limiter, info, config, value);
+      } catch (e) {
+        if (mode & RETRY) this.retry(e);
+        else this.fail(e);
+        return;
+      }
+      if (res) {
+        this.costAgain(reading);
+        this.retry(new RetryableAnswer(value, res));
+        return;
+      }
+    }
+    this.emit(value);
+  }
+
+  private onError(permit: Permit, error: unknown): void {
+    const { limiter, config } = this.owner;
+    const reading = readAnswer(extractorOf(limiter, config), permit, error);
+    permit.release();
+    if (this.permit !== permit) return;
+    if (reading?.outcome !== 'blocked') this.costAgain(reading);
+    this.afterThrottle(reading?.outcome === 'blocked' ? limiter.blockedError(error) : error);
+  }
+
+  /** A rate limit told what the request costs: it is sent again with that cost. */
+  private costAgain(reading: ResponseReading | undefined): void {
+    if (reading?.retryCost === undefined) return;
+    const { limiter } = this.owner;
+    const info = this.info;
+    this.retryInfo = withRetryCost(info, reading, () => limiter.provider.buckets(info));
+  }
+
+  // ---- retryOn429 -----------------------------------------------------------------------------
+
+  /** An error out of the throttle (the request's, or the limiter's refusal). */
+  private afterThrottle(error: unknown): void {
+    const { limiter, config, mode } = this.owner;
+    const info = this.info;
+    if (mode & RETRY) {
+      this.retry(error);
+      return;
+    }
+    if (mode & NOTE) {
+      try {
+        observeUnseen(limiter, info, config, error);
+        // Not safe to repeat, but the provider says the server did not act on it.
+        if (retryableResponse(limiter, info, config, error, false)) {
+          this.retry(error);
+          return;
+        }
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    this.fail(error);
+  }
+
+  private retry(error: unknown): void {
+    const { limiter, config } = this.owner;
+    const info = this.info;
+    // This attempt is over: detached now, unsubscribed and released once the next is planned
+    // (as `retry` does), so that a timer that fires at once starts the next one cleanly.
+    const { inner, permit } = this;
+    this.inner = this.permit = undefined;
+    this.flags += ONE_ATTEMPT;
+    try {
+      const safe = (this.owner.mode & RETRY) !== 0;
+      const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts, safe);
+      if ('ms' in next) {
+        // The timer is kept in `inner` (no attempt is in flight until it fires). A scheduler
+        // that runs it at once (before `schedule` returns) must not have it stored afterwards.
+        let fired = false;
+        let timer: Subscription | undefined = undefined;
+        timer = limiter.scheduler.schedule(() => {
+          fired = true;
+          if (timer !== undefined && this.inner === timer) this.inner = undefined;
+          if (this.state === RUNNING) limiter.enqueue(this);
+        }, next.ms);
+        if (!fired) this.inner = timer;
+      } else {
+        this.fail(next.fail);
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    inner?.unsubscribe();
+    permit?.release();
+  }
+
+  // ---- the outcome, to every subscriber -----------------------------------------------------
+
+  private fail(error: unknown): void {
+    this.end(false, error);
+  }
+
+  private emit(value: T): void {
+    const { limiter, config, mode, info, key } = this.owner;
+    if (!(mode & SHARE) || key === undefined) {
+      this.subscriber.next(value);
+      return;
+    }
+    const sharing = limiter.sharing;
+    if (sharing.caching) {
+      try {
+        const res = extractorOf(limiter, config)(value);
+        if (res !== undefined && res.status >= 200 && res.status < 300)
+          sharing.store(key, copyOf(value), limiter.now(), res, info.headers !== undefined);
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+    const hub = this.hub;
+    if (!hub) {
+      this.subscriber.next(copyOf(value));
+      return;
+    }
+    for (const s of [...hub.subscribers]) if (!s.closed) s.next(copyOf(value));
+  }
+
+  /** Completes (`ok`) or fails every subscriber, then lets go of everything. */
+  private end(ok: boolean, error: unknown): void {
+    if (this.state !== RUNNING) return;
+    this.state = ENDED;
+    const hub = this.hub;
+    const targets = hub ? [...hub.subscribers] : [this.subscriber];
+    for (const s of targets) {
+      if (ok) s.complete();
+      else s.error(error);
+    }
+    this.close();
+  }
+
+  private leave(subscriber: Subscriber<T>): void {
+    if (this.state !== RUNNING) return;
+    const hub = this.hub;
+    if (hub) {
+      const i = hub.subscribers.indexOf(subscriber);
+      if (i >= 0) hub.subscribers.splice(i, 1);
+      if (hub.subscribers.length > 0) return;
+    }
+    this.close();
+  }
+
+  /** The current attempt is over (retry's resubscription, or the end): cancel, unsubscribe, release. */
+  private endAttempt(): void {
+    this.owner.limiter.cancel(this);
+    const { inner, permit } = this;
+    this.inner = this.permit = undefined;
+    inner?.unsubscribe();
+    permit?.release();
+  }
+
+  private close(): void {
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    // (`inner` is the request's subscription or the retry timer: endAttempt ends either.)
+    this.endAttempt();
+    const { mode, key, limiter } = this.owner;
+    if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
+  }
+}

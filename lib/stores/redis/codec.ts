@@ -1,0 +1,134 @@
+/**
+ * The session's side of the scripts' wire format: numbers as script arguments (so that Lua keeps
+ * them digit for digit), ACQUIRE's and OBSERVE's per-bucket arguments, ACQUIRE's reply, and the
+ * change notices on a credential's channel. Pure functions; the layouts are documented on the scripts
+ * (scriptAcquire.ts, scriptObserve.ts, scriptControl.ts).
+ */
+import type { StoreBlock, StoreBucketSpec, StoreBucketState, StoreReading } from '../../core/store.js';
+
+/**
+ * Largest number sent to a script. Lua prints numbers with 14 significant digits, so larger
+ * ones would be stored as `1e+20` and read back wrong; no count or duration we use comes near.
+ */
+const MAX_SCRIPT_NUMBER = 1e12;
+
+/**
+ * A number for a script argument; '' for none (garbage from a provider is "says nothing").
+ * Clamped to ±{@link MAX_SCRIPT_NUMBER}, so Lua stores it digit for digit.
+ */
+export function finite(n: number | undefined): number | '' {
+  return n !== undefined && Number.isFinite(n) ? Math.max(-MAX_SCRIPT_NUMBER, Math.min(MAX_SCRIPT_NUMBER, n)) : '';
+}
+
+/** A duration for a script argument: whole ms in [0, {@link MAX_SCRIPT_NUMBER}]. */
+export function duration(ms: number): number {
+  return Number.isFinite(ms) ? Math.max(0, Math.min(MAX_SCRIPT_NUMBER, Math.ceil(ms))) : MAX_SCRIPT_NUMBER;
+}
+
+/** A change notice about a block ('block:<ms left or inf>:<status>', 'unblock'); `undefined` for others. */
+export function parseBlockNotice(message: string): StoreBlock | null | undefined {
+  if (message === 'unblock') return null;
+  const m = /^block:(inf|\d+):(\d+)$/.exec(message);
+  if (!m) return undefined;
+  return { ms: m[1] === 'inf' ? null : Number(m[1]), status: Number(m[2]) };
+}
+
+/**
+ * ACQUIRE's arguments for one bucket of a request: its hints, what this process spent of it
+ * locally (`debit`: units and when their window ends, ms from now; `share`: its local share per
+ * window, when coming back from an outage), the cost of each request, and the costs of the
+ * requests sent on the local share that this call carries.
+ */
+export function acquireBucketArgs(
+  b: StoreBucketSpec,
+  debit: readonly [number, number | ''],
+  share: number | '',
+  cost: number,
+  carried: readonly number[],
+): Array<string | number> {
+  return [
+    finite(b.limit),
+    finite(b.windowMs),
+    b.pacing === 'smooth' ? 1 : 0,
+    ...debit,
+    share,
+    b.rolling ? 1 : 0,
+    cost,
+    carried.map((c) => Math.max(1, Math.ceil(c))).join(','),
+  ];
+}
+
+/** OBSERVE's arguments for each bucket of a response: its reading (if any) and its hints. */
+export function observeArgs(
+  buckets: readonly StoreBucketSpec[],
+  read: readonly StoreReading[],
+): Array<string | number> {
+  const args: Array<string | number> = [];
+  for (const b of buckets) {
+    const r = read.find((x) => x.name === b.name);
+    const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
+    args.push(
+      has ? 1 : 0,
+      finite(r?.limit),
+      finite(r?.remaining),
+      finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),
+      finite(r?.windowMs),
+      r?.index ?? '',
+      finite(b.limit),
+      finite(b.windowMs),
+      b.rolling ? 1 : 0,
+    );
+  }
+  return args;
+}
+
+/** ACQUIRE's reply, decoded (nothing judged yet: a pause or block in it may be out of date). */
+export interface AcquireReply {
+  readonly granted: number;
+  /** ms; -1: only a response can tell. */
+  readonly wait: number;
+  /** The key of the bucket that held the request back ('' none). */
+  readonly blocking: string;
+  readonly pauseMs: number;
+  readonly pauseReason: string;
+  readonly peers: number;
+  /** ms left of a block (-1: until lifted); `undefined` for none. */
+  readonly blockMs: number | undefined;
+  readonly blockStatus: number;
+  /** Each bucket as Redis left it, in the order of the request's buckets. */
+  readonly states: StoreBucketState[];
+  /** Per bucket, the admission index of the first request this call carried. */
+  readonly carriedFirst: ReadonlyMap<string, number>;
+}
+
+export function decodeAcquire(
+  reply: ReadonlyArray<string | number>,
+  buckets: readonly StoreBucketSpec[],
+): AcquireReply {
+  const field = (i: number): number | undefined => {
+    const v = reply[i];
+    return v === '' || v === undefined ? undefined : Number(v);
+  };
+  return {
+    granted: Number(reply[0] ?? 0),
+    wait: Number(reply[1] ?? 0),
+    blocking: String(reply[2] ?? ''),
+    pauseMs: Number(reply[3] ?? 0),
+    pauseReason: String(reply[4] ?? ''),
+    peers: Math.max(1, Number(reply[5] ?? 1)),
+    blockMs: field(6),
+    blockStatus: Number(reply[7] ?? 403),
+    states: buckets.map((b, i) => {
+      const j = 8 + i * 6;
+      return {
+        name: b.name,
+        limit: field(j),
+        remaining: field(j + 1),
+        resetInMs: field(j + 2),
+        windowMs: field(j + 3),
+        admitted: field(j + 4) ?? 0,
+      };
+    }),
+    carriedFirst: new Map(buckets.map((b, i) => [b.name, field(8 + i * 6 + 5) ?? 0])),
+  };
+}

@@ -1,0 +1,309 @@
+/** ACQUIRE, the Redis store's admission script (its data model: scriptCommon.ts). */
+import { COMMON } from './scriptCommon.js';
+
+/**
+ * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
+ * above it is not held exactly: past it the oldest entries are dropped.
+ */
+export const MAX_ROLLING_LOG = 100_000;
+
+/**
+ * Grants up to `count` admissions for one request shape, across all its buckets at once.
+ *
+ * KEYS: pause, peers, then per bucket: bucket hash, in-flight set, log (rolling buckets).
+ * ARGV: count, lease prefix, leaseMs, keyTtlMs, guardMs, coldStart, peer id, peerTtlMs,
+ *       recovering peers ('' unless this process is coming back from an outage), reserveMs,
+ *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
+ *       locally in a window still running), when that window ends (ms; rolling: when the
+ *       newest of them leaves it), this process's local share per window (when recovering),
+ *       rolling (0/1), cost (units each request takes of it), carried (the costs, comma
+ *       separated, of requests this process sent on its local share that are still out: held
+ *       in flight from now on as leases `<lease prefix>:c<k>`).
+ *
+ * Each request takes `cost` units of every bucket at once: a bucket grants as many requests as
+ * it holds whole costs (one, as ever, to probe a window nothing has told). As in memory.
+ *
+ * Reserve: when a process comes back from an outage, the other processes it last saw may still
+ * be spending their local shares. Their shares are reserved (taken off every window) until
+ * they come back too (each takes its own share off the reserve) or `reserveMs` passes.
+ * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
+ *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
+ *          then per bucket: lim, rem, reset in ms, win, index of the first grant, index of the
+ *          first carried request.
+ */
+export const ACQUIRE = `${COMMON}
+local now = clock()
+local count = tonumber(ARGV[1])
+local leasePrefix = ARGV[2]
+local leaseMs = tonumber(ARGV[3])
+local keyTtl = tonumber(ARGV[4])
+local guard = tonumber(ARGV[5])
+local cold = tonumber(ARGV[6])
+local recoverPeers = num(ARGV[9])
+local reserveMs = tonumber(ARGV[10])
+local maxLog = ${MAX_ROLLING_LOG}
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('PEXPIRE', KEYS[2], keyTtl)
+local peers = redis.call('ZCARD', KEYS[2])
+local pu = num(redis.call('HGET', KEYS[1], 'until'))
+local pauseMs = 0
+local pauseReason = ''
+if pu ~= nil and pu > now then
+  pauseMs = pu - now
+  pauseReason = redis.call('HGET', KEYS[1], 'reason') or ''
+end
+-- A block of the credential (Pipedrive's 403): -1 until lifted, else when it ends.
+local blk = redis.call('HMGET', KEYS[1], 'block', 'bstatus')
+local bu = num(blk[1])
+local blockMs = ''
+local blockStatus = ''
+if bu ~= nil and (bu < 0 or bu > now) then
+  if bu < 0 then blockMs = -1 else blockMs = bu - now end
+  blockStatus = blk[2] or '403'
+end
+local nb = (#KEYS - 2) / 3
+local states = {}
+local grant = count
+local wait = 0
+local blocking = ''
+if pauseMs > 0 or blockMs ~= '' then grant = 0 end
+for i = 1, nb do
+  local bk = KEYS[3 * i]
+  local fk = KEYS[1 + 3 * i]
+  local lk = KEYS[2 + 3 * i]
+  local a = 10 + (i - 1) * 9
+  local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
+  local c = tonumber(ARGV[a + 8]) or 1
+  local smooth = ARGV[a + 3] == '1'
+  local debit = tonumber(ARGV[a + 4]) or 0
+  local debitResetIn = num(ARGV[a + 5])
+  local share = num(ARGV[a + 6])
+  local roll = ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
+  -- Requests this process sent on its local share while Redis was away, still out: their costs.
+  local carry = {}
+  for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
+  local infl = inflight(fk, now, bk)
+  if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
+  if recoverPeers ~= nil and share ~= nil then
+    if s.rv == nil then
+      s.rv = math.max(0, recoverPeers - 1) * share
+      if s.rem ~= nil then s.rem = math.max(0, s.rem - s.rv) end
+    else
+      s.rv = math.max(0, s.rv - share)
+    end
+    s.rvu = now + reserveMs
+  end
+  local reserved = s.rv or 0
+  local can = count
+  local w = 0
+  local logLen = 0
+  if roll then
+    -- A sliding window (as RollingBucket in memory): the log, less what has left the window.
+    logLen = trimLog(lk, now, s.win, guard)
+    if debit > 0 then
+      -- Spent by this process while Redis did not answer: logged as sent with the newest of
+      -- them (never earlier than the log's last entry, never later than now).
+      local t = now
+      if debitResetIn ~= nil then t = now + debitResetIn - s.win end
+      local tail = num(redis.call('LINDEX', lk, -1))
+      if tail ~= nil and tail > t then t = tail end
+      if t > now then t = now end
+      for _ = 1, debit do redis.call('RPUSH', lk, string.format('%.0f', t)) end
+      redis.call('PEXPIRE', lk, math.max(keyTtl, s.win + guard))
+      logLen = logLen + debit
+    end
+    local extra = 0
+    local extraUntil = 0
+    if s.rvu ~= nil and s.rvu > now then extra = s.rv or 0; extraUntil = s.rvu end
+    local used = logLen + rollOthers(s, now) + extra
+    local held = s.hold ~= nil and s.hold > now
+    if s.lim == nil then s.rem = nil elseif held then s.rem = 0 else s.rem = math.max(0, s.lim - used) end
+    if held then
+      s.rst = s.hold
+    elseif used > 0 then
+      s.rst = (num(redis.call('LINDEX', lk, 0)) or now) + s.win
+    else
+      s.rst = nil
+    end
+    s.kind = 's'
+    if s.obs ~= 1 and infl >= cold then
+      can = 0; w = -1
+    elseif held then
+      can = 0; w = s.hold - now
+    elseif s.lim ~= nil and used + c > s.lim then
+      can = 0; w = rollFreeAt(lk, logLen, s, now, used + c - s.lim, guard, extra, extraUntil) - now
+    else
+      if s.lim ~= nil then can = math.min(can, math.floor((s.lim - used) / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if smooth then
+        if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+      end
+    end
+  else
+    -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
+    if s.rst ~= nil and now >= s.rst + guard then
+      s.low = nil
+      s.held = false
+      s.prov = nil
+      -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
+      local told = s.kind == 's' or s.proj
+      if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
+      if s.lim ~= nil and s.obs == 1 then
+        s.unc = unconfirmedBudget(s.lim, told)
+        s.ridx = s.adm
+        if told then s.aw = nil else s.aw = now end
+      end
+      if s.kind == 's' and s.win ~= nil and s.win > 0 then
+        s.rst = projectReset(s.rst, now, s.win)
+        s.kind = 'i'
+        s.proj = true
+      else
+        s.rst = nil
+        s.kind = ''
+        s.proj = false
+      end
+    end
+    -- Spent by this process in this window while Redis did not answer (after any refill).
+    if debit > 0 then
+      if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
+      local dr = nil
+      if debitResetIn ~= nil then dr = now + debitResetIn end
+      if dr ~= nil and (s.rst == nil or math.abs(s.rst - dr) <= resetTolerance(s.win)) then
+        -- The window this process spent in while away (its reset as the answers then told it):
+        -- an answer from it read now counts within it, its figure never above what is left
+        -- after the debit (the requests it counted less of were answered while Redis was away,
+        -- so no lease of theirs is left to take them off).
+        s.rst = dr
+        s.kind = 's'
+        if s.rem ~= nil then
+          -- (The requests carried are both in it and in flight until they answer: taken off
+          -- twice until then, never too few.)
+          s.low = s.rem
+          s.lowi = s.adm + #carry
+          s.lowa = s.lowi
+        end
+      end
+    end
+    if s.obs ~= 1 and infl >= cold then
+      can = 0; w = -1
+    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + PROBE_MS) then
+      -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, at
+      -- most PROBE_MS.
+      can = 0
+      if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
+    elseif s.rem == nil or s.rem > c - 1 then
+      if s.rem ~= nil then can = math.min(can, math.floor(s.rem / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if s.unc ~= nil then can = math.min(can, math.max(math.floor(s.unc / c), 1)) end
+      if smooth then
+        if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
+      end
+    elseif s.rst ~= nil then
+      can = 0; w = s.rst + guard - now
+    elseif infl > 0 then
+      can = 0; w = -1
+    else
+      can = math.min(can, 1)
+    end
+  end
+  if can < grant then grant = can end
+  if can == 0 then
+    if w == -1 then
+      if wait ~= -1 then blocking = bk end
+      wait = -1
+    elseif wait ~= -1 and w > wait then
+      wait = w; blocking = bk
+    end
+  end
+  s.infl = infl
+  s.c = c
+  s.smooth = smooth
+  s.roll = roll
+  s.logLen = logLen
+  s.carry = carry
+  states[i] = s
+end
+local out = { grant, wait, blocking, pauseMs, pauseReason, peers, blockMs, blockStatus }
+for i = 1, nb do
+  local s = states[i]
+  -- Carried requests were sent before any granted now: theirs are the lower indices. Their
+  -- units are not taken again (the debit did), but they are in flight from now on.
+  local carriedFirst = s.adm
+  local nc = #s.carry
+  if nc > 0 then
+    local fk = KEYS[1 + 3 * i]
+    local xu = 0
+    s.adm = s.adm + nc
+    for k = 1, nc do
+      local name = leasePrefix .. ':c' .. k
+      redis.call('ZADD', fk, now + leaseMs, name)
+      if s.carry[k] ~= 1 then
+        redis.call('HSET', KEYS[3 * i], 'c:' .. name, s.carry[k])
+        xu = xu + s.carry[k] - 1
+      end
+    end
+    if xu > 0 then
+      redis.call('HSET', KEYS[3 * i], 'xu', (num(redis.call('HGET', KEYS[3 * i], 'xu')) or 0) + xu)
+    end
+    redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
+  end
+  local first = s.adm
+  local units = grant * s.c
+  if grant > 0 then
+    s.adm = s.adm + grant
+    s.aw = nil
+    if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
+    if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
+    if s.roll then
+      -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
+      local times = {}
+      for k = 1, math.min(units, 1000) do times[k] = string.format('%.0f', now) end
+      -- In pages: unpack takes a few thousand values at most.
+      for k = 1, units, 1000 do
+        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, units - k + 1)))
+      end
+      if s.logLen + units > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
+      redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
+      if s.rst == nil then s.rst = now + s.win end
+    elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
+      -- No reset from the server: the window is taken to start at the first send in it, until
+      -- an answer from it bounds when the server counted it (as Bucket.take).
+      s.rst = now + s.win
+      s.kind = 'i'
+      s.proj = false
+      s.prov = first
+    end
+    if s.smooth then
+      local even = 0
+      if s.win ~= nil and s.lim ~= nil and s.lim > 0 then even = s.win / s.lim end
+      local catch = 0
+      -- A sliding window's even rate never puts more than the limit in any window.
+      if not s.roll and s.rst ~= nil and s.rst > now then catch = (s.rst - now) / math.max(1, s.rem or 0) end
+      local spacing = math.max(even, catch)
+      local base = now
+      if s.nxt > now - spacing then base = math.min(s.nxt, now) end
+      s.nxt = math.floor(base + spacing)
+    end
+    local fk = KEYS[1 + 3 * i]
+    for k = 1, grant do
+      redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
+      if s.c ~= 1 then redis.call('HSET', KEYS[3 * i], 'c:' .. leasePrefix .. ':' .. k, s.c) end
+    end
+    if s.c ~= 1 then
+      redis.call('HSET', KEYS[3 * i], 'xu', (num(redis.call('HGET', KEYS[3 * i], 'xu')) or 0) + grant * (s.c - 1))
+    end
+    redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
+  end
+  save(KEYS[3 * i], s, keyTtl, now)
+  local rstIn = ''
+  if s.rst ~= nil then rstIn = tostring(s.rst - now) end
+  table.insert(out, str(s.lim))
+  table.insert(out, str(s.rem))
+  table.insert(out, rstIn)
+  table.insert(out, str(s.win))
+  table.insert(out, first)
+  table.insert(out, carriedFirst)
+end
+return out
+`;

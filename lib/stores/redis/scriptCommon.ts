@@ -1,0 +1,157 @@
+/**
+ * The Redis store's data model and the Lua every one of its scripts starts with (scripts.ts
+ * lists the scripts). Each script runs atomically on the server and takes its time from Redis
+ * `TIME` (allowed in scripts under effects replication, the default since Redis 5), so every
+ * process judges windows on one clock. Times are sent and returned as durations.
+ *
+ * A bucket is a hash `…:bucket:<name>`:
+ *   lim, rem      limit and remaining ('' when unknown)
+ *   rst, kind     reset (Redis ms) and whether the server said it ('s') or we projected it ('i')
+ *   srst          the last reset a response reported
+ *   win           window length, ms
+ *   obs           '1' once any response on the bucket came back (cold start over)
+ *   unc, ridx     after a local refill, requests left before a response confirms the new
+ *                 window (half the limit after a told or projected reset, 0 after an inferred
+ *                 one), and the admission index of the refill
+ *   aw            after an inferred refill, when it began awaiting the answers in flight
+ *   proj          '1' when the reset is projected from one the server told
+ *   prov          the admission index that opened an inferred window (its first answer bounds it)
+ *   adm           admissions so far (each request's index, to judge its response's age)
+ *   nxt           next smooth-pacing slot
+ *   at            when it was last written (Redis ms): a bucket written at or before the
+ *                 credential's last RESUME (`resumed` in the pause hash) forgets its reset
+ *   hold          rolling: held empty until then (a reading of 0 left, a 429 that named it)
+ *   oth, othu     rolling: calls the server counted that the log does not (other clients of
+ *                 the token), and until when (-1: until a reading says otherwise)
+ *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
+ *   lowa          index of the request it answered, and the admissions made by then
+ *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
+ * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
+ * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
+ * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
+ * sums what such leases hold beyond their one unit each: in flight is ZCARD + xu units.
+ *
+ * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
+ * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
+ * it was admitted, and once its answer is back (OBSERVE), after that (the server logged it
+ * when it arrived, at the latest when it answered); entries older are
+ * trimmed at each use, and the list expires `max(keyTtlMs, win + guard)` after its last
+ * admission, so it holds at most the limit's worth of entries. It is exact: a call is admitted
+ * only when fewer than the limit are in the log (plus others, plus the reserve), in one script
+ * with the rest of the request's buckets. Rules shared with the memory buckets come from
+ * lib/core/window.ts ({@link LUA_WINDOW_RULES}).
+ */
+import { LUA_WINDOW_RULES } from '../../core/window.js';
+
+/** Shared helpers, prepended to each script. */
+export const COMMON = `${LUA_WINDOW_RULES}
+local function num(v)
+  if v == false or v == nil or v == '' then return nil end
+  return tonumber(v)
+end
+local function str(v)
+  if v == nil then return '' end
+  return tostring(v)
+end
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj'}
+-- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
+-- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
+local function load(key, hintLim, hintWin, pauseKey)
+  if redis.call('EXISTS', key) == 0 then
+    return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, nxt = 0, fresh = true }
+  end
+  local f = redis.call('HMGET', key, unpack(FIELDS))
+  local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
+    obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
+    nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
+    hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' }
+  local resumed = nil
+  if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
+  if resumed ~= nil and (num(f[14]) or 0) <= resumed then
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
+    s.aw = nil; s.proj = false
+    s.hold = nil; s.oth = nil; s.othu = nil
+  end
+  return s
+end
+local function save(key, s, ttl, now)
+  redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
+    'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
+    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
+    'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
+    'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
+    'proj', s.proj and '1' or '')
+  redis.call('PEXPIRE', key, ttl)
+end
+-- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
+local function leaseCost(bk, lease)
+  return num(redis.call('HGET', bk, 'c:' .. lease)) or 1
+end
+-- A lease ends: its units beyond the first leave 'xu'.
+local function dropCost(bk, lease)
+  local c = num(redis.call('HGET', bk, 'c:' .. lease))
+  if c == nil then return end
+  redis.call('HDEL', bk, 'c:' .. lease)
+  redis.call('HSET', bk, 'xu', math.max(0, (num(redis.call('HGET', bk, 'xu')) or 0) - (c - 1)))
+end
+-- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
+local function inflight(key, now, bk)
+  local xu = num(redis.call('HGET', bk, 'xu')) or 0
+  if xu > 0 then
+    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do dropCost(bk, lease) end
+    xu = num(redis.call('HGET', bk, 'xu')) or 0
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  return redis.call('ZCARD', key) + xu
+end
+-- A rolling bucket's log: drops the calls admitted at or before now - win - guard (they have
+-- left the server's window), a page at a time; returns how many are left.
+local function trimLog(key, now, win, guard)
+  if win == nil then return redis.call('LLEN', key) end
+  local horizon = now - win - guard
+  while true do
+    local page = redis.call('LRANGE', key, 0, 127)
+    local n = 0
+    for _, t in ipairs(page) do
+      if tonumber(t) > horizon then break end
+      n = n + 1
+    end
+    if n > 0 then redis.call('LTRIM', key, n, -1) end
+    if n < 128 then break end
+  end
+  return redis.call('LLEN', key)
+end
+-- Calls the server counts that the log does not (another client of the token), while they count.
+local function rollOthers(s, now)
+  if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then return s.oth end
+  return 0
+end
+-- When 'need' more calls will have left a rolling window: the log's one by one, the others'
+-- (and a reserve, 'extra' until 'extraUntil') at once when they lapse. As
+-- RollingBucket.nextFreeAt in memory.
+local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
+  local window = s.win + guard
+  local function leaves(k)
+    if k <= 0 then return now end
+    if k <= n then return tonumber(redis.call('LINDEX', key, k - 1)) + window end
+    return math.huge
+  end
+  local at = leaves(need)
+  local others = rollOthers(s, now)
+  local untilAt = 0
+  if others > 0 then
+    untilAt = s.othu
+    if untilAt < 0 then untilAt = math.huge end
+  end
+  if extra > 0 then untilAt = math.max(untilAt, extraUntil) end
+  if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end
+  if at == math.huge then at = now + window end
+  return at
+end
+`;

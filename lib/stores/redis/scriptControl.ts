@@ -1,0 +1,140 @@
+/**
+ * The Redis store's small scripts: ending leases (RELEASE), and the pause, the 429 that names a
+ * bucket (EXHAUST), the provider's block and their lifting (PAUSE, BLOCK, UNBLOCK, RESUME).
+ * Their data model: scriptCommon.ts.
+ */
+import { COMMON } from './scriptCommon.js';
+
+/**
+ * Ends leases without a reading (the request failed or was unsubscribed, or a call Redis may
+ * have run while unreachable is undone). Announced only when a lease was still there (ending
+ * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it.
+ * KEYS: per bucket: in-flight set, bucket hash. ARGV: channel, then one or more leases.
+ */
+export const RELEASE = `${COMMON}
+local n = 0
+for i = 1, #KEYS, 2 do
+  for j = 2, #ARGV do
+    local gone = redis.call('ZREM', KEYS[i], ARGV[j])
+    if gone > 0 then dropCost(KEYS[i + 1], ARGV[j]) end
+    n = n + gone
+  end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
+return n
+`;
+
+/**
+ * Pauses every process (a 429 that named no bucket). Only ever extends a pause; a pause of
+ * 0 ms or less is none (nothing is written: a hash with no TTL must never be left).
+ * KEYS: pause. ARGV: ms, reason, keyTtlMs, channel.
+ */
+export const PAUSE = `${COMMON}
+local now = clock()
+local ms = tonumber(ARGV[1])
+if ms == nil or ms <= 0 then return 0 end
+local untilAt = now + ms
+local cur = num(redis.call('HGET', KEYS[1], 'until'))
+if cur == nil or cur < untilAt then
+  redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
+  local ttl = ms + tonumber(ARGV[3])
+  -- The hash may also hold a block that outlasts the pause: never shorten its life, and an
+  -- endless block (-1) keeps the hash persistent.
+  local endless = num(redis.call('HGET', KEYS[1], 'block')) == -1
+  if not endless and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  redis.call('PUBLISH', ARGV[4], 'pause')
+end
+return 1
+`;
+
+/**
+ * Holds one bucket empty until a time (a 429 that named it): our projected reset yields to the
+ * server's word; a reset the server told is only extended.
+ * A rolling bucket is held empty until then (`hold`), as in memory.
+ * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1).
+ */
+export const EXHAUST = `${COMMON}
+local now = clock()
+local untilAt = now + math.max(0, tonumber(ARGV[1]))
+local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]), KEYS[2])
+s.rem = 0
+if ARGV[6] == '1' then
+  s.hold = math.max(s.hold or 0, untilAt)
+  s.rst = s.hold
+elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
+if ARGV[6] ~= '1' then s.held = true end
+s.kind = 's'
+s.prov = nil
+save(KEYS[1], s, tonumber(ARGV[2]), now)
+redis.call('PUBLISH', ARGV[3], 'exhaust')
+return 1
+`;
+
+/**
+ * Blocks the credential on every process (the provider's block, Pipedrive's 403 page): for ms,
+ * or until UNBLOCK ('' ms). Only ever extends a block. Kept in the pause hash: ACQUIRE grants
+ * nothing while it holds. A block until UNBLOCK makes the hash persistent (no TTL), as the
+ * limiter that met it holds it until `unblock()`: Redis must not forget it first (a process
+ * started later would send). UNBLOCK and RESUME give the hash its TTL back.
+ * Publishes 'block:<ms left or inf>:<status>'.
+ * KEYS: pause. ARGV: ms (''), status, keyTtlMs, channel.
+ */
+export const BLOCK = `${COMMON}
+local now = clock()
+local ms = num(ARGV[1])
+local untilAt = -1
+if ms ~= nil then untilAt = now + ms end
+local cur = num(redis.call('HGET', KEYS[1], 'block'))
+if cur == nil or (cur >= 0 and (cur <= now or untilAt < 0 or untilAt > cur)) then
+  redis.call('HSET', KEYS[1], 'block', untilAt, 'bstatus', ARGV[2])
+  cur = untilAt
+end
+if cur < 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  local ttl = tonumber(ARGV[3]) + (cur - now)
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+local left = 'inf'
+if cur >= 0 then left = tostring(cur - now) end
+redis.call('PUBLISH', ARGV[4], 'block:' .. left .. ':' .. (redis.call('HGET', KEYS[1], 'bstatus') or ARGV[2]))
+return 1
+`;
+
+/**
+ * Lifts a block (`limiter.unblock()`) on every process; a pause still running keeps the hash
+ * for its time plus keyTtlMs (the hash may have been persistent for an endless block).
+ * Publishes 'unblock'. KEYS: pause. ARGV: channel, keyTtlMs.
+ */
+export const UNBLOCK = `${COMMON}
+redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local now = clock()
+  local pu = num(redis.call('HGET', KEYS[1], 'until')) or now
+  redis.call('PEXPIRE', KEYS[1], math.max(0, pu - now) + tonumber(ARGV[2]))
+end
+redis.call('PUBLISH', ARGV[1], 'unblock')
+return 1
+`;
+
+/**
+ * Starts the credential again (`limiter.resume()`, or `pause(0)` without buckets): lifts the
+ * pause on every process; with buckets, also the block, and marks the time (`resumed`) so that
+ * every bucket written before forgets its reset at its next use (ACQUIRE, OBSERVE, EXHAUST),
+ * whichever process uses it. The hash keeps the mark for keyTtlMs, as long as any bucket
+ * written before it can live. Publishes 'resume' or 'resume:pause'.
+ * KEYS: pause. ARGV: channel, keyTtlMs, buckets (1/0).
+ */
+export const RESUME = `${COMMON}
+local now = clock()
+redis.call('HDEL', KEYS[1], 'until', 'reason')
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+  redis.call('HSET', KEYS[1], 'resumed', now)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  redis.call('PUBLISH', ARGV[1], 'resume')
+else
+  redis.call('PUBLISH', ARGV[1], 'resume:pause')
+end
+return 1
+`;

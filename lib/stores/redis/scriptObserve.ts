@@ -1,0 +1,200 @@
+/** OBSERVE, the Redis store's script that merges a response's readings (its data model: scriptCommon.ts). */
+import { COMMON } from './scriptCommon.js';
+
+/**
+ * Merges one response's readings (the server's figures win within the rules below) and ends
+ * its lease.
+ *
+ * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
+ * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
+ *       ('' unknown: when the store granted the lease, so no later than the send),
+ *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
+ *       window, admission index, hint limit, hint window, rolling (0/1).
+ *
+ * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
+ * of a window already over, or clearly older than the current one, changes nothing (except that
+ * a window over still teaches its limit to a bucket that knows nothing yet); a reset clearly
+ * later (or the first the server tells after our own projection) starts a new window, taken as
+ * it is, less every other request in flight; within a window what is left is recounted at each
+ * answer from the window's lowest figure less every request in flight (`recount`: a late
+ * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
+ * window); with no reset, a rise the requests in flight cannot explain is a new window
+ * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
+ * a reading of 0 left holds it until the reset; what the server counted beyond the log's
+ * calls up to this request is someone else's, counted until the reset.
+ */
+export const OBSERVE = `${COMMON}
+local now = clock()
+local lease = ARGV[1]
+local keyTtl = tonumber(ARGV[2])
+local sentAgo = num(ARGV[4])
+local sentAt = nil
+if sentAgo ~= nil then sentAt = now - sentAgo end
+local guard = tonumber(ARGV[5]) or 0
+local leaseMs = tonumber(ARGV[6]) or 0
+local nb = (#KEYS - 1) / 3
+local pauseKey = KEYS[#KEYS]
+-- Whether another process waiting on these buckets may go sooner than it was told.
+local wake = false
+for i = 1, nb do
+  local bk = KEYS[3 * i - 2]
+  local fk = KEYS[3 * i - 1]
+  local lk = KEYS[3 * i]
+  local a = 6 + (i - 1) * 9
+  local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
+  local infl = inflight(fk, now, bk)
+  local leaseEnd = false
+  if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
+  local mine = leaseEnd ~= false
+  -- The units this request holds of the bucket (its cost).
+  local own = 0
+  if mine then own = leaseCost(bk, lease) end
+  local index = num(ARGV[a + 6])
+  local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
+  s.obs = 1
+  if index == nil or index >= s.ridx then s.unc = nil; s.aw = nil end
+  -- As Bucket.confirm: the first answer from a window opened by our send bounds its start,
+  -- whether or not the answer reports this bucket.
+  if s.prov ~= nil and index ~= nil and index >= s.prov then
+    if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
+    s.prov = nil
+  end
+  if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
+    if mine then
+      -- The server logged the call when it arrived, at the latest now that its answer is
+      -- here: it counts from now on, whatever the latency was (the entry of its admission,
+      -- found by its time, moves to the end of the log, which stays in order).
+      local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
+      local moved = redis.call('LREM', lk, -own, admittedAt)
+      if moved > 0 then
+        local ends = {}
+        for k = 1, moved do ends[k] = string.format('%.0f', now) end
+        for k = 1, moved, 1000 do redis.call('RPUSH', lk, unpack(ends, k, math.min(moved, k + 999))) end
+        redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
+      end
+    end
+    if ARGV[a + 1] == '1' then
+      local lim = num(ARGV[a + 2])
+      local rem = num(ARGV[a + 3])
+      local resetIn = num(ARGV[a + 4])
+      local win = num(ARGV[a + 5])
+      if win ~= nil then s.win = win end
+      if lim ~= nil then s.lim = lim end
+      local reset = nil
+      if resetIn ~= nil then reset = now + resetIn end
+      if rem == 0 and reset ~= nil then s.hold = math.max(s.hold or 0, reset) end
+      if rem ~= nil and s.lim ~= nil then
+        -- Admissions after this request's may not have reached the server before it answered.
+        local later = infl
+        if index ~= nil then later = math.max(0, s.adm - index - 1) end
+        local ours = trimLog(lk, now, s.win, guard) - later
+        s.oth = math.max(0, s.lim - rem - ours)
+        s.othu = reset or -1
+      end
+    end
+  elseif ARGV[a + 1] == '1' then
+    local lim = num(ARGV[a + 2])
+    local rem = num(ARGV[a + 3])
+    local resetIn = num(ARGV[a + 4])
+    local win = num(ARGV[a + 5])
+    if win ~= nil then s.win = win end
+    local reset = nil
+    if resetIn ~= nil then reset = now + resetIn end
+    -- The current window's reset: told by the server ('s'), or projected by a refill ('i').
+    local cur = s.rst
+    local told = s.kind == 's'
+    local tol = resetTolerance(s.win)
+    local skip = false
+    if reset ~= nil and reset <= now then
+      skip = true
+      -- A window over by the time it was read: its limit still holds (what is left is at most
+      -- the limit less our others in flight, and half of it goes until confirmed).
+      if lim ~= nil and not told then
+        s.lim = lim
+        local others = infl - own
+        local room = math.max(0, lim - math.max(0, others))
+        if s.rem == nil or s.rem > room then s.rem = room end
+        if s.unc == nil then
+          s.unc = unconfirmedBudget(lim)
+          s.ridx = s.adm
+        end
+      end
+    end
+    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    -- As Bucket.apply: a request sent before the last reset the server told belongs to that
+    -- window (or an older one), however late its answer (a busy process reads it long after),
+    -- unless the answer shows otherwise: a reset longer than the old window could have had
+    -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain,
+    -- or a clearly later reset read by a request the old window would have counted lower (countedAfresh).
+    local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
+      and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
+      and not rolledOver(s, rem, index, infl)
+      and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
+    if not skip and sentBefore and (not told or cur == nil) then skip = true end
+    if not skip then
+      -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
+      -- our own projection) starts a new window; with no reset, a rise the requests in flight
+      -- cannot explain does (rolledOver).
+      local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
+        and rolledOver(s, rem, index, infl)
+      local newWindow = rolled or ((not sentBefore) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
+      if newWindow then
+        s.low = nil
+        s.held = false
+      end
+      if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
+        s.low = rem; s.lowi = index; s.lowa = s.adm
+      end
+      if lim ~= nil then s.lim = lim end
+      if rem ~= nil then
+        -- The server's figure is an upper bound: every request in flight (of any process) may
+        -- not have reached it yet, so they are taken off it. Within a window what is left is
+        -- recounted from the window's lowest figure at each answer (recount: it may rise, never
+        -- after a 429 emptied the window). Shares reserved for processes that may still be
+        -- spending locally (after an outage) are taken off too.
+        local others = infl - own
+        local reserved = 0
+        if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
+        local low = nil
+        if s.low ~= nil then low = s.low - reserved end
+        s.rem = recount(s.rem, rem - reserved, math.max(0, others), low, newWindow, s.held, index ~= nil)
+        if s.lim == nil and rem > 0 then s.lim = rem end
+      end
+      if reset ~= nil then
+        if told and not newWindow then reset = cur end
+        s.rst = reset
+        s.kind = 's'
+        s.srst = reset
+      elseif rolled and s.win ~= nil and s.win > 0 then
+        -- The server's window began by the time it answered: it ends at most a window after
+        -- the answer (a window after the send may be early by the request's wait to be counted).
+        s.rst = now + s.win
+        s.kind = 'i'
+      elseif s.rem == 0 and s.rst == nil then
+        s.rst = now + (s.win or PROBE_MS)
+        s.kind = 'i'
+      end
+      if reset ~= nil or rolled then
+        s.prov = nil
+        s.proj = false
+      end
+    end
+  end
+  if lease ~= '' and redis.call('ZREM', fk, lease) > 0 then dropCost(bk, lease) end
+  save(bk, s, keyTtl, now)
+  -- A process waits on a bucket for a time (an empty window until its reset) or for a response
+  -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
+  -- Only a change that can end such a wait sooner is announced: with many processes, each
+  -- answer woke every one of them to ask again for nothing.
+  if ARGV[a + 9] == '1' then wake = true
+  elseif before.obs ~= 1 or (before.unc ~= nil and s.unc == nil) then wake = true
+  elseif s.rem ~= nil and (before.rem == nil or s.rem > before.rem) then wake = true
+  elseif s.rem == nil and before.rem ~= nil then wake = true
+  elseif before.rst ~= nil and (s.rst == nil or s.rst < before.rst) then wake = true
+  elseif s.rem == 0 and before.rst == nil and s.rst ~= nil then wake = true
+  elseif mine and ((before.unc ~= nil and before.unc <= 0) or (s.rem == 0 and s.rst == nil)) then wake = true
+  end
+end
+if wake then redis.call('PUBLISH', ARGV[3], 'observe') end
+return wake and 1 or 0
+`;
