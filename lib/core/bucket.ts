@@ -6,8 +6,10 @@ import {
   PROBE_MS,
   projectReset,
   recount,
+  RELATIVE_SLACK_MS,
   resetTolerance,
   rolledOver,
+  sharpenReset,
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
@@ -79,7 +81,7 @@ export class Bucket {
    */
   private lowest: Lowest | undefined;
   private refillIndex = 0;
-  /** The reset the server told for the current window, before `sharpen`. */
+  /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
   private toldSlack = 0;
   /** A 429 emptied this window: no answer from it raises what is left. */
@@ -239,7 +241,7 @@ export class Bucket {
     /** The reset is an instant on the server's clock (not a time left): it names the window. */
     absolute = false,
     /** How much later than the window's end the reset may read (rounding, clock offset). */
-    slackMs = 1000,
+    slackMs = RELATIVE_SLACK_MS,
     /** Units the answered request holds (its cost). */
     cost = 1,
   ): number | null | undefined {
@@ -319,7 +321,7 @@ export class Bucket {
         // How much a later reading of this window may read earlier: for seconds left, this
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
-        this.resetAt = this.sharpen(resetAt, now, slackMs);
+        this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
         if (absolute && this.resetAt === resetAt) this.planBoundaryProbes(now, slackMs);
       }
       this.resetKind = 'server';
@@ -357,19 +359,6 @@ export class Bucket {
     if (reading.windowMs === undefined) return;
     this.windowMs = reading.windowMs;
     this.windowSource = 'headers';
-  }
-
-  /**
-   * The end of the window a reading describes, as sharp as we can know it. A fixed window began
-   * by the time the server counted the request, so it ends at most a window after the answer
-   * came back. A reset rounded up to the second (or read through a clock offset known only
-   * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
-   * earlier one is used; where they do not (a window other than we were told), the reset is.
-   */
-  private sharpen(resetAt: number, now: number, slackMs: number): number {
-    if (this.windowMs === undefined || !(this.windowMs > 0)) return resetAt;
-    const end = now + this.windowMs;
-    return end < resetAt && end > resetAt - slackMs ? end : resetAt;
   }
 
   /**

@@ -25,6 +25,8 @@
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
+ *   tld           fixed: the reset the server told for this window, before `sharpenReset` (`rst`
+ *                 is the sharper of it and a window after the answer that told it)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
@@ -63,7 +65,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -75,12 +77,13 @@ local function load(key, hintLim, hintWin, pauseKey)
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
-    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' }
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
+    tld = num(f[25]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
-    s.aw = nil; s.proj = false
+    s.aw = nil; s.proj = false; s.tld = nil
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -91,7 +94,7 @@ local function save(key, s, ttl, now)
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
-    'proj', s.proj and '1' or '')
+    'proj', s.proj and '1' or '', 'tld', str(s.tld))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -300,6 +303,7 @@ for i = 1, nb do
       s.low = nil
       s.held = false
       s.prov = nil
+      s.tld = nil
       -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
       local told = s.kind == 's' or s.proj
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
@@ -561,9 +565,12 @@ for i = 1, nb do
     if win ~= nil then s.win = win end
     local reset = nil
     if resetIn ~= nil then reset = now + resetIn end
-    -- The current window's reset: told by the server ('s'), or projected by a refill ('i').
-    local cur = s.rst
+    -- The current window's reset: told by the server ('s'), or projected by a refill ('i'); as
+    -- told, before sharpenReset (a later reading of the window is judged against what the
+    -- server said, not against our sharper figure).
     local told = s.kind == 's'
+    local cur = s.rst
+    if told and cur ~= nil and s.tld ~= nil then cur = math.max(cur, s.tld) end
     local tol = resetTolerance(s.win)
     local skip = false
     if reset ~= nil and reset <= now then
@@ -622,7 +629,15 @@ for i = 1, nb do
         if s.lim == nil and rem > 0 then s.lim = rem end
       end
       if reset ~= nil then
-        if told and not newWindow then reset = cur end
+        if told and s.rst ~= nil and not newWindow then
+          -- Within a window the first reading is kept (later ones only add rounding).
+          reset = s.rst
+        else
+          -- As Bucket.apply: the window ends at most a window after this answer; where that
+          -- and the reset (time left, rounded up to the second) agree, the sharper one.
+          s.tld = reset
+          reset = sharpenReset(reset, now, s.win, RELATIVE_SLACK_MS)
+        end
         s.rst = reset
         s.kind = 's'
         s.srst = reset

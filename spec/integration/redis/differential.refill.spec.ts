@@ -363,6 +363,21 @@ describe('memory and Redis keep one accounting across refills', () => {
       }),
       {
         numRuns: 30,
+        // Always among the runs: a reset told as time left (rounded up) later than a window after
+        // its answer: the window ends a window after the answer, and both refill then.
+        examples: [
+          [
+            {
+              s: { rolling: false, limit: 4, windowMs: 400, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 1 },
+                { op: 'answer', which: 0, limit: undefined, remaining: undefined, resetInMs: 800 },
+                { op: 'wait' },
+                { op: 'acquire', count: 1 },
+              ],
+            },
+          ],
+        ],
       },
     );
     const total = stats.compared + stats.skipped;
