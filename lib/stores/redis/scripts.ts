@@ -32,13 +32,14 @@
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
  * sums what such leases hold beyond their one unit each: in flight is ZCARD + xu units.
  *
- * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
- * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
- * it was admitted, and once its answer is back (OBSERVE), after that (the server logged it
- * when it arrived, at the latest when it answered); entries older are
- * trimmed at each use, and the list expires `max(keyTtlMs, win + guard)` after its last
- * admission, so it holds at most the limit's worth of entries. It is exact: a call is admitted
- * only when fewer than the limit are in the log (plus others, plus the reserve), in one script
+ * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times
+ * its calls ended (answered, released, or their lease lapsed), oldest first, one entry per
+ * unit. As `RollingBucket` in memory, a call counts while it is in flight (its lease, however
+ * long it takes) and until `win + guard` after it ended: the server logged it when it arrived,
+ * which may be long after its admission and is at the latest its end. Entries older are trimmed
+ * at each use, and the list expires `max(keyTtlMs, win + guard)` after its last entry, so it
+ * holds at most the limit's worth of entries. It is exact: a call is admitted only when fewer
+ * than the limit are in the log and in flight (plus others, plus the reserve), in one script
  * with the rest of the request's buckets. Rules shared with the memory buckets come from
  * lib/core/window.ts ({@link LUA_WINDOW_RULES}).
  */
@@ -108,17 +109,41 @@ local function dropCost(bk, lease)
   redis.call('HDEL', bk, 'c:' .. lease)
   redis.call('HSET', bk, 'xu', math.max(0, (num(redis.call('HGET', bk, 'xu')) or 0) - (c - 1)))
 end
+-- A request this process sent on its local share while Redis was away, carried into Redis as
+-- a lease ('<prefix>:c<k>'): its units are in a rolling log already (the debit), never logged
+-- again at its end.
+local function carried(lease)
+  return string.find(lease, ':c%d+$') ~= nil
+end
+-- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, the
+-- newest MAX_LOG kept; the log lives 'ttl' after its last entry.
+local function logEnds(lk, n, now, ttl)
+  if n <= 0 then return end
+  local t = string.format('%.0f', now)
+  local times = {}
+  for k = 1, math.min(n, 1000) do times[k] = t end
+  -- In pages: unpack takes a few thousand values at most.
+  for k = 1, n, 1000 do redis.call('RPUSH', lk, unpack(times, 1, math.min(1000, n - k + 1))) end
+  if redis.call('LLEN', lk) > ${MAX_ROLLING_LOG} then redis.call('LTRIM', lk, -${MAX_ROLLING_LOG}, -1) end
+  redis.call('PEXPIRE', lk, ttl)
+end
 -- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
-local function inflight(key, now, bk)
+-- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).
+local function inflight(key, now, bk, lk, logTtl)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
-  if xu > 0 then
-    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do dropCost(bk, lease) end
+  if xu > 0 or lk ~= nil then
+    local ended = 0
+    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+      if not carried(lease) then ended = ended + leaseCost(bk, lease) end
+      dropCost(bk, lease)
+    end
+    if lk ~= nil then logEnds(lk, ended, now, logTtl) end
     xu = num(redis.call('HGET', bk, 'xu')) or 0
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   return redis.call('ZCARD', key) + xu
 end
--- A rolling bucket's log: drops the calls admitted at or before now - win - guard (they have
+-- A rolling bucket's log: drops the calls that ended at or before now - win - guard (they have
 -- left the server's window), a page at a time; returns how many are left.
 local function trimLog(key, now, win, guard)
   if win == nil then return redis.call('LLEN', key) end
@@ -198,7 +223,6 @@ local guard = tonumber(ARGV[5])
 local cold = tonumber(ARGV[6])
 local recoverPeers = num(ARGV[9])
 local reserveMs = tonumber(ARGV[10])
-local maxLog = ${MAX_ROLLING_LOG}
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('PEXPIRE', KEYS[2], keyTtl)
@@ -240,7 +264,9 @@ for i = 1, nb do
   -- Requests this process sent on its local share while Redis was away, still out: their costs.
   local carry = {}
   for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
-  local infl = inflight(fk, now, bk)
+  local rollLk = nil
+  if roll then rollLk = lk end
+  local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard))
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
     if s.rv == nil then
@@ -256,7 +282,8 @@ for i = 1, nb do
   local w = 0
   local logLen = 0
   if roll then
-    -- A sliding window (as RollingBucket in memory): the log, less what has left the window.
+    -- A sliding window (as RollingBucket in memory): the calls in flight, and those that ended
+    -- less than a window (plus the guard) ago.
     logLen = trimLog(lk, now, s.win, guard)
     if debit > 0 then
       -- Spent by this process while Redis did not answer: logged as sent with the newest of
@@ -273,7 +300,9 @@ for i = 1, nb do
     local extra = 0
     local extraUntil = 0
     if s.rvu ~= nil and s.rvu > now then extra = s.rv or 0; extraUntil = s.rvu end
-    local used = logLen + rollOthers(s, now) + extra
+    -- (Requests carried from the local share are in the debit and in flight until they answer:
+    -- counted twice until then, never too few.)
+    local used = logLen + infl + rollOthers(s, now) + extra
     local held = s.hold ~= nil and s.hold > now
     if s.lim == nil then s.rem = nil elseif held then s.rem = 0 else s.rem = math.max(0, s.lim - used) end
     if held then
@@ -378,7 +407,6 @@ for i = 1, nb do
   s.c = c
   s.smooth = smooth
   s.roll = roll
-  s.logLen = logLen
   s.carry = carry
   states[i] = s
 end
@@ -414,15 +442,7 @@ for i = 1, nb do
     if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
     if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
     if s.roll then
-      -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
-      local times = {}
-      for k = 1, math.min(units, 1000) do times[k] = string.format('%.0f', now) end
-      -- In pages: unpack takes a few thousand values at most.
-      for k = 1, units, 1000 do
-        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, units - k + 1)))
-      end
-      if s.logLen + units > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
-      redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
+      -- Each call counts from now while in flight (its lease), and is logged at its end.
       if s.rst == nil then s.rst = now + s.win end
     elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
       -- No reset from the server: the window is taken to start at the first send in it, until
@@ -473,8 +493,8 @@ return out
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
  *       ('' unknown: when the store granted the lease, so no later than the send),
- *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
- *       window, admission index, hint limit, hint window, rolling (0/1).
+ *       guardMs, then per bucket: has reading (0/1), limit, remaining, reset in ms, window,
+ *       admission index, hint limit, hint window, rolling (0/1).
  *
  * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
  * of a window already over, or clearly older than the current one, changes nothing (except that
@@ -485,8 +505,9 @@ return out
  * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
  * window); with no reset, a rise the requests in flight cannot explain is a new window
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
- * a reading of 0 left holds it until the reset; what the server counted beyond the log's
- * calls up to this request is someone else's, counted until the reset.
+ * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
+ * log or in flight) up to this request is someone else's, counted until the reset; the call is
+ * logged as ended now.
  */
 export const OBSERVE = `${COMMON}
 local now = clock()
@@ -496,7 +517,6 @@ local sentAgo = num(ARGV[4])
 local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
 local guard = tonumber(ARGV[5]) or 0
-local leaseMs = tonumber(ARGV[6]) or 0
 local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
 -- Whether another process waiting on these buckets may go sooner than it was told.
@@ -505,12 +525,14 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 6 + (i - 1) * 9
+  local a = 5 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
-  local infl = inflight(fk, now, bk)
-  local leaseEnd = false
-  if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
-  local mine = leaseEnd ~= false
+  local rolling = ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
+  local rollLk = nil
+  if rolling then rollLk = lk end
+  local logTtl = math.max(keyTtl, (s.win or num(ARGV[a + 5]) or 0) + guard)
+  local infl = inflight(fk, now, bk, rollLk, logTtl)
+  local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
   -- The units this request holds of the bucket (its cost).
   local own = 0
   if mine then own = leaseCost(bk, lease) end
@@ -524,20 +546,7 @@ for i = 1, nb do
     if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
     s.prov = nil
   end
-  if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
-    if mine then
-      -- The server logged the call when it arrived, at the latest now that its answer is
-      -- here: it counts from now on, whatever the latency was (the entry of its admission,
-      -- found by its time, moves to the end of the log, which stays in order).
-      local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
-      local moved = redis.call('LREM', lk, -own, admittedAt)
-      if moved > 0 then
-        local ends = {}
-        for k = 1, moved do ends[k] = string.format('%.0f', now) end
-        for k = 1, moved, 1000 do redis.call('RPUSH', lk, unpack(ends, k, math.min(moved, k + 999))) end
-        redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
-      end
-    end
+  if rolling then
     if ARGV[a + 1] == '1' then
       local lim = num(ARGV[a + 2])
       local rem = num(ARGV[a + 3])
@@ -552,11 +561,14 @@ for i = 1, nb do
         -- Admissions after this request's may not have reached the server before it answered.
         local later = infl
         if index ~= nil then later = math.max(0, s.adm - index - 1) end
-        local ours = trimLog(lk, now, s.win, guard) - later
+        local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
         s.othu = reset or -1
       end
     end
+    -- The server logged the call when it arrived, at the latest now that its answer is here:
+    -- it counts from now on, whatever the latency was.
+    if mine and not carried(lease) then logEnds(lk, own, now, logTtl) end
   elseif ARGV[a + 1] == '1' then
     local lim = num(ARGV[a + 2])
     local rem = num(ARGV[a + 3])
@@ -678,16 +690,33 @@ return wake and 1 or 0
 /**
  * Ends leases without a reading (the request failed or was unsubscribed, or a call Redis may
  * have run while unreachable is undone). Announced only when a lease was still there (ending
- * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it.
- * KEYS: per bucket: in-flight set, bucket hash. ARGV: channel, then one or more leases.
+ * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it. On a rolling
+ * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
+ * logged it as late as that).
+ * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, rolling
+ * (one '0' or '1' per bucket), then one or more leases.
  */
 export const RELEASE = `${COMMON}
+local keyTtl = tonumber(ARGV[2])
+local guard = tonumber(ARGV[3]) or 0
 local n = 0
-for i = 1, #KEYS, 2 do
-  for j = 2, #ARGV do
+local now = nil
+for i = 1, #KEYS, 3 do
+  local b = (i + 2) / 3
+  local win = nil
+  if string.sub(ARGV[4], b, b) == '1' then win = num(redis.call('HGET', KEYS[i + 1], 'win')) end
+  local ended = 0
+  for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
-    if gone > 0 then dropCost(KEYS[i + 1], ARGV[j]) end
+    if gone > 0 then
+      if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
+      dropCost(KEYS[i + 1], ARGV[j])
+    end
     n = n + gone
+  end
+  if ended > 0 then
+    now = now or clock()
+    logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
   end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end

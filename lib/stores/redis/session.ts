@@ -267,7 +267,7 @@ export class RedisSession implements StoreSession {
     const keys: string[] = [];
     const args: Array<string | number> = [held ?? ''];
     const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
-    args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs);
+    args.push(this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs);
     for (const b of buckets) {
       const r = read.find((x) => x.name === b.name);
       keys.push(this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name));
@@ -436,8 +436,21 @@ export class RedisSession implements StoreSession {
 
   /** Ends leases in Redis (one call). */
   private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
-    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name)]);
-    this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
+    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]);
+    const rolling = buckets.map((b) => (b.rolling ? '1' : '0')).join('');
+    this.fire(
+      this.redis.rxrlRelease(
+        keys.length,
+        ...keys,
+        this.keys.channel,
+        this.opts.keyTtlMs,
+        this.guardMs,
+        rolling,
+        ...leases,
+      ),
+      leases,
+      buckets,
+    );
   }
 
   /** Keeps a lease to end once Redis answers: the newest {@link MAX_PENDING_ENDS}, oldest dropped first. */

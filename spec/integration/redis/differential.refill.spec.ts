@@ -415,6 +415,34 @@ describe('memory and Redis keep one accounting across refills', () => {
               },
             ],
           ],
+          // A rolling call in flight longer than a window still counts (from its end, not its admission)…
+          [
+            [
+              {
+                s: { rolling: true, limit: 1, windowMs: 400, cost: 1 },
+                steps: [
+                  { op: 'acquire', count: 1, wait: false },
+                  { op: 'acquire', count: 1, wait: true },
+                ],
+              },
+            ],
+          ],
+          // …and one released (no answer) after a window counts for a window from then.
+          [
+            [
+              {
+                s: { rolling: true, limit: 2, windowMs: 400, cost: 1 },
+                steps: [
+                  { op: 'acquire', count: 1, wait: false },
+                  { op: 'answer', which: 0, limit: undefined, remaining: undefined, resetInMs: undefined },
+                  { op: 'acquire', count: 1, wait: false },
+                  { op: 'wait' },
+                  { op: 'release', which: 0 },
+                  { op: 'acquire', count: 2, wait: false },
+                ],
+              },
+            ],
+          ],
         ],
       },
     );
