@@ -25,8 +25,9 @@
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
- *   tld           fixed: the reset the server told for this window, before `sharpenReset` (`rst`
- *                 is the sharper of it and a window after the answer that told it)
+ *   tld, tsl      fixed: the reset the server told for this window, before `sharpenReset` (`rst`
+ *                 is the sharper of it and a window after the answer that told it), and how much
+ *                 earlier a later reading of the window may read it (the first reading's trip)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
@@ -66,7 +67,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -79,12 +80,12 @@ local function load(key, hintLim, hintWin, pauseKey)
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
-    tld = num(f[25]) }
+    tld = num(f[25]), tsl = num(f[26]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
-    s.aw = nil; s.proj = false; s.tld = nil
+    s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -95,7 +96,7 @@ local function save(key, s, ttl, now)
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
-    'proj', s.proj and '1' or '', 'tld', str(s.tld))
+    'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -600,7 +601,9 @@ for i = 1, nb do
         end
       end
     end
-    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    -- An older window: earlier than the current one's reset by more than the rounding plus the
+    -- first reading's trip back (a later reading of the window may read it that much earlier).
+    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol - (s.tsl or 0) then skip = true end
     -- As Bucket.apply: a request sent before the last reset the server told belongs to that
     -- window (or an older one), however late its answer (a busy process reads it long after),
     -- unless the answer shows otherwise: a reset longer than the old window could have had
@@ -648,6 +651,7 @@ for i = 1, nb do
           -- As Bucket.apply: the window ends at most a window after this answer; where that
           -- and the reset (time left, rounded up to the second) agree, the sharper one.
           s.tld = reset
+          s.tsl = 1 + math.max(0, now - (sentAt or now))
           reset = sharpenReset(reset, now, s.win, RELATIVE_SLACK_MS)
         end
         s.rst = reset

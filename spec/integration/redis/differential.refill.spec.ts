@@ -415,6 +415,23 @@ describe('memory and Redis keep one accounting across refills', () => {
               },
             ],
           ],
+          // A later reading of the window whose reset is earlier by less than the rounding plus the
+          // first reading's trip back (here a window long) is of the same window: it counts.
+          [
+            [
+              {
+                s: { rolling: false, limit: 4, windowMs: 400, cost: 1 },
+                steps: [
+                  { op: 'acquire', count: 1, wait: false },
+                  { op: 'wait' },
+                  { op: 'answer', which: 0, limit: undefined, remaining: undefined, resetInMs: 800 },
+                  { op: 'acquire', count: 2, wait: false },
+                  { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: 300 },
+                  { op: 'acquire', count: 1, wait: false },
+                ],
+              },
+            ],
+          ],
           // A rolling call in flight longer than a window still counts (from its end, not its admission)…
           [
             [
