@@ -31,7 +31,7 @@ import { Redis } from 'ioredis';
 import type { Bucket } from '../../../lib/core/bucket.js';
 import { createBucket } from '../../../lib/core/buckets.js';
 import type { StoreAcquireOptions, StoreBucketSpec } from '../../../lib/core/store.js';
-import { PROBE_MS } from '../../../lib/core/window.js';
+import { PROBE_MS, RELATIVE_SLACK_MS } from '../../../lib/core/window.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
 
@@ -228,7 +228,7 @@ function answer(
     now,
     sentAt,
     false,
-    1000,
+    RELATIVE_SLACK_MS,
     cost,
   );
   memory.release(req.index, now, cost);
@@ -469,7 +469,9 @@ describe('memory and Redis keep one accounting across refills', () => {
         `${stats.waits} waits (${stats.waited} ms), ${stats.calming} ms kept away from boundaries; ` +
         `${stats.compared} admissions compared (${stats.crossed} after a boundary or a call's window passed), ${stats.skipped} skipped`,
     );
-    expect(stats.compared).toBeGreaterThanOrEqual(0.8 * total);
-    expect(stats.crossed).toBeGreaterThanOrEqual(15);
+    // Not vacuous: most admissions compared (about 70 with the fixed seed, none skipped beside a
+    // CPU burner), and a good share of them after a boundary passed (about 23).
+    expect(stats.compared).toBeGreaterThanOrEqual(Math.max(30, 0.8 * total));
+    expect(stats.crossed).toBeGreaterThanOrEqual(10);
   }, 150_000);
 });
