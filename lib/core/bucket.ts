@@ -6,12 +6,14 @@ import {
   PROBE_MS,
   projectReset,
   recount,
+  RELATIVE_SLACK_MS,
   resetTolerance,
   rolledOver,
+  sharpenReset,
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
-import { planTickProbes, probeAt, sharpenReset, type ClockOffsetBounds } from './windowEnd.js';
+import { planTickProbes, probeAt, type ClockOffsetBounds } from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
 
@@ -241,7 +243,7 @@ export class Bucket {
     /** The reset is an instant on the server's clock (not a time left): it names the window. */
     absolute = false,
     /** How much later than the window's end the reset may read (rounding, clock offset). */
-    slackMs = 1000,
+    slackMs = RELATIVE_SLACK_MS,
     /** Units the answered request holds (its cost). */
     cost = 1,
   ): number | null | undefined {
@@ -321,7 +323,7 @@ export class Bucket {
         // How much a later reading of this window may read earlier: for seconds left, this
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
-        this.resetAt = sharpenReset(resetAt, now, slackMs, this.windowMs);
+        this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
         this.probeSlack = absolute && this.resetAt === resetAt ? slackMs : Number.NaN;
       }
       this.resetKind = 'server';

@@ -18,6 +18,7 @@ import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
 import { MAX_TIMER_MS } from './timer.js';
 import type { Permit, Waiter } from './waiter.js';
+import { RELATIVE_SLACK_MS } from './window.js';
 
 /** What the permits need of their limiter. */
 export interface PermitHost {
@@ -265,7 +266,7 @@ export class Permits {
         taken ? sentAt : undefined,
         resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
         // A reset in whole seconds, read through a clock offset known only to its interval.
-        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : 1000,
+        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
         held?.[2] ?? 1,
       );
       b.planTickProbes(now, host.skew);

@@ -52,6 +52,22 @@ export function projectReset(resetAt: number, now: number, windowMs: number): nu
   return resetAt + (Math.floor((now - resetAt) / windowMs) + 1) * windowMs;
 }
 
+/**
+ * The end of the window a reading describes, as sharp as we can know it. A fixed window began by
+ * the time the server counted the request, so it ends at most a window after the answer came
+ * back (`now`). A reset rounded up to the second (or read through a clock offset known only
+ * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
+ * earlier one is used; where they do not (a window other than we were told), the reset is.
+ */
+export function sharpenReset(resetAt: number, now: number, windowMs: number | undefined, slackMs: number): number {
+  if (windowMs === undefined || !(windowMs > 0)) return resetAt;
+  const end = now + windowMs;
+  return end < resetAt && end > resetAt - slackMs ? end : resetAt;
+}
+
+/** How much later than its window's end a reset told as time left may read: its rounding up to the second. */
+export const RELATIVE_SLACK_MS = 1000;
+
 /** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
 export function ceilSecond(ms: number): number {
   return Math.max(1000, Math.ceil(ms / 1000) * 1000);
@@ -141,6 +157,14 @@ end
 local function projectReset(rst, now, win)
   return rst + (math.floor((now - rst) / win) + 1) * win
 end
+-- As sharpenReset().
+local function sharpenReset(rst, now, win, slack)
+  if win == nil or not (win > 0) then return rst end
+  local e = now + win
+  if e < rst and e > rst - slack then return e end
+  return rst
+end
+local RELATIVE_SLACK_MS = ${RELATIVE_SLACK_MS}
 local function ceilSecond(ms)
   return math.max(1000, math.ceil(ms / 1000) * 1000)
 end

@@ -1,7 +1,8 @@
 /**
  * The end of a fixed window, when a reset tells it only to within some slack (rounded up to the
  * second, or read through a clock offset known only roughly): sharpened by when the answer came
- * back, and where that cannot pin it, by tick probes that pin the clock offset. Used by `Bucket` (bucket.ts),
+ * back (`sharpenReset` in window.ts), and where that cannot pin it, by tick probes that pin the
+ * clock offset. Used by `Bucket` (bucket.ts),
  * which keeps the probes planned for its current window.
  */
 
@@ -9,19 +10,6 @@
 const PROBE_SLOTS = 8;
 const PROBE_MIN_LIMIT = 10;
 const PROBE_MIN_WIDTH_MS = 100;
-
-/**
- * The end of the window a reading describes, as sharp as we can know it. A fixed window began
- * by the time the server counted the request, so it ends at most a window after the answer
- * came back. A reset rounded up to the second (or read through a clock offset known only
- * roughly) is then only an upper bound: where the two agree, within the reset's slack, the
- * earlier one is used; where they do not (a window other than we were told), the reset is.
- */
-export function sharpenReset(resetAt: number, now: number, slackMs: number, windowMs: number | undefined): number {
-  if (windowMs === undefined || !(windowMs > 0)) return resetAt;
-  const end = now + windowMs;
-  return end < resetAt && end > resetAt - slackMs ? end : resetAt;
-}
 
 /** The interval of the server clock minus ours that the `Date` headers allow, ms. */
 export interface ClockOffsetBounds {

@@ -27,7 +27,7 @@ export function redisKeys(prefix: string, provider: string, key: string, secret:
     bucket: (name: string) => `${base}bucket:${name}`,
     /** The sorted set of a bucket's leases in flight. */
     inflight: (name: string) => `${base}inflight:${name}`,
-    /** A rolling bucket's log of admission times. */
+    /** A rolling bucket's log of the times its calls ended. */
     log: (name: string) => `${base}log:${name}`,
   };
 }

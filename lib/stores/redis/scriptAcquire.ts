@@ -2,12 +2,6 @@
 import { COMMON } from './scriptCommon.js';
 
 /**
- * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
- * above it is not held exactly: past it the oldest entries are dropped.
- */
-export const MAX_ROLLING_LOG = 100_000;
-
-/**
  * Grants up to `count` admissions for one request shape, across all its buckets at once.
  *
  * KEYS: pause, peers, then per bucket: bucket hash, in-flight set, log (rolling buckets).
@@ -41,7 +35,6 @@ local guard = tonumber(ARGV[5])
 local cold = tonumber(ARGV[6])
 local recoverPeers = num(ARGV[9])
 local reserveMs = tonumber(ARGV[10])
-local maxLog = ${MAX_ROLLING_LOG}
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('PEXPIRE', KEYS[2], keyTtl)
@@ -83,7 +76,9 @@ for i = 1, nb do
   -- Requests this process sent on its local share while Redis was away, still out: their costs.
   local carry = {}
   for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
-  local infl = inflight(fk, now, bk)
+  local rollLk = nil
+  if roll then rollLk = lk end
+  local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard))
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
     if s.rv == nil then
@@ -99,7 +94,8 @@ for i = 1, nb do
   local w = 0
   local logLen = 0
   if roll then
-    -- A sliding window (as RollingBucket in memory): the log, less what has left the window.
+    -- A sliding window (as RollingBucket in memory): the calls in flight, and those that ended
+    -- less than a window (plus the guard) ago.
     logLen = trimLog(lk, now, s.win, guard)
     if debit > 0 then
       -- Spent by this process while Redis did not answer: logged as sent with the newest of
@@ -116,7 +112,9 @@ for i = 1, nb do
     local extra = 0
     local extraUntil = 0
     if s.rvu ~= nil and s.rvu > now then extra = s.rv or 0; extraUntil = s.rvu end
-    local used = logLen + rollOthers(s, now) + extra
+    -- (Requests carried from the local share are in the debit and in flight until they answer:
+    -- counted twice until then, never too few.)
+    local used = logLen + infl + rollOthers(s, now) + extra
     local held = s.hold ~= nil and s.hold > now
     if s.lim == nil then s.rem = nil elseif held then s.rem = 0 else s.rem = math.max(0, s.lim - used) end
     if held then
@@ -146,6 +144,7 @@ for i = 1, nb do
       s.low = nil
       s.held = false
       s.prov = nil
+      s.tld = nil
       -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
       local told = s.kind == 's' or s.proj
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
@@ -220,7 +219,6 @@ for i = 1, nb do
   s.c = c
   s.smooth = smooth
   s.roll = roll
-  s.logLen = logLen
   s.carry = carry
   states[i] = s
 end
@@ -256,15 +254,7 @@ for i = 1, nb do
     if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
     if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
     if s.roll then
-      -- Each call counts from now: logged, one entry each (the newest of at most MAX_LOG kept).
-      local times = {}
-      for k = 1, math.min(units, 1000) do times[k] = string.format('%.0f', now) end
-      -- In pages: unpack takes a few thousand values at most.
-      for k = 1, units, 1000 do
-        redis.call('RPUSH', KEYS[2 + 3 * i], unpack(times, 1, math.min(1000, units - k + 1)))
-      end
-      if s.logLen + units > maxLog then redis.call('LTRIM', KEYS[2 + 3 * i], -maxLog, -1) end
-      redis.call('PEXPIRE', KEYS[2 + 3 * i], math.max(keyTtl, s.win + guard))
+      -- Each call counts from now while in flight (its lease), and is logged at its end.
       if s.rst == nil then s.rst = now + s.win end
     elseif s.rst == nil and s.win ~= nil and s.lim ~= nil then
       -- No reset from the server: the window is taken to start at the first send in it, until

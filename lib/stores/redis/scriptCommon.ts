@@ -26,22 +26,32 @@
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
+ *   tld, tsl      fixed: the reset the server told for this window, before `sharpenReset` (`rst`
+ *                 is the sharper of it and a window after the answer that told it), and how much
+ *                 earlier a later reading of the window may read it (the first reading's trip)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
  * sums what such leases hold beyond their one unit each: in flight is ZCARD + xu units.
  *
- * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times of
- * its admissions, oldest first, one entry per call. A call counts until `win + guard` after
- * it was admitted, and once its answer is back (OBSERVE), after that (the server logged it
- * when it arrived, at the latest when it answered); entries older are
- * trimmed at each use, and the list expires `max(keyTtlMs, win + guard)` after its last
- * admission, so it holds at most the limit's worth of entries. It is exact: a call is admitted
- * only when fewer than the limit are in the log (plus others, plus the reserve), in one script
+ * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times
+ * its calls ended (answered, released, or their lease lapsed), oldest first, one entry per
+ * unit. As `RollingBucket` in memory, a call counts while it is in flight (its lease, however
+ * long it takes) and until `win + guard` after it ended: the server logged it when it arrived,
+ * which may be long after its admission and is at the latest its end. Entries older are trimmed
+ * at each use, and the list expires `max(keyTtlMs, win + guard)` after its last entry, so it
+ * holds at most the limit's worth of entries. It is exact: a call is admitted only when fewer
+ * than the limit are in the log and in flight (plus others, plus the reserve), in one script
  * with the rest of the request's buckets. Rules shared with the memory buckets come from
  * lib/core/window.ts ({@link LUA_WINDOW_RULES}).
  */
 import { LUA_WINDOW_RULES } from '../../core/window.js';
+
+/**
+ * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
+ * above it is not held exactly: past it the oldest entries are dropped.
+ */
+export const MAX_ROLLING_LOG = 100_000;
 
 /** Shared helpers, prepended to each script. */
 export const COMMON = `${LUA_WINDOW_RULES}
@@ -58,7 +68,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -70,12 +80,13 @@ local function load(key, hintLim, hintWin, pauseKey)
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
-    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' }
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
+    tld = num(f[25]), tsl = num(f[26]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
-    s.aw = nil; s.proj = false
+    s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil
     s.hold = nil; s.oth = nil; s.othu = nil
   end
   return s
@@ -86,7 +97,7 @@ local function save(key, s, ttl, now)
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
-    'proj', s.proj and '1' or '')
+    'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -100,17 +111,41 @@ local function dropCost(bk, lease)
   redis.call('HDEL', bk, 'c:' .. lease)
   redis.call('HSET', bk, 'xu', math.max(0, (num(redis.call('HGET', bk, 'xu')) or 0) - (c - 1)))
 end
+-- A request this process sent on its local share while Redis was away, carried into Redis as
+-- a lease ('<prefix>:c<k>'): its units are in a rolling log already (the debit), never logged
+-- again at its end.
+local function carried(lease)
+  return string.find(lease, ':c%d+$') ~= nil
+end
+-- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, the
+-- newest MAX_LOG kept; the log lives 'ttl' after its last entry.
+local function logEnds(lk, n, now, ttl)
+  if n <= 0 then return end
+  local t = string.format('%.0f', now)
+  local times = {}
+  for k = 1, math.min(n, 1000) do times[k] = t end
+  -- In pages: unpack takes a few thousand values at most.
+  for k = 1, n, 1000 do redis.call('RPUSH', lk, unpack(times, 1, math.min(1000, n - k + 1))) end
+  if redis.call('LLEN', lk) > ${MAX_ROLLING_LOG} then redis.call('LTRIM', lk, -${MAX_ROLLING_LOG}, -1) end
+  redis.call('PEXPIRE', lk, ttl)
+end
 -- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
-local function inflight(key, now, bk)
+-- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).
+local function inflight(key, now, bk, lk, logTtl)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
-  if xu > 0 then
-    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do dropCost(bk, lease) end
+  if xu > 0 or lk ~= nil then
+    local ended = 0
+    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+      if not carried(lease) then ended = ended + leaseCost(bk, lease) end
+      dropCost(bk, lease)
+    end
+    if lk ~= nil then logEnds(lk, ended, now, logTtl) end
     xu = num(redis.call('HGET', bk, 'xu')) or 0
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   return redis.call('ZCARD', key) + xu
 end
--- A rolling bucket's log: drops the calls admitted at or before now - win - guard (they have
+-- A rolling bucket's log: drops the calls that ended at or before now - win - guard (they have
 -- left the server's window), a page at a time; returns how many are left.
 local function trimLog(key, now, win, guard)
   if win == nil then return redis.call('LLEN', key) end

@@ -8,16 +8,33 @@ import { COMMON } from './scriptCommon.js';
 /**
  * Ends leases without a reading (the request failed or was unsubscribed, or a call Redis may
  * have run while unreachable is undone). Announced only when a lease was still there (ending
- * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it.
- * KEYS: per bucket: in-flight set, bucket hash. ARGV: channel, then one or more leases.
+ * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it. On a rolling
+ * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
+ * logged it as late as that).
+ * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, rolling
+ * (one '0' or '1' per bucket), then one or more leases.
  */
 export const RELEASE = `${COMMON}
+local keyTtl = tonumber(ARGV[2])
+local guard = tonumber(ARGV[3]) or 0
 local n = 0
-for i = 1, #KEYS, 2 do
-  for j = 2, #ARGV do
+local now = nil
+for i = 1, #KEYS, 3 do
+  local b = (i + 2) / 3
+  local win = nil
+  if string.sub(ARGV[4], b, b) == '1' then win = num(redis.call('HGET', KEYS[i + 1], 'win')) end
+  local ended = 0
+  for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
-    if gone > 0 then dropCost(KEYS[i + 1], ARGV[j]) end
+    if gone > 0 then
+      if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
+      dropCost(KEYS[i + 1], ARGV[j])
+    end
     n = n + gone
+  end
+  if ended > 0 then
+    now = now or clock()
+    logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
   end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end

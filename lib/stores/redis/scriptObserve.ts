@@ -8,8 +8,8 @@ import { COMMON } from './scriptCommon.js';
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
  *       ('' unknown: when the store granted the lease, so no later than the send),
- *       guardMs, leaseMs, then per bucket: has reading (0/1), limit, remaining, reset in ms,
- *       window, admission index, hint limit, hint window, rolling (0/1).
+ *       guardMs, then per bucket: has reading (0/1), limit, remaining, reset in ms, window,
+ *       admission index, hint limit, hint window, rolling (0/1).
  *
  * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
  * of a window already over, or clearly older than the current one, changes nothing (except that
@@ -20,8 +20,9 @@ import { COMMON } from './scriptCommon.js';
  * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
  * window); with no reset, a rise the requests in flight cannot explain is a new window
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
- * a reading of 0 left holds it until the reset; what the server counted beyond the log's
- * calls up to this request is someone else's, counted until the reset.
+ * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
+ * log or in flight) up to this request is someone else's, counted until the reset; the call is
+ * logged as ended now.
  */
 export const OBSERVE = `${COMMON}
 local now = clock()
@@ -31,7 +32,6 @@ local sentAgo = num(ARGV[4])
 local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
 local guard = tonumber(ARGV[5]) or 0
-local leaseMs = tonumber(ARGV[6]) or 0
 local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
 -- Whether another process waiting on these buckets may go sooner than it was told.
@@ -40,12 +40,14 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 6 + (i - 1) * 9
+  local a = 5 + (i - 1) * 9
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
-  local infl = inflight(fk, now, bk)
-  local leaseEnd = false
-  if lease ~= '' then leaseEnd = redis.call('ZSCORE', fk, lease) end
-  local mine = leaseEnd ~= false
+  local rolling = ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
+  local rollLk = nil
+  if rolling then rollLk = lk end
+  local logTtl = math.max(keyTtl, (s.win or num(ARGV[a + 5]) or 0) + guard)
+  local infl = inflight(fk, now, bk, rollLk, logTtl)
+  local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
   -- The units this request holds of the bucket (its cost).
   local own = 0
   if mine then own = leaseCost(bk, lease) end
@@ -59,20 +61,7 @@ for i = 1, nb do
     if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
     s.prov = nil
   end
-  if ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil then
-    if mine then
-      -- The server logged the call when it arrived, at the latest now that its answer is
-      -- here: it counts from now on, whatever the latency was (the entry of its admission,
-      -- found by its time, moves to the end of the log, which stays in order).
-      local admittedAt = string.format('%.0f', tonumber(leaseEnd) - leaseMs)
-      local moved = redis.call('LREM', lk, -own, admittedAt)
-      if moved > 0 then
-        local ends = {}
-        for k = 1, moved do ends[k] = string.format('%.0f', now) end
-        for k = 1, moved, 1000 do redis.call('RPUSH', lk, unpack(ends, k, math.min(moved, k + 999))) end
-        redis.call('PEXPIRE', lk, math.max(keyTtl, (s.win or 0) + guard))
-      end
-    end
+  if rolling then
     if ARGV[a + 1] == '1' then
       local lim = num(ARGV[a + 2])
       local rem = num(ARGV[a + 3])
@@ -87,11 +76,14 @@ for i = 1, nb do
         -- Admissions after this request's may not have reached the server before it answered.
         local later = infl
         if index ~= nil then later = math.max(0, s.adm - index - 1) end
-        local ours = trimLog(lk, now, s.win, guard) - later
+        local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
         s.othu = reset or -1
       end
     end
+    -- The server logged the call when it arrived, at the latest now that its answer is here:
+    -- it counts from now on, whatever the latency was.
+    if mine and not carried(lease) then logEnds(lk, own, now, logTtl) end
   elseif ARGV[a + 1] == '1' then
     local lim = num(ARGV[a + 2])
     local rem = num(ARGV[a + 3])
@@ -100,9 +92,12 @@ for i = 1, nb do
     if win ~= nil then s.win = win end
     local reset = nil
     if resetIn ~= nil then reset = now + resetIn end
-    -- The current window's reset: told by the server ('s'), or projected by a refill ('i').
-    local cur = s.rst
+    -- The current window's reset: told by the server ('s'), or projected by a refill ('i'); as
+    -- told, before sharpenReset (a later reading of the window is judged against what the
+    -- server said, not against our sharper figure).
     local told = s.kind == 's'
+    local cur = s.rst
+    if told and cur ~= nil and s.tld ~= nil then cur = math.max(cur, s.tld) end
     local tol = resetTolerance(s.win)
     local skip = false
     if reset ~= nil and reset <= now then
@@ -120,7 +115,9 @@ for i = 1, nb do
         end
       end
     end
-    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol then skip = true end
+    -- An older window: earlier than the current one's reset by more than the rounding plus the
+    -- first reading's trip back (a later reading of the window may read it that much earlier).
+    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol - (s.tsl or 0) then skip = true end
     -- As Bucket.apply: a request sent before the last reset the server told belongs to that
     -- window (or an older one), however late its answer (a busy process reads it long after),
     -- unless the answer shows otherwise: a reset longer than the old window could have had
@@ -161,7 +158,16 @@ for i = 1, nb do
         if s.lim == nil and rem > 0 then s.lim = rem end
       end
       if reset ~= nil then
-        if told and not newWindow then reset = cur end
+        if told and s.rst ~= nil and not newWindow then
+          -- Within a window the first reading is kept (later ones only add rounding).
+          reset = s.rst
+        else
+          -- As Bucket.apply: the window ends at most a window after this answer; where that
+          -- and the reset (time left, rounded up to the second) agree, the sharper one.
+          s.tld = reset
+          s.tsl = 1 + math.max(0, now - (sentAt or now))
+          reset = sharpenReset(reset, now, s.win, RELATIVE_SLACK_MS)
+        end
         s.rst = reset
         s.kind = 's'
         s.srst = reset

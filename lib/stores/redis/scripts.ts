@@ -4,6 +4,7 @@
  * response's readings (scriptObserve.ts), and the small scripts that end leases, pause, block
  * and resume (scriptControl.ts).
  */
-export { ACQUIRE, MAX_ROLLING_LOG } from './scriptAcquire.js';
+export { ACQUIRE } from './scriptAcquire.js';
+export { MAX_ROLLING_LOG } from './scriptCommon.js';
 export { OBSERVE } from './scriptObserve.js';
 export { BLOCK, EXHAUST, PAUSE, RELEASE, RESUME, UNBLOCK } from './scriptControl.js';

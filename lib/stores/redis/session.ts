@@ -192,7 +192,7 @@ export class RedisSession implements StoreSession {
     const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
     const keys = buckets.flatMap((b) => [this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name)]);
     keys.push(this.keys.pause);
-    const args = [held ?? '', this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs, this.opts.leaseMs];
+    const args = [held ?? '', this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs];
     args.push(...observeArgs(buckets, read));
     const shared = held === undefined ? undefined : [held];
     this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
@@ -330,8 +330,21 @@ export class RedisSession implements StoreSession {
 
   /** Ends leases in Redis (one call). */
   private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
-    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name)]);
-    this.fire(this.redis.rxrlRelease(keys.length, ...keys, this.keys.channel, ...leases), leases, buckets);
+    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]);
+    const rolling = buckets.map((b) => (b.rolling ? '1' : '0')).join('');
+    this.fire(
+      this.redis.rxrlRelease(
+        keys.length,
+        ...keys,
+        this.keys.channel,
+        this.opts.keyTtlMs,
+        this.guardMs,
+        rolling,
+        ...leases,
+      ),
+      leases,
+      buckets,
+    );
   }
 
   /** Keeps a lease to end once Redis answers (pendingEnds.ts). */
