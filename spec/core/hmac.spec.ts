@@ -19,6 +19,14 @@ describe('HMAC-SHA-256 without node:crypto', () => {
     );
   });
 
+  it("the plain JavaScript SHA-256 (browsers) and Node's give the same share key, lone surrogates included", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 150 }), (text) => {
+        expect(hex(sha256(utf8(text)))).toBe(sha256Hex(text));
+      }),
+    );
+  });
+
   it('matches RFC 4231 test cases 1, 2 and 6 (a key longer than a block)', () => {
     expect(hex(hmacSha256(new Uint8Array(20).fill(0x0b), utf8('Hi There')))).toBe(
       'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
