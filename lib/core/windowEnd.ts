@@ -40,6 +40,8 @@ export function planTickProbes(
   offset: ClockOffsetBounds,
 ): number[] | undefined {
   if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return undefined;
+  // No `Date` seen yet: nothing to learn a tick from.
+  if (offset.lowerMs === -Infinity) return undefined;
   if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return undefined;
   // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
   const from = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs : now;
