@@ -13,7 +13,7 @@ import {
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
-import { planTickProbes, probeAt, type ClockOffsetBounds } from './windowEnd.js';
+import { planTickProbes, PROBE_MAX_LEAD_MS, probeAt, type ClockOffsetBounds } from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
 
@@ -324,7 +324,7 @@ export class Bucket {
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
         this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
-        this.probeSlack = absolute && this.resetAt === resetAt ? slackMs : Number.NaN;
+        this.probeSlack = absolute && !this.quota && this.resetAt === resetAt ? slackMs : Number.NaN;
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -371,6 +371,8 @@ export class Bucket {
   planTickProbes(now: number, offset: ClockOffsetBounds): void {
     const slack = this.probeSlack;
     if (Number.isNaN(slack)) return;
+    // An end far away is planned for at a later answer, nearer to it.
+    if (this.resetAt !== undefined && this.resetAt - now > PROBE_MAX_LEAD_MS) return;
     this.probeSlack = Number.NaN;
     this.probes = planTickProbes(now, slack, this.resetAt, this.limit, offset);
   }

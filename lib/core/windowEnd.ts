@@ -10,6 +10,8 @@
 const PROBE_SLOTS = 8;
 const PROBE_MIN_LIMIT = 10;
 const PROBE_MIN_WIDTH_MS = 100;
+/** Tick probes only for a window that ends within this (one further away: at a later answer). */
+export const PROBE_MAX_LEAD_MS = 60_000;
 
 /** The interval of the server clock minus ours that the `Date` headers allow, ms. */
 export interface ClockOffsetBounds {
@@ -40,8 +42,9 @@ export function planTickProbes(
   offset: ClockOffsetBounds,
 ): number[] | undefined {
   if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return undefined;
-  // No `Date` seen yet: nothing to learn a tick from.
-  if (offset.lowerMs === -Infinity) return undefined;
+  // No `Date` seen yet: nothing to learn a tick from. An end far away (a daily quota, the
+  // most of an hourly window): the answers until then see ticks anyway, so no slot is held.
+  if (offset.lowerMs === -Infinity || end - now > PROBE_MAX_LEAD_MS) return undefined;
   if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return undefined;
   // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
   const from = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs : now;

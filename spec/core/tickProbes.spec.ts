@@ -40,11 +40,13 @@ describe('tick probes', () => {
     );
   });
 
-  it('are not planned without a Date header, with the offset pinned, or with a small limit', () => {
+  it('are not planned without a Date header, with the offset pinned, a small limit or an end far away', () => {
     const pinned = { lowerMs: 30_000, upperMs: 30_050 };
     expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: -Infinity, upperMs: Infinity })).toBeUndefined();
     expect(planTickProbes(0, 2000, 6000, 120, pinned)).toBeUndefined();
     expect(planTickProbes(0, 2000, 6000, 9, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
     expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toHaveLength(8);
+    // A window ending in an hour: planned at a later answer, within a minute of its end.
+    expect(planTickProbes(0, 2000, 3_600_000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
   });
 });
