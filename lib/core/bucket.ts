@@ -149,9 +149,9 @@ export class Bucket {
    * Earliest time this bucket could admit one more request of `cost` units: `now` if it has
    * room, a time if it will have room then, `undefined` if only a response can tell (cold
    * start, or not enough left with requests in flight whose responses will report the reset).
-   * `waiting`: how many requests want a slot now; only when more want one than the window has
-   * left are its last slots kept back to find where it ends (`planTickProbes`), never when
-   * everything fits.
+   * `waiting`: how many requests want a slot now; only when they and those in flight outnumber
+   * what the window has left are its last slots kept back to pin the clock offset
+   * (`planTickProbes`).
    */
   availableAt(now: number, guardMs: number, coldStart: number, waiting = 0, cost = 1): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
