@@ -8,6 +8,7 @@
  * Options (for development; the published figures come from a plain `npm run bench`):
  *   --only=procore,halved   scenarios to run        --competitors=rx-ratelimit,p-queue
  *   --skip-cost             no cost figures         --no-write   print only, leave docs/ alone
+ *   --phase=5697            a fixed phase (ms into the server's window) for every repetition
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +57,7 @@ const onlyCompetitors = opt('competitors') as CompetitorId[] | undefined;
 const skipCost = args.includes('--skip-cost');
 const write = !args.includes('--no-write');
 const dumpDir = opt('dump')?.[0];
+const fixedPhase = opt('phase')?.[0] === undefined ? undefined : Number(opt('phase')?.[0]);
 
 // ---- compile -----------------------------------------------------------------------------
 
@@ -648,7 +650,8 @@ async function main(): Promise<void> {
       // A steadiness row repeats rx-ratelimit (each at a random phase where asked); the others run once.
       const times = sc.repetitions && isRx(c) ? sc.repetitions : 1;
       for (let k = 0; k < times; k++) {
-        const phase = sc.randomPhase ? Math.floor(Math.random() * sc.windowMs) : sc.phaseMs;
+        const phase =
+          fixedPhase ?? (sc.randomPhase ? Math.floor(Math.random() * sc.windowMs) : sc.phaseMs);
         const r = await runOne(testing, sc, c, phase);
         if (k === 0) runs.push(r);
         if (times > 1) reps.push(r);

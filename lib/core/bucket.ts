@@ -78,6 +78,8 @@ export class Bucket {
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
+  /** That reset as the server's instant, when it told one (not a time left): it names the window. */
+  private toldServerAt: number | undefined;
   private toldSlack = 0;
   /** A 429 emptied this window: no answer from it raises what is left. */
   private held = false;
@@ -120,6 +122,7 @@ export class Bucket {
     this.lowest = undefined;
     this.held = false;
     this.told = undefined;
+    this.toldServerAt = undefined;
     this.openedBy = undefined;
     // A reset the server told, or projected from one, keeps the server's phase: the half-limit
     // probe. One we inferred may be off by however long our requests waited to be counted.
@@ -240,13 +243,14 @@ export class Bucket {
     resetAt: number | undefined,
     now: number,
     sentAt?: number,
-    /** The reset is an instant on the server's clock (not a time left): it names the window. */
-    absolute = false,
+    /** The reset as an instant on the server's clock, when it is one (not a time left): it names the window. */
+    serverAt?: number,
     /** How much later than the window's end the reset may read (rounding, clock offset). */
     slackMs = RELATIVE_SLACK_MS,
     /** Units the answered request holds (its cost). */
     cost = 1,
   ): number | null | undefined {
+    const absolute = serverAt !== undefined;
     this.confirm(index, now);
     this.readWindow(reading);
     const current =
@@ -323,8 +327,17 @@ export class Bucket {
         // How much a later reading of this window may read earlier: for seconds left, this
         // reading's trip back; for an instant, what the clock offset was unsure of by then.
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
+        this.toldServerAt = serverAt;
         this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
-        this.probeSlack = absolute && !this.quota && this.resetAt === resetAt ? slackMs : Number.NaN;
+        // The earliest the window may end stays the told reset less its slack, however sharp
+        // the latest became.
+        this.probeSlack = absolute && !this.quota ? slackMs - (resetAt - this.resetAt) : Number.NaN;
+      } else if (absolute && serverAt === this.toldServerAt && this.resetAt !== undefined && resetAt < this.resetAt) {
+        // The same instant of the server's clock read through a clock offset the `Date`
+        // headers have pinned closer since (tick probes): still the latest the window may
+        // end, and sooner. Without it each window kept the first reading's second of doubt.
+        this.told = Math.min(this.told ?? resetAt, resetAt);
+        this.resetAt = resetAt;
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -447,6 +460,7 @@ export class Bucket {
     if (state.windowMs !== undefined) this.windowMs = state.windowMs;
     this.remaining = state.remaining;
     this.told = undefined;
+    this.toldServerAt = undefined;
     if (state.resetInMs !== undefined) {
       this.resetAt = now + state.resetInMs;
       this.resetKind = 'server';

@@ -167,7 +167,7 @@ export class LeakyBucket extends Bucket {
     _resetAt: number | undefined,
     now: number,
     sentAt?: number,
-    _absolute = false,
+    _serverAt?: number,
     _slackMs = 1000,
     cost = 1,
   ): number | null | undefined {

@@ -264,7 +264,7 @@ export class Permits {
         resetAt,
         now,
         taken ? sentAt : undefined,
-        resetAt !== undefined && r.reset !== undefined && 'at' in r.reset,
+        resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined,
         // A reset in whole seconds, read through a clock offset known only to its interval.
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
         held?.[2] ?? 1,

@@ -44,6 +44,8 @@ export interface FixedWindowResult {
   readonly windowsUsed: number;
   /** Per window that admitted a request: how many it admitted, and its limit. */
   readonly fills: ReadonlyArray<{ count: number; limit: number }>;
+  /** When each request reached the server, on our clock (virtual ms from the start). */
+  readonly arrivals: readonly number[];
 }
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -79,8 +81,10 @@ export function runFixedWindow(o: FixedWindowRun): FixedWindowResult {
     let lastWindowAt = 0;
     let windowsUsed = 0;
     const fills: Array<{ count: number; limit: number }> = [];
+    const arrivals: number[] = [];
     const handle = (): ResponseLike => {
       const t = now();
+      arrivals.push(t);
       const serverNow = base + o.skewMs + t;
       if (!(serverNow < windowEnd)) {
         windowStart = o.windows === 'aligned' ? Math.floor(serverNow / o.windowMs) * o.windowMs : serverNow;
@@ -156,6 +160,7 @@ export function runFixedWindow(o: FixedWindowRun): FixedWindowResult {
         return windowsUsed;
       },
       fills,
+      arrivals,
     };
   });
 }

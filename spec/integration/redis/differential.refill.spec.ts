@@ -227,7 +227,7 @@ function answer(
     st.resetInMs === undefined ? undefined : now + st.resetInMs,
     now,
     sentAt,
-    false,
+    undefined,
     RELATIVE_SLACK_MS,
     cost,
   );

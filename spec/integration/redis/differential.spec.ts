@@ -176,7 +176,7 @@ describe('memory and Redis keep one accounting', () => {
                 st.resetInMs === undefined ? undefined : now + st.resetInMs,
                 now,
                 req.sentAt,
-                false,
+                undefined,
                 1000,
                 cost,
               );
