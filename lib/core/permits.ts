@@ -250,11 +250,13 @@ export class Permits {
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
+      const serverAt = resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
       readings.push({
         name: b.name,
         limit: r.limit,
         remaining: r.remaining,
         resetInMs: resetAt === undefined ? undefined : resetAt - now,
+        ...(serverAt === undefined ? {} : { resetServerAt: serverAt }),
         windowMs: r.windowMs,
         index: undefined,
       });
@@ -264,7 +266,7 @@ export class Permits {
         resetAt,
         now,
         taken ? sentAt : undefined,
-        resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined,
+        serverAt,
         // A reset in whole seconds, read through a clock offset known only to its interval.
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
         held?.[2] ?? 1,

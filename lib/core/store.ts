@@ -66,6 +66,8 @@ export interface StoreReading {
   readonly limit: number | undefined;
   readonly remaining: number | undefined;
   readonly resetInMs: number | undefined;
+  /** The reset as an instant on the server's clock, when the server told one (not a time left). */
+  readonly resetServerAt?: number;
   readonly windowMs: number | undefined;
   /** Admission index this request had on the bucket, if it counted against it. */
   readonly index: number | undefined;

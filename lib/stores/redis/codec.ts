@@ -77,6 +77,7 @@ export function observeArgs(
       finite(b.limit),
       finite(b.windowMs),
       b.rolling ? 1 : 0,
+      finite(r?.resetServerAt),
     );
   }
   return args;

@@ -40,7 +40,7 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 9
+  local a = 5 + (i - 1) * 10
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local rolling = ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
   local rollLk = nil
@@ -89,6 +89,8 @@ for i = 1, nb do
     local rem = num(ARGV[a + 3])
     local resetIn = num(ARGV[a + 4])
     local win = num(ARGV[a + 5])
+    -- The reset as the server's instant, when it told one (not a time left): it names the window.
+    local serverAt = num(ARGV[a + 10])
     if win ~= nil then s.win = win end
     local reset = nil
     if resetIn ~= nil then reset = now + resetIn end
@@ -123,7 +125,8 @@ for i = 1, nb do
     -- unless the answer shows otherwise: a reset longer than the old window could have had
     -- left at the send (rounded up to the second), or a rise the requests in flight cannot explain,
     -- or a clearly later reset read by a request the old window would have counted lower (countedAfresh).
-    local sentBefore = sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
+    -- An instant the server told is no such guess: it names the window that counted the request.
+    local sentBefore = serverAt == nil and sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
       and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
       and not rolledOver(s, rem, index, infl)
       and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
@@ -159,9 +162,16 @@ for i = 1, nb do
       end
       if reset ~= nil then
         if told and s.rst ~= nil and not newWindow then
-          -- Within a window the first reading is kept (later ones only add rounding).
-          reset = s.rst
+          if serverAt ~= nil and serverAt == s.tsv and reset < s.rst then
+            -- As Bucket.apply: the same server instant read through a clock offset pinned
+            -- closer since (tick probes) is still the latest the window may end, and sooner.
+            s.tld = math.min(s.tld or reset, reset)
+          else
+            -- Within a window the first reading is kept (later ones only add rounding).
+            reset = s.rst
+          end
         else
+          s.tsv = serverAt
           -- As Bucket.apply: the window ends at most a window after this answer; where that
           -- and the reset (time left, rounded up to the second) agree, the sharper one.
           s.tld = reset

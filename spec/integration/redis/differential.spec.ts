@@ -40,6 +40,8 @@ type Step =
       readonly limit: number | undefined;
       readonly remaining: number | undefined;
       readonly resetInMs: number | undefined;
+      /** The reset as an instant of the server's clock (two instants, so that readings share one). */
+      readonly serverAt: number | undefined;
     }
   | { readonly op: 'release'; readonly which: number }
   | { readonly op: 'exhaust'; readonly ms: number };
@@ -61,6 +63,7 @@ const step = (limit: number): fc.Arbitrary<Step> =>
             nil: undefined,
           },
         ),
+        serverAt: fc.option(fc.constantFrom(1_000_000, 2_000_000), { nil: undefined }),
       }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), which: fc.nat() }) },
@@ -165,7 +168,9 @@ describe('memory and Redis keep one accounting', () => {
               const now = Date.now();
               const remaining = st.remaining;
               const reading = { name: 'b', limit: st.limit, remaining, windowMs: undefined };
-              store.observe(req.lease, [{ ...reading, resetInMs: st.resetInMs, index: req.index }], [spec]);
+              const serverAt = st.resetInMs === undefined ? undefined : st.serverAt;
+              const told = { resetInMs: st.resetInMs, ...(serverAt === undefined ? {} : { resetServerAt: serverAt }) };
+              store.observe(req.lease, [{ ...reading, ...told, index: req.index }], [spec]);
               memory.apply(
                 {
                   name: 'b',
@@ -176,7 +181,7 @@ describe('memory and Redis keep one accounting', () => {
                 st.resetInMs === undefined ? undefined : now + st.resetInMs,
                 now,
                 req.sentAt,
-                undefined,
+                serverAt,
                 1000,
                 cost,
               );
@@ -193,14 +198,27 @@ describe('memory and Redis keep one accounting', () => {
         numRuns: 300,
         // Always among the runs: a later answer raises what is left (19 left, one other in flight:
         // 18, where only lowering kept 17); a 429 that emptied the window holds it against a
-        // later answer's figure.
+        // later answer's figure; an instant the server told, read again through a clock offset
+        // pinned closer, brings the window's end forward.
         examples: [
+          [
+            {
+              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 1 },
+                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: 1_000_000 },
+                { op: 'acquire', count: 2 },
+                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: 1_000_000 },
+                { op: 'acquire', count: 1 },
+              ],
+            },
+          ],
           [
             {
               s: { rolling: false, limit: 19, windowMs: 46_203, cost: 1 },
               steps: [
                 { op: 'acquire', count: 1 },
-                { op: 'answer', which: 0, limit: undefined, remaining: 19, resetInMs: undefined },
+                { op: 'answer', which: 0, limit: undefined, remaining: 19, resetInMs: undefined, serverAt: undefined },
                 { op: 'acquire', count: 1 },
                 { op: 'release', which: 0 },
               ],
@@ -212,7 +230,7 @@ describe('memory and Redis keep one accounting', () => {
               steps: [
                 { op: 'acquire', count: 1 },
                 { op: 'exhaust', ms: 2000 },
-                { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: undefined },
+                { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: undefined, serverAt: undefined },
                 { op: 'acquire', count: 1 },
               ],
             },
