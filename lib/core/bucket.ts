@@ -88,8 +88,12 @@ export class Bucket {
    * reset read through a clock offset known to the second): see `planTickProbes` (windowEnd.ts).
    */
   private probes: number[] | undefined;
-  /** How far before its told reset this window may end, while `planTickProbes` is due; else NaN. */
-  private probeSlack = Number.NaN;
+  /** The earliest this window may end, while its tick probes are due or held; else NaN. */
+  private earliestEnd = Number.NaN;
+  /** Whether the first plan of this window's tick probes is due (`planTickProbes`). */
+  private probesDue = false;
+  /** The width of the clock offset's interval when the probes were last planned, ms. */
+  private probedWidth = Infinity;
   protected nextSmoothAt = 0;
   /**
    * @internal The registry's bookkeeping (buckets.ts), kept on the bucket rather than in maps
@@ -119,6 +123,8 @@ export class Bucket {
   refill(now: number, guardMs: number): void {
     if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
     this.probes = undefined;
+    this.earliestEnd = Number.NaN;
+    this.probesDue = false;
     this.lowest = undefined;
     this.held = false;
     this.told = undefined;
@@ -292,6 +298,8 @@ export class Bucket {
       this.lowest = undefined;
       this.held = false;
       this.probes = undefined;
+      this.earliestEnd = Number.NaN;
+      this.probesDue = false;
     }
     if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
       this.lowest = { value: reading.remaining, index, after: this.admitted };
@@ -331,7 +339,8 @@ export class Bucket {
         this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
         // The earliest the window may end stays the told reset less its slack, however sharp
         // the latest became.
-        this.probeSlack = absolute && !this.quota ? slackMs - (resetAt - this.resetAt) : Number.NaN;
+        this.probesDue = absolute && !this.quota;
+        this.earliestEnd = this.probesDue ? resetAt - slackMs : Number.NaN;
       } else if (absolute && serverAt === this.toldServerAt && this.resetAt !== undefined && resetAt < this.resetAt) {
         // The same instant of the server's clock read through a clock offset the `Date`
         // headers have pinned closer since (tick probes): still the latest the window may
@@ -382,12 +391,29 @@ export class Bucket {
    * that the `Date` headers allow.
    */
   planTickProbes(now: number, offset: ClockOffsetBounds): void {
-    const slack = this.probeSlack;
-    if (Number.isNaN(slack)) return;
+    const end = this.resetAt;
+    if (Number.isNaN(this.earliestEnd) || end === undefined) return;
     // An end far away is planned for at a later answer, nearer to it.
-    if (this.resetAt !== undefined && this.resetAt - now > PROBE_MAX_LEAD_MS) return;
-    this.probeSlack = Number.NaN;
-    this.probes = planTickProbes(now, slack, this.resetAt, this.limit, offset);
+    if (end - now > PROBE_MAX_LEAD_MS) return;
+    const width = offset.upperMs - offset.lowerMs;
+    const left = this.remaining;
+    if (this.probesDue) {
+      this.probesDue = false;
+      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset);
+      this.probedWidth = width;
+    } else if (
+      this.probes !== undefined &&
+      left !== undefined &&
+      left >= 1 &&
+      left <= this.probes.length &&
+      width < this.probedWidth / 2
+    ) {
+      // A tick the probes saw narrowed the offset: the ones still held would land past it,
+      // teaching nothing, so they go across the next tick over the narrower interval (each pass
+      // divides it by the probes it has, down to about a round trip).
+      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset, left);
+      this.probedWidth = width;
+    }
   }
 
   /**
@@ -475,6 +501,9 @@ export class Bucket {
    * empty bucket with no reset sends one request to learn the figures (`availableAt`).
    */
   forget(): void {
+    this.probes = undefined;
+    this.earliestEnd = Number.NaN;
+    this.probesDue = false;
     this.resetAt = undefined;
     this.resetKind = undefined;
     this.serverResetAt = undefined;

@@ -40,6 +40,8 @@ export function planTickProbes(
   end: number | undefined,
   limit: number | undefined,
   offset: ClockOffsetBounds,
+  /** How many slots to plan (the ones still held, when replanning). */
+  slots = Math.min(PROBE_SLOTS, Math.floor((limit ?? 0) / PROBE_MIN_LIMIT)),
 ): number[] | undefined {
   if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return undefined;
   // No `Date` seen yet: nothing to learn a tick from. An end far away (a daily quota, the
@@ -52,7 +54,6 @@ export function planTickProbes(
   // (a tick not seen in it lies in the rest).
   const width = Math.min(1000, offset.upperMs - offset.lowerMs, end - slackMs - PROBE_MIN_WIDTH_MS - from);
   if (!(width > PROBE_MIN_WIDTH_MS)) return undefined;
-  const slots = Math.min(PROBE_SLOTS, Math.floor(limit / PROBE_MIN_LIMIT));
   return Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
 }
 

@@ -6,6 +6,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 
+import { createBucket } from '../../lib/core/buckets.js';
 import { planTickProbes } from '../../lib/core/windowEnd.js';
 
 describe('tick probes', () => {
@@ -48,5 +49,29 @@ describe('tick probes', () => {
     expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toHaveLength(8);
     // A window ending in an hour: planned at a later answer, within a minute of its end.
     expect(planTickProbes(0, 2000, 3_600_000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
+  });
+
+  it('still held when a tick narrowed the offset, go across the next tick over the narrower interval', () => {
+    const b = createBucket({ name: 'b', limit: 120, windowMs: 6000 });
+    const first = b.take(0);
+    // The window ends at our 5,000 at the latest, 2 s earlier at the soonest; the offset is
+    // known to a second.
+    b.apply({ name: 'b', limit: 120, remaining: 119 }, first, 5000, 20, 0, 35_000_000, 2000);
+    b.planTickProbes(20, { lowerMs: 30_000, upperMs: 31_000 });
+    while ((b.remaining ?? 0) > 8) b.take(20);
+    // The earliest held slot goes inside the span where the server's next second ticks (our
+    // 1,000 to 2,000).
+    const before = b.availableAt(20, 50, 1, 10)!;
+    expect(before).toBeGreaterThanOrEqual(1000);
+    expect(before).toBeLessThanOrEqual(1200);
+    // A probe's answer saw the tick: the offset is now known to 200 ms. The 8 still held go
+    // across the next tick, at our 1,500 to 1,700, instead of past the one already seen.
+    b.planTickProbes(1100, { lowerMs: 30_300, upperMs: 30_500 });
+    const next = b.availableAt(1100, 50, 1, 10)!;
+    expect(next).toBeGreaterThan(1500);
+    expect(next).toBeLessThan(1700);
+    // Pinned to a tenth of a second: nothing more to learn, the held slots go at once.
+    b.planTickProbes(1600, { lowerMs: 30_420, upperMs: 30_480 });
+    expect(b.availableAt(1600, 50, 1, 10)).toBe(1600);
   });
 });
