@@ -82,8 +82,11 @@ export interface Scenario {
   rxBurstProvider?(): Provider;
   /** Requests no client can complete (a daily budget smaller than the work). */
   readonly impossible: number;
-  /** The shortest time the limits allow (ms from the start), given the start on the server clock. */
-  physicalMs(serverStart: number): number;
+  /**
+   * The shortest time the limits allow (ms from the start), given the start on the server clock
+   * and, for the steadiness rows, the round trip measured on this machine just before the run.
+   */
+  physicalMs(serverStart: number, roundTripMs?: number): number;
   /** How `physicalMs` is computed, for the report. */
   readonly formula: string;
   /** The per-provider target applies: ≤ 1.05 × physical limit and zero 429s. */
@@ -138,20 +141,30 @@ export function alignedPhysical(
   windowMs: number,
   serverStart: number,
   streams: number,
+  /**
+   * The round trip measured on this machine. With it, the first window takes what a client that
+   * follows headers can send before its end: one request, then `streams` per whole round trip.
+   */
+  roundTripMs?: number,
 ): number {
   const firstMs = (Math.floor(serverStart / windowMs) + 1) * windowMs - serverStart;
-  const first = Math.min(limit, streams * Math.ceil(firstMs / LATENCY_MS));
-  if (n <= first) return rounds(n, streams);
+  const rtt = roundTripMs ?? LATENCY_MS;
+  const sendable =
+    roundTripMs === undefined
+      ? streams * Math.ceil(firstMs / LATENCY_MS)
+      : 1 + streams * Math.max(0, Math.floor((firstMs - rtt) / rtt));
+  const first = Math.min(limit, sendable);
+  if (n <= first) return rounds(n, streams, rtt);
   const after = n - first;
   const full = Math.ceil(after / limit);
-  return firstMs + (full - 1) * windowMs + rounds(after - (full - 1) * limit, streams);
+  return firstMs + (full - 1) * windowMs + rounds(after - (full - 1) * limit, streams, rtt);
 }
 
 /**
  * Round trips the last window needs: its `r` requests go `streams` at a time, each stream
  * sending its next request when the previous one is answered.
  */
-const rounds = (r: number, streams: number) => Math.ceil(r / streams) * LATENCY_MS;
+const rounds = (r: number, streams: number, rtt = LATENCY_MS) => Math.ceil(r / streams) * rtt;
 /** Requests left for the last window. */
 const lastWindow = (n: number, limit: number) => n - (windows(n, limit) - 1) * limit;
 const ROUNDS = '⌈r/S⌉·latency (the r requests of the last window, S streams at a time)';
@@ -516,7 +529,8 @@ const steadyProcore: Scenario = {
   windowMs: STEADY_W,
   phaseMs: STEADY_W / 2,
   rxProvider: () => providers.procore({ hints: { hourly: { limit: 120, windowMs: STEADY_W } } }),
-  physicalMs: (s) => alignedPhysical(360, 120, STEADY_W, s, 10),
+  physicalMs: (s, rtt) => alignedPhysical(360, 120, STEADY_W, s, 10, rtt),
+  formula: `clock-aligned windows: d = first boundary − start; the first window takes F = min(L, 1 + S·⌊(d − rtt)/rtt⌋) (one request first, then S per round trip), then d + (⌈(N − F)/L⌉ − 1)·W + ⌈r/S⌉·rtt (the r requests of the last window); rtt = the round trip measured before each repetition`,
   repetitions: REPS,
   randomPhase: true,
   providerTarget: false,
@@ -535,8 +549,8 @@ const steadyDrop: Scenario = {
   windowMs: DROP_W,
   rxProvider: () => providers.planningCenter({ hints: { default: { windowMs: DROP_W } } }),
   // 100, then 50 (29 before the change, 21 after), then three windows of 50.
-  physicalMs: () => 4 * DROP_W + rounds(50, 30),
-  formula: `windows from their first request: 100, then 50 (29 before the change, 21 after), then three of 50: 4·W + ${ROUNDS}`,
+  physicalMs: (_s, rtt) => 4 * DROP_W + rounds(50, 30, rtt),
+  formula: `windows from their first request: 100, then 50 (29 before the change, 21 after), then three of 50: 4·W + ⌈r/S⌉·rtt (rtt = the round trip measured before each repetition)`,
   repetitions: REPS,
 };
 
@@ -572,8 +586,8 @@ const steadyTeosDay: Scenario = {
     }),
   impossible: 0,
   // The 200 beyond the day's 300 go as the first 200 age out, a day after they arrived.
-  physicalMs: () => 8000 + rounds(200, 20),
-  formula: `rolling day: the (N − L) requests past the quota go a day after the first (N − L): W + ⌈(N − L)/S⌉·latency`,
+  physicalMs: (_s, rtt) => 8000 + rounds(200, 20, rtt),
+  formula: `rolling day: the (N − L) requests past the quota go a day after the first (N − L): W + ⌈(N − L)/S⌉·rtt (rtt = the round trip measured before each repetition)`,
   providerTarget: false,
   repetitions: REPS,
 };
@@ -597,8 +611,8 @@ const steadyLegacy: Scenario = {
   retryPosts: false,
   rxProvider: () => providers.fieldwire(),
   impossible: 0,
-  physicalMs: (s) => alignedPhysical(100, 10, 1000, s, 10),
-  formula: `clock-aligned windows: d = first boundary − start, the first window takes F = min(L, S·⌈d/latency⌉), then d + (⌈(N − F)/L⌉ − 1)·W + ${ROUNDS}`,
+  physicalMs: (s, rtt) => alignedPhysical(100, 10, 1000, s, 10, rtt),
+  formula: steadyProcore.formula,
   providerTarget: false,
   repetitions: REPS,
   randomPhase: true,
