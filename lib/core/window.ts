@@ -1,6 +1,6 @@
 /**
  * The window rules that every accounting of a bucket shares: the memory buckets
- * (lib/core/bucket.ts), the Lua of the Redis store (built from {@link LUA_WINDOW_RULES}) and the
+ * (lib/core/bucket.ts), the Lua of the Redis store (built by {@link luaWindowRules}) and the
  * Redis store's local share while Redis is away. A number or rule that memory and Redis must
  * agree on lives here only; spec/integration/redis/differential.spec.ts checks that they agree.
  *
@@ -142,9 +142,12 @@ export function recount(
 
 /**
  * The same rules in Lua, for the Redis store's scripts: generated from the constants above, so
- * the two cannot drift apart. (Lua numbers are doubles, as JavaScript's.)
+ * the two cannot drift apart. (Lua numbers are doubles, as JavaScript's.) A function, not a
+ * constant, so that a bundler leaves the text out of every bundle without the Redis store (a
+ * template literal at the top level is kept as if it had side effects).
  */
-export const LUA_WINDOW_RULES = `
+export function luaWindowRules(): string {
+  return `
 local PROBE_MS = ${PROBE_MS}
 local function resetTolerance(win)
   if win == nil then return ${RESET_TOLERANCE_MS} end
@@ -188,3 +191,4 @@ local function recount(cur, rem, others, low, newWindow, held, indexed)
   return math.min(cur, fresh)
 end
 `;
+}

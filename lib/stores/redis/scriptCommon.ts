@@ -43,9 +43,9 @@
  * holds at most the limit's worth of entries. It is exact: a call is admitted only when fewer
  * than the limit are in the log and in flight (plus others, plus the reserve), in one script
  * with the rest of the request's buckets. Rules shared with the memory buckets come from
- * lib/core/window.ts ({@link LUA_WINDOW_RULES}).
+ * lib/core/window.ts ({@link luaWindowRules}).
  */
-import { LUA_WINDOW_RULES } from '../../core/window.js';
+import { luaWindowRules } from '../../core/window.js';
 
 /**
  * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
@@ -54,7 +54,7 @@ import { LUA_WINDOW_RULES } from '../../core/window.js';
 export const MAX_ROLLING_LOG = 100_000;
 
 /** Shared helpers, prepended to each script. */
-export const COMMON = `${LUA_WINDOW_RULES}
+export const COMMON = `${luaWindowRules()}
 local function num(v)
   if v == false or v == nil or v == '' then return nil end
   return tonumber(v)
