@@ -251,8 +251,14 @@ describe('providers against the simulator over real sockets', () => {
 describe('pipedrive over real sockets', () => {
   let sim: Simulator;
   beforeAll(async () => {
+    // The server's clock at noon UTC, whatever the time of day: the daily budget resets at the
+    // server's midnight, and a run within `maxWaitMs` (10 min) of it rightly waited for the new
+    // day instead of failing the spent POSTs (twice the 30-s timeout, near midnight UTC).
+    const DAY = 86_400_000;
+    const sinceMidnight = Date.now() % DAY;
     sim = await startSimulator({
       latencyMs: 2,
+      clockOffsetMs: DAY / 2 - sinceMidnight,
       pipedrive: { plan: 'essential', dailyLimit: 30 },
       abuse: { '429sBeforeBlock': 3, blockMs: 60_000 },
     });
