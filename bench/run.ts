@@ -926,6 +926,14 @@ function targets(results: readonly ScenarioResult[], cost: Map<string, CostResul
             : `${sc.id}: limit halved mid-run: 429s ≤ requests in flight at the change, then none — ${rx.counts.limited} × 429 with ${c.inFlight} in flight at the change; ${c.limitedLate} to requests sent after the first answer from after the change; ${makespan}`,
         why: HALVED_WHY,
       });
+    } else if (sc.learnsFromFirst429) {
+      // No header describes the window until a 429: the first window's overflow is how it is learned.
+      out.push({
+        pass:
+          rx.counts.limited <= sc.streams && rx.counts.blocked === 0 && rx.lost === 0 && rx.failed === sc.impossible,
+        text: `${sc.id}: windows no header describes: 429s only in the first window (≤ the ${sc.streams} streams in flight at the first 429), then none; nothing fails — ${rx.counts.limited} × 429, ${rx.counts.blocked} × 403, ${rx.failed} failed, ${rx.lost} lost; ${makespan}`,
+        why: UNEXPECTED,
+      });
     } else {
       out.push({
         pass: rx.counts.limited === 0 && rx.counts.blocked === 0 && rx.lost === 0 && rx.failed === sc.impossible,
