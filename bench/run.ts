@@ -1001,8 +1001,12 @@ function steadySection(results: readonly ScenarioResult[]): string[] {
     '',
     mdTable(STEADY_HEAD, rows, STEADY_ALIGN),
     '',
+    STEADY_NOTES,
+    '',
   ];
 }
+
+const STEADY_NOTES = `The rows take the workloads the independent harness measured (Procore's hour as 6 s, 120 per window, 360 GETs on 10 streams, and the same against a server clock 30 s ahead; Planning Center's 20 s as 4 s, 300 requests, the limit halved mid-run; TEOS's rolling day as 8 s, 500 requests past its 300; a Fieldwire legacy endpoint no header describes), not the 2-s windows of the scenario rows, where the fixed 50-ms \`resetGuardMs\` alone is 2.5 % a boundary. Each repetition's physical limit counts a round of requests at the median round trip that run saw (at least the simulator's 20 ms): on this 2-core machine a round takes 25–40 ms, and at 1 % of an 8-s run the machine's load would otherwise decide the target. Where windows are aligned to the server's clock, the first, partial window holds what a client that follows headers can send before it ends: one request, then one per stream per whole round trip. A run starting so near a window's end that even that is one request short takes a window more: the ratio then jumps to about 1.9 (every client's does), at phases a round trip wide. \`--phase=<ms>\` repeats one phase; \`--dump=<dir>\` writes every arrival.`;
 
 function markdown(d: DocInput): string {
   const out: string[] = [];
