@@ -255,6 +255,8 @@ export class Bucket {
     slackMs = RELATIVE_SLACK_MS,
     /** Units the answered request holds (its cost). */
     cost = 1,
+    /** `serverAt` read through the least clock offset the `Date` headers allow: the latest it may be here. */
+    latestAt?: number,
   ): number | null | undefined {
     const absolute = serverAt !== undefined;
     this.confirm(index, now);
@@ -266,7 +268,10 @@ export class Bucket {
     // Two readings of one window differ by up to the rounding plus the first one's trip back
     // (seconds left) or the change in the clock offset (an instant): only a reset earlier than
     // that names an older window.
-    const older = current !== undefined && resetAt !== undefined && resetAt < current - tol - this.toldSlack;
+    // The same instant of the server's clock names the same window, whatever the offset: never older, never new.
+    const sameInstant = absolute && current !== undefined && serverAt === this.toldServerAt;
+    const older =
+      !sameInstant && current !== undefined && resetAt !== undefined && resetAt < current - tol - this.toldSlack;
     if (older) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
@@ -293,7 +298,8 @@ export class Bucket {
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =
-      rolled || (!sentBefore && resetAt !== undefined && (current === undefined || resetAt > current + tol));
+      rolled ||
+      (!sentBefore && !sameInstant && resetAt !== undefined && (current === undefined || resetAt > current + tol));
     if (newWindow) {
       this.lowest = undefined;
       this.held = false;
@@ -341,12 +347,17 @@ export class Bucket {
         // the latest became.
         this.probesDue = absolute && !this.quota;
         this.earliestEnd = this.probesDue ? resetAt - slackMs : Number.NaN;
-      } else if (absolute && serverAt === this.toldServerAt && this.resetAt !== undefined && resetAt < this.resetAt) {
+      } else if (sameInstant && latestAt !== undefined && this.resetAt !== undefined) {
         // The same instant of the server's clock read through a clock offset the `Date`
-        // headers have pinned closer since (tick probes): still the latest the window may
-        // end, and sooner. Without it each window kept the first reading's second of doubt.
-        this.told = Math.min(this.told ?? resetAt, resetAt);
-        this.resetAt = resetAt;
+        // headers have pinned closer since (tick probes), at the latest that offset allows
+        // (not through the estimate, which reads it with no offset while the interval holds 0):
+        // still the latest the window may end, and sooner. Without it each window kept the
+        // first reading's second of doubt.
+        const latest = Math.max(resetAt, latestAt);
+        if (latest < this.resetAt) {
+          this.told = Math.min(this.told ?? latest, latest);
+          this.resetAt = latest;
+        }
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -521,6 +532,8 @@ export class Bucket {
     this.held = true;
     // Our own guess of the reset yields to the server's word; a server reset is only extended.
     this.resetAt = this.resetKind === 'inferred' ? until : Math.max(this.resetAt ?? 0, until);
+    // A hold the server asked for is not brought forward by a later reading of the reset.
+    this.toldServerAt = undefined;
     this.resetKind = 'server';
     this.openedBy = undefined;
   }

@@ -251,12 +251,17 @@ export class Permits {
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
       const serverAt = resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
+      // That instant read through the least offset the `Date` headers allow: the latest it may be
+      // on our clock (the estimate reads it with no offset while the interval contains 0).
+      const latestAt =
+        serverAt !== undefined && Number.isFinite(host.skew.lowerMs) ? serverAt - host.skew.lowerMs : undefined;
       readings.push({
         name: b.name,
         limit: r.limit,
         remaining: r.remaining,
         resetInMs: resetAt === undefined ? undefined : resetAt - now,
         ...(serverAt === undefined ? {} : { resetServerAt: serverAt }),
+        ...(latestAt === undefined ? {} : { resetLatestInMs: latestAt - now }),
         windowMs: r.windowMs,
         index: undefined,
       });
@@ -270,6 +275,7 @@ export class Permits {
         // A reset in whole seconds, read through a clock offset known only to its interval.
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
         held?.[2] ?? 1,
+        latestAt,
       );
       b.planTickProbes(now, host.skew);
       if (from !== undefined && b.limit !== undefined)

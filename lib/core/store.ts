@@ -68,6 +68,8 @@ export interface StoreReading {
   readonly resetInMs: number | undefined;
   /** The reset as an instant on the server's clock, when the server told one (not a time left). */
   readonly resetServerAt?: number;
+  /** That instant read through the least clock offset the `Date` headers allow, from now: the latest it may be. */
+  readonly resetLatestInMs?: number;
   readonly windowMs: number | undefined;
   /** Admission index this request had on the bucket, if it counted against it. */
   readonly index: number | undefined;

@@ -77,7 +77,9 @@ export function observeArgs(
       finite(b.limit),
       finite(b.windowMs),
       b.rolling ? 1 : 0,
-      finite(r?.resetServerAt),
+      // An epoch instant, not clamped as the durations are (it only names the window).
+      r?.resetServerAt !== undefined && Number.isSafeInteger(r.resetServerAt) ? r.resetServerAt : '',
+      finite(r?.resetLatestInMs === undefined ? undefined : Math.ceil(r.resetLatestInMs)),
     );
   }
   return args;

@@ -145,6 +145,7 @@ for i = 1, nb do
       s.held = false
       s.prov = nil
       s.tld = nil
+      s.tsv = nil
       -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
       local told = s.kind == 's' or s.proj
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end

@@ -80,6 +80,8 @@ if ARGV[6] == '1' then
   s.rst = s.hold
 elseif s.kind == 'i' or s.rst == nil then s.rst = untilAt else s.rst = math.max(s.rst, untilAt) end
 if ARGV[6] ~= '1' then s.held = true end
+-- As Bucket.exhaust: a hold the server asked for is not brought forward by a later reading.
+s.tsv = nil
 s.kind = 's'
 s.prov = nil
 save(KEYS[1], s, tonumber(ARGV[2]), now)

@@ -40,7 +40,7 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 10
+  local a = 5 + (i - 1) * 11
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local rolling = ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
   local rollLk = nil
@@ -91,6 +91,9 @@ for i = 1, nb do
     local win = num(ARGV[a + 5])
     -- The reset as the server's instant, when it told one (not a time left): it names the window.
     local serverAt = num(ARGV[a + 10])
+    -- That instant read through the least clock offset the reader's Date headers allow: the
+    -- latest the window may end (ms from now).
+    local latestIn = num(ARGV[a + 11])
     if win ~= nil then s.win = win end
     local reset = nil
     if resetIn ~= nil then reset = now + resetIn end
@@ -119,7 +122,9 @@ for i = 1, nb do
     end
     -- An older window: earlier than the current one's reset by more than the rounding plus the
     -- first reading's trip back (a later reading of the window may read it that much earlier).
-    if not skip and reset ~= nil and told and cur ~= nil and reset < cur - tol - (s.tsl or 0) then skip = true end
+    -- As Bucket.apply: the same instant of the server's clock names the same window, whatever the offset.
+    local same = serverAt ~= nil and told and cur ~= nil and serverAt == s.tsv
+    if not skip and not same and reset ~= nil and told and cur ~= nil and reset < cur - tol - (s.tsl or 0) then skip = true end
     -- As Bucket.apply: a request sent before the last reset the server told belongs to that
     -- window (or an older one), however late its answer (a busy process reads it long after),
     -- unless the answer shows otherwise: a reset longer than the old window could have had
@@ -137,7 +142,7 @@ for i = 1, nb do
       -- cannot explain does (rolledOver).
       local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
         and rolledOver(s, rem, index, infl)
-      local newWindow = rolled or ((not sentBefore) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
+      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
       if newWindow then
         s.low = nil
         s.held = false
@@ -162,9 +167,12 @@ for i = 1, nb do
       end
       if reset ~= nil then
         if told and s.rst ~= nil and not newWindow then
-          if serverAt ~= nil and serverAt == s.tsv and reset < s.rst then
+          local latest = nil
+          if latestIn ~= nil then latest = math.max(reset, now + latestIn) end
+          if serverAt ~= nil and serverAt == s.tsv and latest ~= nil and latest < s.rst then
             -- As Bucket.apply: the same server instant read through a clock offset pinned
-            -- closer since (tick probes) is still the latest the window may end, and sooner.
+            -- closer since (tick probes), at the latest that offset allows, and sooner.
+            reset = latest
             s.tld = math.min(s.tld or reset, reset)
           else
             -- Within a window the first reading is kept (later ones only add rounding).

@@ -25,6 +25,8 @@ import { tempRedis } from './fork.js';
 
 /** How far a reset in Redis (Redis time) and in memory (Date.now()) may differ: a round trip or two. */
 const CLOCK_MS = 250;
+/** A reset instant of the server's clock, ms since the epoch. */
+const INSTANT = 1_795_000_009_000;
 const GUARD = 50;
 const secret = 'rx-ratelimit-test-secret';
 const clients: Redis[] = [];
@@ -63,7 +65,8 @@ const step = (limit: number): fc.Arbitrary<Step> =>
             nil: undefined,
           },
         ),
-        serverAt: fc.option(fc.constantFrom(1_000_000, 2_000_000), { nil: undefined }),
+        // Real epoch instants (a store must carry them whole, not clamp them as durations).
+        serverAt: fc.option(fc.constantFrom(INSTANT, INSTANT + 1000), { nil: undefined }),
       }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), which: fc.nat() }) },
@@ -169,7 +172,13 @@ describe('memory and Redis keep one accounting', () => {
               const remaining = st.remaining;
               const reading = { name: 'b', limit: st.limit, remaining, windowMs: undefined };
               const serverAt = st.resetInMs === undefined ? undefined : st.serverAt;
-              const told = { resetInMs: st.resetInMs, ...(serverAt === undefined ? {} : { resetServerAt: serverAt }) };
+              // Here the reading's reset is the latest its instant may be (as through a pinned offset).
+              const told = {
+                resetInMs: st.resetInMs,
+                ...(serverAt === undefined || st.resetInMs === undefined
+                  ? {}
+                  : { resetServerAt: serverAt, resetLatestInMs: st.resetInMs }),
+              };
               store.observe(req.lease, [{ ...reading, ...told, index: req.index }], [spec]);
               memory.apply(
                 {
@@ -184,6 +193,7 @@ describe('memory and Redis keep one accounting', () => {
                 serverAt,
                 1000,
                 cost,
+                serverAt === undefined || st.resetInMs === undefined ? undefined : now + st.resetInMs,
               );
             } else {
               store.release(req.lease, [spec]);
@@ -199,16 +209,28 @@ describe('memory and Redis keep one accounting', () => {
         // Always among the runs: a later answer raises what is left (19 left, one other in flight:
         // 18, where only lowering kept 17); a 429 that emptied the window holds it against a
         // later answer's figure; an instant the server told, read again through a clock offset
-        // pinned closer, brings the window's end forward.
+        // pinned closer, brings the window's end forward; another instant does not.
         examples: [
           [
             {
               s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
               steps: [
                 { op: 'acquire', count: 1 },
-                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: 1_000_000 },
+                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT },
                 { op: 'acquire', count: 2 },
-                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: 1_000_000 },
+                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
+                { op: 'acquire', count: 1 },
+              ],
+            },
+          ],
+          [
+            {
+              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 1 },
+                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT + 1000 },
+                { op: 'acquire', count: 2 },
+                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
                 { op: 'acquire', count: 1 },
               ],
             },
