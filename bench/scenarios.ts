@@ -84,7 +84,7 @@ export interface Scenario {
   readonly impossible: number;
   /**
    * The shortest time the limits allow (ms from the start), given the start on the server clock
-   * and, for the steadiness rows, the round trip measured on this machine just before the run.
+   * and, for the steadiness rows, the median round trip the run saw.
    */
   physicalMs(serverStart: number, roundTripMs?: number): number;
   /** How `physicalMs` is computed, for the report. */
@@ -142,7 +142,7 @@ export function alignedPhysical(
   serverStart: number,
   streams: number,
   /**
-   * The round trip measured on this machine. With it, the first window takes what a client that
+   * The median round trip the run saw. With it, the first window takes what a client that
    * follows headers can send before its end: one request, then `streams` per whole round trip.
    */
   roundTripMs?: number,
@@ -530,7 +530,7 @@ const steadyProcore: Scenario = {
   phaseMs: STEADY_W / 2,
   rxProvider: () => providers.procore({ hints: { hourly: { limit: 120, windowMs: STEADY_W } } }),
   physicalMs: (s, rtt) => alignedPhysical(360, 120, STEADY_W, s, 10, rtt),
-  formula: `clock-aligned windows: d = first boundary − start; the first window takes F = min(L, 1 + S·⌊(d − rtt)/rtt⌋) (one request first, then S per round trip), then d + (⌈(N − F)/L⌉ − 1)·W + ⌈r/S⌉·rtt (the r requests of the last window); rtt = the round trip measured before each repetition`,
+  formula: `clock-aligned windows: d = first boundary − start; the first window takes F = min(L, 1 + S·⌊(d − rtt)/rtt⌋) (one request first, then S per round trip), then d + (⌈(N − F)/L⌉ − 1)·W + ⌈r/S⌉·rtt (the r requests of the last window); rtt = the median round trip of the run`,
   repetitions: REPS,
   randomPhase: true,
   providerTarget: false,
@@ -550,7 +550,7 @@ const steadyDrop: Scenario = {
   rxProvider: () => providers.planningCenter({ hints: { default: { windowMs: DROP_W } } }),
   // 100, then 50 (29 before the change, 21 after), then three windows of 50.
   physicalMs: (_s, rtt) => 4 * DROP_W + rounds(50, 30, rtt),
-  formula: `windows from their first request: 100, then 50 (29 before the change, 21 after), then three of 50: 4·W + ⌈r/S⌉·rtt (rtt = the round trip measured before each repetition)`,
+  formula: `windows from their first request: 100, then 50 (29 before the change, 21 after), then three of 50: 4·W + ⌈r/S⌉·rtt (rtt = the median round trip of the run)`,
   repetitions: REPS,
 };
 
@@ -587,7 +587,7 @@ const steadyTeosDay: Scenario = {
   impossible: 0,
   // The 200 beyond the day's 300 go as the first 200 age out, a day after they arrived.
   physicalMs: (_s, rtt) => 8000 + rounds(200, 20, rtt),
-  formula: `rolling day: the (N − L) requests past the quota go a day after the first (N − L): W + ⌈(N − L)/S⌉·rtt (rtt = the round trip measured before each repetition)`,
+  formula: `rolling day: the (N − L) requests past the quota go a day after the first (N − L): W + ⌈(N − L)/S⌉·rtt (rtt = the median round trip of the run)`,
   providerTarget: false,
   repetitions: REPS,
 };
