@@ -204,6 +204,28 @@ describe('leaky bucket', () => {
     expect(out).toBe(7);
   });
 
+  it('a newer answer raises what is available no further than the requests that ended since it was sent allow', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
+      const r = recorder(limiter, now);
+      r.ask('p');
+      r.ask('x');
+      // p's answer (the server counted p alone): the first figure, taken as it is.
+      asyncScheduler.schedule(() => answer(r.granted[0]?.permit, { 'x-call-limit': '1/10' }), 10);
+      asyncScheduler.schedule(() => r.ask('r'), 20);
+      // x reached the server after r (a slow send, another process's request): its answer
+      // comes first and counts both; r's, later, counts r but not x, which is no longer in flight.
+      asyncScheduler.schedule(() => answer(r.granted[1]?.permit, { 'x-call-limit': '3/10' }), 30);
+      asyncScheduler.schedule(() => answer(r.granted[2]?.permit, { 'x-call-limit': '2/10' }), 30);
+      let after: number | null | undefined;
+      asyncScheduler.schedule(() => (after = bucketOf(limiter)?.remaining), 30);
+      return () => after;
+    })();
+    // 7 on the server (3 used, 0.02 restored): r's figure less nothing in flight would say 8,
+    // one too many; less x, which ended since r was sent, 7.
+    expect(out).toBe(7);
+  });
+
   it('a cost told after the response gives the difference back at once', () => {
     const out = inVirtualTime(({ now }) => {
       const limiter = createLimiter({
