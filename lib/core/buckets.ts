@@ -59,7 +59,10 @@ export class BucketRegistry {
   private dueAt = Infinity;
   private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
   /** The provider's documented figures per bucket, for a shared store's first use of it. */
-  private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
+  private readonly hints = new Map<
+    string,
+    { limit: number | undefined; windowMs: number | undefined; restorePerSecond: number | undefined }
+  >();
 
   constructor(
     private readonly provider: Provider,
@@ -86,7 +89,11 @@ export class BucketRegistry {
       if (!b) {
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
-        this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
+        this.hints.set(spec.name, {
+          limit: spec.limit,
+          windowMs: spec.windowMs,
+          restorePerSecond: spec.restorePerSecond,
+        });
         this.markIdle(b, this.now());
       }
       if (!out.includes(b)) out.push(b);
@@ -220,6 +227,8 @@ export class BucketRegistry {
         quota: b.quota,
         pacing: b.pacing,
         ...(b.rolling ? { rolling: true } : {}),
+        // A leaky bucket is told by its rate (the hint; a bucket discovered leaky, its own).
+        ...(b.leaky ? { restorePerSecond: hinted?.restorePerSecond ?? (b as LeakyBucket).restorePerSecond } : {}),
       };
       this.specs.set(b, spec);
     }

@@ -7,10 +7,15 @@ import { Bucket, PROBE_MS } from './bucket.js';
 import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot } from './state.js';
 
-/** Units short by less than this count as there: floating-point dust must not cost a timer tick. */
-const EPSILON = 1e-9;
-/** Round trips remembered to bound the next one. */
-const TRIPS = 16;
+/**
+ * Units short by less than this count as there: floating-point dust must not cost a timer tick.
+ * (The Redis store's Lua uses the same: lib/stores/redis/scriptCommon.ts.)
+ */
+export const LEAKY_EPSILON = 1e-9;
+/** Round trips remembered to bound the next one (as many in the Redis store). */
+export const LEAKY_TRIPS = 16;
+const EPSILON = LEAKY_EPSILON;
+const TRIPS = LEAKY_TRIPS;
 
 /**
  * A leaky (token) bucket as this process knows it. `limit` is its capacity; what is available
@@ -65,6 +70,11 @@ export class LeakyBucket extends Bucket {
   private readonly endedBefore = new Map<number, number>();
   /** The limiter's reset guard: the least a trip is taken to last (a new connection's is longer than the last). */
   private guardMs = 0;
+  /**
+   * Figures come from a shared store (`adopt`), which admits across processes and counts each
+   * grant in what it reports: this copy serves `state$` and `resumeAt`, and takes nothing again.
+   */
+  private shared = false;
 
   constructor(spec: BucketSpec) {
     super({ ...spec, pacing: 'burst' });
@@ -141,6 +151,7 @@ export class LeakyBucket extends Bucket {
     this.settle(now);
     const index = this.admitted++;
     this.inFlight += cost;
+    if (this.shared) return index;
     // A bucket (nearly) full on the server stays full until this request gets there, while
     // ours restores from the send: what it would restore beyond the capacity in one trip is
     // lost on the server. (No capacity known: nothing is lost, and nothing counted.)
@@ -250,6 +261,33 @@ export class LeakyBucket extends Bucket {
     super.forget();
     this.heldUntil = 0;
     this.accepted = false;
+  }
+
+  /**
+   * Takes a shared store's figures (the Redis store holds the bucket: `scriptAcquire.ts`): its
+   * capacity, rate and what is available now, counted over every process; from here this copy
+   * restores at the rate until the store answers again.
+   */
+  override adopt(
+    state: Parameters<Bucket['adopt']>[0] & { readonly restorePerSecond?: number; readonly level?: number },
+    now: number,
+  ): void {
+    this.shared = true;
+    if (state.limit !== undefined && state.limit !== this.limit) {
+      this.limit = state.limit;
+      this.limitSource = 'headers';
+    }
+    const rate = state.restorePerSecond;
+    if (rate !== undefined && Number.isFinite(rate) && rate > 0) this.restorePerSecond = rate;
+    if (now > this.lastNow) this.lastNow = now;
+    if (state.level !== undefined && Number.isFinite(state.level)) {
+      this.level = state.level;
+      this.levelAt = this.lastNow;
+    } else {
+      this.levelAt = undefined;
+      this.level = 0;
+    }
+    this.settle(this.lastNow);
   }
 
   override snapshot(): BucketSnapshot {

@@ -128,6 +128,10 @@ export class Permits {
         const readings: StoreReading[] = [];
         const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
         const reading = this.read(response, context, readings);
+        // A shared store keeps what it admitted: what the request really cost goes there with
+        // the figures (a leaky bucket gives the difference back; the headers correct the rest).
+        if (lease !== undefined && !released && reading.cost !== undefined)
+          withCosts(readings, taken, this.costsOf(taken, reading.cost, true));
         if (key) host.seen.set(key, reading);
         host.admission.observed(lease, readings, buckets);
         host.drain();
@@ -173,11 +177,7 @@ export class Permits {
    */
   private reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
     const now = this.host.now();
-    const next = taken.map(([b, , units]) => {
-      if (!lenient) return costOf({ cost: actual }, b.name, () => units);
-      const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
-      return isCost(v) ? v : units;
-    });
+    const next = this.costsOf(taken, actual, lenient);
     taken.forEach((t, i) => {
       const to = next[i] ?? t[2];
       if (to === t[2]) return;
@@ -185,6 +185,15 @@ export class Permits {
       this.host.admission.recheck(t[0], now);
     });
     this.host.out.touch();
+  }
+
+  /** What each bucket of `taken` really cost, by `actual` (`lenient`: see {@link reconcile}). */
+  private costsOf(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
+    return taken.map(([b, , units]) => {
+      if (!lenient) return costOf({ cost: actual }, b.name, () => units);
+      const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
+      return isCost(v) ? v : units;
+    });
   }
 
   /**
@@ -264,6 +273,7 @@ export class Permits {
         ...(latestAt === undefined ? {} : { resetLatestInMs: latestAt - now }),
         windowMs: r.windowMs,
         index: undefined,
+        ...(r.restorePerSecond === undefined ? {} : { restorePerSecond: r.restorePerSecond }),
       });
       const from = b.apply(
         r,
@@ -310,6 +320,31 @@ export class Permits {
     host.out.touch();
     return reading;
   }
+}
+
+/**
+ * Puts what the request really cost of each bucket it took units of (`costs`, in the order of
+ * `taken`) on its reading, for a shared store: a bucket the answer told nothing of gets a
+ * reading of its cost alone. Costs equal to what was admitted are left out.
+ */
+function withCosts(readings: StoreReading[], taken: readonly Taken[], costs: readonly number[]): void {
+  taken.forEach(([b, , units], i) => {
+    const cost = costs[i];
+    if (cost === undefined || cost === units) return;
+    const at = readings.findIndex((r) => r.name === b.name);
+    const r = readings[at];
+    if (r) readings[at] = { ...r, cost };
+    else
+      readings.push({
+        name: b.name,
+        limit: undefined,
+        remaining: undefined,
+        resetInMs: undefined,
+        windowMs: undefined,
+        index: undefined,
+        cost,
+      });
+  });
 }
 
 /** A bucket reading without its window length (one past `maxServerWaitMs` is garbage). */

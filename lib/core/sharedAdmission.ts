@@ -56,8 +56,8 @@ export class SharedAdmission implements Admission {
     this.session.pause(ms, reason);
   }
 
-  exhaust(bucket: Bucket, ms: number): void {
-    this.session.exhaust(this.host.registry.specOf(bucket), ms);
+  exhaust(bucket: Bucket, ms: number, told = false): void {
+    this.session.exhaust(this.host.registry.specOf(bucket), ms, { told });
   }
 
   block(ms: number | null, status: number): void {
