@@ -59,10 +59,7 @@ export class BucketRegistry {
   private dueAt = Infinity;
   private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
   /** The provider's documented figures per bucket, for a shared store's first use of it. */
-  private readonly hints = new Map<
-    string,
-    { limit: number | undefined; windowMs: number | undefined; restorePerSecond: number | undefined }
-  >();
+  private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
 
   constructor(
     private readonly provider: Provider,
@@ -89,11 +86,7 @@ export class BucketRegistry {
       if (!b) {
         b = createBucket(spec);
         this.buckets.set(spec.name, b);
-        this.hints.set(spec.name, {
-          limit: spec.limit,
-          windowMs: spec.windowMs,
-          restorePerSecond: spec.restorePerSecond,
-        });
+        this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
         this.markIdle(b, this.now());
       }
       if (!out.includes(b)) out.push(b);
@@ -227,8 +220,8 @@ export class BucketRegistry {
         quota: b.quota,
         pacing: b.pacing,
         ...(b.rolling ? { rolling: true } : {}),
-        // A leaky bucket is told by its rate (the hint; a bucket discovered leaky, its own).
-        ...(b.leaky ? { restorePerSecond: hinted?.restorePerSecond ?? (b as LeakyBucket).restorePerSecond } : {}),
+        // A leaky bucket is told by its rate: the hint (a spec is made before any answer is read).
+        ...(b.leaky ? { restorePerSecond: (b as LeakyBucket).restorePerSecond } : {}),
       };
       this.specs.set(b, spec);
     }

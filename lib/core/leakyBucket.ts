@@ -272,22 +272,13 @@ export class LeakyBucket extends Bucket {
     state: Parameters<Bucket['adopt']>[0] & { readonly restorePerSecond?: number; readonly level?: number },
     now: number,
   ): void {
+    super.adopt(state, now);
     this.shared = true;
-    if (state.limit !== undefined && state.limit !== this.limit) {
-      this.limit = state.limit;
-      this.limitSource = 'headers';
-    }
-    const rate = state.restorePerSecond;
-    if (rate !== undefined && Number.isFinite(rate) && rate > 0) this.restorePerSecond = rate;
-    if (now > this.lastNow) this.lastNow = now;
-    if (state.level !== undefined && Number.isFinite(state.level)) {
-      this.level = state.level;
-      this.levelAt = this.lastNow;
-    } else {
-      this.levelAt = undefined;
-      this.level = 0;
-    }
-    this.settle(this.lastNow);
+    const rate = state.restorePerSecond ?? 0;
+    if (rate > 0) this.restorePerSecond = rate;
+    this.level = state.level ?? 0;
+    this.levelAt = state.level === undefined ? undefined : now;
+    this.settle(now);
   }
 
   override snapshot(): BucketSnapshot {

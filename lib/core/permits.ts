@@ -128,12 +128,15 @@ export class Permits {
         const readings: StoreReading[] = [];
         const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
         const reading = this.read(response, context, readings);
+        if (key) host.seen.set(key, reading);
         // A shared store keeps what it admitted: what the request really cost goes there with
         // the figures (a leaky bucket gives the difference back; the headers correct the rest).
-        if (lease !== undefined && !released && reading.cost !== undefined)
-          withCosts(readings, taken, this.costsOf(taken, reading.cost, true));
-        if (key) host.seen.set(key, reading);
-        host.admission.observed(lease, readings, buckets);
+        host.admission.observed(
+          lease,
+          readings,
+          buckets,
+          lease && !released && reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : undefined,
+        );
         host.drain();
         host.flush();
         return reading;
@@ -320,31 +323,6 @@ export class Permits {
     host.out.touch();
     return reading;
   }
-}
-
-/**
- * Puts what the request really cost of each bucket it took units of (`costs`, in the order of
- * `taken`) on its reading, for a shared store: a bucket the answer told nothing of gets a
- * reading of its cost alone. Costs equal to what was admitted are left out.
- */
-function withCosts(readings: StoreReading[], taken: readonly Taken[], costs: readonly number[]): void {
-  taken.forEach(([b, , units], i) => {
-    const cost = costs[i];
-    if (cost === undefined || cost === units) return;
-    const at = readings.findIndex((r) => r.name === b.name);
-    const r = readings[at];
-    if (r) readings[at] = { ...r, cost };
-    else
-      readings.push({
-        name: b.name,
-        limit: undefined,
-        remaining: undefined,
-        resetInMs: undefined,
-        windowMs: undefined,
-        index: undefined,
-        cost,
-      });
-  });
 }
 
 /** A bucket reading without its window length (one past `maxServerWaitMs` is garbage). */
