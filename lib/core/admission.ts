@@ -36,9 +36,16 @@ export interface Admission extends PolicyShare {
   recheck(b: Bucket, now: number): void;
   /**
    * A response was read: `readings` are its figures (durations from now); `lease`, the
-   * request's if it was admitted here, and `buckets`, the ones it counted against.
+   * request's if it was admitted here, and `buckets`, the ones it counted against; `costs`,
+   * what it really cost of each of them, when the answer told (a shared store keeps what it
+   * admitted, and gives a leaky bucket the difference back).
    */
-  observed(lease: Lease | undefined, readings: readonly StoreReading[], buckets: readonly Bucket[]): void;
+  observed(
+    lease: Lease | undefined,
+    readings: readonly StoreReading[],
+    buckets: readonly Bucket[],
+    costs?: readonly number[],
+  ): void;
   /** A permit came back (`observed`: its response was read). */
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;
   /** `w` left the queue without being admitted here (cancelled, failed). */

@@ -220,6 +220,8 @@ export class BucketRegistry {
         quota: b.quota,
         pacing: b.pacing,
         ...(b.rolling ? { rolling: true } : {}),
+        // A leaky bucket is told by its rate: the hint (a spec is made before any answer is read).
+        ...(b.leaky ? { restorePerSecond: (b as LeakyBucket).restorePerSecond } : {}),
       };
       this.specs.set(b, spec);
     }

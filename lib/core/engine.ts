@@ -100,7 +100,8 @@ export class Engine {
     this.maxWaitMs = opts.maxWaitMs;
     this.maxConcurrent = opts.maxConcurrent;
     this.maxQueue = opts.maxQueue;
-    this.storeKind = session ? (opts.store?.kind ?? 'shared') : undefined;
+    // A shared store that holds no leaky bucket (the Redis store holds them): its kind, to refuse them by.
+    this.storeKind = session && opts.store?.leaky !== true ? (opts.store?.kind ?? 'shared') : undefined;
     this.maxServerWaitMs = opts.maxServerWaitMs;
     this.resetGuardMs = opts.resetGuardMs;
     this.coldStartConcurrency = opts.coldStartConcurrency;
@@ -177,7 +178,7 @@ export class Engine {
       return;
     }
     const group = this.registry.groupFor(info, this.provider, (key) => this.queue.group(key)?.meta);
-    // A shared store holds no leaky bucket (createLimiter refuses the providers it sees use one).
+    // A shared store that holds no leaky bucket (createLimiter refuses the providers it sees use one).
     if (this.storeKind !== undefined) {
       const leaky = group.buckets.find((b) => b.leaky);
       if (leaky) throw leakyWithSharedStore(this.provider.name, leaky.name, this.storeKind);

@@ -7,10 +7,15 @@ import { Bucket, PROBE_MS } from './bucket.js';
 import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot } from './state.js';
 
-/** Units short by less than this count as there: floating-point dust must not cost a timer tick. */
-const EPSILON = 1e-9;
-/** Round trips remembered to bound the next one. */
-const TRIPS = 16;
+/**
+ * Units short by less than this count as there: floating-point dust must not cost a timer tick.
+ * (The Redis store's Lua uses the same: lib/stores/redis/scriptCommon.ts.)
+ */
+export const LEAKY_EPSILON = 1e-9;
+/** Round trips remembered to bound the next one (as many in the Redis store). */
+export const LEAKY_TRIPS = 16;
+const EPSILON = LEAKY_EPSILON;
+const TRIPS = LEAKY_TRIPS;
 
 /**
  * A leaky (token) bucket as this process knows it. `limit` is its capacity; what is available
@@ -56,8 +61,20 @@ export class LeakyBucket extends Bucket {
   private readonly trips: number[] = [];
   /** Admissions in flight sent from a full bucket: the estimate before, and the restore taken as lost. */
   private readonly fromFull = new Map<number, { readonly level: number; readonly lost: number }>();
+  /** Units of the requests that ended (answered or given back), all told. */
+  private ended = 0;
+  /**
+   * Admissions in flight: `ended` when each was admitted. What ended since a request was sent
+   * may have reached the server after it, so its answer's figure may not count it.
+   */
+  private readonly endedBefore = new Map<number, number>();
   /** The limiter's reset guard: the least a trip is taken to last (a new connection's is longer than the last). */
   private guardMs = 0;
+  /**
+   * Figures come from a shared store (`adopt`), which admits across processes and counts each
+   * grant in what it reports: this copy serves `state$` and `resumeAt`, and takes nothing again.
+   */
+  private shared = false;
 
   constructor(spec: BucketSpec) {
     super({ ...spec, pacing: 'burst' });
@@ -134,13 +151,15 @@ export class LeakyBucket extends Bucket {
     this.settle(now);
     const index = this.admitted++;
     this.inFlight += cost;
+    if (this.shared) return index;
     // A bucket (nearly) full on the server stays full until this request gets there, while
     // ours restores from the send: what it would restore beyond the capacity in one trip is
-    // lost on the server.
+    // lost on the server. (No capacity known: nothing is lost, and nothing counted.)
     const cap = this.limit ?? Infinity;
     const trip = Math.max(this.guardMs, this.tripMs) * this.perMs();
-    const lost = Math.min(trip, Math.max(0, this.level + trip - cap));
+    const lost = cap === Infinity ? 0 : Math.min(trip, Math.max(0, this.level + trip - cap));
     if (lost > 0) this.fromFull.set(index, { level: this.level, lost });
+    this.endedBefore.set(index, this.ended);
     this.level -= cost + lost;
     this.show(now);
     return index;
@@ -149,7 +168,10 @@ export class LeakyBucket extends Bucket {
   /** Units spent stay spent: they come back with time, not when the request ends. */
   override release(index?: number, _at?: number, cost = 1): void {
     this.inFlight = Math.max(0, this.inFlight - cost);
-    if (index !== undefined) this.fromFull.delete(index);
+    this.ended += cost;
+    if (index === undefined) return;
+    this.fromFull.delete(index);
+    this.endedBefore.delete(index);
   }
 
   /** The request held `from` units and really cost `to`: the difference is given back (up to the capacity) or taken. */
@@ -185,6 +207,12 @@ export class LeakyBucket extends Bucket {
       const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
       const low = Math.min(cap, told - others);
       const newer = index !== undefined && (!this.accepted || index >= this.acceptedAfter);
+      // Raised no further than the least less what ended since this request was sent: a request
+      // that reached the server after it, and whose answer came back first, is in neither the
+      // figure nor the others in flight (with several processes on one bucket, or answers read
+      // out of order, a unit too many, and a 429).
+      const since = index === undefined ? 0 : this.ended - (this.endedBefore.get(index) ?? this.ended);
+      const least = low - since;
       // A request sent from a full bucket whose trip was longer than allowed for: the server's
       // bucket stayed full that much longer (its round trip bounds it), restoring nothing.
       const full = index === undefined ? undefined : this.fromFull.get(index);
@@ -200,9 +228,9 @@ export class LeakyBucket extends Bucket {
       // is at each answer would lose both, a fifth of the rate at 40 a second over loopback.
       // A newer figure below the estimate still lowers it no further than the least; above it,
       // it raises it to the least (the server restored more than we thought).
-      if (newer && !this.accepted) this.level = low;
+      if (newer && !this.accepted) this.level = least;
       else if (this.level > told + 1 + EPSILON) this.level = Math.min(this.level, low);
-      else if (newer && this.level < low) this.level = low;
+      else if (newer && this.level < least) this.level = least;
       if (newer) {
         this.accepted = true;
         this.acceptedAfter = this.admitted;
@@ -233,6 +261,24 @@ export class LeakyBucket extends Bucket {
     super.forget();
     this.heldUntil = 0;
     this.accepted = false;
+  }
+
+  /**
+   * Takes a shared store's figures (the Redis store holds the bucket: `scriptAcquire.ts`): its
+   * capacity, rate and what is available now, counted over every process; from here this copy
+   * restores at the rate until the store answers again.
+   */
+  override adopt(
+    state: Parameters<Bucket['adopt']>[0] & { readonly restorePerSecond?: number; readonly level?: number },
+    now: number,
+  ): void {
+    super.adopt(state, now);
+    this.shared = true;
+    const rate = state.restorePerSecond ?? 0;
+    if (rate > 0) this.restorePerSecond = rate;
+    this.level = state.level ?? 0;
+    this.levelAt = state.level === undefined ? undefined : now;
+    this.settle(now);
   }
 
   override snapshot(): BucketSnapshot {

@@ -76,7 +76,8 @@ export class Limiter {
     this.extractResponse = opts.extractResponse ?? extractResponse;
     this.maxWaitMs = opts.maxWaitMs;
     this.sharing = new RequestSharing(opts.dedupe, opts.cache);
-    if (opts.store && opts.store.kind !== 'memory') {
+    // A shared store that does not hold leaky buckets (a store of the user's own): refused by name.
+    if (opts.store && opts.store.kind !== 'memory' && opts.store.leaky !== true) {
       const leaky = probeBuckets(this.provider).find((b) => b.restorePerSecond !== undefined);
       if (leaky) throw leakyWithSharedStore(this.provider.name, leaky.name, opts.store.kind);
     }

@@ -19,8 +19,11 @@ import type { StoreBlock } from './store.js';
 export interface PolicyShare {
   /** Pauses every other limiter of the credential for `ms`. */
   pause(ms: number, reason: string): void;
-  /** Holds `bucket` empty for `ms` on every other limiter. */
-  exhaust(bucket: Bucket, ms: number): void;
+  /**
+   * Holds `bucket` empty for `ms` on every other limiter. `told`: the answer said what the bucket
+   * has available (a leaky bucket keeps that figure instead of emptying).
+   */
+  exhaust(bucket: Bucket, ms: number, told?: boolean): void;
   block(ms: number | null, status: number): void;
   unblock(): void;
   resume(options: { readonly buckets: boolean }): void;
@@ -161,7 +164,11 @@ export class PausePolicy {
             told,
             reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
           );
-        this.share.exhaust(bucket, at - now);
+        this.share.exhaust(
+          bucket,
+          at - now,
+          reading.buckets.some((r) => r.name === bucket.name && r.remaining !== undefined),
+        );
         this.emit({ type: 'paused', until: at, reason: source, bucket: bucket.name });
       }
     } else {

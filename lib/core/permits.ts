@@ -129,7 +129,14 @@ export class Permits {
         const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
         const reading = this.read(response, context, readings);
         if (key) host.seen.set(key, reading);
-        host.admission.observed(lease, readings, buckets);
+        // A shared store keeps what it admitted: what the request really cost goes there with
+        // the figures (a leaky bucket gives the difference back; the headers correct the rest).
+        host.admission.observed(
+          lease,
+          readings,
+          buckets,
+          lease && !released && reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : undefined,
+        );
         host.drain();
         host.flush();
         return reading;
@@ -173,11 +180,7 @@ export class Permits {
    */
   private reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
     const now = this.host.now();
-    const next = taken.map(([b, , units]) => {
-      if (!lenient) return costOf({ cost: actual }, b.name, () => units);
-      const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
-      return isCost(v) ? v : units;
-    });
+    const next = this.costsOf(taken, actual, lenient);
     taken.forEach((t, i) => {
       const to = next[i] ?? t[2];
       if (to === t[2]) return;
@@ -185,6 +188,15 @@ export class Permits {
       this.host.admission.recheck(t[0], now);
     });
     this.host.out.touch();
+  }
+
+  /** What each bucket of `taken` really cost, by `actual` (`lenient`: see {@link reconcile}). */
+  private costsOf(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
+    return taken.map(([b, , units]) => {
+      if (!lenient) return costOf({ cost: actual }, b.name, () => units);
+      const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
+      return isCost(v) ? v : units;
+    });
   }
 
   /**
@@ -264,6 +276,7 @@ export class Permits {
         ...(latestAt === undefined ? {} : { resetLatestInMs: latestAt - now }),
         windowMs: r.windowMs,
         index: undefined,
+        ...(r.restorePerSecond === undefined ? {} : { restorePerSecond: r.restorePerSecond }),
       });
       const from = b.apply(
         r,

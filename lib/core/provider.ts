@@ -34,7 +34,8 @@ export interface BucketSpec {
    * A leaky (token) bucket (Shopify): `limit` is its capacity, and this many units come back
    * per second, continuously; there is no window and no reset. A request waits exactly until
    * enough units have come back for its cost. Not with `rolling` or `windowMs`. The memory
-   * store only: `createLimiter` refuses it with a shared store.
+   * store and the Redis store hold it; `createLimiter` refuses it with a shared store of your
+   * own that does not say it does (`LimiterStore.leaky`).
    */
   readonly restorePerSecond?: number;
 }

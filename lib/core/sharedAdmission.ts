@@ -56,8 +56,8 @@ export class SharedAdmission implements Admission {
     this.session.pause(ms, reason);
   }
 
-  exhaust(bucket: Bucket, ms: number): void {
-    this.session.exhaust(this.host.registry.specOf(bucket), ms);
+  exhaust(bucket: Bucket, ms: number, told = false): void {
+    this.session.exhaust(this.host.registry.specOf(bucket), ms, { told });
   }
 
   block(ms: number | null, status: number): void {
@@ -76,23 +76,33 @@ export class SharedAdmission implements Admission {
     return this.session.close();
   }
 
-  observed(lease: Lease | undefined, readings: readonly StoreReading[], buckets: readonly Bucket[]): void {
+  observed(
+    lease: Lease | undefined,
+    readings: readonly StoreReading[],
+    buckets: readonly Bucket[],
+    costs?: readonly number[],
+  ): void {
     const registry = this.host.registry;
     if (!lease) {
       // A response read outside a permit: its figures only.
       this.session.observe(undefined, readings, registry.specsOf(readings.map((r) => r.name)));
     } else {
       const names = new Set([...buckets.map((b) => b.name), ...readings.map((r) => r.name)]);
-      const all = [...names].map((name): StoreReading => ({
-        ...(readings.find((r) => r.name === name) ?? {
-          name,
-          limit: undefined,
-          remaining: undefined,
-          resetInMs: undefined,
-          windowMs: undefined,
-        }),
-        index: lease.index.get(name),
-      }));
+      const all = [...names].map((name): StoreReading => {
+        // What the request really cost of the bucket, when the answer told.
+        const cost = costs?.[buckets.findIndex((b) => b.name === name)];
+        return {
+          ...(readings.find((r) => r.name === name) ?? {
+            name,
+            limit: undefined,
+            remaining: undefined,
+            resetInMs: undefined,
+            windowMs: undefined,
+          }),
+          index: lease.index.get(name),
+          ...(cost === undefined ? {} : { cost }),
+        };
+      });
       this.session.observe(lease.lease, all, registry.specsOf(names));
     }
     this.dirty = true;

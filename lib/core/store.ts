@@ -20,6 +20,11 @@ export interface StoreBucketSpec {
   readonly pacing: 'burst' | 'smooth';
   /** A sliding window (TEOS): each request counts for `windowMs` after it was admitted. */
   readonly rolling?: boolean;
+  /**
+   * A leaky (token) bucket (Shopify): `limit` is its capacity, and this many units come back per
+   * second (the provider's hint, until a response tells); there is no window.
+   */
+  readonly restorePerSecond?: number;
 }
 
 /** One bucket as the shared store sees it after a call (for `state$` and `resumeAt`). */
@@ -32,6 +37,14 @@ export interface StoreBucketState {
   readonly windowMs: number | undefined;
   /** Admission index of the first request of this grant (for the response's age). */
   readonly admitted: number;
+  /** A leaky bucket: the units that come back per second, as the store knows it. */
+  readonly restorePerSecond?: number;
+  /**
+   * A leaky bucket: the units available (a fraction, below 0 when more was taken than there
+   * was); absent while no capacity is known. `remaining` is its whole units, and `resetInMs`
+   * when it is full again.
+   */
+  readonly level?: number;
 }
 
 /** The answer to {@link StoreSession.acquire}. */
@@ -73,6 +86,14 @@ export interface StoreReading {
   readonly windowMs: number | undefined;
   /** Admission index this request had on the bucket, if it counted against it. */
   readonly index: number | undefined;
+  /** A leaky bucket's restore rate, units per second, when the response tells. */
+  readonly restorePerSecond?: number;
+  /**
+   * What the request really cost of this bucket, when the response tells (Shopify GraphQL's
+   * `actualQueryCost`) and it differs from what it was admitted with: a leaky bucket gives the
+   * difference back, or takes it.
+   */
+  readonly cost?: number;
 }
 
 /** A limiter's connection to a shared store. All methods must not throw; failures are the store's to handle. */
@@ -88,8 +109,11 @@ export interface StoreSession {
   release(lease: string, buckets: readonly StoreBucketSpec[]): void;
   /** Pauses every process for `ms`. */
   pause(ms: number, reason: string): void;
-  /** Holds one bucket empty for `ms` on every process (a 429 that named it). */
-  exhaust(bucket: StoreBucketSpec, ms: number): void;
+  /**
+   * Holds one bucket empty for `ms` on every process (a 429 that named it). `told`: the answer
+   * said what the bucket has available (a leaky bucket keeps that figure instead of emptying).
+   */
+  exhaust(bucket: StoreBucketSpec, ms: number, options?: { readonly told?: boolean }): void;
   /** Calls `listener` when another process changed the shared state (a response, a pause). */
   onChange(listener: () => void): () => void;
   /** Blocks the credential on every process: for `ms`, or until {@link unblock} (`null`). */
@@ -143,6 +167,12 @@ export type StoreEvent =
 export interface LimiterStore {
   /** `memory`, `redis`, …: shown in events. */
   readonly kind: string;
+  /**
+   * The store holds leaky (token) buckets (`BucketSpec.restorePerSecond`, Shopify): the Redis
+   * store does. `createLimiter` refuses a provider that uses one with a shared store without it.
+   * @default false
+   */
+  readonly leaky?: boolean;
   /** Called once by each limiter that uses the store: its session, or `undefined` to keep buckets in the limiter. */
   open(context: StoreContext): StoreSession | undefined;
 }

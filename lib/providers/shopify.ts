@@ -103,7 +103,8 @@ const schema = z
  * POST too: a throttled query never ran), taking its requested cost. The limiter needs the
  * response body for GraphQL: axios, Angular and the operators over `ajax` give it, and
  * `rateLimitedFetch` reads a copy of every 2xx body (capped); `fromFetch` through the operators
- * does not (its body is a stream). The memory store only (a shared store is refused).
+ * does not (its body is a stream). With the Redis store, every process using one store's
+ * credential shares its bucket (docs/distributed.md).
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';

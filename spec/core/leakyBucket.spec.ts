@@ -2,8 +2,8 @@
  * The leaky (token) bucket kind: a capacity and a restore rate, no window. Admission waits
  * exactly until enough units have come back for a request's cost; the server's readings
  * correct the estimate (a reading may lower it; only a newer one may raise it); a cost told
- * after the response gives units back; a throttled answer holds the bucket; a shared store is
- * refused by name. Timing in virtual time.
+ * after the response gives units back; a throttled answer holds the bucket; a shared store that
+ * does not hold leaky buckets is refused by name. Timing in virtual time.
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
@@ -204,6 +204,28 @@ describe('leaky bucket', () => {
     expect(out).toBe(7);
   });
 
+  it('a newer answer raises what is available no further than the requests that ended since it was sent allow', () => {
+    const out = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: leaky(10, 1), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
+      const r = recorder(limiter, now);
+      r.ask('p');
+      r.ask('x');
+      // p's answer (the server counted p alone): the first figure, taken as it is.
+      asyncScheduler.schedule(() => answer(r.granted[0]?.permit, { 'x-call-limit': '1/10' }), 10);
+      asyncScheduler.schedule(() => r.ask('r'), 20);
+      // x reached the server after r (a slow send, another process's request): its answer
+      // comes first and counts both; r's, later, counts r but not x, which is no longer in flight.
+      asyncScheduler.schedule(() => answer(r.granted[1]?.permit, { 'x-call-limit': '3/10' }), 30);
+      asyncScheduler.schedule(() => answer(r.granted[2]?.permit, { 'x-call-limit': '2/10' }), 30);
+      let after: number | null | undefined;
+      asyncScheduler.schedule(() => (after = bucketOf(limiter)?.remaining), 30);
+      return () => after;
+    })();
+    // 7 on the server (3 used, 0.02 restored): r's figure less nothing in flight would say 8,
+    // one too many; less x, which ended since r was sent, 7.
+    expect(out).toBe(7);
+  });
+
   it('a cost told after the response gives the difference back at once', () => {
     const out = inVirtualTime(({ now }) => {
       const limiter = createLimiter({
@@ -242,10 +264,11 @@ describe('leaky bucket', () => {
     expect(out).toEqual([0, 2100, 2100, 2100, 2200, 2700]);
   });
 
-  it('createLimiter refuses a leaky bucket with a shared store, naming provider, bucket and store', () => {
+  it('createLimiter refuses a leaky bucket with a shared store that does not hold one, naming provider, bucket and store', () => {
     let opened = false;
+    // A store of the user's own that does not say it holds leaky buckets (the Redis store does).
     const store: LimiterStore = {
-      kind: 'redis',
+      kind: 'custom',
       open: () => {
         opened = true;
         return undefined;
@@ -253,7 +276,7 @@ describe('leaky bucket', () => {
     };
     const make = () => createLimiter({ provider: leaky(40, 2, 'shop'), key: key(), store });
     expect(make).toThrow(TypeError);
-    expect(make).toThrow(/provider "shop" uses a leaky \(token\) bucket \("bucket"\), which the redis store/);
+    expect(make).toThrow(/provider "shop" uses a leaky \(token\) bucket \("bucket"\), which the custom store/);
     expect(opened).toBe(false);
   });
 });

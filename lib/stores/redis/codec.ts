@@ -35,9 +35,11 @@ export function parseBlockNotice(message: string): StoreBlock | null | undefined
 
 /**
  * ACQUIRE's arguments for one bucket of a request: its hints, what this process spent of it
- * locally (`debit`: units and when their window ends, ms from now; `share`: its local share per
- * window, when coming back from an outage), the cost of each request, and the costs of the
- * requests sent on the local share that this call carries.
+ * locally (`debit`: units and when their window ends, ms from now; a leaky bucket: units its
+ * share has not restored yet, and when it will have; `share`: its local share per window, or of
+ * a leaky bucket's capacity, when coming back from an outage), the cost of each request, the
+ * costs of the requests sent on the local share that this call carries, and a leaky bucket's
+ * restore rate (which tells the script it is one).
  */
 export function acquireBucketArgs(
   b: StoreBucketSpec,
@@ -55,7 +57,20 @@ export function acquireBucketArgs(
     b.rolling ? 1 : 0,
     cost,
     carried.map((c) => Math.max(1, Math.ceil(c))).join(','),
+    leakRate(b),
   ];
+}
+
+/** A leaky bucket's restore rate hint for a script ('' for a window: the script's sign of which kind). */
+function leakRate(b: StoreBucketSpec): number | '' {
+  if (b.restorePerSecond === undefined) return '';
+  const rate = finite(b.restorePerSecond);
+  return rate === '' || rate < 0 ? 0 : rate;
+}
+
+/** RELEASE's kinds of buckets: one character each, '0' a fixed window, '1' rolling, '2' leaky. */
+export function releaseKinds(buckets: readonly StoreBucketSpec[]): string {
+  return buckets.map((b) => (b.restorePerSecond !== undefined ? '2' : b.rolling ? '1' : '0')).join('');
 }
 
 /** OBSERVE's arguments for each bucket of a response: its reading (if any) and its hints. */
@@ -80,6 +95,9 @@ export function observeArgs(
       // An epoch instant, not clamped as the durations are (it only names the window).
       r?.resetServerAt !== undefined && Number.isSafeInteger(r.resetServerAt) ? r.resetServerAt : '',
       finite(r?.resetLatestInMs === undefined ? undefined : Math.ceil(r.resetLatestInMs)),
+      finite(r?.restorePerSecond),
+      finite(r?.cost),
+      leakRate(b),
     );
   }
   return args;
@@ -104,6 +122,9 @@ export interface AcquireReply {
   readonly carriedFirst: ReadonlyMap<string, number>;
 }
 
+/** Fields per bucket in ACQUIRE's reply. */
+const PER_BUCKET = 8;
+
 export function decodeAcquire(
   reply: ReadonlyArray<string | number>,
   buckets: readonly StoreBucketSpec[],
@@ -122,7 +143,9 @@ export function decodeAcquire(
     blockMs: field(6),
     blockStatus: Number(reply[7] ?? 403),
     states: buckets.map((b, i) => {
-      const j = 8 + i * 6;
+      const j = 8 + i * PER_BUCKET;
+      const rate = field(j + 6);
+      const level = field(j + 7);
       return {
         name: b.name,
         limit: field(j),
@@ -130,8 +153,10 @@ export function decodeAcquire(
         resetInMs: field(j + 2),
         windowMs: field(j + 3),
         admitted: field(j + 4) ?? 0,
+        ...(rate === undefined ? {} : { restorePerSecond: rate }),
+        ...(level === undefined ? {} : { level }),
       };
     }),
-    carriedFirst: new Map(buckets.map((b, i) => [b.name, field(8 + i * 6 + 5) ?? 0])),
+    carriedFirst: new Map(buckets.map((b, i) => [b.name, field(8 + i * PER_BUCKET + 5) ?? 0])),
   };
 }

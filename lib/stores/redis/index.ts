@@ -52,6 +52,8 @@ export function redisStore(options: RedisStoreOptions): LimiterStore {
   const subscriber = opts.subscribe ? new SharedSubscriber(opts.client) : undefined;
   return {
     kind: 'redis',
+    // Leaky (token) buckets too (Shopify): the scripts hold them as LeakyBucket does in memory.
+    leaky: true,
     open: (ctx) => new RedisSession(opts, ctx, redisKeys(opts.prefix, ctx.provider, ctx.key, secret), subscriber),
   };
 }

@@ -3,6 +3,7 @@
  * from the last figures Redis gave (the limit divided among the processes then seen), kept on
  * the store's monotonic clock. The shares of all processes add up to at most the budget.
  */
+import { LEAKY_EPSILON, LeakyBucket } from '../../core/leakyBucket.js';
 import { RollingBucket } from '../../core/rollingBucket.js';
 import type { StoreAcquireOptions, StoreBucketSpec, StoreGrant, StoreReading } from '../../core/store.js';
 import { projectReset, resetTolerance } from '../../core/window.js';
@@ -26,6 +27,12 @@ export interface Share {
    * (logged in Redis when it answers again).
    */
   readonly rolling?: { readonly bucket: RollingBucket; readonly sends: number[] };
+  /**
+   * A leaky bucket: this process's share as a memory {@link LeakyBucket} (the capacity and the
+   * restore rate divided among the processes last seen), and what it would have had available
+   * had it spent nothing (`start` units at `since`), to tell what its sends still hold.
+   */
+  readonly leaky?: { readonly bucket: LeakyBucket; readonly since: number; readonly start: number };
 }
 
 /** Last figures Redis gave for a bucket, on the local clock. */
@@ -34,6 +41,8 @@ export interface Known {
   readonly remaining: number | undefined;
   readonly resetAt: number | undefined;
   readonly windowMs: number | undefined;
+  /** A leaky bucket's restore rate, units per second. */
+  readonly restorePerSecond?: number | undefined;
   /** When Redis gave them (local monotonic ms). */
   readonly at: number;
 }
@@ -70,6 +79,15 @@ export class LocalShares {
     this.shares.clear();
   }
 
+  /** A 429 named the bucket: nothing more of its share until `until` (the store's clock). */
+  exhaust(name: string, until: number): void {
+    const share = this.shares.get(name);
+    if (!share) return;
+    share.left = 0;
+    share.rolling?.bucket.exhaust(until);
+    share.leaky?.bucket.exhaust(until);
+  }
+
   /**
    * Admission while Redis is away: never more than this process's share of what was left
    * when Redis last answered (the remaining divided by the processes then seen), and in each
@@ -84,6 +102,20 @@ export class LocalShares {
     const shares = buckets.map((b, i) => {
       const share = this.shareOf(b, now);
       const cost = costOf(i);
+      const leaky = share.leaky?.bucket;
+      if (leaky) {
+        // A leaky bucket: the memory bucket's rules, with this process's share of its capacity
+        // and rate.
+        leaky.refill(now, o.resetGuardMs);
+        const fits = Math.max(0, Math.floor((leaky.available(now) + LEAKY_EPSILON) / cost));
+        share.left = Math.max(0, Math.floor(leaky.available(now) + LEAKY_EPSILON));
+        if (fits < 1) {
+          const at = leaky.availableAt(now, o.resetGuardMs, Infinity, 0, cost) ?? now + this.env.retryMs;
+          wait = Math.max(wait, at - now);
+        }
+        grant = Math.min(grant, fits);
+        return share;
+      }
       const rolling = share.rolling?.bucket;
       if (rolling) {
         // A sliding window: the memory bucket's rules, with this process's share as its limit.
@@ -115,7 +147,10 @@ export class LocalShares {
       share.left -= grant * cost;
       share.spent += grant * cost;
       const rolling = share.rolling;
-      if (rolling) {
+      const leaky = share.leaky?.bucket;
+      if (leaky) {
+        for (let k = 0; k < grant; k++) leaky.release(leaky.take(now, cost), now, cost);
+      } else if (rolling) {
         for (let k = 0; k < grant; k++) {
           rolling.bucket.take(now, cost);
           rolling.bucket.release(undefined, undefined, cost);
@@ -135,6 +170,24 @@ export class LocalShares {
       pause: undefined,
       buckets: buckets.map((b, i) => {
         const share = shares[i];
+        const leaky = share?.leaky?.bucket;
+        if (leaky) {
+          // What this process's share has available (its level, for state$), with the bucket's
+          // own capacity and rate.
+          const known = this.env.known.get(b.name);
+          const level = leaky.available(now);
+          const rate = known?.restorePerSecond ?? b.restorePerSecond;
+          return {
+            name: b.name,
+            limit: known?.limit ?? b.limit ?? leaky.limit,
+            remaining: Math.max(0, Math.floor(level + LEAKY_EPSILON)),
+            resetInMs: leaky.resetAt === undefined ? undefined : leaky.resetAt - now,
+            windowMs: undefined,
+            admitted: 0,
+            level,
+            ...(rate === undefined ? {} : { restorePerSecond: rate }),
+          };
+        }
         return {
           name: b.name,
           // The bucket's own limit, not this process's share of it: a request whose cost is
@@ -154,6 +207,19 @@ export class LocalShares {
    * ends (rolling: when the newest of them leaves it, so that Redis counts them all until then).
    */
   spentOf(share: Share, now: number): { units: number; resetAt: number | undefined } {
+    const leaky = share.leaky;
+    if (leaky) {
+      // What the share would have available had it spent nothing, less what it has: the units
+      // its sends still hold (the server restores them at the share's rate).
+      const b = leaky.bucket;
+      const rate = b.restorePerSecond;
+      const untouched = Math.min(b.limit ?? Infinity, leaky.start + (Math.max(0, now - leaky.since) * rate) / 1000);
+      const units = Math.max(0, untouched - b.available(now));
+      return {
+        units: units > LEAKY_EPSILON ? units : 0,
+        resetAt: units > LEAKY_EPSILON && rate > 0 ? now + (units / rate) * 1000 : undefined,
+      };
+    }
     const rolling = share.rolling;
     if (!rolling) return { units: share.spent, resetAt: share.resetAt };
     const window = (share.windowMs ?? 0) + this.env.guardMs();
@@ -186,8 +252,43 @@ export class LocalShares {
     };
   }
 
+  /**
+   * This process's share of a leaky bucket while Redis is away: a memory `LeakyBucket` with the
+   * capacity and the restore rate divided among the processes last seen. What was available when
+   * Redis went away may have been spent by the others since: the share starts empty and restores
+   * at its rate (as a fixed window's share starts at its next window). A process that never heard
+   * from Redis: one unit, then one per time the whole bucket takes to restore (as one request
+   * per window).
+   */
+  private leakyShare(b: StoreBucketSpec, now: number): Share {
+    const known = this.env.known.get(b.name);
+    const capacity = known?.limit ?? b.limit;
+    const rate = known?.restorePerSecond ?? b.restorePerSecond ?? 1;
+    const peers = Math.max(1, this.env.peers());
+    const share =
+      known && capacity !== undefined
+        ? { limit: Math.floor(capacity / peers), rate: rate / peers, start: 0 }
+        : { limit: 1, rate: capacity !== undefined && capacity > 0 ? rate / capacity : rate, start: 1 };
+    const bucket = new LeakyBucket({ name: b.name, limit: share.limit, restorePerSecond: share.rate });
+    bucket.refill(now, this.env.guardMs());
+    if (share.start === 0) bucket.exhaust(now);
+    return {
+      perWindow: share.limit,
+      left: share.start,
+      resetAt: undefined,
+      windowMs: undefined,
+      spent: 0,
+      known: known !== undefined,
+      leaky: { bucket, since: now, start: share.start },
+    };
+  }
+
   private shareOf(b: StoreBucketSpec, now: number): Share {
     let share = this.shares.get(b.name);
+    if (!share && b.restorePerSecond !== undefined) {
+      share = this.leakyShare(b, now);
+      this.shares.set(b.name, share);
+    }
     const windowMs = this.env.known.get(b.name)?.windowMs ?? b.windowMs;
     if (!share && b.rolling && windowMs !== undefined && windowMs > 0) {
       share = this.rollingShare(b, now, windowMs);
@@ -225,6 +326,29 @@ export class LocalShares {
     for (const r of readings) {
       const share = this.shares.get(r.name);
       if (!share) continue;
+      const leaky = share.leaky?.bucket;
+      if (leaky) {
+        // The shared bucket's figures, divided among the processes: they may lower what this
+        // share has (never raise it: the others spend too), and set its capacity and rate.
+        const peers = Math.max(1, this.env.peers());
+        const scaled = (n: number | undefined) => (n === undefined ? undefined : Math.floor(n / peers));
+        const limit = share.known ? scaled(r.limit) : undefined;
+        const remaining = scaled(r.remaining);
+        const rate = share.known && r.restorePerSecond !== undefined ? r.restorePerSecond / peers : undefined;
+        leaky.apply(
+          {
+            name: r.name,
+            ...(limit === undefined ? {} : { limit }),
+            ...(remaining === undefined ? {} : { remaining }),
+            ...(rate === undefined ? {} : { restorePerSecond: rate }),
+          },
+          undefined,
+          undefined,
+          now,
+        );
+        if (limit !== undefined) share.perWindow = limit;
+        continue;
+      }
       if (r.windowMs !== undefined) share.windowMs = r.windowMs;
       if (r.limit !== undefined && share.known) share.perWindow = Math.floor(r.limit / this.env.peers());
       const rolling = share.rolling?.bucket;

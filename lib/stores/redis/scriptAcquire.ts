@@ -12,18 +12,27 @@ import { COMMON } from './scriptCommon.js';
  *       newest of them leaves it), this process's local share per window (when recovering),
  *       rolling (0/1), cost (units each request takes of it), carried (the costs, comma
  *       separated, of requests this process sent on its local share that are still out: held
- *       in flight from now on as leases `<lease prefix>:c<k>`).
+ *       in flight from now on as leases `<lease prefix>:c<k>`), restore rate hint (units per
+ *       second: a leaky bucket; '' for a window).
  *
  * Each request takes `cost` units of every bucket at once: a bucket grants as many requests as
  * it holds whole costs (one, as ever, to probe a window nothing has told). As in memory.
  *
+ * A leaky bucket (as `LeakyBucket` in memory) is brought up to now (restored at its rate since
+ * it was last written), grants while what is available covers the cost (each request sent from
+ * a nearly full bucket also counts a trip's restore as lost), and otherwise reports the exact
+ * wait until the cost has come back. Its debit (units this process spent on its local share
+ * that the share has not yet restored) is taken off what is available.
+ *
  * Reserve: when a process comes back from an outage, the other processes it last saw may still
- * be spending their local shares. Their shares are reserved (taken off every window) until
- * they come back too (each takes its own share off the reserve) or `reserveMs` passes.
+ * be spending their local shares. Their shares are reserved (taken off every window, or off
+ * what a leaky bucket has available) until they come back too (each takes its own share off the
+ * reserve) or `reserveMs` passes.
  * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
  *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
- *          then per bucket: lim, rem, reset in ms, win, index of the first grant, index of the
- *          first carried request.
+ *          then per bucket: lim, rem, reset in ms (a leaky bucket: until it is full again), win,
+ *          index of the first grant, index of the first carried request, and for a leaky bucket
+ *          its restore rate and the units available (a fraction; '' none known).
  */
 export const ACQUIRE = `${COMMON}
 local now = clock()
@@ -65,20 +74,25 @@ for i = 1, nb do
   local bk = KEYS[3 * i]
   local fk = KEYS[1 + 3 * i]
   local lk = KEYS[2 + 3 * i]
-  local a = 10 + (i - 1) * 9
+  local a = 10 + (i - 1) * 10
   local s = load(bk, num(ARGV[a + 1]), num(ARGV[a + 2]), KEYS[1])
+  local hintRate = num(ARGV[a + 10])
+  local leaky = hintRate ~= nil
+  if leaky then s.win = nil end
   local c = tonumber(ARGV[a + 8]) or 1
   local smooth = ARGV[a + 3] == '1'
   local debit = tonumber(ARGV[a + 4]) or 0
   local debitResetIn = num(ARGV[a + 5])
   local share = num(ARGV[a + 6])
-  local roll = ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
+  local roll = not leaky and ARGV[a + 7] == '1' and s.win ~= nil and s.win > 0
   -- Requests this process sent on its local share while Redis was away, still out: their costs.
   local carry = {}
   for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
   local rollLk = nil
   if roll then rollLk = lk end
-  local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard))
+  local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard), leaky)
+  -- (After the lapsed leases: their units went to 'endu'.)
+  if leaky then loadLeak(bk, s, hintRate) end
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
   if recoverPeers ~= nil and share ~= nil then
     if s.rv == nil then
@@ -93,7 +107,20 @@ for i = 1, nb do
   local can = count
   local w = 0
   local logLen = 0
-  if roll then
+  if leaky then
+    leakSettle(s, now)
+    -- Spent by this process on its local share while Redis did not answer, not yet restored.
+    if debit > 0 and s.lva ~= nil then s.lvl = s.lvl - debit end
+    local held = s.hold ~= nil and s.hold > now
+    if s.obs ~= 1 and infl >= cold then
+      can = 0; w = -1
+    elseif held then
+      can = 0; w = s.hold - now
+    else
+      can, w = leakGrants(s, now, c, count, guard, infl, reserved)
+      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+    end
+  elseif roll then
     -- A sliding window (as RollingBucket in memory): the calls in flight, and those that ended
     -- less than a window (plus the guard) ago.
     logLen = trimLog(lk, now, s.win, guard)
@@ -220,6 +247,7 @@ for i = 1, nb do
   s.c = c
   s.smooth = smooth
   s.roll = roll
+  s.leaky = leaky
   s.carry = carry
   states[i] = s
 end
@@ -265,6 +293,15 @@ for i = 1, nb do
       s.proj = false
       s.prov = first
     end
+    if s.leaky then
+      -- As LeakyBucket.take, one request after another.
+      for k = 1, grant do
+        local lease = leasePrefix .. ':' .. k
+        local before, lost = leakTake(s, s.c, guard)
+        redis.call('HSET', KEYS[3 * i], 'e:' .. lease, exact(s.endu))
+        if lost > 0 then redis.call('HSET', KEYS[3 * i], 'f:' .. lease, exact(before) .. ',' .. exact(lost)) end
+      end
+    end
     if s.smooth then
       local even = 0
       if s.win ~= nil and s.lim ~= nil and s.lim > 0 then even = s.win / s.lim end
@@ -286,15 +323,30 @@ for i = 1, nb do
     end
     redis.call('PEXPIRE', fk, math.max(keyTtl, leaseMs))
   end
-  save(KEYS[3 * i], s, keyTtl, now)
   local rstIn = ''
-  if s.rst ~= nil then rstIn = tostring(s.rst - now) end
+  local rate = ''
+  local level = ''
+  if s.leaky then
+    saveLeak(KEYS[3 * i], s, keyTtl, now)
+    rate = exact(s.rps)
+    if s.lva ~= nil then
+      level = exact(s.lvl)
+      if s.lim ~= nil and s.lim - s.lvl > LEAK_EPS and s.rps > 0 then
+        rstIn = tostring(math.ceil((s.lim - s.lvl) / s.rps * 1000))
+      end
+    end
+  else
+    save(KEYS[3 * i], s, keyTtl, now)
+    if s.rst ~= nil then rstIn = tostring(s.rst - now) end
+  end
   table.insert(out, str(s.lim))
   table.insert(out, str(s.rem))
   table.insert(out, rstIn)
   table.insert(out, str(s.win))
   table.insert(out, first)
   table.insert(out, carriedFirst)
+  table.insert(out, rate)
+  table.insert(out, level)
 end
 return out
 `;

@@ -44,7 +44,25 @@
  * than the limit are in the log and in flight (plus others, plus the reserve), in one script
  * with the rest of the request's buckets. Rules shared with the memory buckets come from
  * lib/core/window.ts ({@link luaWindowRules}).
+ *
+ * A leaky (token) bucket (`restorePerSecond`, Shopify) has no window: `lim` is its capacity, and
+ * its own fields are read and written by `loadLeak` and `saveLeak` (as `LeakyBucket` in memory):
+ *   rps           units restored per second (the hint until a reading tells)
+ *   lvl, lva      units available (a fraction; below 0 when more was taken than there was) at
+ *                 `lva` (Redis ms); '' `lva`: no capacity is known yet, as much as asked goes
+ *   acc           admissions made when the newest reading taken as it is came back ('' none yet)
+ *   rda           when the last reading with a figure was applied
+ *   trp           the last round trips, ms, comma separated (the longest bounds the next trip)
+ *   endu          units of the requests that ended (answered, released, lapsed), all told
+ *   hold          held until then (a 429 or a throttled answer that named it)
+ *   f:<lease>     a request sent from a (nearly) full bucket: the level before it and the
+ *                 restore taken as lost on its trip (ended with the lease)
+ *   e:<lease>     `endu` when the lease was granted: what ended since may have reached the
+ *                 server after it, so its answer's figure may not count it (ended with the lease)
+ * `rem` shows the whole units available; `rst` stays empty (when it is full again is told in
+ * ACQUIRE's reply).
  */
+import { LEAKY_EPSILON, LEAKY_TRIPS } from '../../core/leakyBucket.js';
 import { luaWindowRules } from '../../core/window.js';
 
 /**
@@ -88,6 +106,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil
+    s.resumed = true
   end
   return s
 end
@@ -131,12 +150,17 @@ local function logEnds(lk, n, now, ttl)
 end
 -- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
 -- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).
-local function inflight(key, now, bk, lk, logTtl)
+-- leaky: a leaky bucket, whose lapsed leases' 'f:' fields go with them.
+local function inflight(key, now, bk, lk, logTtl, leaky)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
-  if xu > 0 or lk ~= nil then
+  if xu > 0 or lk ~= nil or leaky then
     local ended = 0
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
       if not carried(lease) then ended = ended + leaseCost(bk, lease) end
+      if leaky then
+        redis.call('HINCRBYFLOAT', bk, 'endu', leaseCost(bk, lease))
+        redis.call('HDEL', bk, 'f:' .. lease, 'e:' .. lease)
+      end
       dropCost(bk, lease)
     end
     if lk ~= nil then logEnds(lk, ended, now, logTtl) end
@@ -188,5 +212,98 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end
   if at == math.huge then at = now + window end
   return at
+end
+-- Leaky (token) buckets, as LeakyBucket in memory (lib/core/leakyBucket.ts).
+local LEAK_EPS = ${LEAKY_EPSILON}
+local LEAK_TRIPS = ${LEAKY_TRIPS}
+-- A number written digit for digit (a level is a fraction; tostring keeps 14 digits).
+local function exact(v)
+  if v == nil then return '' end
+  return string.format('%.17g', v)
+end
+local function loadLeak(bk, s, hintRate)
+  local f = redis.call('HMGET', bk, 'rps', 'lvl', 'lva', 'acc', 'rda', 'trp', 'endu')
+  s.rps = num(f[1]) or hintRate or 1
+  s.lvl = num(f[2]) or 0
+  s.lva = num(f[3])
+  s.acc = num(f[4])
+  s.rda = num(f[5])
+  s.trp = {}
+  for t in string.gmatch(f[6] or '', '[^,]+') do s.trp[#s.trp + 1] = tonumber(t) end
+  s.endu = num(f[7]) or 0
+  -- limiter.resume(): as LeakyBucket.forget (the hold went in load).
+  if s.resumed then s.acc = nil end
+end
+local function saveLeak(bk, s, ttl, now)
+  if s.lva == nil or s.lim == nil then s.rem = s.lim else s.rem = math.max(0, math.floor(s.lvl + LEAK_EPS)) end
+  s.rst = nil
+  s.kind = ''
+  save(bk, s, ttl, now)
+  local trp = {}
+  for k, t in ipairs(s.trp) do trp[k] = string.format('%.0f', t) end
+  redis.call('HSET', bk, 'rps', exact(s.rps), 'lvl', exact(s.lvl), 'lva', str(s.lva), 'acc', str(s.acc),
+    'rda', str(s.rda), 'trp', table.concat(trp, ','), 'endu', exact(s.endu))
+end
+-- Brings the level to now (LeakyBucket.settle): restored at the rate, up to the capacity; a
+-- level above a capacity that was cut comes down to it.
+local function leakSettle(s, now)
+  local cap = s.lim or math.huge
+  if s.lva == nil then
+    if cap == math.huge then return end
+    s.lvl = cap
+    s.lva = now
+    return
+  end
+  if now < s.lva then now = s.lva end
+  local restored = math.max(0, now - s.lva) * (s.rps / 1000)
+  s.lvl = math.min(cap, math.min(math.max(cap, s.lvl), s.lvl + restored))
+  s.lva = now
+end
+-- The longest of the last round trips (0 before any).
+local function leakTrip(s)
+  local m = 0
+  for _, t in ipairs(s.trp) do if t > m then m = t end end
+  return m
+end
+local function leakNoteTrip(s, ms)
+  s.trp[#s.trp + 1] = math.max(0, ms)
+  while #s.trp > LEAK_TRIPS do table.remove(s.trp, 1) end
+end
+-- The restore lost on a trip by a request sent at level 'lvl' (LeakyBucket.take): a bucket
+-- (nearly) full on the server stays full until the request gets there, while ours restores from
+-- the send.
+local function leakLost(s, lvl, guard)
+  if s.lim == nil then return 0 end
+  local trip = math.max(guard, leakTrip(s)) * (s.rps / 1000)
+  return math.min(trip, math.max(0, lvl + trip - s.lim))
+end
+-- How many requests of cost c go now, one after another (as the memory drain takes them), and
+-- otherwise how long until one does (-1: only a response can tell). 'reserved': units kept for
+-- processes that may still be spending their local shares.
+local function leakGrants(s, now, c, count, guard, infl, reserved)
+  if s.lim == nil or s.lva == nil then return count, 0 end
+  local lvl = s.lvl
+  local n = 0
+  while n < count and lvl - reserved + LEAK_EPS >= c do
+    lvl = lvl - (c + leakLost(s, lvl, guard))
+    n = n + 1
+  end
+  if n > 0 then return n, 0 end
+  -- Nothing fits however long we wait (a capacity of 0): one request goes a while after the
+  -- others ended, and its answer tells the rest.
+  if s.lim < c or not (s.rps > 0) then
+    if infl > 0 then return 0, -1 end
+    return 0, PROBE_MS
+  end
+  return 0, math.max(1, math.ceil((c + reserved - s.lvl) / s.rps * 1000))
+end
+-- One request of cost c taken now (LeakyBucket.take, after leakSettle); returns the level
+-- before it and the restore taken as lost.
+local function leakTake(s, c, guard)
+  if s.lva == nil then return nil, 0 end
+  local before = s.lvl
+  local lost = leakLost(s, before, guard)
+  s.lvl = before - (c + lost)
+  return before, lost
 end
 `;

@@ -10,9 +10,10 @@ import { COMMON } from './scriptCommon.js';
  * have run while unreachable is undone). Announced only when a lease was still there (ending
  * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it. On a rolling
  * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
- * logged it as late as that).
- * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, rolling
- * (one '0' or '1' per bucket), then one or more leases.
+ * logged it as late as that); on a leaky bucket its units stay spent (they come back with
+ * time), and what it kept of a send from a full bucket goes.
+ * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, kinds
+ * (one character per bucket: '0' a fixed window, '1' rolling, '2' leaky), then one or more leases.
  */
 export const RELEASE = `${COMMON}
 local keyTtl = tonumber(ARGV[2])
@@ -28,6 +29,10 @@ for i = 1, #KEYS, 3 do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
       if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
+      if string.sub(ARGV[4], b, b) == '2' then
+        redis.call('HINCRBYFLOAT', KEYS[i + 1], 'endu', leaseCost(KEYS[i + 1], ARGV[j]))
+        redis.call('HDEL', KEYS[i + 1], 'f:' .. ARGV[j], 'e:' .. ARGV[j])
+      end
       dropCost(KEYS[i + 1], ARGV[j])
     end
     n = n + gone
@@ -67,13 +72,34 @@ return 1
 /**
  * Holds one bucket empty until a time (a 429 that named it): our projected reset yields to the
  * server's word; a reset the server told is only extended.
- * A rolling bucket is held empty until then (`hold`), as in memory.
- * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1).
+ * A rolling bucket is held empty until then (`hold`), as in memory. A leaky bucket is held until
+ * then, and, unless the answer told what is available (`told`), nothing is available from now
+ * on: units come back from here (as `LeakyBucket.exhaust`).
+ * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1),
+ * restore rate hint ('' for a window: a leaky bucket), told (0/1).
  */
 export const EXHAUST = `${COMMON}
 local now = clock()
 local untilAt = now + math.max(0, tonumber(ARGV[1]))
 local s = load(KEYS[1], num(ARGV[4]), num(ARGV[5]), KEYS[2])
+local hintRate = num(ARGV[7])
+if hintRate ~= nil then
+  loadLeak(KEYS[1], s, hintRate)
+  s.win = nil
+  leakSettle(s, now)
+  s.hold = math.max(s.hold or 0, untilAt)
+  if ARGV[8] ~= '1' then
+    if s.lva == nil then
+      s.lvl = 0
+      s.lva = now
+    else
+      s.lvl = math.min(s.lvl, 0)
+    end
+  end
+  saveLeak(KEYS[1], s, tonumber(ARGV[2]), now)
+  redis.call('PUBLISH', ARGV[3], 'exhaust')
+  return 1
+end
 s.rem = 0
 if ARGV[6] == '1' then
   s.hold = math.max(s.hold or 0, untilAt)

@@ -9,7 +9,10 @@ import { COMMON } from './scriptCommon.js';
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
  *       ('' unknown: when the store granted the lease, so no later than the send),
  *       guardMs, then per bucket: has reading (0/1), limit, remaining, reset in ms, window,
- *       admission index, hint limit, hint window, rolling (0/1).
+ *       admission index, hint limit, hint window, rolling (0/1), the reset as the server's
+ *       instant, that instant at the latest the reader's clock offset allows (ms from now),
+ *       restore rate read (units per second), what the request really cost (its reconciled
+ *       cost, '' as admitted), restore rate hint ('' for a window: a leaky bucket).
  *
  * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
  * of a window already over, or clearly older than the current one, changes nothing (except that
@@ -23,6 +26,15 @@ import { COMMON } from './scriptCommon.js';
  * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
  * log or in flight) up to this request is someone else's, counted until the reset; the call is
  * logged as ended now.
+ *
+ * A leaky bucket (as `LeakyBucket.apply`): brought up to now; the request's reconciled cost
+ * gives back (or takes) the difference from what it was admitted with; the figure, taken as at
+ * the answer less every other request in flight (of any process), bounds what is available: an
+ * estimate above the figure plus one (its rounding) comes down to that least; a reading of a
+ * request admitted after the newest reading came back (`acc`, counted over every process) may
+ * raise it to that least, any other (a late answer's older, higher figure) only lower it. A
+ * request sent from a full bucket whose trip was longer than allowed for counts the rest of its
+ * trip's restore as lost.
  */
 export const OBSERVE = `${COMMON}
 local now = clock()
@@ -40,13 +52,18 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 11
+  local a = 5 + (i - 1) * 14
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
-  local rolling = ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
+  local hintRate = num(ARGV[a + 14])
+  local leaky = hintRate ~= nil
+  if leaky then s.win = nil end
+  local rolling = not leaky and ARGV[a + 9] == '1' and (s.win or num(ARGV[a + 5])) ~= nil
   local rollLk = nil
   if rolling then rollLk = lk end
   local logTtl = math.max(keyTtl, (s.win or num(ARGV[a + 5]) or 0) + guard)
-  local infl = inflight(fk, now, bk, rollLk, logTtl)
+  local infl = inflight(fk, now, bk, rollLk, logTtl, leaky)
+  -- (After the lapsed leases: their units went to 'endu'.)
+  if leaky then loadLeak(bk, s, hintRate) end
   local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
   -- The units this request holds of the bucket (its cost).
   local own = 0
@@ -61,7 +78,87 @@ for i = 1, nb do
     if s.win ~= nil and s.rst ~= nil and s.kind == 'i' then s.rst = math.max(s.rst, now + s.win) end
     s.prov = nil
   end
-  if rolling then
+  local leakWake = false
+  if leaky then
+    leakSettle(s, now)
+    local beforeLvl = s.lvl
+    local beforeAll = s.lva == nil
+    local beforeRate = s.rps
+    local beforeLim = s.lim
+    -- What the request really cost (Shopify GraphQL's actualQueryCost): the difference from
+    -- what it was admitted with comes back (up to the capacity) or is taken (LeakyBucket.reconcile).
+    local actual = num(ARGV[a + 13])
+    if mine and actual ~= nil and actual ~= own and s.lva ~= nil then
+      s.lvl = math.min(s.lim or math.huge, s.lvl + own - actual)
+    end
+    -- No capacity known until now: as much as asked went (an estimate without bound).
+    local all = s.lva == nil
+    local lim = nil
+    local rem = nil
+    if ARGV[a + 1] == '1' then
+      lim = num(ARGV[a + 2])
+      rem = num(ARGV[a + 3])
+    end
+    local rate = num(ARGV[a + 12])
+    if lim ~= nil then s.lim = lim end
+    if rate ~= nil and rate > 0 then s.rps = rate end
+    local cap = s.lim or math.huge
+    local lvl = s.lvl
+    if all then lvl = math.huge end
+    if rem ~= nil then
+      -- The least there can be: the figure as if counted now, less the other requests in
+      -- flight (the server may not have counted them yet).
+      local others = math.max(0, infl - own)
+      local low = math.min(cap, rem - others)
+      local newer = index ~= nil and (s.acc == nil or index >= s.acc)
+      -- Raised no further than that less what ended since this request was granted (of any
+      -- process): a request that reached the server after it, and whose answer came back
+      -- first, is in neither the figure nor the others in flight.
+      local since = 0
+      if index ~= nil and lease ~= '' then
+        local e = num(redis.call('HGET', bk, 'e:' .. lease))
+        if e ~= nil then since = s.endu - e end
+      end
+      local least = low - since
+      -- A request sent from a full bucket whose trip was longer than allowed for: the server's
+      -- bucket stayed full that much longer, restoring nothing.
+      local full = nil
+      if lease ~= '' then full = redis.call('HGET', bk, 'f:' .. lease) end
+      if full and sentAt ~= nil and not all then
+        local fl, fo = string.match(full, '^([^,]+),([^,]+)$')
+        fl = tonumber(fl)
+        fo = tonumber(fo)
+        if fl ~= nil and fo ~= nil then
+          local trip = math.max(0, now - sentAt) * (s.rps / 1000)
+          lvl = lvl - math.max(0, math.min(trip, fl + trip - cap) - fo)
+        end
+      end
+      if newer and s.acc == nil then lvl = least
+      elseif lvl > rem + 1 + LEAK_EPS then lvl = math.min(lvl, low)
+      elseif newer and lvl < least then lvl = least
+      end
+      if newer then
+        s.acc = s.adm
+        if sentAt ~= nil then leakNoteTrip(s, now - sentAt) end
+      end
+      s.rda = now
+    else
+      lvl = math.min(lvl, cap)
+    end
+    if lvl == math.huge then
+      s.lva = nil
+      s.lvl = 0
+    else
+      s.lvl = lvl
+      s.lva = now
+    end
+    -- A wait may end sooner: more available, a faster restore, a larger capacity, the cold
+    -- start over, or the last request in flight back (a capacity below a request's cost waits
+    -- for it).
+    leakWake = before.obs ~= 1 or (mine and infl - own <= 0) or s.rps > beforeRate
+      or (s.lim ~= nil and beforeLim ~= nil and s.lim > beforeLim)
+      or (not beforeAll and (s.lva == nil or s.lvl > beforeLvl + LEAK_EPS))
+  elseif rolling then
     if ARGV[a + 1] == '1' then
       local lim = num(ARGV[a + 2])
       local rem = num(ARGV[a + 3])
@@ -205,12 +302,24 @@ for i = 1, nb do
     end
   end
   if lease ~= '' and redis.call('ZREM', fk, lease) > 0 then dropCost(bk, lease) end
-  save(bk, s, keyTtl, now)
+  if leaky then
+    if mine then
+      -- This request ended: what it really cost, if told.
+      local actual = num(ARGV[a + 13])
+      s.endu = s.endu + (actual or own)
+      redis.call('HDEL', bk, 'f:' .. lease, 'e:' .. lease)
+    end
+    saveLeak(bk, s, keyTtl, now)
+  else
+    save(bk, s, keyTtl, now)
+  end
   -- A process waits on a bucket for a time (an empty window until its reset) or for a response
   -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
   -- Only a change that can end such a wait sooner is announced: with many processes, each
   -- answer woke every one of them to ask again for nothing.
-  if ARGV[a + 9] == '1' then wake = true
+  if leaky then
+    if leakWake then wake = true end
+  elseif ARGV[a + 9] == '1' then wake = true
   elseif before.obs ~= 1 or (before.unc ~= nil and s.unc == nil) then wake = true
   elseif s.rem ~= nil and (before.rem == nil or s.rem > before.rem) then wake = true
   elseif s.rem == nil and before.rem ~= nil then wake = true

@@ -13,7 +13,15 @@ import type {
   StoreReading,
   StoreSession,
 } from '../../core/store.js';
-import { acquireBucketArgs, decodeAcquire, duration, finite, observeArgs, parseBlockNotice } from './codec.js';
+import {
+  acquireBucketArgs,
+  decodeAcquire,
+  duration,
+  finite,
+  observeArgs,
+  parseBlockNotice,
+  releaseKinds,
+} from './codec.js';
 import { type ScriptClient, type SharedSubscriber, within } from './connection.js';
 import type { redisKeys } from './keys.js';
 import { LocalLeases } from './localLeases.js';
@@ -146,6 +154,7 @@ export class RedisSession implements StoreSession {
         remaining: state.remaining,
         resetAt: state.resetInMs === undefined ? undefined : at + state.resetInMs,
         windowMs: state.windowMs,
+        restorePerSecond: state.restorePerSecond,
         at,
       });
     }
@@ -228,10 +237,8 @@ export class RedisSession implements StoreSession {
     return () => this.resumeListeners.delete(listener);
   }
 
-  exhaust(bucket: StoreBucketSpec, ms: number): void {
-    const share = this.local.get(bucket.name);
-    if (share) share.left = 0;
-    share?.rolling?.bucket.exhaust(monotonic() + ms);
+  exhaust(bucket: StoreBucketSpec, ms: number, options?: { readonly told?: boolean }): void {
+    this.local.exhaust(bucket.name, monotonic() + ms);
     this.fire(
       this.redis.rxrlExhaust(
         2,
@@ -243,6 +250,8 @@ export class RedisSession implements StoreSession {
         finite(bucket.limit),
         finite(bucket.windowMs),
         bucket.rolling ? 1 : 0,
+        finite(bucket.restorePerSecond),
+        options?.told ? 1 : 0,
       ),
     );
   }
@@ -331,7 +340,6 @@ export class RedisSession implements StoreSession {
   /** Ends leases in Redis (one call). */
   private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
     const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]);
-    const rolling = buckets.map((b) => (b.rolling ? '1' : '0')).join('');
     this.fire(
       this.redis.rxrlRelease(
         keys.length,
@@ -339,7 +347,7 @@ export class RedisSession implements StoreSession {
         this.keys.channel,
         this.opts.keyTtlMs,
         this.guardMs,
-        rolling,
+        releaseKinds(buckets),
         ...leases,
       ),
       leases,

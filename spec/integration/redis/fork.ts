@@ -19,7 +19,9 @@ export interface WorkerJob {
   readonly windowMs: number;
   readonly timeoutMs?: number;
   readonly leaseMs?: number;
-  readonly provider?: 'procore' | 'pipedrive' | 'teos';
+  readonly provider?: 'procore' | 'pipedrive' | 'teos' | 'shopify';
+  /** Shopify's REST bucket as the simulator runs it: its capacity and restore rate (a second). */
+  readonly shopify?: { readonly bucket: number; readonly perSecond: number };
   /** TEOS's windows as the simulator runs them (compressed): limits and lengths in ms. */
   readonly teos?: {
     readonly perMinute: number;

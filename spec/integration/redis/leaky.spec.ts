@@ -1,36 +1,155 @@
 /**
- * The Redis store does not hold a leaky (token) bucket: a limiter for such a provider with the
- * Redis store is refused when it is created, by a TypeError that names the combination, and no
- * session is opened. A real Redis (spec/helpers/redis.ts).
+ * Leaky (token) buckets with the Redis store: limiters with their own Redis clients (as
+ * processes would have) share one bucket of one Shopify credential; a cost told after the
+ * answer gives units back to every process; a throttled answer holds the bucket for all; while
+ * Redis is unreachable a process spends its share of the capacity and the rate, and what it
+ * spent is taken off the shared bucket when Redis answers again. A real Redis
+ * (spec/helpers/redis.ts), in real time, with generous margins.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
-import { createLimiter, defineProvider, providers } from '../../../lib/index.js';
+import type { StoreAcquireOptions, StoreBucketSpec } from '../../../lib/core/store.js';
+import {
+  createLimiter,
+  defineProvider,
+  providers,
+  responseLike,
+  type Limiter,
+  type Permit,
+  type RequestInfo,
+} from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
-import { REDIS } from '../../helpers/redis.js';
+import { freePort, REDIS } from '../../helpers/redis.js';
+import { tempRedis } from './fork.js';
 
-const client = new Redis({ ...REDIS, lazyConnect: true });
-afterAll(() => client.disconnect());
+const secret = 'test-secret-for-leaky';
+const clients: Redis[] = [];
+const limiters: Limiter[] = [];
+afterAll(async () => {
+  for (const l of limiters) await l.close();
+  for (const c of clients) c.disconnect();
+});
+
+/** A client of its own, as a process has. */
+function client(port = REDIS.port): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+function limiterOn(
+  prefix: string,
+  provider = providers.shopify({ api: 'rest', hints: { rest: { limit: 4, restorePerSecond: 2 } } }),
+) {
+  const limiter = createLimiter({
+    provider,
+    key: 'my-shop.myshopify.com',
+    store: redisStore({ client: client(), secret, prefix }),
+    // Many at once before the first answer: this spec is about the bucket, not the cold start.
+    coldStartConcurrency: 100,
+  });
+  limiters.push(limiter);
+  return limiter;
+}
+
+/** Acquires, recording when each request was granted (ms after `start`). */
+function asker(limiter: Limiter, start: number) {
+  const granted: Array<{ at: number; permit: Permit }> = [];
+  const ask = (info: RequestInfo = { method: 'GET', url: '/admin/api/2024-10/products.json' }) =>
+    limiter.acquire(info, {
+      granted: (permit) => granted.push({ at: Date.now() - start, permit }),
+      rejected: (error) => {
+        throw error;
+      },
+    });
+  return { granted, ask };
+}
+
+const until = async (check: () => boolean, ms = 10_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
 
 describe('leaky buckets and the Redis store', () => {
-  it('createLimiter refuses providers.shopify() with the Redis store, naming provider, bucket and store', async () => {
-    const prefix = `leaky-${Date.now()}`;
-    const store = redisStore({ client, secret: 'test-secret-for-leaky', prefix });
-    const make = (api: 'rest' | 'graphql') =>
-      createLimiter({ provider: providers.shopify({ api }), key: 'my-shop.myshopify.com', store });
-    expect(() => make('rest')).toThrow(TypeError);
-    expect(() => make('rest')).toThrow(
-      'createLimiter: provider "shopify" uses a leaky (token) bucket ("rest"), which the redis store does not support; use the memory store (leave `store` out) for this provider',
-    );
-    expect(() => make('graphql')).toThrow(/"graphql"/);
-    // Nothing was written: the limiter never opened a session.
-    await client.connect().catch(() => undefined);
-    expect(await client.keys(`${prefix}*`)).toEqual([]);
+  it('two limiters share one bucket: its capacity at once between them, then one request per unit restored', async () => {
+    const prefix = `leaky-share-${process.pid}-${Date.now()}:`;
+    const a = limiterOn(prefix);
+    const b = limiterOn(prefix);
+    const start = Date.now();
+    const ra = asker(a, start);
+    const rb = asker(b, start);
+    for (let i = 0; i < 4; i++) {
+      ra.ask();
+      rb.ask();
+    }
+    // A bucket of 4 restoring 2 a second: 4 at once between the two, the other 4 about 500 ms
+    // apart (the first a trip's restore later: a request sent from a full bucket loses it).
+    await until(() => ra.granted.length + rb.granted.length === 8);
+    const times = [...ra.granted, ...rb.granted].map((g) => g.at).sort((x, y) => x - y);
+    expect(times.slice(0, 4).every((t) => t < 300)).toBe(true);
+    expect(times[4]).toBeGreaterThanOrEqual(450);
+    for (let k = 5; k < 8; k++) expect((times[k] ?? 0) - (times[k - 1] ?? 0)).toBeGreaterThanOrEqual(400);
+    // Both took part: the bucket is one, not one each.
+    expect(ra.granted.length).toBeGreaterThan(0);
+    expect(rb.granted.length).toBeGreaterThan(0);
+    expect(times[7]).toBeLessThan(4000);
+    for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
   });
 
-  it('a provider that names a leaky bucket only for some requests fails those requests at once', () => {
-    const store = redisStore({ client, secret: 'test-secret-for-leaky', prefix: `leaky-late-${Date.now()}` });
+  it("GraphQL: a query's actual cost gives the rest of its estimate back to every process at once", async () => {
+    const prefix = `leaky-reconcile-${process.pid}-${Date.now()}:`;
+    // 100 points restoring 1 a second: 60 points would take a minute to come back.
+    const provider = providers.shopify({
+      api: 'graphql',
+      queryCost: 50,
+      hints: { graphql: { limit: 100, restorePerSecond: 1 } },
+    });
+    const a = limiterOn(prefix, provider);
+    const b = limiterOn(prefix, provider);
+    const start = Date.now();
+    const ra = asker(a, start);
+    const rb = asker(b, start);
+    const graphql: RequestInfo = { method: 'POST', url: '/admin/api/2024-10/graphql.json' };
+    ra.ask(graphql);
+    ra.ask(graphql);
+    await until(() => ra.granted.length === 2);
+    rb.ask({ ...graphql, cost: 40 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rb.granted).toHaveLength(0);
+    // The first query really cost 10 of its 50: 40 come back, and b's query of 40 goes now.
+    const body = { data: {}, extensions: { cost: { requestedQueryCost: 50, actualQueryCost: 10 } } };
+    ra.granted[0]?.permit.observe(responseLike(200, { 'content-type': 'application/json' }, body));
+    await until(() => rb.granted.length === 1, 2000);
+    expect((rb.granted[0]?.at ?? Infinity) - 300).toBeLessThan(1000);
+    for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
+  });
+
+  it('a 429 that holds the bucket for one limiter holds it for the other', async () => {
+    const prefix = `leaky-429-${process.pid}-${Date.now()}:`;
+    const a = limiterOn(prefix);
+    const b = limiterOn(prefix);
+    const start = Date.now();
+    const ra = asker(a, start);
+    ra.ask();
+    await until(() => ra.granted.length === 1);
+    ra.granted[0]?.permit.observe(responseLike(429, { 'x-shopify-shop-api-call-limit': '4/4', 'retry-after': '1.5' }));
+    ra.granted[0]?.permit.release();
+    const asked = Date.now() - start;
+    const rb = asker(b, start);
+    rb.ask();
+    await until(() => rb.granted.length === 1, 5000);
+    // Held until the told wait (1.5 s after the answer), not sent at once from b's own view.
+    expect((rb.granted[0]?.at ?? 0) - asked).toBeGreaterThanOrEqual(1200);
+    rb.granted[0]?.permit.release();
+  });
+
+  it('a provider whose leaky bucket only some requests use: those requests are admitted through Redis too', async () => {
+    const prefix = `leaky-late-${process.pid}-${Date.now()}:`;
     const mixed = defineProvider({
       name: 'mixed',
       buckets: (r) =>
@@ -39,9 +158,72 @@ describe('leaky buckets and the Redis store', () => {
           : [{ name: 'w', limit: 10, windowMs: 1000 }],
       read: () => ({ outcome: 'ok', buckets: [] }),
     });
-    const limiter = createLimiter({ provider: mixed, key: 'k', store });
-    const handlers = { granted: () => undefined, rejected: () => undefined };
-    expect(() => limiter.acquire({ url: '/leaky' }, handlers)).toThrow(/"tokens"/);
-    void limiter.close();
+    const limiter = limiterOn(prefix, mixed);
+    const r = asker(limiter, Date.now());
+    r.ask({ url: '/leaky' });
+    r.ask({ url: '/other' });
+    await until(() => r.granted.length === 2);
+    expect(limiter.snapshot.buckets.find((b) => b.name === 'tokens')).toMatchObject({
+      limit: 10,
+      restorePerSecond: 1,
+      remaining: 8,
+    });
+    for (const g of r.granted) g.permit.release();
   });
+
+  it('Redis unreachable: a process spends its share of the capacity and rate, and Redis takes what it spent off when it answers again', async () => {
+    const port = await freePort();
+    const redis = tempRedis(port);
+    await redis.start();
+    const c = client(port);
+    const spec: StoreBucketSpec = {
+      name: 'rest',
+      limit: 8,
+      windowMs: undefined,
+      quota: false,
+      pacing: 'burst',
+      restorePerSecond: 4,
+    };
+    const options: StoreAcquireOptions = { coldStartConcurrency: 100, resetGuardMs: 50 };
+    const retryMs = 1500;
+    const store = redisStore({ client: c, secret, prefix: 'leaky-outage:', subscribe: false, timeoutMs: 200, retryMs });
+    const session = store.open({ key: 'outage-shop', provider: 'shopify', emit: () => undefined });
+    if (!session) throw new Error('no session');
+    try {
+      const first = await session.acquire([spec], 2, options);
+      expect(first.leases).toHaveLength(2);
+      for (const lease of first.leases) session.release(lease, [spec]);
+      await c.ping();
+      await redis.stop();
+      // Down: the share (8 / 1 process, 4 a second) starts empty (the others may have spent
+      // what was there) and restores a unit every 250 ms.
+      const down = await session.acquire([spec], 4, options);
+      const downAt = Date.now();
+      expect(down.leases).toHaveLength(0);
+      expect(down.waitMs).toBeGreaterThan(150);
+      expect(down.waitMs).toBeLessThanOrEqual(260);
+      await new Promise((r) => setTimeout(r, 800));
+      // About 3 units came back (800 ms at 4 a second): 3 requests go, not 4.
+      const later = await session.acquire([spec], 8, options);
+      expect(later.leases.length).toBeGreaterThanOrEqual(2);
+      expect(later.leases.length).toBeLessThanOrEqual(3);
+      for (const lease of later.leases) session.release(lease, [spec]);
+      // Redis back (empty: restarted without persistence). What the share spent and has not
+      // restored yet is taken off the full bucket Redis starts with.
+      await redis.start();
+      // Redis is tried again `retryMs` after it was found away.
+      await new Promise((r) => setTimeout(r, Math.max(0, downAt + retryMs + 100 - Date.now())));
+      const back = await session.acquire([spec], 1, options);
+      expect(back.leases).toHaveLength(1);
+      const state = back.buckets[0];
+      expect(state?.limit).toBe(8);
+      // Full (8) less the debit (the 2 or 3 units sent, not yet restored: the share restores
+      // them at its rate), less the request just granted.
+      expect(state?.level).toBeLessThan(8 - 1 - 1);
+      expect(state?.level).toBeGreaterThan(8 - 1 - 3.5);
+    } finally {
+      await session.close();
+      await redis.stop();
+    }
+  }, 30_000);
 });

@@ -25,14 +25,19 @@ const limiter = createLimiter({
   provider:
     job.provider === 'pipedrive'
       ? providers.pipedrive({ plan: 'advanced' })
-      : job.provider === 'teos' && job.teos
-        ? providers.teos({
-            hints: {
-              minute: { limit: job.teos.perMinute, windowMs: job.teos.minuteMs },
-              day: { limit: job.teos.perDay, windowMs: job.teos.dayMs },
-            },
+      : job.provider === 'shopify' && job.shopify
+        ? providers.shopify({
+            api: 'rest',
+            hints: { rest: { limit: job.shopify.bucket, restorePerSecond: job.shopify.perSecond } },
           })
-        : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
+        : job.provider === 'teos' && job.teos
+          ? providers.teos({
+              hints: {
+                minute: { limit: job.teos.perMinute, windowMs: job.teos.minuteMs },
+                day: { limit: job.teos.perDay, windowMs: job.teos.dayMs },
+              },
+            })
+          : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
   key: job.token,
   ...(job.resetGuardMs === undefined ? {} : { resetGuardMs: job.resetGuardMs }),
   store: redisStore({
@@ -62,7 +67,9 @@ const path = (i: number): string =>
     : job.provider === 'teos'
       ? // One endpoint: TEOS sends its headers once enough calls were made to it.
         `/api/v1/items?n=${process.pid}-${i}`
-      : `/rest/v1.0/projects/${process.pid}-${i}`;
+      : job.provider === 'shopify'
+        ? `/admin/api/2024-10/products/${process.pid}-${i}.json`
+        : `/rest/v1.0/projects/${process.pid}-${i}`;
 
 async function run(): Promise<void> {
   const started = Date.now();
