@@ -344,8 +344,9 @@ export class Bucket {
         this.toldServerAt = serverAt;
         this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
         // The earliest the window may end stays the told reset less its slack, however sharp
-        // the latest became.
-        this.probesDue = absolute && !this.quota;
+        // the latest became. An end a window after this answer needs no clock offset, and
+        // pinning it would hold the window's last slots for nothing: no tick probes then.
+        this.probesDue = absolute && !this.quota && this.resetAt === resetAt;
         this.earliestEnd = this.probesDue ? resetAt - slackMs : Number.NaN;
       } else if (sameInstant && latestAt !== undefined && this.resetAt !== undefined) {
         // The same instant of the server's clock read through a clock offset the `Date`

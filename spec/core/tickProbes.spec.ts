@@ -74,4 +74,18 @@ describe('tick probes', () => {
     b.planTickProbes(1600, { lowerMs: 30_420, upperMs: 30_480 });
     expect(b.availableAt(1600, 50, 1, 10)).toBe(1600);
   });
+  it('are not held where the answer and the window length pin the end without the clock offset', () => {
+    // A 2-s window from its first request (GitHub's), its reset a whole second of the server's
+    // clock, the offset known to 150 ms: the reset reads 2,500 at the latest, 1,150 ms earlier
+    // at the soonest, but the window began by the answer at 30, so it ends by 2,030 whatever
+    // the offset.
+    const b = createBucket({ name: 'b', limit: 100, windowMs: 2000 });
+    const first = b.take(0);
+    b.apply({ name: 'b', limit: 100, remaining: 99 }, first, 2500, 30, 0, 2500, 1150);
+    b.planTickProbes(30, { lowerMs: -75, upperMs: 75 });
+    expect(b.resetAt).toBe(2030);
+    // The window's last slots go as soon as they are wanted, not across the server's next tick.
+    while ((b.remaining ?? 0) > 1) b.take(30);
+    expect(b.availableAt(30, 50, 1, 10)).toBe(30);
+  });
 });
