@@ -10,7 +10,7 @@ import { PROBE_MS } from './window.js';
  * server logged it, so the budget comes back one request at a time, not all at a reset. The
  * server logs a call when it arrives, which may be long after we sent it (a busy event loop, a
  * slow connection): so a call of ours counts while it is in flight and for `windowMs` after it
- * ended, never from its send. Admission keeps that log of our own calls; the server's figures
+ * ended (its answer came back, or it was let go without one), never from its send. Admission keeps that log of our own calls; the server's figures
  * only add to it (a `remaining` of 0 holds the bucket until the reset it reports, which covers
  * calls from other clients of the token).
  */
@@ -21,6 +21,11 @@ export class RollingBucket extends Bucket {
   private head = 0;
   /** Our calls in flight, by admission index: they count until they end, then from their end. */
   private readonly pending = new Map<number, number>();
+  /**
+   * When the answer of each call in flight came back: the server logged the call by then, so it
+   * counts a window from the answer, not from when the caller let go of the permit.
+   */
+  private readonly answered = new Map<number, number>();
   /** The cost of calls in flight that cost more than one unit, by admission index. */
   private readonly pendingCost = new Map<number, number>();
   /** Units of the calls in flight. */
@@ -156,12 +161,26 @@ export class RollingBucket extends Bucket {
     const sent = this.pending.get(key);
     if (sent === undefined) return;
     const held = this.pendingCost.get(key) ?? 1;
+    // Ended when answered (as the Redis store logs it, at OBSERVE), else when let go.
+    const end = this.answered.get(key) ?? at ?? sent;
     this.pending.delete(key);
     this.pendingCost.delete(key);
+    this.answered.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
-    for (let i = 0; i < units; i++) this.insert(at ?? sent);
-    this.lastCallAt = Math.max(this.lastCallAt, at ?? sent);
+    for (let i = 0; i < units; i++) this.insert(end);
+    this.lastCallAt = Math.max(this.lastCallAt, end);
+  }
+
+  /**
+   * The answer of call `index` came back at `now`: the server logged the call by then (on its
+   * arrival), so its time in the window runs from here, whenever the caller releases the permit
+   * (after reading a long body, say). It still counts as in flight until then.
+   */
+  override confirm(index: number | undefined, now?: number): void {
+    super.confirm(index, now);
+    if (index !== undefined && now !== undefined && this.pending.has(index) && !this.answered.has(index))
+      this.answered.set(index, now);
   }
 
   override reconcile(index: number, from: number, to: number): number {

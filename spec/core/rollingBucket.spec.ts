@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { asyncScheduler, Observable } from 'rxjs';
+import { createBucket } from '../../lib/core/buckets.js';
 import { createLimiter, providers, responseLike, throttleByHeaders, type ResponseLike } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
@@ -68,4 +69,15 @@ describe('rolling buckets', () => {
       expect(api.log.filter((h) => h.status === 429)).toEqual([]);
     },
   );
+  it('a call counts a window from its answer, not from when its permit is let go', () => {
+    // The server logged the call by the time its answer came back (at 20); the caller read a
+    // long body and let the permit go at 520. Its slot frees a window (and the guard) after the
+    // answer, as the Redis store's log has it, not half a second later.
+    const b = createBucket({ name: 'm', limit: 1, windowMs: 1000, rolling: true });
+    const call = b.take(0);
+    b.confirm(call, 20);
+    b.release(call, 520);
+    b.refill(600, 50);
+    expect(b.availableAt(600, 50, 1)).toBe(1070);
+  });
 });
