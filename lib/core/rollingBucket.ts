@@ -179,8 +179,7 @@ export class RollingBucket extends Bucket {
    */
   override confirm(index: number | undefined, now?: number): void {
     super.confirm(index, now);
-    if (index !== undefined && now !== undefined && this.pending.has(index) && !this.answered.has(index))
-      this.answered.set(index, now);
+    if (index !== undefined && now !== undefined && this.pending.has(index)) this.answered.set(index, now);
   }
 
   override reconcile(index: number, from: number, to: number): number {
