@@ -103,6 +103,8 @@ export class Permits {
     });
     let observed = false;
     let released = false;
+    // With a shared store: what the caller said the request really cost, sent with its answer.
+    let told: number[] | undefined;
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
@@ -135,7 +137,7 @@ export class Permits {
           lease,
           readings,
           buckets,
-          lease && !released && reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : undefined,
+          !lease || released ? undefined : reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : told,
         );
         host.drain();
         host.flush();
@@ -143,8 +145,9 @@ export class Permits {
       },
       reconcile: (actual) => {
         if (released) return;
-        // A shared store keeps what it admitted: the headers correct it there.
+        // A shared store keeps what it admitted until the answer: the cost goes there with it.
         if (lease === undefined) this.reconcile(taken, actual, false);
+        else told = this.costsOf(taken, actual, false);
         host.drain();
         host.flush();
       },
