@@ -3,6 +3,7 @@
  * between them (the queue holds waiters, admission turns them into permits).
  */
 import { config } from 'rxjs';
+import type { Learning } from './costLearning.js';
 import type { ResponseReading } from './provider.js';
 import type { Bucket } from './bucket.js';
 import type { RateLimitError } from './errors.js';
@@ -54,6 +55,8 @@ export interface BucketGroup {
   readonly buckets: readonly Bucket[];
   /** Units taken of each bucket, in the order of `buckets`; absent when every one is 1. */
   readonly costs?: readonly number[];
+  /** The cost is learnt from the drop in `remaining` (`Provider.learnCost`). */
+  readonly learn?: Learning;
 }
 
 /**
