@@ -169,7 +169,7 @@ export class CostLearner {
   }
 
   /**
-   * The cost of admission `index` on `b` (holding `units`), from its answer's reading `r` and
+   * The cost of admission `index` on `b`, from its answer's reading `r` and
    * the told reset `resetAt`, when it can be attributed: it started from `start`, nothing was
    * admitted on `b` after it, and the reading is of the same window and limit. `undefined`
    * otherwise.
