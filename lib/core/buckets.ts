@@ -5,6 +5,7 @@
  * buckets are named by URLs, and a server may name any number).
  */
 import { Bucket } from './bucket.js';
+import type { CostLearner } from './costLearning.js';
 import { LeakyBucket } from './leakyBucket.js';
 import type { BucketSpec, Provider } from './provider.js';
 import { RollingBucket } from './rollingBucket.js';
@@ -60,6 +61,8 @@ export class BucketRegistry {
   private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
   /** The provider's documented figures per bucket, for a shared store's first use of it. */
   private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
+  /** Costs learnt from the drop in `remaining`, when the provider asks (`Provider.learnCost`). */
+  learner: CostLearner | undefined;
 
   constructor(
     private readonly provider: Provider,
@@ -99,14 +102,43 @@ export class BucketRegistry {
    * (one key string and one array for all of them); `queued` finds the group already waiting.
    */
   groupFor(info: RequestInfo, provider: Provider, queued: (key: string) => BucketGroup | undefined): BucketGroup {
-    const specs = info.cost === undefined && provider.cost === undefined ? undefined : new Map<string, BucketSpec>();
+    const learner = provider.learnCost ? (this.learner ??= provider.learnCost()) : undefined;
+    const costKey = learner?.keyOf(info);
+    const specs =
+      info.cost === undefined && provider.cost === undefined && costKey === undefined
+        ? undefined
+        : new Map<string, BucketSpec>();
     const buckets = this.bucketsFor(info, provider, specs);
-    const costs = specs && costsOf(info, provider, buckets, specs);
+    // A cost learnt (or, for a key not learnt yet, guessed) where neither the request nor the
+    // provider tells one.
+    let learns: boolean[] | undefined;
+    let probe = false;
+    const learnt =
+      learner && costKey !== undefined
+        ? (b: Bucket, i: number): number | undefined => {
+            if (!learner.learns(b)) return undefined;
+            (learns ??= buckets.map(() => false))[i] = true;
+            const known = learner.estimate(costKey, b.name);
+            if (known === undefined) probe = true;
+            return known ?? learner.guess(b.name);
+          }
+        : undefined;
+    const costs = specs && costsOf(info, provider, buckets, specs, learnt);
     // Requests of other costs are other groups: a group's waiters are admitted alike (a shared
     // store grants a batch for one shape), and each group's head is judged by its own cost.
     const names = buckets.length === 1 ? (buckets[0] as Bucket).name : buckets.map((b) => b.name).join('\n');
-    const key = costs ? `${names}\u0000${costs.join(',')}` : names;
-    return queued(key) ?? (costs ? { key, buckets, costs } : { key, buckets });
+    const shape = costs ? `${names}\u0000${costs.join(',')}` : names;
+    // Requests learning their cost: a group per key, whose answers teach that key.
+    const learn = learns && costKey !== undefined ? { key: costKey, learns, probe } : undefined;
+    const key = learn ? `${shape}\u0001${probe ? '?' : ''}${learn.key}` : shape;
+    return (
+      queued(key) ??
+      (learn
+        ? { key, buckets, ...(costs ? { costs } : {}), learn }
+        : costs
+          ? { key, buckets, costs }
+          : { key, buckets })
+    );
   }
 
   /**
@@ -249,25 +281,38 @@ function costsOf(
   provider: Provider,
   buckets: readonly Bucket[],
   specs: ReadonlyMap<string, BucketSpec>,
+  learnt?: (b: Bucket, i: number) => number | undefined,
 ): number[] | undefined {
   let costs: number[] | undefined;
   buckets.forEach((b, i) => {
-    const cost = costFor(info, provider, b.name, specs.get(b.name));
+    const cost = costFor(info, provider, b.name, specs.get(b.name), learnt && (() => learnt(b, i)));
     if (cost !== 1) (costs ??= buckets.map(() => 1))[i] = cost;
   });
   return costs;
 }
 
-/** The units `info` takes of bucket `name` (its own `cost`, else the provider's, else 1). */
-export function costFor(info: RequestInfo, provider: Provider, name: string, spec: BucketSpec | undefined): number {
-  const told = provider.cost
-    ? () => {
-        try {
-          return provider.cost?.(info, spec ?? { name });
-        } catch {
-          return undefined;
+/**
+ * The units `info` takes of bucket `name` (its own `cost`, else the provider's, else `learnt`'s,
+ * else 1).
+ */
+export function costFor(
+  info: RequestInfo,
+  provider: Provider,
+  name: string,
+  spec: BucketSpec | undefined,
+  learnt?: () => number | undefined,
+): number {
+  const told =
+    provider.cost || learnt
+      ? () => {
+          let cost: number | undefined;
+          try {
+            cost = provider.cost?.(info, spec ?? { name });
+          } catch {
+            // A hook that throws says nothing.
+          }
+          return cost ?? learnt?.();
         }
-      }
-    : undefined;
+      : undefined;
   return costOf(info, name, told);
 }

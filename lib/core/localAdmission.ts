@@ -287,7 +287,7 @@ export class LocalAdmission implements Admission, CredentialMember {
    */
   left(w: Waiter): void {
     const group = w.group;
-    if (!group?.costs) return;
+    if (!group?.costs && !group?.learn?.probe) return;
     for (const b of group.buckets) {
       const c = this.claims.get(b);
       if (c?.w !== w) continue;
@@ -310,6 +310,8 @@ export class LocalAdmission implements Admission, CredentialMember {
     let at: number | undefined = now;
     let blocking: Bucket | undefined;
     const costs = w.group?.costs;
+    const learner = this.host.registry.learner;
+    const probe = w.group?.learn?.probe === true ? w.group.learn.learns : undefined;
     // Buckets where this costly request does not fit now; it claims them if it must wait.
     let short: Bucket[] | undefined;
     for (let i = 0; i < w.buckets.length; i++) {
@@ -317,6 +319,11 @@ export class LocalAdmission implements Admission, CredentialMember {
       b.refill(now, resetGuardMs);
       const cost = costs?.[i] ?? 1;
       let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, waiting, cost);
+      // Learning a cost (costLearning.ts): a request of a key not learnt yet goes with nothing
+      // else of ours in flight on the bucket, and nothing goes beside it, so the drop in
+      // `remaining` is its own. It claims the bucket while it waits (no starvation).
+      const alone = probe?.[i] === true;
+      if (learner && (learner.probing(b) || (alone && b.inFlight > 0))) when = undefined;
       // Held for a costly request before this one: this one waits until that one goes.
       const claim = this.claims.get(b);
       if (claim && claim.w !== w) {
@@ -324,7 +331,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         else if (before(claim.w, w))
           when = claim.at === undefined || when === undefined ? undefined : Math.max(when, claim.at, now + 1);
       }
-      if (when !== now && cost > 1) (short ??= []).push(b);
+      if (when !== now && (cost > 1 || alone)) (short ??= []).push(b);
       // The first bucket that waits for a response holds the request (as it always has); a
       // costly request still looks at the rest, for the ones it must claim.
       if (when === now || at === undefined) continue;
@@ -332,7 +339,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         blocking = b;
         at = when;
       }
-      if (at === undefined && !costs) break;
+      if (at === undefined && !costs && !probe) break;
     }
     if (!blocking) return { go: true };
     if (short) {

@@ -8,6 +8,7 @@ import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import { backgroundTimer, type SkewEstimator } from './clock.js';
+import type { LearnStart } from './costLearning.js';
 import type { RequestSummary } from './events.js';
 import type { CapacityInference } from './inference.js';
 import type { PausePolicy } from './pauses.js';
@@ -69,6 +70,11 @@ export interface ResponseContext {
   readonly summary: RequestSummary | null;
   /** When the request was sent (admitted here). */
   readonly sentAt?: number;
+  /**
+   * The request learns its cost (costLearning.ts): its key, and per bucket of `taken` the
+   * reading the drop is counted from (`undefined`: not attributable there).
+   */
+  readonly learn?: { readonly key: string; readonly starts: ReadonlyArray<LearnStart | undefined> };
 }
 
 /** A bucket a permit holds units of: the bucket, the admission index, the units (its cost). */
@@ -88,6 +94,11 @@ export class Permits {
     // Read now: a waiter may be queued again (a retry) while this permit is still held.
     const { info, buckets } = w;
     const summary = host.summaryOf(w);
+    // Learning its cost (costLearning.ts): the reading each bucket starts from, and a request of
+    // a key not learnt yet holds its buckets alone until it ends.
+    const learn = lease === undefined ? w.group?.learn : undefined;
+    const learner = learn && host.registry.learner;
+    const starts = learn && learner?.admit(learn, buckets);
     const taken = buckets.map((b, i): Taken => {
       const units = w.costAt(i);
       return [b, b.take(now, units), units];
@@ -103,6 +114,8 @@ export class Permits {
     });
     let observed = false;
     let released = false;
+    // With a shared store: what the caller said the request really cost, sent with its answer.
+    let told: number[] | undefined;
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
@@ -126,7 +139,14 @@ export class Permits {
         const key = typeof raw === 'object' && raw !== null ? raw : undefined;
         if (key) host.seen.set(key, null);
         const readings: StoreReading[] = [];
-        const context = { info, taken, summary, sentAt: now, reconcile: !released && lease === undefined };
+        const context = {
+          info,
+          taken,
+          summary,
+          sentAt: now,
+          reconcile: !released && lease === undefined,
+          ...(learn && starts ? { learn: { key: learn.key, starts } } : {}),
+        };
         const reading = this.read(response, context, readings);
         if (key) host.seen.set(key, reading);
         // A shared store keeps what it admitted: what the request really cost goes there with
@@ -135,7 +155,7 @@ export class Permits {
           lease,
           readings,
           buckets,
-          lease && !released && reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : undefined,
+          !lease || released ? undefined : reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : told,
         );
         host.drain();
         host.flush();
@@ -143,8 +163,9 @@ export class Permits {
       },
       reconcile: (actual) => {
         if (released) return;
-        // A shared store keeps what it admitted: the headers correct it there.
+        // A shared store keeps what it admitted until the answer: the cost goes there with it.
         if (lease === undefined) this.reconcile(taken, actual, false);
+        else told = this.costsOf(taken, actual, false);
         host.drain();
         host.flush();
       },
@@ -153,6 +174,7 @@ export class Permits {
         released = true;
         timeout?.unsubscribe();
         const at = host.now();
+        if (learn) learner?.ended(learn, buckets);
         for (const [b, index, units] of taken) {
           b.release(index, at, units);
           host.registry.markIdle(b, at);
@@ -278,6 +300,20 @@ export class Permits {
         index: undefined,
         ...(r.restorePerSecond === undefined ? {} : { restorePerSecond: r.restorePerSecond }),
       });
+      const learner = host.registry.learner;
+      const k = learner && taken ? taken.findIndex(([x]) => x === b) : -1;
+      const t = taken?.[k];
+      if (learner && t && index !== undefined) {
+        // A drop attributed to this request alone is its cost: the permit holds it from now
+        // on (as an actual cost told after), before the reading below is recounted with it.
+        const learn = request.learn;
+        const learning =
+          learn && request.reconcile && reading.outcome === 'ok' && reading.cost === undefined
+            ? { key: learn.key, start: learn.starts[k] }
+            : undefined;
+        const cost = learner.answered(b, index, t[2], learning, r, resetAt, () => host.regroup());
+        if (cost !== undefined && cost !== t[2]) t[2] = b.reconcile(index, t[2], cost);
+      }
       const from = b.apply(
         r,
         index,

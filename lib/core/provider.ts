@@ -1,3 +1,4 @@
+import type { CostLearner } from './costLearning.js';
 import type { ResponseLike } from './response.js';
 import type { RequestInfo } from './request.js';
 import type { ResetValue } from '../headers/reset.js';
@@ -121,4 +122,13 @@ export interface Provider {
    * pass them anyway. A hook that throws counts as `false`. @default false
    */
   readsBody?(status: number, request: RequestInfo): boolean;
+  /**
+   * The API charges each request an unknown number of units and tells only what is left: the
+   * limiter learns each request's cost from the drop in `remaining` it can attribute to it
+   * alone, per key (requests that cost alike), and admits later requests of the key at that
+   * cost. Only fixed windows whose answers tell `remaining` and a reset; only with the memory
+   * store. The request's own `cost`, and `cost` above, win. Made by `learnCosts()`: called once
+   * per credential for the learner of its buckets.
+   */
+  readonly learnCost?: () => CostLearner;
 }

@@ -56,6 +56,15 @@ export interface RequestInfo {
    * @default 1, or what the provider's `cost` says
    */
   readonly cost?: number | Readonly<Record<string, number>>;
+  /**
+   * With a profile that learns costs (`Provider.learnCost`): which requests cost alike, in place
+   * of the profile's key (by default the route, ids as `:id`). A request without its own `cost`
+   * takes what the last requests of its key were seen to cost; the first of a key goes alone,
+   * so that the drop in `remaining` is its own. Capped at 256 characters; keep it low in
+   * cardinality (at most `maxKeys` are remembered).
+   * @default the profile's key
+   */
+  readonly costKey?: string;
 }
 
 /** The largest cost a request may take of one bucket (hostile input is capped). */

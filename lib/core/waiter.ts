@@ -3,6 +3,7 @@
  * between them (the queue holds waiters, admission turns them into permits).
  */
 import { config } from 'rxjs';
+import type { Learning } from './costLearning.js';
 import type { ResponseReading } from './provider.js';
 import type { Bucket } from './bucket.js';
 import type { RateLimitError } from './errors.js';
@@ -24,9 +25,10 @@ export interface Permit {
    * name), not what it was admitted with: the difference is taken from (or given back to) its
    * buckets at once, and what it holds until `release()` becomes `actual`. For a cost estimated
    * before and told after (Shopify's `requestedQueryCost`, then `actualQueryCost`); a later
-   * response's `remaining` corrects the buckets anyway. With a shared store the store keeps
-   * what was admitted and only the headers correct it. Ignored after `release()`; a value that
-   * is not a cost throws a `TypeError`.
+   * response's `remaining` corrects the buckets anyway. With a shared store the cost goes to
+   * the store with the response (`observe`), before its figures are read; a permit released
+   * unanswered keeps what it was admitted with. Ignored after `release()`; a value that is not a
+   * cost throws a `TypeError`.
    */
   reconcile(actual: number | Readonly<Record<string, number>>): void;
   /** Returns the permit: the request is over (response read, failed, or unsubscribed). */
@@ -53,6 +55,8 @@ export interface BucketGroup {
   readonly buckets: readonly Bucket[];
   /** Units taken of each bucket, in the order of `buckets`; absent when every one is 1. */
   readonly costs?: readonly number[];
+  /** The cost is learnt from the drop in `remaining` (`Provider.learnCost`). */
+  readonly learn?: Learning;
 }
 
 /**

@@ -4,6 +4,7 @@ import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import type { BucketSpec, Provider, ResponseReading } from './types.js';
+import type { CostLearner } from '../core/costLearning.js';
 
 /** What `defineProvider` takes: a name, the buckets (a list, or per request), and a reader. */
 export interface ProviderDefinition {
@@ -22,6 +23,12 @@ export interface ProviderDefinition {
    * `Provider.readsBody`)? A throw counts as `false`. @default never
    */
   readonly readsBody?: (status: number, request: RequestInfo) => boolean;
+  /**
+   * The API charges each request an unknown number of units and tells only what is left:
+   * learn each request's cost from the drop in `remaining` (see `Provider.learnCost`). Made by
+   * `learnCosts()`. @default none
+   */
+  readonly learnCost?: () => CostLearner;
 }
 
 /**
@@ -51,6 +58,9 @@ const definition = z.object({
   readsBody: z.optional(
     z.custom<NonNullable<ProviderDefinition['readsBody']>>((f) => typeof f === 'function', 'a function'),
   ),
+  learnCost: z.optional(
+    z.custom<NonNullable<ProviderDefinition['learnCost']>>((f) => typeof f === 'function', 'a function (learnCosts())'),
+  ),
 });
 
 /**
@@ -76,10 +86,12 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const read = parsed.read;
   const cost = parsed.cost;
   const readsBody = parsed.readsBody;
+  const learnCost = parsed.learnCost;
   return {
     name: parsed.name,
     buckets,
     ...(cost ? { cost } : {}),
+    ...(learnCost ? { learnCost } : {}),
     ...(readsBody
       ? {
           readsBody(status: number, request: RequestInfo) {

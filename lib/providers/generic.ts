@@ -3,6 +3,7 @@ import { int, listOf, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { ResetUnit } from '../headers/reset.js';
 import { defineProvider } from './define.js';
+import { learnCostOption, learnCosts, type LearnCostOptions } from './learnCost.js';
 import { violatedPolicies } from './problem.js';
 import {
   isServedFromCache,
@@ -41,6 +42,13 @@ export interface GenericProviderOptions {
    * `windowMs` and `pacing` are then each resource's hints. Not with `providers.ietf()`.
    */
   readonly resourceHeader?: string;
+  /**
+   * The API charges each request an unknown number of units and its `remaining` drops by
+   * more than 1: learn each route's cost from the drop it can attribute to one request alone
+   * (see `learnCosts`). `true`, or which requests cost alike and how many keys to keep.
+   * @default false
+   */
+  readonly learnCost?: boolean | LearnCostOptions;
 }
 
 /**
@@ -65,6 +73,7 @@ const shared = {
   windowMs: z.optional(z.number().check(z.positive())),
   pacing: z.optional(oneOf(['burst', 'smooth'])),
   limitedStatuses: z.optional(listOf(int().check(z.minimum(100), z.maximum(599)))),
+  learnCost: learnCostOption,
 };
 
 const options = z.strictObject({
@@ -158,6 +167,7 @@ export function generic(opts: GenericProviderOptions = {}): Provider {
   const routes = header === undefined ? undefined : new ResourceRoutes(LANE, hint);
   return defineProvider({
     name: o.name ?? 'generic',
+    ...(o.learnCost ? { learnCost: learnCosts(o.learnCost === true ? {} : o.learnCost) } : {}),
     buckets: routes ? (request) => routes.bucketsFor(request) : [hintBucket(o)],
     read(res, request) {
       // A cached copy's counters describe the budget as it was: read none of them.
@@ -203,6 +213,7 @@ export function ietf(opts: IetfProviderOptions = {}): Provider {
   const limited = new Set(o.limitedStatuses ?? [429]);
   return defineProvider({
     name: o.name ?? 'ietf',
+    ...(o.learnCost ? { learnCost: learnCosts(o.learnCost === true ? {} : o.learnCost) } : {}),
     buckets: [hintBucket(o)],
     read: (res) => {
       const buckets = readIetf(res);

@@ -48,6 +48,7 @@ export const providers = {
 } as const;
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
+export { learnCosts, type LearnCostOptions } from './learnCost.js';
 export type { GenericProviderOptions, IetfProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export { resourceName } from './resources.js';

@@ -25,7 +25,9 @@ import { COMMON } from './scriptCommon.js';
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
  * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
  * log or in flight) up to this request is someone else's, counted until the reset; the call is
- * logged as ended now.
+ * logged as ended now. A request of a window that really cost other than it was admitted with
+ * (its reconciled cost) first takes the difference from what is left and what is in flight, or
+ * gives it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
  *
  * A leaky bucket (as `LeakyBucket.apply`): brought up to now; the request's reconciled cost
  * gives back (or takes) the difference from what it was admitted with; the figure, taken as at
@@ -70,6 +72,22 @@ for i = 1, nb do
   if mine then own = leaseCost(bk, lease) end
   local index = num(ARGV[a + 6])
   local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
+  -- A window's request that really cost other than it was admitted with (a cost estimated
+  -- before and told after): the difference is taken from, or given back to, what is left and
+  -- what is in flight, before the figures are read (as Bucket.reconcile in memory); a rolling
+  -- call is logged at its end with what it really cost.
+  local actual = num(ARGV[a + 13])
+  if not leaky and mine and actual ~= nil and actual > 0 and actual ~= own then
+    local delta = actual - own
+    infl = math.max(0, infl + delta)
+    if s.rem ~= nil then
+      local room = math.huge
+      if s.lim ~= nil then room = math.max(0, s.lim - infl) end
+      s.rem = math.min(room, math.max(0, s.rem - delta))
+    end
+    if s.unc ~= nil and delta > 0 then s.unc = math.max(0, s.unc - delta) end
+    own = actual
+  end
   s.obs = 1
   if index == nil or index >= s.ridx then s.unc = nil; s.aw = nil end
   -- As Bucket.confirm: the first answer from a window opened by our send bounds its start,
@@ -87,7 +105,6 @@ for i = 1, nb do
     local beforeLim = s.lim
     -- What the request really cost (Shopify GraphQL's actualQueryCost): the difference from
     -- what it was admitted with comes back (up to the capacity) or is taken (LeakyBucket.reconcile).
-    local actual = num(ARGV[a + 13])
     if mine and actual ~= nil and actual ~= own and s.lva ~= nil then
       s.lvl = math.min(s.lim or math.huge, s.lvl + own - actual)
     end
@@ -305,7 +322,6 @@ for i = 1, nb do
   if leaky then
     if mine then
       -- This request ended: what it really cost, if told.
-      local actual = num(ARGV[a + 13])
       s.endu = s.endu + (actual or own)
       redis.call('HDEL', bk, 'f:' .. lease, 'e:' .. lease)
     end

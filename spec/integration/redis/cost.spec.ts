@@ -125,6 +125,26 @@ describe('redis store: request cost', () => {
     expect(await bucketState(prefix, 'minute')).toMatchObject({ leases: 0, units: 0, costFields: 0 });
   });
 
+  it('a cost reconciled by the caller reaches Redis with the answer: the window gets the difference back', async () => {
+    const prefix = `rxrl-cost-${process.pid}-${Date.now()}:`;
+    const a = asker(limiterOn(prefix));
+    const b = asker(limiterOn(prefix));
+    a.ask({ url: '/x', cost: 4 });
+    a.ask({ url: '/y', cost: 4 });
+    await until(() => a.granted.length >= 2);
+    expect(await bucketState(prefix, 'minute')).toMatchObject({ rem: '2', units: 8 });
+    // Estimated at 4, it really cost 1: 3 units come back for every process.
+    a.granted[0]?.reconcile(1);
+    a.granted[0]?.observe(responseLike(200, {}));
+    a.granted[0]?.release();
+    await settle();
+    expect(await bucketState(prefix, 'minute')).toMatchObject({ rem: '5', units: 4, costFields: 1 });
+    // So another process's cost-4 request fits now (it would have waited for the window).
+    b.ask({ url: '/z', cost: 4 });
+    await until(() => b.granted.length >= 1);
+    expect(await bucketState(prefix, 'minute')).toMatchObject({ rem: '1', units: 8 });
+  });
+
   it('a cost above the limit fails at once once the limit is known, on any process', async () => {
     const prefix = `rxrl-cost-${process.pid}-${Date.now()}:`;
     const a = asker(limiterOn(prefix));

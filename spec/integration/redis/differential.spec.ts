@@ -44,6 +44,8 @@ type Step =
       readonly resetInMs: number | undefined;
       /** The reset as an instant of the server's clock (two instants, so that readings share one). */
       readonly serverAt: number | undefined;
+      /** What the request really cost (its reconciled cost), when the answer tells. */
+      readonly actual?: number | undefined;
     }
   | { readonly op: 'release'; readonly which: number }
   | { readonly op: 'exhaust'; readonly ms: number };
@@ -67,6 +69,8 @@ const step = (limit: number): fc.Arbitrary<Step> =>
         ),
         // Real epoch instants (a store must carry them whole, not clamp them as durations).
         serverAt: fc.option(fc.constantFrom(INSTANT, INSTANT + 1000), { nil: undefined }),
+        // What the request really cost, when the answer tells (an estimate reconciled after).
+        actual: fc.option(fc.integer({ min: 1, max: limit + 2 }), { nil: undefined }),
       }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), which: fc.nat() }) },
@@ -179,7 +183,11 @@ describe('memory and Redis keep one accounting', () => {
                   ? {}
                   : { resetServerAt: serverAt, resetLatestInMs: st.resetInMs }),
               };
-              store.observe(req.lease, [{ ...reading, ...told, index: req.index }], [spec]);
+              // A cost told after (Permits: reconciled before the figures are read, released with it).
+              const held = st.actual ?? cost;
+              const actual = held === cost ? {} : { cost: held };
+              store.observe(req.lease, [{ ...reading, ...told, index: req.index, ...actual }], [spec]);
+              if (held !== cost) memory.reconcile(req.index, cost, held);
               memory.apply(
                 {
                   name: 'b',
@@ -192,13 +200,14 @@ describe('memory and Redis keep one accounting', () => {
                 req.sentAt,
                 serverAt,
                 1000,
-                cost,
+                held,
                 serverAt === undefined || st.resetInMs === undefined ? undefined : now + st.resetInMs,
               );
+              memory.release(req.index, now, held);
             } else {
               store.release(req.lease, [spec]);
+              memory.release(req.index, Date.now(), cost);
             }
-            memory.release(undefined, undefined, cost);
             await client.ping(); // the store's write has run
           }
         }
@@ -211,6 +220,63 @@ describe('memory and Redis keep one accounting', () => {
         // later answer's figure; an instant the server told, read again through a clock offset
         // pinned closer, brings the window's end forward; another instant does not.
         examples: [
+          // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
+          // it is logged as 1 call), so the next one fits in both.
+          [
+            {
+              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 4 },
+              steps: [
+                { op: 'acquire', count: 2 },
+                {
+                  op: 'answer',
+                  which: 0,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                  actual: 1,
+                },
+                { op: 'acquire', count: 2 },
+              ],
+            },
+          ],
+          [
+            {
+              s: { rolling: true, limit: 8, windowMs: 60_000, cost: 3 },
+              steps: [
+                { op: 'acquire', count: 2 },
+                {
+                  op: 'answer',
+                  which: 0,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                  actual: 1,
+                },
+                { op: 'acquire', count: 1 },
+              ],
+            },
+          ],
+          // One that cost more than it was admitted with takes the rest of what is left.
+          [
+            {
+              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 2 },
+              steps: [
+                { op: 'acquire', count: 2 },
+                {
+                  op: 'answer',
+                  which: 1,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                  actual: 7,
+                },
+                { op: 'acquire', count: 1 },
+              ],
+            },
+          ],
           [
             {
               s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },

@@ -1,0 +1,231 @@
+/**
+ * Costs learnt from the drop in `remaining`: for an API that charges each request an unknown
+ * number of units and tells only what is left (`Provider.learnCost`). The drop between two
+ * readings of one window is a request's cost only when that request is the only one of ours the
+ * server can have counted between them; anything else (requests in flight beside it, answers
+ * out of order, a request ended without a figure, another window) is not attributed, and what
+ * other clients spend in between counts against the request (an estimate on the high side).
+ */
+import { isCost, type RequestInfo } from './request.js';
+import { resetTolerance } from './window.js';
+
+/**
+ * What the learner reads of a bucket (a `Bucket`; structural, so that the provider contract,
+ * which names this class, does not depend on the bucket's file).
+ */
+export interface LearningBucket {
+  readonly name: string;
+  readonly rolling: boolean;
+  readonly leaky: boolean;
+  readonly windowMs: number | undefined;
+  /** Admissions so far. */
+  readonly admitted: number;
+  /** Units in flight. */
+  readonly inFlight: number;
+}
+
+/** What the learner reads of an answer's figures for a bucket. */
+interface Figures {
+  readonly limit?: number | undefined;
+  readonly remaining?: number | undefined;
+}
+
+/** Drops remembered per key and bucket: the estimate is the largest of them. */
+const SAMPLES = 4;
+/** Longest key kept (a longer one is cut): keys are caller input. */
+const MAX_KEY_LENGTH = 256;
+
+/** A bucket's lowest reading of its current window, and the admissions made when it was read. */
+export interface LearnStart {
+  remaining: number;
+  resetAt: number;
+  limit: number | undefined;
+  /** `Bucket.admitted` when the reading came with nothing else of ours in flight (else NaN). */
+  admitted: number;
+}
+
+/** What a request learning its cost holds: its key, and per bucket the reading it started from. */
+export interface Learning {
+  readonly key: string;
+  /** Per bucket of the request: learnt here (true), or its cost is known otherwise. */
+  readonly learns: readonly boolean[];
+  /** No cost known for the key yet: it goes alone on the buckets it learns (see `probing`). */
+  readonly probe: boolean;
+}
+
+/**
+ * Costs learnt per key, for one credential's buckets: made by `learnCosts()` (a profile's
+ * `learnCost`), one per credential.
+ */
+export class CostLearner {
+  /** Key → bucket name → the last drops attributed; a Map's order is the LRU order. */
+  private readonly costs = new Map<string, Map<string, number[]>>();
+  /** Per bucket, the largest cost learnt of any key: what a request of a key not learnt yet takes. */
+  private readonly dearest = new Map<string, number>();
+  private readonly bases = new WeakMap<LearningBucket, LearnStart>();
+  /** Requests of keys not learnt yet in flight, per bucket: nothing else goes beside them. */
+  private readonly probes = new WeakMap<LearningBucket, number>();
+
+  constructor(
+    /** Which requests cost alike (`RequestInfo.costKey` wins); `undefined`: not learnt. */
+    private readonly key: (request: RequestInfo) => string | undefined,
+    /** Most keys remembered; the least recently used is forgotten past it. */
+    private readonly maxKeys: number,
+  ) {}
+
+  /** The key `request` learns under, or `undefined`. */
+  keyOf(request: RequestInfo): string | undefined {
+    let key: unknown = request.costKey;
+    if (key === undefined) {
+      try {
+        key = this.key(request);
+      } catch {
+        return undefined;
+      }
+    }
+    return typeof key === 'string' && key !== '' ? key.slice(0, MAX_KEY_LENGTH) : undefined;
+  }
+
+  /** Does this bucket's kind allow learning? A fixed window: its units come back only at a reset. */
+  learns(b: LearningBucket): boolean {
+    return !b.rolling && !b.leaky;
+  }
+
+  /** The cost learnt for `key` on bucket `name`, or `undefined` (not learnt yet). */
+  estimate(key: string, name: string): number | undefined {
+    const entry = this.costs.get(key);
+    if (!entry) return undefined;
+    // Used: most recent in the LRU order.
+    this.costs.delete(key);
+    this.costs.set(key, entry);
+    const drops = entry.get(name);
+    return drops ? Math.max(...drops) : undefined;
+  }
+
+  /** What a request of a key not learnt yet takes of bucket `name`: the dearest learnt, else 1. */
+  guess(name: string): number {
+    return this.dearest.get(name) ?? 1;
+  }
+
+  /** A request of a key not learnt yet in flight on `b` holds it alone; a request waits beside one. */
+  probing(b: LearningBucket): boolean {
+    return (this.probes.get(b) ?? 0) > 0;
+  }
+
+  /**
+   * A request learning its cost is admitted on `buckets` (before their `take`): the readings
+   * its drops count from, per bucket; a probe holds its buckets alone until `ended`.
+   */
+  admit(learn: Learning, buckets: readonly LearningBucket[]): Array<LearnStart | undefined> {
+    return buckets.map((b, i) => {
+      if (!learn.learns[i]) return undefined;
+      if (learn.probe) this.probes.set(b, (this.probes.get(b) ?? 0) + 1);
+      return this.starting(b);
+    });
+  }
+
+  /** That request ended (answered or not): a probe's buckets are free again. */
+  ended(learn: Learning, buckets: readonly LearningBucket[]): void {
+    if (!learn.probe) return;
+    buckets.forEach((b, i) => {
+      if (!learn.learns[i]) return;
+      const n = (this.probes.get(b) ?? 0) - 1;
+      if (n > 0) this.probes.set(b, n);
+      else this.probes.delete(b);
+    });
+  }
+
+  /**
+   * Admission `index` on `b`, holding `units`, was answered with figures `r` (and the told reset
+   * `resetAt`): the reading is kept, and when the request learns its cost (`learning`: its key
+   * and start here; not for a refused answer or one that told its cost) and its drop can be
+   * attributed, it is learnt (`changed` is called when the key's estimate moved) and returned:
+   * what the permit holds from now on.
+   */
+  answered(
+    b: LearningBucket,
+    index: number,
+    units: number,
+    learning: { readonly key: string; readonly start: LearnStart | undefined } | undefined,
+    r: Figures,
+    resetAt: number | undefined,
+    changed: () => void,
+  ): number | undefined {
+    if (!this.learns(b)) return undefined;
+    const cost = learning && this.attribute(b, index, learning.start, r, resetAt);
+    if (learning && cost !== undefined && this.learn(learning.key, b.name, cost)) changed();
+    this.read(b, index, units, r, resetAt);
+    return cost;
+  }
+
+  /**
+   * Called before `b.take` for a request learning its cost: the reading it starts from, when
+   * the drop to its own will be its alone (nothing of ours in flight, nothing admitted since a
+   * reading that counted every request before it).
+   */
+  starting(b: LearningBucket): Readonly<LearnStart> | undefined {
+    const base = this.bases.get(b);
+    return base && b.inFlight === 0 && base.admitted === b.admitted ? { ...base } : undefined;
+  }
+
+  /**
+   * The cost of admission `index` on `b`, from its answer's reading `r` and
+   * the told reset `resetAt`, when it can be attributed: it started from `start`, nothing was
+   * admitted on `b` after it, and the reading is of the same window and limit. `undefined`
+   * otherwise.
+   */
+  attribute(
+    b: LearningBucket,
+    index: number,
+    start: Readonly<LearnStart> | undefined,
+    r: Figures,
+    resetAt: number | undefined,
+  ): number | undefined {
+    if (!start || r.remaining === undefined || resetAt === undefined || b.admitted !== index + 1) return undefined;
+    if (Math.abs(resetAt - start.resetAt) > resetTolerance(b.windowMs)) return undefined;
+    if (r.limit !== undefined && start.limit !== undefined && r.limit !== start.limit) return undefined;
+    const drop = start.remaining - r.remaining;
+    return isCost(drop) ? drop : undefined;
+  }
+
+  /**
+   * A reading of `b` came, for admission `index` holding `units`: the window's lowest figure
+   * is kept, and when nothing else of ours is in flight it counted every request admitted.
+   */
+  read(b: LearningBucket, index: number | undefined, units: number, r: Figures, resetAt: number | undefined): void {
+    if (index === undefined || r.remaining === undefined || resetAt === undefined) return;
+    const base = this.bases.get(b);
+    const same =
+      base !== undefined &&
+      Math.abs(resetAt - base.resetAt) <= resetTolerance(b.windowMs) &&
+      (r.limit === undefined || base.limit === undefined || r.limit === base.limit);
+    const remaining = same ? Math.min(base.remaining, r.remaining) : r.remaining;
+    const alone = b.inFlight - units <= 0;
+    this.bases.set(b, {
+      remaining,
+      resetAt: same ? base.resetAt : resetAt,
+      limit: r.limit ?? (same ? base.limit : undefined),
+      admitted: alone ? b.admitted : Number.NaN,
+    });
+  }
+
+  /** Learns that a request of `key` cost `cost` of bucket `name`; true when the estimate changed. */
+  learn(key: string, name: string, cost: number): boolean {
+    const before = this.estimate(key, name);
+    let entry = this.costs.get(key);
+    if (!entry) {
+      entry = new Map();
+      this.costs.set(key, entry);
+      for (const oldest of this.costs.keys()) {
+        if (this.costs.size <= this.maxKeys) break;
+        this.costs.delete(oldest);
+      }
+    }
+    const drops = entry.get(name) ?? [];
+    drops.push(cost);
+    if (drops.length > SAMPLES) drops.shift();
+    entry.set(name, drops);
+    this.dearest.set(name, Math.max(this.dearest.get(name) ?? 1, cost));
+    return Math.max(...drops) !== before;
+  }
+}
