@@ -94,7 +94,7 @@ export class Permits {
     });
     this.forgetEmpty(buckets);
     host.inFlight++;
-    host.out.totals.sent++;
+    host.out.sent++;
     host.out.emit({
       type: 'admitted',
       request: summary,
@@ -235,7 +235,7 @@ export class Permits {
     if (reading.cost !== undefined && taken && request.reconcile) this.reconcile(taken, reading.cost, true);
     const date = response.header('date');
     if (date !== undefined) host.skew.observe(date, now, sentAt);
-    host.out.totals.responses++;
+    host.out.responses++;
     host.out.emit({ type: 'response', request: summary, status: response.status });
     const mine: ReadonlyArray<readonly [Bucket, number | undefined, number]> =
       taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined, 1] as const);
