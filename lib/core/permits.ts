@@ -95,12 +95,14 @@ export class Permits {
     this.forgetEmpty(buckets);
     host.inFlight++;
     host.out.sent++;
-    host.out.emit({
-      type: 'admitted',
-      request: summary,
-      waitedMs: now - (host.epoch + w.queuedAt),
-      buckets: buckets.map((b) => b.name),
-    });
+    // Built only for a listener: the bucket names are an array per request.
+    if (host.out.listened)
+      host.out.emit({
+        type: 'admitted',
+        request: summary,
+        waitedMs: now - (host.epoch + w.queuedAt),
+        buckets: buckets.map((b) => b.name),
+      });
     let observed = false;
     let released = false;
     // The lease: a permit never given back (a request that never settles) would hold its slot
