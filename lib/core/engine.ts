@@ -319,7 +319,7 @@ export class Engine {
   }
 
   reject(w: Waiter, error: RateLimitError): void {
-    this.out.totals.rejected++;
+    this.out.rejected++;
     this.out.touch();
     try {
       w.rejected(error);
@@ -396,7 +396,7 @@ export class Engine {
       pausedUntil: pausedUntil > now ? pausedUntil : null,
       pauseReason: pausedUntil > now ? pauseReason : null,
       blocked: blocked ? { ...blocked } : null,
-      totals: { ...this.out.totals },
+      totals: this.out.totals(),
       updatedAt: now,
     };
   }

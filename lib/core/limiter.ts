@@ -319,7 +319,7 @@ export class Limiter {
       const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity, 0, cost) ?? reset);
       if (!kept && resumeAt - now <= this.maxWaitMs) continue;
       engine.out.emit({ type: 'quota-exhausted', request: engine.summarize(info), bucket: b.name, resumeAt });
-      engine.out.totals.rejected++;
+      engine.out.rejected++;
       engine.out.touch();
       engine.out.flush();
       return new QuotaExhaustedError({
@@ -336,7 +336,7 @@ export class Limiter {
   /** @internal Counts a request served without sending it (shared or cached). */
   noteSaved(info: RequestInfo, from: 'in-flight' | 'cache'): void {
     const engine = this.engine;
-    engine.out.totals.saved++;
+    engine.out.saved++;
     engine.out.emit({ type: 'shared', request: engine.summarize(info), from });
     engine.out.touch();
     engine.out.flush();

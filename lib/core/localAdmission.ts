@@ -79,6 +79,12 @@ export class LocalAdmission implements Admission, CredentialMember {
   private readonly lots = new WeakMap<Bucket, Lot<Waiter, BucketGroup>>();
   /** Per bucket, the costly request it is held for (see {@link Claim}). */
   private readonly claims = new WeakMap<Bucket, Claim>();
+  /**
+   * Was any claim ever made here? Until then `verdict` does not look the buckets up in `claims`
+   * (a weak map's table, out of the CPU's caches at 10,000 tenants, for the costly requests
+   * only a few limiters see).
+   */
+  private claimed = false;
   /** The credential's state in the process, shared with its other limiters. */
   private credential: CredentialState | undefined;
 
@@ -325,7 +331,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       const alone = probe?.[i] === true;
       if (learner && (learner.probing(b) || (alone && b.inFlight > 0))) when = undefined;
       // Held for a costly request before this one: this one waits until that one goes.
-      const claim = this.claims.get(b);
+      const claim = this.claimed ? this.claims.get(b) : undefined;
       if (claim && claim.w !== w) {
         if (claim.w.level === undefined || claim.w.id !== claim.id) this.claims.delete(b);
         else if (before(claim.w, w))
@@ -349,6 +355,7 @@ export class LocalAdmission implements Admission, CredentialMember {
         if (claim && claim.w !== w && claim.w.level !== undefined && claim.w.id === claim.id && before(claim.w, w))
           continue;
         this.claims.set(b, { w, id: w.id, at });
+        this.claimed = true;
       }
     }
     return { go: false, at, bucket: blocking };

@@ -97,7 +97,7 @@ export class PausePolicy {
     sentAt?: number,
   ): void {
     const { host } = this;
-    host.out.totals.rateLimited++;
+    host.out.rateLimited++;
     // A 429 in a row is one to a request sent after the last 429 was read. Requests already on
     // their way then (a burst of concurrent streams) are answered 429 together; counting each
     // would double the backoff per stream and stall every stream for minutes.
@@ -242,7 +242,7 @@ export class PausePolicy {
 
   /** The provider blocked the credential (answered with `status`). */
   blockedBy(status: number, now: number): void {
-    this.host.out.totals.rateLimited++;
+    this.host.out.rateLimited++;
     const until = this.host.blockCooldownMs === Infinity ? null : now + this.host.blockCooldownMs;
     this.blocked = { status, since: now, until };
     this.share.block(until === null ? null : until - now, status);

@@ -20,7 +20,7 @@ export interface Totals {
   saved: number;
 }
 
-export class Publisher {
+export class Publisher implements Totals {
   /**
    * `state$`: the latest snapshot replayed to each new subscriber, pushed when something
    * changed and someone listens. Its subject is made on the first subscription, and who listens
@@ -31,7 +31,16 @@ export class Publisher {
   readonly state$: Observable<LimiterSnapshot>;
   /** `events$`: hot. */
   readonly events$: Observable<LimiterEvent>;
-  readonly totals: Totals = { sent: 0, responses: 0, rateLimited: 0, rejected: 0, saved: 0 };
+  /**
+   * The counters ({@link Totals}), in this object's own fields rather than an object of their
+   * own: `sent` is counted at every request, and at 10,000 tenants one more object per limiter
+   * is one more read out of the CPU's caches.
+   */
+  sent = 0;
+  responses = 0;
+  rateLimited = 0;
+  rejected = 0;
+  saved = 0;
   private stateSubject: BehaviorSubject<LimiterSnapshot> | undefined;
   private eventsSubject: Subject<LimiterEvent> | undefined;
   /** The latest snapshot pushed (kept, as a BehaviorSubject keeps it, after `close`). */
@@ -66,6 +75,12 @@ export class Publisher {
         subscription.unsubscribe();
       };
     });
+  }
+
+  /** The counters, as the snapshot shows them (a copy). */
+  totals(): Totals {
+    const { sent, responses, rateLimited, rejected, saved } = this;
+    return { sent, responses, rateLimited, rejected, saved };
   }
 
   /** Something the snapshot shows changed: the next `flush` pushes a fresh one. */
