@@ -73,7 +73,7 @@ export class CostLearner {
     private readonly maxKeys: number,
   ) {}
 
-  /** The key `request` learns under, or `undefined`. */
+  /** The key `request` learns under, or `undefined`. @internal */
   keyOf(request: RequestInfo): string | undefined {
     let key: unknown = request.costKey;
     if (key === undefined) {
@@ -86,12 +86,12 @@ export class CostLearner {
     return typeof key === 'string' && key !== '' ? key.slice(0, MAX_KEY_LENGTH) : undefined;
   }
 
-  /** Does this bucket's kind allow learning? A fixed window: its units come back only at a reset. */
+  /** Does this bucket's kind allow learning? A fixed window: its units come back only at a reset. @internal */
   learns(b: LearningBucket): boolean {
     return !b.rolling && !b.leaky;
   }
 
-  /** The cost learnt for `key` on bucket `name`, or `undefined` (not learnt yet). */
+  /** The cost learnt for `key` on bucket `name`, or `undefined` (not learnt yet). @internal */
   estimate(key: string, name: string): number | undefined {
     const entry = this.costs.get(key);
     if (!entry) return undefined;
@@ -102,12 +102,12 @@ export class CostLearner {
     return drops ? Math.max(...drops) : undefined;
   }
 
-  /** What a request of a key not learnt yet takes of bucket `name`: the dearest learnt, else 1. */
+  /** What a request of a key not learnt yet takes of bucket `name`: the dearest learnt, else 1. @internal */
   guess(name: string): number {
     return this.dearest.get(name) ?? 1;
   }
 
-  /** A request of a key not learnt yet in flight on `b` holds it alone; a request waits beside one. */
+  /** A request of a key not learnt yet in flight on `b` holds it alone; a request waits beside one. @internal */
   probing(b: LearningBucket): boolean {
     return (this.probes.get(b) ?? 0) > 0;
   }
@@ -115,6 +115,7 @@ export class CostLearner {
   /**
    * A request learning its cost is admitted on `buckets` (before their `take`): the readings
    * its drops count from, per bucket; a probe holds its buckets alone until `ended`.
+   * @internal
    */
   admit(learn: Learning, buckets: readonly LearningBucket[]): Array<LearnStart | undefined> {
     return buckets.map((b, i) => {
@@ -124,7 +125,7 @@ export class CostLearner {
     });
   }
 
-  /** That request ended (answered or not): a probe's buckets are free again. */
+  /** That request ended (answered or not): a probe's buckets are free again. @internal */
   ended(learn: Learning, buckets: readonly LearningBucket[]): void {
     if (!learn.probe) return;
     buckets.forEach((b, i) => {
@@ -141,6 +142,7 @@ export class CostLearner {
    * and start here; not for a refused answer or one that told its cost) and its drop can be
    * attributed, it is learnt (`changed` is called when the key's estimate moved) and returned:
    * what the permit holds from now on.
+   * @internal
    */
   answered(
     b: LearningBucket,
@@ -162,6 +164,7 @@ export class CostLearner {
    * Called before `b.take` for a request learning its cost: the reading it starts from, when
    * the drop to its own will be its alone (nothing of ours in flight, nothing admitted since a
    * reading that counted every request before it).
+   * @internal
    */
   starting(b: LearningBucket): Readonly<LearnStart> | undefined {
     const base = this.bases.get(b);
@@ -173,6 +176,7 @@ export class CostLearner {
    * the told reset `resetAt`, when it can be attributed: it started from `start`, nothing was
    * admitted on `b` after it, and the reading is of the same window and limit. `undefined`
    * otherwise.
+   * @internal
    */
   attribute(
     b: LearningBucket,
@@ -191,6 +195,7 @@ export class CostLearner {
   /**
    * A reading of `b` came, for admission `index` holding `units`: the window's lowest figure
    * is kept, and when nothing else of ours is in flight it counted every request admitted.
+   * @internal
    */
   read(b: LearningBucket, index: number | undefined, units: number, r: Figures, resetAt: number | undefined): void {
     if (index === undefined || r.remaining === undefined || resetAt === undefined) return;
@@ -209,7 +214,7 @@ export class CostLearner {
     });
   }
 
-  /** Learns that a request of `key` cost `cost` of bucket `name`; true when the estimate changed. */
+  /** Learns that a request of `key` cost `cost` of bucket `name`; true when the estimate changed. @internal */
   learn(key: string, name: string, cost: number): boolean {
     const before = this.estimate(key, name);
     let entry = this.costs.get(key);

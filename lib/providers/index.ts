@@ -49,6 +49,7 @@ export const providers = {
 
 export { defineProvider, bucketSpecSchema, type ProviderDefinition } from './define.js';
 export { learnCosts, type LearnCostOptions } from './learnCost.js';
+export type { CostLearner } from '../core/costLearning.js';
 export type { GenericProviderOptions, IetfProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export { resourceName } from './resources.js';
