@@ -23,17 +23,7 @@ const quiet = { outcome: 'ok' as const, buckets: [] };
 import { createBucket } from '../../lib/core/buckets.js';
 import { CostLearner } from '../../lib/core/costLearning.js';
 import { inVirtualTime } from '../helpers/virtual.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as mulberry32 } from '../reliability/arbitraries.js';
 
 /** The server's clock at virtual 0: a whole second, so its windows end on whole seconds. */
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);

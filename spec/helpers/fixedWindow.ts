@@ -7,6 +7,7 @@
 import { asyncScheduler, from, mergeMap, Observable } from 'rxjs';
 import { createLimiter, providers, rateLimit, responseLike, type ResponseLike } from '../../lib/index.js';
 import { inVirtualTime } from './virtual.js';
+import { prng as mulberry32 } from '../reliability/arbitraries.js';
 
 export type ResetFormat = 'unix-seconds' | 'seconds-left' | 'iso';
 
@@ -49,17 +50,6 @@ export interface FixedWindowResult {
 }
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function formatReset(format: ResetFormat, endMs: number, serverNow: number): string {
   const endSeconds = Math.ceil(endMs / 1000);
