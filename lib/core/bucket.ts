@@ -455,7 +455,7 @@ export class Bucket {
 
   /** Has the server started a new window that it did not announce with a reset? (`rolledOver`) */
   private rolledOver(reading: BucketReading, index: number | undefined): boolean {
-    return rolledOver(this.lowest, reading.remaining, index, this.inFlight);
+    return rolledOver(this.lowest, reading.remaining, index);
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */

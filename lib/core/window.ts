@@ -85,18 +85,16 @@ export interface Lowest {
 /**
  * Has the server started a new window that it did not announce with a reset? Within one window
  * what is left only goes down. A request sent after the lowest figure came back was counted
- * after it, so any rise in its answer means a new window. A request sent earlier may have
- * reached the server before the one that saw the lowest (concurrent requests arrive in any
- * order): only a rise larger than our requests in flight counts then.
+ * after it, so any rise in its answer means a new window. A request sent earlier proves
+ * nothing: it may have reached the server before the one that saw the lowest (concurrent
+ * requests arrive in any order), and what the server counted between the two may be answered
+ * already, so no count of ours still in flight bounds the rise. (Taking our requests in flight
+ * as that bound read a reordered answer, 44 units above the lowest with costs of 4 to 18, as a
+ * new window, and refilled 4 s early.)
  */
-export function rolledOver(
-  low: Lowest | undefined,
-  remaining: number | undefined,
-  index: number | undefined,
-  inFlight: number,
-): boolean {
-  if (remaining === undefined || index === undefined || low === undefined || index <= low.index) return false;
-  return remaining > low.value + (index >= low.after ? 0 : inFlight);
+export function rolledOver(low: Lowest | undefined, remaining: number | undefined, index: number | undefined): boolean {
+  if (remaining === undefined || index === undefined || low === undefined || index < low.after) return false;
+  return remaining > low.value;
 }
 
 /**
@@ -172,11 +170,9 @@ local function ceilSecond(ms)
   return math.max(1000, math.ceil(ms / 1000) * 1000)
 end
 -- As rolledOver(): s.low, s.lowi, s.lowa are the lowest figure, its index and admissions then.
-local function rolledOver(s, rem, index, inFlight)
-  if rem == nil or index == nil or s.low == nil or index <= s.lowi then return false end
-  local slack = inFlight
-  if index >= s.lowa then slack = 0 end
-  return rem > s.low + slack
+local function rolledOver(s, rem, index)
+  if rem == nil or index == nil or s.low == nil or index < s.lowa then return false end
+  return rem > s.low
 end
 -- As countedAfresh().
 local function countedAfresh(s, rem, index, cost)

@@ -247,7 +247,7 @@ for i = 1, nb do
     -- An instant the server told is no such guess: it names the window that counted the request.
     local sentBefore = serverAt == nil and sentAt ~= nil and s.srst ~= nil and sentAt < s.srst
       and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
-      and not rolledOver(s, rem, index, infl)
+      and not rolledOver(s, rem, index)
       and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
     if not skip and sentBefore and (not told or cur == nil) then skip = true end
     if not skip then
@@ -255,7 +255,7 @@ for i = 1, nb do
       -- our own projection) starts a new window; with no reset, a rise the requests in flight
       -- cannot explain does (rolledOver).
       local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
-        and rolledOver(s, rem, index, infl)
+        and rolledOver(s, rem, index)
       local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
       if newWindow then
         s.low = nil
