@@ -102,6 +102,34 @@ const scenario = fc
     }),
   );
 
+/**
+ * An example: two admitted at the scenario's cost, request `which` answered with only its real
+ * cost (`actual`), then `then` more asked for.
+ */
+const reconciled = (
+  s: { rolling: boolean; limit: number; windowMs: number; cost: number },
+  which: number,
+  actual: number,
+  then: number,
+): [{ s: typeof s; steps: Step[] }] => [
+  {
+    s,
+    steps: [
+      { op: 'acquire', count: 2 },
+      {
+        op: 'answer',
+        which,
+        limit: undefined,
+        remaining: undefined,
+        resetInMs: undefined,
+        serverAt: undefined,
+        actual,
+      },
+      { op: 'acquire', count: then },
+    ],
+  },
+];
+
 let run = 0;
 
 function session(client: Redis, prefix: string): StoreSession {
@@ -222,61 +250,10 @@ describe('memory and Redis keep one accounting', () => {
         examples: [
           // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
           // it is logged as 1 call), so the next one fits in both.
-          [
-            {
-              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 4 },
-              steps: [
-                { op: 'acquire', count: 2 },
-                {
-                  op: 'answer',
-                  which: 0,
-                  limit: undefined,
-                  remaining: undefined,
-                  resetInMs: undefined,
-                  serverAt: undefined,
-                  actual: 1,
-                },
-                { op: 'acquire', count: 2 },
-              ],
-            },
-          ],
-          [
-            {
-              s: { rolling: true, limit: 8, windowMs: 60_000, cost: 3 },
-              steps: [
-                { op: 'acquire', count: 2 },
-                {
-                  op: 'answer',
-                  which: 0,
-                  limit: undefined,
-                  remaining: undefined,
-                  resetInMs: undefined,
-                  serverAt: undefined,
-                  actual: 1,
-                },
-                { op: 'acquire', count: 1 },
-              ],
-            },
-          ],
+          reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 4 }, 0, 1, 2),
+          reconciled({ rolling: true, limit: 8, windowMs: 60_000, cost: 3 }, 0, 1, 1),
           // One that cost more than it was admitted with takes the rest of what is left.
-          [
-            {
-              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 2 },
-              steps: [
-                { op: 'acquire', count: 2 },
-                {
-                  op: 'answer',
-                  which: 1,
-                  limit: undefined,
-                  remaining: undefined,
-                  resetInMs: undefined,
-                  serverAt: undefined,
-                  actual: 7,
-                },
-                { op: 'acquire', count: 1 },
-              ],
-            },
-          ],
+          reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 2 }, 1, 7, 1),
           [
             {
               s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
