@@ -124,6 +124,7 @@ export class Engine {
     this.inference = new CapacityInference(
       (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
       (ms) => this.skew.toLocal(ms),
+      (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
     );
     this.permits = new Permits(this);
     this.admission = session

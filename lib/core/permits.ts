@@ -359,7 +359,7 @@ export class Permits {
       // Inference learns only windows no header describes (checked here too, so that a bucket
       // the headers describe costs no visit to it).
       if (taken && sentAt !== undefined)
-        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt);
+        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt, now);
     }
     // What the response changed may let parked requests go (or sets when they will).
     for (const [b] of mine) host.admission.recheck(b, now);
