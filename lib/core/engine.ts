@@ -29,9 +29,8 @@ import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
 import { moveRegrouped } from './regroup.js';
 import { methodOf, type RequestInfo } from './request.js';
-import { SharedAdmission } from './sharedAdmission.js';
 import type { LimiterSnapshot } from './state.js';
-import type { StoreSession } from './store.js';
+import type { StoreAdmission, StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
 import type { Bucket } from './bucket.js';
 import { reportUnhandledError, type BucketGroup, type Permit, type Waiter } from './waiter.js';
@@ -127,8 +126,10 @@ export class Engine {
       (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
     );
     this.permits = new Permits(this);
+    // The store brings the shared admission (limiter.ts checked it has one): a bundle whose
+    // limiters keep the memory store does not carry it.
     this.admission = session
-      ? new SharedAdmission(this, session)
+      ? ((opts.store?.admission as StoreAdmission).admit(this as never, session) as Admission)
       : (local as LocalAdmission).join(shared as CredentialState);
     this.pauses = new PausePolicy(this, this.admission);
   }

@@ -173,8 +173,24 @@ export interface LimiterStore {
    * @default false
    */
   readonly leaky?: boolean;
+  /**
+   * How limiters admit through the sessions `open` returns: `sharedAdmission()` (from
+   * `rx-ratelimit`). Required of a store that opens sessions; a limiter with the memory store
+   * never loads that code, so a browser bundle does not carry it.
+   */
+  readonly admission?: StoreAdmission;
   /** Called once by each limiter that uses the store: its session, or `undefined` to keep buckets in the limiter. */
   open(context: StoreContext): StoreSession | undefined;
+}
+
+/**
+ * Admission through a shared store's sessions, as a store's `admission`: made by
+ * `sharedAdmission()`. Opaque: a store passes it along.
+ */
+export interface StoreAdmission {
+  readonly kind: 'shared';
+  /** @internal The limiter's admission over `session` (`host`: the limiter's engine). */
+  readonly admit: (host: never, session: StoreSession) => unknown;
 }
 
 /**
