@@ -50,7 +50,13 @@ function processOn(prefix: string) {
   const granted: Permit[] = [];
   const ask = (info: RequestInfo) =>
     tickets.push(limiter.acquire(info, { granted: (p) => granted.push(p), rejected: () => undefined }));
-  return { granted, ask };
+  // The merge of the last answer is done (its reply, and the costs in it, are in): Redis answers
+  // one client's calls in order. And a while for the store's notices.
+  const merged = async () => {
+    await client.ping();
+    await new Promise((r) => setTimeout(r, 300));
+  };
+  return { granted, ask, merged };
 }
 
 /**
@@ -80,8 +86,6 @@ function answer(permit: Permit | undefined, server: ReturnType<typeof api>): voi
   permit?.release();
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 300));
-
 describe('redis store: costs learnt from the drop in remaining', () => {
   it('a drop with nothing of any process beside it is learnt: the route then takes its cost', async () => {
     const prefix = `rxrl-learn-${process.pid}-${Date.now()}:`;
@@ -93,12 +97,12 @@ describe('redis store: costs learnt from the drop in remaining', () => {
       await until(() => a.granted.length === k);
       server.arrive('/search');
       answer(a.granted[k - 1], server);
-      await settle();
+      await a.merged();
     }
     // 10 units left: at 5 a search, two searches go, not three.
     for (const k of [3, 4, 5]) a.ask({ method: 'GET', url: `/search/${k}` });
     await until(() => a.granted.length >= 4);
-    await settle();
+    await a.merged();
     expect(a.granted).toHaveLength(4);
   });
 
@@ -111,7 +115,7 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     await until(() => a.granted.length === 1);
     server.arrive('/search');
     answer(a.granted[0], server);
-    await settle();
+    await a.merged();
     // A's search and B's request both reach the server before A's answer: the drop (8) is
     // theirs together, which A cannot tell from its own view.
     a.ask({ method: 'GET', url: '/search/2' });
@@ -122,7 +126,8 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     server.arrive('/other');
     answer(a.granted[1], server);
     answer(b.granted[0], server);
-    await settle();
+    await a.merged();
+    await b.merged();
     // 7 left. Learnt at 8, no search would go; not learnt, each takes 1 and three go.
     for (const k of [3, 4, 5]) a.ask({ method: 'GET', url: `/search/${k}` });
     await until(() => a.granted.length >= 5);
