@@ -161,6 +161,10 @@ export class Permits {
           readings,
           buckets,
           !lease || released ? undefined : reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : told,
+          // A request learning its cost, as in memory (`read`) from an answer not refused that
+          // told no cost of its own: with a shared store, the store attributes the drop (nothing
+          // to a lease already ended).
+          reading.outcome === 'ok' && reading.cost === undefined ? w.group?.learn : undefined,
         );
         host.drain();
         host.flush();

@@ -7,6 +7,7 @@
  */
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
+import type { Learning } from './costLearning.js';
 import { reasonOf, type AdmissionHost } from './localAdmission.js';
 import type { StoreAdmission, StoreGrant, StoreReading, StoreSession } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
@@ -95,6 +96,7 @@ export class SharedAdmission implements Admission {
     readings: readonly StoreReading[],
     buckets: readonly Bucket[],
     costs?: readonly number[],
+    learn?: Learning,
   ): void {
     const registry = this.host.registry;
     if (!lease) {
@@ -117,7 +119,13 @@ export class SharedAdmission implements Admission {
           ...(cost === undefined ? {} : { cost }),
         };
       });
-      this.session.observe(lease.lease, all, registry.specsOf(names));
+      // The costs the store attributes to the request come later: later requests take them.
+      this.session.observe(
+        lease.lease,
+        all,
+        registry.specsOf(names),
+        learn && ((name, cost) => registry.learner?.learn(learn.key, name, cost) && this.host.regroup()),
+      );
     }
     this.dirty = true;
   }

@@ -103,8 +103,18 @@ export interface StoreSession {
    * `buckets`, taking `options.costs` units of each (1 when absent).
    */
   acquire(buckets: readonly StoreBucketSpec[], count: number, options: StoreAcquireOptions): Promise<StoreGrant>;
-  /** Merges one response's readings (and ends its lease: it is no longer in flight). */
-  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
+  /**
+   * Merges one response's readings (and ends its lease: it is no longer in flight). With
+   * `learnt`, the request learns its cost from the drop in `remaining` (costLearning.ts):
+   * `learnt` is called, later, for each fixed window whose drop the store could attribute to
+   * this request alone, over every process, with its cost there.
+   */
+  observe(
+    lease: string | undefined,
+    readings: readonly StoreReading[],
+    buckets: readonly StoreBucketSpec[],
+    learnt?: (bucket: string, cost: number) => void,
+  ): void;
   /** Ends a lease whose response was not observed (error, unsubscribe). */
   release(lease: string, buckets: readonly StoreBucketSpec[]): void;
   /** Pauses every process for `ms`. */
