@@ -270,8 +270,9 @@ for i = 1, nb do
       -- lowest figure is this request's cost when that figure came with nothing in flight and
       -- counted every admission before this one (lrn), nothing was admitted after it (adm),
       -- and the reading is of the same window and limit. What other clients spent in between
-      -- makes it look higher, never lower (rounded up for the same reason).
-      if not newWindow and ARGV[a + 15] == '1' and mine and index ~= nil and rem ~= nil and reset ~= nil
+      -- makes it look higher, never lower (rounded up for the same reason). Never from a
+      -- reading of 0 left: a floor, the request may have cost more than was left.
+      if not newWindow and ARGV[a + 15] == '1' and mine and index ~= nil and rem ~= nil and rem > 0 and reset ~= nil
         and s.low ~= nil and s.lrn == index and s.adm == index + 1
         and (lim == nil or s.lim == nil or lim == s.lim) then
         local drop = math.ceil(s.low - rem)
@@ -284,9 +285,12 @@ for i = 1, nb do
       if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
       end
-      -- A reading with nothing else in flight counted every admission so far.
+      -- A reading with nothing else in flight counted every admission so far. Only the server's
+      -- own figure is a base for a drop: the window's low may be an estimate (a process back
+      -- from an outage sets it to what Redis thinks is left, less its peers' reserve and the
+      -- units held in flight), and a drop from there read a cost below the real one.
       if rem ~= nil and index ~= nil then
-        if infl - own <= 0 then s.lrn = s.adm else s.lrn = nil end
+        if infl - own <= 0 and s.low == rem then s.lrn = s.adm else s.lrn = nil end
       end
       if lim ~= nil then s.lim = lim end
       if rem ~= nil then
