@@ -4,7 +4,9 @@
  * ports from `freePort`, so that two runs on one machine never meet.
  */
 import { createServer } from 'node:net';
+import { afterEach } from '@jest/globals';
 import { Redis } from 'ioredis';
+import type { Limiter, Ticket } from '../../lib/index.js';
 
 const url = new URL(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 
@@ -44,4 +46,18 @@ export function processClient(port: number, into: Redis[]): Redis {
   c.on('error', () => undefined);
   into.push(c);
   return c;
+}
+
+/**
+ * What a test opens (Redis clients, limiters, tickets), pushed onto these arrays and closed after
+ * each test: tickets cancelled, then limiters closed, then clients disconnected.
+ */
+export function closedAfterEach(): { clients: Redis[]; limiters: Limiter[]; tickets: Ticket[] } {
+  const open = { clients: [] as Redis[], limiters: [] as Limiter[], tickets: [] as Ticket[] };
+  afterEach(async () => {
+    for (const t of open.tickets.splice(0)) t.cancel();
+    for (const l of open.limiters.splice(0)) await l.close();
+    for (const c of open.clients.splice(0)) c.disconnect();
+  });
+  return open;
 }

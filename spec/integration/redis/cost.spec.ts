@@ -3,7 +3,7 @@
  * units of every bucket at once for every process of the credential, in-flight units come back
  * with their leases, and the local share while Redis is away counts units too.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
 import {
@@ -15,25 +15,13 @@ import {
   type Permit,
   type RateLimitError,
   type RequestInfo,
-  type Ticket,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
-import { freePort, REDIS } from '../../helpers/redis.js';
+import { freePort, REDIS, closedAfterEach } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
-let clients: Redis[] = [];
-let limiters: Limiter[] = [];
-let tickets: Ticket[] = [];
-
-afterEach(async () => {
-  for (const t of tickets) t.cancel();
-  for (const l of limiters) await l.close();
-  for (const c of clients) c.disconnect();
-  tickets = [];
-  limiters = [];
-  clients = [];
-});
+const { clients, limiters, tickets } = closedAfterEach();
 
 const client = (port = REDIS.port, offline = true) => {
   const c = offline

@@ -5,36 +5,17 @@
  * process was in flight at its send or admitted before its answer; then the process that sent
  * it learns the cost, and its later requests of that route take it.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
-import {
-  createLimiter,
-  providers,
-  responseLike,
-  type Limiter,
-  type Permit,
-  type RequestInfo,
-  type Ticket,
-} from '../../../lib/index.js';
+import { createLimiter, providers, responseLike, type Permit, type RequestInfo } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
-import { REDIS } from '../../helpers/redis.js';
+import { REDIS, closedAfterEach } from '../../helpers/redis.js';
 import { until } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
 const LIMIT = 20;
-let clients: Redis[] = [];
-let limiters: Limiter[] = [];
-let tickets: Ticket[] = [];
-
-afterEach(async () => {
-  for (const t of tickets) t.cancel();
-  for (const l of limiters) await l.close();
-  for (const c of clients) c.disconnect();
-  tickets = [];
-  limiters = [];
-  clients = [];
-});
+const { clients, limiters, tickets } = closedAfterEach();
 
 /** One process: its own Redis client and limiter on the shared prefix. */
 function processOn(prefix: string) {

@@ -6,33 +6,17 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Redis } from 'ioredis';
 
-import {
-  createLimiter,
-  defineProvider,
-  responseLike,
-  type Limiter,
-  type Permit,
-  type Ticket,
-} from '../../../lib/index.js';
+import { createLimiter, defineProvider, responseLike, type Limiter, type Permit } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
-import { freePort } from '../../helpers/redis.js';
+import { freePort, closedAfterEach } from '../../helpers/redis.js';
 import { tempRedis, until } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
 
 let PORT = 0;
-let clients: Redis[] = [];
-let limiters: Limiter[] = [];
-let tickets: Ticket[] = [];
-
-afterEach(async () => {
+const { clients, limiters, tickets } = closedAfterEach();
+afterEach(() => {
   jest.restoreAllMocks();
-  for (const t of tickets) t.cancel();
-  for (const l of limiters) await l.close();
-  for (const c of clients) c.disconnect();
-  tickets = [];
-  limiters = [];
-  clients = [];
 });
 
 const client = () => {
