@@ -244,7 +244,8 @@ async function runOne(
     if (dumpDir) {
       mkdirSync(dumpDir, { recursive: true });
       writeFileSync(
-        `${dumpDir}/${sc.id}.${competitor}.json`,
+        // One file per phase: a steadiness row's repetitions at random phases each keep theirs.
+        `${dumpDir}/${sc.id}.${competitor}${sc.randomPhase && phaseMs !== undefined ? `.phase-${phaseMs}` : ''}.json`,
         JSON.stringify({ t0, serverStart, physicalMs, records: res.records, attempts: res.attempts, arrivals: log }),
       );
     }
