@@ -342,3 +342,28 @@ describe('drain with thousands of endpoint groups', () => {
     expect(lastHigh).toBeLessThan(firstLow);
   });
 });
+
+describe('a permit handed on as callbacks', () => {
+  it('its observe and release work detached from it, as callbacks passed on (finalize(permit.release))', () => {
+    const limiter = createLimiter({ provider: threePerSecond, key: 'detached', maxConcurrent: 1 });
+    const held: Permit[] = [];
+    const granted: string[] = [];
+    for (const url of ['/a', '/b'])
+      limiter.acquire({ url }, { granted: (p) => (held.push(p), granted.push(url)), rejected: () => undefined });
+    // One in flight, one waiting on it (maxConcurrent 1).
+    expect(granted).toEqual(['/a']);
+    const { observe, release, request } = held[0] as Permit;
+    expect(request.path).toBe('/a');
+    expect(observe(ok).outcome).toBe('ok');
+    release();
+    // The first permit given back through the detached calls: the second request goes.
+    expect(granted).toEqual(['/a', '/b']);
+    expect(limiter.snapshot.inFlight).toBe(1);
+    // A second release is a no-op, detached or not.
+    release();
+    (held[0] as Permit).release();
+    expect(limiter.snapshot.inFlight).toBe(1);
+    (held[1] as Permit).release();
+    void limiter.close();
+  });
+});
