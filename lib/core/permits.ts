@@ -9,7 +9,7 @@ import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import { backgroundTimer, type SkewEstimator } from './clock.js';
 import type { CostLearner, Learning, LearnStart } from './costLearning.js';
-import type { RequestSummary } from './events.js';
+import { requestSummary, type RequestSummary } from './events.js';
 import type { CapacityInference } from './inference.js';
 import type { PausePolicy } from './pauses.js';
 import type { BucketReading, Provider, ResponseReading } from './provider.js';
@@ -95,7 +95,10 @@ export class Permits {
     const host = this.host;
     // Read now: a waiter may be queued again (a retry) while this permit is still held.
     const { info, buckets } = w;
-    const summary = host.summaryOf(w);
+    // The summary (`permit.request`) is made when first read: most permits' never are, and a
+    // permit held while thousands of others are admitted is copied by the garbage collector
+    // with all it holds. One already made (events watched) is the one kept.
+    const summary = w.summary ?? (host.out.listened ? host.summaryOf(w) : undefined);
     // Learning its cost (costLearning.ts): the reading each bucket starts from, and a request of
     // a key not learnt yet holds its buckets alone until it ends.
     const learn = lease === undefined ? w.group?.learn : undefined;
@@ -112,11 +115,25 @@ export class Permits {
     if (host.out.listened)
       host.out.emit({
         type: 'admitted',
-        request: summary,
+        request: summary as RequestSummary,
         waitedMs: now - (host.epoch + w.queuedAt),
         buckets: buckets.map((b) => b.name),
       });
-    const permit = new HeldPermit(this, host, info, buckets, summary, taken, now, lease, learn, learner, starts);
+    const permit = new HeldPermit(
+      this,
+      host,
+      info,
+      w.id,
+      w.priority,
+      buckets,
+      summary,
+      taken,
+      now,
+      lease,
+      learn,
+      learner,
+      starts,
+    );
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
@@ -125,7 +142,7 @@ export class Permits {
         host.scheduler,
         () => {
           if (permit.released) return;
-          host.out.emit({ type: 'permit-expired', request: summary, heldMs: host.now() - now });
+          host.out.emit({ type: 'permit-expired', request: permit.request, heldMs: host.now() - now });
           permit.release();
         },
         Math.min(MAX_TIMER_MS, leaseMs),
@@ -323,8 +340,10 @@ class HeldPermit implements Permit {
     private readonly permits: Permits,
     private readonly host: PermitHost,
     private readonly info: RequestInfo,
+    private readonly id: number,
+    private readonly priority: number,
     private readonly buckets: readonly Bucket[],
-    readonly request: RequestSummary,
+    private summary: RequestSummary | undefined,
     private readonly taken: Taken[],
     private readonly sentAt: number,
     private readonly lease: Lease | undefined,
@@ -332,6 +351,10 @@ class HeldPermit implements Permit {
     private readonly learner: CostLearner | undefined,
     private readonly starts: ReadonlyArray<LearnStart | undefined> | undefined,
   ) {}
+
+  get request(): RequestSummary {
+    return (this.summary ??= requestSummary(this.id, this.info, this.priority));
+  }
 
   get observe(): Permit['observe'] {
     return (response, raw) => {
@@ -346,7 +369,8 @@ class HeldPermit implements Permit {
         {
           info: this.info,
           taken,
-          summary: this.request,
+          // Only events show it: not made for a limiter nobody watches.
+          summary: host.out.listened ? this.request : null,
           sentAt: this.sentAt,
           reconcile: !released && lease === undefined,
           ...(learn && starts ? { learn: { key: learn.key, starts } } : {}),

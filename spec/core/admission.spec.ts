@@ -367,3 +367,29 @@ describe('a permit handed on as callbacks', () => {
     void limiter.close();
   });
 });
+
+describe("a permit's request summary", () => {
+  it('names the request, without its query or user info, whether or not events are watched', () => {
+    const unwatched = createLimiter({ provider: threePerSecond, key: 'summary-unwatched' });
+    const watched = createLimiter({ provider: threePerSecond, key: 'summary-watched' });
+    const admitted: LimiterEvent[] = [];
+    const sub = watched.events$.subscribe((e) => admitted.push(e));
+    const permits: Permit[] = [];
+    const info = { method: 'post', url: 'https://user:secret@api.example.com/v1/deals?api_token=t0ken', priority: 2 };
+    for (const l of [unwatched, watched])
+      l.acquire(info, { granted: (p) => permits.push(p), rejected: () => undefined });
+    const [a, b] = permits as [Permit, Permit];
+    for (const p of [a, b]) {
+      expect(p.request).toMatchObject({ method: 'POST', priority: 2 });
+      expect(JSON.stringify(p.request)).not.toMatch(/secret|t0ken/);
+    }
+    // The same summary every time it is read, and the one the watched limiter's events show.
+    expect(a.request).toBe(a.request);
+    const event = admitted.find((e) => e.type === 'admitted');
+    expect(event && 'request' in event ? event.request : undefined).toBe(b.request);
+    for (const p of permits) p.release();
+    sub.unsubscribe();
+    void unwatched.close();
+    void watched.close();
+  });
+});
