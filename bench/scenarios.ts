@@ -505,6 +505,20 @@ const processes: Scenario = {
   providerTarget: false,
 };
 
+/**
+ * Shopify REST's leaky bucket (40 restoring 20 a second, as in `shopify`) shared by four
+ * processes through Redis: one bucket for all, so the least time is the single-process one.
+ */
+const shopifyProcesses: Scenario = {
+  ...shopify,
+  id: 'shopify-processes',
+  title: `Shopify REST, ${PROCESSES} client processes sharing one token: a leaky bucket of 40 restoring 2 a second (here 20, timeScale 10), 200 requests in all (50 per process), ${PROCESS_STREAMS / 2} streams per process`,
+  streams: PROCESS_STREAMS / 2,
+  processes: PROCESSES,
+  formula: `one bucket for all processes, leaky bucket of C restoring R a second: (N − C)/R + latency, S = ${PROCESSES} × ${PROCESS_STREAMS / 2} streams`,
+  providerTarget: false,
+};
+
 // ---- steadiness: the same work repeated, min / median / max ----------------------------------
 
 const REPS = 3;
@@ -634,6 +648,7 @@ export const SCENARIOS: readonly Scenario[] = [
   daily,
   multi,
   processes,
+  shopifyProcesses,
   steadyProcore,
   steadyDrop,
   steadyTeosDay,

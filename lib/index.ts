@@ -21,8 +21,10 @@ export {
   type StoreEvent,
   type StoreGrant,
   type StoreReading,
+  type StoreAdmission,
   type StoreSession,
 } from './core/store.js';
+export { sharedAdmission } from './core/sharedAdmission.js';
 export type { RequestHeaders, RequestInfo } from './core/request.js';
 export { MAX_COST } from './core/request.js';
 export {

@@ -6,6 +6,7 @@
  * interface only; they never ask which store is in use.
  */
 import type { Bucket } from './bucket.js';
+import type { Learning } from './costLearning.js';
 import type { PolicyShare } from './pauses.js';
 import type { StoreReading } from './store.js';
 import type { Waiter } from './waiter.js';
@@ -38,13 +39,15 @@ export interface Admission extends PolicyShare {
    * A response was read: `readings` are its figures (durations from now); `lease`, the
    * request's if it was admitted here, and `buckets`, the ones it counted against; `costs`,
    * what it really cost of each of them, when the answer told (a shared store keeps what it
-   * admitted, and gives a leaky bucket the difference back).
+   * admitted, and gives a leaky bucket the difference back); `learn`, a request learning its
+   * cost (costLearning.ts): a shared store attributes the drop, over every process.
    */
   observed(
     lease: Lease | undefined,
     readings: readonly StoreReading[],
     buckets: readonly Bucket[],
     costs?: readonly number[],
+    learn?: Learning,
   ): void;
   /** A permit came back (`observed`: its response was read). */
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;

@@ -188,6 +188,9 @@ export class CostLearner {
     if (!start || r.remaining === undefined || resetAt === undefined || b.admitted !== index + 1) return undefined;
     if (Math.abs(resetAt - start.resetAt) > resetTolerance(b.windowMs)) return undefined;
     if (r.limit !== undefined && start.limit !== undefined && r.limit !== start.limit) return undefined;
+    // 0 left is a floor, not a count: an API that charges after running a request and never
+    // reports below 0 answers 0 however much more than was left the request cost.
+    if (!(r.remaining > 0)) return undefined;
     const drop = start.remaining - r.remaining;
     return isCost(drop) ? drop : undefined;
   }

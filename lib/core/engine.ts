@@ -16,7 +16,8 @@ import {
   QuotaExhaustedError,
   type RateLimitError,
 } from './errors.js';
-import { requestSummary, type RequestSummary } from './events.js';
+import type { RequestSummary } from './events.js';
+import { requestSummary } from './summary.js';
 import { CapacityInference } from './inference.js';
 import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
 import { leakyWithSharedStore } from './leakyBucket.js';
@@ -29,9 +30,8 @@ import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
 import { moveRegrouped } from './regroup.js';
 import type { RequestInfo } from './request.js';
-import { SharedAdmission } from './sharedAdmission.js';
 import type { LimiterSnapshot } from './state.js';
-import type { StoreSession } from './store.js';
+import type { StoreAdmission, StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
 import type { Bucket } from './bucket.js';
 import { reportUnhandledError, type BucketGroup, type Permit, type Waiter } from './waiter.js';
@@ -124,10 +124,13 @@ export class Engine {
     this.inference = new CapacityInference(
       (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
       (ms) => this.skew.toLocal(ms),
+      (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
     );
     this.permits = new Permits(this);
+    // The store brings the shared admission (limiter.ts checked it has one): a bundle whose
+    // limiters keep the memory store does not carry it.
     this.admission = session
-      ? new SharedAdmission(this, session)
+      ? ((opts.store?.admission as StoreAdmission).admit(this as never, session) as Admission)
       : (local as LocalAdmission).join(shared as CredentialState);
     this.pauses = new PausePolicy(this, this.admission);
   }

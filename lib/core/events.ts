@@ -1,6 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { RetrySource } from './provider.js';
-import { methodOf, type RequestInfo } from './request.js';
 
 /** A request as events describe it: no headers, no query string (it may hold a token). */
 export interface RequestSummary {
@@ -235,11 +234,6 @@ function iso(ms: number): string {
 
 /** Longest path a request summary keeps (longer ones are cut at a segment boundary and end in `…`). */
 export const MAX_SUMMARY_PATH = 2048;
-
-/** A request as events show it: its method and {@link safePath}, never its headers or query. */
-export function requestSummary(id: number, info: RequestInfo, priority: number): RequestSummary {
-  return { id, method: methodOf(info), path: safePath(info.url), priority };
-}
 
 /**
  * Strips query, fragment and user-info from a URL so events never carry a token. The URL is

@@ -21,8 +21,11 @@ interface Learning {
   firstSent: number;
   /** Successes of requests sent in this window. */
   count: number;
-  /** When the successes were sent (at most `MAX_SENDS`), to judge them against a 429's send. */
-  sends: number[];
+  /**
+   * When the successes were sent and answered (at most `MAX_SENDS`), to judge them against the
+   * 429s of the window.
+   */
+  sends: Array<{ readonly sent: number; readonly answered: number }>;
   /** A 429 named this window: its successes, however late they come back, are its capacity. */
   limited: boolean;
   /**
@@ -31,6 +34,8 @@ interface Learning {
    * reset (a slow path, a stalled event loop), and counts in the next window.
    */
   limitedSent: number;
+  /** When the first answer of a 429 in this window came back. */
+  limitedAnswered: number;
   /** This window admits one request more than the capacity, to see whether the server takes it. */
   probing: boolean;
   /** The reset of the last 429 learned from. */
@@ -46,6 +51,9 @@ interface Learning {
   clean: number;
   probeAfter: number;
 }
+
+/** Whether a success counts in the window a 429 closed (see `CapacityInference.counted`). */
+const inWindow = (s: Learning, t: Learning['sends'][number]) => t.sent <= s.limitedSent || t.sent < s.limitedAnswered;
 
 /** Called when what we infer changes a bucket's limit. */
 export type InferredChange = (bucket: Bucket, from: number | null, to: number) => void;
@@ -75,20 +83,23 @@ export class CapacityInference {
     private readonly changed: InferredChange,
     /** A server instant on our clock, as the limiter's offset estimate reads it now. */
     private readonly toLocal: (serverMs: number) => number = (ms) => ms,
+    /** A server instant on our clock at the earliest the clock offset's interval allows. */
+    private readonly earliestLocal: (serverMs: number) => number = toLocal,
   ) {}
 
   /** A response other than a 429 answered a request sent at `sentAt` that counted against `b`. */
-  succeeded(b: Bucket, sentAt: number): void {
+  succeeded(b: Bucket, sentAt: number, answeredAt: number): void {
     if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
     this.roll(s, sentAt);
     s.firstSent = Math.min(s.firstSent, sentAt);
     if (s.sends.length < MAX_SENDS) {
-      s.sends.push(sentAt);
+      s.sends.push({ sent: sentAt, answered: answeredAt });
       s.count = this.counted(s);
     } else s.count++;
-    if (s.limited && s.windowMs === undefined && s.reset !== undefined) this.guessWindow(b, s, s.reset);
+    if (s.limited && s.windowMs === undefined && s.reset !== undefined)
+      this.guessWindow(b, s, s.reset, s.anchor?.server);
     if (s.end !== undefined && !s.limited && b.resetAt !== s.end) {
       // The server's windows follow one another from the reset it told: keep the bucket on that
       // grid, where it would otherwise start each window at its first send, a guard late.
@@ -114,17 +125,19 @@ export class CapacityInference {
 
   /**
    * A 429 named `b` for a request sent at `sentAt`, with the server's word that the window ends
-   * at `resetAt` (our clock), and `serverAt` (its clock) when it gave an instant.
+   * at `resetAt` (our clock), and `serverAt` (its clock) when it gave an instant; answered at
+   * `answeredAt`.
    */
-  limited(b: Bucket, sentAt: number, resetAt: number, serverAt?: number): void {
+  limited(b: Bucket, sentAt: number, resetAt: number, answeredAt: number, serverAt?: number): void {
     // A leaky bucket has no window to learn: its capacity and rate are the provider's or the server's.
     if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // a request of an earlier window
     this.roll(s, sentAt);
-    if (s.limited && sentAt < s.limitedSent) {
+    if (s.limited && (sentAt < s.limitedSent || answeredAt < s.limitedAnswered)) {
       // An earlier request of this window refused: fewer of its successes count in it.
-      s.limitedSent = sentAt;
+      s.limitedSent = Math.min(s.limitedSent, sentAt);
+      s.limitedAnswered = Math.min(s.limitedAnswered, answeredAt);
       s.count = this.counted(s);
       if (s.count > 0 && s.count !== s.capacity) this.set(b, s, s.count);
     }
@@ -135,12 +148,13 @@ export class CapacityInference {
       const k = Math.round(gap / s.windowMs);
       if (!(k >= 1 && Math.abs(gap - k * s.windowMs) <= SECOND / 2)) this.setWindow(b, s, gap);
     } else if (s.count > 0) {
-      this.guessWindow(b, s, resetAt);
+      this.guessWindow(b, s, resetAt, serverAt);
     }
     if (s.clean >= s.probeAfter) s.probeAfter = Math.min(MAX_PROBE_AFTER, s.probeAfter * 2);
     s.clean = 0;
     s.limited = true;
     s.limitedSent = sentAt;
+    s.limitedAnswered = answeredAt;
     s.count = this.counted(s);
     s.reset = resetAt;
     s.anchor = serverAt === undefined ? undefined : { server: serverAt, local: resetAt };
@@ -151,9 +165,16 @@ export class CapacityInference {
     if (s.count > 0) this.set(b, s, s.count);
   }
 
-  /** The time from the window's first send to its reset, rounded up to a second: at most its length. */
-  private guessWindow(b: Bucket, s: Learning, resetAt: number): void {
-    this.setWindow(b, s, Math.max(SECOND, Math.ceil((resetAt - s.firstSent - SLOP_MS) / SECOND) * SECOND));
+  /**
+   * The time from the window's first send to its reset, rounded up to a second: at most its
+   * length. A reset told as an instant of the server's clock is taken at the earliest the clock
+   * offset allows: read through the offset's lower bound (as a wait is, so that it ends late
+   * rather than early), a reset a second unsure made a 1-s window look 2 s long, and no later 429
+   * ever came to correct it: the bucket went at half the speed the server allows for good.
+   */
+  private guessWindow(b: Bucket, s: Learning, resetAt: number, serverAt: number | undefined): void {
+    const reset = serverAt === undefined ? resetAt : Math.min(resetAt, this.earliestLocal(serverAt));
+    this.setWindow(b, s, Math.max(SECOND, Math.ceil((reset - s.firstSent - SLOP_MS) / SECOND) * SECOND));
   }
 
   private setWindow(b: Bucket, s: Learning, windowMs: number): void {
@@ -172,11 +193,19 @@ export class CapacityInference {
     if (from !== capacity) this.changed(b, from, capacity);
   }
 
-  /** This window's successes: in a window a 429 closed, those sent no later than the refused one. */
+  /**
+   * This window's successes: in a window a 429 closed, every success sent before the first
+   * refusal came back. A fixed window refuses everything once full, so a success reached the
+   * server before the refused request did, or in the next window; and one sent before that
+   * refusal was answered may have done either. Latency that varies reorders requests sent a few
+   * ms apart: counting only those sent before the refused request undercounted the window, and
+   * every later window then went a request short (a lost window in ten). Counting one of the
+   * next window costs at most one 429 there, which lowers the capacity to what it admitted.
+   */
   private counted(s: Learning): number {
     if (!s.limited) return Math.max(s.count, s.sends.length);
     let n = 0;
-    for (const t of s.sends) if (t <= s.limitedSent) n++;
+    for (const t of s.sends) if (inWindow(s, t)) n++;
     return n;
   }
 
@@ -197,12 +226,13 @@ export class CapacityInference {
     s.start = w === undefined ? s.end : s.end + Math.floor((sentAt - s.end + SLOP_MS) / w) * w;
     s.end = w === undefined ? undefined : s.start + w;
     // Successes sent after a refused request of a closed window were counted in the next one.
-    const late = s.limited ? s.sends.filter((t) => t > s.limitedSent) : [];
+    const late = s.limited ? s.sends.filter((t) => !inWindow(s, t)) : [];
     s.sends = late;
     s.count = late.length;
-    s.firstSent = late.length ? Math.min(...late) : Infinity;
+    s.firstSent = late.length ? Math.min(...late.map((t) => t.sent)) : Infinity;
     s.limited = false;
     s.limitedSent = Infinity;
+    s.limitedAnswered = Infinity;
     s.probing = false;
   }
 
@@ -217,6 +247,7 @@ export class CapacityInference {
         sends: [],
         limited: false,
         limitedSent: Infinity,
+        limitedAnswered: Infinity,
         probing: false,
         reset: undefined,
         anchor: undefined,

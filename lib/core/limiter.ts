@@ -20,7 +20,7 @@ import { extractResponse, type ResponseExtractor, type ResponseLike } from './re
 import { sha256Hex } from './sha256.js';
 import { RequestSharing } from './sharing.js';
 import type { LimiterSnapshot } from './state.js';
-import type { StoreReading } from './store.js';
+import type { LimiterStore, StoreReading } from './store.js';
 import { MAX_TIMER_MS } from './timer.js';
 import { HandlerWaiter, type AcquireHandlers, type Ticket, type Waiter } from './waiter.js';
 
@@ -87,6 +87,12 @@ export class Limiter {
       // A store may report before the engine exists (while it opens): `?.` drops that.
       emit: (event) => (this.engine as Engine | undefined)?.out.emit(event),
     });
+    if (session && typeof opts.store?.admission?.admit !== 'function') {
+      void session.close().catch(() => {});
+      throw new TypeError(
+        `createLimiter: option \`store\` (${(opts.store as LimiterStore).kind.slice(0, 40)}) opened a session but has no \`admission\`; give it \`admission: sharedAdmission()\` from rx-ratelimit`,
+      );
+    }
     const credential = {
       id: sha256Hex(`${this.provider.name}\n${key}`),
       rules: rulesOf(this.provider),

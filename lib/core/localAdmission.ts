@@ -43,6 +43,8 @@ export interface AdmissionHost {
   readonly registry: BucketRegistry;
   readonly pauses: PausePolicy;
   drain(): void;
+  /** Queued requests may count other buckets or costs: looked at before the next admission. */
+  regroup(): void;
   /** Drains on the limiter's timer, at `at`. */
   schedule(at: number): void;
   /** Admits what can go now and publishes the state. */

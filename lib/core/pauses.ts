@@ -162,6 +162,7 @@ export class PausePolicy {
             bucket,
             sentAt,
             told,
+            now,
             reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
           );
         this.share.exhaust(

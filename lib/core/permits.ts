@@ -9,7 +9,8 @@ import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import { backgroundTimer, type SkewEstimator } from './clock.js';
 import type { CostLearner, Learning, LearnStart } from './costLearning.js';
-import { requestSummary, type RequestSummary } from './events.js';
+import type { RequestSummary } from './events.js';
+import { requestSummary } from './summary.js';
 import type { CapacityInference } from './inference.js';
 import type { PausePolicy } from './pauses.js';
 import type { BucketReading, Provider, ResponseReading } from './provider.js';
@@ -122,6 +123,7 @@ export class Permits {
     const permit = new HeldPermit(
       this,
       host,
+      w,
       info,
       w.id,
       w.priority,
@@ -308,7 +310,7 @@ export class Permits {
       // Inference learns only windows no header describes (checked here too, so that a bucket
       // the headers describe costs no visit to it).
       if (taken && sentAt !== undefined)
-        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt);
+        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt, now);
     }
     // What the response changed may let parked requests go (or sets when they will).
     for (const [b] of mine) host.admission.recheck(b, now);
@@ -339,6 +341,8 @@ class HeldPermit implements Permit {
   constructor(
     private readonly permits: Permits,
     private readonly host: PermitHost,
+    /** Its waiter: with a shared store, the group it is in when the answer comes is read then. */
+    private readonly waiter: Waiter,
     private readonly info: RequestInfo,
     private readonly id: number,
     private readonly priority: number,
@@ -390,6 +394,10 @@ class HeldPermit implements Permit {
           : reading.cost !== undefined
             ? permits.costsOf(taken, reading.cost, true)
             : this.told,
+        // A request learning its cost, as in memory (`read`) from an answer not refused that
+        // told no cost of its own: with a shared store, the store attributes the drop (nothing
+        // to a lease already ended).
+        reading.outcome === 'ok' && reading.cost === undefined ? this.waiter.group?.learn : undefined,
       );
       host.drain();
       host.flush();

@@ -7,14 +7,29 @@
  */
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
+import type { Learning } from './costLearning.js';
 import { reasonOf, type AdmissionHost } from './localAdmission.js';
-import type { StoreGrant, StoreReading, StoreSession } from './store.js';
+import type { StoreAdmission, StoreGrant, StoreReading, StoreSession } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
 
 /** Most admissions asked of a shared store in one call. */
 const SHARED_BATCH = 64;
 /** How soon to ask again when only a response can tell (a change notice usually comes first). */
 const SHARED_POLL_MS = 250;
+
+/**
+ * Admission through a shared store's sessions: a store that opens sessions gives it as its
+ * `admission` (`redisStore` does). Only such a store brings this code into a bundle.
+ *
+ * ```ts
+ * import { sharedAdmission, type LimiterStore, type StoreContext, type StoreSession } from 'rx-ratelimit';
+ * declare function openMySession(context: StoreContext): StoreSession;
+ * const store: LimiterStore = { kind: 'mine', admission: sharedAdmission(), open: (ctx) => openMySession(ctx) };
+ * ```
+ */
+export function sharedAdmission(): StoreAdmission {
+  return { kind: 'shared', admit: (host: AdmissionHost, session) => new SharedAdmission(host, session) };
+}
 
 export class SharedAdmission implements Admission {
   readonly refusesAtCap = true;
@@ -81,6 +96,7 @@ export class SharedAdmission implements Admission {
     readings: readonly StoreReading[],
     buckets: readonly Bucket[],
     costs?: readonly number[],
+    learn?: Learning,
   ): void {
     const registry = this.host.registry;
     if (!lease) {
@@ -103,7 +119,13 @@ export class SharedAdmission implements Admission {
           ...(cost === undefined ? {} : { cost }),
         };
       });
-      this.session.observe(lease.lease, all, registry.specsOf(names));
+      // The costs the store attributes to the request come later: later requests take them.
+      this.session.observe(
+        lease.lease,
+        all,
+        registry.specsOf(names),
+        learn && ((name, cost) => registry.learner?.learn(learn.key, name, cost) && this.host.regroup()),
+      );
     }
     this.dirty = true;
   }

@@ -103,8 +103,18 @@ export interface StoreSession {
    * `buckets`, taking `options.costs` units of each (1 when absent).
    */
   acquire(buckets: readonly StoreBucketSpec[], count: number, options: StoreAcquireOptions): Promise<StoreGrant>;
-  /** Merges one response's readings (and ends its lease: it is no longer in flight). */
-  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
+  /**
+   * Merges one response's readings (and ends its lease: it is no longer in flight). With
+   * `learnt`, the request learns its cost from the drop in `remaining` (costLearning.ts):
+   * `learnt` is called, later, for each fixed window whose drop the store could attribute to
+   * this request alone, over every process, with its cost there.
+   */
+  observe(
+    lease: string | undefined,
+    readings: readonly StoreReading[],
+    buckets: readonly StoreBucketSpec[],
+    learnt?: (bucket: string, cost: number) => void,
+  ): void;
   /** Ends a lease whose response was not observed (error, unsubscribe). */
   release(lease: string, buckets: readonly StoreBucketSpec[]): void;
   /** Pauses every process for `ms`. */
@@ -173,8 +183,24 @@ export interface LimiterStore {
    * @default false
    */
   readonly leaky?: boolean;
+  /**
+   * How limiters admit through the sessions `open` returns: `sharedAdmission()` (from
+   * `rx-ratelimit`). Required of a store that opens sessions; a limiter with the memory store
+   * never loads that code, so a browser bundle does not carry it.
+   */
+  readonly admission?: StoreAdmission;
   /** Called once by each limiter that uses the store: its session, or `undefined` to keep buckets in the limiter. */
   open(context: StoreContext): StoreSession | undefined;
+}
+
+/**
+ * Admission through a shared store's sessions, as a store's `admission`: made by
+ * `sharedAdmission()`. Opaque: a store passes it along.
+ */
+export interface StoreAdmission {
+  readonly kind: 'shared';
+  /** @internal The limiter's admission over `session` (`host`: the limiter's engine). */
+  readonly admit: (host: never, session: StoreSession) => unknown;
 }
 
 /**

@@ -48,12 +48,25 @@ export function planTickProbes(
   // most of an hourly window): the answers until then see ticks anyway, so no slot is held.
   if (offset.lowerMs === -Infinity || end - now > PROBE_MAX_LEAD_MS) return undefined;
   if (!(offset.upperMs - offset.lowerMs > PROBE_MIN_WIDTH_MS)) return undefined;
-  // The server's second S ticks over at our S − offset: the first tick that cannot come before now.
-  const from = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 - offset.upperMs : now;
-  // As much of the span as ends before the window may: a part of it still narrows the offset
-  // (a tick not seen in it lies in the rest).
-  const width = Math.min(1000, offset.upperMs - offset.lowerMs, end - slackMs - PROBE_MIN_WIDTH_MS - from);
-  if (!(width > PROBE_MIN_WIDTH_MS)) return undefined;
+  // The server's second S ticks over somewhere in our [S − upper, S − lower]. The first tick
+  // certain to come after now is probed across its whole span; where the window may end before
+  // that span does (a window read within a second or two of its end), the tick before it, which
+  // may still come, over what is left of its span (a tick already past in the part cut off
+  // still narrows the offset: every probe then reads the later second). Waiting only for a
+  // tick certain to be ahead held nothing back there, and the window's end stayed unsure by
+  // most of a second.
+  const lead = PROBE_MIN_WIDTH_MS;
+  const spanOf = (tick: number) => {
+    const from = Math.max(now, tick - offset.upperMs);
+    // As much of the span as ends before the window may: a part of it still narrows the offset
+    // (a tick not seen in it lies in the rest).
+    return { from, width: Math.min(1000, tick - offset.lowerMs - from, end - slackMs - lead - from) };
+  };
+  const ahead = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 : undefined;
+  let span = ahead === undefined ? undefined : spanOf(ahead);
+  if (!(span !== undefined && span.width > lead)) span = spanOf((Math.floor((now + offset.lowerMs) / 1000) + 1) * 1000);
+  const { from, width } = span;
+  if (!(width > lead)) return undefined;
   return Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
 }
 

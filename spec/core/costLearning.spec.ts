@@ -282,6 +282,13 @@ describe('which drops are attributed to one request (CostLearner)', () => {
     expect(learner.attribute(b, i, start, reading(83), 60_000)).toBe(7);
   });
 
+  it('not from an answer of 0 left: a floor, the request may have cost more than was left', () => {
+    const { learner, b } = primed(3);
+    const start = learner.starting(b);
+    const i = b.take(20, 1);
+    expect(learner.attribute(b, i, start, reading(0), 60_000)).toBeUndefined();
+  });
+
   it('not with another request of ours in flight at its send, or admitted before its answer', () => {
     const beside = primed();
     const other = beside.b.take(15, 1);

@@ -29,9 +29,11 @@ describe('tick probes', () => {
             expect(p).toBeGreaterThanOrEqual(now);
             expect(p).toBeLessThan(end - slack);
           }
-          // Latest first, and within the span where the server's next second ticks over.
+          // Latest first, and within the span where one of the server's seconds still to come
+          // may tick over (it ticks at our S − offset, the offset anywhere in its interval).
           expect([...probes].sort((a, b) => b - a)).toEqual(probes);
-          const tick = Math.ceil((now + offset.upperMs) / 1000) * 1000;
+          const tick = Math.ceil((probes[0]! + offset.lowerMs) / 1000) * 1000;
+          expect(tick - offset.lowerMs).toBeGreaterThan(now);
           for (const p of probes) {
             expect(p).toBeGreaterThanOrEqual(tick - offset.upperMs);
             expect(p).toBeLessThanOrEqual(tick - offset.lowerMs);
@@ -49,6 +51,24 @@ describe('tick probes', () => {
     expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toHaveLength(8);
     // A window ending in an hour: planned at a later answer, within a minute of its end.
     expect(planTickProbes(0, 2000, 3_600_000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
+  });
+
+  it('go across a tick that may still come when the window may end before the next one is sure to', () => {
+    // Answers stamped with the server's second 34 came back from our 4,575 on; the last of them
+    // was sent at 4,920: the server clock is 29,425 to 30,080 ahead. Its second 35 ticks over
+    // somewhere in our 4,920 to 5,575, the one after from 5,920 on. The window may end as soon as
+    // 5,800: the tick after cannot be probed before that, the one still to come can.
+    const offset = { lowerMs: 29_425, upperMs: 30_080 };
+    const probes = planTickProbes(4930, 400, 6200, 120, offset)!;
+    expect(probes).toHaveLength(8);
+    for (const p of probes) {
+      expect(p).toBeGreaterThan(4930);
+      expect(p).toBeLessThan(5700);
+    }
+    // Probing only the tick sure to come, nothing would be held, and the window's end would stay
+    // unsure by the whole 655 ms of the interval.
+    expect(Math.min(...probes)).toBeLessThan(5100);
+    expect(Math.max(...probes)).toBeGreaterThan(5500);
   });
 
   it('still held when a tick narrowed the offset, go across the next tick over the narrower interval', () => {

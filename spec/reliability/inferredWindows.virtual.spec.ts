@@ -4,10 +4,11 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { asyncScheduler, from, mergeMap } from 'rxjs';
+import { asyncScheduler, from, map, mergeMap, timer } from 'rxjs';
 import { createLimiter, providers, rateLimit, type LimiterSnapshot, type Provider } from '../../lib/index.js';
 import { createSimulatorEngine, virtualProvider, type SimulatorOptions } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { prng } from './arbitraries.js';
 
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 const PATH = '/projects/:id/legacy_reports';
@@ -18,6 +19,8 @@ interface Run {
   readonly requests: number;
   readonly streams: number;
   readonly latencyMs?: number;
+  /** Extra latency each way, drawn per request from 0 to this (seeded by the phase). */
+  readonly jitterMs?: number;
   readonly provider?: Provider;
   readonly engine?: SimulatorOptions;
 }
@@ -33,6 +36,8 @@ function run(o: Run) {
     });
     const api = virtualProvider(engine, asyncScheduler);
     const limiter = createLimiter({ provider: o.provider ?? providers.fieldwire(), key: 'token-L' });
+    const random = prng(o.phaseMs + 1);
+    const jitter = () => timer(random() * (o.jitterMs ?? 0));
     const statuses: number[] = [];
     const errors: unknown[] = [];
     const states: LimiterSnapshot[] = [];
@@ -42,7 +47,14 @@ function run(o: Run) {
       .pipe(
         mergeMap((i) => {
           const path = PATH.replace(':id', String(100 + i));
-          return api.request('fieldwire', { path, token: 'token-L' }).pipe(rateLimit(limiter, { url: path }));
+          const request = api.request('fieldwire', { path, token: 'token-L' });
+          const sent = o.jitterMs
+            ? jitter().pipe(
+                mergeMap(() => request),
+                mergeMap((r) => jitter().pipe(map(() => r))),
+              )
+            : request;
+          return sent.pipe(rateLimit(limiter, { url: path }));
         }, o.streams),
       )
       .subscribe({
@@ -93,6 +105,29 @@ describe('a window no header describes, inferred from its first 429 (virtual tim
         });
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('latency that varies per request (requests reordered on the way) still finds 10 per second, 1 s long', () => {
+    // A success sent just after a request the server refused often reached it first; counting
+    // only those sent before the refused one made the capacity 9, and every later window went a
+    // request short. A reset a second unsure made the window look 2 s long, with no later 429
+    // to correct it.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 5, max: 30 }), (phaseMs, jitterMs) => {
+        const out = run({ phaseMs, latencyMs: 5, jitterMs, requests: 100, streams: 10 });
+        expect(out.errors).toEqual([]);
+        expect(out.statuses).toEqual(Array(100).fill(200));
+        expect(legacyBucket(out.limiter.snapshot)).toMatchObject({ limit: 10, windowMs: 1000, source: 'inferred' });
+        // A boundary among the first round's requests (up to its slowest answer) may count a
+        // window's worth of the window before: then the next window corrects it, once.
+        const straddled = Math.floor(phaseMs / 1000) !== Math.floor((phaseMs + 2 * (5 + jitterMs) * 2) / 1000);
+        if (!straddled) {
+          expect(stats(out).limited).toBeLessThanOrEqual(10);
+          expect(out.makespan).toBeLessThanOrEqual(1.1 * PHYSICAL);
+        }
+      }),
+      { numRuns: 80 },
     );
   });
 

@@ -73,10 +73,14 @@ export function releaseKinds(buckets: readonly StoreBucketSpec[]): string {
   return buckets.map((b) => (b.restorePerSecond !== undefined ? '2' : b.rolling ? '1' : '0')).join('');
 }
 
-/** OBSERVE's arguments for each bucket of a response: its reading (if any) and its hints. */
+/**
+ * OBSERVE's arguments for each bucket of a response: its reading (if any) and its hints, and
+ * whether the request learns its cost from the drops.
+ */
 export function observeArgs(
   buckets: readonly StoreBucketSpec[],
   read: readonly StoreReading[],
+  learns = false,
 ): Array<string | number> {
   const args: Array<string | number> = [];
   for (const b of buckets) {
@@ -98,9 +102,24 @@ export function observeArgs(
       finite(r?.restorePerSecond),
       finite(r?.cost),
       leakRate(b),
+      learns ? 1 : '',
     );
   }
   return args;
+}
+
+/**
+ * OBSERVE's reply: the costs learnt from the drops, per bucket of `buckets` (in their order),
+ * as `[name, cost]`; nothing for a reply of another shape.
+ */
+export function observeLearnt(reply: unknown, buckets: readonly StoreBucketSpec[]): Array<[string, number]> {
+  if (!Array.isArray(reply)) return [];
+  const out: Array<[string, number]> = [];
+  buckets.forEach((b, i) => {
+    const cost = Number(reply[i + 1]);
+    if (Number.isSafeInteger(cost) && cost > 0) out.push([b.name, cost]);
+  });
+  return out;
 }
 
 /** ACQUIRE's reply, decoded (nothing judged yet: a pause or block in it may be out of date). */

@@ -9,7 +9,8 @@ import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, RESUME, UNBLOCK } fro
 /** Script commands as `defineCommand` adds them (numKeys first). */
 export interface ScriptClient {
   rxrlAcquire(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
-  rxrlObserve(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  /** Whether waiting processes were woken, then per bucket the cost learnt from its drop (0: none). */
+  rxrlObserve(numKeys: number, ...args: Array<string | number>): Promise<unknown>;
   rxrlRelease(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlPause(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlExhaust(numKeys: number, ...args: Array<string | number>): Promise<number>;

@@ -20,6 +20,7 @@
  */
 
 import { parseOptions } from '../../core/options.js';
+import { sharedAdmission } from '../../core/sharedAdmission.js';
 import type { LimiterStore } from '../../core/store.js';
 import { defineScripts, SharedSubscriber } from './connection.js';
 import { redisKeys } from './keys.js';
@@ -54,6 +55,7 @@ export function redisStore(options: RedisStoreOptions): LimiterStore {
     kind: 'redis',
     // Leaky (token) buckets too (Shopify): the scripts hold them as LeakyBucket does in memory.
     leaky: true,
+    admission: sharedAdmission(),
     open: (ctx) => new RedisSession(opts, ctx, redisKeys(opts.prefix, ctx.provider, ctx.key, secret), subscriber),
   };
 }

@@ -169,6 +169,7 @@ for i = 1, nb do
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
+      s.lrn = nil
       s.held = false
       s.prov = nil
       s.tld = nil
@@ -193,6 +194,8 @@ for i = 1, nb do
     end
     -- Spent by this process in this window while Redis did not answer (after any refill).
     if debit > 0 then
+      -- No reading counted what was spent while away: no drop is attributed from here.
+      s.lrn = nil
       if s.rem ~= nil then s.rem = math.max(0, s.rem - debit) end
       local dr = nil
       if debitResetIn ~= nil then dr = now + debitResetIn end

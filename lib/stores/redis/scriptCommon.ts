@@ -29,6 +29,10 @@
  *   tld, tsl      fixed: the reset the server told for this window, before `sharpenReset` (`rst`
  *                 is the sharper of it and a window after the answer that told it), and how much
  *                 earlier a later reading of the window may read it (the first reading's trip)
+ *   lrn           fixed: `adm` when the window's last reading came back with nothing else in
+ *                 flight (of any process), '' otherwise: `low` then counted every request
+ *                 admitted, and the drop to the next request's answer, if nothing is admitted
+ *                 beside it, is that request's cost (OBSERVE tells it: costLearning.ts)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
@@ -86,7 +90,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -99,13 +103,13 @@ local function load(key, hintLim, hintWin, pauseKey)
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
-    tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]) }
+    tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
-    s.hold = nil; s.oth = nil; s.othu = nil
+    s.hold = nil; s.oth = nil; s.othu = nil; s.lrn = nil
     s.resumed = true
   end
   return s
@@ -116,7 +120,7 @@ local function save(key, s, ttl, now)
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
-    'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv))
+    'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

@@ -1,4 +1,5 @@
 /** OBSERVE, the Redis store's script that merges a response's readings (its data model: scriptCommon.ts). */
+import { MAX_COST } from '../../core/request.js';
 import { COMMON } from './scriptCommon.js';
 
 /**
@@ -12,7 +13,10 @@ import { COMMON } from './scriptCommon.js';
  *       admission index, hint limit, hint window, rolling (0/1), the reset as the server's
  *       instant, that instant at the latest the reader's clock offset allows (ms from now),
  *       restore rate read (units per second), what the request really cost (its reconciled
- *       cost, '' as admitted), restore rate hint ('' for a window: a leaky bucket).
+ *       cost, '' as admitted), restore rate hint ('' for a window: a leaky bucket), learns
+ *       (1: the request learns its cost from this bucket's drop, costLearning.ts).
+ * Returns: whether waiting processes were woken (1/0), then per bucket the cost learnt from its
+ *          drop (0: none attributed).
  *
  * Rules (as `Bucket.apply` in memory, from the same functions of lib/core/window.ts): a reading
  * of a window already over, or clearly older than the current one, changes nothing (except that
@@ -50,11 +54,14 @@ local nb = (#KEYS - 1) / 3
 local pauseKey = KEYS[#KEYS]
 -- Whether another process waiting on these buckets may go sooner than it was told.
 local wake = false
+-- Per bucket, the cost learnt from its drop (0: none attributed).
+local learnt = {}
 for i = 1, nb do
+  learnt[i] = 0
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 14
+  local a = 5 + (i - 1) * 15
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local hintRate = num(ARGV[a + 14])
   local leaky = hintRate ~= nil
@@ -250,6 +257,8 @@ for i = 1, nb do
       and not rolledOver(s, rem, index)
       and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
     if not skip and sentBefore and (not told or cur == nil) then skip = true end
+    -- A reading of another window: no drop is attributed from the figure kept.
+    if skip and index ~= nil then s.lrn = nil end
     if not skip then
       -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
       -- our own projection) starts a new window; with no reset, a rise the requests in flight
@@ -257,12 +266,31 @@ for i = 1, nb do
       local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
         and rolledOver(s, rem, index)
       local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
+      -- As CostLearner.attribute in memory, over every process: the drop from the window's
+      -- lowest figure is this request's cost when that figure came with nothing in flight and
+      -- counted every admission before this one (lrn), nothing was admitted after it (adm),
+      -- and the reading is of the same window and limit. What other clients spent in between
+      -- makes it look higher, never lower (rounded up for the same reason). Never from a
+      -- reading of 0 left: a floor, the request may have cost more than was left.
+      if not newWindow and ARGV[a + 15] == '1' and mine and index ~= nil and rem ~= nil and rem > 0 and reset ~= nil
+        and s.low ~= nil and s.lrn == index and s.adm == index + 1
+        and (lim == nil or s.lim == nil or lim == s.lim) then
+        local drop = math.ceil(s.low - rem)
+        if drop >= 1 and drop <= ${MAX_COST} then learnt[i] = drop end
+      end
       if newWindow then
         s.low = nil
         s.held = false
       end
       if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
+      end
+      -- A reading with nothing else in flight counted every admission so far. Only the server's
+      -- own figure is a base for a drop: the window's low may be an estimate (a process back
+      -- from an outage sets it to what Redis thinks is left, less its peers' reserve and the
+      -- units held in flight), and a drop from there read a cost below the real one.
+      if rem ~= nil and index ~= nil then
+        if infl - own <= 0 and s.low == rem then s.lrn = s.adm else s.lrn = nil end
       end
       if lim ~= nil then s.lim = lim end
       if rem ~= nil then
@@ -345,5 +373,5 @@ for i = 1, nb do
   end
 end
 if wake then redis.call('PUBLISH', ARGV[3], 'observe') end
-return wake and 1 or 0
+return { wake and 1 or 0, unpack(learnt) }
 `;

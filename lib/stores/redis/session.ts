@@ -19,6 +19,7 @@ import {
   duration,
   finite,
   observeArgs,
+  observeLearnt,
   parseBlockNotice,
   releaseKinds,
 } from './codec.js';
@@ -183,7 +184,12 @@ export class RedisSession implements StoreSession {
     };
   }
 
-  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void {
+  observe(
+    lease: string | undefined,
+    readings: readonly StoreReading[],
+    buckets: readonly StoreBucketSpec[],
+    learnt?: (bucket: string, cost: number) => void,
+  ): void {
     const isLocal = lease !== undefined && lease.startsWith('local:');
     // A local lease that Redis holds in flight answers as that lease, with the index Redis gave it.
     const carried = isLocal ? this.localLeases.end(lease) : undefined;
@@ -202,9 +208,18 @@ export class RedisSession implements StoreSession {
     const keys = buckets.flatMap((b) => [this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name)]);
     keys.push(this.keys.pause);
     const args = [held ?? '', this.opts.keyTtlMs, this.keys.channel, sentAgo, this.guardMs];
-    args.push(...observeArgs(buckets, read));
+    args.push(...observeArgs(buckets, read, learnt !== undefined && !isLocal));
     const shared = held === undefined ? undefined : [held];
-    this.fire(this.redis.rxrlObserve(keys.length, ...keys, ...args), shared, buckets);
+    const call = this.redis.rxrlObserve(keys.length, ...keys, ...args);
+    this.fire(call, shared, buckets);
+    // A failed call is handled by `fire`: nothing was learnt.
+    if (learnt && !isLocal)
+      call.then(
+        (reply) => {
+          if (!this.closed) for (const [name, cost] of observeLearnt(reply, buckets)) learnt(name, cost);
+        },
+        () => undefined,
+      );
   }
 
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {

@@ -20,8 +20,11 @@ export interface WorkerJob {
   readonly timeoutMs?: number;
   readonly leaseMs?: number;
   readonly provider?: 'procore' | 'pipedrive' | 'teos' | 'shopify';
-  /** Shopify's REST bucket as the simulator runs it: its capacity and restore rate (a second). */
-  readonly shopify?: { readonly bucket: number; readonly perSecond: number };
+  /**
+   * Shopify's bucket as the simulator runs it: its capacity and restore rate (a second). `api`:
+   * which Admin API (default REST); GraphQL queries are POSTs whose body the limiter reads.
+   */
+  readonly shopify?: { readonly bucket: number; readonly perSecond: number; readonly api?: 'rest' | 'graphql' };
   /** TEOS's windows as the simulator runs them (compressed): limits and lengths in ms. */
   readonly teos?: {
     readonly perMinute: number;
@@ -36,6 +39,8 @@ export interface WorkerJob {
 export interface WorkerResult {
   readonly type: 'done';
   readonly statuses: number[];
+  /** Shopify GraphQL: the answers whose body held an error (`THROTTLED` among them). */
+  readonly errors?: string[];
   readonly elapsed: number;
   readonly finishedAt: number;
   readonly events: Array<{ type: string; at: number }>;
@@ -195,3 +200,21 @@ export async function tempCluster(ports: readonly number[]): Promise<{ stop(): P
   }
   return { stop };
 }
+
+/**
+ * The Shopify GraphQL queries a worker sends (the same mix in every process): `requested`
+ * points asked (20…100), `actual` what the query costs (half of it for every third: fewer nodes
+ * came back), and `estimate` the `cost` the request gives the limiter: the requested cost, or
+ * none for every fourth query (the profile's `queryCost` of 100 then stands for it).
+ */
+export function shopifyQuery(i: number): { requested: number; actual: number; estimate: number | undefined } {
+  const requested = 20 + ((i * 37) % 81);
+  return {
+    requested,
+    actual: i % 3 === 0 ? Math.ceil(requested / 2) : requested,
+    estimate: i % 4 === 1 ? undefined : requested,
+  };
+}
+
+/** The profile's `queryCost` in the workers: no query of `shopifyQuery` asks more. */
+export const SHOPIFY_QUERY_COST = 100;

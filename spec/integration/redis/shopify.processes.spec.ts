@@ -6,12 +6,15 @@
  * they share it: every request answered once, zero 429s, and never faster than the bucket
  * allows. And Redis stopped mid-run and restarted empty: each process spends its share of the
  * capacity and rate meanwhile, and what it spent is taken off the bucket when Redis is back.
+ * The GraphQL Admin API the same way, in cost points: each query's cost is estimated before it
+ * goes and reconciled from its answer's body (`actualQueryCost`, `throttleStatus`), and no
+ * query of any process is `THROTTLED`.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 
 import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
 import { freePort, REDIS } from '../../helpers/redis.js';
-import { startWorker, tempRedis, until, type Worker, type WorkerJob } from './fork.js';
+import { shopifyQuery, startWorker, tempRedis, until, type Worker, type WorkerJob } from './fork.js';
 
 const BUCKET = 40;
 const PER_SECOND = 20;
@@ -80,6 +83,40 @@ describe('redis store: processes sharing one Shopify token (a leaky bucket)', ()
     // How close to the least time: a real-time ratio here would measure how busy the machine is.
     console.log(
       `redis, ${PROCESSES} processes, shopify REST: ${total} requests in ${elapsed} ms; least ${least} ms; ratio ${(elapsed / least).toFixed(3)}`,
+    );
+  }, 60_000);
+
+  it('GraphQL: three processes spend one bucket of cost points, estimated then reconciled from the body: every query answered once, none THROTTLED', async () => {
+    // 1,000 points restoring 1,000 a second; each process sends 40 queries of 20…100 points.
+    const points = 1000;
+    sim = await startSimulator({ latencyMs: 2, shopify: { graphqlBucket: points, graphqlPerSecond: points } });
+    const all = await startAll(job(sim, { shopify: { bucket: points, perSecond: points, api: 'graphql' } }));
+    const started = Date.now();
+    for (const w of all) w.go();
+    const results = await Promise.all(all.map((w) => w.result));
+    const elapsed = Math.max(...results.map((r) => r?.finishedAt ?? Infinity)) - started;
+    const total = PROCESSES * REQUESTS;
+    // What the queries really cost, all processes together: the bucket holds 1,000 of it at
+    // the start, the rest comes back at 1,000 a second.
+    const spent =
+      PROCESSES * Array.from({ length: REQUESTS }, (_, i) => shopifyQuery(i).actual).reduce((a, b) => a + b);
+    const least = ((spent - points) / points) * 1000;
+    const outages = results.flatMap((r) => (r?.events ?? []).filter((e) => e.type === 'store-unavailable')).length;
+    for (const r of results) {
+      expect(r?.statuses).toHaveLength(REQUESTS);
+      expect(r?.statuses.filter((s) => s !== 200)).toEqual([]);
+      // No query ended in a GraphQL error (a throttled one would be sent again: the
+      // simulator's count below says whether any was).
+      expect(r?.errors).toEqual([]);
+    }
+    // `limited`: THROTTLED answers (a 200 refusing the query), none from any process.
+    expect({ counts: counts(sim), outages }).toMatchObject({
+      counts: { ok: total, limited: 0, blocked: 0, sentWhileLimited: 0 },
+      outages,
+    });
+    expect(elapsed).toBeGreaterThanOrEqual(least);
+    console.log(
+      `redis, ${PROCESSES} processes, shopify GraphQL: ${total} queries (${spent} points) in ${elapsed} ms; least ${least} ms; ratio ${(elapsed / least).toFixed(3)}`,
     );
   }, 60_000);
 

@@ -4,12 +4,12 @@
  * Run with `node --import tsx` (forked by redis.processes.spec.ts).
  */
 import { Redis } from 'ioredis';
-import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
+import { defer, from, lastValueFrom, mergeMap, toArray, type Observable } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
 
-import { createLimiter, providers, rateLimit, type LimiterEvent } from '../../../lib/index.js';
+import { createLimiter, providers, rateLimit, responseLike, type LimiterEvent } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
-import type { WorkerJob } from './fork.js';
+import { SHOPIFY_QUERY_COST, shopifyQuery, type WorkerJob } from './fork.js';
 
 type Job = WorkerJob;
 
@@ -25,19 +25,25 @@ const limiter = createLimiter({
   provider:
     job.provider === 'pipedrive'
       ? providers.pipedrive({ plan: 'advanced' })
-      : job.provider === 'shopify' && job.shopify
+      : job.provider === 'shopify' && job.shopify?.api === 'graphql'
         ? providers.shopify({
-            api: 'rest',
-            hints: { rest: { limit: job.shopify.bucket, restorePerSecond: job.shopify.perSecond } },
+            api: 'graphql',
+            queryCost: SHOPIFY_QUERY_COST,
+            hints: { graphql: { limit: job.shopify.bucket, restorePerSecond: job.shopify.perSecond } },
           })
-        : job.provider === 'teos' && job.teos
-          ? providers.teos({
-              hints: {
-                minute: { limit: job.teos.perMinute, windowMs: job.teos.minuteMs },
-                day: { limit: job.teos.perDay, windowMs: job.teos.dayMs },
-              },
+        : job.provider === 'shopify' && job.shopify
+          ? providers.shopify({
+              api: 'rest',
+              hints: { rest: { limit: job.shopify.bucket, restorePerSecond: job.shopify.perSecond } },
             })
-          : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
+          : job.provider === 'teos' && job.teos
+            ? providers.teos({
+                hints: {
+                  minute: { limit: job.teos.perMinute, windowMs: job.teos.minuteMs },
+                  day: { limit: job.teos.perDay, windowMs: job.teos.dayMs },
+                },
+              })
+            : providers.procore({ hints: { hourly: { limit: job.limit, windowMs: job.windowMs } } }),
   key: job.token,
   ...(job.resetGuardMs === undefined ? {} : { resetGuardMs: job.resetGuardMs }),
   store: redisStore({
@@ -71,6 +77,51 @@ const path = (i: number): string =>
         ? `/admin/api/2024-10/products/${process.pid}-${i}.json`
         : `/rest/v1.0/projects/${process.pid}-${i}`;
 
+const GRAPHQL_PATH = '/admin/api/2024-10/graphql.json';
+/** Answers whose body held GraphQL errors (a `THROTTLED` among them): their codes or messages. */
+const errors: string[] = [];
+
+/** One request, paced by the limiter: its status once answered. */
+function request(i: number): Observable<number> {
+  if (job.provider === 'shopify' && job.shopify?.api === 'graphql') {
+    const q = shopifyQuery(i);
+    // The limiter reads the bucket and the actual cost from the body: it is handed the parsed answer.
+    return defer(async () => {
+      const res = await fetch(`${job.url}${GRAPHQL_PATH}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${job.token}`,
+          'content-type': 'application/json',
+          'x-simulated-query-cost': String(q.requested),
+          'x-simulated-actual-cost': String(q.actual),
+        },
+        body: JSON.stringify({ query: '{ shop { name } }' }),
+      });
+      return responseLike(res.status, res.headers, (await res.json()) as unknown);
+    }).pipe(
+      rateLimit(limiter, {
+        method: 'POST',
+        url: GRAPHQL_PATH,
+        ...(q.estimate === undefined ? {} : { cost: q.estimate }),
+      }),
+      mergeMap(async (res) => {
+        const body = res.body as { errors?: Array<{ message?: string; extensions?: { code?: string } }> };
+        for (const e of body.errors ?? []) errors.push(e.extensions?.code ?? e.message ?? 'error');
+        return res.status;
+      }),
+    );
+  }
+  return fromFetch(`${job.url}${path(i)}`, {
+    headers: { authorization: `Bearer ${job.token}` },
+  }).pipe(
+    rateLimit(limiter, { method: 'GET', url: path(i).split('?')[0] ?? '' }),
+    mergeMap(async (res) => {
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+}
+
 async function run(): Promise<void> {
   const started = Date.now();
   let done = 0;
@@ -78,15 +129,11 @@ async function run(): Promise<void> {
     from(Array.from({ length: job.requests }, (_, i) => i)).pipe(
       mergeMap(
         (i) =>
-          fromFetch(`${job.url}${path(i)}`, {
-            headers: { authorization: `Bearer ${job.token}` },
-          }).pipe(
-            rateLimit(limiter, { method: 'GET', url: path(i).split('?')[0] ?? '' }),
-            mergeMap(async (res) => {
-              await res.arrayBuffer();
+          request(i).pipe(
+            mergeMap(async (status) => {
               done++;
               if (done % 10 === 0) send({ type: 'progress', done });
-              return res.status;
+              return status;
             }),
           ),
         job.streams,
@@ -96,8 +143,9 @@ async function run(): Promise<void> {
   );
   await limiter.close();
   redis.disconnect();
-  process.send?.({ type: 'done', statuses, elapsed: Date.now() - started, finishedAt: Date.now(), events }, () =>
-    process.disconnect(),
+  process.send?.(
+    { type: 'done', statuses, errors, elapsed: Date.now() - started, finishedAt: Date.now(), events },
+    () => process.disconnect(),
   );
 }
 
