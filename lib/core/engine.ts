@@ -16,7 +16,8 @@ import {
   QuotaExhaustedError,
   type RateLimitError,
 } from './errors.js';
-import { safePath, type RequestSummary } from './events.js';
+import type { RequestSummary } from './events.js';
+import { requestSummary } from './summary.js';
 import { CapacityInference } from './inference.js';
 import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
 import { leakyWithSharedStore } from './leakyBucket.js';
@@ -28,7 +29,7 @@ import type { Provider, ResponseReading } from './provider.js';
 import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
 import { moveRegrouped } from './regroup.js';
-import { methodOf, type RequestInfo } from './request.js';
+import type { RequestInfo } from './request.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreAdmission, StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
@@ -375,12 +376,12 @@ export class Engine {
 
   /** A summary for a request that is not queued (a new `id`). */
   summarize(info: RequestInfo): RequestSummary {
-    return { id: ++this.seq, method: methodOf(info), path: safePath(info.url), priority: info.priority ?? 0 };
+    return requestSummary(++this.seq, info, info.priority ?? 0);
   }
 
   /** The summary of a queued (or admitted) request, made on first use. */
   summaryOf(w: Waiter): RequestSummary {
-    w.summary ??= { id: w.id, method: methodOf(w.info), path: safePath(w.info.url), priority: w.priority };
+    w.summary ??= requestSummary(w.id, w.info, w.priority);
     return w.summary;
   }
 

@@ -8,8 +8,9 @@ import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import { backgroundTimer, type SkewEstimator } from './clock.js';
-import type { LearnStart } from './costLearning.js';
+import type { CostLearner, Learning, LearnStart } from './costLearning.js';
 import type { RequestSummary } from './events.js';
+import { requestSummary } from './summary.js';
 import type { CapacityInference } from './inference.js';
 import type { PausePolicy } from './pauses.js';
 import type { BucketReading, Provider, ResponseReading } from './provider.js';
@@ -95,7 +96,10 @@ export class Permits {
     const host = this.host;
     // Read now: a waiter may be queued again (a retry) while this permit is still held.
     const { info, buckets } = w;
-    const summary = host.summaryOf(w);
+    // The summary (`permit.request`) is made when first read: most permits' never are, and a
+    // permit held while thousands of others are admitted is copied by the garbage collector
+    // with all it holds. One already made (events watched) is the one kept.
+    const summary = w.summary ?? (host.out.listened ? host.summaryOf(w) : undefined);
     // Learning its cost (costLearning.ts): the reading each bucket starts from, and a request of
     // a key not learnt yet holds its buckets alone until it ends.
     const learn = lease === undefined ? w.group?.learn : undefined;
@@ -112,96 +116,39 @@ export class Permits {
     if (host.out.listened)
       host.out.emit({
         type: 'admitted',
-        request: summary,
+        request: summary as RequestSummary,
         waitedMs: now - (host.epoch + w.queuedAt),
         buckets: buckets.map((b) => b.name),
       });
-    let observed = false;
-    let released = false;
-    // With a shared store: what the caller said the request really cost, sent with its answer.
-    let told: number[] | undefined;
+    const permit = new HeldPermit(
+      this,
+      host,
+      w,
+      info,
+      w.id,
+      w.priority,
+      buckets,
+      summary,
+      taken,
+      now,
+      lease,
+      learn,
+      learner,
+      starts,
+    );
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
-    const timeout =
-      leaseMs > 0 && leaseMs < Infinity
-        ? backgroundTimer(
-            host.scheduler,
-            () => {
-              if (released) return;
-              host.out.emit({ type: 'permit-expired', request: summary, heldMs: host.now() - now });
-              permit.release();
-            },
-            Math.min(MAX_TIMER_MS, leaseMs),
-          )
-        : undefined;
-    const permit: Permit = {
-      request: summary,
-      observe: (response, raw) => {
-        if (observed) return { outcome: 'ok', buckets: [] };
-        observed = true;
-        const key = typeof raw === 'object' && raw !== null ? raw : undefined;
-        if (key) host.seen.set(key, null);
-        const readings: StoreReading[] = [];
-        const context = {
-          info,
-          taken,
-          summary,
-          sentAt: now,
-          reconcile: !released && lease === undefined,
-          ...(learn && starts ? { learn: { key: learn.key, starts } } : {}),
-          holding: !released,
-        };
-        const reading = this.read(response, context, readings);
-        if (key) host.seen.set(key, reading);
-        // A shared store keeps what it admitted: what the request really cost goes there with
-        // the figures (a leaky bucket gives the difference back; the headers correct the rest).
-        host.admission.observed(
-          lease,
-          readings,
-          buckets,
-          !lease || released ? undefined : reading.cost !== undefined ? this.costsOf(taken, reading.cost, true) : told,
-          // A request learning its cost, as in memory (`read`) from an answer not refused that
-          // told no cost of its own: with a shared store, the store attributes the drop (nothing
-          // to a lease already ended).
-          reading.outcome === 'ok' && reading.cost === undefined ? w.group?.learn : undefined,
-        );
-        host.drain();
-        host.flush();
-        return reading;
-      },
-      reconcile: (actual) => {
-        if (released) return;
-        // A shared store keeps what it admitted until the answer: the cost goes there with it.
-        if (lease === undefined) this.reconcile(taken, actual, false);
-        else told = this.costsOf(taken, actual, false);
-        host.drain();
-        host.flush();
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        timeout?.unsubscribe();
-        const at = host.now();
-        if (learn) learner?.ended(learn, buckets);
-        for (const [b, index, units] of taken) {
-          b.release(index, at, units);
-          host.registry.markIdle(b, at);
-          host.admission.recheck(b, at);
-        }
-        host.registry.sweep(at);
-        host.admission.released(lease, observed, buckets);
-        host.inFlight--;
-        host.out.touch();
-        // A permit given back with no answer (unsubscribed, failed, timed out) frees room for
-        // the next request on the limiter's timer, right after the caller's current job: when
-        // an application unsubscribes everything at once, the in-flight ones going first must
-        // not hand their room to queued requests that are being unsubscribed in the same loop.
-        if (observed) host.drain();
-        else host.schedule(host.now());
-        host.flush();
-      },
-    };
+    if (leaseMs > 0 && leaseMs < Infinity)
+      permit.timeout = backgroundTimer(
+        host.scheduler,
+        () => {
+          if (permit.released) return;
+          host.out.emit({ type: 'permit-expired', request: permit.request, heldMs: host.now() - now });
+          permit.release();
+        },
+        Math.min(MAX_TIMER_MS, leaseMs),
+      );
     return permit;
   }
 
@@ -209,7 +156,7 @@ export class Permits {
    * Makes the units `taken` holds what the request really cost. `lenient`: a provider's figure
    * (a value that is not a cost is ignored); otherwise a caller's (a bad value throws).
    */
-  private reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
+  reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
     const now = this.host.now();
     const next = this.costsOf(taken, actual, lenient);
     taken.forEach((t, i) => {
@@ -222,7 +169,7 @@ export class Permits {
   }
 
   /** What each bucket of `taken` really cost, by `actual` (`lenient`: see {@link reconcile}). */
-  private costsOf(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
+  costsOf(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
     return taken.map(([b, , units]) => {
       if (!lenient) return costOf({ cost: actual }, b.name, () => units);
       const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
@@ -373,6 +320,127 @@ export class Permits {
     }
     host.out.touch();
     return reading;
+  }
+}
+
+/**
+ * A permit held: one object with its state in fields. It was a literal of three closures over
+ * their shared context (five objects, about 250 bytes more); a permit held while thousands of
+ * others are admitted (10,000 tenants, each with requests queued) outlives the young
+ * generation, and the garbage collector copies each of its bytes twice. Its methods still work
+ * detached (`const { release } = permit`): each is read as a function bound to the permit, made
+ * when read and dropped at once.
+ */
+class HeldPermit implements Permit {
+  observed = false;
+  released = false;
+  /** With a shared store: what the caller said the request really cost, sent with its answer. */
+  told: number[] | undefined = undefined;
+  timeout: { unsubscribe(): void } | undefined = undefined;
+
+  constructor(
+    private readonly permits: Permits,
+    private readonly host: PermitHost,
+    /** Its waiter: with a shared store, the group it is in when the answer comes is read then. */
+    private readonly waiter: Waiter,
+    private readonly info: RequestInfo,
+    private readonly id: number,
+    private readonly priority: number,
+    private readonly buckets: readonly Bucket[],
+    private summary: RequestSummary | undefined,
+    private readonly taken: Taken[],
+    private readonly sentAt: number,
+    private readonly lease: Lease | undefined,
+    private readonly learn: Learning | undefined,
+    private readonly learner: CostLearner | undefined,
+    private readonly starts: ReadonlyArray<LearnStart | undefined> | undefined,
+  ) {}
+
+  get request(): RequestSummary {
+    return (this.summary ??= requestSummary(this.id, this.info, this.priority));
+  }
+
+  get observe(): Permit['observe'] {
+    return (response, raw) => {
+      if (this.observed) return { outcome: 'ok', buckets: [] };
+      this.observed = true;
+      const { host, taken, lease, learn, starts, released, permits } = this;
+      const key = typeof raw === 'object' && raw !== null ? raw : undefined;
+      if (key) host.seen.set(key, null);
+      const readings: StoreReading[] = [];
+      const reading = permits.read(
+        response,
+        {
+          info: this.info,
+          taken,
+          // Only events show it: not made for a limiter nobody watches.
+          summary: host.out.listened ? this.request : null,
+          sentAt: this.sentAt,
+          reconcile: !released && lease === undefined,
+          ...(learn && starts ? { learn: { key: learn.key, starts } } : {}),
+          holding: !released,
+        },
+        readings,
+      );
+      if (key) host.seen.set(key, reading);
+      // A shared store keeps what it admitted: what the request really cost goes there with
+      // the figures (a leaky bucket gives the difference back; the headers correct the rest).
+      host.admission.observed(
+        lease,
+        readings,
+        this.buckets,
+        !lease || released
+          ? undefined
+          : reading.cost !== undefined
+            ? permits.costsOf(taken, reading.cost, true)
+            : this.told,
+        // A request learning its cost, as in memory (`read`) from an answer not refused that
+        // told no cost of its own: with a shared store, the store attributes the drop (nothing
+        // to a lease already ended).
+        reading.outcome === 'ok' && reading.cost === undefined ? this.waiter.group?.learn : undefined,
+      );
+      host.drain();
+      host.flush();
+      return reading;
+    };
+  }
+
+  get reconcile(): Permit['reconcile'] {
+    return (actual) => {
+      if (this.released) return;
+      // A shared store keeps what it admitted until the answer: the cost goes there with it.
+      if (this.lease === undefined) this.permits.reconcile(this.taken, actual, false);
+      else this.told = this.permits.costsOf(this.taken, actual, false);
+      this.host.drain();
+      this.host.flush();
+    };
+  }
+
+  get release(): Permit['release'] {
+    return () => {
+      if (this.released) return;
+      this.released = true;
+      this.timeout?.unsubscribe();
+      const host = this.host;
+      const at = host.now();
+      if (this.learn) this.learner?.ended(this.learn, this.buckets);
+      for (const [b, index, units] of this.taken) {
+        b.release(index, at, units);
+        host.registry.markIdle(b, at);
+        host.admission.recheck(b, at);
+      }
+      host.registry.sweep(at);
+      host.admission.released(this.lease, this.observed, this.buckets);
+      host.inFlight--;
+      host.out.touch();
+      // A permit given back with no answer (unsubscribed, failed, timed out) frees room for
+      // the next request on the limiter's timer, right after the caller's current job: when
+      // an application unsubscribes everything at once, the in-flight ones going first must
+      // not hand their room to queued requests that are being unsubscribed in the same loop.
+      if (this.observed) host.drain();
+      else host.schedule(host.now());
+      host.flush();
+    };
   }
 }
 

@@ -342,3 +342,54 @@ describe('drain with thousands of endpoint groups', () => {
     expect(lastHigh).toBeLessThan(firstLow);
   });
 });
+
+describe('a permit handed on as callbacks', () => {
+  it('its observe and release work detached from it, as callbacks passed on (finalize(permit.release))', () => {
+    const limiter = createLimiter({ provider: threePerSecond, key: 'detached', maxConcurrent: 1 });
+    const held: Permit[] = [];
+    const granted: string[] = [];
+    for (const url of ['/a', '/b'])
+      limiter.acquire({ url }, { granted: (p) => (held.push(p), granted.push(url)), rejected: () => undefined });
+    // One in flight, one waiting on it (maxConcurrent 1).
+    expect(granted).toEqual(['/a']);
+    const { observe, release, request } = held[0] as Permit;
+    expect(request.path).toBe('/a');
+    expect(observe(ok).outcome).toBe('ok');
+    release();
+    // The first permit given back through the detached calls: the second request goes.
+    expect(granted).toEqual(['/a', '/b']);
+    expect(limiter.snapshot.inFlight).toBe(1);
+    // A second release is a no-op, detached or not.
+    release();
+    (held[0] as Permit).release();
+    expect(limiter.snapshot.inFlight).toBe(1);
+    (held[1] as Permit).release();
+    void limiter.close();
+  });
+});
+
+describe("a permit's request summary", () => {
+  it('names the request, without its query or user info, whether or not events are watched', () => {
+    const unwatched = createLimiter({ provider: threePerSecond, key: 'summary-unwatched' });
+    const watched = createLimiter({ provider: threePerSecond, key: 'summary-watched' });
+    const admitted: LimiterEvent[] = [];
+    const sub = watched.events$.subscribe((e) => admitted.push(e));
+    const permits: Permit[] = [];
+    const info = { method: 'post', url: 'https://user:secret@api.example.com/v1/deals?api_token=t0ken', priority: 2 };
+    for (const l of [unwatched, watched])
+      l.acquire(info, { granted: (p) => permits.push(p), rejected: () => undefined });
+    const [a, b] = permits as [Permit, Permit];
+    for (const p of [a, b]) {
+      expect(p.request).toMatchObject({ method: 'POST', priority: 2 });
+      expect(JSON.stringify(p.request)).not.toMatch(/secret|t0ken/);
+    }
+    // The same summary every time it is read, and the one the watched limiter's events show.
+    expect(a.request).toBe(a.request);
+    const event = admitted.find((e) => e.type === 'admitted');
+    expect(event && 'request' in event ? event.request : undefined).toBe(b.request);
+    for (const p of permits) p.release();
+    sub.unsubscribe();
+    void unwatched.close();
+    void watched.close();
+  });
+});
