@@ -31,7 +31,7 @@ const showModules = process.argv.includes('--modules');
 const ENTRIES = [
   { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 49.6 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 9.6 * 1024 },
-  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 20.6 * 1024 },
+  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 20.7 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.0 * 1024 },
   { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 5.9 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 1.6 * 1024 },
