@@ -61,6 +61,13 @@ export class LeakyBucket extends Bucket {
   private readonly trips: number[] = [];
   /** Admissions in flight sent from a full bucket: the estimate before, and the restore taken as lost. */
   private readonly fromFull = new Map<number, { readonly level: number; readonly lost: number }>();
+  /**
+   * Admissions not answered yet, and their units: each may not have reached the server, whose
+   * bucket then stays full (restoring nothing) until it does. Ours restores no higher than the
+   * capacity less them, however long they take to get there.
+   */
+  private readonly unanswered = new Map<number, number>();
+  private unansweredUnits = 0;
   /** Units of the requests that ended (answered or given back), all told. */
   private ended = 0;
   /**
@@ -93,8 +100,10 @@ export class LeakyBucket extends Bucket {
     const cap = this.limit ?? Infinity;
     if (this.levelAt === undefined) return cap;
     const restored = Math.max(0, now - this.levelAt) * this.perMs();
-    // A bucket above its capacity (the capacity was cut) comes down to it, and restores no more.
-    return Math.min(Math.max(cap, this.level), this.level + restored);
+    // A bucket above its capacity (the capacity was cut) comes down to it, and restores no more;
+    // nor past the capacity less the units not answered yet (the server's bucket, full, waits
+    // for them to arrive: a send held up after its admission must not find them restored).
+    return Math.min(Math.max(cap - this.unansweredUnits, this.level), this.level + restored);
   }
 
   /** Brings `level` to `now`. */
@@ -160,13 +169,16 @@ export class LeakyBucket extends Bucket {
     const lost = cap === Infinity ? 0 : Math.min(trip, Math.max(0, this.level + trip - cap));
     if (lost > 0) this.fromFull.set(index, { level: this.level, lost });
     this.endedBefore.set(index, this.ended);
+    this.unanswered.set(index, cost);
+    this.unansweredUnits += cost;
     this.level -= cost + lost;
     this.show(now);
     return index;
   }
 
   /** Units spent stay spent: they come back with time, not when the request ends. */
-  override release(index?: number, _at?: number, cost = 1): void {
+  override release(index?: number, at?: number, cost = 1): void {
+    if (index !== undefined) this.answered(index, at ?? this.lastNow);
     this.inFlight = Math.max(0, this.inFlight - cost);
     this.ended += cost;
     if (index === undefined) return;
@@ -174,9 +186,23 @@ export class LeakyBucket extends Bucket {
     this.endedBefore.delete(index);
   }
 
+  /** A request's answer came (or it was given back): restored up to now, its units no longer held out. */
+  private answered(index: number, now: number): void {
+    const units = this.unanswered.get(index);
+    if (units === undefined) return;
+    this.settle(now);
+    this.unanswered.delete(index);
+    this.unansweredUnits = this.unanswered.size === 0 ? 0 : Math.max(0, this.unansweredUnits - units);
+  }
+
   /** The request held `from` units and really cost `to`: the difference is given back (up to the capacity) or taken. */
   override reconcile(index: number, from: number, to: number): number {
     this.settle(this.lastNow);
+    const held = this.unanswered.get(index);
+    if (held !== undefined) {
+      this.unanswered.set(index, to);
+      this.unansweredUnits = Math.max(0, this.unansweredUnits + to - held);
+    }
     this.inFlight = Math.max(0, this.inFlight + to - from);
     this.level = Math.min(this.limit ?? Infinity, this.level + from - to);
     this.show(this.lastNow);
@@ -195,6 +221,7 @@ export class LeakyBucket extends Bucket {
   ): number | null | undefined {
     this.confirm(index);
     this.settle(now);
+    if (index !== undefined) this.answered(index, now);
     const before = this.limit;
     this.readLimit(reading);
     const rate = reading.restorePerSecond;

@@ -43,13 +43,19 @@ function leaky(capacity: number, rate: number, name = 'leaky') {
 let keys = 0;
 const key = () => `leaky-${++keys}`;
 
-/** Acquires, recording when each request was granted or how it failed. */
-function recorder(limiter: Limiter, now: () => number) {
+/**
+ * Acquires, recording when each request was granted or how it failed. `answered`: the requests
+ * answered at once, with nothing to read (until then one may not have reached the server).
+ */
+function recorder(limiter: Limiter, now: () => number, answered: (tag: string) => boolean = () => false) {
   const granted: Array<{ tag: string; at: number; permit: Permit }> = [];
   const rejected: Array<{ tag: string; error: RateLimitError }> = [];
   const ask = (tag: string, info: RequestInfo = {}) =>
     limiter.acquire(info, {
-      granted: (permit) => granted.push({ tag, at: now(), permit }),
+      granted: (permit) => {
+        granted.push({ tag, at: now(), permit });
+        if (answered(tag)) answer(permit, {});
+      },
       rejected: (error) => rejected.push({ tag, error }),
     });
   return { granted, rejected, ask };
@@ -66,7 +72,7 @@ describe('leaky bucket', () => {
     const out = inVirtualTime(({ now }) => {
       // 4 units, 2 a second: one unit every 500 ms.
       const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
-      const r = recorder(limiter, now);
+      const r = recorder(limiter, now, () => true);
       for (let i = 0; i < 7; i++) r.ask(`r${i}`);
       asyncScheduler.schedule(() => undefined, 5000);
       return () => r.granted.map((g) => g.at);
@@ -78,7 +84,7 @@ describe('leaky bucket', () => {
     const out = inVirtualTime(({ now }) => {
       // 4 units, 2 a second; the default reset guard, 50 ms: 0.1 unit.
       const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100 });
-      const r = recorder(limiter, now);
+      const r = recorder(limiter, now, () => true);
       for (let i = 0; i < 6; i++) r.ask(`r${i}`);
       asyncScheduler.schedule(() => undefined, 5000);
       return () => r.granted.map((g) => g.at);
@@ -88,10 +94,45 @@ describe('leaky bucket', () => {
     expect(out.map((t) => Math.round(t * 1000) / 1000)).toEqual([0, 0, 0, 50, 550, 1050]);
   });
 
+  it('requests held up between admission and send from a full bucket: nothing comes back until they reach the server', () => {
+    const out = inVirtualTime(({ now }) => {
+      // 10 units, 10 a second. A model of the server: full until a request arrives.
+      const server = { level: 10, at: 0, refused: 0 };
+      const arrive = () => {
+        const level = Math.min(10, server.level + (now() - server.at) / 100);
+        server.at = now();
+        if (level + 1e-9 >= 1) server.level = level - 1;
+        else {
+          server.level = level;
+          server.refused++;
+        }
+      };
+      const limiter = createLimiter({ provider: leaky(10, 10), key: key(), coldStartConcurrency: 100, maxWaitMs: 1e9 });
+      const r = recorder(limiter, now);
+      // Five admitted at once from the full bucket, then held up 700 ms before they are sent (a
+      // busy event loop, a slow connection): the server's bucket stays full, restoring nothing.
+      for (let i = 0; i < 5; i++) r.ask(`held${i}`);
+      asyncScheduler.schedule(() => {
+        for (let i = 0; i < 10; i++) r.ask(`later${i}`);
+      }, 600);
+      // What is admitted at 600 goes at once.
+      asyncScheduler.schedule(() => {
+        for (let i = r.granted.filter((g) => g.tag.startsWith('later')).length; i > 0; i--) arrive();
+      }, 601);
+      asyncScheduler.schedule(() => {
+        for (let i = 0; i < 5; i++) arrive();
+      }, 700);
+      asyncScheduler.schedule(() => undefined, 5000);
+      return () => ({ refused: server.refused, soon: r.granted.filter((g) => g.at <= 600).length });
+    })();
+    // The five held up take 5 of the 10 units when they arrive: 5 more went at 600, not 9.
+    expect(out).toEqual({ refused: 0, soon: 10 });
+  });
+
   it('a request of cost 3 waits until 3 units have come back, not a moment longer', () => {
     const out = inVirtualTime(({ now }) => {
       const limiter = createLimiter({ provider: leaky(10, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
-      const r = recorder(limiter, now);
+      const r = recorder(limiter, now, () => true);
       r.ask('nine', { cost: 9 });
       r.ask('three', { cost: 3 });
       r.ask('one');
@@ -125,7 +166,7 @@ describe('leaky bucket', () => {
   it('the snapshot shows whole units available and when the bucket is full again', () => {
     const out = inVirtualTime(({ now }) => {
       const limiter = createLimiter({ provider: leaky(10, 4), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
-      const r = recorder(limiter, now);
+      const r = recorder(limiter, now, () => true);
       r.ask('a', { cost: 6 });
       const at0 = bucketOf(limiter);
       let at600: ReturnType<typeof bucketOf> | undefined;
@@ -246,7 +287,7 @@ describe('leaky bucket', () => {
   it('a 429 that names the bucket holds it until the told wait, then one unit per restore', () => {
     const out = inVirtualTime(({ now }) => {
       const limiter = createLimiter({ provider: leaky(4, 2), key: key(), coldStartConcurrency: 100, resetGuardMs: 0 });
-      const r = recorder(limiter, now);
+      const r = recorder(limiter, now, (tag) => tag !== 'a');
       r.ask('a');
       asyncScheduler.schedule(
         () => answer(r.granted[0]?.permit, { 'x-call-limit': '4/4', 'retry-after': '2' }, 429),

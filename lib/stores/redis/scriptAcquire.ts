@@ -108,7 +108,7 @@ for i = 1, nb do
   local w = 0
   local logLen = 0
   if leaky then
-    leakSettle(s, now)
+    leakSettle(s, now, infl)
     -- Spent by this process on its local share while Redis did not answer, not yet restored.
     if debit > 0 and s.lva ~= nil then s.lvl = s.lvl - debit end
     local held = s.hold ~= nil and s.hold > now

@@ -248,9 +248,10 @@ local function saveLeak(bk, s, ttl, now)
   redis.call('HSET', bk, 'rps', exact(s.rps), 'lvl', exact(s.lvl), 'lva', str(s.lva), 'acc', str(s.acc),
     'rda', str(s.rda), 'trp', table.concat(trp, ','), 'endu', exact(s.endu))
 end
--- Brings the level to now (LeakyBucket.settle): restored at the rate, up to the capacity; a
--- level above a capacity that was cut comes down to it.
-local function leakSettle(s, now)
+-- Brings the level to now (LeakyBucket.settle): restored at the rate, up to the capacity less
+-- the units in flight ('infl', of every process: each may not have reached the server, whose
+-- bucket stays full until it does); a level above a capacity that was cut comes down to it.
+local function leakSettle(s, now, infl)
   local cap = s.lim or math.huge
   if s.lva == nil then
     if cap == math.huge then return end
@@ -260,8 +261,21 @@ local function leakSettle(s, now)
   end
   if now < s.lva then now = s.lva end
   local restored = math.max(0, now - s.lva) * (s.rps / 1000)
-  s.lvl = math.min(cap, math.min(math.max(cap, s.lvl), s.lvl + restored))
+  s.lvl = math.min(cap, math.min(math.max(cap - (infl or 0), s.lvl), s.lvl + restored))
   s.lva = now
+end
+-- Units in flight on a leaky bucket, its leases not lapsed (as 'inflight', without ending any).
+local function leakOut(bk, fk, now)
+  return redis.call('ZCOUNT', fk, '(' .. string.format('%.0f', now), '+inf') + (num(redis.call('HGET', bk, 'xu')) or 0)
+end
+-- A leaky bucket brought to now before leases leave it (RELEASE): restored while they were out.
+local function leakSettleKey(bk, fk, now)
+  local f = redis.call('HMGET', bk, 'lim', 'lvl', 'lva', 'rps')
+  local lva = num(f[3])
+  if lva == nil then return end
+  local s = { lim = num(f[1]), lvl = num(f[2]) or 0, lva = lva, rps = num(f[4]) or 1 }
+  leakSettle(s, now, leakOut(bk, fk, now))
+  redis.call('HSET', bk, 'lvl', exact(s.lvl), 'lva', str(s.lva))
 end
 -- The longest of the last round trips (0 before any).
 local function leakTrip(s)

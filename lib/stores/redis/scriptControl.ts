@@ -25,6 +25,11 @@ for i = 1, #KEYS, 3 do
   local win = nil
   if string.sub(ARGV[4], b, b) == '1' then win = num(redis.call('HGET', KEYS[i + 1], 'win')) end
   local ended = 0
+  -- A leaky bucket restores no further than the capacity less what is out: brought to now first.
+  if string.sub(ARGV[4], b, b) == '2' then
+    now = now or clock()
+    leakSettleKey(KEYS[i + 1], KEYS[i], now)
+  end
   for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
@@ -75,7 +80,8 @@ return 1
  * A rolling bucket is held empty until then (`hold`), as in memory. A leaky bucket is held until
  * then, and, unless the answer told what is available (`told`), nothing is available from now
  * on: units come back from here (as `LeakyBucket.exhaust`).
- * KEYS: bucket, pause. ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1),
+ * KEYS: bucket, pause, in-flight set (a leaky bucket restores up to the capacity less what is
+ * in it). ARGV: ms, keyTtlMs, channel, hint limit, hint window, rolling (0/1),
  * restore rate hint ('' for a window: a leaky bucket), told (0/1).
  */
 export const EXHAUST = `${COMMON}
@@ -86,7 +92,9 @@ local hintRate = num(ARGV[7])
 if hintRate ~= nil then
   loadLeak(KEYS[1], s, hintRate)
   s.win = nil
-  leakSettle(s, now)
+  local infl = nil
+  if KEYS[3] ~= nil then infl = leakOut(KEYS[1], KEYS[3], now) end
+  leakSettle(s, now, infl)
   s.hold = math.max(s.hold or 0, untilAt)
   if ARGV[8] ~= '1' then
     if s.lva == nil then

@@ -105,7 +105,7 @@ for i = 1, nb do
   end
   local leakWake = false
   if leaky then
-    leakSettle(s, now)
+    leakSettle(s, now, infl)
     local beforeLvl = s.lvl
     local beforeAll = s.lva == nil
     local beforeRate = s.rps

@@ -256,9 +256,10 @@ export class RedisSession implements StoreSession {
     this.local.exhaust(bucket.name, monotonic() + ms);
     this.fire(
       this.redis.rxrlExhaust(
-        2,
+        3,
         this.keys.bucket(bucket.name),
         this.keys.pause,
+        this.keys.inflight(bucket.name),
         duration(ms),
         this.opts.keyTtlMs,
         this.keys.channel,

@@ -259,7 +259,8 @@ describe('memory and Redis keep one leaky-bucket accounting', () => {
             } else {
               session.release(req.lease, [spec]);
               await client.ping();
-              memory.release(req.index, undefined, s.cost);
+              // RELEASE brings the level to its instant first (restored while the lease was out).
+              memory.release(req.index, await redisNow(), s.cost);
             }
           }
         }

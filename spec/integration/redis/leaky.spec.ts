@@ -54,12 +54,18 @@ function limiterOn(
   return limiter;
 }
 
-/** Acquires, recording when each request was granted (ms after `start`). */
-function asker(limiter: Limiter, start: number) {
+/**
+ * Acquires, recording when each request was granted (ms after `start`). `answered`: each is
+ * answered at once, with nothing to read (until then it may not have reached the server).
+ */
+function asker(limiter: Limiter, start: number, answered = false) {
   const granted: Array<{ at: number; permit: Permit }> = [];
   const ask = (info: RequestInfo = { method: 'GET', url: '/admin/api/2024-10/products.json' }) =>
     limiter.acquire(info, {
-      granted: (permit) => granted.push({ at: Date.now() - start, permit }),
+      granted: (permit) => {
+        granted.push({ at: Date.now() - start, permit });
+        if (answered) permit.release();
+      },
       rejected: (error) => {
         throw error;
       },
@@ -81,8 +87,8 @@ describe('leaky buckets and the Redis store', () => {
     const a = limiterOn(prefix);
     const b = limiterOn(prefix);
     const start = Date.now();
-    const ra = asker(a, start);
-    const rb = asker(b, start);
+    const ra = asker(a, start, true);
+    const rb = asker(b, start, true);
     for (let i = 0; i < 4; i++) {
       ra.ask();
       rb.ask();
@@ -99,6 +105,47 @@ describe('leaky buckets and the Redis store', () => {
     expect(rb.granted.length).toBeGreaterThan(0);
     expect(times[7]).toBeLessThan(4000);
     for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
+  });
+
+  it('requests of one process held up between admission and send from a full bucket: another process is not admitted on a restore the server never had', async () => {
+    const prefix = `leaky-held-${process.pid}-${Date.now()}:`;
+    const provider = providers.shopify({ api: 'rest', hints: { rest: { limit: 10, restorePerSecond: 10 } } });
+    const a = limiterOn(prefix, provider);
+    const b = limiterOn(prefix, provider);
+    // A model of the server's bucket: 10 units, 10 a second, full until a request arrives.
+    const server = { level: 10, at: Date.now(), refused: 0 };
+    const arrive = (): void => {
+      const now = Date.now();
+      const level = Math.min(10, server.level + (now - server.at) / 100);
+      server.at = now;
+      if (level + 1e-9 >= 1) server.level = level - 1;
+      else {
+        server.level = level;
+        server.refused++;
+      }
+    };
+    const start = Date.now();
+    const ra = asker(a, start);
+    const rb = asker(b, start);
+    // Five admitted at once from the full bucket; their process is busy for 700 ms before it
+    // sends them (a stalled event loop): the server's bucket stays full, restoring nothing.
+    for (let i = 0; i < 5; i++) ra.ask();
+    await until(() => ra.granted.length === 5);
+    await new Promise((r) => setTimeout(r, 500));
+    // Meanwhile the other process asks for ten, and sends what it is given at once.
+    for (let i = 0; i < 10; i++) rb.ask();
+    await until(() => rb.granted.length > 0);
+    const first = rb.granted.length;
+    for (let i = 0; i < first; i++) arrive();
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 5; i++) arrive();
+    // The five held up took 5 of the 10 units when they arrived: the other process got the
+    // other 5 at once, not 9 (of which 4 refused).
+    expect({ refused: server.refused, first }).toEqual({ refused: 0, first: 5 });
+    for (const g of ra.granted) g.permit.observe(responseLike(200, {}));
+    for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
+    await until(() => rb.granted.length === 10);
+    for (const g of rb.granted.slice(first)) g.permit.release();
   });
 
   it("GraphQL: a query's actual cost gives the rest of its estimate back to every process at once", async () => {
