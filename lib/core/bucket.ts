@@ -3,6 +3,7 @@ import type { BucketSnapshot, BucketSource } from './state.js';
 import {
   ceilSecond,
   countedAfresh,
+  ownEndGuard,
   PROBE_MS,
   projectReset,
   recount,
@@ -67,6 +68,17 @@ export class Bucket {
   private awaitingSince: number | undefined;
   /** The current reset is a projection of one the server told (its phase is the server's). */
   private projected = false;
+  /**
+   * The reset we bounded ourselves, a window after an answer from the window (NaN: none). While
+   * `resetAt` is still that value, the margin after it is {@link ownEndGuard}'s; any other
+   * reset (told, projected, held) takes the full guard.
+   */
+  private ownEndAt = Number.NaN;
+  /**
+   * @internal Set by the registry when `resetGuardMs` was left to its default: ends we bounded
+   * ourselves then take {@link ownEndGuard}. A guard the user set applies to every reset.
+   */
+  tightGuard = false;
   /** The last reset a response reported (never a projection of ours). */
   private serverResetAt: number | undefined;
   /**
@@ -121,7 +133,7 @@ export class Bucket {
 
   /** Starts a new window locally once the known reset has passed. */
   refill(now: number, guardMs: number): void {
-    if (this.resetAt === undefined || now < this.resetAt + guardMs) return;
+    if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs)) return;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
@@ -181,8 +193,13 @@ export class Bucket {
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
     }
-    if (this.resetAt !== undefined) return this.resetAt + guardMs;
+    if (this.resetAt !== undefined) return this.resetAt + this.guardOf(guardMs);
     return this.inFlight > 0 ? undefined : now;
+  }
+
+  /** The margin after `resetAt`: {@link ownEndGuard} for an end we bounded ourselves (`ownEndAt`). */
+  protected guardOf(guardMs: number): number {
+    return this.tightGuard && this.resetAt === this.ownEndAt ? ownEndGuard(guardMs, this.windowMs) : guardMs;
   }
 
   /** Takes `cost` units for one request admitted now; returns its admission index. */
@@ -343,6 +360,7 @@ export class Bucket {
         this.toldSlack = absolute ? Math.max(0, slackMs - 1000) : 1 + Math.max(0, now - (sentAt ?? now));
         this.toldServerAt = serverAt;
         this.resetAt = sharpenReset(resetAt, now, this.windowMs, slackMs);
+        if (this.resetAt !== resetAt) this.ownEndAt = this.resetAt;
         // The earliest the window may end stays the told reset less its slack, however sharp
         // the latest became. An end a window after this answer needs no clock offset, and
         // pinning it would hold the window's last slots for nothing: no tick probes then.
@@ -369,6 +387,7 @@ export class Bucket {
       // answer; a window after the send could be early by that wait, and a refill then would
       // spend a window the server still counts.
       this.resetAt = now + this.windowMs;
+      this.ownEndAt = this.resetAt;
       this.resetKind = 'inferred';
     } else if (this.remaining === 0 && this.resetAt === undefined) {
       this.resetAt = now + (this.windowMs ?? PROBE_MS);
@@ -471,8 +490,10 @@ export class Bucket {
       // counted (a queued connection, a busy machine), and a window after the send would end
       // early by that wait. The first answer back is the earliest such bound; it holds for a
       // bucket the answer reports nothing of too.
-      if (this.windowMs !== undefined && this.resetAt !== undefined && this.resetKind === 'inferred')
+      if (this.windowMs !== undefined && this.resetAt !== undefined && this.resetKind === 'inferred') {
         this.resetAt = Math.max(this.resetAt, now + this.windowMs);
+        if (this.resetAt === now + this.windowMs) this.ownEndAt = this.resetAt;
+      }
       this.openedBy = undefined;
     }
   }

@@ -22,7 +22,7 @@ import { CapacityInference } from './inference.js';
 import { joinCredential, type CredentialJoin, type CredentialState } from './credential.js';
 import { leakyWithSharedStore } from './leakyBucket.js';
 import { LocalAdmission, overLimit } from './localAdmission.js';
-import { jitterOf, type ParsedLimiterOptions } from './options.js';
+import { jitterOf, RESET_GUARD_MS, type ParsedLimiterOptions } from './options.js';
 import { PausePolicy } from './pauses.js';
 import { Permits } from './permits.js';
 import type { Provider, ResponseReading } from './provider.js';
@@ -86,9 +86,11 @@ export class Engine {
     this.scheduler = opts.scheduler ?? asyncScheduler;
     const clock = limiterClock(this.scheduler);
     const provider = this.provider;
-    const resetGuardMs = opts.resetGuardMs;
+    const resetGuardMs = opts.resetGuardMs ?? RESET_GUARD_MS;
+    // Left to its default, ends we bound ourselves take a smaller guard (`ownEndGuard`).
+    const tightGuard = opts.resetGuardMs === undefined;
     // Made for the credential: it captures no part of this limiter (credential.ts holds members weakly).
-    const registryOf = (evicted: () => void) => new BucketRegistry(provider, clock, resetGuardMs, evicted);
+    const registryOf = (evicted: () => void) => new BucketRegistry(provider, clock, resetGuardMs, evicted, tightGuard);
     // With the memory store, one state per credential in the process (credential.ts); a shared
     // store shares it through the store.
     let local: LocalAdmission | undefined;
@@ -103,7 +105,7 @@ export class Engine {
     // A shared store that holds no leaky bucket (the Redis store holds them): its kind, to refuse them by.
     this.storeKind = session && opts.store?.leaky !== true ? (opts.store?.kind ?? 'shared') : undefined;
     this.maxServerWaitMs = opts.maxServerWaitMs;
-    this.resetGuardMs = opts.resetGuardMs;
+    this.resetGuardMs = resetGuardMs;
     this.coldStartConcurrency = opts.coldStartConcurrency;
     this.permitTimeoutMs = opts.permitTimeoutMs;
     this.blockCooldownMs = opts.blockCooldownMs;

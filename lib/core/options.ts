@@ -41,7 +41,13 @@ export interface LimiterOptions {
    * does not burst on a guess. @default 1
    */
   readonly coldStartConcurrency?: number;
-  /** Margin after a reset time before the bucket is refilled (clock granularity). @default 50 */
+  /**
+   * Margin after a reset before the bucket is refilled: the server's clock and rounding. Left to
+   * its default, 50 ms after a reset the server told, and after the end of a window we bounded
+   * ourselves, a window after an answer from it (windows from the first request, rolling
+   * windows; memory store), a thousandth of the window, 5 ms to 50 ms. Set, it applies to
+   * every reset. @default 50
+   */
   readonly resetGuardMs?: number;
   /** First backoff after a 429 that gave no time to wait; doubles per 429 in a row. @default 1000 */
   readonly backoffBaseMs?: number;
@@ -186,13 +192,15 @@ const schema = z.strictObject({
   ),
 });
 
-/** Defaults of the options that have one (see {@link LimiterOptions}). */
+/** `resetGuardMs` when left to its default, after a reset the server told (see {@link LimiterOptions}). */
+export const RESET_GUARD_MS = 50;
+
+/** Defaults of the options that have one (see {@link LimiterOptions}); `resetGuardMs` is the engine's. */
 const DEFAULTS = {
   maxWaitMs: 600_000,
   maxQueue: Infinity,
   maxConcurrent: Infinity,
   coldStartConcurrency: 1,
-  resetGuardMs: 50,
   backoffBaseMs: 1000,
   backoffMaxMs: 60_000,
   blockCooldownMs: 900_000,

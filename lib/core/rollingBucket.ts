@@ -3,7 +3,7 @@
  */
 import { Bucket } from './bucket.js';
 import type { BucketReading, BucketSpec } from './provider.js';
-import { PROBE_MS } from './window.js';
+import { ownEndGuard, PROBE_MS } from './window.js';
 
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
@@ -116,13 +116,12 @@ export class RollingBucket extends Bucket {
   }
 
   /**
-   * Drops the sends that have left the window. A send leaves it `guardMs` after `windowMs`: the
-   * server logged it when it arrived, a little after we sent it, and a later request may take
-   * less time to get there.
+   * Drops the calls that have left the window: a window after each ended (the server logged it
+   * by then), plus the margin of `ownGuard`.
    */
   private trim(now: number, guardMs: number): void {
     this.guardMs = guardMs;
-    const horizon = now - (this.windowMs ?? this.span) - guardMs;
+    const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
@@ -132,7 +131,7 @@ export class RollingBucket extends Bucket {
 
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
   private nextFreeAt(now: number, need: number, guardMs: number): number {
-    const window = (this.windowMs ?? this.span) + guardMs;
+    const window = (this.windowMs ?? this.span) + this.ownGuard(guardMs);
     // Calls in flight leave no sooner than a window after they end: not before a release.
     const own = this.log.length - this.head;
     const ownLeaves = (k: number) =>
@@ -141,6 +140,15 @@ export class RollingBucket extends Bucket {
     const others = this.othersUntil > now ? this.others : 0;
     if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
     return Number.isFinite(at) ? at : now + window;
+  }
+
+  /**
+   * The margin after a window from one of our calls' ends: the server logged the call by then,
+   * so {@link ownEndGuard}'s, not the one after a reset it told. Not with a shared store, whose
+   * log holds other processes' times, read through their clocks.
+   */
+  private ownGuard(guardMs: number): number {
+    return this.tightGuard && !this.shared ? ownEndGuard(guardMs, this.windowMs ?? this.span) : guardMs;
   }
 
   private used(now: number): number {

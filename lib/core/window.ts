@@ -7,6 +7,26 @@
  * Internal to the library (not exported from the package).
  */
 
+/**
+ * The least margin after a window's end that we bounded ourselves, a window after an answer
+ * from it ({@link ownEndGuard}).
+ */
+export const OWN_END_GUARD_MS = 5;
+
+/**
+ * The margin after the end of a window we bounded ourselves, a window after an answer from it
+ * (the server had counted the request by then, so the window ends no later): neither the
+ * server's clock nor its rounding enters it, only the resolution of its timestamps and how far
+ * two clocks drift apart over one window. A thousandth of the window, at least
+ * {@link OWN_END_GUARD_MS}, never more than the guard after a reset the server told
+ * (`guardMs`). In memory only: processes sharing a store read each other's times through
+ * their own clocks, so a shared store keeps `guardMs`.
+ */
+export function ownEndGuard(guardMs: number, windowMs: number | undefined): number {
+  if (windowMs === undefined || !(windowMs > 0)) return guardMs;
+  return Math.min(guardMs, Math.max(OWN_END_GUARD_MS, windowMs / 1000));
+}
+
 /** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
 export const PROBE_MS = 1000;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, Observable } from 'rxjs';
+import fc from 'fast-check';
+import { asyncScheduler, from, mergeMap, Observable } from 'rxjs';
 import { createBucket } from '../../lib/core/buckets.js';
 import { createLimiter, providers, responseLike, throttleByHeaders, type ResponseLike } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -9,7 +10,12 @@ import { inVirtualTime } from '../helpers/virtual.js';
  * after the client subscribed. A call is refused when `limit` calls arrived in the last
  * `windowMs`. It sends no rate-limit headers, so the client paces from its own log alone.
  */
-function rollingApi(limit: number, windowMs: number, uplink: (i: number) => number) {
+function rollingApi(
+  limit: number,
+  windowMs: number,
+  uplink: (i: number) => number,
+  downlink: (i: number) => number = () => 10,
+) {
   const arrivals: number[] = [];
   const log: Array<{ at: number; status: number }> = [];
   let n = 0;
@@ -26,7 +32,7 @@ function rollingApi(limit: number, windowMs: number, uplink: (i: number) => numb
           asyncScheduler.schedule(() => {
             s.next(responseLike(status, {}));
             s.complete();
-          }, 10),
+          }, downlink(i)),
         );
       }, uplink(i));
       return () => t.unsubscribe();
@@ -35,20 +41,68 @@ function rollingApi(limit: number, windowMs: number, uplink: (i: number) => numb
 }
 
 describe('rolling buckets', () => {
-  it('a send leaves the window only after resetGuardMs, so a faster later request is not refused', () => {
-    const api = inVirtualTime(() => {
-      // The first call takes 5 ms to arrive, every other 1 ms: the 11th, sent the instant the
-      // first leaves our log, would arrive before the first has left the server's window.
+  const slowFirst = (resetGuardMs?: number) =>
+    inVirtualTime(() => {
+      // The first call takes 5 ms to arrive, every other 1 ms: an 11th sent a window after the
+      // first was sent would arrive before the first has left the server's window.
       const api = rollingApi(10, 2000, (i) => (i === 0 ? 5 : 1));
       const provider = providers.teos({ hints: { minute: { limit: 10, windowMs: 2000 } } });
-      const limiter = createLimiter({ provider, key: 'k' });
+      const limiter = createLimiter({ provider, key: 'k', ...(resetGuardMs === undefined ? {} : { resetGuardMs }) });
       for (let i = 0; i < 12; i++) api.request().pipe(throttleByHeaders(limiter)).subscribe();
       return api;
     });
+
+  it('a call counts a window from its answer, so a faster later request is not refused, and no later than the guard', () => {
+    const api = slowFirst();
     expect(api.log).toHaveLength(12);
     expect(api.log.filter((h) => h.status === 429)).toEqual([]);
-    // …at the cost of the guard (50 ms by default), once per window.
-    expect(api.log[10]?.at).toBeGreaterThanOrEqual(2051);
+    // The first was answered at 15 (5 up, 10 down): the server logged it by then, so its slot is
+    // free a window later; the guard after an end we bound ourselves is a thousandth of the
+    // window, at least 5 ms (not the 50 ms after a reset the server told). Sent at 2,020, here at 2,021.
+    expect(api.log[10]?.at).toBe(2021);
+  });
+
+  it('a resetGuardMs the user sets applies after every end, ours too', () => {
+    const api = slowFirst(50);
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+    expect(api.log[10]?.at).toBe(2066);
+  });
+
+  it('latency that varies per call, both ways: 0 × 429, and each slot used again within a round trip and the guard', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 30 }),
+        fc.integer({ min: 500, max: 5000 }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }),
+        (limit, windowMs, streams, ups, downs) => {
+          const up = (i: number) => ups[i % ups.length] ?? 0;
+          const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
+          const requests = limit * 3;
+          const api = inVirtualTime(() => {
+            const api = rollingApi(limit, windowMs, up, down);
+            const provider = providers.teos({ hints: { minute: { limit, windowMs, pacing: 'burst' } } });
+            const limiter = createLimiter({ provider, key: 'k' });
+            from(Array.from({ length: requests }))
+              .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
+              .subscribe();
+            return api;
+          });
+          expect(api.log).toHaveLength(requests);
+          expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+          // The call `limit` places later arrives no later than a window after this one, plus
+          // the most a round trip takes here (the trip back, and the next one's trip there) and
+          // the guard: with enough streams nothing else holds it back.
+          if (streams < limit) return;
+          const at = api.log.map((h) => h.at);
+          const guard = Math.max(5, windowMs / 1000);
+          for (let i = 0; i + limit < at.length; i++)
+            expect((at[i + limit] ?? 0) - (at[i] ?? 0)).toBeLessThanOrEqual(windowMs + 80 + guard + 1);
+        },
+      ),
+      { numRuns: 60, seed: 20261204 },
+    );
   });
 
   it.each([100, 400, 1500])(

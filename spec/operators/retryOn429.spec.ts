@@ -424,13 +424,14 @@ describe('a 200 the provider reads as a rate limit (a throttle told in the body,
       asyncScheduler.schedule(() => run({ method: 'POST', cost: 2 }), 20_000);
       return sent;
     });
-    // (Each window's end plus `resetGuardMs`; a window no reset dates ends a window after the
-    // first answer from it, 1 ms after the send.) Taken at its estimate, it would have gone at 1 s.
+    // (A window no reset dates ends a window after the first answer from it, 1 ms after the
+    // send, plus a guard of a thousandth of the window: 10 ms.) Taken at its estimate, it would
+    // have gone at 1 s.
     expect(out).toEqual([
       [1, 0],
-      [2, 10_051],
+      [2, 10_011],
       [1, 20_000],
-      [2, 30_051],
+      [2, 30_011],
     ]);
   });
 
