@@ -119,12 +119,18 @@ export class SharedAdmission implements Admission {
           ...(cost === undefined ? {} : { cost }),
         };
       });
-      // The costs the store attributes to the request come later: later requests take them.
+      // The costs the store attributes to the request come later: later requests take them, on
+      // the buckets the request learns on only (its cost of the others is known otherwise).
+      const learning = learn && new Set(buckets.filter((_, i) => learn.learns[i]).map((b) => b.name));
       this.session.observe(
         lease.lease,
         all,
         registry.specsOf(names),
-        learn && ((name, cost) => registry.learner?.learn(learn.key, name, cost) && this.host.regroup()),
+        learn &&
+          ((name, cost) =>
+            learning?.has(name) === true &&
+            registry.learner?.learn(learn.key, name, cost) === true &&
+            this.host.regroup()),
       );
     }
     this.dirty = true;

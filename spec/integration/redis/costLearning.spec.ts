@@ -8,7 +8,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
-import { createLimiter, providers, responseLike, type Permit, type RequestInfo } from '../../../lib/index.js';
+import {
+  createLimiter,
+  defineProvider,
+  learnCosts,
+  providers,
+  responseLike,
+  type Permit,
+  type RequestInfo,
+} from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS, closedAfterEach } from '../../helpers/redis.js';
 import { until } from './fork.js';
@@ -113,5 +121,56 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     for (const k of [3, 4, 5]) a.ask({ method: 'GET', url: `/search/${k}` });
     await until(() => a.granted.length >= 5);
     expect(a.granted).toHaveLength(5);
+  });
+
+  it('a cost the request names for one bucket is not learnt there: only the buckets it learns on learn', async () => {
+    const prefix = `rxrl-learn-${process.pid}-${Date.now()}:`;
+    // Two windows of 20. The search names its cost of `b` (1); its cost of `a` is learnt. The
+    // server charges a search 5 of `a` and 8 of `b`: `b`'s drop is not the request's cost there.
+    const reset = { inMs: 60_000 };
+    const used = { a: 0, b: 0 };
+    const provider = defineProvider({
+      name: 'two-windows',
+      buckets: [
+        { name: 'a', limit: LIMIT, windowMs: 60_000 },
+        { name: 'b', limit: LIMIT, windowMs: 60_000 },
+      ],
+      read: () => ({
+        outcome: 'ok',
+        buckets: [
+          { name: 'a', limit: LIMIT, remaining: LIMIT - used.a, reset },
+          { name: 'b', limit: LIMIT, remaining: LIMIT - used.b, reset },
+        ],
+      }),
+      learnCost: learnCosts(),
+    });
+    const client = new Redis({ port: REDIS.port, host: REDIS.host });
+    client.on('error', () => undefined);
+    clients.push(client);
+    const limiter = createLimiter({
+      provider,
+      key: 'two-windows-token',
+      store: redisStore({ client, secret, prefix, leaseMs: 60_000 }),
+    });
+    limiters.push(limiter);
+    const granted: Permit[] = [];
+    const ask = (info: RequestInfo) =>
+      tickets.push(limiter.acquire(info, { granted: (p) => granted.push(p), rejected: () => undefined }));
+    for (const k of [1, 2]) {
+      ask({ method: 'GET', url: `/search/${k}`, cost: { b: 1 } });
+      await until(() => granted.length === k);
+      used.a += 5;
+      used.b += 8;
+      granted[k - 1]?.observe(responseLike(200, {}));
+      granted[k - 1]?.release();
+      await client.ping();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // 10 left of `a`, 4 of `b`. A request of a route not learnt yet takes, of each bucket, the
+    // dearest cost learnt there: 5 of `a`, and of `b`, where nothing was learnt, 1. Had `b`
+    // learnt the search's drop (8), it would wait for the window's end, a minute away.
+    ask({ method: 'GET', url: '/other/1' });
+    await until(() => granted.length === 3);
+    expect(granted).toHaveLength(3);
   });
 });
