@@ -31,6 +31,15 @@ export function sharedAdmission(): StoreAdmission {
   return { kind: 'shared', admit: (host: AdmissionHost, session) => new SharedAdmission(host, session) };
 }
 
+/** A request of ours of a key not learnt yet, in flight or its drop still being merged. */
+interface Probe {
+  readonly buckets: readonly Bucket[];
+  /** Its permit was let go. */
+  released: boolean;
+  /** The store is still merging its answer: what it learnt is not in yet. */
+  merging: boolean;
+}
+
 export class SharedAdmission implements Admission {
   readonly refusesAtCap = true;
   /** A store call is in flight (at most one per limiter). */
@@ -42,6 +51,13 @@ export class SharedAdmission implements Admission {
    */
   private readonly groupWait = new Map<string, number>();
   private dirty = true;
+  /**
+   * Learning a cost (costLearning.ts): the leases of this process's requests of a key not learnt
+   * yet, in flight, and the buckets each learns on. Nothing of ours goes beside one on those
+   * buckets, and one goes only with nothing of ours in flight there, so the drop the store
+   * attributes can be its own (the store still checks that no other process's was beside it).
+   */
+  private probes: Map<string, Probe> | undefined;
 
   constructor(
     private readonly host: AdmissionHost,
@@ -122,7 +138,7 @@ export class SharedAdmission implements Admission {
       // The costs the store attributes to the request come later: later requests take them, on
       // the buckets the request learns on only (its cost of the others is known otherwise).
       const learning = learn && new Set(buckets.filter((_, i) => learn.learns[i]).map((b) => b.name));
-      this.session.observe(
+      const merged = this.session.observe(
         lease.lease,
         all,
         registry.specsOf(names),
@@ -132,12 +148,26 @@ export class SharedAdmission implements Admission {
             registry.learner?.learn(learn.key, name, cost) === true &&
             this.host.regroup()),
       );
+      // A request of a route not learnt yet holds its buckets until what it taught is in.
+      const probe = this.probes?.get(lease.lease);
+      if (probe && merged) {
+        probe.merging = true;
+        void merged.then(() => {
+          probe.merging = false;
+          if (probe.released) this.ended(lease.lease);
+        });
+      }
     }
     this.dirty = true;
   }
 
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void {
     if (!lease) return;
+    const probe = this.probes?.get(lease.lease);
+    if (probe) {
+      probe.released = true;
+      if (!probe.merging) this.ended(lease.lease);
+    }
     if (!observed) this.session.release(lease.lease, this.specsOf(buckets));
     this.dirty = true;
   }
@@ -176,6 +206,14 @@ export class SharedAdmission implements Admission {
         return 'skip-group';
       }
       if (held && w.buckets.some((b) => held?.has(b))) return 'skip-group';
+      if (this.probes && w.buckets.some((b) => this.probing(b))) return 'skip-group';
+      // A request of a key not learnt yet waits for ours in flight on its learning buckets to
+      // end, and holds them meanwhile (no starvation).
+      const learns = w.group?.learn?.probe === true ? w.group.learn.learns : undefined;
+      if (learns && w.buckets.some((b, i) => learns[i] === true && b.inFlight > 0)) {
+        w.buckets.forEach((b, i) => learns[i] === true && (held ??= new Set()).add(b));
+        return 'skip-group';
+      }
       head = w;
       group = entry.group;
       return 'stop';
@@ -190,7 +228,8 @@ export class SharedAdmission implements Admission {
     const buckets = (head as Waiter).buckets;
     // A group's requests all cost the same (the cost is part of its key).
     const costs = (head as Waiter).group?.costs;
-    const count = Math.min(SHARED_BATCH, room, queue.head(group, SHARED_BATCH).length);
+    const probe = (head as Waiter).group?.learn?.probe === true;
+    const count = probe ? 1 : Math.min(SHARED_BATCH, room, queue.head(group, SHARED_BATCH).length);
     this.busy = true;
     this.session
       .acquire(this.specsOf(buckets), count, {
@@ -202,6 +241,20 @@ export class SharedAdmission implements Admission {
         (grant) => this.onGrant(buckets, group, grant),
         () => this.onGrant(buckets, group, undefined),
       );
+  }
+
+  /** A request of ours of a key not learnt yet is in flight on `b`, or its drop is being merged. */
+  private probing(b: Bucket): boolean {
+    for (const probe of this.probes?.values() ?? []) if (probe.buckets.includes(b)) return true;
+    return false;
+  }
+
+  /** That request is over: its buckets are free for the requests waiting on them. */
+  private ended(lease: string): void {
+    if (!this.probes?.delete(lease)) return;
+    if (this.probes.size === 0) this.probes = undefined;
+    this.dirty = true;
+    this.host.settle();
   }
 
   private specsOf(buckets: readonly Bucket[]) {
@@ -251,6 +304,13 @@ export class SharedAdmission implements Admission {
         const mine = new Map<string, number>();
         for (const [name, i] of index) mine.set(name, i + granted.length);
         granted.push([w, host.permits.admit(w, now, { lease, index: mine })]);
+        const learn = w.group?.learn;
+        if (learn?.probe)
+          (this.probes ??= new Map()).set(lease, {
+            buckets: w.buckets.filter((_, i) => learn.learns[i]),
+            released: false,
+            merging: false,
+          });
       }
       // Granted to requests cancelled meanwhile: no longer in flight (the units stay spent).
       for (const lease of leases) this.session.release(lease, this.specsOf(buckets));

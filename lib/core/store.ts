@@ -107,14 +107,16 @@ export interface StoreSession {
    * Merges one response's readings (and ends its lease: it is no longer in flight). With
    * `learnt`, the request learns its cost from the drop in `remaining` (costLearning.ts):
    * `learnt` is called, later, for each fixed window whose drop the store could attribute to
-   * this request alone, over every process, with its cost there.
+   * this request alone, over every process, with its cost there. It may then return a promise
+   * that settles once every `learnt` call is made: until it does, a request of a route not
+   * learnt yet keeps its buckets alone, so the next of the route takes what it taught.
    */
   observe(
     lease: string | undefined,
     readings: readonly StoreReading[],
     buckets: readonly StoreBucketSpec[],
     learnt?: (bucket: string, cost: number) => void,
-  ): void;
+  ): void | Promise<void>;
   /** Ends a lease whose response was not observed (error, unsubscribe). */
   release(lease: string, buckets: readonly StoreBucketSpec[]): void;
   /** Pauses every process for `ms`. */

@@ -20,7 +20,9 @@ function grantingSession(calls: string[]): StoreSession {
       const leases = Array.from({ length: count }, () => `lease-${++lease}`);
       return Promise.resolve({ leases, waitMs: undefined, blockedBy: undefined, pause: undefined, buckets: [] });
     },
-    observe: () => calls.push('observe'),
+    observe: () => {
+      calls.push('observe');
+    },
     release: () => calls.push('release'),
     pause: () => {},
     exhaust: () => {},

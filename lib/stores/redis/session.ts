@@ -189,7 +189,7 @@ export class RedisSession implements StoreSession {
     readings: readonly StoreReading[],
     buckets: readonly StoreBucketSpec[],
     learnt?: (bucket: string, cost: number) => void,
-  ): void {
+  ): void | Promise<void> {
     const isLocal = lease !== undefined && lease.startsWith('local:');
     // A local lease that Redis holds in flight answers as that lease, with the index Redis gave it.
     const carried = isLocal ? this.localLeases.end(lease) : undefined;
@@ -214,7 +214,7 @@ export class RedisSession implements StoreSession {
     this.fire(call, shared, buckets);
     // A failed call is handled by `fire`: nothing was learnt.
     if (learnt && !isLocal)
-      call.then(
+      return call.then(
         (reply) => {
           if (!this.closed) for (const [name, cost] of observeLearnt(reply, buckets)) learnt(name, cost);
         },

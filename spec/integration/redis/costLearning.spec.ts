@@ -117,10 +117,12 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     answer(b.granted[0], server);
     await a.merged();
     await b.merged();
-    // 7 left. Learnt at 8, no search would go; not learnt, each takes 1 and three go.
+    // 7 left. Learnt at 8, no search would go; not learnt, a search still goes alone, at 1.
     for (const k of [3, 4, 5]) a.ask({ method: 'GET', url: `/search/${k}` });
-    await until(() => a.granted.length >= 5);
-    expect(a.granted).toHaveLength(5);
+    await until(() => a.granted.length >= 3);
+    await a.merged();
+    expect(a.granted).toHaveLength(3);
+    a.granted[2]?.release();
   });
 
   it('a cost the request names for one bucket is not learnt there: only the buckets it learns on learn', async () => {
@@ -172,5 +174,29 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     ask({ method: 'GET', url: '/other/1' });
     await until(() => granted.length === 3);
     expect(granted).toHaveLength(3);
+  });
+
+  it('the first request of a route not learnt yet goes alone, and its drop teaches the rest', async () => {
+    const prefix = `rxrl-learn-${process.pid}-${Date.now()}:`;
+    const server = api();
+    const a = processOn(prefix);
+    // The window's figures first (a route of its own, learnt alone in turn).
+    a.ask({ method: 'GET', url: '/other/1' });
+    await until(() => a.granted.length === 1);
+    server.arrive('/other');
+    answer(a.granted[0], server);
+    await a.merged();
+    // 17 left. Three searches asked at once: one goes, the others wait for its answer.
+    for (const k of [1, 2, 3]) a.ask({ method: 'GET', url: `/search/${k}` });
+    await until(() => a.granted.length === 2);
+    await a.merged();
+    expect(a.granted).toHaveLength(2);
+    server.arrive('/search');
+    answer(a.granted[1], server);
+    // 12 left, a search learnt at 5: both others go now.
+    await until(() => a.granted.length === 4);
+    await a.merged();
+    expect(a.granted).toHaveLength(4);
+    for (const p of a.granted.slice(2)) p.release();
   });
 });
