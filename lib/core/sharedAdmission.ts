@@ -135,27 +135,24 @@ export class SharedAdmission implements Admission {
           ...(cost === undefined ? {} : { cost }),
         };
       });
-      // The costs the store attributes to the request come later: later requests take them, on
-      // the buckets the request learns on only (its cost of the others is known otherwise).
-      const learning = learn && new Set(buckets.filter((_, i) => learn.learns[i]).map((b) => b.name));
-      const merged = this.session.observe(
-        lease.lease,
-        all,
-        registry.specsOf(names),
-        learn &&
-          ((name, cost) =>
-            learning?.has(name) === true &&
-            registry.learner?.learn(learn.key, name, cost) === true &&
-            this.host.regroup()),
-      );
-      // A request of a route not learnt yet holds its buckets until what it taught is in.
-      const probe = this.probes?.get(lease.lease);
-      if (probe && merged) {
-        probe.merging = true;
-        void merged.then(() => {
-          probe.merging = false;
-          if (probe.released) this.ended(lease.lease);
+      if (!learn) {
+        this.session.observe(lease.lease, all, registry.specsOf(names));
+      } else {
+        // The costs the store attributes to the request come later: later requests take them,
+        // on the buckets the request learns on only (its cost of the others is known otherwise).
+        const learning = new Set(buckets.filter((_, i) => learn.learns[i]).map((b) => b.name));
+        const merged = this.session.observe(lease.lease, all, registry.specsOf(names), (name, cost) => {
+          if (learning.has(name) && registry.learner?.learn(learn.key, name, cost) === true) this.host.regroup();
         });
+        // A request of a route not learnt yet holds its buckets until what it taught is in.
+        const probe = this.probes?.get(lease.lease);
+        if (probe && merged) {
+          probe.merging = true;
+          void merged.then(() => {
+            probe.merging = false;
+            if (probe.released) this.ended(lease.lease);
+          });
+        }
       }
     }
     this.dirty = true;

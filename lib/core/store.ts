@@ -111,11 +111,12 @@ export interface StoreSession {
    * that settles once every `learnt` call is made: until it does, a request of a route not
    * learnt yet keeps its buckets alone, so the next of the route takes what it taught.
    */
+  observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
   observe(
     lease: string | undefined,
     readings: readonly StoreReading[],
     buckets: readonly StoreBucketSpec[],
-    learnt?: (bucket: string, cost: number) => void,
+    learnt: (bucket: string, cost: number) => void,
   ): void | Promise<void>;
   /** Ends a lease whose response was not observed (error, unsubscribe). */
   release(lease: string, buckets: readonly StoreBucketSpec[]): void;
