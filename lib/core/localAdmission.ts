@@ -72,6 +72,9 @@ interface Claim {
   at: number | undefined;
 }
 
+/** The verdict of a request that can go (one object, not one per admission). */
+const GO: Verdict = { go: true };
+
 /** Does `a` come before `b` in queue order (priority, then arrival)? */
 const before = (a: Waiter, b: Waiter) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
 
@@ -192,7 +195,8 @@ export class LocalAdmission implements Admission, CredentialMember {
     const queue = host.queue;
     for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
     while (queue.wakeDue(now));
-    const grant: Array<[Waiter, Permit]> = [];
+    // The admitted waiters and their permits, in pairs (no tuple per admission).
+    const grant: Array<Waiter | Permit> = [];
     let next = Infinity;
     for (let g = queue.nextReady(); g; g = queue.nextReady()) {
       const node = g.head;
@@ -223,7 +227,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       const v = this.verdict(w, now, queue.size);
       if (v.go) {
         queue.remove(entry);
-        grant.push([w, host.permits.admit(w, now)]);
+        grant.push(w, host.permits.admit(w, now));
         this.left(w);
         queue.settled(g);
         continue;
@@ -254,7 +258,7 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (queue.size === 0 || next === Infinity) host.timer.cancel();
     else host.timer.schedule(next);
     host.out.touch();
-    for (const [w, permit] of grant) host.grant(w, permit);
+    for (let i = 0; i < grant.length; i += 2) host.grant(grant[i] as Waiter, grant[i + 1] as Permit);
   }
 
   /**
@@ -349,7 +353,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       if (at === undefined && !costs && !probe) break;
     }
-    if (!blocking) return { go: true };
+    if (!blocking) return GO;
     if (short) {
       // Holds these buckets for itself, unless a request before it already does.
       for (const b of short) {
