@@ -72,6 +72,9 @@ interface Claim {
   at: number | undefined;
 }
 
+/** The verdict of a request that can go (one object, not one per admission). */
+const GO: Verdict = { go: true };
+
 /** Does `a` come before `b` in queue order (priority, then arrival)? */
 const before = (a: Waiter, b: Waiter) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
 
@@ -192,13 +195,14 @@ export class LocalAdmission implements Admission, CredentialMember {
     const queue = host.queue;
     for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
     while (queue.wakeDue(now));
-    const grant: Array<[Waiter, Permit]> = [];
+    // The admitted waiters and their permits, in pairs (no tuple per admission), made on the
+    // first admission (an array grown by `push` from empty holds 17 slots).
+    let grant: Array<Waiter | Permit> | undefined;
     let next = Infinity;
     for (let g = queue.nextReady(); g; g = queue.nextReady()) {
       const node = g.head;
       if (!node) break;
       const w = node.value;
-      const entry = { node, group: g.key };
       // A wait with no known end (a response that never comes, maxConcurrent) still ends:
       // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
       const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
@@ -207,14 +211,14 @@ export class LocalAdmission implements Admission, CredentialMember {
           next = Math.min(next, deadline);
           break;
         }
-        queue.remove(entry);
+        queue.remove({ node, group: g.key });
         host.rejectQuota(w, 'concurrency', Infinity, now);
         this.left(w);
         continue;
       }
       const over = this.overLimit(w);
       if (over) {
-        queue.remove(entry);
+        queue.remove({ node, group: g.key });
         host.rejectCost(w, over.bucket, over.cost);
         this.left(w);
         queue.settled(g);
@@ -222,8 +226,10 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       const v = this.verdict(w, now, queue.size);
       if (v.go) {
-        queue.remove(entry);
-        grant.push([w, host.permits.admit(w, now)]);
+        queue.remove({ node, group: g.key });
+        const permit = host.permits.admit(w, now);
+        if (grant) grant.push(w, permit);
+        else grant = [w, permit];
         this.left(w);
         queue.settled(g);
         continue;
@@ -232,7 +238,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
       // out, within maxWaitMs is waited for like any window.
       if ((v.at !== undefined && v.at - now > host.maxWaitMs) || (v.at === undefined && now >= deadline)) {
-        queue.remove(entry);
+        queue.remove({ node, group: g.key });
         host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
         this.left(w);
         queue.settled(g);
@@ -254,7 +260,7 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (queue.size === 0 || next === Infinity) host.timer.cancel();
     else host.timer.schedule(next);
     host.out.touch();
-    for (const [w, permit] of grant) host.grant(w, permit);
+    if (grant) for (let i = 0; i < grant.length; i += 2) host.grant(grant[i] as Waiter, grant[i + 1] as Permit);
   }
 
   /**
@@ -349,7 +355,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       if (at === undefined && !costs && !probe) break;
     }
-    if (!blocking) return { go: true };
+    if (!blocking) return GO;
     if (short) {
       // Holds these buckets for itself, unless a request before it already does.
       for (const b of short) {

@@ -59,10 +59,10 @@ export interface PermitHost {
 export interface ResponseContext {
   readonly info: RequestInfo;
   /**
-   * The buckets the request took units of, with its admission index on each (`undefined`: not
-   * admitted here) and the units it holds.
+   * The buckets the request took units of, with its admission index on each and the units it
+   * holds (absent: not admitted here).
    */
-  readonly taken?: Taken[];
+  readonly taken?: Taken;
   /**
    * The cost a response tells (`ResponseReading.cost`) is applied to `taken`: the permit was
    * admitted here (not by a shared store) and is not released.
@@ -77,11 +77,20 @@ export interface ResponseContext {
    * The request learns its cost (costLearning.ts): its key, and per bucket of `taken` the
    * reading the drop is counted from (`undefined`: not attributable there).
    */
-  readonly learn?: { readonly key: string; readonly starts: ReadonlyArray<LearnStart | undefined> };
+  readonly learn?: { readonly key: string; readonly starts: ReadonlyArray<LearnStart | undefined> } | undefined;
 }
 
-/** A bucket a permit holds units of: the bucket, the admission index, the units (its cost). */
-type Taken = [bucket: Bucket, index: number, units: number];
+/**
+ * The buckets a permit holds units of, and on the `k`th of them its admission index and the
+ * units it holds (its cost). The permit itself: no array or tuple per bucket (see
+ * {@link HeldPermit}).
+ */
+interface Taken {
+  readonly buckets: readonly Bucket[];
+  indexAt(k: number): number;
+  unitsAt(k: number): number;
+  hold(k: number, index: number, units: number): void;
+}
 
 export class Permits {
   /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
@@ -89,7 +98,7 @@ export class Permits {
   /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
   private anyNotified = false;
 
-  constructor(private readonly host: PermitHost) {}
+  constructor(readonly host: PermitHost) {}
 
   /** Admits `w` now: takes its cost in units of each of its buckets and returns its permit. */
   admit(w: Waiter, now: number, lease?: Lease): Permit {
@@ -105,10 +114,21 @@ export class Permits {
     const learn = lease === undefined ? w.group?.learn : undefined;
     const learner = learn && host.registry.learner;
     const starts = learn && learner?.admit(learn, buckets);
-    const taken = buckets.map((b, i): Taken => {
+    const permit = new HeldPermit(
+      this,
+      w,
+      info,
+      w.id,
+      w.priority,
+      buckets,
+      summary,
+      now,
+      lease === undefined && learn === undefined ? undefined : { lease, learn, learner, starts, told: undefined },
+    );
+    for (let i = 0; i < buckets.length; i++) {
       const units = w.costAt(i);
-      return [b, b.take(now, units), units];
-    });
+      permit.hold(i, (buckets[i] as Bucket).take(now, units), units);
+    }
     this.forgetEmpty(buckets);
     host.inFlight++;
     host.out.sent++;
@@ -120,22 +140,6 @@ export class Permits {
         waitedMs: now - (host.epoch + w.queuedAt),
         buckets: buckets.map((b) => b.name),
       });
-    const permit = new HeldPermit(
-      this,
-      host,
-      w,
-      info,
-      w.id,
-      w.priority,
-      buckets,
-      summary,
-      taken,
-      now,
-      lease,
-      learn,
-      learner,
-      starts,
-    );
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
@@ -156,21 +160,24 @@ export class Permits {
    * Makes the units `taken` holds what the request really cost. `lenient`: a provider's figure
    * (a value that is not a cost is ignored); otherwise a caller's (a bad value throws).
    */
-  reconcile(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
+  reconcile(taken: Taken, actual: number | Readonly<Record<string, number>>, lenient: boolean): void {
     const now = this.host.now();
     const next = this.costsOf(taken, actual, lenient);
-    taken.forEach((t, i) => {
-      const to = next[i] ?? t[2];
-      if (to === t[2]) return;
-      t[2] = t[0].reconcile(t[1], t[2], to);
-      this.host.admission.recheck(t[0], now);
+    taken.buckets.forEach((b, i) => {
+      const units = taken.unitsAt(i);
+      const to = next[i] ?? units;
+      if (to === units) return;
+      const index = taken.indexAt(i);
+      taken.hold(i, index, b.reconcile(index, units, to));
+      this.host.admission.recheck(b, now);
     });
     this.host.out.touch();
   }
 
   /** What each bucket of `taken` really cost, by `actual` (`lenient`: see {@link reconcile}). */
-  costsOf(taken: Taken[], actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
-    return taken.map(([b, , units]) => {
+  costsOf(taken: Taken, actual: number | Readonly<Record<string, number>>, lenient: boolean): number[] {
+    return taken.buckets.map((b, i) => {
+      const units = taken.unitsAt(i);
       if (!lenient) return costOf({ cost: actual }, b.name, () => units);
       const v = typeof actual === 'number' ? actual : (actual as Record<string, unknown>)[b.name];
       return isCost(v) ? v : units;
@@ -214,9 +221,9 @@ export class Permits {
     const date = response.header('date');
     if (date !== undefined) host.skew.observe(date, now, sentAt);
     host.out.responses++;
-    host.out.emit({ type: 'response', request: summary, status: response.status });
-    const mine: ReadonlyArray<readonly [Bucket, number | undefined, number]> =
-      taken ?? host.registry.bucketsFor(info, host.provider).map((b) => [b, undefined, 1] as const);
+    // Built only for a listener, as every event of a request (one object per response otherwise).
+    if (host.out.listened) host.out.emit({ type: 'response', request: summary, status: response.status });
+    const mine: readonly Bucket[] = taken ? taken.buckets : host.registry.bucketsFor(info, host.provider);
     // The request's buckets are the registry's (none of them can have been evicted: the request
     // holds units of them, or they were just looked up): a reading's bucket is found among them
     // by name first, without a visit to the registry's map (a table of its own, one more read
@@ -227,10 +234,11 @@ export class Permits {
     for (const told of reading.buckets) {
       // A window longer than the cap is garbage, as a reset further away than it: not obeyed.
       const r = told.windowMs !== undefined && !(told.windowMs <= cap) ? withoutWindow(told) : told;
-      let held = own ? mine.find(([x]) => x.name === r.name) : undefined;
-      let b = held?.[0] ?? host.registry.get(r.name);
-      held ??= b && mine.find(([x]) => x === b);
-      if (!held) {
+      // The position in `mine` of the bucket the reading is applied to (-1: not among them).
+      let k = own ? named(mine, r.name) : -1;
+      let b = (k >= 0 ? mine[k] : undefined) ?? host.registry.get(r.name);
+      if (k < 0 && b) k = mine.indexOf(b);
+      if (k < 0) {
         // A bucket the request did not count against, which the provider now counts it against
         // (the response named its resource): requests like it that wait move there.
         const declared = host.registry.declaredFor(info, r.name, host.provider);
@@ -241,8 +249,8 @@ export class Permits {
       }
       b ??= host.registry.discover(r.name, now);
       if (!b) continue;
-      held ??= mine.find(([x]) => x === b);
-      const index = held?.[1];
+      if (k < 0) k = mine.indexOf(b);
+      const index = taken && k >= 0 ? taken.indexAt(k) : undefined;
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
@@ -256,16 +264,14 @@ export class Permits {
         limit: r.limit,
         remaining: r.remaining,
         resetInMs: resetAt === undefined ? undefined : resetAt - now,
-        ...(serverAt === undefined ? {} : { resetServerAt: serverAt }),
-        ...(latestAt === undefined ? {} : { resetLatestInMs: latestAt - now }),
+        ...(serverAt === undefined ? NONE : { resetServerAt: serverAt }),
+        ...(latestAt === undefined ? NONE : { resetLatestInMs: latestAt - now }),
         windowMs: r.windowMs,
         index: undefined,
-        ...(r.restorePerSecond === undefined ? {} : { restorePerSecond: r.restorePerSecond }),
+        ...(r.restorePerSecond === undefined ? NONE : { restorePerSecond: r.restorePerSecond }),
       });
       const learner = host.registry.learner;
-      const k = learner && taken ? taken.findIndex(([x]) => x === b) : -1;
-      const t = taken?.[k];
-      if (learner && t && index !== undefined) {
+      if (learner && taken && index !== undefined) {
         // A drop attributed to this request alone is its cost: the permit holds it from now
         // on (as an actual cost told after), before the reading below is recounted with it.
         const learn = request.learn;
@@ -273,8 +279,9 @@ export class Permits {
           learn && request.reconcile && reading.outcome === 'ok' && reading.cost === undefined
             ? { key: learn.key, start: learn.starts[k] }
             : undefined;
-        const cost = learner.answered(b, index, t[2], learning, r, resetAt, () => host.regroup());
-        if (cost !== undefined && cost !== t[2]) t[2] = b.reconcile(index, t[2], cost);
+        const units = taken.unitsAt(k);
+        const cost = learner.answered(b, index, units, learning, r, resetAt, () => host.regroup());
+        if (cost !== undefined && cost !== units) taken.hold(k, index, b.reconcile(index, units, cost));
       }
       const from = b.apply(
         r,
@@ -285,7 +292,7 @@ export class Permits {
         serverAt,
         // A reset in whole seconds, read through a clock offset known only to its interval.
         r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
-        held?.[2] ?? 1,
+        taken && k >= 0 ? taken.unitsAt(k) : 1,
         latestAt,
       );
       b.planTickProbes(now, host.skew);
@@ -294,28 +301,20 @@ export class Permits {
     }
     if (moved) host.regroup();
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
-    for (const [b, index] of mine) b.confirm(index, now);
-    if (reading.outcome === 'limited')
-      host.pauses.limited(
-        reading,
-        response.status,
-        mine.map(([b]) => b),
-        summary,
-        now,
-        sentAt,
-      );
+    for (let i = 0; i < mine.length; i++) (mine[i] as Bucket).confirm(taken?.indexAt(i), now);
+    if (reading.outcome === 'limited') host.pauses.limited(reading, response.status, [...mine], summary, now, sentAt);
     else if (reading.outcome === 'blocked') host.pauses.blockedBy(response.status, now);
     else {
       host.pauses.succeeded();
       // Inference learns only windows no header describes (checked here too, so that a bucket
       // the headers describe costs no visit to it).
       if (taken && sentAt !== undefined)
-        for (const [b] of taken) if (b.source !== 'headers') host.inference.succeeded(b, sentAt, now);
+        for (const b of taken.buckets) if (b.source !== 'headers') host.inference.succeeded(b, sentAt, now);
     }
     // What the response changed may let parked requests go (or sets when they will).
-    for (const [b] of mine) host.admission.recheck(b, now);
+    for (const b of mine) host.admission.recheck(b, now);
     for (const r of reading.buckets) {
-      const b = (own ? mine.find(([x]) => x.name === r.name)?.[0] : undefined) ?? host.registry.get(r.name);
+      const b = (own ? mine[named(mine, r.name)] : undefined) ?? host.registry.get(r.name);
       if (b) host.admission.recheck(b, now);
     }
     host.out.touch();
@@ -323,38 +322,68 @@ export class Permits {
   }
 }
 
+/** What a permit holds for a shared store's lease or a cost being learnt: most permits, nothing. */
+interface PermitExtra {
+  readonly lease: Lease | undefined;
+  readonly learn: Learning | undefined;
+  readonly learner: CostLearner | undefined;
+  readonly starts: ReadonlyArray<LearnStart | undefined> | undefined;
+  /** With a shared store: what the caller said the request really cost, sent with its answer. */
+  told: number[] | undefined;
+}
+
 /**
  * A permit held: one object with its state in fields. It was a literal of three closures over
- * their shared context (five objects, about 250 bytes more); a permit held while thousands of
- * others are admitted (10,000 tenants, each with requests queued) outlives the young
- * generation, and the garbage collector copies each of its bytes twice. Its methods still work
- * detached (`const { release } = permit`): each is read as a function bound to the permit, made
- * when read and dropped at once.
+ * their shared context (five objects, about 250 bytes more), then an object of eighteen fields
+ * with an array of `[bucket, index, units]` tuples; a permit held while thousands of others are
+ * admitted (10,000 tenants, each with requests queued) outlives the young generation, and the
+ * garbage collector copies each of its bytes twice. So it keeps its first bucket's admission
+ * index and units in fields (an array only for the buckets after it), and what only a shared store or a cost being learnt needs in one object made for
+ * those alone. Its methods still work detached (`const { release } = permit`): each is read as
+ * a function bound to the permit, made when read and dropped at once.
  */
-class HeldPermit implements Permit {
+class HeldPermit implements Permit, Taken {
   observed = false;
   released = false;
-  /** With a shared store: what the caller said the request really cost, sent with its answer. */
-  told: number[] | undefined = undefined;
   timeout: { unsubscribe(): void } | undefined = undefined;
+  /** Admission index and units held on the first bucket. */
+  private index0 = 0;
+  private units0 = 0;
+  /** The same for the buckets after the first, in pairs (most requests count against one). */
+  private rest: number[] | undefined = undefined;
 
   constructor(
     private readonly permits: Permits,
-    private readonly host: PermitHost,
     /** Its waiter: with a shared store, the group it is in when the answer comes is read then. */
     private readonly waiter: Waiter,
     private readonly info: RequestInfo,
     private readonly id: number,
     private readonly priority: number,
-    private readonly buckets: readonly Bucket[],
+    readonly buckets: readonly Bucket[],
     private summary: RequestSummary | undefined,
-    private readonly taken: Taken[],
     private readonly sentAt: number,
-    private readonly lease: Lease | undefined,
-    private readonly learn: Learning | undefined,
-    private readonly learner: CostLearner | undefined,
-    private readonly starts: ReadonlyArray<LearnStart | undefined> | undefined,
+    private readonly extra: PermitExtra | undefined,
   ) {}
+
+  /** Holds `units` of its `k`th bucket, admission `index` there (first called for each bucket in order). */
+  hold(k: number, index: number, units: number): void {
+    if (k === 0) {
+      this.index0 = index;
+      this.units0 = units;
+    } else {
+      const rest = (this.rest ??= []);
+      rest[2 * k - 2] = index;
+      rest[2 * k - 1] = units;
+    }
+  }
+
+  indexAt(k: number): number {
+    return k === 0 ? this.index0 : ((this.rest as number[])[2 * k - 2] as number);
+  }
+
+  unitsAt(k: number): number {
+    return k === 0 ? this.units0 : ((this.rest as number[])[2 * k - 1] as number);
+  }
 
   get request(): RequestSummary {
     return (this.summary ??= requestSummary(this.id, this.info, this.priority));
@@ -363,8 +392,11 @@ class HeldPermit implements Permit {
   get observe(): Permit['observe'] {
     return (response, raw) => {
       if (this.observed) return { outcome: 'ok', buckets: [] };
+      const released = this.released;
       this.observed = true;
-      const { host, taken, lease, learn, starts, released, permits } = this;
+      const { permits, extra } = this;
+      const host = permits.host;
+      const lease = extra?.lease;
       const key = typeof raw === 'object' && raw !== null ? raw : undefined;
       if (key) host.seen.set(key, null);
       const readings: StoreReading[] = [];
@@ -372,12 +404,12 @@ class HeldPermit implements Permit {
         response,
         {
           info: this.info,
-          taken,
+          taken: this,
           // Only events show it: not made for a limiter nobody watches.
           summary: host.out.listened ? this.request : null,
           sentAt: this.sentAt,
           reconcile: !released && lease === undefined,
-          ...(learn && starts ? { learn: { key: learn.key, starts } } : {}),
+          learn: extra?.learn && extra.starts ? { key: extra.learn.key, starts: extra.starts } : undefined,
           holding: !released,
         },
         readings,
@@ -392,8 +424,8 @@ class HeldPermit implements Permit {
         !lease || released
           ? undefined
           : reading.cost !== undefined
-            ? permits.costsOf(taken, reading.cost, true)
-            : this.told,
+            ? permits.costsOf(this, reading.cost, true)
+            : extra?.told,
         // A request learning its cost, as in memory (`read`) from an answer not refused that
         // told no cost of its own: with a shared store, the store attributes the drop (nothing
         // to a lease already ended).
@@ -408,11 +440,12 @@ class HeldPermit implements Permit {
   get reconcile(): Permit['reconcile'] {
     return (actual) => {
       if (this.released) return;
+      const { permits, extra } = this;
       // A shared store keeps what it admitted until the answer: the cost goes there with it.
-      if (this.lease === undefined) this.permits.reconcile(this.taken, actual, false);
-      else this.told = this.permits.costsOf(this.taken, actual, false);
-      this.host.drain();
-      this.host.flush();
+      if (extra?.lease === undefined) permits.reconcile(this, actual, false);
+      else extra.told = permits.costsOf(this, actual, false);
+      permits.host.drain();
+      permits.host.flush();
     };
   }
 
@@ -421,16 +454,18 @@ class HeldPermit implements Permit {
       if (this.released) return;
       this.released = true;
       this.timeout?.unsubscribe();
-      const host = this.host;
+      const { permits, extra, buckets } = this;
+      const host = permits.host;
       const at = host.now();
-      if (this.learn) this.learner?.ended(this.learn, this.buckets);
-      for (const [b, index, units] of this.taken) {
-        b.release(index, at, units);
+      if (extra?.learn) extra.learner?.ended(extra.learn, buckets);
+      for (let k = 0; k < buckets.length; k++) {
+        const b = buckets[k] as Bucket;
+        b.release(this.indexAt(k), at, this.unitsAt(k));
         host.registry.markIdle(b, at);
         host.admission.recheck(b, at);
       }
       host.registry.sweep(at);
-      host.admission.released(this.lease, this.observed, this.buckets);
+      host.admission.released(extra?.lease, this.observed, buckets);
       host.inFlight--;
       host.out.touch();
       // A permit given back with no answer (unsubscribed, failed, timed out) frees room for
@@ -442,6 +477,15 @@ class HeldPermit implements Permit {
       host.flush();
     };
   }
+}
+
+/** Nothing to spread: an object literal `{}` in its place is made at each response. */
+const NONE = {};
+
+/** The position of the bucket named `name` in `buckets` (-1: none); no closure made, as `findIndex` would. */
+function named(buckets: readonly Bucket[], name: string): number {
+  for (let i = 0; i < buckets.length; i++) if ((buckets[i] as Bucket).name === name) return i;
+  return -1;
 }
 
 /** A bucket reading without its window length (one past `maxServerWaitMs` is garbage). */
