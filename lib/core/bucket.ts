@@ -74,11 +74,6 @@ export class Bucket {
    * reset (told, projected, held) takes the full guard.
    */
   private ownEndAt = Number.NaN;
-  /**
-   * @internal Set by the registry when `resetGuardMs` was left to its default: ends we bounded
-   * ourselves then take {@link ownEndGuard}. A guard the user set applies to every reset.
-   */
-  tightGuard = false;
   /** The last reset a response reported (never a projection of ours). */
   private serverResetAt: number | undefined;
   /**
@@ -131,9 +126,13 @@ export class Bucket {
     if (spec.windowMs !== undefined) this.windowSource = 'hint';
   }
 
-  /** Starts a new window locally once the known reset has passed. */
-  refill(now: number, guardMs: number): void {
-    if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs)) return;
+  /**
+   * Starts a new window locally once the known reset has passed (plus the guard). `tight`: the
+   * limiter left `resetGuardMs` to its default and keeps its buckets in memory, so an end we
+   * bounded ourselves takes {@link ownEndGuard} (a guard the user set applies to every reset).
+   */
+  refill(now: number, guardMs: number, tight = false): void {
+    if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs, tight)) return;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
@@ -174,7 +173,14 @@ export class Bucket {
    * what the window has left are its last slots kept back to pin the clock offset
    * (`planTickProbes`).
    */
-  availableAt(now: number, guardMs: number, coldStart: number, waiting = 0, cost = 1): number | undefined {
+  availableAt(
+    now: number,
+    guardMs: number,
+    coldStart: number,
+    waiting = 0,
+    cost = 1,
+    tight = false,
+  ): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     // `> cost - 1`: for one unit, any room at all (as ever); for more, the whole cost.
     if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) {
@@ -193,13 +199,13 @@ export class Bucket {
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
     }
-    if (this.resetAt !== undefined) return this.resetAt + this.guardOf(guardMs);
+    if (this.resetAt !== undefined) return this.resetAt + this.guardOf(guardMs, tight);
     return this.inFlight > 0 ? undefined : now;
   }
 
-  /** The margin after `resetAt`: {@link ownEndGuard} for an end we bounded ourselves (`ownEndAt`). */
-  protected guardOf(guardMs: number): number {
-    return this.tightGuard && this.resetAt === this.ownEndAt ? ownEndGuard(guardMs, this.windowMs) : guardMs;
+  /** The margin after `resetAt`: {@link ownEndGuard} for an end we bounded ourselves (`ownEndAt`), when `tight`. */
+  private guardOf(guardMs: number, tight: boolean): number {
+    return tight && this.resetAt === this.ownEndAt ? ownEndGuard(guardMs, this.windowMs) : guardMs;
   }
 
   /** Takes `cost` units for one request admitted now; returns its admission index. */

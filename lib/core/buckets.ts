@@ -78,8 +78,6 @@ export class BucketRegistry {
     private readonly resetGuardMs: number,
     /** A bucket was evicted (the snapshot changed). */
     private readonly evicted: (b: Bucket) => void,
-    /** `resetGuardMs` was left to its default: ends the buckets bound themselves take `ownEndGuard`. */
-    private readonly tightGuard = false,
   ) {}
 
   get(name: string): Bucket | undefined {
@@ -103,7 +101,6 @@ export class BucketRegistry {
       let b = this.buckets.get(spec.name);
       if (!b) {
         b = createBucket(spec);
-        b.tightGuard = this.tightGuard;
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
         this.markIdle(b, this.now());
@@ -181,7 +178,6 @@ export class BucketRegistry {
   discover(name: string, now: number): Bucket | undefined {
     if (this.discovered.length >= MAX_DISCOVERED) return undefined;
     const b = createBucket({ name });
-    b.tightGuard = this.tightGuard;
     this.buckets.set(name, b);
     this.last = undefined;
     if (this.discovered === NONE_DISCOVERED) this.discovered = [];

@@ -50,6 +50,8 @@ export class Engine {
   readonly maxConcurrent: number;
   readonly maxServerWaitMs: number;
   readonly resetGuardMs: number;
+  /** `resetGuardMs` left to its default with the memory store: see `Bucket.refill`. */
+  readonly tightGuard: boolean;
   readonly coldStartConcurrency: number;
   readonly permitTimeoutMs: number;
   readonly blockCooldownMs: number;
@@ -87,10 +89,8 @@ export class Engine {
     const clock = limiterClock(this.scheduler);
     const provider = this.provider;
     const resetGuardMs = opts.resetGuardMs ?? RESET_GUARD_MS;
-    // Left to its default, ends we bound ourselves take a smaller guard (`ownEndGuard`).
-    const tightGuard = opts.resetGuardMs === undefined;
     // Made for the credential: it captures no part of this limiter (credential.ts holds members weakly).
-    const registryOf = (evicted: () => void) => new BucketRegistry(provider, clock, resetGuardMs, evicted, tightGuard);
+    const registryOf = (evicted: () => void) => new BucketRegistry(provider, clock, resetGuardMs, evicted);
     // With the memory store, one state per credential in the process (credential.ts); a shared
     // store shares it through the store.
     let local: LocalAdmission | undefined;
@@ -106,6 +106,9 @@ export class Engine {
     this.storeKind = session && opts.store?.leaky !== true ? (opts.store?.kind ?? 'shared') : undefined;
     this.maxServerWaitMs = opts.maxServerWaitMs;
     this.resetGuardMs = resetGuardMs;
+    // Left to its default with the memory store, an end we bound ourselves takes a smaller
+    // guard (`ownEndGuard`): a shared store reads other processes' times through their clocks.
+    this.tightGuard = opts.resetGuardMs === undefined && session === undefined;
     this.coldStartConcurrency = opts.coldStartConcurrency;
     this.permitTimeoutMs = opts.permitTimeoutMs;
     this.blockCooldownMs = opts.blockCooldownMs;
@@ -393,7 +396,7 @@ export class Engine {
       provider: this.provider.name,
       key: this.key,
       buckets: [...this.registry.all()].map((b) => {
-        b.refill(now, this.resetGuardMs);
+        b.refill(now, this.resetGuardMs, this.tightGuard);
         return b.snapshot();
       }),
       queued: this.queue.size,

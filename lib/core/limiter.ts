@@ -207,8 +207,8 @@ export class Limiter {
     const guard = engine.resetGuardMs;
     let at = Math.max(now, engine.pauses.pausedUntil);
     for (const b of engine.registry.bucketsFor(info, engine.provider)) {
-      b.refill(now, guard);
-      const when = b.availableAt(now, guard, Infinity);
+      b.refill(now, guard, engine.tightGuard);
+      const when = b.availableAt(now, guard, Infinity, 0, 1, engine.tightGuard);
       if (when !== undefined) at = Math.max(at, when);
     }
     return at;
@@ -313,7 +313,7 @@ export class Limiter {
     const specs = new Map<string, BucketSpec>();
     for (const b of engine.registry.bucketsFor(info, engine.provider, specs)) {
       if (!b.quota) continue;
-      b.refill(now, guard);
+      b.refill(now, guard, engine.tightGuard);
       // A request of `cost` units needs that many left, beyond the reserve.
       const cost = costFor(info, engine.provider, b.name, specs.get(b.name));
       if (b.remaining === undefined || b.remaining - cost >= reserve) continue;
@@ -322,7 +322,7 @@ export class Limiter {
       // An empty quota bucket is a bucket like any other: when its next slot frees within
       // maxWaitMs (the daily reset is minutes away, the oldest call of a rolling day ages out),
       // the request waits in the queue for it. Only a wait past maxWaitMs fails now.
-      const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity, 0, cost) ?? reset);
+      const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity, 0, cost, engine.tightGuard) ?? reset);
       if (!kept && resumeAt - now <= this.maxWaitMs) continue;
       engine.out.emit({ type: 'quota-exhausted', request: engine.summarize(info), bucket: b.name, resumeAt });
       engine.out.rejected++;

@@ -26,6 +26,8 @@ export interface AdmissionHost {
   readonly maxWaitMs: number;
   readonly maxConcurrent: number;
   readonly resetGuardMs: number;
+  /** `resetGuardMs` left to its default with the memory store (`Bucket.refill`). */
+  readonly tightGuard: boolean;
   readonly coldStartConcurrency: number;
   readonly queue: GroupedQueue<Waiter, BucketGroup>;
   readonly timer: DrainTimer;
@@ -286,9 +288,9 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (this.host.queue.size === 0) return;
     const lot = this.lots.get(b);
     if (!lot || lot.size === 0) return;
-    const { resetGuardMs, coldStartConcurrency } = this.host;
-    b.refill(now, resetGuardMs);
-    const at = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size);
+    const { resetGuardMs, tightGuard, coldStartConcurrency } = this.host;
+    b.refill(now, resetGuardMs, tightGuard);
+    const at = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size, 1, tightGuard);
     // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
     if (at === undefined) return;
     if (at <= now) this.host.queue.wake(lot);
@@ -320,7 +322,7 @@ export class LocalAdmission implements Admission, CredentialMember {
 
   /** Could `w` go now? `waiting`: requests in the queue, `w` included. */
   private verdict(w: Waiter, now: number, waiting: number): Verdict {
-    const { resetGuardMs, coldStartConcurrency } = this.host;
+    const { resetGuardMs, tightGuard, coldStartConcurrency } = this.host;
     let at: number | undefined = now;
     let blocking: Bucket | undefined;
     const costs = w.group?.costs;
@@ -330,9 +332,9 @@ export class LocalAdmission implements Admission, CredentialMember {
     let short: Bucket[] | undefined;
     for (let i = 0; i < w.buckets.length; i++) {
       const b = w.buckets[i] as Bucket;
-      b.refill(now, resetGuardMs);
+      b.refill(now, resetGuardMs, tightGuard);
       const cost = costs?.[i] ?? 1;
-      let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, waiting, cost);
+      let when = b.availableAt(now, resetGuardMs, coldStartConcurrency, waiting, cost, tightGuard);
       // Learning a cost (costLearning.ts): a request of a key not learnt yet goes with nothing
       // else of ours in flight on the bucket, and nothing goes beside it, so the drop in
       // `remaining` is its own. It claims the bucket while it waits (no starvation).

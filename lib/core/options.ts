@@ -43,10 +43,11 @@ export interface LimiterOptions {
   readonly coldStartConcurrency?: number;
   /**
    * Margin after a reset before the bucket is refilled: the server's clock and rounding. Left to
-   * its default, 50 ms after a reset the server told, and after the end of a window we bounded
-   * ourselves, a window after an answer from it (windows from the first request, rolling
-   * windows; memory store), a thousandth of the window, 5 ms to 50 ms. Set, it applies to
-   * every reset. @default 50
+   * its default: 50 ms after a reset the server told; with the memory store, after the end of a
+   * window bounded by our own answer (a window after an answer from it: windows from the first
+   * request, a whole-second reset the answer sharpens, a rolling window's answered call), a
+   * thousandth of the window, 10 ms to 50 ms. Set, it applies after every end of this limiter's
+   * requests. @default 50
    */
   readonly resetGuardMs?: number;
   /** First backoff after a 429 that gave no time to wait; doubles per 429 in a row. @default 1000 */

@@ -40,6 +40,8 @@ export class RollingBucket extends Bucket {
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
   private guardMs = 0;
+  /** Whether the last refill allowed {@link ownEndGuard} after an answered call (`Bucket.refill`). */
+  private tight = false;
 
   constructor(
     spec: BucketSpec,
@@ -49,8 +51,8 @@ export class RollingBucket extends Bucket {
     this.windowMs = span;
   }
 
-  override refill(now: number, guardMs = 0): void {
-    this.trim(now, guardMs);
+  override refill(now: number, guardMs = 0, tight = false): void {
+    this.trim(now, guardMs, tight);
     // A shared store's figures count every process's sends: they hold until its next answer.
     if (this.shared) return;
     const used = this.used(now);
@@ -64,7 +66,14 @@ export class RollingBucket extends Bucket {
     this.resetKind = this.resetAt === undefined ? undefined : 'server';
   }
 
-  override availableAt(now: number, guardMs: number, coldStart: number, _waiting = 0, cost = 1): number | undefined {
+  override availableAt(
+    now: number,
+    guardMs: number,
+    coldStart: number,
+    _waiting = 0,
+    cost = 1,
+    tight = false,
+  ): number | undefined {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).
@@ -74,7 +83,7 @@ export class RollingBucket extends Bucket {
     if (this.limit === 0) return this.inFlight > 0 ? undefined : Math.max(now, this.lastCallAt + PROBE_MS);
     const used = this.used(now);
     if (this.limit !== undefined && used + cost > this.limit)
-      return this.nextFreeAt(now, used + cost - this.limit, guardMs);
+      return this.nextFreeAt(now, used + cost - this.limit, guardMs, tight);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
   }
 
@@ -99,7 +108,7 @@ export class RollingBucket extends Bucket {
     this.confirm(index);
     this.readWindow(reading);
     // Sends that have left the window are no longer ours to count against the reading.
-    if (now !== undefined) this.trim(now, this.guardMs);
+    if (now !== undefined) this.trim(now, this.guardMs, this.tight);
     const before = this.limit;
     this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
@@ -116,12 +125,13 @@ export class RollingBucket extends Bucket {
   }
 
   /**
-   * Drops the calls that have left the window: a window after each ended (the server logged it
-   * by then), plus the margin of `ownGuard`.
+   * Drops the calls that have left the window: a window after each ended, plus the margin of
+   * `ownGuard` (a call let go without an answer is logged that much later: `release`).
    */
-  private trim(now: number, guardMs: number): void {
+  private trim(now: number, guardMs: number, tight: boolean): void {
     this.guardMs = guardMs;
-    const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs);
+    this.tight = tight;
+    const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs, tight);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
@@ -130,8 +140,8 @@ export class RollingBucket extends Bucket {
   }
 
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
-  private nextFreeAt(now: number, need: number, guardMs: number): number {
-    const window = (this.windowMs ?? this.span) + this.ownGuard(guardMs);
+  private nextFreeAt(now: number, need: number, guardMs: number, tight: boolean): number {
+    const window = (this.windowMs ?? this.span) + this.ownGuard(guardMs, tight);
     // Calls in flight leave no sooner than a window after they end: not before a release.
     const own = this.log.length - this.head;
     const ownLeaves = (k: number) =>
@@ -143,12 +153,12 @@ export class RollingBucket extends Bucket {
   }
 
   /**
-   * The margin after a window from one of our calls' ends: the server logged the call by then,
-   * so {@link ownEndGuard}'s, not the one after a reset it told. Not with a shared store, whose
-   * log holds other processes' times, read through their clocks.
+   * The margin after a window from an answered call: the server logged the call by then, so
+   * {@link ownEndGuard}'s when `tight`, not the one after a reset it told. Not with a shared
+   * store, whose log holds other processes' times, read through their clocks.
    */
-  private ownGuard(guardMs: number): number {
-    return this.tightGuard && !this.shared ? ownEndGuard(guardMs, this.windowMs ?? this.span) : guardMs;
+  private ownGuard(guardMs: number, tight: boolean): number {
+    return tight && !this.shared ? ownEndGuard(guardMs, this.windowMs ?? this.span) : guardMs;
   }
 
   private used(now: number): number {
@@ -169,8 +179,11 @@ export class RollingBucket extends Bucket {
     const sent = this.pending.get(key);
     if (sent === undefined) return;
     const held = this.pendingCost.get(key) ?? 1;
-    // Ended when answered (as the Redis store logs it, at OBSERVE), else when let go.
-    const end = this.answered.get(key) ?? at ?? sent;
+    // Ended when answered (as the Redis store logs it, at OBSERVE), else when let go. A call let
+    // go without an answer may still reach the server later: nothing bounds its count by our
+    // end, so it keeps the whole guard (logged later by what `ownGuard` takes off).
+    const answered = this.answered.get(key);
+    const end = answered ?? (at ?? sent) + this.guardMs - this.ownGuard(this.guardMs, this.tight);
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);

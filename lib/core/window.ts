@@ -9,18 +9,20 @@
 
 /**
  * The least margin after a window's end that we bounded ourselves, a window after an answer
- * from it ({@link ownEndGuard}).
+ * from it ({@link ownEndGuard}): a server whose nodes stamp and read one log on their own
+ * clocks ends it up to their offset later, which NTP keeps within a few milliseconds.
  */
-export const OWN_END_GUARD_MS = 5;
+export const OWN_END_GUARD_MS = 10;
 
 /**
  * The margin after the end of a window we bounded ourselves, a window after an answer from it
- * (the server had counted the request by then, so the window ends no later): neither the
- * server's clock nor its rounding enters it, only the resolution of its timestamps and how far
- * two clocks drift apart over one window. A thousandth of the window, at least
- * {@link OWN_END_GUARD_MS}, never more than the guard after a reset the server told
- * (`guardMs`). In memory only: processes sharing a store read each other's times through
- * their own clocks, so a shared store keeps `guardMs`.
+ * (the server had counted the request by then, so the window ends no later): the server's
+ * offset from our clock and its rounding of resets do not enter it, only its timestamps'
+ * resolution, how far its nodes' clocks are apart, and how far two clocks drift over one
+ * window. A thousandth of the window, at least {@link OWN_END_GUARD_MS}, never more than the
+ * guard after a reset the server told (`guardMs`): 10 ms for windows up to 10 s, 50 ms from
+ * 50 s. Only with `resetGuardMs` left to its default and the memory store: processes sharing a
+ * store read each other's times through their own clocks.
  */
 export function ownEndGuard(guardMs: number, windowMs: number | undefined): number {
   if (windowMs === undefined || !(windowMs > 0)) return guardMs;

@@ -1,8 +1,8 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { asyncScheduler, from, merge, mergeMap, type Observable } from 'rxjs';
-import { createLimiter, providers, rateLimit, type Limiter } from '../../lib/index.js';
+import { asyncScheduler, defer, delay, from, merge, mergeMap, of, type Observable } from 'rxjs';
+import { createLimiter, defineProvider, providers, rateLimit, type Limiter } from '../../lib/index.js';
 import { responseLike } from '../../lib/core/response.js';
 import { createSimulatorEngine, virtualProvider, type SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -46,6 +46,9 @@ function run(limiters: readonly { limiter: Limiter; token: string }[], requests:
   });
 }
 
+/** A request answered 10 ms after it was sent, with no rate-limit headers. */
+const responseOf = () => defer(() => of(responseLike(200, {})).pipe(delay(10)));
+
 describe('one limit state per provider and credential in a process', () => {
   it('two limiters made for one Pipedrive token share its budget: no 429, nothing lost', () => {
     const out = inVirtualTime(() => {
@@ -68,6 +71,31 @@ describe('one limit state per provider and credential in a process', () => {
     expect(counts.blocked).toBe(0);
     // 200 requests at 40 per 2 s: at least four full windows after the first.
     expect(result.elapsed()).toBeGreaterThanOrEqual(8000);
+  });
+
+  it('a resetGuardMs one limiter sets holds for its requests when another limiter of the credential left it to its default', () => {
+    // One bucket of 2 per 10 s, whose window no header dates: it ends a window after the first
+    // answer from it (10), then the guard. The limiter that set resetGuardMs: 50 sends its third
+    // at 10,060 when alone; it must not take the other limiter's default guard (10 ms) instead.
+    const thirdAt = (withDefaultFirst: boolean) =>
+      inVirtualTime(({ now }) => {
+        const provider = defineProvider({
+          name: 'fixed',
+          buckets: [{ name: 'main', limit: 2, windowMs: 10_000 }],
+          read: () => ({ outcome: 'ok', buckets: [] }),
+        });
+        if (withDefaultFirst) createLimiter({ provider, key: 'token-guard' });
+        const b = createLimiter({ provider, key: 'token-guard', resetGuardMs: 50 });
+        const sentAt: number[] = [];
+        for (let i = 0; i < 3; i++)
+          responseOf()
+            .pipe(rateLimit(b, { method: 'GET', url: '/x' }))
+            .subscribe(() => sentAt.push(now() - 10));
+        return sentAt;
+      });
+    const alone = thirdAt(false);
+    expect(alone).toEqual([0, 10, 10_060]);
+    expect(thirdAt(true)).toEqual(alone);
   });
 
   it('a pause one limiter meets holds the other limiter of the credential too', () => {

@@ -1,12 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   createLimiter,
+  defineProvider,
   providers,
+  responseLike,
   sharedAdmission,
   type LimiterStore,
   type StoreGrant,
   type StoreSession,
 } from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
 
 let keys = 0;
 const key = () => `store-admission-${++keys}`;
@@ -72,5 +75,30 @@ describe("a store's admission", () => {
   it('a store that keeps buckets in the limiter (open returns undefined) needs no admission', () => {
     const store: LimiterStore = { kind: 'embedded', open: () => undefined };
     expect(() => createLimiter({ provider: providers.procore(), key: key(), store })).not.toThrow();
+  });
+});
+
+describe("a shared store's guard after a window's end", () => {
+  it("keeps resetGuardMs after an end a window after an answer: its times are read through other processes' clocks", () => {
+    const resumeAt = (store: LimiterStore | undefined) =>
+      inVirtualTime(() => {
+        // One bucket of 2 per 1.5 s whose reset is told in whole seconds left: "2" a window
+        // before its end is sharpened to a window after the answer (1,500 ms).
+        const provider = defineProvider({
+          name: 'fixed',
+          buckets: [{ name: 'main', limit: 2, windowMs: 1500 }],
+          read: (res) => ({
+            outcome: 'ok',
+            buckets: [{ name: 'main', limit: 2, remaining: 0, reset: { inMs: Number(res.header('x-reset')) * 1000 } }],
+          }),
+        });
+        const limiter = createLimiter({ provider, key: key(), ...(store ? { store } : {}) });
+        limiter.observe(responseLike(200, { 'x-reset': '2' }), { method: 'GET', url: '/x' });
+        return limiter.resumeAt({ method: 'GET', url: '/x' });
+      });
+    // The memory store: a thousandth of the window, at least 10 ms.
+    expect(resumeAt(undefined)).toBe(1510);
+    const store: LimiterStore = { kind: 'mine', admission: sharedAdmission(), open: () => grantingSession([]) };
+    expect(resumeAt(store)).toBe(1550);
   });
 });
