@@ -9,14 +9,17 @@ import { inVirtualTime } from '../helpers/virtual.js';
  * A server with one rolling window (TEOS-like) that logs each call when it *arrives*: `uplink(i)`
  * after the client subscribed. A call is refused when `limit` calls arrived in the last
  * `windowMs`. It sends no rate-limit headers, so the client paces from its own log alone.
+ * `skewMs(i)`: how far behind the clock of the node that takes call `i` is (a server whose nodes
+ * stamp one log on their own clocks). `letGoArrives`: a call the client unsubscribes from still
+ * reaches the server (its bytes were on their way).
  */
 function rollingApi(
   limit: number,
   windowMs: number,
   uplink: (i: number) => number,
-  downlink: (i: number) => number = () => 10,
+  o: { downlink?: (i: number) => number; skewMs?: (i: number) => number; letGoArrives?: boolean } = {},
 ) {
-  const arrivals: number[] = [];
+  const stamps: number[] = [];
   const log: Array<{ at: number; status: number }> = [];
   let n = 0;
   const request = () =>
@@ -24,18 +27,25 @@ function rollingApi(
       const i = n++;
       const t = asyncScheduler.schedule(() => {
         const now = asyncScheduler.now();
-        const inWindow = arrivals.filter((a) => a > now - windowMs).length;
-        arrivals.push(now);
+        const clock = now - (o.skewMs?.(i) ?? 0);
+        const inWindow = stamps.filter((a) => a > clock - windowMs).length;
+        stamps.push(clock);
         const status = inWindow >= limit ? 429 : 200;
         log.push({ at: now, status });
+        if (s.closed) return;
         s.add(
-          asyncScheduler.schedule(() => {
-            s.next(responseLike(status, {}));
-            s.complete();
-          }, downlink(i)),
+          asyncScheduler.schedule(
+            () => {
+              s.next(responseLike(status, {}));
+              s.complete();
+            },
+            o.downlink?.(i) ?? 10,
+          ),
         );
       }, uplink(i));
-      return () => t.unsubscribe();
+      return () => {
+        if (!o.letGoArrives) t.unsubscribe();
+      };
     });
   return { request, log };
 }
@@ -81,7 +91,7 @@ describe('rolling buckets', () => {
           const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
           const requests = limit * 3;
           const api = inVirtualTime(() => {
-            const api = rollingApi(limit, windowMs, up, down);
+            const api = rollingApi(limit, windowMs, up, { downlink: down });
             const provider = providers.teos({ hints: { minute: { limit, windowMs, pacing: 'burst' } } });
             const limiter = createLimiter({ provider, key: 'k' });
             from(Array.from({ length: requests }))
@@ -137,40 +147,11 @@ describe('rolling buckets', () => {
 });
 
 describe('rolling buckets: a call let go before its answer', () => {
-  /**
-   * As `rollingApi`, but a call the client lets go of (unsubscribes) still reaches the server:
-   * its bytes were on their way. The server logs it when it arrives.
-   */
-  function wireApi(limit: number, windowMs: number, uplink: (i: number) => number) {
-    const arrivals: number[] = [];
-    const log: Array<{ i: number; at: number; status: number }> = [];
-    let n = 0;
-    const request = () =>
-      new Observable<ResponseLike>((s) => {
-        const i = n++;
-        asyncScheduler.schedule(() => {
-          const now = asyncScheduler.now();
-          const inWindow = arrivals.filter((a) => a > now - windowMs).length;
-          arrivals.push(now);
-          const status = inWindow >= limit ? 429 : 200;
-          log.push({ i, at: now, status });
-          if (s.closed) return;
-          s.add(
-            asyncScheduler.schedule(() => {
-              s.next(responseLike(status, {}));
-              s.complete();
-            }, 10),
-          );
-        }, uplink(i));
-      });
-    return { request, log };
-  }
-
   const run = (resetGuardMs?: number) =>
     inVirtualTime(() => {
       // The first call takes 30 ms to reach the server; its caller gives up on it at 10 ms. The
       // next call takes 1 ms. The server logs the first at 30 and counts it until 2,030.
-      const api = wireApi(1, 2000, (i) => (i === 0 ? 30 : 1));
+      const api = rollingApi(1, 2000, (i) => (i === 0 ? 30 : 1), { letGoArrives: true });
       const provider = providers.teos({ hints: { minute: { limit: 1, windowMs: 2000, pacing: 'burst' } } });
       const limiter = createLimiter({ provider, key: 'k', ...(resetGuardMs === undefined ? {} : { resetGuardMs }) });
       api
@@ -183,7 +164,7 @@ describe('rolling buckets: a call let go before its answer', () => {
 
   it('a limiter that sets resetGuardMs keeps it when another limiter of its credential left it to its default', () => {
     const api = inVirtualTime(() => {
-      const api = wireApi(1, 2000, (i) => (i === 0 ? 30 : 1));
+      const api = rollingApi(1, 2000, (i) => (i === 0 ? 30 : 1), { letGoArrives: true });
       const provider = providers.teos({ hints: { minute: { limit: 1, windowMs: 2000, pacing: 'burst' } } });
       // Made first, on the same token: the credential's buckets are made by this one.
       createLimiter({ provider, key: 'k' });
@@ -213,43 +194,11 @@ describe('rolling buckets: a call let go before its answer', () => {
 });
 
 describe('rolling buckets: a server whose nodes log calls on their own clocks', () => {
-  /**
-   * A rolling window kept by two nodes in turn, in one shared log (a sorted set in a shared
-   * cache, say), each stamping and reading it on its own clock: node 1's is `skewMs` behind
-   * node 0's. A call node 0 logged leaves the window, as node 1 sees it, `skewMs` late.
-   */
-  function twoNodeApi(limit: number, windowMs: number, skewMs: number) {
-    const stamps: number[] = [];
-    const log: Array<{ at: number; status: number }> = [];
-    let n = 0;
-    const request = () =>
-      new Observable<ResponseLike>((s) => {
-        const i = n++;
-        const t = asyncScheduler.schedule(
-          () => {
-            const real = asyncScheduler.now();
-            const clock = real - (i % 2 === 1 ? skewMs : 0);
-            const inWindow = stamps.filter((a) => a > clock - windowMs).length;
-            stamps.push(clock);
-            const status = inWindow >= limit ? 429 : 200;
-            log.push({ at: real, status });
-            s.add(
-              asyncScheduler.schedule(() => {
-                s.next(responseLike(status, {}));
-                s.complete();
-              }, 10),
-            );
-          },
-          i === 0 ? 5 : 1,
-        );
-        return () => t.unsubscribe();
-      });
-    return { request, log };
-  }
-
   const run = (resetGuardMs?: number, skewMs = 20) =>
     inVirtualTime(() => {
-      const api = twoNodeApi(1, 2000, skewMs);
+      // Two nodes take the calls in turn, node 1's clock `skewMs` behind node 0's: a call node 0
+      // logged leaves the window, as node 1 sees it, `skewMs` late.
+      const api = rollingApi(1, 2000, (i) => (i === 0 ? 5 : 1), { skewMs: (i) => (i % 2 === 1 ? skewMs : 0) });
       const provider = providers.teos({ hints: { minute: { limit: 1, windowMs: 2000, pacing: 'burst' } } });
       const limiter = createLimiter({ provider, key: 'k', ...(resetGuardMs === undefined ? {} : { resetGuardMs }) });
       for (let i = 0; i < 2; i++) api.request().pipe(throttleByHeaders(limiter)).subscribe();
