@@ -120,6 +120,9 @@ describe('redis store outage', () => {
       };
       for (const k of whileAway) answer(k);
       await redis.start();
+      // The clients reconnect on their own schedule (ioredis's backoff), later still on a busy
+      // machine: until then a call fails and the 4th would go on the local share.
+      await until(() => clients.every((c) => c.status === 'ready'), 10_000);
       // Redis answers A again (a fresh server: it knew nothing), and A sends a 4th.
       const fourth = await acquire(a.limiter);
       expect(a.events).toEqual(['store-unavailable', 'store-recovered']);
