@@ -147,12 +147,15 @@ describe('rolling buckets', () => {
 });
 
 describe('rolling buckets: a call let go before its answer', () => {
-  const run = (resetGuardMs?: number) =>
+  /** `resetGuardMs` of the limiter that sends; `sharedWithDefault`: another limiter of its credential, made first, leaves it to its default. */
+  const run = (resetGuardMs?: number, sharedWithDefault = false) =>
     inVirtualTime(() => {
       // The first call takes 30 ms to reach the server; its caller gives up on it at 10 ms. The
       // next call takes 1 ms. The server logs the first at 30 and counts it until 2,030.
       const api = rollingApi(1, 2000, (i) => (i === 0 ? 30 : 1), { letGoArrives: true });
       const provider = providers.teos({ hints: { minute: { limit: 1, windowMs: 2000, pacing: 'burst' } } });
+      // Made first, on the same token: the credential's buckets are made by this one.
+      if (sharedWithDefault) createLimiter({ provider, key: 'k' });
       const limiter = createLimiter({ provider, key: 'k', ...(resetGuardMs === undefined ? {} : { resetGuardMs }) });
       api
         .request()
@@ -163,20 +166,7 @@ describe('rolling buckets: a call let go before its answer', () => {
     });
 
   it('a limiter that sets resetGuardMs keeps it when another limiter of its credential left it to its default', () => {
-    const api = inVirtualTime(() => {
-      const api = rollingApi(1, 2000, (i) => (i === 0 ? 30 : 1), { letGoArrives: true });
-      const provider = providers.teos({ hints: { minute: { limit: 1, windowMs: 2000, pacing: 'burst' } } });
-      // Made first, on the same token: the credential's buckets are made by this one.
-      createLimiter({ provider, key: 'k' });
-      const limiter = createLimiter({ provider, key: 'k', resetGuardMs: 50 });
-      api
-        .request()
-        .pipe(throttleByHeaders(limiter), takeUntil(timer(10)))
-        .subscribe();
-      api.request().pipe(throttleByHeaders(limiter)).subscribe();
-      return api;
-    });
-    expect(api.log.map((h) => h.status)).toEqual([200, 200]);
+    expect(run(50, true).log.map((h) => h.status)).toEqual([200, 200]);
   });
 
   it('with resetGuardMs set to 50: the next call arrives after the first has left the window', () => {
