@@ -103,15 +103,16 @@ export interface StoreSession {
    * `buckets`, taking `options.costs` units of each (1 when absent).
    */
   acquire(buckets: readonly StoreBucketSpec[], count: number, options: StoreAcquireOptions): Promise<StoreGrant>;
-  /**
-   * Merges one response's readings (and ends its lease: it is no longer in flight). With
-   * `learnt`, the request learns its cost from the drop in `remaining` (costLearning.ts):
-   * `learnt` is called, later, for each fixed window whose drop the store could attribute to
-   * this request alone, over every process, with its cost there. It may then return a promise
-   * that settles once every `learnt` call is made: until it does, a request of a route not
-   * learnt yet keeps its buckets alone, so the next of the route takes what it taught.
-   */
+  /** Merges one response's readings (and ends its lease: it is no longer in flight). */
   observe(lease: string | undefined, readings: readonly StoreReading[], buckets: readonly StoreBucketSpec[]): void;
+  /**
+   * Merges one response's readings (and ends its lease: it is no longer in flight), and the
+   * request learns its cost from the drop in `remaining` (costLearning.ts): `learnt` is called,
+   * later, for each fixed window whose drop the store could attribute to this request alone,
+   * over every process, with its cost there. It may then return a promise that settles once
+   * every `learnt` call is made: until it does, a request of a route not learnt yet keeps its
+   * buckets alone, so the next of the route takes what it taught.
+   */
   observe(
     lease: string | undefined,
     readings: readonly StoreReading[],
