@@ -115,7 +115,7 @@ function stats(xs: number[]): string {
 async function idleAndActive(): Promise<{ idle: number; active: number; timers: number; timersIdle: number }> {
   const base = heapBytes();
   const baseTimers = timers();
-  const pool = createLimiterPool({ provider, idleMs: 3_600_000, permitTimeoutMs: 0 });
+  const pool = createLimiterPool({ provider, idleMs: 3_600_000 });
   for (let i = 0; i < TENANTS; i++) once(pool.get(key(i)));
   await sleep(50);
   const idle = (heapBytes() - base) / TENANTS;
@@ -185,7 +185,7 @@ interface CpuRow {
 
 /** Each request admitted at once (nothing queued): admit, read the response, release. */
 function atOnce(tenants: number, prefix: string): CpuRow {
-  const pool = createLimiterPool({ provider, idleMs: 3_600_000, permitTimeoutMs: 0 });
+  const pool = createLimiterPool({ provider, idleMs: 3_600_000 });
   const keys = Array.from({ length: tenants }, (_, i) => key(`${prefix}${i}`));
   const step = (i: number) => {
     pool.get(keys[i % tenants] as string).acquire(info, handlers);
@@ -206,7 +206,6 @@ function queued(tenants: number, prefix: string): CpuRow {
   const pool = createLimiterPool({
     provider: provider,
     idleMs: 3_600_000,
-    permitTimeoutMs: 0,
     maxConcurrent: 1,
   });
   const keys = Array.from({ length: tenants }, (_, i) => key(`${prefix}${i}`));
@@ -278,7 +277,7 @@ async function cpuRows(rounds: number, add: (name: string, v: number) => void): 
 
 async function eviction(): Promise<{ before: number; touched: number; after: number; ms: number }> {
   const before = heapBytes();
-  const pool = createLimiterPool({ provider, idleMs: 1_000, permitTimeoutMs: 0 });
+  const pool = createLimiterPool({ provider, idleMs: 1_000 });
   for (let i = 0; i < EVICT_TENANTS; i++) once(pool.get(key(i)));
   const touched = heapBytes();
   const t0 = performance.now();
@@ -328,7 +327,7 @@ async function redisFigures(): Promise<void> {
     };
     const client = new Redis({ port, host: '127.0.0.1', connectionName: 'bench' });
     const store = redisStore({ client, secret: 'bench-secret-0123456789', keyTtlMs: 3_600_000 });
-    const pool = createLimiterPool({ provider, store, idleMs: 3_600_000, permitTimeoutMs: 0 });
+    const pool = createLimiterPool({ provider, store, idleMs: 3_600_000 });
     const memBefore = await info('memory', 'used_memory');
     const cpuBefore = (await info('cpu', 'used_cpu_user')) + (await info('cpu', 'used_cpu_sys'));
     const admit = (l: Limiter) =>

@@ -7,18 +7,18 @@ import type { SchedulerLike } from 'rxjs';
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
-import { backgroundTimer, type SkewEstimator } from './clock.js';
+import type { SkewEstimator } from './clock.js';
 import type { CostLearner, Learning, LearnStart } from './costLearning.js';
 import type { RequestSummary } from './events.js';
 import { requestSummary } from './summary.js';
 import type { CapacityInference } from './inference.js';
+import { leaseList, type LeaseList, type Leased } from './leases.js';
 import type { PausePolicy } from './pauses.js';
 import type { BucketReading, Provider, ResponseReading } from './provider.js';
 import type { Publisher } from './publisher.js';
 import { costOf, isCost, type RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
-import { MAX_TIMER_MS } from './timer.js';
 import type { Permit, Waiter } from './waiter.js';
 import { RELATIVE_SLACK_MS } from './window.js';
 
@@ -97,6 +97,8 @@ export class Permits {
   private readonly emptyNotified = new WeakSet<Bucket>();
   /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
   private anyNotified = false;
+  /** Where this limiter's permits are leased (`permitTimeoutMs`), once one is. */
+  private leases: LeaseList | undefined = undefined;
 
   constructor(readonly host: PermitHost) {}
 
@@ -144,15 +146,7 @@ export class Permits {
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
     if (leaseMs > 0 && leaseMs < Infinity)
-      permit.timeout = backgroundTimer(
-        host.scheduler,
-        () => {
-          if (permit.released) return;
-          host.out.emit({ type: 'permit-expired', request: permit.request, heldMs: host.now() - now });
-          permit.release();
-        },
-        Math.min(MAX_TIMER_MS, leaseMs),
-      );
+      (this.leases ??= leaseList(host.scheduler, leaseMs)).add(permit, now + leaseMs);
     return permit;
   }
 
@@ -342,10 +336,14 @@ interface PermitExtra {
  * those alone. Its methods still work detached (`const { release } = permit`): each is read as
  * a function bound to the permit, made when read and dropped at once.
  */
-class HeldPermit implements Permit, Taken {
+class HeldPermit implements Permit, Taken, Leased {
   observed = false;
   released = false;
-  timeout: { unsubscribe(): void } | undefined = undefined;
+  /** Its lease (leases.ts): when it ends (NaN: none), its neighbours and list. */
+  leaseUntil = Number.NaN;
+  leasePrev: Leased | undefined = undefined;
+  leaseNext: Leased | undefined = undefined;
+  leaseList: LeaseList | undefined = undefined;
   /** Admission index and units held on the first bucket. */
   private index0 = 0;
   private units0 = 0;
@@ -383,6 +381,16 @@ class HeldPermit implements Permit, Taken {
 
   unitsAt(k: number): number {
     return k === 0 ? this.units0 : ((this.rest as number[])[2 * k - 1] as number);
+  }
+
+  leaseNow(): number {
+    return this.permits.host.now();
+  }
+
+  expire(now: number): void {
+    if (this.released) return;
+    this.permits.host.out.emit({ type: 'permit-expired', request: this.request, heldMs: now - this.sentAt });
+    this.release();
   }
 
   get request(): RequestSummary {
@@ -453,8 +461,8 @@ class HeldPermit implements Permit, Taken {
     return () => {
       if (this.released) return;
       this.released = true;
-      this.timeout?.unsubscribe();
       const { permits, extra, buckets } = this;
+      this.leaseList?.remove(this);
       const host = permits.host;
       const at = host.now();
       if (extra?.learn) extra.learner?.ended(extra.learn, buckets);

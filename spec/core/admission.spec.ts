@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { asyncScheduler, config } from 'rxjs';
+import { asyncScheduler, config, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import {
   createLimiter,
   defineProvider,
@@ -149,6 +149,81 @@ describe('permit lease', () => {
     expect(out.events.map((e) => e.type)).not.toContain('permit-expired');
     expect(out.limiter.snapshot.inFlight).toBe(0);
     expect(out.limiter.hasTimer).toBe(false);
+  });
+
+  it('permits held at different times each expire a lease after their own admission, one given back in time never', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({
+        provider: threePerSecond,
+        key: 'k',
+        coldStartConcurrency: 3,
+        permitTimeoutMs: 60_000,
+      });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      const held: Record<string, Permit> = {};
+      const send = (url: string) =>
+        limiter.acquire({ url }, { granted: (p) => (held[url] = p), rejected: () => undefined });
+      send('/a');
+      asyncScheduler.schedule(() => send('/b'), 10_000);
+      asyncScheduler.schedule(() => send('/c'), 20_000);
+      // The oldest given back before its lease ends: the others keep their own.
+      asyncScheduler.schedule(() => held['/a']!.release(), 30_000);
+      asyncScheduler.schedule(() => undefined, 200_000);
+      return { limiter, events };
+    });
+    const expired = out.events.filter((e) => e.type === 'permit-expired');
+    expect(expired).toEqual([
+      expect.objectContaining({ at: 70_000, request: expect.objectContaining({ path: '/b' }), heldMs: 60_000 }),
+      expect.objectContaining({ at: 80_000, request: expect.objectContaining({ path: '/c' }), heldMs: 60_000 }),
+    ]);
+    expect(out.limiter.snapshot.inFlight).toBe(0);
+    expect(out.limiter.hasTimer).toBe(false);
+  });
+
+  it('many permits in flight, of many limiters, hold one lease timer between them, none once given back', () => {
+    inVirtualTime(() => {
+      // Every timer the limiter sets, counted, and which are still pending.
+      const pending = new Set<object>();
+      let set = 0;
+      const scheduler: SchedulerLike = {
+        now: () => asyncScheduler.now(),
+        schedule: (work, delay, state) => {
+          set++;
+          const action = asyncScheduler.schedule(
+            function (this: SchedulerAction<unknown>, s) {
+              pending.delete(sub);
+              (work as (this: SchedulerAction<unknown>, state?: unknown) => void).call(this, s);
+            },
+            delay,
+            state,
+          );
+          const sub = { unsubscribe: () => (pending.delete(sub), action.unsubscribe()), closed: false };
+          pending.add(sub);
+          return sub as unknown as Subscription;
+        },
+      };
+      // Two tenants' limiters, 100 requests in flight on each.
+      const held: Permit[] = [];
+      for (const key of ['tenant-a', 'tenant-b']) {
+        const limiter = createLimiter({
+          provider: providers.generic({ limit: 1000, windowMs: 60_000 }),
+          key,
+          scheduler,
+          coldStartConcurrency: 1000,
+          permitTimeoutMs: 300_000,
+        });
+        for (let i = 0; i < 100; i++)
+          limiter.acquire({ url: `/items/${i}` }, { granted: (p) => held.push(p), rejected: () => undefined });
+      }
+      expect(held).toHaveLength(200);
+      expect(set).toBeLessThanOrEqual(1);
+      for (const p of held) {
+        p.observe(ok);
+        p.release();
+      }
+      expect(pending.size).toBe(0);
+    });
   });
 
   it('permitTimeoutMs must be a number >= 0 or Infinity', () => {

@@ -1,0 +1,107 @@
+/**
+ * Permit leases: a permit never given back (a request that never settles) would hold its slot
+ * (a cold start's only one, a `maxConcurrent` one) forever, so after `permitTimeoutMs` it is
+ * released for it. The leases of every limiter on one scheduler with one lease length are one
+ * list, soonest first, through the permits themselves, with one timer for its head. A timer per
+ * permit was a Node `Timeout` and two closures per request in flight: with 10,000 tenants'
+ * requests in flight, garbage the collector copied; a list per limiter set and cleared a timer
+ * per request wherever a tenant had one request at a time.
+ */
+import type { SchedulerLike } from 'rxjs';
+import { backgroundTimer } from './clock.js';
+import { MAX_TIMER_MS } from './timer.js';
+
+/** What a lease list keeps of a permit: fields on the permit, no object of its own. */
+export interface Leased {
+  /** When its lease ends on its limiter's clock (NaN: not on a list). */
+  leaseUntil: number;
+  leasePrev: Leased | undefined;
+  leaseNext: Leased | undefined;
+  leaseList: LeaseList | undefined;
+  /** Its limiter's clock. */
+  leaseNow(): number;
+  /** The lease ended: released for its holder (it is off the list by then). */
+  expire(now: number): void;
+}
+
+export class LeaseList {
+  private head: Leased | undefined = undefined;
+  private tail: Leased | undefined = undefined;
+  private timer: { unsubscribe(): void } | undefined = undefined;
+  /** When the timer fires, on the clock of the head it was set for. */
+  private timerAt = Number.NaN;
+
+  constructor(private readonly scheduler: SchedulerLike) {}
+
+  /**
+   * Puts `p` last on the list, until `until`. Leases of one length end in the order they were
+   * given; limiters' clocks on one scheduler agree to within a millisecond or two, so a lease
+   * out of order ends at most that late.
+   */
+  add(p: Leased, until: number): void {
+    p.leaseUntil = until;
+    p.leaseList = this;
+    p.leasePrev = this.tail;
+    if (this.tail) this.tail.leaseNext = p;
+    else this.head = p;
+    this.tail = p;
+    this.arm();
+  }
+
+  /** Takes `p` off the list (given back, or expired). */
+  remove(p: Leased): void {
+    const { leasePrev: prev, leaseNext: next } = p;
+    if (prev) prev.leaseNext = next;
+    else this.head = next;
+    if (next) next.leasePrev = prev;
+    else this.tail = prev;
+    p.leasePrev = p.leaseNext = p.leaseList = undefined;
+    p.leaseUntil = Number.NaN;
+    // Nothing left to expire: no timer kept (it would keep nothing alive, but costs a wake-up).
+    if (this.head === undefined) this.stop();
+  }
+
+  private stop(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.timerAt = Number.NaN;
+  }
+
+  /** The timer set for the head's lease (one set for an earlier end stays: it sets the next). */
+  private arm(): void {
+    const head = this.head;
+    if (head === undefined || this.timerAt <= head.leaseUntil) return;
+    this.stop();
+    this.timerAt = head.leaseUntil;
+    this.timer = backgroundTimer(
+      this.scheduler,
+      () => {
+        this.timer = undefined;
+        this.timerAt = Number.NaN;
+        this.expire();
+      },
+      Math.min(MAX_TIMER_MS, Math.max(1, head.leaseUntil - head.leaseNow())),
+    );
+  }
+
+  private expire(): void {
+    for (let p = this.head; p !== undefined; p = this.head) {
+      const now = p.leaseNow();
+      if (now < p.leaseUntil) break;
+      this.remove(p);
+      p.expire(now);
+    }
+    this.arm();
+  }
+}
+
+const lists = new WeakMap<SchedulerLike, Map<number, LeaseList>>();
+
+/** The lease list of `scheduler` for leases of `ms`. */
+export function leaseList(scheduler: SchedulerLike, ms: number): LeaseList {
+  let byLength = lists.get(scheduler);
+  if (byLength === undefined) lists.set(scheduler, (byLength = new Map()));
+  let list = byLength.get(ms);
+  if (list === undefined) byLength.set(ms, (list = new LeaseList(scheduler)));
+  return list;
+}
