@@ -6,7 +6,7 @@ import { parseHttpDate } from '../headers/httpDate.js';
  * `asyncScheduler` reads virtual time, which is never within a second of the wall clock (it
  * starts at 0).
  */
-function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boolean {
+export function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boolean {
   return scheduler === asyncScheduler && Math.abs(now - Date.now()) <= 1000;
 }
 

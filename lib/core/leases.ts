@@ -8,7 +8,7 @@
  * per request wherever a tenant had one request at a time.
  */
 import type { SchedulerLike } from 'rxjs';
-import { backgroundTimer } from './clock.js';
+import { backgroundTimer, inRealTime } from './clock.js';
 import { MAX_TIMER_MS } from './timer.js';
 
 /** What a lease list keeps of a permit: fields on the permit, no object of its own. */
@@ -97,11 +97,16 @@ export class LeaseList {
 
 const lists = new WeakMap<SchedulerLike, Map<number, LeaseList>>();
 
-/** The lease list of `scheduler` for leases of `ms`. */
+/**
+ * The lease list of `scheduler` for leases of `ms`. Leases in virtual time (`TestScheduler.run`
+ * drives `asyncScheduler` too) are listed apart from those in real time: one list would order
+ * an instant of one clock against an instant of the other.
+ */
 export function leaseList(scheduler: SchedulerLike, ms: number): LeaseList {
   let byLength = lists.get(scheduler);
   if (byLength === undefined) lists.set(scheduler, (byLength = new Map()));
-  let list = byLength.get(ms);
-  if (list === undefined) byLength.set(ms, (list = new LeaseList(scheduler)));
+  const key = inRealTime(scheduler) ? ms : -ms;
+  let list = byLength.get(key);
+  if (list === undefined) byLength.set(key, (list = new LeaseList(scheduler)));
   return list;
 }

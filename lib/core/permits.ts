@@ -97,8 +97,6 @@ export class Permits {
   private readonly emptyNotified = new WeakSet<Bucket>();
   /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
   private anyNotified = false;
-  /** Where this limiter's permits are leased (`permitTimeoutMs`), once one is. */
-  private leases: LeaseList | undefined = undefined;
 
   constructor(readonly host: PermitHost) {}
 
@@ -145,8 +143,7 @@ export class Permits {
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
-    if (leaseMs > 0 && leaseMs < Infinity)
-      (this.leases ??= leaseList(host.scheduler, leaseMs)).add(permit, now + leaseMs);
+    if (leaseMs > 0 && leaseMs < Infinity) leaseList(host.scheduler, leaseMs).add(permit, now + leaseMs);
     return permit;
   }
 

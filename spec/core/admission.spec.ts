@@ -226,6 +226,29 @@ describe('permit lease', () => {
     });
   });
 
+  it('a lease in virtual time ends on time while a permit of the same lease length is held in real time', async () => {
+    // A test file that uses the limiter in real time and in TestScheduler's virtual time (both
+    // drive asyncScheduler): a lease of one clock is never ordered behind one of the other.
+    const real = createLimiter({ provider: coldBucket, key: 'real', permitTimeoutMs: 60_000 });
+    let held: Permit | undefined;
+    real.acquire({ url: '/real' }, { granted: (p) => (held = p), rejected: () => undefined });
+    expect(held).toBeDefined();
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: coldBucket, key: 'virtual', permitTimeoutMs: 60_000 });
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      limiter.acquire({ url: '/hangs' }, { granted: () => undefined, rejected: () => undefined });
+      asyncScheduler.schedule(() => undefined, 120_000);
+      return { events };
+    });
+    expect(out.events.filter((e) => e.type === 'permit-expired')).toEqual([
+      expect.objectContaining({ at: 60_000, heldMs: 60_000 }),
+    ]);
+    held!.observe(ok);
+    held!.release();
+    await real.close();
+  });
+
   it('permitTimeoutMs must be a number >= 0 or Infinity', () => {
     expect(() => createLimiter({ provider: providers.generic(), key: 'k', permitTimeoutMs: -1 })).toThrow(
       /permitTimeoutMs/,
