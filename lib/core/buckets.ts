@@ -6,9 +6,8 @@
  */
 import { Bucket } from './bucket.js';
 import type { CostLearner } from './costLearning.js';
-import { LeakyBucket } from './leakyBucket.js';
-import type { BucketSpec, Provider } from './provider.js';
-import { RollingBucket } from './rollingBucket.js';
+import type { LeakyBucket } from './leakyBucket.js';
+import type { BucketKind, BucketSpec, Provider } from './provider.js';
 import { costOf, type RequestInfo } from './request.js';
 import type { StoreBucketSpec } from './store.js';
 import type { BucketGroup } from './waiter.js';
@@ -28,11 +27,21 @@ const MAX_DISCOVERED = 32;
 
 /**
  * The bucket for a spec: leaky when it has a restore rate, sliding when it says `rolling` and
- * has a window, fixed otherwise.
+ * has a window (each of the kind `provider.bucketKinds` brings), fixed otherwise. Throws a
+ * `TypeError` naming the fix when the provider does not bring the kind.
  */
-export function createBucket(spec: BucketSpec): Bucket {
-  if (spec.restorePerSecond !== undefined) return new LeakyBucket(spec);
-  return spec.rolling && spec.windowMs !== undefined ? new RollingBucket(spec, spec.windowMs) : new Bucket(spec);
+export function createBucket(spec: BucketSpec, provider?: Pick<Provider, 'name' | 'bucketKinds'>): Bucket {
+  const leaky = spec.restorePerSecond !== undefined;
+  if (!leaky && !(spec.rolling && spec.windowMs !== undefined)) return new Bucket(spec);
+  const [want, field, name] = leaky
+    ? ['leaky', 'restorePerSecond', 'leakyBuckets']
+    : ['rolling', 'rolling', 'rollingWindows'];
+  const kinds = provider?.bucketKinds;
+  const kind = Array.isArray(kinds) ? kinds.find((k: BucketKind | undefined) => k?.name === want) : undefined;
+  if (kind) return kind.make(spec) as Bucket;
+  throw new TypeError(
+    `provider "${provider?.name.slice(0, 80)}": bucket "${spec.name.slice(0, 80)}" has \`${field}\` but the provider's \`bucketKinds\` lacks ${name}; add \`bucketKinds: [${name}]\` (from rx-ratelimit)`,
+  );
 }
 
 /** No bucket discovered (never written to: `discover` makes a registry its own list). */
@@ -90,17 +99,17 @@ export class BucketRegistry {
 
   /** The buckets `info` counts against: the discovered ones, then the provider's (made on first use). */
   bucketsFor(info: RequestInfo, provider: Provider = this.provider, specs?: Map<string, BucketSpec>): Bucket[] {
-    return this.bucketsOf(provider.buckets(info), specs);
+    return this.bucketsOf(provider, provider.buckets(info), specs);
   }
 
-  /** The buckets of `list`, a provider's specs: the discovered ones, then those (made on first use). */
-  private bucketsOf(list: readonly BucketSpec[], specs?: Map<string, BucketSpec>): Bucket[] {
+  /** The buckets of `list`, `provider`'s specs: the discovered ones, then those (made on first use). */
+  private bucketsOf(provider: Provider, list: readonly BucketSpec[], specs?: Map<string, BucketSpec>): Bucket[] {
     const out: Bucket[] = this.discovered === NONE_DISCOVERED ? [] : [...this.discovered];
     for (const spec of list) {
       specs?.set(spec.name, spec);
       let b = this.buckets.get(spec.name);
       if (!b) {
-        b = createBucket(spec);
+        b = createBucket(spec, provider);
         this.buckets.set(spec.name, b);
         this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
         this.markIdle(b, this.now());
@@ -124,7 +133,7 @@ export class BucketRegistry {
     const list = provider.buckets(info);
     const last = this.last;
     if (!specs && last !== undefined && sameNames(list, last.buckets)) return queued(last.key) ?? last;
-    const buckets = this.bucketsOf(list, specs);
+    const buckets = this.bucketsOf(provider, list, specs);
     // A cost learnt (or, for a key not learnt yet, guessed) where neither the request nor the
     // provider tells one.
     let learns: boolean[] | undefined;

@@ -4,7 +4,7 @@
  * nothing of but the interface the limiter drives.
  */
 import { Bucket, PROBE_MS } from './bucket.js';
-import type { BucketReading, BucketSpec } from './provider.js';
+import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot } from './state.js';
 
 /**
@@ -323,3 +323,9 @@ export function leakyWithSharedStore(provider: string, bucket: string, store: st
       `which the ${store.slice(0, 40)} store does not support; use the memory store (leave \`store\` out) for this provider`,
   );
 }
+
+/**
+ * The leaky (token) bucket kind, for {@link Provider.bucketKinds}: buckets of specs with
+ * `restorePerSecond`.
+ */
+export const leakyBuckets: BucketKind = { name: 'leaky', make: (spec) => new LeakyBucket(spec) };

@@ -4,7 +4,7 @@
  * API, and forwards.
  */
 import type { Observable, SchedulerLike } from 'rxjs';
-import { costFor } from './buckets.js';
+import { costFor, createBucket } from './buckets.js';
 import { rulesOf } from './credential.js';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError } from './errors.js';
@@ -76,9 +76,12 @@ export class Limiter {
     this.extractResponse = opts.extractResponse ?? extractResponse;
     this.maxWaitMs = opts.maxWaitMs;
     this.sharing = new RequestSharing(opts.dedupe, opts.cache);
+    const probed = probeBuckets(this.provider);
+    // A spec of a kind the provider does not bring (`bucketKinds`): refused now, by name.
+    for (const spec of probed) createBucket(spec, this.provider);
     // A shared store that does not hold leaky buckets (a store of the user's own): refused by name.
     if (opts.store && opts.store.kind !== 'memory' && opts.store.leaky !== true) {
-      const leaky = probeBuckets(this.provider).find((b) => b.restorePerSecond !== undefined);
+      const leaky = probed.find((b) => b.restorePerSecond !== undefined);
       if (leaky) throw leakyWithSharedStore(this.provider.name, leaky.name, opts.store.kind);
     }
     const session = opts.store?.open({

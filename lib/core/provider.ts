@@ -41,6 +41,19 @@ export interface BucketSpec {
   readonly restorePerSecond?: number;
 }
 
+/**
+ * A kind of bucket beyond the fixed window, which a provider whose specs use it lists in
+ * {@link Provider.bucketKinds}: `rollingWindows` (specs with `rolling: true`) and `leakyBuckets`
+ * (specs with `restorePerSecond`), from `rx-ratelimit`. Listed, not built in, so that an app
+ * bundles only the kinds of the providers it uses.
+ */
+export interface BucketKind {
+  /** Which specs it makes: `rolling` (a sliding window), `leaky` (a token bucket). */
+  readonly name: 'rolling' | 'leaky';
+  /** @internal Makes the bucket of `spec` (a `Bucket`; typed loosely, as this file is below bucket.ts). */
+  readonly make: (spec: BucketSpec) => unknown;
+}
+
 /** What one response says about one bucket. Every number is optional. */
 export interface BucketReading {
   readonly name: string;
@@ -131,4 +144,10 @@ export interface Provider {
    * per credential for the learner of its buckets.
    */
   readonly learnCost?: () => CostLearner;
+  /**
+   * The bucket kinds its specs use beyond fixed windows: `[rollingWindows]` for specs with
+   * `rolling: true`, `[leakyBuckets]` for specs with `restorePerSecond`. A spec of a kind not
+   * listed makes `createLimiter` (or the request) throw a `TypeError` naming it. @default []
+   */
+  readonly bucketKinds?: readonly BucketKind[];
 }

@@ -2,7 +2,7 @@
  * The sliding-window bucket kind (lib/core/bucket.ts has the fixed window it extends).
  */
 import { Bucket } from './bucket.js';
-import type { BucketReading, BucketSpec } from './provider.js';
+import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import { ownEndGuard, PROBE_MS } from './window.js';
 
 /**
@@ -252,3 +252,12 @@ export class RollingBucket extends Bucket {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
 }
+
+/**
+ * The sliding-window bucket kind, for {@link Provider.bucketKinds}: buckets of specs with
+ * `rolling: true` and a `windowMs`.
+ */
+export const rollingWindows: BucketKind = {
+  name: 'rolling',
+  make: (spec) => new RollingBucket(spec, spec.windowMs as number),
+};

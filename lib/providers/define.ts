@@ -3,7 +3,7 @@ import { checkEach, int, oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
-import type { BucketSpec, Provider, ResponseReading } from './types.js';
+import type { BucketKind, BucketSpec, Provider, ResponseReading } from './types.js';
 import type { CostLearner } from '../core/costLearning.js';
 
 /** What `defineProvider` takes: a name, the buckets (a list, or per request), and a reader. */
@@ -29,6 +29,11 @@ export interface ProviderDefinition {
    * `learnCosts()`. @default none
    */
   readonly learnCost?: () => CostLearner;
+  /**
+   * The bucket kinds the specs use beyond fixed windows: `[rollingWindows]` for `rolling: true`,
+   * `[leakyBuckets]` for `restorePerSecond` (see `Provider.bucketKinds`). @default []
+   */
+  readonly bucketKinds?: readonly BucketKind[];
 }
 
 /**
@@ -61,6 +66,12 @@ const definition = z.object({
   learnCost: z.optional(
     z.custom<NonNullable<ProviderDefinition['learnCost']>>((f) => typeof f === 'function', 'a function (learnCosts())'),
   ),
+  bucketKinds: z.optional(
+    z.custom<readonly BucketKind[]>(
+      (l) => Array.isArray(l) && l.every((k: BucketKind | null) => typeof k?.make === 'function'),
+      'a list of bucket kinds (rollingWindows, leakyBuckets)',
+    ),
+  ),
 });
 
 /**
@@ -87,11 +98,13 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const cost = parsed.cost;
   const readsBody = parsed.readsBody;
   const learnCost = parsed.learnCost;
+  const bucketKinds = parsed.bucketKinds;
   return {
     name: parsed.name,
     buckets,
     ...(cost ? { cost } : {}),
     ...(learnCost ? { learnCost } : {}),
+    ...(bucketKinds ? { bucketKinds } : {}),
     ...(readsBody
       ? {
           readsBody(status: number, request: RequestInfo) {

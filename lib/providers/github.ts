@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
+import { rollingWindows } from '../core/rollingBucket.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
@@ -169,6 +170,7 @@ export function github(options: GithubOptions = {}): Provider {
   }
   return defineProvider({
     name: 'github',
+    bucketKinds: [rollingWindows],
     buckets: (request) => {
       const resource = githubResource(request);
       // GraphQL is one POST endpoint: its writes are mutations, not told apart here.

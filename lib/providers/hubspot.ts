@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
+import { rollingWindows } from '../core/rollingBucket.js';
 import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
@@ -220,6 +221,7 @@ export function hubspot(options: HubspotOptions = {}): Provider {
 
   return defineProvider({
     name: 'hubspot',
+    bucketKinds: [rollingWindows],
     buckets: (request) => (isHubspotSearch(request) ? searches : plain),
     read(res, request): ResponseReading {
       const buckets: BucketReading[] = [];

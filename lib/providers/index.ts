@@ -54,7 +54,9 @@ export type { GenericProviderOptions, IetfProviderOptions } from './generic.js';
 export { isServedFromCache, readCounters, readIetf, readRetryAfter, type CounterHeaders } from './read.js';
 export { resourceName } from './resources.js';
 export { violatedPolicies } from './problem.js';
-export type { BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
+export type { BucketKind, BucketReading, BucketSpec, Provider, ResponseReading, RetrySource } from './types.js';
+export { leakyBuckets } from '../core/leakyBucket.js';
+export { rollingWindows } from '../core/rollingBucket.js';
 export {
   endpointKey,
   endpointPath,

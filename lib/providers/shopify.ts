@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
+import { leakyBuckets } from '../core/leakyBucket.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseUsedLimit } from '../headers/usedLimit.js';
 import { defineProvider } from './define.js';
@@ -120,6 +121,7 @@ export function shopify(options: ShopifyOptions = {}): Provider {
   const queryCost = o.queryCost ?? DEFAULT_QUERY_COST;
   return defineProvider({
     name: 'shopify',
+    bucketKinds: [leakyBuckets],
     buckets: () => specs,
     ...(api === GRAPHQL
       ? {

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { parseOptions } from '../core/options.js';
+import { rollingWindows } from '../core/rollingBucket.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
 import { parsePeriod } from '../headers/period.js';
@@ -94,6 +95,7 @@ export function teos(options: TeosOptions = {}): Provider {
   const names = (ms: number) => (minuteMs.has(ms) ? MINUTE : dayMs.has(ms) ? DAY : `period:${ms}`);
   return defineProvider({
     name: 'teos',
+    bucketKinds: [rollingWindows],
     buckets: [minute, day, ...(o.extraBuckets ?? [])],
     read(res) {
       const buckets = readings(res, names);

@@ -10,9 +10,14 @@ import fc from 'fast-check';
 import { TestScheduler } from 'rxjs/testing';
 import { PROBE_MS, type Bucket } from '../../lib/core/bucket.js';
 import { createBucket } from '../../lib/core/buckets.js';
+import { leakyBuckets } from '../../lib/core/leakyBucket.js';
+import { rollingWindows } from '../../lib/core/rollingBucket.js';
 import { RollingBucket } from '../../lib/core/rollingBucket.js';
 import { createLimiter, responseLike, type Permit } from '../../lib/index.js';
 import { headerMap, makeProvider, PROVIDERS } from '../reliability/arbitraries.js';
+
+/** A provider bringing every bucket kind, for buckets made directly. */
+const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 const RUNS = 1000;
 const GUARD = 50;
@@ -190,7 +195,7 @@ describe('bucket math under arbitrary observations', () => {
       fc.property(spec, fc.array(op, { maxLength: 120 }), fc.integer({ min: 1, max: 3 }), (sp, ops, cold) => {
         totals.rolling++;
         const windowMs = sp.windowMs ?? 60_000;
-        const b = createBucket({ name: 'r', ...compact(sp), windowMs, rolling: true });
+        const b = createBucket({ name: 'r', ...compact(sp), windowMs, rolling: true }, KINDS);
         expect(b).toBeInstanceOf(RollingBucket);
         drive(b, ops, cold, true);
       }),

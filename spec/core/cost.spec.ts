@@ -16,6 +16,7 @@ import {
   type RateLimitError,
   type RequestInfo,
   type ResponseReading,
+  rollingWindows,
 } from '../../lib/index.js';
 import { withRetryCost } from '../../lib/core/resend.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -240,6 +241,7 @@ describe('request cost', () => {
     const sliding = defineProvider({
       name: 'sliding',
       buckets: [{ name: 'units', limit: 10, windowMs: 1000, rolling: true }],
+      bucketKinds: [rollingWindows],
       read: () => quiet,
     });
     const out = inVirtualTime(({ now }) => {

@@ -19,6 +19,7 @@ import {
   type Permit,
   type RateLimitError,
   type RequestInfo,
+  leakyBuckets,
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
@@ -27,6 +28,7 @@ function leaky(capacity: number, rate: number, name = 'leaky') {
   return defineProvider({
     name,
     buckets: [{ name: 'bucket', limit: capacity, restorePerSecond: rate }],
+    bucketKinds: [leakyBuckets],
     read: (res) => {
       const told = parseUsedLimit(res.header('x-call-limit'));
       const costHeader = res.header('x-actual-cost');
@@ -319,6 +321,20 @@ describe('leaky bucket', () => {
     expect(make).toThrow(TypeError);
     expect(make).toThrow(/provider "shop" uses a leaky \(token\) bucket \("bucket"\), which the custom store/);
     expect(opened).toBe(false);
+  });
+
+  it('createLimiter refuses a leaky bucket of a provider that does not bring leakyBuckets, naming bucket and fix', () => {
+    const bare = defineProvider({
+      name: 'shop',
+      buckets: [{ name: 'bucket', limit: 40, restorePerSecond: 2 }],
+      read: () => ({ outcome: 'ok', buckets: [] }),
+    });
+    const make = () => createLimiter({ provider: bare, key: key() });
+    expect(make).toThrow(TypeError);
+    expect(make).toThrow(
+      'provider "shop": bucket "bucket" has `restorePerSecond` but the provider\'s `bucketKinds` lacks leakyBuckets; add `bucketKinds: [leakyBuckets]` (from rx-ratelimit)',
+    );
+    expect(() => createLimiter({ provider: { ...bare, bucketKinds: [leakyBuckets] }, key: key() })).not.toThrow();
   });
 });
 

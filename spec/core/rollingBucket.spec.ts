@@ -2,8 +2,20 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { asyncScheduler, from, mergeMap, Observable, takeUntil, timer } from 'rxjs';
 import { createBucket } from '../../lib/core/buckets.js';
-import { createLimiter, providers, responseLike, throttleByHeaders, type ResponseLike } from '../../lib/index.js';
+import { leakyBuckets } from '../../lib/core/leakyBucket.js';
+import { rollingWindows } from '../../lib/core/rollingBucket.js';
+import {
+  createLimiter,
+  defineProvider,
+  providers,
+  responseLike,
+  throttleByHeaders,
+  type ResponseLike,
+} from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+
+/** A provider bringing every bucket kind, for buckets made directly. */
+const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 /**
  * A server with one rolling window (TEOS-like) that logs each call when it *arrives*: `uplink(i)`
@@ -137,7 +149,7 @@ describe('rolling buckets', () => {
     // The server logged the call by the time its answer came back (at 20); the caller read a
     // long body and let the permit go at 520. Its slot frees a window (and the guard) after the
     // answer, as the Redis store's log has it, not half a second later.
-    const b = createBucket({ name: 'm', limit: 1, windowMs: 1000, rolling: true });
+    const b = createBucket({ name: 'm', limit: 1, windowMs: 1000, rolling: true }, KINDS);
     const call = b.take(0);
     b.confirm(call, 20);
     b.release(call, 520);
@@ -201,5 +213,50 @@ describe('rolling buckets: a server whose nodes log calls on their own clocks', 
 
   it('nodes up to 10 ms apart, resetGuardMs left to its default: no 429 either', () => {
     expect(run(undefined, 10).log.map((h) => h.status)).toEqual([200, 200]);
+  });
+});
+
+describe('rolling buckets: the kind comes with the provider', () => {
+  const quiet = { outcome: 'ok' as const, buckets: [] };
+
+  it('createLimiter refuses a sliding window of a provider that does not bring rollingWindows, naming bucket and fix', () => {
+    const bare = defineProvider({
+      name: 'acme',
+      buckets: [{ name: 'minute', limit: 5, windowMs: 60_000, rolling: true }],
+      read: () => quiet,
+    });
+    expect(() => createLimiter({ provider: bare, key: 'acme-kinds-1' })).toThrow(
+      new TypeError(
+        'provider "acme": bucket "minute" has `rolling` but the provider\'s `bucketKinds` lacks rollingWindows; add `bucketKinds: [rollingWindows]` (from rx-ratelimit)',
+      ),
+    );
+    const limiter = createLimiter({
+      provider: defineProvider({ ...bare, bucketKinds: [rollingWindows] }),
+      key: 'acme-kinds-2',
+    });
+    expect(limiter.snapshot.buckets).toEqual([]);
+    void limiter.close();
+  });
+
+  it('a request whose route alone has a sliding window of a kind not brought fails with that TypeError', () => {
+    const byRoute = defineProvider({
+      name: 'acme',
+      buckets: (r) => (r.url?.includes('/search') ? [{ name: 'search', limit: 5, windowMs: 1000, rolling: true }] : []),
+      read: () => quiet,
+    });
+    const limiter = createLimiter({ provider: byRoute, key: 'acme-kinds-3' });
+    const errors: unknown[] = [];
+    throttleByHeaders(limiter, { method: 'GET', url: 'https://api.acme.test/search' })(
+      new Observable<ResponseLike>((s) => s.next(responseLike(200, {}))),
+    ).subscribe({ error: (e: unknown) => errors.push(e) });
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toContain('bucket "search" has `rolling`');
+    void limiter.close();
+  });
+
+  it('the profiles that use sliding windows or leaky buckets bring them', () => {
+    for (const provider of [providers.teos(), providers.hubspot(), providers.github(), providers.shopify()]) {
+      expect(() => createLimiter({ provider, key: `kinds-${provider.name}` }).close()).not.toThrow();
+    }
   });
 });

@@ -9,7 +9,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { asyncScheduler } from 'rxjs';
-import { createLimiter, defineProvider, responseLike, type RateLimitError } from '../../lib/index.js';
+import { createLimiter, defineProvider, responseLike, rollingWindows, type RateLimitError } from '../../lib/index.js';
 import { runMsWindows } from '../helpers/msWindows.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
@@ -58,6 +58,7 @@ function runSliding(o: { limit: number; windowMs: number; holdMs: number; reques
     const provider = defineProvider({
       name: o.fixed ? 'cost-fixed-hint' : 'cost-sliding',
       buckets: [{ name: 'units', limit: o.limit, windowMs: o.windowMs, rolling: !o.fixed }],
+      bucketKinds: [rollingWindows],
       read: () => ({ outcome: 'ok', buckets: [] }),
     });
     const limiter = createLimiter({

@@ -19,11 +19,16 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 
 import { createBucket } from '../../../lib/core/buckets.js';
+import { leakyBuckets } from '../../../lib/core/leakyBucket.js';
+import { rollingWindows } from '../../../lib/core/rollingBucket.js';
 import type { LeakyBucket } from '../../../lib/core/leakyBucket.js';
 import type { StoreAcquireOptions, StoreBucketSpec, StoreSession } from '../../../lib/core/store.js';
 import { redisKeys } from '../../../lib/stores/redis/keys.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
+
+/** A provider bringing every bucket kind, for buckets made directly. */
+const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 const GUARD = 50;
 /** How far a wait Redis reported (counted from the call's send) may read below memory's: a round trip. */
@@ -148,7 +153,7 @@ describe('memory and Redis keep one leaky-bucket accounting', () => {
           resetGuardMs: GUARD,
           ...(s.cost === 1 ? {} : { costs: [s.cost] }),
         };
-        const memory = createBucket({ name: 'b', limit: s.capacity, restorePerSecond: s.rate }) as LeakyBucket;
+        const memory = createBucket({ name: 'b', limit: s.capacity, restorePerSecond: s.rate }, KINDS) as LeakyBucket;
         /** The instant Redis last wrote the bucket at (its Redis ms). */
         const redisNow = async (): Promise<number> => Number(await client.hget(bucketKey, 'lva'));
         const redisLevel = async (): Promise<number> => Number(await client.hget(bucketKey, 'lvl'));

@@ -30,10 +30,15 @@ import { Redis } from 'ioredis';
 
 import type { Bucket } from '../../../lib/core/bucket.js';
 import { createBucket } from '../../../lib/core/buckets.js';
+import { leakyBuckets } from '../../../lib/core/leakyBucket.js';
+import { rollingWindows } from '../../../lib/core/rollingBucket.js';
 import type { StoreAcquireOptions, StoreBucketSpec } from '../../../lib/core/store.js';
 import { PROBE_MS, RELATIVE_SLACK_MS } from '../../../lib/core/window.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
+
+/** A provider bringing every bucket kind, for buckets made directly. */
+const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 /**
  * How far from any boundary a step must be (and how long it may take to be compared): 150 ms,
@@ -291,7 +296,7 @@ async function play(client: Redis, prefix: string, { s, steps }: Scenario, stats
   if (!store) throw new Error('no session');
   const cost = s.cost;
   const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
-  const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling });
+  const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
   const inFlight: Sent[] = [];
   /** The slowest step so far: how far apart the two sides' kept instants may be. */
   let drift = 0;

@@ -18,10 +18,15 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 
 import { createBucket } from '../../../lib/core/buckets.js';
+import { leakyBuckets } from '../../../lib/core/leakyBucket.js';
+import { rollingWindows } from '../../../lib/core/rollingBucket.js';
 import type { StoreAcquireOptions, StoreBucketSpec, StoreSession } from '../../../lib/core/store.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { freePort, REDIS } from '../../helpers/redis.js';
 import { tempRedis } from './fork.js';
+
+/** A provider bringing every bucket kind, for buckets made directly. */
+const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 /** How far a reset in Redis (Redis time) and in memory (Date.now()) may differ: a round trip or two. */
 const CLOCK_MS = 250;
@@ -163,7 +168,7 @@ describe('memory and Redis keep one accounting', () => {
         const store = session(client, prefix);
         const cost = s.cost;
         const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
-        const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling });
+        const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
         /** Requests in flight: the Redis lease, the admission index they hold in both, and when they were asked for. */
         const inFlight: Array<{ lease: string; index: number; sentAt: number }> = [];
         for (const st of steps) {
@@ -343,7 +348,7 @@ describe('memory and Redis keep one accounting', () => {
       // Down: the share (8 / 1 process) waits until a window has passed since Redis last answered.
       const down = await store.acquire([spec], 4, options);
       expect(down.leases).toHaveLength(0);
-      const memory = createBucket({ name: 'b', limit: 8, windowMs: 1500, rolling: true });
+      const memory = createBucket({ name: 'b', limit: 8, windowMs: 1500, rolling: true }, KINDS);
       memory.exhaust(answeredAt + 1500 + GUARD);
       const now = performance.now();
       expect(

@@ -13,6 +13,7 @@ import type { StoreAcquireOptions, StoreBucketSpec } from '../../../lib/core/sto
 import {
   createLimiter,
   defineProvider,
+  leakyBuckets,
   providers,
   responseLike,
   type Limiter,
@@ -207,6 +208,7 @@ describe('leaky buckets and the Redis store', () => {
         r.url === '/leaky'
           ? [{ name: 'tokens', limit: 10, restorePerSecond: 1 }]
           : [{ name: 'w', limit: 10, windowMs: 1000 }],
+      bucketKinds: [leakyBuckets],
       read: () => ({ outcome: 'ok', buckets: [] }),
     });
     const limiter = limiterOn(prefix, mixed);

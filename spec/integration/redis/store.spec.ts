@@ -11,6 +11,7 @@ import { defer, firstValueFrom, of } from 'rxjs';
 import {
   createLimiter,
   defineProvider,
+  rollingWindows,
   memoryStore,
   providers,
   rateLimit,
@@ -381,6 +382,7 @@ const sliding = (limit: number, windowMs: number) =>
   defineProvider({
     name: 'sliding',
     buckets: [{ name: 'rolling', limit, windowMs, rolling: true }],
+    bucketKinds: [rollingWindows],
     read: (res) => ({ outcome: res.status === 429 ? 'limited' : 'ok', buckets: [] }),
   });
 
