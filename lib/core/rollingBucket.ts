@@ -5,6 +5,9 @@ import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import { ownEndGuard, PROBE_MS } from './window.js';
 
+/** How many of its last reads a rolling bucket keeps, to tell which later calls were counted first. */
+const READS_KEPT = 128;
+
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
  * server logged it, so the budget comes back one request at a time, not all at a reset. The
@@ -36,6 +39,8 @@ export class RollingBucket extends Bucket {
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
   private othersUntil = 0;
+  /** Our calls whose figures were read last, by admission index (`apply`). */
+  private readonly reads: number[] = [];
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -113,11 +118,32 @@ export class RollingBucket extends Bucket {
     this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.remaining !== undefined && this.limit !== undefined) {
-      // What the server counted beyond our own sends up to this request is someone else's.
+      // What the server counted beyond our own calls up to this request is someone else's. Our
+      // calls sent after this one are taken as not counted yet, but those whose figures came
+      // back first: they were counted first (a later call can overtake an earlier one on the
+      // way there, and its figure then counts it). Taking them as not counted read their slots
+      // as another client's, and held them until the next answer: at a window's end, the
+      // next window's first slots.
+      const read = index === undefined ? 0 : this.reads.filter((k) => k > index).length;
       const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
-      const ours = this.own() - later;
-      this.others = Math.max(0, this.limit - reading.remaining - ours);
-      this.othersUntil = resetAt ?? Infinity;
+      const counted = this.limit - reading.remaining - this.own() + later;
+      // A later call's figure, read already, is newer than this one (if they arrived in the
+      // order they were sent, the server counted this call before it, and no later call of
+      // ours took the slot): then this one only raises the figure. With nothing newer to bound
+      // it (none read, or that figure is over), the later calls count as not counted yet.
+      const fresh = read === 0 || this.othersUntil <= (now ?? -Infinity);
+      const others = Math.max(0, counted - (fresh ? 0 : read));
+      if (fresh || others > this.others) {
+        this.others = others;
+        // The calls it counted arrived by now: they leave the window a window (and the margin
+        // after an end we bound ourselves) from now at the latest, whatever the reset says.
+        this.othersUntil = Math.min(
+          resetAt ?? Infinity,
+          now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
+        );
+      }
+      // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
+      if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';

@@ -23,15 +23,24 @@ const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
  * `windowMs`. It sends no rate-limit headers, so the client paces from its own log alone.
  * `skewMs(i)`: how far behind the clock of the node that takes call `i` is (a server whose nodes
  * stamp one log on their own clocks). `letGoArrives`: a call the client unsubscribes from still
- * reaches the server (its bytes were on their way).
+ * reaches the server (its bytes were on their way). `headers`: answers carry HubSpot's
+ * `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds` (what is left once the call is
+ * counted). `othersAt`: when another client of the token sent calls before ours (server clock,
+ * up to 0): they count in the window like ours.
  */
 function rollingApi(
   limit: number,
   windowMs: number,
   uplink: (i: number) => number,
-  o: { downlink?: (i: number) => number; skewMs?: (i: number) => number; letGoArrives?: boolean } = {},
+  o: {
+    downlink?: (i: number) => number;
+    skewMs?: (i: number) => number;
+    letGoArrives?: boolean;
+    headers?: boolean;
+    othersAt?: readonly number[];
+  } = {},
 ) {
-  const stamps: number[] = [];
+  const stamps: number[] = [...(o.othersAt ?? [])];
   const log: Array<{ at: number; status: number }> = [];
   let n = 0;
   const request = () =>
@@ -44,11 +53,18 @@ function rollingApi(
         stamps.push(clock);
         const status = inWindow >= limit ? 429 : 200;
         log.push({ at: now, status });
+        const headers = o.headers
+          ? {
+              'X-HubSpot-RateLimit-Max': String(limit),
+              'X-HubSpot-RateLimit-Remaining': String(Math.max(0, limit - inWindow - 1)),
+              'X-HubSpot-RateLimit-Interval-Milliseconds': String(windowMs),
+            }
+          : {};
         if (s.closed) return;
         s.add(
           asyncScheduler.schedule(
             () => {
-              s.next(responseLike(status, {}));
+              s.next(responseLike(status, headers));
               s.complete();
             },
             o.downlink?.(i) ?? 10,
@@ -145,6 +161,64 @@ describe('rolling buckets', () => {
       expect(api.log.filter((h) => h.status === 429)).toEqual([]);
     },
   );
+  it("a later call that overtook earlier ones is not read as another client's: the next window starts on time", () => {
+    const api = inVirtualTime(() => {
+      // Ten calls at once; the ninth (index 8) reaches the server last, after the tenth, and
+      // its answer, which reads 0 left, comes back last. The first is answered at 11, the rest
+      // about 200 ms later. Taking the tenth, answered already, as not yet counted when the
+      // ninth was would read one call of another client in the window: the eleventh would wait
+      // for the second of ours to leave it (at 2,212), not the first.
+      const api = rollingApi(10, 2000, (i) => (i === 8 ? 9 : 1), {
+        downlink: (i) => (i === 0 ? 10 : 200 + i),
+        headers: true,
+      });
+      const provider = providers.hubspot({ hints: { interval: { limit: 10, windowMs: 2000 } } });
+      const limiter = createLimiter({ provider, key: 'k', coldStartConcurrency: Infinity });
+      for (let i = 0; i < 11; i++) api.request().pipe(throttleByHeaders(limiter)).subscribe();
+      return api;
+    });
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+    // The first was answered at 11: the eleventh goes a window and the guard (10 ms) later, and
+    // arrives 1 ms after.
+    expect(api.log[10]?.at).toBe(2022);
+  });
+
+  it('another client in the window, answers back in another order than the calls arrived: 0 × 429', () => {
+    // Calls reach the server in the order they were sent (one trip there for all), and come
+    // back after anything from 0 to 40 ms: a later call's answer often comes back first. Taking
+    // it as counted before an earlier one, whose answer then reads one call more of ours than
+    // the server had counted, would read one call of the other client as ours.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 5, max: 40 }),
+        fc.integer({ min: 500, max: 4000 }),
+        fc.integer({ min: 2, max: 40 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 30 }),
+        (limit, windowMs, streams, uplink, downs, others) => {
+          const up = () => uplink;
+          const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
+          // The other client's calls, sent in the window before ours start (fewer than the limit).
+          const othersAt = others.slice(0, limit - 1).map((f) => -Math.floor(f * (windowMs - 1)));
+          const requests = limit * 3;
+          const api = inVirtualTime(() => {
+            const api = rollingApi(limit, windowMs, up, { downlink: down, headers: true, othersAt });
+            const provider = providers.hubspot({ hints: { interval: { limit, windowMs } } });
+            const limiter = createLimiter({ provider, key: 'k' });
+            from(Array.from({ length: requests }))
+              .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
+              .subscribe();
+            return api;
+          });
+          expect(api.log).toHaveLength(requests);
+          expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+        },
+      ),
+      { numRuns: 200, seed: 20261204 },
+    );
+  });
+
   it('a call counts a window from its answer, not from when its permit is let go', () => {
     // The server logged the call by the time its answer came back (at 20); the caller read a
     // long body and let the permit go at 520. Its slot frees a window (and the guard) after the
