@@ -9,12 +9,7 @@
 /** Slots of a window kept back to pin the clock offset when its end is known only to an interval. */
 const PROBE_SLOTS = 8;
 const PROBE_MIN_LIMIT = 10;
-/** Probing stops once the offset is known to this (a pass then narrows it little more than a round trip). */
-const PROBE_MIN_WIDTH_MS = 40;
-/** Probes end this long before the earliest end of their window. */
-const PROBE_LEAD_MS = 100;
-/** At most this many passes of probes, one tick apart. */
-const PROBE_PASSES = 3;
+const PROBE_MIN_WIDTH_MS = 100;
 /** Tick probes only for a window that ends within this (one further away: at a later answer). */
 export const PROBE_MAX_LEAD_MS = 60_000;
 
@@ -60,7 +55,7 @@ export function planTickProbes(
   // still narrows the offset: every probe then reads the later second). Waiting only for a
   // tick certain to be ahead held nothing back there, and the window's end stayed unsure by
   // most of a second.
-  const lead = PROBE_LEAD_MS;
+  const lead = PROBE_MIN_WIDTH_MS;
   const spanOf = (tick: number) => {
     const from = Math.max(now, tick - offset.upperMs);
     // As much of the span as ends before the window may: a part of it still narrows the offset
@@ -69,27 +64,9 @@ export function planTickProbes(
   };
   const ahead = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 : undefined;
   let span = ahead === undefined ? undefined : spanOf(ahead);
-  if (!(span !== undefined && span.width > PROBE_MIN_WIDTH_MS))
-    span = spanOf((Math.floor((now + offset.lowerMs) / 1000) + 1) * 1000);
+  if (!(span !== undefined && span.width > lead)) span = spanOf((Math.floor((now + offset.lowerMs) / 1000) + 1) * 1000);
   const { from, width } = span;
-  if (!(width > PROBE_MIN_WIDTH_MS)) return undefined;
-  // Spread over passes, one tick apart: a pass of `n` probes narrows the offset to a step of
-  // its span, `width / (n + 1)`, and the next pass divides that step again. All of them across
-  // one tick left the offset known to a ninth of a second (the probes replanned after the tick
-  // only when one of them saw it: none does when it falls in the span's last step). As many
-  // passes as fit before the window may end, at most `PROBE_PASSES`.
-  const lastAt = end - slackMs - lead;
-  for (let passes = Math.min(PROBE_PASSES, slots); passes > 1; passes--) {
-    const perPass = Math.ceil(slots / passes);
-    if (from + (passes - 1) * 1000 + (width * perPass) / (perPass + 1) > lastAt) continue;
-    return Array.from({ length: slots }, (_, i) => {
-      // Earliest first within the plan: slot k of pass `pass`.
-      const k = slots - 1 - i;
-      const pass = Math.floor(k / perPass);
-      const inPass = Math.min(perPass, slots - pass * perPass);
-      return from + pass * 1000 + (width * ((k % perPass) + 1)) / (inPass + 1);
-    });
-  }
+  if (!(width > lead)) return undefined;
   return Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
 }
 
