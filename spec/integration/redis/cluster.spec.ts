@@ -17,8 +17,7 @@ import {
   type Ticket,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
-import { freePort } from '../../helpers/redis.js';
-import { tempCluster } from './fork.js';
+import { freshCluster } from './fork.js';
 
 /** The store's secret: names the keys, the same for every limiter (and process) of a test. */
 const secret = 'rx-ratelimit-test-secret';
@@ -30,8 +29,9 @@ const limiters: Limiter[] = [];
 const tickets: Ticket[] = [];
 
 beforeAll(async () => {
-  PORTS = [await freePort(true), await freePort(true), await freePort(true)];
-  cluster = await tempCluster(PORTS);
+  const started = await freshCluster(3);
+  PORTS = started.ports;
+  cluster = started;
 }, 30_000);
 
 afterAll(async () => {

@@ -21,8 +21,7 @@ import {
   type Permit,
 } from '../../../lib/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
-import { freePort } from '../../helpers/redis.js';
-import { tempCluster } from './fork.js';
+import { freshCluster } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
 const prefix = `rxrl-cpool-${process.pid}-${Date.now()}:`;
@@ -37,8 +36,9 @@ const pools: LimiterPool[] = [];
 const troubles: string[] = [];
 
 beforeAll(async () => {
-  PORTS = [await freePort(true), await freePort(true), await freePort(true)];
-  cluster = await tempCluster(PORTS);
+  const started = await freshCluster(3);
+  PORTS = started.ports;
+  cluster = started;
 }, 30_000);
 
 afterAll(async () => {

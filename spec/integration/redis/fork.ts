@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { freePort } from '../../helpers/redis.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -160,6 +161,26 @@ export function tempRedis(port: number, args: readonly string[] = []): TempRedis
  * a temporary directory), made with `redis-cli --cluster create`. Resolves when every slot is
  * served (`cluster_state:ok` on every node).
  */
+/**
+ * A throwaway Redis Cluster of `count` masters on free ports, started again on others if a port
+ * was taken between the check and the start (another suite's server or connection): the ports
+ * it got, and how to stop it.
+ */
+export async function freshCluster(count: number): Promise<{ ports: number[]; stop(): Promise<void> }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    while (ports.length < count) {
+      const port = await freePort(true);
+      if (!ports.includes(port)) ports.push(port);
+    }
+    try {
+      return { ports, ...(await tempCluster(ports)) };
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
 export async function tempCluster(ports: readonly number[]): Promise<{ stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'rxrl-cluster-'));
   const nodes = ports.map((port) =>
