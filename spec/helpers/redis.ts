@@ -3,7 +3,6 @@
  * REDIS_URL names. Tests that need a server of their own (to kill, slow or cluster) take free
  * ports from `freePort`, so that two runs on one machine never meet.
  */
-import { createServer } from 'node:net';
 import { afterEach } from '@jest/globals';
 import { Redis } from 'ioredis';
 import type { Limiter, Ticket } from '../../lib/index.js';
@@ -16,27 +15,7 @@ export const REDIS: { readonly host: string; readonly port: number } = {
   port: Number(url.port || 6379),
 };
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * A loopback TCP port that was free a moment ago. `clusterBus`: the port 10,000 above it (where a
- * Redis Cluster node listens to its peers) was free too. Both lie below Linux's ephemeral range
- * (32,768 on): a port there may be taken by any outgoing connection of the suite between this
- * check and the server's start.
- */
-export async function freePort(clusterBus = false): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    const port = 10_000 + Math.floor(Math.random() * 12_000);
-    if ((await canListen(port)) && (!clusterBus || (await canListen(port + 10_000)))) return port;
-  }
-  throw new Error('no free loopback port found in 200 tries');
-}
+export { freePort } from './ports.js';
 
 /**
  * A client configured as the process tests configure theirs (one retry per call, a reconnect

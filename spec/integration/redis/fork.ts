@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../../helpers/redis.js';
+import { freePort } from '../../helpers/ports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
