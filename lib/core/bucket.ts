@@ -14,7 +14,7 @@ import {
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
-import { planTickProbes, PROBE_MAX_LEAD_MS, probeAt, type ClockOffsetBounds } from './windowEnd.js';
+import { planTickProbes, PROBE_MAX_LEAD_MS, probeAt, type ClockOffsetBounds, type TickProbes } from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
 
@@ -94,12 +94,13 @@ export class Bucket {
    * When the last slots of this window may go, if its end is known only to an interval (a
    * reset read through a clock offset known to the second): see `planTickProbes` (windowEnd.ts).
    */
-  private probes: number[] | undefined;
+  private probes: TickProbes | undefined;
   /** The earliest this window may end, while its tick probes are due or held; else NaN. */
   private earliestEnd = Number.NaN;
   /** Whether the first plan of this window's tick probes is due (`planTickProbes`). */
   private probesDue = false;
-  /** The width of the clock offset's interval when the probes were last planned, ms. */
+  /** The clock offset's interval when the probes were last planned, ms. */
+  private probedLower = -Infinity;
   private probedWidth = Infinity;
   protected nextSmoothAt = 0;
   /**
@@ -194,7 +195,7 @@ export class Bucket {
       // ask again when answered (a pool of streams shows only a few waiting at a time).
       const probe =
         waiting > 0 && waiting + this.inFlight > (this.remaining ?? Infinity)
-          ? probeAt(this.probes, this.remaining)
+          ? probeAt(this.probes?.at, this.remaining)
           : undefined;
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
@@ -433,24 +434,28 @@ export class Bucket {
     // An end far away is planned for at a later answer, nearer to it.
     if (end - now > PROBE_MAX_LEAD_MS) return;
     const width = offset.upperMs - offset.lowerMs;
-    const left = this.remaining;
+    const planned = this.probes;
     if (this.probesDue) {
       this.probesDue = false;
       this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset);
-      this.probedWidth = width;
     } else if (
-      this.probes !== undefined &&
-      left !== undefined &&
-      left >= 1 &&
-      left <= this.probes.length &&
-      width < this.probedWidth / 2
+      planned !== undefined &&
+      // An answer read the server's next second (a probe saw the tick): the ones still held
+      // land past it, teaching nothing. Or the first pass is sent (its last probe is due) and
+      // its answers narrowed the interval. Either way what is held goes across the next tick
+      // over the narrower interval, in one pass (dividing it by the probes it has, down to about
+      // a round trip). Probes that landed before the tick only lower the upper bound: while
+      // some of the first pass are still to go, the tick lies ahead of them, and they stay
+      // (moving them a second on lost that second, and left the last pass a probe or two).
+      (offset.lowerMs > this.probedLower ||
+        (now >= (planned.at[planned.later] ?? -Infinity) && width < this.probedWidth))
     ) {
-      // A tick the probes saw narrowed the offset: the ones still held would land past it,
-      // teaching nothing, so they go across the next tick over the narrower interval (each pass
-      // divides it by the probes it has, down to about a round trip).
-      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset, left);
-      this.probedWidth = width;
-    }
+      const left = this.remaining;
+      if (left === undefined || left < 1 || left > planned.at.length) return;
+      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset, left, left);
+    } else return;
+    this.probedLower = offset.lowerMs;
+    this.probedWidth = width;
   }
 
   /**

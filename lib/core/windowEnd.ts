@@ -31,8 +31,15 @@ export interface ClockOffsetBounds {
  * and every later window's end with it. Only where it matters: the offset unsure by over 100 ms,
  * a limit of at least 10.
  *
+ * Two passes: half the slots go across this tick; the rest are planned a second later, across
+ * the next tick, and planned again over the narrower interval once the first pass is answered
+ * (`Bucket.planTickProbes`). One pass of all the slots left the offset unsure by about a step
+ * (~100 ms across an interval of 700), often just over the threshold: the next window probed
+ * again, and where it was a run's last, its last slots went up to a second late.
+ *
  * Returns when the last slots of the window may go, latest first (the slot `remaining - 1` from
- * the end goes at `probes[remaining - 1]`), or `undefined` where probing does not pay.
+ * the end goes at `at[remaining - 1]`), and how many of them are on the later pass (the first
+ * `later` of `at`), or `undefined` where probing does not pay.
  */
 export function planTickProbes(
   now: number,
@@ -42,7 +49,9 @@ export function planTickProbes(
   offset: ClockOffsetBounds,
   /** How many slots to plan (the ones still held, when replanning). */
   slots = Math.min(PROBE_SLOTS, Math.floor((limit ?? 0) / PROBE_MIN_LIMIT)),
-): number[] | undefined {
+  /** How many of them go across this tick (the rest across the next): half, on a first plan. */
+  pass = Math.ceil(slots / 2),
+): TickProbes | undefined {
   if (end === undefined || limit === undefined || limit < PROBE_MIN_LIMIT) return undefined;
   // No `Date` seen yet: nothing to learn a tick from. An end far away (a daily quota, the
   // most of an hourly window): the answers until then see ticks anyway, so no slot is held.
@@ -56,18 +65,31 @@ export function planTickProbes(
   // tick certain to be ahead held nothing back there, and the window's end stayed unsure by
   // most of a second.
   const lead = PROBE_MIN_WIDTH_MS;
+  const latest = end - slackMs - lead;
   const spanOf = (tick: number) => {
     const from = Math.max(now, tick - offset.upperMs);
     // As much of the span as ends before the window may: a part of it still narrows the offset
     // (a tick not seen in it lies in the rest).
-    return { from, width: Math.min(1000, tick - offset.lowerMs - from, end - slackMs - lead - from) };
+    return { from, width: Math.min(1000, tick - offset.lowerMs - from, latest - from) };
   };
   const ahead = Number.isFinite(offset.upperMs) ? Math.ceil((now + offset.upperMs) / 1000) * 1000 : undefined;
   let span = ahead === undefined ? undefined : spanOf(ahead);
   if (!(span !== undefined && span.width > lead)) span = spanOf((Math.floor((now + offset.lowerMs) / 1000) + 1) * 1000);
   const { from, width } = span;
   if (!(width > lead)) return undefined;
-  return Array.from({ length: slots }, (_, i) => from + (width * (slots - i)) / (slots + 1));
+  // The second pass across the next tick, over the same span a second on: replanned when this
+  // pass's answers narrow it. Where that would not end before the window may, one pass of all.
+  const first = from + 1000 + width > latest ? slots : Math.min(slots, Math.max(1, pass));
+  const steps = (at: number, n: number) => Array.from({ length: n }, (_, i) => at + (width * (n - i)) / (n + 1));
+  return { at: [...steps(from + 1000, slots - first), ...steps(from, first)], later: slots - first };
+}
+
+/** When a window's last slots may go (`planTickProbes`). */
+export interface TickProbes {
+  /** Latest first: the slot `remaining - 1` from the end goes at `at[remaining - 1]`. */
+  readonly at: readonly number[];
+  /** How many of them (the first of `at`) go on the later pass, across the next tick. */
+  readonly later: number;
 }
 
 /** When the next slot of a window with `left` units left may go, if it is one kept back by `probes`. */

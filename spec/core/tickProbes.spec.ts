@@ -22,21 +22,29 @@ describe('tick probes', () => {
         (now, endIn, slack, lower, width, limit) => {
           const end = now + endIn;
           const offset = { lowerMs: lower, upperMs: lower + width };
-          const probes = planTickProbes(now, slack, end, limit, offset);
-          if (probes === undefined) return;
+          const plan = planTickProbes(now, slack, end, limit, offset);
+          if (plan === undefined) return;
+          const probes = plan.at;
           expect(probes.length).toBe(Math.min(8, Math.floor(limit / 10)));
           for (const p of probes) {
             expect(p).toBeGreaterThanOrEqual(now);
             expect(p).toBeLessThan(end - slack);
           }
-          // Latest first, and within the span where one of the server's seconds still to come
-          // may tick over (it ticks at our S − offset, the offset anywhere in its interval).
+          // Latest first. The first pass (the last of `at`) within the span where one of the
+          // server's seconds still to come may tick over (it ticks at our S − offset, the offset
+          // anywhere in its interval); the later pass within the next second's span.
           expect([...probes].sort((a, b) => b - a)).toEqual(probes);
-          const tick = Math.ceil((probes[0]! + offset.lowerMs) / 1000) * 1000;
+          const firstPass = probes.slice(plan.later);
+          expect(firstPass.length).toBeGreaterThanOrEqual(probes.length / 2);
+          const tick = Math.ceil((firstPass[0]! + offset.lowerMs) / 1000) * 1000;
           expect(tick - offset.lowerMs).toBeGreaterThan(now);
-          for (const p of probes) {
+          for (const p of firstPass) {
             expect(p).toBeGreaterThanOrEqual(tick - offset.upperMs);
             expect(p).toBeLessThanOrEqual(tick - offset.lowerMs);
+          }
+          for (const p of probes.slice(0, plan.later)) {
+            expect(p).toBeGreaterThanOrEqual(tick + 1000 - offset.upperMs);
+            expect(p).toBeLessThanOrEqual(tick + 1000 - offset.lowerMs);
           }
         },
       ),
@@ -48,7 +56,7 @@ describe('tick probes', () => {
     expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: -Infinity, upperMs: Infinity })).toBeUndefined();
     expect(planTickProbes(0, 2000, 6000, 120, pinned)).toBeUndefined();
     expect(planTickProbes(0, 2000, 6000, 9, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
-    expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toHaveLength(8);
+    expect(planTickProbes(0, 2000, 6000, 120, { lowerMs: 30_000, upperMs: 31_000 })?.at).toHaveLength(8);
     // A window ending in an hour: planned at a later answer, within a minute of its end.
     expect(planTickProbes(0, 2000, 3_600_000, 120, { lowerMs: 30_000, upperMs: 31_000 })).toBeUndefined();
   });
@@ -59,7 +67,7 @@ describe('tick probes', () => {
     // somewhere in our 4,920 to 5,575, the one after from 5,920 on. The window may end as soon as
     // 5,800: the tick after cannot be probed before that, the one still to come can.
     const offset = { lowerMs: 29_425, upperMs: 30_080 };
-    const probes = planTickProbes(4930, 400, 6200, 120, offset)!;
+    const probes = planTickProbes(4930, 400, 6200, 120, offset)!.at;
     expect(probes).toHaveLength(8);
     for (const p of probes) {
       expect(p).toBeGreaterThan(4930);
@@ -71,29 +79,44 @@ describe('tick probes', () => {
     expect(Math.max(...probes)).toBeGreaterThan(5500);
   });
 
-  it('still held when a tick narrowed the offset, go across the next tick over the narrower interval', () => {
-    const b = createBucket({ name: 'b', limit: 120, windowMs: 6000 });
+  it('go in two passes: half across the next tick, the rest across the one after, over what the first pass left', () => {
+    const b = createBucket({ name: 'b', limit: 120, windowMs: 10_000 });
     const first = b.take(0);
-    // The window ends at our 5,000 at the latest, 2 s earlier at the soonest; the offset is
-    // known to a second.
-    b.apply({ name: 'b', limit: 120, remaining: 119 }, first, 5000, 20, 0, 35_000_000, 2000);
+    // The window ends at our 8,000 at the latest, 2 s earlier at the soonest; the offset is
+    // known to a second, so the server's next second ticks over somewhere in our 1,000 to 2,000.
+    b.apply({ name: 'b', limit: 120, remaining: 119 }, first, 8000, 20, 0, 38_000_000, 2000);
     b.planTickProbes(20, { lowerMs: 30_000, upperMs: 31_000 });
     while ((b.remaining ?? 0) > 8) b.take(20);
-    // The earliest held slot goes inside the span where the server's next second ticks (our
-    // 1,000 to 2,000).
-    const before = b.availableAt(20, 50, 1, 10)!;
-    expect(before).toBeGreaterThanOrEqual(1000);
-    expect(before).toBeLessThanOrEqual(1200);
-    // A probe's answer saw the tick: the offset is now known to 200 ms. The 8 still held go
-    // across the next tick, at our 1,500 to 1,700, instead of past the one already seen.
-    b.planTickProbes(1100, { lowerMs: 30_300, upperMs: 30_500 });
-    const next = b.availableAt(1100, 50, 1, 10)!;
-    expect(next).toBeGreaterThan(1500);
-    expect(next).toBeLessThan(1700);
+    // The first pass: four slots at even steps across that span.
+    const sent: number[] = [];
+    for (const at of [1000, 1200, 1400]) {
+      const next = b.availableAt(at, 50, 1, 10)!;
+      expect(next).toBeGreaterThan(1000);
+      expect(next).toBeLessThan(2000);
+      sent.push(next);
+      b.take(next);
+    }
+    expect(sent).toEqual([...sent].sort((x, y) => x - y));
+    // Their answers all read the old second: the tick is later than they went, so the offset's
+    // upper bound falls (to 30,400 after the third). The last probe of the pass still goes
+    // across this tick, not a second on (which lost that second, and left the next pass one
+    // probe).
+    b.planTickProbes(sent[2]! + 20, { lowerMs: 30_000, upperMs: 32_000 - sent[2]! });
+    const last = b.availableAt(sent[2]! + 20, 50, 1, 10)!;
+    expect(last).toBeGreaterThan(sent[2]!);
+    expect(last).toBeLessThan(2000);
+    b.take(last);
+    // Its answer read the new second: the offset is known to 225 ms. The four still held go
+    // across the next tick (our 2,600 to 2,825), not past the one already seen.
+    b.planTickProbes(last + 25, { lowerMs: 30_175, upperMs: 30_400 });
+    const next = b.availableAt(last + 25, 50, 1, 10)!;
+    expect(next).toBeGreaterThan(2600);
+    expect(next).toBeLessThan(2825);
     // Pinned to a tenth of a second: nothing more to learn, the held slots go at once.
-    b.planTickProbes(1600, { lowerMs: 30_420, upperMs: 30_480 });
-    expect(b.availableAt(1600, 50, 1, 10)).toBe(1600);
+    b.planTickProbes(2700, { lowerMs: 30_330, upperMs: 30_390 });
+    expect(b.availableAt(2700, 50, 1, 10)).toBe(2700);
   });
+
   it('are not held where the answer and the window length pin the end without the clock offset', () => {
     // A 2-s window from its first request (GitHub's), its reset a whole second of the server's
     // clock, the offset known to 150 ms: the reset reads 2,500 at the latest, 1,150 ms earlier
