@@ -14,7 +14,14 @@ import {
   unconfirmedBudget,
   type Lowest,
 } from './window.js';
-import { planTickProbes, PROBE_MAX_LEAD_MS, probeAt, type ClockOffsetBounds, type TickProbes } from './windowEnd.js';
+import {
+  planTickProbes,
+  PROBE_MAX_LEAD_MS,
+  probeAt,
+  probeSlots,
+  type ClockOffsetBounds,
+  type TickProbes,
+} from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
 
@@ -434,28 +441,52 @@ export class Bucket {
     // An end far away is planned for at a later answer, nearer to it.
     if (end - now > PROBE_MAX_LEAD_MS) return;
     const width = offset.upperMs - offset.lowerMs;
-    const planned = this.probes;
-    if (this.probesDue) {
-      this.probesDue = false;
-      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset);
-    } else if (
-      planned !== undefined &&
-      // An answer read the server's next second (a probe saw the tick): the ones still held
-      // land past it, teaching nothing. Or the first pass is sent (its last probe is due) and
-      // its answers narrowed the interval. Either way what is held goes across the next tick
-      // over the narrower interval, in one pass (dividing it by the probes it has, down to about
-      // a round trip). Probes that landed before the tick only lower the upper bound: while
-      // some of the first pass are still to go, the tick lies ahead of them, and they stay
-      // (moving them a second on lost that second, and left the last pass a probe or two).
-      (offset.lowerMs > this.probedLower ||
-        (now >= (planned.at[planned.later] ?? -Infinity) && width < this.probedWidth))
-    ) {
-      const left = this.remaining;
-      if (left === undefined || left < 1 || left > planned.at.length) return;
-      this.probes = planTickProbes(now, end - this.earliestEnd, end, this.limit, offset, left, left);
-    } else return;
+    // What the answers since the last look taught: the lower bound rose (one read a newer second
+    // of the server's: a tick seen), or the interval narrowed.
+    const rose = offset.lowerMs > this.probedLower;
+    const narrowed = width < this.probedWidth;
     this.probedLower = offset.lowerMs;
     this.probedWidth = width;
+    const left = this.remaining;
+    const planned = this.probes;
+    let slots: number;
+    let pass: number | undefined;
+    let keep = 0;
+    if (this.probesDue) {
+      this.probesDue = false;
+      // As many as the window has left, if fewer: each goes across the first tick it can.
+      slots = Math.min(probeSlots(this.limit), left ?? Infinity);
+    } else if (planned === undefined || left === undefined || left < 1) return;
+    else if (left >= planned.at.length || now < planned.at[planned.at.length - 1]!) {
+      // None of the plan has gone (none can before its first time: what is left dips while
+      // answers come back out of order). A tick seen (an answer from before the plan's span, or
+      // one that overtook it): planned afresh over the narrower interval, in two passes. Only
+      // the upper bound lowered: the tick is still ahead in the plan's span, which stays.
+      if (!rose) return;
+      slots = keep = planned.at.length;
+    } else if (rose || (left <= planned.later && now >= planned.at[planned.later]! && narrowed)) {
+      // A probe saw the tick (the ones still held would land past it, teaching nothing), or the
+      // first pass has gone (its count and its last time) and its answers narrowed the
+      // interval: what is held goes across the next tick over the narrower interval, in one
+      // pass (dividing it by the probes it has, down to about a round trip). Answers that read
+      // the old second only lower the upper bound: while some of the first pass are still to
+      // go, the tick lies ahead of them, and they stay (moving them a second on lost that
+      // second, and left the last pass a probe or two).
+      slots = pass = left;
+      keep = planned.at.length;
+    } else return;
+    const plan =
+      slots >= 1 ? planTickProbes(now, end - this.earliestEnd, end, this.limit, offset, slots, pass) : undefined;
+    // Slots of the plan already gone keep a time (the earliest of the new plan): what is left
+    // moves with answers (each tells the server's count, our requests in flight aside), and a
+    // slot it gives back is still a probe, not one sent at once.
+    this.probes =
+      plan === undefined || plan.at.length >= keep
+        ? plan
+        : {
+            at: [...plan.at, ...Array<number>(keep - plan.at.length).fill(plan.at[plan.at.length - 1]!)],
+            later: plan.later,
+          };
   }
 
   /**

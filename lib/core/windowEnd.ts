@@ -32,8 +32,9 @@ export interface ClockOffsetBounds {
  * a limit of at least 10.
  *
  * Two passes: half the slots go across this tick; the rest are planned a second later, across
- * the next tick, and planned again over the narrower interval once the first pass is answered
- * (`Bucket.planTickProbes`). One pass of all the slots left the offset unsure by about a step
+ * the next tick, and planned again over the narrower interval once an answer read the new second
+ * or the first pass has gone (`Bucket.planTickProbes`); where the second pass would not end
+ * before the window may, all go in one. One pass of all the slots left the offset unsure by about a step
  * (~100 ms across an interval of 700), often just over the threshold: the next window probed
  * again, and where it was a run's last, its last slots went up to a second late.
  *
@@ -48,7 +49,7 @@ export function planTickProbes(
   limit: number | undefined,
   offset: ClockOffsetBounds,
   /** How many slots to plan (the ones still held, when replanning). */
-  slots = Math.min(PROBE_SLOTS, Math.floor((limit ?? 0) / PROBE_MIN_LIMIT)),
+  slots = probeSlots(limit),
   /** How many of them go across this tick (the rest across the next): half, on a first plan. */
   pass = Math.ceil(slots / 2),
 ): TickProbes | undefined {
@@ -82,6 +83,11 @@ export function planTickProbes(
   const first = from + 1000 + width > latest ? slots : Math.min(slots, Math.max(1, pass));
   const steps = (at: number, n: number) => Array.from({ length: n }, (_, i) => at + (width * (n - i)) / (n + 1));
   return { at: [...steps(from + 1000, slots - first), ...steps(from, first)], later: slots - first };
+}
+
+/** How many of a window's last slots a first plan of tick probes keeps back: a tenth of the limit, at most 8. */
+export function probeSlots(limit: number | undefined): number {
+  return Math.min(PROBE_SLOTS, Math.floor((limit ?? 0) / PROBE_MIN_LIMIT));
 }
 
 /** When a window's last slots may go (`planTickProbes`). */

@@ -170,8 +170,8 @@ describe('whole-second resets and a server clock that is off (virtual time)', ()
           // Only the first end may cost up to the second `Date` leaves in doubt: the tick probes
           // of each later window pin the offset, and a reading of that window's reset through the
           // pinned offset brings its end forward. So the last window (a third or later) is
-          // reached within a probe step (at most a ninth of a second), the guard and a round
-          // trip of its start; before, each window waited for the first reading's latest end.
+          // reached within a probe step (at most a ninth of a second: one pass of 8 across a
+          // second's doubt; two passes pin it finer), the guard and a round trip of its start; before, each window waited for the first reading's latest end.
           if (out.windowsUsed >= 3) {
             const firstOfLast = out.arrivals[N - out.fills[out.fills.length - 1]!.count]!;
             expect(firstOfLast - out.lastWindowAt).toBeLessThanOrEqual(1000 / 9 + GUARD + 2 * MAX_LATENCY);
