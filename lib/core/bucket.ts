@@ -457,14 +457,14 @@ export class Bucket {
       // As many as the window has left, if fewer: each goes across the first tick it can.
       slots = Math.min(probeSlots(this.limit), left ?? Infinity);
     } else if (planned === undefined || left === undefined || left < 1) return;
-    else if (left >= planned.at.length || now < planned.at[planned.at.length - 1]!) {
+    else if (left >= planned.at.length || now < (planned.at[planned.at.length - 1] ?? Infinity)) {
       // None of the plan has gone (none can before its first time: what is left dips while
       // answers come back out of order). A tick seen (an answer from before the plan's span, or
       // one that overtook it): planned afresh over the narrower interval, in two passes. Only
       // the upper bound lowered: the tick is still ahead in the plan's span, which stays.
       if (!rose) return;
       slots = keep = planned.at.length;
-    } else if (rose || (left <= planned.later && now >= planned.at[planned.later]! && narrowed)) {
+    } else if (rose || (left <= planned.later && now >= (planned.at[planned.later] ?? Infinity) && narrowed)) {
       // A probe saw the tick (the ones still held would land past it, teaching nothing), or the
       // first pass has gone (its count and its last time) and its answers narrowed the
       // interval: what is held goes across the next tick over the narrower interval, in one
@@ -484,7 +484,7 @@ export class Bucket {
       plan === undefined || plan.at.length >= keep
         ? plan
         : {
-            at: [...plan.at, ...Array<number>(keep - plan.at.length).fill(plan.at[plan.at.length - 1]!)],
+            at: [...plan.at, ...Array<number>(keep - plan.at.length).fill(plan.at[plan.at.length - 1] ?? now)],
             later: plan.later,
           };
   }

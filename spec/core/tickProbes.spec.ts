@@ -164,7 +164,10 @@ describe('tick probes', () => {
     b.planTickProbes(20, { lowerMs: 30_000, upperMs: 31_000 });
     while ((b.remaining ?? 0) > 8) b.take(20);
     const sent: number[] = [];
-    for (let i = 0; i < 3; i++) (sent.push(next(b, 1000)), b.take(sent[i]!));
+    for (let i = 0; i < 3; i++) {
+      sent.push(next(b, 1000));
+      b.take(sent[i]!);
+    }
     const due = next(b, 1000);
     // Not sent at its time (no stream free, a busy event loop); an answer read the old second
     // 10 ms after it was due: the tick is still ahead, somewhere in our 1,600 to 2,000.
