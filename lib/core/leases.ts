@@ -8,8 +8,8 @@
  * per request wherever a tenant had one request at a time.
  */
 import type { SchedulerLike } from 'rxjs';
-import { backgroundTimer, inRealTime } from './clock.js';
-import { MAX_TIMER_MS } from './timer.js';
+import { inRealTime } from './clock.js';
+import { DrainTimer } from './timer.js';
 
 /** What a lease list keeps of a permit: fields on the permit, no object of its own. */
 export interface Leased {
@@ -27,11 +27,17 @@ export interface Leased {
 export class LeaseList {
   private head: Leased | undefined = undefined;
   private tail: Leased | undefined = undefined;
-  private timer: { unsubscribe(): void } | undefined = undefined;
-  /** When the timer fires, on the clock of the head it was set for. */
-  private timerAt = Number.NaN;
+  /** Set for the head's lease, on the head's clock; one set for an earlier end stays (it sets the next). */
+  private readonly timer: DrainTimer;
 
-  constructor(private readonly scheduler: SchedulerLike) {}
+  constructor(scheduler: SchedulerLike) {
+    this.timer = new DrainTimer(
+      scheduler,
+      () => (this.head === undefined ? scheduler.now() : this.head.leaseNow()),
+      () => this.expire(),
+      true,
+    );
+  }
 
   /**
    * Puts `p` last on the list, until `until`. Leases of one length end in the order they were
@@ -58,30 +64,11 @@ export class LeaseList {
     p.leasePrev = p.leaseNext = p.leaseList = undefined;
     p.leaseUntil = Number.NaN;
     // Nothing left to expire: no timer kept (it would keep nothing alive, but costs a wake-up).
-    if (this.head === undefined) this.stop();
+    if (this.head === undefined) this.timer.cancel();
   }
 
-  private stop(): void {
-    this.timer?.unsubscribe();
-    this.timer = undefined;
-    this.timerAt = Number.NaN;
-  }
-
-  /** The timer set for the head's lease (one set for an earlier end stays: it sets the next). */
   private arm(): void {
-    const head = this.head;
-    if (head === undefined || this.timerAt <= head.leaseUntil) return;
-    this.stop();
-    this.timerAt = head.leaseUntil;
-    this.timer = backgroundTimer(
-      this.scheduler,
-      () => {
-        this.timer = undefined;
-        this.timerAt = Number.NaN;
-        this.expire();
-      },
-      Math.min(MAX_TIMER_MS, Math.max(1, head.leaseUntil - head.leaseNow())),
-    );
+    if (this.head !== undefined) this.timer.schedule(this.head.leaseUntil);
   }
 
   private expire(): void {

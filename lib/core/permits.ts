@@ -97,6 +97,15 @@ export class Permits {
   private readonly emptyNotified = new WeakSet<Bucket>();
   /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
   private anyNotified = false;
+  /**
+   * The lease list of the last admission (leases.ts), and when that was on the limiter's clock.
+   * Looked up again only when the clock has not run on from there by less than a second: an
+   * admission in the other clock (`TestScheduler.run` drives `asyncScheduler` too) is that far
+   * from the last one of this clock, and a lookup (two maps and a read of the wall clock) at
+   * every admission was a cost of each request.
+   */
+  private leases: LeaseList | undefined = undefined;
+  private leasesAt = Number.NaN;
 
   constructor(readonly host: PermitHost) {}
 
@@ -143,8 +152,16 @@ export class Permits {
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
-    if (leaseMs > 0 && leaseMs < Infinity) leaseList(host.scheduler, leaseMs).add(permit, now + leaseMs);
+    if (leaseMs > 0 && leaseMs < Infinity) this.leaseListAt(now, leaseMs).add(permit, now + leaseMs);
     return permit;
+  }
+
+  /** The lease list for leases of `ms` given at `now` (see {@link leases}). */
+  private leaseListAt(now: number, ms: number): LeaseList {
+    const since = now - this.leasesAt;
+    if (this.leases === undefined || !(since >= 0 && since < 1000)) this.leases = leaseList(this.host.scheduler, ms);
+    this.leasesAt = now;
+    return this.leases;
   }
 
   /**

@@ -1,37 +1,43 @@
 /**
- * The limiter's one timer: set for the earliest moment a waiting request could go (a reset, a
- * pacing slot, the end of a pause, a deadline), whatever the number of waiting requests.
+ * One timer kept at the earliest moment asked of it: the limiter's drain (the earliest moment a
+ * waiting request could go: a reset, a pacing slot, the end of a pause, a deadline), whatever the
+ * number of waiting requests, and a lease list's (leases.ts), set for its soonest lease.
  */
-import type { SchedulerLike, Subscription } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
+import { backgroundTimer } from './clock.js';
 
 /** The longest delay `setTimeout` keeps (about 24.8 days); longer ones fire after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class DrainTimer {
-  private timer: Subscription | undefined;
+  private timer: { unsubscribe(): void; readonly closed?: boolean } | undefined;
   private at = Infinity;
 
+  /**
+   * @param background The timer must not keep a Node process alive (a permit's lease: a safety
+   * net, never the reason a script or a test run keeps running): see `backgroundTimer`.
+   */
   constructor(
     private readonly scheduler: SchedulerLike,
     private readonly now: () => number,
     private readonly fire: () => void,
+    private readonly background = false,
   ) {}
 
   /** Fires at `at`, unless it is set to fire earlier already. */
   schedule(at: number): void {
-    if (this.timer && !this.timer.closed && this.at <= at) return;
+    if (this.timer && this.timer.closed !== true && this.at <= at) return;
     this.cancel();
     this.at = at;
-    this.timer = this.scheduler.schedule(
-      () => {
-        this.timer = undefined;
-        this.at = Infinity;
-        this.fire();
-      },
-      // Node fires a timeout past 2^31 - 1 ms after 1 ms: a wait that long (a reset in year
-      // 9999) is slept in pieces; the drain sets the timer again.
-      Math.min(MAX_TIMER_MS, Math.max(0, at - this.now())),
-    );
+    const work = () => {
+      this.timer = undefined;
+      this.at = Infinity;
+      this.fire();
+    };
+    // Node fires a timeout past 2^31 - 1 ms after 1 ms: a wait that long (a reset in year
+    // 9999) is slept in pieces; the drain sets the timer again.
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - this.now()));
+    this.timer = this.background ? backgroundTimer(this.scheduler, work, ms) : this.scheduler.schedule(work, ms);
   }
 
   cancel(): void {
@@ -44,6 +50,6 @@ export class DrainTimer {
   }
 
   get pending(): boolean {
-    return this.timer !== undefined && !this.timer.closed;
+    return this.timer !== undefined && this.timer.closed !== true;
   }
 }

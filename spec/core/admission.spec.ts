@@ -249,6 +249,46 @@ describe('permit lease', () => {
     await real.close();
   });
 
+  it('one limiter used in real time and then in virtual time ends its virtual lease on time', async () => {
+    // A limiter made once for a test file, used by a real-time test and then in TestScheduler's
+    // virtual time: its lease of one clock is never ordered behind one of the other.
+    const limiter = createLimiter({
+      provider: coldBucket,
+      key: 'both',
+      coldStartConcurrency: 2,
+      permitTimeoutMs: 60_000,
+    });
+    const events: LimiterEvent[] = [];
+    limiter.events$.subscribe((e) => events.push(e));
+    let held: Permit | undefined;
+    limiter.acquire({ url: '/real' }, { granted: (p) => (held = p), rejected: () => undefined });
+    expect(held).toBeDefined();
+    inVirtualTime(() => {
+      limiter.acquire({ url: '/hangs' }, { granted: () => undefined, rejected: () => undefined });
+      asyncScheduler.schedule(() => undefined, 120_000);
+    });
+    expect(events.filter((e) => e.type === 'permit-expired')).toEqual([
+      expect.objectContaining({ request: expect.objectContaining({ path: '/hangs' }), heldMs: 60_000 }),
+    ]);
+    held!.observe(ok);
+    held!.release();
+    await limiter.close();
+  });
+
+  it('a lease in real time does not keep the process alive', async () => {
+    // A safety net for a request that never settles, never the reason a script keeps running.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const limiter = createLimiter({ provider: coldBucket, key: 'alive', permitTimeoutMs: 60_000 });
+    const before = timers();
+    let held: Permit | undefined;
+    limiter.acquire({ url: '/real' }, { granted: (p) => (held = p), rejected: () => undefined });
+    expect(held).toBeDefined();
+    expect(timers()).toBe(before);
+    held!.observe(ok);
+    held!.release();
+    await limiter.close();
+  });
+
   it('permitTimeoutMs must be a number >= 0 or Infinity', () => {
     expect(() => createLimiter({ provider: providers.generic(), key: 'k', permitTimeoutMs: -1 })).toThrow(
       /permitTimeoutMs/,
