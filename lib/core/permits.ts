@@ -152,7 +152,7 @@ export class Permits {
     // The lease: a permit never given back (a request that never settles) would hold its slot
     // (a cold start's only one, a `maxConcurrent` one) forever.
     const leaseMs = host.permitTimeoutMs;
-    if (leaseMs > 0 && leaseMs < Infinity) this.leaseListAt(now, leaseMs).add(permit, now + leaseMs);
+    if (leaseMs > 0 && leaseMs < Infinity) this.leaseListAt(now, leaseMs).add(permit);
     return permit;
   }
 
@@ -353,8 +353,7 @@ interface PermitExtra {
 class HeldPermit implements Permit, Taken, Leased {
   observed = false;
   released = false;
-  /** Its lease (leases.ts): when it ends (NaN: none), its neighbours and list. */
-  leaseUntil = Number.NaN;
+  /** Its lease (leases.ts): its neighbours and list. */
   leasePrev: Leased | undefined = undefined;
   leaseNext: Leased | undefined = undefined;
   leaseList: LeaseList | undefined = undefined;
@@ -376,6 +375,10 @@ class HeldPermit implements Permit, Taken, Leased {
     private readonly sentAt: number,
     private readonly extra: PermitExtra | undefined,
   ) {}
+
+  get leasedAt(): number {
+    return this.sentAt;
+  }
 
   /** Holds `units` of its `k`th bucket, admission `index` there (first called for each bucket in order). */
   hold(k: number, index: number, units: number): void {
