@@ -116,6 +116,12 @@ export class Bucket {
    */
   pins = 0;
   /**
+   * @internal Admission's bookkeeping (localAdmission.ts): has a limiter ever parked requests on
+   * it? Until one has, a recheck (three per response) looks up no lot in its weak map, whose
+   * table is one more read out of the CPU's caches at 10,000 tenants.
+   */
+  lotted = false;
+  /**
    * @internal The registry's bookkeeping: since when nothing may use it (NaN: not in the
    * registry's idle queue). A double from the start, so V8 updates it in place: a time kept in
    * a map (or a field that held `undefined`) is a new heap number at every use, which outlives

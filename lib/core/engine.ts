@@ -76,6 +76,8 @@ export class Engine {
   private redrain = false;
   /** A response taught the provider other buckets for queued requests (`regroup`). */
   private regroupPending = false;
+  /** The group of requests queued under `key` (made once: a closure per request was garbage). */
+  private readonly queuedGroup = (key: string): BucketGroup | undefined => this.queue.group(key)?.meta;
 
   constructor(
     opts: EngineOptions,
@@ -185,7 +187,7 @@ export class Engine {
       this.refuseFull(w);
       return;
     }
-    const group = this.registry.groupFor(info, this.provider, (key) => this.queue.group(key)?.meta);
+    const group = this.registry.groupFor(info, this.provider, this.queuedGroup);
     // A shared store that holds no leaky bucket (createLimiter refuses the providers it sees use one).
     if (this.storeKind !== undefined) {
       const leaky = group.buckets.find((b) => b.leaky);

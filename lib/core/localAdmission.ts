@@ -284,8 +284,8 @@ export class LocalAdmission implements Admission, CredentialMember {
   }
 
   recheck(b: Bucket, now: number): void {
-    // Nothing waits, so nothing is parked: the lots (a weak map) are not looked up.
-    if (this.host.queue.size === 0) return;
+    // Nothing waits, or nothing was ever parked on `b`: the lots (a weak map) are not looked up.
+    if (this.host.queue.size === 0 || !b.lotted) return;
     const lot = this.lots.get(b);
     if (!lot || lot.size === 0) return;
     const { resetGuardMs, tightGuard, coldStartConcurrency } = this.host;
@@ -377,6 +377,7 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (!lot) {
       lot = this.host.queue.lot();
       this.lots.set(b, lot);
+      b.lotted = true;
     }
     return lot;
   }

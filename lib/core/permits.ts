@@ -453,8 +453,11 @@ class HeldPermit implements Permit, Taken, Leased {
             : extra?.told,
         // A request learning its cost, as in memory (`read`) from an answer not refused that
         // told no cost of its own: with a shared store, the store attributes the drop (nothing
-        // to a lease already ended).
-        reading.outcome === 'ok' && reading.cost === undefined ? this.waiter.group?.learn : undefined,
+        // to a lease already ended). Only a provider that learns costs has a learner, and only
+        // then is the waiter read (admitted long ago, out of the CPU's caches at 10,000 tenants).
+        reading.outcome === 'ok' && reading.cost === undefined && host.registry.learner !== undefined
+          ? this.waiter.group?.learn
+          : undefined,
       );
       host.drain();
       host.flush();
