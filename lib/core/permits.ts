@@ -125,14 +125,15 @@ export class Permits {
     const starts = learn && learner?.admit(learn, buckets);
     const permit = new HeldPermit(
       this,
-      w,
       info,
       w.id,
       w.priority,
       buckets,
       summary,
       now,
-      lease === undefined && learn === undefined ? undefined : { lease, learn, learner, starts, told: undefined },
+      lease === undefined && learn === undefined
+        ? undefined
+        : { waiter: w, lease, learn, learner, starts, told: undefined },
     );
     for (let i = 0; i < buckets.length; i++) {
       const units = w.costAt(i);
@@ -332,6 +333,8 @@ export class Permits {
 
 /** What a permit holds for a shared store's lease or a cost being learnt: most permits, nothing. */
 interface PermitExtra {
+  /** Its waiter: with a shared store, the group it is in when the answer comes is read then. */
+  readonly waiter: Waiter;
   readonly lease: Lease | undefined;
   readonly learn: Learning | undefined;
   readonly learner: CostLearner | undefined;
@@ -351,8 +354,8 @@ interface PermitExtra {
  * a function bound to the permit, made when read and dropped at once.
  */
 class HeldPermit implements Permit, Taken, Leased {
-  observed = false;
-  released = false;
+  /** {@link OBSERVED} and {@link RELEASED}: one field, not two, on every permit in flight. */
+  private done = 0;
   /** Its lease (leases.ts): its neighbours and list. */
   leasePrev: Leased | undefined = undefined;
   leaseNext: Leased | undefined = undefined;
@@ -365,8 +368,6 @@ class HeldPermit implements Permit, Taken, Leased {
 
   constructor(
     private readonly permits: Permits,
-    /** Its waiter: with a shared store, the group it is in when the answer comes is read then. */
-    private readonly waiter: Waiter,
     private readonly info: RequestInfo,
     private readonly id: number,
     private readonly priority: number,
@@ -378,6 +379,16 @@ class HeldPermit implements Permit, Taken, Leased {
 
   get leasedAt(): number {
     return this.sentAt;
+  }
+
+  /** Its response was read. */
+  private get observed(): boolean {
+    return (this.done & OBSERVED) !== 0;
+  }
+
+  /** It was given back (or its lease ended). */
+  private get released(): boolean {
+    return (this.done & RELEASED) !== 0;
   }
 
   /** Holds `units` of its `k`th bucket, admission `index` there (first called for each bucket in order). */
@@ -418,7 +429,7 @@ class HeldPermit implements Permit, Taken, Leased {
     return (response, raw) => {
       if (this.observed) return { outcome: 'ok', buckets: [] };
       const released = this.released;
-      this.observed = true;
+      this.done |= OBSERVED;
       const { permits, extra } = this;
       const host = permits.host;
       const lease = extra?.lease;
@@ -454,9 +465,10 @@ class HeldPermit implements Permit, Taken, Leased {
         // A request learning its cost, as in memory (`read`) from an answer not refused that
         // told no cost of its own: with a shared store, the store attributes the drop (nothing
         // to a lease already ended). Only a provider that learns costs has a learner, and only
-        // then is the waiter read (admitted long ago, out of the CPU's caches at 10,000 tenants).
+        // then is the waiter read (admitted long ago, out of the CPU's caches at 10,000 tenants);
+        // a shared store's permits all have a lease, so their waiter is kept with it.
         reading.outcome === 'ok' && reading.cost === undefined && host.registry.learner !== undefined
-          ? this.waiter.group?.learn
+          ? extra?.waiter.group?.learn
           : undefined,
       );
       host.drain();
@@ -480,7 +492,7 @@ class HeldPermit implements Permit, Taken, Leased {
   get release(): Permit['release'] {
     return () => {
       if (this.released) return;
-      this.released = true;
+      this.done |= RELEASED;
       const { permits, extra, buckets } = this;
       this.leaseList?.remove(this);
       const host = permits.host;
@@ -506,6 +518,10 @@ class HeldPermit implements Permit, Taken, Leased {
     };
   }
 }
+
+/** {@link HeldPermit}'s `done` bits. */
+const OBSERVED = 1;
+const RELEASED = 2;
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};
