@@ -5,9 +5,6 @@ import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import { ownEndGuard, PROBE_MS } from './window.js';
 
-/** How many of its last reads a rolling bucket keeps, to tell which later calls were counted first. */
-const READS_KEPT = 128;
-
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
  * server logged it, so the budget comes back one request at a time, not all at a reset. The
@@ -39,8 +36,16 @@ export class RollingBucket extends Bucket {
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
   private othersUntil = 0;
-  /** Our calls whose figures were read last, by admission index (`apply`). */
-  private readonly reads: number[] = [];
+  /**
+   * The figures read from answers that may be of the call the server took last (`apply`): each
+   * call's send, answer and count (what the server counted with it). An answer that came back
+   * before another answered call was sent is of a call that arrived before that one: dropped.
+   */
+  private readonly reads: Array<{ sent: number; at: number; counted: number }> = [];
+  /** The latest send of a call whose figure was read. */
+  private lastReadSent = -Infinity;
+  /** Our calls in flight whose figures were read: the server took them by the last read. */
+  private readonly heard = new Set<number>();
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -118,32 +123,44 @@ export class RollingBucket extends Bucket {
     this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.remaining !== undefined && this.limit !== undefined) {
-      // What the server counted beyond our own calls up to this request is someone else's. Our
-      // calls sent after this one are taken as not counted yet, but those whose figures came
-      // back first: they were counted first (a later call can overtake an earlier one on the
-      // way there, and its figure then counts it). Taking them as not counted read their slots
-      // as another client's, and held them until the next answer: at a window's end, the
-      // next window's first slots.
-      const read = index === undefined ? 0 : this.reads.filter((k) => k > index).length;
-      const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
-      const counted = this.limit - reading.remaining - this.own() + later;
-      // A later call's figure, read already, is newer than this one (if they arrived in the
-      // order they were sent, the server counted this call before it, and no later call of
-      // ours took the slot): then this one only raises the figure. With nothing newer to bound
-      // it (none read, or that figure is over), the later calls count as not counted yet.
-      const fresh = read === 0 || this.othersUntil <= (now ?? -Infinity);
-      const others = Math.max(0, counted - (fresh ? 0 : read));
-      if (fresh || others > this.others) {
-        this.others = others;
-        // The calls it counted arrived by now: they leave the window a window (and the margin
-        // after an end we bound ourselves) from now at the latest, whatever the reset says.
-        this.othersUntil = Math.min(
-          resetAt ?? Infinity,
-          now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
-        );
+      // What the server counted beyond our own calls is someone else's. Calls reach the server
+      // in any order (a later one can overtake an earlier one on the way there, an answer can
+      // overtake another on the way back), so no one answer tells which of our calls in flight
+      // it counted. The call the server took last among those whose figures were read counted
+      // them all: its answer came back no sooner than the latest of their sends, so its figure
+      // is at most the highest of those answers'. Our calls in flight whose figures were not
+      // read may have arrived after it: they count as not counted (which over-counts the other
+      // client until their figures are read, never under-counts it).
+      const sent = index === undefined ? undefined : this.pending.get(index);
+      const counted = this.limit - reading.remaining;
+      let others: number;
+      if (index === undefined || sent === undefined || now === undefined) {
+        // No call to place (an answer we cannot match, or no clock): every call in flight is
+        // taken as not counted.
+        others = counted - this.own() + this.inFlight;
+      } else {
+        this.heard.add(index);
+        if (sent > this.lastReadSent) this.lastReadSent = sent;
+        const last = this.lastReadSent;
+        this.reads.push({ sent, at: now, counted });
+        // An answer that came back before a read call was sent cannot be of the last one.
+        let kept = 0;
+        let top = 0;
+        for (const r of this.reads) {
+          if (r.at < last) continue;
+          this.reads[kept++] = r;
+          top = Math.max(top, r.counted);
+        }
+        this.reads.length = kept;
+        others = top - this.own() + this.unheard();
       }
-      // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
-      if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
+      this.others = Math.max(0, others);
+      // The calls it counted arrived by now: they leave the window a window (and the margin
+      // after an end we bound ourselves) from now at the latest, whatever the reset says.
+      this.othersUntil = Math.min(
+        resetAt ?? Infinity,
+        now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
+      );
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
@@ -196,6 +213,13 @@ export class RollingBucket extends Bucket {
     return this.log.length - this.head + this.pendingUnits;
   }
 
+  /** Units of our calls in flight whose figures were not read. */
+  private unheard(): number {
+    let units = 0;
+    for (const k of this.pending.keys()) if (!this.heard.has(k)) units += this.pendingCost.get(k) ?? 1;
+    return units;
+  }
+
   override release(index?: number, at?: number, cost?: number): void {
     // Without an index (a caller that does not say which call ended), the oldest in flight.
     const key = index ?? this.pending.keys().next().value;
@@ -213,6 +237,7 @@ export class RollingBucket extends Bucket {
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);
+    this.heard.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end);

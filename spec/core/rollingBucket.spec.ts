@@ -25,8 +25,8 @@ const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
  * stamp one log on their own clocks). `letGoArrives`: a call the client unsubscribes from still
  * reaches the server (its bytes were on their way). `headers`: answers carry HubSpot's
  * `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds` (what is left once the call is
- * counted). `othersAt`: when another client of the token sent calls before ours (server clock,
- * up to 0): they count in the window like ours.
+ * counted). `othersAt`: when calls of another client of the token reach the server (server
+ * clock; before ours start, or while ours go): they count in the window like ours from then.
  */
 function rollingApi(
   limit: number,
@@ -49,7 +49,7 @@ function rollingApi(
       const t = asyncScheduler.schedule(() => {
         const now = asyncScheduler.now();
         const clock = now - (o.skewMs?.(i) ?? 0);
-        const inWindow = stamps.filter((a) => a > clock - windowMs).length;
+        const inWindow = stamps.filter((a) => a > clock - windowMs && a <= clock).length;
         stamps.push(clock);
         const status = inWindow >= limit ? 429 : 200;
         log.push({ at: now, status });
@@ -217,6 +217,61 @@ describe('rolling buckets', () => {
       ),
       { numRuns: 200, seed: 20261204 },
     );
+  });
+
+  it('another client spending in the window while our calls reach the server out of order: 0 × 429', () => {
+    // Each call takes its own time to reach the server (0 to 5 ms), so a later call often
+    // arrives before an earlier one, and its answer, when it comes back first, does not count
+    // that earlier one: taking it as counted read one call of the other client as ours. The
+    // other client's calls land in the window before ours start (one landing among ours could
+    // be refused however the bucket reads its answers: it has none yet that counts it).
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 20 }),
+        fc.integer({ min: 500, max: 4000 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 10 }),
+        (limit, windowMs, streams, ups, downs, others) => {
+          const up = (i: number) => ups[i % ups.length] ?? 0;
+          const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
+          // Fewer than the limit, in the window before ours start.
+          const othersAt = others.slice(0, limit - 1).map((f) => -Math.floor(f * (windowMs - 1)));
+          const requests = limit * 3;
+          const api = inVirtualTime(() => {
+            const api = rollingApi(limit, windowMs, up, { downlink: down, headers: true, othersAt });
+            const provider = providers.hubspot({ hints: { interval: { limit, windowMs } } });
+            const limiter = createLimiter({ provider, key: 'k' });
+            from(Array.from({ length: requests }))
+              .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
+              .subscribe();
+            return api;
+          });
+          expect(api.log).toHaveLength(requests);
+          expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+        },
+      ),
+      { numRuns: 300, seed: 20261204 },
+    );
+  });
+
+  it('an earlier call still on its way is not counted by a later call that arrived first: 0 × 429', () => {
+    // Limit 5, two calls of the other client in the window. Even calls take 0 ms to arrive, odd
+    // ones 1 ms; answers come back at once. The third call (index 2) arrives before the second,
+    // and its answer reads 1 left: counting the second as taken read one call of the other
+    // client as ours, and a fourth call went, the sixth in the window.
+    const api = inVirtualTime(() => {
+      const api = rollingApi(5, 500, (i) => i % 2, { downlink: () => 0, headers: true, othersAt: [0, 0] });
+      const provider = providers.hubspot({ hints: { interval: { limit: 5, windowMs: 500 } } });
+      const limiter = createLimiter({ provider, key: 'k' });
+      from(Array.from({ length: 15 }))
+        .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), 2))
+        .subscribe();
+      return api;
+    });
+    expect(api.log).toHaveLength(15);
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
   });
 
   it('a call counts a window from its answer, not from when its permit is let go', () => {
