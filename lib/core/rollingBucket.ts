@@ -46,6 +46,12 @@ export class RollingBucket extends Bucket {
   private lastReadSent = -Infinity;
   /** Our calls in flight whose figures were read: the server took them by the last read. */
   private readonly heard = new Set<number>();
+  /**
+   * Our calls let go before their answers came back: when, and their units. Such a call may
+   * reach the server after the last one whose figure was read, until one sent after it was let
+   * go is read.
+   */
+  private readonly unread: Array<{ end: number; units: number }> = [];
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -152,6 +158,9 @@ export class RollingBucket extends Bucket {
           top = Math.max(top, r.counted);
         }
         this.reads.length = kept;
+        let left = 0;
+        for (const u of this.unread) if (u.end >= last) this.unread[left++] = u;
+        this.unread.length = left;
         others = top - this.own() + this.unheard();
       }
       this.others = Math.max(0, others);
@@ -176,6 +185,7 @@ export class RollingBucket extends Bucket {
     this.tight = tight;
     const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs, tight);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
+    while (this.unread.length > 0 && (this.unread[0]?.end ?? Infinity) <= horizon) this.unread.shift();
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
       this.head = 0;
@@ -213,10 +223,11 @@ export class RollingBucket extends Bucket {
     return this.log.length - this.head + this.pendingUnits;
   }
 
-  /** Units of our calls in flight whose figures were not read. */
+  /** Units of our calls in flight whose figures were not read, and of those let go (`unread`). */
   private unheard(): number {
     let units = 0;
     for (const k of this.pending.keys()) if (!this.heard.has(k)) units += this.pendingCost.get(k) ?? 1;
+    for (const u of this.unread) units += u.units;
     return units;
   }
 
@@ -237,7 +248,7 @@ export class RollingBucket extends Bucket {
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);
-    this.heard.delete(key);
+    if (!this.heard.delete(key) && answered === undefined) this.unread.push({ end: at ?? sent, units });
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end);

@@ -274,6 +274,32 @@ describe('rolling buckets', () => {
     expect(api.log.filter((h) => h.status === 429)).toEqual([]);
   });
 
+  it('a later call let go before its answer is not counted by an earlier one that arrived first: 0 × 429', () => {
+    // Limit 5, one call of the other client in the window; every other call of ours is let go
+    // 3 ms after it is made, and still reaches the server. At 6 two calls go and arrive: the
+    // first's answer reads 1 left, the second takes the last slot and is let go before its
+    // answer comes back. Counting it as taken when the first's answer came back read the other
+    // client's call as ours, and one more call went, the sixth in the window.
+    const api = inVirtualTime(() => {
+      const api = rollingApi(5, 500, () => 0, { downlink: () => 3, headers: true, othersAt: [0], letGoArrives: true });
+      const provider = providers.hubspot({ hints: { interval: { limit: 5, windowMs: 500 } } });
+      const limiter = createLimiter({ provider, key: 'k' });
+      from(Array.from({ length: 15 }, (_, i) => i))
+        .pipe(
+          mergeMap(
+            (i) =>
+              i % 2 === 0
+                ? api.request().pipe(throttleByHeaders(limiter), takeUntil(timer(3)))
+                : api.request().pipe(throttleByHeaders(limiter)),
+            2,
+          ),
+        )
+        .subscribe();
+      return api;
+    });
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+  });
+
   it('a call counts a window from its answer, not from when its permit is let go', () => {
     // The server logged the call by the time its answer came back (at 20); the caller read a
     // long body and let the permit go at 520. Its slot frees a window (and the guard) after the
