@@ -3,7 +3,7 @@
  */
 import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
-import { ownEndGuard, PROBE_MS } from './window.js';
+import { keepAfter, ownEndGuard, PROBE_MS } from './window.js';
 
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
@@ -37,21 +37,22 @@ export class RollingBucket extends Bucket {
   private others = 0;
   private othersUntil = 0;
   /**
-   * The figures read from answers that may be of the call the server took last (`apply`): each
-   * call's send, answer and count (what the server counted with it). An answer that came back
-   * before another answered call was sent is of a call that arrived before that one: dropped.
+   * The figures read from answers that may be of the call the server took last (`apply`): the
+   * admissions made when each came back, and what the server counted with it. An answer that
+   * came back before another answered call was sent is of a call that arrived before that one:
+   * dropped. Placed by admissions, not by the clock, as the Redis store's OBSERVE places them.
    */
-  private readonly reads: Array<{ sent: number; at: number; counted: number }> = [];
-  /** The latest send of a call whose figure was read. */
-  private lastReadSent = -Infinity;
+  private readonly reads: Array<{ adm: number; counted: number }> = [];
+  /** The latest admission whose figure was read (sent last of those read). */
+  private lastRead = -1;
   /** Our calls in flight whose figures were read: the server took them by the last read. */
   private readonly heard = new Set<number>();
   /**
-   * Our calls let go before their answers came back: when, and their units. Such a call may
-   * reach the server after the last one whose figure was read, until one sent after it was let
-   * go is read.
+   * Our calls let go before their answers came back: the admissions made by then, when, and their
+   * units. Such a call may reach the server after the last one whose figure was read, until one
+   * sent after it was let go is read.
    */
-  private readonly unread: Array<{ end: number; units: number }> = [];
+  private readonly unread: Array<{ adm: number; end: number; units: number }> = [];
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -137,30 +138,24 @@ export class RollingBucket extends Bucket {
       // is at most the highest of those answers'. Our calls in flight whose figures were not
       // read may have arrived after it: they count as not counted (which over-counts the other
       // client until their figures are read, never under-counts it).
-      const sent = index === undefined ? undefined : this.pending.get(index);
       const counted = this.limit - reading.remaining;
       let others: number;
-      if (index === undefined || sent === undefined || now === undefined) {
+      if (index === undefined || !this.pending.has(index) || now === undefined) {
         // No call to place (an answer we cannot match, or no clock): every call in flight is
         // taken as not counted.
         others = counted - this.own() + this.inFlight;
       } else {
         this.heard.add(index);
-        if (sent > this.lastReadSent) this.lastReadSent = sent;
-        const last = this.lastReadSent;
-        this.reads.push({ sent, at: now, counted });
-        // An answer that came back before a read call was sent cannot be of the last one.
-        let kept = 0;
+        // Answered: it ends now, whenever the caller lets the permit go (as `confirm`).
+        this.answered.set(index, now);
+        this.lastRead = Math.max(this.lastRead, index);
+        this.reads.push({ adm: this.admitted, counted });
+        // An answer that came back before a read call was sent cannot be of the last one; a
+        // call let go before a read call was sent arrived before it, as earlier calls are taken.
+        keepAfter(this.reads, this.lastRead, mergeReads);
+        keepAfter(this.unread, this.lastRead, mergeUnread);
         let top = 0;
-        for (const r of this.reads) {
-          if (r.at < last) continue;
-          this.reads[kept++] = r;
-          top = Math.max(top, r.counted);
-        }
-        this.reads.length = kept;
-        let left = 0;
-        for (const u of this.unread) if (u.end >= last) this.unread[left++] = u;
-        this.unread.length = left;
+        for (const r of this.reads) top = Math.max(top, r.counted);
         others = top - this.own() + this.unheard();
       }
       this.others = Math.max(0, others);
@@ -248,7 +243,10 @@ export class RollingBucket extends Bucket {
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);
-    if (!this.heard.delete(key) && answered === undefined) this.unread.push({ end: at ?? sent, units });
+    if (!this.heard.delete(key) && answered === undefined) {
+      this.unread.push({ adm: this.admitted, end: at ?? sent, units });
+      keepAfter(this.unread, this.lastRead, mergeUnread);
+    }
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end);
@@ -314,6 +312,18 @@ export class RollingBucket extends Bucket {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
 }
+
+/** Two figures kept as one ({@link keepAfter}): as long as the later, as high as either. */
+const mergeReads = (a: { adm: number; counted: number }, b: { adm: number; counted: number }) => ({
+  adm: b.adm,
+  counted: Math.max(a.counted, b.counted),
+});
+
+/** Two calls let go kept as one ({@link keepAfter}): as long as the later, all their units. */
+const mergeUnread = (
+  a: { adm: number; end: number; units: number },
+  b: { adm: number; end: number; units: number },
+) => ({ adm: b.adm, end: Math.max(a.end, b.end), units: a.units + b.units });
 
 /**
  * The sliding-window bucket kind, for {@link Provider.bucketKinds}: buckets of specs with

@@ -161,6 +161,35 @@ export function recount(
 }
 
 /**
+ * Most figures a rolling bucket keeps that may be of the call the server took last, and most of
+ * its calls let go unanswered it keeps apart ({@link keepAfter}). Past it the two oldest become
+ * one, kept as long as the later and counting as much as both: it over-counts other clients,
+ * never under-counts them. Both lists hold calls in flight at one instant, so it is seldom reached.
+ */
+export const ROLLING_KEPT = 64;
+
+/**
+ * A rolling bucket's entry placed by the admissions made when it happened (`adm`): an answer
+ * that came back, or a call let go before its answer. Admissions are counted in one order by
+ * every process (the Redis store counts them in its scripts), so "before call k was sent" is
+ * `adm <= k`, read the same on both sides and by no clock.
+ */
+export interface Placed {
+  readonly adm: number;
+}
+
+/**
+ * Keeps the entries that happened after admission `last` was made (`adm > last`), in order,
+ * at most {@link ROLLING_KEPT} (merging the oldest two with `merge`). In place.
+ */
+export function keepAfter<T extends Placed>(list: T[], last: number, merge: (a: T, b: T) => T): void {
+  let kept = 0;
+  for (const e of list) if (e.adm > last) list[kept++] = e;
+  list.length = kept;
+  while (list.length > ROLLING_KEPT) list.splice(0, 2, merge(list[0] as T, list[1] as T));
+}
+
+/**
  * The same rules in Lua, for the Redis store's scripts: generated from the constants above, so
  * the two cannot drift apart. (Lua numbers are doubles, as JavaScript's.) A function, not a
  * constant, so that a bundler leaves the text out of every bundle without the Redis store (a
@@ -200,6 +229,18 @@ end
 local function countedAfresh(s, rem, index, cost)
   if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
   return index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost)
+end
+-- As keepAfter(): entries are arrays whose first item is 'adm'.
+local ROLLING_KEPT = ${ROLLING_KEPT}
+local function keepAfter(list, last, merge)
+  local out = {}
+  for _, e in ipairs(list) do if e[1] > last then out[#out + 1] = e end end
+  while #out > ROLLING_KEPT do
+    local m = merge(out[1], out[2])
+    table.remove(out, 1)
+    out[1] = m
+  end
+  return out
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

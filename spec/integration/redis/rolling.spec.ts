@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 
 import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
+import type { StoreSession } from '../../../lib/core/store.js';
 import { REDIS } from '../../helpers/redis.js';
 import { startWorker, type Worker, type WorkerJob } from './fork.js';
 
@@ -138,4 +139,103 @@ describe('redis store: rolling windows shared by processes', () => {
     expect(bytes).toBeLessThan(10_000 * 40);
     await session.close();
   }, 60_000);
+});
+
+/**
+ * Calls of ours that reach the server in another order than they were sent, with another client
+ * of the token spending in the window, through the Redis store's scripts: a model server (limit
+ * 5, a window far longer than the test) counts each call when it arrives and refuses one that
+ * finds the window full.
+ */
+describe('redis store: rolling windows whose calls reach the server out of order', () => {
+  const LIMIT = 5;
+  const spec = {
+    name: 'b',
+    limit: LIMIT,
+    windowMs: 60_000,
+    quota: false,
+    pacing: 'burst',
+    rolling: true,
+  } as const;
+  const options = { coldStartConcurrency: 1, resetGuardMs: 50 };
+  const sessions: StoreSession[] = [];
+  afterEach(async () => {
+    for (const session of sessions.splice(0)) await session.close();
+  });
+
+  async function open(name: string) {
+    const client = new Redis({ port: REDIS.port, host: REDIS.host });
+    clients.push(client);
+    const store = redisStore({
+      client,
+      secret: 'rx-ratelimit-test-secret',
+      subscribe: false,
+      prefix: `rxrl-reorder-${process.pid}-${Date.now()}:`,
+    });
+    const session = store.open({ key: name, provider: 'hubspot', emit: () => undefined });
+    if (!session) throw new Error('no session');
+    sessions.push(session);
+    /** Calls the model server counted in the window (the other client's first), and each refusal. */
+    const counted: string[] = [];
+    const refused: string[] = [];
+    /** A call reaches the server: counted, or refused when the window is full. Returns what is left. */
+    const arrive = (call: string): number => {
+      if (counted.length >= LIMIT) refused.push(call);
+      else counted.push(call);
+      return LIMIT - counted.length;
+    };
+    /** The answer of a call comes back with what was left when it arrived. */
+    const answer = async (lease: string | undefined, index: number, remaining: number) => {
+      session.observe(
+        lease,
+        [{ name: 'b', limit: LIMIT, remaining, resetInMs: undefined, windowMs: undefined, index }],
+        [spec],
+      );
+      await client.ping(); // the script has run
+    };
+    const acquire = async (count: number) => (await session.acquire([spec], count, options)).leases;
+    return { session, counted, refused, arrive, answer, acquire };
+  }
+
+  it('a later call read first does not count an earlier one still on its way: no sixth call in the window', async () => {
+    // Another client spent 2 calls. Our first call (0) reads 2 left. Calls 1 and 2 go together;
+    // 2 reaches the server first, its answer reads 1 left while 1 is still on its way. Taking 1
+    // as counted by that answer read one call of the other client as ours, and a fourth call of
+    // ours went: with 1, the sixth in the window.
+    const s = await open('reorder');
+    s.arrive('other');
+    s.arrive('other');
+    const [a] = await s.acquire(1);
+    await s.answer(a, 0, s.arrive('a'));
+    const [b, c] = await s.acquire(2);
+    expect(c).toBeDefined();
+    await s.answer(c, 2, s.arrive('c'));
+    const more = await s.acquire(1);
+    for (const lease of more) s.arrive(lease);
+    await s.answer(b, 1, s.arrive('b'));
+    // Every slot of the window is spent: nothing more goes, and the server refused nothing.
+    expect(await s.acquire(1)).toEqual([]);
+    expect(s.refused).toEqual([]);
+    expect(more).toEqual([]);
+  });
+
+  it('a later call let go before its answer is not counted by an earlier one that arrived first', async () => {
+    // Another client spent 1 call. Our first call (0) reads 3 left. Calls 1 and 2 go together;
+    // 2 is let go before any answer and reaches the server after 1, whose answer (2 left) did
+    // not count it. Taking 2 as counted read the other client's call as ours: two more calls
+    // went, and the second was the sixth in the window.
+    const s = await open('let-go');
+    s.arrive('other');
+    const [a] = await s.acquire(1);
+    await s.answer(a, 0, s.arrive('a'));
+    const [b, c] = await s.acquire(2);
+    expect(c).toBeDefined();
+    if (c !== undefined) s.session.release(c, [spec]);
+    await s.answer(b, 1, s.arrive('b'));
+    s.arrive('c');
+    const more = await s.acquire(2);
+    for (const lease of more) s.arrive(lease);
+    expect(s.refused).toEqual([]);
+    expect(more).toHaveLength(1);
+  });
 });
