@@ -3,7 +3,7 @@
  */
 import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
-import { keepAfter, ownEndGuard, PROBE_MS } from './window.js';
+import { keepAfter, keepAtMost, ownEndGuard, PROBE_MS } from './window.js';
 
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
@@ -48,11 +48,11 @@ export class RollingBucket extends Bucket {
   /** Our calls in flight whose figures were read: the server took them by the last read. */
   private readonly heard = new Set<number>();
   /**
-   * Our calls let go before their answers came back: the admissions made by then, when, and their
-   * units. Such a call may reach the server after the last one whose figure was read, until one
-   * sent after it was let go is read.
+   * Our calls let go before their answers came back: when, and their units. Such a call may
+   * reach the server after any call whose figure is read, one sent after it too (nothing tells
+   * when it arrives): until it leaves the window, as our log's calls do (`trim`).
    */
-  private readonly unread: Array<{ adm: number; end: number; units: number }> = [];
+  private readonly unread: Array<{ end: number; units: number }> = [];
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -137,7 +137,8 @@ export class RollingBucket extends Bucket {
       // them all: its answer came back no sooner than the latest of their sends, so its figure
       // is at most the highest of those answers'. Our calls in flight whose figures were not
       // read may have arrived after it: they count as not counted (which over-counts the other
-      // client until their figures are read, never under-counts it).
+      // client until their figures are read, never under-counts it). So do calls let go before
+      // their answers, until they leave the window: no figure of theirs will be read.
       const counted = this.limit - reading.remaining;
       let others: number;
       if (index === undefined || !this.pending.has(index) || now === undefined) {
@@ -150,10 +151,8 @@ export class RollingBucket extends Bucket {
         this.answered.set(index, now);
         this.lastRead = Math.max(this.lastRead, index);
         this.reads.push({ adm: this.admitted, counted });
-        // An answer that came back before a read call was sent cannot be of the last one; a
-        // call let go before a read call was sent arrived before it, as earlier calls are taken.
+        // An answer that came back before a read call was sent cannot be of the last one.
         keepAfter(this.reads, this.lastRead, mergeReads);
-        keepAfter(this.unread, this.lastRead, mergeUnread);
         let top = 0;
         for (const r of this.reads) top = Math.max(top, r.counted);
         others = top - this.own() + this.unheard();
@@ -244,8 +243,8 @@ export class RollingBucket extends Bucket {
     this.pendingCost.delete(key);
     this.answered.delete(key);
     if (!this.heard.delete(key) && answered === undefined) {
-      this.unread.push({ adm: this.admitted, end: at ?? sent, units });
-      keepAfter(this.unread, this.lastRead, mergeUnread);
+      this.unread.push({ end: at ?? sent, units });
+      keepAtMost(this.unread, mergeUnread);
     }
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
@@ -319,11 +318,11 @@ const mergeReads = (a: { adm: number; counted: number }, b: { adm: number; count
   counted: Math.max(a.counted, b.counted),
 });
 
-/** Two calls let go kept as one ({@link keepAfter}): as long as the later, all their units. */
-const mergeUnread = (
-  a: { adm: number; end: number; units: number },
-  b: { adm: number; end: number; units: number },
-) => ({ adm: b.adm, end: Math.max(a.end, b.end), units: a.units + b.units });
+/** Two calls let go kept as one ({@link keepAtMost}): as long as the later, all their units. */
+const mergeUnread = (a: { end: number; units: number }, b: { end: number; units: number }) => ({
+  end: Math.max(a.end, b.end),
+  units: a.units + b.units,
+});
 
 /**
  * The sliding-window bucket kind, for {@link Provider.bucketKinds}: buckets of specs with

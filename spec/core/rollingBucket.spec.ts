@@ -300,6 +300,38 @@ describe('rolling buckets', () => {
     expect(api.log.filter((h) => h.status === 429)).toEqual([]);
   });
 
+  it('a call let go before its answer and still on its way is not counted by a later call that arrived first: 0 × 429', () => {
+    // Limit 5, two calls of the other client in the window, one stream. Our first call takes
+    // 30 ms to reach the server and is let go at 3; the next one, sent then, arrives at once and
+    // its answer reads 2 left (the first not counted yet). Taking the first as counted because
+    // a call sent after it was let go was read, read one call of the other client as ours: a
+    // third call went at 3, and the first, arriving at 30, was the sixth in the window.
+    const api = inVirtualTime(() => {
+      const api = rollingApi(5, 500, (i) => (i === 0 ? 30 : 0), {
+        downlink: () => 0,
+        headers: true,
+        othersAt: [0, 0],
+        letGoArrives: true,
+      });
+      const provider = providers.hubspot({ hints: { interval: { limit: 5, windowMs: 500 } } });
+      const limiter = createLimiter({ provider, key: 'k' });
+      from(Array.from({ length: 6 }, (_, i) => i))
+        .pipe(
+          mergeMap(
+            (i) =>
+              i === 0
+                ? api.request().pipe(throttleByHeaders(limiter), takeUntil(timer(3)))
+                : api.request().pipe(throttleByHeaders(limiter)),
+            1,
+          ),
+        )
+        .subscribe();
+      return api;
+    });
+    expect(api.log).toHaveLength(6);
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+  });
+
   it('a call counts a window from its answer, not from when its permit is let go', () => {
     // The server logged the call by the time its answer came back (at 20); the caller read a
     // long body and let the permit go at 520. Its slot frees a window (and the guard) after the

@@ -26,7 +26,8 @@
  *   rdl, rds, urd rolling (as `RollingBucket`'s reads): the latest admission whose figure was
  *                 read; the figures that may be of the call the server took last ('adm:counted'
  *                 joined by ';', adm the admissions made when the answer came back); the calls
- *                 let go without an answer since ('adm:end:units'); each at most ROLLING_KEPT
+ *                 let go without an answer still in the window ('end:units'); each at most
+ *                 ROLLING_KEPT
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
@@ -175,15 +176,15 @@ local function encodeList(list)
   end
   return table.concat(parts, ';')
 end
--- As RollingBucket's mergeReads and mergeUnread (keepAfter): as long as the later, as much as both.
+-- As RollingBucket's mergeReads and mergeUnread: as long as the later, as much as both.
 local function mergeReads(a, b) return { b[1], math.max(a[2], b[2]) } end
-local function mergeUnread(a, b) return { b[1], math.max(a[2], b[2]), a[3] + b[3] } end
+local function mergeUnread(a, b) return { math.max(a[1], b[1]), a[2] + b[2] } end
 -- A rolling bucket's reads (rdl, rds, urd), the calls let go that ended at or before 'horizon'
 -- dropped (they have left the window, as the log's).
 local function loadRolling(bk, horizon)
   local f = redis.call('HMGET', bk, 'rdl', 'rds', 'urd')
   local r = { last = num(f[1]) or -1, reads = decodeList(f[2]), unread = decodeList(f[3]) }
-  while #r.unread > 0 and r.unread[1][2] <= horizon do table.remove(r.unread, 1) end
+  while #r.unread > 0 and r.unread[1][1] <= horizon do table.remove(r.unread, 1) end
   return r
 end
 local function saveRolling(bk, r)

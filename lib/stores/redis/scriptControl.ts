@@ -30,8 +30,8 @@ for i = 1, #KEYS, 3 do
     now = now or clock()
     leakSettleKey(KEYS[i + 1], KEYS[i], now)
   end
-  -- As RollingBucket.release: a call let go before its answer may reach the server after one
-  -- whose figure is read next (loaded only when a lease is still there).
+  -- As RollingBucket.release: a call let go before its answer may reach the server after any
+  -- whose figure is read, until it leaves the window (loaded only when a lease is still there).
   local r = nil
   for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
@@ -41,8 +41,8 @@ for i = 1, #KEYS, 3 do
         ended = ended + units
         now = now or clock()
         r = r or loadRolling(KEYS[i + 1], now - win - guard)
-        r.unread[#r.unread + 1] = { num(redis.call('HGET', KEYS[i + 1], 'adm')) or 0, now, units }
-        r.unread = keepAfter(r.unread, r.last, mergeUnread)
+        r.unread[#r.unread + 1] = { now, units }
+        r.unread = keepAtMost(r.unread, mergeUnread)
       end
       if string.sub(ARGV[4], b, b) == '2' then
         redis.call('HINCRBYFLOAT', KEYS[i + 1], 'endu', leaseCost(KEYS[i + 1], ARGV[j]))

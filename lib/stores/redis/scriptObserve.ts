@@ -30,7 +30,7 @@ import { COMMON } from './scriptCommon.js';
  * a reading of 0 left holds it until the reset; what the server counted beyond our calls is
  * someone else's: the highest figure among the answers that came back after the latest
  * admission whose figure was read, less our calls logged or in flight, but those in flight (of
- * any process) and those let go unanswered since that admission (`rds`, `rdl`, `urd`);
+ * any process) and those let go unanswered still in the window (`rds`, `rdl`, `urd`);
  * counted until the reset, a window and the guard from now at the latest; the call is logged as
  * ended now. A request of a window that really cost other than it was admitted with
  * (its reconciled cost) first takes the difference from what is left and what is in flight, or
@@ -201,7 +201,7 @@ for i = 1, nb do
         -- Calls reach the server in any order, so the call it took last among those whose
         -- figures were read counted them all: its figure is at most the highest of the answers
         -- that came back after the latest of their admissions. Our other calls in flight (of
-        -- any process), and those let go unanswered since that admission, may have arrived
+        -- any process), and those let go unanswered still in the window, may have arrived
         -- after it: not counted (an over-count of others until their figures are read).
         local counted = s.lim - rem
         local logged = trimLog(lk, now, s.win, guard)
@@ -213,11 +213,10 @@ for i = 1, nb do
           r.last = math.max(r.last, index)
           r.reads[#r.reads + 1] = { s.adm, counted }
           r.reads = keepAfter(r.reads, r.last, mergeReads)
-          r.unread = keepAfter(r.unread, r.last, mergeUnread)
           local top = 0
           for _, e in ipairs(r.reads) do top = math.max(top, e[2]) end
           local unread = 0
-          for _, e in ipairs(r.unread) do unread = unread + e[3] end
+          for _, e in ipairs(r.unread) do unread = unread + e[2] end
           s.oth = math.max(0, top - logged - own + unread)
         end
         saveRolling(bk, r)
