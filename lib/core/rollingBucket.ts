@@ -3,7 +3,10 @@
  */
 import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
-import { keepAfter, keepAtMost, ownEndGuard, PROBE_MS } from './window.js';
+import { ownEndGuard, PROBE_MS } from './window.js';
+
+/** How many of its last reads a rolling bucket keeps, to tell which later calls were counted first. */
+const READS_KEPT = 128;
 
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
@@ -36,23 +39,8 @@ export class RollingBucket extends Bucket {
   /** Requests the server counts that our log does not (other clients of the token), and until when. */
   private others = 0;
   private othersUntil = 0;
-  /**
-   * The figures read from answers that may be of the call the server took last (`apply`): the
-   * admissions made when each came back, and what the server counted with it. An answer that
-   * came back before another answered call was sent is of a call that arrived before that one:
-   * dropped. Placed by admissions, not by the clock, as the Redis store's OBSERVE places them.
-   */
-  private readonly reads: Array<{ adm: number; counted: number }> = [];
-  /** The latest admission whose figure was read (sent last of those read). */
-  private lastRead = -1;
-  /** Our calls in flight whose figures were read: the server took them by the last read. */
-  private readonly heard = new Set<number>();
-  /**
-   * Our calls let go before their answers came back: when, and their units. Such a call may
-   * reach the server after any call whose figure is read, one sent after it too (nothing tells
-   * when it arrives): until it leaves the window, as our log's calls do (`trim`).
-   */
-  private readonly unread: Array<{ end: number; units: number }> = [];
+  /** Our calls whose figures were read last, by admission index (`apply`). */
+  private readonly reads: number[] = [];
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -130,40 +118,32 @@ export class RollingBucket extends Bucket {
     this.readLimit(reading);
     if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.remaining !== undefined && this.limit !== undefined) {
-      // What the server counted beyond our own calls is someone else's. Calls reach the server
-      // in any order (a later one can overtake an earlier one on the way there, an answer can
-      // overtake another on the way back), so no one answer tells which of our calls in flight
-      // it counted. The call the server took last among those whose figures were read counted
-      // them all: its answer came back no sooner than the latest of their sends, so its figure
-      // is at most the highest of those answers'. Our calls in flight whose figures were not
-      // read may have arrived after it: they count as not counted (which over-counts the other
-      // client until their figures are read, never under-counts it). So do calls let go before
-      // their answers, until they leave the window: no figure of theirs will be read.
-      const counted = this.limit - reading.remaining;
-      let others: number;
-      if (index === undefined || !this.pending.has(index) || now === undefined) {
-        // No call to place (an answer we cannot match, or no clock): every call in flight is
-        // taken as not counted.
-        others = counted - this.own() + this.inFlight;
-      } else {
-        this.heard.add(index);
-        // Answered: it ends now, whenever the caller lets the permit go (as `confirm`).
-        this.answered.set(index, now);
-        this.lastRead = Math.max(this.lastRead, index);
-        this.reads.push({ adm: this.admitted, counted });
-        // An answer that came back before a read call was sent cannot be of the last one.
-        keepAfter(this.reads, this.lastRead, mergeReads);
-        let top = 0;
-        for (const r of this.reads) top = Math.max(top, r.counted);
-        others = top - this.own() + this.unheard();
+      // What the server counted beyond our own calls up to this request is someone else's. Our
+      // calls sent after this one are taken as not counted yet, but those whose figures came
+      // back first: they were counted first (a later call can overtake an earlier one on the
+      // way there, and its figure then counts it). Taking them as not counted read their slots
+      // as another client's, and held them until the next answer: at a window's end, the
+      // next window's first slots.
+      const read = index === undefined ? 0 : this.reads.filter((k) => k > index).length;
+      const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
+      const counted = this.limit - reading.remaining - this.own() + later;
+      // A later call's figure, read already, is newer than this one (if they arrived in the
+      // order they were sent, the server counted this call before it, and no later call of
+      // ours took the slot): then this one only raises the figure. With nothing newer to bound
+      // it (none read, or that figure is over), the later calls count as not counted yet.
+      const fresh = read === 0 || this.othersUntil <= (now ?? -Infinity);
+      const others = Math.max(0, counted - (fresh ? 0 : read));
+      if (fresh || others > this.others) {
+        this.others = others;
+        // The calls it counted arrived by now: they leave the window a window (and the margin
+        // after an end we bound ourselves) from now at the latest, whatever the reset says.
+        this.othersUntil = Math.min(
+          resetAt ?? Infinity,
+          now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
+        );
       }
-      this.others = Math.max(0, others);
-      // The calls it counted arrived by now: they leave the window a window (and the margin
-      // after an end we bound ourselves) from now at the latest, whatever the reset says.
-      this.othersUntil = Math.min(
-        resetAt ?? Infinity,
-        now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
-      );
+      // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
+      if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
@@ -179,7 +159,6 @@ export class RollingBucket extends Bucket {
     this.tight = tight;
     const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs, tight);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
-    while (this.unread.length > 0 && (this.unread[0]?.end ?? Infinity) <= horizon) this.unread.shift();
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
       this.head = 0;
@@ -217,14 +196,6 @@ export class RollingBucket extends Bucket {
     return this.log.length - this.head + this.pendingUnits;
   }
 
-  /** Units of our calls in flight whose figures were not read, and of those let go (`unread`). */
-  private unheard(): number {
-    let units = 0;
-    for (const k of this.pending.keys()) if (!this.heard.has(k)) units += this.pendingCost.get(k) ?? 1;
-    for (const u of this.unread) units += u.units;
-    return units;
-  }
-
   override release(index?: number, at?: number, cost?: number): void {
     // Without an index (a caller that does not say which call ended), the oldest in flight.
     const key = index ?? this.pending.keys().next().value;
@@ -242,10 +213,6 @@ export class RollingBucket extends Bucket {
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);
-    if (!this.heard.delete(key) && answered === undefined) {
-      this.unread.push({ end: at ?? sent, units });
-      keepAtMost(this.unread, mergeUnread);
-    }
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end);
@@ -311,18 +278,6 @@ export class RollingBucket extends Bucket {
     return this.windowMs !== undefined && this.limit !== undefined && this.limit > 0 ? this.windowMs / this.limit : 0;
   }
 }
-
-/** Two figures kept as one ({@link keepAfter}): as long as the later, as high as either. */
-const mergeReads = (a: { adm: number; counted: number }, b: { adm: number; counted: number }) => ({
-  adm: b.adm,
-  counted: Math.max(a.counted, b.counted),
-});
-
-/** Two calls let go kept as one ({@link keepAtMost}): as long as the later, all their units. */
-const mergeUnread = (a: { end: number; units: number }, b: { end: number; units: number }) => ({
-  end: Math.max(a.end, b.end),
-  units: a.units + b.units,
-});
 
 /**
  * The sliding-window bucket kind, for {@link Provider.bucketKinds}: buckets of specs with

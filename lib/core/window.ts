@@ -161,40 +161,6 @@ export function recount(
 }
 
 /**
- * Most figures a rolling bucket keeps that may be of the call the server took last, and most of
- * its calls let go unanswered in the window it keeps apart ({@link keepAtMost}). Past it the two
- * oldest become one, kept as long as the later and counting as much as both: it over-counts
- * other clients, never under-counts them.
- */
-export const ROLLING_KEPT = 64;
-
-/**
- * A rolling bucket's entry placed by the admissions made when it happened (`adm`): an answer
- * that came back. Admissions are counted in one order by every process (the Redis store counts
- * them in its scripts), so "before call k was sent" is `adm <= k`, read the same on both sides
- * and by no clock.
- */
-export interface Placed {
-  readonly adm: number;
-}
-
-/**
- * Keeps the entries that happened after admission `last` was made (`adm > last`), in order,
- * at most {@link ROLLING_KEPT} ({@link keepAtMost}). In place.
- */
-export function keepAfter<T extends Placed>(list: T[], last: number, merge: (a: T, b: T) => T): void {
-  let kept = 0;
-  for (const e of list) if (e.adm > last) list[kept++] = e;
-  list.length = kept;
-  keepAtMost(list, merge);
-}
-
-/** Keeps at most {@link ROLLING_KEPT} entries, merging the oldest two with `merge`. In place. */
-export function keepAtMost<T>(list: T[], merge: (a: T, b: T) => T): void {
-  while (list.length > ROLLING_KEPT) list.splice(0, 2, merge(list[0] as T, list[1] as T));
-}
-
-/**
  * The same rules in Lua, for the Redis store's scripts: generated from the constants above, so
  * the two cannot drift apart. (Lua numbers are doubles, as JavaScript's.) A function, not a
  * constant, so that a bundler leaves the text out of every bundle without the Redis store (a
@@ -234,22 +200,6 @@ end
 local function countedAfresh(s, rem, index, cost)
   if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
   return index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost)
-end
--- As keepAtMost().
-local ROLLING_KEPT = ${ROLLING_KEPT}
-local function keepAtMost(list, merge)
-  while #list > ROLLING_KEPT do
-    local m = merge(list[1], list[2])
-    table.remove(list, 1)
-    list[1] = m
-  end
-  return list
-end
--- As keepAfter(): entries are arrays whose first item is 'adm'.
-local function keepAfter(list, last, merge)
-  local out = {}
-  for _, e in ipairs(list) do if e[1] > last then out[#out + 1] = e end end
-  return keepAtMost(out, merge)
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

@@ -23,11 +23,6 @@
  *   hold          rolling: held empty until then (a reading of 0 left, a 429 that named it)
  *   oth, othu     rolling: calls the server counted that the log does not (other clients of
  *                 the token), and until when (-1: until a reading says otherwise)
- *   rdl, rds, urd rolling (as `RollingBucket`'s reads): the latest admission whose figure was
- *                 read; the figures that may be of the call the server took last ('adm:counted'
- *                 joined by ';', adm the admissions made when the answer came back); the calls
- *                 let go without an answer still in the window ('end:units'); each at most
- *                 ROLLING_KEPT
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
@@ -156,39 +151,6 @@ local function logEnds(lk, n, now, ttl)
   for k = 1, n, 1000 do redis.call('RPUSH', lk, unpack(times, 1, math.min(1000, n - k + 1))) end
   if redis.call('LLEN', lk) > ${MAX_ROLLING_LOG} then redis.call('LTRIM', lk, -${MAX_ROLLING_LOG}, -1) end
   redis.call('PEXPIRE', lk, ttl)
-end
--- A rolling bucket's placed entries (rds, urd): numbers joined by ':', entries by ';'.
-local function decodeList(v)
-  local out = {}
-  for e in string.gmatch(v or '', '[^;]+') do
-    local t = {}
-    for x in string.gmatch(e, '[^:]+') do t[#t + 1] = tonumber(x) end
-    out[#out + 1] = t
-  end
-  return out
-end
-local function encodeList(list)
-  local parts = {}
-  for k, e in ipairs(list) do
-    local f = {}
-    for j, x in ipairs(e) do f[j] = string.format('%.17g', x) end
-    parts[k] = table.concat(f, ':')
-  end
-  return table.concat(parts, ';')
-end
--- As RollingBucket's mergeReads and mergeUnread: as long as the later, as much as both.
-local function mergeReads(a, b) return { b[1], math.max(a[2], b[2]) } end
-local function mergeUnread(a, b) return { math.max(a[1], b[1]), a[2] + b[2] } end
--- A rolling bucket's reads (rdl, rds, urd), the calls let go that ended at or before 'horizon'
--- dropped (they have left the window, as the log's).
-local function loadRolling(bk, horizon)
-  local f = redis.call('HMGET', bk, 'rdl', 'rds', 'urd')
-  local r = { last = num(f[1]) or -1, reads = decodeList(f[2]), unread = decodeList(f[3]) }
-  while #r.unread > 0 and r.unread[1][1] <= horizon do table.remove(r.unread, 1) end
-  return r
-end
-local function saveRolling(bk, r)
-  redis.call('HSET', bk, 'rdl', string.format('%.0f', r.last), 'rds', encodeList(r.reads), 'urd', encodeList(r.unread))
 end
 -- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
 -- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).

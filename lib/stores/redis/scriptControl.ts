@@ -10,7 +10,7 @@ import { COMMON } from './scriptCommon.js';
  * have run while unreachable is undone). Announced only when a lease was still there (ending
  * one twice, or one Redis lost, wakes nobody). A costly lease's units go with it. On a rolling
  * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
- * logged it as late as that), and kept as let go unanswered (`urd`); on a leaky bucket its units stay spent (they come back with
+ * logged it as late as that); on a leaky bucket its units stay spent (they come back with
  * time), and what it kept of a send from a full bucket goes.
  * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, kinds
  * (one character per bucket: '0' a fixed window, '1' rolling, '2' leaky), then one or more leases.
@@ -30,20 +30,10 @@ for i = 1, #KEYS, 3 do
     now = now or clock()
     leakSettleKey(KEYS[i + 1], KEYS[i], now)
   end
-  -- As RollingBucket.release: a call let go before its answer may reach the server after any
-  -- whose figure is read, until it leaves the window (loaded only when a lease is still there).
-  local r = nil
   for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
-      if win ~= nil and win > 0 and not carried(ARGV[j]) then
-        local units = leaseCost(KEYS[i + 1], ARGV[j])
-        ended = ended + units
-        now = now or clock()
-        r = r or loadRolling(KEYS[i + 1], now - win - guard)
-        r.unread[#r.unread + 1] = { now, units }
-        r.unread = keepAtMost(r.unread, mergeUnread)
-      end
+      if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
       if string.sub(ARGV[4], b, b) == '2' then
         redis.call('HINCRBYFLOAT', KEYS[i + 1], 'endu', leaseCost(KEYS[i + 1], ARGV[j]))
         redis.call('HDEL', KEYS[i + 1], 'f:' .. ARGV[j], 'e:' .. ARGV[j])
@@ -55,10 +45,6 @@ for i = 1, #KEYS, 3 do
   if ended > 0 then
     now = now or clock()
     logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
-  end
-  -- Written into a bucket hash that still lives (it keeps its TTL).
-  if r ~= nil and redis.call('EXISTS', KEYS[i + 1]) == 1 then
-    redis.call('HSET', KEYS[i + 1], 'urd', encodeList(r.unread))
   end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end

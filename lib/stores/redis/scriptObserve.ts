@@ -27,12 +27,9 @@ import { COMMON } from './scriptCommon.js';
  * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
  * window); with no reset, a rise the requests in flight cannot explain is a new window
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
- * a reading of 0 left holds it until the reset; what the server counted beyond our calls is
- * someone else's: the highest figure among the answers that came back after the latest
- * admission whose figure was read, less our calls logged or in flight, but those in flight (of
- * any process) and those let go unanswered still in the window (`rds`, `rdl`, `urd`);
- * counted until the reset, a window and the guard from now at the latest; the call is logged as
- * ended now. A request of a window that really cost other than it was admitted with
+ * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
+ * log or in flight) up to this request is someone else's, counted until the reset; the call is
+ * logged as ended now. A request of a window that really cost other than it was admitted with
  * (its reconciled cost) first takes the difference from what is left and what is in flight, or
  * gives it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
  *
@@ -197,34 +194,12 @@ for i = 1, nb do
       if resetIn ~= nil then reset = now + resetIn end
       if rem == 0 and reset ~= nil then s.hold = math.max(s.hold or 0, reset) end
       if rem ~= nil and s.lim ~= nil then
-        -- As RollingBucket.apply: what the server counted beyond our calls is someone else's.
-        -- Calls reach the server in any order, so the call it took last among those whose
-        -- figures were read counted them all: its figure is at most the highest of the answers
-        -- that came back after the latest of their admissions. Our other calls in flight (of
-        -- any process), and those let go unanswered still in the window, may have arrived
-        -- after it: not counted (an over-count of others until their figures are read).
-        local counted = s.lim - rem
-        local logged = trimLog(lk, now, s.win, guard)
-        local r = loadRolling(bk, now - (s.win or 0) - guard)
-        if index == nil or not mine then
-          -- No call to place: every call in flight is taken as not counted.
-          s.oth = math.max(0, counted - logged)
-        else
-          r.last = math.max(r.last, index)
-          r.reads[#r.reads + 1] = { s.adm, counted }
-          r.reads = keepAfter(r.reads, r.last, mergeReads)
-          local top = 0
-          for _, e in ipairs(r.reads) do top = math.max(top, e[2]) end
-          local unread = 0
-          for _, e in ipairs(r.unread) do unread = unread + e[2] end
-          s.oth = math.max(0, top - logged - own + unread)
-        end
-        saveRolling(bk, r)
-        -- The calls it counted arrived by now: they leave the window a window (and the guard)
-        -- from now at the latest, whatever the reset says.
-        local w = s.win or num(ARGV[a + 5])
-        if w == nil then s.othu = reset or -1
-        else s.othu = math.min(reset or (now + w + guard), now + w + guard) end
+        -- Admissions after this request's may not have reached the server before it answered.
+        local later = infl
+        if index ~= nil then later = math.max(0, s.adm - index - 1) end
+        local ours = trimLog(lk, now, s.win, guard) + infl - later
+        s.oth = math.max(0, s.lim - rem - ours)
+        s.othu = reset or -1
       end
     end
     -- The server logged the call when it arrived, at the latest now that its answer is here:

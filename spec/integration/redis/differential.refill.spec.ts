@@ -178,8 +178,6 @@ const TIMES = new Set([
   'log',
   'pending',
   'idleSince',
-  // A rolling call let go before its answer: when (`RollingBucket`'s unread calls).
-  'end',
 ]);
 
 /** Equal, except instants, which may differ by `tol` (the clock moved by that much). */
