@@ -132,6 +132,7 @@ export class Engine {
       (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
       (ms) => this.skew.toLocal(ms),
       (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
+      () => (this.skew.offsetMs === 0 ? 0 : this.skew.upperMs - this.skew.offsetMs),
     );
     this.permits = new Permits(this);
     // The store brings the shared admission (limiter.ts checked it has one): a bundle whose

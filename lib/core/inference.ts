@@ -85,14 +85,32 @@ export class CapacityInference {
     private readonly toLocal: (serverMs: number) => number = (ms) => ms,
     /** A server instant on our clock at the earliest the clock offset's interval allows. */
     private readonly earliestLocal: (serverMs: number) => number = toLocal,
+    /**
+     * How much later than the truth `toLocal` may read a server instant: 0 while the offset's
+     * interval holds 0 (the clocks agree as far as `Date` tells, and are taken to), else the
+     * interval's width (the estimate is then its lower bound, which reads resets late).
+     */
+    private readonly lateByMs: () => number = () => 0,
   ) {}
 
-  /** A response other than a 429 answered a request sent at `sentAt` that counted against `b`. */
-  succeeded(b: Bucket, sentAt: number, answeredAt: number): void {
+  /**
+   * A response other than a 429 answered a request sent at `sentAt` that counted against `b`;
+   * `holding`: its units still count among the bucket's requests in flight.
+   */
+  succeeded(b: Bucket, sentAt: number, answeredAt: number, holding = 0): void {
     if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
-    this.roll(s, sentAt);
+    // Counted in this window, however close to its end it was sent: one that reached the server
+    // before the end as far as its round trip tells (half-way from send to answer, latency that
+    // varies taken as even; the end at the earliest the clock offset allows), or sent no later than a request of this window the server refused.
+    // Rolled on for being sent within the slop of the end, such successes (their answers come
+    // after a 429 of the window when latency varies) made the capacity what the answers read
+    // before the 429 showed, and every later window went short.
+    this.follow(s);
+    const reached = (sentAt + answeredAt) / 2;
+    const before = s.end !== undefined && reached < s.end - this.lateByMs();
+    if (!(before || (s.end !== undefined && s.limited && sentAt <= s.limitedSent))) this.roll(s, sentAt);
     s.firstSent = Math.min(s.firstSent, sentAt);
     if (s.sends.length < MAX_SENDS) {
       s.sends.push({ sent: sentAt, answered: answeredAt });
@@ -101,6 +119,17 @@ export class CapacityInference {
     if (s.limited && s.windowMs === undefined && s.reset !== undefined)
       this.guessWindow(b, s, s.reset, s.anchor?.server);
     if (s.end !== undefined && !s.limited && b.resetAt !== s.end) {
+      if (
+        s.capacity !== undefined &&
+        s.start !== undefined &&
+        b.resetAt !== undefined &&
+        b.resetAt <= s.start + SLOP_MS
+      ) {
+        // The bucket is still held for a window already over (a 429 of it read after its reset):
+        // this window has what its successes and our requests still in flight leave. Moving the
+        // reset on without that held the bucket empty for the whole window.
+        b.remaining = Math.max(0, s.capacity - s.count - (b.inFlight - holding));
+      }
       // The server's windows follow one another from the reset it told: keep the bucket on that
       // grid, where it would otherwise start each window at its first send, a guard late.
       b.resetAt = s.end;
@@ -126,14 +155,28 @@ export class CapacityInference {
   /**
    * A 429 named `b` for a request sent at `sentAt`, with the server's word that the window ends
    * at `resetAt` (our clock), and `serverAt` (its clock) when it gave an instant; answered at
-   * `answeredAt`.
+   * `answeredAt`; `holding`: its units still count among the bucket's requests in flight.
    */
-  limited(b: Bucket, sentAt: number, resetAt: number, answeredAt: number, serverAt?: number): void {
+  limited(b: Bucket, sentAt: number, resetAt: number, answeredAt: number, serverAt?: number, holding = 0): void {
     // A leaky bucket has no window to learn: its capacity and rate are the provider's or the server's.
     if (b.source === 'headers' || b.leaky) return;
     const s = this.of(b);
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // a request of an earlier window
-    this.roll(s, sentAt);
+    // The window a 429 names is the one its reset ends, wherever its request was sent: a reset
+    // of an earlier window teaches nothing more; a later one moves to that window.
+    this.follow(s);
+    if (s.end !== undefined) {
+      // Earlier: its reset is this window's start or before (a window whose length was only a
+      // guess, too long, may hold a reset in its span: that reset corrects the guess below).
+      if (s.start !== undefined && resetAt < s.start + SECOND / 2) {
+        // Refused by a window already over: it does not count in this one, whose room was
+        // reckoned with it among those in flight (it might have landed here).
+        if (holding > 0 && !s.limited && s.capacity !== undefined && b.remaining !== undefined)
+          b.remaining = Math.min(Math.max(0, s.capacity - s.count - (b.inFlight - holding)), b.remaining + holding);
+        return;
+      }
+      if (resetAt >= s.end + SECOND / 2) this.roll(s, Math.max(sentAt, resetAt - (s.windowMs ?? resetAt - s.end)));
+    }
     if (s.limited && (sentAt < s.limitedSent || answeredAt < s.limitedAnswered)) {
       // An earlier request of this window refused: fewer of its successes count in it.
       s.limitedSent = Math.min(s.limitedSent, sentAt);
@@ -209,8 +252,8 @@ export class CapacityInference {
     return n;
   }
 
-  /** Moves to the window `sentAt` falls in, once the current one is over. */
-  private roll(s: Learning, sentAt: number): void {
+  /** Moves the window's grid with the clock offset's estimate (sharpened by later `Date` headers). */
+  private follow(s: Learning): void {
     if (s.anchor) {
       const shift = this.toLocal(s.anchor.server) - s.anchor.local;
       if (shift !== 0) {
@@ -221,6 +264,10 @@ export class CapacityInference {
       }
     }
     if (s.end === undefined && s.start !== undefined && s.windowMs !== undefined) s.end = s.start + s.windowMs;
+  }
+
+  /** Moves to the window `sentAt` falls in, once the current one is over (after {@link follow}). */
+  private roll(s: Learning, sentAt: number): void {
     if (s.end === undefined || sentAt < s.end - SLOP_MS) return;
     const w = s.windowMs;
     s.start = w === undefined ? s.end : s.end + Math.floor((sentAt - s.end + SLOP_MS) / w) * w;

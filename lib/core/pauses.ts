@@ -52,6 +52,18 @@ export interface Block {
   readonly until: number | null;
 }
 
+/** The units a request holds, per bucket (a permit still in flight). */
+export interface HeldUnits {
+  readonly buckets: readonly Bucket[];
+  unitsAt(k: number): number;
+}
+
+/** The units `held` holds of `bucket` (0: none, or not among its buckets). */
+function heldOn(held: HeldUnits | undefined, bucket: Bucket): number {
+  const k = held ? held.buckets.indexOf(bucket) : -1;
+  return held && k >= 0 ? held.unitsAt(k) : 0;
+}
+
 export class PausePolicy {
   pausedUntil = 0;
   pauseReason: RetrySource | 'manual' | null = null;
@@ -87,7 +99,10 @@ export class PausePolicy {
     this.consecutive429 = 0;
   }
 
-  /** A 429 to a request on `mine` (sent at `sentAt`): pause, or hold the bucket the server named. */
+  /**
+   * A 429 to a request on `mine` (sent at `sentAt`): pause, or hold the bucket the server named.
+   * `holding`: the request's units, while they still count among its buckets' in flight.
+   */
   limited(
     reading: ResponseReading,
     status: number,
@@ -95,6 +110,7 @@ export class PausePolicy {
     summary: RequestSummary | null,
     now: number,
     sentAt?: number,
+    holding?: HeldUnits,
   ): void {
     const { host } = this;
     host.out.rateLimited++;
@@ -154,9 +170,18 @@ export class PausePolicy {
       bucket: named[0]?.name ?? null,
     });
     if (named.length) {
+      // A 429 read after its window ended (its reset, on our clock as late as the clock offset's
+      // interval allows, has passed): that window is gone, and the bucket's current one is not
+      // held for it. Held, it stayed empty until the end of a window it had room in.
+      const over =
+        told !== undefined &&
+        told <= now &&
+        reading.retryAfter !== undefined &&
+        'at' in reading.retryAfter &&
+        reading.retryAfter.at - host.skew.lowerMs <= now;
       // The server said which windows it throttled by: only requests on those buckets wait.
       for (const bucket of named) {
-        bucket.exhaust(at);
+        if (!over) bucket.exhaust(at);
         if (told !== undefined && told <= at && sentAt !== undefined)
           host.inference.limited(
             bucket,
@@ -164,7 +189,9 @@ export class PausePolicy {
             told,
             now,
             reading.retryAfter && 'at' in reading.retryAfter ? reading.retryAfter.at : undefined,
+            heldOn(holding, bucket),
           );
+        if (over) continue;
         this.share.exhaust(
           bucket,
           at - now,

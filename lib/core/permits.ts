@@ -311,14 +311,27 @@ export class Permits {
     if (moved) host.regroup();
     // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
     for (let i = 0; i < mine.length; i++) (mine[i] as Bucket).confirm(taken?.indexAt(i), now);
-    if (reading.outcome === 'limited') host.pauses.limited(reading, response.status, [...mine], summary, now, sentAt);
+    if (reading.outcome === 'limited')
+      host.pauses.limited(
+        reading,
+        response.status,
+        [...mine],
+        summary,
+        now,
+        sentAt,
+        taken && request.holding === true ? taken : undefined,
+      );
     else if (reading.outcome === 'blocked') host.pauses.blockedBy(response.status, now);
     else {
       host.pauses.succeeded();
       // Inference learns only windows no header describes (checked here too, so that a bucket
       // the headers describe costs no visit to it).
       if (taken && sentAt !== undefined)
-        for (const b of taken.buckets) if (b.source !== 'headers') host.inference.succeeded(b, sentAt, now);
+        for (let k = 0; k < taken.buckets.length; k++) {
+          const b = taken.buckets[k] as Bucket;
+          if (b.source !== 'headers')
+            host.inference.succeeded(b, sentAt, now, request.holding === true ? taken.unitsAt(k) : 0);
+        }
     }
     // What the response changed may let parked requests go (or sets when they will).
     for (const b of mine) host.admission.recheck(b, now);
