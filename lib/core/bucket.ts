@@ -104,6 +104,12 @@ export class Bucket {
   private probes: TickProbes | undefined;
   /** The earliest this window may end, while its tick probes are due or held; else NaN. */
   private earliestEnd = Number.NaN;
+  /**
+   * @internal Set by capacity inference (inference.ts): an instant before `resetAt` at which one
+   * request may go while the bucket is empty and none is in flight, to learn whether the reset
+   * was read too late (NaN: none).
+   */
+  earlyAt = Number.NaN;
   /** Whether the first plan of this window's tick probes is due (`planTickProbes`). */
   private probesDue = false;
   /** The clock offset's interval when the probes were last planned, ms. */
@@ -147,6 +153,7 @@ export class Bucket {
    */
   refill(now: number, guardMs: number, tight = false): void {
     if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs, tight)) return;
+    this.earlyAt = Number.NaN;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
@@ -213,7 +220,10 @@ export class Bucket {
       const at = this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
       return probe === undefined ? at : Math.max(at, probe);
     }
-    if (this.resetAt !== undefined) return this.resetAt + this.guardOf(guardMs, tight);
+    if (this.resetAt !== undefined) {
+      const at = this.resetAt + this.guardOf(guardMs, tight);
+      return this.earlyAt + guardMs < at && this.inFlight === 0 ? Math.max(now, this.earlyAt + guardMs) : at;
+    }
     return this.inFlight > 0 ? undefined : now;
   }
 
@@ -225,6 +235,8 @@ export class Bucket {
   /** Takes `cost` units for one request admitted now; returns its admission index. */
   take(now: number, cost = 1): number {
     const index = this.admitted++;
+    // The one request an early instant lets go (or any after it): the next is the window's.
+    if (now >= this.earlyAt) this.earlyAt = Number.NaN;
     this.inFlight += cost;
     this.awaitingSince = undefined;
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);

@@ -79,12 +79,24 @@ interface Sample {
 export class SkewEstimator {
   private samples: Sample[] = [];
   private estimate = 0;
+  /** The offset server instants are read through (`toLocal`): see the constructor. */
+  private reading = 0;
   private width = Infinity;
   private lower = -Infinity;
   private upper = Infinity;
 
-  /** @param window How many seconds of answers are kept (the last ones that had answers). */
-  constructor(private readonly window = 32) {}
+  /**
+   * @param window How many seconds of answers are kept (the last ones that had answers).
+   * @param toleranceMs How much earlier than the truth a server instant may read (the guard the
+   *   limiter keeps after a reset). While the interval holds 0, instants are read with no offset
+   *   only if its lower bound is within this of 0; else through that bound plus this: a server
+   *   clock behind ours by less than a second, which `Date` cannot tell from none, read with no
+   *   offset ended every window early by its lag, and the burst after each reset earned 429s.
+   */
+  constructor(
+    private readonly window = 32,
+    private readonly toleranceMs = Infinity,
+  ) {}
 
   /** Server clock minus local clock, ms. 0 until a `Date` header says otherwise. */
   get offsetMs(): number {
@@ -96,7 +108,25 @@ export class SkewEstimator {
    * width of the offset's interval, `Infinity` until a response with a known send time.
    */
   get uncertaintyMs(): number {
-    return this.estimate === 0 && this.width === Infinity ? Infinity : this.width;
+    return this.estimate === 0 && this.width === Infinity ? Infinity : this.upper - this.reading;
+  }
+
+  /**
+   * How much later than the truth `toLocal` may read, where the clocks are not taken to agree:
+   * 0 while instants are read with no offset (the interval holds 0, its lower bound within the
+   * tolerance), else the interval's upper bound less the offset read through (0 if unbounded).
+   */
+  get lateByMs(): number {
+    if (this.reading === 0 && this.lower <= 0 && this.upper >= 0) return 0;
+    return Number.isFinite(this.upper) ? this.upper - this.reading : 0;
+  }
+
+  /**
+   * How much later than with no offset `toLocal` reads while the interval holds 0 (a server
+   * clock behind ours by more than the tolerance is not ruled out), else 0.
+   */
+  get heldBackMs(): number {
+    return this.lower <= 0 && this.upper >= 0 ? Math.max(0, -this.reading) : 0;
   }
 
   /** The least server-minus-local offset the `Date` headers allow, ms (-Infinity until told). */
@@ -144,10 +174,15 @@ export class SkewEstimator {
     this.lower = lower;
     this.upper = upper;
     this.estimate = lower <= 0 && upper >= 0 ? 0 : lower;
+    this.reading = lower <= 0 && upper >= 0 ? Math.min(0, lower + this.toleranceMs) : lower;
+    if (!Number.isFinite(this.reading)) this.reading = 0;
   }
 
-  /** Converts a server-clock instant to the local clock. */
+  /**
+   * Converts a server-clock instant to the local clock: late rather than early (never earlier
+   * than the truth by more than the tolerance).
+   */
   toLocal(serverMs: number): number {
-    return serverMs - this.estimate;
+    return serverMs - this.reading;
   }
 }

@@ -56,7 +56,7 @@ export class Engine {
   readonly permitTimeoutMs: number;
   readonly blockCooldownMs: number;
   readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
-  readonly skew = new SkewEstimator();
+  readonly skew: SkewEstimator;
   readonly seen = new WeakMap<object, ResponseReading | null>();
   readonly out: Publisher;
   readonly timer: DrainTimer;
@@ -108,6 +108,8 @@ export class Engine {
     this.storeKind = session && opts.store?.leaky !== true ? (opts.store?.kind ?? 'shared') : undefined;
     this.maxServerWaitMs = opts.maxServerWaitMs;
     this.resetGuardMs = resetGuardMs;
+    // Resets are read no earlier than the clock offset allows, less the guard kept after them.
+    this.skew = new SkewEstimator(32, resetGuardMs);
     // Left to its default with the memory store, an end we bound ourselves takes a smaller
     // guard (`ownEndGuard`): a shared store reads other processes' times through their clocks.
     this.tightGuard = opts.resetGuardMs === undefined && session === undefined;
@@ -132,7 +134,8 @@ export class Engine {
       (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
       (ms) => this.skew.toLocal(ms),
       (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
-      () => (this.skew.offsetMs === 0 ? 0 : this.skew.upperMs - this.skew.offsetMs),
+      () => this.skew.lateByMs,
+      () => this.skew.heldBackMs,
     );
     this.permits = new Permits(this);
     // The store brings the shared admission (limiter.ts checked it has one): a bundle whose

@@ -91,6 +91,8 @@ export class CapacityInference {
      * interval's width (the estimate is then its lower bound, which reads resets late).
      */
     private readonly lateByMs: () => number = () => 0,
+    /** How much later than with no offset server instants are read while the clocks may agree. */
+    private readonly heldBackMs: () => number = () => 0,
   ) {}
 
   /**
@@ -119,21 +121,25 @@ export class CapacityInference {
     if (s.limited && s.windowMs === undefined && s.reset !== undefined)
       this.guessWindow(b, s, s.reset, s.anchor?.server);
     if (s.end !== undefined && !s.limited && b.resetAt !== s.end) {
-      if (
-        s.capacity !== undefined &&
-        s.start !== undefined &&
-        b.resetAt !== undefined &&
-        b.resetAt <= s.start + SLOP_MS
-      ) {
-        // The bucket is still held for a window already over (a 429 of it read after its reset):
-        // this window has what its successes and our requests still in flight leave. Moving the
-        // reset on without that held the bucket empty for the whole window.
+      if (s.capacity !== undefined && s.start !== undefined && b.resetAt !== undefined && b.resetAt < s.end - SLOP_MS) {
+        // The bucket is still held for a window already over (a 429 of it read after its reset,
+        // or an end read late until a `Date` header pinned the clock offset): this window has
+        // what its successes and our requests still in flight leave. Moving the reset on without
+        // that held the bucket empty for the whole window.
         b.remaining = Math.max(0, s.capacity - s.count - (b.inFlight - holding));
       }
       // The server's windows follow one another from the reset it told: keep the bucket on that
       // grid, where it would otherwise start each window at its first send, a guard late.
       b.resetAt = s.end;
       b.resetKind = 'server';
+    }
+    if (s.end !== undefined && !s.limited && b.resetAt === s.end) {
+      // An end read later than the clocks-agree reading (a server clock behind ours by less
+      // than a second cannot be told from one that agrees): one request may go at that reading,
+      // and its answer's `Date` shows which it is. No header here ever pins the offset, so the
+      // end was read late by up to a second at every window.
+      const held = this.heldBackMs();
+      b.earlyAt = held > 0 ? s.end - held : Number.NaN;
     }
     if (s.limited) {
       // A window a 429 closed holds what went through it, answers coming back in any order.

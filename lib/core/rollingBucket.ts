@@ -116,7 +116,7 @@ export class RollingBucket extends Bucket {
     if (now !== undefined) this.trim(now, this.guardMs, this.tight);
     const before = this.limit;
     this.readLimit(reading);
-    if (reading.remaining === 0 && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
+    let hold = reading.remaining === 0 && resetAt !== undefined;
     if (reading.remaining !== undefined && this.limit !== undefined) {
       // What the server counted beyond our own calls up to this request is someone else's. Our
       // calls sent after this one are taken as not counted yet, but those whose figures came
@@ -144,7 +144,13 @@ export class RollingBucket extends Bucket {
       }
       // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
       if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
+      // Every call the server counts is one of ours: the window frees as our oldest calls leave
+      // it, which our own log times from their answers, with no clock offset. The server's
+      // reset, an instant of its clock, is read as late as that offset allows while `Date`
+      // headers leave it unsure, up to a second past the truth.
+      if (counted <= 0) hold = false;
     }
+    if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;

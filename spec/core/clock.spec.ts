@@ -27,6 +27,30 @@ describe('SkewEstimator', () => {
     },
   );
 
+  it('reads a server instant no earlier than the truth less the tolerance while Date cannot tell a clock behind ours', () => {
+    // The truth: the server's clock 300 ms behind ours. Answers stamped within one of its
+    // seconds cannot tell that from clocks that agree: the interval holds 0.
+    const behind = -300;
+    const skew = new SkewEstimator(32, 50);
+    for (let i = 0; i < 5; i++) {
+      const sent = T + 350 + i * 20; // the server's clock reads T+50 … T+130: its second T
+      skew.observe(date(sent + 5 + behind), sent + 10, sent);
+    }
+    expect(skew.lowerMs).toBeLessThanOrEqual(0);
+    expect(skew.upperMs).toBeGreaterThanOrEqual(0);
+    // The server's instant T+5 s is T+5.3 s on our clock: read at most 50 ms before it.
+    expect(skew.toLocal(T + 5000)).toBeGreaterThanOrEqual(T + 5000 - behind - 50);
+    expect(skew.heldBackMs).toBeGreaterThan(0);
+    // An answer stamped just after its second ticked over pins the offset: read with none, as
+    // before, once the lower bound is within the tolerance of 0.
+    const synced = new SkewEstimator(32, 50);
+    synced.observe(date(T + 990), T + 995, T + 985);
+    expect(synced.heldBackMs).toBeGreaterThan(0);
+    synced.observe(date(T + 1004), T + 1010, T + 1000);
+    expect(synced.toLocal(T + 5000)).toBe(T + 5000);
+    expect(synced.heldBackMs).toBe(0);
+  });
+
   it('starts again when the server clock is stepped', () => {
     const skew = new SkewEstimator();
     skew.observe(date(T + 30_000), T + 10, T);

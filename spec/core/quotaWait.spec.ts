@@ -97,6 +97,50 @@ describe('quota buckets wait when their next slot frees within maxWaitMs', () =>
     }
   });
 
+  it('TEOS: a rolling day that binds frees at our oldest calls leaving it, not at a reset read late (≤ 1.03 × the least time, any phase)', () => {
+    // The day compressed to 8 s (the minute never binds), the server's clock as ours, the run
+    // starting anywhere in a second. The answers of the first 300 come back within a few round
+    // trips, often all in one second of the server's: `Date` then leaves the offset unsure by up
+    // to a second, and the server's reset (an instant of its clock) is read that much late,
+    // lest a server clock behind ours end the wait early. Every call the server counts is ours,
+    // so our own log times when each leaves the window.
+    const scale = DAY_MS / 8000;
+    for (const phaseMs of [0, 137, 402, 655, 871, 990]) {
+      const out = inVirtualTime(({ now }) => {
+        const engine = createSimulatorEngine({
+          latencyMs: 20,
+          timeScale: scale,
+          teos: { perMinute: 100, perDay: 300, headersAfter: 1 },
+          now: () => asyncScheduler.now(),
+        });
+        const api = virtualProvider(engine, asyncScheduler);
+        const provider = providers.teos({
+          hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
+        });
+        const limiter = createLimiter({ provider, key: 'teos-key', maxWaitMs: 60_000 });
+        let last = 0;
+        const failed: unknown[] = [];
+        asyncScheduler.schedule(() => {
+          from(Array.from({ length: 500 }, (_, i) => i))
+            .pipe(
+              mergeMap((i) => {
+                const path = `/api/v1/items/${i}`;
+                return api
+                  .request('teos', { method: 'GET', path, token: 'teos-key' })
+                  .pipe(rateLimit(limiter, { method: 'GET', url: path }));
+              }, 20),
+            )
+            .subscribe({ next: () => (last = now() - phaseMs), error: (e: unknown) => failed.push(e) });
+        }, phaseMs);
+        return { failed, stats: () => Object.values(engine.stats().teos)[0], makespan: () => last };
+      });
+      expect(out.failed).toEqual([]);
+      expect(out.stats()).toMatchObject({ ok: 500, limited: 0 });
+      // The 200 past the day's 300 go as the first 200 leave it, 20 streams a round trip at a time.
+      expect(out.makespan()).toBeLessThanOrEqual(1.03 * (8000 + 10 * 20));
+    }
+  });
+
   /** Pipedrive's daily POST budget (5 here) spent 10 minutes before midnight UTC; 8 POSTs. */
   function pipedriveNearMidnight(maxWaitMs: number) {
     return inVirtualTime(({ now }) => {

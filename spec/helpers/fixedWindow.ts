@@ -4,7 +4,7 @@
  * seconds left or an ISO date (all whole seconds, rounded up), a `Date` header, a server clock
  * that may be off, a latency drawn per request, and a limit that may drop for later windows.
  */
-import { asyncScheduler, from, mergeMap, Observable } from 'rxjs';
+import { asyncScheduler, mergeMap, Observable, timer } from 'rxjs';
 import { createLimiter, providers, rateLimit, responseLike, type ResponseLike } from '../../lib/index.js';
 import { inVirtualTime } from './virtual.js';
 import { prng as mulberry32 } from '../reliability/arbitraries.js';
@@ -59,10 +59,13 @@ function formatReset(format: ResetFormat, endMs: number, serverNow: number): str
 }
 
 export function runFixedWindow(o: FixedWindowRun): FixedWindowResult {
-  return inVirtualTime(({ now }) => {
+  return inVirtualTime(({ now: clock }) => {
     const random = mulberry32(o.seed);
     const half = o.maxLatencyMs / 2;
+    // Our clock is the virtual one, the server's is `skewMs` off it (0: as NTP keeps them), and
+    // the run starts `phaseMs` into a second of ours: times below are from the start.
     const base = START + o.phaseMs;
+    const now = () => clock() - base;
     let windowStart = Number.NaN;
     let windowEnd = Number.NaN;
     let windowLimit = o.limit;
@@ -125,8 +128,11 @@ export function runFixedWindow(o: FixedWindowRun): FixedWindowResult {
     const statuses: number[] = [];
     const errors: unknown[] = [];
     let last = 0;
-    from(Array.from({ length: o.requests }, (_, i) => i))
-      .pipe(mergeMap(() => request().pipe(rateLimit(limiter, { url: '/items' })), o.streams))
+    timer(base)
+      .pipe(
+        mergeMap(() => Array.from({ length: o.requests }, (_, i) => i)),
+        mergeMap(() => request().pipe(rateLimit(limiter, { url: '/items' })), o.streams),
+      )
       .subscribe({
         next: (r) => {
           statuses.push(r.status);

@@ -192,7 +192,7 @@ for i = 1, nb do
       if lim ~= nil then s.lim = lim end
       local reset = nil
       if resetIn ~= nil then reset = now + resetIn end
-      if rem == 0 and reset ~= nil then s.hold = math.max(s.hold or 0, reset) end
+      local hold = rem == 0 and reset ~= nil
       if rem ~= nil and s.lim ~= nil then
         -- Admissions after this request's may not have reached the server before it answered.
         local later = infl
@@ -200,7 +200,11 @@ for i = 1, nb do
         local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
         s.othu = reset or -1
+        -- Every call the server counts is ours: our log times when each leaves the window (as
+        -- RollingBucket.apply), not the server's reset read through the clock offset.
+        if s.lim - rem - ours <= 0 then hold = false end
       end
+      if hold then s.hold = math.max(s.hold or 0, reset) end
     end
     -- The server logged the call when it arrived, at the latest now that its answer is here:
     -- it counts from now on, whatever the latency was.
