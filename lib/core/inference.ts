@@ -55,6 +55,13 @@ interface Learning {
 /** Whether a success counts in the window a 429 closed (see `CapacityInference.counted`). */
 const inWindow = (s: Learning, t: Learning['sends'][number]) => t.sent <= s.limitedSent || t.sent < s.limitedAnswered;
 
+/**
+ * What the current window has left: its capacity less its successes and our other requests in
+ * flight (`holding`: the units of the one being answered, still among them).
+ */
+const roomLeft = (b: Bucket, s: Learning, capacity: number, holding: number) =>
+  Math.max(0, capacity - s.count - (b.inFlight - holding));
+
 /** Called when what we infer changes a bucket's limit. */
 export type InferredChange = (bucket: Bucket, from: number | null, to: number) => void;
 
@@ -105,7 +112,8 @@ export class CapacityInference {
     if (s.start !== undefined && sentAt < s.start - SLOP_MS) return; // counted in an earlier window
     // Counted in this window, however close to its end it was sent: one that reached the server
     // before the end as far as its round trip tells (half-way from send to answer, latency that
-    // varies taken as even; the end at the earliest the clock offset allows), or sent no later than a request of this window the server refused.
+    // varies taken as even; the end at the earliest the clock offset allows), or sent no later
+    // than a request of this window the server refused.
     // Rolled on for being sent within the slop of the end, such successes (their answers come
     // after a 429 of the window when latency varies) made the capacity what the answers read
     // before the 429 showed, and every later window went short.
@@ -126,7 +134,7 @@ export class CapacityInference {
         // or an end read late until a `Date` header pinned the clock offset): this window has
         // what its successes and our requests still in flight leave. Moving the reset on without
         // that held the bucket empty for the whole window.
-        b.remaining = Math.max(0, s.capacity - s.count - (b.inFlight - holding));
+        b.remaining = roomLeft(b, s, s.capacity, holding);
       }
       // The server's windows follow one another from the reset it told: keep the bucket on that
       // grid, where it would otherwise start each window at its first send, a guard late.
@@ -178,7 +186,7 @@ export class CapacityInference {
         // Refused by a window already over: it does not count in this one, whose room was
         // reckoned with it among those in flight (it might have landed here).
         if (holding > 0 && !s.limited && s.capacity !== undefined && b.remaining !== undefined)
-          b.remaining = Math.min(Math.max(0, s.capacity - s.count - (b.inFlight - holding)), b.remaining + holding);
+          b.remaining = Math.min(roomLeft(b, s, s.capacity, holding), b.remaining + holding);
         return;
       }
       if (resetAt >= s.end + SECOND / 2) this.roll(s, Math.max(sentAt, resetAt - (s.windowMs ?? resetAt - s.end)));
