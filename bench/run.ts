@@ -161,6 +161,7 @@ async function runOne(
   sc: Scenario,
   competitor: CompetitorId,
   phaseMs = sc.phaseMs,
+  repetition = 0,
 ): Promise<RunFigures> {
   const { createSimulatorEngine, startSimulator } = testing;
   const offset = sc.sim.clockOffsetMs ?? 0;
@@ -244,8 +245,8 @@ async function runOne(
     if (dumpDir) {
       mkdirSync(dumpDir, { recursive: true });
       writeFileSync(
-        // One file per phase: a steadiness row's repetitions at random phases each keep theirs.
-        `${dumpDir}/${sc.id}.${competitor}${sc.randomPhase && phaseMs !== undefined ? `.phase-${phaseMs}` : ''}.json`,
+        // One file per repetition (and phase): a steadiness row's repetitions each keep theirs.
+        `${dumpDir}/${sc.id}.${competitor}${repetition > 0 ? `.rep-${repetition + 1}` : ''}${sc.randomPhase && phaseMs !== undefined ? `.phase-${phaseMs}` : ''}.json`,
         JSON.stringify({ t0, serverStart, physicalMs, records: res.records, attempts: res.attempts, arrivals: log }),
       );
     }
@@ -671,7 +672,7 @@ async function main(): Promise<void> {
       const times = sc.repetitions && isRx(c) ? sc.repetitions : 1;
       for (let k = 0; k < times; k++) {
         const phase = fixedPhase ?? (sc.randomPhase ? Math.floor(Math.random() * sc.windowMs) : sc.phaseMs);
-        const r = await runOne(testing, sc, c, phase);
+        const r = await runOne(testing, sc, c, phase, k);
         if (k === 0) runs.push(r);
         if (times > 1) reps.push(r);
         const rep =
