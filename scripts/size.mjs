@@ -29,7 +29,7 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 52.3 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 52.4 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 9.6 * 1024 },
   { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 25.7 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.0 * 1024 },
@@ -66,7 +66,7 @@ const APPS = [
   },
   {
     name: 'fetch app: a limiter, one profile, rateLimitedFetch',
-    budget: 35.4 * 1024,
+    budget: 35.5 * 1024,
     code: `
       import { createLimiter } from 'rx-ratelimit';
       import { rateLimitedFetch } from 'rx-ratelimit/fetch';

@@ -7,7 +7,7 @@
 import { Bucket } from './bucket.js';
 import type { CostLearner } from './costLearning.js';
 import type { LeakyBucket } from './leakyBucket.js';
-import type { BucketKind, BucketSpec, Provider } from './provider.js';
+import type { BucketKind, BucketReading, BucketSpec, Provider } from './provider.js';
 import { costOf, type RequestInfo } from './request.js';
 import type { StoreBucketSpec } from './store.js';
 import type { BucketGroup } from './waiter.js';
@@ -183,10 +183,22 @@ export class BucketRegistry {
     return this.bucketsFor(info, provider).find((b) => b.name === name);
   }
 
-  /** A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`. */
-  discover(name: string, now: number): Bucket | undefined {
+  /**
+   * A bucket a response named that the provider did not declare; none past `MAX_DISCOVERED`.
+   * A sliding window when the reading says so and `provider` brings the kind, fixed otherwise.
+   */
+  discover(
+    name: string,
+    now: number,
+    told?: Pick<BucketReading, 'rolling' | 'windowMs'>,
+    provider: Pick<Provider, 'name' | 'bucketKinds'> = this.provider,
+  ): Bucket | undefined {
     if (this.discovered.length >= MAX_DISCOVERED) return undefined;
-    const b = createBucket({ name });
+    const rolling =
+      told?.rolling === true &&
+      told.windowMs !== undefined &&
+      provider.bucketKinds?.some((k) => k.name === 'rolling') === true;
+    const b = createBucket(rolling ? { name, windowMs: told.windowMs, rolling } : { name }, provider);
     this.buckets.set(name, b);
     this.last = undefined;
     if (this.discovered === NONE_DISCOVERED) this.discovered = [];

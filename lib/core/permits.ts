@@ -256,7 +256,7 @@ export class Permits {
           moved = true;
         }
       }
-      b ??= host.registry.discover(r.name, now);
+      b ??= host.registry.discover(r.name, now, r, host.provider);
       if (!b) continue;
       if (k < 0) k = mine.indexOf(b);
       const index = taken && k >= 0 ? taken.indexAt(k) : undefined;

@@ -63,6 +63,12 @@ export interface BucketReading {
   readonly reset?: ResetValue;
   /** The window length, when the response reports it (Planning Center's period, TEOS's "1m"). */
   readonly windowMs?: number;
+  /**
+   * The window slides (each call counts for `windowMs` after the server logged it), as every
+   * TEOS period does: a bucket the provider did not declare is then made a sliding window, when
+   * its `bucketKinds` bring one and the reading has a `windowMs`.
+   */
+  readonly rolling?: boolean;
   /** A leaky bucket's restore rate, units per second, when the response tells (Shopify GraphQL's `restoreRate`). */
   readonly restorePerSecond?: number;
 }

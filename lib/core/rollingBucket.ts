@@ -116,6 +116,20 @@ export class RollingBucket extends Bucket {
     if (now !== undefined) this.trim(now, this.guardMs, this.tight);
     const before = this.limit;
     this.readLimit(reading);
+    // A server that reports what is left but not the limit (TEOS) bounds it from below: what is
+    // left plus the request the figure counted. The largest bound yet; never above a limit told.
+    if (
+      reading.limit === undefined &&
+      reading.remaining !== undefined &&
+      this.limitSource !== 'hint' &&
+      this.limitSource !== 'headers'
+    ) {
+      const least = reading.remaining + (index === undefined ? 0 : 1);
+      if (least > 0 && least > (this.limit ?? 0)) {
+        this.limit = least;
+        this.limitSource = 'inferred';
+      }
+    }
     let hold = reading.remaining === 0 && resetAt !== undefined;
     if (reading.remaining !== undefined && this.limit !== undefined) {
       // What the server counted beyond our own calls up to this request is someone else's. Our

@@ -65,7 +65,7 @@ function readings(res: ResponseLike, names: (ms: number) => string): BucketReadi
           : Math.min(prev.remaining, left),
       reset: later(prev?.reset, reset),
     };
-    byName.set(name, compact({ name, ...merged, windowMs }));
+    byName.set(name, compact({ name, ...merged, windowMs, rolling: true }));
   });
   return [...byName.values()];
 }

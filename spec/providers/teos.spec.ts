@@ -27,25 +27,35 @@ const limits = (period: string, remaining: string, reset: string) => ({
 
 describe('providers.teos: reading responses', () => {
   it.each([
-    ['1m', '95', MINUTE_RESET, { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000 }],
-    ['1d', '9990', DAY_RESET, { name: 'day', remaining: 9990, reset: at(2026, 0, 2), windowMs: 86_400_000 }],
+    [
+      '1m',
+      '95',
+      MINUTE_RESET,
+      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
+    ],
+    [
+      '1d',
+      '9990',
+      DAY_RESET,
+      { name: 'day', remaining: 9990, reset: at(2026, 0, 2), windowMs: 86_400_000, rolling: true },
+    ],
     [
       '12h',
       '400',
       '2026-01-01T12:00:00.0000000Z',
-      { name: 'period:43200000', remaining: 400, reset: at(2026, 0, 1, 12), windowMs: 43_200_000 },
+      { name: 'period:43200000', remaining: 400, reset: at(2026, 0, 1, 12), windowMs: 43_200_000, rolling: true },
     ],
     [
       '1m',
       '3',
       '2026-01-01T00:00:59.1234567Z',
-      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59, 123), windowMs: 60_000 },
+      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59, 123), windowMs: 60_000, rolling: true },
     ],
     [
       '1m',
       '3',
       '2026-01-01T01:00:59.0000000+01:00',
-      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59), windowMs: 60_000 },
+      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59), windowMs: 60_000, rolling: true },
     ],
   ])('reads X-Rate-Limit-Limit %s (a period) into its bucket', (period, remaining, reset, expected) => {
     expect(read(200, limits(period, remaining, reset))).toEqual({ outcome: 'ok', buckets: [expected] });
@@ -53,8 +63,8 @@ describe('providers.teos: reading responses', () => {
 
   it('zips repeated headers (joined by ", ") into one reading per period', () => {
     const expected = [
-      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000 },
-      { name: 'day', remaining: 9990, reset: at(2026, 0, 2), windowMs: 86_400_000 },
+      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
+      { name: 'day', remaining: 9990, reset: at(2026, 0, 2), windowMs: 86_400_000, rolling: true },
     ];
     expect(read(200, limits('1m, 1d', '95, 9990', `${MINUTE_RESET}, ${DAY_RESET}`)).buckets).toEqual(expected);
     expect(
@@ -64,17 +74,17 @@ describe('providers.teos: reading responses', () => {
 
   it('leaves out a member that cannot be paired with its period', () => {
     expect(read(200, limits('1m, 1d', '95', `${MINUTE_RESET}, ${DAY_RESET}`)).buckets).toEqual([
-      { name: 'minute', reset: at(2026, 0, 1, 0, 1), windowMs: 60_000 },
-      { name: 'day', reset: at(2026, 0, 2), windowMs: 86_400_000 },
+      { name: 'minute', reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
+      { name: 'day', reset: at(2026, 0, 2), windowMs: 86_400_000, rolling: true },
     ]);
     expect(read(200, limits('1m, fortnight', '95, 9', `${MINUTE_RESET}, soon`)).buckets).toEqual([
-      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000 },
+      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
     ]);
   });
 
   it('merges two readings of one period conservatively', () => {
     expect(read(200, limits('1m, 60s', '95, 90', `${MINUTE_RESET}, 2026-01-01T00:01:01.0000000Z`)).buckets).toEqual([
-      { name: 'minute', remaining: 90, reset: at(2026, 0, 1, 0, 1, 1), windowMs: 60_000 },
+      { name: 'minute', remaining: 90, reset: at(2026, 0, 1, 0, 1, 1), windowMs: 60_000, rolling: true },
     ]);
   });
 
@@ -88,8 +98,8 @@ describe('providers.teos: reading responses', () => {
     expect(minuteOut).toEqual({
       outcome: 'limited',
       buckets: [
-        { name: 'minute', remaining: 0, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000 },
-        { name: 'day', remaining: 9000, reset: at(2026, 0, 2), windowMs: 86_400_000 },
+        { name: 'minute', remaining: 0, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
+        { name: 'day', remaining: 9000, reset: at(2026, 0, 2), windowMs: 86_400_000, rolling: true },
       ],
       retryAfter: at(2026, 0, 1, 0, 1),
       retrySource: 'reset',
@@ -124,7 +134,7 @@ describe('providers.teos: reading responses', () => {
     expect(read(200, limits('soon', 'lots', 'tomorrow'))).toEqual({ outcome: 'ok', buckets: [] });
     expect(read(200, limits('1m', '-5', 'Wed, 21 Oct 2015 07:28:00 GMT, x'))).toEqual({
       outcome: 'ok',
-      buckets: [{ name: 'minute', remaining: 0, windowMs: 60_000 }],
+      buckets: [{ name: 'minute', remaining: 0, windowMs: 60_000, rolling: true }],
     });
     expect(read(429, limits(',,,', ',', ','), hostile)).toEqual({ outcome: 'limited', buckets: [] });
   });
@@ -153,7 +163,7 @@ describe('providers.teos: buckets and options', () => {
       { name: 'mine', limit: 1, windowMs: 1000 },
     ]);
     expect(p.read(responseLike(200, limits('2m', '40', MINUTE_RESET)), {}).buckets).toEqual([
-      { name: 'minute', remaining: 40, reset: at(2026, 0, 1, 0, 1), windowMs: 120_000 },
+      { name: 'minute', remaining: 40, reset: at(2026, 0, 1, 0, 1), windowMs: 120_000, rolling: true },
     ]);
   });
 
@@ -230,7 +240,9 @@ describe('providers.teos with a limiter (virtual time)', () => {
           windowMs: 60_000,
           source: 'headers',
         }),
-        expect.objectContaining({ name: 'period:43200000', remaining: 400, resetAt: 43_200_000, source: 'headers' }),
+        // A period the profile does not name slides too: its limit is at least what is left (the
+        // request that read it counted against the buckets it knew when it went).
+        expect.objectContaining({ name: 'period:43200000', limit: 400, remaining: 400, source: 'headers' }),
       ]),
     );
     // The minute is paced smoothly: the second call waits for its slot instead of going at 20 ms.

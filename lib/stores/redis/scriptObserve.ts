@@ -189,7 +189,15 @@ for i = 1, nb do
       local resetIn = num(ARGV[a + 4])
       local win = num(ARGV[a + 5])
       if win ~= nil then s.win = win end
-      if lim ~= nil then s.lim = lim end
+      if lim ~= nil then
+        s.lim = lim; s.linf = false
+      elseif rem ~= nil and (s.lim == nil or s.linf) then
+        -- As RollingBucket.apply: what is left plus the request the figure counted bounds the
+        -- limit from below (TEOS tells no limit); the largest bound yet.
+        local least = rem
+        if index ~= nil then least = rem + 1 end
+        if least > 0 and least > (s.lim or 0) then s.lim = least; s.linf = true end
+      end
       local reset = nil
       if resetIn ~= nil then reset = now + resetIn end
       local hold = rem == 0 and reset ~= nil

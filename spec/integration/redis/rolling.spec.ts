@@ -5,6 +5,10 @@
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
+import { from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
+import { fromFetch } from 'rxjs/fetch';
+
+import { createLimiter, providers, rateLimit } from '../../../lib/index.js';
 
 import { credentialLabel, startSimulator, type Simulator } from '../../../lib/testing/index.js';
 import { redisKeys, redisStore } from '../../../lib/stores/redis/index.js';
@@ -82,6 +86,68 @@ describe('redis store: rolling windows shared by processes', () => {
         `physical limit ${physical} ms; ratio ${(elapsed / physical).toFixed(3)}`,
     );
   }, 60_000);
+
+  it.each(['memory', 'redis'] as const)(
+    'a TEOS period the profile does not name slides and is paced by what it leaves (%s store): zero 429s',
+    async (where) => {
+      // The day as 2 s (30 calls) and hinted at a length the server never names: its readings
+      // ("2s") make a bucket of their own, whose limit nobody told. Each reading bounds it
+      // from below (what is left, plus the call it counted); the calls past it wait for the
+      // oldest to age out.
+      const scale = 86_400_000 / 2000;
+      sim = await startSimulator({
+        timeScale: scale,
+        latencyMs: 5,
+        teos: { perMinute: 100, perDay: 30, headersAfter: 1 },
+      });
+      const store =
+        where === 'memory'
+          ? undefined
+          : redisStore({
+              client: (() => {
+                const c = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+                clients.push(c);
+                return c;
+              })(),
+              secret: 'rx-ratelimit-test-secret',
+              prefix: `rxrl-rolling-period-${process.pid}-${Date.now()}:`,
+            });
+      const limiter = createLimiter({
+        provider: providers.teos({
+          hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { windowMs: 86_400_000 } },
+        }),
+        key: 'teos-period',
+        ...(store ? { store } : {}),
+        maxWaitMs: 30_000,
+      });
+      const base = sim.urlFor('teos');
+      try {
+        const statuses = await lastValueFrom(
+          from(Array.from({ length: 45 }, (_, i) => i)).pipe(
+            mergeMap(
+              (i) =>
+                fromFetch(`${base}/api/v1/items/${i}`, { headers: { authorization: 'Bearer teos-period' } }).pipe(
+                  rateLimit(limiter, { method: 'GET', url: `/api/v1/items/${i}` }),
+                  map((res) => res.status),
+                ),
+              5,
+            ),
+            toArray(),
+          ),
+        );
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+        const seen = limiter.snapshot.buckets.find((b) => b.name === 'period:2000');
+        // Never above the true 30: the first call the server counted read 29 left (the store may
+        // not know that the figure counted a call of this bucket, and takes 29).
+        expect(seen).toMatchObject({ windowMs: 2000 });
+        expect(seen?.limit).toBeGreaterThanOrEqual(29);
+        expect(seen?.limit).toBeLessThanOrEqual(30);
+      } finally {
+        await limiter.close();
+      }
+    },
+    30_000,
+  );
 
   it("one token's rolling day in Redis at 10,000 calls in the window: memory measured, log bounded", async () => {
     const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
