@@ -158,11 +158,13 @@ export class RollingBucket extends Bucket {
       }
       // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
       if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
-      // Every call the server counts is one of ours: the window frees as our oldest calls leave
-      // it, which our own log times from their answers, with no clock offset. The server's
-      // reset, an instant of its clock, is read as late as that offset allows while `Date`
-      // headers leave it unsure, up to a second past the truth.
-      if (counted <= 0) hold = false;
+      // Every call the server counts may be one of ours (those sent after this one can overtake
+      // it on the way): the window frees as our oldest calls leave it, which our own log times
+      // from their answers, with no clock offset; `others` covers the excess until the reset.
+      // The server's reset, an instant of its clock, is read as late as that offset allows
+      // while `Date` headers leave it unsure, up to a second past the truth. (Were the later
+      // calls not counted yet, their 429s hold the bucket.)
+      if (counted <= later) hold = false;
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)

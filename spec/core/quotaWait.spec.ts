@@ -5,7 +5,7 @@
  * time, the simulator's TEOS and Pipedrive.
  */
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, catchError, from, mergeMap, of } from 'rxjs';
+import { asyncScheduler, catchError, from, map, mergeMap, of, timer } from 'rxjs';
 import {
   createLimiter,
   isQuotaExhaustedError,
@@ -15,6 +15,7 @@ import {
 } from '../../lib/index.js';
 import { createSimulatorEngine, virtualProvider } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { prng } from '../reliability/arbitraries.js';
 
 const DAY_MS = 86_400_000;
 
@@ -138,6 +139,60 @@ describe('quota buckets wait when their next slot frees within maxWaitMs', () =>
       expect(out.stats()).toMatchObject({ ok: 500, limited: 0 });
       // The 200 past the day's 300 go as the first 200 leave it, 20 streams a round trip at a time.
       expect(out.makespan()).toBeLessThanOrEqual(1.03 * (8000 + 10 * 20));
+    }
+  });
+
+  it('TEOS: a period no hint names slides like the day, and answers that overtake each other hold nothing (jittered round trips, ≤ 1.03 × the least time)', () => {
+    // The minute hinted as 5.56 ms (the day compressed to 8 s), which the server names "6ms":
+    // the readings of that period make a bucket of their own. Every TEOS period is a rolling
+    // window; taken as a fixed one, each time its reset passed with the server showing the day
+    // instead, all 20 streams waited for one request to come back. With jitter, a later call
+    // can reach the server first: the earlier one's answer then reads 0 left with nobody but us
+    // counted, which must not hold the day until its reset read as late as `Date` allows.
+    const scale = DAY_MS / 8000;
+    for (let seed = 1; seed <= 10; seed++) {
+      const random = prng(seed);
+      const out = inVirtualTime(({ now }) => {
+        const engine = createSimulatorEngine({
+          latencyMs: 20,
+          timeScale: scale,
+          teos: { perMinute: 100, perDay: 300, headersAfter: 1 },
+          now: () => asyncScheduler.now(),
+        });
+        const api = virtualProvider(engine, asyncScheduler);
+        const provider = providers.teos({
+          hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
+        });
+        const limiter = createLimiter({ provider, key: 'teos-key', maxWaitMs: 60_000 });
+        let start = 0;
+        let last = 0;
+        const failed: unknown[] = [];
+        // Each way takes 0–9 ms more than the server's 20-ms answer: round trips of 20–38 ms.
+        const jitter = () => timer(Math.floor(random() * 10));
+        asyncScheduler.schedule(
+          () => {
+            start = now();
+            from(Array.from({ length: 500 }, (_, i) => i))
+              .pipe(
+                mergeMap((i) => {
+                  const path = `/api/v1/items/${i}`;
+                  const call = jitter().pipe(
+                    mergeMap(() => api.request('teos', { method: 'GET', path, token: 'teos-key' })),
+                    mergeMap((res) => jitter().pipe(map(() => res))),
+                  );
+                  return call.pipe(rateLimit(limiter, { method: 'GET', url: path }));
+                }, 20),
+              )
+              .subscribe({ next: () => (last = now()), error: (e: unknown) => failed.push(e) });
+          },
+          Math.floor(random() * 1000),
+        );
+        return { failed, stats: () => Object.values(engine.stats().teos)[0], makespan: () => last - start };
+      });
+      expect(out.failed).toEqual([]);
+      expect(out.stats()).toMatchObject({ ok: 500, limited: 0 });
+      // The 200 past the day's 300 go as the first 200 leave it, at the longest round trip.
+      expect(out.makespan()).toBeLessThanOrEqual(1.03 * (8000 + 10 * 38));
     }
   });
 

@@ -208,9 +208,10 @@ for i = 1, nb do
         local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
         s.othu = reset or -1
-        -- Every call the server counts is ours: our log times when each leaves the window (as
-        -- RollingBucket.apply), not the server's reset read through the clock offset.
-        if s.lim - rem - ours <= 0 then hold = false end
+        -- Every call the server counts may be ours (later ones can overtake this one): our log
+        -- times when each leaves the window (as RollingBucket.apply), not the server's reset
+        -- read through the clock offset.
+        if s.lim - rem - ours <= later then hold = false end
       end
       if hold then s.hold = math.max(s.hold or 0, reset) end
     end
