@@ -238,8 +238,9 @@ describe('providers against the simulator over real sockets', () => {
         console.log(
           `${_}: ${c.requests} requests in ${elapsed} ms, ${(elapsed / minimum).toFixed(3)} x the shortest time`,
         );
-        // The speed (within 1.1 x of the minimum) is asserted in virtual time (providers.virtual.spec.ts) and
-        // measured by `npm run bench`; over real sockets a ratio would measure how busy the machine is.
+        // The speed (within 1.1 x of the minimum; 1.05 x for GitHub, HubSpot and Atlassian) is
+        // asserted in virtual time (providers.virtual.spec.ts) and measured by `npm run bench`;
+        // over real sockets a ratio would measure how busy the machine is.
       } finally {
         await limiter.close();
         await sim.close();
