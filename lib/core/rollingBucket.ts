@@ -147,24 +147,31 @@ export class RollingBucket extends Bucket {
       // it (none read, or that figure is over), the later calls count as not counted yet.
       const fresh = read === 0 || this.othersUntil <= (now ?? -Infinity);
       const others = Math.max(0, counted - (fresh ? 0 : read));
+      // The calls it counted arrived by now: they leave the window a window (and the margin
+      // after an end we bound ourselves) from now at the latest, whatever the reset says.
+      const until = Math.min(
+        resetAt ?? Infinity,
+        now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
+      );
       if (fresh || others > this.others) {
         this.others = others;
-        // The calls it counted arrived by now: they leave the window a window (and the margin
-        // after an end we bound ourselves) from now at the latest, whatever the reset says.
-        this.othersUntil = Math.min(
-          resetAt ?? Infinity,
-          now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
-        );
+        this.othersUntil = until;
       }
       // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
       if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
       // Every call the server counts may be one of ours (those sent after this one can overtake
       // it on the way): the window frees as our oldest calls leave it, which our own log times
-      // from their answers, with no clock offset; `others` covers the excess until the reset.
-      // The server's reset, an instant of its clock, is read as late as that offset allows
-      // while `Date` headers leave it unsure, up to a second past the truth. (Were the later
-      // calls not counted yet, their 429s hold the bucket.)
-      if (counted <= later) hold = false;
+      // from their answers, with no clock offset, not at the server's reset, an instant of its
+      // clock read as late as that offset allows while `Date` headers leave it unsure (up to a
+      // second past the truth). Whatever the later calls cannot be shown to explain counts as
+      // others' until then; were they not counted after all, their 429s hold the bucket.
+      if (hold && counted <= later) {
+        hold = false;
+        if (counted > 0 && (this.others < counted || this.othersUntil <= (now ?? -Infinity))) {
+          this.others = counted;
+          this.othersUntil = until;
+        }
+      }
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
