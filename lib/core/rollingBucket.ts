@@ -41,6 +41,20 @@ export class RollingBucket extends Bucket {
   private othersUntil = 0;
   /** Our calls whose figures were read last, by admission index (`apply`). */
   private readonly reads: number[] = [];
+  /** When each of `reads` was read, in the same order (so never decreasing). */
+  private readonly readAt: number[] = [];
+  /** What the server had counted at each of `reads` (limit less remaining). */
+  private readonly readCount: number[] = [];
+  /** The indices of `reads`. */
+  private readonly readSet = new Set<number>();
+  /**
+   * Our calls in flight, sent before the call whose figure last set `others`, whose figures had
+   * not been read then (index → units): that figure may not count them (a later call can reach
+   * the server first), so they count beside `others` until their own figures are read.
+   */
+  private readonly unread = new Map<number, number>();
+  /** Units of `unread`. */
+  private unreadUnits = 0;
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -145,7 +159,20 @@ export class RollingBucket extends Bucket {
       // order they were sent, the server counted this call before it, and no later call of
       // ours took the slot): then this one only raises the figure. With nothing newer to bound
       // it (none read, or that figure is over), the later calls count as not counted yet.
-      const fresh = read === 0 || this.othersUntil <= (now ?? -Infinity);
+      // An earlier call's figure read after this call was sent may be newer too: that call may
+      // have reached the server after this one (so this figure does not count it, though our
+      // log does). Unless it counted fewer than this one: then, as nothing of a window of
+      // seconds leaves it in a round trip, it arrived first.
+      const serverCount = this.limit - reading.remaining;
+      const sentAt = index === undefined ? undefined : this.pending.get(index);
+      let newerEarlier = false;
+      if (index !== undefined && sentAt !== undefined)
+        for (let r = this.reads.length - 1; r >= 0 && (this.readAt[r] ?? -Infinity) > sentAt; r--)
+          if ((this.reads[r] ?? Infinity) < index && (this.readCount[r] ?? Infinity) >= serverCount) {
+            newerEarlier = true;
+            break;
+          }
+      const fresh = (read === 0 && !newerEarlier) || this.othersUntil <= (now ?? -Infinity);
       const others = Math.max(0, counted - (fresh ? 0 : read));
       // The calls it counted arrived by now: they leave the window a window (and the margin
       // after an end we bound ourselves) from now at the latest, whatever the reset says.
@@ -156,9 +183,30 @@ export class RollingBucket extends Bucket {
       if (fresh || others > this.others) {
         this.others = others;
         this.othersUntil = until;
+        if (fresh && index !== undefined) {
+          this.unread.clear();
+          this.unreadUnits = 0;
+          for (const k of this.pending.keys())
+            if (k < index && !this.readSet.has(k)) {
+              const units = this.pendingCost.get(k) ?? 1;
+              this.unread.set(k, units);
+              this.unreadUnits += units;
+            }
+        }
       }
-      // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
-      if (index !== undefined && this.reads.push(index) > READS_KEPT) this.reads.shift();
+      if (index !== undefined) {
+        this.unreadUnits -= this.unread.get(index) ?? 0;
+        this.unread.delete(index);
+        // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
+        this.readAt.push(now ?? -Infinity);
+        this.readCount.push(serverCount);
+        this.readSet.add(index);
+        if (this.reads.push(index) > READS_KEPT) {
+          this.readSet.delete(this.reads.shift() ?? -1);
+          this.readAt.shift();
+          this.readCount.shift();
+        }
+      }
       // Every call the server counts may be one of ours (those sent after this one can overtake
       // it on the way): the window frees as our oldest calls leave it, which our own log times
       // from their answers, with no clock offset, not at the server's reset, an instant of its
@@ -202,7 +250,7 @@ export class RollingBucket extends Bucket {
     const ownLeaves = (k: number) =>
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
     let at = ownLeaves(need);
-    const others = this.othersUntil > now ? this.others : 0;
+    const others = this.othersAt(now);
     if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
     return Number.isFinite(at) ? at : now + window;
   }
@@ -217,7 +265,12 @@ export class RollingBucket extends Bucket {
   }
 
   private used(now: number): number {
-    return this.own() + (this.othersUntil > now ? this.others : 0);
+    return this.own() + this.othersAt(now);
+  }
+
+  /** What others spent, as far as we know at `now`, and our calls the figure may have missed. */
+  private othersAt(now: number): number {
+    return this.othersUntil > now ? this.others + this.unreadUnits : 0;
   }
 
   /** Units of our calls the server may still count: in flight, or ended less than a window ago. */
@@ -294,6 +347,8 @@ export class RollingBucket extends Bucket {
     this.heldUntil = 0;
     this.othersUntil = 0;
     this.others = 0;
+    this.unread.clear();
+    this.unreadUnits = 0;
   }
 
   override exhaust(until: number): void {

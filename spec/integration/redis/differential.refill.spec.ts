@@ -174,6 +174,7 @@ const TIMES = new Set([
   'probes',
   'heldUntil',
   'othersUntil',
+  'readAt',
   'lastCallAt',
   'log',
   'pending',
