@@ -98,43 +98,55 @@ describe('quota buckets wait when their next slot frees within maxWaitMs', () =>
     }
   });
 
-  it('TEOS: a rolling day that binds frees at our oldest calls leaving it, not at a reset read late (≤ 1.03 × the least time, any phase)', () => {
-    // The day compressed to 8 s (the minute never binds), the server's clock as ours, the run
-    // starting anywhere in a second. The answers of the first 300 come back within a few round
-    // trips, often all in one second of the server's: `Date` then leaves the offset unsure by up
-    // to a second, and the server's reset (an instant of its clock) is read that much late,
-    // lest a server clock behind ours end the wait early. Every call the server counts is ours,
-    // so our own log times when each leaves the window.
+  /**
+   * TEOS's day compressed to 8 s (the minute never binds: 100 per 5.6 ms, hinted as such), 300
+   * calls in it, the server's clock as ours: 500 GETs from 20 streams, started `startMs` in,
+   * each call's trips each way `delay()` longer than the 20-ms latency. The makespan runs from
+   * the start to the last answer.
+   */
+  function teosDay(startMs: number, delay?: () => number) {
     const scale = DAY_MS / 8000;
-    for (const phaseMs of [0, 137, 402, 655, 871, 990]) {
-      const out = inVirtualTime(({ now }) => {
-        const engine = createSimulatorEngine({
-          latencyMs: 20,
-          timeScale: scale,
-          teos: { perMinute: 100, perDay: 300, headersAfter: 1 },
-          now: () => asyncScheduler.now(),
-        });
-        const api = virtualProvider(engine, asyncScheduler);
-        const provider = providers.teos({
-          hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
-        });
-        const limiter = createLimiter({ provider, key: 'teos-key', maxWaitMs: 60_000 });
-        let last = 0;
-        const failed: unknown[] = [];
-        asyncScheduler.schedule(() => {
-          from(Array.from({ length: 500 }, (_, i) => i))
-            .pipe(
-              mergeMap((i) => {
-                const path = `/api/v1/items/${i}`;
-                return api
-                  .request('teos', { method: 'GET', path, token: 'teos-key' })
-                  .pipe(rateLimit(limiter, { method: 'GET', url: path }));
-              }, 20),
-            )
-            .subscribe({ next: () => (last = now() - phaseMs), error: (e: unknown) => failed.push(e) });
-        }, phaseMs);
-        return { failed, stats: () => Object.values(engine.stats().teos)[0], makespan: () => last };
+    return inVirtualTime(({ now }) => {
+      const engine = createSimulatorEngine({
+        latencyMs: 20,
+        timeScale: scale,
+        teos: { perMinute: 100, perDay: 300, headersAfter: 1 },
+        now: () => asyncScheduler.now(),
       });
+      const api = virtualProvider(engine, asyncScheduler);
+      const provider = providers.teos({
+        hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
+      });
+      const limiter = createLimiter({ provider, key: 'teos-key', maxWaitMs: 60_000 });
+      let last = 0;
+      const failed: unknown[] = [];
+      const trip = <T>(value: T) => (delay ? timer(delay()).pipe(map(() => value)) : of(value));
+      asyncScheduler.schedule(() => {
+        from(Array.from({ length: 500 }, (_, i) => i))
+          .pipe(
+            mergeMap((i) => {
+              const path = `/api/v1/items/${i}`;
+              const call = trip(path).pipe(
+                mergeMap(() => api.request('teos', { method: 'GET', path, token: 'teos-key' })),
+                mergeMap(trip),
+              );
+              return call.pipe(rateLimit(limiter, { method: 'GET', url: path }));
+            }, 20),
+          )
+          .subscribe({ next: () => (last = now() - startMs), error: (e: unknown) => failed.push(e) });
+      }, startMs);
+      return { failed, stats: () => Object.values(engine.stats().teos)[0], makespan: () => last };
+    });
+  }
+
+  it('TEOS: a rolling day that binds frees at our oldest calls leaving it, not at a reset read late (≤ 1.03 × the least time, any phase)', () => {
+    // The run starting anywhere in a second. The answers of the first 300 come back within a
+    // few round trips, often all in one second of the server's: `Date` then leaves the offset
+    // unsure by up to a second, and the server's reset (an instant of its clock) is read that
+    // much late, lest a server clock behind ours end the wait early. Every call the server
+    // counts is ours, so our own log times when each leaves the window.
+    for (const phaseMs of [0, 137, 402, 655, 871, 990]) {
+      const out = teosDay(phaseMs);
       expect(out.failed).toEqual([]);
       expect(out.stats()).toMatchObject({ ok: 500, limited: 0 });
       // The 200 past the day's 300 go as the first 200 leave it, 20 streams a round trip at a time.
@@ -143,52 +155,16 @@ describe('quota buckets wait when their next slot frees within maxWaitMs', () =>
   });
 
   it('TEOS: a period no hint names slides like the day, and answers that overtake each other hold nothing (jittered round trips, ≤ 1.03 × the least time)', () => {
-    // The minute hinted as 5.56 ms (the day compressed to 8 s), which the server names "6ms":
-    // the readings of that period make a bucket of their own. Every TEOS period is a rolling
-    // window; taken as a fixed one, each time its reset passed with the server showing the day
-    // instead, all 20 streams waited for one request to come back. With jitter, a later call
-    // can reach the server first: the earlier one's answer then reads 0 left with nobody but us
-    // counted, which must not hold the day until its reset read as late as `Date` allows.
-    const scale = DAY_MS / 8000;
+    // The minute hinted as 5.56 ms, which the server names "6ms": the readings of that period
+    // make a bucket of their own. Every TEOS period is a rolling window; taken as a fixed one,
+    // each time its reset passed with the server showing the day instead, all 20 streams
+    // waited for one request to come back. With jitter, a later call can reach the server
+    // first: the earlier one's answer then reads 0 left with nobody but us counted, which must
+    // not hold the day until its reset read as late as `Date` allows.
     for (let seed = 1; seed <= 10; seed++) {
       const random = prng(seed);
-      const out = inVirtualTime(({ now }) => {
-        const engine = createSimulatorEngine({
-          latencyMs: 20,
-          timeScale: scale,
-          teos: { perMinute: 100, perDay: 300, headersAfter: 1 },
-          now: () => asyncScheduler.now(),
-        });
-        const api = virtualProvider(engine, asyncScheduler);
-        const provider = providers.teos({
-          hints: { minute: { windowMs: 60_000 / scale, pacing: 'burst' }, day: { limit: 300, windowMs: 8000 } },
-        });
-        const limiter = createLimiter({ provider, key: 'teos-key', maxWaitMs: 60_000 });
-        let start = 0;
-        let last = 0;
-        const failed: unknown[] = [];
-        // Each way takes 0–9 ms more than the server's 20-ms answer: round trips of 20–38 ms.
-        const jitter = () => timer(Math.floor(random() * 10));
-        asyncScheduler.schedule(
-          () => {
-            start = now();
-            from(Array.from({ length: 500 }, (_, i) => i))
-              .pipe(
-                mergeMap((i) => {
-                  const path = `/api/v1/items/${i}`;
-                  const call = jitter().pipe(
-                    mergeMap(() => api.request('teos', { method: 'GET', path, token: 'teos-key' })),
-                    mergeMap((res) => jitter().pipe(map(() => res))),
-                  );
-                  return call.pipe(rateLimit(limiter, { method: 'GET', url: path }));
-                }, 20),
-              )
-              .subscribe({ next: () => (last = now()), error: (e: unknown) => failed.push(e) });
-          },
-          Math.floor(random() * 1000),
-        );
-        return { failed, stats: () => Object.values(engine.stats().teos)[0], makespan: () => last - start };
-      });
+      // Each way takes 0–9 ms more than the server's 20-ms answer: round trips of 20–38 ms.
+      const out = teosDay(Math.floor(random() * 1000), () => Math.floor(random() * 10));
       expect(out.failed).toEqual([]);
       expect(out.stats()).toMatchObject({ ok: 500, limited: 0 });
       // The 200 past the day's 300 go as the first 200 leave it, at the longest round trip.

@@ -78,6 +78,30 @@ function rollingApi(
   return { request, log };
 }
 
+/**
+ * `limit * 3` calls from `streams` streams through a HubSpot limiter (its interval hinted as the
+ * window) against {@link rollingApi} with its headers: the server's log of what it answered.
+ */
+function hubspotRun(
+  limit: number,
+  windowMs: number,
+  streams: number,
+  uplink: (i: number) => number,
+  o: { downlink: (i: number) => number; othersAt?: readonly number[] },
+) {
+  return inVirtualTime(() => {
+    const api = rollingApi(limit, windowMs, uplink, { ...o, headers: true });
+    const limiter = createLimiter({
+      provider: providers.hubspot({ hints: { interval: { limit, windowMs } } }),
+      key: 'k',
+    });
+    from(Array.from({ length: limit * 3 }))
+      .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
+      .subscribe();
+    return api;
+  });
+}
+
 describe('rolling buckets', () => {
   const slowFirst = (resetGuardMs?: number) =>
     inVirtualTime(() => {
@@ -201,17 +225,8 @@ describe('rolling buckets', () => {
           const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
           // The other client's calls, sent in the window before ours start (fewer than the limit).
           const othersAt = others.slice(0, limit - 1).map((f) => -Math.floor(f * (windowMs - 1)));
-          const requests = limit * 3;
-          const api = inVirtualTime(() => {
-            const api = rollingApi(limit, windowMs, up, { downlink: down, headers: true, othersAt });
-            const provider = providers.hubspot({ hints: { interval: { limit, windowMs } } });
-            const limiter = createLimiter({ provider, key: 'k' });
-            from(Array.from({ length: requests }))
-              .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
-              .subscribe();
-            return api;
-          });
-          expect(api.log).toHaveLength(requests);
+          const api = hubspotRun(limit, windowMs, streams, up, { downlink: down, othersAt });
+          expect(api.log).toHaveLength(limit * 3);
           expect(api.log.filter((h) => h.status === 429)).toEqual([]);
         },
       ),
@@ -236,17 +251,8 @@ describe('rolling buckets', () => {
           const up = (i: number) => ups[(i * 5) % ups.length] ?? 0;
           const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
           const othersAt = others.slice(0, limit - 1).map((f) => -Math.floor(f * (windowMs - 1)));
-          const requests = limit * 3;
-          const api = inVirtualTime(() => {
-            const api = rollingApi(limit, windowMs, up, { downlink: down, headers: true, othersAt });
-            const provider = providers.hubspot({ hints: { interval: { limit, windowMs } } });
-            const limiter = createLimiter({ provider, key: 'k' });
-            from(Array.from({ length: requests }))
-              .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
-              .subscribe();
-            return api;
-          });
-          expect(api.log).toHaveLength(requests);
+          const api = hubspotRun(limit, windowMs, streams, up, { downlink: down, othersAt });
+          expect(api.log).toHaveLength(limit * 3);
           expect(api.log.filter((h) => h.status === 429)).toEqual([]);
         },
       ),
@@ -270,19 +276,9 @@ describe('rolling buckets', () => {
     );
     let windows = 0;
     for (const [limit, windowMs, streams, ups, downs] of random) {
-      const api = inVirtualTime(() => {
-        const up = (i: number) => ups[(i * 5) % ups.length] ?? 0;
-        const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
-        const api = rollingApi(limit, windowMs, up, { downlink: down, headers: true });
-        const limiter = createLimiter({
-          provider: providers.hubspot({ hints: { interval: { limit, windowMs } } }),
-          key: 'k',
-        });
-        from(Array.from({ length: limit * 3 }))
-          .pipe(mergeMap(() => api.request().pipe(throttleByHeaders(limiter)), streams))
-          .subscribe();
-        return api;
-      });
+      const up = (i: number) => ups[(i * 5) % ups.length] ?? 0;
+      const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
+      const api = hubspotRun(limit, windowMs, streams, up, { downlink: down });
       expect(api.log.filter((h) => h.status === 429)).toEqual([]);
       windows += (api.log[api.log.length - 1]?.at ?? 0) / windowMs;
     }
