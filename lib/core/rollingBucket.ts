@@ -8,6 +8,12 @@ import { ownEndGuard, PROBE_MS } from './window.js';
 /** How many of its last reads a rolling bucket keeps, to tell which later calls were counted first. */
 const READS_KEPT = 128;
 
+/** A call of ours a figure may have missed: its units, and when it reached the server at the latest. */
+interface Unread {
+  readonly units: number;
+  arrivedBy: number;
+}
+
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
  * server logged it, so the budget comes back one request at a time, not all at a reset. The
@@ -48,13 +54,26 @@ export class RollingBucket extends Bucket {
   /** The indices of `reads`. */
   private readonly readSet = new Set<number>();
   /**
-   * Our calls in flight, sent before the call whose figure last set `others`, whose figures had
-   * not been read then (index → units): that figure may not count them (a later call can reach
-   * the server first), so they count beside `others` until their own figures are read.
+   * Our calls, by index, sent before the call whose figure last set `others`, that may not have
+   * reached the server by its send (see `missedBy`): that figure may not count them, so, once
+   * another client is seen, they count beside `others` until a figure that must count them is
+   * read (theirs, or one sent after they arrived).
    */
-  private readonly unread = new Map<number, number>();
+  private readonly unread = new Map<number, Unread>();
   /** Units of `unread`. */
   private unreadUnits = 0;
+  /**
+   * Our last calls that ended without a figure read (an answer without headers, an error, a
+   * call let go), oldest first: a figure read later may not count them, as `unread`.
+   */
+  private readonly silent: Array<Unread & { readonly index: number }> = [];
+  /**
+   * The latest instant a forgotten entry of `reads` or `silent` bore (read, or reached the
+   * server by): a figure of a call sent before it cannot tell what it missed, and only raises.
+   */
+  private forgottenAt = -Infinity;
+  /** Until when a figure showed another client's calls in the window, for sure (`apply`). */
+  private othersSeenUntil = -Infinity;
   /** Figures come from a shared store (`adopt`), which admits across processes. */
   private shared = false;
   /** The reset guard of the last refill: how long after `windowMs` a send still counts. */
@@ -165,8 +184,8 @@ export class RollingBucket extends Bucket {
       // seconds leaves it in a round trip, it arrived first.
       const serverCount = this.limit - reading.remaining;
       const sentAt = index === undefined ? undefined : this.pending.get(index);
-      let newerEarlier = false;
-      if (index !== undefined && sentAt !== undefined)
+      let newerEarlier = sentAt !== undefined && this.forgottenAt > sentAt;
+      if (index !== undefined && sentAt !== undefined && !newerEarlier)
         for (let r = this.reads.length - 1; r >= 0 && (this.readAt[r] ?? -Infinity) > sentAt; r--)
           if ((this.reads[r] ?? Infinity) < index && (this.readCount[r] ?? Infinity) >= serverCount) {
             newerEarlier = true;
@@ -180,30 +199,40 @@ export class RollingBucket extends Bucket {
         resetAt ?? Infinity,
         now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
       );
+      // Whether another client spent any of the window: a figure counted more than every call
+      // of ours it could have counted (our log keeps each at least as long as the server).
+      if (counted > later && now !== undefined)
+        this.othersSeenUntil = Math.max(
+          this.othersSeenUntil,
+          now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
+        );
+      const seen = this.othersSeenUntil > (now ?? -Infinity);
       if (fresh || others > this.others) {
         this.others = others;
         this.othersUntil = until;
-        if (fresh && index !== undefined) {
-          this.unread.clear();
-          this.unreadUnits = 0;
-          for (const k of this.pending.keys())
-            if (k < index && !this.readSet.has(k)) {
-              const units = this.pendingCost.get(k) ?? 1;
-              this.unread.set(k, units);
-              this.unreadUnits += units;
-            }
-        }
+        // What this figure missed only matters beside another client's spend (ours is in our
+        // log): with none seen, none of it is counted twice.
+        if (fresh && index !== undefined && sentAt !== undefined) this.missedBy(index, sentAt, seen);
       }
+      // Calls that reached the server before this one was sent: its figure, merged above,
+      // counts them.
+      if (sentAt !== undefined)
+        for (const [k, u] of this.unread)
+          if (u.arrivedBy <= sentAt) {
+            this.unreadUnits -= u.units;
+            this.unread.delete(k);
+          }
       if (index !== undefined) {
-        this.unreadUnits -= this.unread.get(index) ?? 0;
+        this.unreadUnits -= this.unread.get(index)?.units ?? 0;
         this.unread.delete(index);
-        // Only the last reads are kept: forgetting one only takes fewer later calls as counted.
+        // Only the last reads are kept: forgetting one takes fewer later calls as counted, and
+        // a figure of a call sent before it was read can no longer be told fresh (`forgottenAt`).
         this.readAt.push(now ?? -Infinity);
         this.readCount.push(serverCount);
         this.readSet.add(index);
         if (this.reads.push(index) > READS_KEPT) {
           this.readSet.delete(this.reads.shift() ?? -1);
-          this.readAt.shift();
+          this.forgottenAt = Math.max(this.forgottenAt, this.readAt.shift() ?? -Infinity);
           this.readCount.shift();
         }
       }
@@ -268,6 +297,26 @@ export class RollingBucket extends Bucket {
     return this.own() + this.othersAt(now);
   }
 
+  /**
+   * Our earlier calls the figure of call `index`, sent at `sentAt`, may have missed: those that
+   * had not reached the server by then for sure (in flight unanswered, answered after it, or
+   * ended without a figure since). They count beside `others` until a figure counts them.
+   */
+  private missedBy(index: number, sentAt: number, seen: boolean): void {
+    this.unread.clear();
+    this.unreadUnits = 0;
+    if (!seen) return;
+    const add = (k: number, u: Unread) => {
+      if (k >= index || u.arrivedBy <= sentAt || this.unread.has(k)) return;
+      this.unread.set(k, { units: u.units, arrivedBy: u.arrivedBy });
+      this.unreadUnits += u.units;
+    };
+    for (const k of this.pending.keys())
+      if (!this.readSet.has(k))
+        add(k, { units: this.pendingCost.get(k) ?? 1, arrivedBy: this.answered.get(k) ?? Infinity });
+    for (const u of this.silent) add(u.index, u);
+  }
+
   /** What others spent, as far as we know at `now`, and our calls the figure may have missed. */
   private othersAt(now: number): number {
     return this.othersUntil > now ? this.others + this.unreadUnits : 0;
@@ -292,6 +341,15 @@ export class RollingBucket extends Bucket {
     // end, so it keeps the whole guard (logged later by what `ownGuard` takes off).
     const answered = this.answered.get(key);
     const end = answered ?? (at ?? sent) + this.guardMs - this.ownGuard(this.guardMs, this.tight);
+    if (!this.readSet.has(key)) {
+      // Ended without a figure: it reached the server by its answer, or, let go, by the guard
+      // after (as its log entry takes it).
+      const arrivedBy = answered ?? (at ?? sent) + this.guardMs;
+      const missed = this.unread.get(key);
+      if (missed) missed.arrivedBy = arrivedBy;
+      if (this.silent.push({ index: key, units: held, arrivedBy }) > READS_KEPT)
+        this.forgottenAt = Math.max(this.forgottenAt, this.silent.shift()?.arrivedBy ?? -Infinity);
+    }
     this.pending.delete(key);
     this.pendingCost.delete(key);
     this.answered.delete(key);
@@ -349,6 +407,9 @@ export class RollingBucket extends Bucket {
     this.others = 0;
     this.unread.clear();
     this.unreadUnits = 0;
+    this.silent.length = 0;
+    this.forgottenAt = -Infinity;
+    this.othersSeenUntil = -Infinity;
   }
 
   override exhaust(until: number): void {
