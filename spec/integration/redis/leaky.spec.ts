@@ -98,8 +98,11 @@ describe('leaky buckets and the Redis store', () => {
     // apart (the first a trip's restore later: a request sent from a full bucket loses it).
     await until(() => ra.granted.length + rb.granted.length === 8);
     const times = [...ra.granted, ...rb.granted].map((g) => g.at).sort((x, y) => x - y);
-    expect(times.slice(0, 4).every((t) => t < 300)).toBe(true);
-    expect(times[4]).toBeGreaterThanOrEqual(450);
+    // Counted from the first grant: the first call of a store (its scripts, its connection)
+    // may take hundreds of ms on a busy machine, which says nothing of the bucket.
+    const first = times[0] ?? 0;
+    expect((times[3] ?? Infinity) - first).toBeLessThan(300);
+    expect((times[4] ?? 0) - first).toBeGreaterThanOrEqual(450);
     for (let k = 5; k < 8; k++) expect((times[k] ?? 0) - (times[k - 1] ?? 0)).toBeGreaterThanOrEqual(400);
     // Both took part: the bucket is one, not one each.
     expect(ra.granted.length).toBeGreaterThan(0);
