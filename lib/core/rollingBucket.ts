@@ -14,6 +14,14 @@ interface Unread {
   arrivedBy: number;
 }
 
+/** A figure read (`apply`): of which call, when, what the server had counted, and the call's units. */
+interface Read {
+  readonly index: number;
+  readonly at: number;
+  readonly count: number;
+  readonly units: number;
+}
+
 /**
  * A sliding window (TEOS's rolling 24 hours): each request counts for `windowMs` after the
  * server logged it, so the budget comes back one request at a time, not all at a reset. The
@@ -39,19 +47,24 @@ export class RollingBucket extends Bucket {
   private readonly pendingCost = new Map<number, number>();
   /** Units of the calls in flight. */
   private pendingUnits = 0;
+  /** Units admitted so far, and, per call in flight, the units admitted up to and with it. */
+  private admittedUnits = 0;
+  private readonly unitsThrough = new Map<number, number>();
   private heldUntil = 0;
   /** When our last call was sent or ended (a limit of 0 probes a while after it). */
   private lastCallAt = -Infinity;
-  /** Requests the server counts that our log does not (other clients of the token), and until when. */
+  /**
+   * Requests the server counts that our log does not (other clients of the token): all of
+   * them leave by `othersUntil` (a window after the figure that counted them), and the oldest,
+   * a unit at least, by `othersFirstAt` (the reset the server told: on a sliding window, when
+   * its oldest call leaves, which may be ours or theirs).
+   */
   private others = 0;
   private othersUntil = 0;
-  /** Our calls whose figures were read last, by admission index (`apply`). */
-  private readonly reads: number[] = [];
-  /** When each of `reads` was read, in the same order (so never decreasing). */
-  private readonly readAt: number[] = [];
-  /** What the server had counted at each of `reads` (limit less remaining). */
-  private readonly readCount: number[] = [];
-  /** The indices of `reads`. */
+  private othersFirstAt = 0;
+  /** The figures read last, oldest first (so `at` never decreases). */
+  private readonly reads: Read[] = [];
+  /** The admission indices of `reads`. */
   private readonly readSet = new Set<number>();
   /**
    * Our calls, by index, sent before the call whose figure last set `others`, that may not have
@@ -131,6 +144,8 @@ export class RollingBucket extends Bucket {
     this.pending.set(index, now);
     if (cost !== 1) this.pendingCost.set(index, cost);
     this.pendingUnits += cost;
+    this.admittedUnits += cost;
+    this.unitsThrough.set(index, this.admittedUnits);
     this.lastCallAt = Math.max(this.lastCallAt, now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing() * cost);
@@ -149,15 +164,17 @@ export class RollingBucket extends Bucket {
     if (now !== undefined) this.trim(now, this.guardMs, this.tight);
     const before = this.limit;
     this.readLimit(reading);
+    // The units of the call this figure answers (one if it ended before).
+    const units = index === undefined ? 0 : (this.pendingCost.get(index) ?? 1);
     // A server that reports what is left but not the limit (TEOS) bounds it from below: what is
-    // left plus the request the figure counted. The largest bound yet; never above a limit told.
+    // left plus the call the figure counted. The largest bound yet; never above a limit told.
     if (
       reading.limit === undefined &&
       reading.remaining !== undefined &&
       this.limitSource !== 'hint' &&
       this.limitSource !== 'headers'
     ) {
-      const least = reading.remaining + (index === undefined ? 0 : 1);
+      const least = reading.remaining + units;
       if (least > 0 && least > (this.limit ?? 0)) {
         this.limit = least;
         this.limitSource = 'inferred';
@@ -170,9 +187,10 @@ export class RollingBucket extends Bucket {
       // back first: they were counted first (a later call can overtake an earlier one on the
       // way there, and its figure then counts it). Taking them as not counted read their slots
       // as another client's, and held them until the next answer: at a window's end, the
-      // next window's first slots.
-      const read = index === undefined ? 0 : this.reads.filter((k) => k > index).length;
-      const later = index === undefined ? this.inFlight : Math.max(0, this.admitted - index - 1);
+      // next window's first slots. All in units: a call of cost 3 is 3 of the server's count.
+      let read = 0;
+      if (index !== undefined) for (const r of this.reads) if (r.index > index) read += r.units;
+      const later = index === undefined ? this.inFlight : this.unitsAfter(index);
       const counted = this.limit - reading.remaining - this.own() + later;
       // A later call's figure, read already, is newer than this one (if they arrived in the
       // order they were sent, the server counted this call before it, and no later call of
@@ -186,30 +204,31 @@ export class RollingBucket extends Bucket {
       const sentAt = index === undefined ? undefined : this.pending.get(index);
       let newerEarlier = sentAt !== undefined && this.forgottenAt > sentAt;
       if (index !== undefined && sentAt !== undefined && !newerEarlier)
-        for (let r = this.reads.length - 1; r >= 0 && (this.readAt[r] ?? -Infinity) > sentAt; r--)
-          if ((this.reads[r] ?? Infinity) < index && (this.readCount[r] ?? Infinity) >= serverCount) {
+        for (let k = this.reads.length - 1; k >= 0; k--) {
+          const r = this.reads[k] as Read;
+          if (r.at <= sentAt) break;
+          if (r.index < index && r.count >= serverCount) {
             newerEarlier = true;
             break;
           }
+        }
       const fresh = (read === 0 && !newerEarlier) || this.othersUntil <= (now ?? -Infinity);
       const others = Math.max(0, counted - (fresh ? 0 : read));
       // The calls it counted arrived by now: they leave the window a window (and the margin
-      // after an end we bound ourselves) from now at the latest, whatever the reset says.
-      const until = Math.min(
-        resetAt ?? Infinity,
-        now === undefined ? Infinity : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
-      );
+      // after an end we bound ourselves) from now at the latest. The reset the server tells is
+      // when the oldest leaves (a unit at least), not all of them: a sliding window frees one
+      // call at a time.
+      const until =
+        now === undefined
+          ? (resetAt ?? Infinity)
+          : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight);
+      const firstAt = Math.min(resetAt ?? Infinity, until);
       // Whether another client spent any of the window: a figure counted more than every call
       // of ours it could have counted (our log keeps each at least as long as the server).
-      if (counted > later && now !== undefined)
-        this.othersSeenUntil = Math.max(
-          this.othersSeenUntil,
-          now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight),
-        );
+      if (counted > later && now !== undefined) this.othersSeenUntil = Math.max(this.othersSeenUntil, until);
       const seen = this.othersSeenUntil > (now ?? -Infinity);
-      if (fresh || others > this.others) {
-        this.others = others;
-        this.othersUntil = until;
+      if (fresh || others > this.othersAt(now ?? -Infinity) - this.unreadUnits) {
+        this.setOthers(others, until, firstAt);
         // What this figure missed only matters beside another client's spend (ours is in our
         // log): with none seen, none of it is counted twice.
         if (fresh && index !== undefined && sentAt !== undefined) this.missedBy(index, sentAt, seen);
@@ -227,13 +246,11 @@ export class RollingBucket extends Bucket {
         this.unread.delete(index);
         // Only the last reads are kept: forgetting one takes fewer later calls as counted, and
         // a figure of a call sent before it was read can no longer be told fresh (`forgottenAt`).
-        this.readAt.push(now ?? -Infinity);
-        this.readCount.push(serverCount);
         this.readSet.add(index);
-        if (this.reads.push(index) > READS_KEPT) {
-          this.readSet.delete(this.reads.shift() ?? -1);
-          this.forgottenAt = Math.max(this.forgottenAt, this.readAt.shift() ?? -Infinity);
-          this.readCount.shift();
+        if (this.reads.push({ index, at: now ?? -Infinity, count: serverCount, units }) > READS_KEPT) {
+          const gone = this.reads.shift() as Read;
+          this.readSet.delete(gone.index);
+          this.forgottenAt = Math.max(this.forgottenAt, gone.at);
         }
       }
       // Every call the server counts may be one of ours (those sent after this one can overtake
@@ -244,16 +261,27 @@ export class RollingBucket extends Bucket {
       // others' until then; were they not counted after all, their 429s hold the bucket.
       if (hold && counted <= later) {
         hold = false;
-        if (counted > 0 && (this.others < counted || this.othersUntil <= (now ?? -Infinity))) {
-          this.others = counted;
-          this.othersUntil = until;
-        }
+        if (counted > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted)
+          this.setOthers(counted, until, firstAt);
       }
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /** Another client's spend, as a figure showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
+  private setOthers(count: number, until: number, firstAt: number): void {
+    this.others = count;
+    this.othersUntil = until;
+    this.othersFirstAt = firstAt;
+  }
+
+  /** Units of our calls admitted after call `index` (calls, if it ended before its figure). */
+  private unitsAfter(index: number): number {
+    const through = this.unitsThrough.get(index);
+    return Math.max(0, through === undefined ? this.admitted - index - 1 : this.admittedUnits - through);
   }
 
   /**
@@ -280,6 +308,9 @@ export class RollingBucket extends Bucket {
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
     let at = ownLeaves(need);
     const others = this.othersAt(now);
+    // The oldest of others' units leaves first (if it has not yet), the rest at the latest.
+    if (others > 0 && this.othersFirstAt > now && this.othersFirstAt < this.othersUntil)
+      at = Math.min(at, Math.max(this.othersFirstAt, ownLeaves(need - 1)));
     if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
     return Number.isFinite(at) ? at : now + window;
   }
@@ -319,7 +350,10 @@ export class RollingBucket extends Bucket {
 
   /** What others spent, as far as we know at `now`, and our calls the figure may have missed. */
   private othersAt(now: number): number {
-    return this.othersUntil > now ? this.others + this.unreadUnits : 0;
+    if (this.othersUntil <= now) return 0;
+    // After the reset the server told, its oldest call has left: a unit of theirs at least.
+    const left = this.othersFirstAt <= now && this.others > 0 ? 1 : 0;
+    return this.others - left + this.unreadUnits;
   }
 
   /** Units of our calls the server may still count: in flight, or ended less than a window ago. */
@@ -352,6 +386,7 @@ export class RollingBucket extends Bucket {
     }
     this.pending.delete(key);
     this.pendingCost.delete(key);
+    this.unitsThrough.delete(key);
     this.answered.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
@@ -374,6 +409,9 @@ export class RollingBucket extends Bucket {
     if (!this.pending.has(index)) return to;
     const held = this.pendingCost.get(index) ?? 1;
     this.pendingUnits = Math.max(0, this.pendingUnits + to - held);
+    // Calls admitted after it are that much further from it (`unitsAfter`).
+    this.admittedUnits += to - held;
+    for (const [k, through] of this.unitsThrough) if (k >= index) this.unitsThrough.set(k, through + to - held);
     if (to === 1) this.pendingCost.delete(index);
     else this.pendingCost.set(index, to);
     return to;
@@ -404,6 +442,7 @@ export class RollingBucket extends Bucket {
     super.forget();
     this.heldUntil = 0;
     this.othersUntil = 0;
+    this.othersFirstAt = 0;
     this.others = 0;
     this.unread.clear();
     this.unreadUnits = 0;

@@ -8,10 +8,12 @@ import {
   createLimiter,
   defineProvider,
   providers,
+  rateLimit,
   responseLike,
   throttleByHeaders,
   type ResponseLike,
 } from '../../lib/index.js';
+import { createSimulatorEngine, virtualProvider } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 
 /** A provider bringing every bucket kind, for buckets made directly. */
@@ -26,7 +28,8 @@ const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
  * reaches the server (its bytes were on their way). `headers`: answers carry HubSpot's
  * `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds` (what is left once the call is
  * counted). `othersAt`: when another client of the token sent calls before ours (server clock,
- * up to 0): they count in the window like ours.
+ * up to 0): they count in the window like ours. `request(cost)`: a call the server counts as
+ * `cost` calls (refused when they do not all fit).
  */
 function rollingApi(
   limit: number,
@@ -46,21 +49,21 @@ function rollingApi(
   const stamps: number[] = [...(o.othersAt ?? [])];
   const log: Array<{ at: number; status: number }> = [];
   let n = 0;
-  const request = () =>
+  const request = (cost = 1) =>
     new Observable<ResponseLike>((s) => {
       const i = n++;
       const t = asyncScheduler.schedule(() => {
         const now = asyncScheduler.now();
         const clock = now - (o.skewMs?.(i) ?? 0);
         const inWindow = stamps.filter((a) => a > clock - windowMs).length;
-        stamps.push(clock);
-        const status = inWindow >= limit ? 429 : 200;
+        for (let u = 0; u < cost; u++) stamps.push(clock);
+        const status = inWindow + cost > limit ? 429 : 200;
         log.push({ at: now, status });
         const headers =
           o.headers && !o.bare?.(i)
             ? {
                 'X-HubSpot-RateLimit-Max': String(limit),
-                'X-HubSpot-RateLimit-Remaining': String(Math.max(0, limit - inWindow - 1)),
+                'X-HubSpot-RateLimit-Remaining': String(Math.max(0, limit - inWindow - cost)),
                 'X-HubSpot-RateLimit-Interval-Milliseconds': String(windowMs),
               }
             : {};
@@ -98,6 +101,8 @@ function hubspotRun(
     bare?: (i: number) => boolean;
     fails?: (i: number) => boolean;
     requests?: number;
+    /** What the `j`th request costs (one unit by default). */
+    cost?: (j: number) => number;
   },
 ) {
   return inVirtualTime(() => {
@@ -106,12 +111,12 @@ function hubspotRun(
       provider: providers.hubspot({ hints: { interval: { limit, windowMs } } }),
       key: 'k',
     });
-    from(Array.from({ length: o.requests ?? limit * 3 }))
+    from(Array.from({ length: o.requests ?? limit * 3 }, (_, j) => o.cost?.(j) ?? 1))
       .pipe(
         mergeMap(
-          () =>
-            api.request().pipe(
-              throttleByHeaders(limiter),
+          (cost) =>
+            api.request(cost).pipe(
+              throttleByHeaders(limiter, cost === 1 ? {} : { cost }),
               catchError(() => EMPTY),
             ),
           streams,
@@ -278,6 +283,44 @@ describe('rolling buckets', () => {
       ),
       { numRuns: 300, seed: 20261205 },
     );
+  });
+
+  it('calls that cost several units, another client in the window, calls out of order both ways: 0 × 429, and nothing refused', () => {
+    // The server counts a call of cost 3 as 3. Taking the calls sent after one as one unit
+    // each, whatever they cost, read the units our later calls had already spent as fewer,
+    // and another client's as none (limit 9, calls of cost 2, another client's 2: a 429).
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 9, max: 40 }),
+        fc.integer({ min: 500, max: 4000 }),
+        fc.integer({ min: 2, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 10 }),
+        (limit, windowMs, streams, ups, downs, costs, others) => {
+          const up = (i: number) => ups[(i * 5) % ups.length] ?? 0;
+          const down = (i: number) => downs[(i * 7) % downs.length] ?? 0;
+          const othersAt = others.slice(0, limit - 3).map((f) => -Math.floor(f * (windowMs - 1)));
+          const cost = (j: number) => costs[j % costs.length] ?? 1;
+          const api = hubspotRun(limit, windowMs, streams, up, { downlink: down, othersAt, cost, requests: limit * 2 });
+          expect(api.log).toHaveLength(limit * 2);
+          expect(api.log.filter((h) => h.status === 429)).toEqual([]);
+        },
+      ),
+      { numRuns: 200, seed: 20261205 },
+    );
+  });
+
+  it("a call of cost 2 after another client spent 2 of 9: the server's count read in units, no 429", () => {
+    const api = hubspotRun(9, 1000, 4, () => 0, {
+      downlink: (i) => (i % 2 === 0 ? 30 : 5),
+      othersAt: [-100, -50],
+      cost: () => 2,
+      requests: 12,
+    });
+    expect(api.log).toHaveLength(12);
+    expect(api.log.filter((h) => h.status === 429)).toEqual([]);
   });
 
   it.each([
@@ -454,5 +497,64 @@ describe('rolling buckets: the kind comes with the provider', () => {
     for (const provider of [providers.teos(), providers.hubspot(), providers.github(), providers.shopify()]) {
       expect(() => createLimiter({ provider, key: `kinds-${provider.name}` }).close()).not.toThrow();
     }
+  });
+});
+
+describe("rolling buckets: another client's calls leave one at a time", () => {
+  /**
+   * TEOS's minute at timeScale 3 (10 calls per 20 s, hinted, burst pacing): another client of
+   * the token sends its calls at `othersAt` (its own, no limiter), then ours, `requests` from
+   * `streams` streams, start at `startMs`, each trip `latencyMs` each way.
+   */
+  function teosMinute(othersAt: readonly number[], startMs: number, streams: number, latencyMs: number, requests = 30) {
+    return inVirtualTime(() => {
+      const engine = createSimulatorEngine({
+        latencyMs,
+        timeScale: 3,
+        teos: { perMinute: 10, perDay: 1_000_000, headersAfter: 1 },
+        now: () => asyncScheduler.now(),
+      });
+      const api = virtualProvider(engine, asyncScheduler);
+      const call = (path: string) => api.request('teos', { method: 'GET', path, token: 'teos-key' });
+      for (const at of othersAt) asyncScheduler.schedule(() => call('/api/v1/theirs').subscribe(), at);
+      const limiter = createLimiter({
+        provider: providers.teos({ hints: { minute: { limit: 10, windowMs: 20_000, pacing: 'burst' } } }),
+        key: 'teos-key',
+        maxWaitMs: 120_000,
+      });
+      const failed: unknown[] = [];
+      asyncScheduler.schedule(() => {
+        from(Array.from({ length: requests }, (_, i) => `/api/v1/items/${i}`))
+          .pipe(mergeMap((path) => call(path).pipe(rateLimit(limiter, { method: 'GET', url: path })), streams))
+          .subscribe({ error: (e: unknown) => failed.push(e) });
+      }, startMs);
+      return { failed, stats: () => Object.values(engine.stats().teos)[0] };
+    });
+  }
+
+  it('two calls of another client 6 s apart: the reset the server tells frees the older one only (no 429)', () => {
+    // The reset names when the oldest call leaves the window (20 s after the first), not when
+    // both do: freeing both then sent one call too many until the second left, 6 s later.
+    const out = teosMinute([0, 6000], 7000, 10, 10);
+    expect(out.failed).toEqual([]);
+    expect(out.stats()).toMatchObject({ limited: 0 });
+  });
+
+  it('another client at random times, any phase, streams and latency: 0 × 429, every call answered', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 19_000 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 200 }),
+        (others, after, streams, latencyMs) => {
+          const sorted = [...others].sort((a, b) => a - b);
+          const out = teosMinute(sorted, (sorted[sorted.length - 1] ?? 0) + 1 + (after % 2000), streams, latencyMs);
+          expect(out.failed).toEqual([]);
+          expect(out.stats()).toMatchObject({ ok: 30 + sorted.length, limited: 0 });
+        },
+      ),
+      { numRuns: 60, seed: 20261205 },
+    );
   });
 });

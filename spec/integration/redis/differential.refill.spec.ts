@@ -174,7 +174,9 @@ const TIMES = new Set([
   'probes',
   'heldUntil',
   'othersUntil',
-  'readAt',
+  'othersFirstAt',
+  // When each figure kept was read (`reads`).
+  'at',
   'unread',
   'silent',
   'forgottenAt',
