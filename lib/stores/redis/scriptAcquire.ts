@@ -268,6 +268,10 @@ for i = 1, nb do
     for k = 1, nc do
       local name = leasePrefix .. ':c' .. k
       redis.call('ZADD', fk, now + leaseMs, name)
+      if s.roll then
+        if s.admx > 0 then redis.call('HSET', KEYS[3 * i], 'x:' .. name, s.admx) end
+        s.admx = s.admx + s.carry[k] - 1
+      end
       if s.carry[k] ~= 1 then
         redis.call('HSET', KEYS[3 * i], 'c:' .. name, s.carry[k])
         xu = xu + s.carry[k] - 1
@@ -319,6 +323,11 @@ for i = 1, nb do
     local fk = KEYS[1 + 3 * i]
     for k = 1, grant do
       redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
+      if s.roll then
+        -- The units admitted beyond one per call before this one (OBSERVE: its later units).
+        if s.admx > 0 then redis.call('HSET', KEYS[3 * i], 'x:' .. leasePrefix .. ':' .. k, s.admx) end
+        s.admx = s.admx + s.c - 1
+      end
       if s.c ~= 1 then redis.call('HSET', KEYS[3 * i], 'c:' .. leasePrefix .. ':' .. k, s.c) end
     end
     if s.c ~= 1 then

@@ -23,8 +23,13 @@
  *   hold          rolling: held empty until then (a reading of 0 left, a 429 that named it)
  *   linf          rolling: '1' when `lim` is inferred from what a reading left (no limit told
  *                 or hinted): each later reading may raise it
- *   oth, othu     rolling: calls the server counted that the log does not (other clients of
- *                 the token), and until when (-1: until a reading says otherwise)
+ *   oth, othu,    rolling: units the server counted that the log does not (other clients of
+ *   othf          the token), until when (a window after the reading that counted them; -1:
+ *                 until a reading says otherwise), and when the oldest of them leaves (the
+ *                 reset the server told: one unit of them from then on)
+ *   admx          rolling: units admitted beyond one per call, all told (`adm` counts calls);
+ *                 `x:<lease>` holds it as it was before that lease's admission, once above 0:
+ *                 OBSERVE counts the units admitted after a call from the two
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
@@ -92,12 +97,13 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
   if redis.call('EXISTS', key) == 0 then
-    return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, nxt = 0, fresh = true }
+    return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, admx = 0, nxt = 0,
+      fresh = true }
   end
   local f = redis.call('HMGET', key, unpack(FIELDS))
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
@@ -105,13 +111,14 @@ local function load(key, hintLim, hintWin, pauseKey)
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
-    tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1' }
+    tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
+    othf = num(f[30]), admx = num(f[31]) or 0 }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
-    s.hold = nil; s.oth = nil; s.othu = nil; s.lrn = nil
+    s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.lrn = nil
     s.resumed = true
   end
   return s
@@ -123,7 +130,7 @@ local function save(key, s, ttl, now)
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
-    'linf', s.linf and '1' or '')
+    'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -164,6 +171,7 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
     local ended = 0
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
       if not carried(lease) then ended = ended + leaseCost(bk, lease) end
+      if lk ~= nil then redis.call('HDEL', bk, 'x:' .. lease) end
       if leaky then
         redis.call('HINCRBYFLOAT', bk, 'endu', leaseCost(bk, lease))
         redis.call('HDEL', bk, 'f:' .. lease, 'e:' .. lease)
@@ -193,14 +201,18 @@ local function trimLog(key, now, win, guard)
   end
   return redis.call('LLEN', key)
 end
--- Calls the server counts that the log does not (another client of the token), while they count.
+-- Units the server counts that the log does not (another client of the token), while they
+-- count: after the reset the server told, the oldest has left (a unit at least).
 local function rollOthers(s, now)
-  if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then return s.oth end
+  if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then
+    if s.othf ~= nil and s.othf <= now and s.oth > 0 then return s.oth - 1 end
+    return s.oth
+  end
   return 0
 end
 -- When 'need' more calls will have left a rolling window: the log's one by one, the others'
--- (and a reserve, 'extra' until 'extraUntil') at once when they lapse. As
--- RollingBucket.nextFreeAt in memory.
+-- oldest at the reset told, the rest (and a reserve, 'extra' until 'extraUntil') at once when
+-- they lapse. As RollingBucket.nextFreeAt in memory.
 local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   local window = s.win + guard
   local function leaves(k)
@@ -214,6 +226,7 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   if others > 0 then
     untilAt = s.othu
     if untilAt < 0 then untilAt = math.huge end
+    if s.othf ~= nil and s.othf > now and s.othf < untilAt then at = math.min(at, math.max(s.othf, leaves(need - 1))) end
   end
   if extra > 0 then untilAt = math.max(untilAt, extraUntil) end
   if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end

@@ -39,6 +39,7 @@ for i = 1, #KEYS, 3 do
         redis.call('HDEL', KEYS[i + 1], 'f:' .. ARGV[j], 'e:' .. ARGV[j])
       end
       dropCost(KEYS[i + 1], ARGV[j])
+      if win ~= nil then redis.call('HDEL', KEYS[i + 1], 'x:' .. ARGV[j]) end
     end
     n = n + gone
   end

@@ -28,7 +28,8 @@ import { COMMON } from './scriptCommon.js';
  * window); with no reset, a rise the requests in flight cannot explain is a new window
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
  * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
- * log or in flight) up to this request is someone else's, counted until the reset; the call is
+ * log or in flight, in units) up to this request is someone else's, the oldest unit of it
+ * counted until the reset, the rest a window from now; the call is
  * logged as ended now. A request of a window that really cost other than it was admitted with
  * (its reconciled cost) first takes the difference from what is left and what is in flight, or
  * gives it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
@@ -77,6 +78,8 @@ for i = 1, nb do
   -- The units this request holds of the bucket (its cost).
   local own = 0
   if mine then own = leaseCost(bk, lease) end
+  -- What it was admitted with (one if not known here: a lapsed lease).
+  local admitted = math.max(1, own)
   local index = num(ARGV[a + 6])
   local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
   -- A window's request that really cost other than it was admitted with (a cost estimated
@@ -195,19 +198,29 @@ for i = 1, nb do
         -- As RollingBucket.apply: what is left plus the request the figure counted bounds the
         -- limit from below (TEOS tells no limit); the largest bound yet.
         local least = rem
-        if index ~= nil then least = rem + 1 end
+        if index ~= nil then least = rem + admitted end
         if least > 0 and least > (s.lim or 0) then s.lim = least; s.linf = true end
       end
       local reset = nil
       if resetIn ~= nil then reset = now + resetIn end
       local hold = rem == 0 and reset ~= nil
       if rem ~= nil and s.lim ~= nil then
-        -- Admissions after this request's may not have reached the server before it answered.
+        -- Admissions after this request's may not have reached the server before it answered:
+        -- their units (the calls after it, and what they cost beyond one each: admx).
         local later = infl
-        if index ~= nil then later = math.max(0, s.adm - index - 1) end
+        if index ~= nil then
+          local x = 0
+          if mine then x = num(redis.call('HGET', bk, 'x:' .. lease)) or 0 end
+          later = math.max(0, s.adm - index - 1 + s.admx - x - (admitted - 1))
+        end
         local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
-        s.othu = reset or -1
+        -- They were counted by now: they leave a window from now at the latest, the oldest at
+        -- the reset the server told (a sliding window frees one call at a time).
+        local untilAt = now + (s.win or 0) + guard
+        s.othu = untilAt
+        s.othf = nil
+        if reset ~= nil and reset < untilAt then s.othf = reset end
         -- Every call the server counts may be ours (later ones can overtake this one): our log
         -- times when each leaves the window (as RollingBucket.apply), not the server's reset
         -- read through the clock offset.
@@ -360,6 +373,7 @@ for i = 1, nb do
     end
   end
   if lease ~= '' and redis.call('ZREM', fk, lease) > 0 then dropCost(bk, lease) end
+  if rolling and lease ~= '' then redis.call('HDEL', bk, 'x:' .. lease) end
   if leaky then
     if mine then
       -- This request ended: what it really cost, if told.

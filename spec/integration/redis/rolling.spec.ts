@@ -4,6 +4,8 @@
  * and what one token's log costs in Redis at 10,000 calls in the window.
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
 import { fromFetch } from 'rxjs/fetch';
@@ -204,4 +206,124 @@ describe('redis store: rolling windows shared by processes', () => {
     expect(bytes).toBeLessThan(10_000 * 40);
     await session.close();
   }, 60_000);
+});
+
+/** A store for `where` (a Redis one on its own prefix), or none for the memory store. */
+function storeFor(where: 'memory' | 'redis', name: string) {
+  if (where === 'memory') return {};
+  const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+  clients.push(client);
+  const prefix = `rxrl-${name}-${process.pid}-${Date.now()}:`;
+  return { store: redisStore({ client, secret: 'rx-ratelimit-test-secret', prefix }) };
+}
+
+/**
+ * A sliding window of `limit` units per `windowMs` that counts a call as its `x-cost` header
+ * says, answering with HubSpot's interval headers (what is left once the call is counted).
+ */
+async function costlyWindow(limit: number, windowMs: number) {
+  const stamps: number[] = [];
+  let limited = 0;
+  const server: Server = createServer((req, res) => {
+    const now = Date.now();
+    const cost = Math.max(1, Number(req.headers['x-cost'] ?? 1) || 1);
+    const used = stamps.filter((t) => t > now - windowMs).length;
+    for (let u = 0; u < cost; u++) stamps.push(now);
+    const ok = used + cost <= limit;
+    if (!ok) limited++;
+    res.writeHead(ok ? 200 : 429, {
+      'X-HubSpot-RateLimit-Max': String(limit),
+      'X-HubSpot-RateLimit-Remaining': String(Math.max(0, limit - used - cost)),
+      'X-HubSpot-RateLimit-Interval-Milliseconds': String(windowMs),
+    });
+    res.end('{}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, limited: () => limited, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe('rolling windows with another client of the token (memory and Redis stores)', () => {
+  it.each(['memory', 'redis'] as const)(
+    "calls of cost 2 after another client spent 2 of 9 units: the server's count read in units (%s store), zero 429s",
+    async (where) => {
+      const api = await costlyWindow(9, 1500);
+      const limiter = createLimiter({
+        provider: providers.hubspot({ hints: { interval: { limit: 9, windowMs: 1500 } } }),
+        key: `costly-${where}`,
+        ...storeFor(where, 'rolling-cost'),
+      });
+      try {
+        // Another client of the token, no limiter.
+        for (let k = 0; k < 2; k++) await fetch(`${api.url}/theirs`);
+        const statuses = await lastValueFrom(
+          from(Array.from({ length: 12 }, (_, i) => i)).pipe(
+            mergeMap(
+              (i) =>
+                fromFetch(`${api.url}/ours/${i}`, { headers: { 'x-cost': '2' } }).pipe(
+                  rateLimit(limiter, { method: 'GET', url: `/ours/${i}`, cost: 2 }),
+                  map((res) => res.status),
+                ),
+              4,
+            ),
+            toArray(),
+          ),
+        );
+        expect(statuses).toHaveLength(12);
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+        expect(api.limited()).toBe(0);
+      } finally {
+        await limiter.close();
+        await api.close();
+      }
+    },
+    30_000,
+  );
+
+  it.each(['memory', 'redis'] as const)(
+    "another client's two calls 2.5 s apart in TEOS's minute: the reset it tells frees the older only (%s store), zero 429s",
+    async (where) => {
+      // The minute as 5 s (10 calls). The reset the server tells is when its oldest call leaves,
+      // 5 s after the first of the other client's: freeing both of theirs then sent one call
+      // too many until the second left, 2.5 s later.
+      sim = await startSimulator({
+        timeScale: 12,
+        latencyMs: 5,
+        teos: { perMinute: 10, perDay: 1_000_000, headersAfter: 1 },
+      });
+      const base = sim.urlFor('teos');
+      const token = { authorization: `Bearer teos-others-${where}` };
+      const limiter = createLimiter({
+        provider: providers.teos({ hints: { minute: { limit: 10, windowMs: 5000, pacing: 'burst' } } }),
+        key: `teos-others-${where}`,
+        ...storeFor(where, 'rolling-others'),
+        maxWaitMs: 30_000,
+      });
+      try {
+        await fetch(`${base}/api/v1/theirs`, { headers: token });
+        await new Promise((r) => setTimeout(r, 2500));
+        await fetch(`${base}/api/v1/theirs`, { headers: token });
+        await new Promise((r) => setTimeout(r, 100));
+        const statuses = await lastValueFrom(
+          from(Array.from({ length: 20 }, (_, i) => i)).pipe(
+            mergeMap(
+              (i) =>
+                fromFetch(`${base}/api/v1/items/${i}`, { headers: token }).pipe(
+                  rateLimit(limiter, { method: 'GET', url: `/api/v1/items/${i}` }),
+                  map((res) => res.status),
+                ),
+              10,
+            ),
+            toArray(),
+          ),
+        );
+        expect(statuses).toHaveLength(20);
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+        expect(sim.stats().teos[credentialLabel(token.authorization)]).toMatchObject({ ok: 22, limited: 0 });
+      } finally {
+        await limiter.close();
+      }
+    },
+    60_000,
+  );
 });
