@@ -6,10 +6,8 @@
  */
 import { Bucket } from './bucket.js';
 import type { CostLearner } from './costLearning.js';
-import type { LeakyBucket } from './leakyBucket.js';
 import type { BucketKind, BucketReading, BucketSpec, Provider } from './provider.js';
 import { costOf, type RequestInfo } from './request.js';
-import type { StoreBucketSpec } from './store.js';
 import type { BucketGroup } from './waiter.js';
 
 /**
@@ -67,7 +65,6 @@ export class BucketRegistry {
    * returns at once before it, reading this field only, not the queue and its first entry.
    */
   private dueAt = Infinity;
-  private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
   /**
    * The group `groupFor` made last for a request of no cost of its own (nor from its
    * provider), while no bucket is discovered: the next request on the same buckets gets it
@@ -76,8 +73,11 @@ export class BucketRegistry {
    * discovered.
    */
   private last: BucketGroup | undefined;
-  /** The provider's documented figures per bucket, for a shared store's first use of it. */
-  private readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
+  /**
+   * @internal The provider's documented figures per bucket, for a shared store's first use of
+   * it (`storeSpecOf` in sharedAdmission.ts).
+   */
+  readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
   /** Costs learnt from the drop in `remaining`, when the provider asks (`Provider.learnCost`). */
   learner: CostLearner | undefined;
 
@@ -278,36 +278,6 @@ export class BucketRegistry {
     const i = this.discovered.indexOf(b);
     if (i >= 0) this.discovered.splice(i, 1);
     this.evicted(b);
-  }
-
-  /** `b` as a shared store needs it: the provider's hints, used until a response tells. */
-  specOf(b: Bucket): StoreBucketSpec {
-    let spec = this.specs.get(b);
-    if (!spec) {
-      const hinted = this.hints.get(b.name);
-      spec = {
-        name: b.name,
-        limit: hinted?.limit,
-        windowMs: hinted?.windowMs,
-        quota: b.quota,
-        pacing: b.pacing,
-        ...(b.rolling ? { rolling: true } : {}),
-        // A leaky bucket is told by its rate: the hint (a spec is made before any answer is read).
-        ...(b.leaky ? { restorePerSecond: (b as LeakyBucket).restorePerSecond } : {}),
-      };
-      this.specs.set(b, spec);
-    }
-    return spec;
-  }
-
-  /** The specs of the buckets named (unknown names are skipped). */
-  specsOf(names: Iterable<string>): StoreBucketSpec[] {
-    const out: StoreBucketSpec[] = [];
-    for (const name of names) {
-      const b = this.buckets.get(name);
-      if (b) out.push(this.specOf(b));
-    }
-    return out;
   }
 }
 

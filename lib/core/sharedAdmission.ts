@@ -8,8 +8,9 @@
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { Learning } from './costLearning.js';
+import type { LeakyBucket } from './leakyBucket.js';
 import { reasonOf, type AdmissionHost } from './localAdmission.js';
-import type { StoreAdmission, StoreGrant, StoreReading, StoreSession } from './store.js';
+import type { StoreAdmission, StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
 
 /** Most admissions asked of a shared store in one call. */
@@ -58,6 +59,11 @@ export class SharedAdmission implements Admission {
    * attributes can be its own (the store still checks that no other process's was beside it).
    */
   private probes: Map<string, Probe> | undefined;
+  /**
+   * Each bucket as the store is told it (`specOf`), made once. Here rather than in the bucket
+   * registry, so that a bundle whose limiters keep the memory store does not carry it.
+   */
+  private readonly specs = new WeakMap<Bucket, StoreBucketSpec>();
 
   constructor(
     private readonly host: AdmissionHost,
@@ -88,7 +94,7 @@ export class SharedAdmission implements Admission {
   }
 
   exhaust(bucket: Bucket, ms: number, told = false): void {
-    this.session.exhaust(this.host.registry.specOf(bucket), ms, { told });
+    this.session.exhaust(this.specOf(bucket), ms, { told });
   }
 
   block(ms: number | null, status: number): void {
@@ -117,7 +123,7 @@ export class SharedAdmission implements Admission {
     const registry = this.host.registry;
     if (!lease) {
       // A response read outside a permit: its figures only.
-      this.session.observe(undefined, readings, registry.specsOf(readings.map((r) => r.name)));
+      this.session.observe(undefined, readings, this.specsNamed(readings.map((r) => r.name)));
     } else {
       const names = new Set([...buckets.map((b) => b.name), ...readings.map((r) => r.name)]);
       const all = [...names].map((name): StoreReading => {
@@ -136,12 +142,12 @@ export class SharedAdmission implements Admission {
         };
       });
       if (!learn) {
-        this.session.observe(lease.lease, all, registry.specsOf(names));
+        this.session.observe(lease.lease, all, this.specsNamed(names));
       } else {
         // The costs the store attributes to the request come later: later requests take them,
         // on the buckets the request learns on only (its cost of the others is known otherwise).
         const learning = new Set(buckets.filter((_, i) => learn.learns[i]).map((b) => b.name));
-        const merged = this.session.observe(lease.lease, all, registry.specsOf(names), (name, cost) => {
+        const merged = this.session.observe(lease.lease, all, this.specsNamed(names), (name, cost) => {
           if (learning.has(name) && registry.learner?.learn(learn.key, name, cost) === true) this.host.regroup();
         });
         // A request of a route not learnt yet holds its buckets until what it taught is in.
@@ -255,7 +261,37 @@ export class SharedAdmission implements Admission {
   }
 
   private specsOf(buckets: readonly Bucket[]) {
-    return buckets.map((b) => this.host.registry.specOf(b));
+    return buckets.map((b) => this.specOf(b));
+  }
+
+  /** The specs of the buckets named (names the registry does not hold are skipped). */
+  private specsNamed(names: Iterable<string>): StoreBucketSpec[] {
+    const out: StoreBucketSpec[] = [];
+    for (const name of names) {
+      const b = this.host.registry.get(name);
+      if (b) out.push(this.specOf(b));
+    }
+    return out;
+  }
+
+  /** `b` as the store needs it: the provider's hints, used until a response tells. */
+  private specOf(b: Bucket): StoreBucketSpec {
+    let spec = this.specs.get(b);
+    if (!spec) {
+      const hinted = this.host.registry.hints.get(b.name);
+      spec = {
+        name: b.name,
+        limit: hinted?.limit,
+        windowMs: hinted?.windowMs,
+        quota: b.quota,
+        pacing: b.pacing,
+        ...(b.rolling ? { rolling: true } : {}),
+        // A leaky bucket is told by its rate: the hint (a spec is made before any answer is read).
+        ...(b.leaky ? { restorePerSecond: (b as LeakyBucket).restorePerSecond } : {}),
+      };
+      this.specs.set(b, spec);
+    }
+    return spec;
   }
 
   private onGrant(buckets: readonly Bucket[], group: string, grant: StoreGrant | undefined): void {
