@@ -112,6 +112,18 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/**
+ * `length` random bytes from Web Crypto (Node 20+ and browsers have it); `Math.random` only
+ * where a runtime lacks it. For salts and per-process secrets, never for keys of their own.
+ */
+export function randomBytes(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return bytes;
+}
+
 /** Lower-case hex of bytes. */
 export function hex(bytes: Uint8Array): string {
   let out = '';

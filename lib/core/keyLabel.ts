@@ -1,4 +1,4 @@
-import { hex, hmacSha256, utf8 } from './hmac.js';
+import { hex, hmacSha256, randomBytes, utf8 } from './hmac.js';
 
 /** Shortest secret accepted by `labelSecret` (and the Redis store's `secret`): 16 characters. */
 export const MIN_SECRET_LENGTH = 16;
@@ -34,12 +34,7 @@ let drawn: Uint8Array | undefined;
  * state: every limiter of the process reads the same bytes.
  */
 function processSecret(): Uint8Array {
-  if (drawn) return drawn;
-  const bytes = new Uint8Array(32);
-  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
-  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes);
-  // Only runtimes without Web Crypto (none that the package supports: Node 20+, browsers) get here.
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  drawn = bytes;
-  return bytes;
+  // Only runtimes without Web Crypto (none that the package supports: Node 20+, browsers) get
+  // `Math.random` bytes (`randomBytes`).
+  return (drawn ??= randomBytes(32));
 }

@@ -1,5 +1,6 @@
 import type { ResponseLike } from './response.js';
 import { shareIdentity, type RequestInfo } from './request.js';
+import { hex, randomBytes } from './hmac.js';
 import { sha256Hex } from './sha256.js';
 
 /** Settings of the GET response cache (`createLimiter({ cache })`). */
@@ -30,7 +31,7 @@ export class RequestSharing {
   private readonly inFlight = new Map<string, object>();
   private readonly cache = new Map<string, { value: unknown; expiresAt: number }>();
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
-  private readonly salt = randomSalt();
+  private readonly salt = `${hex(randomBytes(16))}\n`;
 
   constructor(
     readonly dedupe: boolean,
@@ -119,14 +120,6 @@ export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
     if (vary.split(',').some((name) => name.trim() === '*')) return false;
   }
   return true;
-}
-
-function randomSalt(): string {
-  const bytes = new Uint8Array(16);
-  const crypto = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
-  if (typeof crypto?.getRandomValues === 'function') crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('') + '\n';
 }
 
 /** A copy each subscriber can consume on its own: fetch `Response`s are cloned, others shared. */
