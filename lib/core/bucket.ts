@@ -319,8 +319,18 @@ export class Bucket {
     // that names an older window.
     // The same instant of the server's clock names the same window, whatever the offset: never older, never new.
     const sameInstant = absolute && current !== undefined && serverAt === this.toldServerAt;
+    // Two instants of the server's clock are compared on that clock: read through an offset the
+    // `Date` headers pinned closer since, the next window's end could read less than the
+    // tolerance after our reading of this one's (taken at the latest the offset then allowed),
+    // and was taken for the same window, refilled at its old end in the middle of the next.
+    const instants = absolute && current !== undefined && this.toldServerAt !== undefined;
     const older =
-      !sameInstant && current !== undefined && resetAt !== undefined && resetAt < current - tol - this.toldSlack;
+      !sameInstant &&
+      current !== undefined &&
+      resetAt !== undefined &&
+      (instants
+        ? (serverAt as number) < (this.toldServerAt as number) - tol
+        : resetAt < current - tol - this.toldSlack);
     if (older) return undefined; // an older window
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
@@ -348,7 +358,11 @@ export class Bucket {
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
     const newWindow =
       rolled ||
-      (!sentBefore && !sameInstant && resetAt !== undefined && (current === undefined || resetAt > current + tol));
+      (!sentBefore &&
+        !sameInstant &&
+        resetAt !== undefined &&
+        (current === undefined ||
+          (instants ? (serverAt as number) > (this.toldServerAt as number) + tol : resetAt > current + tol)));
     if (newWindow) {
       this.lowest = undefined;
       this.held = false;

@@ -271,7 +271,14 @@ for i = 1, nb do
     -- first reading's trip back (a later reading of the window may read it that much earlier).
     -- As Bucket.apply: the same instant of the server's clock names the same window, whatever the offset.
     local same = serverAt ~= nil and told and cur ~= nil and serverAt == s.tsv
-    if not skip and not same and reset ~= nil and told and cur ~= nil and reset < cur - tol - (s.tsl or 0) then skip = true end
+    -- As Bucket.apply: two instants of the server's clock are compared on that clock (the
+    -- offset they are read through may have moved between them).
+    local instants = serverAt ~= nil and told and cur ~= nil and s.tsv ~= nil
+    if not skip and not same and reset ~= nil and told and cur ~= nil then
+      if instants then
+        if serverAt < s.tsv - tol then skip = true end
+      elseif reset < cur - tol - (s.tsl or 0) then skip = true end
+    end
     -- As Bucket.apply: a request sent before the last reset the server told belongs to that
     -- window (or an older one), however late its answer (a busy process reads it long after),
     -- unless the answer shows otherwise: a reset longer than the old window could have had
@@ -291,7 +298,9 @@ for i = 1, nb do
       -- cannot explain does (rolledOver).
       local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
         and rolledOver(s, rem, index)
-      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or reset > cur + tol))
+      local later = reset ~= nil and cur ~= nil and reset > cur + tol
+      if instants then later = serverAt > s.tsv + tol end
+      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or later))
       -- As CostLearner.attribute in memory, over every process: the drop from the window's
       -- lowest figure is this request's cost when that figure came with nothing in flight and
       -- counted every admission before this one (lrn), nothing was admitted after it (adm),
