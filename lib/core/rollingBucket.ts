@@ -57,11 +57,14 @@ export class RollingBucket extends Bucket {
    * Requests the server counts that our log does not (other clients of the token): all of
    * them leave by `othersUntil` (a window after the figure that counted them), and the oldest,
    * a unit at least, by `othersFirstAt` (the reset the server told: on a sliding window, when
-   * its oldest call leaves, which may be ours or theirs).
+   * its oldest call leaves). That call may have been ours, the oldest in our log when the figure
+   * was read: the unit comes back when that call leaves our log (`ownFirstGoneAt`), or it would
+   * be freed twice.
    */
   private others = 0;
   private othersUntil = 0;
   private othersFirstAt = 0;
+  private ownFirstGoneAt = Infinity;
   /** The figures read last, oldest first (so `at` never decreases). */
   private readonly reads: Read[] = [];
   /** The admission indices of `reads`. */
@@ -228,7 +231,7 @@ export class RollingBucket extends Bucket {
       if (counted > later && now !== undefined) this.othersSeenUntil = Math.max(this.othersSeenUntil, until);
       const seen = this.othersSeenUntil > (now ?? -Infinity);
       if (fresh || others > this.othersAt(now ?? -Infinity) - this.unreadUnits) {
-        this.setOthers(others, until, firstAt);
+        this.setOthers(others, until, firstAt, now);
         // What this figure missed only matters beside another client's spend (ours is in our
         // log): with none seen, none of it is counted twice.
         if (fresh && index !== undefined && sentAt !== undefined) this.missedBy(index, sentAt, seen);
@@ -262,7 +265,7 @@ export class RollingBucket extends Bucket {
       if (hold && counted <= later) {
         hold = false;
         if (counted > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted)
-          this.setOthers(counted, until, firstAt);
+          this.setOthers(counted, until, firstAt, now);
       }
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
@@ -271,11 +274,16 @@ export class RollingBucket extends Bucket {
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
   }
 
-  /** Another client's spend, as a figure showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
-  private setOthers(count: number, until: number, firstAt: number): void {
+  /** Another client's spend, as a figure read at `now` showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
+  private setOthers(count: number, until: number, firstAt: number, now: number | undefined): void {
     this.others = count;
     this.othersUntil = until;
     this.othersFirstAt = firstAt;
+    const oldest = this.head < this.log.length ? this.log[this.head] : undefined;
+    this.ownFirstGoneAt =
+      oldest === undefined || now === undefined
+        ? Infinity
+        : oldest + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight);
   }
 
   /** Units of our calls admitted after call `index` (calls, if it ended before its figure). */
@@ -308,9 +316,12 @@ export class RollingBucket extends Bucket {
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
     let at = ownLeaves(need);
     const others = this.othersAt(now);
-    // The oldest of others' units leaves first (if it has not yet), the rest at the latest.
-    if (others > 0 && this.othersFirstAt > now && this.othersFirstAt < this.othersUntil)
-      at = Math.min(at, Math.max(this.othersFirstAt, ownLeaves(need - 1)));
+    // The oldest of others' units leaves first (if it has not yet), the rest at the latest; but
+    // only until our oldest call leaves our log (the reset may have been that call's).
+    if (others > 0 && this.othersFirstAt > now && this.othersFirstAt < this.othersUntil) {
+      const first = Math.max(this.othersFirstAt, ownLeaves(need - 1));
+      if (first < this.ownFirstGoneAt) at = Math.min(at, first);
+    }
     if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
     return Number.isFinite(at) ? at : now + window;
   }
@@ -351,8 +362,9 @@ export class RollingBucket extends Bucket {
   /** What others spent, as far as we know at `now`, and our calls the figure may have missed. */
   private othersAt(now: number): number {
     if (this.othersUntil <= now) return 0;
-    // After the reset the server told, its oldest call has left: a unit of theirs at least.
-    const left = this.othersFirstAt <= now && this.others > 0 ? 1 : 0;
+    // After the reset the server told, its oldest call has left: a unit of theirs, unless it was
+    // our oldest, which leaves our log later.
+    const left = this.othersFirstAt <= now && now < this.ownFirstGoneAt && this.others > 0 ? 1 : 0;
     return this.others - left + this.unreadUnits;
   }
 
@@ -409,9 +421,14 @@ export class RollingBucket extends Bucket {
     if (!this.pending.has(index)) return to;
     const held = this.pendingCost.get(index) ?? 1;
     this.pendingUnits = Math.max(0, this.pendingUnits + to - held);
-    // Calls admitted after it are that much further from it (`unitsAfter`).
-    this.admittedUnits += to - held;
-    for (const [k, through] of this.unitsThrough) if (k >= index) this.unitsThrough.set(k, through + to - held);
+    // Calls admitted before it count its new units after them (`unitsAfter`); those admitted
+    // after it are not moved, which counts them as later by that much more (never fewer: as
+    // the Redis store, which keeps no record of each). A call that cost less moves nothing.
+    if (to > held) {
+      this.admittedUnits += to - held;
+      const through = this.unitsThrough.get(index);
+      if (through !== undefined) this.unitsThrough.set(index, through + to - held);
+    }
     if (to === 1) this.pendingCost.delete(index);
     else this.pendingCost.set(index, to);
     return to;
@@ -443,6 +460,7 @@ export class RollingBucket extends Bucket {
     this.heldUntil = 0;
     this.othersUntil = 0;
     this.othersFirstAt = 0;
+    this.ownFirstGoneAt = Infinity;
     this.others = 0;
     this.unread.clear();
     this.unreadUnits = 0;

@@ -24,9 +24,11 @@
  *   linf          rolling: '1' when `lim` is inferred from what a reading left (no limit told
  *                 or hinted): each later reading may raise it
  *   oth, othu,    rolling: units the server counted that the log does not (other clients of
- *   othf          the token), until when (a window after the reading that counted them; -1:
- *                 until a reading says otherwise), and when the oldest of them leaves (the
- *                 reset the server told: one unit of them from then on)
+ *   othf, othl    the token), until when (a window after the reading that counted them; -1:
+ *                 until a reading says otherwise), when the oldest of them leaves (the reset
+ *                 the server told: one unit of them from then on), and when the log's oldest
+ *                 entry at that reading leaves it ('' none): the reset may have been that
+ *                 call's, so the unit comes back then
  *   admx          rolling: units admitted beyond one per call, all told (`adm` counts calls);
  *                 `x:<lease>` holds it as it was before that lease's admission, once above 0:
  *                 OBSERVE counts the units admitted after a call from the two
@@ -97,7 +99,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -112,13 +114,13 @@ local function load(key, hintLim, hintWin, pauseKey)
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
-    othf = num(f[30]), admx = num(f[31]) or 0 }
+    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
-    s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.lrn = nil
+    s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil
     s.resumed = true
   end
   return s
@@ -130,7 +132,8 @@ local function save(key, s, ttl, now)
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
-    'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx))
+    'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
+    'othl', str(s.othl))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -202,10 +205,11 @@ local function trimLog(key, now, win, guard)
   return redis.call('LLEN', key)
 end
 -- Units the server counts that the log does not (another client of the token), while they
--- count: after the reset the server told, the oldest has left (a unit at least).
+-- count: after the reset the server told, the oldest has left (a unit), unless it was the log's
+-- oldest call, which leaves the log later (othl). As RollingBucket.othersAt in memory.
 local function rollOthers(s, now)
   if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then
-    if s.othf ~= nil and s.othf <= now and s.oth > 0 then return s.oth - 1 end
+    if s.othf ~= nil and s.othf <= now and (s.othl == nil or now < s.othl) and s.oth > 0 then return s.oth - 1 end
     return s.oth
   end
   return 0
@@ -226,7 +230,10 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   if others > 0 then
     untilAt = s.othu
     if untilAt < 0 then untilAt = math.huge end
-    if s.othf ~= nil and s.othf > now and s.othf < untilAt then at = math.min(at, math.max(s.othf, leaves(need - 1))) end
+    if s.othf ~= nil and s.othf > now and s.othf < untilAt then
+      local first = math.max(s.othf, leaves(need - 1))
+      if s.othl == nil or first < s.othl then at = math.min(at, first) end
+    end
   end
   if extra > 0 then untilAt = math.max(untilAt, extraUntil) end
   if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end

@@ -96,6 +96,12 @@ for i = 1, nb do
       s.rem = math.min(room, math.max(0, s.rem - delta))
     end
     if s.unc ~= nil and delta > 0 then s.unc = math.max(0, s.unc - delta) end
+    -- A rolling call that cost more: the calls admitted before it count the units after them
+    -- (those admitted after it then count it as later too: more, never fewer; as in memory).
+    if delta > 0 and rolling then
+      s.admx = s.admx + delta
+      admitted = actual
+    end
     own = actual
   end
   s.obs = 1
@@ -207,11 +213,14 @@ for i = 1, nb do
       if rem ~= nil and s.lim ~= nil then
         -- Admissions after this request's may not have reached the server before it answered:
         -- their units (the calls after it, and what they cost beyond one each: admx).
+        -- A lease no longer ours (lapsed) or none (a local share's call): calls only, as memory
+        -- does without a record of the call.
         local later = infl
-        if index ~= nil then
-          local x = 0
-          if mine then x = num(redis.call('HGET', bk, 'x:' .. lease)) or 0 end
+        if index ~= nil and mine then
+          local x = num(redis.call('HGET', bk, 'x:' .. lease)) or 0
           later = math.max(0, s.adm - index - 1 + s.admx - x - (admitted - 1))
+        elseif index ~= nil then
+          later = math.max(0, s.adm - index - 1)
         end
         local ours = trimLog(lk, now, s.win, guard) + infl - later
         s.oth = math.max(0, s.lim - rem - ours)
@@ -221,6 +230,9 @@ for i = 1, nb do
         s.othu = untilAt
         s.othf = nil
         if reset ~= nil and reset < untilAt then s.othf = reset end
+        local first = num(redis.call('LINDEX', lk, 0))
+        s.othl = nil
+        if first ~= nil then s.othl = first + (s.win or 0) + guard end
         -- Every call the server counts may be ours (later ones can overtake this one): our log
         -- times when each leaves the window (as RollingBucket.apply), not the server's reset
         -- read through the clock offset.

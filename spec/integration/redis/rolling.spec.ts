@@ -326,4 +326,115 @@ describe('rolling windows with another client of the token (memory and Redis sto
     },
     60_000,
   );
+
+  it('a call of cost 2 answered after its lease lapsed reads no other client: the bucket keeps what the server says is left', async () => {
+    // A call answered after its lease lapsed (it outlived leaseMs) is no longer the store's to
+    // place among the others: its later calls are counted as calls. Counting every unit ever
+    // admitted beyond one per call read more than the whole limit as another client's, and held
+    // the bucket for a window (a day on TEOS's).
+    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+    clients.push(client);
+    const session = redisStore({
+      client,
+      secret: 'rx-ratelimit-test-secret',
+      prefix: `rxrl-rolling-lapsed-${process.pid}-${Date.now()}:`,
+      subscribe: false,
+      leaseMs: 200,
+    }).open({ key: 'tok', provider: 'lapsed', emit: () => undefined });
+    if (!session) throw new Error('no session');
+    const limit = 10;
+    const spec = { name: 'b', limit, windowMs: 1000, quota: false, pacing: 'burst', rolling: true } as const;
+    const asked = { coldStartConcurrency: 1, resetGuardMs: 20, costs: [2] };
+    const answer = async (lease: string, index: number, remaining: number) => {
+      session.observe(
+        lease,
+        [{ name: 'b', limit, remaining, resetInMs: undefined, windowMs: undefined, index }],
+        [spec],
+      );
+      await client.ping(); // the script has run
+    };
+    // Two windows of 4 calls of cost 2, each answered at once: 8 units admitted beyond one each.
+    for (let w = 0; w < 2; w++) {
+      for (let k = 0; k < 4; k++) {
+        const g = await session.acquire([spec], 1, asked);
+        await answer(g.leases[0] as string, g.buckets[0]?.admitted as number, limit - 2 * (k + 1));
+      }
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    const late = await session.acquire([spec], 1, asked);
+    await new Promise((r) => setTimeout(r, 300));
+    await answer(late.leases[0] as string, late.buckets[0]?.admitted as number, limit - 2);
+    // 8 left on the server: 4 calls of cost 2 go.
+    const next = await session.acquire([spec], 4, asked);
+    expect(next.leases).toHaveLength(4);
+    await session.close();
+  }, 20_000);
+
+  it("the unit the server's reset frees may be our oldest call: in Redis too it comes back when that call leaves the log", async () => {
+    // As in memory (spec/core/rollingBucket.spec.ts): limit 3 per 2 s, guard 500 ms. Our call
+    // (logged at t0), another client's, ours at t0 + 600 reads 0 left and the reset: our first
+    // call leaving (t0 + 2 s). One unit of theirs goes then; once the log lets our first call go
+    // too (t0 + 2.5 s), that unit is theirs again until the reading's window ends (t0 + 3.1 s).
+    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+    clients.push(client);
+    const session = redisStore({
+      client,
+      secret: 'rx-ratelimit-test-secret',
+      prefix: `rxrl-rolling-oldest-${process.pid}-${Date.now()}:`,
+      subscribe: false,
+    }).open({ key: 'tok', provider: 'oldest', emit: () => undefined });
+    if (!session) throw new Error('no session');
+    const spec = { name: 'b', limit: 3, windowMs: 2000, quota: false, pacing: 'burst', rolling: true } as const;
+    const asked = { coldStartConcurrency: 1, resetGuardMs: 500 };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+    const first = await session.acquire([spec], 1, asked);
+    const t0 = Date.now();
+    session.observe(
+      first.leases[0],
+      [
+        {
+          name: 'b',
+          limit: 3,
+          remaining: 2,
+          resetInMs: undefined,
+          windowMs: undefined,
+          index: first.buckets[0]?.admitted ?? 0,
+        },
+      ],
+      [spec],
+    );
+    await client.ping();
+    await sleep(t0 + 600 - Date.now());
+    const second = await session.acquire([spec], 1, asked);
+    expect(second.leases).toHaveLength(1);
+    session.observe(
+      second.leases[0],
+      [
+        {
+          name: 'b',
+          limit: 3,
+          remaining: 0,
+          resetInMs: t0 + 2000 - Date.now(),
+          windowMs: undefined,
+          index: second.buckets[0]?.admitted ?? 0,
+        },
+      ],
+      [spec],
+    );
+    await client.ping();
+    // Held until the reset; then one goes (the server dropped our first call).
+    const held = await session.acquire([spec], 1, asked);
+    expect(held.leases).toHaveLength(0);
+    await sleep((held.waitMs ?? 0) + 20);
+    const third = await session.acquire([spec], 1, asked);
+    expect(Date.now() - t0).toBeLessThan(2400);
+    expect(third.leases).toHaveLength(1);
+    session.release(third.leases[0] as string, [spec]);
+    // Our first call has left the log: theirs, our second and third fill the window.
+    await sleep(t0 + 2750 - Date.now());
+    const fourth = await session.acquire([spec], 1, asked);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(fourth.leases).toHaveLength(0);
+    await session.close();
+  }, 20_000);
 });
