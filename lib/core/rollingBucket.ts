@@ -216,7 +216,12 @@ export class RollingBucket extends Bucket {
           }
         }
       const fresh = (read === 0 && !newerEarlier) || this.othersUntil <= (now ?? -Infinity);
-      const others = Math.max(0, counted - (fresh ? 0 : read));
+      // Our calls still in our log that the server may have let go by the time it counted this
+      // one (a window since their answers has passed: it logged them by then); our log keeps
+      // them a guard longer. Taken as counted, they read as many of another client's calls as
+      // ours, which then went when our log let them go: a 429.
+      const gone = now === undefined ? 0 : this.leftServerBy(now);
+      const others = Math.max(0, counted + gone - (fresh ? 0 : read));
       // The calls it counted arrived by now: they leave the window a window (and the margin
       // after an end we bound ourselves) from now at the latest. The reset the server tells is
       // when the oldest leaves (a unit at least), not all of them: a sliding window frees one
@@ -264,8 +269,8 @@ export class RollingBucket extends Bucket {
       // others' until then; were they not counted after all, their 429s hold the bucket.
       if (hold && counted <= later) {
         hold = false;
-        if (counted > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted)
-          this.setOthers(counted, until, firstAt, now);
+        if (counted + gone > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted + gone)
+          this.setOthers(counted + gone, until, firstAt, now);
       }
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
@@ -284,6 +289,14 @@ export class RollingBucket extends Bucket {
       oldest === undefined || now === undefined
         ? Infinity
         : oldest + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight);
+  }
+
+  /** Units of our log that a window after their end has passed at `now` (kept only for the guard). */
+  private leftServerBy(now: number): number {
+    const edge = now - (this.windowMs ?? this.span);
+    let n = 0;
+    for (let i = this.head; i < this.log.length && (this.log[i] ?? Infinity) <= edge; i++) n++;
+    return n;
   }
 
   /** Units of our calls admitted after call `index` (calls, if it ended before its figure). */

@@ -564,6 +564,51 @@ describe("rolling buckets: another client's calls leave one at a time", () => {
     );
   });
 
+  it('our calls the server let go and our log keeps a guard longer are not read as counted: 0 × 429 with another client among ours', () => {
+    // Our call at 0 left the server's window a window after it arrived; our log keeps it a
+    // guard longer. A figure read in between counted the other client's call but not that one
+    // of ours: taking it as counted read no other client, and sent one call too many when our
+    // log let it go.
+    const single = teosMinute(
+      [5000],
+      [
+        [0, 1, 1],
+        [6000, 20, 1],
+      ],
+      10,
+    );
+    expect(single.failed).toEqual([]);
+    expect(single.stats()).toMatchObject({ ok: 22, limited: 0 });
+    // Ours first (answered before the other client sends), then theirs, then one of ours (its
+    // figure shows theirs: no race for the last slots, which no client can win without
+    // knowing), then the rest, at any phase, streams and latency.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.integer({ min: 3000, max: 19_000 }), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 200 }),
+        (first, firstStreams, others, after, streams, latencyMs) => {
+          const later = Math.max(...others) + 1 + after;
+          const out = teosMinute(
+            others,
+            [
+              [0, first, firstStreams],
+              [later, 1, 1],
+              [later + 500, 20, streams],
+            ],
+            latencyMs,
+          );
+          expect(out.failed).toEqual([]);
+          expect(out.stats()).toMatchObject({ ok: first + 21 + others.length, limited: 0 });
+        },
+      ),
+      { numRuns: 150, seed: 20261205 },
+    );
+  });
+
   it("the unit the server's reset frees may be our oldest call: it comes back when that call leaves our log", () => {
     // Limit 3 per 1 s. Our call at 0 (answered at 10), another client's at 500, ours at 600
     // reads 0 left and the reset: our first call leaving (at 1,005 on the server). Freeing a

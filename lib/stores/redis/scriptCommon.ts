@@ -204,6 +204,24 @@ local function trimLog(key, now, win, guard)
   end
   return redis.call('LLEN', key)
 end
+-- Entries of a rolling bucket's log a window old at now (kept only for the guard): the server
+-- may have let those calls go (as RollingBucket.leftServerBy in memory).
+local function rollGone(key, now, win)
+  if win == nil then return 0 end
+  local edge = now - win
+  local n = 0
+  while true do
+    local page = redis.call('LRANGE', key, n, n + 127)
+    local k = 0
+    for _, t in ipairs(page) do
+      if tonumber(t) > edge then break end
+      k = k + 1
+    end
+    n = n + k
+    if k < 128 then break end
+  end
+  return n
+end
 -- Units the server counts that the log does not (another client of the token), while they
 -- count: after the reset the server told, the oldest has left (a unit), unless it was the log's
 -- oldest call, which leaves the log later (othl). As RollingBucket.othersAt in memory.

@@ -223,7 +223,9 @@ for i = 1, nb do
           later = math.max(0, s.adm - index - 1)
         end
         local ours = trimLog(lk, now, s.win, guard) + infl - later
-        s.oth = math.max(0, s.lim - rem - ours)
+        -- Our calls the server may have let go (a window since they ended) are not taken as
+        -- counted: they would read as many of another client's calls as ours.
+        s.oth = math.max(0, s.lim - rem - ours + rollGone(lk, now, s.win))
         -- They were counted by now: they leave a window from now at the latest, the oldest at
         -- the reset the server told (a sliding window frees one call at a time).
         local untilAt = now + (s.win or 0) + guard

@@ -437,4 +437,46 @@ describe('rolling windows with another client of the token (memory and Redis sto
     expect(fourth.leases).toHaveLength(0);
     await session.close();
   }, 20_000);
+
+  it("a figure read while the log keeps a call the server let go does not take that call as counted (another client's stays counted)", async () => {
+    // Limit 3 per 2 s, guard 500 ms. Our call logged at t0; another client's at t0 + 1 s; ours
+    // at t0 + 1.2 s reads 0 left, the reset our first call's leaving (t0 + 2 s). At t0 + 2.1 s
+    // one goes and reads 0 left: the server let our first call go, the log keeps it until
+    // t0 + 2.5 s. Taken as counted, it read no other client, and at t0 + 2.7 s one more went.
+    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+    clients.push(client);
+    const session = redisStore({
+      client,
+      secret: 'rx-ratelimit-test-secret',
+      prefix: `rxrl-rolling-gone-${process.pid}-${Date.now()}:`,
+      subscribe: false,
+    }).open({ key: 'tok', provider: 'gone', emit: () => undefined });
+    if (!session) throw new Error('no session');
+    const spec = { name: 'b', limit: 3, windowMs: 2000, quota: false, pacing: 'burst', rolling: true } as const;
+    const asked = { coldStartConcurrency: 1, resetGuardMs: 500 };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+    const reading = (g: { buckets: ReadonlyArray<{ admitted?: number }> }, remaining: number, resetInMs?: number) => [
+      { name: 'b', limit: 3, remaining, resetInMs, windowMs: undefined, index: g.buckets[0]?.admitted ?? 0 },
+    ];
+    const first = await session.acquire([spec], 1, asked);
+    const t0 = Date.now();
+    session.observe(first.leases[0], reading(first, 2), [spec]);
+    await client.ping();
+    await sleep(t0 + 1200 - Date.now());
+    const second = await session.acquire([spec], 1, asked);
+    session.observe(second.leases[0], reading(second, 0, t0 + 2000 - Date.now()), [spec]);
+    await client.ping();
+    await sleep(t0 + 2100 - Date.now());
+    const third = await session.acquire([spec], 1, asked);
+    expect(third.leases).toHaveLength(1);
+    session.observe(third.leases[0], reading(third, 0, t0 + 3000 - Date.now()), [spec]);
+    await client.ping();
+    expect(Date.now() - t0).toBeLessThan(2450);
+    // Our first call has left the log: the other client's, our second and third fill the window.
+    await sleep(t0 + 2700 - Date.now());
+    const fourth = await session.acquire([spec], 1, asked);
+    expect(Date.now() - t0).toBeLessThan(2950);
+    expect(fourth.leases).toHaveLength(0);
+    await session.close();
+  }, 20_000);
 });
