@@ -23,6 +23,12 @@ export interface Admission extends PolicyShare {
    * asynchronous, asking for it would spend a unit for a request about to be refused.
    */
   readonly refusesAtCap: boolean;
+  /**
+   * `false`: `observed` does not read the figures of a response now (the memory store, with no
+   * other limiter of the credential to tell), so they are not made (an array and an object per
+   * response); absent or `true`: they are.
+   */
+  readonly readsFigures?: boolean;
   /** A request was queued in `group`; `opened`: the group had no waiting request before. */
   queued(group: string, opened: boolean): void;
   /** Admits what can go now (the queue is not empty, nothing pauses or blocks it). */

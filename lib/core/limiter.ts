@@ -178,10 +178,10 @@ export class Limiter {
       if (engine.seen.has(raw)) return undefined;
       engine.seen.set(raw, null);
     }
-    const readings: StoreReading[] = [];
+    const readings: StoreReading[] | undefined = engine.admission.readsFigures === false ? undefined : [];
     const reading = engine.permits.read(response, { info, summary: null }, readings);
     if (raw) engine.seen.set(raw, reading);
-    engine.admission.observed(undefined, readings, []);
+    engine.admission.observed(undefined, readings ?? [], []);
     engine.settle();
     return reading;
   }

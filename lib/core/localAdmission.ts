@@ -181,6 +181,11 @@ export class LocalAdmission implements Admission, CredentialMember {
     this.host.out.touch();
   }
 
+  /** The figures of a response are read only to tell the credential's other limiters. */
+  get readsFigures(): boolean {
+    return this.others;
+  }
+
   private get others(): boolean {
     return this.credential !== undefined && this.credential.size > 1;
   }

@@ -211,9 +211,10 @@ export class Permits {
 
   /**
    * Reads `response` and applies what it tells: to the buckets, the pause policy, and the
-   * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`.
+   * requests parked on the buckets. Pushes the bucket figures it read, as durations, to `readings`
+   * (none made when it is `undefined`: see `Admission.readsFigures`).
    */
-  read(response: ResponseLike, request: ResponseContext, readings: StoreReading[]): ResponseReading {
+  read(response: ResponseLike, request: ResponseContext, readings: StoreReading[] | undefined): ResponseReading {
     const host = this.host;
     const { info, taken, summary, sentAt } = request;
     const now = host.now();
@@ -268,7 +269,7 @@ export class Permits {
       // on our clock (the estimate reads it with no offset while the interval contains 0).
       const latestAt =
         serverAt !== undefined && Number.isFinite(host.skew.lowerMs) ? serverAt - host.skew.lowerMs : undefined;
-      readings.push({
+      readings?.push({
         name: b.name,
         limit: r.limit,
         remaining: r.remaining,
@@ -448,7 +449,7 @@ class HeldPermit implements Permit, Taken, Leased {
       const lease = extra?.lease;
       const key = typeof raw === 'object' && raw !== null ? raw : undefined;
       if (key) host.seen.set(key, null);
-      const readings: StoreReading[] = [];
+      const readings: StoreReading[] | undefined = host.admission.readsFigures === false ? undefined : [];
       const reading = permits.read(
         response,
         {
@@ -468,7 +469,7 @@ class HeldPermit implements Permit, Taken, Leased {
       // the figures (a leaky bucket gives the difference back; the headers correct the rest).
       host.admission.observed(
         lease,
-        readings,
+        readings ?? NO_READINGS,
         this.buckets,
         !lease || released
           ? undefined
@@ -535,6 +536,9 @@ class HeldPermit implements Permit, Taken, Leased {
 /** {@link HeldPermit}'s `done` bits. */
 const OBSERVED = 1;
 const RELEASED = 2;
+
+/** The figures of a response not made (`Admission.readsFigures`): none. */
+const NO_READINGS: readonly StoreReading[] = [];
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};
