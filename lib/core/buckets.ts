@@ -123,7 +123,11 @@ export class BucketRegistry {
    * The buckets of a request, as a group: the waiters queued with the same buckets share one
    * (one key string and one array for all of them); `queued` finds the group already waiting.
    */
-  groupFor(info: RequestInfo, provider: Provider, queued: (key: string) => BucketGroup | undefined): BucketGroup {
+  groupFor(
+    info: RequestInfo,
+    provider: Provider,
+    queued: { group(key: string): { readonly meta: BucketGroup } | undefined },
+  ): BucketGroup {
     const learner = provider.learnCost ? (this.learner ??= provider.learnCost()) : undefined;
     const costKey = learner?.keyOf(info);
     const specs =
@@ -132,7 +136,7 @@ export class BucketRegistry {
         : new Map<string, BucketSpec>();
     const list = provider.buckets(info);
     const last = this.last;
-    if (!specs && last !== undefined && sameNames(list, last.buckets)) return queued(last.key) ?? last;
+    if (!specs && last !== undefined && sameNames(list, last.buckets)) return queued.group(last.key)?.meta ?? last;
     const buckets = this.bucketsOf(provider, list, specs);
     // A cost learnt (or, for a key not learnt yet, guessed) where neither the request nor the
     // provider tells one.
@@ -157,7 +161,7 @@ export class BucketRegistry {
     const learn = learns && costKey !== undefined ? { key: costKey, learns, probe } : undefined;
     const key = learn ? `${shape}\u0001${probe ? '?' : ''}${learn.key}` : shape;
     const group =
-      queued(key) ??
+      queued.group(key)?.meta ??
       (learn
         ? { key, buckets, ...(costs ? { costs } : {}), learn }
         : costs

@@ -36,6 +36,9 @@ import { DrainTimer } from './timer.js';
 import type { Bucket } from './bucket.js';
 import { reportUnhandledError, type BucketGroup, type Permit, type Waiter } from './waiter.js';
 
+/** Waiters of one priority, in the order they were queued (one function for every limiter's queue). */
+const waiterOrder = (w: Waiter): number => w.id;
+
 /** @internal Validated options, without the key: only its label is kept. */
 export type EngineOptions = Omit<ParsedLimiterOptions, 'key' | 'labelSecret'>;
 
@@ -76,8 +79,6 @@ export class Engine {
   private redrain = false;
   /** A response taught the provider other buckets for queued requests (`regroup`). */
   private regroupPending = false;
-  /** The group of requests queued under `key` (made once: a closure per request was garbage). */
-  private readonly queuedGroup = (key: string): BucketGroup | undefined => this.queue.group(key)?.meta;
 
   constructor(
     opts: EngineOptions,
@@ -126,7 +127,7 @@ export class Engine {
     this.out = new Publisher(this.now, this.provider.name, key, (now) => this.snapshotAt(now));
     this.timer = new DrainTimer(this.scheduler, this.now, () => this.settle());
     this.registry = shared?.registry ?? registryOf(() => this.out.touch());
-    this.queue = new GroupedQueue<Waiter, BucketGroup>((w) => w.id, {
+    this.queue = new GroupedQueue<Waiter, BucketGroup>(waiterOrder, {
       opened: (g) => this.registry.pin(g.buckets, 1),
       closed: (g) => this.registry.pin(g.buckets, -1),
     });
@@ -191,7 +192,7 @@ export class Engine {
       this.refuseFull(w);
       return;
     }
-    const group = this.registry.groupFor(info, this.provider, this.queuedGroup);
+    const group = this.registry.groupFor(info, this.provider, this.queue);
     // A shared store that holds no leaky bucket (createLimiter refuses the providers it sees use one).
     if (this.storeKind !== undefined) {
       const leaky = group.buckets.find((b) => b.leaky);

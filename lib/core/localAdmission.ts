@@ -218,14 +218,14 @@ export class LocalAdmission implements Admission, CredentialMember {
           next = Math.min(next, deadline);
           break;
         }
-        queue.remove({ node, group: g.key });
+        queue.removeFrom(g, node);
         host.rejectQuota(w, 'concurrency', Infinity, now);
         this.left(w);
         continue;
       }
       const over = this.overLimit(w);
       if (over) {
-        queue.remove({ node, group: g.key });
+        queue.removeFrom(g, node);
         host.rejectCost(w, over.bucket, over.cost);
         this.left(w);
         queue.settled(g);
@@ -233,7 +233,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       const v = this.verdict(w, now, queue.size);
       if (v.go) {
-        queue.remove({ node, group: g.key });
+        queue.removeFrom(g, node);
         const permit = host.permits.admit(w, now);
         if (grant) grant.push(w, permit);
         else grant = [w, permit];
@@ -245,7 +245,7 @@ export class LocalAdmission implements Admission, CredentialMember {
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
       // out, within maxWaitMs is waited for like any window.
       if ((v.at !== undefined && v.at - now > host.maxWaitMs) || (v.at === undefined && now >= deadline)) {
-        queue.remove({ node, group: g.key });
+        queue.removeFrom(g, node);
         host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
         this.left(w);
         queue.settled(g);

@@ -34,7 +34,7 @@ export function moveRegrouped(host: RegroupHost): void {
     if (!from || w.level === undefined) continue;
     let to: BucketGroup;
     try {
-      to = host.registry.groupFor(w.info, host.provider, (key) => host.queue.group(key)?.meta);
+      to = host.registry.groupFor(w.info, host.provider, host.queue);
     } catch {
       // Its cost was checked when it was queued; a provider that throws now leaves it where it is.
       continue;
