@@ -26,7 +26,7 @@ export interface Admission extends PolicyShare {
   /**
    * `false`: `observed` does not read the figures of a response now (the memory store, with no
    * other limiter of the credential to tell), so they are not made (an array and an object per
-   * response); absent or `true`: they are.
+   * response) and `observed` is given `undefined` for them; absent or `true`: they are.
    */
   readonly readsFigures?: boolean;
   /** A request was queued in `group`; `opened`: the group had no waiting request before. */

@@ -181,7 +181,7 @@ export class Limiter {
     const readings: StoreReading[] | undefined = engine.admission.readsFigures === false ? undefined : [];
     const reading = engine.permits.read(response, { info, summary: null }, readings);
     if (raw) engine.seen.set(raw, reading);
-    engine.admission.observed(undefined, readings ?? [], []);
+    engine.admission.observed(undefined, readings as StoreReading[], []);
     engine.settle();
     return reading;
   }

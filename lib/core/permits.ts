@@ -474,7 +474,8 @@ class HeldPermit implements Permit, Taken, Leased {
     // the figures (a leaky bucket gives the difference back; the headers correct the rest).
     host.admission.observed(
       lease,
-      readings ?? NO_READINGS,
+      // None made only for an admission that said it reads none (`readsFigures`).
+      readings as StoreReading[],
       this.buckets,
       !lease || released
         ? undefined
@@ -542,9 +543,6 @@ class HeldPermit implements Permit, Taken, Leased {
 /** {@link HeldPermit}'s `done` bits. */
 const OBSERVED = 1;
 const RELEASED = 2;
-
-/** The figures of a response not made (`Admission.readsFigures`): none. */
-const NO_READINGS: readonly StoreReading[] = [];
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};

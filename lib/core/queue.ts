@@ -65,45 +65,6 @@ const GROUP_INDEX = {
   },
 };
 
-/**
- * The heaps' orders and position keepers, one for every queue: a closure made per queue is an
- * object of each limiter's own, read at each heap operation (out of the CPU's caches at 10,000
- * tenants), where a shared one stays in them.
- */
-const LOT_TIME_BEFORE = (a: Lot<unknown, unknown>, b: Lot<unknown, unknown>) => a.wakeAt < b.wakeAt;
-const LOT_TIME_INDEX = {
-  get: (l: Lot<unknown, unknown>) => l.timeAt,
-  set: (l: Lot<unknown, unknown>, i: number) => {
-    l.timeAt = i;
-  },
-};
-const DEADLINE_BEFORE = (a: Group<unknown, unknown>, b: Group<unknown, unknown>) => a.deadline < b.deadline;
-const DEADLINE_INDEX = {
-  get: (g: Group<unknown, unknown>) => g.deadlineAt,
-  set: (g: Group<unknown, unknown>, i: number) => {
-    g.deadlineAt = i;
-  },
-};
-
-/**
- * The order of groups by their heads for the last `order` given (every limiter's queue gives
- * the same one): made once, not per queue.
- */
-let lastOrder: unknown;
-let lastBefore: unknown;
-function groupOrder<T, M>(order: (value: T) => number): (a: Group<T, M>, b: Group<T, M>) => boolean {
-  if (lastOrder !== order) {
-    lastOrder = order;
-    lastBefore = (a: Group<T, M>, b: Group<T, M>): boolean => {
-      const x = a.head;
-      const y = b.head;
-      if (!x || !y) return x !== undefined;
-      return x.priority > y.priority || (x.priority === y.priority && order(x.value) < order(y.value));
-    };
-  }
-  return lastBefore as (a: Group<T, M>, b: Group<T, M>) => boolean;
-}
-
 /** What the owner of a {@link GroupedQueue} hears when a group starts or stops existing. */
 export interface GroupHooks<M> {
   opened?(meta: M): void;
@@ -132,24 +93,29 @@ export class GroupedQueue<T, M = undefined> {
   private count = 0;
   private readonly before: (a: Group<T, M>, b: Group<T, M>) => boolean;
   private readonly ready: Heap<Group<T, M>>;
-  private readonly lotTimes = new Heap<Lot<T, M>>(
-    LOT_TIME_BEFORE as (a: Lot<T, M>, b: Lot<T, M>) => boolean,
-    LOT_TIME_INDEX as { get(l: Lot<T, M>): number; set(l: Lot<T, M>, i: number): void },
-  );
-  private readonly deadlines = new Heap<Group<T, M>>(
-    DEADLINE_BEFORE as (a: Group<T, M>, b: Group<T, M>) => boolean,
-    DEADLINE_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },
-  );
+  private readonly lotTimes = new Heap<Lot<T, M>>((a, b) => a.wakeAt < b.wakeAt, {
+    get: (l) => l.timeAt,
+    set: (l, i) => {
+      l.timeAt = i;
+    },
+  });
+  private readonly deadlines = new Heap<Group<T, M>>((a, b) => a.deadline < b.deadline, {
+    get: (g) => g.deadlineAt,
+    set: (g, i) => {
+      g.deadlineAt = i;
+    },
+  });
 
-  /**
-   * @param order Orders entries of one priority (a function made once, not per queue: the
-   *   groups' order is made once per `order`).
-   */
   constructor(
-    order: (value: T) => number,
+    private readonly order: (value: T) => number,
     private readonly hooks: GroupHooks<M> = {},
   ) {
-    this.before = groupOrder<T, M>(order);
+    this.before = (a, b) => {
+      const x = a.head;
+      const y = b.head;
+      if (!x || !y) return x !== undefined;
+      return x.priority > y.priority || (x.priority === y.priority && this.order(x.value) < this.order(y.value));
+    };
     this.ready = new Heap(
       this.before,
       GROUP_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },
