@@ -178,10 +178,10 @@ export class Limiter {
       if (engine.seen.has(raw)) return undefined;
       engine.seen.set(raw, null);
     }
-    const readings: StoreReading[] | undefined = engine.admission.readsFigures === false ? undefined : [];
+    const readings: StoreReading[] = [];
     const reading = engine.permits.read(response, { info, summary: null }, readings);
     if (raw) engine.seen.set(raw, reading);
-    engine.admission.observed(undefined, readings as StoreReading[], []);
+    engine.admission.observed(undefined, readings, []);
     engine.settle();
     return reading;
   }
