@@ -1,4 +1,4 @@
-import { Observable, type SchedulerLike } from 'rxjs';
+import { Observable, Subscription, type SchedulerLike, type Subscriber } from 'rxjs';
 import { responseLike, type ResponseLike } from '../../lib/index.js';
 
 /** One request as the virtual server saw it. */
@@ -13,8 +13,10 @@ export interface VirtualApiOptions {
   /** Requests per window; a function of server time lets the limit change mid-run. */
   readonly limit: number | ((serverNow: number) => number);
   readonly windowMs: number;
-  /** Time from subscription to response. @default 10 */
+  /** Time from the request's arrival (when it is counted) to its response. @default 10 */
   readonly latencyMs?: number;
+  /** Time from subscription to arrival of the `i`th request subscribed (0-based). @default 0 */
+  readonly uplinkMs?: (i: number) => number;
   /** Server clock minus client clock. @default 0 */
   readonly skewMs?: number;
   /** Send a `Date` header. @default true */
@@ -36,42 +38,52 @@ export function virtualApi(scheduler: SchedulerLike, opts: VirtualApiOptions) {
   const skew = opts.skewMs ?? 0;
   const limitAt = (t: number) => (typeof opts.limit === 'function' ? opts.limit(t) : opts.limit);
   let n = 0;
+  let sent = 0;
 
   const request = (method = 'GET'): Observable<ResponseLike> =>
     new Observable<ResponseLike>((subscriber) => {
-      const serverNow = scheduler.now() + skew;
-      const window = Math.floor(serverNow / opts.windowMs);
-      const count = (counts.get(window) ?? 0) + 1;
-      counts.set(window, count);
-      const limit = limitAt(serverNow);
-      const resetSec = Math.ceil(((window + 1) * opts.windowMs) / 1000);
-      const base: Record<string, string> = {
-        'X-RateLimit-Limit': String(limit),
-        'X-RateLimit-Remaining': String(Math.max(0, limit - count)),
-        'X-RateLimit-Reset': String(resetSec),
-      };
-      if (opts.dateHeader !== false) base['Date'] = new Date(serverNow).toUTCString();
-      const custom = opts.override?.(++n, serverNow);
-      let status = count > limit ? 429 : 200;
-      let headers = base;
-      if (custom) {
-        status = custom.status;
-        headers = { ...(opts.dateHeader !== false ? { Date: base['Date']! } : {}), ...custom.headers };
-      } else if (status === 429) {
-        headers = { ...base, 'Retry-After': String(Math.max(0, resetSec - Math.floor(serverNow / 1000))) };
-      }
-      hits.push({ at: scheduler.now(), status, window, method });
-      const res = responseLike(status, headers, { n });
-      const sub = scheduler.schedule(() => {
-        if (opts.errorsAsThrows && status >= 400) {
-          subscriber.error(Object.assign(new Error(`HTTP ${status}`), { status, headers, isHttpError: true }));
-          return;
-        }
-        subscriber.next(res);
-        subscriber.complete();
-      }, latency);
-      return () => sub.unsubscribe();
+      const up = opts.uplinkMs?.(sent++) ?? 0;
+      if (up <= 0) return arrive(subscriber, method);
+      const trip = new Subscription();
+      trip.add(scheduler.schedule(() => void trip.add(arrive(subscriber, method)), up));
+      return trip;
     });
+
+  /** The request reaches the server: counted, answered `latency` later. */
+  const arrive = (subscriber: Subscriber<ResponseLike>, method: string): (() => void) => {
+    const serverNow = scheduler.now() + skew;
+    const window = Math.floor(serverNow / opts.windowMs);
+    const count = (counts.get(window) ?? 0) + 1;
+    counts.set(window, count);
+    const limit = limitAt(serverNow);
+    const resetSec = Math.ceil(((window + 1) * opts.windowMs) / 1000);
+    const base: Record<string, string> = {
+      'X-RateLimit-Limit': String(limit),
+      'X-RateLimit-Remaining': String(Math.max(0, limit - count)),
+      'X-RateLimit-Reset': String(resetSec),
+    };
+    if (opts.dateHeader !== false) base['Date'] = new Date(serverNow).toUTCString();
+    const custom = opts.override?.(++n, serverNow);
+    let status = count > limit ? 429 : 200;
+    let headers = base;
+    if (custom) {
+      status = custom.status;
+      headers = { ...(opts.dateHeader !== false ? { Date: base['Date']! } : {}), ...custom.headers };
+    } else if (status === 429) {
+      headers = { ...base, 'Retry-After': String(Math.max(0, resetSec - Math.floor(serverNow / 1000))) };
+    }
+    hits.push({ at: scheduler.now(), status, window, method });
+    const res = responseLike(status, headers, { n });
+    const sub = scheduler.schedule(() => {
+      if (opts.errorsAsThrows && status >= 400) {
+        subscriber.error(Object.assign(new Error(`HTTP ${status}`), { status, headers, isHttpError: true }));
+        return;
+      }
+      subscriber.next(res);
+      subscriber.complete();
+    }, latency);
+    return () => sub.unsubscribe();
+  };
 
   /** Requests per server window, by window index. */
   const perWindow = () => {

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { asyncScheduler, catchError, EMPTY, from, mergeMap, Observable, timer } from 'rxjs';
 import { createLimiter, providers, rateLimit, responseLike, type ResponseLike } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { virtualApi } from '../helpers/virtualApi.js';
 
 describe('a 429 with Retry-After past the reset, then a late 200 of that window', () => {
   it('sends nothing before the Retry-After ends', () => {
@@ -138,41 +139,14 @@ describe('requests that reach the server after the window they were sent in ende
    */
   function run(W: number, L: number, S: number, N: number, phase: number, up: (i: number) => number) {
     return inVirtualTime(() => {
-      const counts = new Map<number, number>();
-      const log: Array<{ at: number; status: number }> = [];
-      let n = 0;
-      const request = () =>
-        new Observable<ResponseLike>((s) => {
-          const i = n++;
-          const a = asyncScheduler.schedule(() => {
-            const t = asyncScheduler.now();
-            const w = Math.floor(t / W);
-            const c = (counts.get(w) ?? 0) + 1;
-            counts.set(w, c);
-            log.push({ at: t, status: c > L ? 429 : 200 });
-            const headers: Record<string, string> = {
-              date: new Date(Math.floor(t / 1000) * 1000).toUTCString(),
-              'x-ratelimit-limit': String(L),
-              'x-ratelimit-remaining': String(Math.max(0, L - c)),
-              'x-ratelimit-reset': String(Math.ceil(((w + 1) * W) / 1000)),
-            };
-            if (c > L) headers['retry-after'] = String(Math.max(1, Math.ceil(((w + 1) * W - t) / 1000)));
-            s.add(
-              asyncScheduler.schedule(() => {
-                s.next(responseLike(c > L ? 429 : 200, headers));
-                s.complete();
-              }, 5),
-            );
-          }, up(i));
-          return () => a.unsubscribe();
-        });
+      const api = virtualApi(asyncScheduler, { limit: L, windowMs: W, latencyMs: 5, uplinkMs: up });
       const limiter = createLimiter({ provider: providers.generic({ resetUnit: 'unix-seconds' }), key: 'k' });
       asyncScheduler.schedule(() => {
         from(Array.from({ length: N }))
           .pipe(
             mergeMap(
               () =>
-                request().pipe(
+                api.request().pipe(
                   rateLimit(limiter),
                   catchError(() => EMPTY),
                 ),
@@ -181,7 +155,7 @@ describe('requests that reach the server after the window they were sent in ende
           )
           .subscribe();
       }, 100_000 + phase);
-      return log;
+      return api.hits;
     });
   }
 

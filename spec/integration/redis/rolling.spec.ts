@@ -208,6 +208,33 @@ describe('redis store: rolling windows shared by processes', () => {
   }, 60_000);
 });
 
+/** A Redis store session of its own (its own prefix, no subscriber) on key 'tok', and its client. */
+function storeSession(name: string, options: { leaseMs?: number } = {}) {
+  const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+  clients.push(client);
+  const session = redisStore({
+    client,
+    secret: 'rx-ratelimit-test-secret',
+    prefix: `rxrl-rolling-${name}-${process.pid}-${Date.now()}:`,
+    subscribe: false,
+    ...options,
+  }).open({ key: 'tok', provider: name, emit: () => undefined });
+  if (!session) throw new Error('no session');
+  return { client, session };
+}
+
+/** A reading of bucket `b` for the call granted in `grant`. */
+function readingOf(
+  grant: { buckets: ReadonlyArray<{ admitted?: number }> },
+  limit: number,
+  remaining: number,
+  resetInMs?: number,
+) {
+  return [{ name: 'b', limit, remaining, resetInMs, windowMs: undefined, index: grant.buckets[0]?.admitted ?? 0 }];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
 /** A store for `where` (a Redis one on its own prefix), or none for the memory store. */
 function storeFor(where: 'memory' | 'redis', name: string) {
   if (where === 'memory') return {};
@@ -332,25 +359,12 @@ describe('rolling windows with another client of the token (memory and Redis sto
     // place among the others: its later calls are counted as calls. Counting every unit ever
     // admitted beyond one per call read more than the whole limit as another client's, and held
     // the bucket for a window (a day on TEOS's).
-    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
-    clients.push(client);
-    const session = redisStore({
-      client,
-      secret: 'rx-ratelimit-test-secret',
-      prefix: `rxrl-rolling-lapsed-${process.pid}-${Date.now()}:`,
-      subscribe: false,
-      leaseMs: 200,
-    }).open({ key: 'tok', provider: 'lapsed', emit: () => undefined });
-    if (!session) throw new Error('no session');
+    const { client, session } = storeSession('lapsed', { leaseMs: 200 });
     const limit = 10;
     const spec = { name: 'b', limit, windowMs: 1000, quota: false, pacing: 'burst', rolling: true } as const;
     const asked = { coldStartConcurrency: 1, resetGuardMs: 20, costs: [2] };
     const answer = async (lease: string, index: number, remaining: number) => {
-      session.observe(
-        lease,
-        [{ name: 'b', limit, remaining, resetInMs: undefined, windowMs: undefined, index }],
-        [spec],
-      );
+      session.observe(lease, readingOf({ buckets: [{ admitted: index }] }, limit, remaining), [spec]);
       await client.ping(); // the script has run
     };
     // Two windows of 4 calls of cost 2, each answered at once: 8 units admitted beyond one each.
@@ -359,10 +373,10 @@ describe('rolling windows with another client of the token (memory and Redis sto
         const g = await session.acquire([spec], 1, asked);
         await answer(g.leases[0] as string, g.buckets[0]?.admitted as number, limit - 2 * (k + 1));
       }
-      await new Promise((r) => setTimeout(r, 1100));
+      await sleep(1100);
     }
     const late = await session.acquire([spec], 1, asked);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     await answer(late.leases[0] as string, late.buckets[0]?.admitted as number, limit - 2);
     // 8 left on the server: 4 calls of cost 2 go.
     const next = await session.acquire([spec], 4, asked);
@@ -375,52 +389,17 @@ describe('rolling windows with another client of the token (memory and Redis sto
     // (logged at t0), another client's, ours at t0 + 600 reads 0 left and the reset: our first
     // call leaving (t0 + 2 s). One unit of theirs goes then; once the log lets our first call go
     // too (t0 + 2.5 s), that unit is theirs again until the reading's window ends (t0 + 3.1 s).
-    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
-    clients.push(client);
-    const session = redisStore({
-      client,
-      secret: 'rx-ratelimit-test-secret',
-      prefix: `rxrl-rolling-oldest-${process.pid}-${Date.now()}:`,
-      subscribe: false,
-    }).open({ key: 'tok', provider: 'oldest', emit: () => undefined });
-    if (!session) throw new Error('no session');
+    const { client, session } = storeSession('oldest');
     const spec = { name: 'b', limit: 3, windowMs: 2000, quota: false, pacing: 'burst', rolling: true } as const;
     const asked = { coldStartConcurrency: 1, resetGuardMs: 500 };
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
     const first = await session.acquire([spec], 1, asked);
     const t0 = Date.now();
-    session.observe(
-      first.leases[0],
-      [
-        {
-          name: 'b',
-          limit: 3,
-          remaining: 2,
-          resetInMs: undefined,
-          windowMs: undefined,
-          index: first.buckets[0]?.admitted ?? 0,
-        },
-      ],
-      [spec],
-    );
+    session.observe(first.leases[0], readingOf(first, 3, 2), [spec]);
     await client.ping();
     await sleep(t0 + 600 - Date.now());
     const second = await session.acquire([spec], 1, asked);
     expect(second.leases).toHaveLength(1);
-    session.observe(
-      second.leases[0],
-      [
-        {
-          name: 'b',
-          limit: 3,
-          remaining: 0,
-          resetInMs: t0 + 2000 - Date.now(),
-          windowMs: undefined,
-          index: second.buckets[0]?.admitted ?? 0,
-        },
-      ],
-      [spec],
-    );
+    session.observe(second.leases[0], readingOf(second, 3, 0, t0 + 2000 - Date.now()), [spec]);
     await client.ping();
     // Held until the reset; then one goes (the server dropped our first call).
     const held = await session.acquire([spec], 1, asked);
@@ -443,21 +422,11 @@ describe('rolling windows with another client of the token (memory and Redis sto
     // at t0 + 1.2 s reads 0 left, the reset our first call's leaving (t0 + 2 s). At t0 + 2.1 s
     // one goes and reads 0 left: the server let our first call go, the log keeps it until
     // t0 + 2.5 s. Taken as counted, it read no other client, and at t0 + 2.7 s one more went.
-    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
-    clients.push(client);
-    const session = redisStore({
-      client,
-      secret: 'rx-ratelimit-test-secret',
-      prefix: `rxrl-rolling-gone-${process.pid}-${Date.now()}:`,
-      subscribe: false,
-    }).open({ key: 'tok', provider: 'gone', emit: () => undefined });
-    if (!session) throw new Error('no session');
+    const { client, session } = storeSession('gone');
     const spec = { name: 'b', limit: 3, windowMs: 2000, quota: false, pacing: 'burst', rolling: true } as const;
     const asked = { coldStartConcurrency: 1, resetGuardMs: 500 };
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-    const reading = (g: { buckets: ReadonlyArray<{ admitted?: number }> }, remaining: number, resetInMs?: number) => [
-      { name: 'b', limit: 3, remaining, resetInMs, windowMs: undefined, index: g.buckets[0]?.admitted ?? 0 },
-    ];
+    const reading = (g: Parameters<typeof readingOf>[0], remaining: number, resetInMs?: number) =>
+      readingOf(g, 3, remaining, resetInMs);
     const first = await session.acquire([spec], 1, asked);
     const t0 = Date.now();
     session.observe(first.leases[0], reading(first, 2), [spec]);
