@@ -5,8 +5,11 @@ import { Bucket } from './bucket.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import { ownEndGuard, PROBE_MS } from './window.js';
 
-/** How many of its last reads a rolling bucket keeps, to tell which later calls were counted first. */
-const READS_KEPT = 128;
+/**
+ * How many of its last reads (and of its calls ended without one) a rolling bucket keeps, to
+ * tell which later calls were counted first (the Redis store keeps as many).
+ */
+export const READS_KEPT = 128;
 
 /** A call of ours a figure may have missed: its units, and when it reached the server at the latest. */
 interface Unread {

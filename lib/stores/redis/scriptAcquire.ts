@@ -269,7 +269,7 @@ for i = 1, nb do
       local name = leasePrefix .. ':c' .. k
       redis.call('ZADD', fk, now + leaseMs, name)
       if s.roll then
-        if s.admx > 0 then redis.call('HSET', KEYS[3 * i], 'x:' .. name, s.admx) end
+        redis.call('HSET', KEYS[3 * i], 'x:' .. name, packRecs({ { s.admx, carriedFirst + k - 1, now } }))
         s.admx = s.admx + s.carry[k] - 1
       end
       if s.carry[k] ~= 1 then
@@ -324,8 +324,9 @@ for i = 1, nb do
     for k = 1, grant do
       redis.call('ZADD', fk, now + leaseMs, leasePrefix .. ':' .. k)
       if s.roll then
-        -- The units admitted beyond one per call before this one (OBSERVE: its later units).
-        if s.admx > 0 then redis.call('HSET', KEYS[3 * i], 'x:' .. leasePrefix .. ':' .. k, s.admx) end
+        -- The units admitted beyond one per call before this one (OBSERVE: its later units),
+        -- its index and when it went (OBSERVE: which figures read since are newer).
+        redis.call('HSET', KEYS[3 * i], 'x:' .. leasePrefix .. ':' .. k, packRecs({ { s.admx, first + k - 1, now } }))
         s.admx = s.admx + s.c - 1
       end
       if s.c ~= 1 then redis.call('HSET', KEYS[3 * i], 'c:' .. leasePrefix .. ':' .. k, s.c) end

@@ -30,8 +30,12 @@
  *                 entry at that reading leaves it ('' none): the reset may have been that
  *                 call's, so the unit comes back then
  *   admx          rolling: units admitted beyond one per call, all told (`adm` counts calls);
- *                 `x:<lease>` holds it as it was before that lease's admission, once above 0:
- *                 OBSERVE counts the units admitted after a call from the two
+ *                 `x:<lease>` holds it as it was before that lease's admission, with the
+ *                 lease's index and grant time: OBSERVE counts the units admitted after a call
+ *                 from the two, and tells which figures read since are newer
+ *   unru          rolling: units of our calls the figure that set `oth` may have missed (they
+ *                 count beside it); `rds`, `sil`, `unr`, `rfa`, `osu` are the records behind
+ *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
@@ -76,6 +80,7 @@
  * ACQUIRE's reply).
  */
 import { LEAKY_EPSILON, LEAKY_TRIPS } from '../../core/leakyBucket.js';
+import { READS_KEPT } from '../../core/rollingBucket.js';
 import { luaWindowRules } from '../../core/window.js';
 
 /**
@@ -99,7 +104,7 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -114,13 +119,15 @@ local function load(key, hintLim, hintWin, pauseKey)
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
-    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]) }
+    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
-    s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil
+    s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
+    -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
+    redis.call('HDEL', key, 'sil', 'unr', 'rfa', 'osu')
     s.resumed = true
   end
   return s
@@ -133,7 +140,7 @@ local function save(key, s, ttl, now)
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
-    'othl', str(s.othl))
+    'othl', str(s.othl), 'unru', str(s.unru))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -152,6 +159,61 @@ end
 -- again at its end.
 local function carried(lease)
   return string.find(lease, ':c%d+$') ~= nil
+end
+-- Records of a rolling bucket, as RollingBucket keeps them in memory, each 'a,b,c;a,b,c' in the
+-- bucket hash (numbers; -1 for a time not known yet), at most ROLL_KEPT of a list:
+--   x:<lease>  of a call in flight: the units admitted beyond one per call before it ('admx'
+--              then), its admission index, and when it was granted
+--   rds        the last figures read: admission index, when, the server's count, the units
+--   sil        the last calls that ended without a figure read: index, units, reached the
+--              server by (a figure read later may not count them)
+--   unr        calls the figure that last set 'oth' may have missed: index, units, reached by
+--   rfa        the latest instant a record dropped from 'rds' or 'sil' bore
+--   osu        until when a figure showed another client's calls in the window, for sure
+local ROLL_KEPT = ${READS_KEPT}
+local function recs(v)
+  local out = {}
+  if not v then return out end
+  for e in string.gmatch(v, '[^;]+') do
+    local r = {}
+    for f in string.gmatch(e, '[^,]+') do r[#r + 1] = tonumber(f) end
+    out[#out + 1] = r
+  end
+  return out
+end
+local function packRecs(t)
+  local parts = {}
+  for k, r in ipairs(t) do
+    local f = {}
+    for j, v in ipairs(r) do
+      if v == math.floor(v) then f[j] = string.format('%.0f', v) else f[j] = string.format('%.17g', v) end
+    end
+    parts[k] = table.concat(f, ',')
+  end
+  return table.concat(parts, ';')
+end
+-- A rolling lease's record: admx before it, its admission index and when it was granted.
+local function leaseRec(bk, lease)
+  local r = recs(redis.call('HGET', bk, 'x:' .. lease))[1] or {}
+  return r[1] or 0, r[2], r[3]
+end
+-- A rolling call ended without a figure read (released, lapsed, answered without this bucket's
+-- figures): it reached the server by 'by'. A figure read later may not count it (as
+-- RollingBucket.release in memory).
+local function rollSilent(bk, lease, units, by)
+  local _, index = leaseRec(bk, lease)
+  if index == nil then return end
+  local f = redis.call('HMGET', bk, 'sil', 'unr', 'rfa')
+  local sil = recs(f[1])
+  local rfa = num(f[3])
+  sil[#sil + 1] = { index, units, by }
+  if #sil > ROLL_KEPT then
+    local gone = table.remove(sil, 1)
+    rfa = math.max(rfa or gone[3], gone[3])
+  end
+  local unr = recs(f[2])
+  for _, u in ipairs(unr) do if u[1] == index then u[3] = by end end
+  redis.call('HSET', bk, 'sil', packRecs(sil), 'unr', packRecs(unr), 'rfa', str(rfa))
 end
 -- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, the
 -- newest MAX_LOG kept; the log lives 'ttl' after its last entry.
@@ -174,7 +236,11 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
     local ended = 0
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
       if not carried(lease) then ended = ended + leaseCost(bk, lease) end
-      if lk ~= nil then redis.call('HDEL', bk, 'x:' .. lease) end
+      if lk ~= nil then
+        -- Its process is gone: the call reached the server by now, if ever.
+        rollSilent(bk, lease, leaseCost(bk, lease), now)
+        redis.call('HDEL', bk, 'x:' .. lease)
+      end
       if leaky then
         redis.call('HINCRBYFLOAT', bk, 'endu', leaseCost(bk, lease))
         redis.call('HDEL', bk, 'f:' .. lease, 'e:' .. lease)
@@ -227,8 +293,10 @@ end
 -- oldest call, which leaves the log later (othl). As RollingBucket.othersAt in memory.
 local function rollOthers(s, now)
   if s.oth ~= nil and s.othu ~= nil and (s.othu < 0 or s.othu > now) then
-    if s.othf ~= nil and s.othf <= now and (s.othl == nil or now < s.othl) and s.oth > 0 then return s.oth - 1 end
-    return s.oth
+    local left = 0
+    if s.othf ~= nil and s.othf <= now and (s.othl == nil or now < s.othl) and s.oth > 0 then left = 1 end
+    -- With our calls a figure may have missed ('unr').
+    return s.oth - left + (s.unru or 0)
   end
   return 0
 end

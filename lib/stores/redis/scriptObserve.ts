@@ -29,8 +29,10 @@ import { COMMON } from './scriptCommon.js';
  * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
  * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
  * log or in flight, in units) up to this request is someone else's, the oldest unit of it
- * counted until the reset, the rest a window from now; the call is
- * logged as ended now. A request of a window that really cost other than it was admitted with
+ * counted until the reset, the rest a window from now, but for later calls whose figures were
+ * read first (they overtook it); a figure older than one read already only raises that spend,
+ * and, once another client is seen, our earlier calls a fresh figure may have missed count
+ * beside it until a figure counts them; the call is logged as ended now. A request of a window that really cost other than it was admitted with
  * (its reconciled cost) first takes the difference from what is left and what is in flight, or
  * gives it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
  *
@@ -192,6 +194,8 @@ for i = 1, nb do
       or (s.lim ~= nil and beforeLim ~= nil and s.lim > beforeLim)
       or (not beforeAll and (s.lva == nil or s.lvl > beforeLvl + LEAK_EPS))
   elseif rolling then
+    -- Whether this call's figure was recorded ('rds').
+    local recorded = false
     if ARGV[a + 1] == '1' then
       local lim = num(ARGV[a + 2])
       local rem = num(ARGV[a + 3])
@@ -216,32 +220,121 @@ for i = 1, nb do
         -- A lease no longer ours (lapsed) or none (a local share's call): calls only, as memory
         -- does without a record of the call.
         local later = infl
+        -- When the call went (as granted), if its lease is still ours.
+        local sent = nil
         if index ~= nil and mine then
-          local x = num(redis.call('HGET', bk, 'x:' .. lease)) or 0
+          local x, _, at = leaseRec(bk, lease)
+          sent = at
           later = math.max(0, s.adm - index - 1 + s.admx - x - (admitted - 1))
         elseif index ~= nil then
           later = math.max(0, s.adm - index - 1)
         end
-        local ours = trimLog(lk, now, s.win, guard) + infl - later
+        local units = 0
+        if index ~= nil then units = math.max(1, own) end
+        local counted = s.lim - rem - (trimLog(lk, now, s.win, guard) + infl) + later
+        local serverCount = s.lim - rem
+        local f = redis.call('HMGET', bk, 'rds', 'unr', 'rfa', 'osu')
+        local rds = recs(f[1])
+        local unr = recs(f[2])
+        local rfa = num(f[3])
+        local osu = num(f[4])
+        -- As RollingBucket.apply in memory: later calls whose figures were read first were
+        -- counted first; a later call's figure read already, or an earlier call's read since
+        -- this one went that counted no fewer, is newer than this one, which then only raises
+        -- what others spent.
+        local read = 0
+        if index ~= nil then
+          for _, r in ipairs(rds) do
+            if r[1] > index then read = read + r[4] end
+          end
+        end
+        local newerEarlier = sent ~= nil and rfa ~= nil and rfa > sent
+        if index ~= nil and sent ~= nil and not newerEarlier then
+          for k = #rds, 1, -1 do
+            local r = rds[k]
+            if r[2] <= sent then break end
+            if r[1] < index and r[3] >= serverCount then
+              newerEarlier = true
+              break
+            end
+          end
+        end
+        local fresh = (read == 0 and not newerEarlier) or s.othu == nil or s.othu <= now
         -- Our calls the server may have let go (a window since they ended) are not taken as
         -- counted: they would read as many of another client's calls as ours.
-        s.oth = math.max(0, s.lim - rem - ours + rollGone(lk, now, s.win))
+        local gone = rollGone(lk, now, s.win)
+        local others = counted + gone
+        if not fresh then others = others - read end
+        others = math.max(0, others)
         -- They were counted by now: they leave a window from now at the latest, the oldest at
         -- the reset the server told (a sliding window frees one call at a time).
         local untilAt = now + (s.win or 0) + guard
-        s.othu = untilAt
-        s.othf = nil
-        if reset ~= nil and reset < untilAt then s.othf = reset end
-        local first = num(redis.call('LINDEX', lk, 0))
-        s.othl = nil
-        if first ~= nil then s.othl = first + (s.win or 0) + guard end
+        local function setOthers(n)
+          s.oth = n
+          s.othu = untilAt
+          s.othf = nil
+          if reset ~= nil and reset < untilAt then s.othf = reset end
+          local first = num(redis.call('LINDEX', lk, 0))
+          s.othl = nil
+          if first ~= nil then s.othl = first + (s.win or 0) + guard end
+        end
+        if counted > later then osu = math.max(osu or untilAt, untilAt) end
+        local seen = osu ~= nil and osu > now
+        if fresh or others > rollOthers(s, now) - (s.unru or 0) then
+          setOthers(others)
+          -- Our earlier calls this figure may have missed (not at the server by its send for
+          -- sure: in flight, or ended without a figure since) count beside others' spend, once
+          -- another client is seen, until a figure counts them (as RollingBucket.missedBy).
+          if fresh and index ~= nil and sent ~= nil then
+            unr = {}
+            if seen then
+              local have = {}
+              local function add(k, u, by)
+                if k == nil or k >= index or (by >= 0 and by <= sent) or have[k] then return end
+                have[k] = true
+                unr[#unr + 1] = { k, u, by }
+              end
+              for _, l in ipairs(redis.call('ZRANGE', fk, 0, -1)) do
+                local _, k = leaseRec(bk, l)
+                add(k, leaseCost(bk, l), -1)
+              end
+              for _, e in ipairs(recs(redis.call('HGET', bk, 'sil'))) do add(e[1], e[2], e[3]) end
+            end
+          end
+        end
+        -- Calls that reached the server before this one went: its figure counts them; and this
+        -- call's own.
+        local kept = {}
+        local unru = 0
+        for _, u in ipairs(unr) do
+          if not ((sent ~= nil and u[3] >= 0 and u[3] <= sent) or u[1] == index) then
+            kept[#kept + 1] = u
+            unru = unru + u[2]
+          end
+        end
+        unr = kept
+        s.unru = unru
+        if index ~= nil then
+          -- Only the last reads are kept: a figure of a call sent before a forgotten one was
+          -- read can no longer be told fresh.
+          rds[#rds + 1] = { index, now, serverCount, units }
+          if #rds > ROLL_KEPT then rfa = math.max(rfa or -math.huge, table.remove(rds, 1)[2]) end
+          recorded = true
+        end
         -- Every call the server counts may be ours (later ones can overtake this one): our log
         -- times when each leaves the window (as RollingBucket.apply), not the server's reset
-        -- read through the clock offset.
-        if s.lim - rem - ours <= later then hold = false end
+        -- read through the clock offset. What the later calls cannot be shown to explain
+        -- counts as others' until then.
+        if hold and counted <= later then
+          hold = false
+          if counted + gone > 0 and rollOthers(s, now) - unru < counted + gone then setOthers(counted + gone) end
+        end
+        redis.call('HSET', bk, 'rds', packRecs(rds), 'unr', packRecs(unr), 'rfa', str(rfa), 'osu', str(osu))
       end
       if hold then s.hold = math.max(s.hold or 0, reset) end
     end
+    -- Answered without a figure of this bucket: a figure read later may not count it.
+    if mine and not recorded then rollSilent(bk, lease, math.max(1, own), now) end
     -- The server logged the call when it arrived, at the latest now that its answer is here:
     -- it counts from now on, whatever the latency was.
     if mine and not carried(lease) then logEnds(lk, own, now, logTtl) end

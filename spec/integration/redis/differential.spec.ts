@@ -89,6 +89,14 @@ const step = (limit: number): fc.Arbitrary<Step> =>
     },
   );
 
+/** A sequence's bucket: its kind, limit and window, and what each request costs. */
+interface Scenario {
+  readonly rolling: boolean;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly cost: number;
+}
+
 const scenario = fc
   .record({
     rolling: fc.boolean(),
@@ -107,16 +115,55 @@ const scenario = fc
     }),
   );
 
+/** A step on a sliding window of a known limit: mostly admissions and answers, whose figures may be any. */
+const rollingStep = (limit: number): fc.Arbitrary<Step> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('acquire' as const), count: fc.integer({ min: 1, max: 6 }) }) },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        op: fc.constant('answer' as const),
+        which: fc.nat(),
+        limit: fc.option(fc.constant(limit), { nil: undefined, freq: 4 }),
+        // Mostly room left: a figure of 0 holds the bucket in both, which compares little.
+        remaining: fc.option(fc.integer({ min: 0, max: limit }), { nil: undefined, freq: 6 }),
+        resetInMs: fc.option(
+          fc.integer({ min: 5, max: 30 }).map((s) => s * 1000),
+          { nil: undefined },
+        ),
+        serverAt: fc.constant(undefined),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), which: fc.nat() }) },
+  );
+
+/**
+ * A sliding window with many calls in flight at once (a cold start as wide as the limit),
+ * answered in any order with any figures (another client's calls among them, or figures read
+ * late), let go, or held by a 429: the rules that tell which figure is newer must agree.
+ */
+const rollingOutOfOrder = fc
+  .record({ limit: fc.integer({ min: 2, max: 12 }), windowMs: fc.integer({ min: 40_000, max: 120_000 }) })
+  .chain((s) =>
+    fc.record({
+      s: fc.record({
+        rolling: fc.constant(true),
+        limit: fc.constant(s.limit),
+        windowMs: fc.constant(s.windowMs),
+        cost: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(1) },
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) },
+        ),
+      }),
+      steps: fc.array(rollingStep(s.limit), { minLength: 4, maxLength: 24 }),
+    }),
+  );
+
 /**
  * An example: two admitted at the scenario's cost, request `which` answered with only its real
  * cost (`actual`), then `then` more asked for.
  */
-const reconciled = (
-  s: { rolling: boolean; limit: number; windowMs: number; cost: number },
-  which: number,
-  actual: number,
-  then: number,
-): [{ s: typeof s; steps: Step[] }] => [
+const reconciled = (s: Scenario, which: number, actual: number, then: number): [{ s: typeof s; steps: Step[] }] => [
   {
     s,
     steps: [
@@ -137,6 +184,117 @@ const reconciled = (
 
 let run = 0;
 
+/** Waits until the clock has moved on by two milliseconds at least. */
+async function nextMillisecond(): Promise<void> {
+  const until = Date.now() + 2;
+  while (Date.now() < until) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * One sequence fed to a memory bucket and to the Redis store, asserting at each admission that
+ * both grant the same and report the same `remaining` and reset; `compared` counts admissions.
+ */
+function sameAccounting(
+  client: Redis,
+  prefix: string,
+  options: StoreAcquireOptions,
+  compared: { n: number },
+  spaced = false,
+) {
+  return async ({ s, steps }: { s: Scenario; steps: Step[] }): Promise<void> => {
+    run++;
+    const spec: StoreBucketSpec = {
+      name: 'b',
+      limit: s.limit,
+      windowMs: s.windowMs,
+      quota: false,
+      pacing: 'burst',
+      rolling: s.rolling,
+    };
+    const store = session(client, prefix);
+    const cost = s.cost;
+    const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
+    const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
+    /** Requests in flight: the Redis lease, the admission index they hold in both, and when they were asked for. */
+    const inFlight: Array<{ lease: string; index: number; sentAt: number }> = [];
+    for (const st of steps) {
+      // Each step at its own millisecond of both clocks, when asked (rules that order a
+      // call's send and another's answer would otherwise see ties differently in the two).
+      if (spaced) await nextMillisecond();
+      if (st.op === 'acquire') {
+        const now = Date.now();
+        const grant = await store.acquire([spec], st.count, asked);
+        // Memory: the limiter's drain, one request at a time while the bucket has room.
+        memory.refill(now, GUARD);
+        let granted = 0;
+        while (granted < st.count && memory.availableAt(now, GUARD, options.coldStartConcurrency, 0, cost) === now) {
+          const index = memory.take(now, cost);
+          const lease = grant.leases[granted];
+          if (lease !== undefined) inFlight.push({ lease, index, sentAt: now });
+          granted++;
+        }
+        expect(grant.leases.length).toBe(granted);
+        // Redis reports the figures after the grant: a rolling bucket's log, recounted.
+        memory.refill(now, GUARD);
+        const state = grant.buckets[0];
+        expect(state?.remaining).toBe(memory.remaining);
+        if (memory.resetAt === undefined) expect(state?.resetInMs).toBeUndefined();
+        else expect(Math.abs((state?.resetInMs ?? Infinity) - (memory.resetAt - now))).toBeLessThanOrEqual(CLOCK_MS);
+        compared.n++;
+      } else if (st.op === 'exhaust') {
+        const now = Date.now();
+        store.exhaust(spec, st.ms);
+        memory.exhaust(now + st.ms);
+        await client.ping(); // the store's write has run
+      } else if (inFlight.length > 0) {
+        const [req] = inFlight.splice(st.which % inFlight.length, 1);
+        if (!req) continue;
+        if (st.op === 'answer') {
+          const now = Date.now();
+          const remaining = st.remaining;
+          const reading = { name: 'b', limit: st.limit, remaining, windowMs: undefined };
+          const serverAt = st.resetInMs === undefined ? undefined : st.serverAt;
+          // Here the reading's reset is the latest its instant may be (as through a pinned offset).
+          const told = {
+            resetInMs: st.resetInMs,
+            ...(serverAt === undefined || st.resetInMs === undefined
+              ? {}
+              : { resetServerAt: serverAt, resetLatestInMs: st.resetInMs }),
+          };
+          // A cost told after (Permits: reconciled before the figures are read, released with it).
+          const held = st.actual ?? cost;
+          const actual = held === cost ? {} : { cost: held };
+          store.observe(req.lease, [{ ...reading, ...told, index: req.index, ...actual }], [spec]);
+          if (held !== cost) memory.reconcile(req.index, cost, held);
+          memory.apply(
+            {
+              name: 'b',
+              ...(st.limit === undefined ? {} : { limit: st.limit }),
+              ...(remaining === undefined ? {} : { remaining }),
+            },
+            req.index,
+            st.resetInMs === undefined ? undefined : now + st.resetInMs,
+            now,
+            req.sentAt,
+            serverAt,
+            1000,
+            held,
+            serverAt === undefined || st.resetInMs === undefined ? undefined : now + st.resetInMs,
+          );
+          // As a permit: every bucket of the request is told its answer came back, then released.
+          memory.confirm(req.index, now);
+          memory.release(req.index, now, held);
+        } else {
+          store.release(req.lease, [spec]);
+          memory.release(req.index, Date.now(), cost);
+        }
+        await client.ping(); // the store's write has run
+      }
+    }
+    await store.close();
+  };
+}
+
 function session(client: Redis, prefix: string): StoreSession {
   const s = redisStore({ client, secret, prefix, subscribe: false, timeoutMs: 2000 }).open({
     key: `token-${run}`,
@@ -153,162 +311,99 @@ describe('memory and Redis keep one accounting', () => {
     clients.push(client);
     const prefix = `rxrl-diff-${process.pid}-${Date.now()}:`;
     const options: StoreAcquireOptions = { coldStartConcurrency: 1, resetGuardMs: GUARD };
-    let compared = 0;
-    await fc.assert(
-      fc.asyncProperty(scenario, async ({ s, steps }) => {
-        run++;
-        const spec: StoreBucketSpec = {
-          name: 'b',
-          limit: s.limit,
-          windowMs: s.windowMs,
-          quota: false,
-          pacing: 'burst',
-          rolling: s.rolling,
-        };
-        const store = session(client, prefix);
-        const cost = s.cost;
-        const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
-        const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
-        /** Requests in flight: the Redis lease, the admission index they hold in both, and when they were asked for. */
-        const inFlight: Array<{ lease: string; index: number; sentAt: number }> = [];
-        for (const st of steps) {
-          if (st.op === 'acquire') {
-            const now = Date.now();
-            const grant = await store.acquire([spec], st.count, asked);
-            // Memory: the limiter's drain, one request at a time while the bucket has room.
-            memory.refill(now, GUARD);
-            let granted = 0;
-            while (
-              granted < st.count &&
-              memory.availableAt(now, GUARD, options.coldStartConcurrency, 0, cost) === now
-            ) {
-              const index = memory.take(now, cost);
-              const lease = grant.leases[granted];
-              if (lease !== undefined) inFlight.push({ lease, index, sentAt: now });
-              granted++;
-            }
-            expect(grant.leases.length).toBe(granted);
-            // Redis reports the figures after the grant: a rolling bucket's log, recounted.
-            memory.refill(now, GUARD);
-            const state = grant.buckets[0];
-            expect(state?.remaining).toBe(memory.remaining);
-            if (memory.resetAt === undefined) expect(state?.resetInMs).toBeUndefined();
-            else
-              expect(Math.abs((state?.resetInMs ?? Infinity) - (memory.resetAt - now))).toBeLessThanOrEqual(CLOCK_MS);
-            compared++;
-          } else if (st.op === 'exhaust') {
-            const now = Date.now();
-            store.exhaust(spec, st.ms);
-            memory.exhaust(now + st.ms);
-            await client.ping(); // the store's write has run
-          } else if (inFlight.length > 0) {
-            const [req] = inFlight.splice(st.which % inFlight.length, 1);
-            if (!req) continue;
-            if (st.op === 'answer') {
-              const now = Date.now();
-              const remaining = st.remaining;
-              const reading = { name: 'b', limit: st.limit, remaining, windowMs: undefined };
-              const serverAt = st.resetInMs === undefined ? undefined : st.serverAt;
-              // Here the reading's reset is the latest its instant may be (as through a pinned offset).
-              const told = {
-                resetInMs: st.resetInMs,
-                ...(serverAt === undefined || st.resetInMs === undefined
-                  ? {}
-                  : { resetServerAt: serverAt, resetLatestInMs: st.resetInMs }),
-              };
-              // A cost told after (Permits: reconciled before the figures are read, released with it).
-              const held = st.actual ?? cost;
-              const actual = held === cost ? {} : { cost: held };
-              store.observe(req.lease, [{ ...reading, ...told, index: req.index, ...actual }], [spec]);
-              if (held !== cost) memory.reconcile(req.index, cost, held);
-              memory.apply(
-                {
-                  name: 'b',
-                  ...(st.limit === undefined ? {} : { limit: st.limit }),
-                  ...(remaining === undefined ? {} : { remaining }),
-                },
-                req.index,
-                st.resetInMs === undefined ? undefined : now + st.resetInMs,
-                now,
-                req.sentAt,
-                serverAt,
-                1000,
-                held,
-                serverAt === undefined || st.resetInMs === undefined ? undefined : now + st.resetInMs,
-              );
-              memory.release(req.index, now, held);
-            } else {
-              store.release(req.lease, [spec]);
-              memory.release(req.index, Date.now(), cost);
-            }
-            await client.ping(); // the store's write has run
-          }
-        }
-        await store.close();
-      }),
-      {
-        numRuns: 300,
-        // Always among the runs: a later answer raises what is left (19 left, one other in flight:
-        // 18, where only lowering kept 17); a 429 that emptied the window holds it against a
-        // later answer's figure; an instant the server told, read again through a clock offset
-        // pinned closer, brings the window's end forward; another instant does not.
-        examples: [
-          // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
-          // it is logged as 1 call), so the next one fits in both.
-          reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 4 }, 0, 1, 2),
-          reconciled({ rolling: true, limit: 8, windowMs: 60_000, cost: 3 }, 0, 1, 1),
-          // One that cost more than it was admitted with takes the rest of what is left.
-          reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 2 }, 1, 7, 1),
-          [
-            {
-              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
-              steps: [
-                { op: 'acquire', count: 1 },
-                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT },
-                { op: 'acquire', count: 2 },
-                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
-                { op: 'acquire', count: 1 },
-              ],
-            },
-          ],
-          [
-            {
-              s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
-              steps: [
-                { op: 'acquire', count: 1 },
-                { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT + 1000 },
-                { op: 'acquire', count: 2 },
-                { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
-                { op: 'acquire', count: 1 },
-              ],
-            },
-          ],
-          [
-            {
-              s: { rolling: false, limit: 19, windowMs: 46_203, cost: 1 },
-              steps: [
-                { op: 'acquire', count: 1 },
-                { op: 'answer', which: 0, limit: undefined, remaining: 19, resetInMs: undefined, serverAt: undefined },
-                { op: 'acquire', count: 1 },
-                { op: 'release', which: 0 },
-              ],
-            },
-          ],
-          [
-            {
-              s: { rolling: false, limit: 12, windowMs: 105_115, cost: 1 },
-              steps: [
-                { op: 'acquire', count: 1 },
-                { op: 'exhaust', ms: 2000 },
-                { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: undefined, serverAt: undefined },
-                { op: 'acquire', count: 1 },
-              ],
-            },
-          ],
+    const compared = { n: 0 };
+    await fc.assert(fc.asyncProperty(scenario, sameAccounting(client, prefix, options, compared)), {
+      numRuns: 300,
+      // Always among the runs: a later answer raises what is left (19 left, one other in flight:
+      // 18, where only lowering kept 17); a 429 that emptied the window holds it against a
+      // later answer's figure; an instant the server told, read again through a clock offset
+      // pinned closer, brings the window's end forward; another instant does not.
+      examples: [
+        // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
+        // it is logged as 1 call), so the next one fits in both.
+        reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 4 }, 0, 1, 2),
+        reconciled({ rolling: true, limit: 8, windowMs: 60_000, cost: 3 }, 0, 1, 1),
+        // One that cost more than it was admitted with takes the rest of what is left.
+        reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 2 }, 1, 7, 1),
+        // Rolling, answers out of order: the later call's figure (another client's call counted)
+        // is read first; the earlier call's older figure (before that call) lowers nothing.
+        [
+          {
+            s: { rolling: true, limit: 10, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 1, limit: 10, remaining: 6, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 10, remaining: 8, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 10 },
+            ],
+          },
         ],
-      },
+        [
+          {
+            s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
+              { op: 'acquire', count: 1 },
+            ],
+          },
+        ],
+        [
+          {
+            s: { rolling: false, limit: 10, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 9000, serverAt: INSTANT + 1000 },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 0, limit: 10, remaining: 7, resetInMs: 8400, serverAt: INSTANT },
+              { op: 'acquire', count: 1 },
+            ],
+          },
+        ],
+        [
+          {
+            s: { rolling: false, limit: 19, windowMs: 46_203, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: undefined, remaining: 19, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'release', which: 0 },
+            ],
+          },
+        ],
+        [
+          {
+            s: { rolling: false, limit: 12, windowMs: 105_115, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'exhaust', ms: 2000 },
+              { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+            ],
+          },
+        ],
+      ],
+    });
+    console.log(`memory vs Redis: ${run} sequences, ${compared.n} admissions compared`);
+  }, 60_000);
+
+  it('a sliding window answered out of order, with other clients, gives the same grants in both', async () => {
+    const client = new Redis({ port: REDIS.port, host: '127.0.0.1' });
+    clients.push(client);
+    const prefix = `rxrl-diff-roll-${process.pid}-${Date.now()}:`;
+    const compared = { n: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        rollingOutOfOrder,
+        sameAccounting(client, prefix, { coldStartConcurrency: 12, resetGuardMs: GUARD }, compared, true),
+      ),
+      { numRuns: 300 },
     );
-    console.log(`memory vs Redis: ${run} sequences, ${compared} admissions compared`);
+    console.log(`memory vs Redis, sliding windows out of order: ${compared.n} admissions compared`);
   }, 60_000);
 
   it("Redis unreachable: the store's local share of a rolling window is the memory rule with the share as its limit", async () => {

@@ -4,7 +4,7 @@
  * and what one token's log costs in Redis at 10,000 calls in the window.
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
@@ -244,27 +244,38 @@ function storeFor(where: 'memory' | 'redis', name: string) {
   return { store: redisStore({ client, secret: 'rx-ratelimit-test-secret', prefix }) };
 }
 
+/** Delays of a call on its way to the server and back, by the number at the end of its path. */
+interface Trips {
+  readonly up: (i: number) => number;
+  readonly down: (i: number) => number;
+}
+
 /**
  * A sliding window of `limit` units per `windowMs` that counts a call as its `x-cost` header
  * says, answering with HubSpot's interval headers (what is left once the call is counted).
+ * With `trips`, each call is counted only after its way there and answered after its way back.
  */
-async function costlyWindow(limit: number, windowMs: number) {
+async function costlyWindow(limit: number, windowMs: number, trips?: Trips) {
   const stamps: number[] = [];
   let limited = 0;
-  const server: Server = createServer((req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
+    const i = Number(/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0);
+    if (trips) await sleep(trips.up(i));
     const now = Date.now();
     const cost = Math.max(1, Number(req.headers['x-cost'] ?? 1) || 1);
     const used = stamps.filter((t) => t > now - windowMs).length;
     for (let u = 0; u < cost; u++) stamps.push(now);
     const ok = used + cost <= limit;
     if (!ok) limited++;
+    if (trips) await sleep(trips.down(i));
     res.writeHead(ok ? 200 : 429, {
       'X-HubSpot-RateLimit-Max': String(limit),
       'X-HubSpot-RateLimit-Remaining': String(Math.max(0, limit - used - cost)),
       'X-HubSpot-RateLimit-Interval-Milliseconds': String(windowMs),
     });
     res.end('{}');
-  });
+  };
+  const server: Server = createServer((req, res) => void answer(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url, limited: () => limited, close: () => new Promise<void>((r) => server.close(() => r())) };
@@ -305,6 +316,50 @@ describe('rolling windows with another client of the token (memory and Redis sto
       }
     },
     30_000,
+  );
+
+  it.each(['memory', 'redis'] as const)(
+    'another client in the window, our calls reaching the server and answered out of order (%s store): zero 429s',
+    async (where) => {
+      // Each call takes 0–40 ms to be counted and 0–80 ms to come back (a fixed pseudo-random
+      // draw per call), so later calls often overtake earlier ones both ways; another client
+      // spent 3 of the 12 in the window before. Taking every figure as the newest read the
+      // other client's calls as ours when an older one came back late.
+      const draw = (i: number, salt: number) => ((i * 2654435761 + salt * 40503) >>> 0) % 1000;
+      const api = await costlyWindow(12, 2000, {
+        up: (i) => (draw(i, 1) * 40) / 1000,
+        down: (i) => (draw(i, 2) * 80) / 1000,
+      });
+      const limiter = createLimiter({
+        provider: providers.hubspot({ hints: { interval: { limit: 12, windowMs: 2000 } } }),
+        key: `overtaken-${where}`,
+        ...storeFor(where, 'rolling-overtaken'),
+        maxWaitMs: 30_000,
+      });
+      try {
+        for (let k = 0; k < 3; k++) await fetch(`${api.url}/theirs`);
+        const statuses = await lastValueFrom(
+          from(Array.from({ length: 36 }, (_, i) => i)).pipe(
+            mergeMap(
+              (i) =>
+                fromFetch(`${api.url}/ours/${i}`).pipe(
+                  rateLimit(limiter, { method: 'GET', url: `/ours/${i}` }),
+                  map((res) => res.status),
+                ),
+              8,
+            ),
+            toArray(),
+          ),
+        );
+        expect(statuses).toHaveLength(36);
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+        expect(api.limited()).toBe(0);
+      } finally {
+        await limiter.close();
+        await api.close();
+      }
+    },
+    60_000,
   );
 
   it.each(['memory', 'redis'] as const)(
