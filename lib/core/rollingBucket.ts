@@ -17,6 +17,14 @@ interface Unread {
   arrivedBy: number;
 }
 
+/** A call of ours in flight: when it went, its units, the units admitted up to and with it, and when its answer came back. */
+interface InFlight {
+  readonly sentAt: number;
+  cost: number;
+  through: number;
+  answeredAt: number | undefined;
+}
+
 /** A figure read (`apply`): of which call, when, what the server had counted, and the call's units. */
 interface Read {
   readonly index: number;
@@ -39,20 +47,16 @@ export class RollingBucket extends Bucket {
   /** When each of our ended calls ended, oldest first; `head` is the first still in the window. */
   private readonly log: number[] = [];
   private head = 0;
-  /** Our calls in flight, by admission index: they count until they end, then from their end. */
-  private readonly pending = new Map<number, number>();
   /**
-   * When the answer of each call in flight came back: the server logged the call by then, so it
-   * counts a window from the answer, not from when the caller let go of the permit.
+   * Our calls in flight, by admission index: they count until they end, then from their end,
+   * or from when their answer came back (the server logged the call by then, so it counts a
+   * window from the answer, not from when the caller let go of the permit).
    */
-  private readonly answered = new Map<number, number>();
-  /** The cost of calls in flight that cost more than one unit, by admission index. */
-  private readonly pendingCost = new Map<number, number>();
+  private readonly pending = new Map<number, InFlight>();
   /** Units of the calls in flight. */
   private pendingUnits = 0;
-  /** Units admitted so far, and, per call in flight, the units admitted up to and with it. */
+  /** Units admitted so far (`InFlight.through` is this after the call's admission). */
   private admittedUnits = 0;
-  private readonly unitsThrough = new Map<number, number>();
   private heldUntil = 0;
   /** When our last call was sent or ended (a limit of 0 probes a while after it). */
   private lastCallAt = -Infinity;
@@ -147,11 +151,9 @@ export class RollingBucket extends Bucket {
   override take(now: number, cost = 1): number {
     const index = this.admitted++;
     this.inFlight += cost;
-    this.pending.set(index, now);
-    if (cost !== 1) this.pendingCost.set(index, cost);
     this.pendingUnits += cost;
     this.admittedUnits += cost;
-    this.unitsThrough.set(index, this.admittedUnits);
+    this.pending.set(index, { sentAt: now, cost, through: this.admittedUnits, answeredAt: undefined });
     this.lastCallAt = Math.max(this.lastCallAt, now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing() * cost);
@@ -171,7 +173,8 @@ export class RollingBucket extends Bucket {
     const before = this.limit;
     this.readLimit(reading);
     // The units of the call this figure answers (one if it ended before).
-    const units = index === undefined ? 0 : (this.pendingCost.get(index) ?? 1);
+    const call = index === undefined ? undefined : this.pending.get(index);
+    const units = index === undefined ? 0 : (call?.cost ?? 1);
     // A server that reports what is left but not the limit (TEOS) bounds it from below: what is
     // left plus the call the figure counted. The largest bound yet; never above a limit told.
     if (
@@ -207,7 +210,7 @@ export class RollingBucket extends Bucket {
       // log does). Unless it counted fewer than this one: then, as nothing of a window of
       // seconds leaves it in a round trip, it arrived first.
       const serverCount = this.limit - reading.remaining;
-      const sentAt = index === undefined ? undefined : this.pending.get(index);
+      const sentAt = call?.sentAt;
       let newerEarlier = sentAt !== undefined && this.forgottenAt > sentAt;
       if (index !== undefined && sentAt !== undefined && !newerEarlier)
         for (let k = this.reads.length - 1; k >= 0; k--) {
@@ -229,10 +232,7 @@ export class RollingBucket extends Bucket {
       // after an end we bound ourselves) from now at the latest. The reset the server tells is
       // when the oldest leaves (a unit at least), not all of them: a sliding window frees one
       // call at a time.
-      const until =
-        now === undefined
-          ? (resetAt ?? Infinity)
-          : now + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight);
+      const until = now === undefined ? (resetAt ?? Infinity) : now + this.ownWindow(this.guardMs, this.tight);
       const firstAt = Math.min(resetAt ?? Infinity, until);
       // Whether another client spent any of the window: a figure counted more than every call
       // of ours it could have counted (our log keeps each at least as long as the server).
@@ -289,9 +289,7 @@ export class RollingBucket extends Bucket {
     this.othersFirstAt = firstAt;
     const oldest = this.head < this.log.length ? this.log[this.head] : undefined;
     this.ownFirstGoneAt =
-      oldest === undefined || now === undefined
-        ? Infinity
-        : oldest + (this.windowMs ?? this.span) + this.ownGuard(this.guardMs, this.tight);
+      oldest === undefined || now === undefined ? Infinity : oldest + this.ownWindow(this.guardMs, this.tight);
   }
 
   /** Units of our log that a window after their end has passed at `now` (kept only for the guard). */
@@ -304,7 +302,7 @@ export class RollingBucket extends Bucket {
 
   /** Units of our calls admitted after call `index` (calls, if it ended before its figure). */
   private unitsAfter(index: number): number {
-    const through = this.unitsThrough.get(index);
+    const through = this.pending.get(index)?.through;
     return Math.max(0, through === undefined ? this.admitted - index - 1 : this.admittedUnits - through);
   }
 
@@ -315,7 +313,7 @@ export class RollingBucket extends Bucket {
   private trim(now: number, guardMs: number, tight: boolean): void {
     this.guardMs = guardMs;
     this.tight = tight;
-    const horizon = now - (this.windowMs ?? this.span) - this.ownGuard(guardMs, tight);
+    const horizon = now - this.ownWindow(guardMs, tight);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
@@ -325,7 +323,7 @@ export class RollingBucket extends Bucket {
 
   /** When `need` requests will have left the window: ours one by one, others' at their reset. */
   private nextFreeAt(now: number, need: number, guardMs: number, tight: boolean): number {
-    const window = (this.windowMs ?? this.span) + this.ownGuard(guardMs, tight);
+    const window = this.ownWindow(guardMs, tight);
     // Calls in flight leave no sooner than a window after they end: not before a release.
     const own = this.log.length - this.head;
     const ownLeaves = (k: number) =>
@@ -351,6 +349,11 @@ export class RollingBucket extends Bucket {
     return tight && !this.shared ? ownEndGuard(guardMs, this.windowMs ?? this.span) : guardMs;
   }
 
+  /** How long after its end a call of ours counts: the window and {@link ownGuard}'s margin. */
+  private ownWindow(guardMs: number, tight: boolean): number {
+    return (this.windowMs ?? this.span) + this.ownGuard(guardMs, tight);
+  }
+
   private used(now: number): number {
     return this.own() + this.othersAt(now);
   }
@@ -369,9 +372,8 @@ export class RollingBucket extends Bucket {
       this.unread.set(k, { units: u.units, arrivedBy: u.arrivedBy });
       this.unreadUnits += u.units;
     };
-    for (const k of this.pending.keys())
-      if (!this.readSet.has(k))
-        add(k, { units: this.pendingCost.get(k) ?? 1, arrivedBy: this.answered.get(k) ?? Infinity });
+    for (const [k, call] of this.pending)
+      if (!this.readSet.has(k)) add(k, { units: call.cost, arrivedBy: call.answeredAt ?? Infinity });
     for (const u of this.silent) add(u.index, u);
   }
 
@@ -392,16 +394,16 @@ export class RollingBucket extends Bucket {
   override release(index?: number, at?: number, cost?: number): void {
     // Without an index (a caller that does not say which call ended), the oldest in flight.
     const key = index ?? this.pending.keys().next().value;
-    const units = cost ?? (key === undefined ? 1 : (this.pendingCost.get(key) ?? 1));
+    const call = key === undefined ? undefined : this.pending.get(key);
+    const units = cost ?? call?.cost ?? 1;
     super.release(undefined, undefined, units);
-    if (key === undefined) return;
-    const sent = this.pending.get(key);
-    if (sent === undefined) return;
-    const held = this.pendingCost.get(key) ?? 1;
+    if (key === undefined || call === undefined) return;
+    const sent = call.sentAt;
+    const held = call.cost;
     // Ended when answered (as the Redis store logs it, at OBSERVE), else when let go. A call let
     // go without an answer may still reach the server later: nothing bounds its count by our
     // end, so it keeps the whole guard (logged later by what `ownGuard` takes off).
-    const answered = this.answered.get(key);
+    const answered = call.answeredAt;
     const end = answered ?? (at ?? sent) + this.guardMs - this.ownGuard(this.guardMs, this.tight);
     if (!this.readSet.has(key)) {
       // Ended without a figure: it reached the server by its answer, or, let go, by the guard
@@ -413,9 +415,6 @@ export class RollingBucket extends Bucket {
         this.forgottenAt = Math.max(this.forgottenAt, this.silent.shift()?.arrivedBy ?? -Infinity);
     }
     this.pending.delete(key);
-    this.pendingCost.delete(key);
-    this.unitsThrough.delete(key);
-    this.answered.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end);
@@ -429,24 +428,24 @@ export class RollingBucket extends Bucket {
    */
   override confirm(index: number | undefined, now?: number): void {
     super.confirm(index, now);
-    if (index !== undefined && now !== undefined && this.pending.has(index)) this.answered.set(index, now);
+    const call = index === undefined || now === undefined ? undefined : this.pending.get(index);
+    if (call) call.answeredAt = now;
   }
 
   override reconcile(index: number, from: number, to: number): number {
     super.reconcile(index, from, to);
-    if (!this.pending.has(index)) return to;
-    const held = this.pendingCost.get(index) ?? 1;
+    const call = this.pending.get(index);
+    if (!call) return to;
+    const held = call.cost;
     this.pendingUnits = Math.max(0, this.pendingUnits + to - held);
     // Calls admitted before it count its new units after them (`unitsAfter`); those admitted
     // after it are not moved, which counts them as later by that much more (never fewer: as
     // the Redis store, which keeps no record of each). A call that cost less moves nothing.
     if (to > held) {
       this.admittedUnits += to - held;
-      const through = this.unitsThrough.get(index);
-      if (through !== undefined) this.unitsThrough.set(index, through + to - held);
+      call.through += to - held;
     }
-    if (to === 1) this.pendingCost.delete(index);
-    else this.pendingCost.set(index, to);
+    call.cost = to;
     return to;
   }
 
