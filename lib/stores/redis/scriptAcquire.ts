@@ -269,7 +269,7 @@ for i = 1, nb do
       local name = leasePrefix .. ':c' .. k
       redis.call('ZADD', fk, now + leaseMs, name)
       if s.roll then
-        redis.call('HSET', KEYS[3 * i], 'x:' .. name, packRecs({ { s.admx, carriedFirst + k - 1, now } }))
+        redis.call('HSET', KEYS[3 * i], 'x:' .. name, table.concat({ s.admx, carriedFirst + k - 1, now }, ','))
         s.admx = s.admx + s.carry[k] - 1
       end
       if s.carry[k] ~= 1 then
@@ -326,7 +326,7 @@ for i = 1, nb do
       if s.roll then
         -- The units admitted beyond one per call before this one (OBSERVE: its later units),
         -- its index and when it went (OBSERVE: which figures read since are newer).
-        redis.call('HSET', KEYS[3 * i], 'x:' .. leasePrefix .. ':' .. k, packRecs({ { s.admx, first + k - 1, now } }))
+        redis.call('HSET', KEYS[3 * i], 'x:' .. leasePrefix .. ':' .. k, table.concat({ s.admx, first + k - 1, now }, ','))
         s.admx = s.admx + s.c - 1
       end
       if s.c ~= 1 then redis.call('HSET', KEYS[3 * i], 'c:' .. leasePrefix .. ':' .. k, s.c) end

@@ -127,7 +127,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
-    redis.call('HDEL', key, 'sil', 'unr', 'rfa', 'osu')
+    redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu')
     s.resumed = true
   end
   return s
@@ -160,60 +160,109 @@ end
 local function carried(lease)
   return string.find(lease, ':c%d+$') ~= nil
 end
--- Records of a rolling bucket, as RollingBucket keeps them in memory, each 'a,b,c;a,b,c' in the
--- bucket hash (numbers; -1 for a time not known yet), at most ROLL_KEPT of a list:
+-- Records of a rolling bucket, as RollingBucket keeps them in memory, in the bucket hash: each
+-- record 'a,b,c' (numbers; -1 for a time not known yet), lists of them 'a,b;a,b':
 --   x:<lease>  of a call in flight: the units admitted beyond one per call before it ('admx'
 --              then), its admission index, and when it was granted
---   rds        the last figures read: admission index, when, the server's count, the units
---   sil        the last calls that ended without a figure read: index, units, reached the
---              server by (a figure read later may not count them)
---   unr        calls the figure that last set 'oth' may have missed: index, units, reached by
+--   rds, rdn   the last figures read, newest first (index, when, the server's count, units),
+--              and how many
+--   sil, siln  the last calls that ended without a figure read, newest first (index, units,
+--              reached the server by: a figure read later may not count them), and how many
+--   unr        calls the figure that last set 'oth' may have missed (index, units, reached by),
+--              at most ROLL_KEPT and one more (index -1) that holds the units of the rest
 --   rfa        the latest instant a record dropped from 'rds' or 'sil' bore
 --   osu        until when a figure showed another client's calls in the window, for sure
+-- 'rds' and 'sil' keep the last ROLL_KEPT records at least: ROLL_SLACK more, and they are cut
+-- back (one cut per ROLL_SLACK records added, not a walk of the whole list at each). A record
+-- with fewer fields than its list has (damaged) is skipped.
 local ROLL_KEPT = ${READS_KEPT}
-local function recs(v)
-  local out = {}
-  if not v then return out end
-  for e in string.gmatch(v, '[^;]+') do
-    local r = {}
-    for f in string.gmatch(e, '[^,]+') do r[#r + 1] = tonumber(f) end
-    out[#out + 1] = r
+local ROLL_SLACK = 32
+local function rec(part)
+  local r = {}
+  for f in string.gmatch(part or '', '[^,]+') do r[#r + 1] = tonumber(f) end
+  return r
+end
+-- The records of a list that have 'fields' fields (3 or 4), one by one, in the order kept
+-- (newest first for 'rds' and 'sil'): one match each.
+local REC_PATTERNS = { [3] = '^([^,;]+),([^,;]+),([^,;]+)[;]?', [4] = '^([^,;]+),([^,;]+),([^,;]+),([^,;]+)[;]?' }
+local function eachRec(v, fields)
+  local pos = 1
+  local n = 0
+  if type(v) == 'string' then n = #v end
+  local pattern = REC_PATTERNS[fields]
+  return function()
+    while pos <= n do
+      local _, e, a, b, c, d = string.find(v, pattern, pos)
+      if e == nil then
+        -- Damaged: skipped to the next record.
+        pos = (string.find(v, ';', pos, true) or n) + 1
+      else
+        pos = e + 1
+        local r = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
+        if r[fields] ~= nil and r[1] ~= nil and r[2] ~= nil and r[3] ~= nil then return r end
+      end
+    end
+    return nil
   end
-  return out
 end
 local function packRecs(t)
   local parts = {}
-  for k, r in ipairs(t) do
-    local f = {}
-    for j, v in ipairs(r) do
-      if v == math.floor(v) then f[j] = string.format('%.0f', v) else f[j] = string.format('%.17g', v) end
-    end
-    parts[k] = table.concat(f, ',')
-  end
+  for k, r in ipairs(t) do parts[k] = table.concat(r, ',') end
   return table.concat(parts, ';')
+end
+-- Puts record r first in list v of 'count' records; returns the list, its count, and the newest
+-- record dropped when it was cut back (nil if none).
+local function pushRec(v, count, r)
+  local head = table.concat(r, ',')
+  if type(v) ~= 'string' or v == '' then return head, 1, nil end
+  v = head .. ';' .. v
+  count = (count or 0) + 1
+  if count < ROLL_KEPT + ROLL_SLACK then return v, count, nil end
+  local pos = 0
+  for k = 1, ROLL_KEPT do
+    local p = string.find(v, ';', pos + 1, true)
+    if not p then return v, k, nil end
+    pos = p
+  end
+  local e = string.find(v, ';', pos + 1, true) or (#v + 1)
+  return string.sub(v, 1, pos - 1), ROLL_KEPT, rec(string.sub(v, pos + 1, e - 1))
 end
 -- A rolling lease's record: admx before it, its admission index and when it was granted.
 local function leaseRec(bk, lease)
-  local r = recs(redis.call('HGET', bk, 'x:' .. lease))[1] or {}
+  local r = rec(redis.call('HGET', bk, 'x:' .. lease) or '')
   return r[1] or 0, r[2], r[3]
 end
--- A rolling call ended without a figure read (released, lapsed, answered without this bucket's
--- figures): it reached the server by 'by'. A figure read later may not count it (as
--- RollingBucket.release in memory).
-local function rollSilent(bk, lease, units, by)
-  local _, index = leaseRec(bk, lease)
-  if index == nil then return end
-  local f = redis.call('HMGET', bk, 'sil', 'unr', 'rfa')
-  local sil = recs(f[1])
-  local rfa = num(f[3])
-  sil[#sil + 1] = { index, units, by }
-  if #sil > ROLL_KEPT then
-    local gone = table.remove(sil, 1)
-    rfa = math.max(rfa or gone[3], gone[3])
+-- Rolling calls that ended without a figure read (released, lapsed, answered without this
+-- bucket's figures), each { index, units, reached the server by }: a figure read later may not
+-- count them (as RollingBucket.release in memory). One read and one write for all of them.
+local function rollSilent(bk, ended)
+  if #ended == 0 then return end
+  local f = redis.call('HMGET', bk, 'sil', 'siln', 'unr', 'rfa')
+  local sil = f[1]
+  local siln = num(f[2])
+  local rfa = num(f[4])
+  local by = {}
+  for _, e in ipairs(ended) do
+    local gone
+    sil, siln, gone = pushRec(sil, siln, e)
+    if gone ~= nil and gone[3] ~= nil then rfa = math.max(rfa or gone[3], gone[3]) end
+    by[e[1]] = e[3]
   end
-  local unr = recs(f[2])
-  for _, u in ipairs(unr) do if u[1] == index then u[3] = by end end
-  redis.call('HSET', bk, 'sil', packRecs(sil), 'unr', packRecs(unr), 'rfa', str(rfa))
+  redis.call('HSET', bk, 'sil', sil, 'siln', siln, 'rfa', str(rfa))
+  if type(f[3]) == 'string' and f[3] ~= '' then
+    local unr = {}
+    for u in eachRec(f[3], 3) do
+      if by[u[1]] ~= nil then u[3] = by[u[1]] end
+      unr[#unr + 1] = u
+    end
+    redis.call('HSET', bk, 'unr', packRecs(unr))
+  end
+end
+-- A rolling lease ends without a figure read: its record for rollSilent (nil without one).
+local function silentRec(bk, lease, units, by)
+  local _, index = leaseRec(bk, lease)
+  if index == nil then return nil end
+  return { index, units, by }
 end
 -- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, the
 -- newest MAX_LOG kept; the log lives 'ttl' after its last entry.
@@ -234,11 +283,12 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
   if xu > 0 or lk ~= nil or leaky then
     local ended = 0
+    local silent = {}
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
       if not carried(lease) then ended = ended + leaseCost(bk, lease) end
       if lk ~= nil then
         -- Its process is gone: the call reached the server by now, if ever.
-        rollSilent(bk, lease, leaseCost(bk, lease), now)
+        silent[#silent + 1] = silentRec(bk, lease, leaseCost(bk, lease), now)
         redis.call('HDEL', bk, 'x:' .. lease)
       end
       if leaky then
@@ -247,7 +297,10 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
       end
       dropCost(bk, lease)
     end
-    if lk ~= nil then logEnds(lk, ended, now, logTtl) end
+    if lk ~= nil then
+      logEnds(lk, ended, now, logTtl)
+      rollSilent(bk, silent)
+    end
     xu = num(redis.call('HGET', bk, 'xu')) or 0
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)

@@ -12,19 +12,33 @@ import { COMMON } from './scriptCommon.js';
  * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
  * logged it as late as that); on a leaky bucket its units stay spent (they come back with
  * time), and what it kept of a send from a full bucket goes.
- * KEYS: per bucket: in-flight set, bucket hash, log. ARGV: channel, keyTtlMs, guardMs, kinds
- * (one character per bucket: '0' a fixed window, '1' rolling, '2' leaky), then one or more leases.
+ * A rolling call also ends without a figure read (`sil`: a figure read later may not count it).
+ * KEYS: per bucket: in-flight set, bucket hash, log; then the pause hash. ARGV: channel,
+ * keyTtlMs, guardMs, kinds (one character per bucket: '0' a fixed window, '1' rolling, '2'
+ * leaky), then one or more leases.
  */
 export const RELEASE = `${COMMON}
 local keyTtl = tonumber(ARGV[2])
 local guard = tonumber(ARGV[3]) or 0
 local n = 0
 local now = nil
-for i = 1, #KEYS, 3 do
+local pauseKey = KEYS[#KEYS]
+for i = 1, #KEYS - 1, 3 do
   local b = (i + 2) / 3
   local win = nil
-  if string.sub(ARGV[4], b, b) == '1' then win = num(redis.call('HGET', KEYS[i + 1], 'win')) end
+  if string.sub(ARGV[4], b, b) == '1' then
+    win = num(redis.call('HGET', KEYS[i + 1], 'win'))
+    -- A rolling bucket not written since limiter.resume() forgets first (as load does at its
+    -- next use), so that what ends now is not forgotten with it.
+    local at = num(redis.call('HGET', KEYS[i + 1], 'at'))
+    local resumed = num(redis.call('HGET', pauseKey, 'resumed'))
+    if at ~= nil and resumed ~= nil and at <= resumed then
+      now = now or clock()
+      save(KEYS[i + 1], load(KEYS[i + 1], nil, nil, pauseKey), keyTtl, now)
+    end
+  end
   local ended = 0
+  local silent = {}
   -- A leaky bucket restores no further than the capacity less what is out: brought to now first.
   if string.sub(ARGV[4], b, b) == '2' then
     now = now or clock()
@@ -37,7 +51,7 @@ for i = 1, #KEYS, 3 do
       -- Let go without an answer: it may reach the server as late as the guard after now.
       if win ~= nil then
         now = now or clock()
-        rollSilent(KEYS[i + 1], ARGV[j], leaseCost(KEYS[i + 1], ARGV[j]), now + guard)
+        silent[#silent + 1] = silentRec(KEYS[i + 1], ARGV[j], leaseCost(KEYS[i + 1], ARGV[j]), now + guard)
       end
       if string.sub(ARGV[4], b, b) == '2' then
         redis.call('HINCRBYFLOAT', KEYS[i + 1], 'endu', leaseCost(KEYS[i + 1], ARGV[j]))
@@ -52,6 +66,7 @@ for i = 1, #KEYS, 3 do
     now = now or clock()
     logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
   end
+  if win ~= nil then rollSilent(KEYS[i + 1], silent) end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
 return n

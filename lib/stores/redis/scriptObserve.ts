@@ -222,41 +222,36 @@ for i = 1, nb do
         local later = infl
         -- When the call went (as granted), if its lease is still ours.
         local sent = nil
-        if index ~= nil and mine then
+        -- The call's index among this bucket's admissions ('' lease: a local share's call,
+        -- numbered apart, is no call of the records).
+        local ridx = index
+        if lease == '' then ridx = nil end
+        if ridx ~= nil and mine then
           local x, _, at = leaseRec(bk, lease)
           sent = at
-          later = math.max(0, s.adm - index - 1 + s.admx - x - (admitted - 1))
-        elseif index ~= nil then
-          later = math.max(0, s.adm - index - 1)
+          later = math.max(0, s.adm - ridx - 1 + s.admx - x - (admitted - 1))
+        elseif ridx ~= nil then
+          later = math.max(0, s.adm - ridx - 1)
         end
         local units = 0
-        if index ~= nil then units = math.max(1, own) end
+        if ridx ~= nil then units = math.max(1, own) end
         local counted = s.lim - rem - (trimLog(lk, now, s.win, guard) + infl) + later
         local serverCount = s.lim - rem
-        local f = redis.call('HMGET', bk, 'rds', 'unr', 'rfa', 'osu')
-        local rds = recs(f[1])
-        local unr = recs(f[2])
-        local rfa = num(f[3])
-        local osu = num(f[4])
+        local f = redis.call('HMGET', bk, 'rds', 'rdn', 'unr', 'rfa', 'osu')
+        local rfa = num(f[4])
+        local osu = num(f[5])
         -- As RollingBucket.apply in memory: later calls whose figures were read first were
         -- counted first; a later call's figure read already, or an earlier call's read since
         -- this one went that counted no fewer, is newer than this one, which then only raises
-        -- what others spent.
+        -- what others spent. Newest first: the figures read before the send end the walk (a
+        -- later call's figure comes after it), unless when it went is not known.
         local read = 0
-        if index ~= nil then
-          for _, r in ipairs(rds) do
-            if r[1] > index then read = read + r[4] end
-          end
-        end
         local newerEarlier = sent ~= nil and rfa ~= nil and rfa > sent
-        if index ~= nil and sent ~= nil and not newerEarlier then
-          for k = #rds, 1, -1 do
-            local r = rds[k]
-            if r[2] <= sent then break end
-            if r[1] < index and r[3] >= serverCount then
-              newerEarlier = true
-              break
-            end
+        if ridx ~= nil then
+          for r in eachRec(f[1], 4) do
+            if sent ~= nil and r[2] < sent then break end
+            if r[1] > ridx then read = read + r[4] end
+            if sent ~= nil and r[2] > sent and r[1] < ridx and r[3] >= serverCount then newerEarlier = true end
           end
         end
         local fresh = (read == 0 and not newerEarlier) or s.othu == nil or s.othu <= now
@@ -280,25 +275,38 @@ for i = 1, nb do
         end
         if counted > later then osu = math.max(osu or untilAt, untilAt) end
         local seen = osu ~= nil and osu > now
+        local unr = {}
+        for u in eachRec(f[3], 3) do unr[#unr + 1] = u end
         if fresh or others > rollOthers(s, now) - (s.unru or 0) then
           setOthers(others)
           -- Our earlier calls this figure may have missed (not at the server by its send for
           -- sure: in flight, or ended without a figure since) count beside others' spend, once
           -- another client is seen, until a figure counts them (as RollingBucket.missedBy).
-          if fresh and index ~= nil and sent ~= nil then
+          -- Past ROLL_KEPT of them, the rest count as one record that only the next such
+          -- figure replaces.
+          if fresh and ridx ~= nil and sent ~= nil then
             unr = {}
             if seen then
               local have = {}
+              local rest = 0
               local function add(k, u, by)
-                if k == nil or k >= index or (by >= 0 and by <= sent) or have[k] then return end
+                if k == nil or k >= ridx or (by >= 0 and by <= sent) or have[k] then return end
                 have[k] = true
-                unr[#unr + 1] = { k, u, by }
+                if #unr < ROLL_KEPT then unr[#unr + 1] = { k, u, by } else rest = rest + u end
               end
-              for _, l in ipairs(redis.call('ZRANGE', fk, 0, -1)) do
+              -- The calls in flight granted no later than this one, oldest first (the
+              -- leases lapse in the order they were granted).
+              local score = redis.call('ZSCORE', fk, lease)
+              local earlier = redis.call('ZRANGEBYSCORE', fk, '-inf', score, 'LIMIT', 0, ROLL_KEPT)
+              for _, l in ipairs(earlier) do
                 local _, k = leaseRec(bk, l)
                 add(k, leaseCost(bk, l), -1)
               end
-              for _, e in ipairs(recs(redis.call('HGET', bk, 'sil'))) do add(e[1], e[2], e[3]) end
+              -- Beyond those, each counts whole, what costly leases hold beyond one unit too.
+              local beyond = redis.call('ZCOUNT', fk, '-inf', score) - #earlier
+              if beyond > 0 then rest = rest + beyond + (num(redis.call('HGET', bk, 'xu')) or 0) end
+              for e in eachRec(redis.call('HGET', bk, 'sil'), 3) do add(e[1], e[2], e[3]) end
+              if rest > 0 then unr[#unr + 1] = { -1, rest, -1 } end
             end
           end
         end
@@ -307,18 +315,21 @@ for i = 1, nb do
         local kept = {}
         local unru = 0
         for _, u in ipairs(unr) do
-          if not ((sent ~= nil and u[3] >= 0 and u[3] <= sent) or u[1] == index) then
+          if not ((sent ~= nil and u[3] >= 0 and u[3] <= sent) or (ridx ~= nil and u[1] == ridx)) then
             kept[#kept + 1] = u
             unru = unru + u[2]
           end
         end
         unr = kept
         s.unru = unru
-        if index ~= nil then
+        local rds = f[1] or ''
+        local rdn = num(f[2])
+        if ridx ~= nil then
           -- Only the last reads are kept: a figure of a call sent before a forgotten one was
           -- read can no longer be told fresh.
-          rds[#rds + 1] = { index, now, serverCount, units }
-          if #rds > ROLL_KEPT then rfa = math.max(rfa or -math.huge, table.remove(rds, 1)[2]) end
+          local dropped
+          rds, rdn, dropped = pushRec(rds, rdn, { ridx, now, serverCount, units })
+          if dropped ~= nil and dropped[2] ~= nil then rfa = math.max(rfa or dropped[2], dropped[2]) end
           recorded = true
         end
         -- Every call the server counts may be ours (later ones can overtake this one): our log
@@ -329,12 +340,15 @@ for i = 1, nb do
           hold = false
           if counted + gone > 0 and rollOthers(s, now) - unru < counted + gone then setOthers(counted + gone) end
         end
-        redis.call('HSET', bk, 'rds', packRecs(rds), 'unr', packRecs(unr), 'rfa', str(rfa), 'osu', str(osu))
+        if ridx ~= nil then redis.call('HSET', bk, 'rds', rds, 'rdn', rdn) end
+        local packed = packRecs(unr)
+        if packed ~= (f[3] or '') then redis.call('HSET', bk, 'unr', packed) end
+        if rfa ~= num(f[4]) or osu ~= num(f[5]) then redis.call('HSET', bk, 'rfa', str(rfa), 'osu', str(osu)) end
       end
       if hold then s.hold = math.max(s.hold or 0, reset) end
     end
     -- Answered without a figure of this bucket: a figure read later may not count it.
-    if mine and not recorded then rollSilent(bk, lease, math.max(1, own), now) end
+    if mine and not recorded then rollSilent(bk, { silentRec(bk, lease, math.max(1, own), now) }) end
     -- The server logged the call when it arrived, at the latest now that its answer is here:
     -- it counts from now on, whatever the latency was.
     if mine and not carried(lease) then logEnds(lk, own, now, logTtl) end

@@ -355,7 +355,10 @@ export class RedisSession implements StoreSession {
 
   /** Ends leases in Redis (one call). */
   private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
-    const keys = buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]);
+    const keys = [
+      ...buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]),
+      this.keys.pause,
+    ];
     this.fire(
       this.redis.rxrlRelease(
         keys.length,

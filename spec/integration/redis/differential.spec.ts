@@ -53,7 +53,9 @@ type Step =
       readonly actual?: number | undefined;
     }
   | { readonly op: 'release'; readonly which: number }
-  | { readonly op: 'exhaust'; readonly ms: number };
+  | { readonly op: 'exhaust'; readonly ms: number }
+  /** limiter.resume(): the store's RESUME with buckets, and forget() in memory. */
+  | { readonly op: 'resume' };
 
 const step = (limit: number): fc.Arbitrary<Step> =>
   fc.oneof(
@@ -135,6 +137,7 @@ const rollingStep = (limit: number): fc.Arbitrary<Step> =>
       }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('release' as const), which: fc.nat() }) },
+    { weight: 1, arbitrary: fc.constant({ op: 'resume' as const }) },
   );
 
 /**
@@ -241,6 +244,10 @@ function sameAccounting(
         if (memory.resetAt === undefined) expect(state?.resetInMs).toBeUndefined();
         else expect(Math.abs((state?.resetInMs ?? Infinity) - (memory.resetAt - now))).toBeLessThanOrEqual(CLOCK_MS);
         compared.n++;
+      } else if (st.op === 'resume') {
+        store.resume?.({ buckets: true });
+        memory.forget();
+        await client.ping(); // the store's write has run
       } else if (st.op === 'exhaust') {
         const now = Date.now();
         store.exhaust(spec, st.ms);
@@ -401,7 +408,26 @@ describe('memory and Redis keep one accounting', () => {
         rollingOutOfOrder,
         sameAccounting(client, prefix, { coldStartConcurrency: 12, resetGuardMs: GUARD }, compared, true),
       ),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        examples: [
+          // resume(), then a call let go before the bucket is next used: kept as ended without
+          // a figure in both (Redis forgot what resume() forgets first, not after), so the next
+          // figure that shows another client counts it beside that client's spend.
+          [
+            {
+              s: { rolling: true, limit: 10, windowMs: 60_000, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 3 },
+                { op: 'resume' },
+                { op: 'release', which: 0 },
+                { op: 'answer', which: 0, limit: 10, remaining: 5, resetInMs: undefined, serverAt: undefined },
+                { op: 'acquire', count: 10 },
+              ],
+            },
+          ],
+        ],
+      },
     );
     console.log(`memory vs Redis, sliding windows out of order: ${compared.n} admissions compared`);
   }, 60_000);
