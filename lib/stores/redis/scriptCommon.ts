@@ -129,13 +129,18 @@ local function load(key, hintLim, hintWin, pauseKey)
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
     redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu')
     s.resumed = true
+    s.resumedAt = resumed
   end
   return s
 end
 local function save(key, s, ttl, now)
+  -- Written after a limiter.resume() it forgot: later than it, even in its millisecond (else the
+  -- next load forgets again what was written since).
+  local at = now
+  if s.resumedAt ~= nil and at <= s.resumedAt then at = s.resumedAt + 1 end
   redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
     'win', str(s.win), 'obs', str(s.obs), 'unc', str(s.unc), 'ridx', str(s.ridx), 'adm', str(s.adm),
-    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(now),
+    'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(at),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
@@ -172,11 +177,13 @@ end
 --              at most ROLL_KEPT and one more (index -1) that holds the units of the rest
 --   rfa        the latest instant a record dropped from 'rds' or 'sil' bore
 --   osu        until when a figure showed another client's calls in the window, for sure
--- 'rds' and 'sil' keep the last ROLL_KEPT records at least: ROLL_SLACK more, and they are cut
--- back (one cut per ROLL_SLACK records added, not a walk of the whole list at each). A record
--- with fewer fields than its list has (damaged) is skipped.
+-- 'rds' and 'sil' keep the last ROLL_KEPT records at most: past it they are cut back by
+-- ROLL_SLACK more (one cut per ROLL_SLACK records added, not a walk of the whole list at each);
+-- what is forgotten sooner than in memory only makes figures judged older ('rfa'), never newer.
+-- A record with fewer fields than its list has (damaged) is skipped.
 local ROLL_KEPT = ${READS_KEPT}
 local ROLL_SLACK = 32
+local ROLL_WALK = 4 * ROLL_KEPT
 local function rec(part)
   local r = {}
   for f in string.gmatch(part or '', '[^,]+') do r[#r + 1] = tonumber(f) end
@@ -217,15 +224,16 @@ local function pushRec(v, count, r)
   if type(v) ~= 'string' or v == '' then return head, 1, nil end
   v = head .. ';' .. v
   count = (count or 0) + 1
-  if count < ROLL_KEPT + ROLL_SLACK then return v, count, nil end
+  if count <= ROLL_KEPT then return v, count, nil end
+  local keep = ROLL_KEPT - ROLL_SLACK
   local pos = 0
-  for k = 1, ROLL_KEPT do
+  for k = 1, keep do
     local p = string.find(v, ';', pos + 1, true)
     if not p then return v, k, nil end
     pos = p
   end
   local e = string.find(v, ';', pos + 1, true) or (#v + 1)
-  return string.sub(v, 1, pos - 1), ROLL_KEPT, rec(string.sub(v, pos + 1, e - 1))
+  return string.sub(v, 1, pos - 1), keep, rec(string.sub(v, pos + 1, e - 1))
 end
 -- A rolling lease's record: admx before it, its admission index and when it was granted.
 local function leaseRec(bk, lease)

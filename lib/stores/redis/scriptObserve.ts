@@ -294,17 +294,19 @@ for i = 1, nb do
                 have[k] = true
                 if #unr < ROLL_KEPT then unr[#unr + 1] = { k, u, by } else rest = rest + u end
               end
-              -- The calls in flight granted no later than this one, oldest first (the
-              -- leases lapse in the order they were granted).
-              local score = redis.call('ZSCORE', fk, lease)
-              local earlier = redis.call('ZRANGEBYSCORE', fk, '-inf', score, 'LIMIT', 0, ROLL_KEPT)
-              for _, l in ipairs(earlier) do
+              -- The calls in flight admitted before this one (their leases, of any process:
+              -- the lapse order is not the admission order when processes' leaseMs differ).
+              -- Past ROLL_WALK leases in flight, only the first are read and every other
+              -- counts whole, earlier or not, with what costly leases hold beyond one unit.
+              local n = redis.call('ZCARD', fk)
+              local walk
+              if n <= ROLL_WALK then walk = redis.call('ZRANGE', fk, 0, -1)
+              else walk = redis.call('ZRANGE', fk, 0, ROLL_KEPT - 1) end
+              for _, l in ipairs(walk) do
                 local _, k = leaseRec(bk, l)
                 add(k, leaseCost(bk, l), -1)
               end
-              -- Beyond those, each counts whole, what costly leases hold beyond one unit too.
-              local beyond = redis.call('ZCOUNT', fk, '-inf', score) - #earlier
-              if beyond > 0 then rest = rest + beyond + (num(redis.call('HGET', bk, 'xu')) or 0) end
+              if n > #walk then rest = rest + n - #walk + (num(redis.call('HGET', bk, 'xu')) or 0) end
               for e in eachRec(redis.call('HGET', bk, 'sil'), 3) do add(e[1], e[2], e[3]) end
               if rest > 0 then unr[#unr + 1] = { -1, rest, -1 } end
             end
