@@ -32,9 +32,10 @@ import { COMMON } from './scriptCommon.js';
  * counted until the reset, the rest a window from now, but for later calls whose figures were
  * read first (they overtook it); a figure older than one read already only raises that spend,
  * and, once another client is seen, our earlier calls a fresh figure may have missed count
- * beside it until a figure counts them; the call is logged as ended now. A request of a window that really cost other than it was admitted with
- * (its reconciled cost) first takes the difference from what is left and what is in flight, or
- * gives it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
+ * beside it until a figure counts them; the call is logged as ended now. A request of a window
+ * that really cost other than it was admitted with (its reconciled cost) first takes the
+ * difference from what is left and what is in flight, or gives it back (as `Bucket.reconcile`),
+ * and a rolling call is logged with what it really cost.
  *
  * A leaky bucket (as `LeakyBucket.apply`): brought up to now; the request's reconciled cost
  * gives back (or takes) the difference from what it was admitted with; the figure, taken as at
