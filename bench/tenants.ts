@@ -11,7 +11,8 @@
  *   admitted at once (admit, read the response, release), and each tenant with 3 requests
  *   queued behind one in flight (`maxConcurrent: 1`: a request joins the queue, and the
  *   response to the one in flight admits the queue's head). The two tenant counts are timed
- *   in interleaved rounds, each round's ratio from its own pair;
+ *   in interleaved rounds, each round's ratio from its own pair; for scale, the same queued
+ *   rows with p-queue (a queue per tenant, concurrency 1), timed in the same rounds;
  * - with `REDIS=1` (needs `redis-server` on PATH): 100,000 tenants' keys in Redis (one
  *   admission and one response each): Redis memory per tenant and Redis CPU per admission,
  *   and the client connections the store holds.
@@ -26,6 +27,7 @@ import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import PQueue from 'p-queue';
 import type * as Lib from '../lib/index.js';
 import type { Limiter, Permit } from '../lib/index.js';
 import type * as RedisStore from '../lib/stores/redis/index.js';
@@ -181,6 +183,11 @@ function take(): Permit {
 interface CpuRow {
   readonly step: (i: number) => void;
   readonly close: () => Promise<void>;
+  /**
+   * For a row whose work goes on in promise callbacks: may step `i` go? The timed loop runs
+   * promise callbacks until it may, and lets the event loop turn every 1,000 steps.
+   */
+  readonly ready?: (i: number) => boolean;
 }
 
 /** Each request admitted at once (nothing queued): admit, read the response, release. */
@@ -240,11 +247,47 @@ function queued(tenants: number, prefix: string): CpuRow {
   };
 }
 
+/**
+ * For scale, the queued row with p-queue: a queue per tenant (`concurrency: 1`), each with
+ * `QUEUED` tasks waiting behind the one running. A step adds a task to its tenant's queue and
+ * ends the running one; the queue starts the next in a promise callback, which the timed loop
+ * waits for (`ready`) before the tenant's next step.
+ */
+function pQueueQueued(tenants: number): CpuRow {
+  const queues = Array.from({ length: tenants }, () => new PQueue({ concurrency: 1 }));
+  const running: Array<(() => void) | undefined> = new Array(tenants);
+  const tasks = Array.from({ length: tenants }, (_, t) => () => new Promise<void>((r) => (running[t] = r)));
+  const add = (t: number) => void (queues[t] as PQueue).add(tasks[t] as () => Promise<void>);
+  for (let t = 0; t < tenants; t++) for (let q = 0; q <= QUEUED; q++) add(t);
+  const step = (i: number) => {
+    const t = i % tenants;
+    add(t);
+    const end = running[t];
+    running[t] = undefined;
+    end?.();
+  };
+  return {
+    step,
+    ready: (i) => running[i % tenants] !== undefined,
+    close: async () => {
+      for (const q of queues) q.clear();
+      for (const end of running) end?.();
+    },
+  };
+}
+
 /** µs of CPU per request over `REQUESTS` steps of `row`, after a full collection. */
-function timeRow(row: CpuRow, requests = REQUESTS): number {
+async function timeRow(row: CpuRow, requests = REQUESTS): Promise<number> {
   settle();
   const start = process.cpuUsage();
-  for (let i = 0; i < requests; i++) row.step(i);
+  const ready = row.ready;
+  if (ready) {
+    for (let i = 0; i < requests; i++) {
+      while (!ready(i)) await Promise.resolve();
+      row.step(i);
+      if (i % 1000 === 999) await new Promise(setImmediate);
+    }
+  } else for (let i = 0; i < requests; i++) row.step(i);
   const used = process.cpuUsage(start);
   return (used.user + used.system) / requests;
 }
@@ -260,12 +303,14 @@ async function cpuRows(rounds: number, add: (name: string, v: number) => void): 
   const pairs: Array<[string, CpuRow, CpuRow]> = [
     ['admitted at once', atOnce(1, 'one-'), atOnce(TENANTS, 'many-')],
     [`${QUEUED} queued per tenant`, queued(1, 'q-one-'), queued(TENANTS, 'q-many-')],
+    [`${QUEUED} queued per tenant, p-queue`, pQueueQueued(1), pQueueQueued(TENANTS)],
   ];
   // Warm-up: every step compiled before the first one is timed.
-  for (const [, one, many] of pairs) for (const row of [one, many]) timeRow(row, REQUESTS / 4);
+  for (const [, one, many] of pairs) for (const row of [one, many]) await timeRow(row, REQUESTS / 4);
   for (let round = 0; round < rounds; round++) {
     for (const [name, one, many] of round % 2 ? [...pairs].reverse() : pairs) {
-      const [a, b] = round % 2 ? [timeRow(many), timeRow(one)].reverse() : [timeRow(one), timeRow(many)];
+      const [a, b] =
+        round % 2 ? [await timeRow(many), await timeRow(one)].reverse() : [await timeRow(one), await timeRow(many)];
       add(`CPU per request, ${name}: 1 tenant (µs)`, a as number);
       add(`CPU per request, ${name}: ${n} tenants (µs)`, b as number);
       add(`ratio, ${name}: ${n} tenants / 1 tenant`, (b as number) / (a as number));
