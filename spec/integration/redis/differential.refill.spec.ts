@@ -20,6 +20,8 @@
  *   window's, which no boundary names. Otherwise the step waits a margin and looks again.
  * And a step is compared only when it (plus the slowest step before it, whose times both sides
  * keep) took less than the margin: on a busy machine it is still applied, but not compared.
+ * Past a step slower than half the margin (a stall of the process or of Redis), the sequence
+ * goes on from scratch on a fresh credential, so that a stall costs the admissions it slowed.
  * The test counts compared and skipped admissions and requires most to be compared, and many of
  * them after a boundary (or a window since a call in flight was admitted) passed, so it cannot
  * pass by comparing nothing.
@@ -276,7 +278,12 @@ type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
 
 interface Stats {
   compared: number;
+  /** Admissions not compared as they were ambiguous, or came after an ambiguous step of their sequence. */
+  unsure: number;
+  /** Admissions not compared as they (or a step before them) took longer than the margin. */
   skipped: number;
+  /** Sequences started again on a fresh credential after a step too slow to compare past. */
+  restarts: number;
   crossed: number;
   waits: number;
   waited: number;
@@ -295,16 +302,21 @@ async function play(client: Redis, prefix: string, { s, steps }: Scenario, stats
     pacing: 'burst',
     rolling: s.rolling,
   };
-  const store = redisStore({ client, secret, prefix, subscribe: false, timeoutMs: 2000 }).open({
-    key: `token-${++run}`,
-    provider: 'differential-refill',
-    emit: () => undefined,
-  });
-  if (!store) throw new Error('no session');
+  const open = () => {
+    const session = redisStore({ client, secret, prefix, subscribe: false, timeoutMs: 2000 }).open({
+      key: `token-${++run}`,
+      provider: 'differential-refill',
+      emit: () => undefined,
+    });
+    if (!session) throw new Error('no session');
+    return session;
+  };
+  const fresh = () => createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
+  let store = open();
   const cost = s.cost;
   const asked: StoreAcquireOptions = cost === 1 ? options : { ...options, costs: [cost] };
-  const memory = createBucket({ name: 'b', limit: s.limit, windowMs: s.windowMs, rolling: s.rolling }, KINDS);
-  const inFlight: Sent[] = [];
+  let memory = fresh();
+  let inFlight: Sent[] = [];
   /** The slowest step so far: how far apart the two sides' kept instants may be. */
   let drift = 0;
   /**
@@ -365,7 +377,8 @@ async function play(client: Redis, prefix: string, { s, steps }: Scenario, stats
           stats.compared++;
           if (ahead.some((t) => t <= now)) stats.crossed++;
           ahead = [];
-        } else stats.skipped++;
+        } else if (!calm || drift === Infinity) stats.unsure++;
+        else stats.skipped++;
         drift = Math.max(drift, took);
       } else {
         now = Date.now();
@@ -385,7 +398,21 @@ async function play(client: Redis, prefix: string, { s, steps }: Scenario, stats
       }
       mark(now);
       // An ambiguous step may leave the two sides apart for good: nothing after it is compared.
+      // A slow one (the process or Redis stalled) leaves their instants that far apart for as
+      // long as the bucket keeps them (a told reset's phase: for good), and would do the same:
+      // the rest of the sequence goes on from scratch instead, on a fresh credential and a fresh
+      // memory bucket (as a sequence starts), so that a stall costs the admission it slowed, not
+      // every admission after it.
       if (!calm) drift = Infinity;
+      else if (drift > MARGIN / 2 && drift !== Infinity) {
+        await store.close();
+        store = open();
+        memory = fresh();
+        inFlight = [];
+        drift = 0;
+        ahead = [];
+        stats.restarts++;
+      }
     }
   } finally {
     await store.close();
@@ -397,7 +424,16 @@ describe('memory and Redis keep one accounting across refills', () => {
     const client = new Redis({ port: REDIS.port, host: REDIS.host });
     clients.push(client);
     const prefix = `rxrl-diff-refill-${process.pid}-${Date.now()}:`;
-    const stats: Stats = { compared: 0, skipped: 0, crossed: 0, waits: 0, waited: 0, calming: 0 };
+    const stats: Stats = {
+      compared: 0,
+      unsure: 0,
+      skipped: 0,
+      restarts: 0,
+      crossed: 0,
+      waits: 0,
+      waited: 0,
+      calming: 0,
+    };
     const started = Date.now();
     await fc.assert(
       // A few sequences at once, each on its own credential: most of the time is spent asleep.
@@ -475,15 +511,21 @@ describe('memory and Redis keep one accounting across refills', () => {
         ],
       },
     );
-    const total = stats.compared + stats.skipped;
     console.log(
       `memory vs Redis across refills: ${run} sequences in ${Date.now() - started} ms, ` +
         `${stats.waits} waits (${stats.waited} ms), ${stats.calming} ms kept away from boundaries; ` +
-        `${stats.compared} admissions compared (${stats.crossed} after a boundary or a call's window passed), ${stats.skipped} skipped`,
+        `${stats.compared} admissions compared (${stats.crossed} after a boundary or a call's window passed), ${stats.unsure} not (after an ambiguous step), ` +
+        `${stats.skipped} too slow to compare (${stats.restarts} sequences started again)`,
     );
-    // Not vacuous: most admissions compared (about 70 with the fixed seed, none skipped beside a
-    // CPU burner), and a good share of them after a boundary passed (about 23).
-    expect(stats.compared).toBeGreaterThanOrEqual(Math.max(30, 0.8 * total));
+    // Not vacuous: at least 30 admissions compared, three in four of those not after an
+    // ambiguous step, and a good share of them after a boundary passed. Those too slow to
+    // compare are left out of the share: they are the machine's doing, and a stall costs only
+    // the admissions it slowed. With the fixed seed: 70 admissions, 61 compared (16 after a
+    // boundary), 9 not (after an ambiguous step of their sequence); the same beside a CPU
+    // burner. With 300–500 ms stalls injected every 300 ms on average into the test process:
+    // 60 compared (15), 2 too slow; every 1–2 s into Redis: 55 to 61 compared (12 to 15), up
+    // to 5 too slow.
+    expect(stats.compared).toBeGreaterThanOrEqual(Math.max(30, 0.75 * (stats.compared + stats.unsure)));
     expect(stats.crossed).toBeGreaterThanOrEqual(10);
   }, 150_000);
 });
