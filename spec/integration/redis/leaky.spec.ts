@@ -98,11 +98,13 @@ describe('leaky buckets and the Redis store', () => {
     // apart (the first a trip's restore later: a request sent from a full bucket loses it).
     await until(() => ra.granted.length + rb.granted.length === 8);
     const times = [...ra.granted, ...rb.granted].map((g) => g.at).sort((x, y) => x - y);
-    // The capacity went at once, well before the first unit restored (500 ms). Counted from the
-    // first grant: the first call of a store (its scripts, its connection) may take hundreds of
-    // ms on a busy machine, which says nothing of the bucket.
+    // The capacity went at once, not paced at the restore rate (which would put the fourth
+    // 1500 ms after the first). Counted from the first grant: the first call of a store (its
+    // scripts, its connection) may take hundreds of ms on a busy machine, which says nothing of
+    // the bucket; and the four may come back over two round trips, with a stall of the process
+    // or of Redis (a few hundred ms) between them.
     const first = times[0] ?? 0;
-    expect((times[3] ?? Infinity) - first).toBeLessThan(400);
+    expect((times[3] ?? Infinity) - first).toBeLessThan(1000);
     // Then one per unit restored: the n-th past the capacity not before n × 500 ms after the
     // asks (to the ms). Counted from before the asks, which no grant can precede: a grant is seen
     // after it was given, so a busy event loop makes grants look later, never earlier. (Intervals
@@ -143,10 +145,11 @@ describe('leaky buckets and the Redis store', () => {
     await new Promise((r) => setTimeout(r, 500));
     // Meanwhile the other process asks for ten, and sends what it is given at once.
     for (let i = 0; i < 10; i++) rb.ask();
-    await until(() => rb.granted.length > 0);
-    // Grants of one batch may come back over a few turns of a busy event loop: count what came
-    // within 300 ms. Nothing more may come then: every unit is spent or held by a request not
-    // yet answered, and none is answered before the count.
+    // The five it is owed may come back over a few round trips (and a stalled process reads
+    // them after its timers): waited for, however long they take. Then 300 ms more for any
+    // beyond them (the bug gave 9 at once). None may come, however late the count: every unit
+    // is spent or held by a request not yet answered, and none is answered before the count.
+    await until(() => rb.granted.length >= 5).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 300));
     const first = rb.granted.length;
     for (let i = 0; i < first; i++) arrive();
@@ -181,11 +184,14 @@ describe('leaky buckets and the Redis store', () => {
     rb.ask({ ...graphql, cost: 40 });
     await new Promise((r) => setTimeout(r, 300));
     expect(rb.granted).toHaveLength(0);
-    // The first query really cost 10 of its 50: 40 come back, and b's query of 40 goes now.
+    // The first query really cost 10 of its 50: 40 come back, and b's query of 40 goes now, not
+    // when 40 points have restored (40 s at 1 a second; never, while a's two are out). Counted
+    // from the answer, with room for a busy machine's round trips and stalls.
     const body = { data: {}, extensions: { cost: { requestedQueryCost: 50, actualQueryCost: 10 } } };
+    const answeredAt = Date.now() - start;
     ra.granted[0]?.permit.observe(responseLike(200, { 'content-type': 'application/json' }, body));
-    await until(() => rb.granted.length === 1, 2000);
-    expect((rb.granted[0]?.at ?? Infinity) - 300).toBeLessThan(1000);
+    await until(() => rb.granted.length === 1, 10_000);
+    expect((rb.granted[0]?.at ?? Infinity) - answeredAt).toBeLessThan(5000);
     for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
   });
 
