@@ -11,8 +11,8 @@
  * hash's `lva`, and the hold a 429 wrote), and with the send time Redis was given for each
  * answer (the age the session passed to OBSERVE, read from the call). So the comparison is
  * exact (to floating-point dust), with no tolerance: a step may land on any boundary. The
- * waits Redis reports are compared with a round trip's tolerance (the session counts them from
- * the call's send).
+ * waits Redis reports are compared with the call's own duration as tolerance (the session
+ * counts them from the call's send).
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
@@ -31,8 +31,6 @@ import { REDIS } from '../../helpers/redis.js';
 const KINDS = { name: 'test', bucketKinds: [rollingWindows, leakyBuckets] };
 
 const GUARD = 50;
-/** How far a wait Redis reported (counted from the call's send) may read below memory's: a round trip. */
-const TRIP_MS = 250;
 const secret = 'rx-ratelimit-test-secret';
 const clients: Redis[] = [];
 afterAll(() => {
@@ -178,7 +176,9 @@ describe('memory and Redis keep one leaky-bucket accounting', () => {
         };
         for (const st of steps) {
           if (st.op === 'acquire') {
+            const before = performance.now();
             const grant = await session.acquire([spec], st.count, options);
+            const took = performance.now() - before;
             const t = await redisNow();
             memory.refill(t, GUARD);
             let granted = 0;
@@ -201,9 +201,11 @@ describe('memory and Redis keep one leaky-bucket accounting', () => {
             if (granted === 0) {
               if (wait === undefined) expect(grant.waitMs).toBeUndefined();
               else {
-                // Redis rounds up to its ms; the session counts from the call's send.
+                // Redis rounds up to its ms; the session counts from the call's send, taking off
+                // the time from the send to the answer's read (its monotonic clock), which lies
+                // within the call as timed here: however long a stall made it.
                 expect(grant.waitMs).toBeLessThanOrEqual(Math.ceil(wait) + 1);
-                expect(grant.waitMs).toBeGreaterThanOrEqual(wait - TRIP_MS);
+                expect(grant.waitMs).toBeGreaterThanOrEqual(wait - took - 1);
                 waits++;
               }
             }
