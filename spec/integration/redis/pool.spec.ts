@@ -61,7 +61,25 @@ async function connections(admin: Redis, name: string): Promise<number> {
   return list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
 }
 
+/** Channels the connections named `name` are subscribed to (`sub=` in `CLIENT LIST`). */
+async function subscriptions(admin: Redis, name: string): Promise<number> {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  return list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .reduce((sum, line) => sum + Number(/ sub=(\d+)/.exec(line)?.[1] ?? 0), 0);
+}
+
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Asks `check` every 20 ms until it holds, for at most `timeoutMs`: the subscriber connects,
+ * names itself, subscribes and closes on its own time, later on a busy machine.
+ */
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check()) && Date.now() < deadline) await settle(20);
+}
 
 describe('the Redis store serves many limiters over one subscriber connection', () => {
   it.each([20, 1000])('%i limiters on one store: the client count stays constant', async (n) => {
@@ -72,11 +90,14 @@ describe('the Redis store serves many limiters over one subscriber connection', 
     const store = redisStore({ client: c, secret, prefix });
     const limiters: Limiter[] = [];
     limiters.push(createLimiter({ provider: fixed(10), key: `tenant-0-${n}`, store }));
-    await settle();
-    // The client and the store's one subscriber.
+    // The client and the store's one subscriber, once it has subscribed to the first channel.
+    await eventually(async () => (await subscriptions(admin, name)) === 1);
     expect(await connections(admin, name)).toBe(2);
     for (let i = 1; i < n; i++) limiters.push(createLimiter({ provider: fixed(10), key: `tenant-${i}-${n}`, store }));
-    await settle(n > 100 ? 500 : 150);
+    // Counted once every limiter's channel is subscribed: a connection per limiter would have
+    // subscribed by then too, and shows here.
+    await eventually(async () => (await subscriptions(admin, name)) === n);
+    expect(await subscriptions(admin, name)).toBe(n);
     expect(await connections(admin, name)).toBe(2);
     // Each limiter still hears its own channel: a block met by another process reaches it at once.
     const other = createLimiter({
@@ -90,14 +111,16 @@ describe('the Redis store serves many limiters over one subscriber connection', 
     const p = await acquire(other);
     p.observe(responseLike(403, {}));
     p.release();
-    await settle(300);
+    // The notice comes over pub/sub, later on a busy machine; once the target has it, a notice
+    // heard on the wrong channel would have blocked the neighbour too.
+    await eventually(() => target.isBlocked);
     expect(target.isBlocked).toBe(true);
     expect(neighbour.isBlocked).toBe(false);
     other.unblock();
     await other.close();
     // Closing every limiter closes the shared connection: nothing left to hold a process open.
     await Promise.all(limiters.map((l) => l.close()));
-    await settle();
+    await eventually(async () => (await connections(admin, name)) <= 1);
     expect(await connections(admin, name)).toBe(1);
   });
 
@@ -111,11 +134,13 @@ describe('the Redis store serves many limiters over one subscriber connection', 
       p.observe(responseLike(200, { 'x-ratelimit-remaining': '9' }));
       p.release();
     }
-    await settle();
     expect(pool.size).toBe(200);
+    // Counted once the 200 channels are subscribed (a connection per tenant would show by then).
+    await eventually(async () => (await subscriptions(admin, name)) === 200);
+    expect(await subscriptions(admin, name)).toBe(200);
     expect(await connections(admin, name)).toBe(2);
     await pool.close();
-    await settle();
+    await eventually(async () => (await connections(admin, name)) <= 1);
     expect(await connections(admin, name)).toBe(1);
   });
 });
