@@ -144,6 +144,10 @@ describe('redis store outage', () => {
             { granted: (p) => void (granted++, held.push(p)), rejected: () => undefined },
           ),
         );
+      // B's first call meets a freshly restarted Redis (its client reconnected, the scripts loaded
+      // again), later on a busy machine: wait for its first grant, then give it the 500 ms it had
+      // to take all it would before the rest of A's answers are read.
+      await until(() => granted > 0, 5000);
       await new Promise((r) => setTimeout(r, 500));
       const first = granted;
       (fourthFirst ? otherAnswers : fourthAnswers)();
