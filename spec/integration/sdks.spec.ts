@@ -59,6 +59,11 @@ async function settleWithin<T>(
   return { settled, values, errors };
 }
 
+/** The longest time between two consecutive `times` (ms); 0 for fewer than two. */
+function longestGap(times: readonly number[]): number {
+  return times.reduce((most, t, i) => Math.max(most, i === 0 ? 0 : t - (times[i - 1] ?? t)), 0);
+}
+
 describe('the official pipedrive SDK (axios inside) with attachRateLimiter', () => {
   // The first call loads the SDK's and axios's modules and opens the first connection: make
   // one before anything is timed.
@@ -81,16 +86,16 @@ describe('the official pipedrive SDK (axios inside) with attachRateLimiter', () 
     const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'token-P' });
     attachRateLimiter(axiosOf(deals), limiter);
     // Timed from the first request sent: building 200 requests is the SDK's own work.
-    let firstSent: number | undefined;
+    const admitted: number[] = [];
     const sub = limiter.events$.subscribe((e) => {
-      if (e.type === 'admitted') firstSent ??= Date.now();
+      if (e.type === 'admitted') admitted.push(Date.now());
     });
 
     const out = await settleWithin(
       Array.from({ length: 200 }, (_, i) => deals.getDealFiles({ id: i + 1 })),
       20_000,
     );
-    const elapsed = Date.now() - (firstSent ?? 0);
+    const elapsed = Date.now() - (admitted[0] ?? 0);
     sub.unsubscribe();
 
     expect({ settled: out.settled, failed: out.errors.length }).toEqual({ settled: 200, failed: 0 });
@@ -101,11 +106,15 @@ describe('the official pipedrive SDK (axios inside) with attachRateLimiter', () 
     // 40 per 2-second window from the first request: five windows, the last starting at 8 s.
     const minimum = (Math.ceil(200 / 40) - 1) * 2000;
     expect(elapsed).toBeGreaterThanOrEqual(minimum);
-    // Nothing hung: under two windows past the minimum even on a machine busy with other work
-    // (the measured ratio, 1.05-1.09 at load 2-3 on 2 cores and up to 1.4 at load 8, is printed;
-    // speed proper is asserted in virtual time and measured by the benchmark).
+    // Nothing hung: the limiter admits a window's worth, waits for the window's end, and admits
+    // again. The waits are timers and hold on a busy machine (bursts 2.05 s apart at load 9 on
+    // 2 cores); only the bursts take longer, so the total is not bounded here (its ratio to the
+    // minimum, 1.03-1.13 at load 2-9 and up to 1.4 with other tests beside it, is printed; speed
+    // proper is asserted in virtual time and measured by the benchmark). No window and a half
+    // passes without an admission: a wake a window late (a lost wake-up, a wrong reset) fails
+    // it, a stall of up to 0.9 s does not; a call that never settles fails above.
     console.log(`ratio to the physical limit: ${(elapsed / minimum).toFixed(3)}`);
-    expect(elapsed).toBeLessThan(minimum + 4000);
+    expect(longestGap(admitted)).toBeLessThan(1.5 * 2000);
     expect(limiter.snapshot).toMatchObject({ inFlight: 0, queued: 0 });
   });
 
@@ -188,6 +197,10 @@ describe('the official @procore/js-sdk (global fetch) with installRateLimitedFet
     // 200 calls need the rest of this window and three more, the last starting 6 s later.
     await new Promise((resolve) => setTimeout(resolve, 2000 - (Date.now() % 2000) + 20));
     const started = Date.now();
+    const admitted: number[] = [];
+    limiter.events$.subscribe((e) => {
+      if (e.type === 'admitted') admitted.push(Date.now());
+    });
     const calls = Array.from(
       { length: 200 },
       (_, i) => procore.get({ base: '/projects', params: { id: i + 1 } }) as Promise<{ response: Response }>,
@@ -204,11 +217,11 @@ describe('the official @procore/js-sdk (global fetch) with installRateLimitedFet
     expect(counts).toMatchObject({ ok: 200, limited: 0 });
     const minimum = Math.ceil(started / 2000) * 2000 + 2 * 2000 - started;
     expect(elapsed).toBeGreaterThanOrEqual(minimum);
-    // Nothing hung: under two windows past the minimum even on a machine busy with other work
-    // (the measured ratio, 1.05-1.09 at load 2-3 on 2 cores and up to 1.4 at load 8, is printed;
-    // speed proper is asserted in virtual time and measured by the benchmark).
+    // Nothing hung: no window and a half passes without an admission (as for Pipedrive above:
+    // the waits hold on a busy machine, only the bursts between them slow down; the ratio to
+    // the minimum is printed).
     console.log(`ratio to the physical limit: ${(elapsed / minimum).toFixed(3)}`);
-    expect(elapsed).toBeLessThan(minimum + 4000);
+    expect(longestGap(admitted)).toBeLessThan(1.5 * 2000);
     expect(await other.text()).toBe('elsewhere');
     expect(otherMs).toBeLessThan(minimum);
     expect(limiter.snapshot.totals.sent).toBe(200);
