@@ -44,7 +44,8 @@ export interface WorkerResult {
   readonly errors?: string[];
   readonly elapsed: number;
   readonly finishedAt: number;
-  readonly events: Array<{ type: string; at: number }>;
+  /** `error`: a `store-unavailable`'s reason. */
+  readonly events: Array<{ type: string; at: number; error?: string }>;
 }
 
 type Message = WorkerResult | { type: 'ready' } | { type: 'progress'; done: number } | { type: 'error'; error: string };

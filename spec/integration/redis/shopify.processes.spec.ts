@@ -125,11 +125,17 @@ describe('redis store: processes sharing one Shopify token (a leaky bucket)', ()
     await redis.start();
     try {
       sim = await startSimulator({ latencyMs: 2, shopify: { restBucket: BUCKET, restPerSecond: PER_SECOND } });
-      const all = await startAll(job(sim, { redisPort: redis.port, timeoutMs: 300, requests: 60 }));
+      // The 1 s timeout of the tests above: a stopped Redis is noticed at once all the same (its
+      // connection closes; checked below). With 300 ms a process stalled by a loaded machine
+      // could declare Redis away while the others kept using it.
+      const all = await startAll(job(sim, { redisPort: redis.port, requests: 60 }));
       for (const w of all) w.go();
       await until(() => all.reduce((n, w) => n + w.done, 0) >= 60);
+      // Timed from before the stop: a process may notice it before redis-server's exit is seen here.
+      const stoppedAt = Date.now();
       await redis.stop();
       await new Promise((r) => setTimeout(r, 1500));
+      const restartedAt = Date.now();
       await redis.start();
       const results = await Promise.all(all.map((w) => w.result));
       const events = results.map((r) => (r?.events ?? []).map((e) => e.type));
@@ -145,6 +151,13 @@ describe('redis store: processes sharing one Shopify token (a leaky bucket)', ()
         expect(e).toContain('store-unavailable');
         expect(e).toContain('store-recovered');
       }
+      // Noticed at once despite the 1 s timeout: the calls met the closed connection's own error
+      // (ioredis gives up after one reconnect), none waited out the timeout ("no answer within").
+      const during = results.flatMap((r) =>
+        (r?.events ?? []).filter((e) => e.type === 'store-unavailable' && e.at >= stoppedAt && e.at <= restartedAt),
+      );
+      expect(during.length).toBeGreaterThanOrEqual(1);
+      expect(during.filter((e) => e.error?.startsWith('no answer within'))).toEqual([]);
     } finally {
       await redis.stop();
     }

@@ -56,7 +56,8 @@ const limiter = createLimiter({
     keyTtlMs: 60_000,
   }),
 });
-const events: Array<Pick<LimiterEvent, 'type' | 'at'>> = [];
+/** `error`: why the store was found unavailable (a timeout, or the connection's own error). */
+const events: Array<Pick<LimiterEvent, 'type' | 'at'> & { error?: string }> = [];
 limiter.events$.subscribe((e) => {
   if (
     e.type === 'store-unavailable' ||
@@ -64,7 +65,7 @@ limiter.events$.subscribe((e) => {
     e.type === 'rate-limited' ||
     (e.type === 'admitted' && process.env['RXRL_TRACE'])
   )
-    events.push({ type: e.type, at: e.at });
+    events.push({ type: e.type, at: e.at, ...(e.type === 'store-unavailable' ? { error: e.error } : {}) });
 });
 
 const path = (i: number): string =>
