@@ -95,9 +95,9 @@ export function startWorker(job: WorkerJob): Worker {
 }
 
 /** Resolves when `check` holds (polled every 20 ms), or rejects after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -17,6 +17,7 @@ import {
 } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS } from '../../helpers/redis.js';
+import { until } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
 const prefix = `rxrl-pool-${process.pid}-${Date.now()}:`;
@@ -70,16 +71,12 @@ async function subscriptions(admin: Redis, name: string): Promise<number> {
     .reduce((sum, line) => sum + Number(/ sub=(\d+)/.exec(line)?.[1] ?? 0), 0);
 }
 
-const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Asks `check` every 20 ms until it holds, for at most `timeoutMs`: the subscriber connects,
- * names itself, subscribes and closes on its own time, later on a busy machine.
+ * Waits (at most `timeoutMs`) for `check` to hold: the subscriber connects, names itself,
+ * subscribes and closes on its own time, later on a busy machine. The checks after it judge.
  */
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check()) && Date.now() < deadline) await settle(20);
-}
+const eventually = (check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> =>
+  until(check, timeoutMs).catch(() => undefined);
 
 describe('the Redis store serves many limiters over one subscriber connection', () => {
   it.each([20, 1000])('%i limiters on one store: the client count stays constant', async (n) => {
