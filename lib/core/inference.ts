@@ -84,7 +84,8 @@ export type InferredChange = (bucket: Bucket, from: number | null, to: number) =
  * most 2 KB per bucket (a WeakMap: evicted buckets take theirs along).
  */
 export class CapacityInference {
-  private readonly learned = new WeakMap<Bucket, Learning>();
+  /** Made at the first bucket learnt from (most limiters' buckets are all told by headers). */
+  private learned: WeakMap<Bucket, Learning> | undefined = undefined;
 
   constructor(
     private readonly changed: InferredChange,
@@ -298,7 +299,8 @@ export class CapacityInference {
   }
 
   private of(b: Bucket): Learning {
-    let s = this.learned.get(b);
+    const learned = (this.learned ??= new WeakMap());
+    let s = learned.get(b);
     if (!s) {
       s = {
         start: undefined,
@@ -317,7 +319,7 @@ export class CapacityInference {
         clean: 0,
         probeAfter: PROBE_AFTER,
       };
-      this.learned.set(b, s);
+      learned.set(b, s);
     }
     return s;
   }

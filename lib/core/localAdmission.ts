@@ -82,16 +82,17 @@ const before = (a: Waiter, b: Waiter) => a.priority > b.priority || (a.priority 
 
 export class LocalAdmission implements Admission, CredentialMember {
   readonly refusesAtCap = false;
-  /** Per bucket, the requests parked on it. */
-  private readonly lots = new WeakMap<Bucket, Lot<Waiter, BucketGroup>>();
-  /** Per bucket, the costly request it is held for (see {@link Claim}). */
-  private readonly claims = new WeakMap<Bucket, Claim>();
   /**
-   * Was any claim ever made here? Until then `verdict` does not look the buckets up in `claims`
-   * (a weak map's table, out of the CPU's caches at 10,000 tenants, for the costly requests
-   * only a few limiters see).
+   * Per bucket, the requests parked on it; made when the first one is (a weak map's table is
+   * about 130 bytes, on each of 10,000 tenants' limiters, most of which never park one).
    */
-  private claimed = false;
+  private lots: WeakMap<Bucket, Lot<Waiter, BucketGroup>> | undefined = undefined;
+  /**
+   * Per bucket, the costly request it is held for (see {@link Claim}); made at the first claim.
+   * Until then `verdict` does not look the buckets up (a weak map's table, out of the CPU's
+   * caches at 10,000 tenants, for the costly requests only a few limiters see).
+   */
+  private claims: WeakMap<Bucket, Claim> | undefined = undefined;
   /** The credential's state in the process, shared with its other limiters. */
   private credential: CredentialState | undefined;
 
@@ -291,7 +292,7 @@ export class LocalAdmission implements Admission, CredentialMember {
   recheck(b: Bucket, now: number): void {
     // Nothing waits, or nothing was ever parked on `b`: the lots (a weak map) are not looked up.
     if (this.host.queue.size === 0 || !b.lotted) return;
-    const lot = this.lots.get(b);
+    const lot = this.lots?.get(b);
     if (!lot || lot.size === 0) return;
     const { resetGuardMs, tightGuard, coldStartConcurrency } = this.host;
     b.refill(now, resetGuardMs, tightGuard);
@@ -308,12 +309,13 @@ export class LocalAdmission implements Admission, CredentialMember {
    */
   left(w: Waiter): void {
     const group = w.group;
-    if (!group?.costs && !group?.learn?.probe) return;
+    const claims = this.claims;
+    if ((!group?.costs && !group?.learn?.probe) || !claims) return;
     for (const b of group.buckets) {
-      const c = this.claims.get(b);
+      const c = claims.get(b);
       if (c?.w !== w) continue;
-      this.claims.delete(b);
-      const lot = this.lots.get(b);
+      claims.delete(b);
+      const lot = this.lots?.get(b);
       if (lot && lot.size > 0) this.host.queue.wake(lot);
     }
   }
@@ -346,9 +348,9 @@ export class LocalAdmission implements Admission, CredentialMember {
       const alone = probe?.[i] === true;
       if (learner && (learner.probing(b) || (alone && b.inFlight > 0))) when = undefined;
       // Held for a costly request before this one: this one waits until that one goes.
-      const claim = this.claimed ? this.claims.get(b) : undefined;
+      const claim = this.claims?.get(b);
       if (claim && claim.w !== w) {
-        if (claim.w.level === undefined || claim.w.id !== claim.id) this.claims.delete(b);
+        if (claim.w.level === undefined || claim.w.id !== claim.id) this.claims?.delete(b);
         else if (before(claim.w, w))
           when = claim.at === undefined || when === undefined ? undefined : Math.max(when, claim.at, now + 1);
       }
@@ -365,12 +367,12 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (!blocking) return GO;
     if (short) {
       // Holds these buckets for itself, unless a request before it already does.
+      const claims = (this.claims ??= new WeakMap());
       for (const b of short) {
-        const claim = this.claims.get(b);
+        const claim = claims.get(b);
         if (claim && claim.w !== w && claim.w.level !== undefined && claim.w.id === claim.id && before(claim.w, w))
           continue;
-        this.claims.set(b, { w, id: w.id, at });
-        this.claimed = true;
+        claims.set(b, { w, id: w.id, at });
       }
     }
     return { go: false, at, bucket: blocking };
@@ -378,10 +380,11 @@ export class LocalAdmission implements Admission, CredentialMember {
 
   /** The lot of requests parked on `b` (made on first use). */
   private lotOf(b: Bucket): Lot<Waiter, BucketGroup> {
-    let lot = this.lots.get(b);
+    const lots = (this.lots ??= new WeakMap());
+    let lot = lots.get(b);
     if (!lot) {
       lot = this.host.queue.lot();
-      this.lots.set(b, lot);
+      lots.set(b, lot);
       b.lotted = true;
     }
     return lot;

@@ -93,10 +93,11 @@ interface Taken {
 }
 
 export class Permits {
-  /** Buckets already announced empty (`paused`, `bucket-empty`) since their last admission. */
-  private readonly emptyNotified = new WeakSet<Bucket>();
-  /** Was any bucket ever announced empty? Until then, an admission has nothing to forget there. */
-  private anyNotified = false;
+  /**
+   * Buckets already announced empty (`paused`, `bucket-empty`) since their last admission; made
+   * at the first such announcement. Until then an admission has nothing to forget there.
+   */
+  private emptyNotified: WeakSet<Bucket> | undefined = undefined;
   /**
    * The lease list of the last admission (leases.ts), and when that was on the limiter's clock.
    * Looked up again only when the clock has not run on from there by less than a second: an
@@ -198,15 +199,16 @@ export class Permits {
    * announces it: `paused`, `bucket-empty`.)
    */
   firstEmpty(b: Bucket): boolean {
-    if (this.emptyNotified.has(b)) return false;
-    this.emptyNotified.add(b);
-    this.anyNotified = true;
+    const notified = (this.emptyNotified ??= new WeakSet());
+    if (notified.has(b)) return false;
+    notified.add(b);
     return true;
   }
 
   /** `buckets` were admitted from: the next time one is empty is announced again. */
   forgetEmpty(buckets: readonly Bucket[]): void {
-    if (this.anyNotified) for (const b of buckets) this.emptyNotified.delete(b);
+    const notified = this.emptyNotified;
+    if (notified) for (const b of buckets) notified.delete(b);
   }
 
   /**
