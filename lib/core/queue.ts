@@ -84,6 +84,12 @@ type Entry<T> = { node: QueueNode<T>; group: string };
  */
 export class GroupedQueue<T, M = undefined> {
   private readonly groups = new Map<string, Group<T, M>>();
+  /**
+   * The group last found, open: a request is looked up by its group about three times (the
+   * limiter's grouping, the admission, the queue), and a tenant's requests are mostly of one
+   * group. The map's table is then not read (at 10,000 tenants, out of the CPU's caches).
+   */
+  private lastGroup: Group<T, M> | undefined = undefined;
   private count = 0;
   private readonly before: (a: Group<T, M>, b: Group<T, M>) => boolean;
   private readonly ready: Heap<Group<T, M>>;
@@ -137,11 +143,12 @@ export class GroupedQueue<T, M = undefined> {
    * `remove({ node, group })`. `meta` is kept with a group this creates.
    */
   link(group: string, node: QueueNode<T>, meta?: M): QueueNode<T> {
-    let g = this.groups.get(group);
+    let g = this.find(group);
     const opened = !g;
     if (!g) {
       g = new Group<T, M>(group, meta as M);
       this.groups.set(group, g);
+      this.lastGroup = g;
     }
     const head = g.head;
     this.count++;
@@ -155,21 +162,21 @@ export class GroupedQueue<T, M = undefined> {
 
   /** Is any entry of `group` waiting? */
   has(group: string): boolean {
-    return this.groups.has(group);
+    return this.find(group) !== undefined;
   }
 
   /** The group named `group`, if any entry waits in it. */
   group(group: string): Group<T, M> | undefined {
-    return this.count === 0 ? undefined : this.groups.get(group);
+    return this.count === 0 ? undefined : this.find(group);
   }
 
   /** The first entry of `group`, if any (left in the queue). */
   first(group: string): T | undefined {
-    return this.groups.get(group)?.head?.value;
+    return this.find(group)?.head?.value;
   }
 
   remove(entry: Entry<T>): boolean {
-    const g = this.groups.get(entry.group);
+    const g = this.find(entry.group);
     return g !== undefined && this.removeFrom(g, entry.node);
   }
 
@@ -211,6 +218,7 @@ export class GroupedQueue<T, M = undefined> {
     const out: T[] = [];
     const groups = [...this.groups.values()];
     this.groups.clear();
+    this.lastGroup = undefined;
     this.ready.clear();
     this.lotTimes.clear();
     this.deadlines.clear();
@@ -348,8 +356,18 @@ export class GroupedQueue<T, M = undefined> {
     } else this.ready.update(g);
   }
 
+  /** The open group `key`, if any. */
+  private find(key: string): Group<T, M> | undefined {
+    const last = this.lastGroup;
+    if (last !== undefined && last.key === key) return last;
+    const g = this.groups.get(key);
+    if (g !== undefined) this.lastGroup = g;
+    return g;
+  }
+
   private close(g: Group<T, M>): void {
     this.groups.delete(g.key);
+    if (this.lastGroup === g) this.lastGroup = undefined;
     this.ready.remove(g);
     this.deadlines.remove(g);
     if (g.lot) {
