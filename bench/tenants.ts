@@ -11,8 +11,10 @@
  *   admitted at once (admit, read the response, release), and each tenant with 3 requests
  *   queued behind one in flight (`maxConcurrent: 1`: a request joins the queue, and the
  *   response to the one in flight admits the queue's head). The two tenant counts are timed
- *   in interleaved rounds, each round's ratio from its own pair; for scale, the same queued
- *   rows with p-queue (a queue per tenant, concurrency 1), timed in the same rounds;
+ *   in interleaved rounds, each round's ratio from its own pair; the 10,000 tenants' queued
+ *   load also against one tenant carrying it all (10,000 in flight, 30,000 queued), which
+ *   tells what the tenants cost from what their waiting requests cost; for scale, the same
+ *   queued rows with p-queue (a queue per tenant, concurrency 1), timed in the same rounds;
  * - with `REDIS=1` (needs `redis-server` on PATH): 100,000 tenants' keys in Redis (one
  *   admission and one response each): Redis memory per tenant and Redis CPU per admission,
  *   and the client connections the store holds.
@@ -248,6 +250,43 @@ function queued(tenants: number, prefix: string): CpuRow {
 }
 
 /**
+ * The queued row's load carried by one tenant: `tenants` requests in flight (`maxConcurrent`)
+ * and `QUEUED` per slot queued behind them, a step reading and releasing the oldest in flight,
+ * which admits the queue's head. As many requests wait and as long as over `tenants` tenants,
+ * on one limiter's state: set beside the 10,000 tenants, it tells what the tenants themselves
+ * cost from what the requests waiting cost.
+ */
+function queuedInOne(tenants: number, prefix: string): CpuRow {
+  const pool = createLimiterPool({ provider, idleMs: 3_600_000, maxConcurrent: tenants });
+  const k = key(`${prefix}0`);
+  const l = pool.get(k);
+  once(l); // the cold start's one request, answered: then the window lets every slot go
+  const inFlight: Permit[] = [];
+  for (let t = 0; t < tenants; t++) {
+    l.acquire(info, handlers);
+    inFlight.push(take());
+  }
+  for (let q = 0; q < QUEUED * tenants; q++) l.acquire(info, handlers);
+  if (granted) throw new Error('a request that should wait was admitted');
+  const step = (i: number) => {
+    const t = i % tenants;
+    pool.get(k).acquire(info, handlers);
+    const p = inFlight[t] as Permit;
+    p.observe(plenty);
+    p.release();
+    inFlight[t] = take();
+  };
+  for (let i = 0; i < tenants; i++) step(i);
+  return {
+    step,
+    close: () => {
+      for (const p of inFlight) p.release();
+      return pool.close();
+    },
+  };
+}
+
+/**
  * For scale, the queued row with p-queue: a queue per tenant (`concurrency: 1`), each with
  * `QUEUED` tasks waiting behind the one running. A step adds a task to its tenant's queue and
  * ends the running one; the queue starts the next in a promise callback, which the timed loop
@@ -300,24 +339,34 @@ async function timeRow(row: CpuRow, requests = REQUESTS): Promise<number> {
  */
 async function cpuRows(rounds: number, add: (name: string, v: number) => void): Promise<void> {
   const n = TENANTS.toLocaleString('en');
-  const pairs: Array<[string, CpuRow, CpuRow]> = [
-    ['admitted at once', atOnce(1, 'one-'), atOnce(TENANTS, 'many-')],
-    [`${QUEUED} queued per tenant`, queued(1, 'q-one-'), queued(TENANTS, 'q-many-')],
-    [`${QUEUED} queued per tenant, p-queue`, pQueueQueued(1), pQueueQueued(TENANTS)],
+  const queuedOne = queued(1, 'q-one-');
+  const queuedMany = queued(TENANTS, 'q-many-');
+  // [name, what the first row is, the first row, the row over 10,000 tenants]
+  const pairs: Array<[string, string, CpuRow, CpuRow]> = [
+    ['admitted at once', '1 tenant', atOnce(1, 'one-'), atOnce(TENANTS, 'many-')],
+    [`${QUEUED} queued per tenant`, '1 tenant', queuedOne, queuedMany],
+    [
+      `${QUEUED} queued per tenant`,
+      `their load in 1 tenant (${n} in flight)`,
+      queuedInOne(TENANTS, 'q-all-'),
+      queuedMany,
+    ],
+    [`${QUEUED} queued per tenant, p-queue`, '1 tenant', pQueueQueued(1), pQueueQueued(TENANTS)],
   ];
   // Warm-up: every step compiled before the first one is timed.
-  for (const [, one, many] of pairs) for (const row of [one, many]) await timeRow(row, REQUESTS / 4);
+  for (const [, , one, many] of pairs) for (const row of [one, many]) await timeRow(row, REQUESTS / 4);
   for (let round = 0; round < rounds; round++) {
-    for (const [name, one, many] of round % 2 ? [...pairs].reverse() : pairs) {
+    for (const [name, first, one, many] of round % 2 ? [...pairs].reverse() : pairs) {
       const [a, b] =
         round % 2 ? [await timeRow(many), await timeRow(one)].reverse() : [await timeRow(one), await timeRow(many)];
-      add(`CPU per request, ${name}: 1 tenant (µs)`, a as number);
+      add(`CPU per request, ${name}: ${first} (µs)`, a as number);
       add(`CPU per request, ${name}: ${n} tenants (µs)`, b as number);
-      add(`ratio, ${name}: ${n} tenants / 1 tenant`, (b as number) / (a as number));
+      add(`ratio, ${name}: ${n} tenants / ${first}`, (b as number) / (a as number));
       await sleep(1);
     }
   }
-  for (const [, one, many] of pairs) await Promise.all([one.close(), many.close()]);
+  const rows = new Set(pairs.flatMap(([, , one, many]) => [one, many]));
+  await Promise.all([...rows].map((row) => row.close()));
 }
 
 async function eviction(): Promise<{ before: number; touched: number; after: number; ms: number }> {
