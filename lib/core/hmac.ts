@@ -130,9 +130,5 @@ export function randomBytes(length: number): Uint8Array {
  * about 500 bytes and a 16-byte salt about 1 KB, on every limiter of a pool.
  */
 export function hex(bytes: Uint8Array): string {
-  const digits: string[] = [];
-  for (const b of bytes) digits.push(HEX[b] as string);
-  return digits.join('');
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));

@@ -170,11 +170,6 @@ export class GroupedQueue<T, M = undefined> {
     return this.count === 0 ? undefined : this.find(group);
   }
 
-  /** The first entry of `group`, if any (left in the queue). */
-  first(group: string): T | undefined {
-    return this.find(group)?.head?.value;
-  }
-
   remove(entry: Entry<T>): boolean {
     const g = this.find(entry.group);
     return g !== undefined && this.removeFrom(g, entry.node);
