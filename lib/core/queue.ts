@@ -65,6 +65,23 @@ const GROUP_INDEX = {
   },
 };
 
+const LOT_INDEX = {
+  get: (l: Lot<unknown, unknown>) => l.timeAt,
+  set: (l: Lot<unknown, unknown>, i: number) => {
+    l.timeAt = i;
+  },
+};
+
+const DEADLINE_INDEX = {
+  get: (g: Group<unknown, unknown>) => g.deadlineAt,
+  set: (g: Group<unknown, unknown>, i: number) => {
+    g.deadlineAt = i;
+  },
+};
+
+const wakesFirst = (a: { wakeAt: number }, b: { wakeAt: number }) => a.wakeAt < b.wakeAt;
+const endsFirst = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
+
 /** What the owner of a {@link GroupedQueue} hears when a group starts or stops existing. */
 export interface GroupHooks<M> {
   opened?(meta: M): void;
@@ -93,18 +110,15 @@ export class GroupedQueue<T, M = undefined> {
   private count = 0;
   private readonly before: (a: Group<T, M>, b: Group<T, M>) => boolean;
   private readonly ready: Heap<Group<T, M>>;
-  private readonly lotTimes = new Heap<Lot<T, M>>((a, b) => a.wakeAt < b.wakeAt, {
-    get: (l) => l.timeAt,
-    set: (l, i) => {
-      l.timeAt = i;
-    },
-  });
-  private readonly deadlines = new Heap<Group<T, M>>((a, b) => a.deadline < b.deadline, {
-    get: (g) => g.deadlineAt,
-    set: (g, i) => {
-      g.deadlineAt = i;
-    },
-  });
+  // Their orders are the same for every queue: one set of functions, not one per tenant's limiter.
+  private readonly lotTimes = new Heap<Lot<T, M>>(
+    wakesFirst,
+    LOT_INDEX as { get(l: Lot<T, M>): number; set(l: Lot<T, M>, i: number): void },
+  );
+  private readonly deadlines = new Heap<Group<T, M>>(
+    endsFirst,
+    DEADLINE_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },
+  );
 
   constructor(
     private readonly order: (value: T) => number,
