@@ -65,8 +65,7 @@ export class Engine {
   readonly timer: DrainTimer;
   readonly registry: BucketRegistry;
   readonly queue: GroupedQueue<Waiter, BucketGroup>;
-  /** Capacity of windows no header describes, learned from their 429s (see inference.ts). */
-  readonly inference: CapacityInference;
+  private learnt: CapacityInference | undefined = undefined;
   readonly permits: Permits;
   readonly pauses: PausePolicy;
   readonly admission: Admission;
@@ -131,13 +130,6 @@ export class Engine {
       opened: (g) => this.registry.pin(g.buckets, 1),
       closed: (g) => this.registry.pin(g.buckets, -1),
     });
-    this.inference = new CapacityInference(
-      (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
-      (ms) => this.skew.toLocal(ms),
-      (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
-      () => this.skew.lateByMs,
-      () => this.skew.heldBackMs,
-    );
     this.permits = new Permits(this);
     // The store brings the shared admission (limiter.ts checked it has one): a bundle whose
     // limiters keep the memory store does not carry it.
@@ -163,6 +155,21 @@ export class Engine {
 
   flush(): void {
     this.out.flush();
+  }
+
+  /**
+   * Capacity of windows no header describes, learned from their 429s (see inference.ts). Made
+   * at its first use: most limiters' buckets are all described by their headers, and it is an
+   * object and five closures on each of 10,000 tenants' limiters.
+   */
+  get inference(): CapacityInference {
+    return (this.learnt ??= new CapacityInference(
+      (b, from, to) => this.out.emit({ type: 'limit-changed', bucket: b.name, from, to }),
+      (ms) => this.skew.toLocal(ms),
+      (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
+      () => this.skew.lateByMs,
+      () => this.skew.heldBackMs,
+    ));
   }
 
   schedule(at: number): void {

@@ -78,11 +78,6 @@ export class RequestSharing {
     }
   }
 
-  /** Drops every cached response (after a write that changes what GETs return, say). */
-  clear(): void {
-    this.cache?.clear();
-  }
-
   /** The request in flight under `key`. */
   pending(key: string): object | undefined {
     return this.inFlight?.get(key);
