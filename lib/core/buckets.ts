@@ -73,11 +73,6 @@ export class BucketRegistry {
    * discovered.
    */
   private last: BucketGroup | undefined;
-  /**
-   * @internal The provider's documented figures per bucket, for a shared store's first use of
-   * it (`storeSpecOf` in sharedAdmission.ts).
-   */
-  readonly hints = new Map<string, { limit: number | undefined; windowMs: number | undefined }>();
   /** Costs learnt from the drop in `remaining`, when the provider asks (`Provider.learnCost`). */
   learner: CostLearner | undefined;
 
@@ -111,7 +106,7 @@ export class BucketRegistry {
       if (!b) {
         b = createBucket(spec, provider);
         this.buckets.set(spec.name, b);
-        this.hints.set(spec.name, { limit: spec.limit, windowMs: spec.windowMs });
+        b.hint = spec;
         this.markIdle(b, this.now());
       }
       if (!out.includes(b)) out.push(b);
@@ -277,7 +272,6 @@ export class BucketRegistry {
   private evict(b: Bucket): void {
     this.last = undefined;
     this.buckets.delete(b.name);
-    this.hints.delete(b.name);
     b.idleSince = Number.NaN;
     const i = this.discovered.indexOf(b);
     if (i >= 0) this.discovered.splice(i, 1);

@@ -278,7 +278,7 @@ export class SharedAdmission implements Admission {
   private specOf(b: Bucket): StoreBucketSpec {
     let spec = this.specs.get(b);
     if (!spec) {
-      const hinted = this.host.registry.hints.get(b.name);
+      const hinted = b.hint;
       spec = {
         name: b.name,
         limit: hinted?.limit,
