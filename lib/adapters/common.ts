@@ -26,6 +26,65 @@ export function listenAbort(signal: AbortSignalLike | undefined, onAbort: () => 
   return () => signal.removeEventListener?.('abort', listener);
 }
 
+/** The part of an axios `CancelToken` (deprecated by axios, still honoured by it) read here. */
+interface CancelTokenLike {
+  /** The `CanceledError` once cancelled. */
+  readonly reason?: unknown;
+  subscribe?: (listener: (reason: unknown) => void) => void;
+  unsubscribe?: (listener: (reason: unknown) => void) => void;
+  readonly promise?: PromiseLike<unknown>;
+}
+
+/**
+ * What cancels an axios request, as one signal: its `signal`, its `cancelToken`, or either
+ * (axios honours both). A token cancelled reads as aborted with its `CanceledError` as the
+ * reason. Listeners are added to, and removed from, the signal and the token themselves, so a
+ * token shared by many requests keeps none of them once they end.
+ */
+export function axiosCancelSignal(config: {
+  readonly signal?: unknown;
+  readonly cancelToken?: unknown;
+}): AbortSignalLike | undefined {
+  const signal = config.signal as AbortSignalLike | undefined;
+  const token = config.cancelToken as CancelTokenLike | undefined;
+  if (typeof token !== 'object' || token === null) return signal ?? undefined;
+  const cancelled = () => token.reason !== undefined && token.reason !== null;
+  const stops = new Map<() => void, () => void>();
+  return {
+    get aborted() {
+      return signal?.aborted === true || cancelled();
+    },
+    get reason() {
+      return signal?.aborted === true ? signal.reason : token.reason;
+    },
+    addEventListener: (_type, listener) => {
+      let done = false;
+      const once = () => {
+        if (done) return;
+        done = true;
+        stop();
+        listener();
+      };
+      const stopSignal = listenAbort(signal, once);
+      let stopToken: () => void = () => undefined;
+      if (typeof token.subscribe === 'function') {
+        token.subscribe(once);
+        stopToken = () => token.unsubscribe?.(once);
+      } else if (typeof token.promise?.then === 'function') {
+        token.promise.then(once, () => undefined);
+        stopToken = () => (done = true);
+      }
+      const stop = () => {
+        stops.delete(listener);
+        stopSignal();
+        stopToken();
+      };
+      stops.set(listener, stop);
+    },
+    removeEventListener: (_type, listener) => stops.get(listener)?.(),
+  };
+}
+
 /** What a fetch-style abort rejects with: the signal's reason, or an `AbortError`. */
 export function abortReason(signal: AbortSignalLike | undefined): unknown {
   if (signal?.reason !== undefined) return signal.reason;

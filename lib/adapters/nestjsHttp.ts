@@ -14,6 +14,7 @@ import { withIdempotencyKey } from './axiosRequest.js';
 import type {} from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
 import {
+  axiosCancelSignal,
   axiosRequestHeaders,
   checkPriority,
   idempotencyKeyOf,
@@ -237,7 +238,8 @@ function pacedHttp(
         return send(capture.config).subscribe(subscriber);
       }).pipe(rateLimit<AxiosResponse<T>>(limiter, info, { extractResponse: capture.extract, ...config }));
     });
-    const signal = cfg.signal;
+    // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
+    const signal = axiosCancelSignal(cfg);
     if (!signal) return gated$;
     return new Observable<AxiosResponse<T>>((subscriber) => {
       const forward = {
