@@ -7,6 +7,7 @@ import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
+import { safePath } from '../core/events.js';
 import { LimiterPool } from '../core/pool.js';
 import type { RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
@@ -152,7 +153,8 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
     const k = keyOf(cfg);
     if (typeof k !== 'string' || k === '') {
       throw new TypeError(
-        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${cfg.url ?? ''}`.trimEnd() +
+        // The path only: the URL's query and user-info may carry a credential (one not read as the key).
+        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${safePath(cfg.url) ?? ''}`.trimEnd() +
           (key ? ': options.key returned none' : ': it carries no Authorization, x-api-token or api_token'),
       );
     }
