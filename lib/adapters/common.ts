@@ -124,12 +124,17 @@ export function acquirePermit(
     });
     // `granted` may have run synchronously inside `acquire`.
     if (settled) return;
-    stopListening = listenAbort(signal, () => {
+    const onAbort = () => {
       if (settled) return;
       settled = true;
+      stopListening();
       ticket.cancel();
       resolve({ aborted: true });
-    });
+    };
+    stopListening = listenAbort(signal, onAbort);
+    // Aborted inside `acquire` (by a listener of the limiter's events or state): no event is
+    // coming for an abort that happened before the listener was added.
+    if (signal?.aborted) onAbort();
   });
 }
 
