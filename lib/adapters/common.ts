@@ -30,9 +30,8 @@ export function listenAbort(signal: AbortSignalLike | undefined, onAbort: () => 
 interface CancelTokenLike {
   /** The `CanceledError` once cancelled. */
   readonly reason?: unknown;
-  subscribe?: (listener: (reason: unknown) => void) => void;
-  unsubscribe?: (listener: (reason: unknown) => void) => void;
-  readonly promise?: PromiseLike<unknown>;
+  subscribe?: (listener: () => void) => void;
+  unsubscribe?: (listener: () => void) => void;
 }
 
 /**
@@ -47,38 +46,29 @@ export function axiosCancelSignal(config: {
 }): AbortSignalLike | undefined {
   const signal = config.signal as AbortSignalLike | undefined;
   const token = config.cancelToken as CancelTokenLike | undefined;
-  if (typeof token !== 'object' || token === null) return signal ?? undefined;
-  const cancelled = () => token.reason !== undefined && token.reason !== null;
+  const subscribe = token?.subscribe;
+  if (typeof subscribe !== 'function') return signal;
   const stops = new Map<() => void, () => void>();
   return {
     get aborted() {
-      return signal?.aborted === true || cancelled();
+      return signal?.aborted === true || token?.reason != null;
     },
     get reason() {
-      return signal?.aborted === true ? signal.reason : token.reason;
+      return signal?.aborted === true ? signal.reason : token?.reason;
     },
     addEventListener: (_type, listener) => {
-      let done = false;
-      const once = () => {
-        if (done) return;
-        done = true;
-        stop();
-        listener();
-      };
-      const stopSignal = listenAbort(signal, once);
-      let stopToken: () => void = () => undefined;
-      if (typeof token.subscribe === 'function') {
-        token.subscribe(once);
-        stopToken = () => token.unsubscribe?.(once);
-      } else if (typeof token.promise?.then === 'function') {
-        token.promise.then(once, () => undefined);
-        stopToken = () => (done = true);
-      }
+      let stopSignal = (): void => undefined;
       const stop = () => {
         stops.delete(listener);
         stopSignal();
-        stopToken();
+        token?.unsubscribe?.(once);
       };
+      const once = () => {
+        stop();
+        listener();
+      };
+      stopSignal = listenAbort(signal, once);
+      subscribe.call(token, once);
       stops.set(listener, stop);
     },
     removeEventListener: (_type, listener) => stops.get(listener)?.(),
