@@ -33,7 +33,7 @@ const ENTRIES = [
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 9.6 * 1024 },
   { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 26.6 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.0 * 1024 },
-  { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 5.9 * 1024 },
+  { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 6.1 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 1.6 * 1024 },
   { name: 'rx-ratelimit/octokit', file: 'dist/esm/adapters/octokit.js', budget: 1.9 * 1024 },
 ];

@@ -15,6 +15,7 @@ import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
 import { Observable, tap } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestHeaders } from '../core/request.js';
+import { reportUnhandledError } from '../core/waiter.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import {
   RATE_LIMIT_COST,
@@ -153,8 +154,14 @@ export function buildInterceptor(
   if (baseUrl !== undefined && (typeof baseUrl !== 'string' || !URL.canParse(baseUrl))) {
     throw new TypeError(`${name}: option \`baseUrl\` must be an absolute URL`);
   }
-  const report = onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message));
-  const corsReport = onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message));
+  // A callback that throws must not take the response (or the request's own error) from the
+  // caller: its error is reported as RxJS reports an unhandled one.
+  const report =
+    onMissingHeaders === false
+      ? false
+      : guarded(onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message)));
+  const corsReport =
+    onCorsBlocked === false ? false : guarded(onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message)));
   const rlConfig: RateLimitConfig = {
     ...config,
     extractResponse: (x) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
@@ -223,6 +230,17 @@ export function buildInterceptor(
       }),
     );
     return sent$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig));
+  };
+}
+
+/** `callback`, its throws reported on a later task instead of reaching the request it reports on. */
+function guarded<R>(callback: (report: R) => void): (report: R) => void {
+  return (r) => {
+    try {
+      callback(r);
+    } catch (e) {
+      reportUnhandledError(e);
+    }
   };
 }
 

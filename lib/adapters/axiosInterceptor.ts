@@ -16,6 +16,7 @@ import { OUR_ADAPTERS, resolveAdapter } from './axiosTransport.js';
 import {
   abortReason,
   acquirePermit,
+  axiosCancelSignal,
   checkMaxRetries,
   checkPriority,
   checkStatuses,
@@ -100,7 +101,7 @@ export interface RateLimitInterceptor {
  * permit, calls the original adapter, feeds the raw response or error to the limiter and
  * returns the permit, whatever happens next. No other interceptor can hide a response from
  * the limiter (one that resolves with the body only, as SDKs do), nor keep a permit: a request
- * interceptor that throws before the request is sent has taken none. A `signal` aborted while
+ * interceptor that throws before the request is sent has taken none. A `signal` (or `cancelToken`) aborted while
  * waiting removes the request from the queue (axios rejects with its own `CanceledError`, so
  * `axios.isCancel` works, and nothing is sent). A response that shows the credential blocked
  * rejects with `BlockedError` (`cause`: the response or `AxiosError`). A 429 on a request safe
@@ -155,11 +156,13 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
     const key = config.rateLimit?.idempotencyKey;
     if (key && idempotencyKeyOf(config.headers) === undefined) setHeader(config, 'Idempotency-Key', key);
     const safe = isRetrySafe(info, retryNonIdempotent);
+    // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
+    const cancel = axiosCancelSignal(config);
     for (let attempt = 1; ; attempt++) {
-      const got = await acquirePermit(limiter, info, config.signal);
+      const got = await acquirePermit(limiter, info, cancel);
       // Aborted while queued: axios turns any failure of an aborted request into its own
       // CanceledError (nothing is sent).
-      if (got.aborted) throw abortReason(config.signal);
+      if (got.aborted) throw abortReason(cancel);
       const { permit } = got;
       live.add(permit);
       let raw: unknown;
@@ -198,7 +201,7 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
           cause: raw,
           request: permit.request,
         });
-        if (!(await sleep(limiter, waitMs, config.signal))) throw abortReason(config.signal);
+        if (!(await sleep(limiter, waitMs, cancel))) throw abortReason(cancel);
         continue;
       }
       if (failed) throw raw;

@@ -10,6 +10,7 @@ import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import type {} from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
 import {
+  axiosCancelSignal,
   axiosRequestHeaders,
   checkPriority,
   idempotencyKeyOf,
@@ -69,7 +70,7 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
  * permit, then sends the request (`rateLimit`: quota guard, throttle, retry on 429).
  *
  * Unsubscribing while queued sends nothing; unsubscribing in flight aborts the axios call
- * through an `AbortController`. A `signal` in `config` works the same way (queued, waiting to
+ * through an `AbortController`. A `signal` (or `cancelToken`) in `config` works the same way (queued, waiting to
  * retry or in flight) and ends the observable with axios's `CanceledError`. A 429 on a request
  * safe to repeat (GET, PUT, DELETE…, or one with an `Idempotency-Key`) is retried after the
  * limiter's resume time, up to `maxRetries` (then `RetryLimitError`, `cause`: the last
@@ -118,7 +119,8 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
     // A stream can be read once: never hand the same one to two subscribers.
     shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
   });
-  const signal = config.signal;
+  // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
+  const signal = axiosCancelSignal(config);
   // The key given in the options goes out as the header too, unless the caller set one.
   const headers = withIdempotencyKey(
     config.headers,

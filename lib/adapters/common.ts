@@ -26,6 +26,55 @@ export function listenAbort(signal: AbortSignalLike | undefined, onAbort: () => 
   return () => signal.removeEventListener?.('abort', listener);
 }
 
+/** The part of an axios `CancelToken` (deprecated by axios, still honoured by it) read here. */
+interface CancelTokenLike {
+  /** The `CanceledError` once cancelled. */
+  readonly reason?: unknown;
+  subscribe?: (listener: () => void) => void;
+  unsubscribe?: (listener: () => void) => void;
+}
+
+/**
+ * What cancels an axios request, as one signal: its `signal`, its `cancelToken`, or either
+ * (axios honours both). A token cancelled reads as aborted with its `CanceledError` as the
+ * reason. Listeners are added to, and removed from, the signal and the token themselves, so a
+ * token shared by many requests keeps none of them once they end.
+ */
+export function axiosCancelSignal(config: {
+  readonly signal?: unknown;
+  readonly cancelToken?: unknown;
+}): AbortSignalLike | undefined {
+  const signal = config.signal as AbortSignalLike | undefined;
+  const token = config.cancelToken as CancelTokenLike | undefined;
+  const subscribe = token?.subscribe;
+  if (typeof subscribe !== 'function') return signal;
+  const stops = new Map<() => void, () => void>();
+  return {
+    get aborted() {
+      return signal?.aborted === true || token?.reason != null;
+    },
+    get reason() {
+      return signal?.aborted === true ? signal.reason : token?.reason;
+    },
+    addEventListener: (_type, listener) => {
+      let stopSignal = (): void => undefined;
+      const stop = () => {
+        stops.delete(listener);
+        stopSignal();
+        token?.unsubscribe?.(once);
+      };
+      const once = () => {
+        stop();
+        listener();
+      };
+      stopSignal = listenAbort(signal, once);
+      subscribe.call(token, once);
+      stops.set(listener, stop);
+    },
+    removeEventListener: (_type, listener) => stops.get(listener)?.(),
+  };
+}
+
 /** What a fetch-style abort rejects with: the signal's reason, or an `AbortError`. */
 export function abortReason(signal: AbortSignalLike | undefined): unknown {
   if (signal?.reason !== undefined) return signal.reason;
@@ -65,12 +114,17 @@ export function acquirePermit(
     });
     // `granted` may have run synchronously inside `acquire`.
     if (settled) return;
-    stopListening = listenAbort(signal, () => {
+    const onAbort = () => {
       if (settled) return;
       settled = true;
+      stopListening();
       ticket.cancel();
       resolve({ aborted: true });
-    });
+    };
+    stopListening = listenAbort(signal, onAbort);
+    // Aborted inside `acquire` (by a listener of the limiter's events or state): no event is
+    // coming for an abort that happened before the listener was added.
+    if (signal?.aborted) onAbort();
   });
 }
 

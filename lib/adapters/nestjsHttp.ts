@@ -7,6 +7,7 @@ import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
+import { safePath } from '../core/events.js';
 import { LimiterPool } from '../core/pool.js';
 import type { RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
@@ -14,6 +15,7 @@ import { withIdempotencyKey } from './axiosRequest.js';
 import type {} from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
 import {
+  axiosCancelSignal,
   axiosRequestHeaders,
   checkPriority,
   idempotencyKeyOf,
@@ -151,7 +153,8 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
     const k = keyOf(cfg);
     if (typeof k !== 'string' || k === '') {
       throw new TypeError(
-        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${cfg.url ?? ''}`.trimEnd() +
+        // The path only: the URL's query and user-info may carry a credential (one not read as the key).
+        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${safePath(cfg.url) ?? ''}`.trimEnd() +
           (key ? ': options.key returned none' : ': it carries no Authorization, x-api-token or api_token'),
       );
     }
@@ -237,7 +240,8 @@ function pacedHttp(
         return send(capture.config).subscribe(subscriber);
       }).pipe(rateLimit<AxiosResponse<T>>(limiter, info, { extractResponse: capture.extract, ...config }));
     });
-    const signal = cfg.signal;
+    // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
+    const signal = axiosCancelSignal(cfg);
     if (!signal) return gated$;
     return new Observable<AxiosResponse<T>>((subscriber) => {
       const forward = {

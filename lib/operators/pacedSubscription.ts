@@ -133,14 +133,32 @@ export class PacedSubscription<T> extends Waiter {
   start(): TeardownLogic {
     const { limiter, info, config, mode } = this.owner;
     if (mode & GUARD) {
-      const error = limiter.checkQuota(info, reserveFor(info, config));
+      let error;
+      try {
+        error = limiter.checkQuota(info, reserveFor(info, config));
+      } catch (e) {
+        error = e;
+      }
       if (error) {
         this.fail(error);
         return this;
       }
     }
-    limiter.enqueue(this);
+    this.enqueue();
     return this;
+  }
+
+  /**
+   * Queues this request on the limiter. What queueing throws (a provider's hook, a bad cost)
+   * ends the request with it, as any failure does: it must not be left tracked for identical
+   * GETs to join, nor escape a retry's timer, where no one could receive it.
+   */
+  private enqueue(): void {
+    try {
+      this.owner.limiter.enqueue(this);
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   /** A subscriber joins this shared request; returns its teardown. */
@@ -286,7 +304,7 @@ export class PacedSubscription<T> extends Waiter {
         timer = limiter.scheduler.schedule(() => {
           fired = true;
           if (timer !== undefined && this.inner === timer) this.inner = undefined;
-          if (this.state === RUNNING) limiter.enqueue(this);
+          if (this.state === RUNNING) this.enqueue();
         }, next.ms);
         if (!fired) this.inner = timer;
       } else {

@@ -452,6 +452,44 @@ describe('attachRateLimiter', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('a CancelToken cancelled while queued cancels the wait: CanceledError at once, nothing sent', async () => {
+    let release: (r: Reply) => void = () => undefined;
+    const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? new Promise<Reply>((r) => (release = r)) : ok));
+    const client = axios.create({ adapter });
+    const limiter = fastLimiter();
+    attachRateLimiter(client, limiter);
+    const source = axios.CancelToken.source();
+
+    const first = client.get('/first');
+    const second = settle(client.get('/second', { cancelToken: source.token }));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(limiter.snapshot.queued).toBe(1);
+    source.cancel('user left');
+
+    // Ends while /first is still in flight: the wait for a permit was cancelled.
+    expect(isCancel(errorOf(await second))).toBe(true);
+    expect(limiter.snapshot.queued).toBe(0);
+    release(ok);
+    await first;
+    expect(calls.map((c) => c.url)).toEqual(['/first']);
+  });
+
+  it('a CancelToken cancelled during the wait before a retry rejects with CanceledError at once', async () => {
+    const { adapter, calls } = fakeAdapter(() => limited('5'));
+    const client = axios.create({ adapter });
+    attachRateLimiter(client, fastLimiter());
+    const source = axios.CancelToken.source();
+
+    const out = settle(client.get('/x', { cancelToken: source.token }));
+    await new Promise((r) => setTimeout(r, 20));
+    source.cancel();
+
+    const ended = await Promise.race([out, new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    expect(ended).not.toBe('still waiting');
+    expect(isCancel(errorOf(ended as { ok: boolean }))).toBe(true);
+    expect(calls).toHaveLength(1);
+  });
+
   it('skips requests marked rateLimit.skip', async () => {
     const { adapter } = fakeAdapter(() => ok);
     const client = axios.create({ adapter });
@@ -576,6 +614,28 @@ describe('rateLimitedRequest', () => {
       { method: 'GET', url: 'https://api.example.com/v1/a?page=2', shareKey: 'page-2', headers: expect.any(Array) },
       { method: 'GET', url: 'https://api.example.com/v1/file', shareKey: false, headers: expect.any(Array) },
     ]);
+  });
+
+  it('a config.cancelToken cancelled while queued ends with CanceledError at once and sends nothing', async () => {
+    let release: (r: Reply) => void = () => undefined;
+    const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? new Promise<Reply>((r) => (release = r)) : ok));
+    const client = axios.create({ adapter });
+    const limiter = fastLimiter();
+    const source = axios.CancelToken.source();
+
+    const first = firstValueFrom(rateLimitedRequest(limiter, client, { url: '/first' }));
+    const second = settle(
+      firstValueFrom(rateLimitedRequest(limiter, client, { url: '/second', cancelToken: source.token })),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    expect(limiter.snapshot.queued).toBe(1);
+    source.cancel();
+
+    expect(isCancel(errorOf(await second))).toBe(true);
+    expect(limiter.snapshot.queued).toBe(0);
+    release(ok);
+    await first;
+    expect(calls.map((c) => c.url)).toEqual(['/first']);
   });
 
   it('a config.signal aborted while queued ends with CanceledError and sends nothing', async () => {

@@ -378,6 +378,29 @@ describe('rateLimitedFetch', () => {
     expect(fake.calls).toHaveLength(2);
   });
 
+  it('a signal aborted by a listener of the limiter while the call is being queued still cancels it', async () => {
+    let release: (r: Reply) => void = () => undefined;
+    const fake = fakeFetch((req, n) => (n === 1 ? new Promise<Reply>((r) => (release = r)) : ok));
+    const limiter = fastLimiter();
+    const apiFetch = rateLimitedFetch(limiter, { fetch: fake.fetch });
+    const slow = apiFetch('https://api.example.com/slow'); // cold start: the next call waits for it
+    const controller = new AbortController();
+    // An app that gives up on a call as soon as it has to wait (a UI's "busy, try later").
+    const stop = limiter.events$.subscribe((e) => {
+      if (e.type === 'queued') controller.abort(new Error('busy'));
+    });
+    const queued = settle(apiFetch('https://api.example.com/b', { signal: controller.signal }));
+
+    const ended = await Promise.race([queued, new Promise((r) => setTimeout(() => r('still queued'), 200))]);
+    expect(ended).not.toBe('still queued');
+    expect((errorOf(ended as { ok: boolean }) as Error).message).toBe('busy');
+    expect(limiter.snapshot.queued).toBe(0);
+    stop.unsubscribe();
+    release(ok);
+    await slow;
+    expect(fake.calls.map((c) => new URL(c.request.url).pathname)).toEqual(['/slow']);
+  });
+
   it('uses globalThis.fetch, looked up at each call', async () => {
     const original = globalThis.fetch;
     const fake = fakeFetch(() => ok);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   asyncScheduler,
+  defer,
   forkJoin,
   merge,
   NEVER,
@@ -14,10 +15,14 @@ import {
 } from 'rxjs';
 import {
   createLimiter,
+  defineProvider,
   providers,
   rateLimit,
+  readRetryAfter,
   responseLike,
+  retryOn429,
   throttleByHeaders,
+  type Limiter,
   type ResponseLike,
 } from '../../lib/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -111,6 +116,95 @@ describe('every request ends: throwing callbacks, cancellations, waits that neve
     });
     expect(out.ended).toEqual([['QuotaExhaustedError', 1000]]);
     expect(out.limiter.hasTimer).toBe(false);
+  });
+});
+
+describe('a retry queued again on the limiter', () => {
+  /** A provider whose `buckets` hook throws once `broken` is set (a user's profile whose config went bad). */
+  const flaky = () => {
+    const state = { broken: false };
+    const provider = defineProvider({
+      name: 'flaky',
+      buckets: () => {
+        if (state.broken) throw new Error('profile config gone');
+        return [{ name: 'default', limit: 10, windowMs: 1000 }];
+      },
+      read: (res) => ({ outcome: res.status === 429 ? 'limited' : 'ok', buckets: [], ...readRetryAfter(res) }),
+    });
+    return { state, provider };
+  };
+
+  for (const [way, pipe] of [
+    ['rateLimit', (l: Limiter) => rateLimit<ResponseLike>(l, { method: 'GET' })],
+    [
+      'throttleByHeaders + retryOn429',
+      (l: Limiter) => (s: Observable<ResponseLike>) =>
+        s.pipe(throttleByHeaders(l, { method: 'GET' }), retryOn429(l, { method: 'GET' })),
+    ],
+  ] as const) {
+    it(`ends with the error of a provider hook that throws when the retry is queued (${way})`, () => {
+      const out = inVirtualTime(({ now }) => {
+        const { state, provider } = flaky();
+        const limiter = createLimiter({ provider, key: freshKey() });
+        let sends = 0;
+        const request$ = defer(() => {
+          sends++;
+          // The profile goes bad while the request waits for its retry.
+          asyncScheduler.schedule(() => (state.broken = true), 500);
+          return of(responseLike(429, { 'retry-after': '1' }));
+        });
+        const ended: Array<[string, number]> = [];
+        request$.pipe(pipe(limiter)).subscribe({
+          next: () => ended.push(['next', now()]),
+          error: (e: Error) => ended.push([e.message, now()]),
+          complete: () => ended.push(['complete', now()]),
+        });
+        return { ended, sends: () => sends, limiter };
+      });
+      expect(out.ended).toEqual([['profile config gone', 1000]]);
+      expect(out.sends()).toBe(1);
+      expect(out.limiter.snapshot.inFlight).toBe(0);
+      expect(out.limiter.hasTimer).toBe(false);
+    });
+  }
+});
+
+describe('a shared GET that fails as it is queued', () => {
+  it('is not left for identical GETs to join: they are sent on their own and end', () => {
+    const out = inVirtualTime(() => {
+      const state = { broken: true };
+      const provider = defineProvider({
+        name: 'flaky-shared',
+        buckets: () => {
+          if (state.broken) throw new Error('profile config gone');
+          return [{ name: 'default', limit: 10, windowMs: 1000 }];
+        },
+        read: () => ({ outcome: 'ok', buckets: [] }),
+      });
+      state.broken = false;
+      const limiter = createLimiter({ provider, key: freshKey() });
+      state.broken = true;
+      const info = { method: 'GET', url: 'https://api.example.com/v1/deals', headers: [] };
+      let sends = 0;
+      const request$ = defer(() => {
+        sends++;
+        return of(responseLike(200, {}));
+      });
+      const ended: string[] = [];
+      request$.pipe(rateLimit(limiter, info)).subscribe({
+        error: (e: Error) => ended.push(`first:${e.message}`),
+        complete: () => ended.push('first:complete'),
+      });
+      state.broken = false;
+      request$.pipe(rateLimit(limiter, info)).subscribe({
+        error: (e: Error) => ended.push(`second:${e.message}`),
+        complete: () => ended.push('second:complete'),
+      });
+      return { ended, sends: () => sends, limiter };
+    });
+    expect(out.ended).toEqual(['first:profile config gone', 'second:complete']);
+    expect(out.sends()).toBe(1);
+    expect(out.limiter.snapshot.inFlight).toBe(0);
   });
 });
 

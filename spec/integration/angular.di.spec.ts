@@ -4,6 +4,7 @@ import '@angular/compiler';
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import {
   HttpClient,
+  HttpErrorResponse,
   HttpResponse,
   provideHttpClient,
   withInterceptors,
@@ -26,7 +27,7 @@ import {
 } from '@angular/core';
 import { TestBed, TestComponentRenderer } from '@angular/core/testing';
 import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
-import { of, VirtualTimeScheduler } from 'rxjs';
+import { config as rxjsConfig, of, VirtualTimeScheduler } from 'rxjs';
 import {
   createLimiter,
   createLimiterPool,
@@ -385,6 +386,44 @@ describe('CORS that tells', () => {
     expect(reports[0]).toMatchObject({ pageOrigin: 'http://localhost:4200', provider: 'pipedrive', key: limiter.key });
     expect(reports[0]?.message).toContain('Access-Control-Allow-Origin');
     expect(JSON.stringify(reports)).not.toContain(TOKEN);
+  });
+
+  it('a report callback that throws takes nothing from the request: its response, or its own error', async () => {
+    const unhandled: unknown[] = [];
+    const before = rxjsConfig.onUnhandledError;
+    rxjsConfig.onUnhandledError = (e) => unhandled.push(e);
+    try {
+      const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
+      const { http, httpTesting } = browserApp(limiter, {
+        onMissingHeaders: () => {
+          throw new Error('report sink down');
+        },
+        onCorsBlocked: () => {
+          throw new Error('report sink down');
+        },
+      });
+      const ended: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        http.get<{ n: number }>(`${API}/v1/deals/${i}`).subscribe({
+          next: (body) => ended.push(`value ${body.n}`),
+          error: (e: Error) => ended.push(`error ${e.message}`),
+        });
+        httpTesting.expectOne(() => true).flush({ n: i }, { headers: { 'Content-Type': 'application/json' } });
+      }
+      // An origin no other test reports (reports are once per origin, per process).
+      http.get(`https://cors-throws.example/v1/blocked`).subscribe({
+        error: (e: unknown) => ended.push(e instanceof HttpErrorResponse ? `status ${e.status}` : String(e)),
+      });
+      httpTesting.expectOne(() => true).error(new DOMException('blocked', 'NetworkError') as unknown as ProgressEvent);
+
+      expect(ended).toEqual(['value 0', 'value 1', 'value 2', 'status 0']);
+      expect(limiter.snapshot.inFlight).toBe(0);
+      // The callbacks' errors are not lost either: reported as RxJS reports an unhandled one.
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled.map((e) => (e as Error).message)).toEqual(['report sink down', 'report sink down']);
+    } finally {
+      rxjsConfig.onUnhandledError = before;
+    }
   });
 
   it("asks to expose Pipedrive's X-Daily-Requests-Left too", () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { HttpModule, HttpService } from '@nestjs/axios';
-import { isAxiosError, type AxiosResponse } from 'axios';
+import axios, { isAxiosError, type AxiosResponse } from 'axios';
 import { Module } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
@@ -313,6 +313,29 @@ describe('rx-ratelimit/nestjs with @nestjs/axios against the simulator', () => {
     expect(await second).toBe('canceled');
     expect(sent).toHaveLength(2);
     expect(sent[1]?.aborted).toBe(true);
+    expect(limiter.snapshot.queued).toBe(0);
+    first.unsubscribe();
+  });
+
+  it('an axios CancelToken removes a queued request as a signal does', async () => {
+    const sent: Array<{ reason?: unknown } | undefined> = [];
+    const mock = {
+      get: (_url: string, config: { cancelToken?: { reason?: unknown } }): Observable<unknown> => {
+        sent.push(config.cancelToken);
+        // Like axios: a cancelled token fails at once; otherwise the first request hangs.
+        return config.cancelToken?.reason ? throwError(() => new Error('canceled')) : NEVER;
+      },
+    } as unknown as HttpService;
+    const limiter = createLimiter({ provider: providers.generic(), key: 'cancel-token' });
+    const api = rateLimitedHttp(mock, limiter);
+    const first = api.get('/a').subscribe();
+    const source = axios.CancelToken.source();
+    const second = firstValueFrom(api.get('/b', { cancelToken: source.token })).catch((e: Error) => e.message);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(limiter.snapshot.queued).toBe(1);
+    source.cancel();
+    expect(await second).toBe('canceled');
+    expect(sent).toHaveLength(2);
     expect(limiter.snapshot.queued).toBe(0);
     first.unsubscribe();
   });

@@ -6,11 +6,15 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { inspect } from 'node:util';
-import { from, mergeMap, of } from 'rxjs';
+import type { HttpService } from '@nestjs/axios';
+import { from, lastValueFrom, mergeMap, of } from 'rxjs';
+
+import { tenantHttp, type TenantHttpOptions } from '../../lib/adapters/nestjsHttp.js';
 
 import {
   BlockedError,
   createLimiter,
+  createLimiterPool,
   describeEvent,
   rawCauseOf,
   defineProvider,
@@ -177,6 +181,30 @@ describe('option errors never echo the credential', () => {
     scan.error('option errors', error);
     scan.strings('option errors', [String(error), (error as Error).message, inspect(error)]);
     expect(scan.leaks).toEqual([]);
+  });
+});
+
+describe("tenantHttp's error for a call that carries no tenant key", () => {
+  const token = makeToken('tenant');
+  const http = { get: () => of({ status: 200, headers: {}, data: {} }) } as unknown as HttpService;
+  const cases: Array<[string, string, TenantHttpOptions]> = [
+    ['a token in another query parameter', `https://api.example.com/v1/deals?access_token=${token}`, {}],
+    ['a token in the user-info', `https://me:${token}@api.example.com/v1/deals`, {}],
+    ['a key function that returns none', `/v1/deals?api_token=${token}`, { key: () => undefined }],
+  ];
+  it.each(cases)('names the method and path, not %s', async (_name, url, options) => {
+    const pool = createLimiterPool({ provider: providers.generic() });
+    const api = tenantHttp(http, pool, options);
+    const error = await lastValueFrom(api.get(url)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toContain('GET');
+    expect((error as Error).message).toContain('/v1/deals');
+    const scan = new SecretScan();
+    scan.token(token);
+    scan.error('tenantHttp errors', error);
+    scan.strings('tenantHttp errors', [String(error), (error as Error).message, inspect(error)]);
+    expect(scan.leaks).toEqual([]);
+    await pool.close();
   });
 });
 
