@@ -207,6 +207,18 @@ function atOnce(tenants: number, prefix: string): CpuRow {
 }
 
 /**
+ * A queued row's step: a request joins `l`'s queue, and the answer to the one in flight in
+ * slot `t` (read, released) admits the queue's head, which takes the slot.
+ */
+function answerOneInFlight(l: Limiter, inFlight: Permit[], t: number): void {
+  l.acquire(info, handlers);
+  const p = inFlight[t] as Permit;
+  p.observe(plenty);
+  p.release();
+  inFlight[t] = take();
+}
+
+/**
  * Each tenant with `QUEUED` requests queued behind one in flight (`maxConcurrent: 1`), as a
  * busy tenant is: a request joins its tenant's queue, and the response to the one in flight
  * (read, released) admits the queue's head, which is then in flight.
@@ -226,14 +238,7 @@ function queued(tenants: number, prefix: string): CpuRow {
     for (let q = 0; q < QUEUED; q++) l.acquire(info, handlers);
     if (granted) throw new Error('a request that should wait was admitted');
   }
-  const step = (i: number) => {
-    const t = i % tenants;
-    pool.get(keys[t] as string).acquire(info, handlers);
-    const p = inFlight[t] as Permit;
-    p.observe(plenty);
-    p.release();
-    inFlight[t] = take();
-  };
+  const step = (i: number) => answerOneInFlight(pool.get(keys[i % tenants] as string), inFlight, i % tenants);
   for (let i = 0; i < tenants; i++) step(i);
   return {
     step,
@@ -268,14 +273,7 @@ function queuedInOne(tenants: number, prefix: string): CpuRow {
   }
   for (let q = 0; q < QUEUED * tenants; q++) l.acquire(info, handlers);
   if (granted) throw new Error('a request that should wait was admitted');
-  const step = (i: number) => {
-    const t = i % tenants;
-    pool.get(k).acquire(info, handlers);
-    const p = inFlight[t] as Permit;
-    p.observe(plenty);
-    p.release();
-    inFlight[t] = take();
-  };
+  const step = (i: number) => answerOneInFlight(pool.get(k), inFlight, i % tenants);
   for (let i = 0; i < tenants; i++) step(i);
   return {
     step,
