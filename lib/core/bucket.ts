@@ -89,6 +89,12 @@ export class Bucket {
    * left shows the server's window has rolled over (`apply`).
    */
   private lowest: Lowest | undefined;
+  /**
+   * Units of ours in flight that the lowest figure may count already: admitted before it was
+   * read, its own request aside. `remaining` took them off that figure all the same, so their
+   * answers may give room back (`awaitsAnswers`).
+   */
+  private doubted = 0;
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
@@ -158,6 +164,7 @@ export class Bucket {
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
     this.lowest = undefined;
+    this.doubted = 0;
     this.held = false;
     this.told = undefined;
     this.toldServerAt = undefined;
@@ -260,8 +267,20 @@ export class Bucket {
    * failed or cancelled). A fixed window only counts what is in flight; a sliding one starts
    * the call's time in the window from here.
    */
-  release(_index?: number, _at?: number, cost = 1): void {
+  release(index?: number, _at?: number, cost = 1): void {
+    const low = this.lowest;
+    if (low && (index ?? Infinity) < low.after && index !== low.index) this.doubted -= cost;
     this.inFlight = Math.max(0, this.inFlight - cost);
+    if (this.inFlight === 0) this.doubted = 0;
+  }
+
+  /**
+   * Could answers still to come give room back? Some of our units in flight were admitted
+   * before the lowest figure of the window was read, which may count them already, and
+   * `remaining` took them off it. Until they are in, an empty bucket is not known to be spent.
+   */
+  get awaitsAnswers(): boolean {
+    return this.inFlight > 0 && this.doubted > 0;
   }
 
   /**
@@ -370,8 +389,15 @@ export class Bucket {
       this.earliestEnd = Number.NaN;
       this.probesDue = false;
     }
-    if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
+    if (newWindow) this.doubted = 0;
+    if (
+      reading.remaining !== undefined &&
+      index !== undefined &&
+      reading.remaining < (this.lowest?.value ?? Infinity)
+    ) {
       this.lowest = { value: reading.remaining, index, after: this.admitted };
+      this.doubted = Math.max(0, this.inFlight - cost);
+    }
     const before = this.limit;
     this.readLimit(reading);
     if (reading.remaining !== undefined) {
@@ -615,6 +641,7 @@ export class Bucket {
     this.resetKind = undefined;
     this.serverResetAt = undefined;
     this.lowest = undefined;
+    this.doubted = 0;
     this.unconfirmedLeft = undefined;
     this.openedBy = undefined;
     this.awaitingSince = undefined;
