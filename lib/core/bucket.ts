@@ -375,13 +375,31 @@ export class Bucket {
       );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
+    // A reset told while the window's end is only ours (inferred) opens a new window, unless
+    // the reading is an older one of this window: sent before its lowest figure came back, it
+    // reads more left and its reset is no later than our end of the window (Planning Center
+    // tells a reset only with a count of 1, which may come back after the counts that
+    // followed it). Its reset still ends the window.
+    const olderReading =
+      current === undefined &&
+      resetAt !== undefined &&
+      this.resetAt !== undefined &&
+      resetAt <= this.resetAt + tol &&
+      index !== undefined &&
+      this.lowest !== undefined &&
+      index < this.lowest.after &&
+      reading.remaining !== undefined &&
+      reading.remaining > this.lowest.value;
     const newWindow =
       rolled ||
       (!sentBefore &&
         !sameInstant &&
         resetAt !== undefined &&
-        (current === undefined ||
-          (instants ? (serverAt as number) > (this.toldServerAt as number) + tol : resetAt > current + tol)));
+        (current === undefined
+          ? !olderReading
+          : instants
+            ? (serverAt as number) > (this.toldServerAt as number) + tol
+            : resetAt > current + tol));
     if (newWindow) {
       this.lowest = undefined;
       this.held = false;

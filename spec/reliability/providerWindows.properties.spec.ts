@@ -83,6 +83,33 @@ describe('Procore: an hour aligned to the clock, a limit cut mid-run (virtual ti
 });
 
 describe('Planning Center: periods opened by the first request, refused requests counted (virtual time, 20 s in 1 s)', () => {
+  it('a count of 1 answered after the counts that followed it opens no new period: no 429', () => {
+    // Planning Center tells a period's start only with a count of 1. A high-offset request went
+    // first (its answer names only its own bucket, which ended the cold start), then six at
+    // once; the first of them (count 1) came back 5 ms after the others (counts 2 to 4). Taken
+    // as a new period, its reading wiped the lowest figure (1 left) and the two sent on it
+    // made a sixth in a period of five.
+    const requests: RunRequest[] = Array.from({ length: 7 }, (_, i) => ({
+      at: 0,
+      method: 'GET',
+      path: `/people/v2/people?offset=${i === 0 ? 30_001 : i}`,
+    }));
+    const out = runProvider({
+      simulated: 'planningCenter',
+      provider: () => providers.planningCenter({ hints: { default: { limit: 5, windowMs: 1000 } } }),
+      engine: { timeScale: 20, planningCenter: { limit: 5 } },
+      phaseMs: 0,
+      requests,
+      streams: 7,
+      up: [0],
+      down: [0, 5, 0, 0, 0, 0, 0],
+    });
+    expect(assertEndedOnce(out.ledgers)).toEqual({ 'status 200': 7 });
+    expect(limitedCount(out, 'planningCenter')).toBe(0);
+    // Its reset still ends the period: the seventh goes in the next one, not a period later.
+    expect(out.arrivals.at(-1)!.at).toBeLessThanOrEqual(1000 + 5 + 100);
+  });
+
   it('no 429, every request answered, within the periods it needs', () => {
     const SCALE = 20;
     const PERIOD = 20_000 / SCALE;
