@@ -89,6 +89,12 @@ export class Bucket {
    * left shows the server's window has rolled over (`apply`).
    */
   private lowest: Lowest | undefined;
+  /**
+   * Units of ours in flight that the lowest figure may count already: admitted before it was
+   * read, its own request aside. `remaining` took them off that figure all the same, so their
+   * answers may give room back (`awaitsAnswers`).
+   */
+  private doubted = 0;
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
@@ -164,6 +170,7 @@ export class Bucket {
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
     this.lowest = undefined;
+    this.doubted = 0;
     this.held = false;
     this.told = undefined;
     this.toldServerAt = undefined;
@@ -266,8 +273,20 @@ export class Bucket {
    * failed or cancelled). A fixed window only counts what is in flight; a sliding one starts
    * the call's time in the window from here.
    */
-  release(_index?: number, _at?: number, cost = 1): void {
+  release(index?: number, _at?: number, cost = 1): void {
+    const low = this.lowest;
+    if (low && (index ?? Infinity) < low.after && index !== low.index) this.doubted -= cost;
     this.inFlight = Math.max(0, this.inFlight - cost);
+    if (this.inFlight === 0) this.doubted = 0;
+  }
+
+  /**
+   * Could answers still to come give room back? Some of our units in flight were admitted
+   * before the lowest figure of the window was read, which may count them already, and
+   * `remaining` took them off it. Until they are in, an empty bucket is not known to be spent.
+   */
+  get awaitsAnswers(): boolean {
+    return this.inFlight > 0 && this.doubted > 0;
   }
 
   /**
@@ -362,13 +381,31 @@ export class Bucket {
       );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
+    // A reset told while the window's end is only ours (inferred) opens a new window, unless
+    // the reading is an older one of this window: sent before its lowest figure came back, it
+    // reads more left and its reset is no later than our end of the window (Planning Center
+    // tells a reset only with a count of 1, which may come back after the counts that
+    // followed it). Its reset still ends the window.
+    const olderReading =
+      current === undefined &&
+      resetAt !== undefined &&
+      this.resetAt !== undefined &&
+      resetAt <= this.resetAt + tol &&
+      index !== undefined &&
+      this.lowest !== undefined &&
+      index < this.lowest.after &&
+      reading.remaining !== undefined &&
+      reading.remaining > this.lowest.value;
     const newWindow =
       rolled ||
       (!sentBefore &&
         !sameInstant &&
         resetAt !== undefined &&
-        (current === undefined ||
-          (instants ? (serverAt as number) > (this.toldServerAt as number) + tol : resetAt > current + tol)));
+        (current === undefined
+          ? !olderReading
+          : instants
+            ? (serverAt as number) > (this.toldServerAt as number) + tol
+            : resetAt > current + tol));
     if (newWindow) {
       this.lowest = undefined;
       this.held = false;
@@ -376,8 +413,15 @@ export class Bucket {
       this.earliestEnd = Number.NaN;
       this.probesDue = false;
     }
-    if (reading.remaining !== undefined && index !== undefined && reading.remaining < (this.lowest?.value ?? Infinity))
+    if (newWindow) this.doubted = 0;
+    if (
+      reading.remaining !== undefined &&
+      index !== undefined &&
+      reading.remaining < (this.lowest?.value ?? Infinity)
+    ) {
       this.lowest = { value: reading.remaining, index, after: this.admitted };
+      this.doubted = Math.max(0, this.inFlight - cost);
+    }
     const before = this.limit;
     this.readLimit(reading);
     if (reading.remaining !== undefined) {
@@ -621,6 +665,7 @@ export class Bucket {
     this.resetKind = undefined;
     this.serverResetAt = undefined;
     this.lowest = undefined;
+    this.doubted = 0;
     this.unconfirmedLeft = undefined;
     this.openedBy = undefined;
     this.awaitingSince = undefined;

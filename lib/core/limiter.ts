@@ -324,9 +324,12 @@ export class Limiter {
       const kept = b.remaining > cost - 1; // room, but kept for requests of higher priority
       // An empty quota bucket is a bucket like any other: when its next slot frees within
       // maxWaitMs (the daily reset is minutes away, the oldest call of a rolling day ages out),
-      // the request waits in the queue for it. Only a wait past maxWaitMs fails now.
+      // the request waits in the queue for it. Only a wait past maxWaitMs fails now, and not
+      // while answers in flight may give room back (`awaitsAnswers`: `remaining` took units of
+      // ours off a figure that may count them already); the queue fails the request once they
+      // are in, if they show none.
       const resumeAt = kept ? reset : (b.availableAt(now, guard, Infinity, 0, cost, engine.tightGuard) ?? reset);
-      if (!kept && resumeAt - now <= this.maxWaitMs) continue;
+      if (!kept && (resumeAt - now <= this.maxWaitMs || b.awaitsAnswers)) continue;
       engine.out.emit({ type: 'quota-exhausted', request: engine.summarize(info), bucket: b.name, resumeAt });
       engine.out.rejected++;
       engine.out.touch();

@@ -244,8 +244,14 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       const bucket = v.bucket;
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
-      // out, within maxWaitMs is waited for like any window.
-      if ((v.at !== undefined && v.at - now > host.maxWaitMs) || (v.at === undefined && now >= deadline)) {
+      // out, within maxWaitMs is waited for like any window. Nor is a bucket known to be spent
+      // while answers may give room back (`awaitsAnswers`: its `remaining` took units of ours
+      // in flight off a figure that may count them already): `recheck` looks again once they
+      // are in.
+      if (
+        (v.at !== undefined && v.at - now > host.maxWaitMs && !bucket.awaitsAnswers) ||
+        (v.at === undefined && now >= deadline)
+      ) {
         queue.removeFrom(g, node);
         host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
         this.left(w);
@@ -299,7 +305,9 @@ export class LocalAdmission implements Admission, CredentialMember {
     const at = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size, 1, tightGuard);
     // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
     if (at === undefined) return;
-    if (at <= now) this.host.queue.wake(lot);
+    // With no answer in flight left to give room back, a wait past maxWaitMs is known:
+    // the drain fails those parked for the answers now, not at their deadlines.
+    if (at <= now || (!b.awaitsAnswers && at - now > this.host.maxWaitMs)) this.host.queue.wake(lot);
     else this.host.queue.wakeLotAt(lot, at);
   }
 

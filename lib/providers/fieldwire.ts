@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { int, listOf, mapOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
+import { rollingWindows } from '../core/rollingBucket.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
@@ -294,7 +295,16 @@ export function fieldwire(options: FieldwireOptions = {}): Provider {
   const hints = new Map(Object.entries(o.hints ?? {}).map(([k, v]) => [bucketKey(k) ?? k, v]));
   const declared = new Map(Object.entries(o.legacyLimits ?? {}).map(([k, v]) => [fieldwireKey(k) ?? k, v]));
   const legacy = new Set([...(o.legacy ?? []).map((k) => fieldwireKey(k) ?? k), ...declared.keys()]);
-  const catchAll = hinted({ name: CATCH_ALL, limit: 3000, windowMs: 300_000 }, undefined, hints.get(CATCH_ALL));
+  // The catch-all tells nothing until its 429, and the docs do not say whether its 5 minutes
+  // are fixed (aligned to the clock, or opened by a first request) or slide: a sliding window,
+  // never more than the limit in any 5 minutes, is within every one of them. Counted as a
+  // window opened by our first request, it let the limit go at its end and the limit again at
+  // the next one's start, twice the limit within one window aligned to the clock.
+  const catchAll = hinted(
+    { name: CATCH_ALL, limit: 3000, windowMs: 300_000, rolling: true },
+    undefined,
+    hints.get(CATCH_ALL),
+  );
   const extra = o.extraBuckets ?? [];
   const perEndpoint = (key: string, w: Window): BucketSpec => {
     const name = `${key}:${w}`;
@@ -309,6 +319,7 @@ export function fieldwire(options: FieldwireOptions = {}): Provider {
   };
   return defineProvider({
     name: 'fieldwire',
+    bucketKinds: [rollingWindows],
     buckets: (request) => {
       const key = fieldwireEndpoint(request);
       return [catchAll, perEndpoint(key, 'minute'), perEndpoint(key, 'hour'), ...extra];

@@ -200,7 +200,11 @@ export function hubspot(options: HubspotOptions = {}): Provider {
     o.hints,
   );
   const daily = isPrivate ? [hinted({ name: DAILY, limit: tier.daily, windowMs: DAY_MS, quota: true }, o.hints)] : [];
-  const search = hinted({ name: SEARCH, limit: SEARCH_PER_SECOND, windowMs: 1000 }, o.hints);
+  // Whether the search second is fixed or slides is not documented: a sliding window is the
+  // safe reading (never more than 5 in any second, so within either kind of server window),
+  // whereas a fixed one lets 5 at its end and 5 at the next one's start reach a sliding server
+  // within one second.
+  const search = hinted({ name: SEARCH, limit: SEARCH_PER_SECOND, windowMs: 1000, rolling: true }, o.hints);
   // Whether a search also counts against the burst limit is not documented: counting it is
   // the safe reading (the next answer's headers correct the count).
   const plain: readonly BucketSpec[] = [interval, ...daily, ...extra];

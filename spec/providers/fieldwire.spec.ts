@@ -240,7 +240,7 @@ describe('providers.fieldwire: reading responses', () => {
 describe('providers.fieldwire: buckets and options', () => {
   it('counts every request against catch-all and its endpoint minute and hour (no limit until told)', () => {
     expect(fieldwire().buckets(TASKS)).toEqual([
-      { name: 'catch-all', limit: 3000, windowMs: 300_000 },
+      { name: 'catch-all', limit: 3000, windowMs: 300_000, rolling: true },
       { name: `${KEY}:minute`, windowMs: 60_000 },
       { name: `${KEY}:hour`, windowMs: 3_600_000 },
     ]);
@@ -259,7 +259,7 @@ describe('providers.fieldwire: buckets and options', () => {
     });
     expect(p.name).toBe('fieldwire');
     expect(p.buckets(TASKS)).toEqual([
-      { name: 'catch-all', limit: 1500, windowMs: 300_000 },
+      { name: 'catch-all', limit: 1500, windowMs: 300_000, rolling: true },
       { name: `${KEY}:minute`, limit: 50, windowMs: 60_000 },
       { name: `${KEY}:hour`, limit: 2000, windowMs: 3_600_000 },
       { name: 'mine', limit: 10, windowMs: 1000 },

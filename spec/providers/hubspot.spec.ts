@@ -24,7 +24,7 @@ describe('providers.hubspot: which budgets a request counts against', () => {
     expect(isHubspotSearch({ method: 'GET', url: '/crm/v3/objects/contacts/search' })).toBe(false);
   });
 
-  it('documented hints by tier: a rolling 10 s and a daily quota; a public app has no daily limit', () => {
+  it('documented hints by tier: a rolling 10 s, a rolling search second and a daily quota; a public app has no daily limit', () => {
     expect(hs.buckets({})).toEqual([
       { name: 'interval', limit: 100, windowMs: 10_000, rolling: true },
       { name: 'daily', limit: 250_000, windowMs: 86_400_000, quota: true },
@@ -38,7 +38,7 @@ describe('providers.hubspot: which budgets a request counts against', () => {
     expect(providers.hubspot({ app: 'public' }).buckets({})).toEqual([
       { name: 'interval', limit: 110, windowMs: 10_000, rolling: true },
     ]);
-    expect(providers.hubspot().buckets(SEARCH)[2]).toEqual({ name: 'search', limit: 5, windowMs: 1000 });
+    expect(providers.hubspot().buckets(SEARCH)[2]).toEqual({ name: 'search', limit: 5, windowMs: 1000, rolling: true });
   });
 
   it('a bad option names the field: an unknown time zone, tier or bucket', () => {

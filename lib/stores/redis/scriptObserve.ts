@@ -424,7 +424,14 @@ for i = 1, nb do
         and rolledOver(s, rem, index)
       local later = reset ~= nil and cur ~= nil and reset > cur + tol
       if instants then later = serverAt > s.tsv + tol end
-      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil and (not told or cur == nil or later))
+      -- As Bucket.apply: a reset told while the window's end is only ours opens a new window,
+      -- unless the reading is older than the window's lowest figure (sent before it came back,
+      -- reading more left, its reset no later than our end): its reset still ends the window.
+      local unknown = not told or cur == nil
+      local olderReading = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
+        and index ~= nil and s.low ~= nil and s.lowa ~= nil and index < s.lowa and rem ~= nil and rem > s.low
+      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil
+        and ((unknown and not olderReading) or (not unknown and later)))
       -- As CostLearner.attribute in memory, over every process: the drop from the window's
       -- lowest figure is this request's cost when that figure came with nothing in flight and
       -- counted every admission before this one (lrn), nothing was admitted after it (adm),

@@ -333,6 +333,22 @@ describe('memory and Redis keep one accounting', () => {
       // later answer's figure; an instant the server told, read again through a clock offset
       // pinned closer, brings the window's end forward; another instant does not.
       examples: [
+        // With no reset told yet, the first answer's figure (a count of 1 and its reset, as
+        // Planning Center tells it) comes back after a later request's lower figure: an older
+        // reading of the window, not a new one, in both (its reset still ends the window).
+        [
+          {
+            s: { rolling: false, limit: 5, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: undefined, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 4 },
+              { op: 'answer', which: 2, limit: 5, remaining: 1, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 5, remaining: 3, resetInMs: 60_000, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+            ],
+          },
+        ],
         // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
         // it is logged as 1 call), so the next one fits in both.
         reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 4 }, 0, 1, 2),
