@@ -14,9 +14,8 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, type RunRequest } from './providerRun.js';
+import { limitedCount, runProvider, type RunRequest, traffic } from './providerRun.js';
 
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -48,10 +47,7 @@ describe('Atlassian burst limits and points quota (virtual time, the simulator)'
             DELETE: fc.integer({ min: 2, max: 40 }),
           }),
           calls,
-          streams: fc.integer({ min: 1, max: 30 }),
-          up: latency,
-          down: latency,
-          limiters: fc.integer({ min: 1, max: 3 }),
+          ...traffic,
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
         }),
         (o) => {
@@ -104,10 +100,7 @@ describe('Atlassian burst limits and points quota (virtual time, the simulator)'
         fc.record({
           quota: fc.integer({ min: 20, max: 200 }),
           calls,
-          streams: fc.integer({ min: 1, max: 30 }),
-          up: latency,
-          down: latency,
-          limiters: fc.integer({ min: 1, max: 3 }),
+          ...traffic,
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -3000, max: 3000 })),
           waitForHour: fc.boolean(),

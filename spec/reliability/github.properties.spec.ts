@@ -12,10 +12,9 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, serverStatuses, type RunRequest } from './providerRun.js';
+import { limitedCount, runProvider, serverStatuses, type RunRequest, traffic } from './providerRun.js';
 
 const SCALE = 60;
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
 const KINDS = ['core', 'search', 'code', 'write'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -42,10 +41,7 @@ describe('GitHub primary and secondary limits (virtual time, the simulator, an h
             }),
             { minLength: 1, maxLength: 120 },
           ),
-          streams: fc.integer({ min: 1, max: 30 }),
-          up: latency,
-          down: latency,
-          limiters: fc.integer({ min: 1, max: 3 }),
+          ...traffic,
           phaseMs: fc.integer({ min: 0, max: 60_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -5000, max: 5000 })),
           limitedStatus: fc.constantFrom(403 as const, 429 as const),

@@ -9,9 +9,8 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, serverStatuses, type RunRequest } from './providerRun.js';
+import { limitedCount, runProvider, serverStatuses, type RunRequest, traffic, latency } from './providerRun.js';
 
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
 const SEARCH = '/crm/v3/objects/contacts/search';
 
 describe('HubSpot: burst limit and searches (virtual time, the simulator)', () => {
@@ -80,10 +79,7 @@ describe('HubSpot: burst limit and searches (virtual time, the simulator)', () =
             fc.record({ at: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30_000 })), search: fc.boolean() }),
             { minLength: 1, maxLength: 80 },
           ),
-          streams: fc.integer({ min: 1, max: 30 }),
-          up: latency,
-          down: latency,
-          limiters: fc.integer({ min: 1, max: 3 }),
+          ...traffic,
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
         }),
         (o) => {

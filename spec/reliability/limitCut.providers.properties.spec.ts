@@ -17,9 +17,7 @@ import fc from 'fast-check';
 import { providers, type Provider } from '../../lib/index.js';
 import type { SimulatedProvider, SimulatorEngine, SimulatorOptions } from '../../lib/testing/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, type RunRequest } from './providerRun.js';
-
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
+import { limitedCount, runProvider, type RunRequest, traffic } from './providerRun.js';
 
 interface Case {
   readonly simulated: SimulatedProvider;
@@ -92,10 +90,7 @@ describe('a limit cut without notice mid-run (virtual time, the simulator)', () 
               minLength: 1,
               maxLength: 100,
             }),
-            streams: fc.integer({ min: 1, max: 30 }),
-            up: latency,
-            down: latency,
-            limiters: fc.integer({ min: 1, max: 3 }),
+            ...traffic,
           }),
           (o) => {
             const to = Math.max(1, Math.floor(o.limit * o.to));

@@ -6,6 +6,7 @@
  * may be counted in another. What a user sees is recorded per request (a ledger), what the server
  * saw per arrival.
  */
+import fc from 'fast-check';
 import { asyncScheduler, defer, from, mergeMap, Observable, Subscription, timer } from 'rxjs';
 import { createLimiter, rateLimit, type Limiter, type LimiterOptions, type Provider } from '../../lib/index.js';
 import {
@@ -17,6 +18,17 @@ import {
 } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { outcomes, type Ledger } from './harness.js';
+
+/** A network delay per request, cycled: 0–40 ms each way. */
+export const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
+
+/** The traffic shape most runs draw: 1–30 streams, jittered delays each way, 1–3 limiters. */
+export const traffic = {
+  streams: fc.integer({ min: 1, max: 30 }),
+  up: latency,
+  down: latency,
+  limiters: fc.integer({ min: 1, max: 3 }),
+};
 
 /** One request of a run. */
 export interface RunRequest {

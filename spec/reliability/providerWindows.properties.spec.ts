@@ -15,17 +15,10 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, type RunRequest } from './providerRun.js';
+import { limitedCount, runProvider, traffic, type RunRequest } from './providerRun.js';
 
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
 const arrivals = (span: number, max: number) =>
   fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: span })), { minLength: 1, maxLength: max });
-const common = {
-  streams: fc.integer({ min: 1, max: 30 }),
-  up: latency,
-  down: latency,
-  limiters: fc.integer({ min: 1, max: 3 }),
-};
 const rttOf = (o: { up: number[]; down: number[] }) => Math.max(...o.up) + Math.max(...o.down);
 
 describe('Procore: an hour aligned to the clock, a limit cut mid-run (virtual time, an hour in 6 s)', () => {
@@ -42,7 +35,7 @@ describe('Procore: an hour aligned to the clock, a limit cut mid-run (virtual ti
           calls: arrivals(10_000, 150),
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
-          ...common,
+          ...traffic,
         }),
         (o) => {
           const requests: RunRequest[] = o.calls.map((at, i) => ({
@@ -124,7 +117,7 @@ describe('Planning Center: periods opened by the first request, refused requests
           ),
           phaseMs: fc.integer({ min: 0, max: 60_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
-          ...common,
+          ...traffic,
         }),
         (o) => {
           const high = Math.max(1, Math.floor(o.limit * o.highShare));
@@ -194,7 +187,7 @@ describe('Pipedrive: 2-second windows, the daily POST/PUT budget, the block (vir
           ),
           phaseMs: fc.integer({ min: 0, max: 86_400_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
-          ...common,
+          ...traffic,
         }),
         (o) => {
           const requests: RunRequest[] = o.calls.map((c, i) => ({
@@ -258,7 +251,7 @@ describe('Fieldwire: per-endpoint minute and hour, the catch-all (virtual time, 
           ),
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
-          ...common,
+          ...traffic,
         }),
         (o) => {
           const key = (e: number) => `GET /projects/:id/ep${e}`;
@@ -366,7 +359,7 @@ describe('Fieldwire: the catch-all, which tells nothing before its 429 (virtual 
             { minLength: 1, maxLength: 5 },
           ),
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
-          ...common,
+          ...traffic,
         }),
         (o) => {
           const at = o.bursts.flatMap((b) => Array<number>(b.size).fill(b.at));

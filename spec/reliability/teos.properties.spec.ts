@@ -11,12 +11,11 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, type RunRequest } from './providerRun.js';
+import { limitedCount, runProvider, type RunRequest, traffic } from './providerRun.js';
 
 const SCALE = 60;
 const MINUTE = 60_000 / SCALE;
 const DAY = 86_400_000 / SCALE;
-const latency = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 12 });
 
 describe('TEOS rolling minute and day (virtual time, the simulator, a minute in a second)', () => {
   it('no 429; every call answered, or refused unsent past the day; within the windows it needs', () => {
@@ -31,10 +30,7 @@ describe('TEOS rolling minute and day (virtual time, the simulator, a minute in 
             maxLength: 100,
           }),
           endpoints: fc.integer({ min: 1, max: 4 }),
-          streams: fc.integer({ min: 1, max: 30 }),
-          up: latency,
-          down: latency,
-          limiters: fc.integer({ min: 1, max: 3 }),
+          ...traffic,
           skewMs: fc.oneof(fc.constant(0), fc.integer({ min: -30_000, max: 30_000 })),
           burst: fc.boolean(),
           waitForDay: fc.boolean(),
