@@ -47,7 +47,10 @@ export interface RateLimitInterceptorOptions {
    * apply a request it answered with 429. @default false
    */
   readonly retryNonIdempotent?: boolean;
-  /** Statuses to retry. @default [429] */
+  /**
+   * Statuses to retry, whatever the provider reads. An answer the provider reads as a rate limit
+   * (GitHub's rate-limit 403, Shopify's `THROTTLED` 200) is retried too. @default [429]
+   */
   readonly statuses?: readonly number[];
   /** Priority of requests that do not set `config.rateLimit.priority`. @default 0 */
   readonly priority?: number;
@@ -190,7 +193,7 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
         instance !== undefined &&
         !disposed &&
         res !== undefined &&
-        isResendable(info, safe, statuses.has(res.status), res.status, reading)
+        isResendable(info, safe, statuses.has(res.status), reading)
       ) {
         const current = info;
         info = withRetryCost(current, reading, () => limiter.provider.buckets(current));

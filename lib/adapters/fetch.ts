@@ -64,7 +64,10 @@ export interface RateLimitedFetchOptions {
   readonly cost?:
     | RequestInfo['cost']
     | ((request: { readonly method: string; readonly url: string }, init?: RequestInit) => RequestInfo['cost']);
-  /** Statuses to retry. @default [429] */
+  /**
+   * Statuses to retry, whatever the provider reads. An answer the provider reads as a rate limit
+   * (GitHub's rate-limit 403, Shopify's `THROTTLED` 200) is retried too. @default [429]
+   */
   readonly statuses?: readonly number[];
   /**
    * Longest time (ms) spent reading a 429/403 body (or another the provider reads) for the
@@ -193,7 +196,7 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       }
       if (reading.outcome === 'blocked') throw limiter.blockedError(response);
       const listed = statuses.has(response.status);
-      if (!resendable || !isResendable(info, safe, listed, response.status, reading)) return response;
+      if (!resendable || !isResendable(info, safe, listed, reading)) return response;
       const current = info;
       info = withRetryCost(current, reading, () => limiter.provider.buckets(current));
       const waitMs = limiter.retryDelay(info, {

@@ -7,9 +7,9 @@ import { isCost, type RequestInfo } from './request.js';
 
 /**
  * Is this answer one to send the request again after, by the rule every way in shares? It must
- * be a rate limit to retry: a status the caller lists (`listed`: 429 by default), or a success
- * (2xx) that the provider read as `limited` (Shopify's GraphQL answers a throttled query with a
- * 200 whose body says `THROTTLED`). And the request must be safe to repeat (`safe`, see
+ * be a rate limit to retry: a status the caller lists (`listed`: 429 by default), or any answer
+ * the provider read as `limited`: GitHub's rate-limit 403 (a permission 403 reads `ok`), Shopify's
+ * GraphQL 200 whose body says `THROTTLED`. And the request must be safe to repeat (`safe`, see
  * `isRetrySafe`), or the provider says the server did not act on it
  * (`ResponseReading.notProcessed`) and the request does not say `retry: false`.
  */
@@ -17,10 +17,9 @@ export function isResendable(
   info: RequestInfo,
   safe: boolean,
   listed: boolean,
-  status: number,
   reading: ResponseReading | undefined,
 ): boolean {
-  if (!listed && !(isSuccess(status) && reading?.outcome === 'limited')) return false;
+  if (!listed && reading?.outcome !== 'limited') return false;
   return safe || (info.retry === undefined && reading?.outcome === 'limited' && reading.notProcessed === true);
 }
 
@@ -62,9 +61,4 @@ export function withRetryCost(
     return { ...info, cost: costs };
   }
   return { ...info, cost: typeof own === 'object' && own !== null ? { ...own, ...costs } : costs };
-}
-
-/** A 2xx status: an answer that a provider may still read as a rate limit. */
-export function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300;
 }

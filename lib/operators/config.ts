@@ -16,7 +16,10 @@ export interface RetryOn429Config {
    * request it answered with 429 (most do not, but not all say so). @default false
    */
   readonly retryNonIdempotent?: boolean;
-  /** Statuses to retry. @default [429] */
+  /**
+   * Statuses to retry, whatever the provider reads. An answer the provider reads as a rate limit
+   * (GitHub's rate-limit 403, Shopify's `THROTTLED` 200) is retried too. @default [429]
+   */
   readonly statuses?: readonly number[];
   /** Finds the response in what the request emits or throws. @default the limiter's */
   readonly extractResponse?: ResponseExtractor;

@@ -7,7 +7,7 @@
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
-import { isResendable, isSuccess } from '../core/resend.js';
+import { isResendable } from '../core/resend.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
 import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
 
@@ -54,8 +54,8 @@ export function maxRetriesOf(config: RetryOn429Config): number {
 
 /**
  * The response in `x` if the request is to be sent again after it ({@link isResendable}): a
- * status in `statuses` (429 unless told) on a request safe to repeat (`safe`), or a 2xx the
- * provider reads as `limited`; on a request not safe to repeat, only what the provider says the
+ * status in `statuses` (429 unless told) or an answer the provider reads as `limited` (GitHub's
+ * rate-limit 403), on a request safe to repeat (`safe`); on a request not safe to repeat, only what the provider says the
  * server did not act on. `reading`: the provider's reading of `x`, when the caller has it;
  * otherwise the limiter's, else the provider is asked (a profile is pure).
  */
@@ -72,10 +72,9 @@ export function retryableResponse(
   if (!res) return undefined;
   const listed = (config.statuses ?? DEFAULT_STATUSES).includes(res.status);
   if (listed && safe) return res;
-  // Most answers: a success or an error status not listed, which only a reading can make one to retry.
-  if (!listed && !isSuccess(res.status)) return undefined;
+  // Any other answer is one to retry only if the provider reads it as a rate limit.
   const read = reading ?? limiter.readingOf(x) ?? peek(limiter, res, info);
-  return isResendable(info, safe, listed, res.status, read) ? res : undefined;
+  return isResendable(info, safe, listed, read) ? res : undefined;
 }
 
 const DEFAULT_STATUSES: readonly number[] = [429];
@@ -91,7 +90,7 @@ function peek(limiter: Limiter, res: ResponseLike, info: RequestInfo): ResponseR
 
 /**
  * Reads a rate-limit answer the limiter has not seen (retryOn429 used without
- * throttleByHeaders): a status in `statuses`, or a 2xx the provider reads as `limited`.
+ * throttleByHeaders): a status in `statuses`, or an answer the provider reads as `limited`.
  */
 export function observeUnseen(limiter: Limiter, info: RequestInfo, config: RetryOn429Config, raw: unknown): void {
   if (typeof raw !== 'object' || raw === null || limiter.hasSeen(raw)) return;

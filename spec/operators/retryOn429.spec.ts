@@ -435,25 +435,31 @@ describe('a 200 the provider reads as a rate limit (a throttle told in the body,
     ]);
   });
 
-  it('only a success counts: an error status the provider reads as limited is retried only when listed', () => {
-    // GitHub answers some limits with 403: `statuses` decides, as before, whether they are retried.
+  it('an error status the provider reads as limited is retried; one it reads as ok only when listed', () => {
+    // GitHub answers some limits with 403, and a permission error with 403 too: the provider tells them apart.
     const limited403 = defineProvider({
       name: 'limited-403',
       buckets: [{ name: 'default' }],
       read: (res) =>
-        res.status === 403
+        res.status === 403 && res.body === 'rate limit'
           ? { outcome: 'limited', buckets: [], retryAfter: { delayMs: 1000 }, retrySource: 'body' }
           : { outcome: 'ok', buckets: [] },
     });
     marbles().run(({ cold, expectObservable }) => {
-      const forbidden = responseLike(403, {});
-      const twice = () => {
+      const limited = responseLike(403, {}, 'rate limit');
+      const forbidden = responseLike(403, {}, 'no access');
+      const twice = (first: ResponseLike) => {
         let n = 0;
-        return defer(() => (++n === 1 ? cold('-(f|)', { f: forbidden }) : cold('-(r|)', { r: ok })));
+        return defer(() => (++n === 1 ? cold('-(f|)', { f: first }) : cold('-(r|)', { r: ok })));
       };
-      const limiter = () => createLimiter({ provider: limited403, key: freshKey() });
-      expectObservable(twice().pipe(rateLimit(limiter()))).toBe('-(f|)', { f: forbidden });
-      expectObservable(twice().pipe(rateLimit(limiter(), {}, { statuses: [429, 403] }))).toBe('1002ms (r|)', { r: ok });
+      const limiter = () => createLimiter({ provider: limited403, key: freshKey(), random: () => 0.5 });
+      expectObservable(twice(limited).pipe(rateLimit(limiter()))).toBe('1002ms (r|)', { r: ok });
+      expectObservable(twice(forbidden).pipe(rateLimit(limiter()))).toBe('-(f|)', { f: forbidden });
+      expectObservable(twice(forbidden).pipe(rateLimit(limiter(), {}, { statuses: [429, 403] }))).toBe(
+        // No wait told: the limiter's backoff (1 s base, jittered: 750 ms with random() = 0.5).
+        '752ms (r|)',
+        { r: ok },
+      );
     });
   });
 
