@@ -410,6 +410,8 @@ interface Record_ {
   readonly key: string | undefined;
   sends: number;
   answered: Answer[];
+  /** Per send answered: did the limiter's profile read that answer as a rate limit? */
+  readonly readLimited: boolean[];
   readonly responses: object[];
   readonly errors: unknown[];
   values: unknown[];
@@ -571,6 +573,7 @@ function runScenario(s: Scenario): void {
         key: plan.mode === 'rateLimit' && s.dedupe ? shareIdentity(info) : undefined,
         sends: 0,
         answered: [],
+        readLimited: [],
         responses: [],
         errors: [],
         values: [],
@@ -598,6 +601,7 @@ function runScenario(s: Scenario): void {
           rec.sentAfterUnsubscribe++;
         const a = plan.answers[Math.min(k, plan.answers.length - 1)]!;
         rec.answered.push(a);
+        const send = rec.answered.length - 1;
         if (plan.unsubscribeOnSend?.send === k)
           testScheduler.schedule(() => rec.cancel?.(), plan.unsubscribeOnSend.delay);
         active++;
@@ -653,6 +657,10 @@ function runScenario(s: Scenario): void {
             asError = a.asError;
             headers = a.headers;
           }
+          const seen = limiter.extractResponse(
+            asError ? new FakeHttpError(status, headers, body) : { status, headers, body },
+          );
+          rec.readLimited[send] = seen !== undefined && limiter.provider.read(seen, info).outcome === 'limited';
           if (asError) {
             const e = new FakeHttpError(status, headers, body);
             rec.errors.push(e);
@@ -795,15 +803,16 @@ function runScenario(s: Scenario): void {
     }
   });
 
-  // ---- sends per request: again only after a 429, only if safe, at most maxRetries times ------
+  // ---- sends per request: again only after a rate limit, only if safe, at most maxRetries times ----
   for (const [i, r] of records.entries()) {
     const why = context(r, i);
     const retries = r.plan.mode === 'rateLimit' || r.plan.mode === 'composed';
     const maxSends = retries && r.retrySafe ? s.maxRetries + 1 : 1;
     expect({ why, sendsWithinLimit: r.sends <= maxSends }).toEqual({ why, sendsWithinLimit: true });
-    r.answered.slice(0, -1).forEach((a) => {
-      const limited = (a.kind === 'status' || a.kind === 'garbage') && a.status === 429;
-      expect({ why, resentOnlyAfter429: limited }).toEqual({ why, resentOnlyAfter429: true });
+    // A 429, or an answer the profile reads as one (GitHub's rate-limit 403).
+    r.answered.slice(0, -1).forEach((a, k) => {
+      const limited = ((a.kind === 'status' || a.kind === 'garbage') && a.status === 429) || r.readLimited[k] === true;
+      expect({ why, resentOnlyAfterRateLimit: limited }).toEqual({ why, resentOnlyAfterRateLimit: true });
     });
     if (r.plan.mode === 'acquire') {
       expect({ why, outcomes: r.granted + r.rejected <= 1 }).toEqual({ why, outcomes: true });
