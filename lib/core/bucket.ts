@@ -95,6 +95,15 @@ export class Bucket {
    * answers may give room back (`awaitsAnswers`).
    */
   private doubted = 0;
+  /**
+   * Units of our calls that ended without a figure of this bucket (a HubSpot search's answer
+   * tells no daily count; an error, a call let go): a figure read later, from a call sent before
+   * they ended, may not count them, as the server counted in another order than we sent. Taken
+   * off every figure (as calls in flight are) until one from a call admitted at or after
+   * `endedUnreadUntil` (sent once the last of them had ended, so it counts them) is read.
+   */
+  private endedUnread = 0;
+  private endedUnreadUntil = 0;
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
@@ -171,6 +180,8 @@ export class Bucket {
     this.probesDue = false;
     this.lowest = undefined;
     this.doubted = 0;
+    // Ended before the reset: counted in the window that ended.
+    this.endedUnread = 0;
     this.held = false;
     this.told = undefined;
     this.toldServerAt = undefined;
@@ -270,12 +281,17 @@ export class Bucket {
 
   /**
    * Gives back the `cost` units of admission `index`, whose request ended at `at` (answered,
-   * failed or cancelled). A fixed window only counts what is in flight; a sliding one starts
-   * the call's time in the window from here.
+   * failed or cancelled); `read`: its answer told a figure of this bucket. A fixed window only
+   * counts what is in flight, and the calls ended unread (`endedUnread`); a sliding one starts the
+   * call's time in the window from here.
    */
-  release(index?: number, _at?: number, cost = 1): void {
+  release(index?: number, _at?: number, cost = 1, read = true): void {
     const low = this.lowest;
     if (low && (index ?? Infinity) < low.after && index !== low.index) this.doubted -= cost;
+    if (!read && index !== undefined) {
+      this.endedUnread += cost;
+      this.endedUnreadUntil = this.admitted;
+    }
     this.inFlight = Math.max(0, this.inFlight - cost);
     if (this.inFlight === 0) this.doubted = 0;
   }
@@ -414,6 +430,7 @@ export class Bucket {
       this.probesDue = false;
     }
     if (newWindow) this.doubted = 0;
+    if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
     if (
       reading.remaining !== undefined &&
       index !== undefined &&
@@ -425,7 +442,7 @@ export class Bucket {
     const before = this.limit;
     this.readLimit(reading);
     if (reading.remaining !== undefined) {
-      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
+      const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost)) + this.endedUnread;
       // The lowest figure of the window is the server's latest count; every request of ours it
       // may not include is still in flight. Recomputed at each answer, not only lowered: a
       // request counted before it, answered after it, was subtracted twice until now (with

@@ -90,6 +90,8 @@ interface Taken {
   indexAt(k: number): number;
   unitsAt(k: number): number;
   hold(k: number, index: number, units: number): void;
+  /** Its answer told a figure (`remaining`) of its `k`th bucket. */
+  readAt(k: number): void;
 }
 
 export class Permits {
@@ -263,6 +265,7 @@ export class Permits {
       if (!b) continue;
       if (k < 0) k = mine.indexOf(b);
       const index = taken && k >= 0 ? taken.indexAt(k) : undefined;
+      if (index !== undefined && r.remaining !== undefined) (taken as Taken).readAt(k);
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
@@ -370,7 +373,7 @@ interface PermitExtra {
  * a function bound to the permit, made when read and dropped at once.
  */
 class HeldPermit implements Permit, Taken, Leased {
-  /** {@link OBSERVED} and {@link RELEASED}: one field, not two, on every permit in flight. */
+  /** {@link OBSERVED}, {@link RELEASED} and the {@link READ} bits: one field on every permit in flight. */
   private done = 0;
   /** Its lease (leases.ts): its neighbours and list. */
   leasePrev: Leased | undefined = undefined;
@@ -425,6 +428,15 @@ class HeldPermit implements Permit, Taken, Leased {
 
   unitsAt(k: number): number {
     return k === 0 ? this.units0 : ((this.rest as number[])[2 * k - 1] as number);
+  }
+
+  readAt(k: number): void {
+    if (k < MAX_READ_BITS) this.done |= READ << k;
+  }
+
+  /** Did its answer tell a figure of its `k`th bucket? (Past the bits kept: taken as told.) */
+  private wasRead(k: number): boolean {
+    return k >= MAX_READ_BITS || (this.done & (READ << k)) !== 0;
   }
 
   leaseNow(): number {
@@ -524,7 +536,7 @@ class HeldPermit implements Permit, Taken, Leased {
     if (extra?.learn) extra.learner?.ended(extra.learn, buckets);
     for (let k = 0; k < buckets.length; k++) {
       const b = buckets[k] as Bucket;
-      b.release(this.indexAt(k), at, this.unitsAt(k));
+      b.release(this.indexAt(k), at, this.unitsAt(k), this.wasRead(k));
       host.registry.markIdle(b, at);
       host.admission.recheck(b, at);
     }
@@ -542,9 +554,11 @@ class HeldPermit implements Permit, Taken, Leased {
   }
 }
 
-/** {@link HeldPermit}'s `done` bits. */
+/** {@link HeldPermit}'s `done` bits; from {@link READ} on, one per bucket whose figure its answer told. */
 const OBSERVED = 1;
 const RELEASED = 2;
+const READ = 4;
+const MAX_READ_BITS = 28;
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};

@@ -69,6 +69,35 @@ describe('HubSpot: burst limit and searches (virtual time, the simulator)', () =
     );
   });
 
+  it('a search the server counts after a call whose figure is read later: its unit stays spent, no call past the day', () => {
+    // Five a day, six calls at once over three limiters, the search latencies jittered: the
+    // second search reaches the server after the call that reads "1 left", and its answer (no
+    // daily figure) is back before that figure is read. Forgotten once let go, it left the
+    // limiter one unit the server had not, and the sixth call went past the day.
+    const searchAt = new Set([1, 4]);
+    const requests: RunRequest[] = Array.from({ length: 6 }, (_, i) => ({
+      at: 0,
+      method: searchAt.has(i) ? 'POST' : i % 2 ? 'GET' : 'POST',
+      path: searchAt.has(i) ? SEARCH : `/crm/v3/objects/contacts${i % 2 ? `/${i}` : ''}`,
+      limiter: i,
+    }));
+    const out = runProvider({
+      simulated: 'hubspot',
+      provider: () => providers.hubspot({ hints: { interval: { limit: 5 }, daily: { limit: 5 } } }),
+      engine: { hubspot: { perInterval: 5, perDay: 5 } },
+      phaseMs: 0,
+      requests,
+      streams: 1,
+      limiters: 3,
+      up: [0, 1, 0],
+      down: [0, 2, 0],
+    });
+    const ends = assertEndedOnce(out.ledgers);
+    expect(limitedCount(out, 'hubspot')).toBe(0);
+    expect(out.arrivals.length).toBeLessThanOrEqual(5);
+    expect(ends['QuotaExhaustedError']).toBe(6 - out.arrivals.length);
+  });
+
   it('a burst limit of 5–40 per rolling 10 s, a daily limit, searches among the calls: no 429; past the day, QuotaExhaustedError at once; within the windows of the least time', () => {
     fc.assert(
       fc.property(
@@ -83,11 +112,7 @@ describe('HubSpot: burst limit and searches (virtual time, the simulator)', () =
           phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
         }),
         (o) => {
-          // A search's answer carries no daily figure, and a figure read after it from a call
-          // the server counted before it does not hold it: once the search is let go, the
-          // limiter counts its unit nowhere and may send one call past the day (a 429 DAILY).
-          // Not fixed yet; until it is, a day with searches in it is left too large to bind.
-          const perDay = o.calls.some((c) => c.search) ? 1000 : o.perDay;
+          const perDay = o.perDay;
           const requests: RunRequest[] = o.calls.map((c, i) => ({
             at: c.at,
             method: c.search ? 'POST' : i % 2 ? 'GET' : 'POST',
@@ -109,15 +134,23 @@ describe('HubSpot: burst limit and searches (virtual time, the simulator)', () =
           const ends = assertEndedOnce(out.ledgers);
           expect(limitedCount(out, 'hubspot')).toBe(0);
           // The day ends at midnight, hours away: what it cannot hold fails at once, typed.
-          const served = Math.min(perDay, requests.length);
-          expect(out.arrivals).toHaveLength(served);
-          expect((ends['status 200'] ?? 0) + (ends['status 201'] ?? 0)).toBe(served);
-          expect(ends['QuotaExhaustedError'] ?? 0).toBe(requests.length - served);
+          // A search's answer tells no daily figure, and the server may count it after a call
+          // whose figure is read later: its unit stays taken off until a figure from a call sent
+          // after its answer tells. So near the day's end each search may keep back one unit the
+          // server still had (never a call past the day: no 429 above).
+          const searches = o.calls.filter((c) => c.search).length;
+          const answered = (ends['status 200'] ?? 0) + (ends['status 201'] ?? 0);
+          const most = Math.min(perDay, requests.length);
+          expect(out.arrivals).toHaveLength(answered);
+          expect(answered).toBeLessThanOrEqual(most);
+          expect(answered).toBeGreaterThanOrEqual(most - searches);
+          if (searches === 0) expect(answered).toBe(most);
+          expect(ends['QuotaExhaustedError'] ?? 0).toBe(requests.length - answered);
+          const served = answered;
           // A rolling window frees each call a window after its answer (and the guard): the
           // calls after the last arrival take at most that per window's worth of them.
           const rtt = Math.max(...o.up) + Math.max(...o.down);
           const lastAt = Math.max(...o.calls.map((c) => c.at));
-          const searches = o.calls.filter((c) => c.search).length;
           const windows = Math.max(Math.ceil(served / o.perInterval), Math.ceil(searches / 5) / 10);
           const perStream = Math.ceil(served / (o.streams * o.limiters));
           expect(out.lastEnd).toBeLessThanOrEqual(
@@ -125,7 +158,7 @@ describe('HubSpot: burst limit and searches (virtual time, the simulator)', () =
           );
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   });
 });
