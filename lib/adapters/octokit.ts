@@ -64,20 +64,22 @@ export interface RateLimitOctokitOptions {
   readonly priority?: number;
 }
 
-/** The part of Octokit's `RequestError` read here: the answer it carries. */
-interface ErrorResponse {
+/** The part of an Octokit response (resolved, or `RequestError.response`) read here. */
+interface OctokitResponse {
   readonly status: number;
   readonly headers: HeaderSource;
   readonly data?: unknown;
 }
 
-/** The response of a failed request (`RequestError.response`), or `undefined` for a network error. */
-function responseOf(error: unknown): ErrorResponse | undefined {
-  const response = (error as { response?: Partial<ErrorResponse> } | null)?.response;
+/**
+ * `response` when it has the shape of one, else `undefined`: a network error has none, and a
+ * plugin or test double wrapped inside may resolve anything (`null`, a string).
+ */
+function responseOf(response: unknown): OctokitResponse | undefined {
   if (typeof response !== 'object' || response === null) return undefined;
-  const { status, headers } = response;
+  const { status, headers, data } = response as Partial<OctokitResponse>;
   return typeof status === 'number' && typeof headers === 'object' && headers !== null
-    ? { status, headers, data: response.data }
+    ? { status, headers, data }
     : undefined;
 }
 
@@ -92,6 +94,8 @@ function responseOf(error: unknown): ErrorResponse | undefined {
  * - `request: { signal }` aborted while waiting removes the request from the queue and
  *   rejects with the signal's reason; nothing is sent.
  * - A response that shows the credential blocked rejects with `BlockedError`.
+ * - A value that is not a response (a plugin's wrapped inside, a test double's: `null`, a
+ *   string) is returned as it came; the limiter reads nothing from it.
  * - Wrap once per instance: a second call would pace each request twice.
  *
  * ```ts
@@ -135,16 +139,20 @@ export function rateLimitOctokit<O extends OctokitLike>(
       let failure: { readonly error: unknown; readonly status: number } | undefined;
       let outcome: string;
       try {
+        let res: OctokitResponse | undefined;
         try {
           result = await request(options);
-          const res = result as { status: number; headers: HeaderSource };
-          outcome = permit.observe(responseLike(res.status, res.headers), result).outcome;
+          res = responseOf(result);
         } catch (error) {
-          const res = responseOf(error);
+          res = responseOf((error as { response?: unknown } | null)?.response);
           if (res === undefined) throw error;
           failure = { error, status: res.status };
-          outcome = permit.observe(responseLike(res.status, res.headers, res.data), error).outcome;
         }
+        // Not a response: nothing to read, and the caller gets the value as Octokit gave it.
+        if (res === undefined) return result;
+        outcome = failure
+          ? permit.observe(responseLike(res.status, res.headers, res.data), failure.error).outcome
+          : permit.observe(responseLike(res.status, res.headers), result).outcome;
       } finally {
         permit.release();
       }

@@ -179,6 +179,7 @@ const schema = z.strictObject({
     z.strictObject({
       ttlMs: z.number().check(z.positive()),
       maxEntries: z.optional(int().check(z.minimum(1))),
+      maxBytes: z.optional(int().check(z.minimum(1))),
     }),
   ),
   store: z.optional(

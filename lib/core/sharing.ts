@@ -9,6 +9,14 @@ export interface CacheOptions {
   readonly ttlMs: number;
   /** Most responses kept; the oldest goes first. @default 500 */
   readonly maxEntries?: number | undefined;
+  /**
+   * Most bytes of responses kept, all together (per limiter); the oldest go first, and a
+   * response larger than this is not kept. A response counts its body's size when the body is a
+   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. An estimate: a parsed JSON
+   * body takes more memory than its text, and a compressed answer's `Content-Length` is less.
+   * @default 4_194_304 (4 MiB: the 500 entries of 8 KiB each)
+   */
+  readonly maxBytes?: number | undefined;
 }
 
 /** Longest `Cache-Control` or `Vary` value read; a longer one (hostile, or broken) is not cached. */
@@ -31,7 +39,9 @@ export class RequestSharing {
   // maps and a salt per limiter were about 0.5 KB each, for requests that mostly share nothing.
   /** Requests in flight (queued included), opaque here (what `rateLimit` registers), by key. */
   private inFlight: Map<string, object> | undefined = undefined;
-  private cache: Map<string, { value: unknown; expiresAt: number }> | undefined = undefined;
+  private cache: Map<string, { value: unknown; expiresAt: number; bytes: number }> | undefined = undefined;
+  /** The estimated size of the responses in `cache`, bytes. */
+  bytes = 0;
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
   private salt: string | undefined = undefined;
 
@@ -55,7 +65,7 @@ export class RequestSharing {
     const entry = this.cache?.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= now) {
-      this.cache?.delete(key);
+      this.drop(key);
       return undefined;
     }
     return { value: entry.value };
@@ -66,15 +76,28 @@ export class RequestSharing {
    * {@link mayCache}). `headersKnown`: the key was made with the request's headers.
    */
   store(key: string, value: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
-    if (!this.cacheOptions || !mayCache(res, headersKnown)) return;
+    const options = this.cacheOptions;
+    if (!options || !mayCache(res, headersKnown)) return;
     const cache = (this.cache ??= new Map());
-    cache.delete(key);
-    cache.set(key, { value, expiresAt: now + this.cacheOptions.ttlMs });
-    const max = this.cacheOptions.maxEntries ?? 500;
-    // Map keeps insertion order: the first keys are the oldest.
+    const bytes = sizeOf(res);
+    const maxBytes = options.maxBytes ?? 4_194_304;
+    this.drop(key);
+    if (bytes > maxBytes) return;
+    cache.set(key, { value, expiresAt: now + options.ttlMs, bytes });
+    this.bytes += bytes;
+    const max = options.maxEntries ?? 500;
+    // Map keeps insertion order: the first keys are the oldest. The new one fits on its own.
     for (const k of cache.keys()) {
-      if (cache.size <= max) break;
-      cache.delete(k);
+      if (cache.size <= max && this.bytes <= maxBytes) break;
+      this.drop(k);
+    }
+  }
+
+  private drop(key: string): void {
+    const entry = this.cache?.get(key);
+    if (entry) {
+      this.bytes -= entry.bytes;
+      this.cache?.delete(key);
     }
   }
 
@@ -118,6 +141,25 @@ export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
     if (vary.split(',').some((name) => name.trim() === '*')) return false;
   }
   return true;
+}
+
+/** What a response whose size is not known counts for in the cache's `maxBytes`. */
+const UNKNOWN_SIZE = 65_536;
+
+/**
+ * A response's size for the cache, in bytes, from what is known without reading or walking
+ * it: a string, `ArrayBuffer`, typed array or `Blob` body's own size, else a positive
+ * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, a fetch
+ * `Response` whose body is a stream, an empty body).
+ */
+function sizeOf(res: ResponseLike): number {
+  const body = res.body;
+  if (typeof body === 'string') return body.length;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+  if (body instanceof Blob) return body.size; // a global in Node >= 18 and every browser
+  // A list, a sign or garbage is NaN: not a size.
+  const length = Number(res.header('content-length'));
+  return length > 0 ? length : UNKNOWN_SIZE;
 }
 
 /** A copy each subscriber can consume on its own: fetch `Response`s are cloned, others shared. */
