@@ -180,6 +180,33 @@ describe('a limiter pool', () => {
     });
   });
 
+  it('with the memory store, keeps a blocked limiter through its cool-down and evicts it after, unused', () => {
+    inVirtualTime(() => {
+      const blocking = defineProvider({
+        name: 'blocky',
+        buckets: [{ name: 'main', limit: 5, windowMs: 10_000 }],
+        read: (res) => ({ outcome: res.status === 403 ? 'blocked' : 'ok', buckets: [] }),
+      });
+      const pool = createLimiterPool({
+        provider: blocking,
+        scheduler: asyncScheduler,
+        idleMs: 1_000,
+        blockCooldownMs: 5_000,
+      });
+      call(403, {})
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }))
+        .subscribe({ error: () => undefined });
+      // Blocked till 5.01 s: kept, though idle; no request comes after.
+      asyncScheduler.schedule(() => expect(pool.size).toBe(1), 4_900);
+      // Over at 5.01 s: evicted at the next sweep, not kept for good (nor shown blocked).
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        expect(pool.snapshot().limiters).toEqual([]);
+        void pool.close();
+      }, 7_100);
+    });
+  });
+
   it('at max, evicts the least recently used limiter that holds nothing, else throws LimiterPoolFullError', () => {
     inVirtualTime(() => {
       const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2 });
