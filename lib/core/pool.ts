@@ -400,10 +400,11 @@ export class LimiterPool {
  * import { defer } from 'rxjs';
  *
  * const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'advanced' }), idleMs: 300_000 });
- * const deals$ = (token: string) =>
- *   defer(() => fetch('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': token } })).pipe(
- *     rateLimit(pool.get(token), { method: 'GET', url: '/v1/deals' }),
- *   );
+ * const deals$ = (token: string) => {
+ *   const request$ = defer(() => fetch('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': token } }));
+ *   // `pool.get` at each subscription: the live limiter, and a LimiterPoolFullError reaches `error`.
+ *   return defer(() => request$.pipe(rateLimit(pool.get(token), { method: 'GET', url: '/v1/deals' })));
+ * };
  * pool.state$.subscribe((s) => console.log(s.limiters.filter((l) => l.pausedUntil !== null).length, 'paused'));
  * ```
  */
