@@ -63,7 +63,8 @@ export function statusAt(s: LimiterSnapshot, now: number): LimiterStatus {
     pausedForMs > 0 ||
     (blockedForMs ?? 0) > 0 ||
     buckets.some((b) => b.remaining !== null && b.remaining <= 0 && (b.resetInMs ?? 0) > 0);
-  return { ...s, buckets, now, pausedForMs, blockedForMs, waiting };
+  // A block whose cool-down has passed is over (its limiter lifts it at the next request).
+  return { ...s, blocked: blockedForMs === 0 ? null : s.blocked, buckets, now, pausedForMs, blockedForMs, waiting };
 }
 
 /**
@@ -185,7 +186,7 @@ export interface LimiterPoolStatusOptions extends LimiterStatusOptions {
 
 /** How much a tenant needs a look: 4 blocked, 3 paused, 2 requests waiting, 1 near a limit, 0 not at all. */
 function rankOf(s: LimiterSnapshot, now: number, nearRatio: number): number {
-  if (s.blocked !== null) return 4;
+  if (s.blocked !== null && (s.blocked.until ?? Infinity) > now) return 4;
   if (s.pausedUntil !== null && s.pausedUntil > now) return 3;
   if (s.queued > 0) return 2;
   for (const b of s.buckets) {

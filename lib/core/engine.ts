@@ -417,7 +417,8 @@ export class Engine {
       inFlight: this.inFlight,
       pausedUntil: pausedUntil > now ? pausedUntil : null,
       pauseReason: pausedUntil > now ? pauseReason : null,
-      blocked: blocked ? { ...blocked } : null,
+      // A block whose cool-down is over is lifted at the next request: shown as over now, as a pause.
+      blocked: blocked && (blocked.until ?? Infinity) > now ? { ...blocked } : null,
       totals: this.out.totals(),
       updatedAt: now,
     };

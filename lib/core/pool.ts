@@ -211,20 +211,46 @@ export class LimiterPool {
 
   /**
    * Evicts the least recently used limiter that holds nothing, among the {@link MAX_SCAN}
-   * oldest in the Map's order, or throws (the error names `wanted`, the new key, by its label).
+   * oldest in the order of last use, or throws (the error names `wanted`, the new key, by its
+   * label). Entries used since they were placed are moved to the end on the way, as the sweep
+   * moves them (each move is paid for by a `get`), so busy tenants in use do not hide idle ones
+   * behind them; those looked at and found busy count as used now and move to the end too, so
+   * the next call looks at others.
    */
   private makeRoom(now: number, wanted: string): void {
     let scanned = 0;
     let victim: [string, Entry] | undefined;
+    const moved: Array<[string, Entry]> = [];
     for (const [key, e] of this.entries) {
+      if (e.usedSeq !== e.placedSeq) {
+        moved.push([key, e]);
+        continue;
+      }
       if (scanned++ >= MAX_SCAN) break;
-      if ((victim === undefined || e.usedSeq < victim[1].usedSeq) && this.evictable(e, now)) victim = [key, e];
+      if (victim !== undefined && e.usedSeq >= victim[1].usedSeq) continue;
+      if (this.evictable(e, now)) victim = [key, e];
+      else {
+        e.usedAt = this.since(now);
+        e.usedSeq = ++this.uses;
+        moved.push([key, e]);
+      }
     }
+    this.moveToEnd(moved);
     if (!victim) {
       const key = keyLabel(wanted, this.options.labelSecret);
       throw new LimiterPoolFullError({ provider: this.provider, key, max: this.max });
     }
     this.evict(victim[0], victim[1]);
+  }
+
+  /** Moves `moved` to the end of the Map in the order of their last use (`placedSeq` follows). */
+  private moveToEnd(moved: Array<[string, Entry]>): void {
+    moved.sort((x, y) => x[1].usedSeq - y[1].usedSeq);
+    for (const [key, e] of moved) {
+      e.placedSeq = e.usedSeq;
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    }
   }
 
   /**
@@ -299,12 +325,7 @@ export class LimiterPool {
       }
     }
     // Moved in the order of their last use, so the Map stays ordered by it from here on.
-    moved.sort((x, y) => x[1].usedSeq - y[1].usedSeq);
-    for (const [key, e] of moved) {
-      e.placedSeq = e.usedSeq;
-      this.entries.delete(key);
-      this.entries.set(key, e);
-    }
+    this.moveToEnd(moved);
     const oldest = this.entries.values().next();
     if (!oldest.done) this.scheduleSweep(this.epoch + oldest.value.usedAt + this.idleMs);
   }
@@ -379,10 +400,11 @@ export class LimiterPool {
  * import { defer } from 'rxjs';
  *
  * const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'advanced' }), idleMs: 300_000 });
- * const deals$ = (token: string) =>
- *   defer(() => fetch('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': token } })).pipe(
- *     rateLimit(pool.get(token), { method: 'GET', url: '/v1/deals' }),
- *   );
+ * const deals$ = (token: string) => {
+ *   const request$ = defer(() => fetch('https://api.pipedrive.com/v1/deals', { headers: { 'x-api-token': token } }));
+ *   // `pool.get` at each subscription: the live limiter, and a LimiterPoolFullError reaches `error`.
+ *   return defer(() => request$.pipe(rateLimit(pool.get(token), { method: 'GET', url: '/v1/deals' })));
+ * };
  * pool.state$.subscribe((s) => console.log(s.limiters.filter((l) => l.pausedUntil !== null).length, 'paused'));
  * ```
  */

@@ -202,6 +202,34 @@ describe('limiter pacing by headers (virtual time)', () => {
     expect(errors.every(isQueueFullError)).toBe(true);
   });
 
+  it('shows a block as over once its cool-down has passed, with no request since', () => {
+    const blocking = defineProvider({
+      name: 'blocky',
+      buckets: [{ name: 'default', limit: 1, windowMs: 1000 }],
+      read: (res: ResponseLike) => ({ outcome: res.status === 403 ? 'blocked' : 'ok', buckets: [] }),
+    });
+    const seen = inVirtualTime(() => {
+      const api = virtualApi(asyncScheduler, {
+        limit: 100,
+        windowMs: 1000,
+        override: () => ({ status: 403, headers: {} }),
+      });
+      const limiter = createLimiter({ provider: blocking, key: 'k-cooldown', blockCooldownMs: 5_000 });
+      api
+        .request()
+        .pipe(rateLimit(limiter))
+        .subscribe({ error: () => undefined });
+      const seen: Array<LimiterSnapshot['blocked']> = [];
+      for (const t of [4_000, 6_000]) asyncScheduler.schedule(() => seen.push(limiter.snapshot.blocked), t);
+      asyncScheduler.schedule(() => void limiter.close(), 7_000);
+      return seen;
+    });
+    // Blocked during the cool-down; after it, the snapshot (a UI, a pool deciding what to evict)
+    // no longer says blocked, as the next request would find.
+    expect(seen[0]).toMatchObject({ status: 403, until: expect.any(Number) });
+    expect(seen[1]).toBeNull();
+  });
+
   it('a blocked credential fails every queued and later request with BlockedError until unblock()', () => {
     const blocking = defineProvider({
       name: 'blocky',

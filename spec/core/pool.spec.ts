@@ -180,6 +180,33 @@ describe('a limiter pool', () => {
     });
   });
 
+  it('with the memory store, keeps a blocked limiter through its cool-down and evicts it after, unused', () => {
+    inVirtualTime(() => {
+      const blocking = defineProvider({
+        name: 'blocky',
+        buckets: [{ name: 'main', limit: 5, windowMs: 10_000 }],
+        read: (res) => ({ outcome: res.status === 403 ? 'blocked' : 'ok', buckets: [] }),
+      });
+      const pool = createLimiterPool({
+        provider: blocking,
+        scheduler: asyncScheduler,
+        idleMs: 1_000,
+        blockCooldownMs: 5_000,
+      });
+      call(403, {})
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }))
+        .subscribe({ error: () => undefined });
+      // Blocked till 5.01 s: kept, though idle; no request comes after.
+      asyncScheduler.schedule(() => expect(pool.size).toBe(1), 4_900);
+      // Over at 5.01 s: evicted at the next sweep, not kept for good (nor shown blocked).
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        expect(pool.snapshot().limiters).toEqual([]);
+        void pool.close();
+      }, 7_100);
+    });
+  });
+
   it('at max, evicts the least recently used limiter that holds nothing, else throws LimiterPoolFullError', () => {
     inVirtualTime(() => {
       const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2 });
@@ -212,6 +239,51 @@ describe('a limiter pool', () => {
       void refused.close();
       expect((error as RateLimitError).key).toBe(refused.key);
       expect(JSON.stringify(error)).not.toContain('tenant-token');
+      asyncScheduler.schedule(() => void pool.close(), 6_000);
+    });
+  });
+
+  it('at max, finds an idle limiter to evict behind many busy tenants in use', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 100 });
+      for (let i = 0; i < 100; i++) pool.get(token(i));
+      // The 70 tenants made first are busy (a request in flight for 5 s each, the limiter got
+      // again for it); the 30 made last are idle. More busy tenants than one eviction looks at.
+      for (let i = 0; i < 70; i++)
+        call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+          .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }))
+          .subscribe();
+      asyncScheduler.schedule(() => {
+        for (let k = 100; k < 130; k++) expect(() => pool.get(token(k))).not.toThrow();
+        // Each new tenant took an idle one's place; no busy one was evicted.
+        expect(pool.size).toBe(100);
+        for (let i = 0; i < 70; i++) expect(pool.has(token(i))).toBe(true);
+        expect(() => pool.get(token(130))).toThrow(/maximum of 100/);
+      }, 1_000);
+      asyncScheduler.schedule(() => void pool.close(), 6_000);
+    });
+  });
+
+  it('at max, a refusal for busy tenants does not stick while idle ones wait behind them', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 100 });
+      // 70 busy tenants, each got once (for its request), then 30 idle ones.
+      for (let i = 0; i < 70; i++)
+        call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+          .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }))
+          .subscribe();
+      for (let i = 70; i < 100; i++) pool.get(token(i));
+      asyncScheduler.schedule(() => {
+        // One eviction looks at 64 tenants at most: the first `get` may be refused, the next
+        // look past the busy tenants it saw.
+        try {
+          pool.get(token(100));
+        } catch (e) {
+          expect(isLimiterPoolFullError(e)).toBe(true);
+        }
+        for (let k = 101; k < 120; k++) expect(() => pool.get(token(k))).not.toThrow();
+        for (let i = 0; i < 70; i++) expect(pool.has(token(i))).toBe(true);
+      }, 1_000);
       asyncScheduler.schedule(() => void pool.close(), 6_000);
     });
   });

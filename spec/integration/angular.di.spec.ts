@@ -31,6 +31,7 @@ import { config as rxjsConfig, of, VirtualTimeScheduler } from 'rxjs';
 import {
   createLimiter,
   createLimiterPool,
+  defineProvider,
   providers,
   shareLimiter,
   type Limiter,
@@ -577,6 +578,28 @@ describe('limiterPoolStatus', () => {
     // The pause over: the tenant leaves the list and the ticking stops.
     expect(status()).toMatchObject({ paused: 0, near: 1, waiting: false });
     expect(scheduler.actions.filter((a) => a.delay === 500)).toHaveLength(0);
+    void pool.close();
+  });
+
+  it('stops counting a tenant as blocked once its cool-down is over, without a new emission', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const blocking = defineProvider({
+      name: 'blocky',
+      buckets: [{ name: 'main', limit: 5, windowMs: 10_000 }],
+      read: (res) => ({ outcome: res.status === 403 ? 'blocked' : 'ok', buckets: [] }),
+    });
+    const pool = createLimiterPool({ provider: blocking, scheduler, stateIntervalMs: 50, blockCooldownMs: 2000 });
+    pool.get('blocked-token').observe({ status: 403, header: () => undefined });
+    const status = root().runInContext(() => limiterPoolStatus(pool, { tickMs: 500 }));
+    expect(status()).toMatchObject({ blocked: 1, waiting: true });
+    expect(status().tenants[0]?.blockedForMs).toBe(2000);
+    // The pool publishes nothing when the cool-down ends (no request, no eviction yet): the
+    // status's own ticks must see it is over.
+    scheduler.maxFrames = 3000;
+    scheduler.flush();
+    expect(pool.size).toBe(1);
+    expect(status()).toMatchObject({ blocked: 0, waiting: false });
+    expect(status().tenants).toEqual([]);
     void pool.close();
   });
 
