@@ -21,6 +21,12 @@ import { parsePoolOptions, type LimiterPoolOptions } from './poolOptions.js';
 import { shareLimiter, type SharedLimiter } from './registry.js';
 import type { LimiterPoolSnapshot, LimiterSnapshot } from './state.js';
 
+/**
+ * Longest key `get` takes (as a request header line): a key comes from the caller's tenant
+ * (a header, a JWT claim), and each new one is hashed three times and kept.
+ */
+const MAX_KEY_LENGTH = 8192;
+
 /** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
 const MAX_SCAN = 64;
 
@@ -134,7 +140,7 @@ export class LimiterPool {
    * object while it lives, a new one after it was evicted. Call it per request rather than
    * keeping the limiter: a limiter kept past its eviction is no longer the pool's, and a second
    * one could be made for the same key. Throws {@link LimiterPoolFullError} at `max`, and a
-   * `TypeError` for a key that is not a non-empty string, or after `close()`.
+   * `TypeError` for a key that is not a string of 1 to 8,192 characters, or after `close()`.
    */
   get(key: string): Limiter {
     const now = this.clock();
@@ -147,8 +153,10 @@ export class LimiterPool {
       return found.limiter;
     }
     if (this.closed) throw new TypeError('rx-ratelimit: the limiter pool is closed');
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new TypeError('createLimiterPool: pool.get(key): `key` must be a non-empty string');
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+      throw new TypeError(
+        `createLimiterPool: pool.get(key): \`key\` must be a string of 1 to ${MAX_KEY_LENGTH} characters`,
+      );
     }
     if (this.entries.size >= this.max) this.makeRoom(now, key);
     const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);

@@ -354,6 +354,10 @@ describe('a limiter pool', () => {
     expect(() => createLimiterPool({ provider: fixed(), maxWaitMs: -5 })).toThrow(/maxWaitMs/);
     const pool = createLimiterPool({ provider: fixed() });
     expect(() => pool.get('')).toThrow(TypeError);
+    // A key from a hostile tenant header: refused before it is hashed or kept.
+    expect(() => pool.get('k'.repeat(8193))).toThrow(/1 to 8192 characters/);
+    expect(pool.get('k'.repeat(8192))).toBeDefined();
+    expect(pool.snapshot().limiters).toHaveLength(1);
     void pool.close();
     expect(() => pool.get('x')).toThrow(/closed/);
   });
