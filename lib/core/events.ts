@@ -237,15 +237,29 @@ export const MAX_SUMMARY_PATH = 2048;
 
 /**
  * Strips query, fragment and user-info from a URL so events never carry a token. The URL is
- * the caller's and may be huge or hostile: only its first {@link MAX_SUMMARY_PATH} characters
- * are looked at, and every scan over them is a single linear pass.
+ * the caller's and may be huge or hostile: its own user-info is found in two linear passes over
+ * it, then only its first {@link MAX_SUMMARY_PATH} characters are kept, and every scan over
+ * them is a single linear pass.
  */
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
-  const capped = capText(url, MAX_SUMMARY_PATH);
+  // The URL's own user-info goes before the cut: a cut inside it, at a space, left its start.
+  const capped = capText(url.replace(URL_NOISE, '').replace(LEADING_USER_INFO, '$1'), MAX_SUMMARY_PATH);
   const end = firstIndexOf(capped, '?', '#');
   return withoutUserInfo(end < 0 ? capped : capped.slice(0, end));
 }
+
+/** What WHATWG URL parsing (fetch, axios) drops anywhere in a URL before reading it: tab, LF, CR. */
+const URL_NOISE = /[\t\n\r]/g;
+
+/**
+ * The user-info of a URL as WHATWG URL parsing reads it: after leading controls or spaces, the
+ * scheme and any run of slashes or backslashes (`http:user:pass@host` has credentials too), up to
+ * the last `@` before the authority ends; spaces included (the parser percent-encodes them, so
+ * `https://user:pa ss@host` carries a password). Anchored: one start, so linear.
+ */
+// eslint-disable-next-line no-control-regex -- leading C0 controls are what the URL parser strips
+const LEADING_USER_INFO = /^([\u0000-\u0020]*(?:[a-z][a-z\d+.-]*:)?[/\\]*)[^/\\?#]*@/i;
 
 function firstIndexOf(text: string, a: string, b: string): number {
   const i = text.indexOf(a);

@@ -222,13 +222,24 @@ describe('request summaries (events, log lines) keep the path only', () => {
     [`https://x:p@ss${t}@api.example.com/p?a=${t}`, 'https://api.example.com/p'],
     // WHATWG URL parsing (fetch, axios in browsers) reads backslashes as slashes in http(s) URLs.
     [`https:\\\\x:${t}@api.example.com/p`, 'https:\\\\api.example.com/p'],
+    // The parser percent-encodes spaces in user-info, drops tabs and line breaks anywhere, and
+    // needs no slashes after `http:`: each of these still sends the password.
+    [`https://x:pass word ${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https://x:\t${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https://x:\r\n${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`ht\ttps://x:${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https:x:${t}@api.example.com/p`, 'https:api.example.com/p'],
+    [` https:///x:${t}@api.example.com/p`, ' https:///api.example.com/p'],
   ])('%s', (url, path) => {
     expect(safePath(url)).toBe(path);
   });
 
-  it('a URL too long to keep is cut at a segment boundary: a user-info cut before its @ is dropped whole', () => {
+  it('a URL too long to keep loses its user-info before it is cut at a segment boundary', () => {
     const long = `https://user:${t}${'x'.repeat(5000)}@api.example.com/p`;
-    expect(safePath(long)).toBe('https://…');
+    expect(safePath(long)).toBe('https://api.example.com/p');
+    // A space in the user-info was a segment boundary to the cut, which kept `user:<token>`.
+    const spaced = `https://user:${t} ${'x'.repeat(5000)}@api.example.com/p`;
+    expect(safePath(spaced)).toBe('https://api.example.com/p');
     const deep = `https://api.example.com/${'segment/'.repeat(1000)}end?api_token=${t}`;
     const path = safePath(deep) ?? '';
     expect(path.length).toBeLessThanOrEqual(2049);
