@@ -16,6 +16,7 @@ import {
   createLimiter,
   createLimiterPool,
   describeEvent,
+  endpointKey,
   rawCauseOf,
   defineProvider,
   providers,
@@ -245,6 +246,35 @@ describe('request summaries (events, log lines) keep the path only', () => {
     expect(path.length).toBeLessThanOrEqual(2049);
     expect(path.endsWith('/…')).toBe(true);
     expect(path).not.toContain(t);
+  });
+});
+
+describe('per-endpoint bucket names never hold a URL\u2019s user-info', () => {
+  const t = makeToken('route');
+  // Each is a URL that fetch or axios reads as carrying the password (WHATWG URL parsing).
+  it.each([
+    `https://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:///x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:\\\\x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `ht\ttps://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    ` https://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `\\\\x:${t}@api.fieldwire.com/api/v3/projects/42`,
+  ])('%s', (url) => {
+    expect(endpointKey({ method: 'GET', url })).toBe('GET /api/v3/projects/:id');
+  });
+
+  it('nor does the state of a limiter with per-endpoint buckets', () => {
+    const scan = new SecretScan();
+    scan.token(t);
+    inVirtualTime(() => {
+      const l = createLimiter({ provider: providers.fieldwire(), key: 'k' });
+      of({ status: 200, headers: {} })
+        .pipe(rateLimit(l, { url: `https:x:${t}@api.fieldwire.com/api/v3/projects/42` }))
+        .subscribe();
+      scan.value('fieldwire state', l.snapshot);
+    });
+    expect(scan.leaks).toEqual([]);
   });
 });
 
