@@ -244,22 +244,28 @@ export const MAX_SUMMARY_PATH = 2048;
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
   // The URL's own user-info goes before the cut: a cut inside it, at a space, left its start.
-  const capped = capText(url.replace(URL_NOISE, '').replace(LEADING_USER_INFO, '$1'), MAX_SUMMARY_PATH);
+  const capped = capText(withoutLeadingUserInfo(url), MAX_SUMMARY_PATH);
   const end = firstIndexOf(capped, '?', '#');
   return withoutUserInfo(end < 0 ? capped : capped.slice(0, end));
 }
 
-/** What WHATWG URL parsing (fetch, axios) drops anywhere in a URL before reading it: tab, LF, CR. */
-const URL_NOISE = /[\t\n\r]/g;
+/**
+ * The user-info of a URL as WHATWG URL parsing reads it: after leading controls or spaces, a
+ * scheme and any run of slashes or backslashes (`http:user:pass@host` has credentials too) or,
+ * without a scheme, two or more; up to the last `@` before the authority ends, spaces included
+ * (the parser percent-encodes them, so `https://user:pa ss@host` carries a password). A path
+ * (`/@user/posts`) has none. Anchored: one start, so linear.
+ */
+const LEADING_USER_INFO = /^([\0- ]*(?:[\w+.-]+:[/\\]*|[/\\]{2,}))[^/\\?#]*@/;
 
 /**
- * The user-info of a URL as WHATWG URL parsing reads it: after leading controls or spaces, the
- * scheme and any run of slashes or backslashes (`http:user:pass@host` has credentials too), up to
- * the last `@` before the authority ends; spaces included (the parser percent-encodes them, so
- * `https://user:pa ss@host` carries a password). Anchored: one start, so linear.
+ * @internal `url` as WHATWG URL parsing reads it (without tab, LF and CR) and without its own
+ * user-info. Linear.
  */
-// eslint-disable-next-line no-control-regex -- leading C0 controls are what the URL parser strips
-const LEADING_USER_INFO = /^([\u0000-\u0020]*(?:[a-z][a-z\d+.-]*:)?[/\\]*)[^/\\?#]*@/i;
+export function withoutLeadingUserInfo(url: string): string {
+  // URL parsing drops tab, LF and CR anywhere before reading a URL.
+  return url.replace(/[\t\n\r]/g, '').replace(LEADING_USER_INFO, '$1');
+}
 
 function firstIndexOf(text: string, a: string, b: string): number {
   const i = text.indexOf(a);
