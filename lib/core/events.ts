@@ -237,14 +237,34 @@ export const MAX_SUMMARY_PATH = 2048;
 
 /**
  * Strips query, fragment and user-info from a URL so events never carry a token. The URL is
- * the caller's and may be huge or hostile: only its first {@link MAX_SUMMARY_PATH} characters
- * are looked at, and every scan over them is a single linear pass.
+ * the caller's and may be huge or hostile: its own user-info is found in two linear passes over
+ * it, then only its first {@link MAX_SUMMARY_PATH} characters are kept, and every scan over
+ * them is a single linear pass.
  */
 export function safePath(url: string | undefined): string | null {
   if (!url) return null;
-  const capped = capText(url, MAX_SUMMARY_PATH);
+  // The URL's own user-info goes before the cut: a cut inside it, at a space, left its start.
+  const capped = capText(withoutLeadingUserInfo(url), MAX_SUMMARY_PATH);
   const end = firstIndexOf(capped, '?', '#');
   return withoutUserInfo(end < 0 ? capped : capped.slice(0, end));
+}
+
+/**
+ * The user-info of a URL as WHATWG URL parsing reads it: after leading controls or spaces, a
+ * scheme and any run of slashes or backslashes (`http:user:pass@host` has credentials too) or,
+ * without a scheme, two or more; up to the last `@` before the authority ends, spaces included
+ * (the parser percent-encodes them, so `https://user:pa ss@host` carries a password). A path
+ * (`/@user/posts`) has none. Anchored: one start, so linear.
+ */
+const LEADING_USER_INFO = /^([\0- ]*(?:[\w+.-]+:[/\\]*|[/\\]{2,}))[^/\\?#]*@/;
+
+/**
+ * @internal `url` as WHATWG URL parsing reads it (without tab, LF and CR) and without its own
+ * user-info. Linear.
+ */
+export function withoutLeadingUserInfo(url: string): string {
+  // URL parsing drops tab, LF and CR anywhere before reading a URL.
+  return url.replace(/[\t\n\r]/g, '').replace(LEADING_USER_INFO, '$1');
 }
 
 function firstIndexOf(text: string, a: string, b: string): number {

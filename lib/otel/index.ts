@@ -77,7 +77,7 @@ export const ATTRIBUTE = {
   provider: 'rx_ratelimit.provider',
   /** The key's label: the limiter's `label` option or a keyed hash of the key, never the key. */
   keyLabel: 'rx_ratelimit.key_label',
-  /** A bucket's name (`hourly`, `daily`, …). */
+  /** A bucket's name (`hourly`, `daily`, …); the first 128 names per limiter, then `_other` ({@link OTHER_BUCKET}). */
   bucket: 'rx_ratelimit.bucket',
   /** `acquired` (sent), `shared` (served by an identical request or the cache), `canceled`, `refused`. */
   result: 'rx_ratelimit.result',
@@ -88,6 +88,21 @@ export const ATTRIBUTE = {
   /** The status of a rate-limited response (429, or the provider's equivalent). */
   statusCode: 'http.response.status_code',
 } as const;
+
+/**
+ * Most distinct bucket names recorded per observed limiter, and the longest name recorded. A
+ * server names buckets (IETF policies, GitHub resources, TEOS periods): one that names a fresh
+ * one every few minutes (a policy named after its window) made a series each time, and the
+ * OpenTelemetry JS SDK keeps exporting every series an observable instrument was ever given
+ * under cumulative temporality, up to its cardinality limit, past which it folds every other
+ * limiter's series into one overflow series. Names past these are recorded as
+ * {@link OTHER_BUCKET} by the counters, and not at all by the gauges.
+ */
+const MAX_BUCKET_NAMES = 128;
+const MAX_BUCKET_NAME_LENGTH = 256;
+
+/** The `rx_ratelimit.bucket` of a rate-limited response whose bucket name is past the cap. */
+export const OTHER_BUCKET = '_other';
 
 /** Queue-wait boundaries in seconds: aspnetcore's, then the minutes a daily budget can make a request wait. */
 const WAIT_BOUNDARIES = [0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -154,17 +169,19 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
     description: 'Seconds until the current window of a bucket resets.',
   });
 
-  /** The newest snapshot of each limiter being observed. */
-  const latest = new Map<object, LimiterSnapshot>();
+  /** The newest snapshot of each limiter being observed, and the bucket names it may record. */
+  const latest = new Map<BucketNames, LimiterSnapshot>();
   const observables: OtelObservable[] = [queued, active, limit, remaining, timeToReset];
   const report = (result: BatchObservableResult): void => {
     const at = now();
-    for (const s of latest.values()) {
+    for (const [names, s] of latest) {
       const base = baseOf(s);
       result.observe(queued, s.queued, base);
       result.observe(active, s.inFlight, base);
       for (const b of s.buckets) {
-        const attrs = { ...base, [ATTRIBUTE.bucket]: b.name };
+        const name = names.recorded(b.name);
+        if (name === undefined) continue;
+        const attrs = { ...base, [ATTRIBUTE.bucket]: name };
         if (b.limit !== null) result.observe(limit, b.limit, attrs);
         if (b.remaining !== null) result.observe(remaining, b.remaining, attrs);
         if (b.resetAt !== null) result.observe(timeToReset, Math.max(0, b.resetAt - at) / 1000, attrs);
@@ -175,7 +192,7 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
 
   return {
     observe(limiter) {
-      const token = {};
+      const names = new BucketNames();
       if (!registered) {
         meter.addBatchObservableCallback(report, observables);
         registered = true;
@@ -185,7 +202,7 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
       let baseline: number | undefined;
       let refusals = 0;
       const subscription = limiter.state$.subscribe((s) => {
-        latest.set(token, s);
+        latest.set(names, s);
         baseline ??= s.totals.rejected;
         const unexplained = s.totals.rejected - baseline - refusals;
         if (unexplained > 0) {
@@ -228,7 +245,7 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
               rateLimited.add(1, {
                 ...base,
                 [ATTRIBUTE.statusCode]: e.status,
-                ...(e.bucket === null ? {} : { [ATTRIBUTE.bucket]: e.bucket }),
+                ...(e.bucket === null ? {} : { [ATTRIBUTE.bucket]: names.recorded(e.bucket) ?? OTHER_BUCKET }),
               });
               break;
             case 'retry-scheduled':
@@ -239,10 +256,23 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
           }
         }),
       );
-      subscription.add(() => latest.delete(token));
+      subscription.add(() => latest.delete(names));
       return subscription;
     },
   };
+}
+
+/** The bucket names one observed limiter has recorded: the first {@link MAX_BUCKET_NAMES}. */
+class BucketNames {
+  private readonly seen = new Set<string>();
+
+  /** `name` when it is recorded (seen before, or room for it), `undefined` past the cap. */
+  recorded(name: string): string | undefined {
+    if (this.seen.has(name)) return name;
+    if (this.seen.size >= MAX_BUCKET_NAMES || name.length > MAX_BUCKET_NAME_LENGTH) return undefined;
+    this.seen.add(name);
+    return name;
+  }
 }
 
 function baseOf(s: { readonly provider: string; readonly key: string }): Attributes {

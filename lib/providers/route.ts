@@ -2,6 +2,7 @@
  * A request's route: method and path, ids as `:id` (`GET /projects/:id/tasks`). Names
  * per-endpoint buckets and what costs are learnt per. Pure, linear regexes, capped input.
  */
+import { withoutLeadingUserInfo } from '../core/events.js';
 import type { RequestInfo } from '../core/request.js';
 
 const DIGITS = /^\d+$/;
@@ -11,8 +12,6 @@ const LONG_HEX = /^(?=[a-f]*\d)[0-9a-f]{16,}$/i;
 /** A placeholder as API references write it: `:id`, `{project_id}`. */
 const PLACEHOLDER = /^(?::[a-z_][\w-]*|\{[^{}]*\})$/i;
 const SCHEME_HOST = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
-/** A scheme-relative URL with user-info (`//user:pass@host/…`): its authority goes, secrets and all. */
-const RELATIVE_WITH_USERINFO = /^\/\/[^/]*@[^/]*/;
 /** Longest URL prefix an endpoint key is made from; servers refuse longer request lines (8 KB is common). */
 const MAX_URL_LENGTH = 8192;
 
@@ -35,9 +34,10 @@ export function endpointPath(url: string | undefined): string {
   // A caller's URL may be huge: only its first MAX_URL_LENGTH characters name the endpoint (a
   // per-segment scan of 100 KB of `//a` took 10 ms).
   const noQuery = (url ?? '').slice(0, MAX_URL_LENGTH).split(/[?#]/, 1)[0] ?? '';
-  const segments = noQuery
+  // User-info goes in every form fetch and axios read it in (`//u:pw@h`, `https:///u:pw@h`,
+  // `https:u:pw@h`, a tab in the scheme…); a scheme-relative URL keeps its host as a segment.
+  const segments = withoutLeadingUserInfo(noQuery)
     .replace(SCHEME_HOST, '')
-    .replace(RELATIVE_WITH_USERINFO, '')
     .split('/')
     .filter((s) => s !== '')
     .map((s) => (isId(s) ? ':id' : s));

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { main } from '../../lib/cli/main.js';
-import type { ProbeReport } from '../../lib/cli/probe.js';
+import { probe, type ProbeReport } from '../../lib/cli/probe.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const TOKEN = 'probe-secret-token-1234567890';
 
@@ -65,5 +66,80 @@ describe('rx-ratelimit probe', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).not.toContain(TOKEN);
     expect((await run(['probe'])).err).toMatch(/usage: rx-ratelimit probe/);
+  });
+
+  it.each([
+    ['a password', `http://user:${TOKEN}@127.0.0.1:1/v1`],
+    ['a password with a space', `http://user:pass ${TOKEN}@127.0.0.1:1/v1`],
+    ['a password with a tab', `http://user:\t${TOKEN}@127.0.0.1:1/v1`],
+  ])('refuses a URL holding %s as a usage error, echoing none of it', async (_name, url) => {
+    const { code, out, err } = await run(['probe', url]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/user name or password/);
+    expect(out + err).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ['a header value with a line break', ['-H', `Authorization: Bearer ${TOKEN}\r\nX-Evil: 1`]],
+    ['a header name that is no token', ['-H', `Bad Name: ${TOKEN}`]],
+    ['a method with a line break', ['-X', `GET\r\n${TOKEN}`]],
+  ])('refuses %s as a usage error, echoing none of it', async (_name, args) => {
+    const { code, out, err } = await run(['probe', `${sim.url}/nowhere`, ...args]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/argument 3/);
+    expect(out + err).not.toContain(TOKEN);
+  });
+});
+
+describe('rx-ratelimit probe against a hostile server', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('does not follow a redirect, so the credential never reaches the other host', async () => {
+    const other = await startTestServer((_req, res) => void res.end());
+    server = await startTestServer((_req, res) => {
+      res.writeHead(302, { location: `${other.url}/steal` });
+      res.end();
+    });
+    const { code, out } = await run(['probe', `${server.url}/v1`, '-H', `Authorization: Bearer ${TOKEN}`]);
+    await other.close();
+    expect(code).toBe(0);
+    expect(out).toMatch(/answered 302/);
+    expect(other.requests).toEqual([]);
+  });
+
+  it('reads the headers of a never-ending body without reading the body', async () => {
+    server = await startTestServer((_req, res) => {
+      res.writeHead(200, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '4' });
+      const drip = setInterval(() => res.write('x'.repeat(65_536)), 1);
+      res.on('close', () => clearInterval(drip));
+    });
+    const { code, out } = await run(['probe', `${server.url}/v1`]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/4 of 10 left/);
+  });
+
+  it('gives up on a server that never answers', async () => {
+    server = await startTestServer(() => undefined);
+    const started = Date.now();
+    await expect(probe(`${server.url}/v1`, { timeoutMs: 200 })).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('shows no reset for a window 31 years long, whatever the server says', async () => {
+    server = await startTestServer((_req, res) => {
+      res.writeHead(200, {
+        'ratelimit-policy': '"burst";q=10;w=60',
+        ratelimit: '"burst";r=3;t=999999999',
+        date: 'Fri, 31 Dec 9999 23:59:59 GMT',
+      });
+      res.end();
+    });
+    const { code, out } = await run(['probe', `${server.url}/v1`]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/bucket burst: 3 of 10 left, reset unknown/);
   });
 });

@@ -7,15 +7,15 @@ import {
   PeriodicExportingMetricReader,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import { asyncScheduler, catchError, map, of, timer } from 'rxjs';
-import { createLimiter, defineProvider, providers, rateLimit } from '../../lib/index.js';
+import { asyncScheduler, catchError, map, of, timer, VirtualTimeScheduler } from 'rxjs';
+import { createLimiter, defineProvider, providers, rateLimit, responseLike } from '../../lib/index.js';
 import { ATTRIBUTE, limiterMetrics, METRIC } from '../../lib/otel/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { virtualApi } from '../helpers/virtualApi.js';
 
 /** A meter provider whose metrics are read on demand, as a Prometheus scrape would. */
-function sdk() {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+function sdk(temporality = AggregationTemporality.CUMULATIVE) {
+  const exporter = new InMemoryMetricExporter(temporality);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
   const meterProvider = new MeterProvider({ readers: [reader] });
   const collect = async (): Promise<Map<string, MetricData>> => {
@@ -182,5 +182,45 @@ describe('rx-ratelimit/otel', () => {
     expect(sum(requests, { [ATTRIBUTE.result]: 'shared', [ATTRIBUTE.keyLabel]: 'sharing' })).toBe(2);
     expect(sum(requests, { [ATTRIBUTE.result]: 'acquired', [ATTRIBUTE.keyLabel]: 'sharing' })).toBe(1);
     expect(sum(requests, { [ATTRIBUTE.keyLabel]: 'gone' })).toBe(0);
+  });
+
+  it('records a bounded number of bucket names when the server names a fresh bucket every few minutes', async () => {
+    const { meterProvider, collect, shutdown } = sdk();
+    stop = shutdown;
+    const scheduler = new VirtualTimeScheduler();
+    const limiter = createLimiter({ provider: providers.ietf(), key: 'k', label: 'fresh-names', scheduler });
+    limiterMetrics({ meterProvider, now: () => scheduler.now() }).observe(limiter);
+    // A policy named after its window (or a request id): each is a new bucket to the limiter,
+    // evicted once idle, so the names a limiter ever shows have no bound.
+    const answer = (name: string) =>
+      of(responseLike(200, { 'ratelimit-policy': `"${name}";q=100;w=60`, ratelimit: `"${name}";r=99;t=60` }));
+    const names = ['x'.repeat(1000), ...Array.from({ length: 299 }, (_, i) => `window-${i}`)];
+    const seen = new Set<unknown>();
+    for (const [i, name] of names.entries()) {
+      scheduler.schedule(() => void answer(name).pipe(rateLimit(limiter)).subscribe(), i * 660_000);
+      scheduler.maxFrames = i * 660_000 + 1000;
+      scheduler.flush();
+      // Scraped between answers, as Prometheus would be every few seconds.
+      for (const p of (await collect()).get(METRIC.bucketLimit)?.dataPoints ?? [])
+        seen.add(p.attributes[ATTRIBUTE.bucket]);
+    }
+    expect(seen.has('window-0')).toBe(true);
+    expect(seen.has(names[0])).toBe(false);
+    expect(seen.size).toBeLessThanOrEqual(128);
+  });
+
+  it('stops observing a limiter once it is closed, so a closed limiter is not held', async () => {
+    // Delta temporality: only what the callback observed in this collection is exported.
+    const { meterProvider, collect, shutdown } = sdk(AggregationTemporality.DELTA);
+    stop = shutdown;
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k', label: 'closing' });
+    const recording = limiterMetrics({ meterProvider }).observe(limiter);
+    inVirtualTime(() => {
+      virtualApi(asyncScheduler, { limit: 10, windowMs: 1000 }).request().pipe(rateLimit(limiter)).subscribe();
+    });
+    expect((await collect()).get(METRIC.bucketLimit)?.dataPoints).toHaveLength(1);
+    await limiter.close();
+    expect(recording.closed).toBe(true);
+    expect((await collect()).get(METRIC.bucketLimit)?.dataPoints ?? []).toHaveLength(0);
   });
 });

@@ -16,6 +16,7 @@ import {
   createLimiter,
   createLimiterPool,
   describeEvent,
+  endpointKey,
   rawCauseOf,
   defineProvider,
   providers,
@@ -222,18 +223,62 @@ describe('request summaries (events, log lines) keep the path only', () => {
     [`https://x:p@ss${t}@api.example.com/p?a=${t}`, 'https://api.example.com/p'],
     // WHATWG URL parsing (fetch, axios in browsers) reads backslashes as slashes in http(s) URLs.
     [`https:\\\\x:${t}@api.example.com/p`, 'https:\\\\api.example.com/p'],
+    // The parser percent-encodes spaces in user-info, drops tabs and line breaks anywhere, and
+    // needs no slashes after `http:`: each of these still sends the password.
+    [`https://x:pass word ${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https://x:\t${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https://x:\r\n${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`ht\ttps://x:${t}@api.example.com/p`, 'https://api.example.com/p'],
+    [`https:x:${t}@api.example.com/p`, 'https:api.example.com/p'],
+    [` https:///x:${t}@api.example.com/p`, ' https:///api.example.com/p'],
+    // A path has no user-info: an `@` in its first segment stays.
+    ['/@alice/statuses', '/@alice/statuses'],
   ])('%s', (url, path) => {
     expect(safePath(url)).toBe(path);
   });
 
-  it('a URL too long to keep is cut at a segment boundary: a user-info cut before its @ is dropped whole', () => {
+  it('a URL too long to keep loses its user-info before it is cut at a segment boundary', () => {
     const long = `https://user:${t}${'x'.repeat(5000)}@api.example.com/p`;
-    expect(safePath(long)).toBe('https://…');
+    expect(safePath(long)).toBe('https://api.example.com/p');
+    // A space in the user-info was a segment boundary to the cut, which kept `user:<token>`.
+    const spaced = `https://user:${t} ${'x'.repeat(5000)}@api.example.com/p`;
+    expect(safePath(spaced)).toBe('https://api.example.com/p');
     const deep = `https://api.example.com/${'segment/'.repeat(1000)}end?api_token=${t}`;
     const path = safePath(deep) ?? '';
     expect(path.length).toBeLessThanOrEqual(2049);
     expect(path.endsWith('/…')).toBe(true);
     expect(path).not.toContain(t);
+  });
+});
+
+describe('per-endpoint bucket names never hold a URL\u2019s user-info', () => {
+  const t = makeToken('route');
+  // Each is a URL that fetch or axios reads as carrying the password (WHATWG URL parsing).
+  it.each([
+    `https://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:///x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:\\\\x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `https:x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `ht\ttps://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    ` https://x:${t}@api.fieldwire.com/api/v3/projects/42`,
+    `\\\\x:${t}@api.fieldwire.com/api/v3/projects/42`,
+  ])('%s', (url) => {
+    const key = endpointKey({ method: 'GET', url });
+    expect(key).not.toContain(t);
+    expect(key).toMatch(/^GET \/(.*\/)?api\/v3\/projects\/:id$/);
+  });
+
+  it('nor does the state of a limiter with per-endpoint buckets', () => {
+    const scan = new SecretScan();
+    scan.token(t);
+    inVirtualTime(() => {
+      const l = createLimiter({ provider: providers.fieldwire(), key: 'k' });
+      of({ status: 200, headers: {} })
+        .pipe(rateLimit(l, { url: `https:x:${t}@api.fieldwire.com/api/v3/projects/42` }))
+        .subscribe();
+      scan.value('fieldwire state', l.snapshot);
+    });
+    expect(scan.leaks).toEqual([]);
   });
 });
 
