@@ -353,13 +353,16 @@ export class SharedAdmission implements Admission {
         this.groupWait.set(group, now + SHARED_POLL_MS);
       } else {
         const at = now + grant.waitMs;
-        if (grant.waitMs > host.maxWaitMs) {
+        const long = grant.waitMs > host.maxWaitMs;
+        // Nor is a bucket known to be spent while answers in flight may give room back (the
+        // store's `awaitsAnswers`): asked again once they are in (a change notice, or the poll).
+        if (long && !bucket?.awaitsAnswers) {
           for (const { value: w, entry } of queue.head(group, Infinity)) {
             queue.remove(entry);
             host.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
           }
         } else {
-          this.groupWait.set(group, at);
+          this.groupWait.set(group, long ? now + SHARED_POLL_MS : at);
           if (bucket && host.permits.firstEmpty(bucket)) {
             host.out.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });
           }
