@@ -8,7 +8,7 @@
  * are asserted, never timing margins: a wait below is only long enough for the old behaviour
  * to show (a grant, or no end at all).
  */
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
 import {
@@ -19,6 +19,7 @@ import {
   responseLike,
   type Limiter,
   type LimiterOptions,
+  type LimiterPool,
   type Permit,
   type RateLimitError,
 } from '../../../lib/index.js';
@@ -29,6 +30,11 @@ import { until } from './fork.js';
 const secret = 'rx-ratelimit-test-secret';
 const prefix = `rxrl-closed-${process.pid}-${Date.now()}:`;
 const { clients, limiters, tickets } = closedAfterEach();
+/** Pools, closed after each test. */
+const pools: LimiterPool[] = [];
+afterEach(async () => {
+  for (const p of pools.splice(0)) await p.close();
+});
 
 const client = () => {
   const c = new Redis({ port: REDIS.port, host: REDIS.host });
@@ -174,6 +180,7 @@ describe('redis store: a closed limiter takes no more requests', () => {
 
   it('pool.close(): a limiter taken from the pool before takes no more requests', async () => {
     const pool = createLimiterPool({ provider: fixed, store: store(client()), maxWaitMs: Infinity });
+    pools.push(pool);
     const key = `closed-pool-${++keys}`;
     const l = pool.get(key);
     const first = ask(l);
@@ -188,8 +195,11 @@ describe('redis store: a closed limiter takes no more requests', () => {
 
   it('a limiter the pool evicted while idle still answers (a request retrying through it goes on)', async () => {
     const pool = createLimiterPool({ provider: fixed, store: store(client()), idleMs: 100, maxWaitMs: Infinity });
+    pools.push(pool);
     const key = `evicted-${++keys}`;
     const l = pool.get(key);
+    // No longer the pool's once evicted: closed after the test with the others.
+    limiters.push(l);
     const first = ask(l);
     await until(() => ended(first));
     answer(first.permit, 4);
@@ -198,6 +208,5 @@ describe('redis store: a closed limiter takes no more requests', () => {
     await settled(retry, 5000);
     expect(how(retry)).toBe('granted');
     answer(retry.permit, 3);
-    await pool.close();
   });
 });
