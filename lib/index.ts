@@ -55,6 +55,7 @@ export {
 export {
   BlockedError,
   CostExceedsLimitError,
+  LimiterClosedError,
   LimiterPoolFullError,
   QueueFullError,
   QuotaExhaustedError,
@@ -62,6 +63,7 @@ export {
   RetryLimitError,
   isBlockedError,
   isCostExceedsLimitError,
+  isLimiterClosedError,
   isLimiterPoolFullError,
   isQueueFullError,
   isQuotaExhaustedError,

@@ -8,7 +8,9 @@ import {
   createLimiter,
   createLimiterPool,
   isCostExceedsLimitError,
+  isLimiterClosedError,
   isQuotaExhaustedError,
+  LimiterClosedError,
   type CostExceedsLimitError,
   type Limiter,
   type Permit,
@@ -66,6 +68,14 @@ function overLimit(e: unknown): string | undefined {
   return undefined;
 }
 
+function closed(e: unknown): string | undefined {
+  if (isLimiterClosedError(e)) {
+    assertType<Equal<typeof e, LimiterClosedError>>();
+    return e.provider;
+  }
+  return undefined;
+}
+
 function narrow(e: unknown): number | undefined {
   if (isQuotaExhaustedError(e)) {
     assertType<Equal<typeof e, QuotaExhaustedError>>();
@@ -78,6 +88,8 @@ describe('types', () => {
   it('guards narrow at run time as they do at compile time', async () => {
     expect(narrow(new Error('x'))).toBeUndefined();
     expect(overLimit(new Error('x'))).toBeUndefined();
+    expect(closed(new Error('x'))).toBeUndefined();
+    expect(closed(new LimiterClosedError({ provider: 'generic', key: 'key_0' }))).toBe('generic');
     await pool.close();
   });
 });

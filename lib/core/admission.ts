@@ -59,6 +59,13 @@ export interface Admission extends PolicyShare {
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;
   /** `w` left the queue without being admitted here (cancelled, failed). */
   left(w: Waiter): void;
-  /** Closes what the admission opened. */
-  close(): Promise<void>;
+  /**
+   * Closes what the admission opened. `refuse` (the user's `limiter.close()`): an admission
+   * that held a connection takes no more requests, and those waiting fail now; without it (a
+   * pool's eviction), it goes on answering any request still made through the limiter. The
+   * memory store's goes on answering either way: it holds nothing to close.
+   */
+  close(refuse?: boolean): Promise<void>;
+  /** Fails `w` (`LimiterClosedError`) and returns true if the admission takes no more requests. */
+  refused?(w: Waiter): boolean;
 }

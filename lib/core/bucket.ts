@@ -104,6 +104,8 @@ export class Bucket {
    */
   private endedUnread = 0;
   private endedUnreadUntil = 0;
+  /** A shared store's word on the same (`adopt`), over every process's requests in flight. */
+  private storeDoubts = false;
   private refillIndex = 0;
   /** The reset the server told for the current window, before `sharpenReset`. */
   private told: number | undefined;
@@ -300,9 +302,10 @@ export class Bucket {
    * Could answers still to come give room back? Some of our units in flight were admitted
    * before the lowest figure of the window was read, which may count them already, and
    * `remaining` took them off it. Until they are in, an empty bucket is not known to be spent.
+   * With a shared store, also when the store says so of every process's requests (`adopt`).
    */
   get awaitsAnswers(): boolean {
-    return this.inFlight > 0 && this.doubted > 0;
+    return this.storeDoubts || (this.inFlight > 0 && this.doubted > 0);
   }
 
   /**
@@ -649,9 +652,11 @@ export class Bucket {
       readonly remaining: number | undefined;
       readonly resetInMs: number | undefined;
       readonly windowMs: number | undefined;
+      readonly awaitsAnswers?: boolean;
     },
     now: number,
   ): void {
+    this.storeDoubts = state.awaitsAnswers === true;
     if (state.limit !== undefined && state.limit !== this.limit) {
       // Another process of the store read it, or learned it.
       this.limit = state.limit;

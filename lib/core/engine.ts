@@ -186,6 +186,7 @@ export class Engine {
     w.group = undefined;
     this.pauses.checkUnblock(now);
     this.registry.sweep(now);
+    if (this.admission.refused?.(w)) return;
     if (this.pauses.blocked) {
       this.reject(w, this.blockedError());
       return;

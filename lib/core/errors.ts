@@ -323,6 +323,26 @@ export class LimiterPoolFullError extends RateLimitError {
   }
 }
 
+/**
+ * The limiter was closed (`limiter.close()`, or the pool or module that made it closed it) and
+ * keeps its buckets in a shared store, whose connection it gave up: a request waiting in its
+ * queue then, or asked for afterwards, fails with this. Nothing was sent.
+ *
+ * ```ts
+ * import { isLimiterClosedError } from 'rx-ratelimit';
+ * declare const e: unknown; // what a request through a limiter failed with
+ * if (isLimiterClosedError(e)) console.warn('shutting down:', e.message);
+ * ```
+ */
+export class LimiterClosedError extends RateLimitError {
+  override readonly name = 'LimiterClosedError' as const;
+
+  /** Made by the limiter. */
+  constructor(context: ErrorContext) {
+    super(`${context.provider}: the limiter is closed (limiter.close()); the request was not sent`, context);
+  }
+}
+
 /** Is `e` any error created by rx-ratelimit? */
 export const isRateLimitError = (e: unknown): e is RateLimitError =>
   typeof e === 'object' && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;
@@ -339,6 +359,9 @@ export const isQueueFullError = (e: unknown): e is QueueFullError => isRateLimit
 /** Is `e` a {@link CostExceedsLimitError}? */
 export const isCostExceedsLimitError = (e: unknown): e is CostExceedsLimitError =>
   isRateLimitError(e) && e.name === 'CostExceedsLimitError';
+/** Is `e` a {@link LimiterClosedError}? */
+export const isLimiterClosedError = (e: unknown): e is LimiterClosedError =>
+  isRateLimitError(e) && e.name === 'LimiterClosedError';
 /** Is `e` a {@link LimiterPoolFullError}? */
 export function isLimiterPoolFullError(e: unknown): e is LimiterPoolFullError {
   return isRateLimitError(e) && e.name === 'LimiterPoolFullError';

@@ -109,13 +109,27 @@ export class Limiter {
   }
 
   /**
-   * Closes what a shared store opened for this limiter, and completes `state$` and `events$`
-   * (a pool's eviction, a NestJS shutdown: subscribers such as a UI's see the end). The limiter
-   * still answers calls afterwards, without publishing.
+   * Completes `state$` and `events$` (a NestJS shutdown: subscribers such as a UI's see the
+   * end), and closes what a shared store opened for this limiter. With the memory store the
+   * limiter still answers calls afterwards, without publishing: it holds nothing to close. With
+   * a shared store (Redis) it takes no more requests: those waiting in its queue, and any asked
+   * for later, fail with `LimiterClosedError`, nothing sent; those already sent end as
+   * they would have, their answers still written to the store. Resolves once a store call in
+   * flight has returned (its grants given back), so the store's client may be closed then.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.engine.out.close();
-    await this.engine.admission.close();
+    return this.engine.admission.close(true);
+  }
+
+  /**
+   * @internal As `close()`, for a pool that evicts the limiter while idle: it goes on answering
+   * a request still made through it (a retry after a pause longer than `idleMs`), without
+   * publishing.
+   */
+  retire(): Promise<void> {
+    this.engine.out.close();
+    return this.engine.admission.close();
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import type { CredentialMember, CredentialState } from './credential.js';
 import type { PausePolicy } from './pauses.js';
+import type { ErrorContext, RateLimitError } from './errors.js';
 import type { RetrySource } from './provider.js';
 import type { Publisher } from './publisher.js';
 import type { Permits } from './permits.js';
@@ -39,6 +40,10 @@ export interface AdmissionHost {
   rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void;
   /** Fails `w` with `CostExceedsLimitError`: it costs more of `bucket` than its limit. */
   rejectCost(w: Waiter, bucket: Bucket, cost: number): void;
+  /** Fails `w` with `error` (a handler that throws is reported, not thrown). */
+  reject(w: Waiter, error: RateLimitError): void;
+  /** Error context: provider and key label. */
+  ctx(): ErrorContext;
   /** Hands `permit` to `w` (a handler that throws does not stop the others). */
   grant(w: Waiter, permit: Permit): void;
   readonly maxServerWaitMs: number;

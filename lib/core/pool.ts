@@ -200,7 +200,8 @@ export class LimiterPool {
   }
 
   /**
-   * Closes every limiter (their `state$` complete, a shared store's connections close) and the
+   * Closes every limiter (their `state$` complete, a shared store's connections close: such a
+   * limiter then fails what waits and what is asked of it with `LimiterClosedError`) and the
    * pool's `state$`. Later `get` calls throw. Idempotent.
    */
   async close(): Promise<void> {
@@ -284,9 +285,11 @@ export class LimiterPool {
     this.evicted++;
     e.watch?.unsubscribe();
     this.latest.delete(e.hold.limiter);
-    // `release` closes the limiter (its state$ completes) unless another holder (a NestJS
-    // registration of the same provider and key) still uses it.
-    void e.hold.release();
+    // Closes the limiter (its state$ completes) unless another holder (a NestJS registration
+    // of the same provider and key) still uses it. A closed limiter of a shared store refuses
+    // requests; one the pool evicted (`retire`) goes on answering a request that still holds
+    // it (a retry after a pause longer than `idleMs`).
+    void e.hold.retire();
     if (this.watching) this.schedulePublish();
   }
 

@@ -46,6 +46,11 @@ export interface SharedLimiter {
   readonly limiter: Limiter;
   /** Lets go of the limiter; the last holder's release closes it. Idempotent. */
   release(): Promise<void>;
+  /**
+   * @internal As `release()`, but the limiter it closes goes on answering (`Limiter.retire`):
+   * a pool's eviction of an idle limiter that a request may still hold.
+   */
+  retire(): Promise<void>;
 }
 
 interface Entry {
@@ -107,7 +112,7 @@ export function shareLimiter(options: LimiterOptions, place: string): SharedLimi
   const id = identity(options);
   if (id === undefined) {
     const limiter = createLimiter(options);
-    return { limiter, release: () => limiter.close() };
+    return { limiter, release: () => limiter.close(), retire: () => limiter.retire() };
   }
   const print = fingerprint(options);
   let entry = shared.get(id);
@@ -126,15 +131,13 @@ export function shareLimiter(options: LimiterOptions, place: string): SharedLimi
   entry.holders++;
   const held = entry;
   let released = false;
-  return {
-    limiter: held.limiter,
-    release: async () => {
-      if (released) return;
-      released = true;
-      held.holders--;
-      if (held.holders > 0) return;
-      if (shared.get(id) === held) shared.delete(id);
-      await held.limiter.close();
-    },
+  const letGo = (retire: boolean) => async () => {
+    if (released) return;
+    released = true;
+    held.holders--;
+    if (held.holders > 0) return;
+    if (shared.get(id) === held) shared.delete(id);
+    await (retire ? held.limiter.retire() : held.limiter.close());
   };
+  return { limiter: held.limiter, release: letGo(false), retire: letGo(true) };
 }

@@ -8,6 +8,7 @@
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { Learning } from './costLearning.js';
+import { LimiterClosedError } from './errors.js';
 import type { LeakyBucket } from './leakyBucket.js';
 import { reasonOf, type AdmissionHost } from './localAdmission.js';
 import type { StoreAdmission, StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
@@ -43,8 +44,12 @@ interface Probe {
 
 export class SharedAdmission implements Admission {
   readonly refusesAtCap = true;
+  /** The limiter was closed: its session's connection is given up, no request goes through it. */
+  private closed = false;
   /** A store call is in flight (at most one per limiter). */
   private busy = false;
+  /** Settles once that call's answer is handled. */
+  private pending: Promise<void> | undefined;
   /**
    * Per group of waiting requests (same set of buckets): do not ask the store again before this
    * time, unless something changed (`dirty`: a response, a release, a notice from another
@@ -109,8 +114,24 @@ export class SharedAdmission implements Admission {
     this.session.resume?.(options);
   }
 
-  close(): Promise<void> {
+  async close(refuse = false): Promise<void> {
+    const host = this.host;
+    if (refuse && !this.closed) {
+      this.closed = true;
+      const error = new LimiterClosedError(host.ctx());
+      // The queue is emptied before any handler runs (handlers may ask for more: refused too).
+      for (const w of host.queue.drain()) host.reject(w, error);
+      host.timer.cancel();
+    }
+    // A grant asked for before: its leases go back (`onGrant`: nothing waits for them now)
+    // before the session closes, and the caller, its client.
+    await this.pending;
     return this.session.close();
+  }
+
+  refused(w: Waiter): boolean {
+    if (this.closed) this.host.reject(w, new LimiterClosedError(this.host.ctx()));
+    return this.closed;
   }
 
   observed(
@@ -234,7 +255,7 @@ export class SharedAdmission implements Admission {
     const probe = (head as Waiter).group?.learn?.probe === true;
     const count = probe ? 1 : Math.min(SHARED_BATCH, room, queue.head(group, SHARED_BATCH).length);
     this.busy = true;
-    this.session
+    this.pending = this.session
       .acquire(this.specsOf(buckets), count, {
         coldStartConcurrency: host.coldStartConcurrency,
         resetGuardMs: host.resetGuardMs,
@@ -353,13 +374,16 @@ export class SharedAdmission implements Admission {
         this.groupWait.set(group, now + SHARED_POLL_MS);
       } else {
         const at = now + grant.waitMs;
-        if (grant.waitMs > host.maxWaitMs) {
+        const long = grant.waitMs > host.maxWaitMs;
+        // Nor is a bucket known to be spent while answers in flight may give room back (the
+        // store's `awaitsAnswers`): asked again once they are in (a change notice, or the poll).
+        if (long && !bucket?.awaitsAnswers) {
           for (const { value: w, entry } of queue.head(group, Infinity)) {
             queue.remove(entry);
             host.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
           }
         } else {
-          this.groupWait.set(group, at);
+          this.groupWait.set(group, long ? now + SHARED_POLL_MS : at);
           if (bucket && host.permits.firstEmpty(bucket)) {
             host.out.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });
           }

@@ -45,6 +45,12 @@ export interface StoreBucketState {
    * when it is full again.
    */
   readonly level?: number;
+  /**
+   * Answers in flight (of any process) may give room back: `remaining` took requests off the
+   * window's lowest figure that it may count already. Until they are in, the bucket is not
+   * known to be spent, whatever its wait: what waits on it is not failed for `maxWaitMs`.
+   */
+  readonly awaitsAnswers?: boolean;
 }
 
 /** The answer to {@link StoreSession.acquire}. */

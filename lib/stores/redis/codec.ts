@@ -142,7 +142,7 @@ export interface AcquireReply {
 }
 
 /** Fields per bucket in ACQUIRE's reply. */
-const PER_BUCKET = 8;
+const PER_BUCKET = 9;
 
 export function decodeAcquire(
   reply: ReadonlyArray<string | number>,
@@ -174,6 +174,7 @@ export function decodeAcquire(
         admitted: field(j + 4) ?? 0,
         ...(rate === undefined ? {} : { restorePerSecond: rate }),
         ...(level === undefined ? {} : { level }),
+        ...(reply[j + 8] === '1' ? { awaitsAnswers: true } : {}),
       };
     }),
     carriedFirst: new Map(buckets.map((b, i) => [b.name, field(8 + i * PER_BUCKET + 5) ?? 0])),

@@ -31,8 +31,10 @@ import { COMMON } from './scriptCommon.js';
  * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
  *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
  *          then per bucket: lim, rem, reset in ms (a leaky bucket: until it is full again), win,
- *          index of the first grant, index of the first carried request, and for a leaky bucket
- *          its restore rate and the units available (a fraction; '' none known).
+ *          index of the first grant, index of the first carried request, for a leaky bucket
+ *          its restore rate and the units available (a fraction; '' none known), and '1' when
+ *          answers in flight may give room back ('dbt': the bucket is not known to be spent,
+ *          whatever its wait; '' otherwise).
  */
 export const ACQUIRE = `${COMMON}
 local now = clock()
@@ -91,6 +93,8 @@ for i = 1, nb do
   local rollLk = nil
   if roll then rollLk = lk end
   local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard), leaky)
+  -- Nothing in flight: no answer to come can give room back (as Bucket.release).
+  if infl <= 0 then s.dbt = nil end
   -- (After the lapsed leases: their units went to 'endu'.)
   if leaky then loadLeak(bk, s, hintRate) end
   if s.rvu ~= nil and s.rvu <= now then s.rv = nil; s.rvu = nil end
@@ -169,6 +173,7 @@ for i = 1, nb do
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
+      s.dbt = nil
       s.lrn = nil
       s.held = false
       s.prov = nil
@@ -360,6 +365,7 @@ for i = 1, nb do
   table.insert(out, carriedFirst)
   table.insert(out, rate)
   table.insert(out, level)
+  if (s.dbt or 0) > 0 then table.insert(out, '1') else table.insert(out, '') end
 end
 return out
 `;

@@ -38,6 +38,12 @@
  *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
+ *   dbt           fixed: units in flight (of any process) that the lowest figure may count already:
+ *                 admitted before it was read, its own request aside. `rem` took them off it all
+ *                 the same, so their answers may give room back (as `Bucket.awaitsAnswers`). Each
+ *                 one answered leaves it; one let go without an answer (RELEASE, a lapsed lease)
+ *                 does not (its index is not known there), so it stays until nothing is in flight:
+ *                 Redis may wait for more answers than memory, never for fewer
  *   held          fixed: '1' once a 429 emptied this window (no answer from it raises what is left)
  *   tld, tsl      fixed: the reset the server told for this window, before `sharpenReset` (`rst`
  *                 is the sharper of it and a window after the answer that told it), and how much
@@ -104,7 +110,8 @@ local function clock()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
-  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru'}
+  'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
+  'dbt'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -119,11 +126,11 @@ local function load(key, hintLim, hintWin, pauseKey)
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
-    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]) }
+    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
-    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.prov = nil
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.dbt = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
@@ -145,7 +152,7 @@ local function save(key, s, ttl, now)
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
-    'othl', str(s.othl), 'unru', str(s.unru))
+    'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

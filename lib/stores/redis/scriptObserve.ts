@@ -26,16 +26,18 @@ import { COMMON } from './scriptCommon.js';
  * answer from the window's lowest figure less every request in flight (`recount`: a late
  * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
  * window); with no reset, a rise the requests in flight cannot explain is a new window
- * (`rolledOver`). A rolling bucket (as `RollingBucket.apply`):
- * a reading of 0 left holds it until the reset; what the server counted beyond our calls (in the
- * log or in flight, in units) up to this request is someone else's, the oldest unit of it
- * counted until the reset, the rest a window from now, but for later calls whose figures were
- * read first (they overtook it); a figure older than one read already only raises that spend,
- * and, once another client is seen, our earlier calls a fresh figure may have missed count
- * beside it until a figure counts them; the call is logged as ended now. A request of a window
- * that really cost other than it was admitted with (its reconciled cost) first takes the
- * difference from what is left and what is in flight, or gives it back (as `Bucket.reconcile`),
- * and a rolling call is logged with what it really cost.
+ * (`rolledOver`). The other requests in flight when the lowest figure was read may be counted
+ * by it: until their answers are in, the window is not known to be spent (`dbt`, as
+ * `Bucket.awaitsAnswers`; the last of them in wakes who waits). A rolling bucket (as
+ * `RollingBucket.apply`): a reading of 0 left holds it until the reset; what the server
+ * counted beyond our calls (in the log or in flight, in units) up to this request is someone
+ * else's, the oldest unit of it counted until the reset, the rest a window from now, but for
+ * later calls whose figures were read first (they overtook it); a figure older than one read
+ * already only raises that spend, and, once another client is seen, our earlier calls a fresh
+ * figure may have missed count beside it until a figure counts them; the call is logged as
+ * ended now. A request of a window that really cost other than it was admitted with (its
+ * reconciled cost) first takes the difference from what is left and what is in flight, or gives
+ * it back (as `Bucket.reconcile`), and a rolling call is logged with what it really cost.
  *
  * A leaky bucket (as `LeakyBucket.apply`): brought up to now; the request's reconciled cost
  * gives back (or takes) the difference from what it was admitted with; the figure, taken as at
@@ -75,6 +77,8 @@ for i = 1, nb do
   if rolling then rollLk = lk end
   local logTtl = math.max(keyTtl, (s.win or num(ARGV[a + 5]) or 0) + guard)
   local infl = inflight(fk, now, bk, rollLk, logTtl, leaky)
+  -- Nothing in flight: no answer to come can give room back (as Bucket.release).
+  if infl <= 0 then s.dbt = nil end
   -- (After the lapsed leases: their units went to 'endu'.)
   if leaky then loadLeak(bk, s, hintRate) end
   local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
@@ -84,7 +88,7 @@ for i = 1, nb do
   -- What it was admitted with (one if not known here: a lapsed lease).
   local admitted = math.max(1, own)
   local index = num(ARGV[a + 6])
-  local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc }
+  local before = { rem = s.rem, rst = s.rst, obs = s.obs, unc = s.unc, dbt = s.dbt }
   -- A window's request that really cost other than it was admitted with (a cost estimated
   -- before and told after): the difference is taken from, or given back to, what is left and
   -- what is in flight, before the figures are read (as Bucket.reconcile in memory); a rolling
@@ -446,10 +450,14 @@ for i = 1, nb do
       end
       if newWindow then
         s.low = nil
+        s.dbt = nil
         s.held = false
       end
       if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
+        -- The other units in flight were admitted before this figure was read: it may count
+        -- them already, and what is left takes them off it all the same (as Bucket.apply).
+        s.dbt = math.max(0, infl - own)
       end
       -- A reading with nothing else in flight counted every admission so far. Only the server's
       -- own figure is a base for a drop: the window's low may be an estimate (a process back
@@ -512,6 +520,12 @@ for i = 1, nb do
       end
     end
   end
+  if mine and s.dbt ~= nil then
+    -- As Bucket.release: an answer the lowest figure may count is in (that figure's own aside),
+    -- and with nothing left in flight no answer to come can give room back.
+    if index ~= nil and s.lowa ~= nil and index < s.lowa and index ~= s.lowi then s.dbt = s.dbt - own end
+    if s.dbt <= 0 or infl - own <= 0 then s.dbt = nil end
+  end
   if lease ~= '' and redis.call('ZREM', fk, lease) > 0 then dropCost(bk, lease) end
   if rolling and lease ~= '' then redis.call('HDEL', bk, 'x:' .. lease) end
   if leaky then
@@ -537,6 +551,8 @@ for i = 1, nb do
   elseif before.rst ~= nil and (s.rst == nil or s.rst < before.rst) then wake = true
   elseif s.rem == 0 and before.rst == nil and s.rst ~= nil then wake = true
   elseif mine and ((before.unc ~= nil and before.unc <= 0) or (s.rem == 0 and s.rst == nil)) then wake = true
+  -- The last answer that might have given room back is in: who waits on it may go, or fail.
+  elseif before.dbt ~= nil and s.dbt == nil then wake = true
   end
 end
 if wake then redis.call('PUBLISH', ARGV[3], 'observe') end
