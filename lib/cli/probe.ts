@@ -20,7 +20,10 @@ export interface ProbeBucket {
 
 /** What one profile makes of the response. */
 export interface ProbeProfile {
+  /** The profile's name (`Provider.name`). */
   readonly provider: string;
+  /** The call that makes it, e.g. `providers.planningCenter()`. */
+  readonly use: string;
   readonly outcome: 'ok' | 'limited' | 'blocked';
   readonly buckets: readonly ProbeBucket[];
 }
@@ -30,7 +33,11 @@ export interface ProbeReport {
   /** The URL without its query, fragment or user-info. */
   readonly url: string;
   readonly status: number;
-  /** The profile that read the most numbers, or `null` when none read any. */
+  /**
+   * The name of the profile that fits best, or `null` when none read a number: the one that read
+   * the most numbers sensibly; among equals, the one whose API the URL's host or a header only it
+   * sends names, then a general one (`generic`, `ietf`) over a provider's that nothing names.
+   */
   readonly best: string | null;
   /** Every profile that read at least one number, best first. */
   readonly profiles: readonly ProbeProfile[];
@@ -54,21 +61,79 @@ export interface ProbeOptions {
   readonly timeoutMs?: number;
 }
 
-const PROFILES: readonly Provider[] = [
-  providers.procore(),
-  providers.planningCenter(),
-  providers.fieldwire(),
-  providers.pipedrive({ plan: 'essential' }),
-  providers.teos(),
-  providers.ietf(),
-  providers.generic(),
+/**
+ * Every profile the probe tries, with what tells a response of its API from another's that
+ * reads the same numbers (many APIs send `X-RateLimit-Limit`/`-Remaining`/`-Reset`): the hosts
+ * of its API and headers no other provider here sends. The general profiles come last and name
+ * no API: they fit whatever sends their headers.
+ */
+interface Candidate {
+  readonly provider: Provider;
+  /** The call that makes the profile, as a user writes it. */
+  readonly use: string;
+  /** The API's hosts: the URL's host is one of them or under one. */
+  readonly hosts?: readonly string[];
+  /** Response headers (lower case) only this provider sends. */
+  readonly signs?: readonly string[];
+  /** `generic` and `ietf`: fit any API that sends their headers, so name none over a provider's. */
+  readonly general?: true;
+}
+
+const CANDIDATES: readonly Candidate[] = [
+  { provider: providers.procore(), use: 'providers.procore()', hosts: ['procore.com'], signs: ['x-rate-limit-limit'] },
+  {
+    provider: providers.planningCenter(),
+    use: 'providers.planningCenter()',
+    hosts: ['planningcenteronline.com'],
+    signs: ['x-pco-api-request-rate-limit', 'x-pco-api-request-rate-count'],
+  },
+  { provider: providers.fieldwire(), use: 'providers.fieldwire()', hosts: ['fieldwire.com', 'fieldwire.net'] },
+  {
+    provider: providers.pipedrive({ plan: 'essential' }),
+    use: "providers.pipedrive({ plan: 'essential' }) (or your plan)",
+    hosts: ['pipedrive.com'],
+    signs: ['x-daily-requests-left'],
+  },
+  { provider: providers.teos(), use: 'providers.teos()', signs: ['x-rate-limit-limit'] },
+  {
+    provider: providers.github(),
+    use: 'providers.github()',
+    hosts: ['github.com'],
+    signs: ['x-ratelimit-resource', 'x-github-request-id'],
+  },
+  {
+    provider: providers.hubspot(),
+    use: 'providers.hubspot()',
+    hosts: ['hubapi.com', 'hubspot.com'],
+    signs: ['x-hubspot-ratelimit-max', 'x-hubspot-ratelimit-daily'],
+  },
+  {
+    provider: providers.atlassian(),
+    use: 'providers.atlassian()',
+    hosts: ['atlassian.net', 'atlassian.com'],
+    signs: ['beta-ratelimit-policy', 'x-ratelimit-nearlimit', 'ratelimit-reason'],
+  },
+  {
+    provider: providers.shopify({ api: 'rest' }),
+    use: "providers.shopify({ api: 'rest' })",
+    hosts: ['myshopify.com'],
+    signs: ['x-shopify-shop-api-call-limit'],
+  },
+  { provider: providers.ietf(), use: 'providers.ietf()', general: true },
+  { provider: providers.generic(), use: 'providers.generic()', general: true },
 ];
+
+/** How surely a candidate names the API, from its URL and headers: 2 its host, 1 a header of its own. */
+function identifies(c: Candidate, host: string, headers: Headers): number {
+  if (c.hosts?.some((h) => host === h || host.endsWith(`.${h}`))) return 2;
+  return c.signs?.some((name) => headers.has(name)) ? 1 : 0;
+}
 
 /** Farthest reset a profile's reading may be taken at: a daily window plus two hours. */
 const MAX_RESET_MS = 26 * 3_600_000;
 
 /** A response header name that looks like a rate-limit header. */
-const LIMIT_HEADER = /rate-?limit|retry-after|quota/i;
+const LIMIT_HEADER = /rate-?limit|call-limit|retry-after|quota/i;
 
 /**
  * Sends one request and reports which profile reads its rate-limit headers, every bucket it
@@ -93,9 +158,10 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
     serverDate === undefined ? null : Math.abs(serverDate - local) < 1000 ? 0 : Math.round(serverDate - local);
   const response = responseLike(res.status, res.headers);
   const request = { method, url };
-  /** A reset read in the past or more than a day and a bit ahead: the profile misreads the header. */
-  const implausible = new Map<ProbeProfile, number>();
-  const profiles = PROFILES.map((provider): ProbeProfile => {
+  const host = hostOf(url);
+  const rank = new Map<ProbeProfile, readonly [number, number, number]>();
+  const profiles = CANDIDATES.map((candidate): ProbeProfile => {
+    const provider = candidate.provider;
     const reading = provider.read(response, request);
     let wrong = 0;
     const buckets = reading.buckets
@@ -117,12 +183,14 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
           windowMs: b.windowMs ?? null,
         };
       });
-    const profile = { provider: provider.name, outcome: reading.outcome, buckets };
-    implausible.set(profile, wrong);
+    const profile = { provider: provider.name, use: candidate.use, outcome: reading.outcome, buckets };
+    // Best first: the most numbers read sensibly; among equals, the API the host or a header
+    // of its own names, then a general profile over a provider's that nothing here names.
+    rank.set(profile, [numbers(profile) - wrong, identifies(candidate, host, res.headers), candidate.general ? 1 : 0]);
     return profile;
   })
     .filter((p) => p.buckets.length > 0)
-    .sort((a, b) => numbers(b) - (implausible.get(b) ?? 0) - (numbers(a) - (implausible.get(a) ?? 0)));
+    .sort((a, b) => compareRanks(rank.get(b), rank.get(a)));
   const rateLimitHeaders = [...res.headers.keys()].filter((name) => LIMIT_HEADER.test(name)).sort();
   const missing: string[] = [];
   if (profiles.length === 0)
@@ -144,6 +212,24 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
   };
 }
 
+/** The URL's host name, lower case (empty when it has none). */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.toLowerCase();
+  } catch {
+    return '';
+  }
+}
+
+/** Orders ranks field by field. */
+function compareRanks(a: readonly number[] = [], b: readonly number[] = []): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 /** How many numbers a profile read: the more, the better it fits. */
 function numbers(p: ProbeProfile): number {
   return p.buckets.reduce(
@@ -155,7 +241,7 @@ function numbers(p: ProbeProfile): number {
 /** A {@link ProbeReport} as lines for a terminal; reset times in this machine's local time. */
 export function formatProbe(report: ProbeReport): string {
   const lines = [`${report.url} answered ${report.status}`];
-  lines.push(report.best ? `profile: providers.${report.best}()` : 'profile: none fits');
+  lines.push(report.profiles[0] ? `profile: ${report.profiles[0].use}` : 'profile: none fits');
   for (const p of report.profiles.slice(0, 1)) {
     for (const b of p.buckets) {
       const reset = b.resetAt === null ? 'reset unknown' : `resets ${new Date(b.resetAt).toLocaleString()}`;

@@ -49,9 +49,25 @@ describe('rx-ratelimit probe', () => {
     expect(out).not.toContain(TOKEN);
     const report = JSON.parse(out) as ProbeReport;
     expect(report.url).toMatch(/\/pd\/v1\/deals$|\/v1\/deals$/);
-    expect(report.best).toBe('pipedrive');
+    // Pipedrive's three X-RateLimit headers, on a host that is not Pipedrive's: the general
+    // profile fits, and Pipedrive's reads them as well.
+    expect(report.best).toBe('generic');
+    expect(report.profiles.map((p) => p.provider)).toContain('pipedrive');
     expect(report.profiles[0]?.buckets.length).toBeGreaterThan(0);
     expect(typeof report.clockOffsetMs).toBe('number');
+  });
+
+  it.each([
+    ['procore', '/rest/v1.0/projects', 'providers.procore()'],
+    ['planningCenter', '/people/v2/people', 'providers.planningCenter()'],
+    ['github', '/repos/octo/hello/issues', 'providers.github()'],
+    ['hubspot', '/crm/v3/objects/contacts', 'providers.hubspot()'],
+    ['atlassian', '/rest/api/3/issue/ABC-1', 'providers.atlassian()'],
+    ['shopify', '/admin/api/2025-01/products.json', "providers.shopify({ api: 'rest' })"],
+  ] as const)('names %s from the headers only its API sends, as the call that makes it', async (name, path, use) => {
+    const { code, out } = await run(['probe', `${sim.urlFor(name)}${path}`, '-H', `Authorization: Bearer ${TOKEN}`]);
+    expect(code).toBe(0);
+    expect(out).toContain(`profile: ${use}\n`);
   });
 
   it('says what is missing when the response has no rate-limit headers', async () => {
@@ -88,6 +104,57 @@ describe('rx-ratelimit probe', () => {
     expect(code).toBe(2);
     expect(err).toMatch(/argument 3/);
     expect(out + err).not.toContain(TOKEN);
+  });
+});
+
+describe('rx-ratelimit probe on headers several APIs send', () => {
+  const inAMinute = () => String(Math.floor(Date.now() / 1000) + 60);
+  /** A fetch that answers every URL with `headers`, as the API at that URL would. */
+  const answering = (headers: Record<string, string>) =>
+    (async () => new Response('{}', { status: 200, headers })) as unknown as typeof globalThis.fetch;
+
+  it('reads plain X-RateLimit headers from an unknown host with the generic profile, not a provider', async () => {
+    const server = await startTestServer((_req, res) => {
+      res.writeHead(200, {
+        'x-ratelimit-limit': '100',
+        'x-ratelimit-remaining': '42',
+        'x-ratelimit-reset': inAMinute(),
+      });
+      res.end();
+    });
+    try {
+      const { code, out } = await run(['probe', `${server.url}/v1/things`]);
+      expect(code).toBe(0);
+      expect(out).toContain('profile: providers.generic()\n');
+      expect(out).toMatch(/42 of 100 left/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.each([
+    ['https://api.fieldwire.com/api/v3/projects', 'fieldwire'],
+    ['https://acme.fieldwire.net/api/v3/projects', 'fieldwire'],
+    ['https://api.github.com/repos/octo/hello', 'github'],
+    ['https://ACME.Atlassian.net/rest/api/3/issue/A-1', 'atlassian'],
+  ])('names the API of the URL %s when its headers fit several profiles', async (url, best) => {
+    const headers = { 'x-ratelimit-limit': '100', 'x-ratelimit-remaining': '42', 'x-ratelimit-reset': inAMinute() };
+    const report = await probe(url, { fetch: answering(headers) });
+    expect(report.best).toBe(best);
+    expect(report.profiles.map((p) => p.provider)).toContain('generic');
+  });
+
+  it("reads Pipedrive's reset in seconds on Pipedrive's host, where a timestamp would be decades ago", async () => {
+    const headers = { 'x-ratelimit-limit': '40', 'x-ratelimit-remaining': '39', 'x-ratelimit-reset': '2' };
+    const report = await probe('https://acme.pipedrive.com/api/v1/deals', { fetch: answering(headers) });
+    expect(report.best).toBe('pipedrive');
+    expect(report.profiles[0]?.buckets[0]?.resetAt).toEqual(expect.any(Number));
+  });
+
+  it('does not name a provider from a host that only ends like its own', async () => {
+    const headers = { 'x-ratelimit-limit': '100', 'x-ratelimit-remaining': '42', 'x-ratelimit-reset': inAMinute() };
+    const report = await probe('https://notgithub.com/v1', { fetch: answering(headers) });
+    expect(report.best).toBe('generic');
   });
 });
 
