@@ -92,7 +92,7 @@ for i = 1, nb do
   for c in string.gmatch(ARGV[a + 9] or '', '%d+') do carry[#carry + 1] = tonumber(c) end
   local rollLk = nil
   if roll then rollLk = lk end
-  local infl = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard), leaky)
+  local infl, lapsed = inflight(fk, now, bk, rollLk, math.max(keyTtl, (s.win or 0) + guard), leaky)
   -- Nothing in flight: no answer to come can give room back (as Bucket.release).
   if infl <= 0 then s.dbt = nil end
   -- (After the lapsed leases: their units went to 'endu'.)
@@ -179,9 +179,14 @@ for i = 1, nb do
       s.prov = nil
       s.tld = nil
       s.tsv = nil
+      -- Calls that ended without a figure before the reset: counted in the window that ended.
+      s.eu = nil
+      s.euu = nil
       -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
       local told = s.kind == 's' or s.proj
-      if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - reserved) else s.rem = nil; s.obs = 0 end
+      -- Leases that lapsed are taken as ending now, after the refill (it is not known when they
+      -- did): in flight at the refill, then ended without a figure below.
+      if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - lapsed - reserved) else s.rem = nil; s.obs = 0 end
       if s.lim ~= nil and s.obs == 1 then
         s.unc = unconfirmedBudget(s.lim, told)
         s.ridx = s.adm
@@ -197,6 +202,8 @@ for i = 1, nb do
         s.proj = false
       end
     end
+    -- A lapsed lease's call (its process died, or it outlived leaseMs) ended without a figure.
+    endedUnread(s, lapsed)
     -- Spent by this process in this window while Redis did not answer (after any refill).
     if debit > 0 then
       -- No reading counted what was spent while away: no drop is attributed from here.

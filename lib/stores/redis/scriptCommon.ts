@@ -52,6 +52,13 @@
  *                 flight (of any process), '' otherwise: `low` then counted every request
  *                 admitted, and the drop to the next request's answer, if nothing is admitted
  *                 beside it, is that request's cost (OBSERVE tells it: costLearning.ts)
+ *   eu, euu       fixed: units of calls (of any process) that ended without a figure of this
+ *                 bucket (answered without one, as a HubSpot search's answer has no daily
+ *                 figure; let go by RELEASE; their lease lapsed), and `adm` when the last of them
+ *                 ended: a figure read later from a call admitted before that may not count them
+ *                 (the server counted in another order than we sent), so they are taken off
+ *                 every figure, as the calls in flight are, until one from a call admitted at or
+ *                 after `euu` is read; a refill ends them (as `endedUnread` in `Bucket`)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
@@ -111,7 +118,7 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt'}
+  'dbt', 'eu', 'euu'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -126,7 +133,8 @@ local function load(key, hintLim, hintWin, pauseKey)
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
-    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]) }
+    othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]),
+    eu = num(f[35]), euu = num(f[36]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
@@ -152,7 +160,7 @@ local function save(key, s, ttl, now)
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
     'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
-    'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt))
+    'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).
@@ -291,15 +299,18 @@ local function logEnds(lk, n, now, ttl)
   if redis.call('LLEN', lk) > ${MAX_ROLLING_LOG} then redis.call('LTRIM', lk, -${MAX_ROLLING_LOG}, -1) end
   redis.call('PEXPIRE', lk, ttl)
 end
--- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it.
+-- Units in flight on a bucket: one per lease not lapsed, plus what costly ones hold beyond it;
+-- and the units of the leases that lapsed (ended now, without a figure).
 -- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).
 -- leaky: a leaky bucket, whose lapsed leases' 'f:' fields go with them.
 local function inflight(key, now, bk, lk, logTtl, leaky)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
+  local lapsed = 0
   if xu > 0 or lk ~= nil or leaky then
     local ended = 0
     local silent = {}
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+      lapsed = lapsed + leaseCost(bk, lease)
       if not carried(lease) then ended = ended + leaseCost(bk, lease) end
       if lk ~= nil then
         -- Its process is gone: the call reached the server by now, if ever.
@@ -318,8 +329,17 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
     end
     xu = num(redis.call('HGET', bk, 'xu')) or 0
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  return redis.call('ZCARD', key) + xu
+  -- (Without costly leases each lapsed one held a unit: the count removed.)
+  local removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if lapsed == 0 then lapsed = removed end
+  return redis.call('ZCARD', key) + xu, lapsed
+end
+-- A fixed window's calls that ended without a figure of it: counted until a figure from a call
+-- admitted from now on is read (as Bucket.release in memory).
+local function endedUnread(s, units)
+  if units <= 0 then return end
+  s.eu = (s.eu or 0) + units
+  s.euu = s.adm
 end
 -- A rolling bucket's log: drops the calls that ended at or before now - win - guard (they have
 -- left the server's window), a page at a time; returns how many are left.

@@ -12,7 +12,9 @@ import { COMMON } from './scriptCommon.js';
  * bucket the call is logged as ended now (as `RollingBucket.release`: the server may have
  * logged it as late as that); on a leaky bucket its units stay spent (they come back with
  * time), and what it kept of a send from a full bucket goes.
- * A rolling call also ends without a figure read (`sil`: a figure read later may not count it).
+ * A rolling call also ends without a figure read (`sil`: a figure read later may not count it);
+ * a fixed window's call stays counted (`eu`, as `Bucket.release` with no figure read) until a
+ * figure from a call admitted after it ended is read.
  * KEYS: per bucket: in-flight set, bucket hash, log; then the pause hash. ARGV: channel,
  * keyTtlMs, guardMs, kinds (one character per bucket: '0' a fixed window, '1' rolling, '2'
  * leaky), then one or more leases.
@@ -39,6 +41,9 @@ for i = 1, #KEYS - 1, 3 do
   end
   local ended = 0
   local silent = {}
+  -- Units of a fixed window's calls let go (a bucket marked rolling with no window is one).
+  local unread = 0
+  local fixed = string.sub(ARGV[4], b, b) == '0' or (string.sub(ARGV[4], b, b) == '1' and not (win ~= nil and win > 0))
   -- A leaky bucket restores no further than the capacity less what is out: brought to now first.
   if string.sub(ARGV[4], b, b) == '2' then
     now = now or clock()
@@ -48,6 +53,7 @@ for i = 1, #KEYS - 1, 3 do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
       if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
+      if fixed then unread = unread + leaseCost(KEYS[i + 1], ARGV[j]) end
       -- Let go without an answer: it may reach the server as late as the guard after now.
       if win ~= nil then
         now = now or clock()
@@ -67,6 +73,11 @@ for i = 1, #KEYS - 1, 3 do
     logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
   end
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
+  -- (Never a hash made here without its TTL: one gone has nothing to count them against.)
+  if unread > 0 and redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm')
+    redis.call('HSET', KEYS[i + 1], 'eu', (num(f[1]) or 0) + unread, 'euu', num(f[2]) or 0)
+  end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
 return n

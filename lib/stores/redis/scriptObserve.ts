@@ -28,7 +28,9 @@ import { COMMON } from './scriptCommon.js';
  * window); with no reset, a rise the requests in flight cannot explain is a new window
  * (`rolledOver`). The other requests in flight when the lowest figure was read may be counted
  * by it: until their answers are in, the window is not known to be spent (`dbt`, as
- * `Bucket.awaitsAnswers`; the last of them in wakes who waits). A rolling bucket (as
+ * `Bucket.awaitsAnswers`; the last of them in wakes who waits). A call of a fixed window
+ * answered without its figure (or whose lease lapsed) stays counted beside those in flight
+ * (`eu`, as `Bucket.release`) until a figure from a call admitted after it ended is read. A rolling bucket (as
  * `RollingBucket.apply`): a reading of 0 left holds it until the reset; what the server
  * counted beyond our calls (in the log or in flight, in units) up to this request is someone
  * else's, the oldest unit of it counted until the reset, the rest a window from now, but for
@@ -76,9 +78,11 @@ for i = 1, nb do
   local rollLk = nil
   if rolling then rollLk = lk end
   local logTtl = math.max(keyTtl, (s.win or num(ARGV[a + 5]) or 0) + guard)
-  local infl = inflight(fk, now, bk, rollLk, logTtl, leaky)
+  local infl, lapsed = inflight(fk, now, bk, rollLk, logTtl, leaky)
   -- Nothing in flight: no answer to come can give room back (as Bucket.release).
   if infl <= 0 then s.dbt = nil end
+  -- A fixed window's lapsed leases: their calls ended without a figure.
+  if not leaky and not rolling then endedUnread(s, lapsed) end
   -- (After the lapsed leases: their units went to 'endu'.)
   if leaky then loadLeak(bk, s, hintRate) end
   local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
@@ -467,18 +471,25 @@ for i = 1, nb do
         if infl - own <= 0 and s.low == rem then s.lrn = s.adm else s.lrn = nil end
       end
       if lim ~= nil then s.lim = lim end
+      -- A figure from a call admitted once the last call that ended without one had ended
+      -- (euu) counts them all.
+      if rem ~= nil and index ~= nil and index >= (s.euu or 0) then
+        s.eu = nil
+        s.euu = nil
+      end
       if rem ~= nil then
         -- The server's figure is an upper bound: every request in flight (of any process) may
-        -- not have reached it yet, so they are taken off it. Within a window what is left is
-        -- recounted from the window's lowest figure at each answer (recount: it may rise, never
-        -- after a 429 emptied the window). Shares reserved for processes that may still be
-        -- spending locally (after an outage) are taken off too.
-        local others = infl - own
+        -- not have reached it yet, so they are taken off it, and so are the calls that ended
+        -- without a figure (eu: the server may have counted them after this one). Within a
+        -- window what is left is recounted from the window's lowest figure at each answer
+        -- (recount: it may rise, never after a 429 emptied the window). Shares reserved for
+        -- processes that may still be spending locally (after an outage) are taken off too.
+        local others = math.max(0, infl - own) + (s.eu or 0)
         local reserved = 0
         if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
         local low = nil
         if s.low ~= nil then low = s.low - reserved end
-        s.rem = recount(s.rem, rem - reserved, math.max(0, others), low, newWindow, s.held, index ~= nil)
+        s.rem = recount(s.rem, rem - reserved, others, low, newWindow, s.held, index ~= nil)
         if s.lim == nil and rem > 0 then s.lim = rem end
       end
       if reset ~= nil then
@@ -519,6 +530,12 @@ for i = 1, nb do
         s.proj = false
       end
     end
+  end
+  -- A fixed window's call answered without its figure (as Bucket.release: HubSpot's search
+  -- answers tell no daily count): the server may count it after a call whose figure is read
+  -- later, so it stays counted until a figure from a call admitted from now on is read.
+  if mine and not leaky and not rolling and not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil) then
+    endedUnread(s, own)
   end
   if mine and s.dbt ~= nil then
     -- As Bucket.release: an answer the lowest figure may count is in (that figure's own aside),

@@ -245,7 +245,8 @@ function answer(
     RELATIVE_SLACK_MS,
     cost,
   );
-  memory.release(req.index, now, cost);
+  // Ended unread when the answer told no figure of the bucket (a permit's READ bit).
+  memory.release(req.index, now, cost, st.remaining !== undefined);
 }
 
 /** The step on the memory bucket `b` at `now` (a request's send moved by `sentShift`). */
@@ -253,7 +254,7 @@ function tryStep(b: Bucket, st: Step, req: Sent | undefined, now: number, sentSh
   if (st.op === 'acquire') admit(b, now, st.count, cost);
   else if (st.op === 'exhaust') b.exhaust(now + st.ms);
   else if (st.op === 'answer' && req) answer(b, st, req, now, req.sentAt + sentShift, cost);
-  else if (st.op === 'release' && req) b.release(req.index, now, cost);
+  else if (st.op === 'release' && req) b.release(req.index, now, cost, false);
 }
 
 /** Does the step come out the same on the memory bucket anywhere within the margin of `now`? */
@@ -391,7 +392,7 @@ async function play(client: Redis, prefix: string, { s, steps }: Scenario, stats
           answer(memory, st, req, now, req.sentAt, cost);
         } else if (req) {
           store.release(req.lease, [spec]);
-          memory.release(req.index, now, cost);
+          memory.release(req.index, now, cost, false);
         }
         await client.ping(); // the store's write has run
         drift = Math.max(drift, Date.now() - now);

@@ -301,12 +301,13 @@ function sameAccounting(
             held,
             serverAt === undefined || st.resetInMs === undefined ? undefined : now + st.resetInMs,
           );
-          // As a permit: every bucket of the request is told its answer came back, then released.
+          // As a permit: every bucket of the request is told its answer came back, then released,
+          // with whether the answer told the bucket's figure (else it ended unread).
           memory.confirm(req.index, now);
-          memory.release(req.index, now, held);
+          memory.release(req.index, now, held, remaining !== undefined);
         } else {
           store.release(req.lease, [spec]);
-          memory.release(req.index, Date.now(), cost);
+          memory.release(req.index, Date.now(), cost, false);
           letGo = true;
         }
         await client.ping(); // the store's write has run
@@ -420,6 +421,46 @@ describe('memory and Redis keep one accounting', () => {
               { op: 'exhaust', ms: 2000 },
               { op: 'answer', which: 0, limit: undefined, remaining: 1, resetInMs: undefined, serverAt: undefined },
               { op: 'acquire', count: 1 },
+            ],
+          },
+        ],
+        // A call answered without the bucket's figure (a HubSpot search's answer has no daily
+        // count), before a call admitted ahead of it reads the window: the server may have
+        // counted it after that call, so it stays taken off that figure (2 left, not 3) in both,
+        // until a figure from a call admitted after it ended is read.
+        [
+          {
+            s: { rolling: false, limit: 5, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: 4, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              {
+                op: 'answer',
+                which: 1,
+                limit: undefined,
+                remaining: undefined,
+                resetInMs: undefined,
+                serverAt: undefined,
+              },
+              { op: 'answer', which: 0, limit: 5, remaining: 3, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 5 },
+              { op: 'answer', which: 0, limit: 5, remaining: 1, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 5 },
+            ],
+          },
+        ],
+        // The same with the call let go unanswered (an error, an abort): RELEASE keeps it too.
+        [
+          {
+            s: { rolling: false, limit: 10, windowMs: 60_000, cost: 2 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 8, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              { op: 'release', which: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 6, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 5 },
             ],
           },
         ],
