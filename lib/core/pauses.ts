@@ -14,6 +14,7 @@ import type { ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload, Publisher } from './publisher.js';
 import type { LimiterEvent } from './events.js';
 import type { StoreBlock } from './store.js';
+import { RELATIVE_SLACK_MS } from './window.js';
 
 /** How pauses and blocks reach the other limiters of the credential (the admission's side). */
 export interface PolicyShare {
@@ -140,7 +141,11 @@ export class PausePolicy {
           reading.limitedBy,
         );
     // A wait past `maxServerWaitMs` is garbage, not obeyed: the backoff below applies instead.
-    if (told !== undefined && told - now <= host.maxServerWaitMs) {
+    // So is a time more than a second (its rounding, the clock offset) before the request was
+    // even sent: no window that refused it can have ended then (a reset of 2001, of 1970).
+    // Obeyed, it sent the request again at once, into the window that had just refused it.
+    const stale = told !== undefined && sentAt !== undefined && told < sentAt - RELATIVE_SLACK_MS;
+    if (told !== undefined && !stale && told - now <= host.maxServerWaitMs) {
       at = Math.max(now, told);
       source = reading.retrySource ?? 'retry-after';
     } else {

@@ -1,0 +1,344 @@
+/**
+ * The five providers of the seeds under traffic the other properties do not draw, in virtual
+ * time against the simulator: a server clock off by up to two hours (or by a fraction of a
+ * second), delays with heavy tails (a request can stall for seconds, so answers come back far
+ * out of order), connections that drop before the server sees a request or after it counted it
+ * (the answer lost), bursts separated by idles long enough for buckets to be forgotten, hints
+ * that do not match the server's limits, one to three limiters on the credential. What a user
+ * sees: no 429; every request ends with its answer or the network's own error; no more time than
+ * the windows the work needs.
+ *
+ * Where a dimension finds a known defect of the window rules (windowEdges.known.virtual.spec.ts
+ * keeps each counterexample), the property draws around it: Planning Center's answers come back
+ * in the order the server counted them and no answer is lost after the server counted it;
+ * Fieldwire's delays stay within 40 ms each way, without idles; TEOS is told its limits.
+ */
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { providers } from '../../lib/index.js';
+import { checkEndings, heavyDelays, refusedCount, runAdversarial, type NetFault } from './adversarialRun.js';
+import type { RunRequest } from './providerRun.js';
+
+/**
+ * Bursts after idles: gaps within a window or two, or (with `idles`) long enough for buckets to
+ * be forgotten (10 min).
+ */
+const bursts = (windowMs: number, maxSize: number, idles = true) =>
+  fc
+    .array(
+      fc.record({
+        gap: idles
+          ? fc.oneof(
+              { weight: 3, arbitrary: fc.integer({ min: 0, max: 2 * windowMs }) },
+              { weight: 1, arbitrary: fc.integer({ min: 600_000, max: 1_500_000 }) },
+            )
+          : fc.integer({ min: 0, max: 2 * windowMs }),
+        size: fc.integer({ min: 1, max: maxSize }),
+        spread: fc.integer({ min: 0, max: windowMs }),
+      }),
+      { minLength: 1, maxLength: 4 },
+    )
+    .map((bs) => {
+      const at: number[] = [];
+      let t = 0;
+      for (const b of bs) {
+        t += b.gap;
+        for (let k = 0; k < b.size; k++) at.push(t + Math.floor((b.spread * k) / Math.max(1, b.size)));
+      }
+      return at;
+    });
+
+const skew = fc.oneof(
+  fc.constant(0),
+  fc.integer({ min: -7_200_000, max: 7_200_000 }),
+  fc.integer({ min: -1500, max: 1500 }),
+);
+
+/** Mostly clean; sometimes one send in 3–8 loses its connection (of the kinds given). */
+const faultsOf = (kinds: readonly NetFault[]): fc.Arbitrary<NetFault[]> =>
+  fc.oneof(
+    fc.constant<NetFault[]>(['none']),
+    fc
+      .tuple(fc.integer({ min: 2, max: 7 }), fc.constantFrom(...kinds))
+      .map(([clean, f]) => [...Array<NetFault>(clean).fill('none'), f]),
+  );
+
+/**
+ * One-way delays, used in turn per send: with heavy tails (stalls of seconds), at most `maxMs`,
+ * or (`inOrder`) one delay each way for the whole run, so that answers come back in the order
+ * the server counted them.
+ */
+const delaysOf = (o: { maxMs?: number; inOrder?: boolean }) =>
+  o.inOrder
+    ? fc.integer({ min: 0, max: o.maxMs ?? 600 }).map((d) => [d])
+    : o.maxMs === undefined
+      ? heavyDelays
+      : fc.array(fc.integer({ min: 0, max: o.maxMs }), { minLength: 1, maxLength: 16 });
+
+/** The network of a run: streams, delays each way, limiters on the credential, faults, clock skew. */
+const netWith = (o: { maxDelayMs?: number; inOrder?: boolean; faults?: readonly NetFault[] } = {}) => ({
+  streams: fc.integer({ min: 1, max: 30 }),
+  up: delaysOf({ ...(o.maxDelayMs !== undefined ? { maxMs: o.maxDelayMs } : {}), inOrder: o.inOrder ?? false }),
+  down: delaysOf({ ...(o.maxDelayMs !== undefined ? { maxMs: o.maxDelayMs } : {}), inOrder: o.inOrder ?? false }),
+  limiters: fc.integer({ min: 1, max: 3 }),
+  faults: faultsOf(o.faults ?? ['lost-before', 'lost-after']),
+  skewMs: skew,
+});
+
+const maxRtt = (o: { up: number[]; down: number[] }) => Math.max(...o.up) + Math.max(...o.down);
+
+/** The run ends within the windows its work needs: per window its length, a second and a round trip. */
+function expectWithin(
+  o: { up: number[]; down: number[]; streams: number; limiters: number },
+  at: readonly number[],
+  lastEnd: number,
+  windows: number,
+  windowMs: number,
+) {
+  const rtt = maxRtt(o);
+  const perStream = Math.ceil(at.length / (o.streams * o.limiters));
+  expect(lastEnd).toBeLessThanOrEqual(
+    Math.max(...at) + (windows + 1) * (windowMs + 1000 + 100 + rtt) + (perStream + 2) * (rtt + 1),
+  );
+}
+
+const RUNS = Number(process.env['ADV_RUNS'] ?? 25);
+
+describe('adversarial traffic against the five providers (virtual time, the simulator)', () => {
+  it('Procore, an hour in 6 s, its limit unknown or hinted: no 429, nothing lost', () => {
+    const SCALE = 600;
+    const HOUR = 3_600_000 / SCALE;
+    fc.assert(
+      fc.property(
+        fc.record({
+          limit: fc.integer({ min: 5, max: 80 }),
+          hinted: fc.boolean(),
+          at: bursts(HOUR, 60),
+          phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
+          ...netWith(),
+        }),
+        (o) => {
+          const requests: RunRequest[] = o.at.map((at, i) => ({
+            at,
+            method: 'GET',
+            path: `/rest/v1.0/projects/${i}`,
+            limiter: i,
+          }));
+          const out = runAdversarial({
+            simulated: 'procore',
+            provider: () =>
+              providers.procore({ hints: { hourly: { windowMs: HOUR, ...(o.hinted ? { limit: o.limit } : {}) } } }),
+            engine: { timeScale: SCALE, clockOffsetMs: o.skewMs, procore: { limit: o.limit } },
+            phaseMs: o.phaseMs,
+            requests,
+            streams: o.streams,
+            limiters: o.limiters,
+            up: o.up,
+            down: o.down,
+            faults: o.faults,
+          });
+          const ends = checkEndings(out);
+          expect(refusedCount(out, 'procore')).toBe(0);
+          expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
+          expectWithin(o, o.at, out.lastEnd, Math.ceil(requests.length / o.limit), HOUR);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('Planning Center, 20 s in 1 s, refused requests counted: no 429, nothing lost', () => {
+    const SCALE = 20;
+    const PERIOD = 20_000 / SCALE;
+    fc.assert(
+      fc.property(
+        fc.record({
+          limit: fc.integer({ min: 5, max: 100 }),
+          hinted: fc.boolean(),
+          at: bursts(PERIOD, 60),
+          phaseMs: fc.integer({ min: 0, max: 60_000 }),
+          ...netWith({ inOrder: true, faults: ['lost-before'] }),
+        }),
+        (o) => {
+          const requests: RunRequest[] = o.at.map((at, i) => ({
+            at,
+            method: 'GET',
+            path: `/people/v2/people?offset=${i}`,
+            limiter: i,
+          }));
+          const out = runAdversarial({
+            simulated: 'planningCenter',
+            provider: () =>
+              providers.planningCenter({
+                hints: { default: { windowMs: PERIOD, ...(o.hinted ? { limit: o.limit } : {}) } },
+              }),
+            engine: { timeScale: SCALE, clockOffsetMs: o.skewMs, planningCenter: { limit: o.limit } },
+            phaseMs: o.phaseMs,
+            requests,
+            streams: o.streams,
+            limiters: o.limiters,
+            up: o.up,
+            down: o.down,
+            faults: o.faults,
+          });
+          const ends = checkEndings(out);
+          expect(refusedCount(out, 'planningCenter')).toBe(0);
+          expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
+          expectWithin(o, o.at, out.lastEnd, Math.ceil(requests.length / o.limit), PERIOD);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('Pipedrive, 2-s windows, a plan that may not be the one the server applies: no 429, no 403, nothing lost', () => {
+    const PLANS = ['essential', 'advanced', 'professional', 'enterprise'] as const;
+    fc.assert(
+      fc.property(
+        fc.record({
+          plan: fc.constantFrom(...PLANS),
+          told: fc.constantFrom(...PLANS),
+          at: bursts(2000, 120),
+          methods: fc.array(fc.constantFrom('GET', 'GET', 'POST', 'PUT', 'DELETE'), { minLength: 1, maxLength: 8 }),
+          phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
+          ...netWith(),
+        }),
+        (o) => {
+          const requests: RunRequest[] = o.at.map((at, i) => ({
+            at,
+            method: o.methods[i % o.methods.length]!,
+            path: `/v1/deals/${i}`,
+            limiter: i,
+          }));
+          const out = runAdversarial({
+            simulated: 'pipedrive',
+            provider: () => providers.pipedrive({ plan: o.told }),
+            engine: { clockOffsetMs: o.skewMs, pipedrive: { plan: o.plan } },
+            phaseMs: o.phaseMs,
+            requests,
+            streams: o.streams,
+            limiters: o.limiters,
+            up: o.up,
+            down: o.down,
+            faults: o.faults,
+          });
+          const ends = checkEndings(out);
+          expect(refusedCount(out, 'pipedrive')).toBe(0);
+          expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
+          const limit = { essential: 20, advanced: 40, professional: 80, enterprise: 120 }[o.plan];
+          expectWithin(o, o.at, out.lastEnd, Math.ceil(requests.length / limit), 2000);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('Fieldwire, a minute in 1 s, endpoints and the catch-all: no 429, nothing lost', () => {
+    const SCALE = 60;
+    fc.assert(
+      fc.property(
+        fc.record({
+          endpoints: fc.array(
+            fc.record({ minute: fc.integer({ min: 3, max: 40 }), hourShare: fc.integer({ min: 2, max: 60 }) }),
+            { minLength: 1, maxLength: 3 },
+          ),
+          catchAll: fc.oneof(fc.constant(3000), fc.integer({ min: 20, max: 200 })),
+          at: bursts(1000, 60, false),
+          phaseMs: fc.integer({ min: 0, max: 3_600_000 }),
+          ...netWith({ maxDelayMs: 40, faults: ['lost-before'] }),
+        }),
+        (o) => {
+          const key = (e: number) => `GET /projects/:id/ep${e}`;
+          const limits = Object.fromEntries(
+            o.endpoints.map((e, k) => [key(k), { minute: e.minute, hour: e.minute * e.hourShare }]),
+          );
+          const hints: Record<string, { windowMs: number; limit?: number }> = {
+            'catch-all': { limit: o.catchAll, windowMs: 300_000 / SCALE },
+          };
+          o.endpoints.forEach((_, k) => {
+            hints[`${key(k)}:minute`] = { windowMs: 60_000 / SCALE };
+            hints[`${key(k)}:hour`] = { windowMs: 3_600_000 / SCALE };
+          });
+          const requests: RunRequest[] = o.at.map((at, i) => ({
+            at,
+            method: 'GET',
+            path: `/projects/${1000 + i}/ep${i % o.endpoints.length}`,
+            limiter: i,
+          }));
+          const out = runAdversarial({
+            simulated: 'fieldwire',
+            provider: () => providers.fieldwire({ endpoints: limits, hints }),
+            engine: {
+              timeScale: SCALE,
+              clockOffsetMs: o.skewMs,
+              fieldwire: { endpoints: limits, catchAll: o.catchAll },
+            },
+            phaseMs: o.phaseMs,
+            requests,
+            streams: o.streams,
+            limiters: o.limiters,
+            up: o.up,
+            down: o.down,
+            faults: o.faults,
+          });
+          const ends = checkEndings(out);
+          expect(refusedCount(out, 'fieldwire')).toBe(0);
+          expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('TEOS, a minute in 1 s, its rolling minute and day told: no 429, nothing lost', () => {
+    const SCALE = 60;
+    const MINUTE = 60_000 / SCALE;
+    const DAY = 86_400_000 / SCALE;
+    fc.assert(
+      fc.property(
+        fc.record({
+          perMinute: fc.integer({ min: 3, max: 40 }),
+          perDay: fc.oneof(fc.constant(10_000), fc.integer({ min: 20, max: 150 })),
+          headersAfter: fc.integer({ min: 1, max: 4 }),
+          at: bursts(MINUTE, 50),
+          ...netWith(),
+        }),
+        (o) => {
+          const requests: RunRequest[] = o.at.map((at, i) => ({
+            at,
+            method: 'GET',
+            path: `/api/v1/items/${i}`,
+            limiter: i,
+          }));
+          const out = runAdversarial({
+            simulated: 'teos',
+            provider: () =>
+              providers.teos({
+                hints: {
+                  minute: { windowMs: MINUTE, limit: o.perMinute },
+                  day: { windowMs: DAY, limit: o.perDay },
+                },
+              }),
+            engine: {
+              timeScale: SCALE,
+              clockOffsetMs: o.skewMs,
+              teos: { perMinute: o.perMinute, perDay: o.perDay, headersAfter: o.headersAfter },
+            },
+            phaseMs: 0,
+            requests,
+            streams: o.streams,
+            limiters: o.limiters,
+            up: o.up,
+            down: o.down,
+            faults: o.faults,
+            options: { maxWaitMs: 2 * DAY },
+          });
+          const ends = checkEndings(out);
+          expect(refusedCount(out, 'teos')).toBe(0);
+          expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
