@@ -8,6 +8,9 @@ import { normalize, utcMs } from './internal.js';
 const ISO_LIKE =
   /^(\d{4})-(\d{2})-(\d{2})(?:(?:t|\s+)(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:(z|utc|gmt)|([+-])(\d{2})(?::?(\d{2}))?)?$/i;
 
+/** A nonzero digit past the millisecond. */
+const SUB_MS = /[1-9]/;
+
 function parseIsoLike(text: string): number | undefined {
   const match = ISO_LIKE.exec(text);
   if (!match) return undefined;
@@ -25,11 +28,14 @@ function parseIsoLike(text: string): number | undefined {
     offsetHours = '0',
     offsetMinutes = '0',
   ] = match;
-  // Sub-millisecond digits are truncated, not rounded, so the instant never moves into the
-  // next millisecond (or second) relative to what the server wrote.
+  // A time to wait for (a reset, a Retry-After) is never read before the instant the server
+  // wrote: sub-millisecond digits round up to the next millisecond (TEOS writes seven digits;
+  // truncated, its reset read up to a millisecond early).
   const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
-  const local = utcMs(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second), ms);
-  if (local === undefined) return undefined;
+  const sub = fraction.length > 3 && SUB_MS.test(fraction.slice(3)) ? 1 : 0;
+  const whole = utcMs(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second), ms);
+  if (whole === undefined) return undefined;
+  const local = whole + sub;
   if (sign === undefined) return local;
   const oh = Number(offsetHours);
   const om = Number(offsetMinutes);
@@ -54,7 +60,7 @@ function parseIsoLike(text: string): number | undefined {
  * - A date-time without a zone designator is taken as UTC, never as the local time zone.
  * - Years 0000–9999. Every field is range-checked (`2026-02-29` and `2026-02-30` give
  *   `undefined`, `2024-02-29` is fine); a leap second `:60` is clamped to `:59`. Sub-millisecond
- *   digits are truncated.
+ *   digits round up to the next millisecond: an instant to wait for is never read early.
  * - Plain numbers (Unix times) are *not* date-times here; use {@link parseReset} for those.
  * - Never throws; returns `undefined` for anything else.
  *

@@ -49,7 +49,8 @@ describe('providers.teos: reading responses', () => {
       '1m',
       '3',
       '2026-01-01T00:00:59.1234567Z',
-      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59, 123), windowMs: 60_000, rolling: true },
+      // .1234567 s: the reset is never read before the instant written, so 124 ms.
+      { name: 'minute', remaining: 3, reset: at(2026, 0, 1, 0, 0, 59, 124), windowMs: 60_000, rolling: true },
     ],
     [
       '1m',
