@@ -76,6 +76,12 @@ export class Bucket {
   /** The current reset is a projection of one the server told (its phase is the server's). */
   private projected = false;
   /**
+   * A projected window nothing has been sent in yet: the first send in it bounds its end as
+   * an inferred window's (`take`), for a server whose window opens at the first request after
+   * it ended, or whose told end we read a little early, outlasts the projection.
+   */
+  private projectedOpen = false;
+  /**
    * The reset we bounded ourselves, a window after an answer from the window (NaN: none). While
    * `resetAt` is still that value, the margin after it is {@link ownEndGuard}'s; any other
    * reset (told, projected, held) takes the full guard.
@@ -205,10 +211,12 @@ export class Bucket {
       this.resetAt = projectReset(this.resetAt, now, this.windowMs);
       this.resetKind = 'inferred';
       this.projected = true;
+      this.projectedOpen = true;
     } else {
       this.resetAt = undefined;
       this.resetKind = undefined;
       this.projected = false;
+      this.projectedOpen = false;
     }
   }
 
@@ -275,6 +283,19 @@ export class Bucket {
       this.projected = false;
       this.openedBy = index;
       if (this.source === 'hint' && this.observed) this.source = 'inferred';
+    } else if (this.projectedOpen) {
+      // The first send in a projected window: the projection keeps the phase of a window the
+      // server told, but the server's window may open only at this request (Planning Center's
+      // periods open at the first request after one ended) or end a little after the told end
+      // we projected (read a millisecond early): a burst spent up to the projection and again
+      // after it lands in one window of the server's. So the window ends no earlier than a
+      // window after this send, and its first answer bounds it as an inferred window's
+      // (`confirm`); a reset the server tells replaces either.
+      this.projectedOpen = false;
+      if (this.projected && this.resetKind === 'inferred' && this.windowMs !== undefined && this.windowMs > 0) {
+        this.resetAt = Math.max(this.resetAt ?? 0, now + this.windowMs);
+        this.openedBy = index;
+      }
     }
     // A request of `cost` units uses that many evenly spaced slots.
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing(now) * cost);
@@ -512,6 +533,7 @@ export class Bucket {
     if (resetAt !== undefined || rolled) {
       this.openedBy = undefined;
       this.projected = false;
+      this.projectedOpen = false;
     }
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
@@ -636,7 +658,8 @@ export class Bucket {
       // bucket the answer reports nothing of too.
       if (this.windowMs !== undefined && this.resetAt !== undefined && this.resetKind === 'inferred') {
         this.resetAt = Math.max(this.resetAt, now + this.windowMs);
-        if (this.resetAt === now + this.windowMs) this.ownEndAt = this.resetAt;
+        // (A projected window keeps the full guard: its end stays the server's phase's.)
+        if (this.resetAt === now + this.windowMs && !this.projected) this.ownEndAt = this.resetAt;
       }
       this.openedBy = undefined;
     }
@@ -671,6 +694,7 @@ export class Bucket {
       this.resetKind = 'server';
       this.openedBy = undefined;
       this.projected = false;
+      this.projectedOpen = false;
     }
   }
 
@@ -692,6 +716,7 @@ export class Bucket {
     this.openedBy = undefined;
     this.awaitingSince = undefined;
     this.projected = false;
+    this.projectedOpen = false;
     this.nextSmoothAt = 0;
   }
 
@@ -705,6 +730,7 @@ export class Bucket {
     this.toldServerAt = undefined;
     this.resetKind = 'server';
     this.openedBy = undefined;
+    this.projectedOpen = false;
   }
 
   snapshot(): BucketSnapshot {

@@ -3,7 +3,8 @@
  * lies in the window rules the memory buckets share with the Redis store's scripts
  * (lib/core/bucket.ts, rollingBucket.ts and window.ts, mirrored in lib/stores/redis/script*.ts),
  * kept here as `it.failing`: each is a 429 the client could have avoided. When a fix lands (in
- * both places), its case passes, `it.failing` reports it, and it becomes an `it`.
+ * both places), its case passes, `it.failing` reports it, and it becomes an `it` (the comment
+ * above it still tells the failure it guards against).
  *
  * In virtual time against the simulator (adversarialRun.ts): each case is a handful of requests.
  */
@@ -36,7 +37,9 @@ describe('Planning Center: periods opened by their first request (20 s in 1 s)',
   // count-1 answer, back 5 ms after counts 2 and 4, tells an end more than the tolerance after
   // the projected one, so it is read as a new period rather than an older figure of this one:
   // what is left is taken from it (4) and a sixth request goes into the period.
-  it.failing('a burst after the period ended, its count-1 answer back after the others: no sixth request', () => {
+  // Passes since the first send in a projected window bounds its end (a window after that send,
+  // then after its first answer: Bucket.take, and ACQUIRE in Redis).
+  it('a burst after the period ended, its count-1 answer back after the others: no sixth request', () => {
     const out = run({ at: [0, ...Array<number>(6).fill(1500)], streams: 3, up: [0], down: [0, 5] });
     expect(refusedCount(out, 'planningCenter')).toBe(0);
   });
@@ -45,7 +48,9 @@ describe('Planning Center: periods opened by their first request (20 s in 1 s)',
   // server counted it): the only figure telling the period's start never comes, and the
   // bucket's end stays the projection of the last one told, a period after it, which falls
   // 1 ms before the server's.
-  it.failing('the answer that opened a period lost: no request before the period ends', () => {
+  // Passes since the first send in a projected window bounds its end (a window after that send,
+  // then after its first answer: Bucket.take, and ACQUIRE in Redis).
+  it('the answer that opened a period lost: no request before the period ends', () => {
     const out = run({
       at: Array<number>(15).fill(0),
       streams: 3,
@@ -83,7 +88,9 @@ describe("Fieldwire: an endpoint's minute, aligned to the server's clock at a ph
   // runs from its first send; requests sent late in it reach the server in its next minute,
   // which the bucket refills as fresh. The answer showing 2 left again (a count of 1, as the
   // minute before) cannot be a later figure of the same minute, yet is taken as one.
-  it.failing('a constant round trip of a third of the window: no fourth request in a server minute', () => {
+  // Passes since the first send in a projected window bounds its end (a window after that send,
+  // then after its first answer: Bucket.take, and ACQUIRE in Redis).
+  it('a constant round trip of a third of the window: no fourth request in a server minute', () => {
     const out = run({ at: Array<number>(9).fill(0), streams: 3, up: [265], down: [98] });
     expect(refusedCount(out, 'fieldwire')).toBe(0);
   });
@@ -92,7 +99,9 @@ describe("Fieldwire: an endpoint's minute, aligned to the server's clock at a ph
   // minutes on, and the burst lands in that millisecond between the server's boundary and
   // ours: it spends a minute's budget in what it takes for the old minute's last instant, then
   // refills at its boundary, while the server counts both in one minute.
-  it.failing('a burst ten minutes after the last, at the edge of a projected minute: no 429', () => {
+  // Passes since the first send in a projected window bounds its end (a window after that send,
+  // then after its first answer: Bucket.take, and ACQUIRE in Redis).
+  it('a burst ten minutes after the last, at the edge of a projected minute: no 429', () => {
     const out = run({
       at: [...Array<number>(6).fill(0), ...Array<number>(4).fill(600_000)],
       streams: 2,

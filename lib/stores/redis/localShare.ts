@@ -22,6 +22,11 @@ export interface Share {
   /** Was the share derived from figures Redis gave (or is this process without any)? */
   readonly known: boolean;
   /**
+   * `resetAt` is a projection nothing has been sent in yet: the first send bounds the window's
+   * end as in `Bucket.take` (a window after the send at the earliest).
+   */
+  projectedOpen?: boolean;
+  /**
    * A sliding window: this process's share as a memory {@link RollingBucket} (its limit is
    * `perWindow`, on the store's monotonic clock), and the times of the calls it sent locally
    * (logged in Redis when it answers again).
@@ -134,6 +139,7 @@ export class LocalShares {
           share.windowMs !== undefined && share.windowMs > 0
             ? projectReset(share.resetAt, now, share.windowMs)
             : undefined;
+        share.projectedOpen = share.resetAt !== undefined;
       }
       grant = Math.min(grant, Math.max(0, Math.floor(share.left / cost)));
       if (share.left < cost) {
@@ -157,8 +163,15 @@ export class LocalShares {
           for (let u = 0; u < cost; u++) rolling.sends.push(now);
         }
         if (grant > 0) share.resetAt = rolling.bucket.resetAt ?? now + (share.windowMs ?? 0);
-      } else if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined)
+      } else if (grant > 0 && share.resetAt === undefined && share.windowMs !== undefined) {
         share.resetAt = now + share.windowMs;
+      } else if (grant > 0 && share.projectedOpen === true) {
+        // The first send in a projected window: it ends no earlier than a window after it (as
+        // Bucket.take; the server's window may open at this request).
+        share.projectedOpen = false;
+        if (share.resetAt !== undefined && share.windowMs !== undefined && share.windowMs > 0)
+          share.resetAt = Math.max(share.resetAt, now + share.windowMs);
+      }
     });
     const id = ++this.seq;
     return {
@@ -369,6 +382,7 @@ export class LocalShares {
           share.spent = 0;
         }
         share.resetAt = resetAt;
+        share.projectedOpen = false;
       }
     }
   }

@@ -196,10 +196,12 @@ for i = 1, nb do
         s.rst = projectReset(s.rst, now, s.win)
         s.kind = 'i'
         s.proj = true
+        s.popen = true
       else
         s.rst = nil
         s.kind = ''
         s.proj = false
+        s.popen = false
       end
     end
     -- A lapsed lease's call (its process died, or it outlived leaseMs) ended without a figure.
@@ -310,7 +312,16 @@ for i = 1, nb do
       s.rst = now + s.win
       s.kind = 'i'
       s.proj = false
+      s.popen = false
       s.prov = first
+    elseif s.popen then
+      -- The first send in a projected window (as Bucket.take): it ends no earlier than a window
+      -- after this send, and its first answer bounds it as an inferred window's.
+      s.popen = false
+      if s.proj and s.kind == 'i' and s.win ~= nil and s.win > 0 then
+        s.rst = math.max(s.rst or 0, now + s.win)
+        s.prov = first
+      end
     end
     if s.leaky then
       -- As LeakyBucket.take, one request after another.

@@ -14,7 +14,8 @@
  *                 window (half the limit after a told or projected reset, 0 after an inferred
  *                 one), and the admission index of the refill
  *   aw            after an inferred refill, when it began awaiting the answers in flight
- *   proj          '1' when the reset is projected from one the server told
+ *   proj          '1' when the reset is projected from one the server told; '2' while nothing
+ *                 has been sent in that projected window yet (its first send bounds its end)
  *   prov          the admission index that opened an inferred window (its first answer bounds it)
  *   adm           admissions so far (each request's index, to judge its response's age)
  *   nxt           next smooth-pacing slot
@@ -131,15 +132,15 @@ local function load(key, hintLim, hintWin, pauseKey)
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
     nxt = num(f[10]) or 0, srst = num(f[11]), rv = num(f[12]), rvu = num(f[13]),
     hold = num(f[15]), oth = num(f[16]), othu = num(f[17]), low = num(f[18]), lowi = num(f[19]),
-    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1',
+    lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' or f[24] == '2',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
     othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]),
-    eu = num(f[35]), euu = num(f[36]) }
+    eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2' }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.dbt = nil; s.prov = nil
-    s.aw = nil; s.proj = false; s.tld = nil; s.tsl = nil; s.tsv = nil
+    s.aw = nil; s.proj = false; s.popen = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
     redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu')
@@ -158,7 +159,7 @@ local function save(key, s, ttl, now)
     'nxt', str(s.nxt), 'srst', str(s.srst), 'rv', str(s.rv), 'rvu', str(s.rvu), 'at', str(at),
     'hold', str(s.hold), 'oth', str(s.oth), 'othu', str(s.othu), 'low', str(s.low), 'lowi', str(s.lowi),
     'lowa', str(s.lowa), 'held', s.held and '1' or '', 'prov', str(s.prov), 'aw', str(s.aw),
-    'proj', s.proj and '1' or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
+    'proj', s.proj and (s.popen and '2' or '1') or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu))
   redis.call('PEXPIRE', key, ttl)

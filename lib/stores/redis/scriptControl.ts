@@ -150,6 +150,7 @@ if ARGV[6] ~= '1' then s.held = true end
 s.tsv = nil
 s.kind = 's'
 s.prov = nil
+s.popen = false
 save(KEYS[1], s, tonumber(ARGV[2]), now)
 redis.call('PUBLISH', ARGV[3], 'exhaust')
 return 1

@@ -528,6 +528,7 @@ for i = 1, nb do
       if reset ~= nil or rolled then
         s.prov = nil
         s.proj = false
+        s.popen = false
       end
     end
   end
