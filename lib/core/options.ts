@@ -93,7 +93,7 @@ export interface LimiterOptions {
   readonly dedupe?: boolean;
   /**
    * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`; never one with
-   * `Cache-Control: no-store`, `no-cache` or `private`, or `Vary: *`. @default undefined (off)
+   * `Cache-Control: no-store`, `no-cache` or `private`, `Set-Cookie`, or `Vary: *`. @default undefined (off)
    */
   readonly cache?: CacheOptions;
   /**

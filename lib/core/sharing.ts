@@ -122,11 +122,14 @@ export class RequestSharing {
 /**
  * May this 2xx response be served again from memory? Not with `Cache-Control: no-store`,
  * `no-cache` (it must be revalidated first, which this cache does not do) or `private` (meant
- * for one user's cache), not with `Vary: *`, and with any other `Vary` only when the request's
- * headers were part of its key (every header is: a request that differs in a header the
- * response varies on has another key). A directive list too long to be honest is not cached.
+ * for one user's cache), not with `Set-Cookie` (a session or token the server gave this one
+ * request: served again, a later caller would get the same session), not with `Vary: *`, and
+ * with any other `Vary` only when the request's headers were part of its key (every header
+ * is: a request that differs in a header the response varies on has another key). A directive
+ * list too long to be honest is not cached.
  */
 export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
+  if (res.header('set-cookie') !== undefined) return false;
   const control = res.header('cache-control');
   if (control !== undefined) {
     if (control.length > MAX_DIRECTIVES_CHARS) return false;

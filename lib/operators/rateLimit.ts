@@ -20,7 +20,7 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * request already in flight on the limiter is shared instead of sent again (unless the limiter
  * has `dedupe: false` or the request `shareKey: false`), and with the limiter's `cache` option
  * a fresh 2xx response is served from memory (unless it says `Cache-Control: no-store`,
- * `no-cache` or `private`, or `Vary: *`). Identical means same method, URL and headers, all of
+ * `no-cache` or `private`, sets a cookie, or says `Vary: *`). Identical means same method, URL and headers, all of
  * them: requests sent as different users, or asking for another language or format, are never
  * shared. Give the headers the request is sent with (`headers`); without them (or a
  * `shareKey`) nothing is shared, since `rateLimit` cannot tell who the request is sent as.
