@@ -105,20 +105,24 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
   const defaults = axiosInstance.defaults;
   const method = (config.method ?? defaults.method ?? 'get').toLowerCase();
   const defaultHeaders = defaults.headers as unknown as Record<string, unknown> | undefined;
-  const info = requestInfo({
-    method,
-    url: fullUrl(axiosInstance, config),
-    priority: priority ?? config.rateLimit?.priority,
-    idempotencyKey:
-      idempotencyKey ??
-      config.rateLimit?.idempotencyKey ??
-      idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
-    retry: retry ?? config.rateLimit?.retry,
-    cost: config.rateLimit?.cost,
-    headers: axiosRequestHeaders(axiosInstance, method, config),
-    // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
-  });
+  // Read at each subscription, as axios reads the instance's defaults when it sends: an
+  // observable made before the app changed them (another user signed in) must not be shared
+  // or cached under the headers it was made with.
+  const infoNow = (): RequestInfo =>
+    requestInfo({
+      method,
+      url: fullUrl(axiosInstance, config),
+      priority: priority ?? config.rateLimit?.priority,
+      idempotencyKey:
+        idempotencyKey ??
+        config.rateLimit?.idempotencyKey ??
+        idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
+      retry: retry ?? config.rateLimit?.retry,
+      cost: config.rateLimit?.cost,
+      headers: axiosRequestHeaders(axiosInstance, method, config),
+      // A stream can be read once: never hand the same one to two subscribers.
+      shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
+    });
   // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
   const signal = axiosCancelSignal(config);
   // The key given in the options goes out as the header too, unless the caller set one.
@@ -157,7 +161,7 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
   const gated$ = defer(() => {
     const capture = captureRaw(axiosInstance, config);
     return sendOf(capture).pipe(
-      rateLimit<AxiosResponse<T, D>>(limiter, info, { extractResponse: capture.extract, ...rest }),
+      rateLimit<AxiosResponse<T, D>>(limiter, infoNow(), { extractResponse: capture.extract, ...rest }),
     );
   });
   if (!signal) return gated$;
