@@ -12,6 +12,7 @@ import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
   axiosRequestHeaders,
+  axiosShareKey,
   checkPriority,
   idempotencyKeyOf,
   listenAbort,
@@ -60,7 +61,8 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
   /**
    * What makes this GET/HEAD "identical" to others for sharing and the cache, in place of its
    * URL (its headers still count, see `rateLimit`); `false` sends this one on its own.
-   * @default config.rateLimit.shareKey, else the full URL with params; `false` for `responseType: 'stream'`
+   * @default config.rateLimit.shareKey, else the full URL with params; `false` for
+   * `responseType: 'stream'` and for a request with `data` (axios sends a GET's body)
    */
   readonly shareKey?: RequestInfo['shareKey'];
 }
@@ -120,8 +122,7 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
       retry: retry ?? config.rateLimit?.retry,
       cost: config.rateLimit?.cost,
       headers: axiosRequestHeaders(axiosInstance, method, config),
-      // A stream can be read once: never hand the same one to two subscribers.
-      shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
+      shareKey: shareKey ?? config.rateLimit?.shareKey ?? axiosShareKey(config),
     });
   // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
   const signal = axiosCancelSignal(config);

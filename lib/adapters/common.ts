@@ -309,6 +309,15 @@ interface AxiosConfigLike {
 }
 
 /**
+ * The `shareKey` of an axios GET the caller gave none for: `false` (sent on its own) when its
+ * response cannot be handed to another request: a stream (read once), or a request with a body
+ * (axios sends a GET's `data`; a search with another body is another request).
+ */
+export function axiosShareKey(config: { readonly data?: unknown; readonly responseType?: unknown }): false | undefined {
+  return config.responseType === 'stream' || (config.data !== undefined && config.data !== null) ? false : undefined;
+}
+
+/**
  * The headers an axios request will be sent with, as far as they can be known before it is
  * sent: the instance's default headers (common, this method's, the others), the config's, and
  * as pseudo-headers what else decides who it is sent as or what comes back (`auth`,

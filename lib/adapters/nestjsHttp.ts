@@ -17,6 +17,7 @@ import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
   axiosRequestHeaders,
+  axiosShareKey,
   checkPriority,
   idempotencyKeyOf,
   listenAbort,
@@ -327,8 +328,7 @@ function infoOf(
     retry: config.rateLimit?.retry,
     cost: config.rateLimit?.cost,
     headers: axiosRequestHeaders(instance, m, config),
-    // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
+    shareKey: config.rateLimit?.shareKey ?? axiosShareKey(config),
   });
 }
 

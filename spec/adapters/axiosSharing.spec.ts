@@ -1,8 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import axios, { type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
+import { HttpService } from '@nestjs/axios';
+import axios, { type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { firstValueFrom } from 'rxjs';
 import { createLimiter, providers, type Limiter } from '../../lib/index.js';
 import { rateLimitedRequest } from '../../lib/adapters/axios.js';
+import { rateLimitedHttp } from '../../lib/adapters/nestjs.js';
 
 /** What the server saw of one request, answered as its body. */
 interface Seen {
@@ -57,5 +59,39 @@ describe('axios rateLimitedRequest: who a request is sent as is read when it is 
     expect((await firstValueFrom(me$)).data.user).toBe('Bearer alice');
     instance.defaults.headers['Authorization'] = 'Bearer bob';
     expect((await firstValueFrom(me$)).data.user).toBe('Bearer bob');
+  });
+});
+
+/** Two GETs of one URL at once, with bodies `a` and `b`, through `get`. */
+async function twoSearches(get: (data: string) => Promise<Seen>, sent: Seen[]) {
+  const bodies = await Promise.all([get('{"q":"a"}'), get('{"q":"b"}')]);
+  return { bodies: bodies.map((b) => b.body), sent: sent.length };
+}
+
+describe('a GET with a body is not shared with a GET with another body', () => {
+  it('axios rateLimitedRequest', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const get = async (data: string) =>
+      (await firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/search', data }))).data;
+    expect(await twoSearches(get, sent)).toEqual({ bodies: ['{"q":"a"}', '{"q":"b"}'], sent: 2 });
+    // Nor served from the cache to a later GET with another body.
+    expect((await get('{"q":"c"}')).body).toBe('{"q":"c"}');
+  });
+
+  it('NestJS rateLimitedHttp', async () => {
+    const { instance, sent } = api();
+    const http = rateLimitedHttp(new HttpService(instance as AxiosInstance), limiterWithCache());
+    const get = async (data: string) =>
+      (await firstValueFrom(http.request<Seen>({ method: 'GET', url: 'https://api.example.com/search', data }))).data;
+    expect(await twoSearches(get, sent)).toEqual({ bodies: ['{"q":"a"}', '{"q":"b"}'], sent: 2 });
+  });
+
+  it('GETs without a body still share', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const get = () => firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/search' }));
+    await Promise.all([get(), get()]);
+    expect(sent).toHaveLength(1);
   });
 });
