@@ -80,8 +80,10 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
  * any interceptor installed by {@link attachRateLimiter} on the same instance, so it is not
  * gated twice. Identical GETs in flight on the limiter share one response (`rateLimit`'s
  * dedupe; and with the limiter's `cache`, a fresh one is served from memory): identical means
- * same full URL with params and the same headers (the instance's defaults and the config's,
- * `auth`, `withCredentials`, `responseType`), so requests sent as different users never
+ * same full URL with params, the same headers (the instance's defaults and the config's) and
+ * the same options (`auth`, `responseType`, agents, transforms…: every option of the config or
+ * the instance but the URL's parts, signals and progress callbacks, objects and functions by
+ * identity), so requests sent as different users (or with another client certificate) never
  * share. On an instance with request interceptors of the app's (they may add an
  * `Authorization`), nothing is shared unless `shareKey` says so.
  *

@@ -95,3 +95,74 @@ describe('a GET with a body is not shared with a GET with another body', () => {
     expect(sent).toHaveLength(1);
   });
 });
+
+describe('axios options that decide who a request is sent as, or what comes back, separate GETs', () => {
+  /** A transport that answers which client certificate (agent) the request went out with. */
+  function tlsApi() {
+    const sent: string[] = [];
+    const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+      new Promise((resolve) => {
+        const cert = (config.httpsAgent as { cert?: string } | undefined)?.cert ?? 'none';
+        sent.push(cert);
+        setTimeout(() => resolve({ status: 200, statusText: 'OK', headers: {}, data: { cert }, config }), 20);
+      });
+    return { adapter, sent };
+  }
+  // Stand-ins for `new https.Agent({ cert, key })`: one client certificate per tenant.
+  const agentOf = (cert: string) => Object.assign(Object.create({ kind: 'agent' }) as object, { cert });
+
+  it('axios rateLimitedRequest: one instance per tenant, each with its own client certificate', async () => {
+    const { adapter, sent } = tlsApi();
+    const limiter = limiterWithCache();
+    const tenants = ['tenant-a', 'tenant-b'].map((cert) =>
+      axios.create({ baseURL: 'https://api.example.com', adapter, httpsAgent: agentOf(cert) }),
+    );
+    const got = await Promise.all(
+      tenants.map(
+        async (api) => (await firstValueFrom(rateLimitedRequest<{ cert: string }>(limiter, api, { url: '/me' }))).data,
+      ),
+    );
+    expect(got.map((g) => g.cert)).toEqual(['tenant-a', 'tenant-b']);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('NestJS rateLimitedHttp: the agent given per call', async () => {
+    const { adapter, sent } = tlsApi();
+    const http = rateLimitedHttp(new HttpService(axios.create({ adapter })), limiterWithCache());
+    const get = async (cert: string) =>
+      (await firstValueFrom(http.get<{ cert: string }>('https://api.example.com/me', { httpsAgent: agentOf(cert) })))
+        .data.cert;
+    expect(await Promise.all([get('tenant-a'), get('tenant-b')])).toEqual(['tenant-a', 'tenant-b']);
+    // Nor from the cache, one after the other.
+    expect(await get('tenant-c')).toBe('tenant-c');
+    expect(sent).toHaveLength(3);
+  });
+
+  it('a transformResponse of its own gets its own answer', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const [plain, upper] = await Promise.all([
+      firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' })),
+      firstValueFrom(
+        rateLimitedRequest<string>(limiter, instance, {
+          url: '/me',
+          transformResponse: [(data: unknown) => JSON.stringify(data).toUpperCase()],
+        }),
+      ),
+    ]);
+    expect(sent).toHaveLength(2);
+    expect(typeof plain.data).toBe('object');
+    expect(typeof upper.data).toBe('string');
+  });
+
+  it('identical calls through one instance still share, and the same plain options count as the same', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com', timeout: 5000 });
+    const limiter = limiterWithCache();
+    const get = () =>
+      firstValueFrom(
+        rateLimitedRequest<Seen>(limiter, instance, { url: '/me', proxy: { host: 'proxy.local', port: 3128 } }),
+      );
+    await Promise.all([get(), get()]);
+    expect(sent).toHaveLength(1);
+  });
+});
