@@ -88,7 +88,7 @@ export interface LimiterOptions {
   /**
    * Identical GET/HEAD requests (same URL and same headers, see `RequestInfo.headers`) in flight
    * at once on this limiter share one request; each subscriber gets its own copy (fetch
-   * `Response`s are cloned). @default true
+   * `Response`s are cloned, other responses copied with their body). @default true
    */
   readonly dedupe?: boolean;
   /**

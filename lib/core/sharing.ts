@@ -61,23 +61,29 @@ export class RequestSharing {
     return identity === undefined ? undefined : sha256Hex((this.salt ??= `${hex(randomBytes(16))}\n`) + identity);
   }
 
+  /** A fresh response kept under `key`, as a copy of the caller's own (see {@link copyOf}). */
   cached(key: string, now: number): { value: unknown } | undefined {
     const entry = this.cache?.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= now) {
+    const value = entry.expiresAt <= now ? undefined : copyOf(entry.value);
+    if (value === undefined) {
       this.drop(key);
       return undefined;
     }
-    return { value: entry.value };
+    return { value };
   }
 
   /**
-   * Keeps a response for `ttlMs` when the cache is on and the response allows it (see
-   * {@link mayCache}). `headersKnown`: the key was made with the request's headers.
+   * Keeps a copy of a response for `ttlMs` when the cache is on and the response allows it (see
+   * {@link mayCache}) and can be copied (see {@link copyOf}): what a caller does to its own
+   * response is never served to the next. `headersKnown`: the key was made with the request's
+   * headers.
    */
-  store(key: string, value: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
+  store(key: string, response: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
     const options = this.cacheOptions;
     if (!options || !mayCache(res, headersKnown)) return;
+    const value = copyOf(response);
+    if (value === undefined) return;
     const cache = (this.cache ??= new Map());
     const bytes = sizeOf(res);
     const maxBytes = options.maxBytes ?? 4_194_304;
@@ -165,11 +171,109 @@ function sizeOf(res: ResponseLike): number {
   return length > 0 ? length : UNKNOWN_SIZE;
 }
 
-/** A copy each subscriber can consume on its own: fetch `Response`s are cloned, others shared. */
-export function copyOf<T>(value: T): T {
+/** Fields of a response that hold its body: axios `data`, Angular's and `ResponseLike`'s `body`, ajax `response`. */
+const BODY_FIELDS = ['data', 'body', 'response'];
+/** Fields of a response that hold its headers: axios and Angular `headers`, ajax `responseHeaders`. */
+const HEADER_FIELDS = ['headers', 'responseHeaders'];
+/** Deepest body copied; a deeper one is not (it is not cached, and is shared as it is). */
+const MAX_COPY_DEPTH = 256;
+
+/**
+ * A copy of a response that its subscriber can consume and change on its own, or `undefined`
+ * when none can be made. A fetch `Response` is cloned (its body can be read once). Any other
+ * object keeps its prototype (an Angular `HttpResponse` is still one) and its fields, with its
+ * body (`data`, `body`, `response`) copied deeply and its headers (`headers`,
+ * `responseHeaders`) copied when they are plain data (axios's; Angular's are immutable): so a
+ * caller that annotates, sorts or filters its response in place changes no other caller's, and
+ * not the cache's. A body of anything but JSON-like data, bytes, `Blob`s and dates (a class
+ * instance a transform made, a `Map`) cannot be copied.
+ */
+export function copyOf<T>(value: T): T | undefined {
+  if (typeof value !== 'object' || value === null) return value;
   const v = value as { clone?: unknown; bodyUsed?: unknown };
-  if (typeof v === 'object' && v !== null && typeof v.clone === 'function' && typeof v.bodyUsed === 'boolean') {
-    return (v.clone as () => T).call(v);
+  if (typeof v.clone === 'function' && typeof v.bodyUsed === 'boolean') {
+    try {
+      return (v.clone as () => T).call(v);
+    } catch {
+      // Its body is already read or locked: no copy of it can be made.
+      return undefined;
+    }
   }
-  return value;
+  const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
+  for (const field of BODY_FIELDS) {
+    const d = descriptors[field];
+    if (d === undefined) continue;
+    if (!('value' in d)) return undefined;
+    const copy = copyData(d.value, 0);
+    if (copy === UNCOPIABLE) return undefined;
+    descriptors[field] = { ...d, value: copy };
+  }
+  for (const field of HEADER_FIELDS) {
+    const d = descriptors[field];
+    if (d !== undefined && 'value' in d) descriptors[field] = { ...d, value: copyHeaders(d.value) };
+  }
+  return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as T;
+}
+
+const UNCOPIABLE: unique symbol = Symbol('uncopiable');
+
+/** A deep copy of JSON-like data, bytes, `Blob`s (immutable, kept) and dates; {@link UNCOPIABLE} for anything else. */
+function copyData(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return typeof value === 'function' ? UNCOPIABLE : value;
+  if (depth > MAX_COPY_DEPTH) return UNCOPIABLE;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return UNCOPIABLE;
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = copyData(value[i], depth + 1);
+      if (item === UNCOPIABLE) return UNCOPIABLE;
+      out[i] = item;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto === Object.prototype || proto === null) {
+    const out = Object.create(proto) as Record<string, unknown>;
+    for (const name of Object.keys(value)) {
+      const item = copyData((value as Record<string, unknown>)[name], depth + 1);
+      if (item === UNCOPIABLE) return UNCOPIABLE;
+      // Defined, not assigned: a `__proto__` key of a JSON body stays a key.
+      Object.defineProperty(out, name, { value: item, writable: true, enumerable: true, configurable: true });
+    }
+    return out;
+  }
+  if (value instanceof ArrayBuffer) return value.slice(0);
+  if (value instanceof Uint8Array) {
+    // Node's Buffer included: the bytes copied, the prototype kept.
+    const out = new Uint8Array(value);
+    return Object.setPrototypeOf(out, proto as object) as unknown;
+  }
+  if (ArrayBuffer.isView(value)) return structuredClone(value);
+  if (value instanceof Date) return new Date(value.getTime());
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return value;
+  return UNCOPIABLE;
+}
+
+/**
+ * Headers a caller may change (a plain object, axios's `AxiosHeaders`: names to strings or
+ * lists), copied with their prototype; other containers (Angular's immutable `HttpHeaders`)
+ * as they are.
+ */
+function copyHeaders(headers: unknown): unknown {
+  if (typeof headers !== 'object' || headers === null) return headers;
+  const entries = Object.entries(headers);
+  const proto = Object.getPrototypeOf(headers) as object | null;
+  // A class whose state is not in its own fields (a WHATWG `Headers`) is kept.
+  if (proto !== Object.prototype && proto !== null && entries.length === 0) return headers;
+  const plain = (x: unknown) => x === null || (typeof x !== 'object' && typeof x !== 'function');
+  if (!entries.every(([, v]) => plain(v) || (Array.isArray(v) && v.every(plain)))) return headers;
+  const out = Object.create(proto) as Record<string, unknown>;
+  for (const [name, v] of entries)
+    Object.defineProperty(out, name, {
+      value: Array.isArray(v) ? [...(v as unknown[])] : v,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  return out;
 }

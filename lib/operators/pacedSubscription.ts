@@ -333,8 +333,9 @@ export class PacedSubscription<T> extends Waiter {
     if (sharing.caching) {
       try {
         const res = extractorOf(limiter, config)(value);
+        // The cache keeps a copy of its own, made before any subscriber has the value.
         if (res !== undefined && res.status >= 200 && res.status < 300)
-          sharing.store(key, copyOf(value), limiter.now(), res, info.headers !== undefined);
+          sharing.store(key, value, limiter.now(), res, info.headers !== undefined);
       } catch (e) {
         this.fail(e);
         return;
@@ -342,10 +343,17 @@ export class PacedSubscription<T> extends Waiter {
     }
     const hub = this.hub;
     if (!hub) {
-      this.subscriber.next(copyOf(value));
+      this.subscriber.next(value);
       return;
     }
-    for (const s of [...hub.subscribers]) if (!s.closed) s.next(copyOf(value));
+    // Each subscriber its own copy, the last the value itself; all made before any is handed
+    // out (a fetch `Response` cannot be cloned once read). A value that cannot be copied is
+    // handed to all as it is.
+    const targets = hub.subscribers.filter((s) => !s.closed);
+    const values = targets.map((_, i) => (i === targets.length - 1 ? value : (copyOf(value) ?? value)));
+    targets.forEach((s, i) => {
+      if (!s.closed) s.next(values[i] as T);
+    });
   }
 
   /** Completes (`ok`) or fails every subscriber, then lets go of everything. */

@@ -24,8 +24,11 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * them: requests sent as different users, or asking for another language or format, are never
  * shared. Give the headers the request is sent with (`headers`); without them (or a
  * `shareKey`) nothing is shared, since `rateLimit` cannot tell who the request is sent as.
- * Each subscriber gets its own copy (a fetch `Response` is cloned; other values are shared as
- * they are).
+ * Each subscriber gets its own copy, and the cache keeps one of its own: a fetch `Response` is
+ * cloned; an axios, Angular, ajax or `ResponseLike` response is copied with its body (JSON-like
+ * data, bytes, dates), so what one caller does to its response reaches no other. A body of
+ * anything else (class instances a transform made) is not cached, and in flight is shared as
+ * it is.
  *
  * ```ts
  * import { map } from 'rxjs';

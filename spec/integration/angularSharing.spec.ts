@@ -2,7 +2,7 @@
 import '@angular/compiler';
 
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { HttpClient, HttpEventType, provideHttpClient, withInterceptors } from '@angular/common/http';
+import { HttpClient, HttpEventType, HttpResponse, provideHttpClient, withInterceptors } from '@angular/common/http';
 import { HttpTestingController, provideHttpClientTesting } from '@angular/common/http/testing';
 import { provideZonelessChangeDetection } from '@angular/core';
 import { TestBed, TestComponentRenderer } from '@angular/core/testing';
@@ -20,11 +20,12 @@ afterEach(() => {
   TestBed.resetTestingModule();
 });
 
-function setup() {
+function setup(cache = false) {
   const limiter = createLimiter({
     provider: providers.generic(),
     key: `app-${Math.random()}`,
     coldStartConcurrency: 10,
+    ...(cache ? { cache: { ttlMs: 60_000 } } : {}),
   });
   TestBed.configureTestingModule({
     providers: [
@@ -93,5 +94,26 @@ describe('Angular: a GET that asks for progress events is sent on its own', () =
     withProgress.unsubscribe();
     expect(sent).toHaveLength(2);
     expect(types).toContain(HttpEventType.DownloadProgress);
+  });
+});
+
+describe('Angular: a component that changes its response changes no other component’s', () => {
+  it('in flight and from the cache, each gets an HttpResponse with the body as sent', async () => {
+    const { http, httpTesting } = setup(true);
+    const seen: string[] = [];
+    const get = () =>
+      http.get<{ items: Array<{ id: number; mine?: boolean }> }>(URL_, { observe: 'response' }).subscribe((res) => {
+        seen.push(`${String(res instanceof HttpResponse)} ${JSON.stringify(res.body)}`);
+        for (const item of res.body?.items ?? []) item.mine = true;
+        res.body?.items.pop();
+      });
+    const subs = [get(), get()];
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const sent = httpTesting.match(URL_);
+    for (const req of sent) req.flush({ items: [{ id: 1 }, { id: 2 }] });
+    subs.push(get());
+    for (const s of subs) s.unsubscribe();
+    expect(sent).toHaveLength(1);
+    expect(seen).toEqual(Array(3).fill('true {"items":[{"id":1},{"id":2}]}'));
   });
 });
