@@ -1,3 +1,4 @@
+import type { SchedulerLike, Subscription } from 'rxjs';
 import type { ResponseLike } from './response.js';
 import { shareIdentity, type RequestInfo } from './request.js';
 import { hex, randomBytes } from './hmac.js';
@@ -12,8 +13,11 @@ export interface CacheOptions {
   /**
    * Most bytes of responses kept, all together (per limiter); the oldest go first, and a
    * response larger than this is not kept. A response counts its body's size when the body is a
-   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. An estimate: a parsed JSON
-   * body takes more memory than its text, and a compressed answer's `Content-Length` is less.
+   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. A fetch `Response`'s
+   * streamed body is read by the cache (at most this many bytes, for at most `ttlMs` or 30 s)
+   * and counts what it holds; one larger, or slower, is dropped. An estimate otherwise: a parsed
+   * JSON body takes more memory than its text, and a compressed answer's `Content-Length` is
+   * less.
    * @default 4_194_304 (4 MiB: the 500 entries of 8 KiB each)
    */
   readonly maxBytes?: number | undefined;
@@ -39,7 +43,7 @@ export class RequestSharing {
   // maps and a salt per limiter were about 0.5 KB each, for requests that mostly share nothing.
   /** Requests in flight (queued included), opaque here (what `rateLimit` registers), by key. */
   private inFlight: Map<string, object> | undefined = undefined;
-  private cache: Map<string, { value: unknown; expiresAt: number; bytes: number }> | undefined = undefined;
+  private cache: Map<string, CacheEntry> | undefined = undefined;
   /** The estimated size of the responses in `cache`, bytes. */
   bytes = 0;
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
@@ -79,7 +83,14 @@ export class RequestSharing {
    * response is never served to the next. `headersKnown`: the key was made with the request's
    * headers.
    */
-  store(key: string, response: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
+  store(
+    key: string,
+    response: unknown,
+    now: number,
+    res: ResponseLike,
+    headersKnown: boolean,
+    scheduler: SchedulerLike,
+  ): void {
     const options = this.cacheOptions;
     if (!options || !mayCache(res, headersKnown)) return;
     const value = copyOf(response);
@@ -89,14 +100,70 @@ export class RequestSharing {
     const maxBytes = options.maxBytes ?? 4_194_304;
     this.drop(key);
     if (bytes > maxBytes) return;
-    cache.set(key, { value, expiresAt: now + options.ttlMs, bytes });
+    const entry: CacheEntry = { value, expiresAt: now + options.ttlMs, bytes, stop: undefined };
+    cache.set(key, entry);
     this.bytes += bytes;
-    const max = options.maxEntries ?? 500;
-    // Map keeps insertion order: the first keys are the oldest. The new one fits on its own.
+    // A streamed body (a fetch `Response`) keeps every byte its copy is sent: until it has been
+    // read to the end within `maxBytes`, its size is a guess, and the entry goes if it is wrong.
+    const body = streamOf(value);
+    if (body) this.measure(key, entry, body, maxBytes, Math.min(options.ttlMs, MAX_MEASURE_MS), scheduler);
+    this.evict(maxBytes);
+  }
+
+  /** Drops the oldest entries until the cache is within its bounds. */
+  private evict(maxBytes: number): void {
+    const cache = this.cache;
+    if (!cache) return;
+    const max = this.cacheOptions?.maxEntries ?? 500;
+    // Map keeps insertion order: the first keys are the oldest. The newest fits on its own.
     for (const k of cache.keys()) {
       if (cache.size <= max && this.bytes <= maxBytes) break;
       this.drop(k);
     }
+  }
+
+  /**
+   * Reads a copy of `entry`'s streamed body to the end, at most `maxBytes` for at most
+   * `timeoutMs`: the entry then counts its real size, or, past either bound (or if the body
+   * fails), goes, and its body is let go (the caller's own copy is not touched).
+   */
+  private measure(
+    key: string,
+    entry: CacheEntry,
+    body: { clone(): unknown },
+    maxBytes: number,
+    timeoutMs: number,
+    scheduler: SchedulerLike,
+  ): void {
+    const kept = entry.value as { body?: { cancel(): Promise<void> } | null };
+    const letGo = () => void kept.body?.cancel().catch(() => undefined);
+    let probe: ReadableStreamDefaultReader<unknown> | undefined;
+    try {
+      probe = (body.clone() as { body: ReadableStream<unknown> }).body.getReader();
+    } catch {
+      this.drop(key);
+      letGo();
+      return;
+    }
+    const reader = probe;
+    let stopped = false;
+    entry.stop = () => {
+      stopped = true;
+      void reader.cancel().catch(() => undefined);
+      letGo();
+    };
+    void readSize(reader, maxBytes, timeoutMs, scheduler).then((size) => {
+      if (stopped || this.cache?.get(key) !== entry) return;
+      entry.stop = undefined;
+      if (size === undefined) {
+        this.drop(key);
+        letGo();
+        return;
+      }
+      this.bytes += size - entry.bytes;
+      entry.bytes = size;
+      this.evict(maxBytes);
+    });
   }
 
   private drop(key: string): void {
@@ -104,6 +171,7 @@ export class RequestSharing {
     if (entry) {
       this.bytes -= entry.bytes;
       this.cache?.delete(key);
+      entry.stop?.();
     }
   }
 
@@ -152,14 +220,73 @@ export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
   return true;
 }
 
+/** A kept response: a copy of its own, until when it is fresh, its size, and what stops measuring it. */
+interface CacheEntry {
+  readonly value: unknown;
+  readonly expiresAt: number;
+  bytes: number;
+  /** While its streamed body is being measured: stops that and lets the body go. */
+  stop: (() => void) | undefined;
+}
+
+/** Longest time the cache reads a kept streamed body to learn its size, ms (and at most `ttlMs`). */
+const MAX_MEASURE_MS = 30_000;
+
+/** The body of a fetch `Response` not read yet (the response itself, to clone), or `undefined`. */
+function streamOf(value: unknown): { clone(): unknown } | undefined {
+  const v = value as { clone?: unknown; bodyUsed?: unknown; body?: unknown } | null;
+  return typeof v === 'object' &&
+    v !== null &&
+    typeof v.clone === 'function' &&
+    v.bodyUsed === false &&
+    typeof ReadableStream !== 'undefined' &&
+    v.body instanceof ReadableStream
+    ? (v as { clone(): unknown })
+    : undefined;
+}
+
+/**
+ * Bytes read from `reader` to its end, or `undefined` past `maxBytes`, past `timeoutMs` (on
+ * `scheduler`) or when it fails. The reader is cancelled when done.
+ */
+async function readSize(
+  reader: ReadableStreamDefaultReader<unknown>,
+  maxBytes: number,
+  timeoutMs: number,
+  scheduler: SchedulerLike,
+): Promise<number | undefined> {
+  let timer: Subscription | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = scheduler.schedule(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    let size = 0;
+    for (;;) {
+      const next = await Promise.race([reader.read(), timedOut]);
+      if (next === 'timeout') return undefined;
+      if (next.done) return size;
+      const chunk = next.value as { byteLength?: unknown };
+      if (typeof chunk.byteLength !== 'number') return undefined;
+      size += chunk.byteLength;
+      if (size > maxBytes) return undefined;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    timer?.unsubscribe();
+    void reader.cancel().catch(() => undefined);
+  }
+}
+
 /** What a response whose size is not known counts for in the cache's `maxBytes`. */
 const UNKNOWN_SIZE = 65_536;
 
 /**
  * A response's size for the cache, in bytes, from what is known without reading or walking
  * it: a string, `ArrayBuffer`, typed array or `Blob` body's own size, else a positive
- * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, a fetch
- * `Response` whose body is a stream, an empty body).
+ * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, an empty
+ * body). A fetch `Response`'s streamed body starts with this guess and is then measured (see
+ * `RequestSharing.measure`).
  */
 function sizeOf(res: ResponseLike): number {
   const body = res.body;

@@ -335,7 +335,7 @@ export class PacedSubscription<T> extends Waiter {
         const res = extractorOf(limiter, config)(value);
         // The cache keeps a copy of its own, made before any subscriber has the value.
         if (res !== undefined && res.status >= 200 && res.status < 300)
-          sharing.store(key, value, limiter.now(), res, info.headers !== undefined);
+          sharing.store(key, value, limiter.now(), res, info.headers !== undefined, limiter.scheduler);
       } catch (e) {
         this.fail(e);
         return;
