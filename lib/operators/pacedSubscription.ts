@@ -330,17 +330,22 @@ export class PacedSubscription<T> extends Waiter {
       return;
     }
     const sharing = limiter.sharing;
-    if (sharing.caching) {
-      try {
-        const res = extractorOf(limiter, config)(value);
-        // The cache keeps a copy of its own, made before any subscriber has the value.
-        if (res !== undefined && res.status >= 200 && res.status < 300)
-          sharing.store(key, value, limiter.now(), res, info.headers !== undefined, limiter.scheduler);
-      } catch (e) {
+    let res;
+    try {
+      res = extractorOf(limiter, config)(value);
+      // The cache keeps a copy of its own, made before any subscriber has the value.
+      if (sharing.caching && res !== undefined && res.status >= 200 && res.status < 300)
+        sharing.store(key, value, limiter.now(), res, info.headers !== undefined, limiter.scheduler);
+    } catch (e) {
+      if (sharing.caching) {
         this.fail(e);
         return;
       }
     }
+    // The answer is out: an identical request made from now on (from a subscriber's handler, or
+    // before the request observable completes) would join only to get the completion, without
+    // a value. It is sent anew (or served from the cache) instead.
+    if (res !== undefined && sharing.dedupe) sharing.untrack(key, this);
     const hub = this.hub;
     if (!hub) {
       this.subscriber.next(value);
