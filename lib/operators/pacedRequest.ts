@@ -49,7 +49,7 @@ function subscribePaced(this: Observable<unknown>, subscriber: Subscriber<unknow
   const pending = sharing.dedupe ? (sharing.pending(key) as PacedSubscription<unknown> | undefined) : undefined;
   if (pending) {
     limiter.noteSaved(info, 'in-flight');
-    return pending.join(subscriber);
+    return pending.join(subscriber, self);
   }
   const attempt = new PacedSubscription(self, subscriber);
   if (sharing.dedupe) sharing.track(key, attempt);

@@ -166,3 +166,27 @@ describe('axios options that decide who a request is sent as, or what comes back
     expect(sent).toHaveLength(1);
   });
 });
+
+describe('axios: an answer that sets a cookie is not handed to the GETs that joined it', () => {
+  it('each of three identical GETs at once gets a session of its own', async () => {
+    let n = 0;
+    const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+      new Promise((resolve) => {
+        const sid = `sid=${++n}`;
+        setTimeout(
+          () => resolve({ status: 200, statusText: 'OK', headers: { 'set-cookie': [sid] }, data: {}, config }),
+          20,
+        );
+      });
+    const instance = axios.create({ baseURL: 'https://api.example.com', adapter });
+    const limiter = limiterWithCache();
+    const cookies = await Promise.all(
+      [0, 1, 2].map(
+        async () =>
+          (await firstValueFrom(rateLimitedRequest(limiter, instance, { url: '/session' }))).headers['set-cookie'],
+      ),
+    );
+    expect(n).toBe(3);
+    expect(cookies.flat().sort()).toEqual(['sid=1', 'sid=2', 'sid=3']);
+  });
+});

@@ -50,3 +50,46 @@ describe('a response that sets a cookie', () => {
     expect(out.cookies).toEqual(['sid=session-1', 'sid=session-2']);
   });
 });
+
+describe('a response that sets a cookie, in flight', () => {
+  it('is not handed to the identical requests that joined it: each gets a session of its own', () => {
+    const out = sessions([0, 0, 0]);
+    expect(out.sent()).toBe(3);
+    expect([...out.cookies].sort()).toEqual(['sid=session-1', 'sid=session-2', 'sid=session-3']);
+  });
+
+  it('a joiner sent on its own is still cancelled by unsubscribing', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'app', coldStartConcurrency: 10 });
+      let sent = 0;
+      let cancelled = 0;
+      const get$ = new Observable<ResponseLike>((s) => {
+        const n = ++sent;
+        let answered = false;
+        // The first answer sets a cookie; the joiner's own request answers later.
+        const t = asyncScheduler.schedule(
+          () => {
+            answered = true;
+            s.next(responseLike(200, { 'Set-Cookie': `sid=${n}` }, {}));
+            s.complete();
+          },
+          n === 1 ? 10 : 100,
+        );
+        return () => {
+          if (!answered) cancelled++;
+          t.unsubscribe();
+        };
+      });
+      const got: string[] = [];
+      const req = () => get$.pipe(rateLimit(limiter, { url: '/login', headers: {} }));
+      req().subscribe(() => got.push('first'));
+      const joiner = req().subscribe(() => got.push('joiner'));
+      asyncScheduler.schedule(() => joiner.unsubscribe(), 50);
+      return { got, sent: () => sent, cancelled: () => cancelled, limiter };
+    });
+    expect(out.got).toEqual(['first']);
+    expect(out.sent()).toBe(2);
+    expect(out.cancelled()).toBe(1);
+    expect(out.limiter.snapshot.inFlight).toBe(0);
+  });
+});
