@@ -152,7 +152,15 @@ export class RequestSharing {
       void reader.cancel().catch(() => undefined);
       letGo();
     };
-    void readSize(reader, maxBytes, timeoutMs, scheduler).then((size) => {
+    // What the kept copy holds grows as the body is read: it counts as it comes, so that bodies
+    // read at once never hold more than `maxBytes` together (the oldest go, and stop reading).
+    const grown = (size: number): void => {
+      if (stopped || size <= entry.bytes) return;
+      this.bytes += size - entry.bytes;
+      entry.bytes = size;
+      this.evict(maxBytes);
+    };
+    void readSize(reader, maxBytes, timeoutMs, scheduler, grown).then((size) => {
       if (stopped || this.cache?.get(key) !== entry) return;
       entry.stop = undefined;
       if (size === undefined) {
@@ -247,13 +255,15 @@ function streamOf(value: unknown): { clone(): unknown } | undefined {
 
 /**
  * Bytes read from `reader` to its end, or `undefined` past `maxBytes`, past `timeoutMs` (on
- * `scheduler`) or when it fails. The reader is cancelled when done.
+ * `scheduler`) or when it fails; `progress` hears the count after each chunk. The reader is
+ * cancelled when done.
  */
 async function readSize(
   reader: ReadableStreamDefaultReader<unknown>,
   maxBytes: number,
   timeoutMs: number,
   scheduler: SchedulerLike,
+  progress: (size: number) => void,
 ): Promise<number | undefined> {
   let timer: Subscription | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -269,6 +279,7 @@ async function readSize(
       if (typeof chunk.byteLength !== 'number') return undefined;
       size += chunk.byteLength;
       if (size > maxBytes) return undefined;
+      progress(size);
     }
   } catch {
     return undefined;

@@ -107,3 +107,53 @@ describe('the cache reads the streamed body of a fetch Response it keeps', () =>
     expect(cancelled).toBe(1);
   });
 });
+
+describe('while the cache reads a kept body', () => {
+  /** A body of `bytes` bytes whose 64 KiB chunks arrive 2 ms apart; `pulled()`: bytes sent so far. */
+  function slowBody(bytes: number) {
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent >= bytes) {
+          controller.close();
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const n = Math.min(64 * KiB, bytes - sent);
+        sent += n;
+        controller.enqueue(new Uint8Array(n));
+      },
+    });
+    return { stream, pulled: () => sent };
+  }
+
+  it('it counts the bytes the kept copy holds so far, not the guess', async () => {
+    const limiter = cached({ maxBytes: 4 * 1024 * KiB });
+    const body = slowBody(2 * 1024 * KiB);
+    const api = endpoint(() => new Response(body.stream));
+    // The caller does not read its body: only the cache's reading pulls it.
+    await firstValueFrom(api.get$.pipe(rateLimit(limiter, { url: '/a', headers: {} })));
+    while (body.pulled() < 1024 * KiB) await new Promise((resolve) => setTimeout(resolve, 5));
+    // What the kept copy has been sent (a chunk may be on its way to it).
+    expect(limiter.sharing.bytes).toBeGreaterThanOrEqual(body.pulled() - 64 * KiB);
+  });
+
+  it('bodies read at once never hold more than maxBytes together: the oldest goes, and is read no further', async () => {
+    const limiter = cached({ maxBytes: 1024 * KiB });
+    const bodies = [0, 1, 2, 3].map(() => slowBody(768 * KiB));
+    let i = 0;
+    const api = endpoint(() => new Response(bodies[i++]?.stream ?? null));
+    for (const url of ['/a', '/b', '/c', '/d'])
+      await firstValueFrom(api.get$.pipe(rateLimit(limiter, { url, headers: {} })));
+    const total = () => bodies.reduce((sum, b) => sum + b.pulled(), 0);
+    for (let last = -1; last !== total();) {
+      last = total();
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(limiter.sharing.bytes).toBeLessThanOrEqual(1024 * KiB);
+    }
+    // Read in full, the four would have been 3 MiB; one 768 KiB body is all that fits.
+    expect(total()).toBeLessThan(4 * 768 * KiB);
+    expect(limiter.sharing.size).toBe(1);
+    expect(limiter.sharing.bytes).toBe(768 * KiB);
+  });
+});
