@@ -86,8 +86,8 @@ export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extr
  *   `HttpErrorResponse`), `QueueFullError`. A 429 that is not retried, and every other error
  *   (a network error included), reaches the caller as the `HttpErrorResponse` it was.
  * - Unsubscribing from a waiting request removes it from the queue: nothing is sent.
- * - Identical GET/HEAD requests in flight at once (same URL, every header, response type and
- *   credentials mode) are sent once and shared, unless the limiter has `dedupe: false` or the
+ * - Identical GET/HEAD requests in flight at once (same URL, every header, response type,
+ *   credentials and the other fetch options) are sent once and shared, unless the limiter has `dedupe: false` or the
  *   request sets {@link RATE_LIMIT_SHARE_KEY} to `false`; requests sent as different users
  *   never are. Headers added by interceptors after this one are not seen: put the one that adds
  *   credentials before it.
@@ -192,7 +192,10 @@ export function buildInterceptor(
       idempotencyKey: idempotencyKeyOf(req.headers),
       headers: shareHeadersOf(req),
       // Progress events are the subscriber's own: such a request is never shared.
-      shareKey: req.reportProgress ? false : req.context.get(RATE_LIMIT_SHARE_KEY),
+      shareKey:
+        req.reportProgress || req.reportDownloadProgress || req.reportUploadProgress
+          ? false
+          : req.context.get(RATE_LIMIT_SHARE_KEY),
     });
     const host = url?.host ?? '';
     const where = url ? { method: req.method, url: url.origin + url.pathname } : undefined;
@@ -275,13 +278,27 @@ function pathOnly(url: string): string {
 const notFromNetwork = new WeakSet<object>();
 
 /**
- * The request's headers, and as pseudo-headers what else changes the events it yields (response
- * type, credentials mode): two GETs are shared only when all of these are equal (`rateLimit`'s
- * one rule for every adapter).
+ * The request's headers, and as pseudo-headers what else changes who it is sent as or what
+ * comes back (response type; the fetch options: credentials mode and whether cookies go, mode
+ * and redirect, which give opaque answers, the browser cache mode, the referrer, the integrity
+ * a body must match, the timeout): two GETs are shared only when all of these are equal
+ * (`rateLimit`'s one rule for every adapter).
  */
 function shareHeadersOf(req: HttpRequest<unknown>): RequestHeaders {
   const pairs: Array<[string, unknown]> = req.headers.keys().map((name) => [name, req.headers.getAll(name) ?? []]);
   pairs.push([':response-type', req.responseType], [':with-credentials', String(req.withCredentials)]);
+  const options: ReadonlyArray<[string, unknown]> = [
+    [':credentials', req.credentials],
+    [':mode', req.mode],
+    [':redirect', req.redirect],
+    [':cache', req.cache],
+    [':referrer', req.referrer],
+    [':referrer-policy', req.referrerPolicy],
+    [':integrity', req.integrity],
+    [':timeout', req.timeout],
+  ];
+  // Left out when not set, so that requests without them keep the identity they had.
+  for (const [name, value] of options) if (value !== undefined && value !== '') pairs.push([name, String(value)]);
   return pairs;
 }
 

@@ -12,6 +12,7 @@ import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
   axiosRequestHeaders,
+  axiosShareKey,
   checkPriority,
   idempotencyKeyOf,
   listenAbort,
@@ -60,7 +61,8 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
   /**
    * What makes this GET/HEAD "identical" to others for sharing and the cache, in place of its
    * URL (its headers still count, see `rateLimit`); `false` sends this one on its own.
-   * @default config.rateLimit.shareKey, else the full URL with params; `false` for `responseType: 'stream'`
+   * @default config.rateLimit.shareKey, else the full URL with params; `false` for
+   * `responseType: 'stream'` and for a request with `data` (axios sends a GET's body)
    */
   readonly shareKey?: RequestInfo['shareKey'];
 }
@@ -78,8 +80,10 @@ export interface RateLimitedRequestOptions extends RateLimitConfig {
  * any interceptor installed by {@link attachRateLimiter} on the same instance, so it is not
  * gated twice. Identical GETs in flight on the limiter share one response (`rateLimit`'s
  * dedupe; and with the limiter's `cache`, a fresh one is served from memory): identical means
- * same full URL with params and the same headers (the instance's defaults and the config's,
- * `auth`, `withCredentials`, `responseType`), so requests sent as different users never
+ * same full URL with params, the same headers (the instance's defaults and the config's) and
+ * the same options (`auth`, `responseType`, agents, transforms…: every option of the config or
+ * the instance but the URL's parts, signals and progress callbacks, objects and functions by
+ * identity), so requests sent as different users (or with another client certificate) never
  * share. On an instance with request interceptors of the app's (they may add an
  * `Authorization`), nothing is shared unless `shareKey` says so.
  *
@@ -105,20 +109,23 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
   const defaults = axiosInstance.defaults;
   const method = (config.method ?? defaults.method ?? 'get').toLowerCase();
   const defaultHeaders = defaults.headers as unknown as Record<string, unknown> | undefined;
-  const info = requestInfo({
-    method,
-    url: fullUrl(axiosInstance, config),
-    priority: priority ?? config.rateLimit?.priority,
-    idempotencyKey:
-      idempotencyKey ??
-      config.rateLimit?.idempotencyKey ??
-      idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
-    retry: retry ?? config.rateLimit?.retry,
-    cost: config.rateLimit?.cost,
-    headers: axiosRequestHeaders(axiosInstance, method, config),
-    // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: shareKey ?? config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
-  });
+  // Read at each subscription, as axios reads the instance's defaults when it sends: an
+  // observable made before the app changed them (another user signed in) must not be shared
+  // or cached under the headers it was made with.
+  const infoNow = (): RequestInfo =>
+    requestInfo({
+      method,
+      url: fullUrl(axiosInstance, config),
+      priority: priority ?? config.rateLimit?.priority,
+      idempotencyKey:
+        idempotencyKey ??
+        config.rateLimit?.idempotencyKey ??
+        idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
+      retry: retry ?? config.rateLimit?.retry,
+      cost: config.rateLimit?.cost,
+      headers: axiosRequestHeaders(axiosInstance, method, config),
+      shareKey: shareKey ?? config.rateLimit?.shareKey ?? axiosShareKey(config),
+    });
   // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
   const signal = axiosCancelSignal(config);
   // The key given in the options goes out as the header too, unless the caller set one.
@@ -157,7 +164,7 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
   const gated$ = defer(() => {
     const capture = captureRaw(axiosInstance, config);
     return sendOf(capture).pipe(
-      rateLimit<AxiosResponse<T, D>>(limiter, info, { extractResponse: capture.extract, ...rest }),
+      rateLimit<AxiosResponse<T, D>>(limiter, infoNow(), { extractResponse: capture.extract, ...rest }),
     );
   });
   if (!signal) return gated$;

@@ -35,7 +35,8 @@ export interface AxiosRequestRateLimit {
   /**
    * What makes this GET "identical" to others for sharing and the cache, in place of its URL
    * (its headers still count); `false` never shares it. Read by `rateLimitedRequest` and
-   * NestJS's `rateLimitedHttp` (the interceptors never share). @default the full URL
+   * NestJS's `rateLimitedHttp` (the interceptors never share). @default the full URL;
+   * `false` for `responseType: 'stream'` and for a request with `data`
    */
   readonly shareKey?: string | false;
 }

@@ -303,19 +303,82 @@ interface AxiosLike {
 
 interface AxiosConfigLike {
   readonly headers?: unknown;
-  readonly auth?: unknown;
-  readonly withCredentials?: unknown;
-  readonly responseType?: unknown;
+}
+
+/**
+ * Options of an axios config that change neither who a request is sent as nor what comes back:
+ * the URL's parts (the share identity has the full URL, params included), the headers (read on
+ * their own), the body (a GET with one is not shared, see {@link axiosShareKey}), cancellation,
+ * progress callbacks and our settings. Every other option, set on the config or the instance,
+ * is part of the identity (agents with a client certificate, a proxy, an adapter, transforms,
+ * `validateStatus`, `auth`, `responseType`…), options of future axios versions included.
+ */
+const SAME_ANSWER_OPTIONS: ReadonlySet<string> = new Set([
+  'url',
+  'method',
+  'baseURL',
+  'params',
+  'paramsSerializer',
+  'allowAbsoluteUrls',
+  'headers',
+  'data',
+  'signal',
+  'cancelToken',
+  'onUploadProgress',
+  'onDownloadProgress',
+  'rateLimit',
+]);
+
+/** Ids of the objects and functions met in axios options, for their pseudo-headers. */
+const optionIds = new WeakMap<object, number>();
+let lastOptionId = 0;
+
+/**
+ * An option's value as a pseudo-header: plain data (numbers, strings, plain objects and arrays of
+ * them, as `auth` or `proxy`) as JSON, so that equal values written anew for each call still
+ * share; anything else (an agent, a function, an array of transforms) by its identity, so that
+ * requests share it only when they use the very same object.
+ */
+function optionValue(value: unknown): string {
+  if (isPlainData(value, 0)) {
+    try {
+      return JSON.stringify(value) ?? String(value);
+    } catch {
+      // Not serializable after all: the identity below.
+    }
+  }
+  const object = value as object;
+  let id = optionIds.get(object);
+  if (id === undefined) optionIds.set(object, (id = ++lastOptionId));
+  return `#${id}`;
+}
+
+function isPlainData(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'function' && typeof value !== 'symbol';
+  if (depth > 8) return false;
+  if (Array.isArray(value)) return value.every((v) => isPlainData(v, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).every((v) => isPlainData(v, depth + 1));
+}
+
+/**
+ * The `shareKey` of an axios GET the caller gave none for: `false` (sent on its own) when its
+ * response cannot be handed to another request: a stream (read once), or a request with a body
+ * (axios sends a GET's `data`; a search with another body is another request).
+ */
+export function axiosShareKey(config: { readonly data?: unknown; readonly responseType?: unknown }): false | undefined {
+  return config.responseType === 'stream' || (config.data !== undefined && config.data !== null) ? false : undefined;
 }
 
 /**
  * The headers an axios request will be sent with, as far as they can be known before it is
  * sent: the instance's default headers (common, this method's, the others), the config's, and
- * as pseudo-headers what else decides who it is sent as or what comes back (`auth`,
- * `withCredentials`, `responseType`). `undefined` for methods never shared (not GET or HEAD),
- * and when the instance has a request interceptor that is not ours: it may add a header (an
- * `Authorization` per user, say), so nothing proves two requests identical and they are not
- * shared (unless a `shareKey` says so).
+ * as pseudo-headers every other option of the config or the instance's defaults that may change
+ * who it is sent as or what comes back (see {@link SAME_ANSWER_OPTIONS}). `undefined` for
+ * methods never shared (not GET or HEAD), and when the instance has a request interceptor that
+ * is not ours: it may add a header (an `Authorization` per user, say), so nothing proves two
+ * requests identical and they are not shared (unless a `shareKey` says so).
  */
 export function axiosRequestHeaders(
   instance: AxiosLike | undefined,
@@ -352,11 +415,15 @@ export function axiosRequestHeaders(
   const defaults = instance?.defaults;
   addAll(defaults?.headers);
   addAll(config.headers);
-  const pseudo = (name: string, value: unknown): void => {
-    if (value !== undefined) pairs.push([name, JSON.stringify(value) ?? String(value)]);
-  };
-  pseudo(':auth', config.auth ?? defaults?.auth);
-  pseudo(':with-credentials', config.withCredentials ?? defaults?.withCredentials);
-  pseudo(':response-type', config.responseType ?? defaults?.responseType);
+  // The config's own options win over the instance's, as axios merges them (an `undefined`
+  // one leaves the instance's).
+  const options = new Map<string, unknown>();
+  for (const source of [defaults, config]) {
+    if (typeof source !== 'object' || source === null) continue;
+    for (const [name, value] of Object.entries(source)) {
+      if (value !== undefined && !SAME_ANSWER_OPTIONS.has(name)) options.set(name, value);
+    }
+  }
+  for (const [name, value] of options) pairs.push([`:${name}`, optionValue(value)]);
   return pairs;
 }

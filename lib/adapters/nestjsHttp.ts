@@ -17,6 +17,7 @@ import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
   axiosRequestHeaders,
+  axiosShareKey,
   checkPriority,
   idempotencyKeyOf,
   listenAbort,
@@ -72,8 +73,10 @@ export interface RateLimitedHttp {
  * The limiter sees the full URL (`httpService.axiosRef.getUri(config)`: base URL and params),
  * the method, the priority, an `Idempotency-Key` header and the request's headers. Identical
  * GETs in flight share one response (`rateLimit`'s dedupe; with the limiter's `cache`, a fresh
- * one is served from memory): same full URL and the same headers (defaults and config, `auth`,
- * `withCredentials`, `responseType`), so requests sent as different users never share. On an
+ * one is served from memory): same full URL and the same headers (defaults and config) and
+ * options (`auth`, `responseType`, agents, transforms…: every option of the config or the
+ * instance but the URL's parts, signals and progress callbacks, objects and functions by
+ * identity), so requests sent as different users never share. On an
  * `HttpService` whose axios instance has request interceptors of the app's (they may add an
  * `Authorization`), nothing is shared unless `config.rateLimit.shareKey` says so. The config
  * passed on to `HttpService` carries `rateLimit: { skip: true }`, so interceptors installed by
@@ -327,8 +330,7 @@ function infoOf(
     retry: config.rateLimit?.retry,
     cost: config.rateLimit?.cost,
     headers: axiosRequestHeaders(instance, m, config),
-    // A stream can be read once: never hand the same one to two subscribers.
-    shareKey: config.rateLimit?.shareKey ?? (config.responseType === 'stream' ? false : undefined),
+    shareKey: config.rateLimit?.shareKey ?? axiosShareKey(config),
   });
 }
 

@@ -88,12 +88,12 @@ export interface LimiterOptions {
   /**
    * Identical GET/HEAD requests (same URL and same headers, see `RequestInfo.headers`) in flight
    * at once on this limiter share one request; each subscriber gets its own copy (fetch
-   * `Response`s are cloned). @default true
+   * `Response`s are cloned, other responses copied with their body). @default true
    */
   readonly dedupe?: boolean;
   /**
    * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`; never one with
-   * `Cache-Control: no-store`, `no-cache` or `private`, or `Vary: *`. @default undefined (off)
+   * `Cache-Control: no-store`, `no-cache` or `private`, `Set-Cookie`, or `Vary: *`. @default undefined (off)
    */
   readonly cache?: CacheOptions;
   /**

@@ -1,3 +1,4 @@
+import type { SchedulerLike, Subscription } from 'rxjs';
 import type { ResponseLike } from './response.js';
 import { shareIdentity, type RequestInfo } from './request.js';
 import { hex, randomBytes } from './hmac.js';
@@ -12,8 +13,11 @@ export interface CacheOptions {
   /**
    * Most bytes of responses kept, all together (per limiter); the oldest go first, and a
    * response larger than this is not kept. A response counts its body's size when the body is a
-   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. An estimate: a parsed JSON
-   * body takes more memory than its text, and a compressed answer's `Content-Length` is less.
+   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. A fetch `Response`'s
+   * streamed body is read by the cache (at most this many bytes, for at most `ttlMs` or 30 s)
+   * and counts what it holds; one larger, or slower, is dropped. An estimate otherwise: a parsed
+   * JSON body takes more memory than its text, and a compressed answer's `Content-Length` is
+   * less.
    * @default 4_194_304 (4 MiB: the 500 entries of 8 KiB each)
    */
   readonly maxBytes?: number | undefined;
@@ -39,7 +43,7 @@ export class RequestSharing {
   // maps and a salt per limiter were about 0.5 KB each, for requests that mostly share nothing.
   /** Requests in flight (queued included), opaque here (what `rateLimit` registers), by key. */
   private inFlight: Map<string, object> | undefined = undefined;
-  private cache: Map<string, { value: unknown; expiresAt: number; bytes: number }> | undefined = undefined;
+  private cache: Map<string, CacheEntry> | undefined = undefined;
   /** The estimated size of the responses in `cache`, bytes. */
   bytes = 0;
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
@@ -61,36 +65,113 @@ export class RequestSharing {
     return identity === undefined ? undefined : sha256Hex((this.salt ??= `${hex(randomBytes(16))}\n`) + identity);
   }
 
+  /** A fresh response kept under `key`, as a copy of the caller's own (see {@link copyOf}). */
   cached(key: string, now: number): { value: unknown } | undefined {
     const entry = this.cache?.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= now) {
+    const value = entry.expiresAt <= now ? undefined : copyOf(entry.value);
+    if (value === undefined) {
       this.drop(key);
       return undefined;
     }
-    return { value: entry.value };
+    return { value };
   }
 
   /**
-   * Keeps a response for `ttlMs` when the cache is on and the response allows it (see
-   * {@link mayCache}). `headersKnown`: the key was made with the request's headers.
+   * Keeps a copy of a response for `ttlMs` when the cache is on and the response allows it (see
+   * {@link mayCache}) and can be copied (see {@link copyOf}): what a caller does to its own
+   * response is never served to the next. `headersKnown`: the key was made with the request's
+   * headers.
    */
-  store(key: string, value: unknown, now: number, res: ResponseLike, headersKnown: boolean): void {
+  store(
+    key: string,
+    response: unknown,
+    now: number,
+    res: ResponseLike,
+    headersKnown: boolean,
+    scheduler: SchedulerLike,
+  ): void {
     const options = this.cacheOptions;
     if (!options || !mayCache(res, headersKnown)) return;
+    const value = copyOf(response);
+    if (value === undefined) return;
     const cache = (this.cache ??= new Map());
     const bytes = sizeOf(res);
     const maxBytes = options.maxBytes ?? 4_194_304;
     this.drop(key);
     if (bytes > maxBytes) return;
-    cache.set(key, { value, expiresAt: now + options.ttlMs, bytes });
+    const entry: CacheEntry = { value, expiresAt: now + options.ttlMs, bytes, stop: undefined };
+    cache.set(key, entry);
     this.bytes += bytes;
-    const max = options.maxEntries ?? 500;
-    // Map keeps insertion order: the first keys are the oldest. The new one fits on its own.
+    // A streamed body (a fetch `Response`) keeps every byte its copy is sent: until it has been
+    // read to the end within `maxBytes`, its size is a guess, and the entry goes if it is wrong.
+    const body = streamOf(value);
+    if (body) this.measure(key, entry, body, maxBytes, Math.min(options.ttlMs, MAX_MEASURE_MS), scheduler);
+    this.evict(maxBytes);
+  }
+
+  /** Drops the oldest entries until the cache is within its bounds. */
+  private evict(maxBytes: number): void {
+    const cache = this.cache;
+    if (!cache) return;
+    const max = this.cacheOptions?.maxEntries ?? 500;
+    // Map keeps insertion order: the first keys are the oldest. The newest fits on its own.
     for (const k of cache.keys()) {
       if (cache.size <= max && this.bytes <= maxBytes) break;
       this.drop(k);
     }
+  }
+
+  /**
+   * Reads a copy of `entry`'s streamed body to the end, at most `maxBytes` for at most
+   * `timeoutMs`: the entry then counts its real size, or, past either bound (or if the body
+   * fails), goes, and its body is let go (the caller's own copy is not touched).
+   */
+  private measure(
+    key: string,
+    entry: CacheEntry,
+    body: { clone(): unknown },
+    maxBytes: number,
+    timeoutMs: number,
+    scheduler: SchedulerLike,
+  ): void {
+    const kept = entry.value as { body?: { cancel(): Promise<void> } | null };
+    const letGo = () => void kept.body?.cancel().catch(() => undefined);
+    let probe: ReadableStreamDefaultReader<unknown> | undefined;
+    try {
+      probe = (body.clone() as { body: ReadableStream<unknown> }).body.getReader();
+    } catch {
+      this.drop(key);
+      letGo();
+      return;
+    }
+    const reader = probe;
+    let stopped = false;
+    entry.stop = () => {
+      stopped = true;
+      void reader.cancel().catch(() => undefined);
+      letGo();
+    };
+    // What the kept copy holds grows as the body is read: it counts as it comes, so that bodies
+    // read at once never hold more than `maxBytes` together (the oldest go, and stop reading).
+    const grown = (size: number): void => {
+      if (stopped || size <= entry.bytes) return;
+      this.bytes += size - entry.bytes;
+      entry.bytes = size;
+      this.evict(maxBytes);
+    };
+    void readSize(reader, maxBytes, timeoutMs, scheduler, grown).then((size) => {
+      if (stopped || this.cache?.get(key) !== entry) return;
+      entry.stop = undefined;
+      if (size === undefined) {
+        this.drop(key);
+        letGo();
+        return;
+      }
+      this.bytes += size - entry.bytes;
+      entry.bytes = size;
+      this.evict(maxBytes);
+    });
   }
 
   private drop(key: string): void {
@@ -98,6 +179,7 @@ export class RequestSharing {
     if (entry) {
       this.bytes -= entry.bytes;
       this.cache?.delete(key);
+      entry.stop?.();
     }
   }
 
@@ -122,11 +204,14 @@ export class RequestSharing {
 /**
  * May this 2xx response be served again from memory? Not with `Cache-Control: no-store`,
  * `no-cache` (it must be revalidated first, which this cache does not do) or `private` (meant
- * for one user's cache), not with `Vary: *`, and with any other `Vary` only when the request's
- * headers were part of its key (every header is: a request that differs in a header the
- * response varies on has another key). A directive list too long to be honest is not cached.
+ * for one user's cache), not with `Set-Cookie` (a session or token the server gave this one
+ * request: served again, a later caller would get the same session), not with `Vary: *`, and
+ * with any other `Vary` only when the request's headers were part of its key (every header
+ * is: a request that differs in a header the response varies on has another key). A directive
+ * list too long to be honest is not cached.
  */
 export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
+  if (res.header('set-cookie') !== undefined) return false;
   const control = res.header('cache-control');
   if (control !== undefined) {
     if (control.length > MAX_DIRECTIVES_CHARS) return false;
@@ -143,14 +228,76 @@ export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
   return true;
 }
 
+/** A kept response: a copy of its own, until when it is fresh, its size, and what stops measuring it. */
+interface CacheEntry {
+  readonly value: unknown;
+  readonly expiresAt: number;
+  bytes: number;
+  /** While its streamed body is being measured: stops that and lets the body go. */
+  stop: (() => void) | undefined;
+}
+
+/** Longest time the cache reads a kept streamed body to learn its size, ms (and at most `ttlMs`). */
+const MAX_MEASURE_MS = 30_000;
+
+/** The body of a fetch `Response` not read yet (the response itself, to clone), or `undefined`. */
+function streamOf(value: unknown): { clone(): unknown } | undefined {
+  const v = value as { clone?: unknown; bodyUsed?: unknown; body?: unknown } | null;
+  return typeof v === 'object' &&
+    v !== null &&
+    typeof v.clone === 'function' &&
+    v.bodyUsed === false &&
+    typeof ReadableStream !== 'undefined' &&
+    v.body instanceof ReadableStream
+    ? (v as { clone(): unknown })
+    : undefined;
+}
+
+/**
+ * Bytes read from `reader` to its end, or `undefined` past `maxBytes`, past `timeoutMs` (on
+ * `scheduler`) or when it fails; `progress` hears the count after each chunk. The reader is
+ * cancelled when done.
+ */
+async function readSize(
+  reader: ReadableStreamDefaultReader<unknown>,
+  maxBytes: number,
+  timeoutMs: number,
+  scheduler: SchedulerLike,
+  progress: (size: number) => void,
+): Promise<number | undefined> {
+  let timer: Subscription | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = scheduler.schedule(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    let size = 0;
+    for (;;) {
+      const next = await Promise.race([reader.read(), timedOut]);
+      if (next === 'timeout') return undefined;
+      if (next.done) return size;
+      const chunk = next.value as { byteLength?: unknown };
+      if (typeof chunk.byteLength !== 'number') return undefined;
+      size += chunk.byteLength;
+      if (size > maxBytes) return undefined;
+      progress(size);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    timer?.unsubscribe();
+    void reader.cancel().catch(() => undefined);
+  }
+}
+
 /** What a response whose size is not known counts for in the cache's `maxBytes`. */
 const UNKNOWN_SIZE = 65_536;
 
 /**
  * A response's size for the cache, in bytes, from what is known without reading or walking
  * it: a string, `ArrayBuffer`, typed array or `Blob` body's own size, else a positive
- * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, a fetch
- * `Response` whose body is a stream, an empty body).
+ * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, an empty
+ * body). A fetch `Response`'s streamed body starts with this guess and is then measured (see
+ * `RequestSharing.measure`).
  */
 function sizeOf(res: ResponseLike): number {
   const body = res.body;
@@ -162,11 +309,109 @@ function sizeOf(res: ResponseLike): number {
   return length > 0 ? length : UNKNOWN_SIZE;
 }
 
-/** A copy each subscriber can consume on its own: fetch `Response`s are cloned, others shared. */
-export function copyOf<T>(value: T): T {
+/** Fields of a response that hold its body: axios `data`, Angular's and `ResponseLike`'s `body`, ajax `response`. */
+const BODY_FIELDS = ['data', 'body', 'response'];
+/** Fields of a response that hold its headers: axios and Angular `headers`, ajax `responseHeaders`. */
+const HEADER_FIELDS = ['headers', 'responseHeaders'];
+/** Deepest body copied; a deeper one is not (it is not cached, and is shared as it is). */
+const MAX_COPY_DEPTH = 256;
+
+/**
+ * A copy of a response that its subscriber can consume and change on its own, or `undefined`
+ * when none can be made. A fetch `Response` is cloned (its body can be read once). Any other
+ * object keeps its prototype (an Angular `HttpResponse` is still one) and its fields, with its
+ * body (`data`, `body`, `response`) copied deeply and its headers (`headers`,
+ * `responseHeaders`) copied when they are plain data (axios's; Angular's are immutable): so a
+ * caller that annotates, sorts or filters its response in place changes no other caller's, and
+ * not the cache's. A body of anything but JSON-like data, bytes, `Blob`s and dates (a class
+ * instance a transform made, a `Map`) cannot be copied.
+ */
+export function copyOf<T>(value: T): T | undefined {
+  if (typeof value !== 'object' || value === null) return value;
   const v = value as { clone?: unknown; bodyUsed?: unknown };
-  if (typeof v === 'object' && v !== null && typeof v.clone === 'function' && typeof v.bodyUsed === 'boolean') {
-    return (v.clone as () => T).call(v);
+  if (typeof v.clone === 'function' && typeof v.bodyUsed === 'boolean') {
+    try {
+      return (v.clone as () => T).call(v);
+    } catch {
+      // Its body is already read or locked: no copy of it can be made.
+      return undefined;
+    }
   }
-  return value;
+  const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
+  for (const field of BODY_FIELDS) {
+    const d = descriptors[field];
+    if (d === undefined) continue;
+    if (!('value' in d)) return undefined;
+    const copy = copyData(d.value, 0);
+    if (copy === UNCOPIABLE) return undefined;
+    descriptors[field] = { ...d, value: copy };
+  }
+  for (const field of HEADER_FIELDS) {
+    const d = descriptors[field];
+    if (d !== undefined && 'value' in d) descriptors[field] = { ...d, value: copyHeaders(d.value) };
+  }
+  return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as T;
+}
+
+const UNCOPIABLE: unique symbol = Symbol('uncopiable');
+
+/** A deep copy of JSON-like data, bytes, `Blob`s (immutable, kept) and dates; {@link UNCOPIABLE} for anything else. */
+function copyData(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return typeof value === 'function' ? UNCOPIABLE : value;
+  if (depth > MAX_COPY_DEPTH) return UNCOPIABLE;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return UNCOPIABLE;
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = copyData(value[i], depth + 1);
+      if (item === UNCOPIABLE) return UNCOPIABLE;
+      out[i] = item;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto === Object.prototype || proto === null) {
+    const out = Object.create(proto) as Record<string, unknown>;
+    for (const name of Object.keys(value)) {
+      const item = copyData((value as Record<string, unknown>)[name], depth + 1);
+      if (item === UNCOPIABLE) return UNCOPIABLE;
+      // Defined, not assigned: a `__proto__` key of a JSON body stays a key.
+      Object.defineProperty(out, name, { value: item, writable: true, enumerable: true, configurable: true });
+    }
+    return out;
+  }
+  if (value instanceof ArrayBuffer) return value.slice(0);
+  if (value instanceof Uint8Array) {
+    // Node's Buffer included: the bytes copied, the prototype kept.
+    const out = new Uint8Array(value);
+    return Object.setPrototypeOf(out, proto as object) as unknown;
+  }
+  if (ArrayBuffer.isView(value)) return structuredClone(value);
+  if (value instanceof Date) return new Date(value.getTime());
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return value;
+  return UNCOPIABLE;
+}
+
+/**
+ * Headers a caller may change (a plain object, axios's `AxiosHeaders`: names to strings or
+ * lists), copied with their prototype; other containers (Angular's immutable `HttpHeaders`)
+ * as they are.
+ */
+function copyHeaders(headers: unknown): unknown {
+  if (typeof headers !== 'object' || headers === null) return headers;
+  const entries = Object.entries(headers);
+  const proto = Object.getPrototypeOf(headers) as object | null;
+  // A class whose state is not in its own fields (a WHATWG `Headers`) is kept.
+  if (proto !== Object.prototype && proto !== null && entries.length === 0) return headers;
+  const plain = (x: unknown) => x === null || (typeof x !== 'object' && typeof x !== 'function');
+  if (!entries.every(([, v]) => plain(v) || (Array.isArray(v) && v.every(plain)))) return headers;
+  const out = Object.create(proto) as Record<string, unknown>;
+  for (const [name, v] of entries)
+    Object.defineProperty(out, name, {
+      value: Array.isArray(v) ? [...(v as unknown[])] : v,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  return out;
 }

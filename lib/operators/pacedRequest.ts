@@ -12,7 +12,6 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
-import { copyOf } from '../core/sharing.js';
 import type { RateLimitConfig } from './config.js';
 import { PacedSubscription, SHARE, type PacedOwner } from './pacedSubscription.js';
 
@@ -42,15 +41,15 @@ function subscribePaced(this: Observable<unknown>, subscriber: Subscriber<unknow
   const hit = sharing.caching ? sharing.cached(key, limiter.now()) : undefined;
   if (hit) {
     limiter.noteSaved(info, 'cache');
-    const value = copyOf(hit.value);
-    subscriber.next(value);
+    // A copy of the cache's (`cached` makes it): this subscriber may change it.
+    subscriber.next(hit.value);
     subscriber.complete();
     return undefined;
   }
   const pending = sharing.dedupe ? (sharing.pending(key) as PacedSubscription<unknown> | undefined) : undefined;
   if (pending) {
     limiter.noteSaved(info, 'in-flight');
-    return pending.join(subscriber);
+    return pending.join(subscriber, self);
   }
   const attempt = new PacedSubscription(self, subscriber);
   if (sharing.dedupe) sharing.track(key, attempt);

@@ -48,6 +48,8 @@ export interface PacedOwner<T> {
 class Hub<T> {
   /** A request started for those who joined after this one ended (as `share()` reconnects). */
   again: PacedSubscription<T> | undefined = undefined;
+  /** The request each joiner made itself, to send it on its own when the answer is not to share. */
+  readonly owners = new Map<Subscriber<T>, PacedOwner<T>>();
 
   constructor(
     /** The first subscriber (the one the attempt was made for). */
@@ -161,8 +163,8 @@ export class PacedSubscription<T> extends Waiter {
     }
   }
 
-  /** A subscriber joins this shared request; returns its teardown. */
-  join(subscriber: Subscriber<T>): TeardownLogic {
+  /** A subscriber joins this shared request (`owner`: the request it made); returns its teardown. */
+  join(subscriber: Subscriber<T>, owner: PacedOwner<T> = this.owner): TeardownLogic {
     if (this.state !== RUNNING) {
       // Ended: identical requests joining now start it again, together.
       const hub = this.hubOf();
@@ -172,7 +174,9 @@ export class PacedSubscription<T> extends Waiter {
       hub.again = fresh;
       return fresh.start();
     }
-    this.hubOf().subscribers.push(subscriber);
+    const hub = this.hubOf();
+    hub.subscribers.push(subscriber);
+    hub.owners.set(subscriber, owner);
     return () => this.leave(subscriber);
   }
 
@@ -330,22 +334,72 @@ export class PacedSubscription<T> extends Waiter {
       return;
     }
     const sharing = limiter.sharing;
-    if (sharing.caching) {
-      try {
-        const res = extractorOf(limiter, config)(value);
-        if (res !== undefined && res.status >= 200 && res.status < 300)
-          sharing.store(key, copyOf(value), limiter.now(), res, info.headers !== undefined);
-      } catch (e) {
+    let res;
+    let setsCookie = false;
+    try {
+      res = extractorOf(limiter, config)(value);
+      setsCookie = res?.header('set-cookie') !== undefined;
+      // The cache keeps a copy of its own, made before any subscriber has the value.
+      if (sharing.caching && res !== undefined && res.status >= 200 && res.status < 300)
+        sharing.store(key, value, limiter.now(), res, info.headers !== undefined, limiter.scheduler);
+    } catch (e) {
+      if (sharing.caching) {
         this.fail(e);
         return;
       }
     }
+    // The answer is out: an identical request made from now on (from a subscriber's handler, or
+    // before the request observable completes) would join only to get the completion, without
+    // a value. It is sent anew (or served from the cache) instead.
+    if (res !== undefined && sharing.dedupe) sharing.untrack(key, this);
     const hub = this.hub;
     if (!hub) {
-      this.subscriber.next(copyOf(value));
+      this.subscriber.next(value);
       return;
     }
-    for (const s of [...hub.subscribers]) if (!s.closed) s.next(copyOf(value));
+    if (setsCookie) {
+      this.keepAlone(hub, value);
+      return;
+    }
+    // Each subscriber its own copy, the last the value itself; all made before any is handed
+    // out (a fetch `Response` cannot be cloned once read). A value that cannot be copied is
+    // handed to all as it is.
+    const targets = hub.subscribers.filter((s) => !s.closed);
+    const values = targets.map((_, i) => (i === targets.length - 1 ? value : (copyOf(value) ?? value)));
+    targets.forEach((s, i) => {
+      if (!s.closed) s.next(values[i] as T);
+    });
+  }
+
+  /**
+   * An answer that sets a cookie (a session, a token the server gave this one request) goes to
+   * one subscriber only, the first still there; each other one has its request sent on its own,
+   * as if it had never joined.
+   */
+  private keepAlone(hub: Hub<T>, value: T): void {
+    const live = hub.subscribers.filter((s) => !s.closed);
+    const own = live.includes(hub.first) ? hub.first : live[0];
+    hub.subscribers.splice(0, hub.subscribers.length, ...(own ? [own] : []));
+    for (const s of live) {
+      if (s === own) continue;
+      const owner = hub.owners.get(s) ?? this.owner;
+      hub.owners.delete(s);
+      const alone = new PacedSubscription<T>(
+        {
+          limiter: owner.limiter,
+          info: owner.info,
+          config: owner.config,
+          request: owner.request,
+          mode: owner.mode & ~SHARE,
+          key: undefined,
+        },
+        s,
+      );
+      // Unsubscribing `s` now cancels its own request (its teardown here finds it gone).
+      s.add(alone);
+      alone.start();
+    }
+    own?.next(value);
   }
 
   /** Completes (`ok`) or fails every subscriber, then lets go of everything. */
@@ -367,6 +421,7 @@ export class PacedSubscription<T> extends Waiter {
     if (hub) {
       const i = hub.subscribers.indexOf(subscriber);
       if (i >= 0) hub.subscribers.splice(i, 1);
+      hub.owners.delete(subscriber);
       if (hub.subscribers.length > 0) return;
     }
     this.close();

@@ -17,15 +17,19 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * waits for the limiter like a new request.
  *
  * For GET and HEAD with a `url` and `headers`, it also spends less of the quota: an identical
- * request already in flight on the limiter is shared instead of sent again (unless the limiter
- * has `dedupe: false` or the request `shareKey: false`), and with the limiter's `cache` option
- * a fresh 2xx response is served from memory (unless it says `Cache-Control: no-store`,
- * `no-cache` or `private`, or `Vary: *`). Identical means same method, URL and headers, all of
- * them: requests sent as different users, or asking for another language or format, are never
- * shared. Give the headers the request is sent with (`headers`); without them (or a
- * `shareKey`) nothing is shared, since `rateLimit` cannot tell who the request is sent as.
- * Each subscriber gets its own copy (a fetch `Response` is cloned; other values are shared as
- * they are).
+ * request already in flight on the limiter is shared instead of sent again (unless the limiter has
+ * `dedupe: false` or the request `shareKey: false`; an answer that sets a cookie, a session the
+ * server gave one request, goes to one of them only and the others are sent on their own), and
+ * with the limiter's `cache` option a fresh 2xx response is served from memory (unless it says
+ * `Cache-Control: no-store`, `no-cache` or `private`, sets a cookie, or says `Vary: *`). Identical
+ * means same method, URL and headers, all of them: requests sent as different users, or asking for
+ * another language or format, are never shared. Give the headers the request is sent with
+ * (`headers`); without them (or a `shareKey`) nothing is shared, since `rateLimit` cannot tell who
+ * the request is sent as. Each subscriber gets its own copy, and the cache keeps one of its own: a
+ * fetch `Response` is cloned; an axios, Angular, ajax or `ResponseLike` response is copied with
+ * its body (JSON-like data, bytes, dates), so what one caller does to its response reaches no
+ * other. A body of anything else (class instances a transform made) is not cached, and in flight
+ * is shared as it is.
  *
  * ```ts
  * import { map } from 'rxjs';

@@ -1,0 +1,192 @@
+import { describe, expect, it } from '@jest/globals';
+import { HttpService } from '@nestjs/axios';
+import axios, { type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import { firstValueFrom } from 'rxjs';
+import { createLimiter, providers, type Limiter } from '../../lib/index.js';
+import { rateLimitedRequest } from '../../lib/adapters/axios.js';
+import { rateLimitedHttp } from '../../lib/adapters/nestjs.js';
+
+/** What the server saw of one request, answered as its body. */
+interface Seen {
+  readonly user: string | null;
+  readonly body: string | null;
+}
+
+/**
+ * An axios instance whose transport answers, after 20 ms, with who the request was sent as and
+ * the body it carried; `sent` counts what reached it.
+ */
+function api(defaults: Parameters<typeof axios.create>[0] = {}) {
+  const sent: Seen[] = [];
+  const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+    new Promise((resolve) => {
+      const seen: Seen = {
+        user: (config.headers.get('authorization') as string | undefined) ?? null,
+        body: typeof config.data === 'string' ? config.data : null,
+      };
+      sent.push(seen);
+      setTimeout(() => resolve({ status: 200, statusText: 'OK', headers: {}, data: seen, config }), 20);
+    });
+  const instance = axios.create({ ...defaults, adapter });
+  return { instance, sent };
+}
+
+const limiterWithCache = (): Limiter =>
+  createLimiter({
+    provider: providers.generic(),
+    key: `app-${Math.random()}`,
+    coldStartConcurrency: 10,
+    cache: { ttlMs: 60_000 },
+  });
+
+describe('axios rateLimitedRequest: who a request is sent as is read when it is sent', () => {
+  it('an observable made as Alice and subscribed after the instance switched to Bob is not cached as Alice’s', async () => {
+    const { instance } = api({ baseURL: 'https://api.example.com', headers: { Authorization: 'Bearer alice' } });
+    const limiter = limiterWithCache();
+    // Made while Alice is signed in; sent after the app switched the instance to Bob.
+    const me$ = rateLimitedRequest<Seen>(limiter, instance, { url: '/me' });
+    instance.defaults.headers['Authorization'] = 'Bearer bob';
+    expect((await firstValueFrom(me$)).data.user).toBe('Bearer bob');
+    instance.defaults.headers['Authorization'] = 'Bearer alice';
+    const alice = await firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' }));
+    expect(alice.data.user).toBe('Bearer alice');
+  });
+
+  it('a polling observable resubscribed after a switch of user gets the new user’s body', async () => {
+    const { instance } = api({ baseURL: 'https://api.example.com', headers: { Authorization: 'Bearer alice' } });
+    const limiter = limiterWithCache();
+    const me$ = rateLimitedRequest<Seen>(limiter, instance, { url: '/me' });
+    expect((await firstValueFrom(me$)).data.user).toBe('Bearer alice');
+    instance.defaults.headers['Authorization'] = 'Bearer bob';
+    expect((await firstValueFrom(me$)).data.user).toBe('Bearer bob');
+  });
+});
+
+/** Two GETs of one URL at once, with bodies `a` and `b`, through `get`. */
+async function twoSearches(get: (data: string) => Promise<Seen>, sent: Seen[]) {
+  const bodies = await Promise.all([get('{"q":"a"}'), get('{"q":"b"}')]);
+  return { bodies: bodies.map((b) => b.body), sent: sent.length };
+}
+
+describe('a GET with a body is not shared with a GET with another body', () => {
+  it('axios rateLimitedRequest', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const get = async (data: string) =>
+      (await firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/search', data }))).data;
+    expect(await twoSearches(get, sent)).toEqual({ bodies: ['{"q":"a"}', '{"q":"b"}'], sent: 2 });
+    // Nor served from the cache to a later GET with another body.
+    expect((await get('{"q":"c"}')).body).toBe('{"q":"c"}');
+  });
+
+  it('NestJS rateLimitedHttp', async () => {
+    const { instance, sent } = api();
+    const http = rateLimitedHttp(new HttpService(instance as AxiosInstance), limiterWithCache());
+    const get = async (data: string) =>
+      (await firstValueFrom(http.request<Seen>({ method: 'GET', url: 'https://api.example.com/search', data }))).data;
+    expect(await twoSearches(get, sent)).toEqual({ bodies: ['{"q":"a"}', '{"q":"b"}'], sent: 2 });
+  });
+
+  it('GETs without a body still share', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const get = () => firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/search' }));
+    await Promise.all([get(), get()]);
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe('axios options that decide who a request is sent as, or what comes back, separate GETs', () => {
+  /** A transport that answers which client certificate (agent) the request went out with. */
+  function tlsApi() {
+    const sent: string[] = [];
+    const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+      new Promise((resolve) => {
+        const cert = (config.httpsAgent as { cert?: string } | undefined)?.cert ?? 'none';
+        sent.push(cert);
+        setTimeout(() => resolve({ status: 200, statusText: 'OK', headers: {}, data: { cert }, config }), 20);
+      });
+    return { adapter, sent };
+  }
+  // Stand-ins for `new https.Agent({ cert, key })`: one client certificate per tenant.
+  const agentOf = (cert: string) => Object.assign(Object.create({ kind: 'agent' }) as object, { cert });
+
+  it('axios rateLimitedRequest: one instance per tenant, each with its own client certificate', async () => {
+    const { adapter, sent } = tlsApi();
+    const limiter = limiterWithCache();
+    const tenants = ['tenant-a', 'tenant-b'].map((cert) =>
+      axios.create({ baseURL: 'https://api.example.com', adapter, httpsAgent: agentOf(cert) }),
+    );
+    const got = await Promise.all(
+      tenants.map(
+        async (api) => (await firstValueFrom(rateLimitedRequest<{ cert: string }>(limiter, api, { url: '/me' }))).data,
+      ),
+    );
+    expect(got.map((g) => g.cert)).toEqual(['tenant-a', 'tenant-b']);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('NestJS rateLimitedHttp: the agent given per call', async () => {
+    const { adapter, sent } = tlsApi();
+    const http = rateLimitedHttp(new HttpService(axios.create({ adapter })), limiterWithCache());
+    const get = async (cert: string) =>
+      (await firstValueFrom(http.get<{ cert: string }>('https://api.example.com/me', { httpsAgent: agentOf(cert) })))
+        .data.cert;
+    expect(await Promise.all([get('tenant-a'), get('tenant-b')])).toEqual(['tenant-a', 'tenant-b']);
+    // Nor from the cache, one after the other.
+    expect(await get('tenant-c')).toBe('tenant-c');
+    expect(sent).toHaveLength(3);
+  });
+
+  it('a transformResponse of its own gets its own answer', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const [plain, upper] = await Promise.all([
+      firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' })),
+      firstValueFrom(
+        rateLimitedRequest<string>(limiter, instance, {
+          url: '/me',
+          transformResponse: [(data: unknown) => JSON.stringify(data).toUpperCase()],
+        }),
+      ),
+    ]);
+    expect(sent).toHaveLength(2);
+    expect(typeof plain.data).toBe('object');
+    expect(typeof upper.data).toBe('string');
+  });
+
+  it('identical calls through one instance still share, and the same plain options count as the same', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com', timeout: 5000 });
+    const limiter = limiterWithCache();
+    const get = () =>
+      firstValueFrom(
+        rateLimitedRequest<Seen>(limiter, instance, { url: '/me', proxy: { host: 'proxy.local', port: 3128 } }),
+      );
+    await Promise.all([get(), get()]);
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe('axios: an answer that sets a cookie is not handed to the GETs that joined it', () => {
+  it('each of three identical GETs at once gets a session of its own', async () => {
+    let n = 0;
+    const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+      new Promise((resolve) => {
+        const sid = `sid=${++n}`;
+        setTimeout(
+          () => resolve({ status: 200, statusText: 'OK', headers: { 'set-cookie': [sid] }, data: {}, config }),
+          20,
+        );
+      });
+    const instance = axios.create({ baseURL: 'https://api.example.com', adapter });
+    const limiter = limiterWithCache();
+    const cookies = await Promise.all(
+      [0, 1, 2].map(
+        async () =>
+          (await firstValueFrom(rateLimitedRequest(limiter, instance, { url: '/session' }))).headers['set-cookie'],
+      ),
+    );
+    expect(n).toBe(3);
+    expect(cookies.flat().sort()).toEqual(['sid=1', 'sid=2', 'sid=3']);
+  });
+});
