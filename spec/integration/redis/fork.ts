@@ -42,6 +42,11 @@ export interface WorkerResult {
   readonly statuses: number[];
   /** Shopify GraphQL: the answers whose body held an error (`THROTTLED` among them). */
   readonly errors?: string[];
+  /**
+   * The longest a request took from its admission to its answer read, ms: its lease in Redis
+   * must outlast it (`leaseMs`), or its unit stops counting before a figure read in Redis counts it.
+   */
+  readonly slowestMs?: number;
   readonly elapsed: number;
   readonly finishedAt: number;
   /** `error`: a `store-unavailable`'s reason. */

@@ -81,6 +81,8 @@ const path = (i: number): string =>
 const GRAPHQL_PATH = '/admin/api/2024-10/graphql.json';
 /** Answers whose body held GraphQL errors (a `THROTTLED` among them): their codes or messages. */
 const errors: string[] = [];
+/** The longest a request took from its admission to its answer read (not Shopify GraphQL), ms. */
+let slowestMs = 0;
 
 /** One request, paced by the limiter: its status once answered. */
 function request(i: number): Observable<number> {
@@ -112,12 +114,16 @@ function request(i: number): Observable<number> {
       }),
     );
   }
-  return fromFetch(`${job.url}${path(i)}`, {
-    headers: { authorization: `Bearer ${job.token}` },
+  // Subscribed when the limiter admits the request (its lease in Redis runs from then on).
+  let sentAt = 0;
+  return defer(() => {
+    sentAt = Date.now();
+    return fromFetch(`${job.url}${path(i)}`, { headers: { authorization: `Bearer ${job.token}` } });
   }).pipe(
     rateLimit(limiter, { method: 'GET', url: path(i).split('?')[0] ?? '' }),
     mergeMap(async (res) => {
       await res.arrayBuffer();
+      slowestMs = Math.max(slowestMs, Date.now() - sentAt);
       return res.status;
     }),
   );
@@ -145,7 +151,7 @@ async function run(): Promise<void> {
   await limiter.close();
   redis.disconnect();
   process.send?.(
-    { type: 'done', statuses, errors, elapsed: Date.now() - started, finishedAt: Date.now(), events },
+    { type: 'done', statuses, errors, slowestMs, elapsed: Date.now() - started, finishedAt: Date.now(), events },
     () => process.disconnect(),
   );
 }
