@@ -7,6 +7,7 @@
  * headers) and runs each against a fake server in RxJS virtual time. Seed: RELIABILITY_SEED
  * (default below), runs: RELIABILITY_RUNS; both are logged with the totals.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
@@ -733,6 +734,8 @@ function runScenario(s: Scenario): void {
     for (const x of r.responses) set.add(x);
     groupResponses.set(r.key, set);
   }
+  /** The answer objects handed to callers of shared requests so far. */
+  const handedOut = new Set<object>();
   const context = (r: Record_, i: number) =>
     JSON.stringify({ i, plan: r.plan, sends: r.sends, completes: r.completes, errors: r.errorsOut.map(String) });
 
@@ -765,8 +768,19 @@ function runScenario(s: Scenario): void {
       totals.values++;
       expect({ why, values: r.values.length }).toEqual({ why, values: 1 });
       const v = r.values[0] as object;
-      const ok = shared ? (groupResponses.get(r.key!)?.has(v) ?? false) : r.responses.at(-1) === v;
+      // A shared answer reaches each caller as its own copy of a response the server gave (what
+      // one caller does to it no other sees); an answer of its own, as the server gave it.
+      const ok = shared
+        ? [...(groupResponses.get(r.key!) ?? [])].some((x) => x === v || isDeepStrictEqual(x, v))
+        : r.responses.at(-1) === v;
       expect({ why, valueIsServerResponse: ok }).toEqual({ why, valueIsServerResponse: true });
+      if (shared) {
+        expect({ why, objectGivenToAnotherCaller: handedOut.has(v) }).toEqual({
+          why,
+          objectGivenToAnotherCaller: false,
+        });
+        handedOut.add(v);
+      }
     } else {
       const e = r.errorsOut[0];
       expect({ why, values: r.values.length }).toEqual({ why, values: 0 });
