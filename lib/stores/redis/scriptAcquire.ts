@@ -219,6 +219,7 @@ for i = 1, nb do
         -- after the debit (the requests it counted less of were answered while Redis was away,
         -- so no lease of theirs is left to take them off).
         s.rst = dr
+        s.srst = dr
         s.kind = 's'
         if s.rem ~= nil then
           -- (The requests carried are both in it and in flight until they answer: taken off

@@ -186,6 +186,64 @@ describe('redis store outage', () => {
     expect(r.inflight).toBe(0);
   });
 
+  it('a late answer from the window spent while Redis was away opens no window after that one ends: the next window keeps its end', async () => {
+    // 10 per 2 s; answers tell the window's end in ms (`reset`).
+    const short = defineProvider({
+      name: 'outage-late',
+      buckets: [{ name: 'main', limit: 10, windowMs: 2000 }],
+      read: ten.read,
+    });
+    PORT = await freePort();
+    const redis = tempRedis(PORT);
+    await redis.start();
+    try {
+      const prefix = `rxrl-late-${process.pid}-${Date.now()}:`;
+      const a = start(prefix, short);
+      const b = start(prefix, short);
+      await Promise.all(
+        clients.map((c) => (c.status === 'ready' ? Promise.resolve() : new Promise((r) => c.once('ready', r)))),
+      );
+      const warm = await acquire(a.limiter);
+      warm.observe(responseLike(200, { left: '9', reset: '1000' }));
+      warm.release();
+      await redis.stop();
+      // A spends 3 on its local share; 2 answer while Redis is away, the first is still out.
+      const local = await Promise.all([acquire(a.limiter), acquire(a.limiter), acquire(a.limiter)]);
+      for (const [k, left] of [
+        [1, '8'],
+        [2, '7'],
+      ] as const) {
+        local[k]?.observe(responseLike(200, { left, reset: '1500' }));
+        local[k]?.release();
+      }
+      await redis.start();
+      await until(() => clients.every((c) => c.status === 'ready'), 10_000);
+      // A's next call writes back what it spent in that window (a fresh Redis knew nothing).
+      const fourth = await acquire(a.limiter);
+      expect(a.events).toEqual(['store-unavailable', 'store-recovered']);
+      fourth.release();
+      const spentWindowEnd = a.limiter.snapshot.buckets[0]?.resetAt ?? Number.NaN;
+      // That window ends; B asks, and Redis opens the next window, whose end it projects; B
+      // waits for the answer still out (the first one read after a refill confirms the window).
+      await new Promise((r) => setTimeout(r, Math.max(0, spentWindowEnd - Date.now()) + 300));
+      const first = acquire(b.limiter);
+      const probe = new Redis({ port: PORT, host: '127.0.0.1' });
+      clients.push(probe);
+      const state = redisKeys(prefix, 'outage-late', 'outage-token', secret).bucket('main');
+      await until(async () => Number(await probe.hget(state, 'rst')) > spentWindowEnd + 1000, 10_000);
+      const nextWindowEnd = Number(await probe.hget(state, 'rst'));
+      // The first request's answer, read only now: the server counted it in the window that
+      // ended, and told then that it ends in 0.5 s. Read now, that would end the next window
+      // early, and a refill then would grant a second limit inside the server's window.
+      local[0]?.observe(responseLike(200, { left: '9', reset: '500' }));
+      local[0]?.release();
+      (await first).release();
+      expect(b.limiter.snapshot.buckets[0]?.resetAt).toBeGreaterThanOrEqual(nextWindowEnd);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   it('an outage of 2 s with requests waiting: what is written back on recovery is bounded and batched, not one call per failed try', async () => {
     PORT = await freePort();
     const redis = tempRedis(PORT);
