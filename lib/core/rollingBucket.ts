@@ -46,6 +46,13 @@ export class RollingBucket extends Bucket {
   override readonly rolling = true;
   /** When each of our ended calls ended, oldest first; `head` is the first still in the window. */
   private readonly log: number[] = [];
+  /**
+   * When each call of `log` was sent (same order): it reached the server no sooner, so the
+   * server may have let it go a window after that, long before our log does (a late answer).
+   */
+  private readonly logSent: number[] = [];
+  /** The longest an entry of `log` took from its send to its end: how far past a window's edge to look for one sent before it. */
+  private longestTrip = 0;
   private head = 0;
   /**
    * Our calls in flight, by admission index: they count until they end, then from their end,
@@ -72,6 +79,13 @@ export class RollingBucket extends Bucket {
   private othersUntil = 0;
   private othersFirstAt = 0;
   private ownFirstGoneAt = Infinity;
+  /**
+   * When the calls of our log that the figure which set `others` took as gone from the server
+   * (`leftServerBy`) ended, oldest first, as many as `others` holds (the first `READS_KEPT`, as
+   * the Redis store keeps them): `others` counts them, so
+   * while they stay in our log they count once, not twice (`doubled`).
+   */
+  private othersLogged: number[] = [];
   /** The figures read last, oldest first (so `at` never decreases). */
   private readonly reads: Read[] = [];
   /** The admission indices of `reads`. */
@@ -223,10 +237,13 @@ export class RollingBucket extends Bucket {
         }
       const fresh = (read === 0 && !newerEarlier) || this.othersUntil <= (now ?? -Infinity);
       // Our calls still in our log that the server may have let go by the time it counted this
-      // one (a window since their answers has passed: it logged them by then); our log keeps
-      // them a guard longer. Taken as counted, they read as many of another client's calls as
-      // ours, which then went when our log let them go: a 429.
-      const gone = now === undefined ? 0 : this.leftServerBy(now);
+      // one: a window since their send has passed (it logged them on arrival, which may be that
+      // early, however late their answer came back); our log keeps them a window from their
+      // end, and a guard. Taken as counted, they read as many of another client's calls as
+      // ours, which then went when our log let them go, while the server's count did not: a
+      // 429 (one answer in four 300 ms late, a limit cut below the hint).
+      const goneEnds = now === undefined ? [] : this.leftServerBy(now);
+      const gone = goneEnds.length;
       const others = Math.max(0, counted + gone - (fresh ? 0 : read));
       // The calls it counted arrived by now: they leave the window a window (and the margin
       // after an end we bound ourselves) from now at the latest. The reset the server tells is
@@ -239,7 +256,7 @@ export class RollingBucket extends Bucket {
       if (counted > later && now !== undefined) this.othersSeenUntil = Math.max(this.othersSeenUntil, until);
       const seen = this.othersSeenUntil > (now ?? -Infinity);
       if (fresh || others > this.othersAt(now ?? -Infinity) - this.unreadUnits) {
-        this.setOthers(others, until, firstAt, now);
+        this.setOthers(others, until, firstAt, now, goneEnds);
         // What this figure missed only matters beside another client's spend (ours is in our
         // log): with none seen, none of it is counted twice.
         if (fresh && index !== undefined && sentAt !== undefined) this.missedBy(index, sentAt, seen);
@@ -273,7 +290,7 @@ export class RollingBucket extends Bucket {
       if (hold && counted <= later) {
         hold = false;
         if (counted + gone > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted + gone)
-          this.setOthers(counted + gone, until, firstAt, now);
+          this.setOthers(counted + gone, until, firstAt, now, goneEnds);
       }
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
@@ -283,8 +300,9 @@ export class RollingBucket extends Bucket {
   }
 
   /** Another client's spend, as a figure read at `now` showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
-  private setOthers(count: number, until: number, firstAt: number, now: number | undefined): void {
+  private setOthers(count: number, until: number, firstAt: number, now: number | undefined, logged: number[]): void {
     this.others = count;
+    this.othersLogged = logged.slice(0, Math.min(READS_KEPT, Math.max(0, count)));
     this.othersUntil = until;
     this.othersFirstAt = firstAt;
     const oldest = this.head < this.log.length ? this.log[this.head] : undefined;
@@ -292,12 +310,29 @@ export class RollingBucket extends Bucket {
       oldest === undefined || now === undefined ? Infinity : oldest + this.ownWindow(this.guardMs, this.tight);
   }
 
-  /** Units of our log that a window after their end has passed at `now` (kept only for the guard). */
-  private leftServerBy(now: number): number {
+  /**
+   * Units of our log that the server may have let go at `now`: a window after their send has
+   * passed (the earliest they can have reached it), whenever they ended.
+   */
+  private leftServerBy(now: number): number[] {
     const edge = now - (this.windowMs ?? this.span);
+    const ends: number[] = [];
+    // Sorted by end: past the edge by more than the longest trip, none was sent before it.
+    for (let i = this.head; i < this.log.length && (this.log[i] ?? Infinity) <= edge + this.longestTrip; i++)
+      if ((this.logSent[i] ?? Infinity) <= edge) ends.push(this.log[i] as number);
+    return ends;
+  }
+
+  /**
+   * Units of our log that `others` counts as well (`othersLogged` still in the log), at most
+   * what `others` holds at `now`.
+   */
+  private doubled(now: number): number {
+    if (this.othersLogged.length === 0) return 0;
+    const horizon = now - this.ownWindow(this.guardMs, this.tight);
     let n = 0;
-    for (let i = this.head; i < this.log.length && (this.log[i] ?? Infinity) <= edge; i++) n++;
-    return n;
+    for (const e of this.othersLogged) if (e > horizon) n++;
+    return Math.min(n, Math.max(0, this.othersAt(now) - this.unreadUnits));
   }
 
   /** Units of our calls admitted after call `index` (calls, if it ended before its figure). */
@@ -315,8 +350,10 @@ export class RollingBucket extends Bucket {
     this.tight = tight;
     const horizon = now - this.ownWindow(guardMs, tight);
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
+    if (this.head >= this.log.length) this.longestTrip = 0;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
       this.log.splice(0, this.head);
+      this.logSent.splice(0, this.head);
       this.head = 0;
     }
   }
@@ -355,7 +392,7 @@ export class RollingBucket extends Bucket {
   }
 
   private used(now: number): number {
-    return this.own() + this.othersAt(now);
+    return this.own() + this.othersAt(now) - this.doubled(now);
   }
 
   /**
@@ -417,7 +454,7 @@ export class RollingBucket extends Bucket {
     this.pending.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
     // One entry per unit: the window frees them one by one as they age out.
-    for (let i = 0; i < units; i++) this.insert(end);
+    for (let i = 0; i < units; i++) this.insert(end, sent);
     this.lastCallAt = Math.max(this.lastCallAt, end);
   }
 
@@ -450,11 +487,17 @@ export class RollingBucket extends Bucket {
   }
 
   /** Logs a call's end, keeping the log in order (ends come in clock order, so almost always last). */
-  private insert(t: number): void {
+  private insert(t: number, sent: number): void {
+    this.longestTrip = Math.max(this.longestTrip, t - sent);
     let i = this.log.length;
     while (i > this.head && (this.log[i - 1] ?? -Infinity) > t) i--;
-    if (i === this.log.length) this.log.push(t);
-    else this.log.splice(i, 0, t);
+    if (i === this.log.length) {
+      this.log.push(t);
+      this.logSent.push(sent);
+    } else {
+      this.log.splice(i, 0, t);
+      this.logSent.splice(i, 0, sent);
+    }
   }
 
   /**
@@ -477,6 +520,7 @@ export class RollingBucket extends Bucket {
     this.othersFirstAt = 0;
     this.ownFirstGoneAt = Infinity;
     this.others = 0;
+    this.othersLogged = [];
     this.unread.clear();
     this.unreadUnits = 0;
     this.silent.length = 0;

@@ -133,7 +133,7 @@ for i = 1, nb do
       -- them (never earlier than the log's last entry, never later than now).
       local t = now
       if debitResetIn ~= nil then t = now + debitResetIn - s.win end
-      local tail = num(redis.call('LINDEX', lk, -1))
+      local tail = logEnd(redis.call('LINDEX', lk, -1))
       if tail ~= nil and tail > t then t = tail end
       if t > now then t = now end
       for _ = 1, debit do redis.call('RPUSH', lk, string.format('%.0f', t)) end
@@ -145,13 +145,13 @@ for i = 1, nb do
     if s.rvu ~= nil and s.rvu > now then extra = s.rv or 0; extraUntil = s.rvu end
     -- (Requests carried from the local share are in the debit and in flight until they answer:
     -- counted twice until then, never too few.)
-    local used = logLen + infl + rollOthers(s, now) + extra
+    local used = logLen + infl + rollOthers(s, now) - rollDoubled(bk, s, now, guard) + extra
     local held = s.hold ~= nil and s.hold > now
     if s.lim == nil then s.rem = nil elseif held then s.rem = 0 else s.rem = math.max(0, s.lim - used) end
     if held then
       s.rst = s.hold
     elseif used > 0 then
-      s.rst = (num(redis.call('LINDEX', lk, 0)) or now) + s.win
+      s.rst = (logEnd(redis.call('LINDEX', lk, 0)) or now) + s.win
     else
       s.rst = nil
     end

@@ -34,6 +34,10 @@
  *                 `x:<lease>` holds it as it was before that lease's admission, with the
  *                 lease's index and grant time: OBSERVE counts the units admitted after a call
  *                 from the two, and tells which figures read since are newer
+ *   ltr, othg     rolling: the longest trip (send to end) an entry of the log took (`rollGone`
+ *                 reads the log that far past a window's edge), and the ends of the log's calls
+ *                 the figure that set `oth` took as gone from the server (`oth` counts them:
+ *                 while they stay in the log they count once, `rollDoubled`)
  *   unru          rolling: units of our calls the figure that set `oth` may have missed (they
  *                 count beside it); `rds`, `sil`, `unr`, `rfa`, `osu` are the records behind
  *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
@@ -67,7 +71,7 @@
  *
  * A rolling (sliding-window) bucket also has a log `…:log:<name>`: a list of the Redis times
  * its calls ended (answered, released, or their lease lapsed), oldest first, one entry per
- * unit. As `RollingBucket` in memory, a call counts while it is in flight (its lease, however
+ * unit, each `<end>,<ms since its send>` (`<end>` alone when not known: see `logEnds`). As `RollingBucket` in memory, a call counts while it is in flight (its lease, however
  * long it takes) and until `win + guard` after it ended: the server logged it when it arrived,
  * which may be long after its admission and is at the latest its end. Entries older are trimmed
  * at each use, and the list expires `max(keyTtlMs, win + guard)` after its last entry, so it
@@ -143,7 +147,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     s.aw = nil; s.proj = false; s.popen = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
-    redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu')
+    redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu', 'othg')
     s.resumed = true
     s.resumedAt = resumed
   end
@@ -288,11 +292,30 @@ local function silentRec(bk, lease, units, by)
   if index == nil then return nil end
   return { index, units, by }
 end
--- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, the
--- newest MAX_LOG kept; the log lives 'ttl' after its last entry.
-local function logEnds(lk, n, now, ttl)
+-- A rolling log's entry: when the call ended, then, after a comma, how long after its send
+-- (none if not known): it reached the server no sooner, so the server may have let it go a
+-- window after its send, long before the log does (a late answer).
+local function logEnd(v)
+  if v == false or v == nil then return nil end
+  return tonumber(string.match(v, '^[^,]*'))
+end
+local function logSent(v)
+  local e, trip = string.match(v, '^([^,]*),?(.*)$')
+  return (tonumber(e) or 0) - (tonumber(trip) or 0)
+end
+-- A rolling bucket's calls that ended (answered, released, lapsed): n units logged at now, sent
+-- at 'sent' (nil: not known), the newest MAX_LOG kept; the log lives 'ttl' after its last
+-- entry. The bucket hash bk keeps in 'ltr' the longest trip logged (how far rollGone looks).
+local function logEnds(lk, n, now, ttl, sent, bk)
   if n <= 0 then return end
   local t = string.format('%.0f', now)
+  if sent ~= nil and sent < now then
+    t = t .. ',' .. string.format('%.0f', now - sent)
+    if bk ~= nil and redis.call('EXISTS', bk) == 1 then
+      local ltr = num(redis.call('HGET', bk, 'ltr'))
+      if ltr == nil or ltr < now - sent then redis.call('HSET', bk, 'ltr', string.format('%.0f', now - sent)) end
+    end
+  end
   local times = {}
   for k = 1, math.min(n, 1000) do times[k] = t end
   -- In pages: unpack takes a few thousand values at most.
@@ -308,12 +331,15 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
   local lapsed = 0
   if xu > 0 or lk ~= nil or leaky then
-    local ended = 0
     local silent = {}
     for _, lease in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
       lapsed = lapsed + leaseCost(bk, lease)
-      if not carried(lease) then ended = ended + leaseCost(bk, lease) end
       if lk ~= nil then
+        -- Logged as ended now, sent when granted.
+        if not carried(lease) then
+          local _, _, sentAt = leaseRec(bk, lease)
+          logEnds(lk, leaseCost(bk, lease), now, logTtl, sentAt, bk)
+        end
         -- Its process is gone: the call reached the server by now, if ever.
         silent[#silent + 1] = silentRec(bk, lease, leaseCost(bk, lease), now)
         redis.call('HDEL', bk, 'x:' .. lease)
@@ -324,10 +350,7 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
       end
       dropCost(bk, lease)
     end
-    if lk ~= nil then
-      logEnds(lk, ended, now, logTtl)
-      rollSilent(bk, silent)
-    end
+    if lk ~= nil then rollSilent(bk, silent) end
     xu = num(redis.call('HGET', bk, 'xu')) or 0
   end
   -- (Without costly leases each lapsed one held a unit: the count removed.)
@@ -351,7 +374,7 @@ local function trimLog(key, now, win, guard)
     local page = redis.call('LRANGE', key, 0, 127)
     local n = 0
     for _, t in ipairs(page) do
-      if tonumber(t) > horizon then break end
+      if logEnd(t) > horizon then break end
       n = n + 1
     end
     if n > 0 then redis.call('LTRIM', key, n, -1) end
@@ -359,23 +382,35 @@ local function trimLog(key, now, win, guard)
   end
   return redis.call('LLEN', key)
 end
--- Entries of a rolling bucket's log a window old at now (kept only for the guard): the server
--- may have let those calls go (as RollingBucket.leftServerBy in memory).
-local function rollGone(key, now, win)
-  if win == nil then return 0 end
+-- Entries of a rolling bucket's log sent a window before now or earlier: the server may have
+-- let those calls go, however late they ended (as RollingBucket.leftServerBy in memory). The
+-- log is in the order of ends: past the edge by more than the longest trip ('ltr' of the
+-- bucket hash bk; the whole log without it), none was sent before it. Returns how many, and
+-- when the first ROLL_KEPT of them ended.
+local function rollGone(key, now, win, bk)
+  local ends = {}
+  if win == nil then return 0, ends end
   local edge = now - win
+  local reach = math.huge
+  local ltr = num(redis.call('HGET', bk, 'ltr'))
+  if ltr ~= nil then reach = edge + ltr end
   local n = 0
+  local pos = 0
   while true do
-    local page = redis.call('LRANGE', key, n, n + 127)
+    local page = redis.call('LRANGE', key, pos, pos + 127)
     local k = 0
     for _, t in ipairs(page) do
-      if tonumber(t) > edge then break end
+      if logEnd(t) > reach then break end
+      if logSent(t) <= edge then
+        n = n + 1
+        if #ends < ROLL_KEPT then ends[#ends + 1] = string.format('%.0f', logEnd(t)) end
+      end
       k = k + 1
     end
-    n = n + k
+    pos = pos + k
     if k < 128 then break end
   end
-  return n
+  return n, ends
 end
 -- Units the server counts that the log does not (another client of the token), while they
 -- count: after the reset the server told, the oldest has left (a unit), unless it was the log's
@@ -389,6 +424,19 @@ local function rollOthers(s, now)
   end
   return 0
 end
+-- Units of the log that 'oth' counts as well ('othg': when the calls that the figure which set
+-- it took as gone from the server ended), while they stay in the log: they count once, not
+-- twice; at most what 'oth' holds at now. As RollingBucket.doubled in memory.
+local function rollDoubled(bk, s, now, guard)
+  local v = redis.call('HGET', bk, 'othg')
+  if type(v) ~= 'string' or v == '' or s.win == nil then return 0 end
+  local horizon = now - s.win - guard
+  local n = 0
+  for e in string.gmatch(v, '[^,]+') do
+    if tonumber(e) > horizon then n = n + 1 end
+  end
+  return math.min(n, math.max(0, rollOthers(s, now) - (s.unru or 0)))
+end
 -- When 'need' more calls will have left a rolling window: the log's one by one, the others'
 -- oldest at the reset told, the rest (and a reserve, 'extra' until 'extraUntil') at once when
 -- they lapse. As RollingBucket.nextFreeAt in memory.
@@ -396,7 +444,7 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   local window = s.win + guard
   local function leaves(k)
     if k <= 0 then return now end
-    if k <= n then return tonumber(redis.call('LINDEX', key, k - 1)) + window end
+    if k <= n then return logEnd(redis.call('LINDEX', key, k - 1)) + window end
     return math.huge
   end
   local at = leaves(need)

@@ -39,7 +39,6 @@ for i = 1, #KEYS - 1, 3 do
       save(KEYS[i + 1], load(KEYS[i + 1], nil, nil, pauseKey), keyTtl, now)
     end
   end
-  local ended = 0
   local silent = {}
   -- Units of a fixed window's calls let go (a bucket marked rolling with no window is one).
   local unread = 0
@@ -52,7 +51,12 @@ for i = 1, #KEYS - 1, 3 do
   for j = 5, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
-      if win ~= nil and win > 0 and not carried(ARGV[j]) then ended = ended + leaseCost(KEYS[i + 1], ARGV[j]) end
+      if win ~= nil and win > 0 and not carried(ARGV[j]) then
+        -- Logged as ended now, sent when granted (before its record goes below).
+        now = now or clock()
+        local _, _, sentAt = leaseRec(KEYS[i + 1], ARGV[j])
+        logEnds(KEYS[i + 2], leaseCost(KEYS[i + 1], ARGV[j]), now, math.max(keyTtl, win + guard), sentAt, KEYS[i + 1])
+      end
       if fixed then unread = unread + leaseCost(KEYS[i + 1], ARGV[j]) end
       -- Let go without an answer: it may reach the server as late as the guard after now.
       if win ~= nil then
@@ -67,10 +71,6 @@ for i = 1, #KEYS - 1, 3 do
       if win ~= nil then redis.call('HDEL', KEYS[i + 1], 'x:' .. ARGV[j]) end
     end
     n = n + gone
-  end
-  if ended > 0 then
-    now = now or clock()
-    logEnds(KEYS[i + 2], ended, now, math.max(keyTtl, win + guard))
   end
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
   -- (Never a hash made here without its TTL: one gone has nothing to count them against.)

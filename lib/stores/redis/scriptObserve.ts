@@ -264,9 +264,11 @@ for i = 1, nb do
           end
         end
         local fresh = (read == 0 and not newerEarlier) or s.othu == nil or s.othu <= now
-        -- Our calls the server may have let go (a window since they ended) are not taken as
-        -- counted: they would read as many of another client's calls as ours.
-        local gone = rollGone(lk, now, s.win)
+        -- Our calls the server may have let go (a window since they were sent: they may have
+        -- reached it that early, however late they ended) are not taken as counted: they would
+        -- read as many of another client's calls as ours, which then went when the log let
+        -- them go while the server's count did not (a late answer, a limit cut below the hint).
+        local gone, goneEnds = rollGone(lk, now, s.win, bk)
         local others = counted + gone
         if not fresh then others = others - read end
         others = math.max(0, others)
@@ -275,10 +277,14 @@ for i = 1, nb do
         local untilAt = now + (s.win or 0) + guard
         local function setOthers(n)
           s.oth = n
+          -- The calls of the log it takes as gone, as many as it holds: they count once.
+          local logged = {}
+          for k = 1, math.min(#goneEnds, math.max(0, n)) do logged[k] = goneEnds[k] end
+          redis.call('HSET', bk, 'othg', table.concat(logged, ','))
           s.othu = untilAt
           s.othf = nil
           if reset ~= nil and reset < untilAt then s.othf = reset end
-          local first = num(redis.call('LINDEX', lk, 0))
+          local first = logEnd(redis.call('LINDEX', lk, 0))
           s.othl = nil
           if first ~= nil then s.othl = first + (s.win or 0) + guard end
         end
@@ -362,7 +368,10 @@ for i = 1, nb do
     if mine and not recorded then rollSilent(bk, { silentRec(bk, lease, math.max(1, own), now) }) end
     -- The server logged the call when it arrived, at the latest now that its answer is here:
     -- it counts from now on, whatever the latency was.
-    if mine and not carried(lease) then logEnds(lk, own, now, logTtl) end
+    if mine and not carried(lease) then
+      local _, _, sentAt = leaseRec(bk, lease)
+      logEnds(lk, own, now, logTtl, sentAt, bk)
+    end
   elseif ARGV[a + 1] == '1' then
     local lim = num(ARGV[a + 2])
     local rem = num(ARGV[a + 3])

@@ -128,6 +128,7 @@ const scenario = fc
 interface Internals {
   readonly awaitingSince: number | undefined;
   readonly log: readonly number[];
+  readonly logSent: readonly number[];
   readonly head: number;
   readonly heldUntil: number;
   readonly othersUntil: number;
@@ -137,15 +138,16 @@ interface Internals {
  * The instants at which the memory bucket changes with no step: a fixed window refills at its
  * reset plus the guard, and a refill projects a told reset by whole windows (so where it lands
  * changes at each window's end); after an inferred refill one request goes PROBE_MS later; a
- * rolling call leaves the window a window plus the guard after it ended; a rolling hold, and
- * the count of others' calls, end at their time.
+ * rolling call leaves the window a window plus the guard after it ended, and a figure read
+ * from a window after its send on may take it as gone from the server; a rolling hold, and the
+ * count of others' calls, end at their time.
  */
 function boundaries(b: Bucket): number[] {
   const m = b as unknown as Internals;
   const out: number[] = [];
   if (b.rolling) {
     const w = b.windowMs ?? 0;
-    for (let i = m.head; i < m.log.length; i++) out.push((m.log[i] ?? 0) + w + GUARD);
+    for (let i = m.head; i < m.log.length; i++) out.push((m.log[i] ?? 0) + w + GUARD, (m.logSent[i] ?? 0) + w);
     out.push(m.heldUntil, m.othersUntil);
   } else {
     if (b.resetAt !== undefined) {
@@ -185,6 +187,9 @@ const TIMES = new Set([
   'othersSeenUntil',
   'lastCallAt',
   'log',
+  'logSent',
+  'othersLogged',
+  'longestTrip',
   'pending',
   'idleSince',
 ]);

@@ -701,4 +701,49 @@ describe('rolling windows with another client of the token (memory and Redis sto
     };
     expect(await firstInTime(run)).toEqual([1, 0]);
   }, 40_000);
+
+  it('a call answered late leaves the count a window after its send: a figure read then does not take it as counted', async () => {
+    // Limit 3 per 2 s as the figures tell, 2 as the server counts (a cut: the rest reads as
+    // another client's), guard 500 ms. Our first call goes at t0 and its answer comes back
+    // 600 ms late (the server counted it at t0): the log keeps it until t0 + 3.1 s. Our second
+    // and third go just after t0 + 2 s, when the server has let the first go, and read 1 and 0
+    // left. Taken as counted there, the first read as no other client: once it left the log,
+    // a fourth went (a 429 at the server).
+    const spec = { name: 'b', limit: 3, windowMs: 2000, quota: false, pacing: 'burst', rolling: true } as const;
+    const asked = { coldStartConcurrency: 1, resetGuardMs: 500 };
+    // One run on a fresh credential: the grants of the third call and of the one after our
+    // first call left the log; none if a stall kept a call out of its span (as above).
+    const run = async (k: number): Promise<number[] | undefined> => {
+      const { client, session } = storeSession(`late-${k}`);
+      try {
+        const first = await session.acquire([spec], 1, asked);
+        const t0 = Date.now();
+        await sleep(t0 + 600 - Date.now());
+        session.observe(first.leases[0], readingOf(first, 3, 1), [spec]);
+        await client.ping();
+        // Our first call was logged by now (it leaves the log 2.5 s later).
+        const logged = Date.now();
+        await sleep(t0 + 2050 - Date.now());
+        const second = await session.acquire([spec], 1, asked);
+        const second0 = second.leases[0];
+        if (second0 !== undefined) session.observe(second0, readingOf(second, 3, 1), [spec]);
+        const third = await session.acquire([spec], 1, asked);
+        const third0 = third.leases[0];
+        if (third0 !== undefined) session.observe(third0, readingOf(third, 3, 0), [spec]);
+        await client.ping();
+        const thirdDone = Date.now();
+        // Our first call has left the log: the server counts our second and third.
+        await sleep(logged + 2520 - Date.now());
+        const fourth = await session.acquire([spec], 1, asked);
+        const fourthDone = Date.now();
+        // The third's answer read before a window after the first's answer (then the first
+        // reads as gone however it is judged); the fourth asked before the second's window ends.
+        const timely = thirdDone < logged + 2000 && fourthDone < t0 + 4000;
+        return timely ? [second.leases.length, third.leases.length, fourth.leases.length] : undefined;
+      } finally {
+        await session.close();
+      }
+    };
+    expect(await firstInTime(run)).toEqual([1, 1, 0]);
+  }, 40_000);
 });
