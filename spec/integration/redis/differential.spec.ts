@@ -341,6 +341,26 @@ describe('memory and Redis keep one accounting', () => {
       // later answer's figure; an instant the server told, read again through a clock offset
       // pinned closer, brings the window's end forward; another instant does not.
       examples: [
+        // No reset told: a call answered first reads no lower than the window's lowest (2), and
+        // the answer of one sent before it then reads a rise (3): a new window, which the call
+        // answered first may be counted in after it. It counts beside that figure in both (one
+        // more goes, not two).
+        [
+          {
+            s: { rolling: false, limit: 4, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 4, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 4, remaining: 2, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 1, limit: 4, remaining: 2, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 4, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+            ],
+          },
+        ],
         // With no reset told yet, the first answer's figure (a count of 1 and its reset, as
         // Planning Center tells it) comes back after a later request's lower figure: an older
         // reading of the window, not a new one, in both (its reset still ends the window).
