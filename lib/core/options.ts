@@ -92,8 +92,11 @@ export interface LimiterOptions {
    */
   readonly dedupe?: boolean;
   /**
-   * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`; never one with
-   * `Cache-Control: no-store`, `no-cache` or `private`, `Set-Cookie`, or `Vary: *`. @default undefined (off)
+   * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`, or for less when
+   * the server says the response goes stale sooner: `Cache-Control: max-age` (less its `Age`),
+   * else `Expires` less `Date`. Never one with `Cache-Control: no-store`, `no-cache` or `private`,
+   * `max-age=0`, `must-revalidate` without a lifetime, an `Expires` past or invalid,
+   * `Set-Cookie`, or `Vary: *`. @default undefined (off)
    */
   readonly cache?: CacheOptions;
   /**
