@@ -88,7 +88,9 @@ export interface LimiterOptions {
   /**
    * Identical GET/HEAD requests (same URL and same headers, see `RequestInfo.headers`) in flight
    * at once on this limiter share one request; each subscriber gets its own copy (fetch
-   * `Response`s are cloned, other responses copied with their body). @default true
+   * `Response`s are cloned, other responses copied with their body), and when it fails its own
+   * copy of the error (same class, message, status and body; the first subscriber gets the
+   * error itself). @default true
    */
   readonly dedupe?: boolean;
   /**

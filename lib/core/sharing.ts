@@ -4,6 +4,7 @@ import { shareIdentity, type RequestInfo } from './request.js';
 import { hex, randomBytes } from './hmac.js';
 import { sha256Hex } from './sha256.js';
 import { parseHttpDate } from '../headers/httpDate.js';
+import { sameRawCause } from './errors.js';
 
 /** Settings of the GET response cache (`createLimiter({ cache })`). */
 export interface CacheOptions {
@@ -447,6 +448,52 @@ export function copyOf<T>(value: T): T | undefined {
     if (d !== undefined && 'value' in d) descriptors[field] = { ...d, value: copyHeaders(d.value) };
   }
   return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as T;
+}
+
+/**
+ * A copy of an error (what a shared request failed with) for one more of its subscribers, so
+ * that what a caller does to its error (axios-retry's `config['axios-retry']`, fields an app
+ * attaches, a body it rewrites) reaches no other caller: the same prototype (`instanceof`,
+ * `isAxiosError`, our guards still hold) and own fields (message, name, status, stack, code),
+ * with the body (`data`, `body`, `response`; Angular's `error`) copied as {@link copyOf} copies a
+ * response's (an axios `response` is itself copied so), plain headers copied, and axios's
+ * `config` copied one level down. The request, the cause and any field that cannot be copied
+ * (a class instance) stay shared. An error whose message or name lives outside its own fields (a `DOMException`,
+ * a class with private fields behind them) cannot be copied: it is handed on as it is.
+ */
+export function copyOfError<E>(error: E): E {
+  if (typeof error !== 'object' || error === null) return error;
+  try {
+    const descriptors = Object.getOwnPropertyDescriptors(error) as Record<string, PropertyDescriptor>;
+    for (const [field, d] of Object.entries(descriptors)) {
+      const v: unknown = d.value;
+      if (typeof v !== 'object' || v === null) continue;
+      let copy: unknown = v;
+      if (BODY_FIELDS.includes(field) || field === 'error') {
+        copy = copyData(v, 0);
+        // An axios `response` (plain, holding its request and config) is copied as a response;
+        // a class instance (Angular's `ProgressEvent` of a network error) stays shared: copied
+        // by its fields, its getters would fail.
+        if (copy === UNCOPIABLE) copy = Object.getPrototypeOf(v) === Object.prototype ? (copyOf(v) ?? v) : v;
+      } else if (HEADER_FIELDS.includes(field)) copy = copyHeaders(v);
+      else if (field === 'config' && Object.getPrototypeOf(v) === Object.prototype) copy = { ...v };
+      descriptors[field] = { ...d, value: copy };
+    }
+    const copy = Object.create(Object.getPrototypeOf(error) as object | null, descriptors) as E & ErrorFields;
+    const original = error as E & ErrorFields;
+    if (copy.message !== original.message || copy.name !== original.name) return error;
+    sameRawCause(copy, original);
+    return copy;
+  } catch {
+    // A getter of its class that needs the original (an internal slot, a private field).
+    return error;
+  }
+}
+
+/** What tells an error, read to check its copy. */
+interface ErrorFields {
+  readonly message?: unknown;
+  readonly name?: unknown;
 }
 
 const UNCOPIABLE: unique symbol = Symbol('uncopiable');
