@@ -17,6 +17,18 @@ export interface ErrorContext {
 const BRAND = Symbol.for('rx-ratelimit.error');
 
 /**
+ * Each of our errors' cause as received, reachable only through `rawCauseOf`: a weak map, not a
+ * private field, is as invisible to inspect, JSON and reflection, and also serves a copy of the
+ * error (each joiner of a shared request gets its own: `copyOfError` in sharing.ts).
+ */
+const rawCauses = new WeakMap<object, unknown>();
+
+/** @internal `copy`, a copy of `original` made for another caller, has the same raw cause. */
+export function sameRawCause(copy: object, original: object): void {
+  if (rawCauses.has(original)) rawCauses.set(copy, rawCauses.get(original));
+}
+
+/**
  * Base class of every error rx-ratelimit creates.
  *
  * ```ts
@@ -40,13 +52,11 @@ export class RateLimitError extends Error {
    * is not kept here, where loggers and error trackers walk; {@link rawCauseOf} returns it.
    */
   declare readonly cause?: unknown;
-  /** The cause as received: reachable only through `rawCauseOf` (a private field is invisible to inspect, JSON and reflection). */
-  readonly #rawCause: unknown;
 
   /** Errors are made by the limiter; applications read them (and test code may make them). */
   constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: redactedCause(options.cause) });
-    this.#rawCause = options?.cause;
+    rawCauses.set(this, options?.cause);
     this.provider = context.provider;
     this.key = context.key;
     Object.defineProperty(this, BRAND, { value: true });
@@ -55,7 +65,7 @@ export class RateLimitError extends Error {
 
   /** @internal The unredacted cause (see {@link rawCauseOf}); `undefined` for an error of another copy of the package. */
   static rawCauseOf(e: RateLimitError): unknown {
-    return #rawCause in e ? e.#rawCause : undefined;
+    return rawCauses.get(e);
   }
 
   /** Plain data for logs: our own fields; not the cause (its summary is in `cause`). */

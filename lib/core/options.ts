@@ -88,12 +88,17 @@ export interface LimiterOptions {
   /**
    * Identical GET/HEAD requests (same URL and same headers, see `RequestInfo.headers`) in flight
    * at once on this limiter share one request; each subscriber gets its own copy (fetch
-   * `Response`s are cloned, other responses copied with their body). @default true
+   * `Response`s are cloned, other responses copied with their body), and when it fails its own
+   * copy of the error (same class, message, status and body; the first subscriber gets the
+   * error itself). @default true
    */
   readonly dedupe?: boolean;
   /**
-   * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`; never one with
-   * `Cache-Control: no-store`, `no-cache` or `private`, `Set-Cookie`, or `Vary: *`. @default undefined (off)
+   * Serve repeated identical GET/HEAD responses (2xx) from memory for `ttlMs`, or for less when
+   * the server says the response goes stale sooner: `Cache-Control: max-age` (less its `Age`),
+   * else `Expires` less `Date`. Never one with `Cache-Control: no-store`, `no-cache` or `private`,
+   * `max-age=0`, `must-revalidate` without a lifetime, an `Expires` past or invalid,
+   * `Set-Cookie`, or `Vary: *`. @default undefined (off)
    */
   readonly cache?: CacheOptions;
   /**

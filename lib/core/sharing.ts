@@ -3,10 +3,15 @@ import type { ResponseLike } from './response.js';
 import { shareIdentity, type RequestInfo } from './request.js';
 import { hex, randomBytes } from './hmac.js';
 import { sha256Hex } from './sha256.js';
+import { parseHttpDate } from '../headers/httpDate.js';
+import { sameRawCause } from './errors.js';
 
 /** Settings of the GET response cache (`createLimiter({ cache })`). */
 export interface CacheOptions {
-  /** How long a response stays fresh, ms. */
+  /**
+   * How long a response stays fresh, ms: the longest it is kept. A response the server gives a
+   * shorter freshness (`Cache-Control: max-age`, `Expires`) is kept only that long.
+   */
   readonly ttlMs: number;
   /** Most responses kept; the oldest goes first. @default 500 */
   readonly maxEntries?: number | undefined;
@@ -14,7 +19,7 @@ export interface CacheOptions {
    * Most bytes of responses kept, all together (per limiter); the oldest go first, and a
    * response larger than this is not kept. A response counts its body's size when the body is a
    * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. A fetch `Response`'s
-   * streamed body is read by the cache (at most this many bytes, for at most `ttlMs` or 30 s)
+   * streamed body is read by the cache (at most this many bytes, for at most its lifetime or 30 s)
    * and counts what it holds; one larger, or slower, is dropped. An estimate otherwise: a parsed
    * JSON body takes more memory than its text, and a compressed answer's `Content-Length` is
    * less.
@@ -23,7 +28,7 @@ export interface CacheOptions {
   readonly maxBytes?: number | undefined;
 }
 
-/** Longest `Cache-Control` or `Vary` value read; a longer one (hostile, or broken) is not cached. */
+/** Longest `Cache-Control`, `Vary` or `Age` value read; a longer one (hostile, or broken) is not cached. */
 const MAX_DIRECTIVES_CHARS = 1024;
 
 /**
@@ -78,10 +83,10 @@ export class RequestSharing {
   }
 
   /**
-   * Keeps a copy of a response for `ttlMs` when the cache is on and the response allows it (see
-   * {@link mayCache}) and can be copied (see {@link copyOf}): what a caller does to its own
-   * response is never served to the next. `headersKnown`: the key was made with the request's
-   * headers.
+   * Keeps a copy of a response for `ttlMs`, or less when the server said it goes stale sooner,
+   * when the cache is on and the response allows it (see {@link cacheLifetime}) and can be
+   * copied (see {@link copyOf}): what a caller does to its own response is never served to the
+   * next. `headersKnown`: the key was made with the request's headers.
    */
   store(
     key: string,
@@ -92,7 +97,9 @@ export class RequestSharing {
     scheduler: SchedulerLike,
   ): void {
     const options = this.cacheOptions;
-    if (!options || !mayCache(res, headersKnown)) return;
+    if (!options) return;
+    const lifetime = cacheLifetime(res, headersKnown, options.ttlMs, now);
+    if (!(lifetime > 0)) return;
     const value = copyOf(response);
     if (value === undefined) return;
     const cache = (this.cache ??= new Map());
@@ -100,13 +107,13 @@ export class RequestSharing {
     const maxBytes = options.maxBytes ?? 4_194_304;
     this.drop(key);
     if (bytes > maxBytes) return;
-    const entry: CacheEntry = { value, expiresAt: now + options.ttlMs, bytes, stop: undefined };
+    const entry: CacheEntry = { value, expiresAt: now + lifetime, bytes, stop: undefined };
     cache.set(key, entry);
     this.bytes += bytes;
     // A streamed body (a fetch `Response`) keeps every byte its copy is sent: until it has been
     // read to the end within `maxBytes`, its size is a guess, and the entry goes if it is wrong.
     const body = streamOf(value);
-    if (body) this.measure(key, entry, body, maxBytes, Math.min(options.ttlMs, MAX_MEASURE_MS), scheduler);
+    if (body) this.measure(key, entry, body, maxBytes, Math.min(lifetime, MAX_MEASURE_MS), scheduler);
     this.evict(maxBytes);
   }
 
@@ -202,30 +209,120 @@ export class RequestSharing {
 }
 
 /**
- * May this 2xx response be served again from memory? Not with `Cache-Control: no-store`,
- * `no-cache` (it must be revalidated first, which this cache does not do) or `private` (meant
- * for one user's cache), not with `Set-Cookie` (a session or token the server gave this one
- * request: served again, a later caller would get the same session), not with `Vary: *`, and
- * with any other `Vary` only when the request's headers were part of its key (every header
- * is: a request that differs in a header the response varies on has another key). A directive
- * list too long to be honest is not cached.
+ * How long this 2xx response may be served again from memory, ms: the lower of `ttlMs` and the
+ * freshness the server gave it (RFC 9111 §4.2: {@link serverFreshness}); 0 or less when it must
+ * not be kept. Never with `Cache-Control: no-store`, `no-cache` (it must be revalidated first,
+ * which this cache does not do) or `private` (meant for one user's cache), not with
+ * `Set-Cookie` (a session or token the server gave this one request: served again, a later
+ * caller would get the same session), not with `Vary: *`, and with any other `Vary` only when
+ * the request's headers were part of its key (every header is: a request that differs in a
+ * header the response varies on has another key). A directive list too long to be honest is
+ * not cached.
  */
-export function mayCache(res: ResponseLike, headersKnown: boolean): boolean {
-  if (res.header('set-cookie') !== undefined) return false;
-  const control = res.header('cache-control');
-  if (control !== undefined) {
-    if (control.length > MAX_DIRECTIVES_CHARS) return false;
-    for (const part of control.split(',')) {
-      const name = (part.split('=', 1)[0] ?? '').trim().toLowerCase();
-      if (name === 'no-store' || name === 'no-cache' || name === 'private') return false;
-    }
-  }
+export function cacheLifetime(res: ResponseLike, headersKnown: boolean, ttlMs: number, now: number): number {
+  if (res.header('set-cookie') !== undefined) return 0;
   const vary = res.header('vary');
   if (vary !== undefined && vary.trim() !== '') {
-    if (vary.length > MAX_DIRECTIVES_CHARS || !headersKnown) return false;
-    if (vary.split(',').some((name) => name.trim() === '*')) return false;
+    if (vary.length > MAX_DIRECTIVES_CHARS || !headersKnown) return 0;
+    if (vary.split(',').some((name) => name.trim() === '*')) return 0;
   }
-  return true;
+  return Math.min(ttlMs, serverFreshness(res, now));
+}
+
+/** Largest delta-seconds taken (RFC 9111 §1.2.2: 2^31); more is as long, and capped by `ttlMs` anyway. */
+const MAX_DELTA_SECONDS = 2_147_483_648;
+
+/** A delta-seconds (RFC 9111 §1.2.2), bare or quoted (a recipient should accept both): digits only. */
+const DELTA_SECONDS = /^(?:(\d+)|"(\d+)")$/;
+
+/**
+ * A delta-seconds, or `undefined` when it is anything else: a sign, a fraction, an exponent or
+ * hex, which `Number()` would take.
+ */
+function deltaSeconds(text: string | undefined): number | undefined {
+  const m = text === undefined || text.length > MAX_DIRECTIVES_CHARS ? null : DELTA_SECONDS.exec(text);
+  return m ? Math.min(Number(m[1] ?? m[2]), MAX_DELTA_SECONDS) : undefined;
+}
+
+/**
+ * The directives of a `Cache-Control` value, as `[lower-case name, value or undefined]`, split
+ * on the commas outside quoted strings (so `no-cache="a, max-age=9"` is one directive), in one
+ * pass: no regex, so nothing a server sends can make it slow. `undefined` when a quoted string
+ * is not closed: what it hides (a `no-store`?) cannot be told.
+ */
+function directives(control: string): Array<[string, string | undefined]> | undefined {
+  const out: Array<[string, string | undefined]> = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i <= control.length; i++) {
+    const c = control[i];
+    if (quoted) {
+      if (c === undefined) return undefined;
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (c === ',' || c === undefined) {
+      const part = control.slice(start, i);
+      const eq = part.indexOf('=');
+      const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+      if (name !== '') out.push([name, eq < 0 ? undefined : part.slice(eq + 1).trim()]);
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * How long the server said this response stays fresh, ms from `now` (RFC 9111 §4.2.1, §4.2.3):
+ * `max-age` (or a lower `s-maxage`: this cache serves every caller of a limiter, as a shared
+ * cache would), else `Expires` less `Date` (or less `now` without a valid `Date`), either less
+ * the `Age` a cache on the way counted; of several `max-age`, the lowest (RFC 9111 §4.2.1: the
+ * most restrictive). `Infinity` when it said nothing: the caller's `ttlMs` then applies alone,
+ * but not after `must-revalidate`, which forbids serving it once stale without asking the server
+ * (this cache never asks): 0. Also 0, not to be kept, with `no-store`, `no-cache` or `private`,
+ * `max-age=0`, an `Expires` in the past, and any freshness information that is invalid, which
+ * RFC 9111 §4.2.1 has a cache take as stale: `max-age=1.5` or `-1`, an `Expires` that is no
+ * HTTP-date (`0`, two of them), an `Age` that is no number, a quoted string left open. Every
+ * value is bounded before it is read, and a huge `max-age` is just capped by `ttlMs`.
+ */
+export function serverFreshness(res: ResponseLike, now: number): number {
+  const control = res.header('cache-control');
+  let maxAge: number | undefined;
+  let revalidate = false;
+  if (control !== undefined) {
+    const list = control.length > MAX_DIRECTIVES_CHARS ? undefined : directives(control);
+    if (list === undefined) return 0;
+    for (const [name, value] of list) {
+      if (name === 'no-store' || name === 'no-cache' || name === 'private') return 0;
+      if (name === 'must-revalidate' || name === 'proxy-revalidate') revalidate = true;
+      else if (name === 'max-age' || name === 's-maxage') {
+        const seconds = deltaSeconds(value);
+        if (seconds === undefined) return 0;
+        maxAge = Math.min(maxAge ?? Infinity, seconds * 1000);
+      }
+    }
+  }
+  let lifetime = maxAge;
+  // `Expires` counts only without `max-age` (RFC 9111 §5.3). A list of them (two fields, joined
+  // with ", ") is no HTTP-date: as invalid, it is already expired.
+  const expires = maxAge === undefined ? res.header('expires') : undefined;
+  if (expires !== undefined) {
+    // parseHttpDate, not Date.parse: that reads `3000` as the year 3000 and the asctime form in
+    // local time; this takes HTTP-dates only, and none longer than 1,000 characters.
+    const at = parseHttpDate(expires);
+    if (at === undefined) return 0;
+    lifetime = at - (parseHttpDate(res.header('date')) ?? now);
+  }
+  if (lifetime === undefined) return revalidate ? 0 : Infinity;
+  const age = res.header('age');
+  if (age !== undefined) {
+    const seconds = deltaSeconds(age.trim());
+    if (seconds === undefined) return 0;
+    lifetime -= seconds * 1000;
+  }
+  return Math.max(0, lifetime);
 }
 
 /** A kept response: a copy of its own, until when it is fresh, its size, and what stops measuring it. */
@@ -351,6 +448,52 @@ export function copyOf<T>(value: T): T | undefined {
     if (d !== undefined && 'value' in d) descriptors[field] = { ...d, value: copyHeaders(d.value) };
   }
   return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as T;
+}
+
+/**
+ * A copy of an error (what a shared request failed with) for one more of its subscribers, so
+ * that what a caller does to its error (axios-retry's `config['axios-retry']`, fields an app
+ * attaches, a body it rewrites) reaches no other caller: the same prototype (`instanceof`,
+ * `isAxiosError`, our guards still hold) and own fields (message, name, status, stack, code),
+ * with the body (`data`, `body`, `response`; Angular's `error`) copied as {@link copyOf} copies a
+ * response's (an axios `response` is itself copied so), plain headers copied, and axios's
+ * `config` copied one level down. The request, the cause and any field that cannot be copied
+ * (a class instance) stay shared. An error whose message or name lives outside its own fields (a `DOMException`,
+ * a class with private fields behind them) cannot be copied: it is handed on as it is.
+ */
+export function copyOfError<E>(error: E): E {
+  if (typeof error !== 'object' || error === null) return error;
+  try {
+    const descriptors = Object.getOwnPropertyDescriptors(error) as Record<string, PropertyDescriptor>;
+    for (const [field, d] of Object.entries(descriptors)) {
+      const v: unknown = d.value;
+      if (typeof v !== 'object' || v === null) continue;
+      let copy: unknown = v;
+      if (BODY_FIELDS.includes(field) || field === 'error') {
+        copy = copyData(v, 0);
+        // An axios `response` (plain, holding its request and config) is copied as a response;
+        // a class instance (Angular's `ProgressEvent` of a network error) stays shared: copied
+        // by its fields, its getters would fail.
+        if (copy === UNCOPIABLE) copy = Object.getPrototypeOf(v) === Object.prototype ? (copyOf(v) ?? v) : v;
+      } else if (HEADER_FIELDS.includes(field)) copy = copyHeaders(v);
+      else if (field === 'config' && Object.getPrototypeOf(v) === Object.prototype) copy = { ...v };
+      descriptors[field] = { ...d, value: copy };
+    }
+    const copy = Object.create(Object.getPrototypeOf(error) as object | null, descriptors) as E & ErrorFields;
+    const original = error as E & ErrorFields;
+    if (copy.message !== original.message || copy.name !== original.name) return error;
+    sameRawCause(copy, original);
+    return copy;
+  } catch {
+    // A getter of its class that needs the original (an internal slot, a private field).
+    return error;
+  }
+}
+
+/** What tells an error, read to check its copy. */
+interface ErrorFields {
+  readonly message?: unknown;
+  readonly name?: unknown;
 }
 
 const UNCOPIABLE: unique symbol = Symbol('uncopiable');

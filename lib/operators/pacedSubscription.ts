@@ -9,7 +9,7 @@ import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
 import { withRetryCost } from '../core/resend.js';
-import { copyOf } from '../core/sharing.js';
+import { copyOf, copyOfError } from '../core/sharing.js';
 import {
   extractorOf,
   RetryableAnswer,
@@ -402,16 +402,24 @@ export class PacedSubscription<T> extends Waiter {
     own?.next(value);
   }
 
-  /** Completes (`ok`) or fails every subscriber, then lets go of everything. */
+  /**
+   * Completes (`ok`) or fails every subscriber, then lets go of everything. A shared request's
+   * error goes as it is to the first subscriber (the one it was sent for; else the first still
+   * there) and as a copy of its own to each other one (see {@link copyOfError}), all made before
+   * any is handed out: a caller that changes its error (axios-retry marks its `config`, an app
+   * annotates it) changes no other caller's.
+   */
   private end(ok: boolean, error: unknown): void {
     if (this.state !== RUNNING) return;
     this.state = ENDED;
     const hub = this.hub;
     const targets = hub ? [...hub.subscribers] : [this.subscriber];
-    for (const s of targets) {
+    const own = hub && targets.includes(hub.first) ? hub.first : targets[0];
+    const errors = ok ? [] : targets.map((s) => (s === own ? error : copyOfError(error)));
+    targets.forEach((s, i) => {
       if (ok) s.complete();
-      else s.error(error);
-    }
+      else s.error(errors[i]);
+    });
     this.close();
   }
 

@@ -25,7 +25,11 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * means same method, URL and headers, all of them: requests sent as different users, or asking for
  * another language or format, are never shared. Give the headers the request is sent with
  * (`headers`); without them (or a `shareKey`) nothing is shared, since `rateLimit` cannot tell who
- * the request is sent as. Each subscriber gets its own copy, and the cache keeps one of its own: a
+ * the request is sent as. It sees only `info`, never the request: an option that changes what comes
+ * back without being a header (`ajax`'s `responseType` or `withCredentials`, `fromFetch`'s
+ * `credentials` or `selector`) must be told too, as a made-up header in `headers` (they are only
+ * compared, never sent) or in the `shareKey`, else requests that differ in it share one answer.
+ * Each subscriber gets its own copy, and the cache keeps one of its own: a
  * fetch `Response` is cloned; an axios, Angular, ajax or `ResponseLike` response is copied with
  * its body (JSON-like data, bytes, dates), so what one caller does to its response reaches no
  * other. A body of anything else (class instances a transform made) is not cached, and in flight

@@ -805,9 +805,17 @@ function runScenario(s: Scenario): void {
         if (isQueueFullError(e)) expect({ why, finite: Number.isFinite(s.maxQueue) }).toEqual({ why, finite: true });
       } else {
         totals.originalErrors++;
-        // The original error object, from this request's last send (or its shared leader's).
+        // The original error object, from this request's last send, or, shared, its leader's or
+        // a copy of it (each joiner gets its own: same class, message and stack).
         const own = r.errors.at(-1) === e;
-        const fromGroup = shared && records.some((o) => o.key === r.key && o.errors.includes(e));
+        const copyOf = (x: unknown) =>
+          x === e ||
+          (x instanceof Error &&
+            e instanceof Error &&
+            Object.getPrototypeOf(e) === Object.getPrototypeOf(x) &&
+            e.message === x.message &&
+            e.stack === x.stack);
+        const fromGroup = shared && records.some((o) => o.key === r.key && o.errors.some(copyOf));
         expect({ why, original: own || fromGroup }).toEqual({ why, original: true });
       }
     }
