@@ -325,8 +325,8 @@ export class LimiterPoolFullError extends RateLimitError {
   /** Made by the limiter pool; the fields above are its arguments. */
   constructor(context: ErrorContext & { max: number }) {
     super(
-      `rx-ratelimit: the ${context.provider} limiter pool holds its maximum of ${context.max} limiters, the least recently used with requests queued,` +
-        ` in flight or a pause in force, so none could be evicted for a new key; raise \`max\` or retry later`,
+      `rx-ratelimit: the ${context.provider} limiter pool holds its maximum of ${context.max} limiters, each with requests queued` +
+        ` or in flight or a pause, block or spent window in force, so none could be evicted for a new key; raise \`max\` or retry later`,
       context,
     );
     this.max = context.max;

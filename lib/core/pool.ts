@@ -14,6 +14,7 @@ import {
 import { backgroundTimer, limiterClock } from './clock.js';
 import { LimiterPoolFullError } from './errors.js';
 import { showAs, showView } from './inspect.js';
+import { Heap } from './heap.js';
 import { keyLabel } from './keyLabel.js';
 import type { Limiter } from './limiter.js';
 import type { LimiterOptions } from './options.js';
@@ -26,9 +27,6 @@ import type { LimiterPoolSnapshot, LimiterSnapshot } from './state.js';
  * (a header, a JWT claim), and each new one is hashed three times and kept.
  */
 const MAX_KEY_LENGTH = 8192;
-
-/** Most least-recently-used entries looked at for one eviction at the cap (keeps `get` O(1)). */
-const MAX_SCAN = 64;
 
 interface Entry {
   readonly hold: SharedLimiter;
@@ -46,6 +44,24 @@ interface Entry {
   placedSeq: number;
   /** The pool's subscription to its `state$`, while the pool's `state$` is observed. */
   watch: Subscription | undefined;
+}
+
+/**
+ * A limiter of a pool at its cap that `makeRoom` found holding something: watched (its
+ * `state$`) until it holds nothing, then back in the pool's `free`.
+ */
+interface Held {
+  readonly key: string;
+  readonly entry: Entry;
+  sub: Subscription | undefined;
+  /**
+   * When what it holds is over, on the pool's clock: the end of the pause, block or spent window
+   * in force (memory store), which ends without a change of state; `Infinity` while requests
+   * are queued or in flight (its `state$` tells when they end).
+   */
+  until: number;
+  /** Its place in the pool's `due` heap (-1: not in it). */
+  i: number;
 }
 
 /**
@@ -73,6 +89,18 @@ export class LimiterPool {
    * it was placed to the end, so the order follows `usedAt` roughly, and exactly where it matters.
    */
   private readonly entries = new Map<string, Entry>();
+  /**
+   * With `max`: the keys of the limiters that held nothing when last looked at, each with its
+   * entry's `usedSeq` when placed, in the order placed (so the first ones are the least recently
+   * used; one used since it was placed is moved to the end when met, as in `entries`). The
+   * others, found holding something by `makeRoom`, are in `held` until they hold nothing, then
+   * come back here: `makeRoom` looks at this Map only, so busy tenants never hide idle ones.
+   */
+  private readonly free: Map<string, number> | undefined;
+  /** With `max`: the limiters `makeRoom` found holding something, watched until they hold nothing. */
+  private readonly held = new Map<string, Held>();
+  /** Those of `held` holding only something in force until a time (`until`), soonest first. */
+  private readonly due = new Heap<Held>((a, b) => a.until < b.until, { get: (h) => h.i, set: (h, i) => (h.i = i) });
   private sweepTimer: { unsubscribe(): void } | undefined;
   private sweepAt = Infinity;
   private created = 0;
@@ -106,6 +134,7 @@ export class LimiterPool {
     this.provider = limiterOptions.provider.name;
     this.idleMs = idleMs;
     this.max = max;
+    this.free = max === Infinity ? undefined : new Map();
     this.stateIntervalMs = stateIntervalMs;
     this.scheduler = limiterOptions.scheduler ?? asyncScheduler;
     this.sharedStore = limiterOptions.store !== undefined && limiterOptions.store.kind !== 'memory';
@@ -170,6 +199,7 @@ export class LimiterPool {
       watch: undefined,
     };
     this.entries.set(key, entry);
+    this.free?.set(key, seq);
     this.created++;
     if (this.watching) this.watchEntry(entry);
     this.scheduleSweep(now + this.idleMs);
@@ -212,6 +242,8 @@ export class LimiterPool {
     this.publishTimer?.unsubscribe();
     const all = [...this.entries.values()];
     this.entries.clear();
+    this.free?.clear();
+    for (const h of [...this.held.values()]) this.release(h);
     for (const e of all) e.watch?.unsubscribe();
     this.latest.clear();
     this.state.complete();
@@ -219,37 +251,85 @@ export class LimiterPool {
   }
 
   /**
-   * Evicts the least recently used limiter that holds nothing, among the {@link MAX_SCAN}
-   * oldest in the order of last use, or throws (the error names `wanted`, the new key, by its
-   * label). Entries used since they were placed are moved to the end on the way, as the sweep
-   * moves them (each move is paid for by a `get`), so busy tenants in use do not hide idle ones
-   * behind them; those looked at and found busy count as used now and move to the end too, so
-   * the next call looks at others.
+   * Evicts the least recently used limiter that holds nothing, or throws (the error names
+   * `wanted`, the new key, by its label) when none does. Those of `held` whose pause, block or
+   * spent window is over by now go back to `free` first. Then looks at `free` only, from its
+   * front: an entry used since it was placed there moves to the end (each move paid for by a
+   * `get`), and one found holding something leaves it for `held` (paid for by its placing in
+   * `free`), so the cost is O(1) amortised per `get` (O(log n) for a limiter leaving `due`),
+   * whatever the number of busy tenants. The entries moved are looked at again, in the order of
+   * their last use, if none before them was evictable: the pool refuses only when every limiter
+   * holds something.
    */
   private makeRoom(now: number, wanted: string): void {
-    let scanned = 0;
+    for (let h = this.due.peek(); h !== undefined && h.until <= now; h = this.due.peek()) {
+      this.due.remove(h);
+      h.until = -Infinity;
+      this.recheck(h, h.entry.limiter.snapshot);
+    }
+    const free = this.free as Map<string, number>;
     let victim: [string, Entry] | undefined;
-    const moved: Array<[string, Entry]> = [];
-    for (const [key, e] of this.entries) {
-      if (e.usedSeq !== e.placedSeq) {
-        moved.push([key, e]);
-        continue;
+    for (let pass = 0; pass < 2 && !victim && free.size > 0; pass++) {
+      const moved: Array<[string, Entry]> = [];
+      for (const [key, seq] of free) {
+        const e = this.entries.get(key) as Entry;
+        if (e.usedSeq !== seq) {
+          moved.push([key, e]);
+          continue;
+        }
+        if (this.evictable(e, now)) {
+          victim = [key, e];
+          break;
+        }
+        free.delete(key);
+        this.hold(key, e);
       }
-      if (scanned++ >= MAX_SCAN) break;
-      if (victim !== undefined && e.usedSeq >= victim[1].usedSeq) continue;
-      if (this.evictable(e, now)) victim = [key, e];
-      else {
-        e.usedAt = this.since(now);
-        e.usedSeq = ++this.uses;
-        moved.push([key, e]);
+      moved.sort((x, y) => x[1].usedSeq - y[1].usedSeq);
+      for (const [key, e] of moved) {
+        free.delete(key);
+        free.set(key, e.usedSeq);
       }
     }
-    this.moveToEnd(moved);
     if (!victim) {
       const key = keyLabel(wanted, this.options.labelSecret);
       throw new LimiterPoolFullError({ provider: this.provider, key, max: this.max });
     }
     this.evict(victim[0], victim[1]);
+  }
+
+  /** Watches `e`, found holding something, until it holds nothing: then it is back in `free`. */
+  private hold(key: string, entry: Entry): void {
+    const h: Held = { key, entry, sub: undefined, until: -Infinity, i: -1 };
+    this.held.set(key, h);
+    // Replays the current state at once (a snapshot that holds something: just looked at).
+    const sub = entry.limiter.state$.subscribe((s) => this.recheck(h, s));
+    if (this.held.get(key) === h) h.sub = sub;
+    else sub.unsubscribe();
+  }
+
+  /** A watched limiter's state changed (or what it held in force is over): free again? */
+  private recheck(h: Held, s: LimiterSnapshot): void {
+    if (this.held.get(h.key) !== h) return;
+    const now = this.clock();
+    const until = this.heldUntil(s, now);
+    if (until <= now) {
+      this.release(h);
+      this.free?.set(h.key, h.entry.usedSeq);
+      return;
+    }
+    if (until === h.until) return;
+    h.until = until;
+    if (until === Infinity) this.due.remove(h);
+    else if (this.due.has(h)) this.due.update(h);
+    else this.due.push(h);
+  }
+
+  /** Stops watching `h`. */
+  private release(h: Held): void {
+    this.held.delete(h.key);
+    h.sub?.unsubscribe();
+    h.sub = undefined;
+    this.due.remove(h);
   }
 
   /** Moves `moved` to the end of the Map in the order of their last use (`placedSeq` follows). */
@@ -267,21 +347,33 @@ export class LimiterPool {
    * a pause, a block, a bucket spent until a reset still ahead.
    */
   private evictable(e: Entry, now: number): boolean {
-    const s = e.hold.limiter.snapshot;
-    if (s.queued > 0 || s.inFlight > 0) return false;
+    return this.heldUntil(e.hold.limiter.snapshot, now) <= now;
+  }
+
+  /**
+   * Until when the limiter of snapshot `s` holds something ({@link evictable} from then on):
+   * `-Infinity` if nothing, `Infinity` while requests are queued or in flight (or a block has
+   * no end), else the end of the last pause, block or spent bucket in force.
+   */
+  private heldUntil(s: LimiterSnapshot, now: number): number {
+    if (s.queued > 0 || s.inFlight > 0) return Infinity;
     // A shared store keeps pauses, blocks and spent buckets: the next limiter reads them back.
-    if (this.sharedStore) return true;
-    if (s.blocked !== null) return false;
-    if (s.pausedUntil !== null && s.pausedUntil > now) return false;
+    if (this.sharedStore) return -Infinity;
+    let until = -Infinity;
+    if (s.blocked !== null) until = s.blocked.until ?? Infinity;
+    if (s.pausedUntil !== null && s.pausedUntil > now) until = Math.max(until, s.pausedUntil);
     for (const b of s.buckets) {
-      if (b.inFlight > 0) return false;
-      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > now) return false;
+      if (b.inFlight > 0) return Infinity;
+      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > now) until = Math.max(until, b.resetAt);
     }
-    return true;
+    return until;
   }
 
   private evict(key: string, e: Entry): void {
     this.entries.delete(key);
+    this.free?.delete(key);
+    const h = this.held.get(key);
+    if (h) this.release(h);
     this.evicted++;
     e.watch?.unsubscribe();
     this.latest.delete(e.hold.limiter);

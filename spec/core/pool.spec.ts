@@ -15,6 +15,7 @@ import {
   rateLimit,
   RateLimitError,
   responseLike,
+  type Limiter,
   type LimiterPoolSnapshot,
   type LimiterSnapshot,
 } from '../../lib/index.js';
@@ -258,33 +259,194 @@ describe('a limiter pool', () => {
         // Each new tenant took an idle one's place; no busy one was evicted.
         expect(pool.size).toBe(100);
         for (let i = 0; i < 70; i++) expect(pool.has(token(i))).toBe(true);
+        // The new tenants hold nothing either: the least recently used of them makes room next.
+        expect(() => pool.get(token(130))).not.toThrow();
+        expect(pool.has(token(100))).toBe(false);
+      }, 1_000);
+      asyncScheduler.schedule(() => void pool.close(), 6_000);
+    });
+  });
+
+  it('at max, admits a new tenant at once although busy tenants made first are the least recently used', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 100 });
+      const send = (i: number) =>
+        call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+          .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }))
+          .subscribe();
+      // 70 busy tenants, each got once (for its request), then 30 idle ones.
+      for (let i = 0; i < 70; i++) send(i);
+      for (let i = 70; i < 100; i++) pool.get(token(i));
+      asyncScheduler.schedule(() => {
+        // Every one of the 30 idle tenants makes room, from the first `get` on (each new tenant
+        // holds a request in flight, so it is not the next to go).
+        for (let k = 100; k < 130; k++) expect(() => send(k)).not.toThrow();
+        for (let i = 0; i < 70; i++) expect(pool.has(token(i))).toBe(true);
         expect(() => pool.get(token(130))).toThrow(/maximum of 100/);
       }, 1_000);
       asyncScheduler.schedule(() => void pool.close(), 6_000);
     });
   });
 
-  it('at max, a refusal for busy tenants does not stick while idle ones wait behind them', () => {
+  it('at max, evicts an idle limiter behind 100 least recently used ones holding requests', () => {
     inVirtualTime(() => {
-      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 100 });
-      // 70 busy tenants, each got once (for its request), then 30 idle ones.
-      for (let i = 0; i < 70; i++)
+      const pool = createLimiterPool({
+        provider: fixed(),
+        scheduler: asyncScheduler,
+        max: 101,
+        stateIntervalMs: 100,
+      });
+      const seen: LimiterPoolSnapshot[] = [];
+      pool.state$.subscribe((s) => seen.push(s));
+      // The 100 least recently used each hold a request in flight for 5 s; one idle tenant after them.
+      for (let i = 0; i < 100; i++)
         call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
           .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }))
           .subscribe();
-      for (let i = 70; i < 100; i++) pool.get(token(i));
+      const idle = pool.get(token(100));
+      let completedAt: number | undefined;
+      idle.state$.subscribe({ complete: () => (completedAt = asyncScheduler.now()) });
       asyncScheduler.schedule(() => {
-        // One eviction looks at 64 tenants at most: the first `get` may be refused, the next
-        // look past the busy tenants it saw.
-        try {
-          pool.get(token(100));
-        } catch (e) {
-          expect(isLimiterPoolFullError(e)).toBe(true);
-        }
-        for (let k = 101; k < 120; k++) expect(() => pool.get(token(k))).not.toThrow();
-        for (let i = 0; i < 70; i++) expect(pool.has(token(i))).toBe(true);
+        expect(pool.size).toBe(101);
+        expect(() => pool.get(token(101))).not.toThrow();
+        expect(pool.has(token(100))).toBe(false);
+        expect(completedAt).toBe(1_000);
+        for (let i = 0; i < 100; i++) expect(pool.has(token(i))).toBe(true);
+        expect(pool.size).toBe(101);
       }, 1_000);
-      asyncScheduler.schedule(() => void pool.close(), 6_000);
+      // The pool's state$ shows the eviction (batched: within stateIntervalMs).
+      asyncScheduler.schedule(() => {
+        expect(seen.at(-1)).toMatchObject({ size: 101, max: 101, created: 102, evicted: 1 });
+        void pool.close();
+      }, 6_000);
+    });
+  });
+
+  it('at max, refuses while every limiter holds something, naming the max, and admits once one holds nothing', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 100 });
+      // Each holds a request in flight, the first answered at 2 s, the others at 5 s.
+      for (let i = 0; i < 100; i++)
+        call(200, { 'x-ratelimit-remaining': '4' }, i === 0 ? 2_000 : 5_000)
+          .pipe(rateLimit(pool.get(token(i)), { method: 'GET', url: '/x' }))
+          .subscribe();
+      asyncScheduler.schedule(() => {
+        for (const k of [100, 101]) {
+          let error: unknown;
+          try {
+            pool.get(token(k));
+          } catch (e) {
+            error = e;
+          }
+          expect(isLimiterPoolFullError(error)).toBe(true);
+          expect(error).toMatchObject({ name: 'LimiterPoolFullError', max: 100 });
+          expect(String((error as Error).message)).toMatch(/maximum of 100 limiters/);
+        }
+        expect(pool.size).toBe(100);
+      }, 1_000);
+      // Tenant 0 answered at 2 s holds nothing since: the next new tenant takes its place.
+      asyncScheduler.schedule(() => {
+        expect(() =>
+          call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+            .pipe(rateLimit(pool.get(token(100)), { method: 'GET', url: '/x' }))
+            .subscribe(),
+        ).not.toThrow();
+        expect(pool.has(token(0))).toBe(false);
+        expect(() => pool.get(token(101))).toThrow(/maximum of 100/);
+      }, 3_000);
+      asyncScheduler.schedule(() => void pool.close(), 9_000);
+    });
+  });
+
+  it('at max, with the memory store, keeps a paused limiter until its pause ends, then makes room with it', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2, idleMs: 600_000 });
+      // Tenant 1: a 429 with Retry-After 30 s (paused till 30.01 s); tenant 2: a request in flight for 60 s.
+      call(429, { 'retry-after': '30' })
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }, { maxRetries: 0 }))
+        .subscribe({ error: () => undefined });
+      call(200, { 'x-ratelimit-remaining': '4' }, 60_000)
+        .pipe(rateLimit(pool.get(token(2)), { method: 'GET', url: '/x' }))
+        .subscribe();
+      asyncScheduler.schedule(() => {
+        expect(() => pool.get(token(3))).toThrow(/maximum of 2/);
+        expect(pool.has(token(1))).toBe(true);
+      }, 1_000);
+      // Still paused at 30 s: kept, not forgotten.
+      asyncScheduler.schedule(() => {
+        expect(() => pool.get(token(3))).toThrow(/maximum of 2/);
+        expect(pool.get(token(1)).snapshot.pausedUntil).toBe(30_010);
+      }, 30_000);
+      // The pause over (nothing else happened to the limiter), it makes room.
+      asyncScheduler.schedule(() => {
+        expect(() => pool.get(token(3))).not.toThrow();
+        expect(pool.has(token(1))).toBe(false);
+        expect(pool.has(token(2))).toBe(true);
+      }, 30_100);
+      asyncScheduler.schedule(() => void pool.close(), 61_000);
+    });
+  });
+
+  it('at max, refuses a new tenant exactly when no limiter holds nothing (random traffic)', () => {
+    inVirtualTime(({ now }) => {
+      const pool = createLimiterPool({ provider: fixed(3), scheduler: asyncScheduler, max: 12, idleMs: 600_000 });
+      let seed = 12345;
+      const rand = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
+      const limiters = new Map<number, Limiter>();
+      const holdsNothing = (l: Limiter) => {
+        const s = l.snapshot;
+        const t = now();
+        return (
+          s.queued === 0 &&
+          s.inFlight === 0 &&
+          s.blocked === null &&
+          (s.pausedUntil === null || s.pausedUntil <= t) &&
+          s.buckets.every((b) => b.inFlight === 0 && !(b.remaining === 0 && b.resetAt !== null && b.resetAt > t))
+        );
+      };
+      let refused = 0;
+      let admitted = 0;
+      for (let step = 0; step < 400; step++) {
+        asyncScheduler.schedule(() => {
+          const k = Math.floor(rand() * 40);
+          const full = !pool.has(token(k)) && pool.size === 12;
+          let limiter: Limiter;
+          try {
+            limiter = pool.get(token(k));
+          } catch (e) {
+            expect(isLimiterPoolFullError(e)).toBe(true);
+            expect(full).toBe(true);
+            // Looked at after the refusal (a snapshot pushes the state to the pool's watch):
+            // every live limiter holds something.
+            const free = [...limiters].filter(([i, l]) => pool.has(token(i)) && holdsNothing(l));
+            expect(free).toHaveLength(0);
+            refused++;
+            return;
+          }
+          if (full) admitted++;
+          limiters.set(k, limiter);
+          const roll = rand();
+          if (roll < 0.15) {
+            call(429, { 'retry-after': String(1 + Math.floor(rand() * 20)) }, 50)
+              .pipe(rateLimit(limiter, { method: 'GET', url: '/x' }, { maxRetries: 0 }))
+              .subscribe({ error: () => undefined });
+          } else if (roll < 0.75) {
+            const remaining = String(Math.floor(rand() * 3));
+            call(200, { 'x-ratelimit-remaining': remaining, 'x-ratelimit-reset': '10' }, Math.floor(rand() * 30_000))
+              .pipe(rateLimit(limiter, { method: 'GET', url: '/x' }))
+              .subscribe({ error: () => undefined });
+          }
+        }, step * 500);
+      }
+      asyncScheduler.schedule(
+        () => {
+          // Both happened at the cap: refusals, and new tenants that made room.
+          expect(refused).toBeGreaterThan(10);
+          expect(admitted).toBeGreaterThan(10);
+          void pool.close();
+        },
+        400 * 500 + 60_000,
+      );
     });
   });
 
