@@ -29,9 +29,9 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 56.5 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 56.6 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 10.7 * 1024 },
-  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 27.2 * 1024 },
+  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 27.3 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.0 * 1024 },
   { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 7.2 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 1.6 * 1024 },

@@ -96,6 +96,21 @@ export class Bucket {
    */
   private lowest: Lowest | undefined;
   /**
+   * Admissions made when the current window opened (a reading that opened it, or a refill): a
+   * request admitted earlier may have been counted in the window before, however its answer
+   * reads. Its figure is not the window's `lowest`, which proves a rollover by a rise above it
+   * (a rise above the old window's last count is only the rollover we know of): it is `floor`.
+   */
+  private windowFrom = 0;
+  /**
+   * The lowest figure of this window's requests admitted before it opened (`windowFrom`): the
+   * previous window's count, or this one's. What is left is recounted from it as from `lowest`
+   * (never more than it allows), but no rise above it proves a new window.
+   */
+  private floor: number | undefined;
+  /** Admissions made when `floor` was read: a request admitted earlier may have been counted before it. */
+  private floorAfter = 0;
+  /**
    * Units of ours in flight that the lowest figure may count already: admitted before it was
    * read, its own request aside. `remaining` took them off that figure all the same, so their
    * answers may give room back (`awaitsAnswers`).
@@ -195,6 +210,8 @@ export class Bucket {
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
     this.lowest = undefined;
+    this.floor = undefined;
+    this.windowFrom = this.admitted;
     this.doubted = 0;
     // Ended before the reset: counted in the window that ended.
     this.endedUnread = 0;
@@ -444,13 +461,25 @@ export class Bucket {
       index < this.lowest.after &&
       reading.remaining !== undefined &&
       reading.remaining > this.lowest.value;
+    // The same of the figure of a request admitted before the window opened (`floor`): it may
+    // be this window's count too, and a count-1 answer back after it is then no new window.
+    const olderThanFloor =
+      current === undefined &&
+      resetAt !== undefined &&
+      this.resetAt !== undefined &&
+      resetAt <= this.resetAt + tol &&
+      index !== undefined &&
+      this.floor !== undefined &&
+      index < this.floorAfter &&
+      reading.remaining !== undefined &&
+      reading.remaining > this.floor;
     const newWindow =
       rolled ||
       (!sentBefore &&
         !sameInstant &&
         resetAt !== undefined &&
         (current === undefined
-          ? !olderReading
+          ? !olderReading && !olderThanFloor
           : instants
             ? (serverAt as number) > (this.toldServerAt as number) + tol
             : resetAt > current + tol));
@@ -469,6 +498,8 @@ export class Bucket {
     }
     if (newWindow) {
       this.lowest = undefined;
+      this.floor = undefined;
+      this.windowFrom = this.admitted;
       this.held = false;
       this.probes = undefined;
       this.earliestEnd = Number.NaN;
@@ -476,14 +507,21 @@ export class Bucket {
     }
     if (newWindow) this.doubted = 0;
     if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
-    if (
-      reading.remaining !== undefined &&
-      index !== undefined &&
-      reading.remaining < (this.lowest?.value ?? Infinity)
-    ) {
-      this.lowest = { value: reading.remaining, index, after: this.admitted };
-      this.endedReadAtLowest = this.endedRead;
-      this.doubted = Math.max(0, this.inFlight - cost);
+    if (reading.remaining !== undefined && index !== undefined) {
+      if (!newWindow && index < this.windowFrom) {
+        // Sent before this window opened: it may be the last window's count (answers come back
+        // out of order). It lowers what is left, but a later rise above it proves nothing: a
+        // request of this window read as counted after it took this window's higher figure for
+        // a window after it, took it as the count, and lost the lower ones read since.
+        if (reading.remaining < (this.floor ?? Infinity)) {
+          this.floor = reading.remaining;
+          this.floorAfter = this.admitted;
+        }
+      } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
+        this.lowest = { value: reading.remaining, index, after: this.admitted };
+        this.endedReadAtLowest = this.endedRead;
+        this.doubted = Math.max(0, this.inFlight - cost);
+      }
     }
     const before = this.limit;
     this.readLimit(reading);
@@ -497,7 +535,7 @@ export class Bucket {
         this.remaining,
         reading.remaining,
         others,
-        this.lowest?.value,
+        this.floor === undefined ? this.lowest?.value : Math.min(this.floor, this.lowest?.value ?? Infinity),
         newWindow,
         this.held,
         index !== undefined,
@@ -733,6 +771,7 @@ export class Bucket {
     this.resetKind = undefined;
     this.serverResetAt = undefined;
     this.lowest = undefined;
+    this.floor = undefined;
     this.doubted = 0;
     this.unconfirmedLeft = undefined;
     this.openedBy = undefined;

@@ -229,7 +229,28 @@ describe('adversarial traffic against the five providers (virtual time, the simu
           expectWithin(o, o.at, out.lastEnd, Math.ceil(requests.length / limit), 2000);
         },
       ),
-      { numRuns: RUNS },
+      {
+        numRuns: RUNS,
+        examples: [
+          // A window opened by a late arrival, the old window's figure read after it, taken for
+          // the new window's lowest (windowOpenedByLateArrival.virtual.spec.ts).
+          [
+            {
+              plan: 'advanced',
+              told: 'essential',
+              at: [0, ...Array.from({ length: 76 }, (_, k) => 366 + 11 * k), 600_366],
+              methods: ['GET'],
+              phaseMs: 0,
+              streams: 15,
+              up: [0, 527],
+              down: [473, 0, 0, 529, 0, 60],
+              limiters: 1,
+              faults: ['none'],
+              skewMs: 0,
+            },
+          ],
+        ],
+      },
     );
   });
 

@@ -173,6 +173,8 @@ for i = 1, nb do
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
+      s.lowf = nil
+      s.wfr = s.adm
       s.dbt = nil
       s.lrn = nil
       s.held = false

@@ -43,6 +43,11 @@
  *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
+ *   wfr, lowf,    fixed: `adm` when this window opened (a reading opened it, or a refill), the
+ *   lowfa         lowest figure of calls admitted before that (they may have been counted in the
+ *                 window before) and `adm` when it was read: it lowers what is left as `low`
+ *                 does, but no rise above it proves a new window (as Bucket.windowFrom, floor and
+ *                 floorAfter)
  *   dbt           fixed: units in flight (of any process) that the lowest figure may count already:
  *                 admitted before it was read, its own request aside. `rem` took them off it all
  *                 the same, so their answers may give room back (as `Bucket.awaitsAnswers`). Each
@@ -128,7 +133,7 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt', 'eu', 'euu', 'enr', 'lowe'}
+  'dbt', 'eu', 'euu', 'enr', 'lowe', 'wfr', 'lowf', 'lowfa'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -144,11 +149,12 @@ local function load(key, hintLim, hintWin, pauseKey)
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' or f[24] == '2',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
     othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]),
-    eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2', enr = num(f[37]) or 0, lowe = num(f[38]) }
+    eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2', enr = num(f[37]) or 0, lowe = num(f[38]),
+    wfr = num(f[39]), lowf = num(f[40]), lowfa = num(f[41]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
-    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.dbt = nil; s.prov = nil
+    s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.lowf = nil; s.dbt = nil; s.prov = nil
     s.aw = nil; s.proj = false; s.popen = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
@@ -171,7 +177,7 @@ local function save(key, s, ttl, now)
     'proj', s.proj and (s.popen and '2' or '1') or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu),
-    'enr', str(s.enr), 'lowe', str(s.lowe))
+    'enr', str(s.enr), 'lowe', str(s.lowe), 'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

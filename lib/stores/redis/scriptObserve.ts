@@ -447,8 +447,11 @@ for i = 1, nb do
       local unknown = not told or cur == nil
       local olderReading = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
         and index ~= nil and s.low ~= nil and s.lowa ~= nil and index < s.lowa and rem ~= nil and rem > s.low
+      -- The same of the figure of a call admitted before the window opened (lowf, as Bucket.apply).
+      local olderThanFloor = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
+        and index ~= nil and s.lowf ~= nil and s.lowfa ~= nil and index < s.lowfa and rem ~= nil and rem > s.lowf
       local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil
-        and ((unknown and not olderReading) or (not unknown and later)))
+        and ((unknown and not olderReading and not olderThanFloor) or (not unknown and later)))
       -- As CostLearner.attribute in memory, over every process: the drop from the window's
       -- lowest figure is this request's cost when that figure came with nothing in flight and
       -- counted every admission before this one (lrn), nothing was admitted after it (adm),
@@ -470,10 +473,16 @@ for i = 1, nb do
       end
       if newWindow then
         s.low = nil
+        s.lowf = nil
+        s.wfr = s.adm
         s.dbt = nil
         s.held = false
       end
-      if rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
+      if rem ~= nil and index ~= nil and not newWindow and index < (s.wfr or 0) then
+        -- As Bucket.apply: admitted before this window opened, it may be the last window's
+        -- count: it lowers what is left (lowf), no rise above it proves a new window.
+        if s.lowf == nil or rem < s.lowf then s.lowf = rem; s.lowfa = s.adm end
+      elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm; s.lowe = s.enr
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).
@@ -503,8 +512,11 @@ for i = 1, nb do
         local others = math.max(0, infl - own) + (s.eu or 0)
         local reserved = 0
         if s.rvu ~= nil and s.rvu > now then reserved = s.rv or 0 end
+        -- (With the lowest figure of the calls admitted before the window opened, as Bucket.apply.)
+        local base = s.low
+        if s.lowf ~= nil and (base == nil or s.lowf < base) then base = s.lowf end
         local low = nil
-        if s.low ~= nil then low = s.low - reserved end
+        if base ~= nil then low = base - reserved end
         s.rem = recount(s.rem, rem - reserved, others, low, newWindow, s.held, index ~= nil)
         if s.lim == nil and rem > 0 then s.lim = rem end
       end

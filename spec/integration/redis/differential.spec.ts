@@ -377,6 +377,26 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // A window opened by an answer (no reset told: a rise over the lowest, from a request
+        // sent after it came back); a request admitted before that reads a lower figure (it may
+        // be the old window's): a floor on what is left, not the window's lowest. A later
+        // request's figure, above that floor but below the window's lowest, is then no new
+        // window in both (taken for one, it gave 10 where the floor leaves 4).
+        [
+          {
+            s: { rolling: false, limit: 20, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 20, remaining: 10, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+              { op: 'answer', which: 0, limit: 20, remaining: 16, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 20, remaining: 6, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 1, limit: 20, remaining: 12, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 8 },
+            ],
+          },
+        ],
         // A request admitted at 4 that really cost 1 gives 3 back (fixed: to what is left; rolling:
         // it is logged as 1 call), so the next one fits in both.
         reconciled({ rolling: false, limit: 10, windowMs: 60_000, cost: 4 }, 0, 1, 2),
