@@ -329,16 +329,46 @@ export class Engine {
       return;
     }
     if (pauses.pausedUntil > now) {
-      if (pauses.pausedUntil - now > this.maxWaitMs) {
-        for (const w of this.queue.drain()) this.rejectQuota(w, 'pause', pauses.pausedUntil, now);
+      const until = pauses.pausedUntil;
+      if (until - now > this.maxWaitMs) {
+        for (const w of this.queue.drain()) this.rejectQuota(w, 'pause', until, now);
         this.timer.cancel();
       } else {
-        this.timer.schedule(pauses.pausedUntil);
+        // Nothing goes before the pause ends: a request whose deadline comes first fails now.
+        // Once swept for a pause's end, the rest have later deadlines, and so has a request
+        // queued since (queued now, its deadline is `maxWaitMs` on, past `until`): the queue
+        // is read again only when a pause ends later than the last one swept for.
+        if (until > this.sweptUntil && this.maxWaitMs < Infinity) this.sweepPause(now, until);
+        if (this.queue.size === 0) this.timer.cancel();
+        else this.timer.schedule(until);
       }
       return;
     }
     if (pauses.takeResumed()) this.out.emit({ type: 'resumed' });
     this.admission.drain(now);
+  }
+
+  /** The end of the last pause the queue was swept for (`sweepPause`). */
+  private sweptUntil = -Infinity;
+
+  /** Fails the requests whose deadline comes before `until`, the end of a pause. */
+  private sweepPause(now: number, until: number): void {
+    this.sweptUntil = until;
+    const expired: Waiter[] = [];
+    // A copy: a group emptied is closed (out of the map) as it is read.
+    for (const g of [...this.queue.allGroups()]) this.queue.expire(g, this.deadlineOf, now, until, expired, false);
+    this.rejectExpired(expired, 'pause', until, now);
+  }
+
+  /** When `w`'s wait ends at the latest: `maxWaitMs` after it was queued. */
+  readonly deadlineOf = (w: Waiter): number => this.epoch + w.queuedAt + this.maxWaitMs;
+
+  rejectExpired(expired: Waiter[], bucket: string | undefined, resumeAt: number, now: number): void {
+    if (expired.length === 0) return;
+    for (const w of expired.splice(0)) {
+      this.admission.left(w);
+      this.rejectQuota(w, bucket ?? w.buckets[0]?.name ?? 'shared', resumeAt, now);
+    }
   }
 
   reject(w: Waiter, error: RateLimitError): void {
@@ -367,10 +397,9 @@ export class Engine {
 
   rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void {
     if (this.out.listened) this.out.emit({ type: 'quota-exhausted', request: this.summaryOf(w), bucket, resumeAt });
-    this.reject(
-      w,
-      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs: resumeAt - now, maxWaitMs: this.maxWaitMs }),
-    );
+    // The wait it would have had in all, from when it was queued: what `maxWaitMs` bounds.
+    const waitMs = resumeAt - Math.min(now, this.epoch + w.queuedAt);
+    this.reject(w, new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs, maxWaitMs: this.maxWaitMs }));
   }
 
   rejectCost(w: Waiter, bucket: Bucket, cost: number): void {

@@ -18,6 +18,11 @@ export class Heap<T> {
     return this.items[0];
   }
 
+  /** The members, in heap order (not sorted; live: read it before changing the heap). */
+  get members(): readonly T[] {
+    return this.items;
+  }
+
   has(x: T): boolean {
     const i = this.index.get(x);
     return i >= 0 && this.items[i] === x;

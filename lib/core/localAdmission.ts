@@ -38,6 +38,13 @@ export interface AdmissionHost {
   readonly inFlight: number;
   /** Fails `w` with `QuotaExhaustedError`: it would wait past `maxWaitMs` (or for ever). */
   rejectQuota(w: Waiter, bucket: string, resumeAt: number, now: number): void;
+  /** When `w`'s wait ends at the latest: `maxWaitMs` after it was queued. */
+  readonly deadlineOf: (w: Waiter) => number;
+  /**
+   * `rejectQuota` of each of `expired` (out of the queue; `bucket` undefined: each one's first),
+   * which is emptied first: their handlers may queue more.
+   */
+  rejectExpired(expired: Waiter[], bucket: string | undefined, resumeAt: number, now: number): void;
   /** Fails `w` with `CostExceedsLimitError`: it costs more of `bucket` than its limit. */
   rejectCost(w: Waiter, bucket: Bucket, cost: number): void;
   /** Fails `w` with `error` (a handler that throws is reported, not thrown). */
@@ -216,12 +223,14 @@ export class LocalAdmission implements Admission, CredentialMember {
       const node = g.head;
       if (!node) break;
       const w = node.value;
-      // A wait with no known end (a response that never comes, maxConcurrent) still ends:
-      // `maxWaitMs` after the request was queued, with QuotaExhaustedError.
-      const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
+      // No request waits past its deadline, `maxWaitMs` after it was queued: one that cannot
+      // go by then fails with QuotaExhaustedError, at the latest then (a wait with no known
+      // end: a response that never comes, maxConcurrent), at once when its wait is known to
+      // end later.
+      const deadline = host.deadlineOf(w);
       if (host.inFlight >= host.maxConcurrent) {
         if (now < deadline) {
-          next = Math.min(next, deadline);
+          next = Math.min(next, this.capped(now));
           break;
         }
         queue.removeFrom(g, node);
@@ -249,23 +258,29 @@ export class LocalAdmission implements Admission, CredentialMember {
       }
       const bucket = v.bucket;
       // Quota buckets too: a daily budget that resets, or a rolling day whose oldest call ages
-      // out, within maxWaitMs is waited for like any window. Nor is a bucket known to be spent
-      // while answers may give room back (`awaitsAnswers`: its `remaining` took units of ours
-      // in flight off a figure that may count them already): `recheck` looks again once they
-      // are in.
-      if (
-        (v.at !== undefined && v.at - now > host.maxWaitMs && !bucket.awaitsAnswers) ||
-        (v.at === undefined && now >= deadline)
-      ) {
+      // out, by the deadline is waited for like any window. A known wait is not trusted while
+      // answers may give room back (`awaitsAnswers`: the bucket's `remaining` took units of
+      // ours in flight off a figure that may count them already): such a request is not
+      // failed early, only at its deadline (`recheck` looks again once the answers are in).
+      const known = v.at !== undefined && !bucket.awaitsAnswers ? v.at : -Infinity;
+      if (now >= deadline || known > deadline) {
         queue.removeFrom(g, node);
         host.rejectQuota(w, bucket.name, v.at ?? Infinity, now);
         this.left(w);
         queue.settled(g);
         continue;
       }
+      // The requests behind the head go after it (first in, first out within a priority; a
+      // lower priority waits for the higher), so none can go before the head's time: those
+      // whose deadline comes before it fail now, resuming then. Their deadlines rise along
+      // each priority (`GroupedQueue.expire`), so this reads the first of each priority, not
+      // the group: no timer and no step per request. The rest are looked at again when the lot
+      // wakes or, at the latest, at the earliest of their deadlines (the parked group's own),
+      // on the limiter's one timer; a request queued later has a later deadline.
+      const expired = this.expired;
+      const earliest = queue.expire(g, host.deadlineOf, now, known, expired, true);
       const lot = this.lotOf(bucket);
-      // Past its deadline, a head waiting on a known time still goes then (as before parking).
-      queue.park(g, lot, now < deadline ? deadline : Infinity);
+      queue.park(g, lot, earliest);
       if (v.at !== undefined) {
         // A costly request may wait longer than the cheaper ones parked here: it never puts
         // off the lot's wake time, which the first of them in queue order needs.
@@ -274,12 +289,39 @@ export class LocalAdmission implements Admission, CredentialMember {
           host.out.emit({ type: 'paused', until: v.at, reason: 'bucket-empty', bucket: bucket.name });
         }
       }
+      host.rejectExpired(expired, bucket.name, known > now ? known : Infinity, now);
     }
     next = Math.min(next, queue.nextWake());
     if (queue.size === 0 || next === Infinity) host.timer.cancel();
     else host.timer.schedule(next);
     host.out.touch();
     if (grant) for (let i = 0; i < grant.length; i += 2) host.grant(grant[i] as Waiter, grant[i + 1] as Permit);
+  }
+
+  /** Requests taken out of the queue to fail (reused: no array per drain). */
+  private readonly expired: Waiter[] = [];
+
+  /**
+   * At `maxConcurrent`, nothing goes until a request in flight ends (no known time): each ready
+   * group's requests past their deadline fail now, and the drain is looked at again at the
+   * earliest deadline of the rest, which this returns (parked groups keep their own). O(levels)
+   * per ready group; one group, usually.
+   */
+  private capped(now: number): number {
+    const { queue, deadlineOf } = this.host;
+    const expired = this.expired;
+    let min = Infinity;
+    const ready = queue.readyGroups();
+    // Groups whose head is past its deadline leave or change the ready heap: read it first.
+    let stale: Array<(typeof ready)[number]> | undefined;
+    for (const g of ready) {
+      const head = g.head;
+      if (head && deadlineOf(head.value) <= now) (stale ??= []).push(g);
+      else min = Math.min(min, queue.expire(g, deadlineOf, now, -Infinity, expired, true));
+    }
+    for (const g of stale ?? []) min = Math.min(min, queue.expire(g, deadlineOf, now, -Infinity, expired, false));
+    this.host.rejectExpired(expired, 'concurrency', Infinity, now);
+    return min;
   }
 
   /**
@@ -310,10 +352,14 @@ export class LocalAdmission implements Admission, CredentialMember {
     const at = b.availableAt(now, resetGuardMs, coldStartConcurrency, this.host.queue.size, 1, tightGuard);
     // Undefined: only a response can tell; the parked heads' deadlines still end their wait.
     if (at === undefined) return;
-    // With no answer in flight left to give room back, a wait past maxWaitMs is known:
-    // the drain fails those parked for the answers now, not at their deadlines.
-    if (at <= now || (!b.awaitsAnswers && at - now > this.host.maxWaitMs)) this.host.queue.wake(lot);
-    else this.host.queue.wakeLotAt(lot, at);
+    // With no answer in flight left to give room back, the wait is known: past a parked
+    // request's deadline (the lot's bound of them), the drain looks at the lot again now and
+    // fails what cannot go in time at once, not at its deadline. The bound is reset: the
+    // groups looked at set it again (one that is not keeps its own deadline, on the timer).
+    if (at <= now || (!b.awaitsAnswers && at > lot.minDeadline)) {
+      if (at > now) lot.minDeadline = Infinity;
+      this.host.queue.wake(lot);
+    } else this.host.queue.wakeLotAt(lot, at);
   }
 
   /**

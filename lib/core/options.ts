@@ -28,8 +28,12 @@ export interface LimiterOptions {
   /** Time source for every wait. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
   /**
-   * A request that would wait longer than this fails at once with `QuotaExhaustedError`
-   * (carrying `resumeAt`) instead of sleeping. @default 600_000 (10 minutes)
+   * Longest a request is held in the limiter, counted from when it was queued (a retry: from
+   * when it was queued again), wherever it is in the queue: it is admitted by then or fails
+   * with `QuotaExhaustedError` (carrying `resumeAt`) instead of sleeping. It fails at once
+   * when its wait is known to end past that (a reset, a pause, the requests before it),
+   * otherwise (no response has told yet, `maxConcurrent`) when that time comes.
+   * @default 600_000 (10 minutes)
    */
   readonly maxWaitMs?: number;
   /** Most requests allowed to wait; one more fails with `QueueFullError`. @default Infinity */

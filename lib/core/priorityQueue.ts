@@ -80,6 +80,11 @@ export class PriorityQueue<T> {
     return this.levels[0]?.head;
   }
 
+  /** @internal Its priority levels, highest first (live: a level emptied is spliced out). */
+  get levelList(): readonly Level<T>[] {
+    return this.levels;
+  }
+
   /** Removes and returns every entry (used when the limiter fails them all at once). */
   drain(): T[] {
     const out: T[] = [];

@@ -3,7 +3,7 @@
  * group a {@link PriorityQueue}, the groups ordered in heaps.
  */
 import { Heap } from './heap.js';
-import { PriorityQueue, type QueueNode } from './priorityQueue.js';
+import { PriorityQueue, type Level, type QueueNode } from './priorityQueue.js';
 
 /** What a visitor of {@link GroupedQueue.visit} decides about the head it was shown. */
 export type VisitResult = 'removed' | 'skip-group' | 'stop';
@@ -20,7 +20,14 @@ export class Group<T, M> extends PriorityQueue<T> {
   /** @internal The lot it is parked on, if any. */ lot: Lot<T, M> | undefined = undefined;
   /** @internal The lot it was taken from when that lot woke (see {@link GroupedQueue.wake}). */ from:
     Lot<T, M> | undefined = undefined;
-  /** @internal When its head's wait with no known end runs out (Infinity: none). */ deadline = Infinity;
+  /**
+   * @internal Parked, when it is looked at again at the latest: the earliest deadline of its
+   * entries (Infinity: none).
+   */ deadline = Infinity;
+  /**
+   * @internal An entry was linked behind a later one of its priority (a request moved here by
+   * `regroup.ts`): {@link GroupedQueue.expire} reads the whole group, not each level's first.
+   */ unordered = false;
 
   constructor(
     readonly key: string,
@@ -45,6 +52,11 @@ export class Lot<T, M> {
   /** @internal */ groups: Heap<Group<T, M>>;
   /** @internal */ wakeAt = Infinity;
   /** @internal */ timeAt = -1;
+  /**
+   * @internal At or before the earliest deadline of the groups parked here (a bound: kept as
+   * groups leave, until none is left), for its owner to wake it when a wait known later
+   * passes it (the limiter: `LocalAdmission.recheck`).
+   */ minDeadline = Infinity;
 
   constructor(before: (a: Group<T, M>, b: Group<T, M>) => boolean) {
     this.groups = new Heap(
@@ -167,10 +179,15 @@ export class GroupedQueue<T, M = undefined> {
     const head = g.head;
     this.count++;
     g.link(node);
+    // Linked behind an entry queued after it: its deadline may come before theirs, and the
+    // group's, if parked, is looked at again.
+    const prev = node.prev;
+    const unordered = prev !== undefined && this.order(prev.value) > this.order(node.value);
+    if (unordered) g.unordered = true;
     if (opened) {
       this.ready.push(g);
       this.hooks.opened?.(g.meta);
-    } else if (g.head !== head) this.headChanged(g);
+    } else if (g.head !== head || unordered) this.headChanged(g);
     return node;
   }
 
@@ -232,13 +249,74 @@ export class GroupedQueue<T, M = undefined> {
     this.lotTimes.clear();
     this.deadlines.clear();
     for (const g of groups) {
-      g.lot?.groups.clear();
+      if (g.lot) {
+        g.lot.groups.clear();
+        g.lot.minDeadline = Infinity;
+      }
       g.lot = g.from = undefined;
       out.push(...g.drain());
     }
     this.count = 0;
     for (const g of groups) this.hooks.closed?.(g.meta);
     return out;
+  }
+
+  /** Every group (live: a group emptied leaves it). */
+  allGroups(): IterableIterator<Group<T, M>> {
+    return this.groups.values();
+  }
+
+  /** The ready groups, in heap order (live: read it before changing the queue). */
+  readyGroups(): readonly Group<T, M>[] {
+    return this.ready.members;
+  }
+
+  /**
+   * Removes from `g` each entry whose deadline (`deadlineOf`) is at or before `now`, or before
+   * `cutoff`, into `out` (the caller fails them, after: a handler may queue more); its head too
+   * unless `keepHead`. Returns the earliest deadline of the entries left (Infinity: none).
+   *
+   * Within a priority level entries are in arrival order, so deadlines (arrival plus one
+   * `maxWaitMs`) never decrease along it: each level is read up to its first entry kept, which
+   * costs O(levels) when nothing expires (priorities are few), plus one step per entry removed.
+   * A group `unordered` (see there) is read whole.
+   */
+  expire(
+    g: Group<T, M>,
+    deadlineOf: (value: T) => number,
+    now: number,
+    cutoff: number,
+    out: T[],
+    keepHead: boolean,
+  ): number {
+    const head = g.head;
+    const levels = g.levelList;
+    const whole = g.unordered;
+    let min = Infinity;
+    let headGone = false;
+    // From the last level: one emptied is spliced out, and the levels before it keep their places.
+    for (let i = levels.length - 1; i >= 0; i--) {
+      let node = (levels[i] as Level<T>).head;
+      while (node) {
+        const next = node.next;
+        const d = deadlineOf(node.value);
+        const expired = d <= now || d < cutoff;
+        if (expired && !(keepHead && node === head)) {
+          g.remove(node);
+          this.count--;
+          out.push(node.value);
+          if (node === head) headGone = true;
+        } else {
+          if (d < min) min = d;
+          // A head kept though expired: those behind it are read on.
+          if (!whole && !expired) break;
+        }
+        node = next;
+      }
+    }
+    if (g.size === 0) this.close(g);
+    else if (headGone) this.headChanged(g);
+    return min;
   }
 
   /** The ready group whose head comes first, if any (left where it is). */
@@ -257,6 +335,7 @@ export class GroupedQueue<T, M = undefined> {
     g.lot = lot;
     lot.groups.push(g);
     g.deadline = deadline;
+    if (deadline < lot.minDeadline) lot.minDeadline = deadline;
     if (deadline < Infinity) this.deadlines.push(g);
   }
 
@@ -345,7 +424,10 @@ export class GroupedQueue<T, M = undefined> {
     this.deadlines.remove(g);
     g.deadline = Infinity;
     g.lot = undefined;
-    if (lot.size === 0) this.lotTimes.remove(lot);
+    if (lot.size === 0) {
+      this.lotTimes.remove(lot);
+      lot.minDeadline = Infinity;
+    }
     this.ready.push(g);
   }
 
@@ -381,7 +463,10 @@ export class GroupedQueue<T, M = undefined> {
     this.deadlines.remove(g);
     if (g.lot) {
       g.lot.groups.remove(g);
-      if (g.lot.size === 0) this.lotTimes.remove(g.lot);
+      if (g.lot.size === 0) {
+        this.lotTimes.remove(g.lot);
+        g.lot.minDeadline = Infinity;
+      }
     }
     g.lot = undefined;
     this.handOver(g, undefined);

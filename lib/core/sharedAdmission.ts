@@ -215,14 +215,19 @@ export class SharedAdmission implements Admission {
     // Buckets a costly request earlier in queue order waits on: later requests that need one
     // of them wait too (in this process), so cheaper ones cannot take each unit as it frees.
     let held: Set<Bucket> | undefined;
+    const expired = this.expired;
     queue.visit((w, entry) => {
-      const deadline = host.epoch + w.queuedAt + host.maxWaitMs;
+      const deadline = host.deadlineOf(w);
       if (now >= deadline) {
         queue.remove(entry);
         host.rejectQuota(w, w.buckets[0]?.name ?? 'shared', Infinity, now);
         return 'removed';
       }
-      next = Math.min(next, deadline);
+      // No request waits past its deadline: those behind the head (another priority may hold
+      // older ones) that are past theirs fail now (none can go before the head), and the
+      // timer is set for the earliest deadline of the rest (O(priorities): see `expire`).
+      const g = queue.group(entry.group);
+      next = Math.min(next, g ? queue.expire(g, host.deadlineOf, now, -Infinity, expired, true) : deadline);
       const until = this.groupWait.get(entry.group) ?? 0;
       if (until > now) {
         next = Math.min(next, until);
@@ -242,6 +247,7 @@ export class SharedAdmission implements Admission {
       group = entry.group;
       return 'stop';
     });
+    host.rejectExpired(expired, undefined, Infinity, now);
     const room = host.maxConcurrent - host.inFlight;
     if (!head || room <= 0) {
       if (queue.size === 0) this.groupWait.clear();
@@ -266,6 +272,9 @@ export class SharedAdmission implements Admission {
         () => this.onGrant(buckets, group, undefined),
       );
   }
+
+  /** Requests taken out of the queue to fail (reused). */
+  private readonly expired: Waiter[] = [];
 
   /** A request of ours of a key not learnt yet is in flight on `b`, or its drop is being merged. */
   private probing(b: Bucket): boolean {
@@ -375,14 +384,16 @@ export class SharedAdmission implements Admission {
       } else {
         const at = now + grant.waitMs;
         const long = grant.waitMs > host.maxWaitMs;
-        // Nor is a bucket known to be spent while answers in flight may give room back (the
-        // store's `awaitsAnswers`): asked again once they are in (a change notice, or the poll).
-        if (long && !bucket?.awaitsAnswers) {
-          for (const { value: w, entry } of queue.head(group, Infinity)) {
-            queue.remove(entry);
-            host.rejectQuota(w, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
-          }
-        } else {
+        // The group's requests go in order, none before `at`: those whose deadline comes first
+        // fail now, resuming then (the rest are asked for again then, before their deadlines).
+        // Not while answers in flight may give room back (the store's `awaitsAnswers`): asked
+        // again once they are in (a change notice, or the poll), failed at their deadlines.
+        const g = bucket?.awaitsAnswers ? undefined : queue.group(group);
+        if (g) {
+          queue.expire(g, host.deadlineOf, now, at, this.expired, false);
+          host.rejectExpired(this.expired, bucket?.name ?? grant.blockedBy ?? 'shared', at, now);
+        }
+        if (queue.has(group)) {
           this.groupWait.set(group, long ? now + SHARED_POLL_MS : at);
           if (bucket && host.permits.firstEmpty(bucket)) {
             host.out.emit({ type: 'paused', until: at, reason: 'bucket-empty', bucket: bucket.name });

@@ -92,3 +92,41 @@ describe('GroupedQueue', () => {
     expect(q.size).toBe(3);
   });
 });
+
+describe('GroupedQueue.expire', () => {
+  it('removes exactly the entries past `now` or before `cutoff` (the head if asked) and returns the earliest left', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.nat({ max: 50 })), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        fc.nat({ max: 60 }),
+        fc.nat({ max: 60 }),
+        fc.boolean(),
+        (pushes, shuffled, now, cutoff, keepHead) => {
+          // Deadlines rise with the arrival order (`order`), as the limiter's do; `shuffled`: the
+          // entries are linked out of that order (requests moved by a regroup).
+          let deadline = 0;
+          const entries = pushes.map(([priority, step], i) => {
+            const arrival = shuffled ? (i * 37) % 41 : i;
+            return { arrival, priority, deadline: shuffled ? arrival : (deadline += step) };
+          });
+          const order = new Map(entries.map((e) => [e, e.arrival]));
+          type E = (typeof entries)[number];
+          const q = new GroupedQueue<E>((e) => order.get(e) as number);
+          for (const e of entries) q.push('g', e, e.priority);
+          const g = q.group('g');
+          if (!g) throw new Error('no group');
+          const head = g.head?.value;
+          const out: E[] = [];
+          const min = q.expire(g, (e) => e.deadline, now, cutoff, out, keepHead);
+          const gone = (e: E) => (e.deadline <= now || e.deadline < cutoff) && !(keepHead && e === head);
+          expect(new Set(out)).toEqual(new Set(entries.filter(gone)));
+          const left = entries.filter((e) => !gone(e));
+          expect(q.size).toBe(left.length);
+          expect(min).toBe(left.length === 0 ? Infinity : Math.min(...left.map((e) => e.deadline)));
+        },
+      ),
+      { numRuns: 300, seed: 3 },
+    );
+  });
+});
