@@ -13,6 +13,7 @@ import { asyncScheduler, defer, from, mergeMap, Observable, Subscription, timer 
 import {
   createLimiter,
   isRateLimitError,
+  providers,
   rateLimit,
   type Limiter,
   type LimiterOptions,
@@ -345,4 +346,61 @@ export function checkEndings(r: AdvResult): Record<string, number> {
 export function refusedCount(r: AdvResult, simulated: SimulatedProvider): number {
   const c = r.engine.statsFor(simulated, simulated === 'pipedrive' ? r.token : `Bearer ${r.token}`);
   return c.limited + c.blocked;
+}
+
+/** A Fieldwire run: endpoints `ep0…` with their minute and hour, the catch-all, a minute in 1 s. */
+export interface FieldwireEndpointsRun {
+  readonly endpoints: ReadonlyArray<{ readonly minute: number; readonly hourShare: number }>;
+  readonly catchAll: number;
+  readonly at: readonly number[];
+  readonly phaseMs: number;
+  readonly streams: number;
+  readonly up: readonly number[];
+  readonly down: readonly number[];
+  readonly limiters: number;
+  readonly faults: readonly NetFault[];
+  readonly skewMs: number;
+}
+
+/**
+ * Runs `o` against the simulated Fieldwire (request `i` to endpoint `ep{i % endpoints}`, on
+ * limiter `i`), the profile told each endpoint's numbers and every window's length; returns the
+ * run, how its requests ended (`checkEndings`) and how many were sent.
+ */
+export function runFieldwireEndpoints(o: FieldwireEndpointsRun): {
+  out: AdvResult;
+  ends: Record<string, number>;
+  sent: number;
+} {
+  const SCALE = 60;
+  const key = (e: number) => `GET /projects/:id/ep${e}`;
+  const limits = Object.fromEntries(
+    o.endpoints.map((e, k) => [key(k), { minute: e.minute, hour: e.minute * e.hourShare }]),
+  );
+  const hints: Record<string, { windowMs: number; limit?: number }> = {
+    'catch-all': { limit: o.catchAll, windowMs: 300_000 / SCALE },
+  };
+  o.endpoints.forEach((_, k) => {
+    hints[`${key(k)}:minute`] = { windowMs: 60_000 / SCALE };
+    hints[`${key(k)}:hour`] = { windowMs: 3_600_000 / SCALE };
+  });
+  const requests: RunRequest[] = o.at.map((at, i) => ({
+    at,
+    method: 'GET',
+    path: `/projects/${1000 + i}/ep${i % o.endpoints.length}`,
+    limiter: i,
+  }));
+  const out = runAdversarial({
+    simulated: 'fieldwire',
+    provider: () => providers.fieldwire({ endpoints: limits, hints }),
+    engine: { timeScale: SCALE, clockOffsetMs: o.skewMs, fieldwire: { endpoints: limits, catchAll: o.catchAll } },
+    phaseMs: o.phaseMs,
+    requests,
+    streams: o.streams,
+    limiters: o.limiters,
+    up: o.up,
+    down: o.down,
+    faults: o.faults,
+  });
+  return { out, ends: checkEndings(out), sent: requests.length };
 }
