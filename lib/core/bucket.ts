@@ -125,14 +125,6 @@ export class Bucket {
    */
   private endedUnread = 0;
   private endedUnreadUntil = 0;
-  /**
-   * Units of our calls that ended with a figure of this bucket read, all told (the call of the
-   * window's lowest figure aside), and that count when the lowest figure was read: the calls
-   * that ended since, whose figures did not lower it, may be counted by the server in a window
-   * that began after it (`apply`, a window whose start nobody told).
-   */
-  private endedRead = 0;
-  private endedReadAtLowest = 0;
   /** A shared store's word on the same (`adopt`), over every process's requests in flight. */
   private storeDoubts = false;
   private refillIndex = 0;
@@ -339,7 +331,7 @@ export class Bucket {
     if (!read && index !== undefined) {
       this.endedUnread += cost;
       this.endedUnreadUntil = this.admitted;
-    } else if (index !== undefined && index !== low?.index) this.endedRead += cost;
+    }
     this.inFlight = Math.max(0, this.inFlight - cost);
     if (this.inFlight === 0) this.doubted = 0;
   }
@@ -483,19 +475,6 @@ export class Bucket {
           : instants
             ? (serverAt as number) > (this.toldServerAt as number) + tol
             : resetAt > current + tol));
-    if (newWindow && this.lowest !== undefined && (rolled || (current === undefined && !this.projected))) {
-      // A window whose start nobody told (a rise, or a reset told while its end was only our
-      // guess) began while our calls were in flight: those that ended since the old window's
-      // lowest figure, whose figures were read as the old window's (they did not lower it), may
-      // have reached the server after this request, in the new window, and this figure does
-      // not count them. They count beside it, as calls ended unread, until a figure from a
-      // call sent after they ended is read.
-      const since = this.endedRead - this.endedReadAtLowest;
-      if (since > 0) {
-        this.endedUnread += since;
-        this.endedUnreadUntil = this.admitted;
-      }
-    }
     if (newWindow) {
       this.lowest = undefined;
       this.floor = undefined;
@@ -519,7 +498,6 @@ export class Bucket {
         }
       } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
         this.lowest = { value: reading.remaining, index, after: this.admitted };
-        this.endedReadAtLowest = this.endedRead;
         this.doubted = Math.max(0, this.inFlight - cost);
       }
     }

@@ -227,7 +227,6 @@ for i = 1, nb do
           -- (The requests carried are both in it and in flight until they answer: taken off
           -- twice until then, never too few.)
           s.low = s.rem
-          s.lowe = s.enr
           s.lowi = s.adm + #carry
           s.lowa = s.lowi
         end

@@ -69,11 +69,6 @@
  *                 (the server counted in another order than we sent), so they are taken off
  *                 every figure, as the calls in flight are, until one from a call admitted at or
  *                 after `euu` is read; a refill ends them (as `endedUnread` in `Bucket`)
- *   enr, lowe     fixed: units of calls (of any process) that ended with a figure of this
- *                 bucket read, all told (the call of the window's lowest figure aside), and
- *                 `enr` when `low` was read: a window whose start nobody told takes the calls
- *                 ended since into `eu` (their figures were read as the old window's; as
- *                 `endedRead` in `Bucket`)
  * and its requests in flight are a sorted set `…:inflight:<name>` of lease ids scored by when
  * the lease lapses (a process killed mid-request stops counting after `leaseMs`). A request
  * that costs more than one unit has its cost in the bucket hash too (`c:<lease>`), and `xu`
@@ -133,13 +128,13 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt', 'eu', 'euu', 'enr', 'lowe', 'wfr', 'lowf', 'lowfa'}
+  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
   if redis.call('EXISTS', key) == 0 then
     return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, admx = 0, nxt = 0,
-      enr = 0, fresh = true }
+      fresh = true }
   end
   local f = redis.call('HMGET', key, unpack(FIELDS))
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
@@ -149,8 +144,8 @@ local function load(key, hintLim, hintWin, pauseKey)
     lowa = num(f[20]), held = f[21] == '1', prov = num(f[22]), aw = num(f[23]), proj = f[24] == '1' or f[24] == '2',
     tld = num(f[25]), tsl = num(f[26]), tsv = num(f[27]), lrn = num(f[28]), linf = f[29] == '1',
     othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]),
-    eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2', enr = num(f[37]) or 0, lowe = num(f[38]),
-    wfr = num(f[39]), lowf = num(f[40]), lowfa = num(f[41]) }
+    eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2',
+    wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]) }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
@@ -177,7 +172,7 @@ local function save(key, s, ttl, now)
     'proj', s.proj and (s.popen and '2' or '1') or '', 'tld', str(s.tld), 'tsl', str(s.tsl), 'tsv', str(s.tsv), 'lrn', str(s.lrn),
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu),
-    'enr', str(s.enr), 'lowe', str(s.lowe), 'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa))
+    'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

@@ -464,13 +464,6 @@ for i = 1, nb do
         local drop = math.ceil(s.low - rem)
         if drop >= 1 and drop <= ${MAX_COST} then learnt[i] = drop end
       end
-      -- As Bucket.apply: a window whose start nobody told (a rise, or a reset told while its end
-      -- was only ours) began while calls were in flight: those that ended since the old
-      -- window's lowest figure (read as the old window's) may have been counted after this
-      -- request in the new one. They count as calls ended without a figure (eu).
-      if newWindow and s.low ~= nil and (rolled or (unknown and not s.proj)) then
-        endedUnread(s, s.enr - (s.lowe or s.enr))
-      end
       if newWindow then
         s.low = nil
         s.lowf = nil
@@ -483,7 +476,7 @@ for i = 1, nb do
         -- count: it lowers what is left (lowf), no rise above it proves a new window.
         if s.lowf == nil or rem < s.lowf then s.lowf = rem; s.lowfa = s.adm end
       elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
-        s.low = rem; s.lowi = index; s.lowa = s.adm; s.lowe = s.enr
+        s.low = rem; s.lowi = index; s.lowa = s.adm
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).
         s.dbt = math.max(0, infl - own)
@@ -565,9 +558,6 @@ for i = 1, nb do
   -- later, so it stays counted until a figure from a call admitted from now on is read.
   if mine and not leaky and not rolling and not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil) then
     endedUnread(s, own)
-  elseif mine and not leaky and not rolling and index ~= nil and (s.low == nil or s.lowi ~= index) then
-    -- As Bucket.release: a call whose figure was read ended (the lowest figure's own aside).
-    s.enr = s.enr + own
   end
   if mine and s.dbt ~= nil then
     -- As Bucket.release: an answer the lowest figure may count is in (that figure's own aside),
