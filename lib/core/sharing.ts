@@ -479,6 +479,17 @@ export function copyOfError<E>(error: E): E {
       else if (field === 'config' && Object.getPrototypeOf(v) === Object.prototype) copy = { ...v };
       descriptors[field] = { ...d, value: copy };
     }
+    // From V8 12 (Node 22) `stack` is an own accessor that reads the original's internal slot:
+    // on the copy it would read nothing, so the copy gets the text itself.
+    const stack = descriptors['stack'];
+    if (stack?.get !== undefined) {
+      descriptors['stack'] = {
+        value: (error as { stack?: unknown }).stack,
+        writable: true,
+        enumerable: stack.enumerable ?? false,
+        configurable: true,
+      };
+    }
     const copy = Object.create(Object.getPrototypeOf(error) as object | null, descriptors) as E & ErrorFields;
     const original = error as E & ErrorFields;
     if (copy.message !== original.message || copy.name !== original.name) return error;
