@@ -3,6 +3,7 @@ import type { BucketSnapshot, BucketSource } from './state.js';
 import {
   ceilSecond,
   countedAfresh,
+  ENDED_LOG_MAX,
   ownEndGuard,
   PROBE_MS,
   projectReset,
@@ -125,6 +126,19 @@ export class Bucket {
    */
   private endedUnread = 0;
   private endedUnreadUntil = 0;
+  /**
+   * The calls of this window whose figures of this bucket were read since its lowest figure, as
+   * triples (admissions made when it was read, its units, its figure), at most
+   * {@link ENDED_LOG_MAX} of them. A window whose start nobody told (a rise) began while calls
+   * were in flight. The calls the server counted after the one whose figure shows it, in the
+   * new window, are in flight or were answered after it was sent, with less left than it read;
+   * their figures were read as the old window's (no lower than its lowest), and the figure that
+   * opens the new window does not count them (`apply`). Older entries fold into `endedOver`,
+   * those read before the lowest figure into `endedEarly`: both always count.
+   */
+  private endedLog: number[] | undefined = undefined;
+  private endedOver = 0;
+  private endedEarly = 0;
   /** A shared store's word on the same (`adopt`), over every process's requests in flight. */
   private storeDoubts = false;
   private refillIndex = 0;
@@ -207,6 +221,7 @@ export class Bucket {
     this.doubted = 0;
     // Ended before the reset: counted in the window that ended.
     this.endedUnread = 0;
+    this.forgetEnded();
     this.held = false;
     this.told = undefined;
     this.toldServerAt = undefined;
@@ -475,7 +490,21 @@ export class Bucket {
           : instants
             ? (serverAt as number) > (this.toldServerAt as number) + tol
             : resetAt > current + tol));
+    // A window whose start nobody told (a rise, or a reset told while its end was only our
+    // guess) began while calls were in flight. The server counted after this request, in the
+    // new window, only calls that ended after it was sent or are still in flight; those that
+    // ended had their figures read as the old window's, and this figure does not count them.
+    // They count beside it, as calls ended unread, until a figure from a call sent after they
+    // ended is read.
+    const since =
+      newWindow &&
+      index !== undefined &&
+      this.lowest !== undefined &&
+      (rolled || (current === undefined && !this.projected))
+        ? this.endedSince(index, reading.remaining)
+        : 0;
     if (newWindow) {
+      this.forgetEnded();
       this.lowest = undefined;
       this.floor = undefined;
       this.windowFrom = this.admitted;
@@ -486,6 +515,10 @@ export class Bucket {
     }
     if (newWindow) this.doubted = 0;
     if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
+    if (since > 0) {
+      this.endedUnread += since;
+      this.endedUnreadUntil = this.admitted;
+    }
     if (reading.remaining !== undefined && index !== undefined) {
       if (!newWindow && index < this.windowFrom) {
         // Sent before this window opened: it may be the last window's count (answers come back
@@ -496,10 +529,16 @@ export class Bucket {
           this.floor = reading.remaining;
           this.floorAfter = this.admitted;
         }
+        this.logEnded(reading.remaining, cost);
       } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
         this.lowest = { value: reading.remaining, index, after: this.admitted };
+        // A rise later than this figure comes from a call sent after it: the calls ended
+        // before cannot be counted after that one. A told reset may answer an older call.
+        this.endedEarly += this.endedOver + this.endedIn(-1, Infinity);
+        this.endedOver = 0;
+        this.endedLog = undefined;
         this.doubted = Math.max(0, this.inFlight - cost);
-      }
+      } else if (!newWindow) this.logEnded(reading.remaining, cost);
     }
     const before = this.limit;
     this.readLimit(reading);
@@ -676,6 +715,39 @@ export class Bucket {
     return before !== this.limit ? (before ?? null) : undefined;
   }
 
+  /** A call of `cost` units answered with a figure of `remaining` that is not the window's lowest (`endedLog`). */
+  private logEnded(remaining: number, cost: number): void {
+    const log = (this.endedLog ??= []);
+    log.push(this.admitted, cost, remaining);
+    if (log.length > 3 * ENDED_LOG_MAX) this.endedOver += log.splice(0, 3)[1] as number;
+  }
+
+  /**
+   * Units of the calls whose figures were read (`endedLog`) since admission `index` was made
+   * that read less than `remaining`: those the server may have counted after that admission's
+   * request in a window where it read `remaining` (a call counted after it reads less).
+   */
+  private endedSince(index: number, remaining: number | undefined): number {
+    const early = this.lowest !== undefined && index < this.lowest.after ? this.endedEarly : 0;
+    return this.endedOver + early + this.endedIn(index, remaining ?? Infinity);
+  }
+
+  /** Units of the logged calls read after admission `index` was made, with a figure below `below`. */
+  private endedIn(index: number, below: number): number {
+    const log = this.endedLog;
+    let n = 0;
+    if (log)
+      for (let i = 0; i < log.length; i += 3)
+        if ((log[i] as number) > index && (log[i + 2] as number) < below) n += log[i + 1] as number;
+    return n;
+  }
+
+  private forgetEnded(): void {
+    this.endedLog = undefined;
+    this.endedOver = 0;
+    this.endedEarly = 0;
+  }
+
   /** Has the server started a new window that it did not announce with a reset? (`rolledOver`) */
   private rolledOver(reading: BucketReading, index: number | undefined): boolean {
     return rolledOver(this.lowest, reading.remaining, index);
@@ -750,6 +822,7 @@ export class Bucket {
     this.serverResetAt = undefined;
     this.lowest = undefined;
     this.floor = undefined;
+    this.forgetEnded();
     this.doubted = 0;
     this.unconfirmedLeft = undefined;
     this.openedBy = undefined;

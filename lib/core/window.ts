@@ -90,6 +90,13 @@ export function sharpenReset(resetAt: number, now: number, windowMs: number | un
 /** How much later than its window's end a reset told as time left may read: its rounding up to the second. */
 export const RELATIVE_SLACK_MS = 1000;
 
+/**
+ * Answers a bucket remembers since the window's lowest figure (`endedLog` in `Bucket`): enough
+ * for the calls in flight across a window's boundary at the concurrency a limiter runs; older
+ * ones count as if answered last, with the least left (held longer, never too few).
+ */
+export const ENDED_LOG_MAX = 64;
+
 /** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
 export function ceilSecond(ms: number): number {
   return Math.max(1000, Math.ceil(ms / 1000) * 1000);
@@ -200,6 +207,43 @@ end
 local function countedAfresh(s, rem, index, cost)
   if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
   return index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost)
+end
+-- As Bucket.logEnded (fields enl, eno): a call answered with a figure that is not the lowest.
+-- The log is ';'-ended triples '<admissions>,<units>,<figure>'.
+local function logEnded(s, fig, cost)
+  local t = (s.enl or '') .. tostring(s.adm) .. ',' .. tostring(cost) .. ',' .. tostring(fig) .. ';'
+  s.enln = (s.enln or 0) + 1
+  if s.enln > ${ENDED_LOG_MAX} then
+    local cut = string.find(t, ';', 1, true)
+    local _, c = string.match(string.sub(t, 1, cut - 1), '^([^,]+),([^,]+)')
+    s.eno = (s.eno or 0) + tonumber(c)
+    t = string.sub(t, cut + 1)
+    s.enln = s.enln - 1
+  end
+  s.enl = t
+end
+-- As Bucket.endedIn.
+local function endedIn(s, index, below)
+  local n = 0
+  for a, c, f in string.gmatch(s.enl or '', '([^,;]+),([^,;]+),([^,;]+);') do
+    if tonumber(a) > index and tonumber(f) < below then n = n + tonumber(c) end
+  end
+  return n
+end
+-- As Bucket.endedSince (ene: the calls logged before the lowest figure was read).
+local function endedSince(s, index, rem)
+  local early = 0
+  if s.low ~= nil and s.lowa ~= nil and index < s.lowa then early = s.ene or 0 end
+  return (s.eno or 0) + early + endedIn(s, index, rem or math.huge)
+end
+-- A new lowest figure (as Bucket.apply): the calls logged so far were answered before it.
+local function endedBeforeLowest(s)
+  s.ene = (s.ene or 0) + (s.eno or 0) + endedIn(s, -1, math.huge)
+  s.enl = nil; s.enln = nil; s.eno = nil
+end
+-- As Bucket.forgetEnded.
+local function forgetEnded(s)
+  s.enl = nil; s.enln = nil; s.eno = nil; s.ene = nil
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

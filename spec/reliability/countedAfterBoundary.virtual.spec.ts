@@ -13,19 +13,19 @@
  * a rise: a new minute, taken as 3 less the one call in flight. Two more went, five in the
  * server's minute: a 429.
  *
- * Kept as `it.failing`: a first fix (the calls ended since the old window's lowest figure
- * counted as ended unread when an untold window opens) passed these cases but slowed
- * providers.virtual.spec.ts's "fieldwire starting mid-window" 15-fold: there, 24 calls sent
- * after the lowest figure's call ended with figures that did not lower it before the minute
- * rolled, and all 24 were held against the new minute. The rule must bound that count by what
- * the server can have counted in the new window (the calls still on the way at the boundary).
- * When a fix lands, these pass, `it.failing` reports it, and they become `it`.
+ * The rule: the calls the server counted after the call whose figure shows the rise, in the new
+ * window, are in flight or were answered after that call was sent, with less left than it reads;
+ * those answered are held beside its figure until a figure from a call sent after them is read.
+ * A call answered with more left than the rise was counted before it, and is in its figure:
+ * holding every call answered since the old window's lowest figure instead slowed
+ * providers.virtual.spec.ts's "fieldwire starting mid-window" 15-fold (24 calls sent before the
+ * lowest figure came back were answered from the new minute and held against it).
  */
 import { describe, expect, it } from '@jest/globals';
 import { refusedCount, runFieldwireEndpoints as run } from './adversarialRun.js';
 
 describe('calls counted after a window boundary nobody told (virtual time)', () => {
-  it.failing('Fieldwire, three limiters on one key: the soak counterexample earns no 429', () => {
+  it('Fieldwire, three limiters on one key: the soak counterexample earns no 429', () => {
     const { out, ends, sent } = run({
       endpoints: [
         { minute: 3, hourShare: 2 },
@@ -45,7 +45,7 @@ describe('calls counted after a window boundary nobody told (virtual time)', () 
     expect(ends['status 200']).toBe(sent);
   });
 
-  it.failing('Fieldwire, one limiter, one endpoint: a call answered first in the new minute still counts', () => {
+  it('Fieldwire, one limiter, one endpoint: a call answered first in the new minute still counts', () => {
     // 4 a minute. Two calls at 100 leave 2 (the lowest). Sent at 970 and 975, two calls reach
     // the server at 1005 and 1006, its next minute; the second is answered at once (2 left: no
     // lower, the old minute), and one more goes (counted third). The first is answered at 1045

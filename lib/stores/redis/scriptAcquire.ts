@@ -184,6 +184,7 @@ for i = 1, nb do
       -- Calls that ended without a figure before the reset: counted in the window that ended.
       s.eu = nil
       s.euu = nil
+      forgetEnded(s)
       -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
       local told = s.kind == 's' or s.proj
       -- Leases that lapsed are taken as ending now, after the refill (it is not known when they
@@ -229,6 +230,7 @@ for i = 1, nb do
           s.low = s.rem
           s.lowi = s.adm + #carry
           s.lowa = s.lowi
+          endedBeforeLowest(s)
         end
       end
     end

@@ -464,7 +464,16 @@ for i = 1, nb do
         local drop = math.ceil(s.low - rem)
         if drop >= 1 and drop <= ${MAX_COST} then learnt[i] = drop end
       end
+      -- As Bucket.apply: a window whose start nobody told (a rise, or a reset told while its end
+      -- was only ours) began while calls were in flight. Those the server counted after this one
+      -- in it were answered since it was sent, with less left than it reads (or are in flight):
+      -- their figures were read as the old window's. They count as calls ended without a figure (eu).
+      local since = 0
+      if newWindow and index ~= nil and s.low ~= nil and (rolled or (unknown and not s.proj)) then
+        since = endedSince(s, index, rem)
+      end
       if newWindow then
+        forgetEnded(s)
         s.low = nil
         s.lowf = nil
         s.wfr = s.adm
@@ -475,11 +484,15 @@ for i = 1, nb do
         -- As Bucket.apply: admitted before this window opened, it may be the last window's
         -- count: it lowers what is left (lowf), no rise above it proves a new window.
         if s.lowf == nil or rem < s.lowf then s.lowf = rem; s.lowfa = s.adm end
+        logEnded(s, rem, own)
       elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
+        endedBeforeLowest(s)
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).
         s.dbt = math.max(0, infl - own)
+      elseif rem ~= nil and index ~= nil and not newWindow then
+        logEnded(s, rem, own)
       end
       -- A reading with nothing else in flight counted every admission so far. Only the server's
       -- own figure is a base for a drop: the window's low may be an estimate (a process back
@@ -495,6 +508,7 @@ for i = 1, nb do
         s.eu = nil
         s.euu = nil
       end
+      endedUnread(s, since)
       if rem ~= nil then
         -- The server's figure is an upper bound: every request in flight (of any process) may
         -- not have reached it yet, so they are taken off it, and so are the calls that ended

@@ -361,6 +361,25 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // The same with the calls answered before the rise reading more left than it (7 and 6,
+        // sent before the lowest figure, 4): counted before it in the new window, they are in its
+        // figure (5) and not held beside it in either (5 more go, not 3).
+        [
+          {
+            s: { rolling: false, limit: 8, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 8, remaining: 7, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+              { op: 'answer', which: 0, limit: 8, remaining: 4, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 8, remaining: 7, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 8, remaining: 6, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 8, remaining: 5, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 6 },
+            ],
+          },
+        ],
         // With no reset told yet, the first answer's figure (a count of 1 and its reset, as
         // Planning Center tells it) comes back after a later request's lower figure: an older
         // reading of the window, not a new one, in both (its reset still ends the window).
