@@ -213,7 +213,8 @@ export class QuotaExhaustedError extends RateLimitError {
           ? `a wait of ${fmtMs(context.waitMs)}, more than maxWaitMs ${fmtMs(context.maxWaitMs)}`
           : `no response has said when it resets; maxWaitMs ${fmtMs(context.maxWaitMs)}`;
     super(
-      `${context.provider}: bucket "${context.bucket}" has no budget until ${isoOrNever(context.resumeAt)} ` +
+      `${context.provider}: bucket "${context.bucket}" has no budget ` +
+        `${Number.isFinite(context.resumeAt) ? `until ${isoOrNever(context.resumeAt)}` : 'for a time nobody can tell'} ` +
         `(${why}); the request was not sent`,
       context,
       options,

@@ -220,7 +220,7 @@ export class SharedAdmission implements Admission {
       const deadline = host.deadlineOf(w);
       if (now >= deadline) {
         queue.remove(entry);
-        host.rejectQuota(w, w.buckets[0]?.name ?? 'shared', Infinity, now);
+        host.rejectQuota(w, w.buckets[0]?.name ?? 'shared', resumeOf(w, now), now);
         return 'removed';
       }
       // No request waits past its deadline: those behind the head (another priority may hold
@@ -247,7 +247,7 @@ export class SharedAdmission implements Admission {
       group = entry.group;
       return 'stop';
     });
-    host.rejectExpired(expired, undefined, Infinity, now);
+    for (const w of expired.splice(0)) host.rejectExpired([w], undefined, resumeOf(w, now), now);
     const room = host.maxConcurrent - host.inFlight;
     if (!head || room <= 0) {
       if (queue.size === 0) this.groupWait.clear();
@@ -406,4 +406,17 @@ export class SharedAdmission implements Admission {
     for (const [w, permit] of granted) host.grant(w, permit);
     host.settle();
   }
+}
+
+/**
+ * When a request that reached its deadline could go, as far as the store's last figures tell:
+ * the latest reset among its buckets with nothing left (Infinity: none is known, as when it
+ * waited behind others or for the store).
+ */
+function resumeOf(w: Waiter, now: number): number {
+  let at = -Infinity;
+  for (const b of w.buckets)
+    if (b.remaining !== undefined && b.remaining < 1 && b.resetAt !== undefined && b.resetAt > now)
+      at = Math.max(at, b.resetAt);
+  return at === -Infinity ? Infinity : at;
 }

@@ -136,6 +136,20 @@ describe('maxWaitMs bounds the wait from when a request was queued', () => {
     ]);
   });
 
+  it('a request that waited for a slot fails saying nobody can tell when, not "never"', () => {
+    const out: Outcome[] = [];
+    inVirtualTime(() => {
+      const limiter = createLimiter({ provider: windowed(100, 1000), key: 'k', maxWaitMs: 1000, maxConcurrent: 1 });
+      ask(limiter, out, 0, 0, Infinity); // holds the one slot for ever
+      ask(limiter, out, 0, 0);
+    });
+    const error = out[1]?.error as QuotaExhaustedError;
+    expect(isQuotaExhaustedError(error)).toBe(true);
+    expect(error.resumeAt).toBe(Infinity);
+    expect(error.message).toContain('no budget for a time nobody can tell');
+    expect(error.message).not.toContain('never');
+  });
+
   it('an older request of lower priority behind a parked head fails at its deadline (a bucket)', () => {
     const out: Outcome[] = [];
     inVirtualTime(() => {

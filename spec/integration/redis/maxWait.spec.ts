@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import {
   createLimiter,
   defineProvider,
+  responseLike,
   isQuotaExhaustedError,
   type Limiter,
   type Permit,
@@ -34,6 +35,18 @@ const twoPerTwoSeconds = defineProvider({
   name: 'two-per-2s',
   buckets: [{ name: 'main', limit: 2, windowMs: 2000 }],
   read: () => ({ outcome: 'ok', buckets: [] }),
+});
+
+/** 3 per minute; answers tell what is left (`left`) and when the window resets (`reset`, ms). */
+const threeTold = defineProvider({
+  name: 'three-told',
+  buckets: [{ name: 'main', limit: 3, windowMs: 60_000 }],
+  read: (res) => ({
+    outcome: 'ok',
+    buckets: [
+      { name: 'main', limit: 3, remaining: Number(res.header('left')), reset: { inMs: Number(res.header('reset')) } },
+    ],
+  }),
 });
 
 interface Outcome {
@@ -136,5 +149,38 @@ describe('maxWaitMs with the Redis store', () => {
     const first = out[0] as Outcome;
     expect((first.at as number) - first.queuedAt).toBeLessThanOrEqual(maxWaitMs + SLACK_MS / 2);
     expect(first.at as number).toBeLessThan((out[1] as Outcome).queuedAt + maxWaitMs);
+  }, 20_000);
+
+  it('a request failed at its deadline while answers may give room back carries the window’s reset', async () => {
+    const l = createLimiter({
+      provider: threeTold,
+      key: `maxwait-told-${Date.now()}`,
+      maxWaitMs: 600,
+      store: redisStore({ client: client(), secret, prefix, keyTtlMs: 60_000 }),
+    });
+    limiters.push(l);
+    const permits: Permit[] = [];
+    const grab = () =>
+      new Promise<Permit>((resolve, reject) => l.acquire({ url: '/g' }, { granted: resolve, rejected: reject }));
+    permits.push(await grab());
+    permits[0]?.observe(responseLike(200, { left: '2', reset: '30000' }));
+    permits[0]?.release();
+    permits.push(await grab(), await grab());
+    // The first of the two reads 0 left: the other, sent before that figure came back, may be
+    // counted in it already, so the store waits for its answer rather than fail the next now.
+    const told = Date.now() + 30_000;
+    permits[1]?.observe(responseLike(200, { left: '0', reset: '30000' }));
+    permits[1]?.release();
+    const out: Outcome[] = [];
+    ask(l, out);
+    await ended(out, 5000);
+    permits[2]?.release();
+    const o = out[0] as Outcome;
+    expect(o.admitted).toBe(false);
+    expect(isQuotaExhaustedError(o.error)).toBe(true);
+    const resumeAt = (o.error as QuotaExhaustedError).resumeAt;
+    expect(Number.isFinite(resumeAt)).toBe(true);
+    // The window's end as the answers told it (within the test's slack), not "never".
+    expect(Math.abs(resumeAt - told)).toBeLessThanOrEqual(SLACK_MS);
   }, 20_000);
 });
