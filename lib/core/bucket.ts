@@ -4,6 +4,7 @@ import {
   ceilSecond,
   countedAfresh,
   ENDED_LOG_MAX,
+  LOWS_KEPT,
   ownEndGuard,
   PROBE_MS,
   projectReset,
@@ -96,6 +97,13 @@ export class Bucket {
    * left shows the server's window has rolled over (`apply`).
    */
   private lowest: Lowest | undefined;
+  /**
+   * The window's lowest figures as they were read, oldest first (value, admission index, admissions
+   * made then; the last {@link LOWS_KEPT}): a call sent after one of them was read, whose figure
+   * reads more than it less its cost, was counted in another window (`countedAfresh`), even when
+   * a lower figure read after that call was sent is the window's lowest now.
+   */
+  private lows: number[] | undefined = undefined;
   /**
    * Admissions made when the current window opened (a reading that opened it, or a refill): a
    * request admitted earlier may have been counted in the window before, however its answer
@@ -216,6 +224,7 @@ export class Bucket {
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
     this.lowest = undefined;
+    this.lows = undefined;
     this.floor = undefined;
     this.windowFrom = this.admitted;
     this.doubted = 0;
@@ -449,7 +458,7 @@ export class Bucket {
         resetAt !== undefined &&
         current !== undefined &&
         resetAt > current + tol &&
-        countedAfresh(this.lowest, reading.remaining, index, cost)
+        this.countedAfresh(reading.remaining, index, cost)
       );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
     const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
@@ -506,6 +515,7 @@ export class Bucket {
     if (newWindow) {
       this.forgetEnded();
       this.lowest = undefined;
+      this.lows = undefined;
       this.floor = undefined;
       this.windowFrom = this.admitted;
       this.held = false;
@@ -515,6 +525,9 @@ export class Bucket {
     }
     if (newWindow) this.doubted = 0;
     if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
+    console.log(
+      `${now} ${this.name} idx=${index} sent=${sentAt} rem=${reading.remaining} reset=${resetAt} low=${this.lowest?.value}/${this.lowest?.after} nw=${newWindow} rolled=${rolled} cur=${current} rAt=${this.resetAt} kind=${this.resetKind} infl=${this.inFlight} adm=${this.admitted} remB=${this.remaining}`,
+    );
     if (since > 0) {
       this.endedUnread += since;
       this.endedUnreadUntil = this.admitted;
@@ -532,6 +545,8 @@ export class Bucket {
         this.logEnded(reading.remaining, cost);
       } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
         this.lowest = { value: reading.remaining, index, after: this.admitted };
+        const lows = (this.lows ??= []);
+        if (lows.push(reading.remaining, index, this.admitted) > 3 * LOWS_KEPT) lows.splice(0, 3);
         // A rise later than this figure comes from a call sent after it: the calls ended
         // before cannot be counted after that one. A told reset may answer an older call.
         this.endedEarly += this.endedOver + this.endedIn(-1, Infinity);
@@ -715,6 +730,18 @@ export class Bucket {
     return before !== this.limit ? (before ?? null) : undefined;
   }
 
+  /** `countedAfresh` against any of the window's lowest figures read before admission `index` was made. */
+  private countedAfresh(remaining: number | undefined, index: number | undefined, cost: number): boolean {
+    if (countedAfresh(this.lowest, remaining, index, cost)) return true;
+    const lows = this.lows;
+    if (lows)
+      for (let i = 0; i < lows.length; i += 3) {
+        const low = { value: lows[i] as number, index: lows[i + 1] as number, after: lows[i + 2] as number };
+        if (countedAfresh(low, remaining, index, cost)) return true;
+      }
+    return false;
+  }
+
   /** A call of `cost` units answered with a figure of `remaining` that is not the window's lowest (`endedLog`). */
   private logEnded(remaining: number, cost: number): void {
     const log = (this.endedLog ??= []);
@@ -821,6 +848,7 @@ export class Bucket {
     this.resetKind = undefined;
     this.serverResetAt = undefined;
     this.lowest = undefined;
+    this.lows = undefined;
     this.floor = undefined;
     this.forgetEnded();
     this.doubted = 0;

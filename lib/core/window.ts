@@ -97,6 +97,9 @@ export const RELATIVE_SLACK_MS = 1000;
  */
 export const ENDED_LOG_MAX = 64;
 
+/** The lowest figures of a window a bucket remembers as they were read (`lows` in `Bucket`). */
+export const LOWS_KEPT = 8;
+
 /** `ms` rounded up to a whole second, at least one: the most a whole-second reset can read. */
 export function ceilSecond(ms: number): number {
   return Math.max(1000, Math.ceil(ms / 1000) * 1000);
@@ -203,10 +206,26 @@ local function rolledOver(s, rem, index)
   if rem == nil or index == nil or s.low == nil or index < s.lowa then return false end
   return rem > s.low
 end
--- As countedAfresh().
+-- As countedAfresh(), against the window's lowest figure or one read before (lowh: as
+-- Bucket.lows, ';'-ended triples '<value>,<index>,<admissions>').
 local function countedAfresh(s, rem, index, cost)
-  if rem == nil or index == nil or s.low == nil or s.low <= 0 then return false end
-  return index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost)
+  if rem == nil or index == nil then return false end
+  if s.low ~= nil and s.low > 0 and index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost) then
+    return true
+  end
+  for v, i, a in string.gmatch(s.lowh or '', '([^,;]+),([^,;]+),([^,;]+);') do
+    v = tonumber(v)
+    if v > 0 and index > tonumber(i) and index >= tonumber(a) and rem > v - math.max(1, cost) then return true end
+  end
+  return false
+end
+-- A new lowest figure (s.low, s.lowi, s.lowa) joins lowh (the last ${LOWS_KEPT}).
+local function lowSeen(s)
+  local t = (s.lowh or '') .. tostring(s.low) .. ',' .. tostring(s.lowi) .. ',' .. tostring(s.lowa) .. ';'
+  local n = 0
+  for _ in string.gmatch(t, ';') do n = n + 1 end
+  if n > ${LOWS_KEPT} then t = string.sub(t, string.find(t, ';', 1, true) + 1) end
+  s.lowh = t
 end
 -- As Bucket.logEnded (fields enl, eno): a call answered with a figure that is not the lowest.
 -- The log is ';'-ended triples '<admissions>,<units>,<figure>'.

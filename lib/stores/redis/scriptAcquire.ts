@@ -173,6 +173,7 @@ for i = 1, nb do
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
     if s.rst ~= nil and now >= s.rst + guard then
       s.low = nil
+      s.lowh = nil
       s.lowf = nil
       s.wfr = s.adm
       s.dbt = nil
@@ -230,6 +231,7 @@ for i = 1, nb do
           s.low = s.rem
           s.lowi = s.adm + #carry
           s.lowa = s.lowi
+          lowSeen(s)
           endedBeforeLowest(s)
         end
       end

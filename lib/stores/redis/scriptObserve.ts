@@ -475,6 +475,7 @@ for i = 1, nb do
       if newWindow then
         forgetEnded(s)
         s.low = nil
+        s.lowh = nil
         s.lowf = nil
         s.wfr = s.adm
         s.dbt = nil
@@ -487,6 +488,7 @@ for i = 1, nb do
         logEnded(s, rem, own)
       elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
+        lowSeen(s)
         endedBeforeLowest(s)
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).

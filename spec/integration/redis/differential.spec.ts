@@ -380,6 +380,24 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // A reset told (300 ms), then the figures 3 and 2; a call sent after the 3 was read, before
+        // the 2, answers 4 left with a later reset: counted afresh after the 3 (not only after the
+        // window's lowest figure now), so a new window in both, not a late answer of the old one.
+        [
+          {
+            s: { rolling: false, limit: 5, windowMs: 1000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: 4, resetInMs: 300, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+              { op: 'answer', which: 0, limit: 5, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: 2, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 5, remaining: 4, resetInMs: 1000, serverAt: undefined },
+              { op: 'acquire', count: 4 },
+            ],
+          },
+        ],
         // With no reset told yet, the first answer's figure (a count of 1 and its reset, as
         // Planning Center tells it) comes back after a later request's lower figure: an older
         // reading of the window, not a new one, in both (its reset still ends the window).
