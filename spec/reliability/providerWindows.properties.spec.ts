@@ -15,7 +15,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
 import { assertEndedOnce } from './harness.js';
-import { limitedCount, runProvider, traffic, type RunRequest } from './providerRun.js';
+import { limitedCount, ROUND_START, runProvider, traffic, type RunRequest } from './providerRun.js';
 
 const arrivals = (span: number, max: number) =>
   fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: span })), { minLength: 1, maxLength: max });
@@ -215,8 +215,9 @@ describe('Pipedrive: 2-second windows, the daily POST/PUT budget, the block (vir
           const refused = ends['QuotaExhaustedError'] ?? 0;
           expect((ends['status 200'] ?? 0) + refused).toBe(requests.length);
           expect(out.arrivals).toHaveLength(requests.length - refused);
+          // The run starts at ROUND_START (noon UTC) plus the phase, on the server's clock.
           const nearMidnight =
-            86_400_000 - ((((o.phaseMs + o.skewMs) % 86_400_000) + 86_400_000) % 86_400_000) < 70_000;
+            86_400_000 - ((((ROUND_START + o.phaseMs + o.skewMs) % 86_400_000) + 86_400_000) % 86_400_000) < 70_000;
           if (!nearMidnight) expect(refused).toBe(Math.max(0, writes - o.dailyLimit));
           const limit = { essential: 20, advanced: 40, professional: 80, enterprise: 120 }[o.plan];
           const windows = Math.ceil((requests.length - refused) / limit);
@@ -229,7 +230,30 @@ describe('Pipedrive: 2-second windows, the daily POST/PUT budget, the block (vir
             );
         },
       ),
-      { numRuns: 40 },
+      {
+        numRuns: 40,
+        // A day that ends 59 s after the start (noon plus the phase): the write past the budget
+        // waits for midnight (inside maxWaitMs) and goes, rather than failing.
+        examples: [
+          [
+            {
+              plan: 'essential',
+              dailyLimit: 1,
+              calls: [
+                { at: 0, method: 'POST' },
+                { at: 0, method: 'PUT' },
+                { at: 0, method: 'GET' },
+              ],
+              phaseMs: 43_140_963,
+              skewMs: 0,
+              streams: 1,
+              up: [37, 0],
+              down: [0],
+              limiters: 1,
+            },
+          ],
+        ],
+      },
     );
   });
 });
