@@ -262,6 +262,25 @@ describe('adversarial traffic against the five providers (virtual time, the simu
       {
         numRuns: RUNS,
         examples: [
+          // The first answer back after 1.95 s of a 2-s window: its reset ends our window that
+          // late. Calls sent once its figure (19) was read read 19 again, with a later reset:
+          // counted afresh, a new window, though lower figures read since they went had become
+          // the window's lowest (judged against those only, they were taken for the old one's).
+          [
+            {
+              plan: 'essential',
+              told: 'essential',
+              at: Array.from({ length: 34 }, () => 0),
+              methods: ['GET'],
+              phaseMs: 0,
+              streams: 4,
+              up: [60, 14, 50, 2, 0],
+              down: [1950, 60, 34, 600, 49, 0, 8],
+              limiters: 2,
+              faults: ['none', 'none', 'none', 'none', 'lost-before'],
+              skewMs: 0,
+            },
+          ],
           // A window opened by a late arrival, the old window's figure read after it, taken for
           // the new window's lowest (windowOpenedByLateArrival.virtual.spec.ts).
           [
