@@ -55,6 +55,14 @@ export default defineConfig(
   },
 
   {
+    // A library writes to the console only to warn of a mistake (credential.ts) or through a
+    // logger the user passes (logEvents): a stray debug line prints on every response.
+    name: 'rx-ratelimit/no-debug-output',
+    files: ['lib/**/*.ts'],
+    rules: { 'no-console': ['error', { allow: ['warn', 'error'] }] },
+  },
+
+  {
     name: 'rx-ratelimit/specs',
     files: ['spec/**/*.ts'],
     rules: {

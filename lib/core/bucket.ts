@@ -525,9 +525,6 @@ export class Bucket {
     }
     if (newWindow) this.doubted = 0;
     if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
-    console.log(
-      `${now} ${this.name} idx=${index} sent=${sentAt} rem=${reading.remaining} reset=${resetAt} low=${this.lowest?.value}/${this.lowest?.after} nw=${newWindow} rolled=${rolled} cur=${current} rAt=${this.resetAt} kind=${this.resetKind} infl=${this.inFlight} adm=${this.admitted} remB=${this.remaining}`,
-    );
     if (since > 0) {
       this.endedUnread += since;
       this.endedUnreadUntil = this.admitted;
