@@ -135,18 +135,18 @@ export class Bucket {
   private endedUnread = 0;
   private endedUnreadUntil = 0;
   /**
-   * The calls of this window whose figures of this bucket were read since its lowest figure, as
-   * triples (admissions made when it was read, its units, its figure), at most
+   * The calls of this window whose figures of this bucket were read while other calls were in
+   * flight, as triples (admissions made when it was read, its units, its figure), at most
    * {@link ENDED_LOG_MAX} of them. A window whose start nobody told (a rise) began while calls
    * were in flight. The calls the server counted after the one whose figure shows it, in the
    * new window, are in flight or were answered after it was sent, with less left than it read;
-   * their figures were read as the old window's (no lower than its lowest), and the figure that
-   * opens the new window does not count them (`apply`). Older entries fold into `endedOver`,
-   * those read before the lowest figure into `endedEarly`: both always count.
+   * their figures were read as the old window's, and the figure that opens the new window does
+   * not count them (`apply`). The oldest entries, past the cap, fold into `endedOver` units,
+   * counted for a call admitted before the last of them was read (`endedOverAfter`).
    */
   private endedLog: number[] | undefined = undefined;
   private endedOver = 0;
-  private endedEarly = 0;
+  private endedOverAfter = 0;
   /** A shared store's word on the same (`adopt`), over every process's requests in flight. */
   private storeDoubts = false;
   private refillIndex = 0;
@@ -357,7 +357,12 @@ export class Bucket {
       this.endedUnreadUntil = this.admitted;
     }
     this.inFlight = Math.max(0, this.inFlight - cost);
-    if (this.inFlight === 0) this.doubted = 0;
+    if (this.inFlight === 0) {
+      this.doubted = 0;
+      // No call admitted before the logged answers is left to show a rise.
+      this.endedLog = undefined;
+      this.endedOver = 0;
+    }
   }
 
   /**
@@ -539,18 +544,15 @@ export class Bucket {
           this.floor = reading.remaining;
           this.floorAfter = this.admitted;
         }
-        this.logEnded(reading.remaining, cost);
       } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
         this.lowest = { value: reading.remaining, index, after: this.admitted };
         const lows = (this.lows ??= []);
         if (lows.push(reading.remaining, index, this.admitted) > 3 * LOWS_KEPT) lows.splice(0, 3);
-        // A rise later than this figure comes from a call sent after it: the calls ended
-        // before cannot be counted after that one. A told reset may answer an older call.
-        this.endedEarly += this.endedOver + this.endedIn(-1, Infinity);
-        this.endedOver = 0;
-        this.endedLog = undefined;
         this.doubted = Math.max(0, this.inFlight - cost);
-      } else if (!newWindow) this.logEnded(reading.remaining, cost);
+      }
+      // A call still in flight, admitted before this one's figure was read, may show a rise
+      // that this call was counted after.
+      if (!newWindow && this.inFlight > cost) this.logEnded(reading.remaining, cost);
     }
     const before = this.limit;
     this.readLimit(reading);
@@ -739,11 +741,16 @@ export class Bucket {
     return false;
   }
 
-  /** A call of `cost` units answered with a figure of `remaining` that is not the window's lowest (`endedLog`). */
+  /** A call of `cost` units answered with a figure of `remaining` (`endedLog`). */
   private logEnded(remaining: number, cost: number): void {
     const log = (this.endedLog ??= []);
-    log.push(this.admitted, cost, remaining);
-    if (log.length > 3 * ENDED_LOG_MAX) this.endedOver += log.splice(0, 3)[1] as number;
+    if (log.push(this.admitted, cost, remaining) <= 3 * ENDED_LOG_MAX) return;
+    // The oldest half folds at once (one splice per half a log, not one per answer).
+    const old = log.splice(0, 3 * (ENDED_LOG_MAX >> 1));
+    for (let i = 0; i < old.length; i += 3) {
+      this.endedOver += old[i + 1] as number;
+      this.endedOverAfter = Math.max(this.endedOverAfter, old[i] as number);
+    }
   }
 
   /**
@@ -752,8 +759,7 @@ export class Bucket {
    * request in a window where it read `remaining` (a call counted after it reads less).
    */
   private endedSince(index: number, remaining: number | undefined): number {
-    const early = this.lowest !== undefined && index < this.lowest.after ? this.endedEarly : 0;
-    return this.endedOver + early + this.endedIn(index, remaining ?? Infinity);
+    return (index < this.endedOverAfter ? this.endedOver : 0) + this.endedIn(index, remaining ?? Infinity);
   }
 
   /** Units of the logged calls read after admission `index` was made, with a figure below `below`. */
@@ -769,12 +775,23 @@ export class Bucket {
   private forgetEnded(): void {
     this.endedLog = undefined;
     this.endedOver = 0;
-    this.endedEarly = 0;
+    this.endedOverAfter = 0;
   }
 
-  /** Has the server started a new window that it did not announce with a reset? (`rolledOver`) */
+  /**
+   * Has the server started a new window that it did not announce with a reset? (`rolledOver`,
+   * against any of the window's lowest figures read before admission `index` was made: a lower
+   * one read after that call went proves nothing of it.)
+   */
   private rolledOver(reading: BucketReading, index: number | undefined): boolean {
-    return rolledOver(this.lowest, reading.remaining, index);
+    if (rolledOver(this.lowest, reading.remaining, index)) return true;
+    const lows = this.lows;
+    if (lows)
+      for (let i = 0; i < lows.length; i += 3) {
+        const low = { value: lows[i] as number, index: lows[i + 1] as number, after: lows[i + 2] as number };
+        if (rolledOver(low, reading.remaining, index)) return true;
+      }
+    return false;
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */

@@ -201,13 +201,22 @@ local RELATIVE_SLACK_MS = ${RELATIVE_SLACK_MS}
 local function ceilSecond(ms)
   return math.max(1000, math.ceil(ms / 1000) * 1000)
 end
--- As rolledOver(): s.low, s.lowi, s.lowa are the lowest figure, its index and admissions then.
-local function rolledOver(s, rem, index)
-  if rem == nil or index == nil or s.low == nil or index < s.lowa then return false end
-  return rem > s.low
+-- Numbers written into a log field: all 17 digits (tostring keeps 14).
+local function g17(x)
+  return string.format('%.17g', x)
 end
--- As countedAfresh(), against the window's lowest figure or one read before (lowh: as
--- Bucket.lows, ';'-ended triples '<value>,<index>,<admissions>').
+-- As rolledOver(), against the window's lowest figure (s.low, s.lowi, s.lowa: its value, index
+-- and admissions then) or one read before (lowh: as Bucket.lows, ';'-ended triples
+-- '<value>,<index>,<admissions>').
+local function rolledOver(s, rem, index)
+  if rem == nil or index == nil then return false end
+  if s.low ~= nil and index >= s.lowa and rem > s.low then return true end
+  for v, _, a in string.gmatch(s.lowh or '', '([^,;]+),([^,;]+),([^,;]+);') do
+    if index >= tonumber(a) and rem > tonumber(v) then return true end
+  end
+  return false
+end
+-- As countedAfresh(), against the window's lowest figure or one read before (lowh).
 local function countedAfresh(s, rem, index, cost)
   if rem == nil or index == nil then return false end
   if s.low ~= nil and s.low > 0 and index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost) then
@@ -221,23 +230,27 @@ local function countedAfresh(s, rem, index, cost)
 end
 -- A new lowest figure (s.low, s.lowi, s.lowa) joins lowh (the last ${LOWS_KEPT}).
 local function lowSeen(s)
-  local t = (s.lowh or '') .. tostring(s.low) .. ',' .. tostring(s.lowi) .. ',' .. tostring(s.lowa) .. ';'
+  local t = (s.lowh or '') .. g17(s.low) .. ',' .. g17(s.lowi) .. ',' .. g17(s.lowa) .. ';'
   local n = 0
   for _ in string.gmatch(t, ';') do n = n + 1 end
   if n > ${LOWS_KEPT} then t = string.sub(t, string.find(t, ';', 1, true) + 1) end
   s.lowh = t
 end
--- As Bucket.logEnded (fields enl, eno): a call answered with a figure that is not the lowest.
--- The log is ';'-ended triples '<admissions>,<units>,<figure>'.
+-- As Bucket.logEnded (fields enl, enln, eno, enoa): a call answered with a figure while others
+-- were in flight. The log is ';'-ended triples '<admissions>,<units>,<figure>'; past the cap,
+-- the oldest half folds into eno units, counted for a call admitted before enoa.
 local function logEnded(s, fig, cost)
-  local t = (s.enl or '') .. tostring(s.adm) .. ',' .. tostring(cost) .. ',' .. tostring(fig) .. ';'
+  local t = (s.enl or '') .. g17(s.adm) .. ',' .. g17(cost) .. ',' .. g17(fig) .. ';'
   s.enln = (s.enln or 0) + 1
   if s.enln > ${ENDED_LOG_MAX} then
-    local cut = string.find(t, ';', 1, true)
-    local _, c = string.match(string.sub(t, 1, cut - 1), '^([^,]+),([^,]+)')
-    s.eno = (s.eno or 0) + tonumber(c)
-    t = string.sub(t, cut + 1)
-    s.enln = s.enln - 1
+    for _ = 1, ${ENDED_LOG_MAX >> 1} do
+      local cut = string.find(t, ';', 1, true)
+      local a, c = string.match(string.sub(t, 1, cut - 1), '^([^,]+),([^,]+)')
+      s.eno = (s.eno or 0) + tonumber(c)
+      s.enoa = math.max(s.enoa or 0, tonumber(a))
+      t = string.sub(t, cut + 1)
+    end
+    s.enln = s.enln - ${ENDED_LOG_MAX >> 1}
   end
   s.enl = t
 end
@@ -249,20 +262,15 @@ local function endedIn(s, index, below)
   end
   return n
 end
--- As Bucket.endedSince (ene: the calls logged before the lowest figure was read).
+-- As Bucket.endedSince.
 local function endedSince(s, index, rem)
-  local early = 0
-  if s.low ~= nil and s.lowa ~= nil and index < s.lowa then early = s.ene or 0 end
-  return (s.eno or 0) + early + endedIn(s, index, rem or math.huge)
-end
--- A new lowest figure (as Bucket.apply): the calls logged so far were answered before it.
-local function endedBeforeLowest(s)
-  s.ene = (s.ene or 0) + (s.eno or 0) + endedIn(s, -1, math.huge)
-  s.enl = nil; s.enln = nil; s.eno = nil
+  local over = 0
+  if index < (s.enoa or 0) then over = s.eno or 0 end
+  return over + endedIn(s, index, rem or math.huge)
 end
 -- As Bucket.forgetEnded.
 local function forgetEnded(s)
-  s.enl = nil; s.enln = nil; s.eno = nil; s.ene = nil
+  s.enl = nil; s.enln = nil; s.eno = nil; s.enoa = nil
 end
 -- As recount().
 local function recount(cur, rem, others, low, newWindow, held, indexed)

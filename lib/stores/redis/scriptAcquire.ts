@@ -231,8 +231,6 @@ for i = 1, nb do
           s.low = s.rem
           s.lowi = s.adm + #carry
           s.lowa = s.lowi
-          lowSeen(s)
-          endedBeforeLowest(s)
         end
       end
     end

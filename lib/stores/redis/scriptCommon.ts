@@ -128,7 +128,7 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'ene', 'lowh'}
+  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh'}
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
@@ -146,7 +146,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     othf = num(f[30]), admx = num(f[31]) or 0, othl = num(f[32]), unru = num(f[33]), dbt = num(f[34]),
     eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2',
     wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]),
-    enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), ene = num(f[43]),
+    enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), enoa = num(f[43]),
     lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil }
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
@@ -177,7 +177,7 @@ local function save(key, s, ttl, now)
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu),
     'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa),
-    'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'ene', str(s.ene), 'lowh', str(s.lowh))
+    'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'enoa', str(s.enoa), 'lowh', str(s.lowh))
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

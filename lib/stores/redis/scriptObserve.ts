@@ -485,17 +485,16 @@ for i = 1, nb do
         -- As Bucket.apply: admitted before this window opened, it may be the last window's
         -- count: it lowers what is left (lowf), no rise above it proves a new window.
         if s.lowf == nil or rem < s.lowf then s.lowf = rem; s.lowfa = s.adm end
-        logEnded(s, rem, own)
       elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
         lowSeen(s)
-        endedBeforeLowest(s)
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).
         s.dbt = math.max(0, infl - own)
-      elseif rem ~= nil and index ~= nil and not newWindow then
-        logEnded(s, rem, own)
       end
+      -- As Bucket.apply: a call still in flight, admitted before this figure was read, may show
+      -- a rise this call was counted after.
+      if rem ~= nil and index ~= nil and not newWindow and infl - own > 0 then logEnded(s, rem, own) end
       -- A reading with nothing else in flight counted every admission so far. Only the server's
       -- own figure is a base for a drop: the window's low may be an estimate (a process back
       -- from an outage sets it to what Redis thinks is left, less its peers' reserve and the
@@ -575,6 +574,9 @@ for i = 1, nb do
   if mine and not leaky and not rolling and not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil) then
     endedUnread(s, own)
   end
+  -- As Bucket.release: with nothing left in flight, no call admitted before the logged answers
+  -- is left to show a rise.
+  if mine and infl - own <= 0 then forgetEnded(s) end
   if mine and s.dbt ~= nil then
     -- As Bucket.release: an answer the lowest figure may count is in (that figure's own aside),
     -- and with nothing left in flight no answer to come can give room back.

@@ -398,6 +398,25 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // No reset told: figures 4 and 3, then three calls answered 1, 3 and 4. The last one's 4
+        // is a rise over the 3 read before it went, though 1 is the window's lowest now: a new
+        // window in both, with the two answered before it held beside its figure (2 left, not 1).
+        [
+          {
+            s: { rolling: false, limit: 5, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: 4, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 5, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+              { op: 'answer', which: 2, limit: 5, remaining: 1, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 1, limit: 5, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 5, remaining: 4, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 5 },
+            ],
+          },
+        ],
         // With no reset told yet, the first answer's figure (a count of 1 and its reset, as
         // Planning Center tells it) comes back after a later request's lower figure: an older
         // reading of the window, not a new one, in both (its reset still ends the window).
