@@ -20,7 +20,7 @@ const ROLL = 30_000;
  * the server's new window ends. Returns how many calls the server's new window counted.
  */
 function newWindowCount(order: ReadonlyArray<'r' | 'y' | 'x'>): number {
-  const b = createBucket({ name: 'minute', limit: LIMIT, windowMs: WINDOW }, []);
+  const b = createBucket({ name: 'minute', limit: LIMIT, windowMs: WINDOW }, { name: 'fixed-window' });
   const read = (remaining: number) => ({ name: 'minute', limit: LIMIT, remaining });
   // The old window: two calls, answered 4 and 3 left.
   const a0 = b.take(0);
