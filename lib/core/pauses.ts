@@ -148,9 +148,24 @@ export class PausePolicy {
     if (told !== undefined && !stale && told - now <= host.maxServerWaitMs) {
       at = Math.max(now, told);
       source = reading.retrySource ?? 'retry-after';
-    } else {
-      const candidates = named.length ? named : mine.filter((b) => b.remaining === 0);
-      const resets = candidates.map((b) => b.resetAt).filter((x): x is number => x !== undefined && x > now);
+    }
+    if (at === undefined || at <= now) {
+      // No usable wait, or a wait of nothing (a reset of 2001, of "0"): the request would go
+      // again into the window that refused it. The buckets the server named, or else those we
+      // know are empty, or that it shows empty and whose end a server told for the current
+      // window, hold until that end. (After a wait of nothing only such a told end: our own
+      // projection of a window past one that really ended now would hold a window for nothing.)
+      const serverEnd = (b: Bucket) => b.resetKind === 'server';
+      const shownEmpty = (b: Bucket) => reading.buckets.some((r) => r.name === b.name && r.remaining === 0);
+      const candidates = named.length
+        ? named
+        : mine.filter(
+            (b) => (at === undefined && b.remaining === 0) || (serverEnd(b) && (b.remaining === 0 || shownEmpty(b))),
+          );
+      const resets = candidates
+        .filter((b) => at === undefined || serverEnd(b))
+        .map((b) => b.resetAt)
+        .filter((x): x is number => x !== undefined && x > now);
       if (resets.length) {
         at = Math.max(...resets);
         source = 'reset';
