@@ -506,10 +506,10 @@ export class Bucket {
             : resetAt > current + tol));
     // A window whose start nobody told (a rise, or a reset told while its end was only our
     // guess) began while calls were in flight. The server counted after this request, in the
-    // new window, only calls that ended after it was sent or are still in flight; those that
-    // ended had their figures read as the old window's, and this figure does not count them.
-    // They count beside it, as calls ended unread, until a figure from a call sent after they
-    // ended is read.
+    // new window, only calls still in flight or answered after it was sent with less left than
+    // it reads; those answered had their figures read as the old window's, and this figure does
+    // not count them. They count beside it, as calls ended unread, until a figure from a call
+    // sent after they ended is read.
     const since =
       newWindow &&
       index !== undefined &&
