@@ -31,6 +31,8 @@ interface Read {
   readonly at: number;
   readonly count: number;
   readonly units: number;
+  /** What the figure left (`count` is the limit less it, as the limit was then). */
+  readonly left: number;
 }
 
 /**
@@ -86,6 +88,17 @@ export class RollingBucket extends Bucket {
    * while they stay in our log they count once, not twice (`doubled`).
    */
   private othersLogged: number[] = [];
+  /**
+   * The figure that last set `others`: its call's admission index, what was left, when the call
+   * was sent and its units (`capOthers`).
+   */
+  private othersIndex: number | undefined;
+  private othersLeft = 0;
+  private othersCount = 0;
+  private othersSent = 0;
+  private othersUnits = 0;
+  /** A figure set `others` while later calls of ours were in flight (`awaitsAnswers`). */
+  private othersAwait = false;
   /** The figures read last, oldest first (so `at` never decreases). */
   private readonly reads: Read[] = [];
   /** The admission indices of `reads`. */
@@ -160,6 +173,16 @@ export class RollingBucket extends Bucket {
     if (this.limit !== undefined && used + cost > this.limit)
       return this.nextFreeAt(now, used + cost - this.limit, guardMs, tight);
     return this.pacing === 'smooth' ? Math.max(now, this.nextSmoothAt) : now;
+  }
+
+  /**
+   * Also while calls are in flight after a figure set `others` with later calls of ours still
+   * out: their figures may show that fewer of those were others' (`capOthers`), so a wait that
+   * spends a day on them is not trusted to fail a request before its deadline. Until nothing is
+   * in flight (no walk of the calls in flight; as the Redis store's 'dbt').
+   */
+  override get awaitsAnswers(): boolean {
+    return super.awaitsAnswers || (this.othersAwait && this.pending.size > 0);
   }
 
   override take(now: number, cost = 1): number {
@@ -257,6 +280,7 @@ export class RollingBucket extends Bucket {
       const seen = this.othersSeenUntil > (now ?? -Infinity);
       if (fresh || others > this.othersAt(now ?? -Infinity) - this.unreadUnits) {
         this.setOthers(others, until, firstAt, now, goneEnds);
+        this.othersFrom(index, reading.remaining, serverCount, sentAt, units, later);
         // What this figure missed only matters beside another client's spend (ours is in our
         // log): with none seen, none of it is counted twice.
         if (fresh && index !== undefined && sentAt !== undefined) this.missedBy(index, sentAt, seen);
@@ -275,7 +299,10 @@ export class RollingBucket extends Bucket {
         // Only the last reads are kept: forgetting one takes fewer later calls as counted, and
         // a figure of a call sent before it was read can no longer be told fresh (`forgottenAt`).
         this.readSet.add(index);
-        if (this.reads.push({ index, at: now ?? -Infinity, count: serverCount, units }) > READS_KEPT) {
+        if (
+          this.reads.push({ index, at: now ?? -Infinity, count: serverCount, units, left: reading.remaining }) >
+          READS_KEPT
+        ) {
           const gone = this.reads.shift() as Read;
           this.readSet.delete(gone.index);
           this.forgottenAt = Math.max(this.forgottenAt, gone.at);
@@ -289,14 +316,71 @@ export class RollingBucket extends Bucket {
       // others' until then; were they not counted after all, their 429s hold the bucket.
       if (hold && counted <= later) {
         hold = false;
-        if (counted + gone > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted + gone)
+        if (counted + gone > 0 && this.othersAt(now ?? -Infinity) - this.unreadUnits < counted + gone) {
           this.setOthers(counted + gone, until, firstAt, now, goneEnds);
+          this.othersFrom(index, reading.remaining, serverCount, sentAt, units, later);
+        }
       }
+      if (now !== undefined) this.capOthers(now);
     }
     if (hold && resetAt !== undefined) this.heldUntil = Math.max(this.heldUntil, resetAt);
     if (reading.limit !== undefined || reading.remaining !== undefined || resetAt !== undefined)
       this.source = 'headers';
     return before !== this.limit && this.limit !== undefined ? (before ?? null) : undefined;
+  }
+
+  /** Notes which figure set `others`, for {@link capOthers}. */
+  private othersFrom(
+    index: number | undefined,
+    left: number,
+    count: number,
+    sentAt: number | undefined,
+    units: number,
+    later: number,
+  ): void {
+    this.othersIndex = index === undefined || sentAt === undefined || left <= 0 ? undefined : index;
+    if (this.othersIndex !== undefined && this.others > 0 && later > 0 && this.pendingUnits - units > 0)
+      this.othersAwait = true;
+    this.othersLeft = left;
+    this.othersCount = count;
+    this.othersSent = sentAt ?? -Infinity;
+    this.othersUnits = units;
+  }
+
+  /**
+   * Lowers `others` to what the figure that set it can show at most. Its count is what the
+   * server had when that call (f) arrived; what it counts now is no more than that and our calls
+   * still in our log that may have arrived after it. Not among them: f itself, a call of ours
+   * that came back before f went (it arrived first), and a call whose figure counted no more
+   * than f's. That one arrived first, or after calls left the server's window, at least as many
+   * as arrived with it; either way it adds nothing beyond f's count, nor does any call that
+   * arrived before it. So `others` is at most f's count less those calls (the rest of our log
+   * is ours, counted in `own`). Without this, a call answered first or without a figure made
+   * f's figure read our calls as another client's, held a window: on a rolling day, calls the
+   * server would have taken failed for a day. A figure that left nothing is not used (its
+   * count may be more than it says), nor a call that may have left our log. Counted no more:
+   * left as much, and counted no more by the limit of each figure's time (a limit cut between
+   * them, or an inferred limit that rose since).
+   */
+  private capOthers(now: number): void {
+    const f = this.othersIndex;
+    if (f === undefined || this.others <= 0 || this.limit === undefined || this.othersUntil <= now) return;
+    const since = now - (this.windowMs ?? this.span);
+    let covered = this.othersUnits;
+    for (const r of this.reads)
+      if (
+        r.index !== f &&
+        r.at > since &&
+        ((r.left > 0 && r.left >= this.othersLeft && r.count <= this.othersCount) || r.at <= this.othersSent)
+      )
+        covered += r.units;
+    for (const u of this.silent)
+      if (u.index !== f && u.arrivedBy <= this.othersSent && u.arrivedBy > since + this.guardMs) covered += u.units;
+    const cap = Math.max(0, Math.max(this.othersCount, this.limit - this.othersLeft) - covered);
+    if (cap >= this.others) return;
+    this.others = cap;
+    // Those the figure took as gone are not counted twice any more: it counts none of them now.
+    this.othersLogged = [];
   }
 
   /** Another client's spend, as a figure read at `now` showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
@@ -453,6 +537,7 @@ export class RollingBucket extends Bucket {
     }
     this.pending.delete(key);
     this.pendingUnits = Math.max(0, this.pendingUnits - held);
+    if (this.pending.size === 0) this.othersAwait = false;
     // One entry per unit: the window frees them one by one as they age out.
     for (let i = 0; i < units; i++) this.insert(end, sent);
     this.lastCallAt = Math.max(this.lastCallAt, end);
@@ -521,6 +606,8 @@ export class RollingBucket extends Bucket {
     this.ownFirstGoneAt = Infinity;
     this.others = 0;
     this.othersLogged = [];
+    this.othersIndex = undefined;
+    this.othersAwait = false;
     this.unread.clear();
     this.unreadUnits = 0;
     this.silent.length = 0;

@@ -635,4 +635,36 @@ describe("rolling buckets: another client's calls leave one at a time", () => {
     b.refill(1100, 50);
     expect(b.availableAt(1100, 50, 1)).toBeGreaterThan(1100);
   });
+  it("later calls whose figures counted no more than the first one read are ours, not another client's: the day goes on", () => {
+    // A rolling day of 10 and no other client. Six calls go at once; the second is answered first
+    // and read 4 left (the server counted 6), with four later calls still out: taken as not
+    // counted, they read as another client's four calls, held a day, and the seventh call
+    // would wait a day. The later calls' figures then count 3, 4, 5 and 6: each arrived before
+    // it (or after calls left), so they add nothing beyond its count.
+    const day = 86_400_000;
+    const b = createBucket({ name: 'day', limit: 10, windowMs: day, rolling: true }, KINDS);
+    const calls = Array.from({ length: 6 }, () => b.take(0));
+    const answer = (k: number, remaining: number | undefined, at: number) => {
+      const i = calls[k] as number;
+      b.confirm(i, at);
+      if (remaining !== undefined) b.apply({ name: 'day', limit: 10, remaining }, i, undefined, at);
+      b.release(i, at, 1, remaining !== undefined);
+    };
+    answer(1, 4, 5);
+    b.refill(5, 50);
+    // The first figure alone: four of another client's, as far as it can tell.
+    expect(b.availableAt(5, 50, 12)).toBeGreaterThan(day);
+    // and, with answers still out that may show less, no wait that long is trusted yet.
+    expect(b.awaitsAnswers).toBe(true);
+    answer(2, 7, 6);
+    answer(3, 6, 7);
+    answer(4, 5, 8);
+    answer(5, 4, 9);
+    answer(0, undefined, 10);
+    b.refill(10, 50);
+    expect(b.awaitsAnswers).toBe(false);
+    // Six of ours and at most one other: three more may go now.
+    expect(b.remaining).toBe(3);
+    expect(b.availableAt(10, 50, 12, 0, 3)).toBe(10);
+  });
 });

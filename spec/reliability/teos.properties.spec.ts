@@ -86,7 +86,27 @@ describe('TEOS rolling minute and day (virtual time, the simulator, a minute in 
           );
         },
       ),
-      { numRuns: 50 },
+      {
+        numRuns: 50,
+        examples: [
+          [
+            {
+              perMinute: 10,
+              perDay: 10,
+              headersAfter: 3,
+              calls: [0, 0, 0, 0, 0, 0, 0],
+              endpoints: 2,
+              streams: 4,
+              up: [0, 2, 1, 0, 0],
+              down: [0, 0, 2, 2, 2],
+              limiters: 1,
+              skewMs: 0,
+              burst: true,
+              waitForDay: false,
+            },
+          ],
+        ],
+      },
     );
   });
 });

@@ -157,7 +157,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     s.aw = nil; s.proj = false; s.popen = false; s.tld = nil; s.tsl = nil; s.tsv = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
-    redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu', 'othg')
+    redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu', 'othg', 'ofx')
     s.resumed = true
     s.resumedAt = resumed
   end
@@ -201,8 +201,10 @@ end
 -- record 'a,b,c' (numbers; -1 for a time not known yet), lists of them 'a,b;a,b':
 --   x:<lease>  of a call in flight: the units admitted beyond one per call before it ('admx'
 --              then), its admission index, and when it was granted
---   rds, rdn   the last figures read, newest first (index, when, the server's count, units),
---              and how many
+--   rds, rdn   the last figures read, newest first (index, when, the server's count, units,
+--              what was left), and how many
+--   ofx        the figure that last set 'oth' (index, what was left, the server's count, when
+--              its call was sent, units), '' when it cannot cap 'oth' (rollCapOthers)
 --   sil, siln  the last calls that ended without a figure read, newest first (index, units,
 --              reached the server by: a figure read later may not count them), and how many
 --   unr        calls the figure that last set 'oth' may have missed (index, units, reached by),
@@ -221,9 +223,12 @@ local function rec(part)
   for f in string.gmatch(part or '', '[^,]+') do r[#r + 1] = tonumber(f) end
   return r
 end
--- The records of a list that have 'fields' fields (3 or 4), one by one, in the order kept
+-- The records of a list that have 'fields' fields (3 or 5), one by one, in the order kept
 -- (newest first for 'rds' and 'sil'): one match each.
-local REC_PATTERNS = { [3] = '^([^,;]+),([^,;]+),([^,;]+)[;]?', [4] = '^([^,;]+),([^,;]+),([^,;]+),([^,;]+)[;]?' }
+local REC_PATTERNS = {
+  [3] = '^([^,;]+),([^,;]+),([^,;]+)[;]?',
+  [5] = '^([^,;]+),([^,;]+),([^,;]+),([^,;]+),([^,;]+)[;]?',
+}
 local function eachRec(v, fields)
   local pos = 1
   local n = 0
@@ -231,13 +236,13 @@ local function eachRec(v, fields)
   local pattern = REC_PATTERNS[fields]
   return function()
     while pos <= n do
-      local _, e, a, b, c, d = string.find(v, pattern, pos)
+      local _, e, a, b, c, d, g = string.find(v, pattern, pos)
       if e == nil then
         -- Damaged: skipped to the next record.
         pos = (string.find(v, ';', pos, true) or n) + 1
       else
         pos = e + 1
-        local r = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
+        local r = { tonumber(a), tonumber(b), tonumber(c), tonumber(d), tonumber(g) }
         if r[fields] ~= nil and r[1] ~= nil and r[2] ~= nil and r[3] ~= nil then return r end
       end
     end
@@ -435,6 +440,30 @@ local function rollOthers(s, now)
     return s.oth - left + (s.unru or 0)
   end
   return 0
+end
+-- Lowers 'oth' to what the figure that set it ('ofx') can show at most: its count, less the
+-- calls of ours that add nothing beyond it (its own; one that came back before it went; one
+-- whose figure counted no more, told as much left and no higher a count), those still in the
+-- log. As RollingBucket.capOthers in memory, which says why. 'rds' as just written.
+local function rollCapOthers(bk, s, now, rds, guard)
+  if s.oth == nil or s.oth <= 0 or s.othu == nil or (s.othu >= 0 and s.othu <= now) or s.lim == nil then return end
+  local o = rec(redis.call('HGET', bk, 'ofx') or '')
+  local f, left, count, sent, units = o[1], o[2], o[3], o[4], o[5]
+  if units == nil then return end
+  local since = now - (s.win or 0)
+  local covered = units
+  for r in eachRec(rds, 5) do
+    if r[1] ~= f and r[2] > since and ((r[5] > 0 and r[5] >= left and r[3] <= count) or r[2] <= sent) then
+      covered = covered + r[4]
+    end
+  end
+  for u in eachRec(redis.call('HGET', bk, 'sil'), 3) do
+    if u[1] ~= f and u[3] >= 0 and u[3] <= sent and u[3] > since + guard then covered = covered + u[2] end
+  end
+  local cap = math.max(0, math.max(count, s.lim - left) - covered)
+  if cap >= s.oth then return end
+  s.oth = cap
+  redis.call('HDEL', bk, 'othg')
 end
 -- Units of the log that 'oth' counts as well ('othg': when the calls that the figure which set
 -- it took as gone from the server ended), while they stay in the log: they count once, not

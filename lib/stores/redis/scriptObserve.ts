@@ -257,7 +257,7 @@ for i = 1, nb do
         local read = 0
         local newerEarlier = sent ~= nil and rfa ~= nil and rfa > sent
         if ridx ~= nil then
-          for r in eachRec(f[1], 4) do
+          for r in eachRec(f[1], 5) do
             if sent ~= nil and r[2] < sent then break end
             if r[1] > ridx then read = read + r[4] end
             if sent ~= nil and r[2] > sent and r[1] < ridx and r[3] >= serverCount then newerEarlier = true end
@@ -277,6 +277,15 @@ for i = 1, nb do
         local untilAt = now + (s.win or 0) + guard
         local function setOthers(n)
           s.oth = n
+          -- The figure, for rollCapOthers: not one that left nothing, nor a call not known.
+          local ofx = ''
+          if ridx ~= nil and sent ~= nil and rem > 0 then
+            ofx = table.concat({ ridx, rem, serverCount, sent, units }, ',')
+            -- A later call's figure may lower it: a wait on it is not known until the calls in
+            -- flight are back (as RollingBucket.awaitsAnswers; 'dbt' goes with the last).
+            if n > 0 and later > 0 and infl - own > 0 then s.dbt = math.max(s.dbt or 0, 1) end
+          end
+          redis.call('HSET', bk, 'ofx', ofx)
           -- The calls of the log it takes as gone, as many as it holds: they count once.
           local logged = {}
           for k = 1, math.min(#goneEnds, math.max(0, n)) do logged[k] = goneEnds[k] end
@@ -345,7 +354,7 @@ for i = 1, nb do
           -- Only the last reads are kept: a figure of a call sent before a forgotten one was
           -- read can no longer be told fresh.
           local dropped
-          rds, rdn, dropped = pushRec(rds, rdn, { ridx, now, serverCount, units })
+          rds, rdn, dropped = pushRec(rds, rdn, { ridx, now, serverCount, units, rem })
           if dropped ~= nil and dropped[2] ~= nil then rfa = math.max(rfa or dropped[2], dropped[2]) end
           recorded = true
         end
@@ -357,6 +366,7 @@ for i = 1, nb do
           hold = false
           if counted + gone > 0 and rollOthers(s, now) - unru < counted + gone then setOthers(counted + gone) end
         end
+        rollCapOthers(bk, s, now, rds, guard)
         if ridx ~= nil then redis.call('HSET', bk, 'rds', rds, 'rdn', rdn) end
         local packed = packRecs(unr)
         if packed ~= (f[3] or '') then redis.call('HSET', bk, 'unr', packed) end

@@ -596,6 +596,31 @@ describe('memory and Redis keep one accounting', () => {
       {
         numRuns: 300,
         examples: [
+          // A figure read first (5 left of 10 with 6 in flight) takes the 4 later calls as
+          // another client's; the later calls' figures, that counted no more, show they add
+          // nothing beyond it: both lower it to what the first can show (1), not hold 4.
+          [
+            {
+              s: { rolling: true, limit: 10, windowMs: 60_000, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 6 },
+                { op: 'answer', which: 1, limit: 10, remaining: 4, resetInMs: undefined, serverAt: undefined },
+                { op: 'answer', which: 1, limit: 10, remaining: 7, resetInMs: undefined, serverAt: undefined },
+                { op: 'answer', which: 1, limit: 10, remaining: 6, resetInMs: undefined, serverAt: undefined },
+                { op: 'answer', which: 1, limit: 10, remaining: 5, resetInMs: undefined, serverAt: undefined },
+                { op: 'answer', which: 1, limit: 10, remaining: 4, resetInMs: undefined, serverAt: undefined },
+                {
+                  op: 'answer',
+                  which: 0,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                },
+                { op: 'acquire', count: 10 },
+              ],
+            },
+          ],
           // resume(), then a call let go before the bucket is next used: kept as ended without
           // a figure in both (Redis forgot what resume() forgets first, not after), so the next
           // figure that shows another client counts it beside that client's spend.
