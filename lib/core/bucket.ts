@@ -443,6 +443,11 @@ export class Bucket {
         ? (serverAt as number) < (this.toldServerAt as number) - tol
         : resetAt < current - tol - this.toldSlack);
     if (older) return undefined; // an older window
+    // It told a reset clearly later than this window's end (`endedLog`).
+    const laterReset =
+      current !== undefined &&
+      resetAt !== undefined &&
+      (instants ? (serverAt as number) > (this.toldServerAt as number) + tol : resetAt > current + tol);
     // A request sent before the last reset the server told us belongs to that window (or an
     // older one), however late its response and however its relative reset reads: it may
     // lower what is left, never open a new window. An absolute reset is no such guess: it is
@@ -510,13 +515,18 @@ export class Bucket {
     // it reads; those answered had their figures read as the old window's, and this figure does
     // not count them. They count beside it, as calls ended unread, until a figure from a call
     // sent after they ended is read.
+    // A window opened by a reset told later than ours began while calls were in flight too:
+    // those answered since this one went that told a reset later than the window's end, though
+    // taken as the old window's (sent before its end, their relative reset could not show
+    // otherwise after a long trip back), may have been counted in it after this one.
     const since =
-      newWindow &&
-      index !== undefined &&
-      this.lowest !== undefined &&
-      (rolled || (current === undefined && !this.projected))
-        ? this.endedSince(index, reading.remaining)
-        : 0;
+      !newWindow || index === undefined || this.lowest === undefined
+        ? 0
+        : rolled || (current === undefined && !this.projected)
+          ? this.endedSince(index, reading.remaining)
+          : current !== undefined
+            ? this.endedSince(index, reading.remaining, true)
+            : 0;
     if (newWindow) {
       this.forgetEnded();
       this.lowest = undefined;
@@ -552,7 +562,7 @@ export class Bucket {
       }
       // A call still in flight, admitted before this one's figure was read, may show a rise
       // that this call was counted after.
-      if (!newWindow && this.inFlight > cost) this.logEnded(reading.remaining, cost);
+      if (!newWindow && this.inFlight > cost) this.logEnded(reading.remaining, cost, laterReset);
     }
     const before = this.limit;
     this.readLimit(reading);
@@ -742,12 +752,12 @@ export class Bucket {
   }
 
   /** A call of `cost` units answered with a figure of `remaining` (`endedLog`). */
-  private logEnded(remaining: number, cost: number): void {
+  private logEnded(remaining: number, cost: number, later: boolean): void {
     const log = (this.endedLog ??= []);
-    if (log.push(this.admitted, cost, remaining) <= 3 * ENDED_LOG_MAX) return;
+    if (log.push(this.admitted, cost, remaining, later ? 1 : 0) <= 4 * ENDED_LOG_MAX) return;
     // The oldest half folds at once (one splice per half a log, not one per answer).
-    const old = log.splice(0, 3 * (ENDED_LOG_MAX >> 1));
-    for (let i = 0; i < old.length; i += 3) {
+    const old = log.splice(0, 4 * (ENDED_LOG_MAX >> 1));
+    for (let i = 0; i < old.length; i += 4) {
       this.endedOver += old[i + 1] as number;
       this.endedOverAfter = Math.max(this.endedOverAfter, old[i] as number);
     }
@@ -758,17 +768,21 @@ export class Bucket {
    * that read less than `remaining`: those the server may have counted after that admission's
    * request in a window where it read `remaining` (a call counted after it reads less).
    */
-  private endedSince(index: number, remaining: number | undefined): number {
-    return (index < this.endedOverAfter ? this.endedOver : 0) + this.endedIn(index, remaining ?? Infinity);
+  private endedSince(index: number, remaining: number | undefined, laterOnly = false): number {
+    return (index < this.endedOverAfter ? this.endedOver : 0) + this.endedIn(index, remaining ?? Infinity, laterOnly);
   }
 
-  /** Units of the logged calls read after admission `index` was made, with a figure below `below`. */
-  private endedIn(index: number, below: number): number {
+  /**
+   * Units of the logged calls read after admission `index` was made, with a figure below
+   * `below` (`laterOnly`: of those that told a reset later than the window's end).
+   */
+  private endedIn(index: number, below: number, laterOnly: boolean): number {
     const log = this.endedLog;
     let n = 0;
     if (log)
-      for (let i = 0; i < log.length; i += 3)
-        if ((log[i] as number) > index && (log[i + 2] as number) < below) n += log[i + 1] as number;
+      for (let i = 0; i < log.length; i += 4)
+        if ((log[i] as number) > index && (log[i + 2] as number) < below && (!laterOnly || log[i + 3] === 1))
+          n += log[i + 1] as number;
     return n;
   }
 

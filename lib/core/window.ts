@@ -237,10 +237,13 @@ local function lowSeen(s)
   s.lowh = t
 end
 -- As Bucket.logEnded (fields enl, enln, eno, enoa): a call answered with a figure while others
--- were in flight. The log is ';'-ended triples '<admissions>,<units>,<figure>'; past the cap,
--- the oldest half folds into eno units, counted for a call admitted before enoa.
-local function logEnded(s, fig, cost)
-  local t = (s.enl or '') .. g17(s.adm) .. ',' .. g17(cost) .. ',' .. g17(fig) .. ';'
+-- were in flight. The log is ';'-ended quadruples '<admissions>,<units>,<figure>,<later>'
+-- (later: 1 when it told a reset later than the window's end); past the cap, the oldest half
+-- folds into eno units, counted for a call admitted before enoa.
+local function logEnded(s, fig, cost, later)
+  local flag = '0'
+  if later then flag = '1' end
+  local t = (s.enl or '') .. g17(s.adm) .. ',' .. g17(cost) .. ',' .. g17(fig) .. ',' .. flag .. ';'
   s.enln = (s.enln or 0) + 1
   if s.enln > ${ENDED_LOG_MAX} then
     for _ = 1, ${ENDED_LOG_MAX >> 1} do
@@ -255,18 +258,18 @@ local function logEnded(s, fig, cost)
   s.enl = t
 end
 -- As Bucket.endedIn.
-local function endedIn(s, index, below)
+local function endedIn(s, index, below, laterOnly)
   local n = 0
-  for a, c, f in string.gmatch(s.enl or '', '([^,;]+),([^,;]+),([^,;]+);') do
-    if tonumber(a) > index and tonumber(f) < below then n = n + tonumber(c) end
+  for a, c, f, l in string.gmatch(s.enl or '', '([^,;]+),([^,;]+),([^,;]+),([^,;]+);') do
+    if tonumber(a) > index and tonumber(f) < below and (not laterOnly or l == '1') then n = n + tonumber(c) end
   end
   return n
 end
 -- As Bucket.endedSince.
-local function endedSince(s, index, rem)
+local function endedSince(s, index, rem, laterOnly)
   local over = 0
   if index < (s.enoa or 0) then over = s.eno or 0 end
-  return over + endedIn(s, index, rem or math.huge)
+  return over + endedIn(s, index, rem or math.huge, laterOnly)
 end
 -- As Bucket.forgetEnded.
 local function forgetEnded(s)

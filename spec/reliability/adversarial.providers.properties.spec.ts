@@ -262,6 +262,25 @@ describe('adversarial traffic against the five providers (virtual time, the simu
       {
         numRuns: RUNS,
         examples: [
+          // Calls 1.6 s on the way there: 18 sent just after the first answer are counted in
+          // the server's next window; their answers tell its reset but read as the old window's
+          // (sent before its end, "2 s left" after a long trip back). The earliest then reads 19,
+          // a new window: the six answered first count beside it (a 429 when they did not).
+          [
+            {
+              plan: 'essential',
+              told: 'essential',
+              at: Array.from({ length: 22 }, () => 0),
+              methods: ['GET'],
+              phaseMs: 0,
+              streams: 6,
+              up: [1572],
+              down: [428, 1, 0],
+              limiters: 3,
+              faults: ['none'],
+              skewMs: 0,
+            },
+          ],
           // The first answer back after 1.95 s of a 2-s window: its reset ends our window that
           // late. Calls sent once its figure (19) was read read 19 again, with a later reset:
           // counted afresh, a new window, though lower figures read since they went had become

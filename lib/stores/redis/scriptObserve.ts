@@ -481,6 +481,10 @@ for i = 1, nb do
       local since = 0
       if newWindow and index ~= nil and s.low ~= nil and (rolled or (unknown and not s.proj)) then
         since = endedSince(s, index, rem)
+      elseif newWindow and index ~= nil and s.low ~= nil and not unknown then
+        -- A reset told later than ours: those answered since that told a later reset too (as
+        -- Bucket.apply).
+        since = endedSince(s, index, rem, true)
       end
       if newWindow then
         forgetEnded(s)
@@ -504,7 +508,7 @@ for i = 1, nb do
       end
       -- As Bucket.apply: a call still in flight, admitted before this figure was read, may show
       -- a rise this call was counted after.
-      if rem ~= nil and index ~= nil and not newWindow and infl - own > 0 then logEnded(s, rem, own) end
+      if rem ~= nil and index ~= nil and not newWindow and infl - own > 0 then logEnded(s, rem, own, later and told) end
       -- A reading with nothing else in flight counted every admission so far. Only the server's
       -- own figure is a base for a drop: the window's low may be an estimate (a process back
       -- from an outage sets it to what Redis thinks is left, less its peers' reserve and the

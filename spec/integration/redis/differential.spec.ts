@@ -54,6 +54,8 @@ type Step =
     }
   | { readonly op: 'release'; readonly which: number }
   | { readonly op: 'exhaust'; readonly ms: number }
+  /** Time passes (both clocks). */
+  | { readonly op: 'wait'; readonly ms: number }
   /** limiter.resume(): the store's RESUME with buckets, and forget() in memory. */
   | { readonly op: 'resume' };
 
@@ -261,6 +263,8 @@ function sameAccounting(
         store.resume?.({ buckets: true });
         memory.forget();
         await client.ping(); // the store's write has run
+      } else if (st.op === 'wait') {
+        await new Promise((resolve) => setTimeout(resolve, st.ms));
       } else if (st.op === 'exhaust') {
         const now = Date.now();
         store.exhaust(spec, st.ms);
@@ -341,6 +345,31 @@ describe('memory and Redis keep one accounting', () => {
       // later answer's figure; an instant the server told, read again through a clock offset
       // pinned closer, brings the window's end forward; another instant does not.
       examples: [
+        // The window's end told 58.5 s away; 18 go at once; 0.6 s later their answers tell 59 s
+        // left: sent before our end, no later than it could have had left then (rounded up to
+        // the second), so read as the old window's. The earliest of them then reads 19 left, a
+        // rise no call sent after the first answer could read in that window: a new window,
+        // in which the six answered first were counted after it (they told its reset). Both
+        // hold them beside its figure: 2 more go (19 less 11 in flight and those 6), not 8.
+        [
+          {
+            s: { rolling: false, limit: 20, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 58_500, serverAt: undefined },
+              { op: 'acquire', count: 18 },
+              { op: 'wait', ms: 600 },
+              { op: 'answer', which: 1, limit: 20, remaining: 18, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 3, limit: 20, remaining: 15, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 5, limit: 20, remaining: 12, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 7, limit: 20, remaining: 9, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 9, limit: 20, remaining: 6, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 11, limit: 20, remaining: 3, resetInMs: 59_000, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 59_000, serverAt: undefined },
+              { op: 'acquire', count: 10 },
+            ],
+          },
+        ],
         // No reset told: a call answered first reads no lower than the window's lowest (2), and
         // the answer of one sent before it then reads a rise (3): a new window, which the call
         // answered first may be counted in after it. It counts beside that figure in both (one

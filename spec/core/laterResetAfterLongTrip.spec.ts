@@ -1,0 +1,49 @@
+/**
+ * Pipedrive's 2-s window, calls that take 1.6 s to reach the server. Eighteen go at once just
+ * after the first answer told the window ends in 2 s; the server counts them all in its next
+ * window. Their answers tell "2 s left" again: sent before our window's end, after a long trip
+ * back, that reads no later than the old window could have had left, so they are taken as the
+ * old window's (and lower what is left of it). Then the earliest of them answers with 19 left:
+ * a figure no call sent after the first answer could read in the old window, so a new window
+ * (`countedAfresh`). The calls whose figures came back before it, counted after it in that new
+ * window, told a reset later than the old window's end: they are held beside its figure, so no
+ * more go than the server's window has room for. The bucket alone, in plain numbers (ms).
+ */
+import { describe, expect, it } from '@jest/globals';
+import { createBucket } from '../../lib/core/buckets.js';
+
+const LIMIT = 20;
+const WINDOW = 2000;
+/** The server's windows: the first from 1,572 (the first call's arrival), the next from 3,572. */
+const NEXT = 3572;
+
+describe('a new window shown by a rise, after answers that told its reset were read as the old one', () => {
+  it('the calls answered first count beside the rise: the new window gets no more than its limit', () => {
+    const b = createBucket({ name: 'window', limit: LIMIT, windowMs: WINDOW }, { name: 'fixed-window' });
+    const read = (remaining: number) => ({ name: 'window', limit: LIMIT, remaining });
+    const first = b.take(0);
+    b.apply(read(19), first, 2000 + WINDOW, 2000, 0);
+    b.release(first, 2000);
+    b.refill(2000, 50);
+    // Eighteen go at once (the server counts them 19 … 2 left in its next window).
+    const calls: number[] = [];
+    while (calls.length < 18 && b.availableAt(2000, 50, 1) === 2000) calls.push(b.take(2000));
+    expect(calls).toHaveLength(18);
+    const answer = (k: number, at: number) => {
+      const i = calls[k] as number;
+      b.apply(read(19 - k), i, at + WINDOW, at, 2000);
+      b.release(i, at);
+    };
+    // Every third one back first (18, 15, … 3 left), then the earliest (19 left).
+    for (let k = 1; k < 18; k += 3) answer(k, NEXT);
+    answer(0, NEXT + 1);
+    // What goes before the server's next window ends lands in it: 18 are counted there already.
+    b.refill(NEXT + 1, 50);
+    let more = 0;
+    while (b.availableAt(NEXT + 1, 50, 1) === NEXT + 1 && more < LIMIT) {
+      b.take(NEXT + 1);
+      more++;
+    }
+    expect(18 + more).toBeLessThanOrEqual(LIMIT);
+  });
+});
