@@ -36,6 +36,8 @@ export interface CredentialMember {
   later(now: number): void;
   /** A bucket of the credential was evicted: the limiter's snapshot changed. */
   touch(): void;
+  /** When the oldest request waiting in the limiter was queued (`Infinity`: none waits). */
+  oldest(): number;
 }
 
 export class CredentialState {

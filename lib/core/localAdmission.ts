@@ -92,6 +92,9 @@ const GO: Verdict = { go: true };
 /** Does `a` come before `b` in queue order (priority, then arrival)? */
 const before = (a: Waiter, b: Waiter) => a.priority > b.priority || (a.priority === b.priority && a.id < b.id);
 
+/** A drain of older limiters' queues is under way (`olderFirst`): theirs do not start another. */
+let fairDrain = false;
+
 export class LocalAdmission implements Admission, CredentialMember {
   readonly refusesAtCap = false;
   /**
@@ -208,11 +211,45 @@ export class LocalAdmission implements Admission, CredentialMember {
     this.credential?.others(this, (m) => what(m as LocalAdmission, now));
   }
 
+  oldest(): number {
+    const queue = this.host.queue;
+    if (queue.size === 0) return Infinity;
+    let at = Infinity;
+    for (const g of queue.allGroups()) {
+      const w = g.head?.value;
+      if (w !== undefined && w.queuedAt < at) at = w.queuedAt;
+    }
+    return this.host.epoch + at;
+  }
+
+  /**
+   * The credential's other limiters whose oldest request waits longer than ours drain first, so
+   * that room that frees goes to the request that waited longest, whichever limiter holds it:
+   * each limiter drains its own queue on its own timer, and the one whose timer ran first took
+   * every slot as it freed (a request of another waited two days on a rolling day and failed).
+   */
+  private olderFirst(credential: CredentialState): void {
+    const mine = this.oldest();
+    let older: LocalAdmission[] | undefined;
+    credential.others(this, (m) => {
+      if ((m as LocalAdmission).oldest() < mine) (older ??= []).push(m as LocalAdmission);
+    });
+    if (older === undefined) return;
+    const first = older.length > 1 ? older.sort((a, b) => a.oldest() - b.oldest()) : older;
+    fairDrain = true;
+    try {
+      for (const m of first) m.settle();
+    } finally {
+      fairDrain = false;
+    }
+  }
+
   drain(now: number): void {
     const credential = this.credential;
     if (credential && now > credential.seen) credential.seen = now;
     const host = this.host;
     const queue = host.queue;
+    if (credential !== undefined && credential.size > 1 && !fairDrain && queue.size > 0) this.olderFirst(credential);
     for (let lot = queue.dueLot(now); lot; lot = queue.dueLot(now)) queue.wake(lot);
     while (queue.wakeDue(now));
     // The admitted waiters and their permits, in pairs (no tuple per admission), made on the

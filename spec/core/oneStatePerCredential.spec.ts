@@ -98,6 +98,40 @@ describe('one limit state per provider and credential in a process', () => {
     expect(thirdAt(true)).toEqual(alone);
   });
 
+  it('room that frees goes to the request that waited longest, whichever limiter of the credential holds it', () => {
+    // One call per second for the token. Limiter a holds a request from 5 ms and another from
+    // 20 ms, limiter b one from 10 ms. Each limiter drains its own queue on its own timer; a's
+    // runs first at each window's end (it was set first). The three go in the order they were
+    // asked for, not a's two first.
+    const order = inVirtualTime(({ now }) => {
+      const provider = defineProvider({
+        name: 'fair',
+        buckets: [{ name: 'main', limit: 1, windowMs: 1000 }],
+        read: () => ({ outcome: 'ok', buckets: [] }),
+      });
+      const a = createLimiter({ provider, key: 'token-fair' });
+      const b = createLimiter({ provider, key: 'token-fair' });
+      const went: Array<[string, number]> = [];
+      const ask = (limiter: Limiter, name: string, at: number) =>
+        asyncScheduler.schedule(() => {
+          defer(() => {
+            went.push([name, now()]);
+            return responseOf();
+          })
+            .pipe(rateLimit(limiter))
+            .subscribe();
+        }, at);
+      ask(a, 'first', 0);
+      ask(a, 'a, asked at 5', 5);
+      ask(b, 'b, asked at 10', 10);
+      ask(a, 'a, asked at 20', 20);
+      return went;
+    });
+    expect(order.map(([name]) => name)).toEqual(['first', 'a, asked at 5', 'b, asked at 10', 'a, asked at 20']);
+    // One a second: each after the window before it.
+    for (let i = 1; i < order.length; i++) expect(order[i]![1] - order[i - 1]![1]).toBeGreaterThanOrEqual(1000);
+  });
+
   it('a pause one limiter meets holds the other limiter of the credential too', () => {
     inVirtualTime(({ now }) => {
       const a = createLimiter({ provider: providers.generic(), key: 'token-paused' });

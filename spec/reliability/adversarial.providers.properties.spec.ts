@@ -393,7 +393,28 @@ describe('adversarial traffic against the five providers (virtual time, the simu
           expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(requests.length);
         },
       ),
-      { numRuns: RUNS },
+      {
+        numRuns: RUNS,
+        examples: [
+          // Three limiters of one key, 56 calls, 20 a day: one of the first asked for, in the
+          // third limiter, waited past two days while calls asked for a day later through the
+          // other two took each slot as it freed (their timers ran first): QuotaExhaustedError.
+          [
+            {
+              perMinute: 3,
+              perDay: 20,
+              headersAfter: 1,
+              at: Array.from({ length: 56 }, () => 0),
+              streams: 3,
+              up: [60],
+              down: [0],
+              limiters: 3,
+              faults: ['none'],
+              skewMs: 0,
+            },
+          ],
+        ],
+      },
     );
   });
 });
