@@ -499,8 +499,20 @@ export class Bucket {
       index < this.floorAfter &&
       reading.remaining !== undefined &&
       reading.remaining > this.floor;
+    // A figure no call sent after one of the window's lowest could read in that window (counted
+    // afresh) shows a window that began after it, though its reset reads within the tolerance of
+    // ours (a first answer back late told our end early: Pipedrive's "2" after 1.95 s on the
+    // way back): a new window, ending at this reset. Taken as ours, the refill at our end sent
+    // calls into the server's window that had only its last slots left.
+    const afreshWithin =
+      current !== undefined &&
+      resetAt !== undefined &&
+      !sameInstant &&
+      resetAt > current &&
+      this.countedAfresh(reading.remaining, index, cost);
     const newWindow =
       rolled ||
+      afreshWithin ||
       (!sentBefore &&
         !sameInstant &&
         resetAt !== undefined &&
@@ -604,17 +616,20 @@ export class Bucket {
         // pinning it would hold the window's last slots for nothing: no tick probes then.
         this.probesDue = absolute && !this.quota && this.resetAt === resetAt;
         this.earliestEnd = this.probesDue ? resetAt - slackMs : Number.NaN;
-      } else if (sameInstant && latestAt !== undefined && this.resetAt !== undefined) {
+      } else if (
+        sameInstant &&
+        latestAt !== undefined &&
+        this.resetAt !== undefined &&
+        Math.max(resetAt, latestAt) < this.resetAt
+      ) {
         // The same instant of the server's clock read through a clock offset the `Date`
         // headers have pinned closer since (tick probes), at the latest that offset allows
         // (not through the estimate, which reads it with no offset while the interval holds 0):
         // still the latest the window may end, and sooner. Without it each window kept the
         // first reading's second of doubt.
         const latest = Math.max(resetAt, latestAt);
-        if (latest < this.resetAt) {
-          this.told = Math.min(this.told ?? latest, latest);
-          this.resetAt = latest;
-        }
+        this.told = Math.min(this.told ?? latest, latest);
+        this.resetAt = latest;
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;

@@ -46,4 +46,33 @@ describe('a new window shown by a rise, after answers that told its reset were r
     }
     expect(18 + more).toBeLessThanOrEqual(LIMIT);
   });
+  it('a figure counted afresh moves the window end to its reset, though that is within the tolerance of ours', () => {
+    // The first answer came back 1.95 s late and told "2 s" left: our window ends at 4,010,
+    // the server's at 2,060. A call sent once that figure (19) was read reads 19 again at
+    // 2,060 ("2 s": 4,060): no call sent after it could in that window, so the server's window
+    // began after it and ends at 4,060. A refill at 4,010 sent calls into its last slots.
+    const b = createBucket({ name: 'window', limit: LIMIT, windowMs: WINDOW }, { name: 'fixed-window' });
+    const read = (remaining: number) => ({ name: 'window', limit: LIMIT, remaining });
+    const first = b.take(0);
+    b.apply(read(19), first, 4010, 2010, 0);
+    b.release(first, 2010);
+    b.refill(2010, 10);
+    const calls: number[] = [];
+    while (b.availableAt(2010, 10, 1) === 2010) calls.push(b.take(2010));
+    expect(calls).toHaveLength(19);
+    // One counted in the old window (17 left), then one counted afresh.
+    b.apply(read(17), calls[7] as number, 3046, 2046, 2010);
+    b.release(calls[7], 2046);
+    b.apply(read(19), calls[1] as number, 4060, 2060, 2010);
+    b.release(calls[1], 2060);
+    // The rest come back with the new window's figures, the last with none left.
+    let left = 17;
+    for (const [k, i] of calls.entries()) {
+      if (k === 1 || k === 7) continue;
+      b.apply(read(Math.max(0, --left)), i, 4060, 2100, 2010);
+      b.release(i, 2100);
+    }
+    b.refill(4030, 10);
+    expect(b.availableAt(4030, 10, 1)).toBeGreaterThanOrEqual(4060);
+  });
 });

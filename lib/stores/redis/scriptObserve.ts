@@ -460,7 +460,11 @@ for i = 1, nb do
       -- The same of the figure of a call admitted before the window opened (lowf, as Bucket.apply).
       local olderThanFloor = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
         and index ~= nil and s.lowf ~= nil and s.lowfa ~= nil and index < s.lowfa and rem ~= nil and rem > s.lowf
-      local newWindow = rolled or ((not sentBefore) and (not same) and reset ~= nil
+      -- As Bucket.apply: counted afresh, its reset later than ours by less than the tolerance:
+      -- a window that began after the figure it is judged against, ending at this reset.
+      local afreshWithin = told and cur ~= nil and reset ~= nil and (not same) and reset > cur
+        and countedAfresh(s, rem, index, own)
+      local newWindow = rolled or afreshWithin or ((not sentBefore) and (not same) and reset ~= nil
         and ((unknown and not olderReading and not olderThanFloor) or (not unknown and later)))
       -- As CostLearner.attribute in memory, over every process: the drop from the window's
       -- lowest figure is this request's cost when that figure came with nothing in flight and

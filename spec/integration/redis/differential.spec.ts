@@ -345,6 +345,22 @@ describe('memory and Redis keep one accounting', () => {
       // later answer's figure; an instant the server told, read again through a clock offset
       // pinned closer, brings the window's end forward; another instant does not.
       examples: [
+        // A call sent once the first figure (19) was read reads 19 again, its reset half a
+        // second later than ours (within the tolerance): counted afresh, a window that began
+        // after that figure and ends at its reset. Both open it there.
+        [
+          {
+            s: { rolling: false, limit: 20, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+              { op: 'answer', which: 0, limit: 20, remaining: 17, resetInMs: 30_000, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 30_500, serverAt: undefined },
+              { op: 'acquire', count: 1 },
+            ],
+          },
+        ],
         // The window's end told 58.5 s away; 18 go at once; 0.6 s later their answers tell 59 s
         // left: sent before our end, no later than it could have had left then (rounded up to
         // the second), so read as the old window's. The earliest of them then reads 19 left, a
