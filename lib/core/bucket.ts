@@ -136,9 +136,10 @@ export class Bucket {
   private endedUnreadUntil = 0;
   /**
    * The calls of this window whose figures of this bucket were read while other calls were in
-   * flight, as triples (admissions made when it was read, its units, its figure), at most
-   * {@link ENDED_LOG_MAX} of them. A window whose start nobody told (a rise) began while calls
-   * were in flight. The calls the server counted after the one whose figure shows it, in the
+   * flight, as quadruples (admissions made when it was read, its units, its figure, 1 if it
+   * told a reset later than the window's end, else 0), at most {@link ENDED_LOG_MAX} of them. A
+   * window whose start nobody told (a rise), or a later one a told reset could not show at
+   * once, began while calls were in flight. The calls the server counted after the one whose figure shows it, in the
    * new window, are in flight or were answered after it was sent, with less left than it read;
    * their figures were read as the old window's, and the figure that opens the new window does
    * not count them (`apply`). The oldest entries, past the cap, fold into `endedOver` units,
