@@ -356,6 +356,9 @@ export class Bucket {
     if (!read && index !== undefined) {
       this.endedUnread += cost;
       this.endedUnreadUntil = this.admitted;
+      // A figure read later may show a window that began before this call arrived: unread, it
+      // may be counted there whatever window the figures read since took it for (`endedLog`).
+      if (this.inFlight > cost) this.logEnded(-1, cost, true);
     }
     this.inFlight = Math.max(0, this.inFlight - cost);
     if (this.inFlight === 0) {
@@ -532,13 +535,15 @@ export class Bucket {
     // those answered since this one went that told a reset later than the window's end, though
     // taken as the old window's (sent before its end, their relative reset could not show
     // otherwise after a long trip back), may have been counted in it after this one.
+    // A reset within the tolerance of the window's end (counted afresh) tells nothing of which
+    // window each answer's reset named: then every figure read since this call went, below it.
     const since =
       !newWindow || index === undefined || this.lowest === undefined
         ? 0
         : rolled || (current === undefined && !this.projected)
           ? this.endedSince(index, reading.remaining)
           : current !== undefined
-            ? this.endedSince(index, reading.remaining, true)
+            ? this.endedSince(index, reading.remaining, !afreshWithin)
             : 0;
     if (newWindow) {
       this.forgetEnded();
@@ -554,7 +559,9 @@ export class Bucket {
     if (newWindow) this.doubted = 0;
     if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
     if (since > 0) {
-      this.endedUnread += since;
+      // The calls ended unread since this one went are among them (logged as such): the units
+      // ended unread before it went were counted before it, in the window before.
+      this.endedUnread = Math.max(this.endedUnread, since);
       this.endedUnreadUntil = this.admitted;
     }
     if (reading.remaining !== undefined && index !== undefined) {

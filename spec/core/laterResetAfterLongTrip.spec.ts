@@ -75,4 +75,50 @@ describe('a new window shown by a rise, after answers that told its reset were r
     b.refill(4030, 10);
     expect(b.availableAt(4030, 10, 1)).toBeGreaterThanOrEqual(4060);
   });
+  it('a figure counted afresh within the tolerance: the calls answered or let go since it went count in its window', () => {
+    // The first answer came back after 1.94 s and told "2 s" left: our window ends at 4,000,
+    // the server's at 2,060. Ten go at 2,000 and reach the server in its next window. At 2,060
+    // two are lost on the way back and four read 17, 16, 13 and 11 left with "2 s" (read as the
+    // old window's); more go. Then the earliest reads 19 with a reset 121 ms later than ours:
+    // counted afresh, a new window, in which the server had counted all ten already. Its reset
+    // tells nothing of which window the others' named, so all of those back since it went count
+    // beside it, the lost ones too: no more go than the window's 20.
+    const b = createBucket({ name: 'window', limit: LIMIT, windowMs: WINDOW }, { name: 'fixed-window' });
+    const read = (remaining: number) => ({ name: 'window', limit: LIMIT, remaining });
+    const first = b.take(0);
+    b.apply(read(19), first, 4000, 2000, 0);
+    b.release(first, 2000);
+    b.refill(2000, 50);
+    const calls = Array.from({ length: 10 }, () => b.take(2000));
+    for (const [k, left] of [
+      [1, undefined],
+      [2, 17],
+      [3, 16],
+      [6, 13],
+      [7, undefined],
+      [8, 11],
+    ] as const) {
+      const i = calls[k] as number;
+      if (left === undefined) b.release(i, 2060, 1, false);
+      else {
+        b.apply(read(left), i, 4060, 2060, 2000);
+        b.release(i, 2060);
+      }
+    }
+    let sent = 10;
+    b.refill(2060, 50);
+    while (b.availableAt(2060, 50, 1) === 2060 && sent < 2 * LIMIT) {
+      b.take(2060);
+      sent++;
+    }
+    b.apply(read(19), calls[0] as number, 4121, 2121, 2000);
+    b.release(calls[0], 2121);
+    b.refill(2121, 50);
+    while (b.availableAt(2121, 50, 1) === 2121 && sent < 2 * LIMIT) {
+      b.take(2121);
+      sent++;
+    }
+    // Every call since 2,000 is in the server's window that began at 2,060.
+    expect(sent).toBeLessThanOrEqual(LIMIT);
+  });
 });

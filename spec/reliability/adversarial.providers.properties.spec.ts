@@ -317,6 +317,40 @@ describe('adversarial traffic against the five providers (virtual time, the simu
               skewMs: 0,
             },
           ],
+          // The first answer back after 1.94 s, then the earliest of ten sent once it was read
+          // reads 19 with a reset just later than ours (counted afresh): those answered or lost
+          // since it went, read as the old window's, count beside it (a 429 when only those that
+          // told a reset clearly later did, and none that was lost).
+          [
+            {
+              plan: 'essential',
+              told: 'essential',
+              at: Array.from({ length: 22 }, () => 600_000),
+              methods: ['GET'],
+              phaseMs: 0,
+              streams: 5,
+              up: [60],
+              down: [1940, 61, 0, 0, 0],
+              limiters: 2,
+              faults: ['none', 'none', 'lost-after'],
+              skewMs: 0,
+            },
+          ],
+          [
+            {
+              plan: 'essential',
+              told: 'essential',
+              at: Array.from({ length: 25 }, () => 0),
+              methods: ['GET'],
+              phaseMs: 0,
+              streams: 10,
+              up: [0, 0, 60],
+              down: [2000, 1, 0],
+              limiters: 2,
+              faults: ['none', 'none', 'none', 'none', 'none', 'none', 'lost-before'],
+              skewMs: 0,
+            },
+          ],
         ],
       },
     );

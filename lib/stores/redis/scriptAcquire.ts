@@ -209,7 +209,7 @@ for i = 1, nb do
       end
     end
     -- A lapsed lease's call (its process died, or it outlived leaseMs) ended without a figure.
-    endedUnread(s, lapsed)
+    endedUnread(s, lapsed, infl)
     -- Spent by this process in this window while Redis did not answer (after any refill).
     if debit > 0 then
       -- No reading counted what was spent while away: no drop is attributed from here.

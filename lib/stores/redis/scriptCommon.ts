@@ -378,11 +378,14 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
   return redis.call('ZCARD', key) + xu, lapsed
 end
 -- A fixed window's calls that ended without a figure of it: counted until a figure from a call
--- admitted from now on is read (as Bucket.release in memory).
-local function endedUnread(s, units)
+-- admitted from now on is read (as Bucket.release in memory). With units still in flight after
+-- them (inflAfter), logged as ended without a figure (-1): a figure read later may show a
+-- window that began before they arrived.
+local function endedUnread(s, units, inflAfter)
   if units <= 0 then return end
   s.eu = (s.eu or 0) + units
   s.euu = s.adm
+  if inflAfter ~= nil and inflAfter > 0 then logEnded(s, -1, units, true) end
 end
 -- A rolling bucket's log: drops the calls that ended at or before now - win - guard (they have
 -- left the server's window), a page at a time; returns how many are left. The last ROLL_KEPT

@@ -75,8 +75,15 @@ for i = 1, #KEYS - 1, 3 do
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
   -- (Never a hash made here without its TTL: one gone has nothing to count them against.)
   if unread > 0 and redis.call('EXISTS', KEYS[i + 1]) == 1 then
-    local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm')
+    local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm', 'enl', 'enln', 'eno', 'enoa')
     redis.call('HSET', KEYS[i + 1], 'eu', (num(f[1]) or 0) + unread, 'euu', num(f[2]) or 0)
+    -- With calls still in flight, logged as ended without a figure (as endedUnread).
+    if redis.call('ZCARD', KEYS[i]) > 0 then
+      local s = { adm = num(f[2]) or 0, enln = num(f[4]), eno = num(f[5]), enoa = num(f[6]) }
+      if f[3] ~= false and f[3] ~= '' then s.enl = f[3] end
+      logEnded(s, -1, unread, true)
+      redis.call('HSET', KEYS[i + 1], 'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'enoa', str(s.enoa))
+    end
   end
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], 'release') end

@@ -82,7 +82,7 @@ for i = 1, nb do
   -- Nothing in flight: no answer to come can give room back (as Bucket.release).
   if infl <= 0 then s.dbt = nil end
   -- A fixed window's lapsed leases: their calls ended without a figure.
-  if not leaky and not rolling then endedUnread(s, lapsed) end
+  if not leaky and not rolling then endedUnread(s, lapsed, infl) end
   -- (After the lapsed leases: their units went to 'endu'.)
   if leaky then loadLeak(bk, s, hintRate) end
   local mine = lease ~= '' and redis.call('ZSCORE', fk, lease) ~= false
@@ -499,9 +499,9 @@ for i = 1, nb do
       if newWindow and index ~= nil and s.low ~= nil and (rolled or (unknown and not s.proj)) then
         since = endedSince(s, index, rem)
       elseif newWindow and index ~= nil and s.low ~= nil and not unknown then
-        -- A reset told later than ours: those answered since that told a later reset too (as
-        -- Bucket.apply).
-        since = endedSince(s, index, rem, true)
+        -- A reset told later than ours: those answered since that told a later reset too; one
+        -- within the tolerance (counted afresh): every one (as Bucket.apply).
+        since = endedSince(s, index, rem, not afreshWithin)
       end
       if newWindow then
         forgetEnded(s)
@@ -540,7 +540,11 @@ for i = 1, nb do
         s.eu = nil
         s.euu = nil
       end
-      endedUnread(s, since)
+      -- Those ended unread since this call went are among them (logged): as Bucket.apply.
+      if since > 0 then
+        s.eu = math.max(s.eu or 0, since)
+        s.euu = s.adm
+      end
       if rem ~= nil then
         -- The server's figure is an upper bound: every request in flight (of any process) may
         -- not have reached it yet, so they are taken off it, and so are the calls that ended
@@ -603,7 +607,7 @@ for i = 1, nb do
   -- answers tell no daily count): the server may count it after a call whose figure is read
   -- later, so it stays counted until a figure from a call admitted from now on is read.
   if mine and not leaky and not rolling and not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil) then
-    endedUnread(s, own)
+    endedUnread(s, own, infl - own)
   end
   -- As Bucket.release: with nothing left in flight, no call admitted before the logged answers
   -- is left to show a rise.
