@@ -290,7 +290,14 @@ export class RollingBucket extends Bucket {
           ? sure
           : this.leftServerBy(now - (this.windowMs ?? this.span));
       const gone = goneEnds.length;
-      const others = Math.max(0, counted + gone - (fresh ? 0 : read));
+      // Later calls answered without a figure before this one came back were counted first as
+      // those whose figures were read first (TEOS's first calls to an endpoint tell none): taken
+      // as not counted, a figure back after a slow trip read a burst that overtook it as another
+      // client's calls, held a window (on a rolling day, the day's last calls refused).
+      let early = 0;
+      if (index !== undefined && now !== undefined)
+        for (const u of this.silent) if (u.index > index && u.arrivedBy <= now) early += u.units;
+      const others = Math.max(0, counted + gone - early - (fresh ? 0 : read));
       // The calls it counted arrived by now: they leave the window a window (and the margin
       // after an end we bound ourselves) from now at the latest. The reset the server tells is
       // when the oldest leaves (a unit at least), not all of them: a sliding window frees one

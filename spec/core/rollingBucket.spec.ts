@@ -712,4 +712,25 @@ describe("rolling buckets: another client's calls leave one at a time", () => {
     expect(b.remaining).toBe(3);
     expect(b.availableAt(back, 50, 12, 0, 3)).toBe(back);
   });
+
+  it('later calls answered without a figure before a slow one are counted in its figure, not read as another client: the day goes on', () => {
+    // A rolling day of 10 and no other client. Four calls go at once; the first takes long on
+    // its way there, the other three come back first with no figure (TEOS tells none on a
+    // first call to an endpoint), then the first reads 6 left: all four counted. Taken as not
+    // counted yet, the three read as another client's calls, held a day.
+    const day = 86_400_000;
+    const b = createBucket({ name: 'day', limit: 10, windowMs: day, rolling: true }, KINDS);
+    const calls = Array.from({ length: 4 }, () => b.take(0));
+    for (const i of calls.slice(1)) {
+      b.confirm(i, 50);
+      b.release(i, 50, 1, false);
+    }
+    const first = calls[0] as number;
+    b.confirm(first, 900);
+    b.apply({ name: 'day', limit: 10, remaining: 6 }, first, undefined, 900);
+    b.release(first, 900, 1, true);
+    b.refill(900, 50);
+    expect(b.remaining).toBe(6);
+    expect(b.availableAt(900, 50, 12, 0, 6)).toBe(900);
+  });
 });

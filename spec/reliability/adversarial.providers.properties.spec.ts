@@ -452,6 +452,28 @@ describe('adversarial traffic against the five providers (virtual time, the simu
               skewMs: 0,
             },
           ],
+          // A call 877 ms on its way there, a burst of ours sent after it answered first, most
+          // without a figure (TEOS's first call to an endpoint): its figure counts them, taken
+          // as not counted they read as another client's fourteen calls, held a day.
+          [
+            {
+              perMinute: 31,
+              perDay: 35,
+              headersAfter: 1,
+              at: [
+                ...Array.from({ length: 39 }, () => 600_000),
+                ...Array.from({ length: 12 }, () => 600_001),
+                ...Array.from({ length: 12 }, () => 600_002),
+                ...Array.from({ length: 4 }, () => 600_000),
+              ],
+              streams: 15,
+              up: [97, 0, 0, 877, 0],
+              down: [254, 0, 60, 0, 291, 0, 33],
+              limiters: 3,
+              faults: ['none'],
+              skewMs: 0,
+            },
+          ],
           // The first call of the second day answered 2.6 s after it went: its figure counts
           // five calls of the first day that our log let go during that trip (each a day and
           // the guard after its answer); taken as another client's, they were held a day.

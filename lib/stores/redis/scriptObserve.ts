@@ -283,6 +283,13 @@ for i = 1, nb do
           end
         end
         local others = counted + gone
+        -- Later calls answered without a figure before this one came back: counted first, as
+        -- those whose figures were read first (as RollingBucket.apply).
+        if ridx ~= nil then
+          for e in eachRec(redis.call('HGET', bk, 'sil'), 3) do
+            if e[1] > ridx and e[3] >= 0 and e[3] <= now then others = others - e[2] end
+          end
+        end
         if not fresh then others = others - read end
         others = math.max(0, others)
         -- They were counted by now: they leave a window from now at the latest, the oldest at

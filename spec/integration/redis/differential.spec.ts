@@ -727,6 +727,43 @@ describe('memory and Redis keep one accounting', () => {
               ],
             },
           ],
+          // Four calls; the three later ones answered without a figure before the first, whose
+          // figure then counts all four: the later ones were counted first, as if their figures
+          // had been read first. Both take them as ours, not another client's: 6 granted, not 3.
+          [
+            {
+              s: { rolling: true, limit: 10, windowMs: 60_000, cost: 1 },
+              steps: [
+                { op: 'acquire', count: 4 },
+                {
+                  op: 'answer',
+                  which: 1,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                },
+                {
+                  op: 'answer',
+                  which: 1,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                },
+                {
+                  op: 'answer',
+                  which: 1,
+                  limit: undefined,
+                  remaining: undefined,
+                  resetInMs: undefined,
+                  serverAt: undefined,
+                },
+                { op: 'answer', which: 0, limit: 10, remaining: 6, resetInMs: undefined, serverAt: undefined },
+                { op: 'acquire', count: 10 },
+              ],
+            },
+          ],
           // resume(), then a call let go before the bucket is next used: kept as ended without
           // a figure in both (Redis forgot what resume() forgets first, not after), so the next
           // figure that shows another client counts it beside that client's spend.
