@@ -230,15 +230,17 @@ export class LocalAdmission implements Admission, CredentialMember {
    */
   private olderFirst(credential: CredentialState): void {
     const mine = this.oldest();
-    let older: LocalAdmission[] | undefined;
+    // Each limiter's oldest request, read once (a walk of its queue's groups).
+    let older: Array<{ readonly at: number; readonly member: LocalAdmission }> | undefined;
     credential.others(this, (m) => {
-      if ((m as LocalAdmission).oldest() < mine) (older ??= []).push(m as LocalAdmission);
+      const at = (m as LocalAdmission).oldest();
+      if (at < mine) (older ??= []).push({ at, member: m as LocalAdmission });
     });
     if (older === undefined) return;
-    const first = older.length > 1 ? older.sort((a, b) => a.oldest() - b.oldest()) : older;
+    if (older.length > 1) older.sort((a, b) => a.at - b.at);
     fairDrain = true;
     try {
-      for (const m of first) m.settle();
+      for (const o of older) o.member.settle();
     } finally {
       fairDrain = false;
     }
