@@ -764,12 +764,22 @@ export class Bucket {
 
   /** `countedAfresh` against any of the window's lowest figures read before admission `index` was made. */
   private countedAfresh(remaining: number | undefined, index: number | undefined, cost: number): boolean {
-    if (countedAfresh(this.lowest, remaining, index, cost)) return true;
+    return this.anyLow(countedAfresh, remaining, index, cost);
+  }
+
+  /** Whether `test` holds of the window's lowest figure or of any of the last ones (`lows`). */
+  private anyLow(
+    test: (low: Lowest | undefined, remaining: number | undefined, index: number | undefined, cost: number) => boolean,
+    remaining: number | undefined,
+    index: number | undefined,
+    cost: number,
+  ): boolean {
+    if (test(this.lowest, remaining, index, cost)) return true;
     const lows = this.lows;
     if (lows)
       for (let i = 0; i < lows.length; i += 3) {
         const low = { value: lows[i] as number, index: lows[i + 1] as number, after: lows[i + 2] as number };
-        if (countedAfresh(low, remaining, index, cost)) return true;
+        if (test(low, remaining, index, cost)) return true;
       }
     return false;
   }
@@ -821,14 +831,7 @@ export class Bucket {
    * one read after that call went proves nothing of it.)
    */
   private rolledOver(reading: BucketReading, index: number | undefined): boolean {
-    if (rolledOver(this.lowest, reading.remaining, index)) return true;
-    const lows = this.lows;
-    if (lows)
-      for (let i = 0; i < lows.length; i += 3) {
-        const low = { value: lows[i] as number, index: lows[i + 1] as number, after: lows[i + 2] as number };
-        if (rolledOver(low, reading.remaining, index)) return true;
-      }
-    return false;
+    return this.anyLow(rolledOver, reading.remaining, index, 1);
   }
 
   /** A response to a request counting against this bucket came back (with or without headers). */
