@@ -25,6 +25,15 @@ interface InFlight {
   answeredAt: number | undefined;
 }
 
+/** The figure that set what others spent: its call's admission index, what it left and counted, when the call was sent, its units. */
+interface SetBy {
+  readonly index: number;
+  readonly left: number;
+  readonly count: number;
+  readonly sent: number;
+  readonly units: number;
+}
+
 /** A figure read (`apply`): of which call, when, what the server had counted, and the call's units. */
 interface Read {
   readonly index: number;
@@ -88,15 +97,8 @@ export class RollingBucket extends Bucket {
    * while they stay in our log they count once, not twice (`doubled`).
    */
   private othersLogged: number[] = [];
-  /**
-   * The figure that last set `others`: its call's admission index, what was left, when the call
-   * was sent and its units (`capOthers`).
-   */
-  private othersIndex: number | undefined;
-  private othersLeft = 0;
-  private othersCount = 0;
-  private othersSent = 0;
-  private othersUnits = 0;
+  /** The figure that last set `others` (`capOthers`); none for one that left nothing or of a call not known. */
+  private othersSetBy: SetBy | undefined;
   /** A figure set `others` while later calls of ours were in flight (`awaitsAnswers`). */
   private othersAwait = false;
   /** The figures read last, oldest first (so `at` never decreases). */
@@ -368,13 +370,12 @@ export class RollingBucket extends Bucket {
     units: number,
     later: number,
   ): void {
-    this.othersIndex = index === undefined || sentAt === undefined || left <= 0 ? undefined : index;
-    if (this.othersIndex !== undefined && this.others > 0 && later > 0 && this.pendingUnits - units > 0)
+    this.othersSetBy =
+      index === undefined || sentAt === undefined || left <= 0
+        ? undefined
+        : { index, left, count, sent: sentAt, units };
+    if (this.othersSetBy !== undefined && this.others > 0 && later > 0 && this.pendingUnits - units > 0)
       this.othersAwait = true;
-    this.othersLeft = left;
-    this.othersCount = count;
-    this.othersSent = sentAt ?? -Infinity;
-    this.othersUnits = units;
   }
 
   /**
@@ -393,20 +394,20 @@ export class RollingBucket extends Bucket {
    * them, or an inferred limit that rose since).
    */
   private capOthers(now: number): void {
-    const f = this.othersIndex;
+    const f = this.othersSetBy;
     if (f === undefined || this.others <= 0 || this.limit === undefined || this.othersUntil <= now) return;
     const since = now - (this.windowMs ?? this.span);
-    let covered = this.othersUnits;
+    let covered = f.units;
     for (const r of this.reads)
       if (
-        r.index !== f &&
+        r.index !== f.index &&
         r.at > since &&
-        ((r.left > 0 && r.left >= this.othersLeft && r.count <= this.othersCount) || r.at <= this.othersSent)
+        ((r.left > 0 && r.left >= f.left && r.count <= f.count) || r.at <= f.sent)
       )
         covered += r.units;
     for (const u of this.silent)
-      if (u.index !== f && u.arrivedBy <= this.othersSent && u.arrivedBy > since + this.guardMs) covered += u.units;
-    const cap = Math.max(0, Math.max(this.othersCount, this.limit - this.othersLeft) - covered);
+      if (u.index !== f.index && u.arrivedBy <= f.sent && u.arrivedBy > since + this.guardMs) covered += u.units;
+    const cap = Math.max(0, Math.max(f.count, this.limit - f.left) - covered);
     if (cap >= this.others) return;
     this.others = cap;
     // Those the figure took as gone are not counted twice any more: it counts none of them now.
@@ -662,7 +663,7 @@ export class RollingBucket extends Bucket {
     this.ownFirstGoneAt = Infinity;
     this.others = 0;
     this.othersLogged = [];
-    this.othersIndex = undefined;
+    this.othersSetBy = undefined;
     this.othersAwait = false;
     this.unread.clear();
     this.unreadUnits = 0;
