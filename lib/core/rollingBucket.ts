@@ -239,7 +239,7 @@ export class RollingBucket extends Bucket {
       let read = 0;
       if (index !== undefined) for (const r of this.reads) if (r.index > index) read += r.units;
       const later = index === undefined ? this.inFlight : this.unitsAfter(index);
-      const beyond = this.limit - reading.remaining - this.own() + later;
+      const counted = this.limit - reading.remaining - this.own() + later;
       // A later call's figure, read already, is newer than this one (if they arrived in the
       // order they were sent, the server counted this call before it, and no later call of
       // ours took the slot): then this one only raises the figure. With nothing newer to bound
@@ -267,30 +267,7 @@ export class RollingBucket extends Bucket {
       // end, and a guard. Taken as counted, they read as many of another client's calls as
       // ours, which then went when our log let them go, while the server's count did not: a
       // 429 (one answer in four 300 ms late, a limit cut below the hint).
-      // Which those are is sure only up to a window before this call went (the server counted
-      // it on arrival, no sooner); past that edge, up to a window before now, each may have
-      // been gone or counted. Taken as gone, such a call makes a phantom client that holds its
-      // slot a window (on a rolling day, a day of refusals) whenever a figure's round trip is
-      // longer than the spacing of our calls. The same trip makes the figure count calls of
-      // ours that our log let go since (sent within a window before this one, they may have
-      // been in the server's window when it arrived): taken as not ours, they read as another
-      // client's, held a window. So, until another client is seen (by an earlier figure, or by
-      // this one counting more than our calls could explain), the server is taken to have
-      // counted this call as it went: gone are the calls sent a window before that, ours
-      // those sent since. Once one is seen, a call of theirs may stand behind either.
-      const edge = (sentAt ?? now ?? 0) - (this.windowMs ?? this.span);
-      const sure = now === undefined ? [] : this.leftServerBy(edge);
-      const trimmed = now === undefined || sentAt === undefined ? 0 : this.trimmedSince(edge, sentAt);
-      const alone =
-        now !== undefined &&
-        sentAt !== undefined &&
-        this.othersSeenUntil <= now &&
-        beyond - trimmed + sure.length <= later;
-      const counted = alone ? beyond - trimmed : beyond;
-      const goneEnds =
-        now === undefined || alone || sentAt === undefined
-          ? sure
-          : this.leftServerBy(now - (this.windowMs ?? this.span));
+      const goneEnds = now === undefined ? [] : this.leftServerBy(now);
       const gone = goneEnds.length;
       // Later calls answered without a figure before this one came back were counted first as
       // those whose figures were read first (TEOS's first calls to an endpoint tell none): taken
@@ -426,29 +403,16 @@ export class RollingBucket extends Bucket {
   }
 
   /**
-   * The ends of our log's units the server may have let go by `edge` a window later: sent by
-   * `edge` (the earliest they can have reached it), whenever they ended.
+   * Units of our log that the server may have let go at `now`: a window after their send has
+   * passed (the earliest they can have reached it), whenever they ended.
    */
-  private leftServerBy(edge: number): number[] {
+  private leftServerBy(now: number): number[] {
+    const edge = now - (this.windowMs ?? this.span);
     const ends: number[] = [];
     // Sorted by end: past the edge by more than the longest trip, none was sent before it.
     for (let i = this.head; i < this.log.length && (this.log[i] ?? Infinity) <= edge + this.longestTrip; i++)
       if ((this.logSent[i] ?? Infinity) <= edge) ends.push(this.log[i] as number);
     return ends;
-  }
-
-  /**
-   * Units of our calls let go from our log (before `head`) that were sent after `edge`, no later
-   * than `sentAt`: a figure of a call sent at `sentAt`, a window after `edge`, may count them.
-   */
-  private trimmedSince(edge: number, sentAt: number): number {
-    let n = 0;
-    // Sorted by end, and each was sent no later than it ended.
-    for (let i = this.head - 1; i >= 0 && (this.log[i] ?? -Infinity) > edge; i--) {
-      const sent = this.logSent[i] ?? -Infinity;
-      if (sent > edge && sent <= sentAt) n++;
-    }
-    return n;
   }
 
   /**
@@ -480,22 +444,9 @@ export class RollingBucket extends Bucket {
     while (this.head < this.log.length && (this.log[this.head] ?? Infinity) <= horizon) this.head++;
     if (this.head >= this.log.length) this.longestTrip = 0;
     if (this.head > 1024 && this.head * 2 > this.log.length) {
-      // Kept: those a figure of a call in flight may count (`trimmedSince`), ended after a window
-      // before the oldest went. The log is sorted by end: the first of them, by halves.
-      const oldest = this.pending.values().next().value as InFlight | undefined;
-      const keepAfter = (oldest?.sentAt ?? now) - (this.windowMs ?? this.span);
-      let lo = 0;
-      let hi = this.head;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if ((this.log[mid] ?? Infinity) > keepAfter) hi = mid;
-        else lo = mid + 1;
-      }
-      if (lo > 0) {
-        this.log.splice(0, lo);
-        this.logSent.splice(0, lo);
-        this.head -= lo;
-      }
+      this.log.splice(0, this.head);
+      this.logSent.splice(0, this.head);
+      this.head = 0;
     }
   }
 

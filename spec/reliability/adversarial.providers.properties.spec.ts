@@ -474,41 +474,6 @@ describe('adversarial traffic against the five providers (virtual time, the simu
               skewMs: 0,
             },
           ],
-          // The first call of the second day answered 2.6 s after it went: its figure counts
-          // five calls of the first day that our log let go during that trip (each a day and
-          // the guard after its answer); taken as another client's, they were held a day.
-          [
-            {
-              perMinute: 3,
-              perDay: 20,
-              headersAfter: 1,
-              at: Array.from({ length: 34 }, () => 0),
-              streams: 11,
-              up: [0],
-              down: [0, 600, 0, 600, 0, 0, 2637],
-              limiters: 3,
-              faults: ['none'],
-              skewMs: 0,
-            },
-          ],
-          // A figure whose trip took 358 ms, read a day after our call that freed its slot went:
-          // the server counted that call on arrival, maybe as early as this one's send, so it
-          // may still count it. Taken as gone, it read as another client's call held a day, and
-          // the day's last call failed with QuotaExhaustedError though the server had room.
-          [
-            {
-              perMinute: 3,
-              perDay: 20,
-              headersAfter: 1,
-              at: Array.from({ length: 40 }, () => 0),
-              streams: 13,
-              up: [0],
-              down: [358, 30],
-              limiters: 3,
-              faults: ['none'],
-              skewMs: 0,
-            },
-          ],
         ],
       },
     );

@@ -127,7 +127,7 @@ for i = 1, nb do
   elseif roll then
     -- A sliding window (as RollingBucket in memory): the calls in flight, and those that ended
     -- less than a window (plus the guard) ago.
-    logLen = trimLog(lk, now, s.win, guard, bk)
+    logLen = trimLog(lk, now, s.win, guard)
     if debit > 0 then
       -- Spent by this process while Redis did not answer: logged as sent with the newest of
       -- them (never earlier than the log's last entry, never later than now).

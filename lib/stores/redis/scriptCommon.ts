@@ -38,8 +38,6 @@
  *                 reads the log that far past a window's edge), and the ends of the log's calls
  *                 the figure that set `oth` took as gone from the server (`oth` counts them:
  *                 while they stay in the log they count once, `rollDoubled`)
- *   ltd           rolling: the last entries trimmed from the log (`trimLog`), ';'-separated: a
- *                 figure that comes back after they went may count them (`rollTrimmed`)
  *   unru          rolling: units of our calls the figure that set `oth` may have missed (they
  *                 count beside it); `rds`, `sil`, `unr`, `rfa`, `osu` are the records behind
  *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
@@ -388,41 +386,21 @@ local function endedUnread(s, units, inflAfter)
   if inflAfter ~= nil and inflAfter > 0 then logEnded(s, -1, units, true) end
 end
 -- A rolling bucket's log: drops the calls that ended at or before now - win - guard (they have
--- left the server's window), a page at a time; returns how many are left. The last ROLL_KEPT
--- dropped join the bucket hash bk's 'ltd' (RollingBucket keeps them before its head): a figure
--- of a call that went before they were dropped may count them (rollTrimmed).
-local function trimLog(key, now, win, guard, bk)
+-- left the server's window), a page at a time; returns how many are left.
+local function trimLog(key, now, win, guard)
   if win == nil then return redis.call('LLEN', key) end
   local horizon = now - win - guard
-  local dropped = {}
   while true do
     local page = redis.call('LRANGE', key, 0, 127)
     local n = 0
     for _, t in ipairs(page) do
       if logEnd(t) > horizon then break end
       n = n + 1
-      dropped[#dropped + 1] = t
     end
     if n > 0 then redis.call('LTRIM', key, n, -1) end
     if n < 128 then break end
   end
-  if bk ~= nil and #dropped > 0 and redis.call('EXISTS', bk) == 1 then
-    local kept = {}
-    for t in string.gmatch(redis.call('HGET', bk, 'ltd') or '', '[^;]+') do kept[#kept + 1] = t end
-    for k = math.max(1, #dropped - ROLL_KEPT + 1), #dropped do kept[#kept + 1] = dropped[k] end
-    redis.call('HSET', bk, 'ltd', table.concat(kept, ';', math.max(1, #kept - ROLL_KEPT + 1)))
-  end
   return redis.call('LLEN', key)
-end
--- As RollingBucket.trimmedSince: the calls dropped from the log ('ltd') sent after edge, no
--- later than sent.
-local function rollTrimmed(bk, edge, sent)
-  local n = 0
-  for t in string.gmatch(redis.call('HGET', bk, 'ltd') or '', '[^;]+') do
-    local at = logSent(t)
-    if logEnd(t) > edge and at > edge and at <= sent then n = n + 1 end
-  end
-  return n
 end
 -- Entries of a rolling bucket's log sent a window before now or earlier: the server may have
 -- let those calls go, however late they ended (as RollingBucket.leftServerBy in memory). The

@@ -244,7 +244,7 @@ for i = 1, nb do
         end
         local units = 0
         if ridx ~= nil then units = math.max(1, own) end
-        local counted = s.lim - rem - (trimLog(lk, now, s.win, guard, bk) + infl) + later
+        local counted = s.lim - rem - (trimLog(lk, now, s.win, guard) + infl) + later
         local serverCount = s.lim - rem
         local f = redis.call('HMGET', bk, 'rds', 'rdn', 'unr', 'rfa', 'osu')
         local rfa = num(f[4])
@@ -268,20 +268,7 @@ for i = 1, nb do
         -- reached it that early, however late they ended) are not taken as counted: they would
         -- read as many of another client's calls as ours, which then went when the log let
         -- them go while the server's count did not (a late answer, a limit cut below the hint).
-        -- Sure only up to a window before this call went: past that edge each may have been
-        -- counted still, and taken as gone makes a phantom client that holds a slot a window;
-        -- and the figure may count calls the log dropped since it went. Until another client
-        -- is seen, the server is taken to have counted this call as it went (as
-        -- RollingBucket.apply): gone, those sent a window before; ours, those sent since.
-        local gone, goneEnds = rollGone(lk, sent or now, s.win, bk)
-        if sent ~= nil then
-          local trimmed = rollTrimmed(bk, sent - (s.win or 0), sent)
-          if not (osu ~= nil and osu > now) and counted - trimmed + gone <= later then
-            counted = counted - trimmed
-          else
-            gone, goneEnds = rollGone(lk, now, s.win, bk)
-          end
-        end
+        local gone, goneEnds = rollGone(lk, now, s.win, bk)
         local others = counted + gone
         -- Later calls answered without a figure before this one came back: counted first, as
         -- those whose figures were read first (as RollingBucket.apply).
