@@ -269,14 +269,16 @@ export class RollingBucket extends Bucket {
       // 429 (one answer in four 300 ms late, a limit cut below the hint).
       const goneEnds = now === undefined ? [] : this.leftServerBy(now);
       const gone = goneEnds.length;
-      // Later calls answered without a figure before this one came back were counted first as
-      // those whose figures were read first (TEOS's first calls to an endpoint tell none): taken
-      // as not counted, a figure back after a slow trip read a burst that overtook it as another
-      // client's calls, held a window (on a rolling day, the day's last calls refused).
+      // Beside a later call's figure read first, later calls answered without a figure before
+      // this one came back count as counted first too (TEOS's first calls to an endpoint tell
+      // none): taken as not counted, a figure back after a slow trip read a burst that overtook
+      // it as another client's calls, held a window (on a rolling day, the day's last calls
+      // refused). Only then: such a figure only raises what others spent. A fresh figure sets
+      // it, and a call answered first may still have arrived after it (slower to serve).
       let early = 0;
-      if (index !== undefined && now !== undefined)
+      if (!fresh && index !== undefined && now !== undefined)
         for (const u of this.silent) if (u.index > index && u.arrivedBy <= now) early += u.units;
-      const others = Math.max(0, counted + gone - early - (fresh ? 0 : read));
+      const others = Math.max(0, counted + gone - (fresh ? 0 : read + early));
       // The calls it counted arrived by now: they leave the window a window (and the margin
       // after an end we bound ourselves) from now at the latest. The reset the server tells is
       // when the oldest leaves (a unit at least), not all of them: a sliding window frees one

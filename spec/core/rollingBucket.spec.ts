@@ -668,24 +668,51 @@ describe("rolling buckets: another client's calls leave one at a time", () => {
     expect(b.availableAt(10, 50, 12, 0, 3)).toBe(10);
   });
 
-  it('later calls answered without a figure before a slow one are counted in its figure, not read as another client: the day goes on', () => {
-    // A rolling day of 10 and no other client. Four calls go at once; the first takes long on
-    // its way there, the other three come back first with no figure (TEOS tells none on a
-    // first call to an endpoint), then the first reads 6 left: all four counted. Taken as not
-    // counted yet, the three read as another client's calls, held a day.
+  it('later calls answered without a figure before a slow one, beside one whose figure was read first, are counted in its figure: the day goes on', () => {
+    // A rolling day of 10 and no other client. Five calls go at once; the first takes long on
+    // its way there. The second comes back first reading 9 left, the other three with no figure
+    // (TEOS tells none on a first call to an endpoint), then the first reads 5 left: all five
+    // counted. Its figure, older than the second's, only raises what others spent; taken as not
+    // counted yet, the three silent ones raised it by three, held a day.
     const day = 86_400_000;
     const b = createBucket({ name: 'day', limit: 10, windowMs: day, rolling: true }, KINDS);
-    const calls = Array.from({ length: 4 }, () => b.take(0));
-    for (const i of calls.slice(1)) {
+    const calls = Array.from({ length: 5 }, () => b.take(0));
+    const second = calls[1] as number;
+    b.confirm(second, 40);
+    b.apply({ name: 'day', limit: 10, remaining: 9 }, second, undefined, 40);
+    b.release(second, 40, 1, true);
+    for (const i of calls.slice(2)) {
       b.confirm(i, 50);
       b.release(i, 50, 1, false);
     }
     const first = calls[0] as number;
     b.confirm(first, 900);
-    b.apply({ name: 'day', limit: 10, remaining: 6 }, first, undefined, 900);
+    b.apply({ name: 'day', limit: 10, remaining: 5 }, first, undefined, 900);
     b.release(first, 900, 1, true);
     b.refill(900, 50);
-    expect(b.remaining).toBe(6);
-    expect(b.availableAt(900, 50, 12, 0, 6)).toBe(900);
+    expect(b.remaining).toBe(5);
+    expect(b.availableAt(900, 50, 12, 0, 5)).toBe(900);
+  });
+
+  it('a later call answered without a figure does not lower what a fresh figure shows another client spent', () => {
+    // Limit 10. A figure shows five calls of another client. Ours x goes, then y; y arrives after
+    // x but is answered first, with no figure; x then reads 3 left (five of theirs, x and y).
+    // Taking y as counted before x read four of theirs: one call too many.
+    const b = createBucket({ name: 'm', limit: 10, windowMs: 60_000, rolling: true }, KINDS);
+    const probe = b.take(0);
+    b.confirm(probe, 100);
+    b.apply({ name: 'm', limit: 10, remaining: 4 }, probe, undefined, 100);
+    b.release(probe, 100, 1, true);
+    b.refill(1000, 50);
+    const x = b.take(1000);
+    const y = b.take(1100);
+    b.confirm(y, 1200);
+    b.release(y, 1200, 1, false);
+    b.confirm(x, 1500);
+    b.apply({ name: 'm', limit: 10, remaining: 3 }, x, undefined, 1500);
+    b.release(x, 1500, 1, true);
+    b.refill(1500, 50);
+    // Five of theirs, our probe, x and y: two left.
+    expect(b.remaining).toBe(2);
   });
 });

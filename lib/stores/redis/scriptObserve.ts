@@ -270,14 +270,16 @@ for i = 1, nb do
         -- them go while the server's count did not (a late answer, a limit cut below the hint).
         local gone, goneEnds = rollGone(lk, now, s.win, bk)
         local others = counted + gone
-        -- Later calls answered without a figure before this one came back: counted first, as
-        -- those whose figures were read first (as RollingBucket.apply).
-        if ridx ~= nil then
-          for e in eachRec(redis.call('HGET', bk, 'sil'), 3) do
-            if e[1] > ridx and e[3] >= 0 and e[3] <= now then others = others - e[2] end
+        -- Beside a later call's figure read first, later calls answered without a figure before
+        -- this one came back: counted first too (as RollingBucket.apply).
+        if not fresh then
+          others = others - read
+          if ridx ~= nil then
+            for e in eachRec(redis.call('HGET', bk, 'sil'), 3) do
+              if e[1] > ridx and e[3] >= 0 and e[3] <= now then others = others - e[2] end
+            end
           end
         end
-        if not fresh then others = others - read end
         others = math.max(0, others)
         -- They were counted by now: they leave a window from now at the latest, the oldest at
         -- the reset the server told (a sliding window frees one call at a time).

@@ -683,14 +683,16 @@ describe('memory and Redis keep one accounting', () => {
               ],
             },
           ],
-          // Four calls; the three later ones answered without a figure before the first, whose
-          // figure then counts all four: the later ones were counted first, as if their figures
-          // had been read first. Both take them as ours, not another client's: 6 granted, not 3.
+          // Five calls; the second answered first (9 left), the three after it without a figure,
+          // then the first, whose figure counts all five: older than the second's, it only raises
+          // what others spent, and the later calls back before it were counted first. Both take
+          // them as ours, not another client's: 5 granted, not 2.
           [
             {
               s: { rolling: true, limit: 10, windowMs: 60_000, cost: 1 },
               steps: [
-                { op: 'acquire', count: 4 },
+                { op: 'acquire', count: 5 },
+                { op: 'answer', which: 1, limit: 10, remaining: 9, resetInMs: undefined, serverAt: undefined },
                 {
                   op: 'answer',
                   which: 1,
@@ -715,7 +717,7 @@ describe('memory and Redis keep one accounting', () => {
                   resetInMs: undefined,
                   serverAt: undefined,
                 },
-                { op: 'answer', which: 0, limit: 10, remaining: 6, resetInMs: undefined, serverAt: undefined },
+                { op: 'answer', which: 0, limit: 10, remaining: 5, resetInMs: undefined, serverAt: undefined },
                 { op: 'acquire', count: 10 },
               ],
             },
