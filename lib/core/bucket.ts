@@ -475,7 +475,17 @@ export class Bucket {
         this.countedAfresh(reading.remaining, index, cost)
       );
     if (sentBefore && current === undefined) return undefined; // we have refilled past it already
-    const rolled = !sentBefore && current === undefined && resetAt === undefined && this.rolledOver(reading, index);
+    // With no reset told, a new window shows as a figure the old window could not give a call
+    // sent after one of its lowest figures was read: a rise, or (counted afresh) no lower than
+    // that figure less the call's cost. Only a rise was taken: a call sent after "2 left" was
+    // read and reading 2 again (Fieldwire's minute, whose reset reads 0 until it is spent) was
+    // taken for the old window's, whose end we had bounded later than the server's, and the
+    // refill at that end sent two calls into the new window, which had counted 3 of its 4.
+    const rolled =
+      !sentBefore &&
+      current === undefined &&
+      resetAt === undefined &&
+      (this.rolledOver(reading, index) || this.countedAfresh(reading.remaining, index, cost));
     // A reset told while the window's end is only ours (inferred) opens a new window, unless
     // the reading is an older one of this window: sent before its lowest figure came back, it
     // reads more left and its reset is no later than our end of the window (Planning Center

@@ -4,7 +4,8 @@
  * that shows the rise only in the last one, after lower figures had become the window's lowest.
  * The rise is judged against the lowest figure read before that call went, and the calls
  * answered before it, counted after it in the new window, are held beside its figure: the new
- * window gets no more calls than the server allows. The bucket alone, in plain numbers (ms).
+ * window gets no more calls than the server allows. A figure no lower than one read before its
+ * call went shows the new window as a rise does. The bucket alone, in plain numbers (ms).
  */
 import { describe, expect, it } from '@jest/globals';
 import { createBucket } from '../../lib/core/buckets.js';
@@ -63,5 +64,33 @@ describe('a rise shown after lower figures of the same calls (no reset told)', (
 
   it('the calls of the new window still go: what is left after the rise is spent', () => {
     expect(newWindowCount(['x', 'y', 'r'])).toBe(LIMIT);
+  });
+
+  it('no rise, the same figure again from a call sent after it was read: a new window too', () => {
+    // Limit 4, the server's window from -30,000 to 30,000, ours taken to start at our first
+    // send (0). That call reads 3 left; one sent at 29,900 is counted just after the server's
+    // roll and reads 3 again. In the old window a call sent after "3 left" was read reads 2 at
+    // most: counted afresh, a new window, which ends a window after this answer, not at our
+    // 60,000 (the refill there sent four calls into a window that had counted all four).
+    const b = createBucket({ name: 'minute', limit: 4, windowMs: WINDOW }, { name: 'fixed-window' });
+    const read = (remaining: number) => ({ name: 'minute', limit: 4, remaining });
+    const a = b.take(0);
+    b.apply(read(3), a, undefined, 100, 0);
+    b.release(a, 100);
+    const c = b.take(29_900);
+    b.apply(read(3), c, undefined, 30_100, 29_900);
+    b.release(c, 30_100);
+    // What goes before the server's window ends (90,000) lands in it.
+    let inWindow = 1;
+    for (let now = 30_100; now < ROLL + WINDOW; now += 100) {
+      b.refill(now, 10, true);
+      while (b.availableAt(now, 10, 1, 0, 1, true) === now) {
+        const i = b.take(now);
+        b.apply(read(Math.max(0, 4 - inWindow - 1)), i, undefined, now + 50, now);
+        b.release(i, now + 50);
+        inWindow++;
+      }
+    }
+    expect(inWindow).toBeLessThanOrEqual(4);
   });
 });

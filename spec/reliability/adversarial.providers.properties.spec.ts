@@ -375,7 +375,34 @@ describe('adversarial traffic against the five providers (virtual time, the simu
           expect((ends['status 200'] ?? 0) + (ends['lost'] ?? 0)).toBe(sent);
         },
       ),
-      { numRuns: RUNS },
+      {
+        numRuns: RUNS,
+        examples: [
+          // ep1's minute (4), its reset 0 until spent: our end of a window projected from a
+          // told one and bounded by a send at 1050 (2050), the server's 1754. A call sent at
+          // 1722, after "3 left" was read at 1050, came back reading 3 again; one sent at 1756,
+          // after "2 left" was read, read 2 again: each counted afresh, in a window that began
+          // after that figure. Taken for the old window's (only a rise was), the refill at 2100
+          // sent two into a window that had counted 3 of 4.
+          [
+            {
+              endpoints: [
+                { minute: 5, hourShare: 2 },
+                { minute: 4, hourShare: 3 },
+              ],
+              catchAll: 26,
+              at: [0, 0, 1, 2, 2, 3, 4, 4, 5, 6, 6, 7, 8, ...Array.from({ length: 15 }, () => 1722)],
+              phaseMs: 168_246,
+              streams: 2,
+              up: [0, 0, 0, 0, 3, 0, 32, 0, 0],
+              down: [0, 2],
+              limiters: 3,
+              faults: ['none', 'none', 'lost-before'],
+              skewMs: 0,
+            },
+          ],
+        ],
+      },
     );
   });
 

@@ -25,8 +25,9 @@ import { COMMON } from './scriptCommon.js';
  * it is, less every other request in flight; within a window what is left is recounted at each
  * answer from the window's lowest figure less every request in flight (`recount`: a late
  * response's older, higher figure changes nothing, and it never rises after a 429 emptied the
- * window); with no reset, a rise the requests in flight cannot explain is a new window
- * (`rolledOver`). The other requests in flight when the lowest figure was read may be counted
+ * window); with no reset, a figure the window could not give a call sent after one of its lowest
+ * figures was read is a new window (a rise, `rolledOver`, or no lower than that figure less the
+ * call's cost, `countedAfresh`). The other requests in flight when the lowest figure was read may be counted
  * by it: until their answers are in, the window is not known to be spent (`dbt`, as
  * `Bucket.awaitsAnswers`; the last of them in wakes who waits). A call of a fixed window
  * answered without its figure (or whose lease lapsed) stays counted beside those in flight
@@ -454,10 +455,11 @@ for i = 1, nb do
     if skip and index ~= nil then s.lrn = nil end
     if not skip then
       -- As Bucket.apply in memory: a reset clearly later (or the first the server tells after
-      -- our own projection) starts a new window; with no reset, a rise the requests in flight
-      -- cannot explain does (rolledOver).
+      -- our own projection) starts a new window; with no reset, a figure the old window could
+      -- not give a call sent after one of its lowest was read does: a rise (rolledOver), or no
+      -- lower than that figure less the call's cost (countedAfresh).
       local rolled = (not sentBefore) and (not told or cur == nil) and reset == nil
-        and rolledOver(s, rem, index)
+        and (rolledOver(s, rem, index) or countedAfresh(s, rem, index, own))
       local later = reset ~= nil and cur ~= nil and reset > cur + tol
       if instants then later = serverAt > s.tsv + tol end
       -- As Bucket.apply: a reset told while the window's end is only ours opens a new window,

@@ -378,6 +378,22 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // No reset told: a call sent once "3 left" was read reads 3 again, 0.6 s after the first
+        // went. Counted afresh, it was counted in a window that began after that figure: both
+        // end the window a window after its answer, not after the first send.
+        [
+          {
+            s: { rolling: false, limit: 4, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 4, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'wait', ms: 600 },
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 4, remaining: 3, resetInMs: undefined, serverAt: undefined },
+              { op: 'acquire', count: 2 },
+            ],
+          },
+        ],
         // The window's end told 58.5 s away; 18 go at once; 0.6 s later their answers tell 59 s
         // left: sent before our end, no later than it could have had left then (rounded up to
         // the second), so read as the old window's. The earliest of them then reads 19 left, a
