@@ -137,7 +137,8 @@ export class Bucket {
   /**
    * The calls of this window whose figures of this bucket were read while other calls were in
    * flight, as quadruples (admissions made when it was read, its units, its figure, 1 if it
-   * told a reset later than the window's end, else 0), at most {@link ENDED_LOG_MAX} of them. A
+   * told a reset later than the window's end, else 0), and those that ended without a figure
+   * (figure -1, and 1: either window may have counted them), at most {@link ENDED_LOG_MAX}. A
    * window whose start nobody told (a rise), or a later one a told reset could not show at
    * once, began while calls were in flight. The calls the server counted after the one whose figure shows it, in the
    * new window, are in flight or were answered after it was sent, with less left than it read;

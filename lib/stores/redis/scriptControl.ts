@@ -75,6 +75,14 @@ for i = 1, #KEYS - 1, 3 do
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
   -- (Never a hash made here without its TTL: one gone has nothing to count them against.)
   if unread > 0 and redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    -- Not written since limiter.resume(): it forgets first (as for a rolling bucket above), so
+    -- that the record of what ends now is not forgotten with it at its next use.
+    local at = num(redis.call('HGET', KEYS[i + 1], 'at'))
+    local resumed = num(redis.call('HGET', pauseKey, 'resumed'))
+    if at ~= nil and resumed ~= nil and at <= resumed then
+      now = now or clock()
+      save(KEYS[i + 1], load(KEYS[i + 1], nil, nil, pauseKey), keyTtl, now)
+    end
     local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm', 'enl', 'enln', 'eno', 'enoa')
     redis.call('HSET', KEYS[i + 1], 'eu', (num(f[1]) or 0) + unread, 'euu', num(f[2]) or 0)
     -- With calls still in flight, logged as ended without a figure (as endedUnread).

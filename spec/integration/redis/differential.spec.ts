@@ -394,6 +394,23 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // resume(), then a call let go: logged as ended without a figure in both (Redis forgot
+        // what resume() forgets first, not after), so the rise read later counts it: 16 go.
+        [
+          {
+            s: { rolling: false, limit: 20, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 3 },
+              { op: 'resume' },
+              { op: 'release', which: 0 },
+              { op: 'answer', which: 0, limit: 20, remaining: 17, resetInMs: undefined, serverAt: undefined },
+              { op: 'answer', which: 0, limit: 20, remaining: 18, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 20 },
+            ],
+          },
+        ],
         // The window's end told 58.5 s away; 18 go at once; 0.6 s later their answers tell 59 s
         // left: sent before our end, no later than it could have had left then (rounded up to
         // the second), so read as the old window's. The earliest of them then reads 19 left, a
