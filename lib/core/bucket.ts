@@ -588,6 +588,10 @@ export class Bucket {
       } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
         this.lowest = { value: reading.remaining, index, after: this.admitted };
         const lows = (this.lows ??= []);
+        // A lower figure read before anything more was admitted supersedes the last one kept:
+        // both judge the same calls, and it proves more (not a 0, which proves no count afresh).
+        // So the last LOWS_KEPT keep the older figures, read before the calls in flight went.
+        if (reading.remaining > 0 && lows[lows.length - 1] === this.admitted) lows.length -= 3;
         if (lows.push(reading.remaining, index, this.admitted) > 3 * LOWS_KEPT) lows.splice(0, 3);
         this.doubted = Math.max(0, this.inFlight - cost);
       }

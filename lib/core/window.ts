@@ -228,9 +228,15 @@ local function countedAfresh(s, rem, index, cost)
   end
   return false
 end
--- A new lowest figure (s.low, s.lowi, s.lowa) joins lowh (the last ${LOWS_KEPT}).
+-- A new lowest figure (s.low, s.lowi, s.lowa) joins lowh (the last ${LOWS_KEPT}); one read by the
+-- same admissions as the last one kept, and not 0, supersedes it (as Bucket.apply).
 local function lowSeen(s)
-  local t = (s.lowh or '') .. g17(s.low) .. ',' .. g17(s.lowi) .. ',' .. g17(s.lowa) .. ';'
+  local t = s.lowh or ''
+  if s.low > 0 then
+    local head, a = string.match(t, '^(.-)[^,;]+,[^,;]+,([^,;]+);$')
+    if a ~= nil and tonumber(a) == s.lowa then t = head end
+  end
+  t = t .. g17(s.low) .. ',' .. g17(s.lowi) .. ',' .. g17(s.lowa) .. ';'
   local n = 0
   for _ in string.gmatch(t, ';') do n = n + 1 end
   if n > ${LOWS_KEPT} then t = string.sub(t, string.find(t, ';', 1, true) + 1) end

@@ -216,6 +216,26 @@ describe('adversarial traffic against the five providers (virtual time, the simu
               skewMs: 0,
             },
           ],
+          // The same with three limiters (one bucket) and 32 ms between calls: during the count
+          // of 1's trip back, nine lower figures of the old period were read (the last three by
+          // one admission) and pushed the one read before it went (15 left) out of the last 8.
+          [
+            {
+              limit: 17,
+              hinted: false,
+              at: [
+                0, 709, 741, 773, 806, 838, 870, 903, 935, 967, 1000, 1032, 1064, 1097, 1129, 1161, 1194, 1226, 1258,
+                1291, 1323, 1355, 1388, 1420, 1452, 1485, 1517, 1549, 1582, 1614, 1646, 1000,
+              ],
+              phaseMs: 0,
+              streams: 10,
+              up: [0],
+              down: [259],
+              limiters: 3,
+              faults: ['none'],
+              skewMs: 0,
+            },
+          ],
         ],
       },
     );

@@ -493,6 +493,31 @@ describe('memory and Redis keep one accounting', () => {
             ],
           },
         ],
+        // A reset told (30 s) with 19 left; ten calls go, nine are answered 18 down to 10 with
+        // nothing admitted between (nine lowest figures read by one admission), then the tenth
+        // reads 19 with a reset half a second later: counted afresh against the 19 read before
+        // it went, which the nine, keeping one place in the last 8 figures, no longer push out.
+        // A new window in both.
+        [
+          {
+            s: { rolling: false, limit: 20, windowMs: 60_000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 30_000, serverAt: undefined },
+              { op: 'acquire', count: 10 },
+              ...[18, 17, 16, 15, 14, 13, 12, 11, 10].map((remaining) => ({
+                op: 'answer' as const,
+                which: 0,
+                limit: 20,
+                remaining,
+                resetInMs: undefined,
+                serverAt: undefined,
+              })),
+              { op: 'answer', which: 0, limit: 20, remaining: 19, resetInMs: 30_500, serverAt: undefined },
+              { op: 'acquire', count: 5 },
+            ],
+          },
+        ],
         // No reset told: figures 4 and 3, then three calls answered 1, 3 and 4. The last one's 4
         // is a rise over the 3 read before it went, though 1 is the window's lowest now: a new
         // window in both, with the two answered before it held beside its figure (2 left, not 1).
