@@ -25,19 +25,23 @@ local guard = tonumber(ARGV[3]) or 0
 local n = 0
 local now = nil
 local pauseKey = KEYS[#KEYS]
+-- A bucket not written since limiter.resume() forgets first (as load does at its next use), so
+-- that what ends now (a rolling call's log entry, a fixed window's ended-unread record) is not
+-- forgotten with it.
+local function forgetIfResumed(key)
+  local at = num(redis.call('HGET', key, 'at'))
+  local resumed = num(redis.call('HGET', pauseKey, 'resumed'))
+  if at ~= nil and resumed ~= nil and at <= resumed then
+    now = now or clock()
+    save(key, load(key, nil, nil, pauseKey), keyTtl, now)
+  end
+end
 for i = 1, #KEYS - 1, 3 do
   local b = (i + 2) / 3
   local win = nil
   if string.sub(ARGV[4], b, b) == '1' then
     win = num(redis.call('HGET', KEYS[i + 1], 'win'))
-    -- A rolling bucket not written since limiter.resume() forgets first (as load does at its
-    -- next use), so that what ends now is not forgotten with it.
-    local at = num(redis.call('HGET', KEYS[i + 1], 'at'))
-    local resumed = num(redis.call('HGET', pauseKey, 'resumed'))
-    if at ~= nil and resumed ~= nil and at <= resumed then
-      now = now or clock()
-      save(KEYS[i + 1], load(KEYS[i + 1], nil, nil, pauseKey), keyTtl, now)
-    end
+    forgetIfResumed(KEYS[i + 1])
   end
   local silent = {}
   -- Units of a fixed window's calls let go (a bucket marked rolling with no window is one).
@@ -75,14 +79,7 @@ for i = 1, #KEYS - 1, 3 do
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
   -- (Never a hash made here without its TTL: one gone has nothing to count them against.)
   if unread > 0 and redis.call('EXISTS', KEYS[i + 1]) == 1 then
-    -- Not written since limiter.resume(): it forgets first (as for a rolling bucket above), so
-    -- that the record of what ends now is not forgotten with it at its next use.
-    local at = num(redis.call('HGET', KEYS[i + 1], 'at'))
-    local resumed = num(redis.call('HGET', pauseKey, 'resumed'))
-    if at ~= nil and resumed ~= nil and at <= resumed then
-      now = now or clock()
-      save(KEYS[i + 1], load(KEYS[i + 1], nil, nil, pauseKey), keyTtl, now)
-    end
+    forgetIfResumed(KEYS[i + 1])
     local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm', 'enl', 'enln', 'eno', 'enoa')
     redis.call('HSET', KEYS[i + 1], 'eu', (num(f[1]) or 0) + unread, 'euu', num(f[2]) or 0)
     -- With calls still in flight, logged as ended without a figure (as endedUnread).
