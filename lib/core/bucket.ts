@@ -14,7 +14,7 @@ import {
   rolledOver,
   sharpenReset,
   unconfirmedBudget,
-  type Lowest,
+  type LowTest,
 } from './window.js';
 import {
   planTickProbes,
@@ -26,6 +26,11 @@ import {
 } from './windowEnd.js';
 
 export { PROBE_MS } from './window.js';
+
+/** An instant kept as a number, NaN for none, as the value it stands for. */
+function known(at: number): number | undefined {
+  return Number.isNaN(at) ? undefined : at;
+}
 
 /**
  * One window's budget, as this process knows it. All times are on the limiter's clock.
@@ -44,7 +49,18 @@ export class Bucket {
   readonly leaky: boolean = false;
   limit: number | undefined;
   remaining: number | undefined;
-  resetAt: number | undefined;
+  /**
+   * When the window resets, if known. Kept as a number (NaN for none), so that setting it
+   * allocates nothing: a field that may hold `undefined` boxes each instant it is given, and with
+   * many tenants each box lived until the tenant's next answer, past the young generation.
+   */
+  private resetAtMs = Number.NaN;
+  get resetAt(): number | undefined {
+    return known(this.resetAtMs);
+  }
+  set resetAt(at: number | undefined) {
+    this.resetAtMs = at ?? Number.NaN;
+  }
   /** `server`: the reset came from a response; `inferred`: we started the window at a send. */
   resetKind: 'server' | 'inferred' | undefined;
   windowMs: number | undefined;
@@ -89,21 +105,28 @@ export class Bucket {
    * reset (told, projected, held) takes the full guard.
    */
   private ownEndAt = Number.NaN;
-  /** The last reset a response reported (never a projection of ours). */
-  private serverResetAt: number | undefined;
-  /**
-   * The lowest `remaining` the server reported in this window, and the admission index of the
-   * request it answered: with no reset from the server, a later request that sees clearly more
-   * left shows the server's window has rolled over (`apply`).
-   */
-  private lowest: Lowest | undefined;
+  /** The last reset a response reported (never a projection of ours; NaN: none, as `resetAtMs`). */
+  private serverResetAtMs = Number.NaN;
+  private get serverResetAt(): number | undefined {
+    return known(this.serverResetAtMs);
+  }
+  private set serverResetAt(at: number | undefined) {
+    this.serverResetAtMs = at ?? Number.NaN;
+  }
   /**
    * The window's lowest figures as they were read, oldest first (value, admission index, admissions
-   * made then; the last {@link LOWS_KEPT}): a call sent after one of them was read, whose figure
-   * reads more than it less its cost, was counted in another window (`countedAfresh`), even when
-   * a lower figure read after that call was sent is the window's lowest now.
+   * made then; the last {@link LOWS_KEPT}), in the first `lowsLength` entries: a call sent after
+   * one of them was read, whose figure reads more than it less its cost, was counted in another
+   * window (`countedAfresh`), even when a lower figure read after that call was sent is the
+   * window's lowest now. The last is the lowest `remaining` the server reported in this window
+   * (`lowestValue`): with no reset from the server, a later request that sees clearly more left
+   * shows the server's window has rolled over (`apply`). Made on the first figure and then
+   * reused, never replaced: a new object per figure, held until the tenant's next answer,
+   * outlived the young generation under many tenants and was copied by every collection.
    */
   private lows: number[] | undefined = undefined;
+  /** Entries of `lows` in use (3 per figure). */
+  private lowsLength = 0;
   /**
    * Admissions made when the current window opened (a reading that opened it, or a refill): a
    * request admitted earlier may have been counted in the window before, however its answer
@@ -152,8 +175,14 @@ export class Bucket {
   /** A shared store's word on the same (`adopt`), over every process's requests in flight. */
   private storeDoubts = false;
   private refillIndex = 0;
-  /** The reset the server told for the current window, before `sharpenReset`. */
-  private told: number | undefined;
+  /** The reset the server told for the current window, before `sharpenReset` (NaN: none, as `resetAtMs`). */
+  private toldMs = Number.NaN;
+  private get told(): number | undefined {
+    return known(this.toldMs);
+  }
+  private set told(at: number | undefined) {
+    this.toldMs = at ?? Number.NaN;
+  }
   /** That reset as the server's instant, when it told one (not a time left): it names the window. */
   private toldServerAt: number | undefined;
   private toldSlack = 0;
@@ -225,8 +254,7 @@ export class Bucket {
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
-    this.lowest = undefined;
-    this.lows = undefined;
+    this.lowsLength = 0;
     this.floor = undefined;
     this.windowFrom = this.admitted;
     this.doubted = 0;
@@ -352,8 +380,9 @@ export class Bucket {
    * call's time in the window from here.
    */
   release(index?: number, _at?: number, cost = 1, read = true): void {
-    const low = this.lowest;
-    if (low && (index ?? Infinity) < low.after && index !== low.index) this.doubted -= cost;
+    const n = this.lowsLength;
+    if (n > 0 && (index ?? Infinity) < (this.lows?.[n - 1] as number) && index !== this.lows?.[n - 2])
+      this.doubted -= cost;
     if (!read && index !== undefined) {
       this.endedUnread += cost;
       this.endedUnreadUntil = this.admitted;
@@ -498,10 +527,10 @@ export class Bucket {
       this.resetAt !== undefined &&
       resetAt <= this.resetAt + tol &&
       index !== undefined &&
-      this.lowest !== undefined &&
-      index < this.lowest.after &&
+      this.lowsLength > 0 &&
+      index < (this.lows?.[this.lowsLength - 1] as number) &&
       reading.remaining !== undefined &&
-      reading.remaining > this.lowest.value;
+      reading.remaining > (this.lowestValue as number);
     // The same of the figure of a request admitted before the window opened (`floor`): it may
     // be this window's count too, and a count-1 answer back after it is then no new window.
     const olderThanFloor =
@@ -549,7 +578,7 @@ export class Bucket {
     // A reset within the tolerance of the window's end (counted afresh) tells nothing of which
     // window each answer's reset named: then every figure read since this call went, below it.
     const since =
-      !newWindow || index === undefined || this.lowest === undefined
+      !newWindow || index === undefined || this.lowsLength === 0
         ? 0
         : rolled || (current === undefined && !this.projected)
           ? this.endedSince(index, reading.remaining)
@@ -558,8 +587,7 @@ export class Bucket {
             : 0;
     if (newWindow) {
       this.forgetEnded();
-      this.lowest = undefined;
-      this.lows = undefined;
+      this.lowsLength = 0;
       this.floor = undefined;
       this.windowFrom = this.admitted;
       this.held = false;
@@ -585,14 +613,8 @@ export class Bucket {
           this.floor = reading.remaining;
           this.floorAfter = this.admitted;
         }
-      } else if (reading.remaining < (this.lowest?.value ?? Infinity)) {
-        this.lowest = { value: reading.remaining, index, after: this.admitted };
-        const lows = (this.lows ??= []);
-        // A lower figure read before anything more was admitted supersedes the last one kept:
-        // both judge the same calls, and it proves more (not a 0, which proves no count afresh).
-        // So the last LOWS_KEPT keep the older figures, read before the calls in flight went.
-        if (reading.remaining > 0 && lows[lows.length - 1] === this.admitted) lows.length -= 3;
-        if (lows.push(reading.remaining, index, this.admitted) > 3 * LOWS_KEPT) lows.splice(0, 3);
+      } else if (reading.remaining < (this.lowestValue ?? Infinity)) {
+        this.keepLow(reading.remaining, index);
         this.doubted = Math.max(0, this.inFlight - cost);
       }
       // A call still in flight, admitted before this one's figure was read, may show a rise
@@ -611,7 +633,7 @@ export class Bucket {
         this.remaining,
         reading.remaining,
         others,
-        this.floor === undefined ? this.lowest?.value : Math.min(this.floor, this.lowest?.value ?? Infinity),
+        this.floor === undefined ? this.lowestValue : Math.min(this.floor, this.lowestValue ?? Infinity),
         newWindow,
         this.held,
         index !== undefined,
@@ -782,21 +804,38 @@ export class Bucket {
     return this.anyLow(countedAfresh, remaining, index, cost);
   }
 
-  /** Whether `test` holds of the window's lowest figure or of any of the last ones (`lows`). */
-  private anyLow(
-    test: (low: Lowest | undefined, remaining: number | undefined, index: number | undefined, cost: number) => boolean,
-    remaining: number | undefined,
-    index: number | undefined,
-    cost: number,
-  ): boolean {
-    if (test(this.lowest, remaining, index, cost)) return true;
+  /** Whether `test` holds of the window's lowest figure or of any of the last ones (`lows`), lowest first. */
+  private anyLow(test: LowTest, remaining: number | undefined, index: number | undefined, cost: number): boolean {
     const lows = this.lows;
-    if (lows)
-      for (let i = 0; i < lows.length; i += 3) {
-        const low = { value: lows[i] as number, index: lows[i + 1] as number, after: lows[i + 2] as number };
-        if (test(low, remaining, index, cost)) return true;
-      }
+    if (lows === undefined || remaining === undefined || index === undefined) return false;
+    for (let i = this.lowsLength - 3; i >= 0; i -= 3)
+      if (test(lows[i] as number, lows[i + 1] as number, lows[i + 2] as number, remaining, index, cost)) return true;
     return false;
+  }
+
+  /** The lowest `remaining` the server reported in this window (the last of `lows`), if any. */
+  private get lowestValue(): number | undefined {
+    return this.lowsLength > 0 ? this.lows?.[this.lowsLength - 3] : undefined;
+  }
+
+  /**
+   * Keeps a new lowest figure of the window, read from the call of admission `index`. A lower
+   * figure read before anything more was admitted supersedes the last one kept: both judge the
+   * same calls, and it proves more (not a 0, which proves no count afresh). So the last
+   * LOWS_KEPT keep the older figures, read before the calls in flight went.
+   */
+  private keepLow(value: number, index: number): void {
+    const lows = (this.lows ??= new Array<number>(3 * LOWS_KEPT).fill(0));
+    let n = this.lowsLength;
+    if (value > 0 && n > 0 && lows[n - 1] === this.admitted) n -= 3;
+    else if (n === 3 * LOWS_KEPT) {
+      lows.copyWithin(0, 3, n);
+      n -= 3;
+    }
+    lows[n] = value;
+    lows[n + 1] = index;
+    lows[n + 2] = this.admitted;
+    this.lowsLength = n + 3;
   }
 
   /** A call of `cost` units answered with a figure of `remaining` (`endedLog`). */
@@ -916,8 +955,7 @@ export class Bucket {
     this.resetAt = undefined;
     this.resetKind = undefined;
     this.serverResetAt = undefined;
-    this.lowest = undefined;
-    this.lows = undefined;
+    this.lowsLength = 0;
     this.floor = undefined;
     this.forgetEnded();
     this.doubted = 0;

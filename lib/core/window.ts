@@ -105,15 +105,6 @@ export function ceilSecond(ms: number): number {
   return Math.max(1000, Math.ceil(ms / 1000) * 1000);
 }
 
-/** The lowest `remaining` the server reported in a window, and when (see {@link recount}). */
-export interface Lowest {
-  readonly value: number;
-  /** Admission index of the request it answered. */
-  readonly index: number;
-  /** Admissions made by the time it came back: a request with an index from here on was sent after it. */
-  readonly after: number;
-}
-
 /**
  * Has the server started a new window that it did not announce with a reset? Within one window
  * what is left only goes down. A request sent after the lowest figure came back was counted
@@ -124,9 +115,8 @@ export interface Lowest {
  * as that bound read a reordered answer, 44 units above the lowest with costs of 4 to 18, as a
  * new window, and refilled 4 s early.)
  */
-export function rolledOver(low: Lowest | undefined, remaining: number | undefined, index: number | undefined): boolean {
-  if (remaining === undefined || index === undefined || low === undefined || index < low.after) return false;
-  return remaining > low.value;
+export function rolledOver(low: number, _lowIndex: number, after: number, remaining: number, index: number): boolean {
+  return index >= after && remaining > low;
 }
 
 /**
@@ -137,14 +127,26 @@ export function rolledOver(low: Lowest | undefined, remaining: number | undefine
  * window). A spent window (lowest 0) proves nothing (a 429 reads 0 again).
  */
 export function countedAfresh(
-  low: Lowest | undefined,
-  remaining: number | undefined,
-  index: number | undefined,
+  low: number,
+  lowIndex: number,
+  after: number,
+  remaining: number,
+  index: number,
   cost = 1,
 ): boolean {
-  if (remaining === undefined || index === undefined || low === undefined || low.value <= 0) return false;
-  return index > low.index && index >= low.after && remaining > low.value - Math.max(1, cost);
+  if (low <= 0) return false;
+  return index > lowIndex && index >= after && remaining > low - Math.max(1, cost);
 }
+
+/** A rule of a window's lowest figure (`low`, read from admission `lowIndex` when `after` were made) against a later reading. */
+export type LowTest = (
+  low: number,
+  lowIndex: number,
+  after: number,
+  remaining: number,
+  index: number,
+  cost: number,
+) => boolean;
 
 /**
  * What is left in a window after a reading of `remaining` (`others`: our other requests in

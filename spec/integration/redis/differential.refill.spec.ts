@@ -169,10 +169,10 @@ function copy(b: Bucket): Bucket {
 
 /** Fields of a bucket that hold instants (or spans of them): they move with the clock. */
 const TIMES = new Set([
-  'resetAt',
-  'told',
+  'resetAtMs',
+  'toldMs',
   'toldSlack',
-  'serverResetAt',
+  'serverResetAtMs',
   'awaitingSince',
   'nextSmoothAt',
   'probes',
