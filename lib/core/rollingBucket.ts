@@ -23,25 +23,27 @@ interface InFlight {
   cost: number;
   through: number;
   answeredAt: number | undefined;
+  /** The number of its figure among every figure read (`readCount`), -1 before one is read. */
+  readSeq: number;
 }
 
 /** The figure that set what others spent: its call's admission index, what it left and counted, when the call was sent, its units. */
 interface SetBy {
-  readonly index: number;
-  readonly left: number;
-  readonly count: number;
-  readonly sent: number;
-  readonly units: number;
+  index: number;
+  left: number;
+  count: number;
+  sent: number;
+  units: number;
 }
 
 /** A figure read (`apply`): of which call, when, what the server had counted, and the call's units. */
 interface Read {
-  readonly index: number;
-  readonly at: number;
-  readonly count: number;
-  readonly units: number;
+  index: number;
+  at: number;
+  count: number;
+  units: number;
   /** What the figure left (`count` is the limit less it, as the limit was then). */
-  readonly left: number;
+  left: number;
 }
 
 /**
@@ -96,15 +98,23 @@ export class RollingBucket extends Bucket {
    * the Redis store keeps them): `others` counts them, so
    * while they stay in our log they count once, not twice (`doubled`).
    */
-  private othersLogged: number[] = [];
+  private readonly othersLogged: number[] = [];
+  /** Entries of `othersLogged` in use (the array is kept, so that setting `others` allocates nothing). */
+  private othersLoggedLength = 0;
   /** The figure that last set `others` (`capOthers`); none for one that left nothing or of a call not known. */
   private othersSetBy: SetBy | undefined;
+  /** The record `othersSetBy` points at when set, made once and reused. */
+  private setBySlot: SetBy | undefined;
   /** A figure set `others` while later calls of ours were in flight (`awaitsAnswers`). */
   private othersAwait = false;
-  /** The figures read last, oldest first (so `at` never decreases). */
+  /**
+   * The figures read last, oldest first (so `at` never decreases): at most {@link READS_KEPT},
+   * the oldest record reused for the next figure. A record per figure, held for the tenant's
+   * next answers, outlived the young generation under many tenants.
+   */
   private readonly reads: Read[] = [];
-  /** The admission indices of `reads`. */
-  private readonly readSet = new Set<number>();
+  /** Figures read so far (`reads` keeps the last {@link READS_KEPT}). */
+  private readCount = 0;
   /**
    * Our calls, by index, sent before the call whose figure last set `others`, that may not have
    * reached the server by its send (see `missedBy`): that figure may not count them, so, once
@@ -192,7 +202,7 @@ export class RollingBucket extends Bucket {
     this.inFlight += cost;
     this.pendingUnits += cost;
     this.admittedUnits += cost;
-    this.pending.set(index, { sentAt: now, cost, through: this.admittedUnits, answeredAt: undefined });
+    this.pending.set(index, { sentAt: now, cost, through: this.admittedUnits, answeredAt: undefined, readSeq: -1 });
     this.lastCallAt = Math.max(this.lastCallAt, now);
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
     if (this.pacing === 'smooth') this.nextSmoothAt = this.nextSlot(now, this.spacing() * cost);
@@ -309,15 +319,19 @@ export class RollingBucket extends Bucket {
         this.unread.delete(index);
         // Only the last reads are kept: forgetting one takes fewer later calls as counted, and
         // a figure of a call sent before it was read can no longer be told fresh (`forgottenAt`).
-        this.readSet.add(index);
-        if (
-          this.reads.push({ index, at: now ?? -Infinity, count: serverCount, units, left: reading.remaining }) >
-          READS_KEPT
-        ) {
-          const gone = this.reads.shift() as Read;
-          this.readSet.delete(gone.index);
-          this.forgottenAt = Math.max(this.forgottenAt, gone.at);
-        }
+        let r: Read;
+        if (this.reads.length >= READS_KEPT) {
+          r = this.reads.shift() as Read;
+          this.forgottenAt = Math.max(this.forgottenAt, r.at);
+        } else r = { index: 0, at: -Infinity, count: 0, units: 0, left: 0 };
+        r.index = index;
+        r.at = now ?? -Infinity;
+        r.count = serverCount;
+        r.units = units;
+        r.left = reading.remaining;
+        this.reads.push(r);
+        if (call) call.readSeq = this.readCount;
+        this.readCount++;
       }
       // Every call the server counts may be one of ours (those sent after this one can overtake
       // it on the way): the window frees as our oldest calls leave it, which our own log times
@@ -349,10 +363,15 @@ export class RollingBucket extends Bucket {
     units: number,
     later: number,
   ): void {
-    this.othersSetBy =
-      index === undefined || sentAt === undefined || left <= 0
-        ? undefined
-        : { index, left, count, sent: sentAt, units };
+    if (index === undefined || sentAt === undefined || left <= 0) this.othersSetBy = undefined;
+    else {
+      const f = (this.othersSetBy = this.setBySlot ??= { index: 0, left: 0, count: 0, sent: -Infinity, units: 0 });
+      f.index = index;
+      f.left = left;
+      f.count = count;
+      f.sent = sentAt;
+      f.units = units;
+    }
     if (this.othersSetBy !== undefined && this.others > 0 && later > 0 && this.pendingUnits - units > 0)
       this.othersAwait = true;
   }
@@ -390,13 +409,15 @@ export class RollingBucket extends Bucket {
     if (cap >= this.others) return;
     this.others = cap;
     // Those the figure took as gone are not counted twice any more: it counts none of them now.
-    this.othersLogged = [];
+    this.othersLoggedLength = 0;
   }
 
   /** Another client's spend, as a figure read at `now` showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
   private setOthers(count: number, until: number, firstAt: number, now: number | undefined, logged: number[]): void {
     this.others = count;
-    this.othersLogged = logged.slice(0, Math.min(READS_KEPT, Math.max(0, count)));
+    const n = Math.min(READS_KEPT, Math.max(0, count), logged.length);
+    for (let i = 0; i < n; i++) this.othersLogged[i] = logged[i] as number;
+    this.othersLoggedLength = n;
     this.othersUntil = until;
     this.othersFirstAt = firstAt;
     const oldest = this.head < this.log.length ? this.log[this.head] : undefined;
@@ -422,10 +443,10 @@ export class RollingBucket extends Bucket {
    * what `others` holds at `now`.
    */
   private doubled(now: number): number {
-    if (this.othersLogged.length === 0) return 0;
+    if (this.othersLoggedLength === 0) return 0;
     const horizon = now - this.ownWindow(this.guardMs, this.tight);
     let n = 0;
-    for (const e of this.othersLogged) if (e > horizon) n++;
+    for (let i = 0; i < this.othersLoggedLength; i++) if ((this.othersLogged[i] as number) > horizon) n++;
     return Math.min(n, Math.max(0, this.othersAt(now) - this.unreadUnits));
   }
 
@@ -495,7 +516,8 @@ export class RollingBucket extends Bucket {
    * ended without a figure since). They count beside `others` until a figure counts them.
    */
   private missedBy(index: number, sentAt: number, seen: boolean): void {
-    this.unread.clear();
+    // Cleared only when it holds something: clearing a map makes it a new table.
+    if (this.unread.size > 0) this.unread.clear();
     this.unreadUnits = 0;
     if (!seen) return;
     const add = (k: number, u: Unread) => {
@@ -504,8 +526,13 @@ export class RollingBucket extends Bucket {
       this.unreadUnits += u.units;
     };
     for (const [k, call] of this.pending)
-      if (!this.readSet.has(k)) add(k, { units: call.cost, arrivedBy: call.answeredAt ?? Infinity });
+      if (!this.wasRead(call)) add(k, { units: call.cost, arrivedBy: call.answeredAt ?? Infinity });
     for (const u of this.silent) add(u.index, u);
+  }
+
+  /** Whether the figure of a call in flight is among the last read (`reads`). */
+  private wasRead(call: InFlight): boolean {
+    return call.readSeq >= 0 && call.readSeq >= this.readCount - READS_KEPT;
   }
 
   /** What others spent, as far as we know at `now`, and our calls the figure may have missed. */
@@ -536,7 +563,7 @@ export class RollingBucket extends Bucket {
     // end, so it keeps the whole guard (logged later by what `ownGuard` takes off).
     const answered = call.answeredAt;
     const end = answered ?? (at ?? sent) + this.guardMs - this.ownGuard(this.guardMs, this.tight);
-    if (!this.readSet.has(key)) {
+    if (!this.wasRead(call)) {
       // Ended without a figure: it reached the server by its answer, or, let go, by the guard
       // after (as its log entry takes it).
       const arrivedBy = answered ?? (at ?? sent) + this.guardMs;
@@ -615,7 +642,7 @@ export class RollingBucket extends Bucket {
     this.othersFirstAt = 0;
     this.ownFirstGoneAt = Infinity;
     this.others = 0;
-    this.othersLogged = [];
+    this.othersLoggedLength = 0;
     this.othersSetBy = undefined;
     this.othersAwait = false;
     this.unread.clear();
