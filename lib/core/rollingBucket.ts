@@ -415,7 +415,8 @@ export class RollingBucket extends Bucket {
   /** Another client's spend, as a figure read at `now` showed it: `count` units, the oldest leaving at `firstAt`, all by `until`. */
   private setOthers(count: number, until: number, firstAt: number, now: number | undefined, logged: number[]): void {
     this.others = count;
-    const n = Math.min(READS_KEPT, Math.max(0, count), logged.length);
+    // Whole entries (as `slice` took them): a spend of 1.5 units keeps 1, and none for NaN.
+    const n = Math.min(READS_KEPT, logged.length, Math.floor(Math.max(0, count)) || 0);
     for (let i = 0; i < n; i++) this.othersLogged[i] = logged[i] as number;
     this.othersLoggedLength = n;
     this.othersUntil = until;
