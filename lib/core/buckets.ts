@@ -211,6 +211,16 @@ export class BucketRegistry {
    * the buckets themselves (`Bucket.pins`): a map set and deleted at every request churns its
    * table, and at 10,000 tenants each churned table is garbage that outlives the young generation.
    */
+  /** A group of waiting requests on `g.buckets` opened (the limiter's queue's hook). */
+  opened(g: { readonly buckets: readonly Bucket[] }): void {
+    this.pin(g.buckets, 1);
+  }
+
+  /** A group of waiting requests on `g.buckets` closed (the limiter's queue's hook). */
+  closed(g: { readonly buckets: readonly Bucket[] }): void {
+    this.pin(g.buckets, -1);
+  }
+
   pin(buckets: readonly Bucket[], delta: 1 | -1): void {
     let now: number | undefined;
     for (const b of buckets) {

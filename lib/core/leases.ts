@@ -9,7 +9,7 @@
  */
 import type { SchedulerLike } from 'rxjs';
 import { inRealTime } from './clock.js';
-import { DrainTimer } from './timer.js';
+import { DrainTimer, type TimerHost } from './timer.js';
 
 /** What a lease list keeps of a permit: fields on the permit, no object of its own. */
 export interface Leased {
@@ -28,7 +28,7 @@ export interface Leased {
   expire(now: number): void;
 }
 
-export class LeaseList {
+export class LeaseList implements TimerHost {
   private head: Leased | undefined = undefined;
   private tail: Leased | undefined = undefined;
   /** Set for the head's lease, on the head's clock; one set for an earlier end stays (it sets the next). */
@@ -36,15 +36,19 @@ export class LeaseList {
 
   /** @param ms The lease length. */
   constructor(
-    scheduler: SchedulerLike,
+    private readonly scheduler: SchedulerLike,
     private readonly ms: number,
   ) {
-    this.timer = new DrainTimer(
-      scheduler,
-      () => (this.head === undefined ? scheduler.now() : this.head.leaseNow()),
-      () => this.expire(),
-      true,
-    );
+    this.timer = new DrainTimer(scheduler, this, true);
+  }
+
+  /** The timer's clock: the head's limiter's. */
+  timerNow(): number {
+    return this.head === undefined ? this.scheduler.now() : this.head.leaseNow();
+  }
+
+  timerFired(): void {
+    this.expire();
   }
 
   /**

@@ -9,7 +9,7 @@ import { rulesOf } from './credential.js';
 import { Engine } from './engine.js';
 import { QuotaExhaustedError, RetryLimitError, type BlockedError } from './errors.js';
 import type { LimiterEvent, RequestSummary } from './events.js';
-import { showAs, showView } from './inspect.js';
+import { showAllAs, showView } from './inspect.js';
 import { keyLabel } from './keyLabel.js';
 import { leakyWithSharedStore } from './leakyBucket.js';
 import { parseLimiterOptions, type LimiterOptions } from './options.js';
@@ -58,18 +58,14 @@ export class Limiter {
   /** @internal */ readonly backoff: { readonly baseMs: number; readonly maxMs: number; readonly random: () => number };
   /** @internal In-flight sharing and the GET cache, used by `rateLimit`. */
   readonly sharing: RequestSharing;
-  /** The current limit state; replays the latest snapshot to each new subscriber. */
-  readonly state$: Observable<LimiterSnapshot>;
-  /** What the limiter does, and why. Hot: subscribe before the requests you want to see. */
-  readonly events$: Observable<LimiterEvent>;
   private readonly engine: Engine;
 
   /** Prefer {@link createLimiter}; the options are checked here (a `TypeError` names each bad one). */
   constructor(options: LimiterOptions) {
     const { key, labelSecret, ...opts } = parseLimiterOptions(options);
-    showAs(
+    showAllAs(
       this,
-      showView('Limiter', () => this.snapshot),
+      showView('Limiter', (l: Limiter) => l.snapshot),
     );
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key, labelSecret);
@@ -104,8 +100,16 @@ export class Limiter {
     const engine = (this.engine = new Engine(opts, this.key, session, credential));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
-    this.state$ = engine.out.state$;
-    this.events$ = engine.out.events$;
+  }
+
+  /** The current limit state; replays the latest snapshot to each new subscriber. */
+  get state$(): Observable<LimiterSnapshot> {
+    return this.engine.out.state$;
+  }
+
+  /** What the limiter does, and why. Hot: subscribe before the requests you want to see. */
+  get events$(): Observable<LimiterEvent> {
+    return this.engine.out.events$;
   }
 
   /**

@@ -13,7 +13,7 @@ import {
 } from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
 import { LimiterPoolFullError } from './errors.js';
-import { showAs, showView } from './inspect.js';
+import { showAllAs, showView } from './inspect.js';
 import { Heap } from './heap.js';
 import { keyLabel } from './keyLabel.js';
 import type { Limiter } from './limiter.js';
@@ -125,9 +125,9 @@ export class LimiterPool {
 
   /** Use {@link createLimiterPool}, which checks the options and names every bad one. */
   constructor(options: LimiterPoolOptions) {
-    showAs(
+    showAllAs(
       this,
-      showView('LimiterPool', () => this.snapshot()),
+      showView('LimiterPool', (p: LimiterPool) => p.snapshot()),
     );
     const { idleMs, max, stateIntervalMs, limiterOptions } = parsePoolOptions(options);
     this.options = limiterOptions;

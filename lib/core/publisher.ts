@@ -20,6 +20,12 @@ export interface Totals {
   saved: number;
 }
 
+/** What the publisher reads: the limiter's clock, and its snapshot at an instant. */
+export interface PublisherHost {
+  readonly now: () => number;
+  snapshotAt(now: number): LimiterSnapshot;
+}
+
 export class Publisher implements Totals {
   /**
    * `state$`: the latest snapshot replayed to each new subscriber, pushed when something
@@ -28,9 +34,31 @@ export class Publisher implements Totals {
    * only, not two subjects and their observer lists, which at 10,000 tenants are out of the
    * CPU's caches (most limiters of a pool are never watched).
    */
-  readonly state$: Observable<LimiterSnapshot>;
-  /** `events$`: hot. */
-  readonly events$: Observable<LimiterEvent>;
+  get state$(): Observable<LimiterSnapshot> {
+    return (this.stateObservable ??= new Observable<LimiterSnapshot>((subscriber) => {
+      this.stateWatchers++;
+      this.flush(true);
+      const subject = (this.stateSubject ??= this.made(new BehaviorSubject(this.value as LimiterSnapshot)));
+      const subscription = subject.subscribe(subscriber);
+      return () => {
+        this.stateWatchers--;
+        subscription.unsubscribe();
+      };
+    }));
+  }
+
+  /** `events$`: hot. Made, as `state$`, when first asked for: an observable and a closure less on a limiter nobody watches. */
+  get events$(): Observable<LimiterEvent> {
+    return (this.eventsObservable ??= new Observable<LimiterEvent>((subscriber) => {
+      this.eventWatchers++;
+      const subscription = (this.eventsSubject ??= this.made(new Subject<LimiterEvent>())).subscribe(subscriber);
+      return () => {
+        this.eventWatchers--;
+        subscription.unsubscribe();
+      };
+    }));
+  }
+
   /**
    * The counters ({@link Totals}), in this object's own fields rather than an object of their
    * own: `sent` is counted at every request, and at 10,000 tenants one more object per limiter
@@ -41,6 +69,8 @@ export class Publisher implements Totals {
   rateLimited = 0;
   rejected = 0;
   saved = 0;
+  private stateObservable: Observable<LimiterSnapshot> | undefined;
+  private eventsObservable: Observable<LimiterEvent> | undefined;
   private stateSubject: BehaviorSubject<LimiterSnapshot> | undefined;
   private eventsSubject: Subject<LimiterEvent> | undefined;
   /** The latest snapshot pushed (kept, as a BehaviorSubject keeps it, after `close`). */
@@ -51,31 +81,10 @@ export class Publisher implements Totals {
   private dirty = true;
 
   constructor(
-    private readonly now: () => number,
+    private readonly host: PublisherHost,
     private readonly provider: string,
     private readonly key: string,
-    /** Builds the snapshot at `now`. */
-    private readonly build: (now: number) => LimiterSnapshot,
-  ) {
-    this.state$ = new Observable<LimiterSnapshot>((subscriber) => {
-      this.stateWatchers++;
-      this.flush(true);
-      const subject = (this.stateSubject ??= this.made(new BehaviorSubject(this.value as LimiterSnapshot)));
-      const subscription = subject.subscribe(subscriber);
-      return () => {
-        this.stateWatchers--;
-        subscription.unsubscribe();
-      };
-    });
-    this.events$ = new Observable<LimiterEvent>((subscriber) => {
-      this.eventWatchers++;
-      const subscription = (this.eventsSubject ??= this.made(new Subject<LimiterEvent>())).subscribe(subscriber);
-      return () => {
-        this.eventWatchers--;
-        subscription.unsubscribe();
-      };
-    });
-  }
+  ) {}
 
   /** The counters, as the snapshot shows them (a copy). */
   totals(): Totals {
@@ -100,14 +109,15 @@ export class Publisher implements Totals {
 
   emit(event: EventPayload<LimiterEvent>): void {
     if (this.eventWatchers === 0) return;
-    this.eventsSubject?.next({ ...event, at: this.now(), provider: this.provider, key: this.key } as LimiterEvent);
+    this.eventsSubject?.next({ ...event, at: this.host.now(), provider: this.provider, key: this.key } as LimiterEvent);
   }
 
   /** Pushes a fresh snapshot if anything changed and someone listens (or `force`). */
   flush(force = false): void {
     if (!force && (!this.dirty || this.stateWatchers === 0)) return;
     this.dirty = false;
-    const snapshot = this.build(this.now());
+    const host = this.host;
+    const snapshot = host.snapshotAt(host.now());
     // Closed, the subject is complete and keeps its last value (as `next` on it would).
     if (this.closed) return;
     this.value = snapshot;

@@ -94,6 +94,25 @@ const DEADLINE_INDEX = {
 const wakesFirst = (a: { wakeAt: number }, b: { wakeAt: number }) => a.wakeAt < b.wakeAt;
 const endsFirst = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
 
+type Before = (a: Group<unknown, unknown>, b: Group<unknown, unknown>) => boolean;
+
+/** The order of groups by their heads, for each order of values: one function for every limiter's queue. */
+const beforeByOrder = /* @__PURE__ */ new WeakMap<(value: never) => number, Before>();
+
+function beforeOf<T, M>(order: (value: T) => number): (a: Group<T, M>, b: Group<T, M>) => boolean {
+  let before = beforeByOrder.get(order);
+  if (before === undefined) {
+    before = (a, b) => {
+      const x = a.head;
+      const y = b.head;
+      if (!x || !y) return x !== undefined;
+      return x.priority > y.priority || (x.priority === y.priority && order(x.value as T) < order(y.value as T));
+    };
+    beforeByOrder.set(order, before);
+  }
+  return before;
+}
+
 /** What the owner of a {@link GroupedQueue} hears when a group starts or stops existing. */
 export interface GroupHooks<M> {
   opened?(meta: M): void;
@@ -136,12 +155,7 @@ export class GroupedQueue<T, M = undefined> {
     private readonly order: (value: T) => number,
     private readonly hooks: GroupHooks<M> = {},
   ) {
-    this.before = (a, b) => {
-      const x = a.head;
-      const y = b.head;
-      if (!x || !y) return x !== undefined;
-      return x.priority > y.priority || (x.priority === y.priority && this.order(x.value) < this.order(y.value));
-    };
+    this.before = beforeOf(order);
     this.ready = new Heap(
       this.before,
       GROUP_INDEX as { get(g: Group<T, M>): number; set(g: Group<T, M>, i: number): void },

@@ -110,10 +110,8 @@ function identity(options: LimiterOptions): string | undefined {
 export function shareLimiter(options: LimiterOptions, place: string): SharedLimiter {
   parseLimiterOptions(options); // a bad option is a TypeError naming it, before anything is shared
   const id = identity(options);
-  if (id === undefined) {
-    const limiter = createLimiter(options);
-    return { limiter, release: () => limiter.close(), retire: () => limiter.retire() };
-  }
+  if (id === undefined)
+    return new Hold({ limiter: createLimiter(options), place, fingerprint: '', holders: 1 }, undefined);
   const print = fingerprint(options);
   let entry = shared.get(id);
   if (entry && entry.fingerprint !== print) {
@@ -129,15 +127,41 @@ export function shareLimiter(options: LimiterOptions, place: string): SharedLimi
     shared.set(id, entry);
   }
   entry.holders++;
-  const held = entry;
-  let released = false;
-  const letGo = (retire: boolean) => async () => {
-    if (released) return;
-    released = true;
+  return new Hold(entry, id);
+}
+
+/**
+ * One holder's share of a limiter: a class, not two closures, as a pool holds one for each of
+ * its tenants.
+ */
+class Hold implements SharedLimiter {
+  private released = false;
+
+  constructor(
+    private readonly held: Entry,
+    /** Its entry's name in `shared`; none for a limiter not shared. */
+    private readonly id: string | undefined,
+  ) {}
+
+  get limiter(): Limiter {
+    return this.held.limiter;
+  }
+
+  release(): Promise<void> {
+    return this.letGo(false);
+  }
+
+  retire(): Promise<void> {
+    return this.letGo(true);
+  }
+
+  private async letGo(retire: boolean): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const held = this.held;
     held.holders--;
     if (held.holders > 0) return;
-    if (shared.get(id) === held) shared.delete(id);
+    if (this.id !== undefined && shared.get(this.id) === held) shared.delete(this.id);
     await (retire ? held.limiter.retire() : held.limiter.close());
-  };
-  return { limiter: held.limiter, release: letGo(false), retire: letGo(true) };
+  }
 }

@@ -9,6 +9,12 @@ import { backgroundTimer } from './clock.js';
 /** The longest delay `setTimeout` keeps (about 24.8 days); longer ones fire after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** What a timer asks of its owner: its clock, and what to do when it fires. */
+export interface TimerHost {
+  timerNow(): number;
+  timerFired(): void;
+}
+
 export class DrainTimer {
   private timer: { unsubscribe(): void; readonly closed?: boolean } | undefined;
   private at = Infinity;
@@ -19,8 +25,7 @@ export class DrainTimer {
    */
   constructor(
     private readonly scheduler: SchedulerLike,
-    private readonly now: () => number,
-    private readonly fire: () => void,
+    private readonly host: TimerHost,
     private readonly background = false,
   ) {}
 
@@ -32,11 +37,11 @@ export class DrainTimer {
     const work = () => {
       this.timer = undefined;
       this.at = Infinity;
-      this.fire();
+      this.host.timerFired();
     };
     // Node fires a timeout past 2^31 - 1 ms after 1 ms: a wait that long (a reset in year
     // 9999) is slept in pieces; the drain sets the timer again.
-    const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - this.now()));
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - this.host.timerNow()));
     this.timer = this.background ? backgroundTimer(this.scheduler, work, ms) : this.scheduler.schedule(work, ms);
   }
 
