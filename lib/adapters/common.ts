@@ -396,25 +396,41 @@ export function axiosRequestHeaders(
         return undefined;
     }
   }
-  const pairs: Array<[string, unknown]> = [];
-  const addAll = (headers: unknown): void => {
+  // As axios merges them: names without regard to case, the later source winning; common
+  // defaults, then this method's, then the rest, each the instance's then the config's. A
+  // `null` or `false` one is not sent (it unsets a default). An `undefined` one over a default
+  // leaves it or unsets it, as the axios version has it: such a request is not shared.
+  const merged = new Map<string, [string, unknown]>();
+  let unsure = false;
+  const layer = (headers: unknown, bucket: 'common' | 'method' | 'rest'): void => {
     if (typeof headers !== 'object' || headers === null) return;
+    // An AxiosHeaders holds its headers as its own fields, a `null` or `false` one (unset)
+    // too, which its `toJSON` leaves out; another object with a `toJSON` is read through it.
+    const h = headers as { toJSON?: unknown; normalize?: unknown };
     const source =
-      typeof (headers as { toJSON?: unknown }).toJSON === 'function'
+      typeof h.toJSON === 'function' && typeof h.normalize !== 'function'
         ? ((headers as { toJSON(): unknown }).toJSON() as object)
         : headers;
     for (const [name, value] of Object.entries(source)) {
+      const lower = name.toLowerCase();
       // axios's buckets of defaults: `common` and each method's.
       if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-        if (name.toLowerCase() === 'common' || name.toLowerCase() === m) addAll(value);
+        if ((bucket === 'common' && lower === 'common') || (bucket === 'method' && lower === m)) layer(value, 'rest');
         continue;
       }
-      pairs.push([name, value]);
+      if (bucket !== 'rest') continue;
+      if (value === undefined) unsure ||= merged.has(lower);
+      else if (value === null || value === false) merged.delete(lower);
+      else merged.set(lower, [name, value]);
     }
   };
   const defaults = instance?.defaults;
-  addAll(defaults?.headers);
-  addAll(config.headers);
+  for (const bucket of ['common', 'method', 'rest'] as const) {
+    layer(defaults?.headers, bucket);
+    layer(config.headers, bucket);
+  }
+  if (unsure) return undefined;
+  const pairs: Array<[string, unknown]> = [...merged.values()];
   // The config's own options win over the instance's, as axios merges them (an `undefined`
   // one leaves the instance's).
   const options = new Map<string, unknown>();

@@ -21,7 +21,8 @@ function api(defaults: Parameters<typeof axios.create>[0] = {}) {
   const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
     new Promise((resolve) => {
       const seen: Seen = {
-        user: (config.headers.get('authorization') as string | undefined) ?? null,
+        // A header set to `false` or `null` is not sent.
+        user: (config.headers.get('authorization') as string | false | null | undefined) || null,
         body: typeof config.data === 'string' ? config.data : null,
       };
       sent.push(seen);
@@ -59,6 +60,55 @@ describe('axios rateLimitedRequest: who a request is sent as is read when it is 
     expect((await firstValueFrom(me$)).data.user).toBe('Bearer alice');
     instance.defaults.headers['Authorization'] = 'Bearer bob';
     expect((await firstValueFrom(me$)).data.user).toBe('Bearer bob');
+  });
+});
+
+describe('axios: a header a call unsets or overrides is read as axios sends it', () => {
+  const me = (limiter: Limiter, instance: AxiosInstance, headers?: Record<string, unknown>) =>
+    firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me', ...(headers ? { headers } : {}) })).then(
+      (r) => r.data.user,
+    );
+
+  it.each([
+    ['null', null],
+    ['false', false],
+  ])(
+    'a call that unsets the default Authorization (%s) is not handed the signed-in answer, nor hands its own',
+    async (_, unset) => {
+      const { instance, sent } = api({
+        baseURL: 'https://api.example.com',
+        headers: { Authorization: 'Bearer alice' },
+      });
+      const limiter = limiterWithCache();
+      // Anonymous first, signed in joining; then the other way round (the cache included).
+      expect(await Promise.all([me(limiter, instance, { Authorization: unset }), me(limiter, instance)])).toEqual([
+        null,
+        'Bearer alice',
+      ]);
+      expect(await Promise.all([me(limiter, instance), me(limiter, instance, { Authorization: unset })])).toEqual([
+        'Bearer alice',
+        null,
+      ]);
+      expect(sent.map((s) => s.user)).toEqual([null, 'Bearer alice']);
+    },
+  );
+
+  it('a call that sets the Authorization in another case is sent and answered as that user', async () => {
+    const { instance } = api({ baseURL: 'https://api.example.com', headers: { Authorization: 'Bearer alice' } });
+    const limiter = limiterWithCache();
+    expect(await Promise.all([me(limiter, instance, { authorization: 'Bearer bob' }), me(limiter, instance)])).toEqual([
+      'Bearer bob',
+      'Bearer alice',
+    ]);
+    // The same user named either way is one request.
+    expect(await me(limiter, instance, { AUTHORIZATION: 'Bearer bob' })).toBe('Bearer bob');
+  });
+
+  it('a call that gives the default header `undefined` is sent on its own', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com', headers: { Authorization: 'Bearer alice' } });
+    const limiter = limiterWithCache();
+    await Promise.all([me(limiter, instance, { Authorization: undefined }), me(limiter, instance)]);
+    expect(sent).toHaveLength(2);
   });
 });
 
