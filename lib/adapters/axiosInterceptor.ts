@@ -6,7 +6,7 @@
 import type { AxiosAdapter, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import { isRetrySafe, type RequestInfo } from '../core/request.js';
+import { isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
 import { isResendable, withRetryCost } from '../core/resend.js';
 import type { ResponseLike } from '../core/response.js';
 import { fullUrl } from './axiosRequest.js';
@@ -149,7 +149,8 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
       url: fullUrl(instance, config),
       priority: config.rateLimit?.priority ?? defaultPriority,
       idempotencyKey: config.rateLimit?.idempotencyKey ?? idempotencyKeyOf(config.headers),
-      retry: config.rateLimit?.retry,
+      // A body read once (a stream) is not sent again, whatever `retry` says.
+      retry: isOneShotBody(config.data) ? false : config.rateLimit?.retry,
       cost: config.rateLimit?.cost,
     });
 

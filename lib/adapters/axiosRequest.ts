@@ -5,7 +5,7 @@
 import type { AxiosInstance, AxiosRequestConfig, AxiosResponse } from 'axios';
 import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import type { RequestInfo } from '../core/request.js';
+import { isOneShotBody, type RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import type {} from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
@@ -121,7 +121,8 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
         idempotencyKey ??
         config.rateLimit?.idempotencyKey ??
         idempotencyKeyOf(config.headers, defaultHeaders?.[method], defaultHeaders?.['common'], defaultHeaders),
-      retry: retry ?? config.rateLimit?.retry,
+      // A body read once (a stream) is not sent again, whatever `retry` says.
+      retry: isOneShotBody(config.data) ? false : (retry ?? config.rateLimit?.retry),
       cost: config.rateLimit?.cost,
       headers: axiosRequestHeaders(axiosInstance, method, config),
       shareKey: shareKey ?? config.rateLimit?.shareKey ?? axiosShareKey(config),

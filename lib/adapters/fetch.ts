@@ -4,7 +4,7 @@
  */
 import type { Limiter } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import { isRetrySafe, type RequestInfo } from '../core/request.js';
+import { isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
 import { isResendable, withRetryCost } from '../core/resend.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
@@ -116,8 +116,8 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  *   may send; a wait longer than the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`,
  *   and more than `maxRetries` 429s reject with `RetryLimitError` (`cause`: the last 429
  *   `Response`). A `Request` input is cloned before each attempt, so its body is sent each
- *   time; an `init.body` that is a `ReadableStream` cannot be sent twice, so that request is
- *   not retried.
+ *   time; an `init.body` read once (a `ReadableStream`, a Node `Readable`, an async iterable)
+ *   cannot be sent twice, so that request is not retried.
  * - A 429 that is **not** retried (a POST without an idempotency key, say) **resolves** with the
  *   429 `Response`, as plain `fetch` does; check `response.status`. The limiter has still read
  *   it, so every other request waits.
@@ -170,8 +170,9 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       idempotencyKey: idempotencyKeyOf(init?.headers !== undefined ? init.headers : request?.headers),
       retry: undefined,
     });
-    // A `ReadableStream` body cannot be sent twice; otherwise the method (and key) decide.
-    const resendable = !isStream(init?.body);
+    // A body read once (a stream, an async iterable) cannot be sent twice; otherwise the
+    // method (and key) decide.
+    const resendable = !isOneShotBody(init?.body);
     const safe = isRetrySafe(info, retryNonIdempotent);
 
     for (let attempt = 1; ; attempt++) {
@@ -309,10 +310,6 @@ function isRequest(input: unknown): input is Request {
     typeof r.method === 'string' &&
     typeof r.clone === 'function'
   );
-}
-
-function isStream(body: unknown): boolean {
-  return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
 }
 
 /**

@@ -9,7 +9,7 @@ import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { safePath } from '../core/events.js';
 import { LimiterPool } from '../core/pool.js';
-import type { RequestInfo } from '../core/request.js';
+import { isOneShotBody, type RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { withIdempotencyKey } from './axiosRequest.js';
 import type {} from './axiosSettings.js';
@@ -327,7 +327,8 @@ function infoOf(
     idempotencyKey:
       config.rateLimit?.idempotencyKey ??
       idempotencyKeyOf(config.headers, defaultHeaders?.[m], defaultHeaders?.['common'], defaultHeaders),
-    retry: config.rateLimit?.retry,
+    // A body read once (a stream) is not sent again, whatever `retry` says.
+    retry: isOneShotBody(config.data) ? false : config.rateLimit?.retry,
     cost: config.rateLimit?.cost,
     headers: axiosRequestHeaders(instance, m, config),
     shareKey: config.rateLimit?.shareKey ?? axiosShareKey(config),

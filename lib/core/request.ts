@@ -120,6 +120,33 @@ export function isRetrySafe(info: RequestInfo | undefined, retryNonIdempotent = 
 }
 
 /**
+ * Whether a request body can be read once only: a stream or an iterator (a WHATWG
+ * `ReadableStream`, a Node `Readable` such as `fs.createReadStream(…)`, an async generator, a
+ * `form-data` object). Such a request is not sent again after a 429, whatever `retry` says: its
+ * body is spent, and a second send would carry nothing (or fail). Strings, buffers, `Blob`,
+ * `FormData`, `URLSearchParams` and plain data are sent again whole.
+ */
+export function isOneShotBody(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  if (ArrayBuffer.isView(body) || body instanceof ArrayBuffer) return false;
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return false;
+  if (typeof FormData !== 'undefined' && body instanceof FormData) return false;
+  if (typeof URLSearchParams !== 'undefined' && body instanceof URLSearchParams) return false;
+  const b = body as {
+    getReader?: unknown;
+    pipe?: unknown;
+    [Symbol.asyncIterator]?: unknown;
+    [Symbol.iterator]?: unknown;
+  };
+  return (
+    typeof b.getReader === 'function' ||
+    typeof b.pipe === 'function' ||
+    typeof b[Symbol.asyncIterator] === 'function' ||
+    typeof b[Symbol.iterator] === 'function'
+  );
+}
+
+/**
  * What identifies a request for sharing and caching, or `undefined` when it must not be
  * shared: GET/HEAD only, not `shareKey: false`, and either its headers known or a `shareKey`
  * given. Two requests are identical when these strings are equal: same method, same URL (query

@@ -257,6 +257,19 @@ describe('attachRateLimiter', () => {
     expect(forbidden.calls).toBe(1);
   });
 
+  it('does not send again a body read once (a stream), even with rateLimit.retry', async () => {
+    const run = async (data: unknown) => {
+      const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? limited() : ok));
+      const client = axios.create({ adapter });
+      attachRateLimiter(client, fastLimiter(), { retryNonIdempotent: true });
+      const out = await settle(client.put('/upload', data, { rateLimit: { retry: true } }));
+      return { ok: out.ok, calls: calls.length };
+    };
+    expect(await run(Readable.from([Buffer.from('file')]))).toEqual({ ok: false, calls: 1 });
+    expect(await run({ a: 1 })).toEqual({ ok: true, calls: 2 });
+    expect(await run('text')).toEqual({ ok: true, calls: 2 });
+  });
+
   it('retries a 200 the provider reads as a rate limit (a throttle in the body), a POST too when it never ran', async () => {
     // As Shopify's GraphQL: a 200 whose body says THROTTLED; the transport hands it over as text.
     const infos: RequestInfo[] = [];
@@ -565,6 +578,22 @@ describe('rateLimitedRequest', () => {
     expect(errorOf(out)).toBe(thrown[1]);
     expect(isAxiosError(errorOf(out))).toBe(true);
     expect(calls).toHaveLength(3);
+  });
+
+  it('does not send again a body read once (a stream), even with retry', async () => {
+    const { adapter, calls } = fakeAdapter((_c, n) => (n === 1 ? limited() : ok));
+    const client = axios.create({ adapter });
+    const put = (data: unknown) =>
+      settle(
+        firstValueFrom(
+          rateLimitedRequest(fastLimiter(), client, { method: 'PUT', url: '/upload', data }, { retry: true }),
+        ),
+      );
+    expect((await put(Readable.from([Buffer.from('file')]))).ok).toBe(false);
+    expect(calls).toHaveLength(1);
+    calls.length = 0;
+    expect((await put('text')).ok).toBe(true);
+    expect(calls).toHaveLength(2);
   });
 
   it('is gated once even on an instance with attachRateLimiter', async () => {

@@ -65,9 +65,9 @@ describe('axios rateLimitedRequest: who a request is sent as is read when it is 
 
 describe('axios: a header a call unsets or overrides is read as axios sends it', () => {
   const me = (limiter: Limiter, instance: AxiosInstance, headers?: Record<string, unknown>) =>
-    firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me', ...(headers ? { headers } : {}) })).then(
-      (r) => r.data.user,
-    );
+    firstValueFrom(
+      rateLimitedRequest<Seen>(limiter, instance, { url: '/me', ...(headers ? { headers: headers as never } : {}) }),
+    ).then((r) => r.data.user);
 
   it.each([
     ['null', null],

@@ -221,6 +221,34 @@ describe('rateLimitedFetch', () => {
     });
   });
 
+  it('does not send again a body read once (a Node Readable, an async generator), even with retryNonIdempotent', async () => {
+    const run = async (body: unknown, method = 'PUT') => {
+      const fake = fakeFetch((_r, n) => (n === 1 ? limited() : ok));
+      const res = await rateLimitedFetch(fastLimiter(), { fetch: fake.fetch, retryNonIdempotent: true })(
+        'https://api.example.com/upload',
+        { method, body, duplex: 'half' } as RequestInit,
+      );
+      return { status: res.status, calls: fake.calls.length };
+    };
+    const { Readable } = await import('node:stream');
+    expect(await run(Readable.from([Buffer.from('file')]))).toEqual({ status: 429, calls: 1 });
+    expect(
+      await run(
+        (async function* () {
+          yield new Uint8Array([1, 2, 3]);
+        })(),
+      ),
+    ).toEqual({ status: 429, calls: 1 });
+    // Bodies sent whole each time are sent again.
+    expect(await run('text')).toEqual({ status: 200, calls: 2 });
+    expect(await run(new Uint8Array([1, 2]))).toEqual({ status: 200, calls: 2 });
+    expect(await run(new Blob(['b']))).toEqual({ status: 200, calls: 2 });
+    expect(await run(new URLSearchParams({ a: '1' }))).toEqual({ status: 200, calls: 2 });
+    const form = new FormData();
+    form.append('a', '1');
+    expect(await run(form)).toEqual({ status: 200, calls: 2 });
+  });
+
   it('gives the limiter the cost of option cost: the same for every call, or per call from a function', async () => {
     const { provider, infos } = recording();
     const fake = fakeFetch(() => ok);
