@@ -204,19 +204,19 @@ function lineOf(e: LimiterEvent): string {
     case 'response':
       return `${who}${req} answered ${e.status}`;
     case 'rate-limited':
-      return `${who}${req} got ${e.status}; retry at ${iso(e.retryAt)} (from ${e.source}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
+      return `${who}${req} got ${e.status}; retry at ${isoOrNever(e.retryAt)} (from ${e.source}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
     case 'paused':
-      return `${who} paused until ${iso(e.until)} (${e.reason}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
+      return `${who} paused until ${isoOrNever(e.until)} (${e.reason}${e.bucket ? `, bucket ${e.bucket}` : ''})`;
     case 'resumed':
       return `${who} resumed`;
     case 'retry-scheduled':
       return `${who}${req} retry #${e.attempt} in ${e.delayMs} ms`;
     case 'quota-exhausted':
-      return `${who}${req} refused: bucket ${e.bucket} empty until ${iso(e.resumeAt)}`;
+      return `${who}${req} refused: bucket ${e.bucket} empty until ${isoOrNever(e.resumeAt)}`;
     case 'queue-full':
       return `${who}${req} refused: queue full (${e.maxQueue})`;
     case 'blocked':
-      return `${who} BLOCKED by the provider (HTTP ${e.status}); nothing is sent until ${e.until === null ? 'unblock()' : iso(e.until)}`;
+      return `${who} BLOCKED by the provider (HTTP ${e.status}); nothing is sent until ${e.until === null ? 'unblock()' : isoOrNever(e.until)}`;
     case 'unblocked':
       return `${who} unblocked`;
     case 'limit-changed':
@@ -228,8 +228,14 @@ function lineOf(e: LimiterEvent): string {
   }
 }
 
-function iso(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : 'never';
+/**
+ * An instant as ISO 8601, `never` when infinite. A reset or wait a server put past what a Date
+ * can hold (±8.64e15 ms) is written as a number: `toISOString` would throw, and a `RangeError`
+ * thrown in `logEvents`' subscriber ended the process.
+ */
+export function isoOrNever(ms: number): string {
+  if (!Number.isFinite(ms)) return 'never';
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${Math.round(ms)} ms (past the Date range)`;
 }
 
 /** Longest path a request summary keeps (longer ones are cut at a segment boundary and end in `…`). */

@@ -162,10 +162,14 @@ export class PausePolicy {
         : mine.filter(
             (b) => (at === undefined && b.remaining === 0) || (serverEnd(b) && (b.remaining === 0 || shownEmpty(b))),
           );
+      // A leaky bucket holds until one unit is back, not until it is full again (its `resetAt`:
+      // a 40-unit Shopify REST bucket, 20 s for what comes back in 0.5 s). Either end comes from
+      // what a server told, so one past `maxServerWaitMs` is not held for, as a wait told is not
+      // (a capacity of 10^15 read as 15 million years).
       const resets = candidates
         .filter((b) => at === undefined || serverEnd(b))
-        .map((b) => b.resetAt)
-        .filter((x): x is number => x !== undefined && x > now);
+        .map((b) => (b.leaky ? b.availableAt(now, 0, Infinity) : b.resetAt))
+        .filter((x): x is number => x !== undefined && x > now && x - now <= host.maxServerWaitMs);
       if (resets.length) {
         at = Math.max(...resets);
         source = 'reset';

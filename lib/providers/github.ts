@@ -74,7 +74,7 @@ const LIMIT_MESSAGE = /rate limit/i;
 const MESSAGE_CHARS = 500;
 
 const SECONDARY = [CONTENT_MINUTE, CONTENT_HOUR, POINTS_REST, POINTS_GRAPHQL];
-const known = (name: string) => name in RESOURCES || SECONDARY.includes(name);
+const known = (name: string) => Object.hasOwn(RESOURCES, name) || SECONDARY.includes(name);
 const schema = z
   .strictObject({
     ...commonShape,
@@ -184,7 +184,7 @@ export function github(options: GithubOptions = {}): Provider {
       const told = res.header('x-ratelimit-resource')?.trim().toLowerCase() ?? '';
       // The server's name wins when it is one we know; an unknown name would make a bucket
       // that every request counts against, so the URL's resource is used instead.
-      const name = RESOURCE_NAME.test(told) && told in RESOURCES ? told : githubResource(request);
+      const name = RESOURCE_NAME.test(told) && Object.hasOwn(RESOURCES, told) ? told : githubResource(request);
       const bucket = primary(res, name);
       const buckets = bucket ? [bucket] : [];
       const retry = readRetryAfter(res);
