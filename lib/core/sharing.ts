@@ -214,7 +214,8 @@ export class RequestSharing {
  * not be kept. Never with `Cache-Control: no-store`, `no-cache` (it must be revalidated first,
  * which this cache does not do) or `private` (meant for one user's cache), not with
  * `Set-Cookie` (a session or token the server gave this one request: served again, a later
- * caller would get the same session), not with `Vary: *`, and with any other `Vary` only when
+ * caller would get the same session), not with `Vary: *` or `Vary: Cookie` (a browser's cookies
+ * are not among the headers a request is keyed by), and with any other `Vary` only when
  * the request's headers were part of its key (every header is: a request that differs in a
  * header the response varies on has another key). A directive list too long to be honest is
  * not cached.
@@ -224,7 +225,15 @@ export function cacheLifetime(res: ResponseLike, headersKnown: boolean, ttlMs: n
   const vary = res.header('vary');
   if (vary !== undefined && vary.trim() !== '') {
     if (vary.length > MAX_DIRECTIVES_CHARS || !headersKnown) return 0;
-    if (vary.split(',').some((name) => name.trim() === '*')) return 0;
+    // `*`, or the cookies: a browser adds them itself, unseen in the request's headers and so
+    // in no key (a session changed, the next user got the last one's answer).
+    if (
+      vary.split(',').some((name) => {
+        const n = name.trim().toLowerCase();
+        return n === '*' || n === 'cookie';
+      })
+    )
+      return 0;
   }
   return Math.min(ttlMs, serverFreshness(res, now));
 }
@@ -417,8 +426,9 @@ const MAX_COPY_DEPTH = 256;
  * A copy of a response that its subscriber can consume and change on its own, or `undefined`
  * when none can be made. A fetch `Response` is cloned (its body can be read once). Any other
  * object keeps its prototype (an Angular `HttpResponse` is still one) and its fields, with its
- * body (`data`, `body`, `response`) copied deeply and its headers (`headers`,
- * `responseHeaders`) copied when they are plain data (axios's; Angular's are immutable): so a
+ * body (`data`, `body`, `response`) copied deeply, its headers (`headers`,
+ * `responseHeaders`) copied when they are plain data (axios's; Angular's are immutable), and
+ * axios's `config` copied one level down with its headers: so a
  * caller that annotates, sorts or filters its response in place changes no other caller's, and
  * not the cache's. A body of anything but JSON-like data, bytes, `Blob`s and dates (a class
  * instance a transform made, a `Map`) cannot be copied.
@@ -447,6 +457,8 @@ export function copyOf<T>(value: T): T | undefined {
     const d = descriptors[field];
     if (d !== undefined && 'value' in d) descriptors[field] = { ...d, value: copyHeaders(d.value) };
   }
+  const config = descriptors['config'];
+  if (config !== undefined && 'value' in config) descriptors['config'] = { ...config, value: copyConfig(config.value) };
   return Object.create(Object.getPrototypeOf(value) as object | null, descriptors) as T;
 }
 
@@ -457,7 +469,7 @@ export function copyOf<T>(value: T): T | undefined {
  * `isAxiosError`, our guards still hold) and own fields (message, name, status, stack, code),
  * with the body (`data`, `body`, `response`; Angular's `error`) copied as {@link copyOf} copies a
  * response's (an axios `response` is itself copied so), plain headers copied, and axios's
- * `config` copied one level down. The request, the cause and any field that cannot be copied
+ * `config` copied one level down, its headers too. The request, the cause and any field that cannot be copied
  * (a class instance) stay shared. An error whose message or name lives outside its own fields (a `DOMException`,
  * a class with private fields behind them) cannot be copied: it is handed on as it is.
  */
@@ -476,7 +488,7 @@ export function copyOfError<E>(error: E): E {
         // by its fields, its getters would fail.
         if (copy === UNCOPIABLE) copy = Object.getPrototypeOf(v) === Object.prototype ? (copyOf(v) ?? v) : v;
       } else if (HEADER_FIELDS.includes(field)) copy = copyHeaders(v);
-      else if (field === 'config' && Object.getPrototypeOf(v) === Object.prototype) copy = { ...v };
+      else if (field === 'config') copy = copyConfig(v);
       descriptors[field] = { ...d, value: copy };
     }
     // From V8 12 (Node 22) `stack` is an own accessor that reads the original's internal slot:
@@ -551,6 +563,21 @@ function copyData(value: unknown, depth: number): unknown {
  * lists), copied with their prototype; other containers (Angular's immutable `HttpHeaders`)
  * as they are.
  */
+/**
+ * axios's `config` (of a response or an error), copied one level down with its headers: a
+ * caller that changes its own (axios-retry marks it, an app sets a header on it) changes no
+ * other caller's, nor the cache's. Anything but a plain object is kept.
+ */
+function copyConfig(config: unknown): unknown {
+  if (typeof config !== 'object' || config === null) return config;
+  // Plain, or without a prototype (axios 1.x makes its configs so).
+  const proto = Object.getPrototypeOf(config) as object | null;
+  if (proto !== Object.prototype && proto !== null) return config;
+  const out = Object.assign(Object.create(proto) as Record<string, unknown>, config);
+  if ('headers' in out) out['headers'] = copyHeaders(out['headers']);
+  return out;
+}
+
 function copyHeaders(headers: unknown): unknown {
   if (typeof headers !== 'object' || headers === null) return headers;
   const entries = Object.entries(headers);

@@ -348,10 +348,11 @@ export class PacedSubscription<T> extends Waiter {
         return;
       }
     }
-    // The answer is out: an identical request made from now on (from a subscriber's handler, or
+    // A value is out: an identical request made from now on (from a subscriber's handler, or
     // before the request observable completes) would join only to get the completion, without
-    // a value. It is sent anew (or served from the cache) instead.
-    if (res !== undefined && sharing.dedupe) sharing.untrack(key, this);
+    // that value. It is sent anew (or served from the cache) instead. So after any value, read
+    // as a response or not (a plain body, an event of a stream of them).
+    if (sharing.dedupe) sharing.untrack(key, this);
     const hub = this.hub;
     if (!hub) {
       this.subscriber.next(value);
@@ -377,6 +378,14 @@ export class PacedSubscription<T> extends Waiter {
    * as if it had never joined.
    */
   private keepAlone(hub: Hub<T>, value: T): void {
+    this.sendOthersAlone(hub)?.next(value);
+  }
+
+  /**
+   * Leaves in `hub` only its first subscriber still there, which it returns; each other one has
+   * its request sent on its own, as if it had never joined.
+   */
+  private sendOthersAlone(hub: Hub<T>): Subscriber<T> | undefined {
     const live = hub.subscribers.filter((s) => !s.closed);
     const own = live.includes(hub.first) ? hub.first : live[0];
     hub.subscribers.splice(0, hub.subscribers.length, ...(own ? [own] : []));
@@ -399,7 +408,16 @@ export class PacedSubscription<T> extends Waiter {
       s.add(alone);
       alone.start();
     }
-    own?.next(value);
+    return own;
+  }
+
+  /** Does the response in this error set a cookie? (Then it is not handed to the others.) */
+  private setsCookie(error: unknown): boolean {
+    try {
+      return extractorOf(this.owner.limiter, this.owner.config)(error)?.header('set-cookie') !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -407,12 +425,14 @@ export class PacedSubscription<T> extends Waiter {
    * error goes as it is to the first subscriber (the one it was sent for; else the first still
    * there) and as a copy of its own to each other one (see {@link copyOfError}), all made before
    * any is handed out: a caller that changes its error (axios-retry marks its `config`, an app
-   * annotates it) changes no other caller's.
+   * annotates it) changes no other caller's. An error whose response sets a cookie goes to the
+   * first only, as such an answer does (`keepAlone`): each other one is sent on its own.
    */
   private end(ok: boolean, error: unknown): void {
     if (this.state !== RUNNING) return;
-    this.state = ENDED;
     const hub = this.hub;
+    if (!ok && hub && hub.subscribers.length > 1 && this.setsCookie(error)) this.sendOthersAlone(hub);
+    this.state = ENDED;
     const targets = hub ? [...hub.subscribers] : [this.subscriber];
     const own = hub && targets.includes(hub.first) ? hub.first : targets[0];
     const errors = ok ? [] : targets.map((s) => (s === own ? error : copyOfError(error)));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { HttpService } from '@nestjs/axios';
-import axios, { type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import axios, { AxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { firstValueFrom } from 'rxjs';
 import { createLimiter, providers, type Limiter } from '../../lib/index.js';
 import { rateLimitedRequest } from '../../lib/adapters/axios.js';
@@ -238,5 +238,45 @@ describe('axios: an answer that sets a cookie is not handed to the GETs that joi
     );
     expect(n).toBe(3);
     expect(cookies.flat().sort()).toEqual(['sid=1', 'sid=2', 'sid=3']);
+  });
+
+  it('nor is an error whose response sets one: each joined GET is sent on its own', async () => {
+    let n = 0;
+    const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
+      new Promise((_resolve, reject) => {
+        const sid = `sid=${++n}`;
+        const response = { status: 404, statusText: '', headers: { 'set-cookie': [sid] }, data: {}, config };
+        setTimeout(() => reject(new AxiosError('Not Found', AxiosError.ERR_BAD_REQUEST, config, {}, response)), 20);
+      });
+    const instance = axios.create({ baseURL: 'https://api.example.com', adapter });
+    const limiter = limiterWithCache();
+    const cookies = await Promise.all(
+      [0, 1, 2].map((): Promise<unknown> =>
+        firstValueFrom(rateLimitedRequest(limiter, instance, { url: '/session' })).catch(
+          (e: AxiosError) => e.response?.headers['set-cookie'],
+        ),
+      ),
+    );
+    expect(n).toBe(3);
+    expect((cookies as string[][]).flat().sort()).toEqual(['sid=1', 'sid=2', 'sid=3']);
+  });
+});
+
+describe('axios: what a caller changes of its shared answer reaches no other caller', () => {
+  it('its config and the config’s headers are its own, and the cache’s are untouched', async () => {
+    const { instance } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' }))),
+    );
+    if (a === undefined || b === undefined) throw new Error('two answers expected');
+    expect(a.config).not.toBe(b.config);
+    a.config.headers.set('X-Tampered', '1');
+    a.config.timeout = 1;
+    expect(b.config.headers.get('X-Tampered')).toBeUndefined();
+    expect(b.config.timeout).not.toBe(1);
+    const cached = await firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' }));
+    expect(cached.config.headers.get('X-Tampered')).toBeUndefined();
+    expect(cached.config.timeout).not.toBe(1);
   });
 });

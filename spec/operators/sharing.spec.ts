@@ -65,6 +65,31 @@ describe('spending less of the quota', () => {
     expect(out.events.filter((e) => e.type === 'shared')).toHaveLength(4);
   });
 
+  it('an identical GET made from a subscriber’s handler, after the answer went out, gets an answer of its own', () => {
+    // A plain body (no response the extractor reads): the request stayed open to joiners after
+    // its value went out, and one made from `next` got the completion only.
+    const out = inVirtualTime(() => {
+      let sent = 0;
+      const got: unknown[] = [];
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const get = () =>
+        new Observable<{ items: number[] }>((s) => {
+          sent++;
+          const t = asyncScheduler.schedule(() => {
+            s.next({ items: [sent] });
+            s.complete();
+          }, 10);
+          return () => t.unsubscribe();
+        }).pipe(rateLimit(limiter, { url: 'https://api.example.com/x', headers: { Authorization: 'Bearer A' } }));
+      get().subscribe((first) => {
+        got.push(first);
+        get().subscribe({ next: (second) => got.push(second), complete: () => got.push('done') });
+      });
+      return { got, sent: () => sent };
+    });
+    expect(out.got).toEqual([{ items: [1] }, { items: [2] }, 'done']);
+  });
+
   it('a shared request is cancelled only when its last subscriber leaves', () => {
     const out = inVirtualTime(() => {
       const api = endpoint(100);
@@ -352,6 +377,9 @@ describe('the cache honours Vary and Cache-Control', () => {
   it.each([
     ['Vary', '*', '*'],
     ['Vary', 'Accept, *', 'Accept, *'],
+    // A browser's cookies are not in the request's headers: a new session would get the last one's.
+    ['Vary', 'Cookie', 'Cookie'],
+    ['Vary', 'accept, COOKIE', 'accept, COOKIE'],
     ['Vary', 'of 1,606 characters', `${'X-Long, '.repeat(200)}Accept`],
     ['Cache-Control', 'no-store', 'no-store'],
     ['Cache-Control', 'max-age=60, private', 'max-age=60, private'],
