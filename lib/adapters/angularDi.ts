@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { safePath } from '../core/events.js';
 import type { HttpInterceptorFn, HttpRequest } from '@angular/common/http';
 import {
   DestroyRef,
@@ -137,7 +138,7 @@ function parsePools(
 function checkHost(option: string, host: string): void {
   if (host.includes('/')) {
     throw new TypeError(
-      `provideRateLimiting: option \`${option}\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
+      `provideRateLimiting: option \`${option}\` is keyed by host ("api.example.com" or "localhost:8080"), got "${safePath(host)}"`,
     );
   }
 }

@@ -3,6 +3,7 @@
  * picks a request's limiter, and how it sends the request through it. The entry point is
  * `angular.ts`, which re-exports this file with the DI providers and the status signal.
  */
+import { safePath } from '../core/events.js';
 import {
   HttpErrorResponse,
   HttpResponse,
@@ -270,8 +271,9 @@ function incomingRequestUrl(): string | undefined {
 }
 
 /** A URL without its query and fragment (which may carry a token), for messages. */
+/** The URL for a warning: no query, fragment or user-info (a `//user:pass@host` one too), 200 characters at most. */
 function pathOnly(url: string): string {
-  return url.replace(/[?#].*$/s, '').slice(0, 200);
+  return (safePath(url) ?? '').slice(0, 200);
 }
 
 /** Responses an interceptor after this one gave synchronously: not from the network, not read. */
@@ -320,11 +322,13 @@ function selector(
   const byHost = new Map<string, Limiter>();
   for (const [host, limiter] of Object.entries(limiters)) {
     if (!isLimiter(limiter)) {
-      throw new TypeError(`rateLimitInterceptor: option \`limiters\` must map hosts to limiters; "${host}" does not`);
+      throw new TypeError(
+        `rateLimitInterceptor: option \`limiters\` must map hosts to limiters; "${safePath(host)}" does not`,
+      );
     }
     if (host.includes('/')) {
       throw new TypeError(
-        `rateLimitInterceptor: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${host}"`,
+        `rateLimitInterceptor: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${safePath(host)}"`,
       );
     }
     byHost.set(host.toLowerCase(), limiter);

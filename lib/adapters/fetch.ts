@@ -2,6 +2,7 @@
  * `rx-ratelimit/fetch`: a drop-in `fetch` paced by the limiter, for code that uses the WHATWG
  * fetch API (Node 20+, browsers, Deno, Bun, workers) without RxJS.
  */
+import { safePath } from '../core/events.js';
 import type { Limiter } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import { isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
@@ -251,12 +252,12 @@ export function installRateLimitedFetch(
     const origin = originOfKey(key);
     if (origin === undefined) {
       throw new TypeError(
-        `installRateLimitedFetch: key ${JSON.stringify(key.slice(0, 100))} of \`limiters\` must be an origin like 'https://api.example.com'`,
+        `installRateLimitedFetch: key ${JSON.stringify((safePath(key) ?? '').slice(0, 100))} of \`limiters\` must be an origin like 'https://api.example.com'`,
       );
     }
     if (!isLimiter(limiter)) {
       throw new TypeError(
-        `installRateLimitedFetch: \`limiters[${JSON.stringify(key.slice(0, 100))}]\` must be a limiter`,
+        `installRateLimitedFetch: \`limiters[${JSON.stringify((safePath(key) ?? '').slice(0, 100))}]\` must be a limiter`,
       );
     }
     byOrigin.set(origin, rateLimitedFetch(limiter, { ...opts, fetch: original }));

@@ -3,7 +3,7 @@
  * fields and a guard function, so callers can branch without `instanceof` across realms or
  * duplicated package copies.
  */
-import { capText, withoutUserInfo } from './events.js';
+import { capText, isoOrNever, withoutUserInfo } from './events.js';
 import { showAs, type InspectFn } from './inspect.js';
 
 /** Where a wait or a failure came from; carries no credential. */
@@ -167,10 +167,18 @@ function summaryOf(cause: object): CauseSummary {
 
 /**
  * Removes query strings, fragments and user-info from the URLs in a text (Angular puts the URL
- * in its messages), cut first to {@link MAX_CAUSE_MESSAGE} characters. Both patterns are linear.
+ * in its messages, spaces and all), cut first to {@link MAX_CAUSE_MESSAGE} characters; then any `&name=value`
+ * left, a query's later parameters after a space or a quote in an earlier one's value (a URL as
+ * the app wrote it: `?q=red shoes&api_token=…`). Every pattern is linear.
  */
 function withoutQueries(text: string): string {
-  return withoutUserInfo(capText(text, MAX_CAUSE_MESSAGE)).replace(/[?#][^\s'"]*/g, '');
+  return (
+    withoutUserInfo(capText(text, MAX_CAUSE_MESSAGE))
+      // A user-info with a space in it (`https://bob:pa ss@host`, as the app wrote it).
+      .replace(/([/\\]{2})[^/\\?#@\r\n]{1,200}@/g, '$1')
+      .replace(/[?#][^\s'"]*/g, '')
+      .replace(/&[^\s&=#'"]{1,100}=[^\s&#'"]*/g, '')
+  );
 }
 
 /**
@@ -376,13 +384,6 @@ export const isLimiterClosedError = (e: unknown): e is LimiterClosedError =>
 /** Is `e` a {@link LimiterPoolFullError}? */
 export function isLimiterPoolFullError(e: unknown): e is LimiterPoolFullError {
   return isRateLimitError(e) && e.name === 'LimiterPoolFullError';
-}
-
-function isoOrNever(ms: number): string {
-  if (!Number.isFinite(ms)) return 'never';
-  // A reset or Retry-After the server put past what a Date can hold (±8.64e15 ms) must not
-  // make the error itself throw a RangeError.
-  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${Math.round(ms)} ms (past the Date range)`;
 }
 
 /** A duration as a person reads it: `850 ms`, `42 s`, `12 min 5 s`, `6 h 37 min`, `2 d 3 h`. */

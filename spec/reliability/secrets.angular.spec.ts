@@ -122,3 +122,47 @@ describe('Angular rateLimitInterceptor', () => {
     30_000,
   );
 });
+
+describe('Angular rateLimitInterceptor: what it says of a misconfiguration shows no credential', () => {
+  it.each([
+    ['a key that is a URL with a query token', (t: string) => ({ [`https://api.example.com/?api_token=${t}`]: 1 })],
+    ['a key with user-info, of no limiter', (t: string) => ({ [`svc:${t}@api.example.com`]: 'x' })],
+  ])('the TypeError for %s', (_name, limiters) => {
+    const t = makeToken('ng-key');
+    const real = createLimiter({ provider: providers.generic(), key: 'k' });
+    const map = Object.fromEntries(Object.entries(limiters(t)).map(([k, v]) => [k, v === 1 ? real : v]));
+    let error: unknown;
+    try {
+      rateLimitInterceptor({ limiters: map as never });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+    expect(String(error)).not.toContain(t);
+  });
+
+  it('the warning for a relative URL it cannot place (a protocol-relative one with user-info)', async () => {
+    const t = makeToken('ng-warn');
+    const warned: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(' '));
+    try {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      TestBed.resetTestingModule();
+      TestBed.configureTestingModule({
+        providers: [
+          { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+          provideZonelessChangeDetection(),
+          provideHttpClient(withInterceptors([rateLimitInterceptor({ limiters: { 'api.example.com': limiter } })])),
+        ],
+      });
+      const http = TestBed.inject(HttpClient);
+      // No `location` under Node: the host of a relative URL cannot be told, and it is said once.
+      await lastValueFrom(http.get(`//svc:${t}@api.example.com/v1/x?api_token=${t}`)).catch(() => undefined);
+    } finally {
+      console.warn = warn;
+    }
+    expect(warned.join('\n')).toContain('//api.example.com/v1/x');
+    expect(warned.join('\n')).not.toContain(t);
+  });
+});

@@ -10,6 +10,7 @@ import type { HttpService } from '@nestjs/axios';
 import { from, lastValueFrom, mergeMap, of } from 'rxjs';
 
 import { tenantHttp, type TenantHttpOptions } from '../../lib/adapters/nestjsHttp.js';
+import { installRateLimitedFetch } from '../../lib/adapters/fetch.js';
 
 import {
   BlockedError,
@@ -168,6 +169,17 @@ describe('option errors never echo the credential', () => {
     ['a token in a string option', () => providers.pipedrive({ plan: token } as never)],
     ['a token as the provider', () => createLimiter({ provider: token, key: token } as never)],
     ['a bad option next to the key', () => createLimiter({ provider: providers.generic(), key: token, maxQueue: -1 })],
+    [
+      'installRateLimitedFetch: a key that is a URL with a query token',
+      () =>
+        installRateLimitedFetch({
+          [`https://api.example.com/?api_token=${token}`]: createLimiter({ provider: providers.generic(), key: 'k' }),
+        }),
+    ],
+    [
+      'installRateLimitedFetch: a key that is a URL with user-info, of no limiter',
+      () => installRateLimitedFetch({ [`https://svc:${token}@api.example.com`]: 'x' } as never),
+    ],
   ];
   it.each(cases)('%s', (_name, make) => {
     let error: unknown;
@@ -387,6 +399,22 @@ describe('the cause of our errors is redacted: what it, inspect and JSON show', 
     const inner = new RetryLimitError({ ...ctx, attempts: 1, status: 429 }, { cause: axiosLike });
     expect(new BlockedError(ctx, { cause: inner }).cause).toBe(inner);
     expect(rawCauseOf(inner)).toBe(axiosLike);
+  });
+
+  it('a URL as the app wrote it, with a space or a quote in its query or a space in its user-info, leaves no token', () => {
+    const t = makeToken('cause');
+    const messages = [
+      `Http failure response for https://api.example.com/search?q=red shoes&api_token=${t}: 429 Too Many Requests`,
+      `Http failure response for https://api.example.com/search?q=O'Brien&access_token=${t}: 429 Too Many Requests`,
+      `Http failure response for https://bob:pa ss${t}@api.example.com/x: 429 Too Many Requests`,
+    ];
+    for (const message of messages) {
+      const cause = Object.assign(new Error(message), { name: 'HttpErrorResponse', status: 429 });
+      const summary = new RetryLimitError({ ...ctx, attempts: 1, status: 429 }, { cause }).cause as { message: string };
+      expect(summary.message).not.toContain(t);
+      expect(summary.message).toContain('429 Too Many Requests');
+      expect(summary.message).toContain('api.example.com');
+    }
   });
 
   it('a cause whose getters throw does not make printing our error throw', () => {
