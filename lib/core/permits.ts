@@ -268,7 +268,15 @@ export class Permits {
       if (index !== undefined && r.remaining !== undefined) (taken as Taken).readAt(k);
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
-      const resetAt = toldAt !== undefined && toldAt - now <= cap ? toldAt : undefined;
+      // A reset in whole seconds, read through a clock offset known only to its interval.
+      const slackMs =
+        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS;
+      // A reset before this request was even sent (less that slack) names no window that
+      // counted it: a reset of 1970 or 2001, or one read through a `Date` far off. Taken, the
+      // bucket read as refilled, and every waiting request went into the window the server had
+      // just said was spent. It is dropped, as a wait told that late is (pauses.ts).
+      const stale = toldAt !== undefined && taken !== undefined && sentAt !== undefined && toldAt < sentAt - slackMs;
+      const resetAt = toldAt !== undefined && !stale && toldAt - now <= cap ? toldAt : undefined;
       const serverAt = resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
       // That instant read through the least offset the `Date` headers allow: the latest it may be
       // on our clock (the estimate reads it with no offset while the interval contains 0).
@@ -305,8 +313,7 @@ export class Permits {
         now,
         taken ? sentAt : undefined,
         serverAt,
-        // A reset in whole seconds, read through a clock offset known only to its interval.
-        r.reset !== undefined && 'at' in r.reset ? 1000 + Math.min(1000, host.skew.uncertaintyMs) : RELATIVE_SLACK_MS,
+        slackMs,
         taken && k >= 0 ? taken.unitsAt(k) : 1,
         latestAt,
       );

@@ -123,3 +123,44 @@ describe('a GitHub resource name that is a property of every object', () => {
     },
   );
 });
+
+describe('a reset from before the request was sent', () => {
+  /** Six requests at once; each answer says the window is spent, with `headers`. How many were sent within 500 ms. */
+  function sentWithin(provider: () => Provider, headers: Record<string, string>): number {
+    const scheduler = new TestScheduler(() => undefined);
+    let sent = 0;
+    scheduler.run(() => {
+      const limiter = createLimiter({ provider: provider(), key: 'k', scheduler, maxWaitMs: 500 });
+      for (let i = 0; i < 6; i++)
+        new Observable<unknown>((s) => {
+          sent++;
+          const t = scheduler.schedule(() => {
+            s.next({ status: 200, headers });
+            s.complete();
+          }, 20);
+          return () => t.unsubscribe();
+        })
+          .pipe(rateLimit(limiter, { method: 'GET', url: '/x' }))
+          .subscribe({ error: () => undefined });
+    });
+    return sent;
+  }
+
+  it.each([
+    ['generic, a unix reset of 2001', () => providers.generic(), { 'x-ratelimit-reset': '1000000000' }],
+    ['procore, a reset of 1970', () => providers.procore(), { 'x-rate-limit-reset': '1' }],
+  ])('%s does not refill a bucket the answer says is spent', (_name, provider, reset) => {
+    // The server's clock, by its `Date`, in 2026 (virtual time starts at 0): its resets are read on it.
+    const spent = {
+      date: 'Mon, 23 Nov 2026 12:00:00 GMT',
+      'x-ratelimit-limit': '100',
+      'x-ratelimit-remaining': '0',
+      'x-rate-limit-limit': '3600',
+      'x-rate-limit-remaining': '0',
+    };
+    // As an answer that tells no reset at all: the first request, then none within the wait.
+    const none = sentWithin(provider, spent);
+    expect(sentWithin(provider, { ...spent, ...reset })).toBe(none);
+    expect(none).toBeLessThan(6);
+  });
+});

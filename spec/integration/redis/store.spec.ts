@@ -169,11 +169,13 @@ describe('redis store', () => {
     });
     limiters.push(l);
     const probe = await acquire(l);
+    // The window ended while the answer was on its way back: its reset, in whole seconds, is
+    // past when the answer is read, not before the request was sent (that would be no window's).
     probe.observe(
       responseLike(200, {
         'x-ratelimit-limit': '5',
         'x-ratelimit-remaining': '4',
-        'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) - 2),
+        'x-ratelimit-reset': String(Math.floor(Date.now() / 1000)),
       }),
     );
     probe.release();
