@@ -348,11 +348,12 @@ export class PacedSubscription<T> extends Waiter {
         return;
       }
     }
-    // A value is out: an identical request made from now on (from a subscriber's handler, or
+    // The answer is out: an identical request made from now on (from a subscriber's handler, or
     // before the request observable completes) would join only to get the completion, without
-    // that value. It is sent anew (or served from the cache) instead. So after any value, read
-    // as a response or not (a plain body, an event of a stream of them).
-    if (sharing.dedupe) sharing.untrack(key, this);
+    // it. It is sent anew (or served from the cache) instead. The answer is any value read as a
+    // response, or any other but an event before it (Angular's `Sent` and progress events: a
+    // request joined after them still gets its response); a plain body is one.
+    if (sharing.dedupe && (res !== undefined || !isProgressEvent(value))) sharing.untrack(key, this);
     const hub = this.hub;
     if (!hub) {
       this.subscriber.next(value);
@@ -472,4 +473,15 @@ export class PacedSubscription<T> extends Waiter {
     const { mode, key, limiter } = this.owner;
     if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
   }
+}
+
+/**
+ * Is `value` an event that comes before a request's answer, not the answer: Angular's
+ * `HttpSentEvent` (`{ type: 0 }`, alone) or a progress event (`type` 1 or 3, with `loaded`).
+ */
+function isProgressEvent(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = value as { type?: unknown; loaded?: unknown };
+  if (e.type === 0) return Object.keys(value).length === 1;
+  return (e.type === 1 || e.type === 3) && typeof e.loaded === 'number';
 }
