@@ -41,6 +41,12 @@ export interface RetryContext {
 }
 
 /**
+ * What `inspect` shows of a limiter. Made here, not in the constructor: a function made there
+ * holds the constructor's scope, and with it the first limiter, for as long as the prototype.
+ */
+const inspectLimiter = /* @__PURE__ */ showView('Limiter', (l: Limiter) => l.snapshot);
+
+/**
  * The limit state of one credential at one provider, shared by every request that goes
  * through it. Create with {@link createLimiter}; use through the operators.
  */
@@ -63,10 +69,7 @@ export class Limiter {
   /** Prefer {@link createLimiter}; the options are checked here (a `TypeError` names each bad one). */
   constructor(options: LimiterOptions) {
     const { key, labelSecret, ...opts } = parseLimiterOptions(options);
-    showAllAs(
-      this,
-      showView('Limiter', (l: Limiter) => l.snapshot),
-    );
+    showAllAs(this, inspectLimiter);
     this.provider = opts.provider;
     this.key = opts.label ?? keyLabel(key, labelSecret);
     this.extractResponse = opts.extractResponse ?? extractResponse;

@@ -64,6 +64,9 @@ interface Held {
   i: number;
 }
 
+/** What `inspect` shows of a pool (made here: see limiter.ts's `inspectLimiter`). */
+const inspectPool = /* @__PURE__ */ showView('LimiterPool', (p: LimiterPool) => p.snapshot());
+
 /**
  * One limiter per tenant key; see {@link createLimiterPool}. Limiters are found by the key
  * itself (the credential): the pool keeps each live limiter's key in memory to find it, as the
@@ -125,10 +128,7 @@ export class LimiterPool {
 
   /** Use {@link createLimiterPool}, which checks the options and names every bad one. */
   constructor(options: LimiterPoolOptions) {
-    showAllAs(
-      this,
-      showView('LimiterPool', (p: LimiterPool) => p.snapshot()),
-    );
+    showAllAs(this, inspectPool);
     const { idleMs, max, stateIntervalMs, limiterOptions } = parsePoolOptions(options);
     this.options = limiterOptions;
     this.provider = limiterOptions.provider.name;
