@@ -8,7 +8,9 @@
  * on its options fail at once with an error naming both.
  */
 import { createLimiter, type Limiter } from './limiter.js';
+import { rulesOf } from './credential.js';
 import { keyLabel } from './keyLabel.js';
+import { sha256Hex } from './sha256.js';
 import { parseLimiterOptions, SECRET_OPTIONS, type LimiterOptions } from './options.js';
 import { memoryStore, type LimiterStore } from './store.js';
 
@@ -64,7 +66,9 @@ const shared = new Map<string, Entry>();
 
 /** The options that must agree for two registrations to share one limiter (primitives only). */
 function fingerprint(options: LimiterOptions): string {
-  const parts: string[] = [];
+  // The provider's rules (its buckets, as its options made them: a plan of 20 or of 120 per
+  // 2 s): the same profile with other options is another limiter, not this one.
+  const parts: string[] = [`provider rules: ${sha256Hex(rulesOf(options.provider)).slice(0, 12)}`];
   for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
     // The store is part of the identity (`identity`), not an option to agree on.
     if (name === 'key' || name === 'provider' || name === 'store') continue;

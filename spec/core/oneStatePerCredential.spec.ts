@@ -2,7 +2,16 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { asyncScheduler, defer, delay, from, merge, mergeMap, of, type Observable } from 'rxjs';
-import { createLimiter, defineProvider, providers, rateLimit, type Limiter } from '../../lib/index.js';
+import {
+  createLimiter,
+  createLimiterPool,
+  defineProvider,
+  isDuplicateLimiterError,
+  providers,
+  rateLimit,
+  shareLimiter,
+  type Limiter,
+} from '../../lib/index.js';
 import { responseLike } from '../../lib/core/response.js';
 import { createSimulatorEngine, virtualProvider, type SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -217,5 +226,32 @@ describe('one limit state per provider and credential in a process', () => {
       left = await remaining();
     }
     expect(left).toBeUndefined();
+  });
+});
+
+describe('registrations of one credential with other provider options', () => {
+  it('shareLimiter and a pool refuse one key under two plans, naming both places, never the key', async () => {
+    const key = 'token-two-plans';
+    const enterprise = shareLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key }, 'module A');
+    try {
+      let error: unknown;
+      try {
+        shareLimiter({ provider: providers.pipedrive({ plan: 'essential' }), key }, 'module B');
+      } catch (e) {
+        error = e;
+      }
+      expect(isDuplicateLimiterError(error)).toBe(true);
+      expect(String(error)).toMatch(/module B and module A/);
+      expect(String(error)).not.toContain(key);
+      const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'essential' }) });
+      expect(() => pool.get(key)).toThrow(/limiter pool of pipedrive/);
+      await pool.close();
+      // The same options share, as before.
+      const again = shareLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key }, 'module C');
+      expect(again.limiter).toBe(enterprise.limiter);
+      await again.release();
+    } finally {
+      await enterprise.release();
+    }
   });
 });
