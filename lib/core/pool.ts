@@ -12,6 +12,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { backgroundTimer, limiterClock } from './clock.js';
+import { MAX_TIMER_MS } from './timer.js';
 import { LimiterPoolFullError } from './errors.js';
 import { showAllAs, showView } from './inspect.js';
 import { Heap } from './heap.js';
@@ -397,7 +398,9 @@ export class LimiterPool {
         this.sweepAt = Infinity;
         this.sweep();
       },
-      Math.max(0, at - this.clock()),
+      // Past 2^31 - 1 ms Node fires after 1 ms: a longer `idleMs` is slept in pieces (a sweep
+      // that finds nothing idle sets the timer again).
+      Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock())),
     );
   }
 
@@ -464,7 +467,7 @@ export class LimiterPool {
     this.publishTimer = this.scheduler.schedule(() => {
       this.publishTimer = undefined;
       this.publish();
-    }, this.stateIntervalMs);
+    }, Math.min(MAX_TIMER_MS, this.stateIntervalMs));
   }
 
   private publish(): void {

@@ -42,6 +42,19 @@ export function parsePoolOptions(options: LimiterPoolOptions): {
   stateIntervalMs: number;
   limiterOptions: Omit<LimiterOptions, 'key'>;
 } {
+  // A key or a label of its own would be every tenant's: one label for all (their states, logs
+  // and metrics merged as one), a stray token kept. Refused, its value never shown.
+  for (const name of ['key', 'label']) {
+    if (
+      typeof options === 'object' &&
+      options !== null &&
+      (options as unknown as Record<string, unknown>)[name] !== undefined
+    ) {
+      throw new TypeError(
+        `createLimiterPool: option \`${name}\` is not a pool's: each tenant's limiter has its own, from the key given to pool.get(key)`,
+      );
+    }
+  }
   const { idleMs, max, stateIntervalMs, ...limiterOptions } = withDefaults(
     parseOptions('createLimiterPool', poolSchema, options),
     POOL_DEFAULTS,

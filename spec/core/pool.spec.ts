@@ -510,6 +510,42 @@ describe('a limiter pool', () => {
     });
   });
 
+  it('refuses a key or a label of its own (each tenant has its own), never showing it', () => {
+    for (const name of ['key', 'label'])
+      expect(() => createLimiterPool({ provider: fixed(), [name]: 'tok-SECRET-1234' } as never)).toThrow(
+        new RegExp(`option \`${name}\` is not a pool's`),
+      );
+    let error: unknown;
+    try {
+      createLimiterPool({ provider: fixed(), key: 'tok-SECRET-1234' } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(String(error)).not.toContain('SECRET');
+  });
+
+  it('an idleMs or stateIntervalMs past what a timer holds (24.8 days) sets its timers once, not every millisecond', async () => {
+    const calls = { n: 0 };
+    const real = globalThis.setTimeout;
+    const spy = ((...args: Parameters<typeof setTimeout>) => {
+      calls.n++;
+      return real(...args);
+    }) as typeof setTimeout;
+    globalThis.setTimeout = spy;
+    try {
+      const pool = createLimiterPool({ provider: fixed(), idleMs: 30 * 86_400_000, stateIntervalMs: 1e10 });
+      const sub = pool.state$.subscribe(() => undefined);
+      pool.get('tenant-a');
+      pool.get('tenant-b').pause(10);
+      await new Promise((resolve) => real(resolve, 200));
+      sub.unsubscribe();
+      await pool.close();
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    expect(calls.n).toBeLessThan(20);
+  });
+
   it('checks its options when created, naming the bad one', () => {
     expect(() => createLimiterPool({ provider: fixed(), idleMs: -1 })).toThrow(/idleMs/);
     expect(() => createLimiterPool({ provider: fixed(), max: 0 })).toThrow(/max/);
