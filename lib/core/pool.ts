@@ -464,10 +464,13 @@ export class LimiterPool {
   /** Batches changes: one snapshot of the pool per `stateIntervalMs`. */
   private schedulePublish(): void {
     if (this.publishTimer && !this.publishTimer.closed) return;
-    this.publishTimer = this.scheduler.schedule(() => {
-      this.publishTimer = undefined;
-      this.publish();
-    }, Math.min(MAX_TIMER_MS, this.stateIntervalMs));
+    this.publishTimer = this.scheduler.schedule(
+      () => {
+        this.publishTimer = undefined;
+        this.publish();
+      },
+      Math.min(MAX_TIMER_MS, this.stateIntervalMs),
+    );
   }
 
   private publish(): void {
