@@ -144,7 +144,9 @@ export class BucketRegistry {
             (learns ??= buckets.map(() => false))[i] = true;
             const known = learner.estimate(costKey, b.name);
             if (known === undefined) probe = true;
-            return known ?? learner.guess(b.name);
+            // At most the bucket's limit: a cost learnt above it (the limit cut since) refused every
+            // request unsent, and nothing sent, nothing was learnt again.
+            return Math.min(known ?? learner.guess(b.name), b.limit ?? Infinity);
           }
         : undefined;
     const costs = specs && costsOf(info, provider, buckets, specs, learnt);

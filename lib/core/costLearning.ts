@@ -18,6 +18,8 @@ export interface LearningBucket {
   readonly rolling: boolean;
   readonly leaky: boolean;
   readonly windowMs: number | undefined;
+  /** Its limit, when known. */
+  readonly limit: number | undefined;
   /** Admissions so far. */
   readonly admitted: number;
   /** Units in flight. */
@@ -192,6 +194,10 @@ export class CostLearner {
     // reports below 0 answers 0 however much more than was left the request cost.
     if (!(r.remaining > 0)) return undefined;
     const drop = start.remaining - r.remaining;
+    // No request costs more than the whole bucket (the server would have refused it): a larger
+    // drop is figures that do not agree (a `remaining` above the limit told after), not a cost.
+    const limit = r.limit ?? start.limit ?? b.limit;
+    if (limit !== undefined && drop > limit) return undefined;
     return isCost(drop) ? drop : undefined;
   }
 

@@ -289,6 +289,17 @@ describe('which drops are attributed to one request (CostLearner)', () => {
     expect(learner.attribute(b, i, start, reading(0), 60_000)).toBeUndefined();
   });
 
+  it('not a drop larger than the limit: figures that disagree (a remaining above the limit told after)', () => {
+    const learner = new CostLearner(() => 'k', 2);
+    const b = createBucket({ name: 'b', windowMs: 60_000 });
+    const first = b.take(0, 1);
+    learner.read(b, first, 1, { remaining: 900_000, limit: undefined }, 60_000);
+    b.release(first, 10, 1);
+    const start = learner.starting(b);
+    const i = b.take(20, 1);
+    expect(learner.attribute(b, i, start, reading(1, 5000), 60_000)).toBeUndefined();
+  });
+
   it('not with another request of ours in flight at its send, or admitted before its answer', () => {
     const beside = primed();
     const other = beside.b.take(15, 1);
@@ -357,6 +368,45 @@ describe('which drops are attributed to one request (CostLearner)', () => {
 });
 
 describe('the learnCost option', () => {
+  it('a cost learnt above the limit (the limit cut since) is taken as the whole bucket, not refused for good', async () => {
+    const limiter = createLimiter({ provider: providers.generic({ learnCost: true }), key: 'cut', maxWaitMs: 2000 });
+    const reset = String(Math.floor(Date.now() / 1000) + 30);
+    const once = (url: string, headers: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        limiter.acquire(
+          { method: 'GET', url },
+          {
+            granted: (p: Permit) => {
+              p.observe(responseLike(200, headers));
+              p.release();
+              resolve('sent');
+            },
+            rejected: (e) => resolve(e.name),
+          },
+        );
+      });
+    // A route learnt at 50 of a 100 limit; then the limit is cut to 20.
+    expect(
+      await once('/items/1', {
+        'x-ratelimit-limit': '100',
+        'x-ratelimit-remaining': '100',
+        'x-ratelimit-reset': reset,
+      }),
+    ).toBe('sent');
+    expect(
+      await once('/items/1', { 'x-ratelimit-limit': '100', 'x-ratelimit-remaining': '50', 'x-ratelimit-reset': reset }),
+    ).toBe('sent');
+    const later = String(Math.floor(Date.now() / 1000) + 60);
+    expect(
+      await once('/other', { 'x-ratelimit-limit': '20', 'x-ratelimit-remaining': '20', 'x-ratelimit-reset': later }),
+    ).toBe('sent');
+    // Refused unsent for good before (50 > 20, nothing sent, nothing learnt again); now it goes.
+    expect(
+      await once('/items/1', { 'x-ratelimit-limit': '20', 'x-ratelimit-remaining': '19', 'x-ratelimit-reset': later }),
+    ).toBe('sent');
+    await limiter.close();
+  });
+
   it('is checked when the profile is made: a TypeError names it', () => {
     expect(() => providers.generic({ learnCost: { maxKeys: 0 } })).toThrow(/learnCost/);
     expect(() => providers.generic({ learnCost: { keys: 3 } as never })).toThrow(/learnCost/);
