@@ -168,6 +168,7 @@ export class Engine {
       (ms) => (Number.isFinite(this.skew.upperMs) ? ms - this.skew.upperMs : this.skew.toLocal(ms)),
       () => this.skew.lateByMs,
       () => this.skew.heldBackMs,
+      () => this.maxServerWaitMs,
     ));
   }
 

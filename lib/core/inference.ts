@@ -101,6 +101,8 @@ export class CapacityInference {
     private readonly lateByMs: () => number = () => 0,
     /** How much later than with no offset server instants are read while the clocks may agree. */
     private readonly heldBackMs: () => number = () => 0,
+    /** Longest window inferred: the longest wait the limiter obeys a server for (`maxServerWaitMs`). */
+    private readonly maxWindowMs: () => number = () => Infinity,
   ) {}
 
   /**
@@ -232,13 +234,26 @@ export class CapacityInference {
    */
   private guessWindow(b: Bucket, s: Learning, resetAt: number, serverAt: number | undefined): void {
     const reset = serverAt === undefined ? resetAt : Math.min(resetAt, this.earliestLocal(serverAt));
-    this.setWindow(b, s, Math.max(SECOND, Math.ceil((reset - s.firstSent - SLOP_MS) / SECOND) * SECOND));
+    let windowMs = Math.max(SECOND, Math.ceil((reset - s.firstSent - SLOP_MS) / SECOND) * SECOND);
+    // Shorter than the window the profile hints (HubSpot's second, Fieldwire's minute), never
+    // longer: from the first success ever, a 429 after days of traffic guessed a window of days,
+    // and took every success since for its capacity (256 where the server allows 5). The
+    // successes before the hinted window are not this window's.
+    if (b.windowSource === 'hint' && b.windowMs !== undefined && windowMs > b.windowMs) {
+      windowMs = b.windowMs;
+      const start = resetAt - windowMs - SLOP_MS;
+      s.sends = s.sends.filter((t) => t.sent >= start);
+      s.firstSent = s.sends.length > 0 ? Math.min(...s.sends.map((t) => t.sent)) : Infinity;
+      s.count = s.sends.length;
+    }
+    this.setWindow(b, s, windowMs);
   }
 
   private setWindow(b: Bucket, s: Learning, windowMs: number): void {
-    s.windowMs = windowMs;
+    // Never longer than the limiter waits for a server: a guess of days stopped the bucket for days.
+    s.windowMs = Math.min(windowMs, this.maxWindowMs());
     if (b.windowSource === 'headers') return;
-    b.windowMs = windowMs;
+    b.windowMs = s.windowMs;
     b.windowSource = 'inferred';
   }
 

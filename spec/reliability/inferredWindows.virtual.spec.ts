@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { asyncScheduler, map, mergeMap, tap, timer } from 'rxjs';
+import { asyncScheduler, map, mergeMap, Observable, tap, timer } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
 import { createLimiter, providers, rateLimit, type LimiterSnapshot, type Provider } from '../../lib/index.js';
 import { createSimulatorEngine, virtualProvider, type SimulatorOptions } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -283,5 +284,51 @@ describe('a window no header describes, inferred from its first 429 (virtual tim
     const out = run({ phaseMs: 0, requests: 5, streams: 5, provider: providers.fieldwire({ legacy: [KEY] }) });
     expect(stats(out).limited).toBe(0);
     expect(legacyBucket(out.limiter.snapshot)).toMatchObject({ limit: null, windowMs: null, source: 'hint' });
+  });
+});
+
+describe('a window inferred after a long quiet stretch', () => {
+  /** `quiet` requests to `url` a minute apart, a 429 (`body`, Retry-After 1 s), then 30 at once: how many went in the next second. */
+  function burstAfterQuiet(provider: Provider, url: string, method: string, quiet: number, body?: unknown) {
+    const scheduler = new TestScheduler(() => undefined);
+    let sentInSecond = 0;
+    let snapshot: LimiterSnapshot | undefined;
+    scheduler.run(() => {
+      const limiter = createLimiter({ provider, key: 'quiet', scheduler, maxWaitMs: 5000 });
+      const send = (status: number, at: number, count = false) =>
+        scheduler.schedule(() => {
+          new Observable<unknown>((s) => {
+            if (count && scheduler.now() < at + 1000) sentInSecond++;
+            s.next({
+              status,
+              headers: status === 429 ? { 'retry-after': '1' } : {},
+              body: status === 429 ? body : undefined,
+            });
+            s.complete();
+          })
+            .pipe(rateLimit(limiter, { method, url }, { maxRetries: 0 }))
+            .subscribe({ error: () => undefined });
+        }, at);
+      for (let m = 0; m < quiet; m++) send(200, m * 60_000);
+      send(429, quiet * 60_000);
+      for (let i = 0; i < 30; i++) send(200, quiet * 60_000 + 2_000, true);
+      scheduler.schedule(() => (snapshot = limiter.snapshot), quiet * 60_000 + 2_500);
+    });
+    return { sentInSecond, snapshot };
+  }
+
+  it('HubSpot search, hinted 5 a second: two hours of one a minute, then a 429, does not raise it to 120 a window', () => {
+    const out = burstAfterQuiet(providers.hubspot(), '/crm/v3/objects/contacts/search', 'POST', 120, {
+      policyName: 'SECONDLY',
+    });
+    expect(out.sentInSecond).toBeLessThanOrEqual(5);
+    const search = out.snapshot?.buckets.find((b) => b.name === 'search');
+    expect(search?.windowMs).toBe(1000);
+  });
+
+  it('a legacy endpoint with no hint: the window guessed from 30 hours of traffic is at most maxServerWaitMs', () => {
+    const out = burstAfterQuiet(providers.fieldwire({ legacy: [KEY] }), '/projects/42/legacy_reports', 'GET', 30 * 60);
+    const legacy = legacyBucket(out.snapshot as LimiterSnapshot);
+    expect(legacy?.windowMs).toBeLessThanOrEqual(26 * 3_600_000);
   });
 });
