@@ -260,6 +260,13 @@ export function installRateLimitedFetch(
         `installRateLimitedFetch: \`limiters[${JSON.stringify((safePath(key) ?? '').slice(0, 100))}]\` must be a limiter`,
       );
     }
+    // Two keys of one origin (`API.procore.com:443` is `api.procore.com`): the last would pace
+    // every call to it, the other limiter none, silently.
+    if (byOrigin.has(origin)) {
+      throw new TypeError(
+        `installRateLimitedFetch: two keys of \`limiters\` name the origin ${JSON.stringify(origin)}; give each origin one limiter`,
+      );
+    }
     byOrigin.set(origin, rateLimitedFetch(limiter, { ...opts, fetch: original }));
   }
   let active = true;

@@ -13,7 +13,7 @@ import {
   rawCauseOf,
   type RateLimitError,
 } from '../../lib/index.js';
-import { rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
+import { installRateLimitedFetch, rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
 
 /**
  * A key of its own for each limiter made here: limiters of one provider and key in a process
@@ -573,5 +573,16 @@ describe('rateLimitedFetch and a 200 the provider reads as a rate limit (Shopify
     const fake = fakeFetch(() => ok);
     const res = await rateLimitedFetch(fastLimiter(provider), { fetch: fake.fetch })('https://api.example.com/x');
     expect(await res.json()).toEqual({ ok: true });
+  });
+});
+
+describe('installRateLimitedFetch', () => {
+  it('refuses two keys of one origin (one limiter would pace every call, the other none)', () => {
+    const a = fastLimiter();
+    const b = fastLimiter();
+    expect(() => installRateLimitedFetch({ 'https://api.procore.com': a, 'https://API.procore.com:443/': b })).toThrow(
+      /two keys of `limiters` name the origin "https:\/\/api.procore.com"/,
+    );
+    expect(globalThis.fetch).not.toHaveProperty('name', 'installed');
   });
 });
