@@ -198,7 +198,10 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
         registered = true;
       }
       // Refusals by a block have no event of their own: they are the rise of `totals.rejected`
-      // that the quota and queue-full events do not explain.
+      // that the quota and queue-full events do not explain, while the snapshot shows a block.
+      // Any other such rise (a cost no window holds, a closed limiter) is `_OTHER`, as
+      // OpenTelemetry names an error type it does not know: counted as a block, it showed a
+      // 403 page that never came.
       let baseline: number | undefined;
       let refusals = 0;
       const subscription = limiter.state$.subscribe((s) => {
@@ -210,7 +213,7 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
           requests.add(unexplained, {
             ...baseOf(s),
             [ATTRIBUTE.result]: 'refused',
-            [ATTRIBUTE.errorType]: 'BlockedError',
+            [ATTRIBUTE.errorType]: s.blocked !== null ? 'BlockedError' : '_OTHER',
           });
         }
       });

@@ -169,6 +169,19 @@ describe('rx-ratelimit/otel', () => {
           )
           .subscribe();
 
+      // A cost no window holds: refused, not a block.
+      const dear = createLimiter({ provider: providers.generic(), key: 'k5', label: 'dear' });
+      metrics.observe(dear);
+      dear.acquire(
+        { method: 'GET', url: '/x', cost: 10_000 },
+        { granted: (p) => p.release(), rejected: () => undefined },
+      );
+      dear.observe(responseLike(200, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '10' }));
+      dear.acquire(
+        { method: 'GET', url: '/x', cost: 10_000 },
+        { granted: (p) => p.release(), rejected: () => undefined },
+      );
+
       // Unsubscribed: nothing more is counted for it.
       const gone = createLimiter({ provider: providers.generic(), key: 'k4', label: 'gone' });
       metrics.observe(gone).unsubscribe();
@@ -179,6 +192,7 @@ describe('rx-ratelimit/otel', () => {
       sum(requests, { [ATTRIBUTE.result]: 'refused', [ATTRIBUTE.errorType]: errorType });
     expect(refused('BlockedError')).toBe(1);
     expect(refused('QueueFullError')).toBe(1);
+    expect(sum(requests, { [ATTRIBUTE.keyLabel]: 'dear', [ATTRIBUTE.errorType]: '_OTHER' })).toBe(1);
     expect(sum(requests, { [ATTRIBUTE.result]: 'shared', [ATTRIBUTE.keyLabel]: 'sharing' })).toBe(2);
     expect(sum(requests, { [ATTRIBUTE.result]: 'acquired', [ATTRIBUTE.keyLabel]: 'sharing' })).toBe(1);
     expect(sum(requests, { [ATTRIBUTE.keyLabel]: 'gone' })).toBe(0);
