@@ -312,7 +312,7 @@ export class LimiterPool {
   private recheck(h: Held, s: LimiterSnapshot): void {
     if (this.held.get(h.key) !== h) return;
     const now = this.clock();
-    const until = this.heldUntil(s, now);
+    const until = this.heldUntil(h.entry.limiter, s, now);
     if (until <= now) {
       this.release(h);
       this.free?.set(h.key, h.entry.usedSeq);
@@ -348,7 +348,7 @@ export class LimiterPool {
    * a pause, a block, a bucket spent until a reset still ahead.
    */
   private evictable(e: Entry, now: number): boolean {
-    return this.heldUntil(e.hold.limiter.snapshot, now) <= now;
+    return this.heldUntil(e.hold.limiter, e.hold.limiter.snapshot, now) <= now;
   }
 
   /**
@@ -356,18 +356,24 @@ export class LimiterPool {
    * `-Infinity` if nothing, `Infinity` while requests are queued or in flight (or a block has
    * no end), else the end of the last pause, block or spent bucket in force.
    */
-  private heldUntil(s: LimiterSnapshot, now: number): number {
+  /**
+   * Until when (the pool's clock) `limiter`, in state `s`, holds something its eviction would
+   * forget. Its snapshot's instants are on its own clock, which a step of the wall clock between
+   * the two clocks' first reads sets apart from the pool's: they are read as a wait from its now.
+   */
+  private heldUntil(limiter: Limiter, s: LimiterSnapshot, now: number): number {
     if (s.queued > 0 || s.inFlight > 0) return Infinity;
     // A shared store keeps pauses, blocks and spent buckets: the next limiter reads them back.
     if (this.sharedStore) return -Infinity;
+    const own = limiter.now();
     let until = -Infinity;
     if (s.blocked !== null) until = s.blocked.until ?? Infinity;
-    if (s.pausedUntil !== null && s.pausedUntil > now) until = Math.max(until, s.pausedUntil);
+    if (s.pausedUntil !== null && s.pausedUntil > own) until = Math.max(until, s.pausedUntil);
     for (const b of s.buckets) {
       if (b.inFlight > 0) return Infinity;
-      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > now) until = Math.max(until, b.resetAt);
+      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > own) until = Math.max(until, b.resetAt);
     }
-    return until;
+    return until === -Infinity || until === Infinity ? until : now + (until - own);
   }
 
   private evict(key: string, e: Entry): void {

@@ -3,7 +3,7 @@
  * nothing queued, in flight or in force (its `state$` completing), bounded by `max`, and a
  * whole-pool `state$` that never shows a key. Virtual time.
  */
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { inspect } from 'node:util';
 import { asyncScheduler, delay, of, type Observable } from 'rxjs';
 import {
@@ -544,6 +544,23 @@ describe('a limiter pool', () => {
       globalThis.setTimeout = real;
     }
     expect(calls.n).toBeLessThan(20);
+  });
+
+  it('a pause in force is not evicted when the wall clock stepped between the pool’s clock and the limiter’s', async () => {
+    const pool = createLimiterPool({ provider: fixed(), max: 1 });
+    pool.get('warm-up'); // the pool's clock is anchored to the wall clock now
+    const real = Date.now.bind(Date);
+    const stepped = jest.spyOn(Date, 'now').mockImplementation(() => real() - 3_600_000); // NTP steps it back 1 h
+    try {
+      const a = pool.get('tenant-a'); // evicts warm-up (idle); A's clock is anchored to the stepped wall
+      a.pause(600_000);
+      // A holds a pause of 10 minutes: the pool, full, cannot make room for B.
+      expect(() => pool.get('tenant-b')).toThrow(/holds its maximum/);
+      expect(pool.get('tenant-a')).toBe(a);
+    } finally {
+      stepped.mockRestore();
+      await pool.close();
+    }
   });
 
   it('checks its options when created, naming the bad one', () => {
