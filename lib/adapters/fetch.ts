@@ -248,6 +248,7 @@ export function installRateLimitedFetch(
   const original = globalThis.fetch;
   if (typeof original !== 'function') throw new TypeError('installRateLimitedFetch: no global fetch here');
   const byOrigin = new Map<string, typeof fetch>();
+  const limiterOf = new Map<string, Limiter>();
   for (const [key, limiter] of Object.entries(limiters)) {
     const origin = originOfKey(key);
     if (origin === undefined) {
@@ -260,13 +261,15 @@ export function installRateLimitedFetch(
         `installRateLimitedFetch: \`limiters[${JSON.stringify((safePath(key) ?? '').slice(0, 100))}]\` must be a limiter`,
       );
     }
-    // Two keys of one origin (`API.procore.com:443` is `api.procore.com`): the last would pace
-    // every call to it, the other limiter none, silently.
-    if (byOrigin.has(origin)) {
+    // Two keys of one origin (`API.procore.com:443` is `api.procore.com`) with two limiters:
+    // the last would pace every call to it, the other none, silently.
+    const same = limiterOf.get(origin);
+    if (same !== undefined && same !== limiter) {
       throw new TypeError(
         `installRateLimitedFetch: two keys of \`limiters\` name the origin ${JSON.stringify(origin)}; give each origin one limiter`,
       );
     }
+    limiterOf.set(origin, limiter);
     byOrigin.set(origin, rateLimitedFetch(limiter, { ...opts, fetch: original }));
   }
   let active = true;

@@ -146,7 +146,8 @@ export class BucketRegistry {
             if (known === undefined) probe = true;
             // At most the bucket's limit: a cost learnt above it (the limit cut since) refused every
             // request unsent, and nothing sent, nothing was learnt again.
-            return Math.min(known ?? learner.guess(b.name), b.limit ?? Infinity);
+            const cost = known ?? learner.guess(b.name);
+            return b.limit !== undefined && b.limit > 0 ? Math.min(cost, b.limit) : cost;
           }
         : undefined;
     const costs = specs && costsOf(info, provider, buckets, specs, learnt);

@@ -59,16 +59,27 @@ interface Entry {
   readonly limiter: Limiter;
   readonly place: string;
   readonly fingerprint: string;
+  /** The provider it was made with, and a label of its rules then (see {@link rulesLabel}). */
+  readonly provider: LimiterOptions['provider'] | undefined;
+  readonly rules: string;
   holders: number;
 }
 
 const shared = new Map<string, Entry>();
 
+/**
+ * A provider's rules (its buckets, as its options made them: a plan of 20 or of 120 per 2 s),
+ * short: the same profile made with other options is another limiter, not the one registered.
+ * Compared only between two provider objects: one object's rules may change as it learns (a
+ * resource a response named), and it is the same provider still.
+ */
+function rulesLabel(provider: LimiterOptions['provider']): string {
+  return sha256Hex(rulesOf(provider)).slice(0, 12);
+}
+
 /** The options that must agree for two registrations to share one limiter (primitives only). */
 function fingerprint(options: LimiterOptions): string {
-  // The provider's rules (its buckets, as its options made them: a plan of 20 or of 120 per
-  // 2 s): the same profile with other options is another limiter, not this one.
-  const parts: string[] = [`provider rules: ${sha256Hex(rulesOf(options.provider)).slice(0, 12)}`];
+  const parts: string[] = [];
   for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
     // The store is part of the identity (`identity`), not an option to agree on.
     if (name === 'key' || name === 'provider' || name === 'store') continue;
@@ -115,49 +126,61 @@ export function shareLimiter(options: LimiterOptions, place: string): SharedLimi
   parseLimiterOptions(options); // a bad option is a TypeError naming it, before anything is shared
   const id = identity(options);
   if (id === undefined)
-    return new Hold({ limiter: createLimiter(options), place, fingerprint: '', holders: 1 }, undefined);
+    return new Hold(
+      { limiter: createLimiter(options), place, fingerprint: '', provider: undefined, rules: '', holders: 1 },
+      undefined,
+    );
   const print = fingerprint(options);
   let entry = shared.get(id);
-  if (entry && entry.fingerprint !== print) {
-    throw new DuplicateLimiterError(
-      options.provider.name,
-      entry.place,
-      place,
-      `{ ${print || 'defaults'} } against { ${entry.fingerprint || 'defaults'} }`,
-    );
+  if (entry) {
+    const rules = entry.provider === options.provider ? entry.rules : rulesLabel(options.provider);
+    if (entry.fingerprint !== print || rules !== entry.rules) {
+      const mine = rules === entry.rules ? print : `provider rules: ${rules}${print ? `, ${print}` : ''}`;
+      const theirs =
+        rules === entry.rules
+          ? entry.fingerprint
+          : `provider rules: ${entry.rules}${entry.fingerprint ? `, ${entry.fingerprint}` : ''}`;
+      throw new DuplicateLimiterError(
+        options.provider.name,
+        entry.place,
+        place,
+        `{ ${mine || 'defaults'} } against { ${theirs || 'defaults'} }`,
+      );
+    }
   }
   if (!entry) {
-    entry = { limiter: createLimiter(options), place, fingerprint: print, holders: 0 };
+    const provider = options.provider;
+    entry = {
+      limiter: createLimiter(options),
+      place,
+      fingerprint: print,
+      provider,
+      rules: rulesLabel(provider),
+      holders: 0,
+    };
     shared.set(id, entry);
   }
   entry.holders++;
   return new Hold(entry, id);
 }
 
-/**
- * One holder's share of a limiter: a class, not two closures, as a pool holds one for each of
- * its tenants.
- */
+/** One holder's share of a limiter. */
 class Hold implements SharedLimiter {
+  readonly limiter: Limiter;
   private released = false;
 
   constructor(
     private readonly held: Entry,
     /** Its entry's name in `shared`; none for a limiter not shared. */
     private readonly id: string | undefined,
-  ) {}
-
-  get limiter(): Limiter {
-    return this.held.limiter;
+  ) {
+    this.limiter = held.limiter;
   }
 
-  release(): Promise<void> {
-    return this.letGo(false);
-  }
+  // Functions of their own, not methods: a caller may pass them on (`finalize(hold.release)`).
+  readonly release = (): Promise<void> => this.letGo(false);
 
-  retire(): Promise<void> {
-    return this.letGo(true);
-  }
+  readonly retire = (): Promise<void> => this.letGo(true);
 
   private async letGo(retire: boolean): Promise<void> {
     if (this.released) return;

@@ -584,5 +584,7 @@ describe('installRateLimitedFetch', () => {
       /two keys of `limiters` name the origin "https:\/\/api.procore.com"/,
     );
     expect(globalThis.fetch).not.toHaveProperty('name', 'installed');
+    // One limiter under two spellings of its origin is no conflict.
+    installRateLimitedFetch({ 'https://api.procore.com': a, 'https://API.procore.com:443/': a })();
   });
 });

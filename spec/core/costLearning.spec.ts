@@ -368,6 +368,33 @@ describe('which drops are attributed to one request (CostLearner)', () => {
 });
 
 describe('the learnCost option', () => {
+  it('a limit of 0 told does not make the next request fail with a TypeError (a cost of 0)', async () => {
+    const limiter = createLimiter({ provider: providers.generic({ learnCost: true }), key: 'zero', maxWaitMs: 0 });
+    const reset = String(Math.floor(Date.now() / 1000) + 30);
+    const headers = { 'x-ratelimit-limit': '0', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': reset };
+    const once = () =>
+      new Promise<string>((resolve) => {
+        try {
+          limiter.acquire(
+            { method: 'GET', url: '/a' },
+            {
+              granted: (p: Permit) => {
+                p.observe(responseLike(200, headers));
+                p.release();
+                resolve('sent');
+              },
+              rejected: (e) => resolve(e.name),
+            },
+          );
+        } catch (e) {
+          resolve((e as Error).name);
+        }
+      });
+    expect(await once()).toBe('sent');
+    expect(await once()).not.toBe('TypeError');
+    await limiter.close();
+  });
+
   it('a cost learnt above the limit (the limit cut since) is taken as the whole bucket, not refused for good', async () => {
     const limiter = createLimiter({ provider: providers.generic({ learnCost: true }), key: 'cut', maxWaitMs: 2000 });
     const reset = String(Math.floor(Date.now() / 1000) + 30);

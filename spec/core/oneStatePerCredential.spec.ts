@@ -230,6 +230,21 @@ describe('one limit state per provider and credential in a process', () => {
 });
 
 describe('registrations of one credential with other provider options', () => {
+  it('one provider object whose rules changed as it learnt is still the same provider', async () => {
+    let resource = 'core';
+    const provider = defineProvider({
+      name: 'learning',
+      buckets: () => [{ name: resource, limit: 10, windowMs: 1000 }],
+      read: () => ({ outcome: 'ok', buckets: [] }),
+    });
+    const first = shareLimiter({ provider, key: 'token-learning' }, 'module A');
+    resource = 'graphql'; // what a response taught it
+    const second = shareLimiter({ provider, key: 'token-learning' }, 'module B');
+    expect(second.limiter).toBe(first.limiter);
+    await second.release();
+    await first.release();
+  });
+
   it('shareLimiter and a pool refuse one key under two plans, naming both places, never the key', async () => {
     const key = 'token-two-plans';
     const enterprise = shareLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key }, 'module A');
@@ -246,10 +261,11 @@ describe('registrations of one credential with other provider options', () => {
       const pool = createLimiterPool({ provider: providers.pipedrive({ plan: 'essential' }) });
       expect(() => pool.get(key)).toThrow(/limiter pool of pipedrive/);
       await pool.close();
-      // The same options share, as before.
+      // The same options share, as before; its release works passed on as a function.
       const again = shareLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key }, 'module C');
       expect(again.limiter).toBe(enterprise.limiter);
-      await again.release();
+      const { release } = again;
+      await release();
     } finally {
       await enterprise.release();
     }
