@@ -138,20 +138,10 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * ```
  */
 export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions = {}): typeof fetch {
-  const maxRetries = checkMaxRetries('rateLimitedFetch', opts.maxRetries);
-  const statuses = checkStatuses('rateLimitedFetch', opts.statuses);
-  const priority = checkPriority('rateLimitedFetch', opts.priority);
-  if (opts.fetch !== undefined && typeof opts.fetch !== 'function') {
-    throw new TypeError('rateLimitedFetch: option `fetch` must be a function (a fetch implementation)');
-  }
-  const cost = opts.cost;
-  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
-  const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
-  if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
-    throw new TypeError(
-      `rateLimitedFetch: option \`bodyTimeoutMs\` must be a finite number of ms >= 0, got ${String(bodyTimeoutMs)}`,
-    );
-  }
+  const { maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs } = fetchSettings(
+    'rateLimitedFetch',
+    opts,
+  );
 
   const limitedFetch = async (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     // Called as a plain function, not as a method of `opts`: browsers' fetch needs that.
@@ -245,6 +235,8 @@ export function installRateLimitedFetch(
   if (typeof limiters !== 'object' || limiters === null || Array.isArray(limiters)) {
     throw new TypeError('installRateLimitedFetch: `limiters` must be an object of limiters by origin');
   }
+  // Checked here too: with no limiter given, no `rateLimitedFetch` would check them.
+  fetchSettings('installRateLimitedFetch', opts);
   const original = globalThis.fetch;
   if (typeof original !== 'function') throw new TypeError('installRateLimitedFetch: no global fetch here');
   const byOrigin = new Map<string, typeof fetch>();
@@ -283,6 +275,36 @@ export function installRateLimitedFetch(
     active = false;
     if (globalThis.fetch === installed) globalThis.fetch = original;
   };
+}
+
+/** The options of `rateLimitedFetch` checked, each bad one named with `where` (the caller). */
+function fetchSettings(where: string, opts: RateLimitedFetchOptions) {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new TypeError(`${where}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  }
+  const maxRetries = checkMaxRetries(where, opts.maxRetries);
+  const statuses = checkStatuses(where, opts.statuses);
+  const priority = checkPriority(where, opts.priority);
+  if (opts.fetch !== undefined && typeof opts.fetch !== 'function') {
+    throw new TypeError(`${where}: option \`fetch\` must be a function (a fetch implementation)`);
+  }
+  const cost = opts.cost;
+  if (cost !== undefined && typeof cost !== 'function' && typeof cost !== 'number' && typeof cost !== 'object') {
+    throw new TypeError(
+      `${where}: option \`cost\` must be a number, an object of costs by bucket or a function, got ${typeof cost}`,
+    );
+  }
+  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
+  if (typeof retryNonIdempotent !== 'boolean') {
+    throw new TypeError(`${where}: option \`retryNonIdempotent\` must be a boolean, got ${typeof retryNonIdempotent}`);
+  }
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
+    throw new TypeError(
+      `${where}: option \`bodyTimeoutMs\` must be a finite number of ms >= 0, got ${String(bodyTimeoutMs)}`,
+    );
+  }
+  return { maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs };
 }
 
 /** `'https://api.example.com'` as `new URL(…).origin` writes it; `undefined` if not an origin. */

@@ -446,6 +446,11 @@ describe('rateLimitedFetch', () => {
     expect(() => rateLimitedFetch(fastLimiter(), { maxRetries: 1.5 })).toThrow(/`maxRetries`.*1\.5/);
     expect(() => rateLimitedFetch(fastLimiter(), { fetch: 'no' as unknown as typeof fetch })).toThrow(/`fetch`/);
     expect(() => rateLimitedFetch(fastLimiter(), { statuses: ['429'] as unknown as number[] })).toThrow(/`statuses`/);
+    expect(() => rateLimitedFetch(fastLimiter(), { retryNonIdempotent: 'yes' as unknown as boolean })).toThrow(
+      /`retryNonIdempotent` must be a boolean/,
+    );
+    expect(() => rateLimitedFetch(fastLimiter(), { cost: '3' as unknown as number })).toThrow(/`cost`.*string/);
+    expect(() => rateLimitedFetch(fastLimiter(), null as unknown as object)).toThrow(/options must be an object/);
   });
 });
 
@@ -586,5 +591,14 @@ describe('installRateLimitedFetch', () => {
     expect(globalThis.fetch).not.toHaveProperty('name', 'installed');
     // One limiter under two spellings of its origin is no conflict.
     installRateLimitedFetch({ 'https://api.procore.com': a, 'https://API.procore.com:443/': a })();
+  });
+
+  it('checks its options even with no limiter yet (a config that adds them later)', () => {
+    const before = globalThis.fetch;
+    expect(() => installRateLimitedFetch({}, { maxRetries: -1 })).toThrow(/^installRateLimitedFetch: .*`maxRetries`/);
+    expect(() => installRateLimitedFetch({}, { bodyTimeoutMs: Number.NaN })).toThrow(/`bodyTimeoutMs`/);
+    expect(globalThis.fetch).toBe(before);
+    installRateLimitedFetch({}, { maxRetries: 2 })();
+    expect(globalThis.fetch).toBe(before);
   });
 });
