@@ -36,6 +36,12 @@ interface Figures {
 const SAMPLES = 4;
 /** Longest key kept (a longer one is cut): keys are caller input. */
 const MAX_KEY_LENGTH = 256;
+/**
+ * Most bucket names remembered per key and for the dearest cost: a server may name buckets
+ * (IETF policies, TEOS periods) that come and go, each a new name. Past it the least recently
+ * learnt name is forgotten; a name in use is learnt again at every answer and stays.
+ */
+const MAX_NAMES = 128;
 
 /** A bucket's lowest reading of its current window, and the admissions made when it was read. */
 export interface LearnStart {
@@ -238,8 +244,15 @@ export class CostLearner {
     const drops = entry.get(name) ?? [];
     drops.push(cost);
     if (drops.length > SAMPLES) drops.shift();
-    entry.set(name, drops);
-    this.dearest.set(name, Math.max(this.dearest.get(name) ?? 1, cost));
+    setRecent(entry, name, drops);
+    setRecent(this.dearest, name, Math.max(this.dearest.get(name) ?? 1, cost));
     return Math.max(...drops) !== before;
   }
+}
+
+/** Sets `name` as the most recent of `map`, forgetting the least recent past {@link MAX_NAMES}. */
+function setRecent<T>(map: Map<string, T>, name: string, value: T): void {
+  map.delete(name);
+  map.set(name, value);
+  if (map.size > MAX_NAMES) map.delete(map.keys().next().value as string);
 }

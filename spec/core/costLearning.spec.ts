@@ -365,6 +365,24 @@ describe('which drops are attributed to one request (CostLearner)', () => {
     // A key not learnt yet is taken to cost the dearest ever learnt on the bucket.
     expect(learner.guess('b')).toBe(9);
   });
+
+  it('remembers a bounded number of bucket names: names a server makes up and drops are forgotten', () => {
+    const learner = new CostLearner(() => 'k', 2);
+    learner.learn('a', 'steady', 7);
+    // A server naming a new bucket every window (each one discovered, then evicted when idle).
+    for (let i = 0; i < 100_000; i++) {
+      learner.learn('a', `policy-${i}`, 2);
+      if (i % 50 === 0) learner.learn('a', 'steady', 7); // the bucket in use, learnt at every answer
+    }
+    const names = (m: unknown) => (m as Map<string, unknown>).size;
+    const inside = learner as unknown as { dearest: Map<string, number>; costs: Map<string, Map<string, number[]>> };
+    expect(names(inside.dearest)).toBeLessThanOrEqual(128);
+    expect(names(inside.costs.get('a'))).toBeLessThanOrEqual(128);
+    // The names in use stay learnt.
+    expect(learner.guess('steady')).toBe(7);
+    expect(learner.estimate('a', 'steady')).toBe(7);
+    expect(learner.guess('policy-99999')).toBe(2);
+  });
 });
 
 describe('the learnCost option', () => {
