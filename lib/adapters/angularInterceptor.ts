@@ -26,7 +26,7 @@ import {
   RATE_LIMIT_SKIP,
 } from './angularContext.js';
 import { checkCors, checkHeaders, type CorsBlockedReport, type MissingHeadersReport } from './angularDiagnostics.js';
-import { extractAngularResponse } from './angularResponse.js';
+import { extractAngularResponse, isPartialEvent } from './angularResponse.js';
 import { remember } from './angularTransfer.js';
 import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './common.js';
 
@@ -165,7 +165,10 @@ export function buildInterceptor(
     onCorsBlocked === false ? false : guarded(onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message)));
   const rlConfig: RateLimitConfig = {
     ...config,
-    extractResponse: (x) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
+    extractResponse: Object.assign(
+      (x: unknown) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
+      { beforeAnswer: isPartialEvent },
+    ),
   };
   let warnedRelative = false;
 

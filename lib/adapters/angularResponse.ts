@@ -20,12 +20,17 @@ import { extractResponse, responseLike, type ResponseExtractor, type ResponseLik
  * extractAngularResponse(error)?.header('retry-after'); // '2'
  * ```
  */
-export const extractAngularResponse: ResponseExtractor = (x) => {
-  if (x instanceof HttpResponse) return toResponseLike(x.status, x.headers, x.body);
-  if (x instanceof HttpErrorResponse) return x.status > 0 ? toResponseLike(x.status, x.headers, x.error) : undefined;
-  if (isPartialEvent(x)) return undefined;
-  return extractResponse(x);
-};
+export const extractAngularResponse: ResponseExtractor = Object.assign(
+  (x: unknown) => {
+    if (x instanceof HttpResponse) return toResponseLike(x.status, x.headers, x.body);
+    if (x instanceof HttpErrorResponse) return x.status > 0 ? toResponseLike(x.status, x.headers, x.error) : undefined;
+    if (isPartialEvent(x)) return undefined;
+    return extractResponse(x);
+  },
+  // HttpClient's stream (`observe: 'events'`, an interceptor's) holds events; its answer is an
+  // `HttpResponse`, never a plain value.
+  { beforeAnswer: isPartialEvent },
+);
 
 /** @internal A response's status, headers and body as the limiter's `ResponseLike`. */
 export function toResponseLike(status: number, headers: HttpHeaders, body: unknown): ResponseLike {
@@ -34,8 +39,8 @@ export function toResponseLike(status: number, headers: HttpHeaders, body: unkno
   return responseLike(status, { get }, body === null ? undefined : body);
 }
 
-/** An Angular `HttpEvent` that is not a full response: `{ type: HttpEventType.Sent }` and the like. */
-function isPartialEvent(x: unknown): boolean {
+/** @internal An Angular `HttpEvent` that is not a full response: `{ type: HttpEventType.Sent }` and the like. */
+export function isPartialEvent(x: unknown): boolean {
   if (typeof x !== 'object' || x === null) return false;
   const type = (x as { type?: unknown }).type;
   return typeof type === 'number' && type !== (HttpEventType.Response as number);

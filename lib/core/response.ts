@@ -71,7 +71,16 @@ function joinValue(v: unknown): string | undefined {
 }
 
 /** A function that finds the response inside a value or error a request emitted. */
-export type ResponseExtractor = (valueOrError: unknown) => ResponseLike | undefined;
+export interface ResponseExtractor {
+  (valueOrError: unknown): ResponseLike | undefined;
+  /**
+   * Is `value` an event that comes before the request's answer, not the answer (Angular's
+   * `Sent` and progress events)? A request made while only such events are out joins the one
+   * in flight (with `dedupe`) and gets its answer; after any other value it is sent anew. Without
+   * it, every value is taken for the answer: a body is never mistaken for an event.
+   */
+  readonly beforeAnswer?: (value: unknown) => boolean;
+}
 
 /**
  * Finds the HTTP response in whatever a request observable emitted or threw, by shape: an

@@ -8,6 +8,7 @@ import type { RateLimitError } from '../core/errors.js';
 import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
+import type { ResponseExtractor } from '../core/response.js';
 import { withRetryCost } from '../core/resend.js';
 import { copyOf, copyOfError } from '../core/sharing.js';
 import {
@@ -334,10 +335,11 @@ export class PacedSubscription<T> extends Waiter {
       return;
     }
     const sharing = limiter.sharing;
+    const extract = extractorOf(limiter, config);
     let res;
     let setsCookie = false;
     try {
-      res = extractorOf(limiter, config)(value);
+      res = extract(value);
       setsCookie = res?.header('set-cookie') !== undefined;
       // The cache keeps a copy of its own, made before any subscriber has the value.
       if (sharing.caching && res !== undefined && res.status >= 200 && res.status < 300)
@@ -351,9 +353,9 @@ export class PacedSubscription<T> extends Waiter {
     // The answer is out: an identical request made from now on (from a subscriber's handler, or
     // before the request observable completes) would join only to get the completion, without
     // it. It is sent anew (or served from the cache) instead. The answer is any value read as a
-    // response, or any other but an event before it (Angular's `Sent` and progress events: a
-    // request joined after them still gets its response); a plain body is one.
-    if (sharing.dedupe && (res !== undefined || !isProgressEvent(value))) sharing.untrack(key, this);
+    // response, or any other but one the extractor calls an event before it (Angular's `Sent`
+    // and progress events: a request joined after them still gets its response).
+    if (sharing.dedupe && (res !== undefined || !beforeAnswer(extract, value))) sharing.untrack(key, this);
     const hub = this.hub;
     if (!hub) {
       this.subscriber.next(value);
@@ -476,12 +478,13 @@ export class PacedSubscription<T> extends Waiter {
 }
 
 /**
- * Is `value` an event that comes before a request's answer, not the answer: Angular's
- * `HttpSentEvent` (`{ type: 0 }`, alone) or a progress event (`type` 1 or 3, with `loaded`).
+ * Is `value` an event before the request's answer, as `extract` tells (`beforeAnswer`)? An
+ * extractor that does not tell, or throws, takes every value for the answer.
  */
-function isProgressEvent(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = value as { type?: unknown; loaded?: unknown };
-  if (e.type === 0) return Object.keys(value).length === 1;
-  return (e.type === 1 || e.type === 3) && typeof e.loaded === 'number';
+function beforeAnswer(extract: ResponseExtractor, value: unknown): boolean {
+  try {
+    return extract.beforeAnswer?.(value) === true;
+  } catch {
+    return false;
+  }
 }

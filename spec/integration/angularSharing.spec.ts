@@ -76,6 +76,21 @@ describe('Angular: GETs that differ in how the browser sends them are not shared
   });
 });
 
+describe('Angular: a GET made while an identical one is sent but not answered', () => {
+  it('joins it (Angular’s Sent event is not the answer) and gets the response', async () => {
+    const { http, httpTesting } = setup();
+    const got: unknown[] = [];
+    http.get(URL_).subscribe((body) => got.push(body));
+    await new Promise((resolve) => setTimeout(resolve, 0)); // sent: HttpClient emitted its Sent event
+    http.get(URL_).subscribe((body) => got.push(body));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const sent = httpTesting.match(URL_);
+    for (const req of sent) req.flush({ type: 0 });
+    expect(sent).toHaveLength(1);
+    expect(got).toEqual([{ type: 0 }, { type: 0 }]);
+  });
+});
+
 describe('Angular: a GET that asks for progress events is sent on its own', () => {
   it('reportDownloadProgress (what httpResource asks for) gets its own progress events', async () => {
     const { http, httpTesting } = setup();

@@ -65,30 +65,40 @@ describe('spending less of the quota', () => {
     expect(out.events.filter((e) => e.type === 'shared')).toHaveLength(4);
   });
 
-  it('an identical GET made from a subscriber’s handler, after the answer went out, gets an answer of its own', () => {
-    // A plain body (no response the extractor reads): the request stayed open to joiners after
-    // its value went out, and one made from `next` got the completion only.
-    const out = inVirtualTime(() => {
-      let sent = 0;
-      const got: unknown[] = [];
-      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
-      const get = () =>
-        new Observable<{ items: number[] }>((s) => {
-          sent++;
-          const t = asyncScheduler.schedule(() => {
-            s.next({ items: [sent] });
-            s.complete();
-          }, 10);
-          return () => t.unsubscribe();
-        }).pipe(rateLimit(limiter, { url: 'https://api.example.com/x', headers: { Authorization: 'Bearer A' } }));
-      get().subscribe((first) => {
-        got.push(first);
-        get().subscribe({ next: (second) => got.push(second), complete: () => got.push('done') });
+  it.each([
+    ['a plain body', (n: number) => ({ items: [n] })],
+    // Bodies shaped like Angular's Sent and progress events: without Angular's extractor, a
+    // value is an answer whatever its shape.
+    ['a body shaped like a Sent event', (n: number) => ({ type: 0, n })],
+    ['a body that is exactly { type: 0 }', () => ({ type: 0 })],
+    ['a body shaped like a progress event', (n: number) => ({ type: 1, loaded: n })],
+  ])(
+    'an identical GET made from a subscriber’s handler, after the answer went out, gets an answer of its own: %s',
+    (_name, body) => {
+      // No response the extractor reads: the request stayed open to joiners after its value
+      // went out, and one made from `next` got the completion only.
+      const out = inVirtualTime(() => {
+        let sent = 0;
+        const got: unknown[] = [];
+        const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+        const get = () =>
+          new Observable<unknown>((s) => {
+            sent++;
+            const t = asyncScheduler.schedule(() => {
+              s.next(body(sent));
+              s.complete();
+            }, 10);
+            return () => t.unsubscribe();
+          }).pipe(rateLimit(limiter, { url: 'https://api.example.com/x', headers: { Authorization: 'Bearer A' } }));
+        get().subscribe((first) => {
+          got.push(first);
+          get().subscribe({ next: (second) => got.push(second), complete: () => got.push('done') });
+        });
+        return { got, sent: () => sent };
       });
-      return { got, sent: () => sent };
-    });
-    expect(out.got).toEqual([{ items: [1] }, { items: [2] }, 'done']);
-  });
+      expect(out.got).toEqual([body(1), body(2), 'done']);
+    },
+  );
 
   it('a shared request is cancelled only when its last subscriber leaves', () => {
     const out = inVirtualTime(() => {
