@@ -135,16 +135,14 @@ export function shareLimiter(options: LimiterOptions, place: string): SharedLimi
   if (entry) {
     const rules = entry.provider === options.provider ? entry.rules : rulesLabel(options.provider);
     if (entry.fingerprint !== print || rules !== entry.rules) {
-      const mine = rules === entry.rules ? print : `provider rules: ${rules}${print ? `, ${print}` : ''}`;
-      const theirs =
-        rules === entry.rules
-          ? entry.fingerprint
-          : `provider rules: ${entry.rules}${entry.fingerprint ? `, ${entry.fingerprint}` : ''}`;
+      // The provider's rules are named only where they differ.
+      const label = (r: string, f: string) =>
+        `{ ${(rules === entry?.rules ? f : `provider rules: ${r}${f ? `, ${f}` : ''}`) || 'defaults'} }`;
       throw new DuplicateLimiterError(
         options.provider.name,
         entry.place,
         place,
-        `{ ${mine || 'defaults'} } against { ${theirs || 'defaults'} }`,
+        `${label(rules, print)} against ${label(entry.rules, entry.fingerprint)}`,
       );
     }
   }
