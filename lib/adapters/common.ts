@@ -371,6 +371,35 @@ export function axiosShareKey(config: { readonly data?: unknown; readonly respon
   return config.responseType === 'stream' || (config.data !== undefined && config.data !== null) ? false : undefined;
 }
 
+/** A plain object: `{}` or `Object.create(null)`. */
+function isPlainObject(x: object): boolean {
+  const proto = Object.getPrototypeOf(x) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * What an iterable of headers (`Headers`, `Map`, `[name, value][]`) holds, as axios reads it
+ * (a name repeated: its values as a list), or `undefined` when it is not one: not iterable, an
+ * entry not a pair with a string name, or more than 1,000 entries (a hostile one is not walked).
+ */
+function iterablePairs(headers: object): Array<[string, unknown]> | undefined {
+  const iterate = (headers as { [Symbol.iterator]?: unknown })[Symbol.iterator];
+  if (typeof iterate !== 'function') return undefined;
+  const byName = new Map<string, unknown>();
+  try {
+    let n = 0;
+    for (const entry of headers as Iterable<unknown>) {
+      if (++n > 1000 || !Array.isArray(entry) || typeof entry[0] !== 'string') return undefined;
+      const [name, value] = entry as [string, unknown];
+      const before = byName.get(name);
+      byName.set(name, byName.has(name) ? [...(Array.isArray(before) ? before : [before]), value] : value);
+    }
+  } catch {
+    return undefined;
+  }
+  return [...byName];
+}
+
 /**
  * The headers an axios request will be sent with, as far as they can be known before it is
  * sent: the instance's default headers (common, this method's, the others), the config's, and
@@ -402,15 +431,33 @@ export function axiosRequestHeaders(
   // leaves it or unsets it, as the axios version has it: such a request is not shared.
   const merged = new Map<string, [string, unknown]>();
   let unsure = false;
+  const put = (name: string, value: unknown): void => {
+    const lower = name.toLowerCase();
+    if (value === undefined) unsure ||= merged.has(lower);
+    else if (value === null || value === false) merged.delete(lower);
+    else merged.set(lower, [name, value]);
+  };
   const layer = (headers: unknown, bucket: 'common' | 'method' | 'rest'): void => {
+    // A string is raw headers (`'Authorization: Bearer …'`), which axios parses and sends: not
+    // read here, so not shared.
+    if (typeof headers === 'string') unsure ||= headers.trim() !== '';
     if (typeof headers !== 'object' || headers === null) return;
     // An AxiosHeaders holds its headers as its own fields, a `null` or `false` one (unset)
     // too, which its `toJSON` leaves out; another object with a `toJSON` is read through it.
     const h = headers as { toJSON?: unknown; normalize?: unknown };
-    const source =
-      typeof h.toJSON === 'function' && typeof h.normalize !== 'function'
-        ? ((headers as { toJSON(): unknown }).toJSON() as object)
-        : headers;
+    let source: object = headers;
+    if (typeof h.toJSON === 'function' && typeof h.normalize !== 'function') {
+      source = (headers as { toJSON(): unknown }).toJSON() as object;
+      if (typeof source !== 'object' || source === null) return;
+    } else if (typeof h.normalize !== 'function' && !isPlainObject(headers)) {
+      // A fetch `Headers`, a `Map`, a list of pairs: axios sends what they iterate, which is not
+      // among their own fields (read so, an `Authorization` in one was missed, and every user's
+      // GET shared the first one's answer). Anything else is not known: not shared.
+      const pairs = iterablePairs(headers);
+      if (pairs === undefined) unsure = true;
+      else if (bucket === 'rest') for (const [name, value] of pairs) put(name, value);
+      return;
+    }
     for (const [name, value] of Object.entries(source)) {
       const lower = name.toLowerCase();
       // axios's buckets of defaults: `common` and each method's.
@@ -418,10 +465,7 @@ export function axiosRequestHeaders(
         if ((bucket === 'common' && lower === 'common') || (bucket === 'method' && lower === m)) layer(value, 'rest');
         continue;
       }
-      if (bucket !== 'rest') continue;
-      if (value === undefined) unsure ||= merged.has(lower);
-      else if (value === null || value === false) merged.delete(lower);
-      else merged.set(lower, [name, value]);
+      if (bucket === 'rest') put(name, value);
     }
   };
   const defaults = instance?.defaults;

@@ -171,6 +171,15 @@ function credentialOf(config: AxiosRequestConfig): string | undefined {
   const headers = config.headers as unknown;
   const header = (name: string): string | undefined => {
     if (typeof headers !== 'object' || headers === null) return undefined;
+    // A Map's `get` (and a list of pairs) knows names in one case only; axios sends any.
+    if (headers instanceof Map || Array.isArray(headers)) {
+      for (const e of headers as Iterable<unknown>) {
+        if (!Array.isArray(e)) continue;
+        const [k, v] = e as unknown[];
+        if (typeof k === 'string' && k.toLowerCase() === name && typeof v === 'string' && v !== '') return v;
+      }
+      return undefined;
+    }
     const get = (headers as { get?: unknown }).get;
     if (typeof get === 'function') {
       const v: unknown = (get as (n: string) => unknown).call(headers, name);

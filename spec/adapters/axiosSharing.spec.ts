@@ -2,9 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { HttpService } from '@nestjs/axios';
 import axios, { AxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { firstValueFrom } from 'rxjs';
-import { createLimiter, providers, type Limiter } from '../../lib/index.js';
+import { createLimiter, createLimiterPool, providers, type Limiter } from '../../lib/index.js';
 import { rateLimitedRequest } from '../../lib/adapters/axios.js';
 import { rateLimitedHttp } from '../../lib/adapters/nestjs.js';
+import { tenantHttp } from '../../lib/adapters/nestjsHttp.js';
 
 /** What the server saw of one request, answered as its body. */
 interface Seen {
@@ -109,6 +110,65 @@ describe('axios: a header a call unsets or overrides is read as axios sends it',
     const limiter = limiterWithCache();
     await Promise.all([me(limiter, instance, { Authorization: undefined }), me(limiter, instance)]);
     expect(sent).toHaveLength(2);
+  });
+});
+
+describe('axios: headers given as a Headers, a Map, a list of pairs or raw text are read as axios sends them', () => {
+  const as = (user: string) => ({
+    Headers: new Headers({ Authorization: user }),
+    Map: new Map([['Authorization', user]]),
+    'list of pairs': [['Authorization', user]],
+    'raw text': `Authorization: ${user}`,
+  });
+  it.each(['Headers', 'Map', 'list of pairs', 'raw text'] as const)(
+    '%s: each user gets their own answer, at once and from the cache',
+    async (kind) => {
+      const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+      const limiter = limiterWithCache();
+      const me = (user: string) =>
+        firstValueFrom(
+          rateLimitedRequest<Seen>(limiter, instance, { url: '/me', headers: as(user)[kind] as never }),
+        ).then((r) => r.data.user);
+      expect(await Promise.all([me('Bearer alice'), me('Bearer bob')])).toEqual(['Bearer alice', 'Bearer bob']);
+      expect(await me('Bearer mallory')).toBe('Bearer mallory');
+      expect(sent.map((x) => x.user)).toEqual(['Bearer alice', 'Bearer bob', 'Bearer mallory']);
+    },
+  );
+
+  it('NestJS rateLimitedHttp: a Headers per call is no shared identity either', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const http = rateLimitedHttp(new HttpService(instance), limiterWithCache());
+    const me = (user: string) =>
+      firstValueFrom(http.get<Seen>('/me', { headers: new Headers({ Authorization: user }) as never })).then(
+        (r) => r.data.user,
+      );
+    expect(await Promise.all([me('Bearer alice'), me('Bearer bob')])).toEqual(['Bearer alice', 'Bearer bob']);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('NestJS tenantHttp: the tenant is read from a Map or a list of pairs, whatever the case of the name', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const pool = createLimiterPool({ provider: providers.generic() });
+    const tenants = tenantHttp(new HttpService(instance), pool);
+    await firstValueFrom(tenants.get('/me', { headers: new Map([['Authorization', 'Bearer alice']]) as never }));
+    await firstValueFrom(tenants.get('/me', { headers: [['AUTHORIZATION', 'Bearer bob']] as never }));
+    expect(sent.map((x) => x.user)).toEqual(['Bearer alice', 'Bearer bob']);
+    expect([pool.has('Bearer alice'), pool.has('Bearer bob'), pool.size]).toEqual([true, true, 2]);
+    await pool.close();
+  });
+
+  it('identical GETs with the same Headers still share', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const limiter = limiterWithCache();
+    const me = () =>
+      firstValueFrom(
+        rateLimitedRequest<Seen>(limiter, instance, {
+          url: '/me',
+          headers: new Headers({ Authorization: 'Bearer alice' }) as never,
+        }),
+      );
+    await Promise.all([me(), me()]);
+    expect(sent).toHaveLength(1);
   });
 });
 
