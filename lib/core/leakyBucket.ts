@@ -4,6 +4,7 @@
  * nothing of but the interface the limiter drives.
  */
 import { Bucket, PROBE_MS } from './bucket.js';
+import { takenRestoreRate } from './window.js';
 import type { BucketKind, BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot } from './state.js';
 
@@ -35,9 +36,6 @@ const TRIPS = LEAKY_TRIPS;
  *   may have counted before or after it; a response we did not admit) may only lower what is
  *   available, never raise it: a late answer carries an older, higher figure.
  */
-/** Longest a bucket may take to fill, in seconds, for the restore rate a server tells to be taken. */
-const MAX_FILL_S = 3600;
-
 export class LeakyBucket extends Bucket {
   override readonly leaky = true;
   /** Units that come back per second. */
@@ -227,12 +225,9 @@ export class LeakyBucket extends Bucket {
     if (index !== undefined) this.answered(index, now);
     const before = this.limit;
     this.readLimit(reading);
-    const rate = reading.restorePerSecond;
+    const rate = takenRestoreRate(reading.restorePerSecond, this.limit);
     const cap = this.limit ?? Infinity;
-    // A rate that would take more than an hour to fill the bucket is junk, not a leak (Shopify's
-    // fill in 20 s): taken, a `restoreRate` of 10^-9 held every request for a thousand years.
-    if (rate !== undefined && Number.isFinite(rate) && rate > 0 && !(cap / rate > MAX_FILL_S))
-      this.restorePerSecond = rate;
+    if (rate !== undefined) this.restorePerSecond = rate;
     if (reading.remaining !== undefined) {
       const told = reading.remaining;
       // The least there can be: the figure as if counted now, less our other requests in

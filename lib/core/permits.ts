@@ -20,7 +20,7 @@ import { costOf, isCost, type RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
-import { RELATIVE_SLACK_MS } from './window.js';
+import { RELATIVE_SLACK_MS, takenRestoreRate } from './window.js';
 
 /** What the permits need of their limiter. */
 export interface PermitHost {
@@ -282,6 +282,7 @@ export class Permits {
       // on our clock (the estimate reads it with no offset while the interval contains 0).
       const latestAt =
         serverAt !== undefined && Number.isFinite(host.skew.lowerMs) ? serverAt - host.skew.lowerMs : undefined;
+      const rate = takenRestoreRate(r.restorePerSecond, r.limit ?? b.limit);
       readings?.push({
         name: b.name,
         limit: r.limit,
@@ -291,7 +292,8 @@ export class Permits {
         ...(latestAt === undefined ? NONE : { resetLatestInMs: latestAt - now }),
         windowMs: r.windowMs,
         index: undefined,
-        ...(r.restorePerSecond === undefined ? NONE : { restorePerSecond: r.restorePerSecond }),
+        // The store obeys a rate as the bucket here would: not one that fills it in more than an hour.
+        ...(rate === undefined ? NONE : { restorePerSecond: rate }),
       });
       const learner = host.registry.learner;
       if (learner && taken && index !== undefined) {

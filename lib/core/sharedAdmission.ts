@@ -382,8 +382,11 @@ export class SharedAdmission implements Admission {
       if (grant.waitMs === undefined) {
         this.groupWait.set(group, now + SHARED_POLL_MS);
       } else {
-        const at = now + grant.waitMs;
-        const long = grant.waitMs > host.maxWaitMs;
+        // A wait past the longest the limiter obeys a server is read from state no server could
+        // have meant (a store written by an older version, a junk rate): at most that.
+        const waitMs = Math.min(grant.waitMs, host.maxServerWaitMs);
+        const at = now + waitMs;
+        const long = waitMs > host.maxWaitMs;
         // The group's requests go in order, none before `at`: those whose deadline comes first
         // fail now, resuming then (the rest are asked for again then, before their deadlines).
         // Not while answers in flight may give room back (the store's `awaitsAnswers`): asked

@@ -292,3 +292,17 @@ local function recount(cur, rem, others, low, newWindow, held, indexed)
 end
 `;
 }
+
+/** Longest a leaky bucket may take to fill, in seconds, for the restore rate a server tells to be taken. */
+const MAX_FILL_S = 3600;
+
+/**
+ * A restore rate a server told, if it is one to take: finite, above 0, and filling a bucket of
+ * `limit` within an hour (Shopify's fill in 20 s). A slower one is junk, not a leak: a
+ * `restoreRate` of 10^-9 held every request for a thousand years, in memory or in a store.
+ */
+export function takenRestoreRate(rate: number | undefined, limit: number | undefined): number | undefined {
+  return rate !== undefined && Number.isFinite(rate) && rate > 0 && !((limit ?? Infinity) / rate > MAX_FILL_S)
+    ? rate
+    : undefined;
+}

@@ -195,6 +195,42 @@ describe('leaky buckets and the Redis store', () => {
     for (const g of [...ra.granted, ...rb.granted]) g.permit.release();
   });
 
+  it('a restore rate that would take years to fill the bucket is not obeyed by any process', async () => {
+    // Shopify GraphQL's throttleStatus with a junk restoreRate: taken by the store, every
+    // process's requests were refused for 578 days, however often they asked.
+    const prefix = `leaky-junk-rate-${process.pid}-${Date.now()}:`;
+    const graphql = providers.shopify({ api: 'graphql' });
+    const a = limiterOn(prefix, graphql);
+    const b = limiterOn(prefix, graphql);
+    const query = { method: 'POST', url: '/admin/api/2024-10/graphql.json' };
+    const ra = asker(a, Date.now());
+    ra.ask(query);
+    await until(() => ra.granted.length === 1);
+    ra.granted[0]?.permit.observe(
+      responseLike(
+        200,
+        {},
+        {
+          data: {},
+          extensions: {
+            cost: {
+              requestedQueryCost: 50,
+              actualQueryCost: 50,
+              throttleStatus: { maximumAvailable: 1000, currentlyAvailable: 0, restoreRate: 0.000001 },
+            },
+          },
+        },
+      ),
+    );
+    ra.granted[0]?.permit.release();
+    // The other process is admitted once the rate it still knows (Shopify's 50 a second) gives a
+    // query's units back, not in years; the wait a store can dictate is capped besides.
+    const rb = asker(b, Date.now());
+    rb.ask(query);
+    await until(() => rb.granted.length === 1, 8000);
+    rb.granted[0]?.permit.release();
+  });
+
   it('a 429 that holds the bucket for one limiter holds it for the other', async () => {
     const prefix = `leaky-429-${process.pid}-${Date.now()}:`;
     const a = limiterOn(prefix);
