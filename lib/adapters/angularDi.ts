@@ -23,7 +23,13 @@ import type { Limiter } from '../core/limiter.js';
 import type { LimiterPool } from '../core/pool.js';
 import type { SharedLimiter } from '../core/registry.js';
 import { buildInterceptor, type RateLimitInterceptorOptions } from './angularInterceptor.js';
-import { recordedResponses, replayResponses, type RecordedResponse } from './angularTransfer.js';
+import {
+  recordedResponses,
+  replayResponses,
+  TRANSFER_RECORDER,
+  type RecordedResponse,
+  type TransferRecorder,
+} from './angularTransfer.js';
 import { isLimiter } from './common.js';
 
 /**
@@ -235,6 +241,8 @@ export function provideRateLimiting(options: RateLimitingOptions): EnvironmentPr
         return out;
       },
     },
+    // One per application: under SSR, per render.
+    ...(transfer ? [{ provide: TRANSFER_RECORDER, useFactory: (): TransferRecorder => new Map() }] : []),
     {
       provide: RATE_LIMITER_POOLS,
       useFactory: (): ReadonlyMap<string, BoundLimiterPool> => {
@@ -260,10 +268,11 @@ function carry(limiters: ReadonlyMap<string, Limiter>): void {
   const state = inject(TransferState, { optional: true });
   if (!state) return;
   if (inject(PLATFORM_ID) === 'server') {
+    const recorder = inject(TRANSFER_RECORDER);
     state.onSerialize(TRANSFER_KEY, () => {
       const out: Record<string, Carried> = {};
       for (const [host, limiter] of limiters) {
-        const responses = recordedResponses(limiter);
+        const responses = recordedResponses(recorder, limiter);
         if (responses.length > 0) out[host] = { provider: limiter.provider.name, key: limiter.key, responses };
       }
       return out;

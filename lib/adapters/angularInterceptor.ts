@@ -27,7 +27,7 @@ import {
 } from './angularContext.js';
 import { checkCors, checkHeaders, type CorsBlockedReport, type MissingHeadersReport } from './angularDiagnostics.js';
 import { extractAngularResponse, isPartialEvent } from './angularResponse.js';
-import { remember } from './angularTransfer.js';
+import { remember, TRANSFER_RECORDER, type TransferRecorder } from './angularTransfer.js';
 import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './common.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +202,9 @@ export function buildInterceptor(
           : req.context.get(RATE_LIMIT_SHARE_KEY),
     });
     const host = url?.host ?? '';
-    const where = url ? { method: req.method, url: url.origin + url.pathname } : undefined;
+    // Recorded for the page of this render only (SSR, `provideRateLimiting`'s transferState).
+    const recorder = server ? recorderOfRender() : undefined;
+    const where = url && recorder ? { method: req.method, url: url.origin + url.pathname } : undefined;
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
     // and again for each retry.
     const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
@@ -223,13 +225,13 @@ export function buildInterceptor(
       tap({
         next: (event) => {
           if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
-          if (where) remember(limiter, event.status, event.headers, where);
+          if (where && recorder) remember(recorder, limiter, event.status, event.headers, where);
           if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
         },
         error: (error: unknown) => {
           if (!(error instanceof HttpErrorResponse)) return;
           if (error.status > 0) {
-            if (where) remember(limiter, error.status, error.headers, where);
+            if (where && recorder) remember(recorder, limiter, error.status, error.headers, where);
           } else if (corsReport !== false && url && !server) {
             checkCors(limiter, url, baseUrl, corsReport);
           }
@@ -255,6 +257,15 @@ function guarded<R>(callback: (report: R) => void): (report: R) => void {
 // Server rendering and the browser
 
 /** `true` when running under Angular's server platform (SSR); outside an injection context, `false`. */
+/** This render's recorder of responses for the page, if `provideRateLimiting` carries them. */
+function recorderOfRender(): TransferRecorder | undefined {
+  try {
+    return inject(TRANSFER_RECORDER, { optional: true }) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function onServer(): boolean {
   try {
     return inject(PLATFORM_ID, { optional: true }) === 'server';

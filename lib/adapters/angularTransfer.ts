@@ -4,6 +4,7 @@
  * them as if it had received them (carried by `TransferState`, see `angularDi.ts`).
  */
 import type { HttpHeaders } from '@angular/common/http';
+import { InjectionToken } from '@angular/core';
 import type { Limiter } from '../core/limiter.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import { toResponseLike } from './angularResponse.js';
@@ -11,40 +12,74 @@ import { toResponseLike } from './angularResponse.js';
 /** One response a limiter read, reduced to what its provider reads: for the browser's limiter (TransferState). */
 export interface RecordedResponse {
   readonly status: number;
-  /** Method and URL without query (which may carry a token), for the provider's choice of buckets. */
+  /**
+   * Method and URL without query, ids and any segment that is not a word of a route as `:id`
+   * (a path may carry a token): for the provider's choice of buckets.
+   */
   readonly method: string;
   readonly url: string;
   /** The headers the provider read (lower-case names), and nothing else. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
 }
 
-/** Per limiter, its last responses (status and headers, unread until needed). */
-const lastResponses = new WeakMap<
+/** A render's last responses per limiter (status and headers, unread until needed). */
+export type TransferRecorder = Map<
   Limiter,
   Array<{ status: number; headers: HttpHeaders; method: string; url: string }>
->();
+>;
+
+/**
+ * @internal The recorder of one render (SSR): provided per application, so a limiter shared by
+ * every render (a process-wide `shareLimiter`) carries into a page the responses of that page's
+ * render only, never another visitor's.
+ */
+export const TRANSFER_RECORDER = new InjectionToken<TransferRecorder>('rx-ratelimit: responses of this render');
+
 /** Responses kept per limiter: enough for reads and writes that count against other buckets. */
 const KEPT = 4;
 
-/** Notes a response `limiter` read, keeping the last few. */
+/** Notes a response `limiter` read in this render, keeping the last few. */
 export function remember(
+  recorder: TransferRecorder,
   limiter: Limiter,
   status: number,
   headers: HttpHeaders,
   where: { method: string; url: string },
 ) {
-  let list = lastResponses.get(limiter);
-  if (!list) lastResponses.set(limiter, (list = []));
-  list.push({ status, headers, ...where });
+  let list = recorder.get(limiter);
+  if (!list) recorder.set(limiter, (list = []));
+  list.push({ status, headers, method: where.method, url: routeOf(where.url) });
   if (list.length > KEPT) list.shift();
+}
+
+/** A path segment kept as it is in a page: a word of an API's route (`crm`, `v3`, `graphql.json`, `2024-10`). */
+const ROUTE_WORD = /^[\w.~-]{1,40}$/;
+/** Letters and digits mixed over 16 characters or more: a token, a key, a hash. */
+const TOKEN_LIKE = /^(?=.*\d)(?=.*[a-z])[\w~-]{16,}$/i;
+
+/**
+ * @internal `url` (origin and path, no query) as a page may carry it: any path segment that is
+ * not a word of a route as `:id` (which providers read as an id). A path may hold a secret of the
+ * server's (`/bot<token>/`, a webhook's token) or a visitor's data (an email), which the page
+ * would hand to the browser; the words and numbers a provider chooses buckets by stay.
+ */
+export function routeOf(url: string): string {
+  if (!URL.canParse(url)) return '';
+  const u = new URL(url);
+  const path = u.pathname
+    .slice(0, 2048)
+    .split('/')
+    .map((s) => (s === '' || (ROUTE_WORD.test(s) && !TOKEN_LIKE.test(s)) ? s : ':id'))
+    .join('/');
+  return (u.origin === 'null' ? '' : u.origin) + path;
 }
 
 /**
  * @internal The last responses `limiter` read through an interceptor, oldest first, each
  * reduced to the headers its provider reads (never cookies, never the request's query).
  */
-export function recordedResponses(limiter: Limiter): RecordedResponse[] {
-  return (lastResponses.get(limiter) ?? []).map(({ status, headers, method, url }) => {
+export function recordedResponses(recorder: TransferRecorder, limiter: Limiter): RecordedResponse[] {
+  return (recorder.get(limiter) ?? []).map(({ status, headers, method, url }) => {
     const seen = new Map<string, string>();
     const res = toResponseLike(status, headers, null);
     const recording: ResponseLike = {

@@ -265,6 +265,37 @@ describe('server rendering', () => {
   });
 });
 
+describe('server rendering: what a page carries of the limiter', () => {
+  it('another visitor’s requests never, with one limiter shared by every render', () => {
+    // One limiter for the server's API key, shared by every render of the process.
+    const shared = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
+    const render = (path: string) => {
+      const r = app([
+        { provide: PLATFORM_ID, useValue: 'server' },
+        provideRateLimiting({ limiters: { 'api.example.com': () => shared } }),
+      ]);
+      r.http.get(`${API}${path}`).subscribe();
+      r.httpTesting.expectOne(() => true).flush({}, { headers: limitHeaders(7) });
+      // The page's JSON, read back (`/` is written as `\u002F` in it).
+      const page = JSON.stringify(JSON.parse(r.injector.get(TransferState).toJson()));
+      r.injector.destroy();
+      return page;
+    };
+    const alice = render('/v1/persons/alice.smith@example.com/deals');
+    const bob = render('/v1/deals/42');
+    expect(bob).not.toContain('persons');
+    expect(bob).toContain('/v1/deals/42');
+    // Nor a secret in a path of its own (an email, a bot token, a webhook's): a route's words only.
+    expect(alice).not.toContain('alice');
+    expect(alice).toContain('/v1/persons/:id/deals');
+    const bot = render('/bot123456:AAHsecretBotToken/getMe');
+    const hook = render('/webhooks/1234/aZ9kLq2wXv8RtY5uPo3nMb7c');
+    expect(bot).not.toContain('AAHsecret');
+    expect(hook).not.toContain('aZ9kLq2w');
+    expect(hook).toContain('/webhooks/1234/:id');
+  });
+});
+
 describe("Angular's HTTP transfer cache", () => {
   it('a response replayed without the network (given synchronously) is not read by the limiter', () => {
     const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
