@@ -6,6 +6,7 @@ import { countOrInfinity, int, msOrInfinity, withDefaults, type WithDefaults } f
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';
 import type { LimiterStore } from './store.js';
+import { MAX_SERVER_WAIT_LIMIT_MS } from './window.js';
 
 /** Options of `createLimiter`. Only `provider` and `key` are required. */
 export interface LimiterOptions {
@@ -115,8 +116,6 @@ export interface LimiterOptions {
 
 /** Default of `maxServerWaitMs`: a daily reset (24 h, 25 h across a DST change) plus an hour of skew. */
 export const DEFAULT_MAX_SERVER_WAIT_MS = 26 * 3_600_000;
-/** Largest `maxServerWaitMs` accepted (a year): beyond it a server's word is never plausible. */
-const MAX_SERVER_WAIT_LIMIT_MS = 365 * 86_400_000;
 
 /**
  * @internal A jitter value from `random`, forced into [0, 1]: out-of-range values are clamped,

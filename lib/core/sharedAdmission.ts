@@ -13,6 +13,7 @@ import type { LeakyBucket } from './leakyBucket.js';
 import { reasonOf, type AdmissionHost } from './localAdmission.js';
 import type { StoreAdmission, StoreBucketSpec, StoreGrant, StoreReading, StoreSession } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
+import { MAX_SERVER_WAIT_LIMIT_MS } from './window.js';
 
 /** Most admissions asked of a shared store in one call. */
 const SHARED_BATCH = 64;
@@ -348,13 +349,17 @@ export class SharedAdmission implements Admission {
       host.registry.get(state.name)?.adopt(sane, now);
       index.set(state.name, state.admitted);
     }
-    if (grant.pause && grant.pause.ms > 0 && grant.pause.ms <= cap) {
-      host.pauses.setPause(now + grant.pause.ms, reasonOf(grant.pause.reason), null, false);
-    } else if (grant.pause && grant.pause.ms > cap) {
-      // A pause in the store past the cap (written by an earlier version) is garbage: lifted for
-      // every process, as the store grants nothing while it holds; asked again shortly.
+    if (grant.pause && grant.pause.ms > MAX_SERVER_WAIT_LIMIT_MS) {
+      // Past what any process may obey (written by an earlier version): garbage, lifted for every
+      // process, as the store grants nothing while it holds; asked again shortly.
       this.session.resume?.({ buckets: false });
       this.groupWait.set(group, now + SHARED_POLL_MS);
+    } else if (grant.pause && grant.pause.ms > 0) {
+      // A pause longer than this process obeys a server (another process's, whose cap is longer,
+      // or a `pause()` of days) is kept up to the cap, then asked about again: the store still
+      // holds it. Never lifted for the others: a process with a shorter cap wiped a Retry-After
+      // the rest obeyed, and all sent into a server that had asked for quiet.
+      host.pauses.setPause(now + Math.min(grant.pause.ms, cap), reasonOf(grant.pause.reason), null, false);
     }
     const granted: Array<[Waiter, Permit]> = [];
     const leases = [...grant.leases];

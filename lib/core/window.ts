@@ -306,3 +306,6 @@ export function takenRestoreRate(rate: number | undefined, limit: number | undef
     ? rate
     : undefined;
 }
+
+/** Largest `maxServerWaitMs` accepted (a year): beyond it a server's word is never plausible. */
+export const MAX_SERVER_WAIT_LIMIT_MS = 365 * 86_400_000;

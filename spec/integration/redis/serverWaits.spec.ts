@@ -142,6 +142,24 @@ describe('redis store: server-dictated waits', () => {
     expect(b.snapshot.pausedUntil).toBeNull();
   });
 
+  it('a process whose maxServerWaitMs is shorter than a pause the others obey keeps it, never lifts it', async () => {
+    const key = 'shorter-cap';
+    const a = limiter(key);
+    const b = limiter(key, { maxServerWaitMs: 1000 });
+    await send(a, 200, ok);
+    await send(a, 429, { 'retry-after': '4' });
+    const answered = Date.now();
+    // b obeys it a second at a time (its cap), asking the store again after each.
+    const gotB = acquire(b).then((p) => (p.release(), Date.now() - answered));
+    await sleep(1500);
+    const k = redisKeys(prefix, 'generic', key, secret);
+    expect(await client().hget(k.pause, 'until')).not.toBeNull();
+    // Neither process sends before the server's 4 s are over (what is late is fine, not early).
+    const gotA = acquire(a).then((p) => (p.release(), Date.now() - answered));
+    expect(await gotB).toBeGreaterThanOrEqual(3500);
+    expect(await gotA).toBeGreaterThanOrEqual(3500);
+  });
+
   it('a 31-year pause already in Redis (written by an earlier version) is lifted, not obeyed', async () => {
     const key = 'inherited-pause';
     const k = redisKeys(prefix, 'generic', key, secret);
