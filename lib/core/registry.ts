@@ -86,10 +86,30 @@ function fingerprint(options: LimiterOptions): string {
     const kind = typeof value;
     // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.
     if (SECRET_OPTIONS.has(name)) parts.push(`${name}: ${keyLabel(String(value))}`);
-    else if (kind === 'number' || kind === 'string' || kind === 'boolean') parts.push(`${name}: ${String(value)}`);
-    else if (value !== undefined) parts.push(`${name}: ${kind === 'function' ? 'a function' : 'an object'}`);
+    else if (value !== undefined) parts.push(`${name}: ${optionLabel(value)}`);
   }
   return parts.join(', ');
+}
+
+/**
+ * An option's value as registrations compare it: a primitive as it is; a plain object (`cache`)
+ * by its fields, so `{ ttlMs: 1 }` and `{ ttlMs: 3600000 }` differ (they shared one limiter, the
+ * second registration's cache silently the first's); a function or another object by its kind
+ * only (two lambdas written alike in two modules are one setting).
+ */
+function optionLabel(value: unknown, depth = 0): string {
+  const kind = typeof value;
+  if (kind === 'number' || kind === 'string' || kind === 'boolean' || value === undefined) return String(value);
+  if (kind === 'function') return 'a function';
+  if (value === null || kind !== 'object') return String(kind);
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (depth > 2 || (proto !== Object.prototype && proto !== null)) return 'an object';
+  const fields = Object.entries(value)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .slice(0, 20)
+    .map(([k, v]) => `${k}: ${optionLabel(v, depth + 1)}`);
+  return `{ ${fields.join(', ')} }`;
 }
 
 /** A number per store object (0: the memory store): two stores are two places for the state. */

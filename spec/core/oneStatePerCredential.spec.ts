@@ -245,6 +245,22 @@ describe('registrations of one credential with other provider options', () => {
     await first.release();
   });
 
+  it('refuses one key with two caches of different lifetimes, naming both (an object option is compared by its fields)', async () => {
+    const key = 'token-two-caches';
+    const hour = shareLimiter({ provider: providers.generic(), key, cache: { ttlMs: 3_600_000 } }, 'reports');
+    try {
+      expect(() => shareLimiter({ provider: providers.generic(), key, cache: { ttlMs: 1 } }, 'live balance')).toThrow(
+        /\{ cache: \{ ttlMs: 1 \} \} against \{ cache: \{ ttlMs: 3600000 \} \}/,
+      );
+      // The same cache written again, in another object, is the same setting.
+      const again = shareLimiter({ provider: providers.generic(), key, cache: { ttlMs: 3_600_000 } }, 'other');
+      expect(again.limiter).toBe(hour.limiter);
+      await again.release();
+    } finally {
+      await hour.release();
+    }
+  });
+
   it('shareLimiter and a pool refuse one key under two plans, naming both places, never the key', async () => {
     const key = 'token-two-plans';
     const enterprise = shareLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key }, 'module A');
