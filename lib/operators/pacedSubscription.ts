@@ -18,6 +18,7 @@ import {
   maxRetriesOf,
   observeUnseen,
   readAnswer,
+  responseIn,
   reserveFor,
   retryDecision,
 } from './policies.js';
@@ -336,10 +337,9 @@ export class PacedSubscription<T> extends Waiter {
     }
     const sharing = limiter.sharing;
     const extract = extractorOf(limiter, config);
-    let res;
+    const res = responseIn(extract, value);
     let setsCookie = false;
     try {
-      res = extract(value);
       setsCookie = res?.header('set-cookie') !== undefined;
       // The cache keeps a copy of its own, made before any subscriber has the value.
       if (sharing.caching && res !== undefined && res.status >= 200 && res.status < 300)
@@ -417,7 +417,7 @@ export class PacedSubscription<T> extends Waiter {
   /** Does the response in this error set a cookie? (Then it is not handed to the others.) */
   private setsCookie(error: unknown): boolean {
     try {
-      return extractorOf(this.owner.limiter, this.owner.config)(error)?.header('set-cookie') !== undefined;
+      return responseIn(extractorOf(this.owner.limiter, this.owner.config), error)?.header('set-cookie') !== undefined;
     } catch {
       return false;
     }

@@ -16,6 +16,18 @@ export function extractorOf(limiter: Limiter, config: { readonly extractResponse
   return config.extractResponse ?? limiter.extractResponse;
 }
 
+/**
+ * The response in `x` by `extract`; one that throws (a user's, on a value it did not expect)
+ * finds none: the request's own value or error goes on as it is, never replaced by that throw.
+ */
+export function responseIn(extract: ResponseExtractor, x: unknown): ResponseLike | undefined {
+  try {
+    return extract(x);
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- throttleByHeaders --------------------------------------------------------------------
 
 /**
@@ -26,7 +38,7 @@ export function extractorOf(limiter: Limiter, config: { readonly extractResponse
  */
 export function readAnswer(extract: ResponseExtractor, permit: Permit, raw: unknown): ResponseReading | undefined {
   try {
-    const res = extract(raw);
+    const res = responseIn(extract, raw);
     return res === undefined ? undefined : permit.observe(res, raw);
   } catch {
     return undefined;
@@ -68,7 +80,7 @@ export function retryableResponse(
   reading?: ResponseReading,
 ): ResponseLike | undefined {
   if (x instanceof RetryableAnswer) return x.response;
-  const res = extractorOf(limiter, config)(x);
+  const res = responseIn(extractorOf(limiter, config), x);
   if (!res) return undefined;
   const listed = (config.statuses ?? DEFAULT_STATUSES).includes(res.status);
   if (listed && safe) return res;

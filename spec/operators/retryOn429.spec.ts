@@ -474,3 +474,35 @@ describe('a 200 the provider reads as a rate limit (a throttle told in the body,
     });
   });
 });
+
+describe('an extractResponse of the user that throws on what it does not know', () => {
+  const original = new Error('ECONNRESET');
+  const extractResponse = (x: unknown) => {
+    if (typeof x === 'object' && x !== null && (x as { kind?: string }).kind === 'response')
+      return responseLike((x as { status: number }).status, {});
+    throw new Error('extractor does not know this value');
+  };
+  const run = (source: Observable<unknown>, method: string) =>
+    inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k' });
+      const out: unknown[] = [];
+      source.pipe(rateLimit(limiter, { method, url: '/a' }, { extractResponse })).subscribe({
+        next: (v) => out.push(['value', v]),
+        error: (e: unknown) => out.push(['error', e]),
+      });
+      return out;
+    });
+
+  it.each(['GET', 'POST'])('a %s that fails ends with its own error, not the extractor’s', (method) => {
+    expect(
+      run(
+        throwError(() => original),
+        method,
+      ),
+    ).toEqual([['error', original]]);
+  });
+
+  it('a GET whose value it cannot read ends with that value', () => {
+    expect(run(of('a plain body'), 'GET')).toEqual([['value', 'a plain body']]);
+  });
+});
