@@ -120,6 +120,10 @@ export function rateLimitOctokit<O extends OctokitLike>(
   const maxRetries = checkMaxRetries(where, opts.maxRetries);
   const priority = checkPriority(where, opts.priority);
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;
+  if (typeof retryNonIdempotent !== 'boolean')
+    throw new TypeError(
+      `${where}: option \`retryNonIdempotent\` must be a boolean, got ${JSON.stringify(retryNonIdempotent)}`,
+    );
   const parse = octokit.request.endpoint.parse as (options: unknown) => {
     method: string;
     url: string;

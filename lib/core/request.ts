@@ -114,9 +114,9 @@ export function methodOf(info: RequestInfo | undefined): string {
  * and PATCH only with an idempotency key; `retry` overrides both ways.
  */
 export function isRetrySafe(info: RequestInfo | undefined, retryNonIdempotent = false): boolean {
-  if (info?.retry !== undefined) return info.retry;
+  if (info?.retry !== undefined) return info.retry === true;
   if (IDEMPOTENT.has(methodOf(info))) return true;
-  return retryNonIdempotent || (info?.idempotencyKey !== undefined && info.idempotencyKey !== '');
+  return retryNonIdempotent === true || (info?.idempotencyKey !== undefined && info.idempotencyKey !== '');
 }
 
 /**

@@ -65,6 +65,18 @@ export function maxRetriesOf(config: RetryOn429Config): number {
 }
 
 /**
+ * Checks `retryNonIdempotent` (a `TypeError` naming it) and returns it: a string read from the
+ * environment (`'false'`) is not taken for true, which resent POSTs after a 429.
+ */
+export function retryNonIdempotentOf(config: RetryOn429Config): boolean {
+  const value = config.retryNonIdempotent ?? false;
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`retryOn429: option \`retryNonIdempotent\` must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
  * The response in `x` if the request is to be sent again after it ({@link isResendable}): a
  * status in `statuses` (429 unless told) or an answer the provider reads as `limited` (GitHub's
  * rate-limit 403), on a request safe to repeat (`safe`); on a request not safe to repeat, only what the provider says the

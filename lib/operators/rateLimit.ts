@@ -4,7 +4,7 @@ import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { PacedRequest } from './pacedRequest.js';
 import { GUARD, NOTE, RETRY, SHARE } from './pacedSubscription.js';
 import type { RateLimitConfig } from './config.js';
-import { checkReserve, maxRetriesOf } from './policies.js';
+import { checkReserve, maxRetriesOf, retryNonIdempotentOf } from './policies.js';
 
 export type { RateLimitConfig } from './config.js';
 
@@ -61,7 +61,8 @@ export function rateLimit<T>(
   checkReserve(config);
   // The share key is made once per call of `rateLimit` (a hash of the URL and headers).
   const key = limiter.sharing.keyOf(info);
-  const mode = GUARD | (isRetrySafe(info, config.retryNonIdempotent) ? RETRY : NOTE) | (key !== undefined ? SHARE : 0);
+  const mode =
+    GUARD | (isRetrySafe(info, retryNonIdempotentOf(config)) ? RETRY : NOTE) | (key !== undefined ? SHARE : 0);
   // One Observable, whose subscriber runs guard, retry and throttle (pacedRequest.ts).
   return (source) => new PacedRequest(limiter, info, config, source, mode, key);
 }

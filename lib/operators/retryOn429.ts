@@ -2,7 +2,14 @@ import { map, retry, throwError, timer, type MonoTypeOperatorFunction } from 'rx
 import type { Limiter } from '../core/limiter.js';
 import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import type { RetryOn429Config } from './config.js';
-import { RetryableAnswer, retryableResponse, maxRetriesOf, observeUnseen, retryDecision } from './policies.js';
+import {
+  RetryableAnswer,
+  retryableResponse,
+  maxRetriesOf,
+  observeUnseen,
+  retryNonIdempotentOf,
+  retryDecision,
+} from './policies.js';
 
 export type { RetryOn429Config } from './config.js';
 
@@ -33,7 +40,7 @@ export function retryOn429<T>(
   config: RetryOn429Config = {},
 ): MonoTypeOperatorFunction<T> {
   const maxRetries = maxRetriesOf(config);
-  const safe = isRetrySafe(info, config.retryNonIdempotent);
+  const safe = isRetrySafe(info, retryNonIdempotentOf(config));
   return (source) =>
     source.pipe(
       map((value) => {

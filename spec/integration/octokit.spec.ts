@@ -81,5 +81,8 @@ describe('rateLimitOctokit: an Octokit instance behind a limiter', () => {
     expect(() => rateLimitOctokit({} as never, limiter)).toThrow(/octokit/);
     expect(() => rateLimitOctokit(new Octokit(), {} as never)).toThrow(/limiter/);
     expect(() => rateLimitOctokit(new Octokit(), limiter, { maxRetries: -1 })).toThrow(/maxRetries/);
+    expect(() =>
+      rateLimitOctokit(new Octokit(), limiter, { retryNonIdempotent: 'false' as unknown as boolean }),
+    ).toThrow(/`retryNonIdempotent` must be a boolean/);
   });
 });

@@ -259,6 +259,15 @@ describe('retryOn429', () => {
       /`maxRetries` must be a whole number >= 0, got -1/,
     );
   });
+
+  it('rejects a retryNonIdempotent that is not a boolean (a "false" from the environment resent POSTs)', () => {
+    const limiter = createLimiter({ provider: providers.generic(), key: freshKey() });
+    const notBoolean = { retryNonIdempotent: 'false' as unknown as boolean };
+    expect(() => retryOn429(limiter, { method: 'POST' }, notBoolean)).toThrow(
+      /`retryNonIdempotent` must be a boolean, got "false"/,
+    );
+    expect(() => rateLimit(limiter, { method: 'POST' }, notBoolean)).toThrow(/`retryNonIdempotent`/);
+  });
 });
 
 describe('a 200 the provider reads as a rate limit (a throttle told in the body, as Shopify GraphQL does)', () => {
