@@ -39,6 +39,13 @@ const PEER_TTL_MS = 10_000;
 const MAX_SEND_TIMES = 10_000;
 
 /**
+ * Most buckets whose last figures are kept for an outage (local shares): a provider names a
+ * bucket per endpoint (Atlassian, Fieldwire), one per path a caller sends to. Past it, the least
+ * recently read is forgotten: in an outage it gets the share of a bucket never read.
+ */
+const MAX_KNOWN = 256;
+
+/**
  * The store's clock, for durations only (outage times, local shares): monotonic, so a step
  * of the wall clock (NTP, a VM resumed) neither stalls nor hurries them. Never compared with
  * the limiter's clock or Redis's: every time exchanged is a duration.
@@ -150,6 +157,8 @@ export class RedisSession implements StoreSession {
         ? undefined
         : { ms: blockMs < 0 ? null : blockMs, status: r.blockStatus };
     for (const state of states) {
+      // The most recently read last (the least recently read is forgotten past MAX_KNOWN).
+      this.known.delete(state.name);
       this.known.set(state.name, {
         limit: state.limit,
         remaining: state.remaining,
@@ -158,6 +167,10 @@ export class RedisSession implements StoreSession {
         restorePerSecond: state.restorePerSecond,
         at,
       });
+    }
+    for (const oldest of this.known.keys()) {
+      if (this.known.size <= MAX_KNOWN) break;
+      this.known.delete(oldest);
     }
     const prefix = `${this.peer}:${seq}`;
     if (carry.leases.length > 0) {

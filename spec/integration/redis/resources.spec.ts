@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 
-import { createLimiter, providers } from '../../../lib/index.js';
+import { createLimiter, providers, type Permit } from '../../../lib/index.js';
 import { rateLimitedFetch } from '../../../lib/adapters/fetch.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { startSimulator } from '../../../lib/testing/index.js';
@@ -47,4 +47,38 @@ describe('generic({ resourceHeader }) with the Redis store', () => {
       await sim.close();
     }
   }, 30_000);
+});
+
+describe('a bucket per endpoint with the Redis store', () => {
+  it('keeps the last figures of a bounded number of them for an outage, however many paths are sent', async () => {
+    const prefix = `rxrl-known-${process.pid}:`;
+    const limiter = createLimiter({
+      provider: providers.atlassian(),
+      key: 'atlassian-many-paths',
+      store: redisStore({ client: redis, secret: 'rx-ratelimit-test-secret', prefix }),
+    });
+    try {
+      for (let i = 0; i < 300; i++) {
+        const permit = await new Promise<Permit>((granted, rejected) =>
+          limiter.acquire(
+            { method: 'GET', url: `https://x.atlassian.net/rest/api/3/project/P${i}x/roles` },
+            {
+              granted,
+              rejected,
+            },
+          ),
+        );
+        permit.release();
+      }
+      // Each path a bucket of its own (its burst), each read from Redis once.
+      const session = (limiter as unknown as { engine: { admission: { session: { known: Map<string, unknown> } } } })
+        .engine.admission.session;
+      expect(session.known.size).toBeGreaterThan(100);
+      expect(session.known.size).toBeLessThanOrEqual(256);
+    } finally {
+      await limiter.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  });
 });
