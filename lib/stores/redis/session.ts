@@ -225,9 +225,11 @@ export class RedisSession implements StoreSession {
     const shared = held === undefined ? undefined : [held];
     const call = this.redis.rxrlObserve(keys.length, ...keys, ...args);
     this.fire(call, shared, buckets);
-    // A failed call is handled by `fire`: nothing was learnt.
+    // A failed call is handled by `fire`: nothing was learnt. Timed out as `fire` times it: a
+    // Redis that stalls ends the learning with nothing learnt (the requests held for it go on
+    // the local share) rather than holding them for as long as it stalls.
     if (learnt && !isLocal)
-      return call.then(
+      return this.call(call).then(
         (reply) => {
           if (!this.closed) for (const [name, cost] of observeLearnt(reply, buckets)) learnt(name, cost);
         },

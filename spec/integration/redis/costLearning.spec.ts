@@ -19,7 +19,8 @@ import {
 } from '../../../lib/index.js';
 import { redisStore } from '../../../lib/stores/redis/index.js';
 import { REDIS, closedAfterEach } from '../../helpers/redis.js';
-import { until } from './fork.js';
+import { freePort } from '../../helpers/ports.js';
+import { tempRedis, until } from './fork.js';
 
 const secret = 'rx-ratelimit-test-secret';
 const LIMIT = 20;
@@ -198,5 +199,44 @@ describe('redis store: costs learnt from the drop in remaining', () => {
     await a.merged();
     expect(a.granted).toHaveLength(4);
     for (const p of a.granted.slice(2)) p.release();
+  });
+});
+
+describe('cost learning while Redis stalls', () => {
+  it('a request of the route being learnt goes on the local share instead of waiting out the stall', async () => {
+    const server = tempRedis(await freePort(), ['--enable-debug-command', 'local']);
+    await server.start();
+    const client = new Redis({ port: server.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    const staller = new Redis({ port: server.port, host: '127.0.0.1' });
+    staller.on('error', () => undefined);
+    clients.push(client, staller);
+    const limiter = createLimiter({
+      provider: providers.generic({ limit: 20, windowMs: 1000, learnCost: true }),
+      key: 'learning-while-stalled',
+      maxWaitMs: 4000,
+      store: redisStore({ client, secret, prefix: 'rxrl-learn-stall:', timeoutMs: 300, retryMs: 200 }),
+    });
+    limiters.push(limiter);
+    const ask = () =>
+      new Promise<Permit | Error>((resolve) =>
+        tickets.push(limiter.acquire({ method: 'GET', url: '/search' }, { granted: resolve, rejected: resolve })),
+      );
+    try {
+      const first = await ask();
+      if (first instanceof Error) throw first;
+      // Redis stalls (a real one: DEBUG SLEEP) just as the first answer of the route is merged.
+      const stalled = staller.call('DEBUG', 'SLEEP', '5').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      first.observe(responseLike(200, { 'x-ratelimit-remaining': '15', 'x-ratelimit-reset': '1' }));
+      first.release();
+      const second = await ask();
+      expect(second).not.toBeInstanceOf(Error);
+      if (!(second instanceof Error)) second.release();
+      await stalled;
+    } finally {
+      await limiter.close();
+      await server.stop();
+    }
   });
 });
