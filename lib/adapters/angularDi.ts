@@ -299,6 +299,7 @@ function isRecorded(x: unknown): x is RecordedResponse {
     Number.isInteger(r.status) &&
     typeof r.method === 'string' &&
     typeof r.url === 'string' &&
+    typeof r.at === 'number' &&
     Array.isArray(r.headers) &&
     r.headers.length <= 32 &&
     r.headers.every(

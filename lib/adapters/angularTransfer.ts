@@ -20,12 +20,21 @@ export interface RecordedResponse {
   readonly url: string;
   /** The headers the provider read (lower-case names), and nothing else. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** When the server read it (its wall clock, epoch ms): an older page's readings are not replayed. */
+  readonly at: number;
 }
+
+/**
+ * Oldest a recorded response may be when the browser reads it: a page is hydrated within
+ * seconds of its render. A page served later from a cache carried a wait told then (a 429's
+ * `Retry-After`), which every visitor's limiter obeyed in full from its boot.
+ */
+export const MAX_REPLAY_AGE_MS = 60_000;
 
 /** A render's last responses per limiter (status and headers, unread until needed). */
 export type TransferRecorder = Map<
   Limiter,
-  Array<{ status: number; headers: HttpHeaders; method: string; url: string }>
+  Array<{ status: number; headers: HttpHeaders; method: string; url: string; at: number }>
 >;
 
 /**
@@ -48,7 +57,7 @@ export function remember(
 ) {
   let list = recorder.get(limiter);
   if (!list) recorder.set(limiter, (list = []));
-  list.push({ status, headers, method: where.method, url: routeOf(where.url) });
+  list.push({ status, headers, method: where.method, url: routeOf(where.url), at: Date.now() });
   if (list.length > KEPT) list.shift();
 }
 
@@ -79,7 +88,7 @@ export function routeOf(url: string): string {
  * reduced to the headers its provider reads (never cookies, never the request's query).
  */
 export function recordedResponses(recorder: TransferRecorder, limiter: Limiter): RecordedResponse[] {
-  return (recorder.get(limiter) ?? []).map(({ status, headers, method, url }) => {
+  return (recorder.get(limiter) ?? []).map(({ status, headers, method, url, at }) => {
     const seen = new Map<string, string>();
     const res = toResponseLike(status, headers, null);
     const recording: ResponseLike = {
@@ -98,13 +107,16 @@ export function recordedResponses(recorder: TransferRecorder, limiter: Limiter):
       }
     }
     recording.header('retry-after');
-    return { status, method, url, headers: [...seen] };
+    return { status, method, url, headers: [...seen], at };
   });
 }
 
 /** @internal Lets `limiter` read `recorded` as if it had received them, in order. */
-export function replayResponses(limiter: Limiter, recorded: readonly RecordedResponse[]): void {
+export function replayResponses(limiter: Limiter, recorded: readonly RecordedResponse[], now = Date.now()): void {
   for (const r of recorded) {
+    // Too old (a page from a cache), or from a clock too far ahead to tell: not this moment's.
+    const age = now - r.at;
+    if (!(age <= MAX_REPLAY_AGE_MS && age >= -MAX_REPLAY_AGE_MS)) continue;
     const headers = new Map(r.headers.map(([name, value]) => [name, value]));
     limiter.observe(responseLike(r.status, { get: (name: string) => headers.get(name.toLowerCase()) ?? null }), {
       method: r.method,

@@ -296,6 +296,42 @@ describe('server rendering: what a page carries of the limiter', () => {
   });
 });
 
+describe('server rendering: a page served later from a cache', () => {
+  it('does not replay a 429 of its render into the limiter of a browser that loads it minutes later', () => {
+    const user = tokenKey();
+    const make = () => createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: user });
+    const server = app([
+      { provide: PLATFORM_ID, useValue: 'server' },
+      provideRateLimiting({ limiters: { 'api.example.com': make } }),
+    ]);
+    // (The GET would be sent again in 10 minutes: it is given up once the page is written.)
+    const get = server.http.get(`${API}/v1/deals`).subscribe({ error: () => undefined });
+    server.httpTesting
+      .expectOne(() => true)
+      .flush({}, { status: 429, statusText: 'Too Many Requests', headers: { 'Retry-After': '600' } });
+    const page = JSON.parse(server.injector.get(TransferState).toJson()) as Record<string, unknown>;
+    get.unsubscribe();
+    server.injector.destroy();
+    const load = (afterMs: number) => {
+      jest.spyOn(Date, 'now').mockReturnValue(Date.now() + afterMs);
+      const state = new TransferState();
+      state.set(makeStateKey<unknown>('rx-ratelimit'), page['rx-ratelimit']);
+      const browser = app([
+        { provide: TransferState, useValue: state },
+        provideRateLimiting({ limiters: { 'api.example.com': make } }),
+      ]);
+      const paused = browser.limiters.get('api.example.com')?.snapshot.pausedUntil ?? null;
+      jest.restoreAllMocks();
+      browser.injector.destroy();
+      return paused;
+    };
+    // Hydrated at once: the server's 429 holds the browser too.
+    expect(load(0)).not.toBeNull();
+    // The same page from a cache ten minutes later: nothing of it is obeyed.
+    expect(load(10 * 60_000)).toBeNull();
+  });
+});
+
 describe("Angular's HTTP transfer cache", () => {
   it('a response replayed without the network (given synchronously) is not read by the limiter', () => {
     const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: tokenKey() });
