@@ -54,7 +54,19 @@ export const schema = z.strictObject({
     'an ioredis client (new Redis(…) or new Cluster(…))',
   ),
   secret: secretSchema,
-  prefix: z._default(z.string(), 'rxrl:'),
+  // A brace would make a Cluster hash tag of its own: every tenant's keys on one slot, or one
+  // credential's keys spread over several (CROSSSLOT on every script).
+  prefix: z._default(
+    z
+      .string()
+      .check(
+        z.refine(
+          (p) => p.length <= 200 && !p.includes('{') && !p.includes('}'),
+          'a string of at most 200 characters without `{` or `}` (each key’s hash tag is the library’s)',
+        ),
+      ),
+    'rxrl:',
+  ),
   keyTtlMs: z._default(z.int().check(z.minimum(1000)), 86_400_000),
   leaseMs: z._default(z.int().check(z.minimum(100)), 60_000),
   timeoutMs: z._default(z.int().check(z.minimum(1)), 1000),

@@ -384,6 +384,19 @@ describe('redis store', () => {
     await session.close();
   });
 
+  it('refuses a prefix with a brace: it would make a Cluster hash tag of its own', () => {
+    const c = new Redis({ port: REDIS.port, host: REDIS.host, lazyConnect: true });
+    try {
+      for (const prefix of ['app{tenants}:', 'app{}:', 'x}'])
+        expect(() => redisStore({ client: c, secret: 'rx-ratelimit-test-secret', prefix })).toThrow(
+          /option `prefix` must be .* without `\{` or `\}`/,
+        );
+      expect(() => redisStore({ client: c, secret: 'rx-ratelimit-test-secret', prefix: 'app:tenants:' })).not.toThrow();
+    } finally {
+      c.disconnect();
+    }
+  });
+
   it('the memory store stays the default and behaves as before', () => {
     const l = createLimiter({ provider: providers.generic(), key: 'k', store: memoryStore() });
     expect(l.snapshot.queued).toBe(0);
