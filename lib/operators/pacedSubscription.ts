@@ -319,8 +319,7 @@ export class PacedSubscription<T> extends Waiter {
     } catch (e) {
       this.fail(e);
     }
-    inner?.unsubscribe();
-    permit?.release();
+    endBoth(inner, permit);
   }
 
   // ---- the outcome, to every subscriber -----------------------------------------------------
@@ -463,17 +462,32 @@ export class PacedSubscription<T> extends Waiter {
     this.owner.limiter.cancel(this);
     const { inner, permit } = this;
     this.inner = this.permit = undefined;
-    inner?.unsubscribe();
-    permit?.release();
+    endBoth(inner, permit);
   }
 
   private close(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
-    // (`inner` is the request's subscription or the retry timer: endAttempt ends either.)
-    this.endAttempt();
-    const { mode, key, limiter } = this.owner;
-    if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
+    try {
+      // (`inner` is the request's subscription or the retry timer: endAttempt ends either.)
+      this.endAttempt();
+    } finally {
+      const { mode, key, limiter } = this.owner;
+      if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
+    }
+  }
+}
+
+/**
+ * Ends an attempt: its subscription (the request's, or the retry timer), then its permit, which
+ * is released even when the request's teardown throws (RxJS runs every teardown, then throws
+ * them together): held, the slot stayed taken until the lease ran out, minutes later.
+ */
+function endBoth(inner: Subscription | undefined, permit: Permit | undefined): void {
+  try {
+    inner?.unsubscribe();
+  } finally {
+    permit?.release();
   }
 }
 

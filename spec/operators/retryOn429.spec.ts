@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { asyncScheduler, defer, delay, of, throwError, type Observable } from 'rxjs';
+import { asyncScheduler, defer, delay, Observable, of, throwError } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   createLimiter,
@@ -513,5 +513,35 @@ describe('an extractResponse of the user that throws on what it does not know', 
 
   it('a GET whose value it cannot read ends with that value', () => {
     expect(run(of('a plain body'), 'GET')).toEqual([['value', 'a plain body']]);
+  });
+});
+
+describe('a request whose teardown throws', () => {
+  it('still gives its slot back when it is unsubscribed: the next request goes at once', () => {
+    const out = inVirtualTime(() => {
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxConcurrent: 1 });
+      const sentAt: number[] = [];
+      const request = (throwsOnTeardown: boolean) =>
+        new Observable<ResponseLike>(() => {
+          sentAt.push(asyncScheduler.now());
+          return () => {
+            if (throwsOnTeardown) throw new Error('teardown failed');
+          };
+        }).pipe(rateLimit(limiter, { method: 'GET', url: '/slow' }));
+      const first = request(true).subscribe();
+      let unsubscribeError: unknown;
+      asyncScheduler.schedule(() => {
+        try {
+          first.unsubscribe();
+        } catch (e) {
+          unsubscribeError = e;
+        }
+      }, 10);
+      asyncScheduler.schedule(() => request(false).subscribe(), 20);
+      return { sentAt, unsubscribeError: () => unsubscribeError };
+    });
+    expect(out.sentAt).toEqual([0, 20]);
+    // The teardown's own error still reaches the caller of unsubscribe, as RxJS has it.
+    expect(String(out.unsubscribeError())).toMatch(/teardown failed/);
   });
 });
