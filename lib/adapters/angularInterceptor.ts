@@ -256,7 +256,6 @@ function guarded<R>(callback: (report: R) => void): (report: R) => void {
 // ---------------------------------------------------------------------------------------------
 // Server rendering and the browser
 
-/** `true` when running under Angular's server platform (SSR); outside an injection context, `false`. */
 /** This render's recorder of responses for the page, if `provideRateLimiting` carries them. */
 function recorderOfRender(): TransferRecorder | undefined {
   try {
@@ -266,6 +265,7 @@ function recorderOfRender(): TransferRecorder | undefined {
   }
 }
 
+/** `true` when running under Angular's server platform (SSR); outside an injection context, `false`. */
 function onServer(): boolean {
   try {
     return inject(PLATFORM_ID, { optional: true }) === 'server';

@@ -2,7 +2,13 @@
  * Reading Angular's `HttpResponse` and `HttpErrorResponse` as the limiter's `ResponseLike`
  * (`extractAngularResponse`, exported by `rx-ratelimit/angular`).
  */
-import { HttpErrorResponse, HttpEventType, HttpResponse, type HttpHeaders } from '@angular/common/http';
+import {
+  HttpErrorResponse,
+  HttpEventType,
+  HttpHeaderResponse,
+  HttpResponse,
+  type HttpHeaders,
+} from '@angular/common/http';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
 
 /**
@@ -27,9 +33,9 @@ export const extractAngularResponse: ResponseExtractor = Object.assign(
     if (isPartialEvent(x)) return undefined;
     return extractResponse(x);
   },
-  // HttpClient's stream (`observe: 'events'`, an interceptor's) holds events; its answer is an
-  // `HttpResponse`, never a plain value.
-  { beforeAnswer: isPartialEvent },
+  // Only the events HttpClient makes before an answer, by their exact shape: a body of its own
+  // with a numeric `type` (a Discord message) is an answer on a stream of bodies.
+  { beforeAnswer: isEventBeforeAnswer },
 );
 
 /** @internal A response's status, headers and body as the limiter's `ResponseLike`. */
@@ -37,6 +43,22 @@ export function toResponseLike(status: number, headers: HttpHeaders, body: unkno
   // `HttpHeaders.get` returns the first value only; an XHR response may carry several.
   const get = (name: string): string | null => headers.getAll(name)?.join(', ') ?? null;
   return responseLike(status, { get }, body === null ? undefined : body);
+}
+
+/**
+ * @internal An event HttpClient emits before a request's answer, by its exact shape: `Sent`
+ * (`{ type: 0 }` alone), an upload or download progress (`type` 1 or 3 with a numeric
+ * `loaded`), or the headers (`HttpHeaderResponse`).
+ */
+export function isEventBeforeAnswer(x: unknown): boolean {
+  if (x instanceof HttpHeaderResponse) return true;
+  if (typeof x !== 'object' || x === null || x instanceof HttpResponse) return false;
+  const e = x as { type?: unknown; loaded?: unknown };
+  if (e.type === (HttpEventType.Sent as number)) return Object.keys(x).length === 1;
+  return (
+    (e.type === (HttpEventType.UploadProgress as number) || e.type === (HttpEventType.DownloadProgress as number)) &&
+    typeof e.loaded === 'number'
+  );
 }
 
 /** @internal An Angular `HttpEvent` that is not a full response: `{ type: HttpEventType.Sent }` and the like. */

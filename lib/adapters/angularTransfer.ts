@@ -63,8 +63,13 @@ export function remember(
 
 /** A path segment kept as it is in a page: a word of an API's route (`crm`, `v3`, `graphql.json`, `2024-10`). */
 const ROUTE_WORD = /^[\w.~-]{1,40}$/;
-/** Letters and digits mixed over 16 characters or more: a token, a key, a hash. */
-const TOKEN_LIKE = /^(?=.*\d)(?=.*[a-z])[\w~-]{16,}$/i;
+/**
+ * A token, a key, a hash: 16 characters or more with letters and digits mixed, or with no word
+ * separator (`-`, `_`, `.`), as a random string of letters has none. A long route word joined
+ * without one is taken for a token too (its replayed reading then counts on another bucket):
+ * the page is what must not leak.
+ */
+const TOKEN_LIKE = /^(?:(?=.*\d)(?=.*[a-z])[\w~-]{16,}|[^-_.]{16,})$/i;
 
 /**
  * @internal `url` (origin and path, no query) as a page may carry it: any path segment that is

@@ -289,9 +289,14 @@ function fetchSettings(where: string, opts: RateLimitedFetchOptions) {
     throw new TypeError(`${where}: option \`fetch\` must be a function (a fetch implementation)`);
   }
   const cost = opts.cost;
-  if (cost !== undefined && typeof cost !== 'function' && typeof cost !== 'number' && typeof cost !== 'object') {
+  if (
+    cost !== undefined &&
+    typeof cost !== 'function' &&
+    typeof cost !== 'number' &&
+    (typeof cost !== 'object' || cost === null || Array.isArray(cost))
+  ) {
     throw new TypeError(
-      `${where}: option \`cost\` must be a number, an object of costs by bucket or a function, got ${typeof cost}`,
+      `${where}: option \`cost\` must be a number, an object of costs by bucket or a function, got ${cost === null ? 'null' : Array.isArray(cost) ? 'an array' : typeof cost}`,
     );
   }
   const retryNonIdempotent = opts.retryNonIdempotent ?? false;

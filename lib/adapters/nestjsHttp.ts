@@ -173,12 +173,14 @@ function credentialOf(config: AxiosRequestConfig): string | undefined {
     if (typeof headers !== 'object' || headers === null) return undefined;
     // A Map's `get` (and a list of pairs) knows names in one case only; axios sends any.
     if (headers instanceof Map || Array.isArray(headers)) {
+      // The last of a name given twice in two cases: the one axios sends.
+      let last: string | undefined;
       for (const e of headers as Iterable<unknown>) {
         if (!Array.isArray(e)) continue;
         const [k, v] = e as unknown[];
-        if (typeof k === 'string' && k.toLowerCase() === name && typeof v === 'string' && v !== '') return v;
+        if (typeof k === 'string' && k.toLowerCase() === name) last = typeof v === 'string' && v !== '' ? v : undefined;
       }
-      return undefined;
+      return last;
     }
     const get = (headers as { get?: unknown }).get;
     if (typeof get === 'function') {

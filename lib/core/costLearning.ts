@@ -107,12 +107,16 @@ export class CostLearner {
     this.costs.delete(key);
     this.costs.set(key, entry);
     const drops = entry.get(name);
+    if (drops) setRecent(entry, name, drops);
     return drops ? Math.max(...drops) : undefined;
   }
 
   /** What a request of a key not learnt yet takes of bucket `name`: the dearest learnt, else 1. @internal */
   guess(name: string): number {
-    return this.dearest.get(name) ?? 1;
+    const dearest = this.dearest.get(name);
+    // Asked for: in use, kept among the names remembered.
+    if (dearest !== undefined) setRecent(this.dearest, name, dearest);
+    return dearest ?? 1;
   }
 
   /** A request of a key not learnt yet in flight on `b` holds it alone; a request waits beside one. @internal */

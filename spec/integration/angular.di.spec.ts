@@ -293,6 +293,8 @@ describe('server rendering: what a page carries of the limiter', () => {
     expect(bot).not.toContain('AAHsecret');
     expect(hook).not.toContain('aZ9kLq2w');
     expect(hook).toContain('/webhooks/1234/:id');
+    // A token of letters only (no digit) is one too.
+    expect(render('/hooks/AbCdEfGhIjKlMnOpQrStUvWx')).not.toContain('AbCdEf');
   });
 });
 

@@ -7,9 +7,9 @@ import { HttpTestingController, provideHttpClientTesting } from '@angular/common
 import { provideZonelessChangeDetection } from '@angular/core';
 import { TestBed, TestComponentRenderer } from '@angular/core/testing';
 import { BrowserTestingModule, platformBrowserTesting } from '@angular/platform-browser/testing';
-import type { Subscription } from 'rxjs';
-import { createLimiter, providers } from '../../lib/index.js';
-import { rateLimitInterceptor } from '../../lib/adapters/angular.js';
+import { Observable, type Subscription } from 'rxjs';
+import { createLimiter, providers, rateLimit } from '../../lib/index.js';
+import { extractAngularResponse, rateLimitInterceptor } from '../../lib/adapters/angular.js';
 
 const URL_ = 'https://api.example.com/v1/me';
 
@@ -130,5 +130,39 @@ describe('Angular: a component that changes its response changes no other compon
     for (const s of subs) s.unsubscribe();
     expect(sent).toHaveLength(1);
     expect(seen).toEqual(Array(3).fill('true {"items":[{"id":1},{"id":2}]}'));
+  });
+});
+
+describe('extractAngularResponse on a stream of bodies (http.get(url) piped through rateLimit)', () => {
+  it.each([
+    ['a body with a numeric type (a Discord message)', { id: 1, type: 0, content: 'hi' }],
+    ['a body with type 3 and no progress count', { type: 3, name: 'download' }],
+  ])('%s is an answer: a GET made from its handler gets a value of its own', async (_name, body) => {
+    const limiter = createLimiter({ provider: providers.generic(), key: `bodies-${Math.random()}` });
+    let sent = 0;
+    const get = () =>
+      new Observable<unknown>((s) => {
+        sent++;
+        const t = setTimeout(() => {
+          s.next(structuredClone(body));
+          s.complete();
+        }, 5);
+        return () => clearTimeout(t);
+      }).pipe(
+        rateLimit(
+          limiter,
+          { url: 'https://api.example.com/m', headers: {} },
+          { extractResponse: extractAngularResponse },
+        ),
+      );
+    const got = await new Promise<unknown[]>((resolve) => {
+      const out: unknown[] = [];
+      get().subscribe((first) => {
+        out.push(first);
+        get().subscribe({ next: (second) => out.push(second), complete: () => resolve(out) });
+      });
+    });
+    expect(got).toEqual([body, body]);
+    expect(sent).toBe(2);
   });
 });
