@@ -83,7 +83,6 @@ function fingerprint(options: LimiterOptions): string {
   for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
     // The store is part of the identity (`identity`), not an option to agree on.
     if (name === 'key' || name === 'provider' || name === 'store') continue;
-    const kind = typeof value;
     // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.
     if (SECRET_OPTIONS.has(name)) parts.push(`${name}: ${keyLabel(String(value))}`);
     else if (value !== undefined) parts.push(`${name}: ${optionLabel(value)}`);
