@@ -204,7 +204,7 @@ export function buildInterceptor(
     const host = url?.host ?? '';
     // Recorded for the page of this render only (SSR, `provideRateLimiting`'s transferState).
     const recorder = server ? recorderOfRender() : undefined;
-    const where = url && recorder ? { method: req.method, url: url.origin + url.pathname } : undefined;
+    const where = url && recorder ? { recorder, method: req.method, url: url.origin + url.pathname } : undefined;
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
     // and again for each retry.
     const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
@@ -225,13 +225,13 @@ export function buildInterceptor(
       tap({
         next: (event) => {
           if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
-          if (where && recorder) remember(recorder, limiter, event.status, event.headers, where);
+          if (where) remember(where, limiter, event.status, event.headers);
           if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
         },
         error: (error: unknown) => {
           if (!(error instanceof HttpErrorResponse)) return;
           if (error.status > 0) {
-            if (where && recorder) remember(recorder, limiter, error.status, error.headers, where);
+            if (where) remember(where, limiter, error.status, error.headers);
           } else if (corsReport !== false && url && !server) {
             checkCors(limiter, url, baseUrl, corsReport);
           }
@@ -284,7 +284,6 @@ function incomingRequestUrl(): string | undefined {
   }
 }
 
-/** A URL without its query and fragment (which may carry a token), for messages. */
 /** The URL for a warning: no query, fragment or user-info (a `//user:pass@host` one too), 200 characters at most. */
 function pathOnly(url: string): string {
   return (safePath(url) ?? '').slice(0, 200);

@@ -49,14 +49,13 @@ const KEPT = 4;
 
 /** Notes a response `limiter` read in this render, keeping the last few. */
 export function remember(
-  recorder: TransferRecorder,
+  where: { recorder: TransferRecorder; method: string; url: string },
   limiter: Limiter,
   status: number,
   headers: HttpHeaders,
-  where: { method: string; url: string },
 ) {
-  let list = recorder.get(limiter);
-  if (!list) recorder.set(limiter, (list = []));
+  let list = where.recorder.get(limiter);
+  if (!list) where.recorder.set(limiter, (list = []));
   list.push({ status, headers, method: where.method, url: routeOf(where.url), at: Date.now() });
   if (list.length > KEPT) list.shift();
 }

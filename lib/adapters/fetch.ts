@@ -5,7 +5,7 @@
 import { safePath } from '../core/events.js';
 import type { Limiter } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import { isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
+import { checkRetryNonIdempotent, isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
 import { isResendable, withRetryCost } from '../core/resend.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
@@ -299,10 +299,7 @@ function fetchSettings(where: string, opts: RateLimitedFetchOptions) {
       `${where}: option \`cost\` must be a number, an object of costs by bucket or a function, got ${cost === null ? 'null' : Array.isArray(cost) ? 'an array' : typeof cost}`,
     );
   }
-  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
-  if (typeof retryNonIdempotent !== 'boolean') {
-    throw new TypeError(`${where}: option \`retryNonIdempotent\` must be a boolean, got ${typeof retryNonIdempotent}`);
-  }
+  const retryNonIdempotent = checkRetryNonIdempotent(where, opts.retryNonIdempotent);
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   if (typeof bodyTimeoutMs !== 'number' || !Number.isFinite(bodyTimeoutMs) || bodyTimeoutMs < 0) {
     throw new TypeError(

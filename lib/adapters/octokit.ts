@@ -4,7 +4,7 @@
  * the instance is taken by its shape.
  */
 import type { Limiter } from '../core/limiter.js';
-import { isRetrySafe } from '../core/request.js';
+import { checkRetryNonIdempotent, isRetrySafe } from '../core/request.js';
 import { responseLike, type HeaderSource } from '../core/response.js';
 import {
   abortReason,
@@ -119,11 +119,7 @@ export function rateLimitOctokit<O extends OctokitLike>(
   if (!isLimiter(limiter)) throw new TypeError(`${where}: \`limiter\` must be a limiter from createLimiter()`);
   const maxRetries = checkMaxRetries(where, opts.maxRetries);
   const priority = checkPriority(where, opts.priority);
-  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
-  if (typeof retryNonIdempotent !== 'boolean')
-    throw new TypeError(
-      `${where}: option \`retryNonIdempotent\` must be a boolean, got ${JSON.stringify(retryNonIdempotent)}`,
-    );
+  const retryNonIdempotent = checkRetryNonIdempotent(where, opts.retryNonIdempotent);
   const parse = octokit.request.endpoint.parse as (options: unknown) => {
     method: string;
     url: string;

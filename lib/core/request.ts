@@ -110,6 +110,20 @@ export function methodOf(info: RequestInfo | undefined): string {
 }
 
 /**
+ * Checks a `retryNonIdempotent` option (`where`: the function it was given to) and returns it: a
+ * string read from the environment (`'false'`) is not taken for true, which resent POSTs after
+ * a 429. Throws a `TypeError` naming it.
+ */
+export function checkRetryNonIdempotent(where: string, value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') {
+    const got = typeof value === 'string' ? JSON.stringify(value) : typeof value;
+    throw new TypeError(`${where}: option \`retryNonIdempotent\` must be a boolean, got ${got}`);
+  }
+  return value;
+}
+
+/**
  * May this request be sent again after a 429? Idempotent methods (RFC 9110 §9.2.2) yes; POST
  * and PATCH only with an idempotency key; `retry` overrides both ways.
  */

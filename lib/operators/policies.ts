@@ -6,7 +6,7 @@
  */
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import type { RequestInfo } from '../core/request.js';
+import { checkRetryNonIdempotent, type RequestInfo } from '../core/request.js';
 import { isResendable } from '../core/resend.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
 import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
@@ -64,16 +64,9 @@ export function maxRetriesOf(config: RetryOn429Config): number {
   return maxRetries;
 }
 
-/**
- * Checks `retryNonIdempotent` (a `TypeError` naming it) and returns it: a string read from the
- * environment (`'false'`) is not taken for true, which resent POSTs after a 429.
- */
+/** Checks `retryNonIdempotent` (a `TypeError` naming it) and returns it. */
 export function retryNonIdempotentOf(config: RetryOn429Config): boolean {
-  const value = config.retryNonIdempotent ?? false;
-  if (typeof value !== 'boolean') {
-    throw new TypeError(`retryOn429: option \`retryNonIdempotent\` must be a boolean, got ${JSON.stringify(value)}`);
-  }
-  return value;
+  return checkRetryNonIdempotent('retryOn429', config.retryNonIdempotent);
 }
 
 /**
