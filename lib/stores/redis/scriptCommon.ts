@@ -159,13 +159,16 @@ local function load(key, hintLim, hintWin, pauseKey)
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
     redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu', 'othg', 'ofx')
     s.resumed = true
-    s.resumedAt = resumed
   end
+  -- Kept whether or not it forgot: a bucket the RESUME's millisecond wrote again (forgotten at
+  -- resumed + 1 by a first write) must not be saved back at 'resumed' by a second one, or its
+  -- next load forgets again what was written since (the call let go, the lowest figure).
+  s.resumedAt = resumed
   return s
 end
 local function save(key, s, ttl, now)
-  -- Written after a limiter.resume() it forgot: later than it, even in its millisecond (else the
-  -- next load forgets again what was written since).
+  -- Written after a limiter.resume(): later than it, even in its millisecond (else the next
+  -- load forgets again what was written since).
   local at = now
   if s.resumedAt ~= nil and at <= s.resumedAt then at = s.resumedAt + 1 end
   redis.call('HSET', key, 'lim', str(s.lim), 'rem', str(s.rem), 'rst', str(s.rst), 'kind', s.kind or '',
