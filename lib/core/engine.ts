@@ -29,7 +29,7 @@ import type { Provider, ResponseReading } from './provider.js';
 import { Publisher } from './publisher.js';
 import { GroupedQueue } from './queue.js';
 import { moveRegrouped } from './regroup.js';
-import type { RequestInfo } from './request.js';
+import { checkRequestInfo, type RequestInfo } from './request.js';
 import type { LimiterSnapshot } from './state.js';
 import type { StoreAdmission, StoreSession } from './store.js';
 import { DrainTimer } from './timer.js';
@@ -178,8 +178,9 @@ export class Engine {
 
   /** Queues `w` (not queued now): `w.granted` or `w.rejected` is called, maybe synchronously. */
   enqueue(w: Waiter): void {
-    const now = this.now();
     const info = w.info;
+    checkRequestInfo(info);
+    const now = this.now();
     w.id = ++this.seq;
     w.priority = info.priority ?? 0;
     w.summary = undefined;

@@ -226,8 +226,12 @@ export class Limiter {
    * buckets that is empty. `now` when it could go at once.
    */
   resumeAt(info: RequestInfo = {}): number {
+    return this.resumeAtFrom(info, this.engine.now());
+  }
+
+  /** {@link resumeAt} as at `now`: one reading of the clock, so "at once" is exactly `now`. */
+  private resumeAtFrom(info: RequestInfo, now: number): number {
     const engine = this.engine;
-    const now = engine.now();
     const guard = engine.resetGuardMs;
     let at = Math.max(now, engine.pauses.pausedUntil);
     for (const b of engine.registry.bucketsFor(info, engine.provider)) {
@@ -258,8 +262,10 @@ export class Limiter {
   retryDelay(info: RequestInfo, retry: RetryContext): number {
     const { attempts, maxRetries, status, cause, request = null } = retry;
     if (attempts > maxRetries) throw new RetryLimitError({ ...this.engine.ctx(), attempts, status }, { cause });
+    // One reading of the clock: read twice, a real clock's fraction of a millisecond between
+    // the two made every wait positive, and a listed 503 went again at once with no backoff.
     const now = this.now();
-    const resumeAt = this.resumeAt(info);
+    const resumeAt = this.resumeAtFrom(info, now);
     let waitMs = Math.max(0, resumeAt - now);
     if (waitMs === 0) {
       const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (attempts - 1));
@@ -291,6 +297,12 @@ export class Limiter {
    * ```
    */
   pause(ms: number, reason: RetrySource | 'manual' = 'manual'): void {
+    // Only a number at or below 0 ends a pause: `NaN` (a `Number()` of garbage) lifted a 429's
+    // pause, and a string was added to the clock and did nothing.
+    if (typeof ms !== 'number' || Number.isNaN(ms))
+      throw new TypeError(
+        `rx-ratelimit: pause(ms) needs a number of milliseconds, got ${typeof ms === 'number' ? 'NaN' : typeof ms}`,
+      );
     this.engine.pauses.pause(ms, reason);
   }
 

@@ -102,6 +102,27 @@ function checkCost(value: unknown, field: string): number {
   );
 }
 
+/**
+ * Checks the fields of a request the limiter reads before it queues it: a `TypeError` naming
+ * the field, never its value past a type. A `NaN` priority broke the queue's order for every
+ * other request; a method that is no string threw far from its cause; a `retry` of `'yes'` was
+ * read as "do not retry".
+ */
+export function checkRequestInfo(info: RequestInfo): void {
+  const { method, url, priority, retry } = info;
+  if (method !== undefined && typeof method !== 'string') badField('method', 'a string', method);
+  if (url !== undefined && typeof url !== 'string') badField('url', 'a string', url);
+  if (priority !== undefined && (typeof priority !== 'number' || Number.isNaN(priority)))
+    badField('priority', 'a number', priority);
+  if (retry !== undefined && typeof retry !== 'boolean') badField('retry', 'a boolean', retry);
+}
+
+function badField(field: string, what: string, value: unknown): never {
+  throw new TypeError(
+    `rx-ratelimit: request \`${field}\` must be ${what}, got ${typeof value === 'number' ? String(value) : typeof value}`,
+  );
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Upper-cased method, GET when absent. */

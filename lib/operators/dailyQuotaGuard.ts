@@ -2,7 +2,7 @@ import { defer, throwError, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import type { DailyQuotaGuardConfig } from './config.js';
-import { checkReserve, reserveFor } from './policies.js';
+import { checkOperator, checkReserve, reserveFor } from './policies.js';
 
 export type { DailyQuotaGuardConfig } from './config.js';
 
@@ -22,6 +22,7 @@ export function dailyQuotaGuard<T>(
   info: RequestInfo = {},
   config: DailyQuotaGuardConfig = {},
 ): MonoTypeOperatorFunction<T> {
+  checkOperator('dailyQuotaGuard', info, config);
   checkReserve(config);
   const keep = reserveFor(info, config);
   return (source) =>

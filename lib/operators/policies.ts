@@ -6,10 +6,10 @@
  */
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import { checkRetryNonIdempotent, type RequestInfo } from '../core/request.js';
+import { checkRequestInfo, checkRetryNonIdempotent, type RequestInfo } from '../core/request.js';
 import { isResendable } from '../core/resend.js';
 import type { ResponseExtractor, ResponseLike } from '../core/response.js';
-import type { DailyQuotaGuardConfig, RetryOn429Config } from './config.js';
+import type { DailyQuotaGuardConfig, RateLimitConfig, RetryOn429Config } from './config.js';
 
 /** The extractor an operator uses: its own, else the limiter's. */
 export function extractorOf(limiter: Limiter, config: { readonly extractResponse?: ResponseExtractor }) {
@@ -26,6 +26,32 @@ export function responseIn(extract: ResponseExtractor, x: unknown): ResponseLike
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What every operator checks when it is made (`name`: the operator), so that a bad value is a
+ * `TypeError` naming it at the call that gave it: the request's fields, and each option the
+ * operator reads. An `extractResponse` that was no function left every response unread (no
+ * pacing at all); `statuses: 429` threw a bare `TypeError` on the first answer.
+ */
+export function checkOperator(name: string, info: RequestInfo, config: RateLimitConfig): void {
+  checkRequestInfo(info);
+  const { extractResponse, statuses, reservePriority } = config;
+  if (extractResponse !== undefined && typeof extractResponse !== 'function')
+    badOption(name, 'extractResponse', 'a function', extractResponse);
+  if (
+    statuses !== undefined &&
+    (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 599))
+  )
+    badOption(name, 'statuses', 'an array of HTTP status codes (100 to 599)', statuses);
+  if (reservePriority !== undefined && (typeof reservePriority !== 'number' || Number.isNaN(reservePriority)))
+    badOption(name, 'reservePriority', 'a number', reservePriority);
+}
+
+function badOption(name: string, option: string, what: string, value: unknown): never {
+  const got =
+    typeof value === 'number' ? String(value) : Array.isArray(value) ? 'an array with other values' : typeof value;
+  throw new TypeError(`${name}: option \`${option}\` must be ${what}, got ${got}`);
 }
 
 // ---- throttleByHeaders --------------------------------------------------------------------
@@ -59,7 +85,8 @@ export class RetryableAnswer {
 export function maxRetriesOf(config: RetryOn429Config): number {
   const maxRetries = config.maxRetries ?? 5;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) {
-    throw new TypeError(`retryOn429: option \`maxRetries\` must be a whole number >= 0, got ${String(maxRetries)}`);
+    const got = typeof maxRetries === 'number' ? String(maxRetries) : typeof maxRetries;
+    throw new TypeError(`retryOn429: option \`maxRetries\` must be a whole number >= 0, got ${got}`);
   }
   return maxRetries;
 }
@@ -146,7 +173,8 @@ export function retryDecision(
 export function checkReserve(config: DailyQuotaGuardConfig): void {
   const reserve = config.reserve ?? 0;
   if (!Number.isInteger(reserve) || reserve < 0) {
-    throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${String(reserve)}`);
+    const got = typeof reserve === 'number' ? String(reserve) : typeof reserve;
+    throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${got}`);
   }
 }
 

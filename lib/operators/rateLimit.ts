@@ -4,7 +4,7 @@ import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { PacedRequest } from './pacedRequest.js';
 import { GUARD, NOTE, RETRY, SHARE } from './pacedSubscription.js';
 import type { RateLimitConfig } from './config.js';
-import { checkReserve, maxRetriesOf, retryNonIdempotentOf } from './policies.js';
+import { checkOperator, checkReserve, maxRetriesOf, retryNonIdempotentOf } from './policies.js';
 
 export type { RateLimitConfig } from './config.js';
 
@@ -57,6 +57,7 @@ export function rateLimit<T>(
   config: RateLimitConfig = DEFAULTS,
 ): MonoTypeOperatorFunction<T> {
   // What the three operators check when they are made (same order, same TypeErrors).
+  checkOperator('rateLimit', info, config);
   maxRetriesOf(config);
   checkReserve(config);
   // The share key is made once per call of `rateLimit` (a hash of the URL and headers).

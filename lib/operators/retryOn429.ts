@@ -5,6 +5,7 @@ import type { RetryOn429Config } from './config.js';
 import {
   RetryableAnswer,
   retryableResponse,
+  checkOperator,
   maxRetriesOf,
   observeUnseen,
   retryNonIdempotentOf,
@@ -39,6 +40,7 @@ export function retryOn429<T>(
   info: RequestInfo = {},
   config: RetryOn429Config = {},
 ): MonoTypeOperatorFunction<T> {
+  checkOperator('retryOn429', info, config);
   const maxRetries = maxRetriesOf(config);
   const safe = isRetrySafe(info, retryNonIdempotentOf(config));
   return (source) =>

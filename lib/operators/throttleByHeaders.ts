@@ -2,6 +2,7 @@ import type { MonoTypeOperatorFunction } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import type { RequestInfo } from '../core/request.js';
 import { PacedRequest } from './pacedRequest.js';
+import { checkOperator } from './policies.js';
 import type { ThrottleByHeadersConfig } from './config.js';
 
 export type { ThrottleByHeadersConfig } from './config.js';
@@ -31,5 +32,6 @@ export function throttleByHeaders<T>(
   info: RequestInfo = {},
   config: ThrottleByHeadersConfig = DEFAULTS,
 ): MonoTypeOperatorFunction<T> {
+  checkOperator('throttleByHeaders', info, config);
   return (source) => new PacedRequest(limiter, info, config, source, 0);
 }

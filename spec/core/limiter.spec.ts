@@ -9,6 +9,8 @@ import {
   defineProvider,
   rateLimit,
   throttleByHeaders,
+  retryOn429,
+  dailyQuotaGuard,
   type LimiterEvent,
   type LimiterSnapshot,
   responseLike,
@@ -361,5 +363,64 @@ describe('several buckets', () => {
     ]);
     expect(out.early.queued).toBe(4);
     expect(out.early.buckets.find((b) => b.name === 'all')!.remaining).toBe(97);
+  });
+});
+
+describe('retry delay', () => {
+  it('a listed status that is no rate limit backs off, on a clock that reads fractions of a millisecond', () => {
+    // A real clock (performance.now(), a scheduler's) moves between two readings: "send at once"
+    // must not read as a wait of a few microseconds, or a 503 goes again at once, every time.
+    let t = 1_000.25;
+    const scheduler = { now: () => (t += 0.0013), schedule: asyncScheduler.schedule.bind(asyncScheduler) };
+    const limiter = createLimiter({ provider: generic(), key: 'k', scheduler, random: () => 0 });
+    const delays = [1, 2, 3].map((attempts) =>
+      limiter.retryDelay(
+        { method: 'GET', url: '/items' },
+        { attempts, maxRetries: 5, status: 503, cause: new Error('503') },
+      ),
+    );
+    // The default backoff (1 s, doubling) with the least jitter: half of it.
+    expect(delays).toEqual([500, 1_000, 2_000]);
+  });
+});
+
+describe('bad request fields and pause values are refused, naming what was wrong', () => {
+  it.each([
+    ['priority', { priority: Number.NaN }, /`priority` must be a number, got NaN/],
+    ['priority', { priority: 'high' }, /`priority` must be a number, got string/],
+    ['method', { method: 5 }, /`method` must be a string, got 5/],
+    ['url', { url: new URL('https://api.example.com/x') }, /`url` must be a string, got object/],
+    ['retry', { retry: 'yes' }, /`retry` must be a boolean, got string/],
+  ])(
+    'a request whose %s is %p is a TypeError at every operator and at acquire, and takes nothing',
+    (_f, bad, message) => {
+      const limiter = createLimiter({ provider: generic(), key: 'k' });
+      for (const operator of [rateLimit, throttleByHeaders, retryOn429, dailyQuotaGuard])
+        expect(() => operator(limiter, bad as never)).toThrow(message);
+      const handlers = { granted: () => undefined, rejected: () => undefined };
+      expect(() => limiter.acquire(bad as never, handlers)).toThrow(message);
+      expect(limiter.snapshot.inFlight).toBe(0);
+      expect(limiter.snapshot.queued).toBe(0);
+    },
+  );
+
+  it.each([
+    [{ extractResponse: 5 }, /rateLimit: option `extractResponse` must be a function, got 5/],
+    [{ statuses: 429 }, /rateLimit: option `statuses` must be an array of HTTP status codes \(100 to 599\), got 429/],
+    [{ statuses: ['429'] }, /option `statuses` must be an array of HTTP status codes.*got an array with other values/],
+    [{ reservePriority: 'high' }, /rateLimit: option `reservePriority` must be a number, got string/],
+    // A number read from the environment, still a string: named as one (not "got 3").
+    [{ maxRetries: '3' }, /option `maxRetries` must be a whole number >= 0, got string/],
+  ])('rateLimit with %p is a TypeError naming the option', (config, message) => {
+    const limiter = createLimiter({ provider: generic(), key: 'k' });
+    expect(() => rateLimit(limiter, {}, config as never)).toThrow(message);
+  });
+
+  it.each([[Number.NaN], ['5000']])('pause(%p) is a TypeError and leaves a pause in force', (bad) => {
+    const limiter = createLimiter({ provider: generic(), key: 'k' });
+    limiter.pause(30_000);
+    const until = limiter.snapshot.pausedUntil;
+    expect(() => limiter.pause(bad as never)).toThrow(/pause\(ms\) needs a number of milliseconds/);
+    expect(limiter.snapshot.pausedUntil).toBe(until);
   });
 });
