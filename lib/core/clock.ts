@@ -78,6 +78,10 @@ interface Sample {
  */
 export class SkewEstimator {
   private samples: Sample[] = [];
+  /** Answers that agree on the interval since it last started again. */
+  private agreeing = 0;
+  /** The last answer that disagreed with them, until the next one. */
+  private disagreeing: Sample | undefined;
   private estimate = 0;
   /** The offset server instants are read through (`toLocal`): see the constructor. */
   private reading = 0;
@@ -149,7 +153,29 @@ export class SkewEstimator {
     const at = Math.floor(receivedAt / 1000);
     // A clock stepped back: merge no sample into a later second.
     if ((this.samples[this.samples.length - 1]?.at ?? -Infinity) > at) this.samples = [];
+    if (this.samples.length === 0) {
+      this.agreeing = 0;
+      this.lower = -Infinity;
+      this.upper = Infinity;
+    }
     const sample = { at, lower: date - receivedAt, upper: sentAt === undefined ? Infinity : date + 1000 - sentAt };
+    if (sample.lower > this.upper || sample.upper < this.lower) {
+      // Disagrees with what the answers so far agree on: the server's clock was stepped, or
+      // this one `Date` is wrong (a cached answer, a gateway with its own clock, a hostile
+      // proxy). Taken alone, one 429 stamped 20 hours ago read its reset 20 hours late. Against
+      // two or more answers that agree it waits for a second one like it, in a row.
+      const pending = this.disagreeing;
+      if (this.agreeing >= 2 && !(pending && pending.lower <= sample.upper && sample.lower <= pending.upper)) {
+        this.disagreeing = sample;
+        return;
+      }
+      this.samples = pending && this.agreeing >= 2 ? [pending] : [];
+      this.agreeing = this.samples.length;
+      this.lower = -Infinity;
+      this.upper = Infinity;
+    }
+    this.disagreeing = undefined;
+    this.agreeing++;
     const last = this.samples[this.samples.length - 1];
     if (last?.at === at)
       this.samples[this.samples.length - 1] = {
@@ -166,8 +192,9 @@ export class SkewEstimator {
       upper = Math.min(upper, s.upper);
     }
     if (lower > upper) {
-      // Intervals that do not overlap: a clock was stepped. Start again from this response.
+      // Intervals that do not overlap (merged within one second): start again from this response.
       this.samples = [sample];
+      this.agreeing = 1;
       ({ lower, upper } = sample);
     }
     this.width = upper - lower;

@@ -20,7 +20,7 @@ import { costOf, isCost, type RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
-import { RELATIVE_SLACK_MS, takenRestoreRate } from './window.js';
+import { longestWaitMs, RELATIVE_SLACK_MS, takenRestoreRate, WINDOWS_A_WAIT_MAY_SPAN } from './window.js';
 
 /** What the permits need of their limiter. */
 export interface PermitHost {
@@ -276,8 +276,16 @@ export class Permits {
       // bucket read as refilled, and every waiting request went into the window the server had
       // just said was spent. It is dropped, as a wait told that late is (pauses.ts).
       const stale = toldAt !== undefined && taken !== undefined && sentAt !== undefined && toldAt < sentAt - slackMs;
-      const resetAt = toldAt !== undefined && !stale && toldAt - now <= cap ? toldAt : undefined;
-      const serverAt = resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
+      const obeyed = toldAt !== undefined && !stale && toldAt - now <= cap ? toldAt : undefined;
+      // A reset a few windows away at most (plus its rounding), when the window is known: the
+      // profile's, or the one this reading tells.
+      const fromReading = b.leaky || r.windowMs === undefined ? 0 : r.windowMs * WINDOWS_A_WAIT_MAY_SPAN;
+      const fromBucket = longestWaitMs(b);
+      const longest = fromBucket === Infinity ? fromReading || Infinity : Math.max(fromBucket, fromReading);
+      const clamped = obeyed !== undefined && obeyed - now > longest + slackMs;
+      const resetAt = clamped ? now + longest : obeyed;
+      const serverAt =
+        resetAt !== undefined && !clamped && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
       // That instant read through the least offset the `Date` headers allow: the latest it may be
       // on our clock (the estimate reads it with no offset while the interval contains 0).
       const latestAt =

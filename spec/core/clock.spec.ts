@@ -58,6 +58,26 @@ describe('SkewEstimator', () => {
     expect(skew.offsetMs).toBe(0);
   });
 
+  it('one Date that disagrees with the answers before it is not taken; two in a row are (a stepped clock)', () => {
+    const skew = new SkewEstimator();
+    const answer = (ms: number, serverAhead: number) => skew.observe(date(ms + 5 + serverAhead), ms + 10, ms);
+    for (let i = 0; i < 20; i++) answer(T + i * 137, 0);
+    expect(skew.offsetMs).toBe(0);
+    // A cached 429, or a gateway's clock: stamped 20 hours ago. Alone, it changes nothing…
+    const stale = -20 * 3_600_000;
+    answer(T + 3_000, stale);
+    expect(skew.offsetMs).toBe(0);
+    expect(skew.toLocal(T + 1_800_000)).toBe(T + 1_800_000);
+    // … nor when another one like it comes after an answer that agrees with the rest.
+    answer(T + 3_100, 0);
+    answer(T + 3_200, stale);
+    expect(skew.offsetMs).toBe(0);
+    // Two in a row that agree with each other: the server's clock was stepped.
+    answer(T + 3_300, stale);
+    expect(skew.offsetMs).toBeLessThanOrEqual(stale);
+    expect(stale - skew.offsetMs).toBeLessThanOrEqual(1_000);
+  });
+
   it('ignores a missing or garbage Date', () => {
     const skew = new SkewEstimator();
     skew.observe(undefined, T);
