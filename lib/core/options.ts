@@ -85,7 +85,9 @@ export interface LimiterOptions {
    * garbage, not obeyed: the limiter falls back to its own capped backoff (`backoffMaxMs`) as if
    * the server had said nothing. The default allows a daily quota that resets at midnight (up to
    * 24 h away, 25 h on a day with a daylight-saving change) with an hour to spare for clock skew;
-   * no documented provider asks for more than a day. @default 93_600_000 (26 hours)
+   * no documented provider asks for more than a day. Below this, a reset or `Retry-After` is
+   * also held to four of the window it is for, when that window is known (the profile's, or
+   * told by the server). @default 93_600_000 (26 hours)
    */
   readonly maxServerWaitMs?: number;
   /** Finds the response in what a request emits or throws. @default extractResponse */
@@ -219,12 +221,15 @@ const DEFAULTS = {
   dedupe: true,
 } as const;
 
+/** @internal The defaults, for registrations to compare options as the limiter reads them. */
+export const LIMITER_DEFAULTS: Readonly<Record<string, unknown>> = DEFAULTS;
+
 /** @internal Validated options with defaults applied. */
 export type ParsedLimiterOptions = WithDefaults<z.output<typeof schema>, typeof DEFAULTS>;
 
 /** @internal Checks options; throws a TypeError naming the option, what was expected and what came. */
-export function parseLimiterOptions(options: LimiterOptions): ParsedLimiterOptions {
-  return withDefaults(parseOptions('createLimiter', schema, options), DEFAULTS);
+export function parseLimiterOptions(options: LimiterOptions, where = 'createLimiter'): ParsedLimiterOptions {
+  return withDefaults(parseOptions(where, schema, options), DEFAULTS);
 }
 
 /**

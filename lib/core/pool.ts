@@ -65,6 +65,13 @@ interface Held {
   i: number;
 }
 
+/** A limiter back in `free` from `held`, at its `usedSeq` then; its place in the `returned` heap. */
+interface Returned {
+  readonly key: string;
+  readonly seq: number;
+  i: number;
+}
+
 /** What `inspect` shows of a pool (made here: see limiter.ts's `inspectLimiter`). */
 const inspectPool = /* @__PURE__ */ showView('LimiterPool', (p: LimiterPool) => p.snapshot());
 
@@ -105,6 +112,12 @@ export class LimiterPool {
   private readonly held = new Map<string, Held>();
   /** Those of `held` holding only something in force until a time (`until`), soonest first. */
   private readonly due = new Heap<Held>((a, b) => a.until < b.until, { get: (h) => h.i, set: (h, i) => (h.i = i) });
+  /** Limiters back in `free` from `held` (with their `usedSeq` then), least recently used first. */
+  private readonly returned = new Heap<Returned>((a, b) => a.seq < b.seq, {
+    get: (r) => r.i,
+    set: (r, i) => (r.i = i),
+  });
+  private readonly returnedBy = new Map<string, Returned>();
   private sweepTimer: { unsubscribe(): void } | undefined;
   private sweepAt = Infinity;
   private created = 0;
@@ -188,8 +201,11 @@ export class LimiterPool {
         `createLimiterPool: pool.get(key): \`key\` must be a string of 1 to ${MAX_KEY_LENGTH} characters`,
       );
     }
-    if (this.entries.size >= this.max) this.makeRoom(now, key);
+    // The limiter to evict is chosen first (a full pool refuses before anything is made), but
+    // evicted only once the new one is made: a `DuplicateLimiterError` evicts no one.
+    const victim = this.entries.size >= this.max ? this.makeRoom(now, key) : undefined;
     const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
+    if (victim) this.unlist(victim[0], victim[1]);
     const seq = ++this.uses;
     const entry: Entry = {
       hold,
@@ -204,6 +220,9 @@ export class LimiterPool {
     this.created++;
     if (this.watching) this.watchEntry(entry);
     this.scheduleSweep(now + this.idleMs);
+    // Last, with the pool in order: the evicted limiter's `state$` completes here, and a
+    // subscriber may call the pool again (a `get` of that key, even `close()`).
+    if (victim) this.retire(victim[1]);
     return hold.limiter;
   }
 
@@ -244,6 +263,8 @@ export class LimiterPool {
     const all = [...this.entries.values()];
     this.entries.clear();
     this.free?.clear();
+    this.returned.clear();
+    this.returnedBy.clear();
     for (const h of [...this.held.values()]) this.release(h);
     for (const e of all) e.watch?.unsubscribe();
     this.latest.clear();
@@ -262,7 +283,7 @@ export class LimiterPool {
    * their last use, if none before them was evictable: the pool refuses only when every limiter
    * holds something.
    */
-  private makeRoom(now: number, wanted: string): void {
+  private makeRoom(now: number, wanted: string): [string, Entry] {
     for (let h = this.due.peek(); h !== undefined && h.until <= now; h = this.due.peek()) {
       this.due.remove(h);
       h.until = -Infinity;
@@ -286,16 +307,42 @@ export class LimiterPool {
         this.hold(key, e);
       }
       moved.sort((x, y) => x[1].usedSeq - y[1].usedSeq);
+      // One met on the way and used last before the one found (placed before it, used since)
+      // is the least recently used: the first of them that holds nothing goes instead.
+      if (victim) {
+        const found = victim[1].usedSeq;
+        const earlier = moved.find(([, e]) => e.usedSeq < found && this.evictable(e, now));
+        if (earlier) victim = earlier;
+      }
       for (const [key, e] of moved) {
+        if (key === victim?.[0]) continue;
         free.delete(key);
         free.set(key, e.usedSeq);
       }
     }
+    // So may one back from `held` (placed at the end when it came back, but used before).
+    if (victim) victim = this.earlierReturned(victim, now);
     if (!victim) {
       const key = keyLabel(wanted, this.options.labelSecret);
       throw new LimiterPoolFullError({ provider: this.provider, key, max: this.max });
     }
-    this.evict(victim[0], victim[1]);
+    return victim;
+  }
+
+  /**
+   * `victim`, or one back in `free` from `held` that was used before it and holds nothing: those
+   * come back at the end of `free`, behind limiters used since. Looked at in the order of their
+   * last use, each once (one found holding something again is left to the scan of `free`).
+   */
+  private earlierReturned(victim: [string, Entry], now: number): [string, Entry] {
+    const free = this.free as Map<string, number>;
+    for (let r = this.returned.peek(); r !== undefined && r.seq < victim[1].usedSeq; r = this.returned.peek()) {
+      this.returned.remove(r);
+      this.returnedBy.delete(r.key);
+      const e = this.entries.get(r.key);
+      if (e && free.get(r.key) === r.seq && e.usedSeq === r.seq && this.evictable(e, now)) return [r.key, e];
+    }
+    return victim;
   }
 
   /** Watches `e`, found holding something, until it holds nothing: then it is back in `free`. */
@@ -316,6 +363,11 @@ export class LimiterPool {
     if (until <= now) {
       this.release(h);
       this.free?.set(h.key, h.entry.usedSeq);
+      const r: Returned = { key: h.key, seq: h.entry.usedSeq, i: -1 };
+      const before = this.returnedBy.get(h.key);
+      if (before) this.returned.remove(before);
+      this.returnedBy.set(h.key, r);
+      this.returned.push(r);
       return;
     }
     if (until === h.until) return;
@@ -376,20 +428,31 @@ export class LimiterPool {
     return until === -Infinity || until === Infinity ? until : now + (until - own);
   }
 
-  private evict(key: string, e: Entry): void {
+  /** Takes an evicted limiter out of the pool's books (then {@link retire} it, once they are in order). */
+  private unlist(key: string, e: Entry): void {
     this.entries.delete(key);
     this.free?.delete(key);
+    const r = this.returnedBy.get(key);
+    if (r) {
+      this.returned.remove(r);
+      this.returnedBy.delete(key);
+    }
     const h = this.held.get(key);
     if (h) this.release(h);
     this.evicted++;
     e.watch?.unsubscribe();
     this.latest.delete(e.hold.limiter);
-    // Closes the limiter (its state$ completes) unless another holder (a NestJS registration
-    // of the same provider and key) still uses it. A closed limiter of a shared store refuses
-    // requests; one the pool evicted (`retire`) goes on answering a request that still holds
-    // it (a retry after a pause longer than `idleMs`).
-    void e.hold.retire();
     if (this.watching) this.schedulePublish();
+  }
+
+  /**
+   * Closes an evicted limiter (its state$ completes) unless another holder (a NestJS
+   * registration of the same provider and key) still uses it. A closed limiter of a shared
+   * store refuses requests; one the pool evicted (`retire`) goes on answering a request that
+   * still holds it (a retry after a pause longer than `idleMs`). Runs its `state$` subscribers.
+   */
+  private retire(e: Entry): void {
+    void e.hold.retire();
   }
 
   /** One timer for the whole pool, at the oldest entry's idle deadline. */
@@ -422,6 +485,7 @@ export class LimiterPool {
   private sweep(): void {
     const now = this.clock();
     const moved: Array<[string, Entry]> = [];
+    const evicted: Entry[] = [];
     for (const [key, e] of this.entries) {
       const idle = e.usedAt + this.idleMs <= now - this.epoch;
       if (!idle && e.usedSeq !== e.placedSeq) {
@@ -429,8 +493,10 @@ export class LimiterPool {
         continue;
       }
       if (!idle) break;
-      if (this.evictable(e, now)) this.evict(key, e);
-      else {
+      if (this.evictable(e, now)) {
+        this.unlist(key, e);
+        evicted.push(e);
+      } else {
         e.usedAt = this.since(now);
         e.usedSeq = ++this.uses;
         moved.push([key, e]);
@@ -440,6 +506,8 @@ export class LimiterPool {
     this.moveToEnd(moved);
     const oldest = this.entries.values().next();
     if (!oldest.done) this.scheduleSweep(this.epoch + oldest.value.usedAt + this.idleMs);
+    // Last, with the pool in order (their subscribers may call it again, even close it).
+    for (const e of evicted) this.retire(e);
   }
 
   private watch(): void {

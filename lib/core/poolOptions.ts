@@ -60,6 +60,6 @@ export function parsePoolOptions(options: LimiterPoolOptions): {
     POOL_DEFAULTS,
   ) as WithDefaults<z.output<typeof poolSchema>, typeof POOL_DEFAULTS> & Omit<LimiterOptions, 'key'>;
   // The limiter options are checked now, with a placeholder key, so a bad one fails here.
-  parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions);
+  parseLimiterOptions({ ...limiterOptions, key: 'pool' } as LimiterOptions, 'createLimiterPool');
   return { idleMs, max, stateIntervalMs, limiterOptions };
 }

@@ -126,6 +126,9 @@ export class Publisher implements Totals {
 
   /** The current snapshot, computed now. */
   snapshot(): LimiterSnapshot {
+    // Closed (or evicted while a request still holds it), `state$` keeps its last value, but the
+    // snapshot is still the state now: `undefined` broke `JSON.stringify(limiter)`.
+    if (this.closed) return this.host.snapshotAt(this.host.now());
     this.flush(true);
     return this.value as LimiterSnapshot;
   }

@@ -11,7 +11,7 @@ import { createLimiter, type Limiter } from './limiter.js';
 import { rulesOf } from './credential.js';
 import { keyLabel } from './keyLabel.js';
 import { sha256Hex } from './sha256.js';
-import { parseLimiterOptions, SECRET_OPTIONS, type LimiterOptions } from './options.js';
+import { LIMITER_DEFAULTS, parseLimiterOptions, SECRET_OPTIONS, type LimiterOptions } from './options.js';
 import { memoryStore, type LimiterStore } from './store.js';
 
 /** Thrown when two registrations of one provider and key in a process ask for different limiters. */
@@ -85,7 +85,9 @@ function fingerprint(options: LimiterOptions): string {
     if (name === 'key' || name === 'provider' || name === 'store') continue;
     // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.
     if (SECRET_OPTIONS.has(name)) parts.push(`${name}: ${keyLabel(String(value))}`);
-    else if (value !== undefined) parts.push(`${name}: ${optionLabel(value)}`);
+    // A default spelled out is the default left out: `{ dedupe: true }` is the same limiter.
+    else if (value !== undefined && !Object.is(value, LIMITER_DEFAULTS[name]))
+      parts.push(`${name}: ${optionLabel(value)}`);
   }
   return parts.join(', ');
 }

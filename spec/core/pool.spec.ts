@@ -14,6 +14,7 @@ import {
   isRateLimitError,
   rateLimit,
   RateLimitError,
+  shareLimiter,
   responseLike,
   type Limiter,
   type LimiterPoolSnapshot,
@@ -285,6 +286,122 @@ describe('a limiter pool', () => {
         expect(() => pool.get(token(130))).toThrow(/maximum of 100/);
       }, 1_000);
       asyncScheduler.schedule(() => void pool.close(), 6_000);
+    });
+  });
+
+  it('at max, a limiter that was busy when the pool was full and is idle now is evicted before one used after it', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2 });
+      // A and B each with a request in flight (A's answered at 1 s, B's at 2 s): no room for C.
+      call(200, { 'x-ratelimit-remaining': '4' }, 1_000)
+        .pipe(rateLimit(pool.get(token(1)), { method: 'GET', url: '/x' }))
+        .subscribe();
+      call(200, { 'x-ratelimit-remaining': '4' }, 2_000)
+        .pipe(rateLimit(pool.get(token(2)), { method: 'GET', url: '/x' }))
+        .subscribe();
+      expect(() => pool.get(token(3))).toThrow(/maximum of 2 limiters/);
+      asyncScheduler.schedule(() => {
+        const c = pool.get(token(3)); // A is idle: evicted for C
+        expect(pool.has(token(1))).toBe(false);
+        asyncScheduler.schedule(() => {
+          // B (last asked for at 0) and C (at 1.5 s) both idle: B is the least recently used.
+          pool.get(token(4));
+          expect(pool.has(token(2))).toBe(false);
+          expect(pool.get(token(3))).toBe(c);
+          void pool.close();
+        }, 1_000);
+      }, 1_500);
+    });
+  });
+
+  it('at max, a new tenant that cannot be made (another registration of its key) evicts no one', () => {
+    // Real time: limiters on a virtual clock are never shared, so never refused as duplicates.
+    const provider = fixed();
+    const pool = createLimiterPool({ provider, max: 1 });
+    const innocent = pool.get(token(1));
+    const other = shareLimiter({ provider, key: token(2), maxQueue: 3 }, 'another module');
+    expect(() => pool.get(token(2))).toThrow(/limiter/i);
+    expect(pool.size).toBe(1);
+    expect(pool.get(token(1))).toBe(innocent);
+    void other.release();
+    void pool.close();
+  });
+
+  it('a default spelled out is the same limiter as one left out', () => {
+    {
+      const provider = fixed();
+      const pool = createLimiterPool({ provider });
+      const tenant = pool.get(token(1));
+      const hold = shareLimiter(
+        { provider, key: token(1), maxWaitMs: 600_000, dedupe: true, coldStartConcurrency: 1 },
+        'another module',
+      );
+      expect(hold.limiter).toBe(tenant);
+      void hold.release();
+      void pool.close();
+    }
+  });
+
+  it("a tenant's state$ completing on eviction may call the pool again: it stays within max and in order", () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 2 });
+      const again: Limiter[] = [];
+      const a = pool.get(token(1));
+      a.state$.subscribe({ complete: () => again.push(pool.get(token(1))) });
+      pool.get(token(2));
+      pool.get(token(2));
+      // token 1 is the least recently used: evicted to make room for 3, and asked for again as
+      // its state$ completes, which evicts token 2 (the pool holds 3 and 1 again).
+      const c = pool.get(token(3));
+      expect(pool.size).toBe(2);
+      expect(again).toHaveLength(1);
+      expect(again[0]).not.toBe(a);
+      expect(pool.has(token(3)) && pool.has(token(1))).toBe(true);
+      expect(pool.get(token(3))).toBe(c);
+      void pool.close();
+    });
+  });
+
+  it("the tenant being made, asked for again as an evicted one's state$ completes, is one limiter that completes on close", () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 1 });
+      const inner: Limiter[] = [];
+      pool.get(token(1)).state$.subscribe({ complete: () => inner.push(pool.get(token(2))) });
+      const outer = pool.get(token(2));
+      expect(inner).toEqual([outer]);
+      let completed = false;
+      outer.state$.subscribe({ complete: () => (completed = true) });
+      void pool.close();
+      expect(completed).toBe(true);
+    });
+  });
+
+  it('closed from a state$ completing in the idle sweep, the pool stays closed and empty', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, idleMs: 1_000 });
+      // The sweep meets the busy one first (kept, to be placed again), then evicts the other.
+      const busy = pool.get(token(2));
+      call(200, { 'x-ratelimit-remaining': '4' }, 5_000)
+        .pipe(rateLimit(busy, { method: 'GET', url: '/x' }))
+        .subscribe();
+      pool.get(token(1)).state$.subscribe({ complete: () => void pool.close() });
+      asyncScheduler.schedule(() => {
+        expect(pool.size).toBe(0);
+        expect(() => pool.get(token(2))).toThrow(/closed/);
+      }, 2_000);
+    });
+  });
+
+  it('an evicted or closed limiter still shows its state now', () => {
+    inVirtualTime(() => {
+      const pool = createLimiterPool({ provider: fixed(), scheduler: asyncScheduler, max: 1 });
+      const first = pool.get(token(1));
+      pool.get(token(2));
+      expect(first.snapshot).toMatchObject({ provider: 'fixed', inFlight: 0, queued: 0 });
+      const second = pool.get(token(2));
+      void pool.close();
+      expect(second.snapshot).toMatchObject({ provider: 'fixed', inFlight: 0, queued: 0 });
+      expect(JSON.stringify(second)).toContain('"provider":"fixed"');
     });
   });
 
@@ -566,7 +683,7 @@ describe('a limiter pool', () => {
   it('checks its options when created, naming the bad one', () => {
     expect(() => createLimiterPool({ provider: fixed(), idleMs: -1 })).toThrow(/idleMs/);
     expect(() => createLimiterPool({ provider: fixed(), max: 0 })).toThrow(/max/);
-    expect(() => createLimiterPool({ provider: fixed(), maxWaitMs: -5 })).toThrow(/maxWaitMs/);
+    expect(() => createLimiterPool({ provider: fixed(), maxWaitMs: -5 })).toThrow(/^createLimiterPool: .*maxWaitMs/);
     const pool = createLimiterPool({ provider: fixed() });
     expect(() => pool.get('')).toThrow(TypeError);
     // A key from a hostile tenant header: refused before it is hashed or kept.
