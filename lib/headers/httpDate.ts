@@ -106,3 +106,26 @@ export function parseHttpDate(value: string | null | undefined, now: number = Da
 
   return undefined;
 }
+
+/**
+ * The members of a header value that lists values which may be HTTP-dates (a repeated header,
+ * joined with `", "`), trimmed. It is split at each comma but the one after an HTTP-date's day
+ * name (`Thu, 01 Jan 2026 00:00:00 GMT`), which belongs to the date. Never throws.
+ *
+ * @internal
+ */
+export function splitDateList(value: string): string[] {
+  const out: string[] = [];
+  let dayName: string | undefined;
+  for (const part of value.split(',')) {
+    const member = part.trim();
+    if (dayName !== undefined) {
+      out.push(`${dayName}, ${member}`);
+      dayName = undefined;
+    } else if (isDayName(member)) dayName = member;
+    else out.push(member);
+  }
+  // A day name with nothing after it is a member of its own (one no parser reads).
+  if (dayName !== undefined) out.push(dayName);
+  return out;
+}

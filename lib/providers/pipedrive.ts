@@ -5,6 +5,7 @@ import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
 import { parseHttpDate } from '../headers/httpDate.js';
+import type { ResetValue } from '../headers/reset.js';
 import { defineProvider } from './define.js';
 import { checkBucketNames, commonShape, hinted, retryFields, type CommonProviderOptions } from './endpoint.js';
 import { compact, readCounters, type CounterHeaders } from './read.js';
@@ -63,71 +64,57 @@ const schema = z
 const isWrite = (request: RequestInfo) => ['POST', 'PUT'].includes((request.method ?? 'GET').toUpperCase());
 
 /**
- * Is this response Pipedrive's block (a 403 HTML page from Cloudflare, after hammering past
- * 429s)? Other 403s are authorisation errors, not rate limiting.
+ * Is this response Pipedrive's block: a 403 whose body is an HTML page with Cloudflare's message
+ * ("This error is produced by Cloudflare…"), sent to a client that kept sending past 429s?
+ * Other 403s (JSON authorisation errors, a proxy's or a login page) are not rate limiting.
+ *
+ * An HTML 403 whose body was not read (or was handed over as something other than text) is
+ * taken for the block: it cannot be told apart, and the costs are lopsided. Traffic kept up
+ * despite the refusals is what the docs say gets a token blocked, while a 403 wrongly taken
+ * for the block only stops the credential for `blockCooldownMs`.
  *
  * ```ts
  * import { isPipedriveBlock, responseLike } from 'rx-ratelimit';
- * isPipedriveBlock(responseLike(403, { 'content-type': 'text/html' })); // true
+ * isPipedriveBlock(responseLike(403, { 'content-type': 'text/html' }, '<p>This error is produced by Cloudflare.</p>')); // true
+ * isPipedriveBlock(responseLike(403, { 'content-type': 'text/html' }, '<h1>Forbidden</h1>')); // false
  * ```
  */
 export function isPipedriveBlock(res: ResponseLike): boolean {
   if (res.status !== 403) return false;
-  if (/text\/html/i.test(res.header('content-type') ?? '')) return true;
-  return mentionsCloudflare(res.body);
+  const type = res.header('content-type');
+  // Only a prefix of a text body is read, never a parsed body or bytes: the work is bounded by
+  // the budget whatever the body holds (merely listing the keys of a parsed body grows with it).
+  const prefix = typeof res.body === 'string' ? res.body.slice(0, BODY_TEXT_BUDGET) : undefined;
+  const text = prefix !== undefined && /\S/.test(prefix) ? prefix : undefined;
+  // Without a content type, a body that is markup is the page; a parsed body never is.
+  const html = type === undefined ? text !== undefined && /^\s*</.test(text) : /\btext\/html\b/i.test(type);
+  if (!html) return false;
+  return text === undefined || CLOUDFLARE.test(text);
 }
 
-/** Characters of a body searched for "cloudflare", and values of a parsed body visited. */
+/** Characters of a text body searched for Cloudflare's message: its page is a few KiB. */
 const BODY_TEXT_BUDGET = 256 * 1024;
-const BODY_NODE_BUDGET = 10_000;
-/** Entries read of any one object or array of a parsed body. */
-const BODY_FANOUT = 1000;
-
-/**
- * Does the body mention Cloudflare? Reads at most {@link BODY_TEXT_BUDGET} characters of text
- * and, in a parsed body, at most {@link BODY_NODE_BUDGET} keys and values, breadth first and
- * {@link BODY_FANOUT} per object (never stringifying the whole of it).
- */
-function mentionsCloudflare(body: unknown): boolean {
-  if (typeof body === 'string') return /cloudflare/i.test(body.slice(0, BODY_TEXT_BUDGET));
-  if (typeof body !== 'object' || body === null) return false;
-  let chars = BODY_TEXT_BUDGET;
-  const found = (text: string): boolean => {
-    const part = text.slice(0, chars);
-    chars -= part.length;
-    return /cloudflare/i.test(part);
-  };
-  // Breadth first, a few entries of each list: a message near the top is found before the
-  // budget goes on a long list.
-  const queue: unknown[] = [body];
-  try {
-    for (let next = 0; next < queue.length && chars > 0; next++) {
-      const value = queue[next];
-      if (typeof value === 'string') {
-        if (found(value)) return true;
-      } else if (typeof value === 'object' && value !== null) {
-        // `for…in` with a stop: `Object.keys` of a million-entry body would list them all first.
-        let room = BODY_FANOUT;
-        for (const key in value) {
-          if (queue.length >= BODY_NODE_BUDGET || room-- <= 0) break;
-          if (!Array.isArray(value) && found(key)) return true;
-          queue.push((value as Record<string, unknown>)[key]);
-        }
-      }
-    }
-  } catch {
-    // A throwing getter or proxy: what was read so far did not mention it.
-  }
-  return false;
-}
+/** Cloudflare named as a word (not inside an identifier such as `cloudflare_zone_id`). */
+const CLOUDFLARE = /\bcloudflare\b/i;
 
 function daily(res: ResponseLike): BucketReading | undefined {
   const remaining = parseCount(res.header('x-daily-requests-left'));
   if (remaining === undefined) return undefined;
-  // The day is counted in UTC: the budget resets at the next midnight of the server's Date.
+  return compact({ name: DAILY, remaining, reset: nextUtcMidnight(res), windowMs: DAY_MS });
+}
+
+/** When the day's budget resets: "at midnight in UTC", the first one after this response. */
+function nextUtcMidnight(res: ResponseLike): ResetValue {
   const date = parseHttpDate(res.header('date'));
-  const reset = date === undefined ? undefined : { at: (Math.floor(date / DAY_MS) + 1) * DAY_MS };
-  return compact({ name: DAILY, remaining, reset, windowMs: DAY_MS });
+  // Any `Date` is the server's clock, however far from ours (1970 under a virtual clock): the
+  // limiter reads the instant through the offset it measures from the same headers.
+  if (date !== undefined) return { at: (Math.floor(date / DAY_MS) + 1) * DAY_MS };
+  // No usable Date (browsers hide it from cross-origin scripts): the local clock's, the only
+  // clock a provider has (`read` is given none). Told as a delay, which the limiter counts from
+  // this response on its own clock. A day from the response, as the window alone says, held a
+  // spent budget shut for up to a day past its reset.
+  const now = Date.now();
+  return { inMs: (Math.floor(now / DAY_MS) + 1) * DAY_MS - now };
 }
 
 /**

@@ -3,6 +3,7 @@ import { parseOptions } from '../core/options.js';
 import { rollingWindows } from '../core/rollingBucket.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
+import { splitDateList } from '../headers/httpDate.js';
 import { parsePeriod } from '../headers/period.js';
 import { parseReset, type ResetValue } from '../headers/reset.js';
 import { checkBucketNames, commonShape, hinted, retryFields, type CommonProviderOptions } from './endpoint.js';
@@ -31,9 +32,12 @@ const schema = z
   .strictObject(commonShape)
   .check(z.superRefine(checkBucketNames((n) => n === MINUTE || n === DAY, `"${MINUTE}", "${DAY}"`)));
 
-/** A repeated header joined with ", "; ISO 8601 date-times contain no comma. */
+/**
+ * A repeated header joined with ", ". An HTTP-date reset (`Thu, 01 Jan 2026 00:01:00 GMT`,
+ * which `parseReset` reads as it reads ISO 8601) keeps the comma after its day name.
+ */
 function members(value: string | undefined): string[] {
-  return value === undefined ? [] : value.split(',').map((s) => s.trim());
+  return value === undefined ? [] : splitDateList(value);
 }
 
 function later(a: ResetValue | undefined, b: ResetValue | undefined): ResetValue | undefined {

@@ -38,11 +38,40 @@ describe('parseCount', () => {
     // Duplicated headers, joined by the HTTP stack: the smallest member wins.
     ['10, 10', 10],
     ['100, 50', 50],
-    ['50,100', 50],
     ['100, -1', 0],
     [' 3 , 2 , 1 ', 1],
+    // Joined by a client or proxy that leaves the space out.
+    ['50,1000', 50],
+    ['3600,3600', 3600],
+    ['10,5', 5],
   ])('%j → %d', (value, expected) => {
     expect(parseCount(value)).toBe(expected);
+  });
+
+  it.each([
+    // One value joined twice without a space: its groups repeat.
+    ['100,100', 100],
+    ['100,100,100', 100],
+    // A group starting with 0 is no count sent on its own: thousands separators.
+    ['10,000', 10_000],
+    ['1,000,000', 1_000_000],
+    ['5,050', 5050],
+    ['10,000.5', 10_000],
+    // Grouped numbers in a list joined with ", ".
+    ['10,000, 10,000', 10_000],
+    // A leading 0 is never a thousands group: a list.
+    ['0,500', 0],
+  ])('reads a bare comma between digit groups as the one reading that is plain: %j → %d', (value, expected) => {
+    expect(parseCount(value)).toBe(expected);
+  });
+
+  it.each([
+    ['3,600', '3600 with a thousands separator, or 3 and 600 joined'],
+    ['3,599', '3599, or 3 and 599'],
+    ['50,100', '50100, or 50 and 100'],
+    ['1,234,567', '1234567, or 1, 234 and 567'],
+  ])('reads %j as nothing rather than a figure 1000 times off (%s)', (value) => {
+    expect(parseCount(value)).toBeUndefined();
   });
 
   it.each([

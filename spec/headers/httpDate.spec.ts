@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 
-import { parseHttpDate } from '../../lib/headers/httpDate.js';
+import { parseHttpDate, splitDateList } from '../../lib/headers/httpDate.js';
 import { GARBAGE_ROWS, RUNS, anyHeaderValue } from './fixtures.js';
 
 const NOV_6_1994 = Date.UTC(1994, 10, 6, 8, 49, 37);
@@ -122,6 +122,43 @@ describe('parseHttpDate', () => {
         (date) => {
           const t = date.getTime();
           expect(parseHttpDate(date.toUTCString())).toBe(t - (((t % 1000) + 1000) % 1000));
+        },
+      ),
+      RUNS,
+    );
+  });
+});
+
+describe('splitDateList', () => {
+  it.each([
+    ['Thu, 01 Jan 2026 00:01:00 GMT', ['Thu, 01 Jan 2026 00:01:00 GMT']],
+    ['Thursday, 01-Jan-26 00:01:00 GMT', ['Thursday, 01-Jan-26 00:01:00 GMT']],
+    [
+      'Thu, 01 Jan 2026 00:01:00 GMT, Fri, 02 Jan 2026 00:00:00 GMT',
+      ['Thu, 01 Jan 2026 00:01:00 GMT', 'Fri, 02 Jan 2026 00:00:00 GMT'],
+    ],
+    // Dates without a comma, mixed with one that has it.
+    ['2026-01-01T00:01:00Z,Fri, 02 Jan 2026 00:00:00 GMT', ['2026-01-01T00:01:00Z', 'Fri, 02 Jan 2026 00:00:00 GMT']],
+    ['Thu Jan  1 00:01:00 2026', ['Thu Jan  1 00:01:00 2026']],
+    [' 1m , 1d ', ['1m', '1d']],
+    // Anything else splits at every comma; a day name alone stays one member.
+    ['soon, later', ['soon', 'later']],
+    ['x, Thu', ['x', 'Thu']],
+    [',', ['', '']],
+  ])('keeps the comma after an HTTP-date day name, splits at the others: %j', (value, expected) => {
+    expect(splitDateList(value)).toEqual(expected);
+  });
+
+  it('every member of a list of HTTP-dates joined with ", " reads back as its date', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.date({ min: new Date(0), max: new Date(Date.UTC(9999, 0)), noInvalidDate: true }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (dates) => {
+          const members = splitDateList(dates.map((d) => d.toUTCString()).join(', '));
+          expect(members.map((m) => parseHttpDate(m))).toEqual(dates.map((d) => Math.floor(d.getTime() / 1000) * 1000));
         },
       ),
       RUNS,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { asyncScheduler, defer, map, timer } from 'rxjs';
 import {
   createLimiter,
@@ -48,11 +48,46 @@ describe('providers.pipedrive: reading responses', () => {
     });
   });
 
-  it('without a Date header reports the daily window only', () => {
-    expect(read(200, SAMPLE).buckets).toEqual([
-      { name: 'window', limit: 40, remaining: 39, reset: { inMs: 2000 } },
-      { name: 'daily', remaining: 9999, windowMs: 86_400_000 },
-    ]);
+  describe('without a usable Date header', () => {
+    afterEach(() => {
+      jest.restoreAllMocks();
+    });
+    const localNow = Date.UTC(2026, 0, 1, 20, 30);
+    const untilMidnight = Date.UTC(2026, 0, 2) - localNow;
+
+    it.each([
+      ['no Date (hidden from cross-origin scripts)', {}],
+      ['a Date that is no date', { Date: 'yesterday' }],
+    ])('with %s, the daily budget resets at the next UTC midnight of the local clock', (_, date) => {
+      jest.spyOn(Date, 'now').mockReturnValue(localNow);
+      expect(read(200, { ...SAMPLE, ...date }).buckets).toEqual([
+        { name: 'window', limit: 40, remaining: 39, reset: { inMs: 2000 } },
+        { name: 'daily', remaining: 9999, reset: { inMs: untilMidnight }, windowMs: 86_400_000 },
+      ]);
+    });
+
+    it('a Date, even hours from the local clock, still decides the midnight', () => {
+      jest.spyOn(Date, 'now').mockReturnValue(localNow);
+      expect(read(200, { ...SAMPLE, Date: 'Fri, 02 Jan 2026 03:00:00 GMT' }).buckets[1]).toMatchObject({
+        reset: { at: Date.UTC(2026, 0, 3) },
+      });
+    });
+
+    it('a spent budget of a POST answered without Date reopens at midnight UTC, not a day later', () => {
+      jest.spyOn(Date, 'now').mockReturnValue(localNow);
+      const resumeIn = inVirtualTime(({ now }) => {
+        const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-token', maxWaitMs: 0 });
+        defer(() => timer(10).pipe(map(() => responseLike(201, { ...SAMPLE, 'x-daily-requests-left': '0' }))))
+          .pipe(throttleByHeaders(limiter, POST))
+          .subscribe();
+        const out = { ms: Number.NaN };
+        asyncScheduler.schedule(() => (out.ms = limiter.resumeAt(POST) - now()), 20);
+        return out;
+      }).ms;
+      // Read at 10 ms; the reset is told as a delay from then.
+      expect(resumeIn).toBeGreaterThanOrEqual(untilMidnight - 10);
+      expect(resumeIn).toBeLessThan(untilMidnight + 2000);
+    });
   });
 
   it('reads x-daily-requests-left only on POST and PUT (the only requests counting against daily)', () => {
@@ -90,38 +125,68 @@ describe('providers.pipedrive: reading responses', () => {
   });
 
   it.each([
-    ['the documented HTML page', { 'content-type': 'text/html; charset=UTF-8' }, HTML_403, 'blocked'],
-    ['the page without content-type', {}, HTML_403, 'blocked'],
-    ['an HTML 403 whose body was not read', { 'Content-Type': 'text/html' }, undefined, 'blocked'],
-    ['a parsed body that mentions Cloudflare', {}, { message: CLOUDFLARE }, 'blocked'],
+    ['the documented HTML page', 'blocked', { 'content-type': 'text/html; charset=UTF-8' }, HTML_403],
+    ['the page without content-type', 'blocked', {}, HTML_403],
+    ['an HTML 403 whose body was not read', 'blocked', { 'Content-Type': 'text/html' }, undefined],
+    ['an HTML 403 whose body came as bytes', 'blocked', { 'Content-Type': 'text/html' }, new Uint8Array(8)],
     [
       'a JSON auth error',
+      'ok',
       { 'content-type': 'application/json' },
       '{"success":false,"error":"Scope and URL mismatch","errorCode":403}',
-      'ok',
     ],
-    ['a parsed auth error', {}, { success: false, error: 'Forbidden', errorCode: 403 }, 'ok'],
-    ['a 403 with no body', {}, undefined, 'ok'],
-  ])('a 403 with %s is %s', (_, headers, body, outcome) => {
+    ['a parsed auth error', 'ok', {}, { success: false, error: 'Forbidden', errorCode: 403 }],
+    ['no body', 'ok', {}, undefined],
+  ])('a 403 with %s is %s', (_, outcome, headers, body) => {
     expect(read(403, headers, body, GET).outcome).toBe(outcome);
     expect(isPipedriveBlock(responseLike(403, headers, body))).toBe(outcome === 'blocked');
   });
 
-  it('judges a huge parsed 403 body by a bounded part of it, never reading it whole', () => {
-    let reads = 0;
-    const items = Array.from({ length: 100_000 }, () =>
-      Object.defineProperty({}, 'note', {
-        enumerable: true,
-        get: () => {
-          reads++;
-          return 'nothing to see';
-        },
-      }),
-    );
-    expect(isPipedriveBlock(responseLike(403, {}, { items }))).toBe(false);
-    expect(reads).toBeLessThanOrEqual(10_000);
-    // A mention near the top of a nested body is still found.
-    expect(isPipedriveBlock(responseLike(403, {}, { error: { detail: [CLOUDFLARE] }, items }))).toBe(true);
+  it.each([
+    [
+      "an HTML page without Cloudflare (a proxy's or a login page)",
+      { 'content-type': 'text/html; charset=utf-8' },
+      '<html><h1>Forbidden</h1></html>',
+    ],
+    [
+      'a JSON error naming cloudflare in a field',
+      { 'content-type': 'application/json' },
+      '{"success":false,"error":"Forbidden","data":{"note":"cloudflare_zone_id missing"}}',
+    ],
+    ['a JSON error quoting the message', { 'content-type': 'application/json' }, JSON.stringify({ error: CLOUDFLARE })],
+    ['a parsed body quoting the message', {}, { message: CLOUDFLARE }],
+    ['plain text naming Cloudflare, without content-type', {}, CLOUDFLARE],
+    [
+      'an HTML page naming cloudflare only inside an identifier',
+      { 'content-type': 'text/html' },
+      '<p>cloudflare_zone_id</p>',
+    ],
+  ])('a 403 with %s is not the block', (_, headers, body) => {
+    expect(read(403, headers, body, GET).outcome).toBe('ok');
+    expect(isPipedriveBlock(responseLike(403, headers, body))).toBe(false);
+  });
+
+  it('never walks a parsed or binary 403 body, however large: its size costs no work', () => {
+    let touched = 0;
+    const count: ProxyHandler<object> = {
+      ownKeys: (t) => (touched++, Reflect.ownKeys(t)),
+      get: (t, k) => (touched++, Reflect.get(t, k)),
+      has: (t, k) => (touched++, Reflect.has(t, k)),
+      getOwnPropertyDescriptor: (t, k) => (touched++, Reflect.getOwnPropertyDescriptor(t, k)),
+      getPrototypeOf: (t) => (touched++, Reflect.getPrototypeOf(t)),
+    };
+    const bodies = [new Proxy(new Array(1000).fill('x'), count), new Proxy(new Uint8Array(1000), count)];
+    for (const body of bodies)
+      for (const headers of [{}, { 'content-type': 'application/json' }, { 'content-type': 'text/html' }])
+        isPipedriveBlock(responseLike(403, headers, body));
+    expect(touched).toBe(0);
+  });
+
+  it('reads a text body only as far as its first 256 KiB', () => {
+    const html = { 'content-type': 'text/html' };
+    const late = `<html>${' '.repeat(256 * 1024)}${CLOUDFLARE}</html>`;
+    expect(isPipedriveBlock(responseLike(403, html, late))).toBe(false);
+    expect(isPipedriveBlock(responseLike(403, html, `<html>${CLOUDFLARE}${' '.repeat(1_000_000)}</html>`))).toBe(true);
   });
 
   it('only a 403 blocks', () => {

@@ -89,6 +89,23 @@ describe('providers.teos: reading responses', () => {
     ]);
   });
 
+  it('reads an HTTP-date X-Rate-Limit-Reset (its comma included) as it reads ISO 8601', () => {
+    const minute = 'Thu, 01 Jan 2026 00:01:00 GMT';
+    const day = 'Fri, 02 Jan 2026 00:00:00 GMT';
+    expect(read(429, limits('1m', '0', minute))).toEqual({
+      outcome: 'limited',
+      buckets: [{ name: 'minute', remaining: 0, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true }],
+      retryAfter: at(2026, 0, 1, 0, 1),
+      retrySource: 'reset',
+    });
+    // Repeated, one per period; and alone, with no period to pair it with.
+    expect(read(200, limits('1m, 1d', '95, 9990', `${minute}, ${day}`)).buckets).toEqual([
+      { name: 'minute', remaining: 95, reset: at(2026, 0, 1, 0, 1), windowMs: 60_000, rolling: true },
+      { name: 'day', remaining: 9990, reset: at(2026, 0, 2), windowMs: 86_400_000, rolling: true },
+    ]);
+    expect(read(429, { 'X-Rate-Limit-Reset': minute })).toMatchObject({ retryAfter: at(2026, 0, 1, 0, 1) });
+  });
+
   it('says nothing until the headers appear ("once enough calls have been made")', () => {
     expect(read(200, {})).toEqual({ outcome: 'ok', buckets: [] });
     expect(read(200, { 'X-Rate-Limit-Remaining': '95' })).toEqual({ outcome: 'ok', buckets: [] });
