@@ -85,8 +85,9 @@ export function abortReason(signal: AbortSignalLike | undefined): unknown {
 
 /**
  * Waits for a permit from `limiter` as a promise. When `signal` aborts first, the queued
- * request is removed from the limiter's queue and the promise settles with `onAbort()`:
- * `{ aborted: true }` (the caller decides what to raise), never holding a permit.
+ * request is removed from the limiter's queue and the promise settles with
+ * `{ aborted: true }` (the caller decides what to raise), never holding a permit: one granted
+ * after the abort is released at once.
  */
 export function acquirePermit(
   limiter: Limiter,
@@ -102,11 +103,21 @@ export function acquirePermit(
     let stopListening: () => void = () => undefined;
     const ticket = limiter.acquire(info, {
       granted: (permit) => {
+        // Aborted while the limiter was granting a batch, by the handler of a request granted
+        // before this one: this request had left the queue, so `ticket.cancel()` could not stop
+        // its grant, and the caller has gone with `{ aborted: true }`. The permit is no one's:
+        // give it back now rather than leave it in flight until `permitTimeoutMs`.
+        if (settled) {
+          permit.release();
+          return;
+        }
         settled = true;
         stopListening();
         resolve({ aborted: false, permit });
       },
       rejected: (error) => {
+        // Aborted first, as above: the caller has its answer already.
+        if (settled) return;
         settled = true;
         stopListening();
         reject(error);
@@ -401,6 +412,47 @@ function iterablePairs(headers: object): Array<[string, unknown]> | undefined {
 }
 
 /**
+ * Names under which axios reads a bucket of default headers rather than a header: `common` and
+ * each method of axios's `methodList` (axios 1.x; older versions know a subset). axios matches
+ * them by exact name.
+ */
+const AXIOS_HEADER_BUCKETS: ReadonlySet<string> = new Set([
+  'common',
+  'get',
+  'delete',
+  'head',
+  'options',
+  'post',
+  'put',
+  'patch',
+  'purge',
+  'link',
+  'unlink',
+  'query',
+]);
+
+/**
+ * Is `value`, under `name`, one of axios's buckets of default headers: a bucket's name, holding
+ * a plain object or an `AxiosHeaders`, as axios checks. A bucket's name holding anything else
+ * is a header named so (recent axios versions send it).
+ */
+function isHeaderBucket(name: string, value: unknown): boolean {
+  if (!AXIOS_HEADER_BUCKETS.has(name) || typeof value !== 'object' || value === null || Array.isArray(value))
+    return false;
+  return isPlainObject(value) || typeof (value as { normalize?: unknown }).normalize === 'function';
+}
+
+/**
+ * Is a header value sent as it is written here: a string, a number, a boolean, a bigint, or a
+ * list of them. Anything else goes out as its `String(…)` at send time, unknown now.
+ */
+function isSentAsWritten(value: unknown): boolean {
+  const primitive = (v: unknown) =>
+    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
+  return primitive(value) || (Array.isArray(value) && value.every(primitive));
+}
+
+/**
  * The headers an axios request will be sent with, as far as they can be known before it is
  * sent: the instance's default headers (common, this method's, the others), the config's, and
  * as pseudo-headers every other option of the config or the instance's defaults that may change
@@ -459,10 +511,10 @@ export function axiosRequestHeaders(
       return;
     }
     for (const [name, value] of Object.entries(source)) {
-      const lower = name.toLowerCase();
-      // axios's buckets of defaults: `common` and each method's.
-      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-        if ((bucket === 'common' && lower === 'common') || (bucket === 'method' && lower === m)) layer(value, 'rest');
+      // axios's buckets of defaults: `common` and each method's, by their exact names, holding
+      // headers. Any other object is a header's value, which axios sends (see below).
+      if (isHeaderBucket(name, value)) {
+        if ((bucket === 'common' && name === 'common') || (bucket === 'method' && name === m)) layer(value, 'rest');
         continue;
       }
       if (bucket === 'rest') put(name, value);
@@ -475,6 +527,13 @@ export function axiosRequestHeaders(
   }
   if (unsure) return undefined;
   const pairs: Array<[string, unknown]> = [...merged.values()];
+  // A header whose value is an object (a `String`, a `Buffer`, a token with a `toString`) goes
+  // out as what its `toString` returns when axios sends it, which may not be what it returns
+  // now (a token object that refreshes itself, or one reused for another user): nothing here
+  // proves two such requests identical, so they are not shared. Counting `String(value)`
+  // instead would hand one user's answer to another as soon as the object changed before the
+  // send; not sharing costs only the dedupe of these rare requests.
+  if (!pairs.every(([, value]) => isSentAsWritten(value))) return undefined;
   // The config's own options win over the instance's, as axios merges them (an `undefined`
   // one leaves the instance's).
   const options = new Map<string, unknown>();

@@ -104,6 +104,11 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * Behaviour, call by call:
  * - An `init.signal` (or the `Request`'s signal) aborted while waiting removes the request
  *   from the queue and rejects with the signal's reason, like `fetch` does; nothing is sent.
+ *   Aborted later, before the call resolves (while a 429's body is read, during a retry
+ *   wait), it rejects with the signal's reason too.
+ * - A URL with a user name or password (`https://user:pass@host/`), which fetch refuses,
+ *   rejects with a `TypeError` at once, before it waits; the message leaves the user name,
+ *   password and query out. Send credentials in a header.
  * - On a 429 (or 403), and on the answers whose body the provider reads (`Provider.readsBody`:
  *   Shopify GraphQL's 200s), the body is read from `response.clone()` (JSON when the content
  *   type says so, else text) so providers can read body fields; the response you get is
@@ -115,15 +120,17 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * - A 429 on a request safe to repeat (GET, HEAD, PUT, DELETE…, or one with an
  *   `Idempotency-Key` header, or any with `retryNonIdempotent`) is sent again once the limiter
  *   may send; a wait longer than the limiter's `maxWaitMs` rejects with `QuotaExhaustedError`,
- *   and more than `maxRetries` 429s reject with `RetryLimitError` (`cause`: the last 429
- *   `Response`). A `Request` input is cloned before each attempt, so its body is sent each
+ *   and more than `maxRetries` 429s reject with `RetryLimitError`. Its `cause` is a summary of
+ *   the last 429 (`{ name: 'Response', status: 429 }`, safe to log); `rawCauseOf(error)` is the
+ *   `Response` itself. A `Request` input is cloned before each attempt, so its body is sent each
  *   time; an `init.body` read once (a `ReadableStream`, a Node `Readable`, an async iterable)
  *   cannot be sent twice, so that request is not retried.
  * - A 429 that is **not** retried (a POST without an idempotency key, say) **resolves** with the
  *   429 `Response`, as plain `fetch` does; check `response.status`. The limiter has still read
  *   it, so every other request waits.
  * - A response that shows the credential blocked (Pipedrive's 403 page) rejects with
- *   `BlockedError` (`cause`: the `Response`); later calls reject with it without sending.
+ *   `BlockedError` (`cause`: a summary; `rawCauseOf(error)` is the `Response`); later calls
+ *   reject with it without sending.
  * - A network error rejects with the original error.
  *
  * ```ts
@@ -151,6 +158,14 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     const signal = init?.signal ?? request?.signal ?? undefined;
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const url = request ? request.url : String(input instanceof URL ? input.href : input);
+    // fetch refuses a URL with a user name or password, with a `TypeError` that quotes the URL,
+    // its password and query tokens included. Refused here instead, before it waits in the
+    // queue and takes a permit for a request that cannot be sent, with a message that does not.
+    if (hasUserInfo(url)) {
+      throw new TypeError(
+        `rateLimitedFetch: the URL ${JSON.stringify(safePath(url) ?? '')} holds a user name or password, which fetch refuses; send them in an \`Authorization\` header`,
+      );
+    }
     const costOfCall = typeof cost === 'function' ? cost({ method, url }, init) : cost;
     let info = requestInfo({
       method,
@@ -186,6 +201,10 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
       } finally {
         permit.release();
       }
+      // Aborted while the body was read (fetch errors it then, which reads as no body): the
+      // limiter has read the headers, and the call ends as an abort does, whatever the answer
+      // was, not as the retry it can no longer make (`RetryLimitError`, `QuotaExhaustedError`).
+      if (signal?.aborted) throw abortReason(signal);
       if (reading.outcome === 'blocked') throw limiter.blockedError(response);
       const listed = statuses.has(response.status);
       if (!resendable || !isResendable(info, safe, listed, reading)) return response;
@@ -213,6 +232,15 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
  * process goes to the original `fetch` untouched. Returns `uninstall()`, which puts the
  * original back (if something has wrapped `fetch` since, ours stays in its chain but passes
  * everything through).
+ *
+ * **An origin's limiter is one credential's limiter.** Every fetch to the origin goes through
+ * it, whatever `Authorization` or token it carries, so a 429 for one credential delays the
+ * calls of every other credential to that origin, and their budgets are counted as one. Install
+ * it for a process that calls the API as one credential (one company's token, one app's key).
+ * To call it for many tenants, give each tenant's client its own limiter from
+ * `createLimiterPool`: through the SDK's `fetch` option (`rateLimitedFetch(pool.get(token))`,
+ * `pool.get` at each call), or by pacing each call with `rateLimit(pool.get(token), …)`; calls of
+ * many credentials through the global `fetch` cannot be told apart here.
  *
  * Keys are origins (`'https://api.procore.com'`: scheme, host and port, no path); a relative
  * URL is resolved against `location.href` in a browser. Options are those of
@@ -330,6 +358,20 @@ function originOfInput(input: unknown): string | undefined {
     return new URL(href, typeof base === 'string' ? base : undefined).origin;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Does `url` carry a user name or password, as fetch parses it (against the page's address in
+ * a browser)? A URL that does not parse: no, fetch says so itself.
+ */
+function hasUserInfo(url: string): boolean {
+  const base = (globalThis as { location?: { href?: unknown } }).location?.href;
+  try {
+    const { username, password } = new URL(url, typeof base === 'string' ? base : undefined);
+    return username !== '' || password !== '';
+  } catch {
+    return false;
   }
 }
 

@@ -4,7 +4,7 @@
  * the instance is taken by its shape.
  */
 import type { Limiter } from '../core/limiter.js';
-import { checkRetryNonIdempotent, isRetrySafe } from '../core/request.js';
+import { checkRetryNonIdempotent, isOneShotBody, isRetrySafe } from '../core/request.js';
 import { responseLike, type HeaderSource } from '../core/response.js';
 import {
   abortReason,
@@ -38,8 +38,13 @@ export interface OctokitLike {
   };
   readonly request: {
     readonly endpoint: {
-      /** Turns request options into the method and URL that will be sent. */
-      parse(options: never): { readonly method: string; readonly url: string; readonly headers?: unknown };
+      /** Turns request options into the method, URL, headers and body that will be sent. */
+      parse(options: never): {
+        readonly method: string;
+        readonly url: string;
+        readonly headers?: unknown;
+        readonly body?: unknown;
+      };
     };
   };
 }
@@ -93,6 +98,8 @@ function responseOf(response: unknown): OctokitResponse | undefined {
  *
  * - `request: { signal }` aborted while waiting removes the request from the queue and
  *   rejects with the signal's reason; nothing is sent.
+ * - A request whose body can be read once (a Node `Readable`, a `ReadableStream`, an async
+ *   iterable) is not sent again: its rate-limit answer is thrown as Octokit threw it.
  * - A response that shows the credential blocked rejects with `BlockedError`.
  * - A value that is not a response (a plugin's wrapped inside, a test double's: `null`, a
  *   string) is returned as it came; the limiter reads nothing from it.
@@ -124,13 +131,20 @@ export function rateLimitOctokit<O extends OctokitLike>(
     method: string;
     url: string;
     headers?: unknown;
+    body?: unknown;
   };
 
   const wrapper = async (request: (options: unknown) => Promise<unknown>, options: unknown): Promise<unknown> => {
-    const { method, url, headers } = parse(options);
-    const signal = (options as { request?: { signal?: AbortSignalLike } }).request?.signal;
+    const { method, url, headers, body } = parse(options);
+    const { request: requestOptions, data } = options as { request?: { signal?: AbortSignalLike }; data?: unknown };
+    const signal = requestOptions?.signal;
     const info = requestInfo({ method, url, priority, idempotencyKey: idempotencyKeyOf(headers), retry: undefined });
     const retrySafe = isRetrySafe(info, retryNonIdempotent);
+    // A body read once (a Node `Readable`, a `ReadableStream`, an async generator) is spent by
+    // the first attempt: sent again, it would go out empty or fail. Such a request is not
+    // retried, whatever its method. `data` is read too, for an instance whose `parse` does not
+    // return the body.
+    const resendable = !isOneShotBody(body) && !isOneShotBody(data);
     for (let attempt = 1; ; attempt++) {
       const got = await acquirePermit(limiter, info, signal);
       if (got.aborted) throw abortReason(signal);
@@ -158,7 +172,7 @@ export function rateLimitOctokit<O extends OctokitLike>(
       }
       if (outcome === 'blocked') throw limiter.blockedError(failure?.error ?? result);
       if (failure === undefined) return result;
-      if (outcome !== 'limited' || !retrySafe) throw failure.error;
+      if (outcome !== 'limited' || !retrySafe || !resendable) throw failure.error;
       const waitMs = limiter.retryDelay(info, {
         attempts: attempt,
         maxRetries,

@@ -180,6 +180,69 @@ describe('axios: headers given as a Headers, a Map, a list of pairs or raw text 
   });
 });
 
+describe('axios: a header whose value is an object (axios sends its String) is part of who a request is sent as', () => {
+  // Each stands for a credential held in an object: axios sends `String(value)`.
+  const kinds = {
+    'String object': (user: string) => new String(user),
+    Buffer: (user: string) => Buffer.from(user),
+    'token object with toString': (user: string) => ({ toString: () => user }),
+  };
+
+  it.each(Object.keys(kinds) as Array<keyof typeof kinds>)(
+    '%s per call: each user gets their own answer, at once and from the cache',
+    async (kind) => {
+      const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+      const limiter = limiterWithCache();
+      const me = (user: string) =>
+        firstValueFrom(
+          rateLimitedRequest<Seen>(limiter, instance, {
+            url: '/me',
+            headers: { Authorization: kinds[kind](user) as never },
+          }),
+        ).then((r) => r.data.user);
+      expect(await Promise.all([me('Bearer alice'), me('Bearer bob')])).toEqual(['Bearer alice', 'Bearer bob']);
+      expect(await me('Bearer mallory')).toBe('Bearer mallory');
+      expect(sent.map((x) => x.user)).toEqual(['Bearer alice', 'Bearer bob', 'Bearer mallory']);
+    },
+  );
+
+  it('a token object in the instance’s common defaults that switches user: no user gets the other’s answer', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    let user = 'Bearer alice';
+    instance.defaults.headers.common['Authorization'] = { toString: () => user } as never;
+    const limiter = limiterWithCache();
+    const me = () =>
+      firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' })).then((r) => r.data.user);
+    const alice = me();
+    // Alice's GET is on the wire when the app signs Bob in on the same instance.
+    await new Promise((r) => setTimeout(r, 5));
+    user = 'Bearer bob';
+    expect(await Promise.all([alice, me()])).toEqual(['Bearer alice', 'Bearer bob']);
+    expect(sent.map((x) => x.user)).toEqual(['Bearer alice', 'Bearer bob']);
+  });
+
+  it('NestJS rateLimitedHttp: a String object per call is no shared identity either', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    const http = rateLimitedHttp(new HttpService(instance), limiterWithCache());
+    const me = (user: string) =>
+      firstValueFrom(http.get<Seen>('/me', { headers: { Authorization: new String(user) as never } })).then(
+        (r) => r.data.user,
+      );
+    expect(await Promise.all([me('Bearer alice'), me('Bearer bob')])).toEqual(['Bearer alice', 'Bearer bob']);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('the buckets of defaults are still read as buckets: identical GETs with common and get defaults share', async () => {
+    const { instance, sent } = api({ baseURL: 'https://api.example.com' });
+    instance.defaults.headers.common['Authorization'] = 'Bearer alice';
+    instance.defaults.headers.get['Accept'] = 'application/json';
+    const limiter = limiterWithCache();
+    const me = () => firstValueFrom(rateLimitedRequest<Seen>(limiter, instance, { url: '/me' }));
+    await Promise.all([me(), me()]);
+    expect(sent).toHaveLength(1);
+  });
+});
+
 /** Two GETs of one URL at once, with bodies `a` and `b`, through `get`. */
 async function twoSearches(get: (data: string) => Promise<Seen>, sent: Seen[]) {
   const bodies = await Promise.all([get('{"q":"a"}'), get('{"q":"b"}')]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { VirtualTimeScheduler } from 'rxjs';
 import {
   createLimiter,
   defineProvider,
@@ -428,6 +429,107 @@ describe('rateLimitedFetch', () => {
     await slow;
     expect(fake.calls.map((c) => new URL(c.request.url).pathname)).toEqual(['/slow']);
   });
+
+  it('a signal aborted by another grant of the same batch returns the permit at once, not at permitTimeoutMs', async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const limiter = createLimiter({
+      provider: generic(),
+      key: `token-${++keys}`,
+      scheduler,
+      coldStartConcurrency: 10,
+      permitTimeoutMs: 60_000,
+    });
+    const fake = fakeFetch(() => ok);
+    const reason = new Error('lost the race');
+    const controller = new AbortController();
+    // Both wait out one pause and are granted in one batch: the first, granted first, cancels
+    // its hedged twin from its handler, after the twin left the queue but before its grant.
+    limiter.pause(200);
+    limiter.acquire(
+      { method: 'GET', url: 'https://api.example.com/a' },
+      {
+        granted: (permit) => {
+          controller.abort(reason);
+          permit.release();
+        },
+        rejected: () => undefined,
+      },
+    );
+    const twin = settle(
+      rateLimitedFetch(limiter, { fetch: fake.fetch })('https://api.example.com/b', { signal: controller.signal }),
+    );
+    expect(limiter.snapshot.queued).toBe(2);
+
+    // To the end of the pause only: the permit timeout, a minute on, must not be what frees it.
+    scheduler.maxFrames = 200;
+    scheduler.flush();
+
+    expect(errorOf(await twin)).toBe(reason);
+    expect(fake.calls).toHaveLength(0);
+    expect(limiter.snapshot.inFlight).toBe(0);
+    await limiter.close();
+  });
+
+  it.each([
+    ['past maxRetries', { maxRetries: 0 }, 'GET', {}],
+    ['a wait past maxWaitMs', {}, 'GET', { maxWaitMs: 1000 }],
+    ['a 429 not retried (a POST)', {}, 'POST', {}],
+  ])(
+    'a signal aborted while a 429 body is read rejects with its reason, not with what the 429 led to (%s)',
+    async (_case, options, method, limits) => {
+      const reason = new Error('stop');
+      const controller = new AbortController();
+      // A 429 whose body sends its first bytes, then nothing until the call is aborted, which
+      // errors the body as fetch does.
+      const send = async (_input: unknown, init?: RequestInit): Promise<Response> => {
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('slow'));
+            init?.signal?.addEventListener('abort', () => c.error(init.signal?.reason));
+          },
+        });
+        return new Response(body, { status: 429, headers: { 'Retry-After': '3', 'Content-Type': 'text/plain' } });
+      };
+      const limiter = fastLimiter(generic(), limits);
+      const call = settle(
+        rateLimitedFetch(limiter, { fetch: send as typeof fetch, ...options })('https://api.example.com/x', {
+          method,
+          signal: controller.signal,
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 10));
+      controller.abort(reason);
+
+      expect(errorOf(await call)).toBe(reason);
+      // The 429 was still read: the limiter waits it out.
+      expect(limiter.snapshot.pausedUntil).not.toBeNull();
+      expect(limiter.snapshot.inFlight).toBe(0);
+    },
+  );
+
+  it.each([
+    ['a string', (url: string) => url],
+    ['a URL', (url: string) => new URL(url)],
+  ])(
+    'refuses a URL with a user name or password (%s) before it waits, quoting neither them nor the query',
+    async (_kind, input) => {
+      const fake = fakeFetch(() => ok);
+      const limiter = fastLimiter();
+      const apiFetch = rateLimitedFetch(limiter, { fetch: fake.fetch });
+
+      const error = errorOf(
+        await settle(apiFetch(input('https://alice:SECRET-PW@api.example.com/p?api_token=SECRET-Q'))),
+      );
+
+      expect((error as Error).name).toBe('TypeError');
+      expect((error as Error).message).toBe(
+        'rateLimitedFetch: the URL "https://api.example.com/p" holds a user name or password, which fetch refuses; send them in an `Authorization` header',
+      );
+      expect((error as Error).cause).toBeUndefined();
+      expect(fake.calls).toHaveLength(0);
+      expect(limiter.snapshot.totals.sent).toBe(0);
+    },
+  );
 
   it('uses globalThis.fetch, looked up at each call', async () => {
     const original = globalThis.fetch;
