@@ -248,9 +248,49 @@ describe('generic({ resourceHeader }): the bucket is the resource the response n
     expect(p.buckets(search)).toEqual([{ name: 'default', limit: 1 }]);
     p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'search' }), search);
     // Same method and path (query and ids aside): the same route.
-    expect(p.buckets({ method: 'GET', url: '/search/issues?q=other' })).toEqual([{ name: 'search' }]);
-    expect(p.buckets({ method: 'POST', url: '/search/issues' })).toEqual([{ name: 'default', limit: 1 }]);
-    expect(p.buckets({ method: 'GET', url: '/repos/o/r' })).toEqual([{ name: 'default', limit: 1 }]);
+    expect(p.buckets({ method: 'GET', url: 'https://API.github.com/search/issues?q=other' })).toEqual([
+      { name: 'search' },
+    ]);
+    expect(p.buckets({ method: 'POST', url: 'https://api.github.com/search/issues' })).toEqual([
+      { name: 'default', limit: 1 },
+    ]);
+    expect(p.buckets({ method: 'GET', url: 'https://api.github.com/repos/o/r' })).toEqual([
+      { name: 'default', limit: 1 },
+    ]);
+  });
+
+  it("one provider for many servers (a pool of self-hosted instances): one server's names stay its own", () => {
+    const p = gh();
+    const at = (host: string, path: string) => ({ method: 'GET', url: `https://${host}${path}` });
+    // One tenant's server names its search route, then 40 made-up resources.
+    p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'search' }), at('git.tenant-a.example', '/search'));
+    for (let i = 0; i < 40; i++)
+      p.read(
+        responseLike(200, { ...counters, 'x-ratelimit-resource': `junk${i}` }),
+        at('git.tenant-a.example', `/j${i}`),
+      );
+    // Another tenant's server: its route is not counted against what the first one named…
+    expect(p.buckets(at('git.tenant-b.example', '/search'))).toEqual([{ name: 'default', limit: 1 }]);
+    // … and its own honest resource is learnt, not filed under default for want of room.
+    const read = p.read(
+      responseLike(200, { ...counters, 'x-ratelimit-resource': 'core' }),
+      at('git.tenant-b.example', '/user'),
+    );
+    expect(read.buckets[0]?.name).toBe('core');
+    expect(p.buckets(at('git.tenant-b.example', '/user'))).toEqual([{ name: 'core' }]);
+  });
+
+  it('remembers at most 256 servers, forgetting the one that named a resource longest ago', () => {
+    const p = gh();
+    const at = (i: number) => ({ url: `https://host${i}.example/user` });
+    for (let i = 0; i <= 256; i++) p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'core' }), at(i));
+    expect(p.buckets(at(0))).toEqual([{ name: 'default', limit: 1 }]);
+    expect(p.buckets(at(1))).toEqual([{ name: 'core' }]);
+    expect(p.buckets(at(256))).toEqual([{ name: 'core' }]);
+    // A URL whose host is megabytes long is read without a parse of it, as no server of its own.
+    const huge = { url: `https://${'h'.repeat(2_000_000)}/user` };
+    expect(() => p.read(responseLike(200, { ...counters, 'x-ratelimit-resource': 'core' }), huge)).not.toThrow();
+    expect(p.buckets(at(256))).toEqual([{ name: 'core' }]);
   });
 
   it('the hints in the options are each resource’s; a response without the header reads into default', () => {
