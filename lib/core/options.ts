@@ -85,9 +85,7 @@ export interface LimiterOptions {
    * garbage, not obeyed: the limiter falls back to its own capped backoff (`backoffMaxMs`) as if
    * the server had said nothing. The default allows a daily quota that resets at midnight (up to
    * 24 h away, 25 h on a day with a daylight-saving change) with an hour to spare for clock skew;
-   * no documented provider asks for more than a day. Below this, a reset or `Retry-After` is
-   * also held to four of the window it is for, when that window is known (the profile's, or
-   * told by the server). @default 93_600_000 (26 hours)
+   * no documented provider asks for more than a day. @default 93_600_000 (26 hours)
    */
   readonly maxServerWaitMs?: number;
   /** Finds the response in what a request emits or throws. @default extractResponse */

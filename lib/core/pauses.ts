@@ -14,7 +14,7 @@ import type { ResponseReading, RetrySource } from './provider.js';
 import type { EventPayload, Publisher } from './publisher.js';
 import type { LimiterEvent } from './events.js';
 import type { StoreBlock } from './store.js';
-import { longestWaitMs, RELATIVE_SLACK_MS } from './window.js';
+import { RELATIVE_SLACK_MS } from './window.js';
 
 /** How pauses and blocks reach the other limiters of the credential (the admission's side). */
 export interface PolicyShare {
@@ -146,12 +146,7 @@ export class PausePolicy {
     // Obeyed, it sent the request again at once, into the window that had just refused it.
     const stale = told !== undefined && sentAt !== undefined && told < sentAt - RELATIVE_SLACK_MS;
     if (told !== undefined && !stale && told - now <= host.maxServerWaitMs) {
-      // No longer than a few of the longest window the request counts against, when every one
-      // is known (plus the rounding of a wait in seconds): "Retry-After: 90000" on Planning
-      // Center's 20-second period stopped the credential for 25 hours.
-      let longest = mine.length > 0 ? 0 : Infinity;
-      for (const b of mine) longest = Math.max(longest, longestWaitMs(b));
-      at = Math.max(now, Math.min(told, now + longest + RELATIVE_SLACK_MS));
+      at = Math.max(now, told);
       source = reading.retrySource ?? 'retry-after';
     }
     if (at === undefined || at <= now) {

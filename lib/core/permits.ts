@@ -4,6 +4,7 @@
  * the provider, and what it tells is applied to the buckets, the pause policy and the admission.
  */
 import type { SchedulerLike } from 'rxjs';
+import { servedFromCache } from '../headers/cacheStatus.js';
 import type { Admission, Lease } from './admission.js';
 import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
@@ -20,7 +21,7 @@ import { costOf, isCost, type RequestInfo } from './request.js';
 import type { ResponseLike } from './response.js';
 import type { StoreReading } from './store.js';
 import type { Permit, Waiter } from './waiter.js';
-import { longestWaitMs, RELATIVE_SLACK_MS, takenRestoreRate, WINDOWS_A_WAIT_MAY_SPAN } from './window.js';
+import { RELATIVE_SLACK_MS, takenRestoreRate } from './window.js';
 
 /** What the permits need of their limiter. */
 export interface PermitHost {
@@ -233,7 +234,9 @@ export class Permits {
     // the answer's `remaining` already counts it, and it is no longer among the others in flight.
     if (reading.cost !== undefined && taken && request.reconcile) this.reconcile(taken, reading.cost, true);
     const date = response.header('date');
-    if (date !== undefined) host.skew.observe(date, now, sentAt);
+    // A copy a cache served carries the `Date` of when it was stored (a cached 429 of 20 hours
+    // ago): no reading of the server's clock now.
+    if (date !== undefined && !servedFromCache(response)) host.skew.observe(date, now, sentAt);
     host.out.responses++;
     // Built only for a listener, as every event of a request (one object per response otherwise).
     if (host.out.listened) host.out.emit({ type: 'response', request: summary, status: response.status });
@@ -276,16 +279,8 @@ export class Permits {
       // bucket read as refilled, and every waiting request went into the window the server had
       // just said was spent. It is dropped, as a wait told that late is (pauses.ts).
       const stale = toldAt !== undefined && taken !== undefined && sentAt !== undefined && toldAt < sentAt - slackMs;
-      const obeyed = toldAt !== undefined && !stale && toldAt - now <= cap ? toldAt : undefined;
-      // A reset a few windows away at most (plus its rounding), when the window is known: the
-      // profile's, or the one this reading tells.
-      const fromReading = b.leaky || r.windowMs === undefined ? 0 : r.windowMs * WINDOWS_A_WAIT_MAY_SPAN;
-      const fromBucket = longestWaitMs(b);
-      const longest = fromBucket === Infinity ? fromReading || Infinity : Math.max(fromBucket, fromReading);
-      const clamped = obeyed !== undefined && obeyed - now > longest + slackMs;
-      const resetAt = clamped ? now + longest : obeyed;
-      const serverAt =
-        resetAt !== undefined && !clamped && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
+      const resetAt = toldAt !== undefined && !stale && toldAt - now <= cap ? toldAt : undefined;
+      const serverAt = resetAt !== undefined && r.reset !== undefined && 'at' in r.reset ? r.reset.at : undefined;
       // That instant read through the least offset the `Date` headers allow: the latest it may be
       // on our clock (the estimate reads it with no offset while the interval contains 0).
       const latestAt =

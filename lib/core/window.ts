@@ -307,28 +307,5 @@ export function takenRestoreRate(rate: number | undefined, limit: number | undef
     : undefined;
 }
 
-/**
- * How many of a bucket's windows a reset or a wait a server tells may span: further, it is read
- * as that far (see {@link longestWaitMs}). One window is all a reset of a well-declared window
- * can be; a few leave room for a profile's window shorter than an endpoint's own, and for a
- * penalty of a few windows, which a 429 loop would otherwise answer.
- */
-export const WINDOWS_A_WAIT_MAY_SPAN = 4;
-
-/**
- * The longest a server's reset or wait for bucket `b` is taken to be: {@link WINDOWS_A_WAIT_MAY_SPAN}
- * of its window as far as it is known for sure (the profile's, or one a server told; never one
- * inferred, which may be short of the truth); `Infinity` for a leaky bucket or none known.
- * "0 left, reset in 25 hours" on Pipedrive's 2-second window held the credential a day.
- */
-export function longestWaitMs(b: {
-  readonly leaky: boolean;
-  readonly windowMs: number | undefined;
-  readonly windowSource: string | undefined;
-}): number {
-  if (b.leaky || (b.windowSource !== 'hint' && b.windowSource !== 'headers') || !b.windowMs) return Infinity;
-  return b.windowMs * WINDOWS_A_WAIT_MAY_SPAN;
-}
-
 /** Largest `maxServerWaitMs` accepted (a year): beyond it a server's word is never plausible. */
 export const MAX_SERVER_WAIT_LIMIT_MS = 365 * 86_400_000;

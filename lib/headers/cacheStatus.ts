@@ -1,3 +1,4 @@
+import { parseCount } from './count.js';
 import { normalize } from './internal.js';
 import { isItem, parseList } from './structuredFields.js';
 
@@ -19,4 +20,15 @@ export function parseCacheStatusHit(value: string | null | undefined): boolean |
   const list = text === undefined ? undefined : parseList(text);
   if (!list) return undefined;
   return list.some((member) => isItem(member) && member[1].get('hit') === true);
+}
+
+/**
+ * Was this response served from a cache (`Age` above 0, or a `Cache-Status` hit)? Its rate-limit
+ * fields and its `Date` are of when it was stored, not of now.
+ */
+export function servedFromCache(res: { header(name: string): string | undefined }): boolean {
+  const age = parseCount(res.header('age'));
+  if (age !== undefined && age > 0) return true;
+  const status = res.header('cache-status');
+  return status !== undefined && parseCacheStatusHit(status) === true;
 }

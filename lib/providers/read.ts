@@ -1,4 +1,4 @@
-import { parseCacheStatusHit } from '../headers/cacheStatus.js';
+import { servedFromCache } from '../headers/cacheStatus.js';
 import { parseCount } from '../headers/count.js';
 import {
   parseLegacyRateLimit,
@@ -60,10 +60,7 @@ export function readCounters(
  * ```
  */
 export function isServedFromCache(res: ResponseLike): boolean {
-  const age = parseCount(res.header('age'));
-  if (age !== undefined && age > 0) return true;
-  const status = res.header('cache-status');
-  return status !== undefined && parseCacheStatusHit(status) === true;
+  return servedFromCache(res);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SkewEstimator } from '../../lib/core/clock.js';
-import { createLimiter, providers, type Limiter } from '../../lib/index.js';
+import { createLimiter, providers, responseLike, type Limiter } from '../../lib/index.js';
 
 const date = (ms: number) => new Date(ms).toUTCString();
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -83,6 +83,31 @@ describe('SkewEstimator', () => {
     skew.observe(undefined, T);
     skew.observe('yesterday', T);
     expect(skew.offsetMs).toBe(0);
+  });
+});
+
+describe("a cache's copy says nothing of the server's clock", () => {
+  it('a cached 429 stamped 20 hours ago, after one fresh answer, does not move the reset it names', () => {
+    const limiter = createLimiter({
+      provider: providers.generic({ resetUnit: 'unix-seconds' }),
+      key: 'cached-date',
+      maxWaitMs: 0,
+    });
+    const now = limiter.now();
+    const resetAt = Math.ceil((now + 1_800_000) / 1000) * 1000;
+    const answer = (headers: Record<string, string>, status = 200) => {
+      let permit: Parameters<Parameters<Limiter['acquire']>[1]['granted']>[0] | undefined;
+      limiter.acquire({}, { granted: (p) => (permit = p), rejected: () => undefined });
+      permit?.observe(responseLike(status, headers));
+      permit?.release();
+    };
+    answer({ Date: date(now), 'x-ratelimit-remaining': '10', 'x-ratelimit-limit': '60' });
+    // A shared cache's copy of a 429 stored 20 hours ago (Age: the time it held it), whose
+    // Retry-After is an instant of the server's clock: read through its Date, half an hour from
+    // now would have read as 20.5 hours.
+    answer({ Date: date(now - 20 * 3_600_000), Age: '72000', 'retry-after': date(resetAt) }, 429);
+    expect(limiter.snapshot.pausedUntil ?? 0).toBeLessThanOrEqual(resetAt + 1_000);
+    void limiter.close();
   });
 });
 
