@@ -27,6 +27,12 @@ export class PacedRequest<T> extends Observable<T> implements PacedOwner<T> {
     readonly mode: number,
     /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
     readonly key: string | undefined = undefined,
+    /**
+     * The key of the request in flight it may join: `key` and what decides how it ends (its
+     * retries). A joiner gets the answer the first one ends with, so two that would end
+     * differently (one retries a 429, the other may not) are never joined.
+     */
+    readonly joinKey: string | undefined = key,
   ) {
     super(subscribePaced);
   }
@@ -46,12 +52,13 @@ function subscribePaced(this: Observable<unknown>, subscriber: Subscriber<unknow
     subscriber.complete();
     return undefined;
   }
-  const pending = sharing.dedupe ? (sharing.pending(key) as PacedSubscription<unknown> | undefined) : undefined;
+  const joinKey = self.joinKey ?? key;
+  const pending = sharing.dedupe ? (sharing.pending(joinKey) as PacedSubscription<unknown> | undefined) : undefined;
   if (pending) {
     limiter.noteSaved(info, 'in-flight');
     return pending.join(subscriber, self);
   }
   const attempt = new PacedSubscription(self, subscriber);
-  if (sharing.dedupe) sharing.track(key, attempt);
+  if (sharing.dedupe) sharing.track(joinKey, attempt);
   return attempt.start();
 }

@@ -44,6 +44,8 @@ export interface PacedOwner<T> {
   readonly mode: number;
   /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
   readonly key: string | undefined;
+  /** The key of the request in flight it may join (the share key and its retry rules). */
+  readonly joinKey: string | undefined;
 }
 
 /** Subscribers of a shared request, made when a second one joins. */
@@ -354,7 +356,8 @@ export class PacedSubscription<T> extends Waiter {
     // it. It is sent anew (or served from the cache) instead. The answer is any value read as a
     // response, or any other but one the extractor calls an event before it (Angular's `Sent`
     // and progress events: a request joined after them still gets its response).
-    if (sharing.dedupe && (res !== undefined || !beforeAnswer(extract, value))) sharing.untrack(key, this);
+    if (sharing.dedupe && (res !== undefined || !beforeAnswer(extract, value)))
+      sharing.untrack(this.owner.joinKey ?? key, this);
     const hub = this.hub;
     if (!hub) {
       this.subscriber.next(value);
@@ -403,6 +406,7 @@ export class PacedSubscription<T> extends Waiter {
           request: owner.request,
           mode: owner.mode & ~SHARE,
           key: undefined,
+          joinKey: undefined,
         },
         s,
       );
@@ -473,7 +477,8 @@ export class PacedSubscription<T> extends Waiter {
       this.endAttempt();
     } finally {
       const { mode, key, limiter } = this.owner;
-      if (mode & SHARE && key !== undefined && limiter.sharing.dedupe) limiter.sharing.untrack(key, this);
+      if (mode & SHARE && key !== undefined && limiter.sharing.dedupe)
+        limiter.sharing.untrack(this.owner.joinKey ?? key, this);
     }
   }
 }

@@ -58,12 +58,18 @@ export function rateLimit<T>(
 ): MonoTypeOperatorFunction<T> {
   // What the three operators check when they are made (same order, same TypeErrors).
   checkOperator('rateLimit', info, config);
-  maxRetriesOf(config);
+  const maxRetries = maxRetriesOf(config);
   checkReserve(config);
   // The share key is made once per call of `rateLimit` (a hash of the URL and headers).
   const key = limiter.sharing.keyOf(info);
-  const mode =
-    GUARD | (isRetrySafe(info, retryNonIdempotentOf(config)) ? RETRY : NOTE) | (key !== undefined ? SHARE : 0);
+  const retries = isRetrySafe(info, retryNonIdempotentOf(config)) ? RETRY : NOTE;
+  const mode = GUARD | retries | (key !== undefined ? SHARE : 0);
+  // A request joins one in flight only if it would end the same: the same retries (a GET that
+  // may not be retried got the 429 a plain GET was to retry past), the same quota reserve.
+  const joinKey =
+    key === undefined
+      ? undefined
+      : `${key}|${retries}|${maxRetries}|${(config.statuses ?? []).join(',')}|${config.reserve ?? 0}|${config.reservePriority ?? ''}|${info.priority ?? 0}`;
   // One Observable, whose subscriber runs guard, retry and throttle (pacedRequest.ts).
-  return (source) => new PacedRequest(limiter, info, config, source, mode, key);
+  return (source) => new PacedRequest(limiter, info, config, source, mode, key, joinKey);
 }

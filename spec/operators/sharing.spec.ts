@@ -65,6 +65,40 @@ describe('spending less of the quota', () => {
     expect(out.events.filter((e) => e.type === 'shared')).toHaveLength(4);
   });
 
+  it('a GET joins one in flight only if it would end the same: one that may not be retried is not joined by one that may', () => {
+    const out = inVirtualTime(() => {
+      const sent: number[] = [];
+      // The first request sent is answered 429 (retry in 1 s), every later one 200.
+      const get = () =>
+        new Observable<ResponseLike>((s) => {
+          sent.push(asyncScheduler.now());
+          const status = sent.length === 1 ? 429 : 200;
+          const t = asyncScheduler.schedule(() => {
+            s.next(responseLike(status, status === 429 ? { 'retry-after': '1' } : {}));
+            s.complete();
+          }, 10);
+          return () => t.unsubscribe();
+        });
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', coldStartConcurrency: 10 });
+      const ended: string[] = [];
+      const end = (who: string) => ({
+        next: (r: ResponseLike) => ended.push(`${who} ${r.status}`),
+        error: (e: { response?: ResponseLike; status?: number }) => ended.push(`${who} error ${e.status ?? 429}`),
+      });
+      get()
+        .pipe(rateLimit(limiter, { url: '/a', headers: NONE, retry: false }))
+        .subscribe(end('no-retry'));
+      get()
+        .pipe(rateLimit(limiter, { url: '/a', headers: NONE }))
+        .subscribe(end('plain'));
+      return { sent, ended };
+    });
+    // Two requests at 0 (not one shared), and the plain GET retried past the 429 it may retry.
+    expect(out.sent.filter((t) => t === 0)).toHaveLength(2);
+    expect(out.ended).toContain('plain 200');
+    expect(out.ended).toHaveLength(2);
+  });
+
   it.each([
     ['a plain body', (n: number) => ({ items: [n] })],
     // Bodies shaped like Angular's Sent and progress events: without Angular's extractor, a
