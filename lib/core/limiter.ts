@@ -267,9 +267,13 @@ export class Limiter {
     const now = this.now();
     const resumeAt = this.resumeAtFrom(info, now);
     let waitMs = Math.max(0, resumeAt - now);
-    if (waitMs === 0) {
+    // A status the server did not give as a rate limit (a 503 listed in `statuses`) set no wait
+    // of its own: it backs off, however soon pacing alone would let it go (a smooth bucket's
+    // next slot, 50 ms away, sent three 503s again within 150 ms).
+    const rateLimited = status === 429 || this.readingOf(cause)?.outcome === 'limited';
+    if (waitMs === 0 || (!rateLimited && this.engine.pauses.pausedUntil <= now)) {
       const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (attempts - 1));
-      waitMs = exp * (0.5 + 0.5 * this.backoff.random());
+      waitMs = Math.max(waitMs, exp * (0.5 + 0.5 * this.backoff.random()));
     }
     if (waitMs > this.maxWaitMs) {
       throw new QuotaExhaustedError(

@@ -204,7 +204,14 @@ export class LimiterPool {
     // The limiter to evict is chosen first (a full pool refuses before anything is made), but
     // evicted only once the new one is made: a `DuplicateLimiterError` evicts no one.
     const victim = this.entries.size >= this.max ? this.makeRoom(now, key) : undefined;
-    const hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
+    let hold: SharedLimiter;
+    try {
+      hold = shareLimiter({ ...this.options, key } as LimiterOptions, `limiter pool of ${this.provider}`);
+    } catch (error) {
+      // Not made: the one chosen stays, first in line again if it was back from `held`.
+      if (victim) this.returnedAgain(victim[0], victim[1]);
+      throw error;
+    }
     if (victim) this.unlist(victim[0], victim[1]);
     const seq = ++this.uses;
     const entry: Entry = {
@@ -343,6 +350,14 @@ export class LimiterPool {
       if (e && free.get(r.key) === r.seq && e.usedSeq === r.seq && this.evictable(e, now)) return [r.key, e];
     }
     return victim;
+  }
+
+  /** Puts `key` back among those back from `held`, when it is in `free` at its last use. */
+  private returnedAgain(key: string, e: Entry): void {
+    if (this.returnedBy.has(key) || this.free?.get(key) !== e.usedSeq) return;
+    const r: Returned = { key, seq: e.usedSeq, i: -1 };
+    this.returnedBy.set(key, r);
+    this.returned.push(r);
   }
 
   /** Watches `e`, found holding something, until it holds nothing: then it is back in `free`. */

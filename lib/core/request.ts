@@ -112,8 +112,8 @@ export function checkRequestInfo(info: RequestInfo): void {
   const { method, url, priority, retry } = info;
   if (method !== undefined && typeof method !== 'string') badField('method', 'a string', method);
   if (url !== undefined && typeof url !== 'string') badField('url', 'a string', url);
-  if (priority !== undefined && (typeof priority !== 'number' || Number.isNaN(priority)))
-    badField('priority', 'a number', priority);
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isFinite(priority)))
+    badField('priority', 'a finite number', priority);
   if (retry !== undefined && typeof retry !== 'boolean') badField('retry', 'a boolean', retry);
 }
 

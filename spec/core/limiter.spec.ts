@@ -382,12 +382,33 @@ describe('retry delay', () => {
     // The default backoff (1 s, doubling) with the least jitter: half of it.
     expect(delays).toEqual([500, 1_000, 2_000]);
   });
+
+  it('a listed status that is no rate limit backs off on a smooth bucket too, whose next slot is near', () => {
+    const delays = inVirtualTime(() => {
+      const limiter = createLimiter({
+        provider: providers.generic({ limit: 20, windowMs: 1_000, pacing: 'smooth' }),
+        key: 'k',
+        random: () => 0,
+        coldStartConcurrency: 10,
+      });
+      // Two requests sent: the smooth bucket's next slot is 50 ms away.
+      for (let i = 0; i < 2; i++)
+        limiter.acquire({ url: '/items' }, { granted: (p) => p.release(), rejected: () => undefined });
+      return [1, 2].map((attempts) =>
+        limiter.retryDelay(
+          { method: 'GET', url: '/items' },
+          { attempts, maxRetries: 5, status: 503, cause: new Error('503') },
+        ),
+      );
+    });
+    expect(delays).toEqual([500, 1_000]);
+  });
 });
 
 describe('bad request fields and pause values are refused, naming what was wrong', () => {
   it.each([
-    ['priority', { priority: Number.NaN }, /`priority` must be a number, got NaN/],
-    ['priority', { priority: 'high' }, /`priority` must be a number, got string/],
+    ['priority', { priority: Number.NaN }, /`priority` must be a finite number, got NaN/],
+    ['priority', { priority: 'high' }, /`priority` must be a finite number, got string/],
     ['method', { method: 5 }, /`method` must be a string, got 5/],
     ['url', { url: new URL('https://api.example.com/x') }, /`url` must be a string, got object/],
     ['retry', { retry: 'yes' }, /`retry` must be a boolean, got string/],
