@@ -290,7 +290,14 @@ export function requestInfo(fields: { readonly [K in keyof RequestInfo]?: Reques
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined || (k === 'idempotencyKey' && v === '')) continue;
-    out[k] = k === 'method' && typeof v === 'string' ? v.toUpperCase() : v;
+    // A URL object (axios takes `api.get(new URL(…))`, and its `getUri` hands it back) is its
+    // text: the limiter refuses a request `url` that is no string.
+    out[k] =
+      k === 'method' && typeof v === 'string'
+        ? v.toUpperCase()
+        : k === 'url' && typeof v === 'object' && v !== null && (v as object) instanceof URL
+          ? (v as unknown as URL).href
+          : v;
   }
   return out as RequestInfo;
 }

@@ -158,10 +158,11 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     const signal = init?.signal ?? request?.signal ?? undefined;
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const url = request ? request.url : String(input instanceof URL ? input.href : input);
-    // fetch refuses a URL with a user name or password, with a `TypeError` that quotes the URL,
-    // its password and query tokens included. Refused here instead, before it waits in the
-    // queue and takes a permit for a request that cannot be sent, with a message that does not.
-    if (hasUserInfo(url)) {
+    // The platform's fetch refuses a URL with a user name or password, with a `TypeError` that
+    // quotes the URL, its password and query tokens included. Refused here instead, before it
+    // waits in the queue and takes a permit for a request that cannot be sent, with a message
+    // that does not. A `fetch` of the caller's own (node-fetch sends them as Basic auth) decides.
+    if (send === globalThis.fetch && hasUserInfo(url)) {
       throw new TypeError(
         `rateLimitedFetch: the URL ${JSON.stringify(safePath(url) ?? '')} holds a user name or password, which fetch refuses; send them in an \`Authorization\` header`,
       );

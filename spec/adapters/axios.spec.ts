@@ -401,6 +401,24 @@ describe('attachRateLimiter', () => {
     ]);
   });
 
+  it('gives the limiter the text of a URL object, as axios sends it (never refused as no string)', async () => {
+    const { provider, infos } = recording();
+    const { adapter } = fakeAdapter(() => ok);
+    const client = axios.create({ adapter });
+    attachRateLimiter(client, fastLimiter(provider));
+    infos.length = 0;
+    await client.get(new URL('https://api.example.com/v1/deals?x=1') as unknown as string);
+    const deal = await lastValueFrom(
+      rateLimitedRequest(fastLimiter(provider), client, {
+        url: new URL('https://api.example.com/v1/deals/2') as never,
+      }),
+    );
+    expect(deal.status).toBe(200);
+    expect(infos.map((i) => i.url)).toEqual(
+      expect.arrayContaining(['https://api.example.com/v1/deals?x=1', 'https://api.example.com/v1/deals/2']),
+    );
+  });
+
   it('gives the limiter the cost of config.rateLimit.cost', async () => {
     const { provider, infos } = recording();
     const { adapter } = fakeAdapter(() => ok);

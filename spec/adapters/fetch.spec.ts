@@ -511,15 +511,20 @@ describe('rateLimitedFetch', () => {
     ['a string', (url: string) => url],
     ['a URL', (url: string) => new URL(url)],
   ])(
-    'refuses a URL with a user name or password (%s) before it waits, quoting neither them nor the query',
+    'with the platform fetch, refuses a URL with a user name or password (%s) before it waits, quoting neither them nor the query',
     async (_kind, input) => {
+      // The platform's fetch (here a stand-in installed as it) refuses such a URL itself.
       const fake = fakeFetch(() => ok);
       const limiter = fastLimiter();
-      const apiFetch = rateLimitedFetch(limiter, { fetch: fake.fetch });
-
-      const error = errorOf(
-        await settle(apiFetch(input('https://alice:SECRET-PW@api.example.com/p?api_token=SECRET-Q'))),
-      );
+      const apiFetch = rateLimitedFetch(limiter);
+      const original = globalThis.fetch;
+      globalThis.fetch = fake.fetch;
+      let error: unknown;
+      try {
+        error = errorOf(await settle(apiFetch(input('https://alice:SECRET-PW@api.example.com/p?api_token=SECRET-Q'))));
+      } finally {
+        globalThis.fetch = original;
+      }
 
       expect((error as Error).name).toBe('TypeError');
       expect((error as Error).message).toBe(
@@ -530,6 +535,17 @@ describe('rateLimitedFetch', () => {
       expect(limiter.snapshot.totals.sent).toBe(0);
     },
   );
+
+  it("leaves a URL with a user name or password to a fetch of the caller's own (node-fetch sends Basic auth)", async () => {
+    const sentTo: string[] = [];
+    const own = (async (input: string) => {
+      sentTo.push(input);
+      return new Response('{}', { status: 200 });
+    }) as unknown as typeof fetch;
+    const apiFetch = rateLimitedFetch(fastLimiter(), { fetch: own });
+    expect((await apiFetch('https://user:pass@api.example.com/p')).status).toBe(200);
+    expect(sentTo).toEqual(['https://user:pass@api.example.com/p']);
+  });
 
   it('uses globalThis.fetch, looked up at each call', async () => {
     const original = globalThis.fetch;
