@@ -132,9 +132,12 @@ local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm',
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
+  local resumed = nil
+  if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if redis.call('EXISTS', key) == 0 then
+    -- Made after a resume too: saved past its mark, or its next load would forget it at once.
     return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, admx = 0, nxt = 0,
-      fresh = true }
+      fresh = true, resumedAt = resumed }
   end
   local f = redis.call('HMGET', key, unpack(FIELDS))
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
@@ -148,8 +151,6 @@ local function load(key, hintLim, hintWin, pauseKey)
     wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]),
     enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), enoa = num(f[43]),
     lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil }
-  local resumed = nil
-  if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.lowf = nil; s.dbt = nil; s.prov = nil
     forgetEnded(s)

@@ -228,6 +228,10 @@ local now = clock()
 redis.call('HDEL', KEYS[1], 'until', 'reason')
 if ARGV[3] == '1' then
   redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+  -- Never earlier than the last mark (a Redis clock stepped back, a failover): buckets saved
+  -- past that mark would not forget at this resume.
+  local last = num(redis.call('HGET', KEYS[1], 'resumed'))
+  if last ~= nil and last >= now then now = last + 1 end
   redis.call('HSET', KEYS[1], 'resumed', now)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
   redis.call('PUBLISH', ARGV[1], 'resume')
