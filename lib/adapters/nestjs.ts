@@ -36,7 +36,7 @@ import {
   type Provider as NestProvider,
 } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
-import type { HttpServiceClass, TenantHttpOptions } from './nestjsHttp.js';
+import { checkHttpOptions, type HttpServiceClass, type TenantHttpOptions } from './nestjsHttp.js';
 import { LimiterRegistry, type RateLimitModuleOptions } from './nestjsRegistry.js';
 // Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
 // `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
@@ -122,7 +122,11 @@ export function InjectLimiterPool(name: string): PropertyDecorator & ParameterDe
 // ---------------------------------------------------------------------------------------------
 // The module
 
-/** The injection token of the module's options. */
+/**
+ * The injection token of the module's options, inside the module only: they hold every key in
+ * clear, so the module does not export them, and other modules reach the limiters through
+ * {@link LimiterRegistry} and {@link getLimiterToken} instead.
+ */
 export const RATE_LIMIT_MODULE_OPTIONS = 'RATE_LIMIT_MODULE_OPTIONS';
 
 const builder = new ConfigurableModuleBuilder<RateLimitModuleOptions>({
@@ -225,6 +229,9 @@ export class RateLimitModule extends ConfigurableModuleClass {
     if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
       throw new TypeError('RateLimitModule.forFeature: `names` must be an array of limiter names');
     }
+    // Checked here, as `names` are, rather than when the app boots and makes the services.
+    if (options.httpOptions !== undefined)
+      checkHttpOptions('RateLimitModule.forFeature: httpOptions', options.httpOptions);
     const unique = [...new Set(names)];
     const limiters: NestProvider[] = unique.map((name) => ({
       provide: getLimiterToken(name),

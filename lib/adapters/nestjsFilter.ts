@@ -8,7 +8,15 @@
  */
 import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
-import { isBlockedError, isQuotaExhaustedError, isRateLimitError, type RateLimitError } from '../core/errors.js';
+import {
+  isBlockedError,
+  isLimiterClosedError,
+  isLimiterPoolFullError,
+  isQueueFullError,
+  isQuotaExhaustedError,
+  isRateLimitError,
+  isRetryLimitError,
+} from '../core/errors.js';
 import { parseReset } from '../headers/reset.js';
 import { parseRetryAfter } from '../headers/retryAfter.js';
 import { toResponseLike } from './axios.js';
@@ -17,7 +25,8 @@ import { toResponseLike } from './axios.js';
 export interface RateLimitExceptionFilterOptions {
   /**
    * Status for a refused upstream call: 503 (the upstream service is unavailable to this app
-   * for now) or 429 (when your clients should read it as their own rate limit). @default 503
+   * for now) or 429 (when your clients should read it as their own rate limit). A full limiter
+   * pool and a closed limiter answer 503 either way. @default 503
    */
   readonly status?: 429 | 503;
   /** Where one line per refusal goes (never a credential). `false` for none. @default Nest's `Logger` */
@@ -33,7 +42,10 @@ export interface RateLimitExceptionBody {
   readonly message: string;
   /** The upstream provider's name. */
   readonly provider?: string;
-  /** The error's name (`QuotaExhaustedError`, `BlockedError`, `RetryLimitError`, `QueueFullError`, `UpstreamRateLimited`). */
+  /**
+   * The error's name (`QuotaExhaustedError`, `BlockedError`, `RetryLimitError`, `QueueFullError`,
+   * `LimiterPoolFullError`, `LimiterClosedError`), or `UpstreamRateLimited`.
+   */
   readonly reason: string;
   /** Seconds until a retry may succeed, as in the `Retry-After` header; absent when unknown. */
   readonly retryAfter?: number;
@@ -42,10 +54,15 @@ export interface RateLimitExceptionBody {
 const MAX_RETRY_AFTER_S = 86_400;
 
 /**
- * An exception filter that answers for this library's errors, and for a 429 from the upstream
+ * An exception filter that answers for this library's refusals, and for a 429 from the upstream
  * API that reached your code, with 503 (or 429) and `Retry-After`; every other exception goes
- * to Nest's default handling unchanged. The body names the provider and the reason, never the
- * credential, the URL's query or the upstream response. Opt in, globally:
+ * to Nest's default handling unchanged. A spent budget, a block, a 429 past `maxRetries` and a
+ * full queue are the upstream's limits: 503, or 429 with `status: 429`. A limiter pool with no
+ * room for another tenant and a limiter closed at shutdown are this service's own state, no
+ * rate limit of the caller's: 503 whatever `status` says. A `CostExceedsLimitError` is a request
+ * no window can ever admit, a bug or a wrong setting: Nest's own 500, logged as an error. The
+ * body names the provider and the reason, never the credential, the URL's query or the upstream
+ * response. Opt in, globally:
  *
  * ```ts
  * import { Module } from '@nestjs/common';
@@ -99,7 +116,10 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
       logger.warn(`${body.statusCode} ${body.reason}${body.provider ? ` (${body.provider})` : ''}: ${body.message}`);
   }
 
-  /** The answer for `exception`, or `undefined` when it is not a rate-limit refusal. */
+  /**
+   * The answer for `exception`, or `undefined` for Nest's own: anything that is not a refusal
+   * listed above (a `CostExceedsLimitError` included).
+   */
   bodyOf(exception: unknown): RateLimitExceptionBody | undefined {
     const statusCode = this.settings.status ?? 503;
     const error = statusCode === 429 ? 'Too Many Requests' : 'Service Unavailable';
@@ -108,27 +128,44 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
       at === null || at === undefined || !Number.isFinite(at)
         ? undefined
         : Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((at - now) / 1000)));
-    if (isRateLimitError(exception)) {
-      const e: RateLimitError = exception;
-      const retryAfter = isQuotaExhaustedError(e)
-        ? seconds(e.resumeAt)
-        : isBlockedError(e)
-          ? seconds(e.until)
-          : undefined;
-      const message = isQuotaExhaustedError(e)
-        ? `The ${e.provider} API budget is spent for now; the request was not sent.`
-        : isBlockedError(e)
-          ? `The ${e.provider} API has blocked this service's credential; nothing is sent until it lifts.`
-          : `The ${e.provider} API is rate limiting this service; try again later.`;
+    if (isQuotaExhaustedError(exception) || isBlockedError(exception)) {
+      const quota = isQuotaExhaustedError(exception);
+      const retryAfter = quota ? seconds(exception.resumeAt) : seconds(exception.until);
       return {
         statusCode,
         error,
-        message,
-        provider: e.provider,
-        reason: e.name,
+        message: quota
+          ? `The ${exception.provider} API budget is spent for now; the request was not sent.`
+          : `The ${exception.provider} API has blocked this service's credential; nothing is sent until it lifts.`,
+        provider: exception.provider,
+        reason: exception.name,
         ...(retryAfter === undefined ? {} : { retryAfter }),
       };
     }
+    if (isRetryLimitError(exception) || isQueueFullError(exception)) {
+      return {
+        statusCode,
+        error,
+        message: `The ${exception.provider} API is rate limiting this service; try again later.`,
+        provider: exception.provider,
+        reason: exception.name,
+      };
+    }
+    // Out of room for another tenant, or shutting down: this service cannot make the call now,
+    // and its client is not the one over a limit, so never 429.
+    if (isLimiterPoolFullError(exception) || isLimiterClosedError(exception)) {
+      return {
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: isLimiterPoolFullError(exception)
+          ? `This service has no room for another ${exception.provider} credential right now; the request was not sent.`
+          : `This service's ${exception.provider} limiter is closed (shutting down); the request was not sent.`,
+        provider: exception.provider,
+        reason: exception.name,
+      };
+    }
+    // Ours but none of the above (a CostExceedsLimitError): Nest's own answer, even with a status.
+    if (isRateLimitError(exception)) return undefined;
     // An axios error (HttpService's) with the upstream's own 429, read as the limiter reads it.
     const upstream = toResponseLike(exception);
     if (upstream?.status === 429) {

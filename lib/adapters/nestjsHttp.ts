@@ -9,7 +9,8 @@ import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { safePath } from '../core/events.js';
 import { LimiterPool } from '../core/pool.js';
-import { isOneShotBody, type RequestInfo } from '../core/request.js';
+import { checkRetryNonIdempotent, isOneShotBody, shareIdentity, type RequestInfo } from '../core/request.js';
+import { checkOperator, checkReserve, maxRetriesOf } from '../operators/policies.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { withIdempotencyKey } from './axiosRequest.js';
 import type {} from './axiosSettings.js';
@@ -82,7 +83,9 @@ export interface RateLimitedHttp {
  * passed on to `HttpService` carries `rateLimit: { skip: true }`, so interceptors installed by
  * `attachRateLimiter` on the same axios instance do not gate it twice. An `AbortSignal` in the
  * config aborts a request that is still queued too: it then ends with axios's `CanceledError`,
- * nothing sent. A `config.rateLimit.skip` request goes straight to `HttpService`.
+ * nothing sent. An abort ends its own call only: a GET that others share goes on for them, and
+ * is cancelled when the last of them has gone. A `config.rateLimit.skip` request goes straight
+ * to `HttpService`.
  *
  * ```ts
  * import type { HttpService } from '@nestjs/axios';
@@ -101,7 +104,34 @@ export function rateLimitedHttp(
   limiter: Limiter,
   options: RateLimitedHttpOptions = {},
 ): RateLimitedHttp {
-  return { limiter, ...pacedHttp('rateLimitedHttp', httpService, () => limiter, options) };
+  checkHttpOptions('rateLimitedHttp', options);
+  return { limiter, ...pacedHttp(httpService, () => limiter, options) };
+}
+
+/**
+ * @internal Checks the settings of a paced `HttpService` when it is made, as `rateLimit` checks
+ * them when each request starts (`where`: the function they were given to): a bad one would
+ * otherwise pass here and then fail every request. `retryNonIdempotent: 'false'` from the
+ * environment, `reserve: -5`, `maxRetries: -1` and `statuses: [42]` each throw a `TypeError`
+ * naming the option.
+ */
+export function checkHttpOptions(where: string, options: TenantHttpOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${where}: options must be an object`);
+  const { priority, key, ...config } = options;
+  if (key !== undefined && typeof key !== 'function')
+    throw new TypeError(`${where}: option \`key\` must be a function`);
+  checkPriority(where, priority);
+  checkOperator(where, {}, config);
+  checkRetryNonIdempotent(where, config.retryNonIdempotent);
+  // Their errors name the operator that reads the option; the prefix names the call that gave it.
+  for (const check of [maxRetriesOf, checkReserve]) {
+    try {
+      check(config);
+    } catch (error) {
+      if (error instanceof TypeError) throw new TypeError(`${where}: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
 }
 
 /** Options of {@link tenantHttp}. */
@@ -111,7 +141,9 @@ export interface TenantHttpOptions extends RateLimitedHttpOptions {
    * provider counts, whichever tenant the code meant. Runs for each call, with the config as
    * passed (the instance's default headers are not in it). A call for which it returns
    * `undefined` or `''` fails with a `TypeError` before anything is sent.
-   * @default the `Authorization` header, else `x-api-token`, else the `api_token` query parameter
+   * @default the token itself, as `pool.get(token)` takes it: the `Authorization` header less
+   * its scheme (`Bearer`, `Token`, `Basic`…), else `x-api-token`, else the `api_token` query
+   * parameter; trimmed
    */
   readonly key?: (config: AxiosRequestConfig) => string | undefined;
 }
@@ -129,6 +161,14 @@ export interface TenantHttp extends Omit<RateLimitedHttp, 'limiter'> {
  * the JWT's subject, a CLS value) picks which credential your code sends; the limiter follows
  * the credential actually sent, so two tenants sharing one token share one budget, and a
  * tenant first seen at runtime gets its limiter on its first call.
+ *
+ * The key is the token itself, without the `Authorization` header's scheme: `Bearer t`,
+ * `bearer t` and `pool.get('t')` in other code (a job, a webhook handler) are one limiter, so a
+ * pause one of them sees holds for the others. A call that gives its credential header (or
+ * `api_token`) twice with different values, in two cases of the name, in `headers.common` or
+ * the method's headers, or as a list, fails with a `TypeError` before anything is sent: which
+ * value axios sends then depends on how its version merges them, and pacing by one tenant's
+ * budget while sending another's credential is what the key exists to prevent.
  *
  * ```ts
  * import type { HttpService } from '@nestjs/axios';
@@ -148,78 +188,140 @@ export interface TenantHttp extends Omit<RateLimitedHttp, 'limiter'> {
 export function tenantHttp(httpService: HttpService, pool: LimiterPool, options: TenantHttpOptions = {}): TenantHttp {
   if (!(pool instanceof LimiterPool))
     throw new TypeError('tenantHttp: `pool` must be a LimiterPool (createLimiterPool)');
+  checkHttpOptions('tenantHttp', options);
   const { key, ...rest } = options;
-  if (key !== undefined && typeof key !== 'function')
-    throw new TypeError('tenantHttp: option `key` must be a function');
-  const keyOf = key ?? credentialOf;
-  const pick = (cfg: AxiosRequestConfig): Limiter => {
-    const k = keyOf(cfg);
-    if (typeof k !== 'string' || k === '') {
+  const pick = (cfg: AxiosRequestConfig, method: string): Limiter => {
+    // The path only: the URL's query and user-info may carry a credential (one not read as the key).
+    const call = `${method.toUpperCase()} ${safePath(cfg.url) ?? ''}`.trimEnd();
+    let found: unknown;
+    if (key) found = key(cfg);
+    else {
+      const read = credentialOf(cfg, method);
+      if (typeof read === 'object') {
+        throw new TypeError(
+          `tenantHttp: ${call} gives ${read.twice} twice with different values; which one axios would send ` +
+            'depends on how it merges them, so the call is not sent',
+        );
+      }
+      found = read;
+    }
+    if (typeof found !== 'string' || found === '') {
       throw new TypeError(
-        // The path only: the URL's query and user-info may carry a credential (one not read as the key).
-        `tenantHttp: no tenant key for ${(cfg.method ?? 'get').toUpperCase()} ${safePath(cfg.url) ?? ''}`.trimEnd() +
+        `tenantHttp: no tenant key for ${call}` +
           (key ? ': options.key returned none' : ': it carries no Authorization, x-api-token or api_token'),
       );
     }
-    return pool.get(k);
+    return pool.get(found);
   };
-  return { pool, ...pacedHttp('tenantHttp', httpService, pick, rest) };
+  return { pool, ...pacedHttp(httpService, pick, rest) };
 }
 
-/** The credential a call carries: `Authorization`, else `x-api-token`, else `api_token` in its params or URL. */
-function credentialOf(config: AxiosRequestConfig): string | undefined {
-  const headers = config.headers as unknown;
-  const header = (name: string): string | undefined => {
-    if (typeof headers !== 'object' || headers === null) return undefined;
-    // A Map's `get` (and a list of pairs) knows names in one case only; axios sends any.
-    if (headers instanceof Map || Array.isArray(headers)) {
-      // The last of a name given twice in two cases: the one axios sends.
-      let last: string | undefined;
-      for (const e of headers as Iterable<unknown>) {
-        if (!Array.isArray(e)) continue;
-        const [k, v] = e as unknown[];
-        if (typeof k === 'string' && k.toLowerCase() === name) last = typeof v === 'string' && v !== '' ? v : undefined;
-      }
-      return last;
-    }
-    const get = (headers as { get?: unknown }).get;
-    if (typeof get === 'function') {
-      const v: unknown = (get as (n: string) => unknown).call(headers, name);
-      return typeof v === 'string' && v !== '' ? v : undefined;
-    }
-    for (const [k, v] of Object.entries(headers))
-      if (k.toLowerCase() === name && typeof v === 'string' && v !== '') return v;
-    return undefined;
+/**
+ * The credential a call carries, as code elsewhere passes it to `pool.get`: the token of its
+ * `Authorization` header, else `x-api-token`, else `api_token` in its params or URL. `twice`
+ * names the one given with two different values.
+ */
+function credentialOf(config: AxiosRequestConfig, method: string): string | undefined | { readonly twice: string } {
+  const headers: unknown = config.headers;
+  const m = method.toLowerCase();
+  const authorization = oneValue(headerValues(headers, 'authorization', m).map(withoutScheme));
+  if (authorization !== undefined)
+    return typeof authorization === 'object' ? { twice: 'Authorization' } : authorization;
+  const apiToken = oneValue(headerValues(headers, 'x-api-token', m));
+  if (apiToken !== undefined) return typeof apiToken === 'object' ? { twice: 'x-api-token' } : apiToken;
+  const query = oneValue(queryValues(config, 'api_token'));
+  return typeof query === 'object' ? { twice: 'api_token' } : query;
+}
+
+/**
+ * The one credential among `values` (trimmed; `''` for a header unset with `null`, `false` or
+ * an empty string): `undefined` when there is none, `{ twice }` when they differ.
+ */
+function oneValue(values: readonly string[]): string | undefined | { readonly twice: true } {
+  const distinct = new Set(values.map((v) => v.trim()));
+  if (distinct.size > 1) return { twice: true };
+  const [only] = distinct;
+  return only === '' ? undefined : only;
+}
+
+/**
+ * An `Authorization` value less its scheme: `Bearer t`, `bearer t` and `Token t` give `t`, and
+ * `Basic dXNlcjpwdw==` its base64 credentials. The scheme says how the credential is sent, not
+ * whose it is (and is case-insensitive, RFC 9110 §11.1); a value of one word is a bare token.
+ */
+function withoutScheme(value: string): string {
+  return value.trim().replace(/^[\w!#$%&'*+.^`|~-]+[ \t]+(?=\S)/, '');
+}
+
+/**
+ * Every value `headers` gives the header `name` (lower case) for a call of `method`: under
+ * each case of the name, in `common` and in the method's own entry (axios merges both in), and
+ * each item of a list. `null`, `false` and `''` (axios sends no such header) read as `''`, so
+ * that one next to a credential is a conflict; `undefined` is no value.
+ */
+function headerValues(headers: unknown, name: string, method: string): string[] {
+  if (typeof headers !== 'object' || headers === null) return [];
+  const out: string[] = [];
+  const addOne = (value: unknown): void => {
+    if (value === null || value === false) out.push('');
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || value === true)
+      out.push(String(value));
   };
-  const fromHeaders = header('authorization') ?? header('x-api-token');
-  if (fromHeaders !== undefined) return fromHeaders;
+  // A list is sent as one header line per item.
+  const add = (value: unknown): void => {
+    if (Array.isArray(value)) for (const v of value as unknown[]) addOne(v);
+    else if (value !== undefined) addOne(value);
+  };
+  if (headers instanceof Map || Array.isArray(headers)) {
+    for (const e of headers as Iterable<unknown>) {
+      if (!Array.isArray(e)) continue;
+      const [k, v] = e as unknown[];
+      if (typeof k === 'string' && k.toLowerCase() === name) add(v);
+    }
+    return out;
+  }
+  const get = (headers as { get?: unknown }).get;
+  if (typeof get === 'function') {
+    // AxiosHeaders and fetch's Headers hold one value per name, whatever its case.
+    add((get as (n: string) => unknown).call(headers, name));
+    return out;
+  }
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() === name) add(v);
+    else if ((k === 'common' || k === method) && typeof v === 'object' && v !== null && !Array.isArray(v))
+      for (const [k2, v2] of Object.entries(v as object)) if (k2.toLowerCase() === name) add(v2);
+  }
+  return out;
+}
+
+/** Every value of the query parameter `name` in the call's `params` and in its URL. */
+function queryValues(config: AxiosRequestConfig, name: string): string[] {
+  const out: string[] = [];
   const params = config.params as unknown;
-  if (typeof params === 'object' && params !== null) {
-    const v =
-      params instanceof URLSearchParams ? params.get('api_token') : (params as Record<string, unknown>)['api_token'];
-    if (typeof v === 'string' && v !== '') return v;
+  if (params instanceof URLSearchParams) out.push(...params.getAll(name));
+  else if (typeof params === 'object' && params !== null) {
+    // A list is sent as `api_token[]=…` by axios: another parameter.
+    const v = (params as Record<string, unknown>)[name];
+    if (typeof v === 'string' || typeof v === 'number') out.push(String(v));
   }
   const url = config.url;
-  if (typeof url === 'string' && url.includes('api_token=')) {
+  if (typeof url === 'string' && url.includes(`${name}=`)) {
     try {
-      const v = new URL(url, 'http://localhost').searchParams.get('api_token');
-      if (v) return v;
+      out.push(...new URL(url, 'http://localhost').searchParams.getAll(name));
     } catch {
       // Not a URL: no credential in it.
     }
   }
-  return undefined;
+  return out;
 }
 
 /** The methods of a paced `HttpService`, each call's limiter chosen by `pick`. */
 function pacedHttp(
-  where: string,
   httpService: HttpService,
-  pick: (config: AxiosRequestConfig) => Limiter,
+  pick: (config: AxiosRequestConfig, method: string) => Limiter,
   options: RateLimitedHttpOptions,
 ): Omit<RateLimitedHttp, 'limiter'> {
   const { priority: defaultPriority, ...config } = options;
-  checkPriority(where, defaultPriority);
 
   const gate = <T>(
     method: string,
@@ -229,7 +331,7 @@ function pacedHttp(
     if (cfg.rateLimit?.skip) return send(cfg);
     // The limiter is chosen at subscription (a pool's may have been evicted since the call), and
     // a call with no tenant key errors the observable, as any failed request does.
-    return defer(() => gateWith(pick(cfg), method, cfg, send));
+    return defer(() => gateWith(pick(cfg, method), method, cfg, send));
   };
 
   const gateWith = <T>(
@@ -245,17 +347,20 @@ function pacedHttp(
       ...(headers === undefined ? {} : { headers }),
       rateLimit: { ...cfg.rateLimit, skip: true },
     };
+    // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
+    const signal = axiosCancelSignal(cfg);
+    // `rateLimit` may hand this GET's answer to identical GETs of other callers: it is sent with a
+    // signal of its own, so that this caller's abort leaves only this caller (below).
+    const joinable = signal !== undefined && shareIdentity(info) !== undefined;
     // The limiter reads the raw answer of the transport: interceptors on `axiosRef` that
     // resolve with the body or reject with it cannot hide its status and headers.
     const gated$ = defer(() => {
       const capture = captureRaw(httpService.axiosRef as HttpService['axiosRef'] | undefined, passOn);
       return new Observable<AxiosResponse<T>>((subscriber) => {
         capture.begin();
-        return send(capture.config).subscribe(subscriber);
+        return (joinable ? sendForAll(send, capture.config) : send(capture.config)).subscribe(subscriber);
       }).pipe(rateLimit<AxiosResponse<T>>(limiter, info, { extractResponse: capture.extract, ...config }));
     });
-    // Its `signal` or its `cancelToken`: axios honours both, so does the wait for a permit.
-    const signal = axiosCancelSignal(cfg);
     if (!signal) return gated$;
     return new Observable<AxiosResponse<T>>((subscriber) => {
       const forward = {
@@ -295,6 +400,38 @@ function pacedHttp(
     patch: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
       gate<T>('patch', { ...cfg, url }, (c) => httpService.patch<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
   };
+}
+
+/**
+ * `send(config)` for every caller who joins it: without the caller's `signal` and `cancelToken`,
+ * which would cancel it under the others, and with an `AbortSignal` of its own, aborted when the
+ * last of them unsubscribes (`rateLimit` unsubscribes it then) before the answer came. After the
+ * answer there is nothing to cancel, and an abort would destroy a stream body being read.
+ */
+function sendForAll<T>(
+  send: (c: AxiosRequestConfig) => Observable<AxiosResponse<T>>,
+  config: AxiosRequestConfig,
+): Observable<AxiosResponse<T>> {
+  return new Observable<AxiosResponse<T>>((subscriber) => {
+    const { signal: _signal, cancelToken: _cancelToken, ...rest } = config;
+    const controller = new AbortController();
+    let answered = false;
+    const inner = send({ ...rest, signal: controller.signal }).subscribe({
+      next: (value) => {
+        answered = true;
+        subscriber.next(value);
+      },
+      error: (error: unknown) => {
+        answered = true;
+        subscriber.error(error);
+      },
+      complete: () => subscriber.complete(),
+    });
+    return () => {
+      inner.unsubscribe();
+      if (!answered) controller.abort();
+    };
+  });
 }
 
 /** The request's headers with `Idempotency-Key` from `rateLimit.idempotencyKey`, unless it has one. */
