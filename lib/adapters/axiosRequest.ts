@@ -143,6 +143,7 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
       const controller = new AbortController();
       // Already aborted: axios rejects with its CanceledError before sending anything.
       if (signal?.aborted) controller.abort();
+      let answered = false;
       axiosInstance
         .request<T, AxiosResponse<T, D>, D>({
           ...(capture?.config ?? config),
@@ -152,12 +153,20 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
         })
         .then(
           (response) => {
+            answered = true;
             subscriber.next(response);
             subscriber.complete();
           },
-          (error: unknown) => subscriber.error(error),
+          (error: unknown) => {
+            answered = true;
+            subscriber.error(error);
+          },
         );
-      return () => controller.abort();
+      // Only a call still in flight is aborted: once answered, an abort would destroy a body
+      // the caller is still reading (`responseType: 'stream'` read 0 of its bytes).
+      return () => {
+        if (!answered) controller.abort();
+      };
     });
   const send$ = sendOf();
   // The limiter reads the raw answer of the transport: response interceptors on the instance

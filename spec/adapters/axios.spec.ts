@@ -585,6 +585,26 @@ describe('rateLimitedRequest', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('leaves an answered call alone when its subscriber goes: a stream body is still read whole', async () => {
+    const body = Readable.from(['x'.repeat(1000), 'y'.repeat(1000)]);
+    let signal: AbortSignal | undefined;
+    const client = axios.create({
+      adapter: async (config) => {
+        signal = config.signal as AbortSignal;
+        // As the http adapter does: an abort destroys the stream it answered with.
+        signal.addEventListener('abort', () => body.destroy());
+        return { data: body, status: 200, statusText: 'OK', headers: {}, config };
+      },
+    });
+    const res = await firstValueFrom(
+      rateLimitedRequest<Readable>(fastLimiter(), client, { url: '/file', responseType: 'stream' }),
+    );
+    let read = 0;
+    for await (const chunk of res.data) read += (chunk as string).length;
+    expect(signal?.aborted).toBe(false);
+    expect(read).toBe(2000);
+  });
+
   it('retries a 429 through the limiter and errors with the AxiosError when not safe', async () => {
     const { adapter, calls, thrown } = fakeAdapter((c) => (c.method === 'post' || calls.length === 1 ? limited() : ok));
     const client = axios.create({ adapter });
