@@ -7,7 +7,6 @@
  *
  * @packageDocumentation
  */
-import { safePath } from '../core/events.js';
 import type { HttpInterceptorFn, HttpRequest } from '@angular/common/http';
 import {
   DestroyRef,
@@ -22,6 +21,7 @@ import {
 import type { Limiter } from '../core/limiter.js';
 import type { LimiterPool } from '../core/pool.js';
 import type { SharedLimiter } from '../core/registry.js';
+import { byHostKey, entryForUrl, readHostKey } from './angularHosts.js';
 import { buildInterceptor, type RateLimitInterceptorOptions } from './angularInterceptor.js';
 import {
   recordedResponses,
@@ -65,7 +65,9 @@ export interface LimiterPoolBinding {
 export interface RateLimitingOptions {
   /**
    * Limiter factories by host (`'api.pipedrive.com'`, or with the port, `'localhost:8080'`,
-   * tried first). A host absent from `limiters` and `pools` is not limited. @default {}
+   * tried first), in a plain object. A key is read as a URL's host is (any case, a Unicode name,
+   * a trailing dot; `'api.example.com:443'` matches `https://api.example.com/`); one that is no
+   * host throws a `TypeError`. A host absent from `limiters` and `pools` is not limited. @default {}
    */
   readonly limiters?: Readonly<Record<string, LimiterFactory>>;
   /**
@@ -83,7 +85,11 @@ export interface RateLimitingOptions {
   readonly transferState?: boolean;
 }
 
-/** The limiters of the current environment injector, by host (lower case). */
+/**
+ * The limiters of the current environment injector, by host as `provideRateLimiting` reads its
+ * keys: lower case, a Unicode name in its ASCII form (`xn--…`), no trailing dot, `:port` where the
+ * key named one.
+ */
 export const RATE_LIMITERS = new InjectionToken<ReadonlyMap<string, Limiter>>('rx-ratelimit RATE_LIMITERS');
 
 /** One host's pool and the tenant of a request, as {@link RATE_LIMITER_POOLS} holds them. */
@@ -93,7 +99,7 @@ export interface BoundLimiterPool {
   readonly tenantOf: (req: HttpRequest<unknown>) => string | undefined;
 }
 
-/** The limiter pools of the current environment injector, by host (lower case). */
+/** The limiter pools of the current environment injector, by host as in {@link RATE_LIMITERS}. */
 export const RATE_LIMITER_POOLS = new InjectionToken<ReadonlyMap<string, BoundLimiterPool>>(
   'rx-ratelimit RATE_LIMITER_POOLS',
 );
@@ -113,15 +119,18 @@ function parsePools(
   limiterHosts: ReadonlyMap<string, unknown>,
 ): Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }> {
   const out = new Map<string, { pool: LimiterPoolBinding['pool']; tenantOf: BoundLimiterPool['tenantOf'] }>();
+  if (pools === undefined) return out;
   if (typeof pools !== 'object' || pools === null) {
-    if (pools === undefined) return out;
     throw new TypeError('provideRateLimiting: option `pools` must be an object of { pool, tenant } by host');
   }
-  for (const [host, binding] of Object.entries(pools as Record<string, Partial<LimiterPoolBinding> | null>)) {
-    checkHost('pools', host);
-    const { pool, tenant } = binding ?? {};
-    const where = `provideRateLimiting: option \`pools\`, "${host}"`;
-    if (limiterHosts.has(host.toLowerCase())) {
+  for (const [host, { key, value }] of byHostKey<Partial<LimiterPoolBinding> | null>(
+    'provideRateLimiting',
+    'pools',
+    pools,
+  )) {
+    const { pool, tenant } = value ?? {};
+    const where = `provideRateLimiting: option \`pools\`, "${key}"`;
+    if (limiterHosts.has(host)) {
       throw new TypeError(`${where}: the host is in \`limiters\` too; give it a limiter or a pool, not both`);
     }
     if (!isLimiterPool(pool) && typeof pool !== 'function') {
@@ -131,7 +140,7 @@ function parsePools(
     if (header === undefined && typeof tenant !== 'function') {
       throw new TypeError(`${where}: \`tenant\` must be a header name or a function of the request`);
     }
-    out.set(host.toLowerCase(), {
+    out.set(host, {
       pool,
       tenantOf:
         header === undefined ? (tenant as BoundLimiterPool['tenantOf']) : (req) => req.headers.get(header) ?? undefined,
@@ -140,18 +149,10 @@ function parsePools(
   return out;
 }
 
-/** Throws unless `host` is a host (with an optional port), as option `option` is keyed. */
-function checkHost(option: string, host: string): void {
-  if (host.includes('/')) {
-    throw new TypeError(
-      `provideRateLimiting: option \`${option}\` is keyed by host ("api.example.com" or "localhost:8080"), got "${safePath(host)}"`,
-    );
-  }
-}
-
 /** The entry of `host` in `map` ({@link injectLimiter}, {@link injectLimiterPool}); throws naming the hosts there are. */
 function byHost<T>(name: string, map: ReadonlyMap<string, T> | null, host: string): T {
-  const found = map?.get(host.toLowerCase());
+  const key = readHostKey(host);
+  const found = key === undefined ? undefined : map?.get(key);
   if (!map || !found) {
     throw new Error(
       `${name}: provideRateLimiting (in the providers here) has nothing for "${host}" (it has ${[...(map?.keys() ?? [])].join(', ') || 'none'})`,
@@ -195,25 +196,17 @@ const TRANSFER_KEY = makeStateKey<Record<string, Carried>>('rx-ratelimit');
  */
 export function provideRateLimiting(options: RateLimitingOptions): EnvironmentProviders {
   const given = options as Partial<RateLimitingOptions> | null;
-  const limiters: unknown = given?.limiters ?? {};
-  if (
-    typeof given !== 'object' ||
-    given === null ||
-    (given.limiters === undefined && given.pools === undefined) ||
-    typeof limiters !== 'object' ||
-    limiters === null
-  ) {
+  if (typeof given !== 'object' || given === null || (given.limiters === undefined && given.pools === undefined)) {
     throw new TypeError(
       'provideRateLimiting: options must be an object with `limiters` (factories by host) and/or `pools`',
     );
   }
   const factories = new Map<string, LimiterFactory>();
-  for (const [host, factory] of Object.entries(limiters)) {
-    checkHost('limiters', host);
-    if (typeof factory !== 'function') {
-      throw new TypeError(`provideRateLimiting: option \`limiters\` must map hosts to factories; "${host}" does not`);
+  for (const [host, { key, value }] of byHostKey<unknown>('provideRateLimiting', 'limiters', given.limiters ?? {})) {
+    if (typeof value !== 'function') {
+      throw new TypeError(`provideRateLimiting: option \`limiters\` must map hosts to factories; "${key}" does not`);
     }
-    factories.set(host.toLowerCase(), factory as LimiterFactory);
+    factories.set(host, value as LimiterFactory);
   }
   const pools = parsePools(options.pools, factories);
   const transfer = options.transferState ?? true;
@@ -367,10 +360,9 @@ export function rateLimitingInterceptor(
       if (!limiters) {
         throw new Error('rateLimitingInterceptor: no limiters here; add provideRateLimiting(...) to the providers');
       }
-      const limiter = limiters.get(url.host) ?? limiters.get(url.hostname);
+      const limiter = entryForUrl(limiters, url);
       if (limiter) return limiter;
-      const pools = inject(RATE_LIMITER_POOLS);
-      const bound = pools.get(url.host) ?? pools.get(url.hostname);
+      const bound = entryForUrl(inject(RATE_LIMITER_POOLS), url);
       if (!bound) return undefined;
       const tenant = bound.tenantOf(req);
       if (!tenant) {

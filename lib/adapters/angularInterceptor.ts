@@ -6,6 +6,7 @@
 import { safePath } from '../core/events.js';
 import {
   HttpErrorResponse,
+  HttpHeaderResponse,
   HttpResponse,
   type HttpEvent,
   type HttpHandlerFn,
@@ -13,10 +14,11 @@ import {
   type HttpRequest,
 } from '@angular/common/http';
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
-import { Observable, tap } from 'rxjs';
+import { catchError, concat, defer, from, Observable, tap, throwError } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import type { RequestHeaders } from '../core/request.js';
+import { checkRetryNonIdempotent, type RequestHeaders } from '../core/request.js';
 import { reportUnhandledError } from '../core/waiter.js';
+import { checkOperator } from '../operators/policies.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import {
   RATE_LIMIT_COST,
@@ -26,7 +28,9 @@ import {
   RATE_LIMIT_SKIP,
 } from './angularContext.js';
 import { checkCors, checkHeaders, type CorsBlockedReport, type MissingHeadersReport } from './angularDiagnostics.js';
-import { extractAngularResponse, isPartialEvent } from './angularResponse.js';
+import { byHostKey, entryForUrl } from './angularHosts.js';
+import { extractAngularResponse, isPartialEvent, readBlobBodies, toResponseLike } from './angularResponse.js';
+import { answeredByTransferCache } from './angularTransferCache.js';
 import { remember, TRANSFER_RECORDER, type TransferRecorder } from './angularTransfer.js';
 import { checkMaxRetries, checkPriority, checkStatuses, idempotencyKeyOf, isLimiter, requestInfo } from './common.js';
 
@@ -39,9 +43,11 @@ export type LimiterSelector = (req: HttpRequest<unknown>) => Limiter | undefined
 /** Options of {@link rateLimitInterceptor}; `limiters` is required. */
 export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extractResponse'> {
   /**
-   * The limiter of each request: a record by host (`'api.pipedrive.com'`, or with the port,
-   * `'localhost:8080'`, tried first), or a function of the request. Requests with no limiter
-   * pass through untouched.
+   * The limiter of each request: a plain object by host (`'api.pipedrive.com'`, or with the
+   * port, `'localhost:8080'`, tried first), or a function of the request. A key is read as a
+   * URL's host is (any case, a Unicode name, a trailing dot; `'api.example.com:443'` matches
+   * `https://api.example.com/`); one that is no host throws a `TypeError`. Requests with no
+   * limiter pass through untouched.
    */
   readonly limiters: Readonly<Record<string, Limiter>> | LimiterSelector;
   /** Priority of requests that do not set {@link RATE_LIMIT_PRIORITY}. @default 0 */
@@ -95,6 +101,11 @@ export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extr
  * - The interceptors after this one, and the backend, run once the permit is granted, and
  *   again for each retry. Put this one last so that slow interceptors (token refresh) run
  *   before a permit is taken, not while holding it.
+ * - A request Angular's HTTP transfer cache answers from the page (`provideClientHydration()`,
+ *   until the app is stable) goes around the limiter: nothing is sent, nothing waits or counts.
+ * - With `observe: 'events'`, the caller sees each attempt's `Sent` and upload progress, and of
+ *   the answers only the one it is given: the `ResponseHeader` and download progress of a 429
+ *   that is retried never reach it.
  *
  * ```ts
  * import { provideHttpClient, withFetch, withInterceptors } from '@angular/common/http';
@@ -138,9 +149,18 @@ export function buildInterceptor(
     baseUrl,
     ...config
   }: Omit<RateLimitInterceptorOptions, 'limiters'> = options;
+  checkOptionNames(name, options);
   checkPriority(name, priority);
   checkMaxRetries(name, config.maxRetries);
   checkStatuses(name, config.statuses);
+  checkRetryNonIdempotent(name, config.retryNonIdempotent);
+  const { reserve } = config;
+  if (reserve !== undefined && (typeof reserve !== 'number' || !Number.isInteger(reserve) || reserve < 0)) {
+    throw new TypeError(`${name}: option \`reserve\` must be a whole number >= 0, got ${shown(reserve)}`);
+  }
+  // What `rateLimit` checks of the rest when each request is made (`reservePriority`): a bad
+  // value found then failed every request, long after the interceptor was created.
+  checkOperator(name, {}, config);
   if (!Number.isInteger(missingHeadersAfter) || missingHeadersAfter < 1) {
     throw new TypeError(
       `${name}: option \`missingHeadersAfter\` must be a whole number >= 1, got ${String(missingHeadersAfter)}`,
@@ -163,10 +183,18 @@ export function buildInterceptor(
       : guarded(onMissingHeaders ?? ((r: MissingHeadersReport) => console.warn(r.message)));
   const corsReport =
     onCorsBlocked === false ? false : guarded(onCorsBlocked ?? ((r: CorsBlockedReport) => console.warn(r.message)));
+  // The text of the `Blob` bodies of 403s and 429s, read before the limiter reads their errors.
+  const blobBodies = new WeakMap<object, unknown>();
   const rlConfig: RateLimitConfig = {
     ...config,
     extractResponse: Object.assign(
-      (x: unknown) => (notFromNetwork.has(x as object) ? undefined : extractAngularResponse(x)),
+      (x: unknown) => {
+        if (notFromNetwork.has(x as object)) return undefined;
+        if (x instanceof HttpErrorResponse && blobBodies.has(x)) {
+          return toResponseLike(x.status, x.headers, blobBodies.get(x));
+        }
+        return extractAngularResponse(x);
+      },
       { beforeAnswer: isPartialEvent },
     ),
   };
@@ -187,6 +215,9 @@ export function buildInterceptor(
     }
     const limiter = select(req, url);
     if (!limiter) return next(req);
+    // Angular's HTTP transfer cache, after this interceptor, answers it from the page: nothing is
+    // sent, so it neither waits for nor spends a permit.
+    if (answeredByTransferCache(req, server)) return next(req);
     const info = requestInfo({
       method: req.method,
       url: url?.href ?? req.urlWithParams,
@@ -209,8 +240,8 @@ export function buildInterceptor(
     // and again for each retry.
     const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
       // A response given during the subscription did not come from the network (no HttpClient
-      // backend answers synchronously): Angular's HTTP transfer cache replaying, in the browser, a
-      // response of the server render, which the server's limiter has read already.
+      // backend answers synchronously): an interceptor after this one answering from a cache of
+      // its own, whose answer tells nothing of the API's budget.
       let subscribing = true;
       const subscription = next(req)
         .pipe(
@@ -225,21 +256,111 @@ export function buildInterceptor(
       tap({
         next: (event) => {
           if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
-          if (where) remember(where, limiter, event.status, event.headers);
+          if (where) remember(where, limiter, event);
           if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
         },
         error: (error: unknown) => {
           if (!(error instanceof HttpErrorResponse)) return;
           if (error.status > 0) {
-            if (where) remember(where, limiter, error.status, error.headers);
+            if (where) remember(where, limiter, error);
           } else if (corsReport !== false && url && !server) {
             checkCors(limiter, url, baseUrl, corsReport);
           }
         },
       }),
+      readBlobBodies(blobBodies),
     );
-    return sent$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig));
+    return withoutRetriedAnswers(sent$, (attempt$) =>
+      attempt$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig)),
+    );
   };
+}
+
+/**
+ * `paced(attempt$)`, where `attempt$` is `sent$` with the events of each attempt's answer held
+ * back while that answer is an error (its `ResponseHeader` and download progress, with
+ * `observe: 'events'`): dropped when the request is sent again after it (a 429 retried), handed
+ * on just before the error otherwise. So a caller sees the answer it is given, never a retried
+ * 429's. The `Sent` and upload progress of each attempt come before its status is known, and
+ * pass as they happen: a request sent again is seen to be sent again.
+ */
+function withoutRetriedAnswers(
+  sent$: Observable<HttpEvent<unknown>>,
+  paced: (attempt$: Observable<HttpEvent<unknown>>) => Observable<HttpEvent<unknown>>,
+): Observable<HttpEvent<unknown>> {
+  return defer(() => {
+    // The events of the last attempt's error answer, until the request is sent again or ends.
+    let held: Array<HttpEvent<unknown>> | undefined;
+    const attempt$ = new Observable<HttpEvent<unknown>>((subscriber) => {
+      // A new attempt: the one before it was answered with an error that is being retried.
+      held = undefined;
+      let holding: Array<HttpEvent<unknown>> | undefined;
+      const release = () => {
+        const events = holding ?? [];
+        holding = held = undefined;
+        for (const event of events) subscriber.next(event);
+      };
+      return sent$.subscribe({
+        next: (event) => {
+          if (holding && !(event instanceof HttpResponse)) holding.push(event);
+          else if (event instanceof HttpHeaderResponse && !(event.status >= 200 && event.status < 300))
+            held = holding = [event];
+          else {
+            // An interceptor after this one turned the error into an answer: it is the answer.
+            release();
+            subscriber.next(event);
+          }
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          release();
+          subscriber.complete();
+        },
+      });
+    });
+    return paced(attempt$).pipe(
+      catchError((error: unknown) => {
+        const events = held ?? [];
+        held = undefined;
+        return concat(
+          from(events),
+          throwError(() => error),
+        );
+      }),
+    );
+  });
+}
+
+/** Every option {@link buildInterceptor} reads. */
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'priority',
+  'onMissingHeaders',
+  'missingHeadersAfter',
+  'onCorsBlocked',
+  'baseUrl',
+  'maxRetries',
+  'retryNonIdempotent',
+  'statuses',
+  'reserve',
+  'reservePriority',
+]);
+
+/**
+ * Throws a `TypeError` naming the options that are none of {@link OPTION_NAMES}: a misspelt one
+ * (`maxRetry`) left its setting at the default without a word.
+ */
+function checkOptionNames(name: string, options: object): void {
+  const unknown = Object.keys(options).filter((key) => !OPTION_NAMES.has(key));
+  if (unknown.length > 0) {
+    throw new TypeError(`${name}: unknown option ${unknown.map((key) => `\`${key.slice(0, 40)}\``).join(', ')}`);
+  }
+}
+
+/** A bad option's value, for its error: a number or a short string as it is, else its type. */
+function shown(value: unknown): string {
+  if (typeof value === 'string')
+    return value.length > 20 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  return typeof value === 'number' ? String(value) : typeof value;
 }
 
 /** `callback`, its throws reported on a later task instead of reaching the request it reports on. */
@@ -333,20 +454,15 @@ function selector(
     throw new TypeError('rateLimitInterceptor: option `limiters` must be a record of limiters by host, or a function');
   }
   const byHost = new Map<string, Limiter>();
-  for (const [host, limiter] of Object.entries(limiters)) {
-    if (!isLimiter(limiter)) {
+  for (const [host, { key, value }] of byHostKey<unknown>('rateLimitInterceptor', 'limiters', limiters)) {
+    if (!isLimiter(value)) {
       throw new TypeError(
-        `rateLimitInterceptor: option \`limiters\` must map hosts to limiters; "${safePath(host)}" does not`,
+        `rateLimitInterceptor: option \`limiters\` must map hosts to limiters; "${safePath(key)}" does not`,
       );
     }
-    if (host.includes('/')) {
-      throw new TypeError(
-        `rateLimitInterceptor: option \`limiters\` is keyed by host ("api.example.com" or "localhost:8080"), got "${safePath(host)}"`,
-      );
-    }
-    byHost.set(host.toLowerCase(), limiter);
+    byHost.set(host, value);
   }
-  return (_req, url) => (url ? (byHost.get(url.host) ?? byHost.get(url.hostname)) : undefined);
+  return (_req, url) => (url ? entryForUrl(byHost, url) : undefined);
 }
 
 function parseUrl(url: string, baseUrl: string | undefined): URL | undefined {

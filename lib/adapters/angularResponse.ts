@@ -7,14 +7,19 @@ import {
   HttpEventType,
   HttpHeaderResponse,
   HttpResponse,
+  type HttpEvent,
   type HttpHeaders,
 } from '@angular/common/http';
+import { catchError, from, mergeMap, throwError, type MonoTypeOperatorFunction } from 'rxjs';
 import { extractResponse, responseLike, type ResponseExtractor, type ResponseLike } from '../core/response.js';
+import { BODY_STATUSES, decodeBytes, MAX_BODY_BYTES, parseText } from './common.js';
 
 /**
  * Reads Angular's `HttpResponse` and `HttpErrorResponse` as the limiter's `ResponseLike`
  * (headers by case-insensitive name, repeated ones joined with `", "`; the body of a response,
- * the `error` body of an error). An `HttpErrorResponse` with status 0 (no answer: network
+ * the `error` body of an error, bytes of a 403 or 429 decoded as text up to 256 KiB; a `Blob` is
+ * left as it is, since it can only be read asynchronously: the interceptor reads it before the
+ * limiter reads its error). An `HttpErrorResponse` with status 0 (no answer: network
  * error, CORS refusal) and the other `HttpEvent`s (`Sent`, progress, `ResponseHeader`) carry
  * no complete response: `undefined`. Anything else goes to the default `extractResponse`.
  *
@@ -38,11 +43,54 @@ export const extractAngularResponse: ResponseExtractor = Object.assign(
   { beforeAnswer: isEventBeforeAnswer },
 );
 
-/** @internal A response's status, headers and body as the limiter's `ResponseLike`. */
+/**
+ * @internal A response's status, headers and body as the limiter's `ResponseLike`. Bytes
+ * (`responseType: 'arraybuffer'`) of a 403 or 429, where a provider reads a block page or a
+ * limit message, are decoded as text (parsed when the content type says JSON) up to 256 KiB, as
+ * the axios adapter does: undecoded, an ordinary HTML 403 read as Pipedrive's block (its rule
+ * takes an HTML 403 whose text it cannot see for one), and stopped the credential for 15 minutes.
+ */
 export function toResponseLike(status: number, headers: HttpHeaders, body: unknown): ResponseLike {
   // `HttpHeaders.get` returns the first value only; an XHR response may carry several.
   const get = (name: string): string | null => headers.getAll(name)?.join(', ') ?? null;
-  return responseLike(status, { get }, body === null ? undefined : body);
+  return responseLike(status, { get }, bodyOf(status, body, get('content-type') ?? undefined));
+}
+
+/** The body of a response with `status` as a provider reads it (see {@link toResponseLike}). */
+function bodyOf(status: number, body: unknown, contentType: string | undefined): unknown {
+  if (body === null) return undefined;
+  if (!BODY_STATUSES.has(status) || !(body instanceof ArrayBuffer || ArrayBuffer.isView(body))) return body;
+  const text = decodeBytes(body);
+  return text === undefined ? undefined : parseText(text, contentType);
+}
+
+/**
+ * @internal Holds back an `HttpErrorResponse` of a 403 or 429 whose body is a `Blob`
+ * (`responseType: 'blob'`) until up to 256 KiB of it are read as text into `bodies` (by the
+ * error), for the limiter's extractor: a provider tells a block page or a limit message by its
+ * text, and a `Blob` can only be read asynchronously. The caller gets the error as it was, its
+ * blob whole (reading a `Blob` does not use it up). A larger blob is not read, as bytes past the
+ * cap are not.
+ */
+export function readBlobBodies(bodies: WeakMap<object, unknown>): MonoTypeOperatorFunction<HttpEvent<unknown>> {
+  return catchError((error: unknown) => {
+    const blob = blobBodyOf(error);
+    if (blob === undefined) return throwError(() => error);
+    const contentType = (error as HttpErrorResponse).headers.get('content-type') ?? undefined;
+    const read = blob.text().then(
+      (text) => void bodies.set(error as object, parseText(text, contentType)),
+      // A blob that cannot be read is a body not read: the provider's rule for one applies.
+      () => undefined,
+    );
+    return from(read).pipe(mergeMap(() => throwError(() => error)));
+  });
+}
+
+/** The `Blob` body of a 403 or 429 `HttpErrorResponse`, when it is small enough to read. */
+function blobBodyOf(error: unknown): Blob | undefined {
+  if (!(error instanceof HttpErrorResponse) || !BODY_STATUSES.has(error.status)) return undefined;
+  const body: unknown = error.error;
+  return typeof Blob !== 'undefined' && body instanceof Blob && body.size <= MAX_BODY_BYTES ? body : undefined;
 }
 
 /**
