@@ -225,7 +225,7 @@ export class Permits {
     const now = host.now();
     let reading: ResponseReading;
     try {
-      reading = host.provider.read(response, info);
+      reading = host.provider.read(response, info, now);
     } catch {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };

@@ -123,8 +123,15 @@ export interface Provider {
   readonly name: string;
   /** The buckets `request` counts against; it is admitted only when all have room. */
   buckets(request: RequestInfo): readonly BucketSpec[];
-  /** What `response` (to `request`) says about limits. Must not throw. */
-  read(response: ResponseLike, request: RequestInfo): ResponseReading;
+  /**
+   * What `response` (to `request`) says about limits. Must not throw. `now`: the limiter's clock
+   * (epoch ms; virtual under a `TestScheduler`) as it reads the response, for a reset the
+   * response does not place in time itself (a daily budget that resets at midnight, read from
+   * an answer without a `Date`, which browsers hide from cross-origin scripts): tell such a reset
+   * as a delay from `now` (`{ inMs }`), which the limiter counts on the same clock. Absent when
+   * the caller has no limiter (a probe): the wall clock's then.
+   */
+  read(response: ResponseLike, request: RequestInfo, now?: number): ResponseReading;
   /**
    * How many units of `bucket` `request` takes, when the provider knows (GitHub's secondary
    * points: 1 for a read, 5 for a write); `undefined` for 1. The request's own `cost` wins.

@@ -6,7 +6,7 @@ import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
 import { parseHttpDate } from '../headers/httpDate.js';
 import { parseRateLimit, parseRateLimitPolicy } from '../headers/ietf.js';
-import { parseReset } from '../headers/reset.js';
+import { parseReset, type ResetValue } from '../headers/reset.js';
 import { defineProvider } from './define.js';
 import { commonShape, endpointPath, hinted, normalizeEndpointKey, type CommonProviderOptions } from './endpoint.js';
 import { compact, isServedFromCache, readRetryAfter } from './read.js';
@@ -137,11 +137,15 @@ function reasonOf(value: string | undefined): Reason | undefined {
 
 /**
  * The end of the quota window the server's `Date` falls in: windows of `windowMs` (an hour unless
- * the policy's `w` says otherwise) aligned to the epoch, so the top of the next UTC hour.
+ * the policy's `w` says otherwise) aligned to the epoch, so the top of the next UTC hour. Without
+ * a `Date` (browsers hide it from cross-origin scripts), the window the limiter's clock falls in,
+ * told as a delay from it.
  */
-function nextHour(res: ResponseLike, windowMs = HOUR_MS): { at: number } | undefined {
+function nextHour(res: ResponseLike, localNow: number | undefined, windowMs = HOUR_MS): ResetValue {
   const date = parseHttpDate(res.header('date'));
-  return date === undefined ? undefined : { at: (Math.floor(date / windowMs) + 1) * windowMs };
+  if (date !== undefined) return { at: (Math.floor(date / windowMs) + 1) * windowMs };
+  const now = localNow ?? Date.now();
+  return { inMs: (Math.floor(now / windowMs) + 1) * windowMs - now };
 }
 
 /** Seconds to whole ms, `undefined` past a day (a window or reset longer is junk here). */
@@ -222,11 +226,11 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
   return defineProvider({
     name: 'atlassian',
     buckets: (request) => [...(hasQuota ? [quota] : []), burstOf(request), ...extra],
-    read(res, request): ResponseReading {
+    read(res, request, now): ResponseReading {
       const burstName = burstOf(request).name;
       const reason = res.status === 429 ? reasonOf(res.header('ratelimit-reason')) : undefined;
       const fields = structured(res);
-      const quotaReading = hasQuota ? quotaFrom(fields, res) : undefined;
+      const quotaReading = hasQuota ? quotaFrom(fields, res, now) : undefined;
       const burstReading = burstFrom(fields, burstName);
       // X-RateLimit-*: "the current rate-limit scope". On a 429 the reason names it; otherwise
       // it is the request rate ("for request rate limits, the allowed requests per second").
@@ -245,7 +249,8 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
       const by = limitedBy === undefined ? {} : { limitedBy };
       const retry = readRetryAfter(res);
       if (retry.retryAfter) return { outcome: 'limited', buckets, ...retry, ...by };
-      const reset = limitedBy === QUOTA ? (q?.reset ?? nextHour(res)) : limitedBy === undefined ? undefined : b?.reset;
+      const reset =
+        limitedBy === QUOTA ? (q?.reset ?? nextHour(res, now)) : limitedBy === undefined ? undefined : b?.reset;
       if (reset)
         return {
           outcome: 'limited',
@@ -260,7 +265,7 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
 }
 
 /** The points quota from the structured fields (`global-app-quota` or `tenant-app-quota`). */
-function quotaFrom(fields: Fields[], res: ResponseLike): BucketReading | undefined {
+function quotaFrom(fields: Fields[], res: ResponseLike, now: number | undefined): BucketReading | undefined {
   const f = policy(fields, (name) => QUOTA_POLICIES.has(name));
   if (f === undefined) return undefined;
   const windowMs = msOf(f.w);
@@ -272,7 +277,9 @@ function quotaFrom(fields: Fields[], res: ResponseLike): BucketReading | undefin
     windowMs: windowMs !== undefined && windowMs > 0 ? windowMs : undefined,
     // `t` is seconds to reset; without it the quota still resets at the top of the UTC hour.
     reset:
-      inMs !== undefined ? { inMs } : nextHour(res, windowMs !== undefined && windowMs >= 1000 ? windowMs : HOUR_MS),
+      inMs !== undefined
+        ? { inMs }
+        : nextHour(res, now, windowMs !== undefined && windowMs >= 1000 ? windowMs : HOUR_MS),
   });
 }
 

@@ -11,8 +11,11 @@ export interface ProviderDefinition {
   readonly name: string;
   /** The buckets every request counts against, or a function choosing them per request. */
   readonly buckets: readonly BucketSpec[] | ((request: RequestInfo) => readonly BucketSpec[]);
-  /** Reads one response. A throw is caught and treated as a response that says nothing. */
-  readonly read: (response: ResponseLike, request: RequestInfo) => ResponseReading;
+  /**
+   * Reads one response. A throw is caught and treated as a response that says nothing. `now`:
+   * the limiter's clock, for a reset the response does not place in time (see `Provider.read`).
+   */
+  readonly read: (response: ResponseLike, request: RequestInfo, now?: number) => ResponseReading;
   /**
    * The units a request takes of a bucket, when more than 1 (see `Provider.cost`); `undefined`
    * for 1. The request's own `cost` wins. A throw counts as `undefined`.
@@ -116,9 +119,9 @@ export function defineProvider(def: ProviderDefinition): Provider {
           },
         }
       : {}),
-    read(response, request) {
+    read(response, request, now) {
       try {
-        return read(response, request);
+        return read(response, request, now);
       } catch {
         return { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
       }

@@ -6,6 +6,7 @@ import { methodOf, type RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseCount } from '../headers/count.js';
 import { parseHttpDate } from '../headers/httpDate.js';
+import type { ResetValue } from '../headers/reset.js';
 import { defineProvider } from './define.js';
 import {
   bodyValue,
@@ -210,28 +211,37 @@ export function hubspot(options: HubspotOptions = {}): Provider {
   const plain: readonly BucketSpec[] = [interval, ...daily, ...extra];
   const searches: readonly BucketSpec[] = [interval, ...daily, search, ...extra];
 
-  function readDaily(res: ResponseLike): BucketReading | undefined {
+  function readDaily(res: ResponseLike, now: number | undefined): BucketReading | undefined {
     const limit = parseCount(res.header('x-hubspot-ratelimit-daily'));
     const remaining = parseCount(res.header('x-hubspot-ratelimit-daily-remaining'));
     if (limit === undefined && remaining === undefined) return undefined;
-    return compact({ name: DAILY, limit, remaining, reset: dailyReset(res), windowMs: DAY_MS });
+    return compact({ name: DAILY, limit, remaining, reset: dailyReset(res, now), windowMs: DAY_MS });
   }
 
-  function dailyReset(res: ResponseLike): { at: number } | undefined {
+  /**
+   * The next midnight in the account's zone: after the server's `Date`, or without one (browsers
+   * hide it from cross-origin scripts) after the limiter's clock, told as a delay from it.
+   */
+  function dailyReset(res: ResponseLike, localNow: number | undefined): ResetValue | undefined {
     const date = parseHttpDate(res.header('date'));
-    const at = date === undefined ? undefined : midnightAfter(date, format);
-    return at === undefined ? undefined : { at };
+    if (date !== undefined) {
+      const at = midnightAfter(date, format);
+      return at === undefined ? undefined : { at };
+    }
+    const now = localNow ?? Date.now();
+    const at = midnightAfter(now, format);
+    return at === undefined ? undefined : { inMs: at - now };
   }
 
   return defineProvider({
     name: 'hubspot',
     bucketKinds: [rollingWindows],
     buckets: (request) => (isHubspotSearch(request) ? searches : plain),
-    read(res, request): ResponseReading {
+    read(res, request, now): ResponseReading {
       const buckets: BucketReading[] = [];
       const burst = readInterval(res);
       if (burst) buckets.push(burst);
-      const day = isPrivate ? readDaily(res) : undefined;
+      const day = isPrivate ? readDaily(res, now) : undefined;
       if (day) buckets.push(day);
       if (res.status !== 429) return { outcome: 'ok', buckets };
       const policy = policyOf(res.body);
@@ -251,8 +261,9 @@ export function hubspot(options: HubspotOptions = {}): Provider {
       const retry = readRetryAfter(res);
       if (retry.retryAfter) return { outcome: 'limited', buckets, ...retry, ...by };
       if (limitedBy === DAILY) {
-        const reset = dailyReset(res);
-        if (reset) return { outcome: 'limited', buckets, retryAfter: { at: reset.at }, retrySource: 'reset', ...by };
+        const reset = dailyReset(res, now);
+        const retryAfter = reset && ('at' in reset ? { at: reset.at } : { delayMs: reset.inMs });
+        if (retryAfter) return { outcome: 'limited', buckets, retryAfter, retrySource: 'reset', ...by };
       }
       return { outcome: 'limited', buckets, ...by };
     },

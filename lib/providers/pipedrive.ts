@@ -97,23 +97,23 @@ const BODY_TEXT_BUDGET = 256 * 1024;
 /** Cloudflare named as a word (not inside an identifier such as `cloudflare_zone_id`). */
 const CLOUDFLARE = /\bcloudflare\b/i;
 
-function daily(res: ResponseLike): BucketReading | undefined {
+function daily(res: ResponseLike, now: number | undefined): BucketReading | undefined {
   const remaining = parseCount(res.header('x-daily-requests-left'));
   if (remaining === undefined) return undefined;
-  return compact({ name: DAILY, remaining, reset: nextUtcMidnight(res), windowMs: DAY_MS });
+  return compact({ name: DAILY, remaining, reset: nextUtcMidnight(res, now), windowMs: DAY_MS });
 }
 
 /** When the day's budget resets: "at midnight in UTC", the first one after this response. */
-function nextUtcMidnight(res: ResponseLike): ResetValue {
+function nextUtcMidnight(res: ResponseLike, localNow: number | undefined): ResetValue {
   const date = parseHttpDate(res.header('date'));
   // Any `Date` is the server's clock, however far from ours (1970 under a virtual clock): the
   // limiter reads the instant through the offset it measures from the same headers.
   if (date !== undefined) return { at: (Math.floor(date / DAY_MS) + 1) * DAY_MS };
-  // No usable Date (browsers hide it from cross-origin scripts): the local clock's, the only
-  // clock a provider has (`read` is given none). Told as a delay, which the limiter counts from
-  // this response on its own clock. A day from the response, as the window alone says, held a
-  // spent budget shut for up to a day past its reset.
-  const now = Date.now();
+  // No usable Date (browsers hide it from cross-origin scripts): the limiter's clock (the wall
+  // clock's without one). Told as a delay, which the limiter counts from this response on the
+  // same clock. A day from the response, as the window alone says, held a spent budget shut
+  // for up to a day past its reset.
+  const now = localNow ?? Date.now();
   return { inMs: (Math.floor(now / DAY_MS) + 1) * DAY_MS - now };
 }
 
@@ -139,10 +139,10 @@ export function pipedrive(options: PipedriveOptions): Provider {
   return defineProvider({
     name: 'pipedrive',
     buckets: (request) => (isWrite(request) ? writes : reads),
-    read(res, request): ResponseReading {
+    read(res, request, now): ResponseReading {
       const w = readCounters(res, WINDOW, HEADERS, 'seconds-left');
       // Only a POST/PUT counts against `daily`; a reading for it elsewhere would add it to every request.
-      const d = isWrite(request) ? daily(res) : undefined;
+      const d = isWrite(request) ? daily(res, now) : undefined;
       const buckets = [w, d].filter((b): b is BucketReading => b !== undefined);
       if (isPipedriveBlock(res)) return { outcome: 'blocked', buckets };
       if (res.status !== 429) return { outcome: 'ok', buckets };

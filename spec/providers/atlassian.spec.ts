@@ -136,6 +136,28 @@ describe('providers.atlassian: reading responses', () => {
     });
   });
 
+  it('without a Date (hidden from cross-origin scripts) the quota resets at the top of the hour of the limiter’s clock', () => {
+    const now = Date.UTC(2026, 0, 1, 12, 45);
+    const ok = jira.read(
+      responseLike(200, {
+        'RateLimit-Policy': '"global-app-quota";q=65000;w=3600',
+        RateLimit: '"global-app-quota";r=100',
+      }),
+      ISSUE,
+      now,
+    );
+    expect(ok.buckets[0]).toEqual({
+      name: 'quota',
+      limit: 65_000,
+      remaining: 100,
+      windowMs: 3_600_000,
+      reset: { inMs: 15 * 60_000 },
+    });
+    const limited = jira.read(responseLike(429, { 'RateLimit-Reason': 'jira-quota-global-based' }), ISSUE, now);
+    expect(limited).toMatchObject({ outcome: 'limited', limitedBy: 'quota', retrySource: 'reset' });
+    expect(limited.retryAfter).toEqual({ delayMs: 15 * 60_000 });
+  });
+
   it('a 429 for the per-issue write limit holds back the endpoint, not the whole app', () => {
     expect(read(429, { 'RateLimit-Reason': 'jira-per-issue-on-write', 'Retry-After': '2' }, EDIT)).toMatchObject({
       limitedBy: 'burst:PUT /rest/api/3/issue/:id',
@@ -189,11 +211,12 @@ describe('providers.atlassian: reading responses', () => {
         'RateLimit-Policy': '"global-app-quota";q=100;w=3600',
         'X-RateLimit-Limit': '100',
         'X-RateLimit-Remaining': '99',
+        Date: DATE,
       },
       ISSUE,
     );
     expect(r.buckets).toEqual([
-      { name: 'quota', limit: 100, windowMs: 3_600_000 },
+      { name: 'quota', limit: 100, windowMs: 3_600_000, reset: { at: Date.UTC(2026, 0, 1, 13) } },
       { name: 'burst:GET /rest/api/3/issue/:id', limit: 100, remaining: 99 },
     ]);
   });

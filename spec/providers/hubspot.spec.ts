@@ -1,5 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { isHubspotSearch, nextMidnight, providers, responseLike, type RequestInfo } from '../../lib/index.js';
+import { asyncScheduler, defer, map, timer } from 'rxjs';
+import {
+  createLimiter,
+  isHubspotSearch,
+  nextMidnight,
+  providers,
+  responseLike,
+  throttleByHeaders,
+  type RequestInfo,
+} from '../../lib/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
 
 const hs = providers.hubspot();
 const read = (status: number, headers: Record<string, string>, request: RequestInfo = {}, body?: unknown, p = hs) =>
@@ -82,14 +92,42 @@ describe('providers.hubspot: the daily limit resets at midnight in the account�
     expect(nextMidnight(0, 'Not/AZone')).toBeUndefined();
   });
 
-  it('without a Date header the daily counters are read without a reset', () => {
+  it('without a Date header (hidden from cross-origin scripts) it resets at the next midnight of the limiter’s clock', () => {
     const { Date: _, ...noDate } = HEADERS;
-    expect(read(200, noDate).buckets[1]).toEqual({
+    const ny = providers.hubspot({ timeZone: 'America/New_York' });
+    // 22:00 UTC is 17:00 in New York: its midnight is 05:00 UTC, 7 hours on.
+    const now = Date.UTC(2026, 0, 1, 22);
+    expect(ny.read(responseLike(200, noDate), {}, now).buckets[1]).toEqual({
       name: 'daily',
       limit: 250_000,
       remaining: 249_990,
+      reset: { inMs: 7 * 3_600_000 },
       windowMs: 86_400_000,
     });
+    // A 429 of the daily policy: held back until then, not paused for a guess.
+    const limited = ny.read(responseLike(429, noDate, { policyName: 'DAILY' }), {}, now);
+    expect(limited).toMatchObject({ outcome: 'limited', limitedBy: 'daily', retryAfter: { delayMs: 7 * 3_600_000 } });
+  });
+
+  it('a daily limit spent without a Date reopens at the limiter’s midnight in virtual time, not a day on', () => {
+    const { Date: _, ...noDate } = HEADERS;
+    const GET = { method: 'GET', url: '/crm/v3/objects/contacts/42' };
+    // The limiter runs in virtual time from 1970-01-01 00:00 UTC; the request goes at 20:00.
+    const resumeIn = inVirtualTime(({ now }) => {
+      const limiter = createLimiter({ provider: providers.hubspot(), key: 'hubspot-account', maxWaitMs: 0 });
+      const out = { ms: Number.NaN };
+      asyncScheduler.schedule(() => {
+        defer(() =>
+          timer(10).pipe(map(() => responseLike(200, { ...noDate, 'X-HubSpot-RateLimit-Daily-Remaining': '0' }))),
+        )
+          .pipe(throttleByHeaders(limiter, GET))
+          .subscribe();
+        asyncScheduler.schedule(() => (out.ms = limiter.resumeAt(GET) - now()), 20);
+      }, 20 * 3_600_000);
+      return out;
+    }).ms;
+    expect(resumeIn).toBeGreaterThanOrEqual(4 * 3_600_000 - 20);
+    expect(resumeIn).toBeLessThan(4 * 3_600_000 + 2000);
   });
 });
 

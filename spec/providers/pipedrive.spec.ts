@@ -73,20 +73,34 @@ describe('providers.pipedrive: reading responses', () => {
       });
     });
 
-    it('a spent budget of a POST answered without Date reopens at midnight UTC, not a day later', () => {
+    it('given the limiter’s clock, the midnight is that clock’s, whatever the wall clock says', () => {
       jest.spyOn(Date, 'now').mockReturnValue(localNow);
+      const limiterNow = Date.UTC(2026, 5, 30, 23, 0);
+      const reading = advanced().read(responseLike(200, SAMPLE), POST, limiterNow);
+      expect(reading.buckets[1]).toMatchObject({ reset: { inMs: 3_600_000 } });
+    });
+
+    it('a spent budget of a POST answered without Date reopens at the limiter clock’s midnight UTC', () => {
+      // The wall clock says 20:30 on 1 January 2026; the limiter runs in virtual time, from
+      // 1970-01-01 00:00 UTC, and sends the POST at 20:00 of that virtual day.
+      jest.spyOn(Date, 'now').mockReturnValue(localNow);
+      const SENT = 20 * 3_600_000;
       const resumeIn = inVirtualTime(({ now }) => {
         const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-token', maxWaitMs: 0 });
-        defer(() => timer(10).pipe(map(() => responseLike(201, { ...SAMPLE, 'x-daily-requests-left': '0' }))))
-          .pipe(throttleByHeaders(limiter, POST))
-          .subscribe();
         const out = { ms: Number.NaN };
-        asyncScheduler.schedule(() => (out.ms = limiter.resumeAt(POST) - now()), 20);
+        asyncScheduler.schedule(() => {
+          defer(() => timer(10).pipe(map(() => responseLike(201, { ...SAMPLE, 'x-daily-requests-left': '0' }))))
+            .pipe(throttleByHeaders(limiter, POST))
+            .subscribe();
+          asyncScheduler.schedule(() => (out.ms = limiter.resumeAt(POST) - now()), 20);
+        }, SENT);
         return out;
       }).ms;
-      // Read at 10 ms; the reset is told as a delay from then.
-      expect(resumeIn).toBeGreaterThanOrEqual(untilMidnight - 10);
-      expect(resumeIn).toBeLessThan(untilMidnight + 2000);
+      // Read at 20:00:00.010 of the virtual day: its midnight is 4 hours less 20 ms from the
+      // question, not 3.5 hours (the wall clock's midnight), nor a day (the window alone).
+      const untilVirtualMidnight = 4 * 3_600_000 - 20;
+      expect(resumeIn).toBeGreaterThanOrEqual(untilVirtualMidnight);
+      expect(resumeIn).toBeLessThan(untilVirtualMidnight + 2000);
     });
   });
 
