@@ -5,6 +5,7 @@
  */
 import type { AxiosAdapter, AxiosInstance, AxiosRequestConfig, InternalAxiosRequestConfig } from 'axios';
 import type { ResponseExtractor } from '../core/response.js';
+import { sharesAs } from '../core/sharing.js';
 import { toResponseLike } from './axiosResponse.js';
 
 /** axios's `getAdapter`: turns an adapter setting (`'http'`, `['xhr', 'http', 'fetch']`…) into a function. */
@@ -81,8 +82,11 @@ export function captureRaw(
     }
   };
   OUR_ADAPTERS.add(adapter);
-  const extract: ResponseExtractor = (x) =>
-    ('raw' in noted ? toResponseLike(noted.raw) : undefined) ?? toResponseLike(x);
+  // One per request, reading alike for every request of the instance: identical GETs still share.
+  const extract: ResponseExtractor = sharesAs(
+    (x) => ('raw' in noted ? toResponseLike(noted.raw) : undefined) ?? toResponseLike(x),
+    instance,
+  );
   const begin = (): void => {
     delete noted.raw;
   };

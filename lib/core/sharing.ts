@@ -1,5 +1,5 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
-import type { ResponseLike } from './response.js';
+import type { ResponseExtractor, ResponseLike } from './response.js';
 import { shareIdentity, type RequestInfo } from './request.js';
 import { hex, randomBytes } from './hmac.js';
 import { sha256Hex } from './sha256.js';
@@ -28,6 +28,21 @@ export interface CacheOptions {
   readonly maxBytes?: number | undefined;
 }
 
+/** Where {@link sharesAs} marks an extractor with what it shares as. */
+const SHARES_AS: unique symbol = Symbol('rx-ratelimit.sharesAs');
+
+/**
+ * @internal Marks `extract`, an extractor made for one request, as alike to every other marked
+ * with `identity`, when identical requests in flight are compared (by extractor, among other
+ * things: see `rateLimit`). For an adapter that makes one extractor per request to read that
+ * request's own raw answer, the same way for every request of one client: unmarked, no two of
+ * its requests would share. Returns `extract`.
+ */
+export function sharesAs<F extends ResponseExtractor>(extract: F, identity: object): F {
+  Object.defineProperty(extract, SHARES_AS, { value: identity });
+  return extract;
+}
+
 /** Longest `Cache-Control`, `Vary` or `Age` value read; a longer one (hostile, or broken) is not cached. */
 const MAX_DIRECTIVES_CHARS = 1024;
 
@@ -53,6 +68,12 @@ export class RequestSharing {
   bytes = 0;
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
   private salt: string | undefined = undefined;
+  /**
+   * A number per function (an extractor) that keys of requests in flight hold: held weakly, so
+   * an entry goes with its function, and numbered by this limiter, so nothing grows with what
+   * callers pass but the counter.
+   */
+  private functionIds: { readonly ids: WeakMap<object, number>; next: number } | undefined = undefined;
 
   constructor(
     readonly dedupe: boolean,
@@ -188,6 +209,22 @@ export class RequestSharing {
       this.cache?.delete(key);
       entry.stop?.();
     }
+  }
+
+  /**
+   * A number that stands for `fn` in keys (see {@link sharesAs}): the same for one function
+   * (or for functions that share as one), another for each other, never reused on this limiter.
+   */
+  idOf(fn: object): number {
+    const marked = (fn as { readonly [SHARES_AS]?: object })[SHARES_AS];
+    const target = marked ?? fn;
+    const table = (this.functionIds ??= { ids: new WeakMap(), next: 0 });
+    let id = table.ids.get(target);
+    if (id === undefined) {
+      id = ++table.next;
+      table.ids.set(target, id);
+    }
+    return id;
   }
 
   /** The request in flight under `key`. */

@@ -28,8 +28,9 @@ export class PacedRequest<T> extends Observable<T> implements PacedOwner<T> {
     /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
     readonly key: string | undefined = undefined,
     /**
-     * The key of the request in flight it may join: `key` and what decides how it ends (its
-     * retries). A joiner gets the answer the first one ends with, so two that would end
+     * The key of the request in flight it may join: `key` and everything that decides what its
+     * subscriber gets or how it ends (retries, reserve, priority, cost, extractor: `rateLimit`'s
+     * `joinKeyOf`). A joiner gets the answer the first one ends with, so two that would end
      * differently (one retries a 429, the other may not) are never joined.
      */
     readonly joinKey: string | undefined = key,
@@ -54,10 +55,8 @@ function subscribePaced(this: Observable<unknown>, subscriber: Subscriber<unknow
   }
   const joinKey = self.joinKey ?? key;
   const pending = sharing.dedupe ? (sharing.pending(joinKey) as PacedSubscription<unknown> | undefined) : undefined;
-  if (pending) {
-    limiter.noteSaved(info, 'in-flight');
-    return pending.join(subscriber, self);
-  }
+  // (`join` counts what it saves: a request that ended meanwhile is sent anew.)
+  if (pending) return pending.join(subscriber, self);
   const attempt = new PacedSubscription(self, subscriber);
   if (sharing.dedupe) sharing.track(joinKey, attempt);
   return attempt.start();

@@ -44,7 +44,7 @@ export interface PacedOwner<T> {
   readonly mode: number;
   /** The share key (`RequestSharing.keyOf`), with {@link SHARE}. */
   readonly key: string | undefined;
-  /** The key of the request in flight it may join (the share key and its retry rules). */
+  /** The key of the request in flight it may join (the share key and all that decides how it ends). */
   readonly joinKey: string | undefined;
 }
 
@@ -167,17 +167,23 @@ export class PacedSubscription<T> extends Waiter {
     }
   }
 
-  /** A subscriber joins this shared request (`owner`: the request it made); returns its teardown. */
-  join(subscriber: Subscriber<T>, owner: PacedOwner<T> = this.owner): TeardownLogic {
+  /**
+   * A subscriber joins this shared request (`owner`: the request it made, alike by its join
+   * key); returns its teardown.
+   */
+  join(subscriber: Subscriber<T>, owner: PacedOwner<T>): TeardownLogic {
     if (this.state !== RUNNING) {
-      // Ended: identical requests joining now start it again, together.
+      // Ended (its outcome is being handed out): identical requests joining now start it again,
+      // together, as the first of them made it: its own observable (its callbacks, its abort
+      // signal), not the ended one's. Nothing is saved by the first.
       const hub = this.hubOf();
       const again = hub.again;
-      if (again) return again.join(subscriber);
-      const fresh = new PacedSubscription(this.owner, subscriber);
+      if (again) return again.join(subscriber, owner);
+      const fresh = new PacedSubscription(owner, subscriber);
       hub.again = fresh;
       return fresh.start();
     }
+    owner.limiter.noteSaved(owner.info, 'in-flight');
     const hub = this.hubOf();
     hub.subscribers.push(subscriber);
     hub.owners.set(subscriber, owner);

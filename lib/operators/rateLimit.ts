@@ -4,7 +4,7 @@ import { isRetrySafe, type RequestInfo } from '../core/request.js';
 import { PacedRequest } from './pacedRequest.js';
 import { GUARD, NOTE, RETRY, SHARE } from './pacedSubscription.js';
 import type { RateLimitConfig } from './config.js';
-import { checkOperator, checkReserve, maxRetriesOf, retryNonIdempotentOf } from './policies.js';
+import { checkOperator, checkReserve, extractorOf, maxRetriesOf, retryNonIdempotentOf } from './policies.js';
 
 export type { RateLimitConfig } from './config.js';
 
@@ -29,6 +29,9 @@ const DEFAULTS: RateLimitConfig = Object.freeze({});
  * back without being a header (`ajax`'s `responseType` or `withCredentials`, `fromFetch`'s
  * `credentials` or `selector`) must be told too, as a made-up header in `headers` (they are only
  * compared, never sent) or in the `shareKey`, else requests that differ in it share one answer.
+ * A request joins one in flight only when it would end the same way: the same retry settings,
+ * reserve, priority, `cost` and `extractResponse` (the same function: one made anew for each
+ * call joins nothing).
  * Each subscriber gets its own copy, and the cache keeps one of its own: a
  * fetch `Response` is cloned; an axios, Angular, ajax or `ResponseLike` response is copied with
  * its body (JSON-like data, bytes, dates), so what one caller does to its response reaches no
@@ -64,12 +67,67 @@ export function rateLimit<T>(
   const key = limiter.sharing.keyOf(info);
   const retries = isRetrySafe(info, retryNonIdempotentOf(config)) ? RETRY : NOTE;
   const mode = GUARD | retries | (key !== undefined ? SHARE : 0);
-  // A request joins one in flight only if it would end the same: the same retries (a GET that
-  // may not be retried got the 429 a plain GET was to retry past), the same quota reserve.
   const joinKey =
-    key === undefined
-      ? undefined
-      : `${key}|${retries}|${maxRetries}|${(config.statuses ?? []).join(',')}|${config.reserve ?? 0}|${config.reservePriority ?? ''}|${info.priority ?? 0}`;
+    key !== undefined && limiter.sharing.dedupe
+      ? joinKeyOf(limiter, key, info, config, retries, maxRetries)
+      : undefined;
   // One Observable, whose subscriber runs guard, retry and throttle (pacedRequest.ts).
   return (source) => new PacedRequest(limiter, info, config, source, mode, key, joinKey);
+}
+
+/**
+ * The key under which a request joins an identical one in flight: its share key and everything
+ * else that decides what its subscriber gets or how it ends, since a joiner gets the answer the
+ * first one ends with. The same retries (a GET that may not be retried got the 429 a plain GET
+ * was to retry past) and retried statuses, the same quota reserve and priority, the same cost
+ * (a cheap GET must not fail with a costly one's `CostExceedsLimitError` or
+ * `QuotaExhaustedError`), and the same extractor, by identity: what it finds in the answer
+ * decides whether it is retried, a block, or the answer.
+ */
+function joinKeyOf(
+  limiter: Limiter,
+  key: string,
+  info: RequestInfo,
+  config: RateLimitConfig,
+  retries: number,
+  maxRetries: number,
+): string {
+  const statuses = config.statuses === undefined ? [429] : [...config.statuses].sort((a, b) => a - b);
+  return JSON.stringify([
+    key,
+    retries,
+    maxRetries,
+    statuses,
+    // As text: JSON reads `Infinity` and `-Infinity` (a `reservePriority`) both as null.
+    String(config.reserve ?? 0),
+    String(config.reservePriority ?? 1),
+    String(info.priority ?? 0),
+    costPart(info.cost),
+    info.costKey === undefined ? null : valuePart(info.costKey),
+    limiter.sharing.idOf(extractorOf(limiter, config)),
+  ]);
+}
+
+/**
+ * A request's own `cost` as it goes in a join key, bucket names sorted. A value that is no cost
+ * (it fails the request when it is queued) is read by its type only: it must not make the key
+ * throw, and such requests fail alike.
+ */
+function costPart(cost: unknown): unknown {
+  if (cost === undefined) return null;
+  if (typeof cost !== 'object' || cost === null || Array.isArray(cost)) return valuePart(cost);
+  try {
+    const costs = cost as Readonly<Record<string, unknown>>;
+    return Object.keys(costs)
+      .sort()
+      .map((name) => [name, valuePart(costs[name])]);
+  } catch {
+    // A getter that throws: so does the request, when it is queued.
+    return '?';
+  }
+}
+
+/** A number or string as text (`NaN` too, which JSON writes as null), anything else by its type. */
+function valuePart(value: unknown): string {
+  return typeof value === 'number' ? String(value) : typeof value === 'string' ? `"${value}"` : `?${typeof value}`;
 }
