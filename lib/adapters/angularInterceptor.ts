@@ -18,7 +18,7 @@ import { catchError, concat, defer, from, Observable, tap, throwError } from 'rx
 import type { Limiter } from '../core/limiter.js';
 import { checkRetryNonIdempotent, type RequestHeaders } from '../core/request.js';
 import { reportUnhandledError } from '../core/waiter.js';
-import { checkOperator } from '../operators/policies.js';
+import { checkOperator, checkReserve } from '../operators/policies.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import {
   RATE_LIMIT_COST,
@@ -154,10 +154,7 @@ export function buildInterceptor(
   checkMaxRetries(name, config.maxRetries);
   checkStatuses(name, config.statuses);
   checkRetryNonIdempotent(name, config.retryNonIdempotent);
-  const { reserve } = config;
-  if (reserve !== undefined && (typeof reserve !== 'number' || !Number.isInteger(reserve) || reserve < 0)) {
-    throw new TypeError(`${name}: option \`reserve\` must be a whole number >= 0, got ${shown(reserve)}`);
-  }
+  checkReserve(config, name);
   // What `rateLimit` checks of the rest when each request is made (`reservePriority`): a bad
   // value found then failed every request, long after the interceptor was created.
   checkOperator(name, {}, config);
@@ -354,13 +351,6 @@ function checkOptionNames(name: string, options: object): void {
   if (unknown.length > 0) {
     throw new TypeError(`${name}: unknown option ${unknown.map((key) => `\`${key.slice(0, 40)}\``).join(', ')}`);
   }
-}
-
-/** A bad option's value, for its error: a number or a short string as it is, else its type. */
-function shown(value: unknown): string {
-  if (typeof value === 'string')
-    return value.length > 20 ? `a string of ${value.length} characters` : JSON.stringify(value);
-  return typeof value === 'number' ? String(value) : typeof value;
 }
 
 /** `callback`, its throws reported on a later task instead of reaching the request it reports on. */

@@ -170,12 +170,9 @@ export function retryDecision(
 // ---- dailyQuotaGuard ----------------------------------------------------------------------
 
 /** Checks `reserve` (a `TypeError` naming it). */
-export function checkReserve(config: DailyQuotaGuardConfig): void {
+export function checkReserve(config: DailyQuotaGuardConfig, name = 'dailyQuotaGuard'): void {
   const reserve = config.reserve ?? 0;
-  if (!Number.isInteger(reserve) || reserve < 0) {
-    const got = typeof reserve === 'number' ? String(reserve) : typeof reserve;
-    throw new TypeError(`dailyQuotaGuard: option \`reserve\` must be a whole number >= 0, got ${got}`);
-  }
+  if (!Number.isInteger(reserve) || reserve < 0) badOption(name, 'reserve', 'a whole number >= 0', reserve);
 }
 
 /** Units of each quota bucket this request must leave (none at or above `reservePriority`). */

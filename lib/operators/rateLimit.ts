@@ -62,7 +62,7 @@ export function rateLimit<T>(
   // What the three operators check when they are made (same order, same TypeErrors).
   checkOperator('rateLimit', info, config);
   const maxRetries = maxRetriesOf(config);
-  checkReserve(config);
+  checkReserve(config, 'rateLimit');
   // The share key is made once per call of `rateLimit` (a hash of the URL and headers).
   const key = limiter.sharing.keyOf(info);
   const retries = isRetrySafe(info, retryNonIdempotentOf(config)) ? RETRY : NOTE;

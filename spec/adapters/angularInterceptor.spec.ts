@@ -162,7 +162,7 @@ describe('interceptor options, checked when it is created', () => {
     const cases: Array<[object, RegExp]> = [
       [{ retryNonIdempotent: 'false' }, /option `retryNonIdempotent` must be a boolean, got "false"/],
       [{ reserve: -5 }, /option `reserve` must be a whole number >= 0, got -5/],
-      [{ reserve: 'lots' }, /option `reserve` must be a whole number >= 0, got "lots"/],
+      [{ reserve: 'lots' }, /option `reserve` must be a whole number >= 0, got string/],
       [{ reservePriority: Number.NaN }, /option `reservePriority` must be a number, got NaN/],
       [{ maxRetry: 3 }, /unknown option `maxRetry`/],
     ];
