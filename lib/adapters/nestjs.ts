@@ -36,8 +36,11 @@ import {
   type Provider as NestProvider,
 } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
-import { checkHttpOptions, type HttpServiceClass, type TenantHttpOptions } from './nestjsHttp.js';
-import { LimiterRegistry, type RateLimitModuleOptions } from './nestjsRegistry.js';
+import * as z from 'zod/mini';
+import { parseOptions } from '../core/options.js';
+import { listOf } from '../core/schema.js';
+import { checkAll, checkHttpOptions, type HttpServiceClass, type TenantHttpOptions } from './nestjsHttp.js';
+import { LimiterRegistry, MODULE_OPTION_SHAPE, type RateLimitModuleOptions } from './nestjsRegistry.js';
 // Re-exported so that this entry's declarations load rx-ratelimit/axios's: its augmentation adds
 // `rateLimit` (priority, idempotencyKey…) to AxiosRequestConfig, which HttpService calls take.
 export type { AxiosRequestRateLimit } from './axios.js';
@@ -167,6 +170,31 @@ export type RateLimitModuleForRootOptions = RateLimitModuleOptions & RateLimitMo
 export type RateLimitModuleAsyncOptions = ConfigurableModuleAsyncOptions<RateLimitModuleOptions> &
   RateLimitModuleExtras;
 
+// Every option of the module's methods, so that a misspelt one fails when the module is declared
+// rather than leaving its setting at the default (`global: true`) or registering nothing
+// (`limiter: {…}`). Each limiter's and pool's options are createLimiter's and createLimiterPool's,
+// checked by them when the app boots; `httpOptions` are checked by checkHttpOptions.
+const fn = (what: string) => z.custom<unknown>((v) => typeof v === 'function', what);
+const list = (what: string) => z.custom<unknown>((v) => Array.isArray(v), what);
+const EXTRAS_SHAPE = {
+  isGlobal: z.optional(z.boolean()),
+  limiterNames: z.optional(listOf(z.string())),
+} satisfies Record<keyof RateLimitModuleExtras, z.ZodMiniType>;
+const FOR_ROOT_OPTIONS = z.strictObject({
+  ...MODULE_OPTION_SHAPE,
+  ...EXTRAS_SHAPE,
+} satisfies Record<keyof RateLimitModuleForRootOptions, z.ZodMiniType>);
+const FOR_ROOT_ASYNC_OPTIONS = z.strictObject({
+  imports: z.optional(list('an array of modules')),
+  useFactory: z.optional(fn('a function returning the options')),
+  useClass: z.optional(fn('a class with a create() method')),
+  // An injection token, as Nest reads it.
+  useExisting: z.optional(z.unknown()),
+  inject: z.optional(list('an array of injection tokens')),
+  provideInjectionTokensFrom: z.optional(list('an array of providers')),
+  ...EXTRAS_SHAPE,
+} satisfies Record<keyof RateLimitModuleAsyncOptions, z.ZodMiniType>);
+
 /**
  * Registers limiters by name. Provides and exports {@link LimiterRegistry} and, for each name,
  * the limiter under {@link getLimiterToken}`(name)`.
@@ -192,8 +220,13 @@ export type RateLimitModuleAsyncOptions = ConfigurableModuleAsyncOptions<RateLim
  * ```
  */
 export class RateLimitModule extends ConfigurableModuleClass {
-  /** Registers the given limiters; each name is injectable with {@link getLimiterToken}. */
+  /**
+   * Registers the given limiters; each name is injectable with {@link getLimiterToken}. An
+   * unknown option (`limiter`, `global`) throws a `TypeError` naming each at once; a bad limiter
+   * or pool option fails at bootstrap, naming the limiter or pool.
+   */
   static override forRoot(options: RateLimitModuleForRootOptions): DynamicModule {
+    parseOptions('RateLimitModule.forRoot', FOR_ROOT_OPTIONS, options);
     const names = [
       ...(options.limiterNames ?? []),
       ...Object.keys((options as Partial<RateLimitModuleOptions>).limiters ?? {}),
@@ -207,7 +240,8 @@ export class RateLimitModule extends ConfigurableModuleClass {
    * optionally a rate-limited `HttpService` for each under {@link getRateLimitedHttpToken}. It
    * registers nothing new, so feature modules never create a second limiter for a token: call
    * `forRoot` (or `forRootAsync`) once, with `isGlobal: true`, in the root module. A name the
-   * root module did not register fails at bootstrap with an error listing those it did.
+   * root module did not register fails at bootstrap with an error listing those it did; an
+   * unknown option, or a bad one in `httpOptions`, throws a `TypeError` naming each at once.
    *
    * ```ts
    * import { HttpModule, HttpService } from '@nestjs/axios';
@@ -226,12 +260,21 @@ export class RateLimitModule extends ConfigurableModuleClass {
    * ```
    */
   static forFeature(names: readonly string[], options: RateLimitFeatureOptions = {}): DynamicModule {
-    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
-      throw new TypeError('RateLimitModule.forFeature: `names` must be an array of limiter names');
-    }
+    const where = 'RateLimitModule.forFeature';
     // Checked here, as `names` are, rather than when the app boots and makes the services.
-    if (options.httpOptions !== undefined)
-      checkHttpOptions('RateLimitModule.forFeature: httpOptions', options.httpOptions);
+    checkAll(where, [
+      () => {
+        if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+          throw new TypeError(`${where}: \`names\` must be an array of limiter names`);
+      },
+      () => parseOptions(where, FEATURE_OPTIONS, options),
+      () => {
+        const httpOptions = (options as Partial<RateLimitFeatureOptions> | null)?.httpOptions;
+        if (httpOptions !== undefined) checkHttpOptions(`${where}: httpOptions`, httpOptions);
+      },
+    ]);
+    // `key` picks a pool's limiter; a limiter of its own has no other to pick.
+    const { key: _key, ...limiterHttpOptions } = options.httpOptions ?? {};
     const unique = [...new Set(names)];
     const limiters: NestProvider[] = unique.map((name) => ({
       provide: getLimiterToken(name),
@@ -247,7 +290,7 @@ export class RateLimitModule extends ConfigurableModuleClass {
             useFactory: (service: HttpService, registry: LimiterRegistry) =>
               registry.hasPool(name)
                 ? registry.tenantHttp(service, name, options.httpOptions ?? {})
-                : registry.http(service, name, options.httpOptions ?? {}),
+                : registry.http(service, name, limiterHttpOptions),
             inject: [http, LimiterRegistry],
           }));
     return {
@@ -261,8 +304,11 @@ export class RateLimitModule extends ConfigurableModuleClass {
   /**
    * Registers the limiters a factory returns (`useFactory`, `inject`, `imports`). Names listed
    * in `limiterNames` are injectable by token; every limiter is reachable through the registry.
+   * An unknown option of its own (`useFactroy`) throws a `TypeError` at once; one in what the
+   * factory returns fails at bootstrap, as `forRoot`'s do.
    */
   static override forRootAsync(options: RateLimitModuleAsyncOptions): DynamicModule {
+    parseOptions('RateLimitModule.forRootAsync', FOR_ROOT_ASYNC_OPTIONS, options);
     return super.forRootAsync(options);
   }
 }
@@ -270,6 +316,12 @@ export class RateLimitModule extends ConfigurableModuleClass {
 /** The module {@link RateLimitModule.forFeature} returns. */
 // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module
 export class RateLimitFeatureModule {}
+
+const FEATURE_OPTIONS = z.strictObject({
+  imports: z.optional(list('an array of modules')),
+  http: z.optional(fn('the HttpService class (of @nestjs/axios)')),
+  httpOptions: z.optional(z.unknown()),
+} satisfies Record<keyof RateLimitFeatureOptions, z.ZodMiniType>);
 
 /** Options of {@link RateLimitModule.forFeature}. */
 export interface RateLimitFeatureOptions {

@@ -8,6 +8,7 @@
  */
 import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
+import * as z from 'zod/mini';
 import {
   isBlockedError,
   isLimiterClosedError,
@@ -17,6 +18,7 @@ import {
   isRateLimitError,
   isRetryLimitError,
 } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 import { parseReset } from '../headers/reset.js';
 import { parseRetryAfter } from '../headers/retryAfter.js';
 import { toResponseLike } from './axios.js';
@@ -34,6 +36,18 @@ export interface RateLimitExceptionFilterOptions {
   /** The clock of `resumeAt` (the limiter's; virtual under `TestScheduler`). @default Date.now */
   readonly now?: () => number;
 }
+
+/** Every option, so that a misspelt one (`statusCode: 429`) fails instead of doing nothing. */
+const FILTER_OPTIONS = z.strictObject({
+  status: z.optional(z.custom<429 | 503>((v) => v === 429 || v === 503, '429 or 503')),
+  logger: z.optional(
+    z.custom<RateLimitExceptionFilterOptions['logger']>(
+      (v) => v === false || (typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function'),
+      'a logger with a `warn` method, or false',
+    ),
+  ),
+  now: z.optional(z.custom<() => number>((v) => typeof v === 'function', 'a function returning the time in ms')),
+} satisfies Record<keyof RateLimitExceptionFilterOptions, z.ZodMiniType>);
 
 /** The JSON body of a refusal: what happened upstream, and when to come back. */
 export interface RateLimitExceptionBody {
@@ -82,17 +96,14 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
   /**
    * `applicationRef`: the HTTP adapter, for a filter made with `new` (`app.useGlobalFilters(new
    * RateLimitExceptionFilter(app.get(HttpAdapterHost).httpAdapter))`); Nest gives it otherwise.
+   * `options` are checked here: an unknown name or a bad value throws a `TypeError` naming each.
    */
   constructor(
     applicationRef?: ConstructorParameters<typeof BaseExceptionFilter>[0],
     options: RateLimitExceptionFilterOptions = {},
   ) {
     super(applicationRef);
-    if (options.status !== undefined && options.status !== 429 && options.status !== 503) {
-      throw new TypeError(
-        `RateLimitExceptionFilter: option \`status\` must be 429 or 503, got ${String(options.status)}`,
-      );
-    }
+    parseOptions('RateLimitExceptionFilter', FILTER_OPTIONS, options);
     this.settings = options;
   }
 

@@ -6,8 +6,10 @@
 import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
 import { defer, Observable } from 'rxjs';
+import * as z from 'zod/mini';
 import type { Limiter } from '../core/limiter.js';
 import { safePath } from '../core/events.js';
+import { parseOptions } from '../core/options.js';
 import { LimiterPool } from '../core/pool.js';
 import { checkRetryNonIdempotent, isOneShotBody, shareIdentity, type RequestInfo } from '../core/request.js';
 import { checkOperator, checkReserve, maxRetriesOf } from '../operators/policies.js';
@@ -104,34 +106,79 @@ export function rateLimitedHttp(
   limiter: Limiter,
   options: RateLimitedHttpOptions = {},
 ): RateLimitedHttp {
-  checkHttpOptions('rateLimitedHttp', options);
+  checkHttpOptions('rateLimitedHttp', options, false);
   return { limiter, ...pacedHttp(httpService, () => limiter, options) };
 }
 
 /**
  * @internal Checks the settings of a paced `HttpService` when it is made, as `rateLimit` checks
  * them when each request starts (`where`: the function they were given to): a bad one would
- * otherwise pass here and then fail every request. `retryNonIdempotent: 'false'` from the
- * environment, `reserve: -5`, `maxRetries: -1` and `statuses: [42]` each throw a `TypeError`
- * naming the option.
+ * otherwise pass here and then fail every request. A misspelt name (`maxRetry`), and a `key`
+ * given where no pool reads it (`tenant: false`), would leave a setting at its default without
+ * a word; `retryNonIdempotent: 'false'` from the environment, `reserve: -5`, `maxRetries: -1` and
+ * `statuses: [42]` would fail every request. One `TypeError` names each of them.
  */
-export function checkHttpOptions(where: string, options: TenantHttpOptions): void {
+export function checkHttpOptions(where: string, options: TenantHttpOptions, tenant = true): void {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${where}: options must be an object`);
   const { priority, key, ...config } = options;
-  if (key !== undefined && typeof key !== 'function')
-    throw new TypeError(`${where}: option \`key\` must be a function`);
-  checkPriority(where, priority);
-  checkOperator(where, {}, config);
-  checkRetryNonIdempotent(where, config.retryNonIdempotent);
-  // Their errors name the operator that reads the option; the prefix names the call that gave it.
-  for (const check of [maxRetriesOf, checkReserve]) {
+  checkAll(where, [
+    () => parseOptions(where, tenant ? TENANT_HTTP_OPTIONS : HTTP_OPTIONS, options),
+    () => {
+      if (key !== undefined && typeof key !== 'function')
+        throw new TypeError(`${where}: option \`key\` must be a function`);
+    },
+    () => checkPriority(where, priority),
+    () => checkOperator(where, {}, config),
+    () => checkRetryNonIdempotent(where, config.retryNonIdempotent),
+    // Their errors name the operator that reads the option; the prefix names the call that gave it.
+    ...[maxRetriesOf, checkReserve].map((check) => () => {
+      try {
+        check(config);
+      } catch (error) {
+        if (error instanceof TypeError) throw new TypeError(`${where}: ${error.message}`, { cause: error });
+        throw error;
+      }
+    }),
+  ]);
+}
+
+/** Every option of {@link RateLimitedHttpOptions} (their values are checked on their own). */
+const HTTP_OPTION_SHAPE = {
+  priority: z.optional(z.unknown()),
+  maxRetries: z.optional(z.unknown()),
+  retryNonIdempotent: z.optional(z.unknown()),
+  statuses: z.optional(z.unknown()),
+  extractResponse: z.optional(z.unknown()),
+  reserve: z.optional(z.unknown()),
+  reservePriority: z.optional(z.unknown()),
+} satisfies Record<keyof RateLimitedHttpOptions, z.ZodMiniType>;
+const HTTP_OPTIONS = z.strictObject(HTTP_OPTION_SHAPE);
+const TENANT_HTTP_OPTIONS = z.strictObject({
+  ...HTTP_OPTION_SHAPE,
+  key: z.optional(z.unknown()),
+} satisfies Record<keyof TenantHttpOptions, z.ZodMiniType>);
+
+/**
+ * @internal Runs every check of one call's options and throws one `TypeError` that names every
+ * bad option (`where`: the call, each check's message less that prefix), rather than the first
+ * only; a single failure is thrown as it is. Anything but a `TypeError` goes on at once.
+ */
+export function checkAll(where: string, checks: ReadonlyArray<() => void>): void {
+  const errors: TypeError[] = [];
+  for (const check of checks) {
     try {
-      check(config);
+      check();
     } catch (error) {
-      if (error instanceof TypeError) throw new TypeError(`${where}: ${error.message}`, { cause: error });
-      throw error;
+      if (!(error instanceof TypeError)) throw error;
+      errors.push(error);
     }
   }
+  const [first] = errors;
+  if (first === undefined) return;
+  if (errors.length === 1) throw first;
+  const prefix = `${where}: `;
+  const each = errors.map((e) => (e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message));
+  throw new TypeError(`${where}: ${each.join('; ')}`, { cause: first });
 }
 
 /** Options of {@link tenantHttp}. */
@@ -139,11 +186,12 @@ export interface TenantHttpOptions extends RateLimitedHttpOptions {
   /**
    * The pool key of a call: the credential it is sent with, so the budget paced is the one the
    * provider counts, whichever tenant the code meant. Runs for each call, with the config as
-   * passed (the instance's default headers are not in it). A call for which it returns
-   * `undefined` or `''` fails with a `TypeError` before anything is sent.
-   * @default the token itself, as `pool.get(token)` takes it: the `Authorization` header less
-   * its scheme (`Bearer`, `Token`, `Basic`…), else `x-api-token`, else the `api_token` query
-   * parameter; trimmed
+   * passed (the instance's defaults are not in it). A call for which it returns `undefined` or
+   * `''` fails with a `TypeError` before anything is sent.
+   * @default the token itself, as `pool.get(token)` takes it, as axios will send it (the call's
+   * config over the instance's defaults): the `Authorization` header less its scheme (`Bearer`,
+   * `Token`, `Basic`…) or the basic credentials of `auth`, else `x-api-token`, else the
+   * `api_token` query parameter; trimmed
    */
   readonly key?: (config: AxiosRequestConfig) => string | undefined;
 }
@@ -164,11 +212,16 @@ export interface TenantHttp extends Omit<RateLimitedHttp, 'limiter'> {
  *
  * The key is the token itself, without the `Authorization` header's scheme: `Bearer t`,
  * `bearer t` and `pool.get('t')` in other code (a job, a webhook handler) are one limiter, so a
- * pause one of them sees holds for the others. A call that gives its credential header (or
+ * pause one of them sees holds for the others; `auth: { username, password }` is the key of the
+ * `Basic` header axios makes of it. It is read where axios reads it: the call's config and the
+ * axios instance's defaults (`headers`, their `common` and per-method entries, `auth`,
+ * `params`), the call's over the instance's. A call that gives its credential header (or
  * `api_token`) twice with different values, in two cases of the name, in `headers.common` or
- * the method's headers, or as a list, fails with a `TypeError` before anything is sent: which
- * value axios sends then depends on how its version merges them, and pacing by one tenant's
- * budget while sending another's credential is what the key exists to prevent.
+ * the method's headers, as a list, or beside `auth`, fails with a `TypeError` before anything
+ * is sent, as does one whose value axios would replace with a default's (a default `auth`, a
+ * default header over the call's `common` one): pacing by one tenant's budget while sending
+ * another's credential is what the key exists to prevent. The key is only ever shown as its
+ * keyed hash.
  *
  * ```ts
  * import type { HttpService } from '@nestjs/axios';
@@ -196,11 +249,12 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
     let found: unknown;
     if (key) found = key(cfg);
     else {
-      const read = credentialOf(cfg, method);
+      const read = credentialOf(httpService.axiosRef as AxiosInstanceLike | undefined, cfg, method);
       if (typeof read === 'object') {
         throw new TypeError(
-          `tenantHttp: ${call} gives ${read.twice} twice with different values; which one axios would send ` +
-            'depends on how it merges them, so the call is not sent',
+          `tenantHttp: ${call} gives ${read.twice} twice with different values (between its config, \`auth\` and ` +
+            "the axios instance's defaults); the call is not sent, so that it is never paced by one credential's " +
+            'budget and sent with another',
         );
       }
       found = read;
@@ -208,7 +262,9 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
     if (typeof found !== 'string' || found === '') {
       throw new TypeError(
         `tenantHttp: no tenant key for ${call}` +
-          (key ? ': options.key returned none' : ': it carries no Authorization, x-api-token or api_token'),
+          (key
+            ? ': options.key returned none'
+            : ": it carries no Authorization (header or `auth`), x-api-token or api_token, in its config or the axios instance's defaults"),
       );
     }
     return pool.get(found);
@@ -216,21 +272,79 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
   return { pool, ...pacedHttp(httpService, pick, rest) };
 }
 
+/** The parts of `HttpService.axiosRef` read to find a call's credential (a mock may have none). */
+interface AxiosInstanceLike {
+  readonly defaults?: { readonly headers?: unknown; readonly auth?: unknown } | undefined;
+  readonly getUri?: ((config: AxiosRequestConfig) => string) | undefined;
+}
+
 /**
- * The credential a call carries, as code elsewhere passes it to `pool.get`: the token of its
- * `Authorization` header, else `x-api-token`, else `api_token` in its params or URL. `twice`
- * names the one given with two different values.
+ * A value given for a credential, and where: axios sends, of the values given in one config (the
+ * call's, or the instance's defaults), `auth` over the header itself over the method's default
+ * headers over `common` ones; between the two, the call's over the defaults' at the same rank.
  */
-function credentialOf(config: AxiosRequestConfig, method: string): string | undefined | { readonly twice: string } {
-  const headers: unknown = config.headers;
+interface Given {
+  readonly value: string;
+  readonly rank: number;
+}
+
+const RANK_COMMON = 0;
+const RANK_METHOD = 1;
+const RANK_HEADER = 2;
+const RANK_AUTH = 3;
+
+/**
+ * The credential a call carries, as axios will send it and as code elsewhere passes it to
+ * `pool.get`: the token of its `Authorization` (the header, or the basic credentials of `auth`),
+ * else `x-api-token`, else `api_token` in its URL. Each is read from the call's config and from
+ * the instance's defaults (`headers`, their `common` and per-method buckets, `auth`, `params`,
+ * `baseURL`), merged as axios merges them. `twice` names the one given with two different values.
+ */
+function credentialOf(
+  instance: AxiosInstanceLike | undefined,
+  config: AxiosRequestConfig,
+  method: string,
+): string | undefined | { readonly twice: string } {
   const m = method.toLowerCase();
-  const authorization = oneValue(headerValues(headers, 'authorization', m).map(withoutScheme));
+  const defaults = instance?.defaults;
+  // axios takes `auth` from the config, else from the defaults: a `null` one in the config means none.
+  const ownAuth = basicAuthOf(config.auth);
+  const defaultAuth = config.auth === undefined ? basicAuthOf(defaults?.auth) : [];
+  // With `auth`, axios drops the `Authorization` header: one unset there (`null`) is no conflict.
+  const withAuth = ownAuth.length + defaultAuth.length > 0;
+  const headers = (from: unknown): Given[] =>
+    headerValues(from, 'authorization', m)
+      .map((g) => ({ value: withoutScheme(g.value), rank: g.rank }))
+      .filter((g) => !withAuth || g.value !== '');
+  const authorization = sentValue(
+    [...ownAuth, ...headers(config.headers)],
+    [...defaultAuth, ...headers(defaults?.headers)],
+  );
   if (authorization !== undefined)
     return typeof authorization === 'object' ? { twice: 'Authorization' } : authorization;
-  const apiToken = oneValue(headerValues(headers, 'x-api-token', m));
+  const apiToken = sentValue(
+    headerValues(config.headers, 'x-api-token', m),
+    headerValues(defaults?.headers, 'x-api-token', m),
+  );
   if (apiToken !== undefined) return typeof apiToken === 'object' ? { twice: 'x-api-token' } : apiToken;
-  const query = oneValue(queryValues(config, 'api_token'));
+  const query = oneValue(queryValues(instance, config, 'api_token'));
   return typeof query === 'object' ? { twice: 'api_token' } : query;
+}
+
+/**
+ * The one value axios sends of those the call (`own`) and the instance's defaults give: the
+ * call's, unless a default of a higher rank (a default header over the call's `common` one, a
+ * default `auth` over the call's header) says otherwise, which axios would send instead of what
+ * the call meant: that is a conflict, as two values in one config are.
+ */
+function sentValue(own: readonly Given[], defaults: readonly Given[]): string | undefined | { readonly twice: true } {
+  if (own.length === 0) return oneValue(defaults.map((g) => g.value));
+  const mine = oneValue(own.map((g) => g.value));
+  if (typeof mine === 'object') return mine;
+  const top = Math.max(...own.map((g) => g.rank));
+  const over = defaults.filter((g) => g.rank > top).map((g) => g.value);
+  if (over.length > 0 && typeof oneValue([...over, mine ?? '']) === 'object') return { twice: true };
+  return mine;
 }
 
 /**
@@ -245,6 +359,22 @@ function oneValue(values: readonly string[]): string | undefined | { readonly tw
 }
 
 /**
+ * The credentials of axios's `auth` (`{ username, password }`) as the `Authorization: Basic`
+ * header axios sends for it carries them, base64 of UTF-8 `username:password` (Node's http, and
+ * axios in browsers for ASCII), so that `auth` and that header are one key; none for no `auth`.
+ * axios sends it in place of any `Authorization` header.
+ */
+function basicAuthOf(auth: unknown): Given[] {
+  if (typeof auth !== 'object' || auth === null) return [];
+  const { username, password } = auth as { username?: unknown; password?: unknown };
+  // As axios joins them: a missing (or falsy) part is empty.
+  const text = `${String(username || '')}:${String(password || '')}`;
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return [{ value: btoa(binary), rank: RANK_AUTH }];
+}
+
+/**
  * An `Authorization` value less its scheme: `Bearer t`, `bearer t` and `Token t` give `t`, and
  * `Basic dXNlcjpwdw==` its base64 credentials. The scheme says how the credential is sent, not
  * whose it is (and is case-insensitive, RFC 9110 §11.1); a value of one word is a bare token.
@@ -254,23 +384,23 @@ function withoutScheme(value: string): string {
 }
 
 /**
- * Every value `headers` gives the header `name` (lower case) for a call of `method`: under
- * each case of the name, in `common` and in the method's own entry (axios merges both in), and
- * each item of a list. `null`, `false` and `''` (axios sends no such header) read as `''`, so
- * that one next to a credential is a conflict; `undefined` is no value.
+ * Every value `headers` gives the header `name` (lower case) for a call of `method`, with its
+ * rank: under each case of the name, in `common` and in the method's own entry (axios merges both
+ * in), and each item of a list. `null`, `false` and `''` (axios sends no such header) read as
+ * `''`, so that one next to a credential is a conflict; `undefined` is no value.
  */
-function headerValues(headers: unknown, name: string, method: string): string[] {
+function headerValues(headers: unknown, name: string, method: string): Given[] {
   if (typeof headers !== 'object' || headers === null) return [];
-  const out: string[] = [];
-  const addOne = (value: unknown): void => {
-    if (value === null || value === false) out.push('');
+  const out: Given[] = [];
+  const addOne = (value: unknown, rank: number): void => {
+    if (value === null || value === false) out.push({ value: '', rank });
     else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || value === true)
-      out.push(String(value));
+      out.push({ value: String(value), rank });
   };
   // A list is sent as one header line per item.
-  const add = (value: unknown): void => {
-    if (Array.isArray(value)) for (const v of value as unknown[]) addOne(v);
-    else if (value !== undefined) addOne(value);
+  const add = (value: unknown, rank = RANK_HEADER): void => {
+    if (Array.isArray(value)) for (const v of value as unknown[]) addOne(v, rank);
+    else if (value !== undefined) addOne(value, rank);
   };
   if (headers instanceof Map || Array.isArray(headers)) {
     for (const e of headers as Iterable<unknown>) {
@@ -289,13 +419,27 @@ function headerValues(headers: unknown, name: string, method: string): string[] 
   for (const [k, v] of Object.entries(headers)) {
     if (k.toLowerCase() === name) add(v);
     else if ((k === 'common' || k === method) && typeof v === 'object' && v !== null && !Array.isArray(v))
-      for (const [k2, v2] of Object.entries(v as object)) if (k2.toLowerCase() === name) add(v2);
+      for (const [k2, v2] of Object.entries(v as object))
+        if (k2.toLowerCase() === name) add(v2, k === 'common' ? RANK_COMMON : RANK_METHOD);
   }
   return out;
 }
 
-/** Every value of the query parameter `name` in the call's `params` and in its URL. */
-function queryValues(config: AxiosRequestConfig, name: string): string[] {
+/**
+ * Every value of the query parameter `name` in the URL axios sends: the instance's `getUri`
+ * (`baseURL`, the URL, and the config's `params` merged over the defaults', as axios merges and
+ * serializes them); without an instance (a mock), the call's `params` and URL.
+ */
+function queryValues(instance: AxiosInstanceLike | undefined, config: AxiosRequestConfig, name: string): string[] {
+  if (instance && typeof instance.getUri === 'function') {
+    let uri: string | undefined;
+    try {
+      uri = instance.getUri(config);
+    } catch {
+      // A params serializer that throws: axios fails the same way when it sends, so nothing is.
+    }
+    return uri === undefined ? [] : searchValues(uri, name);
+  }
   const out: string[] = [];
   const params = config.params as unknown;
   if (params instanceof URLSearchParams) out.push(...params.getAll(name));
@@ -304,15 +448,19 @@ function queryValues(config: AxiosRequestConfig, name: string): string[] {
     const v = (params as Record<string, unknown>)[name];
     if (typeof v === 'string' || typeof v === 'number') out.push(String(v));
   }
-  const url = config.url;
-  if (typeof url === 'string' && url.includes(`${name}=`)) {
-    try {
-      out.push(...new URL(url, 'http://localhost').searchParams.getAll(name));
-    } catch {
-      // Not a URL: no credential in it.
-    }
-  }
+  if (typeof config.url === 'string') out.push(...searchValues(config.url, name));
   return out;
+}
+
+/** Every value of the query parameter `name` in `url` (none when it is not a URL). */
+function searchValues(url: string, name: string): string[] {
+  if (!url.includes(`${name}=`)) return [];
+  try {
+    return new URL(url, 'http://localhost').searchParams.getAll(name);
+  } catch {
+    // Not a URL: no credential in it.
+    return [];
+  }
 }
 
 /** The methods of a paced `HttpService`, each call's limiter chosen by `pick`. */

@@ -5,11 +5,12 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
 import { combineLatest, map, of, type Observable } from 'rxjs';
+import * as z from 'zod/mini';
 import type { Limiter } from '../core/limiter.js';
 import { createLimiterPool, LimiterPool } from '../core/pool.js';
 import type { LimiterPoolOptions } from '../core/poolOptions.js';
 import { shareLimiter, type SharedLimiter } from '../core/registry.js';
-import type { LimiterOptions } from '../core/options.js';
+import { parseOptions, type LimiterOptions } from '../core/options.js';
 import type { LimiterSnapshot } from '../core/state.js';
 import { isLimiter } from './common.js';
 import {
@@ -48,6 +49,33 @@ export interface RateLimitModuleOptions {
   readonly pools?: Readonly<Record<string, LimiterPoolOptions | LimiterPool>>;
 }
 
+/** What `limiters` and `pools` must be: an object by name (each entry is checked when it is made). */
+const byName = (what: string) =>
+  z.custom<object>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), what);
+
+/**
+ * @internal The options of the module, what `forRoot` takes besides its extras and what the
+ * `forRootAsync` factory returns, for a `strictObject`: every name, so that a misspelt one
+ * (`limiter`, `pool`) fails instead of registering nothing.
+ */
+export const MODULE_OPTION_SHAPE = {
+  limiters: z.optional(byName('an object of limiters or limiter options by name')),
+  pools: z.optional(byName('an object of limiter pools or pool options by name')),
+} satisfies Record<keyof RateLimitModuleOptions, z.ZodMiniType>;
+
+/** An extra of `forRootAsync` returned by its factory, where it does nothing. */
+const misplaced = z.custom<never>(
+  () => false,
+  'given to forRootAsync itself, beside `useFactory`, not in the options the factory returns',
+);
+
+/** The registry's options; the module's extras are refused with where they belong. */
+const REGISTRY_OPTIONS = z.strictObject({
+  ...MODULE_OPTION_SHAPE,
+  isGlobal: z.optional(misplaced),
+  limiterNames: z.optional(misplaced),
+});
+
 /**
  * Every limiter the module registered, by name. Inject it by its class
  * (`inject: [LimiterRegistry]`, or as a constructor parameter with decorator metadata).
@@ -68,17 +96,10 @@ export class LimiterRegistry implements OnApplicationShutdown {
 
   /** Made by {@link RateLimitModule} from its options; inject it rather than constructing it. */
   constructor(options: RateLimitModuleOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError('RateLimitModule: options must be an object with `limiters`');
-    }
-    const defs: unknown = options.limiters ?? {};
-    if (typeof defs !== 'object' || defs === null || Array.isArray(defs)) {
-      throw new TypeError('RateLimitModule: `limiters` must be an object of limiters or limiter options by name');
-    }
-    const poolDefs: unknown = options.pools ?? {};
-    if (typeof poolDefs !== 'object' || poolDefs === null || Array.isArray(poolDefs)) {
-      throw new TypeError('RateLimitModule: `pools` must be an object of limiter pools or pool options by name');
-    }
+    // Each limiter's and pool's options are checked when it is made (createLimiter's own check).
+    parseOptions('RateLimitModule', REGISTRY_OPTIONS, options);
+    const defs: object = options.limiters ?? {};
+    const poolDefs: object = options.pools ?? {};
     try {
       for (const [name, def] of Object.entries(poolDefs as Record<string, LimiterPoolOptions | LimiterPool>)) {
         if (Object.hasOwn(defs, name)) {
