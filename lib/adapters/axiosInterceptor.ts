@@ -11,7 +11,7 @@ import { isResendable, withRetryCost } from '../core/resend.js';
 import type { ResponseLike } from '../core/response.js';
 import { fullUrl } from './axiosRequest.js';
 import { toResponseLike } from './axiosResponse.js';
-import type {} from './axiosSettings.js';
+import { rateLimitSettingsError } from './axiosSettings.js';
 import { OUR_ADAPTERS, resolveAdapter } from './axiosTransport.js';
 import {
   abortReason,
@@ -216,6 +216,8 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
   const wrap = (setting: unknown): AxiosAdapter => {
     const adapter: AxiosAdapter = async (config) => {
       const send = await resolveAdapter(setting, config, instance);
+      const bad = disposed ? undefined : rateLimitSettingsError('rateLimitInterceptor', config.rateLimit);
+      if (bad) throw bad;
       if (disposed || config.rateLimit?.skip) return send(config);
       return gated(send, config);
     };

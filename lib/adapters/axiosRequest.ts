@@ -7,7 +7,7 @@ import { defer, Observable } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
 import { isOneShotBody, type RequestInfo } from '../core/request.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
-import type {} from './axiosSettings.js';
+import { rateLimitSettingsError } from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
@@ -106,6 +106,8 @@ export function rateLimitedRequest<T = unknown, D = unknown>(
 ): Observable<AxiosResponse<T, D>> {
   const { priority, idempotencyKey, retry, shareKey, ...rest } = opts;
   checkPriority('rateLimitedRequest', priority);
+  const bad = rateLimitSettingsError('rateLimitedRequest', config.rateLimit);
+  if (bad) throw bad;
   const defaults = axiosInstance.defaults;
   const method = (config.method ?? defaults.method ?? 'get').toLowerCase();
   const defaultHeaders = defaults.headers as unknown as Record<string, unknown> | undefined;

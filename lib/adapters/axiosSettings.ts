@@ -6,7 +6,8 @@
 /**
  * Per-request settings, given as `rateLimit` in an axios request config and read by the
  * interceptors of {@link attachRateLimiter}. All optional. Importing `rx-ratelimit/axios` adds
- * the field to axios's `AxiosRequestConfig` type.
+ * the field to axios's `AxiosRequestConfig` type. A name it does not take (`skp`), or a `skip` or
+ * `shareKey` of another type, fails the request with a `TypeError` naming it; nothing is sent.
  *
  * ```ts
  * import type { AxiosInstance } from 'axios';
@@ -39,6 +40,44 @@ export interface AxiosRequestRateLimit {
    * `false` for `responseType: 'stream'` and for a request with `data`
    */
   readonly shareKey?: string | false;
+}
+
+/** Every name {@link AxiosRequestRateLimit} takes. */
+const SETTINGS: ReadonlySet<string> = new Set<keyof AxiosRequestRateLimit>([
+  'priority',
+  'idempotencyKey',
+  'retry',
+  'skip',
+  'cost',
+  'shareKey',
+]);
+
+/**
+ * @internal What is wrong with a request's `config.rateLimit` (`where`: the API that read it), as
+ * a `TypeError` naming it, or `undefined`. A misspelled name (`skp`, `sharekey: false`) is not
+ * ignored: it would send the request as if the setting were not there. The values the limiter
+ * reads itself (`priority`, `cost`, `retry`, `idempotencyKey`) are checked when it queues the
+ * request; `skip` and `shareKey`, which decide before that, here.
+ */
+export function rateLimitSettingsError(where: string, settings: unknown): TypeError | undefined {
+  if (settings === undefined) return undefined;
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings))
+    return new TypeError(`${where}: \`config.rateLimit\` must be an object, got ${kindOf(settings)}`);
+  const unknown = Object.keys(settings).filter((name) => !SETTINGS.has(name));
+  if (unknown.length > 0) {
+    const names = unknown.slice(0, 5).map((name) => `\`${name.slice(0, 40)}\``);
+    return new TypeError(`${where}: \`config.rateLimit\` has unknown option ${names.join(', ')}`);
+  }
+  const { skip, shareKey } = settings as { readonly skip?: unknown; readonly shareKey?: unknown };
+  if (skip !== undefined && typeof skip !== 'boolean')
+    return new TypeError(`${where}: \`config.rateLimit.skip\` must be a boolean, got ${kindOf(skip)}`);
+  if (shareKey !== undefined && shareKey !== false && typeof shareKey !== 'string')
+    return new TypeError(`${where}: \`config.rateLimit.shareKey\` must be a string or false, got ${kindOf(shareKey)}`);
+  return undefined;
+}
+
+function kindOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
 
 declare module 'axios' {

@@ -5,7 +5,7 @@
  */
 import type { HttpService } from '@nestjs/axios';
 import type { AxiosRequestConfig, AxiosResponse } from 'axios';
-import { defer, Observable } from 'rxjs';
+import { defer, Observable, throwError } from 'rxjs';
 import * as z from 'zod/mini';
 import type { Limiter } from '../core/limiter.js';
 import { safePath } from '../core/events.js';
@@ -15,7 +15,7 @@ import { checkRetryNonIdempotent, isOneShotBody, shareIdentity, type RequestInfo
 import { checkOperator, checkReserve, maxRetriesOf } from '../operators/policies.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
 import { withIdempotencyKey } from './axiosRequest.js';
-import type {} from './axiosSettings.js';
+import { rateLimitSettingsError } from './axiosSettings.js';
 import { captureRaw } from './axiosTransport.js';
 import {
   axiosCancelSignal,
@@ -476,6 +476,8 @@ function pacedHttp(
     cfg: AxiosRequestConfig,
     send: (c: AxiosRequestConfig) => Observable<AxiosResponse<T>>,
   ): Observable<AxiosResponse<T>> => {
+    const bad = rateLimitSettingsError('rateLimitedHttp', cfg.rateLimit);
+    if (bad) return throwError(() => bad);
     if (cfg.rateLimit?.skip) return send(cfg);
     // The limiter is chosen at subscription (a pool's may have been evicted since the call), and
     // a call with no tenant key errors the observable, as any failed request does.

@@ -558,6 +558,34 @@ describe('attachRateLimiter', () => {
     expect(() => rateLimitInterceptor(fastLimiter(), { priority: Number.NaN })).toThrow(/`priority`/);
   });
 
+  it('a misspelled or mistyped config.rateLimit setting fails the request, naming it; nothing is sent', async () => {
+    const { adapter, calls } = fakeAdapter(() => ok);
+    const client = axios.create({ adapter });
+    attachRateLimiter(client, fastLimiter());
+    for (const [rateLimit, message] of [
+      [{ skp: true }, /rateLimitInterceptor: `config.rateLimit` has unknown option `skp`/],
+      [{ sharekey: false, retyr: false }, /unknown option `sharekey`, `retyr`/],
+      [{ skip: 'yes' }, /`config.rateLimit.skip` must be a boolean, got string/],
+      ['fast', /`config.rateLimit` must be an object, got string/],
+    ] as const) {
+      const r = await settle(client.get('/x', { rateLimit: rateLimit as never }));
+      expect(r.ok).toBe(false);
+      expect((r as { error: Error }).error).toBeInstanceOf(TypeError);
+      expect((r as { error: Error }).error.message).toMatch(message);
+    }
+    expect(calls).toHaveLength(0);
+    // Every setting it documents still goes.
+    await client.get('/x', { rateLimit: { priority: 1, retry: false, cost: 1, shareKey: 'x', idempotencyKey: 'k' } });
+    await client.get('/x', { rateLimit: { skip: true } });
+    expect(calls).toHaveLength(2);
+    expect(() =>
+      rateLimitedRequest(fastLimiter(), client, { url: '/x', rateLimit: { shareky: 'x' } as never }),
+    ).toThrow(/rateLimitedRequest: `config.rateLimit` has unknown option `shareky`/);
+    expect(() => rateLimitedRequest(fastLimiter(), client, { url: '/x', rateLimit: { shareKey: 3 } as never })).toThrow(
+      /`config.rateLimit.shareKey` must be a string or false, got number/,
+    );
+  });
+
   it('without an instance, rateLimitInterceptor reads 429s but does not retry them', async () => {
     const { adapter, calls, thrown } = fakeAdapter(() => limited('1'));
     const client = axios.create({ adapter });

@@ -229,6 +229,24 @@ describe('NestJS rateLimitedHttp: one caller’s abort ends only its own call', 
   });
 });
 
+describe('NestJS: a request’s own config.rateLimit is checked', () => {
+  it('a misspelled setting fails that request with a TypeError naming it, and nothing is sent', async () => {
+    const { http, sent } = upstream({ delayMs: 1 });
+    const limiter = createLimiter({ provider: providers.generic(), key: 'request-settings-check' });
+    const paced = rateLimitedHttp(http, limiter);
+    const error = await firstValueFrom(paced.get('/v1/deals', { rateLimit: { skp: true } as never })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(/rateLimitedHttp: `config.rateLimit` has unknown option `skp`/);
+    expect(sent).toHaveLength(0);
+    await firstValueFrom(paced.get('/v1/deals', { rateLimit: { skip: true } }));
+    await firstValueFrom(paced.get('/v1/deals', { rateLimit: { priority: 2, shareKey: false } }));
+    expect(sent).toHaveLength(2);
+    await limiter.close();
+  });
+});
+
 describe('NestJS: the settings of a paced HttpService are checked when it is made', () => {
   const bad: Array<[string, TenantHttpOptions, RegExp]> = [
     [
