@@ -225,7 +225,10 @@ export class Permits {
     const now = host.now();
     let reading: ResponseReading;
     try {
-      reading = host.provider.read(response, info, now);
+      // The calendar (the scheduler's time: the wall clock, or virtual), not the limiter's clock,
+      // which is monotonic and may be hours from it after a machine slept: a reset at midnight
+      // is found on the calendar, and its delay counted on the limiter's clock.
+      reading = host.provider.read(response, info, host.scheduler.now());
     } catch {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };

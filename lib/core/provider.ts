@@ -124,12 +124,13 @@ export interface Provider {
   /** The buckets `request` counts against; it is admitted only when all have room. */
   buckets(request: RequestInfo): readonly BucketSpec[];
   /**
-   * What `response` (to `request`) says about limits. Must not throw. `now`: the limiter's clock
-   * (epoch ms; virtual under a `TestScheduler`) as it reads the response, for a reset the
-   * response does not place in time itself (a daily budget that resets at midnight, read from
-   * an answer without a `Date`, which browsers hide from cross-origin scripts): tell such a reset
-   * as a delay from `now` (`{ inMs }`), which the limiter counts on the same clock. Absent when
-   * the caller has no limiter (a probe): the wall clock's then.
+   * What `response` (to `request`) says about limits. Must not throw. `now`: the calendar time
+   * (epoch ms) as the limiter reads the response, from its scheduler (the wall clock, or virtual
+   * time under a `TestScheduler`), for a reset the response does not place in time itself (a
+   * daily budget that resets at midnight, read from an answer without a `Date`, which browsers
+   * hide from cross-origin scripts): tell such a reset as a delay from `now` (`{ inMs }`), which
+   * the limiter counts from this response. Absent when the caller has no limiter (a probe):
+   * `Date.now()` then.
    */
   read(response: ResponseLike, request: RequestInfo, now?: number): ResponseReading;
   /**

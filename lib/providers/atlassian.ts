@@ -138,13 +138,13 @@ function reasonOf(value: string | undefined): Reason | undefined {
 /**
  * The end of the quota window the server's `Date` falls in: windows of `windowMs` (an hour unless
  * the policy's `w` says otherwise) aligned to the epoch, so the top of the next UTC hour. Without
- * a `Date` (browsers hide it from cross-origin scripts), the window the limiter's clock falls in,
- * told as a delay from it.
+ * a `Date` (browsers hide it from cross-origin scripts), the window the calendar time the limiter
+ * gives falls in, told as a delay from it.
  */
-function nextHour(res: ResponseLike, localNow: number | undefined, windowMs = HOUR_MS): ResetValue {
+function nextHour(res: ResponseLike, calendarNow: number | undefined, windowMs = HOUR_MS): ResetValue {
   const date = parseHttpDate(res.header('date'));
   if (date !== undefined) return { at: (Math.floor(date / windowMs) + 1) * windowMs };
-  const now = localNow ?? Date.now();
+  const now = calendarNow ?? Date.now();
   return { inMs: (Math.floor(now / windowMs) + 1) * windowMs - now };
 }
 

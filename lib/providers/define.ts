@@ -13,7 +13,7 @@ export interface ProviderDefinition {
   readonly buckets: readonly BucketSpec[] | ((request: RequestInfo) => readonly BucketSpec[]);
   /**
    * Reads one response. A throw is caught and treated as a response that says nothing. `now`:
-   * the limiter's clock, for a reset the response does not place in time (see `Provider.read`).
+   * the calendar time, for a reset the response does not place in time (see `Provider.read`).
    */
   readonly read: (response: ResponseLike, request: RequestInfo, now?: number) => ResponseReading;
   /**

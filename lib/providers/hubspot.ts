@@ -220,15 +220,15 @@ export function hubspot(options: HubspotOptions = {}): Provider {
 
   /**
    * The next midnight in the account's zone: after the server's `Date`, or without one (browsers
-   * hide it from cross-origin scripts) after the limiter's clock, told as a delay from it.
+   * hide it from cross-origin scripts) after the calendar time the limiter gives, told as a delay.
    */
-  function dailyReset(res: ResponseLike, localNow: number | undefined): ResetValue | undefined {
+  function dailyReset(res: ResponseLike, calendarNow: number | undefined): ResetValue | undefined {
     const date = parseHttpDate(res.header('date'));
     if (date !== undefined) {
       const at = midnightAfter(date, format);
       return at === undefined ? undefined : { at };
     }
-    const now = localNow ?? Date.now();
+    const now = calendarNow ?? Date.now();
     const at = midnightAfter(now, format);
     return at === undefined ? undefined : { inMs: at - now };
   }

@@ -104,16 +104,16 @@ function daily(res: ResponseLike, now: number | undefined): BucketReading | unde
 }
 
 /** When the day's budget resets: "at midnight in UTC", the first one after this response. */
-function nextUtcMidnight(res: ResponseLike, localNow: number | undefined): ResetValue {
+function nextUtcMidnight(res: ResponseLike, calendarNow: number | undefined): ResetValue {
   const date = parseHttpDate(res.header('date'));
   // Any `Date` is the server's clock, however far from ours (1970 under a virtual clock): the
   // limiter reads the instant through the offset it measures from the same headers.
   if (date !== undefined) return { at: (Math.floor(date / DAY_MS) + 1) * DAY_MS };
-  // No usable Date (browsers hide it from cross-origin scripts): the limiter's clock (the wall
-  // clock's without one). Told as a delay, which the limiter counts from this response on the
-  // same clock. A day from the response, as the window alone says, held a spent budget shut
-  // for up to a day past its reset.
-  const now = localNow ?? Date.now();
+  // No usable Date (browsers hide it from cross-origin scripts): the calendar the limiter reads
+  // (its scheduler's: virtual in tests), else the wall clock. Told as a delay, which the limiter
+  // counts from this response. A day from the response, as the window alone says, held a spent
+  // budget shut for up to a day past its reset.
+  const now = calendarNow ?? Date.now();
   return { inMs: (Math.floor(now / DAY_MS) + 1) * DAY_MS - now };
 }
 

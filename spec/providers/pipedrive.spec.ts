@@ -73,11 +73,26 @@ describe('providers.pipedrive: reading responses', () => {
       });
     });
 
-    it('given the limiter’s clock, the midnight is that clock’s, whatever the wall clock says', () => {
+    it('given the calendar time by the limiter, the midnight is that time’s', () => {
       jest.spyOn(Date, 'now').mockReturnValue(localNow);
-      const limiterNow = Date.UTC(2026, 5, 30, 23, 0);
-      const reading = advanced().read(responseLike(200, SAMPLE), POST, limiterNow);
+      const calendar = Date.UTC(2026, 5, 30, 23, 0);
+      const reading = advanced().read(responseLike(200, SAMPLE), POST, calendar);
       expect(reading.buckets[1]).toMatchObject({ reset: { inMs: 3_600_000 } });
+    });
+
+    it('in real time, after the machine slept (the wall clock moved on, the monotonic one did not), it reopens at the calendar’s midnight', async () => {
+      const realNow = Date.now();
+      const limiter = createLimiter({ provider: advanced(), key: 'pipedrive-slept' });
+      limiter.now(); // the limiter's clock is set here: wall clock plus monotonic time from now on
+      // 8 hours asleep: the wall clock steps on; `performance.now()` (the limiter's clock) does not.
+      const wall = realNow + 8 * 3_600_000;
+      jest.spyOn(Date, 'now').mockReturnValue(wall);
+      limiter.observe(responseLike(201, { ...SAMPLE, 'x-daily-requests-left': '0' }), POST);
+      const resumeIn = limiter.resumeAt(POST) - limiter.now();
+      const untilCalendarMidnight = (Math.floor(wall / 86_400_000) + 1) * 86_400_000 - wall;
+      expect(resumeIn).toBeGreaterThanOrEqual(untilCalendarMidnight - 60_000);
+      expect(resumeIn).toBeLessThan(untilCalendarMidnight + 60_000);
+      await limiter.close();
     });
 
     it('a spent budget of a POST answered without Date reopens at the limiter clock’s midnight UTC', () => {
