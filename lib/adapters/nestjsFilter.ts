@@ -42,7 +42,10 @@ const FILTER_OPTIONS = z.strictObject({
   status: z.optional(z.custom<429 | 503>((v) => v === 429 || v === 503, '429 or 503')),
   logger: z.optional(
     z.custom<RateLimitExceptionFilterOptions['logger']>(
-      (v) => v === false || (typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function'),
+      // An object, or a class with a static `warn` (Nest's own `Logger`).
+      (v) =>
+        v === false ||
+        ((typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as Logger).warn === 'function'),
       'a logger with a `warn` method, or false',
     ),
   ),

@@ -244,12 +244,19 @@ export function tenantHttp(httpService: HttpService, pool: LimiterPool, options:
   checkHttpOptions('tenantHttp', options);
   const { key, ...rest } = options;
   const pick = (cfg: AxiosRequestConfig, method: string): Limiter => {
-    // The path only: the URL's query and user-info may carry a credential (one not read as the key).
+    // The path only: the URL's query and user-info may carry a credential.
     const call = `${method.toUpperCase()} ${safePath(cfg.url) ?? ''}`.trimEnd();
     let found: unknown;
     if (key) found = key(cfg);
     else {
-      const read = credentialOf(httpService.axiosRef as AxiosInstanceLike | undefined, cfg, method);
+      const instance = httpService.axiosRef as AxiosInstanceLike | undefined;
+      if (hasUserInfo(instance, cfg)) {
+        throw new TypeError(
+          `tenantHttp: ${call} carries a credential in its URL's user-info, which axios on Node sends in place of ` +
+            'any Authorization header; give it as `auth` or a header (the call is not sent)',
+        );
+      }
+      const read = credentialOf(instance, cfg, method);
       if (typeof read === 'object') {
         throw new TypeError(
           `tenantHttp: ${call} gives ${read.twice} twice with different values (between its config, \`auth\` and ` +
@@ -307,9 +314,14 @@ function credentialOf(
 ): string | undefined | { readonly twice: string } {
   const m = method.toLowerCase();
   const defaults = instance?.defaults;
-  // axios takes `auth` from the config, else from the defaults: a `null` one in the config means none.
-  const ownAuth = basicAuthOf(config.auth);
-  const defaultAuth = config.auth === undefined ? basicAuthOf(defaults?.auth) : [];
+  // axios takes `auth` from the config, else from the defaults (a `null` one in the config means
+  // none); two plain objects it merges, the call's fields over the defaults'.
+  const callAuth: unknown = config.auth;
+  const baseAuth: unknown = defaults?.auth;
+  const ownAuth = basicAuthOf(
+    isPlainObject(callAuth) && isPlainObject(baseAuth) ? { ...baseAuth, ...callAuth } : callAuth,
+  );
+  const defaultAuth = callAuth === undefined ? basicAuthOf(baseAuth) : [];
   // With `auth`, axios drops the `Authorization` header: one unset there (`null`) is no conflict.
   const withAuth = ownAuth.length + defaultAuth.length > 0;
   const headers = (from: unknown): Given[] =>
@@ -364,6 +376,12 @@ function oneValue(values: readonly string[]): string | undefined | { readonly tw
  * axios in browsers for ASCII), so that `auth` and that header are one key; none for no `auth`.
  * axios sends it in place of any `Authorization` header.
  */
+function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 function basicAuthOf(auth: unknown): Given[] {
   if (typeof auth !== 'object' || auth === null) return [];
   const { username, password } = auth as { username?: unknown; password?: unknown };
@@ -450,6 +468,23 @@ function queryValues(instance: AxiosInstanceLike | undefined, config: AxiosReque
   }
   if (typeof config.url === 'string') out.push(...searchValues(config.url, name));
   return out;
+}
+
+/** Does the URL axios sends `config` to carry user-info (`https://user:token@host`)? */
+function hasUserInfo(instance: AxiosInstanceLike | undefined, config: AxiosRequestConfig): boolean {
+  let uri: string | undefined;
+  try {
+    uri = instance && typeof instance.getUri === 'function' ? instance.getUri(config) : config.url;
+  } catch {
+    // A params serializer that throws: axios fails the same way when it sends, so nothing is.
+  }
+  if (typeof uri !== 'string' || !uri.includes('@')) return false;
+  try {
+    const url = new URL(uri, 'http://localhost');
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** Every value of the query parameter `name` in `url` (none when it is not a URL). */

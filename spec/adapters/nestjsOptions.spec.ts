@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { HttpModule, HttpService } from '@nestjs/axios';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Logger, Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import axios from 'axios';
@@ -298,5 +298,7 @@ describe('docs/nestjs.md: the documented registrations still work', () => {
       () => new RateLimitExceptionFilter(undefined, { logger: { warn: () => undefined }, now: Date.now }),
     ).not.toThrow();
     expect(() => new RateLimitExceptionFilter()).not.toThrow();
+    // Nest's own Logger class, whose `warn` is static.
+    expect(() => new RateLimitExceptionFilter(undefined, { logger: Logger })).not.toThrow();
   });
 });

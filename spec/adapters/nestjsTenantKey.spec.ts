@@ -92,6 +92,32 @@ describe('NestJS tenantHttp: two tenants whose token is in the axios instance de
   });
 });
 
+describe('NestJS tenantHttp: `auth` merged as axios merges it; user-info refused', () => {
+  it('a call’s `auth` over a default `auth` field by field: keyed by the merged credentials sent', async () => {
+    const pool = createLimiterPool({ provider: providers.generic() });
+    const http = service({ auth: { username: 'svc', password: 'shared-pw' } });
+    const key = await send(http, pool, { auth: { username: 'tenant-a' } as never });
+    expect(key).toBe(basic('tenant-a', 'shared-pw'));
+    expect([pool.has(key), pool.size]).toEqual([true, 1]);
+    await pool.close();
+  });
+
+  it('a URL with user-info (which axios sends in place of the header) fails before it is sent', async () => {
+    const pool = createLimiterPool({ provider: providers.generic() });
+    const before = received.length;
+    const url = `${base.replace('//', '//tenant-b:tok-b@')}/v1/deals`;
+    const error = await firstValueFrom(
+      tenantHttp(service(), pool).request({ url, headers: { Authorization: 'Bearer tok-a' } }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(/GET \S*\/v1\/deals carries a credential in its URL's user-info/);
+    expect(inspect(error)).not.toContain('tok-b');
+    expect(received.length).toBe(before);
+    expect(pool.size).toBe(0);
+    await pool.close();
+  });
+});
+
 describe('NestJS tenantHttp: one token is one limiter, wherever it is given', () => {
   it('in the defaults, in a call, and to pool.get(token) elsewhere: one limiter', async () => {
     const pool = createLimiterPool({ provider: providers.generic() });
