@@ -50,7 +50,13 @@ export function checkOperator(name: string, info: RequestInfo, config: RateLimit
 
 function badOption(name: string, option: string, what: string, value: unknown): never {
   const got =
-    typeof value === 'number' ? String(value) : Array.isArray(value) ? 'an array with other values' : typeof value;
+    typeof value === 'number'
+      ? String(value)
+      : value === null
+        ? 'null'
+        : Array.isArray(value)
+          ? 'an array with other values'
+          : typeof value;
   throw new TypeError(`${name}: option \`${option}\` must be ${what}, got ${got}`);
 }
 
@@ -171,7 +177,7 @@ export function retryDecision(
 
 /** Checks `reserve` (a `TypeError` naming it). */
 export function checkReserve(config: DailyQuotaGuardConfig, name = 'dailyQuotaGuard'): void {
-  const reserve = config.reserve ?? 0;
+  const reserve = config.reserve === undefined ? 0 : config.reserve;
   if (!Number.isInteger(reserve) || reserve < 0) badOption(name, 'reserve', 'a whole number >= 0', reserve);
 }
 

@@ -141,5 +141,9 @@ describe('dailyQuotaGuard', () => {
     expect(() => dailyQuotaGuard(limiter, {}, { reserve: 1.5 })).toThrow(
       /`reserve` must be a whole number >= 0, got 1.5/,
     );
+    // `null` (a config value left empty) is no reserve: refused too, not read as 0.
+    expect(() => dailyQuotaGuard(limiter, {}, { reserve: null as never })).toThrow(
+      /dailyQuotaGuard: option `reserve` must be a whole number >= 0, got null/,
+    );
   });
 });
