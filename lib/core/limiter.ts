@@ -96,7 +96,8 @@ export class Limiter {
       );
     }
     const credential = {
-      id: sha256Hex(`${this.provider.name}\n${key}`),
+      // The name's length first: no provider name and key run together as another pair's.
+      id: sha256Hex(`${this.provider.name.length}:${this.provider.name}\n${key}`),
       rules: rulesOf(this.provider),
       name: `${this.provider.name} (label ${this.key})`,
     };

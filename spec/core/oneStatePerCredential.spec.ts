@@ -164,6 +164,18 @@ describe('one limit state per provider and credential in a process', () => {
     });
   });
 
+  it('a key with a line break never reaches the state of another provider’s key', () => {
+    inVirtualTime(({ now }) => {
+      // Same rules; provider "svc\nbilling" with key "tok" against provider "svc" with key "billing\ntok".
+      const named = (name: string) => providers.generic({ name });
+      const a = createLimiter({ provider: named('svc\nbilling'), key: 'tok' });
+      const b = createLimiter({ provider: named('svc'), key: 'billing\ntok' });
+      a.pause(5_000);
+      expect(a.snapshot.pausedUntil).toBe(now() + 5_000);
+      expect(b.snapshot.pausedUntil).toBeNull();
+    });
+  });
+
   it('a limiter made after the others were closed starts from a fresh state', async () => {
     const a = createLimiter({ provider: providers.generic(), key: 'token-closed' });
     a.pause(60_000);
