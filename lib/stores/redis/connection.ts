@@ -4,7 +4,7 @@
  */
 import type { Redis, Cluster } from 'ioredis';
 
-import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, RESUME, UNBLOCK } from './scripts.js';
+import { ACQUIRE, BLOCK, EXHAUST, OBSERVE, PAUSE, RELEASE, REPAIR, RESUME, UNBLOCK } from './scripts.js';
 
 /** Script commands as `defineCommand` adds them (numKeys first). */
 export interface ScriptClient {
@@ -17,6 +17,8 @@ export interface ScriptClient {
   rxrlBlock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlUnblock(numKeys: number, ...args: Array<string | number>): Promise<number>;
   rxrlResume(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  /** Keys deleted for holding another type than the store's (scriptControl.ts). */
+  rxrlRepair(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
 
 class TimeoutError extends Error {
@@ -125,7 +127,7 @@ function sharded(lua: string): string {
 
 export function defineScripts(client: Redis | Cluster): void {
   const c = client as unknown as Partial<ScriptClient>;
-  if (typeof c.rxrlAcquire === 'function' && typeof c.rxrlResume === 'function') return;
+  if (typeof c.rxrlAcquire === 'function' && typeof c.rxrlRepair === 'function') return;
   const lua = isCluster(client) ? sharded : (script: string) => script;
   client.defineCommand('rxrlAcquire', { lua: lua(ACQUIRE) });
   client.defineCommand('rxrlObserve', { lua: lua(OBSERVE) });
@@ -135,4 +137,5 @@ export function defineScripts(client: Redis | Cluster): void {
   client.defineCommand('rxrlBlock', { lua: lua(BLOCK) });
   client.defineCommand('rxrlUnblock', { lua: lua(UNBLOCK) });
   client.defineCommand('rxrlResume', { lua: lua(RESUME) });
+  client.defineCommand('rxrlRepair', { lua: REPAIR });
 }

@@ -13,10 +13,13 @@ import { createHmac } from 'node:crypto';
  * ```
  */
 export function redisKeys(prefix: string, provider: string, key: string, secret: string) {
-  const hash = createHmac('sha256', secret)
-    .update(`rx-ratelimit redis\n${provider}\n${key}`)
-    .digest('hex')
-    .slice(0, 16);
+  // A provider's name ends at the first newline, so a key may hold any: a name that holds one
+  // is told by its length instead (a key of its own form), or provider "a\nb" with key "c"
+  // shared the budget of provider "a" with key "b\nc". Names without one keep their keys.
+  const named = provider.includes('\n')
+    ? `rx-ratelimit redis/${provider.length}\n${provider}\n${key}`
+    : `rx-ratelimit redis\n${provider}\n${key}`;
+  const hash = createHmac('sha256', secret).update(named).digest('hex').slice(0, 16);
   const base = `${prefix}{${hash}}:`;
   return {
     hash,

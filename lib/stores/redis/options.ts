@@ -3,6 +3,7 @@ import type { Redis, Cluster } from 'ioredis';
 import * as z from 'zod/mini';
 
 import { secretSchema } from '../../core/options.js';
+import { MAX_SERVER_WAIT_LIMIT_MS } from '../../core/window.js';
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
@@ -26,7 +27,7 @@ export interface RedisStoreOptions {
   readonly keyTtlMs?: number;
   /**
    * A request admitted by a process that then died stops counting as in flight after this
-   * long. Longer than your slowest request. @default 60_000
+   * long. Longer than your slowest request, at most a year. @default 60_000
    */
   readonly leaseMs?: number;
   /** A Redis call slower than this counts as Redis being unavailable. @default 1000 */
@@ -68,7 +69,9 @@ export const schema = z.strictObject({
     'rxrl:',
   ),
   keyTtlMs: z._default(z.int().check(z.minimum(1000)), 86_400_000),
-  leaseMs: z._default(z.int().check(z.minimum(100)), 60_000),
+  // At most a year: the scripts take a lease that lapses later than any limiter's could for
+  // garbage (written by hand: it would count in flight for good).
+  leaseMs: z._default(z.int().check(z.minimum(100), z.maximum(MAX_SERVER_WAIT_LIMIT_MS)), 60_000),
   timeoutMs: z._default(z.int().check(z.minimum(1)), 1000),
   retryMs: z._default(z.int().check(z.minimum(1)), 1000),
   subscribe: z._default(z.boolean(), true),

@@ -51,6 +51,12 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('PEXPIRE', KEYS[2], keyTtl)
 local peers = redis.call('ZCARD', KEYS[2])
 local pu = num(redis.call('HGET', KEYS[1], 'until'))
+if pu ~= nil and pu - now > MAX_SERVER_WAIT_MS then
+  -- Past what any limiter obeys (by hand, another version): garbage, as the limiter takes it,
+  -- dropped here (one past 2^63 ms came back as a negative pause, asked about again at once).
+  redis.call('HDEL', KEYS[1], 'until', 'reason')
+  pu = nil
+end
 local pauseMs = 0
 local pauseReason = ''
 if pu ~= nil and pu > now then
@@ -255,6 +261,29 @@ for i = 1, nb do
     else
       can = math.min(can, 1)
     end
+  end
+  if can == 0 and w ~= -1 and not (w <= GARBAGE_MS and w >= -GARBAGE_MS) then
+    -- A wait no limiter's state leads to (NaN, years ahead, or years past: a reset, hold, level
+    -- or log written by hand or by another version; a damaged entry inside a log reads as a
+    -- call that ended in 1970, a wait in the past that was asked again at once, thousands of
+    -- times a second): the bucket starts afresh, as one never used (the cold
+    -- start: the next answer tells the rest), its leases in flight kept. Else every process
+    -- waited on it for good, each wait renewing its keys' TTL.
+    local adm, admx = s.adm, s.admx
+    redis.call('HDEL', bk, 'rps', 'lvl', 'lva', 'acc', 'rda', 'trp', 'ltr', 'othg', 'ofx', 'rds', 'rdn', 'sil', 'siln',
+      'unr', 'rfa', 'osu')
+    if roll then redis.call('DEL', lk) end
+    s = fresh(num(ARGV[a + 1]), num(ARGV[a + 2]), s.resumedAt)
+    s.adm = adm
+    s.admx = admx
+    if leaky then
+      s.win = nil
+      loadLeak(bk, s, hintRate)
+    end
+    roll = roll and s.win ~= nil and s.win > 0
+    can = math.min(count, math.max(0, math.ceil((cold - infl) / c)))
+    w = 0
+    if can == 0 then w = -1 end
   end
   if can < grant then grant = can end
   if can == 0 then

@@ -104,7 +104,7 @@
  */
 import { LEAKY_EPSILON, LEAKY_TRIPS } from '../../core/leakyBucket.js';
 import { READS_KEPT } from '../../core/rollingBucket.js';
-import { luaWindowRules } from '../../core/window.js';
+import { luaWindowRules, MAX_SERVER_WAIT_LIMIT_MS } from '../../core/window.js';
 
 /**
  * Most entries a rolling bucket's log keeps, a bound on its memory (about 1 MB). A rolling limit
@@ -114,10 +114,20 @@ export const MAX_ROLLING_LOG = 100_000;
 
 /** Shared helpers, prepended to each script. */
 export const COMMON = `${luaWindowRules()}
+-- A number read from Redis or an argument, nil for none. NaN and the infinities are none too:
+-- a field written by hand or by another version ('nan', 'inf') must neither stall a wait
+-- (every comparison with NaN is false) nor reach a reply (Redis turns them into -2^63).
 local function num(v)
   if v == false or v == nil or v == '' then return nil end
-  return tonumber(v)
+  local n = tonumber(v)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return n
 end
+-- Longest wait any state a limiter writes can lead to: twice the longest a limiter obeys a
+-- server (MAX_SERVER_WAIT_LIMIT_MS; a reset, hold or pause past it is never written). A wait
+-- past this is read from state no limiter wrote (by hand, another version): garbage.
+local GARBAGE_MS = ${2 * MAX_SERVER_WAIT_LIMIT_MS}
+local MAX_SERVER_WAIT_MS = ${MAX_SERVER_WAIT_LIMIT_MS}
 local function str(v)
   if v == nil then return '' end
   return tostring(v)
@@ -129,16 +139,18 @@ end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
   'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh'}
+-- A bucket never used: the hints until a response tells, the cold start.
+local function fresh(hintLim, hintWin, resumed)
+  -- Made after a resume too: saved past its mark, or its next load would forget it at once.
+  return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, admx = 0, nxt = 0,
+    fresh = true, resumedAt = resumed }
+end
 -- pauseKey: the credential's pause hash; a bucket last written at or before its 'resumed'
 -- (limiter.resume()) forgets every reset it remembers: the next response is taken as it is.
 local function load(key, hintLim, hintWin, pauseKey)
   local resumed = nil
   if pauseKey ~= nil then resumed = num(redis.call('HGET', pauseKey, 'resumed')) end
-  if redis.call('EXISTS', key) == 0 then
-    -- Made after a resume too: saved past its mark, or its next load would forget it at once.
-    return { lim = hintLim, rem = hintLim, win = hintWin, kind = '', obs = 0, ridx = 0, adm = 0, admx = 0, nxt = 0,
-      fresh = true, resumedAt = resumed }
-  end
+  if redis.call('EXISTS', key) == 0 then return fresh(hintLim, hintWin, resumed) end
   local f = redis.call('HMGET', key, unpack(FIELDS))
   local s = { lim = num(f[1]), rem = num(f[2]), rst = num(f[3]), kind = f[4] or '', win = num(f[5]),
     obs = num(f[6]) or 0, unc = num(f[7]), ridx = num(f[8]) or 0, adm = num(f[9]) or 0,
@@ -151,6 +163,12 @@ local function load(key, hintLim, hintWin, pauseKey)
     wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]),
     enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), enoa = num(f[43]),
     lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil }
+  -- Counts no limiter writes (by hand, another version): a negative limit held every window
+  -- empty for good; units counted below 0 would be room that is not there.
+  if s.lim ~= nil and s.lim < 0 then s.lim = hintLim end
+  if s.win ~= nil and s.win > GARBAGE_MS then s.win = hintWin end
+  if s.oth ~= nil and s.oth < 0 then s.oth = nil end
+  if s.eu ~= nil and s.eu < 0 then s.eu = nil end
   if resumed ~= nil and (num(f[14]) or 0) <= resumed then
     s.rst = nil; s.srst = nil; s.kind = ''; s.unc = nil; s.nxt = 0; s.low = nil; s.lowf = nil; s.dbt = nil; s.prov = nil
     forgetEnded(s)
@@ -318,7 +336,9 @@ end
 -- window after its send, long before the log does (a late answer).
 local function logEnd(v)
   if v == false or v == nil then return nil end
-  return tonumber(string.match(v, '^[^,]*'))
+  -- A damaged entry (by hand, another version) counts as a call that ended long ago: every
+  -- script reading the log failed on it, and Redis was taken as away for good.
+  return num(string.match(v, '^[^,]*')) or 0
 end
 local function logSent(v)
   local e, trip = string.match(v, '^([^,]*),?(.*)$')
@@ -349,6 +369,9 @@ end
 -- lk: a rolling bucket's log, where lapsed leases are logged as ended now (logTtl its life).
 -- leaky: a leaky bucket, whose lapsed leases' 'f:' fields go with them.
 local function inflight(key, now, bk, lk, logTtl, leaky)
+  -- A lease no limiter gave (it lapses past what any leaseMs allows): it would count in flight
+  -- for good, and a bucket waiting on its answer (the cold start) would never admit again.
+  redis.call('ZREMRANGEBYSCORE', key, '(' .. string.format('%.0f', now + GARBAGE_MS), '+inf')
   local xu = num(redis.call('HGET', bk, 'xu')) or 0
   local lapsed = 0
   if xu > 0 or lk ~= nil or leaky then
@@ -377,7 +400,14 @@ local function inflight(key, now, bk, lk, logTtl, leaky)
   -- (Without costly leases each lapsed one held a unit: the count removed.)
   local removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if lapsed == 0 then lapsed = removed end
-  return redis.call('ZCARD', key) + xu, lapsed
+  local n = redis.call('ZCARD', key)
+  -- What costly leases hold beyond their unit: none without a lease, never below 0 (a count
+  -- written by hand, another version: units held for good, or room that is not there).
+  if n == 0 or xu < 0 then
+    if xu ~= 0 then redis.call('HDEL', bk, 'xu') end
+    xu = 0
+  end
+  return n + xu, lapsed
 end
 -- A fixed window's calls that ended without a figure of it: counted until a figure from a call
 -- admitted from now on is read (as Bucket.release in memory). With units still in flight after
@@ -481,7 +511,7 @@ local function rollDoubled(bk, s, now, guard)
   local horizon = now - s.win - guard
   local n = 0
   for e in string.gmatch(v, '[^,]+') do
-    if tonumber(e) > horizon then n = n + 1 end
+    if (num(e) or 0) > horizon then n = n + 1 end
   end
   return math.min(n, math.max(0, rollOthers(s, now) - (s.unru or 0)))
 end

@@ -67,7 +67,9 @@ for i = 1, #KEYS - 1, 3 do
         now = now or clock()
         silent[#silent + 1] = silentRec(KEYS[i + 1], ARGV[j], leaseCost(KEYS[i + 1], ARGV[j]), now + guard)
       end
-      if string.sub(ARGV[4], b, b) == '2' then
+      -- (Not on a hash gone, expired before the lease: one made here would have no TTL, kept
+      -- for good; a bucket made afresh counts nothing that ended before it.)
+      if string.sub(ARGV[4], b, b) == '2' and redis.call('EXISTS', KEYS[i + 1]) == 1 then
         redis.call('HINCRBYFLOAT', KEYS[i + 1], 'endu', leaseCost(KEYS[i + 1], ARGV[j]))
         redis.call('HDEL', KEYS[i + 1], 'f:' .. ARGV[j], 'e:' .. ARGV[j])
       end
@@ -106,6 +108,8 @@ local ms = tonumber(ARGV[1])
 if ms == nil or ms <= 0 then return 0 end
 local untilAt = now + ms
 local cur = num(redis.call('HGET', KEYS[1], 'until'))
+-- One past what any limiter obeys is garbage (ACQUIRE drops it): it does not hold this one back.
+if cur ~= nil and cur - now > MAX_SERVER_WAIT_MS then cur = nil end
 if cur == nil or cur < untilAt then
   redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
   local ttl = ms + tonumber(ARGV[3])
@@ -209,7 +213,7 @@ redis.call('HDEL', KEYS[1], 'block', 'bstatus')
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local now = clock()
   local pu = num(redis.call('HGET', KEYS[1], 'until')) or now
-  redis.call('PEXPIRE', KEYS[1], math.max(0, pu - now) + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], math.min(math.max(0, pu - now), MAX_SERVER_WAIT_MS) + tonumber(ARGV[2]))
 end
 redis.call('PUBLISH', ARGV[1], 'unblock')
 return 1
@@ -239,4 +243,24 @@ else
   redis.call('PUBLISH', ARGV[1], 'resume:pause')
 end
 return 1
+`;
+
+/**
+ * Deletes those of a credential's keys that hold another type than the store gives them (a
+ * string where a bucket's hash belongs: written by hand, or by another version of the store).
+ * Every script that touched one failed with WRONGTYPE, so every process took Redis as away,
+ * for as long as the key lived. Only the store's keys of one credential are passed: its own.
+ * KEYS: the keys. ARGV: the type each should hold ('hash', 'zset', 'list'). Returns how many
+ * were deleted.
+ */
+export const REPAIR = `
+local n = 0
+for i, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= ARGV[i] then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+return n
 `;

@@ -7,4 +7,4 @@
 export { ACQUIRE } from './scriptAcquire.js';
 export { MAX_ROLLING_LOG } from './scriptCommon.js';
 export { OBSERVE } from './scriptObserve.js';
-export { BLOCK, EXHAUST, PAUSE, RELEASE, RESUME, UNBLOCK } from './scriptControl.js';
+export { BLOCK, EXHAUST, PAUSE, RELEASE, REPAIR, RESUME, UNBLOCK } from './scriptControl.js';

@@ -109,7 +109,17 @@ export class RedisSession implements StoreSession {
     if (subscriber) this.unsubscribe = subscriber.add(keys.channel, (message) => this.onMessage(message));
   }
 
-  async acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
+  acquire(buckets: readonly StoreBucketSpec[], count: number, o: StoreAcquireOptions): Promise<StoreGrant> {
+    return this.ask(buckets, count, o, false);
+  }
+
+  /** {@link acquire}; `repaired`: a key of another type was deleted for this request already. */
+  private async ask(
+    buckets: readonly StoreBucketSpec[],
+    count: number,
+    o: StoreAcquireOptions,
+    repaired: boolean,
+  ): Promise<StoreGrant> {
     const now = monotonic();
     this.guardMs = o.resetGuardMs;
     if (this.down && now < this.down.retryAt) return this.localGrant(buckets, count, o, now);
@@ -142,6 +152,9 @@ export class RedisSession implements StoreSession {
       const failedAt = monotonic();
       for (let k = 1; k <= count; k++) this.pend(`${this.peer}:${seq}:${k}`, buckets, failedAt);
       for (let k = 1; k <= carry.leases.length; k++) this.pend(`${this.peer}:${seq}:c${k}`, buckets, failedAt);
+      // A key of another type (by hand, another version) failed the script, and would fail
+      // every call while it lives: deleted, and asked again once.
+      if (!repaired && wrongType(error) && (await this.repair(keys))) return this.ask(buckets, count, o, true);
       return this.failed(error, buckets, count, o);
     }
     const at = monotonic();
@@ -224,7 +237,7 @@ export class RedisSession implements StoreSession {
     args.push(...observeArgs(buckets, read, learnt !== undefined && !isLocal));
     const shared = held === undefined ? undefined : [held];
     const call = this.redis.rxrlObserve(keys.length, ...keys, ...args);
-    this.fire(call, shared, buckets);
+    this.fire(call, keys, shared, buckets);
     // A failed call is handled by `fire`: nothing was learnt. Timed out as `fire` times it: a
     // Redis that stalls ends the learning with nothing learnt (the requests held for it go on
     // the local share) rather than holding them for as long as it stalls.
@@ -251,7 +264,9 @@ export class RedisSession implements StoreSession {
   pause(ms: number, reason: string): void {
     // A pause already over (a Retry-After date in the past) is none: nothing to write.
     if (!(ms > 0)) return;
-    this.fire(this.redis.rxrlPause(1, this.keys.pause, duration(ms), reason, this.opts.keyTtlMs, this.keys.channel));
+    this.fire(this.redis.rxrlPause(1, this.keys.pause, duration(ms), reason, this.opts.keyTtlMs, this.keys.channel), [
+      this.keys.pause,
+    ]);
   }
 
   resume(options: { readonly buckets: boolean }): void {
@@ -259,6 +274,7 @@ export class RedisSession implements StoreSession {
     if (options.buckets) this.unblockedSeq = this.seq;
     this.fire(
       this.redis.rxrlResume(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs, options.buckets ? 1 : 0),
+      [this.keys.pause],
     );
   }
 
@@ -284,17 +300,20 @@ export class RedisSession implements StoreSession {
         finite(bucket.restorePerSecond),
         options?.told ? 1 : 0,
       ),
+      [this.keys.bucket(bucket.name), this.keys.pause, this.keys.inflight(bucket.name)],
     );
   }
 
   block(ms: number | null, status: number): void {
     const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, duration(ms));
-    this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel));
+    this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel), [
+      this.keys.pause,
+    ]);
   }
 
   unblock(): void {
     this.unblockedSeq = this.seq;
-    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs));
+    this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs), [this.keys.pause]);
   }
 
   onChange(listener: () => void): () => void {
@@ -358,14 +377,57 @@ export class RedisSession implements StoreSession {
   /**
    * A write whose answer nobody waits for: a failure marks Redis unavailable. A write that ends
    * leases is repeated once Redis answers (it may never have run; ending a lease twice is harmless).
+   * One that met a key of another type (`keys`: those it touched) deletes it instead: Redis
+   * answers, and the leases end with the next call.
    */
-  private fire(promise: Promise<unknown>, leases?: readonly string[], buckets?: readonly StoreBucketSpec[]): void {
+  private fire(
+    promise: Promise<unknown>,
+    keys: readonly string[],
+    leases?: readonly string[],
+    buckets?: readonly StoreBucketSpec[],
+  ): void {
     this.call(promise).catch((error: unknown) => {
       if (this.closed) return;
       const now = monotonic();
       if (leases !== undefined && buckets !== undefined) for (const lease of leases) this.pend(lease, buckets, now);
-      this.markDown(error, now);
+      // A key of another type is deleted; one that could not be is reported as any failure.
+      if (!wrongType(error)) this.markDown(error, now);
+      else
+        void this.repair(keys).then((repaired) => {
+          if (!repaired && !this.closed) this.markDown(error, now);
+        });
     });
+  }
+
+  /**
+   * Deletes those of `keys` (this credential's) that hold another type than the store gives
+   * them; whether any was. A repair that fails deletes nothing and resolves `false`: the call
+   * that met the key reports the failure (store-unavailable), as before.
+   */
+  private async repair(keys: readonly string[]): Promise<boolean> {
+    const base = this.keys.pause.slice(0, -'pause'.length);
+    const own: string[] = [];
+    const types: string[] = [];
+    for (const k of keys) {
+      const rest = k.startsWith(base) ? k.slice(base.length) : '';
+      const type =
+        rest.startsWith('bucket:') || rest === 'pause'
+          ? 'hash'
+          : rest.startsWith('inflight:') || rest === 'peers'
+            ? 'zset'
+            : rest.startsWith('log:')
+              ? 'list'
+              : undefined;
+      if (type === undefined) continue;
+      own.push(k);
+      types.push(type);
+    }
+    if (own.length === 0) return false;
+    try {
+      return (await this.call(this.redis.rxrlRepair(own.length, ...own, ...types))) > 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Ends leases in Redis (one call). */
@@ -384,6 +446,7 @@ export class RedisSession implements StoreSession {
         releaseKinds(buckets),
         ...leases,
       ),
+      keys,
       leases,
       buckets,
     );
@@ -451,4 +514,10 @@ export class RedisSession implements StoreSession {
     this.localLeases.add(grant.leases, buckets, costs, now);
     return grant;
   }
+}
+
+/** A script failed on a key holding another type than the store gives it. */
+function wrongType(error: unknown): boolean {
+  // Redis 7 answers a script's error as it is; before, wrapped (`ERR Error running script …: WRONGTYPE …`).
+  return error instanceof Error && /\bWRONGTYPE\b/.test(error.message.slice(0, 512));
 }
