@@ -578,12 +578,20 @@ function pacedHttp(
       gate<T>('delete', { ...cfg, url }, (c) => httpService.delete<T>(url, strip(c))),
     head: <T>(url: string, cfg: AxiosRequestConfig = {}) =>
       gate<T>('head', { ...cfg, url }, (c) => httpService.head<T>(url, strip(c))),
+    // The body goes in the config the limiter reads (a stream is sent once, never retried), as
+    // axios itself merges it: the argument over the config's own `data`.
     post: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
-      gate<T>('post', { ...cfg, url }, (c) => httpService.post<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+      gate<T>('post', withBody(cfg, url, data), (c) =>
+        httpService.post<T, D>(url, data, strip(c) as AxiosRequestConfig<D>),
+      ),
     put: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
-      gate<T>('put', { ...cfg, url }, (c) => httpService.put<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+      gate<T>('put', withBody(cfg, url, data), (c) =>
+        httpService.put<T, D>(url, data, strip(c) as AxiosRequestConfig<D>),
+      ),
     patch: <T, D>(url: string, data?: D, cfg: AxiosRequestConfig<D> = {}) =>
-      gate<T>('patch', { ...cfg, url }, (c) => httpService.patch<T, D>(url, data, strip(c) as AxiosRequestConfig<D>)),
+      gate<T>('patch', withBody(cfg, url, data), (c) =>
+        httpService.patch<T, D>(url, data, strip(c) as AxiosRequestConfig<D>),
+      ),
   };
 }
 
@@ -638,6 +646,11 @@ function idempotencyHeaders(
 }
 
 /** The config of a shorthand call, without the `url` added to compute the limiter's info. */
+/** `cfg` with `url`, and with `data` when the call gives one (axios keeps the config's own else). */
+function withBody<D>(cfg: AxiosRequestConfig<D>, url: string, data: D | undefined): AxiosRequestConfig {
+  return data === undefined ? { ...cfg, url } : { ...cfg, url, data };
+}
+
 function strip(config: AxiosRequestConfig): AxiosRequestConfig {
   const { url: _url, ...rest } = config;
   return rest;

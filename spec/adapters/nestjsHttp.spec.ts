@@ -10,6 +10,7 @@ import axios, {
   type AxiosResponse,
   type InternalAxiosRequestConfig,
 } from 'axios';
+import { Readable } from 'node:stream';
 import { firstValueFrom } from 'rxjs';
 import { createLimiter, createLimiterPool, providers, type Limiter } from '../../lib/index.js';
 import {
@@ -243,6 +244,50 @@ describe('NestJS: a request’s own config.rateLimit is checked', () => {
     await firstValueFrom(paced.get('/v1/deals', { rateLimit: { skip: true } }));
     await firstValueFrom(paced.get('/v1/deals', { rateLimit: { priority: 2, shareKey: false } }));
     expect(sent).toHaveLength(2);
+    await limiter.close();
+  });
+});
+
+describe('NestJS rateLimitedHttp: a body given to post, put or patch that reads once is never sent twice', () => {
+  /** A transport that reads each body whole, answers the first call 429 (`Retry-After: 0`), then 200 with what it read. */
+  function readingUpstream() {
+    const bodies: string[] = [];
+    const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig) => {
+      const data: unknown = config.data;
+      let body = '';
+      if (data instanceof Readable) for await (const chunk of data) body += String(chunk);
+      else body = typeof data === 'string' ? data : JSON.stringify(data);
+      bodies.push(body);
+      const status = bodies.length === 1 ? 429 : 200;
+      const headers = new AxiosHeaders(status === 429 ? { 'retry-after': '0' } : {});
+      const response = { status, statusText: String(status), headers, data: { got: body }, config };
+      if (status < 400) return response;
+      throw new AxiosError(`status ${status}`, AxiosError.ERR_BAD_REQUEST, config, null, response);
+    };
+    return { http: new HttpService(axios.create({ baseURL: 'https://api.example.com', adapter })), bodies };
+  }
+
+  it.each(['post', 'put', 'patch'] as const)(
+    '%s of a stream after a 429: the 429 is the answer, the spent stream is not sent again empty',
+    async (method) => {
+      const { http, bodies } = readingUpstream();
+      const limiter = createLimiter({ provider: providers.generic(), key: `one-shot-${method}` });
+      const paced = rateLimitedHttp(http, limiter);
+      const cfg = { rateLimit: { retry: true }, headers: { 'Idempotency-Key': 'k-1' } };
+      const out = await outcome(firstValueFrom(paced[method]('/v1/files', Readable.from(['hello ', 'world']), cfg)));
+      expect(out).toBe('error AxiosError');
+      expect(bodies).toEqual(['hello world']);
+      await limiter.close();
+    },
+  );
+
+  it('a body that can be sent again (an object) is retried past the 429 and arrives whole', async () => {
+    const { http, bodies } = readingUpstream();
+    const limiter = createLimiter({ provider: providers.generic(), key: 'one-shot-object' });
+    const paced = rateLimitedHttp(http, limiter);
+    const res = await firstValueFrom(paced.put('/v1/files', { a: 1 }));
+    expect(res.data).toEqual({ got: '{"a":1}' });
+    expect(bodies).toEqual(['{"a":1}', '{"a":1}']);
     await limiter.close();
   });
 });
