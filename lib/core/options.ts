@@ -2,7 +2,7 @@ import type { SchedulerLike } from 'rxjs';
 import * as z from 'zod/mini';
 import type { Provider } from './provider.js';
 import { MIN_SECRET_LENGTH } from './keyLabel.js';
-import { countOrInfinity, int, msOrInfinity, withDefaults, type WithDefaults } from './schema.js';
+import { countOrInfinity, credentialKey, int, msOrInfinity, withDefaults, type WithDefaults } from './schema.js';
 import type { ResponseExtractor } from './response.js';
 import type { CacheOptions } from './sharing.js';
 import type { LimiterStore } from './store.js';
@@ -157,7 +157,7 @@ const schema = z.strictObject({
       typeof (p as Provider).read === 'function',
     'a provider (providers.generic(), defineProvider(…))',
   ),
-  key: z.string().check(z.minLength(1)),
+  key: credentialKey(),
   label: z.optional(z.string().check(z.minLength(1))),
   labelSecret: z.optional(secretSchema),
   scheduler: z.optional(

@@ -11,6 +11,24 @@
  */
 import * as z from 'zod/mini';
 
+/**
+ * A lone UTF-16 surrogate: text UTF-8 cannot carry, which an encoder writes as U+FFFD, so that
+ * `"t\uD800"`, `"t\uDC00"` and `"t\uFFFD"` hash alike. Linear: each match looks one unit around.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `text` is well-formed Unicode (what `String.prototype.isWellFormed` tells, on every runtime). */
+export const wellFormed = (text: string): boolean => !LONE_SURROGATE.test(text);
+
+/** A credential: a non-empty string two of which never hash alike (no lone surrogate). */
+export const credentialKey = () =>
+  z
+    .string()
+    .check(
+      z.minLength(1),
+      z.refine(wellFormed, 'a string of well-formed Unicode (a lone surrogate would read as another key)'),
+    );
+
 /** What a count or a duration that may be `Infinity` must be. */
 const NUMBER_OR_INFINITY = 'a number >= 0 (whole where it counts requests), or Infinity';
 

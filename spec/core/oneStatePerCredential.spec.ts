@@ -176,6 +176,27 @@ describe('one limit state per provider and credential in a process', () => {
     });
   });
 
+  it('keys that differ only in a lone surrogate are refused, never one state (UTF-8 reads each as U+FFFD)', async () => {
+    // A JWT claim or JSON field may hold "\uD800": hashed as UTF-8 it was the key "tok-\uFFFD".
+    for (const key of ['tok-\uD800', 'tok-\uDC00', 'x\uDBFF\uDBFF\uDC00']) {
+      expect(() => createLimiter({ provider: providers.generic(), key })).toThrow(
+        /option `key` must be a string of well-formed Unicode .*got \(hidden\)/,
+      );
+    }
+    const pool = createLimiterPool({ provider: providers.generic() });
+    try {
+      const replaced = pool.get('tok-\uFFFD');
+      expect(() => pool.get('tok-\uD800')).toThrow(TypeError);
+      // A surrogate pair (an emoji) is well-formed: its own key, not the replacement character's.
+      const emoji = pool.get('tok-\uD83D\uDE00');
+      expect(emoji).not.toBe(replaced);
+      expect(emoji.key).not.toBe(replaced.key);
+      expect(pool.size).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a limiter made after the others were closed starts from a fresh state', async () => {
     const a = createLimiter({ provider: providers.generic(), key: 'token-closed' });
     a.pause(60_000);
