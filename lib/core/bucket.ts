@@ -521,11 +521,17 @@ export class Bucket {
     // reads more left and its reset is no later than our end of the window (Planning Center
     // tells a reset only with a count of 1, which may come back after the counts that
     // followed it). Its reset still ends the window.
+    // A reset told as time left ran from when the server answered, which was no sooner than the
+    // send: the window it names may end that much earlier than read from the answer's arrival.
+    // A count-1 answer 1.9 s on its way back read a reset 1.9 s past our end of the window it
+    // began, was taken for a new window, and the refill sent calls into the full one.
+    const earliestRead =
+      resetAt !== undefined && !absolute && sentAt !== undefined ? resetAt - Math.max(0, now - sentAt) : resetAt;
     const olderReading =
       current === undefined &&
-      resetAt !== undefined &&
+      earliestRead !== undefined &&
       this.resetAt !== undefined &&
-      resetAt <= this.resetAt + tol &&
+      earliestRead <= this.resetAt + tol &&
       index !== undefined &&
       this.lowsLength > 0 &&
       index < (this.lows?.[this.lowsLength - 1] as number) &&
@@ -535,9 +541,9 @@ export class Bucket {
     // be this window's count too, and a count-1 answer back after it is then no new window.
     const olderThanFloor =
       current === undefined &&
-      resetAt !== undefined &&
+      earliestRead !== undefined &&
       this.resetAt !== undefined &&
-      resetAt <= this.resetAt + tol &&
+      earliestRead <= this.resetAt + tol &&
       index !== undefined &&
       this.floor !== undefined &&
       index < this.floorAfter &&

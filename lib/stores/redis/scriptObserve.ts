@@ -466,10 +466,13 @@ for i = 1, nb do
       -- unless the reading is older than the window's lowest figure (sent before it came back,
       -- reading more left, its reset no later than our end): its reset still ends the window.
       local unknown = not told or cur == nil
-      local olderReading = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
+      -- As Bucket.apply: a reset told as time left ran from the server's answer, no sooner than the send.
+      local rend = reset
+      if reset ~= nil and serverAt == nil and sentAt ~= nil then rend = reset - math.max(0, now - sentAt) end
+      local olderReading = unknown and rend ~= nil and s.rst ~= nil and rend <= s.rst + tol
         and index ~= nil and s.low ~= nil and s.lowa ~= nil and index < s.lowa and rem ~= nil and rem > s.low
       -- The same of the figure of a call admitted before the window opened (lowf, as Bucket.apply).
-      local olderThanFloor = unknown and reset ~= nil and s.rst ~= nil and reset <= s.rst + tol
+      local olderThanFloor = unknown and rend ~= nil and s.rst ~= nil and rend <= s.rst + tol
         and index ~= nil and s.lowf ~= nil and s.lowfa ~= nil and index < s.lowfa and rem ~= nil and rem > s.lowf
       -- As Bucket.apply: counted afresh, its reset later than ours by less than the tolerance:
       -- a window that began after the figure it is judged against, ending at this reset.

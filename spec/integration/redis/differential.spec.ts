@@ -345,6 +345,32 @@ describe('memory and Redis keep one accounting', () => {
       // later answer's figure; an instant the server told, read again through a clock offset
       // pinned closer, brings the window's end forward; another instant does not.
       examples: [
+        // Planning Center tells a reset only with a count of 1: a window's first call answered
+        // 1.5 s late, after the counts that followed it, reads an end 1.5 s past ours (projected
+        // from the last). Read from its send, it names the window those counts were read in:
+        // both keep it, neither refills.
+        [
+          {
+            s: { rolling: false, limit: 10, windowMs: 2000, cost: 1 },
+            steps: [
+              { op: 'acquire', count: 1 },
+              { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 2000, serverAt: undefined },
+              { op: 'wait', ms: 2100 },
+              { op: 'acquire', count: 5 },
+              ...[8, 7, 6, 5].map((remaining) => ({
+                op: 'answer' as const,
+                which: 1,
+                limit: 10,
+                remaining,
+                resetInMs: undefined,
+                serverAt: undefined,
+              })),
+              { op: 'wait', ms: 1500 },
+              { op: 'answer', which: 0, limit: 10, remaining: 9, resetInMs: 2000, serverAt: undefined },
+              { op: 'acquire', count: 10 },
+            ],
+          },
+        ],
         // A call sent once the first figure (19) was read reads 19 again, its reset half a
         // second later than ours (within the tolerance): counted afresh, a window that began
         // after that figure and ends at its reset. Both open it there.
