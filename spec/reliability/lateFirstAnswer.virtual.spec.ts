@@ -8,7 +8,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { providers } from '../../lib/index.js';
-import { checkEndings, refusedCount, runAdversarial, type RunRequest } from './adversarialRun.js';
+import { checkEndings, refusedCount, runAdversarial } from './adversarialRun.js';
+import type { RunRequest } from './providerRun.js';
 
 /** `n` GETs at once, at real scale (a 20 s period), answers coming back after `down` ms in turn. */
 function run(o: { limit: number; n: number; streams: number; up: number[]; down: number[]; phaseMs: number }) {
