@@ -67,4 +67,33 @@ describe('redis store: key names', () => {
     expect(names?.length).toBeGreaterThan(0);
     for (const name of names ?? []) expect(name).not.toMatch(/tok/);
   });
+
+  it("a bucket named after a request path (an e-mail, a share token in it) is hashed in key names; a profile's word is not", async () => {
+    const path = '/users/alice.smith@example.com/share/Zm9vYmFyLXNlY3JldC1zaGFyZS10b2tlbg/tasks';
+    const provider = defineProvider({
+      name: 'per-path',
+      buckets: (request) => [
+        { name: 'hourly', limit: 100, windowMs: 3_600_000 },
+        { name: `GET ${request.url ?? ''}:minute`, limit: 5, windowMs: 60_000 },
+      ],
+      read: (res, request) => ({
+        outcome: 'ok',
+        buckets: [{ name: `GET ${request.url ?? ''}:minute`, limit: 5, remaining: Number(res.header('x-remaining')) }],
+      }),
+    });
+    const l = limiter(provider, 'path-token');
+    const permit = await new Promise<Permit | Error>((resolve) => {
+      l.acquire({ method: 'GET', url: path }, { granted: resolve, rejected: resolve });
+    });
+    if (permit instanceof Error) throw permit;
+    permit.observe(responseLike(200, { 'x-remaining': '4' }));
+    permit.release();
+    const names = (await clients[0]?.keys(`${prefix}*`)) ?? [];
+    const own = names.filter((n) => n.includes(':bucket:') && !n.includes(':bucket:main'));
+    expect(own.some((n) => n.endsWith(':bucket:hourly'))).toBe(true);
+    expect(own.some((n) => /:bucket:#[0-9a-f]{16}$/.test(n))).toBe(true);
+    for (const name of names) expect(name).not.toMatch(/alice|example\.com|Zm9v|\/tasks|path-token/);
+    // The bucket's state is the one the limiter reads: the figure written under the hashed name.
+    expect(l.snapshot.buckets.find((b) => b.name.endsWith(':minute'))?.remaining).toBe(4);
+  });
 });
