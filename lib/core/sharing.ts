@@ -17,12 +17,12 @@ export interface CacheOptions {
   readonly maxEntries?: number | undefined;
   /**
    * Most bytes of responses kept, all together (per limiter); the oldest go first, and a
-   * response larger than this is not kept. A response counts its body's size when the body is a
-   * string, bytes or a `Blob`, else its `Content-Length`, else 64 KiB. A fetch `Response`'s
-   * streamed body is read by the cache (at most this many bytes, for at most its lifetime or 30 s)
-   * and counts what it holds; one larger, or slower, is dropped. An estimate otherwise: a parsed
-   * JSON body takes more memory than its text, and a compressed answer's `Content-Length` is
-   * less.
+   * response larger than this is not kept. A response counts the body the cache holds, measured
+   * as it is copied: 2 bytes a character of its strings (keys included), a fixed cost per value,
+   * object and array, the size of its bytes and `Blob`s; at least its `Content-Length`. A fetch
+   * `Response`'s streamed body is read by the cache (at most this many bytes, for at most its
+   * lifetime or 30 s) and counts what it holds; one larger, or slower, is dropped. A body that
+   * cannot be measured (a class instance, a stream of another kind) is not kept.
    * @default 4_194_304 (4 MiB: the 500 entries of 8 KiB each)
    */
   readonly maxBytes?: number | undefined;
@@ -64,7 +64,7 @@ export class RequestSharing {
   /** Requests in flight (queued included), opaque here (what `rateLimit` registers), by key. */
   private inFlight: Map<string, object> | undefined = undefined;
   private cache: Map<string, CacheEntry> | undefined = undefined;
-  /** The estimated size of the responses in `cache`, bytes. */
+  /** The size of the responses in `cache`, bytes, as {@link copyOf} measures them. */
   bytes = 0;
   /** Salts the keys, so that a key (in a heap dump, say) cannot be checked against guesses made elsewhere. */
   private salt: string | undefined = undefined;
@@ -107,7 +107,8 @@ export class RequestSharing {
    * Keeps a copy of a response for `ttlMs`, or less when the server said it goes stale sooner,
    * when the cache is on and the response allows it (see {@link cacheLifetime}) and can be
    * copied (see {@link copyOf}): what a caller does to its own response is never served to the
-   * next. `headersKnown`: the key was made with the request's headers.
+   * next. The copy's walk measures it, and stops past `maxBytes`: such a body is not kept.
+   * `headersKnown`: the key was made with the request's headers.
    */
   store(
     key: string,
@@ -121,19 +122,27 @@ export class RequestSharing {
     if (!options) return;
     const lifetime = cacheLifetime(res, headersKnown, options.ttlMs, now);
     if (!(lifetime > 0)) return;
-    const value = copyOf(response);
-    if (value === undefined) return;
-    const cache = (this.cache ??= new Map());
-    const bytes = sizeOf(res);
     const maxBytes = options.maxBytes ?? 4_194_304;
+    // The copy's walk measures the body, and stops past `maxBytes`. A body it does not enter (a
+    // class instance, a stream but a fetch `Response`'s) gets no copy, so is not kept: its size
+    // is unknown, and any guess (this cache counted 64 KiB) is wrong by any factor, which a bound
+    // in bytes cannot afford; an answer not kept costs a request. A response's other fields
+    // (axios's `request`, ajax's `xhr`) are the transport's, kept as they are and not counted.
+    const tally = { left: maxBytes };
+    const value = copyOf(response, tally);
     this.drop(key);
-    if (bytes > maxBytes) return;
-    const entry: CacheEntry = { value, expiresAt: now + lifetime, bytes, stop: undefined };
-    cache.set(key, entry);
-    this.bytes += bytes;
+    if (value === undefined) return;
     // A streamed body (a fetch `Response`) keeps every byte its copy is sent: until it has been
     // read to the end within `maxBytes`, its size is a guess, and the entry goes if it is wrong.
     const body = streamOf(value);
+    // A list, a sign or garbage is NaN: not a size. A `Content-Length` above what the walk
+    // measured (a body held elsewhere too) counts.
+    const length = Number(res.header('content-length'));
+    const bytes = Math.max(maxBytes - tally.left, length > 0 ? length : body ? UNKNOWN_SIZE : 0);
+    if (bytes > maxBytes) return;
+    const entry: CacheEntry = { value, expiresAt: now + lifetime, bytes, stop: undefined };
+    (this.cache ??= new Map()).set(key, entry);
+    this.bytes += bytes;
     if (body) this.measure(key, entry, body, maxBytes, Math.min(lifetime, MAX_MEASURE_MS), scheduler);
     this.evict(maxBytes);
   }
@@ -432,25 +441,25 @@ async function readSize(
   }
 }
 
-/** What a response whose size is not known counts for in the cache's `maxBytes`. */
+/**
+ * What a fetch `Response`'s streamed body without `Content-Length` counts for until it is
+ * measured (see `RequestSharing.measure`).
+ */
 const UNKNOWN_SIZE = 65_536;
 
 /**
- * A response's size for the cache, in bytes, from what is known without reading or walking
- * it: a string, `ArrayBuffer`, typed array or `Blob` body's own size, else a positive
- * `Content-Length`, else {@link UNKNOWN_SIZE} (a parsed JSON body of a chunked answer, an empty
- * body). A fetch `Response`'s streamed body starts with this guess and is then measured (see
- * `RequestSharing.measure`).
+ * What a walk of a body may still take, bytes: each part it copies is taken off (see
+ * {@link copyData}), and past 0 the body is not copied. So a body's walk is bounded by the
+ * cache's `maxBytes`, even one made huge or cyclic (by a transform) to spin it.
  */
-function sizeOf(res: ResponseLike): number {
-  const body = res.body;
-  if (typeof body === 'string') return body.length;
-  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
-  if (body instanceof Blob) return body.size; // a global in Node >= 18 and every browser
-  // A list, a sign or garbage is NaN: not a size.
-  const length = Number(res.header('content-length'));
-  return length > 0 ? length : UNKNOWN_SIZE;
+interface Tally {
+  left: number;
 }
+
+/** What a value costs but for its characters and bytes: its slot and header (a boxed number, a string's), bytes. */
+const VALUE_BYTES = 16;
+/** What an object, array or date costs more, bytes: its header and properties' table (V8: 48 to 64). */
+const OBJECT_BYTES = 48;
 
 /** Fields of a response that hold its body: axios `data`, Angular's and `ResponseLike`'s `body`, ajax `response`. */
 const BODY_FIELDS = ['data', 'body', 'response'];
@@ -470,7 +479,7 @@ const MAX_COPY_DEPTH = 256;
  * not the cache's. A body of anything but JSON-like data, bytes, `Blob`s and dates (a class
  * instance a transform made, a `Map`) cannot be copied.
  */
-export function copyOf<T>(value: T): T | undefined {
+export function copyOf<T>(value: T, tally: Tally = { left: Infinity }): T | undefined {
   if (typeof value !== 'object' || value === null) return value;
   const v = value as { clone?: unknown; bodyUsed?: unknown };
   if (typeof v.clone === 'function' && typeof v.bodyUsed === 'boolean') {
@@ -486,7 +495,7 @@ export function copyOf<T>(value: T): T | undefined {
     const d = descriptors[field];
     if (d === undefined) continue;
     if (!('value' in d)) return undefined;
-    const copy = copyData(d.value, 0);
+    const copy = copyData(d.value, 0, tally);
     if (copy === UNCOPIABLE) return undefined;
     descriptors[field] = { ...d, value: copy };
   }
@@ -558,15 +567,25 @@ interface ErrorFields {
 
 const UNCOPIABLE: unique symbol = Symbol('uncopiable');
 
-/** A deep copy of JSON-like data, bytes, `Blob`s (immutable, kept) and dates; {@link UNCOPIABLE} for anything else. */
-function copyData(value: unknown, depth: number): unknown {
+/**
+ * A deep copy of JSON-like data, bytes, `Blob`s (immutable, kept) and dates; {@link UNCOPIABLE}
+ * for anything else, and once `tally` runs out. Each part is taken off `tally` as it is copied,
+ * for what the copy keeps alive (strings it shares with the original included): a string or key
+ * {@link VALUE_BYTES} and 2 bytes a character (UTF-16), any other value {@link VALUE_BYTES}, an
+ * object, array or date {@link OBJECT_BYTES} more, bytes and `Blob`s their size. An estimate:
+ * on V8 (Node 20), of parsed JSON bodies of 1 to 2 MB, 0.95 to 4.3 times the heap they took
+ * (most 1.2 to 2; more for arrays of wide records, whose keys V8 shares), but 0.6 to 0.7 for
+ * objects with thousands of keys or keys each of their own (V8's dictionaries and shapes).
+ */
+function copyData(value: unknown, depth: number, tally: Tally = { left: Infinity }): unknown {
+  if ((tally.left -= VALUE_BYTES + (typeof value === 'string' ? 2 * value.length : 0)) < 0) return UNCOPIABLE;
   if (typeof value !== 'object' || value === null) return typeof value === 'function' ? UNCOPIABLE : value;
-  if (depth > MAX_COPY_DEPTH) return UNCOPIABLE;
+  if (depth > MAX_COPY_DEPTH || (tally.left -= OBJECT_BYTES) < 0) return UNCOPIABLE;
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) return UNCOPIABLE;
     const out: unknown[] = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) {
-      const item = copyData(value[i], depth + 1);
+      const item = copyData(value[i], depth + 1, tally);
       if (item === UNCOPIABLE) return UNCOPIABLE;
       out[i] = item;
     }
@@ -576,23 +595,27 @@ function copyData(value: unknown, depth: number): unknown {
   if (proto === Object.prototype || proto === null) {
     const out = Object.create(proto) as Record<string, unknown>;
     for (const name of Object.keys(value)) {
-      const item = copyData((value as Record<string, unknown>)[name], depth + 1);
+      tally.left -= VALUE_BYTES + 2 * name.length;
+      const item = copyData((value as Record<string, unknown>)[name], depth + 1, tally);
       if (item === UNCOPIABLE) return UNCOPIABLE;
       // Defined, not assigned: a `__proto__` key of a JSON body stays a key.
       Object.defineProperty(out, name, { value: item, writable: true, enumerable: true, configurable: true });
     }
     return out;
   }
-  if (value instanceof ArrayBuffer) return value.slice(0);
+  if (value instanceof Date) return new Date(value.getTime());
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return (tally.left -= value.size) < 0 ? UNCOPIABLE : value;
+  const bytes = value instanceof ArrayBuffer;
+  if (!bytes && !ArrayBuffer.isView(value)) return UNCOPIABLE;
+  // A view but a Uint8Array is cloned with its whole buffer.
+  if ((tally.left -= (bytes || value instanceof Uint8Array ? value : value.buffer).byteLength) < 0) return UNCOPIABLE;
+  if (bytes) return value.slice(0);
   if (value instanceof Uint8Array) {
     // Node's Buffer included: the bytes copied, the prototype kept.
     const out = new Uint8Array(value);
     return Object.setPrototypeOf(out, proto as object) as unknown;
   }
-  if (ArrayBuffer.isView(value)) return structuredClone(value);
-  if (value instanceof Date) return new Date(value.getTime());
-  if (typeof Blob !== 'undefined' && value instanceof Blob) return value;
-  return UNCOPIABLE;
+  return structuredClone(value);
 }
 
 /**
