@@ -6,21 +6,24 @@
 import type { AxiosAdapter, AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
-import { isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
+import { checkRetryNonIdempotent, isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
 import { isResendable, withRetryCost } from '../core/resend.js';
 import type { ResponseLike } from '../core/response.js';
 import { fullUrl } from './axiosRequest.js';
 import { toResponseLike } from './axiosResponse.js';
-import { rateLimitSettingsError } from './axiosSettings.js';
+import { kindOf, rateLimitSettingsError } from './axiosSettings.js';
 import { OUR_ADAPTERS, resolveAdapter } from './axiosTransport.js';
 import {
   abortReason,
   acquirePermit,
   axiosCancelSignal,
+  checkAll,
   checkMaxRetries,
+  checkOptionNames,
   checkPriority,
   checkStatuses,
   idempotencyKeyOf,
+  isLimiter,
   markOwnInterceptor,
   requestInfo,
   sleep,
@@ -121,6 +124,10 @@ export interface RateLimitInterceptor {
  * request around the limiter: install this one last among those that choose adapters.
  * `response` and `error` pass answers through unchanged; installing them is optional.
  *
+ * The options and the limiter are checked when it is made: a name it does not take
+ * (`maxRetry`), a value of the wrong type (`retryNonIdempotent: 'yes'`) or a non-limiter throws
+ * one `TypeError` naming each.
+ *
  * ```ts
  * import axios from 'axios';
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -134,11 +141,12 @@ export interface RateLimitInterceptor {
  * ```
  */
 export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitInterceptorOptions = {}): RateLimitInterceptor {
-  const maxRetries = checkMaxRetries('rateLimitInterceptor', opts.maxRetries);
-  const statuses = checkStatuses('rateLimitInterceptor', opts.statuses);
-  const defaultPriority = checkPriority('rateLimitInterceptor', opts.priority);
-  const retryNonIdempotent = opts.retryNonIdempotent ?? false;
-  const instance = opts.instance;
+  return interceptorOf(limiter, interceptorSettings('rateLimitInterceptor', limiter, opts));
+}
+
+/** {@link rateLimitInterceptor} with its options checked. */
+function interceptorOf(limiter: Limiter, settings: InterceptorSettings): RateLimitInterceptor {
+  const { maxRetries, statuses, priority: defaultPriority, retryNonIdempotent, instance } = settings;
   /** Permits of requests in flight, for `dispose()`. */
   const live = new Set<Permit>();
   let disposed = false;
@@ -247,6 +255,51 @@ export function rateLimitInterceptor(limiter: Limiter, opts: RateLimitIntercepto
   };
 }
 
+/** Every name {@link RateLimitInterceptorOptions} takes. */
+const OPTION_NAMES: ReadonlySet<string> = new Set<keyof RateLimitInterceptorOptions>([
+  'maxRetries',
+  'retryNonIdempotent',
+  'statuses',
+  'priority',
+  'instance',
+]);
+
+/**
+ * The options of {@link rateLimitInterceptor} and its limiter checked when it is made (`where`:
+ * the call that was given them), as the other adapters check theirs: one `TypeError` names every
+ * bad one. A misspelt name (`maxRetry`) would leave its setting at the default, a
+ * `retryNonIdempotent: 'yes'` would not resend POSTs, and a non-limiter would fail every request.
+ */
+function interceptorSettings(where: string, limiter: unknown, opts: RateLimitInterceptorOptions) {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new TypeError(`${where}: options must be an object, got ${kindOf(opts)}`);
+  }
+  const [maxRetries, statuses, priority, retryNonIdempotent, instance] = checkAll(where, [
+    () => checkMaxRetries(where, opts.maxRetries),
+    () => checkStatuses(where, opts.statuses),
+    () => checkPriority(where, opts.priority),
+    () => checkRetryNonIdempotent(where, opts.retryNonIdempotent),
+    () => {
+      const { instance } = opts;
+      if (instance !== undefined && !isAxiosInstance(instance))
+        throw new TypeError(`${where}: option \`instance\` must be an axios instance`);
+      return instance;
+    },
+    () => {
+      if (!isLimiter(limiter)) throw new TypeError(`${where}: \`limiter\` must be a limiter from createLimiter()`);
+    },
+    () => checkOptionNames(where, opts, OPTION_NAMES),
+  ]);
+  return { maxRetries, statuses, priority, retryNonIdempotent, instance };
+}
+type InterceptorSettings = ReturnType<typeof interceptorSettings>;
+
+/** Has `x` what the interceptors use of an axios instance? Any axios 1.x instance does. */
+function isAxiosInstance(x: unknown): x is AxiosInstance {
+  const i = x as Partial<AxiosInstanceLike> | null | undefined;
+  return typeof i?.getUri === 'function' && typeof i.interceptors?.request?.use === 'function';
+}
+
 /** Sets a request header on axios's `AxiosHeaders`, or on a plain object. */
 function setHeader(config: InternalAxiosRequestConfig, name: string, value: string): void {
   const headers = config.headers as unknown as { set?: (n: string, v: string) => unknown } | undefined;
@@ -291,6 +344,8 @@ export interface AxiosInstanceLike {
  * SDK's (Pipedrive's `pipedrive` replaces each response with its body and each error with its
  * response body) or your own token refresh and signing.
  * Per-request settings go in `config.rateLimit` (`priority`, `idempotencyKey`, `retry`, `skip`).
+ * The options and the limiter are checked as {@link rateLimitInterceptor} checks them, when
+ * attached: a bad one throws a `TypeError` naming it, and nothing is attached.
  *
  * ```ts
  * import axios from 'axios';
@@ -310,8 +365,11 @@ export function attachRateLimiter(
   limiter: Limiter,
   opts: Omit<RateLimitInterceptorOptions, 'instance'> = {},
 ): () => void {
-  const axiosInstance = instance as AxiosInstance;
-  const i = rateLimitInterceptor(limiter, { ...opts, instance: axiosInstance });
+  const where = 'attachRateLimiter';
+  if (!isAxiosInstance(instance)) throw new TypeError(`${where}: \`instance\` must be an axios instance`);
+  const axiosInstance = instance;
+  // An `instance` in `opts` (typed as the interceptor's options, they may carry one) gives way.
+  const i = interceptorOf(limiter, { ...interceptorSettings(where, limiter, opts), instance: axiosInstance });
   markOwnInterceptor(i.request);
   const original: unknown = axiosInstance.defaults.adapter;
   const wrapped = i.wrap(original);

@@ -76,7 +76,8 @@ export function rateLimitSettingsError(where: string, settings: unknown): TypeEr
   return undefined;
 }
 
-function kindOf(value: unknown): string {
+/** @internal What `value` is, for an error's "got …": `null`, `an array` or its `typeof`. */
+export function kindOf(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
 

@@ -269,6 +269,49 @@ export function checkPriority(where: string, value: unknown): number | undefined
   return value;
 }
 
+/**
+ * Throws a `TypeError` naming every key of `options` that is not in `names` (`where`: the call
+ * that was given them): a misspelt option (`maxRetry`) would leave its setting at the default
+ * without a word.
+ */
+export function checkOptionNames(where: string, options: object, names: ReadonlySet<string>): void {
+  const unknown = Object.keys(options).filter((key) => !names.has(key));
+  if (unknown.length > 0) {
+    const listed = unknown.slice(0, 5).map((key) => `\`${key.slice(0, 40)}\``);
+    throw new TypeError(`${where}: unknown option ${listed.join(', ')}`);
+  }
+}
+
+/**
+ * Runs every check of one call's options and returns what each returned, or throws one
+ * `TypeError` naming every bad option (`where`: the call, each check's message less that prefix)
+ * rather than the first only; a single failure is thrown as it is. Anything but a `TypeError`
+ * goes on at once.
+ */
+export function checkAll<const T extends ReadonlyArray<() => unknown>>(where: string, checks: T): Checked<T> {
+  const errors: TypeError[] = [];
+  const results = checks.map((check) => {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      errors.push(error);
+      return undefined;
+    }
+  });
+  const [first] = errors;
+  if (first === undefined) return results as Checked<T>;
+  if (errors.length === 1) throw first;
+  const prefix = `${where}: `;
+  const each = errors.map((e) => (e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message));
+  throw new TypeError(`${where}: ${each.join('; ')}`, { cause: first });
+}
+
+/** What each check of {@link checkAll} returned, in order. */
+type Checked<T extends ReadonlyArray<() => unknown>> = {
+  -readonly [K in keyof T]: T[K] extends () => infer R ? R : never;
+};
+
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return 'an array with other values';

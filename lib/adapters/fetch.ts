@@ -145,15 +145,27 @@ export function toResponseLike(response: Response, body?: unknown): ResponseLike
  * ```
  */
 export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions = {}): typeof fetch {
-  const { maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs } = fetchSettings(
-    'rateLimitedFetch',
-    opts,
-  );
+  return pacedFetch('rateLimitedFetch', limiter, fetchSettings('rateLimitedFetch', opts), undefined);
+}
+
+/**
+ * {@link rateLimitedFetch} with its options checked (`where`: the call that gave them). `installed`:
+ * the global fetch that `installRateLimitedFetch` found, sent through in place of `fetch` and
+ * `globalThis.fetch`; it refuses what the global fetch refuses, though `globalThis.fetch` is now
+ * the wrapper around it (ours, or another's when installed twice).
+ */
+function pacedFetch(
+  where: string,
+  limiter: Limiter,
+  settings: ReturnType<typeof fetchSettings>,
+  installed: typeof fetch | undefined,
+): typeof fetch {
+  const { fetch: own, maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs } = settings;
 
   const limitedFetch = async (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     // Called as a plain function, not as a method of `opts`: browsers' fetch needs that.
-    const send = opts.fetch ?? globalThis.fetch;
-    if (typeof send !== 'function') throw new TypeError('rateLimitedFetch: no global fetch here; pass option `fetch`');
+    const send = installed ?? own ?? globalThis.fetch;
+    if (typeof send !== 'function') throw new TypeError(`${where}: no global fetch here; pass option \`fetch\``);
     const request = isRequest(input) ? input : undefined;
     const signal = init?.signal ?? request?.signal ?? undefined;
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
@@ -162,9 +174,11 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
     // quotes the URL, its password and query tokens included. Refused here instead, before it
     // waits in the queue and takes a permit for a request that cannot be sent, with a message
     // that does not. A `fetch` of the caller's own (node-fetch sends them as Basic auth) decides.
-    if (send === globalThis.fetch && hasUserInfo(url)) {
+    // Installed, `send` is the global fetch as it was, and `globalThis.fetch` the wrapper.
+    const platform = installed !== undefined || send === globalThis.fetch;
+    if (platform && hasUserInfo(url)) {
       throw new TypeError(
-        `rateLimitedFetch: the URL ${JSON.stringify(safePath(url) ?? '')} holds a user name or password, which fetch refuses; send them in an \`Authorization\` header`,
+        `${where}: the URL ${JSON.stringify(safePath(url) ?? '')} holds a user name or password, which fetch refuses; send them in an \`Authorization\` header`,
       );
     }
     const costOfCall = typeof cost === 'function' ? cost({ method, url }, init) : cost;
@@ -245,7 +259,8 @@ export function rateLimitedFetch(limiter: Limiter, opts: RateLimitedFetchOptions
  *
  * Keys are origins (`'https://api.procore.com'`: scheme, host and port, no path); a relative
  * URL is resolved against `location.href` in a browser. Options are those of
- * `rateLimitedFetch` (`fetch` is the global one as found at install time).
+ * `rateLimitedFetch` (`fetch` is the global one as found at install time); a paced call to a URL
+ * with a user name or password is refused as `rateLimitedFetch` refuses it, before it waits.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -264,8 +279,8 @@ export function installRateLimitedFetch(
   if (typeof limiters !== 'object' || limiters === null || Array.isArray(limiters)) {
     throw new TypeError('installRateLimitedFetch: `limiters` must be an object of limiters by origin');
   }
-  // Checked here too: with no limiter given, no `rateLimitedFetch` would check them.
-  fetchSettings('installRateLimitedFetch', opts);
+  // Checked here, even with no limiter given.
+  const settings = fetchSettings('installRateLimitedFetch', opts);
   const original = globalThis.fetch;
   if (typeof original !== 'function') throw new TypeError('installRateLimitedFetch: no global fetch here');
   const byOrigin = new Map<string, typeof fetch>();
@@ -291,7 +306,7 @@ export function installRateLimitedFetch(
       );
     }
     limiterOf.set(origin, limiter);
-    byOrigin.set(origin, rateLimitedFetch(limiter, { ...opts, fetch: original }));
+    byOrigin.set(origin, pacedFetch('installRateLimitedFetch', limiter, settings, original));
   }
   let active = true;
   const installed = (input: globalThis.RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -335,7 +350,7 @@ function fetchSettings(where: string, opts: RateLimitedFetchOptions) {
       `${where}: option \`bodyTimeoutMs\` must be a finite number of ms >= 0, got ${String(bodyTimeoutMs)}`,
     );
   }
-  return { maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs };
+  return { fetch: opts.fetch, maxRetries, statuses, priority, cost, retryNonIdempotent, bodyTimeoutMs };
 }
 
 /** `'https://api.example.com'` as `new URL(…).origin` writes it; `undefined` if not an origin. */

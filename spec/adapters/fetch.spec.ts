@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { VirtualTimeScheduler } from 'rxjs';
 import {
@@ -15,6 +16,7 @@ import {
   type RateLimitError,
 } from '../../lib/index.js';
 import { installRateLimitedFetch, rateLimitedFetch, toResponseLike } from '../../lib/adapters/fetch.js';
+import { startTestServer } from '../helpers/server.js';
 
 /**
  * A key of its own for each limiter made here: limiters of one provider and key in a process
@@ -709,6 +711,75 @@ describe('installRateLimitedFetch', () => {
     expect(globalThis.fetch).not.toHaveProperty('name', 'installed');
     // One limiter under two spellings of its origin is no conflict.
     installRateLimitedFetch({ 'https://api.procore.com': a, 'https://API.procore.com:443/': a })();
+  });
+
+  it.each([
+    ['alone', (_paced: string) => () => undefined],
+    // Installed twice: ours for another origin wraps ours, which found the platform's fetch.
+    [
+      'under another install for another origin',
+      (_paced: string) => installRateLimitedFetch({ 'https://other.example.com': fastLimiter() }),
+    ],
+    // Installed twice for the same origin: the outer one refuses it.
+    [
+      'under another install for the same origin',
+      (paced: string) => installRateLimitedFetch({ [paced]: fastLimiter() }),
+    ],
+  ])(
+    'refuses a URL with a user name or password to a paced origin (%s) before it waits, quoting neither them nor the query',
+    async (_kind, installMore) => {
+      const server = await startTestServer((_req, res) => void res.end('{}'));
+      const limiter = fastLimiter();
+      const uninstall = installRateLimitedFetch({ [server.url]: limiter });
+      const uninstallMore = installMore(server.url);
+      let error: unknown;
+      try {
+        const withSecrets = `${server.url.replace('http://', 'http://bob:SECRET-PW@')}/v1/x?api_token=SECRET-Q`;
+        error = errorOf(await settle(fetch(withSecrets)));
+      } finally {
+        uninstallMore();
+        uninstall();
+      }
+      await server.close();
+
+      expect((error as Error).name).toBe('TypeError');
+      expect((error as Error).message).toBe(
+        `installRateLimitedFetch: the URL "${server.url}/v1/x" holds a user name or password, which fetch refuses; send them in an \`Authorization\` header`,
+      );
+      expect(inspect(error)).not.toContain('SECRET');
+      // No permit was taken for a request that was never sent.
+      expect(limiter.snapshot.totals.sent).toBe(0);
+      expect(server.requests).toHaveLength(0);
+    },
+  );
+
+  it('refuses a URL with a user name or password when the global fetch it found wraps the platform’s', async () => {
+    const server = await startTestServer((_req, res) => void res.end('{}'));
+    const platform = globalThis.fetch;
+    // A tracing or mocking library's wrapper, installed first.
+    globalThis.fetch = ((input: globalThis.RequestInfo | URL, init?: RequestInit) =>
+      platform(input, init)) as typeof fetch;
+    const limiter = fastLimiter();
+    const uninstall = installRateLimitedFetch({ [server.url]: limiter });
+    let error: unknown;
+    let plain: Response | undefined;
+    try {
+      error = errorOf(
+        await settle(fetch(`${server.url.replace('http://', 'http://bob:SECRET-PW@')}/x?api_token=SECRET-Q`)),
+      );
+      plain = await fetch(`${server.url}/x`);
+    } finally {
+      uninstall();
+      globalThis.fetch = platform;
+    }
+    await server.close();
+
+    expect((error as Error).message).toMatch(/^installRateLimitedFetch: the URL ".*\/x" holds a user name or password/);
+    expect(inspect(error)).not.toContain('SECRET');
+    // The same origin without them is paced and sent.
+    expect(plain?.status).toBe(200);
+    expect(limiter.snapshot.totals.sent).toBe(1);
+    expect(server.requests).toHaveLength(1);
   });
 
   it('checks its options even with no limiter yet (a config that adds them later)', () => {
