@@ -14,7 +14,8 @@ import {
   type HttpRequest,
 } from '@angular/common/http';
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
-import { catchError, concat, defer, from, Observable, tap, throwError } from 'rxjs';
+import { catchError, concat, defer, from, Observable, tap, throwError, type Subscription } from 'rxjs';
+import { QuotaExhaustedError } from '../core/errors.js';
 import type { Limiter } from '../core/limiter.js';
 import { checkRetryNonIdempotent, type RequestHeaders } from '../core/request.js';
 import { reportUnhandledError } from '../core/waiter.js';
@@ -76,6 +77,16 @@ export interface RateLimitInterceptorOptions extends Omit<RateLimitConfig, 'extr
    * warning once
    */
   readonly baseUrl?: string;
+  /**
+   * Under server rendering, the longest a request waits for a permit, before it is sent and
+   * before each retry: past it the request fails with `QuotaExhaustedError`. Angular serializes
+   * the page only once every request has ended, so a request waiting out a 429's `Retry-After:
+   * 300` held the render for five minutes. The pause goes on in the page (`provideRateLimiting`),
+   * and the browser's limiter waits it out. `Infinity` waits as in a browser (up to the
+   * limiter's `maxWaitMs`).
+   * @default 5000
+   */
+  readonly serverMaxWaitMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +157,7 @@ export function buildInterceptor(
     onMissingHeaders,
     onCorsBlocked,
     missingHeadersAfter = 3,
+    serverMaxWaitMs = DEFAULT_SERVER_MAX_WAIT_MS,
     baseUrl,
     ...config
   }: Omit<RateLimitInterceptorOptions, 'limiters'> = options;
@@ -168,6 +180,11 @@ export function buildInterceptor(
   }
   if (onCorsBlocked !== undefined && onCorsBlocked !== false && typeof onCorsBlocked !== 'function') {
     throw new TypeError(`${name}: option \`onCorsBlocked\` must be a function or false`);
+  }
+  if (typeof serverMaxWaitMs !== 'number' || !(serverMaxWaitMs >= 0)) {
+    throw new TypeError(
+      `${name}: option \`serverMaxWaitMs\` must be a number >= 0 (ms), or Infinity, got ${typeof serverMaxWaitMs === 'number' ? serverMaxWaitMs : typeof serverMaxWaitMs}`,
+    );
   }
   if (baseUrl !== undefined && (typeof baseUrl !== 'string' || !URL.canParse(baseUrl))) {
     throw new TypeError(`${name}: option \`baseUrl\` must be an absolute URL`);
@@ -235,42 +252,98 @@ export function buildInterceptor(
     const where = url && recorder ? { recorder, method: req.method, url: url.origin + url.pathname } : undefined;
     // The rest of the chain (later interceptors, the backend) runs when the permit is granted,
     // and again for each retry.
-    const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
-      // A response given during the subscription did not come from the network (no HttpClient
-      // backend answers synchronously): an interceptor after this one answering from a cache of
-      // its own, whose answer tells nothing of the API's budget.
-      let subscribing = true;
-      const subscription = next(req)
-        .pipe(
-          tap((event) => {
-            if (subscribing && event instanceof HttpResponse) notFromNetwork.add(event);
-          }),
-        )
-        .subscribe(subscriber);
-      subscribing = false;
-      return subscription;
-    }).pipe(
-      tap({
-        next: (event) => {
-          if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
-          if (where) remember(where, limiter, event);
-          if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
-        },
-        error: (error: unknown) => {
-          if (!(error instanceof HttpErrorResponse)) return;
-          if (error.status > 0) {
-            if (where) remember(where, limiter, error);
-          } else if (corsReport !== false && url && !server) {
-            checkCors(limiter, url, baseUrl, corsReport);
-          }
-        },
-      }),
-      readBlobBodies(blobBodies),
-    );
-    return withoutRetriedAnswers(sent$, (attempt$) =>
-      attempt$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig)),
-    );
+    const paced = (sending?: (on: boolean) => void) => {
+      const sent$ = new Observable<HttpEvent<unknown>>((subscriber) => {
+        sending?.(true);
+        // A response given during the subscription did not come from the network (no HttpClient
+        // backend answers synchronously): an interceptor after this one answering from a cache of
+        // its own, whose answer tells nothing of the API's budget.
+        let subscribing = true;
+        const subscription = next(req)
+          .pipe(
+            tap((event) => {
+              if (subscribing && event instanceof HttpResponse) notFromNetwork.add(event);
+            }),
+          )
+          .subscribe(subscriber);
+        subscribing = false;
+        return () => {
+          subscription.unsubscribe();
+          sending?.(false);
+        };
+      }).pipe(
+        tap({
+          next: (event) => {
+            if (!(event instanceof HttpResponse) || notFromNetwork.has(event)) return;
+            if (where) remember(where, limiter, event);
+            if (report !== false) checkHeaders(limiter, event, info, host, missingHeadersAfter, report);
+          },
+          error: (error: unknown) => {
+            if (!(error instanceof HttpErrorResponse)) return;
+            if (error.status > 0) {
+              if (where) remember(where, limiter, error);
+            } else if (corsReport !== false && url && !server) {
+              checkCors(limiter, url, baseUrl, corsReport);
+            }
+          },
+        }),
+        readBlobBodies(blobBodies),
+      );
+      return withoutRetriedAnswers(sent$, (attempt$) =>
+        attempt$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig)),
+      );
+    };
+    return server && serverMaxWaitMs !== Infinity ? waitingAtMost(limiter, serverMaxWaitMs, paced) : paced();
   };
+}
+
+/** What {@link RateLimitInterceptorOptions.serverMaxWaitMs} is when not set. */
+const DEFAULT_SERVER_MAX_WAIT_MS = 5_000;
+
+/**
+ * `paced(sending)` that fails with `QuotaExhaustedError` once it has waited `ms` on end without
+ * an attempt in flight (`sending(true)` when one is sent, `sending(false)` when it has ended):
+ * on the server a render waits for it. A request that joined an identical one in flight sends
+ * nothing of its own: while the limiter has requests in flight and no pause, the wait may be for
+ * that answer, and is looked at again `ms` later. Timed on the limiter's scheduler.
+ */
+function waitingAtMost(
+  limiter: Limiter,
+  ms: number,
+  paced: (sending: (on: boolean) => void) => Observable<HttpEvent<unknown>>,
+): Observable<HttpEvent<unknown>> {
+  return new Observable<HttpEvent<unknown>>((subscriber) => {
+    let timer: Subscription | undefined;
+    const check = (): void => {
+      const now = limiter.now();
+      const { pausedUntil, inFlight } = limiter.snapshot;
+      const paused = pausedUntil !== null && pausedUntil > now;
+      if (!paused && inFlight > 0) {
+        timer = limiter.scheduler.schedule(check, ms);
+        return;
+      }
+      subscriber.error(
+        new QuotaExhaustedError({
+          ...limiter.ctx(),
+          bucket: paused ? 'pause' : 'queue',
+          resumeAt: paused ? pausedUntil : Infinity,
+          waitMs: ms,
+          maxWaitMs: ms,
+        }),
+      );
+    };
+    const sending = (on: boolean) => {
+      timer?.unsubscribe();
+      timer = on || subscriber.closed ? undefined : limiter.scheduler.schedule(check, ms);
+    };
+    sending(false);
+    const subscription = paced(sending).subscribe(subscriber);
+    return () => {
+      timer?.unsubscribe();
+      timer = undefined;
+      subscription.unsubscribe();
+    };
+  });
 }
 
 /**
@@ -340,6 +413,7 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   'statuses',
   'reserve',
   'reservePriority',
+  'serverMaxWaitMs',
 ]);
 
 /**
