@@ -7,7 +7,7 @@ import type { AxiosAdapter, AxiosInstance, AxiosRequestConfig, AxiosResponse, In
 import type { Limiter, Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import { checkRetryNonIdempotent, isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
-import { isResendable, withRetryCost } from '../core/resend.js';
+import { discardBody, isResendable, withRetryCost } from '../core/resend.js';
 import type { ResponseLike } from '../core/response.js';
 import { fullUrl } from './axiosRequest.js';
 import { toResponseLike } from './axiosResponse.js';
@@ -213,6 +213,8 @@ function interceptorOf(limiter: Limiter, settings: InterceptorSettings): RateLim
           cause: raw,
           request: permit.request,
         });
+        // The answer given up: a streamed body (`responseType: 'stream'`) would hold its socket.
+        discardBody(raw);
         if (!(await sleep(limiter, waitMs, cancel))) throw abortReason(cancel);
         continue;
       }

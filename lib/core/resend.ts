@@ -62,3 +62,27 @@ export function withRetryCost(
   }
   return { ...info, cost: typeof own === 'object' && own !== null ? { ...own, ...costs } : costs };
 }
+
+/**
+ * Ends the streamed body of an answer given up for a retry (the caller never sees it): a Node
+ * stream (axios's `responseType: 'stream'`) is destroyed, a web stream (a fetch `Response`'s,
+ * axios's fetch adapter's) cancelled, so that its connection is freed; unread, it held the
+ * socket, and with one socket to the API the retry waited for it forever. Anything else is left.
+ */
+export function discardBody(raw: unknown): void {
+  try {
+    const answer = raw instanceof Error ? (raw as { response?: unknown }).response : raw;
+    if (typeof answer !== 'object' || answer === null) return;
+    const { data, body } = answer as { data?: unknown; body?: unknown };
+    for (const stream of [data, body]) {
+      if (typeof stream !== 'object' || stream === null) continue;
+      const s = stream as { destroy?: unknown; cancel?: unknown; locked?: unknown };
+      if (typeof s.destroy === 'function') (s.destroy as () => void).call(s);
+      else if (typeof s.cancel === 'function' && s.locked === false) {
+        (s.cancel as () => Promise<void>).call(s).catch(() => undefined);
+      }
+    }
+  } catch {
+    // A getter or a body that throws: it ends with its connection.
+  }
+}

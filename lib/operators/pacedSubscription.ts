@@ -9,7 +9,7 @@ import { Waiter, type Limiter, type Permit } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import type { RequestInfo } from '../core/request.js';
 import type { ResponseExtractor } from '../core/response.js';
-import { withRetryCost } from '../core/resend.js';
+import { discardBody, withRetryCost } from '../core/resend.js';
 import { copyOf, copyOfError } from '../core/sharing.js';
 import {
   extractorOf,
@@ -311,6 +311,8 @@ export class PacedSubscription<T> extends Waiter {
       const safe = (this.owner.mode & RETRY) !== 0;
       const next = retryDecision(limiter, info, config, maxRetriesOf(config), error, this.attempts, safe);
       if ('ms' in next) {
+        // The answer given up: its streamed body would hold its connection (discardBody).
+        discardBody(error instanceof RetryableAnswer ? error.value : error);
         // The timer is kept in `inner` (no attempt is in flight until it fires). A scheduler
         // that runs it at once (before `schedule` returns) must not have it stored afterwards.
         let fired = false;
