@@ -411,8 +411,8 @@ export class LimiterPool {
   }
 
   /**
-   * Nothing queued or in flight, and, with the memory store, nothing in force it would forget:
-   * a pause, a block, a bucket spent until a reset still ahead.
+   * Nothing queued or in flight, and nothing in force it would forget: a pause, a block (with
+   * any store), a bucket spent until a reset still ahead (with the memory store).
    */
   private evictable(e: Entry, now: number): boolean {
     return this.heldUntil(e.hold.limiter, e.hold.limiter.snapshot, now) <= now;
@@ -430,16 +430,19 @@ export class LimiterPool {
    */
   private heldUntil(limiter: Limiter, s: LimiterSnapshot, now: number): number {
     if (s.queued > 0 || s.inFlight > 0) return Infinity;
-    // A shared store keeps pauses, blocks and spent buckets: the next limiter reads them back.
-    if (this.sharedStore) return -Infinity;
     const own = limiter.now();
     let until = -Infinity;
+    // A pause or block is kept with a shared store too: Redis may lose it (restarted empty,
+    // failed over, evicted), and only a limiter that obeys it writes it back; evicted, the next
+    // limiter of the tenant would be granted inside it. One Map entry until it ends.
     if (s.blocked !== null) until = s.blocked.until ?? Infinity;
     if (s.pausedUntil !== null && s.pausedUntil > own) until = Math.max(until, s.pausedUntil);
-    for (const b of s.buckets) {
-      if (b.inFlight > 0) return Infinity;
-      if (b.remaining === 0 && b.resetAt !== null && b.resetAt > own) until = Math.max(until, b.resetAt);
-    }
+    // A shared store keeps spent buckets: the next limiter reads them back.
+    if (!this.sharedStore)
+      for (const b of s.buckets) {
+        if (b.inFlight > 0) return Infinity;
+        if (b.remaining === 0 && b.resetAt !== null && b.resetAt > own) until = Math.max(until, b.resetAt);
+      }
     return until === -Infinity || until === Infinity ? until : now + (until - own);
   }
 
@@ -588,10 +591,11 @@ export class LimiterPool {
  * A pool of limiters, one per tenant key (each customer's token), for a backend that serves
  * many: `pool.get(key)` returns the key's limiter, made on first use with the pool's options,
  * and evicted once idle for `idleMs` with nothing queued, in flight or in force (its `state$`
- * completes). One timer serves the whole pool. With `redisStore`, every limiter shares the
- * store's one subscriber connection, and what outlives an eviction (a pause, a spent budget)
- * is read back from Redis; with the memory store, a limiter with a pause, a block or a spent
- * bucket in force is not evicted until it is over.
+ * completes). One timer serves the whole pool. A limiter with a pause or a block in force is
+ * not evicted until it is over (with `redisStore` too: it writes them back to a Redis that lost
+ * them). With `redisStore`, every limiter shares the store's one subscriber connection, and a
+ * spent budget outlives an eviction in Redis; with the memory store, a limiter with a spent
+ * bucket in force is not evicted until its reset.
  *
  * ```ts
  * import { createLimiterPool, providers, rateLimit } from 'rx-ratelimit';

@@ -100,17 +100,29 @@ return n
 /**
  * Pauses every process (a 429 that named no bucket). Only ever extends a pause; a pause of
  * 0 ms or less is none (nothing is written: a hash with no TTL must never be left).
- * KEYS: pause. ARGV: ms, reason, keyTtlMs, channel.
+ * Written back (`heldMs` given: a limiter that obeys the pause finds Redis lost it, restarted or
+ * failed over, or keeps it there): not over a pause lifted (RESUME, `plifted`) since that limiter
+ * took it on, `heldMs` ago; not over one that ends at most `toleranceMs` earlier (what its
+ * calls took: the same pause); announced only when written. Returns 2 when written, 1 when a
+ * pause as long holds, 0 for none asked, -1 when a lift came after.
+ * KEYS: pause. ARGV: ms, reason, keyTtlMs, channel, heldMs ('' a new pause), toleranceMs.
  */
 export const PAUSE = `${COMMON}
 local now = clock()
 local ms = tonumber(ARGV[1])
 if ms == nil or ms <= 0 then return 0 end
+local heldMs = num(ARGV[5])
+local tolerance = 0
+if heldMs ~= nil then
+  local lifted = num(redis.call('HGET', KEYS[1], 'plifted'))
+  if lifted ~= nil and lifted >= now - heldMs then return -1 end
+  tolerance = math.max(0, num(ARGV[6]) or 0)
+end
 local untilAt = now + ms
 local cur = num(redis.call('HGET', KEYS[1], 'until'))
 -- One past what any limiter obeys is garbage (ACQUIRE drops it): it does not hold this one back.
 if cur ~= nil and cur - now > MAX_SERVER_WAIT_MS then cur = nil end
-if cur == nil or cur < untilAt then
+if cur == nil or cur < untilAt - tolerance then
   redis.call('HSET', KEYS[1], 'until', untilAt, 'reason', ARGV[2])
   local ttl = ms + tonumber(ARGV[3])
   -- The hash may also hold a block that outlasts the pause: never shorten its life, and an
@@ -118,6 +130,7 @@ if cur == nil or cur < untilAt then
   local endless = num(redis.call('HGET', KEYS[1], 'block')) == -1
   if not endless and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
   redis.call('PUBLISH', ARGV[4], 'pause')
+  return 2
 end
 return 1
 `;
@@ -179,17 +192,30 @@ return 1
  * limiter that met it holds it until `unblock()`: Redis must not forget it first (a process
  * started later would send). UNBLOCK and RESUME give the hash its TTL back.
  * Publishes 'block:<ms left or inf>:<status>'.
- * KEYS: pause. ARGV: ms (''), status, keyTtlMs, channel.
+ * Written back (`heldMs` given, as PAUSE): not over a block lifted (UNBLOCK, RESUME: `blifted`)
+ * since the limiter took it on, `heldMs` ago; not over one that ends at most `toleranceMs`
+ * earlier; announced only when written. Returns 2 when written, 1 when a block as long holds,
+ * -1 when a lift came after.
+ * KEYS: pause. ARGV: ms (''), status, keyTtlMs, channel, heldMs ('' a new block), toleranceMs.
  */
 export const BLOCK = `${COMMON}
 local now = clock()
 local ms = num(ARGV[1])
+local heldMs = num(ARGV[5])
+local tolerance = 0
+if heldMs ~= nil then
+  local lifted = num(redis.call('HGET', KEYS[1], 'blifted'))
+  if lifted ~= nil and lifted >= now - heldMs then return -1 end
+  tolerance = math.max(0, num(ARGV[6]) or 0)
+end
 local untilAt = -1
 if ms ~= nil then untilAt = now + ms end
 local cur = num(redis.call('HGET', KEYS[1], 'block'))
-if cur == nil or (cur >= 0 and (cur <= now or untilAt < 0 or untilAt > cur)) then
+local wrote = false
+if cur == nil or (cur >= 0 and (cur <= now or untilAt < 0 or untilAt > cur + tolerance)) then
   redis.call('HSET', KEYS[1], 'block', untilAt, 'bstatus', ARGV[2])
   cur = untilAt
+  wrote = true
 end
 if cur < 0 then
   redis.call('PERSIST', KEYS[1])
@@ -197,19 +223,24 @@ else
   local ttl = tonumber(ARGV[3]) + (cur - now)
   if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
+if heldMs ~= nil and not wrote then return 1 end
 local left = 'inf'
 if cur >= 0 then left = tostring(cur - now) end
 redis.call('PUBLISH', ARGV[4], 'block:' .. left .. ':' .. (redis.call('HGET', KEYS[1], 'bstatus') or ARGV[2]))
+if wrote then return 2 end
 return 1
 `;
 
 /**
  * Lifts a block (`limiter.unblock()`) on every process; a pause still running keeps the hash
- * for its time plus keyTtlMs (the hash may have been persistent for an endless block).
+ * for its time plus keyTtlMs (the hash may have been persistent for an endless block). The
+ * time of the lift (`blifted`) keeps a limiter that has not heard of it yet from writing the
+ * block back (BLOCK).
  * Publishes 'unblock'. KEYS: pause. ARGV: channel, keyTtlMs.
  */
 export const UNBLOCK = `${COMMON}
 redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+redis.call('HSET', KEYS[1], 'blifted', clock())
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local now = clock()
   local pu = num(redis.call('HGET', KEYS[1], 'until')) or now
@@ -224,14 +255,18 @@ return 1
  * pause on every process; with buckets, also the block, and marks the time (`resumed`) so that
  * every bucket written before forgets its reset at its next use (ACQUIRE, OBSERVE, EXHAUST),
  * whichever process uses it. The hash keeps the mark for keyTtlMs, as long as any bucket
- * written before it can live. Publishes 'resume' or 'resume:pause'.
+ * written before it can live. The time of the lift (`plifted`, and `blifted` with buckets) keeps
+ * a limiter that has not heard of it yet from writing the pause or block back (PAUSE, BLOCK).
+ * Publishes 'resume' or 'resume:pause'.
  * KEYS: pause. ARGV: channel, keyTtlMs, buckets (1/0).
  */
 export const RESUME = `${COMMON}
 local now = clock()
 redis.call('HDEL', KEYS[1], 'until', 'reason')
+redis.call('HSET', KEYS[1], 'plifted', now)
 if ARGV[3] == '1' then
   redis.call('HDEL', KEYS[1], 'block', 'bstatus')
+  redis.call('HSET', KEYS[1], 'blifted', now)
   -- Never earlier than the last mark (a Redis clock stepped back, a failover): buckets saved
   -- past that mark would not forget at this resume.
   local last = num(redis.call('HGET', KEYS[1], 'resumed'))
@@ -240,6 +275,10 @@ if ARGV[3] == '1' then
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
   redis.call('PUBLISH', ARGV[1], 'resume')
 else
+  -- The mark lives keyTtlMs (a hash made by it has no TTL yet); an endless block keeps it persistent.
+  if redis.call('PTTL', KEYS[1]) == -1 and num(redis.call('HGET', KEYS[1], 'block')) ~= -1 then
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  end
   redis.call('PUBLISH', ARGV[1], 'resume:pause')
 end
 return 1

@@ -29,6 +29,7 @@ import { LocalLeases } from './localLeases.js';
 import { LocalShares, type Known } from './localShare.js';
 import type { Parsed } from './options.js';
 import { PendingEnds } from './pendingEnds.js';
+import { MAX_SERVER_WAIT_LIMIT_MS } from '../../core/window.js';
 
 const PEER_TTL_MS = 10_000;
 
@@ -51,6 +52,26 @@ const MAX_KNOWN = 256;
  * the limiter's clock or Redis's: every time exchanged is a duration.
  */
 const monotonic = (): number => performance.now();
+
+/**
+ * How often a limiter that obeys a pause or a block checks that Redis still holds it, writing
+ * it back where Redis lost it (restarted empty, failed over, evicted it, or never got the write):
+ * one call a second per limiter paused or blocked, none while nothing is in force.
+ */
+const KEEP_MS = 1000;
+
+/**
+ * A pause or block this limiter obeys (its own, or read from Redis), kept in Redis while it is
+ * in force: on the store's monotonic clock.
+ */
+interface Held {
+  /** When it ends (`Infinity`: a block until `unblock()`). */
+  readonly until: number;
+  /** When this process took it on: a lift in Redis after it means it is over (never written back). */
+  readonly since: number;
+  /** The pause's reason, or the block's status. */
+  readonly why: string | number;
+}
 
 export class RedisSession implements StoreSession {
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -86,6 +107,17 @@ export class RedisSession implements StoreSession {
   private readonly sentAt = new Map<string, number>();
   /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
   private guardMs = 0;
+  /**
+   * The pause and the block this limiter obeys: Redis may lose them (restarted empty, failed
+   * over, maxmemory, a write that failed while it was away), and the other processes, or the
+   * next limiter of a pool, would then send into them. Written back (`keep`) when Redis answers
+   * again, when an answer shows none, every {@link KEEP_MS} while in force, and at `close`.
+   */
+  private heldPause: Held | undefined;
+  private heldBlock: Held | undefined;
+  private keepTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The write-back in flight (one at a time). */
+  private keeping: Promise<void> | undefined;
 
   /** Only `emit`: the context's `key` is the credential, hashed into `keys` and never kept. */
   private readonly emit: StoreContext['emit'];
@@ -161,14 +193,43 @@ export class RedisSession implements StoreSession {
     this.recovered(at);
     this.endPending(at);
     for (const b of buckets) this.debits.delete(b.name);
-    const { granted, wait, blocking, blockMs, states, ...r } = decodeAcquire(reply, buckets);
+    const { blocking, blockMs, states, ...r } = decodeAcquire(reply, buckets);
+    let { granted, wait } = r;
     // A pause or block read before this process resumed the credential is out of date.
-    const pauseMs = seq <= this.resumedSeq ? 0 : r.pauseMs;
+    let pauseMs = seq <= this.resumedSeq ? 0 : r.pauseMs;
+    let pauseReason = r.pauseReason;
     this.peers = r.peers;
-    const blocked: StoreBlock | undefined =
+    let blocked: StoreBlock | undefined =
       blockMs === undefined || seq <= this.unblockedSeq || seq <= this.resumedSeq
         ? undefined
         : { ms: blockMs < 0 ? null : blockMs, status: r.blockStatus };
+    // What Redis holds is obeyed from now on (a pause past what any limiter obeys is garbage,
+    // lifted by the admission); what this limiter holds and Redis lost (taken on before this
+    // call was sent: not a write still on its way) is written back, and holds this answer too.
+    if (pauseMs > 0 && pauseMs <= MAX_SERVER_WAIT_LIMIT_MS)
+      this.heldPause = extend(this.heldPause, at + pauseMs, sentAt, pauseReason);
+    if (blocked)
+      this.heldBlock = extend(this.heldBlock, blocked.ms === null ? Infinity : at + blocked.ms, sentAt, blocked.status);
+    if (this.heldPause || this.heldBlock) this.keepLater();
+    const pause = this.inForce(this.heldPause, at);
+    const block = this.inForce(this.heldBlock, at);
+    if ((pause && pauseMs <= 0 && pause.since <= sentAt) || (block && !blocked && block.since <= sentAt))
+      void this.keep();
+    if (pause && pauseMs <= 0) {
+      pauseMs = pause.until - at;
+      pauseReason = String(pause.why);
+    }
+    if (block && !blocked)
+      blocked = { ms: block.until === Infinity ? null : block.until - at, status: Number(block.why) };
+    if (granted > 0 && (pauseMs > 0 || blocked)) {
+      // Granted by a Redis that lost the pause, or asked for before it was met: nothing goes.
+      this.releaseAll(
+        Array.from({ length: granted }, (_, k) => `${this.peer}:${seq}:${k + 1}`),
+        buckets,
+      );
+      granted = 0;
+      wait = 0;
+    }
     for (const state of states) {
       // The most recently read last (the least recently read is forgotten past MAX_KNOWN).
       this.known.delete(state.name);
@@ -204,7 +265,7 @@ export class RedisSession implements StoreSession {
       // decides then; asking early only costs another call).
       waitMs: granted > 0 || pauseMs > 0 ? undefined : wait === -1 ? undefined : Math.max(0, wait - (at - sentAt)),
       blockedBy: buckets.find((b) => this.keys.bucket(b.name) === blocking)?.name,
-      pause: pauseMs > 0 ? { ms: pauseMs, reason: r.pauseReason } : undefined,
+      pause: pauseMs > 0 ? { ms: pauseMs, reason: pauseReason } : undefined,
       buckets: states,
       blocked,
     };
@@ -264,6 +325,9 @@ export class RedisSession implements StoreSession {
   pause(ms: number, reason: string): void {
     // A pause already over (a Retry-After date in the past) is none: nothing to write.
     if (!(ms > 0)) return;
+    const now = monotonic();
+    this.heldPause = extend(this.heldPause, now + ms, now, reason);
+    this.keepLater();
     this.fire(this.redis.rxrlPause(1, this.keys.pause, duration(ms), reason, this.opts.keyTtlMs, this.keys.channel), [
       this.keys.pause,
     ]);
@@ -271,7 +335,11 @@ export class RedisSession implements StoreSession {
 
   resume(options: { readonly buckets: boolean }): void {
     this.resumedSeq = this.seq;
-    if (options.buckets) this.unblockedSeq = this.seq;
+    this.heldPause = undefined;
+    if (options.buckets) {
+      this.unblockedSeq = this.seq;
+      this.heldBlock = undefined;
+    }
     this.fire(
       this.redis.rxrlResume(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs, options.buckets ? 1 : 0),
       [this.keys.pause],
@@ -306,6 +374,9 @@ export class RedisSession implements StoreSession {
 
   block(ms: number | null, status: number): void {
     const left = ms === null || !Number.isFinite(ms) ? '' : Math.max(1, duration(ms));
+    const now = monotonic();
+    this.heldBlock = extend(this.heldBlock, left === '' ? Infinity : now + left, now, status);
+    this.keepLater();
     this.fire(this.redis.rxrlBlock(1, this.keys.pause, left, status, this.opts.keyTtlMs, this.keys.channel), [
       this.keys.pause,
     ]);
@@ -313,6 +384,7 @@ export class RedisSession implements StoreSession {
 
   unblock(): void {
     this.unblockedSeq = this.seq;
+    this.heldBlock = undefined;
     this.fire(this.redis.rxrlUnblock(1, this.keys.pause, this.keys.channel, this.opts.keyTtlMs), [this.keys.pause]);
   }
 
@@ -327,12 +399,18 @@ export class RedisSession implements StoreSession {
   }
 
   async close(): Promise<void> {
+    // What this limiter obeys stays in Redis for the next limiter of the credential (a pool's
+    // replacement, another process): written back if Redis lost it, before the session goes.
+    const kept = this.closed || this.down ? undefined : this.keep();
     this.closed = true;
+    clearTimeout(this.keepTimer);
+    this.keepTimer = undefined;
     this.listeners.clear();
     this.blockListeners.clear();
     this.resumeListeners.clear();
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    await kept;
   }
 
   /** Units this process spent locally in a window still running, and when it ends (ms from now). */
@@ -360,11 +438,22 @@ export class RedisSession implements StoreSession {
     if (message === 'resume' || message === 'resume:pause') {
       const buckets = message === 'resume';
       this.resumedSeq = this.seq;
-      if (buckets) this.unblockedSeq = this.seq;
+      this.heldPause = undefined;
+      if (buckets) {
+        this.unblockedSeq = this.seq;
+        this.heldBlock = undefined;
+      }
       for (const l of this.resumeListeners) l({ buckets });
     }
     const block = parseBlockNotice(message);
-    if (block === null) this.unblockedSeq = this.seq;
+    if (block === null) {
+      this.unblockedSeq = this.seq;
+      this.heldBlock = undefined;
+    } else if (block !== undefined) {
+      const now = monotonic();
+      this.heldBlock = extend(this.heldBlock, block.ms === null ? Infinity : now + block.ms, now, block.status);
+      this.keepLater();
+    }
     if (block !== undefined) for (const l of this.blockListeners) l(block);
     for (const l of this.listeners) l();
   }
@@ -477,7 +566,8 @@ export class RedisSession implements StoreSession {
     });
   }
 
-  private recovered(now: number): void {
+  /** Redis answers again; `rewrite`: the pause and block in force are written back (`keep`). */
+  private recovered(now: number, rewrite = true): void {
     if (!this.down) return;
     const downMs = now - this.down.since;
     this.down = undefined;
@@ -489,6 +579,91 @@ export class RedisSession implements StoreSession {
     }
     this.local.clear();
     this.emit({ type: 'store-recovered', store: 'redis', downMs });
+    // A pause or block met, or read, while Redis was away (its write failed), or that a Redis
+    // restarted empty lost: written back before the others ask.
+    if (rewrite) void this.keep();
+  }
+
+  /** `held` if it is still in force at `now` (else forgotten). */
+  private inForce(held: Held | undefined, now: number): Held | undefined {
+    return held !== undefined && held.until > now ? held : undefined;
+  }
+
+  /** Checks again in {@link KEEP_MS} while a pause or block is in force (one timer per session). */
+  private keepLater(): void {
+    if (this.keepTimer !== undefined || this.closed) return;
+    this.keepTimer = setTimeout(() => {
+      this.keepTimer = undefined;
+      const now = monotonic();
+      if (!this.inForce(this.heldPause, now)) this.heldPause = undefined;
+      if (!this.inForce(this.heldBlock, now)) this.heldBlock = undefined;
+      if (this.heldPause === undefined && this.heldBlock === undefined) return;
+      void this.keep().then(() => this.keepLater());
+    }, KEEP_MS);
+    // Never what keeps a process alive.
+    this.keepTimer.unref?.();
+  }
+
+  /**
+   * Writes the pause and block in force back where Redis lost them (PAUSE and BLOCK only ever
+   * extend, and announce only what they wrote: where Redis holds them this is one call that
+   * changes nothing). Not over a lift (resume, unblock) that came after this limiter took them
+   * on, which it may not have heard of yet (no subscription, a notice on its way): that drops
+   * them here. One round at a time; a failure marks Redis unavailable, an answer ends the outage.
+   */
+  private keep(): Promise<void> {
+    if (this.keeping) return this.keeping;
+    const now = monotonic();
+    const pause = this.inForce(this.heldPause, now);
+    const block = this.inForce(this.heldBlock, now);
+    const calls: Array<Promise<unknown>> = [];
+    const k = this.keys;
+    // Within what a call may take, a pause or block Redis holds is the one this limiter holds.
+    const tolerance = this.opts.timeoutMs;
+    if (pause) {
+      const ms = duration(pause.until - now);
+      const call = this.redis.rxrlPause(
+        1,
+        k.pause,
+        ms,
+        String(pause.why),
+        this.opts.keyTtlMs,
+        k.channel,
+        duration(now - pause.since),
+        tolerance,
+      );
+      calls.push(call.then((n) => n === -1 && this.heldPause === pause && (this.heldPause = undefined)));
+    }
+    if (block) {
+      const left = block.until === Infinity ? '' : Math.max(1, duration(block.until - now));
+      const call = this.redis.rxrlBlock(
+        1,
+        k.pause,
+        left,
+        Number(block.why),
+        this.opts.keyTtlMs,
+        k.channel,
+        duration(now - block.since),
+        tolerance,
+      );
+      calls.push(call.then((n) => n === -1 && this.heldBlock === block && (this.heldBlock = undefined)));
+    }
+    if (calls.length === 0) return Promise.resolve();
+    const keeping = this.call(Promise.all(calls)).then(
+      () => {
+        if (this.closed || !this.down) return;
+        const at = monotonic();
+        this.recovered(at, false);
+        this.endPending(at);
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        if (!wrongType(error)) this.markDown(error, monotonic());
+        else void this.repair([k.pause]);
+      },
+    );
+    this.keeping = keeping.finally(() => (this.keeping = undefined));
+    return this.keeping;
   }
 
   private failed(
@@ -520,4 +695,9 @@ export class RedisSession implements StoreSession {
 function wrongType(error: unknown): boolean {
   // Redis 7 answers a script's error as it is; before, wrapped (`ERR Error running script …: WRONGTYPE …`).
   return error instanceof Error && /\bWRONGTYPE\b/.test(error.message.slice(0, 512));
+}
+
+/** `held` lengthened to `until` (taken on at `since`), or as it was if it lasts as long. */
+function extend(held: Held | undefined, until: number, since: number, why: string | number): Held {
+  return held !== undefined && held.until >= until ? held : { until, since, why };
 }
