@@ -161,20 +161,44 @@ function byHost<T>(name: string, map: ReadonlyMap<string, T> | null, host: strin
   return found;
 }
 
-/** What one host's limiter carries from the server to the browser. */
+/**
+ * What one host's limiter carries from the server to the browser. A page holds a list of them
+ * per host (one per injector that has a limiter for it); an older page held one.
+ */
 interface Carried {
   readonly provider: string;
   readonly key: string;
+  /** The server's clock (epoch ms) when it wrote the page: how old each reading was then. */
+  readonly servedAt: number;
   readonly responses: readonly RecordedResponse[];
 }
 
-const TRANSFER_KEY = makeStateKey<Record<string, Carried>>('rx-ratelimit');
+const TRANSFER_KEY = makeStateKey<Record<string, Carried | Carried[]>>('rx-ratelimit');
+
+/**
+ * The readings of one page, by its `TransferState`: every injector that provides limiters (the
+ * application's, a route's) adds its own, as Angular keeps one `onSerialize` callback per key
+ * and a page one value. On the server: each injector's limiters with the recorder of its
+ * render, written once, together. In the browser: what the page carried, read once, until the
+ * limiter of each host (and provider and key) takes its part. A module-level map, but keyed by
+ * the page's own `TransferState` (one per application; per render under SSR) and weak: two
+ * apps, or two renders, never see each other's.
+ */
+const pages = new WeakMap<
+  TransferState,
+  {
+    readonly sources: Array<readonly [ReadonlyMap<string, Limiter>, TransferRecorder]>;
+    readonly carried: Map<string, unknown>;
+  }
+>();
 
 /**
  * Environment providers that create the app's limiters through DI, for `bootstrapApplication`'s
  * (or a route's) providers. Each factory runs once per injector, when a limiter is first needed;
  * under SSR that is once per request, so a limiter keyed by the user is never shared with
- * another user's render. Use with {@link rateLimitingInterceptor}.
+ * another user's render. The readings carried to the browser (`transferState`) are those of
+ * every injector that provides limiters, a route's with the application's. Use with
+ * {@link rateLimitingInterceptor}.
  *
  * ```ts
  * import { provideHttpClient, withFetch, withInterceptors } from '@angular/common/http';
@@ -234,7 +258,7 @@ export function provideRateLimiting(options: RateLimitingOptions): EnvironmentPr
         return out;
       },
     },
-    // One per application: under SSR, per render.
+    // One per injector that provides limiters (an application's, a route's): under SSR, per render.
     ...(transfer ? [{ provide: TRANSFER_RECORDER, useFactory: (): TransferRecorder => new Map() }] : []),
     {
       provide: RATE_LIMITER_POOLS,
@@ -256,31 +280,59 @@ export function provideRateLimiting(options: RateLimitingOptions): EnvironmentPr
   ]);
 }
 
-/** On the server, writes the limiters' readings into the page; in the browser, replays them once. */
+/**
+ * On the server, adds the limiters' readings to the page; in the browser, replays what the page
+ * carried for them, once.
+ */
 function carry(limiters: ReadonlyMap<string, Limiter>): void {
   const state = inject(TransferState, { optional: true });
   if (!state) return;
-  if (inject(PLATFORM_ID) === 'server') {
-    const recorder = inject(TRANSFER_RECORDER);
-    state.onSerialize(TRANSFER_KEY, () => {
-      const out: Record<string, Carried> = {};
-      for (const [host, limiter] of limiters) {
-        const responses = recordedResponses(recorder, limiter);
-        if (responses.length > 0) out[host] = { provider: limiter.provider.name, key: limiter.key, responses };
-      }
-      return out;
-    });
+  const server = inject(PLATFORM_ID) === 'server';
+  let page = pages.get(state);
+  if (!page) {
+    const carried = server ? null : state.get(TRANSFER_KEY, null);
+    page = { sources: [], carried: new Map(carried && typeof carried === 'object' ? Object.entries(carried) : []) };
+    pages.set(state, page);
+    if (server) state.onSerialize(TRANSFER_KEY, written(page.sources));
+    else state.remove(TRANSFER_KEY);
+  }
+  if (server) {
+    page.sources.push([limiters, inject(TRANSFER_RECORDER)]);
     return;
   }
-  const carried = state.get(TRANSFER_KEY, null);
-  if (!carried || typeof carried !== 'object') return;
-  state.remove(TRANSFER_KEY);
+  const now = Date.now();
   for (const [host, limiter] of limiters) {
-    const c = Object.hasOwn(carried, host) ? carried[host] : undefined;
     // Another user's (or provider's) readings are not this limiter's budget.
-    if (!c || c.provider !== limiter.provider.name || c.key !== limiter.key || !Array.isArray(c.responses)) continue;
-    replayResponses(limiter, c.responses.filter(isRecorded).slice(-8));
+    const mine = (c: unknown): c is Carried => {
+      const p = c as Partial<Carried> | null;
+      return p?.provider === limiter.provider.name && p.key === limiter.key && Array.isArray(p.responses);
+    };
+    const list = [page.carried.get(host) ?? []].flat();
+    page.carried.set(
+      host,
+      list.filter((c) => !mine(c)),
+    );
+    for (const c of list.filter(mine).slice(-8)) {
+      replayResponses(limiter, c.responses.filter(isRecorded).slice(-8), now, c.servedAt);
+    }
   }
+}
+
+/** The page's value: each injector's limiters' last readings by host, as of `servedAt`. */
+function written(sources: ReadonlyArray<readonly [ReadonlyMap<string, Limiter>, TransferRecorder]>) {
+  return (): Record<string, Carried[]> => {
+    const servedAt = Date.now();
+    const out = new Map<string, Carried[]>();
+    for (const [limiters, recorder] of sources) {
+      for (const [host, limiter] of limiters) {
+        const responses = recordedResponses(recorder, limiter);
+        if (responses.length === 0) continue;
+        const { name: provider } = limiter.provider;
+        out.set(host, [...(out.get(host) ?? []), { provider, key: limiter.key, servedAt, responses }]);
+      }
+    }
+    return Object.fromEntries(out);
+  };
 }
 
 /** A recorded response as it came out of the page (hostile until checked). */

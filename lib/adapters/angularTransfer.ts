@@ -15,8 +15,8 @@ import { toResponseLike } from './angularResponse.js';
 export interface RecordedResponse {
   readonly status: number;
   /**
-   * Method and URL without query, ids and any segment that is not a word of a route as `:id`
-   * (a path may carry a token): for the provider's choice of buckets.
+   * Method and URL without query, any segment that is not a word of a route as `:id` (a path
+   * may carry a token or a person's name: see `routeOf`): for the provider's choice of buckets.
    */
   readonly method: string;
   readonly url: string;
@@ -73,15 +73,19 @@ export function remember(
   if (list.length > KEPT) list.shift();
 }
 
-/** A path segment kept as it is in a page: a word of an API's route (`crm`, `v3`, `graphql.json`, `2024-10`). */
-const ROUTE_WORD = /^[\w.~-]{1,40}$/;
 /**
- * A token, a key, a hash: 16 characters or more with letters and digits mixed, or with no word
- * separator (`-`, `_`, `.`), as a random string of letters has none. A long route word joined
- * without one is taken for a token too (its replayed reading then counts on another bucket):
- * the page is what must not leak.
+ * A path segment kept as it is in a page: lower-case words (letters, up to three digits at the
+ * end), joined by `_` and at most one `-` (`deals`, `v2`, `rate_limit`, `code-scanning`,
+ * `products.json`); a number of up to three digits (an API version: Jira's `/rest/api/3`); an
+ * API version (`v1.0`, Shopify's `2024-01`). At most {@link MAX_ROUTE_WORD} characters.
+ * Everything else is `:id`: mixed case and digits inside a word (a token of any length), a `.`
+ * (`john.doe`), words joined by two `-` or more (a passphrase, `correct-horse-battery-staple`),
+ * a longer number (a PIN, a phone number; providers read every number as `:id` anyway).
  */
-const TOKEN_LIKE = /^(?:(?=.*\d)(?=.*[a-z])[\w~-]{16,}|[^-_.]{16,})$/i;
+const ROUTE_WORD =
+  /^(?:[a-z]+\d{0,3}(?:_[a-z]+\d{0,3})*(?:-[a-z]+\d{0,3}(?:_[a-z]+\d{0,3})*)?(?:\.json)?|\d{1,3}|v\d{1,3}\.\d{1,3}|\d{4}-\d\d)$/;
+/** Longest route word kept (`registration-token`, `task_type_attributes`); longer is `:id`. */
+const MAX_ROUTE_WORD = 24;
 
 /**
  * @internal `url` (origin and path, no query) as a page may carry it: any path segment that is
@@ -95,7 +99,7 @@ export function routeOf(url: string): string {
   const path = u.pathname
     .slice(0, 2048)
     .split('/')
-    .map((s) => (s === '' || (ROUTE_WORD.test(s) && !TOKEN_LIKE.test(s)) ? s : ':id'))
+    .map((s) => (s === '' || (s.length <= MAX_ROUTE_WORD && ROUTE_WORD.test(s)) ? s : ':id'))
     .join('/');
   return (u.origin === 'null' ? '' : u.origin) + path;
 }
@@ -148,16 +152,32 @@ function carriesLimits(limiter: Limiter, status: number, raw: object | undefined
 
 /**
  * @internal Lets `limiter` read `recorded` as if it had received them, in order, each as the
- * server would have answered it now (see `asOfNow`).
+ * server would have answered it now (see `asOfNow`). `now` is the browser's clock, `servedAt`
+ * the server's when it wrote the page (hostile until checked, like all of the page).
+ *
+ * A reading's age is told by the server's clock alone: how old it was when the page left
+ * (`servedAt - at`), and no older however late the browser's clock says it is. The two clocks
+ * differ by any amount (a browser's runs 20 s fast, and `now - at` took that for age: a 429's
+ * wait of 29 s was replayed as 9 s), so the page's transit and hydration are not subtracted,
+ * which only makes a wait longer. Without a `servedAt` that fits (an older page, a page written
+ * by hand) no wait is shortened. The browser's clock still says whether a page is too old to
+ * replay (one from a cache).
  */
-export function replayResponses(limiter: Limiter, recorded: readonly RecordedResponse[], now = Date.now()): void {
+export function replayResponses(
+  limiter: Limiter,
+  recorded: readonly RecordedResponse[],
+  now = Date.now(),
+  servedAt?: unknown,
+): void {
   for (const r of recorded) {
     // Too old (a page from a cache), or from a clock too far ahead to tell: not this moment's.
-    const age = now - r.at;
-    if (!(age <= MAX_REPLAY_AGE_MS && age >= -MAX_REPLAY_AGE_MS)) continue;
-    const info = { method: r.method, url: r.url };
+    const sinceRead = now - r.at;
+    if (!(sinceRead <= MAX_REPLAY_AGE_MS && sinceRead >= -MAX_REPLAY_AGE_MS)) continue;
+    const whenServed = typeof servedAt === 'number' ? servedAt - r.at : NaN;
     // A clock behind the server's makes no reading younger than it was read.
-    const res = asOfNow(limiter.provider, r, info, Math.max(0, age));
+    const age = whenServed >= 0 && whenServed <= MAX_REPLAY_AGE_MS ? Math.max(0, Math.min(sinceRead, whenServed)) : 0;
+    const info = { method: r.method, url: r.url };
+    const res = asOfNow(limiter.provider, r, info, age);
     if (res) limiter.observe(res, info);
   }
 }
