@@ -15,7 +15,6 @@ import {
 } from '@angular/common/http';
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
 import { catchError, concat, defer, from, Observable, tap, throwError, type Subscription } from 'rxjs';
-import { QuotaExhaustedError } from '../core/errors.js';
 import type { Limiter } from '../core/limiter.js';
 import { checkRetryNonIdempotent, type RequestHeaders } from '../core/request.js';
 import { reportUnhandledError } from '../core/waiter.js';
@@ -322,15 +321,7 @@ function waitingAtMost(
         timer = limiter.scheduler.schedule(check, ms);
         return;
       }
-      subscriber.error(
-        new QuotaExhaustedError({
-          ...limiter.ctx(),
-          bucket: paused ? 'pause' : 'queue',
-          resumeAt: paused ? pausedUntil : Infinity,
-          waitMs: ms,
-          maxWaitMs: ms,
-        }),
-      );
+      subscriber.error(limiter.waitedTooLong(ms, ms));
     };
     const sending = (on: boolean) => {
       timer?.unsubscribe();

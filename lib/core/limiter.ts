@@ -397,6 +397,18 @@ export class Limiter {
     return this.engine.blockedError(cause);
   }
 
+  /**
+   * @internal The `QuotaExhaustedError` of a request that waited `waitMs` for a permit, past a
+   * bound of its caller's (`maxWaitMs`: an Angular server render's `serverMaxWaitMs`): `pause`
+   * while a pause is in force, else `queue`, with no time it could go.
+   */
+  waitedTooLong(waitMs: number, maxWaitMs: number): QuotaExhaustedError {
+    const paused = this.snapshot.pausedUntil;
+    const resumeAt = paused !== null && paused > this.engine.now() ? paused : Infinity;
+    const bucket = resumeAt === Infinity ? 'queue' : 'pause';
+    return new QuotaExhaustedError({ ...this.engine.ctx(), bucket, resumeAt, waitMs, maxWaitMs });
+  }
+
   /** Is the credential blocked now? */
   get isBlocked(): boolean {
     this.engine.pauses.checkUnblock(this.engine.now());
