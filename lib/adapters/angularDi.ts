@@ -143,7 +143,11 @@ function parsePools(
     out.set(host, {
       pool,
       tenantOf:
-        header === undefined ? (tenant as BoundLimiterPool['tenantOf']) : (req) => req.headers.get(header) ?? undefined,
+        header === undefined
+          ? (tenant as BoundLimiterPool['tenantOf'])
+          : // Every value, as they are sent (a header set twice goes as "a, b"): the first alone
+            // paced the request as one tenant while it went with two credentials.
+            (req) => req.headers.getAll(header)?.join(', ') || undefined,
     });
   }
   return out;

@@ -131,6 +131,32 @@ describe('provideRateLimiting: limiters and pools by host', () => {
     void pool.close();
   });
 
+  it('a tenant header set twice is paced as the pair it is sent as, never as its first value', () => {
+    const pool = createLimiterPool({ provider: providers.generic() });
+    const di = provideRateLimiting({
+      pools: { 'api.example.com': { pool, tenant: 'x-tenant' } },
+      transferState: false,
+    });
+    TestBed.resetTestingModule();
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: TestComponentRenderer, useClass: TestComponentRenderer },
+        provideZonelessChangeDetection(),
+        di,
+        provideHttpClient(withInterceptors([rateLimitingInterceptor({ onMissingHeaders: false })])),
+        provideHttpClientTesting(),
+      ],
+    });
+    const http = TestBed.inject(HttpClient);
+    http.get('https://api.example.com/v1/deals', { headers: { 'x-tenant': 'acme' } }).subscribe();
+    http.get('https://api.example.com/v1/deals', { headers: { 'x-tenant': ['acme', 'globex'] } }).subscribe();
+    for (const r of TestBed.inject(HttpTestingController).match(() => true)) r.flush({});
+    expect(pool.has('acme')).toBe(true);
+    expect(pool.has('acme, globex')).toBe(true);
+    expect(pool.snapshot().size).toBe(2);
+    void pool.close();
+  });
+
   it('refuses limiters or pools given as a Map or an array, a key that is no host, two keys of one host', () => {
     const make = () => limiter();
     expect(() => provideRateLimiting({ limiters: new Map([['api.example.com', make]]) as never })).toThrow(
