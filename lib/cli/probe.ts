@@ -41,8 +41,16 @@ export interface ProbeReport {
   readonly best: string | null;
   /** Every profile that read at least one number, best first. */
   readonly profiles: readonly ProbeProfile[];
-  /** Server clock minus this machine's, from the `Date` header (ms), or `null` without one. */
+  /**
+   * Server clock minus this machine's (ms), as a limiter reads it from the `Date` header: 0 when
+   * the header allows it, else the allowed offset nearest 0; `null` without a `Date`.
+   */
   readonly clockOffsetMs: number | null;
+  /**
+   * The offsets the `Date` header allows, ms, `[least, most]`: it has whole seconds and was
+   * stamped between the send and the answer. `null` without one.
+   */
+  readonly clockOffsetRangeMs: readonly [number, number] | null;
   /** Names of the response headers that look like rate-limit headers. */
   readonly rateLimitHeaders: readonly string[];
   /** What a limiter would miss (no limit headers, no `Date`, no reset). */
@@ -153,9 +161,19 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
   await res.body?.cancel();
   const local = (sentAt + receivedAt) / 2;
   const serverDate = parseHttpDate(res.headers.get('date'), local);
-  // A Date header has whole seconds: an offset under a second is noise.
+  // `Date` has whole seconds, stamped (rounded down) between the send and the answer: the offset
+  // is in [date - receivedAt, date + 1000 - sentAt]. As the limiter reads it (SkewEstimator):
+  // 0 if that holds 0, else its bound nearest 0 (a reset then looks late, never early).
+  const clockOffsetRangeMs: readonly [number, number] | null =
+    serverDate === undefined ? null : [serverDate - receivedAt, serverDate + 1000 - sentAt];
   const clockOffsetMs =
-    serverDate === undefined ? null : Math.abs(serverDate - local) < 1000 ? 0 : Math.round(serverDate - local);
+    clockOffsetRangeMs === null
+      ? null
+      : clockOffsetRangeMs[0] > 0
+        ? clockOffsetRangeMs[0]
+        : clockOffsetRangeMs[1] < 0
+          ? clockOffsetRangeMs[1]
+          : 0;
   const response = responseLike(res.status, res.headers);
   const request = { method, url };
   const host = hostOf(url);
@@ -207,6 +225,7 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
     best: profiles[0]?.provider ?? null,
     profiles,
     clockOffsetMs,
+    clockOffsetRangeMs,
     rateLimitHeaders,
     missing,
   };
@@ -258,9 +277,17 @@ export function formatProbe(report: ProbeReport): string {
   lines.push(
     report.clockOffsetMs === null
       ? 'server clock: unknown (no Date header)'
-      : `server clock: ${report.clockOffsetMs === 0 ? 'in step' : `${report.clockOffsetMs > 0 ? '+' : ''}${report.clockOffsetMs} ms`}`,
+      : `server clock: ${report.clockOffsetMs === 0 ? 'in step' : `${report.clockOffsetMs > 0 ? 'ahead' : 'behind'} by at least ${Math.abs(report.clockOffsetMs)} ms`}` +
+          (report.clockOffsetRangeMs
+            ? ` (Date allows ${signed(report.clockOffsetRangeMs[0])} to ${signed(report.clockOffsetRangeMs[1])} ms)`
+            : ''),
   );
   for (const m of report.missing) lines.push(`missing: ${m}`);
   // Bucket names and header names come from the server: no control character reaches the terminal.
   return lines.map(escapeControls).join('\n');
+}
+
+/** `n` with its sign: `+1087`, `-250`, `0`. */
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : String(n);
 }

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { main } from '../../lib/cli/main.js';
-import { probe, type ProbeReport } from '../../lib/cli/probe.js';
+import { formatProbe, probe, type ProbeReport } from '../../lib/cli/probe.js';
 import { startSimulator, type Simulator } from '../../lib/testing/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -75,6 +75,26 @@ describe('rx-ratelimit probe', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/profile: none fits/);
     expect(out).toMatch(/missing: rate-limit headers/);
+  });
+
+  it('a server clock ahead by less than a second is not called in step: Date allows no less than its lower bound', async () => {
+    // Sent at 12:00:00.200, answered at .210, stamped "12:00:01": the server's clock is at least
+    // 790 ms ahead (its second had begun), which a limiter takes as its offset.
+    const sent = Date.UTC(2026, 11, 7, 12, 0, 0, 200);
+    const now = jest
+      .spyOn(Date, 'now')
+      .mockReturnValueOnce(sent)
+      .mockReturnValueOnce(sent + 10);
+    try {
+      const fetch = async () =>
+        new Response('', { headers: { date: new Date(Date.UTC(2026, 11, 7, 12, 0, 1)).toUTCString() } });
+      const report = await probe('https://api.example.com/v1/x', { fetch });
+      expect(report.clockOffsetRangeMs).toEqual([790, 1800]);
+      expect(report.clockOffsetMs).toBe(790);
+      expect(formatProbe(report)).toContain('server clock: ahead by at least 790 ms (Date allows +790 to +1800 ms)');
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('refuses a malformed header without echoing it, and a missing URL with the usage', async () => {
