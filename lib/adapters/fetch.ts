@@ -220,20 +220,26 @@ function pacedFetch(
       // limiter has read the headers, and the call ends as an abort does, whatever the answer
       // was, not as the retry it can no longer make (`RetryLimitError`, `QuotaExhaustedError`).
       if (signal?.aborted) throw abortReason(signal);
-      if (reading.outcome === 'blocked') throw limiter.blockedError(response);
       const listed = statuses.has(response.status);
-      if (!resendable || !isResendable(info, safe, listed, reading)) return response;
-      const current = info;
-      info = withRetryCost(current, reading, () => limiter.provider.buckets(current));
-      const waitMs = limiter.retryDelay(info, {
-        attempts: attempt,
-        maxRetries,
-        status: response.status,
-        cause: response,
-        request: permit.request,
-      });
-      // This 429 is dropped for a new attempt: free its connection instead of leaving it to GC.
-      await discard(response);
+      if (reading.outcome !== 'blocked' && (!resendable || !isResendable(info, safe, listed, reading))) return response;
+      // From here the answer is not handed on: retried, or the call ends with our error (its
+      // `cause`, a `Response` whose body was read or is cancelled). Its connection is freed:
+      // left to the collector, a body that stalls holds its socket for good.
+      let waitMs: number;
+      try {
+        if (reading.outcome === 'blocked') throw limiter.blockedError(response);
+        const current = info;
+        info = withRetryCost(current, reading, () => limiter.provider.buckets(current));
+        waitMs = limiter.retryDelay(info, {
+          attempts: attempt,
+          maxRetries,
+          status: response.status,
+          cause: response,
+          request: permit.request,
+        });
+      } finally {
+        await discard(response);
+      }
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
     }
   };
