@@ -129,3 +129,29 @@ export function splitDateList(value: string): string[] {
   if (dayName !== undefined) out.push(dayName);
   return out;
 }
+
+/** Most members a header value sent as a list is read in (a header sent twice or thrice). */
+const MAX_LIST_MEMBERS = 8;
+
+/**
+ * A wait or reset header sent more than once arrives joined (`"3, 3"`, fetch and Node join
+ * repeated headers): each member read by `one`, the one that ends latest (`end`) kept, so that no
+ * wait the server gave is cut short; `undefined` when a member is not one, or past
+ * {@link MAX_LIST_MEMBERS}. HTTP-dates keep their commas ({@link splitDateList}).
+ */
+export function latestOfList<T>(
+  text: string,
+  one: (member: string) => T | undefined,
+  end: (v: T) => number,
+): T | undefined {
+  if (!text.includes(',')) return undefined;
+  const members = splitDateList(text);
+  if (members.length > MAX_LIST_MEMBERS) return undefined;
+  let latest: T | undefined;
+  for (const member of members) {
+    const v = one(member);
+    if (v === undefined) return undefined;
+    if (latest === undefined || end(v) > end(latest)) latest = v;
+  }
+  return latest;
+}

@@ -1,4 +1,5 @@
 import { MAX_DATE_MS, normalize, parseSignedDecimal, positiveZero } from './internal.js';
+import { latestOfList } from './httpDate.js';
 import { parseTimestamp } from './timestamp.js';
 
 /**
@@ -103,6 +104,18 @@ export function parseReset(
 ): ResetValue | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
+  return (
+    oneReset(text, unit, now) ??
+    latestOfList(
+      text,
+      (member) => oneReset(member, unit, now),
+      (r) => ('at' in r ? r.at : now + r.inMs),
+    )
+  );
+}
+
+/** One reset value (no list). */
+function oneReset(text: string, unit: ResetUnit, now: number): ResetValue | undefined {
   const n = parseSignedDecimal(text);
 
   switch (unit) {

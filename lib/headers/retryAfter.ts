@@ -1,4 +1,5 @@
 import { normalize, parseUnsignedDecimal, positiveZero } from './internal.js';
+import { latestOfList } from './httpDate.js';
 import { parseReset } from './reset.js';
 import { parseTimestamp } from './timestamp.js';
 
@@ -46,7 +47,18 @@ export type RetryAfter = { readonly delayMs: number } | { readonly at: number };
 export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): RetryAfter | undefined {
   const text = normalize(value);
   if (text === undefined) return undefined;
+  return (
+    oneRetryAfter(text, now) ??
+    latestOfList(
+      text,
+      (member) => oneRetryAfter(member, now),
+      (r) => ('at' in r ? r.at : now + r.delayMs),
+    )
+  );
+}
 
+/** One `Retry-After` value (no list). */
+function oneRetryAfter(text: string, now: number): RetryAfter | undefined {
   const seconds = parseUnsignedDecimal(text);
   if (seconds !== undefined) {
     const delayMs = Math.round(seconds * 1000);

@@ -63,6 +63,24 @@ describe('parseReset', () => {
     expect(parseReset(value, unit)).toEqual(expected);
   });
 
+  it.each([
+    ['seconds-left', '2, 2', { inMs: 2000 }],
+    ['seconds-left', '2, 5', { inMs: 5000 }],
+    ['unix-seconds', '1796607600, 1796607660', { at: 1_796_607_660_000 }],
+    [
+      'timestamp',
+      'Thu, 01 Jan 2026 00:00:10 GMT, Thu, 01 Jan 2026 00:00:30 GMT',
+      { at: Date.UTC(2026, 0, 1, 0, 0, 30) },
+    ],
+  ] as const)('%s, a header sent more than once (%j): the latest reset', (unit, value, expected) => {
+    expect(parseReset(value, unit, Date.UTC(2026, 0, 1))).toEqual(expected);
+  });
+
+  it('a list with a member that is none is none', () => {
+    expect(parseReset('2, x', 'seconds-left')).toBeUndefined();
+    expect(parseReset('0, 0', 'unix-seconds')).toBeUndefined();
+  });
+
   it("defaults to 'auto'", () => {
     expect(parseReset('2')).toEqual({ inMs: 2000 });
     expect(parseReset('1466182244')).toEqual({ at: 1466182244000 });
@@ -87,7 +105,6 @@ describe('parseReset', () => {
     ['exponent', '1e5', 'auto'],
     ['partial number', '12abc', 'seconds-left'],
     ['unit suffix', '2s', 'seconds-left'],
-    ['duplicated header', '2, 2', 'seconds-left'],
     ['Feb 30', '2026-02-30T00:00:00Z', 'timestamp'],
     ['unknown unit', '2', 'hours' as ResetUnit],
   ])('rejects %s: %j as %s', (_label, value, unit) => {

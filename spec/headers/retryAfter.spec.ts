@@ -44,7 +44,8 @@ describe('parseRetryAfter', () => {
     ['unit suffix', '19s'],
     ['words', 'soon'],
     ['partial number', '12abc'],
-    ['duplicated header', '19, 19'],
+    ['a list with a member that is none', '19, soon'],
+    ['more members than a header sent a few times', Array(9).fill('1').join(', ')],
     ['overflow', '9'.repeat(400)],
     ['above MAX_SAFE_INTEGER ms', '9007199254741'],
     ['Feb 30', 'Mon, 30 Feb 2026 00:00:00 GMT'],
@@ -55,6 +56,22 @@ describe('parseRetryAfter', () => {
   it.each(GARBAGE_ROWS)('returns undefined for garbage %s', (_label, value) => {
     expect(parseRetryAfter(value as string)).toBeUndefined();
   });
+
+  it.each<[string, string, RetryAfter]>([
+    ['the same twice', '19, 19', { delayMs: 19_000 }],
+    ['two delays: the longer', '5, 10', { delayMs: 10_000 }],
+    [
+      'two dates: the later',
+      'Thu, 01 Jan 2026 00:00:10 GMT, Thu, 01 Jan 2026 00:00:30 GMT',
+      { at: JAN_1_2026 + 30_000 },
+    ],
+    ['a delay and a date: whichever ends later', '20, Thu, 01 Jan 2026 00:00:10 GMT', { delayMs: 20_000 }],
+  ])(
+    'a header sent more than once (joined by commas), %s: no wait the server gave is cut short',
+    (_l, value, expected) => {
+      expect(parseRetryAfter(value, JAN_1_2026)).toEqual(expected);
+    },
+  );
 
   it('never throws and returns undefined, a non-negative delay or a finite instant', () => {
     fc.assert(
