@@ -79,7 +79,8 @@ function unixAuto(n: number): ResetValue | undefined {
  * - `'auto'` (default): a plain number ≥ 1e12 → Unix ms, ≥ 1e9 → Unix seconds, otherwise
  *   seconds left; any other string → {@link parseTimestamp}.
  *
- * In every mode an instant at or before 1970-01-01 gives `undefined`, results are whole
+ * A header sent more than once arrives joined by commas (`"2, 2"`): its latest reset is read,
+ * `undefined` if any member is not one. In every mode an instant at or before 1970-01-01 gives `undefined`, results are whole
  * milliseconds, and garbage (`"12abc"`, `"1e5"`, `"Infinity"`, blank, > 1,000 characters, an
  * unknown `unit`) gives `undefined`. Never throws.
  *

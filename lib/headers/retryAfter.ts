@@ -30,6 +30,8 @@ export type RetryAfter = { readonly delayMs: number } | { readonly at: number };
  *   negative delays never come out.
  * - HTTP-date (all three RFC 9110 forms) → `{ at }`. Leniently, the ISO 8601 / RFC 3339 forms
  *   accepted by {@link parseTimestamp} are taken as dates too.
+ * - A header sent more than once, joined by commas (`"3, 3"`, as fetch joins it) → the member
+ *   that ends latest; `undefined` if any member is not a value.
  * - A delay above `Number.MAX_SAFE_INTEGER` ms, blank, or garbage → `undefined`. Never throws.
  *
  * @param value the header value, as read (may be `null`/`undefined`).
