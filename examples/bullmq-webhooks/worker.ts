@@ -69,6 +69,8 @@ export function startWebhookWorker(o: WebhookWorkerOptions): Worker<WebhookEvent
               }),
             ),
           ),
+        // The wait is measured on the limiter's clock (monotonic), not the wall clock.
+        { limiter: o.limiter },
       ),
     { connection: o.connection, concurrency: o.concurrency ?? 50 },
   );

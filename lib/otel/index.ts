@@ -25,6 +25,11 @@ import type { LimiterSnapshot } from '../core/state.js';
 export interface ObservableLimiter {
   readonly state$: Observable<LimiterSnapshot>;
   readonly events$: Observable<LimiterEvent>;
+  /**
+   * The limiter's clock (epoch ms), which its buckets' `resetAt` are on: a `Limiter`'s `now()`.
+   * `rx_ratelimit.bucket.time_to_reset` is measured on it.
+   */
+  now?(): number;
 }
 
 /** Settings of {@link limiterMetrics}. */
@@ -34,8 +39,11 @@ export interface LimiterMetricsConfig {
   /** Used when no `meter` is given. @default the global meter provider (`metrics.getMeterProvider()`) */
   readonly meterProvider?: MeterProvider;
   /**
-   * The limiters' clock, in epoch ms, for the seconds until a bucket resets: give
-   * `scheduler.now` when the limiters run on a scheduler of their own. @default Date.now
+   * The limiters' clock, in epoch ms, for the seconds until a bucket resets; given, it is read
+   * for every limiter instead of its own. Each limiter's own `now()` is right: with the default
+   * scheduler it is monotonic (the wall clock when the limiter was made plus the time since), so
+   * `Date.now` would be off by any step of the wall clock since (NTP, a VM resumed).
+   * @default each limiter's `now()`; `Date.now` for one without it
    */
   readonly now?: () => number;
 }
@@ -121,7 +129,6 @@ const WAIT_BOUNDARIES = [0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
  */
 export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetrics {
   const meter = config.meter ?? (config.meterProvider ?? metrics.getMeterProvider()).getMeter('rx-ratelimit');
-  const now = config.now ?? Date.now;
   const int = { valueType: ValueType.INT };
 
   const requests = meter.createCounter(METRIC.requests, {
@@ -169,12 +176,12 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
     description: 'Seconds until the current window of a bucket resets.',
   });
 
-  /** The newest snapshot of each limiter being observed, and the bucket names it may record. */
-  const latest = new Map<BucketNames, LimiterSnapshot>();
+  /** The newest snapshot and the clock of each limiter being observed, and the bucket names it may record. */
+  const latest = new Map<BucketNames, { readonly snapshot: LimiterSnapshot; readonly now: () => number }>();
   const observables: OtelObservable[] = [queued, active, limit, remaining, timeToReset];
   const report = (result: BatchObservableResult): void => {
-    const at = now();
-    for (const [names, s] of latest) {
+    for (const [names, { snapshot: s, now }] of latest) {
+      const at = now();
       const base = baseOf(s);
       result.observe(queued, s.queued, base);
       result.observe(active, s.inFlight, base);
@@ -193,6 +200,8 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
   return {
     observe(limiter) {
       const names = new BucketNames();
+      // `resetAt` is on the limiter's clock, not the wall clock (see `config.now`).
+      const now = config.now ?? limiter.now?.bind(limiter) ?? Date.now;
       if (!registered) {
         meter.addBatchObservableCallback(report, observables);
         registered = true;
@@ -205,7 +214,7 @@ export function limiterMetrics(config: LimiterMetricsConfig = {}): LimiterMetric
       let baseline: number | undefined;
       let refusals = 0;
       const subscription = limiter.state$.subscribe((s) => {
-        latest.set(names, s);
+        latest.set(names, { snapshot: s, now });
         baseline ??= s.totals.rejected;
         const unexplained = s.totals.rejected - baseline - refusals;
         if (unexplained > 0) {

@@ -7,7 +7,16 @@ import {
   PeriodicExportingMetricReader,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import { asyncScheduler, catchError, map, of, timer, VirtualTimeScheduler } from 'rxjs';
+import {
+  asyncScheduler,
+  catchError,
+  lastValueFrom,
+  map,
+  of,
+  timer,
+  VirtualTimeScheduler,
+  type SchedulerLike,
+} from 'rxjs';
 import { createLimiter, defineProvider, providers, rateLimit, responseLike } from '../../lib/index.js';
 import { ATTRIBUTE, limiterMetrics, METRIC } from '../../lib/otel/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
@@ -113,6 +122,33 @@ describe('rx-ratelimit/otel', () => {
     expect(m.get(METRIC.bucketTimeToReset)?.descriptor.unit).toBe('s');
     expect(sum(m.get(METRIC.queuedRequests))).toBe(0);
   });
+
+  it.each([
+    ['ahead', 3_600_000],
+    ['back', -3_600_000],
+  ])(
+    'measures seconds until reset on the limiter\u2019s clock, not the wall clock stepped an hour %s',
+    async (_, step) => {
+      const { meterProvider, collect, shutdown } = sdk();
+      stop = shutdown;
+      // The limiter's clock stands where the wall clock was before the step, as its monotonic
+      // clock does on the default scheduler; no `now` is given to the metrics.
+      const clockAt = Date.now() - step;
+      const scheduler: SchedulerLike = {
+        now: () => clockAt,
+        schedule: asyncScheduler.schedule.bind(asyncScheduler),
+      };
+      const limiter = createLimiter({ provider: providers.generic(), key: 'k', label: 'stepped', scheduler });
+      limiterMetrics({ meterProvider }).observe(limiter);
+      const headers = { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '20' };
+      await lastValueFrom(of(responseLike(200, headers)).pipe(rateLimit(limiter, { url: '/a' })));
+      const reset = sum((await collect()).get(METRIC.bucketTimeToReset), { [ATTRIBUTE.keyLabel]: 'stepped' });
+      // 20 s on the limiter's clock (0 s, or 3,620 s, against the stepped wall clock).
+      expect(reset).toBeGreaterThanOrEqual(19);
+      expect(reset).toBeLessThanOrEqual(20.5);
+      await limiter.close();
+    },
+  );
 
   it('counts refusals by error type and responses saved by sharing, and stops on unsubscribe', async () => {
     const { meterProvider, collect, shutdown } = sdk();

@@ -3,7 +3,7 @@
  * taking jobs until the budget returns, so waiting jobs stay in Redis, not in memory.
  * Nothing here imports BullMQ: pass your worker and its `Worker.RateLimitError`.
  */
-import { isQuotaExhaustedError, type QuotaExhaustedError } from '../../core/errors.js';
+import { isBlockedError, isQuotaExhaustedError } from '../../core/errors.js';
 
 /** The part of a BullMQ `Worker` that deferral uses (`worker.rateLimit(ms)`, or `queue.rateLimit(ms)`). */
 export interface RateLimitable {
@@ -11,11 +11,26 @@ export interface RateLimitable {
   rateLimit(expireTimeMs: number): Promise<void>;
 }
 
-/** Options of {@link deferWhenLimited}. */
+/** Options of {@link deferWhenLimited} and {@link deferJobWhenLimited}. */
 export interface DeferOptions {
   /** How long to stop taking jobs when the limiter cannot tell when budget returns. @default 1000 */
   readonly unknownWaitMs?: number;
-  /** Clock of the limiter (epoch ms). @default Date.now */
+  /**
+   * The limiter the work goes through (a pool's `pool.get(token)`): the wait is measured on its
+   * clock, `limiter.now()`, the clock its errors' `resumeAt` and `until` are on. With the default
+   * scheduler that clock is monotonic (the wall clock when the limiter was made plus the time
+   * since), so measured against `Date.now()` a step of the wall clock since then (NTP, a VM
+   * resumed) skews the wait by the step: after a step of an hour ahead the job is retried at
+   * once, over and over, until the reset; after one back it waits an hour too long.
+   */
+  readonly limiter?: { now(): number };
+  /**
+   * The limiter's clock (epoch ms), when there is no `limiter` to ask (a clock of your own that
+   * the limiter's `scheduler` also reads). Only BullMQ's delayed-set timestamp is taken from the
+   * wall clock (`Date.now()` plus the wait).
+   * @default `() => limiter.now()` with `limiter`, else `Date.now` (right only while the wall
+   *   clock is not stepped)
+   */
   readonly now?: () => number;
 }
 
@@ -24,8 +39,13 @@ export interface DeferOptions {
  * the limiter's `maxWaitMs` (a `QuotaExhaustedError`: a bucket is empty or the token is
  * paused after a 429), stops the BullMQ worker from taking jobs until the limiter's
  * `resumeAt` and throws BullMQ's rate-limit error: the job goes back to the wait list,
- * without counting as an attempt, and runs again after the reset. Any other error is
- * thrown as it is.
+ * without counting as an attempt, and runs again after the reset. A `BlockedError` (the
+ * provider cut the credential off, Pipedrive's 403) with a known end is deferred the same way,
+ * until its `until`; a block with no end (`until: null`, lifted only by `limiter.unblock()`)
+ * is thrown as it is, as is any other error.
+ *
+ * Pass the limiter (`{ limiter }`): the wait is measured on its clock (see
+ * {@link DeferOptions.limiter}).
  *
  * Give the limiter a short `maxWaitMs` (a second or two): shorter waits are held in memory
  * (at most the worker's concurrency), longer ones go back to Redis.
@@ -46,8 +66,11 @@ export interface DeferOptions {
  * const worker: Worker = new Worker(
  *   'webhooks',
  *   (job) =>
- *     deferWhenLimited(worker, () => Worker.RateLimitError(), () =>
- *       lastValueFrom(fromFetch(`https://api.example.com/items/${job.data.id}`).pipe(rateLimit(limiter))),
+ *     deferWhenLimited(
+ *       worker,
+ *       () => Worker.RateLimitError(),
+ *       () => lastValueFrom(fromFetch(`https://api.example.com/items/${job.data.id}`).pipe(rateLimit(limiter))),
+ *       { limiter },
  *     ),
  *   { connection },
  * );
@@ -62,8 +85,8 @@ export async function deferWhenLimited<T>(
   try {
     return await work();
   } catch (error) {
-    if (!isQuotaExhaustedError(error)) throw error;
     const waitMs = waitOf(error, options);
+    if (waitMs === undefined) throw error;
     await worker.rateLimit(waitMs);
     throw rateLimitError();
   }
@@ -80,8 +103,13 @@ export interface Delayable {
  * budget will not return within `maxWaitMs`), moves **this job** back to BullMQ's delayed set
  * until the limiter's `resumeAt` and throws BullMQ's `DelayedError`: the job runs again after
  * the reset, without counting as an attempt, while the worker goes on with other tenants' jobs.
- * Use it when one queue carries many tenants (a limiter pool); {@link deferWhenLimited} stops
- * the whole worker instead, which suits a queue of one token. Any other error is thrown as it is.
+ * A `BlockedError` with a known end (its `until`) is deferred the same way, until then; a
+ * block with no end (`until: null`, lifted only by `limiter.unblock()`) is thrown as it is, as
+ * is any other error. Use it when one queue carries many tenants (a limiter pool);
+ * {@link deferWhenLimited} stops the whole worker instead, which suits a queue of one token.
+ *
+ * Pass the tenant's limiter (`{ limiter }`): the wait is measured on its clock (see
+ * {@link DeferOptions.limiter}); only the delayed set's timestamp is wall-clock time.
  *
  * ```ts
  * import { DelayedError, Worker } from 'bullmq';
@@ -93,14 +121,21 @@ export interface Delayable {
  * const pool = createLimiterPool({ provider: providers.procore(), maxWaitMs: 2_000 });
  * new Worker<{ token: string; id: string }>(
  *   'sync',
- *   (job, token) =>
- *     deferJobWhenLimited(job, token, () => new DelayedError(), () =>
- *       lastValueFrom(
- *         fromFetch(`https://api.procore.com/rest/v1.0/items/${job.data.id}`, {
- *           headers: { authorization: `Bearer ${job.data.token}` },
- *         }).pipe(rateLimit(pool.get(job.data.token))),
- *       ),
- *     ),
+ *   (job, token) => {
+ *     const limiter = pool.get(job.data.token);
+ *     return deferJobWhenLimited(
+ *       job,
+ *       token,
+ *       () => new DelayedError(),
+ *       () =>
+ *         lastValueFrom(
+ *           fromFetch(`https://api.procore.com/rest/v1.0/items/${job.data.id}`, {
+ *             headers: { authorization: `Bearer ${job.data.token}` },
+ *           }).pipe(rateLimit(limiter)),
+ *         ),
+ *       { limiter },
+ *     );
+ *   },
  *   { connection: { host: '127.0.0.1', port: 6379 } },
  * );
  * ```
@@ -115,18 +150,30 @@ export async function deferJobWhenLimited<T>(
   try {
     return await work();
   } catch (error) {
-    if (!isQuotaExhaustedError(error)) throw error;
     const waitMs = waitOf(error, options);
-    // BullMQ's delayed set is keyed by wall-clock epoch ms.
+    if (waitMs === undefined) throw error;
+    // BullMQ's delayed set is keyed by wall-clock epoch ms: the wait, measured on the limiter's
+    // clock, is added to the wall clock here and only here.
     await job.moveToDelayed(Date.now() + waitMs, token);
     throw delayedError();
   }
 }
 
-/** How long a refused job should wait: until the quota's `resumeAt`, or `unknownWaitMs` (1 s). */
-function waitOf(error: QuotaExhaustedError, options: DeferOptions): number {
-  const now = (options.now ?? Date.now)();
-  return Number.isFinite(error.resumeAt)
-    ? Math.max(1, Math.ceil(error.resumeAt - now))
-    : (options.unknownWaitMs ?? 1000);
+/**
+ * How long a refused job should wait, in ms: until a quota's `resumeAt` or a block's `until`
+ * (or `unknownWaitMs`, 1 s, when the limiter cannot tell), measured on the limiter's clock, on
+ * which both are. `undefined` for an error deferral does not handle (a block with no end among
+ * them: only `unblock()` ends it).
+ */
+function waitOf(error: unknown, options: DeferOptions): number | undefined {
+  const until = isQuotaExhaustedError(error)
+    ? error.resumeAt
+    : isBlockedError(error) && error.until !== null
+      ? error.until
+      : undefined;
+  if (until === undefined) return undefined;
+  if (!Number.isFinite(until)) return options.unknownWaitMs ?? 1000;
+  const limiter = options.limiter;
+  const now = options.now ?? (limiter ? () => limiter.now() : Date.now);
+  return Math.max(1, Math.ceil(until - now()));
 }

@@ -57,8 +57,9 @@ describe('deferJobWhenLimited: a spent tenant waits in Redis, the others go on',
     const deferred: string[] = [];
     const worker = new Worker<{ tenant: string }>(
       name,
-      (job, token) =>
-        deferJobWhenLimited(
+      (job, token) => {
+        const limiter = pool.get(`token-${job.data.tenant}`);
+        return deferJobWhenLimited(
           job,
           token,
           () => {
@@ -68,12 +69,14 @@ describe('deferJobWhenLimited: a spent tenant waits in Redis, the others go on',
           async () => {
             await lastValueFrom(
               of(responseLike(200, { 'x-ratelimit-remaining': '50', 'x-ratelimit-reset': '60' })).pipe(
-                rateLimit(pool.get(`token-${job.data.tenant}`), { method: 'GET', url: '/x' }),
+                rateLimit(limiter, { method: 'GET', url: '/x' }),
               ),
             );
             done.push({ tenant: job.data.tenant, at: Date.now() });
           },
-        ),
+          { limiter },
+        );
+      },
       { connection, concurrency: 1 },
     );
     closers.push(() => worker.close());
