@@ -168,11 +168,19 @@ function midnightAfter(at: number, format: Intl.DateTimeFormat): number | undefi
   const wall = wallClock(whole, format);
   if (!Number.isFinite(wall)) return undefined;
   const nextWall = Math.floor(wall / DAY_MS) * DAY_MS + DAY_MS;
-  let guess = nextWall - (wall - whole);
-  // The offset at the guess may differ (DST): correct once with the offset there.
-  const there = wallClock(guess, format);
-  guess = nextWall - (there - guess);
-  return Number.isFinite(guess) && guess > at ? guess : undefined;
+  // The first second whose wall clock is in the new day: guessed with the offset at `at`, then
+  // moved by how far its wall clock is from the day's start, until the second before it is in
+  // the old day. Where the clock springs forward at midnight (Santiago, Beirut, Havana) the day
+  // begins at 01:00; correcting by the offset there put it an hour early (inside the old day),
+  // and an hour before it read no midnight at all: a DAILY 429 then held the budget a whole day.
+  let t = nextWall - (wall - whole);
+  for (let step = 0; step < 4 && Number.isFinite(t); step++) {
+    const w = wallClock(t, format);
+    if (w < nextWall) t += nextWall - w;
+    else if (wallClock(t - 1000, format) >= nextWall) t -= Math.max(1000, w - nextWall);
+    else return t > at ? t : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { asyncScheduler, defer, map, timer } from 'rxjs';
 import {
   createLimiter,
@@ -83,6 +84,50 @@ describe('providers.hubspot: the daily limit resets at midnight in the accountâ€
     expect(nextMidnight(Date.UTC(2026, 2, 8, 6), 'America/New_York')).toBe(Date.UTC(2026, 2, 9, 4));
     // 2026-11-01, fall back: UTC-4 in the morning, UTC-5 at the next midnight.
     expect(nextMidnight(Date.UTC(2026, 10, 1, 12), 'America/New_York')).toBe(Date.UTC(2026, 10, 2, 5));
+  });
+
+  it('where the clock springs forward at midnight, the day begins at 01:00: that instant, never an hour early or none', () => {
+    // Santiago 2026-09-06, Beirut 2026-03-29, Havana 2026-03-08: 23:59:59 is followed by 01:00.
+    for (const at of [
+      Date.UTC(2026, 8, 6, 2, 59, 59),
+      Date.UTC(2026, 8, 6, 3, 0, 1),
+      Date.UTC(2026, 8, 6, 3, 59, 59),
+    ]) {
+      expect(nextMidnight(at, 'America/Santiago')).toBe(Date.UTC(2026, 8, 6, 4));
+    }
+    expect(nextMidnight(Date.UTC(2026, 2, 28, 21, 0, 1), 'Asia/Beirut')).toBe(Date.UTC(2026, 2, 28, 22));
+    expect(nextMidnight(Date.UTC(2026, 2, 8, 4, 30), 'America/Havana')).toBe(Date.UTC(2026, 2, 8, 5));
+  });
+
+  it('in any zone, at any instant, the first second of the next day of that zone', () => {
+    const zones = [
+      'UTC',
+      'America/New_York',
+      'America/Santiago',
+      'Asia/Beirut',
+      'America/Havana',
+      'Australia/Lord_Howe',
+      'Asia/Kolkata',
+      'Pacific/Chatham',
+      'America/Asuncion',
+    ];
+    const day = (at: number, zone: string) => new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(at);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...zones),
+        fc.integer({ min: Date.UTC(2025, 0, 1), max: Date.UTC(2028, 0, 1) }),
+        (zone, at) => {
+          const t = nextMidnight(at, zone);
+          expect(t).toBeDefined();
+          const m = t as number;
+          expect(m).toBeGreaterThan(at);
+          expect(m % 1000).toBe(0);
+          expect(day(m - 1000, zone)).toBe(day(at, zone));
+          expect(day(m, zone)).not.toBe(day(at, zone));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('just before and at midnight: the next one, never the present instant', () => {
