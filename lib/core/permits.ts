@@ -228,7 +228,7 @@ export class Permits {
       // The calendar (the scheduler's time: the wall clock, or virtual), not the limiter's clock,
       // which is monotonic and may be hours from it after a machine slept: a reset at midnight
       // is found on the calendar, and its delay counted on the limiter's clock.
-      reading = host.provider.read(response, info, host.scheduler.now());
+      reading = sane(host.provider.read(response, info, host.scheduler.now()));
     } catch {
       // A provider must not throw; if a user-defined one does, the response teaches nothing.
       reading = { outcome: response.status === 429 ? 'limited' : 'ok', buckets: [] };
@@ -588,4 +588,68 @@ function named(buckets: readonly Bucket[], name: string): number {
 function withoutWindow(r: BucketReading): BucketReading {
   const { windowMs: _dropped, ...rest } = r;
   return rest;
+}
+
+/** A number a reading may carry: a finite one, or it is not there. */
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Whether `v` is absent or a finite number. */
+const absentOrFinite = (v: unknown): boolean => v === undefined || finite(v);
+
+/** Whether `v` is absent, or `{ at }` / `{ inMs }` / `{ delayMs }` (`key`) with a finite number. */
+function absentOrTime(v: unknown, key: 'inMs' | 'delayMs'): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== 'object' || v === null) return false;
+  const t = v as Record<string, unknown>;
+  return 'at' in t ? finite(t['at']) : finite(t[key]);
+}
+
+/**
+ * `reading` without what breaks its types, for a provider of plain JavaScript (a reset's `inMs`
+ * of `'1000'`, added to the clock as text, read as a reset years away; a bucket named `42`): a
+ * bucket with no name is left out, a field that is not a finite number (or a time of one) is not
+ * there, an unknown outcome is `ok`. The same object when nothing breaks them (every response).
+ */
+function sane(reading: ResponseReading): ResponseReading {
+  if (typeof reading !== 'object' || reading === null) return { outcome: 'ok', buckets: [] };
+  const told: unknown = reading.buckets;
+  const buckets = Array.isArray(told) ? (told as readonly unknown[]) : [];
+  let kept: BucketReading[] | undefined = told === buckets ? undefined : [];
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i];
+    const ok = saneBucket(b);
+    if (ok !== b && kept === undefined) kept = buckets.slice(0, i) as BucketReading[];
+    if (kept !== undefined && ok !== undefined) kept.push(ok);
+  }
+  const outcome = reading.outcome === 'limited' || reading.outcome === 'blocked' ? reading.outcome : 'ok';
+  const retryOk = absentOrTime(reading.retryAfter, 'delayMs');
+  if (kept === undefined && outcome === reading.outcome && retryOk) return reading;
+  const out: { -readonly [K in keyof ResponseReading]: ResponseReading[K] } = {
+    ...reading,
+    outcome,
+    buckets: kept ?? (buckets as BucketReading[]),
+  };
+  if (!retryOk) delete out.retryAfter;
+  return out;
+}
+
+/** The fields of a bucket's reading that are numbers. */
+const NUMBER_FIELDS = ['limit', 'remaining', 'windowMs', 'restorePerSecond'] as const;
+type NumberField = (typeof NUMBER_FIELDS)[number];
+
+/** A bucket's reading as {@link sane} keeps it: `b` itself when whole, `undefined` without a name. */
+function saneBucket(b: unknown): BucketReading | undefined {
+  if (typeof b !== 'object' || b === null) return undefined;
+  const r = b as BucketReading;
+  if (typeof r.name !== 'string' || r.name === '') return undefined;
+  const resetOk = absentOrTime(r.reset, 'inMs');
+  let whole = resetOk;
+  for (let i = 0; i < NUMBER_FIELDS.length; i++) if (!absentOrFinite(r[NUMBER_FIELDS[i] as NumberField])) whole = false;
+  if (whole) return r;
+  const out: { -readonly [K in keyof BucketReading]: BucketReading[K] } = { name: r.name };
+  for (const [k, v] of Object.entries(r) as Array<[keyof BucketReading, unknown]>) {
+    const ok = k === 'reset' ? resetOk : (NUMBER_FIELDS as readonly string[]).includes(k) ? absentOrFinite(v) : true;
+    if (ok) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
 }
