@@ -8,6 +8,7 @@ import { parseCount } from '../headers/count.js';
 import { defineProvider } from './define.js';
 import { checkBucketNames, commonShape, endpointPath, field, hinted, type CommonProviderOptions } from './endpoint.js';
 import { compact, readCounters, readRetryAfter, type CounterHeaders } from './read.js';
+import { DEFAULT_BUCKET, ResourceRoutes, resourceName } from './resources.js';
 import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
 
 /**
@@ -40,9 +41,10 @@ export interface GithubOptions extends CommonProviderOptions {
 }
 
 /**
- * The primary-limit resources GitHub names in `x-ratelimit-resource`, with the documented
- * budget of an authenticated user where the docs give one (a hint until the headers tell; a
- * resource without one sends one request at a time until its first response reports it).
+ * The primary-limit resources GitHub names in `x-ratelimit-resource` (the list of `GET
+ * /rate_limit`), with the documented budget of an authenticated user where the docs give one (a
+ * hint until the headers tell; a resource without one sends one request at a time until its
+ * first response reports it). A resource not listed here is learnt from the answers (see `read`).
  */
 const RESOURCES: Readonly<Record<string, { readonly limit?: number; readonly windowMs?: number }>> = {
   core: { limit: 5000, windowMs: 3_600_000 },
@@ -51,8 +53,15 @@ const RESOURCES: Readonly<Record<string, { readonly limit?: number; readonly win
   graphql: { limit: 5000, windowMs: 3_600_000 },
   integration_manifest: {},
   dependency_snapshots: {},
+  dependency_sbom: {},
   code_scanning_upload: {},
+  // The docs name it and do not say which of the autofix endpoints count against it: their
+  // routes are learnt from the answers.
+  code_scanning_autofix: {},
   actions_runner_registration: {},
+  // "No longer in use for any API endpoints" (the Source Imports API is gone); an older server
+  // that still names it is learnt from its answers.
+  source_import: {},
   scim: {},
   audit_log: {},
 };
@@ -68,7 +77,8 @@ const HEADERS: CounterHeaders = {
   remaining: 'x-ratelimit-remaining',
   reset: 'x-ratelimit-reset',
 };
-const RESOURCE_NAME = /^[a-z_]{1,40}$/;
+/** A route GitHub has named no resource for yet (never a bucket: `ResourceRoutes` hands it back). */
+const UNLEARNT: BucketSpec = { name: DEFAULT_BUCKET };
 /** A body message (first characters only) that says a rate limit was exceeded. */
 const LIMIT_MESSAGE = /rate limit/i;
 const MESSAGE_CHARS = 500;
@@ -104,6 +114,7 @@ export function githubResource(request: Pick<RequestInfo, 'method' | 'url'>): st
   if (path.startsWith('/scim/')) return 'scim';
   if (path.startsWith('/app-manifests/') && path.endsWith('/conversions')) return 'integration_manifest';
   if (path.endsWith('/dependency-graph/snapshots')) return 'dependency_snapshots';
+  if (path.endsWith('/dependency-graph/sbom')) return 'dependency_sbom';
   if (path.endsWith('/code-scanning/sarifs')) return 'code_scanning_upload';
   if (path.endsWith('/actions/runners/registration-token')) return 'actions_runner_registration';
   if (path.endsWith('/audit-log')) return 'audit_log';
@@ -131,9 +142,11 @@ function primary(res: ResponseLike, name: string): BucketReading | undefined {
 /**
  * GitHub's REST and GraphQL APIs: one primary bucket per resource (`core` 5,000 an hour, `search`
  * 30 a minute, `code_search` 10 a minute, `graphql`, …; hints until `x-ratelimit-limit/-remaining/
- * -reset/-used/-resource` tell), chosen from the URL. The secondary content-creation limits (80
- * writes a minute, 500 an hour) as `content:minute` and `content:hour` on POST, PATCH, PUT and
- * DELETE. A 429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "rate limit"
+ * -reset/-used/-resource` tell), chosen from the URL; an answer naming another resource (one not
+ * listed too) puts its counters in that resource's bucket and its route's later requests there,
+ * never in core's (bounded: 32 resources, 1,024 routes a server). The secondary
+ * content-creation limits (80 writes a minute, 500 an hour) as `content:minute` and
+ * `content:hour` on POST, PATCH, PUT and DELETE. A 429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "rate limit"
  * message, pauses every stream: until `retry-after`, else the reset, else one minute. Any other
  * 403 (a permission error) is an ordinary answer. Give the limiter `maxConcurrent: 100` for the
  * secondary concurrency limit.
@@ -168,24 +181,70 @@ export function github(options: GithubOptions = {}): Provider {
     reads.set(name, [own, ...pts, ...extra]);
     writes.set(name, [own, ...content, ...pts, ...extra]);
   }
+  // The resource each route's answers named, where it is not the one its URL gives: learnt per
+  // provider object (a pool's tenants share it, as they share GitHub's routes), per server, and
+  // bounded (`ResourceRoutes`: 32 resources and 1,024 routes a server).
+  const routes = new ResourceRoutes(UNLEARNT, {});
+  let learnt = false;
+  // The buckets of a resource this profile does not list, made once per resource a server named.
+  const unlisted = new WeakMap<BucketSpec, { reads: readonly BucketSpec[]; writes: readonly BucketSpec[] }>();
+  /** The spec of the resource an answer named for `request`'s route, when one did. */
+  const named = (request: RequestInfo): BucketSpec | undefined => {
+    if (!learnt) return undefined;
+    const spec = routes.bucketsFor(request)[0];
+    return spec === UNLEARNT ? undefined : spec;
+  };
+  const resourceOf = (request: RequestInfo) => named(request)?.name ?? githubResource(request);
+  // Names a server may not give a resource of its own: the bucket of an unknown route, the
+  // caller's own budgets (their numbers are theirs), and the properties of every object
+  // (`constructor`: a table keyed by bucket name, the caller's too, would find one anyway).
+  const reserved = new Set([
+    DEFAULT_BUCKET,
+    ...SECONDARY,
+    ...extra.map((b) => b.name),
+    ...Object.getOwnPropertyNames(Object.prototype),
+  ]);
   return defineProvider({
     name: 'github',
     bucketKinds: [rollingWindows],
     buckets: (request) => {
-      const resource = githubResource(request);
+      const spec = named(request);
+      const resource = spec?.name ?? githubResource(request);
       // GraphQL is one POST endpoint: its writes are mutations, not told apart here.
-      const table = isContentWrite(request) && resource !== 'graphql' ? writes : reads;
-      return table.get(resource) ?? [];
+      const write = isContentWrite(request) && resource !== 'graphql';
+      const listed = (write ? writes : reads).get(resource);
+      if (listed || !spec) return listed ?? [];
+      let own = unlisted.get(spec);
+      if (!own) {
+        own = { reads: [spec, ...restPoints, ...extra], writes: [spec, ...content, ...restPoints, ...extra] };
+        unlisted.set(spec, own);
+      }
+      return write ? own.writes : own.reads;
     },
     // A REST write costs 5 secondary points; a read, and a GraphQL request (its body is not
     // seen: a mutation's caller passes its cost), 1.
     cost: (request, bucket) => (bucket.name === POINTS_REST && isContentWrite(request) ? WRITE_POINTS : undefined),
     read(res, request): ResponseReading {
-      const told = res.header('x-ratelimit-resource')?.trim().toLowerCase() ?? '';
-      // The server's name wins when it is one we know; an unknown name would make a bucket
-      // that every request counts against, so the URL's resource is used instead.
-      const name = RESOURCE_NAME.test(told) && Object.hasOwn(RESOURCES, told) ? told : githubResource(request);
-      const bucket = primary(res, name);
+      const current = resourceOf(request);
+      const counters = primary(res, current);
+      const told = resourceName(res.header('x-ratelimit-resource'));
+      // The counters are those of the resource GitHub names. One other than the request counted
+      // against (a resource this profile does not list, or one its URL does not show) is
+      // learnt for the request's route: its counters go to that resource's bucket, and the
+      // route's requests count against it from now on. Written into the URL's bucket, a small
+      // budget (100, none left) would replace core's 5,000 and refuse every core request;
+      // written into a bucket no request declares, it would count against every request. A
+      // name that cannot be learnt (a reserved one, or past the bounds) gives no counters.
+      let name: string | undefined = current;
+      if (counters && told !== undefined && told !== current) {
+        const learned = reserved.has(told) ? DEFAULT_BUCKET : routes.learn(request, told);
+        if (learned === DEFAULT_BUCKET) name = undefined;
+        else {
+          name = learned;
+          learnt = true;
+        }
+      }
+      const bucket = counters && name !== undefined ? { ...counters, name } : undefined;
       const buckets = bucket ? [bucket] : [];
       const retry = readRetryAfter(res);
       const spent = bucket?.remaining === 0;
@@ -193,14 +252,15 @@ export function github(options: GithubOptions = {}): Provider {
         res.status === 429 ||
         (res.status === 403 && (retry.retryAfter !== undefined || spent || saysRateLimit(res.body)));
       if (!limited) return { outcome: 'ok', buckets };
-      if (retry.retryAfter) return { outcome: 'limited', buckets, ...retry, ...(spent ? { limitedBy: name } : {}) };
+      if (retry.retryAfter)
+        return { outcome: 'limited', buckets, ...retry, ...(spent ? { limitedBy: bucket.name } : {}) };
       if (spent && bucket.reset && 'at' in bucket.reset)
         return {
           outcome: 'limited',
           buckets,
           retryAfter: { at: bucket.reset.at },
           retrySource: 'reset',
-          limitedBy: name,
+          limitedBy: bucket.name,
         };
       // A secondary limit without retry-after: the doc says to wait at least a minute.
       return { outcome: 'limited', buckets, retryAfter: { delayMs: SECONDARY_WAIT_MS }, retrySource: 'body' };

@@ -76,6 +76,13 @@ interface Leak {
   readonly rate: number;
 }
 const DEFAULT_QUERY_COST = 50;
+/**
+ * The least capacity a GraphQL Admin API bucket has: Standard's 1,000 points (the call-limit
+ * page), which is also the most a single query may cost. A `maximumAvailable` below it is not a
+ * bucket to trust: taken as the limit, every query costing more than it (the default estimate
+ * of 50 above a reading of 40) was refused unsent, and nothing sent, nothing corrected it.
+ */
+const MIN_GRAPHQL_CAPACITY = 1000;
 /** Figures past these are junk, not a bucket: a safe integer of points, a rate of a million a second. */
 const MAX_POINTS = 1e12;
 const MAX_RATE = 1e6;
@@ -99,7 +106,9 @@ const schema = z
  * bucket for its `Retry-After`. GraphQL (`api: 'graphql'`): a query costs points (its `cost`,
  * else `queryCost`); every answer's body tells the bucket (`extensions.cost.throttleStatus`:
  * `maximumAvailable`, `currentlyAvailable`, `restoreRate`) and what the query really cost
- * (`actualQueryCost`, which replaces the estimate); a `THROTTLED` error in a 200 body holds
+ * (`actualQueryCost`, which replaces the estimate); a `maximumAvailable` below 1,000 (the least
+ * a store's bucket holds, and the most one query may cost) is not taken as the capacity, its
+ * `currentlyAvailable` and `restoreRate` still are; a `THROTTLED` error in a 200 body holds
  * the bucket until the requested cost has come back, and the query is sent again then (a
  * POST too: a throttled query never ran), taking its requested cost. The limiter needs the
  * response body for GraphQL: axios, Angular and the operators over `ajax` give it, and
@@ -155,7 +164,9 @@ function readGraphql(res: ResponseLike): ResponseReading {
       ? undefined
       : {
           name: GRAPHQL,
-          ...(limit !== undefined && limit > 0 ? { limit } : {}),
+          // A capacity below the least a store has is no capacity (see MIN_GRAPHQL_CAPACITY):
+          // the body's other figures are still read.
+          ...(limit !== undefined && limit >= MIN_GRAPHQL_CAPACITY ? { limit } : {}),
           ...(available !== undefined ? { remaining: available } : {}),
           ...(rate !== undefined ? { restorePerSecond: rate } : {}),
         };

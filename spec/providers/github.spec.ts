@@ -1,5 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { createLimiter, githubResource, providers, responseLike, type RequestInfo } from '../../lib/index.js';
+import { Observable } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import {
+  createLimiter,
+  githubResource,
+  providers,
+  rateLimit,
+  responseLike,
+  type RequestInfo,
+} from '../../lib/index.js';
 
 const gh = providers.github();
 const read = (status: number, headers: Record<string, string>, request: RequestInfo = {}, body?: unknown) =>
@@ -23,6 +32,8 @@ describe('providers.github: which budget a request counts against', () => {
     ['https://ghe.example.com/api/v3/search/repositories?q=x', 'search'],
     ['https://ghe.example.com/api/graphql', 'graphql'],
     ['/repos/octo/hello/dependency-graph/snapshots', 'dependency_snapshots'],
+    ['/repos/octo/hello/dependency-graph/sbom', 'dependency_sbom'],
+    ['https://ghe.example.com/api/v3/repos/octo/hello/dependency-graph/sbom', 'dependency_sbom'],
     ['/repos/octo/hello/code-scanning/sarifs', 'code_scanning_upload'],
     ['/scim/v2/organizations/octo/Users', 'scim'],
   ])('%s counts against %s', (url, resource) => {
@@ -113,8 +124,8 @@ describe('providers.github: reading responses', () => {
     expect(r.buckets).toEqual([{ name: 'core', limit: 5000, remaining: 4990 }]);
   });
 
-  it('an unknown or hostile resource name falls back to the URL’s resource', () => {
-    for (const resource of ['made_up', 'core\r\nx', 'x'.repeat(10_000), ''])
+  it('a hostile or empty resource name falls back to the URL’s resource', () => {
+    for (const resource of ['core\r\nx', 'x'.repeat(10_000), '', 'a b'])
       expect(read(200, primary(resource, '1'), { url: '/search/issues' }).buckets[0]?.name).toBe('search');
   });
 
@@ -156,5 +167,123 @@ describe('providers.github: reading responses', () => {
       buckets: [{ name: 'core', limit: 5000, remaining: 4999, reset: { at: 1_767_225_600_000 } }],
     });
     expect(read(403, {}, {}, 'Forbidden')).toEqual({ outcome: 'ok', buckets: [] });
+  });
+});
+
+describe('providers.github: a resource the URL does not show', () => {
+  const sbom = { method: 'GET', url: 'https://api.github.com/repos/o/r/dependency-graph/sbom' };
+  const imports = { method: 'GET', url: 'https://api.github.com/repos/o/r/import' };
+  const issues = { method: 'GET', url: 'https://api.github.com/repos/o/r/issues' };
+
+  it('dependency_sbom, code_scanning_autofix and source_import are resources of their own', () => {
+    expect(names(sbom)).toEqual(['dependency_sbom']);
+    expect(() =>
+      providers.github({ hints: { code_scanning_autofix: { limit: 10 }, source_import: {} } }),
+    ).not.toThrow();
+  });
+
+  it('counters of a resource the profile does not list go to a bucket of that name, and the route counts there', () => {
+    const p = providers.github();
+    const r = p.read(responseLike(200, primary('made_up', '0', '100')), imports);
+    // Not core's: 100 with none left would have replaced core's 5,000.
+    expect(r.buckets).toEqual([{ name: 'made_up', limit: 100, remaining: 0, reset: { at: 1_767_225_600_000 } }]);
+    expect(names(imports, p)).toEqual(['made_up']);
+    // A route is a method and a path: a write there is learnt from its own answer, and keeps the
+    // content-creation limits.
+    const write = { method: 'POST', url: imports.url };
+    expect(names(write, p)).toEqual(['core', 'content:minute', 'content:hour']);
+    p.read(responseLike(201, primary('made_up', '0', '100')), write);
+    expect(names(write, p)).toEqual(['made_up', 'content:minute', 'content:hour']);
+    // Every other route still counts against core alone: no bucket every request counts against.
+    expect(names(issues, p)).toEqual(['core']);
+    expect(names({ method: 'GET', url: 'https://api.github.com/repos/o/r/import/authors' }, p)).toEqual(['core']);
+    // Another server's routes are its own.
+    expect(names({ method: 'GET', url: 'https://ghe.example.com/api/v3/repos/o/r/import' }, p)).toEqual(['core']);
+  });
+
+  it('a listed resource named for a route its URL does not show moves the route there; core again moves it back', () => {
+    const p = providers.github();
+    const autofix = { method: 'POST', url: '/repos/o/r/code-scanning/alerts/3/autofix' };
+    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour']);
+    expect(p.read(responseLike(201, primary('code_scanning_autofix', '9', '10')), autofix).buckets[0]?.name).toBe(
+      'code_scanning_autofix',
+    );
+    expect(names(autofix, p)).toEqual(['code_scanning_autofix', 'content:minute', 'content:hour']);
+    expect(p.read(responseLike(201, primary('core', '4000')), autofix).buckets[0]?.name).toBe('core');
+    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour']);
+  });
+
+  it('a 403 that spends an unlisted resource holds that resource, not core', () => {
+    const p = providers.github();
+    const r = p.read(
+      responseLike(403, primary('made_up', '0', '100'), { message: 'API rate limit exceeded' }),
+      imports,
+    );
+    expect(r).toMatchObject({ outcome: 'limited', limitedBy: 'made_up', retrySource: 'reset' });
+  });
+
+  it('a name it may not learn (the caller’s own bucket, a property of every object, past 32 resources) gives no counters', () => {
+    const p = providers.github({ extraBuckets: [{ name: 'daily', limit: 10, windowMs: 86_400_000 }] });
+    expect(p.read(responseLike(200, primary('daily', '0', '1')), imports).buckets).toEqual([]);
+    expect(p.read(responseLike(200, primary('default', '0', '1')), imports).buckets).toEqual([]);
+    expect(p.read(responseLike(200, primary('constructor', '0', '1')), imports).buckets).toEqual([]);
+    expect(names(imports, p)).toEqual(['core', 'daily']);
+    const q = providers.github();
+    for (let i = 0; i < 40; i++)
+      q.read(responseLike(200, primary(`made_up_${String.fromCharCode(97 + (i % 26))}${i}`, '1', '100')), {
+        url: `https://api.github.com/r${i}`,
+      });
+    expect(q.read(responseLike(200, primary('one_more', '0', '1')), imports).buckets).toEqual([]);
+    expect(names(imports, q)).toEqual(['core']);
+  });
+
+  it('a limiter keeps core’s budget when an unlisted resource of 100 is spent: core requests go, that route waits', () => {
+    const p = providers.github();
+    const scheduler = new TestScheduler(() => undefined);
+    const log: string[] = [];
+    const start = Date.UTC(2026, 0, 1);
+    const headers = (resource: string, limit: number, remaining: number, resetMs: number, at: number) => ({
+      date: new Date(start + at).toUTCString(),
+      'x-ratelimit-limit': String(limit),
+      'x-ratelimit-remaining': String(remaining),
+      'x-ratelimit-reset': String(Math.floor((start + resetMs) / 1000)),
+      'x-ratelimit-resource': resource,
+    });
+    const steps: Array<[number, RequestInfo, Record<string, string>]> = [
+      [0, issues, headers('core', 5000, 4990, 3_000_000, 0)],
+      [100, sbom, headers('dependency_sbom', 100, 0, 1_800_000, 100)],
+      [200, imports, headers('source_import', 100, 0, 1_800_000, 200)],
+      [1000, issues, headers('core', 5000, 4988, 3_000_000, 1000)],
+      [1100, imports, headers('source_import', 100, 99, 5_400_000, 1_800_000)],
+      [1200, issues, headers('core', 5000, 4987, 3_000_000, 1200)],
+    ];
+    let limiter!: ReturnType<typeof createLimiter>;
+    scheduler.run(() => {
+      limiter = createLimiter({ provider: p, key: 'gh-unlisted', scheduler, maxWaitMs: 3_600_000 });
+      steps.forEach(([at, info, h], i) =>
+        scheduler.schedule(() => {
+          new Observable((s) => {
+            log.push(`#${i} sent@${scheduler.now()}`);
+            s.next(responseLike(200, h));
+            s.complete();
+          })
+            .pipe(rateLimit(limiter, info, { maxRetries: 0 }))
+            .subscribe({ error: (e: Error) => log.push(`#${i} ${e.name}@${scheduler.now()}`) });
+        }, at),
+      );
+    });
+    // Core requests go at once; the second import waits for source_import's reset (30 min, and
+    // the limiter's guard), not for core's.
+    expect(log.filter((l) => !l.includes('sent'))).toEqual([]);
+    expect(log).toContain('#3 sent@1000');
+    expect(log).toContain('#5 sent@1200');
+    const second = Number(log.find((l) => l.startsWith('#4 sent@'))?.split('@')[1]);
+    expect(second).toBeGreaterThanOrEqual(1_800_000);
+    expect(second).toBeLessThan(1_900_000);
+    const buckets = Object.fromEntries(limiter.snapshot.buckets.map((b) => [b.name, b]));
+    // (dependency_sbom's bucket, idle past its reset, has been evicted by then.)
+    expect(buckets['core']).toMatchObject({ limit: 5000, remaining: 4987 });
+    expect(buckets['source_import']).toMatchObject({ limit: 100, remaining: 99 });
+    void limiter.close();
   });
 });

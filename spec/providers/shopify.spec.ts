@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { providers, responseLike, type Provider, type RequestInfo } from '../../lib/index.js';
+import { Observable } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { createLimiter, providers, rateLimit, responseLike, type Provider, type RequestInfo } from '../../lib/index.js';
 
 const rest = providers.shopify({ api: 'rest' });
 const gql = providers.shopify({ api: 'graphql' });
@@ -211,5 +213,56 @@ describe('providers.shopify: GraphQL answers', () => {
     const many = answer({}, [...Array.from({ length: 5000 }, () => ({ message: 'nope' })), { message: 'Throttled' }]);
     // Only the first hundred errors are looked at.
     expect(read(gql, 200, {}, many).outcome).toBe('ok');
+  });
+});
+
+describe('providers.shopify: a capacity below the least a store has', () => {
+  const status = (maximumAvailable: number, currentlyAvailable: number) =>
+    answer({
+      requestedQueryCost: 50,
+      actualQueryCost: 10,
+      throttleStatus: { maximumAvailable, currentlyAvailable, restoreRate: 50 },
+    });
+
+  it('a maximumAvailable below 1,000 is not taken as the capacity; what is available and the rate still are', () => {
+    expect(read(gql, 200, {}, status(40, 30))).toEqual({
+      outcome: 'ok',
+      buckets: [{ name: 'graphql', remaining: 30, restorePerSecond: 50 }],
+      cost: 10,
+    });
+    expect(read(gql, 200, {}, status(999, 999)).buckets[0]).not.toHaveProperty('limit');
+    expect(read(gql, 200, {}, status(0, 0)).buckets[0]).not.toHaveProperty('limit');
+    // Standard's 1,000 and anything above it are capacities.
+    expect(read(gql, 200, {}, status(1000, 999)).buckets[0]).toMatchObject({ limit: 1000 });
+    expect(read(gql, 200, {}, status(2000, 10)).buckets[0]).toMatchObject({ limit: 2000 });
+  });
+
+  it('one body saying 40 does not stop queries of the default cost, 50: each is sent, none refused', () => {
+    const scheduler = new TestScheduler(() => undefined);
+    const url = '/admin/api/2024-10/graphql.json';
+    const sent: number[] = [];
+    const errors: string[] = [];
+    let limiter!: ReturnType<typeof createLimiter>;
+    scheduler.run(() => {
+      limiter = createLimiter({ provider: providers.shopify({ api: 'graphql' }), key: 'shop-40', scheduler });
+      for (let i = 0; i <= 10; i++)
+        scheduler.schedule(() => {
+          new Observable((s) => {
+            sent.push(scheduler.now());
+            s.next(responseLike(200, {}, i === 0 ? status(40, 30) : status(1000, 1000)));
+            s.complete();
+          })
+            .pipe(rateLimit(limiter, { method: 'POST', url }, { maxRetries: 0 }))
+            .subscribe({ error: (e: Error) => errors.push(`#${i} ${e.name}@${scheduler.now()}`) });
+        }, i * 1000);
+    });
+    // Before, the 40 became the bucket's limit and each query of 50 failed at once with
+    // CostExceedsLimitError, unsent, until the bucket was evicted (ten idle minutes).
+    expect(errors).toEqual([]);
+    expect(sent).toHaveLength(11);
+    // Each goes when asked: 30 were available at 0, and 50 a second come back.
+    expect(sent.slice(1)).toEqual(Array.from({ length: 10 }, (_, i) => (i + 1) * 1000));
+    expect(limiter.snapshot.buckets.find((b) => b.name === 'graphql')).toMatchObject({ limit: 1000 });
+    void limiter.close();
   });
 });
