@@ -6,8 +6,9 @@
  * Without it, two limiters on one token (two NestJS modules, two services) would each spend the
  * whole budget: twice what the provider allows. The state is counted: it is dropped when the
  * last limiter that joined it is closed or garbage-collected (members are held weakly, so a
- * limiter dropped without `close()` is not kept alive by its credential). Limiters with a shared
- * store share through the store.
+ * limiter dropped without `close()` is not kept alive by its credential). A closed limiter
+ * leaves once nothing of it waits or is in flight, and joins again for a request sent through
+ * it later (`LocalAdmission.close`). Limiters with a shared store share through the store.
  *
  * Limiters of one provider and key whose provider reports other buckets (other hints, another
  * plan) keep separate states, since one registry cannot hold both sets of rules; that is almost

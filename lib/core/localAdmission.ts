@@ -108,8 +108,18 @@ export class LocalAdmission implements Admission, CredentialMember {
    * caches at 10,000 tenants, for the costly requests only a few limiters see).
    */
   private claims: WeakMap<Bucket, Claim> | undefined = undefined;
-  /** The credential's state in the process, shared with its other limiters. */
+  /**
+   * The credential's state in the process, shared with its other limiters. Kept after `close()`:
+   * the engine goes on counting its requests against the state's buckets.
+   */
   private credential: CredentialState | undefined;
+  /**
+   * `close()` was called. The limiter stays a member of its credential while a request of it
+   * waits or is in flight, and leaves when the last is settled: until then its answers and
+   * releases change the credential's buckets, and the other limiters' requests waiting on them
+   * must be woken (and its own by theirs). A request sent through it later joins it again.
+   */
+  private closed = false;
 
   constructor(private readonly host: AdmissionHost) {}
 
@@ -119,7 +129,9 @@ export class LocalAdmission implements Admission, CredentialMember {
     return this;
   }
 
-  queued(): void {}
+  queued(): void {
+    if (this.closed) this.credential?.join(this);
+  }
   changed(): void {}
   exhaust(): void {}
 
@@ -141,12 +153,15 @@ export class LocalAdmission implements Admission, CredentialMember {
   }
 
   released(_lease: unknown, _observed: boolean, buckets: readonly Bucket[]): void {
-    if (!this.others) return;
-    // As for this limiter's own queue: the room goes to the next request on the timer.
-    this.tell((m, now) => {
-      for (const b of buckets) m.recheck(b, now);
-      m.later(now);
-    });
+    if (this.others) {
+      // As for this limiter's own queue: the room goes to the next request on the timer.
+      this.tell((m, now) => {
+        for (const b of buckets) m.recheck(b, now);
+        m.later(now);
+      });
+    }
+    // The permit still counts in `inFlight` here (it is told before it stops counting).
+    if (this.closed) this.leaveIfIdle(this.host.inFlight - 1);
   }
 
   pause(ms: number, reason: string): void {
@@ -166,8 +181,16 @@ export class LocalAdmission implements Admission, CredentialMember {
   }
 
   async close(): Promise<void> {
-    this.credential?.leave(this);
-    this.credential = undefined;
+    this.closed = true;
+    this.leaveIfIdle(this.host.inFlight);
+  }
+
+  /**
+   * A closed limiter with nothing queued and nothing of `inFlight` out leaves its credential:
+   * it holds none of the credential's units, and the state is dropped with its last member.
+   */
+  private leaveIfIdle(inFlight: number): void {
+    if (inFlight <= 0 && this.host.queue.size === 0) this.credential?.leave(this);
   }
 
   // As a member of the credential: what another limiter of it tells.
@@ -175,10 +198,14 @@ export class LocalAdmission implements Admission, CredentialMember {
   paused(ms: number, reason: string): void {
     this.host.pauses.setPause(this.host.now() + ms, reasonOf(reason), null, false);
     this.host.settle();
+    // A pause past `maxWaitMs` fails the whole queue at once (not one by one through `left`).
+    if (this.closed) this.leaveIfIdle(this.host.inFlight);
   }
 
   blocked(block: StoreBlock | null): void {
     this.host.pauses.adoptBlock(block);
+    // As for a pause: a block fails the whole queue at once.
+    if (this.closed) this.leaveIfIdle(this.host.inFlight);
   }
 
   resumed(buckets: boolean): void {
@@ -374,6 +401,8 @@ export class LocalAdmission implements Admission, CredentialMember {
     if (credential && now > credential.seen) credential.seen = now;
     // As the group's closing would: its buckets may fall idle from now on.
     for (const b of w.buckets) host.registry.markIdle(b, now);
+    // A request sent through a closed limiter: it counts against the credential's buckets.
+    if (this.closed) credential?.join(this);
     const permit = host.permits.admit(w, now);
     host.timer.cancel();
     host.out.touch();
@@ -406,6 +435,8 @@ export class LocalAdmission implements Admission, CredentialMember {
    * claims) let the requests parked behind it be looked at again.
    */
   left(w: Waiter): void {
+    // The last request of a closed limiter failed or was cancelled (one admitted is in flight).
+    if (this.closed) this.leaveIfIdle(this.host.inFlight);
     const group = w.group;
     const claims = this.claims;
     if ((!group?.costs && !group?.learn?.probe) || !claims) return;
