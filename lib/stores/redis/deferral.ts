@@ -23,7 +23,10 @@ export interface DeferOptions {
    * resumed) skews the wait by the step: after a step of an hour ahead the job is retried at
    * once, over and over, until the reset; after one back it waits an hour too long.
    */
-  readonly limiter?: { now(): number };
+  readonly limiter?: {
+    /** The limiter's clock: epoch ms, the clock of its errors' `resumeAt` and `until`. */
+    now(): number;
+  };
   /**
    * The limiter's clock (epoch ms), when there is no `limiter` to ask (a clock of your own that
    * the limiter's `scheduler` also reads). Only BullMQ's delayed-set timestamp is taken from the
