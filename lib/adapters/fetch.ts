@@ -205,10 +205,11 @@ function pacedFetch(
       const { permit } = got;
       let response: Response;
       let reading: ResponseReading;
+      let body: unknown;
       try {
         response = await send(copy ?? input, init);
         const { status } = response;
-        const body =
+        body =
           BODY_STATUSES.has(status) || statuses.has(status) || readsBody(limiter, status, info)
             ? await readBody(response, bodyTimeoutMs)
             : undefined;
@@ -223,9 +224,11 @@ function pacedFetch(
       const listed = statuses.has(response.status);
       if (reading.outcome !== 'blocked' && (!resendable || !isResendable(info, safe, listed, reading))) return response;
       // From here the answer is not handed on: retried, or the call ends with our error (its
-      // `cause`, a `Response` whose body was read or is cancelled). Its connection is freed:
-      // left to the collector, a body that stalls holds its socket for good.
-      let waitMs: number;
+      // `cause`). A retried one's connection is freed; so is the last one's when its body was
+      // not read whole (it stalled, or is past the cap): left to the collector, a body that
+      // stalls holds its socket for good. One read whole is all received: kept, for code that
+      // reads the cause's body (`rawCauseOf`: GitHub's message, Pipedrive's block page).
+      let waitMs: number | undefined;
       try {
         if (reading.outcome === 'blocked') throw limiter.blockedError(response);
         const current = info;
@@ -238,7 +241,7 @@ function pacedFetch(
           request: permit.request,
         });
       } finally {
-        await discard(response);
+        if (waitMs !== undefined || body === undefined) await discard(response);
       }
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
     }

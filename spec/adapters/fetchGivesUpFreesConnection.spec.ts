@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLimiter, providers, type Limiter } from '../../lib/index.js';
+import { createLimiter, providers, rawCauseOf, type Limiter } from '../../lib/index.js';
 import { rateLimitedFetch } from '../../lib/adapters/fetch.js';
 
 let server: Server | undefined;
@@ -63,4 +63,18 @@ describe('rateLimitedFetch: a call that ends with our error frees the answer’s
       expect(api.open()).toBe(0);
     },
   );
+
+  it('an answer whose body came whole stays readable through rawCauseOf (a block page)', async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/html' });
+      res.end('<html>This error is produced by Cloudflare</html>');
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/deals`;
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'advanced' }), key: 'gives-up-readable' });
+    limiters.push(limiter);
+    const error = await rateLimitedFetch(limiter)(url).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('BlockedError');
+    expect(await (rawCauseOf(error) as Response).text()).toContain('produced by Cloudflare');
+  });
 });
