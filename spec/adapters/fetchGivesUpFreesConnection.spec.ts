@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLimiter, providers, rawCauseOf, type Limiter } from '../../lib/index.js';
+import { createLimiter, providers, rawCauseOf, type Limiter, type RateLimitError } from '../../lib/index.js';
 import { rateLimitedFetch } from '../../lib/adapters/fetch.js';
 
 let server: Server | undefined;
@@ -75,6 +75,6 @@ describe('rateLimitedFetch: a call that ends with our error frees the answer’s
     limiters.push(limiter);
     const error = await rateLimitedFetch(limiter)(url).catch((e: unknown) => e);
     expect((error as Error).name).toBe('BlockedError');
-    expect(await (rawCauseOf(error) as Response).text()).toContain('produced by Cloudflare');
+    expect(await (rawCauseOf(error as RateLimitError) as Response).text()).toContain('produced by Cloudflare');
   });
 });
