@@ -614,6 +614,10 @@ export class RedisSession implements StoreSession {
   private keep(): Promise<void> {
     if (this.keeping) return this.keeping;
     const now = monotonic();
+    // While Redis is away, only when a call is due (as the admissions': `retryAt`): a client's
+    // offline queue keeps each call, and sends it on reconnect with a duration measured when it
+    // was queued, so a call a second would have made every process's pause longer by the outage.
+    if (this.down && now < this.down.retryAt) return Promise.resolve();
     const pause = this.inForce(this.heldPause, now);
     const block = this.inForce(this.heldBlock, now);
     const calls: Array<Promise<unknown>> = [];
