@@ -16,7 +16,7 @@ import {
 import { inject, PLATFORM_ID, REQUEST } from '@angular/core';
 import { catchError, concat, defer, from, Observable, tap, throwError, type Subscription } from 'rxjs';
 import type { Limiter } from '../core/limiter.js';
-import { checkRetryNonIdempotent, type RequestHeaders } from '../core/request.js';
+import { checkRetryNonIdempotent, type RequestHeaders, type RequestInfo } from '../core/request.js';
 import { reportUnhandledError } from '../core/waiter.js';
 import { checkOperator, checkReserve } from '../operators/policies.js';
 import { rateLimit, type RateLimitConfig } from '../operators/rateLimit.js';
@@ -292,7 +292,7 @@ export function buildInterceptor(
         attempt$.pipe(rateLimit<HttpEvent<unknown>>(limiter, info, rlConfig)),
       );
     };
-    return server && serverMaxWaitMs !== Infinity ? waitingAtMost(limiter, serverMaxWaitMs, paced) : paced();
+    return server && serverMaxWaitMs !== Infinity ? waitingAtMost(limiter, info, serverMaxWaitMs, paced) : paced();
   };
 }
 
@@ -303,11 +303,13 @@ const DEFAULT_SERVER_MAX_WAIT_MS = 5_000;
  * `paced(sending)` that fails with `QuotaExhaustedError` once it has waited `ms` on end without
  * an attempt in flight (`sending(true)` when one is sent, `sending(false)` when it has ended):
  * on the server a render waits for it. A request that joined an identical one in flight sends
- * nothing of its own: while the limiter has requests in flight and no pause, the wait may be for
- * that answer, and is looked at again `ms` later. Timed on the limiter's scheduler.
+ * nothing of its own: while the limiter has requests in flight and tells no wait past `ms` (no
+ * pause, no window spent until a later reset), the wait may be for that answer, and is looked at
+ * again `ms` later. Timed on the limiter's scheduler.
  */
 function waitingAtMost(
   limiter: Limiter,
+  info: RequestInfo,
   ms: number,
   paced: (sending: (on: boolean) => void) => Observable<HttpEvent<unknown>>,
 ): Observable<HttpEvent<unknown>> {
@@ -317,11 +319,14 @@ function waitingAtMost(
       const now = limiter.now();
       const { pausedUntil, inFlight } = limiter.snapshot;
       const paused = pausedUntil !== null && pausedUntil > now;
-      if (!paused && inFlight > 0) {
+      // A wait the limiter can tell (a pause, a window spent until its reset) past the bound
+      // fails now, whatever else is in flight (a limiter every render shares always has some).
+      const known = limiter.resumeAt(info) - now > ms;
+      if (!paused && !known && inFlight > 0) {
         timer = limiter.scheduler.schedule(check, ms);
         return;
       }
-      subscriber.error(limiter.waitedTooLong(ms, ms));
+      subscriber.error(limiter.waitedTooLong(ms, ms, info));
     };
     const sending = (on: boolean) => {
       timer?.unsubscribe();

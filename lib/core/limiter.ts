@@ -400,12 +400,15 @@ export class Limiter {
   /**
    * @internal The `QuotaExhaustedError` of a request that waited `waitMs` for a permit, past a
    * bound of its caller's (`maxWaitMs`: an Angular server render's `serverMaxWaitMs`): `pause`
-   * while a pause is in force, else `queue`, with no time it could go.
+   * while a pause is in force, else `queue`, with the time `info` could go if the limiter can
+   * tell it (a window spent until its reset), else none.
    */
-  waitedTooLong(waitMs: number, maxWaitMs: number): QuotaExhaustedError {
+  waitedTooLong(waitMs: number, maxWaitMs: number, info: RequestInfo = {}): QuotaExhaustedError {
+    const now = this.engine.now();
     const paused = this.snapshot.pausedUntil;
-    const resumeAt = paused !== null && paused > this.engine.now() ? paused : Infinity;
-    const bucket = resumeAt === Infinity ? 'queue' : 'pause';
+    const at = this.resumeAtFrom(info, now);
+    const resumeAt = paused !== null && paused > now ? paused : at > now ? at : Infinity;
+    const bucket = paused !== null && paused > now ? 'pause' : 'queue';
     return new QuotaExhaustedError({ ...this.engine.ctx(), bucket, resumeAt, waitMs, maxWaitMs });
   }
 

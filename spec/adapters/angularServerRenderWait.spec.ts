@@ -123,6 +123,34 @@ describe('a server render is not held by a paused limiter', () => {
     expect(backend.match(() => true)).toHaveLength(0);
   });
 
+  it('a window spent for an hour fails the request within 5 s, though another request of the limiter is in flight', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { http, backend } = app('server', scheduler);
+    const ends: unknown[] = [];
+    const headers = (left: number) => ({
+      'x-ratelimit-limit': '10',
+      'x-ratelimit-remaining': String(left),
+      'x-ratelimit-reset': '3600',
+    });
+    http.get('https://api.example.com/v1/a').subscribe({ next: (v) => ends.push(v) });
+    backend.expectOne(() => true).flush({ a: 1 }, { headers: headers(5) });
+    // Another visitor's request of a limiter every render shares, in flight all along.
+    const held = (limiters[limiters.length - 1] as Limiter).acquire(
+      {},
+      { granted: () => undefined, rejected: () => undefined },
+    );
+    http.get('https://api.example.com/v1/b').subscribe({ next: (v) => ends.push(v) });
+    backend.expectOne(() => true).flush({ b: 1 }, { headers: headers(0) });
+    http.get('https://api.example.com/v1/c').subscribe({ next: (v) => ends.push(v), error: (e) => ends.push(e) });
+    runUntil(scheduler, 5_001);
+    expect(ends).toHaveLength(3);
+    expect(isQuotaExhaustedError(ends[2])).toBe(true);
+    // It says when the window ends: an hour on, not "nobody can tell".
+    expect((ends[2] as { resumeAt: number }).resumeAt).toBeGreaterThan(3_000_000);
+    expect(backend.match(() => true)).toHaveLength(0);
+    void held; // never released: in flight to the end
+  });
+
   it('serverMaxWaitMs: Infinity waits the pause out, as a browser does', () => {
     const scheduler = new VirtualTimeScheduler();
     const { http, backend } = app('server', scheduler, { serverMaxWaitMs: Infinity });
