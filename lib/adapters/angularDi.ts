@@ -193,6 +193,11 @@ const pages = new WeakMap<
   {
     readonly sources: Array<readonly [ReadonlyMap<string, Limiter>, TransferRecorder]>;
     readonly carried: Map<string, unknown>;
+    /**
+     * When the page arrived (its navigation's first byte, else when the browser read it), on
+     * `performance.now()`'s clock, which no one steps.
+     */
+    readonly readAt: number;
   }
 >();
 
@@ -295,7 +300,11 @@ function carry(limiters: ReadonlyMap<string, Limiter>): void {
   let page = pages.get(state);
   if (!page) {
     const carried = server ? null : state.get(TRANSFER_KEY, null);
-    page = { sources: [], carried: new Map(carried && typeof carried === 'object' ? Object.entries(carried) : []) };
+    page = {
+      sources: [],
+      carried: new Map(carried && typeof carried === 'object' ? Object.entries(carried) : []),
+      readAt: pageArrivedAt(),
+    };
     pages.set(state, page);
     if (server) state.onSerialize(TRANSFER_KEY, written(page.sources));
     else state.remove(TRANSFER_KEY);
@@ -305,6 +314,9 @@ function carry(limiters: ReadonlyMap<string, Limiter>): void {
     return;
   }
   const now = Date.now();
+  // A limiter made later (at the first request, in a lazy route) replays the page as old as it
+  // is by then: the time since the page arrived, on a clock no one steps, adds to its age.
+  const elapsedMs = performance.now() - page.readAt;
   for (const [host, limiter] of limiters) {
     // Another user's (or provider's) readings are not this limiter's budget.
     const mine = (c: unknown): c is Carried => {
@@ -317,8 +329,24 @@ function carry(limiters: ReadonlyMap<string, Limiter>): void {
       list.filter((c) => !mine(c)),
     );
     for (const c of list.filter(mine).slice(-8)) {
-      replayResponses(limiter, c.responses.filter(isRecorded).slice(-8), now, c.servedAt);
+      replayResponses(limiter, c.responses.filter(isRecorded).slice(-8), now, c.servedAt, elapsedMs);
     }
+  }
+}
+
+/**
+ * When this page's first byte arrived (`responseStart` of its navigation, on `performance.now()`'s
+ * clock): after the server wrote it, so the time since is no more than the page's age. Now where
+ * there is no such entry (a page the app fetched itself, a server, a test).
+ */
+function pageArrivedAt(): number {
+  const now = performance.now();
+  try {
+    const [nav] = performance.getEntriesByType('navigation') as PerformanceNavigationTiming[];
+    const at = nav?.responseStart;
+    return typeof at === 'number' && at > 0 && at <= now ? at : now;
+  } catch {
+    return now;
   }
 }
 

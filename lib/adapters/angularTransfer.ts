@@ -160,14 +160,17 @@ function carriesLimits(limiter: Limiter, status: number, raw: object | undefined
  * differ by any amount (a browser's runs 20 s fast, and `now - at` took that for age: a 429's
  * wait of 29 s was replayed as 9 s), so the page's transit and hydration are not subtracted,
  * which only makes a wait longer. Without a `servedAt` that fits (an older page, a page written
- * by hand) no wait is shortened. The browser's clock still says whether a page is too old to
- * replay (one from a cache).
+ * by hand) no wait is shortened for that. `elapsedMs`, the time since the page arrived
+ * (`performance.now()`, which no one steps), adds to the age: a limiter made 45 s after the page
+ * loaded (at its first request, in a lazy route) no longer replays a 30 s wait. The browser's clock
+ * still says whether a page is too old to replay (one from a cache).
  */
 export function replayResponses(
   limiter: Limiter,
   recorded: readonly RecordedResponse[],
   now = Date.now(),
   servedAt?: unknown,
+  elapsedMs = 0,
 ): void {
   for (const r of recorded) {
     // Too old (a page from a cache), or from a clock too far ahead to tell: not this moment's.
@@ -175,7 +178,8 @@ export function replayResponses(
     if (!(sinceRead <= MAX_REPLAY_AGE_MS && sinceRead >= -MAX_REPLAY_AGE_MS)) continue;
     const whenServed = typeof servedAt === 'number' ? servedAt - r.at : NaN;
     // A clock behind the server's makes no reading younger than it was read.
-    const age = whenServed >= 0 && whenServed <= MAX_REPLAY_AGE_MS ? Math.max(0, Math.min(sinceRead, whenServed)) : 0;
+    const served = whenServed >= 0 && whenServed <= MAX_REPLAY_AGE_MS ? whenServed : 0;
+    const age = Math.max(0, Math.min(sinceRead, served + Math.max(0, elapsedMs)));
     const info = { method: r.method, url: r.url };
     const res = asOfNow(limiter.provider, r, info, age);
     if (res) limiter.observe(res, info);

@@ -217,6 +217,37 @@ describe("server rendering: a browser's clock does not shorten the waits the pag
     expect(pausedFor(hydrate(make.browser, page, 30_500))).toBe(29_000);
   });
 
+  it('a limiter made 45 s after the page arrived (its first request) does not replay a 30 s wait that is over', () => {
+    const make = limitersOf(providers.generic());
+    // Served 1 s after the 429: 29 s of its wait left then.
+    const { page } = render(make.server, RETRY_30, '/v1/deals', 1_000);
+    // The page's first byte came at 1,000 ms of the navigation; its limiter is made at 46,000
+    // (the browser's clock says as much: with it alone the page's age is not told).
+    const entries = jest
+      .spyOn(performance, 'getEntriesByType')
+      .mockReturnValue([{ responseStart: 1_000 } as unknown as PerformanceEntry]);
+    const clock = jest.spyOn(performance, 'now').mockReturnValue(46_000);
+    try {
+      expect(pausedFor(hydrate(make.browser, page, 46_000))).toBeNull();
+    } finally {
+      entries.mockRestore();
+      clock.mockRestore();
+    }
+    // Made 10 s after it arrived: 19 s left.
+    const again = limitersOf(providers.generic());
+    const { page: page2 } = render(again.server, RETRY_30, '/v1/deals', 1_000);
+    const entries2 = jest
+      .spyOn(performance, 'getEntriesByType')
+      .mockReturnValue([{ responseStart: 1_000 } as unknown as PerformanceEntry]);
+    const clock2 = jest.spyOn(performance, 'now').mockReturnValue(11_000);
+    try {
+      expect(pausedFor(hydrate(again.browser, page2, 11_000))).toBe(19_000);
+    } finally {
+      entries2.mockRestore();
+      clock2.mockRestore();
+    }
+  });
+
   it("the page's transit and hydration are not taken from the wait (the server's clock says its age)", () => {
     const make = limitersOf(providers.generic());
     const { page } = render(make.server, RETRY_30);
