@@ -6,7 +6,7 @@ import { safePath } from '../core/events.js';
 import type { Limiter } from '../core/limiter.js';
 import type { ResponseReading } from '../core/provider.js';
 import { checkRetryNonIdempotent, isOneShotBody, isRetrySafe, type RequestInfo } from '../core/request.js';
-import { isResendable, withRetryCost } from '../core/resend.js';
+import { discardBody, isResendable, withRetryCost } from '../core/resend.js';
 import { responseLike, type ResponseLike } from '../core/response.js';
 import {
   abortReason,
@@ -241,7 +241,7 @@ function pacedFetch(
           request: permit.request,
         });
       } finally {
-        if (waitMs !== undefined || body === undefined) await discard(response);
+        if (waitMs !== undefined || body === undefined) discardBody(response);
       }
       if (!(await sleep(limiter, waitMs, signal))) throw abortReason(signal);
     }
@@ -456,13 +456,5 @@ async function readBody(response: Response, timeoutMs: number): Promise<unknown>
     clearTimeout(timer);
     // Stop pulling for the clone: what the caller has not read stays for the caller's copy.
     reader?.cancel().catch(() => undefined);
-  }
-}
-
-async function discard(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel();
-  } catch {
-    // Cancelling a body that already errored: nothing left to free.
   }
 }

@@ -405,10 +405,10 @@ export class Limiter {
    */
   waitedTooLong(waitMs: number, maxWaitMs: number, info: RequestInfo = {}): QuotaExhaustedError {
     const now = this.engine.now();
-    const paused = this.snapshot.pausedUntil;
+    const pausedUntil = this.engine.pauses.pausedUntil;
     const at = this.resumeAtFrom(info, now);
-    const resumeAt = paused !== null && paused > now ? paused : at > now ? at : Infinity;
-    const bucket = paused !== null && paused > now ? 'pause' : 'queue';
+    const resumeAt = pausedUntil > now ? pausedUntil : at > now ? at : Infinity;
+    const bucket = pausedUntil > now ? 'pause' : 'queue';
     return new QuotaExhaustedError({ ...this.engine.ctx(), bucket, resumeAt, waitMs, maxWaitMs });
   }
 
