@@ -8,7 +8,9 @@
  * last limiter that joined it is closed or garbage-collected (members are held weakly, so a
  * limiter dropped without `close()` is not kept alive by its credential). A closed limiter
  * leaves once nothing of it waits or is in flight, and joins again for a request sent through
- * it later (`LocalAdmission.close`). Limiters with a shared store share through the store.
+ * it later (`LocalAdmission.close`), putting its state back as the credential's, unless a newer
+ * limiter of the key made another meanwhile: then it refuses the request (`CredentialState.live`).
+ * Limiters with a shared store share through the store.
  *
  * Limiters of one provider and key whose provider reports other buckets (other hints, another
  * plan) keep separate states, since one registry cannot hold both sets of rules; that is almost
@@ -56,6 +58,11 @@ export class CredentialState {
     readonly now: () => number,
     registry: (evicted: () => void) => BucketRegistry,
     private readonly drop: () => void,
+    /**
+     * Puts the state back as its credential's after `drop` (a closed limiter of it is used
+     * again); false when a newer state holds the credential now.
+     */
+    private readonly revive: () => boolean,
   ) {
     // The registry tells every member, not the one that made it: it must hold no limiter alive.
     this.registry = registry(() => {
@@ -94,6 +101,17 @@ export class CredentialState {
     }
   }
 
+  /**
+   * May `member` (a closed limiter) count its requests against this state again? Yes while it
+   * is a member; after it left, only if no newer state holds the credential: the state is then
+   * the credential's again, and a limiter made later joins it. When a newer one does (the
+   * credential's limiters were all closed, then another was made), the closed limiter would
+   * spend the budget a second time beside it: it must take no more requests.
+   */
+  live(member: CredentialMember): boolean {
+    return this.byMember.has(member) || this.revive();
+  }
+
   leave(member: CredentialMember): void {
     const ref = this.byMember.get(member);
     if (ref === undefined) return;
@@ -130,6 +148,24 @@ export interface CredentialJoin {
   readonly name: string;
 }
 
+/** The states of the credential `id` on `scheduler`, by rules (made empty if there are none). */
+function slotOf(scheduler: SchedulerLike, id: string): Map<string, CredentialState> {
+  let byId = states.get(scheduler);
+  if (!byId) {
+    byId = new Map();
+    states.set(scheduler, byId);
+  }
+  let byRules = byId.get(id);
+  if (!byRules) {
+    byRules = new Map();
+    byId.set(id, byRules);
+  }
+  return byRules;
+}
+
+/** A state whose clock went back: a new virtual-time run, whose limiters must not meet it. */
+const over = (state: CredentialState) => state.now() < state.seen;
+
 /**
  * The state of the credential `join.id` on `scheduler` for the provider rules `join.rules`,
  * joined by `member`; made with the first limiter's clock and `registry(evicted)`.
@@ -141,26 +177,27 @@ export function joinCredential(
   now: () => number,
   registry: (evicted: () => void) => BucketRegistry,
 ): CredentialState {
-  let byId = states.get(scheduler);
-  if (!byId) {
-    byId = new Map();
-    states.set(scheduler, byId);
-  }
-  let byRules = byId.get(join.id);
-  if (!byRules) {
-    byRules = new Map();
-    byId.set(join.id, byRules);
-  }
+  const byRules = slotOf(scheduler, join.id);
   let state = byRules.get(join.rules);
   // The state's clock went back (a new virtual-time run): that state belongs to a time that is over.
-  if (state && state.now() < state.seen) state = undefined;
+  if (state && over(state)) state = undefined;
   if (!state) {
-    const id = byId;
-    const rules = byRules;
-    const made: CredentialState = new CredentialState(now, registry, () => {
-      if (rules.get(join.rules) === made) rules.delete(join.rules);
-      if (rules.size === 0 && id.get(join.id) === rules) id.delete(join.id);
-    });
+    const made: CredentialState = new CredentialState(
+      now,
+      registry,
+      () => {
+        const rules = states.get(scheduler)?.get(join.id);
+        if (rules?.get(join.rules) === made) rules.delete(join.rules);
+        if (rules?.size === 0) states.get(scheduler)?.delete(join.id);
+      },
+      () => {
+        const held = slotOf(scheduler, join.id);
+        const other = held.get(join.rules);
+        if (other !== undefined && other !== made && !over(other)) return false;
+        held.set(join.rules, made);
+        return true;
+      },
+    );
     state = made;
     byRules.set(join.rules, state);
     if (byRules.size > 1 && !warned.has(join.id)) {

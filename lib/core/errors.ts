@@ -344,8 +344,11 @@ export class LimiterPoolFullError extends RateLimitError {
 
 /**
  * The limiter was closed (`limiter.close()`, or the pool or module that made it closed it) and
- * keeps its buckets in a shared store, whose connection it gave up: a request waiting in its
- * queue then, or asked for afterwards, fails with this. Nothing was sent.
+ * takes no more requests: it keeps its buckets in a shared store, whose connection it gave up
+ * (a request waiting in its queue then, or asked for afterwards, fails with this), or, with the
+ * memory store, it left its credential's limit state and a newer limiter of the same key holds
+ * that credential now (a pool's limiter kept past its eviction: get it from the pool again).
+ * Nothing was sent.
  *
  * ```ts
  * import { isLimiterClosedError } from 'rx-ratelimit';

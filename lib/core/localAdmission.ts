@@ -11,7 +11,7 @@ import type { Bucket } from './bucket.js';
 import type { BucketRegistry } from './buckets.js';
 import type { CredentialMember, CredentialState } from './credential.js';
 import type { PausePolicy } from './pauses.js';
-import type { ErrorContext, RateLimitError } from './errors.js';
+import { LimiterClosedError, type ErrorContext, type RateLimitError } from './errors.js';
 import type { RetrySource } from './provider.js';
 import type { Publisher } from './publisher.js';
 import type { Permits } from './permits.js';
@@ -131,6 +131,18 @@ export class LocalAdmission implements Admission, CredentialMember {
 
   queued(): void {
     if (this.closed) this.credential?.join(this);
+  }
+
+  /**
+   * A request sent through the limiter after `close()` fails (`LimiterClosedError`) when the
+   * limiter left its credential's state and a newer limiter of the key made another: counted on
+   * the old state, it would spend the budget a second time (a pool's limiter kept past its
+   * eviction, used beside the one the pool made since).
+   */
+  refused(w: Waiter): boolean {
+    if (!this.closed || this.credential === undefined || this.credential.live(this)) return false;
+    this.host.reject(w, new LimiterClosedError(this.host.ctx()));
+    return true;
   }
   changed(): void {}
   exhaust(): void {}

@@ -181,8 +181,9 @@ export class LimiterPool {
   /**
    * The limiter of `key` (the tenant's credential, or any string naming its budget): the same
    * object while it lives, a new one after it was evicted. Call it per request rather than
-   * keeping the limiter: a limiter kept past its eviction is no longer the pool's, and a second
-   * one could be made for the same key. Throws {@link LimiterPoolFullError} at `max`, and a
+   * keeping the limiter: a limiter kept past its eviction is no longer the pool's, and once a
+   * second one is made for the same key, a request through the first fails with
+   * `LimiterClosedError` (with the memory store; with a shared one both count in the store). Throws {@link LimiterPoolFullError} at `max`, and a
    * `TypeError` for a key that is not a string of 1 to 8,192 characters, or after `close()`.
    */
   get(key: string): Limiter {
