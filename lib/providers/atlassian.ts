@@ -42,6 +42,8 @@ export interface AtlassianOptions extends CommonProviderOptions {
 
 const QUOTA = 'quota';
 const BURST = 'burst';
+/** Per-issue write buckets are named `issue:<issue key or id>`. */
+const ISSUE = 'issue';
 const HOUR_MS = 3_600_000;
 const SECOND_MS = 1000;
 /** Burst limits by method, requests per second (Jira's "Burst API Rate Limit Thresholds"). */
@@ -52,6 +54,16 @@ const ISSUE_KEY = /^[A-Z][A-Z0-9_]{0,254}-\d{1,18}$/;
 const MAX_URL = 8192;
 const API_VERSION = /\/rest\/api\/(\d{1,3})(?=[/?#]|$)/;
 const VERSIONED = /^\/rest\/api\/v(\d{1,3})(?=\/|$)/;
+/** The issue a path writes to: `/rest/api/<version>/issue/<key or id>`, under any prefix (`/ex/jira/<cloudId>`). */
+const ISSUE_PATH = /\/rest\/api\/(?:\d{1,3}|latest)\/issue\/([^/?#]{1,64})(?=[/?#]|$)/;
+/** An issue key (`ABC-123`, a project key of at most 40 characters) or id, as a per-issue bucket names it. */
+const ISSUE_REF = /^(?:[A-Z][A-Z0-9_]{0,39}-\d{1,18}|\d{1,18})$/;
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/**
+ * Most issues whose writes are counted in a bucket of their own (those a per-issue 429 named
+ * last); past it, the one named longest ago goes back to its endpoint's burst bucket alone.
+ */
+const MAX_HOT_ISSUES = 256;
 /** `RateLimit-Reason` values: lower-case words and dashes; longer or other is ignored. */
 const REASON = /^[a-z][a-z-]{0,79}$/;
 /** Policy names of the points quota in the structured fields. */
@@ -83,7 +95,7 @@ const schema = z
             path: ['hints', name],
           });
       (o.extraBuckets ?? []).forEach((b, i) => {
-        if (b.name === QUOTA || b.name.startsWith(`${BURST}:`))
+        if (b.name === QUOTA || b.name.startsWith(`${BURST}:`) || b.name.startsWith(`${ISSUE}:`))
           ctx.addIssue({
             code: 'custom',
             message: 'a name not used by the provider',
@@ -115,6 +127,17 @@ export function atlassianEndpoint(request: Pick<RequestInfo, 'method' | 'url'>):
     .map((s) => (ISSUE_KEY.test(s) ? ':id' : s))
     .join('/');
   return `${methodOf(request)} ${path}`;
+}
+
+/**
+ * The issue a write goes to, as its per-issue bucket names it (`ABC-123`, or an id), from the
+ * request's path; `undefined` for a read, or a path naming no single issue (`POST
+ * /rest/api/3/issue`, `/issue/bulk`).
+ */
+function issueOf(request: RequestInfo): string | undefined {
+  if (!WRITES.has(methodOf(request))) return undefined;
+  const ref = ISSUE_PATH.exec((request.url ?? '').slice(0, MAX_URL))?.[1];
+  return ref !== undefined && ISSUE_REF.test(ref) ? ref : undefined;
 }
 
 /** What a `RateLimit-Reason` says was exceeded. */
@@ -194,9 +217,11 @@ function policy(fields: Fields[], matches: (name: string) => boolean) {
  * `…;r=…;t=…`) and the burst limit of each endpoint and method (`burst:METHOD /path`, GET and
  * POST 100 a second, PUT, PATCH and DELETE 50, paced evenly; `X-RateLimit-Limit/-Remaining/
  * -Reset` with an ISO 8601 reset). A 429's `RateLimit-Reason` names the limit: the quota holds
- * back every request until `Retry-After` (else the reset, else the next UTC hour); a burst or a
- * per-issue write limit only that endpoint. One request costs one point here; Jira charges
- * more for reads that return objects, and the limiter corrects from `r` once it is sent.
+ * back every request until `Retry-After` (else the reset, else the next UTC hour); a burst limit
+ * only that endpoint; a per-issue write limit (`…-per-issue-on-write`) only writes to that
+ * issue, which from then on also count against a bucket of their own (`issue:ABC-123`; for the
+ * last 256 issues named so). One request costs one point here; Jira charges more for reads that
+ * return objects, and the limiter corrects from `r` once it is sent.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -215,6 +240,21 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
   }
   const perMethod: Readonly<Record<string, number | undefined>> = { ...PER_METHOD, ...o.burstPerSecond };
   const burstHint = o.hints?.[BURST];
+  // Issues a per-issue write limit was hit on, oldest named first: their writes count against a
+  // bucket of their own, so that waiting for one issue holds back no write to any other. Only
+  // those: a bucket for every issue written would grow with every issue a caller names.
+  const hot = new Set<string>();
+  const issueBucket = (request: RequestInfo): string | undefined => {
+    const issue = issueOf(request);
+    return issue !== undefined && hot.has(issue) ? `${ISSUE}:${issue}` : undefined;
+  };
+  /** A per-issue 429 named `issue`: its writes count against its own bucket from now on. */
+  const learnIssue = (issue: string): string => {
+    hot.delete(issue);
+    hot.add(issue);
+    if (hot.size > MAX_HOT_ISSUES) hot.delete(hot.values().next().value as string);
+    return `${ISSUE}:${issue}`;
+  };
 
   function burstOf(request: RequestInfo): BucketSpec {
     const endpoint = atlassianEndpoint(request);
@@ -225,7 +265,10 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
 
   return defineProvider({
     name: 'atlassian',
-    buckets: (request) => [...(hasQuota ? [quota] : []), burstOf(request), ...extra],
+    buckets: (request) => {
+      const issue = issueBucket(request);
+      return [...(hasQuota ? [quota] : []), burstOf(request), ...(issue ? [{ name: issue }] : []), ...extra];
+    },
     read(res, request, now): ResponseReading {
       const burstName = burstOf(request).name;
       const reason = res.status === 429 ? reasonOf(res.header('ratelimit-reason')) : undefined;
@@ -242,15 +285,34 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
           : undefined;
       const q = merge(quotaReading, xQuota);
       const b = merge(burstReading, xBurst);
-      const buckets = [q, b].filter((r): r is BucketReading => r !== undefined);
+      // A per-issue write limit holds that issue's writes only (named by the reading, the
+      // limiter makes its bucket). Its counters are not taken: the two windows (writes per 2 s
+      // and per 30 s) share the reason, and which one they describe is not told.
+      const issue = reason === 'issue' ? issueOf(request) : undefined;
+      const issueName = issue === undefined ? undefined : learnIssue(issue);
+      const buckets = [q, b, issueName === undefined ? undefined : { name: issueName }].filter(
+        (r): r is BucketReading => r !== undefined,
+      );
       if (res.status !== 429) return { outcome: 'ok', buckets };
       const limitedBy =
-        reason === 'quota' ? (hasQuota ? QUOTA : undefined) : reason === undefined ? undefined : burstName;
+        reason === 'quota'
+          ? hasQuota
+            ? QUOTA
+            : undefined
+          : reason === undefined
+            ? undefined
+            : (issueName ?? burstName);
       const by = limitedBy === undefined ? {} : { limitedBy };
       const retry = readRetryAfter(res);
       if (retry.retryAfter) return { outcome: 'limited', buckets, ...retry, ...by };
       const reset =
-        limitedBy === QUOTA ? (q?.reset ?? nextHour(res, now)) : limitedBy === undefined ? undefined : b?.reset;
+        limitedBy === QUOTA
+          ? (q?.reset ?? nextHour(res, now))
+          : limitedBy === undefined
+            ? undefined
+            : limitedBy === issueName
+              ? counters?.reset
+              : b?.reset;
       if (reset)
         return {
           outcome: 'limited',

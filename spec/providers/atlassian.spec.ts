@@ -158,9 +158,9 @@ describe('providers.atlassian: reading responses', () => {
     expect(limited.retryAfter).toEqual({ delayMs: 15 * 60_000 });
   });
 
-  it('a 429 for the per-issue write limit holds back the endpoint, not the whole app', () => {
+  it('a 429 for the per-issue write limit holds back writes to that issue only', () => {
     expect(read(429, { 'RateLimit-Reason': 'jira-per-issue-on-write', 'Retry-After': '2' }, EDIT)).toMatchObject({
-      limitedBy: 'burst:PUT /rest/api/3/issue/:id',
+      limitedBy: 'issue:ABC-123',
       retryAfter: { delayMs: 2000 },
     });
   });

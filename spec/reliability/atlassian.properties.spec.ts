@@ -4,8 +4,8 @@
  * profile paces evenly) and the hourly points quota (aligned to the UTC hour, its `r` told only
  * once less than a fifth is left), with reads, creates, updates and deletes over a few
  * endpoints, at any time or all at once, 1–30 streams, latency jittered each way, one to three
- * limiters on the app, a server clock that may be off. Writes go to many issues (the per-issue
- * write limits are not buckets of the profile: docs/providers/atlassian.md), and a request
+ * limiters on the app, a server clock that may be off. Writes go to many issues (an issue's
+ * write limit is a bucket only once a 429 names it: docs/providers/atlassian.md), and a request
  * costs one point (a read's real points are known only from what it returns: ibid.). No 429;
  * every request ends with its answer, or unsent when the quota cannot reset within
  * `maxWaitMs`; the run takes no longer than the rates allow plus round trips.
