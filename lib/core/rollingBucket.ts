@@ -142,6 +142,11 @@ export class RollingBucket extends Bucket {
   private guardMs = 0;
   /** Whether the last refill allowed {@link ownEndGuard} after an answered call (`Bucket.refill`). */
   private tight = false;
+  /**
+   * The last `availableAt` waited for a time that only bounds when others' calls leave
+   * (`nextFreeAt`): not a known wait (`awaitsAnswers`).
+   */
+  private boundOnly = false;
 
   constructor(
     spec: BucketSpec,
@@ -174,6 +179,7 @@ export class RollingBucket extends Bucket {
     cost = 1,
     tight = false,
   ): number | undefined {
+    this.boundOnly = false;
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).
@@ -191,10 +197,12 @@ export class RollingBucket extends Bucket {
    * Also while calls are in flight after a figure set `others` with later calls of ours still
    * out: their figures may show that fewer of those were others' (`capOthers`), so a wait that
    * spends a day on them is not trusted to fail a request before its deadline. Until nothing is
-   * in flight (no walk of the calls in flight; as the Redis store's 'dbt').
+   * in flight (no walk of the calls in flight; as the Redis store's 'dbt'). And when the last
+   * `availableAt` could only bound its wait (`nextFreeAt`): it is not known to end past a
+   * request's deadline, which alone ends that wait, or a figure read before then.
    */
   override get awaitsAnswers(): boolean {
-    return super.awaitsAnswers || (this.othersAwait && this.pending.size > 0);
+    return super.awaitsAnswers || (this.othersAwait && this.pending.size > 0) || this.boundOnly;
   }
 
   override take(now: number, cost = 1): number {
@@ -474,7 +482,15 @@ export class RollingBucket extends Bucket {
     }
   }
 
-  /** When `need` requests will have left the window: ours one by one, others' at their reset. */
+  /**
+   * When `need` requests will have left the window: ours one by one, others' at their reset.
+   * Others' calls after their oldest leave by `othersUntil`, but may leave as soon as the oldest
+   * (the reset told is when it leaves; the rest are no older): a time that rests on them is an
+   * upper bound, not a known wait. Then this returns the soonest they can free enough, if it is
+   * still to come (a known "not before": past a request's deadline, it fails now); once it has
+   * passed, the bound, with `boundOnly` set: the wait ends at the deadline, at the bound, or when
+   * an answer (the head's, sent at the reset) tells the next reset.
+   */
   private nextFreeAt(now: number, need: number, guardMs: number, tight: boolean): number {
     const window = this.ownWindow(guardMs, tight);
     // Calls in flight leave no sooner than a window after they end: not before a release.
@@ -482,6 +498,7 @@ export class RollingBucket extends Bucket {
     const ownLeaves = (k: number) =>
       k <= 0 ? now : k <= own ? (this.log[this.head + k - 1] ?? now) + window : Infinity;
     let at = ownLeaves(need);
+    let soonest = at;
     const others = this.othersAt(now);
     // The oldest of others' units leaves first (if it has not yet), the rest at the latest; but
     // only until our oldest call leaves our log (the reset may have been that call's).
@@ -489,7 +506,15 @@ export class RollingBucket extends Bucket {
       const first = Math.max(this.othersFirstAt, ownLeaves(need - 1));
       if (first < this.ownFirstGoneAt) at = Math.min(at, first);
     }
-    if (others > 0) at = Math.min(at, Math.max(this.othersUntil, ownLeaves(need - others)));
+    if (others > 0) {
+      const rest = ownLeaves(need - others);
+      at = Math.min(at, Math.max(this.othersUntil, rest));
+      soonest = Math.min(soonest, Math.max(now, Math.min(this.othersFirstAt, this.othersUntil), rest));
+    }
+    if (soonest < at) {
+      if (soonest > now) return soonest;
+      this.boundOnly = true;
+    }
     return Number.isFinite(at) ? at : now + window;
   }
 
