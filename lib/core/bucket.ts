@@ -151,12 +151,19 @@ export class Bucket {
   /**
    * Units of our calls that ended without a figure of this bucket (a HubSpot search's answer
    * tells no daily count; an error, a call let go): a figure read later, from a call sent before
-   * they ended, may not count them, as the server counted in another order than we sent. Taken
-   * off every figure (as calls in flight are) until one from a call admitted at or after
-   * `endedUnreadUntil` (sent once the last of them had ended, so it counts them) is read.
+   * one of them ended, may not count it, as the server counted in another order than we sent.
+   * Each is taken off every figure (as calls in flight are) until one from a call admitted once
+   * it had ended (so the server counted it before) is read: `unreadLog` keeps them one by one. A
+   * count of them all, kept until a call sent after the last of them was read, took those that
+   * figure counted off it again, and left up to a quarter of each window unused.
    */
   private endedUnread = 0;
-  private endedUnreadUntil = 0;
+  /**
+   * The calls `endedUnread` counts, oldest end first, as pairs (admissions made when it ended,
+   * its units); at most {@link ENDED_LOG_MAX}, the oldest folded into the next (held as long as
+   * it, never too few).
+   */
+  private unreadLog: number[] | undefined = undefined;
   /**
    * The calls of this window whose figures of this bucket were read while other calls were in
    * flight, as quadruples (admissions made when it was read, its units, its figure, 1 if it
@@ -259,7 +266,7 @@ export class Bucket {
     this.windowFrom = this.admitted;
     this.doubted = 0;
     // Ended before the reset: counted in the window that ended.
-    this.endedUnread = 0;
+    this.clearUnread();
     this.forgetEnded();
     this.held = false;
     this.told = undefined;
@@ -384,8 +391,7 @@ export class Bucket {
     if (n > 0 && (index ?? Infinity) < (this.lows?.[n - 1] as number) && index !== this.lows?.[n - 2])
       this.doubted -= cost;
     if (!read && index !== undefined) {
-      this.endedUnread += cost;
-      this.endedUnreadUntil = this.admitted;
+      this.endUnread(cost);
       // A figure read later may show a window that began before this call arrived: unread, it
       // may be counted there whatever window the figures read since took it for (`endedLog`).
       if (this.inFlight > cost) this.logEnded(-1, cost, true);
@@ -602,13 +608,13 @@ export class Bucket {
       this.probesDue = false;
     }
     if (newWindow) this.doubted = 0;
-    if (reading.remaining !== undefined && index !== undefined && index >= this.endedUnreadUntil) this.endedUnread = 0;
-    if (since > 0) {
-      // The calls ended unread since this one went are among them (logged as such): the units
-      // ended unread before it went were counted before it, in the window before.
-      this.endedUnread = Math.max(this.endedUnread, since);
-      this.endedUnreadUntil = this.admitted;
+    // The calls that ended unread before this one was sent: the server counted them before it.
+    if (reading.remaining !== undefined && index !== undefined) {
+      this.countedUnread(index);
     }
+    // The calls ended unread since this one went are among them (logged as such): the units
+    // ended unread before it went were counted before it, in the window before.
+    if (since > 0) this.unreadSince(since);
     if (reading.remaining !== undefined && index !== undefined) {
       if (!newWindow && index < this.windowFrom) {
         // Sent before this window opened: it may be the last window's count (answers come back
@@ -842,6 +848,52 @@ export class Bucket {
     lows[n + 1] = index;
     lows[n + 2] = this.admitted;
     this.lowsLength = n + 3;
+  }
+
+  /** A call of `cost` units ended without a figure of this bucket (`unreadLog`). */
+  private endUnread(cost: number): void {
+    const log = (this.unreadLog ??= []);
+    this.endedUnread += cost;
+    if (log.push(this.admitted, cost) <= 2 * ENDED_LOG_MAX) return;
+    // The oldest folds into the next: counted as late as it.
+    log[3] = (log[1] as number) + (log[3] as number);
+    log.copyWithin(0, 2);
+    log.length -= 2;
+  }
+
+  /**
+   * A figure of admission `index` was read: the calls that ended unread before it was admitted
+   * (sent after they had ended) reached the server before it, which counted them in it.
+   */
+  private countedUnread(index: number): void {
+    const log = this.unreadLog;
+    if (log === undefined || log.length === 0) return;
+    let k = 0;
+    // Ended in order, so the calls it counts come first.
+    while (k < log.length && (log[k] as number) <= index) {
+      this.endedUnread -= log[k + 1] as number;
+      k += 2;
+    }
+    if (k === 0) return;
+    log.copyWithin(0, k);
+    log.length -= k;
+    if (log.length === 0) this.endedUnread = 0;
+  }
+
+  /**
+   * A figure that opened a new window may not count `since` units of calls answered since its
+   * call went (`endedSince`), among them those ended unread: until a figure from a call sent
+   * after now is read, at least that many are taken off, the ones ended unread among them.
+   */
+  private unreadSince(since: number): void {
+    if (since > this.endedUnread) this.endUnread(since - this.endedUnread);
+    const log = this.unreadLog ?? [];
+    for (let i = 0; i < log.length; i += 2) log[i] = this.admitted;
+  }
+
+  private clearUnread(): void {
+    this.endedUnread = 0;
+    if (this.unreadLog !== undefined) this.unreadLog.length = 0;
   }
 
   /** A call of `cost` units answered with a figure of `remaining` (`endedLog`). */
