@@ -33,9 +33,13 @@ export interface GithubOptions extends CommonProviderOptions {
    * `points:graphql` (2,000 a minute) for the GraphQL endpoint. A REST GET, HEAD or OPTIONS
    * costs 1 point and a POST, PATCH, PUT or DELETE 5; a GraphQL request 1 (its mutations cost 5:
    * the request does not show which it is, so pass `cost: { 'points:graphql': 5 }` with one).
-   * GitHub sends no header for them. Its docs put the limit on "requests to a single endpoint"
-   * yet say 900 points "for REST API endpoints": one bucket for all of REST is the safe reading.
-   * Windows as `contentCreation` (`'fixed'` there makes these fixed too). @default false
+   * GitHub sends no header for them, and answers past them with a 403 or 429 that pauses the
+   * limiter ([Rate limits for the REST
+   * API](https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api), "About
+   * secondary rate limits" and "Calculating points for the secondary rate limit"). Its docs put
+   * the limit on "requests to a single endpoint" yet say 900 points "for REST API endpoints":
+   * one bucket for all of REST is the safe reading. Windows as `contentCreation` (`'fixed'`
+   * there makes these fixed too). `false` leaves them out. @default true
    */
   readonly secondaryPoints?: boolean;
 }
@@ -146,10 +150,12 @@ function primary(res: ResponseLike, name: string): BucketReading | undefined {
  * listed too) puts its counters in that resource's bucket and its route's later requests there,
  * never in core's (bounded: 32 resources, 1,024 routes a server). The secondary
  * content-creation limits (80 writes a minute, 500 an hour) as `content:minute` and
- * `content:hour` on POST, PATCH, PUT and DELETE. A 429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "rate limit"
- * message, pauses every stream: until `retry-after`, else the reset, else one minute. Any other
+ * `content:hour` on POST, PATCH, PUT and DELETE; the secondary points (900 a minute for REST, a
+ * write 5; 2,000 for GraphQL) as `points:rest` and `points:graphql` (`secondaryPoints`). A 429,
+ * or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "rate limit" message, pauses
+ * every stream: until `retry-after`, else the reset, else one minute. Any other
  * 403 (a permission error) is an ordinary answer. Give the limiter `maxConcurrent: 100` for the
- * secondary concurrency limit.
+ * secondary limit of 100 concurrent requests (a profile cannot set it).
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
@@ -170,7 +176,7 @@ export function github(options: GithubOptions = {}): Provider {
         ];
   const pointWindows = mode === 'fixed' ? {} : { rolling: true };
   const points = (name: string, limit: number): BucketSpec[] =>
-    o.secondaryPoints ? [hinted({ name, limit, windowMs: 60_000, ...pointWindows }, o.hints)] : [];
+    o.secondaryPoints !== false ? [hinted({ name, limit, windowMs: 60_000, ...pointWindows }, o.hints)] : [];
   const restPoints = points(POINTS_REST, 900);
   const graphqlPoints = points(POINTS_GRAPHQL, 2000);
   const reads = new Map<string, readonly BucketSpec[]>();

@@ -41,11 +41,16 @@ describe('providers.github: which budget a request counts against', () => {
   });
 
   it('a read counts against its resource only; a write also against the content-creation limits', () => {
-    expect(names({ method: 'GET', url: '/repos/o/r/issues' })).toEqual(['core']);
-    expect(names({ method: 'POST', url: '/repos/o/r/issues' })).toEqual(['core', 'content:minute', 'content:hour']);
-    expect(names({ method: 'GET', url: '/search/code' })).toEqual(['code_search']);
+    expect(names({ method: 'GET', url: '/repos/o/r/issues' })).toEqual(['core', 'points:rest']);
+    expect(names({ method: 'POST', url: '/repos/o/r/issues' })).toEqual([
+      'core',
+      'content:minute',
+      'content:hour',
+      'points:rest',
+    ]);
+    expect(names({ method: 'GET', url: '/search/code' })).toEqual(['code_search', 'points:rest']);
     // GraphQL is always a POST: it is not counted as content creation.
-    expect(names({ method: 'POST', url: '/graphql' })).toEqual(['graphql']);
+    expect(names({ method: 'POST', url: '/graphql' })).toEqual(['graphql', 'points:graphql']);
   });
 
   it('documented hints: 5,000 an hour for core, 30 a minute for search, 80 a minute and 500 an hour of writes', () => {
@@ -53,7 +58,10 @@ describe('providers.github: which budget a request counts against', () => {
     expect(core).toEqual({ name: 'core', limit: 5000, windowMs: 3_600_000 });
     expect(minute).toEqual({ name: 'content:minute', limit: 80, windowMs: 60_000, rolling: true });
     expect(hour).toEqual({ name: 'content:hour', limit: 500, windowMs: 3_600_000, rolling: true });
-    expect(gh.buckets({ url: '/search/issues' })).toEqual([{ name: 'search', limit: 30, windowMs: 60_000 }]);
+    expect(gh.buckets({ url: '/search/issues' })).toEqual([
+      { name: 'search', limit: 30, windowMs: 60_000 },
+      { name: 'points:rest', limit: 900, windowMs: 60_000, rolling: true },
+    ]);
   });
 
   it('content creation can be fixed windows (for a shared store) or left out', () => {
@@ -61,10 +69,11 @@ describe('providers.github: which budget a request counts against', () => {
     expect(fixed.every((b) => b.rolling === undefined)).toBe(true);
     expect(names({ method: 'PATCH', url: '/repos/o/r' }, providers.github({ contentCreation: false }))).toEqual([
       'core',
+      'points:rest',
     ]);
   });
 
-  it('secondary points (opt-in): 900 a minute for REST, 2,000 for GraphQL; a REST write costs 5, a read 1', () => {
+  it('secondary points (on unless turned off): 900 a minute for REST, 2,000 for GraphQL; a REST write costs 5, a read 1', () => {
     const p = providers.github({ secondaryPoints: true });
     expect(names({ method: 'GET', url: '/repos/o/r' }, p)).toEqual(['core', 'points:rest']);
     expect(names({ method: 'POST', url: '/graphql' }, p)).toEqual(['graphql', 'points:graphql']);
@@ -78,8 +87,9 @@ describe('providers.github: which budget a request counts against', () => {
     expect(points('OPTIONS')).toEqual([1, 1]);
     for (const write of ['POST', 'PATCH', 'PUT', 'DELETE']) expect(points(write)).toEqual([1, 1, 1, 5]);
     expect(points('POST', '/graphql')).toEqual([1, 1]);
-    // Left out unless asked for.
-    expect(names({ method: 'GET', url: '/repos/o/r' })).toEqual(['core']);
+    // On by default; `secondaryPoints: false` leaves them out.
+    expect(names({ method: 'GET', url: '/repos/o/r' })).toEqual(['core', 'points:rest']);
+    expect(names({ method: 'GET', url: '/repos/o/r' }, providers.github({ secondaryPoints: false }))).toEqual(['core']);
   });
 
   it('a limiter on github with secondary points takes 5 of them for a write', () => {
@@ -176,7 +186,7 @@ describe('providers.github: a resource the URL does not show', () => {
   const issues = { method: 'GET', url: 'https://api.github.com/repos/o/r/issues' };
 
   it('dependency_sbom, code_scanning_autofix and source_import are resources of their own', () => {
-    expect(names(sbom)).toEqual(['dependency_sbom']);
+    expect(names(sbom)).toEqual(['dependency_sbom', 'points:rest']);
     expect(() =>
       providers.github({ hints: { code_scanning_autofix: { limit: 10 }, source_import: {} } }),
     ).not.toThrow();
@@ -187,30 +197,37 @@ describe('providers.github: a resource the URL does not show', () => {
     const r = p.read(responseLike(200, primary('made_up', '0', '100')), imports);
     // Not core's: 100 with none left would have replaced core's 5,000.
     expect(r.buckets).toEqual([{ name: 'made_up', limit: 100, remaining: 0, reset: { at: 1_767_225_600_000 } }]);
-    expect(names(imports, p)).toEqual(['made_up']);
+    expect(names(imports, p)).toEqual(['made_up', 'points:rest']);
     // A route is a method and a path: a write there is learnt from its own answer, and keeps the
     // content-creation limits.
     const write = { method: 'POST', url: imports.url };
-    expect(names(write, p)).toEqual(['core', 'content:minute', 'content:hour']);
+    expect(names(write, p)).toEqual(['core', 'content:minute', 'content:hour', 'points:rest']);
     p.read(responseLike(201, primary('made_up', '0', '100')), write);
-    expect(names(write, p)).toEqual(['made_up', 'content:minute', 'content:hour']);
-    // Every other route still counts against core alone: no bucket every request counts against.
-    expect(names(issues, p)).toEqual(['core']);
-    expect(names({ method: 'GET', url: 'https://api.github.com/repos/o/r/import/authors' }, p)).toEqual(['core']);
+    expect(names(write, p)).toEqual(['made_up', 'content:minute', 'content:hour', 'points:rest']);
+    // Every other route still counts against core (and the REST points): no learnt bucket every
+    // request counts against.
+    expect(names(issues, p)).toEqual(['core', 'points:rest']);
+    expect(names({ method: 'GET', url: 'https://api.github.com/repos/o/r/import/authors' }, p)).toEqual([
+      'core',
+      'points:rest',
+    ]);
     // Another server's routes are its own.
-    expect(names({ method: 'GET', url: 'https://ghe.example.com/api/v3/repos/o/r/import' }, p)).toEqual(['core']);
+    expect(names({ method: 'GET', url: 'https://ghe.example.com/api/v3/repos/o/r/import' }, p)).toEqual([
+      'core',
+      'points:rest',
+    ]);
   });
 
   it('a listed resource named for a route its URL does not show moves the route there; core again moves it back', () => {
     const p = providers.github();
     const autofix = { method: 'POST', url: '/repos/o/r/code-scanning/alerts/3/autofix' };
-    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour']);
+    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour', 'points:rest']);
     expect(p.read(responseLike(201, primary('code_scanning_autofix', '9', '10')), autofix).buckets[0]?.name).toBe(
       'code_scanning_autofix',
     );
-    expect(names(autofix, p)).toEqual(['code_scanning_autofix', 'content:minute', 'content:hour']);
+    expect(names(autofix, p)).toEqual(['code_scanning_autofix', 'content:minute', 'content:hour', 'points:rest']);
     expect(p.read(responseLike(201, primary('core', '4000')), autofix).buckets[0]?.name).toBe('core');
-    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour']);
+    expect(names(autofix, p)).toEqual(['core', 'content:minute', 'content:hour', 'points:rest']);
   });
 
   it('a 403 that spends an unlisted resource holds that resource, not core', () => {
@@ -227,14 +244,14 @@ describe('providers.github: a resource the URL does not show', () => {
     expect(p.read(responseLike(200, primary('daily', '0', '1')), imports).buckets).toEqual([]);
     expect(p.read(responseLike(200, primary('default', '0', '1')), imports).buckets).toEqual([]);
     expect(p.read(responseLike(200, primary('constructor', '0', '1')), imports).buckets).toEqual([]);
-    expect(names(imports, p)).toEqual(['core', 'daily']);
+    expect(names(imports, p)).toEqual(['core', 'points:rest', 'daily']);
     const q = providers.github();
     for (let i = 0; i < 40; i++)
       q.read(responseLike(200, primary(`made_up_${String.fromCharCode(97 + (i % 26))}${i}`, '1', '100')), {
         url: `https://api.github.com/r${i}`,
       });
     expect(q.read(responseLike(200, primary('one_more', '0', '1')), imports).buckets).toEqual([]);
-    expect(names(imports, q)).toEqual(['core']);
+    expect(names(imports, q)).toEqual(['core', 'points:rest']);
   });
 
   it('a limiter keeps core’s budget when an unlisted resource of 100 is spent: core requests go, that route waits', () => {

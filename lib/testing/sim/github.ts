@@ -5,8 +5,12 @@
  * `x-ratelimit-limit`, `-remaining`, `-used`, `-reset` (unix seconds) and `-resource`. Past it:
  * 403 (or 429) with `x-ratelimit-remaining: 0` and "API rate limit exceeded". A secondary limit on
  * content creation (80 writes a minute, 500 an hour; counted here as sliding windows, which the
- * docs leave open) answers 403 (or 429) with `retry-after` and "secondary rate limit". A path
- * under `/forbidden` answers a 403 that is not rate limiting (a permission error).
+ * docs leave open) answers 403 (or 429) with `retry-after` and "secondary rate limit". So do the
+ * secondary points ("Calculating points for the secondary rate limit"): 900 a minute for all of
+ * REST (a GET, HEAD or OPTIONS costs 1, any other method 5) and 2,000 for GraphQL (1 a request
+ * here), each over a sliding minute of the requests it let through (whether the minute slides,
+ * and whether 900 is per endpoint, the docs leave open: the strict reading). A path under
+ * `/forbidden` answers a 403 that is not rate limiting (a permission error).
  */
 import { jsonBody, secondsUntil, unixSecondsCeil } from '../format.js';
 import { JSON_TYPE, type SimContext, type SimOutcome } from './shared.js';
@@ -22,6 +26,10 @@ export interface GithubConfig {
   readonly contentPerMinute: number;
   readonly contentPerHour: number;
   readonly limitedStatus: 403 | 429;
+  /** Secondary points per sliding minute for all of REST (a read 1, a write 5). @default 900 */
+  readonly restPointsPerMinute: number;
+  /** Secondary points per sliding minute for GraphQL (1 a request). @default 2000 */
+  readonly graphqlPointsPerMinute: number;
 }
 
 export const GITHUB_DEFAULTS: GithubConfig = {
@@ -32,6 +40,8 @@ export const GITHUB_DEFAULTS: GithubConfig = {
   contentPerMinute: 80,
   contentPerHour: 500,
   limitedStatus: 403,
+  restPointsPerMinute: 900,
+  graphqlPointsPerMinute: 2000,
 };
 
 type Resource = 'core' | 'search' | 'code_search' | 'graphql';
@@ -42,15 +52,71 @@ interface Window {
   used: number;
 }
 
+/** The secondary points of the requests let through within the last minute, oldest first. */
+interface PointLog {
+  /** Arrival times. */
+  readonly at: number[];
+  /** Points of each request of `at`. */
+  readonly points: number[];
+  /** Sum of `points`. */
+  sum: number;
+}
+
 export interface GithubState {
   readonly primary: Map<Resource, Window>;
   /** Send times of admitted content-creating requests within the last hour, oldest first. */
   readonly content: number[];
+  /** Secondary points: REST and GraphQL. */
+  readonly points: { readonly rest: PointLog; readonly graphql: PointLog };
   limitedUntil: number;
 }
 
+const pointLog = (): PointLog => ({ at: [], points: [], sum: 0 });
+
 export function githubState(): GithubState {
-  return { primary: new Map(), content: [], limitedUntil: 0 };
+  return { primary: new Map(), content: [], points: { rest: pointLog(), graphql: pointLog() }, limitedUntil: 0 };
+}
+
+/**
+ * Drops what has left the sliding minute; `undefined` when `cost` more points fit, else when
+ * they will (the oldest requests that keep the minute too full have left it).
+ */
+function pointsFreeAt(log: PointLog, now: number, minuteMs: number, cost: number, limit: number): number | undefined {
+  while (log.at.length > 0 && (log.at[0] ?? now) <= now - minuteMs) {
+    log.at.shift();
+    log.sum -= log.points.shift() ?? 0;
+  }
+  if (log.sum + cost <= limit) return undefined;
+  let left = log.sum;
+  for (let i = 0; i < log.at.length; i++) {
+    left -= log.points[i] ?? 0;
+    if (left + cost <= limit) return (log.at[i] ?? now) + minuteMs;
+  }
+  return now + minuteMs;
+}
+
+/** A secondary-limit answer: `retry-after` until `until`, and GitHub's message. */
+function secondary(
+  cfg: GithubConfig,
+  ctx: SimContext,
+  headers: Record<string, string>,
+  until: number,
+  sentWhileLimited: boolean,
+): SimOutcome {
+  const body = jsonBody(
+    {
+      message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+      documentation_url: DOCS,
+    },
+    ctx.layout,
+  );
+  return {
+    status: cfg.limitedStatus,
+    headers: { ...headers, 'retry-after': String(secondsUntil(ctx.serverNow, until)) },
+    body,
+    sentWhileLimited,
+    limited: true,
+  };
 }
 
 function resourceOf(path: string): Resource {
@@ -74,6 +140,8 @@ function limitOf(resource: Resource, cfg: GithubConfig): { limit: number; window
 }
 
 const DOCS = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
+/** Secondary points of a REST request other than a GET, HEAD or OPTIONS. */
+const WRITE_POINTS = 5;
 
 export function githubHandle(state: GithubState, ctx: SimContext, cfg: GithubConfig): SimOutcome {
   const now = ctx.serverNow;
@@ -101,9 +169,23 @@ export function githubHandle(state: GithubState, ctx: SimContext, cfg: GithubCon
     return { status: cfg.limitedStatus, headers: headers(), body, sentWhileLimited, limited: true };
   }
   const creates = resource !== 'graphql' && ['POST', 'PATCH', 'PUT', 'DELETE'].includes(ctx.method);
+  const minuteMs = GITHUB_MINUTE_MS / ctx.scale;
+  const graphql = resource === 'graphql';
+  const points = graphql ? state.points.graphql : state.points.rest;
+  const cost = graphql || ['GET', 'HEAD', 'OPTIONS'].includes(ctx.method) ? 1 : WRITE_POINTS;
+  const pointsFree = pointsFreeAt(
+    points,
+    now,
+    minuteMs,
+    cost,
+    graphql ? cfg.graphqlPointsPerMinute : cfg.restPointsPerMinute,
+  );
+  if (pointsFree !== undefined) {
+    state.limitedUntil = Math.max(state.limitedUntil, pointsFree);
+    return secondary(cfg, ctx, headers(), pointsFree, sentWhileLimited);
+  }
   if (creates) {
     const hourMs = GITHUB_HOUR_MS / ctx.scale;
-    const minuteMs = GITHUB_MINUTE_MS / ctx.scale;
     while (state.content.length > 0 && (state.content[0] ?? 0) <= now - hourMs) state.content.shift();
     const inMinute = state.content.filter((t) => t > now - minuteMs);
     const full = inMinute.length >= cfg.contentPerMinute || state.content.length >= cfg.contentPerHour;
@@ -113,23 +195,13 @@ export function githubHandle(state: GithubState, ctx: SimContext, cfg: GithubCon
       const hourFree = state.content.length >= cfg.contentPerHour ? (state.content[0] ?? now) + hourMs : now;
       const until = Math.max(minuteFree, hourFree);
       state.limitedUntil = Math.max(state.limitedUntil, until);
-      const body = jsonBody(
-        {
-          message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
-          documentation_url: DOCS,
-        },
-        ctx.layout,
-      );
-      return {
-        status: cfg.limitedStatus,
-        headers: { ...headers(), 'retry-after': String(secondsUntil(now, until)) },
-        body,
-        sentWhileLimited,
-        limited: true,
-      };
+      return secondary(cfg, ctx, headers(), until, sentWhileLimited);
     }
     state.content.push(now);
   }
+  points.at.push(now);
+  points.points.push(cost);
+  points.sum += cost;
   w.used += 1;
   if (ctx.path === '/forbidden' || ctx.path.startsWith('/forbidden/')) {
     const body = jsonBody({ message: 'Resource not accessible by integration', documentation_url: DOCS }, ctx.layout);
