@@ -8,7 +8,10 @@
  *   available) and, on 429, `retry-after` and a JSON error body;
  * - legacy endpoints: a fixed window; past it, 429 with only `X-RateLimit-Reset` and a small
  *   JSON body whose `request_retry_after` reads `YYYY-MM-DD HH:MM:SS UTC`.
- * All windows are fixed and aligned to the (scaled) clock.
+ * All windows are fixed and aligned to the (scaled) clock, but the per-endpoint minute and hour
+ * slide when `endpointWindows` is `'sliding'` (Fieldwire's docs do not say which they are): each
+ * counted request then counts for a minute (an hour) after it arrived, and `ratelimit-reset` is
+ * when the oldest request that keeps the window full leaves it.
  */
 import { fieldwireLegacyTime, fieldwireTime, jsonBody, secondsUntil, unixSecondsCeil } from '../format.js';
 import type { FieldwireEndpointLimit } from '../providerLimits.js';
@@ -34,6 +37,8 @@ export interface FieldwireConfig {
   readonly legacy: readonly string[];
   readonly legacyLimit: number;
   readonly legacyWindowMs: number;
+  /** How the per-endpoint minute and hour count: clock-aligned fixed windows, or sliding logs. @default 'fixed' */
+  readonly endpointWindows?: 'fixed' | 'sliding';
 }
 
 export const FIELDWIRE_DEFAULTS: FieldwireConfig = {
@@ -49,6 +54,8 @@ interface EndpointState {
   readonly hour: AlignedWindow;
   /** Limited until here after a 429 of this endpoint. */
   limitedUntil: number;
+  /** Sliding windows: arrival times of the counted requests within the last hour, oldest first. */
+  readonly log: number[];
 }
 
 export interface FieldwireState {
@@ -64,7 +71,7 @@ export function fieldwireState(): FieldwireState {
 function endpointState(state: FieldwireState, key: string): EndpointState {
   let s = state.endpoints.get(key);
   if (s === undefined) {
-    s = { minute: alignedWindow(), hour: alignedWindow(), limitedUntil: 0 };
+    s = { minute: alignedWindow(), hour: alignedWindow(), limitedUntil: 0, log: [] };
     state.endpoints.set(key, s);
   }
   return s;
@@ -77,6 +84,24 @@ function legacyState(state: FieldwireState, key: string): AlignedWindow {
     state.legacy.set(key, s);
   }
   return s;
+}
+
+/** What a per-endpoint window has counted, and when a request is next available in it once it is full. */
+interface Usage {
+  readonly count: number;
+  readonly nextAt: number;
+}
+
+/**
+ * A sliding window over `log` (arrival times, oldest first): the requests of the last `windowMs`;
+ * with `n` of them and `n >= limit`, a request is available again once request `n - limit` (the
+ * oldest that keeps the window full) has left it.
+ */
+function slidingUsage(log: readonly number[], now: number, windowMs: number, limit: number): Usage {
+  let start = 0;
+  while (start < log.length && (log[start] ?? now) <= now - windowMs) start++;
+  const count = log.length - start;
+  return { count, nextAt: (log[start + Math.max(0, count - limit)] ?? now) + windowMs };
 }
 
 export function fieldwireHandle(state: FieldwireState, ctx: SimContext, cfg: FieldwireConfig): SimOutcome {
@@ -131,19 +156,32 @@ export function fieldwireHandle(state: FieldwireState, ctx: SimContext, cfg: Fie
 
   // Tier 2: the endpoint's minute and hour.
   if (endpoint !== undefined && ep !== undefined) {
-    const minuteFull = ep.minute.count >= endpoint.minute;
-    const hourFull = ep.hour.count >= endpoint.hour;
-    const limitHeaders = (): Record<string, string> => ({
+    const sliding = cfg.endpointWindows === 'sliding';
+    const minuteMs = MINUTE_MS / ctx.scale;
+    const hourMs = HOUR_MS / ctx.scale;
+    if (sliding) while (ep.log.length > 0 && (ep.log[0] ?? now) <= now - hourMs) ep.log.shift();
+    // Each window's count, and when a request is next available once it is full.
+    const minute = (): Usage =>
+      sliding ? slidingUsage(ep.log, now, minuteMs, endpoint.minute) : { count: ep.minute.count, nextAt: minuteEnd };
+    const hour = (): Usage =>
+      sliding ? slidingUsage(ep.log, now, hourMs, endpoint.hour) : { count: ep.hour.count, nextAt: hourEnd };
+    /** When the next request becomes available: 0 while it is; else the latest of the full windows'. */
+    const availableAt = (m: Usage, h: Usage): number =>
+      Math.max(m.count >= endpoint.minute ? m.nextAt : 0, h.count >= endpoint.hour ? h.nextAt : 0);
+    const limitHeaders = (m: Usage, h: Usage): Record<string, string> => ({
       'ratelimit-limit-minute': String(endpoint.minute),
-      'ratelimit-remaining-minute': String(Math.max(0, endpoint.minute - ep.minute.count)),
+      'ratelimit-remaining-minute': String(Math.max(0, endpoint.minute - m.count)),
       'ratelimit-limit-hour': String(endpoint.hour),
-      'ratelimit-remaining-hour': String(Math.max(0, endpoint.hour - ep.hour.count)),
+      'ratelimit-remaining-hour': String(Math.max(0, endpoint.hour - h.count)),
     });
-    if (minuteFull || hourFull) {
-      // The hour window ends no earlier than the minute window, so an exhausted hour decides.
-      const availableAt = hourFull ? hourEnd : minuteEnd;
-      const resetSec = unixSecondsCeil(availableAt);
-      ep.limitedUntil = availableAt;
+    const m = minute();
+    const h = hour();
+    const hourFull = h.count >= endpoint.hour;
+    if (m.count >= endpoint.minute || hourFull) {
+      // A fixed hour ends no earlier than the minute, so an exhausted hour decides.
+      const at = availableAt(m, h);
+      const resetSec = unixSecondsCeil(at);
+      ep.limitedUntil = at;
       const retryAt = fieldwireTime(resetSec);
       const body = jsonBody(
         {
@@ -167,9 +205,9 @@ export function fieldwireHandle(state: FieldwireState, ctx: SimContext, cfg: Fie
         status: 429,
         headers: {
           'Content-Type': JSON_TYPE,
-          ...limitHeaders(),
+          ...limitHeaders(m, h),
           'ratelimit-reset': String(resetSec),
-          'retry-after': String(secondsUntil(now, availableAt)),
+          'retry-after': String(secondsUntil(now, at)),
         },
         body,
         sentWhileLimited,
@@ -177,16 +215,17 @@ export function fieldwireHandle(state: FieldwireState, ctx: SimContext, cfg: Fie
     }
     ep.minute.count += 1;
     ep.hour.count += 1;
+    if (sliding) ep.log.push(now);
     // 0 while the next request is available; once a window is used up, when it becomes available.
-    const nextMinuteFull = ep.minute.count >= endpoint.minute;
-    const nextHourFull = ep.hour.count >= endpoint.hour;
-    const availableAt = nextHourFull ? hourEnd : nextMinuteFull ? minuteEnd : 0;
+    const mAfter = minute();
+    const hAfter = hour();
+    const at = availableAt(mAfter, hAfter);
     return {
       status: 200,
       headers: {
         'Content-Type': JSON_TYPE,
-        ...limitHeaders(),
-        'ratelimit-reset': String(availableAt === 0 ? 0 : unixSecondsCeil(availableAt)),
+        ...limitHeaders(mAfter, hAfter),
+        'ratelimit-reset': String(at === 0 ? 0 : unixSecondsCeil(at)),
       },
       body: '[]',
       sentWhileLimited,
