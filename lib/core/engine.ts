@@ -195,9 +195,11 @@ export class Engine {
     // At the cap, a request is still tried: one that can go at once (another endpoint's bucket
     // has room, or `maxQueue: 0` for "never wait") is not refused for the others' wait. Where
     // admission is asynchronous, asking for it would spend a unit for a request about to be
-    // refused: there, the cap refuses at once.
+    // refused: there, the cap refuses at once, unless the request outranks one waiting, which
+    // it pushes out (`pushOut`) once it is sure to be queued.
     const full = this.queue.size >= this.maxQueue;
-    if (full && this.admission.refusesAtCap) {
+    const atOnce = full && this.admission.refusesAtCap;
+    if (atOnce && this.queue.lowest(w.priority) === undefined) {
       this.refuseFull(w);
       return;
     }
@@ -215,6 +217,9 @@ export class Engine {
       this.out.flush();
       return;
     }
+    // Where the cap refuses at once, the request it outranks is pushed out only now that this one
+    // is sure to be queued (the queue is read again: a provider's `buckets` may have changed it).
+    if (atOnce && this.queue.size >= this.maxQueue && !this.pushOut(w)) return;
     const sinceEpoch = now - this.epoch;
     // `| 0` makes a whole number a small integer (V8 keeps it unboxed); others stay as they are.
     w.queuedAt = sinceEpoch === (sinceEpoch | 0) ? sinceEpoch | 0 : sinceEpoch;
@@ -234,16 +239,30 @@ export class Engine {
     this.queue.link(group.key, w, group);
     this.out.touch();
     this.drain();
-    if (full && w.level !== undefined && this.queue.size > this.maxQueue) {
-      this.queue.remove({ node: w, group: group.key });
-      this.admission.left(w);
-      if (this.queue.size === 0) this.timer.cancel();
-      this.refuseFull(w);
-      return;
-    }
+    // It waits, past the cap: it pushes out one it outranks, or leaves.
+    if (full && w.level !== undefined && this.queue.size > this.maxQueue && !this.pushOut(w)) return;
     if (w.level !== undefined && this.out.listened)
       this.out.emit({ type: 'queued', request: this.summaryOf(w), queued: this.queue.size });
     this.out.flush();
+  }
+
+  /**
+   * Makes room in the full queue for `w` (bottleneck's `OVERFLOW_PRIORITY`): the request that
+   * comes last, of the lowest priority and among those the latest queued, fails with
+   * `QueueFullError` if `w`'s priority is higher; else `w` does, and is taken out of the queue if
+   * it is in. True: `w` keeps its place or may take one.
+   */
+  private pushOut(w: Waiter): boolean {
+    const lowest = this.queue.lowest(w.priority);
+    const out = lowest ? lowest.node.value : w;
+    if (out.level !== undefined) {
+      this.queue.remove(lowest ?? { node: w, group: (w.group as BucketGroup).key });
+      this.admission.left(out);
+      this.out.touch();
+      if (this.queue.size === 0) this.timer.cancel();
+    }
+    this.refuseFull(out);
+    return out !== w;
   }
 
   private refuseFull(w: Waiter): void {

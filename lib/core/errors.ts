@@ -276,7 +276,10 @@ export class RetryLimitError extends RateLimitError {
   }
 }
 
-/** The limiter's queue holds `maxQueue` requests already; this one was refused, not sent. */
+/**
+ * The limiter's queue holds `maxQueue` requests already: this one was refused, or it was waiting
+ * and a request of a higher `priority` took its place. Not sent.
+ */
 export class QueueFullError extends RateLimitError {
   override readonly name = 'QueueFullError' as const;
   /** The `maxQueue` option in force. */

@@ -26,7 +26,11 @@ export interface LimiterOptions {
    * @default a random secret per process
    */
   readonly labelSecret?: string;
-  /** Time source for every wait. @default asyncScheduler */
+  /**
+   * Time source for every wait. Its `now()` is read as never going back: a step back (a clock
+   * set back) holds the limiter's time at the latest read, and it goes on from there.
+   * @default asyncScheduler
+   */
   readonly scheduler?: SchedulerLike;
   /**
    * Longest a request is held in the limiter, counted from when it was queued (a retry: from
@@ -37,7 +41,12 @@ export interface LimiterOptions {
    * @default 600_000 (10 minutes)
    */
   readonly maxWaitMs?: number;
-  /** Most requests allowed to wait; one more fails with `QueueFullError`. @default Infinity */
+  /**
+   * Most requests allowed to wait. At the cap a request that cannot go at once fails with
+   * `QueueFullError`, unless its `priority` is higher than the lowest one waiting: it then takes
+   * the place of that request (of the lowest priority, the one queued last), which fails with
+   * `QueueFullError` (and a `queue-full` event) instead. @default Infinity
+   */
   readonly maxQueue?: number;
   /** Most requests in flight at once, whatever the budget. @default Infinity */
   readonly maxConcurrent?: number;

@@ -139,6 +139,11 @@ export class GroupedQueue<T, M = undefined> {
    */
   private lastGroup: Group<T, M> | undefined = undefined;
   private count = 0;
+  /**
+   * At or below the lowest priority waiting (a bound: kept as entries leave, until the queue
+   * empties), so that `lowest` reads no group when nothing waits at a lower priority.
+   */
+  private floor = Infinity;
   private readonly before: (a: Group<T, M>, b: Group<T, M>) => boolean;
   private readonly ready: Heap<Group<T, M>>;
   // Their orders are the same for every queue: one set of functions, not one per tenant's limiter.
@@ -192,6 +197,7 @@ export class GroupedQueue<T, M = undefined> {
     }
     const head = g.head;
     this.count++;
+    if (node.priority < this.floor) this.floor = node.priority;
     g.link(node);
     // Linked behind an entry queued after it: its deadline may come before theirs, and the
     // group's, if parked, is looked at again.
@@ -253,10 +259,39 @@ export class GroupedQueue<T, M = undefined> {
     return out;
   }
 
+  /**
+   * The entry that comes last in global order (the lowest priority, then the latest by the
+   * queue's order), if its priority is below `priority`: what a more important entry pushes
+   * out of a full queue. O(groups) when an entry waits below `priority`, else mostly O(1).
+   */
+  lowest(priority: number): Entry<T> | undefined {
+    if (this.floor >= priority) return undefined;
+    let last: QueueNode<T> | undefined;
+    let group = '';
+    let floor = Infinity;
+    for (const g of this.groups.values()) {
+      const level = g.levelList[g.levelList.length - 1];
+      if (level === undefined) continue;
+      if (level.priority < floor) floor = level.priority;
+      if (level.priority >= priority || (last !== undefined && level.priority > last.priority)) continue;
+      let node = level.tail as QueueNode<T>;
+      // Linked behind later ones (see `Group.unordered`): the latest may be anywhere in the level.
+      if (g.unordered)
+        for (let n = level.head; n; n = n.next) if (this.order(n.value) > this.order(node.value)) node = n;
+      if (last === undefined || node.priority < last.priority || this.order(node.value) > this.order(last.value)) {
+        last = node;
+        group = g.key;
+      }
+    }
+    this.floor = floor;
+    return last && { node: last, group };
+  }
+
   /** Removes and returns every entry. */
   drain(): T[] {
     const out: T[] = [];
     const groups = [...this.groups.values()];
+    this.floor = Infinity;
     this.groups.clear();
     this.lastGroup = undefined;
     this.ready.clear();
