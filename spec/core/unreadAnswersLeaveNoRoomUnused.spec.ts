@@ -82,7 +82,6 @@ describe('a fixed window: calls answered without a figure', () => {
     // a request sent on the guess that they did not could meet a 429.
     expect(b.availableAt(60, 1000, 1)).toBe(RESET + 1000);
   });
-
 });
 
 describe('Procore with a share of answers stripped of X-Rate-Limit-* (virtual time, the simulator)', () => {
