@@ -260,3 +260,69 @@ function setRecent<T>(map: Map<string, T>, name: string, value: T): void {
   map.set(name, value);
   if (map.size > MAX_NAMES) map.delete(map.keys().next().value as string);
 }
+
+/**
+ * Costs an API tells in its answers (Shopify's `requestedQueryCost`), learnt per key from what
+ * the profile reads, not from drops: on any kind of bucket (a leaky one too), for the buckets
+ * named only: a request of a key takes the largest of the last costs told for it (read by the
+ * limiter, or by the profile's own `cost`, which Shopify's does to keep `queryCost` a floor); one
+ * of a key not told yet takes `first` and, read by the limiter, goes alone, as with drops. Made
+ * by the profile, which tells it each answer (`told`); one for all the credentials of the
+ * profile (a query costs what it costs on any store), bounded as {@link CostLearner}. When a
+ * key's cost moves, the waiting requests are regrouped at their next answer.
+ */
+export class ToldCostLearner extends CostLearner {
+  /** Moves each time a key's estimate changes: each bucket's waiting requests are regrouped once. */
+  private version = 0;
+  private readonly seen = new WeakMap<LearningBucket, number>();
+
+  constructor(
+    key: (request: RequestInfo) => string | undefined,
+    maxKeys: number,
+    /** The buckets whose costs the answers tell. */
+    private readonly names: ReadonlySet<string>,
+    /** What a request of a key not told yet takes. */
+    private readonly first: number,
+  ) {
+    super(key, maxKeys);
+  }
+
+  /** Only the buckets whose costs are told, whatever their kind. @internal */
+  override learns(b: LearningBucket): boolean {
+    return this.names.has(b.name);
+  }
+
+  /** A key not told yet takes the profile's estimate. @internal */
+  override guess(_name: string): number {
+    return this.first;
+  }
+
+  /** The answer to `request` told what it costs of bucket `name` (not a cost: ignored). @internal */
+  told(request: RequestInfo, name: string, cost: number): void {
+    const key = this.keyOf(request);
+    if (key === undefined || !this.names.has(name) || !isCost(cost)) return;
+    if (this.learn(key, name, cost)) this.version++;
+  }
+
+  /**
+   * An answer was read on `b` (after the profile's `read`, which told its cost): nothing is
+   * learnt from the drop; when a key's estimate moved since `b` last looked, `changed` has the
+   * waiting requests take it.
+   * @internal
+   */
+  override answered(
+    b: LearningBucket,
+    _index: number,
+    _units: number,
+    _learning: { readonly key: string; readonly start: LearnStart | undefined } | undefined,
+    _r: Figures,
+    _resetAt: number | undefined,
+    changed: () => void,
+  ): number | undefined {
+    if (this.learns(b) && (this.seen.get(b) ?? 0) !== this.version) {
+      this.seen.set(b, this.version);
+      changed();
+    }
+    return undefined;
+  }
+}

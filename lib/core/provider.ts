@@ -155,7 +155,9 @@ export interface Provider {
    * alone, per key (requests that cost alike), and admits later requests of the key at that
    * cost. Only fixed windows whose answers tell `remaining` and a reset; only with the memory
    * store. The request's own `cost`, and `cost` above, win. Made by `learnCosts()`: called once
-   * per credential for the learner of its buckets.
+   * per credential for the learner of its buckets. A profile whose answers state each request's
+   * cost (Shopify's `requestedQueryCost`) gives a `ToldCostLearner` instead, on any bucket kind:
+   * it learns from what the answers tell, and its `cost` reads the learner.
    */
   readonly learnCost?: () => CostLearner;
   /**

@@ -1,7 +1,9 @@
 import * as z from 'zod/mini';
 import { oneOf } from '../core/schema.js';
 import { parseOptions } from '../core/options.js';
+import { ToldCostLearner } from '../core/costLearning.js';
 import { leakyBuckets } from '../core/leakyBucket.js';
+import type { RequestInfo } from '../core/request.js';
 import type { ResponseLike } from '../core/response.js';
 import { parseUsedLimit } from '../headers/usedLimit.js';
 import { defineProvider } from './define.js';
@@ -14,7 +16,9 @@ import {
   items,
   type CommonProviderOptions,
 } from './endpoint.js';
+import { learnCostOption, type LearnCostOptions } from './learnCost.js';
 import { readRetryAfter } from './read.js';
+import { endpointKey } from './route.js';
 import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
 
 /**
@@ -47,11 +51,20 @@ export interface ShopifyOptions extends CommonProviderOptions {
   /** The store's plan: the starting capacity and restore rate, until a response tells. @default 'standard' */
   readonly plan?: ShopifyPlan;
   /**
-   * GraphQL: the points a query is taken to cost when the request gives no `cost` of its own
-   * (pass a query's `requestedQueryCost` as `cost` when you know it). The response's
+   * GraphQL: the points a query is taken to cost when the request gives no `cost` of its own:
+   * the least, raised per key to the requested cost learnt (`learnCost`). The response's
    * `actualQueryCost` replaces it either way. @default 50
    */
   readonly queryCost?: number;
+  /**
+   * GraphQL: learn each query's requested cost from the `requestedQueryCost` of the answers, per
+   * key (a request's `costKey`, else `key`: by default the method and path, the same for every
+   * query of one API version), and admit a later query of the key only when that much is
+   * available (never less than `queryCost`). Give each operation its own `costKey` (its name)
+   * when their costs differ. `false`: every query without `cost` is taken at `queryCost`.
+   * Ignored for REST. @default true
+   */
+  readonly learnCost?: boolean | LearnCostOptions;
 }
 
 const REST = 'rest';
@@ -76,6 +89,14 @@ interface Leak {
   readonly rate: number;
 }
 const DEFAULT_QUERY_COST = 50;
+/** Keys of learnt requested costs kept by default (`learnCost`). */
+const DEFAULT_COST_KEYS = 1000;
+/**
+ * The most a single GraphQL query may cost (the call-limit page; a query asking more is refused
+ * as `MAX_COST_EXCEEDED`, never run): no requested cost learnt is taken above it, so that a
+ * garbled `requestedQueryCost` makes the next queries of its key wait for a full bucket at most.
+ */
+const MAX_QUERY_COST = 1000;
 /**
  * The least capacity a GraphQL Admin API bucket has: Standard's 1,000 points (the call-limit
  * page), which is also the most a single query may cost. A `maximumAvailable` below it is not a
@@ -96,6 +117,7 @@ const schema = z
     api: z.optional(oneOf(['rest', 'graphql'])),
     plan: z.optional(oneOf(['standard', 'advanced', 'plus', 'enterprise'])),
     queryCost: z.optional(z.number().check(z.positive(), z.maximum(1000))),
+    learnCost: learnCostOption,
   })
   .check(z.superRefine(checkBucketNames((name) => name === REST || name === GRAPHQL, `"${REST}", "${GRAPHQL}"`)));
 
@@ -104,9 +126,15 @@ const schema = z
  * reset. REST (`api: 'rest'`): every request costs 1 of a bucket of 40 that restores 2 a second
  * on Standard (`X-Shopify-Shop-Api-Call-Limit: 32/40` tells what is used); a 429 holds the
  * bucket for its `Retry-After`. GraphQL (`api: 'graphql'`): a query costs points (its `cost`,
- * else `queryCost`); every answer's body tells the bucket (`extensions.cost.throttleStatus`:
- * `maximumAvailable`, `currentlyAvailable`, `restoreRate`) and what the query really cost
- * (`actualQueryCost`, which replaces the estimate); a `maximumAvailable` below 1,000 (the least
+ * else its key's learnt requested cost, else `queryCost`); every answer's body tells the
+ * bucket (`extensions.cost.throttleStatus`: `maximumAvailable`, `currentlyAvailable`,
+ * `restoreRate`) and what the query really cost (`actualQueryCost`, which replaces the
+ * estimate). Shopify runs a query only once its _requested_ cost is available, and gives the
+ * difference from the actual cost back after
+ * (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits): the profile learns each
+ * key's requested cost from the answers' `requestedQueryCost` (`learnCost`), and a query
+ * without `cost` is admitted only when that much is available, holding it until its answer
+ * tells the actual cost and the bucket. A `maximumAvailable` below 1,000 (the least
  * a store's bucket holds, and the most one query may cost) is not taken as the capacity, its
  * `currentlyAvailable` and `restoreRate` still are; a `THROTTLED` error in a 200 body holds
  * the bucket until the requested cost has come back, and the query is sent again then (a
@@ -128,19 +156,48 @@ export function shopify(options: ShopifyOptions = {}): Provider {
   const bucket = hinted({ name: api, limit: leak.limit, restorePerSecond: leak.rate }, o.hints);
   const specs: readonly BucketSpec[] = [bucket, ...(o.extraBuckets ?? [])];
   const queryCost = o.queryCost ?? DEFAULT_QUERY_COST;
+  const learner = api === GRAPHQL && o.learnCost !== false ? requestedCosts(o.learnCost, queryCost) : undefined;
   return defineProvider({
     name: 'shopify',
     bucketKinds: [leakyBuckets],
     buckets: () => specs,
     ...(api === GRAPHQL
       ? {
-          cost: (_request, b) => (b.name === GRAPHQL ? queryCost : undefined),
+          // The requested cost its key's answers told, never below `queryCost` (a bound the
+          // caller may have set above every query): learning only raises the estimate.
+          cost: (request: RequestInfo, b: BucketSpec) =>
+            b.name === GRAPHQL ? Math.max(queryCost, learnt(learner, request) ?? 0) : undefined,
           // Every answer's body tells the bucket, and a throttled query is a 200.
-          readsBody: (status) => status >= 200 && status < 300,
+          readsBody: (status: number) => status >= 200 && status < 300,
+          ...(learner ? { learnCost: () => learner } : {}),
         }
       : {}),
-    read: api === REST ? readRest : readGraphql,
+    read:
+      api === REST
+        ? readRest
+        : (res, request) => readGraphql(res, learner && ((requested) => learner.told(request, GRAPHQL, requested))),
   });
+}
+
+/** The requested cost learnt for `request`'s key, if any. */
+function learnt(learner: ToldCostLearner | undefined, request: RequestInfo): number | undefined {
+  const key = learner?.keyOf(request);
+  return key === undefined ? undefined : learner?.estimate(key, GRAPHQL);
+}
+
+/**
+ * The learner of GraphQL queries' requested costs: per key, the largest of the last told, at
+ * most {@link MAX_QUERY_COST}. The profile's `cost` reads it (so nothing waits for a key's first
+ * answer but the cold start's); the limiter has it regroup waiting queries when a cost moves.
+ */
+function requestedCosts(option: true | LearnCostOptions | undefined, queryCost: number): ToldCostLearner {
+  const given = typeof option === 'object' ? option : {};
+  return new ToldCostLearner(
+    given.key ?? endpointKey,
+    given.maxKeys ?? DEFAULT_COST_KEYS,
+    new Set([GRAPHQL]),
+    queryCost,
+  );
 }
 
 function readRest(res: ResponseLike): ResponseReading {
@@ -152,7 +209,8 @@ function readRest(res: ResponseLike): ResponseReading {
   return { outcome: 'limited', buckets, limitedBy: REST, ...readRetryAfter(res) };
 }
 
-function readGraphql(res: ResponseLike): ResponseReading {
+/** `told`: given the requested cost the answer tells (`requestedQueryCost`), at most {@link MAX_QUERY_COST}. */
+function readGraphql(res: ResponseLike, told?: (requested: number) => void): ResponseReading {
   const body = bodyValue(res.body);
   const cost = field(field(body, 'extensions'), 'cost');
   const status = field(cost, 'throttleStatus');
@@ -171,6 +229,8 @@ function readGraphql(res: ResponseLike): ResponseReading {
           ...(rate !== undefined ? { restorePerSecond: rate } : {}),
         };
   const buckets = reading ? [reading] : [];
+  const requested = points(field(cost, 'requestedQueryCost'));
+  if (told && requested !== undefined && requested > 0) told(Math.min(requested, MAX_QUERY_COST));
   const actual = points(field(cost, 'actualQueryCost'));
   // A cost throttle refuses the query before it runs ("Before execution can begin, the app's
   // bucket must have enough room for the requested cost"): sending it again applies it once.
@@ -178,7 +238,6 @@ function readGraphql(res: ResponseLike): ResponseReading {
   const throttled = res.status === 429 || costThrottle;
   if (!throttled)
     return actual !== undefined && actual > 0 ? { outcome: 'ok', buckets, cost: actual } : { outcome: 'ok', buckets };
-  const requested = points(field(cost, 'requestedQueryCost'));
   const limited: ResponseReading = {
     outcome: 'limited',
     buckets,
