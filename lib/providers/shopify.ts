@@ -18,7 +18,6 @@ import {
 } from './endpoint.js';
 import { learnCostOption, type LearnCostOptions } from './learnCost.js';
 import { readRetryAfter } from './read.js';
-import { endpointKey } from './route.js';
 import type { BucketReading, BucketSpec, Provider, ResponseReading } from './types.js';
 
 /**
@@ -58,11 +57,13 @@ export interface ShopifyOptions extends CommonProviderOptions {
   readonly queryCost?: number;
   /**
    * GraphQL: learn each query's requested cost from the `requestedQueryCost` of the answers, per
-   * key (a request's `costKey`, else `key`: by default the method and path, the same for every
-   * query of one API version), and admit a later query of the key only when that much is
-   * available (never less than `queryCost`). Give each operation its own `costKey` (its name)
-   * when their costs differ. `false`: every query without `cost` is taken at `queryCost`.
-   * Ignored for REST. @default true
+   * key (a request's `costKey`, else `key` if given: by default none, as every query goes to one
+   * path), and admit a later query of the key only when that much is available (never less than
+   * `queryCost`). Give each operation its own `costKey` (its name): a query without one is taken
+   * at `queryCost`, so that one dear query never holds back the cheap ones of another kind.
+   * Costs are learnt per profile (`providers.shopify()` call), across the shops of a pool: a
+   * key's queries ask alike in every shop. `false`: every query without `cost` is taken at
+   * `queryCost`. Ignored for REST. @default true
    */
   readonly learnCost?: boolean | LearnCostOptions;
 }
@@ -179,6 +180,9 @@ export function shopify(options: ShopifyOptions = {}): Provider {
   });
 }
 
+/** No key but a request's own `costKey`: queries of one path are of every kind. */
+const noKey = (): undefined => undefined;
+
 /** The requested cost learnt for `request`'s key, if any. */
 function learnt(learner: ToldCostLearner | undefined, request: RequestInfo): number | undefined {
   const key = learner?.keyOf(request);
@@ -192,12 +196,7 @@ function learnt(learner: ToldCostLearner | undefined, request: RequestInfo): num
  */
 function requestedCosts(option: true | LearnCostOptions | undefined, queryCost: number): ToldCostLearner {
   const given = typeof option === 'object' ? option : {};
-  return new ToldCostLearner(
-    given.key ?? endpointKey,
-    given.maxKeys ?? DEFAULT_COST_KEYS,
-    new Set([GRAPHQL]),
-    queryCost,
-  );
+  return new ToldCostLearner(given.key ?? noKey, given.maxKeys ?? DEFAULT_COST_KEYS, new Set([GRAPHQL]), queryCost);
 }
 
 function readRest(res: ResponseLike): ResponseReading {

@@ -71,9 +71,9 @@ function run(
   })();
 }
 
-/** `n` queries asking `requested` points and taking `actual`, all queued at once. */
+/** `n` queries of one kind (`costKey`) asking `requested` points and taking `actual`, all queued at once. */
 const alike = (n: number, requested: number, actual: number): Query[] =>
-  Array.from({ length: n }, () => ({ requested, actual }));
+  Array.from({ length: n }, () => ({ requested, actual, costKey: 'orders' }));
 
 /** The least time the bucket allows: every query's actual cost back, and the last one's requested. */
 const leastMs = (n: number, requested: number, actual: number) => (((n - 1) * actual + requested - 1000) / 50) * 1000;
@@ -84,7 +84,7 @@ describe('Shopify GraphQL: a query without `cost` waits for its requested cost, 
     [200, 200],
     [100, 10],
   ])(
-    'queries asking %i points and taking %i, 50 streams, no cost given: no THROTTLED answer, at the rate the bucket allows',
+    'queries of one costKey asking %i points and taking %i, 50 streams, no cost given: no THROTTLED answer, at the rate the bucket allows',
     (requested, actual) => {
       const n = 150;
       const out = run(providers.shopify({ api: 'graphql' }), alike(n, requested, actual), 50);
@@ -111,6 +111,19 @@ describe('Shopify GraphQL: a query without `cost` waits for its requested cost, 
     expect(out.answers).toHaveLength(66);
     expect(out.stats?.limited).toBeLessThanOrEqual(1);
     expect(out.stats).toMatchObject({ sentWhileLimited: 0 });
+  });
+
+  it('a query without costKey is taken at queryCost: one dear query does not hold back cheap ones of another kind', () => {
+    const queries: Query[] = [
+      { requested: 1000, actual: 1000 },
+      ...Array.from({ length: 8 }, () => ({ requested: 10, actual: 10 })),
+    ];
+    const out = run(providers.shopify({ api: 'graphql' }), queries, 1);
+    expect(out.errors).toEqual([]);
+    expect(out.answers).toHaveLength(9);
+    // One at a time (1 stream): each cheap query goes as the one before is answered, not when
+    // 1,000 points have come back (20 s).
+    expect(out.elapsed).toBeLessThan(5_000);
   });
 
   it('learnCost: false takes every query at queryCost, as before (Shopify throttles the dear ones)', () => {
