@@ -1,4 +1,4 @@
-import { asyncScheduler, VirtualTimeScheduler, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { parseHttpDate } from '../headers/httpDate.js';
 
 /**
@@ -11,23 +11,17 @@ export function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boo
 }
 
 /**
- * The limiter's clock, in epoch ms: the scheduler's time, made monotonic. With the default
- * `asyncScheduler` outside virtual time, time is the wall clock read when the clock was made
- * plus the monotonic time since (`performance.now()`), so a step of the wall clock (NTP, a VM
- * resumed, someone setting the date) neither ends a pause or a window early nor stretches it by
- * the step. With any other scheduler, its `now()` never goes back (`neverBack`). Under
- * `TestScheduler.run` (where `asyncScheduler` reads virtual time, far from the wall clock) and
- * with a `VirtualTimeScheduler` (`TestScheduler`), the scheduler's own `now()` is used as it
- * is: a new run starts again at 0, and the credential's
- * state tells the runs apart by it (`joinCredential`). Absolute server times (resets,
- * HTTP-dates) are converted to this clock by the skew estimator (from `Date` headers), which
- * absorbs any drift from the wall.
+ * The limiter's clock, in epoch ms: the scheduler's time, made monotonic where that is the
+ * wall clock. With the default `asyncScheduler` outside virtual time, time is the wall clock
+ * read when the clock was made plus the monotonic time since (`performance.now()`), so a step
+ * of the wall clock (NTP, a VM resumed, someone setting the date) neither ends a pause or a
+ * window early nor stretches it by the step. Under `TestScheduler.run` (where `asyncScheduler`
+ * reads virtual time, far from the wall clock) and with any other scheduler, the scheduler's
+ * own `now()` is used as it is. Absolute server times (resets, HTTP-dates) are converted to
+ * this clock by the skew estimator (from `Date` headers), which absorbs any drift from the wall.
  */
 export function limiterClock(scheduler: SchedulerLike): () => number {
-  // A virtual-time scheduler goes back only for a new run, which the credential's state tells
-  // apart by it (`joinCredential`).
-  if (scheduler instanceof VirtualTimeScheduler) return () => scheduler.now();
-  if (scheduler !== asyncScheduler) return neverBack(() => scheduler.now());
+  if (scheduler !== asyncScheduler) return () => scheduler.now();
   let wallAt = Number.NaN;
   let monoAt = 0;
   return () => {
@@ -45,30 +39,6 @@ export function limiterClock(scheduler: SchedulerLike): () => number {
       monoAt = performance.now();
     }
     return wallAt + (performance.now() - monoAt);
-  };
-}
-
-/**
- * `read`, made never to go back: a step back (a wall clock set back by NTP, a user's scheduler)
- * is held at the latest time read, and time goes on from there at `read`'s pace, so it does not
- * jump forward by the step either when `read` catches up. Read as it is, a step back of an hour
- * put the end of every window and pause an hour away, past `maxWaitMs`: the waiting requests
- * failed with `QuotaExhaustedError`. The time between the last read before a step and the first
- * after it is not counted (no read tells when the step came): a wait may end that much later.
- * A `NaN` read is passed on, and forgotten.
- */
-function neverBack(read: () => number): () => number {
-  let latest = -Infinity;
-  /** How far `read` was stepped back in all. */
-  let back = 0;
-  return () => {
-    const t = read() + back;
-    if (t < latest) {
-      back += latest - t;
-      return latest;
-    }
-    if (t > latest) latest = t;
-    return t;
   };
 }
 

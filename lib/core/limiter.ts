@@ -158,8 +158,7 @@ export class Limiter {
   /**
    * Current time on the limiter's clock (epoch ms; virtual under `TestScheduler`). With the
    * default scheduler it is monotonic: the wall clock when the limiter was made plus the time
-   * since, so it keeps counting evenly when the wall clock is stepped. A scheduler of your own
-   * whose `now()` steps back is held at the latest time it read until it passes it again. Every time the limiter
+   * since, so it keeps counting evenly when the wall clock is stepped. Every time the limiter
    * shows (`pausedUntil`, `resetAt`, `resumeAt`, event `at`) is on this clock.
    */
   now(): number {

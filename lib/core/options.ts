@@ -26,11 +26,7 @@ export interface LimiterOptions {
    * @default a random secret per process
    */
   readonly labelSecret?: string;
-  /**
-   * Time source for every wait. Its `now()` is read as never going back: a step back (a clock
-   * set back) holds the limiter's time at the latest read, and it goes on from there.
-   * @default asyncScheduler
-   */
+  /** Time source for every wait. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
   /**
    * Longest a request is held in the limiter, counted from when it was queued (a retry: from
