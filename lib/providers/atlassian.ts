@@ -60,8 +60,8 @@ const ISSUE_PATH = /\/rest\/api\/(?:\d{1,3}|latest)\/issue\/([^/?#]{1,64})(?=[/?
 const ISSUE_REF = /^(?:[A-Z][A-Z0-9_]{0,39}-\d{1,18}|\d{1,18})$/;
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /**
- * Most issues whose writes are counted in a bucket of their own (those a per-issue 429 named
- * last); past it, the one named longest ago goes back to its endpoint's burst bucket alone.
+ * Most issues whose writes are counted in a bucket of their own (those a 429 for the per-issue
+ * write limit named last); past it, the one named longest ago goes back to its endpoint's burst bucket alone.
  */
 const MAX_HOT_ISSUES = 256;
 /** `RateLimit-Reason` values: lower-case words and dashes; longer or other is ignored. */
@@ -248,7 +248,7 @@ export function atlassian(options: AtlassianOptions = {}): Provider {
     const issue = issueOf(request);
     return issue !== undefined && hot.has(issue) ? `${ISSUE}:${issue}` : undefined;
   };
-  /** A per-issue 429 named `issue`: its writes count against its own bucket from now on. */
+  /** A 429 for the per-issue write limit named `issue`: its writes count against its own bucket from now on. */
   const learnIssue = (issue: string): string => {
     hot.delete(issue);
     hot.add(issue);

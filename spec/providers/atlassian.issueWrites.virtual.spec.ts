@@ -83,7 +83,7 @@ describe('providers.atlassian: the per-issue write limit (virtual time, against 
     const hotSent = out.sent.filter((s) => s.issue === HOT && s.status === 200).length;
     expect(lastOther).toBeLessThanOrEqual(lastAlone + hotSent * 20 + 100);
 
-    // The hot issue: every write done; after each per-issue 429, none sent before its Retry-After.
+    // The hot issue: every write done; after each 429 of its write limit, none sent before its Retry-After.
     const hot = out.sent.filter((s) => s.issue === HOT);
     expect(hot.filter((s) => s.status === 200)).toHaveLength(60);
     const refusals = hot.filter((s) => s.status === 429);
@@ -102,17 +102,17 @@ describe('providers.atlassian: the per-issue write limit (virtual time, against 
 describe('providers.atlassian: which writes count against a per-issue bucket', () => {
   const names = (jira: ReturnType<typeof providers.atlassian>, method: string, url: string) =>
     jira.buckets({ method, url }).map((b) => b.name);
-  const perIssue429 = (jira: ReturnType<typeof providers.atlassian>, url: string, method = 'PUT') =>
+  const writeLimited = (jira: ReturnType<typeof providers.atlassian>, url: string, method = 'PUT') =>
     jira.read(responseLike(429, { 'RateLimit-Reason': 'jira-per-issue-on-write', 'Retry-After': '2' }), {
       method,
       url,
     });
 
-  it('only writes to an issue a per-issue 429 named, under any prefix; reads and other issues keep their buckets', () => {
+  it('only writes to an issue a 429 of the per-issue write limit named, under any prefix; reads and other issues keep their buckets', () => {
     const jira = providers.atlassian();
     expect(names(jira, 'PUT', '/rest/api/3/issue/ABC-123')).toEqual(['quota', 'burst:PUT /rest/api/3/issue/:id']);
     const site = 'https://api.atlassian.com/ex/jira/1a2b/rest/api/3/issue/ABC-123/comment';
-    expect(perIssue429(jira, site, 'POST')).toMatchObject({
+    expect(writeLimited(jira, site, 'POST')).toMatchObject({
       outcome: 'limited',
       buckets: [{ name: 'issue:ABC-123' }],
       limitedBy: 'issue:ABC-123',
@@ -144,7 +144,7 @@ describe('providers.atlassian: which writes count against a per-issue bucket', (
       '/rest/api/3/issue/abc-1',
       '/rest/api/3/issue/ABC-1%0D%0Ax',
     ]) {
-      const r = perIssue429(jira, url, 'POST');
+      const r = writeLimited(jira, url, 'POST');
       expect(r.limitedBy).toMatch(/^burst:POST /);
       expect(r.buckets.filter((b) => b.name.startsWith('issue:'))).toEqual([]);
     }
@@ -152,7 +152,7 @@ describe('providers.atlassian: which writes count against a per-issue bucket', (
 
   it('remembers the last 256 issues named: a caller writing to any number of issues grows no bucket list without bound', () => {
     const jira = providers.atlassian();
-    for (let i = 1; i <= 1000; i++) perIssue429(jira, `/rest/api/3/issue/ABC-${i}`);
+    for (let i = 1; i <= 1000; i++) writeLimited(jira, `/rest/api/3/issue/ABC-${i}`);
     const held = (i: number) => names(jira, 'PUT', `/rest/api/3/issue/ABC-${i}`).includes(`issue:ABC-${i}`);
     expect(Array.from({ length: 1000 }, (_, i) => i + 1).filter(held)).toEqual(
       Array.from({ length: 256 }, (_, i) => 745 + i),
