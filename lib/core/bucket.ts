@@ -75,9 +75,9 @@ export class Bucket {
   admitted = 0;
   /**
    * After a local refill, until a response from the new window confirms the numbers, what may
-   * still be sent (`unconfirmedBudget`: half the limit after a told reset, so a limit cut by up
-   * to half between windows costs no 429; nothing while requests are in flight after an
-   * inferred one).
+   * still be sent (`unconfirmedBudget`: one request after a told reset, which may have freed one
+   * request of a sliding window or come with a cut limit; nothing while requests are in flight
+   * after an inferred one).
    */
   private unconfirmedLeft: number | undefined;
   /**
@@ -272,15 +272,15 @@ export class Bucket {
     this.told = undefined;
     this.toldServerAt = undefined;
     this.openedBy = undefined;
-    // A reset the server told, or projected from one, keeps the server's phase: the half-limit
-    // probe. One we inferred may be off by however long our requests waited to be counted.
+    // A reset the server told, or projected from one, keeps the server's phase: one request
+    // goes at once. One we inferred may be off by however long our requests waited to be counted.
     const told = this.resetKind === 'server' || this.projected;
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
     if (this.limit === undefined) this.observed = false;
     if (this.limit !== undefined && this.observed) {
-      this.unconfirmedLeft = unconfirmedBudget(this.limit, told);
+      this.unconfirmedLeft = unconfirmedBudget(told);
       this.refillIndex = this.admitted;
       this.awaitingSince = told ? undefined : now;
     }
@@ -799,12 +799,12 @@ export class Bucket {
     const limit = reading.limit;
     this.readLimit(reading);
     // What is left now is at most the limit less our other requests in flight (a hint may have
-    // promised more); until the current window confirms, at most half of it goes.
+    // promised more); until the current window confirms, one request goes.
     const others = Math.max(0, this.inFlight - (index === undefined ? 0 : cost));
     const room = Math.max(0, limit - others);
     this.remaining = this.remaining === undefined ? room : Math.min(this.remaining, room);
     if (this.unconfirmedLeft === undefined) {
-      this.unconfirmedLeft = unconfirmedBudget(limit);
+      this.unconfirmedLeft = unconfirmedBudget();
       this.refillIndex = this.admitted;
     }
     this.source = 'headers';

@@ -41,15 +41,17 @@ export const RESET_TOLERANCE_MS = 999;
 
 /**
  * After a local refill at a reset the server told, until a response from the new window
- * confirms the numbers, at most `limit / UNCONFIRMED_DIVISOR` (rounded up, at least one) is
- * sent: a limit cut by up to half between windows costs no 429. A refill at a reset nobody told
- * (a window inferred from our own sends or from a rise in `remaining`) waits for the answers of
- * the requests still in flight, then sends one request until its answer shows where the
- * server's window is: the estimate can be off by however long our requests waited to be
- * counted, and the server's window may still be the old, spent one (whose last answers, or
- * the reset a spent window's answer tells, then say so before anything more is sent).
+ * confirms the numbers, one request is sent: whether the told reset ends the window or only
+ * frees its oldest request (a sliding window: Fieldwire's `ratelimit-reset` is when "the next
+ * request would become available") is not known, nor whether the limit was cut between windows;
+ * the answer tells what is left, and the rest of a fixed window goes one round trip later. A
+ * refill at a reset nobody told (a window inferred from our own sends or from a rise in
+ * `remaining`) waits for the answers of the requests still in flight, then sends one request
+ * until its answer shows where the server's window is: the estimate can be off by however long
+ * our requests waited to be counted, and the server's window may still be the old, spent one
+ * (whose last answers, or the reset a spent window's answer tells, then say so before anything
+ * more is sent).
  */
-export const UNCONFIRMED_DIVISOR = 2;
 
 /** How far apart two readings of one window's reset may be: {@link RESET_TOLERANCE_MS}, at most half the window. */
 export function resetTolerance(windowMs: number | undefined): number {
@@ -57,13 +59,14 @@ export function resetTolerance(windowMs: number | undefined): number {
 }
 
 /**
- * What may go after a local refill before a response confirms the new window: the half-limit
- * probe when the server told the reset (`told`); when the reset was inferred, nothing while
- * requests are in flight, then one request (a budget of 0: admission lets one go when nothing
- * is in flight).
+ * What may go after a local refill before a response confirms the new window: one request when
+ * the server told the reset (`told`); when the reset was inferred, nothing while requests are in
+ * flight, then one request (a budget of 0: admission lets one go when nothing is in flight).
+ * Neither depends on the limit: a half-limit burst at a told reset met 429s where the reset
+ * freed one request of a sliding window.
  */
-export function unconfirmedBudget(limit: number, told = true): number {
-  return told ? Math.max(1, Math.ceil(limit / UNCONFIRMED_DIVISOR)) : 0;
+export function unconfirmedBudget(told = true): number {
+  return told ? 1 : 0;
 }
 
 /**
@@ -185,9 +188,9 @@ local function resetTolerance(win)
   if win == nil then return ${RESET_TOLERANCE_MS} end
   return math.min(${RESET_TOLERANCE_MS}, win / 2)
 end
-local function unconfirmedBudget(lim, told)
+local function unconfirmedBudget(told)
   if told == false then return 0 end
-  return math.max(1, math.ceil(lim / ${UNCONFIRMED_DIVISOR}))
+  return 1
 end
 local function projectReset(rst, now, win)
   return rst + (math.floor((now - rst) / win) + 1) * win

@@ -168,8 +168,9 @@ describe('fault: rate-limit headers missing or garbage', () => {
     expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 200, limited: 0, total: 200 });
     // A garbled remaining of "-5" reads as 0 left. A figure read after it from a request sent
     // before it came back is an older reading of that window, not a new window (another
-    // client may have spent what it showed): three windows wait for their ends.
-    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(12_460);
+    // client may have spent what it showed): some windows wait for their ends, and 200 at 40
+    // per 2 s, at least 8 s, take 10.4 s.
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(10_370);
   });
 });
 
@@ -190,7 +191,8 @@ describe('fault: server restart that resets counts', () => {
       });
       const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 200);
       const before = { stats: undefined as unknown, dropped: 0, at: 0 };
-      // The restart comes in the second window, once 10 requests are in flight.
+      // The restart comes in the second window, once 10 requests are in flight: the window's
+      // first request went alone at its reset, and the 39 sent on its answer are dropped.
       scheduler.schedule(function (this: SchedulerAction<unknown>) {
         if (api.inFlight < 10) {
           this.schedule(undefined, 10);
@@ -204,15 +206,15 @@ describe('fault: server restart that resets counts', () => {
       return { ledgers, api, engine, limiter, before };
     });
     const kinds = assertEndedOnce(r.ledgers);
-    expect(kinds).toEqual({ 'status 200': 180, Error: 20 });
-    expect(r.before).toMatchObject({ at: 2_160, dropped: 20, stats: { ok: 60, limited: 0, total: 60 } });
+    expect(kinds).toEqual({ 'status 200': 161, Error: 39 });
+    expect(r.before).toMatchObject({ at: 2_310, dropped: 39, stats: { ok: 80, limited: 0, total: 80 } });
     // The dropped ones end with the very error the connection failed with, and are not resent.
     const failed = r.ledgers.filter((l) => l.errors.length > 0).map((l) => l.errors[0]);
     expect(failed.every((e) => r.api.raised.includes(e) && (e as { code?: string }).code === 'ECONNRESET')).toBe(true);
-    expect(new Set(failed).size).toBe(20);
+    expect(new Set(failed).size).toBe(39);
     expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 200, duplicates: {} });
-    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 140, limited: 0, total: 140 });
-    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(8_910);
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 120, limited: 0, total: 120 });
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(9_060);
   });
 });
 
@@ -242,7 +244,7 @@ describe('fault: limits changed mid-run', () => {
     expect(kinds).toEqual({ 'status 200': 400 });
     expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 400, duplicates: {} });
     expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 400, limited: 0, sentWhileLimited: 0, total: 400 });
-    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(16_540);
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(16_560);
   });
 });
 
@@ -272,8 +274,9 @@ describe('fault: clock skew of an hour either way', () => {
       expect(kinds).toEqual({ 'status 200': 150 });
       expect(r.engine.statsFor('procore', 'Bearer pc')).toMatchObject({ ok: 150, limited: 0, total: 150 });
       // 60 per hour: 3 windows, the last one opening 2 h in; then the reset guard (50 ms), the
-      // answer (20 ms), and the offset as the Date headers pin it (20 ms).
-      expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(7_200_090);
+      // window's first request alone and its answer (20 ms), the others' answers (20 ms), and
+      // the offset as the Date headers pin it (20 ms).
+      expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(7_200_110);
     });
     it(`TEOS (ISO 8601 resets), server ${offset > 0 ? 'ahead' : 'behind'} by 1 h`, () => {
       const r = virtual((scheduler) => {
@@ -372,7 +375,7 @@ describe('fault: 10,000 concurrent requests', () => {
     expect({ received: r.api.total, duplicates: r.api.duplicates() }).toEqual({ received: 10_000, duplicates: {} });
     expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ ok: 10_000, limited: 0, sentWhileLimited: 0 });
     // 84 windows of 2 s: at best the last opens at 166 s.
-    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(171_790);
+    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(171_810);
     expect(r.limiter.snapshot).toMatchObject({
       queued: 0,
       inFlight: 0,
@@ -393,7 +396,8 @@ describe('fault: mass unsubscription', () => {
       const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'enterprise' }), key: PD, scheduler });
       const ledgers = getMany(api, limiter, scheduler, 'pipedrive', PD, 10_000);
       const at: Record<string, unknown> = {};
-      // All unsubscribe in the second window, once 10 requests are in flight.
+      // All unsubscribe in the second window, once 10 requests are in flight: its first request
+      // went alone at its reset, and the 119 sent on its answer are in flight.
       scheduler.schedule(function (this: SchedulerAction<unknown>) {
         if (api.inFlight < 10) {
           this.schedule(undefined, 10);
@@ -411,17 +415,17 @@ describe('fault: mass unsubscription', () => {
       return { ledgers, api, engine, limiter, at };
     });
     // Those that ended before got their answer; the others got nothing at all (no value, no error).
-    expect(outcomes(r.ledgers)).toEqual({ 'status 200': 120, open: 9_880 });
-    expect(r.at).toMatchObject({ at: 2_310, sentBefore: 180, inFlightBefore: 60, endedBefore: 120, inFlightAfter: 0 });
+    expect(outcomes(r.ledgers)).toEqual({ 'status 200': 121, open: 9_879 });
+    expect(r.at).toMatchObject({ at: 2_610, sentBefore: 240, inFlightBefore: 119, endedBefore: 121, inFlightAfter: 0 });
     expect(r.at['snapAfter']).toMatchObject({ queued: 0, inFlight: 0 });
-    // Unsubscribing in subscription order ends the 60 in flight first. Their permits come back
+    // Unsubscribing in subscription order ends the 119 in flight first. Their permits come back
     // without an answer, which frees room only on the limiter's next tick, after this loop: the
     // queued requests behind them are unsubscribed by then, and nothing more is sent.
-    expect(r.at['sentAfterLoop']).toBe(180);
-    expect(r.api.total).toBe(180);
-    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ total: 180, limited: 0 });
-    expect(r.lastFrame).toBe(2_310);
-    expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0, totals: { sent: 180, responses: 120 } });
+    expect(r.at['sentAfterLoop']).toBe(240);
+    expect(r.api.total).toBe(240);
+    expect(r.engine.statsFor('pipedrive', PD)).toMatchObject({ total: 240, limited: 0 });
+    expect(r.lastFrame).toBe(2_610);
+    expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0, totals: { sent: 240, responses: 121 } });
   });
 });
 

@@ -192,13 +192,13 @@ for i = 1, nb do
       s.eu = nil
       s.euu = nil
       forgetEnded(s)
-      -- As Bucket.refill: a reset told, or projected from one, keeps the half-limit probe.
+      -- As Bucket.refill: after a reset told, or projected from one, one request until an answer.
       local told = s.kind == 's' or s.proj
       -- Leases that lapsed are taken as ending now, after the refill (it is not known when they
       -- did): in flight at the refill, then ended without a figure below.
       if s.lim ~= nil then s.rem = math.max(0, s.lim - infl - lapsed - reserved) else s.rem = nil; s.obs = 0 end
       if s.lim ~= nil and s.obs == 1 then
-        s.unc = unconfirmedBudget(s.lim, told)
+        s.unc = unconfirmedBudget(told)
         s.ridx = s.adm
         if told then s.aw = nil else s.aw = now end
       end

@@ -11,8 +11,8 @@
  *   win           window length, ms
  *   obs           '1' once any response on the bucket came back (cold start over)
  *   unc, ridx     after a local refill, requests left before a response confirms the new
- *                 window (half the limit after a told or projected reset, 0 after an inferred
- *                 one), and the admission index of the refill
+ *                 window (1 after a told or projected reset, 0 after an inferred one), and
+ *                 the admission index of the refill
  *   aw            after an inferred refill, when it began awaiting the answers in flight
  *   proj          '1' when the reset is projected from one the server told; '2' while nothing
  *                 has been sent in that projected window yet (its first send bounds its end)

@@ -416,14 +416,14 @@ for i = 1, nb do
     if reset ~= nil and reset <= now then
       skip = true
       -- A window over by the time it was read: its limit still holds (what is left is at most
-      -- the limit less our others in flight, and half of it goes until confirmed).
+      -- the limit less our others in flight, and one request goes until confirmed).
       if lim ~= nil and not told then
         s.lim = lim
         local others = infl - own
         local room = math.max(0, lim - math.max(0, others))
         if s.rem == nil or s.rem > room then s.rem = room end
         if s.unc == nil then
-          s.unc = unconfirmedBudget(lim)
+          s.unc = unconfirmedBudget()
           s.ridx = s.adm
         end
       end
@@ -632,7 +632,7 @@ for i = 1, nb do
     save(bk, s, keyTtl, now)
   end
   -- A process waits on a bucket for a time (an empty window until its reset) or for a response
-  -- (a cold start, the half-limit probe, an empty window with requests in flight and no reset).
+  -- (a cold start, the probe after a refill, an empty window with requests in flight and no reset).
   -- Only a change that can end such a wait sooner is announced: with many processes, each
   -- answer woke every one of them to ask again for nothing.
   if leaky then

@@ -1,0 +1,135 @@
+import { describe, expect, it } from '@jest/globals';
+import { asyncScheduler, defer, from, map, mergeMap, timer, type Observable } from 'rxjs';
+import { createLimiter, providers, rateLimit } from '../../lib/index.js';
+import { imfFixdate } from '../../lib/testing/format.js';
+import type { SimulatorResponse } from '../../lib/testing/index.js';
+import { inVirtualTime } from '../helpers/virtual.js';
+
+// Pipedrive's docs call its limit "per 2-second window" and `x-ratelimit-reset` "the remaining
+// window before the rate limit resets", without saying whether the window is fixed or slides.
+// The simulator's window is fixed (opened by a first request); this server slides: it counts
+// the requests it let through in the last 2 s, and its reset is the whole seconds until the
+// oldest of them leaves the window (which frees one slot, not the window), until the newest
+// does, or a whole window. In virtual time, with a random latency each way.
+
+const START = Date.UTC(2026, 10, 23, 12, 0, 0);
+const LIMIT = 20;
+const WINDOW_MS = 2000;
+
+/** A small seeded generator (mulberry32): each case is one seed's arrivals and latencies. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Case {
+  /** When each request is asked for, ms from the start. */
+  readonly at: readonly number[];
+  /** Latency each way, ms: [least, most]. */
+  readonly latency: readonly [number, number];
+  readonly seed: number;
+  /** What `x-ratelimit-reset` counts to: the oldest request's leaving the window, or the newest's. */
+  readonly reset?: 'oldest' | 'newest' | 'window';
+}
+
+function run(c: Case) {
+  return inVirtualTime(({ now }) => {
+    const rnd = random(c.seed);
+    const lat = (): number => c.latency[0] + Math.floor(rnd() * (c.latency[1] - c.latency[0] + 1));
+    /** Arrival times of the requests the server let through, oldest first. */
+    const log: number[] = [];
+    const statuses: number[] = [];
+    const answer = (serverNow: number): SimulatorResponse => {
+      while (log.length > 0 && (log[0] ?? 0) <= serverNow - WINDOW_MS) log.shift();
+      const ok = log.length < LIMIT;
+      if (ok) log.push(serverNow);
+      const mode = c.reset ?? 'oldest';
+      const from_ =
+        mode === 'oldest' ? (log[0] ?? serverNow) : mode === 'newest' ? (log[log.length - 1] ?? serverNow) : serverNow;
+      const resetS = Math.max(0, Math.ceil((from_ + WINDOW_MS - serverNow) / 1000));
+      statuses.push(ok ? 200 : 429);
+      return {
+        status: ok ? 200 : 429,
+        headers: {
+          Date: imfFixdate(serverNow),
+          'Content-Type': 'application/json',
+          'x-ratelimit-limit': String(LIMIT),
+          'x-ratelimit-remaining': String(LIMIT - log.length),
+          'x-ratelimit-reset': String(resetS),
+        },
+        body: ok ? '{"success":true,"data":[]}' : '{"success":false,"error":"request over limit","errorCode":429}',
+      };
+    };
+    const send = (): Observable<SimulatorResponse> =>
+      defer(() => {
+        const down = lat();
+        return timer(lat(), asyncScheduler).pipe(
+          map(() => answer(START + now())),
+          mergeMap((res) => timer(down, asyncScheduler).pipe(map(() => res))),
+        );
+      });
+    const limiter = createLimiter({ provider: providers.pipedrive({ plan: 'essential' }), key: 'pipedrive-token' });
+    const done: number[] = [];
+    from(c.at.map((at, i) => ({ at, i })))
+      .pipe(
+        mergeMap(({ at, i }) =>
+          timer(at, asyncScheduler).pipe(
+            mergeMap(() => send().pipe(rateLimit(limiter, { method: 'GET', url: `/v1/deals?start=${i}` }))),
+            map((r) => {
+              done.push(now());
+              return r.status;
+            }),
+          ),
+        ),
+      )
+      .subscribe();
+    // Read once the scheduler has run everything (after `inVirtualTime` returns).
+    return { done, limited: () => statuses.filter((s) => s === 429).length, last: () => Math.max(...done) };
+  });
+}
+
+/** The least time `n` requests asked for at `at` take through a sliding window of LIMIT per WINDOW_MS. */
+function leastTime(at: readonly number[]): number {
+  const sent: number[] = [];
+  for (const a of [...at].sort((x, y) => x - y)) {
+    const k = sent.length - LIMIT;
+    sent.push(Math.max(a, k >= 0 ? (sent[k] ?? 0) + WINDOW_MS : a));
+  }
+  return Math.max(...sent);
+}
+
+describe('providers.pipedrive against a sliding 2-second window (virtual time)', () => {
+  const cases: Array<[string, Case]> = [];
+  for (let seed = 1; seed <= 6; seed += 1) {
+    const rnd = random(seed * 7919);
+    const trickle = Array.from({ length: 15 }, (_, i) => Math.floor(i * 100 + rnd() * 50));
+    const burst = Array.from({ length: 80 }, () => 1500 + Math.floor(rnd() * 300));
+    for (const reset of ['oldest', 'newest', 'window'] as const)
+      cases.push([
+        `a trickle then a burst, reset ${reset}, seed ${seed}`,
+        { at: [...trickle, ...burst], latency: [5, 60], seed, reset },
+      ]);
+    const random_ = Array.from({ length: 120 }, () => Math.floor(rnd() * 6000));
+    for (const reset of ['oldest', 'newest', 'window'] as const)
+      cases.push([
+        `arrivals at random over 6 s, reset ${reset}, seed ${seed}`,
+        { at: random_, latency: [10, 120], seed, reset },
+      ]);
+  }
+  cases.push(['120 at once', { at: Array<number>(120).fill(0), latency: [20, 20], seed: 1 }]);
+
+  it.each(cases)('%s: no 429, nothing lost, and not slower than the window needs', (_name, c) => {
+    const out = run(c);
+    expect(out.done).toHaveLength(c.at.length);
+    expect(out.limited()).toBe(0);
+    // After each told reset one request goes alone and its answer tells what the window has
+    // left: a round trip per freed slot at worst. A client stuck waiting would miss this bound.
+    expect(out.last()).toBeLessThanOrEqual(leastTime(c.at) * 1.4 + 500);
+  });
+});
