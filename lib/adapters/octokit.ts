@@ -110,7 +110,7 @@ function responseOf(response: unknown): OctokitResponse | undefined {
  * import { createLimiter, providers } from 'rx-ratelimit';
  * import { rateLimitOctokit } from 'rx-ratelimit/octokit';
  *
- * const limiter = createLimiter({ provider: providers.github(), key: 'github-user-octocat', maxConcurrent: 100 });
+ * const limiter = createLimiter({ provider: providers.github(), key: 'github-user-octocat' });
  * const octokit = rateLimitOctokit(new Octokit({ auth: process.env['GITHUB_TOKEN'] }), limiter);
  * const { data } = await octokit.request('GET /repos/{owner}/{repo}/issues', { owner: 'octo', repo: 'hello' });
  * ```

@@ -166,4 +166,11 @@ export interface Provider {
    * listed makes `createLimiter` (or the request) throw a `TypeError` naming it. @default []
    */
   readonly bucketKinds?: readonly BucketKind[];
+  /**
+   * The most requests the API lets one credential have in flight at once (GitHub's secondary
+   * limit: 100). The limiter's `maxConcurrent` when its options give none; an option given wins.
+   * A whole number of at least 1; anything else makes `createLimiter` throw a `TypeError` naming
+   * it. @default no limit
+   */
+  readonly maxConcurrent?: number;
 }

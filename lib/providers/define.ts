@@ -37,6 +37,11 @@ export interface ProviderDefinition {
    * `[leakyBuckets]` for `restorePerSecond` (see `Provider.bucketKinds`). @default []
    */
   readonly bucketKinds?: readonly BucketKind[];
+  /**
+   * The most requests one credential may have in flight at once (see `Provider.maxConcurrent`):
+   * the limiter's `maxConcurrent` unless its options give one. @default no limit
+   */
+  readonly maxConcurrent?: number;
 }
 
 /**
@@ -75,6 +80,7 @@ const definition = z.object({
       'a list of bucket kinds (rollingWindows, leakyBuckets)',
     ),
   ),
+  maxConcurrent: z.optional(int().check(z.minimum(1))),
 });
 
 /**
@@ -102,9 +108,11 @@ export function defineProvider(def: ProviderDefinition): Provider {
   const readsBody = parsed.readsBody;
   const learnCost = parsed.learnCost;
   const bucketKinds = parsed.bucketKinds;
+  const maxConcurrent = parsed.maxConcurrent;
   return {
     name: parsed.name,
     buckets,
+    ...(maxConcurrent !== undefined ? { maxConcurrent } : {}),
     ...(cost ? { cost } : {}),
     ...(learnCost ? { learnCost } : {}),
     ...(bucketKinds ? { bucketKinds } : {}),

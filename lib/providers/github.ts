@@ -154,12 +154,12 @@ function primary(res: ResponseLike, name: string): BucketReading | undefined {
  * write 5; 2,000 for GraphQL) as `points:rest` and `points:graphql` (`secondaryPoints`). A 429,
  * or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or a "rate limit" message, pauses
  * every stream: until `retry-after`, else the reset, else one minute. Any other
- * 403 (a permission error) is an ordinary answer. Give the limiter `maxConcurrent: 100` for the
- * secondary limit of 100 concurrent requests (a profile cannot set it).
+ * 403 (a permission error) is an ordinary answer. The secondary limit of 100 concurrent requests
+ * is the limiter's `maxConcurrent` unless its options give another.
  *
  * ```ts
  * import { createLimiter, providers } from 'rx-ratelimit';
- * const limiter = createLimiter({ provider: providers.github(), key: 'github-user-or-app', maxConcurrent: 100 });
+ * const limiter = createLimiter({ provider: providers.github(), key: 'github-user-or-app' });
  * ```
  */
 export function github(options: GithubOptions = {}): Provider {
@@ -213,6 +213,8 @@ export function github(options: GithubOptions = {}): Provider {
   return defineProvider({
     name: 'github',
     bucketKinds: [rollingWindows],
+    // "No more than 100 concurrent requests are allowed" (REST and GraphQL together).
+    maxConcurrent: 100,
     buckets: (request) => {
       const spec = named(request);
       const resource = spec?.name ?? githubResource(request);

@@ -53,6 +53,21 @@ describe('defineProvider and provider options', () => {
     );
   });
 
+  it("a provider's maxConcurrent is checked, by defineProvider or by createLimiter for a provider of one's own", () => {
+    const read = () => ({ outcome: 'ok' as const, buckets: [] });
+    expect(() => defineProvider({ name: 'x', buckets: [], read, maxConcurrent: 0 })).toThrow(
+      /defineProvider: option `maxConcurrent` must be .*got 0/,
+    );
+    const own = { name: 'own', buckets: () => [], read, maxConcurrent: 2.5 };
+    expect(() => createLimiter({ provider: own, key: 'k' })).toThrow(TypeError);
+    expect(() => createLimiter({ provider: own, key: 'k' })).toThrow(
+      /provider `own`: `maxConcurrent` must be a whole number of at least 1 \(got 2.5\)/,
+    );
+    // An option given is what counts: the provider's is not read.
+    expect(() => createLimiter({ provider: own, key: 'k', maxConcurrent: 3 })).not.toThrow();
+    expect(defineProvider({ name: 'x', buckets: [], read, maxConcurrent: 7 }).maxConcurrent).toBe(7);
+  });
+
   it('words every kind of bad value itself (no bare "Invalid input")', () => {
     const bad: Array<() => unknown> = [
       () => providers.generic({ pacing: 'fast', limit: 1.5, headers: { limit: 1 }, limitedStatuses: [99] } as never),

@@ -164,10 +164,16 @@ describe('providers.github: the default profile keeps to the secondary points', 
     expect(engine.statsFor('github', 'Bearer gh-token').limited).toBeGreaterThan(0);
   });
 
-  it('with maxConcurrent: 100, as the docs advise, 200 streams never have more than 100 requests in flight', () => {
-    const { ended, engine, mostInFlight } = run(gets(1000), 200, providers.github(), { maxConcurrent: 100 });
+  it('200 streams never have more than 100 requests in flight: the profile brings the concurrency limit', () => {
+    const { ended, engine, mostInFlight } = run(gets(1000), 200, providers.github());
     expect(ended).toHaveLength(1000);
     expect(engine.statsFor('github', 'Bearer gh-token')).toMatchObject({ limited: 0 });
     expect(mostInFlight()).toBe(100);
+  });
+
+  it("the limiter's own maxConcurrent wins over the profile's", () => {
+    const { ended, mostInFlight } = run(gets(300), 200, providers.github(), { maxConcurrent: 30 });
+    expect(ended).toHaveLength(300);
+    expect(mostInFlight()).toBe(30);
   });
 });
