@@ -47,8 +47,9 @@ export interface StoreBucketState {
   readonly level?: number;
   /**
    * Answers in flight (of any process) may give room back: `remaining` took requests off the
-   * window's lowest figure that it may count already. Until they are in, the bucket is not
-   * known to be spent, whatever its wait: what waits on it is not failed for `maxWaitMs`.
+   * window's lowest figure that it may count already; or a rolling window's wait only bounds
+   * when another client's calls leave (they may leave any time before). Until then, the bucket
+   * is not known to be spent, whatever its wait: what waits on it is not failed for `maxWaitMs`.
    */
   readonly awaitsAnswers?: boolean;
 }

@@ -34,7 +34,8 @@ import { COMMON } from './scriptCommon.js';
  *          index of the first grant, index of the first carried request, for a leaky bucket
  *          its restore rate and the units available (a fraction; '' none known), and '1' when
  *          answers in flight may give room back ('dbt': the bucket is not known to be spent,
- *          whatever its wait; '' otherwise).
+ *          whatever its wait), or when a rolling window's wait only bounds when others' calls
+ *          leave (`rollFreeAt`); '' otherwise.
  */
 export const ACQUIRE = `${COMMON}
 local now = clock()
@@ -167,7 +168,8 @@ for i = 1, nb do
     elseif held then
       can = 0; w = s.hold - now
     elseif s.lim ~= nil and used + c > s.lim then
-      can = 0; w = rollFreeAt(lk, logLen, s, now, used + c - s.lim, guard, extra, extraUntil) - now
+      local freeAt, bound = rollFreeAt(lk, logLen, s, now, used + c - s.lim, guard, extra, extraUntil)
+      can = 0; w = freeAt - now; s.bnd = bound
     else
       if s.lim ~= nil then can = math.min(can, math.floor((s.lim - used) / c)) end
       if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
@@ -417,7 +419,7 @@ for i = 1, nb do
   table.insert(out, carriedFirst)
   table.insert(out, rate)
   table.insert(out, level)
-  if (s.dbt or 0) > 0 then table.insert(out, '1') else table.insert(out, '') end
+  if (s.dbt or 0) > 0 or s.bnd then table.insert(out, '1') else table.insert(out, '') end
 end
 return out
 `;

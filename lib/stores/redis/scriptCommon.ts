@@ -517,7 +517,8 @@ local function rollDoubled(bk, s, now, guard)
 end
 -- When 'need' more calls will have left a rolling window: the log's one by one, the others'
 -- oldest at the reset told, the rest (and a reserve, 'extra' until 'extraUntil') at once when
--- they lapse. As RollingBucket.nextFreeAt in memory.
+-- they lapse. As RollingBucket.nextFreeAt in memory: the time, and true when it only bounds the
+-- wait (others' calls after their oldest may leave any time from now on: not a known wait).
 local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
   local window = s.win + guard
   local function leaves(k)
@@ -526,6 +527,7 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
     return math.huge
   end
   local at = leaves(need)
+  local soonest = at
   local others = rollOthers(s, now)
   local untilAt = 0
   if others > 0 then
@@ -537,9 +539,23 @@ local function rollFreeAt(key, n, s, now, need, guard, extra, extraUntil)
     end
   end
   if extra > 0 then untilAt = math.max(untilAt, extraUntil) end
-  if others + extra > 0 then at = math.min(at, math.max(untilAt, leaves(need - others - extra))) end
+  if others + extra > 0 then
+    local rest = leaves(need - others - extra)
+    at = math.min(at, math.max(untilAt, rest))
+    -- As RollingBucket.nextFreeAt: others' calls after their oldest may leave as soon as it does.
+    if others > 0 then
+      local first = untilAt
+      if s.othf ~= nil and s.othf < first then first = s.othf end
+      soonest = math.min(soonest, math.max(now, first, rest))
+    end
+  end
+  local bound = false
+  if soonest < at then
+    if soonest > now then return soonest, false end
+    bound = true
+  end
   if at == math.huge then at = now + window end
-  return at
+  return at, bound
 end
 -- Leaky (token) buckets, as LeakyBucket in memory (lib/core/leakyBucket.ts).
 local LEAK_EPS = ${LEAKY_EPSILON}
