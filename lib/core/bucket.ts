@@ -86,9 +86,9 @@ export class Bucket {
    */
   private openedBy: number | undefined;
   /**
-   * When a refill at an inferred reset began waiting for the answers in flight (budget 0): not
-   * for ever, a hung request or a long-held permit must not hold the bucket; one request goes
-   * {@link PROBE_MS} after the refill.
+   * When a refill at an inferred reset began waiting for the answers in flight (budget 0), or
+   * the probe after a refill went: not for ever, a hung request or a long-held permit must not
+   * hold the bucket; one request goes {@link PROBE_MS} after the refill or the probe.
    */
   private awaitingSince: number | undefined;
   /** The current reset is a projection of one the server told (its phase is the server's). */
@@ -352,7 +352,13 @@ export class Bucket {
     this.inFlight += cost;
     this.awaitingSince = undefined;
     if (this.remaining !== undefined) this.remaining = Math.max(0, this.remaining - cost);
-    if (this.unconfirmedLeft !== undefined) this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - cost);
+    if (this.unconfirmedLeft !== undefined) {
+      this.unconfirmedLeft = Math.max(0, this.unconfirmedLeft - cost);
+      // The probe is out: its answer is awaited at most PROBE_MS, then one more request goes. A
+      // probe that hangs, or fails unanswered while older requests are still out, must not hold
+      // the bucket until its permit lapses.
+      if (this.unconfirmedLeft === 0) this.awaitingSince = now;
+    }
     if (this.resetAt === undefined && this.windowMs !== undefined && this.limit !== undefined) {
       // No reset from the server: the window is taken to start at our first send in it, until
       // an answer from it bounds when the server counted it (`confirm`).
@@ -789,8 +795,8 @@ export class Bucket {
   /**
    * A reading of a window that was over by the time it was read (a slow answer, a stalled
    * event loop). Its counts say nothing of the current window, but its limit still holds: what
-   * is left is at most that limit, and at most half of it goes until a response from the
-   * current window confirms, as after a refill. Ignoring it instead left a bucket observed but
+   * is left is at most that limit, and one request goes until a response from the current
+   * window confirms, as after a refill. Ignoring it instead left a bucket observed but
    * without a limit, which admits everything at once.
    */
   private pastWindow(reading: BucketReading, index: number | undefined, cost: number): number | null | undefined {

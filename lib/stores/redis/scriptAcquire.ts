@@ -245,8 +245,8 @@ for i = 1, nb do
     if s.obs ~= 1 and infl >= cold then
       can = 0; w = -1
     elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + PROBE_MS) then
-      -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, at
-      -- most PROBE_MS.
+      -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, and
+      -- after any refill the probe's answer, at most PROBE_MS.
       can = 0
       if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
     elseif s.rem == nil or s.rem > c - 1 then
@@ -338,7 +338,11 @@ for i = 1, nb do
     s.adm = s.adm + grant
     s.aw = nil
     if s.rem ~= nil then s.rem = math.max(0, s.rem - units) end
-    if s.unc ~= nil then s.unc = math.max(0, s.unc - units) end
+    if s.unc ~= nil then
+      s.unc = math.max(0, s.unc - units)
+      -- As Bucket.take: the probe is out, its answer awaited at most PROBE_MS.
+      if s.unc == 0 then s.aw = now end
+    end
     if s.roll then
       -- Each call counts from now while in flight (its lease), and is logged at its end.
       if s.rst == nil then s.rst = now + s.win end

@@ -13,7 +13,8 @@
  *   unc, ridx     after a local refill, requests left before a response confirms the new
  *                 window (1 after a told or projected reset, 0 after an inferred one), and
  *                 the admission index of the refill
- *   aw            after an inferred refill, when it began awaiting the answers in flight
+ *   aw            after an inferred refill, when it began awaiting the answers in flight; once
+ *                 the probe after a refill went, when it went (awaited at most PROBE_MS)
  *   proj          '1' when the reset is projected from one the server told; '2' while nothing
  *                 has been sent in that projected window yet (its first send bounds its end)
  *   prov          the admission index that opened an inferred window (its first answer bounds it)
