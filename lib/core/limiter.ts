@@ -101,9 +101,7 @@ export class Limiter {
       rules: rulesOf(this.provider),
       name: `${this.provider.name} (label ${this.key})`,
     };
-    // The provider's own concurrency limit (GitHub's 100) unless the options give one.
-    const maxConcurrent = options.maxConcurrent === undefined ? providerConcurrency(this.provider) : opts.maxConcurrent;
-    const engine = (this.engine = new Engine({ ...opts, maxConcurrent }, this.key, session, credential));
+    const engine = (this.engine = new Engine(opts, this.key, session, credential));
     this.scheduler = engine.scheduler;
     this.backoff = engine.backoff;
   }
@@ -452,16 +450,4 @@ function probeBuckets(provider: Provider): readonly BucketSpec[] {
   } catch {
     return [];
   }
-}
-
-/** `provider.maxConcurrent`, checked (a provider of the user's own skips `defineProvider`'s check). */
-function providerConcurrency(provider: Provider): number {
-  const n: unknown = provider.maxConcurrent;
-  if (n === undefined) return Infinity;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new TypeError(
-      `createLimiter: provider \`${provider.name.slice(0, 40)}\`: \`maxConcurrent\` must be a whole number of at least 1 (got ${String(n).slice(0, 40)})`,
-    );
-  }
-  return n;
 }

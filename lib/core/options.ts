@@ -230,9 +230,30 @@ export const LIMITER_DEFAULTS: Readonly<Record<string, unknown>> = DEFAULTS;
 /** @internal Validated options with defaults applied. */
 export type ParsedLimiterOptions = WithDefaults<z.output<typeof schema>, typeof DEFAULTS>;
 
-/** @internal Checks options; throws a TypeError naming the option, what was expected and what came. */
+/**
+ * @internal Checks options; throws a TypeError naming the option, what was expected and what came.
+ * `maxConcurrent` left out is the provider's own (GitHub's 100), checked here too.
+ */
 export function parseLimiterOptions(options: LimiterOptions, where = 'createLimiter'): ParsedLimiterOptions {
-  return withDefaults(parseOptions(where, schema, options), DEFAULTS);
+  const parsed = withDefaults(parseOptions(where, schema, options), DEFAULTS);
+  if (options.maxConcurrent !== undefined) return parsed;
+  return { ...parsed, maxConcurrent: providerConcurrency(parsed.provider, where) };
+}
+
+/**
+ * @internal The most requests in flight a limiter of `provider` allows when its options say
+ * nothing: the provider's `maxConcurrent`, checked (one of the user's own skips
+ * `defineProvider`'s check), else no limit.
+ */
+export function providerConcurrency(provider: Provider, where = 'createLimiter'): number {
+  const n: unknown = provider.maxConcurrent;
+  if (n === undefined) return Infinity;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new TypeError(
+      `${where}: provider \`${String(provider.name).slice(0, 40)}\`: \`maxConcurrent\` must be a whole number of at least 1 (got ${String(n).slice(0, 40)})`,
+    );
+  }
+  return n;
 }
 
 /**

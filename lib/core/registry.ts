@@ -80,7 +80,9 @@ function rulesLabel(provider: LimiterOptions['provider']): string {
 /** The options that must agree for two registrations to share one limiter (primitives only). */
 function fingerprint(options: LimiterOptions): string {
   const parts: string[] = [];
-  for (const [name, value] of Object.entries(options).sort(([a], [b]) => a.localeCompare(b))) {
+  // `maxConcurrent` left out is the provider's own (GitHub's 100): compared as the limiter runs it.
+  const effective = { ...options, maxConcurrent: options.maxConcurrent ?? options.provider.maxConcurrent };
+  for (const [name, value] of Object.entries(effective).sort(([a], [b]) => a.localeCompare(b))) {
     // The store is part of the identity (`identity`), not an option to agree on.
     if (name === 'key' || name === 'provider' || name === 'store') continue;
     // A secret (labelSecret) is compared by its keyed label: this string may reach an error message.

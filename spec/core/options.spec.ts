@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createLimiter, defineProvider, providers } from '../../lib/index.js';
+import { createLimiter, createLimiterPool, defineProvider, providers } from '../../lib/index.js';
 
 const provider = providers.generic();
 
@@ -62,6 +62,10 @@ describe('defineProvider and provider options', () => {
     expect(() => createLimiter({ provider: own, key: 'k' })).toThrow(TypeError);
     expect(() => createLimiter({ provider: own, key: 'k' })).toThrow(
       /provider `own`: `maxConcurrent` must be a whole number of at least 1 \(got 2.5\)/,
+    );
+    // A pool checks it when made, not at its first tenant.
+    expect(() => createLimiterPool({ provider: own })).toThrow(
+      /createLimiterPool: provider `own`: `maxConcurrent` must be a whole number of at least 1/,
     );
     // An option given is what counts: the provider's is not read.
     expect(() => createLimiter({ provider: own, key: 'k', maxConcurrent: 3 })).not.toThrow();

@@ -34,6 +34,16 @@ describe('shareLimiter: one limiter per provider, key and store in a process', (
     await c.release();
   });
 
+  it("a provider's own maxConcurrent is the option left out: spelled out, the same limiter; lifted, another", async () => {
+    const a = shareLimiter({ provider: providers.github(), key: 'token-concurrency' }, 'module A');
+    const b = shareLimiter({ provider: providers.github(), key: 'token-concurrency', maxConcurrent: 100 }, 'module B');
+    expect(b.limiter).toBe(a.limiter);
+    expect(() =>
+      shareLimiter({ provider: providers.github(), key: 'token-concurrency', maxConcurrent: Infinity }, 'module C'),
+    ).toThrow(/maxConcurrent/);
+    await Promise.all([a.release(), b.release()]);
+  });
+
   it('no store and memoryStore() are the same place: one limiter', async () => {
     const a = shareLimiter({ provider: pipedrive(), key: 'token-memory' }, 'module A');
     const b = shareLimiter({ provider: pipedrive(), key: 'token-memory', store: memoryStore() }, 'module B');
