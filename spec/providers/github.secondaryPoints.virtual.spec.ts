@@ -3,6 +3,7 @@ import { asyncScheduler, defer, from, map, mergeMap, timer, type Observable } fr
 import { createLimiter, providers, rateLimit, type LimiterOptions } from '../../lib/index.js';
 import { createSimulatorEngine, type SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { prng as rng } from '../reliability/arbitraries.js';
 
 // GitHub's secondary limits (docs: "Rate limits for the REST API", "About secondary rate limits"
 // and "Calculating points for the secondary rate limit"): no more than 900 points a minute for
@@ -13,18 +14,6 @@ const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 const MINUTE = 60_000;
 const AUTH = { Authorization: 'Bearer gh-token' };
 let runs = 0;
-
-/** A seeded generator (mulberry32), for latencies that are jittered but the same every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Request {
   readonly method: string;

@@ -4,6 +4,7 @@ import { createLimiter, providers, rateLimit } from '../../lib/index.js';
 import { imfFixdate } from '../../lib/testing/format.js';
 import type { SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { prng as random } from '../reliability/arbitraries.js';
 
 // Pipedrive's docs call its limit "per 2-second window" and `x-ratelimit-reset` "the remaining
 // window before the rate limit resets", without saying whether the window is fixed or slides.
@@ -15,18 +16,6 @@ import { inVirtualTime } from '../helpers/virtual.js';
 const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 const LIMIT = 20;
 const WINDOW_MS = 2000;
-
-/** A small seeded generator (mulberry32): each case is one seed's arrivals and latencies. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   /** When each request is asked for, ms from the start. */
