@@ -317,8 +317,9 @@ export class Bucket {
     if (!this.observed && this.inFlight >= coldStart) return undefined;
     // `> cost - 1`: for one unit, any room at all (as ever); for more, the whole cost.
     if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) {
-      // Waiting for an answer from the new window; after an inferred reset, for the answers in
-      // flight, but at most PROBE_MS: then one request goes (the checks below still apply).
+      // Waiting for an answer from the new window: after an inferred reset, for the answers in
+      // flight; once the probe went, for its answer. At most PROBE_MS: then one request goes
+      // (the checks below still apply).
       if (this.awaitingSince === undefined) return undefined;
       if (now < this.awaitingSince + PROBE_MS) return this.awaitingSince + PROBE_MS;
     }
