@@ -21,25 +21,29 @@ export function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boo
  * this clock by the skew estimator (from `Date` headers), which absorbs any drift from the wall.
  */
 export function limiterClock(scheduler: SchedulerLike): () => number {
-  if (scheduler !== asyncScheduler) return () => scheduler.now();
-  let wallAt = Number.NaN;
-  let monoAt = 0;
-  return () => {
-    const t = scheduler.now();
-    // Read about seven times a request: two clock reads, not three, when the scheduler's time
-    // is within a second of ours (real time, the wall clock not stepped); otherwise it is told
-    // from virtual time by the wall clock, as on the first read.
-    if (!Number.isNaN(wallAt)) {
-      const mono = wallAt + (performance.now() - monoAt);
-      if (Math.abs(t - mono) <= 1000) return mono;
-    }
-    if (!inRealTime(scheduler, t)) return t;
-    if (Number.isNaN(wallAt)) {
-      wallAt = t;
-      monoAt = performance.now();
-    }
-    return wallAt + (performance.now() - monoAt);
-  };
+  return scheduler === asyncScheduler ? realClock : () => scheduler.now();
+}
+
+// The default scheduler's clock, one for every limiter and pool of the process: they read the
+// same time (limiters of one credential share their buckets), and a request at each of 10,000
+// tenants reads one clock that stays in the CPU's caches, not a clock of its own per tenant.
+let wallAt = Number.NaN;
+let monoAt = 0;
+function realClock(): number {
+  const t = asyncScheduler.now();
+  // Read about seven times a request: two clock reads, not three, when the scheduler's time
+  // is within a second of ours (real time, the wall clock not stepped); otherwise it is told
+  // from virtual time by the wall clock, as on the first read.
+  if (!Number.isNaN(wallAt)) {
+    const mono = wallAt + (performance.now() - monoAt);
+    if (Math.abs(t - mono) <= 1000) return mono;
+  }
+  if (!inRealTime(asyncScheduler, t)) return t;
+  if (Number.isNaN(wallAt)) {
+    wallAt = t;
+    monoAt = performance.now();
+  }
+  return wallAt + (performance.now() - monoAt);
 }
 
 /**
