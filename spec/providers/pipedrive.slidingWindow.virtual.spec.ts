@@ -121,4 +121,24 @@ describe('providers.pipedrive against a sliding 2-second window (virtual time)',
     // left: a round trip per freed slot at worst. A client stuck waiting would miss this bound.
     expect(out.last()).toBeLessThanOrEqual(leastTime(c.at) * 1.4 + 500);
   });
+
+  // Known gap (docs/architecture.md, "Local refill"): within a window the bucket keeps the first
+  // reset it read, which on a sliding window is the departure of the oldest request then. With
+  // up to 400 ms each way, a later reading may already have counted the slot it frees, and the
+  // probe at that reset meets a 429. These seeds show it; `it.failing` turns red once it is fixed.
+  const jittered = [20, 24].map((seed): [string, Case] => {
+    const rnd = random(seed * 7919);
+    // The arrivals of the cases above for this seed (the same draws, in the same order).
+    for (let i = 0; i < 95; i += 1) rnd();
+    const at = Array.from({ length: 120 }, () => Math.floor(rnd() * 6000));
+    return [
+      `arrivals at random over 6 s, latency up to 400 ms each way, seed ${seed}`,
+      { at, latency: [5, 400], seed },
+    ];
+  });
+  it.failing.each(jittered)('%s: no 429', (_name, c) => {
+    const out = run(c);
+    expect(out.done).toHaveLength(c.at.length);
+    expect(out.limited()).toBe(0);
+  });
 });
