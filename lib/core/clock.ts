@@ -19,31 +19,49 @@ export function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boo
  * reads virtual time, far from the wall clock) and with any other scheduler, the scheduler's
  * own `now()` is used as it is. Absolute server times (resets, HTTP-dates) are converted to
  * this clock by the skew estimator (from `Date` headers), which absorbs any drift from the wall.
+ *
+ * Limiters and pools made on the default scheduler share one such clock while it agrees with the
+ * wall clock to within a second: at 10,000 tenants a request then reads a clock that stays in
+ * the CPU's caches, not one of its tenant's own. One made after the wall clock stepped away from
+ * it (or the monotonic clock stood still, as during a laptop's sleep) gets a new clock, read from
+ * the wall clock then, which the ones made after it share; those made before keep theirs, so a
+ * pause or window in force is not moved by the step.
  */
 export function limiterClock(scheduler: SchedulerLike): () => number {
-  return scheduler === asyncScheduler ? realClock : () => scheduler.now();
+  if (scheduler !== asyncScheduler) return () => scheduler.now();
+  if (shared === undefined || !wallAgrees(shared)) shared = anchoredClock();
+  return shared;
 }
 
-// The default scheduler's clock, one for every limiter and pool of the process: they read the
-// same time (limiters of one credential share their buckets), and a request at each of 10,000
-// tenants reads one clock that stays in the CPU's caches, not a clock of its own per tenant.
-let wallAt = Number.NaN;
-let monoAt = 0;
-function realClock(): number {
+/** The clock limiters made now on the default scheduler share (see {@link limiterClock}). */
+let shared: (() => number) | undefined;
+
+/** Does `clock` read the wall clock to within a second? (Always, in virtual time.) */
+function wallAgrees(clock: () => number): boolean {
   const t = asyncScheduler.now();
-  // Read about seven times a request: two clock reads, not three, when the scheduler's time
-  // is within a second of ours (real time, the wall clock not stepped); otherwise it is told
-  // from virtual time by the wall clock, as on the first read.
-  if (!Number.isNaN(wallAt)) {
-    const mono = wallAt + (performance.now() - monoAt);
-    if (Math.abs(t - mono) <= 1000) return mono;
-  }
-  if (!inRealTime(asyncScheduler, t)) return t;
-  if (Number.isNaN(wallAt)) {
-    wallAt = t;
-    monoAt = performance.now();
-  }
-  return wallAt + (performance.now() - monoAt);
+  return !inRealTime(asyncScheduler, t) || Math.abs(clock() - t) <= 1000;
+}
+
+/** A clock on the default scheduler, anchored to the wall clock at its first real-time read. */
+function anchoredClock(): () => number {
+  let wallAt = Number.NaN;
+  let monoAt = 0;
+  return () => {
+    const t = asyncScheduler.now();
+    // Read about seven times a request: two clock reads, not three, when the scheduler's time
+    // is within a second of ours (real time, the wall clock not stepped); otherwise it is told
+    // from virtual time by the wall clock, as on the first read.
+    if (!Number.isNaN(wallAt)) {
+      const mono = wallAt + (performance.now() - monoAt);
+      if (Math.abs(t - mono) <= 1000) return mono;
+    }
+    if (!inRealTime(asyncScheduler, t)) return t;
+    if (Number.isNaN(wallAt)) {
+      wallAt = t;
+      monoAt = performance.now();
+    }
+    return wallAt + (performance.now() - monoAt);
+  };
 }
 
 /**

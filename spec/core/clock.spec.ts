@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SkewEstimator } from '../../lib/core/clock.js';
-import { createLimiter, providers, responseLike, type Limiter } from '../../lib/index.js';
+import { createLimiter, providers, responseLike, type Limiter, type Permit } from '../../lib/index.js';
 
 const date = (ms: number) => new Date(ms).toUTCString();
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -153,6 +153,36 @@ describe('the limiter clock, when the wall clock is stepped', () => {
     jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
     // Before: the request went at once, the pause's end being an hour in the past.
     expect(await admittedWithin(limiter, 500)).toBeUndefined();
+  });
+
+  it('a limiter made after the wall clock stepped forward reads the wall clock, not the step', () => {
+    const early = createLimiter({ provider: providers.generic(), key: 'made-before-the-step' });
+    const before = early.now();
+    const realNow = Date.now.bind(Date);
+    // The wall clock steps an hour forward (NTP, or a laptop's sleep, during which the monotonic
+    // clock stands still).
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    // The limiter made before keeps its clock: a pause or window in force is not moved by the step.
+    expect(early.now() - before).toBeLessThan(1000);
+    const later = createLimiter({ provider: providers.generic(), key: 'made-after-the-step' });
+    expect(Math.abs(later.now() - Date.now())).toBeLessThan(1000);
+    // A reset told as a Unix time a minute away, with no `Date` header (a browser hides it from
+    // cross-origin scripts), is a minute's wait. Before, a limiter made after the step read it on
+    // the first limiter's clock, an hour behind the wall: an hour and a minute's wait.
+    let permit: Permit | undefined;
+    later.acquire({}, { granted: (p) => (permit = p), rejected: () => undefined });
+    const resetS = Math.floor(Date.now() / 1000) + 60;
+    permit?.observe(
+      responseLike(200, {
+        'x-ratelimit-limit': '10',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(resetS),
+      }),
+    );
+    permit?.release();
+    const wait = (later.snapshot.buckets[0]?.resetAt ?? Number.NaN) - later.now();
+    expect(wait).toBeGreaterThan(50_000);
+    expect(wait).toBeLessThan(70_000);
   });
 });
 
