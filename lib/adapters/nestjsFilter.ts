@@ -33,7 +33,11 @@ export interface RateLimitExceptionFilterOptions {
   readonly status?: 429 | 503;
   /** Where one line per refusal goes (never a credential). `false` for none. @default Nest's `Logger` */
   readonly logger?: Pick<Logger, 'warn'> | false;
-  /** The clock of `resumeAt` (the limiter's; virtual under `TestScheduler`). @default Date.now */
+  /**
+   * The clock of `resumeAt` (the limiter's; virtual under `TestScheduler`). @default none: the
+   * wait the error carries (`resumeInMs`, `untilInMs`), measured on the limiter's clock when it
+   * was made, which no step of the wall clock moves
+   */
   readonly now?: () => number;
 }
 
@@ -137,14 +141,19 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
   bodyOf(exception: unknown): RateLimitExceptionBody | undefined {
     const statusCode = this.settings.status ?? 503;
     const error = statusCode === 429 ? 'Too Many Requests' : 'Service Unavailable';
-    const now = (this.settings.now ?? Date.now)();
-    const seconds = (at: number | null | undefined) =>
-      at === null || at === undefined || !Number.isFinite(at)
-        ? undefined
-        : Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((at - now) / 1000)));
+    const now = this.settings.now?.();
+    // Seconds until `at` on the limiter's clock: by the clock given, else the wait the error
+    // carries (an error of an older copy of the package carries none: then the wall clock).
+    const seconds = (at: number | null | undefined, inMs: number | null | undefined) => {
+      if (at === null || at === undefined || !Number.isFinite(at)) return undefined;
+      const ms = now !== undefined ? at - now : typeof inMs === 'number' ? inMs : at - Date.now();
+      return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(ms / 1000)));
+    };
     if (isQuotaExhaustedError(exception) || isBlockedError(exception)) {
       const quota = isQuotaExhaustedError(exception);
-      const retryAfter = quota ? seconds(exception.resumeAt) : seconds(exception.until);
+      const retryAfter = quota
+        ? seconds(exception.resumeAt, exception.resumeInMs)
+        : seconds(exception.until, exception.untilInMs);
       return {
         statusCode,
         error,
@@ -183,12 +192,18 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
     // An axios error (HttpService's) with the upstream's own 429, read as the limiter reads it.
     const upstream = toResponseLike(exception);
     if (upstream?.status === 429) {
-      const parsed = parseRetryAfter(upstream.header('retry-after'), now);
+      // The upstream's headers tell wall-clock times: read on the clock given, else the wall's.
+      const wall = now ?? Date.now();
+      const parsed = parseRetryAfter(upstream.header('retry-after'), wall);
       // No Retry-After (Pipedrive, Procore): the window's reset, in any unit the headers use.
-      const reset = parseReset(upstream.header('x-ratelimit-reset') ?? upstream.header('ratelimit-reset'), 'auto', now);
+      const reset = parseReset(
+        upstream.header('x-ratelimit-reset') ?? upstream.header('ratelimit-reset'),
+        'auto',
+        wall,
+      );
       const at = (r: { at: number } | { inMs: number } | { delayMs: number } | undefined) =>
-        r === undefined ? undefined : 'at' in r ? r.at : now + ('inMs' in r ? r.inMs : r.delayMs);
-      const retryAfter = seconds(at(parsed) ?? at(reset));
+        r === undefined ? undefined : 'at' in r ? r.at : wall + ('inMs' in r ? r.inMs : r.delayMs);
+      const retryAfter = seconds(at(parsed) ?? at(reset), undefined);
       return {
         statusCode,
         error,

@@ -419,7 +419,10 @@ export class Engine {
     if (this.out.listened) this.out.emit({ type: 'quota-exhausted', request: this.summaryOf(w), bucket, resumeAt });
     // The wait it would have had in all, from when it was queued: what `maxWaitMs` bounds.
     const waitMs = resumeAt - Math.min(now, this.epoch + w.queuedAt);
-    this.reject(w, new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs, maxWaitMs: this.maxWaitMs }));
+    this.reject(
+      w,
+      new QuotaExhaustedError({ ...this.ctx(), bucket, resumeAt, waitMs, maxWaitMs: this.maxWaitMs, now }),
+    );
   }
 
   rejectCost(w: Waiter, bucket: Bucket, cost: number): void {
@@ -433,7 +436,7 @@ export class Engine {
   blockedError(cause?: unknown): BlockedError {
     const b = this.pauses.blocked ?? { status: 403, until: null };
     return new BlockedError(
-      { ...this.ctx(), status: b.status, until: b.until },
+      { ...this.ctx(), status: b.status, until: b.until, now: this.now() },
       cause === undefined ? undefined : { cause },
     );
   }

@@ -181,6 +181,11 @@ function withoutQueries(text: string): string {
   );
 }
 
+/** Ms from `now` (the limiter's clock; the wall clock when not told) until `at`, at least 0; `undefined` for no time. */
+function msUntil(at: number, now = Date.now()): number | undefined {
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
 /**
  * A request would have to wait past `maxWaitMs` (an exhausted hourly or daily budget, a long
  * pause after a 429), so it fails now instead of sleeping for hours. Nothing was sent.
@@ -201,6 +206,13 @@ export class QuotaExhaustedError extends RateLimitError {
    * tell (the wait depended on a response that did not come, or on `maxConcurrent`).
    */
   readonly resumeAt: number;
+  /**
+   * Ms from when this error was made until `resumeAt`, measured on the limiter's clock, which no
+   * step of the wall clock moves: the wait, for code that handles the error at once and has no
+   * limiter to ask (`resumeAt - Date.now()` is off by any step of the wall clock since the
+   * limiter was made). `Infinity` when nobody can tell.
+   */
+  readonly resumeInMs: number;
 
   /** Made by the limiter; the fields above are its arguments. */
   constructor(
@@ -211,6 +223,8 @@ export class QuotaExhaustedError extends RateLimitError {
       maxWaitMs: number;
       /** Set when the bucket had room, all of it kept for requests of higher priority. */
       reserve?: number;
+      /** The limiter's clock when it was made (epoch ms). @default Date.now() */
+      now?: number;
     },
     options?: { cause?: unknown },
   ) {
@@ -229,6 +243,7 @@ export class QuotaExhaustedError extends RateLimitError {
     );
     this.bucket = context.bucket;
     this.resumeAt = context.resumeAt;
+    this.resumeInMs = msUntil(context.resumeAt, context.now) ?? Infinity;
   }
 }
 
@@ -242,9 +257,22 @@ export class BlockedError extends RateLimitError {
   readonly status: number;
   /** Epoch ms (limiter clock) when the limiter will try again, or `null` for never by itself. */
   readonly until: number | null;
+  /**
+   * Ms from when this error was made until `until`, measured on the limiter's clock (as
+   * {@link QuotaExhaustedError.resumeInMs}); `null` with `until`.
+   */
+  readonly untilInMs: number | null;
 
   /** Made by the limiter; the fields above are its arguments. */
-  constructor(context: ErrorContext & { status: number; until: number | null }, options?: { cause?: unknown }) {
+  constructor(
+    context: ErrorContext & {
+      status: number;
+      until: number | null;
+      /** The limiter's clock when it was made (epoch ms). @default Date.now() */
+      now?: number;
+    },
+    options?: { cause?: unknown },
+  ) {
     super(
       `${context.provider}: the provider blocked this credential (HTTP ${context.status}); ` +
         `no request is sent until ${context.until === null ? 'limiter.unblock() is called' : isoOrNever(context.until)}`,
@@ -253,6 +281,7 @@ export class BlockedError extends RateLimitError {
     );
     this.status = context.status;
     this.until = context.until;
+    this.untilInMs = context.until === null ? null : (msUntil(context.until, context.now) ?? Infinity);
   }
 }
 

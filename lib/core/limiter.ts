@@ -278,7 +278,7 @@ export class Limiter {
     }
     if (waitMs > this.maxWaitMs) {
       throw new QuotaExhaustedError(
-        { ...this.engine.ctx(), bucket: 'pause', resumeAt: now + waitMs, waitMs, maxWaitMs: this.maxWaitMs },
+        { ...this.engine.ctx(), bucket: 'pause', resumeAt: now + waitMs, waitMs, maxWaitMs: this.maxWaitMs, now },
         { cause },
       );
     }
@@ -378,6 +378,7 @@ export class Limiter {
         resumeAt,
         waitMs: resumeAt - now,
         maxWaitMs: this.maxWaitMs,
+        now,
         ...(kept ? { reserve } : {}),
       });
     }
@@ -409,7 +410,7 @@ export class Limiter {
     const at = this.resumeAtFrom(info, now);
     const resumeAt = pausedUntil > now ? pausedUntil : at > now ? at : Infinity;
     const bucket = pausedUntil > now ? 'pause' : 'queue';
-    return new QuotaExhaustedError({ ...this.engine.ctx(), bucket, resumeAt, waitMs, maxWaitMs });
+    return new QuotaExhaustedError({ ...this.engine.ctx(), bucket, resumeAt, waitMs, maxWaitMs, now });
   }
 
   /** Is the credential blocked now? */

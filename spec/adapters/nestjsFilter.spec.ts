@@ -3,14 +3,19 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { APP_FILTER, HttpAdapterHost, NestFactory } from '@nestjs/core';
+import { asyncScheduler, catchError, lastValueFrom, of, type SchedulerLike } from 'rxjs';
 import {
   BlockedError,
+  createLimiter,
   CostExceedsLimitError,
   LimiterClosedError,
   LimiterPoolFullError,
   QueueFullError,
   QuotaExhaustedError,
   RetryLimitError,
+  providers,
+  rateLimit,
+  responseLike,
 } from '../../lib/index.js';
 import { RateLimitExceptionFilter } from '../../lib/adapters/nestjs.js';
 
@@ -57,6 +62,29 @@ describe('RateLimitExceptionFilter: the status each library error gets', () => {
     expect(bodyOf()?.retryAfter).toBe(retryAfter);
     if (status[0] !== undefined) expect(bodyOf()).toMatchObject({ provider: 'procore', reason: error.name });
     expect(JSON.stringify(bodyOf() ?? {})).not.toContain(at.key);
+  });
+});
+
+describe('RateLimitExceptionFilter with no clock given', () => {
+  it("tells Retry-After from the limiter's clock, which a step of the wall clock does not move", async () => {
+    // The limiter's clock stands at NOW, years from `Date.now()`, as a monotonic clock stands
+    // apart from a wall clock stepped since the limiter was made.
+    const standing: SchedulerLike = { now: () => NOW, schedule: asyncScheduler.schedule.bind(asyncScheduler) };
+    const limiter = createLimiter({ provider: providers.generic(), key: 'k', maxWaitMs: 500, scheduler: standing });
+    const spent = { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '20' };
+    await lastValueFrom(of(responseLike(200, spent)).pipe(rateLimit(limiter)));
+    const refusal = await lastValueFrom(
+      of(responseLike(200, {})).pipe(
+        rateLimit(limiter),
+        catchError((e: unknown) => of(e)),
+      ),
+    );
+    expect(refusal).toBeInstanceOf(QuotaExhaustedError);
+    // The 20 s reset and the limiter's guard after it (before: `resumeAt` against `Date.now()`, 1 s).
+    const retryAfter = new RateLimitExceptionFilter(undefined, { logger: false }).bodyOf(refusal)?.retryAfter;
+    expect(retryAfter).toBeGreaterThanOrEqual(20);
+    expect(retryAfter).toBeLessThanOrEqual(21);
+    await limiter.close();
   });
 });
 

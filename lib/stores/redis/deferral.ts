@@ -31,8 +31,8 @@ export interface DeferOptions {
    * The limiter's clock (epoch ms), when there is no `limiter` to ask (a clock of your own that
    * the limiter's `scheduler` also reads). Only BullMQ's delayed-set timestamp is taken from the
    * wall clock (`Date.now()` plus the wait).
-   * @default `() => limiter.now()` with `limiter`, else `Date.now` (right only while the wall
-   *   clock is not stepped)
+   * @default `() => limiter.now()` with `limiter`; else none: the wait the error carries
+   *   (`resumeInMs`, `untilInMs`), measured on the limiter's clock when it was made
    */
   readonly now?: () => number;
 }
@@ -169,14 +169,18 @@ export async function deferJobWhenLimited<T>(
  * them: only `unblock()` ends it).
  */
 function waitOf(error: unknown, options: DeferOptions): number | undefined {
-  const until = isQuotaExhaustedError(error)
-    ? error.resumeAt
+  const [until, inMs] = isQuotaExhaustedError(error)
+    ? [error.resumeAt, error.resumeInMs]
     : isBlockedError(error) && error.until !== null
-      ? error.until
-      : undefined;
+      ? [error.until, error.untilInMs]
+      : [undefined, undefined];
   if (until === undefined) return undefined;
   if (!Number.isFinite(until)) return options.unknownWaitMs ?? 1000;
   const limiter = options.limiter;
-  const now = options.now ?? (limiter ? () => limiter.now() : Date.now);
-  return Math.max(1, Math.ceil(until - now()));
+  const now = options.now ?? (limiter ? () => limiter.now() : undefined);
+  // With no clock to ask, the wait the error carries: measured on the limiter's clock when it
+  // was made (a moment ago), which no step of the wall clock moves. An error of an older copy
+  // of the package carries none: then the wall clock.
+  const wait = now ? until - now() : typeof inMs === 'number' ? inMs : until - Date.now();
+  return Math.max(1, Math.ceil(wait));
 }

@@ -149,6 +149,38 @@ describe.each([
     expect(limits).toEqual([Math.ceil(waits[0] ?? NaN)]);
     expect(await queue.getFailedCount()).toBe(0);
   }, 30_000);
+
+  it('deferWhenLimited with no limiter to ask stops the worker for the wait the refusal carries', async () => {
+    const clockAt = Date.now() - step;
+    const limiter = await spentLimiter(standingClock(clockAt));
+    const limits: number[] = [];
+    const waits: number[] = [];
+    const { queue, worker } = queueAndWorker('no-limiter', () =>
+      deferWhenLimited(
+        { rateLimit: (ms: number): Promise<void> => (limits.push(ms), worker.rateLimit(ms)) },
+        () => Worker.RateLimitError(),
+        () =>
+          lastValueFrom(
+            of(responseLike(200, {})).pipe(
+              rateLimit(limiter, { url: '/a' }),
+              catchError((e: unknown) => {
+                if (isQuotaExhaustedError(e)) waits.push(e.resumeAt - clockAt);
+                throw e;
+              }),
+            ),
+          ),
+      ),
+    );
+    await queue.add('webhook', { id: 1 });
+    await until(() => limits.length > 0, 20_000);
+
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThan(19_000);
+    // `resumeInMs`, measured on the limiter's clock when it refused (before: `resumeAt` against
+    // `Date.now()`, 1 ms after the step ahead and an hour more after the step back).
+    expect(limits).toEqual([Math.ceil(waits[0] ?? NaN)]);
+    expect(await queue.getFailedCount()).toBe(0);
+  }, 30_000);
 });
 
 /** A provider that blocks the credential on 403 (as Pipedrive's Cloudflare page). */
