@@ -20,12 +20,14 @@ export function inRealTime(scheduler: SchedulerLike, now = scheduler.now()): boo
  * own `now()` is used as it is. Absolute server times (resets, HTTP-dates) are converted to
  * this clock by the skew estimator (from `Date` headers), which absorbs any drift from the wall.
  *
- * Limiters and pools made on the default scheduler share one such clock while it agrees with the
- * wall clock to within a second: at 10,000 tenants a request then reads a clock that stays in
- * the CPU's caches, not one of its tenant's own. One made after the wall clock stepped away from
- * it (or the monotonic clock stood still, as during a laptop's sleep) gets a new clock, read from
- * the wall clock then, which the ones made after it share; those made before keep theirs, so a
- * pause or window in force is not moved by the step.
+ * Limiters and pools made on the default scheduler share one such clock while it reads the wall
+ * clock to within `SHARED_CLOCK_TOLERANCE_MS`: at 10,000 tenants a request then reads a
+ * clock that stays in the CPU's caches, not one of its tenant's own. One made when the wall clock
+ * is further from it (stepped by NTP, or after a laptop's sleep, during which the monotonic clock
+ * stands still, or drifted apart) gets a new clock, read from the wall clock then, which the ones
+ * made after it share; those made before keep theirs, so a pause or window in force is not moved
+ * by the step. (A limiter for a credential that already has one in the process, memory store,
+ * runs on that credential's clock, whenever it is made: engine.ts.)
  */
 export function limiterClock(scheduler: SchedulerLike): () => number {
   if (scheduler !== asyncScheduler) return () => scheduler.now();
@@ -36,10 +38,17 @@ export function limiterClock(scheduler: SchedulerLike): () => number {
 /** The clock limiters made now on the default scheduler share (see {@link limiterClock}). */
 let shared: (() => number) | undefined;
 
-/** Does `clock` read the wall clock to within a second? (Always, in virtual time.) */
+/**
+ * How far from the wall clock the shared clock may read for a limiter made now to take it: a
+ * limiter made alone would read the wall clock exactly then, and a Unix-time reset told with no
+ * `Date` header is read on this clock as it is (no more early than the reset guard, 50 ms).
+ */
+const SHARED_CLOCK_TOLERANCE_MS = 25;
+
+/** Does `clock` read the wall clock to within the tolerance? (Always, in virtual time.) */
 function wallAgrees(clock: () => number): boolean {
   const t = asyncScheduler.now();
-  return !inRealTime(asyncScheduler, t) || Math.abs(clock() - t) <= 1000;
+  return !inRealTime(asyncScheduler, t) || Math.abs(clock() - t) <= SHARED_CLOCK_TOLERANCE_MS;
 }
 
 /** A clock on the default scheduler, anchored to the wall clock at its first real-time read. */

@@ -52,9 +52,10 @@ export class LeaseList implements TimerHost {
   }
 
   /**
-   * Puts `p` last on the list. Leases of one length end in the order they were given;
-   * limiters' clocks on one scheduler agree to within a millisecond or two, so a lease out of
-   * order ends at most that late.
+   * Puts `p` last on the list. Leases of one length end in the order they were given, each
+   * checked on its own limiter's clock. Limiters' clocks on one scheduler agree to within a few
+   * milliseconds, unless the wall clock was stepped between their making (clock.ts): then the
+   * timer, set for a lease on one clock and read on another's, may fire early (a wake-up more).
    */
   add(p: Leased): void {
     p.leaseList = this;

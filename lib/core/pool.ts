@@ -234,7 +234,10 @@ export class LimiterPool {
     return hold.limiter;
   }
 
-  /** The pool's clock, epoch ms: its limiters' (virtual under a `TestScheduler`). */
+  /**
+   * The pool's clock, epoch ms (virtual under a `TestScheduler`): its limiters', unless the wall
+   * clock was stepped between the pool's making and a limiter's (clock.ts); `heldUntil` converts.
+   */
   now(): number {
     return this.clock();
   }
