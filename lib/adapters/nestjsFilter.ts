@@ -17,6 +17,7 @@ import {
   isQuotaExhaustedError,
   isRateLimitError,
   isRetryLimitError,
+  refusalWaitMs,
 } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
 import { parseReset } from '../headers/reset.js';
@@ -141,19 +142,15 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
   bodyOf(exception: unknown): RateLimitExceptionBody | undefined {
     const statusCode = this.settings.status ?? 503;
     const error = statusCode === 429 ? 'Too Many Requests' : 'Service Unavailable';
-    const now = this.settings.now?.();
-    // Seconds until `at` on the limiter's clock: by the clock given, else the wait the error
-    // carries (an error of an older copy of the package carries none: then the wall clock).
-    const seconds = (at: number | null | undefined, inMs: number | null | undefined) => {
-      if (at === null || at === undefined || !Number.isFinite(at)) return undefined;
-      const ms = now !== undefined ? at - now : typeof inMs === 'number' ? inMs : at - Date.now();
-      return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(ms / 1000)));
-    };
+    const now = this.settings.now;
+    const seconds = (ms: number | undefined) =>
+      ms === undefined || !Number.isFinite(ms)
+        ? undefined
+        : Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(ms / 1000)));
     if (isQuotaExhaustedError(exception) || isBlockedError(exception)) {
       const quota = isQuotaExhaustedError(exception);
-      const retryAfter = quota
-        ? seconds(exception.resumeAt, exception.resumeInMs)
-        : seconds(exception.until, exception.untilInMs);
+      // On the limiter's clock: the clock given, else the wait the error carries.
+      const retryAfter = seconds(refusalWaitMs(exception, now));
       return {
         statusCode,
         error,
@@ -193,7 +190,7 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
     const upstream = toResponseLike(exception);
     if (upstream?.status === 429) {
       // The upstream's headers tell wall-clock times: read on the clock given, else the wall's.
-      const wall = now ?? Date.now();
+      const wall = (now ?? Date.now)();
       const parsed = parseRetryAfter(upstream.header('retry-after'), wall);
       // No Retry-After (Pipedrive, Procore): the window's reset, in any unit the headers use.
       const reset = parseReset(
@@ -203,7 +200,8 @@ export class RateLimitExceptionFilter extends BaseExceptionFilter {
       );
       const at = (r: { at: number } | { inMs: number } | { delayMs: number } | undefined) =>
         r === undefined ? undefined : 'at' in r ? r.at : wall + ('inMs' in r ? r.inMs : r.delayMs);
-      const retryAfter = seconds(at(parsed) ?? at(reset), undefined);
+      const until = at(parsed) ?? at(reset);
+      const retryAfter = seconds(until === undefined ? undefined : until - wall);
       return {
         statusCode,
         error,

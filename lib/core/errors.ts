@@ -416,6 +416,23 @@ export const isCostExceedsLimitError = (e: unknown): e is CostExceedsLimitError 
 /** Is `e` a {@link LimiterClosedError}? */
 export const isLimiterClosedError = (e: unknown): e is LimiterClosedError =>
   isRateLimitError(e) && e.name === 'LimiterClosedError';
+/**
+ * @internal Ms until a refusal's `resumeAt` (a `QuotaExhaustedError`) or `until` (a
+ * `BlockedError` with an end) on the limiter's clock: read on `now` when given, else the wait the
+ * error carries (`resumeInMs`, `untilInMs`; an error of an older copy of the package carries none:
+ * then against the wall clock). `Infinity` when nobody can tell; `undefined` for any other error.
+ */
+export function refusalWaitMs(error: unknown, now?: () => number): number | undefined {
+  const [at, inMs] = isQuotaExhaustedError(error)
+    ? [error.resumeAt, error.resumeInMs]
+    : isBlockedError(error) && error.until !== null
+      ? [error.until, error.untilInMs]
+      : [undefined, undefined];
+  if (at === undefined) return undefined;
+  if (!Number.isFinite(at)) return Infinity;
+  return now ? at - now() : typeof inMs === 'number' ? inMs : at - Date.now();
+}
+
 /** Is `e` a {@link LimiterPoolFullError}? */
 export function isLimiterPoolFullError(e: unknown): e is LimiterPoolFullError {
   return isRateLimitError(e) && e.name === 'LimiterPoolFullError';

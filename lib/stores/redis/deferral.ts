@@ -3,7 +3,7 @@
  * taking jobs until the budget returns, so waiting jobs stay in Redis, not in memory.
  * Nothing here imports BullMQ: pass your worker and its `Worker.RateLimitError`.
  */
-import { isBlockedError, isQuotaExhaustedError } from '../../core/errors.js';
+import { refusalWaitMs } from '../../core/errors.js';
 
 /** The part of a BullMQ `Worker` that deferral uses (`worker.rateLimit(ms)`, or `queue.rateLimit(ms)`). */
 export interface RateLimitable {
@@ -169,18 +169,9 @@ export async function deferJobWhenLimited<T>(
  * them: only `unblock()` ends it).
  */
 function waitOf(error: unknown, options: DeferOptions): number | undefined {
-  const [until, inMs] = isQuotaExhaustedError(error)
-    ? [error.resumeAt, error.resumeInMs]
-    : isBlockedError(error) && error.until !== null
-      ? [error.until, error.untilInMs]
-      : [undefined, undefined];
-  if (until === undefined) return undefined;
-  if (!Number.isFinite(until)) return options.unknownWaitMs ?? 1000;
   const limiter = options.limiter;
-  const now = options.now ?? (limiter ? () => limiter.now() : undefined);
-  // With no clock to ask, the wait the error carries: measured on the limiter's clock when it
-  // was made (a moment ago), which no step of the wall clock moves. An error of an older copy
-  // of the package carries none: then the wall clock.
-  const wait = now ? until - now() : typeof inMs === 'number' ? inMs : until - Date.now();
+  const wait = refusalWaitMs(error, options.now ?? (limiter ? () => limiter.now() : undefined));
+  if (wait === undefined) return undefined;
+  if (!Number.isFinite(wait)) return options.unknownWaitMs ?? 1000;
   return Math.max(1, Math.ceil(wait));
 }

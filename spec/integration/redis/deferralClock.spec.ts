@@ -114,48 +114,17 @@ describe.each([
     expect(await queue.getFailedCount()).toBe(0);
   }, 30_000);
 
-  it('deferWhenLimited stops the worker for the wait on the limiter clock', async () => {
+  /**
+   * One job through `deferWhenLimited` on a limiter whose bucket is spent, its clock standing
+   * `step` ms from the wall clock: the waits the worker was stopped for, and the refusal's wait
+   * on the limiter's clock. `withLimiter`: the helper is given the limiter to ask.
+   */
+  async function deferredOnce(what: string, withLimiter: boolean) {
     const clockAt = Date.now() - step;
     const limiter = await spentLimiter(standingClock(clockAt));
     const limits: number[] = [];
     const waits: number[] = [];
-    const { queue, worker } = queueAndWorker('worker', () =>
-      deferWhenLimited(
-        {
-          rateLimit: (ms: number): Promise<void> => {
-            limits.push(ms);
-            return worker.rateLimit(ms);
-          },
-        },
-        () => Worker.RateLimitError(),
-        () =>
-          lastValueFrom(
-            of(responseLike(200, {})).pipe(
-              rateLimit(limiter, { url: '/a' }),
-              catchError((e: unknown) => {
-                if (isQuotaExhaustedError(e)) waits.push(e.resumeAt - clockAt);
-                throw e;
-              }),
-            ),
-          ),
-        { limiter },
-      ),
-    );
-    await queue.add('webhook', { id: 1 });
-    await until(() => limits.length > 0, 20_000);
-
-    expect(waits).toHaveLength(1);
-    // The limiter's clock stands still: the wait is exact.
-    expect(limits).toEqual([Math.ceil(waits[0] ?? NaN)]);
-    expect(await queue.getFailedCount()).toBe(0);
-  }, 30_000);
-
-  it('deferWhenLimited with no limiter to ask stops the worker for the wait the refusal carries', async () => {
-    const clockAt = Date.now() - step;
-    const limiter = await spentLimiter(standingClock(clockAt));
-    const limits: number[] = [];
-    const waits: number[] = [];
-    const { queue, worker } = queueAndWorker('no-limiter', () =>
+    const { queue, worker } = queueAndWorker(what, () =>
       deferWhenLimited(
         { rateLimit: (ms: number): Promise<void> => (limits.push(ms), worker.rateLimit(ms)) },
         () => Worker.RateLimitError(),
@@ -169,17 +138,30 @@ describe.each([
               }),
             ),
           ),
+        withLimiter ? { limiter } : {},
       ),
     );
     await queue.add('webhook', { id: 1 });
     await until(() => limits.length > 0, 20_000);
+    return { limits, waits, failed: await queue.getFailedCount() };
+  }
 
+  it('deferWhenLimited stops the worker for the wait on the limiter clock', async () => {
+    const { limits, waits, failed } = await deferredOnce('worker', true);
+    expect(waits).toHaveLength(1);
+    // The limiter's clock stands still: the wait is exact.
+    expect(limits).toEqual([Math.ceil(waits[0] ?? NaN)]);
+    expect(failed).toBe(0);
+  }, 30_000);
+
+  it('deferWhenLimited with no limiter to ask stops the worker for the wait the refusal carries', async () => {
+    const { limits, waits, failed } = await deferredOnce('no-limiter', false);
     expect(waits).toHaveLength(1);
     expect(waits[0]).toBeGreaterThan(19_000);
     // `resumeInMs`, measured on the limiter's clock when it refused (before: `resumeAt` against
     // `Date.now()`, 1 ms after the step ahead and an hour more after the step back).
     expect(limits).toEqual([Math.ceil(waits[0] ?? NaN)]);
-    expect(await queue.getFailedCount()).toBe(0);
+    expect(failed).toBe(0);
   }, 30_000);
 });
 
