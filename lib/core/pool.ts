@@ -128,6 +128,12 @@ export class LimiterPool {
   private readonly state = new BehaviorSubject<LimiterPoolSnapshot>(undefined as unknown as LimiterPoolSnapshot);
   /** Latest snapshot per live limiter, while `state$` is observed. */
   private readonly latest = new Map<Limiter, LimiterSnapshot>();
+  /**
+   * The pool's clock less a limiter's, for the few limiters whose clock is not the pool's (the
+   * wall clock was stepped between the two clocks' making: clock.ts). Both clocks count the same
+   * monotonic time, so it holds for the limiter's life. Absent: the same clock.
+   */
+  private readonly offsets = new Map<Limiter, number>();
   private watching = false;
   /** Subscribers of `state$`. */
   private watchers = 0;
@@ -214,6 +220,10 @@ export class LimiterPool {
       throw error;
     }
     if (victim) this.unlist(victim[0], victim[1]);
+    // Two reads of one clock differ by a fraction of a millisecond; two clocks by more than
+    // clock.ts's tolerance (25 ms).
+    const offset = this.clock() - hold.limiter.now();
+    if (Math.abs(offset) >= 1) this.offsets.set(hold.limiter, offset);
     const seq = ++this.uses;
     const entry: Entry = {
       hold,
@@ -256,7 +266,7 @@ export class LimiterPool {
   /** Each live limiter's current state, computed now. */
   snapshot(): LimiterPoolSnapshot {
     const limiters: LimiterSnapshot[] = [];
-    for (const e of this.entries.values()) limiters.push(e.hold.limiter.snapshot);
+    for (const e of this.entries.values()) limiters.push(this.onPoolClock(e.hold.limiter, e.hold.limiter.snapshot));
     return this.snapshotOf(limiters);
   }
 
@@ -279,6 +289,7 @@ export class LimiterPool {
     for (const h of [...this.held.values()]) this.release(h);
     for (const e of all) e.watch?.unsubscribe();
     this.latest.clear();
+    this.offsets.clear();
     this.state.complete();
     await Promise.all(all.map((e) => e.hold.release()));
   }
@@ -423,18 +434,15 @@ export class LimiterPool {
   }
 
   /**
-   * Until when the limiter of snapshot `s` holds something ({@link evictable} from then on):
-   * `-Infinity` if nothing, `Infinity` while requests are queued or in flight (or a block has
-   * no end), else the end of the last pause, block or spent bucket in force.
-   */
-  /**
-   * Until when (the pool's clock) `limiter`, in state `s`, holds something its eviction would
-   * forget. Its snapshot's instants are on its own clock, which a step of the wall clock between
-   * the two clocks' first reads sets apart from the pool's: they are read as a wait from its now.
+   * Until when, on the pool's clock, `limiter` in state `s` (on its own clock) holds something
+   * its eviction would forget ({@link evictable} from then on): `-Infinity` if nothing,
+   * `Infinity` while requests are queued or in flight (or a block has no end), else the end of
+   * the last pause, block or spent bucket in force.
    */
   private heldUntil(limiter: Limiter, s: LimiterSnapshot, now: number): number {
     if (s.queued > 0 || s.inFlight > 0) return Infinity;
-    const own = limiter.now();
+    const offset = this.offsets.get(limiter) ?? 0;
+    const own = now - offset;
     let until = -Infinity;
     // A pause or block is kept with a shared store too: Redis may lose it (restarted empty,
     // failed over, evicted), and only a limiter that obeys it writes it back; evicted, the next
@@ -447,7 +455,21 @@ export class LimiterPool {
         if (b.inFlight > 0) return Infinity;
         if (b.remaining === 0 && b.resetAt !== null && b.resetAt > own) until = Math.max(until, b.resetAt);
       }
-    return until === -Infinity || until === Infinity ? until : now + (until - own);
+    return until === -Infinity || until === Infinity ? until : until + offset;
+  }
+
+  /** `limiter`'s snapshot `s` with its instants on the pool's clock (most are already). */
+  private onPoolClock(limiter: Limiter, s: LimiterSnapshot): LimiterSnapshot {
+    const offset = this.offsets.get(limiter);
+    if (offset === undefined) return s;
+    const at = (t: number | null): number | null => (t === null ? null : t + offset);
+    return {
+      ...s,
+      buckets: s.buckets.map((b) => ({ ...b, resetAt: at(b.resetAt) })),
+      pausedUntil: at(s.pausedUntil),
+      blocked: s.blocked && { ...s.blocked, since: s.blocked.since + offset, until: at(s.blocked.until) },
+      updatedAt: s.updatedAt + offset,
+    };
   }
 
   /** Takes an evicted limiter out of the pool's books (then {@link retire} it, once they are in order). */
@@ -464,6 +486,7 @@ export class LimiterPool {
     this.evicted++;
     e.watch?.unsubscribe();
     this.latest.delete(e.hold.limiter);
+    this.offsets.delete(e.hold.limiter);
     if (this.watching) this.schedulePublish();
   }
 
@@ -574,7 +597,7 @@ export class LimiterPool {
     const limiters: LimiterSnapshot[] = [];
     for (const e of this.entries.values()) {
       const s = this.latest.get(e.hold.limiter);
-      if (s) limiters.push(s);
+      if (s) limiters.push(this.onPoolClock(e.hold.limiter, s));
     }
     this.state.next(this.snapshotOf(limiters));
   }

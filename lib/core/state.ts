@@ -75,7 +75,10 @@ export interface LimiterPoolSnapshot {
   readonly size: number;
   /** The `max` option (`null` without one). */
   readonly max: number | null;
-  /** Each live limiter's snapshot (its `key` is the credential's label, never the credential). */
+  /**
+   * Each live limiter's snapshot (its `key` is the credential's label, never the credential),
+   * its instants (`pausedUntil`, `resetAt`, …) on the pool's clock ({@link LimiterPool.now}).
+   */
   readonly limiters: readonly LimiterSnapshot[];
   /** Limiters made since the pool was created. */
   readonly created: number;

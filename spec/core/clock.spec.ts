@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SkewEstimator } from '../../lib/core/clock.js';
-import { createLimiter, providers, responseLike, type Limiter, type Permit } from '../../lib/index.js';
+import {
+  createLimiter,
+  createLimiterPool,
+  providers,
+  responseLike,
+  type Limiter,
+  type LimiterPoolSnapshot,
+  type Permit,
+} from '../../lib/index.js';
 
 const date = (ms: number) => new Date(ms).toUTCString();
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -183,6 +191,29 @@ describe('the limiter clock, when the wall clock is stepped', () => {
     const wait = (later.snapshot.buckets[0]?.resetAt ?? Number.NaN) - later.now();
     expect(wait).toBeGreaterThan(50_000);
     expect(wait).toBeLessThan(70_000);
+  });
+  it("a pool's tenant made after the wall clock stepped shows its pause and reset on the pool's clock", async () => {
+    const pool = createLimiterPool({ provider: providers.generic(), idleMs: 60_000, stateIntervalMs: 10 });
+    const snapshots: LimiterPoolSnapshot[] = [];
+    const sub = pool.state$.subscribe((s) => snapshots.push(s));
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    // Made after the step: the tenant's limiter reads the wall clock, an hour ahead of the pool's.
+    const tenant = pool.get('tenant-made-after-the-step');
+    tenant.observe(responseLike(200, { 'ratelimit-limit': '10', 'ratelimit-remaining': '0', 'ratelimit-reset': '30' }));
+    tenant.pause(5000);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the pool's batched `state$`
+    for (const p of [pool.snapshot(), snapshots[snapshots.length - 1]]) {
+      const s = p?.limiters[0];
+      const now = pool.now();
+      // Before, both read an hour ahead of the pool's now (a status page showed an hour's pause).
+      expect((s?.pausedUntil ?? Number.NaN) - now).toBeGreaterThan(4000);
+      expect((s?.pausedUntil ?? Number.NaN) - now).toBeLessThanOrEqual(5000);
+      expect((s?.buckets[0]?.resetAt ?? Number.NaN) - now).toBeGreaterThan(25_000);
+      expect((s?.buckets[0]?.resetAt ?? Number.NaN) - now).toBeLessThanOrEqual(31_000);
+    }
+    sub.unsubscribe();
+    await pool.close();
   });
 });
 

@@ -673,6 +673,24 @@ describe('limiterPoolStatus', () => {
     void pool.close();
   });
 
+  it('shows a tenant made after the wall clock stepped paused for its pause, not for the step', () => {
+    const pool = createLimiterPool({ provider: providers.generic(), idleMs: 60_000 });
+    const realNow = Date.now.bind(Date);
+    const step = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    try {
+      // The tenant's limiter, made after the step, reads the wall clock: an hour ahead of the pool's.
+      pool.get('tenant-made-after-the-step').pause(5000);
+      const status = root().runInContext(() => limiterPoolStatus(pool, { tickMs: 500 }));
+      expect(status()).toMatchObject({ paused: 1, waiting: true });
+      // Before, an hour and 5 s.
+      expect(status().tenants[0]?.pausedForMs).toBeGreaterThan(4000);
+      expect(status().tenants[0]?.pausedForMs).toBeLessThanOrEqual(5000);
+    } finally {
+      step.mockRestore();
+      void pool.close();
+    }
+  });
+
   it('counts every tenant but lists at most maxListed; never ticks on the server', () => {
     const scheduler = new VirtualTimeScheduler();
     const pool = createLimiterPool({ provider: providers.generic(), scheduler, stateIntervalMs: 50 });
