@@ -5,7 +5,8 @@
  * list, soonest first, through the permits themselves, with one timer for its head. A timer per
  * permit was a Node `Timeout` and two closures per request in flight: with 10,000 tenants'
  * requests in flight, garbage the collector copied; a list per limiter set and cleared a timer
- * per request wherever a tenant had one request at a time.
+ * per request wherever a tenant had one request at a time. In real time the timer also stays set
+ * when the list empties: one request at a time cleared it and set it again each.
  */
 import type { SchedulerLike } from 'rxjs';
 import { inRealTime } from './clock.js';
@@ -34,10 +35,17 @@ export class LeaseList implements TimerHost {
   /** Set for the head's lease, on the head's clock; one set for an earlier end stays (it sets the next). */
   private readonly timer: DrainTimer;
 
-  /** @param ms The lease length. */
+  /**
+   * @param ms The lease length.
+   * @param keepTimer Keep the timer set when the list empties (real time): a request at a time
+   *   then costs no timer set and cleared each, and the timer wakes once in a lease length at
+   *   most, to find nothing (or the new head, which it sets the timer for). In virtual time it is
+   *   cleared, so that a flushed `TestScheduler` runs no lease timer after the last request.
+   */
   constructor(
     private readonly scheduler: SchedulerLike,
     private readonly ms: number,
+    private readonly keepTimer = false,
   ) {
     this.timer = new DrainTimer(scheduler, this, true);
   }
@@ -77,8 +85,9 @@ export class LeaseList implements TimerHost {
     if (next) next.leasePrev = prev;
     else this.tail = prev;
     p.leasePrev = p.leaseNext = p.leaseList = undefined;
-    // Nothing left to expire: no timer kept (it would keep nothing alive, but costs a wake-up).
-    if (this.head === undefined) this.timer.cancel();
+    // Nothing left to expire: a timer kept in real time costs one wake-up (it keeps nothing
+    // alive), cheaper than clearing it and setting it again for the next request.
+    if (this.head === undefined && !this.keepTimer) this.timer.cancel();
   }
 
   private arm(): void {
@@ -106,8 +115,9 @@ const lists = new WeakMap<SchedulerLike, Map<number, LeaseList>>();
 export function leaseList(scheduler: SchedulerLike, ms: number): LeaseList {
   let byLength = lists.get(scheduler);
   if (byLength === undefined) lists.set(scheduler, (byLength = new Map()));
-  const key = inRealTime(scheduler) ? ms : -ms;
+  const real = inRealTime(scheduler);
+  const key = real ? ms : -ms;
   let list = byLength.get(key);
-  if (list === undefined) byLength.set(key, (list = new LeaseList(scheduler, ms)));
+  if (list === undefined) byLength.set(key, (list = new LeaseList(scheduler, ms, real)));
   return list;
 }

@@ -151,6 +151,37 @@ describe('permit lease', () => {
     expect(out.limiter.hasTimer).toBe(false);
   });
 
+  it('in real time, a permit taken after one was given back expires a lease after its own admission, not sooner', async () => {
+    // The lease timer stays set when the last permit is given back (set for that permit's lease):
+    // it must not end a later permit's lease when it fires.
+    const limiter = createLimiter({ provider: coldBucket, key: 'k', permitTimeoutMs: 400 });
+    const events: LimiterEvent[] = [];
+    limiter.events$.subscribe((e) => events.push(e));
+    const grantedAt: Record<string, number> = {};
+    const send = (url: string, settle: boolean) =>
+      limiter.acquire(
+        { url },
+        {
+          granted: (p) => {
+            grantedAt[url] = limiter.now();
+            if (settle) p.release(); // given back unanswered (a failed request): the bucket stays cold
+          },
+          rejected: () => undefined,
+        },
+      );
+    send('/quick', true);
+    await new Promise((r) => setTimeout(r, 150));
+    send('/hangs', false);
+    send('/next', true);
+    // The cold bucket has one slot until a response tells its limits: only the lease frees it.
+    for (let i = 0; i < 100 && grantedAt['/next'] === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    const expired = events.find((e) => e.type === 'permit-expired');
+    expect(expired).toMatchObject({ request: { path: '/hangs' } });
+    expect((expired as { heldMs: number }).heldMs).toBeGreaterThanOrEqual(400);
+    expect((grantedAt['/next'] ?? Number.NaN) - (grantedAt['/hangs'] ?? Number.NaN)).toBeGreaterThanOrEqual(400);
+    await limiter.close();
+  });
+
   it('permits held at different times each expire a lease after their own admission, one given back in time never', () => {
     const out = inVirtualTime(() => {
       const limiter = createLimiter({
