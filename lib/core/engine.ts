@@ -334,20 +334,23 @@ export class Engine {
       this.regroupPending = false;
       moveRegrouped(this);
     }
-    const now = this.now();
     const pauses = this.pauses;
-    pauses.checkUnblock(now);
     if (pauses.blocked) {
-      const error = this.blockedError();
-      // The queue is emptied before any handler runs (handlers may queue more).
-      for (const w of this.queue.drain()) this.reject(w, error);
-      this.timer.cancel();
-      return;
+      pauses.checkUnblock(this.now());
+      if (pauses.blocked) {
+        const error = this.blockedError();
+        // The queue is emptied before any handler runs (handlers may queue more).
+        for (const w of this.queue.drain()) this.reject(w, error);
+        this.timer.cancel();
+        return;
+      }
     }
+    // Drained after every response and release, mostly with nothing queued: no clock read then.
     if (this.queue.size === 0) {
       this.timer.cancel();
       return;
     }
+    const now = this.now();
     if (pauses.pausedUntil > now) {
       const until = pauses.pausedUntil;
       if (until - now > this.maxWaitMs) {
