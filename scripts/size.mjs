@@ -29,7 +29,7 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 63.8 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 64.0 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 14.8 * 1024 },
   { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 30.1 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.8 * 1024 },
