@@ -78,11 +78,17 @@ function anchoredClock(): () => number {
  * reason a script or a test run keeps running). On the default scheduler in real time it is an
  * unref'd `setTimeout`; under `TestScheduler` and with any other scheduler, the scheduler's own.
  */
-export function backgroundTimer(scheduler: SchedulerLike, work: () => void, ms: number): { unsubscribe(): void } {
+export function backgroundTimer(
+  scheduler: SchedulerLike,
+  work: () => void,
+  ms: number,
+): { unsubscribe(): void; readonly detached?: boolean } {
   if (!inRealTime(scheduler)) return scheduler.schedule(work, ms);
   const handle = setTimeout(work, ms);
-  (handle as { unref?: () => void }).unref?.();
-  return { unsubscribe: () => clearTimeout(handle) };
+  const unref = (handle as { unref?: () => void }).unref;
+  if (typeof unref === 'function') unref.call(handle);
+  // `detached`: it keeps nothing waiting (Node's `unref`; not a browser's or Deno's number).
+  return { unsubscribe: () => clearTimeout(handle), detached: typeof unref === 'function' };
 }
 
 interface Sample {

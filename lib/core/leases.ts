@@ -39,8 +39,9 @@ export class LeaseList implements TimerHost {
    * @param ms The lease length.
    * @param keepTimer Keep the timer set when the list empties (real time): a request at a time
    *   then costs no timer set and cleared each, and the timer wakes once in a lease length at
-   *   most, to find nothing (or the new head, which it sets the timer for). In virtual time it is
-   *   cleared, so that a flushed `TestScheduler` runs no lease timer after the last request.
+   *   most, to find nothing (or the new head, which it sets the timer for). Only where the timer
+   *   keeps nothing waiting (`remove`). In virtual time it is cleared, so that a flushed
+   *   `TestScheduler` runs no lease timer after the last request.
    */
   constructor(
     private readonly scheduler: SchedulerLike,
@@ -85,9 +86,11 @@ export class LeaseList implements TimerHost {
     if (next) next.leasePrev = prev;
     else this.tail = prev;
     p.leasePrev = p.leaseNext = p.leaseList = undefined;
-    // Nothing left to expire: a timer kept in real time costs one wake-up (it keeps nothing
-    // alive), cheaper than clearing it and setting it again for the next request.
-    if (this.head === undefined && !this.keepTimer) this.timer.cancel();
+    // Nothing left to expire: a timer kept in real time costs one wake-up, cheaper than
+    // clearing it and setting it again for the next request, where it keeps nothing waiting:
+    // unref'd in Node, and outside Zone.js, which counts a pending timer as work in progress
+    // (an Angular app would not be stable, nor a server render done, until it fired).
+    if (this.head === undefined && !(this.keepTimer && this.timer.detached && !zoned())) this.timer.cancel();
   }
 
   private arm(): void {
@@ -103,6 +106,11 @@ export class LeaseList implements TimerHost {
     }
     this.arm();
   }
+}
+
+/** Is Zone.js loaded (an Angular app with zones)? Its timers are tracked as pending work. */
+function zoned(): boolean {
+  return (globalThis as { Zone?: unknown }).Zone !== undefined;
 }
 
 const lists = new WeakMap<SchedulerLike, Map<number, LeaseList>>();

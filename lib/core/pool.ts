@@ -220,10 +220,10 @@ export class LimiterPool {
       throw error;
     }
     if (victim) this.unlist(victim[0], victim[1]);
-    // Two reads of one clock differ by a fraction of a millisecond; two clocks by more than
-    // clock.ts's tolerance (25 ms).
+    // Two clocks differ by more than clock.ts's tolerance (25 ms); two reads of one clock by a
+    // fraction of a millisecond, or a few with a collection between them.
     const offset = this.clock() - hold.limiter.now();
-    if (Math.abs(offset) >= 1) this.offsets.set(hold.limiter, offset);
+    if (Math.abs(offset) >= 12) this.offsets.set(hold.limiter, offset);
     const seq = ++this.uses;
     const entry: Entry = {
       hold,
@@ -246,7 +246,8 @@ export class LimiterPool {
 
   /**
    * The pool's clock, epoch ms (virtual under a `TestScheduler`): its limiters', unless the wall
-   * clock was stepped between the pool's making and a limiter's (clock.ts); `heldUntil` converts.
+   * clock was stepped between the pool's making and a limiter's (clock.ts). Its snapshots show
+   * every limiter's times on this clock.
    */
   now(): number {
     return this.clock();

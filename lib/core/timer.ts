@@ -16,7 +16,7 @@ export interface TimerHost {
 }
 
 export class DrainTimer {
-  private timer: { unsubscribe(): void; readonly closed?: boolean } | undefined;
+  private timer: { unsubscribe(): void; readonly closed?: boolean; readonly detached?: boolean } | undefined;
   private at = Infinity;
 
   /**
@@ -52,6 +52,11 @@ export class DrainTimer {
     this.timer.unsubscribe();
     this.timer = undefined;
     this.at = Infinity;
+  }
+
+  /** Set, and keeping nothing waiting: a Node process, or an app's zone (see `backgroundTimer`). */
+  get detached(): boolean {
+    return this.timer?.detached === true;
   }
 
   get pending(): boolean {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { asyncScheduler, config, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import {
   createLimiter,
@@ -155,31 +155,55 @@ describe('permit lease', () => {
     // The lease timer stays set when the last permit is given back (set for that permit's lease):
     // it must not end a later permit's lease when it fires.
     const limiter = createLimiter({ provider: coldBucket, key: 'k', permitTimeoutMs: 400 });
-    const events: LimiterEvent[] = [];
-    limiter.events$.subscribe((e) => events.push(e));
-    const grantedAt: Record<string, number> = {};
-    const send = (url: string, settle: boolean) =>
-      limiter.acquire(
-        { url },
-        {
-          granted: (p) => {
-            grantedAt[url] = limiter.now();
-            if (settle) p.release(); // given back unanswered (a failed request): the bucket stays cold
+    try {
+      const events: LimiterEvent[] = [];
+      limiter.events$.subscribe((e) => events.push(e));
+      const grantedAt: Record<string, number> = {};
+      const send = (url: string, settle: boolean) =>
+        limiter.acquire(
+          { url },
+          {
+            granted: (p) => {
+              grantedAt[url] = limiter.now();
+              if (settle) p.release(); // given back unanswered (a failed request): the bucket stays cold
+            },
+            rejected: () => undefined,
           },
-          rejected: () => undefined,
-        },
-      );
-    send('/quick', true);
-    await new Promise((r) => setTimeout(r, 150));
-    send('/hangs', false);
-    send('/next', true);
-    // The cold bucket has one slot until a response tells its limits: only the lease frees it.
-    for (let i = 0; i < 100 && grantedAt['/next'] === undefined; i++) await new Promise((r) => setTimeout(r, 50));
-    const expired = events.find((e) => e.type === 'permit-expired');
-    expect(expired).toMatchObject({ request: { path: '/hangs' } });
-    expect((expired as { heldMs: number }).heldMs).toBeGreaterThanOrEqual(400);
-    expect((grantedAt['/next'] ?? Number.NaN) - (grantedAt['/hangs'] ?? Number.NaN)).toBeGreaterThanOrEqual(400);
-    await limiter.close();
+        );
+      send('/quick', true);
+      await new Promise((r) => setTimeout(r, 150));
+      send('/hangs', false);
+      send('/next', true);
+      // The cold bucket has one slot until a response tells its limits: only the lease frees it.
+      for (let i = 0; i < 100 && grantedAt['/next'] === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+      const expired = events.find((e) => e.type === 'permit-expired') as { at: number; heldMs: number } | undefined;
+      expect(expired).toMatchObject({ request: { path: '/hangs' } });
+      expect(expired?.heldMs).toBeGreaterThanOrEqual(400);
+      expect(grantedAt['/next']).toBeGreaterThanOrEqual(expired?.at ?? Infinity);
+    } finally {
+      await limiter.close();
+    }
+  });
+
+  it('in real time, the lease timer is cleared with the last permit under Zone.js, where it would keep an app unstable', () => {
+    const run = (zone: boolean) => {
+      const clear = jest.spyOn(globalThis, 'clearTimeout');
+      if (zone) (globalThis as { Zone?: unknown }).Zone = {};
+      try {
+        // A lease length of its own: a lease list of its own, with no timer set before.
+        const limiter = createLimiter({ provider: coldBucket, key: 'k', permitTimeoutMs: zone ? 61_001 : 61_002 });
+        limiter.acquire({}, { granted: (p) => p.release(), rejected: () => undefined });
+        void limiter.close();
+        return clear.mock.calls.length;
+      } finally {
+        delete (globalThis as { Zone?: unknown }).Zone;
+        clear.mockRestore();
+      }
+    };
+    // Zone.js counts a pending timer as work in progress: a server render would wait for it.
+    expect(run(true)).toBe(1);
+    // Elsewhere (Node, unref'd) it stays set for the next request: none cleared.
+    expect(run(false)).toBe(0);
   });
 
   it('permits held at different times each expire a lease after their own admission, one given back in time never', () => {
