@@ -35,18 +35,10 @@ export class LeaseList implements TimerHost {
   /** Set for the head's lease, on the head's clock; one set for an earlier end stays (it sets the next). */
   private readonly timer: DrainTimer;
 
-  /**
-   * @param ms The lease length.
-   * @param keepTimer Keep the timer set when the list empties (real time): a request at a time
-   *   then costs no timer set and cleared each, and the timer wakes once in a lease length at
-   *   most, to find nothing (or the new head, which it sets the timer for). Only where the timer
-   *   keeps nothing waiting (`remove`). In virtual time it is cleared, so that a flushed
-   *   `TestScheduler` runs no lease timer after the last request.
-   */
+  /** @param ms The lease length. */
   constructor(
     private readonly scheduler: SchedulerLike,
     private readonly ms: number,
-    private readonly keepTimer = false,
   ) {
     this.timer = new DrainTimer(scheduler, this, true);
   }
@@ -86,11 +78,13 @@ export class LeaseList implements TimerHost {
     if (next) next.leasePrev = prev;
     else this.tail = prev;
     p.leasePrev = p.leaseNext = p.leaseList = undefined;
-    // Nothing left to expire: a timer kept in real time costs one wake-up, cheaper than
-    // clearing it and setting it again for the next request, where it keeps nothing waiting:
-    // unref'd in Node, and outside Zone.js, which counts a pending timer as work in progress
-    // (an Angular app would not be stable, nor a server render done, until it fired).
-    if (this.head === undefined && !(this.keepTimer && this.timer.detached && !zoned())) this.timer.cancel();
+    // Nothing left to expire: a timer kept costs one wake-up in a lease length at most (it finds
+    // nothing, or sets itself for the new head), cheaper than clearing it and setting it again
+    // for the next request; kept only where it keeps nothing waiting: unref'd (Node, real time;
+    // in virtual time it is cleared, so a flushed `TestScheduler` runs none after the last
+    // request), and outside Zone.js, which counts a pending timer as work in progress (an
+    // Angular app would not be stable, nor a server render done, until it fired).
+    if (this.head === undefined && !(this.timer.detached && !zoned())) this.timer.cancel();
   }
 
   private arm(): void {
@@ -123,9 +117,8 @@ const lists = new WeakMap<SchedulerLike, Map<number, LeaseList>>();
 export function leaseList(scheduler: SchedulerLike, ms: number): LeaseList {
   let byLength = lists.get(scheduler);
   if (byLength === undefined) lists.set(scheduler, (byLength = new Map()));
-  const real = inRealTime(scheduler);
-  const key = real ? ms : -ms;
+  const key = inRealTime(scheduler) ? ms : -ms;
   let list = byLength.get(key);
-  if (list === undefined) byLength.set(key, (list = new LeaseList(scheduler, ms, real)));
+  if (list === undefined) byLength.set(key, (list = new LeaseList(scheduler, ms)));
   return list;
 }
