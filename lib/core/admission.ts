@@ -54,6 +54,11 @@ export interface Admission extends PolicyShare {
     buckets: readonly Bucket[],
     costs?: readonly number[],
     learn?: Learning,
+    /**
+     * A success that described some of the request's buckets: those it did not describe stay
+     * in their cold start, which it only widens (`Bucket.confirm`'s `silent`).
+     */
+    silentOthers?: boolean,
   ): void;
   /** A permit came back (`observed`: its response was read). */
   released(lease: Lease | undefined, observed: boolean, buckets: readonly Bucket[]): void;

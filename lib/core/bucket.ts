@@ -2,6 +2,8 @@ import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import {
   ceilSecond,
+  coldLimit,
+  COLD_RAMP_ANSWERS,
   countedAfresh,
   ENDED_LOG_MAX,
   LOWS_KEPT,
@@ -68,8 +70,19 @@ export class Bucket {
   /** Where `limit` and `windowMs` came from (see `BucketSnapshot.sources`). */
   limitSource: BucketSource | undefined;
   windowSource: BucketSource | undefined;
-  /** Has any response to a request counting against this bucket come back? */
+  /**
+   * Is the cold start over? Once an answer described this bucket, or answers that said nothing
+   * of it (`confirm`'s `silent`) let it ramp up to where the cold start no longer holds it.
+   */
   observed = false;
+  /**
+   * Successes that came back during the cold start describing other buckets of their request,
+   * not this one: each doubles what may be in flight (`coldLimit`). An answer about another
+   * bucket (Planning Center's stricter bucket for a high offset) says nothing of this one's
+   * limit, which its own answers may still tell (a lower one): the ramp ends the cold start only
+   * for a bucket no answer describes (GitHub's secondary points), a few round trips later.
+   */
+  silentAnswers = 0;
   inFlight = 0;
   /** Monotonic count of admissions: the index a permit holds to judge its response's age. */
   admitted = 0;
@@ -278,7 +291,10 @@ export class Bucket {
     // Requests still in flight may land in the new window on the server: count them there too.
     this.remaining = this.limit === undefined ? undefined : Math.max(0, this.limit - this.inFlight);
     // Emptied once with its limit never told: probe with one request, as on a cold start.
-    if (this.limit === undefined) this.observed = false;
+    if (this.limit === undefined) {
+      this.observed = false;
+      this.silentAnswers = 0;
+    }
     if (this.limit !== undefined && this.observed) {
       this.unconfirmedLeft = unconfirmedBudget(told);
       this.refillIndex = this.admitted;
@@ -314,7 +330,7 @@ export class Bucket {
     cost = 1,
     tight = false,
   ): number | undefined {
-    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.coldHeld(coldStart)) return undefined;
     // `> cost - 1`: for one unit, any room at all (as ever); for more, the whole cost.
     if (this.unconfirmedLeft !== undefined && !(this.unconfirmedLeft > cost - 1) && this.inFlight > 0) {
       // Waiting for an answer from the new window: after an inferred reset, for the answers in
@@ -953,9 +969,18 @@ export class Bucket {
     return this.anyLow(rolledOver, reading.remaining, index, 1);
   }
 
-  /** A response to a request counting against this bucket came back (with or without headers). */
-  confirm(index: number | undefined, now?: number): void {
-    this.observed = true;
+  /** Is the cold start holding the next request back (as many in flight as it lets go)? */
+  protected coldHeld(coldStart: number): boolean {
+    return !this.observed && this.inFlight >= coldLimit(coldStart, this.silentAnswers);
+  }
+
+  /**
+   * A response to a request counting against this bucket came back: with a reading of it, or
+   * (`silent`) with none. A silent one during the cold start only widens it (`silentAnswers`).
+   */
+  confirm(index: number | undefined, now?: number, silent = false): void {
+    if (!silent || this.observed) this.observed = true;
+    else if (++this.silentAnswers >= COLD_RAMP_ANSWERS) this.observed = true;
     if (index === undefined || index >= this.refillIndex) {
       this.unconfirmedLeft = undefined;
       this.awaitingSince = undefined;

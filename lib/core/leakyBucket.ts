@@ -145,7 +145,7 @@ export class LeakyBucket extends Bucket {
   }
 
   override availableAt(now: number, _guardMs: number, coldStart: number, _waiting = 0, cost = 1): number | undefined {
-    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.coldHeld(coldStart)) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     const cap = this.limit;
     if (cap === undefined) return now;

@@ -330,8 +330,18 @@ export class Permits {
         host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });
     }
     if (moved) host.regroup();
-    // A response with no reading for a bucket still ends that bucket's cold start: hints rule.
-    for (let i = 0; i < mine.length; i++) (mine[i] as Bucket).confirm(taken?.indexAt(i), now);
+    // A response with no reading for a bucket is an answer all the same (it ends a wait for the
+    // new window's first answer). One with no reading at all ends the cold start: that server
+    // tells nothing of its limits here, and the hints rule. A success that described other
+    // buckets of the request, not this one (Planning Center's high-offset bucket, not the
+    // default), says nothing of its limit, which its own answers may tell: in its cold start it
+    // only lets more go (`Bucket.confirm`'s `silent`); a refusal ends it (the pause, and what
+    // the 429 teaches, take it from there).
+    const silent = describesOthers(reading);
+    for (let i = 0; i < mine.length; i++) {
+      const b = mine[i] as Bucket;
+      b.confirm(taken?.indexAt(i), now, silent && !described(reading.buckets, b.name));
+    }
     if (reading.outcome === 'limited')
       host.pauses.limited(
         reading,
@@ -519,6 +529,7 @@ class HeldPermit implements Permit, Taken, Leased {
       reading.outcome === 'ok' && reading.cost === undefined && host.registry.learner !== undefined
         ? extra?.waiter.group?.learn
         : undefined,
+      describesOthers(reading),
     );
     host.drain();
     host.flush();
@@ -577,6 +588,23 @@ const MAX_READ_BITS = 28;
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};
+
+/**
+ * A success whose reading described some buckets: those of the request it did not describe
+ * stay in their cold start, which it only widens (see `read`).
+ */
+function describesOthers(reading: ResponseReading): boolean {
+  return reading.outcome === 'ok' && reading.buckets.length > 0;
+}
+
+/**
+ * Does a reading of the response name the bucket? (Not `named`: its property reads see the
+ * bucket classes only, and stay fast on the per-response path.)
+ */
+function described(readings: readonly BucketReading[], name: string): boolean {
+  for (let i = 0; i < readings.length; i++) if ((readings[i] as BucketReading).name === name) return true;
+  return false;
+}
 
 /** The position of the bucket named `name` in `buckets` (-1: none); no closure made, as `findIndex` would. */
 function named(buckets: readonly Bucket[], name: string): number {

@@ -180,7 +180,7 @@ export class RollingBucket extends Bucket {
     tight = false,
   ): number | undefined {
     this.boundOnly = false;
-    if (!this.observed && this.inFlight >= coldStart) return undefined;
+    if (this.coldHeld(coldStart)) return undefined;
     if (this.heldUntil > now) return this.heldUntil;
     // With a shared store: its count is full until its oldest call ages out (the store admits).
     if (this.shared && this.remaining === 0 && this.resetAt !== undefined) return Math.max(now, this.resetAt + guardMs);

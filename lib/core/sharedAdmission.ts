@@ -141,6 +141,7 @@ export class SharedAdmission implements Admission {
     buckets: readonly Bucket[],
     costs?: readonly number[],
     learn?: Learning,
+    silentOthers = false,
   ): void {
     const registry = this.host.registry;
     if (!lease) {
@@ -158,6 +159,7 @@ export class SharedAdmission implements Admission {
             remaining: undefined,
             resetInMs: undefined,
             windowMs: undefined,
+            ...(silentOthers ? { silent: true } : {}),
           }),
           index: lease.index.get(name),
           ...(cost === undefined ? {} : { cost }),

@@ -101,6 +101,13 @@ export interface StoreReading {
    * difference back, or takes it.
    */
   readonly cost?: number;
+  /**
+   * The answer, a success, described other buckets of the request and not this one (its
+   * entry is here to end the request's lease): it says nothing of this bucket's limit, which
+   * its own answers may still tell, so a cold start only widens (each such answer doubles what
+   * may be in flight, as in memory) rather than ending.
+   */
+  readonly silent?: boolean;
 }
 
 /** A limiter's connection to a shared store. All methods must not throw; failures are the store's to handle. */

@@ -29,6 +29,20 @@ export function ownEndGuard(guardMs: number, windowMs: number | undefined): numb
   return Math.min(guardMs, Math.max(OWN_END_GUARD_MS, windowMs / 1000));
 }
 
+/**
+ * Silent answers (of requests counting against a bucket, saying nothing of it) that end its cold
+ * start: by then `coldLimit` lets 2^7 = 128 times the cold start's concurrency in flight.
+ */
+export const COLD_RAMP_ANSWERS = 7;
+
+/**
+ * What a bucket in its cold start lets be in flight: the cold start's concurrency, doubled by
+ * each answer that came back saying nothing of the bucket (`silent`), as a slow start does.
+ */
+export function coldLimit(coldStart: number, silent: number): number {
+  return silent <= 0 ? coldStart : coldStart * 2 ** Math.min(silent, COLD_RAMP_ANSWERS);
+}
+
 /** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
 export const PROBE_MS = 1000;
 
@@ -184,6 +198,18 @@ export function recount(
 export function luaWindowRules(): string {
   return `
 local PROBE_MS = ${PROBE_MS}
+-- As coldLimit(): 'obs' below 0 counts the silent answers of a cold start ('obs' 1: it is over).
+local function coldLimit(cold, obs)
+  if obs >= 0 then return cold end
+  return cold * 2 ^ math.min(-obs, ${COLD_RAMP_ANSWERS})
+end
+-- As Bucket.confirm(): the cold start after an answer, with a reading of the bucket or silent.
+local function confirmCold(obs, silent)
+  if not silent or obs == 1 then return 1 end
+  local n = math.min(obs, 0) - 1
+  if -n >= ${COLD_RAMP_ANSWERS} then return 1 end
+  return n
+end
 local function resetTolerance(win)
   if win == nil then return ${RESET_TOLERANCE_MS} end
   return math.min(${RESET_TOLERANCE_MS}, win / 2)

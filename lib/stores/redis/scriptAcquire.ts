@@ -123,13 +123,13 @@ for i = 1, nb do
     -- Spent by this process on its local share while Redis did not answer, not yet restored.
     if debit > 0 and s.lva ~= nil then s.lvl = s.lvl - debit end
     local held = s.hold ~= nil and s.hold > now
-    if s.obs ~= 1 and infl >= cold then
+    if s.obs ~= 1 and infl >= coldLimit(cold, s.obs) then
       can = 0; w = -1
     elseif held then
       can = 0; w = s.hold - now
     else
       can, w = leakGrants(s, now, c, count, guard, infl, reserved)
-      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((coldLimit(cold, s.obs) - infl) / c)) end
     end
   elseif roll then
     -- A sliding window (as RollingBucket in memory): the calls in flight, and those that ended
@@ -163,7 +163,7 @@ for i = 1, nb do
       s.rst = nil
     end
     s.kind = 's'
-    if s.obs ~= 1 and infl >= cold then
+    if s.obs ~= 1 and infl >= coldLimit(cold, s.obs) then
       can = 0; w = -1
     elseif held then
       can = 0; w = s.hold - now
@@ -172,7 +172,7 @@ for i = 1, nb do
       can = 0; w = freeAt - now; s.bnd = bound
     else
       if s.lim ~= nil then can = math.min(can, math.floor((s.lim - used) / c)) end
-      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((coldLimit(cold, s.obs) - infl) / c)) end
       if smooth then
         if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end
       end
@@ -242,7 +242,7 @@ for i = 1, nb do
         end
       end
     end
-    if s.obs ~= 1 and infl >= cold then
+    if s.obs ~= 1 and infl >= coldLimit(cold, s.obs) then
       can = 0; w = -1
     elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + PROBE_MS) then
       -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, and
@@ -251,7 +251,7 @@ for i = 1, nb do
       if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
     elseif s.rem == nil or s.rem > c - 1 then
       if s.rem ~= nil then can = math.min(can, math.floor(s.rem / c)) end
-      if s.obs ~= 1 then can = math.min(can, math.ceil((cold - infl) / c)) end
+      if s.obs ~= 1 then can = math.min(can, math.ceil((coldLimit(cold, s.obs) - infl) / c)) end
       if s.unc ~= nil then can = math.min(can, math.max(math.floor(s.unc / c), 1)) end
       if smooth then
         if s.nxt > now then can = 0; w = s.nxt - now else can = math.min(can, 1) end

@@ -9,7 +9,9 @@
  *   rst, kind     reset (Redis ms) and whether the server said it ('s') or we projected it ('i')
  *   srst          the last reset a response reported
  *   win           window length, ms
- *   obs           '1' once any response on the bucket came back (cold start over)
+ *   obs           '1' once the cold start is over (an answer described the bucket, described no
+ *                 bucket, or was a 429); '0' before; -n after n successes that described only
+ *                 other buckets of their request (each doubles the cold start: coldLimit)
  *   unc, ridx     after a local refill, requests left before a response confirms the new
  *                 window (1 after a told or projected reset, 0 after an inferred one), and
  *                 the admission index of the refill
