@@ -413,12 +413,7 @@ export class Bucket {
     const n = this.lowsLength;
     if (n > 0 && (index ?? Infinity) < (this.lows?.[n - 1] as number) && index !== this.lows?.[n - 2])
       this.doubted -= cost;
-    if (!read && index !== undefined) {
-      this.endUnread(cost);
-      // A figure read later may show a window that began before this call arrived: unread, it
-      // may be counted there whatever window the figures read since took it for (`endedLog`).
-      if (this.inFlight > cost) this.logEnded(-1, cost, true);
-    }
+    if (!read && index !== undefined) this.endedWithout(cost);
     this.inFlight = Math.max(0, this.inFlight - cost);
     if (this.inFlight === 0) {
       this.doubted = 0;
@@ -533,7 +528,17 @@ export class Bucket {
         resetAt > current + tol &&
         this.countedAfresh(reading.remaining, index, cost)
       );
-    if (sentBefore && current === undefined) return undefined; // we have refilled past it already
+    if (sentBefore && current === undefined) {
+      // We have refilled past it already: its figure is the old window's, or the new one's
+      // when the request reached the server after the old window ended (sent just before it,
+      // on a slow path); which, nothing tells. Unread, the call counts beside the new window's
+      // figures until one from a call sent after it ended is read (`endedUnread`). Dropped, it
+      // left the calls in flight uncounted: the new window's lowest figure, read before the
+      // server counted it, gave its unit back (Planning Center: a period's count 6, or counts 2
+      // to 4, from calls sent before it began, dropped; 8 went into a period of 7, 14 into 13).
+      if (index !== undefined) this.endedWithout(cost);
+      return undefined;
+    }
     // With no reset told, a new window shows as a figure the old window could not give a call
     // sent after one of its lowest figures was read: a rise, or (counted afresh) no lower than
     // that figure less the call's cost. Only a rise was taken: a call sent after "2 left" was
@@ -871,6 +876,17 @@ export class Bucket {
     lows[n + 1] = index;
     lows[n + 2] = this.admitted;
     this.lowsLength = n + 3;
+  }
+
+  /**
+   * A call of `cost` units, still in flight, ends without a figure of this bucket taken
+   * (`unreadLog`). A figure read later may show a window that began before this call arrived:
+   * unread, it may be counted there whatever window the figures read since took it for
+   * (`endedLog`).
+   */
+  private endedWithout(cost: number): void {
+    this.endUnread(cost);
+    if (this.inFlight > cost) this.logEnded(-1, cost, true);
   }
 
   /** A call of `cost` units ended without a figure of this bucket (`unreadLog`). */

@@ -127,6 +127,8 @@ for i = 1, nb do
     s.prov = nil
   end
   local leakWake = false
+  -- A call of ours whose figure is skipped as an older window's that may be the current one's.
+  local stale = false
   if leaky then
     leakSettle(s, now, infl)
     local beforeLvl = s.lvl
@@ -452,7 +454,13 @@ for i = 1, nb do
       and not (reset ~= nil and reset - now > ceilSecond(s.srst - sentAt))
       and not rolledOver(s, rem, index)
       and not (reset ~= nil and told and cur ~= nil and reset > cur + tol and countedAfresh(s, rem, index, own))
-    if not skip and sentBefore and (not told or cur == nil) then skip = true end
+    -- Refilled past it already (as Bucket.apply): its figure is the old window's, or the new
+    -- one's when it reached the server after the old window ended; unread, the call counts
+    -- beside the new window's figures until one from a call sent after it ended is read (eu).
+    if not skip and sentBefore and (not told or cur == nil) then
+      skip = true
+      stale = true
+    end
     -- A reading of another window: no drop is attributed from the figure kept.
     if skip and index ~= nil then s.lrn = nil end
     if not skip then
@@ -607,9 +615,10 @@ for i = 1, nb do
     end
   end
   -- A fixed window's call answered without its figure (as Bucket.release: HubSpot's search
-  -- answers tell no daily count): the server may count it after a call whose figure is read
-  -- later, so it stays counted until a figure from a call admitted from now on is read.
-  if mine and not leaky and not rolling and not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil) then
+  -- answers tell no daily count), or with one skipped as a window refilled past (stale): the
+  -- server may count it after a call whose figure is read later, so it stays counted until a
+  -- figure from a call admitted from now on is read.
+  if mine and not leaky and not rolling and (stale or not (ARGV[a + 1] == '1' and num(ARGV[a + 3]) ~= nil)) then
     endedUnread(s, own, infl - own)
   end
   -- As Bucket.release: with nothing left in flight, no call admitted before the logged answers
