@@ -3,7 +3,7 @@ import type { BucketSnapshot, BucketSource } from './state.js';
 import {
   ceilSecond,
   coldLimit,
-  COLD_RAMP_ANSWERS,
+  coldRampOver,
   countedAfresh,
   ENDED_LOG_MAX,
   LOWS_KEPT,
@@ -77,13 +77,20 @@ export class Bucket {
   observed = false;
   /**
    * Successes that came back during the cold start describing other buckets of their request,
-   * not this one: each doubles what may be in flight (`coldLimit`). An answer about another
-   * bucket (Planning Center's stricter bucket for a high offset) says nothing of this one's
-   * limit, which its own answers may still tell (a lower one): the ramp ends the cold start only
-   * for a bucket no answer describes (GitHub's secondary points), a few round trips later.
+   * not this one: each lets one more be in flight (`coldLimit`: doubling per round trip). An
+   * answer about another bucket (Planning Center's stricter bucket for a high offset) says
+   * nothing of this one's limit, which its own answers may still tell (a lower one): the ramp
+   * ends the cold start only after as many as its limit (`coldRampOver`), for a bucket no answer
+   * describes (GitHub's secondary points).
    */
   silentAnswers = 0;
   inFlight = 0;
+  /**
+   * The last `apply` dropped its figure as a window's we refilled past, though the server may
+   * have counted its call in the new one: the permit does not mark it read, so its release
+   * counts the call as ended without a figure (`endedWithout`), once.
+   */
+  staleFigure = false;
   /** Monotonic count of admissions: the index a permit holds to judge its response's age. */
   admitted = 0;
   /**
@@ -477,6 +484,7 @@ export class Bucket {
     latestAt?: number,
   ): number | null | undefined {
     const absolute = serverAt !== undefined;
+    this.staleFigure = false;
     this.confirm(index, now);
     this.readWindow(reading);
     const current =
@@ -536,7 +544,8 @@ export class Bucket {
       // left the calls in flight uncounted: the new window's lowest figure, read before the
       // server counted it, gave its unit back (Planning Center: a period's count 6, or counts 2
       // to 4, from calls sent before it began, dropped; 8 went into a period of 7, 14 into 13).
-      if (index !== undefined) this.endedWithout(cost);
+      // The permit's release counts it so (`staleFigure`: its figure is not marked read).
+      this.staleFigure = true;
       return undefined;
     }
     // With no reset told, a new window shows as a figure the old window could not give a call
@@ -996,7 +1005,7 @@ export class Bucket {
    */
   confirm(index: number | undefined, now?: number, silent = false): void {
     if (!silent || this.observed) this.observed = true;
-    else if (++this.silentAnswers >= COLD_RAMP_ANSWERS) this.observed = true;
+    else if (coldRampOver(++this.silentAnswers, this.limit)) this.observed = true;
     if (index === undefined || index >= this.refillIndex) {
       this.unconfirmedLeft = undefined;
       this.awaitingSince = undefined;

@@ -271,7 +271,6 @@ export class Permits {
       if (!b) continue;
       if (k < 0) k = mine.indexOf(b);
       const index = taken && k >= 0 ? taken.indexAt(k) : undefined;
-      if (index !== undefined && r.remaining !== undefined) (taken as Taken).readAt(k);
       const toldAt =
         r.reset === undefined ? undefined : 'at' in r.reset ? host.skew.toLocal(r.reset.at) : now + r.reset.inMs;
       // A reset in whole seconds, read through a clock offset known only to its interval.
@@ -325,6 +324,9 @@ export class Permits {
         taken && k >= 0 ? taken.unitsAt(k) : 1,
         latestAt,
       );
+      // Its figure read, unless dropped as a window's we refilled past: then its release counts
+      // the call as ended without one (a permit released before this answer counted it so).
+      if (index !== undefined && r.remaining !== undefined && !b.staleFigure) (taken as Taken).readAt(k);
       b.planTickProbes(now, host.skew);
       if (from !== undefined && b.limit !== undefined)
         host.out.emit({ type: 'limit-changed', bucket: b.name, from, to: b.limit });

@@ -104,8 +104,8 @@ export interface StoreReading {
   /**
    * The answer, a success, described other buckets of the request and not this one (its
    * entry is here to end the request's lease): it says nothing of this bucket's limit, which
-   * its own answers may still tell, so a cold start only widens (each such answer doubles what
-   * may be in flight, as in memory) rather than ending.
+   * its own answers may still tell, so a cold start only widens (each such answer lets one
+   * more be in flight, as in memory) rather than ending.
    */
   readonly silent?: boolean;
 }

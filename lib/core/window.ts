@@ -30,17 +30,24 @@ export function ownEndGuard(guardMs: number, windowMs: number | undefined): numb
 }
 
 /**
- * Silent answers (of requests counting against a bucket, saying nothing of it) that end its cold
- * start: by then `coldLimit` lets 2^7 = 128 times the cold start's concurrency in flight.
+ * Silent answers (successes of requests counting against a bucket that described other buckets,
+ * not this one) that end its cold start when it has no limit: past them, no ramp holds it.
  */
-export const COLD_RAMP_ANSWERS = 7;
+export const COLD_RAMP_MAX = 128;
 
 /**
- * What a bucket in its cold start lets be in flight: the cold start's concurrency, doubled by
- * each answer that came back saying nothing of the bucket (`silent`), as a slow start does.
+ * What a bucket in its cold start lets be in flight: the cold start's concurrency, and one more
+ * for each answer that came back saying nothing of the bucket (`silent`). Each answer lets one
+ * more go, so what is in flight doubles per round trip, as a slow start does: the bucket's own
+ * answer, with its limit, comes back a round trip after its first request goes, before a burst.
  */
 export function coldLimit(coldStart: number, silent: number): number {
-  return silent <= 0 ? coldStart : coldStart * 2 ** Math.min(silent, COLD_RAMP_ANSWERS);
+  return coldStart + Math.max(0, silent);
+}
+
+/** Do `silent` answers end the cold start of a bucket of `limit` (the hint, or none)? Once as many as the limit came back. */
+export function coldRampOver(silent: number, limit: number | undefined): boolean {
+  return silent >= Math.min(limit ?? COLD_RAMP_MAX, COLD_RAMP_MAX);
 }
 
 /** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
@@ -201,13 +208,14 @@ local PROBE_MS = ${PROBE_MS}
 -- As coldLimit(): 'obs' below 0 counts the silent answers of a cold start ('obs' 1: it is over).
 local function coldLimit(cold, obs)
   if obs >= 0 then return cold end
-  return cold * 2 ^ math.min(-obs, ${COLD_RAMP_ANSWERS})
+  return cold - obs
 end
--- As Bucket.confirm(): the cold start after an answer, with a reading of the bucket or silent.
-local function confirmCold(obs, silent)
+-- As Bucket.confirm(): the cold start after an answer, with a reading of the bucket or silent
+-- (coldRampOver() ends it at as many silent answers as the limit, lim: the hint or none).
+local function confirmCold(obs, silent, lim)
   if not silent or obs == 1 then return 1 end
   local n = math.min(obs, 0) - 1
-  if -n >= ${COLD_RAMP_ANSWERS} then return 1 end
+  if -n >= math.min(lim or ${COLD_RAMP_MAX}, ${COLD_RAMP_MAX}) then return 1 end
   return n
 end
 local function resetTolerance(win)

@@ -46,18 +46,22 @@ function run(paths: readonly string[], limit: number, latencyMs: number) {
 }
 
 describe('providers.planningCenter: an answer about the high-offset bucket does not end the default bucket’s cold start', () => {
-  const high = '/people/v2/people?offset=30100';
   const plain = (n: number) => Array.from({ length: n }, (_, i) => `/people/v2/people?offset=${i}`);
 
   it.each([
-    [30, 0],
-    [30, 40],
-    [12, 5],
-    [50, 120],
+    [1, 30, 0],
+    [1, 30, 40],
+    [1, 12, 5],
+    [1, 50, 120],
+    [5, 30, 50],
+    [10, 30, 50],
+    [30, 30, 50],
+    [150, 30, 50],
   ])(
-    'a high-offset request first, then a burst into an endpoint limit of %i (latency %i ms): no 429, nothing lost',
-    (limit, latencyMs) => {
-      const paths = [high, ...plain(limit + 10)];
+    '%i high-offset requests first, then a burst into an endpoint limit of %i (latency %i ms): no 429, nothing lost',
+    (first, limit, latencyMs) => {
+      const highs = Array.from({ length: first }, (_, i) => `/people/v2/people?offset=${30_100 + i}`);
+      const paths = [...highs, ...plain(limit + 30)];
       const out = run(paths, limit, latencyMs);
       expect(out.done).toHaveLength(paths.length);
       expect(out.statuses.filter((s) => s === 429)).toEqual([]);

@@ -11,7 +11,7 @@
  *   win           window length, ms
  *   obs           '1' once the cold start is over (an answer described the bucket, described no
  *                 bucket, or was a 429); '0' before; -n after n successes that described only
- *                 other buckets of their request (each doubles the cold start: coldLimit)
+ *                 other buckets of their request (each lets one more go: coldLimit)
  *   unc, ridx     after a local refill, requests left before a response confirms the new
  *                 window (1 after a told or projected reset, 0 after an inferred one), and
  *                 the admission index of the refill

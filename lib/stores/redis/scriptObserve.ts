@@ -118,7 +118,7 @@ for i = 1, nb do
   end
   -- As Bucket.confirm: a success that described other buckets of the request, not this one
   -- ('2'), only widens a cold start.
-  s.obs = confirmCold(s.obs, ARGV[a + 1] == '2')
+  s.obs = confirmCold(s.obs, ARGV[a + 1] == '2', s.lim)
   if index == nil or index >= s.ridx then s.unc = nil; s.aw = nil end
   -- As Bucket.confirm: the first answer from a window opened by our send bounds its start,
   -- whether or not the answer reports this bucket.
