@@ -148,6 +148,17 @@ export class Bucket {
   /** Entries of `lows` in use (3 per figure). */
   private lowsLength = 0;
   /**
+   * For each figure of `lows` (same order, one entry per figure), the earliest its window may
+   * end, from a reset told as time left (`sentAt` plus the time left, less its rounding);
+   * -Infinity when it told none.
+   */
+  private lowEnds: number[] | undefined = undefined;
+  /**
+   * The server's window slides: readings proved it (`provesSliding`), for the bucket's life. Each
+   * reset it tells is then when one request leaves its window, not when the window ends.
+   */
+  private slidesProved = false;
+  /**
    * Admissions made when the current window opened (a reading that opened it, or a refill): a
    * request admitted earlier may have been counted in the window before, however its answer
    * reads. Its figure is not the window's `lowest`, which proves a rollover by a rise above it
@@ -277,6 +288,9 @@ export class Bucket {
    */
   refill(now: number, guardMs: number, tight = false): void {
     if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs, tight)) return;
+    // A sliding window: a call in flight may have taken the request the reset frees; its answer
+    // tells a later reset. Awaited at most PROBE_MS.
+    if (this.slidesProved && this.inFlight > 0 && now < this.resetAt + this.guardOf(guardMs, tight) + PROBE_MS) return;
     this.earlyAt = Number.NaN;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
@@ -358,6 +372,7 @@ export class Bucket {
     }
     if (this.resetAt !== undefined) {
       const at = this.resetAt + this.guardOf(guardMs, tight);
+      if (this.slidesProved && this.inFlight > 0 && now >= at) return at + PROBE_MS;
       return this.earlyAt + guardMs < at && this.inFlight === 0 ? Math.max(now, this.earlyAt + guardMs) : at;
     }
     return this.inFlight > 0 ? undefined : now;
@@ -482,6 +497,8 @@ export class Bucket {
     cost = 1,
     /** `serverAt` read through the least clock offset the `Date` headers allow: the latest it may be here. */
     latestAt?: number,
+    /** The server counted the request (it was not refused): its figure counts it. */
+    counted = false,
   ): number | null | undefined {
     const absolute = serverAt !== undefined;
     this.staleFigure = false;
@@ -632,8 +649,15 @@ export class Bucket {
         : rolled || (current === undefined && !this.projected)
           ? this.endedSince(index, reading.remaining)
           : current !== undefined
-            ? this.endedSince(index, reading.remaining, !afreshWithin)
+            ? // (On a sliding window a later reset names no other window: every figure below it.)
+              this.endedSince(index, reading.remaining, !afreshWithin && !this.slidesProved)
             : 0;
+    // The earliest the window this reading names may end: a reset told as time left, rounded up
+    // to the second, ran from when the server counted the request, no sooner than the send.
+    const endFrom =
+      resetAt !== undefined && !absolute && sentAt !== undefined ? sentAt + (resetAt - now) - slackMs : -Infinity;
+    if (counted && endFrom > -Infinity && index !== undefined && reading.remaining !== undefined)
+      this.slidesProved ||= this.provesSliding(reading.remaining, index, cost, resetAt as number);
     if (newWindow) {
       this.forgetEnded();
       this.lowsLength = 0;
@@ -663,7 +687,7 @@ export class Bucket {
           this.floorAfter = this.admitted;
         }
       } else if (reading.remaining < (this.lowestValue ?? Infinity)) {
-        this.keepLow(reading.remaining, index);
+        this.keepLow(reading.remaining, index, endFrom);
         this.doubted = Math.max(0, this.inFlight - cost);
       }
       // A call still in flight, admitted before this one's figure was read, may show a rise
@@ -724,6 +748,16 @@ export class Bucket {
         const latest = Math.max(resetAt, latestAt);
         this.told = Math.min(this.told ?? latest, latest);
         this.resetAt = latest;
+      } else if (
+        this.slidesProved &&
+        !absolute &&
+        reading.remaining === 0 &&
+        this.resetAt !== undefined &&
+        resetAt > this.resetAt
+      ) {
+        // A sliding window: the first reading's reset freed one request of the window, which a
+        // call counted since may have taken; a later reading's reset frees one after its count.
+        this.resetAt = resetAt;
       }
       this.resetKind = 'server';
       this.serverResetAt = this.resetAt;
@@ -873,17 +907,20 @@ export class Bucket {
    * same calls, and it proves more (not a 0, which proves no count afresh). So the last
    * LOWS_KEPT keep the older figures, read before the calls in flight went.
    */
-  private keepLow(value: number, index: number): void {
+  private keepLow(value: number, index: number, endFrom: number): void {
     const lows = (this.lows ??= new Array<number>(3 * LOWS_KEPT).fill(0));
+    const ends = (this.lowEnds ??= new Array<number>(LOWS_KEPT).fill(-Infinity));
     let n = this.lowsLength;
     if (value > 0 && n > 0 && lows[n - 1] === this.admitted) n -= 3;
     else if (n === 3 * LOWS_KEPT) {
       lows.copyWithin(0, 3, n);
+      ends.copyWithin(0, 1, n / 3);
       n -= 3;
     }
     lows[n] = value;
     lows[n + 1] = index;
     lows[n + 2] = this.admitted;
+    ends[n / 3] = endFrom;
     this.lowsLength = n + 3;
   }
 
@@ -896,6 +933,29 @@ export class Bucket {
   private endedWithout(cost: number): void {
     this.endUnread(cost);
     if (this.inFlight > cost) this.logEnded(-1, cost, true);
+  }
+
+  /**
+   * Does a figure prove that the server's window slides (counts each request for a window after
+   * the server let it through), not a fixed one? Within a fixed window the server's count only
+   * grows, so a call it counted after a figure was read (sent once that figure came back) reads at
+   * most that figure less its own cost (`countedAfresh`). Here such a call (admission `index`,
+   * counted, of `cost` units) reads `remaining`, more than one of the window's lowest figures
+   * kept allows, and the window its reset names ends by `endBy`: less than a window after the
+   * earliest end of that figure's window (`lowEnds`), so a fixed window ending then began before
+   * that one ended, and is the same window. Only a window that lets requests leave one at a time
+   * reads so. (Resets told as time left, rounded up to the second; the memory buckets only: the
+   * Redis store keeps no such proof.)
+   */
+  private provesSliding(remaining: number, index: number, cost: number, endBy: number): boolean {
+    const lows = this.lows as number[];
+    for (let i = this.lowsLength - 3; i >= 0; i -= 3)
+      if (
+        endBy < (this.lowEnds?.[i / 3] as number) + (this.windowMs as number) &&
+        countedAfresh(lows[i] as number, lows[i + 1] as number, lows[i + 2] as number, remaining, index, cost)
+      )
+        return true;
+    return false;
   }
 
   /** A call of `cost` units ended without a figure of this bucket (`unreadLog`). */

@@ -323,6 +323,7 @@ export class Permits {
         slackMs,
         taken && k >= 0 ? taken.unitsAt(k) : 1,
         latestAt,
+        reading.outcome === 'ok',
       );
       // Its figure read, unless dropped as a window's we refilled past: then its release counts
       // the call as ended without one (a permit released before this answer counted it so).
