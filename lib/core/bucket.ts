@@ -282,15 +282,21 @@ export class Bucket {
   }
 
   /**
+   * A window proved sliding, with calls in flight: one of them may have taken the request its
+   * reset frees, and its answer tells a later reset. The refill waits for it (PROBE_MS at most).
+   */
+  private get awaitsSlide(): boolean {
+    return this.slidesProved && this.inFlight > 0;
+  }
+
+  /**
    * Starts a new window locally once the known reset has passed (plus the guard). `tight`: the
    * limiter left `resetGuardMs` to its default and keeps its buckets in memory, so an end we
    * bounded ourselves takes {@link ownEndGuard} (a guard the user set applies to every reset).
    */
   refill(now: number, guardMs: number, tight = false): void {
     if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs, tight)) return;
-    // A sliding window: a call in flight may have taken the request the reset frees; its answer
-    // tells a later reset. Awaited at most PROBE_MS.
-    if (this.slidesProved && this.inFlight > 0 && now < this.resetAt + this.guardOf(guardMs, tight) + PROBE_MS) return;
+    if (this.awaitsSlide && now < this.resetAt + this.guardOf(guardMs, tight) + PROBE_MS) return;
     this.earlyAt = Number.NaN;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
@@ -372,7 +378,7 @@ export class Bucket {
     }
     if (this.resetAt !== undefined) {
       const at = this.resetAt + this.guardOf(guardMs, tight);
-      if (this.slidesProved && this.inFlight > 0 && now >= at) return at + PROBE_MS;
+      if (this.awaitsSlide && now >= at) return at + PROBE_MS;
       return this.earlyAt + guardMs < at && this.inFlight === 0 ? Math.max(now, this.earlyAt + guardMs) : at;
     }
     return this.inFlight > 0 ? undefined : now;

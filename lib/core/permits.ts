@@ -343,7 +343,8 @@ export class Permits {
     const silent = describesOthers(reading);
     for (let i = 0; i < mine.length; i++) {
       const b = mine[i] as Bucket;
-      b.confirm(taken?.indexAt(i), now, silent && !described(reading.buckets, b.name));
+      // (A bucket past its cold start needs no look at the names: `silent` changes nothing there.)
+      b.confirm(taken?.indexAt(i), now, silent && !b.observed && !described(reading.buckets, b.name));
     }
     if (reading.outcome === 'limited')
       host.pauses.limited(
