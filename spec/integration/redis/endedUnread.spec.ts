@@ -169,6 +169,33 @@ describe('redis store: a fixed window keeps the calls that ended without its fig
     await countedUntilLaterFigure(c, a);
   });
 
+  it('a call whose figure is dropped as a window refilled past stays counted the same', async () => {
+    // A call sent just before the window's end may be counted by the server in the next window,
+    // its answer read once the store has refilled past that end: the store drops its figure (it
+    // may be the old window's), but the call stays counted beside the new window's figures.
+    const c = client();
+    const a = open(c, `token-${++keys}`);
+    const told = async (r: { lease: string; index: number }, remaining: number, resetInMs?: number) => {
+      a.observe(r.lease, [{ name: 'b', limit: 5, remaining, resetInMs, windowMs: undefined, index: r.index }], [spec]);
+      await c.ping();
+    };
+    // The window read: 4 left, ending within a second.
+    await told(await admit(a), 4, 500);
+    const late = await admit(a);
+    // Past its end (and the guard): the next admission refills the window, and goes.
+    await new Promise((r) => setTimeout(r, 1_600));
+    const next = await admit(a);
+    // The server counted `next` first (4 left), then `late` (3 left), whose answer comes first.
+    await told(late, 3);
+    await told(next, 4);
+    // Before: 4 left once `late` left the calls in flight, where the server had 3.
+    const rest = await a.acquire([spec], 5, options);
+    expect({ granted: rest.leases.length, remaining: rest.buckets[0]?.remaining }).toEqual({
+      granted: 3,
+      remaining: 0,
+    });
+  });
+
   it('a figure from a call admitted before the call ended does not end it, however many come', async () => {
     const c = client();
     const key = `token-${++keys}`;
