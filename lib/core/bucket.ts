@@ -29,6 +29,11 @@ import {
 
 export { PROBE_MS } from './window.js';
 
+/** Round trips a bucket remembers to bound how long its probe is awaited. */
+const PROBE_TRIPS = 16;
+/** Beyond the longest remembered round trip, for a probe whose trip is as long. */
+const PROBE_TRIP_MARGIN_MS = 50;
+
 /** An instant kept as a number, NaN for none, as the value it stands for. */
 function known(at: number): number | undefined {
   return Number.isNaN(at) ? undefined : at;
@@ -111,6 +116,9 @@ export class Bucket {
    * hold the bucket; one request goes {@link PROBE_MS} after the refill or the probe.
    */
   private awaitingSince: number | undefined;
+  /** The last answered calls' round trips, and the longest of them (`noteTrip`). */
+  private readonly probeTrips: number[] = [];
+  private probeTripMs = 0;
   /** The current reset is a projection of one the server told (its phase is the server's). */
   private projected = false;
   /**
@@ -364,7 +372,8 @@ export class Bucket {
       // flight; once the probe went, for its answer. At most PROBE_MS: then one request goes
       // (the checks below still apply).
       if (this.awaitingSince === undefined) return undefined;
-      if (now < this.awaitingSince + PROBE_MS) return this.awaitingSince + PROBE_MS;
+      const until = this.awaitingSince + this.probeWaitMs();
+      if (now < until) return until;
     }
     if (this.remaining === undefined || this.remaining > cost - 1) {
       // Demand beyond what is left: requests waiting, and the streams of those in flight, which
@@ -382,6 +391,23 @@ export class Bucket {
       return this.earlyAt + guardMs < at && this.inFlight === 0 ? Math.max(now, this.earlyAt + guardMs) : at;
     }
     return this.inFlight > 0 ? undefined : now;
+  }
+
+  /** Notes an answered call's round trip; `probeTripMs` is the longest of the last {@link PROBE_TRIPS}. */
+  private noteTrip(ms: number): void {
+    this.probeTrips.push(Math.max(0, ms));
+    if (this.probeTrips.length > PROBE_TRIPS) this.probeTrips.shift();
+    this.probeTripMs = Math.max(...this.probeTrips);
+  }
+
+  /**
+   * How long a probe's answer is awaited before one more request goes: {@link PROBE_MS}, or the
+   * longest of the bucket's recent round trips when its answers take longer (a probe on a slow
+   * link is not a probe that hangs), at most a window.
+   */
+  private probeWaitMs(): number {
+    const trip = this.probeTripMs > PROBE_MS ? this.probeTripMs + PROBE_TRIP_MARGIN_MS : PROBE_MS;
+    return this.windowMs !== undefined && this.windowMs > PROBE_MS ? Math.min(trip, this.windowMs) : PROBE_MS;
   }
 
   /** The margin after `resetAt`: {@link ownEndGuard} for an end we bounded ourselves (`ownEndAt`), when `tight`. */
@@ -508,6 +534,7 @@ export class Bucket {
   ): number | null | undefined {
     const absolute = serverAt !== undefined;
     this.staleFigure = false;
+    if (sentAt !== undefined) this.noteTrip(now - sentAt);
     this.confirm(index, now);
     this.readWindow(reading);
     const current =
