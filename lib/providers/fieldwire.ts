@@ -43,8 +43,9 @@ export interface FieldwireEndpointLimits {
 
 /**
  * The numbers of a legacy endpoint, when you know them (Fieldwire does not document them):
- * requests per fixed window, and the window's length. The endpoint is then paced by them from
- * its first request; without them its capacity is inferred from its first 429.
+ * requests per fixed window, and the window's length. The endpoint is then paced by them as a
+ * sliding window (never more than `limit` in any `windowMs`: nothing tells the phase of the
+ * server's windows); without them its capacity is inferred from its first 429.
  *
  * ```ts
  * import { providers, type FieldwireLegacyLimits } from 'rx-ratelimit';
@@ -309,10 +310,16 @@ export function fieldwire(options: FieldwireOptions = {}): Provider {
   const perEndpoint = (key: string, w: Window): BucketSpec => {
     const name = `${key}:${w}`;
     // A legacy endpoint's window is held in its `:minute` bucket: the declared numbers, or none
-    // (its length is not a minute, only unknown) until its first 429 teaches them.
+    // (its length is not a minute, only unknown) until its first 429 teaches them. Declared, they
+    // slide, as the catch-all's: nothing tells the phase of the server's fixed windows before a
+    // 429, and a window opened by our first request let the limit go again at its end, inside a
+    // window of the server's that had counted our last calls of the one before.
+    const declaredLimits = declared.get(key);
     const spec = legacy.has(key)
       ? w === 'minute'
-        ? compact({ name, limit: declared.get(key)?.limit, windowMs: declared.get(key)?.windowMs })
+        ? declaredLimits
+          ? { name, limit: declaredLimits.limit, windowMs: declaredLimits.windowMs, rolling: true }
+          : { name }
         : { name }
       : compact({ name, limit: endpoints.get(key)?.[w], windowMs: WINDOWS[w] });
     return hinted(spec, undefined, hints.get(name));
