@@ -339,8 +339,9 @@ export class Permits {
     // buckets of the request, not this one (Planning Center's high-offset bucket, not the
     // default), says nothing of its limit, which its own answers may tell: in its cold start it
     // only lets more go (`Bucket.confirm`'s `silent`); a refusal ends it (the pause, and what
-    // the 429 teaches, take it from there).
-    const silent = describesOthers(reading);
+    // the 429 teaches, take it from there). So does a server error that tells nothing (a
+    // gateway's 502 page): it says nothing of whether the server reports its limits.
+    const silent = silentAnswer(reading, response.status);
     for (let i = 0; i < mine.length; i++) {
       const b = mine[i] as Bucket;
       // (A bucket past its cold start needs no look at the names: `silent` changes nothing there.)
@@ -533,7 +534,7 @@ class HeldPermit implements Permit, Taken, Leased {
       reading.outcome === 'ok' && reading.cost === undefined && host.registry.learner !== undefined
         ? extra?.waiter.group?.learn
         : undefined,
-      describesOthers(reading),
+      silentAnswer(reading, response.status),
     );
     host.drain();
     host.flush();
@@ -599,6 +600,18 @@ const NONE = {};
  */
 function describesOthers(reading: ResponseReading): boolean {
   return reading.outcome === 'ok' && reading.buckets.length > 0;
+}
+
+/**
+ * Does the answer leave the cold starts of the buckets it does not describe open (only widening
+ * them)? A success that described other buckets of the request, or a server error (5xx) that
+ * described none: a gateway's error page, or a server that failed before it counted, tells
+ * nothing of whether the server reports its limits, and ending the cold start on it sent the
+ * next requests at the hints (Planning Center, whose endpoint limits may be lower: a burst of
+ * 100 into 61).
+ */
+function silentAnswer(reading: ResponseReading, status: number): boolean {
+  return describesOthers(reading) || (reading.outcome === 'ok' && reading.buckets.length === 0 && status >= 500);
 }
 
 /**
