@@ -29,7 +29,7 @@ import {
 
 export { PROBE_MS } from './window.js';
 
-/** Round trips a bucket remembers to bound how long its probe is awaited. */
+/** Answers for which a bucket keeps its longest round trip, to bound how long its probe is awaited. */
 const PROBE_TRIPS = 16;
 /** Beyond the longest remembered round trip, for a probe whose trip is as long. */
 const PROBE_TRIP_MARGIN_MS = 50;
@@ -116,9 +116,12 @@ export class Bucket {
    * hold the bucket; one request goes {@link PROBE_MS} after the refill or the probe.
    */
   private awaitingSince: number | undefined;
-  /** The last answered calls' round trips, and the longest of them (`noteTrip`). */
-  private readonly probeTrips: number[] = [];
+  /**
+   * The longest round trip of the bucket's recent answers, whole ms, and the answers read since
+   * it was (`noteTrip`): two small integers, no list kept per bucket.
+   */
   private probeTripMs = 0;
+  private probeTripAge = 0;
   /** The current reset is a projection of one the server told (its phase is the server's). */
   private projected = false;
   /**
@@ -393,11 +396,16 @@ export class Bucket {
     return this.inFlight > 0 ? undefined : now;
   }
 
-  /** Notes an answered call's round trip; `probeTripMs` is the longest of the last {@link PROBE_TRIPS}. */
+  /**
+   * Notes an answered call's round trip: `probeTripMs` is the longest since it was seen, for
+   * {@link PROBE_TRIPS} answers; then it is the latest trip's (and rises again with a longer one).
+   */
   private noteTrip(ms: number): void {
-    this.probeTrips.push(Math.max(0, ms));
-    if (this.probeTrips.length > PROBE_TRIPS) this.probeTrips.shift();
-    this.probeTripMs = Math.max(...this.probeTrips);
+    const trip = ms > 0 ? Math.ceil(ms) : 0;
+    if (trip >= this.probeTripMs || ++this.probeTripAge >= PROBE_TRIPS) {
+      this.probeTripMs = trip;
+      this.probeTripAge = 0;
+    }
   }
 
   /**
