@@ -244,14 +244,27 @@ end
 local function g17(x)
   return string.format('%.17g', x)
 end
+-- The lowest figures of a window kept (lowh, as Bucket.lows): ';'-ended triples
+-- '<value>,<index>,<admissions>', one by one; an entry not of numbers (by hand, another version)
+-- is skipped.
+local function eachLow(t)
+  local it = string.gmatch(t or '', '([^,;]+),([^,;]+),([^,;]+);')
+  return function()
+    while true do
+      local v, i, a = it()
+      if v == nil then return nil end
+      v, i, a = tonumber(v), tonumber(i), tonumber(a)
+      if v ~= nil and i ~= nil and a ~= nil then return v, i, a end
+    end
+  end
+end
 -- As rolledOver(), against the window's lowest figure (s.low, s.lowi, s.lowa: its value, index
--- and admissions then) or one read before (lowh: as Bucket.lows, ';'-ended triples
--- '<value>,<index>,<admissions>').
+-- and admissions then) or one read before (lowh).
 local function rolledOver(s, rem, index)
   if rem == nil or index == nil then return false end
   if s.low ~= nil and index >= s.lowa and rem > s.low then return true end
-  for v, _, a in string.gmatch(s.lowh or '', '([^,;]+),([^,;]+),([^,;]+);') do
-    if index >= tonumber(a) and rem > tonumber(v) then return true end
+  for v, _, a in eachLow(s.lowh) do
+    if index >= a and rem > v then return true end
   end
   return false
 end
@@ -261,9 +274,8 @@ local function countedAfresh(s, rem, index, cost)
   if s.low ~= nil and s.low > 0 and index > s.lowi and index >= s.lowa and rem > s.low - math.max(1, cost) then
     return true
   end
-  for v, i, a in string.gmatch(s.lowh or '', '([^,;]+),([^,;]+),([^,;]+);') do
-    v = tonumber(v)
-    if v > 0 and index > tonumber(i) and index >= tonumber(a) and rem > v - math.max(1, cost) then return true end
+  for v, i, a in eachLow(s.lowh) do
+    if v > 0 and index > i and index >= a and rem > v - math.max(1, cost) then return true end
   end
   return false
 end
