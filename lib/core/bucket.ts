@@ -985,8 +985,8 @@ export class Bucket {
    * kept allows, and the window its reset names ends by `endBy`: less than a window after the
    * earliest end of that figure's window (`lowEnds`), so a fixed window ending then began before
    * that one ended, and is the same window. Only a window that lets requests leave one at a time
-   * reads so. (Resets told as time left, rounded up to the second; the memory buckets only: the
-   * Redis store keeps no such proof.)
+   * reads so. (Resets told as time left, rounded up to the second; the Redis store's scripts
+   * keep the same proof: `provesSliding` in the Lua of lib/core/window.ts.)
    */
   private provesSliding(remaining: number, index: number, cost: number, endBy: number): boolean {
     const lows = this.lows as number[];

@@ -299,6 +299,7 @@ export class Permits {
         index: undefined,
         // The store obeys a rate as the bucket here would: not one that fills it in more than an hour.
         ...(rate === undefined ? NONE : { restorePerSecond: rate }),
+        ...(reading.outcome === 'ok' ? COUNTED : NONE),
       });
       const learner = host.registry.learner;
       if (learner && taken && index !== undefined) {
@@ -593,6 +594,8 @@ const MAX_READ_BITS = 28;
 
 /** Nothing to spread: an object literal `{}` in its place is made at each response. */
 const NONE = {};
+/** A reading of a request the server counted (`StoreReading.counted`), made once. */
+const COUNTED = { counted: true } as const;
 
 /**
  * A success whose reading described some buckets: those of the request it did not describe

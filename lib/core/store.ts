@@ -108,6 +108,11 @@ export interface StoreReading {
    * more be in flight, as in memory) rather than ending.
    */
   readonly silent?: boolean;
+  /**
+   * The server counted the request (it was not refused): its figure counts it, and may prove
+   * that the server's window slides (as `Bucket.apply`'s `counted`).
+   */
+  readonly counted?: boolean;
 }
 
 /** A limiter's connection to a shared store. All methods must not throw; failures are the store's to handle. */

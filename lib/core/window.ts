@@ -244,17 +244,18 @@ end
 local function g17(x)
   return string.format('%.17g', x)
 end
--- The lowest figures of a window kept (lowh, as Bucket.lows): ';'-ended triples
--- '<value>,<index>,<admissions>', one by one; an entry not of numbers (by hand, another version)
--- is skipped.
+-- The lowest figures of a window kept (lowh, as Bucket.lows and Bucket.lowEnds): ';'-ended
+-- entries '<value>,<index>,<admissions>' with, after a comma, the earliest the window its reset
+-- named may end (none when it told no reset as time left). One by one: value, index,
+-- admissions, end (nil for none); an entry not of numbers (by hand, another version) is skipped.
 local function eachLow(t)
-  local it = string.gmatch(t or '', '([^,;]+),([^,;]+),([^,;]+);')
+  local it = string.gmatch(t or '', '([^,;]+),([^,;]+),([^,;]+),?([^,;]*);')
   return function()
     while true do
-      local v, i, a = it()
+      local v, i, a, e = it()
       if v == nil then return nil end
       v, i, a = tonumber(v), tonumber(i), tonumber(a)
-      if v ~= nil and i ~= nil and a ~= nil then return v, i, a end
+      if v ~= nil and i ~= nil and a ~= nil then return v, i, a, tonumber(e) end
     end
   end
 end
@@ -279,15 +280,30 @@ local function countedAfresh(s, rem, index, cost)
   end
   return false
 end
--- A new lowest figure (s.low, s.lowi, s.lowa) joins lowh (the last ${LOWS_KEPT}); one read by the
--- same admissions as the last one kept, and not 0, supersedes it (as Bucket.apply).
-local function lowSeen(s)
+-- As Bucket.provesSliding: a call counted after one of the window's lowest figures kept (lowh)
+-- came back reads more than that figure less its cost (countedAfresh), while its reset ends by
+-- 'endBy', less than a window after the earliest end of that figure's window: the window slides.
+local function provesSliding(s, rem, index, cost, endBy)
+  if s.win == nil or not (s.win > 0) then return false end
+  for v, i, a, e in eachLow(s.lowh) do
+    if e ~= nil and endBy < e + s.win and v > 0 and index > i and index >= a and rem > v - math.max(1, cost) then
+      return true
+    end
+  end
+  return false
+end
+-- A new lowest figure (s.low, s.lowi, s.lowa; 'ends': the earliest its window may end, nil if
+-- not known) joins lowh (the last ${LOWS_KEPT}); one read by the same admissions as the last one
+-- kept, and not 0, supersedes it (as Bucket.apply).
+local function lowSeen(s, ends)
   local t = s.lowh or ''
   if s.low > 0 then
-    local head, a = string.match(t, '^(.-)[^,;]+,[^,;]+,([^,;]+);$')
+    local head, a = string.match(t, '^(.-)[^,;]+,[^,;]+,([^,;]+),?[^,;]*;$')
     if a ~= nil and tonumber(a) == s.lowa then t = head end
   end
-  t = t .. g17(s.low) .. ',' .. g17(s.lowi) .. ',' .. g17(s.lowa) .. ';'
+  t = t .. g17(s.low) .. ',' .. g17(s.lowi) .. ',' .. g17(s.lowa)
+  if ends ~= nil then t = t .. ',' .. g17(ends) end
+  t = t .. ';'
   local n = 0
   for _ in string.gmatch(t, ';') do n = n + 1 end
   if n > ${LOWS_KEPT} then t = string.sub(t, string.find(t, ';', 1, true) + 1) end

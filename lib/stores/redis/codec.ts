@@ -104,6 +104,7 @@ export function observeArgs(
       finite(r?.cost),
       leakRate(b),
       learns ? 1 : '',
+      r?.counted === true ? 1 : '',
     );
   }
   return args;

@@ -179,7 +179,11 @@ for i = 1, nb do
     end
   else
     -- A known reset has passed: a new window, minus what is still in flight (it may land in it).
-    if s.rst ~= nil and now >= s.rst + guard then
+    -- On a window proved to slide (as Bucket.refill), not before the answers in flight are in
+    -- (at most PROBE_MS): a call in flight may have taken the request the reset frees, and its
+    -- answer tells a later reset.
+    local slideWait = s.sld and infl > 0 and s.rst ~= nil and now < s.rst + guard + PROBE_MS
+    if s.rst ~= nil and now >= s.rst + guard and not slideWait then
       s.low = nil
       s.lowh = nil
       s.lowf = nil
@@ -258,6 +262,7 @@ for i = 1, nb do
       end
     elseif s.rst ~= nil then
       can = 0; w = s.rst + guard - now
+      if slideWait and w <= 0 then w = s.rst + guard + PROBE_MS - now end
     elseif infl > 0 then
       can = 0; w = -1
     else

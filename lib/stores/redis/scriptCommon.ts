@@ -46,6 +46,11 @@
  *                 that rule (see ROLL_KEPT below, and RollingBucket in memory)
  *   low, lowi,    fixed: the lowest remaining the server reported in this window, the admission
  *   lowa          index of the request it answered, and the admissions made by then
+ *   lowh          fixed: the window's last lowest figures, as `lows` and `lowEnds` in `Bucket`
+ *                 (each with the earliest its window may end, when its reset was time left)
+ *   sld           fixed: '1' once readings proved the server's window slides (as
+ *                 `Bucket.slidesProved`, for the bucket's life): each reset it tells is when one
+ *                 request leaves its window
  *   wfr, lowf,    fixed: `adm` when this window opened (a reading opened it, or a refill), the
  *   lowfa         lowest figure of calls admitted before that (they may have been counted in the
  *                 window before) and `adm` when it was read: it lowers what is left as `low`
@@ -141,7 +146,7 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh'}
+  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh', 'sld'}
 -- A bucket never used: the hints until a response tells, the cold start.
 local function fresh(hintLim, hintWin, resumed)
   -- Made after a resume too: saved past its mark, or its next load would forget it at once.
@@ -165,7 +170,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2',
     wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]),
     enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), enoa = num(f[43]),
-    lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil }
+    lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil, sld = f[45] == '1' }
   -- Counts no limiter writes (by hand, another version): a negative limit held every window
   -- empty for good; units counted below 0 would be room that is not there.
   if s.lim ~= nil and s.lim < 0 then s.lim = hintLim end
@@ -202,7 +207,8 @@ local function save(key, s, ttl, now)
     'linf', s.linf and '1' or '', 'othf', str(s.othf), 'admx', str(s.admx),
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu),
     'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa),
-    'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'enoa', str(s.enoa), 'lowh', str(s.lowh))
+    'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'enoa', str(s.enoa), 'lowh', str(s.lowh),
+    'sld', s.sld and '1' or '')
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

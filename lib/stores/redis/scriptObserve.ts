@@ -14,7 +14,8 @@ import { COMMON } from './scriptCommon.js';
  *       instant, that instant at the latest the reader's clock offset allows (ms from now),
  *       restore rate read (units per second), what the request really cost (its reconciled
  *       cost, '' as admitted), restore rate hint ('' for a window: a leaky bucket), learns
- *       (1: the request learns its cost from this bucket's drop, costLearning.ts).
+ *       (1: the request learns its cost from this bucket's drop, costLearning.ts), counted (1:
+ *       the server counted the request, not refused: its figure counts it).
  * Returns: whether waiting processes were woken (1/0), then per bucket the cost learnt from its
  *          drop (0: none attributed).
  *
@@ -70,7 +71,7 @@ for i = 1, nb do
   local bk = KEYS[3 * i - 2]
   local fk = KEYS[3 * i - 1]
   local lk = KEYS[3 * i]
-  local a = 5 + (i - 1) * 15
+  local a = 5 + (i - 1) * 16
   local s = load(bk, num(ARGV[a + 7]), num(ARGV[a + 8]), pauseKey)
   local hintRate = num(ARGV[a + 14])
   local leaky = hintRate ~= nil
@@ -512,7 +513,16 @@ for i = 1, nb do
       elseif newWindow and index ~= nil and s.low ~= nil and not unknown then
         -- A reset told later than ours: those answered since that told a later reset too; one
         -- within the tolerance (counted afresh): every one (as Bucket.apply).
-        since = endedSince(s, index, rem, not afreshWithin)
+        -- (On a sliding window a later reset names no other window: every figure below it.)
+        since = endedSince(s, index, rem, not afreshWithin and not s.sld)
+      end
+      -- As Bucket.apply: the earliest the window this reading names may end (a reset told as
+      -- time left, rounded up to the second, ran from when the server counted the request, no
+      -- sooner than the send), and whether a call the server counted proves the window slides.
+      local endFrom = nil
+      if reset ~= nil and serverAt == nil and sentAt ~= nil then endFrom = sentAt + resetIn - RELATIVE_SLACK_MS end
+      if ARGV[a + 16] == '1' and endFrom ~= nil and index ~= nil and rem ~= nil and not s.sld then
+        s.sld = provesSliding(s, rem, index, own, reset)
       end
       if newWindow then
         forgetEnded(s)
@@ -529,7 +539,7 @@ for i = 1, nb do
         if s.lowf == nil or rem < s.lowf then s.lowf = rem; s.lowfa = s.adm end
       elseif rem ~= nil and index ~= nil and (s.low == nil or rem < s.low) then
         s.low = rem; s.lowi = index; s.lowa = s.adm
-        lowSeen(s)
+        lowSeen(s, endFrom)
         -- The other units in flight were admitted before this figure was read: it may count
         -- them already, and what is left takes them off it all the same (as Bucket.apply).
         s.dbt = math.max(0, infl - own)
@@ -583,8 +593,11 @@ for i = 1, nb do
             -- closer since (tick probes), at the latest that offset allows, and sooner.
             reset = latest
             s.tld = math.min(s.tld or reset, reset)
-          else
-            -- Within a window the first reading is kept (later ones only add rounding).
+          elseif not (s.sld and serverAt == nil and rem == 0 and reset > s.rst) then
+            -- Within a window the first reading is kept (later ones only add rounding). Not on a
+            -- window proved to slide, for a later reset read with nothing left (as Bucket.apply):
+            -- the first reading's reset freed one request of the window, which a call counted
+            -- since may have taken; the later reading's reset frees one after its count.
             reset = s.rst
           end
         else
@@ -657,6 +670,8 @@ for i = 1, nb do
   elseif mine and ((before.unc ~= nil and before.unc <= 0) or (s.rem == 0 and s.rst == nil)) then wake = true
   -- The last answer that might have given room back is in: who waits on it may go, or fail.
   elseif before.dbt ~= nil and s.dbt == nil then wake = true
+  -- A window proved to slide refills once the answers in flight are in (ACQUIRE): the last is.
+  elseif s.sld and mine and infl - own <= 0 and s.rst ~= nil and now >= s.rst + guard then wake = true
   end
 end
 if wake then redis.call('PUBLISH', ARGV[3], 'observe') end

@@ -1,6 +1,15 @@
 /**
- * The Redis store's scripts (ACQUIRE and OBSERVE, real Redis) on a fixed window's bucket, with
- * the clock given: the scripts read it from a key the test sets (their own `TIME` replaced).
+ * The Redis store's scripts (ACQUIRE and OBSERVE, real Redis) against a server whose 2-second
+ * window slides, as spec/providers/pipedrive.slidingWindow.virtual.spec.ts runs the memory
+ * bucket: the server counts the requests it let through in the last 2 s, and its reset is the
+ * whole seconds until the oldest of them leaves the window (which frees one slot, not the
+ * window). Three processes share the token; each request goes a random latency each way. The
+ * same runs against a fixed window (opened by a first request) never prove it slides.
+ *
+ * In virtual time: the scripts read their clock from a key the test sets (their own `TIME`
+ * replaced), so that each seeded run is the same sequence every time, whatever the machine's
+ * load. The scheduler asks ACQUIRE for the oldest request waiting, again when the wait it tells
+ * ends or when any answer came back (a process is woken by the answers of the others).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
@@ -8,10 +17,12 @@ import { Redis } from 'ioredis';
 import { ACQUIRE } from '../../../lib/stores/redis/scriptAcquire.js';
 import { OBSERVE } from '../../../lib/stores/redis/scriptObserve.js';
 import { REDIS } from '../../helpers/redis.js';
+import { prng as random } from '../../reliability/arbitraries.js';
 
 const LIMIT = 20;
 const WINDOW_MS = 2000;
 const GUARD_MS = 50;
+const PROCESSES = 3;
 /** Virtual time starts here (Redis ms). */
 const START = 1_800_000_000_000;
 const NOW_KEY = `rxrl-sliding-probe-${process.pid}:now`;
@@ -41,6 +52,23 @@ afterAll(async () => {
   await client.del(NOW_KEY);
   client.disconnect();
 });
+
+/** 120 arrivals at random over 6 s (the memory spec's draws for the same seed). */
+function randomArrivals(seed: number): number[] {
+  const rnd = random(seed * 7919);
+  for (let i = 0; i < 95; i += 1) rnd();
+  return Array.from({ length: 120 }, () => Math.floor(rnd() * 6000));
+}
+
+interface Case {
+  readonly seed: number;
+  /** Most latency each way, ms (the least is 5). */
+  readonly most: number;
+  /** A sliding window whose reset counts to its oldest request, or a fixed one opened by a first request. */
+  readonly kind: 'sliding' | 'fixed';
+  /** What a sliding window's reset counts to: its oldest request's leaving it (the default), or its newest's. */
+  readonly reset?: 'oldest' | 'newest';
+}
 
 type Keys = ReturnType<typeof keysOf>;
 
@@ -91,7 +119,7 @@ function acquire(keys: Keys, proc: number, prefix: string): Promise<Array<string
   );
 }
 
-/** OBSERVE a request's answer: what was left, the reset in whole seconds. */
+/** OBSERVE a request's answer: what was left, the reset in whole seconds, whether it was counted (not refused). */
 function observe(
   keys: Keys,
   lease: string,
@@ -99,6 +127,7 @@ function observe(
   sentAgo: number,
   remaining: number,
   resetS: number,
+  counted: boolean,
 ): Promise<unknown> {
   return scripts.simObserve(
     4,
@@ -126,8 +155,157 @@ function observe(
     '',
     '',
     '',
+    counted ? 1 : '',
   );
 }
+
+type Event =
+  | { readonly at: number; readonly type: 'arrive'; readonly i: number }
+  | { readonly at: number; readonly type: 'retry' }
+  | { readonly at: number; readonly type: 'server'; readonly call: Call }
+  | { readonly at: number; readonly type: 'answer'; readonly call: Call };
+
+interface Call {
+  readonly i: number;
+  readonly lease: string;
+  readonly index: number;
+  readonly sentAt: number;
+  readonly down: number;
+  status?: number;
+  remaining?: number;
+  resetS?: number;
+}
+
+async function run(c: Case) {
+  const keys = keysOf(`${c.kind}-${c.reset ?? 'oldest'}-${c.seed}-${c.most}`);
+  await client.del(...Object.values(keys));
+  const rnd = random(c.seed);
+  const lat = (): number => 5 + Math.floor(rnd() * (c.most - 5 + 1));
+  /** Events to come, each with its order of scheduling (ties go in that order). */
+  const events: Array<{ readonly e: Event; readonly seq: number }> = [];
+  let seq = 0;
+  const push = (e: Event): void => {
+    events.push({ e, seq: seq++ });
+  };
+  /** The server: the times of the requests it let through, oldest first; when a fixed window opened. */
+  const log: number[] = [];
+  let opened = -Infinity;
+  const statuses: number[] = [];
+  const done: number[] = [];
+  const queue: number[] = [];
+  let retryAt = Infinity;
+  let calls = 0;
+  let now = 0;
+
+  const pump = async (): Promise<void> => {
+    while (queue.length > 0) {
+      await setNow(now);
+      calls += 1;
+      const proc = calls % PROCESSES;
+      const prefix = `p${proc}:${calls}`;
+      const reply = await acquire(keys, proc, prefix);
+      if (Number(reply[0]) === 0) {
+        const wait = Number(reply[1]);
+        // -1: only an answer can tell (every answer pumps again).
+        if (wait >= 0 && now + Math.max(1, wait) < retryAt) {
+          retryAt = now + Math.max(1, wait);
+          push({ at: retryAt, type: 'retry' });
+        }
+        return;
+      }
+      const i = queue.shift() as number;
+      const up = lat();
+      const call: Call = { i, lease: `${prefix}:1`, index: Number(reply[12]), sentAt: now, down: lat() };
+      push({ at: now + up, type: 'server', call });
+    }
+  };
+
+  const serve = (call: Call): void => {
+    const serverNow = now;
+    const fixed = c.kind === 'fixed';
+    if (fixed && serverNow >= opened + WINDOW_MS) {
+      opened = serverNow;
+      log.length = 0;
+    }
+    while (!fixed && log.length > 0 && (log[0] ?? 0) <= serverNow - WINDOW_MS) log.shift();
+    const ok = log.length < LIMIT;
+    if (ok) log.push(serverNow);
+    const from = fixed ? opened : ((c.reset === 'newest' ? log[log.length - 1] : log[0]) ?? serverNow);
+    call.status = ok ? 200 : 429;
+    call.remaining = LIMIT - log.length;
+    call.resetS = Math.max(0, Math.ceil((from + WINDOW_MS - serverNow) / 1000));
+    statuses.push(call.status);
+  };
+
+  const answer = async (call: Call): Promise<void> => {
+    await setNow(now);
+    const ok = call.status === 200;
+    await observe(keys, call.lease, call.index, now - call.sentAt, call.remaining ?? 0, call.resetS ?? 0, ok);
+    // A request refused goes again (it is counted as a 429 all the same).
+    if (ok) done.push(now);
+    else queue.unshift(call.i);
+  };
+
+  for (const [i, at] of randomArrivals(c.seed).entries()) push({ at, type: 'arrive', i });
+  while (events.length > 0 && now < 120_000) {
+    events.sort((a, b) => a.e.at - b.e.at || a.seq - b.seq);
+    const { e } = events.shift() as { e: Event };
+    now = e.at;
+    if (e.type === 'arrive') {
+      queue.push(e.i);
+      await pump();
+    } else if (e.type === 'retry') {
+      if (e.at === retryAt) retryAt = Infinity;
+      await pump();
+    } else if (e.type === 'server') {
+      serve(e.call);
+      push({ at: now + e.call.down, type: 'answer', call: e.call });
+    } else {
+      await answer(e.call);
+      await pump();
+    }
+  }
+  const proved = await client.hget(keys.bucket, 'sld');
+  await client.del(...Object.values(keys));
+  return { done, limited: statuses.filter((s) => s === 429).length, proved: proved === '1' };
+}
+
+const SEEDS = Array.from({ length: 60 }, (_, i) => i + 1);
+const CEILINGS = [200, 250, 400];
+
+describe('the Redis store against a sliding 2-second window, three processes (virtual time)', () => {
+  it.each(CEILINGS)(
+    'no 429 and nothing lost with up to %i ms each way',
+    async (most) => {
+      const limited: number[] = [];
+      for (const seed of SEEDS) {
+        const out = await run({ seed, most, kind: 'sliding' });
+        expect(out.done).toHaveLength(120);
+        if (out.limited > 0) limited.push(seed);
+      }
+      expect(limited).toEqual([]);
+    },
+    120_000,
+  );
+});
+
+describe('the Redis store against a fixed 2-second window, three processes (virtual time)', () => {
+  // A fixed window never reads as one that slides: the store behaves as it did before.
+  it.each(CEILINGS)(
+    'no 429, nothing lost, and no proof of sliding with up to %i ms each way',
+    async (most) => {
+      const proved: number[] = [];
+      for (const seed of SEEDS) {
+        const out = await run({ seed, most, kind: 'fixed' });
+        expect(out.done).toHaveLength(120);
+        expect(out.limited).toBe(0);
+        if (out.proved) proved.push(seed);
+      }
+      expect(proved).toEqual([]);
+    },
+    120_000,
+  );
+});
 
 describe('lowest figures in a bucket hash that no limiter wrote', () => {
   // Entries not of numbers (by hand, another version) are skipped: OBSERVE, whose rules read
@@ -138,14 +316,14 @@ describe('lowest figures in a bucket hash that no limiter wrote', () => {
     await setNow(0);
     const first = await acquire(keys, 0, 'd:1');
     await setNow(100);
-    await observe(keys, 'd:1:1', Number(first[12]), 100, 19, 2);
-    await client.hset(keys.bucket, 'lowh', 'x,y,z;5,nan,;1,2;19,0,1,oops;');
+    await observe(keys, 'd:1:1', Number(first[12]), 100, 19, 2, true);
+    await client.hset(keys.bucket, 'lowh', 'x,y,z;5,nan,;1,2;19,0,1,oops;', 'sld', 'maybe');
     await setNow(200);
     const second = await acquire(keys, 1, 'd:2');
     expect(Number(second[0])).toBe(1);
     await setNow(300);
     // More left than the lowest figure less its cost: the rules walk every entry kept.
-    await expect(observe(keys, 'd:2:1', Number(second[12]), 100, 19, 2)).resolves.toBeDefined();
+    await expect(observe(keys, 'd:2:1', Number(second[12]), 100, 19, 2, true)).resolves.toBeDefined();
     const third = await acquire(keys, 2, 'd:3');
     expect(Number(third[0])).toBe(1);
     await client.del(...Object.values(keys));
