@@ -46,6 +46,13 @@ afterAll(async () => {
 
 const prefix = `rxrl-store-${process.pid}-${Date.now()}:`;
 
+/**
+ * The stores' `timeoutMs`. A Redis call slower than it sends the limiter local until Redis is
+ * back: not what these tests are about (the one about Redis away uses a dead port, which fails
+ * at once). A busy machine holds a call past 300 ms; a 500 ms Redis stall lost a merge here.
+ */
+const timeoutMs = 5_000;
+
 /** A provider with one bucket of `limit` per `windowMs`, read from X-RateLimit-* (reset in seconds left). */
 const fixed = (limit: number, windowMs = 10_000) =>
   defineProvider({
@@ -73,7 +80,7 @@ function limiter(key: string, limit: number, extra: object = {}, c: Redis = clie
   const l = createLimiter({
     provider: fixed(limit),
     key,
-    store: redisStore({ client: c, secret, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+    store: redisStore({ client: c, secret, prefix, timeoutMs, retryMs: 200, keyTtlMs: 60_000 }),
     ...extra,
   });
   limiters.push(l);
@@ -165,7 +172,7 @@ describe('redis store', () => {
     const l = createLimiter({
       provider: providers.generic({ resetUnit: 'unix-seconds' }),
       key: 'late-probe-token',
-      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs, retryMs: 200, keyTtlMs: 60_000 }),
     });
     limiters.push(l);
     const probe = await acquire(l);
@@ -241,7 +248,7 @@ describe('redis store', () => {
     const l = createLimiter({
       provider,
       key: 'endpoints-token',
-      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs, keyTtlMs: 60_000 }),
     });
     limiters.push(l);
     const first = await acquire(l, { url: '/a' });
@@ -273,7 +280,7 @@ describe('redis store', () => {
       const l = createLimiter({
         provider,
         key: 'smooth-token',
-        store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+        store: redisStore({ client: client(), secret, prefix, timeoutMs, keyTtlMs: 60_000 }),
       });
       limiters.push(l);
       return l;
@@ -422,7 +429,7 @@ describe('redis store: rolling (sliding-window) buckets', () => {
       const l = createLimiter({
         provider: sliding(5, 1500),
         key,
-        store: redisStore({ client: client(), secret, prefix, timeoutMs: 300, retryMs: 200, keyTtlMs: 60_000 }),
+        store: redisStore({ client: client(), secret, prefix, timeoutMs, retryMs: 200, keyTtlMs: 60_000 }),
       });
       limiters.push(l);
       return l;
@@ -466,7 +473,7 @@ describe('redis store: rolling (sliding-window) buckets', () => {
     const l = createLimiter({
       provider: providers.teos(),
       key: 'teos-token',
-      store: redisStore({ client: client(), secret, prefix, timeoutMs: 300 }),
+      store: redisStore({ client: client(), secret, prefix, timeoutMs }),
     });
     limiters.push(l);
     let sent = 0;
