@@ -208,7 +208,9 @@ describe('redis store faults', () => {
       const l = createLimiter({
         provider: providers.pipedrive({ plan: 'advanced' }),
         key: token,
-        store: redisStore({ client: client(REDIS.port), secret, prefix, timeoutMs: 300, keyTtlMs: 60_000 }),
+        // Not the slow Redis of the test above: a call slower than `timeoutMs` sends a process local,
+        // where it neither holds B's queue nor learns the block (a 500 ms Redis stall failed this test).
+        store: redisStore({ client: client(REDIS.port), secret, prefix, timeoutMs: 5_000, keyTtlMs: 60_000 }),
         ...extra,
       });
       limiters.push(l);
@@ -286,7 +288,8 @@ describe('redis store faults', () => {
     expect(pttl).toBeGreaterThan(14 * 60_000);
     // unblock() on one process lifts it in Redis and on every process.
     a.unblock();
-    await until(() => !b.isBlocked && !c.isBlocked, 2000);
+    // A Redis call and a notice; without them the block would last its 15 min.
+    await until(() => !b.isBlocked && !c.isBlocked, 10_000);
     expect(await r.hget(k.pause, 'block')).toBeNull();
     expect(bEvents).toContain('unblocked');
     console.log(
