@@ -59,7 +59,8 @@ describe('redis store: the cold start after an answer about another bucket', () 
     const a = limiter('pco-cold-token');
     const b = limiter('pco-cold-token');
     ask(a, '/people/v2/people?offset=30100');
-    await until(() => granted.length === 1, 5000);
+    // (The first admission's wait is not what the spec is about: generous on a busy machine.)
+    await until(() => granted.length === 1, 20_000);
     const high = granted.shift() as Permit;
     high.observe(pco(1, 75));
     high.release();

@@ -910,7 +910,9 @@ describe('memory and Redis keep one accounting', () => {
       secret,
       prefix: 'rxrl-diff-outage:',
       subscribe: false,
-      timeoutMs: 200,
+      // Redis is stopped, not slowed: the closed connection tells the outage at once. A short
+      // timeout only sent the session local early when a busy machine held a call past it.
+      timeoutMs: 2_000,
       retryMs: 60_000,
     }).open({
       key: 'outage-token',
