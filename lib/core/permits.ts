@@ -598,14 +598,6 @@ const NONE = {};
 const COUNTED = { counted: true } as const;
 
 /**
- * A success whose reading described some buckets: those of the request it did not describe
- * stay in their cold start, which it only widens (see `read`).
- */
-function describesOthers(reading: ResponseReading): boolean {
-  return reading.outcome === 'ok' && reading.buckets.length > 0;
-}
-
-/**
  * Does the answer leave the cold starts of the buckets it does not describe open (only widening
  * them)? A success that described other buckets of the request, or a server error (5xx) that
  * described none: a gateway's error page, or a server that failed before it counted, tells
@@ -614,7 +606,7 @@ function describesOthers(reading: ResponseReading): boolean {
  * 100 into 61).
  */
 function silentAnswer(reading: ResponseReading, status: number): boolean {
-  return describesOthers(reading) || (reading.outcome === 'ok' && reading.buckets.length === 0 && status >= 500);
+  return reading.outcome === 'ok' && (reading.buckets.length > 0 || status >= 500);
 }
 
 /**
