@@ -3,6 +3,7 @@ import { asyncScheduler, defer, from, map, mergeMap, timer, type Observable } fr
 import { createLimiter, providers, rateLimit } from '../../lib/index.js';
 import { imfFixdate } from '../../lib/testing/format.js';
 import type { SimulatorResponse } from '../../lib/testing/index.js';
+import { randomArrivals, windowServer } from '../helpers/slidingServer.js';
 import { inVirtualTime } from '../helpers/virtual.js';
 import { prng as random } from '../reliability/arbitraries.js';
 
@@ -35,29 +36,10 @@ function run(c: Case) {
   return inVirtualTime(({ now }) => {
     const rnd = random(c.seed);
     const lat = (): number => c.latency[0] + Math.floor(rnd() * (c.latency[1] - c.latency[0] + 1));
-    /** Arrival times of the requests the server let through, oldest first. */
-    const log: number[] = [];
     const statuses: number[] = [];
-    /** When the fixed window opened. */
-    let opened = -Infinity;
+    const serve = windowServer(LIMIT, WINDOW_MS, c.kind ?? 'sliding', c.reset ?? 'oldest');
     const answer = (serverNow: number): SimulatorResponse => {
-      const fixed = c.kind === 'fixed';
-      if (fixed && serverNow >= opened + WINDOW_MS) {
-        opened = serverNow;
-        log.length = 0;
-      }
-      while (!fixed && log.length > 0 && (log[0] ?? 0) <= serverNow - WINDOW_MS) log.shift();
-      const ok = log.length < LIMIT;
-      if (ok) log.push(serverNow);
-      const mode = c.reset ?? 'oldest';
-      const from_ = fixed
-        ? opened
-        : mode === 'oldest'
-          ? (log[0] ?? serverNow)
-          : mode === 'newest'
-            ? (log[log.length - 1] ?? serverNow)
-            : serverNow;
-      const resetS = Math.max(0, Math.ceil((from_ + WINDOW_MS - serverNow) / 1000));
+      const { ok, remaining, resetS } = serve(serverNow);
       statuses.push(ok ? 200 : 429);
       return {
         status: ok ? 200 : 429,
@@ -65,7 +47,7 @@ function run(c: Case) {
           Date: imfFixdate(serverNow),
           'Content-Type': 'application/json',
           'x-ratelimit-limit': String(LIMIT),
-          'x-ratelimit-remaining': String(LIMIT - log.length),
+          'x-ratelimit-remaining': String(remaining),
           'x-ratelimit-reset': String(resetS),
         },
         body: ok ? '{"success":true,"data":[]}' : '{"success":false,"error":"request over limit","errorCode":429}',
@@ -128,14 +110,6 @@ function leastFixedTime(at: readonly number[]): number {
     last = t;
   }
   return last;
-}
-
-/** 120 arrivals at random over 6 s, as the seeded cases below draw them. */
-function randomArrivals(seed: number): number[] {
-  const rnd = random(seed * 7919);
-  // The draws of the trickle and the burst of the cases below come first.
-  for (let i = 0; i < 95; i += 1) rnd();
-  return Array.from({ length: 120 }, () => Math.floor(rnd() * 6000));
 }
 
 describe('providers.pipedrive against a sliding 2-second window (virtual time)', () => {

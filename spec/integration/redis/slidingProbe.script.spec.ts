@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import { ACQUIRE } from '../../../lib/stores/redis/scriptAcquire.js';
 import { OBSERVE } from '../../../lib/stores/redis/scriptObserve.js';
 import { REDIS } from '../../helpers/redis.js';
+import { randomArrivals, windowServer } from '../../helpers/slidingServer.js';
 import { prng as random } from '../../reliability/arbitraries.js';
 
 const LIMIT = 20;
@@ -52,13 +53,6 @@ afterAll(async () => {
   await client.del(NOW_KEY);
   client.disconnect();
 });
-
-/** 120 arrivals at random over 6 s (the memory spec's draws for the same seed). */
-function randomArrivals(seed: number): number[] {
-  const rnd = random(seed * 7919);
-  for (let i = 0; i < 95; i += 1) rnd();
-  return Array.from({ length: 120 }, () => Math.floor(rnd() * 6000));
-}
 
 interface Case {
   readonly seed: number;
@@ -187,9 +181,7 @@ async function run(c: Case) {
   const push = (e: Event): void => {
     events.push({ e, seq: seq++ });
   };
-  /** The server: the times of the requests it let through, oldest first; when a fixed window opened. */
-  const log: number[] = [];
-  let opened = -Infinity;
+  const server = windowServer(LIMIT, WINDOW_MS, c.kind, c.reset ?? 'oldest');
   const statuses: number[] = [];
   const done: number[] = [];
   const queue: number[] = [];
@@ -221,19 +213,10 @@ async function run(c: Case) {
   };
 
   const serve = (call: Call): void => {
-    const serverNow = now;
-    const fixed = c.kind === 'fixed';
-    if (fixed && serverNow >= opened + WINDOW_MS) {
-      opened = serverNow;
-      log.length = 0;
-    }
-    while (!fixed && log.length > 0 && (log[0] ?? 0) <= serverNow - WINDOW_MS) log.shift();
-    const ok = log.length < LIMIT;
-    if (ok) log.push(serverNow);
-    const from = fixed ? opened : ((c.reset === 'newest' ? log[log.length - 1] : log[0]) ?? serverNow);
+    const { ok, remaining, resetS } = server(now);
     call.status = ok ? 200 : 429;
-    call.remaining = LIMIT - log.length;
-    call.resetS = Math.max(0, Math.ceil((from + WINDOW_MS - serverNow) / 1000));
+    call.remaining = remaining;
+    call.resetS = resetS;
     statuses.push(call.status);
   };
 
