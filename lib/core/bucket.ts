@@ -201,9 +201,10 @@ export class Bucket {
    */
   private endedUnread = 0;
   /**
-   * The calls `endedUnread` counts, oldest end first, as pairs (admissions made when it ended,
-   * its units); at most {@link ENDED_LOG_MAX}, the oldest folded into the next (held as long as
-   * it, never too few).
+   * The calls `endedUnread` counts, oldest end first, as triples (admissions made when it ended,
+   * its units, the time by which it reached the server: its send plus the longest recent round
+   * trip, when that is after its end, else 0); at most {@link ENDED_LOG_MAX}, the oldest folded
+   * into the next (held as long as it, never too few).
    */
   private unreadLog: number[] | undefined = undefined;
   /**
@@ -467,15 +468,16 @@ export class Bucket {
 
   /**
    * Gives back the `cost` units of admission `index`, whose request ended at `at` (answered,
-   * failed or cancelled); `read`: its answer told a figure of this bucket. A fixed window only
+   * failed or cancelled); `read`: its answer told a figure of this bucket; `sentAt`: when it went,
+   * for a request let go unanswered (it may still be on its way to the server). A fixed window only
    * counts what is in flight, and the calls ended unread (`endedUnread`); a sliding one starts the
    * call's time in the window from here.
    */
-  release(index?: number, _at?: number, cost = 1, read = true): void {
+  release(index?: number, at?: number, cost = 1, read = true, sentAt?: number): void {
     const n = this.lowsLength;
     if (n > 0 && (index ?? Infinity) < (this.lows?.[n - 1] as number) && index !== this.lows?.[n - 2])
       this.doubted -= cost;
-    if (!read && index !== undefined) this.endedWithout(cost);
+    if (!read && index !== undefined) this.endedWithout(cost, this.arrivedBy(sentAt, at));
     this.inFlight = Math.max(0, this.inFlight - cost);
     if (this.inFlight === 0) {
       this.doubted = 0;
@@ -712,7 +714,7 @@ export class Bucket {
     if (newWindow) this.doubted = 0;
     // The calls that ended unread before this one was sent: the server counted them before it.
     if (reading.remaining !== undefined && index !== undefined) {
-      this.countedUnread(index);
+      this.countedUnread(index, sentAt);
     }
     // The calls ended unread since this one went are among them (logged as such): the units
     // ended unread before it went were counted before it, in the window before.
@@ -971,8 +973,8 @@ export class Bucket {
    * unread, it may be counted there whatever window the figures read since took it for
    * (`endedLog`).
    */
-  private endedWithout(cost: number): void {
-    this.endUnread(cost);
+  private endedWithout(cost: number, arrivedBy = 0): void {
+    this.endUnread(cost, arrivedBy);
     if (this.inFlight > cost) this.logEnded(-1, cost, true);
   }
 
@@ -999,29 +1001,49 @@ export class Bucket {
     return false;
   }
 
-  /** A call of `cost` units ended without a figure of this bucket (`unreadLog`). */
-  private endUnread(cost: number): void {
-    const log = (this.unreadLog ??= []);
-    this.endedUnread += cost;
-    if (log.push(this.admitted, cost) <= 2 * ENDED_LOG_MAX) return;
-    // The oldest folds into the next: counted as late as it.
-    log[3] = (log[1] as number) + (log[3] as number);
-    log.copyWithin(0, 2);
-    log.length -= 2;
+  /**
+   * By when a call sent at `sentAt` and ended unread at `at` reached the server, if it may not
+   * have by its end: a call cancelled on its way still arrives, as late as its send plus the
+   * longest of the bucket's recent round trips (its uplink took at most that). 0: by its end.
+   */
+  private arrivedBy(sentAt: number | undefined, at: number | undefined): number {
+    if (sentAt === undefined || at === undefined || this.probeTripMs === 0) return 0;
+    const by = sentAt + this.probeTripMs + PROBE_TRIP_MARGIN_MS;
+    return by > at ? by : 0;
   }
 
   /**
-   * A figure of admission `index` was read: the calls that ended unread before it was admitted
-   * (sent after they had ended) reached the server before it, which counted them in it.
+   * A call of `cost` units ended without a figure of this bucket (`unreadLog`), having reached
+   * the server by `arrivedBy` (0: by now).
    */
-  private countedUnread(index: number): void {
+  private endUnread(cost: number, arrivedBy = 0): void {
+    const log = (this.unreadLog ??= []);
+    this.endedUnread += cost;
+    if (log.push(this.admitted, cost, arrivedBy) <= 3 * ENDED_LOG_MAX) return;
+    // The oldest folds into the next: counted as late as it.
+    log[4] = (log[1] as number) + (log[4] as number);
+    log[5] = Math.max(log[2] as number, log[5] as number);
+    log.copyWithin(0, 3);
+    log.length -= 3;
+  }
+
+  /**
+   * A figure of admission `index`, sent at `sentAt`, was read: the calls that ended unread before
+   * it was admitted (sent after they had ended), and had reached the server by the time it went,
+   * reached the server before it, which counted them in it.
+   */
+  private countedUnread(index: number, sentAt: number | undefined): void {
     const log = this.unreadLog;
     if (log === undefined || log.length === 0) return;
     let k = 0;
     // Ended in order, so the calls it counts come first.
-    while (k < log.length && (log[k] as number) <= index) {
+    while (
+      k < log.length &&
+      (log[k] as number) <= index &&
+      (log[k + 2] === 0 || (sentAt !== undefined && sentAt >= (log[k + 2] as number)))
+    ) {
       this.endedUnread -= log[k + 1] as number;
-      k += 2;
+      k += 3;
     }
     if (k === 0) return;
     log.copyWithin(0, k);
@@ -1037,7 +1059,7 @@ export class Bucket {
   private unreadSince(since: number): void {
     if (since > this.endedUnread) this.endUnread(since - this.endedUnread);
     const log = this.unreadLog ?? [];
-    for (let i = 0; i < log.length; i += 2) log[i] = this.admitted;
+    for (let i = 0; i < log.length; i += 3) log[i] = this.admitted;
   }
 
   private clearUnread(): void {

@@ -568,7 +568,8 @@ class HeldPermit implements Permit, Taken, Leased {
     if (extra?.learn) extra.learner?.ended(extra.learn, buckets);
     for (let k = 0; k < buckets.length; k++) {
       const b = buckets[k] as Bucket;
-      b.release(this.indexAt(k), at, this.unitsAt(k), this.wasRead(k));
+      // Let go unanswered, it may still be on its way to the server (an answer shows it arrived).
+      b.release(this.indexAt(k), at, this.unitsAt(k), this.wasRead(k), this.observed ? undefined : this.sentAt);
       host.registry.markIdle(b, at);
       host.admission.recheck(b, at);
     }

@@ -14,14 +14,16 @@ import { COMMON } from './scriptCommon.js';
  * time), and what it kept of a send from a full bucket goes.
  * A rolling call also ends without a figure read (`sil`: a figure read later may not count it);
  * a fixed window's call stays counted (`eu`, as `Bucket.release` with no figure read) until a
- * figure from a call admitted after it ended is read.
+ * figure from a call admitted after it ended is read, and sent once it had reached the server
+ * (`eut`: let go on its way, it may arrive up to `arrivesIn` ms from now).
  * KEYS: per bucket: in-flight set, bucket hash, log; then the pause hash. ARGV: channel,
  * keyTtlMs, guardMs, kinds (one character per bucket: '0' a fixed window, '1' rolling, '2'
- * leaky), then one or more leases.
+ * leaky), arrivesIn ('' or 0: arrived by now), then one or more leases.
  */
 export const RELEASE = `${COMMON}
 local keyTtl = tonumber(ARGV[2])
 local guard = tonumber(ARGV[3]) or 0
+local arrivesIn = num(ARGV[5])
 local n = 0
 local now = nil
 local pauseKey = KEYS[#KEYS]
@@ -52,7 +54,7 @@ for i = 1, #KEYS - 1, 3 do
     now = now or clock()
     leakSettleKey(KEYS[i + 1], KEYS[i], now)
   end
-  for j = 5, #ARGV do
+  for j = 6, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
       if win ~= nil and win > 0 and not carried(ARGV[j]) then
@@ -84,6 +86,13 @@ for i = 1, #KEYS - 1, 3 do
     forgetIfResumed(KEYS[i + 1])
     local f = redis.call('HMGET', KEYS[i + 1], 'eu', 'adm', 'enl', 'enln', 'eno', 'enoa')
     redis.call('HSET', KEYS[i + 1], 'eu', (num(f[1]) or 0) + unread, 'euu', num(f[2]) or 0)
+    if arrivesIn ~= nil and arrivesIn > 0 then
+      now = now or clock()
+      local by = now + arrivesIn
+      if (num(redis.call('HGET', KEYS[i + 1], 'eut')) or 0) < by then
+        redis.call('HSET', KEYS[i + 1], 'eut', string.format('%.0f', by))
+      end
+    end
     -- With calls still in flight, logged as ended without a figure (as endedUnread).
     if redis.call('ZCARD', KEYS[i]) > 0 then
       local s = { adm = num(f[2]) or 0, enln = num(f[4]), eno = num(f[5]), enoa = num(f[6]) }

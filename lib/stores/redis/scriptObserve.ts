@@ -61,6 +61,12 @@ local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
 local guard = tonumber(ARGV[5]) or 0
 local nb = (#KEYS - 1) / 3
+-- Had the calls of bucket bk let go on their way (RELEASE's eut) reached the server by the time
+-- a call sent at Redis time 'sent' went? A call whose send is not known: not known to have.
+local function arrivedBefore(bk, sent)
+  local by = num(redis.call('HGET', bk, 'eut'))
+  return by == nil or (sent ~= nil and sent >= by)
+end
 local pauseKey = KEYS[#KEYS]
 -- Whether another process waiting on these buckets may go sooner than it was told.
 local wake = false
@@ -556,8 +562,9 @@ for i = 1, nb do
       end
       if lim ~= nil then s.lim = lim end
       -- A figure from a call admitted once the last call that ended without one had ended
-      -- (euu) counts them all.
-      if rem ~= nil and index ~= nil and index >= (s.euu or 0) then
+      -- (euu), and sent once those let go on their way had reached the server (eut), counts
+      -- them all.
+      if rem ~= nil and index ~= nil and index >= (s.euu or 0) and (s.eu == nil or arrivedBefore(bk, sentAt)) then
         s.eu = nil
         s.euu = nil
       end

@@ -39,6 +39,11 @@ const PEER_TTL_MS = 10_000;
  */
 const MAX_SEND_TIMES = 10_000;
 
+/** How many answers the longest round trip is kept for (`tripMs`), as the memory bucket's probe wait. */
+const TRIPS_KEPT = 16;
+/** Added to that trip for a lease let go on its way: the time a request takes beyond its trip to leave. */
+const TRIP_MARGIN_MS = 50;
+
 /**
  * Most buckets whose last figures are kept for an outage (local shares): a provider names a
  * bucket per endpoint (Atlassian, Fieldwire), one per path a caller sends to. Past it, the least
@@ -107,6 +112,13 @@ export class RedisSession implements StoreSession {
   private readonly sentAt = new Map<string, number>();
   /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
   private guardMs = 0;
+  /**
+   * The longest round trip of our answered leases, kept for {@link TRIPS_KEPT} answers, then the
+   * latest one's (`noteTrip`): a lease let go on its way may still reach the server that long
+   * after it went (`release`).
+   */
+  private tripMs = 0;
+  private tripAge = 0;
   /**
    * The pause and the block this limiter obeys: Redis may lose them (restarted empty, failed
    * over, maxmemory, a write that failed while it was away), and the other processes, or the
@@ -291,6 +303,7 @@ export class RedisSession implements StoreSession {
         return;
       }
     }
+    if (sent !== undefined) this.noteTrip(monotonic() - sent);
     const sentAgo = sent === undefined ? '' : duration(monotonic() - sent);
     const keys = buckets.flatMap((b) => [this.keys.bucket(b.name), this.keys.inflight(b.name), this.keys.log(b.name)]);
     keys.push(this.keys.pause);
@@ -314,12 +327,25 @@ export class RedisSession implements StoreSession {
   release(lease: string, buckets: readonly StoreBucketSpec[]): void {
     const held = lease.startsWith('local:') ? this.localLeases.end(lease)?.lease : lease;
     if (held === undefined) return;
+    const sent = this.sentAt.get(held);
     this.sentAt.delete(held);
+    const now = monotonic();
     if (this.down) {
-      this.pend(held, buckets, monotonic());
+      this.pend(held, buckets, now);
       return;
     }
-    this.releaseAll([held], buckets);
+    // Let go on its way, it may still reach the server until its send plus the longest trip.
+    const arrivesIn = sent === undefined || this.tripMs === 0 ? 0 : sent + this.tripMs + TRIP_MARGIN_MS - now;
+    this.releaseAll([held], buckets, arrivesIn);
+  }
+
+  /** An answered lease's round trip (`tripMs`). */
+  private noteTrip(ms: number): void {
+    const trip = ms > 0 ? Math.ceil(ms) : 0;
+    if (trip >= this.tripMs || ++this.tripAge >= TRIPS_KEPT) {
+      this.tripMs = trip;
+      this.tripAge = 0;
+    }
   }
 
   pause(ms: number, reason: string): void {
@@ -520,7 +546,7 @@ export class RedisSession implements StoreSession {
   }
 
   /** Ends leases in Redis (one call). */
-  private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[]): void {
+  private releaseAll(leases: readonly string[], buckets: readonly StoreBucketSpec[], arrivesIn = 0): void {
     const keys = [
       ...buckets.flatMap((b) => [this.keys.inflight(b.name), this.keys.bucket(b.name), this.keys.log(b.name)]),
       this.keys.pause,
@@ -533,6 +559,7 @@ export class RedisSession implements StoreSession {
         this.opts.keyTtlMs,
         this.guardMs,
         releaseKinds(buckets),
+        arrivesIn > 0 ? duration(arrivesIn) : '',
         ...leases,
       ),
       keys,
