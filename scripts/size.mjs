@@ -29,9 +29,9 @@ const showModules = process.argv.includes('--modules');
  * caught; `target` is where it should get to (the library's own code must shrink for it).
  */
 const ENTRIES = [
-  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 64.6 * 1024, target: 20 * 1024 },
+  { name: 'rx-ratelimit', file: 'dist/esm/index.js', budget: 64.8 * 1024, target: 20 * 1024 },
   { name: 'rx-ratelimit/angular', file: 'dist/esm/adapters/angular.js', budget: 14.8 * 1024 },
-  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 30.5 * 1024 },
+  { name: 'rx-ratelimit/providers', file: 'dist/esm/providers/profiles.js', budget: 30.8 * 1024 },
   { name: 'rx-ratelimit/fetch', file: 'dist/esm/adapters/fetch.js', budget: 3.8 * 1024 },
   { name: 'rx-ratelimit/axios', file: 'dist/esm/adapters/axios.js', budget: 9.5 * 1024 },
   { name: 'rx-ratelimit/otel', file: 'dist/esm/otel/index.js', budget: 1.7 * 1024 },
@@ -42,7 +42,7 @@ const ENTRIES = [
 const APPS = [
   {
     name: 'Angular app: a limiter, one profile (rx-ratelimit/providers), the interceptor',
-    budget: 49.5 * 1024,
+    budget: 49.7 * 1024,
     target: 15 * 1024,
     code: `
       import { createLimiter } from 'rx-ratelimit';
@@ -55,7 +55,7 @@ const APPS = [
   },
   {
     name: 'the same Angular app with `providers` from rx-ratelimit',
-    budget: 64.4 * 1024,
+    budget: 64.6 * 1024,
     code: `
       import { createLimiter, providers as profiles } from 'rx-ratelimit';
       import { provideRateLimiting, rateLimitingInterceptor } from 'rx-ratelimit/angular';
@@ -66,7 +66,7 @@ const APPS = [
   },
   {
     name: 'fetch app: a limiter, one profile, rateLimitedFetch',
-    budget: 45.8 * 1024,
+    budget: 46.0 * 1024,
     code: `
       import { createLimiter } from 'rx-ratelimit';
       import { rateLimitedFetch } from 'rx-ratelimit/fetch';

@@ -1,6 +1,7 @@
 import type { BucketReading, BucketSpec } from './provider.js';
 import type { BucketSnapshot, BucketSource } from './state.js';
 import {
+  BLIND_PROBES,
   ceilSecond,
   coldLimit,
   coldRampOver,
@@ -122,6 +123,21 @@ export class Bucket {
    */
   private probeTripMs = 0;
   private probeTripAge = 0;
+  /**
+   * An answer the server counted told a figure of this bucket: its answers describe it, and one
+   * that does not (a gateway's error page) leaves a refilled window's probe unanswered. An
+   * inferred window's answers never describe it.
+   */
+  private figured = false;
+  /**
+   * Probes in a row that ended with no figure of the window (`release`): past
+   * {@link BLIND_PROBES}, an answer with no figure confirms the window again, as a bucket that
+   * stopped being described (a proxy that strips the headers for good) must not be held to a
+   * probe a second.
+   */
+  private blindProbes = 0;
+  /** When the next probe may go, the last one having ended with no figure of the window (`release`); else NaN. */
+  private reprobeAt = Number.NaN;
   /** The current reset is a projection of one the server told (its phase is the server's). */
   private projected = false;
   /**
@@ -378,6 +394,9 @@ export class Bucket {
       if (this.awaitingSince === undefined) return undefined;
       const until = this.awaitingSince + this.probeWaitMs();
       if (now < until) return until;
+    } else if (this.unconfirmedLeft !== undefined && now < this.reprobeAt) {
+      // The last probe ended with no figure of the window (`release`): the next waits a while.
+      return this.reprobeAt;
     }
     if (this.remaining === undefined || this.remaining > cost - 1) {
       // Demand beyond what is left: requests waiting, and the streams of those in flight, which
@@ -474,6 +493,22 @@ export class Bucket {
    * call's time in the window from here.
    */
   release(index?: number, at?: number, cost = 1, read = true, sentAt?: number): void {
+    // A probe of a refilled window that ended with no figure of it (unanswered, or answered
+    // blind: `confirm`): one more request probes, the rest wait for a figure. Not at once: the
+    // server may have counted the probe in the one slot a sliding window freed, so the next
+    // goes {@link PROBE_MS} later (`availableAt`), when another may have left it.
+    if (
+      !read &&
+      this.unconfirmedLeft !== undefined &&
+      this.probing &&
+      index !== undefined &&
+      index >= this.refillIndex
+    ) {
+      this.blindProbes++;
+      this.unconfirmedLeft = Math.max(this.unconfirmedLeft, unconfirmedBudget());
+      this.awaitingSince = undefined;
+      if (at !== undefined) this.reprobeAt = at + PROBE_MS;
+    }
     const n = this.lowsLength;
     if (n > 0 && (index ?? Infinity) < (this.lows?.[n - 1] as number) && index !== this.lows?.[n - 2])
       this.doubted -= cost;
@@ -485,6 +520,11 @@ export class Bucket {
       this.endedLog = undefined;
       this.endedOver = 0;
     }
+  }
+
+  /** Is a refilled window of a bucket whose answers describe it waiting for a figure of it (its probe out, or due)? */
+  get probing(): boolean {
+    return this.unconfirmedLeft !== undefined && this.figured && this.blindProbes < BLIND_PROBES;
   }
 
   /**
@@ -544,6 +584,10 @@ export class Bucket {
   ): number | null | undefined {
     const absolute = serverAt !== undefined;
     this.staleFigure = false;
+    if (counted && reading.remaining !== undefined) {
+      this.figured = true;
+      this.blindProbes = 0;
+    }
     if (sentAt !== undefined) this.noteTrip(now - sentAt);
     this.confirm(index, now);
     this.readWindow(reading);
@@ -1126,10 +1170,14 @@ export class Bucket {
    * A response to a request counting against this bucket came back: with a reading of it, or
    * (`silent`) with none. A silent one during the cold start only widens it (`silentAnswers`).
    */
-  confirm(index: number | undefined, now?: number, silent = false): void {
+  confirm(index: number | undefined, now?: number, silent = false, blind = false): void {
     if (!silent || this.observed) this.observed = true;
     else if (coldRampOver(++this.silentAnswers, this.limit)) this.observed = true;
-    if (index === undefined || index >= this.refillIndex) {
+    // An answer with no figure of this bucket (a gateway's 502 page, an endpoint that reports
+    // other limits) tells nothing of the window a refill opened: the probe is not answered, and
+    // the next request probes again (`release`). Taken as the answer, it let every waiting
+    // request go into a sliding window that had freed one slot.
+    if ((index === undefined || index >= this.refillIndex) && !(blind && index !== undefined)) {
       this.unconfirmedLeft = undefined;
       this.awaitingSince = undefined;
     }

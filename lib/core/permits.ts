@@ -345,8 +345,10 @@ export class Permits {
     const silent = silentAnswer(reading, response.status);
     for (let i = 0; i < mine.length; i++) {
       const b = mine[i] as Bucket;
-      // (A bucket past its cold start needs no look at the names: `silent` changes nothing there.)
-      b.confirm(taken?.indexAt(i), now, silent && !b.observed && !described(reading.buckets, b.name));
+      // (A bucket past its cold start, and not probing a refilled window, needs no look at the
+      // names: `silent` and `blind` change nothing there.)
+      const blind = (silent && !b.observed) || b.probing ? !described(reading.buckets, b.name) : false;
+      b.confirm(taken?.indexAt(i), now, silent && !b.observed && blind, blind);
     }
     if (reading.outcome === 'limited')
       host.pauses.limited(

@@ -611,8 +611,8 @@ export class RollingBucket extends Bucket {
    * arrival), so its time in the window runs from here, whenever the caller releases the permit
    * (after reading a long body, say). It still counts as in flight until then.
    */
-  override confirm(index: number | undefined, now?: number, silent = false): void {
-    super.confirm(index, now, silent);
+  override confirm(index: number | undefined, now?: number, silent = false, blind = false): void {
+    super.confirm(index, now, silent, blind);
     const call = index === undefined || now === undefined ? undefined : this.pending.get(index);
     if (call) call.answeredAt = now;
   }

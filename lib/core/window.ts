@@ -54,6 +54,14 @@ export function coldRampOver(silent: number, limit: number | undefined): boolean
 export const PROBE_MS = 1000;
 
 /**
+ * Probes of refilled windows in a row that may end with no figure of their window (a gateway's
+ * error page, an answer stripped of the headers), each followed by one more probe
+ * {@link PROBE_MS} later, before such an answer confirms a window again: a bucket no longer
+ * described must not be held to a probe a second.
+ */
+export const BLIND_PROBES = 3;
+
+/**
  * Resets given as whole seconds left make two readings of one window differ by up to a second,
  * so only a reset later by more than this starts a new window (less for windows under 2 s:
  * consecutive one-second windows with whole-second resets differ by exactly 1000 ms).
@@ -205,6 +213,7 @@ export function recount(
 export function luaWindowRules(): string {
   return `
 local PROBE_MS = ${PROBE_MS}
+local BLIND_PROBES = ${BLIND_PROBES}
 -- As coldLimit(): 'obs' below 0 counts the silent answers of a cold start ('obs' 1: it is over).
 local function coldLimit(cold, obs)
   if obs >= 0 then return cold end

@@ -30,6 +30,11 @@ interface Case {
   readonly reset?: 'oldest' | 'newest' | 'window';
   /** A sliding window (the default), or a fixed one opened by a first request. */
   readonly kind?: 'sliding' | 'fixed';
+  /**
+   * The requests (in the order the server counted them) answered by a gateway's 502 page with
+   * no rate-limit headers, after the server counted them.
+   */
+  readonly blind?: ReadonlySet<number>;
 }
 
 function run(c: Case) {
@@ -40,7 +45,9 @@ function run(c: Case) {
     const serve = windowServer(LIMIT, WINDOW_MS, c.kind ?? 'sliding', c.reset ?? 'oldest');
     const answer = (serverNow: number): SimulatorResponse => {
       const { ok, remaining, resetS } = serve(serverNow);
+      const blind = c.blind?.has(statuses.length) === true;
       statuses.push(ok ? 200 : 429);
+      if (blind) return { status: 502, headers: { 'Content-Type': 'text/html' }, body: '<h1>502 Bad Gateway</h1>' };
       return {
         status: ok ? 200 : 429,
         headers: {
@@ -155,6 +162,30 @@ describe('providers.pipedrive against a sliding 2-second window (virtual time)',
     expect(out.done).toHaveLength(c.at.length);
     expect(out.limited()).toBe(0);
   });
+});
+
+describe('providers.pipedrive: a probe answered by a 502 page with no headers (virtual time)', () => {
+  // After a told reset one request probes the window. Answered by a gateway's 502 page (the
+  // server counted it), it was taken for the window's answer: every request waiting went into a
+  // window that had freed one slot (13 × 429 at 0–20 ms each way). The next probe now goes a
+  // second later. (The 502 is its request's answer: the caller sees it.)
+  const SEEDS = Array.from({ length: 40 }, (_, i) => i + 1);
+  it.each(['oldest', 'newest', 'window'] as const)(
+    'the 21st request the server counts answered blind, reset %s: no 429, nothing lost',
+    (reset) => {
+      const limited: number[] = [];
+      for (const seed of SEEDS) {
+        // 35 requests over 1.3 s: the window is full when its first reset comes.
+        const rnd = random(seed * 31);
+        const at = Array.from({ length: 35 }, () => Math.floor(rnd() * 1300));
+        const c: Case = { at, latency: [0, 20], seed, reset, blind: new Set([20]) };
+        const out = run(c);
+        expect(out.done).toHaveLength(c.at.length);
+        if (out.limited() > 0) limited.push(seed);
+      }
+      expect(limited).toEqual([]);
+    },
+  );
 });
 
 describe('providers.pipedrive against either kind of 2-second window, 60 seeds (virtual time)', () => {

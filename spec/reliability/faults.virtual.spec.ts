@@ -85,13 +85,19 @@ describe('fault: 5xx storm', () => {
     });
     const kinds = assertEndedOnce(r.ledgers);
     const stats = r.engine.statsFor('pipedrive', PD);
-    expect(kinds).toEqual({ 'status 200': 80, RetryLimitError: 120 });
-    // 200 first sends + 160 retries; 280 of them met the storm; nothing sent twice otherwise.
+    // The 503s tell nothing of the window: a probe of a refilled window answered by one is not
+    // its answer, and the next probe goes a second later (three in a row at most; then such an
+    // answer confirms the window, as before). So the storm holds the queue rather than failing
+    // it: 43 requests end in it (3 at 11 s, 40 at 13 s), where 120 did when every 503 confirmed
+    // a window; the 40 of the first window went before it, and the rest go at the limit once it
+    // is over, 40 per 2 s from 15 s.
+    expect(kinds).toEqual({ 'status 200': 157, RetryLimitError: 43 });
+    // 200 first sends + 160 retries; 203 of them met the storm; nothing sent twice otherwise.
     expect({ received: r.api.total, stormAnswers: r.api.total - stats.total }).toEqual({
       received: 360,
-      stormAnswers: 280,
+      stormAnswers: 203,
     });
-    expect(stats).toMatchObject({ ok: 80, limited: 0, sentWhileLimited: 0, total: 80 });
+    expect(stats).toMatchObject({ ok: 157, limited: 0, sentWhileLimited: 0, total: 157 });
     for (const l of r.ledgers.filter((x) => x.errors.length > 0)) {
       const e = l.errors[0] as RetryLimitError;
       expect(e).toBeInstanceOf(RetryLimitError);
@@ -101,14 +107,9 @@ describe('fault: 5xx storm', () => {
         cause: r.lb503,
       });
     }
-    // The 503s report no window: one a send opened is taken to end a window after the first
-    // answer from it, not after the send (it may have waited to be counted). An end we bound
-    // ourselves so takes a guard of 10 ms (a thousandth of the window, at least 10 ms), not the
-    // 50 ms after a reset the server told: 16,530 with 50 ms. The first window of the storm is
-    // the projection of the last reset told, which its first send and answer bound (a window
-    // after the answer, 30 ms past the projection) with the full guard: 16,290 when the
-    // projection alone was trusted.
-    expect(Math.max(...r.ledgers.map((l) => l.endedAt ?? 0))).toBe(16_320);
+    const ends = r.ledgers.map((l) => l.endedAt ?? 0);
+    expect(Math.min(...ends.filter((t) => t >= 15_000))).toBeLessThan(15_500);
+    expect(Math.max(...ends)).toBe(19_380);
     expect(r.limiter.snapshot).toMatchObject({ queued: 0, inFlight: 0 });
   });
 });

@@ -253,6 +253,10 @@ for i = 1, nb do
       -- after any refill the probe's answer, at most PROBE_MS.
       can = 0
       if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
+    elseif s.unc ~= nil and s.unc > 0 and s.aw ~= nil and now < s.aw + PROBE_MS then
+      -- As Bucket.availableAt: the last probe ended with no figure of the window; the next
+      -- goes PROBE_MS after it.
+      can = 0; w = s.aw + PROBE_MS - now
     elseif s.rem == nil or s.rem > c - 1 then
       if s.rem ~= nil then can = math.min(can, math.floor(s.rem / c)) end
       if s.obs ~= 1 then can = math.min(can, math.ceil((coldLimit(cold, s.obs) - infl) / c)) end

@@ -54,6 +54,7 @@ for i = 1, #KEYS - 1, 3 do
     now = now or clock()
     leakSettleKey(KEYS[i + 1], KEYS[i], now)
   end
+  local ended = 0
   for j = 6, #ARGV do
     local gone = redis.call('ZREM', KEYS[i], ARGV[j])
     if gone > 0 then
@@ -79,8 +80,20 @@ for i = 1, #KEYS - 1, 3 do
       if win ~= nil then redis.call('HDEL', KEYS[i + 1], 'x:' .. ARGV[j]) end
     end
     n = n + gone
+    ended = ended + gone
   end
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
+  -- As Bucket.release: the probe of a window refilled at a told reset (projected), let go with no
+  -- answer, is not answered (RELEASE knows no admission index: any call let go while the probe
+  -- is out); one more probes, PROBE_MS on (at most BLIND_PROBES in a row, as OBSERVE).
+  if ended > 0 and string.sub(ARGV[4], b, b) ~= '2' then
+    local f = redis.call('HMGET', KEYS[i + 1], 'unc', 'proj', 'bpr')
+    local bpr = num(f[3]) or 0
+    if (num(f[1]) or 1) <= 0 and (f[2] or '') ~= '' and bpr < BLIND_PROBES then
+      now = now or clock()
+      redis.call('HSET', KEYS[i + 1], 'unc', '1', 'aw', string.format('%.0f', now), 'bpr', bpr + 1)
+    end
+  end
   -- (Never a hash made here without its TTL: one gone has nothing to count them against.)
   if unread > 0 and redis.call('EXISTS', KEYS[i + 1]) == 1 then
     forgetIfResumed(KEYS[i + 1])

@@ -126,7 +126,26 @@ for i = 1, nb do
   -- As Bucket.confirm: a success that described other buckets of the request, not this one
   -- ('2'), only widens a cold start.
   s.obs = confirmCold(s.obs, ARGV[a + 1] == '2', s.lim)
-  if index == nil or index >= s.ridx then s.unc = nil; s.aw = nil end
+  -- As Bucket.confirm and Bucket.release: an answer with no figure of the bucket tells nothing
+  -- of the window a refill at a told reset opened (projected: an inferred window's answers
+  -- never describe it). Its probe is not answered: one more probes, PROBE_MS on.
+  -- At most BLIND_PROBES in a row ('bpr'; a figure read by a probe starts them afresh).
+  local blind = ARGV[a + 1] ~= '1' and index ~= nil and s.proj
+  local reprobe = blind and index >= s.ridx and s.unc ~= nil and s.unc <= 0
+  if reprobe then
+    local bpr = num(redis.call('HGET', bk, 'bpr')) or 0
+    if bpr >= BLIND_PROBES then
+      blind = false; reprobe = false
+    else
+      redis.call('HSET', bk, 'bpr', bpr + 1)
+    end
+  end
+  if (index == nil or index >= s.ridx) and not blind then
+    if s.unc ~= nil and ARGV[a + 1] == '1' then redis.call('HDEL', bk, 'bpr') end
+    s.unc = nil; s.aw = nil
+  elseif reprobe then
+    s.unc = unconfirmedBudget(); s.aw = now
+  end
   -- As Bucket.confirm: the first answer from a window opened by our send bounds its start,
   -- whether or not the answer reports this bucket.
   if s.prov ~= nil and index ~= nil and index >= s.prov then
