@@ -10,6 +10,9 @@ import {
   LOWS_KEPT,
   ownEndGuard,
   PROBE_MS,
+  PROBE_TRIP_MARGIN_MS,
+  PROBE_TRIPS,
+  probeWaitMs,
   projectReset,
   recount,
   RELATIVE_SLACK_MS,
@@ -30,10 +33,6 @@ import {
 
 export { PROBE_MS } from './window.js';
 
-/** Answers for which a bucket keeps its longest round trip, to bound how long its probe is awaited. */
-const PROBE_TRIPS = 16;
-/** Beyond the longest remembered round trip, for a probe whose trip is as long. */
-const PROBE_TRIP_MARGIN_MS = 50;
 
 /** An instant kept as a number, NaN for none, as the value it stands for. */
 function known(at: number): number | undefined {
@@ -392,7 +391,7 @@ export class Bucket {
       // flight; once the probe went, for its answer. At most PROBE_MS: then one request goes
       // (the checks below still apply).
       if (this.awaitingSince === undefined) return undefined;
-      const until = this.awaitingSince + this.probeWaitMs();
+      const until = this.awaitingSince + probeWaitMs(this.probeTripMs, this.windowMs);
       if (now < until) return until;
     } else if (this.unconfirmedLeft !== undefined && now < this.reprobeAt) {
       // The last probe ended with no figure of the window (`release`): the next waits a while.
@@ -426,16 +425,6 @@ export class Bucket {
       this.probeTripMs = trip;
       this.probeTripAge = 0;
     }
-  }
-
-  /**
-   * How long a probe's answer is awaited before one more request goes: {@link PROBE_MS}, or the
-   * longest of the bucket's recent round trips when its answers take longer (a probe on a slow
-   * link is not a probe that hangs), at most a window.
-   */
-  private probeWaitMs(): number {
-    const trip = this.probeTripMs > PROBE_MS ? this.probeTripMs + PROBE_TRIP_MARGIN_MS : PROBE_MS;
-    return this.windowMs !== undefined && this.windowMs > PROBE_MS ? Math.min(trip, this.windowMs) : PROBE_MS;
   }
 
   /** The margin after `resetAt`: {@link ownEndGuard} for an end we bounded ourselves (`ownEndAt`), when `tight`. */

@@ -53,6 +53,24 @@ export function coldRampOver(silent: number, limit: number | undefined): boolean
 /** How long to wait before probing a bucket that is empty and whose reset nobody told us. */
 export const PROBE_MS = 1000;
 
+/** Answers for which a bucket keeps its longest round trip, to bound how long its probe is awaited. */
+export const PROBE_TRIPS = 16;
+/** Beyond the longest remembered round trip, for a call whose trip is as long. */
+export const PROBE_TRIP_MARGIN_MS = 50;
+
+/**
+ * How long a probe's answer is awaited before one more request goes: {@link PROBE_MS}, or twice
+ * the longest of the bucket's recent round trips (`tripMs`) when longer, at most a window. A
+ * probe on a slow link is not a probe that hangs, and its trip may be longer than any recent
+ * one (with 500 to 900 ms each way, the longest of 16 read 1.6 s and the probe took 1.7 s: the
+ * next request went before its answer, into a sliding minute with no slot). Its answer ends the
+ * wait, so a long one costs only a probe that never answers.
+ */
+export function probeWaitMs(tripMs: number, windowMs: number | undefined): number {
+  const wait = Math.max(PROBE_MS, 2 * tripMs);
+  return windowMs !== undefined && windowMs > PROBE_MS ? Math.min(wait, windowMs) : PROBE_MS;
+}
+
 /**
  * Probes of refilled windows in a row that may end with no figure of their window (a gateway's
  * error page, an answer stripped of the headers), each followed by one more probe
@@ -213,6 +231,23 @@ export function recount(
 export function luaWindowRules(): string {
   return `
 local PROBE_MS = ${PROBE_MS}
+local PROBE_TRIPS = ${PROBE_TRIPS}
+-- As probeWaitMs(): trip is the bucket's longest recent round trip ('ptr'), win its window.
+local function probeWait(trip, win)
+  local t = math.max(PROBE_MS, 2 * (trip or 0))
+  if win ~= nil and win > PROBE_MS then return math.min(t, win) end
+  return PROBE_MS
+end
+-- As Bucket.noteTrip(): an answered call's round trip, the longest kept for PROBE_TRIPS answers
+-- ('ptr', and 'pta' the answers since), then the latest one's.
+local function noteTrip(s, ms)
+  local trip = math.ceil(math.max(0, ms))
+  if trip >= (s.ptr or 0) or (s.pta or 0) + 1 >= PROBE_TRIPS then
+    s.ptr = trip; s.pta = 0
+  else
+    s.pta = (s.pta or 0) + 1
+  end
+end
 local BLIND_PROBES = ${BLIND_PROBES}
 -- As coldLimit(): 'obs' below 0 counts the silent answers of a cold start ('obs' 1: it is over).
 local function coldLimit(cold, obs)

@@ -5,6 +5,7 @@ import { imfFixdate } from '../../lib/testing/format.js';
 import { FIELDWIRE_DEFAULTS, fieldwireHandle, fieldwireState } from '../../lib/testing/sim/fieldwire.js';
 import type { SimulatorResponse } from '../../lib/testing/index.js';
 import { inVirtualTime } from '../helpers/virtual.js';
+import { prng as random } from '../reliability/arbitraries.js';
 
 // When a told reset passes, one request goes and its answer tells what the window has left:
 // Fieldwire's docs do not say whether an endpoint's minute is fixed or slides, and on a sliding
@@ -18,15 +19,20 @@ const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 const KEY = 'GET /projects/:id/tasks';
 const LIMITS = { minute: 10, hour: 3000 };
 
-/** `at` (ms from the start) through one limiter, `oneWayMs` each way, against a `windows` minute. */
-function run(windows: 'fixed' | 'sliding', at: readonly number[], oneWayMs: number) {
+/**
+ * `at` (ms from the start) through one limiter, `oneWayMs` each way (or at random up to `mostMs`,
+ * drawn from `seed`), against a `windows` minute.
+ */
+function run(windows: 'fixed' | 'sliding', at: readonly number[], oneWayMs: number, mostMs = oneWayMs, seed = 1) {
+  const rnd = random(seed);
+  const lat = (): number => oneWayMs + Math.floor(rnd() * (mostMs - oneWayMs + 1));
   return inVirtualTime(({ now }) => {
     const cfg = { ...FIELDWIRE_DEFAULTS, endpoints: { [KEY]: LIMITS }, endpointWindows: windows };
     const state = fieldwireState();
     const served: number[] = [];
     const send = (path: string): Observable<SimulatorResponse> =>
       defer(() =>
-        timer(oneWayMs, asyncScheduler).pipe(
+        timer(lat(), asyncScheduler).pipe(
           map(() => {
             const serverNow = START + now();
             const ctx = {
@@ -41,7 +47,7 @@ function run(windows: 'fixed' | 'sliding', at: readonly number[], oneWayMs: numb
             served.push(out.status);
             return { status: out.status, headers: { Date: imfFixdate(serverNow), ...out.headers }, body: out.body };
           }),
-          mergeMap((res) => timer(oneWayMs, asyncScheduler).pipe(map(() => res))),
+          mergeMap((res) => timer(lat(), asyncScheduler).pipe(map(() => res))),
         ),
       );
     const limiter = createLimiter({
@@ -75,6 +81,18 @@ describe('providers.fieldwire: a probe on a link slower than a second is awaited
     const out = run('sliding', at, oneWayMs);
     expect(out.done).toHaveLength(at.length);
     expect(out.limited()).toBe(0);
+  });
+
+  // A trip may be longer than any of the last 16: the probe is awaited up to twice the longest
+  // (its answer ends the wait). With the longest plus 50 ms, 500 to 900 ms each way met 429s.
+  it('a sliding minute, 500 to 900 ms each way, 20 seeds: no 429, nothing lost', () => {
+    const limited: number[] = [];
+    for (let seed = 1; seed <= 20; seed += 1) {
+      const out = run('sliding', at, 500, 900, seed);
+      expect(out.done).toHaveLength(at.length);
+      if (out.limited() > 0) limited.push(seed);
+    }
+    expect(limited).toEqual([]);
   });
 
   it('a fixed minute, 700 ms each way: no 429, and the second minute takes a few round trips', () => {

@@ -248,11 +248,12 @@ for i = 1, nb do
     end
     if s.obs ~= 1 and infl >= coldLimit(cold, s.obs) then
       can = 0; w = -1
-    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + PROBE_MS) then
+    elseif s.unc ~= nil and s.unc <= c - 1 and infl > 0 and (s.aw == nil or now < s.aw + probeWait(s.ptr, s.win)) then
       -- As Bucket.availableAt: after an inferred reset the answers in flight are awaited, and
-      -- after any refill the probe's answer, at most PROBE_MS.
+      -- after any refill the probe's answer, at most PROBE_MS (or the longest recent round
+      -- trip, when longer: a probe on a slow link is not a probe that hangs).
       can = 0
-      if s.aw == nil then w = -1 else w = s.aw + PROBE_MS - now end
+      if s.aw == nil then w = -1 else w = s.aw + probeWait(s.ptr, s.win) - now end
     elseif s.unc ~= nil and s.unc > 0 and s.aw ~= nil and now < s.aw + PROBE_MS then
       -- As Bucket.availableAt: the last probe ended with no figure of the window; the next
       -- goes PROBE_MS after it.

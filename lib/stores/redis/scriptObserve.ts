@@ -97,6 +97,8 @@ for i = 1, nb do
   -- The units this request holds of the bucket (its cost).
   local own = 0
   if mine then own = leaseCost(bk, lease) end
+  -- Its round trip bounds how long a probe is awaited (ACQUIRE's probeWait).
+  if mine and sentAt ~= nil and not leaky then noteTrip(s, now - sentAt) end
   -- What it was admitted with (one if not known here: a lapsed lease).
   local admitted = math.max(1, own)
   local index = num(ARGV[a + 6])

@@ -29,7 +29,7 @@ import { LocalLeases } from './localLeases.js';
 import { LocalShares, type Known } from './localShare.js';
 import type { Parsed } from './options.js';
 import { PendingEnds } from './pendingEnds.js';
-import { MAX_SERVER_WAIT_LIMIT_MS } from '../../core/window.js';
+import { MAX_SERVER_WAIT_LIMIT_MS, PROBE_TRIP_MARGIN_MS, PROBE_TRIPS } from '../../core/window.js';
 
 const PEER_TTL_MS = 10_000;
 
@@ -38,11 +38,6 @@ const PEER_TTL_MS = 10_000;
  * answer or release; past it, the oldest are forgotten and their answers go without one).
  */
 const MAX_SEND_TIMES = 10_000;
-
-/** How many answers the longest round trip is kept for (`tripMs`), as the memory bucket's probe wait. */
-const TRIPS_KEPT = 16;
-/** Added to that trip for a lease let go on its way: the time a request takes beyond its trip to leave. */
-const TRIP_MARGIN_MS = 50;
 
 /**
  * Most buckets whose last figures are kept for an outage (local shares): a provider names a
@@ -113,7 +108,7 @@ export class RedisSession implements StoreSession {
   /** The limiter's reset guard (from its last acquire): how long after its window a rolling call still counts. */
   private guardMs = 0;
   /**
-   * The longest round trip of our answered leases, kept for {@link TRIPS_KEPT} answers, then the
+   * The longest round trip of our answered leases, kept for {@link PROBE_TRIPS} answers, then the
    * latest one's (`noteTrip`): a lease let go on its way may still reach the server that long
    * after it went (`release`).
    */
@@ -335,14 +330,14 @@ export class RedisSession implements StoreSession {
       return;
     }
     // Let go on its way, it may still reach the server until its send plus the longest trip.
-    const arrivesIn = sent === undefined || this.tripMs === 0 ? 0 : sent + this.tripMs + TRIP_MARGIN_MS - now;
+    const arrivesIn = sent === undefined || this.tripMs === 0 ? 0 : sent + this.tripMs + PROBE_TRIP_MARGIN_MS - now;
     this.releaseAll([held], buckets, arrivesIn);
   }
 
   /** An answered lease's round trip (`tripMs`). */
   private noteTrip(ms: number): void {
     const trip = ms > 0 ? Math.ceil(ms) : 0;
-    if (trip >= this.tripMs || ++this.tripAge >= TRIPS_KEPT) {
+    if (trip >= this.tripMs || ++this.tripAge >= PROBE_TRIPS) {
       this.tripMs = trip;
       this.tripAge = 0;
     }

@@ -56,8 +56,15 @@ afterAll(async () => {
 
 interface Case {
   readonly seed: number;
-  /** Most latency each way, ms (the least is 5). */
+  /** Most latency each way, ms. */
   readonly most: number;
+  /** Least latency each way, ms (5 unless told). */
+  readonly least?: number;
+  /** The window's limit and length ({@link LIMIT} per {@link WINDOW_MS} unless told). */
+  readonly limit?: number;
+  readonly windowMs?: number;
+  /** When each request is asked for, ms from the start (120 at random over 6 s unless told). */
+  readonly at?: readonly number[];
   /** A sliding window whose reset counts to its oldest request, or a fixed one opened by a first request. */
   readonly kind: 'sliding' | 'fixed';
   /** What a sliding window's reset counts to: its oldest request's leaving it (the default), or its newest's. */
@@ -71,9 +78,12 @@ interface Case {
 
 type Keys = ReturnType<typeof keysOf>;
 
-function keysOf(name: string) {
+/** The keys of a bucket named `name`, and its shape (the limit and window the scripts are told). */
+function keysOf(name: string, limit = LIMIT, windowMs = WINDOW_MS) {
   const base = `rxrl-sliding-probe-${process.pid}-${name}{s}:`;
   return {
+    limit,
+    windowMs,
     pause: `${base}pause`,
     peers: `${base}peers`,
     channel: `${base}changed`,
@@ -82,6 +92,9 @@ function keysOf(name: string) {
     log: `${base}log:window`,
   };
 }
+
+/** The Redis keys of {@link keysOf} (to delete). */
+const redisKeysOf = (k: Keys): string[] => [k.pause, k.peers, k.channel, k.bucket, k.inflight, k.log];
 
 /** The scripts' clock, ms from {@link START}. */
 const setNow = (now: number) => client.set(NOW_KEY, String(START + now));
@@ -105,8 +118,8 @@ function acquire(keys: Keys, proc: number, prefix: string): Promise<Array<string
     10_000,
     '',
     10_000,
-    LIMIT,
-    WINDOW_MS,
+    keys.limit,
+    keys.windowMs,
     0,
     0,
     '',
@@ -141,13 +154,13 @@ function observe(
     sentAgo,
     GUARD_MS,
     told ? 1 : 0,
-    told ? LIMIT : '',
+    told ? keys.limit : '',
     remaining ?? '',
     told ? resetS * 1000 : '',
     '',
     index,
-    LIMIT,
-    WINDOW_MS,
+    keys.limit,
+    keys.windowMs,
     0,
     '',
     '',
@@ -179,17 +192,22 @@ interface Call {
 }
 
 async function run(c: Case) {
-  const keys = keysOf(`${c.kind}-${c.reset ?? 'oldest'}-${c.seed}-${c.most}`);
-  await client.del(...Object.values(keys));
+  const keys = keysOf(
+    `${c.kind}-${c.reset ?? 'oldest'}-${c.seed}-${c.least ?? 5}-${c.most}-${c.limit ?? LIMIT}`,
+    c.limit,
+    c.windowMs,
+  );
+  await client.del(...redisKeysOf(keys));
   const rnd = random(c.seed);
-  const lat = (): number => 5 + Math.floor(rnd() * (c.most - 5 + 1));
+  const least = c.least ?? 5;
+  const lat = (): number => least + Math.floor(rnd() * (c.most - least + 1));
   /** Events to come, each with its order of scheduling (ties go in that order). */
   const events: Array<{ readonly e: Event; readonly seq: number }> = [];
   let seq = 0;
   const push = (e: Event): void => {
     events.push({ e, seq: seq++ });
   };
-  const server = windowServer(LIMIT, WINDOW_MS, c.kind, c.reset ?? 'oldest');
+  const server = windowServer(keys.limit, keys.windowMs, c.kind, c.reset ?? 'oldest');
   const statuses: number[] = [];
   const done: number[] = [];
   const queue: number[] = [];
@@ -246,7 +264,7 @@ async function run(c: Case) {
     else queue.unshift(call.i);
   };
 
-  for (const [i, at] of randomArrivals(c.seed).entries()) push({ at, type: 'arrive', i });
+  for (const [i, at] of (c.at ?? randomArrivals(c.seed)).entries()) push({ at, type: 'arrive', i });
   while (events.length > 0 && now < 120_000) {
     events.sort((a, b) => a.e.at - b.e.at || a.seq - b.seq);
     const { e } = events.shift() as { e: Event };
@@ -266,7 +284,7 @@ async function run(c: Case) {
     }
   }
   const proved = await client.hget(keys.bucket, 'sld');
-  await client.del(...Object.values(keys));
+  await client.del(...redisKeysOf(keys));
   return { done, limited: statuses.filter((s) => s === 429).length, proved: proved === '1' };
 }
 
@@ -308,6 +326,33 @@ describe('the Redis store against a sliding 2-second window: a probe answered wi
   );
 });
 
+describe('the Redis store against a sliding minute on a slow link', () => {
+  // After a told reset one request probes the window; its answer was awaited at most a second.
+  // With every round trip longer than that, the next request always went before the probe's
+  // answer, into a minute that had freed one slot (its oldest request). The probe is now awaited
+  // up to twice the bucket's longest recent round trip (at most a window), as in memory
+  // (spec/providers/fieldwire.slowProbe.virtual.spec.ts: 10 a minute, ten requests 3 s apart,
+  // then ten more at 30 s).
+  const at = [...Array.from({ length: 10 }, (_, i) => i * 3000), ...Array.from({ length: 10 }, () => 30_000)];
+  it.each([
+    [600, 600],
+    [700, 700],
+    [500, 900],
+  ])(
+    'no 429 and nothing lost with %i to %i ms each way',
+    async (least, most) => {
+      const limited: number[] = [];
+      for (const seed of SEEDS.slice(0, 20)) {
+        const out = await run({ seed, least, most, kind: 'sliding', limit: 10, windowMs: 60_000, at });
+        expect(out.done).toHaveLength(at.length);
+        if (out.limited > 0) limited.push(seed);
+      }
+      expect(limited).toEqual([]);
+    },
+    120_000,
+  );
+});
+
 describe('the Redis store against a fixed 2-second window, three processes (virtual time)', () => {
   // A fixed window never reads as one that slides: the store behaves as it did before.
   it.each(CEILINGS)(
@@ -331,7 +376,7 @@ describe('lowest figures in a bucket hash that no limiter wrote', () => {
   // every entry at each answer, failed on them, and every process took Redis as away.
   it('damaged entries are skipped: the answers are read and the next request goes', async () => {
     const keys = keysOf('damaged');
-    await client.del(...Object.values(keys));
+    await client.del(...redisKeysOf(keys));
     await setNow(0);
     const first = await acquire(keys, 0, 'd:1');
     await setNow(100);
@@ -345,6 +390,6 @@ describe('lowest figures in a bucket hash that no limiter wrote', () => {
     await expect(observe(keys, 'd:2:1', Number(second[12]), 100, 19, 2, true)).resolves.toBeDefined();
     const third = await acquire(keys, 2, 'd:3');
     expect(Number(third[0])).toBe(1);
-    await client.del(...Object.values(keys));
+    await client.del(...redisKeysOf(keys));
   });
 });
