@@ -6,7 +6,8 @@ import { COMMON } from './scriptCommon.js';
  *
  * KEYS: pause, peers, then per bucket: bucket hash, in-flight set, log (rolling buckets).
  * ARGV: count, lease prefix, leaseMs, keyTtlMs, guardMs, coldStart, peer id, peerTtlMs,
- *       recovering peers ('' unless this process is coming back from an outage), reserveMs,
+ *       recovering peers ('' unless this process is coming back from an outage: the peers it
+ *       last saw, then ':' and how long ago its outage began, ms), reserveMs,
  *       then per bucket: hint limit, hint window, smooth (0/1), debit (units this process spent
  *       locally in a window still running), when that window ends (ms; rolling: when the
  *       newest of them leaves it), this process's local share per window (when recovering),
@@ -27,7 +28,11 @@ import { COMMON } from './scriptCommon.js';
  * Reserve: when a process comes back from an outage, the other processes it last saw may still
  * be spending their local shares. Their shares are reserved (taken off every window, or off
  * what a leaky bucket has available) until they come back too (each takes its own share off the
- * reserve) or `reserveMs` passes.
+ * reserve) or `reserveMs` passes. A peer that reached Redis since this process's outage began
+ * (its entry in the peers set was refreshed since) is not reserved for: it was not on its local
+ * share then, and what it spent on it before was debited when it came back. (A process that
+ * joined during the outage counts as such a peer, so with a second peer also away and one joining,
+ * the reserve is one share short: three processes, two outages at once and a start between.)
  * Returns: granted, wait (ms; -1 = only a response can tell; 0 = none), blocking bucket,
  *          pause ms left, pause reason, peers, block ms left ('' none, -1 until lifted), block status,
  *          then per bucket: lim, rem, reset in ms (a leaky bucket: until it is full again), win,
@@ -45,10 +50,22 @@ local leaseMs = tonumber(ARGV[3])
 local keyTtl = tonumber(ARGV[4])
 local guard = tonumber(ARGV[5])
 local cold = tonumber(ARGV[6])
-local recoverPeers = num(ARGV[9])
+local recoverPeers = nil
+local downFor = nil
+do
+  local p, d = string.match(ARGV[9] or '', '^(%d+):?(%d*)$')
+  recoverPeers = tonumber(p)
+  downFor = tonumber(d)
+end
 local reserveMs = tonumber(ARGV[10])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[7])
+local peerTtl = tonumber(ARGV[8])
+redis.call('ZADD', KEYS[2], now + peerTtl, ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if recoverPeers ~= nil and downFor ~= nil then
+  -- The peers seen since this process's outage began (itself aside) spent no local share since.
+  local seen = redis.call('ZCOUNT', KEYS[2], now - downFor + peerTtl, '+inf') - 1
+  recoverPeers = math.max(1, recoverPeers - math.max(0, seen))
+end
 redis.call('PEXPIRE', KEYS[2], keyTtl)
 local peers = redis.call('ZCARD', KEYS[2])
 local pu = num(redis.call('HGET', KEYS[1], 'until'))

@@ -173,7 +173,9 @@ export class RedisSession implements StoreSession {
       o.coldStartConcurrency,
       this.peer,
       PEER_TTL_MS,
-      this.down ? this.peers : '',
+      // Back from an outage: the peers last seen, and how long ago the outage began (up to a
+      // call's timeout before it was declared).
+      this.down ? `${this.peers}:${Math.ceil(now - this.down.since + this.opts.timeoutMs)}` : '',
       this.reserveMs(),
     ];
     const carry = this.localLeases.uncarried(buckets, now);
