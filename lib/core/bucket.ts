@@ -1162,8 +1162,8 @@ export class Bucket {
   confirm(index: number | undefined, now?: number, silent = false, blind = false): void {
     if (!silent || this.observed) this.observed = true;
     else if (coldRampOver(++this.silentAnswers, this.limit)) this.observed = true;
-    // An answer with no figure of this bucket (a gateway's 502 page, an endpoint that reports
-    // other limits) tells nothing of the window a refill opened: the probe is not answered, and
+    // An answer with no figure of this bucket that described none of the server's limits (a
+    // gateway's 502 page: `blind`, permits.ts) tells nothing of the window a refill opened: the probe is not answered, and
     // the next request probes again (`release`). Taken as the answer, it let every waiting
     // request go into a sliding window that had freed one slot.
     if ((index === undefined || index >= this.refillIndex) && !(blind && index !== undefined)) {

@@ -347,8 +347,13 @@ export class Permits {
       const b = mine[i] as Bucket;
       // (A bucket past its cold start, and not probing a refilled window, needs no look at the
       // names: `silent` and `blind` change nothing there.)
-      const blind = (silent && !b.observed) || b.probing ? !described(reading.buckets, b.name) : false;
-      b.confirm(taken?.indexAt(i), now, silent && !b.observed && blind, blind);
+      const unnamed = (silent && !b.observed) || b.probing ? !described(reading.buckets, b.name) : false;
+      // Blind: no figure of the bucket in an answer that described none of the server's limits
+      // (a gateway's 502 page, headers stripped, a refusal). A success that described other
+      // buckets of its request is the server's own answer from an endpoint that reports those
+      // (Planning Center's high-offset bucket): its next answer would say no more, and holding
+      // the window to a probe a second for it cost the default bucket 3 s of each window.
+      b.confirm(taken?.indexAt(i), now, silent && !b.observed && unnamed, unnamed && !answeredOthers(reading));
     }
     if (reading.outcome === 'limited')
       host.pauses.limited(
@@ -610,6 +615,11 @@ const COUNTED = { counted: true } as const;
  */
 function silentAnswer(reading: ResponseReading, status: number): boolean {
   return reading.outcome === 'ok' && (reading.buckets.length > 0 || status >= 500);
+}
+
+/** A success that described some of the server's limits (of other buckets than one it does not name). */
+function answeredOthers(reading: ResponseReading): boolean {
+  return reading.outcome === 'ok' && reading.buckets.length > 0;
 }
 
 /**

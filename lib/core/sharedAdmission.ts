@@ -19,6 +19,12 @@ import { MAX_SERVER_WAIT_LIMIT_MS } from './window.js';
 const SHARED_BATCH = 64;
 /** How soon to ask again when only a response can tell (a change notice usually comes first). */
 const SHARED_POLL_MS = 250;
+/**
+ * A bucket an answer did not describe: a success that described others of the request (or a
+ * server error), and one that described no bucket at all (`StoreReading.blind`).
+ */
+const SILENT = { silent: true } as const;
+const SILENT_BLIND = { silent: true, blind: true } as const;
 
 /**
  * Admission through a shared store's sessions: a store that opens sessions gives it as its
@@ -159,7 +165,7 @@ export class SharedAdmission implements Admission {
             remaining: undefined,
             resetInMs: undefined,
             windowMs: undefined,
-            ...(silentOthers ? { silent: true } : {}),
+            ...(silentOthers ? (readings.length === 0 ? SILENT_BLIND : SILENT) : {}),
           }),
           index: lease.index.get(name),
           ...(cost === undefined ? {} : { cost }),

@@ -109,6 +109,12 @@ export interface StoreReading {
    */
   readonly silent?: boolean;
   /**
+   * With `silent`: the answer described none of the server's limits (a gateway's error page).
+   * It leaves a refilled window's probe unanswered; a success that described other buckets of
+   * the request answers it (as `Bucket.confirm`'s `blind`).
+   */
+  readonly blind?: boolean;
+  /**
    * The server counted the request (it was not refused): its figure counts it, and may prove
    * that the server's window slides (as `Bucket.apply`'s `counted`).
    */

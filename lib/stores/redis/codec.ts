@@ -87,8 +87,9 @@ export function observeArgs(
     const r = read.find((x) => x.name === b.name);
     const has = r && (r.limit !== undefined || r.remaining !== undefined || r.resetInMs !== undefined);
     args.push(
-      // 2: no reading of the bucket in an answer that described others (`silent`).
-      has ? 1 : r?.silent === true ? 2 : 0,
+      // 2: no reading of the bucket in an answer that described others (`silent`); 3: in a
+      // server error that described none (`blind`: it leaves a refilled window's probe open).
+      has ? 1 : r?.silent === true ? (r.blind === true ? 3 : 2) : 0,
       finite(r?.limit),
       finite(r?.remaining),
       finite(r?.resetInMs === undefined ? undefined : Math.ceil(r.resetInMs)),

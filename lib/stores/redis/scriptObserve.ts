@@ -9,7 +9,8 @@ import { COMMON } from './scriptCommon.js';
  * KEYS: per bucket: bucket hash, in-flight set, log (rolling buckets); then the pause hash.
  * ARGV: lease ('' for a response not admitted through the store), keyTtlMs, channel, sent ms ago
  *       ('' unknown: when the store granted the lease, so no later than the send),
- *       guardMs, then per bucket: has reading (0/1), limit, remaining, reset in ms, window,
+ *       guardMs, then per bucket: has reading (1; 0 none, 2 none in a success that described
+ *       other buckets, 3 none in a server error that described none), limit, remaining, reset in ms, window,
  *       admission index, hint limit, hint window, rolling (0/1), the reset as the server's
  *       instant, that instant at the latest the reader's clock offset allows (ms from now),
  *       restore rate read (units per second), what the request really cost (its reconciled
@@ -127,12 +128,14 @@ for i = 1, nb do
   end
   -- As Bucket.confirm: a success that described other buckets of the request, not this one
   -- ('2'), only widens a cold start.
-  s.obs = confirmCold(s.obs, ARGV[a + 1] == '2', s.lim)
-  -- As Bucket.confirm and Bucket.release: an answer with no figure of the bucket tells nothing
-  -- of the window a refill at a told reset opened (projected: an inferred window's answers
-  -- never describe it). Its probe is not answered: one more probes, PROBE_MS on.
+  s.obs = confirmCold(s.obs, ARGV[a + 1] == '2' or ARGV[a + 1] == '3', s.lim)
+  -- As Bucket.confirm and Bucket.release: an answer that described none of the server's limits
+  -- ('0', '3': a gateway's error page, a refusal) tells nothing of the window a refill at a told
+  -- reset opened (projected: an inferred window's answers never describe it). Its probe is not
+  -- answered: one more probes, PROBE_MS on. (A success that described other buckets of the
+  -- request, '2', answers it: that endpoint's next answer would say no more.)
   -- At most BLIND_PROBES in a row ('bpr'; a figure read by a probe starts them afresh).
-  local blind = ARGV[a + 1] ~= '1' and index ~= nil and s.proj
+  local blind = (ARGV[a + 1] == '0' or ARGV[a + 1] == '3') and index ~= nil and s.proj
   local reprobe = blind and index >= s.ridx and s.unc ~= nil and s.unc <= 0
   if reprobe then
     local bpr = num(redis.call('HGET', bk, 'bpr')) or 0

@@ -1,0 +1,158 @@
+/**
+ * The Redis store's scripts (ACQUIRE and OBSERVE, real Redis, a virtual clock) after a window
+ * refilled at a told reset: one request probes it. A success that described other buckets of
+ * its request, not this one (Planning Center's high-offset answer on the default bucket), is
+ * that endpoint's answer: the window is open, as in memory. Only an answer that described none
+ * of the server's limits (a gateway's error page) leaves the probe unanswered, and the next goes
+ * PROBE_MS later.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+
+import { PROBE_MS } from '../../../lib/core/window.js';
+import { ACQUIRE } from '../../../lib/stores/redis/scriptAcquire.js';
+import { OBSERVE } from '../../../lib/stores/redis/scriptObserve.js';
+import { REDIS } from '../../helpers/redis.js';
+
+const LIMIT = 20;
+const WINDOW_MS = 2000;
+const GUARD_MS = 50;
+const START = 1_800_000_000_000;
+const NOW_KEY = `rxrl-other-probe-${process.pid}:now`;
+const CLOCK = "local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+
+function virtual(script: string): string {
+  if (!script.includes(CLOCK)) throw new Error('the scripts read their clock otherwise: update this spec');
+  return script.replace(CLOCK, `return tonumber(redis.call('GET', '${NOW_KEY}'))`);
+}
+
+interface Scripts {
+  simAcquire(...args: Array<string | number>): Promise<Array<string | number>>;
+  simObserve(...args: Array<string | number>): Promise<unknown>;
+}
+
+let client: Redis;
+let scripts: Scripts;
+beforeAll(() => {
+  client = new Redis({ port: REDIS.port, host: REDIS.host });
+  client.defineCommand('simAcquire', { lua: virtual(ACQUIRE) });
+  client.defineCommand('simObserve', { lua: virtual(OBSERVE) });
+  scripts = client as unknown as Scripts;
+});
+afterAll(async () => {
+  await client.del(NOW_KEY);
+  client.disconnect();
+});
+
+function keysOf(name: string) {
+  const base = `rxrl-other-probe-${process.pid}-${name}{s}:`;
+  return {
+    pause: `${base}pause`,
+    peers: `${base}peers`,
+    channel: `${base}changed`,
+    bucket: `${base}bucket:window`,
+    inflight: `${base}inflight:window`,
+    log: `${base}log:window`,
+  };
+}
+type Keys = ReturnType<typeof keysOf>;
+
+const setNow = (now: number) => client.set(NOW_KEY, String(START + now));
+
+/** ACQUIRE one request: [granted, wait ms, …, its admission index at 12]. */
+function acquire(keys: Keys, prefix: string): Promise<Array<string | number>> {
+  return scripts.simAcquire(
+    5,
+    keys.pause,
+    keys.peers,
+    keys.bucket,
+    keys.inflight,
+    keys.log,
+    1,
+    prefix,
+    60_000,
+    120_000,
+    GUARD_MS,
+    1,
+    'p1',
+    10_000,
+    '',
+    10_000,
+    LIMIT,
+    WINDOW_MS,
+    0,
+    0,
+    '',
+    '',
+    0,
+    1,
+    '',
+    '',
+  );
+}
+
+/**
+ * OBSERVE an answer: `figure` what was left (reset 2 s), or `code` for an answer with none of
+ * this bucket: '2' a success that described other buckets, '3' a server error that described none.
+ */
+function observe(keys: Keys, lease: string, index: number, answer: number | '2' | '3'): Promise<unknown> {
+  const told = typeof answer === 'number';
+  return scripts.simObserve(
+    4,
+    keys.bucket,
+    keys.inflight,
+    keys.log,
+    keys.pause,
+    lease,
+    120_000,
+    keys.channel,
+    20,
+    GUARD_MS,
+    told ? 1 : answer,
+    told ? LIMIT : '',
+    told ? answer : '',
+    told ? 2000 : '',
+    '',
+    index,
+    LIMIT,
+    WINDOW_MS,
+    0,
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+    told || answer === '2' ? 1 : '',
+  );
+}
+
+/** A window spent (its figures told, reset 2 s), then refilled at that reset: the probe goes. Returns the wait after it. */
+async function probeAfterRefill(name: string, answer: '2' | '3'): Promise<number> {
+  const keys = keysOf(name);
+  await client.del(...Object.values(keys));
+  await setNow(0);
+  const first = await acquire(keys, 'a');
+  await setNow(20);
+  await observe(keys, 'a:1', Number(first[12]), 0);
+  // Past the reset (and the guard): the refill lets one request go, the probe.
+  await setNow(2200);
+  const probe = await acquire(keys, 'b');
+  expect(Number(probe[0])).toBe(1);
+  await setNow(2220);
+  await observe(keys, 'b:1', Number(probe[12]), answer);
+  const next = await acquire(keys, 'c');
+  return Number(next[0]) > 0 ? 0 : Number(next[1]);
+}
+
+describe('Redis store: the probe of a refilled window answered with no figure of it (scripts, virtual time)', () => {
+  it('answered by a success that described other buckets of the request: the window is open at once', async () => {
+    expect(await probeAfterRefill('others', '2')).toBe(0);
+  });
+
+  it('answered by a server error that described no bucket: the next request probes PROBE_MS later', async () => {
+    const wait = await probeAfterRefill('error', '3');
+    expect(wait).toBeGreaterThan(PROBE_MS - 100);
+    expect(wait).toBeLessThanOrEqual(PROBE_MS);
+  });
+});
