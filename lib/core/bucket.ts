@@ -495,7 +495,10 @@ export class Bucket {
     ) {
       this.blindProbes++;
       this.unconfirmedLeft = Math.max(this.unconfirmedLeft, unconfirmedBudget());
-      this.awaitingSince = undefined;
+      // From here, as after the probe went: a request the one unit does not cover (of 2 units,
+      // with older calls still out) waits for an answer at most a probe's wait, as in Redis
+      // (`aw`). Unset, it waited for the slowest call in flight, however long that took.
+      this.awaitingSince = at;
       if (at !== undefined) this.reprobeAt = at + PROBE_MS;
     }
     const n = this.lowsLength;
