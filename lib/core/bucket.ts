@@ -33,7 +33,6 @@ import {
 
 export { PROBE_MS } from './window.js';
 
-
 /** An instant kept as a number, NaN for none, as the value it stands for. */
 function known(at: number): number | undefined {
   return Number.isNaN(at) ? undefined : at;
@@ -325,6 +324,7 @@ export class Bucket {
     if (this.resetAt === undefined || now < this.resetAt + this.guardOf(guardMs, tight)) return;
     if (this.awaitsSlide && now < this.resetAt + this.guardOf(guardMs, tight) + PROBE_MS) return;
     this.earlyAt = Number.NaN;
+    this.reprobeAt = Number.NaN;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;
@@ -1227,6 +1227,8 @@ export class Bucket {
    * empty bucket with no reset sends one request to learn the figures (`availableAt`).
    */
   forget(): void {
+    this.reprobeAt = Number.NaN;
+    this.blindProbes = 0;
     this.probes = undefined;
     this.earliestEnd = Number.NaN;
     this.probesDue = false;

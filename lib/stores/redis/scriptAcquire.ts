@@ -214,6 +214,7 @@ for i = 1, nb do
       -- Calls that ended without a figure before the reset: counted in the window that ended.
       s.eu = nil
       s.euu = nil
+      s.eut = nil
       forgetEnded(s)
       -- As Bucket.refill: after a reset told, or projected from one, one request until an answer.
       local told = s.kind == 's' or s.proj

@@ -22,10 +22,13 @@
  *   ptr, pta      the longest round trip of the bucket's answers (ms, from the ACQUIRE its
  *                 process asked), kept for PROBE_TRIPS answers (`pta` of them since), then the
  *                 latest one's (as `Bucket.probeTripMs`)
- *   bpr           probes in a row that ended with no figure of their window (at most
- *                 BLIND_PROBES; a figure read by a probe deletes it)
+ *   bpr, fig      probes in a row that ended with no figure of their window (at most
+ *                 BLIND_PROBES; a figure from a counted call ends the row), and '1' once a
+ *                 counted call's answer told a figure of the bucket (as `Bucket.blindProbes` and
+ *                 `figured`: only such a bucket's probe waits for a figure)
  *   eut           fixed: the latest instant a call let go on its way (RELEASE) may reach the
- *                 server: `eu` is not dropped by a figure from a call sent before it
+ *                 server: `eu` is not dropped by a figure from a call sent before it (a refill
+ *                 ends it with `eu`)
  *   proj          '1' when the reset is projected from one the server told; '2' while nothing
  *                 has been sent in that projected window yet (its first send bounds its end)
  *   prov          the admission index that opened an inferred window (its first answer bounds it)
@@ -155,7 +158,8 @@ local function clock()
 end
 local FIELDS = {'lim', 'rem', 'rst', 'kind', 'win', 'obs', 'unc', 'ridx', 'adm', 'nxt', 'srst', 'rv', 'rvu', 'at',
   'hold', 'oth', 'othu', 'low', 'lowi', 'lowa', 'held', 'prov', 'aw', 'proj', 'tld', 'tsl', 'tsv', 'lrn', 'linf', 'othf', 'admx', 'othl', 'unru',
-  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh', 'sld', 'ptr', 'pta'}
+  'dbt', 'eu', 'euu', 'wfr', 'lowf', 'lowfa', 'enl', 'enln', 'eno', 'enoa', 'lowh', 'sld', 'ptr', 'pta',
+  'bpr', 'eut', 'fig'}
 -- A bucket never used: the hints until a response tells, the cold start.
 local function fresh(hintLim, hintWin, resumed)
   -- Made after a resume too: saved past its mark, or its next load would forget it at once.
@@ -179,7 +183,8 @@ local function load(key, hintLim, hintWin, pauseKey)
     eu = num(f[35]), euu = num(f[36]), popen = f[24] == '2',
     wfr = num(f[37]), lowf = num(f[38]), lowfa = num(f[39]),
     enl = f[40] ~= false and f[40] ~= '' and f[40] or nil, enln = num(f[41]), eno = num(f[42]), enoa = num(f[43]),
-    lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil, sld = f[45] == '1', ptr = num(f[46]), pta = num(f[47]) }
+    lowh = f[44] ~= false and f[44] ~= '' and f[44] or nil, sld = f[45] == '1', ptr = num(f[46]), pta = num(f[47]),
+    bpr = num(f[48]), eut = num(f[49]), fig = f[50] == '1' }
   -- Counts no limiter writes (by hand, another version): a negative limit held every window
   -- empty for good; units counted below 0 would be room that is not there.
   if s.lim ~= nil and s.lim < 0 then s.lim = hintLim end
@@ -191,6 +196,7 @@ local function load(key, hintLim, hintWin, pauseKey)
     forgetEnded(s)
     s.lowh = nil
     s.aw = nil; s.proj = false; s.popen = false; s.tld = nil; s.tsl = nil; s.tsv = nil
+    s.bpr = nil; s.eut = nil
     s.hold = nil; s.oth = nil; s.othu = nil; s.othf = nil; s.othl = nil; s.lrn = nil; s.unru = nil
     -- A rolling bucket forgets what its figures may have missed (as RollingBucket.forget).
     redis.call('HDEL', key, 'sil', 'siln', 'unr', 'rfa', 'osu', 'othg', 'ofx')
@@ -217,7 +223,8 @@ local function save(key, s, ttl, now)
     'othl', str(s.othl), 'unru', str(s.unru), 'dbt', str(s.dbt), 'eu', str(s.eu), 'euu', str(s.euu),
     'wfr', str(s.wfr), 'lowf', str(s.lowf), 'lowfa', str(s.lowfa),
     'enl', str(s.enl), 'enln', str(s.enln), 'eno', str(s.eno), 'enoa', str(s.enoa), 'lowh', str(s.lowh),
-    'sld', s.sld and '1' or '', 'ptr', str(s.ptr), 'pta', str(s.pta))
+    'sld', s.sld and '1' or '', 'ptr', str(s.ptr), 'pta', str(s.pta),
+    'bpr', str(s.bpr), 'eut', str(s.eut), 'fig', s.fig and '1' or '')
   redis.call('PEXPIRE', key, ttl)
 end
 -- The cost of a lease in flight on a bucket (1 unless it is in the bucket hash).

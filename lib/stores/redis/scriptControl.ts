@@ -83,13 +83,13 @@ for i = 1, #KEYS - 1, 3 do
     ended = ended + gone
   end
   if win ~= nil then rollSilent(KEYS[i + 1], silent) end
-  -- As Bucket.release: the probe of a window refilled at a told reset (projected), let go with no
-  -- answer, is not answered (RELEASE knows no admission index: any call let go while the probe
+  -- As Bucket.release: the probe of a refilled window of a bucket whose figures were read ('fig'),
+  -- let go with no answer, is not answered (RELEASE knows no admission index: any call let go while the probe
   -- is out); one more probes, PROBE_MS on (at most BLIND_PROBES in a row, as OBSERVE).
   if ended > 0 and string.sub(ARGV[4], b, b) ~= '2' then
-    local f = redis.call('HMGET', KEYS[i + 1], 'unc', 'proj', 'bpr')
+    local f = redis.call('HMGET', KEYS[i + 1], 'unc', 'fig', 'bpr')
     local bpr = num(f[3]) or 0
-    if (num(f[1]) or 1) <= 0 and (f[2] or '') ~= '' and bpr < BLIND_PROBES then
+    if (num(f[1]) or 1) <= 0 and f[2] == '1' and bpr < BLIND_PROBES then
       now = now or clock()
       redis.call('HSET', KEYS[i + 1], 'unc', '1', 'aw', string.format('%.0f', now), 'bpr', bpr + 1)
     end

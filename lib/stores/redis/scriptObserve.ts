@@ -62,11 +62,10 @@ local sentAt = nil
 if sentAgo ~= nil then sentAt = now - sentAgo end
 local guard = tonumber(ARGV[5]) or 0
 local nb = (#KEYS - 1) / 3
--- Had the calls of bucket bk let go on their way (RELEASE's eut) reached the server by the time
--- a call sent at Redis time 'sent' went? A call whose send is not known: not known to have.
-local function arrivedBefore(bk, sent)
-  local by = num(redis.call('HGET', bk, 'eut'))
-  return by == nil or (sent ~= nil and sent >= by)
+-- Had the calls of bucket state s let go on their way (RELEASE's eut) reached the server by the
+-- time a call sent at Redis time 'sent' went? A call whose send is not known: not known to have.
+local function arrivedBefore(s, sent)
+  return s.eut == nil or (sent ~= nil and sent >= s.eut)
 end
 local pauseKey = KEYS[#KEYS]
 -- Whether another process waiting on these buckets may go sooner than it was told.
@@ -130,23 +129,24 @@ for i = 1, nb do
   -- ('2'), only widens a cold start.
   s.obs = confirmCold(s.obs, ARGV[a + 1] == '2' or ARGV[a + 1] == '3', s.lim)
   -- As Bucket.confirm and Bucket.release: an answer that described none of the server's limits
-  -- ('0', '3': a gateway's error page, a refusal) tells nothing of the window a refill at a told
-  -- reset opened (projected: an inferred window's answers never describe it). Its probe is not
-  -- answered: one more probes, PROBE_MS on. (A success that described other buckets of the
-  -- request, '2', answers it: that endpoint's next answer would say no more.)
-  -- At most BLIND_PROBES in a row ('bpr'; a figure read by a probe starts them afresh).
-  local blind = (ARGV[a + 1] == '0' or ARGV[a + 1] == '3') and index ~= nil and s.proj
+  -- ('0', '3': a gateway's error page, a refusal) tells nothing of the window a refill opened,
+  -- of a bucket whose counted answers have told its figures ('fig'; a window no header
+  -- describes never has). Its probe is not answered: one more probes, PROBE_MS on. (A success
+  -- that described other buckets of the request, '2', answers it: that endpoint's next answer
+  -- would say no more.) At most BLIND_PROBES in a row ('bpr'; a counted figure ends the row).
+  if ARGV[a + 1] == '1' and ARGV[a + 16] == '1' and ARGV[a + 3] ~= '' then
+    s.fig = true; s.bpr = nil
+  end
+  local blind = (ARGV[a + 1] == '0' or ARGV[a + 1] == '3') and index ~= nil and s.fig
   local reprobe = blind and index >= s.ridx and s.unc ~= nil and s.unc <= 0
   if reprobe then
-    local bpr = num(redis.call('HGET', bk, 'bpr')) or 0
-    if bpr >= BLIND_PROBES then
+    if (s.bpr or 0) >= BLIND_PROBES then
       blind = false; reprobe = false
     else
-      redis.call('HSET', bk, 'bpr', bpr + 1)
+      s.bpr = (s.bpr or 0) + 1
     end
   end
   if (index == nil or index >= s.ridx) and not blind then
-    if s.unc ~= nil and ARGV[a + 1] == '1' then redis.call('HDEL', bk, 'bpr') end
     s.unc = nil; s.aw = nil
   elseif reprobe then
     s.unc = unconfirmedBudget(); s.aw = now
@@ -588,7 +588,7 @@ for i = 1, nb do
       -- A figure from a call admitted once the last call that ended without one had ended
       -- (euu), and sent once those let go on their way had reached the server (eut), counts
       -- them all.
-      if rem ~= nil and index ~= nil and index >= (s.euu or 0) and (s.eu == nil or arrivedBefore(bk, sentAt)) then
+      if rem ~= nil and index ~= nil and index >= (s.euu or 0) and (s.eu == nil or arrivedBefore(s, sentAt)) then
         s.eu = nil
         s.euu = nil
       end
