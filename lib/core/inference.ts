@@ -238,9 +238,13 @@ export class CapacityInference {
     // Shorter than the window the profile hints (HubSpot's second, Fieldwire's minute), never
     // longer: from the first success ever, a 429 after days of traffic guessed a window of days,
     // and took every success since for its capacity (256 where the server allows 5). The
-    // successes before the hinted window are not this window's.
-    if (b.windowSource === 'hint' && b.windowMs !== undefined && windowMs > b.windowMs) {
-      windowMs = b.windowMs;
+    // successes before the hinted window are not this window's. A sliding window's hinted length
+    // (a Fieldwire legacy endpoint's declared numbers) is not shortened either: the guess is only
+    // a lower bound, and a declared minute whose 429 came 4 s after our first success of it
+    // (another client had spent the rest) was paced as 4-s windows, several times the limit.
+    const hinted = b.windowSource === 'hint' ? b.windowMs : undefined;
+    if (hinted !== undefined && (windowMs > hinted || (b.rolling && windowMs < hinted))) {
+      windowMs = hinted;
       const start = resetAt - windowMs - SLOP_MS;
       s.sends = s.sends.filter((t) => t.sent >= start);
       s.firstSent = s.sends.length > 0 ? Math.min(...s.sends.map((t) => t.sent)) : Infinity;
