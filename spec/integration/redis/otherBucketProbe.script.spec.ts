@@ -6,43 +6,15 @@
  * of the server's limits (a gateway's error page) leaves the probe unanswered, and the next goes
  * PROBE_MS later.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 
 import { PROBE_MS } from '../../../lib/core/window.js';
-import { ACQUIRE } from '../../../lib/stores/redis/scriptAcquire.js';
-import { OBSERVE } from '../../../lib/stores/redis/scriptObserve.js';
-import { REDIS } from '../../helpers/redis.js';
+import { virtualScripts } from '../../helpers/virtualScripts.js';
 
 const LIMIT = 20;
 const WINDOW_MS = 2000;
 const GUARD_MS = 50;
-const START = 1_800_000_000_000;
-const NOW_KEY = `rxrl-other-probe-${process.pid}:now`;
-const CLOCK = "local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
-
-function virtual(script: string): string {
-  if (!script.includes(CLOCK)) throw new Error('the scripts read their clock otherwise: update this spec');
-  return script.replace(CLOCK, `return tonumber(redis.call('GET', '${NOW_KEY}'))`);
-}
-
-interface Scripts {
-  simAcquire(...args: Array<string | number>): Promise<Array<string | number>>;
-  simObserve(...args: Array<string | number>): Promise<unknown>;
-}
-
-let client: Redis;
-let scripts: Scripts;
-beforeAll(() => {
-  client = new Redis({ port: REDIS.port, host: REDIS.host });
-  client.defineCommand('simAcquire', { lua: virtual(ACQUIRE) });
-  client.defineCommand('simObserve', { lua: virtual(OBSERVE) });
-  scripts = client as unknown as Scripts;
-});
-afterAll(async () => {
-  await client.del(NOW_KEY);
-  client.disconnect();
-});
+const scripts = virtualScripts('other-probe');
 
 function keysOf(name: string) {
   const base = `rxrl-other-probe-${process.pid}-${name}{s}:`;
@@ -57,7 +29,7 @@ function keysOf(name: string) {
 }
 type Keys = ReturnType<typeof keysOf>;
 
-const setNow = (now: number) => client.set(NOW_KEY, String(START + now));
+const setNow = (now: number) => scripts.setNow(now);
 
 /** ACQUIRE one request: [granted, wait ms, …, its admission index at 12]. */
 function acquire(keys: Keys, prefix: string): Promise<Array<string | number>> {
@@ -130,7 +102,7 @@ function observe(keys: Keys, lease: string, index: number, answer: number | '2' 
 /** A window spent (its figures told, reset 2 s), then refilled at that reset: the probe goes. Returns the wait after it. */
 async function probeAfterRefill(name: string, answer: '2' | '3'): Promise<number> {
   const keys = keysOf(name);
-  await client.del(...Object.values(keys));
+  await scripts.client.del(...Object.values(keys));
   await setNow(0);
   const first = await acquire(keys, 'a');
   await setNow(20);

@@ -11,12 +11,9 @@
  * load. The scheduler asks ACQUIRE for the oldest request waiting, again when the wait it tells
  * ends or when any answer came back (a process is woken by the answers of the others).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 
-import { ACQUIRE } from '../../../lib/stores/redis/scriptAcquire.js';
-import { OBSERVE } from '../../../lib/stores/redis/scriptObserve.js';
-import { REDIS } from '../../helpers/redis.js';
+import { virtualScripts } from '../../helpers/virtualScripts.js';
 import { randomArrivals, windowServer } from '../../helpers/slidingServer.js';
 import { prng as random } from '../../reliability/arbitraries.js';
 
@@ -24,35 +21,8 @@ const LIMIT = 20;
 const WINDOW_MS = 2000;
 const GUARD_MS = 50;
 const PROCESSES = 3;
-/** Virtual time starts here (Redis ms). */
-const START = 1_800_000_000_000;
-const NOW_KEY = `rxrl-sliding-probe-${process.pid}:now`;
 
-const CLOCK = "local t = redis.call('TIME')\n  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
-
-/** A script reading its clock from {@link NOW_KEY}. */
-function virtual(script: string): string {
-  if (!script.includes(CLOCK)) throw new Error('the scripts read their clock otherwise: update this spec');
-  return script.replace(CLOCK, `return tonumber(redis.call('GET', '${NOW_KEY}'))`);
-}
-
-interface Scripts {
-  simAcquire(...args: Array<string | number>): Promise<Array<string | number>>;
-  simObserve(...args: Array<string | number>): Promise<unknown>;
-}
-
-let client: Redis;
-let scripts: Scripts;
-beforeAll(() => {
-  client = new Redis({ port: REDIS.port, host: REDIS.host });
-  client.defineCommand('simAcquire', { lua: virtual(ACQUIRE) });
-  client.defineCommand('simObserve', { lua: virtual(OBSERVE) });
-  scripts = client as unknown as Scripts;
-});
-afterAll(async () => {
-  await client.del(NOW_KEY);
-  client.disconnect();
-});
+const scripts = virtualScripts('sliding-probe');
 
 interface Case {
   readonly seed: number;
@@ -96,8 +66,7 @@ function keysOf(name: string, limit = LIMIT, windowMs = WINDOW_MS) {
 /** The Redis keys of {@link keysOf} (to delete). */
 const redisKeysOf = (k: Keys): string[] => [k.pause, k.peers, k.channel, k.bucket, k.inflight, k.log];
 
-/** The scripts' clock, ms from {@link START}. */
-const setNow = (now: number) => client.set(NOW_KEY, String(START + now));
+const setNow = (now: number) => scripts.setNow(now);
 
 /** ACQUIRE one request on the bucket, as process `proc` (lease prefix `prefix`). */
 function acquire(keys: Keys, proc: number, prefix: string): Promise<Array<string | number>> {
@@ -197,7 +166,7 @@ async function run(c: Case) {
     c.limit,
     c.windowMs,
   );
-  await client.del(...redisKeysOf(keys));
+  await scripts.client.del(...redisKeysOf(keys));
   const rnd = random(c.seed);
   const least = c.least ?? 5;
   const lat = (): number => least + Math.floor(rnd() * (c.most - least + 1));
@@ -283,8 +252,8 @@ async function run(c: Case) {
       await pump();
     }
   }
-  const proved = await client.hget(keys.bucket, 'sld');
-  await client.del(...redisKeysOf(keys));
+  const proved = await scripts.client.hget(keys.bucket, 'sld');
+  await scripts.client.del(...redisKeysOf(keys));
   return { done, limited: statuses.filter((s) => s === 429).length, proved: proved === '1' };
 }
 
@@ -376,12 +345,12 @@ describe('lowest figures in a bucket hash that no limiter wrote', () => {
   // every entry at each answer, failed on them, and every process took Redis as away.
   it('damaged entries are skipped: the answers are read and the next request goes', async () => {
     const keys = keysOf('damaged');
-    await client.del(...redisKeysOf(keys));
+    await scripts.client.del(...redisKeysOf(keys));
     await setNow(0);
     const first = await acquire(keys, 0, 'd:1');
     await setNow(100);
     await observe(keys, 'd:1:1', Number(first[12]), 100, 19, 2, true);
-    await client.hset(keys.bucket, 'lowh', 'x,y,z;5,nan,;1,2;19,0,1,oops;', 'sld', 'maybe');
+    await scripts.client.hset(keys.bucket, 'lowh', 'x,y,z;5,nan,;1,2;19,0,1,oops;', 'sld', 'maybe');
     await setNow(200);
     const second = await acquire(keys, 1, 'd:2');
     expect(Number(second[0])).toBe(1);
@@ -390,6 +359,6 @@ describe('lowest figures in a bucket hash that no limiter wrote', () => {
     await expect(observe(keys, 'd:2:1', Number(second[12]), 100, 19, 2, true)).resolves.toBeDefined();
     const third = await acquire(keys, 2, 'd:3');
     expect(Number(third[0])).toBe(1);
-    await client.del(...redisKeysOf(keys));
+    await scripts.client.del(...redisKeysOf(keys));
   });
 });
