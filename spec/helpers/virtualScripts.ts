@@ -53,3 +53,124 @@ export function virtualScripts(name: string): VirtualScripts {
   });
   return out;
 }
+
+/** One bucket's keys (`window`) of a credential named `name`, and its shape (what the scripts are told). */
+export interface ScriptBucket {
+  readonly pause: string;
+  readonly peers: string;
+  readonly channel: string;
+  readonly bucket: string;
+  readonly inflight: string;
+  readonly log: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly guardMs: number;
+}
+
+export function scriptBucket(name: string, limit: number, windowMs: number, guardMs: number): ScriptBucket {
+  const base = `rxrl-script-${process.pid}-${name}{s}:`;
+  return {
+    pause: `${base}pause`,
+    peers: `${base}peers`,
+    channel: `${base}changed`,
+    bucket: `${base}bucket:window`,
+    inflight: `${base}inflight:window`,
+    log: `${base}log:window`,
+    limit,
+    windowMs,
+    guardMs,
+  };
+}
+
+/** The Redis keys of a {@link ScriptBucket} (to delete). */
+export const redisKeysOf = (k: ScriptBucket): string[] => [k.pause, k.peers, k.channel, k.bucket, k.inflight, k.log];
+
+/**
+ * ACQUIRE one request of a fixed window (no cold start past one in flight) as process `peer`,
+ * lease prefix `prefix`: [granted, wait ms, …, its admission index at 12].
+ */
+export function acquireOne(
+  s: VirtualScripts,
+  k: ScriptBucket,
+  peer: string,
+  prefix: string,
+): Promise<Array<string | number>> {
+  // ARGV as the session sends them (scriptAcquire.ts), then the bucket's hint limit and window.
+  return s.simAcquire(
+    5,
+    k.pause,
+    k.peers,
+    k.bucket,
+    k.inflight,
+    k.log,
+    1,
+    prefix,
+    60_000,
+    120_000,
+    k.guardMs,
+    1,
+    peer,
+    10_000,
+    '',
+    10_000,
+    k.limit,
+    k.windowMs,
+    0,
+    0,
+    '',
+    '',
+    0,
+    1,
+    '',
+    '',
+  );
+}
+
+/** An answer as OBSERVE reads it. */
+export interface ScriptAnswer {
+  /** How long ago its request was sent, ms. */
+  readonly sentAgoMs: number;
+  /** What was left, with the reset in ms; or, for none of this bucket, '0' nothing told, '2' a success that described other buckets, '3' a server error that described none. */
+  readonly figure: { readonly remaining: number; readonly resetMs: number } | '0' | '2' | '3';
+  /** The server counted the request (it was not refused). */
+  readonly counted: boolean;
+}
+
+/** OBSERVE the answer to lease `lease` (admission `index`). */
+export function observeOne(
+  s: VirtualScripts,
+  k: ScriptBucket,
+  lease: string,
+  index: number,
+  a: ScriptAnswer,
+): Promise<unknown> {
+  const f = typeof a.figure === 'object' ? a.figure : undefined;
+  return s.simObserve(
+    4,
+    k.bucket,
+    k.inflight,
+    k.log,
+    k.pause,
+    lease,
+    120_000,
+    k.channel,
+    a.sentAgoMs,
+    k.guardMs,
+    f ? 1 : (a.figure as string),
+    f ? k.limit : '',
+    f ? f.remaining : '',
+    f ? f.resetMs : '',
+    '',
+    index,
+    k.limit,
+    k.windowMs,
+    0,
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+    a.counted ? 1 : '',
+  );
+}

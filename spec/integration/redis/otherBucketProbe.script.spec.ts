@@ -9,100 +9,44 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { PROBE_MS } from '../../../lib/core/window.js';
-import { virtualScripts } from '../../helpers/virtualScripts.js';
+import {
+  acquireOne,
+  observeOne,
+  redisKeysOf,
+  scriptBucket,
+  virtualScripts,
+  type ScriptBucket,
+} from '../../helpers/virtualScripts.js';
 
 const LIMIT = 20;
 const WINDOW_MS = 2000;
 const GUARD_MS = 50;
 const scripts = virtualScripts('other-probe');
 
-function keysOf(name: string) {
-  const base = `rxrl-other-probe-${process.pid}-${name}{s}:`;
-  return {
-    pause: `${base}pause`,
-    peers: `${base}peers`,
-    channel: `${base}changed`,
-    bucket: `${base}bucket:window`,
-    inflight: `${base}inflight:window`,
-    log: `${base}log:window`,
-  };
-}
-type Keys = ReturnType<typeof keysOf>;
+type Keys = ScriptBucket;
+
+const keysOf = (name: string): Keys => scriptBucket(`other-probe-${name}`, LIMIT, WINDOW_MS, GUARD_MS);
 
 const setNow = (now: number) => scripts.setNow(now);
 
 /** ACQUIRE one request: [granted, wait ms, …, its admission index at 12]. */
-function acquire(keys: Keys, prefix: string): Promise<Array<string | number>> {
-  return scripts.simAcquire(
-    5,
-    keys.pause,
-    keys.peers,
-    keys.bucket,
-    keys.inflight,
-    keys.log,
-    1,
-    prefix,
-    60_000,
-    120_000,
-    GUARD_MS,
-    1,
-    'p1',
-    10_000,
-    '',
-    10_000,
-    LIMIT,
-    WINDOW_MS,
-    0,
-    0,
-    '',
-    '',
-    0,
-    1,
-    '',
-    '',
-  );
-}
+const acquire = (keys: Keys, prefix: string) => acquireOne(scripts, keys, 'p1', prefix);
 
 /**
  * OBSERVE an answer: `figure` what was left (reset 2 s), or `code` for an answer with none of
  * this bucket: '2' a success that described other buckets, '3' a server error that described none.
  */
-function observe(keys: Keys, lease: string, index: number, answer: number | '2' | '3'): Promise<unknown> {
-  const told = typeof answer === 'number';
-  return scripts.simObserve(
-    4,
-    keys.bucket,
-    keys.inflight,
-    keys.log,
-    keys.pause,
-    lease,
-    120_000,
-    keys.channel,
-    20,
-    GUARD_MS,
-    told ? 1 : answer,
-    told ? LIMIT : '',
-    told ? answer : '',
-    told ? 2000 : '',
-    '',
-    index,
-    LIMIT,
-    WINDOW_MS,
-    0,
-    '',
-    '',
-    '',
-    '',
-    '',
-    '',
-    told || answer === '2' ? 1 : '',
-  );
-}
+const observe = (keys: Keys, lease: string, index: number, answer: number | '2' | '3') =>
+  observeOne(scripts, keys, lease, index, {
+    sentAgoMs: 20,
+    figure: typeof answer === 'number' ? { remaining: answer, resetMs: 2000 } : answer,
+    counted: typeof answer === 'number' || answer === '2',
+  });
 
 /** A window spent (its figures told, reset 2 s), then refilled at that reset: the probe goes. Returns the wait after it. */
 async function probeAfterRefill(name: string, answer: '2' | '3'): Promise<number> {
   const keys = keysOf(name);
-  await scripts.client.del(...Object.values(keys));
+  await scripts.client.del(...redisKeysOf(keys));
   await setNow(0);
   const first = await acquire(keys, 'a');
   await setNow(20);

@@ -13,7 +13,14 @@
  */
 import { describe, expect, it } from '@jest/globals';
 
-import { virtualScripts } from '../../helpers/virtualScripts.js';
+import {
+  acquireOne,
+  observeOne,
+  redisKeysOf,
+  scriptBucket,
+  virtualScripts,
+  type ScriptBucket,
+} from '../../helpers/virtualScripts.js';
 import { randomArrivals, windowServer } from '../../helpers/slidingServer.js';
 import { prng as random } from '../../reliability/arbitraries.js';
 
@@ -46,100 +53,32 @@ interface Case {
   readonly blind?: ReadonlySet<number>;
 }
 
-type Keys = ReturnType<typeof keysOf>;
+type Keys = ScriptBucket;
 
-/** The keys of a bucket named `name`, and its shape (the limit and window the scripts are told). */
-function keysOf(name: string, limit = LIMIT, windowMs = WINDOW_MS) {
-  const base = `rxrl-sliding-probe-${process.pid}-${name}{s}:`;
-  return {
-    limit,
-    windowMs,
-    pause: `${base}pause`,
-    peers: `${base}peers`,
-    channel: `${base}changed`,
-    bucket: `${base}bucket:window`,
-    inflight: `${base}inflight:window`,
-    log: `${base}log:window`,
-  };
-}
-
-/** The Redis keys of {@link keysOf} (to delete). */
-const redisKeysOf = (k: Keys): string[] => [k.pause, k.peers, k.channel, k.bucket, k.inflight, k.log];
+/** The keys of a bucket named `name`, and its shape. */
+const keysOf = (name: string, limit = LIMIT, windowMs = WINDOW_MS): Keys =>
+  scriptBucket(`sliding-probe-${name}`, limit, windowMs, GUARD_MS);
 
 const setNow = (now: number) => scripts.setNow(now);
 
 /** ACQUIRE one request on the bucket, as process `proc` (lease prefix `prefix`). */
-function acquire(keys: Keys, proc: number, prefix: string): Promise<Array<string | number>> {
-  return scripts.simAcquire(
-    5,
-    keys.pause,
-    keys.peers,
-    keys.bucket,
-    keys.inflight,
-    keys.log,
-    1,
-    prefix,
-    60_000,
-    120_000,
-    GUARD_MS,
-    1,
-    `p${proc}`,
-    10_000,
-    '',
-    10_000,
-    keys.limit,
-    keys.windowMs,
-    0,
-    0,
-    '',
-    '',
-    0,
-    1,
-    '',
-    '',
-  );
-}
+const acquire = (keys: Keys, proc: number, prefix: string) => acquireOne(scripts, keys, `p${proc}`, prefix);
 
-/** OBSERVE a request's answer: what was left, the reset in whole seconds, whether it was counted (not refused). */
-function observe(
+/** OBSERVE a request's answer: what was left (none: a figure-less page), the reset in whole seconds, whether it was counted (not refused). */
+const observe = (
   keys: Keys,
   lease: string,
   index: number,
-  sentAgo: number,
+  sentAgoMs: number,
   remaining: number | undefined,
   resetS: number,
   counted: boolean,
-): Promise<unknown> {
-  const told = remaining !== undefined;
-  return scripts.simObserve(
-    4,
-    keys.bucket,
-    keys.inflight,
-    keys.log,
-    keys.pause,
-    lease,
-    120_000,
-    keys.channel,
-    sentAgo,
-    GUARD_MS,
-    told ? 1 : 0,
-    told ? keys.limit : '',
-    remaining ?? '',
-    told ? resetS * 1000 : '',
-    '',
-    index,
-    keys.limit,
-    keys.windowMs,
-    0,
-    '',
-    '',
-    '',
-    '',
-    '',
-    '',
-    counted ? 1 : '',
-  );
-}
+) =>
+  observeOne(scripts, keys, lease, index, {
+    sentAgoMs,
+    figure: remaining === undefined ? '0' : { remaining, resetMs: resetS * 1000 },
+    counted,
+  });
 
 type Event =
   | { readonly at: number; readonly type: 'arrive'; readonly i: number }
